@@ -1,0 +1,79 @@
+"""The `notifier` command line: a thin dispatcher.
+
+Each command lives in ``notifier/commands/<name>.py`` with ``add_arguments(parser)`` and
+``run(args) -> int``; modules are imported only when their command runs, so ``--help`` and
+``notifier match`` start fast. Any ``NotifierError`` becomes one line on stderr and exit 1.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from notifier.errors import NotifierError
+
+# command name -> (module under notifier.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "run the whole pipeline on bundled sample digests, no network, no config"),
+    "run": ("run", "one full cycle now: fetch, store, match, render, deliver"),
+    "serve": ("serve", "the long-running daemon (APScheduler), for systemd"),
+    "fetch": ("fetch", "fetch and store digests without delivering"),
+    "parse": ("parse", "parse one digest input (file or URL) and print its papers"),
+    "match": ("match", "score papers against one profile or many"),
+    "profile": ("profile", "show how a keyword profile is understood"),
+    "subscribe": ("subscribe", "add a subscriber with a keyword profile"),
+    "unsubscribe": ("unsubscribe", "remove a subscriber"),
+    "subscribers": ("subscribers", "list subscribers and their profiles"),
+    "edit": ("edit", "change a subscriber's profile or settings"),
+    "preview": ("preview", "render a subscriber's digest without sending"),
+    "status": ("status", "last fetches per source, pending and failed deliveries"),
+    "prune": ("prune", "drop raw source records older than the retention age"),
+    "config": ("config", "show the effective configuration, secrets redacted"),
+}
+
+
+def build_parser(only: str = "") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="notifier",
+        description="Personalised daily digests of Hugging Face Daily Papers and arXiv.",
+    )
+    parser.add_argument("-c", "--config", metavar="FILE",
+                        help="configuration file (default: $NOTIFIER_CONFIG, else built-in defaults)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == only:
+            _module(module).add_arguments(p)
+    return parser
+
+
+def _module(module: str):
+    return importlib.import_module(f"notifier.commands.{module}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Only the chosen command's module is imported; plain --help imports none of them.
+    parser = build_parser(only=next((a for a in argv if a in COMMANDS), ""))
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    from notifier.logs import setup_logging
+
+    setup_logging(verbose=args.verbose)
+    try:
+        return _module(COMMANDS[args.command][0]).run(args) or 0
+    except NotifierError as err:
+        print(f"notifier: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("notifier: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The one exception tree of digest-notifier.
+
+    NotifierError                 anything we raise on purpose; the CLI prints it in one line
+    ├── ConfigError               bad configuration file, key or value (names the key / line)
+    ├── ProfileError              malformed keyword profile (names the term)
+    ├── InputError                a bad command-line value or unreadable input file
+    ├── StoreError                database unreadable, corrupt, newer than us, disk full
+    ├── FetchError                a source could not be fetched (after retries)
+    ├── ParseError                a page fetched fine but did not parse into papers
+    └── DeliveryError             a message could not be delivered
+        ├── TransientDeliveryError    try again later (SMTP 4xx, Slack 429/5xx, network)
+        ├── PermanentDeliveryError    do not retry (SMTP 5xx, channel_not_found, invalid_auth)
+        └── UnknownDeliveryError      the channel may or may not have accepted it
+
+Exit codes: 0 fine, 1 expected error (any NotifierError), 2 usage error, 3 `status` needs attention.
+"""
+
+
+class NotifierError(Exception):
+    """Base class: ``str(err)`` is the one line shown to the user."""
+
+
+class ConfigError(NotifierError):
+    pass
+
+
+class ProfileError(NotifierError):
+    def __init__(self, message: str, term: str | None = None):
+        super().__init__(message)
+        self.term = term
+
+
+class InputError(NotifierError):
+    pass
+
+
+class StoreError(NotifierError):
+    pass
+
+
+class FetchError(NotifierError):
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class ParseError(NotifierError):
+    pass
+
+
+class DeliveryError(NotifierError):
+    pass
+
+
+class TransientDeliveryError(DeliveryError):
+    pass
+
+
+class PermanentDeliveryError(DeliveryError):
+    pass
+
+
+class UnknownDeliveryError(DeliveryError):
+    pass
