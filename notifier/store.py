@@ -1,0 +1,529 @@
+"""The one storage module: engine, pragmas, schema, migrations and every query.
+
+No other module opens the database. Papers are keyed by arXiv id without version; each time a
+source shows a paper on a digest day is a *sighting*; deliveries are an outbox (recorded
+before a message leaves, marked sent after the channel accepted it).
+
+SQLite runs in WAL mode with a busy timeout and ``synchronous=FULL``, and every transaction
+starts with ``BEGIN IMMEDIATE`` so a read-then-write never fails with "database is locked"
+when the daemon and the CLI share the file. Only portable SQL is used, so PostgreSQL works
+with another ``database.url``.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, text
+from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from notifier.errors import StoreError
+from notifier.models import Paper
+
+SCHEMA_VERSION = 1
+DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown")   # a paper in these is taken
+OPEN_STATES = ("pending", "sending", "retry")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ----------------------------------------------------------------------------- tables
+class PaperRow(SQLModel, table=True):
+    __tablename__ = "paper"
+    id: str = Field(primary_key=True)                   # arXiv id without version
+    version: str | None = None
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    abstract: str = Field(default="", sa_column=Column(Text, nullable=False))
+    authors: str = Field(default="[]", sa_column=Column(Text, nullable=False))     # JSON list
+    published: str | None = None
+    url: str = ""
+    pdf_url: str | None = None
+    hf_url: str | None = None
+    code_url: str | None = None
+    project_url: str | None = None
+    upvotes: int | None = None
+    comments: int | None = None
+    categories: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON list
+    extra: str = Field(default="{}", sa_column=Column(Text, nullable=False))       # JSON object
+    raw: str | None = Field(default=None, sa_column=Column(Text))                  # JSON, prunable
+    first_seen_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Sighting(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("paper_id", "source", "digest_day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    paper_id: str = Field(foreign_key="paper.id", index=True)
+    source: str
+    digest_day: str = Field(index=True)                  # YYYY-MM-DD
+    seen_at: datetime = Field(default_factory=utcnow)
+
+
+class FetchRun(SQLModel, table=True):
+    __tablename__ = "fetch_run"
+    __table_args__ = (Index("ix_fetch_run_source_day", "source", "digest_day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    digest_day: str | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    outcome: str = "running"                             # running | ok | not_modified | failed
+    http_status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    found: int = 0
+    new: int = 0
+    updated: int = 0
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Subscriber(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = ""
+    channel: str                                         # email | slack
+    address: str = Field(unique=True)                    # e-mail address or Slack target
+    profile: str = Field(sa_column=Column(Text, nullable=False))
+    timezone: str = "UTC"
+    delivery_time: str = "07:30"
+    frequency: str = "daily"                             # daily | weekly
+    weekday: str | None = None                           # mon..sun for weekly
+    max_items: int | None = None
+    active: bool = True
+    origin: str = "cli"                                  # cli | config
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)                        # "<subscriber>:<local day>": one per digest
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
+    digest_day: str
+    state: str = Field(default="pending", index=True)    # pending|sending|sent|retry|failed|unknown
+    items: str = Field(default="[]", sa_column=Column(Text, nullable=False))   # JSON: matches, best first
+    meta: str = Field(default="{}", sa_column=Column(Text, nullable=False))    # JSON: stats, weaker, days
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    provider_ref: str | None = None                      # Message-ID or Slack ts
+    created_at: datetime = Field(default_factory=utcnow)
+    claimed_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+class DeliveryPaper(SQLModel, table=True):
+    __tablename__ = "delivery_paper"
+    delivery_id: int = Field(foreign_key="delivery.id", primary_key=True)
+    paper_id: str = Field(foreign_key="paper.id", primary_key=True)
+    subscriber_id: int = Field(index=True)
+
+
+class SchemaVersion(SQLModel, table=True):
+    __tablename__ = "schema_version"
+    version: int = Field(primary_key=True)
+    applied_at: datetime = Field(default_factory=utcnow)
+
+
+# ----------------------------------------------------------------------------- migrations
+def _v1(conn) -> None:
+    SQLModel.metadata.create_all(conn)
+
+
+MIGRATIONS = {1: _v1}      # version -> function(connection); append, never edit
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass
+class IngestResult:
+    found: int = 0
+    new: int = 0
+    updated: int = 0
+    new_ids: list[str] | None = None
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        self.path = _sqlite_path(url)
+        if self.path is not None:
+            _check_sqlite_file(self.path)
+        self.engine = create_engine(url, connect_args=_connect_args(url))
+        if self.path is not None:
+            _install_sqlite_pragmas(self.engine)
+        self._guard(self._migrate)
+
+    # -- sessions ---------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction (BEGIN IMMEDIATE on SQLite): commits on success, rolls back on error."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                self._guard(session.commit)
+            except BaseException:
+                session.rollback()
+                raise
+
+    def _guard(self, fn, *args):
+        try:
+            return fn(*args)
+        except (OperationalError, DatabaseError) as err:
+            raise StoreError(self._explain(err)) from None
+
+    def _explain(self, err: Exception) -> str:
+        where = str(self.path) if self.path else self.url.split("@")[-1]
+        msg = str(getattr(err, "orig", err)).splitlines()[0]
+        hints = {
+            "file is not a database": "the file is not a SQLite database (corrupt or another format)",
+            "database disk image is malformed": "the database file is corrupt; restore it from a backup",
+            "readonly": "the database or its folder is read-only; the service needs write access",
+            "unable to open": "cannot open the database file; check the folder exists and is writable",
+            "disk is full": "the disk is full; free space and run again (nothing was half-written)",
+            "database is locked": "the database stayed locked by another process for too long",
+        }
+        for needle, hint in hints.items():
+            if needle in msg:
+                return f"{where}: {hint}"
+        return f"{where}: database error: {msg}"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- migrations ---------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self.engine.begin() as conn:
+            SchemaVersion.__table__.create(conn, checkfirst=True)
+            current = conn.execute(select(func.max(SchemaVersion.version))).scalar() or 0
+            if current > SCHEMA_VERSION:
+                where = self.path or "the database"
+                raise StoreError(f"{where}: made by a newer digest-notifier (schema {current}, this one knows "
+                                 f"{SCHEMA_VERSION}); upgrade digest-notifier or restore an older backup")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](conn)
+                conn.execute(SchemaVersion.__table__.insert().values(version=version, applied_at=utcnow()))
+
+    def schema_version(self) -> int:
+        with self.session() as s:
+            return s.exec(select(func.max(SchemaVersion.version))).one() or 0
+
+    # -- papers ---------------------------------------------------------------------------
+    def ingest(self, papers: Iterable[Paper], *, source: str, digest_day: str | None) -> IngestResult:
+        """Upsert papers and record their sightings. A paper is new only the first time."""
+        result = IngestResult(new_ids=[])
+        now = utcnow()
+        with self.session() as s:
+            for paper in papers:
+                result.found += 1
+                day = paper.digest_day or digest_day or now.date().isoformat()
+                row = s.get(PaperRow, paper.arxiv_id)
+                if row is None:
+                    s.add(_paper_row(paper, now))
+                    s.flush()
+                    result.new += 1
+                    result.new_ids.append(paper.arxiv_id)
+                elif _merge(row, paper, now):
+                    s.add(row)
+                    result.updated += 1
+                seen = s.exec(select(Sighting).where(Sighting.paper_id == paper.arxiv_id,
+                                                     Sighting.source == (paper.source or source),
+                                                     Sighting.digest_day == day)).first()
+                if seen is None:
+                    s.add(Sighting(paper_id=paper.arxiv_id, source=paper.source or source, digest_day=day, seen_at=now))
+                    s.flush()
+        return result
+
+    def get_papers(self, ids: Iterable[str]) -> dict[str, Paper]:
+        ids = list(ids)
+        out: dict[str, Paper] = {}
+        with self.session() as s:
+            for chunk in _chunks(ids, 500):
+                for row in s.exec(select(PaperRow).where(PaperRow.id.in_(chunk))):
+                    out[row.id] = _paper(row)
+        return out
+
+    def papers_since(self, since: datetime) -> list[Paper]:
+        with self.session() as s:
+            rows = s.exec(select(PaperRow).where(PaperRow.first_seen_at >= since).order_by(PaperRow.first_seen_at))
+            return [_paper(r) for r in rows]
+
+    def papers_on_day(self, digest_day: str) -> list[Paper]:
+        with self.session() as s:
+            rows = s.exec(select(PaperRow).join(Sighting, Sighting.paper_id == PaperRow.id)
+                          .where(Sighting.digest_day == digest_day).distinct())
+            return [_paper(r) for r in rows]
+
+    def recent_papers(self, limit: int = 3000) -> list[Paper]:
+        """The newest stored papers: the background corpus for term specificity (IDF)."""
+        with self.session() as s:
+            rows = s.exec(select(PaperRow).order_by(PaperRow.first_seen_at.desc()).limit(limit))
+            return [_paper(r) for r in rows]
+
+    def sightings(self, paper_id: str) -> list[tuple[str, str]]:
+        with self.session() as s:
+            rows = s.exec(select(Sighting).where(Sighting.paper_id == paper_id).order_by(Sighting.digest_day))
+            return [(r.source, r.digest_day) for r in rows]
+
+    def count_papers(self) -> int:
+        with self.session() as s:
+            return s.exec(select(func.count()).select_from(PaperRow)).one()
+
+    def prune_raw(self, older_than_days: int, now: datetime | None = None) -> int:
+        cutoff = (now or utcnow()) - timedelta(days=older_than_days)
+        with self.session() as s:
+            rows = s.exec(select(PaperRow).where(PaperRow.raw.is_not(None), PaperRow.updated_at < cutoff)).all()
+            for row in rows:
+                row.raw = None
+                s.add(row)
+            return len(rows)
+
+    # -- fetch runs -----------------------------------------------------------------------
+    def start_fetch(self, source: str, digest_day: str | None) -> int:
+        with self.session() as s:
+            run = FetchRun(source=source, digest_day=digest_day)
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def finish_fetch(self, run_id: int, *, outcome: str, **fields) -> None:
+        with self.session() as s:
+            run = s.get(FetchRun, run_id)
+            run.outcome = outcome
+            run.finished_at = utcnow()
+            for key, value in fields.items():
+                setattr(run, key, value)
+            s.add(run)
+
+    def last_fetch(self, source: str, outcome: str | tuple = ("ok", "not_modified"),
+                   digest_day: str | None = None) -> FetchRun | None:
+        outcomes = (outcome,) if isinstance(outcome, str) else outcome
+        with self.session() as s:
+            q = select(FetchRun).where(FetchRun.source == source, FetchRun.outcome.in_(outcomes))
+            if digest_day is not None:
+                q = q.where(FetchRun.digest_day == digest_day)
+            return s.exec(q.order_by(FetchRun.id.desc()).limit(1)).first()
+
+    def fetch_sources(self) -> list[str]:
+        with self.session() as s:
+            return sorted(set(s.exec(select(FetchRun.source)).all()))
+
+    def failed_sources_since(self, since: datetime) -> list[str]:
+        """Sources whose latest fetch since ``since`` failed."""
+        failed = []
+        for source in self.fetch_sources():
+            last = self.last_fetch(source, outcome=("ok", "not_modified", "failed"))
+            if last and last.outcome == "failed" and last.started_at >= since:
+                failed.append(source)
+        return failed
+
+    # -- subscribers ----------------------------------------------------------------------
+    def add_subscriber(self, sub: Subscriber) -> Subscriber:
+        with self.session() as s:
+            if s.exec(select(Subscriber).where(Subscriber.address == sub.address)).first():
+                raise StoreError(f"a subscriber with address '{sub.address}' already exists "
+                                 f"(use `notifier edit {sub.address}` to change it)")
+            s.add(sub)
+            s.flush()
+            return sub
+
+    def find_subscriber(self, ref: str | int) -> Subscriber | None:
+        with self.session() as s:
+            if isinstance(ref, int) or str(ref).isdigit():
+                found = s.get(Subscriber, int(ref))
+                if found:
+                    return found
+            return s.exec(select(Subscriber).where((Subscriber.address == str(ref)) | (Subscriber.name == str(ref)))).first()
+
+    def update_subscriber(self, sub_id: int, **changes) -> Subscriber:
+        with self.session() as s:
+            sub = s.get(Subscriber, sub_id)
+            for key, value in changes.items():
+                setattr(sub, key, value)
+            sub.updated_at = utcnow()
+            s.add(sub)
+            return sub
+
+    def remove_subscriber(self, sub_id: int) -> None:
+        """Deactivate (keep the delivery history, so a re-subscribe never resends old papers)."""
+        self.update_subscriber(sub_id, active=False)
+
+    def list_subscribers(self, active_only: bool = True) -> list[Subscriber]:
+        with self.session() as s:
+            q = select(Subscriber)
+            if active_only:
+                q = q.where(Subscriber.active == True)  # noqa: E712
+            return list(s.exec(q.order_by(Subscriber.id)))
+
+    # -- deliveries -----------------------------------------------------------------------
+    def delivered_paper_ids(self, subscriber_id: int) -> set[str]:
+        with self.session() as s:
+            q = (select(DeliveryPaper.paper_id).join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
+                 .where(DeliveryPaper.subscriber_id == subscriber_id, Delivery.state.in_(DELIVERED_STATES)))
+            return set(s.exec(q).all())
+
+    def plan_delivery(self, *, subscriber_id: int, digest_day: str, items: list[dict], meta: dict) -> Delivery | None:
+        """Record a pending delivery with its papers. None if this digest already exists
+        or all of its papers were taken meanwhile (another process planned them)."""
+        key = f"{subscriber_id}:{digest_day}"
+        with self.session() as s:
+            if s.exec(select(Delivery).where(Delivery.key == key)).first():
+                return None
+            taken = set(s.exec(
+                select(DeliveryPaper.paper_id).join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
+                .where(DeliveryPaper.subscriber_id == subscriber_id, Delivery.state.in_(DELIVERED_STATES))).all())
+            items = [i for i in items if i["id"] not in taken]
+            if not items and not meta.get("empty_note"):
+                return None
+            delivery = Delivery(key=key, subscriber_id=subscriber_id, digest_day=digest_day,
+                                items=json.dumps(items), meta=json.dumps(meta))
+            s.add(delivery)
+            s.flush()
+            for item in items:
+                s.add(DeliveryPaper(delivery_id=delivery.id, paper_id=item["id"], subscriber_id=subscriber_id))
+            return delivery
+
+    def has_delivery(self, subscriber_id: int, digest_day: str) -> bool:
+        with self.session() as s:
+            return s.exec(select(Delivery.id).where(Delivery.key == f"{subscriber_id}:{digest_day}")).first() is not None
+
+    def claim(self, delivery_id: int, provider_ref: str | None, now: datetime | None = None) -> Delivery | None:
+        """pending/retry -> sending, committed before any network I/O. None if someone else has it."""
+        now = now or utcnow()
+        with self.session() as s:
+            d = s.get(Delivery, delivery_id)
+            if d is None or d.state not in ("pending", "retry") or (d.next_attempt_at and d.next_attempt_at > now):
+                return None
+            d.state, d.claimed_at, d.attempts = "sending", now, d.attempts + 1
+            d.provider_ref = d.provider_ref or provider_ref
+            s.add(d)
+            return d
+
+    def record(self, delivery_id: int, state: str, *, error: str | None = None, provider_ref: str | None = None,
+               next_attempt_at: datetime | None = None, now: datetime | None = None) -> None:
+        with self.session() as s:
+            d = s.get(Delivery, delivery_id)
+            d.state, d.last_error = state, error
+            if provider_ref:
+                d.provider_ref = provider_ref
+            d.next_attempt_at = next_attempt_at
+            if state == "sent":
+                d.sent_at = now or utcnow()
+            s.add(d)
+
+    def deliveries(self, states: Iterable[str] | None = None, subscriber_ids: Iterable[int] | None = None) -> list[Delivery]:
+        with self.session() as s:
+            q = select(Delivery)
+            if states is not None:
+                q = q.where(Delivery.state.in_(list(states)))
+            if subscriber_ids is not None:
+                q = q.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
+            return list(s.exec(q.order_by(Delivery.id)))
+
+    def last_delivery(self, subscriber_id: int, states: Iterable[str] = ("sent",)) -> Delivery | None:
+        with self.session() as s:
+            q = (select(Delivery).where(Delivery.subscriber_id == subscriber_id, Delivery.state.in_(list(states)))
+                 .order_by(Delivery.id.desc()).limit(1))
+            return s.exec(q).first()
+
+    def last_delivered_at(self, subscriber_id: int) -> datetime | None:
+        """When the subscriber's latest digest was planned (it then goes out, or is retried)."""
+        d = self.last_delivery(subscriber_id, states=("pending", "sending", "sent", "retry", "unknown", "failed"))
+        return d.created_at if d else None
+
+
+# ----------------------------------------------------------------------------- helpers
+def _paper_row(p: Paper, now: datetime) -> PaperRow:
+    return PaperRow(id=p.arxiv_id, version=p.version, title=p.title, abstract=p.abstract or "",
+                    authors=json.dumps(p.authors), published=p.published, url=p.url or p.abs_url,
+                    pdf_url=p.pdf_url, hf_url=p.hf_url, code_url=p.code_url, project_url=p.project_url,
+                    upvotes=p.upvotes, comments=p.comments, categories=json.dumps(p.categories),
+                    extra=json.dumps(p.extra), raw=json.dumps(p.raw) if p.raw is not None else None,
+                    first_seen_at=now, updated_at=now)
+
+
+def _merge(row: PaperRow, p: Paper, now: datetime) -> bool:
+    """Fold a new sighting's metadata into the stored paper. True when something changed."""
+    changed = False
+
+    def put(attr, value):
+        nonlocal changed
+        if value not in (None, "", []) and getattr(row, attr) != value:
+            setattr(row, attr, value)
+            changed = True
+
+    for attr in ("title", "abstract", "published", "pdf_url", "hf_url", "code_url", "project_url",
+                 "upvotes", "comments", "version"):
+        put(attr, getattr(p, attr))
+    if p.authors:
+        put("authors", json.dumps(p.authors))
+    cats = sorted(set(json.loads(row.categories)) | set(p.categories))
+    put("categories", json.dumps(cats))
+    if p.extra:
+        put("extra", json.dumps({**json.loads(row.extra), **p.extra}))
+    if p.raw is not None and changed:
+        row.raw = json.dumps(p.raw)
+    if changed:
+        row.updated_at = now
+    return changed
+
+
+def _paper(row: PaperRow) -> Paper:
+    return Paper(arxiv_id=row.id, version=row.version, title=row.title, abstract=row.abstract,
+                 authors=json.loads(row.authors), published=row.published, url=row.url, pdf_url=row.pdf_url,
+                 hf_url=row.hf_url, code_url=row.code_url, project_url=row.project_url, upvotes=row.upvotes,
+                 comments=row.comments, categories=json.loads(row.categories), extra=json.loads(row.extra))
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[-1]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def _check_sqlite_file(path: Path) -> None:
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"{path}: cannot create the state folder {folder}: {err.strerror}") from None
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(16)
+        except OSError as err:
+            raise StoreError(f"{path}: cannot read the database file: {err.strerror}") from None
+        if head and head != b"SQLite format 3\x00":
+            raise StoreError(f"{path}: the file is not a SQLite database (corrupt or another format)")
+
+
+def _connect_args(url: str) -> dict:
+    return {"timeout": 30, "check_same_thread": False} if url.startswith("sqlite") else {}
+
+
+def _install_sqlite_pragmas(engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record):
+        dbapi_conn.isolation_level = None          # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,182 @@
+import json
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+
+import pytest
+
+from notifier.errors import StoreError
+from notifier.models import Paper
+from notifier.store import SCHEMA_VERSION, Store, Subscriber, utcnow
+
+
+def paper(pid="2607.00001", source="hf_daily", day="2026-07-01", **kw):
+    kw.setdefault("title", "Sparse attention for long contexts")
+    return Paper(arxiv_id=pid, source=source, digest_day=day, **kw)
+
+
+# (name, first batch, second batch, expected new in second, expected updated in second, sightings of 2607.00001)
+DIFF_CASES = [
+    ("brand_new", [], [paper()], 1, 0, 1),
+    ("seen_again_same_day", [paper()], [paper()], 0, 0, 1),
+    ("seen_again_next_day", [paper()], [paper(day="2026-07-02")], 0, 0, 2),
+    ("upvotes_changed", [paper(upvotes=3)], [paper(upvotes=40)], 0, 1, 1),
+    ("late_abstract_fix", [paper(abstract="old")], [paper(abstract="fixed")], 0, 1, 1),
+    ("new_version_is_not_new", [paper(version="v1")], [paper(version="v2")], 0, 1, 1),
+    ("other_source_same_paper", [paper()], [paper(source="arxiv:cs.LG", categories=["cs.LG"])], 0, 1, 2),
+    ("late_addition_to_past_day", [paper()], [paper(), paper(pid="2607.00002")], 1, 0, 1),
+]
+
+
+@pytest.mark.parametrize("first,second,new,updated,sightings", [c[1:] for c in DIFF_CASES],
+                         ids=[c[0] for c in DIFF_CASES])
+def test_diff_semantics(store, first, second, new, updated, sightings):
+    store.ingest(first, source="hf_daily", digest_day="2026-07-01")
+    result = store.ingest(second, source="hf_daily", digest_day="2026-07-01")
+    assert (result.new, result.updated) == (new, updated)
+    assert len(store.sightings("2607.00001")) == sightings
+
+
+def test_one_paper_four_sightings_with_merged_metadata(store):
+    store.ingest([paper(upvotes=12)], source="hf_daily", digest_day=None)
+    store.ingest([paper(day="2026-07-02", upvotes=15)], source="hf_daily", digest_day=None)
+    store.ingest([paper(source="arxiv:cs.LG", categories=["cs.LG"])], source="arxiv:cs.LG", digest_day=None)
+    store.ingest([paper(source="arxiv:cs.CL", categories=["cs.CL"])], source="arxiv:cs.CL", digest_day=None)
+    assert store.count_papers() == 1
+    assert len(store.sightings("2607.00001")) == 4
+    stored = store.get_papers(["2607.00001"])["2607.00001"]
+    assert stored.upvotes == 15 and stored.categories == ["cs.CL", "cs.LG"]
+
+
+def test_old_style_ids_are_kept(store):
+    store.ingest([paper(pid="hep-th/9901001")], source="arxiv:hep-th", digest_day="1999-01-04")
+    assert "hep-th/9901001" in store.get_papers(["hep-th/9901001"])
+
+
+def test_sqlite_runs_in_wal_with_full_sync(store):
+    if store.path is None:
+        pytest.skip("SQLite only")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2      # FULL
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from notifier.models import Paper
+    from notifier.store import Store
+    store = Store(sys.argv[1])
+    tag = sys.argv[2]
+    for i in range(60):
+        store.ingest([Paper(arxiv_id=f"2607.{tag}{i:03d}", title="t", source="hf_daily", digest_day="2026-07-01"),
+                      Paper(arxiv_id="2607.99999", title="shared", upvotes=i, source="hf_daily",
+                            digest_day="2026-07-01")], source="hf_daily", digest_day="2026-07-01")
+        store.plan_delivery(subscriber_id=1, digest_day=f"2026-07-{i % 28 + 1:02d}",
+                            items=[{"id": "2607.99999"}], meta={})
+""")
+
+
+def test_two_processes_write_at_once_without_locking_errors(store, db_url, tmp_path):
+    store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, db_url, tag], stderr=subprocess.PIPE)
+             for tag in ("1", "2")]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert store.count_papers() == 121
+    # the shared paper was planned for the subscriber exactly once, whichever process won
+    assert len([d for d in store.deliveries() if json.loads(d.items)]) == 1
+
+
+KILLED = textwrap.dedent("""
+    import os, signal, sys
+    from notifier.models import Paper
+    from notifier.store import Store
+    store = Store(sys.argv[1])
+    with store.session() as s:
+        from notifier.store import PaperRow
+        for i in range(500):
+            s.add(PaperRow(id=f"2608.{i:05d}", title="half"))
+        s.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_process_killed_mid_transaction_leaves_consistent_database(store, db_url):
+    store.ingest([paper()], source="hf_daily", digest_day="2026-07-01")
+    proc = subprocess.run([sys.executable, "-c", KILLED, db_url])
+    assert proc.returncode == -signal.SIGKILL
+    reopened = Store(db_url)
+    assert reopened.count_papers() == 1
+    if reopened.path:
+        with sqlite3.connect(reopened.path) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_migrates_an_empty_database(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'new.sqlite'}")
+    assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_opening_the_first_schema_again_keeps_data(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    Store(url).ingest([paper()], source="hf_daily", digest_day=None)
+    again = Store(url)
+    assert again.schema_version() == SCHEMA_VERSION and again.count_papers() == 1
+
+
+def test_database_from_a_newer_version_is_refused(tmp_path):
+    path = tmp_path / "db.sqlite"
+    Store(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (99, '2030-01-01')")
+    with pytest.raises(StoreError, match=r"db.sqlite: made by a newer digest-notifier \(schema 99"):
+        Store(f"sqlite:///{path}")
+
+
+def test_corrupt_database_file_gets_one_line_error(tmp_path):
+    path = tmp_path / "db.sqlite"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreError) as err:
+        Store(f"sqlite:///{path}")
+    assert str(err.value) == f"{path}: the file is not a SQLite database (corrupt or another format)"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_read_only_state_directory_gets_one_line_error(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(StoreError, match="ro/db.sqlite: "):
+            Store(f"sqlite:///{folder / 'db.sqlite'}")
+    finally:
+        folder.chmod(0o700)
+
+
+def test_prune_drops_old_raw_records_but_keeps_papers(store):
+    store.ingest([paper(raw={"id": "2607.00001", "big": "x" * 100})], source="hf_daily", digest_day=None)
+    assert store.prune_raw(older_than_days=30) == 0
+    assert store.prune_raw(older_than_days=30, now=utcnow() + timedelta(days=31)) == 1
+    assert store.count_papers() == 1 and len(store.sightings("2607.00001")) == 1
+
+
+def test_a_delivered_paper_is_never_planned_again_for_that_subscriber(store):
+    sub = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+    store.ingest([paper()], source="hf_daily", digest_day=None)
+    first = store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-01", items=[{"id": "2607.00001"}], meta={})
+    assert first is not None
+    assert store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-01", items=[{"id": "2607.00001"}], meta={}) is None
+    assert store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-02", items=[{"id": "2607.00001"}], meta={}) is None
+    assert store.delivered_paper_ids(sub.id) == {"2607.00001"}
+
+
+def test_duplicate_subscriber_is_refused(store):
+    store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+    with pytest.raises(StoreError, match="a subscriber with address 'a@example.org' already exists"):
+        store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
