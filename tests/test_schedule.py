@@ -1,0 +1,239 @@
+"""Scheduling with a frozen clock: time zones, DST changes, late starts, weekly subscribers."""
+import threading
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+from freezegun import freeze_time
+
+from notifier.errors import ConfigError
+from notifier.schedule import (JOB_DEFAULTS, SubscriberSchedule, build_scheduler, delivery_trigger,
+                               due_deliveries, fetch_trigger, sync_subscriber_jobs)
+
+UTC = timezone.utc
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def fires(trigger, start: datetime, count: int) -> list[datetime]:
+    """The next `count` fire times from `start`, as the scheduler would walk them."""
+    out, prev, now = [], None, start
+    for _ in range(count):
+        nxt = trigger.get_next_fire_time(prev, now)
+        out.append(nxt.astimezone(UTC))
+        prev = now = nxt
+    return out
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+# ----------------------------------------------------------------------------- triggers
+def test_delivery_fires_at_local_time_in_each_subscribers_zone():
+    start = utc(2026, 6, 1)
+    berlin = delivery_trigger(SubscriberSchedule(1, "07:30", "Europe/Berlin"))
+    new_york = delivery_trigger(SubscriberSchedule(2, "07:30", "America/New_York"))
+    assert fires(berlin, start, 1) == [utc(2026, 6, 1, 5, 30)]
+    assert fires(new_york, start, 1) == [utc(2026, 6, 1, 11, 30)]
+
+
+@pytest.mark.parametrize("tz, day, expected_utc", [
+    ("Europe/Berlin", (2026, 3, 29), [utc(2026, 3, 28, 1, 30), utc(2026, 3, 29, 1, 30), utc(2026, 3, 30, 0, 30)]),
+    ("America/New_York", (2026, 3, 8), [utc(2026, 3, 7, 7, 30), utc(2026, 3, 8, 7, 30), utc(2026, 3, 9, 6, 30)]),
+], ids=["berlin-spring", "new-york-spring"])
+def test_time_in_spring_gap_fires_once_at_shifted_time(tz, day, expected_utc):
+    # 02:30 does not exist on the spring-forward day: it fires once, at 03:30 summer time.
+    trigger = delivery_trigger(SubscriberSchedule(1, "02:30", tz))
+    start = datetime(*day, tzinfo=ZoneInfo(tz)) - timedelta(days=1)
+    assert fires(trigger, start, 3) == expected_utc
+    assert expected_utc[1].astimezone(ZoneInfo(tz)).strftime("%H:%M") == "03:30"
+
+
+@pytest.mark.parametrize("tz, day, expected_utc", [
+    ("Europe/Berlin", (2026, 10, 25), [utc(2026, 10, 24, 0, 30), utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)]),
+    ("America/New_York", (2026, 11, 1), [utc(2026, 10, 31, 5, 30), utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)]),
+], ids=["berlin-autumn", "new-york-autumn"])
+def test_time_in_autumn_fold_fires_once_not_twice(tz, day, expected_utc):
+    hhmm = "02:30" if tz == "Europe/Berlin" else "01:30"
+    trigger = delivery_trigger(SubscriberSchedule(1, hhmm, tz))
+    start = datetime(*day, tzinfo=ZoneInfo(tz)) - timedelta(days=1)
+    assert fires(trigger, start, 3) == expected_utc
+
+
+def test_fetch_trigger_is_unaffected_by_dst_at_ordinary_times():
+    trigger = fetch_trigger("07:00", "Europe/Berlin")
+    assert fires(trigger, utc(2026, 10, 24), 3) == [utc(2026, 10, 24, 5), utc(2026, 10, 25, 6), utc(2026, 10, 26, 6)]
+
+
+def test_weekly_subscriber_fires_only_on_their_day():
+    trigger = delivery_trigger(SubscriberSchedule(1, "08:00", "Europe/Berlin", "weekly", "fri"))
+    got = fires(trigger, utc(2026, 11, 22), 2)   # a Sunday
+    assert [d.astimezone(BERLIN).strftime("%a %Y-%m-%d %H:%M") for d in got] == [
+        "Fri 2026-11-27 08:00", "Fri 2026-12-04 08:00"]
+
+
+def test_weekly_without_a_day_means_monday():
+    trigger = delivery_trigger(SubscriberSchedule(1, "08:00", "UTC", "weekly"))
+    assert fires(trigger, utc(2026, 11, 22), 1) == [utc(2026, 11, 23, 8)]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(time="7:30"), "subscriber 1: time '7:30' must be HH:MM (24-hour)"),
+    (dict(time="24:00"), "subscriber 1: time '24:00' must be HH:MM (24-hour)"),
+    (dict(timezone="Mars/Olympus"), "subscriber 1: unknown timezone 'Mars/Olympus' (use an IANA name like Europe/Berlin)"),
+    (dict(frequency="hourly"), "subscriber 1: frequency 'hourly' must be daily or weekly"),
+    (dict(frequency="weekly", weekday="friday"), "subscriber 1: weekday 'friday' must be one of mon, tue, wed, thu, fri, sat, sun"),
+], ids=["short-time", "hour-24", "bad-zone", "bad-frequency", "bad-weekday"])
+def test_bad_schedule_is_one_line_error(kwargs, message):
+    values = dict(subscriber_id=1, time="07:30", timezone="UTC") | kwargs
+    with pytest.raises(ConfigError) as err:
+        SubscriberSchedule(**values)
+    assert str(err.value) == message
+
+
+# ----------------------------------------------------------------------------- due_deliveries
+BERLIN_0730 = SubscriberSchedule(1, "07:30", "Europe/Berlin")
+
+
+def local(*args, tz=BERLIN) -> datetime:
+    return datetime(*args, tzinfo=tz)
+
+
+def test_not_due_before_local_time_due_after():
+    yesterday = local(2026, 11, 21, 7, 30, 5)
+    assert due_deliveries([BERLIN_0730], {1: yesterday}, local(2026, 11, 22, 7, 29)) == []
+    assert due_deliveries([BERLIN_0730], {1: yesterday}, local(2026, 11, 22, 7, 30)) == [1]
+
+
+def test_late_start_delivers_once_not_once_per_missed_day():
+    # Machine off from Friday evening until Monday 10:00: one delivery when it comes up...
+    friday = local(2026, 11, 20, 7, 30, 2)
+    monday_10 = local(2026, 11, 23, 10, 0)
+    assert due_deliveries([BERLIN_0730], {1: friday}, monday_10) == [1]
+    # ...and once that is recorded, nothing more until Tuesday 07:30.
+    delivered = monday_10 + timedelta(seconds=3)
+    assert due_deliveries([BERLIN_0730], {1: delivered}, local(2026, 11, 23, 23, 59)) == []
+    assert due_deliveries([BERLIN_0730], {1: delivered}, local(2026, 11, 24, 7, 30)) == [1]
+
+
+def test_never_delivered_is_due():
+    assert due_deliveries([BERLIN_0730], {}, local(2026, 11, 22, 12)) == [1]
+
+
+def test_naive_last_delivery_is_read_as_utc():
+    # 06:30 UTC = 07:30 Berlin: today's slot is covered.
+    assert due_deliveries([BERLIN_0730], {1: datetime(2026, 11, 22, 6, 30, 1)}, local(2026, 11, 22, 12)) == []
+
+
+def test_time_zones_are_per_subscriber():
+    subs = [SubscriberSchedule(1, "07:30", "Europe/Berlin"), SubscriberSchedule(2, "07:30", "America/New_York")]
+    last = {1: utc(2026, 11, 21, 12), 2: utc(2026, 11, 21, 13)}
+    assert due_deliveries(subs, last, utc(2026, 11, 22, 7)) == [1]       # 08:00 Berlin, 02:00 New York
+    assert due_deliveries(subs, last, utc(2026, 11, 22, 12, 30)) == [1, 2]
+
+
+def test_weekly_subscriber_due_once_a_week():
+    weekly = SubscriberSchedule(1, "08:00", "Europe/Berlin", "weekly", "mon")
+    last_monday = local(2026, 11, 16, 8, 0, 4)
+    assert due_deliveries([weekly], {1: last_monday}, local(2026, 11, 22, 23)) == []   # Sunday
+    assert due_deliveries([weekly], {1: last_monday}, local(2026, 11, 23, 8)) == [1]
+    # Off all Monday, up on Wednesday: the missed Monday is delivered once.
+    assert due_deliveries([weekly], {1: last_monday}, local(2026, 11, 25, 9)) == [1]
+
+
+def dst_day_run(sched, start_utc, every, hours) -> list[datetime]:
+    """Run `notifier run` every `every` for `hours` with a frozen clock; return the delivery times."""
+    delivered, last = [], {sched.subscriber_id: start_utc}
+    now = start_utc
+    while now < start_utc + timedelta(hours=hours):
+        with freeze_time(now):
+            if due_deliveries([sched], last, datetime.now(UTC)):
+                last[sched.subscriber_id] = datetime.now(UTC)
+                delivered.append(now)
+        now += every
+    return delivered
+
+
+def test_spring_forward_0230_delivers_once_at_shifted_time():
+    sched = SubscriberSchedule(1, "02:30", "Europe/Berlin")
+    got = dst_day_run(sched, utc(2026, 3, 28, 12), timedelta(minutes=15), 24)
+    assert [d.astimezone(BERLIN).isoformat() for d in got] == ["2026-03-29T03:30:00+02:00"]
+
+
+def test_autumn_fall_back_0230_delivers_once_not_twice():
+    sched = SubscriberSchedule(1, "02:30", "Europe/Berlin")
+    got = dst_day_run(sched, utc(2026, 10, 24, 12), timedelta(minutes=15), 24)
+    assert [d.astimezone(BERLIN).isoformat() for d in got] == ["2026-10-25T02:30:00+02:00"]
+
+
+def test_new_york_fall_back_0130_delivers_once():
+    sched = SubscriberSchedule(1, "01:30", "America/New_York")
+    got = dst_day_run(sched, utc(2026, 10, 31, 12), timedelta(minutes=15), 24)
+    assert [d.astimezone(NEW_YORK).isoformat() for d in got] == ["2026-11-01T01:30:00-04:00"]
+
+
+# ----------------------------------------------------------------------------- scheduler
+def make(subs, **kw):
+    return build_scheduler(fetch_time="07:00", fetch_timezone="Europe/Berlin", subscribers=subs,
+                           on_fetch=noop, on_deliver=noop, scheduler_cls=BackgroundScheduler, **kw)
+
+
+def noop(*_):
+    pass
+
+
+def test_scheduler_has_fetch_and_one_job_per_subscriber_with_deliberate_defaults():
+    s = make([BERLIN_0730, SubscriberSchedule(7, "18:00", "America/New_York", "weekly", "fri")])
+    assert sorted(j.id for j in s.get_jobs()) == ["deliver:1", "deliver:7", "fetch"]
+    assert s.get_job("deliver:7").args == (7,)
+    assert JOB_DEFAULTS["misfire_grace_time"] >= 3600 and JOB_DEFAULTS["coalesce"] and JOB_DEFAULTS["max_instances"] == 1
+    assert s._job_defaults == JOB_DEFAULTS
+
+
+def test_started_jobs_carry_grace_and_coalesce_and_next_time():
+    with freeze_time("2026-11-22 12:00:00"):
+        s = make([BERLIN_0730])
+        s.start(paused=True)
+        try:
+            job = s.get_job("deliver:1")
+            assert (job.misfire_grace_time, job.coalesce, job.max_instances) == (6 * 3600, True, 1)
+            assert job.next_run_time.astimezone(UTC) == utc(2026, 11, 23, 6, 30)
+            assert s.get_job("fetch").next_run_time.astimezone(UTC) == utc(2026, 11, 23, 6, 0)
+        finally:
+            s.shutdown(wait=False)
+
+
+def test_coalesce_runs_missed_repeats_once():
+    # The process stalled from Friday to Monday 09:00 Berlin: four 07:30 runs are overdue, the
+    # subscriber gets one delivery (the latest, inside the grace), not four.
+    ran, done = [], threading.Event()
+
+    def deliver(subscriber_id):
+        ran.append(subscriber_id)
+        done.set()
+
+    with freeze_time("2026-11-20 00:00:00") as clock:
+        s = build_scheduler(fetch_time="07:00", fetch_timezone="Europe/Berlin", subscribers=[BERLIN_0730],
+                            on_fetch=noop, on_deliver=deliver, scheduler_cls=BackgroundScheduler)
+        s.start(paused=True)
+        try:
+            clock.move_to("2026-11-23 08:00:00")     # 09:00 Berlin: today's 07:30 is 1.5 h late
+            s.resume()
+            assert done.wait(10)
+        finally:
+            s.shutdown(wait=True)
+        assert ran == [1]
+
+
+def test_resync_adds_replaces_and_removes_jobs():
+    s = make([BERLIN_0730, SubscriberSchedule(2, "09:00", "UTC")])
+    report = sync_subscriber_jobs(s, [SubscriberSchedule(1, "07:30", "Europe/Berlin"),
+                                      SubscriberSchedule(2, "10:00", "UTC"),
+                                      SubscriberSchedule(3, "06:00", "Asia/Tokyo")], noop)
+    assert (report.added, report.replaced, report.removed) == ([3], [2], [])
+    report = sync_subscriber_jobs(s, [SubscriberSchedule(3, "06:00", "Asia/Tokyo")], noop)
+    assert (report.added, report.replaced, sorted(report.removed)) == ([], [], [1, 2])
+    assert sorted(j.id for j in s.get_jobs()) == ["deliver:3", "fetch"]
+    assert "hour='6'" in repr(s.get_job("deliver:3").trigger)
