@@ -1,0 +1,77 @@
+"""One delivering process at a time: an exclusive, non-blocking ``flock`` on
+``<state_dir>/notifier.lock``, held by ``notifier serve`` for its lifetime and by each
+``notifier run``.
+
+The kernel drops a ``flock`` when its holder exits however it exits (SIGKILL, OOM, power cut
+followed by a reboot), so a dead process never holds the lock and there is nothing stale to
+clean up. The file is never deleted (deleting a lock file lets two processes lock two
+different files); it holds the holder's pid for the error message only.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from notifier.errors import NotifierError
+
+LOCK_NAME = "notifier.lock"
+
+
+class LockHeld(NotifierError):
+    """Another process holds the lock."""
+
+    def __init__(self, message: str, pid: int | None, path: Path):
+        super().__init__(message)
+        self.pid, self.path = pid, path
+
+
+class DaemonLock:
+    """``with DaemonLock(state_dir): ...`` or ``lock.acquire()`` / ``lock.release()``."""
+
+    def __init__(self, state_dir: str | os.PathLike, name: str = LOCK_NAME):
+        self.path = Path(state_dir) / name
+        self._fd: int | None = None
+
+    def acquire(self) -> "DaemonLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            who = f"pid {pid}" if pid else "another process"
+            raise LockHeld(f"another notifier ({who}) is already running: {self.path} is locked; "
+                           "stop it first (systemctl stop notifier) or let it finish", pid, self.path) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> "DaemonLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+        return int(text) if text.isdigit() else None
+    except OSError:
+        return None

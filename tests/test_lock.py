@@ -1,0 +1,85 @@
+"""The single-daemon lock, with real processes."""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from notifier.lock import DaemonLock, LockHeld
+
+HOLD = """
+import sys
+from notifier.lock import DaemonLock
+lock = DaemonLock(sys.argv[1]).acquire()
+print("locked", flush=True)
+sys.stdin.read()          # hold until stdin closes or we are killed
+"""
+
+TRY = """
+import sys
+from notifier.lock import DaemonLock, LockHeld
+try:
+    with DaemonLock(sys.argv[1]):
+        print("acquired")
+except LockHeld as err:
+    print("held:", err)
+"""
+
+
+@pytest.fixture
+def holder(tmp_path):
+    """A separate process holding the lock in tmp_path; yields the Popen."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "locked\n"      # blocks until the child holds the lock
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def try_lock(state_dir) -> str:
+    out = subprocess.run([sys.executable, "-c", TRY, str(state_dir)], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_second_process_cannot_take_the_lock_and_is_told_who_has_it(tmp_path, holder):
+    assert try_lock(tmp_path) == (
+        f"held: another notifier (pid {holder.pid}) is already running: {tmp_path / 'notifier.lock'} is locked; "
+        "stop it first (systemctl stop notifier) or let it finish")
+
+
+def test_lock_of_a_sigkilled_holder_is_free_again(tmp_path, holder):
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert try_lock(tmp_path) == "acquired"
+
+
+def test_lock_is_free_after_the_holder_exits_normally(tmp_path, holder):
+    holder.stdin.close()
+    assert holder.wait() == 0
+    assert try_lock(tmp_path) == "acquired"
+
+
+def test_same_process_second_lock_is_refused_until_released(tmp_path):
+    with DaemonLock(tmp_path) as first:
+        with pytest.raises(LockHeld) as err:
+            DaemonLock(tmp_path).acquire()
+        assert err.value.pid == os.getpid()
+        assert first.held
+    with DaemonLock(tmp_path / "missing" / "dir") as again:    # creates the state dir
+        assert again.held
+    assert try_lock(tmp_path) == "acquired"
+
+
+def test_lock_is_not_inherited_by_child_processes(tmp_path):
+    # A delivery helper started by the daemon must not keep the lock alive after the daemon dies.
+    with DaemonLock(tmp_path):
+        child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE,
+                                 close_fds=False)
+    try:
+        assert try_lock(tmp_path) == "acquired"
+    finally:
+        child.stdin.close()
+        child.wait()
