@@ -8,7 +8,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from freezegun import freeze_time
 
 from notifier.errors import ConfigError
-from notifier.schedule import (JOB_DEFAULTS, SubscriberSchedule, build_scheduler, delivery_trigger,
+from notifier.schedule import (SubscriberSchedule, build_scheduler, delivery_trigger,
                                due_deliveries, fetch_trigger, sync_subscriber_jobs)
 
 UTC = timezone.utc
@@ -184,12 +184,10 @@ def noop(*_):
     pass
 
 
-def test_scheduler_has_fetch_and_one_job_per_subscriber_with_deliberate_defaults():
+def test_scheduler_has_fetch_and_one_job_per_subscriber():
     s = make([BERLIN_0730, SubscriberSchedule(7, "18:00", "America/New_York", "weekly", "fri")])
     assert sorted(j.id for j in s.get_jobs()) == ["deliver:1", "deliver:7", "fetch"]
     assert s.get_job("deliver:7").args == (7,)
-    assert JOB_DEFAULTS["misfire_grace_time"] >= 3600 and JOB_DEFAULTS["coalesce"] and JOB_DEFAULTS["max_instances"] == 1
-    assert s._job_defaults == JOB_DEFAULTS
 
 
 def test_started_jobs_carry_grace_and_coalesce_and_next_time():
