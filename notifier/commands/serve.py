@@ -19,7 +19,7 @@ import logging
 import signal
 import threading
 
-from notifier.errors import ConfigError, NotifierError
+from notifier.errors import ConfigError, InputError, NotifierError
 from notifier.logs import event
 
 log = logging.getLogger("notifier.serve")
@@ -146,6 +146,8 @@ def run(args) -> int:
     from notifier.commands import load
     from notifier.lock import DaemonLock
 
+    if args.sweep_minutes < 1:
+        raise InputError(f"--sweep-minutes {args.sweep_minutes} must be at least 1")
     logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)   # our own lines say it
     signals = Signals()
     signals.install()
