@@ -1,0 +1,92 @@
+"""`notifier match`: score papers (JSON lines) against one profile or many."""
+from __future__ import annotations
+
+import json
+import sys
+
+from notifier.errors import InputError, ProfileError
+
+
+def add_arguments(p):
+    p.add_argument("--papers", required=True, metavar="FILE.jsonl",
+                   help="papers, one JSON object a line: id (or arxiv_id), title, abstract, optional authors")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--profile", metavar="TEXT", help='a keyword profile, e.g. \'"kv cache", MoE, -federated\'')
+    group.add_argument("--profiles", metavar="FILE.jsonl", help='profiles, one {"id", "profile"} a line')
+    p.add_argument("--json", action="store_true", help="machine-readable output (see DESIGN.md)")
+    p.add_argument("--max-items", type=int, default=None, metavar="N",
+                   help="at most N papers selected per profile (default 25)")
+    p.add_argument("--upvote-weight", type=float, default=0.0, metavar="W",
+                   help="blend HF upvotes into the order (never into selection), e.g. 0.2")
+
+
+def run(args) -> int:
+    from notifier.match import build_index
+    papers = read_jsonl(args.papers)
+    for n, paper in enumerate(papers, 1):
+        if not isinstance(paper, dict) or not (paper.get("id") or paper.get("arxiv_id") or paper.get("pid")):
+            raise InputError(f"{args.papers}: line {n}: a paper needs an \"id\" (or \"arxiv_id\")")
+    index = build_index(papers)
+    if args.profile is not None:
+        return run_one(args, index, papers)
+    return run_many(args, index)
+
+
+def run_one(args, index, papers) -> int:
+    from notifier.match import match_profile
+    from notifier.profile import parse_profile
+    matches = match_profile(index, parse_profile(args.profile), max_items=args.max_items,
+                            upvote_weight=args.upvote_weight, explain=not args.json)
+    if args.json:
+        json.dump([row(m) for m in matches], sys.stdout)
+        print()
+        return 0
+    titles = {d.id: d.title for d in index.docs}
+    for m in matches:
+        mark = "*" if m.selected else " "
+        print(f"{mark} {m.score:7.3f}  {m.paper_id}  {titles[m.paper_id][:80]}")
+        print(f"            matched: {', '.join(m.matched)}")
+        for ev in m.evidence[:2]:
+            text = "".join(f"[{t}]" if hit else t for t, hit in ev.snippet)
+            print(f"            {ev.field}: {text}")
+    chosen = sum(m.selected for m in matches)
+    print(f"{chosen} selected (*), {len(matches) - chosen} weaker matches, {len(papers)} papers")
+    return 0
+
+
+def run_many(args, index) -> int:
+    from notifier.match import match_profile
+    from notifier.profile import parse_profile
+    out = sys.stdout
+    for n, line in enumerate(read_jsonl(args.profiles), 1):
+        if not isinstance(line, dict) or "profile" not in line:
+            raise InputError(f"{args.profiles}: line {n}: expected {{\"id\", \"profile\"}}")
+        try:
+            profile = parse_profile(str(line["profile"]))
+        except ProfileError as err:
+            raise ProfileError(f"{args.profiles}: line {n}: {err}", term=err.term) from None
+        matches = match_profile(index, profile, max_items=args.max_items,
+                                upvote_weight=args.upvote_weight, explain=False)
+        selected = [row(m) for m in matches if m.selected]
+        out.write(json.dumps({"profile": line.get("id"), "matches": selected}) + "\n")
+    return 0
+
+
+def row(m) -> dict:
+    return {"id": m.paper_id, "score": m.score, "selected": m.selected, "matched": m.matched}
+
+
+def read_jsonl(path: str) -> list:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.readlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise InputError(f"{path}: line {n}: not valid JSON ({err.msg})") from None
+    return out

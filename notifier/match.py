@@ -1,0 +1,373 @@
+"""Matching: score the day's papers against keyword profiles, select, explain. Pure, no I/O.
+
+The index of the day's papers (plus background papers, used only for document frequencies) is
+built once; each distinct term is resolved once into {paper: score} and cached, so a profile
+costs a few dictionary look-ups. Scoring is BM25F (title weighted) with IDF over all stored
+papers; a phrase scores by exact match, else by a loose window match, else by its words.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from notifier.models import Evidence, Match, Paper
+from notifier.profile import Profile, Term
+
+TOKEN = re.compile(r"[A-Za-z0-9]+")
+STOP = frozenset("a an and are as at be by for from in into is of on or the to with via using".split())
+K1, B = 1.2, 0.75
+FIELD_WEIGHT = {"title": 2.0, "abstract": 1.0}
+LOOSE_FACTOR = 0.6          # all words of a phrase within a window, any order
+BACKOFF_FACTOR = 0.45       # a phrase's words found apart
+ABBREV_FACTOR = 0.9         # an abbreviation standing for the term (or the reverse)
+RELATIVE_THRESHOLD = 0.3    # selected: >= this share of the profile's top score ...
+ABSOLUTE_FLOOR = 2.0        # ... and at least about one solid term match
+DEFAULT_MAX_ITEMS = 25
+SNIPPET_WORDS = 12
+
+_stemmer = None
+_stem_cache: dict[str, str] = {}
+
+
+def stem_all(words: list[str]) -> list[str]:
+    """Lowercase words -> Snowball stems, each distinct word stemmed once per process."""
+    global _stemmer
+    missing = [w for w in set(words) if w not in _stem_cache]
+    if missing:
+        if _stemmer is None:
+            import Stemmer
+            _stemmer = Stemmer.Stemmer("english")
+        _stem_cache.update(zip(missing, _stemmer.stemWords(missing)))
+    return [_stem_cache[w] for w in words]
+
+
+def tokens(text: str) -> list[re.Match]:
+    return list(TOKEN.finditer(text))
+
+
+def term_stems(text: str) -> tuple[str, ...]:
+    return tuple(stem_all([m.group().lower() for m in tokens(text)]))
+
+
+# ----------------------------------------------------------------------------- index
+@dataclass
+class Doc:
+    id: str
+    title: str
+    abstract: str
+    authors: list[str]
+    upvotes: int | None
+
+
+@dataclass
+class PaperIndex:
+    docs: list[Doc]                     # the day's papers first, then background papers
+    n_day: int
+    postings: dict[str, dict[str, dict[int, list[int]]]]   # field -> stem -> doc -> positions
+    lengths: dict[str, list[int]]
+    avg_length: dict[str, float]
+    vocab: set[str]                     # raw lowercase tokens, to split squashed words
+    short_to_long: dict[str, Counter]   # "moe" -> Counter({("mixtur","of","expert"): 3})
+    long_to_short: dict[tuple, Counter]
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.docs)
+
+
+def as_doc(p) -> Doc:
+    if isinstance(p, Paper):
+        return Doc(p.arxiv_id, p.title or "", p.abstract or "", list(p.authors), p.upvotes)
+    pid = p.get("id") or p.get("arxiv_id") or p.get("pid")
+    return Doc(str(pid), p.get("title") or "", p.get("abstract") or "", list(p.get("authors") or []),
+               p.get("upvotes"))
+
+
+def build_index(papers: list, background: list | None = None) -> PaperIndex:
+    """Index the day's papers once; background papers count only towards document frequencies."""
+    day = [as_doc(p) for p in papers]
+    seen = {d.id for d in day}
+    docs = day + [d for d in map(as_doc, background or []) if d.id not in seen]
+    postings = {f: defaultdict(dict) for f in FIELD_WEIGHT}
+    lengths = {f: [] for f in FIELD_WEIGHT}
+    vocab: set[str] = set()
+    s2l, l2s = defaultdict(Counter), defaultdict(Counter)
+    for i, d in enumerate(docs):
+        for f in FIELD_WEIGHT:
+            text = d.title if f == "title" else d.abstract
+            words = [m.group().lower() for m in tokens(text)]
+            vocab.update(words)
+            lengths[f].append(len(words))
+            for pos, s in enumerate(stem_all(words)):
+                postings[f][s].setdefault(i, []).append(pos)
+            for short, long in abbreviations(text):
+                if not short:
+                    continue
+                s2l[short][long] += 1
+                l2s[long][short] += 1
+    avg = {f: (sum(v) / len(v) if v else 1.0) or 1.0 for f, v in lengths.items()}
+    return PaperIndex(docs, len(day), {f: dict(p) for f, p in postings.items()}, lengths, avg, vocab,
+                      dict(s2l), dict(l2s))
+
+
+# ----------------------------------------------------------------------------- abbreviations
+_PAREN = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9\-]{1,9})\s*[),;]")
+
+
+def abbreviations(text: str):
+    """Schwartz-Hearst: 'Mixture-of-Experts (MoE)' -> ('moe', ('mixtur','of','expert'))."""
+    for m in _PAREN.finditer(text):
+        short = m.group(1)
+        if not any(c.isupper() for c in short):
+            continue
+        if short.endswith("s") and short[:-1].isupper():
+            short = short[:-1]
+        before = text[max(0, m.start() - 120):m.start()]
+        before = re.split(r"[.;:()\[\]]", before)[-1]
+        words = before.split()
+        window = words[-min(len(short) + 5, 2 * len(short)):]
+        long = best_long_form(short, " ".join(window))
+        if long:
+            stems = term_stems(long)
+            if 2 <= len(stems) <= len(short) + 3:
+                yield term_stems(short)[0] if len(term_stems(short)) == 1 else None, stems
+
+
+def best_long_form(short: str, long: str) -> str | None:
+    s, l = len(short) - 1, len(long) - 1
+    sl, ll = short.lower(), long.lower()
+    while s >= 0:
+        c = sl[s]
+        if not c.isalnum():
+            s -= 1
+            continue
+        while (l >= 0 and ll[l] != c) or (s == 0 and l > 0 and ll[l - 1].isalnum()):
+            l -= 1
+        if l < 0:
+            return None
+        l -= 1
+        s -= 1
+    start = ll.rfind(" ", 0, l + 1) + 1
+    return long[start:] if start < len(long) else None
+
+
+# ----------------------------------------------------------------------------- term resolution
+def idf(index: PaperIndex, df: int) -> float:
+    n = index.n_docs
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def occurrences(index: PaperIndex, stems: tuple[str, ...], fields, loose: bool = False) -> dict[int, dict[str, int]]:
+    """doc -> field -> count of the stems in order (or, loose, within a window in any order)."""
+    out: dict[int, dict[str, int]] = {}
+    for f in fields:
+        lists = [index.postings[f].get(s) for s in stems]
+        if not all(lists):
+            continue
+        docs = set(lists[0]).intersection(*lists[1:]) if len(lists) > 1 else lists[0].keys()
+        for d in docs:
+            n = count_in_doc([lst[d] for lst in lists], loose)
+            if n:
+                out.setdefault(d, {})[f] = n
+    return out
+
+
+def count_in_doc(positions: list[list[int]], loose: bool) -> int:
+    if len(positions) == 1:
+        return len(positions[0])
+    if not loose:
+        later = [set(p) for p in positions[1:]]
+        return sum(all(p + k + 1 in s for k, s in enumerate(later)) for p in positions[0])
+    window = len(positions) + 3
+    return sum(all(any(abs(q - p) <= window for q in ps) for ps in positions[1:]) for p in positions[0])
+
+
+def bm25f(index: PaperIndex, occ: dict[int, dict[str, int]]) -> dict[int, float]:
+    weight = idf(index, len(occ))
+    out = {}
+    for d, by_field in occ.items():
+        if d >= index.n_day:
+            continue
+        tf = sum(FIELD_WEIGHT[f] * n / (1 - B + B * index.lengths[f][d] / index.avg_length[f])
+                 for f, n in by_field.items())
+        out[d] = weight * tf * (K1 + 1) / (tf + K1)
+    return out
+
+
+def unit_scores(index: PaperIndex, stems: tuple[str, ...], fields, loose=False) -> dict[int, float]:
+    key = ("unit", stems, fields, loose)
+    if key not in index.cache:
+        index.cache[key] = bm25f(index, occurrences(index, stems, fields, loose)) if stems else {}
+    return index.cache[key]
+
+
+def variants(index: PaperIndex, text: str) -> list[tuple[tuple[str, ...], float]]:
+    """Spellings of a term with their factor: itself, squashed (KV cache = KVCache), split
+    (kvcache = kv cache), abbreviation <-> long form as defined in the stored papers."""
+    words = [m.group().lower() for m in tokens(text)]
+    stems = tuple(stem_all(words))
+    out = [(stems, 1.0)]
+    if len(words) > 1:
+        out.append((tuple(stem_all(["".join(words)])), 1.0))
+    elif words:
+        w = words[0]
+        out += [(tuple(stem_all([w[:i], w[i:]])), 1.0) for i in range(2, len(w) - 1)
+                if w[:i] in index.vocab and w[i:] in index.vocab]
+    out += [((s,), ABBREV_FACTOR) for s in frequent(index.long_to_short.get(stems))]
+    if len(stems) == 1:
+        out += [(lf, ABBREV_FACTOR) for lf in frequent(index.short_to_long.get(stems[0]))]
+    return out
+
+
+def frequent(counter: Counter | None) -> list:
+    if not counter:
+        return []
+    top = max(counter.values())
+    return [k for k, n in counter.items() if k and n * 2 >= top]
+
+
+@dataclass
+class Resolved:
+    scores: dict[int, float]           # doc -> score of the term (best way it matched)
+    strong: set[int]                   # docs where the term itself (or a variant) occurs
+
+
+def resolve(index: PaperIndex, term: Term) -> Resolved:
+    key = ("term", term.text.lower(), term.field)
+    if key not in index.cache:
+        index.cache[key] = (resolve_author(index, term) if term.field == "author"
+                            else resolve_text(index, term))
+    return index.cache[key]
+
+
+def resolve_text(index: PaperIndex, term: Term) -> Resolved:
+    fields = ("title",) if term.field == "title" else tuple(FIELD_WEIGHT)
+    scores: dict[int, float] = {}
+    for stems, factor in variants(index, term.text):
+        merge_max(scores, unit_scores(index, stems, fields), factor)
+    strong = set(scores)
+    stems = term_stems(term.text)
+    if len(stems) > 1:
+        merge_max(scores, unit_scores(index, stems, fields, loose=True), LOOSE_FACTOR)
+        strong |= set(scores)
+        content = [s for s in stems if s not in STOP] or list(stems)
+        backoff: dict[int, float] = defaultdict(float)
+        for s in content:
+            for d, v in unit_scores(index, (s,), fields).items():
+                backoff[d] += v
+        merge_max(scores, backoff, BACKOFF_FACTOR / math.sqrt(len(content)))
+    return Resolved(scores, strong)
+
+
+def resolve_author(index: PaperIndex, term: Term) -> Resolved:
+    want = [w.lower() for w in TOKEN.findall(term.text)]
+    hits = {d for d in range(index.n_day)
+            if any(contains_seq([w.lower() for w in TOKEN.findall(a)], want) for a in index.docs[d].authors)}
+    return Resolved({d: idf(index, 1) for d in hits}, hits)
+
+
+def contains_seq(words: list[str], want: list[str]) -> bool:
+    n = len(want)
+    return any(words[i:i + n] == want for i in range(len(words) - n + 1))
+
+
+def merge_max(into: dict[int, float], scores: dict[int, float], factor: float) -> None:
+    for d, v in scores.items():
+        v *= factor
+        if v > into.get(d, 0.0):
+            into[d] = v
+
+
+# ----------------------------------------------------------------------------- profiles
+def score_profile(index: PaperIndex, profile: Profile) -> dict[int, tuple[float, list[Term]]]:
+    """doc -> (score, matched terms) for every day paper scoring above zero."""
+    totals: dict[int, float] = defaultdict(float)
+    matched: dict[int, list[Term]] = defaultdict(list)
+    for term in profile.positive:
+        for d, v in resolve(index, term).scores.items():
+            totals[d] += term.weight * v
+            matched[d].append(term)
+    for term in profile.terms:
+        if term.mode == "exclude":
+            for d in resolve(index, term).strong:
+                totals.pop(d, None)
+        elif term.mode == "required":
+            strong = resolve(index, term).strong
+            for d in [d for d in totals if d not in strong]:
+                del totals[d]
+    return {d: (v, matched[d]) for d, v in totals.items() if v > 0}
+
+
+def select(scores: list[float], max_items: int) -> list[bool]:
+    """Scores best first -> selected flags: near the top, above the floor, within the cap."""
+    top = scores[0] if scores else 0.0
+    return [i < max_items and s >= RELATIVE_THRESHOLD * top and s >= ABSOLUTE_FLOOR
+            for i, s in enumerate(scores)]
+
+
+def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None = None,
+                  upvote_weight: float = 0.0, explain: bool = True) -> list[Match]:
+    """Every day paper scoring above zero, best first, ``selected`` set; evidence when explain."""
+    scored = score_profile(index, profile)
+    ranked = sorted(scored, key=lambda d: (-scored[d][0], index.docs[d].id))
+    flags = select([scored[d][0] for d in ranked], max_items or DEFAULT_MAX_ITEMS)
+    matches = [Match(index.docs[d].id, round(scored[d][0], 4), sel, unique_labels(scored[d][1]),
+                     evidence(index, d, scored[d][1]) if explain and sel else [])
+               for d, sel in zip(ranked, flags)]
+    return blend_upvotes(index, matches, upvote_weight) if upvote_weight else matches
+
+
+def unique_labels(terms: list[Term]) -> list[str]:
+    return list(dict.fromkeys(t.text for t in terms))
+
+
+def blend_upvotes(index: PaperIndex, matches: list[Match], weight: float) -> list[Match]:
+    """Reorder by score x (1 + weight x upvote share); selection is left as it was."""
+    votes = {d.id: d.upvotes or 0 for d in index.docs[:index.n_day]}
+    most = max(votes.values(), default=0) or 1
+    key = lambda m: (not m.selected, -m.score * (1 + weight * math.log1p(votes.get(m.paper_id, 0)) / math.log1p(most)))
+    return sorted(matches, key=key)
+
+
+# ----------------------------------------------------------------------------- explanations
+def evidence(index: PaperIndex, d: int, terms: list[Term]) -> list[Evidence]:
+    doc = index.docs[d]
+    out = []
+    for term in dict.fromkeys(terms):
+        if term.field == "author":
+            name = next((a for a in doc.authors if term.text.lower() in a.lower()), term.text)
+            out.append(Evidence(term.text, "authors", [(name, True)]))
+            continue
+        wanted = set(term_stems(term.text)) - STOP
+        for fname, text in (("title", doc.title), ("abstract", doc.abstract)):
+            snip = snippet(text, wanted)
+            if snip:
+                out.append(Evidence(term.text, fname, snip))
+                break
+    return out
+
+
+def snippet(text: str, wanted: set[str]) -> list[tuple[str, bool]]:
+    """A short window of ``text`` around the first hit, hits highlighted; [] when none."""
+    toks = tokens(text)
+    hits = [i for i, s in enumerate(stem_all([m.group().lower() for m in toks])) if s in wanted]
+    if not hits:
+        return []
+    lo = max(0, hits[0] - SNIPPET_WORDS // 2)
+    hi = min(len(toks), lo + SNIPPET_WORDS * 2)
+    segments, cursor = [], toks[lo].start()
+    if lo:
+        segments.append(("… ", False))
+    for i in (h for h in hits if lo <= h < hi):
+        m = toks[i]
+        if m.start() > cursor:
+            segments.append((text[cursor:m.start()], False))
+        segments.append((m.group(), True))
+        cursor = m.end()
+    segments.append((text[cursor:toks[hi - 1].end()], False))
+    if hi < len(toks):
+        segments.append((" …", False))
+    return [s for s in segments if s[0]]

@@ -1,0 +1,129 @@
+"""Keyword profiles: what a subscriber types, parsed into terms.
+
+Syntax (DESIGN.md): comma- or newline-separated terms; a term is a word or a "quoted phrase";
+``-term`` excludes, ``+term`` is required, ``term^2`` weights, ``author:"Tri Dao"`` follows an
+author, ``title:term`` looks only in titles. Pure: no I/O.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from notifier.errors import ProfileError
+
+FIELDS = ("title", "author")
+_WEIGHT = re.compile(r"\^\s*([^\s^]*)\s*$")
+_FIELD = re.compile(r"^([A-Za-z_]+):(?!//)")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One profile term. ``text`` is the words without quotes/operators, as written."""
+
+    raw: str
+    text: str
+    phrase: bool = False
+    mode: str = "any"          # "any" (adds to the score), "required", "exclude"
+    weight: float = 1.0
+    field: str | None = None   # None = title+abstract, "title", "author"
+
+    @property
+    def kind(self) -> str:
+        return "phrase" if self.phrase else "word"
+
+    @property
+    def positive(self) -> bool:
+        return self.mode != "exclude"
+
+
+@dataclass(frozen=True)
+class Profile:
+    text: str
+    terms: tuple[Term, ...]
+
+    @property
+    def positive(self) -> list[Term]:
+        return [t for t in self.terms if t.positive]
+
+    @property
+    def excluded(self) -> list[Term]:
+        return [t for t in self.terms if t.mode == "exclude"]
+
+    def labels(self) -> list[str]:
+        """The positive terms as the user wrote them, for subject lines: ["kv cache", "MoE"]."""
+        return [t.text for t in self.positive]
+
+
+def parse_profile(text: str) -> Profile:
+    """Profile text -> Profile; ProfileError (one line naming the term) when malformed."""
+    terms = tuple(parse_term(chunk) for chunk in split_terms(text))
+    if not terms:
+        raise ProfileError("empty profile: type at least one term, e.g. \"kv cache\", MoE")
+    if not any(t.positive for t in terms):
+        raise ProfileError(f"profile has only exclusions ({terms[0].raw}): add a term to look for",
+                           term=terms[0].raw)
+    return Profile(text=text, terms=terms)
+
+
+def split_terms(text: str) -> list[str]:
+    """Split on commas/newlines outside quotes; blank chunks are skipped, empty ones between
+    two commas are an error."""
+    chunks, buf, quoted = [], [], False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch in ",\n" and not quoted:
+            chunks.append(("".join(buf), ch))
+            buf = []
+        else:
+            buf.append(ch)
+    chunks.append(("".join(buf), ""))
+    if quoted:
+        bad = next(c for c, _ in reversed(chunks) if '"' in c)
+        raise ProfileError(f"unbalanced quote in term '{bad.strip()}': close the phrase with \"",
+                           term=bad.strip())
+    for i, (chunk, sep) in enumerate(chunks):
+        if not chunk.strip() and sep == "," and 0 < i:
+            raise ProfileError(f"empty term after '{chunks[i - 1][0].strip()}': remove the extra comma",
+                               term="")
+    return [c.strip() for c, _ in chunks if c.strip()]
+
+
+def parse_term(raw: str) -> Term:
+    body, mode = raw, "any"
+    if body[0] in "+-":
+        mode = "required" if body[0] == "+" else "exclude"
+        body = body[1:].strip()
+    body, weight = _split_weight(body, raw)
+    field = None
+    m = _FIELD.match(body)
+    if m:
+        field = m.group(1).lower()
+        if field not in FIELDS:
+            raise ProfileError(f"unknown field '{m.group(1)}:' in term '{raw}': use title: or author:", term=raw)
+        body = body[m.end():].strip()
+    if body.startswith('"'):
+        if not (len(body) >= 2 and body.endswith('"') and body.count('"') == 2):
+            raise ProfileError(f"misplaced quote in term '{raw}': quote the whole phrase", term=raw)
+        body = body[1:-1].strip()
+    elif '"' in body:
+        raise ProfileError(f"misplaced quote in term '{raw}': quote the whole phrase", term=raw)
+    if not _WORD.search(body):
+        raise ProfileError(f"empty term '{raw}': it has no letters or digits", term=raw)
+    words = _WORD.findall(body)
+    return Term(raw=raw, text=" ".join(body.split()), phrase=len(words) > 1,
+                mode=mode, weight=weight, field=field)
+
+
+def _split_weight(body: str, raw: str) -> tuple[str, float]:
+    m = _WEIGHT.search(body)
+    if not m:
+        return body, 1.0
+    try:
+        weight = float(m.group(1))
+    except ValueError:
+        raise ProfileError(f"bad weight in term '{raw}': write a number after ^, e.g. moe^2", term=raw) from None
+    if not 0 < weight <= 100:
+        raise ProfileError(f"bad weight in term '{raw}': it must be above 0 and at most 100", term=raw)
+    return body[:m.start()].strip(), weight
