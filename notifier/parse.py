@@ -1,0 +1,306 @@
+"""Parse stage: text in, ``Paper`` records out. Pure: no network, no database.
+
+Formats (see ../shared/docs/FORMATS.md), detected from content by ``detect_format``:
+- ``hf_api``: the JSON array of ``GET /api/daily_papers`` (``{"error": ...}`` is a ParseError)
+- ``hf_html``: an HF list/search/detail page; papers come from the ``data-props`` JSON of
+  ``div[data-target="DailyPapers"]`` (``dailyPapers`` or ``searchResults``), the detail page's
+  ``PaperContent`` target, or, as a logged layout-drift fallback, the ``<article>`` cards
+- ``arxiv_rss``: ``rss.arxiv.org/rss/<cat>`` RSS 2.0 (a ``Feed error`` channel is a ParseError)
+- ``arxiv_atom``: ``export.arxiv.org/api/query`` Atom, legacy and post-2025 shapes
+  (an ``Error`` entry is a ParseError)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import xml.etree.ElementTree as ET
+
+from bs4 import BeautifulSoup
+
+from notifier.errors import ParseError
+from notifier.models import Paper
+
+log = logging.getLogger(__name__)
+
+HF_BASE = "https://huggingface.co"
+NS = {
+    "atom": "http://www.w3.org/2005/Atom",
+    "arxiv": "http://arxiv.org/schemas/atom",
+    "dc": "http://purl.org/dc/elements/1.1/",
+}
+# New-style 2301.01234(v2) or old-style hep-th/9901001(v1), optionally inside a URL/guid.
+_ID_RE = re.compile(r"(\d{4}\.\d{4,5}|[a-z][a-z.\-]*(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.I)
+_RSS_PREFIX = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.S)
+_HF_OPTIONAL = ("ai_summary", "ai_keywords", "ai_summary_model", "githubRepo", "githubRepoAddedBy",
+                "githubStars", "projectPage", "organization", "mediaUrls", "withdrawnAt")
+
+
+def collapse(text: str | None) -> str:
+    """Whitespace-collapse (titles carry arXiv hard wraps)."""
+    return " ".join((text or "").split())
+
+
+def split_id(text: str) -> tuple[str, str | None]:
+    """``"http://arxiv.org/abs/2606.13591v1"`` -> ``("2606.13591", "v1")``."""
+    m = _ID_RE.search(text or "")
+    if not m:
+        raise ParseError(f"no arXiv id in {text!r}")
+    return m.group(1), m.group(2)
+
+
+def _day(iso: str | None) -> str | None:
+    return iso[:10] if isinstance(iso, str) and re.match(r"\d{4}-\d{2}-\d{2}", iso) else None
+
+
+# ---------------------------------------------------------------- detection
+
+def detect_format(text: str) -> str:
+    """Return ``hf_api``, ``hf_html``, ``arxiv_rss`` or ``arxiv_atom``; ParseError if unknown."""
+    head = text.lstrip()[:2000]
+    if head.startswith(("[", "{")):
+        return "hf_api"
+    if re.search(r"<rss[\s>]", head):
+        return "arxiv_rss"
+    if re.search(r"<feed[\s>]", head):
+        return "arxiv_atom"
+    if re.search(r"<(!doctype html|html|body|div|article)[\s>]", text[:200000], re.I):
+        return "hf_html"
+    raise ParseError("unknown format: not HF JSON, HF HTML, arXiv RSS or arXiv Atom")
+
+
+def parse_text(text: str, *, source_hint: str | None = None, day: str | None = None) -> list[Paper]:
+    """Detect the format and parse. ``source_hint`` overrides the ``source`` label,
+    ``day`` sets ``digest_day`` where the content does not carry one."""
+    fmt = detect_format(text)
+    papers = _PARSERS[fmt](text)
+    for p in papers:
+        if source_hint:
+            p.source = source_hint
+        if day and not p.digest_day:
+            p.digest_day = day
+    return papers
+
+
+# ---------------------------------------------------------------- Hugging Face
+
+def parse_hf_api(text: str) -> list[Paper]:
+    """The JSON array of ``/api/daily_papers`` (or any list of such items)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ParseError(f"HF JSON is not valid JSON (truncated?): {e}") from None
+    if isinstance(data, dict):
+        if "error" in data:
+            raise ParseError(f"HF API returned an error: {data['error']}")
+        raise ParseError("HF JSON is an object, expected a list of papers")
+    if not isinstance(data, list):
+        raise ParseError("HF JSON is not a list of papers")
+    return [hf_item(item) for item in data]
+
+
+def _hf_authors(authors) -> list[str]:
+    names = []
+    for a in authors or []:
+        name = a.get("name") if isinstance(a, dict) else a
+        if isinstance(name, str) and name.strip():   # "hidden" is HF display state: keep them
+            names.append(collapse(name))
+    return names
+
+
+def hf_item(item: dict) -> Paper:
+    """The one normaliser for API items, ``dailyPapers`` / ``searchResults`` entries and a
+    bare ``paper`` object. Every field is read defensively."""
+    if not isinstance(item, dict):
+        raise ParseError(f"HF item is not an object: {item!r:.80}")
+    paper = item.get("paper") if isinstance(item.get("paper"), dict) else item
+    pid = paper.get("id") or item.get("id")
+    if not isinstance(pid, str) or not pid.strip():
+        raise ParseError(f"HF item without paper.id: {str(item)[:80]}")
+    arxiv_id, version = split_id(pid.strip())
+    title = collapse(paper.get("title") or item.get("title"))
+    if not title:
+        raise ParseError(f"HF paper {arxiv_id} has no title")
+    extra = {k: paper[k] for k in _HF_OPTIONAL if k in paper}
+    if "organization" in item and "organization" not in extra:
+        extra["organization"] = item["organization"]
+    upvotes = paper.get("upvotes")
+    comments = item.get("numComments")
+    return Paper(
+        arxiv_id=arxiv_id, version=version, title=title,
+        abstract=collapse(paper.get("summary") or item.get("summary")),
+        authors=_hf_authors(paper.get("authors")),
+        published=_day(paper.get("publishedAt")),
+        url=f"{HF_BASE}/papers/{arxiv_id}",
+        upvotes=upvotes if isinstance(upvotes, int) else None,
+        comments=comments if isinstance(comments, int) else None,
+        digest_day=_day(paper.get("submittedOnDailyAt")),
+        source="hf_daily", pdf_url=f"https://arxiv.org/pdf/{arxiv_id}",
+        hf_url=f"{HF_BASE}/papers/{arxiv_id}",
+        code_url=paper.get("githubRepo") or None, project_url=paper.get("projectPage") or None,
+        extra=extra, raw=item,
+    )
+
+
+def _props(soup: BeautifulSoup, target: str) -> dict | None:
+    div = soup.select_one(f'[data-target="{target}"][data-props]')
+    if div is None:
+        return None
+    try:
+        props = json.loads(div["data-props"])   # bs4 already unescaped the entities
+    except json.JSONDecodeError as e:
+        raise ParseError(f"HF page: {target} data-props is not JSON: {e}") from None
+    return props if isinstance(props, dict) else None
+
+
+def parse_hf_html(text: str) -> list[Paper]:
+    """An HF day, search or paper page; see the module docstring for the order of attempts."""
+    soup = BeautifulSoup(text, "lxml")
+    props = _props(soup, "DailyPapers")
+    if props is not None:
+        for key in ("dailyPapers", "searchResults"):
+            if isinstance(props.get(key), list):
+                return [hf_item(i) for i in props[key]]
+        raise ParseError("HF page: DailyPapers props have neither dailyPapers nor searchResults")
+    detail = _props(soup, "PaperContent")
+    if detail is not None and isinstance(detail.get("paper"), dict):
+        return [hf_item(detail)]
+    return _hf_cards(soup)
+
+
+def _card_upvotes(article) -> int | None:
+    for div in reversed(article.select("div.leading-none")):
+        digits = div.get_text(strip=True).replace(",", "")
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
+def _hf_cards(soup: BeautifulSoup) -> list[Paper]:
+    """Layout-drift fallback: title, link and upvotes from ``<article>`` cards."""
+    articles = soup.find_all("article")
+    if not articles:
+        raise ParseError("HF page has no DailyPapers data and no <article> cards (layout changed?)")
+    log.warning("HF page layout drift: no DailyPapers hydration data, reading %d <article> cards",
+                len(articles))
+    papers, seen = [], set()
+    for art in articles:
+        link = art.select_one("h3 a[href^='/papers/']") or art.select_one("a[href^='/papers/']")
+        if link is None:
+            continue
+        arxiv_id, version = split_id(link["href"].split("#")[0].rsplit("/", 1)[-1])
+        if arxiv_id in seen:
+            continue
+        seen.add(arxiv_id)
+        papers.append(Paper(
+            arxiv_id=arxiv_id, version=version, title=collapse(link.get_text()),
+            url=f"{HF_BASE}/papers/{arxiv_id}", hf_url=f"{HF_BASE}/papers/{arxiv_id}",
+            upvotes=_card_upvotes(art), source="hf_daily", raw={"href": link["href"]},
+        ))
+    return papers
+
+
+# ---------------------------------------------------------------- arXiv RSS
+
+def _xml(text: str, what: str) -> ET.Element:
+    try:
+        return ET.fromstring(text.encode("utf-8") if text.lstrip().startswith("<?xml") else text)
+    except ET.ParseError as e:
+        raise ParseError(f"{what} is not well-formed XML (truncated?): {e}") from None
+
+
+def split_creators(text: str) -> list[str]:
+    """Split ``dc:creator`` on commas outside parentheses (affiliations contain commas)."""
+    names, depth, cur = [], 0, []
+    for ch in text or "":
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth <= 0:
+            names.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    names.append("".join(cur))
+    return [collapse(n) for n in names if collapse(n)]
+
+
+def parse_arxiv_rss(text: str) -> list[Paper]:
+    """Every item, whatever its ``announce_type``; the caller decides what counts as new."""
+    root = _xml(text, "arXiv RSS")
+    channel = root.find("channel")
+    if channel is None:
+        raise ParseError("arXiv RSS has no <channel>")
+    title = collapse(channel.findtext("title"))
+    if title.lower().startswith("feed error"):
+        raise ParseError(f"arXiv RSS error feed: {title}")
+    return [_rss_item(item) for item in channel.findall("item")]
+
+
+def _rss_day(pub: str | None) -> str | None:
+    from email.utils import parsedate_to_datetime
+    try:
+        return parsedate_to_datetime(pub).date().isoformat() if pub else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _rss_item(item: ET.Element) -> Paper:
+    guid = item.findtext("guid") or item.findtext("link") or ""
+    arxiv_id, version = split_id(guid)
+    cats = [collapse(c.text) for c in item.findall("category") if c.text]
+    announce = collapse(item.findtext("arxiv:announce_type", namespaces=NS)) or None
+    day = _rss_day(item.findtext("pubDate"))
+    raw = {child.tag: child.text for child in item}
+    return Paper(
+        arxiv_id=arxiv_id, version=version, title=collapse(item.findtext("title")),
+        abstract=collapse(_RSS_PREFIX.sub("", item.findtext("description") or "")),
+        authors=split_creators(item.findtext("dc:creator", namespaces=NS) or ""),
+        url=f"https://arxiv.org/abs/{arxiv_id}", digest_day=day,
+        source=f"arxiv:{cats[0]}" if cats else "arxiv", categories=cats, announce_type=announce,
+        pdf_url=f"https://arxiv.org/pdf/{arxiv_id}", raw=raw,
+    )
+
+
+# ---------------------------------------------------------------- arXiv API Atom
+
+def parse_arxiv_atom(text: str) -> list[Paper]:
+    """An ``export.arxiv.org/api/query`` response, legacy or post-2025 shape."""
+    root = _xml(text, "arXiv Atom")
+    entries = root.findall("atom:entry", NS)
+    for e in entries:
+        if collapse(e.findtext("atom:title", namespaces=NS)) == "Error" or \
+                "/api/errors" in (e.findtext("atom:id", namespaces=NS) or ""):
+            msg = collapse(e.findtext("atom:summary", namespaces=NS))
+            raise ParseError(f"arXiv API error: {msg}")
+    return [_atom_entry(e) for e in entries]
+
+
+def _atom_link(entry: ET.Element, title: str) -> str | None:
+    for link in entry.findall("atom:link", NS):
+        if link.get("title") == title:
+            return link.get("href")
+    return None
+
+
+def _atom_entry(e: ET.Element) -> Paper:
+    arxiv_id, version = split_id(e.findtext("atom:id", namespaces=NS) or "")
+    cats = [c.get("term") for c in e.findall("atom:category", NS) if c.get("term")]
+    primary = e.find("arxiv:primary_category", NS)
+    if primary is not None and primary.get("term") in cats:
+        cats.remove(primary.get("term"))
+        cats.insert(0, primary.get("term"))
+    extra = {k: collapse(e.findtext(f"arxiv:{k}", namespaces=NS))
+             for k in ("comment", "journal_ref", "doi") if e.find(f"arxiv:{k}", NS) is not None}
+    return Paper(
+        arxiv_id=arxiv_id, version=version, title=collapse(e.findtext("atom:title", namespaces=NS)),
+        abstract=collapse(e.findtext("atom:summary", namespaces=NS)),
+        authors=[collapse(a.findtext("atom:name", namespaces=NS))
+                 for a in e.findall("atom:author", NS)],
+        published=_day(e.findtext("atom:published", namespaces=NS)),
+        url=f"https://arxiv.org/abs/{arxiv_id}", source="arxiv_api", categories=cats,
+        pdf_url=_atom_link(e, "pdf") or f"https://arxiv.org/pdf/{arxiv_id}", extra=extra,
+        raw={"id": e.findtext("atom:id", namespaces=NS), "updated": e.findtext("atom:updated", namespaces=NS)},
+    )
+
+
+_PARSERS = {"hf_api": parse_hf_api, "hf_html": parse_hf_html,
+            "arxiv_rss": parse_arxiv_rss, "arxiv_atom": parse_arxiv_atom}

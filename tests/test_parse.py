@@ -1,0 +1,250 @@
+"""Parse stage: every real fixture, the built HF pages, and edge cases as tables."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from notifier.errors import ParseError
+from notifier.parse import (detect_format, parse_arxiv_atom, parse_arxiv_rss, parse_hf_api,
+                            parse_hf_html, parse_text, split_creators, split_id)
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def load(name: str) -> str:
+    return (FIX / name).read_text(encoding="utf-8")
+
+
+def by_id(papers):
+    return {p.arxiv_id: p for p in papers}
+
+
+# file, format, count, one arxiv_id, title start, first author, author count, upvotes,
+# abstract start, abstract end (all read off the raw files by hand)
+REAL = [
+    ("hf/hf_daily_papers_api_2026-06-12.json", "hf_api", 30, "2606.13106",
+     "Demystifying Hidden-State Recurrence: Sw", "Jiayu Yang", 9, 18,
+     "Latent chain-of-thought compre", "del from the inside."),
+    ("hf/hf_daily_papers_api_2026-08-03_3items.json", "hf_api", 3, "2607.27851",
+     "Beyond Feeling Better: Capability-Sustai", "Ming Wang", 5, 2,
+     "Emotional dialogue research in", "ion, and governance."),
+    ("hf/hf_paper_page_2509.24002_prettified.html", "hf_html", 1, "2509.24002",
+     "MCPMark: A Benchmark for Stress-Testing ", "Zijian Wu", 15, 118,
+     "MCP standardizes how LLMs inte", "g nature of MCPMark."),
+    ("arxiv/arxiv_rss_cs.LG_2026-04-27.xml", "arxiv_rss", 3, "2604.21956",
+     "Conditional anomaly detection using soft", "Michal Valko", 5, None,
+     "Timely detection of concerning", "baseline approaches."),
+    ("arxiv/arxiv_rss_cs.AI_2026-04-27.xml", "arxiv_rss", 3, "2604.21937",
+     "MolClaw: An Autonomous Agent with Hierar", "Lisheng Zhang", 17, None,
+     "Computational drug discovery, ", "iven drug discovery."),
+    ("arxiv/arxiv_api_query_2026-06-14_new_format.atom", "arxiv_atom", 5, "2606.13501",
+     "GF-DiT: Scheduling Parallelism for Diffu", "Xinwei Qiang", 9, None,
+     "Diffusion Transformers (DiTs) ", "proximately 60 $μ$s."),
+    ("arxiv/arxiv_api_query_2026-04-30_new_format_20_entries.atom", "arxiv_atom", 20, "2604.26835",
+     "HalluCiteChecker: A Lightweight Toolkit ", "Yusuke Sakai", 3, None,
+     "We introduce HalluCiteChecker,", "vailable on YouTube."),
+    ("arxiv/arxiv_api_query_2025-10-17_legacy_format.atom", "arxiv_atom", 2, "2510.14827",
+     "Neural Implicit Flow Fields for Spatio-T", "Yufei Zhu", 6, None,
+     "Safe and efficient robot opera", "man motion patterns."),
+    ("arxiv/arxiv_api_query_2020-09-04_legacy_format_id_list.atom", "arxiv_atom", 1, "1601.00001",
+     "Inelastic effects in molecular transport", "Michael Kilgour", 2, None,
+     'We extend the Landauer-B\\"utti', "ar-from-equilibrium."),
+    ("hf/hf_day_page_2026-08-03_built.html", "hf_html", 3, "2607.27851",
+     "Beyond Feeling Better: Capability-Sustai", "Ming Wang", 5, 2,
+     "Emotional dialogue research in", "ion, and governance."),
+    ("hf/hf_search_page_built.html", "hf_html", 2, "2607.28229",
+     "EMBL AI Librarian: Life-Sciences Knowled", "Luigi Sigillo", 12, 4,
+     "The web is increasingly access", "etroni-lab/librarian"),
+]
+
+
+@pytest.mark.parametrize("name,fmt,count,pid,title,author,n_authors,upvotes,abs_start,abs_end",
+                         REAL, ids=[r[0].split("/")[1] for r in REAL])
+def test_every_fixture_parses_with_right_fields(name, fmt, count, pid, title, author, n_authors,
+                                                upvotes, abs_start, abs_end):
+    text = load(name)
+    assert detect_format(text) == fmt
+    papers = parse_text(text)
+    assert len(papers) == count
+    assert len(by_id(papers)) == count, "ids are unique"
+    p = by_id(papers)[pid]
+    assert p.title.startswith(title)
+    assert p.authors[0] == author and len(p.authors) == n_authors
+    assert p.upvotes == upvotes
+    assert p.abstract.startswith(abs_start) and p.abstract.endswith(abs_end)
+    for q in papers:
+        assert q.title == " ".join(q.title.split()) and q.abstract == " ".join(q.abstract.split())
+        assert "v" not in q.arxiv_id and q.url and q.authors
+
+
+def test_hf_api_matches_raw_json_for_every_item():
+    raw = json.loads(load("hf/hf_daily_papers_api_2026-06-12.json"))
+    papers = parse_hf_api(load("hf/hf_daily_papers_api_2026-06-12.json"))
+    for item, p in zip(raw, papers):
+        assert p.arxiv_id == item["paper"]["id"]
+        assert p.upvotes == item["paper"]["upvotes"]          # upvotes live on paper, not outer
+        assert p.comments == item["numComments"]
+        assert p.authors == [a["name"] for a in item["paper"]["authors"]]   # hidden ones kept
+        assert p.digest_day == "2026-06-12"
+        assert p.raw is item or p.raw == item
+
+
+def test_hf_optional_fields_kept_in_extra_and_urls():
+    p = by_id(parse_hf_api(load("hf/hf_daily_papers_api_2026-06-12.json")))["2606.12730"]
+    assert p.code_url == "https://github.com/psychology-of-AI/Rethinking-Pyschometric-Eval-LLMs"
+    assert p.extra["githubStars"] == 1 and p.extra["ai_summary"].startswith("Psychometric")
+    assert "LLMs" in p.extra["ai_keywords"]
+    assert p.published == "2026-06-10" and p.hf_url == "https://huggingface.co/papers/2606.12730"
+
+
+def test_hf_detail_page_title_hard_wrap_collapsed():
+    p = parse_text(load("hf/hf_paper_page_2509.24002_prettified.html"))[0]
+    assert "MCP Use" in p.title and "\n" not in p.title
+
+
+def test_built_day_page_decodes_entities_and_non_ascii():
+    p = by_id(parse_hf_html(load("hf/hf_day_page_2026-08-03_built.html")))["2607.26654"]
+    assert p.title.endswith('& <More> "Quoted" Wrapped')
+    assert p.authors[1] == "Zoë Ñúñez-Kowalski"
+    assert p.digest_day == "2026-08-03"
+
+
+def test_cards_only_page_falls_back_and_logs_layout_drift(caplog):
+    with caplog.at_level(logging.WARNING):
+        papers = parse_text(load("hf/hf_day_page_cards_only_built.html"))
+    assert [p.arxiv_id for p in papers] == ["2607.26654", "2607.28229", "2607.27851"]
+    assert [p.upvotes for p in papers] == [3, 4, 2]
+    assert papers[1].title == "EMBL AI Librarian: Life-Sciences Knowledge Layer for AI Agents"
+    assert "layout drift" in caplog.text
+
+
+def test_rss_strips_prefix_and_keeps_announce_type_and_categories():
+    p = by_id(parse_arxiv_rss(load("arxiv/arxiv_rss_cs.LG_2026-04-27.xml")))["2604.21952"]
+    assert p.abstract.startswith("This work presents") and "Announce Type" not in p.abstract
+    assert p.announce_type == "new" and p.version == "v1"
+    assert p.categories[:2] == ["cs.LG", "cs.AI"] and p.source == "arxiv:cs.LG"
+    assert p.digest_day == "2026-04-27"
+    assert "&amp;" not in p.abstract and "visual resolution & stride" in p.abstract
+
+
+def test_atom_primary_category_first_and_extras():
+    p = parse_arxiv_atom(load("arxiv/arxiv_api_query_2020-09-04_legacy_format_id_list.atom"))[0]
+    assert p.extra.get("doi") and p.extra.get("journal_ref")
+    assert p.published == "2015-12-26" and p.version == "v1"
+
+
+def test_legacy_and_new_atom_give_same_shape():
+    old = parse_arxiv_atom(load("arxiv/arxiv_api_query_2025-10-17_legacy_format.atom"))[0]
+    new = parse_arxiv_atom(load("arxiv/arxiv_api_query_2026-06-14_new_format.atom"))[0]
+    for p in (old, new):
+        assert p.categories and p.pdf_url.startswith(("http://arxiv.org/pdf/", "https://arxiv.org/pdf/"))
+        assert not p.abstract.startswith(" ") and "\n" not in p.title
+
+
+# ---------------------------------------------------------------- edge cases
+
+RSS_ITEM = """<item><title>{title}</title><link>https://arxiv.org/abs/{id}</link>
+<description>arXiv:{id}v{v} Announce Type: {kind} \nAbstract: An  abstract.</description>
+<guid isPermaLink="false">oai:arXiv.org:{id}v{v}</guid><category>cs.LG</category>
+<pubDate>Tue, 28 Apr 2026 00:00:00 -0400</pubDate><arxiv:announce_type>{kind}</arxiv:announce_type>
+<dc:creator>{creators}</dc:creator></item>"""
+RSS = """<?xml version='1.0' encoding='UTF-8'?>
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">
+<channel><title>{chan}</title>{items}</channel></rss>"""
+
+
+def rss(chan="cs.LG updates on arXiv.org", **item):
+    fields = dict(title="T", id="2604.00001", v=1, kind="new", creators="A B") | item
+    return RSS.format(chan=chan, items=RSS_ITEM.format(**fields) if item is not None else "")
+
+
+@pytest.mark.parametrize("item,expect", [
+    (dict(kind="replace", v=3), ("2604.00001", "v3", "replace")),
+    (dict(kind="replace-cross", v=2), ("2604.00001", "v2", "replace-cross")),
+    (dict(kind="cross"), ("2604.00001", "v1", "cross")),
+    (dict(id="hep-th/9901001"), ("hep-th/9901001", "v1", "new")),
+    (dict(id="math.GT/0309136", v=2), ("math.GT/0309136", "v2", "new")),
+], ids=["replace", "replace-cross", "cross", "old-style-id", "old-style-id-with-subclass"])
+def test_rss_announce_types_and_ids(item, expect):
+    p = parse_arxiv_rss(rss(**item))[0]
+    assert (p.arxiv_id, p.version, p.announce_type) == expect
+    assert p.abstract == "An abstract."
+
+
+@pytest.mark.parametrize("creators,authors", [
+    ("Ada Lovelace, Alan Turing", ["Ada Lovelace", "Alan Turing"]),
+    ("Ada Lovelace (Univ. A, London), Alan Turing", ["Ada Lovelace (Univ. A, London)", "Alan Turing"]),
+    ("Solo Author", ["Solo Author"]),
+    ("A (X, (Y, Z)), B", ["A (X, (Y, Z))", "B"]),
+], ids=["plain", "affiliation-with-comma", "single", "nested-parens"])
+def test_dc_creator_split_respects_parentheses(creators, authors):
+    assert split_creators(creators) == authors
+
+
+def test_rss_title_hard_wrap_collapsed():
+    assert parse_arxiv_rss(rss(title="A long\n   wrapped  title"))[0].title == "A long wrapped title"
+
+
+def test_rss_empty_listing_is_empty_list():
+    assert parse_arxiv_rss(RSS.format(chan="cs.LG updates on arXiv.org", items="")) == []
+
+
+ATOM_ERROR = """<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>arXiv Query</title>
+<entry><id>http://arxiv.org/api/errors#incorrect_id_format_for_1234.12345</id><title>Error</title>
+<summary>incorrect id format for 1234.12345</summary></entry></feed>"""
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"error": "Invalid date"}', "HF API returned an error: Invalid date"),
+    ('[{"paper": {"id": "2601.00001", "title": "x"}}, {"paper"', "not valid JSON"),
+    ('[{"paper": {"title": "no id"}}]', "without paper.id"),
+    ('[{"paper": {"id": "2601.00001"}}]', "has no title"),
+    (RSS.format(chan="Feed error for query: cs.XX", items=""), "arXiv RSS error feed: Feed error for query: cs.XX"),
+    (ATOM_ERROR, "arXiv API error: incorrect id format for 1234.12345"),
+    ("<rss version='2.0'><channel><title>x</title><item><title>", "not well-formed XML"),
+    ("<html><body><p>Nothing here</p></body></html>", "no DailyPapers data and no <article> cards"),
+    ("just some text", "unknown format"),
+], ids=["hf-error-object", "hf-truncated", "hf-missing-id", "hf-missing-title", "rss-error-feed",
+        "atom-error-entry", "rss-truncated", "html-no-papers", "unknown"])
+def test_bad_inputs_raise_parse_error_with_reason(text, message):
+    with pytest.raises(ParseError) as e:
+        parse_text(text)
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("item,check", [
+    ({"paper": {"id": "2601.00001", "title": "T", "upvotes": 4}},
+     lambda p: p.abstract == "" and p.authors == [] and p.comments is None and p.upvotes == 4),
+    ({"paper": {"id": "2601.00001v2", "title": "T"}}, lambda p: p.arxiv_id == "2601.00001" and p.version == "v2"),
+    ({"paper": {"id": "2601.00001", "title": "T", "newField": {"x": 1}}, "alsoNew": 1},
+     lambda p: p.raw["alsoNew"] == 1 and p.raw["paper"]["newField"] == {"x": 1}),
+    ({"paper": {"id": "2601.00001", "title": "T", "upvotes": "many"}}, lambda p: p.upvotes is None),
+    ({"id": "2601.00001", "title": "Bare\n  paper", "summary": "S"}, lambda p: p.title == "Bare paper"),
+], ids=["missing-optionals", "version-stripped", "unknown-keys-kept-raw", "bad-upvotes-type", "bare-paper-object"])
+def test_hf_items_read_defensively(item, check):
+    assert check(parse_hf_api(json.dumps([item]))[0])
+
+
+def test_hf_empty_day_is_empty_list():
+    assert parse_text("[]") == []
+
+
+def test_parse_text_hint_and_day():
+    p = parse_text(rss(), source_hint="arxiv:cs.LG", day="2026-04-29")[0]
+    assert p.source == "arxiv:cs.LG" and p.digest_day == "2026-04-28"   # content wins for the day
+    q = parse_text('[{"paper": {"id": "2601.00001", "title": "T"}}]', day="2026-01-05")[0]
+    assert q.digest_day == "2026-01-05"
+
+
+@pytest.mark.parametrize("text,expect", [
+    ("http://arxiv.org/abs/2606.13591v1", ("2606.13591", "v1")),
+    ("oai:arXiv.org:2604.21952v12", ("2604.21952", "v12")),
+    ("0704.0001", ("0704.0001", None)),
+    ("http://arxiv.org/abs/hep-th/9901001v1", ("hep-th/9901001", "v1")),
+], ids=["abs-url", "guid", "four-digit", "old-style-url"])
+def test_split_id(text, expect):
+    assert split_id(text) == expect
