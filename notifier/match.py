@@ -18,12 +18,13 @@ from notifier.profile import Profile, Term
 TOKEN = re.compile(r"[A-Za-z0-9]+")
 STOP = frozenset("a an and are as at be by for from in into is of on or the to with via using".split())
 K1, B = 1.2, 0.75
-FIELD_WEIGHT = {"title": 2.0, "abstract": 1.0}
+FIELD_WEIGHT = {"title": 3.0, "abstract": 1.0}
 LOOSE_FACTOR = 0.6          # all words of a phrase within a window, any order
 BACKOFF_FACTOR = 0.45       # a phrase's words found apart
 ABBREV_FACTOR = 0.9         # an abbreviation standing for the term (or the reverse)
-RELATIVE_THRESHOLD = 0.3    # selected: >= this share of the profile's top score ...
-ABSOLUTE_FLOOR = 2.0        # ... and at least about one solid term match
+RELATIVE_THRESHOLD = 0.2    # selected: >= this share of the profile's top score ...
+ABSOLUTE_FLOOR = 0.36       # ... and at least about one solid term match: this share of the
+                            # score ceiling of a term found in one paper (scales with corpus size)
 DEFAULT_MAX_ITEMS = 25
 SNIPPET_WORDS = 12
 
@@ -301,10 +302,10 @@ def score_profile(index: PaperIndex, profile: Profile) -> dict[int, tuple[float,
     return {d: (v, matched[d]) for d, v in totals.items() if v > 0}
 
 
-def select(scores: list[float], max_items: int) -> list[bool]:
+def select(scores: list[float], max_items: int, floor: float) -> list[bool]:
     """Scores best first -> selected flags: near the top, above the floor, within the cap."""
     top = scores[0] if scores else 0.0
-    return [i < max_items and s >= RELATIVE_THRESHOLD * top and s >= ABSOLUTE_FLOOR
+    return [i < max_items and s >= RELATIVE_THRESHOLD * top and s >= floor
             for i, s in enumerate(scores)]
 
 
@@ -313,7 +314,8 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
     """Every day paper scoring above zero, best first, ``selected`` set; evidence when explain."""
     scored = score_profile(index, profile)
     ranked = sorted(scored, key=lambda d: (-scored[d][0], index.docs[d].id))
-    flags = select([scored[d][0] for d in ranked], max_items or DEFAULT_MAX_ITEMS)
+    flags = select([scored[d][0] for d in ranked], max_items or DEFAULT_MAX_ITEMS,
+                   ABSOLUTE_FLOOR * idf(index, 1))
     matches = [Match(index.docs[d].id, round(scored[d][0], 4), sel, unique_labels(scored[d][1]),
                      evidence(index, d, scored[d][1]) if explain and sel else [])
                for d, sel in zip(ranked, flags)]

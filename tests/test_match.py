@@ -1,0 +1,209 @@
+"""The matcher: what a subscriber would notice in what is matched, selected and explained."""
+import json
+
+import pytest
+
+from notifier.cli import main
+from notifier.match import build_index, match_profile
+from notifier.models import Paper
+from notifier.profile import parse_profile
+
+FILLER = ("We evaluate on standard benchmarks and report results. Our experiments cover several "
+          "settings and show consistent gains over strong baselines in accuracy and efficiency.")
+
+
+def paper(pid, title, abstract="", authors=()):
+    return Paper(arxiv_id=pid, title=title, abstract=abstract + " " + FILLER, authors=list(authors))
+
+
+def background(n=20):
+    return [paper(f"bg{i}", f"A study of topic {i}", "We study image classification and language models.")
+            for i in range(n)]
+
+
+def ids(text, papers, **kw):
+    index = build_index(papers, background())
+    return [m.paper_id for m in match_profile(index, parse_profile(text), **kw)]
+
+
+@pytest.mark.parametrize("profile, title, abstract", [
+    ("distill", "Distilled students", "We distilled a large teacher."),
+    ("distillation", "Fast students", "A teacher model is distilled into a student."),
+    ("distilled", "Step distillation for diffusion", ""),
+    ('"KV cache"', "Compressing the KV-cache", ""),
+    ("KV-cache", "Fast inference", "We shrink the KV cache by eviction."),
+    ('"kv caching"', "Fast inference", "Efficient KV cache management."),
+    ("KVCache", "Fast inference", "Efficient KV cache management."),
+    ('"KV cache"', "Fast inference", "Our KVCache compression halves memory."),
+    ("MoE", "Scaling sparse models", "We train a Mixture-of-Experts (MoE) language model."),
+    ('"mixture of experts"', "Routing tokens", "Our MoE routes tokens to experts. Mixture-of-Experts (MoE) layers scale."),
+    ('"low-rank adaptation"', "Adapters", "We study LoRA for vision models."),
+    ("rag", "Retrieval", "We propose a RAG pipeline."),
+], ids=["distill~distilled", "distillation~distilled", "distilled~distillation", "phrase~hyphen",
+        "hyphen~space", "caching~cache", "squashed-query", "squashed-doc", "abbrev-defined-in-paper",
+        "long-form~abbrev", "long-form-defined-elsewhere", "abbrev-as-word"])
+def test_variants_match(profile, title, abstract):
+    corpus = [paper("hit", title, abstract), paper("lora-def", "Low-Rank Adaptation (LoRA) revisited",
+                                                    "Low-Rank Adaptation (LoRA) trains few parameters."),
+              paper("miss", "Unrelated work on proteins", "We fold proteins.")]
+    assert "hit" in ids(profile, corpus)
+    assert "miss" not in ids(profile, corpus)
+
+
+@pytest.mark.parametrize("profile, abstract", [
+    ("rag", "The average score improved on the leaderboard."),
+    ("MoE", "A shoe recommender for online stores."),
+    ("lora", "We study the flora of islands."),
+    ("cache", "A cachet of prestige."),
+], ids=["rag-in-average", "moe-in-shoe", "lora-in-flora", "cache-in-cachet"])
+def test_term_does_not_match_inside_another_word(profile, abstract):
+    assert ids(profile, [paper("trap", "Something else", abstract)]) == []
+
+
+def test_phrase_in_order_ranks_above_scattered_words():
+    corpus = [paper("scattered", "Caching tricks", "A KV store with a cache layer and key value pairs; the kv flag."),
+              paper("phrase", "KV cache compression", "We compress the KV cache.")]
+    assert ids('"kv cache"', corpus)[0] == "phrase"
+
+
+def test_phrase_backs_off_to_its_words_below_an_exact_match():
+    corpus = [paper("exact", "Step distillation of diffusion models", ""),
+              paper("words", "Distilling diffusion sampling into one step", "")]
+    assert ids('"step distillation"', corpus) == ["exact", "words"]
+
+
+@pytest.mark.parametrize("profile, expected", [
+    ("diffusion, -federated", ["plain"]),
+    ('diffusion, -"federated learning"', ["plain"]),
+    ("diffusion, +federated", ["fed"]),
+    ('diffusion, +title:"federated"', ["fed"]),
+], ids=["exclude-word", "exclude-phrase", "required", "required-in-title"])
+def test_exclusions_remove_and_required_terms_gate(profile, expected):
+    corpus = [paper("fed", "Federated diffusion", "Federated learning of diffusion models."),
+              paper("plain", "Diffusion models", "Fast diffusion.")]
+    assert ids(profile, corpus) == expected
+
+
+def test_weight_changes_the_order():
+    corpus = [paper("moe", "Sparse MoE routing", ""), paper("lora", "LoRA adapters", "")]
+    assert ids("moe, lora^3", corpus)[0] == "lora"
+    assert ids("moe^3, lora", corpus)[0] == "moe"
+
+
+def test_title_field_looks_only_in_titles():
+    corpus = [paper("in-abstract", "Vision models", "Uses diffusion."), paper("in-title", "Diffusion", "")]
+    assert ids("title:diffusion", corpus) == ["in-title"]
+
+
+def test_author_follows_a_person():
+    corpus = [paper("a", "Attention kernels", authors=["Tri Dao", "Someone Else"]),
+              paper("b", "Attention kernels", authors=["Dao Tri"])]
+    assert ids('author:"Tri Dao"', corpus) == ["a"]
+
+
+def squarely(i):
+    return paper(f"good{i}", f"KV cache eviction for long-context inference {i}",
+                 "We evict entries from the KV cache to speed up long-context inference.")
+
+
+def test_three_squarely_matching_papers_are_selected_and_weak_ones_are_not():
+    corpus = [squarely(i) for i in range(3)] + [
+        paper(f"weak{i}", f"Image segmentation {i}", "A long study of images; in passing we mention eviction. " + FILLER * 3)
+        for i in range(3)]
+    index = build_index(corpus, background())
+    matches = match_profile(index, parse_profile('"KV cache", "long-context inference", eviction'))
+    assert {m.paper_id for m in matches if m.selected} == {"good0", "good1", "good2"}
+    assert {m.paper_id for m in matches if not m.selected} == {"weak0", "weak1", "weak2"}
+
+
+def test_selection_is_capped():
+    index = build_index([squarely(i) for i in range(12)], background())
+    matches = match_profile(index, parse_profile('"KV cache"'), max_items=5)
+    assert sum(m.selected for m in matches) == 5
+    assert [m.selected for m in matches] == sorted((m.selected for m in matches), reverse=True)
+
+
+def test_upvotes_reorder_but_never_select():
+    a = paper("quiet", "KV cache eviction", "KV cache eviction for long-context inference, KV cache.")
+    b = paper("popular", "KV cache", "We study serving.")
+    b.upvotes, a.upvotes = 500, 0
+    index = build_index([a, b, paper("off", "Proteins", "Folding.")], background())
+    plain = match_profile(index, parse_profile('"kv cache"'))
+    blended = match_profile(index, parse_profile('"kv cache"'), upvote_weight=5.0)
+    assert [m.paper_id for m in plain][0] == "quiet" and [m.paper_id for m in blended][0] == "popular"
+    assert {m.paper_id: m.selected for m in plain} == {m.paper_id: m.selected for m in blended}
+
+
+def test_explanation_names_term_field_and_highlights_snippet():
+    index = build_index([paper("p", "Sparse models", "We train a Mixture-of-Experts model with distilled experts.")],
+                        background())
+    [m] = match_profile(index, parse_profile("distillation"))
+    assert m.matched == ["distillation"]
+    [ev] = m.evidence
+    assert (ev.term, ev.field) == ("distillation", "abstract")
+    assert [t for t, hit in ev.snippet if hit] == ["distilled"]
+    assert "Mixture-of-Experts" in "".join(t for t, _ in ev.snippet)
+
+
+def test_plain_dicts_are_accepted():
+    index = build_index([{"id": "x", "title": "MoE routing", "abstract": ""}, {"arxiv_id": "y", "title": "LoRA"}])
+    assert [m.paper_id for m in match_profile(index, parse_profile("moe, lora"))] == ["x", "y"] or \
+        sorted(m.paper_id for m in match_profile(index, parse_profile("moe, lora"))) == ["x", "y"]
+
+
+# ----------------------------------------------------------------------------- the command line
+@pytest.fixture
+def papers_file(tmp_path):
+    rows = [{"id": "kv", "title": "KV cache eviction", "abstract": "We evict the KV cache."},
+            {"arxiv_id": "moe", "title": "Mixture-of-Experts (MoE) at scale", "abstract": "Sparse experts."},
+            {"id": "none", "title": "Protein folding", "abstract": "Biology."}]
+    path = tmp_path / "papers.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_match_profile_json(papers_file, capsys):
+    assert main(["match", "--papers", str(papers_file), "--profile", '"kv cache", eviction', "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in out] == ["kv"]
+    assert set(out[0]) == {"id", "score", "selected", "matched"}
+    assert out[0]["selected"] is True and out[0]["matched"] == ["kv cache", "eviction"]
+
+
+def test_match_profiles_one_line_each_in_input_order(papers_file, tmp_path, capsys):
+    profiles = tmp_path / "profiles.jsonl"
+    profiles.write_text('{"id": "b", "profile": "mixture of experts"}\n{"id": "a", "profile": "\\"kv cache\\""}\n')
+    assert main(["match", "--papers", str(papers_file), "--profiles", str(profiles), "--json"]) == 0
+    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert [(l["profile"], [m["id"] for m in l["matches"]]) for l in lines] == [("b", ["moe"]), ("a", ["kv"])]
+
+
+def test_match_readable_output_shows_why(papers_file, capsys):
+    assert main(["match", "--papers", str(papers_file), "--profile", "eviction"]) == 0
+    out = capsys.readouterr().out
+    assert "kv" in out and "title: KV cache [eviction]" in out and "1 selected" in out
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"id": "a", "title": "x"}\nnot json\n', "line 2: not valid JSON"),
+    ('{"title": "x"}\n', 'line 1: a paper needs an "id" (or "arxiv_id")'),
+], ids=["bad-json-line", "missing-id"])
+def test_bad_papers_file_is_one_line_naming_file_and_line(tmp_path, capsys, content, message):
+    path = tmp_path / "p.jsonl"
+    path.write_text(content)
+    assert main(["match", "--papers", str(path), "--profile", "moe", "--json"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert str(path) in err and message in err and "\n" not in err
+
+
+def test_missing_papers_file(tmp_path, capsys):
+    assert main(["match", "--papers", str(tmp_path / "nope.jsonl"), "--profile", "moe"]) == 1
+    assert "nope.jsonl: cannot read" in capsys.readouterr().err
+
+
+def test_profile_check_shows_terms_and_rejects_malformed(capsys):
+    assert main(["profile", "check", '"KV cache"^2, -federated']) == 0
+    out = capsys.readouterr().out
+    assert "phrase" in out and "kv cach" in out and "exclude" in out
+    assert main(["profile", "check", '"KV cache']) == 1
+    assert "unbalanced quote in term" in capsys.readouterr().err
