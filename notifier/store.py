@@ -107,7 +107,7 @@ class Delivery(SQLModel, table=True):
     key: str = Field(unique=True)                        # "<subscriber>:<local day>": one per digest
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
     digest_day: str
-    state: str = Field(default="pending", index=True)    # pending|sending|sent|retry|failed|unknown
+    state: str = Field(default="pending", index=True)    # pending|sending|sent|retry|failed|unknown|superseded|empty
     items: str = Field(default="[]", sa_column=Column(Text, nullable=False))   # JSON: matches, best first
     meta: str = Field(default="{}", sa_column=Column(Text, nullable=False))    # JSON: stats, weaker, days
     attempts: int = 0
@@ -368,7 +368,8 @@ class Store:
                  .where(DeliveryPaper.subscriber_id == subscriber_id, Delivery.state.in_(DELIVERED_STATES)))
             return set(s.exec(q).all())
 
-    def plan_delivery(self, *, subscriber_id: int, digest_day: str, items: list[dict], meta: dict) -> Delivery | None:
+    def plan_delivery(self, *, subscriber_id: int, digest_day: str, items: list[dict], meta: dict,
+                      state: str = "pending") -> Delivery | None:
         """Record a pending delivery with its papers. None if this digest already exists
         or all of its papers were taken meanwhile (another process planned them)."""
         key = f"{subscriber_id}:{digest_day}"
@@ -379,15 +380,28 @@ class Store:
                 select(DeliveryPaper.paper_id).join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
                 .where(DeliveryPaper.subscriber_id == subscriber_id, Delivery.state.in_(DELIVERED_STATES))).all())
             items = [i for i in items if i["id"] not in taken]
-            if not items and not meta.get("empty_note"):
+            if not items and not meta.get("empty_note") and state != "empty":
                 return None
-            delivery = Delivery(key=key, subscriber_id=subscriber_id, digest_day=digest_day,
+            delivery = Delivery(key=key, subscriber_id=subscriber_id, digest_day=digest_day, state=state,
                                 items=json.dumps(items), meta=json.dumps(meta))
             s.add(delivery)
             s.flush()
             for item in items:
                 s.add(DeliveryPaper(delivery_id=delivery.id, paper_id=item["id"], subscriber_id=subscriber_id))
             return delivery
+
+    def supersede_open(self, subscriber_id: int, digest_day: str) -> int:
+        """Fold earlier digests still waiting to be sent (pending, or retrying after a failure)
+        into the one being planned: they become `superseded`, their papers free again, so the
+        subscriber gets one catch-up message instead of one per missed day."""
+        with self.session() as s:
+            rows = s.exec(select(Delivery).where(Delivery.subscriber_id == subscriber_id,
+                                                 Delivery.state.in_(("pending", "retry")),
+                                                 Delivery.digest_day < digest_day)).all()
+            for d in rows:
+                d.state, d.last_error = "superseded", f"folded into the digest of {digest_day}"
+                s.add(d)
+            return len(rows)
 
     def has_delivery(self, subscriber_id: int, digest_day: str) -> bool:
         with self.session() as s:

@@ -1,0 +1,35 @@
+"""One module per `notifier` command: ``add_arguments(parser)`` and ``run(args) -> int``."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date
+
+from notifier.errors import InputError
+
+
+def load(args):
+    from notifier.config import load_config
+
+    return load_config(args.config)
+
+
+@contextmanager
+def context(args, **kwargs):
+    from notifier.pipeline import open_context
+
+    with open_context(load(args), **kwargs) as ctx:
+        yield ctx
+
+
+def parse_day(text: str, what: str = "--date") -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{what} '{text}' must be a date as YYYY-MM-DD") from None
+
+
+def find_subscriber(ctx, ref: str):
+    sub = ctx.store.find_subscriber(ref)
+    if sub is None:
+        raise InputError(f"no subscriber '{ref}' (see `notifier subscribers`)")
+    return sub

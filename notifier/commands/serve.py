@@ -102,7 +102,7 @@ class Daemon:
 
         if self.stopping.is_set():
             return
-        for r in deliver(self.ctx, subscriber_ids=[subscriber_id]):
+        for r in deliver(self.ctx, subscriber_ids=[subscriber_id], stop=self.stopping):
             event(log, "delivered", logging.WARNING if r.error else logging.INFO,
                   subscriber=r.subscriber, state=r.state, papers=r.papers, error=r.error or "")
 

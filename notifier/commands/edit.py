@@ -1,0 +1,41 @@
+import json
+
+from notifier.commands import context, find_subscriber
+from notifier.errors import InputError
+
+
+def add_arguments(p):
+    p.add_argument("subscriber", help="address, name or id")
+    p.add_argument("-k", "--keywords", action="append", metavar="TEXT", help="replace the profile(s)")
+    p.add_argument("--add-keywords", action="append", metavar="TEXT", help="add another profile")
+    p.add_argument("--name")
+    p.add_argument("--timezone")
+    p.add_argument("--time", metavar="HH:MM")
+    p.add_argument("--frequency")
+    p.add_argument("--max-items", type=int)
+    p.add_argument("--pause", action="store_true", help="stop deliveries, keep the subscriber")
+    p.add_argument("--resume", action="store_true", help="resume deliveries")
+
+
+def run(args) -> int:
+    from notifier.subscribers import new_subscriber
+
+    with context(args) as ctx:
+        sub = find_subscriber(ctx, args.subscriber)
+        profiles = args.keywords or json.loads(sub.profile)
+        profiles = profiles + (args.add_keywords or [])
+        checked = new_subscriber(address=sub.address, keywords=profiles, name=args.name or sub.name,
+                                 timezone=args.timezone or sub.timezone, time=args.time or sub.delivery_time,
+                                 frequency=args.frequency or (f"{sub.frequency}:{sub.weekday}" if sub.weekday else sub.frequency),
+                                 max_items=args.max_items if args.max_items is not None else sub.max_items)
+        if args.pause and args.resume:
+            raise InputError("--pause and --resume contradict each other")
+        changes = {k: getattr(checked, k) for k in ("name", "profile", "timezone", "delivery_time",
+                                                     "frequency", "weekday", "max_items")}
+        if args.pause or args.resume:
+            changes["active"] = bool(args.resume)
+        ctx.store.update_subscriber(sub.id, **changes)
+        if sub.origin == "config":
+            print(f"note: {sub.address} is declared in {ctx.config.path}; the file wins at the next start")
+        print(f"updated {sub.address}")
+    return 0

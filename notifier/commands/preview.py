@@ -1,0 +1,35 @@
+from pathlib import Path
+
+from notifier.commands import context, find_subscriber, parse_day
+
+
+def add_arguments(p):
+    p.add_argument("subscriber", help="address, name or id")
+    p.add_argument("--date", help="use the papers of this digest day (default: what would be sent next)")
+    p.add_argument("--format", choices=("html", "text", "slack"), default=None,
+                   help="default: text for e-mail subscribers, slack for Slack ones")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+
+
+def run(args) -> int:
+    import json
+
+    from notifier.pipeline import preview_digest
+    from notifier import render
+
+    with context(args) as ctx:
+        sub = find_subscriber(ctx, args.subscriber)
+        digest = preview_digest(ctx, sub, parse_day(args.date) if args.date else None)
+        fmt = args.format or ("slack" if sub.channel == "slack" else "text")
+        if fmt == "slack":
+            msg = render.render_slack(digest)
+            out = json.dumps({"text": msg.text, "blocks": msg.blocks, "thread": msg.thread}, indent=2, ensure_ascii=False)
+        else:
+            email = render.render_email(digest, template_dir=ctx.config.general.template_dir or None)
+            out = email.html if fmt == "html" else f"Subject: {email.subject}\n\n{email.text}"
+    if args.output:
+        Path(args.output).write_text(out, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(out)
+    return 0

@@ -1,0 +1,14 @@
+from notifier.commands import context
+
+
+def add_arguments(p):
+    p.add_argument("--older-than", type=int, metavar="DAYS",
+                   help="age in days (default: [general] retention_days)")
+
+
+def run(args) -> int:
+    with context(args) as ctx:
+        days = args.older_than if args.older_than is not None else ctx.config.general.retention_days
+        n = ctx.store.prune_raw(days)
+        print(f"pruned the raw source records of {n} papers not updated for {days} days (papers and sightings kept)")
+    return 0

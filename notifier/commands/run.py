@@ -1,0 +1,35 @@
+from notifier.commands import find_subscriber, parse_day
+
+
+def add_arguments(p):
+    p.add_argument("--date", help="fetch this digest day (YYYY-MM-DD) instead of catching up")
+    p.add_argument("--dry-run", action="store_true", help="fetch and match, but record and send nothing")
+    p.add_argument("--all", action="store_true", help="deliver to every subscriber now, not only those due")
+    p.add_argument("--subscriber", help="only this subscriber (address, name or id)")
+
+
+def run(args) -> int:
+    from notifier.commands import load
+    from notifier.lock import DaemonLock
+    from notifier.pipeline import deliver, due_subscribers, fetch_cycle, open_context, recover
+
+    config = load(args)
+    with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
+        if not args.dry_run:
+            recover(ctx)
+        days = [parse_day(args.date)] if args.date else None
+        fetched = fetch_cycle(ctx, days=days)
+        subs = ctx.store.list_subscribers()
+        if args.subscriber:
+            ids = [find_subscriber(ctx, args.subscriber).id]
+        else:
+            ids = [s.id for s in subs] if args.all else due_subscribers(ctx, subs)
+        reports = deliver(ctx, ids, dry_run=args.dry_run)
+    for f in fetched:
+        print(f"fetch {f.source} {f.day}: {f.outcome}" + (f" ({f.found} found, {f.new} new)" if f.outcome == "ok" else "")
+              + (f" - {f.error}" if f.error else ""))
+    for r in reports:
+        print(f"deliver {r.subscriber}: {r.state}, {r.papers} papers" + (f" - {r.error}" if r.error else ""))
+    if not reports:
+        print("no digest due")
+    return 1 if any(f.outcome == "failed" for f in fetched) else 0

@@ -1,0 +1,35 @@
+from notifier.commands import context
+
+
+def add_arguments(p):
+    p.add_argument("address", help="e-mail address, or Slack target: #channel, C…, U…/@U…, "
+                                   "https://hooks.slack.com/… or webhook:ENV_NAME")
+    p.add_argument("-k", "--keywords", action="append", required=True, metavar="TEXT",
+                   help='keyword profile, e.g. \'"kv cache", MoE, -diffusion\'; repeat for several profiles')
+    p.add_argument("--name", default="", help="display name")
+    p.add_argument("--timezone", default=None, help="IANA time zone (default: [schedule] timezone)")
+    p.add_argument("--time", default="", metavar="HH:MM", help="local delivery time (default 07:30)")
+    p.add_argument("--frequency", default="daily", help="daily, weekly or weekly:DAY (mon..sun)")
+    p.add_argument("--max-items", type=int, default=None, help="most papers per digest (default from config)")
+
+
+def run(args) -> int:
+    from notifier.subscribers import new_subscriber
+
+    with context(args) as ctx:
+        sub = new_subscriber(address=args.address, keywords=args.keywords, name=args.name,
+                             timezone=args.timezone or ctx.config.schedule.timezone, time=args.time,
+                             frequency=args.frequency, max_items=args.max_items)
+        existing = ctx.store.find_subscriber(sub.address)
+        if existing and not existing.active:
+            ctx.store.update_subscriber(existing.id, active=True, **_settings(sub))
+            print(f"re-subscribed {sub.address} (papers sent before will not be sent again)")
+            return 0
+        ctx.store.add_subscriber(sub)
+        print(f"subscribed {sub.address} ({sub.channel}, {sub.frequency} at {sub.delivery_time} {sub.timezone})")
+    return 0
+
+
+def _settings(sub):
+    keys = ("name", "channel", "profile", "timezone", "delivery_time", "frequency", "weekday", "max_items")
+    return {k: getattr(sub, k) for k in keys}

@@ -1,0 +1,16 @@
+from notifier.commands import context, find_subscriber
+
+
+def add_arguments(p):
+    p.add_argument("subscriber", help="address, name or id")
+
+
+def run(args) -> int:
+    with context(args) as ctx:
+        sub = find_subscriber(ctx, args.subscriber)
+        if sub.origin == "config":
+            print(f"note: {sub.address} is declared in {ctx.config.path}; remove it there too, "
+                  "or it comes back at the next start")
+        ctx.store.remove_subscriber(sub.id)
+        print(f"unsubscribed {sub.address}")
+    return 0

@@ -1,0 +1,429 @@
+"""One cycle of the service: fetch -> store -> match -> render -> deliver.
+
+The stages are pure functions in their own modules; this module is the only place that wires
+them to the store, the network and the clock. Deliveries go through the outbox:
+
+    plan   (one transaction) record a pending delivery with its papers, or nothing if this
+           subscriber's digest for that local day exists or no paper is left to send;
+    claim  pending/retry -> sending, committed before any network I/O;
+    send   through the subscriber's channel;
+    record sent / retry (with backoff) / failed / unknown, straight after.
+
+A paper that is in any delivery of a subscriber that is not ``failed`` is never selected for
+that subscriber again, so a second run, a retry or a restart sends nothing twice.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable, Iterator
+from zoneinfo import ZoneInfo
+
+from notifier.config import Config, read_secret
+from notifier.errors import NotifierError
+from notifier.logs import event
+from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
+from notifier.store import Delivery, Store, Subscriber
+
+log = logging.getLogger("notifier.pipeline")
+
+SOURCE_NAMES = {"hf_daily": "Hugging Face Daily Papers"}
+RETRY_CAP = timedelta(hours=6)
+LEASE = timedelta(minutes=15)      # a `sending` row older than this was left by a dead process
+
+
+def source_label(source: str) -> str:
+    if source.startswith("arxiv:"):
+        return "arXiv " + source.split(":", 1)[1]
+    return SOURCE_NAMES.get(source, source)
+
+
+@dataclass
+class Context:
+    config: Config
+    store: Store
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    progress: bool = False
+    _fetcher: object = None
+    _channels: dict = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+@contextmanager
+def open_context(config: Config, *, clock: Callable[[], datetime] | None = None,
+                 progress: bool = False) -> Iterator[Context]:
+    store = Store(config.database_url)
+    ctx = Context(config=config, store=store, progress=progress)
+    if clock:
+        ctx.clock = clock
+    try:
+        sync_config_subscribers(ctx)
+        yield ctx
+    finally:
+        for channel in ctx._channels.values():
+            channel.close()
+        if ctx._fetcher is not None:
+            ctx._fetcher.close()
+        store.close()
+
+
+# ----------------------------------------------------------------------------- subscribers
+def sync_config_subscribers(ctx: Context) -> None:
+    """Subscribers declared in the config file win over the CLI for the same address: their
+    profile and settings are written to the store on every start; CLI-only ones are untouched."""
+    from notifier.subscribers import new_subscriber
+
+    for spec in ctx.config.subscribers:
+        wanted = new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
+                                timezone=spec.timezone or ctx.config.schedule.timezone,
+                                time=spec.time or "", frequency=spec.frequency,
+                                max_items=spec.max_items or None, origin="config")
+        current = ctx.store.find_subscriber(wanted.address)
+        if current is None:
+            ctx.store.add_subscriber(wanted)
+        else:
+            ctx.store.update_subscriber(current.id, **{k: getattr(wanted, k) for k in (
+                "name", "channel", "profile", "timezone", "delivery_time", "frequency", "weekday",
+                "max_items", "origin")}, active=True)
+
+
+# ----------------------------------------------------------------------------- fetch
+@dataclass
+class FetchReport:
+    source: str
+    day: str | None
+    outcome: str
+    found: int = 0
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+
+
+def fetcher(ctx: Context):
+    if ctx._fetcher is None:
+        from notifier.fetch import Fetcher
+
+        s = ctx.config.sources
+        ctx._fetcher = Fetcher(
+            hf_base_url=s.hf_daily.base_url, arxiv_base_url=s.arxiv.base_url, arxiv_api_url=s.arxiv.api_url,
+            categories=s.arxiv.categories, include_cross=s.arxiv.include_cross, contact=ctx.config.general.contact,
+            timeout=s.timeout_seconds, max_attempts=s.max_attempts, hf_min_interval=s.hf_daily.min_interval_seconds,
+            arxiv_min_interval=s.arxiv.min_interval_seconds, hf_token=read_secret(s.hf_daily.token_env))
+    return ctx._fetcher
+
+
+def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchReport]:
+    """Fetch every enabled source for every digest day since its last success; store the papers.
+    One failing source is recorded and reported, and never stops the others."""
+    from notifier import fetch as fetch_mod
+
+    cfg, today = ctx.config.sources, ctx.now().date()
+    jobs: list[tuple[str, date]] = []
+    if cfg.hf_daily.enabled:
+        for day in days or fetch_mod.digest_days("hf_daily", _last_success_day(ctx, "hf_daily"), today,
+                                                 cfg.hf_daily.max_catchup_days):
+            jobs.append(("hf_daily", day))
+    if cfg.arxiv.enabled:
+        for cat in cfg.arxiv.categories:
+            source = f"arxiv:{cat}"
+            for day in fetch_mod.digest_days(source, _last_success_day(ctx, source), today, 1):
+                jobs.append((source, day))
+    reports = []
+    with _progress(ctx, "Fetching", len(jobs)) as advance:
+        for source, day in jobs:
+            reports.append(fetch_one(ctx, source, day))
+            advance()
+    return reports
+
+
+def fetch_one(ctx: Context, source: str, day: date) -> FetchReport:
+    f = fetcher(ctx)
+    run_id = ctx.store.start_fetch(source, day.isoformat())
+    try:
+        if source == "hf_daily":
+            outcome = f.fetch_hf_day(day)
+        else:
+            last = ctx.store.last_fetch(source)
+            outcome = f.fetch_arxiv_category(source.split(":", 1)[1], etag=last.etag if last else None,
+                                             last_modified=last.last_modified if last else None)
+    except NotifierError as err:
+        ctx.store.finish_fetch(run_id, outcome="failed", error=str(err), http_status=getattr(err, "status", None))
+        event(log, "fetch failed", logging.ERROR, source=source, day=day, error=err)
+        return FetchReport(source, day.isoformat(), "failed", error=str(err))
+    return record_outcome(ctx, run_id, source, day, outcome)
+
+
+def record_outcome(ctx: Context, run_id: int, source: str, day: date, outcome) -> FetchReport:
+    if not outcome.ok:
+        ctx.store.finish_fetch(run_id, outcome="failed", error=outcome.error, http_status=outcome.status)
+        event(log, "fetch failed", logging.ERROR, source=source, day=day, status=outcome.status, error=outcome.error)
+        return FetchReport(source, day.isoformat(), "failed", error=outcome.error)
+    if outcome.not_modified:
+        ctx.store.finish_fetch(run_id, outcome="not_modified", http_status=outcome.status,
+                               etag=outcome.etag, last_modified=outcome.last_modified)
+        event(log, "fetch not modified", source=source, day=day)
+        return FetchReport(source, day.isoformat(), "not_modified")
+    result = ctx.store.ingest(outcome.papers, source=source, digest_day=day.isoformat())
+    ctx.store.finish_fetch(run_id, outcome="ok", http_status=outcome.status, etag=outcome.etag,
+                           last_modified=outcome.last_modified, found=result.found, new=result.new,
+                           updated=result.updated)
+    event(log, "fetched", source=source, day=day, found=result.found, new=result.new, updated=result.updated)
+    return FetchReport(source, day.isoformat(), "ok", result.found, result.new, result.updated)
+
+
+def _last_success_day(ctx: Context, source: str) -> date | None:
+    run = ctx.store.last_fetch(source)
+    return date.fromisoformat(run.digest_day) if run and run.digest_day else None
+
+
+@contextmanager
+def _progress(ctx: Context, label: str, total: int):
+    if not ctx.progress or total < 2:
+        yield lambda: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
+
+
+# ----------------------------------------------------------------------------- match & plan
+def local_day(sub: Subscriber, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(sub.timezone)).date()
+
+
+def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
+    """Papers the subscriber has not been sent: everything first seen since the day before they
+    subscribed (so a new subscriber gets the latest digest), minus what they already have."""
+    since = sub.created_at - timedelta(days=1)
+    taken = ctx.store.delivered_paper_ids(sub.id)
+    return [p for p in ctx.store.papers_since(since) if p.arxiv_id not in taken]
+
+
+def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper],
+                     background: list[Paper] | None = None) -> tuple[list[dict], int]:
+    """-> (selected items best first, number of weaker matches). A paper matched by several of
+    the subscriber's profiles appears once, tagged with each profile."""
+    from notifier.match import build_index, match_profile
+    from notifier.profile import parse_profile
+
+    if not papers:
+        return [], 0
+    index = build_index(papers, background=background)
+    items: dict[str, dict] = {}
+    weaker: set[str] = set()
+    limit = sub.max_items or ctx.config.matching.max_items
+    for text in profiles_of(sub):
+        label = ", ".join(parse_profile(text).labels()[:3])
+        for m in match_profile(index, parse_profile(text), max_items=limit,
+                               upvote_weight=ctx.config.matching.upvote_weight):
+            if not m.selected:
+                weaker.add(m.paper_id)
+                continue
+            item = items.setdefault(m.paper_id, _item(m))
+            item["profiles"].append(label)
+            item["score"] = max(item["score"], m.score)
+    ranked = sorted(items.values(), key=lambda i: -i["score"])[:limit]
+    return ranked, len(weaker - set(items))
+
+
+def _item(m: Match) -> dict:
+    return {"id": m.paper_id, "score": round(m.score, 4), "matched": list(m.matched), "profiles": [],
+            "evidence": [{"term": e.term, "field": e.field, "snippet": [list(s) for s in e.snippet]}
+                         for e in m.evidence]}
+
+
+def profiles_of(sub: Subscriber) -> list[str]:
+    return json.loads(sub.profile)
+
+
+def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Delivery | None:
+    """Record this subscriber's digest for their local day, if there is anything to send."""
+    now = now or ctx.now()
+    day = local_day(sub, now).isoformat()
+    if ctx.store.has_delivery(sub.id, day):
+        return None
+    ctx.store.supersede_open(sub.id, day)
+    papers = candidates(ctx, sub)
+    items, weaker = match_subscriber(ctx, sub, papers, ctx.store.recent_papers())
+    meta = digest_meta(ctx, sub, papers, items, weaker, now)
+    if not items and not ctx.config.general.send_empty:
+        # Nothing to send today: record that, so the subscriber is not re-matched all day and
+        # papers arriving later go into tomorrow's digest.
+        ctx.store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=[], meta=meta, state="empty")
+        return None
+    delivery = ctx.store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=items, meta=meta)
+    if delivery:
+        event(log, "digest planned", subscriber=sub.address, day=day, papers=len(items), weaker=weaker)
+    return delivery
+
+
+def digest_meta(ctx: Context, sub: Subscriber, papers: list[Paper], items: list[dict], weaker: int,
+                now: datetime) -> dict:
+    last = ctx.store.last_delivery(sub.id)
+    since = last.created_at if last else sub.created_at
+    sources = sorted({s for s in ctx.store.fetch_sources()} or {"hf_daily"})
+    failed = ctx.store.failed_sources_since(now - timedelta(days=1))
+    days = sorted({d for p in items for _, d in ctx.store.sightings(p["id"])})
+    return {"new_papers": len(papers), "sources": [source_label(s) for s in sources],
+            "failed_sources": [source_label(s) for s in failed], "weaker": weaker,
+            "covers_days": days if (now - since) > timedelta(days=1, hours=12) else [],
+            "empty_note": not items}
+
+
+# ----------------------------------------------------------------------------- deliver
+@dataclass
+class DeliveryReport:
+    subscriber: str
+    state: str
+    papers: int = 0
+    where: str | None = None
+    error: str | None = None
+
+
+def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool = False,
+            now: datetime | None = None, stop: threading.Event | None = None) -> list[DeliveryReport]:
+    """Plan and send the digests of the given subscribers (default: every active one).
+    ``stop`` (set by SIGTERM) ends the batch after the message in flight."""
+    now = now or ctx.now()
+    subs = [s for s in ctx.store.list_subscribers() if subscriber_ids is None or s.id in subscriber_ids]
+    if dry_run:
+        return [preview_report(ctx, s, now) for s in subs]
+    for sub in subs:
+        plan(ctx, sub, now=now)
+    return send_pending(ctx, now=now, stop=stop)     # also retries whose time has come, for anyone
+
+
+def preview_report(ctx: Context, sub: Subscriber, now: datetime) -> DeliveryReport:
+    items, _ = match_subscriber(ctx, sub, candidates(ctx, sub), ctx.store.recent_papers())
+    return DeliveryReport(sub.address, "dry-run", len(items))
+
+
+def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: datetime | None = None,
+                 stop: threading.Event | None = None) -> list[DeliveryReport]:
+    now = now or ctx.now()
+    subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)}
+    reports = []
+    for d in ctx.store.deliveries(states=("pending", "retry"), subscriber_ids=subscriber_ids):
+        if stop is not None and stop.is_set():
+            break
+        if d.next_attempt_at and d.next_attempt_at > now:
+            continue
+        reports.append(send_one(ctx, d, subs[d.subscriber_id], now))
+    return reports
+
+
+def send_one(ctx: Context, d: Delivery, sub: Subscriber, now: datetime) -> DeliveryReport:
+    from notifier.channels import open_channel
+
+    digest = build_digest(ctx, d, sub)
+    channel = ctx._channels.get(sub.channel) or ctx._channels.setdefault(sub.channel, open_channel(ctx.config, sub))
+    claimed = ctx.store.claim(d.id, provider_ref=None, now=now)
+    if claimed is None:
+        return DeliveryReport(sub.address, "skipped", len(digest.items))
+    result = channel.send(digest)
+    state = result.state
+    next_at = None
+    if state == "retry":
+        if claimed.attempts >= ctx.config.delivery.max_attempts:
+            state = "failed"
+        else:
+            next_at = now + min(RETRY_CAP, timedelta(seconds=ctx.config.delivery.retry_base_seconds
+                                                     * 2 ** (claimed.attempts - 1)))
+    ctx.store.record(d.id, state, error=result.error, provider_ref=result.provider_ref,
+                     next_attempt_at=next_at, now=now)
+    level = logging.INFO if state == "sent" else logging.WARNING
+    event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel,
+          papers=len(digest.items), attempt=claimed.attempts, error=result.error)
+    return DeliveryReport(sub.address, state, len(digest.items), where=result.provider_ref, error=result.error)
+
+
+def build_digest(ctx: Context, d: Delivery, sub: Subscriber) -> Digest:
+    items = json.loads(d.items)
+    meta = json.loads(d.meta)
+    papers = ctx.store.get_papers(i["id"] for i in items)
+    digest_items = [DigestItem(paper=papers[i["id"]], profiles=i["profiles"], match=Match(
+        paper_id=i["id"], score=i["score"], selected=True, matched=i["matched"],
+        evidence=[Evidence(e["term"], e["field"], [tuple(s) for s in e["snippet"]]) for e in i["evidence"]]))
+        for i in items if i["id"] in papers]
+    return Digest(recipient=recipient(sub), day=date.fromisoformat(d.digest_day), items=digest_items,
+                  stats=DigestStats(meta.get("new_papers", 0), meta.get("sources", []), meta.get("failed_sources", [])),
+                  weaker_count=meta.get("weaker", 0),
+                  covers_days=[date.fromisoformat(x) for x in meta.get("covers_days", [])],
+                  delivery_key=f"{d.key.replace(':', '.')}.{d.id}")
+
+
+def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Digest:
+    """The digest the subscriber would get now (or for one digest day), recording nothing."""
+    now = ctx.now()
+    papers = ctx.store.papers_on_day(day.isoformat()) if day else candidates(ctx, sub)
+    items, weaker = match_subscriber(ctx, sub, papers, ctx.store.recent_papers())
+    meta = digest_meta(ctx, sub, papers, items, weaker, now)
+    day = day or local_day(sub, now)
+    preview = Delivery(key=f"{sub.id}:{day}:preview", subscriber_id=sub.id, digest_day=day.isoformat(),
+                       items=json.dumps(items), meta=json.dumps(meta), id=0)
+    return build_digest(ctx, preview, sub)
+
+
+def recipient(sub: Subscriber) -> Recipient:
+    from notifier.profile import parse_profile
+
+    terms = [t for text in profiles_of(sub) for t in parse_profile(text).labels()]
+    return Recipient(id=sub.id, name=sub.name, channel=sub.channel, address=sub.address, profile_terms=terms)
+
+
+# ----------------------------------------------------------------------------- recovery
+def recover(ctx: Context, now: datetime | None = None) -> int:
+    """Resolve deliveries a crash left in `sending`. Email is re-sent with the same Message-ID
+    (recipients' clients fold the duplicate); Slack is checked for the message where the channel
+    can look it up; otherwise the row becomes `unknown` for the operator (policy `hold`)."""
+    from notifier.channels import open_channel
+
+    now = now or ctx.now()
+    subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)}
+    resolved = 0
+    for d in ctx.store.deliveries(states=("sending",)):
+        if d.claimed_at and now - d.claimed_at < LEASE:
+            continue
+        sub = subs[d.subscriber_id]
+        channel = open_channel(ctx.config, sub)
+        found = getattr(channel, "find_sent", None)
+        if found is not None and found(build_digest(ctx, d, sub)):
+            ctx.store.record(d.id, "sent", error="confirmed after restart", now=now)
+        elif ctx.config.delivery.unknown_policy == "resend" or sub.channel == "email":
+            ctx.store.record(d.id, "retry", error="interrupted while sending; re-sending", now=now)
+        else:
+            ctx.store.record(d.id, "unknown", error="interrupted while sending; check and re-queue", now=now)
+        channel.close()
+        resolved += 1
+        event(log, "recovered interrupted delivery", logging.WARNING, subscriber=sub.address, key=d.key)
+    return resolved
+
+
+def run_cycle(ctx: Context, *, dry_run: bool = False, due_only: bool = True) -> tuple[list, list]:
+    """`notifier run`: recover, fetch, then deliver to every subscriber who is due."""
+    recover(ctx)
+    fetched = fetch_cycle(ctx)
+    subs = ctx.store.list_subscribers()
+    ids = due_subscribers(ctx, subs) if due_only else [s.id for s in subs]
+    return fetched, deliver(ctx, ids, dry_run=dry_run)
+
+
+def due_subscribers(ctx: Context, subs: list[Subscriber]) -> list[int]:
+    from notifier.schedule import SubscriberSchedule, due_deliveries
+
+    scheds = []
+    for s in subs:
+        try:
+            scheds.append(SubscriberSchedule(s.id, s.delivery_time, s.timezone, s.frequency, s.weekday))
+        except NotifierError as err:
+            event(log, "subscriber not scheduled", logging.ERROR, subscriber=s.address, error=err)
+    last = {s.id: ctx.store.last_delivered_at(s.id) for s in subs}
+    return due_deliveries(scheds, last, ctx.now())
