@@ -247,7 +247,7 @@ def _rss_item(item: ET.Element) -> Paper:
     guid = item.findtext("guid") or item.findtext("link") or ""
     arxiv_id, version = split_id(guid)
     cats = [collapse(c.text) for c in item.findall("category") if c.text]
-    announce = collapse(item.findtext("arxiv:announce_type", namespaces=NS)) or None
+    announce = collapse(item.findtext("arxiv:announce_type", namespaces=NS)) or "new"   # FORMATS §5.7
     day = _rss_day(item.findtext("pubDate"))
     raw = {child.tag: child.text for child in item}
     return Paper(
