@@ -1,0 +1,183 @@
+"""Email: build one multipart/alternative message per digest and send it over SMTP, one
+connection per batch (RELIABILITY.md §1)."""
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, formatdate, getaddresses, parseaddr
+from datetime import datetime, timezone
+
+from notifier.channels.base import Channel, SendResult
+from notifier.errors import ConfigError
+from notifier.models import Digest
+
+SECURITY_MODES = ("starttls", "tls", "none")
+
+
+def _clean(s: str) -> str:
+    """No CR/LF (or other control characters) ever reaches a header."""
+    return " ".join("".join(c if c.isprintable() else " " for c in (s or "")).split())
+
+
+def _domain(from_addr: str) -> str:
+    addr = parseaddr(_clean(from_addr))[1]
+    return addr.rpartition("@")[2] or "localhost"
+
+
+def message_id(delivery_key: str, domain: str) -> str:
+    key = "".join(c if c.isalnum() or c in ".-_" else "." for c in delivery_key) or "digest"
+    return f"<{key}@{domain}>"
+
+
+def build_message(digest: Digest, *, from_addr: str, unsubscribe_mailto: str | None = None,
+                  unsubscribe_url: str | None = None, template_dir: str | None = None,
+                  list_id: str | None = None, now: datetime | None = None) -> EmailMessage:
+    from notifier.render import render_email
+
+    name, addr = parseaddr(_clean(from_addr))
+    if "@" not in addr:
+        raise ConfigError(f"[email] from: {from_addr!r} is not an email address")
+    to_addr = _clean(digest.recipient.address)
+    if "@" not in to_addr or len(getaddresses([to_addr])) != 1 or any(c in to_addr for c in ",;<>"):
+        raise ValueError(f"not a single email address: {to_addr!r}")
+    rendered = render_email(digest, from_name=name or "digest-notifier", unsubscribe_mailto=unsubscribe_mailto,
+                            unsubscribe_url=unsubscribe_url, template_dir=template_dir)
+    domain = addr.rpartition("@")[2]
+    msg = EmailMessage()
+    msg["Subject"] = _clean(rendered.subject)
+    msg["From"] = Address(display_name=_clean(name), addr_spec=addr)
+    msg["To"] = Address(addr_spec=to_addr)
+    msg["Date"] = format_datetime(now) if now else formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = message_id(digest.delivery_key or f"{digest.recipient.id}.{digest.day}", domain)
+    msg["List-Id"] = list_id or f"Paper digest <digest.{domain}>"
+    unsub = []
+    if unsubscribe_url:
+        unsub.append(f"<{_clean(unsubscribe_url)}>")
+    if unsubscribe_mailto:
+        unsub.append(f"<mailto:{_clean(unsubscribe_mailto)}?subject=unsubscribe>")
+    if unsub:
+        msg["List-Unsubscribe"] = ", ".join(unsub)
+    if unsubscribe_url:
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return msg
+
+
+class EmailChannel(Channel):
+    name = "email"
+    max_message_bytes = 100_000
+
+    def __init__(self, *, host: str, port: int = 587, security: str = "starttls", username: str | None = None,
+                 password: str | None = None, from_addr: str, timeout_seconds: float = 30.0,
+                 ca_file: str | None = None, unsubscribe_mailto: str | None = None,
+                 unsubscribe_url: str | None = None, template_dir: str | None = None, list_id: str | None = None):
+        if security not in SECURITY_MODES:
+            raise ConfigError(f"[email] security must be one of {', '.join(SECURITY_MODES)}, not {security!r}")
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password = username, password
+        self.from_addr = from_addr
+        self.timeout_seconds = timeout_seconds
+        self.ca_file = ca_file
+        self.unsubscribe_mailto, self.unsubscribe_url = unsubscribe_mailto, unsubscribe_url
+        self.template_dir, self.list_id = template_dir, list_id
+        self._smtp: smtplib.SMTP | None = None
+        self.connections_opened = 0
+
+    def _context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        if self.ca_file:
+            ctx.load_verify_locations(cafile=self.ca_file)
+        return ctx
+
+    def open(self) -> None:
+        if self._smtp is not None:
+            return
+        if self.security == "tls":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_seconds, context=self._context())
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
+        try:
+            smtp.ehlo()
+            if self.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise ConfigError(f"[email] security = starttls but {self.host}:{self.port} does not offer STARTTLS")
+                smtp.starttls(context=self._context())
+                smtp.ehlo()
+            if self.username:
+                smtp.login(self.username, self.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp = smtp
+        self.connections_opened += 1
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                self._smtp.close()
+            self._smtp = None
+
+    def send(self, digest: Digest) -> SendResult:
+        try:
+            msg = build_message(digest, from_addr=self.from_addr, unsubscribe_mailto=self.unsubscribe_mailto,
+                                unsubscribe_url=self.unsubscribe_url, template_dir=self.template_dir,
+                                list_id=self.list_id)
+        except ValueError as e:
+            return SendResult("failed", error=str(e))
+        ref = msg["Message-ID"]
+        try:
+            self.open()
+        except smtplib.SMTPAuthenticationError as e:
+            return SendResult("failed", ref, f"SMTP login refused ({e.smtp_code} {_text(e.smtp_error)}): "
+                                             "check [email] username and the password secret")
+        except smtplib.SMTPResponseException as e:
+            if e.smtp_code == 530:
+                return SendResult("failed", ref, f"SMTP server requires TLS/auth ({_text(e.smtp_error)}): "
+                                                 "check [email] security and username")
+            return SendResult("retry" if e.smtp_code < 500 else "failed", ref, f"{e.smtp_code} {_text(e.smtp_error)}")
+        except ssl.SSLError as e:
+            return SendResult("failed", ref, f"TLS with {self.host}:{self.port} failed: {e}; check [email] ca_file/security")
+        except (smtplib.SMTPException, OSError) as e:
+            return SendResult("retry", ref, f"cannot connect to {self.host}:{self.port}: {e}")
+        except ConfigError as e:
+            return SendResult("failed", ref, str(e))
+        try:
+            refused = self._smtp.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as e:
+            code, text = next(iter(e.recipients.values()))
+            return _classify(code, text, ref)
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as e:
+            if e.smtp_code == 421:
+                self._drop()
+            return _classify(e.smtp_code, e.smtp_error, ref)
+        except smtplib.SMTPServerDisconnected as e:
+            self._drop()
+            return SendResult("unknown", ref, f"connection lost while sending; it may have arrived: {e}")
+        except (socket.timeout, TimeoutError, OSError) as e:
+            self._drop()
+            return SendResult("unknown", ref, f"connection lost while sending; it may have arrived: {e}")
+        if refused:
+            code, text = next(iter(refused.values()))
+            return _classify(code, text, ref)
+        return SendResult("sent", ref)
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+
+def _text(b) -> str:
+    return b.decode("utf-8", "replace") if isinstance(b, bytes) else str(b)
+
+
+def _classify(code: int, text, ref: str) -> SendResult:
+    msg = f"{code} {_text(text)}"
+    return SendResult("retry" if 400 <= code < 500 else "failed", ref, msg)

@@ -1,0 +1,73 @@
+"""The local "delivery": .eml files (open in any mail client) and Slack payloads as .json in a
+folder. Written atomically (temp file + rename); the file name comes from the delivery key, so
+sending the same delivery again overwrites instead of duplicating."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from notifier.channels.base import Channel, SendResult
+from notifier.models import Digest
+
+
+def safe_name(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("._") or "delivery"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class OutboxChannel(Channel):
+    name = "outbox"
+
+    def __init__(self, *, folder: str | os.PathLike, kind: str = "email", from_addr: str = "digest-notifier <notifier@localhost>",
+                 unsubscribe_mailto: str | None = None, unsubscribe_url: str | None = None,
+                 template_dir: str | None = None, send_empty: bool = False):
+        self.folder = Path(folder)
+        self.kind = kind
+        self.from_addr = from_addr
+        self.unsubscribe_mailto = unsubscribe_mailto
+        self.unsubscribe_url = unsubscribe_url
+        self.template_dir = template_dir
+        self.send_empty = send_empty
+
+    def send(self, digest: Digest) -> SendResult:
+        key = digest.delivery_key or f"{digest.recipient.id}.{digest.day}"
+        try:
+            if self.kind == "slack" or digest.recipient.channel == "slack":
+                from notifier.render import render_slack
+
+                msg = render_slack(digest)
+                path = self.folder / f"{safe_name(key)}.json"
+                data = json.dumps({"channel": digest.recipient.address, "text": msg.text, "blocks": msg.blocks,
+                                   "thread": msg.thread,
+                                   "metadata": {"event_type": "notifier_digest", "event_payload": {"key": key}}},
+                                  indent=2, ensure_ascii=False).encode("utf-8")
+            else:
+                from notifier.channels.email import build_message
+
+                msg = build_message(digest, from_addr=self.from_addr, unsubscribe_mailto=self.unsubscribe_mailto,
+                                    unsubscribe_url=self.unsubscribe_url, template_dir=self.template_dir)
+                path = self.folder / f"{safe_name(key)}.eml"
+                data = bytes(msg)
+            write_atomic(path, data)
+        except OSError as e:
+            return SendResult("retry", error=f"could not write to outbox {self.folder}: {e}")
+        return SendResult("sent", provider_ref=str(path))

@@ -1,0 +1,255 @@
+"""Render a Digest into an email (subject, text, html) or a Slack message. Pure: no I/O
+except reading templates; every untrusted field (titles, authors, snippets) is escaped here."""
+from __future__ import annotations
+
+import importlib.resources
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from notifier.models import Digest, DigestItem
+
+MAX_EMAIL_BYTES = 100_000
+MAX_TITLE_CHARS = 300
+MAX_AUTHORS_SHOWN = 3
+SLACK_MAX_BLOCKS = 50
+SLACK_MAX_SECTION_CHARS = 3000
+SLACK_MAX_HEADER_CHARS = 150
+SLACK_MAX_TEXT_CHARS = 3000
+SLACK_ITEMS_IN_SUMMARY = 3
+
+
+@dataclass
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass
+class SlackMessage:
+    text: str
+    blocks: list[dict]
+    thread: list[list[dict]] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- shared wording
+def one_line(s: str, limit: int | None = None) -> str:
+    """Collapse whitespace (newlines in a title must never reach a header) and cut long text."""
+    s = " ".join((s or "").split())
+    if limit and len(s) > limit:
+        s = s[: limit - 1].rstrip() + "…"
+    return s
+
+
+def short_authors(authors: list[str]) -> str:
+    names = [one_line(a, 80) for a in authors if a and a.strip()]
+    if len(names) > MAX_AUTHORS_SHOWN + 1:
+        return ", ".join(names[:MAX_AUTHORS_SHOWN]) + f" and {len(names) - MAX_AUTHORS_SHOWN} more"
+    return ", ".join(names)
+
+
+def is_catch_up(digest: Digest) -> bool:
+    return len(digest.covers_days) > 1
+
+
+def day_label(d) -> str:
+    return f"{d:%a} {d.day} {d:%b}"
+
+
+def subject(digest: Digest) -> str:
+    n = len(digest.items)
+    terms = []
+    for t in digest.recipient.profile_terms:
+        t = one_line(t, 30)
+        if t and t not in terms:
+            terms.append(t)
+    about = ", ".join(terms[:3]) + (" …" if len(terms) > 3 else "")
+    what = f"{n} paper{'s' if n != 1 else ''}" if n else "No new papers"
+    head = f"{what} on {about}" if about else what
+    if is_catch_up(digest):
+        days = sorted(digest.covers_days)
+        when = f"catch-up {day_label(days[0])} – {day_label(days[-1])}"
+    else:
+        when = day_label(digest.day)
+    return one_line(f"{head} — {when}", 200)
+
+
+def status_line(digest: Digest) -> str:
+    s = digest.stats
+    sources = " and ".join(s.sources) if s.sources else "your sources"
+    line = (f"From {s.new_papers} new paper{'s' if s.new_papers != 1 else ''} on {sources}; "
+            f"{len(digest.items)} matched your profile.")
+    if s.failed_sources:
+        line += (f" {' and '.join(s.failed_sources)} could not be fetched this time; "
+                 "its papers will be included once it is back.")
+    if is_catch_up(digest):
+        days = sorted(digest.covers_days)
+        line = f"Catch-up digest covering {len(days)} days ({day_label(days[0])} – {day_label(days[-1])}). " + line
+    return line
+
+
+def item_view(item: DigestItem) -> dict:
+    p = item.paper
+    evidence = []
+    for ev in item.match.evidence[:2]:
+        evidence.append({"term": one_line(ev.term, 60), "field": ev.field,
+                         "segments": [(re.sub(r"\s+", " ", t)[:400], bool(h)) for t, h in ev.snippet]})
+    links = [("abstract", p.abs_url)]
+    links.append(("PDF", p.pdf_url or f"https://arxiv.org/pdf/{p.arxiv_id}"))
+    if p.code_url:
+        links.append(("code", p.code_url))
+    hf = p.hf_url or f"https://huggingface.co/papers/{p.arxiv_id}"
+    links.append(("HF page", hf))
+    links = [(label, url) for label, url in links if _safe_url(url)]
+    stats = []
+    if p.upvotes is not None:
+        stats.append(f"▲ {p.upvotes} upvote{'s' if p.upvotes != 1 else ''}")
+    if p.comments is not None:
+        stats.append(f"{p.comments} comment{'s' if p.comments != 1 else ''}")
+    terms = list(dict.fromkeys(one_line(t, 60) for t in item.match.matched))
+    return {"title": one_line(p.title, MAX_TITLE_CHARS) or p.arxiv_id,
+            "url": p.url if _safe_url(p.url) else p.abs_url,
+            "authors": short_authors(p.authors), "terms": terms,
+            "profiles": [one_line(x, 60) for x in item.profiles], "evidence": evidence,
+            "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
+
+
+def _safe_url(url: str | None) -> bool:
+    return bool(url) and url.startswith(("https://", "http://")) and not any(c in url for c in "\r\n \"'<>")
+
+
+# ----------------------------------------------------------------------------- email
+def _env(template_dir: str | Path | None):
+    import jinja2
+
+    loaders = []
+    if template_dir:
+        loaders.append(jinja2.FileSystemLoader(str(template_dir)))
+    loaders.append(_PackageLoader())
+    return jinja2.Environment(loader=jinja2.ChoiceLoader(loaders),
+                              autoescape=jinja2.select_autoescape(["html", "html.j2", "xml"]),
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+class _PackageLoader:
+    """Loads from importlib.resources so a non-editable install (or a zip) works."""
+
+    def __new__(cls):
+        import jinja2
+
+        class Loader(jinja2.BaseLoader):
+            def get_source(self, environment, name):
+                res = importlib.resources.files("notifier.templates") / name
+                if not res.is_file():
+                    raise jinja2.TemplateNotFound(name)
+                return res.read_text(encoding="utf-8"), None, lambda: True
+        return Loader()
+
+
+def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscribe_mailto: str | None = None,
+                 unsubscribe_url: str | None = None, template_dir: str | Path | None = None,
+                 max_bytes: int = MAX_EMAIL_BYTES) -> RenderedEmail:
+    import css_inline
+
+    env = _env(template_dir)
+    views = [item_view(i) for i in digest.items]
+    unsubscribe = unsubscribe_url or (f"mailto:{unsubscribe_mailto}?subject=unsubscribe" if unsubscribe_mailto else None)
+    css = env.loader.get_source(env, "digest.css")[0]
+    ctx = dict(subject=subject(digest), status=status_line(digest), name=one_line(digest.recipient.name, 80),
+               weaker_count=digest.weaker_count, from_name=one_line(from_name, 80), unsubscribe=unsubscribe,
+               catch_up=is_catch_up(digest), css=css)
+    shown = len(views)
+    while True:
+        more = len(views) - shown + digest.weaker_count
+        args = dict(ctx, items=views[:shown], cut=len(views) - shown, more=more)
+        page = env.get_template("digest.html.j2").render(**args)
+        page = css_inline.CSSInliner(keep_style_tags=True).inline(page)
+        if len(page.encode("utf-8")) <= max_bytes or shown == 0:
+            break
+        shown = max(0, shown - max(1, shown // 5))
+    text = env.get_template("digest.txt.j2").render(**args)
+    return RenderedEmail(subject=ctx["subject"], text=text, html=page)
+
+
+# ----------------------------------------------------------------------------- slack
+def mrkdwn_escape(s: str) -> str:
+    """Slack asks for exactly these three; everything else is literal."""
+    return (s or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _link(url: str, label: str) -> str:
+    return f"<{url.replace('|', '%7C').replace('>', '%3E')}|{mrkdwn_escape(label).replace('|', '¦')}>"
+
+
+def _cut(s: str, limit: int) -> str:
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _item_blocks(v: dict) -> list:
+    from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+
+    lines = [f"*{_link(v['url'], v['title'])}*"]
+    if v["authors"]:
+        lines.append(mrkdwn_escape(v["authors"]))
+    for ev in v["evidence"]:
+        snip = "".join(f" *{mrkdwn_escape(t).strip()}* " if h else mrkdwn_escape(t) for t, h in ev["segments"])
+        lines.append(f"> {mrkdwn_escape(ev['term'])} ({ev['field']}): {' '.join(snip.split())}")
+    lines.append(" · ".join(_link(u, label) for label, u in v["links"]))
+    text = _cut("\n".join(lines), SLACK_MAX_SECTION_CHARS)
+    meta = []
+    if v["terms"]:
+        meta.append("matched: " + mrkdwn_escape(", ".join(v["terms"])))
+    if v["profiles"]:
+        meta.append("profiles: " + mrkdwn_escape(", ".join(v["profiles"])))
+    if v["stats"]:
+        meta.append(v["stats"])
+    blocks = [SectionBlock(text=MarkdownTextObject(text=text))]
+    if meta:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_cut(" · ".join(meta), 2000))]))
+    return blocks
+
+
+def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMARY) -> SlackMessage:
+    """A summary message (header, status, first papers); the rest in thread replies of at most
+    50 blocks each. Blocks come back as plain dicts (JSON-ready)."""
+    from slack_sdk.models.blocks import ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+
+    subj = subject(digest)
+    views = [item_view(i) for i in digest.items]
+    head = [HeaderBlock(text=_cut(subj, SLACK_MAX_HEADER_CHARS)),
+            ContextBlock(elements=[MarkdownTextObject(text=mrkdwn_escape(status_line(digest)))])]
+    summary = list(head)
+    rest = views
+    if len(views) > items_in_summary + 1:
+        shown, rest = views[:items_in_summary], views[items_in_summary:]
+    else:
+        shown, rest = views, []
+    for v in shown:
+        summary += [DividerBlock(), *_item_blocks(v)]
+    if rest:
+        summary.append(SectionBlock(text=MarkdownTextObject(
+            text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
+    if digest.weaker_count and not rest:
+        summary.append(ContextBlock(elements=[MarkdownTextObject(text=f"and {digest.weaker_count} more weaker matches")]))
+    thread: list[list] = []
+    current: list = []
+    for v in rest:
+        blocks = _item_blocks(v)
+        if len(current) + len(blocks) > SLACK_MAX_BLOCKS:
+            thread.append(current)
+            current = []
+        current += blocks
+    if rest and digest.weaker_count:
+        more = ContextBlock(elements=[MarkdownTextObject(text=f"and {digest.weaker_count} more weaker matches")])
+        if len(current) + 1 > SLACK_MAX_BLOCKS:
+            thread.append(current)
+            current = []
+        current.append(more)
+    if current:
+        thread.append(current)
+    if not views and not digest.weaker_count:
+        summary = list(head)
+    fallback = _cut(mrkdwn_escape(subj + ". " + status_line(digest)), SLACK_MAX_TEXT_CHARS)
+    return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
+                        thread=[[b.to_dict() for b in part] for part in thread])

@@ -1,0 +1,58 @@
+import email
+import json
+from email import policy
+
+from digests import digest
+
+from notifier.channels import open_channel
+from notifier.channels.outbox import OutboxChannel
+from notifier.config import Config
+
+
+def test_email_lands_as_eml_that_a_mail_client_can_open(tmp_path):
+    with OutboxChannel(folder=tmp_path, from_addr="Digest <digest@example.org>",
+                       unsubscribe_mailto="unsub@example.org") as ch:
+        r = ch.send(digest(3))
+    assert r.state == "sent"
+    files = list(tmp_path.iterdir())
+    assert [f.name for f in files] == ["7.2026-07-29.email.12.eml"]
+    msg = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert msg["Subject"] == "3 papers on kv cache, MoE — Wed 29 Jul"
+    assert msg["Message-ID"] == "<7.2026-07-29.email.12@example.org>"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_resend_overwrites_instead_of_duplicating_and_leaves_no_temp_files(tmp_path):
+    ch = OutboxChannel(folder=tmp_path)
+    ch.send(digest(3))
+    ch.send(digest(2))
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1
+    assert "2 papers" in email.message_from_bytes(files[0].read_bytes(), policy=policy.default)["Subject"]
+
+
+def test_slack_payload_as_json(tmp_path):
+    r = OutboxChannel(folder=tmp_path, kind="slack").send(digest(3, channel="slack", address="#papers"))
+    data = json.loads((tmp_path / "7.2026-07-29.email.12.json").read_text())
+    assert r.state == "sent" and data["channel"] == "#papers"
+    assert data["metadata"] == {"event_type": "notifier_digest", "event_payload": {"key": "7.2026-07-29.email.12"}}
+    assert data["blocks"][0]["type"] == "header"
+
+
+def test_unwritable_outbox_is_a_retry_not_a_crash(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = OutboxChannel(folder=blocker / "sub").send(digest(1))
+    assert r.state == "retry" and "could not write to outbox" in r.error
+
+
+def test_registry_uses_outbox_when_nothing_is_configured(tmp_path):
+    c = Config()
+    c.general.outbox_dir = str(tmp_path)
+    c.slack.token_env = ""
+
+    class Sub:
+        channel, address = "email", "ann@example.org"
+    assert isinstance(open_channel(c, Sub()), OutboxChannel)
+    Sub.channel, Sub.address = "slack", "#papers"
+    assert isinstance(open_channel(c, Sub()), OutboxChannel)

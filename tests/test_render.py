@@ -1,0 +1,139 @@
+import json
+import os
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from notifier import render
+from digests import NASTY_TITLES, digest, paper
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE or not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} changed; rerun with UPDATE_GOLDEN=1 if intended"
+
+
+def test_golden_text_html_and_blocks():
+    d = digest(4, failed=["arXiv cs.LG"])
+    e = render.render_email(d, unsubscribe_mailto="unsubscribe@example.org")
+    check_golden("digest.txt", f"Subject: {e.subject}\n\n{e.text}")
+    check_golden("digest.html", e.html)
+    s = render.render_slack(d)
+    check_golden("digest.slack.json", json.dumps({"text": s.text, "blocks": s.blocks, "thread": s.thread},
+                                                 indent=2, ensure_ascii=False) + "\n")
+
+
+def test_subject_says_what_is_inside():
+    assert render.render_email(digest(4)).subject == "4 papers on kv cache, MoE — Wed 29 Jul"
+    assert render.render_email(digest(1)).subject.startswith("1 paper on ")
+    catch = digest(2, covers_days=[date(2026, 7, 27), date(2026, 7, 28), date(2026, 7, 29)])
+    e = render.render_email(catch)
+    assert "catch-up Mon 27 Jul – Wed 29 Jul" in e.subject
+    assert e.text.count("Catch-up digest covering 3 days") == 1
+
+
+def test_status_line_names_sources_and_failures():
+    e = render.render_email(digest(4, failed=["arXiv cs.LG"]))
+    assert "From 38 new papers on Hugging Face Daily Papers and arXiv cs.LG; 4 matched your profile." in e.text
+    assert "arXiv cs.LG could not be fetched this time; its papers will be included once it is back." in e.text
+    assert "could not be fetched" not in render.render_email(digest(4)).text
+
+
+def test_each_paper_once_with_all_profiles_links_and_counts():
+    e = render.render_email(digest(4, weaker=5))
+    assert e.text.count("Paper 0 on KV cache eviction") == 1
+    assert "profiles: llm, systems" in e.text
+    assert "▲ 10 upvotes · 0 comments" in e.text
+    for label in ("abstract: https://arxiv.org/abs/2507.10000", "PDF: https://arxiv.org/pdf/2507.10000",
+                  "code: https://github.com/example/repo", "HF page: https://huggingface.co/papers/2507.10000"):
+        assert label in e.text
+    assert "and 5 more weaker matches not shown." in e.text
+    assert '<b class="hl"' in e.html and "KV cache</b>" in e.html   # the highlighted snippet segment
+
+
+def test_long_author_lists_are_shortened():
+    d = digest(papers=[paper(0, authors=[f"Person {j}" for j in range(40)])])
+    assert "Person 0, Person 1, Person 2 and 37 more" in render.render_email(d).text
+
+
+def test_html_is_table_layout_with_inlined_css_and_absolute_links():
+    html = render.render_email(digest(4)).html
+    assert 'role="presentation"' in html and 'width="600"' in html
+    assert re.search(r'<td class="item" style="[^"]*padding', html), "CSS must be inlined on the cells"
+    assert 'name="viewport"' in html
+    hrefs = re.findall(r'href="([^"]+)"', html)
+    assert hrefs and all(h.startswith(("https://", "mailto:")) for h in hrefs)
+
+
+@pytest.mark.parametrize("kind", sorted(NASTY_TITLES))
+def test_untrusted_titles_are_escaped_everywhere(kind):
+    title = NASTY_TITLES[kind]
+    p = paper(0, title=title, authors=["<img src=x onerror=alert(1)>", "R&D Lab"])
+    d = digest(papers=[p])
+    e = render.render_email(d)
+    assert "<script>" not in e.html and "<b>Bold" not in e.html and "<img src=x" not in e.html
+    assert "R&amp;D Lab" in e.html
+    assert "\n" not in e.subject and "\r" not in e.subject
+    s = json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    assert "<script>" not in s and "<b>" not in s and "<img" not in s
+    assert "R&amp;D Lab" in s
+    if kind == "emoji":
+        assert "🚀" in e.html and "🚀" in s
+    if kind == "rtl":
+        assert "ذاكرة" in e.html
+    if kind == "long":
+        assert len(e.text.splitlines()[4]) < 400 and "…" in e.text
+
+
+def test_email_stays_under_size_limit_and_says_how_many_were_cut():
+    papers = [paper(i, title=f"Paper {i} " + "long words " * 20, abstract="a" * 3000) for i in range(300)]
+    e = render.render_email(digest(papers=papers, weaker=3), max_bytes=100_000)
+    assert len(e.html.encode()) <= 100_000
+    m = re.search(r"and (\d+) more papers and weaker matches not shown", e.text)
+    shown = e.text.count("   abstract: ")
+    assert m and int(m.group(1)) == 300 - shown + 3 and 0 < shown < 300
+
+
+def test_nothing_today_rendering():
+    e = render.render_email(digest(0, weaker=0))
+    assert e.subject.startswith("No new papers on kv cache")
+    assert "Nothing matched your profile today" in e.text and "Nothing matched" in e.html
+
+
+def test_override_template_folder_is_searched_first(tmp_path):
+    (tmp_path / "digest.txt.j2").write_text("custom {{ items|length }}\n")
+    e = render.render_email(digest(3), template_dir=tmp_path)
+    assert e.text == "custom 3\n" and "Paper 0" in e.html
+
+
+def test_slack_within_limits_with_details_in_thread():
+    papers = [paper(i, title="T" * 400 + f" {i}", abstract="x") for i in range(80)]
+    s = render.render_slack(digest(papers=papers, channel="slack", weaker=4))
+    assert len(s.blocks) <= 50 and s.thread and all(len(part) <= 50 for part in s.thread)
+    every = s.blocks + [b for part in s.thread for b in part]
+    for b in every:
+        if b["type"] == "header":
+            assert len(b["text"]["text"]) <= 150
+        if b["type"] == "section":
+            assert len(b["text"]["text"]) <= 3000
+    titles = json.dumps(every)
+    assert all(f"{'T' * 10}" in titles for _ in [0]) and titles.count("2507.") >= 80
+    assert "77 more papers in the thread" in json.dumps(s.blocks)
+    assert "and 4 more weaker matches" in json.dumps(s.thread[-1])
+    assert s.text.startswith("80 papers on kv cache")
+
+
+def test_slack_short_digest_is_one_message_with_mrkdwn_escaping():
+    s = render.render_slack(digest(2, channel="slack", papers=[paper(0, title="A <@here> & <!channel>"), paper(1)]))
+    assert s.thread == []
+    body = json.dumps(s.blocks)
+    assert "&lt;@here&gt; &amp; &lt;!channel&gt;" in body and "<!channel>" not in body
+    assert "*KV cache*" in body     # highlighted snippet term
