@@ -252,6 +252,8 @@ class Fetcher:
             return FetchOutcome(source, today, True, resp.status_code, [], True, new_etag, new_lm, url=url, via="rss")
         return self._arxiv_listing(source, today, url, resp, new_etag, new_lm)
 
+    fetch_arxiv_category = fetch_arxiv     # the name the pipeline calls
+
     def _arxiv_listing(self, source, today, url, resp, etag, last_modified) -> FetchOutcome:
         try:
             papers = parse_arxiv_rss(resp.text)     # a 400 "Feed error" body raises with its title

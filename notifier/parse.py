@@ -57,14 +57,14 @@ def _day(iso: str | None) -> str | None:
 
 def detect_format(text: str) -> str:
     """Return ``hf_api``, ``hf_html``, ``arxiv_rss`` or ``arxiv_atom``; ParseError if unknown."""
-    head = text.lstrip()[:2000]
+    head = text.lstrip().lstrip("\ufeff").lstrip()[:2000]
     if head.startswith(("[", "{")):
         return "hf_api"
     if re.search(r"<rss[\s>]", head):
         return "arxiv_rss"
     if re.search(r"<feed[\s>]", head):
         return "arxiv_atom"
-    if re.search(r"<(!doctype html|html|body|div|article)[\s>]", text[:200000], re.I):
+    if head.startswith("<") and re.search(r"<(!doctype html|html|body|div|article)[\s>]", text[:200000], re.I):
         return "hf_html"
     raise ParseError("unknown format: not HF JSON, HF HTML, arXiv RSS or arXiv Atom")
 
@@ -197,6 +197,8 @@ def _hf_cards(soup: BeautifulSoup) -> list[Paper]:
             url=f"{HF_BASE}/papers/{arxiv_id}", hf_url=f"{HF_BASE}/papers/{arxiv_id}",
             upvotes=_card_upvotes(art), source="hf_daily", raw={"href": link["href"]},
         ))
+    if not papers:
+        raise ParseError(f"HF page has {len(articles)} <article> cards but no paper links (layout changed?)")
     return papers
 
 

@@ -248,3 +248,53 @@ def test_parse_text_hint_and_day():
 ], ids=["abs-url", "guid", "four-digit", "old-style-url"])
 def test_split_id(text, expect):
     assert split_id(text) == expect
+
+
+def test_detects_format_despite_bom_and_leading_whitespace():
+    assert detect_format("\ufeff\n  []") == "hf_api"
+
+
+def test_cards_without_paper_links_are_a_failure_not_an_empty_day():
+    with pytest.raises(ParseError, match="cards but no paper links"):
+        parse_text("<html><body><article><h3>Nothing linked</h3></article></body></html>")
+
+
+# ---------------------------------------------------------------- `notifier parse`
+
+def cli(capsys, *argv):
+    from notifier.cli import main
+    code = main(["parse", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("name,count", [(r[0], r[2]) for r in REAL], ids=[r[0].split("/")[1] for r in REAL])
+def test_cli_parse_json_prints_the_design_shape(capsys, name, count):
+    code, out, err = cli(capsys, str(FIX / name), "--json")
+    papers = json.loads(out)
+    assert code == 0 and len(papers) == count
+    for p in papers:
+        assert {"arxiv_id", "title", "abstract", "authors", "upvotes", "published", "url"} <= p.keys()
+        assert isinstance(p["arxiv_id"], str) and isinstance(p["authors"], list)
+
+
+def test_cli_parse_table_lists_papers(capsys):
+    code, out, _ = cli(capsys, str(FIX / "hf/hf_daily_papers_api_2026-08-03_3items.json"))
+    assert code == 0 and "2607.28229" in out and "EMBL AI Librarian" in out and out.rstrip().endswith("3 paper(s)")
+
+
+@pytest.mark.parametrize("make_input,message", [
+    (lambda tmp: tmp / "missing.json", "cannot read {path}: No such file or directory"),
+    (lambda tmp: tmp, "cannot read {path}: Is a directory"),
+    (lambda tmp: (tmp / "notes.txt", (tmp / "notes.txt").write_text("hello"))[0],
+     "{path}: unknown format: not HF JSON, HF HTML, arXiv RSS or arXiv Atom"),
+    (lambda tmp: (tmp / "err.json", (tmp / "err.json").write_text('{"error": "Invalid date"}'))[0],
+     "{path}: HF API returned an error: Invalid date"),
+    (lambda tmp: (tmp / "bin.json", (tmp / "bin.json").write_bytes(b"\xff\xfe\x00["))[0],
+     "cannot read {path}: UnicodeDecodeError"),
+], ids=["missing", "directory", "unknown-format", "hf-error", "not-utf8"])
+def test_cli_parse_bad_input_is_one_line_error(capsys, tmp_path, make_input, message):
+    path = make_input(tmp_path)
+    code, out, err = cli(capsys, str(path))
+    assert code == 1 and out == ""
+    assert err == f"notifier: error: {message.format(path=path)}\n"

@@ -1,0 +1,60 @@
+"""`notifier parse PATH_OR_URL [--json]`: parse one digest input, format detected from content."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from notifier.errors import InputError, ParseError
+
+
+def add_arguments(p):
+    p.add_argument("input", metavar="PATH_OR_URL",
+                   help="a saved HF API JSON, HF day/search/paper page, arXiv RSS or Atom file, or an http(s) URL")
+    p.add_argument("--json", action="store_true", help="print a JSON array of papers (see DESIGN.md)")
+
+
+def read_input(where: str, args) -> str:
+    if where.startswith(("http://", "https://")):
+        return _read_url(where, args)
+    try:
+        return Path(where).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        raise InputError(f"cannot read {where}: {reason}") from None
+
+
+def _read_url(url: str, args) -> str:
+    from notifier.commands import load
+    from notifier.fetch import Fetcher
+
+    contact = getattr(getattr(load(args), "general", None), "contact", "") or ""
+    with Fetcher(contact=contact) as f:
+        resp = f.get(url)
+    if resp.status_code != 200:
+        raise InputError(f"cannot read {url}: HTTP {resp.status_code}")
+    return resp.text
+
+
+def run(args) -> int:
+    from notifier.parse import parse_text
+
+    text = read_input(args.input, args)
+    try:
+        papers = parse_text(text)
+    except ParseError as e:
+        raise ParseError(f"{args.input}: {e}") from None
+    if args.json:
+        json.dump([p.to_json() for p in papers], sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        _table(papers)
+    return 0
+
+
+def _table(papers) -> None:
+    for p in papers:
+        up = "" if p.upvotes is None else f"{p.upvotes:>4}▲ "
+        authors = ", ".join(p.authors[:3]) + (" et al." if len(p.authors) > 3 else "")
+        print(f"{p.arxiv_id:<16} {up}{p.title}\n{'':<17}{authors}")
+    print(f"{len(papers)} paper(s)")
