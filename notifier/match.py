@@ -7,6 +7,7 @@ papers; a phrase scores by exact match, else by a loose window match, else by it
 """
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter, defaultdict
@@ -283,23 +284,27 @@ def merge_max(into: dict[int, float], scores: dict[int, float], factor: float) -
 
 
 # ----------------------------------------------------------------------------- profiles
-def score_profile(index: PaperIndex, profile: Profile) -> dict[int, tuple[float, list[Term]]]:
-    """doc -> (score, matched terms) for every day paper scoring above zero."""
-    totals: dict[int, float] = defaultdict(float)
-    matched: dict[int, list[Term]] = defaultdict(list)
-    for term in profile.positive:
-        for d, v in resolve(index, term).scores.items():
-            totals[d] += term.weight * v
-            matched[d].append(term)
-    for term in profile.terms:
-        if term.mode == "exclude":
-            for d in resolve(index, term).strong:
-                totals.pop(d, None)
-        elif term.mode == "required":
-            strong = resolve(index, term).strong
-            for d in [d for d in totals if d not in strong]:
-                del totals[d]
-    return {d: (v, matched[d]) for d, v in totals.items() if v > 0}
+def score_profile(index: PaperIndex, profile: Profile,
+                  resolved: list[tuple[Term, Resolved]] | None = None) -> dict[int, float]:
+    """doc -> score for every day paper scoring above zero (exclusions and required applied)."""
+    resolved = resolved or [(t, resolve(index, t)) for t in profile.positive]
+    totals: dict[int, float] = {}
+    get = totals.get
+    for term, res in resolved:
+        w = term.weight
+        if not totals and w == 1.0:
+            totals.update(res.scores)
+            continue
+        for d, v in res.scores.items():
+            totals[d] = get(d, 0.0) + w * v
+    for term in profile.excluded:
+        for d in resolve(index, term).strong:
+            totals.pop(d, None)
+    for term in profile.required:
+        strong = resolve(index, term).strong
+        for d in [d for d in totals if d not in strong]:
+            del totals[d]
+    return totals
 
 
 def select(scores: list[float], max_items: int, floor: float) -> list[bool]:
@@ -310,15 +315,25 @@ def select(scores: list[float], max_items: int, floor: float) -> list[bool]:
 
 
 def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None = None,
-                  upvote_weight: float = 0.0, explain: bool = True) -> list[Match]:
-    """Every day paper scoring above zero, best first, ``selected`` set; evidence when explain."""
-    scored = score_profile(index, profile)
-    ranked = sorted(scored, key=lambda d: (-scored[d][0], index.docs[d].id))
-    flags = select([scored[d][0] for d in ranked], max_items or DEFAULT_MAX_ITEMS,
-                   ABSOLUTE_FLOOR * idf(index, 1))
-    matches = [Match(index.docs[d].id, round(scored[d][0], 4), sel, unique_labels(scored[d][1]),
-                     evidence(index, d, scored[d][1]) if explain and sel else [])
-               for d, sel in zip(ranked, flags)]
+                  upvote_weight: float = 0.0, explain: bool = True,
+                  selected_only: bool = False) -> list[Match]:
+    """Every day paper scoring above zero (or only the selected ones), best first, ``selected``
+    set; evidence for the selected ones when ``explain``."""
+    resolved = [(t, resolve(index, t)) for t in profile.positive]
+    scored = score_profile(index, profile, resolved)
+    cap = max_items or DEFAULT_MAX_ITEMS
+    if selected_only:
+        ranked = heapq.nlargest(cap, scored, key=scored.__getitem__)
+    else:
+        ranked = sorted(scored, key=scored.__getitem__, reverse=True)
+    flags = select([scored[d] for d in ranked], cap, ABSOLUTE_FLOOR * idf(index, 1))
+    matches = []
+    for d, sel in zip(ranked, flags):
+        if selected_only and not sel:
+            break
+        terms = [t for t, res in resolved if d in res.scores]
+        matches.append(Match(index.docs[d].id, round(scored[d], 4), sel, unique_labels(terms),
+                             evidence(index, d, terms) if explain and sel else []))
     return blend_upvotes(index, matches, upvote_weight) if upvote_weight else matches
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from notifier.errors import ProfileError
 
@@ -42,13 +43,17 @@ class Profile:
     text: str
     terms: tuple[Term, ...]
 
-    @property
+    @cached_property
     def positive(self) -> list[Term]:
         return [t for t in self.terms if t.positive]
 
-    @property
+    @cached_property
     def excluded(self) -> list[Term]:
         return [t for t in self.terms if t.mode == "exclude"]
+
+    @cached_property
+    def required(self) -> list[Term]:
+        return [t for t in self.terms if t.mode == "required"]
 
     def labels(self) -> list[str]:
         """The positive terms as the user wrote them, for subject lines: ["kv cache", "MoE"]."""

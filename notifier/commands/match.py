@@ -66,8 +66,8 @@ def run_many(args, index) -> int:
         except ProfileError as err:
             raise ProfileError(f"{args.profiles}: line {n}: {err}", term=err.term) from None
         matches = match_profile(index, profile, max_items=args.max_items,
-                                upvote_weight=args.upvote_weight, explain=False)
-        selected = [row(m) for m in matches if m.selected]
+                                upvote_weight=args.upvote_weight, explain=False, selected_only=True)
+        selected = [row(m) for m in matches]
         out.write(json.dumps({"profile": line.get("id"), "matches": selected}) + "\n")
     return 0
 

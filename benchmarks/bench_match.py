@@ -1,0 +1,128 @@
+"""Speed of `notifier match --profiles` against a naive regex scan and SQLite FTS5, side by side.
+
+    python benchmarks/bench_match.py [--papers 1000] [--profiles 10000]
+1,000 papers are recombined deterministically from the real titles and abstracts of the shared
+eval set; 10,000 profiles of 2-6 terms (words, phrases, exclusions) are drawn from their vocabulary.
+Prints seconds, speed-ups and the peak memory (maxrss) of each child process.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+EVAL = "/work/shared/eval/papers.jsonl"
+WORD = re.compile(r"[A-Za-z][A-Za-z\-]{3,}")
+
+
+def make_papers(n, rng):
+    src = [json.loads(l) for l in open(EVAL) if l.strip()]
+    out = []
+    for i in range(n):
+        a, b = rng.choice(src), rng.choice(src)
+        sents = re.split(r"(?<=\.) ", a["abstract"]) + re.split(r"(?<=\.) ", b["abstract"])
+        abstract = " ".join(rng.sample(sents, min(len(sents), 8)))
+        out.append({"id": f"2601.{i:05d}", "title": a["title"] if i % 2 else b["title"], "abstract": abstract})
+    return out
+
+
+def make_profiles(n, papers, rng):
+    words = sorted({w.lower() for p in papers[:200] for w in WORD.findall(p["title"])})
+    bigrams = sorted({" ".join(m) for p in papers[:200]
+                      for m in zip(p["title"].lower().split(), p["title"].lower().split()[1:])
+                      if all(WORD.fullmatch(x) for x in m)})
+    out = []
+    for i in range(n):
+        terms = []
+        for _ in range(rng.randint(2, 6)):
+            r = rng.random()
+            terms.append(f'"{rng.choice(bigrams)}"' if r < 0.35 else rng.choice(words))
+        if rng.random() < 0.3:
+            terms.append("-" + rng.choice(words))
+        out.append({"id": f"u{i}", "profile": ", ".join(terms)})
+    return out
+
+
+def split(profile):
+    pos, neg = [], []
+    for t in profile.split(", "):
+        (neg if t.startswith("-") else pos).append(t.lstrip("-").strip('"'))
+    return pos, neg
+
+
+def naive(papers_path, profiles_path):
+    papers = [json.loads(l) for l in open(papers_path)]
+    texts = [(p["id"], (p["title"] + " " + p["abstract"])) for p in papers]
+    for line in open(profiles_path):
+        pos, neg = split(json.loads(line)["profile"])
+        pos_re = [re.compile(r"\b" + re.escape(t).replace(r"\ ", r"[\s\-]+") + r"\w*", re.I) for t in pos]
+        neg_re = [re.compile(r"\b" + re.escape(t) + r"\w*", re.I) for t in neg]
+        hits = []
+        for pid, text in texts:
+            if any(r.search(text) for r in neg_re):
+                continue
+            n = sum(len(r.findall(text)) for r in pos_re)
+            if n:
+                hits.append((n, pid))
+        hits.sort(reverse=True)
+
+
+def fts5(papers_path, profiles_path):
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE p USING fts5(id UNINDEXED, title, abstract, tokenize='porter')")
+    db.executemany("INSERT INTO p VALUES (?,?,?)",
+                   [(p["id"], p["title"], p["abstract"]) for p in map(json.loads, open(papers_path))])
+    for line in open(profiles_path):
+        pos, neg = split(json.loads(line)["profile"])
+        q = " OR ".join('"' + re.sub(r"[^\w ]", " ", t) + '"' for t in pos)
+        if neg:
+            q = f"({q}) NOT (" + " OR ".join('"' + re.sub(r"[^\w ]", " ", t) + '"' for t in neg) + ")"
+        db.execute("SELECT id, bm25(p, 0, 2.0, 1.0) AS s FROM p WHERE p MATCH ? ORDER BY s LIMIT 25", (q,)).fetchall()
+
+
+def timed_child(cmd):
+    start = time.perf_counter()
+    pid = subprocess.Popen(cmd, stdout=subprocess.DEVNULL).pid
+    _, status, usage = os.wait4(pid, 0)
+    if status:
+        raise SystemExit(f"{cmd[:4]} failed with status {status}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--papers", type=int, default=1000)
+    ap.add_argument("--profiles", type=int, default=10000)
+    args = ap.parse_args()
+    rng = random.Random(5)
+    tmp = tempfile.mkdtemp()
+    papers = make_papers(args.papers, rng)
+    pp, qp = os.path.join(tmp, "papers.jsonl"), os.path.join(tmp, "profiles.jsonl")
+    with open(pp, "w") as fh:
+        fh.writelines(json.dumps(p) + "\n" for p in papers)
+    with open(qp, "w") as fh:
+        fh.writelines(json.dumps(p) + "\n" for p in make_profiles(args.profiles, papers, rng))
+    py = sys.executable
+    me = os.path.abspath(__file__)
+    rows = {
+        "notifier match --profiles": timed_child([py, "-m", "notifier", "match", "--papers", pp, "--profiles", qp, "--json"]),
+        "naive regex scan": timed_child([py, me, "--_run", "naive", pp, qp]),
+        "SQLite FTS5 (porter)": timed_child([py, me, "--_run", "fts5", pp, qp]),
+    }
+    ours = rows["notifier match --profiles"][0]
+    print(f"{args.papers} papers x {args.profiles} profiles (each child timed with process start-up)")
+    for name, (secs, mem) in rows.items():
+        print(f"  {name:<28} {secs:8.2f} s   {secs / ours:6.1f}x ours   peak {mem:6.0f} MB")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--_run":
+        {"naive": naive, "fts5": fts5}[sys.argv[2]](sys.argv[3], sys.argv[4])
+    else:
+        main()
