@@ -1,0 +1,173 @@
+import email
+import socket
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from digests import NASTY_TITLES, digest, paper
+
+from notifier.channels.email import EmailChannel, build_message
+
+
+def free_port() -> int:
+    # aiosmtpd's Controller cannot bind port 0 (aio-libs/aiosmtpd#388)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Handler:
+    def __init__(self):
+        self.messages = []
+        self.rcpt_replies = {}      # address -> list of replies to give, in order
+        self.ehlo_count = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.ehlo_count += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        queue = self.rcpt_replies.get(address)
+        if queue:
+            return queue.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK queued"
+
+
+@pytest.fixture
+def smtp():
+    handler = Handler()
+    ctl = Controller(handler, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    yield handler, ctl.port
+    ctl.stop()
+
+
+def channel(port, **kw):
+    opts = dict(host="127.0.0.1", port=port, security="none", from_addr="Paper digest <digest@example.org>",
+                timeout_seconds=5, unsubscribe_mailto="unsubscribe@example.org")
+    opts.update(kw)
+    return EmailChannel(**opts)
+
+
+def test_message_arrives_with_parts_headers_and_content(smtp):
+    handler, port = smtp
+    with channel(port, unsubscribe_url="https://digest.example.org/u/tok123") as ch:
+        r = ch.send(digest(4))
+    assert r.state == "sent" and r.provider_ref == "<7.2026-07-29.email.12@example.org>"
+    (msg,) = handler.messages
+    assert msg["Subject"] == "4 papers on kv cache, MoE — Wed 29 Jul"
+    assert msg["To"] == "ann@example.org" and msg["From"] == "Paper digest <digest@example.org>"
+    assert msg["Message-ID"] == "<7.2026-07-29.email.12@example.org>" and msg["Date"]
+    assert msg["List-Id"] and msg["List-Unsubscribe"] == (
+        "<https://digest.example.org/u/tok123>, <mailto:unsubscribe@example.org?subject=unsubscribe>")
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg.get_content_type() == "multipart/alternative"
+    text, html = msg.iter_parts()
+    assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    assert "Paper 3 on KV cache eviction" in text.get_content() and "Paper 3 on KV cache" in html.get_content()
+
+
+def test_no_one_click_header_without_a_public_url(smtp):
+    handler, port = smtp
+    with channel(port) as ch:
+        ch.send(digest(1))
+    msg = handler.messages[0]
+    assert msg["List-Unsubscribe"] == "<mailto:unsubscribe@example.org?subject=unsubscribe>"
+    assert msg["List-Unsubscribe-Post"] is None
+
+
+def test_retry_keeps_the_same_message_id():
+    a = build_message(digest(2), from_addr="d@example.org")
+    b = build_message(digest(2), from_addr="d@example.org")
+    assert a["Message-ID"] == b["Message-ID"] == "<7.2026-07-29.email.12@example.org>"
+
+
+def test_one_connection_for_a_batch(smtp):
+    handler, port = smtp
+    with channel(port) as ch:
+        results = [ch.send(digest(2, address=f"user{i}@example.org")) for i in range(5)]
+    assert [r.state for r in results] == ["sent"] * 5
+    assert len(handler.messages) == 5 and handler.ehlo_count == 1 and ch.connections_opened == 1
+
+
+def test_4xx_is_retried_then_sent_5xx_fails_with_server_text_and_batch_continues(smtp):
+    handler, port = smtp
+    handler.rcpt_replies = {"busy@example.org": ["451 4.3.0 Try again later"],
+                            "gone@example.org": ["550 5.1.1 No such user here"]}
+    with channel(port) as ch:
+        busy = ch.send(digest(1, address="busy@example.org"))
+        gone = ch.send(digest(1, address="gone@example.org"))
+        ok = ch.send(digest(1, address="ok@example.org"))
+        again = ch.send(digest(1, address="busy@example.org"))
+    assert (busy.state, gone.state, ok.state, again.state) == ("retry", "failed", "sent", "sent")
+    assert "451 4.3.0 Try again later" in busy.error
+    assert "550 5.1.1 No such user here" in gone.error
+    assert [m["To"] for m in handler.messages] == ["ok@example.org", "busy@example.org"]
+
+
+@pytest.mark.parametrize("kind", sorted(NASTY_TITLES))
+def test_untrusted_title_never_injects_a_header(smtp, kind):
+    handler, port = smtp
+    with channel(port) as ch:
+        r = ch.send(digest(papers=[paper(0, title=NASTY_TITLES[kind])]))
+    assert r.state == "sent"
+    msg = handler.messages[0]
+    assert msg["Bcc"] is None and "\n" not in msg["Subject"]
+    assert msg["Subject"].startswith("1 paper on kv cache")
+
+
+def test_recipient_address_with_injection_is_refused_not_sent(smtp):
+    handler, port = smtp
+    with channel(port) as ch:
+        r = ch.send(digest(1, address="a@example.org\r\nBcc: victim@example.org"))
+    assert r.state == "failed" and handler.messages == []
+
+
+def test_unreachable_server_is_a_retry():
+    r = channel(free_port(), timeout_seconds=2).send(digest(1))
+    assert r.state == "retry" and "cannot connect" in r.error
+
+
+def test_starttls_with_verified_certificate_and_auth(tmp_path):
+    trustme = pytest.importorskip("trustme")
+    from aiosmtpd.smtp import SMTP as Server
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    server_ctx = __import__("ssl").create_default_context(__import__("ssl").Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"bot" and auth_data.password == b"s3cret"
+        return AuthResult(success=ok, handled=False)
+
+    handler = Handler()
+    ctl = Controller(handler, hostname="127.0.0.1", port=free_port(), tls_context=server_ctx,
+                     require_starttls=True, auth_required=True, authenticator=authenticator)
+    ctl.start()
+    try:
+        good = channel(ctl.port, security="starttls", username="bot", password="s3cret", ca_file=str(ca_file))
+        with good:
+            assert good.send(digest(1)).state == "sent"
+        bad = channel(ctl.port, security="starttls", username="bot", password="wrong", ca_file=str(ca_file))
+        r = bad.send(digest(1))
+        assert r.state == "failed" and "535" in r.error and "check [email] username" in r.error
+        untrusted = channel(ctl.port, security="starttls", username="bot", password="s3cret")
+        r = untrusted.send(digest(1))
+        assert r.state == "failed" and "TLS" in r.error
+        plain = channel(ctl.port, security="none")
+        r = plain.send(digest(1))
+        assert r.state == "failed" and "530" in r.error
+    finally:
+        ctl.stop()
+    assert len(handler.messages) == 1
