@@ -1,0 +1,158 @@
+"""Slack: a bot token (chat.postMessage to a channel, or to a user via conversations.open) or an
+incoming webhook. Summary message first, details as thread replies (RELIABILITY.md §2)."""
+from __future__ import annotations
+
+import time
+import urllib.error
+from typing import Callable
+
+from notifier.channels.base import Channel, SendResult
+from notifier.models import Digest
+
+PERMANENT_ERRORS = {
+    "invalid_auth": "the Slack token is invalid: check the [slack] token secret",
+    "not_authed": "no Slack token was sent: check the [slack] token secret",
+    "account_inactive": "the Slack token belongs to a deactivated app or user",
+    "token_revoked": "the Slack token was revoked: install the app again",
+    "channel_not_found": "the Slack channel does not exist or the bot cannot see it",
+    "not_in_channel": "the bot is not a member of the channel: /invite it there",
+    "is_archived": "the Slack channel is archived",
+    "user_not_found": "no such Slack user",
+    "missing_scope": "the Slack token lacks a scope (chat:write, im:write, channels:history)",
+}
+EVENT_TYPE = "notifier_digest"
+
+
+class SlackChannel(Channel):
+    name = "slack"
+    max_blocks_per_message = 50
+    max_section_chars = 3000
+
+    def __init__(self, *, token: str | None = None, api_url: str = "https://slack.com/api/",
+                 webhook_url: str | None = None, min_interval_seconds: float = 1.0, timeout_seconds: float = 30.0,
+                 max_rate_limit_retries: int = 2, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic):
+        self.token, self.api_url, self.webhook_url = token, api_url, webhook_url
+        self.min_interval_seconds = min_interval_seconds
+        self.timeout_seconds = timeout_seconds
+        self.max_rate_limit_retries = max_rate_limit_retries
+        self.sleep, self.clock = sleep, clock
+        self._last_post: dict[str, float] = {}
+        self._client = None
+
+    def _handlers(self):
+        from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+        return [RateLimitErrorRetryHandler(max_retry_count=self.max_rate_limit_retries),
+                ConnectionErrorRetryHandler(max_retry_count=1)]
+
+    @property
+    def client(self):
+        if self._client is None:
+            from slack_sdk import WebClient
+
+            self._client = WebClient(token=self.token, base_url=self.api_url, timeout=int(self.timeout_seconds),
+                                     retry_handlers=self._handlers())
+        return self._client
+
+    def _pace(self, channel: str) -> None:
+        last = self._last_post.get(channel)
+        if last is not None:
+            wait = self.min_interval_seconds - (self.clock() - last)
+            if wait > 0:
+                self.sleep(wait)
+        self._last_post[channel] = self.clock()
+
+    def _target(self, address: str) -> str:
+        address = address.strip()
+        user = address[1:] if address.startswith("@") else address
+        if user[:1] in ("U", "W") and user.isalnum():
+            return self.client.conversations_open(users=user)["channel"]["id"]
+        return address
+
+    def send(self, digest: Digest) -> SendResult:
+        from notifier.render import render_slack
+
+        msg = render_slack(digest)
+        address = digest.recipient.address
+        if self.webhook_url or address.startswith("https://"):
+            return self._send_webhook(self.webhook_url or address, msg)
+        from slack_sdk.errors import SlackApiError
+
+        key = digest.delivery_key
+        metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
+        try:
+            channel = self._target(address)
+            self._pace(channel)
+            resp = self.client.chat_postMessage(channel=channel, text=msg.text, blocks=msg.blocks,
+                                                metadata=metadata, unfurl_links=False, unfurl_media=False)
+        except SlackApiError as e:
+            return _classify(e)
+        except urllib.error.URLError as e:
+            if isinstance(getattr(e, "reason", None), ConnectionRefusedError):
+                return SendResult("retry", error=f"cannot reach Slack at {self.api_url}: {e.reason}")
+            return SendResult("unknown", error=f"no answer from Slack; the message may have been posted: {e}")
+        except (TimeoutError, OSError) as e:
+            return SendResult("unknown", error=f"no answer from Slack; the message may have been posted: {e}")
+        channel_id, ts = resp["channel"], resp["ts"]
+        ref = f"{channel_id}/{ts}"
+        self._last_post[channel_id] = self._last_post[channel]     # "#name" and its id are one channel
+        for i, part in enumerate(msg.thread, 1):
+            try:
+                self._pace(channel_id)
+                self.client.chat_postMessage(channel=channel_id, thread_ts=ts, blocks=part,
+                                             text=f"{msg.text[:200]} (details {i}/{len(msg.thread)})",
+                                             unfurl_links=False, unfurl_media=False)
+            except (SlackApiError, OSError) as e:
+                return SendResult("sent", ref, f"summary posted but thread reply {i} failed: {e}")
+        return SendResult("sent", ref)
+
+    def _send_webhook(self, url: str, msg) -> SendResult:
+        from slack_sdk.webhook import WebhookClient
+
+        client = WebhookClient(url, timeout=int(self.timeout_seconds), retry_handlers=self._handlers())
+        for i, blocks in enumerate([msg.blocks, *msg.thread]):
+            self._pace(url)
+            try:
+                resp = client.send(text=msg.text if i == 0 else f"{msg.text[:200]} (details {i}/{len(msg.thread)})",
+                                   blocks=blocks, unfurl_links=False, unfurl_media=False)
+            except OSError as e:
+                state = "unknown" if i == 0 else "sent"
+                return SendResult(state, error=f"webhook did not answer: {e}")
+            if resp.status_code != 200:
+                text = f"webhook answered {resp.status_code} {resp.body}"
+                if i > 0:
+                    return SendResult("sent", error=f"summary posted but part {i} failed: {text}")
+                if resp.status_code in (400, 403, 404, 410) or resp.body in ("no_service", "channel_not_found",
+                                                                             "invalid_token", "action_prohibited"):
+                    return SendResult("failed", error=text + " (webhook removed or invalid: create a new one)")
+                return SendResult("retry", error=text)
+        return SendResult("sent", provider_ref="webhook")
+
+    def find_sent(self, digest: Digest) -> bool:
+        """Was this delivery already posted? Looks for our metadata key in the recent history."""
+        from slack_sdk.errors import SlackApiError
+
+        if self.webhook_url or digest.recipient.address.startswith("https://") or not self.token:
+            return False
+        try:
+            channel = self._target(digest.recipient.address)
+            resp = self.client.conversations_history(channel=channel, include_all_metadata=True, limit=100)
+        except (SlackApiError, OSError):
+            return False
+        for m in resp.get("messages", []):
+            meta = m.get("metadata") or {}
+            if meta.get("event_type") == EVENT_TYPE and meta.get("event_payload", {}).get("key") == digest.delivery_key:
+                return True
+        return False
+
+
+def _classify(e) -> SendResult:
+    resp = e.response
+    code = resp.get("error") if hasattr(resp, "get") else None
+    if code in PERMANENT_ERRORS:
+        return SendResult("failed", error=f"{code}: {PERMANENT_ERRORS[code]}")
+    status = getattr(resp, "status_code", None)
+    if code == "ratelimited" or status == 429 or (status and status >= 500):
+        return SendResult("retry", error=f"Slack answered {status} {code or ''}".strip())
+    return SendResult("failed", error=f"Slack refused the message: {code or status}")
