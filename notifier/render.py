@@ -2,6 +2,7 @@
 except reading templates; every untrusted field (titles, authors, snippets) is escaped here."""
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import re
 from dataclasses import dataclass, field
@@ -120,7 +121,9 @@ def _safe_url(url: str | None) -> bool:
 
 
 # ----------------------------------------------------------------------------- email
-def _env(template_dir: str | Path | None):
+@functools.lru_cache(maxsize=8)
+def _env(template_dir: str | None):
+    """Cached per template folder: compiling the templates dominates the cost of a render."""
     import jinja2
 
     loaders = []
@@ -150,9 +153,7 @@ class _PackageLoader:
 def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscribe_mailto: str | None = None,
                  unsubscribe_url: str | None = None, template_dir: str | Path | None = None,
                  max_bytes: int = MAX_EMAIL_BYTES) -> RenderedEmail:
-    import css_inline
-
-    env = _env(template_dir)
+    env = _env(str(template_dir) if template_dir else None)
     views = [item_view(i) for i in digest.items]
     unsubscribe = unsubscribe_url or (f"mailto:{unsubscribe_mailto}?subject=unsubscribe" if unsubscribe_mailto else None)
     css = env.loader.get_source(env, "digest.css")[0]
@@ -164,12 +165,19 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
         more = len(views) - shown + digest.weaker_count
         args = dict(ctx, items=views[:shown], cut=len(views) - shown, more=more)
         page = env.get_template("digest.html.j2").render(**args)
-        page = css_inline.CSSInliner(keep_style_tags=True).inline(page)
+        page = _inliner().inline(page)
         if len(page.encode("utf-8")) <= max_bytes or shown == 0:
             break
         shown = max(0, shown - max(1, shown // 5))
     text = env.get_template("digest.txt.j2").render(**args)
     return RenderedEmail(subject=ctx["subject"], text=text, html=page)
+
+
+@functools.lru_cache(maxsize=1)
+def _inliner():
+    import css_inline
+
+    return css_inline.CSSInliner(keep_style_tags=True)
 
 
 # ----------------------------------------------------------------------------- slack
