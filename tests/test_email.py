@@ -171,3 +171,18 @@ def test_starttls_with_verified_certificate_and_auth(tmp_path):
     finally:
         ctl.stop()
     assert len(handler.messages) == 1
+
+
+def test_connection_lost_after_data_is_unknown_not_retried_blindly(smtp):
+    handler, port = smtp
+
+    async def drop(server, session, envelope):
+        handler.messages.append(envelope.content)
+        server.transport.close()
+        return "250 OK"
+    handler.handle_DATA = drop
+    with channel(port) as ch:
+        r = ch.send(digest(1))
+        assert r.state == "unknown" and "may have arrived" in r.error
+        handler.handle_DATA = Handler.handle_DATA.__get__(handler)
+        assert ch.send(digest(1, address="next@example.org")).state == "sent"   # reconnects for the rest
