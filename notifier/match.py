@@ -21,9 +21,9 @@ STOP = frozenset("a an and are as at be by for from in into is of on or the to w
 K1, B = 1.2, 0.75
 FIELD_WEIGHT = {"title": 3.0, "abstract": 1.0}
 LOOSE_FACTOR = 0.6          # all words of a phrase within a window, any order
-BACKOFF_FACTOR = 0.45       # a phrase's words found apart
+BACKOFF_FACTOR = 1.0        # a phrase's words found apart
 ABBREV_FACTOR = 0.9         # an abbreviation standing for the term (or the reverse)
-RELATIVE_THRESHOLD = 0.2    # selected: >= this share of the profile's top score ...
+RELATIVE_THRESHOLD = 0.3    # selected: >= this share of the profile's top score ...
 ABSOLUTE_FLOOR = 0.36       # ... and at least about one solid term match: this share of the
                             # score ceiling of a term found in one paper (scales with corpus size)
 DEFAULT_MAX_ITEMS = 25
