@@ -102,6 +102,13 @@ class Delivery:
 
 
 @dataclass
+class Alerts:
+    email: str = ""                   # operator address for alerts (sent through [email])
+    slack: str = ""                   # or a Slack target (sent through [slack])
+    source_failure_hours: int = 24    # a source failing this long raises an alert
+
+
+@dataclass
 class SubscriberSpec:
     """A subscriber declared in the config file (``[[subscribers]]``)."""
 
@@ -125,6 +132,7 @@ class Config:
     schedule: Schedule = field(default_factory=Schedule)
     matching: Matching = field(default_factory=Matching)
     delivery: Delivery = field(default_factory=Delivery)
+    alerts: Alerts = field(default_factory=Alerts)
     subscribers: list[SubscriberSpec] = field(default_factory=list)
     path: str = ""                    # the file it came from, for messages
 

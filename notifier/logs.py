@@ -19,7 +19,7 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         context = getattr(record, "ctx", None) or {}
         parts = [record.getMessage().replace("\n", " ")]
-        parts += [f"{k}={_quote(v)}" for k, v in context.items()]
+        parts += [f"{k}={_quote(v)}" for k, v in context.items() if v is not None]
         line = " ".join(parts)
         if record.exc_info and not self.journald:
             line += " | " + self.formatException(record.exc_info).replace("\n", " | ")

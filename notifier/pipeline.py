@@ -66,8 +66,7 @@ def open_context(config: Config, *, clock: Callable[[], datetime] | None = None,
         sync_config_subscribers(ctx)
         yield ctx
     finally:
-        for channel in ctx._channels.values():
-            channel.close()
+        close_channels(ctx)
         if ctx._fetcher is not None:
             ctx._fetcher.close()
         store.close()
@@ -220,15 +219,17 @@ def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper],
     items: dict[str, dict] = {}
     weaker: set[str] = set()
     limit = sub.max_items or ctx.config.matching.max_items
-    for text in profiles_of(sub):
-        label = ", ".join(parse_profile(text).labels()[:3])
+    texts = profiles_of(sub)
+    for text in texts:
+        label = ", ".join(parse_profile(text).labels()[:3]) if len(texts) > 1 else None
         for m in match_profile(index, parse_profile(text), max_items=limit,
                                upvote_weight=ctx.config.matching.upvote_weight):
             if not m.selected:
                 weaker.add(m.paper_id)
                 continue
             item = items.setdefault(m.paper_id, _item(m))
-            item["profiles"].append(label)
+            if label:
+                item["profiles"].append(label)
             item["score"] = max(item["score"], m.score)
     ranked = sorted(items.values(), key=lambda i: -i["score"])[:limit]
     return ranked, len(weaker - set(items))
@@ -311,13 +312,21 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
     now = now or ctx.now()
     subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)}
     reports = []
-    for d in ctx.store.deliveries(states=("pending", "retry"), subscriber_ids=subscriber_ids):
-        if stop is not None and stop.is_set():
-            break
-        if d.next_attempt_at and d.next_attempt_at > now:
-            continue
-        reports.append(send_one(ctx, d, subs[d.subscriber_id], now))
+    try:
+        for d in ctx.store.deliveries(states=("pending", "retry"), subscriber_ids=subscriber_ids):
+            if stop is not None and stop.is_set():
+                break
+            if d.next_attempt_at and d.next_attempt_at > now:
+                continue
+            reports.append(send_one(ctx, d, subs[d.subscriber_id], now))
+    finally:
+        close_channels(ctx)      # one SMTP connection per batch, never an idle one kept for hours
     return reports
+
+
+def close_channels(ctx: Context) -> None:
+    while ctx._channels:
+        ctx._channels.popitem()[1].close()
 
 
 def send_one(ctx: Context, d: Delivery, sub: Subscriber, now: datetime) -> DeliveryReport:

@@ -126,6 +126,15 @@ class DeliveryPaper(SQLModel, table=True):
     subscriber_id: int = Field(index=True)
 
 
+class Alert(SQLModel, table=True):
+    """An operator alert, recorded once per key so a lasting problem is reported once."""
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
 class SchemaVersion(SQLModel, table=True):
     __tablename__ = "schema_version"
     version: int = Field(primary_key=True)
@@ -450,6 +459,26 @@ class Store:
         """When the subscriber's latest digest was planned (it then goes out, or is retried)."""
         d = self.last_delivery(subscriber_id, states=("pending", "sending", "sent", "retry", "unknown", "failed"))
         return d.created_at if d else None
+
+
+    # -- operator alerts --------------------------------------------------------------------
+    def raise_alert(self, key: str, text: str) -> bool:
+        """Record an alert; False if this key was raised before."""
+        with self.session() as s:
+            if s.exec(select(Alert).where(Alert.key == key)).first():
+                return False
+            s.add(Alert(key=key, text=text))
+            return True
+
+    def unsent_alerts(self) -> list[Alert]:
+        with self.session() as s:
+            return list(s.exec(select(Alert).where(Alert.sent_at.is_(None)).order_by(Alert.id)))
+
+    def mark_alert_sent(self, alert_id: int) -> None:
+        with self.session() as s:
+            alert = s.get(Alert, alert_id)
+            alert.sent_at = utcnow()
+            s.add(alert)
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -29,7 +29,7 @@ FAKE = textwrap.dedent('''
     def open_context(config, **kw):
         yield NS(config=config, store=Store(), now=lambda: datetime.now(timezone.utc))
 
-    def deliver(ctx, subscriber_ids=None, dry_run=False):
+    def deliver(ctx, subscriber_ids=None, dry_run=False, stop=None):
         print("deliver start", subscriber_ids, flush=True)
         sys.stdin.readline()                 # the test says when the message is "sent"
         last[subscriber_ids[0]] = datetime.now(timezone.utc)

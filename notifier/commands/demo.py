@@ -35,6 +35,10 @@ def run(args) -> int:
     from notifier.pipeline import deliver, open_context
     from notifier.subscribers import new_subscriber
 
+    import logging
+
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.WARNING)     # the summary below says what happened
     folder = Path(args.dir).resolve()
     config = demo_config(folder)
     text = files("notifier.samples").joinpath(SAMPLE).read_text(encoding="utf-8")

@@ -1,0 +1,38 @@
+"""`notifier demo` as a new user runs it: no network, no config, a real outbox."""
+import email
+import json
+import subprocess
+import sys
+from email import policy
+
+
+def demo(folder):
+    return subprocess.run([sys.executable, "-m", "notifier", "demo", "--dir", str(folder)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_demo_delivers_matching_papers_to_the_outbox_and_nothing_twice(tmp_path):
+    first = demo(tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Fetched 30 papers" in first.stdout and "30 new" in first.stdout
+    emls = list((tmp_path / "outbox").glob("*.eml"))
+    slacks = list((tmp_path / "outbox").glob("*.json"))
+    assert len(emls) == 1 and len(slacks) == 1
+
+    msg = email.message_from_bytes(emls[0].read_bytes(), policy=policy.default)
+    assert msg["To"] == "ada@example.org" and msg["Message-ID"]
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    for body in (text, html):
+        assert "Speculative Decoding" in body        # VIA-SD, matches "speculative decoding"
+        assert "MiniMax Sparse Attention" in body    # matches "sparse attention"
+        assert "PianoKontext" not in body             # matches nothing
+    slack = json.loads(slacks[0].read_text())
+    payload = json.dumps(slack)
+    assert "WebChallenger" in payload or "EvoBrowseComp" in payload
+    assert "MiniMax Sparse Attention" not in payload
+
+    second = demo(tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "0 new" in second.stdout and second.stdout.count("nothing new to deliver") == 2
+    assert len(list((tmp_path / "outbox").iterdir())) == 2
