@@ -235,6 +235,8 @@ def frequent(counter: Counter | None) -> list:
 class Resolved:
     scores: dict[int, float]           # doc -> score of the term (best way it matched)
     strong: set[int]                   # docs where the term itself (or a variant) occurs
+    weak: set[int] = field(default_factory=set)   # docs matched only by one back-off word of
+                                       # a phrase: counts for ranking, not for the floor
 
 
 def resolve(index: PaperIndex, term: Term) -> Resolved:
@@ -257,10 +259,15 @@ def resolve_text(index: PaperIndex, term: Term) -> Resolved:
         strong |= set(scores)
         content = [s for s in stems if s not in STOP] or list(stems)
         backoff: dict[int, float] = defaultdict(float)
+        found: Counter = Counter()
         for s in content:
             for d, v in unit_scores(index, (s,), fields).items():
                 backoff[d] += v
+                found[d] += 1
         merge_max(scores, backoff, BACKOFF_FACTOR / math.sqrt(len(content)))
+        need = min(2, len(content))
+        weak = {d for d in scores if d not in strong and found[d] < need}
+        return Resolved(scores, strong, weak)
     return Resolved(scores, strong)
 
 
@@ -307,11 +314,19 @@ def score_profile(index: PaperIndex, profile: Profile,
     return totals
 
 
-def select(scores: list[float], max_items: int, floor: float) -> list[bool]:
-    """Scores best first -> selected flags: near the top, above the floor, within the cap."""
+def select(scores: list[float], max_items: int, floor: float,
+           solid: list[float] | None = None) -> list[bool]:
+    """Scores best first -> selected flags: near the top, above the floor, within the cap.
+    ``solid`` (same order) is the part of each score the floor is checked on: without the
+    single back-off words of phrases, which alone are too weak evidence to send a paper."""
     top = scores[0] if scores else 0.0
-    return [i < max_items and s >= RELATIVE_THRESHOLD * top and s >= floor
-            for i, s in enumerate(scores)]
+    solid = solid or scores
+    return [i < max_items and s >= RELATIVE_THRESHOLD * top and f >= floor
+            for i, (s, f) in enumerate(zip(scores, solid))]
+
+
+def solid_score(d: int, resolved: list[tuple[Term, Resolved]]) -> float:
+    return sum(t.weight * res.scores.get(d, 0.0) for t, res in resolved if d not in res.weak)
 
 
 def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None = None,
@@ -326,7 +341,10 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
         ranked = heapq.nlargest(cap, scored, key=scored.__getitem__)
     else:
         ranked = sorted(scored, key=scored.__getitem__, reverse=True)
-    flags = select([scored[d] for d in ranked], cap, ABSOLUTE_FLOOR * idf(index, 1))
+    floor = ABSOLUTE_FLOOR * idf(index, 1)
+    head = ranked[:cap]
+    flags = select([scored[d] for d in head], cap, floor, [solid_score(d, resolved) for d in head])
+    flags += [False] * (len(ranked) - len(head))
     matches = []
     for d, sel in zip(ranked, flags):
         if selected_only and not sel:

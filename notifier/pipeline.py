@@ -318,7 +318,13 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
                 break
             if d.next_attempt_at and d.next_attempt_at > now:
                 continue
+            halted = ctx._channels.get(subs[d.subscriber_id].channel)
+            if halted is not None and halted.halted:
+                continue      # e.g. SMTP login refused: every message would fail the same way
             reports.append(send_one(ctx, d, subs[d.subscriber_id], now))
+        for kind, channel in ctx._channels.items():
+            if channel.halted:
+                ctx.store.raise_alert(f"channel:{kind}:{now:%Y%m%d}", f"{kind} delivery stopped: {channel.halted}")
     finally:
         close_channels(ctx)      # one SMTP connection per batch, never an idle one kept for hours
     return reports
@@ -388,6 +394,23 @@ def recipient(sub: Subscriber) -> Recipient:
     return Recipient(id=sub.id, name=sub.name, channel=sub.channel, address=sub.address, profile_terms=terms)
 
 
+def send_operator_message(ctx: Context, target: str, subject: str, text: str) -> bool:
+    """Send an alert to the operator's address or Slack target; True when it went out."""
+    from types import SimpleNamespace
+
+    from notifier.channels import open_channel
+    from notifier.subscribers import channel_of
+
+    channel = open_channel(ctx.config, SimpleNamespace(channel=channel_of(target), address=target))
+    try:
+        result = channel.send_text(target, subject, text)
+    finally:
+        channel.close()
+    if result.state != "sent":
+        event(log, "alert not sent", logging.ERROR, target=target, error=result.error)
+    return result.state == "sent"
+
+
 # ----------------------------------------------------------------------------- recovery
 def recover(ctx: Context, now: datetime | None = None) -> int:
     """Resolve deliveries a crash left in `sending`. Email is re-sent with the same Message-ID
@@ -414,15 +437,6 @@ def recover(ctx: Context, now: datetime | None = None) -> int:
         resolved += 1
         event(log, "recovered interrupted delivery", logging.WARNING, subscriber=sub.address, key=d.key)
     return resolved
-
-
-def run_cycle(ctx: Context, *, dry_run: bool = False, due_only: bool = True) -> tuple[list, list]:
-    """`notifier run`: recover, fetch, then deliver to every subscriber who is due."""
-    recover(ctx)
-    fetched = fetch_cycle(ctx)
-    subs = ctx.store.list_subscribers()
-    ids = due_subscribers(ctx, subs) if due_only else [s.id for s in subs]
-    return fetched, deliver(ctx, ids, dry_run=dry_run)
 
 
 def due_subscribers(ctx: Context, subs: list[Subscriber]) -> list[int]:

@@ -37,7 +37,13 @@ class Channel:
     def close(self) -> None:
         pass
 
+    halted: str | None = None          # set when a configuration problem makes every send fail
+
     def send(self, digest: Digest) -> SendResult:   # pragma: no cover - interface
+        raise NotImplementedError
+
+    def send_text(self, address: str, subject: str, text: str) -> SendResult:   # pragma: no cover
+        """A short plain message to the operator (alerts)."""
         raise NotImplementedError
 
     def __enter__(self):

@@ -7,7 +7,7 @@ import socket
 import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formatdate, getaddresses, parseaddr
+from email.utils import format_datetime, formatdate, getaddresses, make_msgid, parseaddr
 from datetime import datetime, timezone
 
 from notifier.channels.base import Channel, SendResult
@@ -87,6 +87,7 @@ class EmailChannel(Channel):
         self.template_dir, self.list_id = template_dir, list_id
         self._smtp: smtplib.SMTP | None = None
         self.connections_opened = 0
+        self.halted: str | None = None
 
     def _context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context()
@@ -131,29 +132,48 @@ class EmailChannel(Channel):
                                 list_id=self.list_id)
         except ValueError as e:
             return SendResult("failed", error=str(e))
+        return self.transmit(msg)
+
+    def send_text(self, address: str, subject: str, text: str) -> SendResult:
+        """A plain operator message (alerts), through the same connection and error handling."""
+        name, addr = parseaddr(_clean(self.from_addr))
+        msg = EmailMessage()
+        msg["Subject"], msg["From"], msg["To"] = _clean(subject), Address(_clean(name), addr_spec=addr), _clean(address)
+        msg["Date"] = formatdate(localtime=False, usegmt=True)
+        msg["Message-ID"] = make_msgid(domain=addr.rpartition("@")[2])
+        msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(text)
+        return self.transmit(msg)
+
+    def transmit(self, msg: EmailMessage) -> SendResult:
         ref = msg["Message-ID"]
+        if self.halted:
+            return SendResult("retry", ref, self.halted)
         try:
             self.open()
         except smtplib.SMTPAuthenticationError as e:
-            return SendResult("failed", ref, f"SMTP login refused ({e.smtp_code} {_text(e.smtp_error)}): "
-                                             "check [email] username and the password secret")
+            return self._halt(ref, f"SMTP login refused ({e.smtp_code} {_text(e.smtp_error)}): "
+                                   "check [email] username and the password secret")
         except smtplib.SMTPResponseException as e:
             if e.smtp_code == 530:
-                return SendResult("failed", ref, f"SMTP server requires TLS/auth ({_text(e.smtp_error)}): "
-                                                 "check [email] security and username")
+                return self._halt(ref, f"SMTP server requires TLS/auth ({_text(e.smtp_error)}): "
+                                       "check [email] security and username")
             return SendResult("retry" if e.smtp_code < 500 else "failed", ref, f"{e.smtp_code} {_text(e.smtp_error)}")
         except ssl.SSLError as e:
-            return SendResult("failed", ref, f"TLS with {self.host}:{self.port} failed: {e}; check [email] ca_file/security")
+            return self._halt(ref, f"TLS with {self.host}:{self.port} failed: {e}; check [email] ca_file/security")
         except (smtplib.SMTPException, OSError) as e:
             return SendResult("retry", ref, f"cannot connect to {self.host}:{self.port}: {e}")
         except ConfigError as e:
-            return SendResult("failed", ref, str(e))
+            return self._halt(ref, str(e))
         try:
             refused = self._smtp.send_message(msg)
         except smtplib.SMTPRecipientsRefused as e:
             code, text = next(iter(e.recipients.values()))
             return _classify(code, text, ref)
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as e:
+            if e.smtp_code in (530, 535):
+                return self._halt(ref, f"SMTP server requires TLS/auth ({e.smtp_code} {_text(e.smtp_error)}): "
+                                       "check [email] security and username")
             if e.smtp_code == 421:
                 self._drop()
             return _classify(e.smtp_code, e.smtp_error, ref)
@@ -167,6 +187,12 @@ class EmailChannel(Channel):
             code, text = next(iter(refused.values()))
             return _classify(code, text, ref)
         return SendResult("sent", ref)
+
+    def _halt(self, ref: str, reason: str) -> SendResult:
+        """A configuration problem (login, TLS): every message would fail the same way. Stop the
+        batch, keep the deliveries for a retry once the operator fixed it, and say so."""
+        self.halted = reason
+        return SendResult("retry", ref, reason)
 
     def _drop(self) -> None:
         if self._smtp is not None:

@@ -71,3 +71,14 @@ class OutboxChannel(Channel):
         except OSError as e:
             return SendResult("retry", error=f"could not write to outbox {self.folder}: {e}")
         return SendResult("sent", provider_ref=str(path))
+
+    def send_text(self, address: str, subject: str, text: str) -> SendResult:
+        from datetime import datetime, timezone
+
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        path = self.folder / f"alert-{stamp}.txt"
+        try:
+            write_atomic(path, f"To: {address}\nSubject: {subject}\n\n{text}\n".encode("utf-8"))
+        except OSError as e:
+            return SendResult("retry", error=f"could not write to outbox {self.folder}: {e}")
+        return SendResult("sent", provider_ref=str(path))

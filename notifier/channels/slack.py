@@ -73,14 +73,21 @@ class SlackChannel(Channel):
     def send(self, digest: Digest) -> SendResult:
         from notifier.render import render_slack
 
-        msg = render_slack(digest)
-        address = digest.recipient.address
+        return self._post(digest.recipient.address, render_slack(digest), digest.delivery_key)
+
+    def send_text(self, address: str, subject: str, text: str) -> SendResult:
+        from notifier.render import SlackMessage, mrkdwn_escape
+
+        body = f"*{mrkdwn_escape(subject)}*\n{mrkdwn_escape(text)}"
+        block = {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}
+        return self._post(address, SlackMessage(text=f"{subject}: {text}"[:3000], blocks=[block], thread=[]), None)
+
+    def _post(self, address: str, msg, key: str | None) -> SendResult:
         if self.webhook_url or address.startswith("https://"):
             return self._send_webhook(self.webhook_url or address, msg)
         from slack_sdk.errors import SlackApiError
 
-        key = digest.delivery_key
-        metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
+        metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key}} if key else None
         try:
             channel = self._target(address)
             self._pace(channel)

@@ -25,6 +25,10 @@ def run(args) -> int:
         else:
             ids = [s.id for s in subs] if args.all else due_subscribers(ctx, subs)
         reports = deliver(ctx, ids, dry_run=args.dry_run)
+        if not args.dry_run:
+            from notifier.alerts import raise_alerts
+
+            raise_alerts(ctx)
     for f in fetched:
         print(f"fetch {f.source} {f.day}: {f.outcome}" + (f" ({f.found} found, {f.new} new)" if f.outcome == "ok" else "")
               + (f" - {f.error}" if f.error else ""))

@@ -118,6 +118,9 @@ class Daemon:
             if self.fetch_missed():
                 event(log, "catching up the missed fetch")
                 _guarded(self.fetch, "fetch")
+        from notifier.alerts import raise_alerts
+
+        _guarded(raise_alerts, "alerts", self.ctx)
         last = {s.subscriber_id: self.ctx.store.last_delivered_at(s.subscriber_id) for s in schedules}
         for subscriber_id in due_deliveries(schedules, last, self.ctx.now()):
             if self.stopping.is_set():
