@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from notifier.commands import find_subscriber, parse_day
 
 
@@ -16,7 +18,7 @@ def run(args) -> int:
     config = load(args)
     with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
         if not args.dry_run:
-            recover(ctx)
+            recover(ctx, lease=timedelta(0))     # we hold the lock: a `sending` row is a dead run's
         days = [parse_day(args.date)] if args.date else None
         fetched = fetch_cycle(ctx, days=days)
         subs = ctx.store.list_subscribers()

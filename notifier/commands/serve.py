@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import timedelta
 
 from notifier.errors import ConfigError, InputError, NotifierError
 from notifier.logs import event
@@ -182,7 +183,8 @@ def serve_once(config, signals: Signals, sweep_minutes: int = 5) -> None:
     from notifier.pipeline import open_context, recover
 
     with open_context(config) as ctx:
-        recovered = recover(ctx)
+        # We hold the lock (run() above): anything still `sending` was left by a dead process.
+        recovered = recover(ctx, lease=timedelta(0))
         daemon = Daemon(ctx, sweep_minutes)
         scheduler = daemon.build(config)
         event(log, "daemon started", fetch=f"{config.schedule.time} {config.schedule.timezone}",

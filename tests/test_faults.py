@@ -1,0 +1,224 @@
+"""Fault injection with real processes (issue 7): the daemon killed mid-batch, SMTP down for two
+days, two runs at once, a permanent and a transient SMTP refusal. The SMTP server is a real
+aiosmtpd server on 127.0.0.1; the daemon and `notifier run` are real subprocesses, except where a
+frozen clock has to move days (then the real CLI entry point runs in-process under freezegun)."""
+import asyncio
+import email
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from email import policy
+from importlib.resources import files
+
+import pytest
+from aiosmtpd.controller import Controller
+from freezegun import freeze_time
+
+from notifier.cli import main
+from notifier.parse import parse_text
+from notifier.store import Store
+
+SAMPLE = "hf_daily_papers_api_2026-06-12.json"
+SAMPLE_2 = "hf_daily_papers_api_2026-08-03_3items.json"
+
+
+# ----------------------------------------------------------------------------- SMTP server
+def free_port() -> int:
+    # aiosmtpd's Controller cannot bind port 0 (aio-libs/aiosmtpd#388)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Recorder:
+    """Keeps every message that reached DATA, then (optionally) waits before answering 250, so a
+    kill lands while a message is in flight: received by the server, not yet acknowledged."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+        self.messages = []
+        self.rcpt_replies = {}      # address -> list of replies to give, in order
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        queue = self.rcpt_replies.get(address)
+        if queue:
+            return queue.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return "250 OK queued"
+
+    def snapshot(self) -> list:
+        with self.lock:
+            return list(self.messages)
+
+    def per_recipient(self) -> dict[str, set[str]]:
+        ids: dict[str, set[str]] = {}
+        for m in self.snapshot():
+            ids.setdefault(m["To"], set()).add(m["Message-ID"])
+        return ids
+
+
+class SMTPServer:
+    def __init__(self, port: int | None = None, delay: float = 0.0):
+        self.port = port or free_port()
+        self.handler = Recorder(delay)
+        self.controller = None
+
+    def start(self) -> "SMTPServer":
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp():
+    servers = []
+
+    def make(**kw) -> SMTPServer:
+        servers.append(SMTPServer(**kw))
+        return servers[-1]
+    yield make
+    for s in servers:
+        s.stop()
+
+
+# ----------------------------------------------------------------------------- setup
+def write_config(tmp_path, port: int, addresses: list[str], keywords: str = "agents") -> str:
+    lines = [f'[database]\nurl = "sqlite:///{tmp_path / "notifier.sqlite"}"\n',
+             "[sources.hf_daily]\nenabled = false\n",
+             f'[email]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+             'from = "Paper digest <digest@example.org>"\ntimeout_seconds = 5\n',
+             '[schedule]\ntime = "00:00"\ntimezone = "UTC"\n',
+             "[delivery]\nretry_base_seconds = 300\n"]
+    for a in addresses:
+        lines.append(f'[[subscribers]]\nemail = "{a}"\nkeywords = \'{keywords}\'\ntime = "00:00"\ntimezone = "UTC"\n')
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines))
+    return str(path)
+
+
+def ingest(db_url: str, sample: str = SAMPLE, day: str | None = None) -> list[str]:
+    papers = parse_text(files("notifier.samples").joinpath(sample).read_text(encoding="utf-8"))
+    day = day or papers[0].digest_day
+    store = Store(db_url)
+    try:
+        run_id = store.start_fetch("hf_daily", day)
+        result = store.ingest(papers, source="hf_daily", digest_day=day)
+        store.finish_fetch(run_id, outcome="ok", http_status=200, found=result.found, new=result.new)
+    finally:
+        store.close()
+    return [p.title for p in papers]
+
+
+def db_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'notifier.sqlite'}"
+
+
+def states(url: str) -> dict[str, list[str]]:
+    """address -> states of its deliveries, oldest first."""
+    store = Store(url)
+    try:
+        subs = {s.id: s.address for s in store.list_subscribers(active_only=False)}
+        out: dict[str, list[str]] = {}
+        for d in store.deliveries():
+            out.setdefault(subs[d.subscriber_id], []).append(d.state)
+        return out
+    finally:
+        store.close()
+
+
+def env_for(tmp_path) -> dict:
+    env = dict(os.environ, NOTIFIER_STATE_DIR=str(tmp_path / "state"))
+    env.pop("JOURNAL_STREAM", None)
+    env.pop("NOTIFIER_CONFIG", None)
+    return env
+
+
+def notifier(config: str, *args: str, env: dict, log) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "notifier", "--config", config, *args],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def report(name: str, **numbers) -> None:
+    print(f"\nFAULT {name}: " + ", ".join(f"{k}={v}" for k, v in numbers.items()))
+
+
+# ----------------------------------------------------------------------------- 1. SIGKILL mid-batch
+N_SUBSCRIBERS = 20
+
+
+def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, smtp):
+    server = smtp(delay=0.1).start()
+    addresses = [f"user{i:02d}@example.org" for i in range(N_SUBSCRIBERS)]
+    config = write_config(tmp_path, server.port, addresses)
+    url = db_url(tmp_path)
+    ingest(url)
+    env = env_for(tmp_path)
+    started = time.monotonic()
+    log = open(tmp_path / "daemon.log", "ab")
+    first = notifier(config, "serve", env=env, log=log)
+    try:
+        wait_for(lambda: len(server.handler.snapshot()) >= 8, 30, "8 messages from the first daemon")
+        first.send_signal(signal.SIGKILL)        # while message 8 sits in the server's slow DATA
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    received_before_kill = len(server.handler.snapshot())
+    killed_in = {a: s for a, s in states(url).items() if "sending" in s}
+
+    second = notifier(config, "serve", env=env, log=log)
+    try:
+        def done():
+            st = states(url)
+            return (len(st) == N_SUBSCRIBERS and all(s == ["sent"] for s in st.values())
+                    and len(server.handler.per_recipient()) == N_SUBSCRIBERS)
+        wait_for(done, 40, "every delivery sent after the restart", poll=0.1)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        try:
+            second.wait(20)
+        except subprocess.TimeoutExpired:
+            second.kill()
+        log.close()
+    elapsed = time.monotonic() - started
+
+    messages = server.handler.snapshot()
+    per_recipient = server.handler.per_recipient()
+    copies = Counter(m["To"] for m in messages)
+    report("sigkill", subscribers=N_SUBSCRIBERS, received_before_kill=received_before_kill,
+           in_flight_at_kill=len(killed_in), raw_messages=len(messages),
+           recipients_with_two_copies=sum(1 for c in copies.values() if c > 1),
+           distinct_per_recipient=sorted({len(v) for v in per_recipient.values()}), seconds=round(elapsed, 1))
+    assert sorted(per_recipient) == addresses
+    assert all(len(ids) == 1 for ids in per_recipient.values()), per_recipient
+    assert len(killed_in) == 1                      # the kill caught one message in flight ...
+    assert len(messages) - N_SUBSCRIBERS <= 1       # ... the only one that may arrive twice
+    assert second.returncode == 0
