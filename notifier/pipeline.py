@@ -27,7 +27,7 @@ from notifier.config import Config, read_secret
 from notifier.errors import NotifierError
 from notifier.logs import event
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
-from notifier.store import Delivery, Store, Subscriber
+from notifier.store import Delivery, Store, Subscriber, utcnow
 
 log = logging.getLogger("notifier.pipeline")
 
@@ -135,8 +135,14 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
                 jobs.append((source, day))
     reports = []
     with _progress(ctx, "Fetching", len(jobs)) as advance:
+        broken: set[str] = set()
         for source, day in jobs:
-            reports.append(fetch_one(ctx, source, day))
+            if source in broken:       # down for one day, down for the next: retry next cycle
+                reports.append(FetchReport(source, day.isoformat(), "skipped", error="source failed earlier in this cycle"))
+            else:
+                reports.append(fetch_one(ctx, source, day))
+                if reports[-1].outcome == "failed":
+                    broken.add(source)
             advance()
     return reports
 
@@ -199,9 +205,10 @@ def local_day(sub: Subscriber, now: datetime) -> date:
 
 
 def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
-    """Papers the subscriber has not been sent: everything first seen since the day before they
-    subscribed (so a new subscriber gets the latest digest), minus what they already have."""
-    since = sub.created_at - timedelta(days=1)
+    """Papers not yet considered for this subscriber: first seen since their last digest was
+    planned (a new subscriber: since the day before subscribing, so they get the latest digest),
+    minus any they already have. Papers a digest left out are not offered again the next day."""
+    since = ctx.store.last_cutoff(sub.id) or sub.created_at - timedelta(days=1)
     taken = ctx.store.delivered_paper_ids(sub.id)
     return [p for p in ctx.store.papers_since(since) if p.arxiv_id not in taken]
 
@@ -252,15 +259,18 @@ def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Deliv
     if ctx.store.has_delivery(sub.id, day):
         return None
     ctx.store.supersede_open(sub.id, day)
+    cutoff = utcnow()         # papers first seen from now on belong to the next digest
     papers = candidates(ctx, sub)
     items, weaker = match_subscriber(ctx, sub, papers, ctx.store.recent_papers())
     meta = digest_meta(ctx, sub, papers, items, weaker, now)
     if not items and not ctx.config.general.send_empty:
         # Nothing to send today: record that, so the subscriber is not re-matched all day and
         # papers arriving later go into tomorrow's digest.
-        ctx.store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=[], meta=meta, state="empty")
+        ctx.store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=[], meta=meta, state="empty",
+                                created_at=cutoff)
         return None
-    delivery = ctx.store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=items, meta=meta)
+    delivery = ctx.store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=items, meta=meta,
+                                       created_at=cutoff)
     if delivery:
         event(log, "digest planned", subscriber=sub.address, day=day, papers=len(items), weaker=weaker)
     return delivery

@@ -378,7 +378,7 @@ class Store:
             return set(s.exec(q).all())
 
     def plan_delivery(self, *, subscriber_id: int, digest_day: str, items: list[dict], meta: dict,
-                      state: str = "pending") -> Delivery | None:
+                      state: str = "pending", created_at: datetime | None = None) -> Delivery | None:
         """Record a pending delivery with its papers. None if this digest already exists
         or all of its papers were taken meanwhile (another process planned them)."""
         key = f"{subscriber_id}:{digest_day}"
@@ -392,7 +392,7 @@ class Store:
             if not items and not meta.get("empty_note") and state != "empty":
                 return None
             delivery = Delivery(key=key, subscriber_id=subscriber_id, digest_day=digest_day, state=state,
-                                items=json.dumps(items), meta=json.dumps(meta))
+                                items=json.dumps(items), meta=json.dumps(meta), created_at=created_at or utcnow())
             s.add(delivery)
             s.flush()
             for item in items:
@@ -411,6 +411,14 @@ class Store:
                 d.state, d.last_error = "superseded", f"folded into the digest of {digest_day}"
                 s.add(d)
             return len(rows)
+
+    def last_cutoff(self, subscriber_id: int) -> datetime | None:
+        """When the subscriber's latest settled digest was planned: papers first seen before it
+        were considered then. Digests still waiting (pending, retry, superseded) do not count."""
+        with self.session() as s:
+            return s.exec(select(func.max(Delivery.created_at)).where(
+                Delivery.subscriber_id == subscriber_id,
+                Delivery.state.in_(("sent", "sending", "unknown", "failed", "empty")))).one()
 
     def has_delivery(self, subscriber_id: int, digest_day: str) -> bool:
         with self.session() as s:

@@ -1,0 +1,168 @@
+"""The whole cycle in process: a real local HTTP server stands in for Hugging Face, the clock is
+frozen and moved day by day, digests land in the outbox channel."""
+from __future__ import annotations
+
+import email
+import json
+import threading
+from datetime import date, datetime, timezone
+from email import policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from freezegun import freeze_time
+
+from notifier.alerts import find_problems
+from notifier.pipeline import deliver, fetch_cycle, open_context
+from notifier.subscribers import new_subscriber
+
+SAMPLE = json.loads((Path(__file__).parents[1] / "notifier/samples/hf_daily_papers_api_2026-06-12.json").read_text())
+
+
+def day_items(day: str, ids: list[str]) -> list[dict]:
+    """Real API items, re-dated: papers of the sample appear on the given day."""
+    by_id = {i["paper"]["id"]: i for i in SAMPLE}
+    out = []
+    for pid in ids:
+        item = json.loads(json.dumps(by_id[pid]))
+        item["paper"]["submittedOnDailyAt"] = f"{day}T00:00:00.000Z"
+        out.append(item)
+    return out
+
+
+SPEC_DECODING, SPARSE_ATTN, DISTILL_2STEP, AGENTS_ARENA = "2606.12243", "2606.13392", "2606.12575", "2606.13681"
+
+
+class HF:
+    """/api/daily_papers?date=D answers what `days[D]` holds; `down` answers 503."""
+
+    def __init__(self):
+        self.days: dict[str, list] = {}
+        self.down = False
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                url = urlparse(self.path)
+                if outer.down:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                day = parse_qs(url.query).get("date", [""])[0]
+                page = int(parse_qs(url.query).get("p", ["0"])[0])
+                body = json.dumps(outer.days.get(day, []) if page == 0 else []).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def hf():
+    server = HF()
+    yield server
+    server.httpd.shutdown()
+
+
+@pytest.fixture
+def cfg(config, hf):
+    config.sources.hf_daily.base_url = hf.url
+    config.sources.hf_daily.max_catchup_days = 7
+    config.sources.max_attempts = 1
+    config.sources.hf_daily.min_interval_seconds = 0
+    return config
+
+
+def outbox(cfg) -> list[email.message.EmailMessage]:
+    return [email.message_from_bytes(p.read_bytes(), policy=policy.default)
+            for p in sorted(Path(cfg.outbox_dir).glob("*.eml"))]
+
+
+def text_of(msg) -> str:
+    return msg.get_body(("plain",)).get_content()
+
+
+def cycle(cfg, when: str):
+    with freeze_time(when), open_context(cfg) as ctx:
+        fetched = fetch_cycle(ctx)
+        return fetched, deliver(ctx)
+
+
+def subscribe(cfg, when: str, *keywords: str, address="ada@example.org"):
+    with freeze_time(when), open_context(cfg) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address=address, keywords=list(keywords)))
+
+
+def test_next_day_brings_only_the_new_papers(cfg, hf):
+    subscribe(cfg, "2026-07-01 06:00", '"speculative decoding", "sparse attention", distillation')
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING, AGENTS_ARENA])
+    cycle(cfg, "2026-07-01 08:00")
+    hf.days["2026-07-02"] = day_items("2026-07-02", [SPARSE_ATTN])
+    cycle(cfg, "2026-07-02 08:00")
+    first, second = outbox(cfg)
+    assert "Speculative Decoding" in text_of(first) and "Sparse Attention" not in text_of(first)
+    assert "Sparse Attention" in text_of(second) and "Speculative Decoding" not in text_of(second)
+    cycle(cfg, "2026-07-02 18:00")                    # same day again: nothing twice
+    assert len(outbox(cfg)) == 2
+
+
+def test_days_missed_are_caught_up_in_one_labelled_message(cfg, hf):
+    subscribe(cfg, "2026-06-30 06:00", '"speculative decoding", "sparse attention", distillation')
+    cycle(cfg, "2026-06-30 08:00")                     # a quiet day, then the machine is off
+    for day, pid in (("2026-07-01", SPEC_DECODING), ("2026-07-02", SPARSE_ATTN), ("2026-07-03", DISTILL_2STEP)):
+        hf.days[day] = day_items(day, [pid])
+    fetched, _ = cycle(cfg, "2026-07-03 08:00")
+    assert {f.day for f in fetched if f.outcome == "ok"} >= {"2026-07-01", "2026-07-02", "2026-07-03"}
+    [msg] = outbox(cfg)
+    body = text_of(msg)
+    assert "catch-up" in msg["Subject"].lower() and "Catch-up digest covering 3 days" in body
+    for title in ("Speculative Decoding", "Sparse Attention", "Two-Step Image Generation"):
+        assert title in body
+
+
+def test_a_source_that_is_down_is_reported_not_an_empty_day(cfg, hf):
+    subscribe(cfg, "2026-07-01 06:00", "speculative decoding")
+    hf.down = True
+    fetched, delivered = cycle(cfg, "2026-07-01 08:00")
+    assert [f.outcome for f in fetched][0] == "failed" and "503" in fetched[0].error
+    assert all(f.outcome == "skipped" for f in fetched[1:])   # no hammering a dead host for every day
+    assert delivered == [] and outbox(cfg) == []
+    with freeze_time("2026-07-02 09:00"), open_context(cfg) as ctx:
+        problems = find_problems(ctx.store, datetime(2026, 7, 2, 9, tzinfo=timezone.utc))
+    assert any("source hf_daily has not been fetched successfully" in text for _, text in problems)
+    hf.down = False
+    hf.days["2026-07-02"] = day_items("2026-07-02", [SPEC_DECODING])
+    cycle(cfg, "2026-07-02 10:00")
+    [msg] = outbox(cfg)
+    assert "Speculative Decoding" in text_of(msg)
+
+
+def test_a_paper_matching_two_profiles_comes_once_tagged_with_both(cfg, hf):
+    subscribe(cfg, "2026-07-01 06:00", '"speculative decoding"', "decoding, routing")
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING, AGENTS_ARENA])
+    cycle(cfg, "2026-07-01 08:00")
+    [msg] = outbox(cfg)
+    body = text_of(msg)
+    assert body.count("VIA-SD: Verification via Intra-Model Routing") == 1
+    assert "speculative decoding" in body and "decoding, routing" in body
+
+
+def test_dry_run_records_and_sends_nothing(cfg, hf):
+    subscribe(cfg, "2026-07-01 06:00", "speculative decoding")
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        [report] = deliver(ctx, dry_run=True)
+        assert report.state == "dry-run" and report.papers == 1
+        assert ctx.store.deliveries() == []
+    assert outbox(cfg) == []
