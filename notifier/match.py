@@ -26,7 +26,13 @@ ABBREV_FACTOR = 0.9         # an abbreviation standing for the term (or the reve
 RELATIVE_THRESHOLD = 0.3    # selected: >= this share of the profile's top score ...
 ABSOLUTE_FLOOR = 0.36       # ... and at least about one solid term match: this share of the
                             # score ceiling of a term found in one paper (scales with corpus size)
-DEFAULT_MAX_ITEMS = 25
+DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
+PRF_DOCS = 5                # pseudo-relevance feedback: from this many top papers ...
+PRF_TERMS = 10              # ... take this many distinctive shared stems ...
+PRF_SHARE = 0.3             # ... found in at least this share of them ...
+PRF_MAX_DF = 5              # ... and in at most 1/this of the corpus ...
+PRF_WEIGHT = 0.2            # ... each added at this weight
+PRF_NEW = True              # papers found only by the expansion may rank (never pass the floor alone)
 SNIPPET_WORDS = 12
 
 _stemmer = None
@@ -74,6 +80,8 @@ class PaperIndex:
     short_to_long: dict[str, Counter]   # "moe" -> Counter({("mixtur","of","expert"): 3})
     long_to_short: dict[tuple, Counter]
     cache: dict = field(default_factory=dict)
+    doc_stems: list = field(default_factory=list)   # doc -> distinct content stems (day papers)
+    df: dict = field(default_factory=dict)           # stem -> number of docs (all fields)
 
     @property
     def n_docs(self) -> int:
@@ -97,22 +105,30 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     lengths = {f: [] for f in FIELD_WEIGHT}
     vocab: set[str] = set()
     s2l, l2s = defaultdict(Counter), defaultdict(Counter)
+    doc_stems: list[frozenset] = []
+    df: Counter = Counter()
     for i, d in enumerate(docs):
+        seen_stems: set[str] = set()
         for f in FIELD_WEIGHT:
             text = d.title if f == "title" else d.abstract
             words = [m.group().lower() for m in tokens(text)]
             vocab.update(words)
             lengths[f].append(len(words))
-            for pos, s in enumerate(stem_all(words)):
+            stems = stem_all(words)
+            seen_stems.update(stems)
+            for pos, s in enumerate(stems):
                 postings[f][s].setdefault(i, []).append(pos)
             for short, long in abbreviations(text):
                 if not short:
                     continue
                 s2l[short][long] += 1
                 l2s[long][short] += 1
+        df.update(seen_stems)
+        if i < len(day):
+            doc_stems.append(frozenset(s for s in seen_stems if s not in STOP and not s.isdigit()))
     avg = {f: (sum(v) / len(v) if v else 1.0) or 1.0 for f, v in lengths.items()}
     return PaperIndex(docs, len(day), {f: dict(p) for f, p in postings.items()}, lengths, avg, vocab,
-                      dict(s2l), dict(l2s))
+                      dict(s2l), dict(l2s), doc_stems=doc_stems, df=dict(df))
 
 
 # ----------------------------------------------------------------------------- abbreviations
@@ -304,6 +320,13 @@ def score_profile(index: PaperIndex, profile: Profile,
             continue
         for d, v in res.scores.items():
             totals[d] = get(d, 0.0) + w * v
+    gate(index, profile, totals)
+    if PRF_DOCS and totals:
+        expand(index, profile, totals)
+    return totals
+
+
+def gate(index: PaperIndex, profile: Profile, totals: dict[int, float]) -> None:
     for term in profile.excluded:
         for d in resolve(index, term).strong:
             totals.pop(d, None)
@@ -311,7 +334,28 @@ def score_profile(index: PaperIndex, profile: Profile,
         strong = resolve(index, term).strong
         for d in [d for d in totals if d not in strong]:
             del totals[d]
-    return totals
+
+
+def expand(index: PaperIndex, profile: Profile, totals: dict[int, float]) -> None:
+    """Pseudo-relevance feedback: the stems shared by several of the best-scoring papers and
+    rare in the corpus are added to the profile at a low weight (papers that say the same
+    thing in other words move up; a paper cannot pass the floor on them alone)."""
+    top = heapq.nlargest(PRF_DOCS, totals, key=totals.__getitem__)
+    if len(top) < 2:
+        return
+    counts = Counter(s for d in top for s in index.doc_stems[d])
+    own = {s for t in profile.terms for s in term_stems(t.text)}
+    need = max(2, math.ceil(PRF_SHARE * len(top)))
+    n = index.n_docs
+    picked = heapq.nlargest(PRF_TERMS, ((c * idf(index, index.df[s]), s) for s, c in counts.items()
+                                        if c >= need and s not in own and index.df[s] * PRF_MAX_DF <= n))
+    get = totals.get
+    for _, s in picked:
+        for d, v in unit_scores(index, (s,), tuple(FIELD_WEIGHT)).items():
+            if d in totals or PRF_NEW:
+                totals[d] = get(d, 0.0) + PRF_WEIGHT * v
+    if PRF_NEW:
+        gate(index, profile, totals)
 
 
 def select(scores: list[float], max_items: int, floor: float,
@@ -325,8 +369,9 @@ def select(scores: list[float], max_items: int, floor: float,
             for i, (s, f) in enumerate(zip(scores, solid))]
 
 
-def solid_score(d: int, resolved: list[tuple[Term, Resolved]]) -> float:
-    return sum(t.weight * res.scores.get(d, 0.0) for t, res in resolved if d not in res.weak)
+def solid_score(d: int, score: float, resolved: list[tuple[Term, Resolved]]) -> float:
+    """The score, or 0 when every term found in the paper is only one back-off word of a phrase."""
+    return score if any(d in res.scores and d not in res.weak for _, res in resolved) else 0.0
 
 
 def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None = None,
@@ -343,7 +388,7 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
         ranked = sorted(scored, key=scored.__getitem__, reverse=True)
     floor = ABSOLUTE_FLOOR * idf(index, 1)
     head = ranked[:cap]
-    flags = select([scored[d] for d in head], cap, floor, [solid_score(d, resolved) for d in head])
+    flags = select([scored[d] for d in head], cap, floor, [solid_score(d, scored[d], resolved) for d in head])
     flags += [False] * (len(ranked) - len(head))
     matches = []
     for d, sel in zip(ranked, flags):

@@ -207,3 +207,54 @@ def test_profile_check_shows_terms_and_rejects_malformed(capsys):
     assert "phrase" in out and "kv cach" in out and "exclude" in out
     assert main(["profile", "check", '"KV cache']) == 1
     assert "unbalanced quote in term" in capsys.readouterr().err
+
+
+def selected(text, papers, n_background=20, **kw):
+    index = build_index(papers, background(n_background))
+    return [m.paper_id for m in match_profile(index, parse_profile(text), **kw) if m.selected]
+
+
+@pytest.mark.parametrize("profile, abstract", [
+    ('"speculative decoding", "sparse attention"',
+     "We decode protein sequences with a sparse regression model."),
+    ('"speculative decoding", "sparse attention", distillation',
+     "A sparse codebook lets us decode images quickly."),
+    ('"step distillation"', "Each step of the pipeline is logged."),
+], ids=["two-phrases-one-word-each", "one-word-each-plus-unmatched-word", "one-word-of-one-phrase"])
+def test_single_backoff_words_of_phrases_never_pass_the_floor(profile, abstract):
+    corpus = [paper("unrelated-sense", "A method for something else", abstract)]
+    index = build_index(corpus, background())
+    matches = match_profile(index, parse_profile(profile))
+    assert matches and not any(m.selected for m in matches)   # ranked, never sent
+
+
+@pytest.mark.parametrize("profile, title, abstract", [
+    ('"speculative decoding"', "Faster generation", "A draft model proposes tokens; speculative sampling with decoding checks."),
+    ('"sparse attention"', "Efficient transformers", "Attention over sparse blocks of tokens."),
+    ('"speculative decoding", "sparse attention"', "Speculative decoding at scale", ""),
+], ids=["both-words-of-a-phrase-apart", "both-words-reordered", "exact-phrase"])
+def test_phrase_whole_or_all_its_words_still_selects(profile, title, abstract):
+    assert selected(profile, [paper("hit", title, abstract)]) == ["hit"]
+
+
+def test_feedback_lifts_a_paper_in_the_vocabulary_of_the_best_matches_but_cannot_select_it_alone():
+    shared = "Token routing with load balancing across gating networks and expert capacity factors."
+    corpus = [paper(f"moe{i}", f"Mixture-of-Experts model {i}", shared) for i in range(3)]
+    corpus += [paper("same-topic", "Routing tokens at scale", shared),
+               paper("other", "Routing packets in networks", "We study internet routers.")]
+    index = build_index(corpus, background())
+    ranked = {m.paper_id: m for m in match_profile(index, parse_profile('"mixture of experts"'))}
+    assert "same-topic" in ranked and not ranked["same-topic"].selected
+    assert ranked.get("other") is None or ranked["same-topic"].score > ranked["other"].score
+    assert all(ranked[f"moe{i}"].selected for i in range(3))
+
+
+@pytest.mark.parametrize("n_relevant, max_items, expected", [
+    (30, None, 30),        # the CLI default cap (50) is a safety net: thresholds decide
+    (30, 10, 10),          # the pipeline's digest size caps it (a day among many stored papers)
+    (3, None, 3),
+], ids=["many-good-all-sent-by-default", "digest-cap", "three-good-three-sent"])
+def test_selection_count_follows_the_evidence_within_the_cap(n_relevant, max_items, expected):
+    corpus = [paper(f"kv{i}", f"KV cache compression method {i}", "We evict KV cache entries.")
+              for i in range(n_relevant)] + [paper("x", "Protein folding", "Proteins fold.")]
+    assert len(selected('"kv cache"', corpus, n_background=300, max_items=max_items)) == expected

@@ -15,7 +15,7 @@ def add_arguments(p):
     group.add_argument("--profiles", metavar="FILE.jsonl", help='profiles, one {"id", "profile"} a line')
     p.add_argument("--json", action="store_true", help="machine-readable output (see DESIGN.md)")
     p.add_argument("--max-items", type=int, default=None, metavar="N",
-                   help="at most N papers selected per profile (default 25)")
+                   help="at most N papers selected per profile (default 50; the thresholds usually select fewer)")
     p.add_argument("--upvote-weight", type=float, default=0.0, metavar="W",
                    help="blend HF upvotes into the order (never into selection), e.g. 0.2")
 
