@@ -166,3 +166,17 @@ def test_dry_run_records_and_sends_nothing(cfg, hf):
         assert report.state == "dry-run" and report.papers == 1
         assert ctx.store.deliveries() == []
     assert outbox(cfg) == []
+
+
+def test_operator_is_alerted_once_about_a_source_down_for_a_day(cfg, hf):
+    from notifier.alerts import raise_alerts
+
+    cfg.alerts.slack = "#ops"          # no Slack token configured: alerts land in the outbox
+    hf.down = True
+    cycle(cfg, "2026-07-01 08:00")
+    for when in ("2026-07-01 12:00", "2026-07-02 09:00", "2026-07-02 10:00"):
+        with freeze_time(when), open_context(cfg) as ctx:
+            raise_alerts(ctx)
+    [alert] = Path(cfg.outbox_dir).glob("alert-*.txt")
+    text = alert.read_text()
+    assert "To: #ops" in text and "source hf_daily has not been fetched successfully" in text and "503" in text

@@ -155,3 +155,27 @@ def test_find_sent_reconciles_by_metadata_key(slack):
     assert ch.find_sent(d) is True
     assert any(p.get("include_all_metadata") in ("1", "true", True) for path, p in slack.calls
                if path.endswith("/conversations.history"))
+
+
+def test_webhook_subscriber_url_comes_from_the_named_secret(slack, tmp_path):
+    from types import SimpleNamespace
+
+    from notifier.channels import open_channel
+    from notifier.config import Config
+
+    config = Config()
+    config.slack.token_env = ""
+    sub = SimpleNamespace(channel="slack", address="webhook:TEAM_HOOK")
+    ch = open_channel(config, sub, env={"TEAM_HOOK": slack.url + "/hook/T9/B9/y"})
+    assert ch.send(digest(1, channel="slack", address="webhook:TEAM_HOOK")).state == "sent"
+    assert [path for path, _ in slack.calls] == ["/hook/T9/B9/y"]
+    # without the secret there is nothing to post to: the digest goes to the local outbox
+    config.general.outbox_dir = str(tmp_path)
+    assert open_channel(config, sub, env={}).name == "outbox"
+
+
+def test_operator_alert_is_a_plain_escaped_message(slack):
+    ch, _ = make(slack)
+    assert ch.send_text("#ops", "digest-notifier needs attention", "source <hf> & co failed").state == "sent"
+    [post] = slack.posts()
+    assert post["channel"] == "#ops" and "source &lt;hf&gt; &amp; co failed" in post["blocks"][0]["text"]["text"]

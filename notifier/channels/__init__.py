@@ -31,10 +31,12 @@ def open_channel(config, sub, env: dict | None = None) -> Channel:
     if kind == "slack":
         token = read_secret(config.slack.token_env, env)
         address = getattr(sub, "address", "")
-        if token or address.startswith("https://"):
+        # webhook:NAME keeps the webhook URL (a secret) in the environment or a systemd credential
+        webhook = read_secret(address.split(":", 1)[1], env) if address.startswith("webhook:") else None
+        if token or webhook or address.startswith("https://"):
             from notifier.channels.slack import SlackChannel
 
-            return SlackChannel(token=token, api_url=config.slack.api_url,
+            return SlackChannel(token=token, api_url=config.slack.api_url, webhook_url=webhook,
                                 min_interval_seconds=config.slack.min_interval_seconds)
     from notifier.channels.outbox import OutboxChannel
 

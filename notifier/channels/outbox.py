@@ -39,14 +39,13 @@ class OutboxChannel(Channel):
 
     def __init__(self, *, folder: str | os.PathLike, kind: str = "email", from_addr: str = "digest-notifier <notifier@localhost>",
                  unsubscribe_mailto: str | None = None, unsubscribe_url: str | None = None,
-                 template_dir: str | None = None, send_empty: bool = False):
+                 template_dir: str | None = None):
         self.folder = Path(folder)
         self.kind = kind
         self.from_addr = from_addr
         self.unsubscribe_mailto = unsubscribe_mailto
         self.unsubscribe_url = unsubscribe_url
         self.template_dir = template_dir
-        self.send_empty = send_empty
 
     def send(self, digest: Digest) -> SendResult:
         key = digest.delivery_key or f"{digest.recipient.id}.{digest.day}"
