@@ -50,6 +50,7 @@ class Context:
     progress: bool = False
     _fetcher: object = None
     _channels: dict = field(default_factory=dict)
+    _background: list | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -213,6 +214,13 @@ def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
     return [p for p in ctx.store.papers_since(since) if p.arxiv_id not in taken]
 
 
+def background(ctx: Context) -> list[Paper]:
+    """The stored corpus that term specificity (IDF) is computed over, loaded once per batch."""
+    if ctx._background is None:
+        ctx._background = ctx.store.recent_papers()
+    return ctx._background
+
+
 def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper],
                      background: list[Paper] | None = None) -> tuple[list[dict], int]:
     """-> (selected items best first, number of weaker matches). A paper matched by several of
@@ -228,8 +236,9 @@ def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper],
     limit = sub.max_items or ctx.config.matching.max_items
     texts = profiles_of(sub)
     for text in texts:
-        label = ", ".join(parse_profile(text).labels()[:3]) if len(texts) > 1 else None
-        for m in match_profile(index, parse_profile(text), max_items=limit,
+        profile = parse_profile(text)
+        label = ", ".join(profile.labels()[:3]) if len(texts) > 1 else None
+        for m in match_profile(index, profile, max_items=limit,
                                upvote_weight=ctx.config.matching.upvote_weight):
             if not m.selected:
                 weaker.add(m.paper_id)
@@ -261,7 +270,7 @@ def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Deliv
     ctx.store.supersede_open(sub.id, day)
     cutoff = utcnow()         # papers first seen from now on belong to the next digest
     papers = candidates(ctx, sub)
-    items, weaker = match_subscriber(ctx, sub, papers, ctx.store.recent_papers())
+    items, weaker = match_subscriber(ctx, sub, papers, background(ctx))
     meta = digest_meta(ctx, sub, papers, items, weaker, now)
     if not items and not ctx.config.general.send_empty:
         # Nothing to send today: record that, so the subscriber is not re-matched all day and
@@ -305,6 +314,7 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
     ``stop`` (set by SIGTERM) ends the batch after the message in flight."""
     now = now or ctx.now()
     subs = [s for s in ctx.store.list_subscribers() if subscriber_ids is None or s.id in subscriber_ids]
+    ctx._background = None          # new papers may have arrived since the last batch
     if dry_run:
         return [preview_report(ctx, s, now) for s in subs]
     for sub in subs:
@@ -313,7 +323,7 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
 
 
 def preview_report(ctx: Context, sub: Subscriber, now: datetime) -> DeliveryReport:
-    items, _ = match_subscriber(ctx, sub, candidates(ctx, sub), ctx.store.recent_papers())
+    items, _ = match_subscriber(ctx, sub, candidates(ctx, sub), background(ctx))
     return DeliveryReport(sub.address, "dry-run", len(items))
 
 
@@ -389,7 +399,7 @@ def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Di
     """The digest the subscriber would get now (or for one digest day), recording nothing."""
     now = ctx.now()
     papers = ctx.store.papers_on_day(day.isoformat()) if day else candidates(ctx, sub)
-    items, weaker = match_subscriber(ctx, sub, papers, ctx.store.recent_papers())
+    items, weaker = match_subscriber(ctx, sub, papers, background(ctx))
     meta = digest_meta(ctx, sub, papers, items, weaker, now)
     day = day or local_day(sub, now)
     preview = Delivery(key=f"{sub.id}:{day}:preview", subscriber_id=sub.id, digest_day=day.isoformat(),
