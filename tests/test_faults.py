@@ -222,3 +222,154 @@ def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, 
     assert len(killed_in) == 1                      # the kill caught one message in flight ...
     assert len(messages) - N_SUBSCRIBERS <= 1       # ... the only one that may arrive twice
     assert second.returncode == 0
+
+
+def test_daemon_killed_on_the_last_message_resends_it_without_waiting_for_tomorrow(tmp_path, smtp):
+    """Nobody else is due after the restart, so only a retry sweep sends the interrupted digest."""
+    server = smtp(delay=0.3).start()
+    addresses = [f"last{i}@example.org" for i in range(3)]
+    config = write_config(tmp_path, server.port, addresses)
+    url = db_url(tmp_path)
+    ingest(url)
+    env = env_for(tmp_path)
+    with open(tmp_path / "daemon.log", "ab") as log:
+        first = notifier(config, "serve", env=env, log=log)
+        try:
+            wait_for(lambda: len(server.handler.snapshot()) >= 3, 30, "the last message in flight")
+        finally:
+            first.kill()
+            first.wait(10)
+        assert states(url)[addresses[-1]] == ["sending"]
+        second = notifier(config, "serve", env=env, log=log)
+        try:
+            wait_for(lambda: all(s == ["sent"] for s in states(url).values()), 20, "the interrupted digest sent",
+                     poll=0.1)
+        finally:
+            second.terminate()
+            second.wait(20)
+    ids = server.handler.per_recipient()
+    assert sorted(ids) == addresses and all(len(v) == 1 for v in ids.values())
+    assert len(server.handler.snapshot()) == 4
+
+
+# ----------------------------------------------------------------------------- 2. SMTP down two days
+def ingest_as_day(url: str, sample: str, day: str) -> list[str]:
+    from dataclasses import replace
+
+    papers = [replace(p, digest_day=None) for p in
+              parse_text(files("notifier.samples").joinpath(sample).read_text(encoding="utf-8"))]
+    store = Store(url)
+    try:
+        store.ingest(papers, source="hf_daily", digest_day=day)
+    finally:
+        store.close()
+    return [p.title for p in papers]
+
+
+def run_cli(config: str, *args: str) -> int:
+    return main(["--config", config, *args])
+
+
+def test_smtp_down_for_two_days_then_up_sends_one_catch_up_covering_both(tmp_path, smtp, monkeypatch):
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
+    server = smtp()                                # not started yet: connection refused
+    addresses = ["ann@example.org", "bob@example.org"]
+    config = write_config(tmp_path, server.port, addresses)
+    url = db_url(tmp_path)
+    with freeze_time("2026-06-12 10:00:00", real_asyncio=True):
+        ingest_as_day(url, SAMPLE, "2026-06-12")
+        assert run_cli(config, "run", "--all") == 0
+    with freeze_time("2026-06-13 10:00:00", real_asyncio=True):
+        day2 = ingest_as_day(url, SAMPLE_2, "2026-06-13")
+        assert run_cli(config, "run", "--all") == 0
+    assert states(url) == {a: ["superseded", "retry"] for a in addresses}
+    server.start()
+    with freeze_time("2026-06-14 10:00:00", real_asyncio=True):
+        assert run_cli(config, "run", "--all") == 0
+        assert run_cli(config, "run", "--all") == 0          # and a second run the same day: nothing
+    messages = server.handler.snapshot()
+    report("smtp-down-two-days", subscribers=len(addresses), messages=len(messages),
+           subjects=[m["Subject"] for m in messages])
+    assert sorted(m["To"] for m in messages) == addresses
+    for m in messages:
+        assert "catch-up Fri 12 Jun – Sat 13 Jun" in m["Subject"]
+        text = m.get_body(("plain",)).get_content()
+        assert "Catch-up digest covering 2 days" in text
+        assert "WebChallenger" in text                          # from the first missed day
+        assert "EMBL AI Librarian" in text and day2[1].startswith("EMBL")   # from the second
+    assert states(url) == {a: ["superseded", "superseded", "sent"] for a in addresses}
+
+
+# ----------------------------------------------------------------------------- 3. two runs at once
+def test_two_runs_started_at_once_send_no_duplicate(tmp_path, smtp):
+    server = smtp(delay=0.05).start()
+    addresses = [f"both{i}@example.org" for i in range(6)]
+    config = write_config(tmp_path, server.port, addresses)
+    url = db_url(tmp_path)
+    ingest(url)
+    store = Store(url)          # schema ready before the race, as on any host after its first run
+    store.close()
+    env = env_for(tmp_path)
+    cmd = [sys.executable, "-m", "notifier", "--config", config, "run", "--all"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    lock = tmp_path / "state" / "notifier.lock"
+    for p, other, (out, err) in zip(procs, reversed(procs), outs):
+        if p.returncode == 1:
+            assert err == (f"notifier: error: another notifier (pid {other.pid}) is already running: {lock} "
+                           "is locked; stop it first (systemctl stop notifier) or let it finish\n")
+        else:
+            assert p.returncode == 0, err
+    messages = server.handler.snapshot()
+    report("two-runs", subscribers=len(addresses), exit_codes=[p.returncode for p in procs], messages=len(messages))
+    assert sorted(m["To"] for m in messages) == addresses
+    assert all(s == ["sent"] for s in states(url).values())
+
+
+# ----------------------------------------------------------------------------- 4. 5xx and 4xx
+def test_permanent_5xx_fails_that_recipient_only_and_status_asks_for_attention(tmp_path, smtp):
+    server = smtp().start()
+    server.handler.rcpt_replies = {"gone@example.org": ["550 5.1.1 No such user here"]}
+    addresses = ["gone@example.org", "ok1@example.org", "ok2@example.org"]
+    config = write_config(tmp_path, server.port, addresses)
+    url = db_url(tmp_path)
+    ingest(url)
+    env = env_for(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "notifier", "--config", config, "run", "--all"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "deliver gone@example.org: failed, " in run.stdout and "550 5.1.1 No such user here" in run.stdout
+    assert sorted(m["To"] for m in server.handler.snapshot()) == ["ok1@example.org", "ok2@example.org"]
+    assert states(url) == {"gone@example.org": ["failed"], "ok1@example.org": ["sent"], "ok2@example.org": ["sent"]}
+    status = subprocess.run([sys.executable, "-m", "notifier", "--config", config, "status"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert status.returncode == 3
+    (line,) = [ln for ln in status.stdout.splitlines() if ln.strip().startswith("failed")]
+    assert "gone@example.org" in line and "550 5.1.1 No such user here" in line
+
+
+def test_transient_4xx_is_retried_on_a_later_run_after_its_backoff(tmp_path, smtp, monkeypatch):
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
+    server = smtp().start()
+    server.handler.rcpt_replies = {"busy@example.org": ["451 4.3.0 Try again later"]}
+    config = write_config(tmp_path, server.port, ["busy@example.org", "ok@example.org"])
+    url = db_url(tmp_path)
+    with freeze_time("2026-06-12 10:00:00", real_asyncio=True) as clock:
+        ingest_as_day(url, SAMPLE, "2026-06-12")
+        assert run_cli(config, "run", "--all") == 0
+        assert states(url) == {"busy@example.org": ["retry"], "ok@example.org": ["sent"]}
+        clock.tick(120)                                      # backoff is 300 s: too early
+        assert run_cli(config, "run", "--all") == 0
+        assert states(url)["busy@example.org"] == ["retry"]
+        clock.tick(200)
+        assert run_cli(config, "run", "--all") == 0
+    assert states(url) == {"busy@example.org": ["sent"], "ok@example.org": ["sent"]}
+    ids = server.handler.per_recipient()
+    assert {a: len(v) for a, v in ids.items()} == {"busy@example.org": 1, "ok@example.org": 1}
+    store = Store(url)
+    try:
+        (busy,) = [d for d in store.deliveries() if d.key.startswith(f"{store.find_subscriber('busy@example.org').id}:")]
+        assert busy.attempts == 2 and busy.last_error is None
+    finally:
+        store.close()

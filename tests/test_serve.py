@@ -39,6 +39,7 @@ FAKE = textwrap.dedent('''
     fake = types.ModuleType("notifier.pipeline")
     fake.open_context, fake.deliver = open_context, deliver
     fake.recover = lambda ctx, **kw: print("recover", flush=True) or 0
+    fake.send_pending = lambda ctx, **kw: []
     fake.fetch_cycle = lambda ctx: print("fetch", flush=True) or []
     sys.modules["notifier.pipeline"] = fake
     from notifier.cli import main

@@ -109,7 +109,8 @@ class Daemon:
 
     def sweep(self) -> None:
         """Resync subscriber jobs from the store; at start, fetch if today's fetch was missed;
-        then deliver to everyone due (``due_deliveries``) who has not had their digest."""
+        then deliver to everyone due (``due_deliveries``) who has not had their digest, then send
+        retries whose backoff has passed (a 4xx, or a digest a crash interrupted)."""
         from notifier.schedule import due_deliveries, sync_subscriber_jobs
 
         schedules = self.schedules()
@@ -127,6 +128,17 @@ class Daemon:
             if self.stopping.is_set():
                 return
             _guarded(self.deliver, f"deliver:{subscriber_id}", subscriber_id)
+        if not self.stopping.is_set():
+            _guarded(self.retry_due, "retries")
+
+    def retry_due(self) -> None:
+        """Waiting deliveries go out once their time has come, whether or not their subscriber is
+        due: otherwise a retry waits for the subscriber's next digest, a day later."""
+        from notifier.pipeline import send_pending
+
+        for r in send_pending(self.ctx, stop=self.stopping):
+            event(log, "delivered", logging.WARNING if r.error else logging.INFO,
+                  subscriber=r.subscriber, state=r.state, papers=r.papers, error=r.error or "")
 
     def fetch_missed(self) -> bool:
         from notifier.schedule import SubscriberSchedule, due_deliveries
