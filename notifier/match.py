@@ -253,6 +253,7 @@ class Resolved:
     strong: set[int]                   # docs where the term itself (or a variant) occurs
     weak: set[int] = field(default_factory=set)   # docs matched only by one back-off word of
                                        # a phrase: counts for ranking, not for the floor
+    arrays: tuple | None = None        # numpy (scores, hit, solid, strong) over day papers, lazily
 
 
 def resolve(index: PaperIndex, term: Term) -> Resolved:
@@ -341,21 +342,160 @@ def expand(index: PaperIndex, profile: Profile, totals: dict[int, float]) -> Non
     rare in the corpus are added to the profile at a low weight (papers that say the same
     thing in other words move up; a paper cannot pass the floor on them alone)."""
     top = heapq.nlargest(PRF_DOCS, totals, key=totals.__getitem__)
-    if len(top) < 2:
-        return
-    counts = Counter(s for d in top for s in index.doc_stems[d])
-    own = {s for t in profile.terms for s in term_stems(t.text)}
-    need = max(2, math.ceil(PRF_SHARE * len(top)))
-    n = index.n_docs
-    picked = heapq.nlargest(PRF_TERMS, ((c * idf(index, index.df[s]), s) for s, c in counts.items()
-                                        if c >= need and s not in own and index.df[s] * PRF_MAX_DF <= n))
     get = totals.get
-    for _, s in picked:
+    for s in feedback_stems(index, profile, top):
         for d, v in unit_scores(index, (s,), tuple(FIELD_WEIGHT)).items():
             if d in totals or PRF_NEW:
                 totals[d] = get(d, 0.0) + PRF_WEIGHT * v
     if PRF_NEW:
         gate(index, profile, totals)
+
+
+def feedback_stems(index: PaperIndex, profile: Profile, top: list[int]) -> list[str]:
+    """The PRF_TERMS stems found in at least PRF_SHARE of the ``top`` papers, rare in the
+    corpus (df <= n / PRF_MAX_DF), not in the profile, by count x IDF."""
+    if len(top) < 2:
+        return []
+    counts: Counter = Counter()
+    for d in top:
+        counts.update(rare_stems(index, d))
+    need = max(2, math.ceil(PRF_SHARE * len(top)))
+    shared = [s for s, c in counts.items() if c >= need]
+    if not shared:
+        return []
+    own = {s for t in profile.terms for s in term_stems(t.text)}
+    idfs = index.cache["rare-idf"]
+    best = heapq.nlargest(PRF_TERMS, ((counts[s] * idfs[s], s) for s in shared if s not in own))
+    return [s for _, s in best]
+
+
+def rare_stems(index: PaperIndex, d: int) -> list[str]:
+    key = ("rare", d)
+    if key not in index.cache:
+        n = index.n_docs
+        index.cache[key] = rare = [s for s in index.doc_stems[d] if index.df[s] * PRF_MAX_DF <= n]
+        idfs = index.cache.setdefault("rare-idf", {})
+        for s in rare:
+            if s not in idfs:
+                idfs[s] = idf(index, index.df[s])
+    return index.cache[key]
+
+
+# ----------------------------------------------------------------------------- numpy path
+# The same scoring over arrays of the day's papers: one vector add per term instead of one
+# dictionary update per (term, paper). Used when numpy is installed; the dict code above is
+# the reference and the fallback.
+_np = None
+
+
+def numpy():
+    global _np
+    if _np is None:
+        try:
+            import numpy as np
+        except ImportError:
+            np = False
+        _np = np
+    return _np
+
+
+def term_arrays(index: PaperIndex, res: Resolved) -> tuple:
+    if res.arrays is None:
+        np, n = _np, index.n_day
+        scores, hit = np.zeros(n), np.zeros(n, bool)
+        if res.scores:
+            keys = np.fromiter(res.scores.keys(), np.intp, len(res.scores))
+            scores[keys] = np.fromiter(res.scores.values(), float, len(res.scores))
+            hit[keys] = True
+        solid = hit.copy()
+        if res.weak:
+            solid[list(res.weak)] = False
+        strong = np.zeros(n, bool)
+        day = [d for d in res.strong if d < n]
+        if day:
+            strong[day] = True
+        res.arrays = (scores, hit, solid, strong)
+    return res.arrays
+
+
+def stem_array(index: PaperIndex, stem: str):
+    key = ("arr", stem)
+    if key not in index.cache:
+        arr = _np.zeros(index.n_day)
+        scores = unit_scores(index, (stem,), tuple(FIELD_WEIGHT))
+        if scores:
+            arr[_np.fromiter(scores.keys(), _np.intp, len(scores))] = _np.fromiter(scores.values(), float, len(scores))
+        index.cache[key] = arr
+    return index.cache[key]
+
+
+def score_arrays(index: PaperIndex, profile: Profile, resolved: list[tuple[Term, Resolved]]):
+    """(scores, keep, solid) arrays over the day's papers: ``keep`` = scored above zero and
+    passing exclusions/required; ``solid`` = not only lone back-off words of phrases."""
+    np, n = _np, index.n_day
+    totals, present, solid = np.zeros(n), np.zeros(n, bool), np.zeros(n, bool)
+    for term, res in resolved:
+        a, h, s, _ = term_arrays(index, res)
+        totals += a if term.weight == 1.0 else term.weight * a
+        present |= h
+        solid |= s
+    gates = np.ones(n, bool)
+    for term in profile.excluded:
+        gates &= ~term_arrays(index, resolve(index, term))[3]
+    for term in profile.required:
+        gates &= term_arrays(index, resolve(index, term))[3]
+    keep = present & gates
+    if PRF_DOCS:
+        cand = np.flatnonzero(keep)
+        if len(cand) >= 2:
+            k = min(PRF_DOCS, len(cand))
+            part = cand[np.argpartition(-totals[cand], k - 1)[:k]] if len(cand) > k else cand
+            for stem in feedback_stems_np(index, profile, part):
+                arr = stem_array(index, stem)
+                totals += PRF_WEIGHT * arr
+                if PRF_NEW:
+                    present |= arr > 0
+            keep = present & gates
+    return totals, keep, solid
+
+
+def feedback_stems_np(index: PaperIndex, profile: Profile, top) -> list[str]:
+    """feedback_stems over a (day paper x rare stem) incidence matrix built once per index."""
+    np = _np
+    if "rare-matrix" not in index.cache:
+        rows = [rare_stems(index, d) for d in range(index.n_day)]
+        names = sorted({s for r in rows for s in r})
+        col = {s: i for i, s in enumerate(names)}
+        matrix = np.zeros((index.n_day, len(names)), np.uint8)
+        for d, r in enumerate(rows):
+            matrix[d, [col[s] for s in r]] = 1
+        idfs = index.cache["rare-idf"]
+        index.cache["rare-matrix"] = (matrix, names, col, np.array([idfs[s] for s in names]))
+    matrix, names, col, idfs = index.cache["rare-matrix"]
+    if len(top) < 2 or not names:
+        return []
+    counts = matrix[top].sum(axis=0, dtype=np.int32)
+    need = max(2, math.ceil(PRF_SHARE * len(top)))
+    weight = np.where(counts >= need, counts * idfs, 0.0)
+    for t in profile.terms:
+        for s in term_stems(t.text):
+            if s in col:
+                weight[col[s]] = 0.0
+    k = min(PRF_TERMS, len(names))
+    best = np.argpartition(-weight, k - 1)[:k] if len(names) > k else np.arange(len(names))
+    best = best[np.argsort(-weight[best], kind="stable")]
+    return [names[i] for i in best.tolist() if weight[i] > 0]
+
+
+def ranked_np(index, profile, resolved, cap: int, selected_only: bool):
+    np = _np
+    totals, keep, solid = score_arrays(index, profile, resolved)
+    cand = np.flatnonzero(keep)
+    if selected_only and len(cand) > cap:
+        cand = cand[np.argpartition(-totals[cand], cap - 1)[:cap]]
+    order = cand[np.argsort(-totals[cand], kind="stable")]
+    ranked = order.tolist()
+    return ranked, dict(zip(ranked, totals[order].tolist())), set(np.flatnonzero(solid & keep).tolist()) if len(ranked) else set()
 
 
 def select(scores: list[float], max_items: int, floor: float,
@@ -380,15 +520,20 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
     """Every day paper scoring above zero (or only the selected ones), best first, ``selected``
     set; evidence for the selected ones when ``explain``."""
     resolved = [(t, resolve(index, t)) for t in profile.positive]
-    scored = score_profile(index, profile, resolved)
     cap = max_items or DEFAULT_MAX_ITEMS
-    if selected_only:
-        ranked = heapq.nlargest(cap, scored, key=scored.__getitem__)
+    if numpy():
+        ranked, scored, solid = ranked_np(index, profile, resolved, cap, selected_only)
+        solid_of = lambda d: scored[d] if d in solid else 0.0
     else:
-        ranked = sorted(scored, key=scored.__getitem__, reverse=True)
+        scored = score_profile(index, profile, resolved)
+        if selected_only:
+            ranked = heapq.nlargest(cap, scored, key=scored.__getitem__)
+        else:
+            ranked = sorted(scored, key=scored.__getitem__, reverse=True)
+        solid_of = lambda d: solid_score(d, scored[d], resolved)
     floor = ABSOLUTE_FLOOR * idf(index, 1)
     head = ranked[:cap]
-    flags = select([scored[d] for d in head], cap, floor, [solid_score(d, scored[d], resolved) for d in head])
+    flags = select([scored[d] for d in head], cap, floor, [solid_of(d) for d in head])
     flags += [False] * (len(ranked) - len(head))
     matches = []
     for d, sel in zip(ranked, flags):

@@ -258,3 +258,22 @@ def test_selection_count_follows_the_evidence_within_the_cap(n_relevant, max_ite
     corpus = [paper(f"kv{i}", f"KV cache compression method {i}", "We evict KV cache entries.")
               for i in range(n_relevant)] + [paper("x", "Protein folding", "Proteins fold.")]
     assert len(selected('"kv cache"', corpus, n_background=300, max_items=max_items)) == expected
+
+
+def test_numpy_path_and_pure_python_path_agree(monkeypatch):
+    import notifier.match as m
+    if not m.numpy():
+        pytest.skip("numpy not installed")
+    corpus = [paper("kv", "KV cache eviction", "We evict KV cache entries for long-context inference."),
+              paper("moe", "Mixture-of-Experts (MoE) routing", "Sparse experts with expert parallelism."),
+              paper("both", "MoE meets KV cache", "Compressing the KV cache of a Mixture-of-Experts model."),
+              paper("fed", "Federated KV cache", "Federated learning of the KV cache.")]
+    profiles = ['"kv cache", MoE, -federated', '+MoE, "kv cache"^2', '"sparse experts", eviction', "title:cache"]
+    def run():
+        index = build_index(corpus, background())
+        return [[(x.paper_id, round(x.score, 3), x.selected, x.matched) for x in
+                 match_profile(index, parse_profile(p), **kw)]
+                for p in profiles for kw in ({}, {"selected_only": True, "explain": False})]
+    fast = run()
+    monkeypatch.setattr(m, "_np", False)
+    assert run() == fast
