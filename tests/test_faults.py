@@ -36,11 +36,13 @@ def free_port() -> int:
 
 
 class Recorder:
-    """Keeps every message that reached DATA, then (optionally) waits before answering 250, so a
-    kill lands while a message is in flight: received by the server, not yet acknowledged."""
+    """Keeps every message that reached DATA, then waits ``delay`` before answering 250. With
+    ``hold_at=n`` the n-th message's answer waits until ``release`` is set, so a kill lands
+    exactly while that message is in flight: received by the server, not yet acknowledged."""
 
-    def __init__(self, delay: float = 0.0):
-        self.delay = delay
+    def __init__(self, delay: float = 0.0, hold_at: int = 0):
+        self.delay, self.hold_at = delay, hold_at
+        self.held, self.release = threading.Event(), threading.Event()
         self.messages = []
         self.rcpt_replies = {}      # address -> list of replies to give, in order
         self.lock = threading.Lock()
@@ -55,6 +57,13 @@ class Recorder:
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
             self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+            hold = len(self.messages) == self.hold_at
+        if hold:
+            self.held.set()
+            for _ in range(1000):
+                if self.release.is_set():
+                    break
+                await asyncio.sleep(0.01)
         if self.delay:
             await asyncio.sleep(self.delay)
         return "250 OK queued"
@@ -71,9 +80,9 @@ class Recorder:
 
 
 class SMTPServer:
-    def __init__(self, port: int | None = None, delay: float = 0.0):
+    def __init__(self, port: int | None = None, delay: float = 0.0, hold_at: int = 0):
         self.port = port or free_port()
-        self.handler = Recorder(delay)
+        self.handler = Recorder(delay, hold_at)
         self.controller = None
 
     def start(self) -> "SMTPServer":
@@ -96,6 +105,7 @@ def smtp():
         return servers[-1]
     yield make
     for s in servers:
+        s.handler.release.set()
         s.stop()
 
 
@@ -172,10 +182,11 @@ def report(name: str, **numbers) -> None:
 
 # ----------------------------------------------------------------------------- 1. SIGKILL mid-batch
 N_SUBSCRIBERS = 20
+KILL_AT = 8
 
 
 def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, smtp):
-    server = smtp(delay=0.1).start()
+    server = smtp(delay=0.1, hold_at=KILL_AT).start()
     addresses = [f"user{i:02d}@example.org" for i in range(N_SUBSCRIBERS)]
     config = write_config(tmp_path, server.port, addresses)
     url = db_url(tmp_path)
@@ -185,12 +196,13 @@ def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, 
     log = open(tmp_path / "daemon.log", "ab")
     first = notifier(config, "serve", env=env, log=log)
     try:
-        wait_for(lambda: len(server.handler.snapshot()) >= 8, 30, "8 messages from the first daemon")
-        first.send_signal(signal.SIGKILL)        # while message 8 sits in the server's slow DATA
+        assert server.handler.held.wait(30), "the first daemon never reached message 8"
+        first.send_signal(signal.SIGKILL)        # message 8 arrived, its 250 not yet answered
         first.wait(10)
     finally:
         if first.poll() is None:
             first.kill()
+        server.handler.release.set()
     received_before_kill = len(server.handler.snapshot())
     killed_in = {a: s for a, s in states(url).items() if "sending" in s}
 
@@ -219,14 +231,16 @@ def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, 
            distinct_per_recipient=sorted({len(v) for v in per_recipient.values()}), seconds=round(elapsed, 1))
     assert sorted(per_recipient) == addresses
     assert all(len(ids) == 1 for ids in per_recipient.values()), per_recipient
-    assert len(killed_in) == 1                      # the kill caught one message in flight ...
-    assert len(messages) - N_SUBSCRIBERS <= 1       # ... the only one that may arrive twice
+    (in_flight,) = killed_in                        # the kill caught one message in flight ...
+    assert in_flight == addresses[KILL_AT - 1] and received_before_kill == KILL_AT
+    assert len(messages) == N_SUBSCRIBERS + 1       # ... the only one that arrived twice
+    assert copies[in_flight] == 2 and len(per_recipient[in_flight]) == 1
     assert second.returncode == 0
 
 
 def test_daemon_killed_on_the_last_message_resends_it_without_waiting_for_tomorrow(tmp_path, smtp):
     """Nobody else is due after the restart, so only a retry sweep sends the interrupted digest."""
-    server = smtp(delay=0.3).start()
+    server = smtp(hold_at=3).start()
     addresses = [f"last{i}@example.org" for i in range(3)]
     config = write_config(tmp_path, server.port, addresses)
     url = db_url(tmp_path)
@@ -235,10 +249,11 @@ def test_daemon_killed_on_the_last_message_resends_it_without_waiting_for_tomorr
     with open(tmp_path / "daemon.log", "ab") as log:
         first = notifier(config, "serve", env=env, log=log)
         try:
-            wait_for(lambda: len(server.handler.snapshot()) >= 3, 30, "the last message in flight")
+            assert server.handler.held.wait(30), "the first daemon never reached the last message"
         finally:
             first.kill()
             first.wait(10)
+            server.handler.release.set()
         assert states(url)[addresses[-1]] == ["sending"]
         second = notifier(config, "serve", env=env, log=log)
         try:
@@ -251,6 +266,64 @@ def test_daemon_killed_on_the_last_message_resends_it_without_waiting_for_tomorr
     assert sorted(ids) == addresses and all(len(v) == 1 for v in ids.values())
     assert len(server.handler.snapshot()) == 4
 
+
+def test_sigterm_mid_batch_finishes_the_message_in_flight_and_a_restart_sends_the_rest_once(tmp_path, smtp):
+    server = smtp(hold_at=4).start()
+    addresses = [f"term{i}@example.org" for i in range(8)]
+    config = write_config(tmp_path, server.port, addresses)
+    url = db_url(tmp_path)
+    ingest(url)
+    env = env_for(tmp_path)
+    with open(tmp_path / "daemon.log", "ab") as log:
+        first = notifier(config, "serve", env=env, log=log)
+        try:
+            assert server.handler.held.wait(30), "the daemon never reached message 4"
+            first.terminate()                        # while message 4 is unanswered
+            wait_for(lambda: b"stopping: waiting for the job in flight" in (tmp_path / "daemon.log").read_bytes(),
+                     20, "the daemon to start stopping")
+            server.handler.release.set()
+            assert first.wait(20) == 0
+        finally:
+            if first.poll() is None:
+                first.kill()
+        after_stop = states(url)
+        assert [after_stop[a] for a in addresses[:4]] == [["sent"]] * 4      # nothing half-sent
+        assert not any("sending" in v for v in after_stop.values())
+        second = notifier(config, "serve", env=env, log=log)
+        try:
+            wait_for(lambda: len(states(url)) == 8 and all(v == ["sent"] for v in states(url).values()), 30,
+                     "the rest sent after the restart", poll=0.1)
+        finally:
+            second.terminate()
+            second.wait(20)
+    assert sorted(m["To"] for m in server.handler.snapshot()) == addresses      # exactly one each
+
+
+def test_run_while_the_daemon_delivers_is_refused_and_duplicates_nothing(tmp_path, smtp):
+    server = smtp(hold_at=2).start()
+    addresses = [f"busy{i}@example.org" for i in range(4)]
+    config = write_config(tmp_path, server.port, addresses)
+    url = db_url(tmp_path)
+    ingest(url)
+    env = env_for(tmp_path)
+    with open(tmp_path / "daemon.log", "ab") as log:
+        daemon = notifier(config, "serve", env=env, log=log)
+        try:
+            assert server.handler.held.wait(30), "the daemon never reached message 2"
+            run = subprocess.run([sys.executable, "-m", "notifier", "--config", config, "run", "--all"],
+                                 capture_output=True, text=True, env=env, timeout=60)
+            server.handler.release.set()
+            wait_for(lambda: len(states(url)) == 4 and all(v == ["sent"] for v in states(url).values()), 30,
+                     "the daemon's batch sent", poll=0.1)
+        finally:
+            server.handler.release.set()
+            daemon.terminate()
+            daemon.wait(20)
+    assert run.returncode == 1
+    assert run.stderr == (f"notifier: error: another notifier (pid {daemon.pid}) is already running: "
+                          f"{tmp_path / 'state' / 'notifier.lock'} is locked; stop it first "
+                          "(systemctl stop notifier) or let it finish\n")
+    assert sorted(m["To"] for m in server.handler.snapshot()) == addresses
 
 # ----------------------------------------------------------------------------- 2. SMTP down two days
 def ingest_as_day(url: str, sample: str, day: str) -> list[str]:
