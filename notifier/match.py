@@ -7,6 +7,7 @@ papers; a phrase scores by exact match, else by a loose window match, else by it
 """
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import re
@@ -55,6 +56,7 @@ def tokens(text: str) -> list[re.Match]:
     return list(TOKEN.finditer(text))
 
 
+@functools.lru_cache(maxsize=65536)
 def term_stems(text: str) -> tuple[str, ...]:
     return tuple(stem_all([m.group().lower() for m in tokens(text)]))
 
@@ -418,17 +420,6 @@ def term_arrays(index: PaperIndex, res: Resolved) -> tuple:
     return res.arrays
 
 
-def stem_array(index: PaperIndex, stem: str):
-    key = ("arr", stem)
-    if key not in index.cache:
-        arr = _np.zeros(index.n_day)
-        scores = unit_scores(index, (stem,), tuple(FIELD_WEIGHT))
-        if scores:
-            arr[_np.fromiter(scores.keys(), _np.intp, len(scores))] = _np.fromiter(scores.values(), float, len(scores))
-        index.cache[key] = arr
-    return index.cache[key]
-
-
 def score_arrays(index: PaperIndex, profile: Profile, resolved: list[tuple[Term, Resolved]]):
     """(scores, keep, solid) arrays over the day's papers: ``keep`` = scored above zero and
     passing exclusions/required; ``solid`` = not only lone back-off words of phrases."""
@@ -450,17 +441,19 @@ def score_arrays(index: PaperIndex, profile: Profile, resolved: list[tuple[Term,
         if len(cand) >= 2:
             k = min(PRF_DOCS, len(cand))
             part = cand[np.argpartition(-totals[cand], k - 1)[:k]] if len(cand) > k else cand
-            for stem in feedback_stems_np(index, profile, part):
-                arr = stem_array(index, stem)
-                totals += PRF_WEIGHT * arr
+            best = feedback_stems_np(index, profile, part)
+            if len(best):
+                added = index.cache["rare-matrix"][4][best].sum(axis=0)
+                totals += PRF_WEIGHT * added
                 if PRF_NEW:
-                    present |= arr > 0
+                    present |= added > 0
             keep = present & gates
     return totals, keep, solid
 
 
-def feedback_stems_np(index: PaperIndex, profile: Profile, top) -> list[str]:
-    """feedback_stems over a (day paper x rare stem) incidence matrix built once per index."""
+def feedback_stems_np(index: PaperIndex, profile: Profile, top):
+    """feedback_stems over a (day paper x rare stem) incidence matrix built once per index;
+    returns the stems' rows in the index's rare-stem score matrix."""
     np = _np
     if "rare-matrix" not in index.cache:
         rows = [rare_stems(index, d) for d in range(index.n_day)]
@@ -470,8 +463,13 @@ def feedback_stems_np(index: PaperIndex, profile: Profile, top) -> list[str]:
         for d, r in enumerate(rows):
             matrix[d, [col[s] for s in r]] = 1
         idfs = index.cache["rare-idf"]
-        index.cache["rare-matrix"] = (matrix, names, col, np.array([idfs[s] for s in names]))
-    matrix, names, col, idfs = index.cache["rare-matrix"]
+        scores = np.zeros((len(names), index.n_day), np.float32)   # stem -> its BM25F per paper
+        fields = tuple(FIELD_WEIGHT)
+        for i, s in enumerate(names):
+            unit = unit_scores(index, (s,), fields)
+            scores[i, list(unit)] = list(unit.values())
+        index.cache["rare-matrix"] = (matrix, names, col, np.array([idfs[s] for s in names]), scores)
+    matrix, names, col, idfs, _ = index.cache["rare-matrix"]
     if len(top) < 2 or not names:
         return []
     counts = matrix[top].sum(axis=0, dtype=np.int32)
@@ -481,21 +479,37 @@ def feedback_stems_np(index: PaperIndex, profile: Profile, top) -> list[str]:
         for s in term_stems(t.text):
             if s in col:
                 weight[col[s]] = 0.0
-    k = min(PRF_TERMS, len(names))
-    best = np.argpartition(-weight, k - 1)[:k] if len(names) > k else np.arange(len(names))
-    best = best[np.argsort(-weight[best], kind="stable")]
-    return [names[i] for i in best.tolist() if weight[i] > 0]
+    best = np.flatnonzero(weight)          # only the shared stems: a few dozen
+    return best[np.argsort(-weight[best], kind="stable")[:PRF_TERMS]]
 
 
-def ranked_np(index, profile, resolved, cap: int, selected_only: bool):
+def ranked_np(index: PaperIndex, profile: Profile, resolved, cap: int, selected_only: bool):
+    """(docs best first, their scores, selected flags, matched labels) with numpy."""
     np = _np
     totals, keep, solid = score_arrays(index, profile, resolved)
     cand = np.flatnonzero(keep)
     if selected_only and len(cand) > cap:
         cand = cand[np.argpartition(-totals[cand], cap - 1)[:cap]]
     order = cand[np.argsort(-totals[cand], kind="stable")]
-    ranked = order.tolist()
-    return ranked, dict(zip(ranked, totals[order].tolist())), set(np.flatnonzero(solid & keep).tolist()) if len(ranked) else set()
+    if not len(order):
+        return [], [], [], []
+    scores = totals[order]
+    floor = ABSOLUTE_FLOOR * idf(index, 1)
+    flags = (scores >= RELATIVE_THRESHOLD * scores[0]) & solid[order] & (scores >= floor)
+    flags[cap:] = False
+    if selected_only:
+        stop = int(np.argmin(flags)) if not flags.all() else len(flags)
+        order, scores, flags = order[:stop], scores[:stop], flags[:stop]
+    codes = np.zeros(len(order), np.int64)
+    for i, (_, res) in enumerate(resolved):
+        codes |= term_arrays(index, res)[1][order].astype(np.int64) << i
+    labels: dict[int, list[str]] = {}
+    matched = []
+    for c in codes.tolist():
+        if c not in labels:
+            labels[c] = unique_labels([t for i, (t, _) in enumerate(resolved) if c >> i & 1])
+        matched.append(labels[c])
+    return order.tolist(), scores.round(4).tolist(), flags.tolist(), matched
 
 
 def select(scores: list[float], max_items: int, floor: float,
@@ -521,19 +535,30 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
     set; evidence for the selected ones when ``explain``."""
     resolved = [(t, resolve(index, t)) for t in profile.positive]
     cap = max_items or DEFAULT_MAX_ITEMS
-    if numpy():
-        ranked, scored, solid = ranked_np(index, profile, resolved, cap, selected_only)
-        solid_of = lambda d: scored[d] if d in solid else 0.0
+    if numpy() and len(resolved) < 60:
+        ranked, scores, flags, matched = ranked_np(index, profile, resolved, cap, selected_only)
+        docs = index.docs
+        matches = [Match(docs[d].id, score, sel, list(labels),
+                         evidence(index, d, [t for t, res in resolved if d in res.scores])
+                         if explain and sel else [])
+                   for d, score, sel, labels in zip(ranked, scores, flags, matched)]
     else:
-        scored = score_profile(index, profile, resolved)
-        if selected_only:
-            ranked = heapq.nlargest(cap, scored, key=scored.__getitem__)
-        else:
-            ranked = sorted(scored, key=scored.__getitem__, reverse=True)
-        solid_of = lambda d: solid_score(d, scored[d], resolved)
+        matches = match_dicts(index, profile, resolved, cap, explain, selected_only)
+    return blend_upvotes(index, matches, upvote_weight) if upvote_weight else matches
+
+
+def match_dicts(index: PaperIndex, profile: Profile, resolved, cap: int, explain: bool,
+                selected_only: bool) -> list[Match]:
+    """match_profile without numpy: the reference implementation."""
+    scored = score_profile(index, profile, resolved)
+    if selected_only:
+        ranked = heapq.nlargest(cap, scored, key=scored.__getitem__)
+    else:
+        ranked = sorted(scored, key=scored.__getitem__, reverse=True)
     floor = ABSOLUTE_FLOOR * idf(index, 1)
     head = ranked[:cap]
-    flags = select([scored[d] for d in head], cap, floor, [solid_of(d) for d in head])
+    flags = select([scored[d] for d in head], cap, floor,
+                   [solid_score(d, scored[d], resolved) for d in head])
     flags += [False] * (len(ranked) - len(head))
     matches = []
     for d, sel in zip(ranked, flags):
@@ -542,7 +567,7 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
         terms = [t for t, res in resolved if d in res.scores]
         matches.append(Match(index.docs[d].id, round(scored[d], 4), sel, unique_labels(terms),
                              evidence(index, d, terms) if explain and sel else []))
-    return blend_upvotes(index, matches, upvote_weight) if upvote_weight else matches
+    return matches
 
 
 def unique_labels(terms: list[Term]) -> list[str]:
