@@ -414,11 +414,12 @@ class Store:
 
     def last_cutoff(self, subscriber_id: int) -> datetime | None:
         """When the subscriber's latest settled digest was planned: papers first seen before it
-        were considered then. Digests still waiting (pending, retry, superseded) do not count."""
+        were considered then. Digests still waiting (pending, retry, superseded) do not count, nor
+        failed ones: their papers are free again (a day-long SMTP outage uses up the retries)."""
         with self.session() as s:
             return s.exec(select(func.max(Delivery.created_at)).where(
                 Delivery.subscriber_id == subscriber_id,
-                Delivery.state.in_(("sent", "sending", "unknown", "failed", "empty")))).one()
+                Delivery.state.in_(("sent", "sending", "unknown", "empty")))).one()
 
     def has_delivery(self, subscriber_id: int, digest_day: str) -> bool:
         with self.session() as s:

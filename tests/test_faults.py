@@ -110,13 +110,13 @@ def smtp():
 
 
 # ----------------------------------------------------------------------------- setup
-def write_config(tmp_path, port: int, addresses: list[str], keywords: str = "agents") -> str:
+def write_config(tmp_path, port: int, addresses: list[str], keywords: str = "agents", max_attempts: int = 8) -> str:
     lines = [f'[database]\nurl = "sqlite:///{tmp_path / "notifier.sqlite"}"\n',
              "[sources.hf_daily]\nenabled = false\n",
              f'[email]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
              'from = "Paper digest <digest@example.org>"\ntimeout_seconds = 5\n',
              '[schedule]\ntime = "00:00"\ntimezone = "UTC"\n',
-             "[delivery]\nretry_base_seconds = 300\n"]
+             f"[delivery]\nretry_base_seconds = 300\nmax_attempts = {max_attempts}\n"]
     for a in addresses:
         lines.append(f'[[subscribers]]\nemail = "{a}"\nkeywords = \'{keywords}\'\ntime = "00:00"\ntimezone = "UTC"\n')
     path = tmp_path / "config.toml"
@@ -349,11 +349,13 @@ def test_smtp_down_for_two_days_then_up_sends_one_catch_up_covering_both(tmp_pat
     addresses = ["ann@example.org", "bob@example.org"]
     config = write_config(tmp_path, server.port, addresses)
     url = db_url(tmp_path)
-    with freeze_time("2026-06-12 10:00:00", real_asyncio=True):
-        ingest_as_day(url, SAMPLE, "2026-06-12")
+    with freeze_time("2026-06-12 09:00:00", real_asyncio=True) as clock:
+        ingest_as_day(url, SAMPLE, "2026-06-12")       # fetched an hour before the delivery time
+        clock.tick(3600)
         assert run_cli(config, "run", "--all") == 0
-    with freeze_time("2026-06-13 10:00:00", real_asyncio=True):
+    with freeze_time("2026-06-13 09:00:00", real_asyncio=True) as clock:
         day2 = ingest_as_day(url, SAMPLE_2, "2026-06-13")
+        clock.tick(3600)
         assert run_cli(config, "run", "--all") == 0
     assert states(url) == {a: ["superseded", "retry"] for a in addresses}
     server.start()
@@ -446,3 +448,31 @@ def test_transient_4xx_is_retried_on_a_later_run_after_its_backoff(tmp_path, smt
         assert busy.attempts == 2 and busy.last_error is None
     finally:
         store.close()
+
+
+def test_smtp_down_long_enough_to_exhaust_retries_still_catches_up_the_missed_papers(tmp_path, smtp, monkeypatch):
+    """The daemon retries every few minutes, so a day-long outage uses up a digest's attempts; its
+    papers must still reach the subscriber in the catch-up once SMTP is back."""
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
+    server = smtp()                                # not started: connection refused
+    config = write_config(tmp_path, server.port, ["ann@example.org"], max_attempts=2)
+    url = db_url(tmp_path)
+    with freeze_time("2026-06-12 09:00:00", real_asyncio=True) as clock:
+        ingest_as_day(url, SAMPLE, "2026-06-12")       # fetched an hour before the delivery time
+        clock.tick(3600)
+        assert run_cli(config, "run", "--all") == 0
+        clock.tick(400)
+        assert run_cli(config, "run", "--all") == 0
+    assert states(url) == {"ann@example.org": ["failed"]}          # gave up: shown by status
+    with freeze_time("2026-06-13 09:00:00", real_asyncio=True) as clock:
+        ingest_as_day(url, SAMPLE_2, "2026-06-13")
+        clock.tick(3600)
+        assert run_cli(config, "run", "--all") == 0
+    server.start()
+    with freeze_time("2026-06-14 10:00:00", real_asyncio=True):
+        assert run_cli(config, "run", "--all") == 0
+    (msg,) = server.handler.snapshot()
+    body = msg.get_body(("plain",)).get_content()
+    report("retries-exhausted", subject=msg["Subject"], states=states(url))
+    assert "EMBL AI Librarian" in body
+    assert "WebChallenger" in body, "the papers of the digest that gave up were never sent"
