@@ -267,11 +267,11 @@ def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Deliv
     day = local_day(sub, now).isoformat()
     if ctx.store.has_delivery(sub.id, day):
         return None
-    ctx.store.supersede_open(sub.id, day)
+    folded = ctx.store.supersede_open(sub.id, day)      # missed digests: this one is a catch-up
     cutoff = utcnow()         # papers first seen from now on belong to the next digest
     papers = candidates(ctx, sub)
     items, weaker = match_subscriber(ctx, sub, papers, background(ctx))
-    meta = digest_meta(ctx, sub, papers, items, weaker, now)
+    meta = digest_meta(ctx, sub, papers, items, weaker, now, folded=folded)
     if not items and not ctx.config.general.send_empty:
         # Nothing to send today: record that, so the subscriber is not re-matched all day and
         # papers arriving later go into tomorrow's digest.
@@ -286,7 +286,7 @@ def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Deliv
 
 
 def digest_meta(ctx: Context, sub: Subscriber, papers: list[Paper], items: list[dict], weaker: int,
-                now: datetime) -> dict:
+                now: datetime, folded: int = 0) -> dict:
     last = ctx.store.last_delivery(sub.id)
     since = last.created_at if last else sub.created_at
     sources = sorted({s for s in ctx.store.fetch_sources()} or {"hf_daily"})
@@ -294,7 +294,7 @@ def digest_meta(ctx: Context, sub: Subscriber, papers: list[Paper], items: list[
     days = sorted({d for p in items for _, d in ctx.store.sightings(p["id"])})
     return {"new_papers": len(papers), "sources": [source_label(s) for s in sources],
             "failed_sources": [source_label(s) for s in failed], "weaker": weaker,
-            "covers_days": days if (now - since) > timedelta(days=1, hours=12) else [],
+            "covers_days": days if folded or (now - since) > timedelta(days=1, hours=12) else [],
             "empty_note": not items}
 
 

@@ -476,3 +476,27 @@ def test_smtp_down_long_enough_to_exhaust_retries_still_catches_up_the_missed_pa
     report("retries-exhausted", subject=msg["Subject"], states=states(url))
     assert "EMBL AI Librarian" in body
     assert "WebChallenger" in body, "the papers of the digest that gave up were never sent"
+
+
+def test_smtp_back_later_on_the_second_day_sends_one_message_labelled_as_a_catch_up(tmp_path, smtp, monkeypatch):
+    """The retry of day 2's digest, which absorbed day 1's, goes out when SMTP is back that day."""
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
+    server = smtp()
+    config = write_config(tmp_path, server.port, ["ann@example.org"])
+    url = db_url(tmp_path)
+    with freeze_time("2026-06-12 09:00:00", real_asyncio=True) as clock:
+        ingest_as_day(url, SAMPLE, "2026-06-12")
+        clock.tick(3600)
+        assert run_cli(config, "run", "--all") == 0
+    with freeze_time("2026-06-13 09:00:00", real_asyncio=True) as clock:
+        ingest_as_day(url, SAMPLE_2, "2026-06-13")
+        clock.tick(3600)
+        assert run_cli(config, "run", "--all") == 0
+        server.start()
+        clock.tick(3600)
+        assert run_cli(config, "run", "--all") == 0
+    (msg,) = server.handler.snapshot()
+    assert "catch-up Fri 12 Jun – Sat 13 Jun" in msg["Subject"]
+    body = msg.get_body(("plain",)).get_content()
+    assert "WebChallenger" in body and "EMBL AI Librarian" in body
+    assert states(url) == {"ann@example.org": ["superseded", "sent"]}
