@@ -500,3 +500,29 @@ def test_smtp_back_later_on_the_second_day_sends_one_message_labelled_as_a_catch
     body = msg.get_body(("plain",)).get_content()
     assert "WebChallenger" in body and "EMBL AI Librarian" in body
     assert states(url) == {"ann@example.org": ["superseded", "sent"]}
+
+
+def test_run_killed_mid_batch_then_run_again_sends_each_digest_once(tmp_path, smtp):
+    """The timer mode: a `notifier run` killed in flight; the next run resends with the same id."""
+    server = smtp(hold_at=3).start()
+    addresses = [f"timer{i}@example.org" for i in range(5)]
+    config = write_config(tmp_path, server.port, addresses)
+    url = db_url(tmp_path)
+    ingest(url)
+    env = env_for(tmp_path)
+    with open(tmp_path / "run.log", "ab") as log:
+        first = notifier(config, "run", "--all", env=env, log=log)
+        try:
+            assert server.handler.held.wait(30), "the run never reached message 3"
+        finally:
+            first.kill()
+            first.wait(10)
+            server.handler.release.set()
+        assert sum("sending" in v for v in states(url).values()) == 1
+        again = subprocess.run([sys.executable, "-m", "notifier", "--config", config, "run", "--all"],
+                               stdout=log, stderr=subprocess.STDOUT, env=env, timeout=60)
+    assert again.returncode == 0
+    assert all(v == ["sent"] for v in states(url).values()) and len(states(url)) == 5
+    ids = server.handler.per_recipient()
+    assert sorted(ids) == addresses and all(len(v) == 1 for v in ids.values())
+    assert len(server.handler.snapshot()) == 6          # the one in flight arrived twice, same Message-ID
