@@ -46,6 +46,12 @@ class Recorder:
         self.messages = []
         self.rcpt_replies = {}      # address -> list of replies to give, in order
         self.lock = threading.Lock()
+        self.sessions = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         queue = self.rcpt_replies.get(address)
@@ -228,7 +234,8 @@ def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, 
     report("sigkill", subscribers=N_SUBSCRIBERS, received_before_kill=received_before_kill,
            in_flight_at_kill=len(killed_in), raw_messages=len(messages),
            recipients_with_two_copies=sum(1 for c in copies.values() if c > 1),
-           distinct_per_recipient=sorted({len(v) for v in per_recipient.values()}), seconds=round(elapsed, 1))
+           distinct_per_recipient=sorted({len(v) for v in per_recipient.values()}),
+           smtp_sessions=server.handler.sessions, seconds=round(elapsed, 1))
     assert sorted(per_recipient) == addresses
     assert all(len(ids) == 1 for ids in per_recipient.values()), per_recipient
     (in_flight,) = killed_in                        # the kill caught one message in flight ...
