@@ -366,6 +366,8 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, now: datetime) -> Deliv
     result = channel.send(digest)
     state = result.state
     next_at = None
+    if state == "unknown" and sub.channel == "email" and ctx.config.delivery.unknown_policy == "resend":
+        state = "retry"     # re-sent later with the same Message-ID: a copy is recognisably the same mail
     if state == "retry":
         if claimed.attempts >= ctx.config.delivery.max_attempts:
             state = "failed"
@@ -451,7 +453,7 @@ def recover(ctx: Context, now: datetime | None = None, lease: timedelta = LEASE)
         found = getattr(channel, "find_sent", None)
         if found is not None and found(build_digest(ctx, d, sub)):
             ctx.store.record(d.id, "sent", error="confirmed after restart", now=now)
-        elif ctx.config.delivery.unknown_policy == "resend" or sub.channel == "email":
+        elif ctx.config.delivery.unknown_policy == "resend":
             ctx.store.record(d.id, "retry", error="interrupted while sending; re-sending", now=now)
         else:
             ctx.store.record(d.id, "unknown", error="interrupted while sending; check and re-queue", now=now)

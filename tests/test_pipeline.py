@@ -180,3 +180,29 @@ def test_operator_is_alerted_once_about_a_source_down_for_a_day(cfg, hf):
     [alert] = Path(cfg.outbox_dir).glob("alert-*.txt")
     text = alert.read_text()
     assert "To: #ops" in text and "source hf_daily has not been fetched successfully" in text and "503" in text
+
+
+def test_email_lost_after_data_is_resent_later_with_the_same_message_id(cfg, hf, monkeypatch):
+    """RELIABILITY.md §6.2: email's default for the duplicate window is at-least-once."""
+    import notifier.channels
+    from notifier.channels.base import Channel, SendResult
+
+    seen_keys = []
+
+    class LosesFirst(Channel):
+        def send(self, digest):
+            seen_keys.append(digest.delivery_key)
+            if len(seen_keys) == 1:
+                return SendResult("unknown", error="connection lost while sending; it may have arrived")
+            return SendResult("sent", provider_ref=f"<{digest.delivery_key}@example.org>")
+
+    monkeypatch.setattr(notifier.channels, "open_channel", lambda config, sub: LosesFirst())
+    subscribe(cfg, "2026-07-01 06:00", "speculative decoding")
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    _, [first] = cycle(cfg, "2026-07-01 08:00")
+    assert first.state == "retry"
+    with freeze_time("2026-07-01 08:10"), open_context(cfg) as ctx:
+        [second] = deliver(ctx)
+        [row] = ctx.store.deliveries()
+    assert second.state == "sent" and row.state == "sent" and row.attempts == 2
+    assert seen_keys[0] == seen_keys[1]          # same delivery key -> same Message-ID
