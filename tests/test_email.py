@@ -1,6 +1,3 @@
-import email
-import socket
-from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -9,36 +6,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from digests import NASTY_TITLES, digest, paper
 
 from notifier.channels.email import EmailChannel, build_message
-
-
-def free_port() -> int:
-    # aiosmtpd's Controller cannot bind port 0 (aio-libs/aiosmtpd#388)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Handler:
-    def __init__(self):
-        self.messages = []
-        self.rcpt_replies = {}      # address -> list of replies to give, in order
-        self.ehlo_count = 0
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        self.ehlo_count += 1
-        session.host_name = hostname
-        return responses
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        queue = self.rcpt_replies.get(address)
-        if queue:
-            return queue.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK queued"
+from smtp_server import Recorder as Handler, free_port
 
 
 @pytest.fixture
@@ -95,7 +63,7 @@ def test_one_connection_for_a_batch(smtp):
     with channel(port) as ch:
         results = [ch.send(digest(2, address=f"user{i}@example.org")) for i in range(5)]
     assert [r.state for r in results] == ["sent"] * 5
-    assert len(handler.messages) == 5 and handler.ehlo_count == 1 and ch.connections_opened == 1
+    assert len(handler.messages) == 5 and handler.sessions == 1 and ch.connections_opened == 1
 
 
 def test_4xx_is_retried_then_sent_5xx_fails_with_server_text_and_batch_continues(smtp):
@@ -138,7 +106,6 @@ def test_unreachable_server_is_a_retry():
 
 def test_starttls_with_verified_certificate_and_auth(tmp_path):
     trustme = pytest.importorskip("trustme")
-    from aiosmtpd.smtp import SMTP as Server
 
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")

@@ -2,17 +2,12 @@
 days, two runs at once, a permanent and a transient SMTP refusal. The SMTP server is a real
 aiosmtpd server on 127.0.0.1; the daemon and `notifier run` are real subprocesses, except where a
 frozen clock has to move days (then the real CLI entry point runs in-process under freezegun)."""
-import asyncio
-import email
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from email import policy
 from importlib.resources import files
 
 import pytest
@@ -22,69 +17,13 @@ from freezegun import freeze_time
 from notifier.cli import main
 from notifier.parse import parse_text
 from notifier.store import Store
+from smtp_server import Recorder, free_port
 
 SAMPLE = "hf_daily_papers_api_2026-06-12.json"
 SAMPLE_2 = "hf_daily_papers_api_2026-08-03_3items.json"
 
 
 # ----------------------------------------------------------------------------- SMTP server
-def free_port() -> int:
-    # aiosmtpd's Controller cannot bind port 0 (aio-libs/aiosmtpd#388)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Recorder:
-    """Keeps every message that reached DATA, then waits ``delay`` before answering 250. With
-    ``hold_at=n`` the n-th message's answer waits until ``release`` is set, so a kill lands
-    exactly while that message is in flight: received by the server, not yet acknowledged."""
-
-    def __init__(self, delay: float = 0.0, hold_at: int = 0):
-        self.delay, self.hold_at = delay, hold_at
-        self.held, self.release = threading.Event(), threading.Event()
-        self.messages = []
-        self.rcpt_replies = {}      # address -> list of replies to give, in order
-        self.lock = threading.Lock()
-        self.sessions = 0
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        self.sessions += 1
-        session.host_name = hostname
-        return responses
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        queue = self.rcpt_replies.get(address)
-        if queue:
-            return queue.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-            hold = len(self.messages) == self.hold_at
-        if hold:
-            self.held.set()
-            for _ in range(1000):
-                if self.release.is_set():
-                    break
-                await asyncio.sleep(0.01)
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return "250 OK queued"
-
-    def snapshot(self) -> list:
-        with self.lock:
-            return list(self.messages)
-
-    def per_recipient(self) -> dict[str, set[str]]:
-        ids: dict[str, set[str]] = {}
-        for m in self.snapshot():
-            ids.setdefault(m["To"], set()).add(m["Message-ID"])
-        return ids
-
-
 class SMTPServer:
     def __init__(self, port: int | None = None, delay: float = 0.0, hold_at: int = 0):
         self.port = port or free_port()
