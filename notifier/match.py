@@ -1,239 +1,100 @@
 """Matching: score the day's papers against keyword profiles, select, explain. Pure, no I/O.
 
-The index of the day's papers (plus background papers, used only for document frequencies) is
-built once; each distinct term is resolved once into {paper: score} and cached, so a profile
-costs a few dictionary look-ups. Scoring is BM25F (title weighted) with IDF over all stored
-papers; a phrase scores by exact match, else by a loose window match, else by its words.
+Each distinct term is resolved once per index into a score over every day paper (BM25F, title
+weighted, IDF over all stored papers): the best of its spellings (itself, squashed, split,
+abbreviation <-> long form), for a phrase also its words within a window (weighted lower) and
+its words found apart (back-off). A profile's score is the weighted sum of its terms', gated by
+exclusions and required terms, then adjusted by pseudo-relevance feedback: a matched paper
+gains by its similarity to the profile's best matches. Profiles are scored in chunks, as
+gathers over a (term x paper) matrix, so 10,000 profiles cost about what 10 would in a loop.
+
+Selection: at least RELATIVE_THRESHOLD of the profile's top score, at least ABSOLUTE_FLOOR of
+a term found in a single paper (so a thin day sends nothing rather than noise), some evidence
+beyond one back-off word of a phrase, and within the cap.
 """
 from __future__ import annotations
 
-import functools
-import heapq
 import math
-import re
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from notifier.models import Evidence, Match, Paper
+import numpy as np
+
+from notifier.explain import evidence
+from notifier.index import (STOP, PaperIndex, build_index, expand_csr, rare_stems, stem_all,
+                            term_stems, unit_vector, words)
+from notifier.models import Match
 from notifier.profile import Profile, Term
 
-TOKEN = re.compile(r"[A-Za-z0-9]+")
-STOP = frozenset("a an and are as at be by for from in into is of on or the to with via using".split())
-K1, B = 1.2, 0.75
-FIELD_WEIGHT = {"title": 3.0, "abstract": 1.0}
+__all__ = ["build_index", "match_profile", "match_profiles", "PaperIndex"]
+
 LOOSE_FACTOR = 0.6          # all words of a phrase within a window, any order
 BACKOFF_FACTOR = 1.0        # a phrase's words found apart
 ABBREV_FACTOR = 0.9         # an abbreviation standing for the term (or the reverse)
-RELATIVE_THRESHOLD = 0.3    # selected: >= this share of the profile's top score ...
+RELATIVE_THRESHOLD = 0.4    # selected: >= this share of the profile's top score ...
 ABSOLUTE_FLOOR = 0.36       # ... and at least about one solid term match: this share of the
                             # score ceiling of a term found in one paper (scales with corpus size)
 DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
-PRF_DOCS = 5                # pseudo-relevance feedback: from this many top papers ...
-PRF_TERMS = 10              # ... take this many distinctive shared stems ...
-PRF_SHARE = 0.3             # ... found in at least this share of them ...
-PRF_MAX_DF = 5              # ... and in at most 1/this of the corpus ...
-PRF_WEIGHT = 0.2            # ... each added at this weight
-PRF_NEW = True              # papers found only by the expansion may rank (never pass the floor alone)
-SNIPPET_WORDS = 12
-
-_stemmer = None
-_stem_cache: dict[str, str] = {}
+FEEDBACK_DOCS = 5           # feedback: a matched paper gains its mean similarity to the profile's
+FEEDBACK_WEIGHT = 0.8       # best FEEDBACK_DOCS papers x this x the top score
+FEEDBACK_MAX_PAPERS = 6000  # the similarity matrix is papers^2 floats: no feedback on bigger days
+CHUNK_CELLS = 128 * 1024    # profiles x papers scored together: small enough to stay in the CPU cache
 
 
-def stem_all(words: list[str]) -> list[str]:
-    """Lowercase words -> Snowball stems, each distinct word stemmed once per process."""
-    global _stemmer
-    missing = [w for w in set(words) if w not in _stem_cache]
-    if missing:
-        if _stemmer is None:
-            import Stemmer
-            _stemmer = Stemmer.Stemmer("english")
-        _stem_cache.update(zip(missing, _stemmer.stemWords(missing)))
-    return [_stem_cache[w] for w in words]
-
-
-def tokens(text: str) -> list[re.Match]:
-    return list(TOKEN.finditer(text))
-
-
-@functools.lru_cache(maxsize=65536)
-def term_stems(text: str) -> tuple[str, ...]:
-    return tuple(stem_all([m.group().lower() for m in tokens(text)]))
-
-
-# ----------------------------------------------------------------------------- index
+# ----------------------------------------------------------------------------- terms
 @dataclass
-class Doc:
-    id: str
-    title: str
-    abstract: str
-    authors: list[str]
-    upvotes: int | None
+class Resolved:
+    """A term over the day papers: its score, where it (or a spelling of it) occurs, and where
+    it has more evidence than one back-off word of a phrase (only that may select a paper)."""
+    scores: np.ndarray          # float32
+    strong: np.ndarray          # bool
+    solid: np.ndarray           # bool
 
 
-@dataclass
-class PaperIndex:
-    docs: list[Doc]                     # the day's papers first, then background papers
-    n_day: int
-    postings: dict[str, dict[str, dict[int, list[int]]]]   # field -> stem -> doc -> positions
-    lengths: dict[str, list[int]]
-    avg_length: dict[str, float]
-    vocab: set[str]                     # raw lowercase tokens, to split squashed words
-    short_to_long: dict[str, Counter]   # "moe" -> Counter({("mixtur","of","expert"): 3})
-    long_to_short: dict[tuple, Counter]
-    cache: dict = field(default_factory=dict)
-    doc_stems: list = field(default_factory=list)   # doc -> distinct content stems (day papers)
-    df: dict = field(default_factory=dict)           # stem -> number of docs (all fields)
-
-    @property
-    def n_docs(self) -> int:
-        return len(self.docs)
+def resolve(index: PaperIndex, term: Term) -> Resolved:
+    return resolve_author(index, term) if term.field == "author" else resolve_text(index, term)
 
 
-def as_doc(p) -> Doc:
-    if isinstance(p, Paper):
-        return Doc(p.arxiv_id, p.title or "", p.abstract or "", list(p.authors), p.upvotes)
-    pid = p.get("id") or p.get("arxiv_id") or p.get("pid")
-    return Doc(str(pid), p.get("title") or "", p.get("abstract") or "", list(p.get("authors") or []),
-               p.get("upvotes"))
+def resolve_text(index: PaperIndex, term: Term) -> Resolved:
+    fields = (0,) if term.field == "title" else (0, 1)
+    scores = np.zeros(index.n_day, np.float32)
+    for stems, factor in variants(index, term.text):
+        np.maximum(scores, factor * unit(index, stems, fields), out=scores)
+    stems = term_stems(term.text)
+    if len(stems) == 1:
+        hit = scores > 0
+        return Resolved(scores, hit, hit)
+    np.maximum(scores, LOOSE_FACTOR * unit(index, stems, fields, loose=True), out=scores)
+    strong = scores > 0
+    content = [s for s in stems if s not in STOP] or list(stems)
+    apart = [unit(index, (s,), fields) for s in content]
+    np.maximum(scores, BACKOFF_FACTOR / math.sqrt(len(content)) * np.sum(apart, axis=0), out=scores)
+    found = np.count_nonzero(apart, axis=0)
+    solid = (scores > 0) & (strong | (found >= min(2, len(content))))
+    return Resolved(scores, strong, solid)
 
 
-def build_index(papers: list, background: list | None = None) -> PaperIndex:
-    """Index the day's papers once; background papers count only towards document frequencies."""
-    day = [as_doc(p) for p in papers]
-    seen = {d.id for d in day}
-    docs = day + [d for d in map(as_doc, background or []) if d.id not in seen]
-    postings = {f: defaultdict(dict) for f in FIELD_WEIGHT}
-    lengths = {f: [] for f in FIELD_WEIGHT}
-    vocab: set[str] = set()
-    s2l, l2s = defaultdict(Counter), defaultdict(Counter)
-    doc_stems: list[frozenset] = []
-    df: Counter = Counter()
-    for i, d in enumerate(docs):
-        seen_stems: set[str] = set()
-        for f in FIELD_WEIGHT:
-            text = d.title if f == "title" else d.abstract
-            words = [m.group().lower() for m in tokens(text)]
-            vocab.update(words)
-            lengths[f].append(len(words))
-            stems = stem_all(words)
-            seen_stems.update(stems)
-            for pos, s in enumerate(stems):
-                postings[f][s].setdefault(i, []).append(pos)
-            for short, long in abbreviations(text):
-                if not short:
-                    continue
-                s2l[short][long] += 1
-                l2s[long][short] += 1
-        df.update(seen_stems)
-        if i < len(day):
-            doc_stems.append(frozenset(s for s in seen_stems if s not in STOP and not s.isdigit()))
-    avg = {f: (sum(v) / len(v) if v else 1.0) or 1.0 for f, v in lengths.items()}
-    return PaperIndex(docs, len(day), {f: dict(p) for f, p in postings.items()}, lengths, avg, vocab,
-                      dict(s2l), dict(l2s), doc_stems=doc_stems, df=dict(df))
+def resolve_author(index: PaperIndex, term: Term) -> Resolved:
+    want = words(term.text)
+    hit = np.array([any(contains_seq(words(a), want) for a in d.authors)
+                    for d in index.docs[:index.n_day]], bool).reshape(index.n_day)
+    return Resolved(np.where(hit, index.idf(1), 0.0).astype(np.float32), hit, hit)
 
 
-# ----------------------------------------------------------------------------- abbreviations
-_PAREN = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9\-]{1,9})\s*[),;]")
-
-
-def abbreviations(text: str):
-    """Schwartz-Hearst: 'Mixture-of-Experts (MoE)' -> ('moe', ('mixtur','of','expert'))."""
-    for m in _PAREN.finditer(text):
-        short = m.group(1)
-        if not any(c.isupper() for c in short):
-            continue
-        if short.endswith("s") and short[:-1].isupper():
-            short = short[:-1]
-        before = text[max(0, m.start() - 120):m.start()]
-        before = re.split(r"[.;:()\[\]]", before)[-1]
-        words = before.split()
-        window = words[-min(len(short) + 5, 2 * len(short)):]
-        long = best_long_form(short, " ".join(window))
-        if long:
-            stems = term_stems(long)
-            if 2 <= len(stems) <= len(short) + 3:
-                yield term_stems(short)[0] if len(term_stems(short)) == 1 else None, stems
-
-
-def best_long_form(short: str, long: str) -> str | None:
-    s, l = len(short) - 1, len(long) - 1
-    sl, ll = short.lower(), long.lower()
-    while s >= 0:
-        c = sl[s]
-        if not c.isalnum():
-            s -= 1
-            continue
-        while (l >= 0 and ll[l] != c) or (s == 0 and l > 0 and ll[l - 1].isalnum()):
-            l -= 1
-        if l < 0:
-            return None
-        l -= 1
-        s -= 1
-    start = ll.rfind(" ", 0, l + 1) + 1
-    return long[start:] if start < len(long) else None
-
-
-# ----------------------------------------------------------------------------- term resolution
-def idf(index: PaperIndex, df: int) -> float:
-    n = index.n_docs
-    return math.log(1 + (n - df + 0.5) / (df + 0.5))
-
-
-def occurrences(index: PaperIndex, stems: tuple[str, ...], fields, loose: bool = False) -> dict[int, dict[str, int]]:
-    """doc -> field -> count of the stems in order (or, loose, within a window in any order)."""
-    out: dict[int, dict[str, int]] = {}
-    for f in fields:
-        lists = [index.postings[f].get(s) for s in stems]
-        if not all(lists):
-            continue
-        docs = set(lists[0]).intersection(*lists[1:]) if len(lists) > 1 else lists[0].keys()
-        for d in docs:
-            n = count_in_doc([lst[d] for lst in lists], loose)
-            if n:
-                out.setdefault(d, {})[f] = n
-    return out
-
-
-def count_in_doc(positions: list[list[int]], loose: bool) -> int:
-    if len(positions) == 1:
-        return len(positions[0])
-    if not loose:
-        later = [set(p) for p in positions[1:]]
-        return sum(all(p + k + 1 in s for k, s in enumerate(later)) for p in positions[0])
-    window = len(positions) + 3
-    return sum(all(any(abs(q - p) <= window for q in ps) for ps in positions[1:]) for p in positions[0])
-
-
-def bm25f(index: PaperIndex, occ: dict[int, dict[str, int]]) -> dict[int, float]:
-    weight = idf(index, len(occ))
-    out = {}
-    for d, by_field in occ.items():
-        if d >= index.n_day:
-            continue
-        tf = sum(FIELD_WEIGHT[f] * n / (1 - B + B * index.lengths[f][d] / index.avg_length[f])
-                 for f, n in by_field.items())
-        out[d] = weight * tf * (K1 + 1) / (tf + K1)
-    return out
-
-
-def unit_scores(index: PaperIndex, stems: tuple[str, ...], fields, loose=False) -> dict[int, float]:
-    key = ("unit", stems, fields, loose)
-    if key not in index.cache:
-        index.cache[key] = bm25f(index, occurrences(index, stems, fields, loose)) if stems else {}
-    return index.cache[key]
+def contains_seq(seq: list[str], want: list[str]) -> bool:
+    n = len(want)
+    return any(seq[i:i + n] == want for i in range(len(seq) - n + 1))
 
 
 def variants(index: PaperIndex, text: str) -> list[tuple[tuple[str, ...], float]]:
     """Spellings of a term with their factor: itself, squashed (KV cache = KVCache), split
     (kvcache = kv cache), abbreviation <-> long form as defined in the stored papers."""
-    words = [m.group().lower() for m in tokens(text)]
-    stems = tuple(stem_all(words))
+    ws = words(text)
+    stems = tuple(stem_all(ws))
     out = [(stems, 1.0)]
-    if len(words) > 1:
-        out.append((tuple(stem_all(["".join(words)])), 1.0))
-    elif words:
-        w = words[0]
+    if len(ws) > 1:
+        out.append((tuple(stem_all(["".join(ws)])), 1.0))
+    elif ws:
+        w = ws[0]
         out += [(tuple(stem_all([w[:i], w[i:]])), 1.0) for i in range(2, len(w) - 1)
                 if w[:i] in index.vocab and w[i:] in index.vocab]
     out += [((s,), ABBREV_FACTOR) for s in frequent(index.long_to_short.get(stems))]
@@ -242,290 +103,234 @@ def variants(index: PaperIndex, text: str) -> list[tuple[tuple[str, ...], float]
     return out
 
 
-def frequent(counter: Counter | None) -> list:
+def frequent(counter) -> list:
     if not counter:
         return []
     top = max(counter.values())
     return [k for k, n in counter.items() if k and n * 2 >= top]
 
 
-@dataclass
-class Resolved:
-    scores: dict[int, float]           # doc -> score of the term (best way it matched)
-    strong: set[int]                   # docs where the term itself (or a variant) occurs
-    weak: set[int] = field(default_factory=set)   # docs matched only by one back-off word of
-                                       # a phrase: counts for ranking, not for the floor
-    arrays: tuple | None = None        # numpy (scores, hit, solid, strong) over day papers, lazily
-
-
-def resolve(index: PaperIndex, term: Term) -> Resolved:
-    key = ("term", term.text.lower(), term.field)
+def unit(index: PaperIndex, stems: tuple[str, ...], fields=(0, 1), loose: bool = False) -> np.ndarray:
+    """BM25F over the day papers of the stems in order (``loose``: all within a window of the
+    first, any order), counted in ``fields`` (0 title, 1 abstract)."""
+    if len(stems) == 1 and len(fields) == 2:
+        return unit_vector(index, stems[0])
+    key = ("unit", stems, fields, loose)
     if key not in index.cache:
-        index.cache[key] = (resolve_author(index, term) if term.field == "author"
-                            else resolve_text(index, term))
+        index.cache[key] = index.bm25f(occurrences(index, stems, fields, loose))
     return index.cache[key]
 
 
-def resolve_text(index: PaperIndex, term: Term) -> Resolved:
-    fields = ("title",) if term.field == "title" else tuple(FIELD_WEIGHT)
-    scores: dict[int, float] = {}
-    for stems, factor in variants(index, term.text):
-        merge_max(scores, unit_scores(index, stems, fields), factor)
-    strong = set(scores)
-    stems = term_stems(term.text)
-    if len(stems) > 1:
-        merge_max(scores, unit_scores(index, stems, fields, loose=True), LOOSE_FACTOR)
-        strong |= set(scores)
-        content = [s for s in stems if s not in STOP] or list(stems)
-        backoff: dict[int, float] = defaultdict(float)
-        found: Counter = Counter()
-        for s in content:
-            for d, v in unit_scores(index, (s,), fields).items():
-                backoff[d] += v
-                found[d] += 1
-        merge_max(scores, backoff, BACKOFF_FACTOR / math.sqrt(len(content)))
-        need = min(2, len(content))
-        weak = {d for d in scores if d not in strong and found[d] < need}
-        return Resolved(scores, strong, weak)
-    return Resolved(scores, strong)
-
-
-def resolve_author(index: PaperIndex, term: Term) -> Resolved:
-    want = [w.lower() for w in TOKEN.findall(term.text)]
-    hits = {d for d in range(index.n_day)
-            if any(contains_seq([w.lower() for w in TOKEN.findall(a)], want) for a in index.docs[d].authors)}
-    return Resolved({d: idf(index, 1) for d in hits}, hits)
-
-
-def contains_seq(words: list[str], want: list[str]) -> bool:
-    n = len(want)
-    return any(words[i:i + n] == want for i in range(len(words) - n + 1))
-
-
-def merge_max(into: dict[int, float], scores: dict[int, float], factor: float) -> None:
-    for d, v in scores.items():
-        v *= factor
-        if v > into.get(d, 0.0):
-            into[d] = v
+def occurrences(index: PaperIndex, stems, fields, loose: bool) -> np.ndarray:
+    """The (paper * 2 + field) block of each occurrence of the stems' sequence (or window)."""
+    lists = [index.positions(s) for s in stems]
+    if not all(len(p) for p in lists):
+        return np.zeros(0, np.int64)
+    first = lists[0]
+    ok = np.ones(len(first), bool)
+    window = len(stems) + 3
+    for k, later in enumerate(lists[1:], 1):
+        if loose:
+            ok &= np.searchsorted(later, first + window, "right") > np.searchsorted(later, first - window)
+        else:
+            at = np.minimum(np.searchsorted(later, first + k), len(later) - 1)
+            ok &= later[at] == first + k
+    block = index.blocks(first[ok])
+    return block[block % 2 == fields[0]] if len(fields) == 1 else block
 
 
 # ----------------------------------------------------------------------------- profiles
-def score_profile(index: PaperIndex, profile: Profile,
-                  resolved: list[tuple[Term, Resolved]] | None = None) -> dict[int, float]:
-    """doc -> score for every day paper scoring above zero (exclusions and required applied)."""
-    resolved = resolved or [(t, resolve(index, t)) for t in profile.positive]
-    totals: dict[int, float] = {}
-    get = totals.get
-    for term, res in resolved:
-        w = term.weight
-        if not totals and w == 1.0:
-            totals.update(res.scores)
-            continue
-        for d, v in res.scores.items():
-            totals[d] = get(d, 0.0) + w * v
-    gate(index, profile, totals)
-    if PRF_DOCS and totals:
-        expand(index, profile, totals)
-    return totals
+@dataclass
+class Ranked:
+    """One profile's matches, best first: day-paper numbers, scores, selected flags, and which
+    positive terms matched as bits (term k = bit k; ``labels`` turns them into words)."""
+    profile: Profile
+    docs: list[int]
+    scores: list[float]
+    selected: list[bool]
+    codes: list[int]
+
+    def labels(self, code: int) -> list[str]:
+        """The positive terms whose bits are set in ``code``, as written, each once."""
+        return list(dict.fromkeys(t.text for k, t in enumerate(self.profile.positive) if code >> k & 1))
 
 
-def gate(index: PaperIndex, profile: Profile, totals: dict[int, float]) -> None:
-    for term in profile.excluded:
-        for d in resolve(index, term).strong:
-            totals.pop(d, None)
-    for term in profile.required:
-        strong = resolve(index, term).strong
-        for d in [d for d in totals if d not in strong]:
-            del totals[d]
+class TermMatrix:
+    """Every term resolved on an index, a row each over the day papers (scores, strong, solid),
+    kept in the index's cache, so a term is resolved once per batch however many profiles share
+    it. Row 0 matches nothing; row 1 is strong everywhere (the padding of required terms)."""
+
+    def __init__(self, index: PaperIndex):
+        self.index, self.row, self.n = index, {}, 2
+        self.scores = np.zeros((64, index.n_day), np.float32)
+        self.strong = np.zeros((64, index.n_day), bool)
+        self.solid = np.zeros((64, index.n_day), bool)
+        self.strong[1] = True
+
+    @classmethod
+    def of(cls, index: PaperIndex) -> TermMatrix:
+        if "terms" not in index.cache:
+            index.cache["terms"] = cls(index)
+        return index.cache["terms"]
+
+    def add(self, term: Term) -> int:
+        key = term.key
+        if key not in self.row:
+            if self.n == len(self.scores):
+                for name in ("scores", "strong", "solid"):
+                    old = getattr(self, name)
+                    setattr(self, name, np.concatenate([old, np.zeros_like(old)]))
+            r = resolve(self.index, term)
+            self.scores[self.n], self.strong[self.n], self.solid[self.n] = r.scores, r.strong, r.solid
+            self.row[key] = self.n
+            self.n += 1
+        return self.row[key]
+
+    def ids(self, terms: list[list[Term]], pad: int) -> tuple[np.ndarray, np.ndarray]:
+        """-> ((profiles x most terms) rows, ``pad`` where a profile has fewer; the counts)."""
+        rows = [[self.add(t) for t in ts] for ts in terms]
+        counts = np.array([len(r) for r in rows], np.int64)
+        width = int(counts.max(initial=0))
+        return np.array([r + [pad] * (width - len(r)) for r in rows], np.int64).reshape(len(rows), width), counts
 
 
-def expand(index: PaperIndex, profile: Profile, totals: dict[int, float]) -> None:
-    """Pseudo-relevance feedback: the stems shared by several of the best-scoring papers and
-    rare in the corpus are added to the profile at a low weight (papers that say the same
-    thing in other words move up; a paper cannot pass the floor on them alone)."""
-    top = heapq.nlargest(PRF_DOCS, totals, key=totals.__getitem__)
-    get = totals.get
-    for s in feedback_stems(index, profile, top):
-        for d, v in unit_scores(index, (s,), tuple(FIELD_WEIGHT)).items():
-            if d in totals or PRF_NEW:
-                totals[d] = get(d, 0.0) + PRF_WEIGHT * v
-    if PRF_NEW:
-        gate(index, profile, totals)
+class Batch:
+    """Profiles as padded arrays of term rows, looked up once for the whole batch."""
+
+    def __init__(self, matrix: TermMatrix, profiles: list[Profile]):
+        self.profiles = profiles
+        self.positive = matrix.ids([p.positive for p in profiles], 0)
+        self.excluded = matrix.ids([p.excluded for p in profiles], 0)
+        self.required = matrix.ids([p.required for p in profiles], 1)
+        self.weights = None
+        if any(t.weight != 1.0 for p in profiles for t in p.positive):
+            width = self.positive[0].shape[1]
+            self.weights = np.array([[t.weight for t in p.positive] + [0.0] * (width - len(p.positive))
+                                     for p in profiles], np.float32).reshape(len(profiles), width)
+
+    def chunk(self, lo: int, hi: int):
+        """-> (profiles, positive rows, their weights or None, excluded rows, required rows)."""
+        def cut(rows_counts):
+            rows, counts = rows_counts
+            return rows[lo:hi, :int(counts[lo:hi].max(initial=0))]
+        positive = cut(self.positive)
+        weights = None if self.weights is None else self.weights[lo:hi, :positive.shape[1]]
+        return self.profiles[lo:hi], positive, weights, cut(self.excluded), cut(self.required)
 
 
-def feedback_stems(index: PaperIndex, profile: Profile, top: list[int]) -> list[str]:
-    """The PRF_TERMS stems found in at least PRF_SHARE of the ``top`` papers, rare in the
-    corpus (df <= n / PRF_MAX_DF), not in the profile, by count x IDF."""
-    if len(top) < 2:
-        return []
-    counts: Counter = Counter()
-    for d in top:
-        counts.update(rare_stems(index, d))
-    need = max(2, math.ceil(PRF_SHARE * len(top)))
-    shared = [s for s, c in counts.items() if c >= need]
-    if not shared:
-        return []
-    own = {s for t in profile.terms for s in term_stems(t.text)}
-    idfs = index.cache["rare-idf"]
-    best = heapq.nlargest(PRF_TERMS, ((counts[s] * idfs[s], s) for s in shared if s not in own))
-    return [s for _, s in best]
+def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int | None = None,
+                   selected_only: bool = False):
+    """Yield a ``Ranked`` per profile, in order: every day paper scoring above zero, or with
+    ``selected_only`` just the selected ones."""
+    cap = max_items or DEFAULT_MAX_ITEMS
+    matrix = TermMatrix.of(index)
+    batch = Batch(matrix, profiles)
+    if uses_feedback(index):
+        similarity(index)
+    size = max(1, CHUNK_CELLS // max(index.n_day, 1))
+
+    for lo in range(0, len(profiles), size):
+        chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
+        totals, solid = score_chunk(index, matrix, positive, weights, excluded, required)
+        yield from rank_chunk(index, matrix, chunk, totals, solid, positive, cap, selected_only)
 
 
-def rare_stems(index: PaperIndex, d: int) -> list[str]:
-    key = ("rare", d)
-    if key not in index.cache:
-        n = index.n_docs
-        index.cache[key] = rare = [s for s in index.doc_stems[d] if index.df[s] * PRF_MAX_DF <= n]
-        idfs = index.cache.setdefault("rare-idf", {})
-        for s in rare:
-            if s not in idfs:
-                idfs[s] = idf(index, index.df[s])
-    return index.cache[key]
+def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, weights, excluded: np.ndarray,
+                required: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """-> (totals, solid), each (profiles x day papers): a paper's total is above zero iff it
+    is matched and passes the exclusions and required terms."""
+    totals = matrix.scores[positive[:, 0]]
+    solid = matrix.solid[positive[:, 0]]
+    if weights is not None:
+        totals *= weights[:, :1]
+    part = np.empty_like(totals)
+    for k in range(1, positive.shape[1]):
+        np.take(matrix.scores, positive[:, k], axis=0, out=part)
+        if weights is not None:
+            part *= weights[:, k, None]
+        totals += part
+        solid |= matrix.solid[positive[:, k]]
+    if excluded.size or required.size:
+        gates = np.ones(totals.shape, bool)
+        for rows in excluded.T:
+            gates &= ~matrix.strong[rows]
+        for rows in required.T:
+            gates &= matrix.strong[rows]
+        totals *= gates
+    if uses_feedback(index):
+        totals += feedback(index, totals)
+    return totals, solid
 
 
-# ----------------------------------------------------------------------------- numpy path
-# The same scoring over arrays of the day's papers: one vector add per term instead of one
-# dictionary update per (term, paper). Used when numpy is installed; the dict code above is
-# the reference and the fallback.
-_np = None
+def uses_feedback(index: PaperIndex) -> bool:
+    return FEEDBACK_DOCS > 0 and 1 < index.n_day <= FEEDBACK_MAX_PAPERS
 
 
-def numpy():
-    global _np
-    if _np is None:
-        try:
-            import numpy as np
-        except ImportError:
-            np = False
-        _np = np
-    return _np
+def feedback(index: PaperIndex, totals: np.ndarray) -> np.ndarray:
+    """Pseudo-relevance feedback for a chunk of profiles: each matched paper gains
+    FEEDBACK_WEIGHT x the profile's top score x its mean similarity to the profile's
+    FEEDBACK_DOCS best papers. Papers that say the same thing in other words move up; a paper
+    cannot be selected on it alone (it is not 'solid' evidence)."""
+    sim = similarity(index)
+    remaining = totals.copy()
+    every = np.arange(len(totals))
+    added = np.zeros(totals.shape, np.float32)
+    n_best = np.zeros(len(totals), np.int64)
+    for _ in range(min(FEEDBACK_DOCS, totals.shape[1])):    # the best papers, one argmax at a time
+        best = remaining.argmax(axis=1)
+        found = remaining[every, best] > 0
+        added += sim[best] * found[:, None]
+        n_best += found
+        remaining[every, best] = 0.0
+    scale = np.where(n_best >= 2, FEEDBACK_WEIGHT * totals.max(axis=1) / np.maximum(n_best, 1), 0.0)
+    added *= scale.astype(np.float32)[:, None]
+    added *= totals > 0
+    return added
 
 
-def term_arrays(index: PaperIndex, res: Resolved) -> tuple:
-    if res.arrays is None:
-        np, n = _np, index.n_day
-        scores, hit = np.zeros(n), np.zeros(n, bool)
-        if res.scores:
-            keys = np.fromiter(res.scores.keys(), np.intp, len(res.scores))
-            scores[keys] = np.fromiter(res.scores.values(), float, len(res.scores))
-            hit[keys] = True
-        solid = hit.copy()
-        if res.weak:
-            solid[list(res.weak)] = False
-        strong = np.zeros(n, bool)
-        day = [d for d in res.strong if d < n]
-        if day:
-            strong[day] = True
-        res.arrays = (scores, hit, solid, strong)
-    return res.arrays
+def similarity(index: PaperIndex) -> np.ndarray:
+    """(day paper x day paper) cosine similarity over their rare stems (IDF-weighted), computed
+    once per index, a block of stems at a time; 0 on the diagonal."""
+    if "similarity" not in index.cache:
+        ptr, cols, idf = rare_stems(index)
+        n = index.n_day
+        rows, stems = expand_csr(ptr, cols, np.arange(n))
+        norms = np.sqrt(np.bincount(rows, weights=idf[stems] ** 2, minlength=n))
+        sim = np.zeros((n, n), np.float32)
+        for lo in range(0, len(idf), 1024):
+            block = np.zeros((n, min(1024, len(idf) - lo)), np.float32)
+            inside = (stems >= lo) & (stems < lo + 1024)
+            block[rows[inside], stems[inside] - lo] = idf[stems[inside]]
+            sim += block @ block.T
+        sim /= np.maximum(np.outer(norms, norms), 1e-9).astype(np.float32)
+        np.fill_diagonal(sim, 0.0)
+        index.cache["similarity"] = sim
+    return index.cache["similarity"]
 
 
-def score_arrays(index: PaperIndex, profile: Profile, resolved: list[tuple[Term, Resolved]]):
-    """(scores, keep, solid) arrays over the day's papers: ``keep`` = scored above zero and
-    passing exclusions/required; ``solid`` = not only lone back-off words of phrases."""
-    np, n = _np, index.n_day
-    totals, present, solid = np.zeros(n), np.zeros(n, bool), np.zeros(n, bool)
-    for term, res in resolved:
-        a, h, s, _ = term_arrays(index, res)
-        totals += a if term.weight == 1.0 else term.weight * a
-        present |= h
-        solid |= s
-    gates = np.ones(n, bool)
-    for term in profile.excluded:
-        gates &= ~term_arrays(index, resolve(index, term))[3]
-    for term in profile.required:
-        gates &= term_arrays(index, resolve(index, term))[3]
-    keep = present & gates
-    if PRF_DOCS:
-        cand = np.flatnonzero(keep)
-        if len(cand) >= 2:
-            k = min(PRF_DOCS, len(cand))
-            part = cand[np.argpartition(-totals[cand], k - 1)[:k]] if len(cand) > k else cand
-            best = feedback_stems_np(index, profile, part)
-            if len(best):
-                added = index.cache["rare-matrix"][4][best].sum(axis=0)
-                totals += PRF_WEIGHT * added
-                if PRF_NEW:
-                    present |= added > 0
-            keep = present & gates
-    return totals, keep, solid
-
-
-def feedback_stems_np(index: PaperIndex, profile: Profile, top):
-    """feedback_stems over a (day paper x rare stem) incidence matrix built once per index;
-    returns the stems' rows in the index's rare-stem score matrix."""
-    np = _np
-    if "rare-matrix" not in index.cache:
-        rows = [rare_stems(index, d) for d in range(index.n_day)]
-        names = sorted({s for r in rows for s in r})
-        col = {s: i for i, s in enumerate(names)}
-        matrix = np.zeros((index.n_day, len(names)), np.uint8)
-        for d, r in enumerate(rows):
-            matrix[d, [col[s] for s in r]] = 1
-        idfs = index.cache["rare-idf"]
-        scores = np.zeros((len(names), index.n_day), np.float32)   # stem -> its BM25F per paper
-        fields = tuple(FIELD_WEIGHT)
-        for i, s in enumerate(names):
-            unit = unit_scores(index, (s,), fields)
-            scores[i, list(unit)] = list(unit.values())
-        index.cache["rare-matrix"] = (matrix, names, col, np.array([idfs[s] for s in names]), scores)
-    matrix, names, col, idfs, _ = index.cache["rare-matrix"]
-    if len(top) < 2 or not names:
-        return []
-    counts = matrix[top].sum(axis=0, dtype=np.int32)
-    need = max(2, math.ceil(PRF_SHARE * len(top)))
-    weight = np.where(counts >= need, counts * idfs, 0.0)
-    for t in profile.terms:
-        for s in term_stems(t.text):
-            if s in col:
-                weight[col[s]] = 0.0
-    best = np.flatnonzero(weight)          # only the shared stems: a few dozen
-    return best[np.argsort(-weight[best], kind="stable")[:PRF_TERMS]]
-
-
-def ranked_np(index: PaperIndex, profile: Profile, resolved, cap: int, selected_only: bool):
-    """(docs best first, their scores, selected flags, matched labels) with numpy."""
-    np = _np
-    totals, keep, solid = score_arrays(index, profile, resolved)
-    cand = np.flatnonzero(keep)
-    if selected_only and len(cand) > cap:
-        cand = cand[np.argpartition(-totals[cand], cap - 1)[:cap]]
-    order = cand[np.argsort(-totals[cand], kind="stable")]
-    if not len(order):
-        return [], [], [], []
-    scores = totals[order]
-    floor = ABSOLUTE_FLOOR * idf(index, 1)
-    flags = (scores >= RELATIVE_THRESHOLD * scores[0]) & solid[order] & (scores >= floor)
-    flags[cap:] = False
+def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray,
+               solid: np.ndarray, positive: np.ndarray, cap: int, selected_only: bool):
+    """Yield each profile's ``Ranked``: its papers by score (ties in input order), flagged
+    selected when near its top score, above the floor, solid and within the cap."""
+    limit = np.maximum(RELATIVE_THRESHOLD * totals.max(axis=1), ABSOLUTE_FLOOR * index.idf(1))
+    prof, doc = np.nonzero((totals >= limit[:, None]) & (totals > 0) if selected_only else totals > 0)
+    values = totals[prof, doc]
+    order = np.lexsort((doc, -values, prof))
+    prof, doc, values = prof[order], doc[order], values[order]
+    first = np.searchsorted(prof, np.arange(len(chunk) + 1))
+    rank = np.arange(len(prof)) - first[prof]
+    flags = (values >= limit[prof]) & solid[prof, doc] & (rank < cap)
     if selected_only:
-        stop = int(np.argmin(flags)) if not flags.all() else len(flags)
-        order, scores, flags = order[:stop], scores[:stop], flags[:stop]
-    codes = np.zeros(len(order), np.int64)
-    for i, (_, res) in enumerate(resolved):
-        codes |= term_arrays(index, res)[1][order].astype(np.int64) << i
-    labels: dict[int, list[str]] = {}
-    matched = []
-    for c in codes.tolist():
-        if c not in labels:
-            labels[c] = unique_labels([t for i, (t, _) in enumerate(resolved) if c >> i & 1])
-        matched.append(labels[c])
-    return order.tolist(), scores.round(4).tolist(), flags.tolist(), matched
-
-
-def select(scores: list[float], max_items: int, floor: float,
-           solid: list[float] | None = None) -> list[bool]:
-    """Scores best first -> selected flags: near the top, above the floor, within the cap.
-    ``solid`` (same order) is the part of each score the floor is checked on: without the
-    single back-off words of phrases, which alone are too weak evidence to send a paper."""
-    top = scores[0] if scores else 0.0
-    solid = solid or scores
-    return [i < max_items and s >= RELATIVE_THRESHOLD * top and f >= floor
-            for i, (s, f) in enumerate(zip(scores, solid))]
-
-
-def solid_score(d: int, score: float, resolved: list[tuple[Term, Resolved]]) -> float:
-    """The score, or 0 when every term found in the paper is only one back-off word of a phrase."""
-    return score if any(d in res.scores and d not in res.weak for _, res in resolved) else 0.0
+        prof, doc, values, flags = prof[flags], doc[flags], values[flags], flags[flags]
+        first = np.searchsorted(prof, np.arange(len(chunk) + 1))
+    codes = np.zeros(len(prof), np.int64)
+    for k in range(positive.shape[1]):
+        codes |= (matrix.scores[positive[prof, k], doc] > 0).astype(np.int64) << k
+    docs, scores = doc.tolist(), values.astype(np.float64).round(4).tolist()
+    flags, codes, first = flags.tolist(), codes.tolist(), first.tolist()
+    for i, profile in enumerate(chunk):
+        a, b = first[i], first[i + 1]
+        yield Ranked(profile, docs[a:b], scores[a:b], flags[a:b], codes[a:b])
 
 
 def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None = None,
@@ -533,91 +338,19 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
                   selected_only: bool = False) -> list[Match]:
     """Every day paper scoring above zero (or only the selected ones), best first, ``selected``
     set; evidence for the selected ones when ``explain``."""
-    resolved = [(t, resolve(index, t)) for t in profile.positive]
-    cap = max_items or DEFAULT_MAX_ITEMS
-    if numpy() and len(resolved) < 60:
-        ranked, scores, flags, matched = ranked_np(index, profile, resolved, cap, selected_only)
-        docs = index.docs
-        matches = [Match(docs[d].id, score, sel, list(labels),
-                         evidence(index, d, [t for t, res in resolved if d in res.scores])
-                         if explain and sel else [])
-                   for d, score, sel, labels in zip(ranked, scores, flags, matched)]
-    else:
-        matches = match_dicts(index, profile, resolved, cap, explain, selected_only)
-    return blend_upvotes(index, matches, upvote_weight) if upvote_weight else matches
-
-
-def match_dicts(index: PaperIndex, profile: Profile, resolved, cap: int, explain: bool,
-                selected_only: bool) -> list[Match]:
-    """match_profile without numpy: the reference implementation."""
-    scored = score_profile(index, profile, resolved)
-    if selected_only:
-        ranked = heapq.nlargest(cap, scored, key=scored.__getitem__)
-    else:
-        ranked = sorted(scored, key=scored.__getitem__, reverse=True)
-    floor = ABSOLUTE_FLOOR * idf(index, 1)
-    head = ranked[:cap]
-    flags = select([scored[d] for d in head], cap, floor,
-                   [solid_score(d, scored[d], resolved) for d in head])
-    flags += [False] * (len(ranked) - len(head))
+    [ranked] = match_profiles(index, [profile], max_items=max_items, selected_only=selected_only)
+    docs = index.docs
     matches = []
-    for d, sel in zip(ranked, flags):
-        if selected_only and not sel:
-            break
-        terms = [t for t, res in resolved if d in res.scores]
-        matches.append(Match(index.docs[d].id, round(scored[d], 4), sel, unique_labels(terms),
+    for d, score, sel, code in zip(ranked.docs, ranked.scores, ranked.selected, ranked.codes):
+        terms = [t for k, t in enumerate(profile.positive) if code >> k & 1]
+        matches.append(Match(docs[d].id, score, sel, ranked.labels(code),
                              evidence(index, d, terms) if explain and sel else []))
-    return matches
-
-
-def unique_labels(terms: list[Term]) -> list[str]:
-    return list(dict.fromkeys(t.text for t in terms))
+    return blend_upvotes(index, matches, upvote_weight) if upvote_weight else matches
 
 
 def blend_upvotes(index: PaperIndex, matches: list[Match], weight: float) -> list[Match]:
     """Reorder by score x (1 + weight x upvote share); selection is left as it was."""
     votes = {d.id: d.upvotes or 0 for d in index.docs[:index.n_day]}
-    most = max(votes.values(), default=0) or 1
-    key = lambda m: (not m.selected, -m.score * (1 + weight * math.log1p(votes.get(m.paper_id, 0)) / math.log1p(most)))
-    return sorted(matches, key=key)
-
-
-# ----------------------------------------------------------------------------- explanations
-def evidence(index: PaperIndex, d: int, terms: list[Term]) -> list[Evidence]:
-    doc = index.docs[d]
-    out = []
-    for term in dict.fromkeys(terms):
-        if term.field == "author":
-            name = next((a for a in doc.authors if term.text.lower() in a.lower()), term.text)
-            out.append(Evidence(term.text, "authors", [(name, True)]))
-            continue
-        wanted = set(term_stems(term.text)) - STOP
-        for fname, text in (("title", doc.title), ("abstract", doc.abstract)):
-            snip = snippet(text, wanted)
-            if snip:
-                out.append(Evidence(term.text, fname, snip))
-                break
-    return out
-
-
-def snippet(text: str, wanted: set[str]) -> list[tuple[str, bool]]:
-    """A short window of ``text`` around the first hit, hits highlighted; [] when none."""
-    toks = tokens(text)
-    hits = [i for i, s in enumerate(stem_all([m.group().lower() for m in toks])) if s in wanted]
-    if not hits:
-        return []
-    lo = max(0, hits[0] - SNIPPET_WORDS // 2)
-    hi = min(len(toks), lo + SNIPPET_WORDS * 2)
-    segments, cursor = [], toks[lo].start()
-    if lo:
-        segments.append(("… ", False))
-    for i in (h for h in hits if lo <= h < hi):
-        m = toks[i]
-        if m.start() > cursor:
-            segments.append((text[cursor:m.start()], False))
-        segments.append((m.group(), True))
-        cursor = m.end()
-    segments.append((text[cursor:toks[hi - 1].end()], False))
-    if hi < len(toks):
-        segments.append((" …", False))
-    return [s for s in segments if s[0]]
+    most = math.log1p(max(votes.values(), default=0)) or 1.0
+    return sorted(matches, key=lambda m: (not m.selected,
+                                          -m.score * (1 + weight * math.log1p(votes.get(m.paper_id, 0)) / most)))

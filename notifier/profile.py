@@ -6,6 +6,7 @@ author, ``title:term`` looks only in titles. Pure: no I/O.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,7 +16,8 @@ from notifier.errors import ProfileError
 FIELDS = ("title", "author")
 _WEIGHT = re.compile(r"\^\s*([^\s^]*)\s*$")
 _FIELD = re.compile(r"^([A-Za-z_]+):(?!//)")
-_WORD = re.compile(r"[A-Za-z0-9]+")
+_WORD = re.compile(r"[^\W_]+")
+_SEPARATOR = re.compile(r'([,\n])(?=[^"]*(?:"[^"]*"[^"]*)*$)')    # a comma or newline outside quotes
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ class Term:
     @property
     def positive(self) -> bool:
         return self.mode != "exclude"
+
+    @cached_property
+    def key(self) -> tuple[str, str | None]:
+        """What the matcher resolves: the same words in the same field are the same term."""
+        return self.text.lower(), self.field
 
 
 @dataclass(frozen=True)
@@ -74,20 +81,10 @@ def parse_profile(text: str) -> Profile:
 def split_terms(text: str) -> list[str]:
     """Split on commas/newlines outside quotes; blank chunks are skipped, empty ones between
     two commas are an error."""
-    chunks, buf, quoted = [], [], False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        if ch in ",\n" and not quoted:
-            chunks.append(("".join(buf), ch))
-            buf = []
-        else:
-            buf.append(ch)
-    chunks.append(("".join(buf), ""))
-    if quoted:
-        bad = next(c for c, _ in reversed(chunks) if '"' in c)
-        raise ProfileError(f"unbalanced quote in term '{bad.strip()}': close the phrase with \"",
-                           term=bad.strip())
+    if text.count('"') % 2:
+        raise unbalanced(text)
+    parts = _SEPARATOR.split(text)
+    chunks = list(zip(parts[::2], parts[1::2] + [""]))
     for i, (chunk, sep) in enumerate(chunks):
         if not chunk.strip() and sep == "," and 0 < i:
             raise ProfileError(f"empty term after '{chunks[i - 1][0].strip()}': remove the extra comma",
@@ -95,6 +92,23 @@ def split_terms(text: str) -> list[str]:
     return [c.strip() for c, _ in chunks if c.strip()]
 
 
+def unbalanced(text: str) -> ProfileError:
+    """The error for an odd number of quotes, naming the term the open quote is in."""
+    chunks, buf, quoted = [], [], False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch in ",\n" and not quoted:
+            chunks.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+    chunks.append("".join(buf))
+    bad = next(c for c in reversed(chunks) if '"' in c).strip()
+    return ProfileError(f"unbalanced quote in term '{bad}': close the phrase with \"", term=bad)
+
+
+@functools.lru_cache(maxsize=16384)
 def parse_term(raw: str) -> Term:
     body, mode = raw, "any"
     if body[0] in "+-":

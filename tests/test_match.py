@@ -260,20 +260,21 @@ def test_selection_count_follows_the_evidence_within_the_cap(n_relevant, max_ite
     assert len(selected('"kv cache"', corpus, n_background=300, max_items=max_items)) == expected
 
 
-def test_numpy_path_and_pure_python_path_agree(monkeypatch):
+@pytest.mark.parametrize("chunk_cells", [1, 8, 128 * 1024], ids=["one-profile-chunks", "small-chunks", "one-chunk"])
+def test_a_profile_matches_the_same_alone_or_in_a_batch(monkeypatch, chunk_cells):
     import notifier.match as m
-    if not m.numpy():
-        pytest.skip("numpy not installed")
     corpus = [paper("kv", "KV cache eviction", "We evict KV cache entries for long-context inference."),
               paper("moe", "Mixture-of-Experts (MoE) routing", "Sparse experts with expert parallelism."),
               paper("both", "MoE meets KV cache", "Compressing the KV cache of a Mixture-of-Experts model."),
-              paper("fed", "Federated KV cache", "Federated learning of the KV cache.")]
-    profiles = ['"kv cache", MoE, -federated', '+MoE, "kv cache"^2', '"sparse experts", eviction', "title:cache"]
-    def run():
-        index = build_index(corpus, background())
-        return [[(x.paper_id, round(x.score, 3), x.selected, x.matched) for x in
-                 match_profile(index, parse_profile(p), **kw)]
-                for p in profiles for kw in ({}, {"selected_only": True, "explain": False})]
-    fast = run()
-    monkeypatch.setattr(m, "_np", False)
-    assert run() == fast
+              paper("fed", "Federated KV cache", "Federated learning of the KV cache.", authors=["Ada Lovelace"])]
+    texts = ['"kv cache", MoE, -federated', '+MoE, "kv cache"^2', '"sparse experts", eviction', "title:cache",
+             'author:"Ada Lovelace"', "proteins"]
+    index = build_index(corpus, background())
+    alone = [[(x.paper_id, x.score, x.selected, x.matched) for x in match_profile(index, parse_profile(t))]
+             for t in texts]
+    monkeypatch.setattr(m, "CHUNK_CELLS", chunk_cells)
+    batch = m.match_profiles(build_index(corpus, background()), [parse_profile(t) for t in texts])
+    together = [[(index.docs[d].id, score, sel, r.labels(code))
+                 for d, score, sel, code in zip(r.docs, r.scores, r.selected, r.codes)] for r in batch]
+    assert together == alone
+    assert alone[0] and alone[-1] == []

@@ -9,7 +9,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from notifier.match import term_stems
+    from notifier.index import term_stems
     from notifier.profile import parse_profile
     profile = parse_profile(args.text)
     for t in profile.terms:

@@ -1,0 +1,283 @@
+"""The index of the day's papers, built once per batch: stems, positions, abbreviations. Pure.
+
+Every word of every title and abstract is stemmed (Snowball, each distinct word once per
+process) and laid out on one position axis, fields and papers separated by gaps wider than any
+phrase window, so that phrase and window matching are array look-ups over all papers at once.
+A word with inner capitals or digits also stands for its parts at its own position
+(``MobileNetV2`` for mobile and net, ``SnapKV`` for kv, ``MixLoRA`` for lora), never a plain
+substring ("rag" is not in "average"). Abbreviations the papers define ("Mixture-of-Experts
+(MoE)") are mined both ways. Background papers (the stored corpus) count only towards
+document frequencies.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from notifier.models import Paper
+
+TOKEN = re.compile(r"[^\W_]+")
+_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+STOP = frozenset("a an and are as at be by for from in into is of on or the to with via using".split())
+FIELDS = ("title", "abstract")
+FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
+K1, B = 1.2, 0.75
+GAP = 64                                # positions between two fields or papers (> any window)
+RARE_SHARE = 5                          # feedback stems are in at most 1/5 of the corpus
+
+_stemmer = None
+_stem_cache: dict[str, str] = {}
+_alias_cache: dict[str, tuple[str, ...]] = {}
+
+
+def stem_all(words: list[str]) -> list[str]:
+    """Lowercase words -> Snowball stems, each distinct word stemmed once per process."""
+    global _stemmer
+    missing = [w for w in set(words) if w not in _stem_cache]
+    if missing:
+        if _stemmer is None:
+            import Stemmer
+            _stemmer = Stemmer.Stemmer("english")
+        _stem_cache.update(zip(missing, _stemmer.stemWords(missing)))
+    return [_stem_cache[w] for w in words]
+
+
+def words(text: str) -> list[str]:
+    return [w.lower() for w in TOKEN.findall(text)]
+
+
+@functools.lru_cache(maxsize=65536)
+def term_stems(text: str) -> tuple[str, ...]:
+    return tuple(stem_all(words(text)))
+
+
+def aliases(token: str) -> tuple[str, ...]:
+    """The stems a word with inner capitals or digits also stands for: 'MobileNetV2' ->
+    mobil, net, mobilenet, ...; spans of its parts of 3+ letters, or 2 capitals ('KV')."""
+    if token in _alias_cache:
+        return _alias_cache[token]
+    parts = _PART.findall(token) if not (token.islower() or token.isupper() or token.istitle()) \
+        or not token.isalpha() else []
+    spans = set()
+    for i in range(len(parts)):
+        for j in range(i + 1, min(len(parts), i + 4) + 1):
+            span = "".join(parts[i:j])
+            if (j - i) < len(parts) and (len(span) >= 3 or (len(span) == 2 and span.isupper())) \
+                    and not span.isdigit():
+                spans.add(span.lower())
+    own = stem_all([token.lower()])[0]
+    _alias_cache[token] = out = tuple(sorted({s for s in stem_all(sorted(spans)) if s != own}))
+    return out
+
+
+# ----------------------------------------------------------------------------- the index
+@dataclass
+class Doc:
+    id: str
+    title: str
+    abstract: str
+    authors: list[str]
+    upvotes: int | None
+
+
+def as_doc(p) -> Doc:
+    if isinstance(p, Paper):
+        return Doc(p.arxiv_id, p.title or "", p.abstract or "", list(p.authors), p.upvotes)
+    pid = p.get("id") or p.get("arxiv_id") or p.get("pid")
+    return Doc(str(pid), p.get("title") or "", p.get("abstract") or "", list(p.get("authors") or []),
+               p.get("upvotes"))
+
+
+@dataclass
+class PaperIndex:
+    docs: list[Doc]                 # the day's papers first, then background papers
+    n_day: int
+    sid: dict[str, int]             # stem -> id
+    starts: np.ndarray              # position of each (paper, field) block: paper * 2 + field
+    norm: np.ndarray                # (papers, 2) BM25 length normalisation per field
+    occ_ptr: np.ndarray             # stem id -> its slice of occ_pos
+    occ_pos: np.ndarray             # positions of each stem (aliases included), sorted
+    df: np.ndarray                  # stem id -> number of papers with it
+    unit_ptr: np.ndarray            # stem id -> its slice of unit_doc / unit_score:
+    unit_doc: np.ndarray            # the day papers with the stem and its BM25F score there
+    unit_score: np.ndarray
+    vocab: set[str]                 # lowercase words, to split squashed words ('kvcache')
+    short_to_long: dict[str, Counter]   # 'moe' -> Counter({('mixtur', 'of', 'expert'): 3})
+    long_to_short: dict[tuple, Counter]
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.docs)
+
+    def idf(self, df) -> np.ndarray | float:
+        return idf(self.n_docs, df)
+
+    def positions(self, stem: str) -> np.ndarray:
+        i = self.sid.get(stem)
+        return self.occ_pos[self.occ_ptr[i]:self.occ_ptr[i + 1]] if i is not None else self.occ_pos[:0]
+
+    def blocks(self, positions: np.ndarray) -> np.ndarray:
+        """(paper * 2 + field) of each position."""
+        return np.searchsorted(self.starts, positions, side="right") - 1
+
+    def bm25f(self, blocks: np.ndarray) -> np.ndarray:
+        """The (paper * 2 + field) blocks of a unit's occurrences, sorted -> its BM25F score
+        in each day paper."""
+        doc, fld = blocks // 2, blocks % 2
+        df = np.count_nonzero(np.diff(doc)) + 1 if len(doc) else 0
+        day = doc < self.n_day
+        doc, fld = doc[day], fld[day]
+        tf = np.bincount(doc, weights=FIELD_WEIGHT[fld] / self.norm[doc, fld], minlength=self.n_day)
+        return (self.idf(df) * tf * (K1 + 1) / (tf + K1)).astype(np.float32)
+
+
+def build_index(papers: list, background: list | None = None) -> PaperIndex:
+    """Index the day's papers once; background papers count only towards document frequencies."""
+    day = [as_doc(p) for p in papers]
+    seen = {d.id for d in day}
+    docs = day + [d for d in map(as_doc, background or []) if d.id not in seen]
+    texts = [text for d in docs for text in (d.title, d.abstract)]
+    tokens = [TOKEN.findall(text) for text in texts]
+    lengths = np.array([len(t) for t in tokens], np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths + GAP)[:-1]]).astype(np.int64)
+    # each distinct word once: its stem and the stems of its parts
+    number: dict[str, int] = {}
+    word_ids = np.array([number.setdefault(w, len(number)) for ws in tokens for w in ws], np.int64)
+    distinct = list(number)
+    low = [w.lower() for w in distinct]
+    sid: dict[str, int] = {}
+    word_stem = np.array([sid.setdefault(s, len(sid)) for s in stem_all(low)], np.int64)
+    parts = [[sid.setdefault(a, len(sid)) for a in aliases(w)] if not (w.islower() or w.istitle()) else []
+             for w in distinct]
+    part_ptr = np.cumsum([0] + [len(p) for p in parts])
+    part_ids = np.array([a for p in parts for a in p], np.int64)
+    # every occurrence (a word, and each of its parts at the word's position), sorted by stem
+    main_pos = np.repeat(starts, lengths) + _ranks(lengths)
+    which, part_of = expand_csr(part_ptr, part_ids, word_ids)
+    stem_of = np.concatenate([word_stem[word_ids], part_of])
+    pos = np.concatenate([main_pos, main_pos[which]])
+    order = np.lexsort((pos, stem_of))
+    stem_of, pos = stem_of[order], pos[order]
+    occ_ptr = np.searchsorted(stem_of, np.arange(len(sid) + 1))
+    lengths = lengths.reshape(-1, 2)
+    norm = 1 - B + B * lengths / (np.maximum(lengths.mean(axis=0), 1.0) if len(docs) else 1.0)
+    df, unit = unit_table(stem_of, np.searchsorted(starts, pos, "right") - 1, norm, len(sid), len(day))
+    short_to_long, long_to_short = defaultdict(Counter), defaultdict(Counter)
+    for text in texts:
+        for short, long in abbreviations(text):
+            short_to_long[short][long] += 1
+            long_to_short[long][short] += 1
+    return PaperIndex(docs, len(day), sid, starts, norm, occ_ptr, pos, df, *unit,
+                      set(low), dict(short_to_long), dict(long_to_short))
+
+
+def _ranks(lengths: np.ndarray) -> np.ndarray:
+    """[2, 3] -> [0, 1, 0, 1, 2]"""
+    total = int(lengths.sum())
+    return np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
+def idf(n_docs: int, df):
+    return np.log1p((n_docs - df + 0.5) / (df + 0.5))
+
+
+def unit_table(stem_of, block, norm, n_stems: int, n_day: int):
+    """Every stem's BM25F score (title + abstract) in every day paper that has it, in one pass.
+    -> (df per stem, (ptr per stem, day papers, scores))."""
+    n = len(norm)
+    keys, counts = np.unique((stem_of * n + block // 2) * 2 + block % 2, return_counts=True)
+    pair, fld = keys // 2, keys % 2
+    weighted = counts * FIELD_WEIGHT[fld] / norm[pair % n, fld]
+    pairs, first = np.unique(pair, return_index=True)
+    tf = np.add.reduceat(weighted, first) if len(first) else weighted
+    stem, doc = pairs // n, pairs % n
+    df = np.bincount(stem, minlength=n_stems)
+    score = idf(n, df[stem]) * tf * (K1 + 1) / (tf + K1)
+    day = doc < n_day
+    return df, (np.searchsorted(stem[day], np.arange(n_stems + 1)), doc[day], score[day].astype(np.float32))
+
+
+def unit_vector(index: PaperIndex, stem: str) -> np.ndarray:
+    """A single stem's BM25F score over the day papers (title + abstract)."""
+    out = np.zeros(index.n_day, np.float32)
+    i = index.sid.get(stem)
+    if i is not None:
+        lo, hi = index.unit_ptr[i], index.unit_ptr[i + 1]
+        out[index.unit_doc[lo:hi]] = index.unit_score[lo:hi]
+    return out
+
+
+# ----------------------------------------------------------------------------- abbreviations
+_PAREN = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9\-]{1,9})\s*[),;]")
+_CLAUSE = re.compile(r"[.;:()\[\]]")
+
+
+def abbreviations(text: str):
+    """Schwartz-Hearst: 'Mixture-of-Experts (MoE)' -> ('moe', ('mixtur', 'of', 'expert'))."""
+    for m in _PAREN.finditer(text):
+        short = m.group(1)
+        if not any(c.isupper() for c in short):
+            continue
+        if short.endswith("s") and short[:-1].isupper():
+            short = short[:-1]
+        before = _CLAUSE.split(text[max(0, m.start() - 120):m.start()])[-1].split()
+        window = before[-min(len(short) + 5, 2 * len(short)):]
+        long = best_long_form(short, " ".join(window))
+        short_stems = term_stems(short)
+        if long and len(short_stems) == 1:
+            stems = term_stems(long)
+            if 2 <= len(stems) <= len(short) + 3:
+                yield short_stems[0], stems
+
+
+def best_long_form(short: str, long: str) -> str | None:
+    """The shortest tail of ``long`` whose letters spell ``short`` in order, starting a word
+    with the abbreviation's first letter (Schwartz & Hearst 2003)."""
+    s, i = len(short) - 1, len(long) - 1
+    sl, ll = short.lower(), long.lower()
+    while s >= 0:
+        c = sl[s]
+        if not c.isalnum():
+            s -= 1
+            continue
+        while (i >= 0 and ll[i] != c) or (s == 0 and i > 0 and ll[i - 1].isalnum()):
+            i -= 1
+        if i < 0:
+            return None
+        i -= 1
+        s -= 1
+    start = ll.rfind(" ", 0, i + 1) + 1
+    return long[start:] if start < len(long) else None
+
+
+def rare_stems(index: PaperIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The vocabulary papers are compared on, built once: stems in at most 1/RARE_SHARE of the
+    corpus and in at least two day papers (only those can be shared), no stop words or numbers.
+    -> (per day paper its stems' columns as CSR ptr / cols, each column's IDF)."""
+    if "rare" not in index.cache:
+        day_df = np.diff(index.unit_ptr)
+        ok = (index.df * RARE_SHARE <= index.n_docs) & (day_df >= 2)
+        for s, i in index.sid.items():
+            if ok[i] and (s in STOP or s.isdigit()):
+                ok[i] = False
+        col = np.cumsum(ok) - 1
+        stem = np.repeat(np.arange(len(ok)), day_df)
+        keep = ok[stem]
+        doc, cols = index.unit_doc[keep], col[stem[keep]]
+        order = np.argsort(doc, kind="stable")
+        ptr = np.searchsorted(doc[order], np.arange(index.n_day + 1))
+        index.cache["rare"] = (ptr, cols[order], index.idf(index.df[ok]))
+    return index.cache["rare"]
+
+
+def expand_csr(ptr: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each ``rows[i]``, its CSR slice: -> (i repeated per element, the elements)."""
+    lengths = ptr[rows + 1] - ptr[rows]
+    at = np.repeat(ptr[rows], lengths) + _ranks(lengths)
+    return np.repeat(np.arange(len(rows)), lengths), values[at]
