@@ -219,10 +219,12 @@ class Batch:
 
 
 def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int | None = None,
-                   selected_only: bool = False):
+                   threshold: float | None = None, selected_only: bool = False):
     """Yield a ``Ranked`` per profile, in order: every day paper scoring above zero, or with
-    ``selected_only`` just the selected ones."""
+    ``selected_only`` just the selected ones. ``threshold`` is the share of each profile's top
+    score a paper needs to be selected (default RELATIVE_THRESHOLD): lower sends more."""
     cap = max_items or DEFAULT_MAX_ITEMS
+    share = RELATIVE_THRESHOLD if threshold is None else threshold
     matrix = TermMatrix.of(index)
     batch = Batch(matrix, profiles)
     if uses_feedback(index):
@@ -232,7 +234,7 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
     for lo in range(0, len(profiles), size):
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
         totals, solid = score_chunk(index, matrix, positive, weights, excluded, required)
-        yield from rank_chunk(index, matrix, chunk, totals, solid, positive, cap, selected_only)
+        yield from rank_chunk(index, matrix, chunk, totals, solid, positive, cap, share, selected_only)
 
 
 def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, weights, excluded: np.ndarray,
@@ -309,10 +311,10 @@ def similarity(index: PaperIndex) -> np.ndarray:
 
 
 def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray,
-               solid: np.ndarray, positive: np.ndarray, cap: int, selected_only: bool):
+               solid: np.ndarray, positive: np.ndarray, cap: int, share: float, selected_only: bool):
     """Yield each profile's ``Ranked``: its papers by score (ties in input order), flagged
     selected when near its top score, above the floor, solid and within the cap."""
-    limit = np.maximum(RELATIVE_THRESHOLD * totals.max(axis=1), ABSOLUTE_FLOOR * index.idf(1))
+    limit = np.maximum(share * totals.max(axis=1), ABSOLUTE_FLOOR * index.idf(1))
     prof, doc = np.nonzero((totals >= limit[:, None]) & (totals > 0) if selected_only else totals > 0)
     values = totals[prof, doc]
     order = np.lexsort((doc, -values, prof))
@@ -334,11 +336,12 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
 
 
 def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None = None,
-                  upvote_weight: float = 0.0, explain: bool = True,
+                  threshold: float | None = None, upvote_weight: float = 0.0, explain: bool = True,
                   selected_only: bool = False) -> list[Match]:
     """Every day paper scoring above zero (or only the selected ones), best first, ``selected``
     set; evidence for the selected ones when ``explain``."""
-    [ranked] = match_profiles(index, [profile], max_items=max_items, selected_only=selected_only)
+    [ranked] = match_profiles(index, [profile], max_items=max_items, threshold=threshold,
+                              selected_only=selected_only)
     docs = index.docs
     matches = []
     for d, score, sel, code in zip(ranked.docs, ranked.scores, ranked.selected, ranked.codes):
