@@ -16,6 +16,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -147,9 +148,10 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     lengths = np.array([len(t) for t in tokens], np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths + GAP)[:-1]]).astype(np.int64)
     # each distinct word once: its stem and the stems of its parts
-    number: dict[str, int] = {}
-    word_ids = np.array([number.setdefault(w, len(number)) for ws in tokens for w in ws], np.int64)
-    distinct = list(number)
+    flat = list(chain.from_iterable(tokens))
+    distinct = list(dict.fromkeys(flat))
+    number = {w: i for i, w in enumerate(distinct)}
+    word_ids = np.fromiter(map(number.__getitem__, flat), np.int64, len(flat))
     low = [w.lower() for w in distinct]
     sid: dict[str, int] = {}
     word_stem = np.array([sid.setdefault(s, len(sid)) for s in stem_all(low)], np.int64)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from notifier.explain import evidence
-from notifier.index import (STOP, PaperIndex, build_index, expand_csr, rare_stems, stem_all,
+from notifier.index import (STOP, PaperIndex, _ranks, build_index, expand_csr, rare_stems, stem_all,
                             term_stems, unit_vector, words)
 from notifier.models import Match
 from notifier.profile import Profile, Term
@@ -186,36 +186,48 @@ class TermMatrix:
             self.n += 1
         return self.row[key]
 
-    def ids(self, terms: list[list[Term]], pad: int) -> tuple[np.ndarray, np.ndarray]:
-        """-> ((profiles x most terms) rows, ``pad`` where a profile has fewer; the counts)."""
-        rows = [[self.add(t) for t in ts] for ts in terms]
-        counts = np.array([len(r) for r in rows], np.int64)
-        width = int(counts.max(initial=0))
-        return np.array([r + [pad] * (width - len(r)) for r in rows], np.int64).reshape(len(rows), width), counts
-
 
 class Batch:
-    """Profiles as padded arrays of term rows, looked up once for the whole batch."""
+    """Profiles as padded arrays of term rows (and weights), looked up once for the whole batch."""
 
     def __init__(self, matrix: TermMatrix, profiles: list[Profile]):
         self.profiles = profiles
-        self.positive = matrix.ids([p.positive for p in profiles], 0)
-        self.excluded = matrix.ids([p.excluded for p in profiles], 0)
-        self.required = matrix.ids([p.required for p in profiles], 1)
+        positive, excluded, required, weights = [], [], [], []
+        for p in profiles:
+            pos, exc, req, w = [], [], [], []
+            for t in p.terms:
+                row = matrix.add(t)
+                if t.mode == "exclude":
+                    exc.append(row)
+                    continue
+                pos.append(row)
+                w.append(t.weight)
+                if t.mode == "required":
+                    req.append(row)
+            positive.append(pos), excluded.append(exc), required.append(req), weights.append(w)
+        self.positive, self.excluded, self.required = padded(positive, 0), padded(excluded, 0), padded(required, 1)
         self.weights = None
-        if any(t.weight != 1.0 for p in profiles for t in p.positive):
-            width = self.positive[0].shape[1]
-            self.weights = np.array([[t.weight for t in p.positive] + [0.0] * (width - len(p.positive))
-                                     for p in profiles], np.float32).reshape(len(profiles), width)
+        if any(w != 1.0 for ws in weights for w in ws):
+            self.weights = np.zeros(self.positive[0].shape, np.float32)
+            self.weights[self.positive[0] >= 2] = [w for ws in weights for w in ws]
 
     def chunk(self, lo: int, hi: int):
-        """-> (profiles, positive rows, their weights or None, excluded rows, required rows)."""
-        def cut(rows_counts):
+        """-> (profiles, positive rows, their weights or None, excluded rows, required rows),
+        each as wide as the chunk's widest profile needs."""
+        def cut(rows_counts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
             rows, counts = rows_counts
             return rows[lo:hi, :int(counts[lo:hi].max(initial=0))]
         positive = cut(self.positive)
         weights = None if self.weights is None else self.weights[lo:hi, :positive.shape[1]]
         return self.profiles[lo:hi], positive, weights, cut(self.excluded), cut(self.required)
+
+
+def padded(rows: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lists of rows -> (a matrix padded with ``pad`` on the right, each list's length)."""
+    counts = np.array([len(r) for r in rows], np.int64)
+    out = np.full((len(rows), int(counts.max(initial=0))), pad, np.int64)
+    out[np.repeat(np.arange(len(rows)), counts), _ranks(counts)] = [x for r in rows for x in r]
+    return out, counts
 
 
 def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int | None = None,
@@ -281,7 +293,7 @@ def feedback(index: PaperIndex, totals: np.ndarray) -> np.ndarray:
     for _ in range(min(FEEDBACK_DOCS, totals.shape[1])):    # the best papers, one argmax at a time
         best = remaining.argmax(axis=1)
         found = remaining[every, best] > 0
-        added += sim[best] * found[:, None]
+        added += sim[best] if found.all() else sim[best] * found[:, None]
         n_best += found
         remaining[every, best] = 0.0
     scale = np.where(n_best >= 2, FEEDBACK_WEIGHT * totals.max(axis=1) / np.maximum(n_best, 1), 0.0)
@@ -317,7 +329,7 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     limit = np.maximum(share * totals.max(axis=1), ABSOLUTE_FLOOR * index.idf(1))
     prof, doc = np.nonzero((totals >= limit[:, None]) & (totals > 0) if selected_only else totals > 0)
     values = totals[prof, doc]
-    order = np.lexsort((doc, -values, prof))
+    order = np.argsort(prof * (2.0 * float(values.max(initial=0)) + 1.0) - values, kind="stable")
     prof, doc, values = prof[order], doc[order], values[order]
     first = np.searchsorted(prof, np.arange(len(chunk) + 1))
     rank = np.arange(len(prof)) - first[prof]

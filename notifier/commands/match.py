@@ -75,10 +75,10 @@ def run_many(args, index) -> int:
     encoded: dict[str, str] = {}
     write = sys.stdout.write
     for pid, ranked in zip(ids, match_profiles(index, profiles, max_items=args.max_items, selected_only=True)):
-        terms = [encoded.get(t.text) or encoded.setdefault(t.text, json.dumps(t.text))
-                 for t in ranked.profile.positive]
-        tail = {c: ', "selected": true, "matched": [' + ", ".join(dict.fromkeys(
-                    [t for k, t in enumerate(terms) if c >> k & 1])) + "]}" for c in set(ranked.codes)}
+        labels = [(1 << k, encoded.get(t.text) or encoded.setdefault(t.text, json.dumps(t.text)))
+                  for k, t in enumerate(ranked.profile.positive)]
+        tail = {c: f', "selected": true, "matched": [{", ".join(dict.fromkeys([t for bit, t in labels if c & bit]))}]}}'
+                for c in set(ranked.codes)}
         items = ", ".join([paper[d] + repr(score) + tail[c]
                            for d, score, c in zip(ranked.docs, ranked.scores, ranked.codes)])
         write(f'{{"profile": {pid}, "matches": [{items}]}}\n')
