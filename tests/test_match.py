@@ -39,9 +39,15 @@ def ids(text, papers, **kw):
     ('"mixture of experts"', "Routing tokens", "Our MoE routes tokens to experts. Mixture-of-Experts (MoE) layers scale."),
     ('"low-rank adaptation"', "Adapters", "We study LoRA for vision models."),
     ("rag", "Retrieval", "We propose a RAG pipeline."),
+    ("mobile", "MobileNetV2 on phones", ""),
+    ("lora", "MixLoRA: experts of adapters", ""),
+    ('"kv cache"', "SnapKV cache eviction", ""),
+    ("ViT", "EfficientViT at the edge", ""),
+    ("GPT", "Probing GPT4 for facts", ""),
 ], ids=["distill~distilled", "distillation~distilled", "distilled~distillation", "phrase~hyphen",
         "hyphen~space", "caching~cache", "squashed-query", "squashed-doc", "abbrev-defined-in-paper",
-        "long-form~abbrev", "long-form-defined-elsewhere", "abbrev-as-word"])
+        "long-form~abbrev", "long-form-defined-elsewhere", "abbrev-as-word", "word-part-camel",
+        "word-part-inner-capitals", "word-part-in-phrase", "word-part-acronym", "word-part-digits"])
 def test_variants_match(profile, title, abstract):
     corpus = [paper("hit", title, abstract), paper("lora-def", "Low-Rank Adaptation (LoRA) revisited",
                                                     "Low-Rank Adaptation (LoRA) trains few parameters."),
@@ -55,7 +61,11 @@ def test_variants_match(profile, title, abstract):
     ("MoE", "A shoe recommender for online stores."),
     ("lora", "We study the flora of islands."),
     ("cache", "A cachet of prestige."),
-], ids=["rag-in-average", "moe-in-shoe", "lora-in-flora", "cache-in-cachet"])
+    ("former", "Transformers everywhere."),
+    ("net", "Internet traffic."),
+    ("mo", "A MoE layer."),
+], ids=["rag-in-average", "moe-in-shoe", "lora-in-flora", "cache-in-cachet", "no-parts-in-plain-words",
+        "parts-only-at-capitals", "parts-of-two-letters-only-if-capitals"])
 def test_term_does_not_match_inside_another_word(profile, abstract):
     assert ids(profile, [paper("trap", "Something else", abstract)]) == []
 
@@ -134,6 +144,41 @@ def test_upvotes_reorder_but_never_select():
     assert {m.paper_id: m.selected for m in plain} == {m.paper_id: m.selected for m in blended}
 
 
+def test_threshold_sets_how_close_to_the_best_a_paper_must_be():
+    corpus = [paper("best", "KV cache eviction for long-context inference", "KV cache eviction."),
+              paper("good", "KV cache eviction", "We evict entries."),
+              paper("fair", "Eviction policies", "Caches evict entries; one is a KV cache."),
+              paper("thin", "Serving systems", "A KV cache is used.")]
+    sent = {t: selected('"kv cache", eviction, "long-context inference"', corpus, threshold=t)
+            for t in (0.1, None, 0.9)}
+    assert sent[0.1] == ["best", "good", "fair", "thin"]
+    assert sent[0.9] == ["best"]
+    assert len(sent[0.1]) > len(sent[None]) > len(sent[0.9])
+
+
+def test_same_papers_and_profiles_give_the_same_output_whatever_the_hash_seed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    rows = [{"id": f"p{i}", "title": f"{w} {i}", "abstract": "SnapKV and MobileNetV2 meet MixLoRA (MoLA) on GPT4."}
+            for i, w in enumerate(["KVCache", "MoE", "LoRA", "Efficient ViT", "Diffusion"])]
+    papers = tmp_path / "papers.jsonl"
+    papers.write_text("\n".join(json.dumps(r) for r in rows))
+    profiles = tmp_path / "profiles.jsonl"
+    profiles.write_text('{"id": 1, "profile": "kv, mobile, lora"}\n{"id": 2, "profile": "\\"kv cache\\", gpt"}\n')
+    outputs = {subprocess.run([sys.executable, "-m", "notifier", "match", "--papers", str(papers), "--profiles",
+                               str(profiles), "--json"], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+               for seed in ("1", "2", "3")}
+    assert len(outputs) == 1 and '"p0"' in outputs.pop()
+
+
+def test_explanation_highlights_the_word_a_part_of_which_matched():
+    index = build_index([paper("p", "MobileNetV2 revisited", "")], background())
+    [m] = match_profile(index, parse_profile("mobile"))
+    assert [(e.field, [t for t, hit in e.snippet if hit]) for e in m.evidence] == [("title", ["MobileNetV2"])]
+
+
 def test_explanation_names_term_field_and_highlights_snippet():
     index = build_index([paper("p", "Sparse models", "We train a Mixture-of-Experts model with distilled experts.")],
                         background())
@@ -194,6 +239,12 @@ def test_bad_papers_file_is_one_line_naming_file_and_line(tmp_path, capsys, cont
     assert main(["match", "--papers", str(path), "--profile", "moe", "--json"]) == 1
     err = capsys.readouterr().err.strip()
     assert str(path) in err and message in err and "\n" not in err
+
+
+def test_threshold_out_of_range_is_one_line(papers_file, capsys):
+    assert main(["match", "--papers", str(papers_file), "--profile", "moe", "--threshold", "2"]) == 1
+    assert capsys.readouterr().err.strip().endswith(
+        "--threshold 2: use a share of the best score between 0.05 and 0.95")
 
 
 def test_missing_papers_file(tmp_path, capsys):

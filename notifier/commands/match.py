@@ -17,12 +17,16 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="machine-readable output (see DESIGN.md)")
     p.add_argument("--max-items", type=int, default=None, metavar="N",
                    help="at most N papers selected per profile (default 50; the thresholds usually select fewer)")
+    p.add_argument("--threshold", type=float, default=None, metavar="T",
+                   help="select papers scoring at least T x the profile's best (default 0.4; lower sends more)")
     p.add_argument("--upvote-weight", type=float, default=0.0, metavar="W",
                    help="blend HF upvotes into the order (never into selection), e.g. 0.2")
 
 
 def run(args) -> int:
     from notifier.match import build_index
+    if args.threshold is not None and not 0.05 <= args.threshold <= 0.95:
+        raise InputError(f"--threshold {args.threshold:g}: use a share of the best score between 0.05 and 0.95")
     papers = read_jsonl(args.papers)
     for n, paper in enumerate(papers, 1):
         if not isinstance(paper, dict) or not (paper.get("id") or paper.get("arxiv_id") or paper.get("pid")):
@@ -36,7 +40,7 @@ def run(args) -> int:
 def run_one(args, index, papers) -> int:
     from notifier.match import match_profile
     from notifier.profile import parse_profile
-    matches = match_profile(index, parse_profile(args.profile), max_items=args.max_items,
+    matches = match_profile(index, parse_profile(args.profile), max_items=args.max_items, threshold=args.threshold,
                             upvote_weight=args.upvote_weight, explain=not args.json)
     if args.json:
         json.dump([row(m) for m in matches], sys.stdout)
@@ -74,7 +78,8 @@ def run_many(args, index) -> int:
     paper = [f'{{"id": {json.dumps(d.id)}, "score": ' for d in index.docs[:index.n_day]]
     encoded: dict[str, str] = {}
     write = sys.stdout.write
-    for pid, ranked in zip(ids, match_profiles(index, profiles, max_items=args.max_items, selected_only=True)):
+    batch = match_profiles(index, profiles, max_items=args.max_items, threshold=args.threshold, selected_only=True)
+    for pid, ranked in zip(ids, batch):
         labels = [(1 << k, encoded.get(t.text) or encoded.setdefault(t.text, json.dumps(t.text)))
                   for k, t in enumerate(ranked.profile.positive)]
         tail = {c: f', "selected": true, "matched": [{", ".join(dict.fromkeys([t for bit, t in labels if c & bit]))}]}}'
@@ -89,7 +94,7 @@ def run_each(args, index, ids, profiles) -> int:
     """--upvote-weight reorders each profile's matches: the slower, per-profile path."""
     from notifier.match import match_profile
     for pid, profile in zip(ids, profiles):
-        matches = match_profile(index, profile, max_items=args.max_items,
+        matches = match_profile(index, profile, max_items=args.max_items, threshold=args.threshold,
                                 upvote_weight=args.upvote_weight, explain=False, selected_only=True)
         sys.stdout.write(f'{{"profile": {pid}, "matches": {json.dumps([row(m) for m in matches])}}}\n')
     return 0
