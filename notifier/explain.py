@@ -18,25 +18,32 @@ def evidence(index: PaperIndex, d: int, terms: list[Term]) -> list[Evidence]:
             name = next((a for a in doc.authors if set(want) <= set(words(a))), term.text)
             out.append(Evidence(term.text, "authors", [(name, True)]))
             continue
-        wanted = set(term_stems(term.text)) - STOP
-        wanted |= set(stem_all(["".join(words(term.text))]))
+        wanted = (set(term_stems(term.text)) - STOP) | set(stem_all(["".join(words(term.text))]))
+        best = None         # the field with more of the term's words; the title on a tie
         for fname, text in (("title", doc.title), ("abstract", doc.abstract)):
-            snip = snippet(text, wanted)
-            if snip:
-                out.append(Evidence(term.text, fname, snip))
-                break
+            found, snip = snippet(text, wanted)
+            if snip and (best is None or len(found) > best[0]):
+                best = (len(found), fname, snip)
+        if best:
+            out.append(Evidence(term.text, best[1], best[2]))
     return out
 
 
-def snippet(text: str, wanted: set[str]) -> list[tuple[str, bool]]:
-    """A short window of ``text`` around the first hit, hits highlighted; [] when none.
-    A word counts as a hit when its stem or one of its parts' stems ('MobileNet') is wanted."""
+def snippet(text: str, wanted: set[str]) -> tuple[set[str], list[tuple[str, bool]]]:
+    """-> (the wanted stems found, a short window of ``text`` around the first hit with the hits
+    highlighted; [] when none). A word is a hit when its stem or one of its parts' stems
+    ('MobileNet') is wanted."""
     toks = list(TOKEN.finditer(text))
     stems = stem_all([m.group().lower() for m in toks])
-    hits = [i for i, (m, s) in enumerate(zip(toks, stems))
-            if s in wanted or not wanted.isdisjoint(aliases(m.group()))]
+    found: set[str] = set()
+    hits = []
+    for i, (m, s) in enumerate(zip(toks, stems)):
+        matched = wanted.intersection((s,) + aliases(m.group()))
+        if matched:
+            hits.append(i)
+            found |= matched
     if not hits:
-        return []
+        return found, []
     lo = max(0, hits[0] - SNIPPET_WORDS // 2)
     hi = min(len(toks), lo + SNIPPET_WORDS * 2)
     segments, cursor = [], toks[lo].start()
@@ -51,4 +58,4 @@ def snippet(text: str, wanted: set[str]) -> list[tuple[str, bool]]:
     segments.append((text[cursor:toks[hi - 1].end()], False))
     if hi < len(toks):
         segments.append((" …", False))
-    return [s for s in segments if s[0]]
+    return found, [s for s in segments if s[0]]

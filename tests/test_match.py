@@ -179,6 +179,14 @@ def test_explanation_highlights_the_word_a_part_of_which_matched():
     assert [(e.field, [t for t, hit in e.snippet if hit]) for e in m.evidence] == [("title", ["MobileNetV2"])]
 
 
+def test_explanation_shows_the_field_with_the_whole_phrase():
+    index = build_index([paper("p", "Lagged KV eviction", "Existing KV cache compression methods struggle.")],
+                        background())
+    [m] = match_profile(index, parse_profile('"kv cache"'))
+    [ev] = m.evidence
+    assert ev.field == "abstract" and [t for t, hit in ev.snippet if hit] == ["KV", "cache"]
+
+
 def test_explanation_names_term_field_and_highlights_snippet():
     index = build_index([paper("p", "Sparse models", "We train a Mixture-of-Experts model with distilled experts.")],
                         background())
