@@ -19,14 +19,14 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, text
+from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, inspect, text
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from notifier.errors import StoreError
 from notifier.models import Paper
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown")   # a paper in these is taken
 OPEN_STATES = ("pending", "sending", "retry")
 
@@ -96,6 +96,7 @@ class Subscriber(SQLModel, table=True):
     frequency: str = "daily"                             # daily | weekly
     weekday: str | None = None                           # mon..sun for weekly
     max_items: int | None = None
+    threshold: float | None = None                       # share of the top score to be sent; NULL: config's
     active: bool = True
     origin: str = "cli"                                  # cli | config
     created_at: datetime = Field(default_factory=utcnow)
@@ -143,10 +144,22 @@ class SchemaVersion(SQLModel, table=True):
 
 # ----------------------------------------------------------------------------- migrations
 def _v1(conn) -> None:
+    """Every table as the models define it now. A new database therefore already has the columns
+    later migrations add, so those add only what an older database lacks."""
     SQLModel.metadata.create_all(conn)
 
 
-MIGRATIONS = {1: _v1}      # version -> function(connection); append, never edit
+def _v2(conn) -> None:
+    """subscriber.threshold: a subscriber's own selection threshold (NULL: the configured one)."""
+    _add_column(conn, "subscriber", "threshold", "FLOAT")
+
+
+def _add_column(conn, table: str, column: str, sql_type: str) -> None:
+    if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+
+
+MIGRATIONS = {1: _v1, 2: _v2}      # version -> function(connection); append, never edit
 
 
 # ----------------------------------------------------------------------------- results

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -128,6 +129,37 @@ def test_opening_the_first_schema_again_keeps_data(tmp_path):
     Store(url).ingest([paper()], source="hf_daily", digest_day=None)
     again = Store(url)
     assert again.schema_version() == SCHEMA_VERSION and again.count_papers() == 1
+
+
+SCHEMA_V1 = Path(__file__).parent / "fixtures/store/schema-v1.sql"
+
+
+def schema_v1_database(tmp_path) -> str:
+    """A file as digest-notifier left it at schema 1 (tests/fixtures/store/schema-v1.sql)."""
+    path = tmp_path / "v1.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA_V1.read_text(encoding="utf-8"))
+    conn.close()
+    return f"sqlite:///{path}"
+
+
+def test_schema_1_database_is_upgraded_keeping_subscribers_with_no_threshold(tmp_path):
+    store = Store(schema_v1_database(tmp_path))
+    assert store.schema_version() == SCHEMA_VERSION == 2
+    subs = store.list_subscribers()
+    assert [(s.address, s.max_items, s.origin, s.threshold) for s in subs] == [
+        ("ada@example.org", 5, "cli", None), ("#llm-papers", None, "config", None)]
+    assert subs[1].weekday == "fri" and store.delivered_paper_ids(subs[1].id) == {"2606.12243"}
+    store.update_subscriber(subs[0].id, threshold=0.25)
+    store.close()
+    again = Store(store.url)            # opening the upgraded file again changes nothing
+    assert again.schema_version() == 2 and again.find_subscriber("ada@example.org").threshold == 0.25
+
+
+def test_new_database_stores_a_subscriber_threshold(store):
+    store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]", threshold=0.2))
+    store.add_subscriber(Subscriber(channel="email", address="b@example.org", profile="[]"))
+    assert [s.threshold for s in store.list_subscribers()] == [0.2, None]
 
 
 def test_database_from_a_newer_version_is_refused(tmp_path):
