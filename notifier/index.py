@@ -110,6 +110,7 @@ class PaperIndex:
     vocab: set[str]                 # lowercase words, to split squashed words ('kvcache')
     short_to_long: dict[str, Counter]   # 'moe' -> Counter({('mixtur', 'of', 'expert'): 3})
     long_to_short: dict[tuple, Counter]
+    spelled: dict                       # abbreviation or long form (stems) -> as first written
     cache: dict = field(default_factory=dict)
 
     @property
@@ -170,13 +171,15 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     lengths = lengths.reshape(-1, 2)
     norm = 1 - B + B * lengths / (np.maximum(lengths.mean(axis=0), 1.0) if len(docs) else 1.0)
     df, unit = unit_table(stem_of, np.searchsorted(starts, pos, "right") - 1, norm, len(sid), len(day))
-    short_to_long, long_to_short = defaultdict(Counter), defaultdict(Counter)
+    short_to_long, long_to_short, spelled = defaultdict(Counter), defaultdict(Counter), {}
     for text in texts:
-        for short, long in abbreviations(text):
+        for short, long, short_text, long_text in abbreviations(text):
             short_to_long[short][long] += 1
             long_to_short[long][short] += 1
+            spelled.setdefault(short, short_text)
+            spelled.setdefault(long, long_text)
     return PaperIndex(docs, len(day), sid, starts, norm, occ_ptr, pos, df, *unit,
-                      set(low), dict(short_to_long), dict(long_to_short))
+                      set(low), dict(short_to_long), dict(long_to_short), spelled)
 
 
 def _ranks(lengths: np.ndarray) -> np.ndarray:
@@ -221,7 +224,8 @@ _CLAUSE = re.compile(r"[.;:()\[\]]")
 
 
 def abbreviations(text: str):
-    """Schwartz-Hearst: 'Mixture-of-Experts (MoE)' -> ('moe', ('mixtur', 'of', 'expert'))."""
+    """Schwartz-Hearst: 'Mixture-of-Experts (MoE)' -> ('moe', ('mixtur', 'of', 'expert'), 'MoE',
+    'Mixture-of-Experts')."""
     for m in _PAREN.finditer(text):
         short = m.group(1)
         if not any(c.isupper() for c in short):
@@ -235,7 +239,7 @@ def abbreviations(text: str):
         if long and len(short_stems) == 1:
             stems = term_stems(long)
             if 2 <= len(stems) <= len(short) + 3:
-                yield short_stems[0], stems
+                yield short_stems[0], stems, short, long
 
 
 def best_long_form(short: str, long: str) -> str | None:

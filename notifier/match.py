@@ -57,7 +57,7 @@ def resolve(index: PaperIndex, term: Term) -> Resolved:
 def resolve_text(index: PaperIndex, term: Term) -> Resolved:
     fields = (0,) if term.field == "title" else (0, 1)
     scores = np.zeros(index.n_day, np.float32)
-    for stems, factor in variants(index, term.text):
+    for stems, factor, _ in variants(index, term.text):
         np.maximum(scores, factor * unit(index, stems, fields), out=scores)
     stems = term_stems(term.text)
     if len(stems) == 1:
@@ -73,6 +73,24 @@ def resolve_text(index: PaperIndex, term: Term) -> Resolved:
     return Resolved(scores, strong, solid)
 
 
+def spellings(index: PaperIndex, term: Term) -> list[tuple[str, int]]:
+    """How a term is found among the day papers: (each way, the number of papers found that
+    way), for `notifier profile check`."""
+    if term.field == "author":
+        return [(f"author {term.text}", int(resolve_author(index, term).strong.sum()))]
+    fields = (0,) if term.field == "title" else (0, 1)
+    out = [(label + ("" if factor == 1.0 else f" (x{factor:g}, as the papers define it)"),
+            int(np.count_nonzero(unit(index, stems, fields))))
+           for stems, factor, label in variants(index, term.text)]
+    stems = term_stems(term.text)
+    if len(stems) > 1:
+        r = resolve_text(index, term)
+        window = np.count_nonzero(unit(index, stems, fields, loose=True))
+        out += [(f"its words within {len(stems) + 3} of each other (x{LOOSE_FACTOR:g})", int(window)),
+                ("its words apart (ranked, sent only with more evidence)", int((r.scores > 0).sum() - r.strong.sum()))]
+    return out
+
+
 def resolve_author(index: PaperIndex, term: Term) -> Resolved:
     want = words(term.text)
     hit = np.array([any(contains_seq(words(a), want) for a in d.authors)
@@ -85,21 +103,21 @@ def contains_seq(seq: list[str], want: list[str]) -> bool:
     return any(seq[i:i + n] == want for i in range(len(seq) - n + 1))
 
 
-def variants(index: PaperIndex, text: str) -> list[tuple[tuple[str, ...], float]]:
-    """Spellings of a term with their factor: itself, squashed (KV cache = KVCache), split
-    (kvcache = kv cache), abbreviation <-> long form as defined in the stored papers."""
+def variants(index: PaperIndex, text: str) -> list[tuple[tuple[str, ...], float, str]]:
+    """Spellings of a term with their factor and how to show them: itself, squashed (KV cache
+    = KVCache), split (kvcache = kv cache), abbreviation <-> long form as the papers define."""
     ws = words(text)
     stems = tuple(stem_all(ws))
-    out = [(stems, 1.0)]
+    out = [(stems, 1.0, " ".join(ws))]
     if len(ws) > 1:
-        out.append((tuple(stem_all(["".join(ws)])), 1.0))
+        out.append((tuple(stem_all(["".join(ws)])), 1.0, "".join(ws)))
     elif ws:
         w = ws[0]
-        out += [(tuple(stem_all([w[:i], w[i:]])), 1.0) for i in range(2, len(w) - 1)
+        out += [(tuple(stem_all([w[:i], w[i:]])), 1.0, f"{w[:i]} {w[i:]}") for i in range(2, len(w) - 1)
                 if w[:i] in index.vocab and w[i:] in index.vocab]
-    out += [((s,), ABBREV_FACTOR) for s in frequent(index.long_to_short.get(stems))]
+    out += [((s,), ABBREV_FACTOR, index.spelled[s]) for s in frequent(index.long_to_short.get(stems))]
     if len(stems) == 1:
-        out += [(lf, ABBREV_FACTOR) for lf in frequent(index.short_to_long.get(stems[0]))]
+        out += [(lf, ABBREV_FACTOR, index.spelled[lf]) for lf in frequent(index.short_to_long.get(stems[0]))]
     return out
 
 

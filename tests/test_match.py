@@ -268,6 +268,21 @@ def test_profile_check_shows_terms_and_rejects_malformed(capsys):
     assert "unbalanced quote in term" in capsys.readouterr().err
 
 
+def test_profile_check_counts_each_way_a_term_is_found_in_given_papers(papers_file, capsys):
+    assert main(["profile", "check", 'MoE, "kv cache", -federated', "--papers", str(papers_file)]) == 0
+    out = capsys.readouterr().out
+    assert "moe: 1 paper · Mixture-of-Experts (x0.9, as the papers define it): 1 paper" in out
+    assert "kv cache: 1 paper" in out and "kvcache" not in out      # spellings found nowhere are not listed
+    assert "counted in 3 papers from" in out
+
+
+def test_profile_check_without_papers_explains_only_the_syntax(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
+    assert main(["profile", "check", "moe"]) == 0
+    assert "no papers to count in" in capsys.readouterr().out
+    assert not (tmp_path / "state").exists()       # checking a profile creates no database
+
+
 def selected(text, papers, n_background=20, **kw):
     index = build_index(papers, background(n_background))
     return [m.paper_id for m in match_profile(index, parse_profile(text), **kw) if m.selected]

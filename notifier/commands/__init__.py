@@ -1,6 +1,7 @@
 """One module per `notifier` command: ``add_arguments(parser)`` and ``run(args) -> int``."""
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from datetime import date
 
@@ -33,3 +34,20 @@ def find_subscriber(ctx, ref: str):
     if sub is None:
         raise InputError(f"no subscriber '{ref}' (see `notifier subscribers`)")
     return sub
+
+
+def read_jsonl(path: str) -> list:
+    """A JSON-lines file -> its objects; one-line errors naming the file and line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.readlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise InputError(f"{path}: line {n}: not valid JSON ({err.msg})") from None
+    return out

@@ -5,6 +5,7 @@ import gc
 import json
 import sys
 
+from notifier.commands import read_jsonl
 from notifier.errors import InputError, ProfileError
 
 
@@ -24,6 +25,16 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    enabled = gc.isenabled()
+    gc.disable()    # a batch making ~10^6 short-lived objects and no cycles: -0.1 s for 10k profiles
+    try:
+        return match(args)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def match(args) -> int:
     from notifier.match import build_index
     if args.threshold is not None and not 0.05 <= args.threshold <= 0.95:
         raise InputError(f"--threshold {args.threshold:g}: use a share of the best score between 0.05 and 0.95")
@@ -71,7 +82,6 @@ def run_many(args, index) -> int:
         except ProfileError as err:
             raise ProfileError(f"{args.profiles}: line {n}: {err}", term=err.term) from None
         ids.append(json.dumps(line.get("id")))
-    gc.freeze()     # the index's objects are long-lived: collections need not scan them
     if args.upvote_weight:
         return run_each(args, index, ids, profiles)
     # 10,000 profiles x ~20 matches: each match is a pre-encoded paper, its score and its labels
@@ -102,19 +112,3 @@ def run_each(args, index, ids, profiles) -> int:
 
 def row(m) -> dict:
     return {"id": m.paper_id, "score": m.score, "selected": m.selected, "matched": m.matched}
-
-
-def read_jsonl(path: str) -> list:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.readlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
-    out = []
-    for n, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise InputError(f"{path}: line {n}: not valid JSON ({err.msg})") from None
-    return out
