@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -92,6 +93,7 @@ class Schedule:
 class Matching:
     max_items: int = 10
     upvote_weight: float = 0.0        # 0: order by relevance only
+    threshold: float | None = None    # share of a profile's top score to be sent; None: the matcher's
 
 
 @dataclass
@@ -120,6 +122,7 @@ class SubscriberSpec:
     time: str = ""
     frequency: str = "daily"
     max_items: int = 0
+    threshold: float | None = None
 
 
 @dataclass
@@ -150,6 +153,7 @@ class Config:
 
 
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+THRESHOLD_RANGE = (0.05, 0.95)    # below: nearly anything that matched is sent; above: the top paper alone
 
 
 def load_config(path: str | os.PathLike | None = None, *, env: dict | None = None) -> Config:
@@ -199,11 +203,19 @@ def _apply(obj, data: dict, prefix: str, where: str) -> None:
                 raise ConfigError(f"{where}: '{dotted}' must be a table")
             _apply(current, value, dotted + ".", where)
         else:
-            setattr(obj, f.name, _coerce(value, current, dotted, where))
+            setattr(obj, f.name, _coerce(value, _expected_type(obj, f.name), dotted, where))
 
 
-def _coerce(value, current, key: str, where: str):
-    expected = type(current)
+def _expected_type(obj, name: str) -> type:
+    """The type a key's value must have: its default's, or for an optional key (``float | None``,
+    default None; TOML has no null, so unset means absent) the type it has when set."""
+    current = getattr(obj, name)
+    if current is not None:
+        return type(current)
+    return next(t for t in typing.get_args(typing.get_type_hints(type(obj))[name]) if t is not type(None))
+
+
+def _coerce(value, expected: type, key: str, where: str):
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is list:
@@ -232,6 +244,7 @@ def _subscriber(item, index: int, where: str) -> SubscriberSpec:
         raise ConfigError(f"{where}: '{key}.keywords' is required")
     if bool(spec.email) == bool(spec.slack):
         raise ConfigError(f"{where}: '{key}' needs exactly one of 'email' or 'slack'")
+    check_threshold(spec.threshold, f"{where}: '{key}.threshold'")
     return spec
 
 
@@ -246,10 +259,20 @@ def validate(config: Config) -> None:
         raise ConfigError(f"{where}: 'delivery.unknown_policy' must be resend or hold")
     if config.matching.max_items < 1:
         raise ConfigError(f"{where}: 'matching.max_items' must be at least 1")
+    check_threshold(config.matching.threshold, f"{where}: 'matching.threshold'")
     for name in ("hf_daily", "arxiv"):
         url = getattr(config.sources, name).base_url
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}: 'sources.{name}.base_url' must be an http(s) URL, not '{url}'")
+
+
+def check_threshold(value: float | None, what: str) -> float | None:
+    """None (the matcher's default) or a share of the profile's top score within THRESHOLD_RANGE."""
+    low, high = THRESHOLD_RANGE
+    if value is not None and not low <= value <= high:      # also refuses nan
+        raise ConfigError(f"{what} must be between {low} and {high} (lower sends more papers, higher fewer), "
+                          f"not {value:g}")
+    return value
 
 
 def check_timezone(name: str, what: str) -> ZoneInfo:

@@ -25,13 +25,42 @@ def test_example_config_is_valid_and_documents_every_section():
     ("[[subscribers]]\nemail = 'a@example.org'\n", "'subscribers[0].keywords' is required"),
     ("[[subscribers]]\nkeywords = 'x'\n", "'subscribers[0]' needs exactly one of 'email' or 'slack'"),
     ("[email\n", "not valid TOML"),
-], ids=["typo", "wrong_type", "security", "time", "timezone", "list", "no_keywords", "no_address", "toml"])
+    ("[matching]\nthreshold = 'low'\n", "'matching.threshold' must be float, not str"),
+], ids=["typo", "wrong_type", "security", "time", "timezone", "list", "no_keywords", "no_address", "toml",
+        "threshold_type"])
 def test_bad_config_is_one_line_naming_file_and_key(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
     assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[matching]\nthreshold = 1.5\n",
+     "'matching.threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not 1.5"),
+    ("[matching]\nthreshold = 0\n",
+     "'matching.threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not 0"),
+    ("[matching]\nthreshold = nan\n",
+     "'matching.threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not nan"),
+    ("[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\nthreshold = 0.01\n",
+     "'subscribers[0].threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not 0.01"),
+], ids=["above", "zero", "nan", "subscriber"])
+def test_out_of_range_threshold_is_refused_at_load_in_one_line(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_threshold_is_unset_by_default_and_read_from_matching_and_subscribers(tmp_path):
+    assert load_config(None, env={}).matching.threshold is None
+    path = write(tmp_path, "[matching]\nthreshold = 0.25\n"
+                           "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\nthreshold = 0.7\n"
+                           "[[subscribers]]\nemail = 'b@example.org'\nkeywords = 'y'\n")
+    config = load_config(path, env={})
+    assert config.matching.threshold == 0.25
+    assert [s.threshold for s in config.subscribers] == [0.7, None]
 
 
 def test_missing_file_is_named(tmp_path):
