@@ -83,14 +83,14 @@ def sync_config_subscribers(ctx: Context) -> None:
         wanted = new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
                                 timezone=spec.timezone or ctx.config.schedule.timezone,
                                 time=spec.time or "", frequency=spec.frequency,
-                                max_items=spec.max_items or None, origin="config")
+                                max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
         current = ctx.store.find_subscriber(wanted.address)
         if current is None:
             ctx.store.add_subscriber(wanted)
         else:
             ctx.store.update_subscriber(current.id, **{k: getattr(wanted, k) for k in (
                 "name", "channel", "profile", "timezone", "delivery_time", "frequency", "weekday",
-                "max_items", "origin")}, active=True)
+                "max_items", "threshold", "origin")}, active=True)
 
 
 # ----------------------------------------------------------------------------- fetch
@@ -238,7 +238,7 @@ def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper],
     for text in texts:
         profile = parse_profile(text)
         label = ", ".join(profile.labels()[:3]) if len(texts) > 1 else None
-        for m in match_profile(index, profile, max_items=limit,
+        for m in match_profile(index, profile, max_items=limit, threshold=threshold_of(ctx, sub),
                                upvote_weight=ctx.config.matching.upvote_weight):
             if not m.selected:
                 weaker.add(m.paper_id)
@@ -249,6 +249,11 @@ def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper],
             item["score"] = max(item["score"], m.score)
     ranked = sorted(items.values(), key=lambda i: -i["score"])[:limit]
     return ranked, len(weaker - set(items))
+
+
+def threshold_of(ctx: Context, sub: Subscriber) -> float | None:
+    """The subscriber's own threshold, else the configured one, else None (the matcher's default)."""
+    return sub.threshold if sub.threshold is not None else ctx.config.matching.threshold
 
 
 def _item(m: Match) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from notifier.config import TIME_RE, check_timezone
+from notifier.config import TIME_RE, check_threshold, check_timezone
 from notifier.errors import ConfigError, InputError, ProfileError
 from notifier.store import Subscriber
 
@@ -63,7 +63,7 @@ def parse_frequency(frequency: str) -> tuple[str, str | None]:
 
 def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezone: str = "UTC",
                    time: str = "", frequency: str = "daily", max_items: int | None = None,
-                   origin: str = "cli") -> Subscriber:
+                   threshold: float | None = None, origin: str = "cli") -> Subscriber:
     address = address.strip()
     channel = channel_of(address)
     profiles = check_profiles(keywords)
@@ -76,7 +76,11 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
         raise InputError(str(err)) from None
     if max_items is not None and not 1 <= max_items <= 100:
         raise InputError(f"max items {max_items} must be between 1 and 100")
+    try:
+        check_threshold(threshold, "threshold")
+    except ConfigError as err:
+        raise InputError(str(err)) from None
     freq, weekday = parse_frequency(frequency)
     return Subscriber(name=name or address, channel=channel, address=address, profile=json.dumps(profiles),
                       timezone=timezone, delivery_time=time, frequency=freq, weekday=weekday,
-                      max_items=max_items, origin=origin)
+                      max_items=max_items, threshold=threshold, origin=origin)

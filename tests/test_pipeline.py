@@ -206,3 +206,41 @@ def test_email_lost_after_data_is_resent_later_with_the_same_message_id(cfg, hf,
         [row] = ctx.store.deliveries()
     assert second.state == "sent" and row.state == "sent" and row.attempts == 2
     assert seen_keys[0] == seen_keys[1]          # same delivery key -> same Message-ID
+
+
+BROAD = 'reasoning, agents, "reinforcement learning"'       # matches about half of the sample day
+
+
+def subscribe_with(cfg, when: str, address: str, threshold: float | None):
+    with freeze_time(when), open_context(cfg) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address=address, keywords=[BROAD], threshold=threshold))
+
+
+def papers_sent(reports) -> dict[str, int]:
+    return {r.subscriber: r.papers for r in reports if r.state == "sent"}
+
+
+def test_a_lower_threshold_sends_more_papers_and_a_higher_one_fewer(cfg, hf):
+    cfg.matching.max_items = 50                    # the cap must not hide the threshold
+    for address, threshold in (("low@example.org", 0.15), ("default@example.org", None),
+                               ("high@example.org", 0.8)):
+        subscribe_with(cfg, "2026-07-01 06:00", address, threshold)
+    hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
+    _, reports = cycle(cfg, "2026-07-01 08:00")
+    sent = papers_sent(reports)
+    assert sent["low@example.org"] > sent["default@example.org"] > sent["high@example.org"] >= 1
+
+
+def test_the_configured_threshold_applies_to_subscribers_without_their_own(cfg, hf):
+    cfg.matching.max_items = 50
+    subscribe_with(cfg, "2026-07-01 06:00", "default@example.org", None)
+    subscribe_with(cfg, "2026-07-01 06:00", "own@example.org", 0.15)
+    hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        default_before = {r.subscriber: r.papers for r in deliver(ctx, dry_run=True)}["default@example.org"]
+    cfg.matching.threshold = 0.8
+    _, reports = cycle(cfg, "2026-07-01 08:00")
+    sent = papers_sent(reports)
+    assert sent["default@example.org"] < default_before          # the config's 0.8 applies
+    assert sent["own@example.org"] > default_before              # the subscriber's own 0.15 wins

@@ -13,6 +13,9 @@ def add_arguments(p):
     p.add_argument("--time", metavar="HH:MM")
     p.add_argument("--frequency")
     p.add_argument("--max-items", type=int)
+    p.add_argument("--threshold", type=float, metavar="SHARE",
+                   help="share of the day's best match a paper must score to be sent, 0.05-0.95: "
+                        "lower sends more papers, higher fewer")
     p.add_argument("--pause", action="store_true", help="stop deliveries, keep the subscriber")
     p.add_argument("--resume", action="store_true", help="resume deliveries")
 
@@ -27,11 +30,12 @@ def run(args) -> int:
         checked = new_subscriber(address=sub.address, keywords=profiles, name=args.name or sub.name,
                                  timezone=args.timezone or sub.timezone, time=args.time or sub.delivery_time,
                                  frequency=args.frequency or (f"{sub.frequency}:{sub.weekday}" if sub.weekday else sub.frequency),
-                                 max_items=args.max_items if args.max_items is not None else sub.max_items)
+                                 max_items=args.max_items if args.max_items is not None else sub.max_items,
+                                 threshold=args.threshold if args.threshold is not None else sub.threshold)
         if args.pause and args.resume:
             raise InputError("--pause and --resume contradict each other")
         changes = {k: getattr(checked, k) for k in ("name", "profile", "timezone", "delivery_time",
-                                                     "frequency", "weekday", "max_items")}
+                                                     "frequency", "weekday", "max_items", "threshold")}
         if args.pause or args.resume:
             changes["active"] = bool(args.resume)
         ctx.store.update_subscriber(sub.id, **changes)

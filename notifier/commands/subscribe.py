@@ -11,6 +11,9 @@ def add_arguments(p):
     p.add_argument("--time", default="", metavar="HH:MM", help="local delivery time (default 07:30)")
     p.add_argument("--frequency", default="daily", help="daily, weekly or weekly:DAY (mon..sun)")
     p.add_argument("--max-items", type=int, default=None, help="most papers per digest (default from config)")
+    p.add_argument("--threshold", type=float, default=None, metavar="SHARE",
+                   help="share of the day's best match a paper must score to be sent, 0.05-0.95: "
+                        "lower sends more papers, higher fewer (default from config, else 0.4)")
 
 
 def run(args) -> int:
@@ -19,7 +22,7 @@ def run(args) -> int:
     with context(args) as ctx:
         sub = new_subscriber(address=args.address, keywords=args.keywords, name=args.name,
                              timezone=args.timezone or ctx.config.schedule.timezone, time=args.time,
-                             frequency=args.frequency, max_items=args.max_items)
+                             frequency=args.frequency, max_items=args.max_items, threshold=args.threshold)
         existing = ctx.store.find_subscriber(sub.address)
         if existing and not existing.active:
             ctx.store.update_subscriber(existing.id, active=True, **_settings(sub))
@@ -31,5 +34,6 @@ def run(args) -> int:
 
 
 def _settings(sub):
-    keys = ("name", "channel", "profile", "timezone", "delivery_time", "frequency", "weekday", "max_items")
+    keys = ("name", "channel", "profile", "timezone", "delivery_time", "frequency", "weekday", "max_items",
+            "threshold")
     return {k: getattr(sub, k) for k in keys}
