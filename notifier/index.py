@@ -156,8 +156,8 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     low = [w.lower() for w in distinct]
     sid: dict[str, int] = {}
     word_stem = np.array([sid.setdefault(s, len(sid)) for s in stem_all(low)], np.int64)
-    parts = [[sid.setdefault(a, len(sid)) for a in aliases(w)] if not (w.islower() or w.istitle()) else []
-             for w in distinct]
+    plain = [w.isalpha() and (w.islower() or w.istitle()) for w in distinct]   # no parts to look for
+    parts = [[] if simple else [sid.setdefault(a, len(sid)) for a in aliases(w)] for w, simple in zip(distinct, plain)]
     part_ptr = np.cumsum([0] + [len(p) for p in parts])
     part_ids = np.array([a for p in parts for a in p], np.int64)
     # every occurrence (a word, and each of its parts at the word's position), sorted by stem

@@ -44,10 +44,12 @@ def ids(text, papers, **kw):
     ('"kv cache"', "SnapKV cache eviction", ""),
     ("ViT", "EfficientViT at the edge", ""),
     ("GPT", "Probing GPT4 for facts", ""),
+    ("mamba", "Improving Mamba2 with the delta rule", ""),
 ], ids=["distill~distilled", "distillation~distilled", "distilled~distillation", "phrase~hyphen",
         "hyphen~space", "caching~cache", "squashed-query", "squashed-doc", "abbrev-defined-in-paper",
         "long-form~abbrev", "long-form-defined-elsewhere", "abbrev-as-word", "word-part-camel",
-        "word-part-inner-capitals", "word-part-in-phrase", "word-part-acronym", "word-part-digits"])
+        "word-part-inner-capitals", "word-part-in-phrase", "word-part-acronym", "word-part-digits",
+        "word-part-titlecase-with-digits"])
 def test_variants_match(profile, title, abstract):
     corpus = [paper("hit", title, abstract), paper("lora-def", "Low-Rank Adaptation (LoRA) revisited",
                                                     "Low-Rank Adaptation (LoRA) trains few parameters."),
