@@ -168,6 +168,12 @@ class Ranked:
     selected: list[bool]
     codes: list[int]
 
+    def blend(self, boost: list[float]) -> Ranked:
+        """Reordered by score x the papers' upvote ``boost``, the selected ones first."""
+        order = sorted(range(len(self.docs)), key=lambda i: (not self.selected[i], -self.scores[i] * boost[self.docs[i]]))
+        return Ranked(self.profile, *([column[i] for i in order]
+                                      for column in (self.docs, self.scores, self.selected, self.codes)))
+
     def labels(self, code: int) -> list[str]:
         """The positive terms whose bits are set in ``code``, as written, each once."""
         return list(dict.fromkeys(t.text for k, t in enumerate(self.profile.positive) if code >> k & 1))
@@ -249,12 +255,14 @@ def padded(rows: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int | None = None,
-                   threshold: float | None = None, selected_only: bool = False):
+                   threshold: float | None = None, upvote_weight: float = 0.0, selected_only: bool = False):
     """Yield a ``Ranked`` per profile, in order: every day paper scoring above zero, or with
     ``selected_only`` just the selected ones. ``threshold`` is the share of each profile's top
-    score a paper needs to be selected (default RELATIVE_THRESHOLD): lower sends more."""
+    score a paper needs to be selected (default RELATIVE_THRESHOLD): lower sends more.
+    ``upvote_weight`` > 0 blends HF upvotes into the order, never into what is selected."""
     cap = max_items or DEFAULT_MAX_ITEMS
     share = RELATIVE_THRESHOLD if threshold is None else threshold
+    boost = upvote_boost(index, upvote_weight) if upvote_weight else None
     matrix = TermMatrix.of(index)
     batch = Batch(matrix, profiles)
     if uses_feedback(index):
@@ -264,7 +272,8 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
     for lo in range(0, len(profiles), size):
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
         totals, solid = score_chunk(index, matrix, positive, weights, excluded, required)
-        yield from rank_chunk(index, matrix, chunk, totals, solid, positive, cap, share, selected_only)
+        ranked = rank_chunk(index, matrix, chunk, totals, solid, positive, cap, share, selected_only)
+        yield from (r.blend(boost) for r in ranked) if upvote_weight else ranked
 
 
 def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, weights, excluded: np.ndarray,
@@ -292,6 +301,12 @@ def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, wei
     if uses_feedback(index):
         totals += feedback(index, totals)
     return totals, solid
+
+
+def upvote_boost(index: PaperIndex, weight: float) -> list[float]:
+    """Per day paper: 1 + weight x its upvotes' share of the day's most (log-scaled)."""
+    votes = np.log1p([d.upvotes or 0 for d in index.docs[:index.n_day]])
+    return (1 + weight * votes / (votes.max(initial=0) or 1.0)).tolist()
 
 
 def uses_feedback(index: PaperIndex) -> bool:
@@ -371,19 +386,11 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
     """Every day paper scoring above zero (or only the selected ones), best first, ``selected``
     set; evidence for the selected ones when ``explain``."""
     [ranked] = match_profiles(index, [profile], max_items=max_items, threshold=threshold,
-                              selected_only=selected_only)
+                              upvote_weight=upvote_weight, selected_only=selected_only)
     docs = index.docs
     matches = []
     for d, score, sel, code in zip(ranked.docs, ranked.scores, ranked.selected, ranked.codes):
         terms = [t for k, t in enumerate(profile.positive) if code >> k & 1]
         matches.append(Match(docs[d].id, score, sel, ranked.labels(code),
                              evidence(index, d, terms) if explain and sel else []))
-    return blend_upvotes(index, matches, upvote_weight) if upvote_weight else matches
-
-
-def blend_upvotes(index: PaperIndex, matches: list[Match], weight: float) -> list[Match]:
-    """Reorder by score x (1 + weight x upvote share); selection is left as it was."""
-    votes = {d.id: d.upvotes or 0 for d in index.docs[:index.n_day]}
-    most = math.log1p(max(votes.values(), default=0)) or 1.0
-    return sorted(matches, key=lambda m: (not m.selected,
-                                          -m.score * (1 + weight * math.log1p(votes.get(m.paper_id, 0)) / most)))
+    return matches

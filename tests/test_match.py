@@ -233,6 +233,21 @@ def test_match_profiles_one_line_each_in_input_order(papers_file, tmp_path, caps
     assert [(l["profile"], [m["id"] for m in l["matches"]]) for l in lines] == [("b", ["moe"]), ("a", ["kv"])]
 
 
+def test_match_profiles_upvotes_reorder_selected_papers(tmp_path, capsys):
+    rows = [{"id": "quiet", "title": "KV cache eviction", "abstract": "KV cache eviction, KV cache.", "upvotes": 0},
+            {"id": "popular", "title": "KV cache", "abstract": "We study serving.", "upvotes": 500},
+            {"id": "off", "title": "Protein folding", "abstract": "Biology.", "upvotes": 900}]
+    papers = tmp_path / "papers.jsonl"
+    papers.write_text("\n".join(json.dumps(r) for r in rows))
+    profiles = tmp_path / "profiles.jsonl"
+    profiles.write_text('{"id": "a", "profile": "\\"kv cache\\""}\n')
+    order = {}
+    for weight in ("0", "5"):
+        assert main(["match", "--papers", str(papers), "--profiles", str(profiles), "--json", "--upvote-weight", weight]) == 0
+        order[weight] = [m["id"] for m in json.loads(capsys.readouterr().out)["matches"]]
+    assert order == {"0": ["quiet", "popular"], "5": ["popular", "quiet"]}
+
+
 def test_match_readable_output_shows_why(papers_file, capsys):
     assert main(["match", "--papers", str(papers_file), "--profile", "eviction"]) == 0
     out = capsys.readouterr().out

@@ -82,13 +82,12 @@ def run_many(args, index) -> int:
         except ProfileError as err:
             raise ProfileError(f"{args.profiles}: line {n}: {err}", term=err.term) from None
         ids.append(json.dumps(line.get("id")))
-    if args.upvote_weight:
-        return run_each(args, index, ids, profiles)
     # 10,000 profiles x ~20 matches: each match is a pre-encoded paper, its score and its labels
     paper = [f'{{"id": {json.dumps(d.id)}, "score": ' for d in index.docs[:index.n_day]]
     encoded: dict[str, str] = {}
     write = sys.stdout.write
-    batch = match_profiles(index, profiles, max_items=args.max_items, threshold=args.threshold, selected_only=True)
+    batch = match_profiles(index, profiles, max_items=args.max_items, threshold=args.threshold,
+                           upvote_weight=args.upvote_weight, selected_only=True)
     for pid, ranked in zip(ids, batch):
         labels = [(1 << k, encoded.get(t.text) or encoded.setdefault(t.text, json.dumps(t.text)))
                   for k, t in enumerate(ranked.profile.positive)]
@@ -97,16 +96,6 @@ def run_many(args, index) -> int:
         items = ", ".join([paper[d] + repr(score) + tail[c]
                            for d, score, c in zip(ranked.docs, ranked.scores, ranked.codes)])
         write(f'{{"profile": {pid}, "matches": [{items}]}}\n')
-    return 0
-
-
-def run_each(args, index, ids, profiles) -> int:
-    """--upvote-weight reorders each profile's matches: the slower, per-profile path."""
-    from notifier.match import match_profile
-    for pid, profile in zip(ids, profiles):
-        matches = match_profile(index, profile, max_items=args.max_items, threshold=args.threshold,
-                                upvote_weight=args.upvote_weight, explain=False, selected_only=True)
-        sys.stdout.write(f'{{"profile": {pid}, "matches": {json.dumps([row(m) for m in matches])}}}\n')
     return 0
 
 
