@@ -161,7 +161,7 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     part_ptr = np.cumsum([0] + [len(p) for p in parts])
     part_ids = np.array([a for p in parts for a in p], np.int64)
     # every occurrence (a word, and each of its parts at the word's position), sorted by stem
-    main_pos = np.repeat(starts, lengths) + _ranks(lengths)
+    main_pos = np.repeat(starts, lengths) + ranks(lengths)
     which, part_of = expand_csr(part_ptr, part_ids, word_ids)
     stem_of = np.concatenate([word_stem[word_ids], part_of])
     pos = np.concatenate([main_pos, main_pos[which]])
@@ -182,7 +182,7 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
                       set(low), dict(short_to_long), dict(long_to_short), spelled)
 
 
-def _ranks(lengths: np.ndarray) -> np.ndarray:
+def ranks(lengths: np.ndarray) -> np.ndarray:
     """[2, 3] -> [0, 1, 0, 1, 2]"""
     total = int(lengths.sum())
     return np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
@@ -285,5 +285,5 @@ def rare_stems(index: PaperIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def expand_csr(ptr: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each ``rows[i]``, its CSR slice: -> (i repeated per element, the elements)."""
     lengths = ptr[rows + 1] - ptr[rows]
-    at = np.repeat(ptr[rows], lengths) + _ranks(lengths)
+    at = np.repeat(ptr[rows], lengths) + ranks(lengths)
     return np.repeat(np.arange(len(rows)), lengths), values[at]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from notifier.explain import evidence
-from notifier.index import (STOP, PaperIndex, _ranks, build_index, expand_csr, rare_stems, stem_all,
+from notifier.index import (STOP, PaperIndex, ranks, build_index, expand_csr, rare_stems, stem_all,
                             term_stems, unit_vector, words)
 from notifier.models import Match
 from notifier.profile import Profile, Term
@@ -87,7 +87,8 @@ def spellings(index: PaperIndex, term: Term) -> list[tuple[str, int]]:
         r = resolve_text(index, term)
         window = np.count_nonzero(unit(index, stems, fields, loose=True))
         out += [(f"its words within {len(stems) + 3} of each other (x{LOOSE_FACTOR:g})", int(window)),
-                ("its words apart (ranked, sent only with more evidence)", int((r.scores > 0).sum() - r.strong.sum()))]
+                ("its words apart (ranked, sent only with more evidence)",
+                 int((r.scores > 0).sum() - r.strong.sum()))]
     return out
 
 
@@ -170,9 +171,10 @@ class Ranked:
 
     def blend(self, boost: list[float]) -> Ranked:
         """Reordered by score x the papers' upvote ``boost``, the selected ones first."""
-        order = sorted(range(len(self.docs)), key=lambda i: (not self.selected[i], -self.scores[i] * boost[self.docs[i]]))
-        return Ranked(self.profile, *([column[i] for i in order]
-                                      for column in (self.docs, self.scores, self.selected, self.codes)))
+        order = sorted(range(len(self.docs)),
+                       key=lambda i: (not self.selected[i], -self.scores[i] * boost[self.docs[i]]))
+        columns = (self.docs, self.scores, self.selected, self.codes)
+        return Ranked(self.profile, *([column[i] for i in order] for column in columns))
 
     def labels(self, code: int) -> list[str]:
         """The positive terms whose bits are set in ``code``, as written, each once."""
@@ -250,7 +252,7 @@ def padded(rows: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
     """Lists of rows -> (a matrix padded with ``pad`` on the right, each list's length)."""
     counts = np.array([len(r) for r in rows], np.int64)
     out = np.full((len(rows), int(counts.max(initial=0))), pad, np.int64)
-    out[np.repeat(np.arange(len(rows)), counts), _ranks(counts)] = [x for r in rows for x in r]
+    out[np.repeat(np.arange(len(rows)), counts), ranks(counts)] = [x for r in rows for x in r]
     return out, counts
 
 
