@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -34,6 +35,7 @@ log = logging.getLogger("notifier.pipeline")
 SOURCE_NAMES = {"hf_daily": "Hugging Face Daily Papers"}
 RETRY_CAP = timedelta(hours=6)
 LEASE = timedelta(minutes=15)      # a `sending` row older than this was left by a dead process
+INDEXES_KEPT = 4                   # candidate sets per batch whose index is kept (each ~ the background's size)
 
 
 def source_label(source: str) -> str:
@@ -51,6 +53,7 @@ class Context:
     _fetcher: object = None
     _channels: dict = field(default_factory=dict)
     _background: list | None = None
+    _indexes: OrderedDict = field(default_factory=OrderedDict)   # candidate ids -> (background, index)
 
     def now(self) -> datetime:
         return self.clock()
@@ -221,16 +224,41 @@ def background(ctx: Context) -> list[Paper]:
     return ctx._background
 
 
+def new_batch(ctx: Context) -> None:
+    """Forget what the last batch loaded: new papers may have arrived since."""
+    ctx._background = None
+    ctx._indexes.clear()
+
+
+def index_for(ctx: Context, papers: list[Paper], background: list[Paper] | None):
+    """The matcher's index of these candidates, built once per batch and shared: subscribers due
+    together mostly have the same candidates, an index costs about as much to build as matching
+    hundreds of profiles on it, and it keeps the terms it resolved. Keyed by the candidates' ids
+    in order (and the background it was built with); only the last INDEXES_KEPT are kept."""
+    from notifier import match
+
+    key = tuple(p.arxiv_id for p in papers)
+    kept = ctx._indexes.get(key)
+    if kept is not None and kept[0] is background:
+        ctx._indexes.move_to_end(key)
+        return kept[1]
+    index = match.build_index(papers, background=background)
+    ctx._indexes[key] = (background, index)
+    while len(ctx._indexes) > INDEXES_KEPT:
+        ctx._indexes.popitem(last=False)
+    return index
+
+
 def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper],
                      background: list[Paper] | None = None) -> tuple[list[dict], int]:
     """-> (selected items best first, number of weaker matches). A paper matched by several of
     the subscriber's profiles appears once, tagged with each profile."""
-    from notifier.match import build_index, match_profile
+    from notifier.match import match_profile
     from notifier.profile import parse_profile
 
     if not papers:
         return [], 0
-    index = build_index(papers, background=background)
+    index = index_for(ctx, papers, background)
     items: dict[str, dict] = {}
     weaker: set[str] = set()
     limit = sub.max_items or ctx.config.matching.max_items
@@ -319,7 +347,7 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
     ``stop`` (set by SIGTERM) ends the batch after the message in flight."""
     now = now or ctx.now()
     subs = [s for s in ctx.store.list_subscribers() if subscriber_ids is None or s.id in subscriber_ids]
-    ctx._background = None          # new papers may have arrived since the last batch
+    new_batch(ctx)
     if dry_run:
         return [preview_report(ctx, s, now) for s in subs]
     for sub in subs:

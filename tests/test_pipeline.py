@@ -15,7 +15,7 @@ import pytest
 from freezegun import freeze_time
 
 from notifier.alerts import find_problems
-from notifier.pipeline import deliver, fetch_cycle, open_context
+from notifier.pipeline import background, deliver, fetch_cycle, open_context
 from notifier.subscribers import new_subscriber
 
 SAMPLE = json.loads((Path(__file__).parents[1] / "notifier/samples/hf_daily_papers_api_2026-06-12.json").read_text())
@@ -244,3 +244,68 @@ def test_the_configured_threshold_applies_to_subscribers_without_their_own(cfg, 
     sent = papers_sent(reports)
     assert sent["default@example.org"] < default_before          # the config's 0.8 applies
     assert sent["own@example.org"] > default_before              # the subscriber's own 0.15 wins
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    """The candidate ids of every index the pipeline builds."""
+    import notifier.match
+
+    calls, real = [], notifier.match.build_index
+
+    def counting(papers, background=None):
+        calls.append([p.arxiv_id for p in papers])
+        return real(papers, background=background)
+    monkeypatch.setattr(notifier.match, "build_index", counting)
+    return calls
+
+
+def test_subscribers_with_the_same_candidates_share_one_index_build(cfg, hf, builds):
+    # Cy has had yesterday's papers; Ann and Bob subscribe today, so they get yesterday's too.
+    subscribe(cfg, "2026-07-01 06:00", '"speculative decoding", agents', address="cy@example.org")
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING, AGENTS_ARENA])
+    cycle(cfg, "2026-07-01 08:00")
+    for address in ("ann@example.org", "bob@example.org"):
+        subscribe(cfg, "2026-07-02 06:00", '"sparse attention", "speculative decoding"', address=address)
+    hf.days["2026-07-02"] = day_items("2026-07-02", [SPARSE_ATTN, DISTILL_2STEP])
+    builds.clear()
+    _, reports = cycle(cfg, "2026-07-02 08:00")
+    assert sorted(builds, key=len) == [[SPARSE_ATTN, DISTILL_2STEP],                  # Cy's own
+                                       [SPEC_DECODING, AGENTS_ARENA, SPARSE_ATTN, DISTILL_2STEP]]  # shared
+    assert papers_sent(reports) == {"cy@example.org": 1, "ann@example.org": 2, "bob@example.org": 2}
+
+
+def test_a_shared_index_matches_exactly_as_a_fresh_one(cfg, hf):
+    from notifier.pipeline import match_subscriber, new_batch
+
+    profiles = ['"speculative decoding", "sparse attention"', BROAD, "diffusion, -video", 'agents^2, +benchmark']
+    for i, keywords in enumerate(profiles):
+        subscribe(cfg, "2026-07-01 06:00", keywords, address=f"u{i}@example.org")
+    hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        subs, papers = ctx.store.list_subscribers(), ctx.store.papers_since(datetime(2026, 6, 30, tzinfo=timezone.utc))
+        new_batch(ctx)
+        shared = [match_subscriber(ctx, s, papers, background(ctx)) for s in subs]
+        assert len(ctx._indexes) == 1
+        fresh = []
+        for s in subs:
+            new_batch(ctx)
+            fresh.append(match_subscriber(ctx, s, papers, background(ctx)))
+    assert shared == fresh and all(items for items, _ in shared)
+
+
+def test_only_the_latest_indexes_are_kept(cfg, hf, builds):
+    from notifier.pipeline import INDEXES_KEPT, index_for
+
+    hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        papers = ctx.store.papers_on_day("2026-07-01")
+        days = [papers[i:] for i in range(INDEXES_KEPT + 2)]        # six different candidate sets
+        for candidates in days:
+            index_for(ctx, candidates, None)
+        assert len(ctx._indexes) == INDEXES_KEPT and len(builds) == INDEXES_KEPT + 2
+        index_for(ctx, days[-1], None)                                # kept: no new build
+        index_for(ctx, days[0], None)                                 # dropped long ago: rebuilt
+        assert len(builds) == INDEXES_KEPT + 3
