@@ -2,7 +2,7 @@
 highlighted, for the renderers (which escape it, each for its own format). Pure."""
 from __future__ import annotations
 
-from notifier.index import STOP, TOKEN, PaperIndex, aliases, stem_all, term_stems, words
+from notifier.index import STOP, TOKEN, PaperIndex, aliases, normal, stem_all, term_stems, words
 from notifier.models import Evidence
 from notifier.profile import Term
 
@@ -34,7 +34,7 @@ def snippet(text: str, wanted: set[str]) -> tuple[set[str], list[tuple[str, bool
     highlighted; [] when none). A word is a hit when its stem or one of its parts' stems
     ('MobileNet') is wanted."""
     toks = list(TOKEN.finditer(text))
-    stems = stem_all([m.group().lower() for m in toks])
+    stems = stem_all([normal(m.group()) for m in toks])
     found: set[str] = set()
     hits = []
     for i, (m, s) in enumerate(zip(toks, stems)):

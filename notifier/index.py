@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import chain
@@ -48,8 +49,16 @@ def stem_all(words: list[str]) -> list[str]:
     return [_stem_cache[w] for w in words]
 
 
+def normal(word: str) -> str:
+    """Lowercase, accents folded: 'Schrödinger' -> 'schrodinger', as subscribers type it."""
+    word = word.lower()
+    if word.isascii():
+        return word
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
 def words(text: str) -> list[str]:
-    return [w.lower() for w in TOKEN.findall(text)]
+    return [normal(w) for w in TOKEN.findall(text)]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -71,7 +80,7 @@ def aliases(token: str) -> tuple[str, ...]:
             if (j - i) < len(parts) and (len(span) >= 3 or (len(span) == 2 and span.isupper())) \
                     and not span.isdigit():
                 spans.add(span.lower())
-    own = stem_all([token.lower()])[0]
+    own = stem_all([normal(token)])[0]
     _alias_cache[token] = out = tuple(sorted({s for s in stem_all(sorted(spans)) if s != own}))
     return out
 
@@ -147,13 +156,13 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     texts = [text for d in docs for text in (d.title, d.abstract)]
     tokens = [TOKEN.findall(text) for text in texts]
     lengths = np.array([len(t) for t in tokens], np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths + GAP)[:-1]]).astype(np.int64)
+    starts = (np.cumsum(lengths + GAP) - (lengths + GAP)).astype(np.int64)
     # each distinct word once: its stem and the stems of its parts
     flat = list(chain.from_iterable(tokens))
     distinct = list(dict.fromkeys(flat))
     number = {w: i for i, w in enumerate(distinct)}
     word_ids = np.fromiter(map(number.__getitem__, flat), np.int64, len(flat))
-    low = [w.lower() for w in distinct]
+    low = [normal(w) for w in distinct]
     sid: dict[str, int] = {}
     word_stem = np.array([sid.setdefault(s, len(sid)) for s in stem_all(low)], np.int64)
     plain = [w.isalpha() and (w.islower() or w.istitle()) for w in distinct]   # no parts to look for

@@ -262,6 +262,9 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
     ``selected_only`` just the selected ones. ``threshold`` is the share of each profile's top
     score a paper needs to be selected (default RELATIVE_THRESHOLD): lower sends more.
     ``upvote_weight`` > 0 blends HF upvotes into the order, never into what is selected."""
+    if not index.n_day:
+        yield from (Ranked(p, [], [], [], []) for p in profiles)
+        return
     cap = max_items or DEFAULT_MAX_ITEMS
     share = RELATIVE_THRESHOLD if threshold is None else threshold
     boost = upvote_boost(index, upvote_weight) if upvote_weight else None

@@ -45,11 +45,12 @@ def ids(text, papers, **kw):
     ("ViT", "EfficientViT at the edge", ""),
     ("GPT", "Probing GPT4 for facts", ""),
     ("mamba", "Improving Mamba2 with the delta rule", ""),
+    ("frechet", "The Fréchet distance of generators", ""),
 ], ids=["distill~distilled", "distillation~distilled", "distilled~distillation", "phrase~hyphen",
         "hyphen~space", "caching~cache", "squashed-query", "squashed-doc", "abbrev-defined-in-paper",
         "long-form~abbrev", "long-form-defined-elsewhere", "abbrev-as-word", "word-part-camel",
         "word-part-inner-capitals", "word-part-in-phrase", "word-part-acronym", "word-part-digits",
-        "word-part-titlecase-with-digits"])
+        "word-part-titlecase-with-digits", "accents-folded"])
 def test_variants_match(profile, title, abstract):
     corpus = [paper("hit", title, abstract), paper("lora-def", "Low-Rank Adaptation (LoRA) revisited",
                                                     "Low-Rank Adaptation (LoRA) trains few parameters."),
@@ -111,6 +112,11 @@ def test_author_follows_a_person():
     corpus = [paper("a", "Attention kernels", authors=["Tri Dao", "Someone Else"]),
               paper("b", "Attention kernels", authors=["Dao Tri"])]
     assert ids('author:"Tri Dao"', corpus) == ["a"]
+
+
+def test_author_names_match_without_accents():
+    corpus = [paper("a", "Entropy", authors=["Alfréd Rényi"]), paper("b", "Entropy", authors=["Alfred Renner"])]
+    assert ids('author:"Alfred Renyi"', corpus) == ["a"]
 
 
 def squarely(i):
@@ -270,6 +276,19 @@ def test_threshold_out_of_range_is_one_line(papers_file, capsys):
     assert main(["match", "--papers", str(papers_file), "--profile", "moe", "--threshold", "2"]) == 1
     assert capsys.readouterr().err.strip().endswith(
         "--threshold 2: use a share of the best score between 0.05 and 0.95")
+
+
+@pytest.mark.parametrize("content", ["", '{"id": "only", "title": "Protein folding", "abstract": ""}\n'],
+                         ids=["no-papers", "one-paper"])
+def test_a_day_with_no_or_one_paper_matches_without_error(tmp_path, capsys, content):
+    papers = tmp_path / "papers.jsonl"
+    papers.write_text(content)
+    profiles = tmp_path / "profiles.jsonl"
+    profiles.write_text('{"id": "a", "profile": "kv cache"}\n')
+    assert main(["match", "--papers", str(papers), "--profile", "kv cache", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["match", "--papers", str(papers), "--profiles", str(profiles), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"profile": "a", "matches": []}
 
 
 def test_missing_papers_file(tmp_path, capsys):
