@@ -54,6 +54,7 @@ class Context:
     _channels: dict = field(default_factory=dict)
     _background: list | None = None
     _indexes: OrderedDict = field(default_factory=OrderedDict)   # candidate ids -> (background, index)
+    _papers_version: tuple | None = None                         # the papers the two above were made of
 
     def now(self) -> datetime:
         return self.clock()
@@ -225,9 +226,13 @@ def background(ctx: Context) -> list[Paper]:
 
 
 def new_batch(ctx: Context) -> None:
-    """Forget what the last batch loaded: new papers may have arrived since."""
-    ctx._background = None
-    ctx._indexes.clear()
+    """Forget what earlier batches loaded (the background, the indexes) if the stored papers
+    changed since: the daemon delivers to one subscriber at a time and so shares them all day."""
+    version = ctx.store.papers_version()
+    if version != ctx._papers_version:
+        ctx._papers_version = version
+        ctx._background = None
+        ctx._indexes.clear()
 
 
 def index_for(ctx: Context, papers: list[Paper], background: list[Paper] | None):

@@ -293,6 +293,11 @@ class Store:
             rows = s.exec(select(Sighting).where(Sighting.paper_id == paper_id).order_by(Sighting.digest_day))
             return [(r.source, r.digest_day) for r in rows]
 
+    def papers_version(self) -> tuple:
+        """Changes whenever a paper is added or its stored fields change: (count, latest update)."""
+        with self.session() as s:
+            return tuple(s.exec(select(func.count(), func.max(PaperRow.updated_at)).select_from(PaperRow)).one())
+
     def count_papers(self) -> int:
         with self.session() as s:
             return s.exec(select(func.count()).select_from(PaperRow)).one()

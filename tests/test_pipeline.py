@@ -290,9 +290,29 @@ def test_a_shared_index_matches_exactly_as_a_fresh_one(cfg, hf):
         assert len(ctx._indexes) == 1
         fresh = []
         for s in subs:
-            new_batch(ctx)
+            ctx._indexes.clear()
             fresh.append(match_subscriber(ctx, s, papers, background(ctx)))
     assert shared == fresh and all(items for items, _ in shared)
+
+
+def test_the_daemon_delivering_one_subscriber_at_a_time_builds_one_index_until_papers_change(cfg, hf, builds):
+    from notifier.pipeline import deliver
+
+    for address in ("ann@example.org", "bob@example.org", "cy@example.org"):
+        subscribe(cfg, "2026-07-01 06:00", '"sparse attention", "speculative decoding"', address=address)
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPARSE_ATTN, SPEC_DECODING])
+    with freeze_time("2026-07-01 08:00") as clock, open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        subs = ctx.store.list_subscribers()
+        builds.clear()
+        for sub in subs[:2]:                                  # two cron jobs, one subscriber each
+            deliver(ctx, subscriber_ids=[sub.id])
+        assert len(builds) == 1
+        clock.tick(3600)
+        hf.days["2026-07-01"] = day_items("2026-07-01", [SPARSE_ATTN, SPEC_DECODING, AGENTS_ARENA])
+        fetch_cycle(ctx)                                      # a late addition: the next job sees it
+        deliver(ctx, subscriber_ids=[subs[2].id])
+        assert len(builds) == 2 and AGENTS_ARENA in builds[-1]
 
 
 def test_only_the_latest_indexes_are_kept(cfg, hf, builds):
