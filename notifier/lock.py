@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from notifier.errors import NotifierError
@@ -39,7 +40,7 @@ class DaemonLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pid = _read_pid(fd)
+            pid = _holder_pid(fd)
             os.close(fd)
             who = f"pid {pid}" if pid else "another process"
             raise LockHeld(f"another notifier ({who}) is already running: {self.path} is locked; "
@@ -67,6 +68,17 @@ class DaemonLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _holder_pid(fd: int) -> int | None:
+    """The holder writes its pid just after it locks: a competitor arriving in between waits a
+    moment (at most 0.1 s) so the error names it."""
+    for _ in range(20):
+        pid = _read_pid(fd)
+        if pid:
+            return pid
+        time.sleep(0.005)
+    return None
 
 
 def _read_pid(fd: int) -> int | None:
