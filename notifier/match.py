@@ -162,7 +162,9 @@ def occurrences(index: PaperIndex, stems, fields, loose: bool) -> np.ndarray:
 @dataclass
 class Ranked:
     """One profile's matches, best first: day-paper numbers, scores, selected flags, and which
-    positive terms matched as bits (term k = bit k; ``labels`` turns them into words)."""
+    positive terms matched as bits (term k = bit k; ``labels`` turns them into words). A term
+    matched when it, a spelling of it or all its words are in the paper: one word of a phrase
+    ranks a paper but is not claimed as a match."""
     profile: Profile
     docs: list[int]
     scores: list[float]
@@ -377,7 +379,7 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
         first = np.searchsorted(prof, np.arange(len(chunk) + 1))
     codes = np.zeros(len(prof), np.int64)
     for k in range(positive.shape[1]):
-        codes |= (matrix.scores[positive[prof, k], doc] > 0).astype(np.int64) << k
+        codes |= matrix.solid[positive[prof, k], doc].astype(np.int64) << k
     docs, scores = doc.tolist(), values.astype(np.float64).round(4).tolist()
     flags, codes, first = flags.tolist(), codes.tolist(), first.tolist()
     for i, profile in enumerate(chunk):

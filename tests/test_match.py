@@ -187,6 +187,12 @@ def test_explanation_highlights_the_word_a_part_of_which_matched():
     assert [(e.field, [t for t, hit in e.snippet if hit]) for e in m.evidence] == [("title", ["MobileNetV2"])]
 
 
+def test_one_word_of_a_phrase_is_not_claimed_as_a_match():
+    index = build_index([paper("p", "Sparse attention kernels", "Decoding is 7x faster.")], background())
+    [m] = match_profile(index, parse_profile('"speculative decoding", "sparse attention"'))
+    assert m.matched == ["sparse attention"] and [e.term for e in m.evidence] == ["sparse attention"]
+
+
 def test_explanation_shows_the_field_with_the_whole_phrase():
     index = build_index([paper("p", "Lagged KV eviction", "Existing KV cache compression methods struggle.")],
                         background())
