@@ -12,7 +12,6 @@ document frequencies.
 from __future__ import annotations
 
 import functools
-import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -26,11 +25,10 @@ from notifier.models import Paper
 TOKEN = re.compile(r"[^\W_]+")
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 STOP = frozenset("a an and are as at be by for from in into is of on or the to with via using".split())
-FIELDS = ("title", "abstract")
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
 K1, B = 1.2, 0.75
 GAP = 64                                # positions between two fields or papers (> any window)
-RARE_SHARE = 5                          # feedback stems are in at most 1/5 of the corpus
+RARE_SHARE = 5                          # papers are compared on stems in at most 1/5 of the corpus
 
 _stemmer = None
 _stem_cache: dict[str, str] = {}
@@ -134,8 +132,7 @@ class PaperIndex:
         return self.occ_pos[self.occ_ptr[i]:self.occ_ptr[i + 1]] if i is not None else self.occ_pos[:0]
 
     def blocks(self, positions: np.ndarray) -> np.ndarray:
-        """(paper * 2 + field) of each position."""
-        return np.searchsorted(self.starts, positions, side="right") - 1
+        return blocks(self.starts, positions)
 
     def bm25f(self, blocks: np.ndarray) -> np.ndarray:
         """The (paper * 2 + field) blocks of a unit's occurrences, sorted -> its BM25F score
@@ -179,7 +176,7 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     occ_ptr = np.searchsorted(stem_of, np.arange(len(sid) + 1))
     lengths = lengths.reshape(-1, 2)
     norm = 1 - B + B * lengths / (np.maximum(lengths.mean(axis=0), 1.0) if len(docs) else 1.0)
-    df, unit = unit_table(stem_of, np.searchsorted(starts, pos, "right") - 1, norm, len(sid), len(day))
+    df, unit = unit_table(stem_of, blocks(starts, pos), norm, len(sid), len(day))
     short_to_long, long_to_short, spelled = defaultdict(Counter), defaultdict(Counter), {}
     for text in texts:
         for short, long, short_text, long_text in abbreviations(text):
@@ -189,6 +186,11 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
             spelled.setdefault(long, long_text)
     return PaperIndex(docs, len(day), sid, starts, norm, occ_ptr, pos, df, *unit,
                       set(low), dict(short_to_long), dict(long_to_short), spelled)
+
+
+def blocks(starts: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """(paper * 2 + field) of each position, given where each such block starts."""
+    return np.searchsorted(starts, positions, side="right") - 1
 
 
 def ranks(lengths: np.ndarray) -> np.ndarray:

@@ -178,9 +178,13 @@ class Ranked:
         columns = (self.docs, self.scores, self.selected, self.codes)
         return Ranked(self.profile, *([column[i] for i in order] for column in columns))
 
+    def terms(self, code: int) -> list[Term]:
+        """The positive terms whose bits are set in ``code``."""
+        return [t for k, t in enumerate(self.profile.positive) if code >> k & 1]
+
     def labels(self, code: int) -> list[str]:
-        """The positive terms whose bits are set in ``code``, as written, each once."""
-        return list(dict.fromkeys(t.text for k, t in enumerate(self.profile.positive) if code >> k & 1))
+        """The matched terms as written, each once."""
+        return list(dict.fromkeys(t.text for t in self.terms(code)))
 
 
 class TermMatrix:
@@ -397,7 +401,6 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
     docs = index.docs
     matches = []
     for d, score, sel, code in zip(ranked.docs, ranked.scores, ranked.selected, ranked.codes):
-        terms = [t for k, t in enumerate(profile.positive) if code >> k & 1]
         matches.append(Match(docs[d].id, score, sel, ranked.labels(code),
-                             evidence(index, d, terms) if explain and sel else []))
+                             evidence(index, d, ranked.terms(code)) if explain and sel else []))
     return matches

@@ -6,10 +6,9 @@ author, ``title:term`` looks only in titles. Pure: no I/O.
 """
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from notifier.errors import ProfileError
 
@@ -108,7 +107,7 @@ def unbalanced(text: str) -> ProfileError:
     return ProfileError(f"unbalanced quote in term '{bad}': close the phrase with \"", term=bad)
 
 
-@functools.lru_cache(maxsize=16384)
+@lru_cache(maxsize=16384)
 def parse_term(raw: str) -> Term:
     body, mode = raw, "any"
     if body[0] in "+-":

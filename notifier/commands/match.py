@@ -35,9 +35,11 @@ def run(args) -> int:
 
 
 def match(args) -> int:
+    from notifier.config import THRESHOLD_RANGE
     from notifier.match import build_index
-    if args.threshold is not None and not 0.05 <= args.threshold <= 0.95:
-        raise InputError(f"--threshold {args.threshold:g}: use a share of the best score between 0.05 and 0.95")
+    low, high = THRESHOLD_RANGE
+    if args.threshold is not None and not low <= args.threshold <= high:
+        raise InputError(f"--threshold {args.threshold:g}: use a share of the best score between {low:g} and {high:g}")
     papers = read_jsonl(args.papers)
     for n, paper in enumerate(papers, 1):
         if not isinstance(paper, dict) or not (paper.get("id") or paper.get("arxiv_id") or paper.get("pid")):
