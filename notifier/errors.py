@@ -6,11 +6,10 @@
     ├── InputError                a bad command-line value or unreadable input file
     ├── StoreError                database unreadable, corrupt, newer than us, disk full
     ├── FetchError                a source could not be fetched (after retries)
-    ├── ParseError                a page fetched fine but did not parse into papers
-    └── DeliveryError             a message could not be delivered
-        ├── TransientDeliveryError    try again later (SMTP 4xx, Slack 429/5xx, network)
-        ├── PermanentDeliveryError    do not retry (SMTP 5xx, channel_not_found, invalid_auth)
-        └── UnknownDeliveryError      the channel may or may not have accepted it
+    └── ParseError                a page fetched fine but did not parse into papers
+
+Delivery problems are not exceptions: a sender returns a ``SendResult`` (sent, retry, failed,
+unknown) that the pipeline records (notifier/channels/base.py).
 
 Exit codes: 0 fine, 1 expected error (any NotifierError), 2 usage error, 3 `status` needs attention.
 """
@@ -47,18 +46,3 @@ class FetchError(NotifierError):
 class ParseError(NotifierError):
     pass
 
-
-class DeliveryError(NotifierError):
-    pass
-
-
-class TransientDeliveryError(DeliveryError):
-    pass
-
-
-class PermanentDeliveryError(DeliveryError):
-    pass
-
-
-class UnknownDeliveryError(DeliveryError):
-    pass

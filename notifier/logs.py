@@ -1,9 +1,61 @@
-"""Logging for journald and terminals: one line per event, key=value context, no secrets."""
+"""Logging for journald and terminals: one line per event, key=value context, no secrets.
+
+Every line goes through ``Redact`` (Slack webhook URLs, Slack and Hugging Face tokens, and every
+secret the channels read are replaced by ``[redacted]``, also in third-party library messages)
+and through the formatter, which escapes control characters in the message and in every value,
+so text from a source can never start a line of its own (a forged journald priority).
+"""
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+
+REDACTED = "[redacted]"
+SECRET_PATTERNS = re.compile(
+    r"https://hooks\.slack\.com/[^\s\"'<>,]+"       # incoming webhook URLs
+    r"|\bxox[a-z]-[A-Za-z0-9-]+"                    # Slack tokens (xoxb-, xoxp-, xoxa-, ...)
+    r"|\bhf_[A-Za-z0-9]{8,}"                         # Hugging Face tokens
+    r"|(?<=Bearer )[^\s\"',}]+")                     # any Authorization header value
+_secrets: set[str] = set()
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def redact_value(value: str | None) -> str | None:
+    """Remember a secret so it never appears in a log line; returns it unchanged."""
+    if value and len(value) >= 6:
+        _secrets.add(value)
+    return value
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return SECRET_PATTERNS.sub(REDACTED, text)
+
+
+def escape(text: str) -> str:
+    """Control characters as visible escapes (\\n, \\r, \\t, \\xNN, \\uNNNN): one line, always."""
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    return CONTROL.sub(lambda m: named.get(m.group()) or (f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                                                          else f"\\u{ord(m.group()):04x}"), text)
+
+
+class Redact(logging.Filter):
+    """Rewrites a record's message, context and traceback with secrets replaced."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        ctx = getattr(record, "ctx", None)
+        if ctx:
+            record.ctx = {k: redact(str(v)) if v is not None else None for k, v in ctx.items()}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -18,11 +70,12 @@ class KeyValueFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         context = getattr(record, "ctx", None) or {}
-        parts = [record.getMessage().replace("\n", " ")]
+        parts = [escape(record.getMessage())]
         parts += [f"{k}={_quote(v)}" for k, v in context.items() if v is not None]
         line = " ".join(parts)
         if record.exc_info and not self.journald:
-            line += " | " + self.formatException(record.exc_info).replace("\n", " | ")
+            trace = record.exc_text or self.formatException(record.exc_info)
+            line += " | " + escape(trace.replace("\n", " | "))
         if self.journald:
             return f"<{self.PRIORITY.get(record.levelno, 6)}>{record.name}: {line}"
         return f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} {record.levelname} {record.name}: {line}"
@@ -30,17 +83,27 @@ class KeyValueFormatter(logging.Formatter):
 
 def _quote(value) -> str:
     text = str(value)
-    return f'"{text}"' if (" " in text or not text) else text
+    if text and not CONTROL.search(text) and not any(c in text for c in ' "=\\'):
+        return text
+    return '"' + escape(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+
+
+def make_handler(stream=None, journald: bool | None = None) -> logging.Handler:
+    """Our handler: redacting, one escaped key=value line per record."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if journald is None:
+        journald = bool(os.environ.get("JOURNAL_STREAM"))
+    handler.setFormatter(KeyValueFormatter(journald=journald))
+    handler.addFilter(Redact())
+    handler._notifier = True
+    return handler
 
 
 def setup_logging(verbose: bool = False) -> None:
     root = logging.getLogger()
     if any(getattr(h, "_notifier", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(KeyValueFormatter(journald=bool(os.environ.get("JOURNAL_STREAM"))))
-    handler._notifier = True
-    root.addHandler(handler)
+    root.addHandler(make_handler())
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -51,7 +51,6 @@ class Context:
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     progress: bool = False
     _fetcher: object = None
-    _channels: dict = field(default_factory=dict)
     _background: list | None = None
     _indexes: OrderedDict = field(default_factory=OrderedDict)   # candidate ids -> (background, index)
     _papers_version: tuple | None = None                         # the papers the two above were made of
@@ -71,7 +70,6 @@ def open_context(config: Config, *, clock: Callable[[], datetime] | None = None,
         sync_config_subscribers(ctx)
         yield ctx
     finally:
-        close_channels(ctx)
         if ctx._fetcher is not None:
             ctx._fetcher.close()
         store.close()
@@ -367,57 +365,54 @@ def preview_report(ctx: Context, sub: Subscriber, now: datetime) -> DeliveryRepo
 
 def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: datetime | None = None,
                  stop: threading.Event | None = None) -> list[DeliveryReport]:
+    """Send every waiting delivery whose time has come, each through the sender of its own
+    destination; the batch opens the senders and closes them at the end (one SMTP connection
+    per batch, never an idle one kept for hours). Paused and unsubscribed subscribers' digests
+    are held or cancelled by the store and never reach this loop."""
+    from notifier.channels import Senders
+
     now = now or ctx.now()
-    subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)}
+    subs = {s.id: s for s in ctx.store.list_subscribers()}
     reports = []
-    try:
+    with Senders(ctx.config) as senders:
         for d in ctx.store.deliveries(states=("pending", "retry"), subscriber_ids=subscriber_ids):
             if stop is not None and stop.is_set():
                 break
-            if d.next_attempt_at and d.next_attempt_at > now:
+            sub = subs.get(d.subscriber_id)
+            if sub is None or (d.next_attempt_at and d.next_attempt_at > now):
                 continue
-            halted = ctx._channels.get(subs[d.subscriber_id].channel)
-            if halted is not None and halted.halted:
-                continue      # e.g. SMTP login refused: every message would fail the same way
-            reports.append(send_one(ctx, d, subs[d.subscriber_id], now))
-        for kind, channel in ctx._channels.items():
-            if channel.halted:
-                ctx.store.raise_alert(f"channel:{kind}:{now:%Y%m%d}", f"{kind} delivery stopped: {channel.halted}")
-    finally:
-        close_channels(ctx)      # one SMTP connection per batch, never an idle one kept for hours
+            sender = senders.get(sub.channel, sub.address)
+            if not sender.halted:      # halted: e.g. SMTP login refused, every message would fail the same way
+                reports.append(send_one(ctx, d, sub, sender, now))
+        for label, reason in senders.halted():
+            ctx.store.raise_alert(f"halted:{label}:{now:%Y%m%d}:{reason[:120]}", f"{label}: delivery stopped: {reason}")
     return reports
 
 
-def close_channels(ctx: Context) -> None:
-    while ctx._channels:
-        ctx._channels.popitem()[1].close()
-
-
-def send_one(ctx: Context, d: Delivery, sub: Subscriber, now: datetime) -> DeliveryReport:
-    from notifier.channels import open_channel
-
+def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime) -> DeliveryReport:
     digest = build_digest(ctx, d, sub)
-    channel = ctx._channels.get(sub.channel) or ctx._channels.setdefault(sub.channel, open_channel(ctx.config, sub))
-    claimed = ctx.store.claim(d.id, provider_ref=None, now=now)
+    claimed = ctx.store.claim(d.id, now=now)
     if claimed is None:
         return DeliveryReport(sub.address, "skipped", len(digest.items))
-    result = channel.send(digest)
-    state = result.state
-    next_at = None
-    if state == "unknown" and sub.channel == "email" and ctx.config.delivery.unknown_policy == "resend":
-        state = "retry"     # re-sent later with the same Message-ID: a copy is recognisably the same mail
-    if state == "retry":
-        if claimed.attempts >= ctx.config.delivery.max_attempts:
-            state = "failed"
-        else:
-            next_at = now + min(RETRY_CAP, timedelta(seconds=ctx.config.delivery.retry_base_seconds
-                                                     * 2 ** (claimed.attempts - 1)))
+    result = sender.send(digest)
+    state, next_at = settle(ctx, sub, result.state, claimed.attempts, now)
     ctx.store.record(d.id, state, error=result.error, provider_ref=result.provider_ref,
                      next_attempt_at=next_at, now=now)
     level = logging.INFO if state == "sent" else logging.WARNING
-    event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel,
+    event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel, via=sender.label,
           papers=len(digest.items), attempt=claimed.attempts, error=result.error)
     return DeliveryReport(sub.address, state, len(digest.items), where=result.provider_ref, error=result.error)
+
+
+def settle(ctx: Context, sub: Subscriber, state: str, attempts: int, now: datetime) -> tuple[str, datetime | None]:
+    """A send's outcome -> (the delivery's state, when to try again)."""
+    if state == "unknown" and sub.channel == "email" and ctx.config.delivery.unknown_policy == "resend":
+        state = "retry"     # re-sent later with the same Message-ID: a copy is recognisably the same mail
+    if state != "retry":
+        return state, None
+    if attempts >= ctx.config.delivery.max_attempts:
+        return "failed", None
+    return state, now + min(RETRY_CAP, timedelta(seconds=ctx.config.delivery.retry_base_seconds * 2 ** (attempts - 1)))
 
 
 def build_digest(ctx: Context, d: Delivery, sub: Subscriber) -> Digest:
@@ -456,16 +451,11 @@ def recipient(sub: Subscriber) -> Recipient:
 
 def send_operator_message(ctx: Context, target: str, subject: str, text: str) -> bool:
     """Send an alert to the operator's address or Slack target; True when it went out."""
-    from types import SimpleNamespace
-
-    from notifier.channels import open_channel
+    from notifier.channels import Senders
     from notifier.subscribers import channel_of
 
-    channel = open_channel(ctx.config, SimpleNamespace(channel=channel_of(target), address=target))
-    try:
-        result = channel.send_text(target, subject, text)
-    finally:
-        channel.close()
+    with Senders(ctx.config) as senders:
+        result = senders.get(channel_of(target), target).send_text(target, subject, text)
     if result.state != "sent":
         event(log, "alert not sent", logging.ERROR, target=target, error=result.error)
     return result.state == "sent"
@@ -474,30 +464,32 @@ def send_operator_message(ctx: Context, target: str, subject: str, text: str) ->
 # ----------------------------------------------------------------------------- recovery
 def recover(ctx: Context, now: datetime | None = None, lease: timedelta = LEASE) -> int:
     """Resolve deliveries a crash left in `sending`. Email is re-sent with the same Message-ID
-    (recipients' clients fold the duplicate); Slack is checked for the message where the channel
-    can look it up; otherwise the row becomes `unknown` for the operator (policy `hold`).
+    (recipients' clients fold the duplicate); Slack is checked for the message where the sender
+    can look it up; otherwise the row becomes `unknown` for the operator (policy `hold`). A
+    subscriber who is no longer active gets nothing re-sent: the row is held (see ``hold_open``).
     A holder of the single-instance lock passes ``lease=timedelta(0)``: only lock holders send,
     so whatever is `sending` when it starts was left by a dead process, however recent."""
-    from notifier.channels import open_channel
+    from notifier.channels import Senders
 
     now = now or ctx.now()
     subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)}
     resolved = 0
-    for d in ctx.store.deliveries(states=("sending",)):
-        if lease and d.claimed_at and now - d.claimed_at < lease:     # lease 0: even a clock set back
-            continue
-        sub = subs[d.subscriber_id]
-        channel = open_channel(ctx.config, sub)
-        found = getattr(channel, "find_sent", None)
-        if found is not None and found(build_digest(ctx, d, sub)):
-            ctx.store.record(d.id, "sent", error="confirmed after restart", now=now)
-        elif ctx.config.delivery.unknown_policy == "resend":
-            ctx.store.record(d.id, "retry", error="interrupted while sending; re-sending", now=now)
-        else:
-            ctx.store.record(d.id, "unknown", error="interrupted while sending; check and re-queue", now=now)
-        channel.close()
-        resolved += 1
-        event(log, "recovered interrupted delivery", logging.WARNING, subscriber=sub.address, key=d.key)
+    with Senders(ctx.config) as senders:
+        for d in ctx.store.deliveries(states=("sending",)):
+            if lease and d.claimed_at and now - d.claimed_at < lease:     # lease 0: even a clock set back
+                continue
+            sub = subs[d.subscriber_id]
+            find_sent = getattr(senders.get(sub.channel, sub.address), "find_sent", None)
+            if not sub.active:
+                ctx.store.record(d.id, "held", error="interrupted while sending; the subscriber is not active", now=now)
+            elif find_sent is not None and find_sent(build_digest(ctx, d, sub)):
+                ctx.store.record(d.id, "sent", error="confirmed after restart", now=now)
+            elif ctx.config.delivery.unknown_policy == "resend":
+                ctx.store.record(d.id, "retry", error="interrupted while sending; re-sending", now=now)
+            else:
+                ctx.store.record(d.id, "unknown", error="interrupted while sending; check and re-queue", now=now)
+            resolved += 1
+            event(log, "recovered interrupted delivery", logging.WARNING, subscriber=sub.address, key=d.key)
     return resolved
 
 

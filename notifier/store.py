@@ -27,7 +27,7 @@ from notifier.errors import StoreError
 from notifier.models import Paper
 
 SCHEMA_VERSION = 2
-DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown")   # a paper in these is taken
+DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown", "held")   # a paper in these is taken
 OPEN_STATES = ("pending", "sending", "retry")
 
 
@@ -109,6 +109,7 @@ class Delivery(SQLModel, table=True):
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
     digest_day: str
     state: str = Field(default="pending", index=True)    # pending|sending|sent|retry|failed|unknown|superseded|empty
+    #                                                      held (subscriber paused) | cancelled (unsubscribed)
     items: str = Field(default="[]", sa_column=Column(Text, nullable=False))   # JSON: matches, best first
     meta: str = Field(default="{}", sa_column=Column(Text, nullable=False))    # JSON: stats, weaker, days
     attempts: int = 0
@@ -377,9 +378,11 @@ class Store:
             s.add(sub)
             return sub
 
-    def remove_subscriber(self, sub_id: int) -> None:
-        """Deactivate (keep the delivery history, so a re-subscribe never resends old papers)."""
+    def remove_subscriber(self, sub_id: int) -> int:
+        """Deactivate (keep the delivery history, so a re-subscribe never resends old papers) and
+        cancel the digests still waiting. -> how many were cancelled."""
         self.update_subscriber(sub_id, active=False)
+        return self.cancel_open(sub_id)
 
     def list_subscribers(self, active_only: bool = True) -> list[Subscriber]:
         with self.session() as s:
@@ -423,7 +426,7 @@ class Store:
         subscriber gets one catch-up message instead of one per missed day."""
         with self.session() as s:
             rows = s.exec(select(Delivery).where(Delivery.subscriber_id == subscriber_id,
-                                                 Delivery.state.in_(("pending", "retry")),
+                                                 Delivery.state.in_(("pending", "retry", "held")),
                                                  Delivery.digest_day < digest_day)).all()
             for d in rows:
                 d.state, d.last_error = "superseded", f"folded into the digest of {digest_day}"
@@ -443,7 +446,7 @@ class Store:
         with self.session() as s:
             return s.exec(select(Delivery.id).where(Delivery.key == f"{subscriber_id}:{digest_day}")).first() is not None
 
-    def claim(self, delivery_id: int, provider_ref: str | None, now: datetime | None = None) -> Delivery | None:
+    def claim(self, delivery_id: int, now: datetime | None = None) -> Delivery | None:
         """pending/retry -> sending, committed before any network I/O. None if someone else has it."""
         now = now or utcnow()
         with self.session() as s:
@@ -451,7 +454,6 @@ class Store:
             if d is None or d.state not in ("pending", "retry") or (d.next_attempt_at and d.next_attempt_at > now):
                 return None
             d.state, d.claimed_at, d.attempts = "sending", now, d.attempts + 1
-            d.provider_ref = d.provider_ref or provider_ref
             s.add(d)
             return d
 
@@ -459,6 +461,8 @@ class Store:
                next_attempt_at: datetime | None = None, now: datetime | None = None) -> None:
         with self.session() as s:
             d = s.get(Delivery, delivery_id)
+            if d.state in ("held", "cancelled") and state != "sent":
+                state = d.state          # paused or unsubscribed while it was in flight: it stays so
             d.state, d.last_error = state, error
             if provider_ref:
                 d.provider_ref = provider_ref
@@ -466,6 +470,30 @@ class Store:
             if state == "sent":
                 d.sent_at = now or utcnow()
             s.add(d)
+
+    def cancel_open(self, subscriber_id: int) -> int:
+        """Unsubscribed: digests not yet sent (waiting, held, or in flight) become `cancelled`
+        and their papers are free again. A message in flight that arrives is still recorded sent."""
+        return self._move(subscriber_id, ("pending", "retry", "sending", "held"), "cancelled",
+                          "cancelled: the subscriber unsubscribed")
+
+    def hold_open(self, subscriber_id: int) -> int:
+        """Paused: digests not yet sent are `held` (never sent) until ``release_held``."""
+        return self._move(subscriber_id, ("pending", "retry", "sending"), "held", "held: the subscriber is paused")
+
+    def release_held(self, subscriber_id: int) -> int:
+        """Resumed: held digests wait again and go out with the next send, or fold into the
+        subscriber's next digest as a catch-up if that is planned first."""
+        return self._move(subscriber_id, ("held",), "pending", None)
+
+    def _move(self, subscriber_id: int, states: tuple, to: str, why: str | None) -> int:
+        with self.session() as s:
+            rows = s.exec(select(Delivery).where(Delivery.subscriber_id == subscriber_id,
+                                                 Delivery.state.in_(states))).all()
+            for d in rows:
+                d.state, d.last_error, d.next_attempt_at = to, why, None
+                s.add(d)
+            return len(rows)
 
     def deliveries(self, states: Iterable[str] | None = None, subscriber_ids: Iterable[int] | None = None) -> list[Delivery]:
         with self.session() as s:

@@ -4,7 +4,7 @@ from email import policy
 
 from digests import digest
 
-from notifier.channels import open_channel
+from notifier.channels import Senders
 from notifier.channels.outbox import OutboxChannel
 from notifier.config import Config
 
@@ -51,8 +51,6 @@ def test_registry_uses_outbox_when_nothing_is_configured(tmp_path):
     c.general.outbox_dir = str(tmp_path)
     c.slack.token_env = ""
 
-    class Sub:
-        channel, address = "email", "ann@example.org"
-    assert isinstance(open_channel(c, Sub()), OutboxChannel)
-    Sub.channel, Sub.address = "slack", "#papers"
-    assert isinstance(open_channel(c, Sub()), OutboxChannel)
+    with Senders(c, env={}) as senders:
+        assert isinstance(senders.get("email", "ann@example.org"), OutboxChannel)
+        assert isinstance(senders.get("slack", "#papers"), OutboxChannel)

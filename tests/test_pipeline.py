@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import json
 import threading
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,7 +15,7 @@ import pytest
 from freezegun import freeze_time
 
 from notifier.alerts import find_problems
-from notifier.pipeline import background, deliver, fetch_cycle, open_context
+from notifier.pipeline import background, deliver, fetch_cycle, open_context, send_pending
 from notifier.subscribers import new_subscriber
 
 SAMPLE = json.loads((Path(__file__).parents[1] / "notifier/samples/hf_daily_papers_api_2026-06-12.json").read_text())
@@ -183,7 +183,8 @@ def test_operator_is_alerted_once_about_a_source_down_for_a_day(cfg, hf):
 
 
 def test_email_lost_after_data_is_resent_later_with_the_same_message_id(cfg, hf, monkeypatch):
-    """RELIABILITY.md §6.2: email's default for the duplicate window is at-least-once."""
+    """An email whose fate is unknown is sent again (at-least-once): the same Message-ID lets the
+    recipient's mail client fold a second copy."""
     import notifier.channels
     from notifier.channels.base import Channel, SendResult
 
@@ -196,7 +197,7 @@ def test_email_lost_after_data_is_resent_later_with_the_same_message_id(cfg, hf,
                 return SendResult("unknown", error="connection lost while sending; it may have arrived")
             return SendResult("sent", provider_ref=f"<{digest.delivery_key}@example.org>")
 
-    monkeypatch.setattr(notifier.channels, "open_channel", lambda config, sub: LosesFirst())
+    monkeypatch.setattr(notifier.channels, "sender_spec", lambda config, kind, address, env=None: (LosesFirst, {}))
     subscribe(cfg, "2026-07-01 06:00", "speculative decoding")
     hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
     _, [first] = cycle(cfg, "2026-07-01 08:00")
@@ -329,3 +330,83 @@ def test_only_the_latest_indexes_are_kept(cfg, hf, builds):
         index_for(ctx, days[-1], None)                                # kept: no new build
         index_for(ctx, days[0], None)                                 # dropped long ago: rebuilt
         assert len(builds) == INDEXES_KEPT + 3
+
+
+# ----------------------------------------------------------------------------- each to its own destination
+TOPICS = {"webhook:HOOK_A": "speculative decoding", "#papers": "sparse attention",
+          "webhook:HOOK_B": "distillation", "U12345678": "clustering"}
+
+
+@pytest.fixture
+def fake_slack():
+    from slack_server import FakeSlack
+
+    fake = FakeSlack()
+    yield fake
+    fake.close()
+
+
+def ingest_sample(store) -> None:
+    from notifier.parse import parse_text
+
+    papers = parse_text((Path(__file__).parents[1] / "notifier/samples/hf_daily_papers_api_2026-06-12.json").read_text())
+    store.ingest(papers, source="hf_daily", digest_day="2026-06-12")
+
+
+def deliver_to(config, addresses: list[str]) -> list:
+    with open_context(config) as ctx:
+        for address in addresses:
+            ctx.store.add_subscriber(new_subscriber(address=address, keywords=[f'"{TOPICS[address]}"']))
+        ingest_sample(ctx.store)
+        reports = deliver(ctx)
+    return reports
+
+
+def topic_of(payload: dict) -> str:
+    """Which subscriber's digest this is: its header names the subscriber's one profile term."""
+    header = payload["blocks"][0]["text"]["text"]
+    return next(t for t in TOPICS.values() if t in header)
+
+
+@pytest.mark.parametrize("order", [["webhook:HOOK_A", "#papers", "webhook:HOOK_B", "U12345678"],
+                                   ["#papers", "webhook:HOOK_A", "U12345678", "webhook:HOOK_B"]])
+@pytest.mark.parametrize("token", [True, False])
+def test_every_slack_digest_reaches_only_its_own_destination(config, fake_slack, monkeypatch, order, token):
+    monkeypatch.setenv("HOOK_A", fake_slack.url + "/hook/A")
+    monkeypatch.setenv("HOOK_B", fake_slack.url + "/hook/B")
+    config.slack.api_url = fake_slack.url + "/api/"
+    config.slack.token_env = "TEST_SLACK_TOKEN"
+    if token:
+        monkeypatch.setenv("TEST_SLACK_TOKEN", "xoxb-test-token")
+    reports = deliver_to(config, order)
+    assert sorted(r.state for r in reports) == ["sent"] * 4
+    assert [topic_of(p) for p in fake_slack.hooks("/hook/A")] == ["speculative decoding"]
+    assert [topic_of(p) for p in fake_slack.hooks("/hook/B")] == ["distillation"]
+    bot = {p["channel"]: topic_of(p) for p in fake_slack.posts()}
+    outbox = {json.loads(f.read_text())["channel"]: topic_of(json.loads(f.read_text()))
+              for f in Path(config.outbox_dir).glob("*.json")}
+    expected = {"#papers": "sparse attention", "DU12345678": "clustering"}
+    if token:
+        assert bot == expected and len(fake_slack.posts()) == 2 and outbox == {}
+        assert all(p["_auth"] == "Bearer xoxb-test-token" for p in fake_slack.posts())
+    else:                    # no bot token: the bot targets land in the outbox, the webhooks still post
+        assert bot == {} and outbox == {"#papers": "sparse attention", "U12345678": "clustering"}
+    assert len(fake_slack.calls) == 2 + (3 if token else 0)      # + conversations.open for the user
+
+
+def test_a_webhook_without_its_secret_is_kept_for_a_retry_and_the_operator_is_alerted(config, fake_slack, monkeypatch):
+    monkeypatch.setenv("HOOK_A", fake_slack.url + "/hook/A")
+    monkeypatch.delenv("HOOK_B", raising=False)
+    reports = deliver_to(config, ["webhook:HOOK_B", "webhook:HOOK_A", "#papers"])
+    states = {r.subscriber: (r.state, r.error) for r in reports}
+    assert states["webhook:HOOK_B"][0] == "retry" and "HOOK_B is not set" in states["webhook:HOOK_B"][1]
+    assert states["webhook:HOOK_A"] == ("sent", None) and states["#papers"][0] == "sent"
+    assert [topic_of(p) for p in fake_slack.hooks("/hook/A")] == ["speculative decoding"]
+    assert [json.loads(f.read_text())["channel"] for f in Path(config.outbox_dir).glob("*.json")] == ["#papers"]
+    with open_context(config) as ctx:
+        [alert] = ctx.store.unsent_alerts()
+    assert "HOOK_B is not set" in alert.text
+    monkeypatch.setenv("HOOK_B", fake_slack.url + "/hook/B")          # the operator sets it
+    with freeze_time(datetime.now(timezone.utc) + timedelta(hours=1)), open_context(config) as ctx:
+        [report] = send_pending(ctx)
+    assert report.state == "sent" and [topic_of(p) for p in fake_slack.hooks("/hook/B")] == ["distillation"]

@@ -1,83 +1,27 @@
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 import pytest
 
 from digests import digest, paper
 
-from notifier.channels.slack import SlackChannel
-
-
-class FakeSlack:
-    """A stand-in for the Slack Web API and a webhook endpoint on 127.0.0.1."""
-
-    def __init__(self):
-        self.calls = []            # (path, payload)
-        self.replies = {}          # path -> list of (status, headers, body) to give first
-        self.history = []
-        fake = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                if self.headers.get("Content-Type", "").startswith("application/json"):
-                    payload = json.loads(raw or "{}")
-                else:
-                    payload = {k: v[0] for k, v in parse_qs(raw).items()}
-                payload["_auth"] = self.headers.get("Authorization")
-                fake.calls.append((self.path, payload))
-                queue = fake.replies.get(self.path)
-                if queue:
-                    status, headers, body = queue.pop(0)
-                else:
-                    status, headers, body = 200, {}, fake.answer(self.path, payload)
-                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def answer(self, path, payload):
-        if path.endswith("/conversations.open"):
-            return {"ok": True, "channel": {"id": "D" + payload["users"]}}
-        if path.endswith("/chat.postMessage"):
-            ts = f"1700000000.{len(self.calls):06d}"
-            return {"ok": True, "channel": "C" + payload["channel"].lstrip("#").upper()[:8]
-                    if payload["channel"].startswith("#") else payload["channel"], "ts": ts}
-        if path.endswith("/conversations.history"):
-            return {"ok": True, "messages": self.history}
-        if path.startswith("/hook"):
-            return "ok"
-        return {"ok": False, "error": "unknown_method"}
-
-    def posts(self):
-        return [p for path, p in self.calls if path.endswith("/chat.postMessage")]
+from notifier.channels.slack import SlackChannel, SlackWebhook
+from slack_server import FakeSlack
 
 
 @pytest.fixture
 def slack():
     fake = FakeSlack()
     yield fake
-    fake.server.shutdown()
+    fake.close()
 
 
-def make(fake, **kw):
+def make(fake, webhook_url=None, **kw):
     sleeps = []
     now = [0.0]
-    ch = SlackChannel(token="xoxb-test", api_url=fake.url + "/api/", sleep=lambda s: (sleeps.append(s), now.__setitem__(0, now[0] + s)),
-                      clock=lambda: now[0], **kw)
-    return ch, sleeps
+    pacing = dict(sleep=lambda s: (sleeps.append(s), now.__setitem__(0, now[0] + s)), clock=lambda: now[0], **kw)
+    if webhook_url:
+        return SlackWebhook(url=webhook_url, **pacing), sleeps
+    return SlackChannel(token="xoxb-test", api_url=fake.url + "/api/", **pacing), sleeps
 
 
 def test_short_digest_is_one_message_with_metadata_and_fallback(slack):
@@ -157,21 +101,44 @@ def test_find_sent_reconciles_by_metadata_key(slack):
                if path.endswith("/conversations.history"))
 
 
-def test_webhook_subscriber_url_comes_from_the_named_secret(slack, tmp_path):
-    from types import SimpleNamespace
+def test_webhook_subscriber_url_comes_from_the_named_secret(slack, config):
+    from notifier.channels import Senders
 
-    from notifier.channels import open_channel
-    from notifier.config import Config
-
-    config = Config()
-    config.slack.token_env = ""
-    sub = SimpleNamespace(channel="slack", address="webhook:TEAM_HOOK")
-    ch = open_channel(config, sub, env={"TEAM_HOOK": slack.url + "/hook/T9/B9/y"})
-    assert ch.send(digest(1, channel="slack", address="webhook:TEAM_HOOK")).state == "sent"
+    with Senders(config, env={"TEAM_HOOK": slack.url + "/hook/T9/B9/y"}) as senders:
+        ch = senders.get("slack", "webhook:TEAM_HOOK")
+        assert ch.send(digest(1, channel="slack", address="webhook:TEAM_HOOK")).state == "sent"
     assert [path for path, _ in slack.calls] == ["/hook/T9/B9/y"]
-    # without the secret there is nothing to post to: the digest goes to the local outbox
-    config.general.outbox_dir = str(tmp_path)
-    assert open_channel(config, sub, env={}).name == "outbox"
+
+
+def test_webhook_whose_secret_is_not_set_is_a_retry_naming_the_variable_never_the_outbox(slack, config):
+    from notifier.channels import Senders
+
+    with Senders(config, env={}) as senders:
+        ch = senders.get("slack", "webhook:TEAM_HOOK")
+        r = ch.send(digest(1, channel="slack", address="webhook:TEAM_HOOK"))
+        assert r.state == "retry" and "TEAM_HOOK is not set" in r.error
+        assert senders.halted() == [("unavailable", r.error)]
+    assert slack.calls == [] and not config.outbox_dir.exists()
+
+
+def test_refused_webhook_connection_posted_nothing_and_is_retried():
+    from smtp_server import free_port
+
+    ch = SlackWebhook(url=f"http://127.0.0.1:{free_port()}/hook/T1/B1/x", sleep=lambda s: None)
+    r = ch.send(digest(1, channel="slack", address="webhook:TEAM_HOOK"))
+    assert r.state == "retry" and "cannot reach the Slack webhook" in r.error
+
+
+def test_webhook_that_never_answers_may_have_posted_and_is_unknown():
+    import socket
+
+    with socket.socket() as silent:            # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        ch = SlackWebhook(url=f"http://127.0.0.1:{silent.getsockname()[1]}/hook/x", timeout_seconds=1,
+                          sleep=lambda s: None)
+        r = ch.send(digest(1, channel="slack", address="webhook:TEAM_HOOK"))
+    assert r.state == "unknown" and "may have been posted" in r.error
 
 
 def test_operator_alert_is_a_plain_escaped_message(slack):

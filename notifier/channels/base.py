@@ -1,11 +1,12 @@
-"""The one small interface every delivery channel implements.
+"""The one small interface every sender implements.
 
-    with channel:                 # open() once per batch, close() at the end
-        result = channel.send(digest)   # -> SendResult(state, provider_ref, error)
+    with sender:                         # the batch closes it at the end
+        result = sender.send(digest)     # -> SendResult(state, provider_ref, error)
 
 ``state`` is one of "sent", "retry" (transient: try later), "failed" (permanent), "unknown"
-(the provider may or may not have it - RELIABILITY.md §6). send() never raises for a
-delivery problem; it reports it.
+(the provider may or may not have it: the connection was lost after the message was handed
+over). send() never raises for a delivery problem; it reports it. A sender whose configuration
+makes every message fail (SMTP login refused, a missing secret) sets ``halted`` to the reason.
 """
 from __future__ import annotations
 
@@ -29,15 +30,15 @@ class SendResult:
 
 class Channel:
     name: str = "base"
-    max_message_bytes: int | None = None
+    halted: str | None = None          # set when a configuration problem makes every send fail
 
-    def open(self) -> None:
-        pass
+    @property
+    def label(self) -> str:
+        """Names the sender in logs and alerts, without any secret."""
+        return self.name
 
     def close(self) -> None:
         pass
-
-    halted: str | None = None          # set when a configuration problem makes every send fail
 
     def send(self, digest: Digest) -> SendResult:   # pragma: no cover - interface
         raise NotImplementedError
@@ -47,9 +48,26 @@ class Channel:
         raise NotImplementedError
 
     def __enter__(self):
-        self.open()
         return self
 
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+class Unavailable(Channel):
+    """A destination that cannot be served until the operator fixes the configuration (a webhook
+    secret that is not set): nothing is sent, the delivery is kept for a retry, and the batch
+    raises an operator alert naming what to fix."""
+
+    name = "unavailable"
+
+    def __init__(self, *, reason: str):
+        self.reason = reason
+
+    def send(self, digest: Digest) -> SendResult:
+        return self.send_text(digest.recipient.address, "", "")
+
+    def send_text(self, address: str, subject: str, text: str) -> SendResult:
+        self.halted = self.reason          # the batch tries no further message here
+        return SendResult("retry", error=self.reason)

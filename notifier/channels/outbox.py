@@ -37,6 +37,10 @@ def write_atomic(path: Path, data: bytes) -> None:
 class OutboxChannel(Channel):
     name = "outbox"
 
+    @property
+    def label(self) -> str:
+        return f"outbox {self.folder}"
+
     def __init__(self, *, folder: str | os.PathLike, kind: str = "email", from_addr: str = "digest-notifier <notifier@localhost>",
                  unsubscribe_mailto: str | None = None, unsubscribe_url: str | None = None,
                  template_dir: str | None = None):
@@ -67,6 +71,8 @@ class OutboxChannel(Channel):
                 path = self.folder / f"{safe_name(key)}.eml"
                 data = bytes(msg)
             write_atomic(path, data)
+        except ValueError as e:        # not a single recipient address
+            return SendResult("failed", error=str(e))
         except OSError as e:
             return SendResult("retry", error=f"could not write to outbox {self.folder}: {e}")
         return SendResult("sent", provider_ref=str(path))

@@ -1,9 +1,10 @@
 """Slack: a bot token (chat.postMessage to a channel, or to a user via conversations.open) or an
-incoming webhook. Summary message first, details as thread replies (RELIABILITY.md §2)."""
+incoming webhook. The summary message first, the rest of a long digest as thread replies (a
+webhook cannot thread: it posts them as follow-up messages)."""
 from __future__ import annotations
 
+import socket
 import time
-import urllib.error
 from typing import Callable
 
 from notifier.channels.base import Channel, SendResult
@@ -23,37 +24,24 @@ PERMANENT_ERRORS = {
 EVENT_TYPE = "notifier_digest"
 
 
-class SlackChannel(Channel):
-    name = "slack"
-    max_blocks_per_message = 50
-    max_section_chars = 3000
+class _Paced(Channel):
+    """What both Slack senders share: the SDK's retry handlers and at most one post per
+    ``min_interval_seconds`` to a conversation (Slack's per-channel limit is about one a second)."""
 
-    def __init__(self, *, token: str | None = None, api_url: str = "https://slack.com/api/",
-                 webhook_url: str | None = None, min_interval_seconds: float = 1.0, timeout_seconds: float = 30.0,
+    def __init__(self, *, min_interval_seconds: float = 1.0, timeout_seconds: float = 30.0,
                  max_rate_limit_retries: int = 2, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic):
-        self.token, self.api_url, self.webhook_url = token, api_url, webhook_url
         self.min_interval_seconds = min_interval_seconds
         self.timeout_seconds = timeout_seconds
         self.max_rate_limit_retries = max_rate_limit_retries
         self.sleep, self.clock = sleep, clock
         self._last_post: dict[str, float] = {}
-        self._client = None
 
     def _handlers(self):
         from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
         return [RateLimitErrorRetryHandler(max_retry_count=self.max_rate_limit_retries),
                 ConnectionErrorRetryHandler(max_retry_count=1)]
-
-    @property
-    def client(self):
-        if self._client is None:
-            from slack_sdk import WebClient
-
-            self._client = WebClient(token=self.token, base_url=self.api_url, timeout=int(self.timeout_seconds),
-                                     retry_handlers=self._handlers())
-        return self._client
 
     def _pace(self, channel: str) -> None:
         last = self._last_post.get(channel)
@@ -62,13 +50,6 @@ class SlackChannel(Channel):
             if wait > 0:
                 self.sleep(wait)
         self._last_post[channel] = self.clock()
-
-    def _target(self, address: str) -> str:
-        address = address.strip()
-        user = address[1:] if address.startswith("@") else address
-        if user[:1] in ("U", "W") and user.isalnum():
-            return self.client.conversations_open(users=user)["channel"]["id"]
-        return address
 
     def send(self, digest: Digest) -> SendResult:
         from notifier.render import render_slack
@@ -82,9 +63,41 @@ class SlackChannel(Channel):
         block = {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}
         return self._post(address, SlackMessage(text=f"{subject}: {text}"[:3000], blocks=[block], thread=[]), None)
 
+    def _post(self, address: str, msg, key: str | None) -> SendResult:   # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class SlackChannel(_Paced):
+    """A bot token: chat.postMessage to the digest's own target (#channel, C…, or a user's DM)."""
+
+    name = "slack"
+
+    def __init__(self, *, token: str, api_url: str = "https://slack.com/api/", **pacing):
+        super().__init__(**pacing)
+        self.token, self.api_url = token, api_url
+        self._client = None
+
+    @property
+    def label(self) -> str:
+        return f"slack bot at {self.api_url}"
+
+    @property
+    def client(self):
+        if self._client is None:
+            from slack_sdk import WebClient
+
+            self._client = WebClient(token=self.token, base_url=self.api_url, timeout=int(self.timeout_seconds),
+                                     retry_handlers=self._handlers())
+        return self._client
+
+    def _target(self, address: str) -> str:
+        address = address.strip()
+        user = address[1:] if address.startswith("@") else address
+        if user[:1] in ("U", "W") and user.isalnum():
+            return self.client.conversations_open(users=user)["channel"]["id"]
+        return address
+
     def _post(self, address: str, msg, key: str | None) -> SendResult:
-        if self.webhook_url or address.startswith("https://"):
-            return self._send_webhook(self.webhook_url or address, msg)
         from slack_sdk.errors import SlackApiError
 
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key}} if key else None
@@ -95,12 +108,8 @@ class SlackChannel(Channel):
                                                 metadata=metadata, unfurl_links=False, unfurl_media=False)
         except SlackApiError as e:
             return _classify(e)
-        except urllib.error.URLError as e:
-            if isinstance(getattr(e, "reason", None), ConnectionRefusedError):
-                return SendResult("retry", error=f"cannot reach Slack at {self.api_url}: {e.reason}")
-            return SendResult("unknown", error=f"no answer from Slack; the message may have been posted: {e}")
-        except (TimeoutError, OSError) as e:
-            return SendResult("unknown", error=f"no answer from Slack; the message may have been posted: {e}")
+        except OSError as e:
+            return _unanswered(e, f"Slack at {self.api_url}")
         channel_id, ts = resp["channel"], resp["ts"]
         ref = f"{channel_id}/{ts}"
         self._last_post[channel_id] = self._last_post[channel]     # "#name" and its id are one channel
@@ -114,34 +123,10 @@ class SlackChannel(Channel):
                 return SendResult("sent", ref, f"summary posted but thread reply {i} failed: {e}")
         return SendResult("sent", ref)
 
-    def _send_webhook(self, url: str, msg) -> SendResult:
-        from slack_sdk.webhook import WebhookClient
-
-        client = WebhookClient(url, timeout=int(self.timeout_seconds), retry_handlers=self._handlers())
-        for i, blocks in enumerate([msg.blocks, *msg.thread]):
-            self._pace(url)
-            try:
-                resp = client.send(text=msg.text if i == 0 else f"{msg.text[:200]} (details {i}/{len(msg.thread)})",
-                                   blocks=blocks, unfurl_links=False, unfurl_media=False)
-            except OSError as e:
-                state = "unknown" if i == 0 else "sent"
-                return SendResult(state, error=f"webhook did not answer: {e}")
-            if resp.status_code != 200:
-                text = f"webhook answered {resp.status_code} {resp.body}"
-                if i > 0:
-                    return SendResult("sent", error=f"summary posted but part {i} failed: {text}")
-                if resp.status_code in (400, 403, 404, 410) or resp.body in ("no_service", "channel_not_found",
-                                                                             "invalid_token", "action_prohibited"):
-                    return SendResult("failed", error=text + " (webhook removed or invalid: create a new one)")
-                return SendResult("retry", error=text)
-        return SendResult("sent", provider_ref="webhook")
-
     def find_sent(self, digest: Digest) -> bool:
         """Was this delivery already posted? Looks for our metadata key in the recent history."""
         from slack_sdk.errors import SlackApiError
 
-        if self.webhook_url or digest.recipient.address.startswith("https://") or not self.token:
-            return False
         try:
             channel = self._target(digest.recipient.address)
             resp = self.client.conversations_history(channel=channel, include_all_metadata=True, limit=100)
@@ -152,6 +137,52 @@ class SlackChannel(Channel):
             if meta.get("event_type") == EVENT_TYPE and meta.get("event_payload", {}).get("key") == digest.delivery_key:
                 return True
         return False
+
+
+class SlackWebhook(_Paced):
+    """An incoming webhook: posts to the one conversation its URL (a secret) belongs to."""
+
+    name = "slack-webhook"
+
+    def __init__(self, *, url: str, **pacing):
+        super().__init__(**pacing)
+        self.url = url
+
+    @property
+    def label(self) -> str:
+        return "slack webhook"
+
+    def _post(self, address: str, msg, key: str | None) -> SendResult:
+        from slack_sdk.webhook import WebhookClient
+
+        client = WebhookClient(self.url, timeout=int(self.timeout_seconds), retry_handlers=self._handlers())
+        for i, blocks in enumerate([msg.blocks, *msg.thread]):
+            self._pace(self.url)
+            try:
+                resp = client.send(text=msg.text if i == 0 else f"{msg.text[:200]} (details {i}/{len(msg.thread)})",
+                                   blocks=blocks, unfurl_links=False, unfurl_media=False)
+            except OSError as e:
+                if i > 0:
+                    return SendResult("sent", error=f"summary posted but part {i} failed: {e}")
+                return _unanswered(e, "the Slack webhook")
+            if resp.status_code != 200:
+                text = f"webhook answered {resp.status_code} {resp.body}"
+                if i > 0:
+                    return SendResult("sent", error=f"summary posted but part {i} failed: {text}")
+                if resp.status_code in (400, 403, 404, 410) or resp.body in ("no_service", "channel_not_found",
+                                                                             "invalid_token", "action_prohibited"):
+                    return SendResult("failed", error=text + " (webhook removed or invalid: create a new one)")
+                return SendResult("retry", error=text)
+        return SendResult("sent", provider_ref="webhook")
+
+
+def _unanswered(e: OSError, where: str) -> SendResult:
+    """A refused connection (or an unknown host) posted nothing: retry. Any other network error
+    may have come after Slack took the message: unknown."""
+    reason = getattr(e, "reason", e)
+    if isinstance(reason, (ConnectionRefusedError, socket.gaierror)):
+        return SendResult("retry", error=f"cannot reach {where}: {reason}")
+    return SendResult("unknown", error=f"no answer from {where}; the message may have been posted: {reason}")
 
 
 def _classify(e) -> SendResult:

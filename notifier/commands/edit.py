@@ -39,6 +39,10 @@ def run(args) -> int:
         if args.pause or args.resume:
             changes["active"] = bool(args.resume)
         ctx.store.update_subscriber(sub.id, **changes)
+        if args.pause:
+            ctx.store.hold_open(sub.id)        # a queued digest is not sent while paused
+        if args.resume:
+            ctx.store.release_held(sub.id)     # ... and goes out once resumed
         if sub.origin == "config":
             print(f"note: {sub.address} is declared in {ctx.config.path}; the file wins at the next start")
         print(f"updated {sub.address}")

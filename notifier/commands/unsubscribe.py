@@ -11,6 +11,6 @@ def run(args) -> int:
         if sub.origin == "config":
             print(f"note: {sub.address} is declared in {ctx.config.path}; remove it there too, "
                   "or it comes back at the next start")
-        ctx.store.remove_subscriber(sub.id)
-        print(f"unsubscribed {sub.address}")
+        cancelled = ctx.store.remove_subscriber(sub.id)
+        print(f"unsubscribed {sub.address}" + (f"; {cancelled} queued digest(s) cancelled" if cancelled else ""))
     return 0

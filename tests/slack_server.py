@@ -1,0 +1,68 @@
+"""A stand-in for the Slack Web API and incoming webhooks on 127.0.0.1, recording every call."""
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+
+class FakeSlack:
+    """A stand-in for the Slack Web API and a webhook endpoint on 127.0.0.1."""
+
+    def __init__(self):
+        self.calls = []            # (path, payload)
+        self.replies = {}          # path -> list of (status, headers, body) to give first
+        self.history = []
+        fake = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                if self.headers.get("Content-Type", "").startswith("application/json"):
+                    payload = json.loads(raw or "{}")
+                else:
+                    payload = {k: v[0] for k, v in parse_qs(raw).items()}
+                payload["_auth"] = self.headers.get("Authorization")
+                fake.calls.append((self.path, payload))
+                queue = fake.replies.get(self.path)
+                if queue:
+                    status, headers, body = queue.pop(0)
+                else:
+                    status, headers, body = 200, {}, fake.answer(self.path, payload)
+                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, path, payload):
+        if path.endswith("/conversations.open"):
+            return {"ok": True, "channel": {"id": "D" + payload["users"]}}
+        if path.endswith("/chat.postMessage"):
+            ts = f"1700000000.{len(self.calls):06d}"
+            return {"ok": True, "channel": "C" + payload["channel"].lstrip("#").upper()[:8]
+                    if payload["channel"].startswith("#") else payload["channel"], "ts": ts}
+        if path.endswith("/conversations.history"):
+            return {"ok": True, "messages": self.history}
+        if path.startswith("/hook"):
+            return "ok"
+        return {"ok": False, "error": "unknown_method"}
+
+    def posts(self):
+        return [p for path, p in self.calls if path.endswith("/chat.postMessage")]
+
+    def hooks(self, path: str) -> list[dict]:
+        """What reached one webhook URL path, in order."""
+        return [p for where, p in self.calls if where == path]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
