@@ -155,3 +155,19 @@ def test_connection_lost_after_data_is_unknown_not_retried_blindly(smtp):
         assert r.state == "unknown" and "may have arrived" in r.error
         handler.handle_DATA = Handler.handle_DATA.__get__(handler)
         assert ch.send(digest(1, address="next@example.org")).state == "sent"   # reconnects for the rest
+
+
+def test_plain_text_lines_starting_with_from_arrive_unmangled(smtp):
+    handler, port = smtp
+    with channel(port) as ch:
+        assert ch.send(digest(4)).state == "sent"
+    text = handler.messages[0].get_body(("plain",)).get_content()
+    assert "\nFrom 38 new papers on Hugging Face Daily Papers" in text and ">From" not in text
+
+
+def test_a_bad_from_address_stops_the_sender_with_a_config_hint_instead_of_raising(smtp):
+    handler, port = smtp
+    ch = channel(port, from_addr="not an address")
+    r = ch.send(digest(1))
+    assert r.state == "retry" and "[email] from" in r.error and ch.halted == r.error
+    assert handler.messages == [] and ch.connections_opened == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+import logging
 import threading
 from datetime import date, datetime, timedelta, timezone
 from email import policy
@@ -410,3 +411,112 @@ def test_a_webhook_without_its_secret_is_kept_for_a_retry_and_the_operator_is_al
     with freeze_time(datetime.now(timezone.utc) + timedelta(hours=1)), open_context(config) as ctx:
         [report] = send_pending(ctx)
     assert report.state == "sent" and [topic_of(p) for p in fake_slack.hooks("/hook/B")] == ["distillation"]
+
+
+# ----------------------------------------------------------------------------- unsubscribe and pause
+@pytest.fixture
+def smtp_recorder():
+    from aiosmtpd.controller import Controller
+
+    from smtp_server import Recorder, free_port
+
+    handler = Recorder()
+    ctl = Controller(handler, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    yield handler, ctl.port
+    ctl.stop()
+
+
+@pytest.fixture
+def cli(tmp_path, config, smtp_recorder):
+    """`notifier ...` in process, with a config file pointing at the test SMTP server."""
+    from notifier.cli import main
+
+    _, port = smtp_recorder
+    path = tmp_path / "config.toml"
+    path.write_text(f'[database]\nurl = "{config.database_url}"\n[email]\nhost = "127.0.0.1"\nport = {port}\n'
+                    f'security = "none"\nfrom = "Digest <digest@example.org>"\n[sources.hf_daily]\nenabled = false\n')
+    config.email.host, config.email.port, config.email.security = "127.0.0.1", port, "none"
+    config.email.from_ = "Digest <digest@example.org>"
+    yield lambda *args: main(["--config", str(path), *args])
+    root = logging.getLogger()
+    for h in [h for h in root.handlers if getattr(h, "_notifier", False)]:   # main() installed it on
+        root.removeHandler(h)                                                   # this test's stderr
+
+
+def queue_a_retry(config, handler) -> int:
+    """Ann's digest is planned, SMTP answers 451: it waits in `retry`. -> her subscriber id."""
+    handler.rcpt_replies = {"ann@example.org": ["451 4.3.0 Try again later"]}
+    with open_context(config) as ctx:
+        sub = ctx.store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+        ingest_sample(ctx.store)
+        [report] = deliver(ctx)
+    assert report.state == "retry" and handler.messages == []
+    return sub.id
+
+
+def later(hours: float = 2):
+    return freeze_time(datetime.now(timezone.utc) + timedelta(hours=hours))
+
+
+def ann_states(config) -> list[str]:
+    with open_context(config) as ctx:
+        return [d.state for d in ctx.store.deliveries()]
+
+
+def test_unsubscribe_cancels_a_queued_digest_and_frees_its_papers(config, cli, smtp_recorder, capsys):
+    handler, _ = smtp_recorder
+    sub_id = queue_a_retry(config, handler)
+    assert cli("unsubscribe", "ann@example.org") == 0
+    assert "1 queued digest(s) cancelled" in capsys.readouterr().out
+    with later(), open_context(config) as ctx:
+        assert send_pending(ctx) == []
+        assert ctx.store.delivered_paper_ids(sub_id) == set()
+    assert handler.messages == [] and ann_states(config) == ["cancelled"]
+
+
+def test_pause_holds_a_queued_digest_and_resume_sends_it_once(config, cli, smtp_recorder):
+    handler, _ = smtp_recorder
+    queue_a_retry(config, handler)
+    assert cli("edit", "ann@example.org", "--pause") == 0
+    with later(), open_context(config) as ctx:
+        assert send_pending(ctx) == [] and deliver(ctx) == []
+    assert handler.messages == [] and ann_states(config) == ["held"]
+    assert cli("edit", "ann@example.org", "--resume") == 0
+    with later(3), open_context(config) as ctx:
+        [report] = send_pending(ctx)
+        assert report.state == "sent"
+        assert send_pending(ctx) == []
+    assert [m["To"] for m in handler.messages] == ["ann@example.org"] and ann_states(config) == ["sent"]
+
+
+def test_a_digest_interrupted_in_flight_is_not_resent_after_unsubscribe(config, cli, smtp_recorder):
+    from notifier.pipeline import recover
+
+    handler, _ = smtp_recorder
+    queue_a_retry(config, handler)
+    with later(), open_context(config) as ctx:
+        [d] = ctx.store.deliveries()
+        assert ctx.store.claim(d.id) is not None          # a run claimed it, then died
+    assert cli("unsubscribe", "ann@example.org") == 0
+    with later(3), open_context(config) as ctx:
+        assert recover(ctx, lease=timedelta(0)) == 0
+        assert send_pending(ctx) == []
+    assert handler.messages == [] and ann_states(config) == ["cancelled"]
+
+
+def test_a_message_in_flight_when_its_subscriber_pauses_stays_held_unless_it_arrived(config, cli, smtp_recorder):
+    handler, _ = smtp_recorder
+    queue_a_retry(config, handler)
+    with open_context(config) as ctx:
+        [d] = ctx.store.deliveries()
+        ctx.store.claim(d.id, now=datetime.now(timezone.utc) + timedelta(hours=1))
+        ctx.store.hold_open(d.subscriber_id)              # paused while the send is in flight
+        ctx.store.record(d.id, "retry", error="451")       # ... which did not get through
+        assert [x.state for x in ctx.store.deliveries()] == ["held"]
+        ctx.store.update_subscriber(d.subscriber_id, active=True)
+        ctx.store.release_held(d.subscriber_id)
+        ctx.store.claim(d.id)
+        ctx.store.cancel_open(d.subscriber_id)            # unsubscribed while in flight ...
+        ctx.store.record(d.id, "sent")                     # ... but it had arrived: that is the truth
+        assert [x.state for x in ctx.store.deliveries()] == ["sent"]

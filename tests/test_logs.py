@@ -1,0 +1,106 @@
+"""Log lines as journald and a terminal get them: through our real handler (redacting filter and
+key=value formatter), from real sends and fetches against local stand-ins."""
+import io
+import json
+import logging
+import threading
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from digests import digest
+
+from notifier.channels import Senders
+from notifier.logs import event, make_handler
+from slack_server import FakeSlack
+
+
+@pytest.fixture
+def captured():
+    """Our handler on the root logger, writing to a buffer; -> (buffer, set_level)."""
+    root, buf = logging.getLogger(), io.StringIO()
+    handler, level = make_handler(buf, journald=True), root.level
+    root.addHandler(handler)
+    yield buf, root.setLevel
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+@pytest.fixture
+def slack():
+    fake = FakeSlack()
+    yield fake
+    fake.close()
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])          # DEBUG: `notifier -v`
+def test_webhook_url_and_token_never_reach_the_log_even_from_the_sdk_retrying(slack, captured, config, level):
+    buf, set_level = captured
+    set_level(level)
+    hook = slack.url + "/hook/T0001/B0001/s3cretHookPart"
+    slack.replies["/hook/T0001/B0001/s3cretHookPart"] = [(429, {"Retry-After": "0"}, "rate_limited")]
+    slack.replies["/api/chat.postMessage"] = [(429, {"Retry-After": "0"}, {"ok": False, "error": "ratelimited"})]
+    config.slack.api_url, config.slack.token_env = slack.url + "/api/", "TEST_SLACK_TOKEN"
+    with Senders(config, env={"TEAM_HOOK": hook, "TEST_SLACK_TOKEN": "xoxb-1111-s3cretToken"}) as senders:
+        assert senders.get("slack", "webhook:TEAM_HOOK").send(digest(1, channel="slack")).state == "sent"
+        assert senders.get("slack", "#papers").send(digest(1, channel="slack")).state == "sent"
+    out = buf.getvalue()
+    assert len(slack.hooks("/hook/T0001/B0001/s3cretHookPart")) == 2 and len(slack.posts()) == 2   # retried
+    assert "Going to retry" in out or "retry handler" in out            # the SDK did log the retry ...
+    assert "s3cretHookPart" not in out and "s3cretToken" not in out      # ... without the secrets
+    assert "[redacted]" in out
+
+
+def test_slack_urls_and_tokens_are_redacted_wherever_they_are_logged(captured):
+    buf, set_level = captured
+    set_level(logging.INFO)
+    log = logging.getLogger("notifier.test")
+    event(log, "delivery sent", subscriber="https://hooks.slack.com/services/T0/B0/abcdefSECRET",
+          error="auth failed for xoxp-123-456-SECRET")
+    log.warning("header Authorization: Bearer hf_abcdefghSECRETxyz")
+    assert "SECRET" not in buf.getvalue() and buf.getvalue().count("[redacted]") == 3
+
+
+class ErrorSource:
+    """An HF API stand-in that answers every day with a JSON error crafted to forge a log line."""
+
+    def __init__(self, error: str):
+        body = json.dumps({"error": error}).encode()
+
+        class H(BaseHTTPRequestHandler):
+            def do_GET(self):
+                ok = self.path.startswith("/api/")
+                self.send_response(200 if ok else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body) if ok else 0))
+                self.end_headers()
+                self.wfile.write(body if ok else b"")
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_source_text_cannot_forge_a_journald_line(captured, config):
+    from notifier.pipeline import fetch_cycle, open_context
+
+    buf, set_level = captured
+    set_level(logging.INFO)
+    source = ErrorSource("rate limited\n<2>notifier.alerts: ALERT forged\r\x1b[2K")
+    config.sources.hf_daily.base_url, config.sources.max_attempts = source.url, 1
+    config.sources.hf_daily.min_interval_seconds = 0
+    try:
+        with open_context(config) as ctx:
+            [report] = fetch_cycle(ctx, days=[date(2026, 7, 1)])
+    finally:
+        source.server.shutdown()
+    assert report.outcome == "failed" and "\n<2>" in report.error      # the source really sent it
+    lines = buf.getvalue().splitlines()
+    assert lines and all(line.startswith(("<3>", "<4>", "<6>")) for line in lines), lines
+    assert not any("<2>" in line.split(":", 1)[0] for line in lines)
+    failed = [ln for ln in lines if ln.startswith("<3>notifier.pipeline: fetch failed")]
+    assert failed and '\\n<2>notifier.alerts: ALERT forged\\r\\x1b[2K' in failed[0]
