@@ -31,6 +31,7 @@ class FakeSlack:
                     status, headers, body = queue.pop(0)
                 else:
                     status, headers, body = 200, {}, fake.answer(self.path, payload)
+                payload["_status"] = status
                 data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(status)
                 for k, v in headers.items():
@@ -62,6 +63,12 @@ class FakeSlack:
     def hooks(self, path: str) -> list[dict]:
         """What reached one webhook URL path, in order."""
         return [p for where, p in self.calls if where == path]
+
+    def accepted(self) -> list[tuple[str, dict]]:
+        """(destination, payload) of every message Slack took: the webhook path, or the
+        chat.postMessage channel."""
+        return [(p["channel"] if path.endswith("/chat.postMessage") else path, p) for path, p in self.calls
+                if p["_status"] == 200 and (path.endswith("/chat.postMessage") or path.startswith("/hook"))]
 
     def close(self):
         self.server.shutdown()
