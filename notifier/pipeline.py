@@ -385,7 +385,9 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
             if not sender.halted:      # halted: e.g. SMTP login refused, every message would fail the same way
                 reports.append(send_one(ctx, d, sub, sender, now))
         for label, reason in senders.halted():
-            ctx.store.raise_alert(f"halted:{label}:{now:%Y%m%d}:{reason[:120]}", f"{label}: delivery stopped: {reason}")
+            text = f"{label}: delivery stopped: {reason}"
+            if ctx.store.raise_alert(f"halted:{label}:{now:%Y%m%d}:{reason[:120]}", text):
+                event(log, "ALERT " + text, logging.ERROR)
     return reports
 
 

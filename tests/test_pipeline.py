@@ -520,3 +520,15 @@ def test_a_message_in_flight_when_its_subscriber_pauses_stays_held_unless_it_arr
         ctx.store.cancel_open(d.subscriber_id)            # unsubscribed while in flight ...
         ctx.store.record(d.id, "sent")                     # ... but it had arrived: that is the truth
         assert [x.state for x in ctx.store.deliveries()] == ["sent"]
+
+
+def test_email_subscribers_of_a_batch_share_one_smtp_connection(config, cli, smtp_recorder, fake_slack, monkeypatch):
+    handler, _ = smtp_recorder
+    monkeypatch.setenv("HOOK_A", fake_slack.url + "/hook/A")
+    with open_context(config) as ctx:
+        for address in ("ann@example.org", "webhook:HOOK_A", "bob@example.org", "cy@example.org"):
+            ctx.store.add_subscriber(new_subscriber(address=address, keywords=["agents"]))
+        ingest_sample(ctx.store)
+        assert [r.state for r in deliver(ctx)] == ["sent"] * 4
+    assert sorted(m["To"] for m in handler.messages) == ["ann@example.org", "bob@example.org", "cy@example.org"]
+    assert handler.sessions == 1 and {path for path, _ in fake_slack.calls} == {"/hook/A"}
