@@ -6,7 +6,7 @@ them to the store, the network and the clock. Deliveries go through the outbox:
     plan   (one transaction) record a pending delivery with its papers, or nothing if this
            subscriber's digest for that local day exists or no paper is left to send;
     claim  pending/retry -> sending, committed before any network I/O;
-    send   through the subscriber's channel;
+    send   through the sender of the subscriber's destination (one per destination and batch);
     record sent / retry (with backoff) / failed / unknown, straight after.
 
 A paper that is in any delivery of a subscriber that is not ``failed`` is never selected for
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from notifier.config import Config, read_secret
 from notifier.errors import NotifierError
-from notifier.logs import event
+from notifier.logs import event, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
 from notifier.store import Delivery, Store, Subscriber, utcnow
 
@@ -393,9 +393,10 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
 
 def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime) -> DeliveryReport:
     digest = build_digest(ctx, d, sub)
+    who = redact(sub.address)        # a webhook URL address is a secret, and reports are printed
     claimed = ctx.store.claim(d.id, now=now)
     if claimed is None:
-        return DeliveryReport(sub.address, "skipped", len(digest.items))
+        return DeliveryReport(who, "skipped", len(digest.items))
     result = sender.send(digest)
     state, next_at = settle(ctx, sub, result.state, claimed.attempts, now)
     ctx.store.record(d.id, state, error=result.error, provider_ref=result.provider_ref,
@@ -403,7 +404,7 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime) 
     level = logging.INFO if state == "sent" else logging.WARNING
     event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel, via=sender.label,
           papers=len(digest.items), attempt=claimed.attempts, error=result.error)
-    return DeliveryReport(sub.address, state, len(digest.items), where=result.provider_ref, error=result.error)
+    return DeliveryReport(who, state, len(digest.items), where=result.provider_ref, error=result.error)
 
 
 def settle(ctx: Context, sub: Subscriber, state: str, attempts: int, now: datetime) -> tuple[str, datetime | None]:

@@ -20,9 +20,9 @@ from aiosmtpd.controller import Controller
 from freezegun import freeze_time
 
 from notifier.cli import main
-from notifier.store import Store
 from slack_server import FakeSlack
 from smtp_server import Recorder, free_port
+from test_faults import states as delivery_states
 
 FIXTURE = Path(__file__).parent / "fixtures/hf/hf_daily_papers_api_2026-06-12.json"
 HOSTILE = "<script>alert('x')</script> VIA-SD & Speculative Decoding\r\nBcc: victim@example.org"
@@ -96,15 +96,7 @@ def notifier(config: str, *args: str) -> subprocess.Popen:
 
 
 def states(config: str) -> dict[str, list[str]]:
-    store = Store(f"sqlite:///{Path(config).parent / 'notifier.sqlite'}")
-    try:
-        subs = {s.id: s.address for s in store.list_subscribers(active_only=False)}
-        out: dict[str, list[str]] = {}
-        for d in store.deliveries():
-            out.setdefault(subs[d.subscriber_id], []).append(d.state)
-        return out
-    finally:
-        store.close()
+    return delivery_states(f"sqlite:///{Path(config).parent / 'notifier.sqlite'}")
 
 
 def header(payload: dict) -> str:

@@ -532,3 +532,20 @@ def test_email_subscribers_of_a_batch_share_one_smtp_connection(config, cli, smt
         assert [r.state for r in deliver(ctx)] == ["sent"] * 4
     assert sorted(m["To"] for m in handler.messages) == ["ann@example.org", "bob@example.org", "cy@example.org"]
     assert handler.sessions == 1 and {path for path, _ in fake_slack.calls} == {"/hook/A"}
+
+
+def test_a_webhook_url_address_is_not_printed_in_the_run_report(config, monkeypatch):
+    import notifier.channels
+    from notifier.channels.base import Channel, SendResult
+
+    class Accepts(Channel):
+        def send(self, digest):
+            return SendResult("sent", provider_ref="webhook")
+
+    monkeypatch.setattr(notifier.channels, "sender_spec", lambda config, kind, address, env=None: (Accepts, {}))
+    address = "https://hooks.slack.com/services/T0000/B0000/s3cretPart"
+    with open_context(config) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address=address, keywords=["agents"]))
+        ingest_sample(ctx.store)
+        [report] = deliver(ctx)
+    assert report.state == "sent" and report.subscriber == "[redacted]"

@@ -117,7 +117,7 @@ def test_webhook_whose_secret_is_not_set_is_a_retry_naming_the_variable_never_th
         ch = senders.get("slack", "webhook:TEAM_HOOK")
         r = ch.send(digest(1, channel="slack", address="webhook:TEAM_HOOK"))
         assert r.state == "retry" and "TEAM_HOOK is not set" in r.error
-        assert senders.halted() == [("unavailable", r.error)]
+        assert senders.halted() == [("slack webhook", r.error)]
     assert slack.calls == [] and not config.outbox_dir.exists()
 
 

@@ -47,7 +47,7 @@ def _slack_spec(config, address: str, env: dict | None) -> tuple[type, dict] | N
         name = address.split(":", 1)[1]
         url = _secret(name, env)
         if not url:
-            return Unavailable, dict(reason=f"Slack webhook secret {name} is not set: set the environment "
+            return Unavailable, dict(name="slack webhook", reason=f"Slack webhook secret {name} is not set: set the environment "
                                             f"variable {name} or a systemd credential named {name}")
         return SlackWebhook, dict(url=url, min_interval_seconds=pace)
     if address.startswith("https://"):

@@ -60,10 +60,8 @@ class Unavailable(Channel):
     secret that is not set): nothing is sent, the delivery is kept for a retry, and the batch
     raises an operator alert naming what to fix."""
 
-    name = "unavailable"
-
-    def __init__(self, *, reason: str):
-        self.reason = reason
+    def __init__(self, *, name: str, reason: str):
+        self.name, self.reason = name, reason
 
     def send(self, digest: Digest) -> SendResult:
         return self.send_text(digest.recipient.address, "", "")
