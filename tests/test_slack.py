@@ -69,13 +69,21 @@ def test_persistent_429_becomes_a_retry_later(slack):
     assert r.state == "retry" and len(slack.posts()) == 2
 
 
-@pytest.mark.parametrize("code,hint", [("invalid_auth", "token"), ("channel_not_found", "does not exist"),
-                                       ("not_in_channel", "/invite")])
+@pytest.mark.parametrize("code,hint", [("channel_not_found", "does not exist"), ("not_in_channel", "/invite")])
 def test_permanent_errors_fail_once_with_a_clear_message(slack, code, hint):
     slack.replies["/api/chat.postMessage"] = [(200, {}, {"ok": False, "error": code})]
     ch, _ = make(slack)
     r = ch.send(digest(1, channel="slack", address="#papers"))
     assert r.state == "failed" and code in r.error and hint in r.error
+    assert len(slack.posts()) == 1
+
+
+@pytest.mark.parametrize("code", ["invalid_auth", "token_revoked"])
+def test_a_token_problem_stops_the_bot_sender_and_keeps_the_digest_for_a_retry(slack, code):
+    slack.replies["/api/chat.postMessage"] = [(200, {}, {"ok": False, "error": code})]
+    ch, _ = make(slack)
+    r = ch.send(digest(1, channel="slack", address="#papers"))
+    assert r.state == "retry" and code in r.error and "token" in r.error and ch.halted == r.error
     assert len(slack.posts()) == 1
 
 

@@ -21,6 +21,7 @@ PERMANENT_ERRORS = {
     "user_not_found": "no such Slack user",
     "missing_scope": "the Slack token lacks a scope (chat:write, im:write, channels:history)",
 }
+TOKEN_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope")
 EVENT_TYPE = "notifier_digest"
 
 
@@ -107,7 +108,7 @@ class SlackChannel(_Paced):
             resp = self.client.chat_postMessage(channel=channel, text=msg.text, blocks=msg.blocks,
                                                 metadata=metadata, unfurl_links=False, unfurl_media=False)
         except SlackApiError as e:
-            return _classify(e)
+            return self._refused(e)
         except OSError as e:
             return _unanswered(e, f"Slack at {self.api_url}")
         channel_id, ts = resp["channel"], resp["ts"]
@@ -122,6 +123,15 @@ class SlackChannel(_Paced):
             except (SlackApiError, OSError) as e:
                 return SendResult("sent", ref, f"summary posted but thread reply {i} failed: {e}")
         return SendResult("sent", ref)
+
+    def _refused(self, e) -> SendResult:
+        """A token problem fails every message alike: stop this sender, keep the digests for a
+        retry once the operator fixed it. Anything else concerns this one target."""
+        result = _classify(e)
+        if _code(e) in TOKEN_ERRORS:
+            self.halted = result.error
+            return SendResult("retry", error=result.error)
+        return result
 
     def find_sent(self, digest: Digest) -> bool:
         """Was this delivery already posted? Looks for our metadata key in the recent history."""
@@ -185,9 +195,13 @@ def _unanswered(e: OSError, where: str) -> SendResult:
     return SendResult("unknown", error=f"no answer from {where}; the message may have been posted: {reason}")
 
 
-def _classify(e) -> SendResult:
+def _code(e) -> str | None:
     resp = e.response
-    code = resp.get("error") if hasattr(resp, "get") else None
+    return resp.get("error") if hasattr(resp, "get") else None
+
+
+def _classify(e) -> SendResult:
+    resp, code = e.response, _code(e)
     if code in PERMANENT_ERRORS:
         return SendResult("failed", error=f"{code}: {PERMANENT_ERRORS[code]}")
     status = getattr(resp, "status_code", None)
