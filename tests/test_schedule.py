@@ -1,6 +1,8 @@
 """Scheduling with a frozen clock: time zones, DST changes, late starts, weekly subscribers."""
+import logging
 import threading
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -8,8 +10,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from freezegun import freeze_time
 
 from notifier.errors import ConfigError
-from notifier.schedule import (SubscriberSchedule, build_scheduler, delivery_trigger,
-                               due_deliveries, fetch_trigger, sync_subscriber_jobs)
+from notifier.schedule import (SubscriberSchedule, build_scheduler, delivery_trigger, due, due_subscribers,
+                               fetch_trigger, last_slot, schedules_of, sync_subscriber_jobs)
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -82,7 +84,7 @@ def test_weekly_without_a_day_means_monday():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(time="7:30"), "subscriber 1: time '7:30' must be HH:MM (24-hour)"),
     (dict(time="24:00"), "subscriber 1: time '24:00' must be HH:MM (24-hour)"),
-    (dict(timezone="Mars/Olympus"), "subscriber 1: unknown timezone 'Mars/Olympus' (use an IANA name like Europe/Berlin)"),
+    (dict(timezone="Mars/Olympus"), "subscriber 1: unknown time zone 'Mars/Olympus' (use an IANA name such as Europe/Berlin)"),
     (dict(frequency="hourly"), "subscriber 1: frequency 'hourly' must be daily or weekly"),
     (dict(frequency="weekly", weekday="friday"), "subscriber 1: weekday 'friday' must be one of mon, tue, wed, thu, fri, sat, sun"),
 ], ids=["short-time", "hour-24", "bad-zone", "bad-frequency", "bad-weekday"])
@@ -93,12 +95,16 @@ def test_bad_schedule_is_one_line_error(kwargs, message):
     assert str(err.value) == message
 
 
-# ----------------------------------------------------------------------------- due_deliveries
+# ----------------------------------------------------------------------------- who is due
 BERLIN_0730 = SubscriberSchedule(1, "07:30", "Europe/Berlin")
 
 
 def local(*args, tz=BERLIN) -> datetime:
     return datetime(*args, tzinfo=tz)
+
+
+def due_deliveries(schedules, last: dict, now: datetime) -> list[int]:
+    return due_subscribers(schedules, last.get, now)
 
 
 def test_not_due_before_local_time_due_after():
@@ -144,14 +150,13 @@ def test_weekly_subscriber_due_once_a_week():
 
 
 def dst_day_run(sched, start_utc, every, hours) -> list[datetime]:
-    """Run `notifier run` every `every` for `hours` with a frozen clock; return the delivery times."""
-    delivered, last = [], {sched.subscriber_id: start_utc}
-    now = start_utc
+    """Ask every `every` for `hours` whether the digest is due, as `notifier run` from a timer
+    does, recording a delivery when it is; return the delivery times."""
+    delivered, last, now = [], start_utc, start_utc
     while now < start_utc + timedelta(hours=hours):
-        with freeze_time(now):
-            if due_deliveries([sched], last, datetime.now(UTC)):
-                last[sched.subscriber_id] = datetime.now(UTC)
-                delivered.append(now)
+        if due(last, sched.time, sched.timezone, now):
+            last = now
+            delivered.append(now)
         now += every
     return delivered
 
@@ -172,6 +177,29 @@ def test_new_york_fall_back_0130_delivers_once():
     sched = SubscriberSchedule(1, "01:30", "America/New_York")
     got = dst_day_run(sched, utc(2026, 10, 31, 12), timedelta(minutes=15), 24)
     assert [d.astimezone(NEW_YORK).isoformat() for d in got] == ["2026-11-01T01:30:00-04:00"]
+
+
+def test_missed_fetch_is_due_once_after_the_fetch_time():
+    last_fetch = utc(2026, 11, 21, 6, 0, 3)              # yesterday's 07:00 Berlin fetch
+    assert not due(last_fetch, "07:00", "Europe/Berlin", local(2026, 11, 22, 6, 59))
+    assert due(last_fetch, "07:00", "Europe/Berlin", local(2026, 11, 22, 9, 0))
+    assert due(None, "07:00", "Europe/Berlin", local(2026, 11, 22, 6, 0))     # never fetched
+
+
+def test_last_slot_of_a_weekly_time_is_on_its_weekday():
+    assert last_slot("08:00", "Europe/Berlin", local(2026, 11, 23, 7, 59), "mon") == utc(2026, 11, 16, 7)
+    assert last_slot("08:00", "Europe/Berlin", local(2026, 11, 23, 8, 0), "mon") == utc(2026, 11, 23, 7)
+
+
+def test_a_subscriber_with_an_unusable_stored_schedule_is_logged_and_the_others_kept(caplog):
+    stored = [SimpleNamespace(id=1, address="ok@example.org", delivery_time="07:30", timezone="UTC",
+                              frequency="daily", weekday=None),
+              SimpleNamespace(id=2, address="bad@example.org", delivery_time="07:30", timezone="Mars/Olympus",
+                              frequency="daily", weekday=None)]
+    with caplog.at_level(logging.ERROR, logger="notifier.schedule"):
+        assert [s.subscriber_id for s in schedules_of(stored)] == [1]
+    (record,) = caplog.records
+    assert record.getMessage() == "subscriber not scheduled" and record.ctx["subscriber"] == "bad@example.org"
 
 
 # ----------------------------------------------------------------------------- scheduler

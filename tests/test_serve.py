@@ -20,6 +20,7 @@ FAKE = textwrap.dedent('''
     last = {1: now - timedelta(days=3), 2: now}
 
     class Store:
+        path = None
         def list_subscribers(self, active_only=True): return subs
         def last_delivered_at(self, i): return last[i]
         def fetch_sources(self): return ["hf_daily"]
