@@ -219,6 +219,17 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def empty_wal(self) -> None:
+        """SQLite: fold the write-ahead log into the file we opened and empty it. Before letting go
+        of a file that was replaced at its path: SQLite keeps the log of a moved file, and the new
+        file would read our pages from it."""
+        if self.path is not None:
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                raw.close()
+
     # -- migrations ---------------------------------------------------------------------
     def _migrate(self) -> None:
         with self.engine.begin() as conn:

@@ -21,6 +21,7 @@ FAKE = textwrap.dedent('''
 
     class Store:
         path = None
+        def empty_wal(self): pass
         def list_subscribers(self, active_only=True): return subs
         def last_delivered_at(self, i): return last[i]
         def fetch_sources(self): return ["hf_daily"]

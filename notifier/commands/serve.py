@@ -190,6 +190,10 @@ class Running:
         self.daemon.stopping.set()            # jobs check this between subscribers
         event(log, "stopping: waiting for the job in flight")
         self.daemon.scheduler.shutdown(wait=True)
+        try:
+            self.daemon.ctx.store.empty_wal()       # the file may have been replaced since the last sweep
+        except Exception as err:                    # e.g. the CLI holds it: the drain still completes
+            event(log, "could not empty the database log", logging.WARNING, error=f"{type(err).__name__}: {err}")
         self._resources.close()
 
 
