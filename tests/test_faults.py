@@ -290,6 +290,8 @@ def test_a_reload_with_a_bad_subscriber_is_one_error_line_and_the_daemon_runs_on
     assert len(errors) == 1, log
     assert "reload failed, keeping the running configuration" in errors[0] and "carol@@example.org" in errors[0]
     assert "configuration reloaded" not in log and "Traceback" not in log
+    events = [line.split(": ", 1)[1].split(" subscriber=")[0] for line in log.splitlines() if "=ann@" in line]
+    assert events == ["digest planned", "delivery sent"]          # each event logged once
     assert states(url) == {"ann@example.org": ["sent"], "bob@example.org": ["sent"]}
     assert daemon.returncode == 0
 
