@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -152,13 +152,14 @@ def _aware(moment: datetime) -> datetime:
 # ----------------------------------------------------------------------------- the scheduler
 def build_scheduler(*, fetch_time: str, fetch_timezone: str, subscribers: list[SubscriberSchedule],
                     on_fetch: Callable[[], None], on_deliver: Callable[[int], None],
-                    on_sweep: Callable[[], None] | None = None, sweep_minutes: int = SWEEP_MINUTES,
-                    scheduler_cls=BlockingScheduler):
-    """One worker thread, so jobs never overlap on the shared store and SMTP connection; a late
+                    on_sweep: Callable[[], None] | None = None,
+                    sweep_minutes: float = SWEEP_MINUTES) -> BackgroundScheduler:
+    """A background scheduler (the daemon's main thread waits for requests), not yet started.
+    One worker thread, so jobs never overlap on the shared store and SMTP connection; a late
     job runs (generous grace), missed repeats collapse into one run (coalesce).
     ``on_sweep`` (catch-up and subscriber resync) runs at start and every ``sweep_minutes``."""
-    scheduler = scheduler_cls(timezone=UTC, job_defaults=dict(JOB_DEFAULTS),
-                              executors={"default": ThreadPoolExecutor(max_workers=1)})
+    scheduler = BackgroundScheduler(timezone=UTC, job_defaults=dict(JOB_DEFAULTS),
+                                    executors={"default": ThreadPoolExecutor(max_workers=1)})
     scheduler.add_listener(_on_job_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
     scheduler.add_job(on_fetch, fetch_trigger(fetch_time, fetch_timezone), id="fetch", name="fetch",
                       replace_existing=True)

@@ -6,7 +6,6 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
-from apscheduler.schedulers.background import BackgroundScheduler
 from freezegun import freeze_time
 
 from notifier.errors import ConfigError
@@ -205,7 +204,7 @@ def test_a_subscriber_with_an_unusable_stored_schedule_is_logged_and_the_others_
 # ----------------------------------------------------------------------------- scheduler
 def make(subs, **kw):
     return build_scheduler(fetch_time="07:00", fetch_timezone="Europe/Berlin", subscribers=subs,
-                           on_fetch=noop, on_deliver=noop, scheduler_cls=BackgroundScheduler, **kw)
+                           on_fetch=noop, on_deliver=noop, **kw)
 
 
 def noop(*_):
@@ -242,7 +241,7 @@ def test_coalesce_runs_missed_repeats_once():
 
     with freeze_time("2026-11-20 00:00:00") as clock:
         s = build_scheduler(fetch_time="07:00", fetch_timezone="Europe/Berlin", subscribers=[BERLIN_0730],
-                            on_fetch=noop, on_deliver=deliver, scheduler_cls=BackgroundScheduler)
+                            on_fetch=noop, on_deliver=deliver)
         s.start(paused=True)
         try:
             clock.move_to("2026-11-23 08:00:00")     # 09:00 Berlin: today's 07:30 is 1.5 h late

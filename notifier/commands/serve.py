@@ -61,11 +61,13 @@ def take_signals(requests: queue.Queue) -> None:
 
 def file_identity(path: Path | None) -> tuple[int, int] | None:
     """(device, inode) of the database file; None when there is no file (PostgreSQL) or it is gone."""
+    if path is None:
+        return None
     try:
-        st = os.stat(path) if path is not None else None
+        st = os.stat(path)
     except FileNotFoundError:
         return None
-    return (st.st_dev, st.st_ino) if st else None
+    return st.st_dev, st.st_ino
 
 
 class Daemon:
@@ -86,14 +88,12 @@ class Daemon:
         return schedules_of(self.ctx.store.list_subscribers(active_only=True))
 
     def build(self, config):
-        from apscheduler.schedulers.background import BackgroundScheduler
-
         from notifier.schedule import build_scheduler
 
         self.scheduler = build_scheduler(
             fetch_time=config.schedule.time, fetch_timezone=config.schedule.timezone,
             subscribers=self.schedules(), on_fetch=self.fetch, on_deliver=self.deliver,
-            on_sweep=self.sweep, sweep_minutes=self.sweep_minutes, scheduler_cls=BackgroundScheduler)
+            on_sweep=self.sweep, sweep_minutes=self.sweep_minutes)
         return self.scheduler
 
     def fetch(self) -> None:
@@ -108,14 +108,14 @@ class Daemon:
             deliver(self.ctx, subscriber_ids=[subscriber_id], stop=self.stopping)     # logs each delivery
 
     def sweep(self) -> None:
-        """Reopen if the database file was replaced; resync subscriber jobs from the store; at
+        """Reopen if the database file was replaced; else resync subscriber jobs from the store; at
         start, fetch if today's fetch was missed; then deliver to everyone due who has not had
         their digest, then send retries whose backoff has passed (a 4xx, or a digest a crash
         interrupted)."""
         from notifier.alerts import raise_alerts
         from notifier.schedule import due_subscribers, sync_subscriber_jobs
 
-        if self.database_replaced():
+        if self.reopen_if_replaced():
             return
         schedules = self.schedules()
         sync_subscriber_jobs(self.scheduler, schedules, self.deliver)
@@ -147,11 +147,15 @@ class Daemon:
         last = max((r.started_at for r in runs if r is not None), default=None)
         return due(last, cfg.time, cfg.timezone, self.ctx.now())
 
-    def database_replaced(self) -> bool:
-        """True, once, when the SQLite file at the configured path is no longer the one opened
-        (the CLI or an operator put another file there): new subscribers would never be seen.
-        Asks the main thread to reopen; nothing more is sent to the old file meanwhile."""
-        if self.opened is None or self.stopping.is_set() or file_identity(self.ctx.store.path) == self.opened:
+    def file_replaced(self) -> bool:
+        """Another file is at the SQLite database's path than the one opened (a restored backup,
+        a file the CLI created): this context would never see its subscribers."""
+        return self.opened is not None and file_identity(self.ctx.store.path) != self.opened
+
+    def reopen_if_replaced(self) -> bool:
+        """Ask the main thread to start again on the file now at the path; send nothing more to
+        the old one meanwhile."""
+        if self.stopping.is_set() or not self.file_replaced():
             return False
         self.stopping.set()
         event(log, "database file replaced, reopening", logging.WARNING, path=self.ctx.store.path)
@@ -190,10 +194,11 @@ class Running:
         self.daemon.stopping.set()            # jobs check this between subscribers
         event(log, "stopping: waiting for the job in flight")
         self.daemon.scheduler.shutdown(wait=True)
-        try:
-            self.daemon.ctx.store.empty_wal()       # the file may have been replaced since the last sweep
-        except Exception as err:                    # e.g. the CLI holds it: the drain still completes
-            event(log, "could not empty the database log", logging.WARNING, error=f"{type(err).__name__}: {err}")
+        if self.daemon.file_replaced():          # found by a sweep, or since the last one
+            try:
+                self.daemon.ctx.store.empty_wal()
+            except NotifierError as err:
+                event(log, "database log left behind", logging.ERROR, error=str(err))
         self._resources.close()
 
 
