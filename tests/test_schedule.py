@@ -102,50 +102,50 @@ def local(*args, tz=BERLIN) -> datetime:
     return datetime(*args, tzinfo=tz)
 
 
-def due_deliveries(schedules, last: dict, now: datetime) -> list[int]:
+def due_ids(schedules, last: dict, now: datetime) -> list[int]:
     return due_subscribers(schedules, last.get, now)
 
 
 def test_not_due_before_local_time_due_after():
     yesterday = local(2026, 11, 21, 7, 30, 5)
-    assert due_deliveries([BERLIN_0730], {1: yesterday}, local(2026, 11, 22, 7, 29)) == []
-    assert due_deliveries([BERLIN_0730], {1: yesterday}, local(2026, 11, 22, 7, 30)) == [1]
+    assert due_ids([BERLIN_0730], {1: yesterday}, local(2026, 11, 22, 7, 29)) == []
+    assert due_ids([BERLIN_0730], {1: yesterday}, local(2026, 11, 22, 7, 30)) == [1]
 
 
 def test_late_start_delivers_once_not_once_per_missed_day():
     # Machine off from Friday evening until Monday 10:00: one delivery when it comes up...
     friday = local(2026, 11, 20, 7, 30, 2)
     monday_10 = local(2026, 11, 23, 10, 0)
-    assert due_deliveries([BERLIN_0730], {1: friday}, monday_10) == [1]
+    assert due_ids([BERLIN_0730], {1: friday}, monday_10) == [1]
     # ...and once that is recorded, nothing more until Tuesday 07:30.
     delivered = monday_10 + timedelta(seconds=3)
-    assert due_deliveries([BERLIN_0730], {1: delivered}, local(2026, 11, 23, 23, 59)) == []
-    assert due_deliveries([BERLIN_0730], {1: delivered}, local(2026, 11, 24, 7, 30)) == [1]
+    assert due_ids([BERLIN_0730], {1: delivered}, local(2026, 11, 23, 23, 59)) == []
+    assert due_ids([BERLIN_0730], {1: delivered}, local(2026, 11, 24, 7, 30)) == [1]
 
 
 def test_never_delivered_is_due():
-    assert due_deliveries([BERLIN_0730], {}, local(2026, 11, 22, 12)) == [1]
+    assert due_ids([BERLIN_0730], {}, local(2026, 11, 22, 12)) == [1]
 
 
 def test_naive_last_delivery_is_read_as_utc():
     # 06:30 UTC = 07:30 Berlin: today's slot is covered.
-    assert due_deliveries([BERLIN_0730], {1: datetime(2026, 11, 22, 6, 30, 1)}, local(2026, 11, 22, 12)) == []
+    assert due_ids([BERLIN_0730], {1: datetime(2026, 11, 22, 6, 30, 1)}, local(2026, 11, 22, 12)) == []
 
 
 def test_time_zones_are_per_subscriber():
     subs = [SubscriberSchedule(1, "07:30", "Europe/Berlin"), SubscriberSchedule(2, "07:30", "America/New_York")]
     last = {1: utc(2026, 11, 21, 12), 2: utc(2026, 11, 21, 13)}
-    assert due_deliveries(subs, last, utc(2026, 11, 22, 7)) == [1]       # 08:00 Berlin, 02:00 New York
-    assert due_deliveries(subs, last, utc(2026, 11, 22, 12, 30)) == [1, 2]
+    assert due_ids(subs, last, utc(2026, 11, 22, 7)) == [1]       # 08:00 Berlin, 02:00 New York
+    assert due_ids(subs, last, utc(2026, 11, 22, 12, 30)) == [1, 2]
 
 
 def test_weekly_subscriber_due_once_a_week():
     weekly = SubscriberSchedule(1, "08:00", "Europe/Berlin", "weekly", "mon")
     last_monday = local(2026, 11, 16, 8, 0, 4)
-    assert due_deliveries([weekly], {1: last_monday}, local(2026, 11, 22, 23)) == []   # Sunday
-    assert due_deliveries([weekly], {1: last_monday}, local(2026, 11, 23, 8)) == [1]
+    assert due_ids([weekly], {1: last_monday}, local(2026, 11, 22, 23)) == []   # Sunday
+    assert due_ids([weekly], {1: last_monday}, local(2026, 11, 23, 8)) == [1]
     # Off all Monday, up on Wednesday: the missed Monday is delivered once.
-    assert due_deliveries([weekly], {1: last_monday}, local(2026, 11, 25, 9)) == [1]
+    assert due_ids([weekly], {1: last_monday}, local(2026, 11, 25, 9)) == [1]
 
 
 def dst_day_run(sched, start_utc, every, hours) -> list[datetime]:
