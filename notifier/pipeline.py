@@ -60,12 +60,9 @@ class Context:
 
 
 @contextmanager
-def open_context(config: Config, *, clock: Callable[[], datetime] | None = None,
-                 progress: bool = False) -> Iterator[Context]:
+def open_context(config: Config, *, progress: bool = False) -> Iterator[Context]:
     store = Store(config.database_url)
     ctx = Context(config=config, store=store, progress=progress)
-    if clock:
-        ctx.clock = clock
     try:
         sync_config_subscribers(ctx)
         yield ctx
@@ -78,14 +75,16 @@ def open_context(config: Config, *, clock: Callable[[], datetime] | None = None,
 # ----------------------------------------------------------------------------- subscribers
 def sync_config_subscribers(ctx: Context) -> None:
     """Subscribers declared in the config file win over the CLI for the same address: their
-    profile and settings are written to the store on every start; CLI-only ones are untouched."""
+    profile and settings are written to the store on every start; CLI-only ones are untouched.
+    All are checked before any is written, so a bad entry leaves the store as it was."""
     from notifier.subscribers import new_subscriber
 
-    for spec in ctx.config.subscribers:
-        wanted = new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
-                                timezone=spec.timezone or ctx.config.schedule.timezone,
-                                time=spec.time or "", frequency=spec.frequency,
-                                max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
+    checked = [new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
+                              timezone=spec.timezone or ctx.config.schedule.timezone,
+                              time=spec.time or "", frequency=spec.frequency,
+                              max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
+               for spec in ctx.config.subscribers]
+    for wanted in checked:
         current = ctx.store.find_subscriber(wanted.address)
         if current is None:
             ctx.store.add_subscriber(wanted)
@@ -495,15 +494,3 @@ def recover(ctx: Context, now: datetime | None = None, lease: timedelta = LEASE)
             event(log, "recovered interrupted delivery", logging.WARNING, subscriber=sub.address, key=d.key)
     return resolved
 
-
-def due_subscribers(ctx: Context, subs: list[Subscriber]) -> list[int]:
-    from notifier.schedule import SubscriberSchedule, due_deliveries
-
-    scheds = []
-    for s in subs:
-        try:
-            scheds.append(SubscriberSchedule(s.id, s.delivery_time, s.timezone, s.frequency, s.weekday))
-        except NotifierError as err:
-            event(log, "subscriber not scheduled", logging.ERROR, subscriber=s.address, error=err)
-    last = {s.id: ctx.store.last_delivered_at(s.id) for s in subs}
-    return due_deliveries(scheds, last, ctx.now())

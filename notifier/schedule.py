@@ -1,38 +1,39 @@
 """When things happen: cron triggers for the fetch cycle and each subscriber's delivery, the
-APScheduler 3.x scheduler that runs them, and the pure "who is due now" rule.
+APScheduler 3.x scheduler that runs them, and the one pure "is it due now" rule.
 
 Times are wall-clock times in the subscriber's own zone. Across DST changes each scheduled
 time happens exactly once a day: a time inside the spring-forward gap (02:30 in Berlin on the
 last Sunday of March) fires at the shifted instant (03:30 CEST), and a time inside the autumn
 fold fires at its first occurrence only (APScheduler alone would fire it twice).
 
-``due_deliveries`` is the idempotent catch-up rule used by ``notifier run`` and by the daemon at
-start and on every sweep: a subscriber is due when their latest scheduled delivery time is at
-or before now and later than their last delivery. A machine that was off at 07:30 therefore
-delivers once when it comes up, not once per missed slot.
+``due`` is the idempotent catch-up rule, the only one: something scheduled (a subscriber's
+digest in ``notifier run`` and the daemon's sweep, the daemon's fetch at start) is due when its
+latest scheduled time (``last_slot``) is at or before now and later than when it last happened.
+A machine that was off at 07:30 therefore delivers once when it comes up, not once per missed
+slot. The time pattern and the zone check are the configuration's (``notifier.config``), so a
+time the config accepts is one this module can schedule.
 """
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from typing import Callable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from notifier.config import TIME_RE, check_timezone
 from notifier.errors import ConfigError
 from notifier.logs import event
 
 log = logging.getLogger("notifier.schedule")
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 UTC = timezone.utc
 
 # A job that starts late still runs (a busy host, a suspend, a long fetch ahead of it in the
@@ -52,7 +53,7 @@ class SubscriberSchedule:
     def __post_init__(self):
         who = f"subscriber {self.subscriber_id}"
         parse_time(self.time, who)
-        zone(self.timezone, who)
+        check_timezone(self.timezone, who)
         if self.frequency not in ("daily", "weekly"):
             raise ConfigError(f"{who}: frequency '{self.frequency}' must be daily or weekly")
         if self.weekday is not None and self.weekday not in WEEKDAYS:
@@ -64,17 +65,22 @@ class SubscriberSchedule:
 
 
 def parse_time(text: str, who: str = "schedule") -> dtime:
-    m = TIME_RE.match(text or "")
-    if not m:
+    if not TIME_RE.match(text or ""):
         raise ConfigError(f"{who}: time '{text}' must be HH:MM (24-hour)")
-    return dtime(int(m.group(1)), int(m.group(2)))
+    return dtime(int(text[:2]), int(text[3:]))
 
 
-def zone(name: str, who: str = "schedule") -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{who}: unknown timezone '{name}' (use an IANA name like Europe/Berlin)") from None
+def schedules_of(subscribers) -> list[SubscriberSchedule]:
+    """The schedules of stored subscribers. One whose stored time or zone is unusable (the
+    database edited by hand, a zone dropped from tzdata) is logged and left out, so it never
+    stops everyone else's digest."""
+    out = []
+    for s in subscribers:
+        try:
+            out.append(SubscriberSchedule(s.id, s.delivery_time, s.timezone, s.frequency, s.weekday))
+        except ConfigError as err:
+            event(log, "subscriber not scheduled", logging.ERROR, subscriber=s.address, error=str(err))
+    return out
 
 
 # ----------------------------------------------------------------------------- triggers
@@ -95,31 +101,43 @@ def _second_occurrence(moment: datetime) -> bool:
 
 def fetch_trigger(time: str, timezone: str) -> CronTrigger:
     t = parse_time(time, "[schedule] time")
-    return OncePerDayCronTrigger(hour=t.hour, minute=t.minute, second=0, timezone=zone(timezone, "[schedule] timezone"))
+    return OncePerDayCronTrigger(hour=t.hour, minute=t.minute, second=0,
+                                 timezone=check_timezone(timezone, "[schedule] timezone"))
 
 
 def delivery_trigger(sched: SubscriberSchedule) -> CronTrigger:
     t = parse_time(sched.time)
     return OncePerDayCronTrigger(day_of_week=sched.day_of_week, hour=t.hour, minute=t.minute, second=0,
-                                 timezone=zone(sched.timezone))
+                                 timezone=check_timezone(sched.timezone, "schedule"))
 
 
 # ----------------------------------------------------------------------------- who is due
-def latest_slot(sched: SubscriberSchedule, now: datetime) -> datetime:
-    """The latest scheduled delivery instant at or before ``now`` (aware, UTC).
+def last_slot(time: str, timezone: str, now: datetime, day_of_week: str = "*") -> datetime:
+    """The latest instant at or before ``now`` (aware, UTC) at which ``time`` in ``timezone``
+    comes, on ``day_of_week`` (mon..sun) or on any day ("*").
 
     A wall time in the spring gap maps to the shifted instant and one in the autumn fold to its
     first occurrence (``fold=0``), the same instants the trigger fires at."""
-    tz, t = zone(sched.timezone), parse_time(sched.time)
-    today = _aware(now).astimezone(tz).date()
-    for back in range(9):
+    tz, t, now = check_timezone(timezone, "schedule"), parse_time(time), _aware(now)
+    today = now.astimezone(tz).date()
+    for back in range(8):
         day = today - timedelta(days=back)
-        if sched.frequency == "weekly" and WEEKDAYS[day.weekday()] != sched.day_of_week:
-            continue
-        slot = _at(day, t, tz)
-        if slot <= _aware(now):
-            return slot
-    raise AssertionError("unreachable: a slot exists within the last 8 days")
+        if day_of_week in ("*", WEEKDAYS[day.weekday()]) and _at(day, t, tz) <= now:
+            return _at(day, t, tz)
+    raise AssertionError("unreachable: a slot exists within the last 7 days")
+
+
+def due(last: datetime | None, time: str, timezone: str, now: datetime, day_of_week: str = "*") -> bool:
+    """The catch-up rule: due when the latest slot at or before ``now`` is later than ``last``,
+    when it last happened (never counts as due)."""
+    return last is None or _aware(last) < last_slot(time, timezone, now, day_of_week)
+
+
+def due_subscribers(schedules: list[SubscriberSchedule], last_delivered: Callable[[int], datetime | None],
+                    now: datetime) -> list[int]:
+    """Ids, in input order, of the subscribers whose digest is ``due``."""
+    return [s.subscriber_id for s in schedules
+            if due(last_delivered(s.subscriber_id), s.time, s.timezone, now, s.day_of_week)]
 
 
 def _at(day: date, t: dtime, tz: ZoneInfo) -> datetime:
@@ -131,28 +149,17 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def due_deliveries(subscribers: list[SubscriberSchedule], last_delivered: dict[int, datetime | None],
-                   now: datetime) -> list[int]:
-    """Ids, in input order, whose latest scheduled time is <= now and later than their last
-    delivery (never delivered counts as due)."""
-    due = []
-    for sched in subscribers:
-        last = last_delivered.get(sched.subscriber_id)
-        if last is None or _aware(last) < latest_slot(sched, now):
-            due.append(sched.subscriber_id)
-    return due
-
-
 # ----------------------------------------------------------------------------- the scheduler
 def build_scheduler(*, fetch_time: str, fetch_timezone: str, subscribers: list[SubscriberSchedule],
                     on_fetch: Callable[[], None], on_deliver: Callable[[int], None],
-                    on_sweep: Callable[[], None] | None = None, sweep_minutes: int = SWEEP_MINUTES,
-                    scheduler_cls=BlockingScheduler):
-    """One worker thread, so jobs never overlap on the shared store and SMTP connection; a late
+                    on_sweep: Callable[[], None] | None = None,
+                    sweep_minutes: float = SWEEP_MINUTES) -> BackgroundScheduler:
+    """A background scheduler (the daemon's main thread waits for requests), not yet started.
+    One worker thread, so jobs never overlap on the shared store and SMTP connection; a late
     job runs (generous grace), missed repeats collapse into one run (coalesce).
     ``on_sweep`` (catch-up and subscriber resync) runs at start and every ``sweep_minutes``."""
-    scheduler = scheduler_cls(timezone=UTC, job_defaults=dict(JOB_DEFAULTS),
-                              executors={"default": ThreadPoolExecutor(max_workers=1)})
+    scheduler = BackgroundScheduler(timezone=UTC, job_defaults=dict(JOB_DEFAULTS),
+                                    executors={"default": ThreadPoolExecutor(max_workers=1)})
     scheduler.add_listener(_on_job_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
     scheduler.add_job(on_fetch, fetch_trigger(fetch_time, fetch_timezone), id="fetch", name="fetch",
                       replace_existing=True)

@@ -220,6 +220,22 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def empty_wal(self) -> None:
+        """SQLite: fold the write-ahead log into the file we opened and empty it. Before letting go
+        of a file that was replaced at its path: SQLite keeps the log of a moved file, and the new
+        file would read our pages from it."""
+        if self.path is None:
+            return
+        raw = self.engine.raw_connection()
+        try:
+            (busy, _, _), = raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as err:
+            raise StoreError(self._explain(err)) from None
+        finally:
+            raw.close()
+        if busy:
+            raise StoreError(f"{self.path}: could not empty the write-ahead log: another process is using it")
+
     # -- migrations ---------------------------------------------------------------------
     def _migrate(self) -> None:
         with self.engine.begin() as conn:

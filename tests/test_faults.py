@@ -2,12 +2,16 @@
 days, two runs at once, a permanent and a transient SMTP refusal. The SMTP server is a real
 aiosmtpd server on 127.0.0.1; the daemon and `notifier run` are real subprocesses, except where a
 frozen clock has to move days (then the real CLI entry point runs in-process under freezegun)."""
+import logging
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from importlib.resources import files
 
 import pytest
@@ -15,8 +19,11 @@ from aiosmtpd.controller import Controller
 from freezegun import freeze_time
 
 from notifier.cli import main
+from notifier.commands.serve import STOP, serve
+from notifier.config import load_config
 from notifier.parse import parse_text
 from notifier.store import Store
+from notifier.subscribers import new_subscriber
 from smtp_server import Recorder, free_port
 
 SAMPLE = "hf_daily_papers_api_2026-06-12.json"
@@ -69,10 +76,10 @@ def write_config(tmp_path, port: int, addresses: list[str], keywords: str = "age
     return str(path)
 
 
-def ingest(db_url: str, sample: str = SAMPLE, day: str | None = None) -> list[str]:
+def ingest(url: str, sample: str = SAMPLE, day: str | None = None) -> list[str]:
     papers = parse_text(files("notifier.samples").joinpath(sample).read_text(encoding="utf-8"))
     day = day or papers[0].digest_day
-    store = Store(db_url)
+    store = Store(url)
     try:
         run_id = store.start_fetch("hf_daily", day)
         result = store.ingest(papers, source="hf_daily", digest_day=day)
@@ -82,8 +89,16 @@ def ingest(db_url: str, sample: str = SAMPLE, day: str | None = None) -> list[st
     return [p.title for p in papers]
 
 
-def db_url(tmp_path) -> str:
+def sqlite_url(tmp_path) -> str:
+    """The database write_config names (always SQLite: these tests replace and kill around the file)."""
     return f"sqlite:///{tmp_path / 'notifier.sqlite'}"
+
+
+def prepared(tmp_path, server: SMTPServer, addresses: list[str], **kw) -> tuple[str, str, dict]:
+    """A config for these subscribers, the sample digest stored -> (config path, database url, env)."""
+    config = write_config(tmp_path, server.port, addresses, **kw)
+    ingest(sqlite_url(tmp_path))
+    return config, sqlite_url(tmp_path), env_for(tmp_path)
 
 
 def states(url: str) -> dict[str, list[str]]:
@@ -111,6 +126,38 @@ def notifier(config: str, *args: str, env: dict, log) -> subprocess.Popen:
                             stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
+@contextmanager
+def running(config: str, *args: str, env: dict, log_path):
+    """`notifier <args>` as a real process logging to ``log_path``; when the block ends it gets
+    SIGTERM unless it has ended, and SIGKILL if it has not stopped 20 s later."""
+    with open(log_path, "ab") as log:
+        proc = notifier(config, *args, env=env, log=log)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def kill_while_held(proc: subprocess.Popen, server: SMTPServer, what: str) -> None:
+    """SIGKILL ``proc`` while the server holds a message unanswered, then let the server answer."""
+    try:
+        assert server.handler.held.wait(30), f"the process never reached {what}"
+        proc.kill()
+        proc.wait(10)
+    finally:
+        server.handler.release.set()
+
+
+def received(server: SMTPServer, address: str) -> bool:
+    return address in server.handler.per_recipient()
+
+
 def wait_for(predicate, timeout: float, what: str, poll: float = 0.01):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -133,38 +180,19 @@ KILL_AT = 8
 def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, smtp):
     server = smtp(delay=0.1, hold_at=KILL_AT).start()
     addresses = [f"user{i:02d}@example.org" for i in range(N_SUBSCRIBERS)]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
-    ingest(url)
-    env = env_for(tmp_path)
+    config, url, env = prepared(tmp_path, server, addresses)
     started = time.monotonic()
-    log = open(tmp_path / "daemon.log", "ab")
-    first = notifier(config, "serve", env=env, log=log)
-    try:
-        assert server.handler.held.wait(30), "the first daemon never reached message 8"
-        first.send_signal(signal.SIGKILL)        # message 8 arrived, its 250 not yet answered
-        first.wait(10)
-    finally:
-        if first.poll() is None:
-            first.kill()
-        server.handler.release.set()
+    with running(config, "serve", env=env, log_path=tmp_path / "daemon.log") as first:
+        kill_while_held(first, server, "message 8")       # message 8 arrived, its 250 not yet answered
     received_before_kill = len(server.handler.snapshot())
     killed_in = {a: s for a, s in states(url).items() if "sending" in s}
 
-    second = notifier(config, "serve", env=env, log=log)
-    try:
+    with running(config, "serve", env=env, log_path=tmp_path / "daemon.log") as second:
         def done():
             st = states(url)
             return (len(st) == N_SUBSCRIBERS and all(s == ["sent"] for s in st.values())
                     and len(server.handler.per_recipient()) == N_SUBSCRIBERS)
         wait_for(done, 40, "every delivery sent after the restart", poll=0.1)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        try:
-            second.wait(20)
-        except subprocess.TimeoutExpired:
-            second.kill()
-        log.close()
     elapsed = time.monotonic() - started
 
     messages = server.handler.snapshot()
@@ -188,26 +216,13 @@ def test_daemon_killed_on_the_last_message_resends_it_without_waiting_for_tomorr
     """Nobody else is due after the restart, so only a retry sweep sends the interrupted digest."""
     server = smtp(hold_at=3).start()
     addresses = [f"last{i}@example.org" for i in range(3)]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
-    ingest(url)
-    env = env_for(tmp_path)
-    with open(tmp_path / "daemon.log", "ab") as log:
-        first = notifier(config, "serve", env=env, log=log)
-        try:
-            assert server.handler.held.wait(30), "the first daemon never reached the last message"
-        finally:
-            first.kill()
-            first.wait(10)
-            server.handler.release.set()
-        assert states(url)[addresses[-1]] == ["sending"]
-        second = notifier(config, "serve", env=env, log=log)
-        try:
-            wait_for(lambda: all(s == ["sent"] for s in states(url).values()), 20, "the interrupted digest sent",
-                     poll=0.1)
-        finally:
-            second.terminate()
-            second.wait(20)
+    config, url, env = prepared(tmp_path, server, addresses)
+    with running(config, "serve", env=env, log_path=tmp_path / "daemon.log") as first:
+        kill_while_held(first, server, "the last message")
+    assert states(url)[addresses[-1]] == ["sending"]
+    with running(config, "serve", env=env, log_path=tmp_path / "daemon.log"):
+        wait_for(lambda: all(s == ["sent"] for s in states(url).values()), 20, "the interrupted digest sent",
+                 poll=0.1)
     ids = server.handler.per_recipient()
     assert sorted(ids) == addresses and all(len(v) == 1 for v in ids.values())
     assert len(server.handler.snapshot()) == 4
@@ -216,60 +231,106 @@ def test_daemon_killed_on_the_last_message_resends_it_without_waiting_for_tomorr
 def test_sigterm_mid_batch_finishes_the_message_in_flight_and_a_restart_sends_the_rest_once(tmp_path, smtp):
     server = smtp(hold_at=4).start()
     addresses = [f"term{i}@example.org" for i in range(8)]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
-    ingest(url)
-    env = env_for(tmp_path)
-    with open(tmp_path / "daemon.log", "ab") as log:
-        first = notifier(config, "serve", env=env, log=log)
-        try:
-            assert server.handler.held.wait(30), "the daemon never reached message 4"
-            first.terminate()                        # while message 4 is unanswered
-            wait_for(lambda: b"stopping: waiting for the job in flight" in (tmp_path / "daemon.log").read_bytes(),
-                     20, "the daemon to start stopping")
-            server.handler.release.set()
-            assert first.wait(20) == 0
-        finally:
-            if first.poll() is None:
-                first.kill()
-        after_stop = states(url)
-        assert [after_stop[a] for a in addresses[:4]] == [["sent"]] * 4      # nothing half-sent
-        assert not any("sending" in v for v in after_stop.values())
-        second = notifier(config, "serve", env=env, log=log)
-        try:
-            wait_for(lambda: len(states(url)) == 8 and all(v == ["sent"] for v in states(url).values()), 30,
-                     "the rest sent after the restart", poll=0.1)
-        finally:
-            second.terminate()
-            second.wait(20)
+    config, url, env = prepared(tmp_path, server, addresses)
+    log_path = tmp_path / "daemon.log"
+    with running(config, "serve", env=env, log_path=log_path) as first:
+        assert server.handler.held.wait(30), "the daemon never reached message 4"
+        first.terminate()                            # while message 4 is unanswered
+        wait_for(lambda: b"stopping: waiting for the job in flight" in log_path.read_bytes(),
+                 20, "the daemon to start stopping")
+        server.handler.release.set()
+        assert first.wait(20) == 0
+    after_stop = states(url)
+    assert [after_stop[a] for a in addresses[:4]] == [["sent"]] * 4      # nothing half-sent
+    assert not any("sending" in v for v in after_stop.values())
+    with running(config, "serve", env=env, log_path=log_path):
+        wait_for(lambda: len(states(url)) == 8 and all(v == ["sent"] for v in states(url).values()), 30,
+                 "the rest sent after the restart", poll=0.1)
     assert sorted(m["To"] for m in server.handler.snapshot()) == addresses      # exactly one each
 
 
 def test_run_while_the_daemon_delivers_is_refused_and_duplicates_nothing(tmp_path, smtp):
     server = smtp(hold_at=2).start()
     addresses = [f"busy{i}@example.org" for i in range(4)]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
-    ingest(url)
-    env = env_for(tmp_path)
-    with open(tmp_path / "daemon.log", "ab") as log:
-        daemon = notifier(config, "serve", env=env, log=log)
+    config, url, env = prepared(tmp_path, server, addresses)
+    with running(config, "serve", env=env, log_path=tmp_path / "daemon.log") as daemon:
         try:
             assert server.handler.held.wait(30), "the daemon never reached message 2"
             run = subprocess.run([sys.executable, "-m", "notifier", "--config", config, "run", "--all"],
                                  capture_output=True, text=True, env=env, timeout=60)
-            server.handler.release.set()
-            wait_for(lambda: len(states(url)) == 4 and all(v == ["sent"] for v in states(url).values()), 30,
-                     "the daemon's batch sent", poll=0.1)
         finally:
             server.handler.release.set()
-            daemon.terminate()
-            daemon.wait(20)
+        wait_for(lambda: len(states(url)) == 4 and all(v == ["sent"] for v in states(url).values()), 30,
+                 "the daemon's batch sent", poll=0.1)
     assert run.returncode == 1
     assert run.stderr == (f"notifier: error: another notifier (pid {daemon.pid}) is already running: "
                           f"{tmp_path / 'state' / 'notifier.lock'} is locked; stop it first "
                           "(systemctl stop notifier) or let it finish\n")
     assert sorted(m["To"] for m in server.handler.snapshot()) == addresses
+
+
+def test_a_reload_with_a_bad_subscriber_is_one_error_line_and_the_daemon_runs_on(tmp_path, smtp):
+    server = smtp().start()
+    config, url, env = prepared(tmp_path, server, ["ann@example.org"])
+    log_path = tmp_path / "daemon.log"
+    with running(config, "serve", env=env, log_path=log_path) as daemon:
+        wait_for(lambda: received(server, "ann@example.org"), 30, "ann's digest")
+        subscribe = subprocess.run([sys.executable, "-m", "notifier", "--config", config, "subscribe",
+                                    "bob@example.org", "-k", "agents", "--time", "00:00", "--timezone", "UTC"],
+                                   capture_output=True, text=True, env=env, timeout=60)
+        assert subscribe.returncode == 0, subscribe.stderr
+        write_config(tmp_path, server.port, ["ann@example.org", "carol@@example.org"])
+        daemon.send_signal(signal.SIGHUP)
+        # The old configuration starts again, and its first sweep finds bob, added with the CLI.
+        wait_for(lambda: daemon.poll() is not None or received(server, "bob@example.org"), 30,
+                 "bob's digest after the reload")
+        assert daemon.poll() is None, log_path.read_text()
+    log = log_path.read_text()
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, log
+    assert "reload failed, keeping the running configuration" in errors[0] and "carol@@example.org" in errors[0]
+    assert "configuration reloaded" not in log and "Traceback" not in log
+    events = [line.split(": ", 1)[1].split(" subscriber=")[0] for line in log.splitlines() if "=ann@" in line]
+    assert events == ["digest planned", "delivery sent"]          # each event logged once
+    assert states(url) == {"ann@example.org": ["sent"], "bob@example.org": ["sent"]}
+    assert daemon.returncode == 0
+
+
+def test_a_database_file_replaced_under_the_daemon_is_reopened_and_its_subscribers_served(tmp_path, smtp, caplog):
+    """An operator restores or recreates the database while the daemon runs: the daemon must
+    serve the file now at the path, not the one it opened (and not read its own old log into
+    the new file)."""
+    server = smtp().start()
+    config = load_config(write_config(tmp_path, server.port, []), env={"NOTIFIER_STATE_DIR": str(tmp_path)})
+    add_subscriber(sqlite_url(tmp_path), "ann@example.org")
+    replacement = f"sqlite:///{tmp_path / 'restored.sqlite'}"
+    add_subscriber(replacement, "bob@example.org")
+    requests: queue.Queue = queue.Queue()
+    daemon = threading.Thread(target=serve, args=(config, requests, lambda: config), kwargs={"sweep_minutes": 0.01})
+    with caplog.at_level(logging.INFO):
+        daemon.start()
+        try:
+            wait_for(lambda: received(server, "ann@example.org"), 30, "ann's digest")
+            os.replace(tmp_path / "restored.sqlite", tmp_path / "notifier.sqlite")
+            wait_for(lambda: received(server, "bob@example.org"), 30, "bob's digest from the restored file")
+        finally:
+            requests.put(STOP)
+            daemon.join(30)
+    assert not daemon.is_alive()
+    assert [r.getMessage() for r in caplog.records].count("database file replaced, reopening") == 1
+    assert states(sqlite_url(tmp_path)) == {"bob@example.org": ["sent"]}        # the restored file, intact
+    assert sorted(m["To"] for m in server.handler.snapshot()) == ["ann@example.org", "bob@example.org"]
+
+
+def add_subscriber(url: str, address: str) -> None:
+    """A subscriber added with the CLI, due now, in a database holding the sample digest."""
+    ingest(url)
+    store = Store(url)
+    try:
+        store.add_subscriber(new_subscriber(address=address, keywords=["agents"], time="00:00", timezone="UTC"))
+    finally:
+        store.close()
+
 
 # ----------------------------------------------------------------------------- 2. SMTP down two days
 def ingest_as_day(url: str, sample: str, day: str) -> list[str]:
@@ -294,7 +355,7 @@ def test_smtp_down_for_two_days_then_up_sends_one_catch_up_covering_both(tmp_pat
     server = smtp()                                # not started yet: connection refused
     addresses = ["ann@example.org", "bob@example.org"]
     config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
+    url = sqlite_url(tmp_path)
     with freeze_time("2026-06-12 09:00:00", real_asyncio=True) as clock:
         ingest_as_day(url, SAMPLE, "2026-06-12")       # fetched an hour before the delivery time
         clock.tick(3600)
@@ -325,12 +386,7 @@ def test_smtp_down_for_two_days_then_up_sends_one_catch_up_covering_both(tmp_pat
 def test_two_runs_started_at_once_send_no_duplicate(tmp_path, smtp):
     server = smtp(delay=0.05).start()
     addresses = [f"both{i}@example.org" for i in range(6)]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
-    ingest(url)
-    store = Store(url)          # schema ready before the race, as on any host after its first run
-    store.close()
-    env = env_for(tmp_path)
+    config, url, env = prepared(tmp_path, server, addresses)     # schema ready before the race, as on any host
     cmd = [sys.executable, "-m", "notifier", "--config", config, "run", "--all"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for _ in range(2)]
@@ -353,10 +409,7 @@ def test_permanent_5xx_fails_that_recipient_only_and_status_asks_for_attention(t
     server = smtp().start()
     server.handler.rcpt_replies = {"gone@example.org": ["550 5.1.1 No such user here"]}
     addresses = ["gone@example.org", "ok1@example.org", "ok2@example.org"]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
-    ingest(url)
-    env = env_for(tmp_path)
+    config, url, env = prepared(tmp_path, server, addresses)
     run = subprocess.run([sys.executable, "-m", "notifier", "--config", config, "run", "--all"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert run.returncode == 0, run.stderr
@@ -375,7 +428,7 @@ def test_transient_4xx_is_retried_on_a_later_run_after_its_backoff(tmp_path, smt
     server = smtp().start()
     server.handler.rcpt_replies = {"busy@example.org": ["451 4.3.0 Try again later"]}
     config = write_config(tmp_path, server.port, ["busy@example.org", "ok@example.org"])
-    url = db_url(tmp_path)
+    url = sqlite_url(tmp_path)
     with freeze_time("2026-06-12 10:00:00", real_asyncio=True) as clock:
         ingest_as_day(url, SAMPLE, "2026-06-12")
         assert run_cli(config, "run", "--all") == 0
@@ -402,7 +455,7 @@ def test_smtp_down_long_enough_to_exhaust_retries_still_catches_up_the_missed_pa
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
     server = smtp()                                # not started: connection refused
     config = write_config(tmp_path, server.port, ["ann@example.org"], max_attempts=2)
-    url = db_url(tmp_path)
+    url = sqlite_url(tmp_path)
     with freeze_time("2026-06-12 09:00:00", real_asyncio=True) as clock:
         ingest_as_day(url, SAMPLE, "2026-06-12")       # fetched an hour before the delivery time
         clock.tick(3600)
@@ -429,7 +482,7 @@ def test_smtp_back_later_on_the_second_day_sends_one_message_labelled_as_a_catch
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
     server = smtp()
     config = write_config(tmp_path, server.port, ["ann@example.org"])
-    url = db_url(tmp_path)
+    url = sqlite_url(tmp_path)
     with freeze_time("2026-06-12 09:00:00", real_asyncio=True) as clock:
         ingest_as_day(url, SAMPLE, "2026-06-12")
         clock.tick(3600)
@@ -452,21 +505,12 @@ def test_run_killed_mid_batch_then_run_again_sends_each_digest_once(tmp_path, sm
     """The timer mode: a `notifier run` killed in flight; the next run resends with the same id."""
     server = smtp(hold_at=3).start()
     addresses = [f"timer{i}@example.org" for i in range(5)]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
-    ingest(url)
-    env = env_for(tmp_path)
-    with open(tmp_path / "run.log", "ab") as log:
-        first = notifier(config, "run", "--all", env=env, log=log)
-        try:
-            assert server.handler.held.wait(30), "the run never reached message 3"
-        finally:
-            first.kill()
-            first.wait(10)
-            server.handler.release.set()
-        assert sum("sending" in v for v in states(url).values()) == 1
-        again = subprocess.run([sys.executable, "-m", "notifier", "--config", config, "run", "--all"],
-                               stdout=log, stderr=subprocess.STDOUT, env=env, timeout=60)
+    config, url, env = prepared(tmp_path, server, addresses)
+    with running(config, "run", "--all", env=env, log_path=tmp_path / "run.log") as first:
+        kill_while_held(first, server, "message 3")
+    assert sum("sending" in v for v in states(url).values()) == 1
+    again = subprocess.run([sys.executable, "-m", "notifier", "--config", config, "run", "--all"],
+                           capture_output=True, env=env, timeout=60)
     assert again.returncode == 0
     assert all(v == ["sent"] for v in states(url).values()) and len(states(url)) == 5
     ids = server.handler.per_recipient()

@@ -20,6 +20,8 @@ FAKE = textwrap.dedent('''
     last = {1: now - timedelta(days=3), 2: now}
 
     class Store:
+        path = None
+        def empty_wal(self): pass
         def list_subscribers(self, active_only=True): return subs
         def last_delivered_at(self, i): return last[i]
         def fetch_sources(self): return ["hf_daily"]
@@ -105,3 +107,18 @@ def test_second_daemon_is_refused_with_one_line(daemon, tmp_path):
     assert second.stderr == (f"notifier: error: another notifier (pid {daemon.pid}) is already running: "
                              f"{tmp_path / 'state' / 'notifier.lock'} is locked; stop it first "
                              "(systemctl stop notifier) or let it finish\n")
+
+
+def test_sighup_during_a_delivery_lets_it_finish_then_starts_again(daemon):
+    read_until(daemon, "deliver start [1]")
+    daemon.send_signal(signal.SIGHUP)
+    read_until(daemon, "stopping: waiting for the job in flight")
+    assert daemon.poll() is None
+    daemon.stdin.write("sent\n")
+    daemon.stdin.flush()
+    lines = read_until(daemon, "configuration reloaded")
+    assert "deliver done [1]" in lines and any("daemon started" in line for line in lines)
+    daemon.send_signal(signal.SIGINT)                  # Ctrl-C stops like SIGTERM
+    rest, _ = daemon.communicate(timeout=30)
+    assert "deliver start" not in rest and "daemon stopped" in rest and "Traceback" not in rest
+    assert daemon.returncode == 0

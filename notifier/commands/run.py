@@ -13,7 +13,8 @@ def add_arguments(p):
 def run(args) -> int:
     from notifier.commands import load
     from notifier.lock import DaemonLock
-    from notifier.pipeline import deliver, due_subscribers, fetch_cycle, open_context, recover
+    from notifier.pipeline import deliver, fetch_cycle, open_context, recover
+    from notifier.schedule import due_subscribers, schedules_of
 
     config = load(args)
     with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
@@ -24,8 +25,10 @@ def run(args) -> int:
         subs = ctx.store.list_subscribers()
         if args.subscriber:
             ids = [find_subscriber(ctx, args.subscriber).id]
+        elif args.all:
+            ids = [s.id for s in subs]
         else:
-            ids = [s.id for s in subs] if args.all else due_subscribers(ctx, subs)
+            ids = due_subscribers(schedules_of(subs), ctx.store.last_delivered_at, ctx.now())
         reports = deliver(ctx, ids, dry_run=args.dry_run)
         if not args.dry_run:
             from notifier.alerts import raise_alerts

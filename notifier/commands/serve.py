@@ -1,29 +1,46 @@
 """`notifier serve`: the long-running daemon for systemd.
 
 Start: load the config, take the single-daemon lock, resolve deliveries a crash left in
-`sending` (``recover``), then run an APScheduler ``BlockingScheduler``: the fetch cycle at
+`sending` (``recover``), then run an APScheduler ``BackgroundScheduler``: the fetch cycle at
 ``[schedule] time``/``timezone``, each subscriber's delivery at their own local time, and a sweep
 (at start and every few minutes) that picks up subscribers added or changed with the CLI and
 delivers to anyone who is due but was missed (a late start delivers once).
 
-Signals (handlers only raise; all work happens after the scheduler loop is left, in the main
-thread, per RELIABILITY.md 3.4):
-    SIGTERM, SIGINT  stop: no new job starts, the job in flight finishes its current message,
-                     ``shutdown(wait=True)``, exit 0. Unsent digests stay pending for next start.
-    SIGHUP           the same drain, then re-read the configuration and start again (an
-                     unreadable new config is logged and the old one kept).
+Signals are taken synchronously: ``run`` blocks SIGTERM, SIGINT and SIGHUP in the main thread
+before any other thread exists (threads inherit the mask), and one small thread receives them
+with ``signal.sigwait`` and puts a request on a queue that the main thread waits on. No Python
+signal handler ever runs, so nothing is raised into APScheduler's loop or into a job, and no
+lock is taken at an arbitrary point of an interrupted thread (a handler that calls
+``Event.set()`` or ``scheduler.shutdown()`` can deadlock on a lock the main thread holds, and
+a handler that raises can land inside a job). All work happens in the main thread:
+
+    stop    SIGTERM, SIGINT: no new job starts, the job in flight finishes its current message,
+            ``shutdown(wait=True)``, exit 0. Unsent digests stay pending for the next start.
+    reload  SIGHUP: the same drain, then start again with the re-read configuration. If reading
+            it or starting with it fails (bad TOML, a bad ``[[subscribers]]`` entry, a database
+            that cannot be opened), one error line, and the previous configuration runs on.
+    reopen  a sweep found the SQLite file replaced (another file now at its path, e.g. a
+            restored backup): the same drain, then start again on the file now at the path.
 """
 from __future__ import annotations
 
 import logging
+import os
+import queue
 import signal
 import threading
+from contextlib import ExitStack
 from datetime import timedelta
+from pathlib import Path
+from typing import Callable
 
-from notifier.errors import ConfigError, InputError, NotifierError
+from notifier.errors import InputError, NotifierError
 from notifier.logs import event
 
 log = logging.getLogger("notifier.serve")
+
+STOP, RELOAD, REOPEN = "stop", "reload", "reopen"
+SIGNALS = {signal.SIGTERM: STOP, signal.SIGINT: STOP, signal.SIGHUP: RELOAD}
 
 
 def add_arguments(p):
@@ -31,56 +48,44 @@ def add_arguments(p):
                    help="how often to pick up subscriber changes and deliver missed digests (default 5)")
 
 
-class ReloadRequested(BaseException):
-    """Raised by the SIGHUP handler to leave the scheduler loop (BaseException like SystemExit,
-    so no ``except Exception`` on the way swallows it)."""
+def take_signals(requests: queue.Queue) -> None:
+    """Turn SIGTERM/SIGINT/SIGHUP into requests on ``requests``; call before starting any thread."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, set(SIGNALS))
+
+    def receive():
+        while True:
+            requests.put(SIGNALS[signal.sigwait(set(SIGNALS))])
+
+    threading.Thread(target=receive, name="signals", daemon=True).start()
 
 
-class Signals:
-    """Handlers that only set flags and raise while the scheduler loop runs."""
-
-    def __init__(self):
-        self.running = False      # the main thread is inside scheduler.start()
-        self.exit = False
-        self.reload = False
-
-    def install(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._stop)
-        signal.signal(signal.SIGHUP, self._hup)
-
-    def _stop(self, signum, _frame):
-        self.exit = True
-        if self.running:
-            self.running = False
-            raise SystemExit(0)
-
-    def _hup(self, signum, _frame):
-        if self.running:
-            self.reload, self.running = True, False
-            raise ReloadRequested()
+def file_identity(path: Path | None) -> tuple[int, int] | None:
+    """(device, inode) of the database file; None when there is no file (PostgreSQL) or it is gone."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 class Daemon:
     """The jobs the scheduler runs; all run in its single worker thread, one at a time."""
 
-    def __init__(self, ctx, sweep_minutes: int = 5):
+    def __init__(self, ctx, requests: queue.Queue, sweep_minutes: float = 5):
         self.ctx = ctx
+        self.requests = requests
         self.sweep_minutes = sweep_minutes
         self.stopping = threading.Event()
         self.scheduler = None
+        self.opened = file_identity(ctx.store.path)      # the SQLite file this context opened
         self._first_sweep = True
 
     def schedules(self):
-        from notifier.schedule import SubscriberSchedule
+        from notifier.schedule import schedules_of
 
-        out = []
-        for s in self.ctx.store.list_subscribers(active_only=True):
-            try:
-                out.append(SubscriberSchedule(s.id, s.delivery_time, s.timezone, s.frequency, s.weekday))
-            except ConfigError as err:
-                event(log, "subscriber not scheduled", logging.ERROR, subscriber=s.address, error=str(err))
-        return out
+        return schedules_of(self.ctx.store.list_subscribers(active_only=True))
 
     def build(self, config):
         from notifier.schedule import build_scheduler
@@ -94,25 +99,24 @@ class Daemon:
     def fetch(self) -> None:
         from notifier.pipeline import fetch_cycle
 
-        for r in fetch_cycle(self.ctx):
-            event(log, "fetched", logging.WARNING if r.outcome == "failed" else logging.INFO,
-                  source=r.source, day=r.day, outcome=r.outcome, found=r.found, new=r.new, error=r.error or "")
+        fetch_cycle(self.ctx)            # logs each fetch
 
     def deliver(self, subscriber_id: int) -> None:
         from notifier.pipeline import deliver
 
-        if self.stopping.is_set():
-            return
-        for r in deliver(self.ctx, subscriber_ids=[subscriber_id], stop=self.stopping):
-            event(log, "delivered", logging.WARNING if r.error else logging.INFO,
-                  subscriber=r.subscriber, state=r.state, papers=r.papers, error=r.error or "")
+        if not self.stopping.is_set():
+            deliver(self.ctx, subscriber_ids=[subscriber_id], stop=self.stopping)     # logs each delivery
 
     def sweep(self) -> None:
-        """Resync subscriber jobs from the store; at start, fetch if today's fetch was missed;
-        then deliver to everyone due (``due_deliveries``) who has not had their digest, then send
-        retries whose backoff has passed (a 4xx, or a digest a crash interrupted)."""
-        from notifier.schedule import due_deliveries, sync_subscriber_jobs
+        """Reopen if the database file was replaced; else resync subscriber jobs from the store; at
+        start, fetch if today's fetch was missed; then deliver to everyone due who has not had
+        their digest, then send retries whose backoff has passed (a 4xx, or a digest a crash
+        interrupted)."""
+        from notifier.alerts import raise_alerts
+        from notifier.schedule import due_subscribers, sync_subscriber_jobs
 
+        if self.reopen_if_replaced():
+            return
         schedules = self.schedules()
         sync_subscriber_jobs(self.scheduler, schedules, self.deliver)
         if self._first_sweep:
@@ -120,11 +124,8 @@ class Daemon:
             if self.fetch_missed():
                 event(log, "catching up the missed fetch")
                 _guarded(self.fetch, "fetch")
-        from notifier.alerts import raise_alerts
-
         _guarded(raise_alerts, "alerts", self.ctx)
-        last = {s.subscriber_id: self.ctx.store.last_delivered_at(s.subscriber_id) for s in schedules}
-        for subscriber_id in due_deliveries(schedules, last, self.ctx.now()):
+        for subscriber_id in due_subscribers(schedules, self.ctx.store.last_delivered_at, self.ctx.now()):
             if self.stopping.is_set():
                 return
             _guarded(self.deliver, f"deliver:{subscriber_id}", subscriber_id)
@@ -136,18 +137,30 @@ class Daemon:
         due: otherwise a retry waits for the subscriber's next digest, a day later."""
         from notifier.pipeline import send_pending
 
-        for r in send_pending(self.ctx, stop=self.stopping):
-            event(log, "delivered", logging.WARNING if r.error else logging.INFO,
-                  subscriber=r.subscriber, state=r.state, papers=r.papers, error=r.error or "")
+        send_pending(self.ctx, stop=self.stopping)
 
     def fetch_missed(self) -> bool:
-        from notifier.schedule import SubscriberSchedule, due_deliveries
+        from notifier.schedule import due
 
-        cfg = self.ctx.config.schedule
-        runs = [self.ctx.store.last_fetch(src) for src in self.ctx.store.fetch_sources()]
-        times = [r.started_at for r in runs if r is not None]
-        last = max(times, default=None)
-        return bool(due_deliveries([SubscriberSchedule(0, cfg.time, cfg.timezone)], {0: last}, self.ctx.now()))
+        cfg, store = self.ctx.config.schedule, self.ctx.store
+        runs = [store.last_fetch(src) for src in store.fetch_sources()]
+        last = max((r.started_at for r in runs if r is not None), default=None)
+        return due(last, cfg.time, cfg.timezone, self.ctx.now())
+
+    def file_replaced(self) -> bool:
+        """Another file is at the SQLite database's path than the one opened (a restored backup,
+        a file the CLI created): this context would never see its subscribers."""
+        return self.opened is not None and file_identity(self.ctx.store.path) != self.opened
+
+    def reopen_if_replaced(self) -> bool:
+        """Ask the main thread to start again on the file now at the path; send nothing more to
+        the old one meanwhile."""
+        if self.stopping.is_set() or not self.file_replaced():
+            return False
+        self.stopping.set()
+        event(log, "database file replaced, reopening", logging.WARNING, path=self.ctx.store.path)
+        self.requests.put(REOPEN)
+        return True
 
 
 def _guarded(fn, job: str, *args) -> None:
@@ -158,6 +171,63 @@ def _guarded(fn, job: str, *args) -> None:
         event(log, "job failed", logging.ERROR, job=job, error=f"{type(err).__name__}: {err}")
 
 
+class Running:
+    """One start of the daemon: an open context, recovered deliveries, a started scheduler."""
+
+    def __init__(self, config, requests: queue.Queue, sweep_minutes: float):
+        from notifier.pipeline import open_context, recover
+
+        self.config = config
+        with ExitStack() as stack:
+            ctx = stack.enter_context(open_context(config))
+            # We hold the lock (run() below): anything still `sending` was left by a dead process.
+            recovered = recover(ctx, lease=timedelta(0))
+            self.daemon = Daemon(ctx, requests, sweep_minutes)
+            self.daemon.build(config).start()
+            self._resources = stack.pop_all()
+        jobs = self.daemon.scheduler.get_jobs()
+        event(log, "daemon started", fetch=f"{config.schedule.time} {config.schedule.timezone}",
+              subscribers=sum(j.id.startswith("deliver:") for j in jobs), recovered=recovered)
+
+    def stop(self) -> None:
+        """Return once the job in flight has finished its current message."""
+        self.daemon.stopping.set()            # jobs check this between subscribers
+        event(log, "stopping: waiting for the job in flight")
+        self.daemon.scheduler.shutdown(wait=True)
+        if self.daemon.file_replaced():          # found by a sweep, or since the last one
+            try:
+                self.daemon.ctx.store.empty_wal()
+            except NotifierError as err:
+                event(log, "database log left behind", logging.ERROR, error=str(err))
+        self._resources.close()
+
+
+def serve(config, requests: queue.Queue, read_config: Callable, sweep_minutes: float = 5) -> None:
+    """Run until a stop request; start again on reload and reopen requests."""
+    running = Running(config, requests, sweep_minutes)       # a first start that fails exits 1
+    while (request := requests.get()) != STOP:
+        running.stop()
+        if request == RELOAD:
+            running = reload(running.config, read_config, requests, sweep_minutes)
+        else:
+            running = Running(running.config, requests, sweep_minutes)
+    running.stop()
+    event(log, "daemon stopped")
+
+
+def reload(current, read_config: Callable, requests: queue.Queue, sweep_minutes: float) -> Running:
+    """Start with the re-read configuration. Whatever fails on the way (reading it, opening its
+    database, writing its subscribers, scheduling) is one error line, and ``current`` runs on."""
+    try:
+        running = Running(read_config(), requests, sweep_minutes)
+    except Exception as err:
+        error = str(err) if isinstance(err, NotifierError) else f"{type(err).__name__}: {err}"
+        event(log, "reload failed, keeping the running configuration", logging.ERROR, error=error)
+        return Running(current, requests, sweep_minutes)
+    event(log, "configuration reloaded", file=running.config.path or "(defaults)")
+    return running
+
+
 def run(args) -> int:
     from notifier.commands import load
     from notifier.lock import DaemonLock
@@ -165,52 +235,9 @@ def run(args) -> int:
     if args.sweep_minutes < 1:
         raise InputError(f"--sweep-minutes {args.sweep_minutes} must be at least 1")
     logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)   # our own lines say it
-    signals = Signals()
-    signals.install()
+    requests: queue.Queue = queue.Queue()
+    take_signals(requests)
     config = load(args)
     with DaemonLock(config.state_dir):
-        while True:
-            serve_once(config, signals, sweep_minutes=args.sweep_minutes)
-            if signals.exit or not signals.reload:
-                event(log, "daemon stopped")
-                return 0
-            signals.reload = False
-            config = reload_config(args, config)
-
-
-def reload_config(args, current):
-    from notifier.commands import load
-
-    try:
-        config = load(args)
-    except NotifierError as err:
-        event(log, "reload failed, keeping the running configuration", logging.ERROR, error=str(err))
-        return current
-    event(log, "configuration reloaded", file=config.path or "(defaults)")
-    return config
-
-
-def serve_once(config, signals: Signals, sweep_minutes: int = 5) -> None:
-    """Run the scheduler until a signal; return after the job in flight has finished."""
-    from notifier.pipeline import open_context, recover
-
-    with open_context(config) as ctx:
-        # We hold the lock (run() above): anything still `sending` was left by a dead process.
-        recovered = recover(ctx, lease=timedelta(0))
-        daemon = Daemon(ctx, sweep_minutes)
-        scheduler = daemon.build(config)
-        event(log, "daemon started", fetch=f"{config.schedule.time} {config.schedule.timezone}",
-              subscribers=sum(j.id.startswith("deliver:") for j in scheduler.get_jobs()), recovered=recovered)
-        try:
-            signals.running = True
-            if not signals.exit:
-                scheduler.start()            # blocks until a signal handler raises
-        except (SystemExit, KeyboardInterrupt, ReloadRequested):
-            pass
-        finally:
-            signals.running = False
-            daemon.stopping.set()            # jobs check this between subscribers
-            if scheduler.running:
-                event(log, "stopping: waiting for the job in flight")
-                scheduler.shutdown(wait=True)
-
+        serve(config, requests, lambda: load(args), sweep_minutes=args.sweep_minutes)
+    return 0
