@@ -421,6 +421,8 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, now: datetime) -> Deliv
 
 
 def build_digest(ctx: Context, d: Delivery, sub: Subscriber) -> Digest:
+    from notifier.web.links import links_for
+
     items = json.loads(d.items)
     meta = json.loads(d.meta)
     papers = ctx.store.get_papers(i["id"] for i in items)
@@ -432,7 +434,8 @@ def build_digest(ctx: Context, d: Delivery, sub: Subscriber) -> Digest:
                   stats=DigestStats(meta.get("new_papers", 0), meta.get("sources", []), meta.get("failed_sources", [])),
                   weaker_count=meta.get("weaker", 0),
                   covers_days=[date.fromisoformat(x) for x in meta.get("covers_days", [])],
-                  delivery_key=f"{d.key.replace(':', '.')}.{d.id}")
+                  delivery_key=f"{d.key.replace(':', '.')}.{d.id}",
+                  links=links_for(ctx.config, sub.id, [i.paper.arxiv_id for i in digest_items]))
 
 
 def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Digest:
