@@ -24,5 +24,5 @@ def csrf_of(html: str) -> str:
 
 
 def link_in(text: str, path: str) -> str:
-    """The first https link to /<path>/<token> in a message."""
-    return re.search(rf"https://\S+/{path}/[A-Za-z0-9._-]+", text).group(0)
+    """The first http(s) link to /<path>/<token> in a message."""
+    return re.search(rf"https?://\S+/{path}/[A-Za-z0-9._-]+", text).group(0)
