@@ -155,6 +155,15 @@ def test_the_manage_page_edits_the_profile_and_settings_with_a_signed_link(app, 
                                               "fri", 5, 0.2)
 
 
+def test_an_untouched_fewer_more_slider_keeps_following_the_configured_threshold(app, client, config, store):
+    sub = subscribed(client, config, store)
+    page = client.get(manage_link(app, sub))
+    assert 'name="more" type="range" min="5" max="95" step="5" value="60"' in page.text     # matcher default 0.4
+    post_form(client, manage_link(app, sub), {"keywords": "agents", "time": "07:30", "timezone": "UTC",
+                                              "more": "60", "action": "save"})
+    assert store.find_subscriber(sub.id).threshold is None
+
+
 def test_pause_stops_digests_until_resume(app, client, config, store):
     sub = subscribed(client, config, store)
     link = manage_link(app, sub)

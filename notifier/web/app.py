@@ -4,8 +4,9 @@ The one exception is RFC 8058: a POST of ``List-Unsubscribe=One-Click`` to the u
 unsubscribes at once, with no cookie and no page."""
 from __future__ import annotations
 
-import html
+import contextlib
 import json
+import threading
 import logging
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -23,7 +24,7 @@ from notifier.config import Config, read_secret
 from notifier.errors import ConfigError
 from notifier.logs import event
 from notifier.web import security
-from notifier.web.forms import Fields, check
+from notifier.web.forms import Fields, check, default_more
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.tester import Tester, TesterResult
 from notifier.web.tokens import Signer, Token, TokenError
@@ -61,6 +62,7 @@ class WebApp:
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.templates = _env(config.general.template_dir or None)
         self.slack_secret = read_secret(config.web.slack_signing_secret_env, env)
+        self.default_more = default_more(config.matching.threshold)
 
     def close(self) -> None:
         self.store.close()
@@ -86,7 +88,7 @@ class WebApp:
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
-    def tester_args(self, f: Fields, sub=None) -> dict:
+    def tester_args(self, f: Fields) -> dict:
         return {"threshold": f.threshold(), "max_items": int(f.max_items) if f.max_items.isdigit() else None}
 
     async def run_tester(self, f: Fields) -> TesterResult:
@@ -106,7 +108,7 @@ class WebApp:
 
     # -- subscribe ----------------------------------------------------------------------------
     async def home(self, request: Request) -> Response:
-        f = Fields(timezone=self.config.schedule.timezone)
+        f = Fields(timezone=self.config.schedule.timezone, default_more=self.default_more)
         return self.page(request, "subscribe", fields=f, errors={}, result=TesterResult(), **self.choices())
 
     def choices(self) -> dict:
@@ -116,7 +118,7 @@ class WebApp:
 
     async def subscribe(self, request: Request) -> Response:
         form = await request.form()
-        f = Fields.from_form(form)
+        f = Fields.from_form(form, self.default_more)
         if not self.allowed(request, self.config.web.limit_per_client, "client", self.client(request)):
             return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
         if form.get("action") == "preview":
@@ -203,7 +205,7 @@ class WebApp:
     # -- manage -------------------------------------------------------------------------------
     async def manage_page(self, request: Request) -> Response:
         sub, _ = self.subscriber_for("manage", request.path_params["token"])
-        f = Fields.of_subscriber(sub)
+        f = Fields.of_subscriber(sub, self.default_more)
         return self.manage_view(request, sub, f, {}, await self.run_tester(f))
 
     def manage_view(self, request: Request, sub, f: Fields, errors: dict, result: TesterResult,
@@ -218,14 +220,16 @@ class WebApp:
         sub, _ = self.subscriber_for("manage", request.path_params["token"])
         form = await request.form()
         action = form.get("action", "save")
-        if action in ("pause", "resume"):
-            sub = self.store.update_subscriber(sub.id, paused=action == "pause")
-            notice = "Paused: no digests until you resume." if action == "pause" else "Resumed."
-            return self.manage_view(request, sub, Fields.of_subscriber(sub), {}, TesterResult(), notice=notice)
-        if action == "clear_vote":
-            self.store.set_vote(sub.id, form.get("paper", ""), 0)
-            return self.manage_view(request, sub, Fields.of_subscriber(sub), {}, TesterResult(), notice="Vote removed.")
-        f = Fields.from_form(form)
+        if action in ("pause", "resume", "clear_vote"):
+            if action == "clear_vote":
+                self.store.set_vote(sub.id, form.get("paper", ""), 0)
+            else:
+                sub = self.store.update_subscriber(sub.id, paused=action == "pause")
+            notice = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",
+                      "clear_vote": "Vote removed."}[action]
+            f = Fields.of_subscriber(sub, self.default_more)
+            return self.manage_view(request, sub, f, {}, await self.run_tester(f), notice=notice)
+        f = Fields.from_form(form, self.default_more)
         f.email = sub.address
         if action == "preview":
             return self.manage_view(request, sub, f, {}, await self.run_tester(f))
@@ -234,7 +238,7 @@ class WebApp:
             return self.manage_view(request, sub, f, errors, TesterResult(error=errors.get("keywords", ""),
                                                                          ran="keywords" in errors), 400)
         sub = self.save(sub, settings)
-        return self.manage_view(request, sub, Fields.of_subscriber(sub), {}, await self.run_tester(f),
+        return self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {}, await self.run_tester(f),
                                 notice="Saved.")
 
     def save(self, sub, settings: dict):
@@ -314,7 +318,8 @@ class WebApp:
         if not self.allowed(request, TESTER_LIMIT, "tester", self.client(request)):
             return HTMLResponse("<p>Too many previews; wait a moment.</p>", status_code=429)
         q = request.query_params
-        f = Fields(keywords=q.getlist("keywords") or [""], more=q.get("more", ""), max_items=q.get("max_items", ""))
+        f = Fields(keywords=q.getlist("keywords") or [""], more=q.get("more", ""), max_items=q.get("max_items", ""),
+                   default_more=self.default_more)
         result = await self.run_tester(f)
         text = self.templates.get_template("web/_tester.html.j2").render(result=result)
         return HTMLResponse(text)
@@ -367,7 +372,16 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         Route("/healthz", lambda request: PlainTextResponse("ok\n"), methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(static)), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        stop = threading.Event()
+        warm = threading.Thread(target=web.tester.keep_warm, args=(stop,), name="tester-warmup", daemon=True)
+        warm.start()
+        yield
+        stop.set()
+        await run_in_threadpool(warm.join, 60)
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         TokenError: on_token_error, Gone: on_gone, HTTPException: on_http, Exception: on_crash})
 
     async def csrf_failed(scope, send, _reason):

@@ -11,7 +11,14 @@ from notifier.errors import NotifierError
 from notifier.subscribers import WEEKDAYS, channel_of, parse_frequency
 from notifier.web.tester import profile_error
 
-MORE_DEFAULT = 60                  # the "fewer <-> more papers" slider: threshold = 1 - more/100
+
+
+def default_more(threshold: float | None) -> int:
+    """The "fewer <-> more papers" slider (threshold = 1 - more/100) at the configured
+    threshold, else the matcher's."""
+    from notifier.match import RELATIVE_THRESHOLD
+
+    return round(100 - 100 * (RELATIVE_THRESHOLD if threshold is None else threshold))
 
 
 @dataclass
@@ -25,30 +32,31 @@ class Fields:
     frequency: str = "daily"
     weekday: str = "mon"
     max_items: str = ""
-    more: str = str(MORE_DEFAULT)
+    more: str = ""                     # the slider; "" or its default position: the configured threshold
+    default_more: int = 60
 
     @classmethod
-    def from_form(cls, form) -> "Fields":
+    def from_form(cls, form, default_more: int) -> "Fields":
         keywords = [k for k in form.getlist("keywords") if k.strip()] or [""]
         return cls(email=form.get("email", "").strip(), keywords=keywords, time=form.get("time", "07:30").strip(),
                    timezone=form.get("timezone", "").strip(), frequency=form.get("frequency", "daily"),
                    weekday=form.get("weekday", "mon"), max_items=form.get("max_items", "").strip(),
-                   more=form.get("more", str(MORE_DEFAULT)).strip())
+                   more=form.get("more", "").strip(), default_more=default_more)
 
     @classmethod
-    def of_subscriber(cls, sub) -> "Fields":
+    def of_subscriber(cls, sub, default_more: int) -> "Fields":
         import json
 
         more = "" if sub.threshold is None else str(round(100 - sub.threshold * 100))
         return cls(email=sub.address, keywords=json.loads(sub.profile) + [""], time=sub.delivery_time,
                    timezone=sub.timezone, frequency=sub.frequency, weekday=sub.weekday or "mon",
-                   max_items=str(sub.max_items or ""), more=more or str(MORE_DEFAULT))
+                   max_items=str(sub.max_items or ""), more=more, default_more=default_more)
 
     def threshold(self) -> float | None:
-        try:
-            more = int(self.more)
-        except ValueError:
+        """None (follow the configured threshold) when the slider is untouched or at its default."""
+        if not self.more.isdigit() or int(self.more) == self.default_more:
             return None
+        more = int(self.more)
         low, high = THRESHOLD_RANGE
         return round(min(high, max(low, 1 - more / 100)), 2)
 

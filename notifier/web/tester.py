@@ -8,14 +8,18 @@ added or changed (``pipeline.new_batch``); one lock keeps concurrent requests of
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from notifier.errors import ProfileError
+from notifier.logs import event
 from notifier.models import Paper
 
+log = logging.getLogger("notifier.web")
 DAYS = 7
+WARM_PROFILE = "paper"          # any valid profile: running it builds the index the next visitor needs
 
 
 @dataclass
@@ -84,3 +88,13 @@ class Tester:
         by_id = {p.arxiv_id: p for p in papers}
         shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"]) for i in items if i["id"] in by_id]
         return TesterResult(items=shown, weaker=weaker, considered=len(papers), ran=True)
+
+    def keep_warm(self, stop: threading.Event, every_seconds: float = 60.0) -> None:
+        """Rebuild the index whenever the stored papers changed (a fetch), so that no visitor
+        waits for it: the first request on new papers costs seconds, later ones milliseconds."""
+        while not stop.is_set():
+            try:
+                self.run([WARM_PROFILE])
+            except Exception as err:       # a broken warm-up must not end the thread; visitors still work
+                event(log, "tester warm-up failed", logging.ERROR, error=repr(err))
+            stop.wait(every_seconds)
