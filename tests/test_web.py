@@ -112,6 +112,14 @@ def test_an_expired_confirmation_link_gets_a_clear_410_page(client, config, stor
     assert page.status_code == 410 and "expired" in page.text and "Traceback" not in page.text
 
 
+def test_only_the_slack_targets_the_operator_allows_can_subscribe(config, client, store):
+    config.web.slack_targets = ["#ml-papers"]
+    refused = subscribe(client, "#random")
+    assert refused.status_code == 400 and "not a Slack target this service delivers to" in refused.text
+    assert subscribe(client, "#ml-papers").status_code == 200
+    assert "/confirm/" in mails(config)[-1]          # no Slack token: the confirmation lands in the outbox
+
+
 # ----------------------------------------------------------------------------- form errors, tester
 def test_a_malformed_profile_is_shown_inline_naming_the_term(client, store):
     page = subscribe(client, keywords='"kv cache", venue:neurips')

@@ -100,6 +100,14 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
+def fits(page, width: int) -> bool:
+    """Readable at this width: nothing sticks out sideways (no horizontal scrolling)."""
+    page.set_viewport_size({"width": width, "height": 900})
+    overflow = page.evaluate("document.documentElement.scrollWidth")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    return overflow <= width
+
+
 def mail_to(recorder, address: str, subject_part: str, timeout: float = 20):
     for _ in range(int(timeout * 10)):
         for m in recorder.snapshot():
@@ -109,11 +117,16 @@ def mail_to(recorder, address: str, subject_part: str, timeout: float = 20):
     raise AssertionError(f"no mail to {address} about {subject_part!r}")
 
 
-def subscribe_and_confirm(page, base, recorder, address, keywords):
+def subscribe_by_keyboard_and_confirm(page, base, recorder, address, keywords):
+    """Keyboard only: Tab to the fields, type, Enter submits with the Subscribe button."""
     page.goto(base + "/")
-    page.get_by_label("Email").fill(address)
-    page.get_by_label("Keywords").press_sequentially(keywords, delay=5)
-    page.get_by_role("button", name="Subscribe").click()
+    page.keyboard.press("Tab")                  # the site name
+    page.keyboard.press("Tab")
+    page.keyboard.type(address)
+    page.keyboard.press("Tab")
+    page.keyboard.type(keywords)
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
     page.get_by_role("heading", name="Check your inbox").wait_for()
     confirm = link_in(mail_to(recorder, address, "Confirm").get_content(), "confirm")
     page.goto(confirm)
@@ -135,6 +148,10 @@ def test_a_subscriber_serves_themselves_from_subscribe_to_unsubscribe(site, smtp
     tester.get_by_role("link", name=re.compile("^VIA-SD: Verification via Intra-Model Routing")).wait_for()
     assert "matched:" in tester.inner_text()
     shoot(page, "subscribe")
+    assert fits(page, 375) and fits(page, 1280)
+    page.emulate_media(color_scheme="dark")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(13, 17, 23)"
+    page.emulate_media(color_scheme="light")
 
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
@@ -158,7 +175,7 @@ def test_a_subscriber_serves_themselves_from_subscribe_to_unsubscribe(site, smtp
 
     # A second subscriber, who will leave through the unsubscribe page.
     other = browser.new_page()
-    subscribe_and_confirm(other, base, recorder, "bob@example.org", "agents")
+    subscribe_by_keyboard_and_confirm(other, base, recorder, "bob@example.org", "agents")
 
     # A digest, sent by `notifier run`.
     run = subprocess.run([sys.executable, "-m", "notifier", "-c", str(cfg), "run", "--all"], env=env,
@@ -181,6 +198,7 @@ def test_a_subscriber_serves_themselves_from_subscribe_to_unsubscribe(site, smtp
     page.get_by_role("link", name="See all your votes").click()
     assert "▲ more like this" in page.locator(".votes").inner_text()
     shoot(page, "manage")
+    assert fits(page, 375)
 
     # Unsubscribe by the page (bob) ...
     bob_mail = mail_to(recorder, "bob@example.org", "papers on")
