@@ -103,6 +103,13 @@ def test_subscribe_requests_are_rate_limited_per_address(config, client, store):
     assert len(mails(config)) == 3
 
 
+def test_subscribe_requests_are_rate_limited_per_client_but_previews_are_not_counted(config, client):
+    config.web.limit_per_client = "2/hour"
+    for _ in range(3):
+        assert post_form(client, "/", {"keywords": "agents", "action": "preview"}).status_code == 200
+    assert [subscribe(client, f"u{i}@example.org").status_code for i in range(3)] == [200, 200, 429]
+
+
 def test_an_expired_confirmation_link_gets_a_clear_410_page(client, config, store):
     with freeze_time("2026-06-12 10:00"):
         subscribe(client)

@@ -80,7 +80,7 @@ class WebApp:
     def link(self, path: str, token: Token) -> str:
         return url(self.base, path, self.signer.sign(token))
 
-    def allowed(self, request: Request, limit: str, *keys: str) -> bool:
+    def allowed(self, limit: str, *keys: str) -> bool:
         from limits import parse
 
         return self.limiter.hit(parse(limit), "notifier-web", *keys)
@@ -119,16 +119,18 @@ class WebApp:
     async def subscribe(self, request: Request) -> Response:
         form = await request.form()
         f = Fields.from_form(form, self.default_more)
-        if not self.allowed(request, self.config.web.limit_per_client, "client", self.client(request)):
+        preview = form.get("action") == "preview"
+        limit, kind = (TESTER_LIMIT, "tester") if preview else (self.config.web.limit_per_client, "client")
+        if not self.allowed(limit, kind, self.client(request)):
             return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
-        if form.get("action") == "preview":
+        if preview:
             return self.page(request, "subscribe", fields=f, errors={}, result=await self.run_tester(f),
                              **self.choices())
         settings, errors = check(f, self.config.web.slack_targets)
         if errors:
             result = await self.run_tester(f) if "keywords" not in errors else TesterResult(error=errors["keywords"], ran=True)
             return self.page(request, "subscribe", 400, fields=f, errors=errors, result=result, **self.choices())
-        if not self.allowed(request, self.config.web.limit_per_address, "address", f.email.lower()):
+        if not self.allowed(self.config.web.limit_per_address, "address", f.email.lower()):
             return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
         await run_in_threadpool(self.start_signup, f.email, settings)
         return self.message(request, "Check your inbox",
@@ -315,7 +317,7 @@ class WebApp:
 
     # -- the tester fragment (progressive enhancement) -------------------------------------------
     async def tester_fragment(self, request: Request) -> Response:
-        if not self.allowed(request, TESTER_LIMIT, "tester", self.client(request)):
+        if not self.allowed(TESTER_LIMIT, "tester", self.client(request)):
             return HTMLResponse("<p>Too many previews; wait a moment.</p>", status_code=429)
         q = request.query_params
         f = Fields(keywords=q.getlist("keywords") or [""], more=q.get("more", ""), max_items=q.get("max_items", ""),
