@@ -329,3 +329,15 @@ def test_the_web_table_is_validated_with_one_line_errors(tmp_path):
 def test_the_app_refuses_to_start_without_a_signing_key(config):
     with pytest.raises(ConfigError, match="NOTIFIER_WEB_SECRET"):
         create_app(config, env={})
+
+
+def test_notifier_web_without_a_signing_key_says_so_in_one_line(monkeypatch, tmp_path, capsys):
+    from notifier.cli import main
+
+    monkeypatch.delenv("NOTIFIER_WEB_SECRET", raising=False)
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
+    assert main(["web", "--listen", "127.0.0.1:0"]) == 1            # a bad --listen: one line too
+    assert "must be host:port" in capsys.readouterr().err
+    assert main(["web", "--listen", "127.0.0.1:8999"]) == 1          # refused before anything binds
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NOTIFIER_WEB_SECRET" in err and "openssl rand" in err

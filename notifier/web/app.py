@@ -89,7 +89,7 @@ class WebApp:
         return request.client.host if request.client else "unknown"
 
     def tester_args(self, f: Fields) -> dict:
-        return {"threshold": f.threshold(), "max_items": int(f.max_items) if f.max_items.isdigit() else None}
+        return {"threshold": f.threshold(), "max_items": min(int(f.max_items), 100) if f.max_items.isdigit() else None}
 
     async def run_tester(self, f: Fields) -> TesterResult:
         return await run_in_threadpool(self.tester.run, f.texts(), **self.tester_args(f))
