@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "last fetches per source, pending and failed deliveries"),
     "prune": ("prune", "drop raw source records older than the retention age"),
     "config": ("config", "show the effective configuration, secrets redacted"),
+    "vote": ("vote", "record a subscriber's vote on a paper: up, down or clear"),
+    "web": ("web", "the self-service web app (subscribe, confirm, manage, unsubscribe, votes)"),
 }
 
 

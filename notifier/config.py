@@ -111,6 +111,23 @@ class Alerts:
 
 
 @dataclass
+class Web:
+    """`notifier web`, the self-service pages (subscribe, confirm, manage, unsubscribe, votes)."""
+
+    listen: str = "127.0.0.1:8080"   # host:port uvicorn binds; put a TLS reverse proxy in front
+    public_url: str = ""              # https base users reach it at; every link in a mail starts with it
+    secret_env: str = "NOTIFIER_WEB_SECRET"   # the variable (or credential) holding the link-signing key
+    slack_signing_secret_env: str = "NOTIFIER_SLACK_SIGNING_SECRET"   # verifies Slack button clicks
+    slack_targets: list[str] = field(default_factory=list)   # Slack targets a visitor may subscribe
+    link_days: int = 90               # signed links in digests (manage, votes, unsubscribe) last this long
+    confirm_hours: int = 48           # a double opt-in link lasts this long, and works once
+    limit_per_address: str = "3/hour"    # subscribe requests per address (limits' syntax)
+    limit_per_client: str = "20/hour"    # subscribe and preview requests per client IP
+    max_body_bytes: int = 16384       # larger request bodies are refused (413)
+    forwarded_allow_ips: str = "127.0.0.1"   # proxies whose X-Forwarded-For is believed
+
+
+@dataclass
 class SubscriberSpec:
     """A subscriber declared in the config file (``[[subscribers]]``)."""
 
@@ -136,6 +153,7 @@ class Config:
     matching: Matching = field(default_factory=Matching)
     delivery: Delivery = field(default_factory=Delivery)
     alerts: Alerts = field(default_factory=Alerts)
+    web: Web = field(default_factory=Web)
     subscribers: list[SubscriberSpec] = field(default_factory=list)
     path: str = ""                    # the file it came from, for messages
 
@@ -264,6 +282,28 @@ def validate(config: Config) -> None:
         url = getattr(config.sources, name).base_url
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}: 'sources.{name}.base_url' must be an http(s) URL, not '{url}'")
+    validate_web(config.web, where)
+
+
+# ----------------------------------------------------------------------------- [web]
+def validate_web(web: Web, where: str) -> None:
+    listen_address(web.listen, where)
+    if web.public_url and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", web.public_url):
+        raise ConfigError(f"{where}: 'web.public_url' must be an http(s) URL without query, not '{web.public_url}'")
+    for key in ("limit_per_address", "limit_per_client"):
+        if not re.match(r"^\d+\s*/\s*(second|minute|hour|day)$", getattr(web, key)):
+            raise ConfigError(f"{where}: 'web.{key}' must look like '3/hour' (per second, minute, hour or day)")
+    for key, low in (("link_days", 1), ("confirm_hours", 1), ("max_body_bytes", 1024)):
+        if getattr(web, key) < low:
+            raise ConfigError(f"{where}: 'web.{key}' must be at least {low}")
+
+
+def listen_address(listen: str, where: str = "") -> tuple[str, int]:
+    """'host:port' -> (host, port); '[::1]:8080' for IPv6."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{where}: 'web.listen' must be host:port, e.g. 127.0.0.1:8080, not '{listen}'")
+    return host.strip("[]"), int(port)
 
 
 def check_threshold(value: float | None, what: str) -> float | None:

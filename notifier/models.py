@@ -114,6 +114,15 @@ class Recipient:
 
 
 @dataclass
+class DigestLinks:
+    """Signed links of one digest (notifier/web/links.py): each ends in its token."""
+
+    manage: str
+    unsubscribe: str                                    # https; a POST of List-Unsubscribe=One-Click works too
+    votes: dict[str, tuple[str, str]] = field(default_factory=dict)   # paper id -> (more like this, not for me)
+
+
+@dataclass
 class Digest:
     recipient: Recipient
     day: date
@@ -122,3 +131,4 @@ class Digest:
     weaker_count: int = 0               # below-threshold matches not shown
     covers_days: list[date] = field(default_factory=list)    # > 1 day: a catch-up digest
     delivery_key: str = ""              # stable id of this delivery (Message-ID, Slack metadata)
+    links: DigestLinks | None = None    # manage / unsubscribe / vote links, when `notifier web` is set up

@@ -418,6 +418,8 @@ def settle(ctx: Context, sub: Subscriber, state: str, attempts: int, now: dateti
 
 
 def build_digest(ctx: Context, d: Delivery, sub: Subscriber) -> Digest:
+    from notifier.web.links import links_for
+
     items = json.loads(d.items)
     meta = json.loads(d.meta)
     papers = ctx.store.get_papers(i["id"] for i in items)
@@ -429,7 +431,8 @@ def build_digest(ctx: Context, d: Delivery, sub: Subscriber) -> Digest:
                   stats=DigestStats(meta.get("new_papers", 0), meta.get("sources", []), meta.get("failed_sources", [])),
                   weaker_count=meta.get("weaker", 0),
                   covers_days=[date.fromisoformat(x) for x in meta.get("covers_days", [])],
-                  delivery_key=f"{d.key.replace(':', '.')}.{d.id}")
+                  delivery_key=f"{d.key.replace(':', '.')}.{d.id}",
+                  links=links_for(ctx.config, sub.id, [i.paper.arxiv_id for i in digest_items]))
 
 
 def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Digest:
@@ -453,11 +456,9 @@ def recipient(sub: Subscriber) -> Recipient:
 
 def send_operator_message(ctx: Context, target: str, subject: str, text: str) -> bool:
     """Send an alert to the operator's address or Slack target; True when it went out."""
-    from notifier.channels import Senders
-    from notifier.subscribers import channel_of
+    from notifier.channels import send_text
 
-    with Senders(ctx.config) as senders:
-        result = senders.get(channel_of(target), target).send_text(target, subject, text)
+    result = send_text(ctx.config, target, subject, text)
     if result.state != "sent":
         event(log, "alert not sent", logging.ERROR, target=target, error=result.error)
     return result.state == "sent"
@@ -468,7 +469,7 @@ def recover(ctx: Context, now: datetime | None = None, lease: timedelta = LEASE)
     """Resolve deliveries a crash left in `sending`. Email is re-sent with the same Message-ID
     (recipients' clients fold the duplicate); Slack is checked for the message where the sender
     can look it up; otherwise the row becomes `unknown` for the operator (policy `hold`). A
-    subscriber who is no longer active gets nothing re-sent: the row is held (see ``hold_open``).
+    subscriber who unsubscribed or paused gets nothing re-sent: the row is held (see ``set_paused``).
     A holder of the single-instance lock passes ``lease=timedelta(0)``: only lock holders send,
     so whatever is `sending` when it starts was left by a dead process, however recent."""
     from notifier.channels import Senders
@@ -482,7 +483,7 @@ def recover(ctx: Context, now: datetime | None = None, lease: timedelta = LEASE)
                 continue
             sub = subs[d.subscriber_id]
             find_sent = getattr(senders.get(sub.channel, sub.address), "find_sent", None)
-            if not sub.active:
+            if not sub.active or sub.paused:
                 ctx.store.record(d.id, "held", error="interrupted while sending; the subscriber is not active", now=now)
             elif find_sent is not None and find_sent(build_digest(ctx, d, sub)):
                 ctx.store.record(d.id, "sent", error="confirmed after restart", now=now)

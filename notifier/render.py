@@ -116,6 +116,14 @@ def item_view(item: DigestItem) -> dict:
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
 
 
+def with_votes(views: list[dict], digest: Digest) -> list[dict]:
+    """Each view gets ``vote``: (more-like-this URL, not-for-me URL), or None without web links."""
+    votes = digest.links.votes if digest.links else {}
+    for v in views:
+        v["vote"] = votes.get(v["arxiv_id"])
+    return views
+
+
 def _safe_url(url: str | None) -> bool:
     return bool(url) and url.startswith(("https://", "http://")) and not any(c in url for c in "\r\n \"'<>")
 
@@ -154,12 +162,12 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
                  unsubscribe_url: str | None = None, template_dir: str | Path | None = None,
                  max_bytes: int = MAX_EMAIL_BYTES) -> RenderedEmail:
     env = _env(str(template_dir) if template_dir else None)
-    views = [item_view(i) for i in digest.items]
+    views = with_votes([item_view(i) for i in digest.items], digest)
     unsubscribe = unsubscribe_url or (f"mailto:{unsubscribe_mailto}?subject=unsubscribe" if unsubscribe_mailto else None)
     css = env.loader.get_source(env, "digest.css")[0]
     ctx = dict(subject=subject(digest), status=status_line(digest), name=one_line(digest.recipient.name, 80),
                weaker_count=digest.weaker_count, from_name=one_line(from_name, 80), unsubscribe=unsubscribe,
-               catch_up=is_catch_up(digest), css=css)
+               catch_up=is_catch_up(digest), css=css, manage=digest.links.manage if digest.links else None)
     shown = len(views)
     while True:
         more = len(views) - shown + digest.weaker_count
@@ -215,7 +223,19 @@ def _item_blocks(v: dict) -> list:
     blocks = [SectionBlock(text=MarkdownTextObject(text=text))]
     if meta:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_cut(" · ".join(meta), 2000))]))
+    if v.get("vote"):
+        blocks.append(_vote_buttons(*v["vote"]))
     return blocks
+
+
+def _vote_buttons(up: str, down: str):
+    """Buttons whose value is the signed vote token (the last part of the vote URL); a click
+    reaches `notifier web`'s /slack/actions, which verifies Slack's signature and the token."""
+    from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+
+    return ActionsBlock(elements=[
+        ButtonElement(text="👍 More like this", action_id="vote_up", value=up.rsplit("/", 1)[-1]),
+        ButtonElement(text="👎 Not for me", action_id="vote_down", value=down.rsplit("/", 1)[-1])])
 
 
 def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMARY) -> SlackMessage:
@@ -224,7 +244,7 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     from slack_sdk.models.blocks import ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
     subj = subject(digest)
-    views = [item_view(i) for i in digest.items]
+    views = with_votes([item_view(i) for i in digest.items], digest)
     head = [HeaderBlock(text=_cut(subj, SLACK_MAX_HEADER_CHARS)),
             ContextBlock(elements=[MarkdownTextObject(text=mrkdwn_escape(status_line(digest)))])]
     summary = list(head)
@@ -258,6 +278,9 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
         thread.append(current)
     if not views and not digest.weaker_count:
         summary = list(head)
+    if digest.links:
+        summary.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
     fallback = _cut(mrkdwn_escape(subj + ". " + status_line(digest)), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
                         thread=[[b.to_dict() for b in part] for part in thread])

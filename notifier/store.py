@@ -26,7 +26,7 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 from notifier.errors import StoreError
 from notifier.models import Paper
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown", "held")   # a paper in these is taken
 OPEN_STATES = ("pending", "sending", "retry")
 
@@ -98,7 +98,8 @@ class Subscriber(SQLModel, table=True):
     max_items: int | None = None
     threshold: float | None = None                       # share of the top score to be sent; NULL: config's
     active: bool = True
-    origin: str = "cli"                                  # cli | config
+    paused: bool = False                                 # web "pause": kept, not sent to until resumed
+    origin: str = "cli"                                  # cli | config | web
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -137,6 +138,27 @@ class Alert(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
+class Vote(SQLModel, table=True):
+    """A subscriber's verdict on a paper: +1 "more like this", -1 "not for me"."""
+    __table_args__ = (UniqueConstraint("subscriber_id", "paper_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
+    paper_id: str = Field(foreign_key="paper.id")
+    vote: int
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Signup(SQLModel, table=True):
+    """A subscribe request from the web page, waiting for its address to confirm (double
+    opt-in). Nothing in `subscriber` changes until then; confirmed_at makes the link single use."""
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(index=True)
+    settings: str = Field(sa_column=Column(Text, nullable=False))   # JSON: new_subscriber() arguments
+    created_at: datetime = Field(default_factory=utcnow)
+    confirmed_at: datetime | None = None
+
+
 class SchemaVersion(SQLModel, table=True):
     __tablename__ = "schema_version"
     version: int = Field(primary_key=True)
@@ -155,12 +177,20 @@ def _v2(conn) -> None:
     _add_column(conn, "subscriber", "threshold", "FLOAT")
 
 
+def _v3(conn) -> None:
+    """vote (relevance feedback per subscriber), signup (double opt-in requests) and
+    subscriber.paused (the manage page's pause)."""
+    _add_column(conn, "subscriber", "paused", "BOOLEAN NOT NULL DEFAULT FALSE")
+    Vote.__table__.create(conn, checkfirst=True)
+    Signup.__table__.create(conn, checkfirst=True)
+
+
 def _add_column(conn, table: str, column: str, sql_type: str) -> None:
     if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
-MIGRATIONS = {1: _v1, 2: _v2}      # version -> function(connection); append, never edit
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}      # version -> function(connection); append, never edit
 
 
 # ----------------------------------------------------------------------------- results
@@ -404,7 +434,7 @@ class Store:
         with self.session() as s:
             q = select(Subscriber)
             if active_only:
-                q = q.where(Subscriber.active == True)  # noqa: E712
+                q = q.where(Subscriber.active == True, Subscriber.paused == False)  # noqa: E712
             return list(s.exec(q.order_by(Subscriber.id)))
 
     # -- deliveries -----------------------------------------------------------------------
@@ -493,14 +523,16 @@ class Store:
         return self._move(subscriber_id, ("pending", "retry", "sending", "held"), "cancelled",
                           "cancelled: the subscriber unsubscribed")
 
-    def hold_open(self, subscriber_id: int) -> int:
-        """Paused: digests not yet sent are `held` (never sent) until ``release_held``."""
-        return self._move(subscriber_id, ("pending", "retry", "sending"), "held", "held: the subscriber is paused")
-
-    def release_held(self, subscriber_id: int) -> int:
-        """Resumed: held digests wait again and go out with the next send, or fold into the
-        subscriber's next digest as a catch-up if that is planned first."""
-        return self._move(subscriber_id, ("held",), "pending", None)
+    def set_paused(self, subscriber_id: int, paused: bool) -> Subscriber:
+        """Pause (the subscriber is kept; digests not yet sent are `held`, never sent) or resume
+        (held digests wait again and go out with the next send, or fold into the subscriber's
+        next digest as a catch-up if that is planned first). One rule for the CLI and the web."""
+        sub = self.update_subscriber(subscriber_id, paused=paused, **({} if paused else {"active": True}))
+        if paused:
+            self._move(subscriber_id, ("pending", "retry", "sending"), "held", "held: the subscriber is paused")
+        else:
+            self._move(subscriber_id, ("held",), "pending", None)
+        return sub
 
     def _move(self, subscriber_id: int, states: tuple, to: str, why: str | None) -> int:
         with self.session() as s:
@@ -531,6 +563,48 @@ class Store:
         d = self.last_delivery(subscriber_id, states=("pending", "sending", "sent", "retry", "unknown", "failed"))
         return d.created_at if d else None
 
+    # -- votes and web sign-ups ---------------------------------------------------------------
+    def set_vote(self, subscriber_id: int, paper_id: str, vote: int) -> None:
+        """Record +1 / -1 for this subscriber and paper (a later vote replaces it); 0 clears it."""
+        if vote not in (-1, 0, 1):
+            raise ValueError(f"vote must be -1, 0 or 1, not {vote!r}")
+        with self.session() as s:
+            row = s.exec(select(Vote).where(Vote.subscriber_id == subscriber_id, Vote.paper_id == paper_id)).first()
+            if vote == 0:
+                if row is not None:
+                    s.delete(row)
+                return
+            row = row or Vote(subscriber_id=subscriber_id, paper_id=paper_id, vote=vote)
+            row.vote, row.updated_at = vote, utcnow()
+            s.add(row)
+
+    def votes(self, subscriber_id: int) -> list[tuple[str, int]]:
+        """(paper id, vote) for one subscriber, newest first."""
+        with self.session() as s:
+            rows = s.exec(select(Vote).where(Vote.subscriber_id == subscriber_id)
+                          .order_by(Vote.updated_at.desc(), Vote.id.desc()))
+            return [(r.paper_id, r.vote) for r in rows]
+
+    def add_signup(self, address: str, settings: dict) -> int:
+        with self.session() as s:
+            row = Signup(address=address, settings=json.dumps(settings))
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def confirm_signup(self, signup_id: int) -> Signup | None:
+        """Mark a sign-up confirmed and return it; None if unknown or confirmed before (single use)."""
+        with self.session() as s:
+            row = s.get(Signup, signup_id)
+            if row is None or row.confirmed_at is not None:
+                return None
+            row.confirmed_at = utcnow()
+            s.add(row)
+            return row
+
+    def get_signup(self, signup_id: int) -> Signup | None:
+        with self.session() as s:
+            return s.get(Signup, signup_id)
 
     # -- operator alerts --------------------------------------------------------------------
     def raise_alert(self, key: str, text: str) -> bool:

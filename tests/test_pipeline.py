@@ -511,11 +511,10 @@ def test_a_message_in_flight_when_its_subscriber_pauses_stays_held_unless_it_arr
     with open_context(config) as ctx:
         [d] = ctx.store.deliveries()
         ctx.store.claim(d.id, now=datetime.now(timezone.utc) + timedelta(hours=1))
-        ctx.store.hold_open(d.subscriber_id)              # paused while the send is in flight
+        ctx.store.set_paused(d.subscriber_id, True)       # paused while the send is in flight
         ctx.store.record(d.id, "retry", error="451")       # ... which did not get through
         assert [x.state for x in ctx.store.deliveries()] == ["held"]
-        ctx.store.update_subscriber(d.subscriber_id, active=True)
-        ctx.store.release_held(d.subscriber_id)
+        ctx.store.set_paused(d.subscriber_id, False)
         ctx.store.claim(d.id)
         ctx.store.cancel_open(d.subscriber_id)            # unsubscribed while in flight ...
         ctx.store.record(d.id, "sent")                     # ... but it had arrived: that is the truth

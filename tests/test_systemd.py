@@ -29,18 +29,18 @@ def unit_dir(tmp_path):
 
 
 def test_units_reference_the_installed_notifier():
-    for name in ("notifier.service", "notifier-run.service"):
+    for name in ("notifier.service", "notifier-run.service", "notifier-web.service"):
         assert f"ExecStart={INSTALLED_BIN} --config /etc/notifier/config.toml " in (UNITS / name).read_text()
 
 
 def test_systemd_analyze_verify_is_clean(unit_dir):
     names = sorted(p.name for p in unit_dir.iterdir())
-    assert names == ["notifier-run.service", "notifier-run.timer", "notifier.service"]
+    assert names == ["notifier-run.service", "notifier-run.timer", "notifier-web.service", "notifier.service"]
     result = analyze("verify", *[f"./{n}" for n in names], cwd=unit_dir)
     assert (result.returncode, result.stderr.strip()) == (0, "")
 
 
-@pytest.mark.parametrize("name", ["notifier.service", "notifier-run.service"])
+@pytest.mark.parametrize("name", ["notifier.service", "notifier-run.service", "notifier-web.service"])
 def test_service_exposure_is_at_most_2(unit_dir, name):
     result = analyze("security", "--offline=yes", "--threshold=20", f"./{name}", cwd=unit_dir)
     level = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from notifier.channels.base import Channel, SendResult, Unavailable
 
-__all__ = ["Channel", "SendResult", "Senders", "sender_spec"]
+__all__ = ["Channel", "SendResult", "Senders", "send_text", "sender_spec"]
 
 
 def sender_spec(config, kind: str, address: str, env: dict | None = None) -> tuple[type, dict]:
@@ -93,3 +93,11 @@ class Senders:
     def __exit__(self, *exc) -> bool:
         self.close()
         return False
+
+
+def send_text(config, address: str, subject: str, text: str, env: dict | None = None) -> SendResult:
+    """A short plain message to one address or Slack target (operator alerts, web mails)."""
+    from notifier.subscribers import channel_of
+
+    with Senders(config, env) as senders:
+        return senders.get(channel_of(address), address).send_text(address, subject, text)

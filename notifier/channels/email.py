@@ -48,6 +48,8 @@ def build_message(digest: Digest, *, from_addr: str, unsubscribe_mailto: str | N
     to_addr = _clean(digest.recipient.address)
     if "@" not in to_addr or len(getaddresses([to_addr])) != 1 or any(c in to_addr for c in ",;<>"):
         raise ValueError(f"not a single email address: {to_addr!r}")
+    if digest.links:        # `notifier web` is set up: its one-click link (RFC 8058)
+        unsubscribe_url = digest.links.unsubscribe
     rendered = render_email(digest, from_name=name or "digest-notifier", unsubscribe_mailto=unsubscribe_mailto,
                             unsubscribe_url=unsubscribe_url, template_dir=template_dir)
     domain = addr.rpartition("@")[2]

@@ -36,13 +36,9 @@ def run(args) -> int:
             raise InputError("--pause and --resume contradict each other")
         changes = {k: getattr(checked, k) for k in ("name", "profile", "timezone", "delivery_time",
                                                      "frequency", "weekday", "max_items", "threshold")}
-        if args.pause or args.resume:
-            changes["active"] = bool(args.resume)
         ctx.store.update_subscriber(sub.id, **changes)
-        if args.pause:
-            ctx.store.hold_open(sub.id)        # a queued digest is not sent while paused
-        if args.resume:
-            ctx.store.release_held(sub.id)     # ... and goes out once resumed
+        if args.pause or args.resume:
+            ctx.store.set_paused(sub.id, paused=args.pause)   # a queued digest waits while paused
         if sub.origin == "config":
             print(f"note: {sub.address} is declared in {ctx.config.path}; the file wins at the next start")
         print(f"updated {sub.address}")

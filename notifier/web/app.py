@@ -1,0 +1,397 @@
+"""The Starlette app of `notifier web`. Every link a mail carries answers GET with a page and
+changes nothing; the change is that page's POST (mail scanners and link previews follow links).
+The one exception is RFC 8058: a POST of ``List-Unsubscribe=One-Click`` to the unsubscribe link
+unsubscribes at once, with no cookie and no page."""
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import logging
+from datetime import datetime, timezone
+from typing import Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from notifier.config import Config, read_secret
+from notifier.errors import ConfigError
+from notifier.logs import event
+from notifier.web import security
+from notifier.web.forms import Fields, check, default_more
+from notifier.web.links import manage_url, unsubscribe_url, url
+from notifier.web.tester import Tester, TesterResult
+from notifier.web.tokens import Signer, Token, TokenError
+
+log = logging.getLogger("notifier.web")
+UNSUBSCRIBE_DAYS = 365        # an unsubscribe link in an old mail keeps working for a year
+TESTER_LIMIT = "120/minute"   # live previews per client (one per pause in typing)
+
+
+class Gone(Exception):
+    """A link for a subscriber who has unsubscribed, or a confirmation already used."""
+
+
+class WebApp:
+    def __init__(self, config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
+        from limits.storage import MemoryStorage
+        from limits.strategies import MovingWindowRateLimiter
+
+        from notifier.pipeline import Context
+        from notifier.render import _env
+        from notifier.store import Store
+
+        secret = read_secret(config.web.secret_env, env)
+        if not secret:
+            raise ConfigError(f"{config.path or 'defaults'}: 'web.secret_env': the signing key ${config.web.secret_env} "
+                              "is not set (environment or systemd credential); e.g. `openssl rand -hex 32`")
+        self.config, self.env, self.secret = config, env, secret
+        self.signer = Signer(secret)
+        self.base = (config.web.public_url or config.general.public_url).rstrip("/")
+        self.store = Store(config.database_url)
+        self.ctx = Context(config=config, store=self.store)
+        if clock:
+            self.ctx.clock = clock
+        self.tester = Tester(self.ctx)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.templates = _env(config.general.template_dir or None)
+        self.slack_secret = read_secret(config.web.slack_signing_secret_env, env)
+        self.default_more = default_more(config.matching.threshold)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- pages ------------------------------------------------------------------------------
+    def page(self, request: Request, name: str, status: int = 200, **values) -> HTMLResponse:
+        token = request.scope.get("csrftoken")
+        text = self.templates.get_template(f"web/{name}.html.j2").render(
+            csrftoken=token() if token else "", request_path=request.url.path, **values)
+        return HTMLResponse(text, status_code=status)
+
+    def message(self, request: Request, title: str, text: str, status: int = 200, **values) -> HTMLResponse:
+        return self.page(request, "message", status, title=title, text=text, **values)
+
+    def link(self, path: str, token: Token) -> str:
+        return url(self.base, path, self.signer.sign(token))
+
+    def allowed(self, limit: str, *keys: str) -> bool:
+        from limits import parse
+
+        return self.limiter.hit(parse(limit), "notifier-web", *keys)
+
+    def client(self, request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def tester_args(self, f: Fields) -> dict:
+        return {"threshold": f.threshold(), "max_items": min(int(f.max_items), 100) if f.max_items.isdigit() else None}
+
+    async def run_tester(self, f: Fields) -> TesterResult:
+        return await run_in_threadpool(self.tester.run, f.texts(), **self.tester_args(f))
+
+    # -- tokens -----------------------------------------------------------------------------
+    def verify(self, purpose: str, token: str, days: float):
+        return self.signer.verify(purpose, token, int(days * 86400))
+
+    def subscriber_for(self, purpose: str, token: str, days: float | None = None):
+        """The subscriber a manage/vote link is for; Gone once they unsubscribed."""
+        t = self.verify(purpose, token, days or self.config.web.link_days)
+        sub = self.store.find_subscriber(t.subject)
+        if sub is None or not sub.active:
+            raise Gone("you have unsubscribed, so this link no longer works")
+        return sub, t
+
+    # -- subscribe ----------------------------------------------------------------------------
+    async def home(self, request: Request) -> Response:
+        f = Fields(timezone=self.config.schedule.timezone, default_more=self.default_more)
+        return self.page(request, "subscribe", fields=f, errors={}, result=TesterResult(), **self.choices())
+
+    def choices(self) -> dict:
+        from notifier.subscribers import WEEKDAYS
+
+        return {"weekdays": WEEKDAYS, "slack": bool(self.config.web.slack_targets)}
+
+    async def subscribe(self, request: Request) -> Response:
+        form = await request.form()
+        f = Fields.from_form(form, self.default_more)
+        preview = form.get("action") == "preview"
+        limit, kind = (TESTER_LIMIT, "tester") if preview else (self.config.web.limit_per_client, "client")
+        if not self.allowed(limit, kind, self.client(request)):
+            return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
+        if preview:
+            return self.page(request, "subscribe", fields=f, errors={}, result=await self.run_tester(f),
+                             **self.choices())
+        settings, errors = check(f, self.config.web.slack_targets)
+        if errors:
+            result = await self.run_tester(f) if "keywords" not in errors else TesterResult(error=errors["keywords"], ran=True)
+            return self.page(request, "subscribe", 400, fields=f, errors=errors, result=result, **self.choices())
+        if not self.allowed(self.config.web.limit_per_address, "address", f.email.lower()):
+            return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
+        await run_in_threadpool(self.start_signup, f.email, settings)
+        return self.message(request, "Check your inbox",
+                            f"We sent a message to {f.email}. Follow the link in it to confirm; nothing is sent "
+                            "to you before that. The link works for "
+                            f"{self.config.web.confirm_hours} hours.")
+
+    def start_signup(self, address: str, settings: dict) -> None:
+        """A confirmation link for a new (or unsubscribed) address; for one already subscribed,
+        a note with their manage link. The visitor sees the same answer either way."""
+        existing = self.store.find_subscriber(address)
+        if existing is not None and existing.active and existing.address == address:
+            self.send(address, "You are already subscribed to paper digests",
+                      "Someone (probably you) asked to subscribe this address, which is already subscribed.\n\n"
+                      f"Change your keywords, time or frequency here:\n{manage_url(self.base, self.signer, existing.id)}\n\n"
+                      "If it was not you, ignore this message.")
+            return
+        signup_id = self.store.add_signup(address, settings)
+        link = self.link("confirm", Token("confirm", signup_id))
+        self.send(address, "Confirm your paper digest subscription",
+                  f"Confirm your subscription to personalised paper digests:\n{link}\n\n"
+                  f"The link works once, for {self.config.web.confirm_hours} hours. "
+                  "If you did not ask for this, ignore this message: nothing will be sent.")
+
+    def send(self, address: str, subject: str, text: str) -> None:
+        from notifier.channels import send_text
+
+        result = send_text(self.config, address, subject, text, self.env)
+        level = logging.INFO if result.state == "sent" else logging.ERROR
+        event(log, f"web mail {result.state}", level, to=address, subject=subject, error=result.error)
+
+    # -- confirm ------------------------------------------------------------------------------
+    def signup_for(self, token: str):
+        t = self.verify("confirm", token, self.config.web.confirm_hours / 24)
+        signup = self.store.get_signup(t.subject)
+        if signup is None:
+            raise TokenError("this confirmation link is not valid")
+        if signup.confirmed_at is not None:
+            raise Gone("this confirmation link was used already; your manage link is in your digests")
+        return signup
+
+    async def confirm_page(self, request: Request) -> Response:
+        signup = self.signup_for(request.path_params["token"])
+        return self.page(request, "action", title="Confirm your subscription",
+                         text=f"Start sending paper digests to {signup.address}?", button="Confirm subscription")
+
+    async def confirm(self, request: Request) -> Response:
+        signup = self.signup_for(request.path_params["token"])
+        if self.store.confirm_signup(signup.id) is None:
+            raise Gone("this confirmation link was used already")
+        sub = self.activate(json.loads(signup.settings))
+        event(log, "web subscribed", subscriber=sub.address)
+        return self.message(request, "You are subscribed",
+                            "Your first digest comes at your delivery time. Every digest links to a page "
+                            "where you change your keywords or unsubscribe.",
+                            link=manage_url(self.base, self.signer, sub.id), link_text="Manage your subscription")
+
+    def activate(self, settings: dict):
+        from notifier.subscribers import new_subscriber
+
+        wanted = new_subscriber(origin="web", **settings)
+        existing = self.store.find_subscriber(wanted.address)
+        if existing is None:
+            return self.store.add_subscriber(wanted)
+        keys = ("channel", "profile", "timezone", "delivery_time", "frequency", "weekday", "max_items", "threshold")
+        return self.store.update_subscriber(existing.id, active=True, paused=False,
+                                            **{k: getattr(wanted, k) for k in keys})
+
+    # -- manage -------------------------------------------------------------------------------
+    async def manage_page(self, request: Request) -> Response:
+        sub, _ = self.subscriber_for("manage", request.path_params["token"])
+        f = Fields.of_subscriber(sub, self.default_more)
+        return self.manage_view(request, sub, f, {}, await self.run_tester(f))
+
+    def manage_view(self, request: Request, sub, f: Fields, errors: dict, result: TesterResult,
+                    status: int = 200, notice: str = "") -> Response:
+        votes = self.store.votes(sub.id)
+        papers = self.store.get_papers(p for p, _ in votes)
+        voted = [(papers[p], v) for p, v in votes if p in papers]
+        return self.page(request, "manage", status, sub=sub, fields=f, errors=errors, result=result, voted=voted,
+                         notice=notice, unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
+
+    async def manage(self, request: Request) -> Response:
+        sub, _ = self.subscriber_for("manage", request.path_params["token"])
+        form = await request.form()
+        action = form.get("action", "save")
+        if action in ("pause", "resume", "clear_vote"):
+            if action == "clear_vote":
+                self.store.set_vote(sub.id, form.get("paper", ""), 0)
+            else:
+                sub = self.store.set_paused(sub.id, paused=action == "pause")
+            notice = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",
+                      "clear_vote": "Vote removed."}[action]
+            f = Fields.of_subscriber(sub, self.default_more)
+            return self.manage_view(request, sub, f, {}, await self.run_tester(f), notice=notice)
+        f = Fields.from_form(form, self.default_more)
+        f.email = sub.address
+        if action == "preview":
+            return self.manage_view(request, sub, f, {}, await self.run_tester(f))
+        settings, errors = check(f, self.config.web.slack_targets, with_address=False)
+        if errors:
+            return self.manage_view(request, sub, f, errors, TesterResult(error=errors.get("keywords", ""),
+                                                                         ran="keywords" in errors), 400)
+        sub = self.save(sub, settings)
+        return self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {}, await self.run_tester(f),
+                                notice="Saved.")
+
+    def save(self, sub, settings: dict):
+        from notifier.subscribers import new_subscriber
+
+        wanted = new_subscriber(address=sub.address, origin=sub.origin, **settings)
+        keys = ("profile", "timezone", "delivery_time", "frequency", "weekday", "max_items", "threshold")
+        event(log, "web profile saved", subscriber=sub.address)
+        return self.store.update_subscriber(sub.id, **{k: getattr(wanted, k) for k in keys})
+
+    # -- unsubscribe (RFC 8058) -----------------------------------------------------------------
+    async def unsubscribe_page(self, request: Request) -> Response:
+        t = self.verify("unsubscribe", request.path_params["token"], UNSUBSCRIBE_DAYS)
+        sub = self.store.find_subscriber(t.subject)
+        if sub is None or not sub.active:
+            return self.message(request, "You are unsubscribed", "No more digests will be sent to this address.")
+        return self.page(request, "action", title="Unsubscribe",
+                         text=f"Stop sending paper digests to {sub.address}?", button="Unsubscribe")
+
+    async def unsubscribe(self, request: Request) -> Response:
+        t = self.verify("unsubscribe", request.path_params["token"], UNSUBSCRIBE_DAYS)
+        form = await request.form()
+        sub = self.store.find_subscriber(t.subject)
+        if sub is not None and sub.active:
+            self.store.remove_subscriber(sub.id)
+            event(log, "web unsubscribed", subscriber=sub.address, one_click=form.get("List-Unsubscribe") == "One-Click")
+        if form.get("List-Unsubscribe") == "One-Click":
+            return PlainTextResponse("unsubscribed\n")
+        return self.message(request, "You are unsubscribed", "No more digests will be sent to this address. "
+                            "Changed your mind? Subscribe again from the start page.", link="/", link_text="Start page")
+
+    # -- votes ----------------------------------------------------------------------------------
+    def vote_for(self, token: str):
+        sub, t = self.subscriber_for("vote", token)
+        paper = self.store.get_papers([t.paper]).get(t.paper)
+        if paper is None:
+            raise HTTPException(404, "this paper is no longer stored")
+        return sub, t, paper
+
+    async def vote_page(self, request: Request) -> Response:
+        sub, t, paper = self.vote_for(request.path_params["token"])
+        label = "More like this" if t.vote > 0 else "Not for me"
+        return self.page(request, "action", title=label, text=f"Record “{label.lower()}” for this paper?",
+                         paper=paper, button=label)
+
+    async def vote(self, request: Request) -> Response:
+        sub, t, paper = self.vote_for(request.path_params["token"])
+        self.store.set_vote(sub.id, paper.arxiv_id, t.vote)
+        event(log, "vote", subscriber=sub.address, paper=paper.arxiv_id, vote=t.vote)
+        return self.message(request, "Thank you", "Noted. Your next digests take it into account.", paper=paper,
+                            link=manage_url(self.base, self.signer, sub.id), link_text="See all your votes")
+
+    async def slack_actions(self, request: Request) -> Response:
+        """Slack's interactivity endpoint: vote buttons. Verified with Slack's request signature."""
+        from urllib.parse import parse_qs
+
+        from slack_sdk.signature import SignatureVerifier
+
+        body = await request.body()
+        if not self.slack_secret:
+            raise HTTPException(404)
+        if not SignatureVerifier(self.slack_secret).is_valid_request(body, dict(request.headers)):
+            return PlainTextResponse("invalid signature\n", status_code=401)
+        try:
+            payload = json.loads(parse_qs(body.decode())["payload"][0])
+            values = [a["value"] for a in payload.get("actions", []) if a.get("action_id", "").startswith("vote")]
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return PlainTextResponse("malformed payload\n", status_code=400)
+        for value in values:
+            sub, t, paper = self.vote_for(value)
+            self.store.set_vote(sub.id, paper.arxiv_id, t.vote)
+            event(log, "vote", subscriber=sub.address, paper=paper.arxiv_id, vote=t.vote, via="slack")
+        return Response(status_code=200)
+
+    # -- the tester fragment (progressive enhancement) -------------------------------------------
+    async def tester_fragment(self, request: Request) -> Response:
+        if not self.allowed(TESTER_LIMIT, "tester", self.client(request)):
+            return HTMLResponse("<p>Too many previews; wait a moment.</p>", status_code=429)
+        q = request.query_params
+        f = Fields(keywords=q.getlist("keywords") or [""], more=q.get("more", ""), max_items=q.get("max_items", ""),
+                   default_more=self.default_more)
+        result = await self.run_tester(f)
+        text = self.templates.get_template("web/_tester.html.j2").render(result=result)
+        return HTMLResponse(text)
+
+
+# ----------------------------------------------------------------------------- errors
+ERROR_TITLES = {400: "This link is not valid", 403: "Form expired", 404: "Not found", 405: "Not allowed",
+                410: "This link no longer works", 411: "Length required", 413: "Request too large",
+                429: "Too many requests", 500: "Something went wrong"}
+
+
+def error_page(web: WebApp, request: Request, status: int, text: str) -> Response:
+    return web.message(request, ERROR_TITLES.get(status, "Error"), text, status)
+
+
+def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
+    """The ASGI app: routes, then CSRF, security headers and the body limit around them."""
+    import importlib.resources
+
+    web = WebApp(config, env, clock)
+    static = importlib.resources.files("notifier.templates") / "web" / "static"
+
+    async def on_token_error(request, err: TokenError):
+        return error_page(web, request, 410 if err.expired else 400, str(err).capitalize() + ". "
+                          "Use the link in your latest digest, or subscribe again from the start page.")
+
+    async def on_gone(request, err: Gone):
+        return error_page(web, request, 410, str(err).capitalize() + ".")
+
+    async def on_http(request, err: HTTPException):
+        text = {404: "There is no page here.", 405: "This page does not accept that request."}
+        return error_page(web, request, err.status_code, text.get(err.status_code, err.detail or ""))
+
+    async def on_crash(request, err: Exception):
+        event(log, "web request failed", logging.ERROR, path=request.url.path, error=repr(err))
+        return error_page(web, request, 500, "The problem was logged. Please try again later.")
+
+    routes = [
+        Route("/", web.home, methods=["GET"]), Route("/", web.subscribe, methods=["POST"]),
+        Route("/tester", web.tester_fragment, methods=["GET"]),
+        Route("/confirm/{token}", web.confirm_page, methods=["GET"]),
+        Route("/confirm/{token}", web.confirm, methods=["POST"]),
+        Route("/manage/{token}", web.manage_page, methods=["GET"]),
+        Route("/manage/{token}", web.manage, methods=["POST"]),
+        Route("/unsubscribe/{token}", web.unsubscribe_page, methods=["GET"]),
+        Route("/unsubscribe/{token}", web.unsubscribe, methods=["POST"]),
+        Route("/vote/{token}", web.vote_page, methods=["GET"]),
+        Route("/vote/{token}", web.vote, methods=["POST"]),
+        Route("/slack/actions", web.slack_actions, methods=["POST"]),
+        Route("/healthz", lambda request: PlainTextResponse("ok\n"), methods=["GET"]),
+        Mount("/static", StaticFiles(directory=str(static)), name="static"),
+    ]
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        stop = threading.Event()
+        warm = threading.Thread(target=web.tester.keep_warm, args=(stop,), name="tester-warmup", daemon=True)
+        warm.start()
+        yield
+        stop.set()
+        await run_in_threadpool(warm.join, 60)
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+        TokenError: on_token_error, Gone: on_gone, HTTPException: on_http, Exception: on_crash})
+
+    async def csrf_failed(scope, send, _reason):
+        request = Request(scope)
+        response = error_page(web, request, 403, "This form was open too long or came from another site. "
+                              "Reload the page and send it again.")
+        await response(scope, None, send)
+
+    async def refuse(scope, send, status):
+        response = PlainTextResponse(f"{ERROR_TITLES[status]}\n", status_code=status)
+        await response(scope, None, send)
+
+    secure = web.base.startswith("https://")
+    outer = security.with_csrf(app, web.secret, secure, csrf_failed)
+    outer = security.SecurityHeaders(security.BodyLimit(outer, config.web.max_body_bytes, refuse), hsts=secure)
+    outer.web = web
+    return outer

@@ -1,0 +1,117 @@
+"""Form fields -> checked subscriber settings, one message per field (shown beside it).
+
+The checks are the CLI's (notifier.subscribers), so the web accepts exactly what
+`notifier subscribe` accepts; a Slack target must also be one the operator allows."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from notifier.config import TIME_RE, THRESHOLD_RANGE, check_timezone
+from notifier.errors import NotifierError
+from notifier.subscribers import WEEKDAYS, channel_of, parse_frequency
+from notifier.web.tester import profile_error
+
+
+
+def default_more(threshold: float | None) -> int:
+    """The "fewer <-> more papers" slider (threshold = 1 - more/100) at the configured
+    threshold, else the matcher's."""
+    from notifier.match import RELATIVE_THRESHOLD
+
+    return round(100 - 100 * (RELATIVE_THRESHOLD if threshold is None else threshold))
+
+
+@dataclass
+class Fields:
+    """What a subscribe or manage form says, as typed (so a refused form comes back filled in)."""
+
+    email: str = ""
+    keywords: list[str] = field(default_factory=lambda: [""])
+    time: str = "07:30"
+    timezone: str = ""
+    frequency: str = "daily"
+    weekday: str = "mon"
+    max_items: str = ""
+    more: str = ""                     # the slider; "" or its default position: the configured threshold
+    default_more: int = 60
+
+    @classmethod
+    def from_form(cls, form, default_more: int) -> "Fields":
+        keywords = [k for k in form.getlist("keywords") if k.strip()] or [""]
+        return cls(email=form.get("email", "").strip(), keywords=keywords, time=form.get("time", "07:30").strip(),
+                   timezone=form.get("timezone", "").strip(), frequency=form.get("frequency", "daily"),
+                   weekday=form.get("weekday", "mon"), max_items=form.get("max_items", "").strip(),
+                   more=form.get("more", "").strip(), default_more=default_more)
+
+    @classmethod
+    def of_subscriber(cls, sub, default_more: int) -> "Fields":
+        import json
+
+        more = "" if sub.threshold is None else str(round(100 - sub.threshold * 100))
+        return cls(email=sub.address, keywords=json.loads(sub.profile) + [""], time=sub.delivery_time,
+                   timezone=sub.timezone, frequency=sub.frequency, weekday=sub.weekday or "mon",
+                   max_items=str(sub.max_items or ""), more=more, default_more=default_more)
+
+    def threshold(self) -> float | None:
+        """None (follow the configured threshold) when the slider is untouched or at its default."""
+        if not self.more.isdigit() or int(self.more) == self.default_more:
+            return None
+        more = int(self.more)
+        low, high = THRESHOLD_RANGE
+        return round(min(high, max(low, 1 - more / 100)), 2)
+
+    def texts(self) -> list[str]:
+        return [k.strip() for k in self.keywords if k.strip()]
+
+
+def check(f: Fields, slack_targets: list[str], *, with_address: bool = True) -> tuple[dict, dict[str, str]]:
+    """-> (settings for new_subscriber, {field: error}). Settings are only complete when no error."""
+    errors: dict[str, str] = {}
+    settings: dict = {"keywords": f.texts(), "time": f.time, "timezone": f.timezone}
+    if with_address:
+        settings["address"] = f.email
+        _field(errors, "email", lambda: _address(f.email, slack_targets))
+    if not f.texts():
+        errors["keywords"] = "type at least one term, e.g. \"kv cache\", MoE"
+    elif profile_error(f.texts()):
+        errors["keywords"] = profile_error(f.texts())
+    if not TIME_RE.match(f.time):
+        errors["time"] = f"'{f.time}' is not a time as HH:MM (24-hour)"
+    _field(errors, "timezone", lambda: check_timezone(f.timezone, "time zone"))
+    frequency = "daily" if f.frequency == "daily" else f"weekly:{f.weekday if f.weekday in WEEKDAYS else 'mon'}"
+    _field(errors, "frequency", lambda: parse_frequency(frequency))
+    settings["frequency"] = frequency
+    settings["max_items"] = _max_items(f.max_items, errors)
+    settings["threshold"] = f.threshold()
+    return settings, errors
+
+
+def _field(errors: dict, name: str, check_fn) -> None:
+    try:
+        check_fn()
+    except NotifierError as err:
+        errors[name] = str(err)
+
+
+def _address(address: str, slack_targets: list[str]) -> None:
+    from notifier.errors import InputError
+
+    if not address:
+        raise InputError("an e-mail address is required")
+    if channel_of(address) == "slack" and not slack_allowed(address, slack_targets):
+        raise InputError(f"'{address}' is not a Slack target this service delivers to; use an e-mail address")
+
+
+def slack_allowed(address: str, slack_targets: list[str]) -> bool:
+    """An exact entry of [web] slack_targets; the entry "users" allows any Slack user id."""
+    is_user = address.lstrip("@")[:1] in ("U", "W") and not address.startswith("#")
+    return address in slack_targets or (is_user and "users" in slack_targets)
+
+
+def _max_items(text: str, errors: dict) -> int | None:
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        errors["max_items"] = "a number from 1 to 100"
+        return None
+    return int(text)

@@ -1,0 +1,79 @@
+"""ASGI middleware around the app: security headers, a request body limit, CSRF.
+
+CSRF is asgi-csrf (double-submit cookie signed with itsdangerous, token checked in the form
+body, so plain HTML forms work without JavaScript). Two routes are exempt by design: the
+RFC 8058 one-click unsubscribe (a mail provider POSTs it with no cookie; the signed URL is the
+authority) and Slack's interactivity endpoint (verified by Slack's request signature).
+"""
+from __future__ import annotations
+
+from asgi_csrf import asgi_csrf
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),          # tokens live in URLs: never leak them to other sites
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+CSRF_EXEMPT = ("/unsubscribe/", "/slack/")
+
+
+def exempt(path: str) -> bool:
+    return path.startswith(CSRF_EXEMPT)
+
+
+class Protected:
+    """asgi-csrf skips requests without cookies unless their path is "in" always_protect: here
+    every path is, except the exempt ones (a first-time visitor's forged POST is refused too)."""
+
+    def __contains__(self, path: str) -> bool:
+        return not exempt(path)
+
+
+def with_csrf(app, secret: str, secure_cookie: bool, on_failure):
+    return asgi_csrf(app, signing_secret=secret, signing_namespace="notifier.csrf", always_protect=Protected(),
+                     skip_if_scope=lambda scope: exempt(scope["path"]), cookie_secure=secure_cookie,
+                     cookie_samesite="Strict", send_csrf_failed=on_failure)
+
+
+class SecurityHeaders:
+    def __init__(self, app, hsts: bool = False):
+        self.app = app
+        self.extra = HEADERS + ([(b"strict-transport-security", b"max-age=31536000")] if hsts else [])
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.extra if k not in names]
+                if not scope["path"].startswith("/static/"):
+                    extra.append((b"cache-control", b"no-store"))     # pages carry tokens and CSRF cookies
+                message = {**message, "headers": list(message.get("headers", [])) + extra}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes (413) before reading them. A body must declare
+    its length (browsers, curl and mail providers do); uvicorn holds a client to what it
+    declared, so the body can never grow past the check."""
+
+    def __init__(self, app, limit: int, refuse):
+        self.app, self.limit, self.refuse = app, limit, refuse
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is None or not length.isdigit():
+                return await self.refuse(scope, send, 411)
+            if int(length) > self.limit:
+                return await self.refuse(scope, send, 413)
+        await self.app(scope, receive, send)

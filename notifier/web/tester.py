@@ -1,0 +1,100 @@
+"""The profile tester: what a profile would have sent over the last days of stored papers.
+
+It runs the pipeline's own matching (``pipeline.match_subscriber``) on a transient subscriber,
+so what the page shows is what a digest would carry: the same threshold, the same cap, the
+same "why" evidence. The index over those papers is built once and reused until a paper is
+added or changed (``pipeline.new_batch``); one lock keeps concurrent requests off the cache.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from notifier.errors import ProfileError
+from notifier.logs import event
+from notifier.models import Paper
+
+log = logging.getLogger("notifier.web")
+DAYS = 7
+WARM_PROFILE = "paper"          # any valid profile: running it builds the index the next visitor needs
+
+
+@dataclass
+class TesterItem:
+    paper: Paper
+    matched: list[str]
+    evidence: list[dict]
+
+
+@dataclass
+class TesterResult:
+    items: list[TesterItem] = field(default_factory=list)
+    weaker: int = 0
+    considered: int = 0          # stored papers first seen in the window
+    error: str = ""              # a malformed profile: one line naming the term
+    ran: bool = False            # False: nothing to test yet (no keywords)
+
+
+def profile_error(texts: list[str]) -> str:
+    """'' when every profile parses; else the first error, naming the term."""
+    from notifier.profile import parse_profile
+
+    for text in texts:
+        try:
+            parse_profile(text)
+        except ProfileError as err:
+            return str(err)
+    return ""
+
+
+class Tester:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._papers: tuple[tuple, list[Paper]] | None = None
+
+    def papers(self) -> list[Paper]:
+        """Stored papers first seen in the last DAYS days; reloaded when the store changed."""
+        from notifier.pipeline import new_batch
+
+        new_batch(self.ctx)
+        version = self.ctx._papers_version
+        if self._papers is None or self._papers[0] != version:
+            since = self.ctx.now() - timedelta(days=DAYS)
+            self._papers = (version, self.ctx.store.papers_since(since))
+        return self._papers[1]
+
+    def run(self, texts: list[str], *, threshold: float | None = None, max_items: int | None = None) -> TesterResult:
+        texts = [t.strip() for t in texts if t and t.strip()]
+        if not texts:
+            return TesterResult()
+        error = profile_error(texts)
+        if error:
+            return TesterResult(error=error, ran=True)
+        with self._lock:
+            return self._match(texts, threshold, max_items)
+
+    def _match(self, texts: list[str], threshold: float | None, max_items: int | None) -> TesterResult:
+        from notifier.pipeline import background, match_subscriber
+        from notifier.store import Subscriber
+
+        papers = self.papers()
+        sub = Subscriber(id=0, channel="email", address="tester", profile=json.dumps(texts),
+                         threshold=threshold, max_items=max_items)
+        items, weaker = match_subscriber(self.ctx, sub, papers, background(self.ctx))
+        by_id = {p.arxiv_id: p for p in papers}
+        shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"]) for i in items if i["id"] in by_id]
+        return TesterResult(items=shown, weaker=weaker, considered=len(papers), ran=True)
+
+    def keep_warm(self, stop: threading.Event, every_seconds: float = 60.0) -> None:
+        """Rebuild the index whenever the stored papers changed (a fetch), so that no visitor
+        waits for it: the first request on new papers costs seconds, later ones milliseconds."""
+        while not stop.is_set():
+            try:
+                self.run([WARM_PROFILE])
+            except Exception as err:       # a broken warm-up must not end the thread; visitors still work
+                event(log, "tester warm-up failed", logging.ERROR, error=repr(err))
+            stop.wait(every_seconds)

@@ -1,0 +1,54 @@
+"""Signed, expiring tokens for links: each is bound to one subscriber (or sign-up), one purpose
+and an age limit. itsdangerous signs them (HMAC-SHA1 over the payload and a timestamp); the
+purpose is the salt, so a token made for one purpose never verifies for another."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+PURPOSES = ("confirm", "manage", "unsubscribe", "vote")
+
+
+class TokenError(Exception):
+    """A token that does not verify: ``expired`` tells an old link from a tampered one."""
+
+    def __init__(self, message: str, expired: bool = False):
+        super().__init__(message)
+        self.expired = expired
+
+
+@dataclass(frozen=True)
+class Token:
+    purpose: str
+    subject: int                 # subscriber id (sign-up id for "confirm")
+    paper: str | None = None     # votes: the paper
+    vote: int = 0                # votes: +1 / -1
+
+
+class Signer:
+    def __init__(self, secret: str):
+        if not secret:
+            raise ValueError("an empty signing key")
+        self._secret = secret
+
+    def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown token purpose {purpose!r}")
+        return URLSafeTimedSerializer(self._secret, salt=f"notifier.{purpose}")
+
+    def sign(self, token: Token) -> str:
+        payload = [token.subject] + ([token.paper, token.vote] if token.purpose == "vote" else [])
+        return self._serializer(token.purpose).dumps(payload)
+
+    def verify(self, purpose: str, text: str, max_age_seconds: int) -> Token:
+        try:
+            payload = self._serializer(purpose).loads(text, max_age=max_age_seconds)
+        except SignatureExpired:
+            raise TokenError("this link has expired", expired=True) from None
+        except BadSignature:
+            raise TokenError("this link is not valid (it was changed or cut short)") from None
+        if purpose == "vote":
+            subject, paper, vote = payload
+            return Token(purpose, int(subject), str(paper), int(vote))
+        return Token(purpose, int(payload[0]))

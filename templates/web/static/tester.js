@@ -1,0 +1,34 @@
+// Progressive enhancement of the profile tester: preview as you type (the Preview button does
+// the same without JavaScript), and default the time zone to the browser's.
+(function () {
+  "use strict";
+  var zone = document.querySelector("[data-browser-zone]");
+  if (zone && !zone.dataset.touched && window.Intl) {
+    var browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (browserZone && document.querySelector("form[action='/']")) { zone.value = browserZone; }
+  }
+  var out = document.getElementById("tester");
+  if (!out || !window.fetch) { return; }
+  var timer = null, pending = null;
+  function query() {
+    var params = new URLSearchParams();
+    document.querySelectorAll("textarea[name=keywords]").forEach(function (t) { params.append("keywords", t.value); });
+    ["more", "max_items"].forEach(function (name) {
+      var el = document.querySelector("[name=" + name + "]");
+      if (el) { params.set(name, el.value); }
+    });
+    return params.toString();
+  }
+  function refresh() {
+    if (pending) { pending.abort(); }
+    pending = new AbortController();
+    out.setAttribute("aria-busy", "true");
+    fetch("/tester?" + query(), { signal: pending.signal, credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (html) { out.innerHTML = html; out.removeAttribute("aria-busy"); })
+      .catch(function () { out.removeAttribute("aria-busy"); });
+  }
+  document.querySelectorAll("[data-tester]").forEach(function (el) {
+    el.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(refresh, 300); });
+  });
+}());

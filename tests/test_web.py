@@ -1,0 +1,343 @@
+"""`notifier web` in process (Starlette's TestClient): double opt-in, manage, RFC 8058
+unsubscribe, votes, Slack buttons, and the rules every link and form follows."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from freezegun import freeze_time
+from starlette.testclient import TestClient
+
+from notifier.config import load_config
+from notifier.errors import ConfigError
+from notifier.web.app import create_app
+from notifier.web.tokens import Signer, Token, TokenError
+from web_helpers import ENV, PUBLIC, SECRET, SLACK_SECRET, csrf_of, link_in, store_sample_papers
+
+
+@pytest.fixture
+def app(config):
+    config.web.public_url = PUBLIC
+    application = create_app(config, env=ENV)
+    store_sample_papers(application.web.store)
+    yield application
+    application.web.close()
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app, base_url=PUBLIC, follow_redirects=False) as c:
+        yield c
+
+
+@pytest.fixture
+def store(app):
+    return app.web.store
+
+
+def mails(config) -> list[str]:
+    """Texts the app sent (no SMTP host configured: they land in the outbox folder)."""
+    return [p.read_text(encoding="utf-8") for p in sorted(Path(config.outbox_dir).glob("*.txt"))]
+
+
+def post_form(client, path: str, data: dict, page: str | None = None):
+    token = csrf_of(client.get(page or path).text)
+    return client.post(path, data={"csrftoken": token, **data})
+
+
+def subscribe(client, email="ada@example.org", keywords='"speculative decoding", distillation', **extra):
+    return post_form(client, "/", {"email": email, "keywords": keywords, "time": "07:30",
+                                   "timezone": "Europe/Berlin", "frequency": "daily", "action": "subscribe", **extra})
+
+
+def subscribed(client, config, store, email="ada@example.org"):
+    subscribe(client, email)
+    confirm = link_in(mails(config)[-1], "confirm")
+    post_form(client, confirm, {})
+    return store.find_subscriber(email)
+
+
+def manage_link(app, sub) -> str:
+    return f"{PUBLIC}/manage/{app.web.signer.sign(Token('manage', sub.id))}"
+
+
+# ----------------------------------------------------------------------------- double opt-in
+def test_nothing_is_active_until_the_mailed_link_is_confirmed_by_its_page_post(client, config, store):
+    page = subscribe(client)
+    assert page.status_code == 200 and "Check your inbox" in page.text
+    assert store.list_subscribers(active_only=False) == []
+    confirm = link_in(mails(config)[0], "confirm")
+    assert confirm.startswith(PUBLIC + "/confirm/")
+    shown = client.get(confirm)          # a mail scanner following the link changes nothing
+    assert shown.status_code == 200 and "Confirm subscription" in shown.text
+    assert store.list_subscribers(active_only=False) == []
+    done = client.post(confirm, data={"csrftoken": csrf_of(shown.text)})
+    assert done.status_code == 200 and "You are subscribed" in done.text
+    [sub] = store.list_subscribers()
+    assert (sub.address, json.loads(sub.profile), sub.timezone, sub.origin) == (
+        "ada@example.org", ['"speculative decoding", distillation'], "Europe/Berlin", "web")
+    again = client.post(confirm, data={"csrftoken": csrf_of(shown.text)})
+    assert again.status_code == 410 and "used already" in again.text
+
+
+def test_the_answer_is_the_same_for_a_new_and_an_already_subscribed_address(client, config, store):
+    subscribed(client, config, store, "ada@example.org")
+    new = subscribe(client, "bob@example.org")
+    known = subscribe(client, "ada@example.org")
+    strip = lambda r: (r.status_code, re.sub(r"\S+@example\.org", "ADDRESS", r.text))  # noqa: E731
+    assert strip(new) == strip(known)
+    last = mails(config)[-1]
+    assert "already subscribed" in last and "/manage/" in last and "/confirm/" not in last
+
+
+def test_subscribe_requests_are_rate_limited_per_address(config, client, store):
+    config.web.limit_per_address = "2/hour"
+    assert [subscribe(client, "eve@example.org").status_code for _ in range(3)] == [200, 200, 429]
+    assert subscribe(client, "other@example.org").status_code == 200
+    assert len(mails(config)) == 3
+
+
+def test_subscribe_requests_are_rate_limited_per_client_but_previews_are_not_counted(config, client):
+    config.web.limit_per_client = "2/hour"
+    for _ in range(3):
+        assert post_form(client, "/", {"keywords": "agents", "action": "preview"}).status_code == 200
+    assert [subscribe(client, f"u{i}@example.org").status_code for i in range(3)] == [200, 200, 429]
+
+
+def test_an_expired_confirmation_link_gets_a_clear_410_page(client, config, store):
+    with freeze_time("2026-06-12 10:00"):
+        subscribe(client)
+    confirm = link_in(mails(config)[0], "confirm")
+    with freeze_time("2026-06-14 11:00"):          # 49 hours later; confirm_hours = 48
+        page = client.get(confirm)
+    assert page.status_code == 410 and "expired" in page.text and "Traceback" not in page.text
+
+
+def test_only_the_slack_targets_the_operator_allows_can_subscribe(config, client, store):
+    config.web.slack_targets = ["#ml-papers"]
+    refused = subscribe(client, "#random")
+    assert refused.status_code == 400 and "not a Slack target this service delivers to" in refused.text
+    assert subscribe(client, "#ml-papers").status_code == 200
+    assert "/confirm/" in mails(config)[-1]          # no Slack token: the confirmation lands in the outbox
+
+
+# ----------------------------------------------------------------------------- form errors, tester
+def test_a_malformed_profile_is_shown_inline_naming_the_term(client, store):
+    page = subscribe(client, keywords='"kv cache", venue:neurips')
+    assert page.status_code == 400
+    assert "unknown field &#39;venue:&#39; in term &#39;venue:neurips&#39;" in page.text
+    assert 'aria-invalid="true"' in page.text and store.list_subscribers(active_only=False) == []
+
+
+def test_the_preview_button_shows_what_the_profile_would_have_sent_without_javascript(client, store):
+    page = post_form(client, "/", {"email": "", "keywords": '"speculative decoding"', "action": "preview"})
+    assert page.status_code == 200
+    assert "VIA-SD: Verification via Intra-Model Routing for Speculative Decoding" in page.text
+    assert "matched: speculative decoding" in page.text and "<mark>" in page.text
+    assert "From 30 papers of the last 7 days" in page.text
+    assert store.list_subscribers(active_only=False) == []
+
+
+def test_the_live_tester_fragment_reports_matches_weaker_ones_and_profile_errors(client):
+    page = client.get("/tester", params={"keywords": "agents, memory", "more": "5"})
+    assert page.status_code == 200 and "EvoArena" in page.text and "<html" not in page.text
+    loose = client.get("/tester", params={"keywords": "agents, memory", "more": "95", "max_items": "100"})
+    assert loose.text.count("<li>") > page.text.count("<li>")       # "more papers" sends more
+    assert "more weaker match" in page.text
+    bad = client.get("/tester", params={"keywords": 'author:"Tri Dao'})
+    assert 'class="error"' in bad.text
+
+
+# ----------------------------------------------------------------------------- manage
+def test_the_manage_page_edits_the_profile_and_settings_with_a_signed_link(app, client, config, store):
+    sub = subscribed(client, config, store)
+    link = manage_link(app, sub)
+    page = client.get(link)
+    assert page.status_code == 200 and "speculative decoding" in page.text and "VIA-SD" in page.text
+    saved = client.post(link, data={"csrftoken": csrf_of(page.text), "keywords": ["sparse attention", "agents"],
+                                    "time": "06:15", "timezone": "Asia/Tokyo", "frequency": "weekly",
+                                    "weekday": "fri", "max_items": "5", "more": "80", "action": "save"})
+    assert saved.status_code == 200 and "Saved." in saved.text
+    sub = store.find_subscriber(sub.id)
+    assert (json.loads(sub.profile), sub.delivery_time, sub.timezone, sub.frequency, sub.weekday,
+            sub.max_items, sub.threshold) == (["sparse attention", "agents"], "06:15", "Asia/Tokyo", "weekly",
+                                              "fri", 5, 0.2)
+
+
+def test_an_untouched_fewer_more_slider_keeps_following_the_configured_threshold(app, client, config, store):
+    sub = subscribed(client, config, store)
+    page = client.get(manage_link(app, sub))
+    assert 'name="more" type="range" min="5" max="95" step="5" value="60"' in page.text     # matcher default 0.4
+    post_form(client, manage_link(app, sub), {"keywords": "agents", "time": "07:30", "timezone": "UTC",
+                                              "more": "60", "action": "save"})
+    assert store.find_subscriber(sub.id).threshold is None
+
+
+def test_pause_stops_digests_until_resume(app, client, config, store):
+    sub = subscribed(client, config, store)
+    link = manage_link(app, sub)
+    paused = post_form(client, link, {"action": "pause"})
+    assert "Paused" in paused.text and store.list_subscribers() == []
+    post_form(client, link, {"action": "resume"})
+    assert [s.address for s in store.list_subscribers()] == ["ada@example.org"]
+
+
+def test_an_invalid_edit_is_refused_inline_and_nothing_changes(app, client, config, store):
+    sub = subscribed(client, config, store)
+    page = post_form(client, manage_link(app, sub), {"keywords": "-diffusion", "time": "25:00",
+                                                     "timezone": "Mars/Base", "action": "save"})
+    assert page.status_code == 400
+    assert "only exclusions (-diffusion)" in page.text and "unknown time zone" in page.text
+    assert store.find_subscriber(sub.id).profile == sub.profile
+
+
+# ----------------------------------------------------------------------------- unsubscribe
+def test_one_click_post_unsubscribes_at_once_without_cookie_or_page(app, config, store):
+    with TestClient(app, base_url=PUBLIC) as first:
+        sub = subscribed(first, config, store)
+    link = f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}"
+    with TestClient(app, base_url=PUBLIC) as mail_provider:       # no cookie, no CSRF token
+        answer = mail_provider.post(link, content=b"List-Unsubscribe=One-Click",
+                                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 200 and not store.find_subscriber(sub.id).active
+    with TestClient(app, base_url=PUBLIC) as later:
+        assert later.get(manage_link(app, sub)).status_code == 410      # links stop working after unsubscribe
+
+
+def test_the_unsubscribe_link_opened_in_a_browser_shows_one_button_and_changes_nothing(app, client, config, store):
+    sub = subscribed(client, config, store)
+    link = f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}"
+    page = client.get(link)
+    assert page.status_code == 200 and page.text.count("<button") == 1 and store.find_subscriber(sub.id).active
+    done = client.post(link, data={"csrftoken": csrf_of(page.text)})
+    assert "You are unsubscribed" in done.text and not store.find_subscriber(sub.id).active
+
+
+# ----------------------------------------------------------------------------- votes
+def test_a_vote_link_shows_a_page_and_the_vote_is_stored_by_its_post(app, client, config, store):
+    sub = subscribed(client, config, store)
+    link = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2606.12243', -1))}"
+    page = client.get(link)
+    assert page.status_code == 200 and "Not for me" in page.text and store.votes(sub.id) == []
+    client.post(link, data={"csrftoken": csrf_of(page.text)})
+    assert store.votes(sub.id) == [("2606.12243", -1)]
+    listed = client.get(manage_link(app, sub))
+    assert "not for me" in listed.text
+    post_form(client, manage_link(app, sub), {"action": "clear_vote", "paper": "2606.12243"})
+    assert store.votes(sub.id) == []
+
+
+def slack_request(app, body: bytes, secret: str = SLACK_SECRET):
+    ts = str(int(time.time()))
+    sig = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    with TestClient(app, base_url=PUBLIC) as slack:
+        return slack.post("/slack/actions", content=body, headers={
+            "x-slack-request-timestamp": ts, "x-slack-signature": sig,
+            "content-type": "application/x-www-form-urlencoded"})
+
+
+def test_slack_vote_buttons_are_stored_only_with_a_valid_slack_signature(app, client, config, store):
+    sub = subscribed(client, config, store)
+    token = app.web.signer.sign(Token("vote", sub.id, "2606.12243", 1))
+    body = urlencode({"payload": json.dumps({"type": "block_actions",
+                                             "actions": [{"action_id": "vote_up", "value": token}]})}).encode()
+    assert slack_request(app, body, secret="wrong").status_code == 401 and store.votes(sub.id) == []
+    assert slack_request(app, body).status_code == 200
+    assert store.votes(sub.id) == [("2606.12243", 1)]
+
+
+# ----------------------------------------------------------------------------- tokens
+def test_a_tampered_token_or_one_for_another_purpose_gets_a_clear_400_page(app, client, config, store):
+    sub = subscribed(client, config, store)
+    good = app.web.signer.sign(Token("manage", sub.id))
+    for path in (f"/manage/{good[:-2]}xx", f"/unsubscribe/{good}", f"/vote/{good}"):
+        page = client.get(path)
+        assert page.status_code == 400 and "not valid" in page.text and "Traceback" not in page.text
+
+
+def test_tokens_are_bound_to_purpose_and_expire():
+    signer = Signer(SECRET)
+    with freeze_time("2026-06-01"):
+        token = signer.sign(Token("vote", 7, "2606.12243", 1))
+    with freeze_time("2026-06-02"):
+        assert signer.verify("vote", token, 86400 * 2) == Token("vote", 7, "2606.12243", 1)
+        with pytest.raises(TokenError):
+            signer.verify("manage", token, 86400 * 2)
+    with freeze_time("2026-06-04"), pytest.raises(TokenError) as err:
+        signer.verify("vote", token, 86400 * 2)
+    assert err.value.expired
+    with pytest.raises(TokenError):
+        Signer("another key").verify("vote", token, 10**9)
+
+
+# ----------------------------------------------------------------------------- the rules of every page
+def test_a_form_post_without_the_csrf_token_is_refused_and_changes_nothing(app, config, store):
+    with TestClient(app, base_url=PUBLIC) as forger:
+        page = forger.post("/", data={"email": "x@example.org", "keywords": "agents", "action": "subscribe"})
+    assert page.status_code == 403 and "Reload the page" in page.text and mails(config) == []
+
+
+def test_pages_carry_security_headers_and_no_inline_script(client):
+    page = client.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["cache-control"] == "no-store"
+    assert re.findall(r"<script(?![^>]*\bsrc=)", page.text) == [] and " style=" not in page.text
+    assert 'secure' in page.headers["set-cookie"].lower() and "samesite=strict" in page.headers["set-cookie"].lower()
+
+
+def test_every_field_of_the_subscribe_form_has_a_label(client):
+    page = client.get("/").text
+    ids = re.findall(r'<(?:input|textarea|select)[^>]*\bid="([^"]+)"', page)
+    assert {"email", "keywords", "time", "timezone", "weekday"} <= set(ids)
+    for field_id in ids:
+        assert f'for="{field_id}"' in page
+
+
+def test_a_request_body_over_the_limit_gets_413(client):
+    page = client.post("/", content=b"x" * 20000, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert page.status_code == 413
+
+
+def test_an_unexpected_error_shows_a_plain_500_page_without_a_trace(app, client, monkeypatch):
+    def broken(*a, **k):
+        raise RuntimeError("secret internals")
+    monkeypatch.setattr(app.web.tester, "run", broken)
+    with TestClient(app, base_url=PUBLIC, raise_server_exceptions=False) as c:
+        page = c.get("/tester", params={"keywords": "agents"})
+    assert page.status_code == 500 and "secret internals" not in page.text and "Traceback" not in page.text
+    assert client.get("/nowhere").status_code == 404
+
+
+# ----------------------------------------------------------------------------- configuration
+def test_the_web_table_is_validated_with_one_line_errors(tmp_path):
+    path = tmp_path / "c.toml"
+    for body, needle in (('listen = "8080"', "web.listen"), ('public_url = "papers.example.org"', "web.public_url"),
+                         ('limit_per_address = "lots"', "web.limit_per_address")):
+        path.write_text(f"[web]\n{body}\n")
+        with pytest.raises(ConfigError, match=needle):
+            load_config(path, env={})
+
+
+def test_the_app_refuses_to_start_without_a_signing_key(config):
+    with pytest.raises(ConfigError, match="NOTIFIER_WEB_SECRET"):
+        create_app(config, env={})
+
+
+def test_notifier_web_without_a_signing_key_says_so_in_one_line(monkeypatch, tmp_path, capsys):
+    from notifier.cli import main
+
+    monkeypatch.delenv("NOTIFIER_WEB_SECRET", raising=False)
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
+    assert main(["web", "--listen", "127.0.0.1:0"]) == 1            # a bad --listen: one line too
+    assert "must be host:port" in capsys.readouterr().err
+    assert main(["web", "--listen", "127.0.0.1:8999"]) == 1          # refused before anything binds
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NOTIFIER_WEB_SECRET" in err and "openssl rand" in err

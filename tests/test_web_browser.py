@@ -1,0 +1,219 @@
+"""The self-service pages in a real browser: Playwright drives Debian's chromium against
+`notifier web` started as a process on 127.0.0.1, with a temporary database and aiosmtpd
+catching the mail. One journey: subscribe -> confirmation mail -> confirm -> the tester shows
+matches -> edit the profile -> a digest sent by `notifier run` -> vote from the mail's link ->
+unsubscribe by the one-click POST, and by the page.
+
+Skipped only when chromium is not installed (.ci/run installs it). With
+NOTIFIER_WEB_SCREENSHOTS=DIR the pages are also saved there at 375 px and 1280 px (docs/)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from notifier.store import Store
+from smtp_server import Recorder, free_port
+from web_helpers import SECRET, link_in, store_sample_papers
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = os.environ.get("NOTIFIER_WEB_SCREENSHOTS")
+
+
+@pytest.fixture
+def smtp():
+    from aiosmtpd.controller import Controller
+
+    recorder = Recorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, recorder
+    controller.stop()
+
+
+@pytest.fixture
+def site(tmp_path, smtp):
+    """`notifier web` as a process; yields (base URL, config path, environment, database URL)."""
+    controller, _ = smtp
+    port = free_port()
+    db = f"sqlite:///{tmp_path / 'notifier.sqlite'}"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"""[general]\nstate_dir = "{tmp_path}"\n[database]\nurl = "{db}"\n
+[sources.hf_daily]\nenabled = false\n
+[email]\nhost = "127.0.0.1"\nport = {controller.port}\nsecurity = "none"\nfrom = "Papers <papers@example.org>"
+unsubscribe_mailto = "unsubscribe@example.org"\n
+[web]\nlisten = "127.0.0.1:{port}"\npublic_url = "http://127.0.0.1:{port}"\n""")
+    store = Store(db)
+    store_sample_papers(store)
+    store.close()
+    env = {**os.environ, "NOTIFIER_WEB_SECRET": SECRET}
+    proc = subprocess.Popen([sys.executable, "-m", "notifier", "-c", str(cfg), "web"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base, proc)
+        yield base, cfg, env, db
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def wait_until_up(base: str, proc) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise AssertionError(f"notifier web exited: {proc.stdout.read().decode()}")
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("notifier web did not answer within 30 s")
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def shoot(page, name: str) -> None:
+    """Screenshots at 375 px and 1280 px wide, when asked for (NOTIFIER_WEB_SCREENSHOTS)."""
+    if not SHOTS:
+        return
+    for width in (375, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(Path(SHOTS) / f"web-{name}-{width}px.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def fits(page, width: int) -> bool:
+    """Readable at this width: nothing sticks out sideways (no horizontal scrolling)."""
+    page.set_viewport_size({"width": width, "height": 900})
+    overflow = page.evaluate("document.documentElement.scrollWidth")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    return overflow <= width
+
+
+def mail_to(recorder, address: str, subject_part: str, timeout: float = 20):
+    for _ in range(int(timeout * 10)):
+        for m in recorder.snapshot():
+            if m["To"] == address and subject_part in m["Subject"]:
+                return m
+        time.sleep(0.1)
+    raise AssertionError(f"no mail to {address} about {subject_part!r}")
+
+
+def subscribe_by_keyboard_and_confirm(page, base, recorder, address, keywords):
+    """Keyboard only: Tab to the fields, type, Enter submits with the Subscribe button."""
+    page.goto(base + "/")
+    page.keyboard.press("Tab")                  # the site name
+    page.keyboard.press("Tab")
+    page.keyboard.type(address)
+    page.keyboard.press("Tab")
+    page.keyboard.type(keywords)
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    confirm = link_in(mail_to(recorder, address, "Confirm").get_content(), "confirm")
+    page.goto(confirm)
+    page.get_by_role("button", name="Confirm subscription").click()
+    page.get_by_role("heading", name="You are subscribed").wait_for()
+
+
+def test_a_subscriber_serves_themselves_from_subscribe_to_unsubscribe(site, smtp, browser):
+    base, cfg, env, db = site
+    _, recorder = smtp
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, timezone_id="Europe/Berlin")
+
+    # The tester updates as the person types (JavaScript), before anything is sent.
+    page.goto(base + "/")
+    assert page.get_by_label("Time zone").input_value() == "Europe/Berlin"     # defaulted from the browser
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Keywords").press_sequentially('"speculative decoding", distillation', delay=10)
+    tester = page.locator("#tester")
+    tester.get_by_role("link", name=re.compile("^VIA-SD: Verification via Intra-Model Routing")).wait_for()
+    assert "matched:" in tester.inner_text()
+    shoot(page, "subscribe")
+    assert fits(page, 375) and fits(page, 1280)
+    page.emulate_media(color_scheme="dark")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(13, 17, 23)"
+    page.emulate_media(color_scheme="light")
+
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    confirm = link_in(mail_to(recorder, "ada@example.org", "Confirm").get_content(), "confirm")
+    store = Store(db)
+    assert store.list_subscribers(active_only=False) == []            # double opt-in: nothing yet
+    page.goto(confirm)
+    page.get_by_role("button", name="Confirm subscription").click()
+    page.get_by_role("heading", name="You are subscribed").wait_for()
+    assert [s.address for s in store.list_subscribers()] == ["ada@example.org"]
+
+    # The manage page: the same tester, then an edit.
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.locator("#tester").get_by_role("link", name=re.compile("^VIA-SD")).wait_for()
+    page.get_by_label("Profile 1 keywords").fill('"speculative decoding", "sparse attention"')
+    page.locator("#tester").get_by_role("link", name="MiniMax Sparse Attention").wait_for()
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved.").wait_for()
+    ada = store.find_subscriber("ada@example.org")
+    assert "sparse attention" in ada.profile and ada.timezone == "Europe/Berlin"
+
+    # A second subscriber, who will leave through the unsubscribe page.
+    other = browser.new_page()
+    subscribe_by_keyboard_and_confirm(other, base, recorder, "bob@example.org", "agents")
+
+    # A digest, sent by `notifier run`.
+    run = subprocess.run([sys.executable, "-m", "notifier", "-c", str(cfg), "run", "--all"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    digest = mail_to(recorder, "ada@example.org", "papers on")
+    assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    one_click = re.search(r"<(http://[^>]+/unsubscribe/[^>]+)>", digest["List-Unsubscribe"]).group(1)
+    assert "<mailto:unsubscribe@example.org?subject=unsubscribe>" in digest["List-Unsubscribe"]
+    html = digest.get_body(("html",)).get_content()
+
+    # Vote from the mail's link: the GET shows a page, its button records the vote.
+    vote = re.search(r'Useful\? <a href="([^"]+)"', html).group(1)
+    page.goto(vote)
+    assert store.votes(store.find_subscriber("ada@example.org").id) == []
+    page.get_by_role("button", name="More like this").click()
+    page.get_by_role("heading", name="Thank you").wait_for()
+    [(paper_id, value)] = store.votes(store.find_subscriber("ada@example.org").id)
+    assert value == 1 and paper_id in html
+    page.get_by_role("link", name="See all your votes").click()
+    assert "▲ more like this" in page.locator(".votes").inner_text()
+    shoot(page, "manage")
+    assert fits(page, 375)
+
+    # Unsubscribe by the page (bob) ...
+    bob_mail = mail_to(recorder, "bob@example.org", "papers on")
+    bob_link = re.search(r"<([^>]+)>", bob_mail["List-Unsubscribe"]).group(1)
+    other.goto(bob_link)
+    assert other.locator("main button").count() == 1
+    shoot(other, "unsubscribe")
+    other.get_by_role("button", name="Unsubscribe").click()
+    other.get_by_role("heading", name="You are unsubscribed").wait_for()
+
+    # ... and by the RFC 8058 one-click POST a mail provider sends (ada): no cookie, no page.
+    answer = httpx.post(one_click, content=b"List-Unsubscribe=One-Click",
+                        headers={"content-type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 200
+    assert store.list_subscribers() == []
+    page.goto(vote)                                                 # links stop working after unsubscribe
+    assert "no longer works" in page.content()
+    store.close()
