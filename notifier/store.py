@@ -185,20 +185,27 @@ class Store:
     # -- sessions ---------------------------------------------------------------------
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction (BEGIN IMMEDIATE on SQLite): commits on success, rolls back on error."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        """One transaction (BEGIN IMMEDIATE on SQLite): commits on success, rolls back on error.
+        A database error anywhere in it (BEGIN, a query, a flush, the commit) becomes one StoreError."""
+        with self._mapped_errors(), Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
-                self._guard(session.commit)
+                session.commit()
             except BaseException:
                 session.rollback()
                 raise
 
-    def _guard(self, fn, *args):
+    @contextmanager
+    def _mapped_errors(self) -> Iterator[None]:
+        """The one place where the driver's errors become our one-line StoreError."""
         try:
-            return fn(*args)
+            yield
         except (OperationalError, DatabaseError) as err:
             raise StoreError(self._explain(err)) from None
+
+    def _guard(self, fn, *args):
+        with self._mapped_errors():
+            return fn(*args)
 
     def _explain(self, err: Exception) -> str:
         where = str(self.path) if self.path else self.url.split("@")[-1]
@@ -210,6 +217,8 @@ class Store:
             "unable to open": "cannot open the database file; check the folder exists and is writable",
             "disk is full": "the disk is full; free space and run again (nothing was half-written)",
             "database is locked": "the database stayed locked by another process for too long",
+            "disk I/O error": "reading or writing the database failed (disk full, file size limit or a "
+                              "failing disk); nothing was half-written",
         }
         for needle, hint in hints.items():
             if needle in msg:
@@ -579,8 +588,11 @@ def _check_sqlite_file(path: Path) -> None:
             raise StoreError(f"{path}: the file is not a SQLite database (corrupt or another format)")
 
 
+BUSY_TIMEOUT_MS = 30_000            # how long a transaction waits for another process's write lock
+
+
 def _connect_args(url: str) -> dict:
-    return {"timeout": 30, "check_same_thread": False} if url.startswith("sqlite") else {}
+    return {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False} if url.startswith("sqlite") else {}
 
 
 def _install_sqlite_pragmas(engine) -> None:
@@ -588,7 +600,7 @@ def _install_sqlite_pragmas(engine) -> None:
     def _on_connect(dbapi_conn: sqlite3.Connection, _record):
         dbapi_conn.isolation_level = None          # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")

@@ -83,3 +83,44 @@ def test_lock_is_not_inherited_by_child_processes(tmp_path):
     finally:
         child.stdin.close()
         child.wait()
+
+
+def test_state_dir_that_is_a_file_is_one_line_error(tmp_path):
+    state = tmp_path / "state"
+    state.write_text("not a folder")
+    code, err = run_with_state(state)
+    assert (code, err) == (1, f"notifier: error: cannot use the state directory {state}: "
+                              "it exists and is not a folder\n")
+
+
+def test_state_dir_under_proc_is_one_line_error():
+    code, err = run_with_state("/proc/notifier-state")
+    assert (code, err) == (1, "notifier: error: cannot use the state directory /proc/notifier-state: "
+                              "No such file or directory\n")
+
+
+def run_with_state(state):
+    """`notifier run` in a subprocess with this state directory: (exit code, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "notifier", "run"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "NOTIFIER_CONFIG": "", "NOTIFIER_STATE_DIR": str(state)})
+    return proc.returncode, proc.stderr
+
+
+def test_disk_full_while_locking_is_one_line_error_and_leaves_no_lock(tmp_path, monkeypatch, capsys):
+    """Disk full simulated at the lowest level we call: os.write raising ENOSPC."""
+    import errno
+
+    from notifier.cli import main
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
+    monkeypatch.setattr("notifier.lock.os.write", full)
+    assert main(["run"]) == 1
+    assert capsys.readouterr().err == (f"notifier: error: cannot lock {tmp_path / 'notifier.lock'}: No space left "
+                                       "on device; the state directory needs write access and free space\n")
+    monkeypatch.undo()
+    with DaemonLock(tmp_path) as lock:          # the failed attempt did not keep the lock
+        assert lock.held
