@@ -12,6 +12,7 @@ with another ``database.url``.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 from notifier.errors import StoreError
 from notifier.models import Paper
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+log = logging.getLogger(__name__)
 DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown")   # a paper in these is taken
 OPEN_STATES = ("pending", "sending", "retry")
 
@@ -154,12 +156,33 @@ def _v2(conn) -> None:
     _add_column(conn, "subscriber", "threshold", "FLOAT")
 
 
+def _v3(conn) -> None:
+    """subscriber.address in canonical form (subscribers.canonical_address: e-mail in lower case,
+    Slack user ids without '@'), so one person is one subscriber. A row whose canonical address
+    another row already has is kept as it is and logged: which history to keep is the operator's
+    call (`notifier unsubscribe ID`)."""
+    from notifier.logs import event
+    from notifier.subscribers import canonical_address
+
+    rows = conn.execute(text("SELECT id, address FROM subscriber ORDER BY id")).all()
+    taken = {address for _, address in rows}
+    for sub_id, address in rows:
+        canonical = canonical_address(address)
+        if canonical == address:
+            continue
+        if canonical in taken:
+            event(log, "duplicate subscriber kept", logging.WARNING, id=sub_id, address=address, same_as=canonical)
+            continue
+        conn.execute(text("UPDATE subscriber SET address = :a WHERE id = :i"), {"a": canonical, "i": sub_id})
+        taken.add(canonical)
+
+
 def _add_column(conn, table: str, column: str, sql_type: str) -> None:
     if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
-MIGRATIONS = {1: _v1, 2: _v2}      # version -> function(connection); append, never edit
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}      # version -> function(connection); append, never edit
 
 
 # ----------------------------------------------------------------------------- results
@@ -374,12 +397,16 @@ class Store:
             return sub
 
     def find_subscriber(self, ref: str | int) -> Subscriber | None:
+        """By id, or by address exactly as stored (the canonical form: subscribers.canonical_address).
+        Never by name: a name may be another subscriber's address (see subscribers_named)."""
         with self.session() as s:
             if isinstance(ref, int) or str(ref).isdigit():
-                found = s.get(Subscriber, int(ref))
-                if found:
-                    return found
-            return s.exec(select(Subscriber).where((Subscriber.address == str(ref)) | (Subscriber.name == str(ref)))).first()
+                return s.get(Subscriber, int(ref))
+            return s.exec(select(Subscriber).where(Subscriber.address == ref)).first()
+
+    def subscribers_named(self, name: str) -> list[Subscriber]:
+        with self.session() as s:
+            return list(s.exec(select(Subscriber).where(Subscriber.name == name).order_by(Subscriber.id)))
 
     def update_subscriber(self, sub_id: int, **changes) -> Subscriber:
         with self.session() as s:

@@ -30,10 +30,20 @@ def parse_day(text: str, what: str = "--date") -> date:
 
 
 def find_subscriber(ctx, ref: str):
-    sub = ctx.store.find_subscriber(ref)
-    if sub is None:
+    """The subscriber REF names: its address (any case; @U… or U…) or id first, else its name.
+    A name several subscribers share is an error listing them, never a guess."""
+    from notifier.subscribers import canonical_address
+
+    sub = ctx.store.find_subscriber(canonical_address(ref))
+    if sub is not None:
+        return sub
+    named = ctx.store.subscribers_named(ref.strip())
+    if len(named) > 1:
+        raise InputError(f"'{ref}' is the name of {len(named)} subscribers: "
+                         f"{', '.join(f'{s.address} (id {s.id})' for s in named)}; use the address or id")
+    if not named:
         raise InputError(f"no subscriber '{ref}' (see `notifier subscribers`)")
-    return sub
+    return named[0]
 
 
 def read_jsonl(path: str) -> list:
