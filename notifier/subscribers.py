@@ -56,7 +56,7 @@ def missing_webhook_secret(address: str, env: dict | None = None) -> str | None:
 
 
 def check_profiles(keywords: list[str]) -> list[str]:
-    from notifier.profile import parse_profile
+    from notifier.profile import parse_profile, shown
 
     texts = [k.strip() for k in keywords if k and k.strip()]
     if not texts:
@@ -65,7 +65,7 @@ def check_profiles(keywords: list[str]) -> list[str]:
         try:
             parse_profile(text)
         except ProfileError as err:
-            raise InputError(f"profile '{text}': {err}") from None
+            raise InputError(f"profile '{shown(text)}': {err}") from None
     return texts
 
 

@@ -25,9 +25,16 @@ def read_input(where: str, args) -> str:
 
 
 def _read_url(url: str, args) -> str:
+    from urllib.parse import urlsplit
+
     from notifier.commands import load
     from notifier.fetch import Fetcher
 
+    try:
+        if not urlsplit(url).hostname:
+            raise ValueError("no host")
+    except ValueError as err:
+        raise InputError(f"cannot read {url}: not a valid URL ({err})") from None
     contact = getattr(getattr(load(args), "general", None), "contact", "") or ""
     with Fetcher(contact=contact) as f:
         resp = f.get(url)
