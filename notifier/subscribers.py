@@ -26,15 +26,17 @@ WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturd
 
 def channel_of(address: str) -> str:
     """'email' or 'slack' for a valid address; InputError naming the value otherwise."""
+    from notifier.profile import shown
+
     if any(c in address for c in "\r\n"):
         raise InputError("address must be a single line")
     if "@" in address and not address.startswith("@"):
         if not EMAIL_RE.match(address):
-            raise InputError(f"'{address}' is not a valid e-mail address")
+            raise InputError(f"'{shown(address)}' is not a valid e-mail address")
         return "email"
     if any(pattern.match(address) for pattern, _ in SLACK_FORMS):
         return "slack"
-    raise InputError(f"'{address}' is neither an e-mail address nor a Slack target "
+    raise InputError(f"'{shown(address)}' is neither an e-mail address nor a Slack target "
                      "(#channel, channel id C…, user id U… or @U…, https://hooks.slack.com/… or webhook:ENV_NAME)")
 
 
