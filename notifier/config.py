@@ -176,7 +176,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "alerts.source_failure_hours": (1, 24 * 30),
 }
 HINTS = {"matching.threshold": " (lower sends more papers, higher fewer)"}
-DATABASE_URL_RE = re.compile(r"^(sqlite:///.+|postgresql\+psycopg://[^/]+/[^/?#]+(\?.*)?)$")
+DATABASE_URL_RE = re.compile(r"^(sqlite:///.+|postgresql(\+psycopg)?://[^/]*/[^/?#]+(\?.*)?)$")   # psycopg is the default
 
 
 def load_config(path: str | os.PathLike | None = None, *, env: dict | None = None) -> Config:

@@ -200,11 +200,7 @@ class Store:
         self.path = _sqlite_path(url)
         if self.path is not None:
             _check_sqlite_file(self.path)
-        try:
-            self.engine = create_engine(url, connect_args=_connect_args(url))
-        except ImportError as err:
-            raise StoreError(f"{url.split('@')[-1]}: the database driver is not installed ({err.name}); "
-                             "for PostgreSQL: pip install 'psycopg[binary]'") from None
+        self.engine = create_engine(url, connect_args=_connect_args(url))
         if self.path is not None:
             _install_sqlite_pragmas(self.engine)
         self._guard(self._migrate)

@@ -88,7 +88,7 @@ def test_secret_comes_from_env_then_systemd_credentials(tmp_path):
 def test_config_command_redacts_database_password(tmp_path, capsys):
     from notifier.cli import main
 
-    path = write(tmp_path, "[database]\nurl = 'postgresql+psycopg://notifier:s3cret@db/notifier'\n")
+    path = write(tmp_path, "[database]\nurl = 'postgresql://notifier:s3cret@db/notifier'\n")
     assert main(["--config", str(path), "config"]) == 0
     out = capsys.readouterr().out
     assert "s3cret" not in out and "notifier:***@db" in out
@@ -131,8 +131,8 @@ def test_every_numeric_key_has_a_declared_range():
     assert set(numeric(Config())) | {"matching.threshold"} == set(BOUNDS)
 
 
-@pytest.mark.parametrize("url", ["mysql://x", "notaurl", "sqlite://relative.sqlite", "postgresql://db/notifier",
-                                 "sqlite:///"])
+@pytest.mark.parametrize("url", ["mysql://x", "notaurl", "sqlite://relative.sqlite", "postgresql+pg8000://db/notifier",
+                                 "postgresql://db", "sqlite:///"])
 def test_unsupported_database_url_is_refused_at_load(tmp_path, url):
     path = write(tmp_path, f"[database]\nurl = '{url}'\n")
     with pytest.raises(ConfigError) as err:
@@ -150,7 +150,8 @@ def test_database_url_from_the_environment_is_checked_too_and_its_password_hidde
 
 @pytest.mark.parametrize("url", ["sqlite:///relative.sqlite", "sqlite:////var/lib/notifier/n.sqlite",
                                  "postgresql+psycopg://notifier@localhost/notifier",
-                                 "postgresql+psycopg://u:p@db:5432/notifier?sslmode=require"])
+                                 "postgresql+psycopg://u:p@db:5432/notifier?sslmode=require",
+                                 "postgresql://notifier@db/notifier", "postgresql+psycopg:///notifier?host=/run/postgresql"])
 def test_supported_database_urls_are_accepted(tmp_path, url):
     assert load_config(write(tmp_path, f"[database]\nurl = '{url}'\n"), env={}).database_url == url
 
