@@ -85,25 +85,30 @@ def test_lock_is_not_inherited_by_child_processes(tmp_path):
         child.wait()
 
 
-def test_state_dir_that_is_a_file_is_one_line_error(tmp_path):
+@pytest.fixture
+def run_with_state(monkeypatch, capsys):
+    """`notifier run` with this state directory: (exit code, stderr)."""
+    from notifier.cli import main
+
+    def run(state):
+        monkeypatch.setenv("NOTIFIER_STATE_DIR", str(state))
+        monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
+        monkeypatch.delenv("NOTIFIER_DATABASE_URL", raising=False)
+        code = main(["run"])
+        return code, capsys.readouterr().err
+    return run
+
+
+def test_state_dir_that_is_a_file_is_one_line_error(tmp_path, run_with_state):
     state = tmp_path / "state"
     state.write_text("not a folder")
-    code, err = run_with_state(state)
-    assert (code, err) == (1, f"notifier: error: cannot use the state directory {state}: "
-                              "it exists and is not a folder\n")
+    assert run_with_state(state) == (1, f"notifier: error: cannot use the state directory {state}: "
+                                        "it exists and is not a folder\n")
 
 
-def test_state_dir_under_proc_is_one_line_error():
-    code, err = run_with_state("/proc/notifier-state")
-    assert (code, err) == (1, "notifier: error: cannot use the state directory /proc/notifier-state: "
-                              "No such file or directory\n")
-
-
-def run_with_state(state):
-    """`notifier run` in a subprocess with this state directory: (exit code, stderr)."""
-    proc = subprocess.run([sys.executable, "-m", "notifier", "run"], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "NOTIFIER_CONFIG": "", "NOTIFIER_STATE_DIR": str(state)})
-    return proc.returncode, proc.stderr
+def test_state_dir_under_proc_is_one_line_error(run_with_state):
+    assert run_with_state("/proc/notifier-state") == (1, "notifier: error: cannot use the state directory "
+                                                         "/proc/notifier-state: No such file or directory\n")
 
 
 def test_disk_full_while_locking_is_one_line_error_and_leaves_no_lock(tmp_path, monkeypatch, capsys):

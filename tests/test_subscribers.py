@@ -11,7 +11,7 @@ ADDRESS_ALPHABET = st.sampled_from(list(string.ascii_letters + string.digits + "
 ADDRESSES = st.one_of(st.text(max_size=60), st.lists(ADDRESS_ALPHABET, max_size=25).map("".join), st.emails())
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(ADDRESSES)
 @example("ada@example.org\r\nBcc: all@example.org")
 @example("@U12345678")
@@ -27,7 +27,7 @@ def test_any_text_is_an_email_or_slack_address_or_a_one_line_input_error(address
     assert channel_of(canonical) == channel and canonical_address(canonical) == canonical
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.emails())
 def test_an_email_address_in_any_case_is_the_same_subscriber(address):
     try:
