@@ -176,7 +176,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "alerts.source_failure_hours": (1, 24 * 30),
 }
 HINTS = {"matching.threshold": " (lower sends more papers, higher fewer)"}
-DATABASE_URL_RE = re.compile(r"^(sqlite:///.+|postgresql(\+psycopg)?://[^/]*/[^/?#]+(\?.*)?)$")   # psycopg is the default
+# postgresql:// is psycopg 3 too (SQLAlchemy 2.1's default driver for PostgreSQL)
+DATABASE_URL_RE = re.compile(r"^(sqlite:///.+|postgresql(\+psycopg)?://[^/]*/[^/?#]+(\?.*)?)$")
 
 
 def load_config(path: str | os.PathLike | None = None, *, env: dict | None = None) -> Config:

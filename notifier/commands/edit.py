@@ -27,7 +27,8 @@ def run(args) -> int:
         sub = find_subscriber(ctx, args.subscriber)
         profiles = args.keywords or json.loads(sub.profile)
         profiles = profiles + (args.add_keywords or [])
-        checked = new_subscriber(address=sub.address, keywords=profiles, name=sub.name if args.name is None else args.name,
+        checked = new_subscriber(address=sub.address, keywords=profiles,
+                                 name=sub.name if args.name is None else args.name,
                                  timezone=sub.timezone if args.timezone is None else args.timezone,
                                  time=sub.delivery_time if args.time is None else args.time,
                                  frequency=(f"{sub.frequency}:{sub.weekday}" if sub.weekday else sub.frequency)

@@ -21,8 +21,9 @@ def run(args) -> int:
 
     with context(args) as ctx:
         zone = ctx.config.schedule.timezone if args.timezone is None else args.timezone
-        sub = new_subscriber(address=args.address, keywords=args.keywords, name=args.name, timezone=zone, time=args.time,
-                             frequency=args.frequency, max_items=args.max_items, threshold=args.threshold)
+        sub = new_subscriber(address=args.address, keywords=args.keywords, name=args.name, timezone=zone,
+                             time=args.time, frequency=args.frequency, max_items=args.max_items,
+                             threshold=args.threshold)
         existing = ctx.store.find_subscriber(sub.address)
         if existing and not existing.active:
             ctx.store.update_subscriber(existing.id, active=True, **_settings(sub))
