@@ -86,3 +86,49 @@ def test_disk_full_while_ingesting_is_one_line_and_writes_nothing_half(tmp_path)
     code, out, err = notifier("demo", "--dir", str(tmp_path))     # space again: a clean, complete run
     assert code == 0, err
     assert "ada@example.org" in out and "matched -> sent" in out
+
+
+def test_database_locked_by_another_writer_mid_command_is_one_line(tmp_path, monkeypatch, capsys):
+    """Another process starts writing after `subscribe` opened (and migrated) the database and
+    keeps its write lock longer than the busy timeout: BEGIN IMMEDIATE fails inside a session."""
+    path = tmp_path / "notifier.sqlite"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    migrate = Store._migrate
+
+    def migrate_then_lock(self):
+        migrate(self)
+        other.execute("BEGIN IMMEDIATE")
+
+    monkeypatch.setattr(Store, "_migrate", migrate_then_lock)
+    monkeypatch.setattr("notifier.store.BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
+    monkeypatch.delenv("NOTIFIER_DATABASE_URL", raising=False)
+    try:
+        assert main(["subscribe", "ada@example.org", "-k", "moe"]) == 1
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert capsys.readouterr().err == (f"notifier: error: {path}: the database stayed locked by another process "
+                                       "for too long\n")
+
+
+def test_disk_full_mid_ingest_is_a_store_error_and_keeps_nothing_of_the_batch(tmp_path):
+    """SQLite's own SQLITE_FULL, raised by an INSERT (a flush inside the session, not the commit):
+    PRAGMA max_page_count caps the file at its current size, as a full disk would."""
+    from sqlalchemy import event
+
+    from digests import paper
+
+    store = Store(f"sqlite:///{tmp_path / 'n.sqlite'}")
+    store.ingest([paper(1)], source="hf_daily", digest_day="2026-07-29")
+    store.engine.dispose()
+    event.listen(store.engine, "connect", lambda conn, _: conn.execute(
+        f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}"))
+    batch = [paper(i, abstract="long " * 2000) for i in range(2, 40)]
+    with pytest.raises(StoreError) as err:
+        store.ingest(batch, source="hf_daily", digest_day="2026-07-30")
+    assert str(err.value) == (f"{tmp_path / 'n.sqlite'}: the disk is full; free space and run again "
+                              "(nothing was half-written)")
+    assert store.count_papers() == 1
+    store.close()
