@@ -16,7 +16,7 @@ def add_arguments(p):
 
 def read_input(where: str, args) -> str:
     if where.startswith(("http://", "https://")):
-        return _read_url(where, args)
+        return _read_url(_valid_url(where), args)
     try:
         return Path(where).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -24,17 +24,21 @@ def read_input(where: str, args) -> str:
         raise InputError(f"cannot read {where}: {reason}") from None
 
 
-def _read_url(url: str, args) -> str:
+def _valid_url(url: str) -> str:
     from urllib.parse import urlsplit
-
-    from notifier.commands import load
-    from notifier.fetch import Fetcher
 
     try:
         if not urlsplit(url).hostname:
             raise ValueError("no host")
     except ValueError as err:
         raise InputError(f"cannot read {url}: not a valid URL ({err})") from None
+    return url
+
+
+def _read_url(url: str, args) -> str:
+    from notifier.commands import load
+    from notifier.fetch import Fetcher
+
     contact = getattr(getattr(load(args), "general", None), "contact", "") or ""
     with Fetcher(contact=contact) as f:
         resp = f.get(url)
