@@ -46,9 +46,13 @@ def find_subscriber(ctx, ref: str):
     return named[0]
 
 
-def read_jsonl(path: str) -> list[tuple[int, object]]:
-    """A JSON-lines file -> (line number, object) for each non-blank line; one-line errors naming
-    the file and line."""
+def read_jsonl(path: str) -> list:
+    """A JSON-lines file -> its objects; one-line errors naming the file and line."""
+    return [obj for _, obj in numbered_jsonl(path)]
+
+
+def numbered_jsonl(path: str) -> list[tuple[int, object]]:
+    """A JSON-lines file -> (line number, object) for each non-blank line."""
     try:
         with open(path, encoding="utf-8") as fh:
             lines = fh.readlines()
@@ -71,7 +75,7 @@ def read_papers(path: str) -> list[dict]:
     """Papers for `match` and `profile check`, one JSON object a line (DESIGN.md), each checked
     here so a wrong type is a line-numbered error and not a crash in the matcher."""
     papers = []
-    for n, paper in read_jsonl(path):
+    for n, paper in numbered_jsonl(path):
         where = f"{path}: line {n}"
         if not isinstance(paper, dict):
             raise InputError(f"{where}: expected a JSON object (a paper), not {_json_type(paper)}")

@@ -78,7 +78,7 @@ def run_many(args, index) -> int:
     from notifier.match import match_profiles
     from notifier.profile import parse_profile
     ids, profiles = [], []
-    for n, line in read_jsonl(args.profiles):
+    for n, line in enumerate(read_jsonl(args.profiles), 1):
         if not isinstance(line, dict) or "profile" not in line:
             raise InputError(f"{args.profiles}: line {n}: expected {{\"id\", \"profile\"}}")
         try:
