@@ -172,6 +172,33 @@ class Config:
 
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 THRESHOLD_RANGE = (0.05, 0.95)    # below: nearly anything that matched is sent; above: the top paper alone
+MAX_ITEMS_RANGE = (1, 100)        # a digest is read in one sitting; Slack posts at most 50 blocks a message
+
+# The one table of ranges: every numeric key, checked once at load. Finite numbers only (the
+# comparisons refuse nan, inf and -inf). A key missing here is a test failure.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "general.retention_days": (1, 36500),
+    "sources.hf_daily.max_catchup_days": (0, 60),
+    "sources.hf_daily.min_interval_seconds": (0, 60),
+    "sources.arxiv.min_interval_seconds": (0, 60),
+    "sources.timeout_seconds": (1, 600),
+    "sources.max_attempts": (1, 20),
+    "email.port": (1, 65535),
+    "email.timeout_seconds": (1, 600),
+    "slack.min_interval_seconds": (0, 60),
+    "matching.max_items": MAX_ITEMS_RANGE,
+    "matching.upvote_weight": (0, 5),
+    "matching.threshold": THRESHOLD_RANGE,
+    "delivery.max_attempts": (1, 100),
+    "delivery.retry_base_seconds": (1, 86400),
+    "alerts.source_failure_hours": (1, 24 * 30),
+    "web.link_days": (1, 3650),
+    "web.confirm_hours": (1, 24 * 30),
+    "web.max_body_bytes": (1024, 10_000_000),
+}
+HINTS = {"matching.threshold": " (lower sends more papers, higher fewer)"}
+# postgresql:// is psycopg 3 too (SQLAlchemy 2.1's default driver for PostgreSQL)
+DATABASE_URL_RE = re.compile(r"^(sqlite:///.+|postgresql(\+psycopg)?://[^/]*/[^/?#]+(\?.*)?)$")
 
 
 def load_config(path: str | os.PathLike | None = None, *, env: dict | None = None) -> Config:
@@ -183,15 +210,24 @@ def load_config(path: str | os.PathLike | None = None, *, env: dict | None = Non
     config = Config()
     _apply(config, data, prefix="", where=str(path or "defaults"))
     config.path = str(path or "")
-    config.subscribers = [_subscriber(item, i, str(path)) for i, item in enumerate(data.get("subscribers", []) or [])]
+    config.subscribers = [_subscriber(item, i, str(path)) for i, item in enumerate(_entries(data, str(path)))]
+    check_database_url(config.database.url, f"{path or 'defaults'}: 'database.url'")
     if env.get("NOTIFIER_DATABASE_URL"):
-        config.database.url = env["NOTIFIER_DATABASE_URL"]
+        config.database.url = check_database_url(env["NOTIFIER_DATABASE_URL"], "NOTIFIER_DATABASE_URL")
     if env.get("NOTIFIER_STATE_DIR"):
         config.general.state_dir = env["NOTIFIER_STATE_DIR"]
     if not config.general.state_dir:
         config.general.state_dir = env.get("STATE_DIRECTORY") or "~/.local/state/digest-notifier"
     validate(config)
     return config
+
+
+def _entries(data: dict, where: str) -> list:
+    entries = data.get("subscribers", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: 'subscribers' must be a list of [[subscribers]] tables, "
+                          f"not {type(entries).__name__}")
+    return entries
 
 
 def _read_toml(path: Path) -> dict:
@@ -204,6 +240,9 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: cannot read configuration: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+                          "save it as UTF-8") from None
 
 
 def _apply(obj, data: dict, prefix: str, where: str) -> None:
@@ -262,8 +301,25 @@ def _subscriber(item, index: int, where: str) -> SubscriberSpec:
         raise ConfigError(f"{where}: '{key}.keywords' is required")
     if bool(spec.email) == bool(spec.slack):
         raise ConfigError(f"{where}: '{key}' needs exactly one of 'email' or 'slack'")
-    check_threshold(spec.threshold, f"{where}: '{key}.threshold'")
     return spec
+
+
+def check_subscribers(config: Config) -> None:
+    """Every [[subscribers]] entry through the same checks as `notifier subscribe`, so a bad entry
+    (or a second entry for the same person) fails here, naming the file and the entry."""
+    from notifier.errors import InputError
+    from notifier.subscribers import spec_subscriber
+
+    seen: dict[str, int] = {}
+    for i, spec in enumerate(config.subscribers):
+        entry = f"{config.path}: subscribers[{i}] ({spec.email or spec.slack})"
+        try:
+            address = spec_subscriber(spec, config.schedule.timezone).address
+        except InputError as err:
+            raise ConfigError(f"{entry}: {err}") from None
+        if address in seen:
+            raise ConfigError(f"{entry}: the same subscriber as subscribers[{seen[address]}]")
+        seen[address] = i
 
 
 def validate(config: Config) -> None:
@@ -275,14 +331,29 @@ def validate(config: Config) -> None:
     check_timezone(config.schedule.timezone, f"{where}: 'schedule.timezone'")
     if config.delivery.unknown_policy not in ("resend", "hold"):
         raise ConfigError(f"{where}: 'delivery.unknown_policy' must be resend or hold")
-    if config.matching.max_items < 1:
-        raise ConfigError(f"{where}: 'matching.max_items' must be at least 1")
-    check_threshold(config.matching.threshold, f"{where}: 'matching.threshold'")
+    for key in BOUNDS:
+        check_bound(key, _get(config, key), f"{where}: '{key}'")
     for name in ("hf_daily", "arxiv"):
         url = getattr(config.sources, name).base_url
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}: 'sources.{name}.base_url' must be an http(s) URL, not '{url}'")
     validate_web(config.web, where)
+    check_subscribers(config)
+
+
+def _get(config: Config, dotted: str):
+    obj = config
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def check_bound(key: str, value: float | None, what: str) -> float | None:
+    """None (unset) or a number within BOUNDS[key]; ConfigError '<what> must be between ...'."""
+    low, high = BOUNDS[key]
+    if value is not None and not low <= value <= high:      # also refuses nan and ±inf
+        raise ConfigError(f"{what} must be between {low:g} and {high:g}{HINTS.get(key, '')}, not {value:g}")
+    return value
 
 
 # ----------------------------------------------------------------------------- [web]
@@ -293,9 +364,6 @@ def validate_web(web: Web, where: str) -> None:
     for key in ("limit_per_address", "limit_per_client"):
         if not re.match(r"^\d+\s*/\s*(second|minute|hour|day)$", getattr(web, key)):
             raise ConfigError(f"{where}: 'web.{key}' must look like '3/hour' (per second, minute, hour or day)")
-    for key, low in (("link_days", 1), ("confirm_hours", 1), ("max_body_bytes", 1024)):
-        if getattr(web, key) < low:
-            raise ConfigError(f"{where}: 'web.{key}' must be at least {low}")
 
 
 def listen_address(listen: str, where: str = "") -> tuple[str, int]:
@@ -308,11 +376,17 @@ def listen_address(listen: str, where: str = "") -> tuple[str, int]:
 
 def check_threshold(value: float | None, what: str) -> float | None:
     """None (the matcher's default) or a share of the profile's top score within THRESHOLD_RANGE."""
-    low, high = THRESHOLD_RANGE
-    if value is not None and not low <= value <= high:      # also refuses nan
-        raise ConfigError(f"{what} must be between {low} and {high} (lower sends more papers, higher fewer), "
-                          f"not {value:g}")
-    return value
+    return check_bound("matching.threshold", value, what)
+
+
+def check_database_url(url: str, what: str) -> str:
+    """'' (the default SQLite file) or a URL of a database we support, so a typo is named here and
+    not met as a traceback when the first command opens the database."""
+    if url and not DATABASE_URL_RE.match(url):
+        shown = re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)
+        raise ConfigError(f"{what} must be sqlite:///PATH (three slashes, then the file; sqlite:////abs/path) "
+                          f"or postgresql+psycopg://USER@HOST/DATABASE, not '{shown}'")
+    return url
 
 
 def check_timezone(name: str, what: str) -> ZoneInfo:

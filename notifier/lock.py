@@ -35,7 +35,21 @@ class DaemonLock:
         self._fd: int | None = None
 
     def acquire(self) -> "DaemonLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Lock, or raise LockHeld; any OS failure (state dir is a file, read-only, disk full)
+        is one NotifierError naming the lock file."""
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            why = "it exists and is not a folder" if isinstance(err, FileExistsError) else err.strerror
+            raise NotifierError(f"cannot use the state directory {folder}: {why}") from None
+        try:
+            return self._acquire()
+        except OSError as err:
+            raise NotifierError(f"cannot lock {self.path}: {err.strerror or err}; "
+                                "the state directory needs write access and free space") from None
+
+    def _acquire(self) -> "DaemonLock":
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -48,8 +62,12 @@ class DaemonLock:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            os.close(fd)              # closing drops the flock too
+            raise
         self._fd = fd
         return self
 

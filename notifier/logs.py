@@ -50,12 +50,21 @@ class Redact(logging.Filter):
         record.msg, record.args = redact(record.getMessage()), None
         ctx = getattr(record, "ctx", None)
         if ctx:
-            record.ctx = {k: redact(str(v)) if v is not None else None for k, v in ctx.items()}
+            record.ctx = {k: _redacted(v) for k, v in ctx.items()}
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
         return True
+
+
+def _redacted(value):
+    """A context value with secrets replaced; left as it is (an int stays an int) if it has none."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    text = str(value)
+    clean = redact(text)
+    return value if clean == text else clean
 
 
 class KeyValueFormatter(logging.Formatter):

@@ -17,6 +17,9 @@ _WEIGHT = re.compile(r"\^\s*([^\s^]*)\s*$")
 _FIELD = re.compile(r"^([A-Za-z_]+):(?!//)")
 _WORD = re.compile(r"[^\W_]+")
 _SEPARATOR = re.compile(r'([,\n])(?=[^"]*(?:"[^"]*"[^"]*)*$)')    # a comma or newline outside quotes
+# Control characters (but tab and line breaks) and the bidi embedding/override/isolate controls:
+# invisible in a terminal, they change how a profile, a subject line or a listing reads.
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -68,11 +71,15 @@ class Profile:
 
 def parse_profile(text: str) -> Profile:
     """Profile text -> Profile; ProfileError (one line naming the term) when malformed."""
+    bad = _INVISIBLE.search(text)
+    if bad:
+        raise ProfileError(f"invisible control character U+{ord(bad.group()):04X} at position {bad.start() + 1}: "
+                           "retype the profile without it")
     terms = tuple(parse_term(chunk) for chunk in split_terms(text))
     if not terms:
         raise ProfileError("empty profile: type at least one term, e.g. \"kv cache\", MoE")
     if not any(t.positive for t in terms):
-        raise ProfileError(f"profile has only exclusions ({terms[0].raw}): add a term to look for",
+        raise ProfileError(f"profile has only exclusions ({shown(terms[0].raw)}): add a term to look for",
                            term=terms[0].raw)
     return Profile(text=text, terms=terms)
 
@@ -86,9 +93,15 @@ def split_terms(text: str) -> list[str]:
     chunks = list(zip(parts[::2], parts[1::2] + [""]))
     for i, (chunk, sep) in enumerate(chunks):
         if not chunk.strip() and sep == "," and 0 < i:
-            raise ProfileError(f"empty term after '{chunks[i - 1][0].strip()}': remove the extra comma",
+            raise ProfileError(f"empty term after '{shown(chunks[i - 1][0])}': remove the extra comma",
                                term="")
     return [c.strip() for c, _ in chunks if c.strip()]
+
+
+def shown(term: str) -> str:
+    """A term or profile as an error message quotes it: on one line (a phrase may span lines),
+    invisible control characters spelled out (U+001B), so the message cannot hide or reorder text."""
+    return " ".join(_INVISIBLE.sub(lambda m: f"U+{ord(m.group()):04X}", term).split())
 
 
 def unbalanced(text: str) -> ProfileError:
@@ -104,7 +117,7 @@ def unbalanced(text: str) -> ProfileError:
             buf.append(ch)
     chunks.append("".join(buf))
     bad = next(c for c in reversed(chunks) if '"' in c).strip()
-    return ProfileError(f"unbalanced quote in term '{bad}': close the phrase with \"", term=bad)
+    return ProfileError(f"unbalanced quote in term '{shown(bad)}': close the phrase with \"", term=bad)
 
 
 @lru_cache(maxsize=16384)
@@ -119,16 +132,16 @@ def parse_term(raw: str) -> Term:
     if m:
         field = m.group(1).lower()
         if field not in FIELDS:
-            raise ProfileError(f"unknown field '{m.group(1)}:' in term '{raw}': use title: or author:", term=raw)
+            raise ProfileError(f"unknown field '{m.group(1)}:' in term '{shown(raw)}': use title: or author:", term=raw)
         body = body[m.end():].strip()
     if body.startswith('"'):
         if not (len(body) >= 2 and body.endswith('"') and body.count('"') == 2):
-            raise ProfileError(f"misplaced quote in term '{raw}': quote the whole phrase", term=raw)
+            raise ProfileError(f"misplaced quote in term '{shown(raw)}': quote the whole phrase", term=raw)
         body = body[1:-1].strip()
     elif '"' in body:
-        raise ProfileError(f"misplaced quote in term '{raw}': quote the whole phrase", term=raw)
+        raise ProfileError(f"misplaced quote in term '{shown(raw)}': quote the whole phrase", term=raw)
     if not _WORD.search(body):
-        raise ProfileError(f"empty term '{raw}': it has no letters or digits", term=raw)
+        raise ProfileError(f"empty term '{shown(raw)}': it has no letters or digits", term=raw)
     words = _WORD.findall(body)
     return Term(raw=raw, text=" ".join(body.split()), phrase=len(words) > 1,
                 mode=mode, weight=weight, field=field)
@@ -141,7 +154,7 @@ def _split_weight(body: str, raw: str) -> tuple[str, float]:
     try:
         weight = float(m.group(1))
     except ValueError:
-        raise ProfileError(f"bad weight in term '{raw}': write a number after ^, e.g. moe^2", term=raw) from None
+        raise ProfileError(f"bad weight in term '{shown(raw)}': write a number after ^, e.g. moe^2", term=raw) from None
     if not 0 < weight <= 100:
-        raise ProfileError(f"bad weight in term '{raw}': it must be above 0 and at most 100", term=raw)
+        raise ProfileError(f"bad weight in term '{shown(raw)}': it must be above 0 and at most 100", term=raw)
     return body[:m.start()].strip(), weight

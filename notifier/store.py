@@ -12,6 +12,7 @@ with another ``database.url``.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 from notifier.errors import StoreError
 from notifier.models import Paper
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+log = logging.getLogger(__name__)
 DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown", "held")   # a paper in these is taken
 OPEN_STATES = ("pending", "sending", "retry")
 
@@ -185,12 +187,33 @@ def _v3(conn) -> None:
     Signup.__table__.create(conn, checkfirst=True)
 
 
+def _v4(conn) -> None:
+    """subscriber.address in canonical form (subscribers.canonical_address: e-mail in lower case,
+    Slack user ids without '@'), so one person is one subscriber. A row whose canonical address
+    another row already has is kept as it is and logged: which history to keep is the operator's
+    call (`notifier unsubscribe ID`)."""
+    from notifier.logs import event
+    from notifier.subscribers import canonical_address
+
+    rows = conn.execute(text("SELECT id, address FROM subscriber ORDER BY id")).all()
+    taken = {address for _, address in rows}
+    for sub_id, address in rows:
+        canonical = canonical_address(address)
+        if canonical == address:
+            continue
+        if canonical in taken:
+            event(log, "duplicate subscriber kept", logging.WARNING, id=sub_id, address=address, same_as=canonical)
+            continue
+        conn.execute(text("UPDATE subscriber SET address = :a WHERE id = :i"), {"a": canonical, "i": sub_id})
+        taken.add(canonical)
+
+
 def _add_column(conn, table: str, column: str, sql_type: str) -> None:
     if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}      # version -> function(connection); append, never edit
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4}      # version -> function(connection); append, never edit
 
 
 # ----------------------------------------------------------------------------- results
@@ -216,20 +239,27 @@ class Store:
     # -- sessions ---------------------------------------------------------------------
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction (BEGIN IMMEDIATE on SQLite): commits on success, rolls back on error."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        """One transaction (BEGIN IMMEDIATE on SQLite): commits on success, rolls back on error.
+        A database error anywhere in it (BEGIN, a query, a flush, the commit) becomes one StoreError."""
+        with self._mapped_errors(), Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
-                self._guard(session.commit)
+                session.commit()
             except BaseException:
                 session.rollback()
                 raise
 
-    def _guard(self, fn, *args):
+    @contextmanager
+    def _mapped_errors(self) -> Iterator[None]:
+        """The one place where the driver's errors become our one-line StoreError."""
         try:
-            return fn(*args)
+            yield
         except (OperationalError, DatabaseError) as err:
             raise StoreError(self._explain(err)) from None
+
+    def _guard(self, fn, *args):
+        with self._mapped_errors():
+            return fn(*args)
 
     def _explain(self, err: Exception) -> str:
         where = str(self.path) if self.path else self.url.split("@")[-1]
@@ -241,6 +271,8 @@ class Store:
             "unable to open": "cannot open the database file; check the folder exists and is writable",
             "disk is full": "the disk is full; free space and run again (nothing was half-written)",
             "database is locked": "the database stayed locked by another process for too long",
+            "disk I/O error": "reading or writing the database failed (disk full, file size limit or a "
+                              "failing disk); nothing was half-written",
         }
         for needle, hint in hints.items():
             if needle in msg:
@@ -408,12 +440,16 @@ class Store:
             return sub
 
     def find_subscriber(self, ref: str | int) -> Subscriber | None:
+        """By id, or by address exactly as stored (the canonical form: subscribers.canonical_address).
+        Never by name: a name may be another subscriber's address (see subscribers_named)."""
         with self.session() as s:
             if isinstance(ref, int) or str(ref).isdigit():
-                found = s.get(Subscriber, int(ref))
-                if found:
-                    return found
-            return s.exec(select(Subscriber).where((Subscriber.address == str(ref)) | (Subscriber.name == str(ref)))).first()
+                return s.get(Subscriber, int(ref))
+            return s.exec(select(Subscriber).where(Subscriber.address == ref)).first()
+
+    def subscribers_named(self, name: str) -> list[Subscriber]:
+        with self.session() as s:
+            return list(s.exec(select(Subscriber).where(Subscriber.name == name).order_by(Subscriber.id)))
 
     def update_subscriber(self, sub_id: int, **changes) -> Subscriber:
         with self.session() as s:
@@ -697,8 +733,11 @@ def _check_sqlite_file(path: Path) -> None:
             raise StoreError(f"{path}: the file is not a SQLite database (corrupt or another format)")
 
 
+BUSY_TIMEOUT_MS = 30_000            # how long a transaction waits for another process's write lock
+
+
 def _connect_args(url: str) -> dict:
-    return {"timeout": 30, "check_same_thread": False} if url.startswith("sqlite") else {}
+    return {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False} if url.startswith("sqlite") else {}
 
 
 def _install_sqlite_pragmas(engine) -> None:
@@ -706,7 +745,7 @@ def _install_sqlite_pragmas(engine) -> None:
     def _on_connect(dbapi_conn: sqlite3.Connection, _record):
         dbapi_conn.isolation_level = None          # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from notifier.config import TIME_RE, check_threshold, check_timezone
+from notifier.config import MAX_ITEMS_RANGE, TIME_RE, check_threshold, check_timezone, read_secret
 from notifier.errors import ConfigError, InputError, ProfileError
 from notifier.store import Subscriber
 
@@ -21,24 +21,44 @@ SLACK_FORMS = [
     (re.compile(r"^webhook:[A-Z_][A-Z0-9_]*$"), "webhook from a secret"),
 ]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def channel_of(address: str) -> str:
     """'email' or 'slack' for a valid address; InputError naming the value otherwise."""
+    from notifier.profile import shown
+
     if any(c in address for c in "\r\n"):
         raise InputError("address must be a single line")
     if "@" in address and not address.startswith("@"):
         if not EMAIL_RE.match(address):
-            raise InputError(f"'{address}' is not a valid e-mail address")
+            raise InputError(f"'{shown(address)}' is not a valid e-mail address")
         return "email"
     if any(pattern.match(address) for pattern, _ in SLACK_FORMS):
         return "slack"
-    raise InputError(f"'{address}' is neither an e-mail address nor a Slack target "
+    raise InputError(f"'{shown(address)}' is neither an e-mail address nor a Slack target "
                      "(#channel, channel id C…, user id U… or @U…, https://hooks.slack.com/… or webhook:ENV_NAME)")
 
 
+def canonical_address(address: str) -> str:
+    """One person, one subscriber: e-mail addresses in lower case (B8@EXAMPLE.ORG is
+    b8@example.org), Slack user ids without '@' (@U12345678 is U12345678). Anything else as given."""
+    address = address.strip()
+    if "@" in address and not address.startswith("@"):
+        return address.lower()
+    if re.match(r"^@[UW][A-Z0-9]{8,}$", address):
+        return address[1:]
+    return address
+
+
+def missing_webhook_secret(address: str, env: dict | None = None) -> str | None:
+    """For ``webhook:NAME`` whose secret is not set here: NAME; else None."""
+    name = address.removeprefix("webhook:")
+    return name if address.startswith("webhook:") and not read_secret(name, env) else None
+
+
 def check_profiles(keywords: list[str]) -> list[str]:
-    from notifier.profile import parse_profile
+    from notifier.profile import parse_profile, shown
 
     texts = [k.strip() for k in keywords if k and k.strip()]
     if not texts:
@@ -47,7 +67,7 @@ def check_profiles(keywords: list[str]) -> list[str]:
         try:
             parse_profile(text)
         except ProfileError as err:
-            raise InputError(f"profile '{text}': {err}") from None
+            raise InputError(f"profile '{shown(text)}': {err}") from None
     return texts
 
 
@@ -56,7 +76,7 @@ def parse_frequency(frequency: str) -> tuple[str, str | None]:
     kind, _, day = frequency.lower().partition(":")
     if kind == "daily" and not day:
         return "daily", None
-    if kind == "weekly" and (not day or day[:3] in WEEKDAYS):
+    if kind == "weekly" and (not day or day in WEEKDAYS or day in WEEKDAY_NAMES):
         return "weekly", (day[:3] or "mon")
     raise InputError(f"frequency '{frequency}' must be daily, weekly or weekly:DAY (mon..sun)")
 
@@ -64,8 +84,8 @@ def parse_frequency(frequency: str) -> tuple[str, str | None]:
 def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezone: str = "UTC",
                    time: str = "", frequency: str = "daily", max_items: int | None = None,
                    threshold: float | None = None, origin: str = "cli") -> Subscriber:
-    address = address.strip()
-    channel = channel_of(address)
+    channel = channel_of(address.strip())
+    address = canonical_address(address)
     profiles = check_profiles(keywords)
     time = time or "07:30"
     if not TIME_RE.match(time):
@@ -74,8 +94,9 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
         check_timezone(timezone, "timezone")
     except ConfigError as err:
         raise InputError(str(err)) from None
-    if max_items is not None and not 1 <= max_items <= 100:
-        raise InputError(f"max items {max_items} must be between 1 and 100")
+    low, high = MAX_ITEMS_RANGE
+    if max_items is not None and not low <= max_items <= high:
+        raise InputError(f"max items {max_items} must be between {low} and {high}")
     try:
         check_threshold(threshold, "threshold")
     except ConfigError as err:
@@ -84,3 +105,13 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
     return Subscriber(name=name or address, channel=channel, address=address, profile=json.dumps(profiles),
                       timezone=timezone, delivery_time=time, frequency=freq, weekday=weekday,
                       max_items=max_items, threshold=threshold, origin=origin)
+
+
+def spec_subscriber(spec, default_timezone: str) -> Subscriber:
+    """A ``[[subscribers]]`` entry of the config file, through the same checks as the CLI."""
+    sub = new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
+                         timezone=spec.timezone or default_timezone, time=spec.time, frequency=spec.frequency,
+                         max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
+    if sub.channel != ("email" if spec.email else "slack"):
+        raise InputError(f"'{sub.address}' is not {'an e-mail address' if spec.email else 'a Slack target'}")
+    return sub

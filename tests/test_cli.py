@@ -139,3 +139,101 @@ def test_config_file_subscribers_take_their_threshold_from_the_file(cli, tmp_pat
     assert thresholds(cli, "--config", str(path)) == {"ada@example.org": 0.2}
     cli("--config", str(path), "edit", "ada@example.org", "--threshold", "0.9")
     assert thresholds(cli, "--config", str(path)) == {"ada@example.org": 0.2}     # the file wins
+
+
+def one_line_error(result, message):
+    code, _, err = result
+    assert (code, err) == (1, f"notifier: error: {message}\n")
+
+
+@pytest.mark.parametrize("days", ["-1", "0", "99999999999"])
+def test_prune_refuses_an_age_out_of_range_and_keeps_the_raw_records(cli, days):
+    one_line_error(cli("prune", "--older-than", days), f"--older-than {days} must be between 1 and 36500 days")
+
+
+def test_weekly_day_must_be_a_weekday(cli):
+    one_line_error(cli("subscribe", "ada@example.org", "-k", "x", "--frequency", "weekly:monkey"),
+                   "frequency 'weekly:monkey' must be daily, weekly or weekly:DAY (mon..sun)")
+    assert cli("subscribe", "ada@example.org", "-k", "x", "--frequency", "weekly:Friday")[0] == 0
+    _, out, _ = cli("subscribers", "--json")
+    assert json.loads(out)["weekday"] == "fri"
+
+
+def test_empty_timezone_is_refused_not_replaced_by_the_default(cli):
+    message = "timezone: unknown time zone '' (use an IANA name such as Europe/Berlin)"
+    one_line_error(cli("subscribe", "ada@example.org", "-k", "x", "--timezone", ""), message)
+    cli("subscribe", "ada@example.org", "-k", "x", "--timezone", "Europe/Berlin")
+    one_line_error(cli("edit", "ada@example.org", "--timezone", ""), message)
+    _, out, _ = cli("subscribers", "--json")
+    assert json.loads(out)["timezone"] == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("target,kind", [("/", "Is a directory"), ("missing/folder/digest.txt", "No such file or directory"),
+                                         ("/proc/x", "No such file or directory")],
+                         ids=["directory", "missing_folder", "proc"])
+def test_preview_output_that_cannot_be_written_is_one_line(cli, tmp_path, target, kind):
+    cli("subscribe", "ada@example.org", "-k", "x")
+    target = target if target.startswith("/") else str(tmp_path / target)
+    one_line_error(cli("preview", "ada@example.org", "--output", target), f"--output {target}: cannot write: {kind}")
+
+
+@pytest.mark.parametrize("url,why", [("http://[::1", "Invalid IPv6 URL"), ("https://", "no host")])
+def test_parse_of_a_malformed_url_is_one_line(cli, url, why):
+    one_line_error(cli("parse", url), f"cannot read {url}: not a valid URL ({why})")
+
+
+@pytest.mark.parametrize("line,message", [
+    ('{"id": "1", "title": "t", "abstract": 5}', 'line 2: "abstract" must be a string, not a number'),
+    ("[1, 2]", "line 2: expected a JSON object (a paper), not a list"),
+    ('{"id": "1", "title": "t", "authors": ["Ada", 3]}', 'line 2: "authors" must be a list of strings'),
+    ('{"id": "1", "title": ["t"]}', 'line 2: "title" must be a string, not a list'),
+    ('{"id": "1", "title": "t", "upvotes": "many"}', 'line 2: "upvotes" must be a whole number, not a string'),
+    ('{"title": "t"}', 'line 2: a paper needs an "id" (or "arxiv_id")'),
+], ids=["abstract_number", "list_line", "author_number", "title_list", "upvotes_text", "no_id"])
+@pytest.mark.parametrize("command", [["match", "--profile", "moe"], ["profile", "check", "moe"]])
+def test_papers_file_with_a_wrong_type_is_one_line_naming_the_line(cli, tmp_path, line, message, command):
+    papers = tmp_path / "papers.jsonl"
+    papers.write_text("\n" + line + "\n")           # a blank first line: the number is the file's line
+    one_line_error(cli(*command, "--papers", str(papers)), f"{papers}: {message}")
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--max-items", "-1", "--max-items -1 must be at least 1"),
+    ("--max-items", "0", "--max-items 0 must be at least 1"),
+    ("--upvote-weight", "nan", "--upvote-weight nan must be between 0 and 5"),
+    ("--upvote-weight", "-1", "--upvote-weight -1 must be between 0 and 5"),
+])
+def test_match_refuses_out_of_range_options(cli, tmp_path, option, value, message):
+    papers = tmp_path / "papers.jsonl"
+    papers.write_text('{"id": "1", "title": "moe"}\n')
+    one_line_error(cli("match", "--papers", str(papers), "--profile", "moe", option, value), message)
+
+
+def test_subscribing_a_webhook_whose_secret_is_not_set_warns_loudly(cli, monkeypatch):
+    monkeypatch.delenv("TEAM_HOOK", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    code, out, err = cli("subscribe", "webhook:TEAM_HOOK", "-k", "x")
+    assert code == 0 and out.startswith("subscribed webhook:TEAM_HOOK")
+    assert err == ("notifier: warning: webhook:TEAM_HOOK: $TEAM_HOOK is not set here (nor "
+                   "$CREDENTIALS_DIRECTORY/TEAM_HOOK); its digests fail until the service has the webhook URL in it\n")
+    monkeypatch.setenv("OTHER_HOOK", "https://hooks.slack.com/services/T/B/x")
+    assert cli("subscribe", "webhook:OTHER_HOOK", "-k", "x")[2] == ""
+
+
+def test_subscribing_a_profile_with_a_terminal_escape_is_refused(cli):
+    one_line_error(cli("subscribe", "ada@example.org", "-k", "moe, \x1b[2Jrag"),
+                   "profile 'moe, U+001B[2Jrag': invisible control character U+001B at position 6: "
+                   "retype the profile without it")
+    assert cli("subscribers", "--json")[1] == ""
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[database]\nurl = 'notaurl'\n", "'database.url' must be sqlite:///PATH"),
+    ("subscribers = 5\n", "'subscribers' must be a list of [[subscribers]] tables, not int"),
+    ("[matching]\nmax_items = 1000000000000\n", "'matching.max_items' must be between 1 and 100, not 1e+12"),
+])
+def test_bad_config_stops_every_command_with_one_line(cli, tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    code, _, err = cli("--config", str(path), "status")
+    assert code == 1 and err.startswith(f"notifier: error: {path}: {message}") and err.count("\n") == 1

@@ -44,7 +44,8 @@ def test_bad_config_is_one_line_naming_file_and_key(tmp_path, text, message):
     ("[matching]\nthreshold = nan\n",
      "'matching.threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not nan"),
     ("[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\nthreshold = 0.01\n",
-     "'subscribers[0].threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not 0.01"),
+     "subscribers[0] (a@example.org): threshold must be between 0.05 and 0.95 (lower sends more papers, "
+     "higher fewer), not 0.01"),
 ], ids=["above", "zero", "nan", "subscriber"])
 def test_out_of_range_threshold_is_refused_at_load_in_one_line(tmp_path, text, message):
     path = write(tmp_path, text)
@@ -91,3 +92,105 @@ def test_config_command_redacts_database_password(tmp_path, capsys):
     assert main(["--config", str(path), "config"]) == 0
     out = capsys.readouterr().out
     assert "s3cret" not in out and "notifier:***@db" in out
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[general]\nretention_days = -1\n", "'general.retention_days' must be between 1 and 36500, not -1"),
+    ("[general]\nretention_days = 0\n", "'general.retention_days' must be between 1 and 36500, not 0"),
+    ("[matching]\nmax_items = 1000000000000\n", "'matching.max_items' must be between 1 and 100, not 1e+12"),
+    ("[matching]\nupvote_weight = nan\n", "'matching.upvote_weight' must be between 0 and 5, not nan"),
+    ("[sources.hf_daily]\nmin_interval_seconds = inf\n",
+     "'sources.hf_daily.min_interval_seconds' must be between 0 and 60, not inf"),
+    ("[sources]\ntimeout_seconds = 0\n", "'sources.timeout_seconds' must be between 1 and 600, not 0"),
+    ("[sources]\nmax_attempts = 0\n", "'sources.max_attempts' must be between 1 and 20, not 0"),
+    ("[email]\ntimeout_seconds = -5\n", "'email.timeout_seconds' must be between 1 and 600, not -5"),
+    ("[delivery]\nmax_attempts = -1\n", "'delivery.max_attempts' must be between 1 and 100, not -1"),
+    ("[delivery]\nretry_base_seconds = 0\n", "'delivery.retry_base_seconds' must be between 1 and 86400, not 0"),
+    ("[alerts]\nsource_failure_hours = 0\n", "'alerts.source_failure_hours' must be between 1 and 720, not 0"),
+], ids=["retention_negative", "retention_zero", "max_items_huge", "upvote_nan", "interval_inf", "timeout_zero",
+        "attempts_zero", "email_timeout_negative", "delivery_attempts", "retry_base", "alert_hours"])
+def test_numbers_out_of_their_range_are_refused_naming_file_and_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_every_numeric_key_has_a_declared_range():
+    from dataclasses import fields, is_dataclass
+
+    from notifier.config import BOUNDS, Config
+
+    def numeric(obj, prefix=""):
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if is_dataclass(value):
+                yield from numeric(value, f"{prefix}{f.name}.")
+            elif f.name != "threshold" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                yield prefix + f.name
+    assert set(numeric(Config())) | {"matching.threshold"} == set(BOUNDS)
+
+
+@pytest.mark.parametrize("url", ["mysql://x", "notaurl", "sqlite://relative.sqlite", "postgresql+pg8000://db/notifier",
+                                 "postgresql://db", "sqlite:///"])
+def test_unsupported_database_url_is_refused_at_load(tmp_path, url):
+    path = write(tmp_path, f"[database]\nurl = '{url}'\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == (f"{path}: 'database.url' must be sqlite:///PATH (three slashes, then the file; "
+                              f"sqlite:////abs/path) or postgresql+psycopg://USER@HOST/DATABASE, not '{url}'")
+
+
+def test_database_url_from_the_environment_is_checked_too_and_its_password_hidden():
+    with pytest.raises(ConfigError) as err:
+        load_config(None, env={"NOTIFIER_DATABASE_URL": "mysql://me:hunter2@db/x"})
+    assert str(err.value).startswith("NOTIFIER_DATABASE_URL must be sqlite:///PATH")
+    assert "hunter2" not in str(err.value) and "'mysql://me:***@db/x'" in str(err.value)
+
+
+@pytest.mark.parametrize("url", ["sqlite:///relative.sqlite", "sqlite:////var/lib/notifier/n.sqlite",
+                                 "postgresql+psycopg://notifier@localhost/notifier",
+                                 "postgresql+psycopg://u:p@db:5432/notifier?sslmode=require",
+                                 "postgresql://notifier@db/notifier", "postgresql+psycopg:///notifier?host=/run/postgresql"])
+def test_supported_database_urls_are_accepted(tmp_path, url):
+    assert load_config(write(tmp_path, f"[database]\nurl = '{url}'\n"), env={}).database_url == url
+
+
+def test_subscribers_that_is_not_a_list_of_tables_is_one_line(tmp_path):
+    path = write(tmp_path, "subscribers = 5\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == f"{path}: 'subscribers' must be a list of [[subscribers]] tables, not int"
+
+
+def test_config_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes("[general]\ncontact = 'Jos\u00e9'\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == f"{path}: not UTF-8 text (byte 0xe9 at offset 24); save it as UTF-8"
+
+
+ADA = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
+
+
+@pytest.mark.parametrize("entry,message", [
+    ("email = 'ada@example'\nkeywords = 'x'", "subscribers[1] (ada@example): 'ada@example' is not a valid e-mail address"),
+    ("slack = 'general'\nkeywords = 'x'", "subscribers[1] (general): 'general' is neither an e-mail address nor a Slack target (#channel, "
+     "channel id C…, user id U… or @U…, https://hooks.slack.com/… or webhook:ENV_NAME)"),
+    ("email = '#papers'\nkeywords = 'x'", "subscribers[1] (#papers): '#papers' is not an e-mail address"),
+    ("email = 'b@example.org'\nkeywords = 'x,,y'", "subscribers[1] (b@example.org): profile 'x,,y': empty term after 'x': remove the extra comma"),
+    ("email = 'b@example.org'\nkeywords = 'x'\ntime = '7:30'",
+     "subscribers[1] (b@example.org): delivery time '7:30' must be HH:MM (24-hour)"),
+    ("email = 'b@example.org'\nkeywords = 'x'\ntimezone = 'Berlin'", "subscribers[1] (b@example.org): timezone: unknown time zone 'Berlin' (use an IANA name such as Europe/Berlin)"),
+    ("email = 'b@example.org'\nkeywords = 'x'\nfrequency = 'weekly:monkey'",
+     "subscribers[1] (b@example.org): frequency 'weekly:monkey' must be daily, weekly or weekly:DAY (mon..sun)"),
+    ("email = 'b@example.org'\nkeywords = 'x'\nmax_items = 500", "subscribers[1] (b@example.org): max items 500 must be between 1 and 100"),
+    ("email = 'A@Example.org'\nkeywords = 'y'", "subscribers[1] (A@Example.org): the same subscriber as subscribers[0]"),
+], ids=["email", "slack", "email_key_with_slack_target", "profile", "time", "timezone", "frequency", "max_items",
+        "same_person"])
+def test_bad_subscriber_entry_is_refused_at_load_naming_file_and_entry(tmp_path, entry, message):
+    path = write(tmp_path, ADA + "[[subscribers]]\n" + entry + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == f"{path}: {message}"

@@ -83,3 +83,49 @@ def test_lock_is_not_inherited_by_child_processes(tmp_path):
     finally:
         child.stdin.close()
         child.wait()
+
+
+@pytest.fixture
+def run_with_state(monkeypatch, capsys):
+    """`notifier run` with this state directory: (exit code, stderr)."""
+    from notifier.cli import main
+
+    def run(state):
+        monkeypatch.setenv("NOTIFIER_STATE_DIR", str(state))
+        monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
+        monkeypatch.delenv("NOTIFIER_DATABASE_URL", raising=False)
+        code = main(["run"])
+        return code, capsys.readouterr().err
+    return run
+
+
+def test_state_dir_that_is_a_file_is_one_line_error(tmp_path, run_with_state):
+    state = tmp_path / "state"
+    state.write_text("not a folder")
+    assert run_with_state(state) == (1, f"notifier: error: cannot use the state directory {state}: "
+                                        "it exists and is not a folder\n")
+
+
+def test_state_dir_under_proc_is_one_line_error(run_with_state):
+    assert run_with_state("/proc/notifier-state") == (1, "notifier: error: cannot use the state directory "
+                                                         "/proc/notifier-state: No such file or directory\n")
+
+
+def test_disk_full_while_locking_is_one_line_error_and_leaves_no_lock(tmp_path, monkeypatch, capsys):
+    """Disk full simulated at the lowest level we call: os.write raising ENOSPC."""
+    import errno
+
+    from notifier.cli import main
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
+    monkeypatch.setattr("notifier.lock.os.write", full)
+    assert main(["run"]) == 1
+    assert capsys.readouterr().err == (f"notifier: error: cannot lock {tmp_path / 'notifier.lock'}: No space left "
+                                       "on device; the state directory needs write access and free space\n")
+    monkeypatch.undo()
+    with DaemonLock(tmp_path) as lock:          # the failed attempt did not keep the lock
+        assert lock.held

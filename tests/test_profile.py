@@ -48,3 +48,42 @@ def test_malformed_profile_gets_one_line_naming_the_term(text, message):
 
 def test_labels_are_the_positive_terms_as_written():
     assert parse_profile('"kv cache", MoE^2, -federated, +title:LLM').labels() == ["kv cache", "MoE", "LLM"]
+
+
+@pytest.mark.parametrize("text, code, position", [
+    ("kv cache, \x1b[31mmoe", "001B", 11),
+    ("moe\x00", "0000", 4),
+    ("\u202egnidoced evitaluceps", "202E", 1),
+    ("moe, \u2066rag\u2069", "2066", 6),
+    ("moe\x85", "0085", 4),
+], ids=["terminal-escape", "nul", "bidi-override", "bidi-isolate", "c1-control"])
+def test_profile_with_invisible_control_characters_is_refused(text, code, position):
+    with pytest.raises(ProfileError) as err:
+        parse_profile(text)
+    assert str(err.value) == (f"invisible control character U+{code} at position {position}: "
+                              "retype the profile without it")
+
+
+def test_tabs_and_line_breaks_are_still_whitespace():
+    assert parse_profile("moe,\tkv cache\r\nrag").labels() == ["moe", "kv cache", "rag"]
+
+
+# Property tests: whatever a subscriber types, the parser answers with a Profile or a one-line
+# ProfileError, never another exception (a traceback in `subscribe` or a crashed sweep).
+from hypothesis import example, given, settings, strategies as st  # noqa: E402
+
+PROFILE_ALPHABET = st.sampled_from(list('abcXYZ019 ,"+-^:.\n\t\r()*/_') + ["title:", "author:", "é", "中", "\u202e",
+                                                                            "\x1b", "\x00", "^2", "^0", "^1e9"])
+
+
+@settings(max_examples=400, deadline=None)
+@example('"kv\ncache')                   # an open quote spanning lines: the message stays one line
+@example('"kv\r cache" moe')
+@given(st.one_of(st.text(), st.lists(PROFILE_ALPHABET, max_size=30).map("".join)))
+def test_any_text_is_a_profile_or_a_one_line_profile_error(text):
+    try:
+        profile = parse_profile(text)
+    except ProfileError as err:
+        assert str(err) and not {"\n", "\r"} & set(str(err))
+        return
+    assert profile.positive and all(t.text for t in profile.terms)

@@ -10,15 +10,29 @@ from notifier import render
 from digests import NASTY_TITLES, digest, paper
 
 GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+REGENERATE = "NOTIFIER_REGENERATE_GOLDEN"
 
 
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if UPDATE or not path.exists():
+def check_golden(name: str, text: str, folder: Path = GOLDEN) -> None:
+    """Compare with the golden file; only an explicit NOTIFIER_REGENERATE_GOLDEN=1 (re)writes it,
+    so a missing golden file fails instead of silently becoming whatever the code renders today."""
+    path = folder / name
+    if os.environ.get(REGENERATE) == "1":
         path.parent.mkdir(exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8"), f"{name} changed; rerun with UPDATE_GOLDEN=1 if intended"
+    if not path.exists():
+        pytest.fail(f"golden file {name} is missing; create it with {REGENERATE}=1 and review it")
+    assert text == path.read_text(encoding="utf-8"), f"{name} changed; rerun with {REGENERATE}=1 if intended"
+
+
+def test_missing_golden_file_fails_and_is_not_written(tmp_path, monkeypatch):
+    monkeypatch.delenv(REGENERATE, raising=False)
+    with pytest.raises(pytest.fail.Exception, match="golden file new.txt is missing"):
+        check_golden("new.txt", "anything", folder=tmp_path)
+    assert not (tmp_path / "new.txt").exists()
+    monkeypatch.setenv(REGENERATE, "1")
+    check_golden("new.txt", "anything", folder=tmp_path)
+    assert (tmp_path / "new.txt").read_text() == "anything"
 
 
 def test_golden_text_html_and_blocks():

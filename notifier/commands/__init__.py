@@ -30,14 +30,29 @@ def parse_day(text: str, what: str = "--date") -> date:
 
 
 def find_subscriber(ctx, ref: str):
-    sub = ctx.store.find_subscriber(ref)
-    if sub is None:
+    """The subscriber REF names: its address (any case; @U… or U…) or id first, else its name.
+    A name several subscribers share is an error listing them, never a guess."""
+    from notifier.subscribers import canonical_address
+
+    sub = ctx.store.find_subscriber(canonical_address(ref))
+    if sub is not None:
+        return sub
+    named = ctx.store.subscribers_named(ref.strip())
+    if len(named) > 1:
+        raise InputError(f"'{ref}' is the name of {len(named)} subscribers: "
+                         f"{', '.join(f'{s.address} (id {s.id})' for s in named)}; use the address or id")
+    if not named:
         raise InputError(f"no subscriber '{ref}' (see `notifier subscribers`)")
-    return sub
+    return named[0]
 
 
 def read_jsonl(path: str) -> list:
     """A JSON-lines file -> its objects; one-line errors naming the file and line."""
+    return [obj for _, obj in numbered_jsonl(path)]
+
+
+def numbered_jsonl(path: str) -> list[tuple[int, object]]:
+    """A JSON-lines file -> (line number, object) for each non-blank line."""
     try:
         with open(path, encoding="utf-8") as fh:
             lines = fh.readlines()
@@ -47,7 +62,39 @@ def read_jsonl(path: str) -> list:
     for n, line in enumerate(lines, 1):
         if line.strip():
             try:
-                out.append(json.loads(line))
+                out.append((n, json.loads(line)))
             except json.JSONDecodeError as err:
                 raise InputError(f"{path}: line {n}: not valid JSON ({err.msg})") from None
     return out
+
+
+PAPER_FIELDS = {"title": str, "abstract": str, "authors": list, "upvotes": int}
+
+
+def read_papers(path: str) -> list[dict]:
+    """Papers for `match` and `profile check`, one JSON object a line (DESIGN.md), each checked
+    here so a wrong type is a line-numbered error and not a crash in the matcher."""
+    papers = []
+    for n, paper in numbered_jsonl(path):
+        where = f"{path}: line {n}"
+        if not isinstance(paper, dict):
+            raise InputError(f"{where}: expected a JSON object (a paper), not {_json_type(paper)}")
+        pid = paper.get("id") or paper.get("arxiv_id") or paper.get("pid")
+        if not isinstance(pid, (str, int)) or isinstance(pid, bool) or pid == "":
+            raise InputError(f'{where}: a paper needs an "id" (or "arxiv_id")')
+        for key, kind in PAPER_FIELDS.items():
+            value = paper.get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise InputError(f'{where}: "{key}" must be {_JSON_NAME[kind]}, not {_json_type(value)}')
+        if not all(isinstance(a, str) for a in paper.get("authors") or []):
+            raise InputError(f'{where}: "authors" must be a list of strings')
+        papers.append(paper)
+    return papers
+
+
+_JSON_NAME = {str: "a string", list: "a list of strings", int: "a whole number"}
+
+
+def _json_type(value) -> str:
+    return {str: "a string", int: "a number", float: "a number", bool: "true/false", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)

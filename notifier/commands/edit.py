@@ -27,9 +27,12 @@ def run(args) -> int:
         sub = find_subscriber(ctx, args.subscriber)
         profiles = args.keywords or json.loads(sub.profile)
         profiles = profiles + (args.add_keywords or [])
-        checked = new_subscriber(address=sub.address, keywords=profiles, name=args.name or sub.name,
-                                 timezone=args.timezone or sub.timezone, time=args.time or sub.delivery_time,
-                                 frequency=args.frequency or (f"{sub.frequency}:{sub.weekday}" if sub.weekday else sub.frequency),
+        checked = new_subscriber(address=sub.address, keywords=profiles,
+                                 name=sub.name if args.name is None else args.name,
+                                 timezone=sub.timezone if args.timezone is None else args.timezone,
+                                 time=sub.delivery_time if args.time is None else args.time,
+                                 frequency=(f"{sub.frequency}:{sub.weekday}" if sub.weekday else sub.frequency)
+                                 if args.frequency is None else args.frequency,
                                  max_items=args.max_items if args.max_items is not None else sub.max_items,
                                  threshold=args.threshold if args.threshold is not None else sub.threshold)
         if args.pause and args.resume:

@@ -5,7 +5,7 @@ import gc
 import json
 import sys
 
-from notifier.commands import read_jsonl
+from notifier.commands import read_jsonl, read_papers
 from notifier.errors import InputError, ProfileError
 
 
@@ -35,15 +35,17 @@ def run(args) -> int:
 
 
 def match(args) -> int:
-    from notifier.config import THRESHOLD_RANGE
+    from notifier.config import BOUNDS, THRESHOLD_RANGE
     from notifier.match import build_index
     low, high = THRESHOLD_RANGE
     if args.threshold is not None and not low <= args.threshold <= high:
         raise InputError(f"--threshold {args.threshold:g}: use a share of the best score between {low:g} and {high:g}")
-    papers = read_jsonl(args.papers)
-    for n, paper in enumerate(papers, 1):
-        if not isinstance(paper, dict) or not (paper.get("id") or paper.get("arxiv_id") or paper.get("pid")):
-            raise InputError(f"{args.papers}: line {n}: a paper needs an \"id\" (or \"arxiv_id\")")
+    if args.max_items is not None and args.max_items < 1:
+        raise InputError(f"--max-items {args.max_items} must be at least 1")
+    low, high = BOUNDS["matching.upvote_weight"]
+    if not low <= args.upvote_weight <= high:
+        raise InputError(f"--upvote-weight {args.upvote_weight:g} must be between {low:g} and {high:g}")
+    papers = read_papers(args.papers)
     index = build_index(papers)
     if args.profile is not None:
         return run_one(args, index, papers)

@@ -16,12 +16,23 @@ def add_arguments(p):
 
 def read_input(where: str, args) -> str:
     if where.startswith(("http://", "https://")):
-        return _read_url(where, args)
+        return _read_url(_valid_url(where), args)
     try:
         return Path(where).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
         raise InputError(f"cannot read {where}: {reason}") from None
+
+
+def _valid_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        if not urlsplit(url).hostname:
+            raise ValueError("no host")
+    except ValueError as err:
+        raise InputError(f"cannot read {url}: not a valid URL ({err})") from None
+    return url
 
 
 def _read_url(url: str, args) -> str:

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from notifier.commands import context, find_subscriber, parse_day
+from notifier.errors import InputError
 
 
 def add_arguments(p):
@@ -28,8 +29,15 @@ def run(args) -> int:
             email = render.render_email(digest, template_dir=ctx.config.general.template_dir or None)
             out = email.html if fmt == "html" else f"Subject: {email.subject}\n\n{email.text}"
     if args.output:
-        Path(args.output).write_text(out, encoding="utf-8")
+        write_output(args.output, out)
         print(f"wrote {args.output}")
     else:
         print(out)
     return 0
+
+
+def write_output(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"--output {path}: cannot write: {err.strerror or err}") from None

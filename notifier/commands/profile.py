@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from notifier.commands import load, read_jsonl
+from notifier.commands import load, read_papers
 
 FIELD = {None: "in title and abstract", "title": "in titles only", "author": "among the authors"}
 MODE = {"any": "", "required": "required, ", "exclude": "excluded, "}
@@ -44,7 +44,7 @@ def run(args) -> int:
 def corpus(args) -> tuple[list, str]:
     """The papers to count in: --papers, else the stored papers if a database exists."""
     if args.papers:
-        papers = read_jsonl(args.papers)
+        papers = read_papers(args.papers)
         return papers, f"{len(papers)} papers from {args.papers}"
     config = load(args)
     url = config.database_url

@@ -1,4 +1,5 @@
 from notifier.commands import context
+from notifier.errors import InputError
 
 
 def add_arguments(p):
@@ -7,6 +8,11 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from notifier.config import BOUNDS
+
+    low, high = BOUNDS["general.retention_days"]
+    if args.older_than is not None and not low <= args.older_than <= high:
+        raise InputError(f"--older-than {args.older_than} must be between {low} and {high} days")
     with context(args) as ctx:
         days = args.older_than if args.older_than is not None else ctx.config.general.retention_days
         n = ctx.store.prune_raw(days)

@@ -20,9 +20,10 @@ def run(args) -> int:
     from notifier.subscribers import new_subscriber
 
     with context(args) as ctx:
-        sub = new_subscriber(address=args.address, keywords=args.keywords, name=args.name,
-                             timezone=args.timezone or ctx.config.schedule.timezone, time=args.time,
-                             frequency=args.frequency, max_items=args.max_items, threshold=args.threshold)
+        zone = ctx.config.schedule.timezone if args.timezone is None else args.timezone
+        sub = new_subscriber(address=args.address, keywords=args.keywords, name=args.name, timezone=zone,
+                             time=args.time, frequency=args.frequency, max_items=args.max_items,
+                             threshold=args.threshold)
         existing = ctx.store.find_subscriber(sub.address)
         if existing and not existing.active:
             ctx.store.update_subscriber(existing.id, active=True, **_settings(sub))
@@ -30,7 +31,21 @@ def run(args) -> int:
             return 0
         ctx.store.add_subscriber(sub)
         print(f"subscribed {sub.address} ({sub.channel}, {sub.frequency} at {sub.delivery_time} {sub.timezone})")
+    warn_missing_webhook(sub.address)
     return 0
+
+
+def warn_missing_webhook(address: str) -> None:
+    """webhook:NAME reads its URL from $NAME (or the systemd credential NAME) when it sends; the
+    service may have it where this shell has not, so a missing one is a loud warning, not a refusal."""
+    import sys
+
+    from notifier.subscribers import missing_webhook_secret
+
+    name = missing_webhook_secret(address)
+    if name:
+        print(f"notifier: warning: {address}: ${name} is not set here (nor $CREDENTIALS_DIRECTORY/{name}); "
+              "its digests fail until the service has the webhook URL in it", file=sys.stderr)
 
 
 def _settings(sub):

@@ -1,0 +1,43 @@
+"""Address validation and subscriber identity, as properties over any text a user may type."""
+import string
+
+from hypothesis import example, given, settings, strategies as st
+
+from notifier.errors import InputError
+from notifier.subscribers import canonical_address, channel_of, new_subscriber
+
+ADDRESS_ALPHABET = st.sampled_from(list(string.ascii_letters + string.digits + "@.#-_+:/ \r\n\t<>,;\"'")
+                                   + ["webhook:", "https://hooks.slack.com/services/", "@U", "é", "\x00"])
+ADDRESSES = st.one_of(st.text(max_size=60), st.lists(ADDRESS_ALPHABET, max_size=25).map("".join), st.emails())
+
+
+@settings(max_examples=300, deadline=None)
+@given(ADDRESSES)
+@example("ada@example.org\r\nBcc: all@example.org")
+@example("@U12345678")
+def test_any_text_is_an_email_or_slack_address_or_a_one_line_input_error(address):
+    try:
+        channel = channel_of(address)
+    except InputError as err:
+        assert not [c for c in str(err) if ord(c) < 32 or 0x7f <= ord(c) <= 0x9f]    # one line, no escapes
+        return
+    assert channel in ("email", "slack")
+    assert not set("\r\n\x00") & set(address)          # nothing that could split a mail header
+    canonical = canonical_address(address)
+    assert channel_of(canonical) == channel and canonical_address(canonical) == canonical
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.emails())
+def test_an_email_address_in_any_case_is_the_same_subscriber(address):
+    try:
+        lower = new_subscriber(address=address, keywords=["moe"]).address
+    except InputError:
+        return                                          # an address our stricter rule refuses
+    assert new_subscriber(address=address.upper(), keywords=["moe"]).address == lower == address.lower()
+
+
+@given(st.from_regex(r"\A[UW][A-Z0-9]{8,12}\Z"))
+def test_a_slack_user_id_with_or_without_at_is_the_same_subscriber(user):
+    assert new_subscriber(address="@" + user, keywords=["moe"]).address == user
+    assert new_subscriber(address=user, keywords=["moe"]).address == user
