@@ -44,6 +44,8 @@ def run(args) -> int:
         papers = parse_text(text)
     except ParseError as e:
         raise ParseError(f"{args.input}: {e}") from None
+    for reason in papers.skipped:
+        print(f"notifier: warning: {args.input}: skipped {reason}", file=sys.stderr)
     if args.json:
         json.dump([p.to_json() for p in papers], sys.stdout, ensure_ascii=False, indent=2)
         print()
