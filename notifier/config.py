@@ -61,6 +61,8 @@ class Sources:
     arxiv: ArxivSource = field(default_factory=ArxivSource)
     timeout_seconds: float = 20.0
     max_attempts: int = 5
+    max_response_bytes: int = 20_000_000   # a longer body is a failed fetch (an HF API page of 100 is ~0.6 MB)
+    max_items_per_day: int = 5000          # a day or listing with more items is a failed fetch
 
 
 @dataclass
@@ -260,6 +262,9 @@ def validate(config: Config) -> None:
     if config.matching.max_items < 1:
         raise ConfigError(f"{where}: 'matching.max_items' must be at least 1")
     check_threshold(config.matching.threshold, f"{where}: 'matching.threshold'")
+    for key in ("max_response_bytes", "max_items_per_day"):
+        if getattr(config.sources, key) < 1:
+            raise ConfigError(f"{where}: 'sources.{key}' must be at least 1, not {getattr(config.sources, key)}")
     for name in ("hf_daily", "arxiv"):
         url = getattr(config.sources, name).base_url
         if not url.startswith(("http://", "https://")):
