@@ -187,7 +187,7 @@ def record_outcome(ctx: Context, run_id: int, source: str, day: date, outcome) -
         return FetchReport(source, day.isoformat(), "not_modified")
     result = ctx.store.ingest(outcome.papers, source=source, digest_day=day.isoformat())
     skipped = outcome.skipped
-    note = f"skipped {len(skipped)} malformed item(s); first: {skipped[0]}" if skipped else None
+    note = f"first skipped: {skipped[0]}" if skipped else None
     ctx.store.finish_fetch(run_id, outcome="ok", http_status=outcome.status, etag=outcome.etag,
                            last_modified=outcome.last_modified, found=result.found, new=result.new,
                            updated=result.updated, skipped=len(skipped), error=note)
