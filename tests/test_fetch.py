@@ -445,3 +445,15 @@ DIGEST_DAYS = [
     "arxiv-saturday-nothing-new", "arxiv-sunday-first-run", "max-days-zero"])
 def test_digest_days(source, last, today, max_days, expect):
     assert digest_days(source, last, today, max_days) == expect
+
+
+@pytest.mark.parametrize("key", ["max_response_bytes", "max_items_per_day"])
+def test_a_bound_below_one_is_a_config_error_naming_the_key(tmp_path, key):
+    from notifier.config import load_config
+    from notifier.errors import ConfigError
+
+    path = tmp_path / "config.toml"
+    path.write_text(f"[sources]\n{key} = 0\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path, env={})
+    assert str(e.value) == f"{path}: 'sources.{key}' must be at least 1, not 0"

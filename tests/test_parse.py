@@ -483,3 +483,48 @@ def test_cli_parse_names_each_skipped_item_on_stderr(capsys, tmp_path):
     code, out, err = cli(capsys, str(path), "--json")
     assert code == 0 and [p["arxiv_id"] for p in json.loads(out)] == ["2601.00001"]
     assert err == f"notifier: warning: {path}: skipped HF item 2: HF paper 2601.00002 has no title\n"
+
+
+@pytest.fixture
+def page_server():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = load("hf/hf_daily_papers_api_2026-08-03_3items.json").encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}/api/daily_papers", len(body)
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_cli_parse_url_reads_within_the_configured_size_limit(capsys, tmp_path, page_server):
+    url, size = page_server
+    config = tmp_path / "config.toml"
+    config.write_text(f"[sources]\nmax_response_bytes = {size}\n")
+    code, out, _ = main_parse(capsys, config, url)
+    assert code == 0 and len(json.loads(out)) == 3
+    config.write_text(f"[sources]\nmax_response_bytes = {size - 1}\nmax_attempts = 1\n")
+    code, out, err = main_parse(capsys, config, url)
+    assert code == 1 and out == ""
+    assert err == f"notifier: error: GET {url} answered more than sources.max_response_bytes = {size - 1} bytes; " \
+                  "stopped reading\n"
+
+
+def main_parse(capsys, config, url):
+    from notifier.cli import main
+    code = main(["--config", str(config), "parse", url, "--json"])
+    out, err = capsys.readouterr()
+    return code, out, err

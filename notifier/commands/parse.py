@@ -28,8 +28,7 @@ def _read_url(url: str, args) -> str:
     from notifier.commands import load
     from notifier.fetch import Fetcher
 
-    contact = getattr(getattr(load(args), "general", None), "contact", "") or ""
-    with Fetcher(contact=contact) as f:
+    with Fetcher.from_config(load(args)) as f:      # its contact, timeouts and size limit
         resp = f.get(url)
     if resp.status_code != 200:
         raise InputError(f"cannot read {url}: HTTP {resp.status_code}")
