@@ -6,9 +6,10 @@ Etiquette (docs/SOURCES.md says why):
   ``max_attempts``; the delay is ``Retry-After`` (seconds or HTTP date) or HF's
   ``RateLimit: ...;t=<s>``, capped at ``max_retry_after_seconds``, else exponential backoff with
   full jitter ``uniform(0, min(cap, base * 2**n))``;
-- a per-host-group pace: every arXiv host shares one gap of ``arxiv_min_interval`` (3 s, the
-  arXiv terms count all our machines as one), HF hosts ``hf_min_interval``; the client is
-  synchronous, so there is never more than one connection in flight;
+- a per-host-group pace: every arXiv host shares one gap of ``[sources.arxiv]
+  min_interval_seconds`` (3 s, the arXiv terms count all our machines as one), HF hosts
+  ``[sources.hf_daily] min_interval_seconds``; the client is synchronous, so there is never more
+  than one connection in flight;
 - conditional GET with the stored validators; a 304, or a 200 whose ETag equals the stored one
   (arXiv's origin never answers 304 itself), is ``not_modified``: keep what is stored.
 
@@ -20,7 +21,6 @@ pages that miss required fields come back as ``ok=False`` with a one-line ``erro
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -35,7 +35,6 @@ import httpx
 from notifier import __version__
 from notifier.config import Config, Sources, read_secret
 from notifier.errors import FetchError, ParseError
-from notifier.models import Paper
 from notifier.parse import Papers, parse_arxiv_rss, parse_hf_api, parse_hf_html
 
 log = logging.getLogger(__name__)
@@ -230,7 +229,7 @@ class Fetcher:
             papers.skipped.extend(batch.skipped)
             self._check_count(papers, f"HF API for {day}")
             if len(batch) + len(batch.skipped) < HF_PAGE_LIMIT:
-                return _dedupe(papers)
+                return papers.unique()
         raise FetchError(f"HF API for {day} still returned full pages after {HF_MAX_PAGES} pages")
 
     def _check_count(self, papers: Papers, what: str) -> None:
@@ -301,13 +300,6 @@ class Fetcher:
             p.source = source
         return FetchOutcome(source, today, True, 200, kept, False, etag, last_modified, url=url,
                             not_new=len(papers) - len(kept))
-
-
-def _dedupe(papers: Papers) -> Papers:
-    seen: dict[str, Paper] = {}
-    for p in papers:
-        seen.setdefault(p.arxiv_id, p)   # pages can shift while we read; first sighting wins
-    return Papers(seen.values(), papers.skipped)
 
 
 def _status(err: Exception) -> int | None:

@@ -47,10 +47,25 @@ class Papers(list):
         super().__init__(papers)
         self.skipped: list[str] = list(skipped)
 
+    def unique(self) -> Papers:
+        """One paper per arXiv id, the first one seen (pages shift while read; cards link twice)."""
+        first: dict[str, Paper] = {}
+        for p in self:
+            first.setdefault(p.arxiv_id, p)
+        return Papers(first.values(), self.skipped)
+
 
 def collapse(text: str | None) -> str:
-    """Whitespace-collapse (titles carry arXiv hard wraps); anything but a string is absent."""
-    return " ".join(text.split()) if isinstance(text, str) else ""
+    """Whitespace-collapse (titles carry arXiv hard wraps); anything but a string is absent.
+    NULs and lone surrogates (JSON can escape them) go: no database stores them."""
+    if not isinstance(text, str):
+        return ""
+    return " ".join(text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8").split())
+
+
+def _count(value) -> int | None:
+    """An upvote or comment count; anything but an integer a database column holds is absent."""
+    return value if type(value) is int and 0 <= value < 2 ** 63 else None
 
 
 def _each(items, build, what: str) -> Papers:
@@ -156,16 +171,13 @@ def hf_item(item: dict) -> Paper:
     extra = {k: paper[k] for k in _HF_OPTIONAL if k in paper}
     if "organization" in item and "organization" not in extra:
         extra["organization"] = item["organization"]
-    upvotes = paper.get("upvotes")
-    comments = item.get("numComments")
     return Paper(
         arxiv_id=arxiv_id, version=version, title=title,
         abstract=collapse(paper.get("summary")) or collapse(item.get("summary")),
         authors=_hf_authors(paper.get("authors")),
         published=_day(paper.get("publishedAt")),
         url=f"{HF_BASE}/papers/{arxiv_id}",
-        upvotes=upvotes if isinstance(upvotes, int) else None,
-        comments=comments if isinstance(comments, int) else None,
+        upvotes=_count(paper.get("upvotes")), comments=_count(item.get("numComments")),
         digest_day=_day(paper.get("submittedOnDailyAt")),
         source="hf_daily", pdf_url=f"https://arxiv.org/pdf/{arxiv_id}",
         hf_url=f"{HF_BASE}/papers/{arxiv_id}",
@@ -217,9 +229,7 @@ def _hf_cards(soup: BeautifulSoup) -> Papers:
     linked = [(art, link) for art, link in linked if link is not None]
     if not linked:
         raise ParseError(f"HF page has {len(articles)} <article> cards but no paper links (layout changed?)")
-    cards = _each(linked, _hf_card, "HF card")
-    seen: set[str] = set()       # a card can link its paper twice
-    return Papers([p for p in cards if not (p.arxiv_id in seen or seen.add(p.arxiv_id))], cards.skipped)
+    return _each(linked, _hf_card, "HF card").unique()
 
 
 def _hf_card(art_link) -> Paper:

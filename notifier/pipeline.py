@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
-from notifier.config import Config, read_secret
+from notifier.config import Config
 from notifier.errors import NotifierError
 from notifier.logs import event
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient

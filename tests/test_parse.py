@@ -321,7 +321,8 @@ def test_one_malformed_hf_item_is_skipped_and_the_rest_kept(bad, reason):
 
 @pytest.mark.parametrize("field,value", [
     ("summary", 5), ("summary", ["a"]), ("authors", 5), ("authors", "Ada"), ("githubRepo", ["x"]),
-    ("projectPage", {"u": 1}), ("publishedAt", 20260101), ("upvotes", [1]),
+    ("projectPage", {"u": 1}), ("publishedAt", 20260101), ("upvotes", [1]), ("upvotes", 10 ** 30),
+    ("upvotes", True), ("upvotes", -1),
 ], ids=lambda v: str(v))
 def test_wrong_type_in_an_optional_field_reads_as_absent(field, value):
     [p] = parse_text(json.dumps([{"paper": GOOD["paper"] | {field: value}}]))
@@ -378,19 +379,26 @@ from notifier.models import Paper  # noqa: E402
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+    | st.sampled_from([2 ** 64, "nul\x00", "\ud800 surrogate"]),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=20)
 ids = st.sampled_from(["2601.00001", "2601.00002v3", "hep-th/9901001", "nope", "", " 2601.1 "]) | st.text(max_size=12)
 texts = st.sampled_from(["A title", "", "  ", "T\n wrapped"]) | st.text(max_size=30)
 field_values = texts | json_values
-hf_papers = st.fixed_dictionaries({}, optional={
-    "id": ids | json_values, "title": field_values, "summary": field_values, "authors": json_values
-    | st.lists(st.fixed_dictionaries({"name": field_values}), max_size=3),
-    "publishedAt": field_values, "submittedOnDailyAt": field_values, "upvotes": json_values,
-    "githubRepo": field_values, "projectPage": field_values, "organization": json_values})
-hf_items = st.fixed_dictionaries({}, optional={"paper": hf_papers | json_values, "numComments": json_values,
-                                               "title": field_values, "id": ids}) | json_values
+counts = st.sampled_from([2 ** 64, -1, True, 7]) | json_values
+optional_fields = {
+    "summary": field_values, "authors": json_values | st.lists(st.fixed_dictionaries({"name": field_values}), max_size=3),
+    "publishedAt": field_values, "submittedOnDailyAt": field_values, "upvotes": counts,
+    "githubRepo": field_values, "projectPage": field_values, "organization": json_values}
+hf_papers = (st.fixed_dictionaries({"id": ids, "title": texts}, optional=optional_fields)
+             | st.fixed_dictionaries({}, optional={"id": ids | json_values, "title": field_values} | optional_fields))
+hf_items = st.one_of(
+    st.builds(lambda paper, outer: {"paper": paper} | outer, hf_papers,
+              st.fixed_dictionaries({}, optional={"numComments": counts, "title": field_values, "id": ids})),
+    st.fixed_dictionaries({}, optional={"paper": hf_papers | json_values, "numComments": counts,
+                                        "title": field_values, "id": ids}),
+    json_values)
 
 
 def assert_records_or_parse_error(parse, text):
@@ -402,7 +410,8 @@ def assert_records_or_parse_error(parse, text):
     for p in papers:
         assert isinstance(p, Paper) and p.arxiv_id and p.title and p.title == " ".join(p.title.split())
         assert isinstance(p.abstract, str) and all(isinstance(a, str) and a for a in p.authors)
-        assert p.upvotes is None or isinstance(p.upvotes, int)
+        assert p.upvotes is None or (type(p.upvotes) is int and 0 <= p.upvotes < 2 ** 63)
+        assert "\x00" not in p.title + p.abstract + "".join(p.authors)
         assert all(u is None or isinstance(u, str) for u in (p.code_url, p.project_url, p.published, p.digest_day))
         json.dumps(p.to_json())
 
@@ -528,3 +537,22 @@ def main_parse(capsys, config, url):
     code = main(["--config", str(config), "parse", url, "--json"])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture(scope="module")
+def memory_store():
+    from notifier.store import Store
+    store = Store("sqlite://")
+    yield store
+    store.close()
+
+
+@PROPERTY
+@given(st.lists(hf_items, min_size=1, max_size=6))
+def test_whatever_an_hf_day_parses_into_can_be_stored(memory_store, data):
+    try:
+        papers = parse_hf_api(json.dumps(data))
+    except ParseError:
+        return
+    result = memory_store.ingest(papers, source="hf_daily", digest_day="2026-07-01")
+    assert result.found == len(papers)
