@@ -501,7 +501,7 @@ class Store:
 
 # ----------------------------------------------------------------------------- helpers
 def _ingest_batch(s: Session, batch: list[Paper], source: str, day: str, now: datetime, result: IngestResult) -> None:
-    ids = {p.arxiv_id for p in batch}
+    ids = list({p.arxiv_id for p in batch})
     rows = {r.id: r for r in s.exec(select(PaperRow).where(PaperRow.id.in_(ids)))}
     seen = {tuple(r) for r in s.exec(select(Sighting.paper_id, Sighting.source, Sighting.digest_day)
                                       .where(Sighting.paper_id.in_(ids)))}
