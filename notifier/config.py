@@ -61,6 +61,8 @@ class Sources:
     arxiv: ArxivSource = field(default_factory=ArxivSource)
     timeout_seconds: float = 20.0
     max_attempts: int = 5
+    max_response_bytes: int = 20_000_000   # a longer body is a failed fetch (an HF API page of 100 is ~0.6 MB)
+    max_items_per_day: int = 5000          # a day or listing with more items is a failed fetch
 
 
 @dataclass
@@ -192,6 +194,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "delivery.max_attempts": (1, 100),
     "delivery.retry_base_seconds": (1, 86400),
     "alerts.source_failure_hours": (1, 24 * 30),
+    "sources.max_response_bytes": (1000, 1_000_000_000),
+    "sources.max_items_per_day": (1, 1_000_000),
     "web.link_days": (1, 3650),
     "web.confirm_hours": (1, 24 * 30),
     "web.max_body_bytes": (1024, 10_000_000),
@@ -348,11 +352,17 @@ def _get(config: Config, dotted: str):
     return obj
 
 
+def _number(x: float) -> str:
+    """1000000000, not 1e+09; 0.4 as 0.4."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def check_bound(key: str, value: float | None, what: str) -> float | None:
     """None (unset) or a number within BOUNDS[key]; ConfigError '<what> must be between ...'."""
     low, high = BOUNDS[key]
     if value is not None and not low <= value <= high:      # also refuses nan and ±inf
-        raise ConfigError(f"{what} must be between {low:g} and {high:g}{HINTS.get(key, '')}, not {value:g}")
+        raise ConfigError(f"{what} must be between {_number(low)} and {_number(high)}{HINTS.get(key, '')}, "
+                          f"not {_number(value)}")
     return value
 
 

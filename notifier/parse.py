@@ -1,6 +1,6 @@
 """Parse stage: text in, ``Paper`` records out. Pure: no network, no database.
 
-Formats (see ../shared/docs/FORMATS.md), detected from content by ``detect_format``:
+Formats (docs/SOURCES.md describes them), detected from content by ``detect_format``:
 - ``hf_api``: the JSON array of ``GET /api/daily_papers`` (``{"error": ...}`` is a ParseError)
 - ``hf_html``: an HF list/search/detail page; papers come from the ``data-props`` JSON of
   ``div[data-target="DailyPapers"]`` (``dailyPapers`` or ``searchResults``), the detail page's
@@ -8,6 +8,10 @@ Formats (see ../shared/docs/FORMATS.md), detected from content by ``detect_forma
 - ``arxiv_rss``: ``rss.arxiv.org/rss/<cat>`` RSS 2.0 (a ``Feed error`` channel is a ParseError)
 - ``arxiv_atom``: ``export.arxiv.org/api/query`` Atom, legacy and post-2025 shapes
   (an ``Error`` entry is a ParseError)
+
+Whatever the text, a parser returns ``Papers`` or raises ``ParseError``, nothing else. One
+malformed item (no id, no title, a number where text belongs) is skipped and its reason kept in
+``Papers.skipped``; the others are kept. A document whose items are all malformed is a ParseError.
 """
 from __future__ import annotations
 
@@ -36,9 +40,46 @@ _HF_OPTIONAL = ("ai_summary", "ai_keywords", "ai_summary_model", "githubRepo", "
                 "githubStars", "projectPage", "organization", "mediaUrls", "withdrawnAt")
 
 
+class Papers(list):
+    """A parser's records, plus one reason per malformed item it skipped."""
+
+    def __init__(self, papers=(), skipped=()):
+        super().__init__(papers)
+        self.skipped: list[str] = list(skipped)
+
+    def unique(self) -> Papers:
+        """One paper per arXiv id, the first one seen (pages shift while read; cards link twice)."""
+        first: dict[str, Paper] = {}
+        for p in self:
+            first.setdefault(p.arxiv_id, p)
+        return Papers(first.values(), self.skipped)
+
+
 def collapse(text: str | None) -> str:
-    """Whitespace-collapse (titles carry arXiv hard wraps)."""
-    return " ".join((text or "").split())
+    """Whitespace-collapse (titles carry arXiv hard wraps); anything but a string is absent.
+    NULs and lone surrogates (JSON can escape them) go: no database stores them."""
+    if not isinstance(text, str):
+        return ""
+    return " ".join(text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8").split())
+
+
+def _count(value) -> int | None:
+    """An upvote or comment count; anything but an integer a database column holds is absent."""
+    return value if type(value) is int and 0 <= value < 2 ** 63 else None
+
+
+def _each(items, build, what: str) -> Papers:
+    """``build`` every item; a ParseError skips that item only. All items bad is a ParseError:
+    a broken page, not an empty day."""
+    out = Papers()
+    for n, item in enumerate(items, 1):
+        try:
+            out.append(build(item))
+        except ParseError as e:
+            out.skipped.append(f"{what} {n}: {e}")
+    if out.skipped and not out:
+        raise ParseError(f"all {len(out.skipped)} {what}s are malformed (first: {out.skipped[0]})")
+    return out
 
 
 def split_id(text: str) -> tuple[str, str | None]:
@@ -69,7 +110,7 @@ def detect_format(text: str) -> str:
     raise ParseError("unknown format: not HF JSON, HF HTML, arXiv RSS or arXiv Atom")
 
 
-def parse_text(text: str, *, source_hint: str | None = None, day: str | None = None) -> list[Paper]:
+def parse_text(text: str, *, source_hint: str | None = None, day: str | None = None) -> Papers:
     """Detect the format and parse. ``source_hint`` overrides the ``source`` label,
     ``day`` sets ``digest_day`` where the content does not carry one."""
     fmt = detect_format(text)
@@ -84,24 +125,30 @@ def parse_text(text: str, *, source_hint: str | None = None, day: str | None = N
 
 # ---------------------------------------------------------------- Hugging Face
 
-def parse_hf_api(text: str) -> list[Paper]:
-    """The JSON array of ``/api/daily_papers`` (or any list of such items)."""
+def _json(text: str, what: str):
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ParseError(f"HF JSON is not valid JSON (truncated?): {e}") from None
+        return json.loads(text)
+    except ValueError as e:
+        raise ParseError(f"{what} is not valid JSON (truncated?): {e}") from None
+    except RecursionError:
+        raise ParseError(f"{what} is nested too deeply to be a list of papers") from None
+
+
+def parse_hf_api(text: str) -> Papers:
+    """The JSON array of ``/api/daily_papers`` (or any list of such items)."""
+    data = _json(text, "HF JSON")
     if isinstance(data, dict):
         if "error" in data:
             raise ParseError(f"HF API returned an error: {data['error']}")
         raise ParseError("HF JSON is an object, expected a list of papers")
     if not isinstance(data, list):
         raise ParseError("HF JSON is not a list of papers")
-    return [hf_item(item) for item in data]
+    return _each(data, hf_item, "HF item")
 
 
 def _hf_authors(authors) -> list[str]:
     names = []
-    for a in authors or []:
+    for a in authors if isinstance(authors, list) else []:
         name = a.get("name") if isinstance(a, dict) else a
         if isinstance(name, str) and name.strip():   # "hidden" is HF display state: keep them
             names.append(collapse(name))
@@ -112,32 +159,29 @@ def hf_item(item: dict) -> Paper:
     """The one normaliser for API items, ``dailyPapers`` / ``searchResults`` entries and a
     bare ``paper`` object. Every field is read defensively."""
     if not isinstance(item, dict):
-        raise ParseError(f"HF item is not an object: {item!r:.80}")
+        raise ParseError(f"HF item is a JSON {type(item).__name__}, not an object")
     paper = item.get("paper") if isinstance(item.get("paper"), dict) else item
     pid = paper.get("id") or item.get("id")
     if not isinstance(pid, str) or not pid.strip():
-        raise ParseError(f"HF item without paper.id: {str(item)[:80]}")
+        raise ParseError("HF item without paper.id")
     arxiv_id, version = split_id(pid.strip())
-    title = collapse(paper.get("title") or item.get("title"))
+    title = collapse(paper.get("title")) or collapse(item.get("title"))
     if not title:
         raise ParseError(f"HF paper {arxiv_id} has no title")
     extra = {k: paper[k] for k in _HF_OPTIONAL if k in paper}
     if "organization" in item and "organization" not in extra:
         extra["organization"] = item["organization"]
-    upvotes = paper.get("upvotes")
-    comments = item.get("numComments")
     return Paper(
         arxiv_id=arxiv_id, version=version, title=title,
-        abstract=collapse(paper.get("summary") or item.get("summary")),
+        abstract=collapse(paper.get("summary")) or collapse(item.get("summary")),
         authors=_hf_authors(paper.get("authors")),
         published=_day(paper.get("publishedAt")),
         url=f"{HF_BASE}/papers/{arxiv_id}",
-        upvotes=upvotes if isinstance(upvotes, int) else None,
-        comments=comments if isinstance(comments, int) else None,
+        upvotes=_count(paper.get("upvotes")), comments=_count(item.get("numComments")),
         digest_day=_day(paper.get("submittedOnDailyAt")),
         source="hf_daily", pdf_url=f"https://arxiv.org/pdf/{arxiv_id}",
         hf_url=f"{HF_BASE}/papers/{arxiv_id}",
-        code_url=paper.get("githubRepo") or None, project_url=paper.get("projectPage") or None,
+        code_url=collapse(paper.get("githubRepo")) or None, project_url=collapse(paper.get("projectPage")) or None,
         extra=extra, raw=item,
     )
 
@@ -146,25 +190,22 @@ def _props(soup: BeautifulSoup, target: str) -> dict | None:
     div = soup.select_one(f'[data-target="{target}"][data-props]')
     if div is None:
         return None
-    try:
-        props = json.loads(div["data-props"])   # bs4 already unescaped the entities
-    except json.JSONDecodeError as e:
-        raise ParseError(f"HF page: {target} data-props is not JSON: {e}") from None
+    props = _json(div["data-props"], f"HF page: {target} data-props")   # bs4 already unescaped the entities
     return props if isinstance(props, dict) else None
 
 
-def parse_hf_html(text: str) -> list[Paper]:
+def parse_hf_html(text: str) -> Papers:
     """An HF day, search or paper page; see the module docstring for the order of attempts."""
     soup = BeautifulSoup(text, "lxml")
     props = _props(soup, "DailyPapers")
     if props is not None:
         for key in ("dailyPapers", "searchResults"):
             if isinstance(props.get(key), list):
-                return [hf_item(i) for i in props[key]]
+                return _each(props[key], hf_item, "HF item")
         raise ParseError("HF page: DailyPapers props have neither dailyPapers nor searchResults")
     detail = _props(soup, "PaperContent")
     if detail is not None and isinstance(detail.get("paper"), dict):
-        return [hf_item(detail)]
+        return Papers([hf_item(detail)])
     return _hf_cards(soup)
 
 
@@ -176,30 +217,30 @@ def _card_upvotes(article) -> int | None:
     return None
 
 
-def _hf_cards(soup: BeautifulSoup) -> list[Paper]:
+def _hf_cards(soup: BeautifulSoup) -> Papers:
     """Layout-drift fallback: title, link and upvotes from ``<article>`` cards."""
     articles = soup.find_all("article")
     if not articles:
         raise ParseError("HF page has no DailyPapers data and no <article> cards (layout changed?)")
     log.warning("HF page layout drift: no DailyPapers hydration data, reading %d <article> cards",
                 len(articles))
-    papers, seen = [], set()
-    for art in articles:
-        link = art.select_one("h3 a[href^='/papers/']") or art.select_one("a[href^='/papers/']")
-        if link is None:
-            continue
-        arxiv_id, version = split_id(link["href"].split("#")[0].rsplit("/", 1)[-1])
-        if arxiv_id in seen:
-            continue
-        seen.add(arxiv_id)
-        papers.append(Paper(
-            arxiv_id=arxiv_id, version=version, title=collapse(link.get_text()),
-            url=f"{HF_BASE}/papers/{arxiv_id}", hf_url=f"{HF_BASE}/papers/{arxiv_id}",
-            upvotes=_card_upvotes(art), source="hf_daily", raw={"href": link["href"]},
-        ))
-    if not papers:
+    linked = [(art, art.select_one("h3 a[href^='/papers/']") or art.select_one("a[href^='/papers/']"))
+              for art in articles]
+    linked = [(art, link) for art, link in linked if link is not None]
+    if not linked:
         raise ParseError(f"HF page has {len(articles)} <article> cards but no paper links (layout changed?)")
-    return papers
+    return _each(linked, _hf_card, "HF card").unique()
+
+
+def _hf_card(art_link) -> Paper:
+    art, link = art_link
+    arxiv_id, version = split_id(link["href"].split("#")[0].rsplit("/", 1)[-1])
+    title = collapse(link.get_text())
+    if not title:
+        raise ParseError(f"HF card of {arxiv_id} has no title")
+    return Paper(arxiv_id=arxiv_id, version=version, title=title,
+                 url=f"{HF_BASE}/papers/{arxiv_id}", hf_url=f"{HF_BASE}/papers/{arxiv_id}",
+                 upvotes=_card_upvotes(art), source="hf_daily", raw={"href": link["href"]})
 
 
 # ---------------------------------------------------------------- arXiv RSS
@@ -207,7 +248,7 @@ def _hf_cards(soup: BeautifulSoup) -> list[Paper]:
 def _xml(text: str, what: str) -> ET.Element:
     try:
         return ET.fromstring(text.encode("utf-8") if text.lstrip().startswith("<?xml") else text)
-    except ET.ParseError as e:
+    except (ET.ParseError, ValueError) as e:     # ValueError: an encoding expat cannot read
         raise ParseError(f"{what} is not well-formed XML (truncated?): {e}") from None
 
 
@@ -225,7 +266,7 @@ def split_creators(text: str) -> list[str]:
     return [collapse(n) for n in names if collapse(n)]
 
 
-def parse_arxiv_rss(text: str) -> list[Paper]:
+def parse_arxiv_rss(text: str) -> Papers:
     """Every item, whatever its ``announce_type``; the caller decides what counts as new."""
     root = _xml(text, "arXiv RSS")
     channel = root.find("channel")
@@ -234,26 +275,29 @@ def parse_arxiv_rss(text: str) -> list[Paper]:
     title = collapse(channel.findtext("title"))
     if title.lower().startswith("feed error"):
         raise ParseError(f"arXiv RSS error feed: {title}")
-    return [_rss_item(item) for item in channel.findall("item")]
+    return _each(channel.findall("item"), _rss_item, "arXiv RSS item")
 
 
 def _rss_day(pub: str | None) -> str | None:
     from email.utils import parsedate_to_datetime
     try:
         return parsedate_to_datetime(pub).date().isoformat() if pub else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
 
 
 def _rss_item(item: ET.Element) -> Paper:
     guid = item.findtext("guid") or item.findtext("link") or ""
     arxiv_id, version = split_id(guid)
-    cats = [collapse(c.text) for c in item.findall("category") if c.text]
-    announce = collapse(item.findtext("arxiv:announce_type", namespaces=NS)) or "new"   # FORMATS §5.7
+    title = collapse(item.findtext("title"))
+    if not title:
+        raise ParseError(f"arXiv RSS item {arxiv_id} has no title")
+    cats = [collapse(c.text) for c in item.findall("category") if collapse(c.text)]
+    announce = collapse(item.findtext("arxiv:announce_type", namespaces=NS)) or "new"   # absent: a new paper
     day = _rss_day(item.findtext("pubDate"))
     raw = {child.tag: child.text for child in item}
     return Paper(
-        arxiv_id=arxiv_id, version=version, title=collapse(item.findtext("title")),
+        arxiv_id=arxiv_id, version=version, title=title,
         abstract=collapse(_RSS_PREFIX.sub("", item.findtext("description") or "")),
         authors=split_creators(item.findtext("dc:creator", namespaces=NS) or ""),
         url=f"https://arxiv.org/abs/{arxiv_id}", digest_day=day,
@@ -264,7 +308,7 @@ def _rss_item(item: ET.Element) -> Paper:
 
 # ---------------------------------------------------------------- arXiv API Atom
 
-def parse_arxiv_atom(text: str) -> list[Paper]:
+def parse_arxiv_atom(text: str) -> Papers:
     """An ``export.arxiv.org/api/query`` response, legacy or post-2025 shape."""
     root = _xml(text, "arXiv Atom")
     entries = root.findall("atom:entry", NS)
@@ -273,7 +317,7 @@ def parse_arxiv_atom(text: str) -> list[Paper]:
                 "/api/errors" in (e.findtext("atom:id", namespaces=NS) or ""):
             msg = collapse(e.findtext("atom:summary", namespaces=NS))
             raise ParseError(f"arXiv API error: {msg}")
-    return [_atom_entry(e) for e in entries]
+    return _each(entries, _atom_entry, "arXiv Atom entry")
 
 
 def _atom_link(entry: ET.Element, title: str) -> str | None:
@@ -285,6 +329,9 @@ def _atom_link(entry: ET.Element, title: str) -> str | None:
 
 def _atom_entry(e: ET.Element) -> Paper:
     arxiv_id, version = split_id(e.findtext("atom:id", namespaces=NS) or "")
+    title = collapse(e.findtext("atom:title", namespaces=NS))
+    if not title:
+        raise ParseError(f"arXiv Atom entry {arxiv_id} has no title")
     cats = [c.get("term") for c in e.findall("atom:category", NS) if c.get("term")]
     primary = e.find("arxiv:primary_category", NS)
     if primary is not None and primary.get("term") in cats:
@@ -293,10 +340,9 @@ def _atom_entry(e: ET.Element) -> Paper:
     extra = {k: collapse(e.findtext(f"arxiv:{k}", namespaces=NS))
              for k in ("comment", "journal_ref", "doi") if e.find(f"arxiv:{k}", NS) is not None}
     return Paper(
-        arxiv_id=arxiv_id, version=version, title=collapse(e.findtext("atom:title", namespaces=NS)),
+        arxiv_id=arxiv_id, version=version, title=title,
         abstract=collapse(e.findtext("atom:summary", namespaces=NS)),
-        authors=[collapse(a.findtext("atom:name", namespaces=NS))
-                 for a in e.findall("atom:author", NS)],
+        authors=[name for a in e.findall("atom:author", NS) if (name := collapse(a.findtext("atom:name", namespaces=NS)))],
         published=_day(e.findtext("atom:published", namespaces=NS)),
         url=f"https://arxiv.org/abs/{arxiv_id}", source="arxiv_api", categories=cats,
         pdf_url=_atom_link(e, "pdf") or f"https://arxiv.org/pdf/{arxiv_id}", extra=extra,

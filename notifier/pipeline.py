@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
-from notifier.config import Config, read_secret
+from notifier.config import Config
 from notifier.errors import NotifierError
 from notifier.logs import event, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
@@ -103,19 +103,16 @@ class FetchReport:
     found: int = 0
     new: int = 0
     updated: int = 0
+    skipped: int = 0
     error: str | None = None
+    status: int | None = None
 
 
 def fetcher(ctx: Context):
     if ctx._fetcher is None:
         from notifier.fetch import Fetcher
 
-        s = ctx.config.sources
-        ctx._fetcher = Fetcher(
-            hf_base_url=s.hf_daily.base_url, arxiv_base_url=s.arxiv.base_url, arxiv_api_url=s.arxiv.api_url,
-            categories=s.arxiv.categories, include_cross=s.arxiv.include_cross, contact=ctx.config.general.contact,
-            timeout=s.timeout_seconds, max_attempts=s.max_attempts, hf_min_interval=s.hf_daily.min_interval_seconds,
-            arxiv_min_interval=s.arxiv.min_interval_seconds, hf_token=read_secret(s.hf_daily.token_env))
+        ctx._fetcher = Fetcher.from_config(ctx.config)
     return ctx._fetcher
 
 
@@ -143,45 +140,57 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
                 reports.append(FetchReport(source, day.isoformat(), "skipped", error="source failed earlier in this cycle"))
             else:
                 reports.append(fetch_one(ctx, source, day))
-                if reports[-1].outcome == "failed":
-                    broken.add(source)
+                if reports[-1].outcome == "failed" and reports[-1].status != 200:
+                    broken.add(source)     # a bad page (HTTP 200) says nothing about the next day
             advance()
     return reports
 
 
 def fetch_one(ctx: Context, source: str, day: date) -> FetchReport:
-    f = fetcher(ctx)
+    """Fetch and store one source/day. Its fetch run is closed whatever happens: an unexpected
+    error is recorded and reported as a failure (the cycle goes on); an interruption too."""
     run_id = ctx.store.start_fetch(source, day.isoformat())
+    report = FetchReport(source, day.isoformat(), "failed", error="interrupted")
     try:
-        if source == "hf_daily":
-            outcome = f.fetch_hf_day(day)
-        else:
-            last = ctx.store.last_fetch(source)
-            outcome = f.fetch_arxiv_category(source.split(":", 1)[1], etag=last.etag if last else None,
-                                             last_modified=last.last_modified if last else None)
+        report = record_outcome(ctx, run_id, source, day, _fetch(ctx, source, day))
     except NotifierError as err:
-        ctx.store.finish_fetch(run_id, outcome="failed", error=str(err), http_status=getattr(err, "status", None))
-        event(log, "fetch failed", logging.ERROR, source=source, day=day, error=err)
-        return FetchReport(source, day.isoformat(), "failed", error=str(err))
-    return record_outcome(ctx, run_id, source, day, outcome)
+        report.error, report.status = str(err), getattr(err, "status", None)
+    except Exception as err:                  # a bug must not leave the run `running` or stop the cycle
+        report.error = f"unexpected {type(err).__name__}: {err}"
+        log.exception("unexpected error fetching %s %s", source, day)
+    finally:
+        if report.outcome == "failed":
+            ctx.store.finish_fetch(run_id, outcome="failed", error=report.error, http_status=report.status)
+            event(log, "fetch failed", logging.ERROR, source=source, day=day, status=report.status, error=report.error)
+    return report
+
+
+def _fetch(ctx: Context, source: str, day: date):
+    if source == "hf_daily":
+        return fetcher(ctx).fetch_hf_day(day)
+    last = ctx.store.last_fetch(source)
+    return fetcher(ctx).fetch_arxiv(source.split(":", 1)[1], today=day, etag=last.etag if last else None,
+                                    last_modified=last.last_modified if last else None)
 
 
 def record_outcome(ctx: Context, run_id: int, source: str, day: date, outcome) -> FetchReport:
+    """Store an outcome and close its run; a failed outcome is left to the caller to record."""
     if not outcome.ok:
-        ctx.store.finish_fetch(run_id, outcome="failed", error=outcome.error, http_status=outcome.status)
-        event(log, "fetch failed", logging.ERROR, source=source, day=day, status=outcome.status, error=outcome.error)
-        return FetchReport(source, day.isoformat(), "failed", error=outcome.error)
+        return FetchReport(source, day.isoformat(), "failed", error=outcome.error, status=outcome.status)
     if outcome.not_modified:
         ctx.store.finish_fetch(run_id, outcome="not_modified", http_status=outcome.status,
                                etag=outcome.etag, last_modified=outcome.last_modified)
         event(log, "fetch not modified", source=source, day=day)
         return FetchReport(source, day.isoformat(), "not_modified")
     result = ctx.store.ingest(outcome.papers, source=source, digest_day=day.isoformat())
+    skipped = outcome.skipped
+    note = f"first skipped: {skipped[0]}" if skipped else None
     ctx.store.finish_fetch(run_id, outcome="ok", http_status=outcome.status, etag=outcome.etag,
                            last_modified=outcome.last_modified, found=result.found, new=result.new,
-                           updated=result.updated)
-    event(log, "fetched", source=source, day=day, found=result.found, new=result.new, updated=result.updated)
-    return FetchReport(source, day.isoformat(), "ok", result.found, result.new, result.updated)
+                           updated=result.updated, skipped=len(skipped), error=note)
+    event(log, "fetched", logging.WARNING if skipped else logging.INFO, source=source, day=day, found=result.found,
+          new=result.new, updated=result.updated, skipped=len(skipped), first_skipped=skipped[0] if skipped else None)
+    return FetchReport(source, day.isoformat(), "ok", result.found, result.new, result.updated, len(skipped))
 
 
 def _last_success_day(ctx: Context, source: str) -> date | None:

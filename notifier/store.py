@@ -20,17 +20,18 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, inspect, text
+from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, insert, inspect, text
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from notifier.errors import StoreError
 from notifier.models import Paper
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 log = logging.getLogger(__name__)
 DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown", "held")   # a paper in these is taken
 OPEN_STATES = ("pending", "sending", "retry")
+INGEST_BATCH = 500        # papers per ingest transaction: a huge day never holds the write lock for long
 
 
 def utcnow() -> datetime:
@@ -84,6 +85,7 @@ class FetchRun(SQLModel, table=True):
     found: int = 0
     new: int = 0
     updated: int = 0
+    skipped: int = 0                                     # malformed items left out (see `error`)
     error: str | None = Field(default=None, sa_column=Column(Text))
 
 
@@ -208,12 +210,17 @@ def _v4(conn) -> None:
         taken.add(canonical)
 
 
+def _v5(conn) -> None:
+    """fetch_run.skipped: how many malformed items a fetch left out."""
+    _add_column(conn, "fetch_run", "skipped", "INTEGER NOT NULL DEFAULT 0")
+
+
 def _add_column(conn, table: str, column: str, sql_type: str) -> None:
     if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4}      # version -> function(connection); append, never edit
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}      # version -> function(connection); append, never edit
 
 
 # ----------------------------------------------------------------------------- results
@@ -222,7 +229,6 @@ class IngestResult:
     found: int = 0
     new: int = 0
     updated: int = 0
-    new_ids: list[str] | None = None
 
 
 class Store:
@@ -317,28 +323,13 @@ class Store:
 
     # -- papers ---------------------------------------------------------------------------
     def ingest(self, papers: Iterable[Paper], *, source: str, digest_day: str | None) -> IngestResult:
-        """Upsert papers and record their sightings. A paper is new only the first time."""
-        result = IngestResult(new_ids=[])
+        """Upsert papers and record their sightings, one transaction per INGEST_BATCH papers with
+        one query for the stored papers and one for their sightings. A paper is new only the first time."""
+        result = IngestResult()
         now = utcnow()
-        with self.session() as s:
-            for paper in papers:
-                result.found += 1
-                day = paper.digest_day or digest_day or now.date().isoformat()
-                row = s.get(PaperRow, paper.arxiv_id)
-                if row is None:
-                    s.add(_paper_row(paper, now))
-                    s.flush()
-                    result.new += 1
-                    result.new_ids.append(paper.arxiv_id)
-                elif _merge(row, paper, now):
-                    s.add(row)
-                    result.updated += 1
-                seen = s.exec(select(Sighting).where(Sighting.paper_id == paper.arxiv_id,
-                                                     Sighting.source == (paper.source or source),
-                                                     Sighting.digest_day == day)).first()
-                if seen is None:
-                    s.add(Sighting(paper_id=paper.arxiv_id, source=paper.source or source, digest_day=day, seen_at=now))
-                    s.flush()
+        for batch in _chunks(list(papers), INGEST_BATCH):
+            with self.session() as s:
+                _ingest_batch(s, batch, source, digest_day or now.date().isoformat(), now, result)
         return result
 
     def get_papers(self, ids: Iterable[str]) -> dict[str, Paper]:
@@ -663,6 +654,31 @@ class Store:
 
 
 # ----------------------------------------------------------------------------- helpers
+def _ingest_batch(s: Session, batch: list[Paper], source: str, day: str, now: datetime, result: IngestResult) -> None:
+    ids = list({p.arxiv_id for p in batch})
+    rows = {r.id: r for r in s.exec(select(PaperRow).where(PaperRow.id.in_(ids)))}
+    seen = {tuple(r) for r in s.exec(select(Sighting.paper_id, Sighting.source, Sighting.digest_day)
+                                      .where(Sighting.paper_id.in_(ids)))}
+    sightings = []
+    for paper in batch:
+        result.found += 1
+        row = rows.get(paper.arxiv_id)
+        if row is None:
+            rows[paper.arxiv_id] = _paper_row(paper, now)
+            s.add(rows[paper.arxiv_id])
+            result.new += 1
+        elif _merge(row, paper, now):
+            s.add(row)
+            result.updated += 1
+        key = (paper.arxiv_id, paper.source or source, paper.digest_day or day)
+        if key not in seen:
+            seen.add(key)
+            sightings.append({"paper_id": key[0], "source": key[1], "digest_day": key[2], "seen_at": now})
+    s.flush()                 # the papers first: sightings refer to them
+    if sightings:
+        s.execute(insert(Sighting), sightings)
+
+
 def _paper_row(p: Paper, now: datetime) -> PaperRow:
     return PaperRow(id=p.arxiv_id, version=p.version, title=p.title, abstract=p.abstract or "",
                     authors=json.dumps(p.authors), published=p.published, url=p.url or p.abs_url,

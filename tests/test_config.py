@@ -97,7 +97,7 @@ def test_config_command_redacts_database_password(tmp_path, capsys):
 @pytest.mark.parametrize("text,message", [
     ("[general]\nretention_days = -1\n", "'general.retention_days' must be between 1 and 36500, not -1"),
     ("[general]\nretention_days = 0\n", "'general.retention_days' must be between 1 and 36500, not 0"),
-    ("[matching]\nmax_items = 1000000000000\n", "'matching.max_items' must be between 1 and 100, not 1e+12"),
+    ("[matching]\nmax_items = 1000000000000\n", "'matching.max_items' must be between 1 and 100, not 1000000000000"),
     ("[matching]\nupvote_weight = nan\n", "'matching.upvote_weight' must be between 0 and 5, not nan"),
     ("[sources.hf_daily]\nmin_interval_seconds = inf\n",
      "'sources.hf_daily.min_interval_seconds' must be between 0 and 60, not inf"),

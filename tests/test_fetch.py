@@ -2,6 +2,7 @@
 Time is fake: the fetcher's sleep and clock are injected, so no test waits for a backoff."""
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -12,20 +13,23 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
+from notifier.config import Config
 from notifier.fetch import Fetcher, digest_days, retry_after_seconds, user_agent
 
 FIX = Path(__file__).parent / "fixtures"
 HF_3 = (FIX / "hf/hf_daily_papers_api_2026-08-03_3items.json").read_text(encoding="utf-8")
 RSS_LG = (FIX / "arxiv/arxiv_rss_cs.LG_2026-04-27.xml").read_text(encoding="utf-8")
-ATOM_ID = (FIX / "arxiv/arxiv_api_query_2020-09-04_legacy_format_id_list.atom").read_text(encoding="utf-8")
 DAY = date(2026, 8, 3)
 API = "/api/daily_papers?date=2026-08-03&limit=100"
 
 
 class Reply:
+    """``chunks``: send the body as that many chunked pieces (no Content-Length), each ``body``."""
+
     def __init__(self, status=200, body="", headers=None, delay=0.0, truncate=False,
-                 ctype="application/json"):
+                 ctype="application/json", chunks=0, gzip=False):
         self.status, self.body, self.delay, self.truncate = status, body, delay, truncate
+        self.chunks, self.gzip = chunks, gzip
         self.headers = {"Content-Type": ctype} | (headers or {})
 
 
@@ -35,6 +39,7 @@ class Server:
     def __init__(self):
         self.routes: dict[str, list[Reply]] = {}
         self.requests: list[tuple[str, dict]] = []
+        self.chunks_sent = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,15 +49,26 @@ class Server:
                 reply = script.pop(0) if len(script) > 1 else script[0]
                 time.sleep(reply.delay)
                 body = reply.body.encode("utf-8")
+                body = gzip.compress(body) if reply.gzip else body
                 try:
                     self.send_response(reply.status)
                     for k, v in reply.headers.items():
                         self.send_header(k, v)
+                    if reply.gzip:
+                        self.send_header("Content-Encoding", "gzip")
+                    if reply.chunks:
+                        self.send_header("Transfer-Encoding", "chunked")
+                        self.end_headers()
+                        for _ in range(reply.chunks):
+                            outer.chunks_sent += 1
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(body), body))
+                        self.wfile.write(b"0\r\n\r\n")
+                        return
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body[: len(body) // 2] if reply.truncate else body)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    self.close_connection = True
                 if reply.truncate:
                     self.close_connection = True
 
@@ -94,17 +110,26 @@ def fake_time():
 
 
 @pytest.fixture
-def make(server, fake_time):
+def cfg(server, monkeypatch):
+    """The configuration a test changes before ``make()`` builds the fetcher from it."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    c = Config()
+    c.general.contact = "ops@example.org"
+    c.sources.hf_daily.base_url, c.sources.arxiv.base_url = server.url, server.url + "/arxiv"
+    c.sources.timeout_seconds, c.sources.max_attempts = 2.0, 4
+    c.sources.hf_daily.min_interval_seconds, c.sources.arxiv.min_interval_seconds = 0, 3.0
+    return c
+
+
+@pytest.fixture
+def make(cfg, fake_time):
+    """``make(**options)``: the fetcher ``cfg`` describes, with fake time and the given options."""
     made = []
 
-    def factory(**kw):
-        args = dict(hf_base_url=server.url, arxiv_base_url=server.url + "/arxiv",
-                    arxiv_api_url=server.url + "/api/query", contact="ops@example.org",
-                    timeout=2.0, max_attempts=4, hf_min_interval=0, arxiv_min_interval=3.0,
-                    sleep=fake_time.sleep, clock=fake_time.clock, jitter=lambda lo, hi: hi) | kw
-        f = Fetcher(**args)
-        made.append(f)
-        return f
+    def factory(**options):
+        made.append(Fetcher.from_config(cfg, **{"sleep": fake_time.sleep, "clock": fake_time.clock,
+                                                "jitter": lambda lo, hi: hi} | options))
+        return made[-1]
     yield factory
     for f in made:
         f.close()
@@ -121,14 +146,15 @@ def items(n, start=0, day="2026-08-03"):
 def test_hf_day_200_returns_every_paper(server, make):
     server.routes[API] = [Reply(body=HF_3)]
     out = make().fetch_hf_day(DAY)
-    assert out.ok and out.via == "api" and out.status == 200
+    assert out.ok and out.status == 200 and server.paths() == [API]
     assert [p.arxiv_id for p in out.papers] == ["2607.26654", "2607.28229", "2607.27851"]
     assert [p.upvotes for p in out.papers] == [3, 4, 2]
 
 
-def test_user_agent_and_hf_token_are_sent(server, make):
+def test_user_agent_and_hf_token_are_sent(server, make, monkeypatch):
     server.routes[API] = [Reply(body="[]")]
-    make(hf_token="hf_secret").fetch_hf_day(DAY)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    make().fetch_hf_day(DAY)
     headers = server.requests[0][1]
     assert headers["User-Agent"] == "digest-notifier/0.1.0 (ops@example.org)"
     assert headers["Authorization"] == "Bearer hf_secret"
@@ -189,9 +215,10 @@ def test_500_twice_then_200_backs_off_exponentially(server, make, fake_time):
     assert fake_time.sleeps == [2.0, 4.0]          # jitter pinned to its upper bound
 
 
-def test_persistent_500_fails_with_reason_after_max_attempts(server, make):
+def test_persistent_500_fails_with_reason_after_max_attempts(server, make, cfg):
     server.routes[API] = [Reply(500, "oops")]
-    out = make(max_attempts=3, hf_fallback_html=False).fetch_hf_day(DAY)
+    cfg.sources.max_attempts = 3
+    out = make(hf_fallback_html=False).fetch_hf_day(DAY)
     assert not out.ok and out.papers == [] and out.status == 500
     assert "failed after 3 attempts: HTTP 500" in out.error
     assert server.paths() == [API] * 3
@@ -202,15 +229,17 @@ def test_404_is_not_retried(server, make):
     assert not out.ok and out.status == 404 and server.paths() == [API]
 
 
-def test_timeout_is_retried_then_fails(server, make):
+def test_timeout_is_retried_then_fails(server, make, cfg):
     server.routes[API] = [Reply(body="[]", delay=0.6)]
-    out = make(timeout=0.2, max_attempts=2, hf_fallback_html=False).fetch_hf_day(DAY)
+    cfg.sources.timeout_seconds, cfg.sources.max_attempts = 0.2, 2
+    out = make(hf_fallback_html=False).fetch_hf_day(DAY)
     assert not out.ok and "ReadTimeout" in out.error and len(server.requests) == 2
 
 
-def test_truncated_body_is_a_failure_not_an_empty_day(server, make):
+def test_truncated_body_is_a_failure_not_an_empty_day(server, make, cfg):
     server.routes[API] = [Reply(body=HF_3, truncate=True)]
-    out = make(max_attempts=2, hf_fallback_html=False).fetch_hf_day(DAY)
+    cfg.sources.max_attempts = 2
+    out = make(hf_fallback_html=False).fetch_hf_day(DAY)
     assert not out.ok and out.papers == [] and "failed after 2 attempts" in out.error
 
 
@@ -231,7 +260,7 @@ def test_api_failure_falls_back_to_the_html_day_page(server, make):
     page = (FIX / "hf/hf_day_page_2026-08-03_built.html").read_text(encoding="utf-8")
     server.routes["/papers/date/2026-08-03"] = [Reply(body=page, ctype="text/html")]
     out = make().fetch_hf_day(DAY)
-    assert out.ok and out.via == "html" and len(out.papers) == 3
+    assert out.ok and len(out.papers) == 3 and server.paths() == [API, "/papers/date/2026-08-03"]
     assert out.papers[0].authors[1] == "Zoë Ñúñez-Kowalski"
 
 
@@ -243,10 +272,66 @@ def test_both_api_and_html_failing_reports_both_reasons(server, make):
     assert "HTML page: HF page has no DailyPapers data" in out.error
 
 
-def test_missing_required_field_is_a_failure(server, make):
+def test_a_day_whose_only_item_misses_a_title_is_a_failure(server, make):
     server.routes[API] = [Reply(body='[{"paper": {"id": "2608.00001"}}]')]
     out = make(hf_fallback_html=False).fetch_hf_day(DAY)
-    assert not out.ok and "has no title" in out.error
+    assert not out.ok and "has no title" in out.error and out.status == 200
+
+
+def test_one_item_without_a_title_is_skipped_and_the_day_kept(server, make):
+    server.routes[API] = [Reply(body=json.dumps(json.loads(items(2)) + [{"paper": {"id": "2608.00009"}}]))]
+    out = make(hf_fallback_html=False).fetch_hf_day(DAY)
+    assert out.ok and [p.arxiv_id for p in out.papers] == ["2608.00000", "2608.00001"]
+    assert out.skipped == ["HF item 3: HF paper 2608.00009 has no title"]
+
+
+def test_a_full_page_with_a_bad_item_still_reads_the_next_page(server, make):
+    page = json.loads(items(99)) + [{"paper": {"id": "2608.09999", "title": 5}}]
+    server.routes[API] = [Reply(body=json.dumps(page))]
+    server.routes[API + "&p=1"] = [Reply(body=items(3, 100))]
+    out = make().fetch_hf_day(DAY)
+    assert out.ok and len(out.papers) == 102 and len(out.skipped) == 1
+
+
+# ---------------------------------------------------------------- bounded work (issue 10)
+
+def test_a_response_declared_too_big_is_refused_unread_and_not_retried(server, make, cfg):
+    server.routes[API] = [Reply(body=items(100))]
+    cfg.sources.max_response_bytes = 1000
+    out = make(hf_fallback_html=False).fetch_hf_day(DAY)
+    assert not out.ok and out.papers == [] and server.paths() == [API]
+    assert out.error == (f"GET {server.url}{API} answered more than sources.max_response_bytes = 1000 bytes; "
+                         "stopped reading")
+
+
+def test_an_endless_streamed_response_stops_being_read_past_the_limit(server, make, cfg):
+    server.routes[API] = [Reply(body="[" + "1," * 5000, chunks=100_000)]     # 1 GB if read to the end
+    cfg.sources.max_response_bytes = 50_000
+    out = make(hf_fallback_html=False).fetch_hf_day(DAY)
+    assert not out.ok and "more than sources.max_response_bytes = 50000 bytes" in out.error
+    assert server.chunks_sent < 1000 and len(server.requests) == 1
+
+
+def test_a_gzip_body_is_decoded_and_its_decoded_size_counts(server, make, cfg):
+    server.routes[API] = [Reply(body=HF_3, gzip=True)]
+    assert [p.upvotes for p in make().fetch_hf_day(DAY).papers] == [3, 4, 2]
+    cfg.sources.max_response_bytes = len(HF_3.encode()) - 1     # the compressed body is far smaller
+    out = make(hf_fallback_html=False).fetch_hf_day(DAY)
+    assert not out.ok and "max_response_bytes" in out.error
+
+
+def test_an_answer_with_more_items_than_a_day_can_have_is_refused(server, make, cfg):
+    server.routes[API] = [Reply(body=items(900))]        # asked for limit=100
+    cfg.sources.max_items_per_day = 500
+    out = make(hf_fallback_html=False).fetch_hf_day(DAY)
+    assert not out.ok and out.error == "HF API for 2026-08-03 returned 900 items, more than sources.max_items_per_day = 500"
+
+
+def test_an_arxiv_listing_with_too_many_items_is_refused(server, make, cfg):
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=rss_with(["new"] * 6))]
+    cfg.sources.max_items_per_day = 5
+    out = make().fetch_arxiv("cs.LG")
+    assert not out.ok and "arXiv RSS arxiv:cs.LG returned 6 items, more than sources.max_items_per_day = 5" in out.error
 
 
 # ---------------------------------------------------------------- arXiv
@@ -287,11 +372,12 @@ def rss_with(kinds):
 @pytest.mark.parametrize("include_cross,expect", [
     (True, ["new", "cross"]), (False, ["new"]),
 ], ids=["with-cross", "new-only"])
-def test_replace_entries_are_never_new(server, make, include_cross, expect):
+def test_replace_entries_are_never_new(server, make, cfg, include_cross, expect):
     server.routes["/arxiv/rss/cs.LG"] = [Reply(body=rss_with(["new", "cross", "replace", "replace-cross"]))]
-    out = make(include_cross=include_cross).fetch_arxiv("cs.LG")
+    cfg.sources.arxiv.include_cross = include_cross
+    out = make().fetch_arxiv("cs.LG")
     assert [p.announce_type for p in out.papers] == expect
-    assert out.skipped == 4 - len(expect)
+    assert out.not_new == 4 - len(expect) and out.skipped == []
 
 
 def test_arxiv_feed_error_is_a_failure(server, make):
@@ -301,44 +387,26 @@ def test_arxiv_feed_error_is_a_failure(server, make):
     assert not out.ok and out.status == 400 and "Feed error for query: cs.XX" in out.error
 
 
-def test_one_failing_category_does_not_stop_the_others(server, make):
-    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
-    outs = make(categories=["cs.XX", "cs.LG"]).fetch_arxiv_all()
-    assert [o.ok for o in outs] == [False, True] and len(outs[1].papers) == 3
-
-
 def test_arxiv_requests_are_paced_three_seconds_apart(server, make, fake_time):
     server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
     server.routes["/arxiv/rss/cs.AI"] = [Reply(body=RSS_LG)]
-    server.routes["/api/query?id_list=1601.00001&max_results=1"] = [Reply(body=ATOM_ID)]
-    f = make(categories=["cs.LG", "cs.AI"])
-    f.fetch_arxiv_all()
+    f = make()
+    f.fetch_arxiv("cs.LG")
+    f.fetch_arxiv("cs.AI")
     fake_time.now += 1.0                       # 1 s of work before the next request
-    assert f.lookup_arxiv_ids(["1601.00001"]).ok
-    assert fake_time.sleeps == [3.0, 2.0]      # the RSS and API hosts share one arXiv pace
+    f.fetch_arxiv("cs.LG")
+    assert fake_time.sleeps == [3.0, 2.0]
 
 
-def test_hf_pace_is_separate_from_arxiv(server, make, fake_time):
+def test_hf_pace_is_separate_from_arxiv(server, make, cfg, fake_time):
     server.routes[API] = [Reply(body="[]")]
     server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
-    f = make(hf_min_interval=0.5)
+    cfg.sources.hf_daily.min_interval_seconds = 0.5
+    f = make()
     f.fetch_arxiv("cs.LG")
     f.fetch_hf_day(DAY)
     f.fetch_hf_day(DAY)
     assert fake_time.sleeps == [0.5]
-
-
-def test_arxiv_id_lookup_parses_atom(server, make):
-    server.routes["/api/query?id_list=1601.00001&max_results=1"] = [Reply(body=ATOM_ID)]
-    out = make().lookup_arxiv_ids(["1601.00001"])
-    assert out.ok and out.papers[0].title == "Inelastic effects in molecular transport junctions: The probe technique at high bias"
-
-
-def test_arxiv_id_lookup_empty_answer_is_a_failure(server, make):
-    empty = '<feed xmlns="http://www.w3.org/2005/Atom"><title>arXiv Query</title></feed>'
-    server.routes["/api/query?id_list=2601.00001&max_results=1"] = [Reply(body=empty)]
-    out = make().lookup_arxiv_ids(["2601.00001"])
-    assert not out.ok and "no entries" in out.error
 
 
 # ---------------------------------------------------------------- helpers
@@ -377,3 +445,15 @@ DIGEST_DAYS = [
     "arxiv-saturday-nothing-new", "arxiv-sunday-first-run", "max-days-zero"])
 def test_digest_days(source, last, today, max_days, expect):
     assert digest_days(source, last, today, max_days) == expect
+
+
+@pytest.mark.parametrize("key, low, high", [("max_response_bytes", 1000, 1000000000), ("max_items_per_day", 1, 1000000)])
+def test_a_bound_below_its_range_is_a_config_error_naming_the_key(tmp_path, key, low, high):
+    from notifier.config import load_config
+    from notifier.errors import ConfigError
+
+    path = tmp_path / "config.toml"
+    path.write_text(f"[sources]\n{key} = 0\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path, env={})
+    assert str(e.value) == f"{path}: 'sources.{key}' must be between {low} and {high}, not 0"

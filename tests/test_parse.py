@@ -298,3 +298,261 @@ def test_cli_parse_bad_input_is_one_line_error(capsys, tmp_path, make_input, mes
     code, out, err = cli(capsys, str(path))
     assert code == 1 and out == ""
     assert err == f"notifier: error: {message.format(path=path)}\n"
+
+
+# ---------------------------------------------------------------- malformed items (issue 11)
+
+GOOD = {"paper": {"id": "2601.00001", "title": "Good paper", "summary": "Fine."}}
+
+
+@pytest.mark.parametrize("bad,reason", [
+    ({"paper": {"id": "2601.00002", "title": ["a", "list"]}}, "has no title"),
+    ({"paper": {"id": "2601.00002"}}, "has no title"),
+    ({"paper": {"id": 2601.00002, "title": "T"}}, "without paper.id"),
+    ({"paper": {"id": "not an id", "title": "T"}}, "no arXiv id"),
+    ([[["nested"]]], "HF item is a JSON list, not an object"),
+    ("a string", "HF item is a JSON str, not an object"),
+], ids=["list-title", "no-title", "numeric-id", "bad-id", "nested-list", "string"])
+def test_one_malformed_hf_item_is_skipped_and_the_rest_kept(bad, reason):
+    papers = parse_text(json.dumps([GOOD, bad]))
+    assert [p.arxiv_id for p in papers] == ["2601.00001"]
+    assert len(papers.skipped) == 1 and papers.skipped[0].startswith("HF item 2: ") and reason in papers.skipped[0]
+
+
+@pytest.mark.parametrize("field,value", [
+    ("summary", 5), ("summary", ["a"]), ("authors", 5), ("authors", "Ada"), ("githubRepo", ["x"]),
+    ("projectPage", {"u": 1}), ("publishedAt", 20260101), ("upvotes", [1]), ("upvotes", 10 ** 30),
+    ("upvotes", True), ("upvotes", -1),
+], ids=lambda v: str(v))
+def test_wrong_type_in_an_optional_field_reads_as_absent(field, value):
+    [p] = parse_text(json.dumps([{"paper": GOOD["paper"] | {field: value}}]))
+    assert p.title == "Good paper" and isinstance(p.abstract, str) and all(isinstance(a, str) for a in p.authors)
+    assert p.code_url is None and p.project_url is None and p.upvotes is None
+
+
+def test_a_day_whose_items_are_all_malformed_is_a_parse_error_not_an_empty_day():
+    with pytest.raises(ParseError, match=r"all 2 HF items are malformed \(first: HF item 1: .*no title"):
+        parse_text(json.dumps([{"paper": {"id": "2601.00001"}}, {"paper": {"id": "2601.00002", "title": 5}}]))
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[" * 100000, "nested too deeply"),
+    ("[" * 5000 + "]" * 5000, "nested too deeply"),
+    ('<html><body><div data-target="DailyPapers" data-props="' + "[" * 5000 + '"></div></body></html>',
+     "DailyPapers data-props is nested too deeply"),
+    ('<?xml version="1.0" encoding="utf-16"?><rss><channel></channel></rss>', "not well-formed XML"),
+    ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">' + "".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
+     + ']><rss><channel><title>&i;</title></channel></rss>', "not well-formed XML"),
+], ids=["hf-json-100000-brackets", "hf-json-deep-but-closed", "hf-page-deep-props", "xml-utf16-declared",
+        "xml-entity-bomb"])
+def test_hostile_documents_are_a_parse_error(text, message):
+    with pytest.raises(ParseError, match=message):
+        parse_text(text)
+
+
+def test_rss_item_without_id_or_title_is_skipped_and_the_rest_kept():
+    items = (RSS_ITEM.format(title="Kept", id="2604.00001", v=1, kind="new", creators="A")
+             + RSS_ITEM.format(title="", id="2604.00002", v=1, kind="new", creators="A")
+             + RSS_ITEM.format(title="No id", id="nothing", v=1, kind="new", creators="A").replace("2604", "x"))
+    papers = parse_arxiv_rss(RSS.format(chan="cs.LG updates on arXiv.org", items=items))
+    assert [p.title for p in papers] == ["Kept"]
+    assert [s.split(":")[0] for s in papers.skipped] == ["arXiv RSS item 2", "arXiv RSS item 3"]
+
+
+def test_cards_with_a_bad_link_are_skipped_and_the_rest_kept():
+    page = ("<html><body><article><h3><a href='/papers/2607.26654'>Kept</a></h3></article>"
+            "<article><h3><a href='/papers/not-an-id'>Bad</a></h3></article></body></html>")
+    papers = parse_text(page)
+    assert [p.arxiv_id for p in papers] == ["2607.26654"] and len(papers.skipped) == 1
+
+
+# ---------------------------------------------------------------- properties: records or ParseError
+
+from html import escape  # noqa: E402
+from xml.sax.saxutils import escape as xml_escape, quoteattr  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from notifier.models import Paper  # noqa: E402
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+    | st.sampled_from([2 ** 64, "nul\x00", "\ud800 surrogate"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20)
+ids = st.sampled_from(["2601.00001", "2601.00002v3", "hep-th/9901001", "nope", "", " 2601.1 "]) | st.text(max_size=12)
+texts = st.sampled_from(["A title", "", "  ", "T\n wrapped"]) | st.text(max_size=30)
+field_values = texts | json_values
+counts = st.sampled_from([2 ** 64, -1, True, 7]) | json_values
+optional_fields = {
+    "summary": field_values, "authors": json_values | st.lists(st.fixed_dictionaries({"name": field_values}), max_size=3),
+    "publishedAt": field_values, "submittedOnDailyAt": field_values, "upvotes": counts,
+    "githubRepo": field_values, "projectPage": field_values, "organization": json_values}
+hf_papers = (st.fixed_dictionaries({"id": ids, "title": texts}, optional=optional_fields)
+             | st.fixed_dictionaries({}, optional={"id": ids | json_values, "title": field_values} | optional_fields))
+hf_items = st.one_of(
+    st.builds(lambda paper, outer: {"paper": paper} | outer, hf_papers,
+              st.fixed_dictionaries({}, optional={"numComments": counts, "title": field_values, "id": ids})),
+    st.fixed_dictionaries({}, optional={"paper": hf_papers | json_values, "numComments": counts,
+                                        "title": field_values, "id": ids}),
+    json_values)
+
+
+def assert_records_or_parse_error(parse, text):
+    try:
+        papers = parse(text)
+    except ParseError:
+        return
+    assert isinstance(papers, list) and all(isinstance(s, str) for s in papers.skipped)
+    for p in papers:
+        assert isinstance(p, Paper) and p.arxiv_id and p.title and p.title == " ".join(p.title.split())
+        assert isinstance(p.abstract, str) and all(isinstance(a, str) and a for a in p.authors)
+        assert p.upvotes is None or (type(p.upvotes) is int and 0 <= p.upvotes < 2 ** 63)
+        assert "\x00" not in p.title + p.abstract + "".join(p.authors)
+        assert all(u is None or isinstance(u, str) for u in (p.code_url, p.project_url, p.published, p.digest_day))
+        json.dumps(p.to_json())
+
+
+@PROPERTY
+@given(st.text(max_size=300))
+def test_any_text_gives_records_or_a_parse_error(text):
+    assert_records_or_parse_error(parse_text, text)
+    try:
+        assert detect_format(text) in ("hf_api", "hf_html", "arxiv_rss", "arxiv_atom")
+    except ParseError:
+        pass
+
+
+@PROPERTY
+@given(st.lists(hf_items, max_size=6) | json_values)
+def test_any_hf_json_gives_records_or_a_parse_error(data):
+    assert_records_or_parse_error(parse_hf_api, json.dumps(data))
+
+
+@PROPERTY
+@given(st.lists(hf_items, max_size=4) | json_values, st.sampled_from(["dailyPapers", "searchResults", "other"]))
+def test_any_hf_page_data_gives_records_or_a_parse_error(data, key):
+    page = (f'<html><body><div data-target="DailyPapers" data-props="{escape(json.dumps({key: data}))}">'
+            "</div></body></html>")
+    assert_records_or_parse_error(parse_hf_html, page)
+
+
+@PROPERTY
+@given(st.lists(st.tuples(ids, texts), max_size=4), st.text(max_size=40))
+def test_any_hf_cards_give_records_or_a_parse_error(cards, noise):
+    page = "<html><body>" + "".join(
+        f"<article><h3><a href=\"/papers/{escape(i)}\">{escape(t)}</a></h3>{escape(noise)}</article>"
+        for i, t in cards) + "</body></html>"
+    assert_records_or_parse_error(parse_hf_html, page)
+
+
+xml_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
+rss_items = st.fixed_dictionaries({}, optional={
+    "title": xml_text, "guid": ids | xml_text, "link": ids | xml_text, "description": xml_text,
+    "pubDate": st.sampled_from(["Tue, 28 Apr 2026 00:00:00 -0400", "Mon, 99 Foo 99999 99:99:99 +9999"]) | xml_text,
+    "category": xml_text, "arxiv:announce_type": xml_text, "dc:creator": xml_text})
+
+
+def elements(fields: dict) -> str:
+    return "".join(f"<{k}>{xml_escape(v)}</{k}>" for k, v in fields.items())
+
+
+@PROPERTY
+@given(st.lists(rss_items, max_size=4), xml_text, st.integers(0, 400))
+def test_any_arxiv_rss_gives_records_or_a_parse_error(items, title, cut):
+    doc = ('<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+           f"<channel><title>{xml_escape(title)}</title>"
+           + "".join(f"<item>{elements(i)}</item>" for i in items) + "</channel></rss>")
+    assert_records_or_parse_error(parse_arxiv_rss, doc)
+    assert_records_or_parse_error(parse_arxiv_rss, doc[:cut])
+
+
+atom_entries = st.fixed_dictionaries({}, optional={
+    "id": ids | xml_text, "title": xml_text, "summary": xml_text, "published": xml_text,
+    "arxiv:comment": xml_text, "arxiv:doi": xml_text})
+
+
+@PROPERTY
+@given(st.lists(atom_entries, max_size=4), st.lists(xml_text, max_size=3), st.integers(0, 400))
+def test_any_arxiv_atom_gives_records_or_a_parse_error(entries, names, cut):
+    authors = "".join(f"<author><name>{xml_escape(n)}</name></author>" for n in names)
+    doc = ('<feed xmlns="http://www.w3.org/2005/Atom" xmlns:arxiv="http://arxiv.org/schemas/atom">'
+           + "".join(f"<entry>{elements(e)}{authors}<category term={quoteattr(n)}/></entry>"
+                     for e, n in zip(entries, names + [""] * len(entries))) + "</feed>")
+    assert_records_or_parse_error(parse_arxiv_atom, doc)
+    assert_records_or_parse_error(parse_arxiv_atom, doc[:cut])
+
+
+def test_cli_parse_names_each_skipped_item_on_stderr(capsys, tmp_path):
+    path = tmp_path / "day.json"
+    path.write_text(json.dumps([GOOD, {"paper": {"id": "2601.00002", "title": 7}}]))
+    code, out, err = cli(capsys, str(path), "--json")
+    assert code == 0 and [p["arxiv_id"] for p in json.loads(out)] == ["2601.00001"]
+    assert err == f"notifier: warning: {path}: skipped HF item 2: HF paper 2601.00002 has no title\n"
+
+
+@pytest.fixture
+def page_server():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = load("hf/hf_daily_papers_api_2026-08-03_3items.json").encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}/api/daily_papers", len(body)
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_cli_parse_url_reads_within_the_configured_size_limit(capsys, tmp_path, page_server):
+    url, size = page_server
+    config = tmp_path / "config.toml"
+    config.write_text(f"[sources]\nmax_response_bytes = {size}\n")
+    code, out, _ = main_parse(capsys, config, url)
+    assert code == 0 and len(json.loads(out)) == 3
+    config.write_text(f"[sources]\nmax_response_bytes = {size - 1}\nmax_attempts = 1\n")
+    code, out, err = main_parse(capsys, config, url)
+    assert code == 1 and out == ""
+    assert err == f"notifier: error: GET {url} answered more than sources.max_response_bytes = {size - 1} bytes; " \
+                  "stopped reading\n"
+
+
+def main_parse(capsys, config, url):
+    from notifier.cli import main
+    code = main(["--config", str(config), "parse", url, "--json"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def memory_store():
+    from notifier.store import Store
+    store = Store("sqlite://")
+    yield store
+    store.close()
+
+
+@PROPERTY
+@given(st.lists(hf_items, min_size=1, max_size=6))
+def test_whatever_an_hf_day_parses_into_can_be_stored(memory_store, data):
+    try:
+        papers = parse_hf_api(json.dumps(data))
+    except ParseError:
+        return
+    result = memory_store.ingest(papers, source="hf_daily", digest_day="2026-07-01")
+    assert result.found == len(papers)

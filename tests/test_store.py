@@ -158,6 +158,19 @@ def test_schema_1_database_is_upgraded_keeping_subscribers_with_no_threshold(tmp
     assert again.votes(subs[1].id) == [("2606.12243", -1)] and not again.find_subscriber("#llm-papers").paused
 
 
+def test_old_database_gains_a_skipped_count_on_its_fetch_runs(tmp_path):
+    url = schema_v1_database(tmp_path)
+    with sqlite3.connect(url.split(":///")[1]) as conn:
+        conn.execute("INSERT INTO fetch_run (source, digest_day, started_at, outcome, found, new, updated)"
+                     " VALUES ('hf_daily', '2026-06-12', '2026-06-12 08:00:00', 'ok', 30, 30, 0)")
+    conn.close()
+    store = Store(url)
+    assert store.last_fetch("hf_daily").skipped == 0
+    run = store.start_fetch("hf_daily", "2026-06-13")
+    store.finish_fetch(run, outcome="ok", found=29, skipped=1)
+    assert store.last_fetch("hf_daily").skipped == 1
+
+
 def test_new_database_stores_a_subscriber_threshold(store):
     store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]", threshold=0.2))
     store.add_subscriber(Subscriber(channel="email", address="b@example.org", profile="[]"))
@@ -214,3 +227,28 @@ def test_duplicate_subscriber_is_refused(store):
     store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
     with pytest.raises(StoreError, match="a subscriber with address 'a@example.org' already exists"):
         store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+
+
+def test_a_big_day_is_ingested_in_short_transactions_with_a_few_queries_each(store):
+    from sqlalchemy import event
+
+    from notifier.store import INGEST_BATCH
+
+    statements, commits = [], []
+    event.listen(store.engine, "before_cursor_execute", lambda conn, cur, sql, *a: statements.append(sql))
+    event.listen(store.engine, "commit", commits.append)
+    day = [paper(pid=f"2607.{i:05d}", upvotes=1) for i in range(INGEST_BATCH * 2 + 7)]
+    first = store.ingest(day, source="hf_daily", digest_day="2026-07-01")
+    again = store.ingest([paper(pid=p.arxiv_id, upvotes=2) for p in day], source="hf_daily", digest_day="2026-07-01")
+    assert (first.found, first.new, again.new, again.updated) == (len(day), len(day), 0, len(day))
+    assert len(commits) == 6                         # 3 batches, twice
+    assert len(statements) <= 6 * 5                  # per batch: (BEGIN,) 2 SELECTs, 1-2 writes; never per paper
+    assert store.count_papers() == len(day) and len(store.sightings("2607.01006")) == 1
+
+
+def test_the_same_paper_twice_in_one_answer_is_one_paper_and_one_sighting(store):
+    result = store.ingest([paper(upvotes=1), paper(upvotes=5), paper(day="2026-07-02")],
+                          source="hf_daily", digest_day="2026-07-01")
+    assert (result.found, result.new, result.updated) == (3, 1, 1)
+    assert store.get_papers(["2607.00001"])["2607.00001"].upvotes == 5
+    assert [d for _, d in store.sightings("2607.00001")] == ["2026-07-01", "2026-07-02"]

@@ -3,11 +3,26 @@ from datetime import timedelta
 from notifier.commands import context, parse_day
 from notifier.errors import InputError
 
+# Days one `notifier fetch --since` may cover: each HF day is at least one request, paced, so a
+# month takes a minute or so; a typo like 0001-01-01 would otherwise send ~740,000 requests.
+MAX_SINCE_DAYS = 31
+
 
 def add_arguments(p):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--date", help="fetch this digest day (YYYY-MM-DD)")
-    g.add_argument("--since", help="fetch every day from this one (YYYY-MM-DD) to today")
+    g.add_argument("--since", help=f"fetch every day from this one (YYYY-MM-DD) to today, at most {MAX_SINCE_DAYS} days")
+
+
+def since_days(text: str, today):
+    start = parse_day(text, "--since")
+    if start > today:
+        raise InputError(f"--since {start} is in the future")
+    if (today - start).days + 1 > MAX_SINCE_DAYS:
+        raise InputError(f"--since {start} covers {(today - start).days + 1} days; one fetch covers at most "
+                         f"{MAX_SINCE_DAYS} (from {today - timedelta(days=MAX_SINCE_DAYS - 1)}): "
+                         "fetch older days with --date or in steps")
+    return [start + timedelta(days=i) for i in range((today - start).days + 1)]
 
 
 def run(args) -> int:
@@ -18,12 +33,16 @@ def run(args) -> int:
         if args.date:
             days = [parse_day(args.date)]
         elif args.since:
-            start, today = parse_day(args.since, "--since"), ctx.now().date()
-            if start > today:
-                raise InputError(f"--since {start} is in the future")
-            days = [start + timedelta(days=i) for i in range((today - start).days + 1)]
+            days = since_days(args.since, ctx.now().date())
         reports = fetch_cycle(ctx, days=days)
     for f in reports:
-        print(f"{f.source} {f.day}: {f.outcome}" + (f" ({f.found} found, {f.new} new, {f.updated} updated)"
-                                                    if f.outcome == "ok" else "") + (f" - {f.error}" if f.error else ""))
+        print(_line(f))
     return 1 if any(f.outcome == "failed" for f in reports) else 0
+
+
+def _line(f) -> str:
+    line = f"{f.source} {f.day}: {f.outcome}"
+    if f.outcome == "ok":
+        skipped = f", {f.skipped} malformed skipped" if f.skipped else ""
+        line += f" ({f.found} found, {f.new} new, {f.updated} updated{skipped})"
+    return line + (f" - {f.error}" if f.error else "")

@@ -39,8 +39,7 @@ def _read_url(url: str, args) -> str:
     from notifier.commands import load
     from notifier.fetch import Fetcher
 
-    contact = getattr(getattr(load(args), "general", None), "contact", "") or ""
-    with Fetcher(contact=contact) as f:
+    with Fetcher.from_config(load(args)) as f:      # its contact, timeouts and size limit
         resp = f.get(url)
     if resp.status_code != 200:
         raise InputError(f"cannot read {url}: HTTP {resp.status_code}")
@@ -55,6 +54,8 @@ def run(args) -> int:
         papers = parse_text(text)
     except ParseError as e:
         raise ParseError(f"{args.input}: {e}") from None
+    for reason in papers.skipped:
+        print(f"notifier: warning: {args.input}: skipped {reason}", file=sys.stderr)
     if args.json:
         json.dump([p.to_json() for p in papers], sys.stdout, ensure_ascii=False, indent=2)
         print()

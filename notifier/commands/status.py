@@ -21,7 +21,9 @@ def run(args) -> int:
             bad = st.last_fetch(source, outcome="failed")
             latest_failed = bad is not None and (ok is None or bad.id > ok.id)
             attention |= latest_failed
-            print(f"  {source:<12} last ok: " + (f"{ok.finished_at:%Y-%m-%d %H:%M} (day {ok.digest_day}, {ok.new} new)" if ok else "never")
+            print(f"  {source:<12} last ok: " + (f"{ok.finished_at:%Y-%m-%d %H:%M} (day {ok.digest_day}, {ok.new} new"
+                                              + (f", {ok.skipped} malformed skipped ({ok.error})" if ok.skipped else "") + ")"
+                                              if ok else "never")
                   + (f"; FAILING since {bad.started_at:%Y-%m-%d %H:%M}: {bad.error}" if latest_failed else ""))
         print("Subscribers:")
         for sub in st.list_subscribers():

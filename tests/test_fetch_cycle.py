@@ -1,0 +1,180 @@
+"""The fetch side of a cycle with bad input (issue 11) and bounded commands (issue 10): a real
+local HTTP server stands in for Hugging Face, the clock is frozen, digests land in the outbox."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import date
+from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+from freezegun import freeze_time
+from sqlmodel import select
+
+from notifier.cli import main
+from notifier.fetch import Fetcher
+from notifier.pipeline import deliver, fetch_cycle, open_context
+from notifier.store import FetchRun
+from notifier.subscribers import new_subscriber
+
+
+def item(pid: str, title, day: str = "2026-07-01", **paper) -> dict:
+    return {"paper": {"id": pid, "title": title, "summary": f"{title} for long contexts.",
+                      "submittedOnDailyAt": f"{day}T00:00:00.000Z"} | paper}
+
+
+class HF:
+    """The API answers ``days[D]`` for date D; the HTML day page carries the same items."""
+
+    def __init__(self):
+        self.days: dict[str, list] = {}
+        self.paths: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.paths.append(self.path)
+                url = urlparse(self.path)
+                day = parse_qs(url.query).get("date", [url.path.rsplit("/", 1)[-1]])[0]
+                data = outer.days.get(day, []) if parse_qs(url.query).get("p") is None else []
+                if url.path.startswith("/api/"):
+                    body, ctype = json.dumps(data), "application/json"
+                else:
+                    props = escape(json.dumps({"dailyPapers": data}))
+                    body = f'<html><body><div data-target="DailyPapers" data-props="{props}"></div></body></html>'
+                    ctype = "text/html"
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body.encode())))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def hf():
+    server = HF()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+@pytest.fixture
+def cfg(config, hf):
+    config.sources.hf_daily.base_url = hf.url
+    config.sources.max_attempts = 1
+    config.sources.hf_daily.min_interval_seconds = 0
+    return config
+
+
+def runs(ctx) -> list[FetchRun]:
+    with ctx.store.session() as s:
+        return list(s.exec(select(FetchRun).order_by(FetchRun.id)))
+
+
+def outbox_text(cfg) -> str:
+    return "".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(Path(cfg.outbox_dir).glob("*.eml")))
+
+
+def test_malformed_items_are_skipped_counted_and_the_rest_delivered(cfg, hf, caplog, monkeypatch, capsys):
+    hf.days["2026-07-01"] = [item("2607.00001", "Sparse attention"), item("2607.00002", ["a", "list"]),
+                             item("2607.00003", "Sparse attention, again", summary=5, authors=7, githubRepo=[1]),
+                             [["nested"]], {"paper": {"id": "2607.00004"}}]
+    with freeze_time("2026-07-01 06:00"), open_context(cfg) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=['"sparse attention"']))
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx, caplog.at_level(logging.INFO):
+        [report] = fetch_cycle(ctx)
+        deliver(ctx)
+        [run] = runs(ctx)
+    assert (report.outcome, report.found, report.skipped) == ("ok", 2, 3)
+    assert (run.outcome, run.found, run.skipped) == ("ok", 2, 3)
+    assert run.error == "first skipped: HF item 2: HF paper 2607.00002 has no title"
+    [line] = [r for r in caplog.records if r.getMessage() == "fetched"]
+    assert line.levelno == logging.WARNING and line.ctx["skipped"] == 3
+    assert "Sparse attention" in outbox_text(cfg) and "again" in outbox_text(cfg)
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", cfg.database_url)
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", cfg.general.state_dir)
+    monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
+    main(["status"])
+    assert "(day 2026-07-01, 2 new, 3 malformed skipped (first skipped: HF item 2: HF paper 2607.00002 has no " \
+           "title))" in capsys.readouterr().out
+
+
+def test_a_day_of_only_malformed_items_fails_loudly_and_the_next_day_is_still_fetched(cfg, hf):
+    hf.days["2026-06-30"] = [{"paper": {"id": "2606.00001"}}, {"paper": {"id": "2606.00002", "title": 5}}]
+    hf.days["2026-07-01"] = [item("2607.00001", "Sparse attention")]
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        reports = fetch_cycle(ctx, days=[date(2026, 6, 30), date(2026, 7, 1)])
+        assert [(r.day, r.outcome) for r in reports] == [("2026-06-30", "failed"), ("2026-07-01", "ok")]
+        assert "all 2 HF items are malformed" in reports[0].error
+        assert [(r.outcome, r.digest_day) for r in runs(ctx)] == [("failed", "2026-06-30"), ("ok", "2026-07-01")]
+
+
+def broken_client(error: BaseException) -> httpx.Client:
+    def handler(request):
+        raise error
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def test_an_unexpected_error_closes_the_fetch_run_as_failed_and_the_cycle_goes_on(cfg, caplog):
+    cfg.sources.arxiv.enabled = True
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx, caplog.at_level(logging.ERROR):
+        ctx._fetcher = Fetcher.from_config(cfg, client=broken_client(RuntimeError("a bug")))
+        reports = fetch_cycle(ctx, days=[date(2026, 6, 30), date(2026, 7, 1)])
+        assert [(r.source, r.outcome) for r in reports] == [
+            ("hf_daily", "failed"), ("hf_daily", "skipped"), ("arxiv:cs.LG", "failed")]
+        assert [(r.outcome, r.error) for r in runs(ctx)] == [("failed", "unexpected RuntimeError: a bug")] * 2
+        assert deliver(ctx) == []
+    assert "unexpected error fetching hf_daily 2026-06-30" in caplog.text
+
+
+def test_an_interrupted_fetch_closes_its_run(cfg):
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        ctx._fetcher = Fetcher.from_config(cfg, client=broken_client(KeyboardInterrupt()))
+        with pytest.raises(KeyboardInterrupt):
+            fetch_cycle(ctx)
+        assert [(r.outcome, r.error, r.finished_at is not None) for r in runs(ctx)] == [("failed", "interrupted", True)]
+
+
+# ---------------------------------------------------------------- `notifier fetch --since`
+
+@pytest.fixture
+def cli(cfg, monkeypatch, capsys):
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", cfg.database_url)
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", cfg.general.state_dir)
+    path = Path(cfg.general.state_dir) / "config.toml"
+    path.write_text(f'[sources]\nmax_attempts = 1\n[sources.hf_daily]\nbase_url = "{cfg.sources.hf_daily.base_url}"\n'
+                    "min_interval_seconds = 0\n")
+
+    def run(*argv):
+        with freeze_time("2026-07-01 08:00"):
+            code = main(["--config", str(path), *argv])
+        return (code, *capsys.readouterr())
+    return run
+
+
+@pytest.mark.parametrize("since", ["0001-01-01", "2025-06-01", "2026-05-31"])
+def test_fetch_since_too_far_back_is_refused_before_any_request(cli, hf, since):
+    days = (date(2026, 7, 1) - date.fromisoformat(since)).days + 1
+    code, out, err = cli("fetch", "--since", since)
+    assert code == 1 and out == "" and hf.paths == []
+    assert err == (f"notifier: error: --since {since} covers {days} days; one fetch covers at most 31 "
+                   "(from 2026-06-01): fetch older days with --date or in steps\n")
+
+
+def test_fetch_since_a_month_ago_fetches_every_day(cli, hf):
+    hf.days["2026-06-01"] = [item("2606.00001", "First day", day="2026-06-01")]
+    code, out, err = cli("fetch", "--since", "2026-06-01")
+    assert code == 0 and len(hf.paths) == 31, (out, err)
+    assert "hf_daily 2026-06-01: ok (1 found, 1 new, 0 updated)" in out.splitlines()
