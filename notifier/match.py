@@ -30,7 +30,8 @@ __all__ = ["build_index", "match_profile", "match_profiles", "PaperIndex"]
 LOOSE_FACTOR = 0.6          # all words of a phrase within a window, any order
 BACKOFF_FACTOR = 1.0        # a phrase's words found apart
 ABBREV_FACTOR = 0.9         # an abbreviation standing for the term (or the reverse)
-RELATIVE_THRESHOLD = 0.4    # selected: >= this share of the profile's top score ...
+RELATIVE_THRESHOLD = 0.4    # selected: >= this share of the profile's reference score (the
+TOP_MEAN = 3                # mean of its TOP_MEAN best: one outstanding paper does not raise the bar) ...
 ABSOLUTE_FLOOR = 0.36       # ... and at least about one solid term match: this share of the
                             # score ceiling of a term found in one paper (scales with corpus size)
 DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
@@ -370,7 +371,7 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
                solid: np.ndarray, positive: np.ndarray, cap: int, share: float, selected_only: bool):
     """Yield each profile's ``Ranked``: its papers by score (ties in input order), flagged
     selected when near its top score, above the floor, solid and within the cap."""
-    limit = np.maximum(share * totals.max(axis=1), ABSOLUTE_FLOOR * index.idf(1))
+    limit = np.maximum(share * reference(totals), ABSOLUTE_FLOOR * index.idf(1))
     prof, doc = np.nonzero((totals >= limit[:, None]) & (totals > 0) if selected_only else totals > 0)
     values = totals[prof, doc]
     order = np.argsort(prof * (2.0 * float(values.max(initial=0)) + 1.0) - values, kind="stable")
@@ -389,6 +390,13 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     for i, profile in enumerate(chunk):
         a, b = first[i], first[i + 1]
         yield Ranked(profile, docs[a:b], scores[a:b], flags[a:b], codes[a:b])
+
+
+def reference(totals: np.ndarray) -> np.ndarray:
+    """Per profile, the mean of its TOP_MEAN best scores above zero (the bar selection is relative to)."""
+    k = min(TOP_MEAN, totals.shape[1])
+    best = -np.partition(-totals, k - 1, axis=1)[:, :k]
+    return best.sum(axis=1) / np.maximum((best > 0).sum(axis=1), 1)
 
 
 def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None = None,

@@ -161,7 +161,7 @@ def test_threshold_sets_how_close_to_the_best_a_paper_must_be():
             for t in (0.1, None, 0.9)}
     assert sent[0.1] == ["best", "good", "fair", "thin"]
     assert sent[0.9] == ["best"]
-    assert len(sent[0.1]) > len(sent[None]) > len(sent[0.9])
+    assert len(sent[0.1]) >= len(sent[None]) > len(sent[0.9])
 
 
 def test_same_papers_and_profiles_give_the_same_output_whatever_the_hash_seed(tmp_path):

@@ -19,7 +19,7 @@ def add_arguments(p):
     p.add_argument("--max-items", type=int, default=None, metavar="N",
                    help="at most N papers selected per profile (default 50; the thresholds usually select fewer)")
     p.add_argument("--threshold", type=float, default=None, metavar="T",
-                   help="select papers scoring at least T x the profile's best (default 0.4; lower sends more)")
+                   help="select papers scoring at least T x the mean of the profile's 3 best (default 0.4; lower sends more)")
     p.add_argument("--upvote-weight", type=float, default=0.0, metavar="W",
                    help="blend HF upvotes into the order (never into selection), e.g. 0.2")
 
