@@ -44,8 +44,10 @@ CHUNK_CELLS = 128 * 1024    # profiles x papers scored together: small enough to
 # ----------------------------------------------------------------------------- terms
 @dataclass
 class Resolved:
-    """A term over the day papers: its score, where it (or a spelling of it) occurs, and where
-    it has more evidence than one back-off word of a phrase (only that may select a paper)."""
+    """A term over the day papers: its score, where it appears (itself inflected, hyphenated,
+    squashed or as its defined abbreviation: never its words merely near each other; only this
+    excludes a paper or satisfies a required term), and where it has more evidence than one
+    back-off word of a phrase (only that may select a paper)."""
     scores: np.ndarray          # float32
     strong: np.ndarray          # bool
     solid: np.ndarray           # bool
@@ -64,8 +66,8 @@ def resolve_text(index: PaperIndex, term: Term) -> Resolved:
     if len(stems) == 1:
         hit = scores > 0
         return Resolved(scores, hit, hit)
+    strong = scores > 0         # the phrase itself appears: only this excludes or satisfies a +term
     np.maximum(scores, LOOSE_FACTOR * unit(index, stems, fields, loose=True), out=scores)
-    strong = scores > 0
     content = [s for s in stems if s not in STOP] or list(stems)
     apart = [unit(index, (s,), fields) for s in content]
     np.maximum(scores, BACKOFF_FACTOR / math.sqrt(len(content)) * np.sum(apart, axis=0), out=scores)
@@ -86,10 +88,10 @@ def spellings(index: PaperIndex, term: Term) -> list[tuple[str, int]]:
     stems = term_stems(term.text)
     if len(stems) > 1:
         r = resolve_text(index, term)
-        window = np.count_nonzero(unit(index, stems, fields, loose=True))
-        out += [(f"its words within {len(stems) + 3} of each other (x{LOOSE_FACTOR:g})", int(window)),
+        window = unit(index, stems, fields, loose=True) > 0
+        out += [(f"its words within {len(stems) + 3} of each other (x{LOOSE_FACTOR:g})", int(window.sum())),
                 ("its words apart (ranked, sent only with more evidence)",
-                 int((r.scores > 0).sum() - r.strong.sum()))]
+                 int(((r.scores > 0) & ~window & ~r.strong).sum()))]
     return out
 
 

@@ -394,3 +394,24 @@ def test_a_profile_matches_the_same_alone_or_in_a_batch(monkeypatch, chunk_cells
                  for d, score, sel, code in zip(r.docs, r.scores, r.selected, r.codes)] for r in batch]
     assert together == alone
     assert alone[0] and alone[-1] == []
+
+
+@pytest.mark.parametrize("abstract, removed", [
+    ("We use activation checkpointing to fit larger models.", True),
+    ("Activation-checkpointing halves memory.", True),
+    ("Our ActivationCheckpointing pass halves memory.", True),
+    ("Activations are checkpointed to halve memory.", False),
+    ("Checkpointing the optimizer; activation of recovery after a crash is fast.", False),
+    ("Checkpointing with activation recomputation halves memory.", False),
+], ids=["as-typed", "hyphenated", "squashed", "a-word-between", "words-near-each-other",
+        "words-adjacent-in-another-construction"])
+def test_an_excluded_phrase_removes_a_paper_only_where_the_phrase_appears(abstract, removed):
+    corpus = [paper("p", "Checkpointing for large-scale training", abstract)]
+    assert (ids('checkpointing, -"activation checkpointing"', corpus) == []) is removed
+
+
+def test_an_excluded_phrase_matches_its_inflections_and_defined_abbreviation():
+    corpus = [paper("inflected", "Checkpointing", "Activations checkpointing saves memory."),
+              paper("abbrev", "Checkpointing", "Activation checkpointing (AC) is common; we study AC."),
+              paper("kept", "Checkpointing", "We restart from a checkpoint after failures.")]
+    assert ids('checkpoint, -"activation checkpointing"', corpus) == ["kept"]
