@@ -72,7 +72,7 @@ def resolve_text(index: PaperIndex, term: Term) -> Resolved:
     apart = [unit(index, (s,), fields) for s in content]
     np.maximum(scores, BACKOFF_FACTOR / math.sqrt(len(content)) * np.sum(apart, axis=0), out=scores)
     found = np.count_nonzero(apart, axis=0)
-    solid = (scores > 0) & (strong | (found >= min(2, len(content))))
+    solid = strong if term.compound else (scores > 0) & (strong | (found >= min(2, len(content))))
     return Resolved(scores, strong, solid)
 
 

@@ -415,3 +415,14 @@ def test_an_excluded_phrase_matches_its_inflections_and_defined_abbreviation():
               paper("abbrev", "Checkpointing", "Activation checkpointing (AC) is common; we study AC."),
               paper("kept", "Checkpointing", "We restart from a checkpoint after failures.")]
     assert ids('checkpoint, -"activation checkpointing"', corpus) == ["kept"]
+
+
+def test_a_compound_is_claimed_only_where_it_appears_not_from_its_words_apart():
+    corpus = [paper("apart", "Robust training", "Networks resistant to low numerical precision keep few bits per weight."),
+              paper("whole", "Training in low precision", "Low numerical precision hurts; we train with low-bit weights.")]
+    index = build_index(corpus, background())
+    found = {m.paper_id: m for m in match_profile(index, parse_profile("low-bit, quantization"))}
+    assert found["apart"].matched == [] and not found["apart"].selected and not found["apart"].evidence
+    assert found["whole"].matched == ["low-bit"]
+    [ev] = found["whole"].evidence
+    assert [t for t, hit in ev.snippet if hit] == ["low", "bit"]      # not the 'Low' of 'Low numerical'
