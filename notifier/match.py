@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from notifier.explain import evidence
-from notifier.index import (STOP, PaperIndex, ranks, build_index, expand_csr, rare_stems, stem_all,
-                            term_stems, unit_vector, words)
+from notifier.index import (RARE_SHARE, STOP, PaperIndex, as_doc, ranks, build_index, expand_csr, rare_stems,
+                            stem_all, term_stems, unit_vector, words)
 from notifier.models import Match
 from notifier.profile import Profile, Term
 
@@ -35,9 +35,12 @@ TOP_MEAN = 3                # mean of its TOP_MEAN best: one outstanding paper d
 ABSOLUTE_FLOOR = 0.36       # ... and at least about one solid term match: this share of the
                             # score ceiling of a term found in one paper (scales with corpus size)
 DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
-FEEDBACK_DOCS = 5           # feedback: a matched paper gains its mean similarity to the profile's
-FEEDBACK_WEIGHT = 0.8       # best FEEDBACK_DOCS papers x this x the top score
-FEEDBACK_MAX_PAPERS = 6000  # the similarity matrix is papers^2 floats: no feedback on bigger days
+PRF_DOCS = 5           # pseudo-relevance feedback: a matched paper gains its mean similarity to the profile's
+PRF_WEIGHT = 0.8       # best PRF_DOCS papers x this x the top score
+PRF_MAX_PAPERS = 6000  # the similarity matrix is papers^2 floats: no feedback on bigger days
+VOTE_TERMS = 30             # votes: the stems that set liked papers apart from disliked ones ...
+VOTE_STRENGTH = 0.6         # ... move a matched paper by up to this x the profile's reference score
+VOTE_SIMILAR = 0.2          # the explanation counts the voted papers a match is at least this similar to
 CHUNK_CELLS = 128 * 1024    # profiles x papers scored together: small enough to stay in the CPU cache
 
 
@@ -173,13 +176,19 @@ class Ranked:
     scores: list[float]
     selected: list[bool]
     codes: list[int]
+    liked: list[int] | None = None      # per match: how many liked / disliked papers it resembles
+    disliked: list[int] | None = None   # (None: the profile has no votes)
 
     def blend(self, boost: list[float]) -> Ranked:
         """Reordered by score x the papers' upvote ``boost``, the selected ones first."""
         order = sorted(range(len(self.docs)),
                        key=lambda i: (not self.selected[i], -self.scores[i] * boost[self.docs[i]]))
-        columns = (self.docs, self.scores, self.selected, self.codes)
-        return Ranked(self.profile, *([column[i] for i in order] for column in columns))
+        columns = (self.docs, self.scores, self.selected, self.codes, self.liked, self.disliked)
+        return Ranked(self.profile, *(column and [column[i] for i in order] for column in columns))
+
+    def votes(self, i: int) -> tuple[int, int]:
+        """(liked, disliked) papers the i-th match resembles."""
+        return (self.liked[i], self.disliked[i]) if self.liked is not None else (0, 0)
 
     def terms(self, code: int) -> list[Term]:
         """The positive terms whose bits are set in ``code``."""
@@ -266,11 +275,15 @@ def padded(rows: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int | None = None,
-                   threshold: float | None = None, upvote_weight: float = 0.0, selected_only: bool = False):
+                   threshold: float | None = None, upvote_weight: float = 0.0, selected_only: bool = False,
+                   feedback: list[list] | None = None):
     """Yield a ``Ranked`` per profile, in order: every day paper scoring above zero, or with
-    ``selected_only`` just the selected ones. ``threshold`` is the share of each profile's top
-    score a paper needs to be selected (default RELATIVE_THRESHOLD): lower sends more.
-    ``upvote_weight`` > 0 blends HF upvotes into the order, never into what is selected."""
+    ``selected_only`` just the selected ones. ``threshold`` is the share of each profile's
+    reference score a paper needs to be selected (default RELATIVE_THRESHOLD): lower sends more.
+    ``upvote_weight`` > 0 blends HF upvotes into the order, never into what is selected.
+    ``feedback``: per profile, its subscriber's votes as ``(paper, +1 | -1)`` (a ``Paper`` or a
+    dict with id, title, abstract; from any day): matched papers like the liked ones rise, like
+    the disliked ones fall; a paper the profile does not match stays unmatched."""
     if not index.n_day:
         yield from (Ranked(p, [], [], [], []) for p in profiles)
         return
@@ -279,14 +292,17 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
     boost = upvote_boost(index, upvote_weight) if upvote_weight else None
     matrix = TermMatrix.of(index)
     batch = Batch(matrix, profiles)
-    if uses_feedback(index):
+    if uses_prf(index):
         similarity(index)
     size = max(1, CHUNK_CELLS // max(index.n_day, 1))
 
     for lo in range(0, len(profiles), size):
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
         totals, solid = score_chunk(index, matrix, positive, weights, excluded, required)
-        ranked = rank_chunk(index, matrix, chunk, totals, solid, positive, cap, share, selected_only)
+        bar = np.maximum(share * reference(totals), ABSOLUTE_FLOOR * index.idf(1))
+        counts = apply_votes(index, totals, feedback[lo:lo + size], chunk) if feedback else {}
+        ranked = rank_chunk(index, matrix, chunk, totals, solid, positive, bar, cap, selected_only)
+        ranked = (with_votes(r, *counts[i]) if i in counts else r for i, r in enumerate(ranked))
         yield from (r.blend(boost) for r in ranked) if upvote_weight else ranked
 
 
@@ -312,8 +328,8 @@ def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, wei
         for rows in required.T:
             gates &= matrix.strong[rows]
         totals *= gates
-    if uses_feedback(index):
-        totals += feedback(index, totals)
+    if uses_prf(index):
+        totals += pseudo_feedback(index, totals)
     return totals, solid
 
 
@@ -323,27 +339,27 @@ def upvote_boost(index: PaperIndex, weight: float) -> list[float]:
     return (1 + weight * votes / (votes.max(initial=0) or 1.0)).tolist()
 
 
-def uses_feedback(index: PaperIndex) -> bool:
-    return FEEDBACK_DOCS > 0 and 1 < index.n_day <= FEEDBACK_MAX_PAPERS
+def uses_prf(index: PaperIndex) -> bool:
+    return PRF_DOCS > 0 and 1 < index.n_day <= PRF_MAX_PAPERS
 
 
-def feedback(index: PaperIndex, totals: np.ndarray) -> np.ndarray:
+def pseudo_feedback(index: PaperIndex, totals: np.ndarray) -> np.ndarray:
     """Pseudo-relevance feedback for a chunk of profiles: each matched paper gains
-    FEEDBACK_WEIGHT x the profile's top score x its mean similarity to the profile's
-    FEEDBACK_DOCS best papers. Papers that say the same thing in other words move up; a paper
+    PRF_WEIGHT x the profile's top score x its mean similarity to the profile's
+    PRF_DOCS best papers. Papers that say the same thing in other words move up; a paper
     cannot be selected on it alone (it is not 'solid' evidence)."""
     sim = similarity(index)
     remaining = totals.copy()
     every = np.arange(len(totals))
     added = np.zeros(totals.shape, np.float32)
     n_best = np.zeros(len(totals), np.int64)
-    for _ in range(min(FEEDBACK_DOCS, totals.shape[1])):    # the best papers, one argmax at a time
+    for _ in range(min(PRF_DOCS, totals.shape[1])):    # the best papers, one argmax at a time
         best = remaining.argmax(axis=1)
         found = remaining[every, best] > 0
         added += sim[best] if found.all() else sim[best] * found[:, None]
         n_best += found
         remaining[every, best] = 0.0
-    scale = np.where(n_best >= 2, FEEDBACK_WEIGHT * totals.max(axis=1) / np.maximum(n_best, 1), 0.0)
+    scale = np.where(n_best >= 2, PRF_WEIGHT * totals.max(axis=1) / np.maximum(n_best, 1), 0.0)
     added *= scale.astype(np.float32)[:, None]
     added *= totals > 0
     return added
@@ -369,11 +385,99 @@ def similarity(index: PaperIndex) -> np.ndarray:
     return index.cache["similarity"]
 
 
+# ----------------------------------------------------------------------------- votes
+def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], profiles: list[Profile]) -> dict:
+    """For the profiles of a chunk that have votes, Rocchio over the index's term weights: the
+    VOTE_TERMS stems that most set the liked papers apart from the disliked ones (the profile's
+    own words left out: they already count) score every day paper by BM25F; a matched paper
+    gains up to VOTE_STRENGTH x the profile's reference score by it (or loses, for stems of the
+    disliked papers, never below a hundredth of its own score: it stays matched, and an
+    unmatched paper stays unmatched). -> per voting profile, how many liked and disliked
+    papers each day paper resembles (for the explanation)."""
+    counts = {}
+    refs = reference(totals)
+    for i, votes in enumerate(feedback):
+        if not votes:
+            continue
+        vectors = [paper_vector(index, paper) for paper, _ in votes]
+        row = totals[i]
+        shift = rocchio(index, vectors, [v for _, v in votes], own_stems(index, profiles[i]), row > 0)
+        np.maximum(row + refs[i] * shift * (row > 0), row * 0.01, out=row)
+        sims = np.array([similarity_to(index, *vector) for vector in vectors]) >= VOTE_SIMILAR
+        sign = np.array([v for _, v in votes])
+        counts[i] = (sims[sign > 0].sum(axis=0), sims[sign < 0].sum(axis=0))
+    return counts
+
+
+def rocchio(index: PaperIndex, vectors: list, signs: list[int], own: set[int], matched: np.ndarray) -> np.ndarray:
+    """The liked papers' mean vector minus the disliked ones', cut to its VOTE_TERMS strongest
+    stems (not ``own``), as a query over the day papers; scaled so the matched papers' strongest
+    response is VOTE_STRENGTH."""
+    n_liked, n_disliked = max(signs.count(1), 1), max(len(signs) - signs.count(1), 1)
+    centroid: dict[int, float] = {}
+    for (ids, w), sign in zip(vectors, signs):
+        factor = 1 / n_liked if sign > 0 else -1 / n_disliked
+        for k, x in zip(ids.tolist(), w.tolist()):
+            centroid[k] = centroid.get(k, 0.0) + factor * x
+    top = sorted((kv for kv in centroid.items() if kv[0] not in own), key=lambda kv: -abs(kv[1]))[:VOTE_TERMS]
+    ids = np.array([k for k, _ in top], np.int64)
+    weights = np.array([x for _, x in top], np.float64)
+    rows, docs = expand_csr(index.unit_ptr, index.unit_doc, ids)
+    _, scores = expand_csr(index.unit_ptr, index.unit_score, ids)
+    response = np.bincount(docs, weights=weights[rows] * scores, minlength=index.n_day)
+    strongest = np.abs(response[matched]).max(initial=0) or 1.0
+    return (VOTE_STRENGTH * response / strongest).astype(np.float32)
+
+
+def own_stems(index: PaperIndex, profile: Profile) -> set[int]:
+    return {index.sid[s] for t in profile.terms for s in term_stems(t.text) if s in index.sid}
+
+
+def with_votes(ranked: Ranked, liked: np.ndarray, disliked: np.ndarray) -> Ranked:
+    ranked.liked, ranked.disliked = liked[ranked.docs].tolist(), disliked[ranked.docs].tolist()
+    return ranked
+
+
+def vote_space(index: PaperIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Built once per index: each stem's weight when papers are compared (its IDF; 0 for stems
+    in more than 1/RARE_SHARE of the corpus (and in more than one paper), stop words and
+    numbers) and each day paper's norm."""
+    if "vote_space" not in index.cache:
+        weight = index.idf(index.df).astype(np.float32)
+        weight[index.df > max(1, index.n_docs // RARE_SHARE)] = 0.0
+        for s, i in index.sid.items():
+            if s in STOP or s.isdigit():
+                weight[i] = 0.0
+        day_df = np.diff(index.unit_ptr)
+        stem = np.repeat(np.arange(len(day_df)), day_df)
+        norms = np.sqrt(np.bincount(index.unit_doc, weights=weight[stem] ** 2, minlength=index.n_day))
+        index.cache["vote_space"] = (weight, np.maximum(norms, 1e-9).astype(np.float32))
+    return index.cache["vote_space"]
+
+
+def paper_vector(index: PaperIndex, paper) -> tuple[np.ndarray, np.ndarray]:
+    """A paper (a day paper, or one from any other day seen through the index's vocabulary) as
+    its distinct stems' ids and IDF weights, of unit length."""
+    weight, _ = vote_space(index)
+    doc = as_doc(paper)
+    stems = {index.sid.get(s) for s in stem_all(words(doc.title + " " + doc.abstract))} - {None}
+    ids = np.array(sorted(stems), np.int64)
+    ids = ids[weight[ids] > 0]
+    w = weight[ids]
+    return ids, w / max(float(np.sqrt((w * w).sum())), 1e-9)
+
+
+def similarity_to(index: PaperIndex, ids: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Cosine similarity of a paper vector to every day paper."""
+    weight, norms = vote_space(index)
+    rows, docs = expand_csr(index.unit_ptr, index.unit_doc, ids)
+    return np.bincount(docs, weights=(w * weight[ids])[rows], minlength=index.n_day) / norms
+
+
 def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray,
-               solid: np.ndarray, positive: np.ndarray, cap: int, share: float, selected_only: bool):
+               solid: np.ndarray, positive: np.ndarray, limit: np.ndarray, cap: int, selected_only: bool):
     """Yield each profile's ``Ranked``: its papers by score (ties in input order), flagged
-    selected when near its top score, above the floor, solid and within the cap."""
-    limit = np.maximum(share * reference(totals), ABSOLUTE_FLOOR * index.idf(1))
+    selected when at least its ``limit``, solid and within the cap."""
     prof, doc = np.nonzero((totals >= limit[:, None]) & (totals > 0) if selected_only else totals > 0)
     values = totals[prof, doc]
     order = np.argsort(prof * (2.0 * float(values.max(initial=0)) + 1.0) - values, kind="stable")
@@ -403,14 +507,17 @@ def reference(totals: np.ndarray) -> np.ndarray:
 
 def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None = None,
                   threshold: float | None = None, upvote_weight: float = 0.0, explain: bool = True,
-                  selected_only: bool = False) -> list[Match]:
+                  selected_only: bool = False, feedback: list | None = None) -> list[Match]:
     """Every day paper scoring above zero (or only the selected ones), best first, ``selected``
-    set; evidence for the selected ones when ``explain``."""
+    set; evidence for the selected ones when ``explain``; ``feedback``: the subscriber's votes,
+    ``[(paper, +1 | -1), ...]``."""
     [ranked] = match_profiles(index, [profile], max_items=max_items, threshold=threshold,
-                              upvote_weight=upvote_weight, selected_only=selected_only)
+                              upvote_weight=upvote_weight, selected_only=selected_only,
+                              feedback=[feedback] if feedback else None)
     docs = index.docs
     matches = []
-    for d, score, sel, code in zip(ranked.docs, ranked.scores, ranked.selected, ranked.codes):
+    for i, (d, score, sel, code) in enumerate(zip(ranked.docs, ranked.scores, ranked.selected, ranked.codes)):
+        liked, disliked = ranked.votes(i)
         matches.append(Match(docs[d].id, score, sel, ranked.labels(code),
-                             evidence(index, d, ranked.terms(code)) if explain and sel else []))
+                             evidence(index, d, ranked.terms(code)) if explain and sel else [], liked, disliked))
     return matches

@@ -426,3 +426,60 @@ def test_a_compound_is_claimed_only_where_it_appears_not_from_its_words_apart():
     assert found["whole"].matched == ["low-bit"]
     [ev] = found["whole"].evidence
     assert [t for t, hit in ev.snippet if hit] == ["low", "bit"]      # not the 'Low' of 'Low numerical'
+
+
+# ----------------------------------------------------------------------------- votes
+EXPERTS = paper("experts", "Routing in sparse models", "Tokens are sent to experts with a learned gate and load balancing.")
+PACKETS = paper("packets", "Routing in sparse networks", "Packets are sent to switches with a learned table and load shedding.")
+LIKED = {"id": "old-1", "title": "Load balancing for mixture-of-experts", "abstract": "A gate sends tokens to experts."}
+DISLIKED = {"id": "old-2", "title": "Datacenter switches", "abstract": "Switches forward packets; shedding load."}
+
+
+def order(feedback=None, corpus=(EXPERTS, PACKETS)):
+    index = build_index(list(corpus), background())
+    return {m.paper_id: m for m in match_profile(index, parse_profile("routing"), feedback=feedback)}
+
+
+@pytest.mark.parametrize("votes, first", [
+    ([], None),
+    ([(LIKED, 1)], "experts"),
+    ([(DISLIKED, -1)], "experts"),
+    ([({**LIKED, "id": "old-3", "title": "Packet routing", "abstract": "Switches forward packets to a table."}, 1)],
+     "packets"),
+], ids=["no-votes-a-tie", "liked-lifts-the-similar-paper", "disliked-sinks-the-similar-paper", "the-other-way"])
+def test_votes_move_papers_like_the_liked_up_and_like_the_disliked_down(votes, first):
+    matches = order(votes)
+    scores = {pid: m.score for pid, m in matches.items()}
+    if first is None:
+        assert scores["experts"] == pytest.approx(scores["packets"], rel=0.1)
+    else:
+        assert max(scores, key=scores.get) == first and scores[first] > 1.1 * min(scores.values())
+
+
+def test_votes_never_match_or_send_a_paper_without_profile_evidence():
+    unrelated = paper("unrelated", "Gates and experts", "Tokens are sent to experts with a learned gate and load balancing.")
+    plain = order(None, (EXPERTS, PACKETS, unrelated))
+    voted = order([(LIKED, 1), (EXPERTS, 1)], (EXPERTS, PACKETS, unrelated))
+    assert "unrelated" not in plain and "unrelated" not in voted
+
+
+def test_the_explanation_says_which_votes_moved_a_paper():
+    matches = order([(LIKED, 1), ({**LIKED, "id": "old-4"}, 1), (DISLIKED, -1)])
+    assert (matches["experts"].liked, matches["experts"].disliked) == (2, 0)
+    assert (matches["packets"].liked, matches["packets"].disliked) == (0, 1)
+    assert (order()["experts"].liked, order()["experts"].disliked) == (0, 0)
+
+
+def test_votes_on_a_day_paper_use_it_as_it_is_and_batches_match_single_profiles():
+    import notifier.match as m
+    corpus = [EXPERTS, PACKETS]
+    votes = [[(EXPERTS, 1)], [], [(DISLIKED, -1), (LIKED, 1)]]
+    texts = ["routing", "routing", '"sparse models", routing']
+    index = build_index(corpus, background())
+    alone = [[(x.paper_id, x.score, x.selected, x.liked, x.disliked)
+              for x in match_profile(index, parse_profile(t), feedback=v)] for t, v in zip(texts, votes)]
+    batch = m.match_profiles(build_index(corpus, background()), [parse_profile(t) for t in texts], feedback=votes)
+    together = [[(index.docs[d].id, score, sel, *r.votes(i)) for i, (d, score, sel) in
+                 enumerate(zip(r.docs, r.scores, r.selected))] for r in batch]
+    assert together == alone
+    assert alone[0][0][0] == "experts" and alone[0] != alone[1]
