@@ -15,6 +15,8 @@ beyond one back-off word of a phrase, and within the cap.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +27,7 @@ from notifier.index import (RARE_SHARE, STOP, PaperIndex, as_doc, ranks, build_i
 from notifier.models import Match
 from notifier.profile import Profile, Term
 
-__all__ = ["build_index", "match_profile", "match_profiles", "PaperIndex"]
+__all__ = ["build_index", "match_profile", "match_profiles", "Matcher", "PaperIndex"]
 
 LOOSE_FACTOR = 0.6          # all words of a phrase within a window, any order
 BACKOFF_FACTOR = 1.0        # a phrase's words found apart
@@ -42,6 +44,46 @@ VOTE_TERMS = 30             # votes: the stems that set liked papers apart from 
 VOTE_STRENGTH = 0.6         # ... move a matched paper by up to this x the profile's reference score
 VOTE_SIMILAR = 0.2          # the explanation counts the voted papers a match is at least this similar to
 CHUNK_CELLS = 128 * 1024    # profiles x papers scored together: small enough to stay in the CPU cache
+
+
+# ----------------------------------------------------------------------------- the caches
+class Matcher:
+    """What matching keeps between subscribers, and when it is dropped: the background corpus
+    (term specificity is counted over it) and the indexes of the last ``kept`` candidate sets,
+    each with the terms it has resolved. Subscribers due together mostly share their candidates,
+    and an index costs about as much to build as matching hundreds of profiles on it. Both are
+    dropped together when the stored papers change (``refresh``); nothing else holds them."""
+
+    def __init__(self, load_background: Callable[[], list], kept: int = 4):
+        self.load_background, self.kept = load_background, kept
+        self.version: object = None
+        self._background: list | None = None
+        self.indexes: OrderedDict[tuple, PaperIndex] = OrderedDict()   # candidate ids -> index
+
+    def refresh(self, version: object) -> None:
+        """Start a batch: forget the background and the indexes if the papers' ``version`` changed."""
+        if version != self.version:
+            self.version, self._background = version, None
+            self.indexes.clear()
+
+    @property
+    def background(self) -> list:
+        if self._background is None:
+            self._background = self.load_background()
+        return self._background
+
+    def index(self, papers: list) -> PaperIndex:
+        """The index of these candidates (keyed by their ids in order), built once and shared."""
+        key = tuple(p.arxiv_id for p in papers)
+        if key in self.indexes:
+            self.indexes.move_to_end(key)
+            return self.indexes[key]
+        index = build_index(papers, background=self.background)
+        if self.kept:
+            self.indexes[key] = index
+        while len(self.indexes) > self.kept:
+            self.indexes.popitem(last=False)
+        return index
 
 
 # ----------------------------------------------------------------------------- terms

@@ -483,3 +483,19 @@ def test_votes_on_a_day_paper_use_it_as_it_is_and_batches_match_single_profiles(
                  enumerate(zip(r.docs, r.scores, r.selected))] for r in batch]
     assert together == alone
     assert alone[0][0][0] == "experts" and alone[0] != alone[1]
+
+
+def test_the_matcher_keeps_background_and_indexes_until_the_papers_change():
+    from notifier.match import Matcher
+    loads = []
+    matcher = Matcher(lambda: loads.append(1) or background(), kept=2)
+    day = [paper("kv", "KV cache eviction"), paper("moe", "MoE routing")]
+    matcher.refresh(("v1",))
+    first = matcher.index(day)
+    assert matcher.index(day) is first and matcher.index(day[:1]) is not first and len(loads) == 1
+    matcher.refresh(("v1",))                                  # same papers: everything kept
+    assert matcher.index(day) is first
+    matcher.index(day[1:])                                    # a third candidate set: the oldest goes
+    assert len(matcher.indexes) == 2 and tuple(p.arxiv_id for p in day[:1]) not in matcher.indexes
+    matcher.refresh(("v2",))                                  # papers changed: both dropped, reloaded
+    assert not matcher.indexes and matcher.index(day) is not first and len(loads) == 2
