@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -218,19 +218,27 @@ class Ranked:
     scores: list[float]
     selected: list[bool]
     codes: list[int]
-    liked: list[int] | None = None      # per match: how many liked / disliked papers it resembles
-    disliked: list[int] | None = None   # (None: the profile has no votes)
+    voting: tuple | None = None         # (index, vote vectors, signs) when the profile has votes
+    counts: tuple | None = None         # per match: (liked, disliked) papers it resembles, once asked
 
     def blend(self, boost: list[float]) -> Ranked:
         """Reordered by score x the papers' upvote ``boost``, the selected ones first."""
         order = sorted(range(len(self.docs)),
                        key=lambda i: (not self.selected[i], -self.scores[i] * boost[self.docs[i]]))
-        columns = (self.docs, self.scores, self.selected, self.codes, self.liked, self.disliked)
-        return Ranked(self.profile, *(column and [column[i] for i in order] for column in columns))
+        columns = (self.docs, self.scores, self.selected, self.codes)
+        return Ranked(self.profile, *([column[i] for i in order] for column in columns), self.voting)
 
     def votes(self, i: int) -> tuple[int, int]:
-        """(liked, disliked) papers the i-th match resembles."""
-        return (self.liked[i], self.disliked[i]) if self.liked is not None else (0, 0)
+        """(liked, disliked): how many of the papers voted on the i-th match resembles (cosine at
+        least VOTE_SIMILAR), counted when asked: only explanations need it."""
+        if self.voting is None:
+            return 0, 0
+        if self.counts is None:
+            index, vectors, signs = self.voting
+            similar = np.array([similarity_to(index, *vector)[self.docs] for vector in vectors]) >= VOTE_SIMILAR
+            positive = np.array(signs) > 0
+            self.counts = (similar[positive].sum(axis=0).tolist(), similar[~positive].sum(axis=0).tolist())
+        return self.counts[0][i], self.counts[1][i]
 
     def terms(self, code: int) -> list[Term]:
         """The positive terms whose bits are set in ``code``."""
@@ -342,9 +350,9 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
         totals, solid = score_chunk(index, matrix, positive, weights, excluded, required)
         bar = np.maximum(share * reference(totals), ABSOLUTE_FLOOR * index.idf(1))
-        counts = apply_votes(index, totals, feedback[lo:lo + size], chunk) if feedback else {}
+        voting = apply_votes(index, totals, feedback[lo:lo + size], chunk) if feedback else {}
         ranked = rank_chunk(index, matrix, chunk, totals, solid, positive, bar, cap, selected_only)
-        ranked = (with_votes(r, *counts[i]) if i in counts else r for i, r in enumerate(ranked))
+        ranked = (replace(r, voting=voting[i]) if i in voting else r for i, r in enumerate(ranked))
         yield from (r.blend(boost) for r in ranked) if upvote_weight else ranked
 
 
@@ -434,50 +442,42 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], pro
     own words left out: they already count) score every day paper by BM25F; a matched paper
     gains up to VOTE_STRENGTH x the profile's reference score by it (or loses, for stems of the
     disliked papers, never below a hundredth of its own score: it stays matched, and an
-    unmatched paper stays unmatched). -> per voting profile, how many liked and disliked
-    papers each day paper resembles (for the explanation)."""
-    counts = {}
+    unmatched paper stays unmatched). -> per voting profile, (the index, its vote vectors, their signs)."""
+    voting = {}
     refs = reference(totals)
     for i, votes in enumerate(feedback):
         if not votes:
             continue
         vectors = [paper_vector(index, paper) for paper, _ in votes]
+        signs = [1 if vote > 0 else -1 for _, vote in votes]
         row = totals[i]
-        shift = rocchio(index, vectors, [v for _, v in votes], own_stems(index, profiles[i]), row > 0)
+        shift = rocchio(index, vectors, signs, own_stems(index, profiles[i]), row > 0)
         np.maximum(row + refs[i] * shift * (row > 0), row * 0.01, out=row)
-        sims = np.array([similarity_to(index, *vector) for vector in vectors]) >= VOTE_SIMILAR
-        sign = np.array([v for _, v in votes])
-        counts[i] = (sims[sign > 0].sum(axis=0), sims[sign < 0].sum(axis=0))
-    return counts
+        voting[i] = (index, vectors, signs)
+    return voting
 
 
-def rocchio(index: PaperIndex, vectors: list, signs: list[int], own: set[int], matched: np.ndarray) -> np.ndarray:
+def rocchio(index: PaperIndex, vectors: list, signs: list[int], own: np.ndarray, matched: np.ndarray) -> np.ndarray:
     """The liked papers' mean vector minus the disliked ones', cut to its VOTE_TERMS strongest
     stems (not ``own``), as a query over the day papers; scaled so the matched papers' strongest
     response is VOTE_STRENGTH."""
-    n_liked, n_disliked = max(signs.count(1), 1), max(len(signs) - signs.count(1), 1)
-    centroid: dict[int, float] = {}
-    for (ids, w), sign in zip(vectors, signs):
-        factor = 1 / n_liked if sign > 0 else -1 / n_disliked
-        for k, x in zip(ids.tolist(), w.tolist()):
-            centroid[k] = centroid.get(k, 0.0) + factor * x
-    top = sorted((kv for kv in centroid.items() if kv[0] not in own), key=lambda kv: -abs(kv[1]))[:VOTE_TERMS]
-    ids = np.array([k for k, _ in top], np.int64)
-    weights = np.array([x for _, x in top], np.float64)
-    rows, docs = expand_csr(index.unit_ptr, index.unit_doc, ids)
-    _, scores = expand_csr(index.unit_ptr, index.unit_score, ids)
-    response = np.bincount(docs, weights=weights[rows] * scores, minlength=index.n_day)
+    n_liked, n_disliked = max(signs.count(1), 1), max(signs.count(-1), 1)
+    ids = np.concatenate([v[0] for v in vectors])
+    w = np.concatenate([v[1] * (1 / n_liked if sign > 0 else -1 / n_disliked) for v, sign in zip(vectors, signs)])
+    stems, at = np.unique(ids, return_inverse=True)
+    centroid = np.bincount(at, weights=w, minlength=len(stems))
+    centroid[np.isin(stems, own)] = 0.0
+    top = np.argsort(-np.abs(centroid), kind="stable")[:VOTE_TERMS]
+    top = top[centroid[top] != 0]
+    rows, docs = expand_csr(index.unit_ptr, index.unit_doc, stems[top])
+    _, scores = expand_csr(index.unit_ptr, index.unit_score, stems[top])
+    response = np.bincount(docs, weights=centroid[top][rows] * scores, minlength=index.n_day)
     strongest = np.abs(response[matched]).max(initial=0) or 1.0
     return (VOTE_STRENGTH * response / strongest).astype(np.float32)
 
 
-def own_stems(index: PaperIndex, profile: Profile) -> set[int]:
-    return {index.sid[s] for t in profile.terms for s in term_stems(t.text) if s in index.sid}
-
-
-def with_votes(ranked: Ranked, liked: np.ndarray, disliked: np.ndarray) -> Ranked:
-    ranked.liked, ranked.disliked = liked[ranked.docs].tolist(), disliked[ranked.docs].tolist()
-    return ranked
+def own_stems(index: PaperIndex, profile: Profile) -> np.ndarray:
+    return np.array([index.sid[s] for t in profile.terms for s in term_stems(t.text) if s in index.sid], np.int64)
 
 
 def vote_space(index: PaperIndex) -> tuple[np.ndarray, np.ndarray]:
@@ -499,14 +499,18 @@ def vote_space(index: PaperIndex) -> tuple[np.ndarray, np.ndarray]:
 
 def paper_vector(index: PaperIndex, paper) -> tuple[np.ndarray, np.ndarray]:
     """A paper (a day paper, or one from any other day seen through the index's vocabulary) as
-    its distinct stems' ids and IDF weights, of unit length."""
-    weight, _ = vote_space(index)
+    its distinct stems' ids and IDF weights, of unit length; kept per index (many subscribers
+    vote on the same papers)."""
     doc = as_doc(paper)
-    stems = {index.sid.get(s) for s in stem_all(words(doc.title + " " + doc.abstract))} - {None}
-    ids = np.array(sorted(stems), np.int64)
-    ids = ids[weight[ids] > 0]
-    w = weight[ids]
-    return ids, w / max(float(np.sqrt((w * w).sum())), 1e-9)
+    key = ("vector", doc.id, doc.title, doc.abstract)
+    if key not in index.cache:
+        weight, _ = vote_space(index)
+        stems = {index.sid.get(s) for s in stem_all(words(doc.title + " " + doc.abstract))} - {None}
+        ids = np.array(sorted(stems), np.int64)
+        ids = ids[weight[ids] > 0]
+        w = weight[ids].astype(np.float64)
+        index.cache[key] = (ids, w / max(float(np.sqrt((w * w).sum())), 1e-9))
+    return index.cache[key]
 
 
 def similarity_to(index: PaperIndex, ids: np.ndarray, w: np.ndarray) -> np.ndarray:
