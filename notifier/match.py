@@ -34,7 +34,7 @@ BACKOFF_FACTOR = 1.0        # a phrase's words found apart
 ABBREV_FACTOR = 0.9         # an abbreviation standing for the term (or the reverse)
 RELATIVE_THRESHOLD = 0.4    # selected: >= this share of the profile's reference score (the
 TOP_MEAN = 3                # mean of its TOP_MEAN best: one outstanding paper does not raise the bar) ...
-ABSOLUTE_FLOOR = 0.36       # ... and at least about one solid term match: this share of the
+ABSOLUTE_FLOOR = 0.7        # ... and at least about one solid term match: this share of the
                             # score ceiling of a term found in one paper (scales with corpus size)
 DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
 PRF_DOCS = 5           # pseudo-relevance feedback: a matched paper gains its mean similarity to the profile's
@@ -349,8 +349,9 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
     for lo in range(0, len(profiles), size):
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
         totals, solid = score_chunk(index, matrix, positive, weights, excluded, required)
-        bar = np.maximum(share * reference(totals), ABSOLUTE_FLOOR * index.idf(1))
-        voting = apply_votes(index, totals, feedback[lo:lo + size], chunk) if feedback else {}
+        refs = reference(totals)
+        bar = np.maximum(share * refs, ABSOLUTE_FLOOR * index.idf(1))
+        voting = apply_votes(index, totals, refs, feedback[lo:lo + size], chunk) if feedback else {}
         ranked = rank_chunk(index, matrix, chunk, totals, solid, positive, bar, cap, selected_only)
         ranked = (replace(r, voting=voting[i]) if i in voting else r for i, r in enumerate(ranked))
         yield from (r.blend(boost) for r in ranked) if upvote_weight else ranked
@@ -436,7 +437,8 @@ def similarity(index: PaperIndex) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- votes
-def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], profiles: list[Profile]) -> dict:
+def apply_votes(index: PaperIndex, totals: np.ndarray, refs: np.ndarray, feedback: list[list],
+                profiles: list[Profile]) -> dict:
     """For the profiles of a chunk that have votes, Rocchio over the index's term weights: the
     VOTE_TERMS stems that most set the liked papers apart from the disliked ones (the profile's
     own words left out: they already count) score every day paper by BM25F; a matched paper
@@ -444,7 +446,6 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], pro
     disliked papers, never below a hundredth of its own score: it stays matched, and an
     unmatched paper stays unmatched). -> per voting profile, (the index, its vote vectors, their signs)."""
     voting = {}
-    refs = reference(totals)
     for i, votes in enumerate(feedback):
         if not votes:
             continue

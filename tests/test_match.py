@@ -499,3 +499,36 @@ def test_the_matcher_keeps_background_and_indexes_until_the_papers_change():
     assert len(matcher.indexes) == 2 and tuple(p.arxiv_id for p in day[:1]) not in matcher.indexes
     matcher.refresh(("v2",))                                  # papers changed: both dropped, reloaded
     assert not matcher.indexes and matcher.index(day) is not first and len(loads) == 2
+
+
+UNRELATED_DAY = [     # each term's words at most one at a time, or a word term once deep in a long abstract
+    ("Protein structure from sequence", "We predict folds; a cache of templates speeds up the search."),
+    ("Housing markets", "Rents rise faster in dense cities. In passing we note eviction rates."),
+    ("Bayesian methods for ecology", "Variational methods for species counts over long periods."),
+    ("Graph coloring", "A greedy heuristic colors sparse graphs."),
+    ("Speech enhancement", "We denoise recordings; distillation of the labels cleans them."),
+    ("Robot grasping", "Grasps are planned from point clouds; sampling is slow."),
+    ("Weather forecasting", "A model predicts rain from radar images."),
+    ("Code review bots", "Comments are generated for pull requests."),
+]
+
+
+def unrelated_day():
+    return [paper(f"d{i}", title, abstract + " " + FILLER * 3) for i, (title, abstract) in enumerate(UNRELATED_DAY)] + \
+        [paper(f"x{i}", f"Field notes {i}", f"Observations of site {i} in spring.") for i in range(24)]
+
+
+@pytest.mark.parametrize("profile", ['"KV cache", eviction, "long-context inference"', '"step distillation", "fast sampling"'])
+def test_a_day_with_nothing_relevant_sends_nothing(profile):
+    """Passing mentions of a term's words deep in long abstracts are all such a day has: nothing is sent."""
+    day = unrelated_day()
+    index = build_index(day, background(300))
+    matches = match_profile(index, parse_profile(profile))
+    assert matches and not any(m.selected for m in matches)
+
+
+def test_a_relevant_paper_on_an_otherwise_unrelated_day_is_sent_alone():
+    day = unrelated_day()
+    index = build_index(day + [squarely(0)], background(300))
+    matches = match_profile(index, parse_profile('"KV cache", eviction, "long-context inference"'))
+    assert [m.paper_id for m in matches if m.selected] == ["good0"]
