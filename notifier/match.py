@@ -546,10 +546,17 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
 
 
 def reference(totals: np.ndarray) -> np.ndarray:
-    """Per profile, the mean of its TOP_MEAN best scores above zero (the bar selection is relative to)."""
-    k = min(TOP_MEAN, totals.shape[1])
-    best = -np.partition(-totals, k - 1, axis=1)[:, :k]
-    return best.sum(axis=1) / np.maximum((best > 0).sum(axis=1), 1)
+    """Per profile, the mean of its TOP_MEAN best scores above zero (the bar selection is relative
+    to), one argmax at a time (several times faster than a partition)."""
+    rest, rows = totals.copy(), np.arange(len(totals))
+    total, count = np.zeros(len(totals)), np.zeros(len(totals))
+    for _ in range(min(TOP_MEAN, totals.shape[1])):
+        best = rest.argmax(axis=1)
+        value = rest[rows, best]
+        total += value
+        count += value > 0
+        rest[rows, best] = 0.0
+    return total / np.maximum(count, 1)
 
 
 def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None = None,

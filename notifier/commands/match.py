@@ -126,7 +126,7 @@ def run_many(args, index, votes, by_id) -> int:
                   for k, t in enumerate(ranked.profile.positive)]
         tail = {c: f', "selected": true, "matched": [{", ".join(dict.fromkeys([t for bit, t in labels if c & bit]))}]}}'
                 for c in set(ranked.codes)}
-        items = ", ".join([paper[d] + repr(score) + tail[c]
+        items = ", ".join([f"{paper[d]}{score!r}{tail[c]}"
                            for d, score, c in zip(ranked.docs, ranked.scores, ranked.codes)])
         write(f'{{"profile": {pid}, "matches": [{items}]}}\n')
     return 0
