@@ -10,6 +10,7 @@
    residual collection), the votes passed as `notifier match --feedback VOTES.jsonl`.
 4. Leave-half-out: the selection threshold chosen on 12 random profiles, measured on the other 12
    (10 random splits, `notifier match --profiles` once per threshold), against the default.
+5. Empty days: per profile, a day of 40 papers judged irrelevant to it: how many would be sent.
 """
 import argparse
 import importlib.util
@@ -98,6 +99,24 @@ def leave_half_out(E, notifier: Notifier, profiles: list[dict], qrels, splits: i
             f"with the default")
 
 
+def empty_days(profiles: list[dict], papers: list[dict], qrels, size: int = 40) -> str:
+    """Per profile, a day of ``size`` papers judged irrelevant to it (the other papers stored as the
+    background, as the pipeline has them): how many would be sent. In-process: the command line has
+    no background."""
+    from notifier.match import build_index, match_profile
+    from notifier.profile import parse_profile
+
+    rng, docs, sent = random.Random(1), [{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]}
+                                         for p in papers], []
+    for prof in profiles:
+        day = rng.sample([d for d in docs if qrels[prof["id"]].get(d["id"]) == 0], size)
+        index = build_index(day, [d for d in docs if d not in day])
+        matches = match_profile(index, parse_profile(", ".join(prof["keywords"])), explain=False)
+        sent.append(sum(m.selected for m in matches))
+    return (f"empty days ({size} papers judged irrelevant, per profile): {sum(sent)} papers sent over "
+            f"{len(profiles)} profiles; nothing sent for {sent.count(0)} of them")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval-dir", default="/work/shared/eval")
@@ -126,6 +145,7 @@ def main() -> int:
         print(f"{'lift':<14} " + " | ".join(lift))
     if not args.no_split:
         print("\n" + leave_half_out(E, notifier, profiles, qrels))
+    print(empty_days(profiles, papers, qrels))
     return 0
 
 
