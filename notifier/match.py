@@ -42,6 +42,7 @@ PRF_WEIGHT = 0.8       # best PRF_DOCS papers x this x the top score
 PRF_MAX_PAPERS = 6000  # the similarity matrix is papers^2 floats: no feedback on bigger days
 VOTE_TERMS = 30             # votes: the stems that set liked papers apart from disliked ones ...
 VOTE_STRENGTH = 0.6         # ... move a matched paper by up to this x the profile's reference score
+VOTE_SHARED = 2             # ... a liked stem counts only if that many liked papers share it (when they can)
 VOTE_SIMILAR = 0.2          # the explanation counts the voted papers a match is at least this similar to
 CHUNK_CELLS = 128 * 1024    # profiles x papers scored together: small enough to stay in the CPU cache
 
@@ -460,13 +461,15 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, refs: np.ndarray, feedbac
 
 def rocchio(index: PaperIndex, vectors: list, signs: list[int], own: np.ndarray, matched: np.ndarray) -> np.ndarray:
     """The liked papers' mean vector minus the disliked ones', cut to its VOTE_TERMS strongest
-    stems (not ``own``), as a query over the day papers; scaled so the matched papers' strongest
-    response is VOTE_STRENGTH."""
+    stems (not ``own``; a liked stem only if VOTE_SHARED liked papers have it), as a query over
+    the day papers; scaled so the matched papers' strongest response is VOTE_STRENGTH."""
     n_liked, n_disliked = max(signs.count(1), 1), max(signs.count(-1), 1)
     ids = np.concatenate([v[0] for v in vectors])
     w = np.concatenate([v[1] * (1 / n_liked if sign > 0 else -1 / n_disliked) for v, sign in zip(vectors, signs)])
     stems, at = np.unique(ids, return_inverse=True)
     centroid = np.bincount(at, weights=w, minlength=len(stems))
+    shared = np.bincount(at, weights=w > 0, minlength=len(stems))
+    centroid[(centroid > 0) & (shared < min(VOTE_SHARED, signs.count(1)))] = 0.0     # one paper's quirks
     centroid[np.isin(stems, own)] = 0.0
     top = np.argsort(-np.abs(centroid), kind="stable")[:VOTE_TERMS]
     top = top[centroid[top] != 0]
