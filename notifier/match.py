@@ -8,9 +8,10 @@ exclusions and required terms, then adjusted by pseudo-relevance feedback: a mat
 gains by its similarity to the profile's best matches. Profiles are scored in chunks, as
 gathers over a (term x paper) matrix, so 10,000 profiles cost about what 10 would in a loop.
 
-Selection: at least RELATIVE_THRESHOLD of the profile's top score, at least ABSOLUTE_FLOOR of
-a term found in a single paper (so a thin day sends nothing rather than noise), some evidence
-beyond one back-off word of a phrase, and within the cap.
+Selection: at least RELATIVE_THRESHOLD of the mean of the profile's TOP_MEAN best scores, at
+least ABSOLUTE_FLOOR of what its strongest term can score in one paper (so a thin day sends
+nothing rather than noise), some evidence beyond one back-off word of a phrase, and within the
+cap. Votes (``feedback``) move matched papers up or down (Rocchio), never past the evidence rules.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from notifier.explain import evidence
-from notifier.index import (RARE_SHARE, STOP, PaperIndex, as_doc, ranks, build_index, expand_csr, rare_stems,
+from notifier.index import (K1, RARE_SHARE, STOP, PaperIndex, as_doc, ranks, build_index, expand_csr, rare_stems,
                             stem_all, term_stems, unit_vector, words)
 from notifier.models import Match
 from notifier.profile import Profile, Term
@@ -34,8 +35,8 @@ BACKOFF_FACTOR = 1.0        # a phrase's words found apart
 ABBREV_FACTOR = 0.9         # an abbreviation standing for the term (or the reverse)
 RELATIVE_THRESHOLD = 0.4    # selected: >= this share of the profile's reference score (the
 TOP_MEAN = 3                # mean of its TOP_MEAN best: one outstanding paper does not raise the bar) ...
-ABSOLUTE_FLOOR = 0.7        # ... and at least about one solid term match: this share of the
-                            # score ceiling of a term found in one paper (scales with corpus size)
+ABSOLUTE_FLOOR = 0.4        # ... and at least this share of what the profile's strongest term
+                            # can score in one paper (a passing mention of a rare word is not enough)
 DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
 PRF_DOCS = 5           # pseudo-relevance feedback: a matched paper gains its mean similarity to the profile's
 PRF_WEIGHT = 0.8       # best PRF_DOCS papers x this x the top score
@@ -260,6 +261,7 @@ class TermMatrix:
         self.scores = np.zeros((64, index.n_day), np.float32)
         self.strong = np.zeros((64, index.n_day), bool)
         self.solid = np.zeros((64, index.n_day), bool)
+        self.ceiling = np.zeros(64, np.float32)     # per row: what one occurrence-rich paper could score
         self.strong[1] = True
 
     @classmethod
@@ -272,14 +274,25 @@ class TermMatrix:
         key = term.key
         if key not in self.row:
             if self.n == len(self.scores):
-                for name in ("scores", "strong", "solid"):
+                for name in ("scores", "strong", "solid", "ceiling"):
                     old = getattr(self, name)
                     setattr(self, name, np.concatenate([old, np.zeros_like(old)]))
             r = resolve(self.index, term)
             self.scores[self.n], self.strong[self.n], self.solid[self.n] = r.scores, r.strong, r.solid
+            self.ceiling[self.n] = ceiling(self.index, term)
             self.row[key] = self.n
             self.n += 1
         return self.row[key]
+
+
+def ceiling(index: PaperIndex, term: Term) -> float:
+    """About the most a term can score in one paper: BM25F's saturation x the IDF of its rarest
+    word (a word no stored paper has counts as found in one)."""
+    if term.field == "author":
+        return float(index.idf(1))
+    stems = [s for s in term_stems(term.text) if s not in STOP] or list(term_stems(term.text))
+    df = min((int(index.df[index.sid[s]]) for s in stems if s in index.sid), default=1)
+    return float(index.idf(max(df, 1))) * (K1 + 1)
 
 
 class Batch:
@@ -351,7 +364,8 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
         totals, solid = score_chunk(index, matrix, positive, weights, excluded, required)
         refs = reference(totals)
-        bar = np.maximum(share * refs, ABSOLUTE_FLOOR * index.idf(1))
+        strongest = matrix.ceiling[positive] * (1.0 if weights is None else weights)
+        bar = np.maximum(share * refs, ABSOLUTE_FLOOR * strongest.max(axis=1))
         voting = apply_votes(index, totals, refs, feedback[lo:lo + size], chunk) if feedback else {}
         ranked = rank_chunk(index, matrix, chunk, totals, solid, positive, bar, cap, selected_only)
         ranked = (replace(r, voting=voting[i]) if i in voting else r for i, r in enumerate(ranked))

@@ -532,3 +532,12 @@ def test_a_relevant_paper_on_an_otherwise_unrelated_day_is_sent_alone():
     index = build_index(day + [squarely(0)], background(300))
     matches = match_profile(index, parse_profile('"KV cache", eviction, "long-context inference"'))
     assert [m.paper_id for m in matches if m.selected] == ["good0"]
+
+
+def test_a_common_word_on_a_small_day_is_still_sent():
+    """'agents' is in 12 of the 30 papers of a real day: low specificity must not hide them all."""
+    from importlib.resources import files
+    from notifier.parse import parse_text
+    day = parse_text(files("notifier.samples").joinpath("hf_daily_papers_api_2026-06-12.json").read_text())
+    matches = match_profile(build_index(day, background=day), parse_profile("agents"))
+    assert len(matches) == 12 and sum(m.selected for m in matches) >= 10
