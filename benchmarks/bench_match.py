@@ -106,11 +106,11 @@ def timed_child(cmd):
     _, status, usage = os.wait4(pid, 0)
     if status:
         raise SystemExit(f"{cmd[:4]} failed with status {status}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def scaled(row, factor):
-    return row[0] * factor, row[1]
+    return row[0] * factor, row[1], row[2] * factor
 
 
 def main():
@@ -146,8 +146,12 @@ def main():
     ours = rows["notifier match --profiles"][0]
     print(f"{args.papers} papers x {args.profiles} profiles, {args.votes:.0%} with 5 votes (each child timed with"
           f" process start-up; naive measured on {min(args.naive_sample, args.profiles)} profiles, scaled x{scale:g})")
-    for name, (secs, mem) in rows.items():
-        print(f"  {name:<28} {secs:8.2f} s   {secs / ours:6.1f}x ours   peak {mem:6.0f} MB")
+    cpu = rows["notifier match --profiles"][2]
+    print(f"  (CPU seconds too: on a busy machine they compare fairer than wall time; load average "
+          f"{os.getloadavg()[0]:.1f})")
+    for name, (secs, mem, used) in rows.items():
+        print(f"  {name:<28} {secs:8.2f} s {secs / ours:6.1f}x ours   CPU {used:8.2f} s {used / cpu:6.1f}x ours"
+              f"   peak {mem:6.0f} MB")
 
 
 if __name__ == "__main__":

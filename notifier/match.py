@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from notifier.explain import evidence
-from notifier.index import (K1, RARE_SHARE, STOP, PaperIndex, as_doc, ranks, build_index, expand_csr, rare_stems,
-                            stem_all, term_stems, unit_vector, words)
+from notifier.index import (K1, RARE_SHARE, STOP, PaperIndex, as_doc, ranks, build_index, csr_positions, expand_csr,
+                            rare_stems, stem_all, term_stems, unit_vector, words)
 from notifier.models import Match
 from notifier.profile import Profile, Term
 
@@ -481,15 +481,18 @@ def rocchio(index: PaperIndex, vectors: list, signs: list[int], own: np.ndarray,
     ids = np.concatenate([v[0] for v in vectors])
     w = np.concatenate([v[1] * (1 / n_liked if sign > 0 else -1 / n_disliked) for v, sign in zip(vectors, signs)])
     stems, at = np.unique(ids, return_inverse=True)
+    if not len(stems):
+        return np.zeros(index.n_day, np.float32)
     centroid = np.bincount(at, weights=w, minlength=len(stems))
     shared = np.bincount(at, weights=w > 0, minlength=len(stems))
     centroid[(centroid > 0) & (shared < min(VOTE_SHARED, signs.count(1)))] = 0.0     # one paper's quirks
-    centroid[np.isin(stems, own)] = 0.0
+    mine = np.minimum(np.searchsorted(stems, own), len(stems) - 1)
+    centroid[mine[stems[mine] == own]] = 0.0
     top = np.argsort(-np.abs(centroid), kind="stable")[:VOTE_TERMS]
     top = top[centroid[top] != 0]
-    rows, docs = expand_csr(index.unit_ptr, index.unit_doc, stems[top])
-    _, scores = expand_csr(index.unit_ptr, index.unit_score, stems[top])
-    response = np.bincount(docs, weights=centroid[top][rows] * scores, minlength=index.n_day)
+    rows, at = csr_positions(index.unit_ptr, stems[top])
+    response = np.bincount(index.unit_doc[at], weights=centroid[top][rows] * index.unit_score[at],
+                           minlength=index.n_day)
     strongest = np.abs(response[matched]).max(initial=0) or 1.0
     return (VOTE_STRENGTH * response / strongest).astype(np.float32)
 
