@@ -38,9 +38,9 @@ TOP_MEAN = 3                # mean of its TOP_MEAN best: one outstanding paper d
 ABSOLUTE_FLOOR = 0.4        # ... and at least this share of what the profile's strongest term
                             # can score in one paper (a passing mention of a rare word is not enough)
 DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
-PRF_DOCS = 5           # pseudo-relevance feedback: a matched paper gains its mean similarity to the profile's
-PRF_WEIGHT = 0.8       # best PRF_DOCS papers x this x the top score
-PRF_MAX_PAPERS = 6000  # the similarity matrix is papers^2 floats: no feedback on bigger days
+PRF_DOCS = 5                # pseudo-relevance feedback: a matched paper gains its mean similarity
+PRF_WEIGHT = 0.8            # to the profile's best PRF_DOCS papers x this x the top score
+PRF_MAX_PAPERS = 6000       # the similarity matrix is papers^2 floats: no feedback on bigger days
 VOTE_TERMS = 30             # votes: the stems that set liked papers apart from disliked ones ...
 VOTE_STRENGTH = 0.6         # ... move a matched paper by up to this x the profile's reference score
 VOTE_SHARED = 2             # ... a liked stem counts only if that many liked papers share it (when they can)
