@@ -73,12 +73,12 @@ def plan_all(template: Path, shared: bool) -> tuple[float, int, list]:
     config = Config()
     config.general.state_dir = str(db.parent)
     config.database.url = f"sqlite:///{db}"
-    pipeline.INDEXES_KEPT = 4 if shared else 0
     builds, real = [], notifier.match.build_index
     notifier.match.build_index = lambda *a, **k: builds.append(1) or real(*a, **k)
     pipeline.send_pending = lambda ctx, **kw: []
     try:
         with pipeline.open_context(config) as ctx:
+            ctx.matcher.kept = 4 if shared else 0
             start = time.perf_counter()
             pipeline.deliver(ctx)
             seconds = time.perf_counter() - start

@@ -1,42 +1,152 @@
-"""Run the shared relevance eval through `notifier match --profiles`, as a user would.
+"""Run the shared relevance eval through `notifier match`, as a user would, and print the figures per group.
 
-    python benchmarks/eval_matcher.py [--eval-dir /work/shared/eval]
-One `notifier match --profiles` call produces a run file (profile, pid, score, selected) that
-eval.py scores; unselected papers are appended below the selected ones from a --profile call so
-nDCG sees the full ranking.
+    python benchmarks/eval_matcher.py [--eval-dir /work/shared/eval] [--no-feedback] [--no-split]
+
+1. Ranking and selection: one `notifier match --profile TEXT --json` call per profile; eval.py scores
+   the full ranking (nDCG@10) and the selected papers (selection P/R/F1), next to its baselines.
+2. Figures per group: the old 6 (the first six profiles of profiles.json, which the matcher was first
+   tuned on), the new 18 (the rest) and all 24.
+3. Votes: eval.py's evaluate_feedback (5 votes on the top of the ranking, then the rest scored on the
+   residual collection), the votes passed as `notifier match --feedback VOTES.jsonl`.
+4. Leave-half-out: the selection threshold chosen on 12 random profiles, measured on the other 12
+   (10 random splits, `notifier match --profiles` once per threshold), against the default.
+5. Empty days: per profile, a day of 40 papers judged irrelevant to it: how many would be sent.
 """
 import argparse
+import importlib.util
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
+
+THRESHOLDS = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)
+
+
+def load_eval(eval_dir: str):
+    spec = importlib.util.spec_from_file_location("shared_eval", os.path.join(eval_dir, "eval.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_jsonl(path: str, rows) -> str:
+    with open(path, "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    return path
+
+
+class Notifier:
+    """`notifier match` on the eval papers, in a child process per call."""
+
+    def __init__(self, papers: list[dict], tmp: str):
+        self.tmp = tmp
+        self.papers = write_jsonl(os.path.join(tmp, "papers.jsonl"),
+                                  ({"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers))
+        self.base = [sys.executable, "-m", "notifier", "match", "--papers", self.papers]
+
+    def __call__(self, profile: dict, papers=None, votes=None) -> list[tuple]:
+        extra = []
+        if votes:
+            extra = ["--feedback", write_jsonl(os.path.join(self.tmp, "votes.jsonl"), votes)]
+        out = self.run(["--profile", ", ".join(profile["keywords"]), "--json"] + extra)
+        return [(m["id"], m["score"], int(m["selected"])) for m in json.loads(out)]
+
+    def selected(self, profiles: list[dict], threshold: float) -> dict[str, set]:
+        path = write_jsonl(os.path.join(self.tmp, "profiles.jsonl"),
+                           ({"id": p["id"], "profile": ", ".join(p["keywords"])} for p in profiles))
+        out = self.run(["--profiles", path, "--json", "--threshold", str(threshold)])
+        return {row["profile"]: {m["id"] for m in row["matches"]} for row in map(json.loads, out.splitlines())}
+
+    def run(self, args: list[str]) -> str:
+        return subprocess.run(self.base + args, capture_output=True, text=True, check=True).stdout
+
+
+def groups(profiles: list[dict]) -> dict[str, list[str]]:
+    ids = [p["id"] for p in profiles]
+    return {"old 6": ids[:6], "new 18": ids[6:], "all 24": ids}
+
+
+def group_line(E, label: str, per: dict, group_ids: dict) -> str:
+    cells = []
+    for name, ids in group_ids.items():
+        m = E.macro({i: per[i] for i in ids})
+        cells.append(f"{name}: nDCG@10 {m['nDCG@10']:.3f} F1 {m['selF1']:.3f} (P {m['selP']:.3f} R {m['selR']:.3f},"
+                     f" {m['n_sel']:.1f} sent)")
+    return f"{label:<14} " + " | ".join(cells)
+
+
+def leave_half_out(E, notifier: Notifier, profiles: list[dict], qrels, splits: int = 10) -> str:
+    by_threshold = {t: notifier.selected(profiles, t) for t in THRESHOLDS}
+    default = notifier.selected(profiles, 0.4)
+
+    def f1(selected: dict, ids) -> float:
+        return sum(E.evaluate_profile([], selected[i], qrels[i])["selF1"] for i in ids) / len(ids)
+
+    rng, tuned, fixed, chosen = random.Random(0), [], [], []
+    ids = [p["id"] for p in profiles]
+    for _ in range(splits):
+        rng.shuffle(ids)
+        for train, test in ((ids[:12], ids[12:]), (ids[12:], ids[:12])):
+            best = max(THRESHOLDS, key=lambda t: f1(by_threshold[t], train))
+            chosen.append(best)
+            tuned.append(f1(by_threshold[best], test))
+            fixed.append(f1(default, test))
+    return (f"leave-half-out ({splits} random 12/12 splits, threshold from {THRESHOLDS}): held-out selection F1 "
+            f"{sum(tuned) / len(tuned):.3f} with the threshold tuned on the other half (chosen: "
+            f"{', '.join(f'{t:g} x{chosen.count(t)}' for t in sorted(set(chosen)))}), {sum(fixed) / len(fixed):.3f} "
+            f"with the default")
+
+
+def empty_days(profiles: list[dict], papers: list[dict], qrels, size: int = 40) -> str:
+    """Per profile, a day of ``size`` papers judged irrelevant to it (the other papers stored as the
+    background, as the pipeline has them): how many would be sent. In-process: the command line has
+    no background."""
+    from notifier.match import build_index, match_profile
+    from notifier.profile import parse_profile
+
+    rng, docs, sent = random.Random(1), [{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]}
+                                         for p in papers], []
+    for prof in profiles:
+        day = rng.sample([d for d in docs if qrels[prof["id"]].get(d["id"]) == 0], size)
+        index = build_index(day, [d for d in docs if d not in day])
+        matches = match_profile(index, parse_profile(", ".join(prof["keywords"])), explain=False)
+        sent.append(sum(m.selected for m in matches))
+    return (f"empty days ({size} papers judged irrelevant, per profile): {sum(sent)} papers sent over "
+            f"{len(profiles)} profiles; nothing sent for {sent.count(0)} of them")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval-dir", default="/work/shared/eval")
+    ap.add_argument("--no-feedback", action="store_true", help="skip the votes run")
+    ap.add_argument("--no-split", action="store_true", help="skip the leave-half-out check")
     args = ap.parse_args()
-    with open(os.path.join(args.eval_dir, "profiles.json")) as fh:
-        profiles = json.load(fh)
-    tmp = tempfile.mkdtemp()
-    papers = os.path.join(tmp, "papers.jsonl")
-    with open(os.path.join(args.eval_dir, "papers.jsonl")) as src, open(papers, "w") as dst:
-        for line in src:
-            if line.strip():
-                p = json.loads(line)
-                dst.write(json.dumps({"id": p["pid"], "title": p["title"], "abstract": p["abstract"]}) + "\n")
-    notifier = [sys.executable, "-m", "notifier", "match", "--papers", papers]
-    rows = []
-    for prof in profiles:
-        text = ", ".join(prof["keywords"])
-        out = subprocess.run(notifier + ["--profile", text, "--json"], capture_output=True, text=True, check=True)
-        for m in json.loads(out.stdout):
-            rows.append(f"{prof['id']}\t{m['id']}\t{m['score']}\t{int(m['selected'])}")
-    run = os.path.join(tmp, "run.tsv")
-    with open(run, "w") as fh:
-        fh.write("\n".join(rows) + "\n")
-    return subprocess.call([sys.executable, os.path.join(args.eval_dir, "eval.py"), "--run", run, "--baselines"])
+    E = load_eval(args.eval_dir)
+    papers, profiles, qrels = E.load_papers(), E.load_profiles(), E.load_qrels()
+    notifier = Notifier(papers, tempfile.mkdtemp())
+    results = {name: E.evaluate(fn, None, papers, profiles, qrels) for name, fn in E.BASELINES.items()}
+    results["notifier"] = E.evaluate(notifier, None, papers, profiles, qrels)
+    print(E.format_table(results, [p["id"] for p in profiles]))
+    print()
+    group_ids = groups(profiles)
+    for name, per in results.items():
+        print(group_line(E, name, per, group_ids))
+    if not args.no_feedback:
+        before, after = E.evaluate_feedback(notifier, 5, papers, profiles, qrels)
+        print("\nvotes: 5 on the top of each ranking (notifier match --feedback), scored on the rest:")
+        print(group_line(E, "without votes", before, group_ids))
+        print(group_line(E, "with votes", after, group_ids))
+        lift = []
+        for name, ids in group_ids.items():
+            b, a = E.macro({i: before[i] for i in ids}), E.macro({i: after[i] for i in ids})
+            lift.append(f"{name}: nDCG@10 {a['nDCG@10'] - b['nDCG@10']:+.3f} F1 {a['selF1'] - b['selF1']:+.3f}")
+        print(f"{'lift':<14} " + " | ".join(lift))
+    if not args.no_split:
+        print("\n" + leave_half_out(E, notifier, profiles, qrels))
+    print(empty_days(profiles, papers, qrels))
+    return 0
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def evidence(index: PaperIndex, d: int, terms: list[Term]) -> list[Evidence]:
         wanted = (set(term_stems(term.text)) - STOP) | set(stem_all(["".join(words(term.text))]))
         best = None         # the field with more of the term's words; the title on a tie
         for fname, text in (("title", doc.title), ("abstract", doc.abstract)):
-            found, snip = snippet(text, wanted)
+            found, snip = snippet(text, wanted, term_stems(term.text))
             if snip and (best is None or len(found) > best[0]):
                 best = (len(found), fname, snip)
         if best:
@@ -29,10 +29,10 @@ def evidence(index: PaperIndex, d: int, terms: list[Term]) -> list[Evidence]:
     return out
 
 
-def snippet(text: str, wanted: set[str]) -> tuple[set[str], list[tuple[str, bool]]]:
+def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[set[str], list[tuple[str, bool]]]:
     """-> (the wanted stems found, a short window of ``text`` around the first hit with the hits
     highlighted; [] when none). A word is a hit when its stem or one of its parts' stems
-    ('MobileNet') is wanted."""
+    ('MobileNet') is wanted; where the ``phrase`` appears whole, only its words there are."""
     toks = list(TOKEN.finditer(text))
     stems = stem_all([normal(m.group()) for m in toks])
     found: set[str] = set()
@@ -42,6 +42,9 @@ def snippet(text: str, wanted: set[str]) -> tuple[set[str], list[tuple[str, bool
         if matched:
             hits.append(i)
             found |= matched
+    whole = [i + k for i in range(len(stems) - len(phrase) + 1) if len(phrase) > 1
+             and tuple(stems[i:i + len(phrase)]) == phrase for k in range(len(phrase))]
+    hits = whole or hits
     if not hits:
         return found, []
     lo = max(0, hits[0] - SNIPPET_WORDS // 2)

@@ -295,6 +295,11 @@ def rare_stems(index: PaperIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def expand_csr(ptr: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each ``rows[i]``, its CSR slice: -> (i repeated per element, the elements)."""
+    which, at = csr_positions(ptr, rows)
+    return which, values[at]
+
+
+def csr_positions(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each ``rows[i]``, its CSR slice: -> (i repeated per element, the elements' positions)."""
     lengths = ptr[rows + 1] - ptr[rows]
-    at = np.repeat(ptr[rows], lengths) + ranks(lengths)
-    return np.repeat(np.arange(len(rows)), lengths), values[at]
+    return np.repeat(np.arange(len(rows)), lengths), np.repeat(ptr[rows], lengths) + ranks(lengths)

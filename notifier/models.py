@@ -79,13 +79,16 @@ class Evidence:
 
 @dataclass
 class Match:
-    """A (profile, paper) score. ``selected`` means it would be sent."""
+    """A (profile, paper) score. ``selected`` means it would be sent. ``liked`` / ``disliked``:
+    how many papers the subscriber voted up / down this one resembles (their votes moved it)."""
 
     paper_id: str
     score: float
     selected: bool
     matched: list[str] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
+    liked: int = 0
+    disliked: int = 0
 
 
 @dataclass

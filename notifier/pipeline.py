@@ -17,11 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from notifier.config import Config
@@ -30,12 +29,14 @@ from notifier.logs import event, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
 from notifier.store import Delivery, Store, Subscriber, utcnow
 
+if TYPE_CHECKING:
+    from notifier.match import Matcher
+
 log = logging.getLogger("notifier.pipeline")
 
 SOURCE_NAMES = {"hf_daily": "Hugging Face Daily Papers"}
 RETRY_CAP = timedelta(hours=6)
 LEASE = timedelta(minutes=15)      # a `sending` row older than this was left by a dead process
-INDEXES_KEPT = 4                   # candidate sets per batch whose index is kept (each ~ the background's size)
 
 
 def source_label(source: str) -> str:
@@ -51,9 +52,13 @@ class Context:
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     progress: bool = False
     _fetcher: object = None
-    _background: list | None = None
-    _indexes: OrderedDict = field(default_factory=OrderedDict)   # candidate ids -> (background, index)
-    _papers_version: tuple | None = None                         # the papers the two above were made of
+    matcher: Matcher | None = None      # the background and the indexes, shared by a batch's subscribers
+
+    def __post_init__(self):
+        if self.matcher is None:
+            from notifier.match import Matcher      # numpy and the stemmer load with the first context
+
+            self.matcher = Matcher(self.store.recent_papers)
 
     def now(self) -> datetime:
         return self.clock()
@@ -224,44 +229,7 @@ def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
     return [p for p in ctx.store.papers_since(since) if p.arxiv_id not in taken]
 
 
-def background(ctx: Context) -> list[Paper]:
-    """The stored corpus that term specificity (IDF) is computed over, loaded once per batch."""
-    if ctx._background is None:
-        ctx._background = ctx.store.recent_papers()
-    return ctx._background
-
-
-def new_batch(ctx: Context) -> None:
-    """Forget what earlier batches loaded (the background, the indexes) if the stored papers
-    changed since: the daemon delivers to one subscriber at a time and so shares them all day."""
-    version = ctx.store.papers_version()
-    if version != ctx._papers_version:
-        ctx._papers_version = version
-        ctx._background = None
-        ctx._indexes.clear()
-
-
-def index_for(ctx: Context, papers: list[Paper], background: list[Paper] | None):
-    """The matcher's index of these candidates, built once per batch and shared: subscribers due
-    together mostly have the same candidates, an index costs about as much to build as matching
-    hundreds of profiles on it, and it keeps the terms it resolved. Keyed by the candidates' ids
-    in order (and the background it was built with); only the last INDEXES_KEPT are kept."""
-    from notifier import match
-
-    key = tuple(p.arxiv_id for p in papers)
-    kept = ctx._indexes.get(key)
-    if kept is not None and kept[0] is background:
-        ctx._indexes.move_to_end(key)
-        return kept[1]
-    index = match.build_index(papers, background=background)
-    ctx._indexes[key] = (background, index)
-    while len(ctx._indexes) > INDEXES_KEPT:
-        ctx._indexes.popitem(last=False)
-    return index
-
-
-def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper],
-                     background: list[Paper] | None = None) -> tuple[list[dict], int]:
+def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper]) -> tuple[list[dict], int]:
     """-> (selected items best first, number of weaker matches). A paper matched by several of
     the subscriber's profiles appears once, tagged with each profile."""
     from notifier.match import match_profile
@@ -269,7 +237,7 @@ def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper],
 
     if not papers:
         return [], 0
-    index = index_for(ctx, papers, background)
+    index = ctx.matcher.index(papers)
     items: dict[str, dict] = {}
     weaker: set[str] = set()
     limit = sub.max_items or ctx.config.matching.max_items
@@ -314,7 +282,7 @@ def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Deliv
     folded = ctx.store.supersede_open(sub.id, day)      # missed digests: this one is a catch-up
     cutoff = utcnow()         # papers first seen from now on belong to the next digest
     papers = candidates(ctx, sub)
-    items, weaker = match_subscriber(ctx, sub, papers, background(ctx))
+    items, weaker = match_subscriber(ctx, sub, papers)
     meta = digest_meta(ctx, sub, papers, items, weaker, now, folded=folded)
     if not items and not ctx.config.general.send_empty:
         # Nothing to send today: record that, so the subscriber is not re-matched all day and
@@ -358,7 +326,7 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
     ``stop`` (set by SIGTERM) ends the batch after the message in flight."""
     now = now or ctx.now()
     subs = [s for s in ctx.store.list_subscribers() if subscriber_ids is None or s.id in subscriber_ids]
-    new_batch(ctx)
+    ctx.matcher.refresh(ctx.store.papers_version())
     if dry_run:
         return [preview_report(ctx, s, now) for s in subs]
     for sub in subs:
@@ -367,7 +335,7 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
 
 
 def preview_report(ctx: Context, sub: Subscriber, now: datetime) -> DeliveryReport:
-    items, _ = match_subscriber(ctx, sub, candidates(ctx, sub), background(ctx))
+    items, _ = match_subscriber(ctx, sub, candidates(ctx, sub))
     return DeliveryReport(sub.address, "dry-run", len(items))
 
 
@@ -448,7 +416,7 @@ def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Di
     """The digest the subscriber would get now (or for one digest day), recording nothing."""
     now = ctx.now()
     papers = ctx.store.papers_on_day(day.isoformat()) if day else candidates(ctx, sub)
-    items, weaker = match_subscriber(ctx, sub, papers, background(ctx))
+    items, weaker = match_subscriber(ctx, sub, papers)
     meta = digest_meta(ctx, sub, papers, items, weaker, now)
     day = day or local_day(sub, now)
     preview = Delivery(key=f"{sub.id}:{day}:preview", subscriber_id=sub.id, digest_day=day.isoformat(),

@@ -38,6 +38,12 @@ class Term:
         return "phrase" if self.phrase else "word"
 
     @property
+    def compound(self) -> bool:
+        """Words joined without a space ('low-bit', 'KV-cache'): a phrase that only counts as
+        found where it appears, never from its words found apart."""
+        return self.phrase and not any(c.isspace() for c in self.text)
+
+    @property
     def positive(self) -> bool:
         return self.mode != "exclude"
 

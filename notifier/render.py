@@ -111,7 +111,7 @@ def item_view(item: DigestItem) -> dict:
     terms = list(dict.fromkeys(one_line(t, 60) for t in item.match.matched))
     return {"title": one_line(p.title, MAX_TITLE_CHARS) or p.arxiv_id,
             "url": p.url if _safe_url(p.url) else p.abs_url,
-            "authors": short_authors(p.authors), "terms": terms,
+            "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
             "profiles": [one_line(x, 60) for x in item.profiles], "evidence": evidence,
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
 
@@ -122,6 +122,16 @@ def with_votes(views: list[dict], digest: Digest) -> list[dict]:
     for v in views:
         v["vote"] = votes.get(v["arxiv_id"])
     return views
+
+
+def votes_line(match) -> str:
+    """Why the subscriber's votes moved a paper: 'like 2 papers you liked'; '' when they did not."""
+    parts = []
+    if match.liked:
+        parts.append(f"like {match.liked} paper{'s' if match.liked != 1 else ''} you liked")
+    if match.disliked:
+        parts.append(f"like {match.disliked} you marked not for me")
+    return "; ".join(parts)
 
 
 def _safe_url(url: str | None) -> bool:
@@ -216,6 +226,8 @@ def _item_blocks(v: dict) -> list:
     meta = []
     if v["terms"]:
         meta.append("matched: " + mrkdwn_escape(", ".join(v["terms"])))
+    if v["votes"]:
+        meta.append(v["votes"])
     if v["profiles"]:
         meta.append("profiles: " + mrkdwn_escape(", ".join(v["profiles"])))
     if v["stats"]:

@@ -16,7 +16,7 @@ import pytest
 from freezegun import freeze_time
 
 from notifier.alerts import find_problems
-from notifier.pipeline import background, deliver, fetch_cycle, open_context, send_pending
+from notifier.pipeline import deliver, fetch_cycle, open_context, send_pending
 from notifier.subscribers import new_subscriber
 
 SAMPLE = json.loads((Path(__file__).parents[1] / "notifier/samples/hf_daily_papers_api_2026-06-12.json").read_text())
@@ -278,7 +278,7 @@ def test_subscribers_with_the_same_candidates_share_one_index_build(cfg, hf, bui
 
 
 def test_a_shared_index_matches_exactly_as_a_fresh_one(cfg, hf):
-    from notifier.pipeline import match_subscriber, new_batch
+    from notifier.pipeline import match_subscriber
 
     profiles = ['"speculative decoding", "sparse attention"', BROAD, "diffusion, -video", 'agents^2, +benchmark']
     for i, keywords in enumerate(profiles):
@@ -287,13 +287,13 @@ def test_a_shared_index_matches_exactly_as_a_fresh_one(cfg, hf):
     with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
         fetch_cycle(ctx)
         subs, papers = ctx.store.list_subscribers(), ctx.store.papers_since(datetime(2026, 6, 30, tzinfo=timezone.utc))
-        new_batch(ctx)
-        shared = [match_subscriber(ctx, s, papers, background(ctx)) for s in subs]
-        assert len(ctx._indexes) == 1
+        ctx.matcher.refresh(ctx.store.papers_version())
+        shared = [match_subscriber(ctx, s, papers) for s in subs]
+        assert len(ctx.matcher.indexes) == 1
         fresh = []
         for s in subs:
-            ctx._indexes.clear()
-            fresh.append(match_subscriber(ctx, s, papers, background(ctx)))
+            ctx.matcher.indexes.clear()
+            fresh.append(match_subscriber(ctx, s, papers))
     assert shared == fresh and all(items for items, _ in shared)
 
 
@@ -318,19 +318,18 @@ def test_the_daemon_delivering_one_subscriber_at_a_time_builds_one_index_until_p
 
 
 def test_only_the_latest_indexes_are_kept(cfg, hf, builds):
-    from notifier.pipeline import INDEXES_KEPT, index_for
-
     hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
     with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
         fetch_cycle(ctx)
         papers = ctx.store.papers_on_day("2026-07-01")
-        days = [papers[i:] for i in range(INDEXES_KEPT + 2)]        # six different candidate sets
+        kept = ctx.matcher.kept
+        days = [papers[i:] for i in range(kept + 2)]        # six different candidate sets
         for candidates in days:
-            index_for(ctx, candidates, None)
-        assert len(ctx._indexes) == INDEXES_KEPT and len(builds) == INDEXES_KEPT + 2
-        index_for(ctx, days[-1], None)                                # kept: no new build
-        index_for(ctx, days[0], None)                                 # dropped long ago: rebuilt
-        assert len(builds) == INDEXES_KEPT + 3
+            ctx.matcher.index(candidates)
+        assert len(ctx.matcher.indexes) == kept and len(builds) == kept + 2
+        ctx.matcher.index(days[-1])                                # kept: no new build
+        ctx.matcher.index(days[0])                                 # dropped long ago: rebuilt
+        assert len(builds) == kept + 3
 
 
 # ----------------------------------------------------------------------------- each to its own destination

@@ -66,7 +66,7 @@ def test_corrupt_page_mid_database_in_preview_is_one_line(tmp_path, monkeypatch,
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
     monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
     capsys.readouterr()
-    assert main(["preview", "ada@example.org"]) == 1
+    assert main(["preview", "ada@example.org", "--date", "2026-06-12"]) == 1     # reads every paper of the day
     assert capsys.readouterr().err == (f"notifier: error: {path}: the database file is corrupt; "
                                        "restore it from a backup\n")
 

@@ -19,9 +19,13 @@ def add_arguments(p):
     p.add_argument("--max-items", type=int, default=None, metavar="N",
                    help="at most N papers selected per profile (default 50; the thresholds usually select fewer)")
     p.add_argument("--threshold", type=float, default=None, metavar="T",
-                   help="select papers scoring at least T x the profile's best (default 0.4; lower sends more)")
+                   help="select papers scoring at least T x the mean of the profile's 3 best (default 0.4; lower sends more)")
     p.add_argument("--upvote-weight", type=float, default=0.0, metavar="W",
                    help="blend HF upvotes into the order (never into selection), e.g. 0.2")
+    p.add_argument("--feedback", metavar="VOTES.jsonl",
+                   help='votes, one {"id", "vote": 1 | -1} a line (1 = more like this, -1 = not for me); a paper '
+                        'not among --papers needs its "title" and "abstract" on the line. With --profiles, a '
+                        'line\'s own "feedback" list replaces these for that profile')
 
 
 def run(args) -> int:
@@ -47,16 +51,36 @@ def match(args) -> int:
         raise InputError(f"--upvote-weight {args.upvote_weight:g} must be between {low:g} and {high:g}")
     papers = read_papers(args.papers)
     index = build_index(papers)
+    by_id = {str(p.get("id") or p.get("arxiv_id") or p.get("pid")): p for p in papers}
+    votes = read_votes(read_jsonl(args.feedback), args.feedback, by_id) if args.feedback else []
     if args.profile is not None:
-        return run_one(args, index, papers)
-    return run_many(args, index)
+        return run_one(args, index, papers, votes)
+    return run_many(args, index, votes, by_id)
 
 
-def run_one(args, index, papers) -> int:
+def read_votes(lines: list, where: str, papers: dict) -> list[tuple[dict, int]]:
+    """Vote lines -> [(paper, +1 | -1)]: the paper from --papers, else the title and abstract the
+    line gives; a vote on a paper known neither way is skipped with a note on stderr."""
+    votes = []
+    for n, line in enumerate(lines, 1):
+        if not isinstance(line, dict) or not line.get("id") or line.get("vote") not in (1, -1) \
+                or isinstance(line.get("vote"), bool):
+            raise InputError(f'{where}: line {n}: expected {{"id": PAPER_ID, "vote": 1 or -1}}')
+        paper = papers.get(str(line["id"]))
+        if paper is None and not (line.get("title") or line.get("abstract")):
+            print(f'note: {where}: line {n}: vote on {line["id"]} skipped: it is not among --papers '
+                  f'and the line gives no "title" or "abstract"', file=sys.stderr)
+            continue
+        votes.append((paper or line, line["vote"]))
+    return votes
+
+
+def run_one(args, index, papers, votes) -> int:
     from notifier.match import match_profile
     from notifier.profile import parse_profile
+    from notifier.render import votes_line
     matches = match_profile(index, parse_profile(args.profile), max_items=args.max_items, threshold=args.threshold,
-                            upvote_weight=args.upvote_weight, explain=not args.json)
+                            upvote_weight=args.upvote_weight, explain=not args.json, feedback=votes)
     if args.json:
         json.dump([row(m) for m in matches], sys.stdout)
         print()
@@ -66,6 +90,8 @@ def run_one(args, index, papers) -> int:
         mark = "*" if m.selected else " "
         print(f"{mark} {m.score:7.3f}  {m.paper_id}  {titles[m.paper_id][:80]}")
         print(f"            matched: {', '.join(m.matched)}")
+        if m.liked or m.disliked:
+            print(f"            {votes_line(m)}")
         for ev in m.evidence[:2]:
             text = "".join(f"[{t}]" if hit else t for t, hit in ev.snippet)
             print(f"            {ev.field}: {text}")
@@ -74,10 +100,10 @@ def run_one(args, index, papers) -> int:
     return 0
 
 
-def run_many(args, index) -> int:
+def run_many(args, index, votes, by_id) -> int:
     from notifier.match import match_profiles
     from notifier.profile import parse_profile
-    ids, profiles = [], []
+    ids, profiles, feedback = [], [], []
     for n, line in enumerate(read_jsonl(args.profiles), 1):
         if not isinstance(line, dict) or "profile" not in line:
             raise InputError(f"{args.profiles}: line {n}: expected {{\"id\", \"profile\"}}")
@@ -86,18 +112,23 @@ def run_many(args, index) -> int:
         except ProfileError as err:
             raise ProfileError(f"{args.profiles}: line {n}: {err}", term=err.term) from None
         ids.append(json.dumps(line.get("id")))
+        own = line.get("feedback")
+        if own is not None and not isinstance(own, list):
+            raise InputError(f'{args.profiles}: line {n}: "feedback" must be a list of {{"id", "vote"}}')
+        feedback.append(votes if own is None else read_votes(own, f"{args.profiles}: line {n}: feedback", by_id))
     # 10,000 profiles x ~20 matches: each match is a pre-encoded paper, its score and its labels
     paper = [f'{{"id": {json.dumps(d.id)}, "score": ' for d in index.docs[:index.n_day]]
     encoded: dict[str, str] = {}
     write = sys.stdout.write
     batch = match_profiles(index, profiles, max_items=args.max_items, threshold=args.threshold,
-                           upvote_weight=args.upvote_weight, selected_only=True)
+                           upvote_weight=args.upvote_weight, selected_only=True,
+                           feedback=feedback if any(feedback) else None)
     for pid, ranked in zip(ids, batch):
         labels = [(1 << k, encoded.get(t.text) or encoded.setdefault(t.text, json.dumps(t.text)))
                   for k, t in enumerate(ranked.profile.positive)]
         tail = {c: f', "selected": true, "matched": [{", ".join(dict.fromkeys([t for bit, t in labels if c & bit]))}]}}'
                 for c in set(ranked.codes)}
-        items = ", ".join([paper[d] + repr(score) + tail[c]
+        items = ", ".join([f"{paper[d]}{score!r}{tail[c]}"
                            for d, score, c in zip(ranked.docs, ranked.scores, ranked.codes)])
         write(f'{{"profile": {pid}, "matches": [{items}]}}\n')
     return 0

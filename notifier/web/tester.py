@@ -3,7 +3,7 @@
 It runs the pipeline's own matching (``pipeline.match_subscriber``) on a transient subscriber,
 so what the page shows is what a digest would carry: the same threshold, the same cap, the
 same "why" evidence. The index over those papers is built once and reused until a paper is
-added or changed (``pipeline.new_batch``); one lock keeps concurrent requests off the cache.
+added or changed (``Matcher.refresh``); one lock keeps concurrent requests off the cache.
 """
 from __future__ import annotations
 
@@ -58,10 +58,8 @@ class Tester:
 
     def papers(self) -> list[Paper]:
         """Stored papers first seen in the last DAYS days; reloaded when the store changed."""
-        from notifier.pipeline import new_batch
-
-        new_batch(self.ctx)
-        version = self.ctx._papers_version
+        version = self.ctx.store.papers_version()
+        self.ctx.matcher.refresh(version)
         if self._papers is None or self._papers[0] != version:
             since = self.ctx.now() - timedelta(days=DAYS)
             self._papers = (version, self.ctx.store.papers_since(since))
@@ -78,13 +76,13 @@ class Tester:
             return self._match(texts, threshold, max_items)
 
     def _match(self, texts: list[str], threshold: float | None, max_items: int | None) -> TesterResult:
-        from notifier.pipeline import background, match_subscriber
+        from notifier.pipeline import match_subscriber
         from notifier.store import Subscriber
 
         papers = self.papers()
         sub = Subscriber(id=0, channel="email", address="tester", profile=json.dumps(texts),
                          threshold=threshold, max_items=max_items)
-        items, weaker = match_subscriber(self.ctx, sub, papers, background(self.ctx))
+        items, weaker = match_subscriber(self.ctx, sub, papers)
         by_id = {p.arxiv_id: p for p in papers}
         shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"]) for i in items if i["id"] in by_id]
         return TesterResult(items=shown, weaker=weaker, considered=len(papers), ran=True)

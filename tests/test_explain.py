@@ -1,0 +1,91 @@
+"""Explanations a subscriber reads: which votes moved a paper, in every format, escaped like the rest."""
+import json
+
+import pytest
+
+from notifier import render
+from notifier.cli import main
+from digests import digest
+
+
+def voted_digest(liked: int, disliked: int):
+    d = digest(2)
+    d.items[0].match.liked, d.items[0].match.disliked = liked, disliked
+    return d
+
+
+@pytest.mark.parametrize("liked, disliked, line", [
+    (2, 0, "like 2 papers you liked"),
+    (1, 0, "like 1 paper you liked"),
+    (1, 1, "like 1 paper you liked; like 1 you marked not for me"),
+], ids=["two-liked", "one-liked", "liked-and-disliked"])
+def test_the_why_line_says_when_votes_moved_a_paper_in_email_and_slack(liked, disliked, line):
+    email = render.render_email(voted_digest(liked, disliked))
+    assert email.text.count(line) == 1 and email.html.count(line) == 1
+    slack = json.dumps(render.render_slack(voted_digest(liked, disliked)).__dict__, default=str)
+    assert line in slack
+
+
+def test_no_vote_line_without_votes():
+    email = render.render_email(digest(2))
+    assert "you liked" not in email.text and "you liked" not in email.html
+
+
+# ----------------------------------------------------------------------------- notifier match --feedback
+PAPERS = [{"id": "experts", "title": "Routing in sparse models",
+           "abstract": "Tokens are sent to experts with a learned gate and load balancing."},
+          {"id": "packets", "title": "Routing in sparse networks",
+           "abstract": "Packets are sent to switches with a learned table and load shedding."},
+          {"id": "proteins", "title": "Protein folding", "abstract": "Proteins fold."}]
+OLD_LIKED = {"id": "old-1", "title": "Load balancing for mixture-of-experts", "abstract": "A gate sends tokens to experts."}
+
+
+@pytest.fixture
+def files(tmp_path):
+    def write(name, rows):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return str(path)
+    return write
+
+
+def test_feedback_file_reorders_and_explains(files, capsys):
+    papers = files("papers.jsonl", PAPERS)
+    votes = files("votes.jsonl", [{**OLD_LIKED, "vote": 1}, {"id": "proteins", "vote": -1}])
+    assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes]) == 0
+    out = capsys.readouterr().out
+    assert out.index("experts") < out.index("packets") and "like 1 paper you liked" in out
+    assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in rows] == ["experts", "packets"] and set(rows[0]) == {"id", "score", "selected", "matched"}
+
+
+def test_a_vote_on_an_unknown_paper_without_text_is_skipped_with_a_note(files, capsys):
+    papers = files("papers.jsonl", PAPERS)
+    votes = files("votes.jsonl", [{"id": "never-seen", "vote": 1}])
+    assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "vote on never-seen skipped" in captured.err and len(json.loads(captured.out)) == 2
+
+
+@pytest.mark.parametrize("line", [{"id": "x", "vote": 2}, {"vote": 1}, {"id": "x", "vote": True}, ["x", 1]],
+                         ids=["vote-2", "no-id", "vote-true", "not-an-object"])
+def test_a_bad_vote_line_is_one_line_naming_file_and_line(files, capsys, line):
+    papers = files("papers.jsonl", PAPERS)
+    votes = files("votes.jsonl", [{"id": "experts", "vote": 1}, line])
+    assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "votes.jsonl: line 2: expected" in err and "\n" not in err
+
+
+def test_profiles_lines_carry_their_own_feedback(files, capsys):
+    papers = files("papers.jsonl", PAPERS)
+    packets_fan = {"id": "old-2", "title": "Packet switches", "abstract": "Switches forward packets to a table.", "vote": 1}
+    profiles = files("profiles.jsonl", [{"id": "a", "profile": "routing", "feedback": [{**OLD_LIKED, "vote": 1}]},
+                                        {"id": "b", "profile": "routing", "feedback": [packets_fan]},
+                                        {"id": "c", "profile": "routing"}])
+    votes = files("votes.jsonl", [packets_fan])
+    assert main(["match", "--papers", papers, "--profiles", profiles, "--json", "--feedback", votes]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [[m["id"] for m in x["matches"]] for x in lines] == [["experts", "packets"], ["packets", "experts"],
+                                                                ["packets", "experts"]]
