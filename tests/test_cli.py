@@ -8,10 +8,10 @@ from notifier.cli import COMMANDS, main
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
+def cli(tmp_path, db_url, monkeypatch, capsys):
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
     monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
-    monkeypatch.delenv("NOTIFIER_DATABASE_URL", raising=False)
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
 
     def run(*argv):
         code = main(list(argv))
