@@ -177,7 +177,11 @@ class Store:
         self.path = _sqlite_path(url)
         if self.path is not None:
             _check_sqlite_file(self.path)
-        self.engine = create_engine(url, connect_args=_connect_args(url))
+        try:
+            self.engine = create_engine(url, connect_args=_connect_args(url))
+        except ModuleNotFoundError as err:
+            raise StoreError(f"{url.split('@')[-1]}: the database driver '{err.name}' is not installed "
+                             "(for PostgreSQL: pip install 'digest-notifier[postgres]')") from None
         if self.path is not None:
             _install_sqlite_pragmas(self.engine)
         self._guard(self._migrate)

@@ -212,3 +212,10 @@ def test_duplicate_subscriber_is_refused(store):
     store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
     with pytest.raises(StoreError, match="a subscriber with address 'a@example.org' already exists"):
         store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+
+
+def test_database_url_whose_driver_is_missing_gets_one_line_error():
+    with pytest.raises(StoreError) as err:
+        Store("postgresql+pg8000://notifier:secret@db.example.org/notifier")
+    assert str(err.value) == ("db.example.org/notifier: the database driver 'pg8000' is not installed "
+                              "(for PostgreSQL: pip install 'digest-notifier[postgres]')")
