@@ -26,7 +26,7 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 from notifier.errors import StoreError
 from notifier.models import Paper
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown")   # a paper in these is taken
 OPEN_STATES = ("pending", "sending", "retry")
 
@@ -136,6 +136,12 @@ class Alert(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
+class Setting(SQLModel, table=True):
+    """Small facts the service remembers about itself, e.g. which config subscribers it applied."""
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
 class SchemaVersion(SQLModel, table=True):
     __tablename__ = "schema_version"
     version: int = Field(primary_key=True)
@@ -154,12 +160,18 @@ def _v2(conn) -> None:
     _add_column(conn, "subscriber", "threshold", "FLOAT")
 
 
+def _v3(conn) -> None:
+    """setting: a key/value table (the fingerprint of the config file's subscribers, so they are
+    applied when the file changes instead of at every start)."""
+    Setting.__table__.create(conn, checkfirst=True)
+
+
 def _add_column(conn, table: str, column: str, sql_type: str) -> None:
     if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
-MIGRATIONS = {1: _v1, 2: _v2}      # version -> function(connection); append, never edit
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}      # version -> function(connection); append, never edit
 
 
 # ----------------------------------------------------------------------------- results
@@ -372,6 +384,15 @@ class Store:
                     return found
             return s.exec(select(Subscriber).where((Subscriber.address == str(ref)) | (Subscriber.name == str(ref)))).first()
 
+    def find_subscribers(self, addresses: list[str], origin: str | None = None) -> set[str]:
+        """Which of these addresses are stored (with that origin, if given)."""
+        found = set()
+        with self.session() as s:
+            for chunk in _chunks(addresses, 500):
+                q = select(Subscriber.address).where(Subscriber.address.in_(chunk))
+                found.update(s.exec(q.where(Subscriber.origin == origin) if origin else q))
+        return found
+
     def update_subscriber(self, sub_id: int, **changes) -> Subscriber:
         with self.session() as s:
             sub = s.get(Subscriber, sub_id)
@@ -391,6 +412,41 @@ class Store:
             if active_only:
                 q = q.where(Subscriber.active == True)  # noqa: E712
             return list(s.exec(q.order_by(Subscriber.id)))
+
+    def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
+        """Add these subscribers, or set ``fields`` (and active) on those whose address exists,
+        all in one transaction. -> (added, updated)."""
+        fields = list(fields)
+        with self.session() as s:
+            existing = {}
+            for chunk in _chunks([sub.address for sub in subs], 500):
+                existing.update((r.address, r) for r in s.exec(select(Subscriber).where(Subscriber.address.in_(chunk))))
+            for sub in subs:
+                row = existing.get(sub.address)
+                if row is None:
+                    s.add(sub)
+                    continue
+                for key in fields:
+                    setattr(row, key, getattr(sub, key))
+                row.active, row.updated_at = sub.active, utcnow()
+                s.add(row)
+            return len(subs) - len(existing), len(existing)
+
+    def subscribers_version(self, origin: str) -> str:
+        """Changes whenever a subscriber of this origin is added or changed: 'count/latest change'."""
+        with self.session() as s:
+            count, latest = s.exec(select(func.count(), func.max(Subscriber.updated_at))
+                                   .where(Subscriber.origin == origin)).one()
+            return f"{count}/{latest.isoformat() if latest else ''}"
+
+    def setting(self, key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(Setting, key)
+            return row.value if row else None
+
+    def put_setting(self, key: str, value: str) -> None:
+        with self.session() as s:
+            s.merge(Setting(key=key, value=value))
 
     # -- deliveries -----------------------------------------------------------------------
     def delivered_paper_ids(self, subscriber_id: int) -> set[str]:

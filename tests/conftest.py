@@ -1,5 +1,6 @@
 import pytest
 
+from notifier.cli import main
 from notifier.config import Config
 from notifier.store import Store
 from pg import BACKEND, postgres_server, postgres_url  # noqa: F401  (fixtures)
@@ -32,3 +33,17 @@ def config(tmp_path, db_url):
     c.database.url = db_url
     c.slack.token_env = ""
     return c
+
+
+@pytest.fixture
+def cli(tmp_path, db_url, monkeypatch, capsys):
+    """Run `notifier ARGS...` in process on the test's database -> (exit code, stdout, stderr)."""
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
+
+    def run(*argv):
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
