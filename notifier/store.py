@@ -29,6 +29,7 @@ from notifier.models import Paper
 SCHEMA_VERSION = 3
 DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown")   # a paper in these is taken
 OPEN_STATES = ("pending", "sending", "retry")
+PLANNED_STATES = ("pending", "sending", "sent", "retry", "unknown", "failed")   # a digest was due and made
 
 
 def utcnow() -> datetime:
@@ -104,6 +105,8 @@ class Subscriber(SQLModel, table=True):
 
 
 class Delivery(SQLModel, table=True):
+    # a subscriber's deliveries newest first: "latest digest" lookups read one entry, not the history
+    __table_args__ = (Index("ix_delivery_subscriber_latest", "subscriber_id", "id"),)
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True)                        # "<subscriber>:<local day>": one per digest
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
@@ -162,8 +165,12 @@ def _v2(conn) -> None:
 
 def _v3(conn) -> None:
     """setting: a key/value table (the fingerprint of the config file's subscribers, so they are
-    applied when the file changes instead of at every start)."""
+    applied when the file changes instead of at every start); an index for each subscriber's
+    latest delivery (status and scheduling read it for every subscriber)."""
     Setting.__table__.create(conn, checkfirst=True)
+    for index in Delivery.__table__.indexes:
+        if index.name == "ix_delivery_subscriber_latest":
+            index.create(conn, checkfirst=True)
 
 
 def _add_column(conn, table: str, column: str, sql_type: str) -> None:
@@ -542,9 +549,17 @@ class Store:
                  .order_by(Delivery.id.desc()).limit(1))
             return s.exec(q).first()
 
+    def latest_deliveries(self, states: Iterable[str] = ("sent",)) -> dict[int, Delivery]:
+        """Every subscriber's newest delivery in these states (subscriber id -> delivery), in one
+        query that walks each subscriber's index entries from the newest, not the history."""
+        latest = (select(Delivery.id).where(Delivery.subscriber_id == Subscriber.id, Delivery.state.in_(list(states)))
+                  .order_by(Delivery.id.desc()).limit(1).correlate(Subscriber).scalar_subquery())
+        with self.session() as s:
+            return {d.subscriber_id: d for d in s.exec(select(Delivery).join(Subscriber, Delivery.id == latest))}
+
     def last_delivered_at(self, subscriber_id: int) -> datetime | None:
         """When the subscriber's latest digest was planned (it then goes out, or is retried)."""
-        d = self.last_delivery(subscriber_id, states=("pending", "sending", "sent", "retry", "unknown", "failed"))
+        d = self.last_delivery(subscriber_id, states=PLANNED_STATES)
         return d.created_at if d else None
 
 
