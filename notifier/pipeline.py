@@ -384,10 +384,11 @@ def preview_report(ctx: Context, sub: Subscriber, now: datetime) -> DeliveryRepo
 def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: datetime | None = None,
                  stop: threading.Event | None = None) -> list[DeliveryReport]:
     now = now or ctx.now()
-    subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)}
+    waiting = ctx.store.deliveries(states=("pending", "retry"), subscriber_ids=subscriber_ids)
+    subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)} if waiting else {}
     reports = []
     try:
-        for d in ctx.store.deliveries(states=("pending", "retry"), subscriber_ids=subscriber_ids):
+        for d in waiting:
             if stop is not None and stop.is_set():
                 break
             if d.next_attempt_at and d.next_attempt_at > now:
@@ -497,9 +498,10 @@ def recover(ctx: Context, now: datetime | None = None, lease: timedelta = LEASE)
     from notifier.channels import open_channel
 
     now = now or ctx.now()
-    subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)}
+    interrupted = ctx.store.deliveries(states=("sending",))
+    subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)} if interrupted else {}
     resolved = 0
-    for d in ctx.store.deliveries(states=("sending",)):
+    for d in interrupted:
         if lease and d.claimed_at and now - d.claimed_at < lease:     # lease 0: even a clock set back
             continue
         sub = subs[d.subscriber_id]

@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, inspect, text
 from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from notifier.errors import StoreError
@@ -545,17 +546,19 @@ class Store:
 
     def last_delivery(self, subscriber_id: int, states: Iterable[str] = ("sent",)) -> Delivery | None:
         with self.session() as s:
-            q = (select(Delivery).where(Delivery.subscriber_id == subscriber_id, Delivery.state.in_(list(states)))
+            q = (select(Delivery).where(Delivery.subscriber_id == subscriber_id, _state_in(Delivery, states))
                  .order_by(Delivery.id.desc()).limit(1))
             return s.exec(q).first()
 
     def latest_deliveries(self, states: Iterable[str] = ("sent",)) -> dict[int, Delivery]:
         """Every subscriber's newest delivery in these states (subscriber id -> delivery), in one
         query that walks each subscriber's index entries from the newest, not the history."""
-        latest = (select(Delivery.id).where(Delivery.subscriber_id == Subscriber.id, Delivery.state.in_(list(states)))
-                  .order_by(Delivery.id.desc()).limit(1).correlate(Subscriber).scalar_subquery())
+        inner = aliased(Delivery)
+        latest = (select(inner.id).where(inner.subscriber_id == Subscriber.id, _state_in(inner, states))
+                  .order_by(inner.id.desc()).limit(1).correlate(Subscriber).scalar_subquery())
         with self.session() as s:
-            return {d.subscriber_id: d for d in s.exec(select(Delivery).join(Subscriber, Delivery.id == latest))}
+            return {d.subscriber_id: d for d in s.exec(select(Delivery).where(
+                Delivery.id.in_(select(latest).select_from(Subscriber))))}
 
     def last_delivered_at(self, subscriber_id: int) -> datetime | None:
         """When the subscriber's latest digest was planned (it then goes out, or is retried)."""
@@ -619,6 +622,14 @@ class Store:
 
 
 # ----------------------------------------------------------------------------- helpers
+def _state_in(delivery, states: Iterable[str]):
+    """``state IN (...)`` written so that no index on state is used: "the newest delivery in these
+    states" must walk the subscriber's (subscriber_id, id) entries from the newest and stop at the
+    first match. Given ``state = 'sent'``, SQLite picked the state index instead and read every
+    sent row of every day for each subscriber (28 s for 10,000 subscribers after 30 days; 0.1 s)."""
+    return (delivery.state + "").in_(list(states))
+
+
 def _advance_sequence(conn, table) -> None:
     """PostgreSQL: rows copied with their ids leave the id sequence behind; move it past them."""
     pk = list(table.primary_key.columns)
