@@ -200,7 +200,7 @@ class Store:
         try:
             self.engine = create_engine(url, connect_args=_connect_args(url))
         except ModuleNotFoundError as err:
-            raise StoreError(f"{url.split('@')[-1]}: the database driver '{err.name}' is not installed "
+            raise StoreError(f"{self.where}: the database driver '{err.name}' is not installed "
                              "(for PostgreSQL: pip install 'digest-notifier[postgres]')") from None
         if self.path is not None:
             _install_sqlite_pragmas(self.engine)
@@ -584,7 +584,6 @@ class Store:
             alert = s.get(Alert, alert_id)
             alert.sent_at = utcnow()
             s.add(alert)
-
 
     # -- moving to another database ---------------------------------------------------------
     def copy_to(self, target: Store, *, replace: bool = False, batch: int = 5000) -> dict[str, int]:

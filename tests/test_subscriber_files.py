@@ -185,3 +185,10 @@ def test_status_summarises_thousands_of_subscribers_by_day_of_their_last_digest(
         "  60 active; their latest digest sent was for (digest day: subscribers)",
         "    2026-07-07: 8", "    2026-07-06: 8", "    2026-07-05: 8", "    2026-07-04: 8", "    2026-07-03: 8",
         "    before 2026-07-03: 16", "    never: 4"]
+
+
+def test_subscribers_table_shows_the_first_two_hundred_and_says_how_to_get_the_rest(cli, db_url):
+    deliveries_for(db_url, 203, {})
+    code, out, _ = cli("subscribers")
+    assert code == 0 and "u199@example.org" in out and "u200@example.org" not in out
+    assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
