@@ -557,8 +557,10 @@ class Store:
         latest = (select(inner.id).where(inner.subscriber_id == Subscriber.id, _state_in(inner, states))
                   .order_by(inner.id.desc()).limit(1).correlate(Subscriber).scalar_subquery())
         with self.session() as s:
-            return {d.subscriber_id: d for d in s.exec(select(Delivery).where(
-                Delivery.id.in_(select(latest).select_from(Subscriber))))}
+            ids = [i for i in s.exec(select(latest).select_from(Subscriber)) if i is not None]
+            # then by primary key (an IN over the subquery made PostgreSQL scan the whole table)
+            return {d.subscriber_id: d for chunk in _chunks(ids, 500)
+                    for d in s.exec(select(Delivery).where(Delivery.id.in_(chunk)))}
 
     def last_delivered_at(self, subscriber_id: int) -> datetime | None:
         """When the subscriber's latest digest was planned (it then goes out, or is retried)."""
