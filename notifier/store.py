@@ -422,8 +422,8 @@ class Store:
             return list(s.exec(q.order_by(Subscriber.id)))
 
     def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
-        """Add these subscribers, or set ``fields`` (and active) on those whose address exists,
-        all in one transaction. -> (added, updated)."""
+        """Add these subscribers, or set ``fields`` (and active, unless it is None: an unsubscribed
+        one stays so) on those whose address exists, all in one transaction. -> (added, updated)."""
         fields = list(fields)
         with self.session() as s:
             existing = {}
@@ -432,11 +432,13 @@ class Store:
             for sub in subs:
                 row = existing.get(sub.address)
                 if row is None:
+                    sub.active = sub.active is not False
                     s.add(sub)
                     continue
                 for key in fields:
                     setattr(row, key, getattr(sub, key))
-                row.active, row.updated_at = sub.active, utcnow()
+                row.active = row.active if sub.active is None else sub.active
+                row.updated_at = utcnow()
                 s.add(row)
             return len(subs) - len(existing), len(existing)
 

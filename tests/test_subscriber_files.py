@@ -192,3 +192,14 @@ def test_subscribers_table_shows_the_first_two_hundred_and_says_how_to_get_the_r
     code, out, _ = cli("subscribers")
     assert code == 0 and "u199@example.org" in out and "u200@example.org" not in out
     assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
+
+
+def test_import_leaves_an_unsubscribed_address_unsubscribed_unless_the_row_says_active(cli, tmp_path):
+    for address in ("gone@example.org", "back@example.org"):
+        assert cli("subscribe", address, "-k", "agents")[0] == 0
+        assert cli("unsubscribe", address)[0] == 0
+    path = tmp_path / "team.csv"
+    path.write_text("address,profiles,active\ngone@example.org,robotics,\nback@example.org,robotics,true\n")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [(r["address"], r["active"], r["profiles"]) for r in listed(cli)] == [
+        ("gone@example.org", False, ["robotics"]), ("back@example.org", True, ["robotics"])]
