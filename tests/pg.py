@@ -43,7 +43,20 @@ def _unavailable() -> str | None:
         import psycopg  # noqa: F401
     except ImportError:
         return "psycopg is not installed (pip install -e '.[postgres]')"
-    return None if postgres_bindir() else "no PostgreSQL server binaries (apt-get install postgresql)"
+    if not postgres_bindir():
+        return "no PostgreSQL server binaries (apt-get install postgresql)"
+    if os.geteuid() == 0 and not _has_user("postgres"):
+        return "running as root and no 'postgres' user to run the server as"
+    return None
+
+
+def _has_user(name: str) -> bool:
+    import pwd
+
+    try:
+        return bool(pwd.getpwnam(name))
+    except KeyError:
+        return False
 
 
 def _free_port() -> int:
