@@ -22,8 +22,9 @@ import pytest
 
 BACKEND = os.environ.get("NOTIFIER_TEST_BACKEND", "sqlite")
 if BACKEND == "postgres":
-    # Imported before any test freezes the clock: psycopg first imported under freezegun keeps
-    # freezegun's fake datetime classes in its adapters and then fails to dump real datetimes.
+    # Imported before any test freezes the clock: first imported under freezegun, psycopg's C
+    # extension warns "datetime.date size changed" (an error here: filterwarnings = error) and
+    # keeps returning freezegun's FakeDatetime for every later test.
     import psycopg  # noqa: F401
 
 _numbers = itertools.count(1)
