@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config", "show the effective configuration, secrets redacted"),
     "vote": ("vote", "record a subscriber's vote on a paper: up, down or clear"),
     "web": ("web", "the self-service web app (subscribe, confirm, manage, unsubscribe, votes)"),
+    "db": ("db", "database chores: `db copy --to URL` moves everything to another database"),
 }
 
 

@@ -62,8 +62,9 @@ def smtp():
 
 
 # ----------------------------------------------------------------------------- setup
-def write_config(tmp_path, port: int, addresses: list[str], keywords: str = "agents", max_attempts: int = 8) -> str:
-    lines = [f'[database]\nurl = "sqlite:///{tmp_path / "notifier.sqlite"}"\n',
+def write_config(tmp_path, port: int, addresses: list[str], keywords: str = "agents", max_attempts: int = 8,
+                 url: str | None = None) -> str:
+    lines = [f'[database]\nurl = "{url or sqlite_url(tmp_path)}"\n',
              "[sources.hf_daily]\nenabled = false\n",
              f'[email]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
              'from = "Paper digest <digest@example.org>"\ntimeout_seconds = 5\n',
@@ -90,15 +91,16 @@ def ingest(url: str, sample: str = SAMPLE, day: str | None = None) -> list[str]:
 
 
 def sqlite_url(tmp_path) -> str:
-    """The database write_config names (always SQLite: these tests replace and kill around the file)."""
+    """A SQLite file in the test's folder (the tests that replace the file need SQLite; the others
+    run on the suite's backend, ``db_url``)."""
     return f"sqlite:///{tmp_path / 'notifier.sqlite'}"
 
 
-def prepared(tmp_path, server: SMTPServer, addresses: list[str], **kw) -> tuple[str, str, dict]:
+def prepared(tmp_path, server: SMTPServer, addresses: list[str], url: str, **kw) -> tuple[str, str, dict]:
     """A config for these subscribers, the sample digest stored -> (config path, database url, env)."""
-    config = write_config(tmp_path, server.port, addresses, **kw)
-    ingest(sqlite_url(tmp_path))
-    return config, sqlite_url(tmp_path), env_for(tmp_path)
+    config = write_config(tmp_path, server.port, addresses, url=url, **kw)
+    ingest(url)
+    return config, url, env_for(tmp_path)
 
 
 def states(url: str) -> dict[str, list[str]]:
@@ -177,10 +179,10 @@ N_SUBSCRIBERS = 20
 KILL_AT = 8
 
 
-def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, smtp):
+def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, db_url, smtp):
     server = smtp(delay=0.1, hold_at=KILL_AT).start()
     addresses = [f"user{i:02d}@example.org" for i in range(N_SUBSCRIBERS)]
-    config, url, env = prepared(tmp_path, server, addresses)
+    config, url, env = prepared(tmp_path, server, addresses, db_url)
     started = time.monotonic()
     with running(config, "serve", env=env, log_path=tmp_path / "daemon.log") as first:
         kill_while_held(first, server, "message 8")       # message 8 arrived, its 250 not yet answered
@@ -212,11 +214,11 @@ def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, 
     assert second.returncode == 0
 
 
-def test_daemon_killed_on_the_last_message_resends_it_without_waiting_for_tomorrow(tmp_path, smtp):
+def test_daemon_killed_on_the_last_message_resends_it_without_waiting_for_tomorrow(tmp_path, db_url, smtp):
     """Nobody else is due after the restart, so only a retry sweep sends the interrupted digest."""
     server = smtp(hold_at=3).start()
     addresses = [f"last{i}@example.org" for i in range(3)]
-    config, url, env = prepared(tmp_path, server, addresses)
+    config, url, env = prepared(tmp_path, server, addresses, db_url)
     with running(config, "serve", env=env, log_path=tmp_path / "daemon.log") as first:
         kill_while_held(first, server, "the last message")
     assert states(url)[addresses[-1]] == ["sending"]
@@ -228,10 +230,10 @@ def test_daemon_killed_on_the_last_message_resends_it_without_waiting_for_tomorr
     assert len(server.handler.snapshot()) == 4
 
 
-def test_sigterm_mid_batch_finishes_the_message_in_flight_and_a_restart_sends_the_rest_once(tmp_path, smtp):
+def test_sigterm_mid_batch_finishes_the_message_in_flight_and_a_restart_sends_the_rest_once(tmp_path, db_url, smtp):
     server = smtp(hold_at=4).start()
     addresses = [f"term{i}@example.org" for i in range(8)]
-    config, url, env = prepared(tmp_path, server, addresses)
+    config, url, env = prepared(tmp_path, server, addresses, db_url)
     log_path = tmp_path / "daemon.log"
     with running(config, "serve", env=env, log_path=log_path) as first:
         assert server.handler.held.wait(30), "the daemon never reached message 4"
@@ -249,10 +251,10 @@ def test_sigterm_mid_batch_finishes_the_message_in_flight_and_a_restart_sends_th
     assert sorted(m["To"] for m in server.handler.snapshot()) == addresses      # exactly one each
 
 
-def test_run_while_the_daemon_delivers_is_refused_and_duplicates_nothing(tmp_path, smtp):
+def test_run_while_the_daemon_delivers_is_refused_and_duplicates_nothing(tmp_path, db_url, smtp):
     server = smtp(hold_at=2).start()
     addresses = [f"busy{i}@example.org" for i in range(4)]
-    config, url, env = prepared(tmp_path, server, addresses)
+    config, url, env = prepared(tmp_path, server, addresses, db_url)
     with running(config, "serve", env=env, log_path=tmp_path / "daemon.log") as daemon:
         try:
             assert server.handler.held.wait(30), "the daemon never reached message 2"
@@ -269,9 +271,9 @@ def test_run_while_the_daemon_delivers_is_refused_and_duplicates_nothing(tmp_pat
     assert sorted(m["To"] for m in server.handler.snapshot()) == addresses
 
 
-def test_a_reload_with_a_bad_subscriber_is_one_error_line_and_the_daemon_runs_on(tmp_path, smtp):
+def test_a_reload_with_a_bad_subscriber_is_one_error_line_and_the_daemon_runs_on(tmp_path, db_url, smtp):
     server = smtp().start()
-    config, url, env = prepared(tmp_path, server, ["ann@example.org"])
+    config, url, env = prepared(tmp_path, server, ["ann@example.org"], db_url)
     log_path = tmp_path / "daemon.log"
     with running(config, "serve", env=env, log_path=log_path) as daemon:
         wait_for(lambda: received(server, "ann@example.org"), 30, "ann's digest")
@@ -279,7 +281,7 @@ def test_a_reload_with_a_bad_subscriber_is_one_error_line_and_the_daemon_runs_on
                                     "bob@example.org", "-k", "agents", "--time", "00:00", "--timezone", "UTC"],
                                    capture_output=True, text=True, env=env, timeout=60)
         assert subscribe.returncode == 0, subscribe.stderr
-        write_config(tmp_path, server.port, ["ann@example.org", "carol@@example.org"])
+        write_config(tmp_path, server.port, ["ann@example.org", "carol@@example.org"], url=db_url)
         daemon.send_signal(signal.SIGHUP)
         # The old configuration starts again, and its first sweep finds bob, added with the CLI.
         wait_for(lambda: daemon.poll() is not None or received(server, "bob@example.org"), 30,
@@ -350,12 +352,12 @@ def run_cli(config: str, *args: str) -> int:
     return main(["--config", config, *args])
 
 
-def test_smtp_down_for_two_days_then_up_sends_one_catch_up_covering_both(tmp_path, smtp, monkeypatch):
+def test_smtp_down_for_two_days_then_up_sends_one_catch_up_covering_both(tmp_path, db_url, smtp, monkeypatch):
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
     server = smtp()                                # not started yet: connection refused
     addresses = ["ann@example.org", "bob@example.org"]
-    config = write_config(tmp_path, server.port, addresses)
-    url = sqlite_url(tmp_path)
+    config = write_config(tmp_path, server.port, addresses, url=db_url)
+    url = db_url
     with freeze_time("2026-06-12 09:00:00", real_asyncio=True) as clock:
         ingest_as_day(url, SAMPLE, "2026-06-12")       # fetched an hour before the delivery time
         clock.tick(3600)
@@ -383,10 +385,10 @@ def test_smtp_down_for_two_days_then_up_sends_one_catch_up_covering_both(tmp_pat
 
 
 # ----------------------------------------------------------------------------- 3. two runs at once
-def test_two_runs_started_at_once_send_no_duplicate(tmp_path, smtp):
+def test_two_runs_started_at_once_send_no_duplicate(tmp_path, db_url, smtp):
     server = smtp(delay=0.05).start()
     addresses = [f"both{i}@example.org" for i in range(6)]
-    config, url, env = prepared(tmp_path, server, addresses)     # schema ready before the race, as on any host
+    config, url, env = prepared(tmp_path, server, addresses, db_url)     # schema ready before the race, as on any host
     cmd = [sys.executable, "-m", "notifier", "--config", config, "run", "--all"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for _ in range(2)]
@@ -405,11 +407,11 @@ def test_two_runs_started_at_once_send_no_duplicate(tmp_path, smtp):
 
 
 # ----------------------------------------------------------------------------- 4. 5xx and 4xx
-def test_permanent_5xx_fails_that_recipient_only_and_status_asks_for_attention(tmp_path, smtp):
+def test_permanent_5xx_fails_that_recipient_only_and_status_asks_for_attention(tmp_path, db_url, smtp):
     server = smtp().start()
     server.handler.rcpt_replies = {"gone@example.org": ["550 5.1.1 No such user here"]}
     addresses = ["gone@example.org", "ok1@example.org", "ok2@example.org"]
-    config, url, env = prepared(tmp_path, server, addresses)
+    config, url, env = prepared(tmp_path, server, addresses, db_url)
     run = subprocess.run([sys.executable, "-m", "notifier", "--config", config, "run", "--all"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert run.returncode == 0, run.stderr
@@ -423,12 +425,12 @@ def test_permanent_5xx_fails_that_recipient_only_and_status_asks_for_attention(t
     assert "gone@example.org" in line and "550 5.1.1 No such user here" in line
 
 
-def test_transient_4xx_is_retried_on_a_later_run_after_its_backoff(tmp_path, smtp, monkeypatch):
+def test_transient_4xx_is_retried_on_a_later_run_after_its_backoff(tmp_path, db_url, smtp, monkeypatch):
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
     server = smtp().start()
     server.handler.rcpt_replies = {"busy@example.org": ["451 4.3.0 Try again later"]}
-    config = write_config(tmp_path, server.port, ["busy@example.org", "ok@example.org"])
-    url = sqlite_url(tmp_path)
+    config = write_config(tmp_path, server.port, ["busy@example.org", "ok@example.org"], url=db_url)
+    url = db_url
     with freeze_time("2026-06-12 10:00:00", real_asyncio=True) as clock:
         ingest_as_day(url, SAMPLE, "2026-06-12")
         assert run_cli(config, "run", "--all") == 0
@@ -449,13 +451,13 @@ def test_transient_4xx_is_retried_on_a_later_run_after_its_backoff(tmp_path, smt
         store.close()
 
 
-def test_smtp_down_long_enough_to_exhaust_retries_still_catches_up_the_missed_papers(tmp_path, smtp, monkeypatch):
+def test_smtp_down_long_enough_to_exhaust_retries_still_catches_up_the_missed_papers(tmp_path, db_url, smtp, monkeypatch):
     """The daemon retries every few minutes, so a day-long outage uses up a digest's attempts; its
     papers must still reach the subscriber in the catch-up once SMTP is back."""
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
     server = smtp()                                # not started: connection refused
-    config = write_config(tmp_path, server.port, ["ann@example.org"], max_attempts=2)
-    url = sqlite_url(tmp_path)
+    config = write_config(tmp_path, server.port, ["ann@example.org"], max_attempts=2, url=db_url)
+    url = db_url
     with freeze_time("2026-06-12 09:00:00", real_asyncio=True) as clock:
         ingest_as_day(url, SAMPLE, "2026-06-12")       # fetched an hour before the delivery time
         clock.tick(3600)
@@ -477,12 +479,12 @@ def test_smtp_down_long_enough_to_exhaust_retries_still_catches_up_the_missed_pa
     assert "WebChallenger" in body, "the papers of the digest that gave up were never sent"
 
 
-def test_smtp_back_later_on_the_second_day_sends_one_message_labelled_as_a_catch_up(tmp_path, smtp, monkeypatch):
+def test_smtp_back_later_on_the_second_day_sends_one_message_labelled_as_a_catch_up(tmp_path, db_url, smtp, monkeypatch):
     """The retry of day 2's digest, which absorbed day 1's, goes out when SMTP is back that day."""
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
     server = smtp()
-    config = write_config(tmp_path, server.port, ["ann@example.org"])
-    url = sqlite_url(tmp_path)
+    config = write_config(tmp_path, server.port, ["ann@example.org"], url=db_url)
+    url = db_url
     with freeze_time("2026-06-12 09:00:00", real_asyncio=True) as clock:
         ingest_as_day(url, SAMPLE, "2026-06-12")
         clock.tick(3600)
@@ -501,11 +503,11 @@ def test_smtp_back_later_on_the_second_day_sends_one_message_labelled_as_a_catch
     assert states(url) == {"ann@example.org": ["superseded", "sent"]}
 
 
-def test_run_killed_mid_batch_then_run_again_sends_each_digest_once(tmp_path, smtp):
+def test_run_killed_mid_batch_then_run_again_sends_each_digest_once(tmp_path, db_url, smtp):
     """The timer mode: a `notifier run` killed in flight; the next run resends with the same id."""
     server = smtp(hold_at=3).start()
     addresses = [f"timer{i}@example.org" for i in range(5)]
-    config, url, env = prepared(tmp_path, server, addresses)
+    config, url, env = prepared(tmp_path, server, addresses, db_url)
     with running(config, "run", "--all", env=env, log_path=tmp_path / "run.log") as first:
         kill_while_held(first, server, "message 3")
     assert sum("sending" in v for v in states(url).values()) == 1

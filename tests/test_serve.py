@@ -23,7 +23,7 @@ FAKE = textwrap.dedent('''
         path = None
         def empty_wal(self): pass
         def list_subscribers(self, active_only=True): return subs
-        def last_delivered_at(self, i): return last[i]
+        def last_planned(self): return dict(last)
         def fetch_sources(self): return ["hf_daily"]
         def last_fetch(self, source): return NS(started_at=now)
 

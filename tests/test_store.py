@@ -146,6 +146,7 @@ def schema_v1_database(tmp_path) -> str:
 def test_schema_1_database_is_upgraded_keeping_subscribers_with_no_threshold(tmp_path):
     store = Store(schema_v1_database(tmp_path))
     assert store.schema_version() == SCHEMA_VERSION
+    assert store.schema_version() == SCHEMA_VERSION and store.setting("config_subscribers") is None
     subs = store.list_subscribers()
     assert [(s.address, s.max_items, s.origin, s.threshold) for s in subs] == [
         ("ada@example.org", 5, "cli", None), ("#llm-papers", None, "config", None)]
@@ -252,3 +253,21 @@ def test_the_same_paper_twice_in_one_answer_is_one_paper_and_one_sighting(store)
     assert (result.found, result.new, result.updated) == (3, 1, 1)
     assert store.get_papers(["2607.00001"])["2607.00001"].upvotes == 5
     assert [d for _, d in store.sightings("2607.00001")] == ["2026-07-01", "2026-07-02"]
+def test_database_url_whose_driver_is_missing_gets_one_line_error():
+    with pytest.raises(StoreError) as err:
+        Store("postgresql+pg8000://notifier:secret@db.example.org/notifier")
+    assert str(err.value) == ("db.example.org/notifier: the database driver 'pg8000' is not installed "
+                              "(for PostgreSQL: pip install 'digest-notifier[postgres]')")
+
+
+def test_latest_deliveries_gives_each_subscribers_newest_in_the_asked_states(store):
+    a = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+    b = store.add_subscriber(Subscriber(channel="email", address="b@example.org", profile="[]"))
+    store.add_subscriber(Subscriber(channel="email", address="never@example.org", profile="[]"))
+    for sub, day, state in [(a, "2026-07-01", "sent"), (b, "2026-07-01", "sent"), (a, "2026-07-02", "sent"),
+                            (b, "2026-07-02", "failed"), (a, "2026-07-03", "empty")]:
+        store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=[], meta={"empty_note": True}, state=state)
+    sent = store.latest_deliveries(("sent",))
+    assert {sub: d.digest_day for sub, d in sent.items()} == {a.id: "2026-07-02", b.id: "2026-07-01"}
+    planned = store.latest_deliveries(("sent", "failed", "empty"))
+    assert {sub: d.digest_day for sub, d in planned.items()} == {a.id: "2026-07-03", b.id: "2026-07-02"}

@@ -28,7 +28,7 @@ def run(args) -> int:
         elif args.all:
             ids = [s.id for s in subs]
         else:
-            ids = due_subscribers(schedules_of(subs), ctx.store.last_delivered_at, ctx.now())
+            ids = due_subscribers(schedules_of(subs), ctx.store.last_planned().get, ctx.now())
         reports = deliver(ctx, ids, dry_run=args.dry_run)
         if not args.dry_run:
             from notifier.alerts import raise_alerts

@@ -125,7 +125,7 @@ class Daemon:
                 event(log, "catching up the missed fetch")
                 _guarded(self.fetch, "fetch")
         _guarded(raise_alerts, "alerts", self.ctx)
-        for subscriber_id in due_subscribers(schedules, self.ctx.store.last_delivered_at, self.ctx.now()):
+        for subscriber_id in due_subscribers(schedules, self.ctx.store.last_planned().get, self.ctx.now()):
             if self.stopping.is_set():
                 return
             _guarded(self.deliver, f"deliver:{subscriber_id}", subscriber_id)
