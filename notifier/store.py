@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, inspect, text
 from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from notifier.errors import StoreError
@@ -169,6 +170,20 @@ class IngestResult:
     new: int = 0
     updated: int = 0
     new_ids: list[str] | None = None
+
+
+@dataclass
+class Planned:
+    """A digest to record: its papers (matches, best first) and what the message says besides."""
+    subscriber_id: int
+    digest_day: str
+    items: list[dict]
+    meta: dict
+    state: str = "pending"                  # or "empty": nothing to send that day (recorded)
+
+    @property
+    def key(self) -> str:
+        return f"{self.subscriber_id}:{self.digest_day}"
 
 
 class Store:
@@ -399,36 +414,8 @@ class Store:
                       state: str = "pending", created_at: datetime | None = None) -> Delivery | None:
         """Record a pending delivery with its papers. None if this digest already exists
         or all of its papers were taken meanwhile (another process planned them)."""
-        key = f"{subscriber_id}:{digest_day}"
-        with self.session() as s:
-            if s.exec(select(Delivery).where(Delivery.key == key)).first():
-                return None
-            taken = set(s.exec(
-                select(DeliveryPaper.paper_id).join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
-                .where(DeliveryPaper.subscriber_id == subscriber_id, Delivery.state.in_(DELIVERED_STATES))).all())
-            items = [i for i in items if i["id"] not in taken]
-            if not items and not meta.get("empty_note") and state != "empty":
-                return None
-            delivery = Delivery(key=key, subscriber_id=subscriber_id, digest_day=digest_day, state=state,
-                                items=json.dumps(items), meta=json.dumps(meta), created_at=created_at or utcnow())
-            s.add(delivery)
-            s.flush()
-            for item in items:
-                s.add(DeliveryPaper(delivery_id=delivery.id, paper_id=item["id"], subscriber_id=subscriber_id))
-            return delivery
-
-    def supersede_open(self, subscriber_id: int, digest_day: str) -> int:
-        """Fold earlier digests still waiting to be sent (pending, or retrying after a failure)
-        into the one being planned: they become `superseded`, their papers free again, so the
-        subscriber gets one catch-up message instead of one per missed day."""
-        with self.session() as s:
-            rows = s.exec(select(Delivery).where(Delivery.subscriber_id == subscriber_id,
-                                                 Delivery.state.in_(("pending", "retry")),
-                                                 Delivery.digest_day < digest_day)).all()
-            for d in rows:
-                d.state, d.last_error = "superseded", f"folded into the digest of {digest_day}"
-                s.add(d)
-            return len(rows)
+        planned = self.plan_deliveries([Planned(subscriber_id, digest_day, items, meta, state)], created_at)
+        return planned[0] if planned else None
 
     def last_cutoff(self, subscriber_id: int) -> datetime | None:
         """When the subscriber's latest settled digest was planned: papers first seen before it
@@ -438,10 +425,6 @@ class Store:
             return s.exec(select(func.max(Delivery.created_at)).where(
                 Delivery.subscriber_id == subscriber_id,
                 Delivery.state.in_(("sent", "sending", "unknown", "empty")))).one()
-
-    def has_delivery(self, subscriber_id: int, digest_day: str) -> bool:
-        with self.session() as s:
-            return s.exec(select(Delivery.id).where(Delivery.key == f"{subscriber_id}:{digest_day}")).first() is not None
 
     def claim(self, delivery_id: int, provider_ref: str | None, now: datetime | None = None) -> Delivery | None:
         """pending/retry -> sending, committed before any network I/O. None if someone else has it."""
@@ -486,6 +469,92 @@ class Store:
         """When the subscriber's latest digest was planned (it then goes out, or is retried)."""
         d = self.last_delivery(subscriber_id, states=("pending", "sending", "sent", "retry", "unknown", "failed"))
         return d.created_at if d else None
+
+
+    # -- planning a batch: a few queries and transactions for any number of subscribers ----
+    def delivery_keys(self, keys: list[str]) -> set[str]:
+        """Those of these delivery keys ("<subscriber>:<local day>") already recorded."""
+        with self.session() as s:
+            return {k for chunk in _chunks(keys, 500)
+                    for k in s.exec(select(Delivery.key).where(Delivery.key.in_(chunk)))}
+
+    def supersede_open_many(self, days: dict[int, str]) -> dict[int, int]:
+        """Fold each subscriber's earlier digests still waiting to be sent (pending, or retrying
+        after a failure) into the one being planned for ``days[subscriber]``: they become
+        `superseded`, their papers free again, so the subscriber gets one catch-up message
+        instead of one per missed day. -> how many each subscriber had folded."""
+        folded: dict[int, int] = {}
+        with self.session() as s:
+            for chunk in _chunks(list(days), 500):
+                for d in s.exec(select(Delivery).where(Delivery.subscriber_id.in_(chunk),
+                                                       Delivery.state.in_(("pending", "retry")))):
+                    if d.digest_day < days[d.subscriber_id]:
+                        d.state, d.last_error = "superseded", f"folded into the digest of {days[d.subscriber_id]}"
+                        s.add(d)
+                        folded[d.subscriber_id] = folded.get(d.subscriber_id, 0) + 1
+        return folded
+
+    def last_cutoffs(self, subscriber_ids: list[int]) -> dict[int, datetime]:
+        """``last_cutoff`` of each of these subscribers that has one."""
+        q = select(Delivery.subscriber_id, func.max(Delivery.created_at)).where(
+            Delivery.state.in_(("sent", "sending", "unknown", "empty")))
+        return self._per_subscriber(q, subscriber_ids)
+
+    def last_sent_at(self, subscriber_ids: list[int]) -> dict[int, datetime]:
+        """When each subscriber's latest sent digest was planned (for those with one)."""
+        sent = aliased(Delivery)
+        latest = select(func.max(sent.id)).where(sent.state == "sent").group_by(sent.subscriber_id)
+        with self.session() as s:
+            return {sid: at for chunk in _chunks(subscriber_ids, 500) for sid, at in s.exec(
+                select(Delivery.subscriber_id, Delivery.created_at)
+                .where(Delivery.id.in_(latest.where(sent.subscriber_id.in_(chunk)))))}
+
+    def _per_subscriber(self, q, subscriber_ids: list[int]) -> dict[int, datetime]:
+        with self.session() as s:
+            return {sid: value for chunk in _chunks(subscriber_ids, 500) for sid, value in
+                    s.exec(q.where(Delivery.subscriber_id.in_(chunk)).group_by(Delivery.subscriber_id))
+                    if value is not None}
+
+    def papers_seen_since(self, since: datetime) -> list[tuple[datetime, Paper]]:
+        """(first seen, paper) of every paper first seen since ``since``, oldest first: the
+        candidates of a whole batch, read and decoded once."""
+        with self.session() as s:
+            rows = s.exec(select(PaperRow).where(PaperRow.first_seen_at >= since).order_by(PaperRow.first_seen_at))
+            return [(r.first_seen_at, _paper(r)) for r in rows]
+
+    def taken_papers(self, subscriber_ids: list[int], since: datetime) -> dict[int, set[str]]:
+        """``delivered_paper_ids`` of each of these subscribers, among papers first seen since
+        ``since`` (the older ones are no candidates anyway)."""
+        q = (select(DeliveryPaper.subscriber_id, DeliveryPaper.paper_id)
+             .join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
+             .join(PaperRow, PaperRow.id == DeliveryPaper.paper_id)
+             .where(Delivery.state.in_(DELIVERED_STATES), PaperRow.first_seen_at >= since))
+        taken: dict[int, set[str]] = {}
+        with self.session() as s:
+            for chunk in _chunks(subscriber_ids, 500):
+                for sid, pid in s.exec(q.where(DeliveryPaper.subscriber_id.in_(chunk))):
+                    taken.setdefault(sid, set()).add(pid)
+        return taken
+
+    def sighting_days(self, paper_ids: Iterable[str]) -> dict[str, list[str]]:
+        """The digest days each of these papers was seen on, in order."""
+        days: dict[str, list[str]] = {}
+        with self.session() as s:
+            for chunk in _chunks(sorted(set(paper_ids)), 500):
+                q = select(Sighting.paper_id, Sighting.digest_day).where(Sighting.paper_id.in_(chunk))
+                for pid, day in s.exec(q.order_by(Sighting.digest_day)):
+                    days.setdefault(pid, []).append(day)
+        return days
+
+    def plan_deliveries(self, planned: list[Planned], created_at: datetime | None = None) -> list[Delivery]:
+        """Record each planned digest with its papers, a few hundred per transaction. Skipped:
+        a digest that already exists, or whose papers were all taken meanwhile (another process
+        planned them); papers taken meanwhile are left out of the others."""
+        out: list[Delivery] = []
+        for chunk in _chunks(planned, 500):
+            with self.session() as s:
+                out += _plan_chunk(s, chunk, created_at or utcnow())
+        return out
 
 
     # -- operator alerts --------------------------------------------------------------------
@@ -549,6 +618,39 @@ def _paper(row: PaperRow) -> Paper:
                  authors=json.loads(row.authors), published=row.published, url=row.url, pdf_url=row.pdf_url,
                  hf_url=row.hf_url, code_url=row.code_url, project_url=row.project_url, upvotes=row.upvotes,
                  comments=row.comments, categories=json.loads(row.categories), extra=json.loads(row.extra))
+
+
+def _plan_chunk(s: Session, chunk: list[Planned], created_at: datetime) -> list[Delivery]:
+    """Record what is left of these digests once those that exist and the papers taken are out."""
+    known = set(s.exec(select(Delivery.key).where(Delivery.key.in_([p.key for p in chunk]))))
+    taken = _taken_pairs(s, chunk)
+    kept: list[tuple[Delivery, list[dict]]] = []
+    for p in chunk:
+        items = [i for i in p.items if (p.subscriber_id, i["id"]) not in taken]
+        if p.key in known or (not items and not p.meta.get("empty_note") and p.state != "empty"):
+            continue
+        kept.append((Delivery(key=p.key, subscriber_id=p.subscriber_id, digest_day=p.digest_day, state=p.state,
+                              items=json.dumps(items), meta=json.dumps(p.meta), created_at=created_at), items))
+    if not kept:
+        return []
+    s.execute(Delivery.__table__.insert(), [d.model_dump(exclude={"id"}) for d, _ in kept])     # one executemany
+    rows = {d.key: d for d in s.exec(select(Delivery).where(Delivery.key.in_([d.key for d, _ in kept])))}
+    links = [{"delivery_id": rows[d.key].id, "paper_id": i["id"], "subscriber_id": d.subscriber_id}
+             for d, items in kept for i in items]
+    if links:
+        s.execute(DeliveryPaper.__table__.insert(), links)
+    return [rows[d.key] for d, _ in kept]
+
+
+def _taken_pairs(s: Session, chunk: list[Planned]) -> set[tuple[int, str]]:
+    """(subscriber, paper) of the papers of these digests already in a delivery of theirs."""
+    wanted = {i["id"] for p in chunk for i in p.items}
+    if not wanted:
+        return set()
+    return set(s.exec(
+        select(DeliveryPaper.subscriber_id, DeliveryPaper.paper_id).join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
+        .where(DeliveryPaper.subscriber_id.in_({p.subscriber_id for p in chunk}), DeliveryPaper.paper_id.in_(wanted),
+               Delivery.state.in_(DELIVERED_STATES))))
 
 
 def _chunks(items: list, size: int):
