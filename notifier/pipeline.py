@@ -3,8 +3,9 @@
 The stages are pure functions in their own modules; this module is the only place that wires
 them to the store, the network and the clock. Deliveries go through the outbox:
 
-    plan   (one transaction) record a pending delivery with its papers, or nothing if this
-           subscriber's digest for that local day exists or no paper is left to send;
+    plan   (a few queries and transactions for a whole batch of subscribers) record each one's
+           pending delivery with its papers, or an `empty` one if nothing matched, or nothing
+           if their digest for that local day exists or no paper is left to send;
     claim  pending/retry -> sending, committed before any network I/O;
     send   through the subscriber's channel;
     record sent / retry (with backoff) / failed / unknown, straight after.
@@ -211,15 +212,6 @@ def local_day(sub: Subscriber, now: datetime) -> date:
     return now.astimezone(ZoneInfo(sub.timezone)).date()
 
 
-def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
-    """Papers not yet considered for this subscriber: first seen since their last digest was
-    planned (a new subscriber: since the day before subscribing, so they get the latest digest),
-    minus any they already have. Papers a digest left out are not offered again the next day."""
-    since = ctx.store.last_cutoff(sub.id) or sub.created_at - timedelta(days=1)
-    taken = ctx.store.delivered_paper_ids(sub.id)
-    return [p for p in ctx.store.papers_since(since) if p.arxiv_id not in taken]
-
-
 def background(ctx: Context) -> list[Paper]:
     """The stored corpus that term specificity (IDF) is computed over, loaded once per batch."""
     if ctx._background is None:
@@ -275,18 +267,20 @@ def match_many(ctx: Context, subs: list[Subscriber], index) -> Iterator[tuple[Su
     settings: dict[tuple, list[Subscriber]] = {}
     for sub in subs:
         settings.setdefault((threshold_of(ctx, sub), limit_of(ctx, sub)), []).append(sub)
+    explained: dict = {}
     for (threshold, limit), group in settings.items():
         parsed = [[parse_profile(text) for text in profiles_of(sub)] for sub in group]
         ranked = match_profiles(index, [p for profiles in parsed for p in profiles], max_items=limit,
                                 threshold=threshold, upvote_weight=ctx.config.matching.upvote_weight)
         for sub, profiles in zip(group, parsed):
-            yield sub, *merge_profiles(index, [next(ranked) for _ in profiles], limit)
+            yield sub, *merge_profiles(index, [next(ranked) for _ in profiles], limit, explained)
 
 
-def merge_profiles(index, ranked: list, limit: int) -> tuple[list[dict], int]:
+def merge_profiles(index, ranked: list, limit: int, explained: dict) -> tuple[list[dict], int]:
     """One subscriber's matches over all their profiles -> (the selected papers best first, each
     once, tagged with every profile that selected it; how many more papers matched weaker).
-    A paper's terms and evidence are those of the first profile that selected it."""
+    A paper's terms and evidence are those of the first profile that selected it; the evidence
+    of a term in a paper is worked out once for all subscribers (``explained``)."""
     chosen: dict[int, dict] = {}
     weaker: set[int] = set()
     for r in ranked:
@@ -300,7 +294,7 @@ def merge_profiles(index, ranked: list, limit: int) -> tuple[list[dict], int]:
                 found["profiles"].append(label)
             found["score"] = max(found["score"], score)
     best = sorted(chosen.items(), key=lambda kv: -kv[1]["score"])[:limit]
-    return [_item(index, d, **found) for d, found in best], len(weaker - set(chosen))
+    return [_item(index, d, **found, explained=explained) for d, found in best], len(weaker - set(chosen))
 
 
 def threshold_of(ctx: Context, sub: Subscriber) -> float | None:
@@ -312,13 +306,21 @@ def limit_of(ctx: Context, sub: Subscriber) -> int:
     return sub.max_items or ctx.config.matching.max_items
 
 
-def _item(index, d: int, score: float, of: tuple, profiles: list[str]) -> dict:
-    from notifier.explain import evidence
-
+def _item(index, d: int, score: float, of: tuple, profiles: list[str], explained: dict) -> dict:
     ranked, code = of
     return {"id": index.docs[d].id, "score": score, "matched": ranked.labels(code), "profiles": profiles,
-            "evidence": [{"term": e.term, "field": e.field, "snippet": [list(s) for s in e.snippet]}
-                         for e in evidence(index, d, ranked.terms(code))]}
+            "evidence": [e for term in dict.fromkeys(ranked.terms(code)) for e in _evidence(index, d, term, explained)]}
+
+
+def _evidence(index, d: int, term, explained: dict) -> list[dict]:
+    """Why ``term`` matched paper ``d``, as a digest records it (a paper's evidence is its terms'
+    one after another); kept in ``explained``: subscribers share terms, and it costs ~1 ms."""
+    from notifier.explain import evidence
+
+    if (d, term) not in explained:
+        explained[d, term] = [{"term": e.term, "field": e.field, "snippet": [list(s) for s in e.snippet]}
+                              for e in evidence(index, d, [term])]
+    return explained[d, term]
 
 
 def profiles_of(sub: Subscriber) -> list[str]:
@@ -398,9 +400,10 @@ def candidate_sets(ctx: Context, subs: list[Subscriber]) -> list[tuple[list[Pape
     groups: dict[tuple, list[Subscriber]] = {}
     for sub in subs:
         start = bisect_left(times, since[sub.id])
-        had = frozenset(pid for pid in taken.get(sub.id, ()) if pid in first_seen and first_seen[pid] >= since[sub.id])
+        had = frozenset(pid for pid in taken.get(sub.id, ()) if first_seen.get(pid, oldest) >= since[sub.id])
         groups.setdefault((start, had), []).append(sub)
-    return [([p for _, p in seen[start:] if p.arxiv_id not in had], group) for (start, had), group in groups.items()]
+    return [([p for _, p in seen[start:] if p.arxiv_id not in had], group)
+            for (start, had), group in groups.items()]
 
 
 def _utc(at: datetime) -> datetime:

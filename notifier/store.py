@@ -417,15 +417,6 @@ class Store:
         planned = self.plan_deliveries([Planned(subscriber_id, digest_day, items, meta, state)], created_at)
         return planned[0] if planned else None
 
-    def last_cutoff(self, subscriber_id: int) -> datetime | None:
-        """When the subscriber's latest settled digest was planned: papers first seen before it
-        were considered then. Digests still waiting (pending, retry, superseded) do not count, nor
-        failed ones: their papers are free again (a day-long SMTP outage uses up the retries)."""
-        with self.session() as s:
-            return s.exec(select(func.max(Delivery.created_at)).where(
-                Delivery.subscriber_id == subscriber_id,
-                Delivery.state.in_(("sent", "sending", "unknown", "empty")))).one()
-
     def claim(self, delivery_id: int, provider_ref: str | None, now: datetime | None = None) -> Delivery | None:
         """pending/retry -> sending, committed before any network I/O. None if someone else has it."""
         now = now or utcnow()
@@ -495,7 +486,10 @@ class Store:
         return folded
 
     def last_cutoffs(self, subscriber_ids: list[int]) -> dict[int, datetime]:
-        """``last_cutoff`` of each of these subscribers that has one."""
+        """When each subscriber's latest settled digest was planned (for those with one): papers
+        first seen before it were considered then. Digests still waiting (pending, retry,
+        superseded) do not count, nor failed ones: their papers are free again (a day-long SMTP
+        outage uses up the retries)."""
         q = select(Delivery.subscriber_id, func.max(Delivery.created_at)).where(
             Delivery.state.in_(("sent", "sending", "unknown", "empty")))
         return self._per_subscriber(q, subscriber_ids)
@@ -624,22 +618,23 @@ def _plan_chunk(s: Session, chunk: list[Planned], created_at: datetime) -> list[
     """Record what is left of these digests once those that exist and the papers taken are out."""
     known = set(s.exec(select(Delivery.key).where(Delivery.key.in_([p.key for p in chunk]))))
     taken = _taken_pairs(s, chunk)
-    kept: list[tuple[Delivery, list[dict]]] = []
+    kept: list[tuple[dict, list[dict]]] = []
     for p in chunk:
         items = [i for i in p.items if (p.subscriber_id, i["id"]) not in taken]
         if p.key in known or (not items and not p.meta.get("empty_note") and p.state != "empty"):
             continue
-        kept.append((Delivery(key=p.key, subscriber_id=p.subscriber_id, digest_day=p.digest_day, state=p.state,
-                              items=json.dumps(items), meta=json.dumps(p.meta), created_at=created_at), items))
+        kept.append(({"key": p.key, "subscriber_id": p.subscriber_id, "digest_day": p.digest_day, "state": p.state,
+                      "items": json.dumps(items), "meta": json.dumps(p.meta), "attempts": 0,
+                      "created_at": created_at}, items))
     if not kept:
         return []
-    s.execute(Delivery.__table__.insert(), [d.model_dump(exclude={"id"}) for d, _ in kept])     # one executemany
-    rows = {d.key: d for d in s.exec(select(Delivery).where(Delivery.key.in_([d.key for d, _ in kept])))}
-    links = [{"delivery_id": rows[d.key].id, "paper_id": i["id"], "subscriber_id": d.subscriber_id}
-             for d, items in kept for i in items]
+    s.execute(Delivery.__table__.insert(), [row for row, _ in kept])        # one executemany
+    rows = {d.key: d for d in s.exec(select(Delivery).where(Delivery.key.in_([row["key"] for row, _ in kept])))}
+    links = [{"delivery_id": rows[row["key"]].id, "paper_id": i["id"], "subscriber_id": row["subscriber_id"]}
+             for row, items in kept for i in items]
     if links:
         s.execute(DeliveryPaper.__table__.insert(), links)
-    return [rows[d.key] for d, _ in kept]
+    return [rows[row["key"]] for row, _ in kept]
 
 
 def _taken_pairs(s: Session, chunk: list[Planned]) -> set[tuple[int, str]]:
