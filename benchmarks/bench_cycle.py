@@ -157,18 +157,20 @@ def child_cycle(config: str, subscribers: str, out: str) -> None:
                                  max_items=sub.get("max_items")))
     store.close()
     spent: dict[str, float] = defaultdict(float)
+    cpu: dict[str, float] = defaultdict(float)
     calls: dict[str, int] = defaultdict(int)
     for label, (module, name) in TIMED.items():
         owner = _resolve(importlib, module)
         if owner is not None and hasattr(owner, name):
-            setattr(owner, name, _timed(getattr(owner, name), label, spent, calls))
-    start = time.perf_counter()
+            setattr(owner, name, _timed(getattr(owner, name), label, spent, cpu, calls))
+    start, start_cpu = time.perf_counter(), time.process_time()
     with open(os.devnull, "w") as quiet:
         sys.stdout = quiet
         code = main(["--config", config, "run", "--date", DAY, "--all"])
         sys.stdout = sys.__stdout__
-    wall = time.perf_counter() - start
-    Path(out).write_text(json.dumps({"wall": wall, "code": code, "spent": spent, "calls": calls,
+    wall, cpu_total = time.perf_counter() - start, time.process_time() - start_cpu
+    Path(out).write_text(json.dumps({"wall": wall, "code": code, "spent": spent, "cpu": cpu, "calls": calls,
+                                     "cpu_total": cpu_total,
                                      "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -185,13 +187,14 @@ def _resolve(importlib, dotted: str):
     return None
 
 
-def _timed(fn, label, spent, calls):
+def _timed(fn, label, spent, cpu, calls):
     def wrapper(*args, **kwargs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         try:
             return fn(*args, **kwargs)
         finally:
             spent[label] += time.perf_counter() - t
+            cpu[label] += time.thread_time() - c
             calls[label] += 1
     return wrapper
 
@@ -243,13 +246,16 @@ def measure(n: int, items: list[dict], hf_url: str, smtp_port: int, code_dir: st
     wall = cycle["wall"]
     n_profiles = sum(len(s["profiles"]) for s in subs)
     print(f"{n} subscribers ({n_profiles} profiles), {len(items)} papers: exit {cycle['code']}, {sent} messages")
-    print(f"  end to end   {wall:8.1f} s   {sent / wall:7.1f} messages/s   peak {cycle['max_rss_mb']:6.0f} MB")
+    print(f"  end to end   {wall:8.1f} s   {sent / wall:7.1f} messages/s   peak {cycle['max_rss_mb']:6.0f} MB   "
+          f"CPU {cycle['cpu_total']:.1f} s (a busy machine: wall >> CPU)")
+    print(f"  {'':<26}{'wall':>8}  {'share':>7}  {'calls':>6}  {'wall each':>11}  {'CPU each':>9}")
     for label in TIMED:
         if label in cycle["spent"]:
-            s, c = cycle["spent"][label], cycle["calls"][label]
-            print(f"  {label:<26}{s:8.1f} s  {100 * s / wall:5.1f} %  {c:6d} calls  {1000 * s / max(c, 1):8.2f} ms each")
+            s, c, cpu = cycle["spent"][label], cycle["calls"][label], cycle["cpu"][label]
+            print(f"  {label:<26}{s:8.1f}s {100 * s / wall:6.1f} %  {c:6d}  {1000 * s / c:8.2f} ms  "
+                  f"{1000 * cpu / c:6.2f} ms")
     rest = wall - sum(cycle["spent"].values())
-    print(f"  {'other':<26}{rest:8.1f} s  {100 * rest / wall:5.1f} %   (load, claims' queries, logging, ...)")
+    print(f"  {'other':<26}{rest:8.1f}s {100 * rest / wall:6.1f} %   (startup, the run command's own queries, logging)")
     print(f"  notifier match --profiles {matched['wall']:8.1f} s  peak {matched['max_rss_mb']:6.0f} MB (same profiles)")
 
 

@@ -145,7 +145,7 @@ def schema_v1_database(tmp_path) -> str:
 
 def test_schema_1_database_is_upgraded_keeping_subscribers_with_no_threshold(tmp_path):
     store = Store(schema_v1_database(tmp_path))
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION
     subs = store.list_subscribers()
     assert [(s.address, s.max_items, s.origin, s.threshold) for s in subs] == [
         ("ada@example.org", 5, "cli", None), ("#llm-papers", None, "config", None)]
@@ -153,7 +153,16 @@ def test_schema_1_database_is_upgraded_keeping_subscribers_with_no_threshold(tmp
     store.update_subscriber(subs[0].id, threshold=0.25)
     store.close()
     again = Store(store.url)            # opening the upgraded file again changes nothing
-    assert again.schema_version() == 2 and again.find_subscriber("ada@example.org").threshold == 0.25
+    assert again.schema_version() == SCHEMA_VERSION and again.find_subscriber("ada@example.org").threshold == 0.25
+
+
+def test_schema_1_database_gets_the_index_that_plans_a_batch_without_scanning_every_digest(tmp_path):
+    from sqlalchemy import inspect
+
+    store = Store(schema_v1_database(tmp_path))
+    indexes = {i["name"]: i["column_names"] for i in inspect(store.engine).get_indexes("delivery")}
+    store.close()
+    assert indexes["ix_delivery_subscriber_state"] == ["subscriber_id", "state", "created_at"]
 
 
 def test_new_database_stores_a_subscriber_threshold(store):
