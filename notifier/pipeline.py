@@ -20,6 +20,7 @@ import logging
 import threading
 from bisect import bisect_left
 from collections import OrderedDict
+from itertools import compress
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -282,19 +283,18 @@ def merge_profiles(index, ranked: list, limit: int, explained: dict) -> tuple[li
     A paper's terms and evidence are those of the first profile that selected it; the evidence
     of a term in a paper is worked out once for all subscribers (``explained``)."""
     chosen: dict[int, dict] = {}
-    weaker: set[int] = set()
+    matched: set[int] = set()
     for r in ranked:
         label = ", ".join(r.profile.labels()[:3]) if len(ranked) > 1 else None
-        for d, score, selected, code in zip(r.docs, r.scores, r.selected, r.codes):
-            if not selected:
-                weaker.add(d)
-                continue
-            found = chosen.setdefault(d, {"score": round(score, 4), "of": (r, code), "profiles": []})
+        matched.update(r.docs)
+        for k in compress(range(len(r.docs)), r.selected):       # most matches are weaker: skip them in C
+            d, score = r.docs[k], r.scores[k]
+            found = chosen.setdefault(d, {"score": round(score, 4), "of": (r, r.codes[k]), "profiles": []})
             if label:
                 found["profiles"].append(label)
             found["score"] = max(found["score"], score)
     best = sorted(chosen.items(), key=lambda kv: -kv[1]["score"])[:limit]
-    return [_item(index, d, **found, explained=explained) for d, found in best], len(weaker - set(chosen))
+    return [_item(index, d, **found, explained=explained) for d, found in best], len(matched - chosen.keys())
 
 
 def threshold_of(ctx: Context, sub: Subscriber) -> float | None:
@@ -347,10 +347,9 @@ def record_plans(ctx: Context, matched: list[tuple], days: dict[int, str], folde
     """Record the digests of a chunk of matched subscribers in one transaction. -> how many are
     waiting to be sent (not `empty`, not planned meanwhile by another process)."""
     facts = digest_facts(ctx, matched, now)
-    digests = {m[0].id: (m[0], _planned(ctx, facts, m, days[m[0].id], now, folded.get(m[0].id, 0)))
-               for m in matched}
-    recorded = ctx.store.plan_deliveries([p for _, p in digests.values()], created_at=cutoff)
-    pending = [digests[d.subscriber_id] for d in recorded if d.state == "pending"]
+    digests = [(m[0], _planned(ctx, facts, m, days[m[0].id], now, folded.get(m[0].id, 0))) for m in matched]
+    recorded = set(ctx.store.plan_deliveries([p for _, p in digests], created_at=cutoff))
+    pending = [(sub, p) for sub, p in digests if p.key in recorded and p.state == "pending"]
     for sub, p in pending:
         event(log, "digest planned", subscriber=sub.address, day=p.digest_day, papers=len(p.items),
               weaker=p.meta["weaker"])

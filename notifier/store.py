@@ -421,8 +421,10 @@ class Store:
                       state: str = "pending", created_at: datetime | None = None) -> Delivery | None:
         """Record a pending delivery with its papers. None if this digest already exists
         or all of its papers were taken meanwhile (another process planned them)."""
-        planned = self.plan_deliveries([Planned(subscriber_id, digest_day, items, meta, state)], created_at)
-        return planned[0] if planned else None
+        if not self.plan_deliveries([Planned(subscriber_id, digest_day, items, meta, state)], created_at):
+            return None
+        with self.session() as s:
+            return s.exec(select(Delivery).where(Delivery.key == f"{subscriber_id}:{digest_day}")).one()
 
     def claim(self, delivery_id: int, provider_ref: str | None, now: datetime | None = None) -> Delivery | None:
         """pending/retry -> sending, committed before any network I/O. None if someone else has it."""
@@ -547,11 +549,11 @@ class Store:
                     days.setdefault(pid, []).append(day)
         return days
 
-    def plan_deliveries(self, planned: list[Planned], created_at: datetime | None = None) -> list[Delivery]:
+    def plan_deliveries(self, planned: list[Planned], created_at: datetime | None = None) -> list[str]:
         """Record each planned digest with its papers, a few hundred per transaction. Skipped:
         a digest that already exists, or whose papers were all taken meanwhile (another process
-        planned them); papers taken meanwhile are left out of the others."""
-        out: list[Delivery] = []
+        planned them); papers taken meanwhile are left out of the others. -> the keys recorded."""
+        out: list[str] = []
         for chunk in _chunks(planned, 500):
             with self.session() as s:
                 out += _plan_chunk(s, chunk, created_at or utcnow())
@@ -621,7 +623,7 @@ def _paper(row: PaperRow) -> Paper:
                  comments=row.comments, categories=json.loads(row.categories), extra=json.loads(row.extra))
 
 
-def _plan_chunk(s: Session, chunk: list[Planned], created_at: datetime) -> list[Delivery]:
+def _plan_chunk(s: Session, chunk: list[Planned], created_at: datetime) -> list[str]:
     """Record what is left of these digests once those that exist and the papers taken are out."""
     known = set(s.exec(select(Delivery.key).where(Delivery.key.in_([p.key for p in chunk]))))
     taken = _taken_pairs(s, chunk)
@@ -636,12 +638,12 @@ def _plan_chunk(s: Session, chunk: list[Planned], created_at: datetime) -> list[
     if not kept:
         return []
     s.execute(Delivery.__table__.insert(), [row for row, _ in kept])        # one executemany
-    rows = {d.key: d for d in s.exec(select(Delivery).where(Delivery.key.in_([row["key"] for row, _ in kept])))}
-    links = [{"delivery_id": rows[row["key"]].id, "paper_id": i["id"], "subscriber_id": row["subscriber_id"]}
+    ids = dict(s.exec(select(Delivery.key, Delivery.id).where(Delivery.key.in_([row["key"] for row, _ in kept]))).all())
+    links = [{"delivery_id": ids[row["key"]], "paper_id": i["id"], "subscriber_id": row["subscriber_id"]}
              for row, items in kept for i in items]
     if links:
         s.execute(DeliveryPaper.__table__.insert(), links)
-    return [rows[row["key"]] for row, _ in kept]
+    return [row["key"] for row, _ in kept]
 
 
 def _taken_pairs(s: Session, chunk: list[Planned]) -> set[tuple[int, str]]:
