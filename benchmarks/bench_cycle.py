@@ -129,9 +129,9 @@ security = "none"
 
 
 # ----------------------------------------------------------------------------- the measured process
-TIMED = {     # label: (module, attribute) wrapped in the child; a name another version lacks is skipped
+TIMED = {     # label: (module, attribute...) wrapped in the child; a name another version lacks is skipped
     "fetch": ("notifier.pipeline", "fetch_cycle"),
-    "planning": ("notifier.pipeline", "plan"),
+    "planning": ("notifier.pipeline", "plan_batch", "plan"),   # the first this version has
     "digest (papers reloaded)": ("notifier.pipeline", "build_digest"),
     "rendering": ("notifier.channels.email", "build_message"),
     "SMTP": ("notifier.channels.email.EmailChannel", "transmit"),
@@ -159,9 +159,10 @@ def child_cycle(config: str, subscribers: str, out: str) -> None:
     spent: dict[str, float] = defaultdict(float)
     cpu: dict[str, float] = defaultdict(float)
     calls: dict[str, int] = defaultdict(int)
-    for label, (module, name) in TIMED.items():
+    for label, (module, *names) in TIMED.items():
         owner = _resolve(importlib, module)
-        if owner is not None and hasattr(owner, name):
+        name = next((n for n in names if hasattr(owner, n)), None)
+        if name is not None:
             setattr(owner, name, _timed(getattr(owner, name), label, spent, cpu, calls))
     start, start_cpu = time.perf_counter(), time.process_time()
     with open(os.devnull, "w") as quiet:

@@ -327,7 +327,16 @@ def profiles_of(sub: Subscriber) -> list[str]:
     return json.loads(sub.profile)
 
 
-def plan(ctx: Context, subs: list[Subscriber], *, now: datetime | None = None) -> int:
+def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Delivery | None:
+    """Record this subscriber's digest for their local day (see ``plan_batch``) -> the digest
+    waiting to be sent, or None (nothing to send, or planned already)."""
+    now = now or ctx.now()
+    if not plan_batch(ctx, [sub], now=now):
+        return None
+    return ctx.store.delivery_by_key(f"{sub.id}:{local_day(sub, now).isoformat()}")
+
+
+def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = None) -> int:
     """Record each subscriber's digest for their local day, if there is anything to send, and
     (unless ``send_empty``) an `empty` one if not, so they are not re-matched all day and papers
     arriving later go into the next digest. The batch is matched together and recorded
@@ -466,7 +475,7 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
     new_batch(ctx)
     if dry_run:
         return preview_reports(ctx, subs)
-    plan(ctx, subs, now=now)
+    plan_batch(ctx, subs, now=now)
     return send_pending(ctx, now=now, stop=stop)     # also retries whose time has come, for anyone
 
 

@@ -421,10 +421,12 @@ class Store:
                       state: str = "pending", created_at: datetime | None = None) -> Delivery | None:
         """Record a pending delivery with its papers. None if this digest already exists
         or all of its papers were taken meanwhile (another process planned them)."""
-        if not self.plan_deliveries([Planned(subscriber_id, digest_day, items, meta, state)], created_at):
-            return None
+        planned = Planned(subscriber_id, digest_day, items, meta, state)
+        return self.delivery_by_key(planned.key) if self.plan_deliveries([planned], created_at) else None
+
+    def delivery_by_key(self, key: str) -> Delivery | None:
         with self.session() as s:
-            return s.exec(select(Delivery).where(Delivery.key == f"{subscriber_id}:{digest_day}")).one()
+            return s.exec(select(Delivery).where(Delivery.key == key)).first()
 
     def claim(self, delivery_id: int, provider_ref: str | None, now: datetime | None = None) -> Delivery | None:
         """pending/retry -> sending, committed before any network I/O. None if someone else has it."""

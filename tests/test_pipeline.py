@@ -369,12 +369,12 @@ def every_kind_of_subscriber_after_a_day(cfg, hf) -> None:
 def planned_digests(cfg, batches) -> dict[str, tuple]:
     """Plan day 2 in the given batches of subscribers (address lists; None: all in one)
     -> address -> (state, items, meta, papers recorded), and how many were planned."""
-    from notifier.pipeline import plan
+    from notifier.pipeline import plan_batch
 
     with freeze_time("2026-07-02 08:00"), open_context(cfg) as ctx:
         subs = ctx.store.list_subscribers()
         for batch in batches:
-            plan(ctx, [s for s in subs if batch is None or s.address in batch])
+            plan_batch(ctx, [s for s in subs if batch is None or s.address in batch])
         names = {s.id: s.address for s in subs}
         return {names[d.subscriber_id]: (d.state, json.loads(d.items), json.loads(d.meta),
                                           ctx.store.delivered_paper_ids(d.subscriber_id))
@@ -413,20 +413,20 @@ def test_a_batch_plans_exactly_the_digests_each_subscriber_planned_alone_would_g
 
 
 def test_planning_the_same_day_again_records_nothing(cfg, hf):
-    from notifier.pipeline import plan
+    from notifier.pipeline import plan_batch
 
     every_kind_of_subscriber_after_a_day(cfg, hf)
     planned_digests(cfg, [None])
     with freeze_time("2026-07-02 09:00"), open_context(cfg) as ctx:
         before = len(ctx.store.deliveries())
-        assert plan(ctx, ctx.store.list_subscribers()) == 0
+        assert plan_batch(ctx, ctx.store.list_subscribers()) == 0
         assert len(ctx.store.deliveries()) == before
 
 
 def test_planning_reads_the_store_as_often_for_forty_subscribers_as_for_two(cfg, hf):
     from sqlalchemy import event as sa_event
 
-    from notifier.pipeline import plan
+    from notifier.pipeline import plan_batch
 
     hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
     with freeze_time("2026-07-01 06:00"), open_context(cfg) as ctx:
@@ -441,6 +441,20 @@ def test_planning_reads_the_store_as_often_for_forty_subscribers_as_for_two(cfg,
         sa_event.listen(ctx.store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
         for batch in (subs[:2], subs[2:]):
             statements.clear()
-            assert plan(ctx, batch) == len(batch)
+            assert plan_batch(ctx, batch) == len(batch)
             counts.append(len(statements))
     assert counts[0] == counts[1]
+
+
+def test_planning_one_subscriber_returns_the_digest_waiting_to_be_sent_once(cfg, hf):
+    from notifier.pipeline import plan
+
+    subscribe(cfg, "2026-07-01 06:00", '"speculative decoding"')
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING, AGENTS_ARENA])
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        [sub] = ctx.store.list_subscribers()
+        first = plan(ctx, sub)
+        assert (first.key, first.state, [i["id"] for i in json.loads(first.items)]) == (
+            f"{sub.id}:2026-07-01", "pending", [SPEC_DECODING])
+        assert plan(ctx, sub) is None
