@@ -3,8 +3,9 @@
 The stages are pure functions in their own modules; this module is the only place that wires
 them to the store, the network and the clock. Deliveries go through the outbox:
 
-    plan   (one transaction) record a pending delivery with its papers, or nothing if this
-           subscriber's digest for that local day exists or no paper is left to send;
+    plan   (a few queries and transactions for a whole batch of subscribers) record each one's
+           pending delivery with its papers, or an `empty` one if nothing matched, or nothing
+           if their digest for that local day exists or no paper is left to send;
     claim  pending/retry -> sending, committed before any network I/O;
     send   through the sender of the subscriber's destination (one per destination and batch);
     record sent / retry (with backoff) / failed / unknown, straight after.
@@ -17,6 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from bisect import bisect_right
+from itertools import compress
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -27,7 +30,7 @@ from notifier.config import Config
 from notifier.errors import NotifierError
 from notifier.logs import event, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
-from notifier.store import Delivery, Store, Subscriber, utcnow
+from notifier.store import Delivery, Planned, Store, Subscriber, utcnow
 
 if TYPE_CHECKING:
     from notifier.match import Matcher
@@ -37,6 +40,7 @@ log = logging.getLogger("notifier.pipeline")
 SOURCE_NAMES = {"hf_daily": "Hugging Face Daily Papers"}
 RETRY_CAP = timedelta(hours=6)
 LEASE = timedelta(minutes=15)      # a `sending` row older than this was left by a dead process
+PLAN_CHUNK = 500                   # subscribers' digests recorded per transaction when planning a batch
 
 
 def source_label(source: str) -> str:
@@ -234,42 +238,51 @@ def local_day(sub: Subscriber, now: datetime) -> date:
     return now.astimezone(ZoneInfo(sub.timezone)).date()
 
 
-def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
-    """Papers not yet considered for this subscriber: first seen since their last digest was
-    planned (a new subscriber: since the day before subscribing, so they get the latest digest),
-    minus any they already have. Papers a digest left out are not offered again the next day."""
-    since = ctx.store.last_cutoff(sub.id) or sub.created_at - timedelta(days=1)
-    taken = ctx.store.delivered_paper_ids(sub.id)
-    return [p for p in ctx.store.papers_since(since) if p.arxiv_id not in taken]
-
-
 def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper]) -> tuple[list[dict], int]:
     """-> (selected items best first, number of weaker matches). A paper matched by several of
     the subscriber's profiles appears once, tagged with each profile."""
-    from notifier.match import match_profile
-    from notifier.profile import parse_profile
-
     if not papers:
         return [], 0
-    index = ctx.matcher.index(papers)
-    items: dict[str, dict] = {}
-    weaker: set[str] = set()
-    limit = sub.max_items or ctx.config.matching.max_items
-    texts = profiles_of(sub)
-    for text in texts:
-        profile = parse_profile(text)
-        label = ", ".join(profile.labels()[:3]) if len(texts) > 1 else None
-        for m in match_profile(index, profile, max_items=limit, threshold=threshold_of(ctx, sub),
-                               upvote_weight=ctx.config.matching.upvote_weight):
-            if not m.selected:
-                weaker.add(m.paper_id)
-                continue
-            item = items.setdefault(m.paper_id, _item(m))
+    [(_, items, weaker)] = match_many(ctx, [sub], ctx.matcher.index(papers))
+    return items, weaker
+
+
+def match_many(ctx: Context, subs: list[Subscriber], index) -> Iterator[tuple[Subscriber, list[dict], int]]:
+    """Yield (subscriber, selected items, weaker) for subscribers sharing one index: profiles
+    are matched together, one batch per (threshold, max items) setting the subscribers chose."""
+    from notifier.match import match_profiles
+    from notifier.profile import parse_profile
+
+    settings: dict[tuple, list[Subscriber]] = {}
+    for sub in subs:
+        settings.setdefault((threshold_of(ctx, sub), limit_of(ctx, sub)), []).append(sub)
+    explained: dict = {}
+    for (threshold, limit), group in settings.items():
+        parsed = [[parse_profile(text) for text in profiles_of(sub)] for sub in group]
+        ranked = match_profiles(index, [p for profiles in parsed for p in profiles], max_items=limit,
+                                threshold=threshold, upvote_weight=ctx.config.matching.upvote_weight)
+        for sub, profiles in zip(group, parsed):
+            yield sub, *merge_profiles(index, [next(ranked) for _ in profiles], limit, explained)
+
+
+def merge_profiles(index, ranked: list, limit: int, explained: dict) -> tuple[list[dict], int]:
+    """One subscriber's matches over all their profiles -> (the selected papers best first, each
+    once, tagged with every profile that selected it; how many more papers matched weaker).
+    A paper's terms and evidence are those of the first profile that selected it; the evidence
+    of a term in a paper is worked out once for all subscribers (``explained``)."""
+    chosen: dict[int, dict] = {}
+    matched: set[int] = set()
+    for r in ranked:
+        label = ", ".join(r.profile.labels()[:3]) if len(ranked) > 1 else None
+        matched.update(r.docs)
+        for k in compress(range(len(r.docs)), r.selected):       # most matches are weaker: skip them in C
+            d, score = r.docs[k], r.scores[k]
+            found = chosen.setdefault(d, {"score": round(score, 4), "of": (r, r.codes[k]), "profiles": []})
             if label:
-                item["profiles"].append(label)
-            item["score"] = max(item["score"], m.score)
-    ranked = sorted(items.values(), key=lambda i: -i["score"])[:limit]
-    return ranked, len(weaker - set(items))
+                found["profiles"].append(label)
+            found["score"] = max(found["score"], score)
+    best = sorted(chosen.items(), key=lambda kv: -kv[1]["score"])[:limit]
+    return [_item(index, d, **found, explained=explained) for d, found in best], len(matched - chosen.keys())
 
 
 def threshold_of(ctx: Context, sub: Subscriber) -> float | None:
@@ -277,10 +290,25 @@ def threshold_of(ctx: Context, sub: Subscriber) -> float | None:
     return sub.threshold if sub.threshold is not None else ctx.config.matching.threshold
 
 
-def _item(m: Match) -> dict:
-    return {"id": m.paper_id, "score": round(m.score, 4), "matched": list(m.matched), "profiles": [],
-            "evidence": [{"term": e.term, "field": e.field, "snippet": [list(s) for s in e.snippet]}
-                         for e in m.evidence]}
+def limit_of(ctx: Context, sub: Subscriber) -> int:
+    return sub.max_items or ctx.config.matching.max_items
+
+
+def _item(index, d: int, score: float, of: tuple, profiles: list[str], explained: dict) -> dict:
+    ranked, code = of
+    return {"id": index.docs[d].id, "score": score, "matched": ranked.labels(code), "profiles": profiles,
+            "evidence": [e for term in dict.fromkeys(ranked.terms(code)) for e in _evidence(index, d, term, explained)]}
+
+
+def _evidence(index, d: int, term, explained: dict) -> list[dict]:
+    """Why ``term`` matched paper ``d``, as a digest records it (a paper's evidence is its terms'
+    one after another); kept in ``explained``: subscribers share terms, and it costs ~1 ms."""
+    from notifier.explain import evidence
+
+    if (d, term) not in explained:
+        explained[d, term] = [{"term": e.term, "field": e.field, "snippet": [list(s) for s in e.snippet]}
+                              for e in evidence(index, d, [term])]
+    return explained[d, term]
 
 
 def profiles_of(sub: Subscriber) -> list[str]:
@@ -288,38 +316,130 @@ def profiles_of(sub: Subscriber) -> list[str]:
 
 
 def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Delivery | None:
-    """Record this subscriber's digest for their local day, if there is anything to send."""
+    """Record this subscriber's digest for their local day (see ``plan_batch``) -> the digest
+    waiting to be sent, or None (nothing to send, or planned already)."""
     now = now or ctx.now()
-    day = local_day(sub, now).isoformat()
-    if ctx.store.has_delivery(sub.id, day):
+    if not plan_batch(ctx, [sub], now=now):
         return None
-    folded = ctx.store.supersede_open(sub.id, day)      # missed digests: this one is a catch-up
+    return ctx.store.delivery_by_key(f"{sub.id}:{local_day(sub, now).isoformat()}")
+
+
+def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = None) -> int:
+    """Record each subscriber's digest for their local day, if there is anything to send, and
+    (unless ``send_empty``) an `empty` one if not, so they are not re-matched all day and papers
+    arriving later go into the next digest. The batch is matched together and recorded
+    PLAN_CHUNK subscribers per transaction. -> how many digests are waiting to be sent."""
+    now = now or ctx.now()
+    days = {sub.id: local_day(sub, now).isoformat() for sub in subs}
+    known = ctx.store.delivery_keys([f"{sub.id}:{days[sub.id]}" for sub in subs])
+    subs = [sub for sub in subs if f"{sub.id}:{days[sub.id]}" not in known]
+    folded = ctx.store.supersede_open_many({sub.id: days[sub.id] for sub in subs})   # missed: a catch-up
     cutoff = utcnow()         # papers first seen from now on belong to the next digest
-    papers = candidates(ctx, sub)
-    items, weaker = match_subscriber(ctx, sub, papers)
-    meta = digest_meta(ctx, sub, papers, items, weaker, now, folded=folded)
+    return sum(record_plans(ctx, chunk, days, folded, cutoff, now)
+               for chunk in _batched(match_batch(ctx, subs), PLAN_CHUNK))
+
+
+def record_plans(ctx: Context, matched: list[tuple], days: dict[int, str], folded: dict[int, int],
+                 cutoff: datetime, now: datetime) -> int:
+    """Record the digests of a chunk of matched subscribers in one transaction. -> how many are
+    waiting to be sent (not `empty`, not planned meanwhile by another process)."""
+    facts = digest_facts(ctx, matched, now)
+    digests = [(m[0], _planned(ctx, facts, m, days[m[0].id], now, folded.get(m[0].id, 0))) for m in matched]
+    recorded = set(ctx.store.plan_deliveries([p for _, p in digests], created_at=cutoff))
+    pending = [(sub, p) for sub, p in digests if p.key in recorded and p.state == "pending"]
+    for sub, p in pending:
+        event(log, "digest planned", subscriber=sub.address, day=p.digest_day, papers=len(p.items),
+              weaker=p.meta["weaker"])
+    return len(pending)
+
+
+def _planned(ctx: Context, facts: DigestFacts, matched: tuple, day: str, now: datetime, folded: int) -> Planned:
+    sub, papers, items, weaker = matched
+    meta = digest_meta(facts, sub, len(papers), items, weaker, now, folded=folded)
     if not items and not ctx.config.general.send_empty:
-        # Nothing to send today: record that, so the subscriber is not re-matched all day and
-        # papers arriving later go into tomorrow's digest.
-        ctx.store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=[], meta=meta, state="empty",
-                                created_at=cutoff)
-        return None
-    delivery = ctx.store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=items, meta=meta,
-                                       created_at=cutoff)
-    if delivery:
-        event(log, "digest planned", subscriber=sub.address, day=day, papers=len(items), weaker=weaker)
-    return delivery
+        return Planned(sub.id, day, [], meta, state="empty")
+    return Planned(sub.id, day, items, meta)
 
 
-def digest_meta(ctx: Context, sub: Subscriber, papers: list[Paper], items: list[dict], weaker: int,
+def match_batch(ctx: Context, subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list[Paper], list[dict], int]]:
+    """Yield (subscriber, candidates, selected items, weaker) for every subscriber, a candidate
+    set at a time: each set's index is built once and its subscribers matched together."""
+    for papers, group in candidate_sets(ctx, subs):
+        if not papers:
+            yield from ((sub, papers, [], 0) for sub in group)
+            continue
+        index = ctx.matcher.index(papers)
+        yield from ((sub, papers, items, weaker) for sub, items, weaker in match_many(ctx, group, index))
+
+
+def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
+    """Papers not yet considered for this subscriber: first seen since their last digest was
+    planned (a new subscriber: since the day before subscribing, so they get the latest digest),
+    minus any they already have. Papers a digest left out are not offered again the next day."""
+    [(papers, _)] = candidate_sets(ctx, [sub])
+    return papers
+
+
+def candidate_sets(ctx: Context, subs: list[Subscriber]) -> list[tuple[list[Paper], list[Subscriber]]]:
+    """The subscribers grouped by their candidates (see ``candidates``): most share them (they
+    were planned together last time, or subscribed on the same day). The papers are read and
+    decoded once for the whole batch, what each subscriber has already had in one query."""
+    if not subs:
+        return []
+    cutoffs = ctx.store.last_cutoffs([sub.id for sub in subs])
+    since = {sub.id: _utc(cutoffs.get(sub.id) or sub.created_at - timedelta(days=1)) for sub in subs}
+    oldest = min(since.values())
+    seen = ctx.store.papers_seen_since(oldest)
+    times = [_utc(at) for at, _ in seen]
+    first_seen = {p.arxiv_id: at for at, (_, p) in zip(times, seen)}
+    taken = ctx.store.taken_papers([sub.id for sub in subs], oldest)
+    groups: dict[tuple, list[Subscriber]] = {}
+    for sub in subs:
+        start = bisect_right(times, since[sub.id])      # seen at the cutoff: considered then
+        had = frozenset(pid for pid in taken.get(sub.id, ()) if first_seen.get(pid, oldest) >= since[sub.id])
+        groups.setdefault((start, had), []).append(sub)
+    return [([p for _, p in seen[start:] if p.arxiv_id not in had], group)
+            for (start, had), group in groups.items()]
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+
+
+def _batched(items, size: int):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class DigestFacts:
+    """What the digests of a chunk of subscribers say besides their papers, read in a few queries."""
+    sources: list[str]
+    failed: list[str]
+    last_sent: dict[int, datetime]          # subscriber -> when their latest sent digest was planned
+    days: dict[str, list[str]]              # paper -> the digest days it was seen on
+
+
+def digest_facts(ctx: Context, matched: list[tuple], now: datetime) -> DigestFacts:
+    ids = [m[0].id for m in matched]
+    return DigestFacts(sources=sorted(set(ctx.store.fetch_sources()) or {"hf_daily"}),
+                       failed=ctx.store.failed_sources_since(now - timedelta(days=1)),
+                       last_sent=ctx.store.last_sent_at(ids),
+                       days=ctx.store.sighting_days(i["id"] for m in matched for i in m[2]))
+
+
+def digest_meta(facts: DigestFacts, sub: Subscriber, new_papers: int, items: list[dict], weaker: int,
                 now: datetime, folded: int = 0) -> dict:
-    last = ctx.store.last_delivery(sub.id)
-    since = last.created_at if last else sub.created_at
-    sources = sorted({s for s in ctx.store.fetch_sources()} or {"hf_daily"})
-    failed = ctx.store.failed_sources_since(now - timedelta(days=1))
-    days = sorted({d for p in items for _, d in ctx.store.sightings(p["id"])})
-    return {"new_papers": len(papers), "sources": [source_label(s) for s in sources],
-            "failed_sources": [source_label(s) for s in failed], "weaker": weaker,
+    since = facts.last_sent.get(sub.id, sub.created_at)
+    days = sorted({d for i in items for d in facts.days.get(i["id"], [])})
+    return {"new_papers": new_papers, "sources": [source_label(s) for s in facts.sources],
+            "failed_sources": [source_label(s) for s in facts.failed], "weaker": weaker,
             "covers_days": days if folded or (now - since) > timedelta(days=1, hours=12) else [],
             "empty_note": not items}
 
@@ -342,15 +462,14 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
     subs = [s for s in ctx.store.list_subscribers() if subscriber_ids is None or s.id in subscriber_ids]
     ctx.matcher.refresh(ctx.store.papers_version())
     if dry_run:
-        return [preview_report(ctx, s, now) for s in subs]
-    for sub in subs:
-        plan(ctx, sub, now=now)
+        return preview_reports(ctx, subs)
+    plan_batch(ctx, subs, now=now)
     return send_pending(ctx, now=now, stop=stop)     # also retries whose time has come, for anyone
 
 
-def preview_report(ctx: Context, sub: Subscriber, now: datetime) -> DeliveryReport:
-    items, _ = match_subscriber(ctx, sub, candidates(ctx, sub))
-    return DeliveryReport(sub.address, "dry-run", len(items))
+def preview_reports(ctx: Context, subs: list[Subscriber]) -> list[DeliveryReport]:
+    found = {sub.id: len(items) for sub, _, items, _ in match_batch(ctx, subs)}
+    return [DeliveryReport(sub.address, "dry-run", found[sub.id]) for sub in subs]
 
 
 def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: datetime | None = None,
@@ -432,7 +551,7 @@ def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Di
     now = ctx.now()
     papers = ctx.store.papers_on_day(day.isoformat()) if day else candidates(ctx, sub)
     items, weaker = match_subscriber(ctx, sub, papers)
-    meta = digest_meta(ctx, sub, papers, items, weaker, now)
+    meta = digest_meta(digest_facts(ctx, [(sub, papers, items, weaker)], now), sub, len(papers), items, weaker, now)
     day = day or local_day(sub, now)
     preview = Delivery(key=f"{sub.id}:{day}:preview", subscriber_id=sub.id, digest_day=day.isoformat(),
                        items=json.dumps(items), meta=json.dumps(meta), id=0)

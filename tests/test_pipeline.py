@@ -547,3 +547,132 @@ def test_a_webhook_url_address_is_not_printed_in_the_run_report(config, monkeypa
         ingest_sample(ctx.store)
         [report] = deliver(ctx)
     assert report.state == "sent" and report.subscriber == "[redacted]"
+
+
+EVERY_KIND = [      # address, profiles, settings: one subscriber of each kind a batch mixes
+    ("ada@example.org", ['"speculative decoding", "sparse attention"'], {}),
+    ("#ml-papers", [BROAD], {}),                                                   # Slack
+    ("many@example.org", ['"speculative decoding"', BROAD, "agents, benchmark"], {}),
+    ("few@example.org", [BROAD], {"threshold": 0.15, "max_items": 3}),
+    ("strict@example.org", [BROAD, "diffusion, -video"], {"threshold": 0.8}),
+    ("weekly@example.org", ['agents^2, +benchmark'], {"frequency": "weekly:thu", "timezone": "Asia/Tokyo"}),
+    ("failed@example.org", [BROAD], {}),         # yesterday's digest failed: its papers are offered again
+    ("waiting@example.org", ["agents"], {}),   # yesterday's still retrying: folded into a catch-up
+    ("quiet@example.org", ['"protein folding"'], {}),   # nothing matches: an `empty` digest
+]
+
+
+def every_kind_of_subscriber_after_a_day(cfg, hf) -> None:
+    """Day 1 planned and sent for EVERY_KIND (one then failed, one is waiting for a retry);
+    day 2's papers fetched and a new subscriber added; day 2 not planned yet."""
+    ids = [i["paper"]["id"] for i in SAMPLE]
+    with freeze_time("2026-07-01 06:00"), open_context(cfg) as ctx:
+        for address, profiles, settings in EVERY_KIND:
+            ctx.store.add_subscriber(new_subscriber(address=address, keywords=profiles, **settings))
+    hf.days["2026-07-01"] = day_items("2026-07-01", ids[::2])
+    cycle(cfg, "2026-07-01 08:00")
+    with freeze_time("2026-07-02 06:00"), open_context(cfg) as ctx:
+        by_address = {s.address: s.id for s in ctx.store.list_subscribers()}
+        for d in ctx.store.deliveries():
+            if d.subscriber_id == by_address["failed@example.org"]:
+                ctx.store.record(d.id, "failed", error="550 mailbox unavailable")
+            if d.subscriber_id == by_address["waiting@example.org"]:
+                ctx.store.record(d.id, "retry", error="451 try later")
+        ctx.store.add_subscriber(new_subscriber(address="new@example.org", keywords=[BROAD, '"sparse attention"']))
+    hf.days["2026-07-02"] = day_items("2026-07-02", ids[1::2])
+    with freeze_time("2026-07-02 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+
+
+def planned_digests(cfg, batches) -> dict[str, tuple]:
+    """Plan day 2 in the given batches of subscribers (address lists; None: all in one)
+    -> address -> (state, items, meta, papers recorded), and how many were planned."""
+    from notifier.pipeline import plan_batch
+
+    with freeze_time("2026-07-02 08:00"), open_context(cfg) as ctx:
+        subs = ctx.store.list_subscribers()
+        for batch in batches:
+            plan_batch(ctx, [s for s in subs if batch is None or s.address in batch])
+        names = {s.id: s.address for s in subs}
+        return {names[d.subscriber_id]: (d.state, json.loads(d.items), json.loads(d.meta),
+                                          ctx.store.delivered_paper_ids(d.subscriber_id))
+                for d in ctx.store.deliveries() if d.digest_day == "2026-07-02"}
+
+
+def copy_database(cfg, name: str):
+    import shutil
+
+    src = Path(cfg.database.url.split(":///", 1)[1])
+    dst = src.with_name(name)
+    shutil.copy(src, dst)
+    copy = type(cfg)(**{**cfg.__dict__})
+    copy.database = type(cfg.database)(**{**cfg.database.__dict__, "url": f"sqlite:///{dst}"})
+    return copy
+
+
+def test_a_batch_plans_exactly_the_digests_each_subscriber_planned_alone_would_get(cfg, hf):
+    if not cfg.database.url.startswith("sqlite"):
+        pytest.skip("compares copies of a SQLite database file")
+    every_kind_of_subscriber_after_a_day(cfg, hf)
+    alone_cfg = copy_database(cfg, "alone.sqlite")
+    together = planned_digests(cfg, [None])
+    alone = planned_digests(alone_cfg, [[address] for address, _, _ in EVERY_KIND] + [["new@example.org"]])
+    assert together == alone
+    assert len(together) == len(EVERY_KIND) + 1
+    states = {address: digest[0] for address, digest in together.items()}
+    assert states["quiet@example.org"] == "empty" and states["ada@example.org"] == "pending"
+    assert len(together["few@example.org"][1]) == 3
+    assert together["waiting@example.org"][2]["covers_days"] == ["2026-07-01", "2026-07-02"]
+    day_one = {i["paper"]["id"] for i in day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE[::2]])}
+    assert {i["id"] for i in together["failed@example.org"][1]} & day_one       # offered again
+    assert {i["id"] for i in together["new@example.org"][1]} & day_one          # the latest digest too
+    assert not {i["id"] for i in together["#ml-papers"][1]} & day_one           # had them yesterday
+    assert any(len(i["profiles"]) == 2 for i in together["many@example.org"][1])
+
+
+def test_planning_the_same_day_again_records_nothing(cfg, hf):
+    from notifier.pipeline import plan_batch
+
+    every_kind_of_subscriber_after_a_day(cfg, hf)
+    planned_digests(cfg, [None])
+    with freeze_time("2026-07-02 09:00"), open_context(cfg) as ctx:
+        before = len(ctx.store.deliveries())
+        assert plan_batch(ctx, ctx.store.list_subscribers()) == 0
+        assert len(ctx.store.deliveries()) == before
+
+
+def test_planning_reads_the_store_as_often_for_forty_subscribers_as_for_two(cfg, hf):
+    from sqlalchemy import event as sa_event
+
+    from notifier.pipeline import plan_batch
+
+    hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
+    with freeze_time("2026-07-01 06:00"), open_context(cfg) as ctx:
+        for i in range(42):
+            ctx.store.add_subscriber(new_subscriber(address=f"u{i}@example.org", keywords=[BROAD],
+                                                    threshold=0.15 if i % 2 else None))
+    statements, counts = [], []
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        subs = ctx.store.list_subscribers()
+        ctx.matcher.background                           # read once for the day, whatever the batch
+        sa_event.listen(ctx.store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        for batch in (subs[:2], subs[2:]):
+            statements.clear()
+            assert plan_batch(ctx, batch) == len(batch)
+            counts.append(len(statements))
+    assert counts[0] == counts[1]
+
+
+def test_planning_one_subscriber_returns_the_digest_waiting_to_be_sent_once(cfg, hf):
+    from notifier.pipeline import plan
+
+    subscribe(cfg, "2026-07-01 06:00", '"speculative decoding"')
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING, AGENTS_ARENA])
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        [sub] = ctx.store.list_subscribers()
+        first = plan(ctx, sub)
+        assert (first.key, first.state, [i["id"] for i in json.loads(first.items)]) == (
+            f"{sub.id}:2026-07-01", "pending", [SPEC_DECODING])
+        assert plan(ctx, sub) is None

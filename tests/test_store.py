@@ -172,6 +172,15 @@ def test_old_database_gains_a_skipped_count_on_its_fetch_runs(tmp_path):
     assert store.last_fetch("hf_daily").skipped == 1
 
 
+def test_schema_1_database_gets_the_index_that_plans_a_batch_without_scanning_every_digest(tmp_path):
+    from sqlalchemy import inspect
+
+    store = Store(schema_v1_database(tmp_path))
+    indexes = {i["name"]: i["column_names"] for i in inspect(store.engine).get_indexes("delivery")}
+    store.close()
+    assert indexes["ix_delivery_subscriber_state"] == ["subscriber_id", "state", "created_at"]
+
+
 def test_new_database_stores_a_subscriber_threshold(store):
     store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]", threshold=0.2))
     store.add_subscriber(Subscriber(channel="email", address="b@example.org", profile="[]"))
