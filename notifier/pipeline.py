@@ -257,12 +257,23 @@ def match_many(ctx: Context, subs: list[Subscriber], index) -> Iterator[tuple[Su
     for sub in subs:
         settings.setdefault((threshold_of(ctx, sub), limit_of(ctx, sub)), []).append(sub)
     explained: dict = {}
+    votes = votes_of(ctx, subs)
     for (threshold, limit), group in settings.items():
         parsed = [[parse_profile(text) for text in profiles_of(sub)] for sub in group]
+        feedback = [votes.get(sub.id, []) for sub, profiles in zip(group, parsed) for _ in profiles]
         ranked = match_profiles(index, [p for profiles in parsed for p in profiles], max_items=limit,
-                                threshold=threshold, upvote_weight=ctx.config.matching.upvote_weight)
+                                threshold=threshold, upvote_weight=ctx.config.matching.upvote_weight,
+                                feedback=feedback if any(feedback) else None)
         for sub, profiles in zip(group, parsed):
             yield sub, *merge_profiles(index, [next(ranked) for _ in profiles], limit, explained)
+
+
+def votes_of(ctx: Context, subs: list[Subscriber]) -> dict[int, list[tuple[Paper, int]]]:
+    """Each subscriber's votes ("more like this" +1, "not for me" -1) with the papers voted on,
+    which are usually from earlier days: read in two queries for the whole batch."""
+    votes = ctx.store.votes_of([sub.id for sub in subs])
+    papers = ctx.store.get_papers({pid for vs in votes.values() for pid, _ in vs}) if votes else {}
+    return {sid: [(papers[pid], v) for pid, v in vs if pid in papers] for sid, vs in votes.items()}
 
 
 def merge_profiles(index, ranked: list, limit: int, explained: dict) -> tuple[list[dict], int]:
@@ -277,7 +288,7 @@ def merge_profiles(index, ranked: list, limit: int, explained: dict) -> tuple[li
         matched.update(r.docs)
         for k in compress(range(len(r.docs)), r.selected):       # most matches are weaker: skip them in C
             d, score = r.docs[k], r.scores[k]
-            found = chosen.setdefault(d, {"score": round(score, 4), "of": (r, r.codes[k]), "profiles": []})
+            found = chosen.setdefault(d, {"score": round(score, 4), "of": (r, k), "profiles": []})
             if label:
                 found["profiles"].append(label)
             found["score"] = max(found["score"], score)
@@ -295,9 +306,13 @@ def limit_of(ctx: Context, sub: Subscriber) -> int:
 
 
 def _item(index, d: int, score: float, of: tuple, profiles: list[str], explained: dict) -> dict:
-    ranked, code = of
-    return {"id": index.docs[d].id, "score": score, "matched": ranked.labels(code), "profiles": profiles,
+    ranked, k = of
+    code = ranked.codes[k]
+    item = {"id": index.docs[d].id, "score": score, "matched": ranked.labels(code), "profiles": profiles,
             "evidence": [e for term in dict.fromkeys(ranked.terms(code)) for e in _evidence(index, d, term, explained)]}
+    if ranked.voting:           # which of the subscriber's votes moved it, for the "why" line
+        item["liked"], item["disliked"] = ranked.votes(k)
+    return item
 
 
 def _evidence(index, d: int, term, explained: dict) -> list[dict]:
@@ -536,7 +551,8 @@ def build_digest(ctx: Context, d: Delivery, sub: Subscriber) -> Digest:
     papers = ctx.store.get_papers(i["id"] for i in items)
     digest_items = [DigestItem(paper=papers[i["id"]], profiles=i["profiles"], match=Match(
         paper_id=i["id"], score=i["score"], selected=True, matched=i["matched"],
-        evidence=[Evidence(e["term"], e["field"], [tuple(s) for s in e["snippet"]]) for e in i["evidence"]]))
+        evidence=[Evidence(e["term"], e["field"], [tuple(s) for s in e["snippet"]]) for e in i["evidence"]],
+        liked=i.get("liked", 0), disliked=i.get("disliked", 0)))
         for i in items if i["id"] in papers]
     return Digest(recipient=recipient(sub), day=date.fromisoformat(d.digest_day), items=digest_items,
                   stats=DigestStats(meta.get("new_papers", 0), meta.get("sources", []), meta.get("failed_sources", [])),

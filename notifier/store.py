@@ -674,10 +674,17 @@ class Store:
 
     def votes(self, subscriber_id: int) -> list[tuple[str, int]]:
         """(paper id, vote) for one subscriber, newest first."""
+        return self.votes_of([subscriber_id]).get(subscriber_id, [])
+
+    def votes_of(self, subscriber_ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+        """Each of these subscribers' votes as (paper id, vote), newest first, in one query a chunk."""
+        out: dict[int, list[tuple[str, int]]] = {}
         with self.session() as s:
-            rows = s.exec(select(Vote).where(Vote.subscriber_id == subscriber_id)
-                          .order_by(Vote.updated_at.desc(), Vote.id.desc()))
-            return [(r.paper_id, r.vote) for r in rows]
+            for chunk in _chunks(list(subscriber_ids), 500):
+                for r in s.exec(select(Vote).where(Vote.subscriber_id.in_(chunk))
+                                .order_by(Vote.updated_at.desc(), Vote.id.desc())):
+                    out.setdefault(r.subscriber_id, []).append((r.paper_id, r.vote))
+        return out
 
     def add_signup(self, address: str, settings: dict) -> int:
         with self.session() as s:

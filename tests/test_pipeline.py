@@ -676,3 +676,32 @@ def test_planning_one_subscriber_returns_the_digest_waiting_to_be_sent_once(cfg,
         assert (first.key, first.state, [i["id"] for i in json.loads(first.items)]) == (
             f"{sub.id}:2026-07-01", "pending", [SPEC_DECODING])
         assert plan(ctx, sub) is None
+
+
+# ----------------------------------------------------------------------------- votes
+def test_stored_votes_reorder_the_subscribers_digest_and_the_mail_says_why(config):
+    """Ann voted "more like this" on two agent papers and "not for me" on the drone simulator;
+    Bob, with the same profile, did not vote. The drone paper falls to the end of her digest,
+    and her mail says which of her votes moved a paper."""
+    from notifier.store import Store
+
+    profile = 'reasoning, agents, "reinforcement learning"'
+    store = Store(config.database_url)
+    ingest_sample(store)
+    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=[profile], max_items=10))
+    store.add_subscriber(new_subscriber(address="bob@example.org", keywords=[profile], max_items=10))
+    for paper_id, vote in (("2606.13120", 1), ("2606.10423", 1), ("2606.08039", -1)):
+        store.set_vote(ann.id, paper_id, vote)
+    store.close()
+    with open_context(config) as ctx:
+        deliver(ctx)
+        digests = {ctx.store.find_subscriber(d.subscriber_id).address: [i["id"] for i in json.loads(d.items)]
+                   for d in ctx.store.deliveries()}
+    assert digests["bob@example.org"].index("2606.08039") == 1      # the drone simulator, second for Bob
+    assert digests["ann@example.org"].index("2606.08039") == 9      # "not for me": last of Ann's ten
+    assert set(digests["ann@example.org"]) == set(digests["bob@example.org"])   # votes never add a paper
+    mails = {m["To"]: m for m in (email.message_from_bytes(f.read_bytes(), policy=policy.default)
+                                  for f in Path(config.outbox_dir).glob("*.eml"))}
+    ann_text = mails["ann@example.org"].get_body(("plain",)).get_content()
+    assert "like 1 paper you liked" in ann_text and "you marked not for me" in ann_text
+    assert "you liked" not in mails["bob@example.org"].get_body(("plain",)).get_content()
