@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 from aiosmtpd.controller import Controller

@@ -14,7 +14,6 @@ import json
 import os
 import random
 import re
-import resource
 import sqlite3
 import subprocess
 import sys

@@ -80,7 +80,6 @@ def plan_all(template: Path, together: bool) -> tuple[float, int, list]:
     pipeline.send_pending = lambda ctx, **kw: []
     try:
         with pipeline.open_context(config) as ctx:
-            ctx.matcher.kept = 4 if shared else 0
             start = time.perf_counter()
             if together:
                 pipeline.deliver(ctx)

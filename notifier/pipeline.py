@@ -21,7 +21,7 @@ import threading
 from bisect import bisect_right
 from itertools import compress
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable, Iterator
 from zoneinfo import ZoneInfo

@@ -2,17 +2,13 @@
 local HTTP server stands in for Hugging Face, the clock is frozen, digests land in the outbox."""
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from datetime import date
-from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from hf_server import HFStandIn
 from freezegun import freeze_time
 from sqlmodel import select
 
@@ -28,46 +24,11 @@ def item(pid: str, title, day: str = "2026-07-01", **paper) -> dict:
                       "submittedOnDailyAt": f"{day}T00:00:00.000Z"} | paper}
 
 
-class HF:
-    """The API answers ``days[D]`` for date D; the HTML day page carries the same items."""
-
-    def __init__(self):
-        self.days: dict[str, list] = {}
-        self.paths: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.paths.append(self.path)
-                url = urlparse(self.path)
-                day = parse_qs(url.query).get("date", [url.path.rsplit("/", 1)[-1]])[0]
-                data = outer.days.get(day, []) if parse_qs(url.query).get("p") is None else []
-                if url.path.startswith("/api/"):
-                    body, ctype = json.dumps(data), "application/json"
-                else:
-                    props = escape(json.dumps({"dailyPapers": data}))
-                    body = f'<html><body><div data-target="DailyPapers" data-props="{props}"></div></body></html>'
-                    ctype = "text/html"
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body.encode())))
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
 def hf():
-    server = HF()
+    server = HFStandIn()
     yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    server.close()
 
 
 @pytest.fixture

@@ -5,14 +5,12 @@ from __future__ import annotations
 import email
 import json
 import logging
-import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from email import policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
+from hf_server import HFStandIn
 from freezegun import freeze_time
 
 from notifier.alerts import find_problems
@@ -36,43 +34,11 @@ def day_items(day: str, ids: list[str]) -> list[dict]:
 SPEC_DECODING, SPARSE_ATTN, DISTILL_2STEP, AGENTS_ARENA = "2606.12243", "2606.13392", "2606.12575", "2606.13681"
 
 
-class HF:
-    """/api/daily_papers?date=D answers what `days[D]` holds; `down` answers 503."""
-
-    def __init__(self):
-        self.days: dict[str, list] = {}
-        self.down = False
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                url = urlparse(self.path)
-                if outer.down:
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                day = parse_qs(url.query).get("date", [""])[0]
-                page = int(parse_qs(url.query).get("p", ["0"])[0])
-                body = json.dumps(outer.days.get(day, []) if page == 0 else []).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
 def hf():
-    server = HF()
+    server = HFStandIn()
     yield server
-    server.httpd.shutdown()
+    server.close()
 
 
 @pytest.fixture

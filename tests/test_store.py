@@ -1,5 +1,4 @@
 import json
-import multiprocessing
 import os
 import signal
 import sqlite3

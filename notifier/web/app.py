@@ -8,7 +8,7 @@ import contextlib
 import json
 import threading
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable
 
 from starlette.applications import Starlette
