@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "last fetches per source, pending and failed deliveries"),
     "prune": ("prune", "drop raw source records older than the retention age"),
     "config": ("config", "show the effective configuration, secrets redacted"),
+    "db": ("db", "database chores: `db copy --to URL` moves everything to another database"),
 }
 
 

@@ -78,21 +78,37 @@ def open_context(config: Config, *, clock: Callable[[], datetime] | None = None,
 # ----------------------------------------------------------------------------- subscribers
 def sync_config_subscribers(ctx: Context) -> None:
     """Subscribers declared in the config file win over the CLI for the same address: their
-    profile and settings are written to the store on every start; CLI-only ones are untouched."""
+    profile and settings are written to the store when the file's subscribers (or the default
+    zone they fall back to) changed since they were last applied, or when one of them was changed
+    in the store meanwhile (e.g. `notifier edit`); CLI-only ones are untouched. Applying 10,000
+    at every start of every command took 45 s; checking the fingerprint takes milliseconds."""
     from notifier.subscribers import new_subscriber
 
-    for spec in ctx.config.subscribers:
-        wanted = new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
-                                timezone=spec.timezone or ctx.config.schedule.timezone,
-                                time=spec.time or "", frequency=spec.frequency,
-                                max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
-        current = ctx.store.find_subscriber(wanted.address)
-        if current is None:
-            ctx.store.add_subscriber(wanted)
-        else:
-            ctx.store.update_subscriber(current.id, **{k: getattr(wanted, k) for k in (
-                "name", "channel", "profile", "timezone", "delivery_time", "frequency", "weekday",
-                "max_items", "threshold", "origin")}, active=True)
+    wanted_key = _config_subscribers_fingerprint(ctx.config)
+    if ctx.store.setting(CONFIG_SUBSCRIBERS_KEY) == f"{wanted_key} {ctx.store.subscribers_version('config')}":
+        return
+    wanted = [new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
+                             timezone=spec.timezone or ctx.config.schedule.timezone,
+                             time=spec.time or "", frequency=spec.frequency,
+                             max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
+              for spec in ctx.config.subscribers]
+    ctx.store.upsert_subscribers(wanted, SUBSCRIBER_SETTINGS + ("origin",))
+    # Recorded after the rows are written: a start that dies in between applies them again.
+    ctx.store.put_setting(CONFIG_SUBSCRIBERS_KEY, f"{wanted_key} {ctx.store.subscribers_version('config')}")
+
+
+CONFIG_SUBSCRIBERS_KEY = "config_subscribers"
+SUBSCRIBER_SETTINGS = ("name", "channel", "profile", "timezone", "delivery_time", "frequency", "weekday",
+                       "max_items", "threshold")
+
+
+def _config_subscribers_fingerprint(config: Config) -> str:
+    import hashlib
+    from dataclasses import asdict
+
+    specs = [asdict(spec) for spec in config.subscribers]
+    text = json.dumps([config.schedule.timezone, specs], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # ----------------------------------------------------------------------------- fetch

@@ -26,7 +26,7 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 from notifier.errors import StoreError
 from notifier.models import Paper
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown", "held")   # a paper in these is taken
 OPEN_STATES = ("pending", "sending", "retry")
 
@@ -137,6 +137,12 @@ class Alert(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
+class Setting(SQLModel, table=True):
+    """Small facts the service remembers about itself, e.g. which config subscribers it applied."""
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
 class SchemaVersion(SQLModel, table=True):
     __tablename__ = "schema_version"
     version: int = Field(primary_key=True)
@@ -155,12 +161,18 @@ def _v2(conn) -> None:
     _add_column(conn, "subscriber", "threshold", "FLOAT")
 
 
+def _v3(conn) -> None:
+    """setting: a key/value table (the fingerprint of the config file's subscribers, so they are
+    applied when the file changes instead of at every start)."""
+    Setting.__table__.create(conn, checkfirst=True)
+
+
 def _add_column(conn, table: str, column: str, sql_type: str) -> None:
     if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
-MIGRATIONS = {1: _v1, 2: _v2}      # version -> function(connection); append, never edit
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}      # version -> function(connection); append, never edit
 
 
 # ----------------------------------------------------------------------------- results
@@ -178,7 +190,11 @@ class Store:
         self.path = _sqlite_path(url)
         if self.path is not None:
             _check_sqlite_file(self.path)
-        self.engine = create_engine(url, connect_args=_connect_args(url))
+        try:
+            self.engine = create_engine(url, connect_args=_connect_args(url))
+        except ModuleNotFoundError as err:
+            raise StoreError(f"{url.split('@')[-1]}: the database driver '{err.name}' is not installed "
+                             "(for PostgreSQL: pip install 'digest-notifier[postgres]')") from None
         if self.path is not None:
             _install_sqlite_pragmas(self.engine)
         self._guard(self._migrate)
@@ -369,6 +385,15 @@ class Store:
                     return found
             return s.exec(select(Subscriber).where((Subscriber.address == str(ref)) | (Subscriber.name == str(ref)))).first()
 
+    def find_subscribers(self, addresses: list[str], origin: str | None = None) -> set[str]:
+        """Which of these addresses are stored (with that origin, if given)."""
+        found = set()
+        with self.session() as s:
+            for chunk in _chunks(addresses, 500):
+                q = select(Subscriber.address).where(Subscriber.address.in_(chunk))
+                found.update(s.exec(q.where(Subscriber.origin == origin) if origin else q))
+        return found
+
     def update_subscriber(self, sub_id: int, **changes) -> Subscriber:
         with self.session() as s:
             sub = s.get(Subscriber, sub_id)
@@ -390,6 +415,41 @@ class Store:
             if active_only:
                 q = q.where(Subscriber.active == True)  # noqa: E712
             return list(s.exec(q.order_by(Subscriber.id)))
+
+    def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
+        """Add these subscribers, or set ``fields`` (and active) on those whose address exists,
+        all in one transaction. -> (added, updated)."""
+        fields = list(fields)
+        with self.session() as s:
+            existing = {}
+            for chunk in _chunks([sub.address for sub in subs], 500):
+                existing.update((r.address, r) for r in s.exec(select(Subscriber).where(Subscriber.address.in_(chunk))))
+            for sub in subs:
+                row = existing.get(sub.address)
+                if row is None:
+                    s.add(sub)
+                    continue
+                for key in fields:
+                    setattr(row, key, getattr(sub, key))
+                row.active, row.updated_at = sub.active, utcnow()
+                s.add(row)
+            return len(subs) - len(existing), len(existing)
+
+    def subscribers_version(self, origin: str) -> str:
+        """Changes whenever a subscriber of this origin is added or changed: 'count/latest change'."""
+        with self.session() as s:
+            count, latest = s.exec(select(func.count(), func.max(Subscriber.updated_at))
+                                   .where(Subscriber.origin == origin)).one()
+            return f"{count}/{latest.isoformat() if latest else ''}"
+
+    def setting(self, key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(Setting, key)
+            return row.value if row else None
+
+    def put_setting(self, key: str, value: str) -> None:
+        with self.session() as s:
+            s.merge(Setting(key=key, value=value))
 
     # -- deliveries -----------------------------------------------------------------------
     def delivered_paper_ids(self, subscriber_id: int) -> set[str]:
@@ -536,7 +596,53 @@ class Store:
             s.add(alert)
 
 
+    # -- moving to another database ---------------------------------------------------------
+    def copy_to(self, target: Store, *, replace: bool = False, batch: int = 5000) -> dict[str, int]:
+        """Copy every row of every table into ``target`` (e.g. SQLite -> PostgreSQL), in one
+        transaction on each side: writers wait meanwhile, and the target gets all or nothing.
+        A target that holds any row is refused unless ``replace`` (its rows are deleted first).
+        Counts are checked table by table. -> rows per table."""
+        return self._guard(self._copy_to, target, replace, batch)
+
+    def _copy_to(self, target: Store, replace: bool, batch: int) -> dict[str, int]:
+        tables = [t for t in SQLModel.metadata.sorted_tables if t.name != SchemaVersion.__tablename__]
+        with self.engine.connect() as src, src.begin(), target.engine.connect() as dst, dst.begin():
+            counts = {t.name: src.execute(select(func.count()).select_from(t)).scalar() for t in tables}
+            held = [t.name for t in tables if dst.execute(select(func.count()).select_from(t)).scalar()]
+            if held and not replace:
+                raise StoreError(f"{target.where}: already holds data ({', '.join(held)}); "
+                                 "copy into an empty database, or replace its contents with --force")
+            for t in reversed(tables):
+                dst.execute(t.delete())
+            for t in tables:
+                rows = src.execute(select(t)).mappings()
+                while chunk := [dict(r) for r in rows.fetchmany(batch)]:
+                    dst.execute(t.insert(), chunk)
+                _advance_sequence(dst, t)
+            copied = {t.name: dst.execute(select(func.count()).select_from(t)).scalar() for t in tables}
+            if copied != counts:
+                raise StoreError(f"{target.where}: copy incomplete, nothing kept "
+                                 f"(source {counts}, copied {copied})")
+        return counts
+
+    @property
+    def where(self) -> str:
+        """The database as an operator names it: the file, or the server and database (no password)."""
+        return str(self.path) if self.path else self.url.split("@")[-1]
+
+
 # ----------------------------------------------------------------------------- helpers
+def _advance_sequence(conn, table) -> None:
+    """PostgreSQL: rows copied with their ids leave the id sequence behind; move it past them."""
+    pk = list(table.primary_key.columns)
+    if conn.dialect.name != "postgresql" or len(pk) != 1:
+        return
+    seq = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table.name, "c": pk[0].name}).scalar()
+    if seq:
+        top = conn.execute(select(func.max(pk[0]))).scalar()
+        conn.execute(text("SELECT setval(:s, :v, false)"), {"s": seq, "v": (top or 0) + 1})
+
+
 def _paper_row(p: Paper, now: datetime) -> PaperRow:
     return PaperRow(id=p.arxiv_id, version=p.version, title=p.title, abstract=p.abstract or "",
                     authors=json.dumps(p.authors), published=p.published, url=p.url or p.abs_url,

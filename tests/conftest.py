@@ -1,15 +1,21 @@
-import os
-
 import pytest
 
+from notifier.cli import main
 from notifier.config import Config
 from notifier.store import Store
+from pg import BACKEND, postgres_server, postgres_url  # noqa: F401  (fixtures)
+
+
+def pytest_report_header(config):
+    return f"database backend: {BACKEND} (NOTIFIER_TEST_BACKEND)"
 
 
 @pytest.fixture
-def db_url(tmp_path):
-    """SQLite in a temp folder, or NOTIFIER_TEST_DATABASE_URL (e.g. a PostgreSQL test database)."""
-    return os.environ.get("NOTIFIER_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'notifier.sqlite'}"
+def db_url(request, tmp_path):
+    """SQLite in a temp folder; with NOTIFIER_TEST_BACKEND=postgres a fresh PostgreSQL database."""
+    if BACKEND == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'notifier.sqlite'}"
 
 
 @pytest.fixture
@@ -27,3 +33,17 @@ def config(tmp_path, db_url):
     c.database.url = db_url
     c.slack.token_env = ""
     return c
+
+
+@pytest.fixture
+def cli(tmp_path, db_url, monkeypatch, capsys):
+    """Run `notifier ARGS...` in process on the test's database -> (exit code, stdout, stderr)."""
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
+
+    def run(*argv):
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run

@@ -7,19 +7,6 @@ import pytest
 from notifier.cli import COMMANDS, main
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
-    monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
-    monkeypatch.delenv("NOTIFIER_DATABASE_URL", raising=False)
-
-    def run(*argv):
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run
-
-
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_has_help(command):
     proc = subprocess.run([sys.executable, "-m", "notifier", command, "--help"], capture_output=True, text=True)

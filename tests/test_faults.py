@@ -55,8 +55,9 @@ def smtp():
 
 
 # ----------------------------------------------------------------------------- setup
-def write_config(tmp_path, port: int, addresses: list[str], keywords: str = "agents", max_attempts: int = 8) -> str:
-    lines = [f'[database]\nurl = "sqlite:///{tmp_path / "notifier.sqlite"}"\n',
+def write_config(url: str, tmp_path, port: int, addresses: list[str], keywords: str = "agents",
+                 max_attempts: int = 8) -> str:
+    lines = [f'[database]\nurl = "{url}"\n',
              "[sources.hf_daily]\nenabled = false\n",
              f'[email]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
              'from = "Paper digest <digest@example.org>"\ntimeout_seconds = 5\n',
@@ -80,10 +81,6 @@ def ingest(db_url: str, sample: str = SAMPLE, day: str | None = None) -> list[st
     finally:
         store.close()
     return [p.title for p in papers]
-
-
-def db_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'notifier.sqlite'}"
 
 
 def states(url: str) -> dict[str, list[str]]:
@@ -130,11 +127,11 @@ N_SUBSCRIBERS = 20
 KILL_AT = 8
 
 
-def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, smtp):
+def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, db_url, smtp):
     server = smtp(delay=0.1, hold_at=KILL_AT).start()
     addresses = [f"user{i:02d}@example.org" for i in range(N_SUBSCRIBERS)]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
+    config = write_config(db_url, tmp_path, server.port, addresses)
+    url = db_url
     ingest(url)
     env = env_for(tmp_path)
     started = time.monotonic()
@@ -184,12 +181,12 @@ def test_daemon_killed_mid_batch_and_restarted_sends_each_digest_once(tmp_path, 
     assert second.returncode == 0
 
 
-def test_daemon_killed_on_the_last_message_resends_it_without_waiting_for_tomorrow(tmp_path, smtp):
+def test_daemon_killed_on_the_last_message_resends_it_without_waiting_for_tomorrow(tmp_path, db_url, smtp):
     """Nobody else is due after the restart, so only a retry sweep sends the interrupted digest."""
     server = smtp(hold_at=3).start()
     addresses = [f"last{i}@example.org" for i in range(3)]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
+    config = write_config(db_url, tmp_path, server.port, addresses)
+    url = db_url
     ingest(url)
     env = env_for(tmp_path)
     with open(tmp_path / "daemon.log", "ab") as log:
@@ -213,11 +210,11 @@ def test_daemon_killed_on_the_last_message_resends_it_without_waiting_for_tomorr
     assert len(server.handler.snapshot()) == 4
 
 
-def test_sigterm_mid_batch_finishes_the_message_in_flight_and_a_restart_sends_the_rest_once(tmp_path, smtp):
+def test_sigterm_mid_batch_finishes_the_message_in_flight_and_a_restart_sends_the_rest_once(tmp_path, db_url, smtp):
     server = smtp(hold_at=4).start()
     addresses = [f"term{i}@example.org" for i in range(8)]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
+    config = write_config(db_url, tmp_path, server.port, addresses)
+    url = db_url
     ingest(url)
     env = env_for(tmp_path)
     with open(tmp_path / "daemon.log", "ab") as log:
@@ -245,11 +242,11 @@ def test_sigterm_mid_batch_finishes_the_message_in_flight_and_a_restart_sends_th
     assert sorted(m["To"] for m in server.handler.snapshot()) == addresses      # exactly one each
 
 
-def test_run_while_the_daemon_delivers_is_refused_and_duplicates_nothing(tmp_path, smtp):
+def test_run_while_the_daemon_delivers_is_refused_and_duplicates_nothing(tmp_path, db_url, smtp):
     server = smtp(hold_at=2).start()
     addresses = [f"busy{i}@example.org" for i in range(4)]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
+    config = write_config(db_url, tmp_path, server.port, addresses)
+    url = db_url
     ingest(url)
     env = env_for(tmp_path)
     with open(tmp_path / "daemon.log", "ab") as log:
@@ -289,12 +286,12 @@ def run_cli(config: str, *args: str) -> int:
     return main(["--config", config, *args])
 
 
-def test_smtp_down_for_two_days_then_up_sends_one_catch_up_covering_both(tmp_path, smtp, monkeypatch):
+def test_smtp_down_for_two_days_then_up_sends_one_catch_up_covering_both(tmp_path, db_url, smtp, monkeypatch):
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
     server = smtp()                                # not started yet: connection refused
     addresses = ["ann@example.org", "bob@example.org"]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
+    config = write_config(db_url, tmp_path, server.port, addresses)
+    url = db_url
     with freeze_time("2026-06-12 09:00:00", real_asyncio=True) as clock:
         ingest_as_day(url, SAMPLE, "2026-06-12")       # fetched an hour before the delivery time
         clock.tick(3600)
@@ -322,11 +319,11 @@ def test_smtp_down_for_two_days_then_up_sends_one_catch_up_covering_both(tmp_pat
 
 
 # ----------------------------------------------------------------------------- 3. two runs at once
-def test_two_runs_started_at_once_send_no_duplicate(tmp_path, smtp):
+def test_two_runs_started_at_once_send_no_duplicate(tmp_path, db_url, smtp):
     server = smtp(delay=0.05).start()
     addresses = [f"both{i}@example.org" for i in range(6)]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
+    config = write_config(db_url, tmp_path, server.port, addresses)
+    url = db_url
     ingest(url)
     store = Store(url)          # schema ready before the race, as on any host after its first run
     store.close()
@@ -349,12 +346,12 @@ def test_two_runs_started_at_once_send_no_duplicate(tmp_path, smtp):
 
 
 # ----------------------------------------------------------------------------- 4. 5xx and 4xx
-def test_permanent_5xx_fails_that_recipient_only_and_status_asks_for_attention(tmp_path, smtp):
+def test_permanent_5xx_fails_that_recipient_only_and_status_asks_for_attention(tmp_path, db_url, smtp):
     server = smtp().start()
     server.handler.rcpt_replies = {"gone@example.org": ["550 5.1.1 No such user here"]}
     addresses = ["gone@example.org", "ok1@example.org", "ok2@example.org"]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
+    config = write_config(db_url, tmp_path, server.port, addresses)
+    url = db_url
     ingest(url)
     env = env_for(tmp_path)
     run = subprocess.run([sys.executable, "-m", "notifier", "--config", config, "run", "--all"],
@@ -370,12 +367,12 @@ def test_permanent_5xx_fails_that_recipient_only_and_status_asks_for_attention(t
     assert "gone@example.org" in line and "550 5.1.1 No such user here" in line
 
 
-def test_transient_4xx_is_retried_on_a_later_run_after_its_backoff(tmp_path, smtp, monkeypatch):
+def test_transient_4xx_is_retried_on_a_later_run_after_its_backoff(tmp_path, db_url, smtp, monkeypatch):
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
     server = smtp().start()
     server.handler.rcpt_replies = {"busy@example.org": ["451 4.3.0 Try again later"]}
-    config = write_config(tmp_path, server.port, ["busy@example.org", "ok@example.org"])
-    url = db_url(tmp_path)
+    config = write_config(db_url, tmp_path, server.port, ["busy@example.org", "ok@example.org"])
+    url = db_url
     with freeze_time("2026-06-12 10:00:00", real_asyncio=True) as clock:
         ingest_as_day(url, SAMPLE, "2026-06-12")
         assert run_cli(config, "run", "--all") == 0
@@ -396,13 +393,13 @@ def test_transient_4xx_is_retried_on_a_later_run_after_its_backoff(tmp_path, smt
         store.close()
 
 
-def test_smtp_down_long_enough_to_exhaust_retries_still_catches_up_the_missed_papers(tmp_path, smtp, monkeypatch):
+def test_smtp_down_long_enough_to_exhaust_retries_still_catches_up_the_missed_papers(tmp_path, db_url, smtp, monkeypatch):
     """The daemon retries every few minutes, so a day-long outage uses up a digest's attempts; its
     papers must still reach the subscriber in the catch-up once SMTP is back."""
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
     server = smtp()                                # not started: connection refused
-    config = write_config(tmp_path, server.port, ["ann@example.org"], max_attempts=2)
-    url = db_url(tmp_path)
+    config = write_config(db_url, tmp_path, server.port, ["ann@example.org"], max_attempts=2)
+    url = db_url
     with freeze_time("2026-06-12 09:00:00", real_asyncio=True) as clock:
         ingest_as_day(url, SAMPLE, "2026-06-12")       # fetched an hour before the delivery time
         clock.tick(3600)
@@ -424,12 +421,12 @@ def test_smtp_down_long_enough_to_exhaust_retries_still_catches_up_the_missed_pa
     assert "WebChallenger" in body, "the papers of the digest that gave up were never sent"
 
 
-def test_smtp_back_later_on_the_second_day_sends_one_message_labelled_as_a_catch_up(tmp_path, smtp, monkeypatch):
+def test_smtp_back_later_on_the_second_day_sends_one_message_labelled_as_a_catch_up(tmp_path, db_url, smtp, monkeypatch):
     """The retry of day 2's digest, which absorbed day 1's, goes out when SMTP is back that day."""
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
     server = smtp()
-    config = write_config(tmp_path, server.port, ["ann@example.org"])
-    url = db_url(tmp_path)
+    config = write_config(db_url, tmp_path, server.port, ["ann@example.org"])
+    url = db_url
     with freeze_time("2026-06-12 09:00:00", real_asyncio=True) as clock:
         ingest_as_day(url, SAMPLE, "2026-06-12")
         clock.tick(3600)
@@ -448,12 +445,12 @@ def test_smtp_back_later_on_the_second_day_sends_one_message_labelled_as_a_catch
     assert states(url) == {"ann@example.org": ["superseded", "sent"]}
 
 
-def test_run_killed_mid_batch_then_run_again_sends_each_digest_once(tmp_path, smtp):
+def test_run_killed_mid_batch_then_run_again_sends_each_digest_once(tmp_path, db_url, smtp):
     """The timer mode: a `notifier run` killed in flight; the next run resends with the same id."""
     server = smtp(hold_at=3).start()
     addresses = [f"timer{i}@example.org" for i in range(5)]
-    config = write_config(tmp_path, server.port, addresses)
-    url = db_url(tmp_path)
+    config = write_config(db_url, tmp_path, server.port, addresses)
+    url = db_url
     ingest(url)
     env = env_for(tmp_path)
     with open(tmp_path / "run.log", "ab") as log:

@@ -145,7 +145,7 @@ def schema_v1_database(tmp_path) -> str:
 
 def test_schema_1_database_is_upgraded_keeping_subscribers_with_no_threshold(tmp_path):
     store = Store(schema_v1_database(tmp_path))
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION and store.setting("config_subscribers") is None
     subs = store.list_subscribers()
     assert [(s.address, s.max_items, s.origin, s.threshold) for s in subs] == [
         ("ada@example.org", 5, "cli", None), ("#llm-papers", None, "config", None)]
@@ -153,7 +153,7 @@ def test_schema_1_database_is_upgraded_keeping_subscribers_with_no_threshold(tmp
     store.update_subscriber(subs[0].id, threshold=0.25)
     store.close()
     again = Store(store.url)            # opening the upgraded file again changes nothing
-    assert again.schema_version() == 2 and again.find_subscriber("ada@example.org").threshold == 0.25
+    assert again.schema_version() == SCHEMA_VERSION and again.find_subscriber("ada@example.org").threshold == 0.25
 
 
 def test_new_database_stores_a_subscriber_threshold(store):
@@ -212,3 +212,10 @@ def test_duplicate_subscriber_is_refused(store):
     store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
     with pytest.raises(StoreError, match="a subscriber with address 'a@example.org' already exists"):
         store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+
+
+def test_database_url_whose_driver_is_missing_gets_one_line_error():
+    with pytest.raises(StoreError) as err:
+        Store("postgresql+pg8000://notifier:secret@db.example.org/notifier")
+    assert str(err.value) == ("db.example.org/notifier: the database driver 'pg8000' is not installed "
+                              "(for PostgreSQL: pip install 'digest-notifier[postgres]')")

@@ -1,41 +1,92 @@
-import json
+"""`notifier subscribers`: list them; `import FILE` / `export [FILE]` many at once (CSV or JSON lines)."""
+import sys
 
 from notifier.commands import context
+from notifier.errors import InputError
+
+SHOWN = 200          # table rows printed before a summary of the rest
 
 
 def add_arguments(p):
+    p.add_argument("action", nargs="?", default="list", choices=("list", "import", "export"),
+                   help="list (default); import FILE: add or update every subscriber in it, all or nothing; "
+                        "export [FILE]: write them (standard output when no FILE)")
+    p.add_argument("file", nargs="?", help="for import/export: a .csv or .jsonl file")
+    p.add_argument("--format", choices=("csv", "jsonl"), help="file format (default: from the file name; "
+                                                             "export to standard output: jsonl)")
     p.add_argument("--all", action="store_true", help="include unsubscribed ones")
     p.add_argument("--json", action="store_true", help="print JSON lines")
 
 
 def run(args) -> int:
+    if args.file and args.action == "list":
+        raise InputError(f"unexpected '{args.file}': did you mean `notifier subscribers import {args.file}`?")
     with context(args) as ctx:
+        if args.action == "import":
+            return import_file(ctx, args)
+        if args.action == "export":
+            return export(ctx, args)
         subs = ctx.store.list_subscribers(active_only=not args.all)
         if args.json:
-            for s in subs:
-                print(json.dumps({"id": s.id, "name": s.name, "address": s.address, "channel": s.channel,
-                                  "profiles": json.loads(s.profile), "timezone": s.timezone,
-                                  "time": s.delivery_time, "frequency": s.frequency, "weekday": s.weekday,
-                                  "max_items": s.max_items, "threshold": s.threshold, "active": s.active,
-                                  "origin": s.origin}))
-            return 0
+            return export(ctx, args, subs)
         if not subs:
             print("no subscribers yet: add one with `notifier subscribe ADDRESS --keywords TEXT`")
             return 0
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(show_lines=True)
-        threshold = _default_threshold(ctx.config)
-        for col in ("id", "name", "address", "profile", "when", "max", "threshold", "from"):
-            table.add_column(col)
-        for s in subs:
-            when = f"{s.frequency}{' ' + s.weekday if s.weekday else ''} {s.delivery_time} {s.timezone}"
-            table.add_row(str(s.id), s.name, s.address + ("" if s.active else " (off)"),
-                          "\n".join(json.loads(s.profile)), when, str(s.max_items or ctx.config.matching.max_items),
-                          f"{s.threshold if s.threshold is not None else threshold:g}", s.origin)
-        Console(width=160).print(table)
+        print_table(ctx, subs)
     return 0
+
+
+def import_file(ctx, args) -> int:
+    from notifier import subscriber_files
+    from notifier.pipeline import SUBSCRIBER_SETTINGS
+
+    if not args.file:
+        raise InputError("import needs a FILE (.csv or .jsonl)")
+    fmt = subscriber_files.file_format(args.file, args.format)
+    rows = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
+    config_owned = ctx.store.find_subscribers([sub.address for _, sub in rows], origin="config")
+    subscriber_files.fail(args.file, [(line, f"'{sub.address}' is declared in the config file; change it there")
+                                      for line, sub in rows if sub.address in config_owned])
+    added, updated = ctx.store.upsert_subscribers([sub for _, sub in rows], SUBSCRIBER_SETTINGS)
+    print(f"imported {args.file}: {added} added, {updated} updated")
+    return 0
+
+
+def export(ctx, args, subs=None) -> int:
+    from notifier import subscriber_files
+
+    subs = subs if subs is not None else ctx.store.list_subscribers(active_only=not args.all)
+    rows = [subscriber_files.to_row(s) for s in subs]
+    if args.action == "export" and args.file:
+        fmt = subscriber_files.file_format(args.file, args.format)
+        with open(args.file, "w", encoding="utf-8", newline="") as fh:
+            subscriber_files.write(fh, rows, fmt)
+        print(f"exported {len(rows)} subscribers to {args.file}", file=sys.stderr)
+    else:
+        subscriber_files.write(sys.stdout, rows, args.format or "jsonl")
+    return 0
+
+
+def print_table(ctx, subs) -> None:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=True)
+    threshold = _default_threshold(ctx.config)
+    for col in ("id", "name", "address", "profile", "when", "max", "threshold", "from"):
+        table.add_column(col)
+    for s in subs[:SHOWN]:
+        when = f"{s.frequency}{' ' + s.weekday if s.weekday else ''} {s.delivery_time} {s.timezone}"
+        table.add_row(str(s.id), s.name, s.address + ("" if s.active else " (off)"),
+                      "\n".join(json.loads(s.profile)), when, str(s.max_items or ctx.config.matching.max_items),
+                      f"{s.threshold if s.threshold is not None else threshold:g}", s.origin)
+    console = Console(width=160)
+    console.print(table)
+    if len(subs) > SHOWN:
+        console.print(f"... and {len(subs) - SHOWN} more ({len(subs)} in all): "
+                      "`notifier subscribers export FILE` writes every one")
 
 
 def _default_threshold(config) -> float:

@@ -1,0 +1,181 @@
+"""Subscribers to and from files: CSV or JSON lines, the columns of `notifier subscribers --json`.
+
+Reading checks every row with ``subscribers.new_subscriber`` (the one place the rules live) and
+collects every bad line, so a file is imported whole or not at all. In CSV a subscriber's several
+profiles are one cell, one profile per line.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from notifier.errors import InputError
+from notifier.store import Subscriber
+
+COLUMNS = ("id", "name", "address", "channel", "profiles", "timezone", "time", "frequency", "weekday",
+           "max_items", "threshold", "active", "origin")
+IGNORED = ("id", "origin")            # the store assigns them
+MAX_REPORTED = 20                     # bad lines listed before "... and N more"
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+
+
+def file_format(path: str, given: str | None) -> str:
+    fmt = given or FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise InputError(f"{path}: cannot tell the format from the name; name it .csv or .jsonl, or give --format")
+    return fmt
+
+
+def to_row(sub: Subscriber) -> dict:
+    """A stored subscriber as one line of `subscribers --json` / an export."""
+    return {"id": sub.id, "name": sub.name, "address": sub.address, "channel": sub.channel,
+            "profiles": json.loads(sub.profile), "timezone": sub.timezone, "time": sub.delivery_time,
+            "frequency": sub.frequency, "weekday": sub.weekday, "max_items": sub.max_items,
+            "threshold": sub.threshold, "active": sub.active, "origin": sub.origin}
+
+
+def write(fh, rows: list[dict], fmt: str) -> None:
+    if fmt == "jsonl":
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    out = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+    out.writeheader()
+    for row in rows:
+        out.writerow({k: _cell(v) for k, v in row.items()})
+
+
+def _cell(value) -> str:
+    if isinstance(value, list):
+        return "\n".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def read(path: str, fmt: str, default_timezone: str) -> list[tuple[int, Subscriber]]:
+    """-> (line, checked subscriber) for every row; InputError listing every bad line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+    rows, errors = (_csv_rows if fmt == "csv" else _jsonl_rows)(text)
+    subs, seen = [], {}
+    for line, row in rows:
+        try:
+            sub = _subscriber(row, default_timezone)
+            if sub.address in seen:
+                raise InputError(f"'{sub.address}' is also on line {seen[sub.address]}")
+            seen[sub.address] = line
+            subs.append((line, sub))
+        except InputError as err:
+            errors.append((line, str(err)))
+    fail(path, errors)
+    return subs
+
+
+def fail(path: str, errors: list[tuple[int, str]]) -> None:
+    """Raise one InputError naming every bad line (the first MAX_REPORTED), if there are any."""
+    if not errors:
+        return
+    errors.sort()
+    lines = [f"{path}: line {n}: {msg}" for n, msg in errors[:MAX_REPORTED]]
+    if len(errors) > MAX_REPORTED:
+        lines.append(f"{path}: ... and {len(errors) - MAX_REPORTED} more bad lines")
+    lines.append(f"{path}: nothing imported ({len(errors)} bad line{'s' if len(errors) > 1 else ''})")
+    raise InputError("\n".join(lines))
+
+
+def _jsonl_rows(text: str) -> tuple[list, list]:
+    rows, errors = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            errors.append((n, f"not valid JSON ({err.msg})"))
+            continue
+        if isinstance(row, dict):
+            rows.append((n, row))
+        else:
+            errors.append((n, "must be a JSON object"))
+    return rows, errors
+
+
+def _csv_rows(text: str) -> tuple[list, list]:
+    reader = csv.reader(text.splitlines(keepends=True))
+    header = next(reader, None)
+    if not header:
+        return [], [(1, "empty file: expected a header line naming the columns")]
+    unknown = [h for h in header if h not in COLUMNS]
+    if unknown:
+        return [], [(1, f"unknown column '{unknown[0]}' (columns: {', '.join(COLUMNS)})")]
+    rows, errors, start = [], [], reader.line_num + 1
+    for cells in reader:
+        if any(c.strip() for c in cells):
+            if len(cells) != len(header):
+                errors.append((start, f"{len(cells)} cells, the header has {len(header)}"))
+            else:
+                rows.append((start, {k: v for k, v in zip(header, cells) if v != ""}))
+        start = reader.line_num + 1
+    return rows, errors
+
+
+def _subscriber(row: dict, default_timezone: str) -> Subscriber:
+    from notifier.subscribers import new_subscriber
+
+    unknown = [k for k in row if k not in COLUMNS]
+    if unknown:
+        raise InputError(f"unknown column '{unknown[0]}' (columns: {', '.join(COLUMNS)})")
+    if not isinstance(row.get("address"), str) or not row["address"].strip():
+        raise InputError("'address' is required")
+    frequency = _text(row, "frequency") or "daily"
+    if row.get("weekday") and ":" not in frequency:
+        frequency = f"{frequency}:{_text(row, 'weekday')}"
+    sub = new_subscriber(address=row["address"], keywords=_profiles(row.get("profiles")), name=_text(row, "name"),
+                         timezone=_text(row, "timezone") or default_timezone, time=_text(row, "time"),
+                         frequency=frequency, max_items=_number(row, "max_items", int),
+                         threshold=_number(row, "threshold", float), origin="cli")
+    if row.get("channel") not in (None, sub.channel):
+        raise InputError(f"channel '{row['channel']}' does not fit '{sub.address}' (a {sub.channel} address)")
+    sub.active = _flag(row.get("active", True))
+    return sub
+
+
+def _text(row: dict, key: str) -> str:
+    value = row.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"'{key}' must be text, not {json.dumps(value)}")
+    return value or ""
+
+
+def _profiles(value) -> list[str]:
+    if isinstance(value, str):
+        return value.splitlines()
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise InputError("'profiles' is required: a keyword profile, or a list of them")
+
+
+def _number(row: dict, key: str, kind: type):
+    value = row.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is not None and (kind is float or number.is_integer()):
+            return kind(number)
+    raise InputError(f"'{key}' must be a {'whole ' if kind is int else ''}number, not {json.dumps(value)}")
+
+
+def _flag(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "1", "false", "no", "0"):
+        return value.strip().lower() in ("true", "yes", "1")
+    raise InputError(f"'active' must be true or false, not {json.dumps(value)}")

@@ -1,0 +1,90 @@
+"""`notifier db copy --to URL`: a SQLite database moved to PostgreSQL (the throwaway cluster of
+tests/pg.py) or to another SQLite file keeps every paper, subscriber and delivery, and the target
+goes on working (new ids do not collide with copied ones)."""
+import json
+
+import pytest
+
+from notifier.store import Store, Subscriber
+
+TARGETS = ["postgres", "sqlite"]
+
+
+@pytest.fixture
+def source(cli, tmp_path, monkeypatch) -> str:
+    """A database as a real service leaves it: the demo's papers, sightings, subscribers, sent
+    deliveries and fetch runs, plus an operator alert."""
+    assert cli("demo", "--dir", str(tmp_path / "demo"))[0] == 0
+    url = f"sqlite:///{tmp_path / 'demo' / 'notifier-demo.sqlite'}"
+    store = Store(url)
+    store.raise_alert("source:hf_daily", "hf_daily failing for 24 h")
+    store.close()
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture(params=TARGETS)
+def target(request, tmp_path) -> str:
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'target.sqlite'}"
+
+
+def snapshot(url: str) -> dict:
+    store = Store(url)
+    try:
+        subs = store.list_subscribers(active_only=False)
+        papers = store.get_papers(p.arxiv_id for p in store.recent_papers())
+        return {
+            "subscribers": [(s.id, s.address, s.profile, s.created_at) for s in subs],
+            "deliveries": [(d.id, d.key, d.state, json.loads(d.items), d.sent_at) for d in store.deliveries()],
+            "delivered": {s.id: store.delivered_paper_ids(s.id) for s in subs},
+            "papers": {pid: (p.title, p.authors, p.upvotes) for pid, p in papers.items()},
+            "sightings": {pid: store.sightings(pid) for pid in papers},
+            "fetches": [(f.source, f.digest_day, f.outcome, f.found) for f in
+                        [store.last_fetch(src) for src in store.fetch_sources()]],
+            "alerts": [(a.key, a.text) for a in store.unsent_alerts()],
+        }
+    finally:
+        store.close()
+
+
+def test_copy_keeps_everything_and_prints_checked_counts(cli, source, target):
+    before = snapshot(source)
+    code, out, err = cli("db", "copy", "--to", target)
+    assert code == 0, err
+    assert snapshot(target) == before
+    assert before["deliveries"] and before["delivered"] and before["alerts"]
+    counts = dict(line.split()[:2] for line in out.splitlines()[:-1])
+    assert counts["paper"] == str(len(before["papers"])) == "30"
+    assert counts["subscriber"] == "2" and counts["delivery"] == str(len(before["deliveries"]))
+    assert out.splitlines()[-1].endswith("counts checked table by table")
+
+
+def test_the_copied_database_takes_new_rows_after_the_copied_ones(cli, source, target):
+    assert cli("db", "copy", "--to", target)[0] == 0
+    store = Store(target)
+    try:
+        sub = store.add_subscriber(Subscriber(channel="email", address="new@example.org", profile='["agents"]'))
+        planned = store.plan_delivery(subscriber_id=sub.id, digest_day="2030-01-01",
+                                      items=[{"id": next(iter(snapshot(source)["papers"]))}], meta={})
+        assert sub.id == 3 and planned.id == len(snapshot(source)["deliveries"]) + 1
+    finally:
+        store.close()
+
+
+def test_a_target_holding_data_is_refused_unless_forced(cli, source, target):
+    other = Store(target)
+    other.add_subscriber(Subscriber(channel="email", address="someone@example.org", profile="[]"))
+    other.close()
+    code, _, err = cli("db", "copy", "--to", target)
+    assert code == 1 and err.startswith("notifier: error: ") and len(err.splitlines()) == 1
+    assert "already holds data (subscriber); copy into an empty database, or replace its contents with --force" in err
+    assert [s[1] for s in snapshot(target)["subscribers"]] == ["someone@example.org"]
+    assert cli("db", "copy", "--to", target, "--force")[0] == 0
+    assert snapshot(target) == snapshot(source)
+
+
+def test_copy_onto_itself_is_refused(cli, source):
+    assert cli("db", "copy", "--to", source)[2] == (
+        "notifier: error: --to is the configured database itself; name another one\n")

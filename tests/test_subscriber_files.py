@@ -1,0 +1,152 @@
+"""Many subscribers at once: `notifier subscribers import/export` (CSV, JSON lines), and the config
+file's [[subscribers]] applied when the file changes instead of at every start."""
+import json
+
+import pytest
+
+from notifier.pipeline import open_context
+
+ROWS = [
+    {"address": "ada@example.org", "profiles": ["kv cache, MoE", "speculative decoding"], "name": "Ada",
+     "timezone": "Europe/Berlin", "time": "06:45", "frequency": "weekly", "weekday": "tue", "max_items": 5,
+     "threshold": 0.3, "active": True},
+    {"address": "#llm-papers", "profiles": ["agents"]},
+]
+
+
+def listed(cli, *args) -> list[dict]:
+    code, out, err = cli(*args, "subscribers", "--all", "--json")
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def essentials(rows: list[dict]) -> list[tuple]:
+    return [(r["address"], r["profiles"], r["timezone"], r["time"], r["frequency"], r["weekday"],
+             r["max_items"], r["threshold"], r["active"]) for r in rows]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_then_import_into_another_database_gives_the_same_subscribers(cli, tmp_path, monkeypatch, fmt):
+    for row in ROWS:
+        (tmp_path / "in.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+        assert cli("subscribers", "import", str(tmp_path / "in.jsonl"))[0] == 0
+    assert cli("unsubscribe", "#llm-papers")[0] == 0
+    before = listed(cli)
+    path = tmp_path / f"all.{fmt}"
+    assert cli("subscribers", "export", str(path), "--all") == (0, "", f"exported 2 subscribers to {path}\n")
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / 'other.sqlite'}")
+    code, out, err = cli("subscribers", "import", str(path))
+    assert (code, out) == (0, f"imported {path}: 2 added, 0 updated\n"), err
+    after = listed(cli)
+    assert essentials(after) == essentials(before)
+    assert after[1]["active"] is False and after[0]["profiles"] == ["kv cache, MoE", "speculative decoding"]
+
+
+def test_csv_written_by_hand_is_imported_with_defaults(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_text("address,profiles,max_items,active\n"
+                    "bob@example.org,\"diffusion\nvideo generation\",7,yes\n"
+                    "#vision,segmentation,,\n", encoding="utf-8")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    rows = listed(cli)
+    assert [(r["address"], r["profiles"], r["max_items"], r["time"], r["active"], r["origin"]) for r in rows] == [
+        ("bob@example.org", ["diffusion", "video generation"], 7, "07:30", True, "cli"),
+        ("#vision", ["segmentation"], None, "07:30", True, "cli")]
+
+
+def test_importing_again_updates_existing_subscribers_instead_of_failing(cli, tmp_path):
+    assert cli("subscribe", "ada@example.org", "-k", "old profile")[0] == 0
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
+    assert cli("subscribers", "import", str(path))[1] == f"imported {path}: 1 added, 1 updated\n"
+    assert listed(cli)[0]["profiles"] == ["kv cache, MoE", "speculative decoding"]
+
+
+def test_a_file_with_bad_lines_imports_nothing_and_names_every_bad_line(cli, tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"address": "ok@example.org", "profiles": ["agents"]}),
+        json.dumps({"address": "not an address", "profiles": ["agents"]}),
+        "{broken",
+        "",
+        json.dumps({"address": "ok@example.org", "profiles": ["again"]}),
+        json.dumps({"address": "t@example.org", "profiles": ["x"], "time": "25:00", "max_items": "many"}),
+        json.dumps({"address": "u@example.org", "profiles": ["x"], "colour": "blue"}),
+    ]) + "\n")
+    code, _, err = cli("subscribers", "import", str(path))
+    lines = err.splitlines()
+    assert code == 1
+    assert lines[0].startswith(f"notifier: error: {path}: line 2: 'not an address' is neither")
+    assert lines[1:] == [
+        f"{path}: line 3: not valid JSON (Expecting property name enclosed in double quotes)",
+        f"{path}: line 5: 'ok@example.org' is also on line 1",
+        f"{path}: line 6: 'max_items' must be a whole number, not \"many\"",
+        f"{path}: line 7: unknown column 'colour' (columns: id, name, address, channel, profiles, timezone, "
+        "time, frequency, weekday, max_items, threshold, active, origin)",
+        f"{path}: nothing imported (5 bad lines)"]
+    assert listed(cli) == []
+
+
+def test_csv_errors_name_the_line_a_record_starts_on_and_long_lists_are_capped(cli, tmp_path):
+    path = tmp_path / "in.csv"
+    rows = ["address,profiles", 'a@example.org,"two\nlines"'] + [f"bad{i},x" for i in range(25)]
+    path.write_text("\n".join(rows) + "\n")
+    code, _, err = cli("subscribers", "import", str(path))
+    lines = err.splitlines()
+    assert code == 1 and f"{path}: line 4: 'bad0' is neither" in lines[0]
+    assert len(lines) == 22 and lines[-2:] == [f"{path}: ... and 5 more bad lines",
+                                               f"{path}: nothing imported (25 bad lines)"]
+    assert listed(cli) == []
+
+
+def test_import_does_not_override_a_subscriber_the_config_file_declares(cli, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[[subscribers]]\nemail = 'ada@example.org'\nkeywords = 'from the file'\n")
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(ROWS[0]) + "\n")
+    code, _, err = cli("--config", str(config), "subscribers", "import", str(path))
+    assert code == 1 and err.splitlines()[0] == (
+        f"notifier: error: {path}: line 1: 'ada@example.org' is declared in the config file; change it there")
+    assert listed(cli, "--config", str(config))[0]["profiles"] == ["from the file"]
+
+
+def test_file_of_unknown_format_is_one_line_error(cli, tmp_path):
+    path = tmp_path / "subs.txt"
+    path.write_text("x")
+    assert cli("subscribers", "import", str(path))[2] == (
+        f"notifier: error: {path}: cannot tell the format from the name; name it .csv or .jsonl, or give --format\n")
+
+
+# ----------------------------------------------------------------------------- config subscribers
+def config_with(tmp_path, keywords: str):
+    from notifier.config import load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text("".join(f"[[subscribers]]\nemail = 'user{i}@example.org'\nkeywords = '{keywords}'\n"
+                            for i in range(3)))
+    return load_config(path)
+
+
+def stored(config) -> dict[str, tuple]:
+    with open_context(config) as ctx:
+        return {s.address: (json.loads(s.profile), s.updated_at) for s in ctx.store.list_subscribers()}
+
+
+def test_config_subscribers_are_written_when_the_file_changes_not_at_every_start(tmp_path, db_url):
+    config = config_with(tmp_path, "agents")
+    config.database.url = db_url
+    first = stored(config)
+    assert stored(config) == first                       # same file: nothing rewritten
+    config = config_with(tmp_path, "robotics")
+    config.database.url = db_url
+    changed = stored(config)
+    assert {p[0][0] for p in changed.values()} == {"robotics"} and len(changed) == 3
+
+
+def test_a_config_subscriber_edited_on_the_command_line_gets_the_file_back_at_the_next_start(cli, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[[subscribers]]\nemail = 'ada@example.org'\nkeywords = 'from the file'\n")
+    assert listed(cli, "--config", str(config))[0]["profiles"] == ["from the file"]
+    code, out, _ = cli("--config", str(config), "edit", "ada@example.org", "-k", "edited on the cli")
+    assert code == 0 and "the file wins at the next start" in out
+    assert listed(cli, "--config", str(config))[0]["profiles"] == ["from the file"]
