@@ -101,6 +101,7 @@ class Delivery:
     max_attempts: int = 8
     retry_base_seconds: int = 300
     unknown_policy: str = "resend"    # resend | hold: what to do with a delivery a crash left in `sending`
+    lease_seconds: int = 300          # a worker's claim on a delivery; renewed while it sends, taken over once expired
 
 
 @dataclass
@@ -153,6 +154,7 @@ class Config:
 
 
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+LEASE_RANGE = (3, 86400)         # seconds: renewed every third of it, so shorter is mostly renewal traffic
 THRESHOLD_RANGE = (0.05, 0.95)    # below: nearly anything that matched is sent; above: the top paper alone
 
 
@@ -257,6 +259,10 @@ def validate(config: Config) -> None:
     check_timezone(config.schedule.timezone, f"{where}: 'schedule.timezone'")
     if config.delivery.unknown_policy not in ("resend", "hold"):
         raise ConfigError(f"{where}: 'delivery.unknown_policy' must be resend or hold")
+    low, high = LEASE_RANGE
+    if not low <= config.delivery.lease_seconds <= high:
+        raise ConfigError(f"{where}: 'delivery.lease_seconds' must be between {low} and {high} (how long a "
+                          f"dead worker's digest waits to be taken over), not {config.delivery.lease_seconds}")
     if config.matching.max_items < 1:
         raise ConfigError(f"{where}: 'matching.max_items' must be at least 1")
     check_threshold(config.matching.threshold, f"{where}: 'matching.threshold'")

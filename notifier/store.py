@@ -11,7 +11,12 @@ with another ``database.url``.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import os
+import secrets
+import socket
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,16 +24,17 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, inspect, text
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy import Column, Index, Text, UniqueConstraint, and_, event, func, inspect, or_, text, update
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from notifier.errors import StoreError
 from notifier.models import Paper
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown", "held")   # a paper in these is taken
 OPEN_STATES = ("pending", "sending", "retry")
+RACE_ATTEMPTS = 3          # a unit that lost a unique-constraint race to another worker runs again this often
 
 
 def utcnow() -> datetime:
@@ -117,6 +123,8 @@ class Delivery(SQLModel, table=True):
     provider_ref: str | None = None                      # Message-ID or Slack ts
     created_at: datetime = Field(default_factory=utcnow)
     claimed_at: datetime | None = None
+    worker: str | None = None                            # who claimed it last: host:pid:random (Store.worker)
+    lease_until: datetime | None = None                  # its claim holds until then unless renewed
     next_attempt_at: datetime | None = None
     sent_at: datetime | None = None
 
@@ -167,12 +175,45 @@ def _v3(conn) -> None:
     Setting.__table__.create(conn, checkfirst=True)
 
 
+def _v4(conn) -> None:
+    """delivery.worker, delivery.lease_until: which worker's claim a `sending` row is, and until
+    when (several workers on one PostgreSQL database take over only expired claims)."""
+    _add_column(conn, "delivery", "worker", "VARCHAR")
+    _add_column(conn, "delivery", "lease_until", "TIMESTAMP")
+
+
 def _add_column(conn, table: str, column: str, sql_type: str) -> None:
     if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}      # version -> function(connection); append, never edit
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4}      # version -> function(connection); append, never edit
+
+
+# ----------------------------------------------------------------------------- races
+class RaceLost(StoreError):
+    """A unique constraint refused a row that another worker inserted first."""
+
+
+def _retry_race(method):
+    """Another worker inserted the same paper, sighting, digest, subscriber or alert first: the
+    unit was rolled back whole, and runs again, now seeing that row and doing what it does when
+    the row exists ("someone else did it"). Only a race lost RACE_ATTEMPTS times in a row is an
+    error, and then a one-line StoreError."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        for attempt in range(1, RACE_ATTEMPTS + 1):
+            try:
+                return method(self, *args, **kwargs)
+            except RaceLost:
+                if attempt == RACE_ATTEMPTS:
+                    raise
+    return run
+
+
+def _worker_id() -> str:
+    """host:pid:random, so a claim names the process that made it (pids repeat across hosts and restarts)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 # ----------------------------------------------------------------------------- results
@@ -187,6 +228,7 @@ class IngestResult:
 class Store:
     def __init__(self, url: str):
         self.url = url
+        self.worker = _worker_id()
         self.path = _sqlite_path(url)
         if self.path is not None:
             _check_sqlite_file(self.path)
@@ -207,6 +249,9 @@ class Store:
             try:
                 yield session
                 self._guard(session.commit)
+            except IntegrityError as err:
+                session.rollback()
+                raise self._integrity(err) from None
             except BaseException:
                 session.rollback()
                 raise
@@ -214,8 +259,22 @@ class Store:
     def _guard(self, fn, *args):
         try:
             return fn(*args)
+        except IntegrityError as err:
+            raise self._integrity(err) from None
         except (OperationalError, DatabaseError) as err:
             raise StoreError(self._explain(err)) from None
+
+    def _integrity(self, err: IntegrityError) -> StoreError:
+        """A unique violation (PostgreSQL SQLSTATE 23505, SQLite "UNIQUE constraint failed") is a
+        race another worker won: RaceLost, which ``_retry_race`` runs again; anything else an error."""
+        orig = getattr(err, "orig", err)
+        unique = getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
+        return (RaceLost if unique else StoreError)(self._explain(err))
+
+    @property
+    def shared(self) -> bool:
+        """A server database several workers may share (PostgreSQL), not a local SQLite file."""
+        return self.engine.dialect.name != "sqlite"
 
     def _explain(self, err: Exception) -> str:
         where = str(self.path) if self.path else self.url.split("@")[-1]
@@ -254,6 +313,7 @@ class Store:
             return s.exec(select(func.max(SchemaVersion.version))).one() or 0
 
     # -- papers ---------------------------------------------------------------------------
+    @_retry_race
     def ingest(self, papers: Iterable[Paper], *, source: str, digest_day: str | None) -> IngestResult:
         """Upsert papers and record their sightings. A paper is new only the first time."""
         result = IngestResult(new_ids=[])
@@ -354,6 +414,39 @@ class Store:
                 q = q.where(FetchRun.digest_day == digest_day)
             return s.exec(q.order_by(FetchRun.id.desc()).limit(1)).first()
 
+    @contextmanager
+    def fetch_claim(self, source: str, digest_day: str) -> Iterator[None]:
+        """While held, no other worker fetches this source day. PostgreSQL: a session advisory
+        lock on a connection of its own, waited for if another worker holds it, released at the
+        end or when the holder's connection drops (a killed worker). SQLite: nothing to do, the
+        local file lock makes this process the only one."""
+        if not self.shared:
+            yield
+            return
+        key = {"k": _lock_key(f"fetch:{source}:{digest_day}")}
+        with self.engine.connect() as conn:
+            self._guard(lambda: (conn.execute(text("SELECT pg_advisory_lock(:k)"), key), conn.commit()))
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+                conn.commit()
+
+    def fetched_since(self, source: str, digest_day: str, since: datetime) -> bool:
+        """Whether this source day was fetched successfully at or after ``since`` (by any worker)."""
+        with self.session() as s:
+            return s.exec(select(FetchRun.id).where(
+                FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.started_at >= since,
+                FetchRun.outcome.in_(("ok", "not_modified")))).first() is not None
+
+    def close_interrupted_fetches(self, source: str, digest_day: str) -> int:
+        """Runs of this source day still `running` when its fetch claim is taken were left by a
+        process that died mid-fetch: they become `failed` instead of staying stuck."""
+        with self.session() as s:
+            return s.connection().execute(update(FetchRun).where(
+                FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.outcome == "running")
+                .values(outcome="failed", finished_at=utcnow(), error="interrupted: the fetching process died")).rowcount
+
     def fetch_sources(self) -> list[str]:
         with self.session() as s:
             return sorted(set(s.exec(select(FetchRun.source)).all()))
@@ -368,6 +461,7 @@ class Store:
         return failed
 
     # -- subscribers ----------------------------------------------------------------------
+    @_retry_race
     def add_subscriber(self, sub: Subscriber) -> Subscriber:
         with self.session() as s:
             if s.exec(select(Subscriber).where(Subscriber.address == sub.address)).first():
@@ -416,6 +510,7 @@ class Store:
                 q = q.where(Subscriber.active == True)  # noqa: E712
             return list(s.exec(q.order_by(Subscriber.id)))
 
+    @_retry_race
     def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
         """Add these subscribers, or set ``fields`` (and active) on those whose address exists,
         all in one transaction. -> (added, updated)."""
@@ -447,6 +542,7 @@ class Store:
             row = s.get(Setting, key)
             return row.value if row else None
 
+    @_retry_race
     def put_setting(self, key: str, value: str) -> None:
         with self.session() as s:
             s.merge(Setting(key=key, value=value))
@@ -458,6 +554,7 @@ class Store:
                  .where(DeliveryPaper.subscriber_id == subscriber_id, Delivery.state.in_(DELIVERED_STATES)))
             return set(s.exec(q).all())
 
+    @_retry_race
     def plan_delivery(self, *, subscriber_id: int, digest_day: str, items: list[dict], meta: dict,
                       state: str = "pending", created_at: datetime | None = None) -> Delivery | None:
         """Record a pending delivery with its papers. None if this digest already exists
@@ -506,21 +603,55 @@ class Store:
         with self.session() as s:
             return s.exec(select(Delivery.id).where(Delivery.key == f"{subscriber_id}:{digest_day}")).first() is not None
 
-    def claim(self, delivery_id: int, now: datetime | None = None) -> Delivery | None:
-        """pending/retry -> sending, committed before any network I/O. None if someone else has it."""
+    def claim(self, delivery_id: int, now: datetime | None = None,
+              lease: timedelta = timedelta(minutes=15)) -> Delivery | None:
+        """pending/retry whose time has come -> sending, this worker's until now + lease, committed
+        before any network I/O. One conditional UPDATE: of several workers (or processes) trying
+        at once exactly one changes the row. None if someone else has it."""
         now = now or utcnow()
+        due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+        return self._take(delivery_id, [Delivery.state.in_(("pending", "retry")), due],
+                          state="sending", claimed_at=now, attempts=Delivery.attempts + 1,
+                          worker=self.worker, lease_until=now + lease)
+
+    def take_over(self, delivery_id: int, now: datetime, lease: timedelta, *, expired_only: bool = True) -> Delivery | None:
+        """A `sending` row whose worker stopped renewing its lease (died) becomes this worker's to
+        resolve. ``expired_only=False``: any `sending` row (SQLite under the local lock, whose
+        holder is the only sender). Rows claimed before leases existed expire ``lease`` after
+        their claim. None if it is not (or no longer) there to take."""
+        cond = [Delivery.state == "sending"]
+        if expired_only:
+            cond.append(_lease_expired(now, lease))
+        return self._take(delivery_id, cond, worker=self.worker, lease_until=now + lease)
+
+    def renew(self, delivery_id: int, now: datetime, lease: timedelta) -> bool:
+        """Extend this worker's claim to now + lease; False if it is no longer ours."""
+        return self._take(delivery_id, [Delivery.state == "sending", Delivery.worker == self.worker],
+                          lease_until=now + lease) is not None
+
+    def _take(self, delivery_id: int, conditions: list, **values) -> Delivery | None:
         with self.session() as s:
-            d = s.get(Delivery, delivery_id)
-            if d is None or d.state not in ("pending", "retry") or (d.next_attempt_at and d.next_attempt_at > now):
-                return None
-            d.state, d.claimed_at, d.attempts = "sending", now, d.attempts + 1
-            s.add(d)
-            return d
+            changed = s.connection().execute(
+                update(Delivery).where(Delivery.id == delivery_id, *conditions).values(**values)).rowcount
+            return s.get(Delivery, delivery_id) if changed == 1 else None
+
+    def claims_to_recover(self, now: datetime, lease: timedelta, *, expired_only: bool = True) -> list[Delivery]:
+        """`sending` rows ``take_over`` would take now (a cheap look before opening senders)."""
+        with self.session() as s:
+            q = select(Delivery).where(Delivery.state == "sending")
+            if expired_only:
+                q = q.where(_lease_expired(now, lease))
+            return list(s.exec(q.order_by(Delivery.id)))
 
     def record(self, delivery_id: int, state: str, *, error: str | None = None, provider_ref: str | None = None,
-               next_attempt_at: datetime | None = None, now: datetime | None = None) -> None:
+               next_attempt_at: datetime | None = None, now: datetime | None = None) -> bool:
+        """The outcome of a send, on a row this worker still owns (claimed it, or nobody did).
+        False, recording nothing, if another worker took it over after this one's lease ran out:
+        the outcome is then theirs to record."""
         with self.session() as s:
-            d = s.get(Delivery, delivery_id)
+            d = s.get(Delivery, delivery_id, with_for_update=True)
+            if d.worker not in (None, self.worker):
+                return False
             if d.state in ("held", "cancelled") and state != "sent":
                 state = d.state          # paused or unsubscribed while it was in flight: it stays so
             d.state, d.last_error = state, error
@@ -530,6 +661,7 @@ class Store:
             if state == "sent":
                 d.sent_at = now or utcnow()
             s.add(d)
+            return True
 
     def cancel_open(self, subscriber_id: int) -> int:
         """Unsubscribed: digests not yet sent (waiting, held, or in flight) become `cancelled`
@@ -577,6 +709,7 @@ class Store:
 
 
     # -- operator alerts --------------------------------------------------------------------
+    @_retry_race
     def raise_alert(self, key: str, text: str) -> bool:
         """Record an alert; False if this key was raised before."""
         with self.session() as s:
@@ -632,6 +765,17 @@ class Store:
 
 
 # ----------------------------------------------------------------------------- helpers
+def _lease_expired(now: datetime, lease: timedelta):
+    """A claim nobody renewed in time; one made before leases existed lasts ``lease`` from its claim."""
+    return or_(Delivery.lease_until < now,
+               and_(Delivery.lease_until.is_(None), or_(Delivery.claimed_at.is_(None), Delivery.claimed_at < now - lease)))
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_lock."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
 def _advance_sequence(conn, table) -> None:
     """PostgreSQL: rows copied with their ids leave the id sequence behind; move it past them."""
     pk = list(table.primary_key.columns)

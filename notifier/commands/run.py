@@ -1,5 +1,3 @@
-from datetime import timedelta
-
 from notifier.commands import find_subscriber, parse_day
 
 
@@ -13,12 +11,12 @@ def add_arguments(p):
 def run(args) -> int:
     from notifier.commands import load
     from notifier.lock import DaemonLock
-    from notifier.pipeline import deliver, due_subscribers, fetch_cycle, open_context, recover
+    from notifier.pipeline import deliver, due_subscribers, fetch_cycle, open_context, recover_at_start
 
     config = load(args)
     with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
         if not args.dry_run:
-            recover(ctx, lease=timedelta(0))     # we hold the lock: a `sending` row is a dead run's
+            recover_at_start(ctx)
         days = [parse_day(args.date)] if args.date else None
         fetched = fetch_cycle(ctx, days=days)
         subs = ctx.store.list_subscribers()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import timedelta
 
 from notifier.errors import ConfigError, InputError, NotifierError
 from notifier.logs import event
@@ -192,11 +191,11 @@ def reload_config(args, current):
 
 def serve_once(config, signals: Signals, sweep_minutes: int = 5) -> None:
     """Run the scheduler until a signal; return after the job in flight has finished."""
-    from notifier.pipeline import open_context, recover
+    from notifier.pipeline import open_context, recover_at_start
 
     with open_context(config) as ctx:
-        # We hold the lock (run() above): anything still `sending` was left by a dead process.
-        recovered = recover(ctx, lease=timedelta(0))
+        # SQLite: we hold the lock (run() above), anything `sending` is a dead process's; shared: expired claims.
+        recovered = recover_at_start(ctx)
         daemon = Daemon(ctx, sweep_minutes)
         scheduler = daemon.build(config)
         event(log, "daemon started", fetch=f"{config.schedule.time} {config.schedule.timezone}",
