@@ -553,6 +553,19 @@ def recover(ctx: Context, now: datetime | None = None, *, everything: bool = Fal
     return resolved
 
 
+def finish_claimed(ctx: Context, stop: threading.Event | None = None, poll: float = 0.5) -> list[DeliveryReport]:
+    """`run` on a shared database, after its batch: wait while digests are still claimed by other
+    workers, taking over and sending those whose claim expires (their worker died), so the run
+    leaves nothing behind. Waits at most about one lease for a dead worker's digest."""
+    import time
+
+    reports: list[DeliveryReport] = []
+    while ctx.store.deliveries(states=("sending",)) and not (stop is not None and stop.is_set()):
+        time.sleep(poll)
+        reports += send_pending(ctx, stop=stop)          # takes over expired claims first
+    return reports
+
+
 def recover_at_start(ctx: Context) -> int:
     """At the start of `run` / `serve`. On SQLite this process holds the local lock and only lock
     holders send, so whatever is `sending` was left by a dead process, however recent (even with a

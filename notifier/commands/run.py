@@ -11,7 +11,7 @@ def add_arguments(p):
 def run(args) -> int:
     from notifier.commands import load
     from notifier.lock import DaemonLock
-    from notifier.pipeline import deliver, due_subscribers, fetch_cycle, open_context, recover_at_start
+    from notifier.pipeline import deliver, due_subscribers, fetch_cycle, finish_claimed, open_context, recover_at_start
 
     config = load(args)
     with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
@@ -25,6 +25,8 @@ def run(args) -> int:
         else:
             ids = [s.id for s in subs] if args.all else due_subscribers(ctx, subs)
         reports = deliver(ctx, ids, dry_run=args.dry_run)
+        if ctx.store.shared and not args.dry_run:
+            reports += finish_claimed(ctx)       # other workers' digests, if one of them died
         if not args.dry_run:
             from notifier.alerts import raise_alerts
 
