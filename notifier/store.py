@@ -631,9 +631,8 @@ class Store:
 
     def _take(self, delivery_id: int, conditions: list, **values) -> Delivery | None:
         with self.session() as s:
-            changed = s.connection().execute(
-                update(Delivery).where(Delivery.id == delivery_id, *conditions).values(**values)).rowcount
-            return s.get(Delivery, delivery_id) if changed == 1 else None
+            return s.execute(update(Delivery).where(Delivery.id == delivery_id, *conditions).values(**values)
+                             .returning(Delivery)).scalars().first()
 
     def claims_to_recover(self, now: datetime, lease: timedelta, *, expired_only: bool = True) -> list[Delivery]:
         """`sending` rows ``take_over`` would take now (a cheap look before opening senders)."""
