@@ -522,6 +522,7 @@ class Store:
             for sub in subs:
                 row = existing.get(sub.address)
                 if row is None:
+                    sub.id = None          # run again after a lost race: the rolled-back insert left its id
                     s.add(sub)
                     continue
                 for key in fields:
