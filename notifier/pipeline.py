@@ -520,16 +520,19 @@ def send_operator_message(ctx: Context, target: str, subject: str, text: str) ->
 
 
 # ----------------------------------------------------------------------------- recovery
-def recover(ctx: Context, now: datetime | None = None, *, everything: bool = False) -> int:
+def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False) -> int:
     """Resolve deliveries a dead worker left in `sending` once its lease ran out (the row is
     taken over first, so of several workers one resolves it). Email is re-sent with the same
     Message-ID (recipients' clients fold the duplicate); Slack is checked for the message where
     the sender can look it up; otherwise the row becomes `unknown` for the operator (policy
     `hold`). A subscriber who is no longer active gets nothing re-sent: the row is held (see
-    ``hold_open``). ``everything``: every `sending` row, however recent (see ``recover_at_start``)."""
+    ``hold_open``). ``at_start`` (of `run` / `serve`) on SQLite: this process holds the local
+    lock and only lock holders send, so every `sending` row was left by a dead process, however
+    recent (even with a clock set back); on a shared database other workers are sending."""
     from notifier.channels import Senders
 
     now, lease = now or ctx.now(), lease_of(ctx)
+    everything = at_start and not ctx.store.shared
     if not ctx.store.claims_to_recover(now, lease, expired_only=not everything):
         return 0
     subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)}
@@ -564,13 +567,6 @@ def finish_claimed(ctx: Context, stop: threading.Event | None = None, poll: floa
         time.sleep(poll)
         reports += send_pending(ctx, stop=stop)          # takes over expired claims first
     return reports
-
-
-def recover_at_start(ctx: Context) -> int:
-    """At the start of `run` / `serve`. On SQLite this process holds the local lock and only lock
-    holders send, so whatever is `sending` was left by a dead process, however recent (even with a
-    clock set back). On a shared database other workers are sending: only expired claims."""
-    return recover(ctx, everything=not ctx.store.shared)
 
 
 def due_subscribers(ctx: Context, subs: list[Subscriber]) -> list[int]:

@@ -500,7 +500,7 @@ def test_a_digest_interrupted_in_flight_is_not_resent_after_unsubscribe(config, 
         assert ctx.store.claim(d.id) is not None          # a run claimed it, then died
     assert cli("unsubscribe", "ann@example.org") == 0
     with later(3), open_context(config) as ctx:
-        assert recover(ctx, everything=True) == 0
+        assert recover(ctx, at_start=True) == 0
         assert send_pending(ctx) == []
     assert handler.messages == [] and ann_states(config) == ["cancelled"]
 

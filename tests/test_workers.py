@@ -19,7 +19,7 @@ import pytest
 
 from notifier.config import Config, load_config
 from notifier.errors import ConfigError
-from notifier.pipeline import fetch_claimed, open_context, recover, recover_at_start, renewing
+from notifier.pipeline import fetch_claimed, open_context, recover, renewing
 from notifier.store import Delivery, FetchRun, Store
 from notifier.subscribers import new_subscriber
 from pg import drop_database, fresh_database
@@ -121,7 +121,7 @@ def test_a_starting_worker_on_a_shared_database_leaves_another_workers_send_alon
     with worker_context(postgres_url, tmp_path) as first, worker_context(postgres_url, tmp_path) as second:
         d = one_pending(first.store)
         first.store.claim(d.id, now=datetime.now(timezone.utc), lease=LEASE)
-        assert recover_at_start(second) == 0                 # same state folder, but not alone: lease holds
+        assert recover(second, at_start=True) == 0                 # same state folder, but not alone: lease holds
         assert [x.state for x in second.store.deliveries()] == ["sending"]
         assert recover(second, now=datetime.now(timezone.utc) + LEASE + timedelta(seconds=1)) == 1
         [row] = second.store.deliveries()
@@ -133,7 +133,7 @@ def test_a_starting_worker_on_sqlite_holds_the_lock_and_resolves_any_interrupted
     with worker_context(url, tmp_path) as dead, worker_context(url, tmp_path) as starting:
         d = one_pending(dead.store)
         dead.store.claim(d.id, now=datetime.now(timezone.utc), lease=LEASE)
-        assert recover_at_start(starting) == 1
+        assert recover(starting, at_start=True) == 1
         assert [x.state for x in starting.store.deliveries()] == ["retry"]
 
 

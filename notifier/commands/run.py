@@ -11,12 +11,12 @@ def add_arguments(p):
 def run(args) -> int:
     from notifier.commands import load
     from notifier.lock import DaemonLock
-    from notifier.pipeline import deliver, due_subscribers, fetch_cycle, finish_claimed, open_context, recover_at_start
+    from notifier.pipeline import deliver, due_subscribers, fetch_cycle, finish_claimed, open_context, recover
 
     config = load(args)
     with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
         if not args.dry_run:
-            recover_at_start(ctx)
+            recover(ctx, at_start=True)
         days = [parse_day(args.date)] if args.date else None
         fetched = fetch_cycle(ctx, days=days)
         subs = ctx.store.list_subscribers()

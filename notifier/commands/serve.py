@@ -191,11 +191,11 @@ def reload_config(args, current):
 
 def serve_once(config, signals: Signals, sweep_minutes: int = 5) -> None:
     """Run the scheduler until a signal; return after the job in flight has finished."""
-    from notifier.pipeline import open_context, recover_at_start
+    from notifier.pipeline import open_context, recover
 
     with open_context(config) as ctx:
         # SQLite: we hold the lock (run() above), anything `sending` is a dead process's; shared: expired claims.
-        recovered = recover_at_start(ctx)
+        recovered = recover(ctx, at_start=True)
         daemon = Daemon(ctx, sweep_minutes)
         scheduler = daemon.build(config)
         event(log, "daemon started", fetch=f"{config.schedule.time} {config.schedule.timezone}",
