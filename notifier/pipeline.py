@@ -539,7 +539,7 @@ def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False
     resolved = 0
     with Senders(ctx.config) as senders:
         for d in ctx.store.claims_to_recover(now, lease, expired_only=not everything):
-            if ctx.store.take_over(d.id, now, lease, expired_only=not everything) is None:
+            if ctx.store.take_over(d.id, now, lease, expired_only=not everything, worker=d.worker) is None:
                 continue                                   # another worker resolves it
             sub = subs[d.subscriber_id]
             find_sent = getattr(senders.get(sub.channel, sub.address), "find_sent", None)

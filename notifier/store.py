@@ -615,14 +615,18 @@ class Store:
                           state="sending", claimed_at=now, attempts=Delivery.attempts + 1,
                           worker=self.worker, lease_until=now + lease)
 
-    def take_over(self, delivery_id: int, now: datetime, lease: timedelta, *, expired_only: bool = True) -> Delivery | None:
+    def take_over(self, delivery_id: int, now: datetime, lease: timedelta, *, expired_only: bool = True,
+                  worker: str | None = None) -> Delivery | None:
         """A `sending` row whose worker stopped renewing its lease (died) becomes this worker's to
-        resolve. ``expired_only=False``: any `sending` row (SQLite under the local lock, whose
-        holder is the only sender). Rows claimed before leases existed expire ``lease`` after
-        their claim. None if it is not (or no longer) there to take."""
+        resolve; so does one still claimed by ``worker`` (as read) if that was a process of this
+        host that no longer runs: a restart after a crash need not wait out the lease.
+        ``expired_only=False``: any `sending` row (SQLite under the local lock, whose holder is
+        the only sender). Rows claimed before leases existed expire ``lease`` after their claim.
+        None if it is not (or no longer) there to take."""
         cond = [Delivery.state == "sending"]
         if expired_only:
-            cond.append(_lease_expired(now, lease))
+            dead = Delivery.worker == worker if _died_here(worker) else False
+            cond.append(or_(_lease_expired(now, lease), dead))
         return self._take(delivery_id, cond, worker=self.worker, lease_until=now + lease)
 
     def renew(self, delivery_id: int, now: datetime, lease: timedelta) -> bool:
@@ -638,10 +642,11 @@ class Store:
     def claims_to_recover(self, now: datetime, lease: timedelta, *, expired_only: bool = True) -> list[Delivery]:
         """`sending` rows ``take_over`` would take now (a cheap look before opening senders)."""
         with self.session() as s:
-            q = select(Delivery).where(Delivery.state == "sending")
-            if expired_only:
-                q = q.where(_lease_expired(now, lease))
-            return list(s.exec(q.order_by(Delivery.id)))
+            rows = list(s.exec(select(Delivery).where(Delivery.state == "sending").order_by(Delivery.id)))
+            if not expired_only or not rows:
+                return rows
+            expired = set(s.exec(select(Delivery.id).where(Delivery.state == "sending", _lease_expired(now, lease))))
+        return [d for d in rows if d.id in expired or _died_here(d.worker)]
 
     def record(self, delivery_id: int, state: str, *, error: str | None = None, provider_ref: str | None = None,
                next_attempt_at: datetime | None = None, now: datetime | None = None) -> bool:
@@ -769,6 +774,21 @@ def _lease_expired(now: datetime, lease: timedelta):
     """A claim nobody renewed in time; one made before leases existed lasts ``lease`` from its claim."""
     return or_(Delivery.lease_until < now,
                and_(Delivery.lease_until.is_(None), or_(Delivery.claimed_at.is_(None), Delivery.claimed_at < now - lease)))
+
+
+def _died_here(worker: str | None) -> bool:
+    """Whether a claim was made by a process of this host (``_worker_id``) that no longer runs.
+    A reused pid counts as alive: its claim then waits for its lease like any other."""
+    host, pid, _ = (worker or "::").rsplit(":", 2) if (worker or "").count(":") >= 2 else ("", "", "")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:                      # someone else's process: alive
+        pass
+    return False
 
 
 def _lock_key(name: str) -> int:

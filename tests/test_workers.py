@@ -106,6 +106,28 @@ def test_a_live_workers_claim_is_not_taken_over_until_its_lease_runs_out(workers
     assert not a.renew(d.id, T0 + timedelta(seconds=112), LEASE)
 
 
+def test_a_claim_of_a_process_of_this_host_that_died_is_taken_over_at_once(workers):
+    """systemd restarting a crashed worker: its digest in flight need not wait out the lease."""
+    import socket
+
+    a, b = workers
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()                                            # exited and reaped: its pid is gone
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        rows = [one_pending(a, f"user{i}@example.org") for i in range(2)]
+        for d, pid in zip(rows, (dead.pid, alive.pid)):
+            a.worker = f"{socket.gethostname()}:{pid}:abc123"
+            a.claim(d.id, now=T0, lease=LEASE)
+        soon = T0 + timedelta(seconds=1)
+        assert [d.id for d in b.claims_to_recover(soon, LEASE)] == [rows[0].id]
+        assert b.take_over(rows[0].id, soon, LEASE, worker=f"{socket.gethostname()}:{dead.pid}:abc123") is not None
+        assert b.take_over(rows[1].id, soon, LEASE, worker=f"{socket.gethostname()}:{alive.pid}:abc123") is None
+    finally:
+        alive.kill()
+        alive.wait()
+
+
 def test_a_worker_whose_claim_was_taken_over_records_nothing(workers):
     a, b = workers
     d = one_pending(a)
