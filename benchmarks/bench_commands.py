@@ -1,6 +1,6 @@
 """How long everyday commands take at scale: 10,000 subscribers, 30 days of delivery history.
 
-    python benchmarks/bench_commands.py [--subscribers 10000] [--days 30] [--timeout 600]
+    python benchmarks/bench_commands.py [--subscribers 10000] [--days 30] [--timeout 600] [--postgres URL]
 
 Each command runs as a user runs it (`python -m notifier ...`, a fresh process, start-up
 included; wall and CPU seconds) on a SQLite file in a temporary folder, sources disabled so nothing touches the network:
@@ -11,7 +11,8 @@ included; wall and CPU seconds) on a SQLite file in a temporary folder, sources 
   history    after --days days with one sent digest of 3 papers per subscriber per day:
              `notifier status`, `notifier subscribers`, `notifier run` when nothing is due.
 
-To compare with another checkout, run this file with that checkout first on PYTHONPATH
+With --postgres URL the history is then copied there (`notifier db copy`, timed too) and the
+same commands run on PostgreSQL. To compare with another checkout, run this file with that checkout first on PYTHONPATH
 (`PYTHONPATH=/path/to/old python benchmarks/bench_commands.py`); the commands it lacks print n/a.
 """
 import argparse
@@ -32,9 +33,11 @@ from notifier.store import Store
 SOURCES_OFF = "[sources.hf_daily]\nenabled = false\n[sources.arxiv]\nenabled = false\n"
 
 
-def timed(label: str, config: Path, *args: str, timeout: float) -> None:
+def timed(label: str, config: Path, *args: str, timeout: float, database: str | None = None) -> None:
     env = dict(os.environ, NOTIFIER_STATE_DIR=str(config.parent))
     env.pop("NOTIFIER_DATABASE_URL", None)
+    if database:
+        env["NOTIFIER_DATABASE_URL"] = database
     started, cpu = time.perf_counter(), _children_cpu()
     try:
         proc = subprocess.run([sys.executable, "-m", "notifier", "--config", str(config), *args], env=env,
@@ -110,7 +113,7 @@ def fill_history(db: Path, n: int, days: int) -> None:
     conn.close()
 
 
-def bench_history(root: Path, n: int, days: int, timeout: float) -> None:
+def bench_history(root: Path, n: int, days: int, timeout: float, postgres: str | None) -> None:
     config = folder(root, "history")
     started = time.perf_counter()
     fill_history(config.parent / "notifier.sqlite", n, days)
@@ -119,6 +122,13 @@ def bench_history(root: Path, n: int, days: int, timeout: float) -> None:
     timed("`status`", config, "status", timeout=timeout)
     timed("`subscribers`", config, "subscribers", timeout=timeout)
     timed("`run`, nothing due", config, "run", timeout=timeout)
+    if postgres:
+        print(f"the same on PostgreSQL ({postgres.split('@')[-1]}):")
+        timed("`db copy --to` (SQLite -> PostgreSQL)", config, "db", "copy", "--to", postgres, "--force",
+              timeout=timeout)
+        for label, args in (("`status`", ["status"]), ("`subscribers`", ["subscribers"]),
+                            ("`run`, nothing due", ["run"])):
+            timed(label, config, *args, timeout=timeout, database=postgres)
 
 
 def main() -> None:
@@ -127,6 +137,8 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--timeout", type=float, default=600, help="seconds before a command is stopped")
     ap.add_argument("--only", choices=("config", "import", "history"), action="append")
+    ap.add_argument("--postgres", metavar="URL", help="also time the history commands on this PostgreSQL "
+                                                      "database (its contents are replaced)")
     args = ap.parse_args()
     import notifier
     print(f"notifier from {Path(notifier.__file__).parent}")
@@ -138,7 +150,7 @@ def main() -> None:
             elif part == "import":
                 bench_import(root, args.subscribers, args.timeout)
             else:
-                bench_history(root, args.subscribers, args.days, args.timeout)
+                bench_history(root, args.subscribers, args.days, args.timeout, args.postgres)
 
 
 if __name__ == "__main__":

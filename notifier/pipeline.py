@@ -28,7 +28,7 @@ from notifier.config import Config, read_secret
 from notifier.errors import NotifierError
 from notifier.logs import event, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
-from notifier.store import Delivery, Store, Subscriber, utcnow
+from notifier.store import PLANNED_STATES, Delivery, Store, Subscriber, utcnow
 
 log = logging.getLogger("notifier.pipeline")
 
@@ -399,10 +399,11 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
 
     now = now or ctx.now()
     recover(ctx, now=now)
-    subs = {s.id: s for s in ctx.store.list_subscribers()}
+    waiting = ctx.store.deliveries(states=("pending", "retry"), subscriber_ids=subscriber_ids)
+    subs = {s.id: s for s in ctx.store.list_subscribers()} if waiting else {}
     reports = []
     with Senders(ctx.config) as senders:
-        for d in ctx.store.deliveries(states=("pending", "retry"), subscriber_ids=subscriber_ids):
+        for d in waiting:
             if stop is not None and stop.is_set():
                 break
             sub = subs.get(d.subscriber_id)
@@ -578,5 +579,6 @@ def due_subscribers(ctx: Context, subs: list[Subscriber]) -> list[int]:
             scheds.append(SubscriberSchedule(s.id, s.delivery_time, s.timezone, s.frequency, s.weekday))
         except NotifierError as err:
             event(log, "subscriber not scheduled", logging.ERROR, subscriber=s.address, error=err)
-    last = {s.id: ctx.store.last_delivered_at(s.id) for s in subs}
+    latest = ctx.store.latest_deliveries(PLANNED_STATES)
+    last = {s.id: latest[s.id].created_at if s.id in latest else None for s in subs}
     return due_deliveries(scheds, last, ctx.now())

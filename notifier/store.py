@@ -26,6 +26,7 @@ from typing import Iterable, Iterator
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint, and_, event, func, inspect, or_, text, update
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from notifier.errors import StoreError
@@ -34,6 +35,7 @@ from notifier.models import Paper
 SCHEMA_VERSION = 4
 DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown", "held")   # a paper in these is taken
 OPEN_STATES = ("pending", "sending", "retry")
+PLANNED_STATES = ("pending", "sending", "sent", "retry", "unknown", "failed")   # a digest was due and made
 RACE_ATTEMPTS = 3          # a unit that lost a unique-constraint race to another worker runs again this often
 
 
@@ -110,6 +112,8 @@ class Subscriber(SQLModel, table=True):
 
 
 class Delivery(SQLModel, table=True):
+    # a subscriber's deliveries newest first: "latest digest" lookups read one entry, not the history
+    __table_args__ = (Index("ix_delivery_subscriber_latest", "subscriber_id", "id"),)
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True)                        # "<subscriber>:<local day>": one per digest
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
@@ -171,8 +175,12 @@ def _v2(conn) -> None:
 
 def _v3(conn) -> None:
     """setting: a key/value table (the fingerprint of the config file's subscribers, so they are
-    applied when the file changes instead of at every start)."""
+    applied when the file changes instead of at every start); an index for each subscriber's
+    latest delivery (status and scheduling read it for every subscriber)."""
     Setting.__table__.create(conn, checkfirst=True)
+    for index in Delivery.__table__.indexes:
+        if index.name == "ix_delivery_subscriber_latest":
+            index.create(conn, checkfirst=True)
 
 
 def _v4(conn) -> None:
@@ -235,7 +243,7 @@ class Store:
         try:
             self.engine = create_engine(url, connect_args=_connect_args(url))
         except ModuleNotFoundError as err:
-            raise StoreError(f"{url.split('@')[-1]}: the database driver '{err.name}' is not installed "
+            raise StoreError(f"{self.where}: the database driver '{err.name}' is not installed "
                              "(for PostgreSQL: pip install 'digest-notifier[postgres]')") from None
         if self.path is not None:
             _install_sqlite_pragmas(self.engine)
@@ -512,8 +520,8 @@ class Store:
 
     @_retry_race
     def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
-        """Add these subscribers, or set ``fields`` (and active) on those whose address exists,
-        all in one transaction. -> (added, updated)."""
+        """Add these subscribers, or set ``fields`` (and active, unless it is None: an unsubscribed
+        one stays so) on those whose address exists, all in one transaction. -> (added, updated)."""
         fields = list(fields)
         with self.session() as s:
             existing = {}
@@ -522,12 +530,14 @@ class Store:
             for sub in subs:
                 row = existing.get(sub.address)
                 if row is None:
+                    sub.active = sub.active is not False
                     sub.id = None          # run again after a lost race: the rolled-back insert left its id
                     s.add(sub)
                     continue
                 for key in fields:
                     setattr(row, key, getattr(sub, key))
-                row.active, row.updated_at = sub.active, utcnow()
+                row.active = row.active if sub.active is None else sub.active
+                row.updated_at = utcnow()
                 s.add(row)
             return len(subs) - len(existing), len(existing)
 
@@ -703,13 +713,25 @@ class Store:
 
     def last_delivery(self, subscriber_id: int, states: Iterable[str] = ("sent",)) -> Delivery | None:
         with self.session() as s:
-            q = (select(Delivery).where(Delivery.subscriber_id == subscriber_id, Delivery.state.in_(list(states)))
+            q = (select(Delivery).where(Delivery.subscriber_id == subscriber_id, _state_in(Delivery, states))
                  .order_by(Delivery.id.desc()).limit(1))
             return s.exec(q).first()
 
+    def latest_deliveries(self, states: Iterable[str] = ("sent",)) -> dict[int, Delivery]:
+        """Every subscriber's newest delivery in these states (subscriber id -> delivery), in one
+        query that walks each subscriber's index entries from the newest, not the history."""
+        inner = aliased(Delivery)
+        latest = (select(inner.id).where(inner.subscriber_id == Subscriber.id, _state_in(inner, states))
+                  .order_by(inner.id.desc()).limit(1).correlate(Subscriber).scalar_subquery())
+        with self.session() as s:
+            ids = [i for i in s.exec(select(latest).select_from(Subscriber)) if i is not None]
+            # then by primary key (an IN over the subquery made PostgreSQL scan the whole table)
+            return {d.subscriber_id: d for chunk in _chunks(ids, 500)
+                    for d in s.exec(select(Delivery).where(Delivery.id.in_(chunk)))}
+
     def last_delivered_at(self, subscriber_id: int) -> datetime | None:
         """When the subscriber's latest digest was planned (it then goes out, or is retried)."""
-        d = self.last_delivery(subscriber_id, states=("pending", "sending", "sent", "retry", "unknown", "failed"))
+        d = self.last_delivery(subscriber_id, states=PLANNED_STATES)
         return d.created_at if d else None
 
 
@@ -732,7 +754,6 @@ class Store:
             alert = s.get(Alert, alert_id)
             alert.sent_at = utcnow()
             s.add(alert)
-
 
     # -- moving to another database ---------------------------------------------------------
     def copy_to(self, target: Store, *, replace: bool = False, batch: int = 5000) -> dict[str, int]:
@@ -770,6 +791,14 @@ class Store:
 
 
 # ----------------------------------------------------------------------------- helpers
+def _state_in(delivery, states: Iterable[str]):
+    """``state IN (...)`` written so that no index on state is used: "the newest delivery in these
+    states" must walk the subscriber's (subscriber_id, id) entries from the newest and stop at the
+    first match. Given ``state = 'sent'``, SQLite picked the state index instead and read every
+    sent row of every day for each subscriber (28 s for 10,000 subscribers after 30 days; 0.1 s)."""
+    return (delivery.state + "").in_(list(states))
+
+
 def _lease_expired(now: datetime, lease: timedelta):
     """A claim nobody renewed in time; one made before leases existed lasts ``lease`` from its claim."""
     return or_(Delivery.lease_until < now,

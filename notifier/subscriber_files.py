@@ -140,7 +140,7 @@ def _subscriber(row: dict, default_timezone: str) -> Subscriber:
                          threshold=_number(row, "threshold", float), origin="cli")
     if row.get("channel") not in (None, sub.channel):
         raise InputError(f"channel '{row['channel']}' does not fit '{sub.address}' (a {sub.channel} address)")
-    sub.active = _flag(row.get("active", True))
+    sub.active = None if row.get("active") is None else _flag(row["active"])   # None: as it is (new: active)
     return sub
 
 

@@ -22,8 +22,9 @@ import pytest
 
 BACKEND = os.environ.get("NOTIFIER_TEST_BACKEND", "sqlite")
 if BACKEND == "postgres":
-    # Imported before any test freezes the clock: psycopg first imported under freezegun keeps
-    # freezegun's fake datetime classes in its adapters and then fails to dump real datetimes.
+    # Imported before any test freezes the clock: first imported under freezegun, psycopg's C
+    # extension warns "datetime.date size changed" (an error here: filterwarnings = error) and
+    # keeps returning freezegun's FakeDatetime for every later test.
     import psycopg  # noqa: F401
 
 _numbers = itertools.count(1)
@@ -43,7 +44,20 @@ def _unavailable() -> str | None:
         import psycopg  # noqa: F401
     except ImportError:
         return "psycopg is not installed (pip install -e '.[postgres]')"
-    return None if postgres_bindir() else "no PostgreSQL server binaries (apt-get install postgresql)"
+    if not postgres_bindir():
+        return "no PostgreSQL server binaries (apt-get install postgresql)"
+    if os.geteuid() == 0 and not _has_user("postgres"):
+        return "running as root and no 'postgres' user to run the server as"
+    return None
+
+
+def _has_user(name: str) -> bool:
+    import pwd
+
+    try:
+        return bool(pwd.getpwnam(name))
+    except KeyError:
+        return False
 
 
 def _free_port() -> int:

@@ -219,3 +219,16 @@ def test_database_url_whose_driver_is_missing_gets_one_line_error():
         Store("postgresql+pg8000://notifier:secret@db.example.org/notifier")
     assert str(err.value) == ("db.example.org/notifier: the database driver 'pg8000' is not installed "
                               "(for PostgreSQL: pip install 'digest-notifier[postgres]')")
+
+
+def test_latest_deliveries_gives_each_subscribers_newest_in_the_asked_states(store):
+    a = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+    b = store.add_subscriber(Subscriber(channel="email", address="b@example.org", profile="[]"))
+    store.add_subscriber(Subscriber(channel="email", address="never@example.org", profile="[]"))
+    for sub, day, state in [(a, "2026-07-01", "sent"), (b, "2026-07-01", "sent"), (a, "2026-07-02", "sent"),
+                            (b, "2026-07-02", "failed"), (a, "2026-07-03", "empty")]:
+        store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=[], meta={"empty_note": True}, state=state)
+    sent = store.latest_deliveries(("sent",))
+    assert {sub: d.digest_day for sub, d in sent.items()} == {a.id: "2026-07-02", b.id: "2026-07-01"}
+    planned = store.latest_deliveries(("sent", "failed", "empty"))
+    assert {sub: d.digest_day for sub, d in planned.items()} == {a.id: "2026-07-03", b.id: "2026-07-02"}

@@ -150,3 +150,56 @@ def test_a_config_subscriber_edited_on_the_command_line_gets_the_file_back_at_th
     code, out, _ = cli("--config", str(config), "edit", "ada@example.org", "-k", "edited on the cli")
     assert code == 0 and "the file wins at the next start" in out
     assert listed(cli, "--config", str(config))[0]["profiles"] == ["from the file"]
+
+
+# ----------------------------------------------------------------------------- status at scale
+def deliveries_for(db_url: str, n: int, sent_days: dict[int, str]) -> None:
+    from notifier.store import Store
+    from notifier.subscribers import new_subscriber
+
+    store = Store(db_url)
+    store.upsert_subscribers([new_subscriber(address=f"u{i}@example.org", keywords=["agents"]) for i in range(n)], [])
+    subs = store.list_subscribers()
+    for i, day in sent_days.items():
+        d = store.plan_delivery(subscriber_id=subs[i].id, digest_day=day, items=[], meta={"empty_note": True})
+        store.record(d.id, "sent")
+    store.close()
+
+
+def test_status_names_each_subscribers_last_digest(cli, db_url):
+    deliveries_for(db_url, 2, {0: "2026-07-01"})
+    code, out, _ = cli("status")
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[lines.index("Subscribers:") + 1].startswith("  u0@example.org               last sent: ")
+    assert lines[lines.index("Subscribers:") + 1].endswith(" (2026-07-01)")
+    assert lines[lines.index("Subscribers:") + 2] == "  u1@example.org               last sent: never"
+
+
+def test_status_summarises_thousands_of_subscribers_by_day_of_their_last_digest(cli, db_url):
+    days = ["2026-07-01", "2026-07-02", "2026-07-03", "2026-07-04", "2026-07-05", "2026-07-06", "2026-07-07"]
+    deliveries_for(db_url, 60, {i: days[i % 7] for i in range(56)})
+    code, out, _ = cli("status")
+    start = out.splitlines().index("Subscribers:")
+    assert out.splitlines()[start + 1:start + 9] == [
+        "  60 active; their latest digest sent was for (digest day: subscribers)",
+        "    2026-07-07: 8", "    2026-07-06: 8", "    2026-07-05: 8", "    2026-07-04: 8", "    2026-07-03: 8",
+        "    before 2026-07-03: 16", "    never: 4"]
+
+
+def test_subscribers_table_shows_the_first_two_hundred_and_says_how_to_get_the_rest(cli, db_url):
+    deliveries_for(db_url, 203, {})
+    code, out, _ = cli("subscribers")
+    assert code == 0 and "u199@example.org" in out and "u200@example.org" not in out
+    assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
+
+
+def test_import_leaves_an_unsubscribed_address_unsubscribed_unless_the_row_says_active(cli, tmp_path):
+    for address in ("gone@example.org", "back@example.org"):
+        assert cli("subscribe", address, "-k", "agents")[0] == 0
+        assert cli("unsubscribe", address)[0] == 0
+    path = tmp_path / "team.csv"
+    path.write_text("address,profiles,active\ngone@example.org,robotics,\nback@example.org,robotics,true\n")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [(r["address"], r["active"], r["profiles"]) for r in listed(cli)] == [
+        ("gone@example.org", False, ["robotics"]), ("back@example.org", True, ["robotics"])]

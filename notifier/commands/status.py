@@ -1,7 +1,11 @@
 """`notifier status`: exit 0 when all is well, 3 when something needs the operator."""
+from collections import Counter
+
 from notifier.commands import context
 
 ATTENTION = 3
+LISTED = 50          # subscribers listed one by one; more are summarised
+RECENT_DAYS = 5
 
 
 def add_arguments(p):
@@ -23,16 +27,34 @@ def run(args) -> int:
             attention |= latest_failed
             print(f"  {source:<12} last ok: " + (f"{ok.finished_at:%Y-%m-%d %H:%M} (day {ok.digest_day}, {ok.new} new)" if ok else "never")
                   + (f"; FAILING since {bad.started_at:%Y-%m-%d %H:%M}: {bad.error}" if latest_failed else ""))
-        print("Subscribers:")
-        for sub in st.list_subscribers():
-            last = st.last_delivery(sub.id)
-            print(f"  {sub.address:<28} last sent: " + (f"{last.sent_at:%Y-%m-%d %H:%M} ({last.digest_day})" if last and last.sent_at else "never"))
+        print_subscribers(st.list_subscribers(), st.latest_deliveries(("sent",)))
         problems = st.deliveries(states=("pending", "sending", "retry", "failed", "unknown"))
         print("Deliveries:" + ("" if problems else " nothing pending or failed"))
-        subs = {s.id: s.address for s in st.list_subscribers(active_only=False)}
+        subs = {s.id: s.address for s in st.list_subscribers(active_only=False)} if problems else {}
         for d in problems:
             attention |= d.state in ("failed", "unknown")
             when = f", next try {d.next_attempt_at:%Y-%m-%d %H:%M}" if d.next_attempt_at else ""
             print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{when})"
                   + (f": {d.last_error}" if d.last_error else ""))
     return ATTENTION if attention else 0
+
+
+def print_subscribers(subs, last_sent) -> None:
+    """One line per subscriber; past LISTED of them, how many got their latest digest on which day."""
+    print("Subscribers:" + ("" if subs else " none"))
+    if len(subs) <= LISTED:
+        for sub in subs:
+            last = last_sent.get(sub.id)
+            print(f"  {sub.address:<28} last sent: "
+                  + (f"{last.sent_at:%Y-%m-%d %H:%M} ({last.digest_day})" if last and last.sent_at else "never"))
+        return
+    days = Counter(last_sent[s.id].digest_day if s.id in last_sent else "never" for s in subs)
+    never = days.pop("never", 0)
+    recent = sorted(days, reverse=True)
+    print(f"  {len(subs)} active; their latest digest sent was for (digest day: subscribers)")
+    for day in recent[:RECENT_DAYS]:
+        print(f"    {day}: {days[day]}")
+    if recent[RECENT_DAYS:]:
+        print(f"    before {recent[RECENT_DAYS - 1]}: {sum(days[d] for d in recent[RECENT_DAYS:])}")
+    if never:
+        print(f"    never: {never}")
