@@ -560,11 +560,14 @@ def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False
 def finish_claimed(ctx: Context, stop: threading.Event | None = None, poll: float = 0.5) -> list[DeliveryReport]:
     """`run` on a shared database, after its batch: wait while digests are still claimed by other
     workers, taking over and sending those whose claim expires (their worker died), so the run
-    leaves nothing behind. Waits at most about one lease for a dead worker's digest."""
+    leaves nothing behind. Waits at most two leases: long enough for a dead worker's claim to run
+    out, not for live workers' batches (theirs to finish)."""
     import time
 
     reports: list[DeliveryReport] = []
-    while ctx.store.deliveries(states=("sending",)) and not (stop is not None and stop.is_set()):
+    deadline = time.monotonic() + 2 * lease_of(ctx).total_seconds()
+    while ctx.store.deliveries(states=("sending",)) and time.monotonic() < deadline \
+            and not (stop is not None and stop.is_set()):
         time.sleep(poll)
         reports += send_pending(ctx, stop=stop)          # takes over expired claims first
     return reports
