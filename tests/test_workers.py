@@ -22,7 +22,6 @@ from notifier.errors import ConfigError
 from notifier.pipeline import fetch_claimed, open_context, recover, renewing
 from notifier.store import Delivery, FetchRun, Store
 from notifier.subscribers import new_subscriber
-from pg import drop_database, fresh_database
 from test_faults import SMTPServer, ingest, wait_for
 
 T0 = datetime(2026, 6, 12, 8, 0, tzinfo=timezone.utc)
@@ -294,8 +293,8 @@ def test_a_lease_outside_its_range_is_a_one_line_config_error(tmp_path, value):
 
 
 # ----------------------------------------------------------------------------- three real workers
-N_SUBSCRIBERS = int(os.environ.get("N_WK", 2000))
-KILL_AFTER = int(os.environ.get("K_WK", 400))            # messages received before a worker is killed while it is sending
+N_SUBSCRIBERS = 2000
+KILL_AFTER = 400            # messages received before a worker is killed while it is sending
 
 
 def workers_config(url: str, folder, smtp_port: int, n: int, lease_seconds: int = 3) -> str:
@@ -351,6 +350,7 @@ def sending_by(url: str, pid: int) -> int:
         store.close()
 
 
+@pytest.mark.timeout(300)        # about a minute on an idle 2-core machine; shared CI machines are slower
 def test_three_workers_one_killed_mid_batch_send_every_digest_once(tmp_path, postgres_url):
     server = SMTPServer().start()
     try:
