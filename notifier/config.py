@@ -103,6 +103,7 @@ class Delivery:
     max_attempts: int = 8
     retry_base_seconds: int = 300
     unknown_policy: str = "resend"    # resend | hold: what to do with a delivery a crash left in `sending`
+    lease_seconds: int = 300          # a worker's claim on a delivery; renewed while it sends, taken over once expired
 
 
 @dataclass
@@ -193,6 +194,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "matching.threshold": THRESHOLD_RANGE,
     "delivery.max_attempts": (1, 100),
     "delivery.retry_base_seconds": (1, 86400),
+    "delivery.lease_seconds": (3, 86400),     # renewed every third of it: shorter is mostly renewal traffic
     "alerts.source_failure_hours": (1, 24 * 30),
     "sources.max_response_bytes": (1000, 1_000_000_000),
     "sources.max_items_per_day": (1, 1_000_000),
@@ -200,7 +202,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "web.confirm_hours": (1, 24 * 30),
     "web.max_body_bytes": (1024, 10_000_000),
 }
-HINTS = {"matching.threshold": " (lower sends more papers, higher fewer)"}
+HINTS = {"matching.threshold": " (lower sends more papers, higher fewer)",
+         "delivery.lease_seconds": " (how long a dead worker's digest waits to be taken over)"}
 # postgresql:// is psycopg 3 too (SQLAlchemy 2.1's default driver for PostgreSQL)
 DATABASE_URL_RE = re.compile(r"^(sqlite:///.+|postgresql(\+psycopg)?://[^/]*/[^/?#]+(\?.*)?)$")
 

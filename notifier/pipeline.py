@@ -39,7 +39,6 @@ log = logging.getLogger("notifier.pipeline")
 
 SOURCE_NAMES = {"hf_daily": "Hugging Face Daily Papers"}
 RETRY_CAP = timedelta(hours=6)
-LEASE = timedelta(minutes=15)      # a `sending` row older than this was left by a dead process
 PLAN_CHUNK = 500                   # subscribers' digests recorded per transaction when planning a batch
 
 
@@ -155,18 +154,28 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
             source = f"arxiv:{cat}"
             for day in fetch_mod.digest_days(source, _last_success_day(ctx, source), today, 1):
                 jobs.append((source, day))
-    reports = []
+    reports, started = [], utcnow()
     with _progress(ctx, "Fetching", len(jobs)) as advance:
         broken: set[str] = set()
         for source, day in jobs:
             if source in broken:       # down for one day, down for the next: retry next cycle
                 reports.append(FetchReport(source, day.isoformat(), "skipped", error="source failed earlier in this cycle"))
             else:
-                reports.append(fetch_one(ctx, source, day))
+                reports.append(fetch_claimed(ctx, source, day, started))
                 if reports[-1].outcome == "failed" and reports[-1].status != 200:
                     broken.add(source)     # a bad page (HTTP 200) says nothing about the next day
             advance()
     return reports
+
+
+def fetch_claimed(ctx: Context, source: str, day: date, since: datetime) -> FetchReport:
+    """``fetch_one`` by one worker at a time per source day (``Store.fetch_claim``). A worker that
+    waited while another fetched it skips it; runs a dead worker left `running` are closed."""
+    with ctx.store.fetch_claim(source, day.isoformat()):
+        if ctx.store.fetched_since(source, day.isoformat(), since):
+            return FetchReport(source, day.isoformat(), "skipped", error="fetched by another worker meanwhile")
+        ctx.store.close_interrupted_fetches(source, day.isoformat())
+        return fetch_one(ctx, source, day)
 
 
 def fetch_one(ctx: Context, source: str, day: date) -> FetchReport:
@@ -492,10 +501,12 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
     """Send every waiting delivery whose time has come, each through the sender of its own
     destination; the batch opens the senders and closes them at the end (one SMTP connection
     per batch, never an idle one kept for hours). Paused and unsubscribed subscribers' digests
-    are held or cancelled by the store and never reach this loop."""
+    are held or cancelled by the store and never reach this loop. Claims a dead worker left
+    are taken over first; digests another worker claims first are its own (not reported)."""
     from notifier.channels import Senders
 
     now = now or ctx.now()
+    recover(ctx, now=now)
     waiting = ctx.store.deliveries(states=("pending", "retry"), subscriber_ids=subscriber_ids)
     subs = {s.id: s for s in ctx.store.list_subscribers()} if waiting else {}
     reports = []
@@ -508,7 +519,9 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
                 continue
             sender = senders.get(sub.channel, sub.address)
             if not sender.halted:      # halted: e.g. SMTP login refused, every message would fail the same way
-                reports.append(send_one(ctx, d, sub, sender, now))
+                report = send_one(ctx, d, sub, sender, now)
+                if report.state != "skipped":
+                    reports.append(report)
         for label, reason in senders.halted():
             text = f"{label}: delivery stopped: {reason}"
             if ctx.store.raise_alert(f"halted:{label}:{now:%Y%m%d}:{reason[:120]}", text):
@@ -517,19 +530,45 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
 
 
 def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime) -> DeliveryReport:
-    digest = build_digest(ctx, d, sub)
     who = redact(sub.address)        # a webhook URL address is a secret, and reports are printed
-    claimed = ctx.store.claim(d.id, now=now)
-    if claimed is None:
-        return DeliveryReport(who, "skipped", len(digest.items))
-    result = sender.send(digest)
+    claimed = ctx.store.claim(d.id, now=now, lease=lease_of(ctx))
+    if claimed is None:              # another worker (or process) has it
+        return DeliveryReport(who, "skipped", len(json.loads(d.items)))
+    digest = build_digest(ctx, claimed, sub)
+    with renewing(ctx, d.id):
+        result = sender.send(digest)
     state, next_at = settle(ctx, sub, result.state, claimed.attempts, now)
-    ctx.store.record(d.id, state, error=result.error, provider_ref=result.provider_ref,
-                     next_attempt_at=next_at, now=now)
+    if not ctx.store.record(d.id, state, error=result.error, provider_ref=result.provider_ref,
+                            next_attempt_at=next_at, now=now):
+        event(log, "delivery taken over", logging.WARNING, subscriber=sub.address, key=d.key, outcome=state)
+        return DeliveryReport(who, "taken over", len(digest.items), where=result.provider_ref, error=result.error)
     level = logging.INFO if state == "sent" else logging.WARNING
     event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel, via=sender.label,
           papers=len(digest.items), attempt=claimed.attempts, error=result.error)
     return DeliveryReport(who, state, len(digest.items), where=result.provider_ref, error=result.error)
+
+
+def lease_of(ctx: Context) -> timedelta:
+    return timedelta(seconds=ctx.config.delivery.lease_seconds)
+
+
+@contextmanager
+def renewing(ctx: Context, delivery_id: int) -> Iterator[None]:
+    """Renew this worker's claim every third of the lease while a send runs, so a live worker's
+    slow send is never taken over; a dead worker stops renewing and its claim runs out."""
+    lease, done = lease_of(ctx), threading.Event()
+
+    def renew():
+        while not done.wait(lease.total_seconds() / 3):
+            if not ctx.store.renew(delivery_id, ctx.now(), lease):
+                return
+    renewer = threading.Thread(target=renew, name=f"lease-{delivery_id}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        done.set()
+        renewer.join()
 
 
 def settle(ctx: Context, sub: Subscriber, state: str, attempts: int, now: datetime) -> tuple[str, datetime | None]:
@@ -592,23 +631,28 @@ def send_operator_message(ctx: Context, target: str, subject: str, text: str) ->
 
 
 # ----------------------------------------------------------------------------- recovery
-def recover(ctx: Context, now: datetime | None = None, lease: timedelta = LEASE) -> int:
-    """Resolve deliveries a crash left in `sending`. Email is re-sent with the same Message-ID
-    (recipients' clients fold the duplicate); Slack is checked for the message where the sender
-    can look it up; otherwise the row becomes `unknown` for the operator (policy `hold`). A
-    subscriber who unsubscribed or paused gets nothing re-sent: the row is held (see ``set_paused``).
-    A holder of the single-instance lock passes ``lease=timedelta(0)``: only lock holders send,
-    so whatever is `sending` when it starts was left by a dead process, however recent."""
+def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False) -> int:
+    """Resolve deliveries a dead worker left in `sending` once its lease ran out (the row is
+    taken over first, so of several workers one resolves it). Email is re-sent with the same
+    Message-ID (recipients' clients fold the duplicate); Slack is checked for the message where
+    the sender can look it up; otherwise the row becomes `unknown` for the operator (policy
+    `hold`). A subscriber who is no longer active gets nothing re-sent: the row is held (see
+    ``set_paused``). ``at_start`` (of `run` / `serve`) on SQLite: this process holds the local
+    lock and only lock holders send, so every `sending` row was left by a dead process, however
+    recent (even with a clock set back); on a shared database other workers are sending."""
     from notifier.channels import Senders
 
-    now = now or ctx.now()
-    interrupted = ctx.store.deliveries(states=("sending",))
-    subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)} if interrupted else {}
+    now, lease = now or ctx.now(), lease_of(ctx)
+    everything = at_start and not ctx.store.shared
+    claims = ctx.store.claims_to_recover(now, lease, expired_only=not everything)
+    if not claims:
+        return 0
+    subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)}
     resolved = 0
     with Senders(ctx.config) as senders:
-        for d in interrupted:
-            if lease and d.claimed_at and now - d.claimed_at < lease:     # lease 0: even a clock set back
-                continue
+        for d in claims:
+            if ctx.store.take_over(d.id, now, lease, expired_only=not everything, worker=d.worker) is None:
+                continue                                   # another worker resolves it
             sub = subs[d.subscriber_id]
             find_sent = getattr(senders.get(sub.channel, sub.address), "find_sent", None)
             if not sub.active or sub.paused:
@@ -622,4 +666,20 @@ def recover(ctx: Context, now: datetime | None = None, lease: timedelta = LEASE)
             resolved += 1
             event(log, "recovered interrupted delivery", logging.WARNING, subscriber=sub.address, key=d.key)
     return resolved
+
+
+def finish_claimed(ctx: Context, stop: threading.Event | None = None, poll: float = 0.5) -> list[DeliveryReport]:
+    """`run` on a shared database, after its batch: wait while digests are still claimed by other
+    workers, taking over and sending those whose claim expires (their worker died), so the run
+    leaves nothing behind. Waits at most two leases: long enough for a dead worker's claim to run
+    out, not for live workers' batches (theirs to finish)."""
+    import time
+
+    reports: list[DeliveryReport] = []
+    deadline = time.monotonic() + 2 * lease_of(ctx).total_seconds()
+    while ctx.store.deliveries(states=("sending",)) and time.monotonic() < deadline \
+            and not (stop is not None and stop.is_set()):
+        time.sleep(poll)
+        reports += send_pending(ctx, stop=stop)          # takes over expired claims first
+    return reports
 

@@ -11,8 +11,13 @@ with another ``database.url``.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
+import os
+import secrets
+import socket
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,20 +25,21 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, insert, inspect, text
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy import Column, Index, Text, UniqueConstraint, and_, event, func, insert, inspect, or_, text, update
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from notifier.errors import StoreError
 from notifier.models import Paper
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 log = logging.getLogger(__name__)
 DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown", "held")   # a paper in these is taken
 OPEN_STATES = ("pending", "sending", "retry")
 INGEST_BATCH = 500        # papers per ingest transaction: a huge day never holds the write lock for long
 PLANNED_STATES = ("pending", "sending", "sent", "retry", "unknown", "failed", "held")   # a digest was due and made
+RACE_ATTEMPTS = 3          # a unit that lost a unique-constraint race to another worker runs again this often
 
 
 def utcnow() -> datetime:
@@ -128,6 +134,8 @@ class Delivery(SQLModel, table=True):
     provider_ref: str | None = None                      # Message-ID or Slack ts
     created_at: datetime = Field(default_factory=utcnow)
     claimed_at: datetime | None = None
+    worker: str | None = None                            # who claimed it last: host:pid:random (Store.worker)
+    lease_until: datetime | None = None                  # its claim holds until then unless renewed
     next_attempt_at: datetime | None = None
     sent_at: datetime | None = None
 
@@ -243,12 +251,45 @@ def _v7(conn) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_delivery_subscriber_state ON delivery (subscriber_id, state, created_at)"))
 
 
+def _v8(conn) -> None:
+    """delivery.worker, delivery.lease_until: which worker's claim a `sending` row is, and until
+    when (several workers on one PostgreSQL database take over only expired claims)."""
+    _add_column(conn, "delivery", "worker", "VARCHAR")
+    _add_column(conn, "delivery", "lease_until", "TIMESTAMP")
+
+
 def _add_column(conn, table: str, column: str, sql_type: str) -> None:
     if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7}      # version -> function(connection); append, never edit
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8}      # version -> function(connection); append, never edit
+
+
+# ----------------------------------------------------------------------------- races
+class RaceLost(StoreError):
+    """A unique constraint refused a row that another worker inserted first."""
+
+
+def _retry_race(method):
+    """Another worker inserted the same paper, sighting, digest, subscriber or alert first: the
+    unit was rolled back whole, and runs again, now seeing that row and doing what it does when
+    the row exists ("someone else did it"). Only a race lost RACE_ATTEMPTS times in a row is an
+    error, and then a one-line StoreError."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        for attempt in range(1, RACE_ATTEMPTS + 1):
+            try:
+                return method(self, *args, **kwargs)
+            except RaceLost:
+                if attempt == RACE_ATTEMPTS:
+                    raise
+    return run
+
+
+def _worker_id() -> str:
+    """host:pid:random, so a claim names the process that made it (pids repeat across hosts and restarts)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 # ----------------------------------------------------------------------------- results
@@ -276,6 +317,7 @@ class Planned:
 class Store:
     def __init__(self, url: str):
         self.url = url
+        self.worker = _worker_id()
         self.path = _sqlite_path(url)
         if self.path is not None:
             _check_sqlite_file(self.path)
@@ -306,12 +348,26 @@ class Store:
         """The one place where the driver's errors become our one-line StoreError."""
         try:
             yield
+        except IntegrityError as err:
+            raise self._integrity(err) from None
         except (OperationalError, DatabaseError) as err:
             raise StoreError(self._explain(err)) from None
 
     def _guard(self, fn, *args):
         with self._mapped_errors():
             return fn(*args)
+
+    def _integrity(self, err: IntegrityError) -> StoreError:
+        """A unique violation (PostgreSQL SQLSTATE 23505, SQLite "UNIQUE constraint failed") is a
+        race another worker won: RaceLost, which ``_retry_race`` runs again; anything else an error."""
+        orig = getattr(err, "orig", err)
+        unique = getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
+        return (RaceLost if unique else StoreError)(self._explain(err))
+
+    @property
+    def shared(self) -> bool:
+        """A server database several workers may share (PostgreSQL), not a local SQLite file."""
+        return self.engine.dialect.name != "sqlite"
 
     def _explain(self, err: Exception) -> str:
         where = str(self.path) if self.path else self.url.split("@")[-1]
@@ -368,6 +424,7 @@ class Store:
             return s.exec(select(func.max(SchemaVersion.version))).one() or 0
 
     # -- papers ---------------------------------------------------------------------------
+    @_retry_race
     def ingest(self, papers: Iterable[Paper], *, source: str, digest_day: str | None) -> IngestResult:
         """Upsert papers and record their sightings, one transaction per INGEST_BATCH papers with
         one query for the stored papers and one for their sightings. A paper is new only the first time."""
@@ -453,6 +510,39 @@ class Store:
                 q = q.where(FetchRun.digest_day == digest_day)
             return s.exec(q.order_by(FetchRun.id.desc()).limit(1)).first()
 
+    @contextmanager
+    def fetch_claim(self, source: str, digest_day: str) -> Iterator[None]:
+        """While held, no other worker fetches this source day. PostgreSQL: a session advisory
+        lock on a connection of its own, waited for if another worker holds it, released at the
+        end or when the holder's connection drops (a killed worker). SQLite: nothing to do, the
+        local file lock makes this process the only one."""
+        if not self.shared:
+            yield
+            return
+        key = {"k": _lock_key(f"fetch:{source}:{digest_day}")}
+        with self.engine.connect() as conn:
+            self._guard(lambda: (conn.execute(text("SELECT pg_advisory_lock(:k)"), key), conn.commit()))
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+                conn.commit()
+
+    def fetched_since(self, source: str, digest_day: str, since: datetime) -> bool:
+        """Whether this source day was fetched successfully at or after ``since`` (by any worker)."""
+        with self.session() as s:
+            return s.exec(select(FetchRun.id).where(
+                FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.started_at >= since,
+                FetchRun.outcome.in_(("ok", "not_modified")))).first() is not None
+
+    def close_interrupted_fetches(self, source: str, digest_day: str) -> int:
+        """Runs of this source day still `running` when its fetch claim is taken were left by a
+        process that died mid-fetch: they become `failed` instead of staying stuck."""
+        with self.session() as s:
+            return s.connection().execute(update(FetchRun).where(
+                FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.outcome == "running")
+                .values(outcome="failed", finished_at=utcnow(), error="interrupted: the fetching process died")).rowcount
+
     def fetch_sources(self) -> list[str]:
         with self.session() as s:
             return sorted(set(s.exec(select(FetchRun.source)).all()))
@@ -467,6 +557,7 @@ class Store:
         return failed
 
     # -- subscribers ----------------------------------------------------------------------
+    @_retry_race
     def add_subscriber(self, sub: Subscriber) -> Subscriber:
         with self.session() as s:
             if s.exec(select(Subscriber).where(Subscriber.address == sub.address)).first():
@@ -519,6 +610,7 @@ class Store:
                 q = q.where(Subscriber.active == True, Subscriber.paused == False)  # noqa: E712
             return list(s.exec(q.order_by(Subscriber.id)))
 
+    @_retry_race
     def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
         """Add these subscribers, or set ``fields`` (and active, unless it is None: an unsubscribed
         one stays so) on those whose address exists, all in one transaction. -> (added, updated)."""
@@ -531,6 +623,7 @@ class Store:
                 row = existing.get(sub.address)
                 if row is None:
                     sub.active = sub.active is not False
+                    sub.id = None          # run again after a lost race: the rolled-back insert left its id
                     s.add(sub)
                     continue
                 for key in fields:
@@ -552,6 +645,7 @@ class Store:
             row = s.get(Setting, key)
             return row.value if row else None
 
+    @_retry_race
     def put_setting(self, key: str, value: str) -> None:
         with self.session() as s:
             s.merge(Setting(key=key, value=value))
@@ -574,21 +668,59 @@ class Store:
         with self.session() as s:
             return s.exec(select(Delivery).where(Delivery.key == key)).first()
 
-    def claim(self, delivery_id: int, now: datetime | None = None) -> Delivery | None:
-        """pending/retry -> sending, committed before any network I/O. None if someone else has it."""
+    def claim(self, delivery_id: int, now: datetime | None = None,
+              lease: timedelta = timedelta(minutes=15)) -> Delivery | None:
+        """pending/retry whose time has come -> sending, this worker's until now + lease, committed
+        before any network I/O. One conditional UPDATE: of several workers (or processes) trying
+        at once exactly one changes the row. None if someone else has it."""
         now = now or utcnow()
+        due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+        return self._take(delivery_id, [Delivery.state.in_(("pending", "retry")), due],
+                          state="sending", claimed_at=now, attempts=Delivery.attempts + 1,
+                          worker=self.worker, lease_until=now + lease)
+
+    def take_over(self, delivery_id: int, now: datetime, lease: timedelta, *, expired_only: bool = True,
+                  worker: str | None = None) -> Delivery | None:
+        """A `sending` row whose worker stopped renewing its lease (died) becomes this worker's to
+        resolve; so does one still claimed by ``worker`` (as read) if that was a process of this
+        host that no longer runs: a restart after a crash need not wait out the lease.
+        ``expired_only=False``: any `sending` row (SQLite under the local lock, whose holder is
+        the only sender). Rows claimed before leases existed expire ``lease`` after their claim.
+        None if it is not (or no longer) there to take."""
+        cond = [Delivery.state == "sending"]
+        if expired_only:
+            dead = Delivery.worker == worker if _died_here(worker) else False
+            cond.append(or_(_lease_expired(now, lease), dead))
+        return self._take(delivery_id, cond, worker=self.worker, lease_until=now + lease)
+
+    def renew(self, delivery_id: int, now: datetime, lease: timedelta) -> bool:
+        """Extend this worker's claim to now + lease; False if it is no longer ours."""
+        return self._take(delivery_id, [Delivery.state == "sending", Delivery.worker == self.worker],
+                          lease_until=now + lease) is not None
+
+    def _take(self, delivery_id: int, conditions: list, **values) -> Delivery | None:
         with self.session() as s:
-            d = s.get(Delivery, delivery_id)
-            if d is None or d.state not in ("pending", "retry") or (d.next_attempt_at and d.next_attempt_at > now):
-                return None
-            d.state, d.claimed_at, d.attempts = "sending", now, d.attempts + 1
-            s.add(d)
-            return d
+            return s.execute(update(Delivery).where(Delivery.id == delivery_id, *conditions).values(**values)
+                             .returning(Delivery)).scalars().first()
+
+    def claims_to_recover(self, now: datetime, lease: timedelta, *, expired_only: bool = True) -> list[Delivery]:
+        """`sending` rows ``take_over`` would take now (a cheap look before opening senders)."""
+        with self.session() as s:
+            rows = list(s.exec(select(Delivery).where(Delivery.state == "sending").order_by(Delivery.id)))
+            if not expired_only or not rows:
+                return rows
+            expired = set(s.exec(select(Delivery.id).where(Delivery.state == "sending", _lease_expired(now, lease))))
+        return [d for d in rows if d.id in expired or _died_here(d.worker)]
 
     def record(self, delivery_id: int, state: str, *, error: str | None = None, provider_ref: str | None = None,
-               next_attempt_at: datetime | None = None, now: datetime | None = None) -> None:
+               next_attempt_at: datetime | None = None, now: datetime | None = None) -> bool:
+        """The outcome of a send, on a row this worker still owns (claimed it, or nobody did).
+        False, recording nothing, if another worker took it over after this one's lease ran out:
+        the outcome is then theirs to record."""
         with self.session() as s:
-            d = s.get(Delivery, delivery_id)
+            d = s.get(Delivery, delivery_id, with_for_update=True)
+            if d.worker not in (None, self.worker):
+                return False
             if d.state in ("held", "cancelled") and state != "sent":
                 state = d.state          # paused or unsubscribed while it was in flight: it stays so
             d.state, d.last_error = state, error
@@ -598,6 +730,7 @@ class Store:
             if state == "sent":
                 d.sent_at = now or utcnow()
             s.add(d)
+            return True
 
     def cancel_open(self, subscriber_id: int) -> int:
         """Unsubscribed: digests not yet sent (waiting, held, or in flight) become `cancelled`
@@ -789,14 +922,16 @@ class Store:
         """Record each planned digest with its papers, a few hundred per transaction. Skipped:
         a digest that already exists, or whose papers were all taken meanwhile (another process
         planned them); papers taken meanwhile are left out of the others. -> the keys recorded."""
-        out: list[str] = []
-        for chunk in _chunks(planned, 500):
-            with self.session() as s:
-                out += _plan_chunk(s, chunk, created_at or utcnow())
-        return out
+        return [key for chunk in _chunks(planned, 500) for key in self._plan_chunk(chunk, created_at or utcnow())]
 
+    @_retry_race
+    def _plan_chunk(self, chunk: list[Planned], created_at: datetime) -> list[str]:
+        """One transaction; a digest another worker recorded first is found on the next try."""
+        with self.session() as s:
+            return _plan_chunk(s, chunk, created_at)
 
     # -- operator alerts --------------------------------------------------------------------
+    @_retry_race
     def raise_alert(self, key: str, text: str) -> bool:
         """Record an alert; False if this key was raised before."""
         with self.session() as s:
@@ -882,6 +1017,32 @@ def _state_in(delivery, states: Iterable[str]):
     first match. Given ``state = 'sent'``, SQLite picked the state index instead and read every
     sent row of every day for each subscriber (28 s for 10,000 subscribers after 30 days; 0.1 s)."""
     return (delivery.state + "").in_(list(states))
+
+
+def _lease_expired(now: datetime, lease: timedelta):
+    """A claim nobody renewed in time; one made before leases existed lasts ``lease`` from its claim."""
+    return or_(Delivery.lease_until < now,
+               and_(Delivery.lease_until.is_(None), or_(Delivery.claimed_at.is_(None), Delivery.claimed_at < now - lease)))
+
+
+def _died_here(worker: str | None) -> bool:
+    """Whether a claim was made by a process of this host (``_worker_id``) that no longer runs.
+    A reused pid counts as alive: its claim then waits for its lease like any other."""
+    host, pid, _ = (worker or "::").rsplit(":", 2) if (worker or "").count(":") >= 2 else ("", "", "")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:                      # someone else's process: alive
+        pass
+    return False
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_lock."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def _advance_sequence(conn, table) -> None:

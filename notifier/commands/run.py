@@ -1,5 +1,3 @@
-from datetime import timedelta
-
 from notifier.commands import find_subscriber, parse_day
 
 
@@ -13,13 +11,13 @@ def add_arguments(p):
 def run(args) -> int:
     from notifier.commands import load
     from notifier.lock import DaemonLock
-    from notifier.pipeline import deliver, fetch_cycle, open_context, recover
+    from notifier.pipeline import deliver, fetch_cycle, finish_claimed, open_context, recover
     from notifier.schedule import due_subscribers, schedules_of
 
     config = load(args)
     with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
         if not args.dry_run:
-            recover(ctx, lease=timedelta(0))     # we hold the lock: a `sending` row is a dead run's
+            recover(ctx, at_start=True)
         days = [parse_day(args.date)] if args.date else None
         fetched = fetch_cycle(ctx, days=days)
         subs = ctx.store.list_subscribers()
@@ -30,6 +28,8 @@ def run(args) -> int:
         else:
             ids = due_subscribers(schedules_of(subs), ctx.store.last_planned().get, ctx.now())
         reports = deliver(ctx, ids, dry_run=args.dry_run)
+        if ctx.store.shared and not args.dry_run:
+            reports += finish_claimed(ctx)       # other workers' digests, if one of them died
         if not args.dry_run:
             from notifier.alerts import raise_alerts
 

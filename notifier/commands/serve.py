@@ -30,7 +30,6 @@ import queue
 import signal
 import threading
 from contextlib import ExitStack
-from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -180,8 +179,8 @@ class Running:
         self.config = config
         with ExitStack() as stack:
             ctx = stack.enter_context(open_context(config))
-            # We hold the lock (run() below): anything still `sending` was left by a dead process.
-            recovered = recover(ctx, lease=timedelta(0))
+            # SQLite: we hold the lock (run() below), anything `sending` is a dead process's; shared: expired claims.
+            recovered = recover(ctx, at_start=True)
             self.daemon = Daemon(ctx, requests, sweep_minutes)
             self.daemon.build(config).start()
             self._resources = stack.pop_all()
