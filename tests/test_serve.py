@@ -122,3 +122,24 @@ def test_sighup_during_a_delivery_lets_it_finish_then_starts_again(daemon):
     rest, _ = daemon.communicate(timeout=30)
     assert "deliver start" not in rest and "daemon stopped" in rest and "Traceback" not in rest
     assert daemon.returncode == 0
+
+
+def test_a_sweep_after_stop_leaves_the_scheduler_alone():
+    """Stopping holds APScheduler's job-store lock while it waits for the job in flight; a sweep
+    that resynced its jobs then would wait for that lock for ever (the daemon hung on SIGINT
+    right after a reload). Once stop is requested, a sweep touches neither the jobs nor a send."""
+    from types import SimpleNamespace as NS
+
+    from notifier.commands.serve import Daemon
+
+    class Untouchable:
+        def __getattr__(self, name):
+            raise AssertionError(f"the scheduler was used after stop: {name}")
+
+    store = NS(path=None, list_subscribers=lambda active_only=True: [
+        NS(id=1, address="a@example.org", delivery_time="00:00", timezone="UTC", frequency="daily", weekday=None)])
+    daemon = Daemon(NS(store=store), requests=None)
+    daemon.scheduler = Untouchable()
+    daemon.stop_jobs()
+    daemon.sweep()                                     # returns without touching the scheduler
+    assert daemon.stopping.is_set()

@@ -80,6 +80,7 @@ class Daemon:
         self.scheduler = None
         self.opened = file_identity(ctx.store.path)      # the SQLite file this context opened
         self._first_sweep = True
+        self._scheduling = threading.Lock()               # held by a job while it changes the jobs
 
     def schedules(self):
         from notifier.schedule import schedules_of
@@ -117,7 +118,10 @@ class Daemon:
         if self.reopen_if_replaced():
             return
         schedules = self.schedules()
-        sync_subscriber_jobs(self.scheduler, schedules, self.deliver)
+        with self._scheduling:
+            if self.stopping.is_set():
+                return
+            sync_subscriber_jobs(self.scheduler, schedules, self.deliver)
         if self._first_sweep:
             self._first_sweep = False
             if self.fetch_missed():
@@ -130,6 +134,13 @@ class Daemon:
             _guarded(self.deliver, f"deliver:{subscriber_id}", subscriber_id)
         if not self.stopping.is_set():
             _guarded(self.retry_due, "retries")
+
+    def stop_jobs(self) -> None:
+        """From now on no job starts sending or touches the scheduler. ``shutdown(wait=True)``
+        holds the scheduler's job-store lock while it waits for the job in flight: a sweep that
+        then resynced its jobs would wait for that lock for ever, and the daemon with it."""
+        with self._scheduling:
+            self.stopping.set()
 
     def retry_due(self) -> None:
         """Waiting deliveries go out once their time has come, whether or not their subscriber is
@@ -190,7 +201,7 @@ class Running:
 
     def stop(self) -> None:
         """Return once the job in flight has finished its current message."""
-        self.daemon.stopping.set()            # jobs check this between subscribers
+        self.daemon.stop_jobs()               # jobs check this between subscribers
         event(log, "stopping: waiting for the job in flight")
         self.daemon.scheduler.shutdown(wait=True)
         if self.daemon.file_replaced():          # found by a sweep, or since the last one
