@@ -32,13 +32,13 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from notifier.errors import StoreError
 from notifier.models import Paper
+from notifier import outbox
+from notifier.outbox import (CANCELLABLE, FETCHED, HOLDABLE, PLANNED, SETTLED, SUPERSEDABLE, TAKEN, WAITING,
+                             FetchState, State)
 
 SCHEMA_VERSION = 8
 log = logging.getLogger(__name__)
-DELIVERED_STATES = ("pending", "sending", "sent", "retry", "unknown", "held")   # a paper in these is taken
-OPEN_STATES = ("pending", "sending", "retry")
 INGEST_BATCH = 500        # papers per ingest transaction: a huge day never holds the write lock for long
-PLANNED_STATES = ("pending", "sending", "sent", "retry", "unknown", "failed", "held")   # a digest was due and made
 RACE_ATTEMPTS = 3          # a unit that lost a unique-constraint race to another worker runs again this often
 
 
@@ -86,7 +86,7 @@ class FetchRun(SQLModel, table=True):
     digest_day: str | None = None
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
-    outcome: str = "running"                             # running | ok | not_modified | failed
+    outcome: str = FetchState.RUNNING                    # outbox.FetchState
     http_status: int | None = None
     etag: str | None = None
     last_modified: str | None = None
@@ -125,8 +125,7 @@ class Delivery(SQLModel, table=True):
     key: str = Field(unique=True)                        # "<subscriber>:<local day>": one per digest
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
     digest_day: str
-    state: str = Field(default="pending", index=True)    # pending|sending|sent|retry|failed|unknown|superseded|empty
-    #                                                      held (subscriber paused) | cancelled (unsubscribed)
+    state: str = Field(default=State.PENDING, index=True)   # outbox.State, moving as outbox.TRANSITIONS says
     items: str = Field(default="[]", sa_column=Column(Text, nullable=False))   # JSON: matches, best first
     meta: str = Field(default="{}", sa_column=Column(Text, nullable=False))    # JSON: stats, weaker, days
     attempts: int = 0
@@ -307,7 +306,7 @@ class Planned:
     digest_day: str
     items: list[dict]
     meta: dict
-    state: str = "pending"                  # or "empty": nothing to send that day (recorded)
+    state: str = State.PENDING              # or EMPTY: nothing to send that day (recorded)
 
     @property
     def key(self) -> str:
@@ -501,9 +500,9 @@ class Store:
                 setattr(run, key, value)
             s.add(run)
 
-    def last_fetch(self, source: str, outcome: str | tuple = ("ok", "not_modified"),
+    def last_fetch(self, source: str, outcome: str | Iterable[str] = FETCHED,
                    digest_day: str | None = None) -> FetchRun | None:
-        outcomes = (outcome,) if isinstance(outcome, str) else outcome
+        outcomes = (outcome,) if isinstance(outcome, str) else tuple(outcome)
         with self.session() as s:
             q = select(FetchRun).where(FetchRun.source == source, FetchRun.outcome.in_(outcomes))
             if digest_day is not None:
@@ -533,15 +532,15 @@ class Store:
         with self.session() as s:
             return s.exec(select(FetchRun.id).where(
                 FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.started_at >= since,
-                FetchRun.outcome.in_(("ok", "not_modified")))).first() is not None
+                FetchRun.outcome.in_(FETCHED))).first() is not None
 
     def close_interrupted_fetches(self, source: str, digest_day: str) -> int:
         """Runs of this source day still `running` when its fetch claim is taken were left by a
         process that died mid-fetch: they become `failed` instead of staying stuck."""
         with self.session() as s:
             return s.connection().execute(update(FetchRun).where(
-                FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.outcome == "running")
-                .values(outcome="failed", finished_at=utcnow(), error="interrupted: the fetching process died")).rowcount
+                FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.outcome == FetchState.RUNNING)
+                .values(outcome=FetchState.FAILED, finished_at=utcnow(), error="interrupted: the fetching process died")).rowcount
 
     def fetch_sources(self) -> list[str]:
         with self.session() as s:
@@ -551,8 +550,8 @@ class Store:
         """Sources whose latest fetch since ``since`` failed."""
         failed = []
         for source in self.fetch_sources():
-            last = self.last_fetch(source, outcome=("ok", "not_modified", "failed"))
-            if last and last.outcome == "failed" and last.started_at >= since:
+            last = self.last_fetch(source, outcome=FETCHED | {FetchState.FAILED})
+            if last and last.outcome == FetchState.FAILED and last.started_at >= since:
                 failed.append(source)
         return failed
 
@@ -651,14 +650,8 @@ class Store:
             s.merge(Setting(key=key, value=value))
 
     # -- deliveries -----------------------------------------------------------------------
-    def delivered_paper_ids(self, subscriber_id: int) -> set[str]:
-        with self.session() as s:
-            q = (select(DeliveryPaper.paper_id).join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
-                 .where(DeliveryPaper.subscriber_id == subscriber_id, Delivery.state.in_(DELIVERED_STATES)))
-            return set(s.exec(q).all())
-
     def plan_delivery(self, *, subscriber_id: int, digest_day: str, items: list[dict], meta: dict,
-                      state: str = "pending", created_at: datetime | None = None) -> Delivery | None:
+                      state: str = State.PENDING, created_at: datetime | None = None) -> Delivery | None:
         """Record a pending delivery with its papers. None if this digest already exists
         or all of its papers were taken meanwhile (another process planned them)."""
         planned = Planned(subscriber_id, digest_day, items, meta, state)
@@ -675,8 +668,8 @@ class Store:
         at once exactly one changes the row. None if someone else has it."""
         now = now or utcnow()
         due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
-        return self._take(delivery_id, [Delivery.state.in_(("pending", "retry")), due],
-                          state="sending", claimed_at=now, attempts=Delivery.attempts + 1,
+        return self._take(delivery_id, [Delivery.state.in_(WAITING), due],
+                          state=State.SENDING, claimed_at=now, attempts=Delivery.attempts + 1,
                           worker=self.worker, lease_until=now + lease)
 
     def take_over(self, delivery_id: int, now: datetime, lease: timedelta, *, expired_only: bool = True,
@@ -687,7 +680,7 @@ class Store:
         ``expired_only=False``: any `sending` row (SQLite under the local lock, whose holder is
         the only sender). Rows claimed before leases existed expire ``lease`` after their claim.
         None if it is not (or no longer) there to take."""
-        cond = [Delivery.state == "sending"]
+        cond = [Delivery.state == State.SENDING]
         if expired_only:
             dead = Delivery.worker == worker if _died_here(worker) else False
             cond.append(or_(_lease_expired(now, lease), dead))
@@ -695,7 +688,7 @@ class Store:
 
     def renew(self, delivery_id: int, now: datetime, lease: timedelta) -> bool:
         """Extend this worker's claim to now + lease; False if it is no longer ours."""
-        return self._take(delivery_id, [Delivery.state == "sending", Delivery.worker == self.worker],
+        return self._take(delivery_id, [Delivery.state == State.SENDING, Delivery.worker == self.worker],
                           lease_until=now + lease) is not None
 
     def _take(self, delivery_id: int, conditions: list, **values) -> Delivery | None:
@@ -706,10 +699,10 @@ class Store:
     def claims_to_recover(self, now: datetime, lease: timedelta, *, expired_only: bool = True) -> list[Delivery]:
         """`sending` rows ``take_over`` would take now (a cheap look before opening senders)."""
         with self.session() as s:
-            rows = list(s.exec(select(Delivery).where(Delivery.state == "sending").order_by(Delivery.id)))
+            rows = list(s.exec(select(Delivery).where(Delivery.state == State.SENDING).order_by(Delivery.id)))
             if not expired_only or not rows:
                 return rows
-            expired = set(s.exec(select(Delivery.id).where(Delivery.state == "sending", _lease_expired(now, lease))))
+            expired = set(s.exec(select(Delivery.id).where(Delivery.state == State.SENDING, _lease_expired(now, lease))))
         return [d for d in rows if d.id in expired or _died_here(d.worker)]
 
     def record(self, delivery_id: int, state: str, *, error: str | None = None, provider_ref: str | None = None,
@@ -721,13 +714,13 @@ class Store:
             d = s.get(Delivery, delivery_id, with_for_update=True)
             if d.worker not in (None, self.worker):
                 return False
-            if d.state in ("held", "cancelled") and state != "sent":
+            if d.state in (State.HELD, State.CANCELLED) and state != State.SENT:
                 state = d.state          # paused or unsubscribed while it was in flight: it stays so
             d.state, d.last_error = state, error
             if provider_ref:
                 d.provider_ref = provider_ref
             d.next_attempt_at = next_attempt_at
-            if state == "sent":
+            if state == State.SENT:
                 d.sent_at = now or utcnow()
             s.add(d)
             return True
@@ -735,7 +728,7 @@ class Store:
     def cancel_open(self, subscriber_id: int) -> int:
         """Unsubscribed: digests not yet sent (waiting, held, or in flight) become `cancelled`
         and their papers are free again. A message in flight that arrives is still recorded sent."""
-        return self._move(subscriber_id, ("pending", "retry", "sending", "held"), "cancelled",
+        return self._move(subscriber_id, CANCELLABLE, State.CANCELLED,
                           "cancelled: the subscriber unsubscribed")
 
     def set_paused(self, subscriber_id: int, paused: bool) -> Subscriber:
@@ -744,15 +737,16 @@ class Store:
         next digest as a catch-up if that is planned first). One rule for the CLI and the web."""
         sub = self.update_subscriber(subscriber_id, paused=paused, **({} if paused else {"active": True}))
         if paused:
-            self._move(subscriber_id, ("pending", "retry", "sending"), "held", "held: the subscriber is paused")
+            self._move(subscriber_id, HOLDABLE, State.HELD, "held: the subscriber is paused")
         else:
-            self._move(subscriber_id, ("held",), "pending", None)
+            self._move(subscriber_id, {State.HELD}, State.PENDING, None)
         return sub
 
-    def _move(self, subscriber_id: int, states: tuple, to: str, why: str | None) -> int:
+    def _move(self, subscriber_id: int, states: Iterable[State], to: State, why: str | None) -> int:
+        assert all(outbox.allowed(s, to) for s in states), (states, to)
         with self.session() as s:
             rows = s.exec(select(Delivery).where(Delivery.subscriber_id == subscriber_id,
-                                                 Delivery.state.in_(states))).all()
+                                                 Delivery.state.in_(list(states)))).all()
             for d in rows:
                 d.state, d.last_error, d.next_attempt_at = to, why, None
                 s.add(d)
@@ -767,13 +761,13 @@ class Store:
                 q = q.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
             return list(s.exec(q.order_by(Delivery.id)))
 
-    def last_delivery(self, subscriber_id: int, states: Iterable[str] = ("sent",)) -> Delivery | None:
+    def last_delivery(self, subscriber_id: int, states: Iterable[str] = (State.SENT,)) -> Delivery | None:
         with self.session() as s:
             q = (select(Delivery).where(Delivery.subscriber_id == subscriber_id, _state_in(Delivery, states))
                  .order_by(Delivery.id.desc()).limit(1))
             return s.exec(q).first()
 
-    def latest_deliveries(self, states: Iterable[str] = ("sent",)) -> dict[int, Delivery]:
+    def latest_deliveries(self, states: Iterable[str] = (State.SENT,)) -> dict[int, Delivery]:
         """Every subscriber's newest delivery in these states (subscriber id -> delivery), in one
         query that walks each subscriber's index entries from the newest, not the history."""
         inner = aliased(Delivery)
@@ -788,7 +782,7 @@ class Store:
     def last_planned(self) -> dict[int, datetime]:
         """When each subscriber's latest digest was planned (it then goes out, or is retried):
         subscriber id -> time, in one query however long the history."""
-        return {sid: d.created_at for sid, d in self.latest_deliveries(PLANNED_STATES).items()}
+        return {sid: d.created_at for sid, d in self.latest_deliveries(PLANNED).items()}
 
     # -- votes and web sign-ups ---------------------------------------------------------------
     def set_vote(self, subscriber_id: int, paper_id: str, vote: int) -> None:
@@ -856,9 +850,9 @@ class Store:
         with self.session() as s:
             for chunk in _chunks(list(days), 500):
                 for d in s.exec(select(Delivery).where(Delivery.subscriber_id.in_(chunk),
-                                                       Delivery.state.in_(("pending", "retry", "held")))):
+                                                       Delivery.state.in_(SUPERSEDABLE))):
                     if d.digest_day < days[d.subscriber_id]:
-                        d.state, d.last_error = "superseded", f"folded into the digest of {days[d.subscriber_id]}"
+                        d.state, d.last_error = State.SUPERSEDED, f"folded into the digest of {days[d.subscriber_id]}"
                         s.add(d)
                         folded[d.subscriber_id] = folded.get(d.subscriber_id, 0) + 1
         return folded
@@ -869,13 +863,13 @@ class Store:
         superseded) do not count, nor failed ones: their papers are free again (a day-long SMTP
         outage uses up the retries)."""
         q = select(Delivery.subscriber_id, func.max(Delivery.created_at)).where(
-            Delivery.state.in_(("sent", "sending", "unknown", "empty")))
+            Delivery.state.in_(SETTLED))
         return self._per_subscriber(q, subscriber_ids)
 
     def last_sent_at(self, subscriber_ids: list[int]) -> dict[int, datetime]:
         """When each subscriber's latest sent digest was planned (for those with one)."""
         sent = aliased(Delivery)
-        latest = select(func.max(sent.id)).where(sent.state == "sent").group_by(sent.subscriber_id)
+        latest = select(func.max(sent.id)).where(sent.state == State.SENT).group_by(sent.subscriber_id)
         with self.session() as s:
             return {sid: at for chunk in _chunks(subscriber_ids, 500) for sid, at in s.exec(
                 select(Delivery.subscriber_id, Delivery.created_at)
@@ -894,18 +888,15 @@ class Store:
             rows = s.exec(select(PaperRow).where(PaperRow.first_seen_at >= since).order_by(PaperRow.first_seen_at))
             return [(r.first_seen_at, _paper(r)) for r in rows]
 
-    def taken_papers(self, subscriber_ids: list[int], since: datetime) -> dict[int, set[str]]:
-        """``delivered_paper_ids`` of each of these subscribers, among papers first seen since
-        ``since`` (the older ones are no candidates anyway)."""
-        q = (select(DeliveryPaper.subscriber_id, DeliveryPaper.paper_id, Delivery.state)
-             .join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
-             .join(PaperRow, PaperRow.id == DeliveryPaper.paper_id).where(PaperRow.first_seen_at >= since))
+    def taken_papers(self, subscriber_ids: list[int], since: datetime | None = None) -> dict[int, set[str]]:
+        """The papers each of these subscribers has in a digest (outbox.TAKEN), never to be planned
+        for them again; with ``since``, only among papers first seen since (older ones are no
+        candidates anyway)."""
+        where = [PaperRow.first_seen_at >= since] if since is not None else []
         taken: dict[int, set[str]] = {}
         with self.session() as s:
-            for chunk in _chunks(subscriber_ids, 500):
-                for sid, pid, state in s.exec(q.where(DeliveryPaper.subscriber_id.in_(chunk))):
-                    if state in DELIVERED_STATES:       # in Python: SQLite would scan by state instead
-                        taken.setdefault(sid, set()).add(pid)
+            for sid, pid in _taken(s, subscriber_ids, *where):
+                taken.setdefault(sid, set()).add(pid)
         return taken
 
     def sighting_days(self, paper_ids: Iterable[str]) -> dict[str, list[str]]:
@@ -1105,7 +1096,7 @@ def _plan_chunk(s: Session, chunk: list[Planned], created_at: datetime) -> list[
     kept: list[tuple[dict, list[dict]]] = []
     for p in chunk:
         items = [i for i in p.items if (p.subscriber_id, i["id"]) not in taken]
-        if p.key in known or (not items and not p.meta.get("empty_note") and p.state != "empty"):
+        if p.key in known or (not items and not p.meta.get("empty_note") and p.state != State.EMPTY):
             continue
         kept.append(({"key": p.key, "subscriber_id": p.subscriber_id, "digest_day": p.digest_day, "state": p.state,
                       "items": json.dumps(items), "meta": json.dumps(p.meta), "attempts": 0,
@@ -1124,13 +1115,18 @@ def _plan_chunk(s: Session, chunk: list[Planned], created_at: datetime) -> list[
 def _taken_pairs(s: Session, chunk: list[Planned]) -> set[tuple[int, str]]:
     """(subscriber, paper) of the papers of these digests already in a delivery of theirs."""
     wanted = {i["id"] for p in chunk for i in p.items}
-    if not wanted:
-        return set()
-    rows = s.exec(select(DeliveryPaper.subscriber_id, DeliveryPaper.paper_id, Delivery.state)
-                  .join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
-                  .where(DeliveryPaper.subscriber_id.in_({p.subscriber_id for p in chunk}),
-                         DeliveryPaper.paper_id.in_(wanted)))
-    return {(sid, pid) for sid, pid, state in rows if state in DELIVERED_STATES}     # see taken_papers
+    return _taken(s, list({p.subscriber_id for p in chunk}), DeliveryPaper.paper_id.in_(wanted)) if wanted else set()
+
+
+def _taken(s: Session, subscriber_ids: list[int], *where) -> set[tuple[int, str]]:
+    """The one "taken papers" query: (subscriber, paper) in a delivery of theirs in a TAKEN state,
+    filtered by ``where`` (paper columns may be used)."""
+    q = (select(DeliveryPaper.subscriber_id, DeliveryPaper.paper_id, Delivery.state)
+         .join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
+         .join(PaperRow, PaperRow.id == DeliveryPaper.paper_id).where(*where))
+    return {(sid, pid) for chunk in _chunks(subscriber_ids, 500)
+            for sid, pid, state in s.exec(q.where(DeliveryPaper.subscriber_id.in_(chunk)))
+            if state in TAKEN}          # in Python: SQLite would scan by state instead
 
 
 def _chunks(items: list, size: int):

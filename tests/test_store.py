@@ -149,7 +149,7 @@ def test_schema_1_database_is_upgraded_keeping_subscribers_with_no_threshold(tmp
     subs = store.list_subscribers()
     assert [(s.address, s.max_items, s.origin, s.threshold) for s in subs] == [
         ("ada@example.org", 5, "cli", None), ("#llm-papers", None, "config", None)]
-    assert subs[1].weekday == "fri" and store.delivered_paper_ids(subs[1].id) == {"2606.12243"}
+    assert subs[1].weekday == "fri" and store.taken_papers([subs[1].id]).get(subs[1].id, set()) == {"2606.12243"}
     store.update_subscriber(subs[0].id, threshold=0.25)
     store.close()
     again = Store(store.url)            # opening the upgraded file again changes nothing
@@ -229,7 +229,7 @@ def test_a_delivered_paper_is_never_planned_again_for_that_subscriber(store):
     assert first is not None
     assert store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-01", items=[{"id": "2607.00001"}], meta={}) is None
     assert store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-02", items=[{"id": "2607.00001"}], meta={}) is None
-    assert store.delivered_paper_ids(sub.id) == {"2607.00001"}
+    assert store.taken_papers([sub.id]).get(sub.id, set()) == {"2607.00001"}
 
 
 def test_duplicate_subscriber_is_refused(store):
