@@ -279,3 +279,31 @@ def test_latest_deliveries_gives_each_subscribers_newest_in_the_asked_states(sto
     assert {sub: d.digest_day for sub, d in sent.items()} == {a.id: "2026-07-02", b.id: "2026-07-01"}
     planned = store.latest_deliveries(("sent", "failed", "empty"))
     assert {sub: d.digest_day for sub, d in planned.items()} == {a.id: "2026-07-03", b.id: "2026-07-02"}
+
+
+def test_store_calls_in_a_transaction_are_kept_together_or_not_at_all(store):
+    sub = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.update_subscriber(sub.id, name="Ada")
+            store.put_setting("k", "v")
+            raise RuntimeError("a later step failed")
+    assert store.find_subscriber(sub.id).name == "" and store.setting("k") is None
+    with store.transaction():
+        store.update_subscriber(sub.id, name="Ada")
+        with store.transaction():                   # nested: joins the outer one
+            store.put_setting("k", "v")
+    assert store.find_subscriber(sub.id).name == "Ada" and store.setting("k") == "v"
+
+
+def test_a_pause_whose_digests_cannot_be_held_leaves_the_subscriber_unpaused(store, monkeypatch):
+    sub = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+    store.ingest([paper()], source="hf_daily", digest_day="2026-07-01")
+    store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-01", items=[{"id": "2607.00001"}], meta={})
+
+    def failing_move(*args):
+        raise StoreError("disk full")
+    monkeypatch.setattr(store, "_move", failing_move)
+    with pytest.raises(StoreError):
+        store.set_paused(sub.id, True)
+    assert not store.find_subscriber(sub.id).paused      # not paused with its digest still pending

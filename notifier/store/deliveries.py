@@ -119,12 +119,14 @@ class DeliveriesMixin:
     def set_paused(self, subscriber_id: int, paused: bool) -> Subscriber:
         """Pause (the subscriber is kept; digests not yet sent are `held`, never sent) or resume
         (held digests wait again and go out with the next send, or fold into the subscriber's
-        next digest as a catch-up if that is planned first). One rule for the CLI and the web."""
-        sub = self.update_subscriber(subscriber_id, paused=paused, **({} if paused else {"active": True}))
-        if paused:
-            self._move(subscriber_id, HOLDABLE, State.HELD, "held: the subscriber is paused")
-        else:
-            self._move(subscriber_id, {State.HELD}, State.PENDING, None)
+        next digest as a catch-up if that is planned first). One rule for the CLI and the web.
+        One transaction: never a paused subscriber whose digests still wait to be sent."""
+        with self.transaction():
+            sub = self.update_subscriber(subscriber_id, paused=paused, **({} if paused else {"active": True}))
+            if paused:
+                self._move(subscriber_id, HOLDABLE, State.HELD, "held: the subscriber is paused")
+            else:
+                self._move(subscriber_id, {State.HELD}, State.PENDING, None)
         return sub
 
     def _move(self, subscriber_id: int, states: Iterable[State], to: State, why: str | None) -> int:

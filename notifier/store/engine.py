@@ -7,6 +7,7 @@ import os
 import secrets
 import socket
 import sqlite3
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -52,6 +53,7 @@ class StoreBase:
     """What every query mixin relies on: ``session()``, the engine, this worker's id."""
     def __init__(self, url: str):
         self.url = url
+        self._local = threading.local()            # this thread's open transaction(), if any
         self.worker = _worker_id()
         self.path = _sqlite_path(url)
         if self.path is not None:
@@ -69,7 +71,12 @@ class StoreBase:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction (BEGIN IMMEDIATE on SQLite): commits on success, rolls back on error.
-        A database error anywhere in it (BEGIN, a query, a flush, the commit) becomes one StoreError."""
+        A database error anywhere in it (BEGIN, a query, a flush, the commit) becomes one StoreError.
+        Inside ``transaction()`` (in the same thread) it is the caller's, committed at that one's end."""
+        joined = getattr(self._local, "session", None)
+        if joined is not None:
+            yield joined
+            return
         with self._mapped_errors(), Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
@@ -77,6 +84,22 @@ class StoreBase:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``with store.transaction():`` the store calls in the block share one transaction instead
+        of committing one by one: all are kept, or none if anything raises (a race lost in it rolls
+        the whole block back: RaceLost). Nested: joins the outer one. Never around a claim and the
+        send it guards: a claim must commit before the network I/O."""
+        if getattr(self._local, "session", None) is not None:
+            yield
+            return
+        with self.session() as session:
+            self._local.session = session
+            try:
+                yield
+            finally:
+                self._local.session = None
 
     @contextmanager
     def _mapped_errors(self) -> Iterator[None]:
