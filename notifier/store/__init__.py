@@ -25,7 +25,8 @@ from notifier.store.tables import (Alert, Delivery, DeliveryPaper, FetchRun, Pap
 
 
 class Store(PapersMixin, SubscribersMixin, DeliveriesMixin, CopyMixin, StoreBase):
-    """The one way into the database; each query opens its own transaction (``session()``)."""
+    """The one way into the database. Each method is one transaction (``session()``) unless the
+    caller groups several in ``with store.transaction():``."""
 
 
 __all__ = ["Alert", "BUSY_TIMEOUT_MS", "Delivery", "DeliveryPaper", "FetchRun", "INGEST_BATCH", "IngestResult",
