@@ -10,6 +10,7 @@ import logging
 from datetime import datetime, timedelta
 
 from notifier.logs import event
+from notifier.outbox import ATTENTION, FetchState
 
 log = logging.getLogger("notifier.alerts")
 
@@ -19,7 +20,7 @@ def find_problems(store, now: datetime, source_failure_hours: int = 24) -> list[
     problems = []
     for source in store.fetch_sources():
         ok = store.last_fetch(source)
-        bad = store.last_fetch(source, outcome="failed")
+        bad = store.last_fetch(source, outcome=FetchState.FAILED)
         if bad is None or (ok is not None and ok.id > bad.id):
             continue
         since = ok.finished_at if ok else None
@@ -29,7 +30,7 @@ def find_problems(store, now: datetime, source_failure_hours: int = 24) -> list[
             problems.append((f"source:{source}:{since:%Y%m%d%H%M}" if since else f"source:{source}:never",
                              f"source {source} has not been fetched successfully {when}; last error: {bad.error}"))
     subs = {s.id: s.address for s in store.list_subscribers(active_only=False)}
-    for d in store.deliveries(states=("failed", "unknown")):
+    for d in store.deliveries(states=ATTENTION):
         problems.append((f"delivery:{d.id}:{d.state}",
                          f"delivery to {subs.get(d.subscriber_id)} for {d.digest_day} is {d.state} after "
                          f"{d.attempts} attempts: {d.last_error}"))

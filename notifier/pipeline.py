@@ -30,6 +30,7 @@ from notifier.config import Config
 from notifier.errors import NotifierError
 from notifier.logs import event, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
+from notifier.outbox import WAITING, FetchState, State
 from notifier.store import Delivery, Planned, Store, Subscriber, utcnow
 
 if TYPE_CHECKING:
@@ -159,10 +160,10 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
         broken: set[str] = set()
         for source, day in jobs:
             if source in broken:       # down for one day, down for the next: retry next cycle
-                reports.append(FetchReport(source, day.isoformat(), "skipped", error="source failed earlier in this cycle"))
+                reports.append(FetchReport(source, day.isoformat(), FetchState.SKIPPED, error="source failed earlier in this cycle"))
             else:
                 reports.append(fetch_claimed(ctx, source, day, started))
-                if reports[-1].outcome == "failed" and reports[-1].status != 200:
+                if reports[-1].outcome == FetchState.FAILED and reports[-1].status != 200:
                     broken.add(source)     # a bad page (HTTP 200) says nothing about the next day
             advance()
     return reports
@@ -173,7 +174,7 @@ def fetch_claimed(ctx: Context, source: str, day: date, since: datetime) -> Fetc
     waited while another fetched it skips it; runs a dead worker left `running` are closed."""
     with ctx.store.fetch_claim(source, day.isoformat()):
         if ctx.store.fetched_since(source, day.isoformat(), since):
-            return FetchReport(source, day.isoformat(), "skipped", error="fetched by another worker meanwhile")
+            return FetchReport(source, day.isoformat(), FetchState.SKIPPED, error="fetched by another worker meanwhile")
         ctx.store.close_interrupted_fetches(source, day.isoformat())
         return fetch_one(ctx, source, day)
 
@@ -182,7 +183,7 @@ def fetch_one(ctx: Context, source: str, day: date) -> FetchReport:
     """Fetch and store one source/day. Its fetch run is closed whatever happens: an unexpected
     error is recorded and reported as a failure (the cycle goes on); an interruption too."""
     run_id = ctx.store.start_fetch(source, day.isoformat())
-    report = FetchReport(source, day.isoformat(), "failed", error="interrupted")
+    report = FetchReport(source, day.isoformat(), FetchState.FAILED, error="interrupted")
     try:
         report = record_outcome(ctx, run_id, source, day, _fetch(ctx, source, day))
     except NotifierError as err:
@@ -191,8 +192,8 @@ def fetch_one(ctx: Context, source: str, day: date) -> FetchReport:
         report.error = f"unexpected {type(err).__name__}: {err}"
         log.exception("unexpected error fetching %s %s", source, day)
     finally:
-        if report.outcome == "failed":
-            ctx.store.finish_fetch(run_id, outcome="failed", error=report.error, http_status=report.status)
+        if report.outcome == FetchState.FAILED:
+            ctx.store.finish_fetch(run_id, outcome=FetchState.FAILED, error=report.error, http_status=report.status)
             event(log, "fetch failed", logging.ERROR, source=source, day=day, status=report.status, error=report.error)
     return report
 
@@ -208,21 +209,21 @@ def _fetch(ctx: Context, source: str, day: date):
 def record_outcome(ctx: Context, run_id: int, source: str, day: date, outcome) -> FetchReport:
     """Store an outcome and close its run; a failed outcome is left to the caller to record."""
     if not outcome.ok:
-        return FetchReport(source, day.isoformat(), "failed", error=outcome.error, status=outcome.status)
+        return FetchReport(source, day.isoformat(), FetchState.FAILED, error=outcome.error, status=outcome.status)
     if outcome.not_modified:
-        ctx.store.finish_fetch(run_id, outcome="not_modified", http_status=outcome.status,
+        ctx.store.finish_fetch(run_id, outcome=FetchState.NOT_MODIFIED, http_status=outcome.status,
                                etag=outcome.etag, last_modified=outcome.last_modified)
         event(log, "fetch not modified", source=source, day=day)
-        return FetchReport(source, day.isoformat(), "not_modified")
+        return FetchReport(source, day.isoformat(), FetchState.NOT_MODIFIED)
     result = ctx.store.ingest(outcome.papers, source=source, digest_day=day.isoformat())
     skipped = outcome.skipped
     note = f"first skipped: {skipped[0]}" if skipped else None
-    ctx.store.finish_fetch(run_id, outcome="ok", http_status=outcome.status, etag=outcome.etag,
+    ctx.store.finish_fetch(run_id, outcome=FetchState.OK, http_status=outcome.status, etag=outcome.etag,
                            last_modified=outcome.last_modified, found=result.found, new=result.new,
                            updated=result.updated, skipped=len(skipped), error=note)
     event(log, "fetched", logging.WARNING if skipped else logging.INFO, source=source, day=day, found=result.found,
           new=result.new, updated=result.updated, skipped=len(skipped), first_skipped=skipped[0] if skipped else None)
-    return FetchReport(source, day.isoformat(), "ok", result.found, result.new, result.updated, len(skipped))
+    return FetchReport(source, day.isoformat(), FetchState.OK, result.found, result.new, result.updated, len(skipped))
 
 
 def _last_success_day(ctx: Context, source: str) -> date | None:
@@ -370,7 +371,7 @@ def record_plans(ctx: Context, matched: list[tuple], days: dict[int, str], folde
     facts = digest_facts(ctx, matched, now)
     digests = [(m[0], _planned(ctx, facts, m, days[m[0].id], now, folded.get(m[0].id, 0))) for m in matched]
     recorded = set(ctx.store.plan_deliveries([p for _, p in digests], created_at=cutoff))
-    pending = [(sub, p) for sub, p in digests if p.key in recorded and p.state == "pending"]
+    pending = [(sub, p) for sub, p in digests if p.key in recorded and p.state == State.PENDING]
     for sub, p in pending:
         event(log, "digest planned", subscriber=sub.address, day=p.digest_day, papers=len(p.items),
               weaker=p.meta["weaker"])
@@ -381,7 +382,7 @@ def _planned(ctx: Context, facts: DigestFacts, matched: tuple, day: str, now: da
     sub, papers, items, weaker = matched
     meta = digest_meta(facts, sub, len(papers), items, weaker, now, folded=folded)
     if not items and not ctx.config.general.send_empty:
-        return Planned(sub.id, day, [], meta, state="empty")
+        return Planned(sub.id, day, [], meta, state=State.EMPTY)
     return Planned(sub.id, day, items, meta)
 
 
@@ -507,7 +508,7 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
 
     now = now or ctx.now()
     recover(ctx, now=now)
-    waiting = ctx.store.deliveries(states=("pending", "retry"), subscriber_ids=subscriber_ids)
+    waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=subscriber_ids)
     subs = {s.id: s for s in ctx.store.list_subscribers()} if waiting else {}
     reports = []
     with Senders(ctx.config) as senders:
@@ -542,7 +543,7 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime) 
                             next_attempt_at=next_at, now=now):
         event(log, "delivery taken over", logging.WARNING, subscriber=sub.address, key=d.key, outcome=state)
         return DeliveryReport(who, "taken over", len(digest.items), where=result.provider_ref, error=result.error)
-    level = logging.INFO if state == "sent" else logging.WARNING
+    level = logging.INFO if state == State.SENT else logging.WARNING
     event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel, via=sender.label,
           papers=len(digest.items), attempt=claimed.attempts, error=result.error)
     return DeliveryReport(who, state, len(digest.items), where=result.provider_ref, error=result.error)
@@ -573,12 +574,12 @@ def renewing(ctx: Context, delivery_id: int) -> Iterator[None]:
 
 def settle(ctx: Context, sub: Subscriber, state: str, attempts: int, now: datetime) -> tuple[str, datetime | None]:
     """A send's outcome -> (the delivery's state, when to try again)."""
-    if state == "unknown" and sub.channel == "email" and ctx.config.delivery.unknown_policy == "resend":
-        state = "retry"     # re-sent later with the same Message-ID: a copy is recognisably the same mail
-    if state != "retry":
+    if state == State.UNKNOWN and sub.channel == "email" and ctx.config.delivery.unknown_policy == "resend":
+        state = State.RETRY     # re-sent later with the same Message-ID: a copy is recognisably the same mail
+    if state != State.RETRY:
         return state, None
     if attempts >= ctx.config.delivery.max_attempts:
-        return "failed", None
+        return State.FAILED, None
     return state, now + min(RETRY_CAP, timedelta(seconds=ctx.config.delivery.retry_base_seconds * 2 ** (attempts - 1)))
 
 
@@ -625,9 +626,9 @@ def send_operator_message(ctx: Context, target: str, subject: str, text: str) ->
     from notifier.channels import send_text
 
     result = send_text(ctx.config, target, subject, text)
-    if result.state != "sent":
+    if result.state != State.SENT:
         event(log, "alert not sent", logging.ERROR, target=target, error=result.error)
-    return result.state == "sent"
+    return result.state == State.SENT
 
 
 # ----------------------------------------------------------------------------- recovery
@@ -656,13 +657,13 @@ def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False
             sub = subs[d.subscriber_id]
             find_sent = getattr(senders.get(sub.channel, sub.address), "find_sent", None)
             if not sub.active or sub.paused:
-                ctx.store.record(d.id, "held", error="interrupted while sending; the subscriber is not active", now=now)
+                ctx.store.record(d.id, State.HELD, error="interrupted while sending; the subscriber is not active", now=now)
             elif find_sent is not None and find_sent(build_digest(ctx, d, sub)):
-                ctx.store.record(d.id, "sent", error="confirmed after restart", now=now)
+                ctx.store.record(d.id, State.SENT, error="confirmed after restart", now=now)
             elif ctx.config.delivery.unknown_policy == "resend":
-                ctx.store.record(d.id, "retry", error="interrupted while sending; re-sending", now=now)
+                ctx.store.record(d.id, State.RETRY, error="interrupted while sending; re-sending", now=now)
             else:
-                ctx.store.record(d.id, "unknown", error="interrupted while sending; check and re-queue", now=now)
+                ctx.store.record(d.id, State.UNKNOWN, error="interrupted while sending; check and re-queue", now=now)
             resolved += 1
             event(log, "recovered interrupted delivery", logging.WARNING, subscriber=sub.address, key=d.key)
     return resolved
@@ -677,7 +678,7 @@ def finish_claimed(ctx: Context, stop: threading.Event | None = None, poll: floa
 
     reports: list[DeliveryReport] = []
     deadline = time.monotonic() + 2 * lease_of(ctx).total_seconds()
-    while ctx.store.deliveries(states=("sending",)) and time.monotonic() < deadline \
+    while ctx.store.deliveries(states=(State.SENDING,)) and time.monotonic() < deadline \
             and not (stop is not None and stop.is_set()):
         time.sleep(poll)
         reports += send_pending(ctx, stop=stop)          # takes over expired claims first

@@ -38,7 +38,7 @@ def snapshot(url: str) -> dict:
         return {
             "subscribers": [(s.id, s.address, s.profile, s.created_at) for s in subs],
             "deliveries": [(d.id, d.key, d.state, json.loads(d.items), d.sent_at) for d in store.deliveries()],
-            "delivered": {s.id: store.delivered_paper_ids(s.id) for s in subs},
+            "delivered": {s.id: store.taken_papers([s.id]).get(s.id, set()) for s in subs},
             "papers": {pid: (p.title, p.authors, p.upvotes) for pid, p in papers.items()},
             "sightings": {pid: store.sightings(pid) for pid in papers},
             "fetches": [(f.source, f.digest_day, f.outcome, f.found) for f in

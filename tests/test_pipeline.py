@@ -436,7 +436,7 @@ def test_unsubscribe_cancels_a_queued_digest_and_frees_its_papers(config, cli, s
     assert "1 queued digest(s) cancelled" in capsys.readouterr().out
     with later(), open_context(config) as ctx:
         assert send_pending(ctx) == []
-        assert ctx.store.delivered_paper_ids(sub_id) == set()
+        assert ctx.store.taken_papers([sub_id]).get(sub_id, set()) == set()
     assert handler.messages == [] and ann_states(config) == ["cancelled"]
 
 
@@ -562,7 +562,7 @@ def planned_digests(cfg, batches) -> dict[str, tuple]:
             plan_batch(ctx, [s for s in subs if batch is None or s.address in batch])
         names = {s.id: s.address for s in subs}
         return {names[d.subscriber_id]: (d.state, json.loads(d.items), json.loads(d.meta),
-                                          ctx.store.delivered_paper_ids(d.subscriber_id))
+                                          ctx.store.taken_papers([d.subscriber_id]).get(d.subscriber_id, set()))
                 for d in ctx.store.deliveries() if d.digest_day == "2026-07-02"}
 
 

@@ -149,7 +149,7 @@ def test_schema_1_database_is_upgraded_keeping_subscribers_with_no_threshold(tmp
     subs = store.list_subscribers()
     assert [(s.address, s.max_items, s.origin, s.threshold) for s in subs] == [
         ("ada@example.org", 5, "cli", None), ("#llm-papers", None, "config", None)]
-    assert subs[1].weekday == "fri" and store.delivered_paper_ids(subs[1].id) == {"2606.12243"}
+    assert subs[1].weekday == "fri" and store.taken_papers([subs[1].id]).get(subs[1].id, set()) == {"2606.12243"}
     store.update_subscriber(subs[0].id, threshold=0.25)
     store.close()
     again = Store(store.url)            # opening the upgraded file again changes nothing
@@ -229,7 +229,7 @@ def test_a_delivered_paper_is_never_planned_again_for_that_subscriber(store):
     assert first is not None
     assert store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-01", items=[{"id": "2607.00001"}], meta={}) is None
     assert store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-02", items=[{"id": "2607.00001"}], meta={}) is None
-    assert store.delivered_paper_ids(sub.id) == {"2607.00001"}
+    assert store.taken_papers([sub.id]).get(sub.id, set()) == {"2607.00001"}
 
 
 def test_duplicate_subscriber_is_refused(store):
@@ -279,3 +279,31 @@ def test_latest_deliveries_gives_each_subscribers_newest_in_the_asked_states(sto
     assert {sub: d.digest_day for sub, d in sent.items()} == {a.id: "2026-07-02", b.id: "2026-07-01"}
     planned = store.latest_deliveries(("sent", "failed", "empty"))
     assert {sub: d.digest_day for sub, d in planned.items()} == {a.id: "2026-07-03", b.id: "2026-07-02"}
+
+
+def test_store_calls_in_a_transaction_are_kept_together_or_not_at_all(store):
+    sub = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.update_subscriber(sub.id, name="Ada")
+            store.put_setting("k", "v")
+            raise RuntimeError("a later step failed")
+    assert store.find_subscriber(sub.id).name == "" and store.setting("k") is None
+    with store.transaction():
+        store.update_subscriber(sub.id, name="Ada")
+        with store.transaction():                   # nested: joins the outer one
+            store.put_setting("k", "v")
+    assert store.find_subscriber(sub.id).name == "Ada" and store.setting("k") == "v"
+
+
+def test_a_pause_whose_digests_cannot_be_held_leaves_the_subscriber_unpaused(store, monkeypatch):
+    sub = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+    store.ingest([paper()], source="hf_daily", digest_day="2026-07-01")
+    store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-01", items=[{"id": "2607.00001"}], meta={})
+
+    def failing_move(*args):
+        raise StoreError("disk full")
+    monkeypatch.setattr(store, "_move", failing_move)
+    with pytest.raises(StoreError):
+        store.set_paused(sub.id, True)
+    assert not store.find_subscriber(sub.id).paused      # not paused with its digest still pending

@@ -21,7 +21,7 @@ def notifier(*argv, preexec=None, **env):
 
 
 def test_locked_database_at_begin_immediate_is_a_store_error(tmp_path, monkeypatch):
-    monkeypatch.setattr("notifier.store.BUSY_TIMEOUT_MS", 100)     # wait 0.1 s, not 30 s, for the lock
+    monkeypatch.setattr("notifier.store.engine.BUSY_TIMEOUT_MS", 100)     # wait 0.1 s, not 30 s, for the lock
     path = tmp_path / "n.sqlite"
     store = Store(f"sqlite:///{path}")
     other = sqlite3.connect(path, isolation_level=None)
@@ -100,7 +100,7 @@ def test_database_locked_by_another_writer_mid_command_is_one_line(tmp_path, mon
         other.execute("BEGIN IMMEDIATE")
 
     monkeypatch.setattr(Store, "_migrate", migrate_then_lock)
-    monkeypatch.setattr("notifier.store.BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr("notifier.store.engine.BUSY_TIMEOUT_MS", 100)
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
     monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
     monkeypatch.delenv("NOTIFIER_DATABASE_URL", raising=False)

@@ -3,7 +3,7 @@
     with sender:                         # the batch closes it at the end
         result = sender.send(digest)     # -> SendResult(state, provider_ref, error)
 
-``state`` is one of "sent", "retry" (transient: try later), "failed" (permanent), "unknown"
+``state`` is one of the delivery states SENT, RETRY (transient: try later), FAILED (permanent), UNKNOWN
 (the provider may or may not have it: the connection was lost after the message was handed
 over). send() never raises for a delivery problem; it reports it. A sender whose configuration
 makes every message fail (SMTP login refused, a missing secret) sets ``halted`` to the reason.
@@ -13,18 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from notifier.models import Digest
-
-STATES = ("sent", "retry", "failed", "unknown")
+from notifier.outbox import SEND_OUTCOMES, State
 
 
 @dataclass
 class SendResult:
-    state: str
+    state: State                       # one of outbox.SEND_OUTCOMES: recorded as the delivery's state
     provider_ref: str | None = None
     error: str | None = None
 
     def __post_init__(self):
-        if self.state not in STATES:
+        if self.state not in SEND_OUTCOMES:
             raise ValueError(f"unknown send state {self.state!r}")
 
 
@@ -68,4 +67,4 @@ class Unavailable(Channel):
 
     def send_text(self, address: str, subject: str, text: str) -> SendResult:
         self.halted = self.reason          # the batch tries no further message here
-        return SendResult("retry", error=self.reason)
+        return SendResult(State.RETRY, error=self.reason)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from notifier.channels.base import Channel, SendResult
 from notifier.models import Digest
+from notifier.outbox import State
 
 
 def _clean(s: str) -> str:
@@ -133,13 +134,13 @@ class EmailChannel(Channel):
                        "check [email] username and the password secret")
         except smtplib.SMTPResponseException as e:
             if e.smtp_code != 530:
-                return self._drop(smtp, SendResult("retry" if e.smtp_code < 500 else "failed", ref,
+                return self._drop(smtp, SendResult(State.RETRY if e.smtp_code < 500 else State.FAILED, ref,
                                                    f"{e.smtp_code} {_text(e.smtp_error)}"))
             problem = f"SMTP server requires TLS/auth ({_text(e.smtp_error)}): check [email] security and username"
         except ssl.SSLError as e:
             problem = f"TLS with {self.host}:{self.port} failed: {e}; check [email] ca_file/security"
         except (smtplib.SMTPException, OSError) as e:
-            return self._drop(smtp, SendResult("retry", ref, f"cannot connect to {self.host}:{self.port}: {e}"))
+            return self._drop(smtp, SendResult(State.RETRY, ref, f"cannot connect to {self.host}:{self.port}: {e}"))
         if problem:
             return self._drop(smtp, self._halt(ref, problem))
         self._smtp = smtp
@@ -159,13 +160,13 @@ class EmailChannel(Channel):
             msg = build_message(digest, from_addr=self.from_addr, unsubscribe_mailto=self.unsubscribe_mailto,
                                 unsubscribe_url=self.unsubscribe_url, template_dir=self.template_dir)
         except ValueError as e:
-            return SendResult("retry", error=self.halted) if self.halted else SendResult("failed", error=str(e))
+            return SendResult(State.RETRY, error=self.halted) if self.halted else SendResult(State.FAILED, error=str(e))
         return self.transmit(msg)
 
     def send_text(self, address: str, subject: str, text: str) -> SendResult:
         """A plain operator message (alerts), through the same connection and error handling."""
         if self.halted:
-            return SendResult("retry", error=self.halted)
+            return SendResult(State.RETRY, error=self.halted)
         name, addr = parseaddr(_clean(self.from_addr))
         msg = EmailMessage()
         msg["Subject"], msg["From"], msg["To"] = _clean(subject), Address(_clean(name), addr_spec=addr), _clean(address)
@@ -178,7 +179,7 @@ class EmailChannel(Channel):
     def transmit(self, msg: EmailMessage) -> SendResult:
         ref = msg["Message-ID"]
         if self.halted:
-            return SendResult("retry", ref, self.halted)
+            return SendResult(State.RETRY, ref, self.halted)
         problem = self._connect(ref)
         if problem is not None:
             return problem
@@ -196,11 +197,11 @@ class EmailChannel(Channel):
             return _classify(e.smtp_code, e.smtp_error, ref)
         except (smtplib.SMTPServerDisconnected, OSError) as e:
             self._drop(self._smtp)
-            return SendResult("unknown", ref, f"connection lost while sending; it may have arrived: {e}")
+            return SendResult(State.UNKNOWN, ref, f"connection lost while sending; it may have arrived: {e}")
         if refused:
             code, text = next(iter(refused.values()))
             return _classify(code, text, ref)
-        return SendResult("sent", ref)
+        return SendResult(State.SENT, ref)
 
     def _send_wire(self, msg: EmailMessage) -> dict:
         """Send the message's bytes exactly as the outbox copy has them. smtplib's send_message
@@ -215,7 +216,7 @@ class EmailChannel(Channel):
         """A configuration problem (login, TLS): every message would fail the same way. Stop the
         batch, keep the deliveries for a retry once the operator fixed it, and say so."""
         self.halted = reason
-        return SendResult("retry", ref, reason)
+        return SendResult(State.RETRY, ref, reason)
 
     def _drop(self, smtp: smtplib.SMTP | None, result: SendResult | None = None) -> SendResult | None:
         if smtp is not None:
@@ -231,4 +232,4 @@ def _text(b) -> str:
 
 def _classify(code: int, text, ref: str) -> SendResult:
     msg = f"{code} {_text(text)}"
-    return SendResult("retry" if 400 <= code < 500 else "failed", ref, msg)
+    return SendResult(State.RETRY if 400 <= code < 500 else State.FAILED, ref, msg)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from notifier.channels.base import Channel, SendResult
 from notifier.models import Digest
+from notifier.outbox import State
 
 
 def safe_name(key: str) -> str:
@@ -72,10 +73,10 @@ class OutboxChannel(Channel):
                 data = bytes(msg)
             write_atomic(path, data)
         except ValueError as e:        # not a single recipient address
-            return SendResult("failed", error=str(e))
+            return SendResult(State.FAILED, error=str(e))
         except OSError as e:
-            return SendResult("retry", error=f"could not write to outbox {self.folder}: {e}")
-        return SendResult("sent", provider_ref=str(path))
+            return SendResult(State.RETRY, error=f"could not write to outbox {self.folder}: {e}")
+        return SendResult(State.SENT, provider_ref=str(path))
 
     def send_text(self, address: str, subject: str, text: str) -> SendResult:
         from datetime import datetime, timezone
@@ -85,5 +86,5 @@ class OutboxChannel(Channel):
         try:
             write_atomic(path, f"To: {address}\nSubject: {subject}\n\n{text}\n".encode("utf-8"))
         except OSError as e:
-            return SendResult("retry", error=f"could not write to outbox {self.folder}: {e}")
-        return SendResult("sent", provider_ref=str(path))
+            return SendResult(State.RETRY, error=f"could not write to outbox {self.folder}: {e}")
+        return SendResult(State.SENT, provider_ref=str(path))

@@ -9,6 +9,7 @@ from typing import Callable
 
 from notifier.channels.base import Channel, SendResult
 from notifier.models import Digest
+from notifier.outbox import State
 
 PERMANENT_ERRORS = {
     "invalid_auth": "the Slack token is invalid: check the [slack] token secret",
@@ -121,8 +122,8 @@ class SlackChannel(_Paced):
                                              text=f"{msg.text[:200]} (details {i}/{len(msg.thread)})",
                                              unfurl_links=False, unfurl_media=False)
             except (SlackApiError, OSError) as e:
-                return SendResult("sent", ref, f"summary posted but thread reply {i} failed: {e}")
-        return SendResult("sent", ref)
+                return SendResult(State.SENT, ref, f"summary posted but thread reply {i} failed: {e}")
+        return SendResult(State.SENT, ref)
 
     def _refused(self, e) -> SendResult:
         """A token problem fails every message alike: stop this sender, keep the digests for a
@@ -130,7 +131,7 @@ class SlackChannel(_Paced):
         result = _classify(e)
         if _code(e) in TOKEN_ERRORS:
             self.halted = result.error
-            return SendResult("retry", error=result.error)
+            return SendResult(State.RETRY, error=result.error)
         return result
 
     def find_sent(self, digest: Digest) -> bool:
@@ -173,17 +174,17 @@ class SlackWebhook(_Paced):
                                    blocks=blocks, unfurl_links=False, unfurl_media=False)
             except OSError as e:
                 if i > 0:
-                    return SendResult("sent", error=f"summary posted but part {i} failed: {e}")
+                    return SendResult(State.SENT, error=f"summary posted but part {i} failed: {e}")
                 return _unanswered(e, "the Slack webhook")
             if resp.status_code != 200:
                 text = f"webhook answered {resp.status_code} {resp.body}"
                 if i > 0:
-                    return SendResult("sent", error=f"summary posted but part {i} failed: {text}")
+                    return SendResult(State.SENT, error=f"summary posted but part {i} failed: {text}")
                 if resp.status_code in (400, 403, 404, 410) or resp.body in ("no_service", "channel_not_found",
                                                                              "invalid_token", "action_prohibited"):
-                    return SendResult("failed", error=text + " (webhook removed or invalid: create a new one)")
-                return SendResult("retry", error=text)
-        return SendResult("sent", provider_ref="webhook")
+                    return SendResult(State.FAILED, error=text + " (webhook removed or invalid: create a new one)")
+                return SendResult(State.RETRY, error=text)
+        return SendResult(State.SENT, provider_ref="webhook")
 
 
 def _unanswered(e: OSError, where: str) -> SendResult:
@@ -191,8 +192,8 @@ def _unanswered(e: OSError, where: str) -> SendResult:
     may have come after Slack took the message: unknown."""
     reason = getattr(e, "reason", e)
     if isinstance(reason, (ConnectionRefusedError, socket.gaierror)):
-        return SendResult("retry", error=f"cannot reach {where}: {reason}")
-    return SendResult("unknown", error=f"no answer from {where}; the message may have been posted: {reason}")
+        return SendResult(State.RETRY, error=f"cannot reach {where}: {reason}")
+    return SendResult(State.UNKNOWN, error=f"no answer from {where}; the message may have been posted: {reason}")
 
 
 def _code(e) -> str | None:
@@ -203,8 +204,8 @@ def _code(e) -> str | None:
 def _classify(e) -> SendResult:
     resp, code = e.response, _code(e)
     if code in PERMANENT_ERRORS:
-        return SendResult("failed", error=f"{code}: {PERMANENT_ERRORS[code]}")
+        return SendResult(State.FAILED, error=f"{code}: {PERMANENT_ERRORS[code]}")
     status = getattr(resp, "status_code", None)
     if code == "ratelimited" or status == 429 or (status and status >= 500):
-        return SendResult("retry", error=f"Slack answered {status} {code or ''}".strip())
-    return SendResult("failed", error=f"Slack refused the message: {code or status}")
+        return SendResult(State.RETRY, error=f"Slack answered {status} {code or ''}".strip())
+    return SendResult(State.FAILED, error=f"Slack refused the message: {code or status}")

@@ -1,6 +1,8 @@
 """`notifier demo`: the whole pipeline on bundled real Hugging Face Daily Papers responses."""
 from pathlib import Path
 
+from notifier.outbox import FetchState
+
 DEMO_SUBSCRIBERS = [
     {"address": "ada@example.org", "name": "Ada (email demo)",
      "keywords": ['"speculative decoding", "sparse attention", distillation, -medical']},
@@ -47,7 +49,7 @@ def run(args) -> int:
     with open_context(config) as ctx:
         run_id = ctx.store.start_fetch("hf_daily", day)
         result = ctx.store.ingest(papers, source="hf_daily", digest_day=day)
-        ctx.store.finish_fetch(run_id, outcome="ok", http_status=200, found=result.found, new=result.new)
+        ctx.store.finish_fetch(run_id, outcome=FetchState.OK, http_status=200, found=result.found, new=result.new)
         for spec in DEMO_SUBSCRIBERS:
             if ctx.store.find_subscriber(spec["address"]) is None:
                 ctx.store.add_subscriber(new_subscriber(**spec))

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from notifier.commands import context, parse_day
 from notifier.errors import InputError
+from notifier.outbox import FetchState
 
 # Days one `notifier fetch --since` may cover: each HF day is at least one request, paced, so a
 # month takes a minute or so; a typo like 0001-01-01 would otherwise send ~740,000 requests.
@@ -37,12 +38,12 @@ def run(args) -> int:
         reports = fetch_cycle(ctx, days=days)
     for f in reports:
         print(_line(f))
-    return 1 if any(f.outcome == "failed" for f in reports) else 0
+    return 1 if any(f.outcome == FetchState.FAILED for f in reports) else 0
 
 
 def _line(f) -> str:
     line = f"{f.source} {f.day}: {f.outcome}"
-    if f.outcome == "ok":
+    if f.outcome == FetchState.OK:
         skipped = f", {f.skipped} malformed skipped" if f.skipped else ""
         line += f" ({f.found} found, {f.new} new, {f.updated} updated{skipped})"
     return line + (f" - {f.error}" if f.error else "")

@@ -1,4 +1,5 @@
 from notifier.commands import find_subscriber, parse_day
+from notifier.outbox import FetchState
 
 
 def add_arguments(p):
@@ -35,10 +36,10 @@ def run(args) -> int:
 
             raise_alerts(ctx)
     for f in fetched:
-        print(f"fetch {f.source} {f.day}: {f.outcome}" + (f" ({f.found} found, {f.new} new)" if f.outcome == "ok" else "")
+        print(f"fetch {f.source} {f.day}: {f.outcome}" + (f" ({f.found} found, {f.new} new)" if f.outcome == FetchState.OK else "")
               + (f" - {f.error}" if f.error else ""))
     for r in reports:
         print(f"deliver {r.subscriber}: {r.state}, {r.papers} papers" + (f" - {r.error}" if r.error else ""))
     if not reports:
         print("no digest due")
-    return 1 if any(f.outcome == "failed" for f in fetched) else 0
+    return 1 if any(f.outcome == FetchState.FAILED for f in fetched) else 0

@@ -2,6 +2,7 @@
 from collections import Counter
 
 from notifier.commands import context
+from notifier import outbox
 
 ATTENTION = 3
 LISTED = 50          # subscribers listed one by one; more are summarised
@@ -22,19 +23,19 @@ def run(args) -> int:
             print("  no fetch yet")
         for source in sources:
             ok = st.last_fetch(source)
-            bad = st.last_fetch(source, outcome="failed")
+            bad = st.last_fetch(source, outcome=outbox.FetchState.FAILED)
             latest_failed = bad is not None and (ok is None or bad.id > ok.id)
             attention |= latest_failed
             print(f"  {source:<12} last ok: " + (f"{ok.finished_at:%Y-%m-%d %H:%M} (day {ok.digest_day}, {ok.new} new"
                                               + (f", {ok.skipped} malformed skipped ({ok.error})" if ok.skipped else "") + ")"
                                               if ok else "never")
                   + (f"; FAILING since {bad.started_at:%Y-%m-%d %H:%M}: {bad.error}" if latest_failed else ""))
-        print_subscribers(st.list_subscribers(), st.latest_deliveries(("sent",)))
-        problems = st.deliveries(states=("pending", "sending", "retry", "failed", "unknown"))
+        print_subscribers(st.list_subscribers(), st.latest_deliveries((outbox.State.SENT,)))
+        problems = st.deliveries(states=outbox.UNFINISHED)
         print("Deliveries:" + ("" if problems else " nothing pending or failed"))
         subs = {s.id: s.address for s in st.list_subscribers(active_only=False)} if problems else {}
         for d in problems:
-            attention |= d.state in ("failed", "unknown")
+            attention |= d.state in outbox.ATTENTION
             when = f", next try {d.next_attempt_at:%Y-%m-%d %H:%M}" if d.next_attempt_at else ""
             print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{when})"
                   + (f": {d.last_error}" if d.last_error else ""))

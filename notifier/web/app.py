@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from notifier.config import Config, read_secret
 from notifier.errors import ConfigError
 from notifier.logs import event
+from notifier.outbox import State
 from notifier.web import security
 from notifier.web.forms import Fields, check, default_more
 from notifier.web.links import manage_url, unsubscribe_url, url
@@ -158,7 +159,7 @@ class WebApp:
         from notifier.channels import send_text
 
         result = send_text(self.config, address, subject, text, self.env)
-        level = logging.INFO if result.state == "sent" else logging.ERROR
+        level = logging.INFO if result.state == State.SENT else logging.ERROR
         event(log, f"web mail {result.state}", level, to=address, subject=subject, error=result.error)
 
     # -- confirm ------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""Moving to another database: every row of every table, all or nothing."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, text
+from sqlmodel import SQLModel, select
+
+from notifier.errors import StoreError
+from notifier.store.tables import SchemaVersion
+
+if TYPE_CHECKING:
+    from notifier.store import Store
+
+
+class CopyMixin:
+    # -- moving to another database -----------------------------------------------------------
+    def copy_to(self, target: Store, *, replace: bool = False, batch: int = 5000) -> dict[str, int]:
+        """Copy every row of every table into ``target`` (e.g. SQLite -> PostgreSQL), in one
+        transaction on each side: writers wait meanwhile, and the target gets all or nothing.
+        A target that holds any row is refused unless ``replace`` (its rows are deleted first).
+        Counts are checked table by table. -> rows per table."""
+        return self._guard(self._copy_to, target, replace, batch)
+
+    def _copy_to(self, target: Store, replace: bool, batch: int) -> dict[str, int]:
+        tables = [t for t in SQLModel.metadata.sorted_tables if t.name != SchemaVersion.__tablename__]
+        with self.engine.connect() as src, src.begin(), target.engine.connect() as dst, dst.begin():
+            counts = {t.name: src.execute(select(func.count()).select_from(t)).scalar() for t in tables}
+            held = [t.name for t in tables if dst.execute(select(func.count()).select_from(t)).scalar()]
+            if held and not replace:
+                raise StoreError(f"{target.where}: already holds data ({', '.join(held)}); "
+                                 "copy into an empty database, or replace its contents with --force")
+            for t in reversed(tables):
+                dst.execute(t.delete())
+            for t in tables:
+                rows = src.execute(select(t)).mappings()
+                while chunk := [dict(r) for r in rows.fetchmany(batch)]:
+                    dst.execute(t.insert(), chunk)
+                _advance_sequence(dst, t)
+            copied = {t.name: dst.execute(select(func.count()).select_from(t)).scalar() for t in tables}
+            if copied != counts:
+                raise StoreError(f"{target.where}: copy incomplete, nothing kept "
+                                 f"(source {counts}, copied {copied})")
+        return counts
+
+
+def _advance_sequence(conn, table) -> None:
+    """PostgreSQL: rows copied with their ids leave the id sequence behind; move it past them."""
+    pk = list(table.primary_key.columns)
+    if conn.dialect.name != "postgresql" or len(pk) != 1:
+        return
+    seq = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table.name, "c": pk[0].name}).scalar()
+    if seq:
+        top = conn.execute(select(func.max(pk[0]))).scalar()
+        conn.execute(text("SELECT setval(:s, :v, false)"), {"s": seq, "v": (top or 0) + 1})
+

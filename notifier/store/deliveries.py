@@ -1,0 +1,332 @@
+"""Deliveries (the outbox: planned, claimed under a lease, recorded; see notifier.outbox) and
+operator alerts."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from sqlalchemy import and_, func, or_, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, select
+
+from notifier import outbox
+from notifier.outbox import CANCELLABLE, HOLDABLE, PLANNED, SETTLED, SUPERSEDABLE, TAKEN, WAITING, State
+from notifier.store.engine import _chunks, _retry_race
+from notifier.store.tables import Alert, Delivery, DeliveryPaper, PaperRow, Subscriber, utcnow
+
+
+@dataclass
+class Planned:
+    """A digest to record: its papers (matches, best first) and what the message says besides."""
+    subscriber_id: int
+    digest_day: str
+    items: list[dict]
+    meta: dict
+    state: str = State.PENDING              # or EMPTY: nothing to send that day (recorded)
+
+    @property
+    def key(self) -> str:
+        return f"{self.subscriber_id}:{self.digest_day}"
+
+
+class DeliveriesMixin:
+    # -- deliveries ---------------------------------------------------------------------------
+    def plan_delivery(self, *, subscriber_id: int, digest_day: str, items: list[dict], meta: dict,
+                      state: str = State.PENDING, created_at: datetime | None = None) -> Delivery | None:
+        """Record a pending delivery with its papers. None if this digest already exists
+        or all of its papers were taken meanwhile (another process planned them)."""
+        planned = Planned(subscriber_id, digest_day, items, meta, state)
+        return self.delivery_by_key(planned.key) if self.plan_deliveries([planned], created_at) else None
+
+    def delivery_by_key(self, key: str) -> Delivery | None:
+        with self.session() as s:
+            return s.exec(select(Delivery).where(Delivery.key == key)).first()
+
+    def claim(self, delivery_id: int, now: datetime | None = None,
+              lease: timedelta = timedelta(minutes=15)) -> Delivery | None:
+        """pending/retry whose time has come -> sending, this worker's until now + lease, committed
+        before any network I/O. One conditional UPDATE: of several workers (or processes) trying
+        at once exactly one changes the row. None if someone else has it."""
+        now = now or utcnow()
+        due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+        return self._take(delivery_id, [Delivery.state.in_(WAITING), due],
+                          state=State.SENDING, claimed_at=now, attempts=Delivery.attempts + 1,
+                          worker=self.worker, lease_until=now + lease)
+
+    def take_over(self, delivery_id: int, now: datetime, lease: timedelta, *, expired_only: bool = True,
+                  worker: str | None = None) -> Delivery | None:
+        """A `sending` row whose worker stopped renewing its lease (died) becomes this worker's to
+        resolve; so does one still claimed by ``worker`` (as read) if that was a process of this
+        host that no longer runs: a restart after a crash need not wait out the lease.
+        ``expired_only=False``: any `sending` row (SQLite under the local lock, whose holder is
+        the only sender). Rows claimed before leases existed expire ``lease`` after their claim.
+        None if it is not (or no longer) there to take."""
+        cond = [Delivery.state == State.SENDING]
+        if expired_only:
+            dead = Delivery.worker == worker if _died_here(worker) else False
+            cond.append(or_(_lease_expired(now, lease), dead))
+        return self._take(delivery_id, cond, worker=self.worker, lease_until=now + lease)
+
+    def renew(self, delivery_id: int, now: datetime, lease: timedelta) -> bool:
+        """Extend this worker's claim to now + lease; False if it is no longer ours."""
+        return self._take(delivery_id, [Delivery.state == State.SENDING, Delivery.worker == self.worker],
+                          lease_until=now + lease) is not None
+
+    def _take(self, delivery_id: int, conditions: list, **values) -> Delivery | None:
+        with self.session() as s:
+            return s.execute(update(Delivery).where(Delivery.id == delivery_id, *conditions).values(**values)
+                             .returning(Delivery)).scalars().first()
+
+    def claims_to_recover(self, now: datetime, lease: timedelta, *, expired_only: bool = True) -> list[Delivery]:
+        """`sending` rows ``take_over`` would take now (a cheap look before opening senders)."""
+        with self.session() as s:
+            rows = list(s.exec(select(Delivery).where(Delivery.state == State.SENDING).order_by(Delivery.id)))
+            if not expired_only or not rows:
+                return rows
+            expired = set(s.exec(select(Delivery.id).where(Delivery.state == State.SENDING, _lease_expired(now, lease))))
+        return [d for d in rows if d.id in expired or _died_here(d.worker)]
+
+    def record(self, delivery_id: int, state: str, *, error: str | None = None, provider_ref: str | None = None,
+               next_attempt_at: datetime | None = None, now: datetime | None = None) -> bool:
+        """The outcome of a send, on a row this worker still owns (claimed it, or nobody did).
+        False, recording nothing, if another worker took it over after this one's lease ran out:
+        the outcome is then theirs to record."""
+        with self.session() as s:
+            d = s.get(Delivery, delivery_id, with_for_update=True)
+            if d.worker not in (None, self.worker):
+                return False
+            if d.state in (State.HELD, State.CANCELLED) and state != State.SENT:
+                state = d.state          # paused or unsubscribed while it was in flight: it stays so
+            d.state, d.last_error = state, error
+            if provider_ref:
+                d.provider_ref = provider_ref
+            d.next_attempt_at = next_attempt_at
+            if state == State.SENT:
+                d.sent_at = now or utcnow()
+            s.add(d)
+            return True
+
+    def cancel_open(self, subscriber_id: int) -> int:
+        """Unsubscribed: digests not yet sent (waiting, held, or in flight) become `cancelled`
+        and their papers are free again. A message in flight that arrives is still recorded sent."""
+        return self._move(subscriber_id, CANCELLABLE, State.CANCELLED,
+                          "cancelled: the subscriber unsubscribed")
+
+    def set_paused(self, subscriber_id: int, paused: bool) -> Subscriber:
+        """Pause (the subscriber is kept; digests not yet sent are `held`, never sent) or resume
+        (held digests wait again and go out with the next send, or fold into the subscriber's
+        next digest as a catch-up if that is planned first). One rule for the CLI and the web.
+        One transaction: never a paused subscriber whose digests still wait to be sent."""
+        with self.transaction():
+            sub = self.update_subscriber(subscriber_id, paused=paused, **({} if paused else {"active": True}))
+            if paused:
+                self._move(subscriber_id, HOLDABLE, State.HELD, "held: the subscriber is paused")
+            else:
+                self._move(subscriber_id, {State.HELD}, State.PENDING, None)
+        return sub
+
+    def _move(self, subscriber_id: int, states: Iterable[State], to: State, why: str | None) -> int:
+        assert all(outbox.allowed(s, to) for s in states), (states, to)
+        with self.session() as s:
+            rows = s.exec(select(Delivery).where(Delivery.subscriber_id == subscriber_id,
+                                                 Delivery.state.in_(list(states)))).all()
+            for d in rows:
+                d.state, d.last_error, d.next_attempt_at = to, why, None
+                s.add(d)
+            return len(rows)
+
+    def deliveries(self, states: Iterable[str] | None = None, subscriber_ids: Iterable[int] | None = None) -> list[Delivery]:
+        with self.session() as s:
+            q = select(Delivery)
+            if states is not None:
+                q = q.where(Delivery.state.in_(list(states)))
+            if subscriber_ids is not None:
+                q = q.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
+            return list(s.exec(q.order_by(Delivery.id)))
+
+    def last_delivery(self, subscriber_id: int, states: Iterable[str] = (State.SENT,)) -> Delivery | None:
+        with self.session() as s:
+            q = (select(Delivery).where(Delivery.subscriber_id == subscriber_id, _state_in(Delivery, states))
+                 .order_by(Delivery.id.desc()).limit(1))
+            return s.exec(q).first()
+
+    def latest_deliveries(self, states: Iterable[str] = (State.SENT,)) -> dict[int, Delivery]:
+        """Every subscriber's newest delivery in these states (subscriber id -> delivery), in one
+        query that walks each subscriber's index entries from the newest, not the history."""
+        inner = aliased(Delivery)
+        latest = (select(inner.id).where(inner.subscriber_id == Subscriber.id, _state_in(inner, states))
+                  .order_by(inner.id.desc()).limit(1).correlate(Subscriber).scalar_subquery())
+        with self.session() as s:
+            ids = [i for i in s.exec(select(latest).select_from(Subscriber)) if i is not None]
+            # then by primary key (an IN over the subquery made PostgreSQL scan the whole table)
+            return {d.subscriber_id: d for chunk in _chunks(ids, 500)
+                    for d in s.exec(select(Delivery).where(Delivery.id.in_(chunk)))}
+
+    def last_planned(self) -> dict[int, datetime]:
+        """When each subscriber's latest digest was planned (it then goes out, or is retried):
+        subscriber id -> time, in one query however long the history."""
+        return {sid: d.created_at for sid, d in self.latest_deliveries(PLANNED).items()}
+
+    # -- planning a batch: a few queries and transactions for any number of subscribers -------
+    def delivery_keys(self, keys: list[str]) -> set[str]:
+        """Those of these delivery keys ("<subscriber>:<local day>") already recorded."""
+        with self.session() as s:
+            return {k for chunk in _chunks(keys, 500)
+                    for k in s.exec(select(Delivery.key).where(Delivery.key.in_(chunk)))}
+
+    def supersede_open_many(self, days: dict[int, str]) -> dict[int, int]:
+        """Fold each subscriber's earlier digests still waiting to be sent (pending, retrying
+        after a failure, or held while they were paused) into the one being planned for ``days[subscriber]``: they become
+        `superseded`, their papers free again, so the subscriber gets one catch-up message
+        instead of one per missed day. -> how many each subscriber had folded."""
+        folded: dict[int, int] = {}
+        with self.session() as s:
+            for chunk in _chunks(list(days), 500):
+                for d in s.exec(select(Delivery).where(Delivery.subscriber_id.in_(chunk),
+                                                       Delivery.state.in_(SUPERSEDABLE))):
+                    if d.digest_day < days[d.subscriber_id]:
+                        d.state, d.last_error = State.SUPERSEDED, f"folded into the digest of {days[d.subscriber_id]}"
+                        s.add(d)
+                        folded[d.subscriber_id] = folded.get(d.subscriber_id, 0) + 1
+        return folded
+
+    def last_cutoffs(self, subscriber_ids: list[int]) -> dict[int, datetime]:
+        """When each subscriber's latest settled digest was planned (for those with one): papers
+        first seen before it were considered then. Digests still waiting (pending, retry,
+        superseded) do not count, nor failed ones: their papers are free again (a day-long SMTP
+        outage uses up the retries)."""
+        q = select(Delivery.subscriber_id, func.max(Delivery.created_at)).where(
+            Delivery.state.in_(SETTLED))
+        return self._per_subscriber(q, subscriber_ids)
+
+    def last_sent_at(self, subscriber_ids: list[int]) -> dict[int, datetime]:
+        """When each subscriber's latest sent digest was planned (for those with one)."""
+        sent = aliased(Delivery)
+        latest = select(func.max(sent.id)).where(sent.state == State.SENT).group_by(sent.subscriber_id)
+        with self.session() as s:
+            return {sid: at for chunk in _chunks(subscriber_ids, 500) for sid, at in s.exec(
+                select(Delivery.subscriber_id, Delivery.created_at)
+                .where(Delivery.id.in_(latest.where(sent.subscriber_id.in_(chunk)))))}
+
+    def _per_subscriber(self, q, subscriber_ids: list[int]) -> dict[int, datetime]:
+        with self.session() as s:
+            return {sid: value for chunk in _chunks(subscriber_ids, 500) for sid, value in
+                    s.exec(q.where(Delivery.subscriber_id.in_(chunk)).group_by(Delivery.subscriber_id))
+                    if value is not None}
+
+    def taken_papers(self, subscriber_ids: list[int], since: datetime | None = None) -> dict[int, set[str]]:
+        """The papers each of these subscribers has in a digest (outbox.TAKEN), never to be planned
+        for them again; with ``since``, only among papers first seen since (older ones are no
+        candidates anyway)."""
+        where = [PaperRow.first_seen_at >= since] if since is not None else []
+        taken: dict[int, set[str]] = {}
+        with self.session() as s:
+            for sid, pid in _taken(s, subscriber_ids, *where):
+                taken.setdefault(sid, set()).add(pid)
+        return taken
+
+    def plan_deliveries(self, planned: list[Planned], created_at: datetime | None = None) -> list[str]:
+        """Record each planned digest with its papers, a few hundred per transaction. Skipped:
+        a digest that already exists, or whose papers were all taken meanwhile (another process
+        planned them); papers taken meanwhile are left out of the others. -> the keys recorded."""
+        return [key for chunk in _chunks(planned, 500) for key in self._plan_chunk(chunk, created_at or utcnow())]
+
+    @_retry_race
+    def _plan_chunk(self, chunk: list[Planned], created_at: datetime) -> list[str]:
+        """One transaction; a digest another worker recorded first is found on the next try."""
+        with self.session() as s:
+            return _plan_chunk(s, chunk, created_at)
+
+    # -- operator alerts ----------------------------------------------------------------------
+    @_retry_race
+    def raise_alert(self, key: str, text: str) -> bool:
+        """Record an alert; False if this key was raised before."""
+        with self.session() as s:
+            if s.exec(select(Alert).where(Alert.key == key)).first():
+                return False
+            s.add(Alert(key=key, text=text))
+            return True
+
+    def unsent_alerts(self) -> list[Alert]:
+        with self.session() as s:
+            return list(s.exec(select(Alert).where(Alert.sent_at.is_(None)).order_by(Alert.id)))
+
+    def mark_alert_sent(self, alert_id: int) -> None:
+        with self.session() as s:
+            alert = s.get(Alert, alert_id)
+            alert.sent_at = utcnow()
+            s.add(alert)
+
+
+def _state_in(delivery, states: Iterable[str]):
+    """``state IN (...)`` written so that no index on state is used: "the newest delivery in these
+    states" must walk the subscriber's (subscriber_id, id) entries from the newest and stop at the
+    first match. Given ``state = 'sent'``, SQLite picked the state index instead and read every
+    sent row of every day for each subscriber (28 s for 10,000 subscribers after 30 days; 0.1 s)."""
+    return (delivery.state + "").in_(list(states))
+
+
+def _lease_expired(now: datetime, lease: timedelta):
+    """A claim nobody renewed in time; one made before leases existed lasts ``lease`` from its claim."""
+    return or_(Delivery.lease_until < now,
+               and_(Delivery.lease_until.is_(None), or_(Delivery.claimed_at.is_(None), Delivery.claimed_at < now - lease)))
+
+
+def _died_here(worker: str | None) -> bool:
+    """Whether a claim was made by a process of this host (``_worker_id``) that no longer runs.
+    A reused pid counts as alive: its claim then waits for its lease like any other."""
+    host, pid, _ = (worker or "::").rsplit(":", 2) if (worker or "").count(":") >= 2 else ("", "", "")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:                      # someone else's process: alive
+        pass
+    return False
+
+
+def _plan_chunk(s: Session, chunk: list[Planned], created_at: datetime) -> list[str]:
+    """Record what is left of these digests once those that exist and the papers taken are out."""
+    known = set(s.exec(select(Delivery.key).where(Delivery.key.in_([p.key for p in chunk]))))
+    taken = _taken_pairs(s, chunk)
+    kept: list[tuple[dict, list[dict]]] = []
+    for p in chunk:
+        items = [i for i in p.items if (p.subscriber_id, i["id"]) not in taken]
+        if p.key in known or (not items and not p.meta.get("empty_note") and p.state != State.EMPTY):
+            continue
+        kept.append(({"key": p.key, "subscriber_id": p.subscriber_id, "digest_day": p.digest_day, "state": p.state,
+                      "items": json.dumps(items), "meta": json.dumps(p.meta), "attempts": 0,
+                      "created_at": created_at}, items))
+    if not kept:
+        return []
+    s.execute(Delivery.__table__.insert(), [row for row, _ in kept])        # one executemany
+    ids = dict(s.exec(select(Delivery.key, Delivery.id).where(Delivery.key.in_([row["key"] for row, _ in kept]))).all())
+    links = [{"delivery_id": ids[row["key"]], "paper_id": i["id"], "subscriber_id": row["subscriber_id"]}
+             for row, items in kept for i in items]
+    if links:
+        s.execute(DeliveryPaper.__table__.insert(), links)
+    return [row["key"] for row, _ in kept]
+
+
+def _taken_pairs(s: Session, chunk: list[Planned]) -> set[tuple[int, str]]:
+    """(subscriber, paper) of the papers of these digests already in a delivery of theirs."""
+    wanted = {i["id"] for p in chunk for i in p.items}
+    return _taken(s, list({p.subscriber_id for p in chunk}), DeliveryPaper.paper_id.in_(wanted)) if wanted else set()
+
+
+def _taken(s: Session, subscriber_ids: list[int], *where) -> set[tuple[int, str]]:
+    """The one "taken papers" query: (subscriber, paper) in a delivery of theirs in a TAKEN state,
+    filtered by ``where`` (paper columns may be used)."""
+    q = (select(DeliveryPaper.subscriber_id, DeliveryPaper.paper_id, Delivery.state)
+         .join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
+         .join(PaperRow, PaperRow.id == DeliveryPaper.paper_id).where(*where))
+    return {(sid, pid) for chunk in _chunks(subscriber_ids, 500)
+            for sid, pid, state in s.exec(q.where(DeliveryPaper.subscriber_id.in_(chunk)))
+            if state in TAKEN}          # in Python: SQLite would scan by state instead
+

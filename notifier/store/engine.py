@@ -1,0 +1,236 @@
+"""The connection: engine creation, SQLite pragmas, one session per transaction, and the one
+boundary where driver errors become ``StoreError`` (a lost unique race: ``RaceLost``, retried)."""
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+import socket
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import event, func
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
+from sqlmodel import Session, create_engine, select
+
+from notifier.errors import StoreError
+from notifier.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from notifier.store.tables import SchemaVersion, utcnow
+
+RACE_ATTEMPTS = 3          # a unit that lost a unique-constraint race to another worker runs again this often
+BUSY_TIMEOUT_MS = 30_000            # how long a transaction waits for another process's write lock
+
+
+class RaceLost(StoreError):
+    """A unique constraint refused a row that another worker inserted first."""
+
+
+def _retry_race(method):
+    """Another worker inserted the same paper, sighting, digest, subscriber or alert first: the
+    unit was rolled back whole, and runs again, now seeing that row and doing what it does when
+    the row exists ("someone else did it"). Only a race lost RACE_ATTEMPTS times in a row is an
+    error, and then a one-line StoreError."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        for attempt in range(1, RACE_ATTEMPTS + 1):
+            try:
+                return method(self, *args, **kwargs)
+            except RaceLost:
+                if attempt == RACE_ATTEMPTS:
+                    raise
+    return run
+
+
+def _worker_id() -> str:
+    """host:pid:random, so a claim names the process that made it (pids repeat across hosts and restarts)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class StoreBase:
+    """What every query mixin relies on: ``session()``, the engine, this worker's id."""
+    def __init__(self, url: str):
+        self.url = url
+        self._local = threading.local()            # this thread's open transaction(), if any
+        self.worker = _worker_id()
+        self.path = _sqlite_path(url)
+        if self.path is not None:
+            _check_sqlite_file(self.path)
+        try:
+            self.engine = create_engine(url, connect_args=_connect_args(url))
+        except ModuleNotFoundError as err:
+            raise StoreError(f"{self.where}: the database driver '{err.name}' is not installed "
+                             "(for PostgreSQL: pip install 'digest-notifier[postgres]')") from None
+        if self.path is not None:
+            _install_sqlite_pragmas(self.engine)
+        self._guard(self._migrate)
+
+    # -- sessions -----------------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction (BEGIN IMMEDIATE on SQLite): commits on success, rolls back on error.
+        A database error anywhere in it (BEGIN, a query, a flush, the commit) becomes one StoreError.
+        Inside ``transaction()`` (in the same thread) it is the caller's, committed at that one's end."""
+        joined = getattr(self._local, "session", None)
+        if joined is not None:
+            yield joined
+            return
+        with self._mapped_errors(), Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``with store.transaction():`` the store calls in the block share one transaction instead
+        of committing one by one: all are kept, or none if anything raises (a race lost in it rolls
+        the whole block back: RaceLost). Nested: joins the outer one. Never around a claim and the
+        send it guards: a claim must commit before the network I/O."""
+        if getattr(self._local, "session", None) is not None:
+            yield
+            return
+        with self.session() as session:
+            self._local.session = session
+            try:
+                yield
+            finally:
+                self._local.session = None
+
+    @contextmanager
+    def _mapped_errors(self) -> Iterator[None]:
+        """The one place where the driver's errors become our one-line StoreError."""
+        try:
+            yield
+        except IntegrityError as err:
+            raise self._integrity(err) from None
+        except (OperationalError, DatabaseError) as err:
+            raise StoreError(self._explain(err)) from None
+
+    def _guard(self, fn, *args):
+        with self._mapped_errors():
+            return fn(*args)
+
+    def _integrity(self, err: IntegrityError) -> StoreError:
+        """A unique violation (PostgreSQL SQLSTATE 23505, SQLite "UNIQUE constraint failed") is a
+        race another worker won: RaceLost, which ``_retry_race`` runs again; anything else an error."""
+        orig = getattr(err, "orig", err)
+        unique = getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
+        return (RaceLost if unique else StoreError)(self._explain(err))
+
+    @property
+    def shared(self) -> bool:
+        """A server database several workers may share (PostgreSQL), not a local SQLite file."""
+        return self.engine.dialect.name != "sqlite"
+
+    def _explain(self, err: Exception) -> str:
+        where = str(self.path) if self.path else self.url.split("@")[-1]
+        msg = str(getattr(err, "orig", err)).splitlines()[0]
+        hints = {
+            "file is not a database": "the file is not a SQLite database (corrupt or another format)",
+            "database disk image is malformed": "the database file is corrupt; restore it from a backup",
+            "readonly": "the database or its folder is read-only; the service needs write access",
+            "unable to open": "cannot open the database file; check the folder exists and is writable",
+            "disk is full": "the disk is full; free space and run again (nothing was half-written)",
+            "database is locked": "the database stayed locked by another process for too long",
+            "disk I/O error": "reading or writing the database failed (disk full, file size limit or a "
+                              "failing disk); nothing was half-written",
+        }
+        for needle, hint in hints.items():
+            if needle in msg:
+                return f"{where}: {hint}"
+        return f"{where}: database error: {msg}"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def empty_wal(self) -> None:
+        """SQLite: fold the write-ahead log into the file we opened and empty it. Before letting go
+        of a file that was replaced at its path: SQLite keeps the log of a moved file, and the new
+        file would read our pages from it."""
+        if self.path is None:
+            return
+        raw = self.engine.raw_connection()
+        try:
+            (busy, _, _), = raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as err:
+            raise StoreError(self._explain(err)) from None
+        finally:
+            raw.close()
+        if busy:
+            raise StoreError(f"{self.path}: could not empty the write-ahead log: another process is using it")
+
+    # -- migrations ---------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self.engine.begin() as conn:
+            SchemaVersion.__table__.create(conn, checkfirst=True)
+            current = conn.execute(select(func.max(SchemaVersion.version))).scalar() or 0
+            if current > SCHEMA_VERSION:
+                where = self.path or "the database"
+                raise StoreError(f"{where}: made by a newer digest-notifier (schema {current}, this one knows "
+                                 f"{SCHEMA_VERSION}); upgrade digest-notifier or restore an older backup")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](conn)
+                conn.execute(SchemaVersion.__table__.insert().values(version=version, applied_at=utcnow()))
+
+    def schema_version(self) -> int:
+        with self.session() as s:
+            return s.exec(select(func.max(SchemaVersion.version))).one() or 0
+
+    @property
+    def where(self) -> str:
+        """The database as an operator names it: the file, or the server and database (no password)."""
+        return str(self.path) if self.path else self.url.split("@")[-1]
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[-1]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def _check_sqlite_file(path: Path) -> None:
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"{path}: cannot create the state folder {folder}: {err.strerror}") from None
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(16)
+        except OSError as err:
+            raise StoreError(f"{path}: cannot read the database file: {err.strerror}") from None
+        if head and head != b"SQLite format 3\x00":
+            raise StoreError(f"{path}: the file is not a SQLite database (corrupt or another format)")
+
+
+def _connect_args(url: str) -> dict:
+    return {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False} if url.startswith("sqlite") else {}
+
+
+def _install_sqlite_pragmas(engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record):
+        dbapi_conn.isolation_level = None          # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+

@@ -1,0 +1,90 @@
+"""The schema's versions: one function per version, applied in order by ``Store`` on opening."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
+
+from notifier.store.tables import Delivery, Setting, Signup, Vote
+
+SCHEMA_VERSION = 8
+
+log = logging.getLogger("notifier.store")       # the logger name from before the split
+
+
+def _v1(conn) -> None:
+    """Every table as the models define it now. A new database therefore already has the columns
+    later migrations add, so those add only what an older database lacks."""
+    SQLModel.metadata.create_all(conn)
+
+
+def _v2(conn) -> None:
+    """subscriber.threshold: a subscriber's own selection threshold (NULL: the configured one)."""
+    _add_column(conn, "subscriber", "threshold", "FLOAT")
+
+
+def _v3(conn) -> None:
+    """vote (relevance feedback per subscriber), signup (double opt-in requests) and
+    subscriber.paused (the manage page's pause)."""
+    _add_column(conn, "subscriber", "paused", "BOOLEAN NOT NULL DEFAULT FALSE")
+    Vote.__table__.create(conn, checkfirst=True)
+    Signup.__table__.create(conn, checkfirst=True)
+
+
+def _v4(conn) -> None:
+    """subscriber.address in canonical form (subscribers.canonical_address: e-mail in lower case,
+    Slack user ids without '@'), so one person is one subscriber. A row whose canonical address
+    another row already has is kept as it is and logged: which history to keep is the operator's
+    call (`notifier unsubscribe ID`)."""
+    from notifier.logs import event
+    from notifier.subscribers import canonical_address
+
+    rows = conn.execute(text("SELECT id, address FROM subscriber ORDER BY id")).all()
+    taken = {address for _, address in rows}
+    for sub_id, address in rows:
+        canonical = canonical_address(address)
+        if canonical == address:
+            continue
+        if canonical in taken:
+            event(log, "duplicate subscriber kept", logging.WARNING, id=sub_id, address=address, same_as=canonical)
+            continue
+        conn.execute(text("UPDATE subscriber SET address = :a WHERE id = :i"), {"a": canonical, "i": sub_id})
+        taken.add(canonical)
+
+
+def _v5(conn) -> None:
+    """fetch_run.skipped: how many malformed items a fetch left out."""
+    _add_column(conn, "fetch_run", "skipped", "INTEGER NOT NULL DEFAULT 0")
+
+
+def _v6(conn) -> None:
+    """setting: a key/value table (the fingerprint of the config file's subscribers, so they are
+    applied when the file changes instead of at every start); an index for each subscriber's
+    latest delivery (status and scheduling read it for every subscriber)."""
+    Setting.__table__.create(conn, checkfirst=True)
+    for index in Delivery.__table__.indexes:
+        if index.name == "ix_delivery_subscriber_latest":
+            index.create(conn, checkfirst=True)
+
+
+def _v7(conn) -> None:
+    """An index for planning a batch: each subscriber's digests by state (latest cutoff, latest
+    sent, open ones) without SQLite scanning every digest in a state for 500 subscribers at once."""
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_delivery_subscriber_state ON delivery (subscriber_id, state, created_at)"))
+
+
+def _v8(conn) -> None:
+    """delivery.worker, delivery.lease_until: which worker's claim a `sending` row is, and until
+    when (several workers on one PostgreSQL database take over only expired claims)."""
+    _add_column(conn, "delivery", "worker", "VARCHAR")
+    _add_column(conn, "delivery", "lease_until", "TIMESTAMP")
+
+
+def _add_column(conn, table: str, column: str, sql_type: str) -> None:
+    if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8}      # version -> function(connection); append, never edit
+

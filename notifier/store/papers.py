@@ -1,0 +1,251 @@
+"""Papers, their sightings, and fetch runs."""
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable, Iterator
+
+from sqlalchemy import func, insert, text, update
+from sqlmodel import Session, select
+
+from notifier.models import Paper
+from notifier.outbox import FETCHED, FetchState
+from notifier.store.engine import _chunks, _retry_race
+from notifier.store.tables import FetchRun, PaperRow, Sighting, utcnow
+
+INGEST_BATCH = 500        # papers per ingest transaction: a huge day never holds the write lock for long
+
+
+@dataclass
+class IngestResult:
+    found: int = 0
+    new: int = 0
+    updated: int = 0
+
+
+class PapersMixin:
+    # -- papers -------------------------------------------------------------------------------
+    @_retry_race
+    def ingest(self, papers: Iterable[Paper], *, source: str, digest_day: str | None) -> IngestResult:
+        """Upsert papers and record their sightings, one transaction per INGEST_BATCH papers with
+        one query for the stored papers and one for their sightings. A paper is new only the first time."""
+        result = IngestResult()
+        now = utcnow()
+        for batch in _chunks(list(papers), INGEST_BATCH):
+            with self.session() as s:
+                _ingest_batch(s, batch, source, digest_day or now.date().isoformat(), now, result)
+        return result
+
+    def get_papers(self, ids: Iterable[str]) -> dict[str, Paper]:
+        ids = list(ids)
+        out: dict[str, Paper] = {}
+        with self.session() as s:
+            for chunk in _chunks(ids, 500):
+                for row in s.exec(select(PaperRow).where(PaperRow.id.in_(chunk))):
+                    out[row.id] = _paper(row)
+        return out
+
+    def papers_since(self, since: datetime) -> list[Paper]:
+        with self.session() as s:
+            rows = s.exec(select(PaperRow).where(PaperRow.first_seen_at >= since).order_by(PaperRow.first_seen_at))
+            return [_paper(r) for r in rows]
+
+    def papers_on_day(self, digest_day: str) -> list[Paper]:
+        with self.session() as s:
+            rows = s.exec(select(PaperRow).join(Sighting, Sighting.paper_id == PaperRow.id)
+                          .where(Sighting.digest_day == digest_day).distinct())
+            return [_paper(r) for r in rows]
+
+    def recent_papers(self, limit: int = 3000) -> list[Paper]:
+        """The newest stored papers: the background corpus for term specificity (IDF)."""
+        with self.session() as s:
+            rows = s.exec(select(PaperRow).order_by(PaperRow.first_seen_at.desc()).limit(limit))
+            return [_paper(r) for r in rows]
+
+    def sightings(self, paper_id: str) -> list[tuple[str, str]]:
+        with self.session() as s:
+            rows = s.exec(select(Sighting).where(Sighting.paper_id == paper_id).order_by(Sighting.digest_day))
+            return [(r.source, r.digest_day) for r in rows]
+
+    def papers_version(self) -> tuple:
+        """Changes whenever a paper is added or its stored fields change: (count, latest update)."""
+        with self.session() as s:
+            return tuple(s.exec(select(func.count(), func.max(PaperRow.updated_at)).select_from(PaperRow)).one())
+
+    def count_papers(self) -> int:
+        with self.session() as s:
+            return s.exec(select(func.count()).select_from(PaperRow)).one()
+
+    def prune_raw(self, older_than_days: int, now: datetime | None = None) -> int:
+        cutoff = (now or utcnow()) - timedelta(days=older_than_days)
+        with self.session() as s:
+            rows = s.exec(select(PaperRow).where(PaperRow.raw.is_not(None), PaperRow.updated_at < cutoff)).all()
+            for row in rows:
+                row.raw = None
+                s.add(row)
+            return len(rows)
+
+    def papers_seen_since(self, since: datetime) -> list[tuple[datetime, Paper]]:
+        """(first seen, paper) of every paper first seen since ``since``, oldest first: the
+        candidates of a whole batch, read and decoded once."""
+        with self.session() as s:
+            rows = s.exec(select(PaperRow).where(PaperRow.first_seen_at >= since).order_by(PaperRow.first_seen_at))
+            return [(r.first_seen_at, _paper(r)) for r in rows]
+
+    def sighting_days(self, paper_ids: Iterable[str]) -> dict[str, list[str]]:
+        """The digest days each of these papers was seen on, in order."""
+        days: dict[str, list[str]] = {}
+        with self.session() as s:
+            for chunk in _chunks(sorted(set(paper_ids)), 500):
+                q = select(Sighting.paper_id, Sighting.digest_day).where(Sighting.paper_id.in_(chunk))
+                for pid, day in s.exec(q.order_by(Sighting.digest_day)):
+                    days.setdefault(pid, []).append(day)
+        return days
+
+    # -- fetch runs ---------------------------------------------------------------------------
+    def start_fetch(self, source: str, digest_day: str | None) -> int:
+        with self.session() as s:
+            run = FetchRun(source=source, digest_day=digest_day)
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def finish_fetch(self, run_id: int, *, outcome: str, **fields) -> None:
+        with self.session() as s:
+            run = s.get(FetchRun, run_id)
+            run.outcome = outcome
+            run.finished_at = utcnow()
+            for key, value in fields.items():
+                setattr(run, key, value)
+            s.add(run)
+
+    def last_fetch(self, source: str, outcome: str | Iterable[str] = FETCHED,
+                   digest_day: str | None = None) -> FetchRun | None:
+        outcomes = (outcome,) if isinstance(outcome, str) else tuple(outcome)
+        with self.session() as s:
+            q = select(FetchRun).where(FetchRun.source == source, FetchRun.outcome.in_(outcomes))
+            if digest_day is not None:
+                q = q.where(FetchRun.digest_day == digest_day)
+            return s.exec(q.order_by(FetchRun.id.desc()).limit(1)).first()
+
+    @contextmanager
+    def fetch_claim(self, source: str, digest_day: str) -> Iterator[None]:
+        """While held, no other worker fetches this source day. PostgreSQL: a session advisory
+        lock on a connection of its own, waited for if another worker holds it, released at the
+        end or when the holder's connection drops (a killed worker). SQLite: nothing to do, the
+        local file lock makes this process the only one."""
+        if not self.shared:
+            yield
+            return
+        key = {"k": _lock_key(f"fetch:{source}:{digest_day}")}
+        with self.engine.connect() as conn:
+            self._guard(lambda: (conn.execute(text("SELECT pg_advisory_lock(:k)"), key), conn.commit()))
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+                conn.commit()
+
+    def fetched_since(self, source: str, digest_day: str, since: datetime) -> bool:
+        """Whether this source day was fetched successfully at or after ``since`` (by any worker)."""
+        with self.session() as s:
+            return s.exec(select(FetchRun.id).where(
+                FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.started_at >= since,
+                FetchRun.outcome.in_(FETCHED))).first() is not None
+
+    def close_interrupted_fetches(self, source: str, digest_day: str) -> int:
+        """Runs of this source day still `running` when its fetch claim is taken were left by a
+        process that died mid-fetch: they become `failed` instead of staying stuck."""
+        with self.session() as s:
+            return s.connection().execute(update(FetchRun).where(
+                FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.outcome == FetchState.RUNNING)
+                .values(outcome=FetchState.FAILED, finished_at=utcnow(), error="interrupted: the fetching process died")).rowcount
+
+    def fetch_sources(self) -> list[str]:
+        with self.session() as s:
+            return sorted(set(s.exec(select(FetchRun.source)).all()))
+
+    def failed_sources_since(self, since: datetime) -> list[str]:
+        """Sources whose latest fetch since ``since`` failed."""
+        failed = []
+        for source in self.fetch_sources():
+            last = self.last_fetch(source, outcome=FETCHED | {FetchState.FAILED})
+            if last and last.outcome == FetchState.FAILED and last.started_at >= since:
+                failed.append(source)
+        return failed
+
+
+def _ingest_batch(s: Session, batch: list[Paper], source: str, day: str, now: datetime, result: IngestResult) -> None:
+    ids = list({p.arxiv_id for p in batch})
+    rows = {r.id: r for r in s.exec(select(PaperRow).where(PaperRow.id.in_(ids)))}
+    seen = {tuple(r) for r in s.exec(select(Sighting.paper_id, Sighting.source, Sighting.digest_day)
+                                      .where(Sighting.paper_id.in_(ids)))}
+    sightings = []
+    for paper in batch:
+        result.found += 1
+        row = rows.get(paper.arxiv_id)
+        if row is None:
+            rows[paper.arxiv_id] = _paper_row(paper, now)
+            s.add(rows[paper.arxiv_id])
+            result.new += 1
+        elif _merge(row, paper, now):
+            s.add(row)
+            result.updated += 1
+        key = (paper.arxiv_id, paper.source or source, paper.digest_day or day)
+        if key not in seen:
+            seen.add(key)
+            sightings.append({"paper_id": key[0], "source": key[1], "digest_day": key[2], "seen_at": now})
+    s.flush()                 # the papers first: sightings refer to them
+    if sightings:
+        s.execute(insert(Sighting), sightings)
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_lock."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def _paper_row(p: Paper, now: datetime) -> PaperRow:
+    return PaperRow(id=p.arxiv_id, version=p.version, title=p.title, abstract=p.abstract or "",
+                    authors=json.dumps(p.authors), published=p.published, url=p.url or p.abs_url,
+                    pdf_url=p.pdf_url, hf_url=p.hf_url, code_url=p.code_url, project_url=p.project_url,
+                    upvotes=p.upvotes, comments=p.comments, categories=json.dumps(p.categories),
+                    extra=json.dumps(p.extra), raw=json.dumps(p.raw) if p.raw is not None else None,
+                    first_seen_at=now, updated_at=now)
+
+
+def _merge(row: PaperRow, p: Paper, now: datetime) -> bool:
+    """Fold a new sighting's metadata into the stored paper. True when something changed."""
+    changed = False
+
+    def put(attr, value):
+        nonlocal changed
+        if value not in (None, "", []) and getattr(row, attr) != value:
+            setattr(row, attr, value)
+            changed = True
+
+    for attr in ("title", "abstract", "published", "pdf_url", "hf_url", "code_url", "project_url",
+                 "upvotes", "comments", "version"):
+        put(attr, getattr(p, attr))
+    if p.authors:
+        put("authors", json.dumps(p.authors))
+    cats = sorted(set(json.loads(row.categories)) | set(p.categories))
+    put("categories", json.dumps(cats))
+    if p.extra:
+        put("extra", json.dumps({**json.loads(row.extra), **p.extra}))
+    if p.raw is not None and changed:
+        row.raw = json.dumps(p.raw)
+    if changed:
+        row.updated_at = now
+    return changed
+
+
+def _paper(row: PaperRow) -> Paper:
+    return Paper(arxiv_id=row.id, version=row.version, title=row.title, abstract=row.abstract,
+                 authors=json.loads(row.authors), published=row.published, url=row.url, pdf_url=row.pdf_url,
+                 hf_url=row.hf_url, code_url=row.code_url, project_url=row.project_url, upvotes=row.upvotes,
+                 comments=row.comments, categories=json.loads(row.categories), extra=json.loads(row.extra))
+

@@ -1,0 +1,159 @@
+"""Subscribers, the service's settings, votes and web sign-ups."""
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from notifier.errors import StoreError
+from notifier.store.engine import _chunks, _retry_race
+from notifier.store.tables import Setting, Signup, Subscriber, Vote, utcnow
+
+
+class SubscribersMixin:
+    # -- subscribers --------------------------------------------------------------------------
+    @_retry_race
+    def add_subscriber(self, sub: Subscriber) -> Subscriber:
+        with self.session() as s:
+            if s.exec(select(Subscriber).where(Subscriber.address == sub.address)).first():
+                raise StoreError(f"a subscriber with address '{sub.address}' already exists "
+                                 f"(use `notifier edit {sub.address}` to change it)")
+            s.add(sub)
+            s.flush()
+            return sub
+
+    def find_subscriber(self, ref: str | int) -> Subscriber | None:
+        """By id, or by address exactly as stored (the canonical form: subscribers.canonical_address).
+        Never by name: a name may be another subscriber's address (see subscribers_named)."""
+        with self.session() as s:
+            if isinstance(ref, int) or str(ref).isdigit():
+                return s.get(Subscriber, int(ref))
+            return s.exec(select(Subscriber).where(Subscriber.address == ref)).first()
+
+    def subscribers_named(self, name: str) -> list[Subscriber]:
+        with self.session() as s:
+            return list(s.exec(select(Subscriber).where(Subscriber.name == name).order_by(Subscriber.id)))
+
+    def find_subscribers(self, addresses: list[str], origin: str | None = None) -> set[str]:
+        """Which of these addresses are stored (with that origin, if given)."""
+        found = set()
+        with self.session() as s:
+            for chunk in _chunks(addresses, 500):
+                q = select(Subscriber.address).where(Subscriber.address.in_(chunk))
+                found.update(s.exec(q.where(Subscriber.origin == origin) if origin else q))
+        return found
+
+    def update_subscriber(self, sub_id: int, **changes) -> Subscriber:
+        with self.session() as s:
+            sub = s.get(Subscriber, sub_id)
+            for key, value in changes.items():
+                setattr(sub, key, value)
+            sub.updated_at = utcnow()
+            s.add(sub)
+            return sub
+
+    def remove_subscriber(self, sub_id: int) -> int:
+        """Deactivate (keep the delivery history, so a re-subscribe never resends old papers) and
+        cancel the digests still waiting. -> how many were cancelled."""
+        self.update_subscriber(sub_id, active=False)
+        return self.cancel_open(sub_id)
+
+    def list_subscribers(self, active_only: bool = True) -> list[Subscriber]:
+        with self.session() as s:
+            q = select(Subscriber)
+            if active_only:
+                q = q.where(Subscriber.active == True, Subscriber.paused == False)  # noqa: E712
+            return list(s.exec(q.order_by(Subscriber.id)))
+
+    @_retry_race
+    def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
+        """Add these subscribers, or set ``fields`` (and active, unless it is None: an unsubscribed
+        one stays so) on those whose address exists, all in one transaction. -> (added, updated)."""
+        fields = list(fields)
+        with self.session() as s:
+            existing = {}
+            for chunk in _chunks([sub.address for sub in subs], 500):
+                existing.update((r.address, r) for r in s.exec(select(Subscriber).where(Subscriber.address.in_(chunk))))
+            for sub in subs:
+                row = existing.get(sub.address)
+                if row is None:
+                    sub.active = sub.active is not False
+                    sub.id = None          # run again after a lost race: the rolled-back insert left its id
+                    s.add(sub)
+                    continue
+                for key in fields:
+                    setattr(row, key, getattr(sub, key))
+                row.active = row.active if sub.active is None else sub.active
+                row.updated_at = utcnow()
+                s.add(row)
+            return len(subs) - len(existing), len(existing)
+
+    def subscribers_version(self, origin: str) -> str:
+        """Changes whenever a subscriber of this origin is added or changed: 'count/latest change'."""
+        with self.session() as s:
+            count, latest = s.exec(select(func.count(), func.max(Subscriber.updated_at))
+                                   .where(Subscriber.origin == origin)).one()
+            return f"{count}/{latest.isoformat() if latest else ''}"
+
+    def setting(self, key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(Setting, key)
+            return row.value if row else None
+
+    @_retry_race
+    def put_setting(self, key: str, value: str) -> None:
+        with self.session() as s:
+            s.merge(Setting(key=key, value=value))
+
+    # -- votes and web sign-ups ---------------------------------------------------------------
+    def set_vote(self, subscriber_id: int, paper_id: str, vote: int) -> None:
+        """Record +1 / -1 for this subscriber and paper (a later vote replaces it); 0 clears it."""
+        if vote not in (-1, 0, 1):
+            raise ValueError(f"vote must be -1, 0 or 1, not {vote!r}")
+        with self.session() as s:
+            row = s.exec(select(Vote).where(Vote.subscriber_id == subscriber_id, Vote.paper_id == paper_id)).first()
+            if vote == 0:
+                if row is not None:
+                    s.delete(row)
+                return
+            row = row or Vote(subscriber_id=subscriber_id, paper_id=paper_id, vote=vote)
+            row.vote, row.updated_at = vote, utcnow()
+            s.add(row)
+
+    def votes(self, subscriber_id: int) -> list[tuple[str, int]]:
+        """(paper id, vote) for one subscriber, newest first."""
+        return self.votes_of([subscriber_id]).get(subscriber_id, [])
+
+    def votes_of(self, subscriber_ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+        """Each of these subscribers' votes as (paper id, vote), newest first, in one query a chunk."""
+        out: dict[int, list[tuple[str, int]]] = {}
+        with self.session() as s:
+            for chunk in _chunks(list(subscriber_ids), 500):
+                for r in s.exec(select(Vote).where(Vote.subscriber_id.in_(chunk))
+                                .order_by(Vote.updated_at.desc(), Vote.id.desc())):
+                    out.setdefault(r.subscriber_id, []).append((r.paper_id, r.vote))
+        return out
+
+    def add_signup(self, address: str, settings: dict) -> int:
+        with self.session() as s:
+            row = Signup(address=address, settings=json.dumps(settings))
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def confirm_signup(self, signup_id: int) -> Signup | None:
+        """Mark a sign-up confirmed and return it; None if unknown or confirmed before (single use)."""
+        with self.session() as s:
+            row = s.get(Signup, signup_id)
+            if row is None or row.confirmed_at is not None:
+                return None
+            row.confirmed_at = utcnow()
+            s.add(row)
+            return row
+
+    def get_signup(self, signup_id: int) -> Signup | None:
+        with self.session() as s:
+            return s.get(Signup, signup_id)
+
