@@ -47,3 +47,36 @@ def cli(tmp_path, db_url, monkeypatch, capsys):
         out, err = capsys.readouterr()
         return code, out, err
     return run
+
+
+@pytest.fixture
+def hf():
+    """A Hugging Face stand-in on 127.0.0.1 (tests/hf_server.py)."""
+    from hf_server import HFStandIn
+
+    server = HFStandIn()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def cfg(config, hf):
+    """The test config, fetching from the HF stand-in without retries or pacing."""
+    config.sources.hf_daily.base_url = hf.url
+    config.sources.max_attempts = 1
+    config.sources.hf_daily.min_interval_seconds = 0
+    return config
+
+
+@pytest.fixture
+def smtp_recorder():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 -> (its Recorder, its port)."""
+    from aiosmtpd.controller import Controller
+
+    from smtp_server import Recorder, free_port
+
+    handler = Recorder()
+    ctl = Controller(handler, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    yield handler, ctl.port
+    ctl.stop()

@@ -10,12 +10,8 @@ from smtp_server import Recorder as Handler, free_port
 
 
 @pytest.fixture
-def smtp():
-    handler = Handler()
-    ctl = Controller(handler, hostname="127.0.0.1", port=free_port())
-    ctl.start()
-    yield handler, ctl.port
-    ctl.stop()
+def smtp(smtp_recorder):
+    return smtp_recorder
 
 
 def channel(port, **kw):

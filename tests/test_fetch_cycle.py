@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hf_server import HFStandIn
 from freezegun import freeze_time
 from sqlmodel import select
 
@@ -23,20 +22,6 @@ def item(pid: str, title, day: str = "2026-07-01", **paper) -> dict:
     return {"paper": {"id": pid, "title": title, "summary": f"{title} for long contexts.",
                       "submittedOnDailyAt": f"{day}T00:00:00.000Z"} | paper}
 
-
-@pytest.fixture
-def hf():
-    server = HFStandIn()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def cfg(config, hf):
-    config.sources.hf_daily.base_url = hf.url
-    config.sources.max_attempts = 1
-    config.sources.hf_daily.min_interval_seconds = 0
-    return config
 
 
 def runs(ctx) -> list[FetchRun]:

@@ -10,7 +10,6 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from hf_server import HFStandIn
 from freezegun import freeze_time
 
 from notifier.alerts import find_problems
@@ -33,21 +32,6 @@ def day_items(day: str, ids: list[str]) -> list[dict]:
 
 SPEC_DECODING, SPARSE_ATTN, DISTILL_2STEP, AGENTS_ARENA = "2606.12243", "2606.13392", "2606.12575", "2606.13681"
 
-
-@pytest.fixture
-def hf():
-    server = HFStandIn()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def cfg(config, hf):
-    config.sources.hf_daily.base_url = hf.url
-    config.sources.hf_daily.max_catchup_days = 7
-    config.sources.max_attempts = 1
-    config.sources.hf_daily.min_interval_seconds = 0
-    return config
 
 
 def outbox(cfg) -> list[email.message.EmailMessage]:
@@ -379,19 +363,6 @@ def test_a_webhook_without_its_secret_is_kept_for_a_retry_and_the_operator_is_al
 
 
 # ----------------------------------------------------------------------------- unsubscribe and pause
-@pytest.fixture
-def smtp_recorder():
-    from aiosmtpd.controller import Controller
-
-    from smtp_server import Recorder, free_port
-
-    handler = Recorder()
-    ctl = Controller(handler, hostname="127.0.0.1", port=free_port())
-    ctl.start()
-    yield handler, ctl.port
-    ctl.stop()
-
-
 @pytest.fixture
 def cli(tmp_path, config, smtp_recorder):
     """`notifier ...` in process, with a config file pointing at the test SMTP server."""
