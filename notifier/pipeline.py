@@ -55,7 +55,7 @@ class Context:
     store: Store
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     progress: bool = False
-    _fetcher: object = None
+    fetcher: object = None              # made from the config on first use (fetcher_of); tests may set their own
     matcher: Matcher | None = None      # the background and the indexes, shared by a batch's subscribers
 
     def __post_init__(self):
@@ -76,8 +76,8 @@ def open_context(config: Config, *, progress: bool = False) -> Iterator[Context]
         sync_config_subscribers(ctx)
         yield ctx
     finally:
-        if ctx._fetcher is not None:
-            ctx._fetcher.close()
+        if ctx.fetcher is not None:
+            ctx.fetcher.close()
         store.close()
 
 
@@ -131,12 +131,12 @@ class FetchReport:
     status: int | None = None
 
 
-def fetcher(ctx: Context):
-    if ctx._fetcher is None:
+def fetcher_of(ctx: Context):
+    if ctx.fetcher is None:
         from notifier.fetch import Fetcher
 
-        ctx._fetcher = Fetcher.from_config(ctx.config)
-    return ctx._fetcher
+        ctx.fetcher = Fetcher.from_config(ctx.config)
+    return ctx.fetcher
 
 
 def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchReport]:
@@ -200,9 +200,9 @@ def fetch_one(ctx: Context, source: str, day: date) -> FetchReport:
 
 def _fetch(ctx: Context, source: str, day: date):
     if source == "hf_daily":
-        return fetcher(ctx).fetch_hf_day(day)
+        return fetcher_of(ctx).fetch_hf_day(day)
     last = ctx.store.last_fetch(source)
-    return fetcher(ctx).fetch_arxiv(source.split(":", 1)[1], today=day, etag=last.etag if last else None,
+    return fetcher_of(ctx).fetch_arxiv(source.split(":", 1)[1], today=day, etag=last.etag if last else None,
                                     last_modified=last.last_modified if last else None)
 
 

@@ -76,7 +76,7 @@ def broken_client(error: BaseException) -> httpx.Client:
 def test_an_unexpected_error_closes_the_fetch_run_as_failed_and_the_cycle_goes_on(cfg, caplog):
     cfg.sources.arxiv.enabled = True
     with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx, caplog.at_level(logging.ERROR):
-        ctx._fetcher = Fetcher.from_config(cfg, client=broken_client(RuntimeError("a bug")))
+        ctx.fetcher = Fetcher.from_config(cfg, client=broken_client(RuntimeError("a bug")))
         reports = fetch_cycle(ctx, days=[date(2026, 6, 30), date(2026, 7, 1)])
         assert [(r.source, r.outcome) for r in reports] == [
             ("hf_daily", "failed"), ("hf_daily", "skipped"), ("arxiv:cs.LG", "failed")]
@@ -87,7 +87,7 @@ def test_an_unexpected_error_closes_the_fetch_run_as_failed_and_the_cycle_goes_o
 
 def test_an_interrupted_fetch_closes_its_run(cfg):
     with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
-        ctx._fetcher = Fetcher.from_config(cfg, client=broken_client(KeyboardInterrupt()))
+        ctx.fetcher = Fetcher.from_config(cfg, client=broken_client(KeyboardInterrupt()))
         with pytest.raises(KeyboardInterrupt):
             fetch_cycle(ctx)
         assert [(r.outcome, r.error, r.finished_at is not None) for r in runs(ctx)] == [("failed", "interrupted", True)]
