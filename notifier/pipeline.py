@@ -510,6 +510,7 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
     recover(ctx, now=now)
     waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=subscriber_ids)
     subs = {s.id: s for s in ctx.store.list_subscribers()} if waiting else {}
+    papers = ctx.store.get_papers({i["id"] for d in waiting for i in json.loads(d.items)})   # once per batch
     reports = []
     with Senders(ctx.config) as senders:
         for d in waiting:
@@ -520,7 +521,7 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
                 continue
             sender = senders.get(sub.channel, sub.address)
             if not sender.halted:      # halted: e.g. SMTP login refused, every message would fail the same way
-                report = send_one(ctx, d, sub, sender, now)
+                report = send_one(ctx, d, sub, sender, now, papers)
                 if report.state != "skipped":
                     reports.append(report)
         for label, reason in senders.halted():
@@ -530,12 +531,13 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
     return reports
 
 
-def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime) -> DeliveryReport:
+def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime,
+             papers: dict[str, Paper] | None = None) -> DeliveryReport:
     who = redact(sub.address)        # a webhook URL address is a secret, and reports are printed
     claimed = ctx.store.claim(d.id, now=now, lease=lease_of(ctx))
     if claimed is None:              # another worker (or process) has it
         return DeliveryReport(who, "skipped", len(json.loads(d.items)))
-    digest = build_digest(ctx, claimed, sub)
+    digest = build_digest(ctx, claimed, sub, papers)
     with renewing(ctx, d.id):
         result = sender.send(digest)
     state, next_at = settle(ctx, sub, result.state, claimed.attempts, now)
@@ -583,12 +585,14 @@ def settle(ctx: Context, sub: Subscriber, state: str, attempts: int, now: dateti
     return state, now + min(RETRY_CAP, timedelta(seconds=ctx.config.delivery.retry_base_seconds * 2 ** (attempts - 1)))
 
 
-def build_digest(ctx: Context, d: Delivery, sub: Subscriber) -> Digest:
+def build_digest(ctx: Context, d: Delivery, sub: Subscriber, papers: dict[str, Paper] | None = None) -> Digest:
+    """The digest a delivery records; ``papers``: those a batch already loaded (else read here)."""
     from notifier.web.links import links_for
 
     items = json.loads(d.items)
     meta = json.loads(d.meta)
-    papers = ctx.store.get_papers(i["id"] for i in items)
+    if papers is None or any(i["id"] not in papers for i in items):
+        papers = ctx.store.get_papers(i["id"] for i in items)
     digest_items = [DigestItem(paper=papers[i["id"]], profiles=i["profiles"], match=Match(
         paper_id=i["id"], score=i["score"], selected=True, matched=i["matched"],
         evidence=[Evidence(e["term"], e["field"], [tuple(s) for s in e["snippet"]]) for e in i["evidence"]],

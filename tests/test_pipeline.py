@@ -602,6 +602,26 @@ def test_planning_reads_the_store_as_often_for_forty_subscribers_as_for_two(cfg,
     assert counts[0] == counts[1]
 
 
+def test_sending_a_batch_reads_the_papers_once_not_once_a_message(cfg, hf):
+    from sqlalchemy import event as sa_event
+
+    from notifier.pipeline import plan_batch
+
+    hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
+    with freeze_time("2026-07-01 06:00"), open_context(cfg) as ctx:
+        for i in range(20):
+            ctx.store.add_subscriber(new_subscriber(address=f"u{i}@example.org", keywords=[BROAD]))
+    paper_reads = []
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        assert plan_batch(ctx, ctx.store.list_subscribers()) == 20
+        sa_event.listen(ctx.store.engine, "before_cursor_execute",
+                        lambda *a: paper_reads.append(a[2]) if "FROM paper" in a[2] else None)
+        reports = send_pending(ctx)
+    assert [r.state for r in reports] == ["sent"] * 20
+    assert len(paper_reads) == 1
+
+
 def test_planning_one_subscriber_returns_the_digest_waiting_to_be_sent_once(cfg, hf):
     from notifier.pipeline import plan
 
