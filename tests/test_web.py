@@ -86,6 +86,27 @@ def test_nothing_is_active_until_the_mailed_link_is_confirmed_by_its_page_post(c
     assert again.status_code == 410 and "used already" in again.text
 
 
+def test_a_confirmation_that_fails_half_way_leaves_the_link_usable(client, config, store, app, monkeypatch):
+    """Using up the single-use link and creating the subscriber are one transaction: if the
+    second fails (a database error, say), the link still works once the problem is gone."""
+    from notifier.errors import StoreError
+
+    subscribe(client)
+    confirm = link_in(mails(config)[0], "confirm")
+    shown = client.get(confirm)
+    real = app.web.store.add_subscriber
+
+    def failing(sub):
+        raise StoreError("the disk is full")
+    monkeypatch.setattr(app.web.store, "add_subscriber", failing)
+    with pytest.raises(StoreError):                 # the test client re-raises what the 500 page hides
+        client.post(confirm, data={"csrftoken": csrf_of(shown.text)})
+    assert store.list_subscribers(active_only=False) == []
+    monkeypatch.setattr(app.web.store, "add_subscriber", real)
+    done = client.post(confirm, data={"csrftoken": csrf_of(shown.text)})
+    assert done.status_code == 200 and [s.address for s in store.list_subscribers()] == ["ada@example.org"]
+
+
 def test_the_answer_is_the_same_for_a_new_and_an_already_subscribed_address(client, config, store):
     subscribed(client, config, store, "ada@example.org")
     new = subscribe(client, "bob@example.org")

@@ -179,9 +179,10 @@ class WebApp:
 
     async def confirm(self, request: Request) -> Response:
         signup = self.signup_for(request.path_params["token"])
-        if self.store.confirm_signup(signup.id) is None:
-            raise Gone("this confirmation link was used already")
-        sub = self.activate(json.loads(signup.settings))
+        with self.store.transaction():      # the link is used up only if the subscriber is there
+            if self.store.confirm_signup(signup.id) is None:
+                raise Gone("this confirmation link was used already")
+            sub = self.activate(json.loads(signup.settings))
         event(log, "web subscribed", subscriber=sub.address)
         return self.message(request, "You are subscribed",
                             "Your first digest comes at your delivery time. Every digest links to a page "
