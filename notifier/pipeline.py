@@ -88,24 +88,18 @@ def sync_config_subscribers(ctx: Context) -> None:
     zone they fall back to) changed since they were last applied, or when one of them was changed
     in the store meanwhile (e.g. `notifier edit`); CLI-only ones are untouched. Applying 10,000
     at every start of every command took 45 s; checking the fingerprint takes milliseconds."""
-    from notifier.subscribers import new_subscriber
+    from notifier.subscribers import SETTINGS, spec_subscriber
 
     wanted_key = _config_subscribers_fingerprint(ctx.config)
     if ctx.store.setting(CONFIG_SUBSCRIBERS_KEY) == f"{wanted_key} {ctx.store.subscribers_version('config')}":
         return
-    wanted = [new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
-                             timezone=spec.timezone or ctx.config.schedule.timezone,
-                             time=spec.time or "", frequency=spec.frequency,
-                             max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
-              for spec in ctx.config.subscribers]
-    ctx.store.upsert_subscribers(wanted, SUBSCRIBER_SETTINGS + ("origin",))
+    wanted = [spec_subscriber(spec, ctx.config.schedule.timezone) for spec in ctx.config.subscribers]
+    ctx.store.upsert_subscribers(wanted, SETTINGS + ("origin",))
     # Recorded after the rows are written: a start that dies in between applies them again.
     ctx.store.put_setting(CONFIG_SUBSCRIBERS_KEY, f"{wanted_key} {ctx.store.subscribers_version('config')}")
 
 
 CONFIG_SUBSCRIBERS_KEY = "config_subscribers"
-SUBSCRIBER_SETTINGS = ("name", "channel", "profile", "timezone", "delivery_time", "frequency", "weekday",
-                       "max_items", "threshold")
 
 
 def _config_subscribers_fingerprint(config: Config) -> str:

@@ -107,6 +107,17 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
                       max_items=max_items, threshold=threshold, origin=origin)
 
 
+# What a subscriber chooses (the address aside): the columns subscribe, edit, import, the config
+# file and the web page write.
+SETTINGS = ("name", "channel", "profile", "timezone", "delivery_time", "frequency", "weekday", "max_items",
+            "threshold")
+
+
+def settings_of(sub: Subscriber, *, without: tuple[str, ...] = ()) -> dict:
+    """The subscriber's SETTINGS as keyword arguments for ``Store.update_subscriber``."""
+    return {k: getattr(sub, k) for k in SETTINGS if k not in without}
+
+
 def spec_subscriber(spec, default_timezone: str) -> Subscriber:
     """A ``[[subscribers]]`` entry of the config file, through the same checks as the CLI."""
     sub = new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,

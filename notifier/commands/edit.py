@@ -21,7 +21,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from notifier.subscribers import new_subscriber
+    from notifier.subscribers import new_subscriber, settings_of
 
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
@@ -37,8 +37,7 @@ def run(args) -> int:
                                  threshold=args.threshold if args.threshold is not None else sub.threshold)
         if args.pause and args.resume:
             raise InputError("--pause and --resume contradict each other")
-        changes = {k: getattr(checked, k) for k in ("name", "profile", "timezone", "delivery_time",
-                                                     "frequency", "weekday", "max_items", "threshold")}
+        changes = settings_of(checked, without=("channel",))
         ctx.store.update_subscriber(sub.id, **changes)
         if args.pause or args.resume:
             ctx.store.set_paused(sub.id, paused=args.pause)   # a queued digest waits while paused

@@ -17,7 +17,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from notifier.subscribers import new_subscriber
+    from notifier.subscribers import new_subscriber, settings_of
 
     with context(args) as ctx:
         zone = ctx.config.schedule.timezone if args.timezone is None else args.timezone
@@ -26,7 +26,7 @@ def run(args) -> int:
                              threshold=args.threshold)
         existing = ctx.store.find_subscriber(sub.address)
         if existing and not existing.active:
-            ctx.store.update_subscriber(existing.id, active=True, **_settings(sub))
+            ctx.store.update_subscriber(existing.id, active=True, **settings_of(sub))
             print(f"re-subscribed {sub.address} (papers sent before will not be sent again)")
             return 0
         ctx.store.add_subscriber(sub)
@@ -47,8 +47,3 @@ def warn_missing_webhook(address: str) -> None:
         print(f"notifier: warning: {address}: ${name} is not set here (nor $CREDENTIALS_DIRECTORY/{name}); "
               "its digests fail until the service has the webhook URL in it", file=sys.stderr)
 
-
-def _settings(sub):
-    keys = ("name", "channel", "profile", "timezone", "delivery_time", "frequency", "weekday", "max_items",
-            "threshold")
-    return {k: getattr(sub, k) for k in keys}

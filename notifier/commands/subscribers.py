@@ -38,7 +38,7 @@ def run(args) -> int:
 
 def import_file(ctx, args) -> int:
     from notifier import subscriber_files
-    from notifier.pipeline import SUBSCRIBER_SETTINGS
+    from notifier.subscribers import SETTINGS
 
     if not args.file:
         raise InputError("import needs a FILE (.csv or .jsonl)")
@@ -47,7 +47,7 @@ def import_file(ctx, args) -> int:
     config_owned = ctx.store.find_subscribers([sub.address for _, sub in rows], origin="config")
     subscriber_files.fail(args.file, [(line, f"'{sub.address}' is declared in the config file; change it there")
                                       for line, sub in rows if sub.address in config_owned])
-    added, updated = ctx.store.upsert_subscribers([sub for _, sub in rows], SUBSCRIBER_SETTINGS)
+    added, updated = ctx.store.upsert_subscribers([sub for _, sub in rows], SETTINGS)
     print(f"imported {args.file}: {added} added, {updated} updated")
     return 0
 

@@ -190,15 +190,14 @@ class WebApp:
                             link=manage_url(self.base, self.signer, sub.id), link_text="Manage your subscription")
 
     def activate(self, settings: dict):
-        from notifier.subscribers import new_subscriber
+        from notifier.subscribers import new_subscriber, settings_of
 
         wanted = new_subscriber(origin="web", **settings)
         existing = self.store.find_subscriber(wanted.address)
         if existing is None:
             return self.store.add_subscriber(wanted)
-        keys = ("channel", "profile", "timezone", "delivery_time", "frequency", "weekday", "max_items", "threshold")
         return self.store.update_subscriber(existing.id, active=True, paused=False,
-                                            **{k: getattr(wanted, k) for k in keys})
+                                            **settings_of(wanted, without=("name",)))
 
     # -- manage -------------------------------------------------------------------------------
     async def manage_page(self, request: Request) -> Response:
@@ -240,12 +239,11 @@ class WebApp:
                                 notice="Saved.")
 
     def save(self, sub, settings: dict):
-        from notifier.subscribers import new_subscriber
+        from notifier.subscribers import new_subscriber, settings_of
 
         wanted = new_subscriber(address=sub.address, origin=sub.origin, **settings)
-        keys = ("profile", "timezone", "delivery_time", "frequency", "weekday", "max_items", "threshold")
         event(log, "web profile saved", subscriber=sub.address)
-        return self.store.update_subscriber(sub.id, **{k: getattr(wanted, k) for k in keys})
+        return self.store.update_subscriber(sub.id, **settings_of(wanted, without=("name", "channel")))
 
     # -- unsubscribe (RFC 8058) -----------------------------------------------------------------
     async def unsubscribe_page(self, request: Request) -> Response:
