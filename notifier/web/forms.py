@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from notifier.config import TIME_RE, THRESHOLD_RANGE, check_timezone
+from notifier.config import MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
 from notifier.errors import NotifierError
 from notifier.subscribers import WEEKDAYS, channel_of, parse_frequency
 from notifier.web.tester import profile_error
@@ -111,7 +111,8 @@ def slack_allowed(address: str, slack_targets: list[str]) -> bool:
 def _max_items(text: str, errors: dict) -> int | None:
     if not text:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= 100:
-        errors["max_items"] = "a number from 1 to 100"
+    low, high = MAX_ITEMS_RANGE
+    if not text.isdigit() or not low <= int(text) <= high:
+        errors["max_items"] = f"a number from {low} to {high}"
         return None
     return int(text)
