@@ -276,7 +276,8 @@ def best_long_form(short: str, long: str) -> str | None:
 def rare_stems(index: PaperIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The vocabulary papers are compared on, built once: stems in at most 1/RARE_SHARE of the
     corpus and in at least two day papers (only those can be shared), no stop words or numbers.
-    -> (per day paper its stems' columns as CSR ptr / cols, each column's IDF)."""
+    -> (per day paper its stems' columns as CSR ptr / cols, and each one's BM25F score there:
+    a stem in the title or repeated weighs more than one passing mention)."""
     if "rare" not in index.cache:
         day_df = np.diff(index.unit_ptr)
         ok = (index.df * RARE_SHARE <= index.n_docs) & (day_df >= 2)
@@ -286,10 +287,10 @@ def rare_stems(index: PaperIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         col = np.cumsum(ok) - 1
         stem = np.repeat(np.arange(len(ok)), day_df)
         keep = ok[stem]
-        doc, cols = index.unit_doc[keep], col[stem[keep]]
+        doc, cols, score = index.unit_doc[keep], col[stem[keep]], index.unit_score[keep]
         order = np.argsort(doc, kind="stable")
         ptr = np.searchsorted(doc[order], np.arange(index.n_day + 1))
-        index.cache["rare"] = (ptr, cols[order], index.idf(index.df[ok]))
+        index.cache["rare"] = (ptr, cols[order], score[order])
     return index.cache["rare"]
 
 

@@ -39,7 +39,8 @@ ABSOLUTE_FLOOR = 0.4        # ... and at least this share of what the profile's 
                             # can score in one paper (a passing mention of a rare word is not enough)
 DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
 PRF_DOCS = 5                # pseudo-relevance feedback: a matched paper gains its mean similarity
-PRF_WEIGHT = 0.8            # to the profile's best PRF_DOCS papers x this x the top score
+PRF_WEIGHT = 1.0            # to the profile's best PRF_DOCS papers x this x the top score
+PRF_MIN_MATCHED = 10        # ... when the profile matches that many papers: its best ones are a sample
 PRF_MAX_PAPERS = 6000       # the similarity matrix is papers^2 floats: no feedback on bigger days
 VOTE_TERMS = 30             # votes: the stems that set liked papers apart from disliked ones ...
 VOTE_STRENGTH = 0.6         # ... move a matched paper by up to this x the profile's reference score
@@ -425,25 +426,28 @@ def pseudo_feedback(index: PaperIndex, totals: np.ndarray) -> np.ndarray:
         added += sim[best] if found.all() else sim[best] * found[:, None]
         n_best += found
         remaining[every, best] = 0.0
-    scale = np.where(n_best >= 2, PRF_WEIGHT * totals.max(axis=1) / np.maximum(n_best, 1), 0.0)
+    enough = (n_best >= 2) & (np.count_nonzero(totals > 0, axis=1) >= PRF_MIN_MATCHED)
+    scale = np.where(enough, PRF_WEIGHT * totals.max(axis=1) / np.maximum(n_best, 1), 0.0)
     added *= scale.astype(np.float32)[:, None]
     added *= totals > 0
     return added
 
 
 def similarity(index: PaperIndex) -> np.ndarray:
-    """(day paper x day paper) cosine similarity over their rare stems (IDF-weighted), computed
-    once per index, a block of stems at a time; 0 on the diagonal."""
+    """(day paper x day paper) cosine similarity over their rare stems, each weighted by its
+    BM25F score in the paper (IDF x saturated, title-weighted frequency: what a paper is about
+    counts more than a passing word), computed once per index, a block of stems at a time; 0 on
+    the diagonal."""
     if "similarity" not in index.cache:
-        ptr, cols, idf = rare_stems(index)
-        n = index.n_day
-        rows, stems = expand_csr(ptr, cols, np.arange(n))
-        norms = np.sqrt(np.bincount(rows, weights=idf[stems] ** 2, minlength=n))
+        ptr, cols, weight = rare_stems(index)
+        n, n_cols = index.n_day, int(cols.max(initial=-1)) + 1
+        rows = np.repeat(np.arange(n), np.diff(ptr))
+        norms = np.sqrt(np.bincount(rows, weights=weight.astype(np.float64) ** 2, minlength=n))
         sim = np.zeros((n, n), np.float32)
-        for lo in range(0, len(idf), 1024):
-            block = np.zeros((n, min(1024, len(idf) - lo)), np.float32)
-            inside = (stems >= lo) & (stems < lo + 1024)
-            block[rows[inside], stems[inside] - lo] = idf[stems[inside]]
+        for lo in range(0, n_cols, 1024):
+            block = np.zeros((n, min(1024, n_cols - lo)), np.float32)
+            inside = (cols >= lo) & (cols < lo + 1024)
+            block[rows[inside], cols[inside] - lo] = weight[inside]
             sim += block @ block.T
         sim /= np.maximum(np.outer(norms, norms), 1e-9).astype(np.float32)
         np.fill_diagonal(sim, 0.0)

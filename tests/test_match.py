@@ -541,3 +541,16 @@ def test_a_common_word_on_a_small_day_is_still_sent():
     day = parse_text(files("notifier.samples").joinpath("hf_daily_papers_api_2026-06-12.json").read_text())
     matches = match_profile(build_index(day, background=day), parse_profile("agents"))
     assert len(matches) == 12 and sum(m.selected for m in matches) >= 10
+
+
+def test_a_paper_whose_title_names_what_the_best_matches_are_about_ranks_above_a_passing_mention():
+    """Two papers with the same words and the same one back-off word of the profile: the one whose
+    title says what the best matches are about (reversible layers) ranks first, whatever their order."""
+    corpus = [paper(f"seed{i}", f"Reversible layers for memory-efficient training {i}",
+                    "Activation checkpointing is replaced by reversible layers that recompute activations.")
+              for i in range(3)]
+    corpus += [paper("passing", "Coral ocean networks", "Reversible layers store few activations; we study reefs."),
+               paper("about", "Reversible ocean networks", "Coral layers store few activations; we study reefs.")]
+    corpus += [paper(f"db{i}", f"Database transactions {i}", "Transactions are checkpointed to disk.") for i in range(5)]
+    ranked = ids('"activation checkpointing"', corpus)
+    assert ranked.index("about") < ranked.index("passing")
