@@ -71,16 +71,23 @@ def parse_time(text: str, who: str = "schedule") -> dtime:
     return dtime(int(text[:2]), int(text[3:]))
 
 
-def schedules_of(subscribers) -> list[SubscriberSchedule]:
+def schedules_of(subscribers, reported: dict[int, str] | None = None) -> list[SubscriberSchedule]:
     """The schedules of stored subscribers. One whose stored time or zone is unusable (the
     database edited by hand, a zone dropped from tzdata) is logged and left out, so it never
-    stops everyone else's digest."""
-    out = []
+    stops everyone else's digest. ``reported`` (subscriber id -> error; the caller keeps it
+    between calls, as the daemon does between sweeps) logs each such error once, not at every
+    call: again only after it changed, or was fixed and came back."""
+    out, unusable = [], {}
     for s in subscribers:
         try:
             out.append(SubscriberSchedule(s.id, s.delivery_time, s.timezone, s.frequency, s.weekday))
         except ConfigError as err:
-            event(log, "subscriber not scheduled", logging.ERROR, subscriber=s.address, error=str(err))
+            unusable[s.id] = str(err)
+            if reported is None or reported.get(s.id) != unusable[s.id]:
+                event(log, "subscriber not scheduled", logging.ERROR, subscriber=s.address, error=str(err))
+    if reported is not None:
+        reported.clear()
+        reported.update(unusable)
     return out
 
 

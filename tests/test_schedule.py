@@ -267,3 +267,14 @@ def test_resync_adds_and_removes_jobs():
     assert (report.added, sorted(report.removed)) == ([], ["deliver:07:30 Europe/Berlin *", "deliver:10:00 UTC *"])
     assert sorted(j.id for j in s.get_jobs()) == ["deliver:06:00 Asia/Tokyo *", "fetch"]
     assert "hour='6'" in repr(s.get_job("deliver:06:00 Asia/Tokyo *").trigger)
+
+
+def test_an_unusable_stored_schedule_is_logged_once_until_it_changes(caplog):
+    def stored(zone):
+        return [SimpleNamespace(id=2, address="bad@example.org", delivery_time="07:30", timezone=zone,
+                                frequency="daily", weekday=None)]
+    reported: dict = {}
+    with caplog.at_level(logging.ERROR, logger="notifier.schedule"):
+        for zone in ("Mars/Olympus", "Mars/Olympus", "Venus/Maxwell", "Venus/Maxwell", "UTC", "Venus/Maxwell"):
+            schedules_of(stored(zone), reported)                # one call per sweep
+    assert [r.ctx["error"].split("'")[1] for r in caplog.records] == ["Mars/Olympus", "Venus/Maxwell", "Venus/Maxwell"]

@@ -262,3 +262,19 @@ def wait_for_line(path, needle: str, proc, timeout: float = 60) -> None:
     while needle not in path.read_text():
         assert proc.poll() is None and time.monotonic() < deadline, path.read_text()
         time.sleep(0.05)
+
+
+def test_the_daemon_logs_an_unusable_stored_schedule_once_not_at_every_sweep(caplog):
+    import logging
+    from datetime import datetime, timezone
+    from types import SimpleNamespace as NS
+
+    from notifier.commands.serve import Daemon
+
+    bad = NS(id=1, address="bad@example.org", delivery_time="25:00", timezone="UTC", frequency="daily", weekday=None)
+    store = NS(path=None, list_subscribers=lambda active_only=True: [bad], last_planned=dict)
+    daemon = Daemon(NS(store=store, now=lambda: datetime.now(timezone.utc)), requests=None)
+    with caplog.at_level(logging.ERROR, logger="notifier.schedule"):
+        for _ in range(3):
+            daemon.deliver_due()                                # as each sweep and delivery job does
+    assert [r.getMessage() for r in caplog.records] == ["subscriber not scheduled"]

@@ -81,12 +81,13 @@ class Daemon:
         self.scheduler = None
         self.opened = file_identity(ctx.store.path)      # the SQLite file this context opened
         self._first_sweep = True
+        self._unusable: dict[int, str] = {}              # stored schedules logged as unusable, and why
         self._scheduling = threading.Lock()               # held by a job while it changes the jobs
 
     def schedules(self):
         from notifier.schedule import schedules_of
 
-        return schedules_of(self.ctx.store.list_subscribers(active_only=True))
+        return schedules_of(self.ctx.store.list_subscribers(active_only=True), self._unusable)
 
     def build(self, config):
         from notifier.schedule import build_scheduler
