@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import traceback
 from bisect import bisect_right
 from itertools import compress
 from contextlib import contextmanager
@@ -175,20 +176,22 @@ def fetch_claimed(ctx: Context, source: str, day: date, since: datetime) -> Fetc
 
 def fetch_one(ctx: Context, source: str, day: date) -> FetchReport:
     """Fetch and store one source/day. Its fetch run is closed whatever happens: an unexpected
-    error is recorded and reported as a failure (the cycle goes on); an interruption too."""
+    error is recorded and reported as a failure (the cycle goes on), its traceback in the log
+    line's ``traceback`` field (one key=value line, like every other); an interruption too."""
     run_id = ctx.store.start_fetch(source, day.isoformat())
     report = FetchReport(source, day.isoformat(), FetchState.FAILED, error="interrupted")
+    trace = None
     try:
         report = record_outcome(ctx, run_id, source, day, _fetch(ctx, source, day))
     except NotifierError as err:
         report.error, report.status = str(err), getattr(err, "status", None)
     except Exception as err:                  # a bug must not leave the run `running` or stop the cycle
-        report.error = f"unexpected {type(err).__name__}: {err}"
-        log.exception("unexpected error fetching %s %s", source, day)
+        report.error, trace = f"unexpected {type(err).__name__}: {err}", traceback.format_exc()
     finally:
         if report.outcome == FetchState.FAILED:
             ctx.store.finish_fetch(run_id, outcome=FetchState.FAILED, error=report.error, http_status=report.status)
-            event(log, "fetch failed", logging.ERROR, source=source, day=day, status=report.status, error=report.error)
+            event(log, "fetch failed", logging.ERROR, source=source, day=day, status=report.status, error=report.error,
+                  traceback=trace)
     return report
 
 
