@@ -27,6 +27,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable, Iterator
 from zoneinfo import ZoneInfo
 
+from notifier.clock import as_utc
 from notifier.config import Config
 from notifier.errors import NotifierError
 from notifier.logs import event, redact
@@ -409,10 +410,10 @@ def candidate_sets(ctx: Context, subs: list[Subscriber]) -> list[tuple[list[Pape
     if not subs:
         return []
     cutoffs = ctx.store.last_cutoffs([sub.id for sub in subs])
-    since = {sub.id: _utc(cutoffs.get(sub.id) or sub.created_at - timedelta(days=1)) for sub in subs}
+    since = {sub.id: as_utc(cutoffs.get(sub.id) or sub.created_at - timedelta(days=1)) for sub in subs}
     oldest = min(since.values())
     seen = ctx.store.papers_seen_since(oldest)
-    times = [_utc(at) for at, _ in seen]
+    times = [as_utc(at) for at, _ in seen]
     first_seen = {p.arxiv_id: at for at, (_, p) in zip(times, seen)}
     taken = ctx.store.taken_papers([sub.id for sub in subs], oldest)
     groups: dict[tuple, list[Subscriber]] = {}
@@ -422,10 +423,6 @@ def candidate_sets(ctx: Context, subs: list[Subscriber]) -> list[tuple[list[Pape
         groups.setdefault((start, had), []).append(sub)
     return [([p for _, p in seen[start:] if p.arxiv_id not in had], group)
             for (start, had), group in groups.items()]
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
 
 
 def _batched(items, size: int):

@@ -28,6 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from notifier.clock import as_utc
 from notifier.config import TIME_RE, check_timezone
 from notifier.errors import ConfigError
 from notifier.logs import event
@@ -126,7 +127,7 @@ def last_slot(time: str, timezone: str, now: datetime, day_of_week: str = "*") -
 
     A wall time in the spring gap maps to the shifted instant and one in the autumn fold to its
     first occurrence (``fold=0``), the same instants the trigger fires at."""
-    tz, t, now = check_timezone(timezone, "schedule"), parse_time(time), _aware(now)
+    tz, t, now = check_timezone(timezone, "schedule"), parse_time(time), as_utc(now)
     today = now.astimezone(tz).date()
     for back in range(8):
         day = today - timedelta(days=back)
@@ -138,7 +139,7 @@ def last_slot(time: str, timezone: str, now: datetime, day_of_week: str = "*") -
 def due(last: datetime | None, time: str, timezone: str, now: datetime, day_of_week: str = "*") -> bool:
     """The catch-up rule: due when the latest slot at or before ``now`` is later than ``last``,
     when it last happened (never counts as due)."""
-    return last is None or _aware(last) < last_slot(time, timezone, now, day_of_week)
+    return last is None or as_utc(last) < last_slot(time, timezone, now, day_of_week)
 
 
 def due_subscribers(schedules: list[SubscriberSchedule], last_delivered: Callable[[int], datetime | None],
@@ -150,11 +151,6 @@ def due_subscribers(schedules: list[SubscriberSchedule], last_delivered: Callabl
 
 def _at(day: date, t: dtime, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, t, tzinfo=tz).astimezone(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    """Naive datetimes are UTC (SQLite hands back naive values for what we stored as UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 # ----------------------------------------------------------------------------- the scheduler
