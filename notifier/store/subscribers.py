@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import String, cast, func, or_, update
+from sqlalchemy import String, cast, delete, func, or_, update
 from sqlmodel import Session, select
 
 from notifier.errors import StoreError
@@ -159,6 +160,13 @@ class SubscribersMixin:
     def get_signup(self, signup_id: int) -> Signup | None:
         with self.session() as s:
             return s.get(Signup, signup_id)
+
+    def prune_signups(self, link_lasts: timedelta, now: datetime | None = None) -> int:
+        """Drop the sign-ups whose confirmation link has expired (made more than ``link_lasts``
+        ago), confirmed or not: no link can use them any more, and an unconfirmed one holds the
+        address of someone who never said yes. -> how many were dropped."""
+        with self.session() as s:
+            return s.execute(delete(Signup).where(Signup.created_at < (now or utcnow()) - link_lasts)).rowcount
 
 
 def _release_cancelled(s: Session, subscriber_id: int) -> None:
