@@ -1,5 +1,6 @@
-"""When things happen: cron triggers for the fetch cycle and each subscriber's delivery, the
-APScheduler 3.x scheduler that runs them, and the one pure "is it due now" rule.
+"""When things happen: cron triggers for the fetch cycle and for each moment subscribers' digests
+are due (one job per time, zone and day, whoever has it), the APScheduler 3.x scheduler that
+runs them, and the one pure "is it due now" rule.
 
 Times are wall-clock times in the subscriber's own zone. Across DST changes each scheduled
 time happens exactly once a day: a time inside the spring-forward gap (02:30 in Berlin on the
@@ -27,6 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from notifier.clock import as_utc
 from notifier.config import TIME_RE, check_timezone
 from notifier.errors import ConfigError
 from notifier.logs import event
@@ -70,16 +72,23 @@ def parse_time(text: str, who: str = "schedule") -> dtime:
     return dtime(int(text[:2]), int(text[3:]))
 
 
-def schedules_of(subscribers) -> list[SubscriberSchedule]:
+def schedules_of(subscribers, reported: dict[int, str] | None = None) -> list[SubscriberSchedule]:
     """The schedules of stored subscribers. One whose stored time or zone is unusable (the
     database edited by hand, a zone dropped from tzdata) is logged and left out, so it never
-    stops everyone else's digest."""
-    out = []
+    stops everyone else's digest. ``reported`` (subscriber id -> error; the caller keeps it
+    between calls, as the daemon does between sweeps) logs each such error once, not at every
+    call: again only after it changed, or was fixed and came back."""
+    out, unusable = [], {}
     for s in subscribers:
         try:
             out.append(SubscriberSchedule(s.id, s.delivery_time, s.timezone, s.frequency, s.weekday))
         except ConfigError as err:
-            event(log, "subscriber not scheduled", logging.ERROR, subscriber=s.address, error=str(err))
+            unusable[s.id] = str(err)
+            if reported is None or reported.get(s.id) != unusable[s.id]:
+                event(log, "subscriber not scheduled", logging.ERROR, subscriber=s.address, error=str(err))
+    if reported is not None:
+        reported.clear()
+        reported.update(unusable)
     return out
 
 
@@ -118,7 +127,7 @@ def last_slot(time: str, timezone: str, now: datetime, day_of_week: str = "*") -
 
     A wall time in the spring gap maps to the shifted instant and one in the autumn fold to its
     first occurrence (``fold=0``), the same instants the trigger fires at."""
-    tz, t, now = check_timezone(timezone, "schedule"), parse_time(time), _aware(now)
+    tz, t, now = check_timezone(timezone, "schedule"), parse_time(time), as_utc(now)
     today = now.astimezone(tz).date()
     for back in range(8):
         day = today - timedelta(days=back)
@@ -130,7 +139,7 @@ def last_slot(time: str, timezone: str, now: datetime, day_of_week: str = "*") -
 def due(last: datetime | None, time: str, timezone: str, now: datetime, day_of_week: str = "*") -> bool:
     """The catch-up rule: due when the latest slot at or before ``now`` is later than ``last``,
     when it last happened (never counts as due)."""
-    return last is None or _aware(last) < last_slot(time, timezone, now, day_of_week)
+    return last is None or as_utc(last) < last_slot(time, timezone, now, day_of_week)
 
 
 def due_subscribers(schedules: list[SubscriberSchedule], last_delivered: Callable[[int], datetime | None],
@@ -144,20 +153,17 @@ def _at(day: date, t: dtime, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, t, tzinfo=tz).astimezone(UTC)
 
 
-def _aware(moment: datetime) -> datetime:
-    """Naive datetimes are UTC (SQLite hands back naive values for what we stored as UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 # ----------------------------------------------------------------------------- the scheduler
 def build_scheduler(*, fetch_time: str, fetch_timezone: str, subscribers: list[SubscriberSchedule],
-                    on_fetch: Callable[[], None], on_deliver: Callable[[int], None],
+                    on_fetch: Callable[[], None], on_deliver: Callable[[], None],
                     on_sweep: Callable[[], None] | None = None,
                     sweep_minutes: float = SWEEP_MINUTES) -> BackgroundScheduler:
     """A background scheduler (the daemon's main thread waits for requests), not yet started.
     One worker thread, so jobs never overlap on the shared store and SMTP connection; a late
     job runs (generous grace), missed repeats collapse into one run (coalesce).
-    ``on_sweep`` (catch-up and subscriber resync) runs at start and every ``sweep_minutes``."""
+    ``on_deliver`` (deliver to everyone due) runs at every moment a subscriber's digest is due
+    (``sync_delivery_jobs``); ``on_sweep`` (catch-up and subscriber resync) at start and every
+    ``sweep_minutes``."""
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults=dict(JOB_DEFAULTS),
                                     executors={"default": ThreadPoolExecutor(max_workers=1)})
     scheduler.add_listener(_on_job_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
@@ -166,42 +172,40 @@ def build_scheduler(*, fetch_time: str, fetch_timezone: str, subscribers: list[S
     if on_sweep is not None:
         scheduler.add_job(on_sweep, IntervalTrigger(minutes=sweep_minutes, timezone=UTC), id="sweep",
                           name="sweep", replace_existing=True, next_run_time=datetime.now(UTC))
-    sync_subscriber_jobs(scheduler, subscribers, on_deliver)
+    sync_delivery_jobs(scheduler, subscribers, on_deliver)
     return scheduler
 
 
 @dataclass
 class SyncReport:
-    added: list[int]
-    replaced: list[int]
-    removed: list[int]
+    added: list[str]
+    removed: list[str]
 
 
-def job_id(subscriber_id: int) -> str:
-    return f"deliver:{subscriber_id}"
+def job_id(sched: SubscriberSchedule) -> str:
+    """The delivery job of everyone with this subscriber's time, zone and day(s):
+    ``deliver:<HH:MM> <zone> <mon..sun or *>``."""
+    return f"deliver:{sched.time} {sched.timezone} {sched.day_of_week}"
 
 
-def sync_subscriber_jobs(scheduler, subscribers: list[SubscriberSchedule],
-                         on_deliver: Callable[[int], None]) -> SyncReport:
-    """Make the scheduler's ``deliver:<id>`` jobs match ``subscribers``: add new ones, replace
-    those whose time, zone or frequency changed, remove the rest. Used at start and on reload."""
-    report = SyncReport([], [], [])
-    wanted = {job_id(s.subscriber_id): s for s in subscribers}
-    for job in scheduler.get_jobs():
-        if job.id.startswith("deliver:") and job.id not in wanted:
-            scheduler.remove_job(job.id)
-            report.removed.append(int(job.id.split(":", 1)[1]))
+def sync_delivery_jobs(scheduler, subscribers: list[SubscriberSchedule],
+                       on_deliver: Callable[[], None]) -> SyncReport:
+    """Make the scheduler's delivery jobs match ``subscribers``: one job per (time, zone, day)
+    someone has, each running ``on_deliver``, which plans and sends everyone due at that moment
+    as one batch (subscribers sharing a moment share a batch, whatever their zone). Adds the
+    jobs of new moments and removes those nobody has any more. Used at start and on resync."""
+    wanted = {job_id(s): s for s in subscribers}
+    report = SyncReport([], [job.id for job in scheduler.get_jobs()
+                             if job.id.startswith("deliver:") and job.id not in wanted])
+    for jid in report.removed:
+        scheduler.remove_job(jid)
     for jid, sched in wanted.items():
-        trigger, current = delivery_trigger(sched), scheduler.get_job(jid)
-        if current is not None and repr(current.trigger) == repr(trigger):
-            continue
-        if current is not None:     # remove first: before start() APScheduler would keep both
-            scheduler.remove_job(jid)
-        scheduler.add_job(on_deliver, trigger, args=[sched.subscriber_id], id=jid, name=jid, replace_existing=True)
-        (report.added if current is None else report.replaced).append(sched.subscriber_id)
-    if report.added or report.replaced or report.removed:
-        event(log, "subscriber jobs synced", added=len(report.added), replaced=len(report.replaced),
-              removed=len(report.removed))
+        if scheduler.get_job(jid) is None:
+            scheduler.add_job(on_deliver, delivery_trigger(sched), id=jid, name=jid)
+            report.added.append(jid)
+    if report.added or report.removed:
+        event(log, "delivery jobs synced", added=len(report.added), removed=len(report.removed),
+              jobs=len(wanted))
     return report
 
 

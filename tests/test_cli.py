@@ -138,6 +138,24 @@ def test_prune_refuses_an_age_out_of_range_and_keeps_the_raw_records(cli, days):
     one_line_error(cli("prune", "--older-than", days), f"--older-than {days} must be between 1 and 36500 days")
 
 
+def test_prune_drops_web_sign_ups_whose_confirmation_link_expired(cli, db_url):
+    from freezegun import freeze_time
+
+    from notifier.store import Store
+
+    store = Store(db_url)
+    with freeze_time("2026-07-01 08:00"):
+        old = [store.add_signup("never@example.org", {}), store.add_signup("yes@example.org", {})]
+        store.confirm_signup(old[1])
+    with freeze_time("2026-07-03 07:00"):
+        recent = store.add_signup("later@example.org", {})
+    with freeze_time("2026-07-03 08:01"):                        # the first two links (48 hours) expired a minute ago
+        code, out, _ = cli("prune")
+    assert code == 0 and out.splitlines()[-1] == "pruned 2 web sign-ups whose confirmation link expired (older than 48 hours)"
+    assert [store.get_signup(i) is not None for i in (*old, recent)] == [False, False, True]
+    store.close()
+
+
 def test_weekly_day_must_be_a_weekday(cli):
     one_line_error(cli("subscribe", "ada@example.org", "-k", "x", "--frequency", "weekly:monkey"),
                    "frequency 'weekly:monkey' must be daily, weekly or weekly:DAY (mon..sun)")

@@ -82,7 +82,8 @@ def test_an_unexpected_error_closes_the_fetch_run_as_failed_and_the_cycle_goes_o
             ("hf_daily", "failed"), ("hf_daily", "skipped"), ("arxiv:cs.LG", "failed")]
         assert [(r.outcome, r.error) for r in runs(ctx)] == [("failed", "unexpected RuntimeError: a bug")] * 2
         assert deliver(ctx) == []
-    assert "unexpected error fetching hf_daily 2026-06-30" in caplog.text
+    [hf_failed, _] = [r for r in caplog.records if r.getMessage() == "fetch failed"]
+    assert hf_failed.ctx["day"] == date(2026, 6, 30) and "RuntimeError: a bug" in hf_failed.ctx["traceback"]
 
 
 def test_an_interrupted_fetch_closes_its_run(cfg):

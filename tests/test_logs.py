@@ -2,6 +2,7 @@
 key=value formatter), from real sends and fetches against local stand-ins."""
 import io
 import json
+import re
 import logging
 import threading
 from datetime import date
@@ -104,3 +105,36 @@ def test_source_text_cannot_forge_a_journald_line(captured, config):
     assert not any("<2>" in line.split(":", 1)[0] for line in lines)
     failed = [ln for ln in lines if ln.startswith("<3>notifier.pipeline: fetch failed")]
     assert failed and '\\n<2>notifier.alerts: ALERT forged\\r\\x1b[2K' in failed[0]
+
+
+KEY_VALUE_LINE = re.compile(r'<\d>[\w.]+: [^=]+( \w+=("(?:[^"\\]|\\.)*"|[^\s"]+))*')
+
+
+@pytest.mark.parametrize("journald", [True, False])
+def test_an_unexpected_fetch_error_is_one_key_value_line_with_its_traceback(config, journald):
+    """A bug while fetching is logged like every other event: one line, key=value, the traceback
+    escaped into a field (journald would otherwise cut it into lines, or drop it)."""
+    import httpx
+
+    from notifier.fetch import Fetcher
+    from notifier.pipeline import fetch_cycle, open_context
+
+    def broken(request):
+        raise RuntimeError("a bug\nin two lines")
+    root, buf = logging.getLogger(), io.StringIO()
+    handler, level = make_handler(buf, journald=journald), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with open_context(config) as ctx:
+            ctx.fetcher = Fetcher.from_config(config, client=httpx.Client(transport=httpx.MockTransport(broken)))
+            fetch_cycle(ctx, days=[date(2026, 7, 1)])
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    [line] = buf.getvalue().splitlines()
+    line = line if journald else "<3>" + line.split(" ", 2)[2]            # time and level: "<3>" under journald
+    assert KEY_VALUE_LINE.fullmatch(line), line
+    assert line.startswith('<3>notifier.pipeline: fetch failed source=hf_daily day=2026-07-01 '
+                           'error="unexpected RuntimeError: a bug\\nin two lines" traceback="Traceback (most recent')
+    assert '\\n  File \\"' in line and line.endswith('RuntimeError: a bug\\nin two lines\\n"')

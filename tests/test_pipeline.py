@@ -411,6 +411,30 @@ def test_unsubscribe_cancels_a_queued_digest_and_frees_its_papers(config, cli, s
     assert handler.messages == [] and ann_states(config) == ["cancelled"]
 
 
+def test_unsubscribing_and_subscribing_again_the_same_day_brings_that_days_digest_once(cfg, cli, smtp_recorder, hf):
+    from notifier.pipeline import plan_batch
+
+    handler, _ = smtp_recorder
+    keywords = '"speculative decoding", "sparse attention"'
+    subscribe(cfg, "2026-07-01 06:00", keywords)
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    cycle(cfg, "2026-07-01 08:00")
+    hf.days["2026-07-02"] = day_items("2026-07-02", [SPARSE_ATTN])
+    with freeze_time("2026-07-02 07:30"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        assert plan_batch(ctx, ctx.store.list_subscribers()) == 1        # today's digest, not yet sent
+    with freeze_time("2026-07-02 07:35"):
+        assert cli("unsubscribe", "ada@example.org") == 0               # cancelled
+        assert cli("subscribe", "ada@example.org", "-k", keywords) == 0
+    cycle(cfg, "2026-07-02 08:00")
+    cycle(cfg, "2026-07-02 09:00")                                     # nothing twice
+    with freeze_time("2026-07-02 09:05"):                              # leaving and coming back again: still once
+        assert cli("unsubscribe", "ada@example.org") == cli("subscribe", "ada@example.org", "-k", keywords) == 0
+    cycle(cfg, "2026-07-02 10:00")
+    first, second = handler.messages
+    assert "Sparse Attention" in text_of(second) and "Speculative Decoding" not in text_of(second)
+
+
 def test_pause_holds_a_queued_digest_and_resume_sends_it_once(config, cli, smtp_recorder):
     handler, _ = smtp_recorder
     queue_a_retry(config, handler)

@@ -10,7 +10,7 @@ from freezegun import freeze_time
 
 from notifier.errors import ConfigError
 from notifier.schedule import (SubscriberSchedule, build_scheduler, delivery_trigger, due, due_subscribers,
-                               fetch_trigger, last_slot, schedules_of, sync_subscriber_jobs)
+                               fetch_trigger, last_slot, schedules_of, sync_delivery_jobs)
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -211,10 +211,14 @@ def noop(*_):
     pass
 
 
-def test_scheduler_has_fetch_and_one_job_per_subscriber():
-    s = make([BERLIN_0730, SubscriberSchedule(7, "18:00", "America/New_York", "weekly", "fri")])
-    assert sorted(j.id for j in s.get_jobs()) == ["deliver:1", "deliver:7", "fetch"]
-    assert s.get_job("deliver:7").args == (7,)
+def test_subscribers_sharing_a_time_zone_and_day_share_one_delivery_job():
+    s = make([BERLIN_0730, SubscriberSchedule(2, "07:30", "Europe/Berlin"),
+              SubscriberSchedule(7, "18:00", "America/New_York", "weekly", "fri"),
+              SubscriberSchedule(8, "18:00", "America/New_York", "weekly", "fri"),
+              SubscriberSchedule(9, "18:00", "America/New_York", "daily")])
+    assert sorted(j.id for j in s.get_jobs()) == [
+        "deliver:07:30 Europe/Berlin *", "deliver:18:00 America/New_York *", "deliver:18:00 America/New_York fri",
+        "fetch"]
 
 
 def test_started_jobs_carry_grace_and_coalesce_and_next_time():
@@ -222,7 +226,7 @@ def test_started_jobs_carry_grace_and_coalesce_and_next_time():
         s = make([BERLIN_0730])
         s.start(paused=True)
         try:
-            job = s.get_job("deliver:1")
+            job = s.get_job("deliver:07:30 Europe/Berlin *")
             assert (job.misfire_grace_time, job.coalesce, job.max_instances) == (6 * 3600, True, 1)
             assert job.next_run_time.astimezone(UTC) == utc(2026, 11, 23, 6, 30)
             assert s.get_job("fetch").next_run_time.astimezone(UTC) == utc(2026, 11, 23, 6, 0)
@@ -235,8 +239,8 @@ def test_coalesce_runs_missed_repeats_once():
     # subscriber gets one delivery (the latest, inside the grace), not four.
     ran, done = [], threading.Event()
 
-    def deliver(subscriber_id):
-        ran.append(subscriber_id)
+    def deliver():
+        ran.append(datetime.now(UTC))
         done.set()
 
     with freeze_time("2026-11-20 00:00:00") as clock:
@@ -249,16 +253,28 @@ def test_coalesce_runs_missed_repeats_once():
             assert done.wait(10)
         finally:
             s.shutdown(wait=True)
-        assert ran == [1]
+        assert len(ran) == 1
 
 
-def test_resync_adds_replaces_and_removes_jobs():
+def test_resync_adds_and_removes_jobs():
     s = make([BERLIN_0730, SubscriberSchedule(2, "09:00", "UTC")])
-    report = sync_subscriber_jobs(s, [SubscriberSchedule(1, "07:30", "Europe/Berlin"),
-                                      SubscriberSchedule(2, "10:00", "UTC"),
-                                      SubscriberSchedule(3, "06:00", "Asia/Tokyo")], noop)
-    assert (report.added, report.replaced, report.removed) == ([3], [2], [])
-    report = sync_subscriber_jobs(s, [SubscriberSchedule(3, "06:00", "Asia/Tokyo")], noop)
-    assert (report.added, report.replaced, sorted(report.removed)) == ([], [], [1, 2])
-    assert sorted(j.id for j in s.get_jobs()) == ["deliver:3", "fetch"]
-    assert "hour='6'" in repr(s.get_job("deliver:3").trigger)
+    report = sync_delivery_jobs(s, [SubscriberSchedule(1, "07:30", "Europe/Berlin"),
+                                    SubscriberSchedule(2, "10:00", "UTC"),
+                                    SubscriberSchedule(3, "06:00", "Asia/Tokyo")], noop)
+    assert (report.added, report.removed) == (["deliver:10:00 UTC *", "deliver:06:00 Asia/Tokyo *"],
+                                              ["deliver:09:00 UTC *"])
+    report = sync_delivery_jobs(s, [SubscriberSchedule(3, "06:00", "Asia/Tokyo")], noop)
+    assert (report.added, sorted(report.removed)) == ([], ["deliver:07:30 Europe/Berlin *", "deliver:10:00 UTC *"])
+    assert sorted(j.id for j in s.get_jobs()) == ["deliver:06:00 Asia/Tokyo *", "fetch"]
+    assert "hour='6'" in repr(s.get_job("deliver:06:00 Asia/Tokyo *").trigger)
+
+
+def test_an_unusable_stored_schedule_is_logged_once_until_it_changes(caplog):
+    def stored(zone):
+        return [SimpleNamespace(id=2, address="bad@example.org", delivery_time="07:30", timezone=zone,
+                                frequency="daily", weekday=None)]
+    reported: dict = {}
+    with caplog.at_level(logging.ERROR, logger="notifier.schedule"):
+        for zone in ("Mars/Olympus", "Mars/Olympus", "Venus/Maxwell", "Venus/Maxwell", "UTC", "Venus/Maxwell"):
+            schedules_of(stored(zone), reported)                # one call per sweep
+    assert [r.ctx["error"].split("'")[1] for r in caplog.records] == ["Mars/Olympus", "Venus/Maxwell", "Venus/Maxwell"]

@@ -143,3 +143,138 @@ def test_a_sweep_after_stop_leaves_the_scheduler_alone():
     daemon.stop_jobs()
     daemon.sweep()                                     # returns without touching the scheduler
     assert daemon.stopping.is_set()
+
+
+# ----------------------------------------------------------------------------- one batch per moment
+def fire_jobs_due_at(scheduler, moment) -> None:
+    """Run, as the scheduler would at ``moment``, every delivery job whose time it is (the clock is frozen there)."""
+    from datetime import timedelta
+
+    for job in scheduler.get_jobs():
+        if job.id.startswith("deliver") and job.trigger.get_next_fire_time(None, moment - timedelta(minutes=1)) == moment:
+            job.func(*job.args)
+
+
+def test_everyone_due_at_the_same_moment_is_planned_in_one_batch_with_the_reads_of_one(cfg, hf, monkeypatch):
+    """Forty subscribers in two zones whose time comes at the same instant (09:30 Berlin, 08:30
+    London) are planned as one batch, reading the store as often as for one subscriber alone."""
+    import queue
+    from datetime import datetime, timezone
+
+    from freezegun import freeze_time
+    from sqlalchemy import event as sa_event
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import BROAD, SAMPLE, day_items, outbox
+
+    ids = [i["paper"]["id"] for i in SAMPLE]
+    hf.days["2026-07-01"] = day_items("2026-07-01", ids[:15])
+    times = [("08:30", "Europe/Berlin")] + [("09:30", "Europe/Berlin"), ("08:30", "Europe/London")] * 20
+    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+        for i, (hhmm, zone) in enumerate(times):
+            ctx.store.add_subscriber(new_subscriber(address=f"u{i}@example.org", keywords=[BROAD], time=hhmm,
+                                                    timezone=zone))
+    with freeze_time("2026-07-01 08:00"), pipeline.open_context(cfg) as ctx:
+        pipeline.fetch_cycle(ctx)
+        assert len(pipeline.deliver(ctx)) == 41                     # yesterday's digests
+    planning: list[tuple[int, list]] = []
+
+    def counted(ctx, subs, **kw):
+        planning.append((len(subs), []))
+        listener = lambda *a: planning[-1][1].append(a[2])         # noqa: E731
+        sa_event.listen(ctx.store.engine, "before_cursor_execute", listener)
+        try:
+            return real_plan_batch(ctx, subs, **kw)
+        finally:
+            sa_event.remove(ctx.store.engine, "before_cursor_execute", listener)
+    real_plan_batch = pipeline.plan_batch
+    monkeypatch.setattr(pipeline, "plan_batch", counted)
+    hf.days["2026-07-02"] = day_items("2026-07-02", ids[15:])
+    batches = {}
+    with freeze_time("2026-07-02 05:00") as clock, pipeline.open_context(cfg) as ctx:
+        pipeline.fetch_cycle(ctx)
+        ctx.matcher.refresh(ctx.store.papers_version())
+        ctx.matcher.background                                      # read once for the day, whatever the batch
+        daemon = Daemon(ctx, queue.Queue())
+        daemon.build(cfg)
+        for hour in (6, 7):                                         # 08:30 Berlin; 09:30 Berlin = 08:30 London
+            moment = datetime(2026, 7, 2, hour, 30, tzinfo=timezone.utc)
+            clock.move_to(moment)
+            planning.clear()
+            fire_jobs_due_at(daemon.scheduler, moment)
+            batches[hour] = [(n, len(statements)) for n, statements in planning]
+    (alone, reads), = batches[6]
+    assert alone == 1 and batches[7] == [(40, reads)]
+    assert len(outbox(cfg)) == 82                                   # each subscriber's digest of each day, once
+
+
+def test_a_real_daemon_delivers_everyone_due_at_start_once_in_one_batch(tmp_path, db_url):
+    """`notifier serve` with the real pipeline: twelve subscribers due when it starts get one digest
+    each, all planned together (one plan time), and a reload sends nothing again."""
+    import email
+    import time
+    from email import policy
+    from importlib.resources import files
+
+    from notifier.parse import parse_text
+    from notifier.store import Store
+
+    addresses = [f"user{i:02d}@example.org" for i in range(12)]
+    (tmp_path / "config.toml").write_text(
+        f'[database]\nurl = "{db_url}"\n\n[sources.hf_daily]\nenabled = false\n\n'
+        '[schedule]\ntime = "00:00"\ntimezone = "UTC"\n\n'
+        + "".join(f'[[subscribers]]\nemail = "{a}"\nkeywords = "agents"\ntime = "00:00"\ntimezone = "UTC"\n\n'
+                  for a in addresses))
+    store = Store(db_url)
+    papers = parse_text(files("notifier.samples").joinpath("hf_daily_papers_api_2026-06-12.json").read_text())
+    store.ingest(papers, source="hf_daily", digest_day=papers[0].digest_day)
+    env = dict(os.environ, NOTIFIER_STATE_DIR=str(tmp_path / "state"))
+    env.pop("JOURNAL_STREAM", None)
+    env.pop("NOTIFIER_CONFIG", None)
+    with open(tmp_path / "daemon.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "notifier", "--config", str(tmp_path / "config.toml"), "serve"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while len([d for d in store.deliveries() if d.state == "sent"]) < len(addresses):
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "daemon.log").read_text()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGHUP)
+        wait_for_line(tmp_path / "daemon.log", "configuration reloaded", proc)
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    deliveries = store.deliveries()
+    store.close()
+    mails = [email.message_from_bytes(p.read_bytes(), policy=policy.default)
+             for p in (tmp_path / "state" / "outbox").glob("*.eml")]
+    assert sorted(m["To"] for m in mails) == addresses
+    assert [d.state for d in deliveries] == ["sent"] * len(addresses)
+    assert len({d.created_at for d in deliveries}) == 1              # planned as one batch
+
+
+def wait_for_line(path, needle: str, proc, timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while needle not in path.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, path.read_text()
+        time.sleep(0.05)
+
+
+def test_the_daemon_logs_an_unusable_stored_schedule_once_not_at_every_sweep(caplog):
+    import logging
+    from datetime import datetime, timezone
+    from types import SimpleNamespace as NS
+
+    from notifier.commands.serve import Daemon
+
+    bad = NS(id=1, address="bad@example.org", delivery_time="25:00", timezone="UTC", frequency="daily", weekday=None)
+    store = NS(path=None, list_subscribers=lambda active_only=True: [bad], last_planned=dict)
+    daemon = Daemon(NS(store=store, now=lambda: datetime.now(timezone.utc)), requests=None)
+    with caplog.at_level(logging.ERROR, logger="notifier.schedule"):
+        for _ in range(3):
+            daemon.deliver_due()                                # as each sweep and delivery job does
+    assert [r.getMessage() for r in caplog.records] == ["subscriber not scheduled"]

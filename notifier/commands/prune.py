@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from notifier.commands import context
 from notifier.errors import InputError
 
@@ -17,4 +19,7 @@ def run(args) -> int:
         days = args.older_than if args.older_than is not None else ctx.config.general.retention_days
         n = ctx.store.prune_raw(days)
         print(f"pruned the raw source records of {n} papers not updated for {days} days (papers and sightings kept)")
+        hours = ctx.config.web.confirm_hours
+        n = ctx.store.prune_signups(timedelta(hours=hours))
+        print(f"pruned {n} web sign-ups whose confirmation link expired (older than {hours} hours)")
     return 0

@@ -2,9 +2,10 @@
 
 Start: load the config, take the single-daemon lock, resolve deliveries a crash left in
 `sending` (``recover``), then run an APScheduler ``BackgroundScheduler``: the fetch cycle at
-``[schedule] time``/``timezone``, each subscriber's delivery at their own local time, and a sweep
-(at start and every few minutes) that picks up subscribers added or changed with the CLI and
-delivers to anyone who is due but was missed (a late start delivers once).
+``[schedule] time``/``timezone``, a delivery job at every moment a subscriber's digest is due
+(their local time; everyone due then is planned and sent as one batch), and a sweep (at start
+and every few minutes) that picks up subscribers added or changed with the CLI and delivers to
+everyone who is due but was missed, in one batch too (a late start delivers once).
 
 Signals are taken synchronously: ``run`` blocks SIGTERM, SIGINT and SIGHUP in the main thread
 before any other thread exists (threads inherit the mask), and one small thread receives them
@@ -80,19 +81,20 @@ class Daemon:
         self.scheduler = None
         self.opened = file_identity(ctx.store.path)      # the SQLite file this context opened
         self._first_sweep = True
+        self._unusable: dict[int, str] = {}              # stored schedules logged as unusable, and why
         self._scheduling = threading.Lock()               # held by a job while it changes the jobs
 
     def schedules(self):
         from notifier.schedule import schedules_of
 
-        return schedules_of(self.ctx.store.list_subscribers(active_only=True))
+        return schedules_of(self.ctx.store.list_subscribers(active_only=True), self._unusable)
 
     def build(self, config):
         from notifier.schedule import build_scheduler
 
         self.scheduler = build_scheduler(
             fetch_time=config.schedule.time, fetch_timezone=config.schedule.timezone,
-            subscribers=self.schedules(), on_fetch=self.fetch, on_deliver=self.deliver,
+            subscribers=self.schedules(), on_fetch=self.fetch, on_deliver=self.deliver_due,
             on_sweep=self.sweep, sweep_minutes=self.sweep_minutes)
         return self.scheduler
 
@@ -101,19 +103,26 @@ class Daemon:
 
         fetch_cycle(self.ctx)            # logs each fetch
 
-    def deliver(self, subscriber_id: int) -> None:
+    def deliver_due(self, schedules=None) -> None:
+        """Plan and send the digests of everyone due now as one batch (subscribers whose time has
+        come, in any zone, and any whose digest was missed)."""
         from notifier.pipeline import deliver
+        from notifier.schedule import due_subscribers
 
-        if not self.stopping.is_set():
-            deliver(self.ctx, subscriber_ids=[subscriber_id], stop=self.stopping)     # logs each delivery
+        if self.stopping.is_set():
+            return
+        schedules = self.schedules() if schedules is None else schedules
+        due = due_subscribers(schedules, self.ctx.store.last_planned().get, self.ctx.now())
+        if due and not self.stopping.is_set():
+            deliver(self.ctx, subscriber_ids=due, stop=self.stopping)     # logs each delivery
 
     def sweep(self) -> None:
-        """Reopen if the database file was replaced; else resync subscriber jobs from the store; at
-        start, fetch if today's fetch was missed; then deliver to everyone due who has not had
+        """Reopen if the database file was replaced; else resync the delivery jobs from the store;
+        at start, fetch if today's fetch was missed; then deliver to everyone due who has not had
         their digest, then send retries whose backoff has passed (a 4xx, or a digest a crash
         interrupted)."""
         from notifier.alerts import raise_alerts
-        from notifier.schedule import due_subscribers, sync_subscriber_jobs
+        from notifier.schedule import sync_delivery_jobs
 
         if self.reopen_if_replaced():
             return
@@ -121,17 +130,14 @@ class Daemon:
         with self._scheduling:
             if self.stopping.is_set():
                 return
-            sync_subscriber_jobs(self.scheduler, schedules, self.deliver)
+            sync_delivery_jobs(self.scheduler, schedules, self.deliver_due)
         if self._first_sweep:
             self._first_sweep = False
             if self.fetch_missed():
                 event(log, "catching up the missed fetch")
                 _guarded(self.fetch, "fetch")
         _guarded(raise_alerts, "alerts", self.ctx)
-        for subscriber_id in due_subscribers(schedules, self.ctx.store.last_planned().get, self.ctx.now()):
-            if self.stopping.is_set():
-                return
-            _guarded(self.deliver, f"deliver:{subscriber_id}", subscriber_id)
+        _guarded(self.deliver_due, "deliver", schedules)
         if not self.stopping.is_set():
             _guarded(self.retry_due, "retries")
 
@@ -197,7 +203,7 @@ class Running:
             self._resources = stack.pop_all()
         jobs = self.daemon.scheduler.get_jobs()
         event(log, "daemon started", fetch=f"{config.schedule.time} {config.schedule.timezone}",
-              subscribers=sum(j.id.startswith("deliver:") for j in jobs), recovered=recovered)
+              delivery_times=sum(j.id.startswith("deliver:") for j in jobs), recovered=recovered)
 
     def stop(self) -> None:
         """Return once the job in flight has finished its current message."""

@@ -130,14 +130,16 @@ class DeliveriesMixin:
         return sub
 
     def _move(self, subscriber_id: int, states: Iterable[State], to: State, why: str | None) -> int:
+        """The subscriber's digests in ``states`` -> ``to``, in one conditional UPDATE: a row that
+        left those states before the move reaches it (a send recorded `sent` by another worker
+        meanwhile; PostgreSQL re-checks the condition once that worker commits) stays as it is."""
         assert all(outbox.allowed(s, to) for s in states), (states, to)
         with self.session() as s:
-            rows = s.exec(select(Delivery).where(Delivery.subscriber_id == subscriber_id,
-                                                 Delivery.state.in_(list(states)))).all()
-            for d in rows:
-                d.state, d.last_error, d.next_attempt_at = to, why, None
-                s.add(d)
-            return len(rows)
+            moved = s.execute(update(Delivery).where(Delivery.subscriber_id == subscriber_id,
+                                                     Delivery.state.in_(list(states)))
+                              .values(state=to, last_error=why, next_attempt_at=None)
+                              .execution_options(synchronize_session=False))
+            return moved.rowcount
 
     def deliveries(self, states: Iterable[str] | None = None, subscriber_ids: Iterable[int] | None = None) -> list[Delivery]:
         with self.session() as s:

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import func
-from sqlmodel import select
+from sqlalchemy import String, cast, delete, func, or_, update
+from sqlmodel import Session, select
 
 from notifier.errors import StoreError
+from notifier.outbox import State
 from notifier.store.engine import _chunks, _retry_race
-from notifier.store.tables import Setting, Signup, Subscriber, Vote, utcnow
+from notifier.store.tables import Delivery, Setting, Signup, Subscriber, Vote, utcnow
 
 
 class SubscribersMixin:
@@ -48,6 +50,8 @@ class SubscribersMixin:
     def update_subscriber(self, sub_id: int, **changes) -> Subscriber:
         with self.session() as s:
             sub = s.get(Subscriber, sub_id)
+            if changes.get("active") and not sub.active:
+                _release_cancelled(s, sub_id)
             for key, value in changes.items():
                 setattr(sub, key, value)
             sub.updated_at = utcnow()
@@ -157,3 +161,21 @@ class SubscribersMixin:
         with self.session() as s:
             return s.get(Signup, signup_id)
 
+    def prune_signups(self, link_lasts: timedelta, now: datetime | None = None) -> int:
+        """Drop the sign-ups whose confirmation link has expired (made more than ``link_lasts``
+        ago), confirmed or not: no link can use them any more, and an unconfirmed one holds the
+        address of someone who never said yes. -> how many were dropped."""
+        with self.session() as s:
+            return s.execute(delete(Signup).where(Signup.created_at < (now or utcnow()) - link_lasts)).rowcount
+
+
+def _release_cancelled(s: Session, subscriber_id: int) -> None:
+    """Re-subscribed: the digests cancelled when they left give up their key ("<subscriber>:<day>",
+    now "<subscriber>:<day>:cancelled:<id>"), so that day's digest is planned again with the papers
+    the cancelled one freed. Once: a digest that was sent keeps its key. One that was in flight
+    when they left (its claim has not run out) keeps it too: if it arrives, it was that day's."""
+    s.execute(update(Delivery).where(
+        Delivery.subscriber_id == subscriber_id, Delivery.state == State.CANCELLED,
+        Delivery.key.not_like("%:cancelled:%"), or_(Delivery.lease_until.is_(None), Delivery.lease_until < utcnow()))
+        .values(key=Delivery.key + ":cancelled:" + cast(Delivery.id, String))
+        .execution_options(synchronize_session=False))
