@@ -459,8 +459,8 @@ def similarity(index: PaperIndex) -> np.ndarray:
 # ----------------------------------------------------------------------------- votes
 def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list]) -> dict:
     """For the profiles of a chunk that have votes, Rocchio in two vector spaces of the day
-    papers, their rare stems and their phrases (pairs of adjacent stems, which reach papers that
-    say the same thing with the same common words): a matched paper's similarity to the liked
+    papers, their rare stems and their phrases (pairs of adjacent stems: 'load balancing' says
+    more than its two common words apart): a matched paper's similarity to the liked
     papers, less VOTE_DISLIKED x its similarity to the disliked ones, standardised over the
     matched papers, moves its log score by VOTE_STEMS and VOTE_PHRASES x the spread of the
     profile's log scores, at most VOTE_CLIP either way. Only matched papers move: an unmatched
@@ -513,18 +513,13 @@ class Space:
     norms: np.ndarray
     features: Callable
 
-    def vector(self, index: PaperIndex, paper) -> tuple[np.ndarray, np.ndarray]:
+    def vector(self, index: PaperIndex, doc) -> tuple[np.ndarray, np.ndarray]:
         """A paper (a day paper, or one from any other day) as its features' columns and
-        weights (counts damped: 1 + log), of unit length; kept per index (many subscribers
-        vote on the same papers)."""
-        doc = as_doc(paper)
-        key = (self.name, doc.id, doc.title, doc.abstract)
-        if key not in index.cache:
-            ids, counts = self.features(index, doc.title, doc.abstract)
-            w = self.weight[ids] * (1 + np.log(counts))
-            ids, w = ids[w > 0], w[w > 0]
-            index.cache[key] = (ids, w / max(float(np.sqrt((w * w).sum())), 1e-9))
-        return index.cache[key]
+        weights (counts damped: 1 + log), of unit length."""
+        ids, counts = self.features(index, doc.title, doc.abstract)
+        w = self.weight[ids] * (1 + np.log(counts))
+        ids, w = ids[w > 0], w[w > 0]
+        return ids, w / max(float(np.sqrt((w * w).sum())), 1e-9)
 
     def similar(self, index: PaperIndex, paper) -> np.ndarray:
         """A paper's cosine similarity to every day paper, kept per index for the last
@@ -535,7 +530,7 @@ class Space:
         if key in kept:
             kept.move_to_end(key)
             return kept[key]
-        kept[key] = self.similarity(*self.vector(index, paper)).astype(np.float32)
+        kept[key] = self.similarity(*self.vector(index, doc)).astype(np.float32)
         while len(kept) > max(1, VOTE_KEPT_CELLS // max(index.n_day, 1)):
             kept.popitem(last=False)
         return kept[key]
