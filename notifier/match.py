@@ -460,43 +460,64 @@ def similarity(index: PaperIndex) -> np.ndarray:
 def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list]) -> dict:
     """For the profiles of a chunk that have votes, Rocchio in two vector spaces of the day
     papers, their rare stems and their phrases (pairs of adjacent stems: 'load balancing' says
-    more than its two common words apart): a matched paper's similarity to the liked
-    papers, less VOTE_DISLIKED x its similarity to the disliked ones, standardised over the
-    matched papers, moves its log score by VOTE_STEMS and VOTE_PHRASES x the spread of the
-    profile's log scores, at most VOTE_CLIP either way. Only matched papers move: an unmatched
-    one stays unmatched, a moved one is still selected only with solid evidence.
+    more than its two common words apart): a matched paper's similarity to the liked papers,
+    less VOTE_DISLIKED x its similarity to the disliked ones, standardised over the matched
+    papers, moves its log score by VOTE_STEMS and VOTE_PHRASES x the spread of the profile's
+    log scores, at most VOTE_CLIP either way. Only matched papers move: an unmatched one stays
+    unmatched, a moved one is still selected only with solid evidence.
     -> per voting profile, (the index, the papers voted on, their signs, each day paper's
     direction: +1 up, -1 down, 0 unmoved)."""
-    voting = {}
-    for i, votes in enumerate(feedback):
-        if not votes:
-            continue
-        signs = [1 if vote > 0 else -1 for _, vote in votes]
-        row = totals[i]
-        matched = row > 0
-        shift = np.zeros(index.n_day)
-        for space, weight in ((vote_space(index), VOTE_STEMS), (phrase_space(index), VOTE_PHRASES)):
-            shift += weight * standardised(rocchio(index, space, [p for p, _ in votes], signs), matched)
-        spread = max(float(np.log(row[matched]).std()) if matched.any() else 0.0, VOTE_MIN_SPREAD)
-        row *= np.exp(np.clip(spread * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
-        voting[i] = (index, [paper for paper, _ in votes], signs, np.sign(shift * matched).astype(np.int8))
-    return voting
+    rows = [i for i, votes in enumerate(feedback) if votes]
+    if not rows:
+        return {}
+    papers, (profile, paper, w) = rocchio_weights([feedback[i] for i in rows])
+    first = np.searchsorted(profile, np.arange(len(rows)))
+    matched = totals[rows] > 0
+    shift = np.zeros(matched.shape)
+    for space, weight in ((vote_space(index), VOTE_STEMS), (phrase_space(index), VOTE_PHRASES)):
+        similar = np.array([space.similar(index, p) for p in papers], np.float64)    # (no BLAS: its threads
+        shift += weight * standardised(np.add.reduceat(w[:, None] * similar[paper], first), matched)   # spin)
+    spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, totals[rows], 1.0)), matched)[1]),
+                        VOTE_MIN_SPREAD)
+    totals[rows] *= np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
+    moved = np.sign(shift * matched).astype(np.int8)
+    return {i: (index, [paper for paper, _ in feedback[i]], [1 if vote > 0 else -1 for _, vote in feedback[i]],
+                moved[k]) for k, i in enumerate(rows)}
 
 
-def rocchio(index: PaperIndex, space: Space, papers: list, signs: list[int]) -> np.ndarray:
-    """Per day paper, its cosine similarity to the liked papers' mean vector minus
-    VOTE_DISLIKED x the disliked ones' (each paper a unit vector in ``space``)."""
-    n_liked, n_disliked = max(signs.count(1), 1), max(signs.count(-1), 1)
-    out = np.zeros(index.n_day, np.float32)
-    for paper, sign in zip(papers, signs):
-        out += np.float32(1 / n_liked if sign > 0 else -VOTE_DISLIKED / n_disliked) * space.similar(index, paper)
-    return out
+def rocchio_weights(feedback: list[list]) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The papers voted on (each once) and each vote as (its profile, the paper's number, its
+    Rocchio weight: 1 / the profile's liked papers for a liked one, -VOTE_DISLIKED / its
+    disliked papers for a disliked one), by profile."""
+    column: dict[tuple, int] = {}
+    papers, cells = [], []
+    for k, votes in enumerate(feedback):
+        n_liked = max(sum(vote > 0 for _, vote in votes), 1)
+        n_disliked = max(sum(vote < 0 for _, vote in votes), 1)
+        for paper, vote in votes:
+            doc = as_doc(paper)
+            key = (doc.id, doc.title, doc.abstract)
+            if key not in column:
+                column[key] = len(papers)
+                papers.append(paper)
+            cells.append((k, column[key], 1 / n_liked if vote > 0 else -VOTE_DISLIKED / n_disliked))
+    profile, paper, weight = zip(*cells)
+    return papers, (np.array(profile, np.int64), np.array(paper, np.int64), np.array(weight))
+
+
+def masked_moments(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the mean and the variance of ``x`` where ``mask`` (0 for an empty row)."""
+    count = np.maximum(mask.sum(axis=1), 1)
+    mean = (x * mask).sum(axis=1) / count
+    return mean, (((x - mean[:, None]) ** 2) * mask).sum(axis=1) / count
 
 
 def standardised(x: np.ndarray, among: np.ndarray) -> np.ndarray:
-    """``x`` less its mean over ``among``, in units of its standard deviation there (0 if flat)."""
-    spread = float(x[among].std()) if among.any() else 0.0
-    return (x - x[among].mean()) / spread if spread > 1e-9 else np.zeros_like(x)
+    """Each row of ``x`` less its mean over ``among``, in units of its standard deviation
+    there (0 for a flat row)."""
+    mean, var = masked_moments(x, among)
+    spread = np.sqrt(var)
+    return np.where(spread[:, None] > 1e-9, (x - mean[:, None]) / np.maximum(spread, 1e-9)[:, None], 0.0)
 
 
 @dataclass
@@ -570,10 +591,10 @@ def stem_ids(index: PaperIndex, text: str) -> np.ndarray:
     each distinct word looked up once per index."""
     known = index.cache.setdefault("word_stem_ids", {})
     found = TOKEN.findall(text)
-    missing = [w for w in set(found) if w not in known]
+    missing = list(set(found).difference(known))
     if missing:
         known.update(zip(missing, (index.sid.get(s, -1) for s in stem_all([normal(w) for w in missing]))))
-    return np.array([known[w] for w in found], np.int64)
+    return np.fromiter(map(known.__getitem__, found), np.int64, len(found))
 
 
 def phrase_codes(index: PaperIndex, text: str) -> np.ndarray:
