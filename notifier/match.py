@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from notifier.explain import evidence
-from notifier.index import (K1, RARE_SHARE, STOP, PaperIndex, as_doc, ranks, build_index, csr_positions, expand_csr,
-                            rare_stems, stem_all, term_stems, unit_vector, words)
+from notifier.index import (K1, RARE_SHARE, STOP, TOKEN, PaperIndex, as_doc, ranks, build_index, csr_positions, expand_csr,
+                            normal, rare_stems, stem_all, term_stems, unit_vector, words)
 from notifier.models import Match
 from notifier.profile import Profile, Term
 
@@ -42,9 +42,12 @@ PRF_DOCS = 5                # pseudo-relevance feedback: a matched paper gains i
 PRF_WEIGHT = 1.0            # to the profile's best PRF_DOCS papers x this x the top score
 PRF_MIN_MATCHED = 10        # ... when the profile matches that many papers: its best ones are a sample
 PRF_MAX_PAPERS = 6000       # the similarity matrix is papers^2 floats: no feedback on bigger days
-VOTE_TERMS = 30             # votes: the stems that set liked papers apart from disliked ones ...
-VOTE_STRENGTH = 0.6         # ... move a matched paper by up to this x the profile's reference score
-VOTE_SHARED = 2             # ... a liked stem counts only if that many liked papers share it (when they can)
+VOTE_STEMS = 1.0            # votes: a matched paper's similarity to the liked papers (less the disliked), by stems
+VOTE_PHRASES = 1.5          # ... and by phrases, each standardised, moves its log score by this x its spread
+VOTE_DISLIKED = 0.2         # ... the disliked papers' weight in that (Rocchio's gamma)
+VOTE_MIN_SPREAD = 0.25      # ... the spread assumed at least (profiles that cannot tell their papers apart)
+VOTE_CLIP = 1.5             # ... by at most this either way (x4.5 or /4.5)
+VOTE_KEPT_CELLS = 1 << 24   # ... similarities of papers voted on kept per index: 64 MB of float32
 VOTE_SIMILAR = 0.2          # the explanation counts the voted papers a match is at least this similar to
 CHUNK_CELLS = 128 * 1024    # profiles x papers scored together: small enough to stay in the CPU cache
 
@@ -221,7 +224,7 @@ class Ranked:
     scores: list[float]
     selected: list[bool]
     codes: list[int]
-    voting: tuple | None = None         # (index, vote vectors, signs) when the profile has votes
+    voting: tuple | None = None         # (index, papers voted on, signs, directions) when the profile has votes
     counts: tuple | None = None         # per match: (liked, disliked) papers it resembles, once asked
 
     def blend(self, boost: list[float]) -> Ranked:
@@ -232,15 +235,17 @@ class Ranked:
         return Ranked(self.profile, *([column[i] for i in order] for column in columns), self.voting)
 
     def votes(self, i: int) -> tuple[int, int]:
-        """(liked, disliked): how many of the papers voted on the i-th match resembles (cosine at
-        least VOTE_SIMILAR), counted when asked: only explanations need it."""
+        """(liked, disliked): how many of the liked papers the i-th match resembles (cosine at
+        least VOTE_SIMILAR by stems or by phrases) if the votes moved it up, of the disliked ones
+        if they moved it down; counted when asked: only explanations need it."""
         if self.voting is None:
             return 0, 0
         if self.counts is None:
-            index, vectors, signs = self.voting
-            similar = np.array([similarity_to(index, *vector)[self.docs] for vector in vectors]) >= VOTE_SIMILAR
-            positive = np.array(signs) > 0
-            self.counts = (similar[positive].sum(axis=0).tolist(), similar[~positive].sum(axis=0).tolist())
+            index, papers, signs, moved = self.voting
+            similar = np.array([resemblance(index, paper)[self.docs] for paper in papers]) >= VOTE_SIMILAR
+            positive, moved = np.array(signs) > 0, moved[self.docs]
+            self.counts = ((similar[positive].sum(axis=0) * (moved > 0)).tolist(),
+                           (similar[~positive].sum(axis=0) * (moved < 0)).tolist())
         return self.counts[0][i], self.counts[1][i]
 
     def terms(self, code: int) -> list[Term]:
@@ -367,7 +372,7 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
         refs = reference(totals)
         strongest = matrix.ceiling[positive] * (1.0 if weights is None else weights)
         bar = np.maximum(share * refs, ABSOLUTE_FLOOR * strongest.max(axis=1))
-        voting = apply_votes(index, totals, refs, feedback[lo:lo + size], chunk) if feedback else {}
+        voting = apply_votes(index, totals, feedback[lo:lo + size]) if feedback else {}
         ranked = rank_chunk(index, matrix, chunk, totals, solid, positive, bar, cap, selected_only)
         ranked = (replace(r, voting=voting[i]) if i in voting else r for i, r in enumerate(ranked))
         yield from (r.blend(boost) for r in ranked) if upvote_weight else ranked
@@ -456,93 +461,198 @@ def similarity(index: PaperIndex) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- votes
-def apply_votes(index: PaperIndex, totals: np.ndarray, refs: np.ndarray, feedback: list[list],
-                profiles: list[Profile]) -> dict:
-    """For the profiles of a chunk that have votes, Rocchio over the index's term weights: the
-    VOTE_TERMS stems that most set the liked papers apart from the disliked ones (the profile's
-    own words left out: they already count) score every day paper by BM25F; a matched paper
-    gains up to VOTE_STRENGTH x the profile's reference score by it (or loses, for stems of the
-    disliked papers, never below a hundredth of its own score: it stays matched, and an
-    unmatched paper stays unmatched). -> per voting profile, (the index, its vote vectors, their signs)."""
-    voting = {}
-    for i, votes in enumerate(feedback):
-        if not votes:
-            continue
-        vectors = [paper_vector(index, paper) for paper, _ in votes]
-        signs = [1 if vote > 0 else -1 for _, vote in votes]
-        row = totals[i]
-        shift = rocchio(index, vectors, signs, own_stems(index, profiles[i]), row > 0)
-        np.maximum(row + refs[i] * shift * (row > 0), row * 0.01, out=row)
-        voting[i] = (index, vectors, signs)
-    return voting
+def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list]) -> dict:
+    """For the profiles of a chunk that have votes, Rocchio in two vector spaces of the day
+    papers, their rare stems and their phrases (pairs of adjacent stems: 'load balancing' says
+    more than its two common words apart): a matched paper's similarity to the liked papers,
+    less VOTE_DISLIKED x its similarity to the disliked ones, standardised over the matched
+    papers, moves its log score by VOTE_STEMS and VOTE_PHRASES x the spread of the profile's
+    log scores, at most VOTE_CLIP either way. Only matched papers move: an unmatched one stays
+    unmatched, a moved one is still selected only with solid evidence.
+    -> per voting profile, (the index, the papers voted on, their signs, each day paper's
+    direction: +1 up, -1 down, 0 unmoved)."""
+    rows = [i for i, votes in enumerate(feedback) if votes]
+    if not rows:
+        return {}
+    papers, (profile, paper, w) = rocchio_weights([feedback[i] for i in rows])
+    first = np.searchsorted(profile, np.arange(len(rows)))
+    matched = totals[rows] > 0
+    shift = np.zeros(matched.shape)
+    for space, weight in ((vote_space(index), VOTE_STEMS), (phrase_space(index), VOTE_PHRASES)):
+        similar = np.array([space.similar(index, p) for p in papers], np.float64)
+        # summed by reduceat, not a matrix product: BLAS threads spin on a busy machine (2x slower)
+        shift += weight * standardised(np.add.reduceat(w[:, None] * similar[paper], first), matched)
+    spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, totals[rows], 1.0)), matched)[1]),
+                        VOTE_MIN_SPREAD)
+    totals[rows] *= np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
+    moved = np.sign(shift * matched).astype(np.int8)
+    return {i: (index, [paper for paper, _ in feedback[i]], [1 if vote > 0 else -1 for _, vote in feedback[i]],
+                moved[k]) for k, i in enumerate(rows)}
 
 
-def rocchio(index: PaperIndex, vectors: list, signs: list[int], own: np.ndarray, matched: np.ndarray) -> np.ndarray:
-    """The liked papers' mean vector minus the disliked ones', cut to its VOTE_TERMS strongest
-    stems (not ``own``; a liked stem only if VOTE_SHARED liked papers have it), as a query over
-    the day papers; scaled so the matched papers' strongest response is VOTE_STRENGTH."""
-    n_liked, n_disliked = max(signs.count(1), 1), max(signs.count(-1), 1)
-    ids = np.concatenate([v[0] for v in vectors])
-    w = np.concatenate([v[1] * (1 / n_liked if sign > 0 else -1 / n_disliked) for v, sign in zip(vectors, signs)])
-    stems, at = np.unique(ids, return_inverse=True)
-    if not len(stems):
-        return np.zeros(index.n_day, np.float32)
-    centroid = np.bincount(at, weights=w, minlength=len(stems))
-    shared = np.bincount(at, weights=w > 0, minlength=len(stems))
-    centroid[(centroid > 0) & (shared < min(VOTE_SHARED, signs.count(1)))] = 0.0     # one paper's quirks
-    mine = np.minimum(np.searchsorted(stems, own), len(stems) - 1)
-    centroid[mine[stems[mine] == own]] = 0.0
-    top = np.argsort(-np.abs(centroid), kind="stable")[:VOTE_TERMS]
-    top = top[centroid[top] != 0]
-    rows, at = csr_positions(index.unit_ptr, stems[top])
-    response = np.bincount(index.unit_doc[at], weights=centroid[top][rows] * index.unit_score[at],
-                           minlength=index.n_day)
-    strongest = np.abs(response[matched]).max(initial=0) or 1.0
-    return (VOTE_STRENGTH * response / strongest).astype(np.float32)
+def rocchio_weights(feedback: list[list]) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The papers voted on (each once) and each vote as (its profile, the paper's number, its
+    Rocchio weight: 1 / the profile's liked papers for a liked one, -VOTE_DISLIKED / its
+    disliked papers for a disliked one), by profile."""
+    column: dict[tuple, int] = {}
+    papers, cells = [], []
+    for k, votes in enumerate(feedback):
+        n_liked = max(sum(vote > 0 for _, vote in votes), 1)
+        n_disliked = max(sum(vote < 0 for _, vote in votes), 1)
+        for paper, vote in votes:
+            doc = as_doc(paper)
+            key = (doc.id, doc.title, doc.abstract)
+            if key not in column:
+                column[key] = len(papers)
+                papers.append(paper)
+            cells.append((k, column[key], 1 / n_liked if vote > 0 else -VOTE_DISLIKED / n_disliked))
+    profile, paper, weight = zip(*cells)
+    return papers, (np.array(profile, np.int64), np.array(paper, np.int64), np.array(weight))
 
 
-def own_stems(index: PaperIndex, profile: Profile) -> np.ndarray:
-    return np.array([index.sid[s] for t in profile.terms for s in term_stems(t.text) if s in index.sid], np.int64)
+def masked_moments(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the mean and the variance of ``x`` where ``mask`` (0 for an empty row)."""
+    count = np.maximum(mask.sum(axis=1), 1)
+    mean = (x * mask).sum(axis=1) / count
+    return mean, (((x - mean[:, None]) ** 2) * mask).sum(axis=1) / count
 
 
-def vote_space(index: PaperIndex) -> tuple[np.ndarray, np.ndarray]:
-    """Built once per index: each stem's weight when papers are compared (its IDF; 0 for stems
-    in more than 1/RARE_SHARE of the corpus (and in more than one paper), stop words and
-    numbers) and each day paper's norm."""
+def standardised(x: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Each row of ``x`` less its mean over ``among``, in units of its standard deviation
+    there (0 for a flat row)."""
+    mean, var = masked_moments(x, among)
+    spread = np.sqrt(var)
+    return np.where(spread[:, None] > 1e-9, (x - mean[:, None]) / np.maximum(spread, 1e-9)[:, None], 0.0)
+
+
+@dataclass
+class Space:
+    """The day papers as vectors of one kind of feature, to compare them with papers voted on:
+    each feature's weight, its day papers and their values (CSR: ``ptr``, ``doc``, ``value``),
+    each day paper's norm, and ``features(index, title, abstract)``: any paper's features as
+    (columns, counts)."""
+    name: str
+    weight: np.ndarray
+    ptr: np.ndarray
+    doc: np.ndarray
+    value: np.ndarray
+    norms: np.ndarray
+    features: Callable
+
+    def vector(self, index: PaperIndex, doc) -> tuple[np.ndarray, np.ndarray]:
+        """A paper (a day paper, or one from any other day) as its features' columns and
+        weights (counts damped: 1 + log), of unit length."""
+        ids, counts = self.features(index, doc.title, doc.abstract)
+        w = self.weight[ids] * (1 + np.log(counts))
+        ids, w = ids[w > 0], w[w > 0]
+        return ids, w / max(float(np.sqrt((w * w).sum())), 1e-9)
+
+    def similar(self, index: PaperIndex, paper) -> np.ndarray:
+        """A paper's cosine similarity to every day paper, kept per index for the last
+        VOTE_KEPT_CELLS / day papers voted on (subscribers vote on the same papers)."""
+        doc = as_doc(paper)
+        kept = index.cache.setdefault(("similar", self.name), OrderedDict())
+        key = (doc.id, doc.title, doc.abstract)
+        if key in kept:
+            kept.move_to_end(key)
+            return kept[key]
+        kept[key] = self.similarity(*self.vector(index, doc)).astype(np.float32)
+        while len(kept) > max(1, VOTE_KEPT_CELLS // max(index.n_day, 1)):
+            kept.popitem(last=False)
+        return kept[key]
+
+    def similarity(self, ids: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Cosine similarity of a (unit) vector to every day paper."""
+        rows, at = csr_positions(self.ptr, ids)
+        return np.bincount(self.doc[at], weights=w[rows] * self.value[at], minlength=len(self.norms)) / self.norms
+
+
+def vote_space(index: PaperIndex) -> Space:
+    """Built once per index: the day papers by the stems they have, each weighted by its IDF
+    (0 for stems in more than 1/RARE_SHARE of the corpus (and in more than one paper), stop
+    words and numbers)."""
     if "vote_space" not in index.cache:
-        weight = index.idf(index.df).astype(np.float32)
+        weight = index.idf(index.df).astype(np.float64)
         weight[index.df > max(1, index.n_docs // RARE_SHARE)] = 0.0
         for s, i in index.sid.items():
             if s in STOP or s.isdigit():
                 weight[i] = 0.0
-        day_df = np.diff(index.unit_ptr)
-        stem = np.repeat(np.arange(len(day_df)), day_df)
-        norms = np.sqrt(np.bincount(index.unit_doc, weights=weight[stem] ** 2, minlength=index.n_day))
-        index.cache["vote_space"] = (weight, np.maximum(norms, 1e-9).astype(np.float32))
+        value = weight[np.repeat(np.arange(len(weight)), np.diff(index.unit_ptr))]
+        norms = np.sqrt(np.bincount(index.unit_doc, weights=value ** 2, minlength=index.n_day))
+        index.cache["vote_space"] = Space("stems", weight, index.unit_ptr, index.unit_doc, value,
+                                          np.maximum(norms, 1e-9), stem_features)
     return index.cache["vote_space"]
 
 
-def paper_vector(index: PaperIndex, paper) -> tuple[np.ndarray, np.ndarray]:
-    """A paper (a day paper, or one from any other day seen through the index's vocabulary) as
-    its distinct stems' ids and IDF weights, of unit length; kept per index (many subscribers
-    vote on the same papers)."""
-    doc = as_doc(paper)
-    key = ("vector", doc.id, doc.title, doc.abstract)
-    if key not in index.cache:
-        weight, _ = vote_space(index)
-        stems = {index.sid.get(s) for s in stem_all(words(doc.title + " " + doc.abstract))} - {None}
-        ids = np.array(sorted(stems), np.int64)
-        ids = ids[weight[ids] > 0]
-        w = weight[ids].astype(np.float64)
-        index.cache[key] = (ids, w / max(float(np.sqrt((w * w).sum())), 1e-9))
-    return index.cache[key]
+def stem_features(index: PaperIndex, title: str, abstract: str) -> tuple[np.ndarray, np.ndarray]:
+    """The stems of a paper the index knows, each counted once (the stem space is of presence)."""
+    ids = np.unique(np.concatenate([stem_ids(index, title), stem_ids(index, abstract)]))
+    ids = ids[ids >= 0]
+    return ids, np.ones(len(ids))
 
 
-def similarity_to(index: PaperIndex, ids: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Cosine similarity of a paper vector to every day paper."""
-    weight, norms = vote_space(index)
-    rows, docs = expand_csr(index.unit_ptr, index.unit_doc, ids)
-    return np.bincount(docs, weights=(w * weight[ids])[rows], minlength=index.n_day) / norms
+def stem_ids(index: PaperIndex, text: str) -> np.ndarray:
+    """The index's id of each word's stem in ``text`` in order (-1: a stem no indexed paper has),
+    each distinct word looked up once per index."""
+    known = index.cache.setdefault("word_stem_ids", {})
+    found = TOKEN.findall(text)
+    missing = list(set(found).difference(known))
+    if missing:
+        known.update(zip(missing, (index.sid.get(s, -1) for s in stem_all([normal(w) for w in missing]))))
+    return np.fromiter(map(known.__getitem__, found), np.int64, len(found))
+
+
+def phrase_codes(index: PaperIndex, text: str) -> np.ndarray:
+    """Each pair of adjacent stems in ``text``, neither a stop word, as one number."""
+    if "no_phrase" not in index.cache:        # stop words, and (last) a stem no indexed paper has
+        index.cache["no_phrase"] = np.array([s in STOP for s in index.sid] + [True])
+    ids = stem_ids(index, text)
+    ok = ~index.cache["no_phrase"][ids]
+    ok = ok[:-1] & ok[1:]
+    return ids[:-1][ok] * len(index.sid) + ids[1:][ok]
+
+
+def phrase_features(index: PaperIndex, title: str, abstract: str) -> tuple[np.ndarray, np.ndarray]:
+    """The phrases of a paper that the phrase space has, as (columns, counts)."""
+    space = phrase_space(index)
+    codes, counts = np.unique(np.concatenate([phrase_codes(index, title), phrase_codes(index, abstract)]),
+                              return_counts=True)
+    col = np.minimum(np.searchsorted(space.codes, codes), max(len(space.codes) - 1, 0))
+    known = space.codes[col] == codes if len(space.codes) else np.zeros(len(codes), bool)
+    return col[known], counts[known]
+
+
+@dataclass
+class PhraseSpace(Space):
+    codes: np.ndarray | None = None     # the phrase (as ``phrase_codes`` numbers it) of each column, sorted
+
+
+def phrase_space(index: PaperIndex) -> PhraseSpace:
+    """Built once per index: the day papers by the phrases (pairs of adjacent stems, in the
+    title or in the abstract) that at least two of them share, each weighted by its IDF over
+    the day papers, counts damped (1 + log)."""
+    if "phrase_space" not in index.cache:
+        n = index.n_day
+        per_doc = [np.concatenate([phrase_codes(index, d.title), phrase_codes(index, d.abstract)])
+                   for d in index.docs[:n]]
+        doc = np.repeat(np.arange(n), [len(c) for c in per_doc])
+        cells, tf = np.unique(np.concatenate(per_doc + [np.zeros(0, np.int64)]) * n + doc, return_counts=True)
+        code, doc = cells // n, cells % n
+        codes, df = np.unique(code, return_counts=True)
+        codes = codes[df >= 2]
+        shared = np.isin(code, codes)
+        col, doc, tf = np.searchsorted(codes, code[shared]), doc[shared], tf[shared]
+        weight = np.log(max(n, 1) / np.maximum(np.bincount(col, minlength=len(codes)), 1))
+        value = weight[col] * (1 + np.log(tf))
+        norms = np.sqrt(np.bincount(doc, weights=value ** 2, minlength=n))
+        index.cache["phrase_space"] = PhraseSpace("phrases", weight, np.searchsorted(col, np.arange(len(codes) + 1)),
+                                                  doc, value, np.maximum(norms, 1e-9), phrase_features, codes)
+    return index.cache["phrase_space"]
+
+
+def resemblance(index: PaperIndex, paper) -> np.ndarray:
+    """A paper's cosine similarity to every day paper, the higher of the stem and phrase spaces'."""
+    return np.maximum(vote_space(index).similar(index, paper), phrase_space(index).similar(index, paper))
 
 
 def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray,

@@ -89,3 +89,17 @@ def test_profiles_lines_carry_their_own_feedback(files, capsys):
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [[m["id"] for m in x["matches"]] for x in lines] == [["experts", "packets"], ["packets", "experts"],
                                                                 ["packets", "experts"]]
+
+
+def test_the_liked_line_goes_only_to_the_paper_the_votes_moved_up(files, capsys):
+    """Both papers have every word of the liked one; only the one with its phrase 'load balancing' rose."""
+    papers = files("papers.jsonl", [
+        {"id": "whole", "title": "Routing of tokens", "abstract": "Load balancing keeps every expert busy during routing."},
+        {"id": "apart", "title": "Routing of tokens", "abstract": "Balancing keeps every expert busy during load routing."},
+        {"id": "host", "title": "Serving requests", "abstract": "Load balancing spreads requests across servers."}])
+    votes = files("votes.jsonl", [{"id": "old-9", "title": "Load balancing in sparse networks",
+                                   "abstract": "Load balancing for experts.", "vote": 1}])
+    assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes]) == 0
+    out = capsys.readouterr().out
+    assert out.index("whole") < out.index("apart") and out.count("like 1 paper you liked") == 1
+    assert out.index("like 1 paper you liked") < out.index("apart")

@@ -554,3 +554,39 @@ def test_a_paper_whose_title_names_what_the_best_matches_are_about_ranks_above_a
     corpus += [paper(f"db{i}", f"Database transactions {i}", "Transactions are checkpointed to disk.") for i in range(5)]
     ranked = ids('"activation checkpointing"', corpus)
     assert ranked.index("about") < ranked.index("passing")
+
+
+# ----------------------------------------------------------------------------- votes: phrases, explanations, the cache
+WHOLE = paper("whole", "Routing of tokens", "Load balancing keeps every expert busy during routing.")
+APART = paper("apart", "Routing of tokens", "Balancing keeps every expert busy during load routing.")   # same words
+HOST = paper("host", "Serving requests", "Load balancing spreads requests across servers.")
+BALANCING = {"id": "old-9", "title": "Load balancing in sparse networks", "abstract": "Load balancing for experts."}
+
+
+def routing(feedback=None):
+    index = build_index([WHOLE, APART, HOST], background())
+    return {m.paper_id: m for m in match_profile(index, parse_profile("routing"), feedback=feedback)}
+
+
+def test_votes_lift_the_paper_that_shares_the_liked_papers_phrases_over_one_with_the_same_words_apart():
+    plain, voted = routing(), routing([(BALANCING, 1)])
+    assert plain["whole"].score == pytest.approx(plain["apart"].score)
+    assert voted["whole"].score > 1.5 * voted["apart"].score and "host" not in voted
+
+
+def test_a_paper_the_votes_moved_down_is_not_said_to_be_like_the_papers_you_liked():
+    voted = routing([(BALANCING, 1)])
+    assert (voted["whole"].liked, voted["apart"].liked) == (1, 0)     # both have its words; only one rose
+
+
+def test_papers_voted_on_are_compared_once_per_index_and_a_bounded_number_kept(monkeypatch):
+    import notifier.match as m
+    corpus = [EXPERTS, PACKETS]
+    votes = [[({**LIKED, "id": f"old-{i}"}, 1), (DISLIKED, -1)] for i in range(6)]
+    texts = ["routing"] * len(votes)
+    index = build_index(corpus, background())
+    roomy = [(r.docs, r.scores) for r in m.match_profiles(index, [parse_profile(t) for t in texts], feedback=votes)]
+    monkeypatch.setattr(m, "VOTE_KEPT_CELLS", 2 * len(corpus))         # room for two papers' similarities
+    index = build_index(corpus, background())
+    tight = [(r.docs, r.scores) for r in m.match_profiles(index, [parse_profile(t) for t in texts], feedback=votes)]
+    assert tight == roomy and all(len(index.cache[("similar", space)]) == 2 for space in ("stems", "phrases"))
