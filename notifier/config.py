@@ -59,7 +59,8 @@ class ArxivSource:
 class Sources:
     hf_daily: HFSource = field(default_factory=HFSource)
     arxiv: ArxivSource = field(default_factory=ArxivSource)
-    timeout_seconds: float = 20.0
+    timeout_seconds: float = 20.0         # each connect / read
+    total_timeout_seconds: float = 120.0  # a whole response (a slow trickle is abandoned past it)
     max_attempts: int = 5
     max_response_bytes: int = 20_000_000   # a longer body is a failed fetch (an HF API page of 100 is ~0.6 MB)
     max_items_per_day: int = 5000          # a day or listing with more items is a failed fetch
@@ -185,6 +186,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "sources.hf_daily.min_interval_seconds": (0, 60),
     "sources.arxiv.min_interval_seconds": (0, 60),
     "sources.timeout_seconds": (1, 600),
+    "sources.total_timeout_seconds": (1, 3600),
     "sources.max_attempts": (1, 20),
     "email.port": (1, 65535),
     "email.timeout_seconds": (1, 600),

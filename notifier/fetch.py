@@ -14,7 +14,11 @@ Etiquette (docs/SOURCES.md says why):
   (arXiv's origin never answers 304 itself), is ``not_modified``: keep what is stored.
 
 Bounded work: a body is streamed and reading stops past ``max_response_bytes``; a day with more
-than ``max_items_per_day`` items is refused. Both are failures naming the key to raise.
+than ``max_items_per_day`` items is refused. Both are failures naming the key to raise. A response
+still arriving ``total_timeout_seconds`` after its request was sent is abandoned (checked as each
+piece of the body arrives, so at most one ``timeout_seconds`` read later): a server trickling a
+byte every few seconds cannot hold the fetch, and the daemon's one worker, for hours. That is a
+timeout like any other, retried up to ``max_attempts``.
 
 A failure is never an empty success: errors, HTML where JSON was expected, truncated bodies and
 pages that miss required fields come back as ``ok=False`` with a one-line ``error``.
@@ -108,6 +112,7 @@ class Fetcher:
         self.hf_token = hf_token
         self.max_attempts = max(1, s.max_attempts)
         self.max_response_bytes, self.max_items_per_day = s.max_response_bytes, s.max_items_per_day
+        self.total_timeout_seconds = s.total_timeout_seconds
         self.backoff_base_seconds = backoff_base_seconds
         self.backoff_cap_seconds = backoff_cap_seconds
         self.max_retry_after_seconds = max_retry_after_seconds
@@ -165,17 +170,18 @@ class Fetcher:
 
     def _send_once(self, url: str, params, headers) -> httpx.Response:
         self._pace(url)
+        deadline = self.clock() + self.total_timeout_seconds
         with self.client.stream("GET", url, params=params, headers=headers) as resp:
-            body = self._read_capped(resp)     # a truncated body raises here, inside the retry loop
+            body = self._read_capped(resp, deadline)     # a truncated body raises here, inside the retry loop
         framing = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in _FRAMING]
         return httpx.Response(resp.status_code, headers=framing, content=body, request=resp.request)
 
-    def _read_capped(self, resp: httpx.Response) -> bytes:
+    def _read_capped(self, resp: httpx.Response, deadline: float) -> bytes:
         """The decoded body; a FetchError (not retried) as soon as it passes max_response_bytes."""
         limit, declared = self.max_response_bytes, resp.headers.get("content-length", "")
         if not (declared.isdigit() and int(declared) > limit):
             chunks, size = [], 0
-            for chunk in resp.iter_bytes():
+            for chunk in self._until(deadline, resp):
                 size += len(chunk)
                 if size > limit:
                     break
@@ -184,6 +190,14 @@ class Fetcher:
                 return b"".join(chunks)
         raise FetchError(f"GET {resp.url} answered more than sources.max_response_bytes = {limit} bytes; "
                          "stopped reading", status=resp.status_code)
+
+    def _until(self, deadline: float, resp: httpx.Response):
+        """The body's pieces as they arrive; a ReadTimeout (retried) once ``deadline`` has passed."""
+        for chunk in resp.iter_bytes():
+            if self.clock() > deadline:
+                raise httpx.ReadTimeout(f"response still arriving after sources.total_timeout_seconds = "
+                                        f"{self.total_timeout_seconds:g} s; abandoned", request=resp.request)
+            yield chunk
 
     def get(self, url: str, *, params: dict | None = None, headers: dict | None = None) -> httpx.Response:
         """GET with pacing and retries. Returns any non-retryable response (2xx, 304, 4xx);

@@ -53,7 +53,7 @@ class FakeSlack:
                     if payload["channel"].startswith("#") else payload["channel"], "ts": ts}
         if path.endswith("/conversations.history"):
             return {"ok": True, "messages": self.history}
-        if path.startswith("/hook"):
+        if path.startswith("/hook") or path.startswith("/actions/"):     # webhooks, a click's response_url
             return "ok"
         return {"ok": False, "error": "unknown_method"}
 

@@ -3,6 +3,7 @@ Time is fake: the fetcher's sleep and clock are injected, so no test waits for a
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import threading
 import time
@@ -24,12 +25,13 @@ API = "/api/daily_papers?date=2026-08-03&limit=100"
 
 
 class Reply:
-    """``chunks``: send the body as that many chunked pieces (no Content-Length), each ``body``."""
+    """``chunks``: send the body as that many chunked pieces (no Content-Length), each ``body``,
+    ``gap`` seconds apart (a server trickling its answer)."""
 
     def __init__(self, status=200, body="", headers=None, delay=0.0, truncate=False,
-                 ctype="application/json", chunks=0, gzip=False):
+                 ctype="application/json", chunks=0, gzip=False, gap=0.0):
         self.status, self.body, self.delay, self.truncate = status, body, delay, truncate
-        self.chunks, self.gzip = chunks, gzip
+        self.chunks, self.gzip, self.gap = chunks, gzip, gap
         self.headers = {"Content-Type": ctype} | (headers or {})
 
 
@@ -62,6 +64,9 @@ class Server:
                         for _ in range(reply.chunks):
                             outer.chunks_sent += 1
                             self.wfile.write(b"%x\r\n%s\r\n" % (len(body), body))
+                            self.wfile.flush()
+                            if reply.gap:
+                                time.sleep(reply.gap)
                         self.wfile.write(b"0\r\n\r\n")
                         return
                     self.send_header("Content-Length", str(len(body)))
@@ -457,3 +462,14 @@ def test_a_bound_below_its_range_is_a_config_error_naming_the_key(tmp_path, key,
     with pytest.raises(ConfigError) as e:
         load_config(path, env={})
     assert str(e.value) == f"{path}: 'sources.{key}' must be between {low} and {high}, not 0"
+
+
+def test_a_response_still_trickling_in_past_the_total_timeout_is_abandoned_and_retried(server, make, cfg):
+    server.routes[API] = [Reply(body=" ", chunks=400, gap=0.02)]    # a byte at a time: 8 s an answer
+    cfg.sources.total_timeout_seconds, cfg.sources.max_attempts = 5, 2
+    ticks = itertools.count()                                      # each look at the clock is 1 s later
+    out = make(hf_fallback_html=False, clock=lambda: float(next(ticks))).fetch_hf_day(DAY)
+    assert not out.ok and out.papers == [] and len(server.requests) == 2
+    assert out.error == (f"GET {server.url}/api/daily_papers failed after 2 attempts: ReadTimeout: response still arriving "
+                         "after sources.total_timeout_seconds = 5 s; abandoned")
+    assert server.chunks_sent < 40

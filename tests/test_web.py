@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from notifier.config import load_config
 from notifier.errors import ConfigError
+from notifier.models import Paper
 from notifier.web.app import create_app
 from notifier.web.tokens import Signer, Token, TokenError
 from web_helpers import ENV, PUBLIC, SECRET, SLACK_SECRET, csrf_of, link_in, store_sample_papers
@@ -362,3 +363,60 @@ def test_notifier_web_without_a_signing_key_says_so_in_one_line(monkeypatch, tmp
     assert main(["web", "--listen", "127.0.0.1:8999"]) == 1          # refused before anything binds
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "NOTIFIER_WEB_SECRET" in err and "openssl rand" in err
+
+
+# ----------------------------------------------------------------------------- Slack acknowledgements
+@pytest.fixture
+def slack():
+    from slack_server import FakeSlack
+
+    fakes = []
+
+    def start():
+        fakes.append(FakeSlack())
+        return fakes[-1]
+    yield start
+    for fake in fakes:
+        fake.close()
+
+
+@pytest.fixture
+def slack_app(config, slack):
+    """The app with ``[slack] api_url`` on a Slack stand-in (``app.fake``) on loopback."""
+    fake = slack()
+    config.web.public_url, config.slack.api_url = PUBLIC, fake.url + "/api/"
+    application = create_app(config, env=ENV)
+    store_sample_papers(application.web.store)
+    application.fake = fake
+    yield application
+    application.web.close()
+
+
+def click(app, sub, vote: int, response_url: str, paper: str = "2606.12243"):
+    token = app.web.signer.sign(Token("vote", sub.id, paper, vote))
+    payload = {"type": "block_actions", "response_url": response_url,
+               "actions": [{"action_id": "vote_up" if vote > 0 else "vote_down", "value": token}]}
+    return slack_request(app, urlencode({"payload": json.dumps(payload)}).encode())
+
+
+def test_a_slack_vote_click_is_acknowledged_to_the_user_through_its_response_url(slack_app, config):
+    with TestClient(slack_app, base_url=PUBLIC, follow_redirects=False) as c:
+        sub = subscribed(c, config, slack_app.web.store)
+    slack_app.web.store.ingest([Paper("2606.99999", "Sparse <attention> & you")], source="hf_daily",
+                               digest_day="2026-06-12")
+    assert click(slack_app, sub, 1, slack_app.fake.url + "/actions/T1/42/secret", "2606.99999").status_code == 200
+    assert slack_app.web.store.votes(sub.id) == [("2606.99999", 1)]
+    [ack] = slack_app.fake.hooks("/actions/T1/42/secret")
+    assert ack["response_type"] == "ephemeral" and ack["replace_original"] is False
+    assert ack["text"] == "Noted: more like this — Sparse &lt;attention&gt; &amp; you"     # the title is escaped
+
+
+def test_a_response_url_on_another_host_gets_nothing_and_the_vote_is_still_stored(slack_app, config, slack, caplog):
+    elsewhere = slack()            # listening, so a post there would be seen
+    with TestClient(slack_app, base_url=PUBLIC, follow_redirects=False) as c:
+        sub = subscribed(c, config, slack_app.web.store)
+    for url in (elsewhere.url + "/actions/T1/42/secret", f"http://{slack_app.fake.url[7:]}@{elsewhere.url[7:]}/actions/x"):
+        assert click(slack_app, sub, -1, url).status_code == 200
+    assert slack_app.web.store.votes(sub.id) == [("2606.12243", -1)]
+    assert elsewhere.calls == [] and slack_app.fake.calls == []
+    assert "slack acknowledgement refused" in caplog.text

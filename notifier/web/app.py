@@ -10,8 +10,10 @@ import threading
 import logging
 from datetime import datetime
 from typing import Callable
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,6 +34,8 @@ from notifier.web.tokens import Signer, Token, TokenError
 log = logging.getLogger("notifier.web")
 UNSUBSCRIBE_DAYS = 365        # an unsubscribe link in an old mail keeps working for a year
 TESTER_LIMIT = "120/minute"   # live previews per client (one per pause in typing)
+VOTE_LABELS = {True: "more like this", False: "not for me"}
+SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 
 
 class Gone(Exception):
@@ -62,6 +66,8 @@ class WebApp:
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.templates = _env(config.general.template_dir or None)
         self.slack_secret = read_secret(config.web.slack_signing_secret_env, env)
+        api = urlsplit(config.slack.api_url)
+        self.slack_reply_origins = {SLACK_HOOKS, f"{api.scheme}://{api.netloc}"}
         self.default_more = default_more(config.matching.threshold)
 
     def close(self) -> None:
@@ -288,7 +294,9 @@ class WebApp:
                             link=manage_url(self.base, self.signer, sub.id), link_text="See all your votes")
 
     async def slack_actions(self, request: Request) -> Response:
-        """Slack's interactivity endpoint: vote buttons. Verified with Slack's request signature."""
+        """Slack's interactivity endpoint: vote buttons. Verified with Slack's request signature.
+        Slack is answered at once (it waits 3 s); the acknowledgement the user sees is posted
+        afterwards to the payload's ``response_url``."""
         from urllib.parse import parse_qs
 
         from slack_sdk.signature import SignatureVerifier
@@ -301,13 +309,39 @@ class WebApp:
         try:
             payload = json.loads(parse_qs(body.decode())["payload"][0])
             values = [a["value"] for a in payload.get("actions", []) if a.get("action_id", "").startswith("vote")]
+            reply_to = str(payload.get("response_url") or "")
         except (KeyError, ValueError, TypeError, AttributeError):
             return PlainTextResponse("malformed payload\n", status_code=400)
-        for value in values:
-            sub, t, paper = self.vote_for(value)
-            self.store.set_vote(sub.id, paper.arxiv_id, t.vote)
-            event(log, "vote", subscriber=sub.address, paper=paper.arxiv_id, vote=t.vote, via="slack")
-        return Response(status_code=200)
+        noted = [self.slack_vote(value) for value in values]
+        ack = BackgroundTask(self.acknowledge, reply_to, "\n".join(noted)) if noted and reply_to else None
+        return Response(status_code=200, background=ack)
+
+    def slack_vote(self, token: str) -> str:
+        """Stores the vote a Slack button carries; the line that acknowledges it (mrkdwn)."""
+        from notifier.render import mrkdwn_escape
+
+        sub, t, paper = self.vote_for(token)
+        self.store.set_vote(sub.id, paper.arxiv_id, t.vote)
+        event(log, "vote", subscriber=sub.address, paper=paper.arxiv_id, vote=t.vote, via="slack")
+        return f"Noted: {VOTE_LABELS[t.vote > 0]} — {mrkdwn_escape(paper.title)}"
+
+    def acknowledge(self, response_url: str, text: str) -> None:
+        """Posts ``text`` to a click's ``response_url``, seen by the clicking user alone; only to
+        Slack's hooks host or the configured ``[slack] api_url``'s (the payload names the URL:
+        posting anywhere else would let it aim the server at any address)."""
+        from slack_sdk.webhook import WebhookClient
+
+        parts = urlsplit(response_url)
+        if f"{parts.scheme}://{parts.netloc}" not in self.slack_reply_origins:
+            event(log, "slack acknowledgement refused", logging.WARNING, host=parts.netloc, reason="not a Slack host")
+            return
+        try:
+            status = WebhookClient(response_url, timeout=10).send(
+                text=text, response_type="ephemeral", replace_original=False).status_code
+        except OSError as e:
+            status = type(e).__name__
+        if status != 200:
+            event(log, "slack acknowledgement failed", logging.WARNING, host=parts.netloc, status=status)
 
     # -- the tester fragment (progressive enhancement) -------------------------------------------
     async def tester_fragment(self, request: Request) -> Response:
