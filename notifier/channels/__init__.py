@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -208,6 +209,7 @@ _preparing: dict = {}          # in the preparing process: what _start_preparing
 
 def _start_preparing(parent: int, build: Callable, prepare: Callable, settings: dict) -> None:
     _preparing.update(build=build, prepare=prepare, settings=settings)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle; it ends this process
     threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
 
 
