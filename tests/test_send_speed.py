@@ -204,3 +204,17 @@ def test_quoted_printable_is_exactly_the_email_packages():
         body = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300))).encode().decode("latin-1")
         for width in (76, 78, 10):
             assert email_channel._quoted_printable(body, width) == quoprimime.body_encode(body, width)
+
+
+def test_addresses_and_message_ids_written_as_given_are_what_the_email_package_folds():
+    import string
+
+    rng = random.Random(3)
+    for name, pattern in email_channel._AS_GIVEN.items():
+        for _ in range(2000):
+            local = "".join(rng.choice(string.ascii_letters + string.digits + "._%+-") for _ in range(rng.randint(1, 40)))
+            domain = "".join(rng.choice(string.ascii_lowercase + string.digits + ".-") for _ in range(rng.randint(1, 20)))
+            value = f"{local}@{domain}" if name == "To" else f"<{local}@{domain}>"
+            if pattern.fullmatch(value):
+                wire = email_channel._WIRE
+                assert email_channel._folded(name, value) == wire.header_factory(name, value).fold(policy=wire)
