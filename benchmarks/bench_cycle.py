@@ -1,6 +1,6 @@
 """The whole daily cycle, `notifier run --date D --all`, for many subscribers, and where its time goes.
 
-    python benchmarks/bench_cycle.py [--subscribers 1000 10000] [--papers 1000] [--code DIR]
+    python benchmarks/bench_cycle.py [--subscribers 1000 10000] [--papers 1000] [--code DIR] [--ahead-min N]
 
 A day of --papers papers from a local Hugging Face stand-in (a loopback HTTP server paging
 /api/daily_papers like the real one, items shaped like the bundled real sample with titles and
@@ -8,9 +8,12 @@ abstracts recombined from the shared eval set), a local SMTP sink (aiosmtpd answ
 once), and subscribers with 1-3 profiles of 2-5 typical terms, a fifth with their own threshold,
 a tenth with their own max items. For each size the command runs in a fresh process on a fresh
 database; printed: wall time, messages/s end to end, peak memory (the process's max RSS), and
-the time in fetching, planning, building digests (papers reloaded), rendering, SMTP, and the
-two commits around each message. Beside it: `notifier match --profiles` for the same profiles
-and papers in its own process (the matcher alone). ``--code DIR`` runs another checkout's
+the time in fetching, planning, building digests (papers reloaded), rendering in line, waiting
+for messages rendered in the second process (big batches; its CPU is printed beside the main
+process's; not its peak memory: the kernel counts the parent's pages it had before exec, so watch
+its VmHWM in /proc instead, ~90 MB at 10,000), SMTP, and the two commits around each message.
+Beside it: `notifier match --profiles` for the same profiles and papers in its own process (the
+matcher alone). ``--code DIR`` runs another checkout's
 `notifier` package (e.g. `git archive main | tar -x -C DIR`) for before/after figures.
 """
 from __future__ import annotations
@@ -133,8 +136,11 @@ TIMED = {     # label: (module, attribute...) wrapped in the child; a name anoth
     "fetch": ("notifier.pipeline", "fetch_cycle"),
     "planning": ("notifier.pipeline", "plan_batch", "plan"),   # the first this version has
     "digest (papers reloaded)": ("notifier.pipeline", "build_digest"),
-    "rendering": ("notifier.channels.email", "build_message"),
-    "SMTP": ("notifier.channels.email.EmailChannel", "transmit"),
+    # never a function handed to the second process (its wrapper would not pickle): its parts
+    "rendering (in line)": ("notifier.channels.email", "_message_parts", "build_message"),
+    "message bytes (in line)": ("notifier.channels.email", "wire_bytes"),
+    "wait for 2nd process": ("notifier.channels.PreparedAhead", "take"),
+    "SMTP": ("notifier.channels.email.EmailChannel", "send_prepared", "transmit"),
     "commit: claim": ("notifier.store.Store", "claim"),
     "commit: record": ("notifier.store.Store", "record"),
 }
@@ -164,14 +170,19 @@ def child_cycle(config: str, subscribers: str, out: str) -> None:
         name = next((n for n in names if hasattr(owner, n)), None)
         if name is not None:
             setattr(owner, name, _timed(getattr(owner, name), label, spent, cpu, calls))
+    if os.environ.get("BENCH_AHEAD_MIN"):
+        import notifier.pipeline
+
+        notifier.pipeline.PREPARE_AHEAD_MIN = int(os.environ["BENCH_AHEAD_MIN"])
     start, start_cpu = time.perf_counter(), time.process_time()
     with open(os.devnull, "w") as quiet:
         sys.stdout = quiet
         code = main(["--config", config, "run", "--date", DAY, "--all"])
         sys.stdout = sys.__stdout__
     wall, cpu_total = time.perf_counter() - start, time.process_time() - start_cpu
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     Path(out).write_text(json.dumps({"wall": wall, "code": code, "spent": spent, "cpu": cpu, "calls": calls,
-                                     "cpu_total": cpu_total,
+                                     "cpu_total": cpu_total, "cpu_children": children.ru_utime + children.ru_stime,
                                      "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -248,7 +259,9 @@ def measure(n: int, items: list[dict], hf_url: str, smtp_port: int, code_dir: st
     n_profiles = sum(len(s["profiles"]) for s in subs)
     print(f"{n} subscribers ({n_profiles} profiles), {len(items)} papers: exit {cycle['code']}, {sent} messages")
     print(f"  end to end   {wall:8.1f} s   {sent / wall:7.1f} messages/s   peak {cycle['max_rss_mb']:6.0f} MB   "
-          f"CPU {cycle['cpu_total']:.1f} s" + ("  (wall >> CPU: a busy machine)" if wall > 1.5 * cycle["cpu_total"] else ""))
+          f"CPU {cycle['cpu_total']:.1f} s" + (f" + {cycle['cpu_children']:.1f} s in the 2nd process"
+                                               if cycle.get("cpu_children") else "")
+          + ("  (wall >> CPU: a busy machine)" if wall > 1.5 * cycle["cpu_total"] else ""))
     print(f"  {'':<26}{'wall':>8}  {'share':>7}  {'calls':>6}  {'wall each':>11}  {'CPU each':>9}")
     for label in TIMED:
         if label in cycle["spent"]:
@@ -269,7 +282,11 @@ def main() -> None:
     ap.add_argument("--subscribers", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--papers", type=int, default=1000)
     ap.add_argument("--code", help="run the notifier package of this checkout instead")
+    ap.add_argument("--ahead-min", type=int, help="render a batch of at least this many emails in a second "
+                    "process (pipeline.PREPARE_AHEAD_MIN; a huge number: all in one process)")
     args = ap.parse_args()
+    if args.ahead_min is not None:
+        os.environ["BENCH_AHEAD_MIN"] = str(args.ahead_min)
     rng = random.Random(13)
     items = day_items(args.papers, rng)
     hf = serve_hf(items)

@@ -24,6 +24,7 @@ from itertools import compress
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Callable, Iterator
 from zoneinfo import ZoneInfo
 
@@ -505,18 +506,17 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
     recover(ctx, now=now)
     waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=subscriber_ids)
     subs = {s.id: s for s in ctx.store.list_subscribers()} if waiting else {}
-    papers = ctx.store.get_papers({i["id"] for d in waiting for i in json.loads(d.items)})   # once per batch
+    due = [(d, subs[d.subscriber_id]) for d in waiting
+           if d.subscriber_id in subs and not (d.next_attempt_at and d.next_attempt_at > now)]
+    papers = ctx.store.get_papers({i["id"] for d, _ in due for i in json.loads(d.items)})   # once per batch
     reports = []
-    with Senders(ctx.config) as senders:
-        for d in waiting:
+    with Senders(ctx.config) as senders, emails_ahead(ctx, senders, due, papers) as ahead:
+        for d, sub in due:
             if stop is not None and stop.is_set():
                 break
-            sub = subs.get(d.subscriber_id)
-            if sub is None or (d.next_attempt_at and d.next_attempt_at > now):
-                continue
             sender = senders.get(sub.channel, sub.address)
             if not sender.halted:      # halted: e.g. SMTP login refused, every message would fail the same way
-                report = send_one(ctx, d, sub, sender, now, papers)
+                report = send_one(ctx, d, sub, sender, now, papers, ahead.take(d.id))
                 if report.state != "skipped":
                     reports.append(report)
         for label, reason in senders.halted():
@@ -527,23 +527,46 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
 
 
 def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime,
-             papers: dict[str, Paper] | None = None) -> DeliveryReport:
+             papers: dict[str, Paper] | None = None, ready: tuple | None = None) -> DeliveryReport:
+    """Claim, send, record. ``ready``: (the message, its number of papers) prepared ahead from
+    the same row (``emails_ahead``); otherwise the digest is built and rendered here."""
     who = redact(sub.address)        # a webhook URL address is a secret, and reports are printed
     claimed = ctx.store.claim(d.id, now=now, lease=lease_of(ctx))
     if claimed is None:              # another worker (or process) has it
         return DeliveryReport(who, "skipped", len(json.loads(d.items)))
-    digest = build_digest(ctx, claimed, sub, papers)
+    if ready is None:
+        digest = build_digest(ctx, claimed, sub, papers)
+        send, n = partial(sender.send, digest), len(digest.items)
+    else:
+        send, n = partial(sender.send_prepared, ready[0]), ready[1]
     with renewing(ctx, d.id):
-        result = sender.send(digest)
+        result = send()
     state, next_at = settle(ctx, sub, result.state, claimed.attempts, now)
     if not ctx.store.record(d.id, state, error=result.error, provider_ref=result.provider_ref,
                             next_attempt_at=next_at, now=now):
         event(log, "delivery taken over", logging.WARNING, subscriber=sub.address, key=d.key, outcome=state)
-        return DeliveryReport(who, "taken over", len(digest.items), where=result.provider_ref, error=result.error)
+        return DeliveryReport(who, "taken over", n, where=result.provider_ref, error=result.error)
     level = logging.INFO if state == State.SENT else logging.WARNING
     event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel, via=sender.label,
-          papers=len(digest.items), attempt=claimed.attempts, error=result.error)
-    return DeliveryReport(who, state, len(digest.items), where=result.provider_ref, error=result.error)
+          papers=n, attempt=claimed.attempts, error=result.error)
+    return DeliveryReport(who, state, n, where=result.provider_ref, error=result.error)
+
+
+PREPARE_AHEAD_MIN = 200        # a batch with at least this many emails has them rendered in a second process
+
+
+def emails_ahead(ctx: Context, senders, due: list[tuple[Delivery, Subscriber]], papers: dict[str, Paper]):
+    """A big batch's emails rendered and flattened in a second process, in the batch's order,
+    while this one claims, sends and records (``channels.PreparedAhead``); a small batch's here."""
+    from notifier.channels import PreparedAhead
+    from notifier.channels.email import EmailChannel, prepare
+
+    emails = [(d, sub) for d, sub in due if sub.channel == "email"]
+    sender = senders.get("email", emails[0][1].address) if len(emails) >= PREPARE_AHEAD_MIN else None
+    if not isinstance(sender, EmailChannel):
+        return PreparedAhead.none()
+    return PreparedAhead(partial(digest_of, ctx.config, papers=papers), prepare, sender.settings,
+                         {d.id: (d, sub) for d, sub in emails})
 
 
 def lease_of(ctx: Context) -> timedelta:
@@ -582,12 +605,20 @@ def settle(ctx: Context, sub: Subscriber, state: str, attempts: int, now: dateti
 
 def build_digest(ctx: Context, d: Delivery, sub: Subscriber, papers: dict[str, Paper] | None = None) -> Digest:
     """The digest a delivery records; ``papers``: those a batch already loaded (else read here)."""
-    from notifier.web.links import links_for
-
     items = json.loads(d.items)
-    meta = json.loads(d.meta)
     if papers is None or any(i["id"] not in papers for i in items):
         papers = ctx.store.get_papers(i["id"] for i in items)
+    return digest_of(ctx.config, d, sub, papers, items)
+
+
+def digest_of(config: Config, d: Delivery, sub: Subscriber, papers: dict[str, Paper],
+              items: list[dict] | None = None) -> Digest:
+    """The digest a delivery records, from its row and its papers (pure: it may run in another
+    process). A paper missing from ``papers`` is left out."""
+    from notifier.web.links import links_for
+
+    items = json.loads(d.items) if items is None else items
+    meta = json.loads(d.meta)
     digest_items = [DigestItem(paper=papers[i["id"]], profiles=i["profiles"], match=Match(
         paper_id=i["id"], score=i["score"], selected=True, matched=i["matched"],
         evidence=[Evidence(e["term"], e["field"], [tuple(s) for s in e["snippet"]]) for e in i["evidence"]],
@@ -598,7 +629,7 @@ def build_digest(ctx: Context, d: Delivery, sub: Subscriber, papers: dict[str, P
                   weaker_count=meta.get("weaker", 0),
                   covers_days=[date.fromisoformat(x) for x in meta.get("covers_days", [])],
                   delivery_key=f"{d.key.replace(':', '.')}.{d.id}",
-                  links=links_for(ctx.config, sub.id, [i.paper.arxiv_id for i in digest_items]))
+                  links=links_for(config, sub.id, [i.paper.arxiv_id for i in digest_items]))
 
 
 def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Digest:

@@ -13,9 +13,20 @@ serving another; it is opened and closed by one delivery batch (``with Senders(c
 """
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import threading
+import time
+from collections import deque
+from itertools import islice
+from typing import Callable
+
 from notifier.channels.base import Channel, SendResult, Unavailable
 
-__all__ = ["Channel", "SendResult", "Senders", "send_text", "sender_spec"]
+__all__ = ["Channel", "PreparedAhead", "SendResult", "Senders", "send_text", "sender_spec"]
+
+log = logging.getLogger("notifier.channels")
 
 
 def sender_spec(config, kind: str, address: str, env: dict | None = None) -> tuple[type, dict]:
@@ -101,3 +112,120 @@ def send_text(config, address: str, subject: str, text: str, env: dict | None = 
 
     with Senders(config, env) as senders:
         return senders.get(channel_of(address), address).send_text(address, subject, text)
+
+
+# ----------------------------------------------------------------------------- messages prepared ahead
+AHEAD_CHUNK = 8            # messages per task handed to the preparing process
+AHEAD_TASKS = 8            # tasks queued at once: at most 64 messages prepared and not yet sent
+PARENT_POLL_SECONDS = 0.5  # the preparing process ends this soon after its parent died
+
+
+class PreparedAhead:
+    """The messages of one big batch, rendered and flattened in a second process (the machine's
+    other core) in the batch's order, while this process claims, sends and records each one.
+    Only pure work leaves this process: a message prepared ahead is sent only after its claim,
+    exactly as one prepared in line (same bytes, same Message-ID), so a crash re-sends at most the
+    one in flight. ``take(id)`` -> (message, number of papers) for that job, or None when it was
+    not prepared ahead (not in the jobs, or the other process failed at it or died): the caller
+    then prepares it in line, with its usual error handling. Jobs skipped by the caller are dropped.
+
+    ``build(*job) -> Digest`` and ``prepare(digest, **settings) -> message`` run in the other
+    process: they and their arguments must pickle (module-level functions, plain data)."""
+
+    def __init__(self, build: Callable, prepare: Callable, settings: dict, jobs: dict):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the daemon has threads (scheduler, lease renewal) a fork would copy mid-way
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_start_preparing, initargs=(os.getpid(), build, prepare, settings))
+        self._chunks = _chunked(list(jobs.items()), AHEAD_CHUNK)      # jobs: id -> build's arguments
+        self._queued: deque = deque()           # (ids, future) in job order
+        self._ready: deque = deque()            # (id, prepared or None) of the oldest finished task
+        self._fill()
+
+    @classmethod
+    def none(cls) -> "PreparedAhead":
+        """Nothing prepared ahead: every message is prepared in line."""
+        ahead = cls.__new__(cls)
+        ahead._pool, ahead._queued, ahead._ready, ahead._chunks = None, deque(), deque(), iter(())
+        return ahead
+
+    def take(self, job_id) -> tuple | None:
+        while self._ready or self._queued:
+            if not self._ready:
+                self._collect()
+            elif self._ready[0][0] == job_id:
+                return self._ready.popleft()[1]
+            else:
+                self._ready.popleft()
+        return None
+
+    def _collect(self) -> None:
+        ids, future = self._queued.popleft()
+        try:
+            self._ready.extend(zip(ids, future.result()))
+        except Exception as err:                # the process died: the rest is prepared in line
+            self._stop(err)
+        self._fill()
+
+    def _fill(self) -> None:
+        while len(self._queued) < AHEAD_TASKS:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return
+            try:
+                future = self._pool.submit(_prepare_chunk, [args for _, args in chunk])
+            except Exception as err:            # the process cannot start
+                return self._stop(err)
+            self._queued.append(([i for i, _ in chunk], future))
+
+    def _stop(self, err: Exception) -> None:
+        log.warning("preparing messages ahead stopped (%s: %s); preparing them in line", type(err).__name__, err)
+        self._queued.clear()
+        self._chunks = iter(())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> "PreparedAhead":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.close()
+        return False
+
+
+def _chunked(jobs: list, size: int):
+    it = iter(jobs)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+_preparing: dict = {}          # in the preparing process: what _start_preparing was given
+
+
+def _start_preparing(parent: int, build: Callable, prepare: Callable, settings: dict) -> None:
+    _preparing.update(build=build, prepare=prepare, settings=settings)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle; it ends this process
+    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """A parent killed mid-batch (SIGKILL, OOM) would leave this process waiting for work forever."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(0)
+
+
+def _prepare_chunk(jobs: list[tuple]) -> list[tuple | None]:
+    out = []
+    for job in jobs:
+        try:
+            digest = _preparing["build"](*job)
+            out.append((_preparing["prepare"](digest, **_preparing["settings"]), len(digest.items)))
+        except Exception:      # prepared again in line, where its error is reported as usual
+            out.append(None)
+    return out
