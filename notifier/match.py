@@ -271,10 +271,9 @@ class TermMatrix:
         return index.cache["terms"]
 
     def add(self, term: Term) -> int:
+        """The term's row, resolved into the next free one if new (``rows`` makes the room)."""
         key = term.key
         if key not in self.row:
-            if self.n == len(self.scores):
-                self.reserve(self.n)
             r = resolve(self.index, term)
             self.scores[self.n], self.strong[self.n], self.solid[self.n] = r.scores, r.strong, r.solid
             self.ceiling[self.n] = ceiling(self.index, term)
@@ -283,12 +282,13 @@ class TermMatrix:
         return self.row[key]
 
     def reserve(self, more: int) -> None:
-        """Room for ``more`` rows beyond those filled, made at once (at 10,000 papers a row is
-        60 kB: doubling as terms arrive would hold up to three times what they need)."""
+        """Room for ``more`` rows beyond those filled, made at once for a batch (at 10,000 papers
+        a row is 60 kB: doubling as terms arrive held up to three times what they need), or a
+        quarter more when a kept index grows again: one-profile batches do not copy it each time."""
         if self.n + more > len(self.scores):
             for name in ("scores", "strong", "solid", "ceiling"):
                 old = getattr(self, name)
-                grown = np.zeros((self.n + more, *old.shape[1:]), old.dtype)
+                grown = np.zeros((self.n + max(more, self.n // 4), *old.shape[1:]), old.dtype)
                 grown[:self.n] = old[:self.n]
                 setattr(self, name, grown)
 
