@@ -152,8 +152,9 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     texts = [text for d in docs for text in (d.title, d.abstract)]
     # each word numbered as it first appears, a text at a time (all the words' strings at once
     # would be ~120 MB at 10,000 papers)
-    number: dict[str, int] = {}
-    ids = [np.array([number.setdefault(w, len(number)) for w in TOKEN.findall(text)], np.int64) for text in texts]
+    number: defaultdict[str, int] = defaultdict()
+    number.default_factory = number.__len__         # a new word gets the next number
+    ids = [np.fromiter(map(number.__getitem__, TOKEN.findall(text)), np.int64) for text in texts]
     lengths = np.array([len(t) for t in ids], np.int64)
     starts = (np.cumsum(lengths + GAP) - (lengths + GAP)).astype(np.int64)
     # each distinct word once: its stem and the stems of its parts
