@@ -46,7 +46,6 @@ VOTE_STRENGTH = 0.6         # ... move a matched paper by up to this x the profi
 VOTE_SHARED = 2             # ... a liked stem counts only if that many liked papers share it (when they can)
 VOTE_SIMILAR = 0.2          # the explanation counts the voted papers a match is at least this similar to
 CHUNK_CELLS = 128 * 1024    # profiles x papers scored together: small enough to stay in the CPU cache
-SORTED_CHUNKS = 16          # profiles are grouped by their number of terms within this many chunks
 
 
 # ----------------------------------------------------------------------------- the caches
@@ -310,12 +309,10 @@ def ceiling(index: PaperIndex, term: Term) -> float:
 
 
 class Batch:
-    """Profiles as padded arrays of term rows (and weights), looked up once for the whole batch,
-    in the order they are scored: ``order`` (see ``by_width``)."""
+    """Profiles as padded arrays of term rows (and weights), looked up once for the whole batch."""
 
-    def __init__(self, matrix: TermMatrix, profiles: list[Profile], window: int):
-        self.order = by_width(profiles, window)
-        self.profiles = profiles = [profiles[i] for i in self.order]
+    def __init__(self, matrix: TermMatrix, profiles: list[Profile]):
+        self.profiles = profiles
         terms = [t for p in profiles for t in p.terms]
         distinct = list({id(t): t for t in terms}.values())     # the parser shares a Term per spelling
         number = {id(t): i for i, t in enumerate(distinct)}
@@ -341,15 +338,6 @@ class Batch:
         positive = cut(self.positive)
         weights = None if self.weights is None else self.weights[lo:hi, :positive.shape[1]]
         return self.profiles[lo:hi], positive, weights, cut(self.excluded), cut(self.required)
-
-
-def by_width(profiles: list[Profile], window: int) -> np.ndarray:
-    """Within each ``window`` of profiles, those with as many terms together (else in input order):
-    a chunk is then as wide as its profiles need, not as its widest, and only a window waits to be
-    put back in order."""
-    width = np.array([len(p.positive) * 1024 + len(p.terms) for p in profiles], np.int64)
-    return np.concatenate([np.zeros(0, np.int64)] + [lo + np.argsort(width[lo:lo + window], kind="stable")
-                                                     for lo in range(0, len(profiles), window)])
 
 
 def padded(owner: np.ndarray, values: np.ndarray, n: int, pad) -> tuple[np.ndarray, np.ndarray]:
@@ -378,13 +366,11 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
     share = RELATIVE_THRESHOLD if threshold is None else threshold
     boost = upvote_boost(index, upvote_weight) if upvote_weight else None
     matrix = TermMatrix.of(index)
-    size = max(1, CHUNK_CELLS // max(index.n_day, 1))
-    batch = Batch(matrix, profiles, size * SORTED_CHUNKS)
-    feedback = [feedback[i] for i in batch.order] if feedback else feedback
+    batch = Batch(matrix, profiles)
     if uses_prf(index):
         similarity(index)
+    size = max(1, CHUNK_CELLS // max(index.n_day, 1))
 
-    done, waiting = {}, 0       # the ranked profiles by input position, the next one to yield
     for lo in range(0, len(profiles), size):
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
         totals, solid = score_chunk(index, matrix, positive, weights, excluded, required)
@@ -394,11 +380,7 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
         voting = apply_votes(index, totals, refs, feedback[lo:lo + size], chunk) if feedback else {}
         ranked = rank_chunk(index, matrix, chunk, totals, solid, positive, bar, cap, selected_only)
         ranked = (replace(r, voting=voting[i]) if i in voting else r for i, r in enumerate(ranked))
-        ranked = (r.blend(boost) for r in ranked) if upvote_weight else ranked
-        done.update(zip(batch.order[lo:lo + size].tolist(), ranked))
-        while waiting in done:
-            yield done.pop(waiting)
-            waiting += 1
+        yield from (r.blend(boost) for r in ranked) if upvote_weight else ranked
 
 
 def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, weights, excluded: np.ndarray,

@@ -396,27 +396,6 @@ def test_a_profile_matches_the_same_alone_or_in_a_batch(monkeypatch, chunk_cells
     assert alone[0] and alone[-1] == []
 
 
-def test_profiles_of_different_lengths_come_back_in_input_order_as_each_alone(monkeypatch):
-    """Profiles are scored grouped by their number of terms: what comes back is each profile's
-    own result, in the order given, across several groups."""
-    import notifier.match as m
-    corpus = [paper(f"p{i}", f"Topic{i} methods", f"Word{i} and word{i + 1} with KV cache eviction.")
-              for i in range(6)]
-    texts = [", ".join([f"word{i % 7}"] + [f"topic{k}" for k in range(i % 4)] + ["-word3"] * (i % 3 == 0))
-             for i in range(30)]
-    feedback = [[(corpus[i % 6], 1)] if i % 4 == 1 else [] for i in range(30)]
-    index = build_index(corpus, background())
-    alone = [[(x.paper_id, x.score, x.selected, x.matched, x.liked)
-              for x in match_profile(index, parse_profile(t), feedback=v)] for t, v in zip(texts, feedback)]
-    monkeypatch.setattr(m, "CHUNK_CELLS", 12)                  # chunks of 2 profiles, grouped 3 chunks at a time
-    monkeypatch.setattr(m, "SORTED_CHUNKS", 3)
-    batch = m.match_profiles(build_index(corpus, background()), [parse_profile(t) for t in texts], feedback=feedback)
-    together = [[(corpus[d].arxiv_id, score, sel, r.labels(code), r.votes(i)[0])
-                 for i, (d, score, sel, code) in enumerate(zip(r.docs, r.scores, r.selected, r.codes))] for r in batch]
-    assert together == alone
-    assert len({len(r) for r in alone}) > 2
-
-
 def test_profiles_matched_later_on_a_kept_index_get_what_a_fresh_index_gives():
     """The Matcher keeps an index with its resolved terms between batches: a later batch that
     brings many new terms (the term matrix grows) scores the earlier terms as before."""
