@@ -16,7 +16,6 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from itertools import chain
 
 import numpy as np
 
@@ -151,14 +150,16 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     seen = {d.id for d in day}
     docs = day + [d for d in map(as_doc, background or []) if d.id not in seen]
     texts = [text for d in docs for text in (d.title, d.abstract)]
-    tokens = [TOKEN.findall(text) for text in texts]
-    lengths = np.array([len(t) for t in tokens], np.int64)
+    # each word numbered as it first appears, a text at a time (all the words' strings at once
+    # would be ~120 MB at 10,000 papers)
+    number: defaultdict[str, int] = defaultdict()
+    number.default_factory = number.__len__         # a new word gets the next number
+    ids = [np.fromiter(map(number.__getitem__, TOKEN.findall(text)), np.int64) for text in texts]
+    lengths = np.array([len(t) for t in ids], np.int64)
     starts = (np.cumsum(lengths + GAP) - (lengths + GAP)).astype(np.int64)
     # each distinct word once: its stem and the stems of its parts
-    flat = list(chain.from_iterable(tokens))
-    distinct = list(dict.fromkeys(flat))
-    number = {w: i for i, w in enumerate(distinct)}
-    word_ids = np.fromiter(map(number.__getitem__, flat), np.int64, len(flat))
+    distinct = list(number)
+    word_ids = np.concatenate([np.zeros(0, np.int64), *ids])
     low = [normal(w) for w in distinct]
     sid: dict[str, int] = {}
     word_stem = np.array([sid.setdefault(s, len(sid)) for s in stem_all(low)], np.int64)

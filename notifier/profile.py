@@ -81,7 +81,7 @@ def parse_profile(text: str) -> Profile:
     if bad:
         raise ProfileError(f"invisible control character U+{ord(bad.group()):04X} at position {bad.start() + 1}: "
                            "retype the profile without it")
-    terms = tuple(parse_term(chunk) for chunk in split_terms(text))
+    terms = tuple(map(parse_term, split_terms(text)))
     if not terms:
         raise ProfileError("empty profile: type at least one term, e.g. \"kv cache\", MoE")
     if not any(t.positive for t in terms):
@@ -96,6 +96,9 @@ def split_terms(text: str) -> list[str]:
     if text.count('"') % 2:
         raise unbalanced(text)
     parts = _SEPARATOR.split(text)
+    terms = [c.strip() for c in parts[::2]]
+    if all(terms):
+        return terms
     chunks = list(zip(parts[::2], parts[1::2] + [""]))
     for i, (chunk, sep) in enumerate(chunks):
         if not chunk.strip() and sep == "," and 0 < i:

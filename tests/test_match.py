@@ -396,6 +396,24 @@ def test_a_profile_matches_the_same_alone_or_in_a_batch(monkeypatch, chunk_cells
     assert alone[0] and alone[-1] == []
 
 
+def test_profiles_matched_later_on_a_kept_index_get_what_a_fresh_index_gives():
+    """The Matcher keeps an index with its resolved terms between batches: a later batch that
+    brings many new terms (the term matrix grows) scores the earlier terms as before."""
+    import notifier.match as m
+    corpus = [paper(f"p{i}", f"Topic{i} methods", f"Word{i} and word{i + 1} with KV cache eviction.")
+              for i in range(40)]
+    first = ['"kv cache", topic3', "eviction, -word7", "word5^2, +methods"]
+    later = [f"word{i}, topic{i + 1}" for i in range(40)] + first + ['"kv cache eviction"', "topic3"]
+
+    def rows(index, texts):
+        batch = m.match_profiles(index, [parse_profile(t) for t in texts])
+        return [(r.docs, r.scores, r.selected, r.codes) for r in batch]
+    kept = build_index(corpus, background())
+    assert rows(kept, first) == rows(build_index(corpus, background()), first)
+    assert rows(kept, later) == rows(build_index(corpus, background()), later)
+    assert m.TermMatrix.of(kept).n > 64                       # past the matrix's first allocation
+
+
 @pytest.mark.parametrize("abstract, removed", [
     ("We use activation checkpointing to fit larger models.", True),
     ("Activation-checkpointing halves memory.", True),
