@@ -12,6 +12,9 @@
    (10 random splits, `notifier match --profiles` once per threshold), against the default; and the
    same for the evidence constants of the selection (in-process, a grid around the defaults).
 5. Empty days: per profile, a day of 40 papers judged irrelevant to it: how many would be sent.
+6. Days: the papers dealt into 7 days (the others stored as the background, 10 sent at most a day, as the
+   pipeline matches), each profile's selections over the week scored together: the selection on days
+   the size of real ones, where each day's best papers set the bar.
 """
 import argparse
 import importlib.util
@@ -69,12 +72,12 @@ def groups(profiles: list[dict]) -> dict[str, list[str]]:
     return {"old 6": ids[:6], "new 18": ids[6:], "all 24": ids}
 
 
-def group_line(E, label: str, per: dict, group_ids: dict) -> str:
+def group_line(E, label: str, per: dict, group_ids: dict, ranked: bool = True) -> str:
     cells = []
     for name, ids in group_ids.items():
         m = E.macro({i: per[i] for i in ids})
-        cells.append(f"{name}: nDCG@10 {m['nDCG@10']:.3f} F1 {m['selF1']:.3f} (P {m['selP']:.3f} R {m['selR']:.3f},"
-                     f" {m['n_sel']:.1f} sent)")
+        cells.append(f"{name}: " + (f"nDCG@10 {m['nDCG@10']:.3f} " if ranked else "")
+                     + f"F1 {m['selF1']:.3f} (P {m['selP']:.3f} R {m['selR']:.3f}, {m['n_sel']:.1f} sent)")
     return f"{label:<14} " + " | ".join(cells)
 
 
@@ -162,6 +165,29 @@ def empty_days(profiles: list[dict], papers: list[dict], qrels, size: int = 40) 
             f"{len(profiles)} profiles; nothing sent for {sent.count(0)} of them")
 
 
+def days(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, n_days: int = 7) -> str:
+    """The papers dealt into ``n_days`` days (two deals), each matched with the rest stored as its
+    background and at most 10 sent (the pipeline's digest size); a profile's selections over the
+    days scored together. In-process: the command line has no background."""
+    from notifier.match import build_index, match_profiles
+    from notifier.profile import parse_profile
+
+    docs = [{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers]
+    parsed = [parse_profile(", ".join(p["keywords"])) for p in profiles]
+    per = {}
+    for deal in range(2):
+        order = random.Random(deal).sample(docs, len(docs))
+        sent = {p["id"]: set() for p in profiles}
+        for d in range(n_days):
+            day = order[d::n_days]
+            index = build_index(day, [x for x in docs if x not in day])
+            for p, r in zip(profiles, match_profiles(index, parsed, max_items=10)):
+                sent[p["id"]] |= {index.docs[i].id for i, s in zip(r.docs, r.selected) if s}
+        per[deal] = {p["id"]: E.evaluate_profile([], sent[p["id"]], qrels[p["id"]]) for p in profiles}
+    both = {i: {k: (per[0][i][k] + per[1][i][k]) / 2 for k in per[0][i]} for i in per[0]}
+    return group_line(E, f"{n_days} days", both, group_ids, ranked=False)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval-dir", default="/work/shared/eval")
@@ -192,6 +218,7 @@ def main() -> int:
         print("\n" + leave_half_out(E, notifier, profiles, qrels))
         print(leave_half_out_evidence(E, profiles, papers, qrels))
     print(empty_days(profiles, papers, qrels))
+    print(days(E, profiles, papers, qrels, group_ids))
     return 0
 
 
