@@ -8,10 +8,13 @@ exclusions and required terms, then adjusted by pseudo-relevance feedback: a mat
 gains by its similarity to the profile's best matches. Profiles are scored in chunks, as
 gathers over a (term x paper) matrix, so 10,000 profiles cost about what 10 would in a loop.
 
-Selection: at least RELATIVE_THRESHOLD of the mean of the profile's TOP_MEAN best scores, at
-least ABSOLUTE_FLOOR of what its strongest term can score in one paper (so a thin day sends
-nothing rather than noise), some evidence beyond one back-off word of a phrase, and within the
-cap. Votes (``feedback``) move matched papers up or down (Rocchio), never past the evidence rules.
+Selection: a share of the mean of the profile's TOP_MEAN best scores (RELATIVE_THRESHOLD, or the
+subscriber's), lowered by the paper's own evidence (what feedback added, its term score against
+what the profile's strongest term can score in one paper, its terms found as written: a paper
+squarely about one term is sent though the best match them all) and raised without it; a term
+score of at least ABSOLUTE_FLOOR of that most (so a thin day sends nothing rather than noise),
+some evidence beyond one back-off word of a phrase, and within the cap. Votes (``feedback``)
+move matched papers up or down (Rocchio), never past the evidence rules.
 """
 from __future__ import annotations
 
@@ -37,6 +40,11 @@ RELATIVE_THRESHOLD = 0.4    # selected: >= this share of the profile's reference
 TOP_MEAN = 3                # mean of its TOP_MEAN best: one outstanding paper does not raise the bar) ...
 ABSOLUTE_FLOOR = 0.4        # ... and at least this share of what the profile's strongest term
                             # can score in one paper (a passing mention of a rare word is not enough)
+EVIDENCE_OFFSET = 1.8       # ... where the share is raised to exp(evidence - this), a paper's evidence being
+FEEDBACK_EVIDENCE = 15      # this x what pseudo-relevance feedback added over the reference (at most
+FEEDBACK_CAP = 0.12         # this), + ABSOLUTE_EVIDENCE x its term score over what the strongest term can
+ABSOLUTE_EVIDENCE = 1.0     # score in one paper, + STRONG_EVIDENCE x the terms found in it as written:
+STRONG_EVIDENCE = 0.4       # tuned on the judged set, held out on half of it (benchmarks/eval_matcher.py)
 DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
 PRF_DOCS = 5                # pseudo-relevance feedback: a matched paper gains its mean similarity
 PRF_WEIGHT = 1.0            # to the profile's best PRF_DOCS papers x this x the top score
@@ -344,7 +352,8 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
                    feedback: list[list] | None = None):
     """Yield a ``Ranked`` per profile, in order: every day paper scoring above zero, or with
     ``selected_only`` just the selected ones. ``threshold`` is the share of each profile's
-    reference score a paper needs to be selected (default RELATIVE_THRESHOLD): lower sends more.
+    reference score a paper of ordinary evidence needs to be selected (default RELATIVE_THRESHOLD,
+    see ``Bar``): lower sends more.
     ``upvote_weight`` > 0 blends HF upvotes into the order, never into what is selected.
     ``feedback``: per profile, its subscriber's votes as ``(paper, +1 | -1)`` (a ``Paper`` or a
     dict with id, title, abstract; from any day): matched papers like the liked ones rise, like
@@ -366,7 +375,7 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
         totals, solid = score_chunk(index, matrix, positive, weights, excluded, required)
         refs = reference(totals)
         strongest = matrix.ceiling[positive] * (1.0 if weights is None else weights)
-        bar = np.maximum(share * refs, ABSOLUTE_FLOOR * strongest.max(axis=1))
+        bar = Bar(share, refs, strongest.max(axis=1), totals.copy() if feedback else totals, matrix, positive, weights)
         voting = apply_votes(index, totals, refs, feedback[lo:lo + size], chunk) if feedback else {}
         ranked = rank_chunk(index, matrix, chunk, totals, solid, positive, bar, cap, selected_only)
         ranked = (replace(r, voting=voting[i]) if i in voting else r for i, r in enumerate(ranked))
@@ -545,20 +554,24 @@ def similarity_to(index: PaperIndex, ids: np.ndarray, w: np.ndarray) -> np.ndarr
     return np.bincount(docs, weights=(w * weight[ids])[rows], minlength=index.n_day) / norms
 
 
-def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray,
-               solid: np.ndarray, positive: np.ndarray, limit: np.ndarray, cap: int, selected_only: bool):
+def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray, solid: np.ndarray,
+               positive: np.ndarray, bar: Bar, cap: int, selected_only: bool):
     """Yield each profile's ``Ranked``: its papers by score (ties in input order), flagged
-    selected when at least its ``limit``, solid and within the cap."""
-    prof, doc = np.nonzero((totals >= limit[:, None]) & (totals > 0) if selected_only else totals > 0)
+    selected when solid, passing the ``bar`` and among the profile's first ``cap`` to."""
+    if selected_only:
+        prof, doc = np.nonzero((totals >= bar.floor()[:, None]) & solid)
+        keep = bar.sends(prof, doc, totals[prof, doc], solid)
+        prof, doc = prof[keep], doc[keep]
+    else:
+        prof, doc = np.nonzero(totals > 0)
     values = totals[prof, doc]
     order = np.argsort(prof * (2.0 * float(values.max(initial=0)) + 1.0) - values, kind="stable")
     prof, doc, values = prof[order], doc[order], values[order]
-    first = np.searchsorted(prof, np.arange(len(chunk) + 1))
-    rank = np.arange(len(prof)) - first[prof]
-    flags = (values >= limit[prof]) & solid[prof, doc] & (rank < cap)
+    flags = np.ones(len(prof), bool) if selected_only else bar.sends(prof, doc, values, solid)
+    flags[flags] = ranks(np.bincount(prof[flags], minlength=len(chunk))) < cap
     if selected_only:
         prof, doc, values, flags = prof[flags], doc[flags], values[flags], flags[flags]
-        first = np.searchsorted(prof, np.arange(len(chunk) + 1))
+    first = np.searchsorted(prof, np.arange(len(chunk) + 1))
     codes = np.zeros(len(prof), np.int64)
     for k in range(positive.shape[1]):
         codes |= matrix.solid[positive[prof, k], doc].astype(np.int64) << k
@@ -567,6 +580,52 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     for i, profile in enumerate(chunk):
         a, b = first[i], first[i + 1]
         yield Ranked(profile, docs[a:b], scores[a:b], flags[a:b], codes[a:b])
+
+
+@dataclass
+class Bar:
+    """What a chunk's profiles ask of a paper before it is sent: a score of at least
+    ``share ** exp(evidence - EVIDENCE_OFFSET)`` of the profile's reference. The evidence does
+    not hang on how well the day's best papers match: what pseudo-relevance feedback added (the
+    paper reads like the best matches), its term score against what the profile's strongest term
+    can score in one paper, each term found as written. Strong evidence lowers the bar towards
+    nothing, weak raises it towards the reference, which always suffices. And a term score of at
+    least ABSOLUTE_FLOOR of that most, so a thin day sends nothing."""
+    share: float
+    refs: np.ndarray            # per profile: the mean of its TOP_MEAN best scores
+    ceilings: np.ndarray        # per profile: what its strongest term can score in one paper
+    unvoted: np.ndarray         # the scores before votes: what feedback added is measured on them
+    matrix: TermMatrix
+    positive: np.ndarray        # the profiles' term rows, and their weights (or None)
+    weights: np.ndarray | None
+
+    def floor(self) -> np.ndarray:
+        return ABSOLUTE_FLOOR * self.ceilings
+
+    def sends(self, prof: np.ndarray, doc: np.ndarray, values: np.ndarray, solid: np.ndarray) -> np.ndarray:
+        """Per (profile, paper) pair with its score: whether it is solid and passes the bar (the
+        evidence is worked out only for the solid pairs above the floor)."""
+        ref, ceiling = self.refs[prof], self.ceilings[prof]
+        out = (values >= ABSOLUTE_FLOOR * ceiling) & solid[prof, doc]
+        at = np.flatnonzero(out)
+        lexical, strong = self.terms(prof[at], doc[at])
+        gain = np.minimum((self.unvoted[prof[at], doc[at]] - lexical) / np.maximum(ref[at], 1e-9), FEEDBACK_CAP)
+        evidence = FEEDBACK_EVIDENCE * gain + ABSOLUTE_EVIDENCE * lexical / ceiling[at] + STRONG_EVIDENCE * strong
+        share = self.share ** np.exp(evidence - EVIDENCE_OFFSET)
+        out[at] = (values[at] >= share * ref[at]) & (lexical >= ABSOLUTE_FLOOR * ceiling[at])
+        return out
+
+    def terms(self, prof: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair: its score from the profile's terms alone (no feedback, no votes) and how
+        many of them appear in the paper as written."""
+        lexical = np.zeros(len(prof), np.float32)
+        strong = np.zeros(len(prof), np.int64)
+        scores, found, width = self.matrix.scores.ravel(), self.matrix.strong.ravel(), self.matrix.scores.shape[1]
+        for k in range(self.positive.shape[1]):
+            cell = self.positive[prof, k] * width + doc
+            lexical += scores[cell] if self.weights is None else scores[cell] * self.weights[prof, k]
+            strong += found[cell]
+        return lexical, strong
 
 
 def reference(totals: np.ndarray) -> np.ndarray:
