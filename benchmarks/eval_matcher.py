@@ -12,6 +12,8 @@
    (10 random splits, `notifier match --profiles` once per threshold), against the default; and the
    same for the evidence constants of the selection (in-process, a grid around the defaults).
 5. Empty days: per profile, a day of 40 papers judged irrelevant to it: how many would be sent.
+   Threshold reach: papers sent per profile and selection F1 at thresholds across the configurable range
+   (`notifier match --profiles --threshold T`): lower must send more, higher fewer, all the way.
 6. Days: the papers dealt into 7 days (the others stored as the background, 10 sent at most a day, as the
    pipeline matches), each profile's selections over the week scored together: the selection on days
    the size of real ones, where each day's best papers set the bar.
@@ -83,7 +85,8 @@ def group_line(E, label: str, per: dict, group_ids: dict, ranked: bool = True) -
 
 def leave_half_out(E, notifier: Notifier, profiles: list[dict], qrels, splits: int = 10) -> str:
     by_threshold = {t: notifier.selected(profiles, t) for t in THRESHOLDS}
-    default = notifier.selected(profiles, 0.4)
+    from notifier.match import RELATIVE_THRESHOLD
+    default = notifier.selected(profiles, RELATIVE_THRESHOLD)
 
     def f1(selected: dict, ids) -> float:
         return sum(E.evaluate_profile([], selected[i], qrels[i])["selF1"] for i in ids) / len(ids)
@@ -103,8 +106,8 @@ def leave_half_out(E, notifier: Notifier, profiles: list[dict], qrels, splits: i
             f"with the default")
 
 
-EVIDENCE_GRID = {"EVIDENCE_OFFSET": (1.4, 1.6, 1.8, 2.0, 2.2), "FEEDBACK_EVIDENCE": (10, 15, 20),
-                 "ABSOLUTE_EVIDENCE": (0.75, 1.0, 1.25), "STRONG_EVIDENCE": (0.2, 0.4)}
+EVIDENCE_GRID = {"EVIDENCE_OFFSET": (1.4, 1.6, 1.8, 2.0, 2.2), "FEEDBACK_EVIDENCE": (0.5, 0.75, 1.0, 1.5),
+                 "ABSOLUTE_EVIDENCE": (1.0, 1.25, 1.5), "STRONG_EVIDENCE": (0.2, 0.4, 0.6)}
 
 
 def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, splits: int = 10) -> str:
@@ -145,6 +148,19 @@ def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, 
             f"selection F1 {sum(tuned) / len(tuned):.3f} with them tuned on the other half; in-sample "
             f"{mean(default, order):.3f} with the defaults {tuple(defaults.values())}, {mean(grid[top], order):.3f} "
             f"at the grid's best {top}; chosen: {len(set(chosen))} different settings over {len(chosen)} halves")
+
+
+def threshold_reach(E, notifier: Notifier, profiles: list[dict], qrels) -> str:
+    """Papers sent per profile and selection F1 at thresholds from one end of the configurable range
+    to the other: each step must send more than the next."""
+    from notifier.config import THRESHOLD_RANGE
+    low, high = THRESHOLD_RANGE
+    cells = []
+    for t in (low, 0.15, 0.25, 0.4, 0.6, 0.8, high):
+        selected = notifier.selected(profiles, t)
+        f1 = [E.evaluate_profile([], selected[p["id"]], qrels[p["id"]])["selF1"] for p in profiles]
+        cells.append(f"{t:g}: {sum(map(len, selected.values())) / len(profiles):.1f} sent F1 {sum(f1) / len(f1):.3f}")
+    return "threshold reach (all 24, per profile): " + " | ".join(cells)
 
 
 def empty_days(profiles: list[dict], papers: list[dict], qrels, size: int = 40) -> str:
@@ -217,6 +233,7 @@ def main() -> int:
     if not args.no_split:
         print("\n" + leave_half_out(E, notifier, profiles, qrels))
         print(leave_half_out_evidence(E, profiles, papers, qrels))
+    print(threshold_reach(E, notifier, profiles, qrels))
     print(empty_days(profiles, papers, qrels))
     print(days(E, profiles, papers, qrels, group_ids))
     return 0
