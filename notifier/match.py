@@ -450,7 +450,7 @@ def pseudo_feedback(index: PaperIndex, totals: np.ndarray) -> tuple[np.ndarray, 
     mean *= totals > 0
     among = sum(mean[every, best] * found for best, found in chosen) / np.maximum(n_best, 1)
     likeness = mean / np.maximum(among, 1e-6).astype(np.float32)[:, None]
-    likeness *= (n_best >= 2)[:, None]
+    likeness *= ((n_best >= 2) & (among > 0))[:, None]     # best papers with nothing in common: no likeness
     enough = (n_best >= 2) & (np.count_nonzero(totals > 0, axis=1) >= PRF_MIN_MATCHED)
     return mean * np.where(enough, PRF_WEIGHT * totals.max(axis=1), 0.0).astype(np.float32)[:, None], likeness
 

@@ -566,3 +566,30 @@ def test_a_paper_squarely_about_one_term_is_sent_even_when_the_best_papers_match
     matches = {m.paper_id: m for m in match_profile(index, parse_profile('"KV cache", eviction, "long-context inference"'))}
     assert matches["one-term"].score < 0.4 * matches["good0"].score
     assert matches["one-term"].selected and not matches["passing"].selected
+
+
+def test_a_papers_likeness_to_the_best_does_not_hang_on_how_strongly_feedback_is_weighted(monkeypatch):
+    """The selection's evidence from feedback is how like the best papers a paper reads, against how
+    like one another they read: the same whatever PRF_WEIGHT, measured on a day too small for
+    feedback to be added, and nothing at all when the best papers have nothing in common."""
+    import numpy as np
+    import notifier.match as match
+    corpus = [paper(f"seed{i}", f"Reversible layers for training {i}", "Reversible layers recompute activations.")
+              for i in range(3)]
+    corpus += [paper("alike", "Reversible activations", "Layers that recompute their activations."),
+               paper("other", "Coral reefs", "Ocean currents move coral larvae.")]
+    index = build_index(corpus, background(300))
+    totals = np.array([[3.0, 2.5, 2.0, 1.0, 0.5]], np.float32)
+    added, small_day = match.pseudo_feedback(index, totals)       # 5 matched: fewer than PRF_MIN_MATCHED
+    assert not added.any() and small_day[0, 3] > 0.5 > small_day[0, 4]
+    monkeypatch.setattr(match, "PRF_MIN_MATCHED", 0)
+    added, likeness = {}, {}
+    for weight in (0.5, 2.0):
+        monkeypatch.setattr(match, "PRF_WEIGHT", weight)
+        added[weight], likeness[weight] = match.pseudo_feedback(index, totals)
+    assert np.allclose(added[2.0], 4 * added[0.5]) and added[0.5][0, 3] > 0
+    assert np.allclose(likeness[0.5], likeness[2.0]) and np.allclose(likeness[0.5], small_day)
+
+    monkeypatch.setattr(match, "PRF_DOCS", 2)       # the best two: "seed0" and "other", nothing in common
+    _, unrelated = match.pseudo_feedback(index, np.array([[3.0, 0.1, 0.1, 0.1, 2.5]], np.float32))
+    assert not unrelated.any()
