@@ -9,8 +9,14 @@
 3. Votes: eval.py's evaluate_feedback (5 votes on the top of the ranking, then the rest scored on the
    residual collection), the votes passed as `notifier match --feedback VOTES.jsonl`.
 4. Leave-half-out: the selection threshold chosen on 12 random profiles, measured on the other 12
-   (10 random splits, `notifier match --profiles` once per threshold), against the default.
+   (10 random splits, `notifier match --profiles` once per threshold), against the default; and the
+   same for the evidence constants of the selection (in-process, a grid around the defaults).
 5. Empty days: per profile, a day of 40 papers judged irrelevant to it: how many would be sent.
+   Threshold reach: papers sent per profile and selection F1 at thresholds across the configurable range
+   (`notifier match --profiles --threshold T`): lower must send more, higher fewer, all the way.
+6. Days: the papers dealt into 7 days (the others stored as the background, 10 sent at most a day, as the
+   pipeline matches), each profile's selections over the week scored together: the selection on days
+   the size of real ones, where each day's best papers set the bar.
 """
 import argparse
 import importlib.util
@@ -68,18 +74,19 @@ def groups(profiles: list[dict]) -> dict[str, list[str]]:
     return {"old 6": ids[:6], "new 18": ids[6:], "all 24": ids}
 
 
-def group_line(E, label: str, per: dict, group_ids: dict) -> str:
+def group_line(E, label: str, per: dict, group_ids: dict, ranked: bool = True) -> str:
     cells = []
     for name, ids in group_ids.items():
         m = E.macro({i: per[i] for i in ids})
-        cells.append(f"{name}: nDCG@10 {m['nDCG@10']:.3f} F1 {m['selF1']:.3f} (P {m['selP']:.3f} R {m['selR']:.3f},"
-                     f" {m['n_sel']:.1f} sent)")
+        cells.append(f"{name}: " + (f"nDCG@10 {m['nDCG@10']:.3f} " if ranked else "")
+                     + f"F1 {m['selF1']:.3f} (P {m['selP']:.3f} R {m['selR']:.3f}, {m['n_sel']:.1f} sent)")
     return f"{label:<14} " + " | ".join(cells)
 
 
 def leave_half_out(E, notifier: Notifier, profiles: list[dict], qrels, splits: int = 10) -> str:
     by_threshold = {t: notifier.selected(profiles, t) for t in THRESHOLDS}
-    default = notifier.selected(profiles, 0.4)
+    from notifier.match import RELATIVE_THRESHOLD
+    default = notifier.selected(profiles, RELATIVE_THRESHOLD)
 
     def f1(selected: dict, ids) -> float:
         return sum(E.evaluate_profile([], selected[i], qrels[i])["selF1"] for i in ids) / len(ids)
@@ -99,6 +106,63 @@ def leave_half_out(E, notifier: Notifier, profiles: list[dict], qrels, splits: i
             f"with the default")
 
 
+EVIDENCE_GRID = {"EVIDENCE_OFFSET": (1.4, 1.6, 1.8, 2.0, 2.2), "FEEDBACK_EVIDENCE": (0.5, 0.75, 1.0, 1.5),
+                 "ABSOLUTE_EVIDENCE": (1.0, 1.25, 1.5), "STRONG_EVIDENCE": (0.2, 0.4, 0.6)}
+
+
+def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, splits: int = 10) -> str:
+    """The selection's evidence constants chosen from EVIDENCE_GRID on 12 random profiles, measured
+    on the other 12: a held-out F1 near the in-sample one says the constants are not fitted to the
+    profiles. In-process (the constants are module settings), on the index the command line builds."""
+    import itertools
+    import notifier.match as match
+    from notifier.profile import parse_profile
+
+    index = match.build_index([{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers])
+    parsed = [parse_profile(", ".join(p["keywords"])) for p in profiles]
+    names, defaults = list(EVIDENCE_GRID), {n: getattr(match, n) for n in EVIDENCE_GRID}
+
+    def f1s(setting: tuple) -> list[float]:
+        for name, value in zip(names, setting):
+            setattr(match, name, value)
+        try:
+            return [E.evaluate_profile([], {index.docs[d].id for d, s in zip(r.docs, r.selected) if s},
+                                       qrels[p["id"]])["selF1"]
+                    for p, r in zip(profiles, match.match_profiles(index, parsed))]
+        finally:
+            for name, value in defaults.items():
+                setattr(match, name, value)
+
+    grid = {setting: f1s(setting) for setting in itertools.product(*EVIDENCE_GRID.values())}
+    default = f1s(tuple(defaults.values()))
+    mean = lambda values, ids: sum(values[i] for i in ids) / len(ids)
+    rng, tuned, chosen, order = random.Random(0), [], [], list(range(len(profiles)))
+    for _ in range(splits):
+        rng.shuffle(order)
+        for train, test in ((order[:12], order[12:]), (order[12:], order[:12])):
+            best = max(grid, key=lambda setting: mean(grid[setting], train))
+            chosen.append(best)
+            tuned.append(mean(grid[best], test))
+    top = max(grid, key=lambda setting: mean(grid[setting], order))
+    return (f"leave-half-out of the evidence constants ({', '.join(names)} from a grid of {len(grid)}): held-out "
+            f"selection F1 {sum(tuned) / len(tuned):.3f} with them tuned on the other half; in-sample "
+            f"{mean(default, order):.3f} with the defaults {tuple(defaults.values())}, {mean(grid[top], order):.3f} "
+            f"at the grid's best {top}; chosen: {len(set(chosen))} different settings over {len(chosen)} halves")
+
+
+def threshold_reach(E, notifier: Notifier, profiles: list[dict], qrels) -> str:
+    """Papers sent per profile and selection F1 at thresholds from one end of the configurable range
+    to the other: each step must send more than the next."""
+    from notifier.config import THRESHOLD_RANGE
+    low, high = THRESHOLD_RANGE
+    cells = []
+    for t in (low, 0.15, 0.25, 0.4, 0.6, 0.8, high):
+        selected = notifier.selected(profiles, t)
+        f1 = [E.evaluate_profile([], selected[p["id"]], qrels[p["id"]])["selF1"] for p in profiles]
+        cells.append(f"{t:g}: {sum(map(len, selected.values())) / len(profiles):.1f} sent F1 {sum(f1) / len(f1):.3f}")
+    return "threshold reach (all 24, per profile): " + " | ".join(cells)
+
+
 def empty_days(profiles: list[dict], papers: list[dict], qrels, size: int = 40) -> str:
     """Per profile, a day of ``size`` papers judged irrelevant to it (the other papers stored as the
     background, as the pipeline has them): how many would be sent. In-process: the command line has
@@ -115,6 +179,29 @@ def empty_days(profiles: list[dict], papers: list[dict], qrels, size: int = 40) 
         sent.append(sum(m.selected for m in matches))
     return (f"empty days ({size} papers judged irrelevant, per profile): {sum(sent)} papers sent over "
             f"{len(profiles)} profiles; nothing sent for {sent.count(0)} of them")
+
+
+def days(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, n_days: int = 7) -> str:
+    """The papers dealt into ``n_days`` days (two deals), each matched with the rest stored as its
+    background and at most 10 sent (the pipeline's digest size); a profile's selections over the
+    days scored together. In-process: the command line has no background."""
+    from notifier.match import build_index, match_profiles
+    from notifier.profile import parse_profile
+
+    docs = [{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers]
+    parsed = [parse_profile(", ".join(p["keywords"])) for p in profiles]
+    per = {}
+    for deal in range(2):
+        order = random.Random(deal).sample(docs, len(docs))
+        sent = {p["id"]: set() for p in profiles}
+        for d in range(n_days):
+            day = order[d::n_days]
+            index = build_index(day, [x for x in docs if x not in day])
+            for p, r in zip(profiles, match_profiles(index, parsed, max_items=10)):
+                sent[p["id"]] |= {index.docs[i].id for i, s in zip(r.docs, r.selected) if s}
+        per[deal] = {p["id"]: E.evaluate_profile([], sent[p["id"]], qrels[p["id"]]) for p in profiles}
+    both = {i: {k: (per[0][i][k] + per[1][i][k]) / 2 for k in per[0][i]} for i in per[0]}
+    return group_line(E, f"{n_days} days", both, group_ids, ranked=False)
 
 
 def main() -> int:
@@ -145,7 +232,10 @@ def main() -> int:
         print(f"{'lift':<14} " + " | ".join(lift))
     if not args.no_split:
         print("\n" + leave_half_out(E, notifier, profiles, qrels))
+        print(leave_half_out_evidence(E, profiles, papers, qrels))
+    print(threshold_reach(E, notifier, profiles, qrels))
     print(empty_days(profiles, papers, qrels))
+    print(days(E, profiles, papers, qrels, group_ids))
     return 0
 
 

@@ -175,7 +175,9 @@ class Config:
 
 
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-THRESHOLD_RANGE = (0.05, 0.95)    # below: nearly anything that matched is sent; above: the top paper alone
+THRESHOLD_RANGE = (0.05, 0.95)    # the share of a profile's best a paper must score (less with strong evidence,
+                                  # down to share**3; below 0.4 also the floor): 0.05 sends nearly anything matched
+                                  # squarely, 0.95 only papers within about 0.86 of its 3 best's mean
 MAX_ITEMS_RANGE = (1, 100)        # a digest is read in one sitting; Slack posts at most 50 blocks a message
 
 # The one table of ranges: every numeric key, checked once at load. Finite numbers only (the

@@ -8,10 +8,14 @@ exclusions and required terms, then adjusted by pseudo-relevance feedback: a mat
 gains by its similarity to the profile's best matches. Profiles are scored in chunks, as
 gathers over a (term x paper) matrix, so 10,000 profiles cost about what 10 would in a loop.
 
-Selection: at least RELATIVE_THRESHOLD of the mean of the profile's TOP_MEAN best scores, at
-least ABSOLUTE_FLOOR of what its strongest term can score in one paper (so a thin day sends
-nothing rather than noise), some evidence beyond one back-off word of a phrase, and within the
-cap. Votes (``feedback``) move matched papers up or down (Rocchio), never past the evidence rules.
+Selection: a share of the mean of the profile's TOP_MEAN best scores (RELATIVE_THRESHOLD, or the
+subscriber's), lowered by the paper's own evidence (how like the best papers it reads, its term
+score against what the profile's strongest term can score in one paper, its terms found as
+written: a paper squarely about one term is sent though the best match them all) and raised
+without it; a term score of at least ABSOLUTE_FLOOR of that most, or the share if lower (so a
+thin day sends nothing rather than noise), some evidence beyond one back-off word of a phrase,
+and within the cap. Votes (``feedback``) move matched papers up or down (Rocchio), never past
+the evidence rules.
 """
 from __future__ import annotations
 
@@ -35,12 +39,20 @@ BACKOFF_FACTOR = 1.0        # a phrase's words found apart
 ABBREV_FACTOR = 0.9         # an abbreviation standing for the term (or the reverse)
 RELATIVE_THRESHOLD = 0.4    # selected: >= this share of the profile's reference score (the
 TOP_MEAN = 3                # mean of its TOP_MEAN best: one outstanding paper does not raise the bar) ...
-ABSOLUTE_FLOOR = 0.4        # ... and at least this share of what the profile's strongest term
-                            # can score in one paper (a passing mention of a rare word is not enough)
+ABSOLUTE_FLOOR = 0.4        # ... and a term score of at least this share (or the threshold, if lower) of what
+                            # the profile's strongest term can score in one paper (a passing mention is not enough)
+EVIDENCE_OFFSET = 2.2       # ... where the share is raised to exp(evidence - this), a paper's evidence being
+FEEDBACK_EVIDENCE = 1.25    # this x its likeness to the profile's best papers (about 1: it reads as they read
+FEEDBACK_CAP = 1.25         # one another; at most this), + ABSOLUTE_EVIDENCE x its term score over what the
+ABSOLUTE_EVIDENCE = 1.4     # strongest term can score in one paper, + STRONG_EVIDENCE x the terms found in it
+STRONG_EVIDENCE = 0.6       # as written: tuned on the judged set, held out on half of it (benchmarks/eval_matcher.py)
+MAX_POWER = 3.0             # the share is raised at most to this power: a high threshold sends only papers near
+                            # the best, whatever their evidence (0.9 -> 0.73 of the reference at least)
 DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
 PRF_DOCS = 5                # pseudo-relevance feedback: a matched paper gains its mean similarity
 PRF_WEIGHT = 1.0            # to the profile's best PRF_DOCS papers x this x the top score
-PRF_MIN_MATCHED = 10        # ... when the profile matches that many papers: its best ones are a sample
+PRF_MIN_MATCHED = 10        # ... when the profile matches that many papers: its best ones are a sample (the
+                            # ranking's concern: the selection measures likeness, and its floor ignores feedback)
 PRF_MAX_PAPERS = 6000       # the similarity matrix is papers^2 floats: no feedback on bigger days
 VOTE_STEMS = 1.0            # votes: a matched paper's similarity to the liked papers (less the disliked), by stems
 VOTE_PHRASES = 1.5          # ... and by phrases, each standardised, moves its log score by this x its spread
@@ -360,7 +372,8 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
                    feedback: list[list] | None = None):
     """Yield a ``Ranked`` per profile, in order: every day paper scoring above zero, or with
     ``selected_only`` just the selected ones. ``threshold`` is the share of each profile's
-    reference score a paper needs to be selected (default RELATIVE_THRESHOLD): lower sends more.
+    reference score a paper of ordinary evidence needs to be selected (default RELATIVE_THRESHOLD,
+    see ``Bar``; below ABSOLUTE_FLOOR it lowers the floor too): lower sends more, higher fewer.
     ``upvote_weight`` > 0 blends HF upvotes into the order, never into what is selected.
     ``feedback``: per profile, its subscriber's votes as ``(paper, +1 | -1)`` (a ``Paper`` or a
     dict with id, title, abstract; from any day): matched papers like the liked ones rise, like
@@ -379,10 +392,10 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
 
     for lo in range(0, len(profiles), size):
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
-        totals, solid = score_chunk(index, matrix, positive, weights, excluded, required)
+        totals, solid, likeness = score_chunk(index, matrix, positive, weights, excluded, required)
         refs = reference(totals)
         strongest = matrix.ceiling[positive] * (1.0 if weights is None else weights)
-        bar = np.maximum(share * refs, ABSOLUTE_FLOOR * strongest.max(axis=1))
+        bar = Bar(share, refs, strongest.max(axis=1), likeness, matrix, positive, weights)
         voting = apply_votes(index, totals, feedback[lo:lo + size]) if feedback else {}
         ranked = rank_chunk(index, matrix, chunk, totals, solid, positive, bar, cap, selected_only)
         ranked = (replace(r, voting=voting[i]) if i in voting else r for i, r in enumerate(ranked))
@@ -390,9 +403,10 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
 
 
 def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, weights, excluded: np.ndarray,
-                required: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """-> (totals, solid), each (profiles x day papers): a paper's total is above zero iff it
-    is matched and passes the exclusions and required terms."""
+                required: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """-> (totals, solid, likeness), each (profiles x day papers): a paper's total is above zero
+    iff it is matched and passes the exclusions and required terms; its likeness to the profile's
+    best papers is 0 where there is no feedback (see ``pseudo_feedback``)."""
     totals = matrix.scores[positive[:, 0]]
     solid = matrix.solid[positive[:, 0]]
     if weights is not None:
@@ -411,9 +425,11 @@ def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, wei
         for rows in required.T:
             gates &= matrix.strong[rows]
         totals *= gates
-    if uses_prf(index):
-        totals += pseudo_feedback(index, totals)
-    return totals, solid
+    if not uses_prf(index):
+        return totals, solid, np.zeros(totals.shape, np.float32)
+    added, likeness = pseudo_feedback(index, totals)
+    totals += added
+    return totals, solid, likeness
 
 
 def upvote_boost(index: PaperIndex, weight: float) -> list[float]:
@@ -426,27 +442,33 @@ def uses_prf(index: PaperIndex) -> bool:
     return PRF_DOCS > 0 and 1 < index.n_day <= PRF_MAX_PAPERS
 
 
-def pseudo_feedback(index: PaperIndex, totals: np.ndarray) -> np.ndarray:
+def pseudo_feedback(index: PaperIndex, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pseudo-relevance feedback for a chunk of profiles: each matched paper gains
     PRF_WEIGHT x the profile's top score x its mean similarity to the profile's
     PRF_DOCS best papers. Papers that say the same thing in other words move up; a paper
-    cannot be selected on it alone (it is not 'solid' evidence)."""
+    cannot be selected on it alone (it is not 'solid' evidence). -> (what each paper gains,
+    its likeness: that mean similarity over the one the best papers have among themselves, so
+    about 1 for a paper that reads like them whatever the similarity's scale; 0 unmatched)."""
     sim = similarity(index)
     remaining = totals.copy()
     every = np.arange(len(totals))
-    added = np.zeros(totals.shape, np.float32)
+    mean = np.zeros(totals.shape, np.float32)
     n_best = np.zeros(len(totals), np.int64)
+    chosen = []
     for _ in range(min(PRF_DOCS, totals.shape[1])):    # the best papers, one argmax at a time
         best = remaining.argmax(axis=1)
         found = remaining[every, best] > 0
-        added += sim[best] if found.all() else sim[best] * found[:, None]
+        mean += sim[best] if found.all() else sim[best] * found[:, None]
         n_best += found
+        chosen.append((best, found))
         remaining[every, best] = 0.0
+    mean /= np.maximum(n_best, 1)[:, None].astype(np.float32)
+    mean *= totals > 0
+    among = sum(mean[every, best] * found for best, found in chosen) / np.maximum(n_best, 1)
+    likeness = mean / np.maximum(among, 1e-6).astype(np.float32)[:, None]
+    likeness *= ((n_best >= 2) & (among > 0))[:, None]     # best papers with nothing in common: no likeness
     enough = (n_best >= 2) & (np.count_nonzero(totals > 0, axis=1) >= PRF_MIN_MATCHED)
-    scale = np.where(enough, PRF_WEIGHT * totals.max(axis=1) / np.maximum(n_best, 1), 0.0)
-    added *= scale.astype(np.float32)[:, None]
-    added *= totals > 0
-    return added
+    return mean * np.where(enough, PRF_WEIGHT * totals.max(axis=1), 0.0).astype(np.float32)[:, None], likeness
 
 
 def similarity(index: PaperIndex) -> np.ndarray:
@@ -666,20 +688,24 @@ def resemblance(index: PaperIndex, paper) -> np.ndarray:
     return np.maximum(vote_space(index).similar(index, paper), phrase_space(index).similar(index, paper))
 
 
-def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray,
-               solid: np.ndarray, positive: np.ndarray, limit: np.ndarray, cap: int, selected_only: bool):
+def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray, solid: np.ndarray,
+               positive: np.ndarray, bar: Bar, cap: int, selected_only: bool):
     """Yield each profile's ``Ranked``: its papers by score (ties in input order), flagged
-    selected when at least its ``limit``, solid and within the cap."""
-    prof, doc = np.nonzero((totals >= limit[:, None]) & (totals > 0) if selected_only else totals > 0)
+    selected when solid, passing the ``bar`` and among the profile's first ``cap`` to."""
+    if selected_only:
+        prof, doc = np.nonzero((totals >= bar.floor()[:, None]) & solid)
+        keep = bar.sends(prof, doc, totals[prof, doc], solid)
+        prof, doc = prof[keep], doc[keep]
+    else:
+        prof, doc = np.nonzero(totals > 0)
     values = totals[prof, doc]
     order = np.argsort(prof * (2.0 * float(values.max(initial=0)) + 1.0) - values, kind="stable")
     prof, doc, values = prof[order], doc[order], values[order]
-    first = np.searchsorted(prof, np.arange(len(chunk) + 1))
-    rank = np.arange(len(prof)) - first[prof]
-    flags = (values >= limit[prof]) & solid[prof, doc] & (rank < cap)
+    flags = np.ones(len(prof), bool) if selected_only else bar.sends(prof, doc, values, solid)
+    flags[flags] = ranks(np.bincount(prof[flags], minlength=len(chunk))) < cap
     if selected_only:
         prof, doc, values, flags = prof[flags], doc[flags], values[flags], flags[flags]
-        first = np.searchsorted(prof, np.arange(len(chunk) + 1))
+    first = np.searchsorted(prof, np.arange(len(chunk) + 1))
     codes = np.zeros(len(prof), np.int64)
     for k in range(positive.shape[1]):
         codes |= matrix.solid[positive[prof, k], doc].astype(np.int64) << k
@@ -688,6 +714,55 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     for i, profile in enumerate(chunk):
         a, b = first[i], first[i + 1]
         yield Ranked(profile, docs[a:b], scores[a:b], flags[a:b], codes[a:b])
+
+
+@dataclass
+class Bar:
+    """What a chunk's profiles ask of a paper before it is sent: a score of at least
+    ``share ** min(exp(evidence - EVIDENCE_OFFSET), MAX_POWER)`` of the profile's reference. The
+    evidence does not hang on how well the day's best papers match, nor on how strongly feedback
+    is weighted: its likeness to the profile's best papers (against theirs to one another), its
+    term score against what the profile's strongest term can score in one paper, each term found
+    as written. Strong evidence lowers the bar (to share ** MAX_POWER at most, so a high share
+    still asks for papers near the best), weak raises it towards the reference, which always
+    suffices. And a term score, without feedback or votes, of at least the lesser of
+    ABSOLUTE_FLOOR and the share of that most: a thin day sends nothing at the default, a low
+    share lowers the floor too (it asks for nearly anything matched)."""
+    share: float
+    refs: np.ndarray            # per profile: the mean of its TOP_MEAN best scores
+    ceilings: np.ndarray        # per profile: what its strongest term can score in one paper
+    likeness: np.ndarray        # per profile and paper: how like the profile's best it reads (~1: as they do)
+    matrix: TermMatrix
+    positive: np.ndarray        # the profiles' term rows, and their weights (or None)
+    weights: np.ndarray | None
+
+    def floor(self) -> np.ndarray:
+        return min(ABSOLUTE_FLOOR, self.share) * self.ceilings
+
+    def sends(self, prof: np.ndarray, doc: np.ndarray, values: np.ndarray, solid: np.ndarray) -> np.ndarray:
+        """Per (profile, paper) pair with its score: whether it is solid and passes the bar (the
+        evidence is worked out only for the solid pairs above the floor)."""
+        ref, ceiling, floor = self.refs[prof], self.ceilings[prof], self.floor()[prof]
+        out = (values >= floor) & solid[prof, doc]
+        at = np.flatnonzero(out)
+        lexical, strong = self.terms(prof[at], doc[at])
+        like = np.minimum(self.likeness[prof[at], doc[at]], FEEDBACK_CAP)
+        evidence = FEEDBACK_EVIDENCE * like + ABSOLUTE_EVIDENCE * lexical / ceiling[at] + STRONG_EVIDENCE * strong
+        share = self.share ** np.minimum(np.exp(evidence - EVIDENCE_OFFSET), MAX_POWER)
+        out[at] = (values[at] >= share * ref[at]) & (lexical >= floor[at])
+        return out
+
+    def terms(self, prof: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair: its score from the profile's terms alone (no feedback, no votes) and how
+        many of them appear in the paper as written."""
+        lexical = np.zeros(len(prof), np.float32)
+        strong = np.zeros(len(prof), np.int64)
+        scores, found, width = self.matrix.scores.ravel(), self.matrix.strong.ravel(), self.matrix.scores.shape[1]
+        for k in range(self.positive.shape[1]):
+            cell = self.positive[prof, k] * width + doc
+            lexical += scores[cell] if self.weights is None else scores[cell] * self.weights[prof, k]
+            strong += found[cell]
+        return lexical, strong
 
 
 def reference(totals: np.ndarray) -> np.ndarray:

@@ -19,7 +19,10 @@ def add_arguments(p):
     p.add_argument("--max-items", type=int, default=None, metavar="N",
                    help="at most N papers selected per profile (default 50; the thresholds usually select fewer)")
     p.add_argument("--threshold", type=float, default=None, metavar="T",
-                   help="select papers scoring at least T x the mean of the profile's 3 best (default 0.4; lower sends more)")
+                   help="how close to the mean of the profile's 3 best a paper must score to be selected, 0.05-0.95: "
+                        "T x that mean, less for a paper squarely on the terms and like the best (down to T^3); "
+                        "below 0.4 T also lowers the floor on its term score (default 0.4; lower sends more, "
+                        "higher fewer)")
     p.add_argument("--upvote-weight", type=float, default=0.0, metavar="W",
                    help="blend HF upvotes into the order (never into selection), e.g. 0.2")
     p.add_argument("--feedback", metavar="VOTES.jsonl",
