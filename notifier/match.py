@@ -54,11 +54,12 @@ PRF_WEIGHT = 1.0            # to the profile's best PRF_DOCS papers x this x the
 PRF_MIN_MATCHED = 10        # ... when the profile matches that many papers: its best ones are a sample (the
                             # ranking's concern: the selection measures likeness, and its floor ignores feedback)
 PRF_MAX_PAPERS = 6000       # the similarity matrix is papers^2 floats: no feedback on bigger days
-VOTE_STEMS = 1.0            # votes: a matched paper's similarity to the liked papers (less the disliked), by stems
+VOTE_STEMS = 1.25           # votes: a matched paper's similarity to the liked papers, by stems
 VOTE_PHRASES = 1.5          # ... and by phrases, each standardised, moves its log score by this x its spread
-VOTE_DISLIKED = 0.2         # ... the disliked papers' weight in that (Rocchio's gamma)
-VOTE_MIN_SPREAD = 0.25      # ... the spread assumed at least (profiles that cannot tell their papers apart)
-VOTE_CLIP = 1.5             # ... by at most this either way (x4.5 or /4.5)
+VOTE_DISLIKED = 0.2         # ... less this x how much more like the disliked papers it is than the liked
+VOTE_SPREAD_TOP = 40        # ... the spread: of the log scores of the profile's best this many papers
+VOTE_MIN_SPREAD = 0.25      # ... assumed at least (profiles that cannot tell their papers apart)
+VOTE_CLIP = 1.0             # ... by at most this either way (x2.7 or /2.7)
 VOTE_KEPT_CELLS = 1 << 24   # ... similarities of papers voted on kept per index: 64 MB of float32
 VOTE_SIMILAR = 0.2          # the explanation counts the voted papers a match is at least this similar to
 CHUNK_CELLS = 128 * 1024    # profiles x papers scored together: small enough to stay in the CPU cache
@@ -497,11 +498,14 @@ def similarity(index: PaperIndex) -> np.ndarray:
 def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list]) -> dict:
     """For the profiles of a chunk that have votes, Rocchio in two vector spaces of the day
     papers, their rare stems and their phrases (pairs of adjacent stems: 'load balancing' says
-    more than its two common words apart): a matched paper's similarity to the liked papers,
-    less VOTE_DISLIKED x its similarity to the disliked ones, standardised over the matched
-    papers, moves its log score by VOTE_STEMS and VOTE_PHRASES x the spread of the profile's
-    log scores, at most VOTE_CLIP either way. Only matched papers move: an unmatched one stays
-    unmatched, a moved one is still selected only with solid evidence.
+    more than its two common words apart): a matched paper's mean similarity to the liked
+    papers, standardised over the matched papers, less VOTE_DISLIKED x how much more like the
+    disliked papers it is than the liked (a disliked paper shares the profile's words with the
+    liked ones: only what is closer to it falls), moves its log score by VOTE_STEMS and
+    VOTE_PHRASES x the spread of the log scores of the profile's VOTE_SPREAD_TOP best papers
+    (where the votes reorder; a long tail would make it large), at most VOTE_CLIP either way.
+    Only matched papers move: an unmatched one stays unmatched, a moved one is still selected
+    only with solid evidence; a day paper marked not for me is dropped.
     -> per voting profile, (the index, the papers voted on, their signs, each day paper's
     direction: +1 up, -1 down, 0 unmoved)."""
     rows = [i for i, votes in enumerate(feedback) if votes]
@@ -514,19 +518,34 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list]) -> 
     for space, weight in ((vote_space(index), VOTE_STEMS), (phrase_space(index), VOTE_PHRASES)):
         similar = np.array([space.similar(index, p) for p in papers], np.float64)
         # summed by reduceat, not a matrix product: BLAS threads spin on a busy machine (2x slower)
-        shift += weight * standardised(np.add.reduceat(w[:, None] * similar[paper], first), matched)
-    spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, totals[rows], 1.0)), matched)[1]),
+        liked, disliked = (np.add.reduceat(np.maximum(sign * w, 0.0)[:, None] * similar[paper], first)
+                           for sign in (1, -1))
+        closer = np.maximum(disliked - liked, 0.0)
+        shift += weight * (standardised(liked, matched) - VOTE_DISLIKED * standardised(closer, matched, centred=False))
+    best = -np.sort(-totals[rows], axis=1)[:, min(VOTE_SPREAD_TOP, totals.shape[1]) - 1]
+    top = matched & (totals[rows] >= best[:, None])
+    spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, totals[rows], 1.0)), top)[1]),
                         VOTE_MIN_SPREAD)
     totals[rows] *= np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
+    for k, i in enumerate(rows):
+        totals[i, marked_not_for_me(index, feedback[i])] = 0.0
     moved = np.sign(shift * matched).astype(np.int8)
     return {i: (index, [paper for paper, _ in feedback[i]], [1 if vote > 0 else -1 for _, vote in feedback[i]],
                 moved[k]) for k, i in enumerate(rows)}
 
 
+def marked_not_for_me(index: PaperIndex, votes: list) -> list[int]:
+    """The day papers (their numbers) that these votes disliked: never ranked again."""
+    if "day_number" not in index.cache:
+        index.cache["day_number"] = {d.id: k for k, d in enumerate(index.docs[:index.n_day])}
+    at = index.cache["day_number"]
+    return [at[doc.id] for doc in (as_doc(paper) for paper, vote in votes if vote < 0) if doc.id in at]
+
+
 def rocchio_weights(feedback: list[list]) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The papers voted on (each once) and each vote as (its profile, the paper's number, its
-    Rocchio weight: 1 / the profile's liked papers for a liked one, -VOTE_DISLIKED / its
-    disliked papers for a disliked one), by profile."""
+    weight: 1 / the profile's liked papers for a liked one, -1 / its disliked papers for a
+    disliked one), by profile."""
     column: dict[tuple, int] = {}
     papers, cells = [], []
     for k, votes in enumerate(feedback):
@@ -538,7 +557,7 @@ def rocchio_weights(feedback: list[list]) -> tuple[list, tuple[np.ndarray, np.nd
             if key not in column:
                 column[key] = len(papers)
                 papers.append(paper)
-            cells.append((k, column[key], 1 / n_liked if vote > 0 else -VOTE_DISLIKED / n_disliked))
+            cells.append((k, column[key], 1 / n_liked if vote > 0 else -1 / n_disliked))
     profile, paper, weight = zip(*cells)
     return papers, (np.array(profile, np.int64), np.array(paper, np.int64), np.array(weight))
 
@@ -550,12 +569,12 @@ def masked_moments(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndar
     return mean, (((x - mean[:, None]) ** 2) * mask).sum(axis=1) / count
 
 
-def standardised(x: np.ndarray, among: np.ndarray) -> np.ndarray:
-    """Each row of ``x`` less its mean over ``among``, in units of its standard deviation
-    there (0 for a flat row)."""
+def standardised(x: np.ndarray, among: np.ndarray, centred: bool = True) -> np.ndarray:
+    """Each row of ``x`` less its mean over ``among`` (unless not ``centred``), in units of its
+    standard deviation there (0 for a flat row)."""
     mean, var = masked_moments(x, among)
     spread = np.sqrt(var)
-    return np.where(spread[:, None] > 1e-9, (x - mean[:, None]) / np.maximum(spread, 1e-9)[:, None], 0.0)
+    return np.where(spread[:, None] > 1e-9, (x - mean[:, None] * centred) / np.maximum(spread, 1e-9)[:, None], 0.0)
 
 
 @dataclass

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from notifier.cli import main
-from notifier.match import build_index, match_profile
+from notifier.match import build_index, match_profile, match_profiles
 from notifier.models import Paper
 from notifier.profile import parse_profile
 
@@ -472,6 +472,22 @@ def test_votes_move_papers_like_the_liked_up_and_like_the_disliked_down(votes, f
         assert scores["experts"] == pytest.approx(scores["packets"], rel=0.1)
     else:
         assert max(scores, key=scores.get) == first and scores[first] > 1.1 * min(scores.values())
+
+
+def test_a_dislike_moves_down_only_the_papers_more_like_it_than_like_the_liked_ones():
+    mixed = paper("mixed", "Routing in sparse mixtures", "Tokens and packets are sent to experts and switches with a gate.")
+    corpus = (EXPERTS, PACKETS, mixed)
+    liked = {pid: m.score for pid, m in order([(LIKED, 1)], corpus).items()}
+    both = {pid: m.score for pid, m in order([(LIKED, 1), (DISLIKED, -1)], corpus).items()}
+    assert both["experts"] == liked["experts"] and both["mixed"] == liked["mixed"]
+    assert both["packets"] < 0.95 * liked["packets"]
+
+
+def test_a_day_paper_marked_not_for_me_is_not_ranked_again_for_that_subscriber_only():
+    index = build_index([EXPERTS, PACKETS], background())
+    voted, other = match_profiles(index, [parse_profile("routing")] * 2, feedback=[[(EXPERTS, -1)], []])
+    assert [index.docs[d].id for d in voted.docs] == ["packets"]
+    assert sorted(index.docs[d].id for d in other.docs) == ["experts", "packets"]
 
 
 def test_votes_never_match_or_send_a_paper_without_profile_evidence():
