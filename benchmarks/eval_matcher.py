@@ -46,8 +46,9 @@ def write_jsonl(path: str, rows) -> str:
 class Notifier:
     """`notifier match` on the eval papers, in a child process per call."""
 
-    def __init__(self, papers: list[dict], tmp: str):
+    def __init__(self, papers: list[dict], tmp: str, max_items: int | None = None):
         self.tmp = tmp
+        self.cap = ["--max-items", str(max_items)] if max_items else []
         self.papers = write_jsonl(os.path.join(tmp, "papers.jsonl"),
                                   ({"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers))
         self.base = [sys.executable, "-m", "notifier", "match", "--papers", self.papers]
@@ -56,7 +57,7 @@ class Notifier:
         extra = []
         if votes:
             extra = ["--feedback", write_jsonl(os.path.join(self.tmp, "votes.jsonl"), votes)]
-        out = self.run(["--profile", ", ".join(profile["keywords"]), "--json"] + extra)
+        out = self.run(["--profile", ", ".join(profile["keywords"]), "--json"] + self.cap + extra)
         return [(m["id"], m["score"], int(m["selected"])) for m in json.loads(out)]
 
     def selected(self, profiles: list[dict], threshold: float) -> dict[str, set]:
@@ -204,6 +205,16 @@ def days(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, n_
     return group_line(E, f"{n_days} days", both, group_ids, ranked=False)
 
 
+def votes_lift(E, notifier: Notifier, papers, profiles, qrels, group_ids: dict) -> str:
+    before, after = E.evaluate_feedback(notifier, 5, papers, profiles, qrels)
+    lift = []
+    for name, ids in group_ids.items():
+        b, a = E.macro({i: before[i] for i in ids}), E.macro({i: after[i] for i in ids})
+        lift.append(f"{name}: nDCG@10 {a['nDCG@10'] - b['nDCG@10']:+.3f} F1 {a['selF1'] - b['selF1']:+.3f}")
+    return "\n".join([group_line(E, "without votes", before, group_ids),
+                      group_line(E, "with votes", after, group_ids), f"{'lift':<14} " + " | ".join(lift)])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval-dir", default="/work/shared/eval")
@@ -221,15 +232,11 @@ def main() -> int:
     for name, per in results.items():
         print(group_line(E, name, per, group_ids))
     if not args.no_feedback:
-        before, after = E.evaluate_feedback(notifier, 5, papers, profiles, qrels)
         print("\nvotes: 5 on the top of each ranking (notifier match --feedback), scored on the rest:")
-        print(group_line(E, "without votes", before, group_ids))
-        print(group_line(E, "with votes", after, group_ids))
-        lift = []
-        for name, ids in group_ids.items():
-            b, a = E.macro({i: before[i] for i in ids}), E.macro({i: after[i] for i in ids})
-            lift.append(f"{name}: nDCG@10 {a['nDCG@10'] - b['nDCG@10']:+.3f} F1 {a['selF1'] - b['selF1']:+.3f}")
-        print(f"{'lift':<14} " + " | ".join(lift))
+        print(votes_lift(E, notifier, papers, profiles, qrels, group_ids))
+        capped = Notifier(papers, tempfile.mkdtemp(), max_items=10)
+        print("the same with digests of at most 10 papers (--max-items 10, the pipeline's default):")
+        print(votes_lift(E, capped, papers, profiles, qrels, group_ids))
     if not args.no_split:
         print("\n" + leave_half_out(E, notifier, profiles, qrels))
         print(leave_half_out_evidence(E, profiles, papers, qrels))

@@ -397,8 +397,11 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
         refs = reference(totals)
         strongest = matrix.ceiling[positive] * (1.0 if weights is None else weights)
         bar = Bar(share, refs, strongest.max(axis=1), likeness, matrix, positive, weights)
+        judged = totals.copy() if feedback else totals     # the bar judges the profile's evidence, before votes
         voting = apply_votes(index, totals, feedback[lo:lo + size]) if feedback else {}
-        ranked = rank_chunk(index, matrix, chunk, totals, solid, positive, bar, cap, selected_only)
+        if feedback:
+            judged[totals == 0] = 0.0                        # ... of the papers still ranked
+        ranked = rank_chunk(index, matrix, chunk, totals, judged, solid, positive, bar, cap, selected_only)
         ranked = (replace(r, voting=voting[i]) if i in voting else r for i, r in enumerate(ranked))
         yield from (r.blend(boost) for r in ranked) if upvote_weight else ranked
 
@@ -707,20 +710,22 @@ def resemblance(index: PaperIndex, paper) -> np.ndarray:
     return np.maximum(vote_space(index).similar(index, paper), phrase_space(index).similar(index, paper))
 
 
-def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray, solid: np.ndarray,
-               positive: np.ndarray, bar: Bar, cap: int, selected_only: bool):
-    """Yield each profile's ``Ranked``: its papers by score (ties in input order), flagged
-    selected when solid, passing the ``bar`` and among the profile's first ``cap`` to."""
+def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray, judged: np.ndarray,
+               solid: np.ndarray, positive: np.ndarray, bar: Bar, cap: int, selected_only: bool):
+    """Yield each profile's ``Ranked``: its papers by score (``totals``, votes included; ties in
+    input order), flagged selected when solid, passing the ``bar`` with their ``judged`` score (the
+    same without votes: votes reorder, they do not move the bar) and among the profile's first
+    ``cap`` to."""
     if selected_only:
-        prof, doc = np.nonzero((totals >= bar.floor()[:, None]) & solid)
-        keep = bar.sends(prof, doc, totals[prof, doc], solid)
+        prof, doc = np.nonzero((judged >= bar.floor()[:, None]) & solid)
+        keep = bar.sends(prof, doc, judged[prof, doc], solid)
         prof, doc = prof[keep], doc[keep]
     else:
         prof, doc = np.nonzero(totals > 0)
     values = totals[prof, doc]
     order = np.argsort(prof * (2.0 * float(values.max(initial=0)) + 1.0) - values, kind="stable")
     prof, doc, values = prof[order], doc[order], values[order]
-    flags = np.ones(len(prof), bool) if selected_only else bar.sends(prof, doc, values, solid)
+    flags = np.ones(len(prof), bool) if selected_only else bar.sends(prof, doc, judged[prof, doc], solid)
     flags[flags] = ranks(np.bincount(prof[flags], minlength=len(chunk))) < cap
     if selected_only:
         prof, doc, values, flags = prof[flags], doc[flags], values[flags], flags[flags]

@@ -663,3 +663,15 @@ def test_a_papers_likeness_to_the_best_does_not_hang_on_how_strongly_feedback_is
     monkeypatch.setattr(match, "PRF_DOCS", 2)       # the best two: "seed0" and "other", nothing in common
     _, unrelated = match.pseudo_feedback(index, np.array([[3.0, 0.1, 0.1, 0.1, 2.5]], np.float32))
     assert not unrelated.any()
+
+
+def test_votes_choose_which_papers_fill_a_full_digest_but_never_move_the_bar():
+    def sent(votes, corpus=(EXPERTS, PACKETS, WHOLE, APART), **kw):
+        index = build_index(list(corpus), background())
+        return [m.paper_id for m in match_profile(index, parse_profile("routing"), feedback=votes, **kw) if m.selected]
+    without = sent(None)
+    assert len(without) == 4
+    for votes in ([(LIKED, 1)], [(DISLIKED, -1)], [(LIKED, 1), (DISLIKED, -1)], [(BALANCING, 1)]):
+        assert sorted(sent(votes)) == sorted(without)          # the profile's evidence decides what may be sent
+    assert sent([(LIKED, 1)], max_items=1) == ["experts"]      # the votes decide what makes a full digest
+    assert sorted(sent([(DISLIKED, -1), (BALANCING, 1)], max_items=2)) == ["experts", "whole"]
