@@ -659,12 +659,28 @@ def stem_ids(index: PaperIndex, text: str) -> np.ndarray:
 
 def phrase_codes(index: PaperIndex, text: str) -> np.ndarray:
     """Each pair of adjacent stems in ``text``, neither a stop word, as one number."""
-    if "no_phrase" not in index.cache:        # stop words, and (last) a stem no indexed paper has
-        index.cache["no_phrase"] = np.array([s in STOP for s in index.sid] + [True])
     ids = stem_ids(index, text)
-    ok = ~index.cache["no_phrase"][ids]
+    ok = ~no_phrase(index)[ids]
     ok = ok[:-1] & ok[1:]
     return ids[:-1][ok] * len(index.sid) + ids[1:][ok]
+
+
+def no_phrase(index: PaperIndex) -> np.ndarray:
+    """Per stem id, whether it cannot be part of a phrase: stop words, and (last) a stem no
+    indexed paper has."""
+    if "no_phrase" not in index.cache:
+        index.cache["no_phrase"] = np.array([s in STOP for s in index.sid] + [True])
+    return index.cache["no_phrase"]
+
+
+def day_phrases(index: PaperIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Every phrase of the day papers as ``phrase_codes`` numbers it (from the index's own words:
+    no text split again), with its day paper's number."""
+    ids = index.day_stems.astype(np.int64)
+    text = np.repeat(np.arange(len(index.day_lengths)), index.day_lengths)
+    ok = ~no_phrase(index)[ids]
+    pair = ok[:-1] & ok[1:] & (text[:-1] == text[1:])
+    return ids[:-1][pair] * len(index.sid) + ids[1:][pair], text[:-1][pair] // 2
 
 
 def phrase_features(index: PaperIndex, title: str, abstract: str) -> tuple[np.ndarray, np.ndarray]:
@@ -688,14 +704,11 @@ def phrase_space(index: PaperIndex) -> PhraseSpace:
     the day papers, counts damped (1 + log)."""
     if "phrase_space" not in index.cache:
         n = index.n_day
-        per_doc = [np.concatenate([phrase_codes(index, d.title), phrase_codes(index, d.abstract)])
-                   for d in index.docs[:n]]
-        doc = np.repeat(np.arange(n), [len(c) for c in per_doc])
-        cells, tf = np.unique(np.concatenate(per_doc + [np.zeros(0, np.int64)]) * n + doc, return_counts=True)
+        code, doc = day_phrases(index)
+        cells, tf = np.unique(code * n + doc, return_counts=True)
         code, doc = cells // n, cells % n
-        codes, df = np.unique(code, return_counts=True)
-        codes = codes[df >= 2]
-        shared = np.isin(code, codes)
+        codes, inverse, df = np.unique(code, return_inverse=True, return_counts=True)
+        codes, shared = codes[df >= 2], (df >= 2)[inverse]
         col, doc, tf = np.searchsorted(codes, code[shared]), doc[shared], tf[shared]
         weight = np.log(max(n, 1) / np.maximum(np.bincount(col, minlength=len(codes)), 1))
         value = weight[col] * (1 + np.log(tf))
