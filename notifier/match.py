@@ -393,10 +393,10 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
 
     for lo in range(0, len(profiles), size):
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
-        totals, solid, likeness = score_chunk(index, matrix, positive, weights, excluded, required)
+        totals, solid, likeness, lexical = score_chunk(index, matrix, positive, weights, excluded, required)
         refs = reference(totals)
         strongest = matrix.ceiling[positive] * (1.0 if weights is None else weights)
-        bar = Bar(share, refs, strongest.max(axis=1), likeness, matrix, positive, weights)
+        bar = Bar(share, refs, strongest.max(axis=1), likeness, lexical, matrix, positive)
         judged = totals.copy() if feedback else totals     # the bar judges the profile's evidence, before votes
         voting = apply_votes(index, totals, feedback[lo:lo + size]) if feedback else {}
         if feedback:
@@ -407,10 +407,11 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
 
 
 def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, weights, excluded: np.ndarray,
-                required: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """-> (totals, solid, likeness), each (profiles x day papers): a paper's total is above zero
-    iff it is matched and passes the exclusions and required terms; its likeness to the profile's
-    best papers is 0 where there is no feedback (see ``pseudo_feedback``)."""
+                required: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """-> (totals, solid, likeness, lexical), each (profiles x day papers): a paper's total is above
+    zero iff it is matched and passes the exclusions and required terms; its likeness to the
+    profile's best papers is 0 where there is no feedback (see ``pseudo_feedback``); lexical: its
+    score from the terms alone (no gates, no feedback)."""
     totals = matrix.scores[positive[:, 0]]
     solid = matrix.solid[positive[:, 0]]
     if weights is not None:
@@ -422,6 +423,7 @@ def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, wei
             part *= weights[:, k, None]
         totals += part
         solid |= matrix.solid[positive[:, k]]
+    lexical = totals.copy()
     if excluded.size or required.size:
         gates = np.ones(totals.shape, bool)
         for rows in excluded.T:
@@ -430,10 +432,10 @@ def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, wei
             gates &= matrix.strong[rows]
         totals *= gates
     if not uses_prf(index):
-        return totals, solid, np.zeros(totals.shape, np.float32)
+        return totals, solid, np.zeros(totals.shape, np.float32), lexical
     added, likeness = pseudo_feedback(index, totals)
     totals += added
-    return totals, solid, likeness
+    return totals, solid, likeness, lexical
 
 
 def upvote_boost(index: PaperIndex, weight: float) -> list[float]:
@@ -769,9 +771,9 @@ class Bar:
     refs: np.ndarray            # per profile: the mean of its TOP_MEAN best scores
     ceilings: np.ndarray        # per profile: what its strongest term can score in one paper
     likeness: np.ndarray        # per profile and paper: how like the profile's best it reads (~1: as they do)
+    lexical: np.ndarray         # per profile and paper: its score from the terms alone (no feedback, no votes)
     matrix: TermMatrix
-    positive: np.ndarray        # the profiles' term rows, and their weights (or None)
-    weights: np.ndarray | None
+    positive: np.ndarray        # the profiles' term rows
 
     def floor(self) -> np.ndarray:
         return min(ABSOLUTE_FLOOR, self.share) * self.ceilings
@@ -782,24 +784,20 @@ class Bar:
         ref, ceiling, floor = self.refs[prof], self.ceilings[prof], self.floor()[prof]
         out = (values >= floor) & solid[prof, doc]
         at = np.flatnonzero(out)
-        lexical, strong = self.terms(prof[at], doc[at])
+        lexical, strong = self.lexical[prof[at], doc[at]], self.strong(prof[at], doc[at])
         like = np.minimum(self.likeness[prof[at], doc[at]], FEEDBACK_CAP)
         evidence = FEEDBACK_EVIDENCE * like + ABSOLUTE_EVIDENCE * lexical / ceiling[at] + STRONG_EVIDENCE * strong
         share = self.share ** np.minimum(np.exp(evidence - EVIDENCE_OFFSET), MAX_POWER)
         out[at] = (values[at] >= share * ref[at]) & (lexical >= floor[at])
         return out
 
-    def terms(self, prof: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per pair: its score from the profile's terms alone (no feedback, no votes) and how
-        many of them appear in the paper as written."""
-        lexical = np.zeros(len(prof), np.float32)
+    def strong(self, prof: np.ndarray, doc: np.ndarray) -> np.ndarray:
+        """Per pair: how many of the profile's terms appear in the paper as written."""
         strong = np.zeros(len(prof), np.int64)
-        scores, found, width = self.matrix.scores.ravel(), self.matrix.strong.ravel(), self.matrix.scores.shape[1]
+        found, width = self.matrix.strong.ravel(), self.matrix.strong.shape[1]
         for k in range(self.positive.shape[1]):
-            cell = self.positive[prof, k] * width + doc
-            lexical += scores[cell] if self.weights is None else scores[cell] * self.weights[prof, k]
-            strong += found[cell]
-        return lexical, strong
+            strong += found[self.positive[prof, k] * width + doc]
+        return strong
 
 
 def reference(totals: np.ndarray) -> np.ndarray:
