@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from notifier.explain import evidence
-from notifier.index import (K1, RARE_SHARE, STOP, TOKEN, PaperIndex, as_doc, ranks, build_index, csr_positions, expand_csr,
+from notifier.index import (K1, RARE_SHARE, STOP, TOKEN, Doc, PaperIndex, as_doc, ranks, build_index, csr_positions, expand_csr,
                             normal, rare_stems, stem_all, term_stems, unit_vector, words)
 from notifier.models import Match
 from notifier.profile import Profile, Term
@@ -390,6 +390,7 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
     if uses_prf(index):
         similarity(index)
     size = max(1, CHUNK_CELLS // max(index.n_day, 1))
+    votes = rocchio_weights(feedback) if feedback else None
 
     for lo in range(0, len(profiles), size):
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
@@ -398,7 +399,7 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
         strongest = matrix.ceiling[positive] * (1.0 if weights is None else weights)
         bar = Bar(share, refs, strongest.max(axis=1), likeness, lexical, matrix, positive)
         judged = totals.copy() if feedback else totals     # the bar judges the profile's evidence, before votes
-        voting = apply_votes(index, totals, feedback[lo:lo + size]) if feedback else {}
+        voting = apply_votes(index, totals, feedback, votes, lo, lo + len(chunk)) if feedback else {}
         if feedback:
             judged[totals == 0] = 0.0                        # ... of the papers still ranked
         ranked = rank_chunk(index, matrix, chunk, totals, judged, solid, positive, bar, cap, selected_only)
@@ -500,7 +501,7 @@ def similarity(index: PaperIndex) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- votes
-def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list]) -> dict:
+def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], votes: tuple, lo: int, hi: int) -> dict:
     """For the profiles of a chunk that have votes, Rocchio in two vector spaces of the day
     papers, their rare stems and their phrases (pairs of adjacent stems: 'load balancing' says
     more than its two common words apart): a matched paper's mean similarity to the liked
@@ -511,17 +512,21 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list]) -> 
     (where the votes reorder; a long tail would make it large), at most VOTE_CLIP either way.
     Only matched papers move: an unmatched one stays unmatched, a moved one is still selected
     only with solid evidence; a day paper marked not for me is dropped.
+    The chunk is the batch's profiles ``lo`` to ``hi`` (``feedback`` the batch's, ``votes`` its
+    ``rocchio_weights``; the totals the chunk's).
     -> per voting profile, (the index, the papers voted on, their signs, each day paper's
     direction: +1 up, -1 down, 0 unmoved)."""
-    rows = [i for i, votes in enumerate(feedback) if votes]
-    if not rows:
+    docs, (profile, paper, w) = votes
+    a, b = np.searchsorted(profile, [lo, hi])
+    if a == b:
         return {}
-    papers, (profile, paper, w) = rocchio_weights([feedback[i] for i in rows])
-    first = np.searchsorted(profile, np.arange(len(rows)))
+    profile, (used, paper), w = profile[a:b], np.unique(paper[a:b], return_inverse=True), w[a:b]
+    owners = np.unique(profile, return_index=True)[0]
+    first, rows = np.searchsorted(profile, owners), (owners - lo).tolist()
     matched = totals[rows] > 0
     shift = np.zeros(matched.shape)
     for space, weight in ((vote_space(index), VOTE_STEMS), (phrase_space(index), VOTE_PHRASES)):
-        similar = np.array([space.similar(index, p) for p in papers], np.float64)
+        similar = np.array([space.similar(index, docs[j]) for j in used.tolist()], np.float64)
         # summed by reduceat, not a matrix product: BLAS threads spin on a busy machine (2x slower)
         liked, disliked = (np.add.reduceat(np.maximum(sign * w, 0.0)[:, None] * similar[paper], first)
                            for sign in (1, -1))
@@ -533,9 +538,9 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list]) -> 
                         VOTE_MIN_SPREAD)
     totals[rows] *= np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
     for k, i in enumerate(rows):
-        totals[i, marked_not_for_me(index, feedback[i])] = 0.0
+        totals[i, marked_not_for_me(index, feedback[lo + i])] = 0.0
     moved = np.sign(shift * matched).astype(np.int8)
-    return {i: (index, [paper for paper, _ in feedback[i]], [1 if vote > 0 else -1 for _, vote in feedback[i]],
+    return {i: (index, [paper for paper, _ in feedback[lo + i]], [1 if vote > 0 else -1 for _, vote in feedback[lo + i]],
                 moved[k]) for k, i in enumerate(rows)}
 
 
@@ -548,9 +553,9 @@ def marked_not_for_me(index: PaperIndex, votes: list) -> list[int]:
 
 
 def rocchio_weights(feedback: list[list]) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """The papers voted on (each once) and each vote as (its profile, the paper's number, its
-    weight: 1 / the profile's liked papers for a liked one, -1 / its disliked papers for a
-    disliked one), by profile."""
+    """The papers voted on (each once, as ``Doc``) and each vote as (its profile, the paper's
+    number, its weight: 1 / the profile's liked papers for a liked one, -1 / its disliked papers
+    for a disliked one), by profile: worked out once for a batch."""
     column: dict[tuple, int] = {}
     papers, cells = [], []
     for k, votes in enumerate(feedback):
@@ -561,10 +566,10 @@ def rocchio_weights(feedback: list[list]) -> tuple[list, tuple[np.ndarray, np.nd
             key = (doc.id, doc.title, doc.abstract)
             if key not in column:
                 column[key] = len(papers)
-                papers.append(paper)
+                papers.append(doc)
             cells.append((k, column[key], 1 / n_liked if vote > 0 else -1 / n_disliked))
-    profile, paper, weight = zip(*cells)
-    return papers, (np.array(profile, np.int64), np.array(paper, np.int64), np.array(weight))
+    profile, paper, weight = zip(*cells) if cells else ((), (), ())
+    return papers, (np.array(profile, np.int64), np.array(paper, np.int64), np.array(weight, np.float64))
 
 
 def masked_moments(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -604,10 +609,9 @@ class Space:
         ids, w = ids[w > 0], w[w > 0]
         return ids, w / max(float(np.sqrt((w * w).sum())), 1e-9)
 
-    def similar(self, index: PaperIndex, paper) -> np.ndarray:
+    def similar(self, index: PaperIndex, doc: Doc) -> np.ndarray:
         """A paper's cosine similarity to every day paper, kept per index for the last
         VOTE_KEPT_CELLS / day papers voted on (subscribers vote on the same papers)."""
-        doc = as_doc(paper)
         kept = index.cache.setdefault(("similar", self.name), OrderedDict())
         key = (doc.id, doc.title, doc.abstract)
         if key in kept:
@@ -722,7 +726,8 @@ def phrase_space(index: PaperIndex) -> PhraseSpace:
 
 def resemblance(index: PaperIndex, paper) -> np.ndarray:
     """A paper's cosine similarity to every day paper, the higher of the stem and phrase spaces'."""
-    return np.maximum(vote_space(index).similar(index, paper), phrase_space(index).similar(index, paper))
+    doc = as_doc(paper)
+    return np.maximum(vote_space(index).similar(index, doc), phrase_space(index).similar(index, doc))
 
 
 def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray, judged: np.ndarray,
