@@ -61,6 +61,7 @@ VOTE_SPREAD_TOP = 40        # ... the spread: of the log scores of the profile's
 VOTE_MIN_SPREAD = 0.25      # ... assumed at least (profiles that cannot tell their papers apart)
 VOTE_CLIP = 1.0             # ... by at most this either way (x2.7 or /2.7)
 VOTE_KEPT_CELLS = 1 << 24   # ... similarities of papers voted on kept per index: 64 MB of float32
+VOTE_BATCH_CELLS = 1 << 21  # ... and those of a batch's papers voted on, as float64, when they are few: 16 MB
 VOTE_SIMILAR = 0.2          # the explanation counts the voted papers a match is at least this similar to
 CHUNK_CELLS = 128 * 1024    # profiles x papers scored together: small enough to stay in the CPU cache
 
@@ -409,7 +410,7 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
     if uses_prf(index):
         similarity(index)
     size = max(1, CHUNK_CELLS // max(index.n_day, 1))
-    votes = rocchio_weights(feedback) if feedback else None
+    votes = (*rocchio_weights(feedback), {}) if feedback else None
 
     for lo in range(0, len(profiles), size):
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
@@ -532,10 +533,10 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], vot
     Only matched papers move: an unmatched one stays unmatched, a moved one is still selected
     only with solid evidence; a day paper marked not for me is dropped.
     The chunk is the batch's profiles ``lo`` to ``hi`` (``feedback`` the batch's, ``votes`` its
-    ``rocchio_weights``; the totals the chunk's).
+    ``rocchio_weights`` and the similarities kept for the batch; the totals the chunk's).
     -> per voting profile, (the index, the papers voted on, their signs, each day paper's
     direction: +1 up, -1 down, 0 unmoved)."""
-    docs, (profile, paper, w) = votes
+    docs, (profile, paper, w), kept = votes
     a, b = np.searchsorted(profile, [lo, hi])
     if a == b:
         return {}
@@ -545,13 +546,14 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], vot
     matched = totals[rows] > 0
     shift = np.zeros(matched.shape)
     for space, weight in ((vote_space(index), VOTE_STEMS), (phrase_space(index), VOTE_PHRASES)):
-        similar = np.array([space.similar(index, docs[j]) for j in used.tolist()], np.float64)
+        similar = voted_similarity(index, space, docs, used, kept)
         # summed by reduceat, not a matrix product: BLAS threads spin on a busy machine (2x slower)
         liked, disliked = (np.add.reduceat(np.maximum(sign * w, 0.0)[:, None] * similar[paper], first)
                            for sign in (1, -1))
         closer = np.maximum(disliked - liked, 0.0)
         shift += weight * (standardised(liked, matched) - VOTE_DISLIKED * standardised(closer, matched, centred=False))
-    best = -np.sort(-totals[rows], axis=1)[:, min(VOTE_SPREAD_TOP, totals.shape[1]) - 1]
+    nth = min(VOTE_SPREAD_TOP, totals.shape[1]) - 1
+    best = -np.partition(-totals[rows], nth, axis=1)[:, nth]
     top = matched & (totals[rows] >= best[:, None])
     spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, totals[rows], 1.0)), top)[1]),
                         VOTE_MIN_SPREAD)
@@ -561,6 +563,17 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], vot
     moved = np.sign(shift * matched).astype(np.int8)
     return {i: (index, [paper for paper, _ in feedback[lo + i]], [1 if vote > 0 else -1 for _, vote in feedback[lo + i]],
                 moved[k]) for k, i in enumerate(rows)}
+
+
+def voted_similarity(index: PaperIndex, space: Space, docs: list, used: np.ndarray, kept: dict) -> np.ndarray:
+    """The similarity of the papers ``used`` (numbers in ``docs``, the batch's papers voted on) to
+    every day paper, as float64 rows: those of all of them made once for the batch and kept in
+    ``kept`` when they are few (VOTE_BATCH_CELLS), else looked up for each chunk."""
+    if len(docs) * index.n_day > VOTE_BATCH_CELLS:
+        return np.array([space.similar(index, docs[j]) for j in used.tolist()], np.float64)
+    if space.name not in kept:
+        kept[space.name] = np.array([space.similar(index, doc) for doc in docs], np.float64)
+    return kept[space.name][used]
 
 
 def marked_not_for_me(index: PaperIndex, votes: list) -> list[int]:
