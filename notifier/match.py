@@ -542,27 +542,39 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], vot
         return {}
     profile, (used, paper), w = profile[a:b], np.unique(paper[a:b], return_inverse=True), w[a:b]
     owners = np.unique(profile, return_index=True)[0]
-    first, rows = np.searchsorted(profile, owners), (owners - lo).tolist()
-    matched = totals[rows] > 0
+    rows = (owners - lo).tolist()
+    scores = totals[rows]
+    matched = scores > 0
     shift = np.zeros(matched.shape)
     for space, weight in ((vote_space(index), VOTE_STEMS), (phrase_space(index), VOTE_PHRASES)):
         similar = voted_similarity(index, space, docs, used, kept)
-        # summed by reduceat, not a matrix product: BLAS threads spin on a busy machine (2x slower)
-        liked, disliked = (np.add.reduceat(np.maximum(sign * w, 0.0)[:, None] * similar[paper], first)
-                           for sign in (1, -1))
+        liked, disliked = (vote_sums(similar, paper, w * sign, profile, owners) for sign in (1, -1))
         closer = np.maximum(disliked - liked, 0.0)
         shift += weight * (standardised(liked, matched) - VOTE_DISLIKED * standardised(closer, matched, centred=False))
     nth = min(VOTE_SPREAD_TOP, totals.shape[1]) - 1
-    best = -np.partition(-totals[rows], nth, axis=1)[:, nth]
-    top = matched & (totals[rows] >= best[:, None])
-    spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, totals[rows], 1.0)), top)[1]),
+    best = -np.partition(-scores, nth, axis=1)[:, nth]
+    top = matched & (scores >= best[:, None])
+    spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, scores, 1.0)), top)[1]),
                         VOTE_MIN_SPREAD)
-    totals[rows] *= np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
+    totals[rows] = scores * np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
     for k, i in enumerate(rows):
         totals[i, marked_not_for_me(index, feedback[lo + i])] = 0.0
     moved = np.sign(shift * matched).astype(np.int8)
     return {i: (index, [paper for paper, _ in feedback[lo + i]], [1 if vote > 0 else -1 for _, vote in feedback[lo + i]],
                 moved[k]) for k, i in enumerate(rows)}
+
+
+def vote_sums(similar: np.ndarray, paper: np.ndarray, w: np.ndarray, profile: np.ndarray,
+              owners: np.ndarray) -> np.ndarray:
+    """Per profile in ``owners``, the sum of its votes' rows of ``similar`` (the vote's ``paper``)
+    x their weight ``w`` where it is positive: only those rows are gathered (the others would add
+    exact zeros), summed by reduceat, not a matrix product: BLAS threads spin on a busy machine."""
+    keep = w > 0
+    cells = np.concatenate([similar[paper[keep]] * w[keep][:, None], np.zeros((1, similar.shape[1]))])
+    first = np.searchsorted(profile[keep], owners)
+    sums = np.add.reduceat(cells, first)
+    sums[first == np.append(first[1:], keep.sum())] = 0.0        # profiles without such votes
+    return sums
 
 
 def voted_similarity(index: PaperIndex, space: Space, docs: list, used: np.ndarray, kept: dict) -> np.ndarray:
