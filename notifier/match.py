@@ -420,8 +420,9 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
         bar = Bar(share, refs, strongest.max(axis=1), likeness, lexical, matrix, positive)
         judged = totals.copy() if feedback else totals     # the bar judges the profile's evidence, before votes
         voting = apply_votes(index, totals, feedback, votes, lo, lo + len(chunk)) if feedback else {}
-        if feedback:
-            judged[totals == 0] = 0.0                        # ... of the papers still ranked
+        if voting:                                           # ... of the papers still ranked
+            rows = list(voting)
+            judged[rows] = np.where(totals[rows] == 0, 0.0, judged[rows])
         ranked = rank_chunk(index, matrix, chunk, totals, judged, solid, positive, bar, cap, selected_only)
         ranked = (replace(r, voting=voting[i]) if i in voting else r for i, r in enumerate(ranked))
         yield from (r.blend(boost) for r in ranked) if upvote_weight else ranked
@@ -490,11 +491,12 @@ def pseudo_feedback(index: PaperIndex, totals: np.ndarray) -> tuple[np.ndarray, 
         chosen.append((best, found))
         remaining[every, best] = 0.0
     mean /= np.maximum(n_best, 1)[:, None].astype(np.float32)
-    mean *= totals > 0
+    matched = totals > 0
+    mean *= matched
     among = sum(mean[every, best] * found for best, found in chosen) / np.maximum(n_best, 1)
     likeness = mean / np.maximum(among, 1e-6).astype(np.float32)[:, None]
     likeness *= ((n_best >= 2) & (among > 0))[:, None]     # best papers with nothing in common: no likeness
-    enough = (n_best >= 2) & (np.count_nonzero(totals > 0, axis=1) >= PRF_MIN_MATCHED)
+    enough = (n_best >= 2) & (np.count_nonzero(matched, axis=1) >= PRF_MIN_MATCHED)
     return mean * np.where(enough, PRF_WEIGHT * totals.max(axis=1), 0.0).astype(np.float32)[:, None], likeness
 
 
