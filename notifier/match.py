@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -423,8 +423,7 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
         if voting:                                           # ... of the papers still ranked
             rows = list(voting)
             judged[rows] = np.where(totals[rows] == 0, 0.0, judged[rows])
-        ranked = rank_chunk(index, matrix, chunk, totals, judged, solid, positive, bar, cap, selected_only)
-        ranked = (replace(r, voting=voting[i]) if i in voting else r for i, r in enumerate(ranked))
+        ranked = rank_chunk(index, matrix, chunk, totals, judged, solid, positive, bar, cap, selected_only, voting)
         yield from (r.blend(boost) for r in ranked) if upvote_weight else ranked
 
 
@@ -777,11 +776,11 @@ def resemblance(index: PaperIndex, paper) -> np.ndarray:
 
 
 def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray, judged: np.ndarray,
-               solid: np.ndarray, positive: np.ndarray, bar: Bar, cap: int, selected_only: bool):
+               solid: np.ndarray, positive: np.ndarray, bar: Bar, cap: int, selected_only: bool, voting: dict):
     """Yield each profile's ``Ranked``: its papers by score (``totals``, votes included; ties in
     input order), flagged selected when solid, passing the ``bar`` with their ``judged`` score (the
     same without votes: votes reorder, they do not move the bar) and among the profile's first
-    ``cap`` to."""
+    ``cap`` to; with its ``voting`` (by its number in the chunk) if it has votes."""
     if selected_only:
         prof, doc = np.nonzero((judged >= bar.floor()[:, None]) & solid)
         keep = bar.sends(prof, doc, judged[prof, doc], solid)
@@ -803,7 +802,7 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     flags, codes, first = flags.tolist(), codes.tolist(), first.tolist()
     for i, profile in enumerate(chunk):
         a, b = first[i], first[i + 1]
-        yield Ranked(profile, docs[a:b], scores[a:b], flags[a:b], codes[a:b])
+        yield Ranked(profile, docs[a:b], scores[a:b], flags[a:b], codes[a:b], voting.get(i))
 
 
 @dataclass
