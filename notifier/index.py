@@ -117,6 +117,8 @@ class PaperIndex:
     short_to_long: dict[str, Counter]   # 'moe' -> Counter({('mixtur', 'of', 'expert'): 3})
     long_to_short: dict[tuple, Counter]
     spelled: dict                       # abbreviation or long form (stems) -> as first written
+    day_stems: np.ndarray               # the stem id of each word of the day papers' texts, in order,
+    day_lengths: np.ndarray             # ... each text's length (title, abstract, title, ...)
     cache: dict = field(default_factory=dict)
 
     @property
@@ -185,8 +187,10 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
             long_to_short[long][short] += 1
             spelled.setdefault(short, short_text)
             spelled.setdefault(long, long_text)
+    day_lengths = lengths[:len(day)].ravel()
     return PaperIndex(docs, len(day), sid, starts, norm, occ_ptr, pos, df, *unit,
-                      set(low), dict(short_to_long), dict(long_to_short), spelled)
+                      set(low), dict(short_to_long), dict(long_to_short), spelled,
+                      word_stem[word_ids[:int(day_lengths.sum())]].astype(np.int32), day_lengths)
 
 
 def blocks(starts: np.ndarray, positions: np.ndarray) -> np.ndarray:

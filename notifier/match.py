@@ -22,12 +22,12 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from notifier.explain import evidence
-from notifier.index import (K1, RARE_SHARE, STOP, TOKEN, PaperIndex, as_doc, ranks, build_index, csr_positions, expand_csr,
+from notifier.index import (K1, RARE_SHARE, STOP, TOKEN, Doc, PaperIndex, as_doc, ranks, build_index, csr_positions, expand_csr,
                             normal, rare_stems, stem_all, term_stems, unit_vector, words)
 from notifier.models import Match
 from notifier.profile import Profile, Term
@@ -61,6 +61,7 @@ VOTE_SPREAD_TOP = 40        # ... the spread: of the log scores of the profile's
 VOTE_MIN_SPREAD = 0.25      # ... assumed at least (profiles that cannot tell their papers apart)
 VOTE_CLIP = 1.0             # ... by at most this either way (x2.7 or /2.7)
 VOTE_KEPT_CELLS = 1 << 24   # ... similarities of papers voted on kept per index: 64 MB of float32
+VOTE_BATCH_CELLS = 1 << 21  # ... and those of a batch's papers voted on, as float64, when they are few: 16 MB
 VOTE_SIMILAR = 0.2          # the explanation counts the voted papers a match is at least this similar to
 CHUNK_CELLS = 128 * 1024    # profiles x papers scored together: small enough to stay in the CPU cache
 
@@ -312,9 +313,28 @@ class TermMatrix:
                 setattr(self, name, grown)
 
     def rows(self, terms: list[Term]) -> np.ndarray:
-        """Each term's row, resolving the new ones."""
-        self.reserve(len({t.key for t in terms} - self.row.keys()))
+        """Each term's row, resolving the new ones (the plain words all at once)."""
+        new = {t.key: t for t in terms if t.key not in self.row}
+        self.reserve(len(new))
+        self.add_words(list(new.values()))
         return np.array([self.add(t) for t in terms], np.int64)
+
+    def add_words(self, terms: list[Term]) -> None:
+        """Resolve together the terms that are one word with no other spelling, in title and
+        abstract: each is its stem's BM25F row (as ``unit_vector`` has it), found where it scores."""
+        index = self.index
+        words = [(t, v[0][0][0]) for t in terms if t.field is None and len(term_stems(t.text)) == 1
+                 and len(v := variants(index, t.text)) == 1]
+        if not words:
+            return
+        rows = np.arange(self.n, self.n + len(words))
+        stems = np.array([index.sid.get(stem, -1) for _, stem in words], np.int64)
+        which, at = csr_positions(index.unit_ptr, stems[stems >= 0])
+        self.scores[rows[stems >= 0][which], index.unit_doc[at]] = index.unit_score[at]
+        self.strong[rows] = self.solid[rows] = self.scores[rows] > 0
+        for (term, _), r in zip(words, rows.tolist()):
+            self.ceiling[r], self.row[term.key] = ceiling(index, term), r
+        self.n += len(words)
 
 
 def ceiling(index: PaperIndex, term: Term) -> float:
@@ -390,27 +410,29 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
     if uses_prf(index):
         similarity(index)
     size = max(1, CHUNK_CELLS // max(index.n_day, 1))
+    votes = (*rocchio_weights(feedback), {}) if feedback else None
 
     for lo in range(0, len(profiles), size):
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
-        totals, solid, likeness = score_chunk(index, matrix, positive, weights, excluded, required)
+        totals, solid, likeness, lexical = score_chunk(index, matrix, positive, weights, excluded, required)
         refs = reference(totals)
         strongest = matrix.ceiling[positive] * (1.0 if weights is None else weights)
-        bar = Bar(share, refs, strongest.max(axis=1), likeness, matrix, positive, weights)
+        bar = Bar(share, refs, strongest.max(axis=1), likeness, lexical, matrix, positive)
         judged = totals.copy() if feedback else totals     # the bar judges the profile's evidence, before votes
-        voting = apply_votes(index, totals, feedback[lo:lo + size]) if feedback else {}
-        if feedback:
-            judged[totals == 0] = 0.0                        # ... of the papers still ranked
-        ranked = rank_chunk(index, matrix, chunk, totals, judged, solid, positive, bar, cap, selected_only)
-        ranked = (replace(r, voting=voting[i]) if i in voting else r for i, r in enumerate(ranked))
+        voting = apply_votes(index, totals, feedback, votes, lo, lo + len(chunk)) if feedback else {}
+        if voting:                                           # ... of the papers still ranked
+            rows = list(voting)
+            judged[rows] = np.where(totals[rows] == 0, 0.0, judged[rows])
+        ranked = rank_chunk(index, matrix, chunk, totals, judged, solid, positive, bar, cap, selected_only, voting)
         yield from (r.blend(boost) for r in ranked) if upvote_weight else ranked
 
 
 def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, weights, excluded: np.ndarray,
-                required: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """-> (totals, solid, likeness), each (profiles x day papers): a paper's total is above zero
-    iff it is matched and passes the exclusions and required terms; its likeness to the profile's
-    best papers is 0 where there is no feedback (see ``pseudo_feedback``)."""
+                required: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """-> (totals, solid, likeness, lexical), each (profiles x day papers): a paper's total is above
+    zero iff it is matched and passes the exclusions and required terms; its likeness to the
+    profile's best papers is 0 where there is no feedback (see ``pseudo_feedback``); lexical: its
+    score from the terms alone (no gates, no feedback)."""
     totals = matrix.scores[positive[:, 0]]
     solid = matrix.solid[positive[:, 0]]
     if weights is not None:
@@ -422,6 +444,7 @@ def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, wei
             part *= weights[:, k, None]
         totals += part
         solid |= matrix.solid[positive[:, k]]
+    lexical = totals.copy()
     if excluded.size or required.size:
         gates = np.ones(totals.shape, bool)
         for rows in excluded.T:
@@ -430,10 +453,10 @@ def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, wei
             gates &= matrix.strong[rows]
         totals *= gates
     if not uses_prf(index):
-        return totals, solid, np.zeros(totals.shape, np.float32)
+        return totals, solid, np.zeros(totals.shape, np.float32), lexical
     added, likeness = pseudo_feedback(index, totals)
     totals += added
-    return totals, solid, likeness
+    return totals, solid, likeness, lexical
 
 
 def upvote_boost(index: PaperIndex, weight: float) -> list[float]:
@@ -467,11 +490,12 @@ def pseudo_feedback(index: PaperIndex, totals: np.ndarray) -> tuple[np.ndarray, 
         chosen.append((best, found))
         remaining[every, best] = 0.0
     mean /= np.maximum(n_best, 1)[:, None].astype(np.float32)
-    mean *= totals > 0
+    matched = totals > 0
+    mean *= matched
     among = sum(mean[every, best] * found for best, found in chosen) / np.maximum(n_best, 1)
     likeness = mean / np.maximum(among, 1e-6).astype(np.float32)[:, None]
     likeness *= ((n_best >= 2) & (among > 0))[:, None]     # best papers with nothing in common: no likeness
-    enough = (n_best >= 2) & (np.count_nonzero(totals > 0, axis=1) >= PRF_MIN_MATCHED)
+    enough = (n_best >= 2) & (np.count_nonzero(matched, axis=1) >= PRF_MIN_MATCHED)
     return mean * np.where(enough, PRF_WEIGHT * totals.max(axis=1), 0.0).astype(np.float32)[:, None], likeness
 
 
@@ -498,7 +522,7 @@ def similarity(index: PaperIndex) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- votes
-def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list]) -> dict:
+def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], votes: tuple, lo: int, hi: int) -> dict:
     """For the profiles of a chunk that have votes, Rocchio in two vector spaces of the day
     papers, their rare stems and their phrases (pairs of adjacent stems: 'load balancing' says
     more than its two common words apart): a matched paper's mean similarity to the liked
@@ -509,32 +533,60 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list]) -> 
     (where the votes reorder; a long tail would make it large), at most VOTE_CLIP either way.
     Only matched papers move: an unmatched one stays unmatched, a moved one is still selected
     only with solid evidence; a day paper marked not for me is dropped.
+    The chunk is the batch's profiles ``lo`` to ``hi`` (``feedback`` the batch's, ``votes`` its
+    ``rocchio_weights`` and the similarities kept for the batch; the totals the chunk's).
     -> per voting profile, (the index, the papers voted on, their signs, each day paper's
     direction: +1 up, -1 down, 0 unmoved)."""
-    rows = [i for i, votes in enumerate(feedback) if votes]
-    if not rows:
+    docs, (profile, paper, w), kept = votes
+    a, b = np.searchsorted(profile, [lo, hi])
+    if a == b:
         return {}
-    papers, (profile, paper, w) = rocchio_weights([feedback[i] for i in rows])
-    first = np.searchsorted(profile, np.arange(len(rows)))
-    matched = totals[rows] > 0
+    profile, (used, paper), w = profile[a:b], np.unique(paper[a:b], return_inverse=True), w[a:b]
+    owners = np.unique(profile, return_index=True)[0]
+    rows = (owners - lo).tolist()
+    scores = totals[rows]
+    matched = scores > 0
     shift = np.zeros(matched.shape)
     for space, weight in ((vote_space(index), VOTE_STEMS), (phrase_space(index), VOTE_PHRASES)):
-        similar = np.array([space.similar(index, p) for p in papers], np.float64)
-        # summed by reduceat, not a matrix product: BLAS threads spin on a busy machine (2x slower)
-        liked, disliked = (np.add.reduceat(np.maximum(sign * w, 0.0)[:, None] * similar[paper], first)
-                           for sign in (1, -1))
+        similar = voted_similarity(index, space, docs, used, kept)
+        liked, disliked = (vote_sums(similar, paper, w * sign, profile, owners) for sign in (1, -1))
         closer = np.maximum(disliked - liked, 0.0)
         shift += weight * (standardised(liked, matched) - VOTE_DISLIKED * standardised(closer, matched, centred=False))
-    best = -np.sort(-totals[rows], axis=1)[:, min(VOTE_SPREAD_TOP, totals.shape[1]) - 1]
-    top = matched & (totals[rows] >= best[:, None])
-    spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, totals[rows], 1.0)), top)[1]),
+    nth = min(VOTE_SPREAD_TOP, totals.shape[1]) - 1
+    best = -np.partition(-scores, nth, axis=1)[:, nth]
+    top = matched & (scores >= best[:, None])
+    spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, scores, 1.0)), top)[1]),
                         VOTE_MIN_SPREAD)
-    totals[rows] *= np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
+    totals[rows] = scores * np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
     for k, i in enumerate(rows):
-        totals[i, marked_not_for_me(index, feedback[i])] = 0.0
+        totals[i, marked_not_for_me(index, feedback[lo + i])] = 0.0
     moved = np.sign(shift * matched).astype(np.int8)
-    return {i: (index, [paper for paper, _ in feedback[i]], [1 if vote > 0 else -1 for _, vote in feedback[i]],
+    return {i: (index, [paper for paper, _ in feedback[lo + i]], [1 if vote > 0 else -1 for _, vote in feedback[lo + i]],
                 moved[k]) for k, i in enumerate(rows)}
+
+
+def vote_sums(similar: np.ndarray, paper: np.ndarray, w: np.ndarray, profile: np.ndarray,
+              owners: np.ndarray) -> np.ndarray:
+    """Per profile in ``owners``, the sum of its votes' rows of ``similar`` (the vote's ``paper``)
+    x their weight ``w`` where it is positive: only those rows are gathered (the others would add
+    exact zeros), summed by reduceat, not a matrix product: BLAS threads spin on a busy machine."""
+    keep = w > 0
+    cells = np.concatenate([similar[paper[keep]] * w[keep][:, None], np.zeros((1, similar.shape[1]))])
+    first = np.searchsorted(profile[keep], owners)
+    sums = np.add.reduceat(cells, first)
+    sums[first == np.append(first[1:], keep.sum())] = 0.0        # profiles without such votes
+    return sums
+
+
+def voted_similarity(index: PaperIndex, space: Space, docs: list, used: np.ndarray, kept: dict) -> np.ndarray:
+    """The similarity of the papers ``used`` (numbers in ``docs``, the batch's papers voted on) to
+    every day paper, as float64 rows: those of all of them made once for the batch and kept in
+    ``kept`` when they are few (VOTE_BATCH_CELLS), else looked up for each chunk."""
+    if len(docs) * index.n_day > VOTE_BATCH_CELLS:
+        return np.array([space.similar(index, docs[j]) for j in used.tolist()], np.float64)
+    if space.name not in kept:
+        kept[space.name] = np.array([space.similar(index, doc) for doc in docs], np.float64)
+    return kept[space.name][used]
 
 
 def marked_not_for_me(index: PaperIndex, votes: list) -> list[int]:
@@ -546,9 +598,9 @@ def marked_not_for_me(index: PaperIndex, votes: list) -> list[int]:
 
 
 def rocchio_weights(feedback: list[list]) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """The papers voted on (each once) and each vote as (its profile, the paper's number, its
-    weight: 1 / the profile's liked papers for a liked one, -1 / its disliked papers for a
-    disliked one), by profile."""
+    """The papers voted on (each once, as ``Doc``) and each vote as (its profile, the paper's
+    number, its weight: 1 / the profile's liked papers for a liked one, -1 / its disliked papers
+    for a disliked one), by profile: worked out once for a batch."""
     column: dict[tuple, int] = {}
     papers, cells = [], []
     for k, votes in enumerate(feedback):
@@ -559,10 +611,10 @@ def rocchio_weights(feedback: list[list]) -> tuple[list, tuple[np.ndarray, np.nd
             key = (doc.id, doc.title, doc.abstract)
             if key not in column:
                 column[key] = len(papers)
-                papers.append(paper)
+                papers.append(doc)
             cells.append((k, column[key], 1 / n_liked if vote > 0 else -1 / n_disliked))
-    profile, paper, weight = zip(*cells)
-    return papers, (np.array(profile, np.int64), np.array(paper, np.int64), np.array(weight))
+    profile, paper, weight = zip(*cells) if cells else ((), (), ())
+    return papers, (np.array(profile, np.int64), np.array(paper, np.int64), np.array(weight, np.float64))
 
 
 def masked_moments(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -602,10 +654,9 @@ class Space:
         ids, w = ids[w > 0], w[w > 0]
         return ids, w / max(float(np.sqrt((w * w).sum())), 1e-9)
 
-    def similar(self, index: PaperIndex, paper) -> np.ndarray:
+    def similar(self, index: PaperIndex, doc: Doc) -> np.ndarray:
         """A paper's cosine similarity to every day paper, kept per index for the last
         VOTE_KEPT_CELLS / day papers voted on (subscribers vote on the same papers)."""
-        doc = as_doc(paper)
         kept = index.cache.setdefault(("similar", self.name), OrderedDict())
         key = (doc.id, doc.title, doc.abstract)
         if key in kept:
@@ -641,8 +692,8 @@ def vote_space(index: PaperIndex) -> Space:
 
 def stem_features(index: PaperIndex, title: str, abstract: str) -> tuple[np.ndarray, np.ndarray]:
     """The stems of a paper the index knows, each counted once (the stem space is of presence)."""
-    ids = np.unique(np.concatenate([stem_ids(index, title), stem_ids(index, abstract)]))
-    ids = ids[ids >= 0]
+    ids = np.unique(np.concatenate([stem_ids(index, title), stem_ids(index, abstract)]), return_counts=True)[0]
+    ids = ids[ids >= 0]     # (unique without counts would import numpy.ma: 15 ms)
     return ids, np.ones(len(ids))
 
 
@@ -659,12 +710,28 @@ def stem_ids(index: PaperIndex, text: str) -> np.ndarray:
 
 def phrase_codes(index: PaperIndex, text: str) -> np.ndarray:
     """Each pair of adjacent stems in ``text``, neither a stop word, as one number."""
-    if "no_phrase" not in index.cache:        # stop words, and (last) a stem no indexed paper has
-        index.cache["no_phrase"] = np.array([s in STOP for s in index.sid] + [True])
     ids = stem_ids(index, text)
-    ok = ~index.cache["no_phrase"][ids]
+    ok = ~no_phrase(index)[ids]
     ok = ok[:-1] & ok[1:]
     return ids[:-1][ok] * len(index.sid) + ids[1:][ok]
+
+
+def no_phrase(index: PaperIndex) -> np.ndarray:
+    """Per stem id, whether it cannot be part of a phrase: stop words, and (last) a stem no
+    indexed paper has."""
+    if "no_phrase" not in index.cache:
+        index.cache["no_phrase"] = np.array([s in STOP for s in index.sid] + [True])
+    return index.cache["no_phrase"]
+
+
+def day_phrases(index: PaperIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Every phrase of the day papers as ``phrase_codes`` numbers it (from the index's own words:
+    no text split again), with its day paper's number."""
+    ids = index.day_stems.astype(np.int64)
+    text = np.repeat(np.arange(len(index.day_lengths)), index.day_lengths)
+    ok = ~no_phrase(index)[ids]
+    pair = ok[:-1] & ok[1:] & (text[:-1] == text[1:])
+    return ids[:-1][pair] * len(index.sid) + ids[1:][pair], text[:-1][pair] // 2
 
 
 def phrase_features(index: PaperIndex, title: str, abstract: str) -> tuple[np.ndarray, np.ndarray]:
@@ -688,14 +755,11 @@ def phrase_space(index: PaperIndex) -> PhraseSpace:
     the day papers, counts damped (1 + log)."""
     if "phrase_space" not in index.cache:
         n = index.n_day
-        per_doc = [np.concatenate([phrase_codes(index, d.title), phrase_codes(index, d.abstract)])
-                   for d in index.docs[:n]]
-        doc = np.repeat(np.arange(n), [len(c) for c in per_doc])
-        cells, tf = np.unique(np.concatenate(per_doc + [np.zeros(0, np.int64)]) * n + doc, return_counts=True)
+        code, doc = day_phrases(index)
+        cells, tf = np.unique(code * n + doc, return_counts=True)
         code, doc = cells // n, cells % n
-        codes, df = np.unique(code, return_counts=True)
-        codes = codes[df >= 2]
-        shared = np.isin(code, codes)
+        codes, inverse, df = np.unique(code, return_inverse=True, return_counts=True)
+        codes, shared = codes[df >= 2], (df >= 2)[inverse]
         col, doc, tf = np.searchsorted(codes, code[shared]), doc[shared], tf[shared]
         weight = np.log(max(n, 1) / np.maximum(np.bincount(col, minlength=len(codes)), 1))
         value = weight[col] * (1 + np.log(tf))
@@ -707,15 +771,16 @@ def phrase_space(index: PaperIndex) -> PhraseSpace:
 
 def resemblance(index: PaperIndex, paper) -> np.ndarray:
     """A paper's cosine similarity to every day paper, the higher of the stem and phrase spaces'."""
-    return np.maximum(vote_space(index).similar(index, paper), phrase_space(index).similar(index, paper))
+    doc = as_doc(paper)
+    return np.maximum(vote_space(index).similar(index, doc), phrase_space(index).similar(index, doc))
 
 
 def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], totals: np.ndarray, judged: np.ndarray,
-               solid: np.ndarray, positive: np.ndarray, bar: Bar, cap: int, selected_only: bool):
+               solid: np.ndarray, positive: np.ndarray, bar: Bar, cap: int, selected_only: bool, voting: dict):
     """Yield each profile's ``Ranked``: its papers by score (``totals``, votes included; ties in
     input order), flagged selected when solid, passing the ``bar`` with their ``judged`` score (the
     same without votes: votes reorder, they do not move the bar) and among the profile's first
-    ``cap`` to."""
+    ``cap`` to; with its ``voting`` (by its number in the chunk) if it has votes."""
     if selected_only:
         prof, doc = np.nonzero((judged >= bar.floor()[:, None]) & solid)
         keep = bar.sends(prof, doc, judged[prof, doc], solid)
@@ -737,7 +802,7 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     flags, codes, first = flags.tolist(), codes.tolist(), first.tolist()
     for i, profile in enumerate(chunk):
         a, b = first[i], first[i + 1]
-        yield Ranked(profile, docs[a:b], scores[a:b], flags[a:b], codes[a:b])
+        yield Ranked(profile, docs[a:b], scores[a:b], flags[a:b], codes[a:b], voting.get(i))
 
 
 @dataclass
@@ -756,9 +821,9 @@ class Bar:
     refs: np.ndarray            # per profile: the mean of its TOP_MEAN best scores
     ceilings: np.ndarray        # per profile: what its strongest term can score in one paper
     likeness: np.ndarray        # per profile and paper: how like the profile's best it reads (~1: as they do)
+    lexical: np.ndarray         # per profile and paper: its score from the terms alone (no feedback, no votes)
     matrix: TermMatrix
-    positive: np.ndarray        # the profiles' term rows, and their weights (or None)
-    weights: np.ndarray | None
+    positive: np.ndarray        # the profiles' term rows
 
     def floor(self) -> np.ndarray:
         return min(ABSOLUTE_FLOOR, self.share) * self.ceilings
@@ -769,24 +834,20 @@ class Bar:
         ref, ceiling, floor = self.refs[prof], self.ceilings[prof], self.floor()[prof]
         out = (values >= floor) & solid[prof, doc]
         at = np.flatnonzero(out)
-        lexical, strong = self.terms(prof[at], doc[at])
+        lexical, strong = self.lexical[prof[at], doc[at]], self.strong(prof[at], doc[at])
         like = np.minimum(self.likeness[prof[at], doc[at]], FEEDBACK_CAP)
         evidence = FEEDBACK_EVIDENCE * like + ABSOLUTE_EVIDENCE * lexical / ceiling[at] + STRONG_EVIDENCE * strong
         share = self.share ** np.minimum(np.exp(evidence - EVIDENCE_OFFSET), MAX_POWER)
         out[at] = (values[at] >= share * ref[at]) & (lexical >= floor[at])
         return out
 
-    def terms(self, prof: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per pair: its score from the profile's terms alone (no feedback, no votes) and how
-        many of them appear in the paper as written."""
-        lexical = np.zeros(len(prof), np.float32)
+    def strong(self, prof: np.ndarray, doc: np.ndarray) -> np.ndarray:
+        """Per pair: how many of the profile's terms appear in the paper as written."""
         strong = np.zeros(len(prof), np.int64)
-        scores, found, width = self.matrix.scores.ravel(), self.matrix.strong.ravel(), self.matrix.scores.shape[1]
+        found, width = self.matrix.strong.ravel(), self.matrix.strong.shape[1]
         for k in range(self.positive.shape[1]):
-            cell = self.positive[prof, k] * width + doc
-            lexical += scores[cell] if self.weights is None else scores[cell] * self.weights[prof, k]
-            strong += found[cell]
-        return lexical, strong
+            strong += found[self.positive[prof, k] * width + doc]
+        return strong
 
 
 def reference(totals: np.ndarray) -> np.ndarray:

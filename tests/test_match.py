@@ -675,3 +675,22 @@ def test_votes_choose_which_papers_fill_a_full_digest_but_never_move_the_bar():
         assert sorted(sent(votes)) == sorted(without)          # the profile's evidence decides what may be sent
     assert sent([(LIKED, 1)], max_items=1) == ["experts"]      # the votes decide what makes a full digest
     assert sorted(sent([(DISLIKED, -1), (BALANCING, 1)], max_items=2)) == ["experts", "whole"]
+
+
+@pytest.mark.parametrize("batch_cells", [1 << 21, 0], ids=["similarities-kept-for-the-batch", "looked-up-per-chunk"])
+def test_profiles_voting_on_one_side_only_match_in_a_batch_as_they_do_alone(monkeypatch, batch_cells):
+    import notifier.match as m
+    monkeypatch.setattr(m, "VOTE_BATCH_CELLS", batch_cells)
+    monkeypatch.setattr(m, "CHUNK_CELLS", 3 * 2)          # 3 profiles a chunk over the 2 day papers
+    corpus = [EXPERTS, PACKETS]
+    votes = [[(DISLIKED, -1)], [(LIKED, 1)], [(DISLIKED, -1), (LIKED, -1)], [], [(LIKED, 1), (DISLIKED, 1)],
+             [(DISLIKED, -1)], [(LIKED, 1), (DISLIKED, -1)]]
+    texts = ["routing"] * len(votes)
+    alone = [[(x.paper_id, x.score, x.liked, x.disliked) for x in
+              match_profile(build_index(corpus, background()), parse_profile(t), feedback=v)] for t, v in zip(texts, votes)]
+    index = build_index(corpus, background())
+    batch = m.match_profiles(index, [parse_profile(t) for t in texts], feedback=votes)
+    together = [[(index.docs[d].id, score, *r.votes(i)) for i, (d, score) in enumerate(zip(r.docs, r.scores))]
+                for r in batch]
+    assert together == alone
+    assert alone[1] != alone[0]         # the votes did move papers
