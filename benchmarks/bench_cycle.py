@@ -261,7 +261,8 @@ def measure(n: int, items: list[dict], hf_url: str, smtp_port: int, code_dir: st
     print(f"  end to end   {wall:8.1f} s   {sent / wall:7.1f} messages/s   peak {cycle['max_rss_mb']:6.0f} MB   "
           f"CPU {cycle['cpu_total']:.1f} s" + (f" + {cycle['cpu_children']:.1f} s in the 2nd process"
                                                if cycle.get("cpu_children") else "")
-          + ("  (wall >> CPU: a busy machine)" if wall > 1.5 * cycle["cpu_total"] else ""))
+          + ("  (wall >> CPU: waiting on the SMTP sink, or a busy machine: see the load average)"
+             if wall > 1.5 * cycle["cpu_total"] else ""))
     print(f"  {'':<26}{'wall':>8}  {'share':>7}  {'calls':>6}  {'wall each':>11}  {'CPU each':>9}")
     for label in TIMED:
         if label in cycle["spent"]:
