@@ -615,12 +615,13 @@ def test_a_paper_the_votes_moved_down_is_not_said_to_be_like_the_papers_you_like
 
 def test_papers_voted_on_are_compared_once_per_index_and_a_bounded_number_kept(monkeypatch):
     import notifier.match as m
+    import notifier.votes as nv
     corpus = [EXPERTS, PACKETS]
     votes = [[({**LIKED, "id": f"old-{i}"}, 1), (DISLIKED, -1)] for i in range(6)]
     texts = ["routing"] * len(votes)
     index = build_index(corpus, background())
     roomy = [(r.docs, r.scores) for r in m.match_profiles(index, [parse_profile(t) for t in texts], feedback=votes)]
-    monkeypatch.setattr(m, "VOTE_KEPT_CELLS", 2 * len(corpus))         # room for two papers' similarities
+    monkeypatch.setattr(nv, "VOTE_KEPT_CELLS", 2 * len(corpus))         # room for two papers' similarities
     index = build_index(corpus, background())
     tight = [(r.docs, r.scores) for r in m.match_profiles(index, [parse_profile(t) for t in texts], feedback=votes)]
     assert tight == roomy and all(len(index.cache[("similar", space)]) == 2 for space in ("stems", "phrases"))
@@ -680,7 +681,8 @@ def test_votes_choose_which_papers_fill_a_full_digest_but_never_move_the_bar():
 @pytest.mark.parametrize("batch_cells", [1 << 21, 0], ids=["similarities-kept-for-the-batch", "looked-up-per-chunk"])
 def test_profiles_voting_on_one_side_only_match_in_a_batch_as_they_do_alone(monkeypatch, batch_cells):
     import notifier.match as m
-    monkeypatch.setattr(m, "VOTE_BATCH_CELLS", batch_cells)
+    import notifier.votes as nv
+    monkeypatch.setattr(nv, "VOTE_BATCH_CELLS", batch_cells)
     monkeypatch.setattr(m, "CHUNK_CELLS", 3 * 2)          # 3 profiles a chunk over the 2 day papers
     corpus = [EXPERTS, PACKETS]
     votes = [[(DISLIKED, -1)], [(LIKED, 1)], [(DISLIKED, -1), (LIKED, -1)], [], [(LIKED, 1), (DISLIKED, 1)],

@@ -1,0 +1,278 @@
+"""Votes: a subscriber's "more like this" / "not for me" on papers move the matched papers of a
+profile (Rocchio in two vector spaces of the day papers: their rare stems and their phrases,
+pairs of adjacent stems). Pure, no I/O; kept per index in ``index.cache``.
+
+Votes reorder a profile's matched papers; they never match a paper the profile does not, and
+the selection bar judges the scores before votes (``match.match_profiles``)."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from notifier.index import RARE_SHARE, STOP, TOKEN, Doc, PaperIndex, as_doc, csr_positions, normal, stem_all
+
+VOTE_STEMS = 1.25           # votes: a matched paper's similarity to the liked papers, by stems
+VOTE_PHRASES = 1.5          # ... and by phrases, each standardised, moves its log score by this x its spread
+VOTE_DISLIKED = 0.2         # ... less this x how much more like the disliked papers it is than the liked
+VOTE_SPREAD_TOP = 40        # ... the spread: of the log scores of the profile's best this many papers
+VOTE_MIN_SPREAD = 0.25      # ... assumed at least (profiles that cannot tell their papers apart)
+VOTE_CLIP = 1.0             # ... by at most this either way (x2.7 or /2.7)
+VOTE_KEPT_CELLS = 1 << 24   # ... similarities of papers voted on kept per index: 64 MB of float32
+VOTE_BATCH_CELLS = 1 << 21  # ... and those of a batch's papers voted on, as float64, when they are few: 16 MB
+VOTE_SIMILAR = 0.2          # the explanation counts the voted papers a match is at least this similar to
+
+
+def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], votes: tuple, lo: int, hi: int) -> dict:
+    """For the profiles of a chunk that have votes, Rocchio in two vector spaces of the day
+    papers, their rare stems and their phrases (pairs of adjacent stems: 'load balancing' says
+    more than its two common words apart): a matched paper's mean similarity to the liked
+    papers, standardised over the matched papers, less VOTE_DISLIKED x how much more like the
+    disliked papers it is than the liked (a disliked paper shares the profile's words with the
+    liked ones: only what is closer to it falls), moves its log score by VOTE_STEMS and
+    VOTE_PHRASES x the spread of the log scores of the profile's VOTE_SPREAD_TOP best papers
+    (where the votes reorder; a long tail would make it large), at most VOTE_CLIP either way.
+    Only matched papers move: an unmatched one stays unmatched, a moved one is still selected
+    only with solid evidence; a day paper marked not for me is dropped.
+    The chunk is the batch's profiles ``lo`` to ``hi`` (``feedback`` the batch's, ``votes`` its
+    ``rocchio_weights`` and the similarities kept for the batch; the totals the chunk's).
+    -> per voting profile, (the index, the papers voted on, their signs, each day paper's
+    direction: +1 up, -1 down, 0 unmoved)."""
+    docs, (profile, paper, w), kept = votes
+    a, b = np.searchsorted(profile, [lo, hi])
+    if a == b:
+        return {}
+    profile, (used, paper), w = profile[a:b], np.unique(paper[a:b], return_inverse=True), w[a:b]
+    owners = np.unique(profile, return_index=True)[0]
+    rows = (owners - lo).tolist()
+    scores = totals[rows]
+    matched = scores > 0
+    shift = np.zeros(matched.shape)
+    for space, weight in ((vote_space(index), VOTE_STEMS), (phrase_space(index), VOTE_PHRASES)):
+        similar = voted_similarity(index, space, docs, used, kept)
+        liked, disliked = (vote_sums(similar, paper, w * sign, profile, owners) for sign in (1, -1))
+        closer = np.maximum(disliked - liked, 0.0)
+        shift += weight * (standardised(liked, matched) - VOTE_DISLIKED * standardised(closer, matched, centred=False))
+    nth = min(VOTE_SPREAD_TOP, totals.shape[1]) - 1
+    best = -np.partition(-scores, nth, axis=1)[:, nth]
+    top = matched & (scores >= best[:, None])
+    spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, scores, 1.0)), top)[1]),
+                        VOTE_MIN_SPREAD)
+    totals[rows] = scores * np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
+    for k, i in enumerate(rows):
+        totals[i, marked_not_for_me(index, feedback[lo + i])] = 0.0
+    moved = np.sign(shift * matched).astype(np.int8)
+    return {i: (index, [paper for paper, _ in feedback[lo + i]], [1 if vote > 0 else -1 for _, vote in feedback[lo + i]],
+                moved[k]) for k, i in enumerate(rows)}
+
+
+def vote_sums(similar: np.ndarray, paper: np.ndarray, w: np.ndarray, profile: np.ndarray,
+              owners: np.ndarray) -> np.ndarray:
+    """Per profile in ``owners``, the sum of its votes' rows of ``similar`` (the vote's ``paper``)
+    x their weight ``w`` where it is positive: only those rows are gathered (the others would add
+    exact zeros), summed by reduceat, not a matrix product: BLAS threads spin on a busy machine."""
+    keep = w > 0
+    cells = np.concatenate([similar[paper[keep]] * w[keep][:, None], np.zeros((1, similar.shape[1]))])
+    first = np.searchsorted(profile[keep], owners)
+    sums = np.add.reduceat(cells, first)
+    sums[first == np.append(first[1:], keep.sum())] = 0.0        # profiles without such votes
+    return sums
+
+
+def voted_similarity(index: PaperIndex, space: Space, docs: list, used: np.ndarray, kept: dict) -> np.ndarray:
+    """The similarity of the papers ``used`` (numbers in ``docs``, the batch's papers voted on) to
+    every day paper, as float64 rows: those of all of them made once for the batch and kept in
+    ``kept`` when they are few (VOTE_BATCH_CELLS), else looked up for each chunk."""
+    if len(docs) * index.n_day > VOTE_BATCH_CELLS:
+        return np.array([space.similar(index, docs[j]) for j in used.tolist()], np.float64)
+    if space.name not in kept:
+        kept[space.name] = np.array([space.similar(index, doc) for doc in docs], np.float64)
+    return kept[space.name][used]
+
+
+def marked_not_for_me(index: PaperIndex, votes: list) -> list[int]:
+    """The day papers (their numbers) that these votes disliked: never ranked again."""
+    if "day_number" not in index.cache:
+        index.cache["day_number"] = {d.id: k for k, d in enumerate(index.docs[:index.n_day])}
+    at = index.cache["day_number"]
+    return [at[doc.id] for doc in (as_doc(paper) for paper, vote in votes if vote < 0) if doc.id in at]
+
+
+def rocchio_weights(feedback: list[list]) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The papers voted on (each once, as ``Doc``) and each vote as (its profile, the paper's
+    number, its weight: 1 / the profile's liked papers for a liked one, -1 / its disliked papers
+    for a disliked one), by profile: worked out once for a batch."""
+    column: dict[tuple, int] = {}
+    papers, cells = [], []
+    for k, votes in enumerate(feedback):
+        n_liked = max(sum(vote > 0 for _, vote in votes), 1)
+        n_disliked = max(sum(vote < 0 for _, vote in votes), 1)
+        for paper, vote in votes:
+            doc = as_doc(paper)
+            key = (doc.id, doc.title, doc.abstract)
+            if key not in column:
+                column[key] = len(papers)
+                papers.append(doc)
+            cells.append((k, column[key], 1 / n_liked if vote > 0 else -1 / n_disliked))
+    profile, paper, weight = zip(*cells) if cells else ((), (), ())
+    return papers, (np.array(profile, np.int64), np.array(paper, np.int64), np.array(weight, np.float64))
+
+
+def masked_moments(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the mean and the variance of ``x`` where ``mask`` (0 for an empty row)."""
+    count = np.maximum(mask.sum(axis=1), 1)
+    mean = (x * mask).sum(axis=1) / count
+    return mean, (((x - mean[:, None]) ** 2) * mask).sum(axis=1) / count
+
+
+def standardised(x: np.ndarray, among: np.ndarray, centred: bool = True) -> np.ndarray:
+    """Each row of ``x`` less its mean over ``among`` (unless not ``centred``), in units of its
+    standard deviation there (0 for a flat row)."""
+    mean, var = masked_moments(x, among)
+    spread = np.sqrt(var)
+    return np.where(spread[:, None] > 1e-9, (x - mean[:, None] * centred) / np.maximum(spread, 1e-9)[:, None], 0.0)
+
+
+@dataclass
+class Space:
+    """The day papers as vectors of one kind of feature, to compare them with papers voted on:
+    each feature's weight, its day papers and their values (CSR: ``ptr``, ``doc``, ``value``),
+    each day paper's norm, and ``features(index, title, abstract)``: any paper's features as
+    (columns, counts)."""
+    name: str
+    weight: np.ndarray
+    ptr: np.ndarray
+    doc: np.ndarray
+    value: np.ndarray
+    norms: np.ndarray
+    features: Callable
+
+    def vector(self, index: PaperIndex, doc) -> tuple[np.ndarray, np.ndarray]:
+        """A paper (a day paper, or one from any other day) as its features' columns and
+        weights (counts damped: 1 + log), of unit length."""
+        ids, counts = self.features(index, doc.title, doc.abstract)
+        w = self.weight[ids] * (1 + np.log(counts))
+        ids, w = ids[w > 0], w[w > 0]
+        return ids, w / max(float(np.sqrt((w * w).sum())), 1e-9)
+
+    def similar(self, index: PaperIndex, doc: Doc) -> np.ndarray:
+        """A paper's cosine similarity to every day paper, kept per index for the last
+        VOTE_KEPT_CELLS / day papers voted on (subscribers vote on the same papers)."""
+        kept = index.cache.setdefault(("similar", self.name), OrderedDict())
+        key = (doc.id, doc.title, doc.abstract)
+        if key in kept:
+            kept.move_to_end(key)
+            return kept[key]
+        kept[key] = self.similarity(*self.vector(index, doc)).astype(np.float32)
+        while len(kept) > max(1, VOTE_KEPT_CELLS // max(index.n_day, 1)):
+            kept.popitem(last=False)
+        return kept[key]
+
+    def similarity(self, ids: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Cosine similarity of a (unit) vector to every day paper."""
+        rows, at = csr_positions(self.ptr, ids)
+        return np.bincount(self.doc[at], weights=w[rows] * self.value[at], minlength=len(self.norms)) / self.norms
+
+
+def vote_space(index: PaperIndex) -> Space:
+    """Built once per index: the day papers by the stems they have, each weighted by its IDF
+    (0 for stems in more than 1/RARE_SHARE of the corpus (and in more than one paper), stop
+    words and numbers)."""
+    if "vote_space" not in index.cache:
+        weight = index.idf(index.df).astype(np.float64)
+        weight[index.df > max(1, index.n_docs // RARE_SHARE)] = 0.0
+        for s, i in index.sid.items():
+            if s in STOP or s.isdigit():
+                weight[i] = 0.0
+        value = weight[np.repeat(np.arange(len(weight)), np.diff(index.unit_ptr))]
+        norms = np.sqrt(np.bincount(index.unit_doc, weights=value ** 2, minlength=index.n_day))
+        index.cache["vote_space"] = Space("stems", weight, index.unit_ptr, index.unit_doc, value,
+                                          np.maximum(norms, 1e-9), stem_features)
+    return index.cache["vote_space"]
+
+
+def stem_features(index: PaperIndex, title: str, abstract: str) -> tuple[np.ndarray, np.ndarray]:
+    """The stems of a paper the index knows, each counted once (the stem space is of presence)."""
+    ids = np.unique(np.concatenate([stem_ids(index, title), stem_ids(index, abstract)]), return_counts=True)[0]
+    ids = ids[ids >= 0]     # (unique without counts would import numpy.ma: 15 ms)
+    return ids, np.ones(len(ids))
+
+
+def stem_ids(index: PaperIndex, text: str) -> np.ndarray:
+    """The index's id of each word's stem in ``text`` in order (-1: a stem no indexed paper has),
+    each distinct word looked up once per index."""
+    known = index.cache.setdefault("word_stem_ids", {})
+    found = TOKEN.findall(text)
+    missing = list(set(found).difference(known))
+    if missing:
+        known.update(zip(missing, (index.sid.get(s, -1) for s in stem_all([normal(w) for w in missing]))))
+    return np.fromiter(map(known.__getitem__, found), np.int64, len(found))
+
+
+def phrase_codes(index: PaperIndex, text: str) -> np.ndarray:
+    """Each pair of adjacent stems in ``text``, neither a stop word, as one number."""
+    ids = stem_ids(index, text)
+    ok = ~no_phrase(index)[ids]
+    ok = ok[:-1] & ok[1:]
+    return ids[:-1][ok] * len(index.sid) + ids[1:][ok]
+
+
+def no_phrase(index: PaperIndex) -> np.ndarray:
+    """Per stem id, whether it cannot be part of a phrase: stop words, and (last) a stem no
+    indexed paper has."""
+    if "no_phrase" not in index.cache:
+        index.cache["no_phrase"] = np.array([s in STOP for s in index.sid] + [True])
+    return index.cache["no_phrase"]
+
+
+def day_phrases(index: PaperIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Every phrase of the day papers as ``phrase_codes`` numbers it (from the index's own words:
+    no text split again), with its day paper's number."""
+    ids = index.day_stems.astype(np.int64)
+    text = np.repeat(np.arange(len(index.day_lengths)), index.day_lengths)
+    ok = ~no_phrase(index)[ids]
+    pair = ok[:-1] & ok[1:] & (text[:-1] == text[1:])
+    return ids[:-1][pair] * len(index.sid) + ids[1:][pair], text[:-1][pair] // 2
+
+
+def phrase_features(index: PaperIndex, title: str, abstract: str) -> tuple[np.ndarray, np.ndarray]:
+    """The phrases of a paper that the phrase space has, as (columns, counts)."""
+    space = phrase_space(index)
+    codes, counts = np.unique(np.concatenate([phrase_codes(index, title), phrase_codes(index, abstract)]),
+                              return_counts=True)
+    col = np.minimum(np.searchsorted(space.codes, codes), max(len(space.codes) - 1, 0))
+    known = space.codes[col] == codes if len(space.codes) else np.zeros(len(codes), bool)
+    return col[known], counts[known]
+
+
+@dataclass
+class PhraseSpace(Space):
+    codes: np.ndarray | None = None     # the phrase (as ``phrase_codes`` numbers it) of each column, sorted
+
+
+def phrase_space(index: PaperIndex) -> PhraseSpace:
+    """Built once per index: the day papers by the phrases (pairs of adjacent stems, in the
+    title or in the abstract) that at least two of them share, each weighted by its IDF over
+    the day papers, counts damped (1 + log)."""
+    if "phrase_space" not in index.cache:
+        n = index.n_day
+        code, doc = day_phrases(index)
+        cells, tf = np.unique(code * n + doc, return_counts=True)
+        code, doc = cells // n, cells % n
+        codes, inverse, df = np.unique(code, return_inverse=True, return_counts=True)
+        codes, shared = codes[df >= 2], (df >= 2)[inverse]
+        col, doc, tf = np.searchsorted(codes, code[shared]), doc[shared], tf[shared]
+        weight = np.log(max(n, 1) / np.maximum(np.bincount(col, minlength=len(codes)), 1))
+        value = weight[col] * (1 + np.log(tf))
+        norms = np.sqrt(np.bincount(doc, weights=value ** 2, minlength=n))
+        index.cache["phrase_space"] = PhraseSpace("phrases", weight, np.searchsorted(col, np.arange(len(codes) + 1)),
+                                                  doc, value, np.maximum(norms, 1e-9), phrase_features, codes)
+    return index.cache["phrase_space"]
+
+
+def resemblance(index: PaperIndex, paper) -> np.ndarray:
+    """A paper's cosine similarity to every day paper, the higher of the stem and phrase spaces'."""
+    doc = as_doc(paper)
+    return np.maximum(vote_space(index).similar(index, doc), phrase_space(index).similar(index, doc))
