@@ -26,11 +26,6 @@ def _clean(s: str) -> str:
     return " ".join("".join(c if c.isprintable() else " " for c in (s or "")).split())
 
 
-def _domain(from_addr: str) -> str:
-    addr = parseaddr(_clean(from_addr))[1]
-    return addr.rpartition("@")[2] or "localhost"
-
-
 def message_id(delivery_key: str, domain: str) -> str:
     key = "".join(c if c.isalnum() or c in ".-_" else "." for c in delivery_key) or "digest"
     return f"<{key}@{domain}>"

@@ -189,12 +189,6 @@ class DeliveriesMixin:
                 q = q.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
             return list(s.exec(q.order_by(Delivery.id)))
 
-    def last_delivery(self, subscriber_id: int, states: Iterable[str] = (State.SENT,)) -> Delivery | None:
-        with self.session() as s:
-            q = (select(Delivery).where(Delivery.subscriber_id == subscriber_id, _state_in(Delivery, states))
-                 .order_by(Delivery.id.desc()).limit(1))
-            return s.exec(q).first()
-
     def latest_deliveries(self, states: Iterable[str] = (State.SENT,)) -> dict[int, Delivery]:
         """Every subscriber's newest delivery in these states (subscriber id -> delivery), in one
         query that walks each subscriber's index entries from the newest, not the history."""
