@@ -27,19 +27,18 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent / "notifier/samples/hf_daily_papers_api_2026-06-12.json"
 EVAL = Path("/work/shared/eval/papers.jsonl")
 DAY = "2026-07-01"
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
 from bench_plan import TERMS  # noqa: E402
+from hf_server import HFStandIn  # noqa: E402   (the tests' Hugging Face stand-in)
 
 
 # ----------------------------------------------------------------------------- the day and the stand-ins
@@ -59,27 +58,6 @@ def day_items(n: int, rng: random.Random) -> list[dict]:
         item.update(title=a["title"], summary=abstract)
         out.append(item)
     return out
-
-
-def serve_hf(items: list[dict]) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            query = parse_qs(urlparse(self.path).query)
-            limit, page = int(query.get("limit", ["100"])[0]), int(query.get("p", ["0"])[0])
-            day = query.get("date", [""])[0]
-            body = json.dumps(items[page * limit:(page + 1) * limit] if day == DAY else []).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
 
 
 class Sink:
@@ -290,15 +268,16 @@ def main() -> None:
         os.environ["BENCH_AHEAD_MIN"] = str(args.ahead_min)
     rng = random.Random(13)
     items = day_items(args.papers, rng)
-    hf = serve_hf(items)
+    hf = HFStandIn()
+    hf.days[DAY] = items
     smtp, port = serve_smtp()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; code: {args.code or 'this checkout'}")
     try:
         for n in args.subscribers:
-            measure(n, items, f"http://127.0.0.1:{hf.server_port}", port, args.code, random.Random(n))
+            measure(n, items, hf.url, port, args.code, random.Random(n))
             print(f"  load average {os.getloadavg()[0]:.1f} after")
     finally:
-        hf.shutdown()
+        hf.close()
         smtp.stop()
 
 
