@@ -495,28 +495,11 @@ def test_cli_parse_names_each_skipped_item_on_stderr(capsys, tmp_path):
 
 
 @pytest.fixture
-def page_server():
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    body = load("hf/hf_daily_papers_api_2026-08-03_3items.json").encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}/api/daily_papers", len(body)
-    httpd.shutdown()
-    httpd.server_close()
+def page_server(hf):
+    """The recorded 3-item answer from the HF stand-in, at a URL that names no day; and its size."""
+    items = json.loads(load("hf/hf_daily_papers_api_2026-08-03_3items.json"))
+    hf.days[""] = items
+    return f"{hf.url}/api/daily_papers", len(json.dumps(items).encode())
 
 
 def test_cli_parse_url_reads_within_the_configured_size_limit(capsys, tmp_path, page_server):
