@@ -84,26 +84,36 @@ def group_line(E, label: str, per: dict, group_ids: dict, ranked: bool = True) -
     return f"{label:<14} " + " | ".join(cells)
 
 
-def leave_half_out(E, notifier: Notifier, profiles: list[dict], qrels, splits: int = 10) -> str:
-    by_threshold = {t: notifier.selected(profiles, t) for t in THRESHOLDS}
-    from notifier.match import RELATIVE_THRESHOLD
-    default = notifier.selected(profiles, RELATIVE_THRESHOLD)
-
-    def f1(selected: dict, ids) -> float:
-        return sum(E.evaluate_profile([], selected[i], qrels[i])["selF1"] for i in ids) / len(ids)
-
-    rng, tuned, fixed, chosen = random.Random(0), [], [], []
-    ids = [p["id"] for p in profiles]
+def held_out(per_option: dict, ids: list, splits: int) -> tuple[list[float], list]:
+    """Each option's F1 per profile (option -> {profile id: F1}): the option best on 12 random
+    profiles, measured on the other 12, both ways, ``splits`` times. -> (held-out F1s, options chosen)."""
+    rng, ids, tuned, chosen = random.Random(0), list(ids), [], []
     for _ in range(splits):
         rng.shuffle(ids)
         for train, test in ((ids[:12], ids[12:]), (ids[12:], ids[:12])):
-            best = max(THRESHOLDS, key=lambda t: f1(by_threshold[t], train))
+            best = max(per_option, key=lambda option: mean(per_option[option], train))
             chosen.append(best)
-            tuned.append(f1(by_threshold[best], test))
-            fixed.append(f1(default, test))
+            tuned.append(mean(per_option[best], test))
+    return tuned, chosen
+
+
+def mean(values: dict, ids) -> float:
+    return sum(values[i] for i in ids) / len(ids)
+
+
+def f1_by_profile(E, selected: dict, qrels) -> dict:
+    return {i: E.evaluate_profile([], selected[i], qrels[i])["selF1"] for i in selected}
+
+
+def leave_half_out(E, notifier: Notifier, profiles: list[dict], qrels, splits: int = 10) -> str:
+    from notifier.match import RELATIVE_THRESHOLD
+    by_threshold = {t: f1_by_profile(E, notifier.selected(profiles, t), qrels) for t in THRESHOLDS}
+    default = f1_by_profile(E, notifier.selected(profiles, RELATIVE_THRESHOLD), qrels)
+    ids = [p["id"] for p in profiles]
+    tuned, chosen = held_out(by_threshold, ids, splits)
     return (f"leave-half-out ({splits} random 12/12 splits, threshold from {THRESHOLDS}): held-out selection F1 "
             f"{sum(tuned) / len(tuned):.3f} with the threshold tuned on the other half (chosen: "
-            f"{', '.join(f'{t:g} x{chosen.count(t)}' for t in sorted(set(chosen)))}), {sum(fixed) / len(fixed):.3f} "
+            f"{', '.join(f'{t:g} x{chosen.count(t)}' for t in sorted(set(chosen)))}), {mean(default, ids):.3f} "
             f"with the default")
 
 
@@ -123,31 +133,25 @@ def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, 
     parsed = [parse_profile(", ".join(p["keywords"])) for p in profiles]
     names, defaults = list(EVIDENCE_GRID), {n: getattr(match, n) for n in EVIDENCE_GRID}
 
-    def f1s(setting: tuple) -> list[float]:
+    def f1s(setting: tuple) -> dict:
         for name, value in zip(names, setting):
             setattr(match, name, value)
         try:
-            return [E.evaluate_profile([], {index.docs[d].id for d, s in zip(r.docs, r.selected) if s},
-                                       qrels[p["id"]])["selF1"]
-                    for p, r in zip(profiles, match.match_profiles(index, parsed))]
+            return {p["id"]: E.evaluate_profile([], {index.docs[d].id for d, s in zip(r.docs, r.selected) if s},
+                                                qrels[p["id"]])["selF1"]
+                    for p, r in zip(profiles, match.match_profiles(index, parsed))}
         finally:
             for name, value in defaults.items():
                 setattr(match, name, value)
 
     grid = {setting: f1s(setting) for setting in itertools.product(*EVIDENCE_GRID.values())}
     default = f1s(tuple(defaults.values()))
-    mean = lambda values, ids: sum(values[i] for i in ids) / len(ids)
-    rng, tuned, chosen, order = random.Random(0), [], [], list(range(len(profiles)))
-    for _ in range(splits):
-        rng.shuffle(order)
-        for train, test in ((order[:12], order[12:]), (order[12:], order[:12])):
-            best = max(grid, key=lambda setting: mean(grid[setting], train))
-            chosen.append(best)
-            tuned.append(mean(grid[best], test))
-    top = max(grid, key=lambda setting: mean(grid[setting], order))
+    ids = [p["id"] for p in profiles]
+    tuned, chosen = held_out(grid, ids, splits)
+    top = max(grid, key=lambda setting: mean(grid[setting], ids))
     return (f"leave-half-out of the evidence constants ({', '.join(names)} from a grid of {len(grid)}): held-out "
             f"selection F1 {sum(tuned) / len(tuned):.3f} with them tuned on the other half; in-sample "
-            f"{mean(default, order):.3f} with the defaults {tuple(defaults.values())}, {mean(grid[top], order):.3f} "
+            f"{mean(default, ids):.3f} with the defaults {tuple(defaults.values())}, {mean(grid[top], ids):.3f} "
             f"at the grid's best {top}; chosen: {len(set(chosen))} different settings over {len(chosen)} halves")
 
 
