@@ -28,6 +28,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Callable, Iterator
 from zoneinfo import ZoneInfo
 
+from notifier.batching import batched
 from notifier.clock import as_utc
 from notifier.config import Config
 from notifier.errors import NotifierError
@@ -360,7 +361,7 @@ def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = N
     folded = ctx.store.supersede_open_many({sub.id: days[sub.id] for sub in subs})   # missed: a catch-up
     cutoff = utcnow()         # papers first seen from now on belong to the next digest
     return sum(record_plans(ctx, chunk, days, folded, cutoff, now)
-               for chunk in _batched(match_batch(ctx, subs), PLAN_CHUNK))
+               for chunk in batched(match_batch(ctx, subs), PLAN_CHUNK))
 
 
 def record_plans(ctx: Context, matched: list[tuple], days: dict[int, str], folded: dict[int, int],
@@ -424,17 +425,6 @@ def candidate_sets(ctx: Context, subs: list[Subscriber]) -> list[tuple[list[Pape
         groups.setdefault((start, had), []).append(sub)
     return [([p for _, p in seen[start:] if p.arxiv_id not in had], group)
             for (start, had), group in groups.items()]
-
-
-def _batched(items, size: int):
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 @dataclass

@@ -19,9 +19,9 @@ import signal
 import threading
 import time
 from collections import deque
-from itertools import islice
 from typing import Callable
 
+from notifier.batching import batched
 from notifier.channels.base import Channel, SendResult, Unavailable
 
 __all__ = ["Channel", "PreparedAhead", "SendResult", "Senders", "send_text", "sender_spec"]
@@ -139,7 +139,7 @@ class PreparedAhead:
         # spawn, not fork: the daemon has threads (scheduler, lease renewal) a fork would copy mid-way
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_start_preparing, initargs=(os.getpid(), build, prepare, settings))
-        self._chunks = _chunked(list(jobs.items()), AHEAD_CHUNK)      # jobs: id -> build's arguments
+        self._chunks = batched(list(jobs.items()), AHEAD_CHUNK)      # jobs: id -> build's arguments
         self._queued: deque = deque()           # (ids, future) in job order
         self._ready: deque = deque()            # (id, prepared or None) of the oldest finished task
         self._fill()
@@ -196,12 +196,6 @@ class PreparedAhead:
     def __exit__(self, *exc) -> bool:
         self.close()
         return False
-
-
-def _chunked(jobs: list, size: int):
-    it = iter(jobs)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 _preparing: dict = {}          # in the preparing process: what _start_preparing was given

@@ -16,7 +16,8 @@ from sqlmodel import Session, select
 
 from notifier import outbox
 from notifier.outbox import CANCELLABLE, HOLDABLE, PLANNED, SETTLED, SUPERSEDABLE, TAKEN, WAITING, State
-from notifier.store.engine import _chunks, _retry_race
+from notifier.batching import batched
+from notifier.store.engine import _retry_race
 from notifier.store.tables import Alert, Delivery, DeliveryPaper, PaperRow, Subscriber, utcnow
 
 _DELIVERY = Delivery.__table__
@@ -198,7 +199,7 @@ class DeliveriesMixin:
         with self.session() as s:
             ids = [i for i in s.exec(select(latest).select_from(Subscriber)) if i is not None]
             # then by primary key (an IN over the subquery made PostgreSQL scan the whole table)
-            return {d.subscriber_id: d for chunk in _chunks(ids, 500)
+            return {d.subscriber_id: d for chunk in batched(ids, 500)
                     for d in s.exec(select(Delivery).where(Delivery.id.in_(chunk)))}
 
     def last_planned(self) -> dict[int, datetime]:
@@ -210,7 +211,7 @@ class DeliveriesMixin:
     def delivery_keys(self, keys: list[str]) -> set[str]:
         """Those of these delivery keys ("<subscriber>:<local day>") already recorded."""
         with self.session() as s:
-            return {k for chunk in _chunks(keys, 500)
+            return {k for chunk in batched(keys, 500)
                     for k in s.exec(select(Delivery.key).where(Delivery.key.in_(chunk)))}
 
     def supersede_open_many(self, days: dict[int, str]) -> dict[int, int]:
@@ -220,7 +221,7 @@ class DeliveriesMixin:
         instead of one per missed day. -> how many each subscriber had folded."""
         folded: dict[int, int] = {}
         with self.session() as s:
-            for chunk in _chunks(list(days), 500):
+            for chunk in batched(list(days), 500):
                 for d in s.exec(select(Delivery).where(Delivery.subscriber_id.in_(chunk),
                                                        Delivery.state.in_(SUPERSEDABLE))):
                     if d.digest_day < days[d.subscriber_id]:
@@ -243,13 +244,13 @@ class DeliveriesMixin:
         sent = aliased(Delivery)
         latest = select(func.max(sent.id)).where(sent.state == State.SENT).group_by(sent.subscriber_id)
         with self.session() as s:
-            return {sid: at for chunk in _chunks(subscriber_ids, 500) for sid, at in s.exec(
+            return {sid: at for chunk in batched(subscriber_ids, 500) for sid, at in s.exec(
                 select(Delivery.subscriber_id, Delivery.created_at)
                 .where(Delivery.id.in_(latest.where(sent.subscriber_id.in_(chunk)))))}
 
     def _per_subscriber(self, q, subscriber_ids: list[int]) -> dict[int, datetime]:
         with self.session() as s:
-            return {sid: value for chunk in _chunks(subscriber_ids, 500) for sid, value in
+            return {sid: value for chunk in batched(subscriber_ids, 500) for sid, value in
                     s.exec(q.where(Delivery.subscriber_id.in_(chunk)).group_by(Delivery.subscriber_id))
                     if value is not None}
 
@@ -268,7 +269,7 @@ class DeliveriesMixin:
         """Record each planned digest with its papers, a few hundred per transaction. Skipped:
         a digest that already exists, or whose papers were all taken meanwhile (another process
         planned them); papers taken meanwhile are left out of the others. -> the keys recorded."""
-        return [key for chunk in _chunks(planned, 500) for key in self._plan_chunk(chunk, created_at or utcnow())]
+        return [key for chunk in batched(planned, 500) for key in self._plan_chunk(chunk, created_at or utcnow())]
 
     @_retry_race
     def _plan_chunk(self, chunk: list[Planned], created_at: datetime) -> list[str]:
@@ -361,7 +362,7 @@ def _taken(s: Session, subscriber_ids: list[int], *where) -> set[tuple[int, str]
     q = (select(DeliveryPaper.subscriber_id, DeliveryPaper.paper_id, Delivery.state)
          .join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
          .join(PaperRow, PaperRow.id == DeliveryPaper.paper_id).where(*where))
-    return {(sid, pid) for chunk in _chunks(subscriber_ids, 500)
+    return {(sid, pid) for chunk in batched(subscriber_ids, 500)
             for sid, pid, state in s.exec(q.where(DeliveryPaper.subscriber_id.in_(chunk)))
             if state in TAKEN}          # in Python: SQLite would scan by state instead
 

@@ -187,11 +187,6 @@ class StoreBase:
         return str(self.path) if self.path else self.url.split("@")[-1]
 
 
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 def _sqlite_path(url: str) -> Path | None:
     if not url.startswith("sqlite"):
         return None

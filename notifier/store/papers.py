@@ -13,7 +13,8 @@ from sqlmodel import Session, select
 
 from notifier.models import Paper
 from notifier.outbox import FETCHED, FetchState
-from notifier.store.engine import _chunks, _retry_race
+from notifier.batching import batched
+from notifier.store.engine import _retry_race
 from notifier.store.tables import FetchRun, PaperRow, Sighting, utcnow
 
 INGEST_BATCH = 500        # papers per ingest transaction: a huge day never holds the write lock for long
@@ -34,7 +35,7 @@ class PapersMixin:
         one query for the stored papers and one for their sightings. A paper is new only the first time."""
         result = IngestResult()
         now = utcnow()
-        for batch in _chunks(list(papers), INGEST_BATCH):
+        for batch in batched(list(papers), INGEST_BATCH):
             with self.session() as s:
                 _ingest_batch(s, batch, source, digest_day or now.date().isoformat(), now, result)
         return result
@@ -43,7 +44,7 @@ class PapersMixin:
         ids = list(ids)
         out: dict[str, Paper] = {}
         with self.session() as s:
-            for chunk in _chunks(ids, 500):
+            for chunk in batched(ids, 500):
                 for row in s.exec(select(PaperRow).where(PaperRow.id.in_(chunk))):
                     out[row.id] = _paper(row)
         return out
@@ -99,7 +100,7 @@ class PapersMixin:
         """The digest days each of these papers was seen on, in order."""
         days: dict[str, list[str]] = {}
         with self.session() as s:
-            for chunk in _chunks(sorted(set(paper_ids)), 500):
+            for chunk in batched(sorted(set(paper_ids)), 500):
                 q = select(Sighting.paper_id, Sighting.digest_day).where(Sighting.paper_id.in_(chunk))
                 for pid, day in s.exec(q.order_by(Sighting.digest_day)):
                     days.setdefault(pid, []).append(day)

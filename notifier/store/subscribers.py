@@ -10,7 +10,8 @@ from sqlmodel import Session, select
 
 from notifier.errors import StoreError
 from notifier.outbox import State
-from notifier.store.engine import _chunks, _retry_race
+from notifier.batching import batched
+from notifier.store.engine import _retry_race
 from notifier.store.tables import Delivery, Setting, Signup, Subscriber, Vote, utcnow
 
 
@@ -42,7 +43,7 @@ class SubscribersMixin:
         """Which of these addresses are stored (with that origin, if given)."""
         found = set()
         with self.session() as s:
-            for chunk in _chunks(addresses, 500):
+            for chunk in batched(addresses, 500):
                 q = select(Subscriber.address).where(Subscriber.address.in_(chunk))
                 found.update(s.exec(q.where(Subscriber.origin == origin) if origin else q))
         return found
@@ -78,7 +79,7 @@ class SubscribersMixin:
         fields = list(fields)
         with self.session() as s:
             existing = {}
-            for chunk in _chunks([sub.address for sub in subs], 500):
+            for chunk in batched([sub.address for sub in subs], 500):
                 existing.update((r.address, r) for r in s.exec(select(Subscriber).where(Subscriber.address.in_(chunk))))
             for sub in subs:
                 row = existing.get(sub.address)
@@ -134,7 +135,7 @@ class SubscribersMixin:
         """Each of these subscribers' votes as (paper id, vote), newest first, in one query a chunk."""
         out: dict[int, list[tuple[str, int]]] = {}
         with self.session() as s:
-            for chunk in _chunks(list(subscriber_ids), 500):
+            for chunk in batched(list(subscriber_ids), 500):
                 for r in s.exec(select(Vote).where(Vote.subscriber_id.in_(chunk))
                                 .order_by(Vote.updated_at.desc(), Vote.id.desc())):
                     out.setdefault(r.subscriber_id, []).append((r.paper_id, r.vote))
