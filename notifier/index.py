@@ -278,6 +278,13 @@ def best_long_form(short: str, long: str) -> str | None:
     return long[start:] if start < len(long) else None
 
 
+def content_stems(index: PaperIndex) -> np.ndarray:
+    """Per stem id, whether papers may be compared on it: not a stop word or a number (once per index)."""
+    if "content" not in index.cache:
+        index.cache["content"] = np.array([not (s in STOP or s.isdigit()) for s in index.sid], bool)
+    return index.cache["content"]
+
+
 def rare_stems(index: PaperIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The vocabulary papers are compared on, built once: stems in at most 1/RARE_SHARE of the
     corpus and in at least two day papers (only those can be shared), no stop words or numbers.
@@ -285,10 +292,7 @@ def rare_stems(index: PaperIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a stem in the title or repeated weighs more than one passing mention)."""
     if "rare" not in index.cache:
         day_df = np.diff(index.unit_ptr)
-        ok = (index.df * RARE_SHARE <= index.n_docs) & (day_df >= 2)
-        for s, i in index.sid.items():
-            if ok[i] and (s in STOP or s.isdigit()):
-                ok[i] = False
+        ok = (index.df * RARE_SHARE <= index.n_docs) & (day_df >= 2) & content_stems(index)
         col = np.cumsum(ok) - 1
         stem = np.repeat(np.arange(len(ok)), day_df)
         keep = ok[stem]

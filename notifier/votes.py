@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from notifier.index import RARE_SHARE, STOP, TOKEN, Doc, PaperIndex, as_doc, csr_positions, normal, stem_all
+from notifier.index import (RARE_SHARE, STOP, TOKEN, Doc, PaperIndex, as_doc, content_stems, csr_positions, normal,
+                            stem_all)
 
 VOTE_STEMS = 1.25           # votes: a matched paper's similarity to the liked papers, by stems
 VOTE_PHRASES = 1.5          # ... and by phrases, each standardised, moves its log score by this x its spread
@@ -182,10 +183,7 @@ def vote_space(index: PaperIndex) -> Space:
     words and numbers)."""
     if "vote_space" not in index.cache:
         weight = index.idf(index.df).astype(np.float64)
-        weight[index.df > max(1, index.n_docs // RARE_SHARE)] = 0.0
-        for s, i in index.sid.items():
-            if s in STOP or s.isdigit():
-                weight[i] = 0.0
+        weight[(index.df > max(1, index.n_docs // RARE_SHARE)) | ~content_stems(index)] = 0.0
         value = weight[np.repeat(np.arange(len(weight)), np.diff(index.unit_ptr))]
         norms = np.sqrt(np.bincount(index.unit_doc, weights=value ** 2, minlength=index.n_day))
         index.cache["vote_space"] = Space("stems", weight, index.unit_ptr, index.unit_doc, value,
