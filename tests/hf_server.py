@@ -46,10 +46,14 @@ class HFStandIn:
         query = parse_qs(url.query)
         if url.path.startswith("/api/"):
             limit, page = int(query.get("limit", ["100"])[0]), int(query.get("p", ["0"])[0])
-            items = self.days.get(query.get("date", [""])[0], [])
+            items = self.items_of(query.get("date", [""])[0])
             return json.dumps(items[page * limit:(page + 1) * limit]), "application/json"
-        props = escape(json.dumps({"dailyPapers": self.days.get(url.path.rsplit("/", 1)[-1], [])}))
+        props = escape(json.dumps({"dailyPapers": self.items_of(url.path.rsplit("/", 1)[-1])}))
         return f'<html><body><div data-target="DailyPapers" data-props="{props}"></div></body></html>', "text/html"
+
+    def items_of(self, day: str) -> list:
+        """The items served for ``day`` (a subclass may serve every day)."""
+        return self.days.get(day, [])
 
     def close(self) -> None:
         self.httpd.shutdown()

@@ -8,18 +8,16 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from aiosmtpd.controller import Controller
 from freezegun import freeze_time
 
 from notifier.cli import main
+from hf_server import HFStandIn
 from slack_server import FakeSlack
 from smtp_server import Recorder, free_port
 from test_faults import states as delivery_states
@@ -34,39 +32,25 @@ CLI_SUBSCRIBERS = {"bob@example.org": "clustering", "webhook:HOOK_B": "psychomet
 TERMS = {**CONFIG_SUBSCRIBERS, **CLI_SUBSCRIBERS}
 
 
-class HFStandIn:
+class RecordedDay(HFStandIn):
     """/api/daily_papers?date=D: the recorded day, re-dated to D, one title hostile."""
 
     def __init__(self):
-        items = json.loads(FIXTURE.read_text())
-        for item in items:
+        super().__init__()
+        self.items = json.loads(FIXTURE.read_text())
+        for item in self.items:
             if item["paper"]["id"] == HOSTILE_ID:
                 item["paper"]["title"] = item["title"] = HOSTILE
 
-        class H(BaseHTTPRequestHandler):
-            def do_GET(self):
-                day = parse_qs(urlparse(self.path).query).get("date", [""])[0]
-                page = parse_qs(urlparse(self.path).query).get("p", ["0"])[0]
-                for item in items:
-                    item["paper"]["submittedOnDailyAt"] = f"{day}T00:00:00.000Z"
-                body = json.dumps(items if page == "0" else []).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def items_of(self, day: str) -> list:
+        for item in self.items:
+            item["paper"]["submittedOnDailyAt"] = f"{day}T00:00:00.000Z"
+        return self.items
 
 
 @pytest.fixture
 def world(tmp_path, monkeypatch):
-    hf, slack, smtp = HFStandIn(), FakeSlack(), Recorder(hold_at=2)
+    hf, slack, smtp = RecordedDay(), FakeSlack(), Recorder(hold_at=2)
     ctl = Controller(smtp, hostname="127.0.0.1", port=free_port())
     ctl.start()
     secrets = {"HOOK_A": slack.url + "/hook/A", "HOOK_B": slack.url + "/hook/B", "E2E_SLACK_TOKEN": "xoxb-e2e"}
@@ -87,7 +71,7 @@ def world(tmp_path, monkeypatch):
     smtp.release.set()
     ctl.stop()
     slack.close()
-    hf.server.shutdown()
+    hf.close()
 
 
 def notifier(config: str, *args: str) -> subprocess.Popen:
