@@ -10,7 +10,7 @@
    residual collection), the votes passed as `notifier match --feedback VOTES.jsonl`.
 4. Leave-half-out: the selection threshold chosen on 12 random profiles, measured on the other 12
    (10 random splits, `notifier match --profiles` once per threshold), against the default; and the
-   same for the evidence constants of the selection (in-process, a grid around the defaults).
+   same for the evidence constants of the selection and for SQUARELY (in-process, a grid around the defaults).
 5. Empty days: per profile, a day of 40 papers judged irrelevant to it: how many would be sent.
    Threshold reach: papers sent per profile and selection F1 at thresholds across the configurable range
    (`notifier match --profiles --threshold T`): lower must send more, higher fewer, all the way.
@@ -119,10 +119,12 @@ def leave_half_out(E, notifier: Notifier, profiles: list[dict], qrels, splits: i
 
 EVIDENCE_GRID = {"EVIDENCE_OFFSET": (1.4, 1.6, 1.8, 2.0, 2.2), "FEEDBACK_EVIDENCE": (0.5, 0.75, 1.0, 1.5),
                  "ABSOLUTE_EVIDENCE": (1.0, 1.25, 1.5), "STRONG_EVIDENCE": (0.2, 0.4, 0.6)}
+SQUARELY_GRID = {"SQUARELY": (0.6, 0.7, 0.8, 0.9, 1.0, 1.2, float("inf"))}     # inf: no paper is squarely about a term
 
 
-def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, splits: int = 10) -> str:
-    """The selection's evidence constants chosen from EVIDENCE_GRID on 12 random profiles, measured
+def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, splits: int = 10,
+                            grid_of: dict = EVIDENCE_GRID) -> str:
+    """The selection's evidence constants chosen from ``grid_of`` on 12 random profiles, measured
     on the other 12: a held-out F1 near the in-sample one says the constants are not fitted to the
     profiles. In-process (the constants are module settings), on the index the command line builds."""
     import itertools
@@ -131,7 +133,7 @@ def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, 
 
     index = match.build_index([{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers])
     parsed = [parse_profile(", ".join(p["keywords"])) for p in profiles]
-    names, defaults = list(EVIDENCE_GRID), {n: getattr(match, n) for n in EVIDENCE_GRID}
+    names, defaults = list(grid_of), {n: getattr(match, n) for n in grid_of}
 
     def f1s(setting: tuple) -> dict:
         for name, value in zip(names, setting):
@@ -144,7 +146,7 @@ def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, 
             for name, value in defaults.items():
                 setattr(match, name, value)
 
-    grid = {setting: f1s(setting) for setting in itertools.product(*EVIDENCE_GRID.values())}
+    grid = {setting: f1s(setting) for setting in itertools.product(*grid_of.values())}
     default = f1s(tuple(defaults.values()))
     ids = [p["id"] for p in profiles]
     tuned, chosen = held_out(grid, ids, splits)
@@ -244,6 +246,7 @@ def main() -> int:
     if not args.no_split:
         print("\n" + leave_half_out(E, notifier, profiles, qrels))
         print(leave_half_out_evidence(E, profiles, papers, qrels))
+        print(leave_half_out_evidence(E, profiles, papers, qrels, grid_of=SQUARELY_GRID))
     print(threshold_reach(E, notifier, profiles, qrels))
     print(empty_days(profiles, papers, qrels))
     print(days(E, profiles, papers, qrels, group_ids))

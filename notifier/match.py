@@ -11,11 +11,12 @@ gathers over a (term x paper) matrix, so 10,000 profiles cost about what 10 woul
 Selection: a share of the mean of the profile's TOP_MEAN best scores (RELATIVE_THRESHOLD, or the
 subscriber's), lowered by the paper's own evidence (how like the best papers it reads, its term
 score against what the profile's strongest term can score in one paper, its terms found as
-written: a paper squarely about one term is sent though the best match them all) and raised
-without it; a term score of at least ABSOLUTE_FLOOR of that most, or the share if lower (so a
-thin day sends nothing rather than noise), some evidence beyond one back-off word of a phrase,
-and within the cap. Votes (``feedback``, see ``votes.py``) move matched papers up or down, so
-they decide which fill a full digest; the bar judges the scores before votes.
+written; most of all, one term scoring near what that term can score in one paper: a paper
+squarely about one term is sent though the best match them all) and raised without it; a term
+score of at least ABSOLUTE_FLOOR of that most, or the share if lower (so a thin day sends
+nothing rather than noise), some evidence beyond one back-off word of a phrase, and within the
+cap. Votes (``feedback``, see ``votes.py``) move matched papers up or down, so they decide
+which fill a full digest; the bar judges the scores before votes.
 """
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ ABSOLUTE_EVIDENCE = 1.4     # strongest term can score in one paper, + STRONG_EV
 STRONG_EVIDENCE = 0.6       # as written: tuned on the judged set, held out on half of it (benchmarks/eval_matcher.py)
 MAX_POWER = 3.0             # the share is raised at most to this power: a high threshold sends only papers near
                             # the best, whatever their evidence (0.9 -> 0.73 of the reference at least)
+SQUARELY = 0.8              # ... and to it for a paper squarely about one term: the term (more than one back-off
+                            # word of it) scores at least this share of what it can score in one paper
 DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
 PRF_DOCS = 5                # pseudo-relevance feedback: a matched paper gains its mean similarity
 PRF_WEIGHT = 1.0            # to the profile's best PRF_DOCS papers x this x the top score
@@ -551,10 +554,12 @@ class Bar:
     is weighted: its likeness to the profile's best papers (against theirs to one another), its
     term score against what the profile's strongest term can score in one paper, each term found
     as written. Strong evidence lowers the bar (to share ** MAX_POWER at most, so a high share
-    still asks for papers near the best), weak raises it towards the reference, which always
-    suffices. And a term score, without feedback or votes, of at least the lesser of
-    ABSOLUTE_FLOOR and the share of that most: a thin day sends nothing at the default, a low
-    share lowers the floor too (it asks for nearly anything matched)."""
+    still asks for papers near the best; so does one term scoring at least SQUARELY of what it can
+    score in one paper, measured against its own most, as a common phrase cannot score what a rare
+    word can), weak raises it towards the reference, which always suffices. And a term score,
+    without feedback or votes, of at least the lesser of ABSOLUTE_FLOOR and the share of that
+    most: a thin day sends nothing at the default, a low share lowers the floor too (it asks for
+    nearly anything matched)."""
     share: float
     refs: np.ndarray            # per profile: the mean of its TOP_MEAN best scores
     ceilings: np.ndarray        # per profile: what its strongest term can score in one paper
@@ -576,7 +581,10 @@ class Bar:
         like = np.minimum(self.likeness[prof[at], doc[at]], FEEDBACK_CAP)
         evidence = FEEDBACK_EVIDENCE * like + ABSOLUTE_EVIDENCE * lexical / ceiling[at] + STRONG_EVIDENCE * strong
         share = self.share ** np.minimum(np.exp(evidence - EVIDENCE_OFFSET), MAX_POWER)
-        out[at] = (values[at] >= share * ref[at]) & (lexical >= floor[at])
+        passed = (values[at] >= share * ref[at]) & (lexical >= floor[at])
+        lowest = np.flatnonzero(~passed & (lexical >= floor[at]) & (values[at] >= self.share ** MAX_POWER * ref[at]))
+        passed[lowest] = self.squarely(prof[at[lowest]], doc[at[lowest]])    # asked only where it decides
+        out[at] = passed
         return out
 
     def strong(self, prof: np.ndarray, doc: np.ndarray) -> np.ndarray:
@@ -586,6 +594,18 @@ class Bar:
         for k in range(self.positive.shape[1]):
             strong += found[self.positive[prof, k] * width + doc]
         return strong
+
+    def squarely(self, prof: np.ndarray, doc: np.ndarray) -> np.ndarray:
+        """Per pair: whether the paper is squarely about one of the profile's terms: more than one
+        back-off word of it, scoring at least SQUARELY of what that term can score in one paper."""
+        m, width = self.matrix, self.matrix.strong.shape[1]
+        out = np.zeros(len(prof), bool)
+        for k in range(self.positive.shape[1]):
+            rows = self.positive[prof, k]
+            at = rows * width + doc
+            high = np.flatnonzero(m.scores.ravel()[at] >= SQUARELY * m.ceiling[rows])
+            out[high] |= m.solid.ravel()[at[high]]
+        return out
 
 
 def reference(totals: np.ndarray) -> np.ndarray:

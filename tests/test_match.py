@@ -639,6 +639,27 @@ def test_a_paper_squarely_about_one_term_is_sent_even_when_the_best_papers_match
     assert matches["one-term"].selected and not matches["passing"].selected
 
 
+def test_a_paper_squarely_about_a_common_phrase_is_sent_though_a_rarer_term_can_score_far_more():
+    """'long-context inference' is in many stored papers, 'eviction' in few: a paper about the phrase
+    alone (its words apart) scores a quarter of the best papers and under what eviction could score
+    in one paper, yet about all the phrase itself can: it is sent, a passing mention of each of its
+    words is not, and a high threshold still asks for papers near the best."""
+    about = paper("about", "Inference over long context windows",
+                  "Long context makes inference slow. We make inference over a long context fast: inference cost "
+                  "grows with context, so long inputs are split.")
+    passing = paper("passing", "Field notes", "A long walk; in context, the inference is uncertain. " + FILLER)
+    stored = background(300) + [paper(f"lc{i}", f"Notes {i}", "Inference over long context is common.") for i in range(40)]
+    profile = parse_profile('"KV cache", eviction, "long-context inference"')
+
+    def sent(**kw):
+        index = build_index([squarely(i) for i in range(3)] + [about, passing], stored)
+        return {m.paper_id: m for m in match_profile(index, profile, **kw)}
+    matches = sent()
+    assert matches["about"].score < 0.3 * matches["good0"].score
+    assert matches["about"].selected and not matches["passing"].selected
+    assert not sent(threshold=0.9)["about"].selected
+
+
 def test_a_papers_likeness_to_the_best_does_not_hang_on_how_strongly_feedback_is_weighted(monkeypatch):
     """The selection's evidence from feedback is how like the best papers a paper reads, against how
     like one another they read: the same whatever PRF_WEIGHT, measured on a day too small for
