@@ -119,7 +119,7 @@ def leave_half_out(E, notifier: Notifier, profiles: list[dict], qrels, splits: i
 
 EVIDENCE_GRID = {"EVIDENCE_OFFSET": (1.4, 1.6, 1.8, 2.0, 2.2), "FEEDBACK_EVIDENCE": (0.5, 0.75, 1.0, 1.5),
                  "ABSOLUTE_EVIDENCE": (1.0, 1.25, 1.5), "STRONG_EVIDENCE": (0.2, 0.4, 0.6)}
-SQUARELY_GRID = {"SQUARELY": (0.6, 0.7, 0.8, 0.9, 1.0, 1.2, float("inf"))}     # inf: no paper is squarely about a term
+SQUARELY_GRID = {"SQUARELY": (0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1e9)}     # 1e9: no paper is squarely about a term
 
 
 def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, splits: int = 10,
