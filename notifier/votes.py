@@ -65,8 +65,9 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], vot
     spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, scores, 1.0)), top)[1]),
                         VOTE_MIN_SPREAD)
     totals[rows] = scores * np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
-    for k, i in enumerate(rows):
-        totals[i, marked_not_for_me(index, feedback[lo + i])] = 0.0
+    day = day_numbers(index, docs, kept)[used][paper]
+    gone = (w < 0) & (day >= 0)                                 # day papers marked not for me: never ranked again
+    totals[profile[gone] - lo, day[gone]] = 0.0
     moved = np.sign(shift * matched).astype(np.int8)
     return {i: (index, [paper for paper, _ in feedback[lo + i]], [1 if vote > 0 else -1 for _, vote in feedback[lo + i]],
                 moved[k]) for k, i in enumerate(rows)}
@@ -96,12 +97,13 @@ def voted_similarity(index: PaperIndex, space: Space, docs: list, used: np.ndarr
     return kept[space.name][used]
 
 
-def marked_not_for_me(index: PaperIndex, votes: list) -> list[int]:
-    """The day papers (their numbers) that these votes disliked: never ranked again."""
-    if "day_number" not in index.cache:
-        index.cache["day_number"] = {d.id: k for k, d in enumerate(index.docs[:index.n_day])}
-    at = index.cache["day_number"]
-    return [at[doc.id] for doc in (as_doc(paper) for paper, vote in votes if vote < 0) if doc.id in at]
+def day_numbers(index: PaperIndex, docs: list, kept: dict) -> np.ndarray:
+    """Each paper voted on in the batch (``docs``) as its day paper's number, -1 if it is not
+    one of them: looked up once for the batch, kept in ``kept``."""
+    if "day" not in kept:
+        at = {d.id: k for k, d in enumerate(index.docs[:index.n_day])}
+        kept["day"] = np.array([at.get(doc.id, -1) for doc in docs], np.int64)
+    return kept["day"]
 
 
 def rocchio_weights(feedback: list[list]) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
