@@ -490,6 +490,16 @@ def test_a_day_paper_marked_not_for_me_is_not_ranked_again_for_that_subscriber_o
     assert sorted(index.docs[d].id for d in other.docs) == ["experts", "packets"]
 
 
+def test_a_day_paper_marked_not_for_me_is_dropped_for_its_subscriber_alone_wherever_it_is_in_a_batch(monkeypatch):
+    import notifier.match as m
+    monkeypatch.setattr(m, "CHUNK_CELLS", 2 * 2)           # 2 profiles a chunk over the 2 day papers
+    votes = [[], [(PACKETS, -1)], [], [(EXPERTS, -1), (LIKED, 1)], [(PACKETS, -1), (EXPERTS, 1)]]
+    index = build_index([EXPERTS, PACKETS], background())
+    ranked = m.match_profiles(index, [parse_profile("routing")] * len(votes), feedback=votes)
+    assert [sorted(index.docs[d].id for d in r.docs) for r in ranked] == [
+        ["experts", "packets"], ["experts"], ["experts", "packets"], ["packets"], ["experts"]]
+
+
 def test_votes_never_match_or_send_a_paper_without_profile_evidence():
     unrelated = paper("unrelated", "Gates and experts", "Tokens are sent to experts with a learned gate and load balancing.")
     plain = order(None, (EXPERTS, PACKETS, unrelated))
