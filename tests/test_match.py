@@ -245,6 +245,21 @@ def test_match_profiles_one_line_each_in_input_order(papers_file, tmp_path, caps
     assert [(l["profile"], [m["id"] for m in l["matches"]]) for l in lines] == [("b", ["moe"]), ("a", ["kv"])]
 
 
+def test_match_profiles_lists_a_term_written_twice_once_as_match_profile_does(papers_file, tmp_path, capsys):
+    texts = ['moe, title:moe, "kv cache"', '"kv cache", title:experts, eviction, experts', "eviction, -moe, title:eviction"]
+    alone = []
+    for text in texts:
+        assert main(["match", "--papers", str(papers_file), "--profile", text, "--json"]) == 0
+        alone.append([(m["id"], m["matched"]) for m in json.loads(capsys.readouterr().out) if m["selected"]])
+    profiles = tmp_path / "profiles.jsonl"
+    profiles.write_text("".join(json.dumps({"id": k, "profile": t}) + "\n" for k, t in enumerate(texts)))
+    assert main(["match", "--papers", str(papers_file), "--profiles", str(profiles), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [[(m["id"], m["matched"]) for m in line["matches"]] for line in lines] == alone
+    assert alone == [[("moe", ["moe"]), ("kv", ["kv cache"])], [("kv", ["kv cache", "eviction"]), ("moe", ["experts"])],
+                     [("kv", ["eviction"])]]
+
+
 def test_match_profiles_upvotes_reorder_selected_papers(tmp_path, capsys):
     rows = [{"id": "quiet", "title": "KV cache eviction", "abstract": "KV cache eviction, KV cache.", "upvotes": 0},
             {"id": "popular", "title": "KV cache", "abstract": "We study serving.", "upvotes": 500},

@@ -126,19 +126,44 @@ def run_many(args, index, votes, by_id) -> int:
     # 10,000 profiles x ~20 matches: each match is a pre-encoded paper, its score and its labels
     paper = [f'{{"id": {json.dumps(d.id)}, "score": ' for d in index.docs[:index.n_day]]
     encoded: dict[str, str] = {}
+    templates: dict[int, str] = {}
     write = sys.stdout.write
     batch = match_profiles(index, profiles, max_items=args.max_items, threshold=args.threshold,
                            upvote_weight=args.upvote_weight, selected_only=True,
                            feedback=feedback if any(feedback) else None)
     for pid, ranked in zip(ids, batch):
-        labels = [(1 << k, encoded.get(t.text) or encoded.setdefault(t.text, json.dumps(t.text)))
-                  for k, t in enumerate(ranked.profile.positive)]
-        tail = {c: f', "selected": true, "matched": [{", ".join(dict.fromkeys([t for bit, t in labels if c & bit]))}]}}'
-                for c in set(ranked.codes)}
+        tail = tails(ranked, encoded, templates)
         items = ", ".join([f"{paper[d]}{score!r}{tail[c]}"
                            for d, score, c in zip(ranked.docs, ranked.scores, ranked.codes)])
         write(f'{{"profile": {pid}, "matches": [{items}]}}\n')
     return 0
+
+
+def tails(ranked, encoded: dict[str, str], templates: dict[int, str]) -> dict[int, str]:
+    """Per code of a profile's matches, the end of a match's JSON: the labels of its matched terms
+    (each JSON-encoded once, kept in ``encoded``) filled into the code's template (kept in
+    ``templates`` for every profile); a term the profile writes twice is listed once."""
+    labels = [encoded.get(t.text) or encoded.setdefault(t.text, json.dumps(t.text)) for t in ranked.profile.positive]
+    if len(set(labels)) < len(labels):
+        return {c: template(listed_once(c, labels)).format(*labels) for c in set(ranked.codes)}
+    return {c: (templates.get(c) or templates.setdefault(c, template(c))).format(*labels) for c in set(ranked.codes)}
+
+
+def template(code: int) -> str:
+    """0b101 -> ', "selected": true, "matched": [{0}, {2}]}' (the closing brace escaped)."""
+    return ', "selected": true, "matched": [' + ", ".join("{%d}" % k for k in range(code.bit_length())
+                                                         if code >> k & 1) + "]}}"
+
+
+def listed_once(code: int, labels: list[str]) -> int:
+    """``code`` less the terms whose label an earlier term in it has."""
+    seen = set()
+    for k, label in enumerate(labels):
+        if code >> k & 1:
+            if label in seen:
+                code ^= 1 << k
+            seen.add(label)
+    return code
 
 
 def row(m) -> dict:
