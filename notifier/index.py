@@ -135,15 +135,20 @@ class PaperIndex:
     def blocks(self, positions: np.ndarray) -> np.ndarray:
         return blocks(self.starts, positions)
 
-    def bm25f(self, blocks: np.ndarray) -> np.ndarray:
-        """The (paper * 2 + field) blocks of a unit's occurrences, sorted -> its BM25F score
-        in each day paper."""
+    def bm25f(self, unit: np.ndarray, blocks: np.ndarray, n_units: int) -> np.ndarray:
+        """Units' occurrences as their (paper * 2 + field) blocks with each one's unit number, by unit
+        and block -> each unit's BM25F score in each day paper, a row per unit."""
         doc, fld = blocks // 2, blocks % 2
-        df = np.count_nonzero(np.diff(doc)) + 1 if len(doc) else 0
+        start = np.ones(len(doc), bool)             # a unit's first occurrence in a paper
+        start[1:] = (doc[1:] != doc[:-1]) | (unit[1:] != unit[:-1])
+        df = np.bincount(unit[start], minlength=n_units)
         day = doc < self.n_day
-        doc, fld = doc[day], fld[day]
-        tf = np.bincount(doc, weights=FIELD_WEIGHT[fld] / self.norm[doc, fld], minlength=self.n_day)
-        return (self.idf(df) * tf * (K1 + 1) / (tf + K1)).astype(np.float32)
+        unit, doc, fld, start = unit[day], doc[day], fld[day], start[day]
+        tf = np.bincount(np.cumsum(start) - 1, weights=FIELD_WEIGHT[fld] / self.norm[doc, fld])
+        unit, doc = unit[start], doc[start]
+        out = np.zeros((n_units, self.n_day), np.float32)
+        out[unit, doc] = self.idf(df[unit]) * tf * (K1 + 1) / (tf + K1)
+        return out
 
 
 def build_index(papers: list, background: list | None = None) -> PaperIndex:

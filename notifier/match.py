@@ -197,8 +197,29 @@ def unit(index: PaperIndex, stems: tuple[str, ...], fields=(0, 1), loose: bool =
         return unit_vector(index, stems[0])
     key = ("unit", stems, fields, loose)
     if key not in index.cache:
-        index.cache[key] = index.bm25f(occurrences(index, stems, fields, loose))
+        fill_units(index, [key])
     return index.cache[key]
+
+
+def prefetch_units(index: PaperIndex, terms: list[Term]) -> None:
+    """Work out together the units that resolving these terms asks ``unit`` for: each phrase
+    (or title-only word) as written and, for a phrase, its words within a window."""
+    keys = {}
+    for term in (t for t in terms if t.field != "author"):
+        stems, fields = term_stems(term.text), (0,) if term.field == "title" else (0, 1)
+        if len(stems) > 1 or len(fields) == 1:
+            keys[("unit", stems, fields, False)] = True
+        if len(stems) > 1:
+            keys[("unit", stems, fields, True)] = True
+    fill_units(index, [key for key in keys if key not in index.cache])
+
+
+def fill_units(index: PaperIndex, keys: list[tuple]) -> None:
+    """Each unit's BM25F row (``unit``'s ``key``) into the index's cache, scored together: a few
+    array operations for them all, not ~12 for each unit."""
+    found = [occurrences(index, stems, fields, loose) for _, stems, fields, loose in keys]
+    unit = np.repeat(np.arange(len(keys)), [len(blocks) for blocks in found])
+    index.cache.update(zip(keys, index.bm25f(unit, np.concatenate([np.zeros(0, np.int64), *found]), len(keys))))
 
 
 def occurrences(index: PaperIndex, stems, fields, loose: bool) -> np.ndarray:
@@ -310,6 +331,7 @@ class TermMatrix:
         new = {t.key: t for t in terms if t.key not in self.row}
         self.reserve(len(new))
         self.add_words(list(new.values()))
+        prefetch_units(self.index, list(new.values()))
         return np.array([self.add(t) for t in terms], np.int64)
 
     def add_words(self, terms: list[Term]) -> None:

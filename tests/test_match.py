@@ -391,6 +391,24 @@ def test_selection_count_follows_the_evidence_within_the_cap(n_relevant, max_ite
     assert len(selected('"kv cache"', corpus, n_background=300, max_items=max_items)) == expected
 
 
+def test_terms_resolved_together_score_to_the_bit_as_each_alone():
+    from notifier.match import TermMatrix
+    corpus = [paper("kv", "KV cache eviction", "We evict KV cache entries; the cache of keys and values shrinks."),
+              paper("moe", "Mixture-of-Experts (MoE) routing", "Sparse experts with expert parallelism."),
+              paper("both", "MoE meets KV cache", "Compressing the KV cache of a Mixture-of-Experts model."),
+              paper("far", "Cache policies", "Eviction of entries from a KV store and its cache.")]
+    terms = list(parse_profile('"kv cache", "cache eviction", title:cache, "mixture of experts", "expert '
+                               'parallelism", moe, title:"kv cache", "eviction cache kv", "no such phrase"').terms)
+    together = TermMatrix(build_index(corpus, background()))
+    rows = together.rows(terms)
+    for term, row in zip(terms, rows):
+        alone = TermMatrix(build_index(corpus, background()))
+        [own] = alone.rows([term])
+        for name in ("scores", "strong", "solid", "ceiling"):
+            assert getattr(together, name)[row].tobytes() == getattr(alone, name)[own].tobytes(), (term.raw, name)
+    assert together.scores[rows].any(axis=1).sum() == len(terms) - 1      # only "no such phrase" matches nothing
+
+
 @pytest.mark.parametrize("chunk_cells", [1, 8, 128 * 1024], ids=["one-profile-chunks", "small-chunks", "one-chunk"])
 def test_a_profile_matches_the_same_alone_or_in_a_batch(monkeypatch, chunk_cells):
     import notifier.match as m
