@@ -22,6 +22,7 @@ import numpy as np
 from notifier.models import Paper
 
 TOKEN = re.compile(r"[^\W_]+")
+_ASCII_TOKEN = re.compile(r"[A-Za-z0-9]+")     # the same on ASCII text, a third faster
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 STOP = frozenset("a an and are as at be by for from in into is of on or the to with via using".split())
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
@@ -54,8 +55,13 @@ def normal(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
+def tokens(text: str) -> list[str]:
+    """The words of a text: runs of letters and digits."""
+    return (_ASCII_TOKEN if text.isascii() else TOKEN).findall(text)
+
+
 def words(text: str) -> list[str]:
-    return [normal(w) for w in TOKEN.findall(text)]
+    return [normal(w) for w in tokens(text)]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -161,7 +167,7 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     # would be ~120 MB at 10,000 papers)
     number: defaultdict[str, int] = defaultdict()
     number.default_factory = number.__len__         # a new word gets the next number
-    ids = [np.fromiter(map(number.__getitem__, TOKEN.findall(text)), np.int64) for text in texts]
+    ids = [np.fromiter(map(number.__getitem__, tokens(text)), np.int64) for text in texts]
     lengths = np.array([len(t) for t in ids], np.int64)
     starts = (np.cumsum(lengths + GAP) - (lengths + GAP)).astype(np.int64)
     # each distinct word once: its stem and the stems of its parts
