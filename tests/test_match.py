@@ -260,6 +260,14 @@ def test_match_profiles_lists_a_term_written_twice_once_as_match_profile_does(pa
                      [("kv", ["eviction"])]]
 
 
+@pytest.mark.parametrize("values", [[12.3473, 0.0001, 7.0, 1234567.8912, 0.5], [], [0.0, -0.0],
+                                    [float("nan"), 1.0], [float("inf")], [1e16, 2.5], [5e-05], [1e-07, 3.0]],
+                         ids=["scores", "none", "zeros", "nan", "inf", "big", "tiny", "exponent"])
+def test_match_profiles_writes_each_score_as_python_writes_it(values):
+    from notifier.commands.match import numbers
+    assert numbers(values) == [repr(v) for v in values]
+
+
 def test_match_profiles_upvotes_reorder_selected_papers(tmp_path, capsys):
     rows = [{"id": "quiet", "title": "KV cache eviction", "abstract": "KV cache eviction, KV cache.", "upvotes": 0},
             {"id": "popular", "title": "KV cache", "abstract": "We study serving.", "upvotes": 500},
