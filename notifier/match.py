@@ -556,9 +556,10 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     if selected_only:
         prof, doc, values, flags = prof[flags], doc[flags], values[flags], flags[flags]
     first = np.searchsorted(prof, np.arange(len(chunk) + 1))
-    codes = np.zeros(len(prof), np.int64)
+    codes, solid_at, width = np.zeros(len(prof), np.int64), matrix.solid.ravel(), matrix.solid.shape[1]
+    rows = positive[prof] * width                      # where each pair's terms' rows start in the flat matrix
     for k in range(positive.shape[1]):
-        codes |= matrix.solid[positive[prof, k], doc].astype(np.int64) << k
+        codes |= solid_at[rows[:, k] + doc].astype(np.int64) << k
     docs, scores = doc.tolist(), values.astype(np.float64).round(4).tolist()
     flags, codes, first = flags.tolist(), codes.tolist(), first.tolist()
     for i, profile in enumerate(chunk):

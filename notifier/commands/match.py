@@ -5,6 +5,7 @@ import gc
 import json
 import os
 import sys
+from json.encoder import encode_basestring_ascii
 
 import orjson
 
@@ -129,7 +130,8 @@ def run_many(args, index, votes, by_id) -> int:
             profiles.append(parse_profile(str(line["profile"])))
         except ProfileError as err:
             raise ProfileError(f"{args.profiles}: line {n}: {err}", term=err.term) from None
-        ids.append(json.dumps(line.get("id")))
+        pid = line.get("id")
+        ids.append(encode_basestring_ascii(pid) if type(pid) is str else json.dumps(pid))   # json.dumps' own, 10x faster
         own = line.get("feedback")
         if own is not None and not isinstance(own, list):
             raise InputError(f'{args.profiles}: line {n}: "feedback" must be a list of {{"id", "vote"}}')
