@@ -166,7 +166,8 @@ def tails(ranked, encoded: dict[str, str], templates: dict[int, str]) -> dict[in
     """Per code of a profile's matches, the end of a match's JSON: the labels of its matched terms
     (each JSON-encoded once, kept in ``encoded``) filled into the code's template (kept in
     ``templates`` for every profile); a term the profile writes twice is listed once."""
-    labels = [encoded.get(t.text) or encoded.setdefault(t.text, json.dumps(t.text)) for t in ranked.profile.positive]
+    labels = [encoded.get(t.text) or encoded.setdefault(t.text, json.dumps(t.text))
+              for t in ranked.profile.terms if t.positive]      # (profile.positive, without its cache's lock)
     if len(set(labels)) < len(labels):
         return {c: template(listed_once(c, labels)).format(*labels) for c in set(ranked.codes)}
     return {c: (templates.get(c) or templates.setdefault(c, template(c))).format(*labels) for c in set(ranked.codes)}
