@@ -144,11 +144,16 @@ def run_many(args, index, votes, by_id) -> int:
     batch = match_profiles(index, profiles, max_items=args.max_items, threshold=args.threshold,
                            upvote_weight=args.upvote_weight, selected_only=True,
                            feedback=feedback if any(feedback) else None)
+    lines = []          # written 256 at a time: one write each would be a system call each where stdout is unbuffered
     for pid, ranked in zip(ids, batch):
         tail = tails(ranked, encoded, templates)
         items = ", ".join([f"{paper[d]}{score}{tail[c]}"
                            for d, score, c in zip(ranked.docs, numbers(ranked.scores), ranked.codes)])
-        write(f'{{"profile": {pid}, "matches": [{items}]}}\n')
+        lines.append(f'{{"profile": {pid}, "matches": [{items}]}}\n')
+        if len(lines) == 256:
+            write("".join(lines))
+            lines.clear()
+    write("".join(lines))
     return 0
 
 
