@@ -22,7 +22,7 @@ import numpy as np
 from notifier.models import Paper
 
 TOKEN = re.compile(r"[^\W_]+")
-_ASCII_TOKEN = re.compile(r"[A-Za-z0-9]+")     # the same on ASCII text, a third faster
+_BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 STOP = frozenset("a an and are as at be by for from in into is of on or the to with via using".split())
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
@@ -56,8 +56,9 @@ def normal(word: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """The words of a text: runs of letters and digits."""
-    return (_ASCII_TOKEN if text.isascii() else TOKEN).findall(text)
+    """The words of a text: runs of letters and digits (TOKEN's; in ASCII text, 2x faster, what is
+    left between blanks once all else is blanked)."""
+    return text.translate(_BLANK_PUNCTUATION).split() if text.isascii() else TOKEN.findall(text)
 
 
 def words(text: str) -> list[str]:

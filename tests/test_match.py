@@ -2,6 +2,8 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from notifier.cli import main
 from notifier.match import build_index, match_profile, match_profiles
@@ -397,6 +399,12 @@ def test_selection_count_follows_the_evidence_within_the_cap(n_relevant, max_ite
     corpus = [paper(f"kv{i}", f"KV cache compression method {i}", "We evict KV cache entries.")
               for i in range(n_relevant)] + [paper("x", "Protein folding", "Proteins fold.")]
     assert len(selected('"kv cache"', corpus, n_background=300, max_items=max_items)) == expected
+
+
+@given(st.text(st.characters(max_codepoint=0x7f)) | st.text(st.characters(max_codepoint=0x17f)))
+def test_a_text_is_split_into_the_same_words_whether_ascii_or_not(text):
+    from notifier.index import TOKEN, tokens
+    assert tokens(text) == TOKEN.findall(text)
 
 
 def test_terms_resolved_together_score_to_the_bit_as_each_alone():
