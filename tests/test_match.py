@@ -303,6 +303,20 @@ def test_bad_papers_file_is_one_line_naming_file_and_line(tmp_path, capsys, cont
     assert str(path) in err and message in err and "\n" not in err
 
 
+@pytest.mark.parametrize("line", ['{"id": "a", "n": [1, 2.5, null]}\n', ' {"id": "a"}\r\n', '{"id": "a"} x\n',
+                                  '{"id": "a"}\x0c\n', '\ufeff{"id": "a"}\n', 'NaN\n', '{"id": "a"}{"id": "b"}\n',
+                                  '{"id": 123456789012345678901234567890}\n', '{"id": "\\ud800"}\n'])
+def test_a_jsonl_line_reads_as_json_loads_reads_it(line):
+    from notifier.commands import json_line
+
+    def outcome(read):
+        try:
+            return repr(read(line))
+        except json.JSONDecodeError as err:
+            return err.msg, err.pos
+    assert outcome(json_line) == outcome(json.loads)
+
+
 def test_threshold_out_of_range_is_one_line(papers_file, capsys):
     assert main(["match", "--papers", str(papers_file), "--profile", "moe", "--threshold", "2"]) == 1
     assert capsys.readouterr().err.strip().endswith(
