@@ -454,7 +454,7 @@ def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, wei
         totals *= weights[:, :1]
     part = np.empty_like(totals)
     for k in range(1, positive.shape[1]):
-        np.take(matrix.scores, positive[:, k], axis=0, out=part)
+        np.take(matrix.scores, positive[:, k], axis=0, out=part, mode="clip")  # all rows exist ("raise": 3x slower)
         if weights is not None:
             part *= weights[:, k, None]
         totals += part
