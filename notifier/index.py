@@ -22,6 +22,7 @@ import numpy as np
 from notifier.models import Paper
 
 TOKEN = re.compile(r"[^\W_]+")
+_BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 STOP = frozenset("a an and are as at be by for from in into is of on or the to with via using".split())
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
@@ -54,8 +55,14 @@ def normal(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
+def tokens(text: str) -> list[str]:
+    """The words of a text: runs of letters and digits (TOKEN's; in ASCII text, 2x faster, what is
+    left between blanks once all else is blanked)."""
+    return text.translate(_BLANK_PUNCTUATION).split() if text.isascii() else TOKEN.findall(text)
+
+
 def words(text: str) -> list[str]:
-    return [normal(w) for w in TOKEN.findall(text)]
+    return [normal(w) for w in tokens(text)]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -135,15 +142,20 @@ class PaperIndex:
     def blocks(self, positions: np.ndarray) -> np.ndarray:
         return blocks(self.starts, positions)
 
-    def bm25f(self, blocks: np.ndarray) -> np.ndarray:
-        """The (paper * 2 + field) blocks of a unit's occurrences, sorted -> its BM25F score
-        in each day paper."""
+    def bm25f(self, unit: np.ndarray, blocks: np.ndarray, n_units: int) -> np.ndarray:
+        """Units' occurrences as their (paper * 2 + field) blocks with each one's unit number, by unit
+        and block -> each unit's BM25F score in each day paper, a row per unit."""
         doc, fld = blocks // 2, blocks % 2
-        df = np.count_nonzero(np.diff(doc)) + 1 if len(doc) else 0
+        start = np.ones(len(doc), bool)             # a unit's first occurrence in a paper
+        start[1:] = (doc[1:] != doc[:-1]) | (unit[1:] != unit[:-1])
+        df = np.bincount(unit[start], minlength=n_units)
         day = doc < self.n_day
-        doc, fld = doc[day], fld[day]
-        tf = np.bincount(doc, weights=FIELD_WEIGHT[fld] / self.norm[doc, fld], minlength=self.n_day)
-        return (self.idf(df) * tf * (K1 + 1) / (tf + K1)).astype(np.float32)
+        unit, doc, fld, start = unit[day], doc[day], fld[day], start[day]
+        tf = np.bincount(np.cumsum(start) - 1, weights=FIELD_WEIGHT[fld] / self.norm[doc, fld])
+        unit, doc = unit[start], doc[start]
+        out = np.zeros((n_units, self.n_day), np.float32)
+        out[unit, doc] = self.idf(df[unit]) * tf * (K1 + 1) / (tf + K1)
+        return out
 
 
 def build_index(papers: list, background: list | None = None) -> PaperIndex:
@@ -156,7 +168,7 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     # would be ~120 MB at 10,000 papers)
     number: defaultdict[str, int] = defaultdict()
     number.default_factory = number.__len__         # a new word gets the next number
-    ids = [np.fromiter(map(number.__getitem__, TOKEN.findall(text)), np.int64) for text in texts]
+    ids = [np.fromiter(map(number.__getitem__, tokens(text)), np.int64) for text in texts]
     lengths = np.array([len(t) for t in ids], np.int64)
     starts = (np.cumsum(lengths + GAP) - (lengths + GAP)).astype(np.int64)
     # each distinct word once: its stem and the stems of its parts
@@ -174,8 +186,9 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     which, part_of = expand_csr(part_ptr, part_ids, word_ids)
     stem_of = np.concatenate([word_stem[word_ids], part_of])
     pos = np.concatenate([main_pos, main_pos[which]])
-    order = np.lexsort((pos, stem_of))
-    stem_of, pos = stem_of[order], pos[order]
+    span = int(pos.max(initial=0)) + 1
+    key = np.sort(stem_of * span + pos)        # by stem, then position: one key sorts 3x faster than lexsort
+    stem_of, pos = key // span, key % span
     occ_ptr = np.searchsorted(stem_of, np.arange(len(sid) + 1))
     lengths = lengths.reshape(-1, 2)
     norm = 1 - B + B * lengths / (np.maximum(lengths.mean(axis=0), 1.0) if len(docs) else 1.0)
@@ -209,19 +222,27 @@ def idf(n_docs: int, df):
 
 
 def unit_table(stem_of, block, norm, n_stems: int, n_day: int):
-    """Every stem's BM25F score (title + abstract) in every day paper that has it, in one pass.
-    -> (df per stem, (ptr per stem, day papers, scores))."""
+    """Every stem's BM25F score (title + abstract) in every day paper that has it, in one pass
+    over the occurrences sorted by stem and block. -> (df per stem, (ptr per stem, day papers, scores))."""
     n = len(norm)
-    keys, counts = np.unique((stem_of * n + block // 2) * 2 + block % 2, return_counts=True)
+    every = (stem_of * n + block // 2) * 2 + block % 2
+    first = run_starts(every)
+    keys, counts = every[first], np.diff(first, append=len(every))
     pair, fld = keys // 2, keys % 2
     weighted = counts * FIELD_WEIGHT[fld] / norm[pair % n, fld]
-    pairs, first = np.unique(pair, return_index=True)
+    first = run_starts(pair)
+    pairs = pair[first]
     tf = np.add.reduceat(weighted, first) if len(first) else weighted
     stem, doc = pairs // n, pairs % n
     df = np.bincount(stem, minlength=n_stems)
     score = idf(n, df[stem]) * tf * (K1 + 1) / (tf + K1)
     day = doc < n_day
     return df, (np.searchsorted(stem[day], np.arange(n_stems + 1)), doc[day], score[day].astype(np.float32))
+
+
+def run_starts(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal values starts (all of each value's, when sorted): [3, 3, 5] -> [0, 2]."""
+    return np.flatnonzero(np.diff(values, prepend=values[:1] - 1))
 
 
 def unit_vector(index: PaperIndex, stem: str) -> np.ndarray:

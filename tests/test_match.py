@@ -2,6 +2,8 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from notifier.cli import main
 from notifier.match import build_index, match_profile, match_profiles
@@ -245,6 +247,29 @@ def test_match_profiles_one_line_each_in_input_order(papers_file, tmp_path, caps
     assert [(l["profile"], [m["id"] for m in l["matches"]]) for l in lines] == [("b", ["moe"]), ("a", ["kv"])]
 
 
+def test_match_profiles_lists_a_term_written_twice_once_as_match_profile_does(papers_file, tmp_path, capsys):
+    texts = ['moe, title:moe, "kv cache"', '"kv cache", title:experts, eviction, experts', "eviction, -moe, title:eviction"]
+    alone = []
+    for text in texts:
+        assert main(["match", "--papers", str(papers_file), "--profile", text, "--json"]) == 0
+        alone.append([(m["id"], m["matched"]) for m in json.loads(capsys.readouterr().out) if m["selected"]])
+    profiles = tmp_path / "profiles.jsonl"
+    profiles.write_text("".join(json.dumps({"id": k, "profile": t}) + "\n" for k, t in enumerate(texts)))
+    assert main(["match", "--papers", str(papers_file), "--profiles", str(profiles), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [[(m["id"], m["matched"]) for m in line["matches"]] for line in lines] == alone
+    assert alone == [[("moe", ["moe"]), ("kv", ["kv cache"])], [("kv", ["kv cache", "eviction"]), ("moe", ["experts"])],
+                     [("kv", ["eviction"])]]
+
+
+@pytest.mark.parametrize("values", [[12.3473, 0.0001, 7.0, 1234567.8912, 0.5], [], [0.0, -0.0],
+                                    [float("nan"), 1.0], [float("inf")], [1e16, 2.5], [5e-05], [1e-07, 3.0]],
+                         ids=["scores", "none", "zeros", "nan", "inf", "big", "tiny", "exponent"])
+def test_match_profiles_writes_each_score_as_python_writes_it(values):
+    from notifier.commands.match import numbers
+    assert numbers(values) == [repr(v) for v in values]
+
+
 def test_match_profiles_upvotes_reorder_selected_papers(tmp_path, capsys):
     rows = [{"id": "quiet", "title": "KV cache eviction", "abstract": "KV cache eviction, KV cache.", "upvotes": 0},
             {"id": "popular", "title": "KV cache", "abstract": "We study serving.", "upvotes": 500},
@@ -276,6 +301,20 @@ def test_bad_papers_file_is_one_line_naming_file_and_line(tmp_path, capsys, cont
     assert main(["match", "--papers", str(path), "--profile", "moe", "--json"]) == 1
     err = capsys.readouterr().err.strip()
     assert str(path) in err and message in err and "\n" not in err
+
+
+@pytest.mark.parametrize("line", ['{"id": "a", "n": [1, 2.5, null]}\n', ' {"id": "a"}\r\n', '{"id": "a"} x\n',
+                                  '{"id": "a"}\x0c\n', '\ufeff{"id": "a"}\n', 'NaN\n', '{"id": "a"}{"id": "b"}\n',
+                                  '{"id": 123456789012345678901234567890}\n', '{"id": "\\ud800"}\n'])
+def test_a_jsonl_line_reads_as_json_loads_reads_it(line):
+    from notifier.commands import json_line
+
+    def outcome(read):
+        try:
+            return repr(read(line))
+        except json.JSONDecodeError as err:
+            return err.msg, err.pos
+    assert outcome(json_line) == outcome(json.loads)
 
 
 def test_threshold_out_of_range_is_one_line(papers_file, capsys):
@@ -374,6 +413,30 @@ def test_selection_count_follows_the_evidence_within_the_cap(n_relevant, max_ite
     corpus = [paper(f"kv{i}", f"KV cache compression method {i}", "We evict KV cache entries.")
               for i in range(n_relevant)] + [paper("x", "Protein folding", "Proteins fold.")]
     assert len(selected('"kv cache"', corpus, n_background=300, max_items=max_items)) == expected
+
+
+@given(st.text(st.characters(max_codepoint=0x7f)) | st.text(st.characters(max_codepoint=0x17f)))
+def test_a_text_is_split_into_the_same_words_whether_ascii_or_not(text):
+    from notifier.index import TOKEN, tokens
+    assert tokens(text) == TOKEN.findall(text)
+
+
+def test_terms_resolved_together_score_to_the_bit_as_each_alone():
+    from notifier.match import TermMatrix
+    corpus = [paper("kv", "KV cache eviction", "We evict KV cache entries; the cache of keys and values shrinks."),
+              paper("moe", "Mixture-of-Experts (MoE) routing", "Sparse experts with expert parallelism."),
+              paper("both", "MoE meets KV cache", "Compressing the KV cache of a Mixture-of-Experts model."),
+              paper("far", "Cache policies", "Eviction of entries from a KV store and its cache.")]
+    terms = list(parse_profile('"kv cache", "cache eviction", title:cache, "mixture of experts", "expert '
+                               'parallelism", moe, title:"kv cache", "eviction cache kv", "no such phrase"').terms)
+    together = TermMatrix(build_index(corpus, background()))
+    rows = together.rows(terms)
+    for term, row in zip(terms, rows):
+        alone = TermMatrix(build_index(corpus, background()))
+        [own] = alone.rows([term])
+        for name in ("scores", "strong", "solid", "ceiling"):
+            assert getattr(together, name)[row].tobytes() == getattr(alone, name)[own].tobytes(), (term.raw, name)
+    assert together.scores[rows].any(axis=1).sum() == len(terms) - 1      # only "no such phrase" matches nothing
 
 
 @pytest.mark.parametrize("chunk_cells", [1, 8, 128 * 1024], ids=["one-profile-chunks", "small-chunks", "one-chunk"])

