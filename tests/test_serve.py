@@ -278,3 +278,44 @@ def test_the_daemon_logs_an_unusable_stored_schedule_once_not_at_every_sweep(cap
         for _ in range(3):
             daemon.deliver_due()                                # as each sweep and delivery job does
     assert [r.getMessage() for r in caplog.records] == ["subscriber not scheduled"]
+
+
+def test_a_subscriber_with_nothing_that_day_is_planned_once_and_still_gets_the_next_days_digest(cfg, hf, monkeypatch):
+    """A day where nothing matched records an `empty` digest; it counts as that day's digest, so
+    the sweeps after it do not plan the subscriber again, and the next day's digest still comes."""
+    import queue
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import AGENTS_ARENA, SPEC_DECODING, day_items, outbox
+
+    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=['"speculative decoding"'],
+                                                time="07:30"))
+    hf.days["2026-07-01"] = day_items("2026-07-01", [AGENTS_ARENA])           # nothing for her
+    hf.days["2026-07-02"] = day_items("2026-07-02", [SPEC_DECODING])
+    planned: list[list[int]] = []
+    real_deliver = pipeline.deliver
+
+    def counted(ctx, subscriber_ids=None, **kw):
+        planned.append(subscriber_ids)
+        return real_deliver(ctx, subscriber_ids=subscriber_ids, **kw)
+    monkeypatch.setattr(pipeline, "deliver", counted)
+    with freeze_time("2026-07-01 07:00") as clock, pipeline.open_context(cfg) as ctx:
+        pipeline.fetch_cycle(ctx)
+        daemon = Daemon(ctx, queue.Queue())
+        for moment in ("2026-07-01 07:30", "2026-07-01 07:35", "2026-07-01 12:00", "2026-07-01 23:55"):
+            clock.move_to(moment)
+            daemon.deliver_due()                                   # as each sweep does
+        assert len(planned) == 1 and [d.state for d in ctx.store.deliveries()] == ["empty"]
+        clock.move_to("2026-07-02 07:00")
+        pipeline.fetch_cycle(ctx)
+        clock.move_to("2026-07-02 07:30")
+        daemon.deliver_due()
+        daemon.deliver_due()
+    assert len(planned) == 2
+    [mail] = outbox(cfg)
+    assert "Speculative Decoding" in mail.get_body(("plain",)).get_content()

@@ -203,8 +203,9 @@ class DeliveriesMixin:
                     for d in s.exec(select(Delivery).where(Delivery.id.in_(chunk)))}
 
     def last_planned(self) -> dict[int, datetime]:
-        """When each subscriber's latest digest was planned (it then goes out, or is retried):
-        subscriber id -> time, in one query however long the history."""
+        """When each subscriber's latest digest was planned (it then goes out, or is retried, or
+        was `empty`: nothing matched that day, which is that day's digest too): subscriber id ->
+        time, in one query however long the history."""
         return {sid: d.created_at for sid, d in self.latest_deliveries(PLANNED).items()}
 
     # -- planning a batch: a few queries and transactions for any number of subscribers -------
