@@ -31,7 +31,7 @@ FAKE = textwrap.dedent('''
     def open_context(config, **kw):
         yield NS(config=config, store=Store(), now=lambda: datetime.now(timezone.utc))
 
-    def deliver(ctx, subscriber_ids=None, dry_run=False, stop=None):
+    def deliver(ctx, subscriber_ids=None, dry_run=False, stop=None, active=None):
         print("deliver start", subscriber_ids, flush=True)
         sys.stdin.readline()                 # the test says when the message is "sent"
         last[subscriber_ids[0]] = datetime.now(timezone.utc)
@@ -319,3 +319,59 @@ def test_a_subscriber_with_nothing_that_day_is_planned_once_and_still_gets_the_n
     assert len(planned) == 2
     [mail] = outbox(cfg)
     assert "Speculative Decoding" in mail.get_body(("plain",)).get_content()
+
+
+@pytest.fixture
+def subscriber_lists():
+    """Count the reads of the subscriber list (``Store.list_subscribers``) on an engine: -> a
+    function that starts counting on ``ctx`` and returns the list of those statements so far."""
+    from sqlalchemy import event as sa_event
+
+    listening, reads = [], []
+
+    def watch(ctx):
+        def listener(conn, cursor, statement, *args):
+            if "FROM subscriber" in statement and statement.rstrip().endswith("ORDER BY subscriber.id"):
+                reads.append(statement)
+        sa_event.listen(ctx.store.engine, "before_cursor_execute", listener)
+        listening.append((ctx.store.engine, listener))
+        return reads
+    yield watch
+    for engine, listener in listening:
+        sa_event.remove(engine, "before_cursor_execute", listener)
+
+
+def test_a_delivery_job_and_a_sweep_each_read_the_subscriber_list_once(cfg, hf, subscriber_lists):
+    """The daemon's jobs read every active subscriber once and use that list for working out who
+    is due, planning and sending (a list of 10,000 subscribers costs a read of every row)."""
+    import queue
+    from datetime import datetime, timezone
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import BROAD, SAMPLE, day_items, outbox
+
+    ids = [i["paper"]["id"] for i in SAMPLE]
+    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+        for i in range(3):
+            ctx.store.add_subscriber(new_subscriber(address=f"u{i}@example.org", keywords=[BROAD], time="07:30"))
+    hf.days["2026-07-01"] = day_items("2026-07-01", ids[:15])
+    hf.days["2026-07-02"] = day_items("2026-07-02", ids[15:])
+    with freeze_time("2026-07-01 07:00") as clock, pipeline.open_context(cfg) as ctx:
+        pipeline.fetch_cycle(ctx)
+        daemon = Daemon(ctx, queue.Queue())
+        daemon._first_sweep = False                   # no start-up fetch: this one is about subscribers
+        daemon.build(cfg)
+        reads = subscriber_lists(ctx)
+        clock.move_to("2026-07-01 07:30")
+        fire_jobs_due_at(daemon.scheduler, datetime(2026, 7, 1, 7, 30, tzinfo=timezone.utc))
+        assert len(outbox(cfg)) == 3 and len(reads) == 1
+        clock.move_to("2026-07-02 07:00")
+        pipeline.fetch_cycle(ctx)
+        clock.move_to("2026-07-02 08:00")             # the 07:30 job was missed: the sweep catches up
+        reads.clear()
+        daemon.sweep()
+        assert len(outbox(cfg)) == 6 and len(reads) == 1
