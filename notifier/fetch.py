@@ -39,6 +39,7 @@ import httpx
 from notifier import __version__
 from notifier.config import Config, Sources, read_secret
 from notifier.errors import FetchError, ParseError
+from notifier.logs import event
 from notifier.parse import Papers, parse_arxiv_rss, parse_hf_api, parse_hf_html
 
 log = logging.getLogger(__name__)
@@ -214,7 +215,8 @@ class Fetcher:
                 problem, status = f"{type(e).__name__}: {e}".rstrip(": "), None
             if attempt + 1 < self.max_attempts:
                 delay = self._backoff(attempt, resp)
-                log.warning("GET %s failed (%s); retry %d in %.1fs", url, problem, attempt + 1, delay)
+                event(log, "fetch retry", logging.WARNING, url=url, attempt=attempt + 1, error=problem,
+                      delay=round(delay, 1))
                 self.sleep(delay)
         raise FetchError(f"GET {url} failed after {self.max_attempts} attempts: {problem}", status=status)
 
@@ -268,13 +270,13 @@ class Fetcher:
         try:
             return self._hf_ok(day, self._hf_api_day(day), url)
         except (FetchError, ParseError) as api_err:
-            log.error("HF API failed for %s: %s", day, api_err)
+            event(log, "HF API failed", logging.ERROR, day=day, error=str(api_err))
             if not self.hf_fallback_html:
                 return _failed("hf_daily", day, url, api_err)
             try:
                 return self._hf_ok(day, self._hf_html_day(day), url)
             except (FetchError, ParseError) as html_err:
-                log.error("HF HTML fallback failed for %s: %s", day, html_err)
+                event(log, "HF HTML fallback failed", logging.ERROR, day=day, error=str(html_err))
                 return _failed("hf_daily", day, url, f"API: {api_err}; HTML page: {html_err}", _status(html_err))
 
     def _hf_ok(self, day: date, papers: Papers, url: str) -> FetchOutcome:
