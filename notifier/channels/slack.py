@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from functools import cache
 from typing import Callable
 
 from notifier.channels.base import Channel, SendResult
@@ -164,9 +165,7 @@ class SlackWebhook(_Paced):
         return "slack webhook"
 
     def _post(self, address: str, msg, key: str | None) -> SendResult:
-        from slack_sdk.webhook import WebhookClient
-
-        client = WebhookClient(self.url, timeout=int(self.timeout_seconds), retry_handlers=self._handlers())
+        client = webhook_client()(self.url, timeout=int(self.timeout_seconds), retry_handlers=self._handlers())
         for i, blocks in enumerate([msg.blocks, *msg.thread]):
             self._pace(self.url)
             try:
@@ -185,6 +184,32 @@ class SlackWebhook(_Paced):
                     return SendResult(State.FAILED, error=text + " (webhook removed or invalid: create a new one)")
                 return SendResult(State.RETRY, error=text)
         return SendResult(State.SENT, provider_ref="webhook")
+
+
+@cache
+def webhook_client():
+    """slack-sdk's ``WebhookClient`` (incoming webhooks, a click's ``response_url``) that never
+    follows a redirect: a 3xx is the answer. The SDK posts with urllib, which follows a 301, 302
+    or 303 to whatever host its Location names (as a GET) and hands back that host's 200 as the
+    webhook's: a digest recorded sent that Slack never had, and a request aimed anywhere."""
+    import urllib.request
+
+    from slack_sdk.errors import SlackRequestError
+    from slack_sdk.webhook import WebhookClient, WebhookResponse
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None                  # urllib then raises the 3xx, which the SDK returns as the response
+
+    class Webhook(WebhookClient):
+        def _perform_http_request_internal(self, url: str, req) -> WebhookResponse:
+            if not url.lower().startswith(("https://", "http://")):     # urllib also opens file:// and ftp://
+                raise SlackRequestError(f"Invalid URL detected: {url}")
+            opener = urllib.request.build_opener(NoRedirects(), urllib.request.HTTPSHandler(context=self.ssl))
+            with opener.open(req, timeout=self.timeout) as resp:
+                body = resp.read().decode(resp.headers.get_content_charset() or "utf-8")
+            return WebhookResponse(url=url, status_code=resp.status, body=body, headers=resp.headers)
+    return Webhook
 
 
 def _unanswered(e: OSError, where: str) -> SendResult:
