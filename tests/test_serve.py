@@ -375,3 +375,97 @@ def test_a_delivery_job_and_a_sweep_each_read_the_subscriber_list_once(cfg, hf, 
         reads.clear()
         daemon.sweep()
         assert len(outbox(cfg)) == 6 and len(reads) == 1
+
+
+# ----------------------------------------------------------------------------- a scheduled job, for real
+AT = textwrap.dedent('''
+    import sys
+
+    import freezegun
+
+    from notifier import cli, pipeline                      # noqa: F401  (loaded before the clock starts; no
+    #                                                         thread may start before `serve` blocks its signals)
+    from notifier.commands import serve                     # noqa: F401
+
+    freezegun.freeze_time(sys.argv[1], tick=True).start()   # the daemon's clock, APScheduler's too, from there on
+    sys.exit(cli.main(sys.argv[2:]))
+''')
+
+
+def test_a_real_daemon_sends_a_scheduled_digest_once_and_not_again_after_a_kill_and_restart(tmp_path, db_url):
+    """`notifier serve` with the real pipeline and scheduler, its clock started a few seconds
+    before 07:30 (freezegun ticking in the process): at start nobody is due; ada's 07:30 job
+    sends her digest. Killed (SIGKILL) and started again at 07:30:56, it sends her nothing at
+    start, and its 07:31 job sends bob's digest and not ada's again."""
+    import email
+    import time
+    from datetime import datetime, timezone
+    from email import policy
+    from importlib.resources import files
+
+    from freezegun import freeze_time
+
+    from notifier.clock import as_utc
+    from notifier.outbox import State
+    from notifier.parse import parse_text
+    from notifier.store import Planned, Store
+    from notifier.subscribers import new_subscriber
+
+    (tmp_path / "at.py").write_text(AT)
+    (tmp_path / "config.toml").write_text(f'[database]\nurl = "{db_url}"\n\n[sources.hf_daily]\nenabled = false\n\n'
+                                          '[schedule]\ntime = "06:00"\ntimezone = "UTC"\n')
+    store = Store(db_url)
+    with freeze_time("2026-07-01 07:00"):
+        papers = parse_text(files("notifier.samples").joinpath("hf_daily_papers_api_2026-06-12.json").read_text())
+        store.ingest(papers, source="hf_daily", digest_day="2026-07-01")
+        subs = [store.add_subscriber(new_subscriber(address=f"{who}@example.org", keywords=["agents"], time=at))
+                for who, at in (("ada", "07:30"), ("bob", "07:31"))]
+    for sub, minute in zip(subs, (31, 32)):      # yesterday's digest was made after yesterday's slot
+        store.plan_deliveries([Planned(sub.id, "2026-06-30", [], {}, state=State.EMPTY)],
+                              created_at=datetime(2026, 6, 30, 7, minute, tzinfo=timezone.utc))
+    env = dict(os.environ, NOTIFIER_STATE_DIR=str(tmp_path / "state"))
+    env.pop("JOURNAL_STREAM", None)
+    env.pop("NOTIFIER_CONFIG", None)
+
+    def start(at: str, log_name: str):
+        with open(tmp_path / log_name, "w") as log:
+            return subprocess.Popen([sys.executable, str(tmp_path / "at.py"), at, "--config", str(tmp_path / "config.toml"),
+                                     "serve"], stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def sent() -> dict[int, int]:
+        out: dict[int, int] = {}
+        for d in store.deliveries(states=(State.SENT,)):
+            out[d.subscriber_id] = out.get(d.subscriber_id, 0) + 1
+        return out
+
+    def wait_until(done, proc, log_name: str) -> None:
+        deadline = time.monotonic() + 60
+        while not done():
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / log_name).read_text()
+            time.sleep(0.05)
+
+    ada, bob = (s.id for s in subs)
+    first = start("2026-07-01 07:29:56", "first.log")
+    try:
+        wait_until(lambda: sent() == {ada: 1}, first, "first.log")
+    finally:
+        first.kill()
+        first.wait(30)
+    started = [ln for ln in (tmp_path / "first.log").read_text().splitlines() if "daemon started" in ln]
+    assert started and started[0] < "2026-07-01T07:30:00", started      # nobody was due at start ...
+    [today] = [d for d in store.deliveries() if d.subscriber_id == ada and d.digest_day == "2026-07-01"]
+    assert as_utc(today.created_at) >= datetime(2026, 7, 1, 7, 30, tzinfo=timezone.utc)   # ... the 07:30 job made it
+    second = start("2026-07-01 07:30:56", "second.log")
+    try:
+        wait_until(lambda: bob in sent(), second, "second.log")
+    finally:
+        second.terminate()
+        assert second.wait(30) == 0
+    assert sent() == {ada: 1, bob: 1}
+    deliveries = store.deliveries()
+    store.close()
+    mails = [email.message_from_bytes(p.read_bytes(), policy=policy.default)
+             for p in (tmp_path / "state" / "outbox").glob("*.eml")]
+    assert sorted(m["To"] for m in mails) == ["ada@example.org", "bob@example.org"]
+    assert sorted((d.subscriber_id, d.digest_day, d.state) for d in deliveries) == [
+        (ada, "2026-06-30", "empty"), (ada, "2026-07-01", "sent"), (bob, "2026-06-30", "empty"), (bob, "2026-07-01", "sent")]
