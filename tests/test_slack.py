@@ -169,3 +169,17 @@ def test_a_webhook_that_redirects_elsewhere_sends_nothing_there_and_is_not_count
         elsewhere.close()
     assert elsewhere.calls == []
     assert r.state == "retry" and f"webhook answered {status}" in r.error
+
+
+def test_the_bot_token_never_follows_a_redirect_to_another_host(slack):
+    """urllib re-sent the Web API call to a redirect's host as a GET with the Authorization
+    header, the bot token in it; the 3xx is now the answer and nothing goes elsewhere."""
+    elsewhere = FakeSlack()
+    try:
+        slack.replies["/api/chat.postMessage"] = [(302, {"Location": elsewhere.url + "/api/chat.postMessage"}, "")]
+        ch, _ = make(slack)
+        r = ch.send(digest(1, channel="slack", address="#papers"))
+    finally:
+        elsewhere.close()
+    assert elsewhere.calls == []
+    assert r.state == "failed" and len(slack.posts()) == 1

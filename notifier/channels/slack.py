@@ -87,9 +87,7 @@ class SlackChannel(_Paced):
     @property
     def client(self):
         if self._client is None:
-            from slack_sdk import WebClient
-
-            self._client = WebClient(token=self.token, base_url=self.api_url, timeout=int(self.timeout_seconds),
+            self._client = web_client()(token=self.token, base_url=self.api_url, timeout=int(self.timeout_seconds),
                                      retry_handlers=self._handlers())
         return self._client
 
@@ -186,14 +184,26 @@ class SlackWebhook(_Paced):
         return SendResult(State.SENT, provider_ref="webhook")
 
 
-@cache
+def web_client():
+    """slack-sdk's ``WebClient`` (the bot's Web API calls) that never follows a redirect."""
+    return _no_redirects()[0]
+
+
 def webhook_client():
     """slack-sdk's ``WebhookClient`` (incoming webhooks, a click's ``response_url``) that never
-    follows a redirect: a 3xx is the answer. The SDK posts with urllib, which follows a 301, 302
-    or 303 to whatever host its Location names (as a GET) and hands back that host's 200 as the
-    webhook's: a digest recorded sent that Slack never had, and a request aimed anywhere."""
+    follows a redirect."""
+    return _no_redirects()[1]
+
+
+@cache
+def _no_redirects():
+    """The SDK's two clients, posting through an opener without urllib's redirect handling: a 3xx
+    is the answer. urllib follows a 301, 302 or 303 to whatever host its Location names, as a GET
+    with the same headers (the bot token's Authorization too), and the SDK hands back that
+    host's answer: a webhook's digest was recorded sent though Slack never had it."""
     import urllib.request
 
+    from slack_sdk import WebClient
     from slack_sdk.errors import SlackRequestError
     from slack_sdk.webhook import WebhookClient, WebhookResponse
 
@@ -201,15 +211,23 @@ def webhook_client():
         def redirect_request(self, *args):
             return None                  # urllib then raises the 3xx, which the SDK returns as the response
 
+    def post(client, url: str, req) -> tuple:
+        if not url.lower().startswith(("https://", "http://")):     # urllib also opens file:// and ftp://
+            raise SlackRequestError(f"Invalid URL detected: {url}")
+        opener = urllib.request.build_opener(NoRedirects(), urllib.request.HTTPSHandler(context=client.ssl))
+        with opener.open(req, timeout=client.timeout) as resp:
+            return resp.status, resp.headers, resp.read().decode(resp.headers.get_content_charset() or "utf-8")
+
+    class Bot(WebClient):
+        def _perform_urllib_http_request_internal(self, url: str, req) -> dict:
+            status, headers, body = post(self, url, req)
+            return {"status": status, "headers": headers, "body": body}
+
     class Webhook(WebhookClient):
         def _perform_http_request_internal(self, url: str, req) -> WebhookResponse:
-            if not url.lower().startswith(("https://", "http://")):     # urllib also opens file:// and ftp://
-                raise SlackRequestError(f"Invalid URL detected: {url}")
-            opener = urllib.request.build_opener(NoRedirects(), urllib.request.HTTPSHandler(context=self.ssl))
-            with opener.open(req, timeout=self.timeout) as resp:
-                body = resp.read().decode(resp.headers.get_content_charset() or "utf-8")
-            return WebhookResponse(url=url, status_code=resp.status, body=body, headers=resp.headers)
-    return Webhook
+            status, headers, body = post(self, url, req)
+            return WebhookResponse(url=url, status_code=status, body=body, headers=headers)
+    return Bot, Webhook
 
 
 def _unanswered(e: OSError, where: str) -> SendResult:
