@@ -469,3 +469,31 @@ def test_a_real_daemon_sends_a_scheduled_digest_once_and_not_again_after_a_kill_
     assert sorted(m["To"] for m in mails) == ["ada@example.org", "bob@example.org"]
     assert sorted((d.subscriber_id, d.digest_day, d.state) for d in deliveries) == [
         (ada, "2026-06-30", "empty"), (ada, "2026-07-01", "sent"), (bob, "2026-06-30", "empty"), (bob, "2026-07-01", "sent")]
+
+
+def test_a_subscriber_who_pauses_during_the_start_up_fetch_gets_nothing_from_that_sweep(cfg, hf, monkeypatch):
+    """The start-up sweep reads the subscribers once, after catching up the fetch (which may
+    take minutes): a list read before it would still plan and send to someone who paused meanwhile."""
+    import queue
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import BROAD, SAMPLE, day_items, outbox
+
+    hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE][:15])
+    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+        ada, bob = (ctx.store.add_subscriber(new_subscriber(address=f"{who}@example.org", keywords=[BROAD], time="07:30"))
+                    for who in ("ada", "bob"))
+    with freeze_time("2026-07-01 08:00"), pipeline.open_context(cfg) as ctx:
+        daemon = Daemon(ctx, queue.Queue())
+        daemon.build(cfg)
+
+        def fetch_while_bob_pauses():
+            pipeline.fetch_cycle(ctx)
+            ctx.store.set_paused(bob.id, True)
+        monkeypatch.setattr(daemon, "fetch", fetch_while_bob_pauses)
+        daemon.sweep()
+    assert [m["To"] for m in outbox(cfg)] == ["ada@example.org"]

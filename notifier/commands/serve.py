@@ -120,25 +120,25 @@ class Daemon:
             deliver(self.ctx, subscriber_ids=due, stop=self.stopping, active=subs)     # logs each delivery
 
     def sweep(self) -> None:
-        """Reopen if the database file was replaced; else resync the delivery jobs from the store;
-        at start, fetch if today's fetch was missed; then deliver to everyone due who has not had
-        their digest, then send retries whose backoff has passed (a 4xx, or a digest a crash
-        interrupted)."""
+        """Reopen if the database file was replaced; else, at start, fetch if today's fetch was
+        missed; resync the delivery jobs from the store; then deliver to everyone due who has not
+        had their digest, then send retries whose backoff has passed (a 4xx, or a digest a crash
+        interrupted). The subscribers are read once, after the fetch (which may take minutes)."""
         from notifier.alerts import raise_alerts
         from notifier.schedule import sync_delivery_jobs
 
         if self.reopen_if_replaced():
             return
+        if self._first_sweep:
+            self._first_sweep = False
+            if not self.stopping.is_set() and self.fetch_missed():
+                event(log, "catching up the missed fetch")
+                _guarded(self.fetch, "fetch")
         read = self.subscribers()
         with self._scheduling:
             if self.stopping.is_set():
                 return
             sync_delivery_jobs(self.scheduler, read[1], self.deliver_due)
-        if self._first_sweep:
-            self._first_sweep = False
-            if self.fetch_missed():
-                event(log, "catching up the missed fetch")
-                _guarded(self.fetch, "fetch")
         _guarded(raise_alerts, "alerts", self.ctx)
         _guarded(self.deliver_due, "deliver", read)
         if not self.stopping.is_set():
