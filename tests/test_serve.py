@@ -497,3 +497,32 @@ def test_a_subscriber_who_pauses_during_the_start_up_fetch_gets_nothing_from_tha
         monkeypatch.setattr(daemon, "fetch", fetch_while_bob_pauses)
         daemon.sweep()
     assert [m["To"] for m in outbox(cfg)] == ["ada@example.org"]
+
+
+def test_a_subscriber_who_pauses_while_the_batch_is_matched_gets_nothing(cfg, hf, monkeypatch):
+    """The job reads its subscribers once, then matches them (seconds for thousands): a pause
+    that lands meanwhile is seen when the digests are recorded, so none is planned or sent."""
+    import queue
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import BROAD, SAMPLE, day_items, outbox
+
+    hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE][:15])
+    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+        ada, bob = (ctx.store.add_subscriber(new_subscriber(address=f"{who}@example.org", keywords=[BROAD], time="07:30"))
+                    for who in ("ada", "bob"))
+    real_match_batch = pipeline.match_batch
+
+    def match_while_bob_pauses(ctx, subs):
+        ctx.store.set_paused(bob.id, True)
+        yield from real_match_batch(ctx, subs)
+    monkeypatch.setattr(pipeline, "match_batch", match_while_bob_pauses)
+    with freeze_time("2026-07-01 07:30"), pipeline.open_context(cfg) as ctx:
+        pipeline.fetch_cycle(ctx)
+        Daemon(ctx, queue.Queue()).deliver_due()
+        assert {d.subscriber_id for d in ctx.store.deliveries()} == {ada.id}
+    assert [m["To"] for m in outbox(cfg)] == ["ada@example.org"]
