@@ -29,8 +29,9 @@ def find_problems(store, now: datetime, source_failure_hours: int = 24) -> list[
             when = f"since {since:%Y-%m-%d %H:%M} UTC" if since else "ever"
             problems.append((f"source:{source}:{since:%Y%m%d%H%M}" if since else f"source:{source}:never",
                              f"source {source} has not been fetched successfully {when}; last error: {bad.error}"))
-    subs = {s.id: s.address for s in store.list_subscribers(active_only=False)}
-    for d in store.deliveries(states=ATTENTION):
+    attention = store.deliveries(states=ATTENTION)
+    subs = {s.id: s.address for s in store.list_subscribers(active_only=False)} if attention else {}
+    for d in attention:
         problems.append((f"delivery:{d.id}:{d.state}",
                          f"delivery to {subs.get(d.subscriber_id)} for {d.digest_day} is {d.state} after "
                          f"{d.attempts} attempts: {d.last_error}"))

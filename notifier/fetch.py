@@ -15,10 +15,11 @@ Etiquette (docs/SOURCES.md says why):
 
 Bounded work: a body is streamed and reading stops past ``max_response_bytes``; a day with more
 than ``max_items_per_day`` items is refused. Both are failures naming the key to raise. A response
-still arriving ``total_timeout_seconds`` after its request was sent is abandoned (checked as each
-piece of the body arrives, so at most one ``timeout_seconds`` read later): a server trickling a
-byte every few seconds cannot hold the fetch, and the daemon's one worker, for hours. That is a
-timeout like any other, retried up to ``max_attempts``.
+still arriving ``total_timeout_seconds`` after its request was sent is abandoned, headers
+included (``_Watchdog`` cuts a read that blocks; the body is also checked as each piece
+arrives): a server that accepts and never answers, or trickles a byte every few seconds, cannot
+hold the fetch, and the daemon's one worker, for hours. That is a timeout like any other,
+retried up to ``max_attempts``.
 
 A failure is never an empty success: errors, HTML where JSON was expected, truncated bodies and
 pages that miss required fields come back as ``ok=False`` with a one-line ``error``.
@@ -28,10 +29,13 @@ from __future__ import annotations
 import logging
 import random
 import re
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from typing import Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -39,6 +43,7 @@ import httpx
 from notifier import __version__
 from notifier.config import Config, Sources, read_secret
 from notifier.errors import FetchError, ParseError
+from notifier.logs import event
 from notifier.parse import Papers, parse_arxiv_rss, parse_hf_api, parse_hf_html
 
 log = logging.getLogger(__name__)
@@ -122,6 +127,7 @@ class Fetcher:
         prefixes = {self.hf_base_url: "hf", self.arxiv_base_url: "arxiv", s.arxiv.api_url: "arxiv"}
         self._groups = sorted(prefixes.items(), key=lambda kv: -len(kv[0]))   # longest first
         self._last_request: dict[str, float] = {}
+        self._socket = None        # of the client's one connection (max_connections=1), for _Watchdog
         self._own_client = client is None
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(s.timeout_seconds, connect=min(s.timeout_seconds, 10.0)), follow_redirects=True,
@@ -171,10 +177,26 @@ class Fetcher:
     def _send_once(self, url: str, params, headers) -> httpx.Response:
         self._pace(url)
         deadline = self.clock() + self.total_timeout_seconds
-        with self.client.stream("GET", url, params=params, headers=headers) as resp:
-            body = self._read_capped(resp, deadline)     # a truncated body raises here, inside the retry loop
+        with _Watchdog(self.total_timeout_seconds, lambda: self._socket) as watchdog:
+            try:
+                with self.client.stream("GET", url, params=params, headers=headers,
+                                        extensions={"trace": self._trace}) as resp:
+                    body = self._read_capped(resp, deadline)     # a truncated body raises here, inside the retry loop
+            except httpx.TransportError as err:
+                if watchdog.fired:
+                    raise self._too_slow(err.request) from err
+                raise
         framing = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in _FRAMING]
         return httpx.Response(resp.status_code, headers=framing, content=body, request=resp.request)
+
+    def _trace(self, name: str, info: dict) -> None:
+        """httpcore's trace: the socket of each connection it opens (TLS wraps it in a new one)."""
+        if name in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            self._socket = info["return_value"].get_extra_info("socket")
+
+    def _too_slow(self, request: httpx.Request) -> httpx.ReadTimeout:
+        return httpx.ReadTimeout(f"response still arriving after sources.total_timeout_seconds = "
+                                 f"{self.total_timeout_seconds:g} s; abandoned", request=request)
 
     def _read_capped(self, resp: httpx.Response, deadline: float) -> bytes:
         """The decoded body; a FetchError (not retried) as soon as it passes max_response_bytes."""
@@ -195,8 +217,7 @@ class Fetcher:
         """The body's pieces as they arrive; a ReadTimeout (retried) once ``deadline`` has passed."""
         for chunk in resp.iter_bytes():
             if self.clock() > deadline:
-                raise httpx.ReadTimeout(f"response still arriving after sources.total_timeout_seconds = "
-                                        f"{self.total_timeout_seconds:g} s; abandoned", request=resp.request)
+                raise self._too_slow(resp.request)
             yield chunk
 
     def get(self, url: str, *, params: dict | None = None, headers: dict | None = None) -> httpx.Response:
@@ -214,7 +235,8 @@ class Fetcher:
                 problem, status = f"{type(e).__name__}: {e}".rstrip(": "), None
             if attempt + 1 < self.max_attempts:
                 delay = self._backoff(attempt, resp)
-                log.warning("GET %s failed (%s); retry %d in %.1fs", url, problem, attempt + 1, delay)
+                event(log, "fetch retry", logging.WARNING, url=url, attempt=attempt + 1, error=problem,
+                      delay=round(delay, 1))
                 self.sleep(delay)
         raise FetchError(f"GET {url} failed after {self.max_attempts} attempts: {problem}", status=status)
 
@@ -268,13 +290,13 @@ class Fetcher:
         try:
             return self._hf_ok(day, self._hf_api_day(day), url)
         except (FetchError, ParseError) as api_err:
-            log.error("HF API failed for %s: %s", day, api_err)
+            event(log, "HF API failed", logging.ERROR, day=day, error=str(api_err))
             if not self.hf_fallback_html:
                 return _failed("hf_daily", day, url, api_err)
             try:
                 return self._hf_ok(day, self._hf_html_day(day), url)
             except (FetchError, ParseError) as html_err:
-                log.error("HF HTML fallback failed for %s: %s", day, html_err)
+                event(log, "HF HTML fallback failed", logging.ERROR, day=day, error=str(html_err))
                 return _failed("hf_daily", day, url, f"API: {api_err}; HTML page: {html_err}", _status(html_err))
 
     def _hf_ok(self, day: date, papers: Papers, url: str) -> FetchOutcome:
@@ -349,3 +371,35 @@ def digest_days(source: str, last_success: date | None, today: date, max_days: i
     start = today if last_success is None or last_success > today else last_success
     start = max(start, today - timedelta(days=max_days - 1))
     return [start + timedelta(days=n) for n in range((today - start).days + 1)]
+
+
+class _Watchdog:
+    """Ends a request still unanswered ``seconds`` after it started, wherever it blocks (the
+    headers included: a server may accept and never answer, or send a header line every few
+    seconds, each read within ``timeout_seconds``): it shuts the connection's socket
+    (``current()``; the client keeps one connection, so a reused one is the last opened), the
+    blocked read returns at once and the request fails; ``fired`` says why."""
+
+    def __init__(self, seconds: float, current: Callable[[], socket.socket | None]):
+        self.fired, self._current, self._done = False, current, threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        with self._done:
+            if self._timer is None:                 # finished meanwhile
+                return
+            self.fired = True
+            try:
+                self._current().shutdown(socket.SHUT_RDWR)
+            except (AttributeError, OSError):       # not connected yet (connect has its own timeout), or closed
+                pass
+
+    def __enter__(self) -> "_Watchdog":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._done:
+            self._timer.cancel()
+            self._timer = None

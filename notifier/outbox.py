@@ -76,7 +76,7 @@ WAITING = frozenset({State.PENDING, State.RETRY})                 # claimable on
 SEND_OUTCOMES = frozenset({State.SENT, State.RETRY, State.FAILED, State.UNKNOWN})   # what a channel answers
 TAKEN = frozenset({State.PENDING, State.SENDING, State.SENT, State.RETRY, State.UNKNOWN, State.HELD})
 """A paper in a digest in these states is taken: never planned for that subscriber again."""
-PLANNED = TAKEN | {State.FAILED}                                 # a digest was due and made
+PLANNED = TAKEN | {State.FAILED, State.EMPTY}                    # a digest was due and made (empty: nothing matched)
 SETTLED = frozenset({State.SENT, State.SENDING, State.UNKNOWN, State.EMPTY})
 """Its papers were considered for good: the latest one's plan time is the next digest's cutoff."""
 ATTENTION = frozenset({State.FAILED, State.UNKNOWN})             # an operator should look

@@ -23,6 +23,7 @@ import xml.etree.ElementTree as ET
 from bs4 import BeautifulSoup
 
 from notifier.errors import ParseError
+from notifier.logs import event
 from notifier.models import Paper
 
 log = logging.getLogger(__name__)
@@ -222,8 +223,8 @@ def _hf_cards(soup: BeautifulSoup) -> Papers:
     articles = soup.find_all("article")
     if not articles:
         raise ParseError("HF page has no DailyPapers data and no <article> cards (layout changed?)")
-    log.warning("HF page layout drift: no DailyPapers hydration data, reading %d <article> cards",
-                len(articles))
+    event(log, "HF page layout drift, reading <article> cards (no DailyPapers hydration data)", logging.WARNING,
+          cards=len(articles))
     linked = [(art, art.select_one("h3 a[href^='/papers/']") or art.select_one("a[href^='/papers/']"))
               for art in articles]
     linked = [(art, link) for art, link in linked if link is not None]

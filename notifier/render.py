@@ -174,7 +174,7 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
     env = _env(str(template_dir) if template_dir else None)
     views = with_votes([item_view(i) for i in digest.items], digest)
     unsubscribe = unsubscribe_url or (f"mailto:{unsubscribe_mailto}?subject=unsubscribe" if unsubscribe_mailto else None)
-    css = env.loader.get_source(env, "digest.css")[0]
+    css = _stylesheet(str(template_dir) if template_dir else None)
     ctx = dict(subject=subject(digest), status=status_line(digest), name=one_line(digest.recipient.name, 80),
                weaker_count=digest.weaker_count, from_name=one_line(from_name, 80), unsubscribe=unsubscribe,
                catch_up=is_catch_up(digest), css=css, manage=digest.links.manage if digest.links else None)
@@ -189,6 +189,14 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
         shown = max(0, shown - max(1, shown // 5))
     text = env.get_template("digest.txt.j2").render(**args)
     return RenderedEmail(subject=ctx["subject"], text=text, html=page)
+
+
+@functools.lru_cache(maxsize=8)
+def _stylesheet(template_dir: str | None) -> str:
+    """digest.css (the template folder's, else ours), read once per process and folder: a batch
+    read it once per email. A changed stylesheet applies from the next start."""
+    env = _env(template_dir)
+    return env.loader.get_source(env, "digest.css")[0]
 
 
 @functools.lru_cache(maxsize=1)

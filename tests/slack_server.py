@@ -40,6 +40,8 @@ class FakeSlack:
                 self.end_headers()
                 self.wfile.write(data)
 
+            do_GET = do_POST           # a redirected POST arrives as a GET: recorded all the same
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

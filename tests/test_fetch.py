@@ -473,3 +473,61 @@ def test_a_response_still_trickling_in_past_the_total_timeout_is_abandoned_and_r
     assert out.error == (f"GET {server.url}/api/daily_papers failed after 2 attempts: ReadTimeout: response still arriving "
                          "after sources.total_timeout_seconds = 5 s; abandoned")
     assert server.chunks_sent < 40
+
+
+class Stalling:
+    """A server on 127.0.0.1 that accepts every connection and then never completes its headers:
+    ``trickle`` sends a header line every 50 ms (each read well within timeout_seconds), else
+    nothing at all. Connections are dropped after 6 s at most so a test never hangs."""
+
+    def __init__(self, trickle: bool):
+        import socket
+
+        self.trickle, self.accepted, self.stop = trickle, 0, threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self.stall, args=(conn,), daemon=True).start()
+
+    def stall(self, conn):
+        with conn:
+            if self.trickle:
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(120):
+                if self.stop.wait(0.05):
+                    return
+                if self.trickle:
+                    try:
+                        conn.sendall(b"X-Slow: 1\r\n")
+                    except OSError:
+                        return
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("trickle", [False, True], ids=["silent", "trickling headers"])
+def test_a_server_that_never_completes_its_headers_hits_the_total_timeout_and_is_retried(cfg, trickle):
+    """The deadline covers the whole answer, headers included: a server that accepts and then
+    stalls (or sends its headers a line at a time) is abandoned at total_timeout_seconds,
+    retried, and reported; never an empty day. Each read alone is well within timeout_seconds."""
+    stalling = Stalling(trickle)
+    cfg.sources.hf_daily.base_url = stalling.url
+    cfg.sources.timeout_seconds, cfg.sources.total_timeout_seconds, cfg.sources.max_attempts = 5.0, 0.3, 2
+    try:
+        with Fetcher.from_config(cfg, sleep=lambda s: None, hf_fallback_html=False) as fetcher:
+            out = fetcher.fetch_hf_day(DAY)
+    finally:
+        stalling.close()
+    assert not out.ok and out.papers == [] and stalling.accepted == 2
+    assert out.error == (f"GET {stalling.url}/api/daily_papers failed after 2 attempts: ReadTimeout: response still "
+                         "arriving after sources.total_timeout_seconds = 0.3 s; abandoned")

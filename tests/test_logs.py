@@ -138,3 +138,59 @@ def test_an_unexpected_fetch_error_is_one_key_value_line_with_its_traceback(conf
     assert line.startswith('<3>notifier.pipeline: fetch failed source=hf_daily day=2026-07-01 '
                            'error="unexpected RuntimeError: a bug\\nin two lines" traceback="Traceback (most recent')
     assert '\\n  File \\"' in line and line.endswith('RuntimeError: a bug\\nin two lines\\n"')
+
+
+def key_value_lines(buf) -> list[str]:
+    lines = buf.getvalue().splitlines()
+    assert lines and all(KEY_VALUE_LINE.fullmatch(line) for line in lines), lines
+    return lines
+
+
+def test_fetch_retries_and_the_html_fallback_are_logged_as_key_value_events(captured, hf):
+    """A source that is down: each retry and each failed way of reading the day is one event,
+    its message fixed and its facts in fields (journald can then be filtered on them)."""
+    from notifier.config import Config
+    from notifier.fetch import Fetcher
+
+    buf, set_level = captured
+    set_level(logging.WARNING)                   # httpx's own INFO lines are off in the service too
+    hf.down = True
+    config = Config()
+    config.sources.hf_daily.base_url, config.sources.max_attempts = hf.url, 2
+    config.sources.hf_daily.min_interval_seconds = 0
+    with Fetcher.from_config(config, sleep=lambda s: None, jitter=lambda lo, hi: hi) as fetcher:
+        assert not fetcher.fetch_hf_day(date(2026, 7, 1)).ok
+    api, page = f"{hf.url}/api/daily_papers", f"{hf.url}/papers/date/2026-07-01"
+    assert key_value_lines(buf) == [
+        f'<4>notifier.fetch: fetch retry url={api} attempt=1 error="HTTP 503" delay=1.0',
+        f'<3>notifier.fetch: HF API failed day=2026-07-01 error="GET {api} failed after 2 attempts: HTTP 503"',
+        f'<4>notifier.fetch: fetch retry url={page} attempt=1 error="HTTP 503" delay=1.0',
+        f'<3>notifier.fetch: HF HTML fallback failed day=2026-07-01 error="GET {page} failed after 2 attempts: '
+        'HTTP 503"']
+
+
+def test_layout_drift_is_logged_as_a_key_value_event(captured):
+    from pathlib import Path
+
+    from notifier.parse import parse_text
+
+    buf, set_level = captured
+    set_level(logging.INFO)
+    parse_text((Path(__file__).parent / "fixtures/hf/hf_day_page_cards_only_built.html").read_text(encoding="utf-8"))
+    assert key_value_lines(buf) == [
+        "<4>notifier.parse: HF page layout drift, reading <article> cards (no DailyPapers hydration data) cards=3"]
+
+
+def test_the_preparing_process_dying_is_logged_as_a_key_value_event(captured, monkeypatch):
+    from notifier import channels
+    from notifier.channels import PreparedAhead
+    from test_send_speed import build_job, made
+
+    buf, set_level = captured
+    set_level(logging.INFO)
+    monkeypatch.setattr(channels, "AHEAD_CHUNK", 2)
+    with PreparedAhead(build_job, made, {"suffix": "!"}, {i: (i,) for i in range(4, 10)}) as ahead:
+        assert ahead.take(4) == ("message 4!", 1) and ahead.take(7) is None          # 6 ended the process
+    [line] = key_value_lines(buf)
+    assert line.startswith("<4>notifier.channels: preparing messages ahead stopped, preparing them in line "
+                           'error="BrokenProcessPool: ')

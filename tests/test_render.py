@@ -128,6 +128,18 @@ def test_override_template_folder_is_searched_first(tmp_path):
     assert e.text == "custom 3\n" and "Paper 0" in e.html
 
 
+def test_the_stylesheet_is_read_once_not_at_every_render(tmp_path, monkeypatch):
+    """A batch of 10,000 emails read digest.css from disk 10,000 times; it is read once per
+    process (and template folder), and the operator's own stylesheet is the one inlined."""
+    (tmp_path / "digest.css").write_text(".status { color: #123456; }\n")
+    env = render._env(str(tmp_path))
+    reads, real = [], env.loader.get_source
+    monkeypatch.setattr(env.loader, "get_source", lambda e, name: (reads.append(name), real(e, name))[1])
+    pages = [render.render_email(digest(2), template_dir=tmp_path).html for _ in range(3)]
+    assert reads == ["digest.css"]
+    assert pages[0] == pages[1] == pages[2] and "#123456" in pages[0]
+
+
 def test_slack_within_limits_with_details_in_thread():
     papers = [paper(i, title="T" * 400 + f" {i}", abstract="x") for i in range(80)]
     s = render.render_slack(digest(papers=papers, channel="slack", weaker=4))

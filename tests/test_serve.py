@@ -31,7 +31,7 @@ FAKE = textwrap.dedent('''
     def open_context(config, **kw):
         yield NS(config=config, store=Store(), now=lambda: datetime.now(timezone.utc))
 
-    def deliver(ctx, subscriber_ids=None, dry_run=False, stop=None):
+    def deliver(ctx, subscriber_ids=None, dry_run=False, stop=None, active=None):
         print("deliver start", subscriber_ids, flush=True)
         sys.stdin.readline()                 # the test says when the message is "sent"
         last[subscriber_ids[0]] = datetime.now(timezone.utc)
@@ -278,3 +278,251 @@ def test_the_daemon_logs_an_unusable_stored_schedule_once_not_at_every_sweep(cap
         for _ in range(3):
             daemon.deliver_due()                                # as each sweep and delivery job does
     assert [r.getMessage() for r in caplog.records] == ["subscriber not scheduled"]
+
+
+def test_a_subscriber_with_nothing_that_day_is_planned_once_and_still_gets_the_next_days_digest(cfg, hf, monkeypatch):
+    """A day where nothing matched records an `empty` digest; it counts as that day's digest, so
+    the sweeps after it do not plan the subscriber again, and the next day's digest still comes."""
+    import queue
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import AGENTS_ARENA, SPEC_DECODING, day_items, outbox
+
+    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=['"speculative decoding"'],
+                                                time="07:30"))
+    hf.days["2026-07-01"] = day_items("2026-07-01", [AGENTS_ARENA])           # nothing for her
+    hf.days["2026-07-02"] = day_items("2026-07-02", [SPEC_DECODING])
+    planned: list[list[int]] = []
+    real_deliver = pipeline.deliver
+
+    def counted(ctx, subscriber_ids=None, **kw):
+        planned.append(subscriber_ids)
+        return real_deliver(ctx, subscriber_ids=subscriber_ids, **kw)
+    monkeypatch.setattr(pipeline, "deliver", counted)
+    with freeze_time("2026-07-01 07:00") as clock, pipeline.open_context(cfg) as ctx:
+        pipeline.fetch_cycle(ctx)
+        daemon = Daemon(ctx, queue.Queue())
+        for moment in ("2026-07-01 07:30", "2026-07-01 07:35", "2026-07-01 12:00", "2026-07-01 23:55"):
+            clock.move_to(moment)
+            daemon.deliver_due()                                   # as each sweep does
+        assert len(planned) == 1 and [d.state for d in ctx.store.deliveries()] == ["empty"]
+        clock.move_to("2026-07-02 07:00")
+        pipeline.fetch_cycle(ctx)
+        clock.move_to("2026-07-02 07:30")
+        daemon.deliver_due()
+        daemon.deliver_due()
+    assert len(planned) == 2
+    [mail] = outbox(cfg)
+    assert "Speculative Decoding" in mail.get_body(("plain",)).get_content()
+
+
+@pytest.fixture
+def subscriber_lists():
+    """Count the reads of the subscriber list (``Store.list_subscribers``) on an engine: -> a
+    function that starts counting on ``ctx`` and returns the list of those statements so far."""
+    from sqlalchemy import event as sa_event
+
+    listening, reads = [], []
+
+    def watch(ctx):
+        def listener(conn, cursor, statement, *args):
+            if "FROM subscriber" in statement and statement.rstrip().endswith("ORDER BY subscriber.id"):
+                reads.append(statement)
+        sa_event.listen(ctx.store.engine, "before_cursor_execute", listener)
+        listening.append((ctx.store.engine, listener))
+        return reads
+    yield watch
+    for engine, listener in listening:
+        sa_event.remove(engine, "before_cursor_execute", listener)
+
+
+def test_a_delivery_job_and_a_sweep_each_read_the_subscriber_list_once(cfg, hf, subscriber_lists):
+    """The daemon's jobs read every active subscriber once and use that list for working out who
+    is due, planning and sending (a list of 10,000 subscribers costs a read of every row)."""
+    import queue
+    from datetime import datetime, timezone
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import BROAD, SAMPLE, day_items, outbox
+
+    ids = [i["paper"]["id"] for i in SAMPLE]
+    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+        for i in range(3):
+            ctx.store.add_subscriber(new_subscriber(address=f"u{i}@example.org", keywords=[BROAD], time="07:30"))
+    hf.days["2026-07-01"] = day_items("2026-07-01", ids[:15])
+    hf.days["2026-07-02"] = day_items("2026-07-02", ids[15:])
+    with freeze_time("2026-07-01 07:00") as clock, pipeline.open_context(cfg) as ctx:
+        pipeline.fetch_cycle(ctx)
+        daemon = Daemon(ctx, queue.Queue())
+        daemon._first_sweep = False                   # no start-up fetch: this one is about subscribers
+        daemon.build(cfg)
+        reads = subscriber_lists(ctx)
+        clock.move_to("2026-07-01 07:30")
+        fire_jobs_due_at(daemon.scheduler, datetime(2026, 7, 1, 7, 30, tzinfo=timezone.utc))
+        assert len(outbox(cfg)) == 3 and len(reads) == 1
+        clock.move_to("2026-07-02 07:00")
+        pipeline.fetch_cycle(ctx)
+        clock.move_to("2026-07-02 08:00")             # the 07:30 job was missed: the sweep catches up
+        reads.clear()
+        daemon.sweep()
+        assert len(outbox(cfg)) == 6 and len(reads) == 1
+
+
+# ----------------------------------------------------------------------------- a scheduled job, for real
+AT = textwrap.dedent('''
+    import sys
+
+    import freezegun
+
+    from notifier import cli, pipeline                      # noqa: F401  (loaded before the clock starts; no
+    #                                                         thread may start before `serve` blocks its signals)
+    from notifier.commands import serve                     # noqa: F401
+
+    freezegun.freeze_time(sys.argv[1], tick=True).start()   # the daemon's clock, APScheduler's too, from there on
+    sys.exit(cli.main(sys.argv[2:]))
+''')
+
+
+def test_a_real_daemon_sends_a_scheduled_digest_once_and_not_again_after_a_kill_and_restart(tmp_path, db_url):
+    """`notifier serve` with the real pipeline and scheduler, its clock started a few seconds
+    before 07:30 (freezegun ticking in the process): at start nobody is due; ada's 07:30 job
+    sends her digest. Killed (SIGKILL) and started again at 07:30:56, it sends her nothing at
+    start, and its 07:31 job sends bob's digest and not ada's again."""
+    import email
+    import time
+    from datetime import datetime, timezone
+    from email import policy
+    from importlib.resources import files
+
+    from freezegun import freeze_time
+
+    from notifier.clock import as_utc
+    from notifier.outbox import State
+    from notifier.parse import parse_text
+    from notifier.store import Planned, Store
+    from notifier.subscribers import new_subscriber
+
+    (tmp_path / "at.py").write_text(AT)
+    (tmp_path / "config.toml").write_text(f'[database]\nurl = "{db_url}"\n\n[sources.hf_daily]\nenabled = false\n\n'
+                                          '[schedule]\ntime = "06:00"\ntimezone = "UTC"\n')
+    store = Store(db_url)
+    with freeze_time("2026-07-01 07:00"):
+        papers = parse_text(files("notifier.samples").joinpath("hf_daily_papers_api_2026-06-12.json").read_text())
+        store.ingest(papers, source="hf_daily", digest_day="2026-07-01")
+        subs = [store.add_subscriber(new_subscriber(address=f"{who}@example.org", keywords=["agents"], time=at))
+                for who, at in (("ada", "07:30"), ("bob", "07:31"))]
+    for sub, minute in zip(subs, (31, 32)):      # yesterday's digest was made after yesterday's slot
+        store.plan_deliveries([Planned(sub.id, "2026-06-30", [], {}, state=State.EMPTY)],
+                              created_at=datetime(2026, 6, 30, 7, minute, tzinfo=timezone.utc))
+    env = dict(os.environ, NOTIFIER_STATE_DIR=str(tmp_path / "state"))
+    env.pop("JOURNAL_STREAM", None)
+    env.pop("NOTIFIER_CONFIG", None)
+
+    def start(at: str, log_name: str):
+        with open(tmp_path / log_name, "w") as log:
+            return subprocess.Popen([sys.executable, str(tmp_path / "at.py"), at, "--config", str(tmp_path / "config.toml"),
+                                     "serve"], stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def sent() -> dict[int, int]:
+        out: dict[int, int] = {}
+        for d in store.deliveries(states=(State.SENT,)):
+            out[d.subscriber_id] = out.get(d.subscriber_id, 0) + 1
+        return out
+
+    def wait_until(done, proc, log_name: str) -> None:
+        deadline = time.monotonic() + 60
+        while not done():
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / log_name).read_text()
+            time.sleep(0.05)
+
+    ada, bob = (s.id for s in subs)
+    first = start("2026-07-01 07:29:56", "first.log")
+    try:
+        wait_until(lambda: sent() == {ada: 1}, first, "first.log")
+    finally:
+        first.kill()
+        first.wait(30)
+    started = [ln for ln in (tmp_path / "first.log").read_text().splitlines() if "daemon started" in ln]
+    assert started and started[0] < "2026-07-01T07:30:00", started      # nobody was due at start ...
+    [today] = [d for d in store.deliveries() if d.subscriber_id == ada and d.digest_day == "2026-07-01"]
+    assert as_utc(today.created_at) >= datetime(2026, 7, 1, 7, 30, tzinfo=timezone.utc)   # ... the 07:30 job made it
+    second = start("2026-07-01 07:30:56", "second.log")
+    try:
+        wait_until(lambda: bob in sent(), second, "second.log")
+    finally:
+        second.terminate()
+        assert second.wait(30) == 0
+    assert sent() == {ada: 1, bob: 1}
+    deliveries = store.deliveries()
+    store.close()
+    mails = [email.message_from_bytes(p.read_bytes(), policy=policy.default)
+             for p in (tmp_path / "state" / "outbox").glob("*.eml")]
+    assert sorted(m["To"] for m in mails) == ["ada@example.org", "bob@example.org"]
+    assert sorted((d.subscriber_id, d.digest_day, d.state) for d in deliveries) == [
+        (ada, "2026-06-30", "empty"), (ada, "2026-07-01", "sent"), (bob, "2026-06-30", "empty"), (bob, "2026-07-01", "sent")]
+
+
+def test_a_subscriber_who_pauses_during_the_start_up_fetch_gets_nothing_from_that_sweep(cfg, hf, monkeypatch):
+    """The start-up sweep reads the subscribers once, after catching up the fetch (which may
+    take minutes): a list read before it would still plan and send to someone who paused meanwhile."""
+    import queue
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import BROAD, SAMPLE, day_items, outbox
+
+    hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE][:15])
+    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+        ada, bob = (ctx.store.add_subscriber(new_subscriber(address=f"{who}@example.org", keywords=[BROAD], time="07:30"))
+                    for who in ("ada", "bob"))
+    with freeze_time("2026-07-01 08:00"), pipeline.open_context(cfg) as ctx:
+        daemon = Daemon(ctx, queue.Queue())
+        daemon.build(cfg)
+
+        def fetch_while_bob_pauses():
+            pipeline.fetch_cycle(ctx)
+            ctx.store.set_paused(bob.id, True)
+        monkeypatch.setattr(daemon, "fetch", fetch_while_bob_pauses)
+        daemon.sweep()
+    assert [m["To"] for m in outbox(cfg)] == ["ada@example.org"]
+
+
+def test_a_subscriber_who_pauses_while_the_batch_is_matched_gets_nothing(cfg, hf, monkeypatch):
+    """The job reads its subscribers once, then matches them (seconds for thousands): a pause
+    that lands meanwhile is seen when the digests are recorded, so none is planned or sent."""
+    import queue
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import BROAD, SAMPLE, day_items, outbox
+
+    hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE][:15])
+    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+        ada, bob = (ctx.store.add_subscriber(new_subscriber(address=f"{who}@example.org", keywords=[BROAD], time="07:30"))
+                    for who in ("ada", "bob"))
+    real_match_batch = pipeline.match_batch
+
+    def match_while_bob_pauses(ctx, subs):
+        ctx.store.set_paused(bob.id, True)
+        yield from real_match_batch(ctx, subs)
+    monkeypatch.setattr(pipeline, "match_batch", match_while_bob_pauses)
+    with freeze_time("2026-07-01 07:30"), pipeline.open_context(cfg) as ctx:
+        pipeline.fetch_cycle(ctx)
+        Daemon(ctx, queue.Queue()).deliver_due()
+        assert {d.subscriber_id for d in ctx.store.deliveries()} == {ada.id}
+    assert [m["To"] for m in outbox(cfg)] == ["ada@example.org"]

@@ -154,3 +154,32 @@ def test_operator_alert_is_a_plain_escaped_message(slack):
     assert ch.send_text("#ops", "digest-notifier needs attention", "source <hf> & co failed").state == "sent"
     [post] = slack.posts()
     assert post["channel"] == "#ops" and "source &lt;hf&gt; &amp; co failed" in post["blocks"][0]["text"]["text"]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_webhook_that_redirects_elsewhere_sends_nothing_there_and_is_not_counted_sent(slack, status):
+    """urllib follows a 301/302/303 to any host as a GET and reported that host's 200 as the
+    webhook's: the digest was recorded sent though Slack never had it. A 3xx is the webhook's answer."""
+    elsewhere = FakeSlack()
+    try:
+        slack.replies["/hook/T1/B1/x"] = [(status, {"Location": elsewhere.url + "/stolen"}, "")]
+        ch, _ = make(slack, webhook_url=slack.url + "/hook/T1/B1/x")
+        r = ch.send(digest(1, channel="slack", address="webhook:papers"))
+    finally:
+        elsewhere.close()
+    assert elsewhere.calls == []
+    assert r.state == "retry" and f"webhook answered {status}" in r.error
+
+
+def test_the_bot_token_never_follows_a_redirect_to_another_host(slack):
+    """urllib re-sent the Web API call to a redirect's host as a GET with the Authorization
+    header, the bot token in it; the 3xx is now the answer and nothing goes elsewhere."""
+    elsewhere = FakeSlack()
+    try:
+        slack.replies["/api/chat.postMessage"] = [(302, {"Location": elsewhere.url + "/api/chat.postMessage"}, "")]
+        ch, _ = make(slack)
+        r = ch.send(digest(1, channel="slack", address="#papers"))
+    finally:
+        elsewhere.close()
+    assert elsewhere.calls == []
+    assert r.state == "failed" and len(slack.posts()) == 1

@@ -420,3 +420,41 @@ def test_a_response_url_on_another_host_gets_nothing_and_the_vote_is_still_store
     assert slack_app.web.store.votes(sub.id) == [("2606.12243", -1)]
     assert elsewhere.calls == [] and slack_app.fake.calls == []
     assert "slack acknowledgement refused" in caplog.text
+
+
+def test_a_response_url_redirecting_to_another_host_sends_nothing_there(slack_app, config, slack, caplog):
+    elsewhere = slack()
+    with TestClient(slack_app, base_url=PUBLIC, follow_redirects=False) as c:
+        sub = subscribed(c, config, slack_app.web.store)
+    slack_app.fake.replies["/actions/T1/42/secret"] = [(302, {"Location": elsewhere.url + "/actions/x"}, "")]
+    assert click(slack_app, sub, 1, slack_app.fake.url + "/actions/T1/42/secret").status_code == 200
+    assert slack_app.web.store.votes(sub.id) == [("2606.12243", 1)]
+    assert elsewhere.calls == [] and len(slack_app.fake.calls) == 1
+    assert [r.ctx["status"] for r in caplog.records if r.getMessage() == "slack acknowledgement failed"] == [302]
+
+
+def test_a_slack_click_reads_and_writes_the_store_off_the_event_loop(slack_app, config, monkeypatch):
+    """The store is blocking I/O (SQLite, PostgreSQL): on the event loop it stalls every other
+    request while it waits, so the click's work runs in the thread pool as the other pages' does."""
+    import asyncio
+
+    with TestClient(slack_app, base_url=PUBLIC, follow_redirects=False) as c:
+        sub = subscribed(c, config, slack_app.web.store)
+    on_loop: dict[str, list[bool]] = {}
+
+    def watched(name):
+        real = getattr(slack_app.web.store, name)
+
+        def call(*args, **kwargs):
+            try:
+                asyncio.get_running_loop()
+                on_loop.setdefault(name, []).append(True)
+            except RuntimeError:
+                on_loop.setdefault(name, []).append(False)
+            return real(*args, **kwargs)
+        monkeypatch.setattr(slack_app.web.store, name, call)
+    for name in ("find_subscriber", "get_papers", "set_vote"):
+        watched(name)
+    assert click(slack_app, sub, 1, slack_app.fake.url + "/actions/T1/42/secret").status_code == 200
+    assert slack_app.web.store.votes(sub.id) == [("2606.12243", 1)]
+    assert on_loop == {"find_subscriber": [False], "get_papers": [False], "set_vote": [False]}

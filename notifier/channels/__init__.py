@@ -23,6 +23,7 @@ from typing import Callable
 
 from notifier.batching import batched
 from notifier.channels.base import Channel, SendResult, Unavailable
+from notifier.logs import event
 
 __all__ = ["Channel", "PreparedAhead", "SendResult", "Senders", "send_text", "sender_spec"]
 
@@ -181,7 +182,8 @@ class PreparedAhead:
             self._queued.append(([i for i, _ in chunk], future))
 
     def _stop(self, err: Exception) -> None:
-        log.warning("preparing messages ahead stopped (%s: %s); preparing them in line", type(err).__name__, err)
+        event(log, "preparing messages ahead stopped, preparing them in line", logging.WARNING,
+              error=f"{type(err).__name__}: {err}")
         self._queued.clear()
         self._chunks = iter(())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from functools import cache
 from typing import Callable
 
 from notifier.channels.base import Channel, SendResult
@@ -86,9 +87,7 @@ class SlackChannel(_Paced):
     @property
     def client(self):
         if self._client is None:
-            from slack_sdk import WebClient
-
-            self._client = WebClient(token=self.token, base_url=self.api_url, timeout=int(self.timeout_seconds),
+            self._client = web_client()(token=self.token, base_url=self.api_url, timeout=int(self.timeout_seconds),
                                      retry_handlers=self._handlers())
         return self._client
 
@@ -164,9 +163,7 @@ class SlackWebhook(_Paced):
         return "slack webhook"
 
     def _post(self, address: str, msg, key: str | None) -> SendResult:
-        from slack_sdk.webhook import WebhookClient
-
-        client = WebhookClient(self.url, timeout=int(self.timeout_seconds), retry_handlers=self._handlers())
+        client = webhook_client()(self.url, timeout=int(self.timeout_seconds), retry_handlers=self._handlers())
         for i, blocks in enumerate([msg.blocks, *msg.thread]):
             self._pace(self.url)
             try:
@@ -185,6 +182,52 @@ class SlackWebhook(_Paced):
                     return SendResult(State.FAILED, error=text + " (webhook removed or invalid: create a new one)")
                 return SendResult(State.RETRY, error=text)
         return SendResult(State.SENT, provider_ref="webhook")
+
+
+def web_client():
+    """slack-sdk's ``WebClient`` (the bot's Web API calls) that never follows a redirect."""
+    return _no_redirects()[0]
+
+
+def webhook_client():
+    """slack-sdk's ``WebhookClient`` (incoming webhooks, a click's ``response_url``) that never
+    follows a redirect."""
+    return _no_redirects()[1]
+
+
+@cache
+def _no_redirects():
+    """The SDK's two clients, posting through an opener without urllib's redirect handling: a 3xx
+    is the answer. urllib follows a 301, 302 or 303 to whatever host its Location names, as a GET
+    with the same headers (the bot token's Authorization too), and the SDK hands back that
+    host's answer: a webhook's digest was recorded sent though Slack never had it."""
+    import urllib.request
+
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackRequestError
+    from slack_sdk.webhook import WebhookClient, WebhookResponse
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None                  # urllib then raises the 3xx, which the SDK returns as the response
+
+    def post(client, url: str, req) -> tuple:
+        if not url.lower().startswith(("https://", "http://")):     # urllib also opens file:// and ftp://
+            raise SlackRequestError(f"Invalid URL detected: {url}")
+        opener = urllib.request.build_opener(NoRedirects(), urllib.request.HTTPSHandler(context=client.ssl))
+        with opener.open(req, timeout=client.timeout) as resp:
+            return resp.status, resp.headers, resp.read().decode(resp.headers.get_content_charset() or "utf-8")
+
+    class Bot(WebClient):
+        def _perform_urllib_http_request_internal(self, url: str, req) -> dict:
+            status, headers, body = post(self, url, req)
+            return {"status": status, "headers": headers, "body": body}
+
+    class Webhook(WebhookClient):
+        def _perform_http_request_internal(self, url: str, req) -> WebhookResponse:
+            status, headers, body = post(self, url, req)
+            return WebhookResponse(url=url, status_code=status, body=body, headers=headers)
+    return Bot, Webhook
 
 
 def _unanswered(e: OSError, where: str) -> SendResult:

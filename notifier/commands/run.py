@@ -28,7 +28,7 @@ def run(args) -> int:
             ids = [s.id for s in subs]
         else:
             ids = due_subscribers(schedules_of(subs), ctx.store.last_planned().get, ctx.now())
-        reports = deliver(ctx, ids, dry_run=args.dry_run)
+        reports = deliver(ctx, ids, dry_run=args.dry_run, active=subs)
         if ctx.store.shared and not args.dry_run:
             reports += finish_claimed(ctx)       # other workers' digests, if one of them died
         if not args.dry_run:

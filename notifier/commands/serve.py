@@ -84,17 +84,19 @@ class Daemon:
         self._unusable: dict[int, str] = {}              # stored schedules logged as unusable, and why
         self._scheduling = threading.Lock()               # held by a job while it changes the jobs
 
-    def schedules(self):
+    def subscribers(self):
+        """-> (the active subscribers, their schedules): read once per job, used by all its steps."""
         from notifier.schedule import schedules_of
 
-        return schedules_of(self.ctx.store.list_subscribers(active_only=True), self._unusable)
+        subs = self.ctx.store.list_subscribers(active_only=True)
+        return subs, schedules_of(subs, self._unusable)
 
     def build(self, config):
         from notifier.schedule import build_scheduler
 
         self.scheduler = build_scheduler(
             fetch_time=config.schedule.time, fetch_timezone=config.schedule.timezone,
-            subscribers=self.schedules(), on_fetch=self.fetch, on_deliver=self.deliver_due,
+            subscribers=self.subscribers()[1], on_fetch=self.fetch, on_deliver=self.deliver_due,
             on_sweep=self.sweep, sweep_minutes=self.sweep_minutes)
         return self.scheduler
 
@@ -103,43 +105,44 @@ class Daemon:
 
         fetch_cycle(self.ctx)            # logs each fetch
 
-    def deliver_due(self, schedules=None) -> None:
+    def deliver_due(self, read=None) -> None:
         """Plan and send the digests of everyone due now as one batch (subscribers whose time has
-        come, in any zone, and any whose digest was missed)."""
+        come, in any zone, and any whose digest was missed). ``read``: ``subscribers()`` if the
+        job has it already."""
         from notifier.pipeline import deliver
         from notifier.schedule import due_subscribers
 
         if self.stopping.is_set():
             return
-        schedules = self.schedules() if schedules is None else schedules
+        subs, schedules = self.subscribers() if read is None else read
         due = due_subscribers(schedules, self.ctx.store.last_planned().get, self.ctx.now())
         if due and not self.stopping.is_set():
-            deliver(self.ctx, subscriber_ids=due, stop=self.stopping)     # logs each delivery
+            deliver(self.ctx, subscriber_ids=due, stop=self.stopping, active=subs)     # logs each delivery
 
     def sweep(self) -> None:
-        """Reopen if the database file was replaced; else resync the delivery jobs from the store;
-        at start, fetch if today's fetch was missed; then deliver to everyone due who has not had
-        their digest, then send retries whose backoff has passed (a 4xx, or a digest a crash
-        interrupted)."""
+        """Reopen if the database file was replaced; else, at start, fetch if today's fetch was
+        missed; resync the delivery jobs from the store; then deliver to everyone due who has not
+        had their digest, then send retries whose backoff has passed (a 4xx, or a digest a crash
+        interrupted). The subscribers are read once, after the fetch (which may take minutes)."""
         from notifier.alerts import raise_alerts
         from notifier.schedule import sync_delivery_jobs
 
         if self.reopen_if_replaced():
             return
-        schedules = self.schedules()
+        if self._first_sweep:
+            self._first_sweep = False
+            if not self.stopping.is_set() and self.fetch_missed():
+                event(log, "catching up the missed fetch")
+                _guarded(self.fetch, "fetch")
+        read = self.subscribers()
         with self._scheduling:
             if self.stopping.is_set():
                 return
-            sync_delivery_jobs(self.scheduler, schedules, self.deliver_due)
-        if self._first_sweep:
-            self._first_sweep = False
-            if self.fetch_missed():
-                event(log, "catching up the missed fetch")
-                _guarded(self.fetch, "fetch")
+            sync_delivery_jobs(self.scheduler, read[1], self.deliver_due)
         _guarded(raise_alerts, "alerts", self.ctx)
-        _guarded(self.deliver_due, "deliver", schedules)
+        _guarded(self.deliver_due, "deliver", read)
         if not self.stopping.is_set():
-            _guarded(self.retry_due, "retries")
+            _guarded(self.retry_due, "retries", read[0])
 
     def stop_jobs(self) -> None:
         """From now on no job starts sending or touches the scheduler. ``shutdown(wait=True)``
@@ -148,12 +151,12 @@ class Daemon:
         with self._scheduling:
             self.stopping.set()
 
-    def retry_due(self) -> None:
+    def retry_due(self, active=None) -> None:
         """Waiting deliveries go out once their time has come, whether or not their subscriber is
         due: otherwise a retry waits for the subscriber's next digest, a day later."""
         from notifier.pipeline import send_pending
 
-        send_pending(self.ctx, stop=self.stopping)
+        send_pending(self.ctx, stop=self.stopping, active=active)
 
     def fetch_missed(self) -> bool:
         from notifier.schedule import due

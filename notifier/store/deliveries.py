@@ -203,8 +203,9 @@ class DeliveriesMixin:
                     for d in s.exec(select(Delivery).where(Delivery.id.in_(chunk)))}
 
     def last_planned(self) -> dict[int, datetime]:
-        """When each subscriber's latest digest was planned (it then goes out, or is retried):
-        subscriber id -> time, in one query however long the history."""
+        """When each subscriber's latest digest was planned (it then goes out, or is retried, or
+        was `empty`: nothing matched that day, which is that day's digest too): subscriber id ->
+        time, in one query however long the history."""
         return {sid: d.created_at for sid, d in self.latest_deliveries(PLANNED).items()}
 
     # -- planning a batch: a few queries and transactions for any number of subscribers -------
@@ -330,11 +331,12 @@ def _died_here(worker: str | None) -> bool:
 def _plan_chunk(s: Session, chunk: list[Planned], created_at: datetime) -> list[str]:
     """Record what is left of these digests once those that exist and the papers taken are out."""
     known = set(s.exec(select(Delivery.key).where(Delivery.key.in_([p.key for p in chunk]))))
+    stopped = _stopped(s, [p.subscriber_id for p in chunk])
     taken = _taken_pairs(s, chunk)
     kept: list[tuple[dict, list[dict]]] = []
     for p in chunk:
         items = [i for i in p.items if (p.subscriber_id, i["id"]) not in taken]
-        if p.key in known or (not items and not p.meta.get("empty_note") and p.state != State.EMPTY):
+        if p.key in known or p.subscriber_id in stopped or (not items and not p.meta.get("empty_note") and p.state != State.EMPTY):
             continue
         kept.append(({"key": p.key, "subscriber_id": p.subscriber_id, "digest_day": p.digest_day, "state": p.state,
                       "items": json.dumps(items), "meta": json.dumps(p.meta), "attempts": 0,
@@ -348,6 +350,15 @@ def _plan_chunk(s: Session, chunk: list[Planned], created_at: datetime) -> list[
     if links:
         s.execute(DeliveryPaper.__table__.insert(), links)
     return [row["key"] for row, _ in kept]
+
+
+def _stopped(s: Session, subscriber_ids: list[int]) -> set[int]:
+    """Those of these subscribers paused or unsubscribed since their batch was read (it is matched
+    first, for seconds): nothing is planned for them. The rows are read FOR SHARE (PostgreSQL; SQLite
+    holds its write lock already), so a pause committing meanwhile waits, then holds what was planned."""
+    rows = s.exec(select(Subscriber.id, Subscriber.active, Subscriber.paused)
+                  .where(Subscriber.id.in_(subscriber_ids)).with_for_update(read=True))
+    return {sid for sid, active, paused in rows if not active or paused}
 
 
 def _taken_pairs(s: Session, chunk: list[Planned]) -> set[tuple[int, str]]:

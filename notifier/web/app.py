@@ -312,7 +312,7 @@ class WebApp:
             reply_to = str(payload.get("response_url") or "")
         except (KeyError, ValueError, TypeError, AttributeError):
             return PlainTextResponse("malformed payload\n", status_code=400)
-        noted = [self.slack_vote(value) for value in values]
+        noted = await run_in_threadpool(lambda: [self.slack_vote(value) for value in values])   # the store blocks
         ack = BackgroundTask(self.acknowledge, reply_to, "\n".join(noted)) if noted and reply_to else None
         return Response(status_code=200, background=ack)
 
@@ -329,14 +329,14 @@ class WebApp:
         """Posts ``text`` to a click's ``response_url``, seen by the clicking user alone; only to
         Slack's hooks host or the configured ``[slack] api_url``'s (the payload names the URL:
         posting anywhere else would let it aim the server at any address)."""
-        from slack_sdk.webhook import WebhookClient
+        from notifier.channels.slack import webhook_client
 
         parts = urlsplit(response_url)
         if f"{parts.scheme}://{parts.netloc}" not in self.slack_reply_origins:
             event(log, "slack acknowledgement refused", logging.WARNING, host=parts.netloc, reason="not a Slack host")
             return
         try:
-            status = WebhookClient(response_url, timeout=10).send(
+            status = webhook_client()(response_url, timeout=10).send(
                 text=text, response_type="ephemeral", replace_original=False).status_code
         except OSError as e:
             status = type(e).__name__
