@@ -21,6 +21,7 @@
    the size of real ones, where each day's best papers set the bar.
 """
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -130,6 +131,29 @@ EVIDENCE_GRID = {"EVIDENCE_OFFSET": (1.4, 1.6, 1.8, 2.0, 2.2), "FEEDBACK_EVIDENC
 SQUARELY_GRID = {"SQUARELY": (0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1e9)}     # 1e9: no paper is squarely about a term
 
 
+def in_process(profiles: list[dict], papers: list[dict]):
+    """-> (the index `notifier match --papers` builds of the eval papers, each profile parsed), for
+    the checks run in-process."""
+    from notifier.match import build_index
+    from notifier.profile import parse_profile
+
+    index = build_index([{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers])
+    return index, [parse_profile(", ".join(p["keywords"])) for p in profiles]
+
+
+@contextlib.contextmanager
+def settings(module, names: list[str], values: tuple):
+    """The module's constants ``names`` set to ``values`` while the block runs, restored after."""
+    saved = {name: getattr(module, name) for name in names}
+    for name, value in zip(names, values):
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)
+
+
 def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, splits: int = 10,
                             grid_of: dict = EVIDENCE_GRID) -> str:
     """The selection's evidence constants chosen from ``grid_of`` on 12 random profiles, measured
@@ -137,22 +161,15 @@ def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, 
     profiles. In-process (the constants are module settings), on the index the command line builds."""
     import itertools
     import notifier.match as match
-    from notifier.profile import parse_profile
 
-    index = match.build_index([{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers])
-    parsed = [parse_profile(", ".join(p["keywords"])) for p in profiles]
+    index, parsed = in_process(profiles, papers)
     names, defaults = list(grid_of), {n: getattr(match, n) for n in grid_of}
 
     def f1s(setting: tuple) -> dict:
-        for name, value in zip(names, setting):
-            setattr(match, name, value)
-        try:
+        with settings(match, names, setting):
             return {p["id"]: E.evaluate_profile([], {index.docs[d].id for d, s in zip(r.docs, r.selected) if s},
                                                 qrels[p["id"]])["selF1"]
                     for p, r in zip(profiles, match.match_profiles(index, parsed))}
-        finally:
-            for name, value in defaults.items():
-                setattr(match, name, value)
 
     grid = {setting: f1s(setting) for setting in itertools.product(*grid_of.values())}
     default = f1s(tuple(defaults.values()))
@@ -198,22 +215,14 @@ def leave_half_out_votes(E, profiles: list[dict], papers: list[dict], qrels, gro
     lift near the in-sample one says the votes are not fitted to these profiles. In-process (the
     constants are module settings), on the index the command line builds."""
     import itertools
-    import notifier.match as match
     import notifier.votes as votes
-    from notifier.profile import parse_profile
 
-    index = match.build_index([{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers])
-    parsed = [parse_profile(", ".join(p["keywords"])) for p in profiles]
+    index, parsed = in_process(profiles, papers)
     names, defaults = list(VOTE_GRID), {n: getattr(votes, n) for n in VOTE_GRID}
 
     def lifts(setting: tuple) -> dict:
-        for name, value in zip(names, setting):
-            setattr(votes, name, value)
-        try:
+        with settings(votes, names, setting):
             return {cap: feedback_lifts(E, index, parsed, profiles, papers, qrels, cap) for cap in (None, 10)}
-        finally:
-            for name, value in defaults.items():
-                setattr(votes, name, value)
 
     grid = {setting: lifts(setting) for setting in itertools.product(*VOTE_GRID.values())}
     default = lifts(tuple(defaults.values()))
