@@ -52,8 +52,7 @@ class Notifier:
     def __init__(self, papers: list[dict], tmp: str, max_items: int | None = None):
         self.tmp = tmp
         self.cap = ["--max-items", str(max_items)] if max_items else []
-        self.papers = write_jsonl(os.path.join(tmp, "papers.jsonl"),
-                                  ({"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers))
+        self.papers = write_jsonl(os.path.join(tmp, "papers.jsonl"), as_docs(papers))
         self.base = [sys.executable, "-m", "notifier", "match", "--papers", self.papers]
 
     def __call__(self, profile: dict, papers=None, votes=None) -> list[tuple]:
@@ -131,14 +130,23 @@ EVIDENCE_GRID = {"EVIDENCE_OFFSET": (1.4, 1.6, 1.8, 2.0, 2.2), "FEEDBACK_EVIDENC
 SQUARELY_GRID = {"SQUARELY": (0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1e9)}     # 1e9: no paper is squarely about a term
 
 
+def as_docs(papers: list[dict]) -> list[dict]:
+    """The eval papers as the matcher's documents (what `notifier match --papers` reads)."""
+    return [{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers]
+
+
+def parsed_profiles(profiles: list[dict]) -> list:
+    from notifier.profile import parse_profile
+
+    return [parse_profile(", ".join(p["keywords"])) for p in profiles]
+
+
 def in_process(profiles: list[dict], papers: list[dict]):
     """-> (the index `notifier match --papers` builds of the eval papers, each profile parsed), for
     the checks run in-process."""
     from notifier.match import build_index
-    from notifier.profile import parse_profile
 
-    index = build_index([{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers])
-    return index, [parse_profile(", ".join(p["keywords"])) for p in profiles]
+    return build_index(as_docs(papers)), parsed_profiles(profiles)
 
 
 @contextlib.contextmanager
@@ -191,7 +199,7 @@ def feedback_lifts(E, index, parsed: list, profiles: list[dict], papers: list[di
     votes lift (nDCG@10, selection F1) on the residual collection, with the vote constants as they are set."""
     import notifier.match as match
 
-    by_id = {p["pid"]: {"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers}
+    by_id = {d["id"]: d for d in as_docs(papers)}
 
     def ranked(feedback=None) -> list[tuple[list, set]]:
         return [([index.docs[d].id for d in r.docs], {index.docs[d].id for d, s in zip(r.docs, r.selected) if s})
@@ -266,14 +274,12 @@ def empty_days(profiles: list[dict], papers: list[dict], qrels, size: int = 40) 
     background, as the pipeline has them): how many would be sent. In-process: the command line has
     no background."""
     from notifier.match import build_index, match_profile
-    from notifier.profile import parse_profile
 
-    rng, docs, sent = random.Random(1), [{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]}
-                                         for p in papers], []
-    for prof in profiles:
+    rng, docs, sent = random.Random(1), as_docs(papers), []
+    for prof, profile in zip(profiles, parsed_profiles(profiles)):
         day = rng.sample([d for d in docs if qrels[prof["id"]].get(d["id"]) == 0], size)
         index = build_index(day, [d for d in docs if d not in day])
-        matches = match_profile(index, parse_profile(", ".join(prof["keywords"])), explain=False)
+        matches = match_profile(index, profile, explain=False)
         sent.append(sum(m.selected for m in matches))
     return (f"empty days ({size} papers judged irrelevant, per profile): {sum(sent)} papers sent over "
             f"{len(profiles)} profiles; nothing sent for {sent.count(0)} of them")
@@ -284,10 +290,8 @@ def days(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, n_
     background and at most 10 sent (the pipeline's digest size); a profile's selections over the
     days scored together. In-process: the command line has no background."""
     from notifier.match import build_index, match_profiles
-    from notifier.profile import parse_profile
 
-    docs = [{"id": p["pid"], "title": p["title"], "abstract": p["abstract"]} for p in papers]
-    parsed = [parse_profile(", ".join(p["keywords"])) for p in profiles]
+    docs, parsed = as_docs(papers), parsed_profiles(profiles)
     per = {}
     for deal in range(2):
         order = random.Random(deal).sample(docs, len(docs))
