@@ -358,12 +358,12 @@ class WebApp:
             event(log, "slack acknowledgement refused", logging.WARNING, host=parts.netloc, reason="not a Slack host")
             return
         try:
-            status = webhook_client()(response_url, timeout=10).send(
-                text=text, response_type="ephemeral", replace_original=False).status_code
-        except OSError as e:
-            status = type(e).__name__
+            status, error = webhook_client()(response_url, timeout=10).send(
+                text=text, response_type="ephemeral", replace_original=False).status_code, None
+        except OSError as e:          # slack.Redirected carries the 3xx status
+            status, error = getattr(e, "status", type(e).__name__), str(e)
         if status != 200:
-            event(log, "slack acknowledgement failed", logging.WARNING, host=parts.netloc, status=status)
+            event(log, "slack acknowledgement failed", logging.WARNING, host=parts.netloc, status=status, error=error)
 
     # -- the tester fragment (progressive enhancement) -------------------------------------------
     async def tester_fragment(self, request: Request) -> Response:
