@@ -216,4 +216,5 @@ def test_a_redirect_is_reported_with_its_status_and_host_and_the_digest_kept_for
     [line] = [r for r in caplog.records if r.getMessage() == "delivery retry"]
     assert line.ctx["error"] == said
     assert [a.endswith(f"delivery stopped: {said}") for a in alerts] == [True]
+    assert [r.ctx["text"] for r in caplog.records if r.getMessage() == "alert"] == alerts
     assert "non-JSON" not in caplog.text
