@@ -219,3 +219,29 @@ def test_the_preparing_process_dying_is_logged_as_a_key_value_event(captured, mo
     [line] = key_value_lines(buf)
     assert line.startswith("<4>notifier.channels: preparing messages ahead stopped, preparing them in line "
                            'error="BrokenProcessPool: ')
+
+
+def test_main_run_in_process_logs_through_one_handler_and_leaves_none_behind(monkeypatch, capsys, tmp_path):
+    """`main()` called in process (tests, a script) left its handler on the root logger, bound to
+    that run's stderr: later lines went to a closed stream ("--- Logging error --- I/O operation
+    on closed file") or to the first caller's. Each run now logs to its own stderr, through one
+    handler, and takes it off after."""
+    import notifier.commands.status as status
+    from notifier.cli import main
+
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
+    root, runs = logging.getLogger(), []
+
+    def run(args):
+        runs.append([h for h in root.handlers if getattr(h, "_notifier", False)])
+        event(logging.getLogger("notifier.test"), "ran", run=len(runs))
+        return 0
+    monkeypatch.setattr(status, "run", run)
+    before = (list(root.handlers), root.level)
+    assert main(["status"]) == 0
+    first = capsys.readouterr().err
+    assert main(["-v", "status"]) == 0
+    second = capsys.readouterr().err
+    assert [len(handlers) for handlers in runs] == [1, 1]
+    assert "ran run=1" in first and "ran run=2" in second and "ran run=1" not in second
+    assert (list(root.handlers), root.level) == before
