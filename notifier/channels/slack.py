@@ -38,8 +38,10 @@ class Redirected(OSError):
             parts = urlsplit(location or "")
             host = parts.hostname and (f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname)
         except ValueError:          # a Location with a malformed port
-            host = None
-        super().__init__(f"Slack answered {status} (redirect to {host or 'an unnamed location'} refused)")
+            host = "a malformed address"
+        host = host or ("another path on the same host" if location else None)
+        super().__init__(f"Slack answered {status} (" + (f"redirect to {host} refused)" if host else
+                                                          "redirect without a Location)"))
         self.status = status
 
 
