@@ -44,7 +44,7 @@ def raise_alerts(ctx, now: datetime | None = None) -> list[str]:
     fresh = []
     for key, text in find_problems(ctx.store, now, ctx.config.alerts.source_failure_hours):
         if ctx.store.raise_alert(key, text):
-            event(log, "ALERT " + text, logging.ERROR)
+            event(log, "alert", logging.ERROR, text=text)
             fresh.append(text)
     send_alerts(ctx)
     return fresh

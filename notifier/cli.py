@@ -63,11 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    from notifier.logs import setup_logging
+    from notifier.logs import stderr_logging
 
-    setup_logging(verbose=args.verbose)
     try:
-        return _module(COMMANDS[args.command][0]).run(args) or 0
+        with stderr_logging(verbose=args.verbose):
+            return _module(COMMANDS[args.command][0]).run(args) or 0
     except NotifierError as err:
         print(f"notifier: error: {err}", file=sys.stderr)
         return 1

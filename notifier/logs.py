@@ -11,6 +11,8 @@ import logging
 import os
 import re
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 REDACTED = "[redacted]"
 SECRET_PATTERNS = re.compile(
@@ -108,14 +110,25 @@ def make_handler(stream=None, journald: bool | None = None) -> logging.Handler:
     return handler
 
 
-def setup_logging(verbose: bool = False) -> None:
-    root = logging.getLogger()
-    if any(getattr(h, "_notifier", False) for h in root.handlers):
-        return
-    root.addHandler(make_handler())
+@contextmanager
+def stderr_logging(verbose: bool = False) -> Iterator[None]:
+    """Our handler on the root logger (on today's ``sys.stderr``) for one run of a command, taken
+    off again after it with the root level it had: an in-process caller (a test, a script calling
+    ``main()``) keeps no handler writing to a stream that is closed by then. A handler of ours
+    already there (the caller's) is used as it is, not doubled."""
+    root, level = logging.getLogger(), logging.getLogger().level
+    handler = None if any(getattr(h, "_notifier", False) for h in root.handlers) else make_handler()
+    if handler:
+        root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        if handler:
+            root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def event(logger: logging.Logger, message: str, level: int = logging.INFO, **ctx) -> None:

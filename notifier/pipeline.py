@@ -516,7 +516,7 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
         for label, reason in senders.halted():
             text = f"{label}: delivery stopped: {reason}"
             if ctx.store.raise_alert(f"halted:{label}:{now:%Y%m%d}:{reason[:120]}", text):
-                event(log, "ALERT " + text, logging.ERROR)
+                event(log, "alert", logging.ERROR, text=text)
     return reports
 
 

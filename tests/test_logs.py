@@ -110,6 +110,31 @@ def test_source_text_cannot_forge_a_journald_line(captured, config):
 KEY_VALUE_LINE = re.compile(r'<\d>[\w.]+: [^=]+( \w+=("(?:[^"\\]|\\.)*"|[^\s"]+))*')
 
 
+def test_an_alert_is_one_key_value_line_with_its_text_in_a_field(captured, config):
+    """An alert's text was the message ("ALERT source hf_daily ..."): the one event a log reader
+    could not pick out by its message nor read as key=value. Now ``alert text="..."``."""
+    from datetime import timedelta
+
+    from notifier.alerts import raise_alerts
+    from notifier.pipeline import fetch_cycle, open_context
+
+    buf, set_level = captured
+    set_level(logging.INFO)
+    source = ErrorSource("rate limited\n<2>forged")
+    config.sources.hf_daily.base_url, config.sources.max_attempts = source.url, 1
+    config.sources.hf_daily.min_interval_seconds = 0
+    try:
+        with open_context(config) as ctx:
+            fetch_cycle(ctx, days=[date(2026, 7, 1)])
+            [text] = raise_alerts(ctx, now=ctx.now() + timedelta(hours=25))
+    finally:
+        source.server.shutdown()
+    [line] = [ln for ln in buf.getvalue().splitlines() if ln.startswith("<3>notifier.alerts:")]
+    assert KEY_VALUE_LINE.fullmatch(line), line
+    assert line == '<3>notifier.alerts: alert text="' + text.replace("\n", "\\n") + '"'
+    assert text.startswith("source hf_daily has not been fetched successfully") and "\\n<2>forged" in line
+
+
 @pytest.mark.parametrize("journald", [True, False])
 def test_an_unexpected_fetch_error_is_one_key_value_line_with_its_traceback(config, journald):
     """A bug while fetching is logged like every other event: one line, key=value, the traceback
@@ -194,3 +219,29 @@ def test_the_preparing_process_dying_is_logged_as_a_key_value_event(captured, mo
     [line] = key_value_lines(buf)
     assert line.startswith("<4>notifier.channels: preparing messages ahead stopped, preparing them in line "
                            'error="BrokenProcessPool: ')
+
+
+def test_main_run_in_process_logs_through_one_handler_and_leaves_none_behind(monkeypatch, capsys, tmp_path):
+    """`main()` called in process (tests, a script) left its handler on the root logger, bound to
+    that run's stderr: later lines went to a closed stream ("--- Logging error --- I/O operation
+    on closed file") or to the first caller's. Each run now logs to its own stderr, through one
+    handler, and takes it off after."""
+    import notifier.commands.status as status
+    from notifier.cli import main
+
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
+    root, runs = logging.getLogger(), []
+
+    def run(args):
+        runs.append([h for h in root.handlers if getattr(h, "_notifier", False)])
+        event(logging.getLogger("notifier.test"), "ran", run=len(runs))
+        return 0
+    monkeypatch.setattr(status, "run", run)
+    before = (list(root.handlers), root.level)
+    assert main(["status"]) == 0
+    first = capsys.readouterr().err
+    assert main(["-v", "status"]) == 0
+    second = capsys.readouterr().err
+    assert [len(handlers) for handlers in runs] == [1, 1]
+    assert "ran run=1" in first and "ran run=2" in second and "ran run=1" not in second
+    assert (list(root.handlers), root.level) == before

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -15,9 +16,15 @@ FAKE = textwrap.dedent('''
     from types import SimpleNamespace as NS
 
     now = datetime.now(timezone.utc)
-    subs = [NS(id=1, address="late@example.org", delivery_time="00:00", timezone="UTC", frequency="daily", weekday=None),
-            NS(id=2, address="done@example.org", delivery_time="00:00", timezone="UTC", frequency="daily", weekday=None)]
+    slot = (now + timedelta(hours=12)).strftime("%H:%M")     # no slot passes during a test, at midnight too
+    subs = [NS(id=1, address="late@example.org", delivery_time=slot, timezone="UTC", frequency="daily", weekday=None),
+            NS(id=2, address="done@example.org", delivery_time=slot, timezone="UTC", frequency="daily", weekday=None)]
     last = {1: now - timedelta(days=3), 2: now}
+
+    def say(*parts):
+        """One write per line: print() writes its parts one by one, and the main thread's log line
+        ("daemon started") landed between "deliver start" and "[1]" about once in 40 starts."""
+        sys.stdout.write(" ".join(map(str, parts)) + "\\n")
 
     class Store:
         path = None
@@ -32,17 +39,17 @@ FAKE = textwrap.dedent('''
         yield NS(config=config, store=Store(), now=lambda: datetime.now(timezone.utc))
 
     def deliver(ctx, subscriber_ids=None, dry_run=False, stop=None, active=None):
-        print("deliver start", subscriber_ids, flush=True)
+        say("deliver start", subscriber_ids)
         sys.stdin.readline()                 # the test says when the message is "sent"
         last[subscriber_ids[0]] = datetime.now(timezone.utc)
-        print("deliver done", subscriber_ids, flush=True)
+        say("deliver done", subscriber_ids)
         return [NS(subscriber="late@example.org", state="sent", papers=2, error=None)]
 
     fake = types.ModuleType("notifier.pipeline")
     fake.open_context, fake.deliver = open_context, deliver
-    fake.recover = lambda ctx, **kw: print("recover", flush=True) or 0
+    fake.recover = lambda ctx, **kw: say("recover") or 0
     fake.send_pending = lambda ctx, **kw: []
-    fake.fetch_cycle = lambda ctx: print("fetch", flush=True) or []
+    fake.fetch_cycle = lambda ctx: say("fetch") or []
     sys.modules["notifier.pipeline"] = fake
     from notifier.cli import main
     sys.exit(main(sys.argv[1:]))
@@ -52,7 +59,8 @@ FAKE = textwrap.dedent('''
 @pytest.fixture
 def daemon(tmp_path):
     (tmp_path / "fake.py").write_text(FAKE)
-    (tmp_path / "config.toml").write_text('[schedule]\ntime = "00:00"\ntimezone = "UTC"\n')
+    fetch_time = (datetime.now(timezone.utc) + timedelta(hours=12)).strftime("%H:%M")   # not during the test
+    (tmp_path / "config.toml").write_text(f'[schedule]\ntime = "{fetch_time}"\ntimezone = "UTC"\n')
     env = dict(os.environ, NOTIFIER_STATE_DIR=str(tmp_path / "state"))
     env.pop("JOURNAL_STREAM", None)
     proc = subprocess.Popen([sys.executable, "-u", str(tmp_path / "fake.py"), "--config", str(tmp_path / "config.toml"),

@@ -168,7 +168,7 @@ def test_a_webhook_that_redirects_elsewhere_sends_nothing_there_and_is_not_count
     finally:
         elsewhere.close()
     assert elsewhere.calls == []
-    assert r.state == "retry" and f"webhook answered {status}" in r.error
+    assert r.state == "retry" and f"Slack answered {status} (redirect to 127.0.0.1:" in r.error
 
 
 def test_the_bot_token_never_follows_a_redirect_to_another_host(slack):
@@ -182,4 +182,39 @@ def test_the_bot_token_never_follows_a_redirect_to_another_host(slack):
     finally:
         elsewhere.close()
     assert elsewhere.calls == []
-    assert r.state == "failed" and len(slack.posts()) == 1
+    assert r.state == "retry" and len(slack.posts()) == 1
+
+
+@pytest.mark.parametrize("address", ["#papers", "webhook:TEAM_HOOK"])
+def test_a_redirect_is_reported_with_its_status_and_host_and_the_digest_kept_for_a_retry(
+        slack, config, monkeypatch, caplog, address):
+    """A 3xx from the Slack URL read "Received a response in a non-JSON format" (the bot) or
+    "webhook answered 302" with no word of where it pointed; the operator reads the status and the
+    host in the delivery's log line, its stored error and the alert, and nothing is lost."""
+    from pathlib import Path
+
+    from notifier.parse import parse_text
+    from notifier.pipeline import deliver, open_context
+    from notifier.subscribers import new_subscriber
+
+    monkeypatch.setenv("TEAM_HOOK", slack.url + "/hook/T1/B1/x")
+    monkeypatch.setenv("TEST_SLACK_TOKEN", "xoxb-test")
+    config.slack.api_url, config.slack.token_env, config.slack.min_interval_seconds = (
+        slack.url + "/api/", "TEST_SLACK_TOKEN", 0)
+    moved = {"Location": "https://slack.example.net:8443/elsewhere"}
+    slack.replies["/api/chat.postMessage"] = [(302, moved, "")]
+    slack.replies["/hook/T1/B1/x"] = [(302, moved, "")]
+    sample = Path(__file__).parents[1] / "notifier/samples/hf_daily_papers_api_2026-06-12.json"
+    with open_context(config) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address=address, keywords=["diffusion, llm, agents, model"]))
+        ctx.store.ingest(parse_text(sample.read_text()), source="hf_daily", digest_day="2026-06-12")
+        [report] = deliver(ctx)
+        [stored] = ctx.store.deliveries()
+        alerts = [a.text for a in ctx.store.unsent_alerts()]
+    said = "Slack answered 302 (redirect to slack.example.net:8443 refused)"
+    assert report.state == "retry" and stored.state == "retry" and stored.last_error == said
+    [line] = [r for r in caplog.records if r.getMessage() == "delivery retry"]
+    assert line.ctx["error"] == said
+    assert [a.endswith(f"delivery stopped: {said}") for a in alerts] == [True]
+    assert [r.ctx["text"] for r in caplog.records if r.getMessage() == "alert"] == alerts
+    assert "non-JSON" not in caplog.text

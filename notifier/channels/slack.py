@@ -27,6 +27,24 @@ TOKEN_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked
 EVENT_TYPE = "notifier_digest"
 
 
+class Redirected(OSError):
+    """Slack (or what answers at the configured URL) answered a 3xx, which is never followed:
+    nothing was posted. Every post to that URL gets the same answer: a configuration problem."""
+
+    def __init__(self, status: int, location: str | None):
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(location or "")
+            host = parts.hostname and (f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname)
+        except ValueError:          # a Location with a malformed port
+            host = "a malformed address"
+        host = host or ("another path on the same host" if location else None)
+        super().__init__(f"Slack answered {status} (" + (f"redirect to {host} refused)" if host else
+                                                          "redirect without a Location)"))
+        self.status = status
+
+
 class _Paced(Channel):
     """What both Slack senders share: the SDK's retry handlers and at most one post per
     ``min_interval_seconds`` to a conversation (Slack's per-channel limit is about one a second)."""
@@ -69,6 +87,12 @@ class _Paced(Channel):
     def _post(self, address: str, msg, key: str | None) -> SendResult:   # pragma: no cover - interface
         raise NotImplementedError
 
+    def _misdirected(self, e: Redirected) -> SendResult:
+        """A redirect answers every post to this URL alike: stop this sender, keep the digests for a
+        retry once the operator fixed the URL."""
+        self.halted = str(e)
+        return SendResult(State.RETRY, error=str(e))
+
 
 class SlackChannel(_Paced):
     """A bot token: chat.postMessage to the digest's own target (#channel, C…, or a user's DM)."""
@@ -109,6 +133,8 @@ class SlackChannel(_Paced):
                                                 metadata=metadata, unfurl_links=False, unfurl_media=False)
         except SlackApiError as e:
             return self._refused(e)
+        except Redirected as e:
+            return self._misdirected(e)
         except OSError as e:
             return _unanswered(e, f"Slack at {self.api_url}")
         channel_id, ts = resp["channel"], resp["ts"]
@@ -172,7 +198,7 @@ class SlackWebhook(_Paced):
             except OSError as e:
                 if i > 0:
                     return SendResult(State.SENT, error=f"summary posted but part {i} failed: {e}")
-                return _unanswered(e, "the Slack webhook")
+                return self._misdirected(e) if isinstance(e, Redirected) else _unanswered(e, "the Slack webhook")
             if resp.status_code != 200:
                 text = f"webhook answered {resp.status_code} {resp.body}"
                 if i > 0:
@@ -198,9 +224,10 @@ def webhook_client():
 @cache
 def _no_redirects():
     """The SDK's two clients, posting through an opener without urllib's redirect handling: a 3xx
-    is the answer. urllib follows a 301, 302 or 303 to whatever host its Location names, as a GET
-    with the same headers (the bot token's Authorization too), and the SDK hands back that
-    host's answer: a webhook's digest was recorded sent though Slack never had it."""
+    raises ``Redirected`` (its status and host). urllib follows a 301, 302 or 303 to whatever host
+    its Location names, as a GET with the same headers (the bot token's Authorization too), and the
+    SDK hands back that host's answer: a webhook's digest was recorded sent though Slack never had it."""
+    import urllib.error
     import urllib.request
 
     from slack_sdk import WebClient
@@ -209,14 +236,19 @@ def _no_redirects():
 
     class NoRedirects(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args):
-            return None                  # urllib then raises the 3xx, which the SDK returns as the response
+            return None                  # urllib then raises the 3xx as an HTTPError
 
     def post(client, url: str, req) -> tuple:
         if not url.lower().startswith(("https://", "http://")):     # urllib also opens file:// and ftp://
             raise SlackRequestError(f"Invalid URL detected: {url}")
         opener = urllib.request.build_opener(NoRedirects(), urllib.request.HTTPSHandler(context=client.ssl))
-        with opener.open(req, timeout=client.timeout) as resp:
-            return resp.status, resp.headers, resp.read().decode(resp.headers.get_content_charset() or "utf-8")
+        try:
+            with opener.open(req, timeout=client.timeout) as resp:
+                return resp.status, resp.headers, resp.read().decode(resp.headers.get_content_charset() or "utf-8")
+        except urllib.error.HTTPError as e:
+            if 300 <= e.code < 400:     # its empty body read as "a response in a non-JSON format"
+                raise Redirected(e.code, e.headers.get("Location")) from None
+            raise
 
     class Bot(WebClient):
         def _perform_urllib_http_request_internal(self, url: str, req) -> dict:

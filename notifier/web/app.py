@@ -1,7 +1,11 @@
 """The Starlette app of `notifier web`. Every link a mail carries answers GET with a page and
 changes nothing; the change is that page's POST (mail scanners and link previews follow links).
 The one exception is RFC 8058: a POST of ``List-Unsubscribe=One-Click`` to the unsubscribe link
-unsubscribes at once, with no cookie and no page."""
+unsubscribes at once, with no cookie and no page.
+
+Every store call (SQLite, PostgreSQL: blocking I/O) runs in the thread pool (``run_in_threadpool``),
+as the tester does: on the event loop one slow query would stall every other request. A
+``transaction()`` block runs whole in one pool call (its session belongs to the thread that opened it)."""
 from __future__ import annotations
 
 import contextlib
@@ -179,21 +183,25 @@ class WebApp:
         return signup
 
     async def confirm_page(self, request: Request) -> Response:
-        signup = self.signup_for(request.path_params["token"])
+        signup = await run_in_threadpool(self.signup_for, request.path_params["token"])
         return self.page(request, "action", title="Confirm your subscription",
                          text=f"Start sending paper digests to {signup.address}?", button="Confirm subscription")
 
     async def confirm(self, request: Request) -> Response:
-        signup = self.signup_for(request.path_params["token"])
+        sub = await run_in_threadpool(self.confirm_signup, request.path_params["token"])
+        return self.message(request, "You are subscribed",
+                            "Your first digest comes at your delivery time. Every digest links to a page "
+                            "where you change your keywords or unsubscribe.",
+                            link=manage_url(self.base, self.signer, sub.id), link_text="Manage your subscription")
+
+    def confirm_signup(self, token: str):
+        signup = self.signup_for(token)
         with self.store.transaction():      # the link is used up only if the subscriber is there
             if self.store.confirm_signup(signup.id) is None:
                 raise Gone("this confirmation link was used already")
             sub = self.activate(json.loads(signup.settings))
         event(log, "web subscribed", subscriber=sub.address)
-        return self.message(request, "You are subscribed",
-                            "Your first digest comes at your delivery time. Every digest links to a page "
-                            "where you change your keywords or unsubscribe.",
-                            link=manage_url(self.base, self.signer, sub.id), link_text="Manage your subscription")
+        return sub
 
     def activate(self, settings: dict):
         from notifier.subscribers import new_subscriber, settings_of
@@ -207,42 +215,50 @@ class WebApp:
 
     # -- manage -------------------------------------------------------------------------------
     async def manage_page(self, request: Request) -> Response:
-        sub, _ = self.subscriber_for("manage", request.path_params["token"])
+        sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         f = Fields.of_subscriber(sub, self.default_more)
-        return self.manage_view(request, sub, f, {}, await self.run_tester(f))
+        return await self.manage_view(request, sub, f, {}, await self.run_tester(f))
 
-    def manage_view(self, request: Request, sub, f: Fields, errors: dict, result: TesterResult,
-                    status: int = 200, notice: str = "") -> Response:
-        votes = self.store.votes(sub.id)
-        papers = self.store.get_papers(p for p, _ in votes)
-        voted = [(papers[p], v) for p, v in votes if p in papers]
+    async def manage_view(self, request: Request, sub, f: Fields, errors: dict, result: TesterResult,
+                          status: int = 200, notice: str = "") -> Response:
+        voted = await run_in_threadpool(self.voted, sub.id)
         return self.page(request, "manage", status, sub=sub, fields=f, errors=errors, result=result, voted=voted,
                          notice=notice, unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
 
+    def voted(self, subscriber_id: int) -> list:
+        """(paper, vote) of the subscriber's votes on papers still stored."""
+        votes = self.store.votes(subscriber_id)
+        papers = self.store.get_papers(p for p, _ in votes)
+        return [(papers[p], v) for p, v in votes if p in papers]
+
     async def manage(self, request: Request) -> Response:
-        sub, _ = self.subscriber_for("manage", request.path_params["token"])
+        sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         form = await request.form()
         action = form.get("action", "save")
         if action in ("pause", "resume", "clear_vote"):
-            if action == "clear_vote":
-                self.store.set_vote(sub.id, form.get("paper", ""), 0)
-            else:
-                sub = self.store.set_paused(sub.id, paused=action == "pause")
+            sub = await run_in_threadpool(self.switch, sub, action, form.get("paper", ""))
             notice = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",
                       "clear_vote": "Vote removed."}[action]
             f = Fields.of_subscriber(sub, self.default_more)
-            return self.manage_view(request, sub, f, {}, await self.run_tester(f), notice=notice)
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f), notice=notice)
         f = Fields.from_form(form, self.default_more)
         f.email = sub.address
         if action == "preview":
-            return self.manage_view(request, sub, f, {}, await self.run_tester(f))
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f))
         settings, errors = check(f, self.config.web.slack_targets, with_address=False)
         if errors:
-            return self.manage_view(request, sub, f, errors, TesterResult(error=errors.get("keywords", ""),
-                                                                         ran="keywords" in errors), 400)
-        sub = self.save(sub, settings)
-        return self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {}, await self.run_tester(f),
-                                notice="Saved.")
+            return await self.manage_view(request, sub, f, errors, TesterResult(error=errors.get("keywords", ""),
+                                                                               ran="keywords" in errors), 400)
+        sub = await run_in_threadpool(self.save, sub, settings)
+        return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
+                                      await self.run_tester(f), notice="Saved.")
+
+    def switch(self, sub, action: str, paper: str):
+        """Pause, resume, or clear the vote on ``paper``: the subscriber as it is afterwards."""
+        if action == "clear_vote":
+            self.store.set_vote(sub.id, paper, 0)
+            return sub
+        return self.store.set_paused(sub.id, paused=action == "pause")
 
     def save(self, sub, settings: dict):
         from notifier.subscribers import new_subscriber, settings_of
@@ -254,7 +270,7 @@ class WebApp:
     # -- unsubscribe (RFC 8058) -----------------------------------------------------------------
     async def unsubscribe_page(self, request: Request) -> Response:
         t = self.verify("unsubscribe", request.path_params["token"], UNSUBSCRIBE_DAYS)
-        sub = self.store.find_subscriber(t.subject)
+        sub = await run_in_threadpool(self.store.find_subscriber, t.subject)
         if sub is None or not sub.active:
             return self.message(request, "You are unsubscribed", "No more digests will be sent to this address.")
         return self.page(request, "action", title="Unsubscribe",
@@ -263,14 +279,17 @@ class WebApp:
     async def unsubscribe(self, request: Request) -> Response:
         t = self.verify("unsubscribe", request.path_params["token"], UNSUBSCRIBE_DAYS)
         form = await request.form()
-        sub = self.store.find_subscriber(t.subject)
-        if sub is not None and sub.active:
-            self.store.remove_subscriber(sub.id)
-            event(log, "web unsubscribed", subscriber=sub.address, one_click=form.get("List-Unsubscribe") == "One-Click")
+        await run_in_threadpool(self.remove, t.subject, one_click=form.get("List-Unsubscribe") == "One-Click")
         if form.get("List-Unsubscribe") == "One-Click":
             return PlainTextResponse("unsubscribed\n")
         return self.message(request, "You are unsubscribed", "No more digests will be sent to this address. "
                             "Changed your mind? Subscribe again from the start page.", link="/", link_text="Start page")
+
+    def remove(self, subject: int, one_click: bool) -> None:
+        sub = self.store.find_subscriber(subject)
+        if sub is not None and sub.active:
+            self.store.remove_subscriber(sub.id)
+            event(log, "web unsubscribed", subscriber=sub.address, one_click=one_click)
 
     # -- votes ----------------------------------------------------------------------------------
     def vote_for(self, token: str):
@@ -281,17 +300,22 @@ class WebApp:
         return sub, t, paper
 
     async def vote_page(self, request: Request) -> Response:
-        sub, t, paper = self.vote_for(request.path_params["token"])
+        sub, t, paper = await run_in_threadpool(self.vote_for, request.path_params["token"])
         label = "More like this" if t.vote > 0 else "Not for me"
         return self.page(request, "action", title=label, text=f"Record “{label.lower()}” for this paper?",
                          paper=paper, button=label)
 
     async def vote(self, request: Request) -> Response:
-        sub, t, paper = self.vote_for(request.path_params["token"])
-        self.store.set_vote(sub.id, paper.arxiv_id, t.vote)
-        event(log, "vote", subscriber=sub.address, paper=paper.arxiv_id, vote=t.vote)
+        sub, _, paper = await run_in_threadpool(self.record_vote, request.path_params["token"])
         return self.message(request, "Thank you", "Noted. Your next digests take it into account.", paper=paper,
                             link=manage_url(self.base, self.signer, sub.id), link_text="See all your votes")
+
+    def record_vote(self, token: str, via: str | None = None):
+        """Stores the vote a link or a Slack button carries: (subscriber, token, paper)."""
+        sub, t, paper = self.vote_for(token)
+        self.store.set_vote(sub.id, paper.arxiv_id, t.vote)
+        event(log, "vote", subscriber=sub.address, paper=paper.arxiv_id, vote=t.vote, via=via)
+        return sub, t, paper
 
     async def slack_actions(self, request: Request) -> Response:
         """Slack's interactivity endpoint: vote buttons. Verified with Slack's request signature.
@@ -320,9 +344,7 @@ class WebApp:
         """Stores the vote a Slack button carries; the line that acknowledges it (mrkdwn)."""
         from notifier.render import mrkdwn_escape
 
-        sub, t, paper = self.vote_for(token)
-        self.store.set_vote(sub.id, paper.arxiv_id, t.vote)
-        event(log, "vote", subscriber=sub.address, paper=paper.arxiv_id, vote=t.vote, via="slack")
+        _, t, paper = self.record_vote(token, via="slack")
         return f"Noted: {VOTE_LABELS[t.vote > 0]} — {mrkdwn_escape(paper.title)}"
 
     def acknowledge(self, response_url: str, text: str) -> None:
@@ -336,12 +358,12 @@ class WebApp:
             event(log, "slack acknowledgement refused", logging.WARNING, host=parts.netloc, reason="not a Slack host")
             return
         try:
-            status = webhook_client()(response_url, timeout=10).send(
-                text=text, response_type="ephemeral", replace_original=False).status_code
-        except OSError as e:
-            status = type(e).__name__
+            status, error = webhook_client()(response_url, timeout=10).send(
+                text=text, response_type="ephemeral", replace_original=False).status_code, None
+        except OSError as e:          # slack.Redirected carries the 3xx status
+            status, error = getattr(e, "status", type(e).__name__), str(e)
         if status != 200:
-            event(log, "slack acknowledgement failed", logging.WARNING, host=parts.netloc, status=status)
+            event(log, "slack acknowledgement failed", logging.WARNING, host=parts.netloc, status=status, error=error)
 
     # -- the tester fragment (progressive enhancement) -------------------------------------------
     async def tester_fragment(self, request: Request) -> Response:
