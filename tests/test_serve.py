@@ -218,6 +218,20 @@ def test_everyone_due_at_the_same_moment_is_planned_in_one_batch_with_the_reads_
     assert len(outbox(cfg)) == 82                                   # each subscriber's digest of each day, once
 
 
+AT = textwrap.dedent('''
+    import sys
+
+    import freezegun
+
+    from notifier import cli, pipeline                      # noqa: F401  (loaded before the clock starts; no
+    #                                                         thread may start before `serve` blocks its signals)
+    from notifier.commands import serve                     # noqa: F401
+
+    freezegun.freeze_time(sys.argv[1], tick=True).start()   # the daemon's clock, APScheduler's too, from there on
+    sys.exit(cli.main(sys.argv[2:]))
+''')
+
+
 def test_a_real_daemon_delivers_everyone_due_at_start_once_in_one_batch(tmp_path, db_url):
     """`notifier serve` with the real pipeline: twelve subscribers due when it starts get one digest
     each, all planned together (one plan time), and a reload sends nothing again."""
@@ -230,10 +244,11 @@ def test_a_real_daemon_delivers_everyone_due_at_start_once_in_one_batch(tmp_path
     from notifier.store import Store
 
     addresses = [f"user{i:02d}@example.org" for i in range(12)]
+    (tmp_path / "at.py").write_text(AT)
     (tmp_path / "config.toml").write_text(
         f'[database]\nurl = "{db_url}"\n\n[sources.hf_daily]\nenabled = false\n\n'
-        '[schedule]\ntime = "00:00"\ntimezone = "UTC"\n\n'
-        + "".join(f'[[subscribers]]\nemail = "{a}"\nkeywords = "agents"\ntime = "00:00"\ntimezone = "UTC"\n\n'
+        '[schedule]\ntime = "06:00"\ntimezone = "UTC"\n\n'
+        + "".join(f'[[subscribers]]\nemail = "{a}"\nkeywords = "agents"\ntime = "06:00"\ntimezone = "UTC"\n\n'
                   for a in addresses))
     store = Store(db_url)
     papers = parse_text(files("notifier.samples").joinpath("hf_daily_papers_api_2026-06-12.json").read_text())
@@ -242,8 +257,10 @@ def test_a_real_daemon_delivers_everyone_due_at_start_once_in_one_batch(tmp_path
     env.pop("JOURNAL_STREAM", None)
     env.pop("NOTIFIER_CONFIG", None)
     with open(tmp_path / "daemon.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "notifier", "--config", str(tmp_path / "config.toml"), "serve"],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        # the daemon's clock ticks from noon, six hours after everyone's slot: due at start, and no
+        # run of the test crosses into the next day's digests (the real clock did near 00:00 UTC)
+        proc = subprocess.Popen([sys.executable, str(tmp_path / "at.py"), "2026-07-01 12:00", "--config",
+                                 str(tmp_path / "config.toml"), "serve"], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 60
         while len([d for d in store.deliveries() if d.state == "sent"]) < len(addresses):
@@ -386,18 +403,6 @@ def test_a_delivery_job_and_a_sweep_each_read_the_subscriber_list_once(cfg, hf, 
 
 
 # ----------------------------------------------------------------------------- a scheduled job, for real
-AT = textwrap.dedent('''
-    import sys
-
-    import freezegun
-
-    from notifier import cli, pipeline                      # noqa: F401  (loaded before the clock starts; no
-    #                                                         thread may start before `serve` blocks its signals)
-    from notifier.commands import serve                     # noqa: F401
-
-    freezegun.freeze_time(sys.argv[1], tick=True).start()   # the daemon's clock, APScheduler's too, from there on
-    sys.exit(cli.main(sys.argv[2:]))
-''')
 
 
 def test_a_real_daemon_sends_a_scheduled_digest_once_and_not_again_after_a_kill_and_restart(tmp_path, db_url):
