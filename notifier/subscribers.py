@@ -89,7 +89,7 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
     profiles = check_profiles(keywords)
     time = time or "07:30"
     if not TIME_RE.match(time):
-        raise InputError(f"delivery time '{time}' must be HH:MM (24-hour)")
+        raise InputError(f"delivery time {time!r} must be HH:MM (24-hour)")
     try:
         check_timezone(timezone, "timezone")
     except ConfigError as err:
