@@ -210,7 +210,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
 HINTS = {"matching.threshold": " (lower sends more papers, higher fewer)",
          "delivery.lease_seconds": " (how long a dead worker's digest waits to be taken over)"}
 # postgresql:// is psycopg 3 too (SQLAlchemy 2.1's default driver for PostgreSQL)
-DATABASE_URL_RE = re.compile(r"^(sqlite:///\S+|postgresql(\+psycopg)?://[^/\s]*/[^/?#\s]+(\?\S*)?)\Z")
+DATABASE_URL_RE = re.compile(r"^(sqlite:///[^\x00-\x1f\x7f?]+|postgresql(\+psycopg)?://[^/\s]*/[^/?#\s]+(\?\S*)?)\Z")
 
 
 def load_config(path: str | os.PathLike | None = None, *, env: dict | None = None) -> Config:

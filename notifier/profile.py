@@ -135,6 +135,8 @@ def parse_term(raw: str) -> Term:
     if body[0] in "+-":
         mode = "required" if body[0] == "+" else "exclude"
         body = body[1:].strip()
+        if body[:1] in ("+", "-"):      # '+-a' was a required term labelled '-a'
+            raise ProfileError(f"two operators in term '{shown(raw)}': use one, + (required) or - (excluded)", term=raw)
     body, weight = _split_weight(body, raw)
     field = None
     m = _FIELD.match(body)
@@ -143,6 +145,9 @@ def parse_term(raw: str) -> Term:
         if field not in FIELDS:
             raise ProfileError(f"unknown field '{m.group(1)}:' in term '{shown(raw)}': use title: or author:", term=raw)
         body = body[m.end():].strip()
+        again = _FIELD.match(body)
+        if again and again.group(1).lower() in FIELDS:     # 'title:title:a' was the phrase 'title a'
+            raise ProfileError(f"two fields in term '{shown(raw)}': use one, title: or author:", term=raw)
     if body.startswith('"'):
         if not (len(body) >= 2 and body.endswith('"') and body.count('"') == 2):
             raise ProfileError(f"misplaced quote in term '{shown(raw)}': quote the whole phrase", term=raw)
@@ -166,4 +171,6 @@ def _split_weight(body: str, raw: str) -> tuple[str, float]:
         raise ProfileError(f"bad weight in term '{shown(raw)}': write a number after ^, e.g. moe^2", term=raw) from None
     if not 0 < weight <= 100:
         raise ProfileError(f"bad weight in term '{shown(raw)}': it must be above 0 and at most 100", term=raw)
+    if "^" in body[:m.start()]:         # 'a^2^3' was the phrase 'a 2' weighted 3
+        raise ProfileError(f"bad weight in term '{shown(raw)}': one ^ per term, e.g. moe^2", term=raw)
     return body[:m.start()].strip(), weight

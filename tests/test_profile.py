@@ -37,8 +37,17 @@ def test_terms_are_understood(text, expected):
     ('kv "cache"', "misplaced quote in term 'kv \"cache\"': quote the whole phrase"),
     ("", "empty profile: type at least one term, e.g. \"kv cache\", MoE"),
     ("-federated", "profile has only exclusions (-federated): add a term to look for"),
+    # stacked operators, weights and fields were taken apart silently: '+-a' a required term
+    # labelled '-a', 'moe, --a' an exclusion of '-a', 'a^2^3' the phrase 'a 2', 'title:title:a' 'title a'
+    ("moe, +-rag", "two operators in term '+-rag': use one, + (required) or - (excluded)"),
+    ("moe, --rag", "two operators in term '--rag': use one, + (required) or - (excluded)"),
+    ("++moe", "two operators in term '++moe': use one, + (required) or - (excluded)"),
+    ("moe^2^3", "bad weight in term 'moe^2^3': one ^ per term, e.g. moe^2"),
+    ("title:title:moe", "two fields in term 'title:title:moe': use one, title: or author:"),
+    ('-title:author:"Tri Dao"', "two fields in term '-title:author:\"Tri Dao\"': use one, title: or author:"),
 ], ids=["unbalanced-quote", "unknown-field", "empty-between-commas", "bad-weight", "zero-weight",
-        "empty-quotes", "lone-minus", "misplaced-quote", "empty-profile", "only-exclusions"])
+        "empty-quotes", "lone-minus", "misplaced-quote", "empty-profile", "only-exclusions", "plus-minus",
+        "minus-minus", "plus-plus", "two-weights", "two-fields", "two-fields-excluded"])
 def test_malformed_profile_gets_one_line_naming_the_term(text, message):
     with pytest.raises(ProfileError) as err:
         parse_profile(text)

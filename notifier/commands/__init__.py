@@ -65,7 +65,14 @@ def numbered_jsonl(path: str) -> list[tuple[int, object]]:
                 out.append((n, json_line(line)))
             except json.JSONDecodeError as err:
                 raise InputError(f"{path}: line {n}: not valid JSON ({err.msg})") from None
+            except (ValueError, RecursionError) as err:     # a number of over 4300 digits, nesting too deep
+                raise InputError(f"{path}: line {n}: not valid JSON ({_first_clause(err)})") from None
     return out
+
+
+def _first_clause(err: Exception) -> str:
+    """'Exceeds the limit (4300 digits) for integer string conversion' (no advice to change the limit)."""
+    return str(err).split(":")[0].split(";")[0] or type(err).__name__
 
 
 _decode = json.JSONDecoder().raw_decode
@@ -95,14 +102,20 @@ def read_papers(path: str) -> list[dict]:
         pid = paper.get("id") or paper.get("arxiv_id") or paper.get("pid")
         if not isinstance(pid, (str, int)) or isinstance(pid, bool) or pid == "":
             raise InputError(f'{where}: a paper needs an "id" (or "arxiv_id")')
-        for key, kind in PAPER_FIELDS.items():
-            value = paper.get(key)
-            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-                raise InputError(f'{where}: "{key}" must be {_JSON_NAME[kind]}, not {_json_type(value)}')
-        if not all(isinstance(a, str) for a in paper.get("authors") or []):
-            raise InputError(f'{where}: "authors" must be a list of strings')
+        check_paper_fields(paper, where)
         papers.append(paper)
     return papers
+
+
+def check_paper_fields(paper: dict, where: str) -> None:
+    """InputError naming ``where`` and the key when a paper's title, abstract, authors or upvotes
+    has the wrong JSON type (the matcher takes them as they are)."""
+    for key, kind in PAPER_FIELDS.items():
+        value = paper.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise InputError(f'{where}: "{key}" must be {_JSON_NAME[kind]}, not {_json_type(value)}')
+    if not all(isinstance(a, str) for a in paper.get("authors") or []):
+        raise InputError(f'{where}: "authors" must be a list of strings')
 
 
 _JSON_NAME = {str: "a string", list: "a list of strings", int: "a whole number"}

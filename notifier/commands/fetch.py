@@ -31,9 +31,9 @@ def run(args) -> int:
 
     with context(args, progress=True) as ctx:
         days = None
-        if args.date:
+        if args.date is not None:
             days = [parse_day(args.date)]
-        elif args.since:
+        elif args.since is not None:
             days = since_days(args.since, ctx.now().date())
         reports = fetch_cycle(ctx, days=days)
     for f in reports:

@@ -9,7 +9,7 @@ from json.encoder import encode_basestring_ascii
 
 import orjson
 
-from notifier.commands import read_jsonl, read_papers
+from notifier.commands import check_paper_fields, read_jsonl, read_papers
 from notifier.errors import InputError, ProfileError
 
 
@@ -82,10 +82,12 @@ def read_votes(lines: list, where: str, papers: dict) -> list[tuple[dict, int]]:
     line gives; a vote on a paper known neither way is skipped with a note on stderr."""
     votes = []
     for n, line in enumerate(lines, 1):
-        if not isinstance(line, dict) or not line.get("id") or line.get("vote") not in (1, -1) \
-                or isinstance(line.get("vote"), bool):
+        if not isinstance(line, dict) or not line.get("id") or not isinstance(line["id"], (str, int)) \
+                or line.get("vote") not in (1, -1) or isinstance(line.get("vote"), bool) or isinstance(line["id"], bool):
             raise InputError(f'{where}: line {n}: expected {{"id": PAPER_ID, "vote": 1 or -1}}')
         paper = papers.get(str(line["id"]))
+        if paper is None:
+            check_paper_fields(line, f"{where}: line {n}")
         if paper is None and not (line.get("title") or line.get("abstract")):
             print(f'note: {where}: line {n}: vote on {line["id"]} skipped: it is not among --papers '
                   f'and the line gives no "title" or "abstract"', file=sys.stderr)
@@ -124,10 +126,10 @@ def run_many(args, index, votes, by_id) -> int:
     from notifier.profile import parse_profile
     ids, profiles, feedback = [], [], []
     for n, line in enumerate(read_jsonl(args.profiles), 1):
-        if not isinstance(line, dict) or "profile" not in line:
-            raise InputError(f"{args.profiles}: line {n}: expected {{\"id\", \"profile\"}}")
+        if not isinstance(line, dict) or not isinstance(line.get("profile"), str):
+            raise InputError(f"{args.profiles}: line {n}: expected {{\"id\", \"profile\": TEXT}}")
         try:
-            profiles.append(parse_profile(str(line["profile"])))
+            profiles.append(parse_profile(line["profile"]))
         except ProfileError as err:
             raise ProfileError(f"{args.profiles}: line {n}: {err}", term=err.term) from None
         pid = line.get("id")

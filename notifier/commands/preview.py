@@ -20,7 +20,7 @@ def run(args) -> int:
 
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
-        digest = preview_digest(ctx, sub, parse_day(args.date) if args.date else None)
+        digest = preview_digest(ctx, sub, parse_day(args.date) if args.date is not None else None)
         fmt = args.format or ("slack" if sub.channel == "slack" else "text")
         if fmt == "slack":
             msg = render.render_slack(digest)

@@ -1,0 +1,119 @@
+"""Bad input found by fuzzing the command line (JSON-lines files, options, dates, database URLs):
+each is one line on stderr naming the file and line or the option, exit 1, and nothing written."""
+import json
+
+import pytest
+
+from test_cli import one_line_error
+
+PAPERS = '{"id": "2601.00001", "title": "Mixture of experts", "abstract": "MoE routing."}\n'
+HUGE_NUMBER = "9" * 5000            # past Python's 4300-digit limit for int(str)
+DEEP = "[" * 100_000 + "]" * 100_000  # past the JSON decoder's recursion limit
+
+
+def files(tmp_path, **texts):
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+    return [str(tmp_path / name) for name in texts]
+
+
+def feedback_run(cli, tmp_path, vote: dict, where: str):
+    """`match` with ``vote`` as --feedback's line 1, or (where="profiles") as line 1's own feedback."""
+    papers, = files(tmp_path, **{"papers.jsonl": PAPERS})
+    if where == "feedback":
+        votes, = files(tmp_path, **{"votes.jsonl": json.dumps(vote) + "\n"})
+        return cli("match", "--papers", papers, "--profile", "moe", "--json", "--feedback", votes), f"{votes}: line 1"
+    profiles, = files(tmp_path, **{"profiles.jsonl": json.dumps({"id": "p", "profile": "moe", "feedback": [vote]}) + "\n"})
+    return cli("match", "--papers", papers, "--profiles", profiles), f"{profiles}: line 1: feedback: line 1"
+
+
+@pytest.mark.parametrize("vote,message", [
+    ({"id": "2602.00001", "vote": 1, "title": 5}, ': "title" must be a string, not a number'),
+    ({"id": "2602.00001", "vote": -1, "abstract": ["routing"]}, ': "abstract" must be a string, not a list'),
+    ({"id": "2602.00001", "vote": 1, "title": "t", "authors": "Ada"}, ': "authors" must be a list of strings, not a string'),
+    ({"id": ["2602.00001"], "vote": 1, "title": "t"}, ': expected {"id": PAPER_ID, "vote": 1 or -1}'),
+    ({"id": {"a": 1}, "vote": 1}, ': expected {"id": PAPER_ID, "vote": 1 or -1}'),
+    ({"id": True, "vote": 1, "title": "t"}, ': expected {"id": PAPER_ID, "vote": 1 or -1}'),
+], ids=["title_number", "abstract_list", "authors_text", "id_list", "id_object", "id_true"])
+@pytest.mark.parametrize("where", ["feedback", "profiles"])
+def test_vote_with_a_wrong_type_is_one_line_naming_the_line(cli, tmp_path, vote, message, where):
+    result, line = feedback_run(cli, tmp_path, vote, where)
+    one_line_error(result, line + message)
+
+
+@pytest.mark.parametrize("profile", [None, 5, ["moe", "rag"], {"text": "moe"}, True],
+                         ids=["null", "number", "list", "object", "true"])
+def test_profiles_line_whose_profile_is_not_text_is_one_line(cli, tmp_path, profile):
+    papers, profiles = files(tmp_path, **{"papers.jsonl": PAPERS,
+                                          "profiles.jsonl": json.dumps({"id": "p", "profile": profile}) + "\n"})
+    one_line_error(cli("match", "--papers", papers, "--profiles", profiles),
+                   f'{profiles}: line 1: expected {{"id", "profile": TEXT}}')
+
+
+@pytest.mark.parametrize("line,why", [
+    (f'{{"id": "1", "title": "moe", "upvotes": {HUGE_NUMBER}}}', "Exceeds the limit (4300 digits) for integer string conversion"),
+    (f'{{"id": "1", "title": "moe", "extra": {DEEP}}}', "maximum recursion depth exceeded while decoding a JSON array"),
+], ids=["huge_number", "deep_nesting"])
+@pytest.mark.parametrize("role", ["papers", "profiles", "feedback", "profile_check"])
+def test_json_line_beyond_the_decoders_limits_is_one_line_naming_the_line(cli, tmp_path, line, why, role):
+    good, bad = files(tmp_path, **{"good.jsonl": PAPERS, "bad.jsonl": "\n" + line + "\n"})
+    argv = {"papers": ["match", "--papers", bad, "--profile", "moe"],
+            "profiles": ["match", "--papers", good, "--profiles", bad],
+            "feedback": ["match", "--papers", good, "--profile", "moe", "--feedback", bad],
+            "profile_check": ["profile", "check", "moe", "--papers", bad]}[role]
+    code, _, err = cli(*argv)
+    assert code == 1 and err.startswith(f"notifier: error: {bad}: line 2: not valid JSON ({why}") and err.count("\n") == 1
+
+
+def test_subscribers_import_of_a_json_line_beyond_the_decoders_limits_names_the_line(cli, tmp_path):
+    path, = files(tmp_path, **{"subs.jsonl": f'{{"address": "a@example.org", "profiles": "x", "max_items": {HUGE_NUMBER}}}\n'})
+    code, _, err = cli("subscribers", "import", path)
+    assert code == 1 and f"{path}: line 1: not valid JSON (Exceeds the limit (4300 digits)" in err
+    assert "Traceback" not in err and cli("subscribers", "--json")[1] == ""
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["preview", "ada@example.org", "--date", ""], "--date"),
+    (["run", "--dry-run", "--date", ""], "--date"),
+    (["fetch", "--date", ""], "--date"),
+    (["fetch", "--since", ""], "--since"),
+], ids=["preview", "run", "fetch", "fetch_since"])
+def test_empty_date_is_refused_not_taken_for_no_date(cli, argv, option):
+    cli("subscribe", "ada@example.org", "-k", "moe")
+    one_line_error(cli(*argv), f"{option} '' must be a date as YYYY-MM-DD")
+
+
+@pytest.mark.parametrize("url", ["foo", "sqlite://", "sqlite:///", "mysql://db/notifier", "sqlite:///copy.sqlite?mode=ro"],
+                         ids=["not_a_url", "in_memory", "no_path", "mysql", "query"])
+def test_db_copy_to_an_unsupported_url_is_one_line_and_copies_nothing(cli, tmp_path, monkeypatch, url):
+    monkeypatch.chdir(tmp_path)
+    cli("subscribe", "ada@example.org", "-k", "moe")
+    code, out, err = cli("db", "copy", "--to", url)
+    assert code == 1 and err.startswith(f"notifier: error: --to must be sqlite:///PATH") and err.count("\n") == 1
+    assert url in err and out == "" and not list(tmp_path.glob("copy*"))
+
+
+def test_db_copy_without_a_target_is_one_line(cli):
+    one_line_error(cli("db", "copy", "--to", ""),
+                   "--to needs the target database's URL, e.g. postgresql+psycopg://notifier@db/notifier")
+
+
+@pytest.mark.parametrize("target,kind", [("missing/subscribers.csv", "No such file or directory"), ("out", "Is a directory")],
+                         ids=["missing_folder", "directory"])
+def test_export_that_cannot_be_written_is_one_line_and_leaves_no_file(cli, tmp_path, monkeypatch, target, kind):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    cli("subscribe", "ada@example.org", "-k", "moe")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = cli("subscribers", "export", target, "--format", "csv")
+    assert (code, err) == (1, f"notifier: error: {target}: cannot write: {kind}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_export_replaces_the_file_whole(cli, tmp_path):
+    cli("subscribe", "ada@example.org", "-k", "moe")
+    path = tmp_path / "subs.jsonl"
+    path.write_text("old\n" * 1000)
+    assert cli("subscribers", "export", str(path))[0] == 0
+    assert [json.loads(line)["address"] for line in path.read_text().splitlines()] == ["ada@example.org"]
+    assert [p.name for p in tmp_path.glob(".export-*")] == []
