@@ -117,3 +117,29 @@ def test_export_replaces_the_file_whole(cli, tmp_path):
     assert cli("subscribers", "export", str(path))[0] == 0
     assert [json.loads(line)["address"] for line in path.read_text().splitlines()] == ["ada@example.org"]
     assert [p.name for p in tmp_path.glob(".export-*")] == []
+
+
+@pytest.fixture
+def cli_at_hf(cfg, cli, tmp_path):
+    """`notifier --config C ARGS...` fetching from the local HF stand-in, on 2026-07-01 08:00 UTC."""
+    from freezegun import freeze_time
+
+    path = tmp_path / "c.toml"
+    path.write_text(f'[sources]\nmax_attempts = 1\n[sources.hf_daily]\nbase_url = "{cfg.sources.hf_daily.base_url}"\n'
+                    "min_interval_seconds = 0\n")
+
+    def run(*argv):
+        with freeze_time("2026-07-01 08:00"):
+            return cli("--config", str(path), *argv)
+    return run
+
+
+@pytest.mark.parametrize("argv", [["fetch", "--date", "2026-07-02"], ["run", "--date", "2026-07-02"],
+                                  ["run", "--dry-run", "--date", "9999-12-31"], ["fetch", "--since", "2026-07-02"]],
+                         ids=["fetch", "run", "run_far", "fetch_since"])
+def test_a_future_day_is_refused_before_any_request_and_records_no_failed_fetch(cli_at_hf, hf, argv):
+    option = argv[-2]
+    one_line_error(cli_at_hf(*argv), f"{option} {argv[-1]} is in the future (today is 2026-07-01)")
+    assert hf.paths == []
+    code, out, _ = cli_at_hf("status")
+    assert code == 0 and "no fetch yet" in out

@@ -22,11 +22,16 @@ def context(args, **kwargs):
         yield ctx
 
 
-def parse_day(text: str, what: str = "--date") -> date:
+def parse_day(text: str, what: str = "--date", *, latest: date | None = None) -> date:
+    """YYYY-MM-DD -> date; with ``latest``, a later day is refused (a digest day to fetch: a future
+    one would be recorded as a failed fetch, and `status` and the alerts would report a source down)."""
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        raise InputError(f"{what} '{text}' must be a date as YYYY-MM-DD") from None
+        raise InputError(f"{what} {text!r} must be a date as YYYY-MM-DD") from None
+    if latest is not None and day > latest:
+        raise InputError(f"{what} {day} is in the future (today is {latest})")
+    return day
 
 
 def find_subscriber(ctx, ref: str):

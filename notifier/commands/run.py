@@ -19,7 +19,7 @@ def run(args) -> int:
     with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
         if not args.dry_run:
             recover(ctx, at_start=True)
-        days = [parse_day(args.date)] if args.date is not None else None
+        days = [parse_day(args.date, latest=ctx.now().date())] if args.date is not None else None
         fetched = fetch_cycle(ctx, days=days)
         subs = ctx.store.list_subscribers()
         if args.subscriber:
