@@ -77,10 +77,9 @@ class Profile:
 
 def parse_profile(text: str) -> Profile:
     """Profile text -> Profile; ProfileError (one line naming the term) when malformed."""
-    bad = _INVISIBLE.search(text)
+    bad = invisible_at(text)
     if bad:
-        raise ProfileError(f"invisible control character U+{ord(bad.group()):04X} at position {bad.start() + 1}: "
-                           "retype the profile without it")
+        raise ProfileError(f"invisible control character {bad}: retype the profile without it")
     terms = tuple(map(parse_term, split_terms(text)))
     if not terms:
         raise ProfileError("empty profile: type at least one term, e.g. \"kv cache\", MoE")
@@ -88,6 +87,13 @@ def parse_profile(text: str) -> Profile:
         raise ProfileError(f"profile has only exclusions ({shown(terms[0].raw)}): add a term to look for",
                            term=terms[0].raw)
     return Profile(text=text, terms=terms)
+
+
+def invisible_at(text: str) -> str | None:
+    """'U+001B at position 6' for the first invisible control character in ``text`` (not tab or a
+    line break), else None."""
+    bad = _INVISIBLE.search(text)
+    return f"U+{ord(bad.group()):04X} at position {bad.start() + 1}" if bad else None
 
 
 def split_terms(text: str) -> list[str]:

@@ -143,3 +143,18 @@ def test_a_future_day_is_refused_before_any_request_and_records_no_failed_fetch(
     assert hf.paths == []
     code, out, _ = cli_at_hf("status")
     assert code == 0 and "no fetch yet" in out
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--name", "Ada\x1b[2J", "name: control character U+001B at position 4: a name is one line of visible text"),
+    ("--name", "Ada\nBcc: eve@example.org", "name: control character U+000A at position 4: a name is one line of visible text"),
+    ("--name", "A" * 201, "name: 201 characters, at most 200"),
+    ("--frequency", "weekly:", "frequency 'weekly:' must be daily, weekly or weekly:DAY (mon..sun)"),
+    ("--frequency", "daily:", "frequency 'daily:' must be daily, weekly or weekly:DAY (mon..sun)"),
+], ids=["name_escape", "name_newline", "name_long", "weekly_no_day", "daily_colon"])
+def test_subscriber_setting_that_was_stored_as_typed_is_refused_in_one_line(cli, option, value, message):
+    cli("subscribe", "ada@example.org", "-k", "moe", "--name", "Ada")
+    before = cli("subscribers", "--json")[1]
+    one_line_error(cli("subscribe", "bob@example.org", "-k", "moe", option, value), message)
+    one_line_error(cli("edit", "ada@example.org", option, value), message)
+    assert cli("subscribers", "--json")[1] == before
