@@ -89,6 +89,27 @@ def parse_profile(text: str) -> Profile:
     return Profile(text=text, terms=terms)
 
 
+def check_profile(text: str) -> Profile:
+    """``parse_profile``, refusing too what parses but cannot be what was meant: a term written twice
+    (it silently counted twice) or a term both looked for and excluded (it can never match). For
+    text a person just typed; stored profiles are parsed as before, so none stops a delivery."""
+    profile = parse_profile(text)
+    wanted: dict[tuple, Term] = {}
+    for t in profile.positive:
+        first = wanted.get(t.key)
+        if first is not None:
+            raise ProfileError(f"term '{shown(t.raw)}' repeats '{shown(first.raw)}': write it once "
+                               f"({first.text}^2 weighs it more)", term=t.raw)
+        wanted[t.key] = t
+    for e in profile.excluded:
+        fields = (None, "title") if e.field is None else (e.field,)    # -moe excludes title:moe too
+        t = next((wanted[e.text.lower(), f] for f in fields if (e.text.lower(), f) in wanted), None)
+        if t is not None:
+            raise ProfileError(f"term '{shown(t.raw)}' is also excluded by '{shown(e.raw)}': "
+                               "no paper could match it; remove one", term=e.raw)
+    return profile
+
+
 def invisible_at(text: str) -> str | None:
     """'U+001B at position 6' for the first invisible control character in ``text`` (not tab or a
     line break), else None."""

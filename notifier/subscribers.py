@@ -58,14 +58,14 @@ def missing_webhook_secret(address: str, env: dict | None = None) -> str | None:
 
 
 def check_profiles(keywords: list[str]) -> list[str]:
-    from notifier.profile import parse_profile, shown
+    from notifier.profile import check_profile, shown
 
     texts = [k.strip() for k in keywords if k and k.strip()]
     if not texts:
         raise InputError("a keyword profile is required (--keywords TEXT)")
     for text in texts:
         try:
-            parse_profile(text)
+            check_profile(text)
         except ProfileError as err:
             raise InputError(f"profile '{shown(text)}': {err}") from None
     return texts

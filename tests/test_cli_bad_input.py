@@ -158,3 +158,14 @@ def test_subscriber_setting_that_was_stored_as_typed_is_refused_in_one_line(cli,
     one_line_error(cli("subscribe", "bob@example.org", "-k", "moe", option, value), message)
     one_line_error(cli("edit", "ada@example.org", option, value), message)
     assert cli("subscribers", "--json")[1] == before
+
+
+def test_typed_profile_with_a_self_excluded_term_is_refused_by_every_command(cli, tmp_path):
+    message = "term 'moe' is also excluded by '-MoE': no paper could match it; remove one"
+    papers, profiles = files(tmp_path, **{"papers.jsonl": PAPERS,
+                                          "profiles.jsonl": '{"id": 1, "profile": "rag"}\n{"id": 2, "profile": "moe, -MoE"}\n'})
+    one_line_error(cli("subscribe", "ada@example.org", "-k", "moe, -MoE"), f"profile 'moe, -MoE': {message}")
+    one_line_error(cli("profile", "check", "moe, -MoE", "--papers", papers), message)
+    one_line_error(cli("match", "--papers", papers, "--profile", "moe, -MoE"), message)
+    one_line_error(cli("match", "--papers", papers, "--profiles", profiles), f"{profiles}: line 2: {message}")
+    assert cli("subscribers", "--json")[1] == ""

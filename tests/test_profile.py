@@ -2,7 +2,7 @@
 import pytest
 
 from notifier.errors import ProfileError
-from notifier.profile import parse_profile
+from notifier.profile import check_profile, parse_profile
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -96,3 +96,24 @@ def test_any_text_is_a_profile_or_a_one_line_profile_error(text):
         assert str(err) and not {"\n", "\r"} & set(str(err))
         return
     assert profile.positive and all(t.text for t in profile.terms)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("moe, MoE", "term 'MoE' repeats 'moe': write it once (moe^2 weighs it more)"),
+    ('rag, +"rag"', "term '+\"rag\"' repeats 'rag': write it once (rag^2 weighs it more)"),
+    ("moe, rag, -MoE", "term 'moe' is also excluded by '-MoE': no paper could match it; remove one"),
+    ("+moe, -moe", "term '+moe' is also excluded by '-moe': no paper could match it; remove one"),
+    ("title:moe, -moe", "term 'title:moe' is also excluded by '-moe': no paper could match it; remove one"),
+    ('author:"Tri Dao", -author:"tri dao"',
+     "term 'author:\"Tri Dao\"' is also excluded by '-author:\"tri dao\"': no paper could match it; remove one"),
+], ids=["repeated", "repeated-required", "excluded", "required-excluded", "title-excluded", "author-excluded"])
+def test_typed_profile_with_a_repeated_or_self_excluded_term_is_refused_naming_it(text, message):
+    with pytest.raises(ProfileError) as err:
+        check_profile(text)
+    assert str(err.value) == message
+    assert parse_profile(text).terms       # a stored profile like it still parses: no delivery stops on it
+
+
+@pytest.mark.parametrize("text", ["moe, -title:moe", "author:Dao, -Dao", "moe, title:moe", '"kv cache", MoE^2, -federated'])
+def test_typed_profile_with_the_same_words_in_other_fields_is_accepted(text):
+    assert check_profile(text) == parse_profile(text)

@@ -98,9 +98,9 @@ def read_votes(lines: list, where: str, papers: dict) -> list[tuple[dict, int]]:
 
 def run_one(args, index, papers, votes) -> int:
     from notifier.match import match_profile
-    from notifier.profile import parse_profile
+    from notifier.profile import check_profile
     from notifier.render import votes_line
-    matches = match_profile(index, parse_profile(args.profile), max_items=args.max_items, threshold=args.threshold,
+    matches = match_profile(index, check_profile(args.profile), max_items=args.max_items, threshold=args.threshold,
                             upvote_weight=args.upvote_weight, explain=not args.json, feedback=votes)
     if args.json:
         json.dump([row(m) for m in matches], sys.stdout)
@@ -123,13 +123,13 @@ def run_one(args, index, papers, votes) -> int:
 
 def run_many(args, index, votes, by_id) -> int:
     from notifier.match import match_profiles
-    from notifier.profile import parse_profile
+    from notifier.profile import check_profile
     ids, profiles, feedback = [], [], []
     for n, line in enumerate(read_jsonl(args.profiles), 1):
         if not isinstance(line, dict) or not isinstance(line.get("profile"), str):
             raise InputError(f"{args.profiles}: line {n}: expected {{\"id\", \"profile\": TEXT}}")
         try:
-            profiles.append(parse_profile(line["profile"]))
+            profiles.append(check_profile(line["profile"]))
         except ProfileError as err:
             raise ProfileError(f"{args.profiles}: line {n}: {err}", term=err.term) from None
         pid = line.get("id")
