@@ -84,7 +84,7 @@ def fail(path: str, errors: list[tuple[int, str]]) -> None:
     if len(errors) > MAX_REPORTED:
         lines.append(f"{path}: ... and {len(errors) - MAX_REPORTED} more bad lines")
     lines.append(f"{path}: nothing imported ({len(errors)} bad line{'s' if len(errors) > 1 else ''})")
-    raise InputError("\n".join(lines))
+    raise InputError.report(lines)
 
 
 def _jsonl_rows(text: str) -> tuple[list, list]:

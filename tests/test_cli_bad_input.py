@@ -169,3 +169,28 @@ def test_typed_profile_with_a_self_excluded_term_is_refused_by_every_command(cli
     one_line_error(cli("match", "--papers", papers, "--profile", "moe, -MoE"), message)
     one_line_error(cli("match", "--papers", papers, "--profiles", profiles), f"{profiles}: line 2: {message}")
     assert cli("subscribers", "--json")[1] == ""
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["preview", "nobody\nBcc: x"], "no subscriber 'nobody\\nBcc: x' (see `notifier subscribers`)"),
+    (["unsubscribe", "\x1b[2Jnobody"], "no subscriber '\\x1b[2Jnobody' (see `notifier subscribers`)"),
+    (["vote", "ada@example.org", "2601.1\nx", "up"], "no stored paper '2601.1\\nx' (votes are for papers the service has seen)"),
+    (["parse", "no\nfile.json"], "cannot read no\\nfile.json: No such file or directory"),
+    (["match", "--papers", "no\u202efile.jsonl", "--profile", "moe"], "no\\u202efile.jsonl: cannot read: No such file or directory"),
+    (["-c", "no\nconfig.toml", "status"], "no\\nconfig.toml: no such configuration file"),
+    (["subscribers", "import", "subs\n.txt"],
+     "subs\\n.txt: cannot tell the format from the name; name it .csv or .jsonl, or give --format"),
+], ids=["preview", "unsubscribe", "vote", "parse", "match", "config", "import"])
+def test_a_control_character_in_a_quoted_value_is_escaped_and_the_error_stays_one_line(cli, argv, message):
+    cli("subscribe", "ada@example.org", "-k", "moe")
+    one_line_error(cli(*argv), message)
+
+
+def test_a_report_of_several_bad_lines_escapes_each_and_keeps_one_a_line(cli, tmp_path):
+    path = tmp_path / "subs.jsonl"
+    path.write_text(json.dumps({"address": "\x1b[2J@example.org", "profiles": "x"}) + "\n{broken\n")
+    code, _, err = cli("subscribers", "import", str(path))
+    assert code == 1 and err.splitlines() == [
+        f"notifier: error: {path}: line 1: 'U+001B[2J@example.org' is not a valid e-mail address",
+        f"{path}: line 2: not valid JSON (Expecting property name enclosed in double quotes)",
+        f"{path}: nothing imported (2 bad lines)"]
