@@ -91,7 +91,7 @@ PROFILE_ALPHABET = st.sampled_from(list('abcXYZ019 ,"+-^:.\n\t\r()*/_') + ["titl
 @given(st.one_of(st.text(), st.lists(PROFILE_ALPHABET, max_size=30).map("".join)))
 def test_any_text_is_a_profile_or_a_one_line_profile_error(text):
     try:
-        profile = parse_profile(text)
+        profile = check_profile(text)       # parse_profile, and the checks of typed text
     except ProfileError as err:
         assert str(err) and not {"\n", "\r"} & set(str(err))
         return
