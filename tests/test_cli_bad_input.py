@@ -116,7 +116,7 @@ def test_export_replaces_the_file_whole(cli, tmp_path):
     path.write_text("old\n" * 1000)
     assert cli("subscribers", "export", str(path))[0] == 0
     assert [json.loads(line)["address"] for line in path.read_text().splitlines()] == ["ada@example.org"]
-    assert [p.name for p in tmp_path.glob(".export-*")] == []
+    assert [p.name for p in tmp_path.glob(".notifier-*")] == []
 
 
 @pytest.fixture
@@ -194,3 +194,16 @@ def test_a_report_of_several_bad_lines_escapes_each_and_keeps_one_a_line(cli, tm
         f"notifier: error: {path}: line 1: 'U+001B[2J@example.org' is not a valid e-mail address",
         f"{path}: line 2: not valid JSON (Expecting property name enclosed in double quotes)",
         f"{path}: nothing imported (2 bad lines)"]
+
+
+def test_preview_output_replaces_the_file_whole_with_the_usual_permissions(cli, tmp_path):
+    import os
+
+    cli("subscribe", "ada@example.org", "-k", "moe")
+    path = tmp_path / "digest.html"
+    path.write_text("old\n" * 1000)
+    assert cli("preview", "ada@example.org", "--format", "html", "--output", str(path))[0] == 0
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert "old" not in path.read_text() and path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert list(tmp_path.glob(".notifier-*")) == []

@@ -22,6 +22,29 @@ def context(args, **kwargs):
         yield ctx
 
 
+def write_whole(path: str, write, label: str) -> None:
+    """``write(fh)`` into a new file beside PATH, renamed to PATH once complete: a failed write
+    leaves no half-written file (and an older one as it was); InputError '<label>: cannot write'."""
+    import os
+    import tempfile
+
+    tmp = None
+    try:
+        if os.path.isdir(path):             # (renaming onto it would say "busy" for / or a mount point)
+            raise IsADirectoryError(21, "Is a directory")
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".notifier-")
+        with open(fd, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)       # as open() would have made it, not mkstemp's 0600
+        os.replace(tmp, path)
+    except OSError as err:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise InputError(f"{label}: cannot write: {err.strerror or err}") from None
+
+
 def parse_day(text: str, what: str = "--date", *, latest: date | None = None) -> date:
     """YYYY-MM-DD -> date; with ``latest``, a later day is refused (a digest day to fetch: a future
     one would be recorded as a failed fetch, and `status` and the alerts would report a source down)."""

@@ -1,7 +1,7 @@
 """`notifier subscribers`: list them; `import FILE` / `export [FILE]` many at once (CSV or JSON lines)."""
 import sys
 
-from notifier.commands import context
+from notifier.commands import context, write_whole
 from notifier.errors import InputError
 
 SHOWN = 200          # table rows printed before a summary of the rest
@@ -59,29 +59,11 @@ def export(ctx, args, subs=None) -> int:
     rows = [subscriber_files.to_row(s) for s in subs]
     if args.action == "export" and args.file:
         fmt = subscriber_files.file_format(args.file, args.format)
-        write_whole(args.file, lambda fh: subscriber_files.write(fh, rows, fmt))
+        write_whole(args.file, lambda fh: subscriber_files.write(fh, rows, fmt), args.file)
         print(f"exported {len(rows)} subscribers to {args.file}", file=sys.stderr)
     else:
         subscriber_files.write(sys.stdout, rows, args.format or "jsonl")
     return 0
-
-
-def write_whole(path: str, write) -> None:
-    """``write(fh)`` into a file beside PATH, renamed to PATH once complete: a failed export leaves
-    no half-written file (and an older export as it was); InputError naming PATH."""
-    import os
-    import tempfile
-
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".export-")
-        with open(fd, "w", encoding="utf-8", newline="") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except OSError as err:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise InputError(f"{path}: cannot write: {err.strerror or err}") from None
 
 
 def print_table(ctx, subs) -> None:
