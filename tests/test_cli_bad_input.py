@@ -201,9 +201,9 @@ def test_preview_output_replaces_the_file_whole_with_the_usual_permissions(cli, 
 
     cli("subscribe", "ada@example.org", "-k", "moe")
     path = tmp_path / "digest.html"
-    path.write_text("old\n" * 1000)
+    path.write_text("EARLIER-PREVIEW\n" * 1000)
     assert cli("preview", "ada@example.org", "--format", "html", "--output", str(path))[0] == 0
     umask = os.umask(0o022)
     os.umask(umask)
-    assert "old" not in path.read_text() and path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert "EARLIER-PREVIEW" not in path.read_text() and path.stat().st_mode & 0o777 == 0o666 & ~umask
     assert list(tmp_path.glob(".notifier-*")) == []
