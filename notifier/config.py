@@ -504,6 +504,16 @@ def read_secret(env_name: str, env: dict | None = None) -> str | None:
     return None
 
 
+def missing_secret(config: Config, env: dict | None = None) -> str | None:
+    """The one-line problem when [email] logs in (host and username set) and its password is not
+    set here: every e-mail would fail at login, after the fetch, with attempts used up."""
+    e = config.email
+    if e.host and e.username and not read_secret(e.password_env, env):
+        return (f"{config.path or 'defaults'}: 'email.password_env': ${e.password_env} is not set (nor "
+                f"$CREDENTIALS_DIRECTORY/{e.password_env}); the SMTP login as {e.username!r} needs it")
+    return None
+
+
 def redacted(config: Config) -> dict:
     """The effective configuration as a dict, for `notifier config` (secrets are never in it)."""
     from dataclasses import asdict
