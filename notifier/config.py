@@ -450,7 +450,7 @@ def validate_web(web: Web, where: str) -> None:
     if web.public_url:
         check_http_url(web.public_url, f"{where}: 'web.public_url'", plain=True)
     for key in ("limit_per_address", "limit_per_client"):
-        if not re.match(r"^\d+\s*/\s*(second|minute|hour|day)$", getattr(web, key)):
+        if not re.match(r"^[0-9]+\s*/\s*(second|minute|hour|day)\Z", getattr(web, key)):
             raise ConfigError(f"{where}: 'web.{key}' must look like '3/hour' (per second, minute, hour or day)")
 
 

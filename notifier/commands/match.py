@@ -123,13 +123,13 @@ def run_one(args, index, papers, votes) -> int:
 
 def run_many(args, index, votes, by_id) -> int:
     from notifier.match import match_profiles
-    from notifier.profile import check_profile
+    from notifier.profile import parse_profile     # a batch (often generated) is read as stored profiles are
     ids, profiles, feedback = [], [], []
     for n, line in enumerate(read_jsonl(args.profiles), 1):
         if not isinstance(line, dict) or not isinstance(line.get("profile"), str):
             raise InputError(f"{args.profiles}: line {n}: expected {{\"id\", \"profile\": TEXT}}")
         try:
-            profiles.append(check_profile(line["profile"]))
+            profiles.append(parse_profile(line["profile"]))
         except ProfileError as err:
             raise ProfileError(f"{args.profiles}: line {n}: {err}", term=err.term) from None
         pid = line.get("id")
