@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from notifier.errors import NotifierError
+from notifier.errors import NotifierError, visible
 
 # command name -> (module under notifier.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         with stderr_logging(verbose=args.verbose):
             return _module(COMMANDS[args.command][0]).run(args) or 0
     except NotifierError as err:
-        print(f"notifier: error: {err}", file=sys.stderr)
+        print("notifier: error: " + "\n".join(map(visible, err.lines or [str(err)])), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("notifier: interrupted", file=sys.stderr)

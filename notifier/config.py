@@ -174,7 +174,8 @@ class Config:
         return Path(self.general.outbox_dir or self.state_dir / "outbox").expanduser()
 
 
-TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# \Z, not $: "07:00\n" is not a time; [0-9], not \d: no other script's digits
+TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")
 THRESHOLD_RANGE = (0.05, 0.95)    # the share of a profile's best a paper must score (less with strong evidence,
                                   # down to share**3; below 0.4 also the floor): 0.05 sends nearly anything matched
                                   # squarely, 0.95 only papers within about 0.86 of its 3 best's mean
@@ -209,7 +210,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
 HINTS = {"matching.threshold": " (lower sends more papers, higher fewer)",
          "delivery.lease_seconds": " (how long a dead worker's digest waits to be taken over)"}
 # postgresql:// is psycopg 3 too (SQLAlchemy 2.1's default driver for PostgreSQL)
-DATABASE_URL_RE = re.compile(r"^(sqlite:///.+|postgresql(\+psycopg)?://[^/]*/[^/?#]+(\?.*)?)$")
+DATABASE_URL_RE = re.compile(r"^(sqlite:///[^\x00-\x1f\x7f?]+|postgresql(\+psycopg)?://[^/\s]*/[^/?#\s]+(\?\S*)?)\Z")
 
 
 def load_config(path: str | os.PathLike | None = None, *, env: dict | None = None) -> Config:
@@ -319,11 +320,12 @@ def check_subscribers(config: Config) -> None:
     """Every [[subscribers]] entry through the same checks as `notifier subscribe`, so a bad entry
     (or a second entry for the same person) fails here, naming the file and the entry."""
     from notifier.errors import InputError
+    from notifier.profile import shown
     from notifier.subscribers import spec_subscriber
 
     seen: dict[str, int] = {}
     for i, spec in enumerate(config.subscribers):
-        entry = f"{config.path}: subscribers[{i}] ({spec.email or spec.slack})"
+        entry = f"{config.path}: subscribers[{i}] ({shown(spec.email or spec.slack)})"
         try:
             address = spec_subscriber(spec, config.schedule.timezone).address
         except InputError as err:
@@ -336,20 +338,89 @@ def check_subscribers(config: Config) -> None:
 def validate(config: Config) -> None:
     where = config.path or "defaults"
     if config.email.security not in ("starttls", "tls", "none"):
-        raise ConfigError(f"{where}: 'email.security' must be starttls, tls or none, not '{config.email.security}'")
+        raise ConfigError(f"{where}: 'email.security' must be starttls, tls or none, not {config.email.security!r}")
     if not TIME_RE.match(config.schedule.time):
-        raise ConfigError(f"{where}: 'schedule.time' must be HH:MM (24-hour), not '{config.schedule.time}'")
+        raise ConfigError(f"{where}: 'schedule.time' must be HH:MM (24-hour), not {config.schedule.time!r}")
     check_timezone(config.schedule.timezone, f"{where}: 'schedule.timezone'")
     if config.delivery.unknown_policy not in ("resend", "hold"):
         raise ConfigError(f"{where}: 'delivery.unknown_policy' must be resend or hold")
     for key in BOUNDS:
         check_bound(key, _get(config, key), f"{where}: '{key}'")
-    for name in ("hf_daily", "arxiv"):
-        url = getattr(config.sources, name).base_url
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{where}: 'sources.{name}.base_url' must be an http(s) URL, not '{url}'")
+    for key in ("sources.hf_daily.base_url", "sources.arxiv.base_url", "sources.arxiv.api_url", "slack.api_url"):
+        check_http_url(_get(config, key), f"{where}: '{key}'")
+    validate_sources(config.sources.arxiv, where)
+    validate_addresses(config, where)
+    validate_paths(config, where)
     validate_web(config.web, where)
     check_subscribers(config)
+
+
+def check_http_url(url: str, what: str, *, plain: bool = False) -> str:
+    """An http(s) URL with a host, on one line and without spaces; ``plain``: without query or
+    fragment too. ConfigError '<what> must be an http(s) URL ...' otherwise."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:                  # a port that is not a number or out of range, a bad [IPv6]
+        ok = False
+    ok = ok and url.startswith(("http://", "https://")) and not re.search(r"[\s\x00-\x1f\x7f]", url)
+    if not ok or (plain and re.search(r"[?#]", url)):
+        raise ConfigError(f"{what} must be an http(s) URL{' without query' if plain else ''}, not {url!r}")
+    return url
+
+
+ARXIV_CATEGORY_RE = re.compile(r"[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?(\+[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?)*", re.ASCII)
+
+
+def validate_sources(arxiv: ArxivSource, where: str) -> None:
+    """arXiv categories as arXiv writes them (cs.LG, hep-th, cs.LG+cs.AI), at least one when enabled."""
+    bad = [c for c in arxiv.categories if not ARXIV_CATEGORY_RE.fullmatch(c)]
+    if bad:
+        raise ConfigError(f"{where}: 'sources.arxiv.categories' has {bad[0]!r}: use arXiv's names, e.g. cs.LG or hep-th")
+    if arxiv.enabled and not arxiv.categories:
+        raise ConfigError(f"{where}: 'sources.arxiv.categories' is empty while [sources.arxiv] is enabled: "
+                          "name at least one, e.g. [\"cs.LG\"]")
+
+
+def validate_addresses(config: Config, where: str) -> None:
+    """The sender, the alert targets and the mailto: the same checks as a subscriber's address,
+    so a typo is named here and not met when the first digest or alert goes out."""
+    from email.utils import parseaddr
+
+    sender = config.email.from_
+    if re.search(r"[\r\n]", sender) or not re.fullmatch(r"[^@\s]+@[^@\s]+", parseaddr(sender)[1]):
+        raise ConfigError(f"{where}: 'email.from' must be an address, e.g. \"Digests <papers@example.org>\", "
+                          f"not {sender!r}")
+    if re.search(r"[\s\x00-\x1f\x7f]", config.email.host):
+        raise ConfigError(f"{where}: 'email.host' must be a host name, not {config.email.host!r}")
+    targets = [("alerts.email", config.alerts.email, "email"), ("alerts.slack", config.alerts.slack, "slack"),
+               ("email.unsubscribe_mailto", config.email.unsubscribe_mailto, "email")]
+    targets += [("web.slack_targets", t, "slack") for t in config.web.slack_targets]
+    for key, value, channel in targets:
+        if value and _channel(value) != channel:
+            kind = "an e-mail address" if channel == "email" else "a Slack target (#channel, C…, U…)"
+            raise ConfigError(f"{where}: '{key}' must be {kind}, not {value!r}")
+
+
+def validate_paths(config: Config, where: str) -> None:
+    """Files the configuration names must be there: a missing template folder would otherwise
+    fall back to the bundled templates unnoticed, a missing CA bundle fail the first send."""
+    for key, is_kind, kind in (("general.template_dir", os.path.isdir, "folder"), ("email.ca_file", os.path.isfile, "file")):
+        value = _get(config, key)
+        if value and not is_kind(Path(value).expanduser()):
+            raise ConfigError(f"{where}: '{key}' names no {kind}: {value!r}")
+
+
+def _channel(address: str) -> str | None:
+    from notifier.errors import InputError
+    from notifier.subscribers import channel_of
+
+    try:
+        return channel_of(address)
+    except InputError:
+        return None
 
 
 def _get(config: Config, dotted: str):
@@ -376,18 +447,19 @@ def check_bound(key: str, value: float | None, what: str) -> float | None:
 # ----------------------------------------------------------------------------- [web]
 def validate_web(web: Web, where: str) -> None:
     listen_address(web.listen, where)
-    if web.public_url and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", web.public_url):
-        raise ConfigError(f"{where}: 'web.public_url' must be an http(s) URL without query, not '{web.public_url}'")
+    if web.public_url:
+        check_http_url(web.public_url, f"{where}: 'web.public_url'", plain=True)
     for key in ("limit_per_address", "limit_per_client"):
-        if not re.match(r"^\d+\s*/\s*(second|minute|hour|day)$", getattr(web, key)):
+        if not re.match(r"^[0-9]+\s*/\s*(second|minute|hour|day)\Z", getattr(web, key)):
             raise ConfigError(f"{where}: 'web.{key}' must look like '3/hour' (per second, minute, hour or day)")
 
 
 def listen_address(listen: str, where: str = "") -> tuple[str, int]:
     """'host:port' -> (host, port); '[::1]:8080' for IPv6."""
     host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{where}: 'web.listen' must be host:port, e.g. 127.0.0.1:8080, not '{listen}'")
+    if not sep or not host or re.search(r"[\s\x00-\x1f\x7f]", host) or not re.fullmatch(r"[0-9]+", port) \
+            or not 0 < int(port) < 65536:
+        raise ConfigError(f"{where}: 'web.listen' must be host:port, e.g. 127.0.0.1:8080, not {listen!r}")
     return host.strip("[]"), int(port)
 
 
@@ -402,15 +474,15 @@ def check_database_url(url: str, what: str) -> str:
     if url and not DATABASE_URL_RE.match(url):
         shown = re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)
         raise ConfigError(f"{what} must be sqlite:///PATH (three slashes, then the file; sqlite:////abs/path) "
-                          f"or postgresql+psycopg://USER@HOST/DATABASE, not '{shown}'")
+                          f"or postgresql+psycopg://USER@HOST/DATABASE, not {shown!r}")
     return url
 
 
 def check_timezone(name: str, what: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{what}: unknown time zone '{name}' (use an IANA name such as Europe/Berlin)") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):      # OSError: a name too long for a file name
+        raise ConfigError(f"{what}: unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
 
 
 def read_secret(env_name: str, env: dict | None = None) -> str | None:
@@ -424,7 +496,21 @@ def read_secret(env_name: str, env: dict | None = None) -> str | None:
     if cred_dir:
         path = Path(cred_dir) / env_name
         if path.is_file():
-            return path.read_text(encoding="utf-8").strip()
+            try:
+                return path.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as err:
+                raise ConfigError(f"{path}: cannot read the credential {env_name}: "
+                                  f"{getattr(err, 'strerror', None) or 'not UTF-8 text'}") from None
+    return None
+
+
+def missing_secret(config: Config, env: dict | None = None) -> str | None:
+    """The one-line problem when [email] logs in (host and username set) and its password is not
+    set here: every e-mail would fail at login, after the fetch, with attempts used up."""
+    e = config.email
+    if e.host and e.username and not read_secret(e.password_env, env):
+        return (f"{config.path or 'defaults'}: 'email.password_env': ${e.password_env} is not set (nor "
+                f"$CREDENTIALS_DIRECTORY/{e.password_env}); the SMTP login as {e.username!r} needs it")
     return None
 
 

@@ -16,7 +16,26 @@ Exit codes: 0 fine, 1 expected error (any NotifierError), 2 usage error, 3 `stat
 
 
 class NotifierError(Exception):
-    """Base class: ``str(err)`` is the one line shown to the user."""
+    """Base class: ``str(err)`` is the one line shown to the user; ``lines``, when set, a report of
+    several (every bad line of a file), shown one a line."""
+
+    lines: tuple[str, ...] = ()
+
+    @classmethod
+    def report(cls, lines: list[str]) -> "NotifierError":
+        err = cls("\n".join(lines))
+        err.lines = tuple(lines)
+        return err
+
+
+def visible(text: str) -> str:
+    """``text`` with each control or format character (a newline, a terminal escape, a bidi
+    override) written as its escape (\\n, \\x1b, \\u202e): a value quoted in an error message,
+    such as a file or subscriber name, cannot split the line, hide text or drive the terminal."""
+    import unicodedata
+
+    return "".join(c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+                   else c for c in text)
 
 
 class ConfigError(NotifierError):

@@ -77,10 +77,9 @@ class Profile:
 
 def parse_profile(text: str) -> Profile:
     """Profile text -> Profile; ProfileError (one line naming the term) when malformed."""
-    bad = _INVISIBLE.search(text)
+    bad = invisible_at(text)
     if bad:
-        raise ProfileError(f"invisible control character U+{ord(bad.group()):04X} at position {bad.start() + 1}: "
-                           "retype the profile without it")
+        raise ProfileError(f"invisible control character {bad}: retype the profile without it")
     terms = tuple(map(parse_term, split_terms(text)))
     if not terms:
         raise ProfileError("empty profile: type at least one term, e.g. \"kv cache\", MoE")
@@ -88,6 +87,34 @@ def parse_profile(text: str) -> Profile:
         raise ProfileError(f"profile has only exclusions ({shown(terms[0].raw)}): add a term to look for",
                            term=terms[0].raw)
     return Profile(text=text, terms=terms)
+
+
+def check_profile(text: str) -> Profile:
+    """``parse_profile``, refusing too what parses but cannot be what was meant: a term written twice
+    (it silently counted twice) or a term both looked for and excluded (it can never match). For
+    text a person just typed; stored profiles are parsed as before, so none stops a delivery."""
+    profile = parse_profile(text)
+    wanted: dict[tuple, Term] = {}
+    for t in profile.positive:
+        first = wanted.get(t.key)
+        if first is not None:
+            raise ProfileError(f"term '{shown(t.raw)}' repeats '{shown(first.raw)}': write it once "
+                               f"({first.text}^2 weighs it more)", term=t.raw)
+        wanted[t.key] = t
+    for e in profile.excluded:
+        fields = (None, "title") if e.field is None else (e.field,)    # -moe excludes title:moe too
+        t = next((wanted[e.text.lower(), f] for f in fields if (e.text.lower(), f) in wanted), None)
+        if t is not None:
+            raise ProfileError(f"term '{shown(t.raw)}' is also excluded by '{shown(e.raw)}': "
+                               "no paper could match it; remove one", term=e.raw)
+    return profile
+
+
+def invisible_at(text: str) -> str | None:
+    """'U+001B at position 6' for the first invisible control character in ``text`` (not tab or a
+    line break), else None."""
+    bad = _INVISIBLE.search(text)
+    return f"U+{ord(bad.group()):04X} at position {bad.start() + 1}" if bad else None
 
 
 def split_terms(text: str) -> list[str]:
@@ -135,6 +162,8 @@ def parse_term(raw: str) -> Term:
     if body[0] in "+-":
         mode = "required" if body[0] == "+" else "exclude"
         body = body[1:].strip()
+        if body[:1] in ("+", "-"):      # '+-a' was a required term labelled '-a'
+            raise ProfileError(f"two operators in term '{shown(raw)}': use one, + (required) or - (excluded)", term=raw)
     body, weight = _split_weight(body, raw)
     field = None
     m = _FIELD.match(body)
@@ -143,6 +172,9 @@ def parse_term(raw: str) -> Term:
         if field not in FIELDS:
             raise ProfileError(f"unknown field '{m.group(1)}:' in term '{shown(raw)}': use title: or author:", term=raw)
         body = body[m.end():].strip()
+        again = _FIELD.match(body)
+        if again and again.group(1).lower() in FIELDS:     # 'title:title:a' was the phrase 'title a'
+            raise ProfileError(f"two fields in term '{shown(raw)}': use one, title: or author:", term=raw)
     if body.startswith('"'):
         if not (len(body) >= 2 and body.endswith('"') and body.count('"') == 2):
             raise ProfileError(f"misplaced quote in term '{shown(raw)}': quote the whole phrase", term=raw)
@@ -166,4 +198,6 @@ def _split_weight(body: str, raw: str) -> tuple[str, float]:
         raise ProfileError(f"bad weight in term '{shown(raw)}': write a number after ^, e.g. moe^2", term=raw) from None
     if not 0 < weight <= 100:
         raise ProfileError(f"bad weight in term '{shown(raw)}': it must be above 0 and at most 100", term=raw)
+    if "^" in body[:m.start()]:         # 'a^2^3' was the phrase 'a 2' weighted 3
+        raise ProfileError(f"bad weight in term '{shown(raw)}': one ^ per term, e.g. moe^2", term=raw)
     return body[:m.start()].strip(), weight

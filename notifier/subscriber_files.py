@@ -84,7 +84,7 @@ def fail(path: str, errors: list[tuple[int, str]]) -> None:
     if len(errors) > MAX_REPORTED:
         lines.append(f"{path}: ... and {len(errors) - MAX_REPORTED} more bad lines")
     lines.append(f"{path}: nothing imported ({len(errors)} bad line{'s' if len(errors) > 1 else ''})")
-    raise InputError("\n".join(lines))
+    raise InputError.report(lines)
 
 
 def _jsonl_rows(text: str) -> tuple[list, list]:
@@ -94,8 +94,8 @@ def _jsonl_rows(text: str) -> tuple[list, list]:
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as err:
-            errors.append((n, f"not valid JSON ({err.msg})"))
+        except (ValueError, RecursionError) as err:     # also a number of over 4300 digits, nesting too deep
+            errors.append((n, f"not valid JSON ({getattr(err, 'msg', None) or str(err).split(':')[0]})"))
             continue
         if isinstance(row, dict):
             rows.append((n, row))

@@ -58,25 +58,40 @@ def missing_webhook_secret(address: str, env: dict | None = None) -> str | None:
 
 
 def check_profiles(keywords: list[str]) -> list[str]:
-    from notifier.profile import parse_profile, shown
+    from notifier.profile import check_profile, shown
 
     texts = [k.strip() for k in keywords if k and k.strip()]
     if not texts:
         raise InputError("a keyword profile is required (--keywords TEXT)")
     for text in texts:
         try:
-            parse_profile(text)
+            check_profile(text)
         except ProfileError as err:
             raise InputError(f"profile '{shown(text)}': {err}") from None
     return texts
 
 
+MAX_NAME = 200        # a display name, in listings and greetings
+
+
+def check_name(name: str) -> None:
+    """A display name is one line of visible text (it is shown in terminals and digests)."""
+    from notifier.profile import invisible_at
+
+    bad = invisible_at(name) or next((f"U+{ord(c):04X} at position {i + 1}" for i, c in enumerate(name)
+                                      if c in "\t\r\n"), None)
+    if bad:
+        raise InputError(f"name: control character {bad}: a name is one line of visible text")
+    if len(name) > MAX_NAME:
+        raise InputError(f"name: {len(name)} characters, at most {MAX_NAME}")
+
+
 def parse_frequency(frequency: str) -> tuple[str, str | None]:
     """'daily' | 'weekly' | 'weekly:mon' -> (frequency, weekday)."""
-    kind, _, day = frequency.lower().partition(":")
-    if kind == "daily" and not day:
+    kind, colon, day = frequency.lower().partition(":")
+    if kind == "daily" and not colon:
         return "daily", None
-    if kind == "weekly" and (not day or day in WEEKDAYS or day in WEEKDAY_NAMES):
+    if kind == "weekly" and ((not colon) or day in WEEKDAYS or day in WEEKDAY_NAMES):
         return "weekly", (day[:3] or "mon")
     raise InputError(f"frequency '{frequency}' must be daily, weekly or weekly:DAY (mon..sun)")
 
@@ -86,10 +101,11 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
                    threshold: float | None = None, origin: str = "cli") -> Subscriber:
     channel = channel_of(address.strip())
     address = canonical_address(address)
+    check_name(name)
     profiles = check_profiles(keywords)
     time = time or "07:30"
     if not TIME_RE.match(time):
-        raise InputError(f"delivery time '{time}' must be HH:MM (24-hour)")
+        raise InputError(f"delivery time {time!r} must be HH:MM (24-hour)")
     try:
         check_timezone(timezone, "timezone")
     except ConfigError as err:

@@ -194,3 +194,71 @@ def test_bad_subscriber_entry_is_refused_at_load_naming_file_and_entry(tmp_path,
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
     assert str(err.value) == f"{path}: {message}"
+
+
+# Values that used to pass the load (and fail later, at the first fetch, send or alert) or to stop it
+# with a traceback or a message broken over two lines: each is now one line naming the file and key.
+@pytest.mark.parametrize("text,message", [
+    ('[schedule]\ntime = "07:00\\n"\n', "'schedule.time' must be HH:MM (24-hour), not '07:00\\n'"),
+    ('[schedule]\ntime = "0\u0667:00"\n', "'schedule.time' must be HH:MM (24-hour), not '0\u0667:00'"),
+    ('[schedule]\ntimezone = "UTC\\n"\n', "'schedule.timezone': unknown time zone 'UTC\\n'"),
+    (f'[schedule]\ntimezone = "{"A" * 300}"\n', f"'schedule.timezone': unknown time zone '{'A' * 300}'"),
+    ('[sources.hf_daily]\nbase_url = "http://"\n', "'sources.hf_daily.base_url' must be an http(s) URL, not 'http://'"),
+    ('[sources.arxiv]\nbase_url = "https://a b"\n', "'sources.arxiv.base_url' must be an http(s) URL, not 'https://a b'"),
+    ('[sources.arxiv]\napi_url = "export.arxiv.org/api/query"\n',
+     "'sources.arxiv.api_url' must be an http(s) URL, not 'export.arxiv.org/api/query'"),
+    ('[slack]\napi_url = "https://slack.com:99999/api/"\n',
+     "'slack.api_url' must be an http(s) URL, not 'https://slack.com:99999/api/'"),
+    ('[web]\npublic_url = "https://papers.example.org\\n"\n',
+     "'web.public_url' must be an http(s) URL without query, not 'https://papers.example.org\\n'"),
+    ('[web]\nlisten = "127.0.0.1:\u00b2"\n', "'web.listen' must be host:port, e.g. 127.0.0.1:8080, not '127.0.0.1:\u00b2'"),
+    ('[database]\nurl = "sqlite:///x.sqlite\\n"\n', "'database.url' must be sqlite:///PATH"),
+    ('[email]\nfrom = "papers@example.org\\r\\nBcc: all@example.org"\n', "'email.from' must be an address"),
+    ('[email]\nfrom = "Papers"\n', "'email.from' must be an address, e.g. \"Digests <papers@example.org>\", not 'Papers'"),
+    ('[email]\nhost = "smtp example.org"\n', "'email.host' must be a host name, not 'smtp example.org'"),
+    ('[email]\nunsubscribe_mailto = "unsubscribe"\n', "'email.unsubscribe_mailto' must be an e-mail address, not 'unsubscribe'"),
+    ('[alerts]\nemail = "ops"\n', "'alerts.email' must be an e-mail address, not 'ops'"),
+    ('[alerts]\nslack = "ops channel"\n', "'alerts.slack' must be a Slack target (#channel, C…, U…), not 'ops channel'"),
+    ('[web]\nslack_targets = ["#ml-papers", "ml papers"]\n',
+     "'web.slack_targets' must be a Slack target (#channel, C…, U…), not 'ml papers'"),
+    ('[sources.arxiv]\ncategories = ["cs.LG", "machine learning"]\n',
+     "'sources.arxiv.categories' has 'machine learning': use arXiv's names, e.g. cs.LG or hep-th"),
+    ('[sources.arxiv]\nenabled = true\ncategories = []\n',
+     "'sources.arxiv.categories' is empty while [sources.arxiv] is enabled"),
+    ('[general]\ntemplate_dir = "no-such-templates"\n', "'general.template_dir' names no folder: 'no-such-templates'"),
+    ('[email]\nca_file = "no-such-ca.pem"\n', "'email.ca_file' names no file: 'no-such-ca.pem'"),
+    ('[[subscribers]]\nemail = "a@example.org\\nBcc: b@example.org"\nkeywords = "x"\n',
+     "subscribers[0] (a@example.org Bcc: b@example.org): address must be a single line"),
+    ('[[subscribers]]\nemail = "a@example.org"\nkeywords = "x"\ntime = "07:30\\n"\n',
+     "subscribers[0] (a@example.org): delivery time '07:30\\n' must be HH:MM (24-hour)"),
+], ids=["time_newline", "time_other_digits", "timezone_newline", "timezone_too_long", "url_no_host", "url_space",
+        "api_url_no_scheme", "api_url_port", "public_url_newline", "listen_port_digit", "database_url_newline",
+        "from_header_injection", "from_no_address", "smtp_host_space", "mailto", "alerts_email", "alerts_slack",
+        "slack_targets", "arxiv_category", "arxiv_no_category", "template_dir", "ca_file", "subscriber_address_newline",
+        "subscriber_time_newline"])
+def test_bad_values_are_refused_at_load_in_one_line_naming_the_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text", [
+    '[sources.arxiv]\nenabled = true\ncategories = ["cs.LG", "hep-th", "astro-ph.CO", "cs.LG+cs.AI"]\n',
+    '[email]\nfrom = "notifier@localhost"\nca_file = "ca.pem"\nunsubscribe_mailto = "unsubscribe@example.org"\n',
+    '[alerts]\nemail = "ops@example.org"\nslack = "#ops"\n[web]\nslack_targets = ["#ml-papers", "C0123456789"]\n',
+    '[web]\nlisten = "[::1]:8080"\npublic_url = "http://127.0.0.1:8080/notifier"\n[slack]\napi_url = "http://127.0.0.1:9000/api/"\n',
+    '[general]\ntemplate_dir = "."\n',
+], ids=["categories", "email", "targets", "urls", "template_dir"])
+def test_good_values_still_load(tmp_path, text, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ca.pem").write_text("-")
+    load_config(write(tmp_path, text), env={})
+
+
+def test_credential_that_is_not_utf8_is_one_line_naming_the_file(tmp_path):
+    (tmp_path / "SMTP_PW").write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError) as err:
+        read_secret("SMTP_PW", env={"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert str(err.value) == f"{tmp_path / 'SMTP_PW'}: cannot read the credential SMTP_PW: not UTF-8 text"

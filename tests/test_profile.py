@@ -2,7 +2,7 @@
 import pytest
 
 from notifier.errors import ProfileError
-from notifier.profile import parse_profile
+from notifier.profile import check_profile, parse_profile
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -37,8 +37,17 @@ def test_terms_are_understood(text, expected):
     ('kv "cache"', "misplaced quote in term 'kv \"cache\"': quote the whole phrase"),
     ("", "empty profile: type at least one term, e.g. \"kv cache\", MoE"),
     ("-federated", "profile has only exclusions (-federated): add a term to look for"),
+    # stacked operators, weights and fields were taken apart silently: '+-a' a required term
+    # labelled '-a', 'moe, --a' an exclusion of '-a', 'a^2^3' the phrase 'a 2', 'title:title:a' 'title a'
+    ("moe, +-rag", "two operators in term '+-rag': use one, + (required) or - (excluded)"),
+    ("moe, --rag", "two operators in term '--rag': use one, + (required) or - (excluded)"),
+    ("++moe", "two operators in term '++moe': use one, + (required) or - (excluded)"),
+    ("moe^2^3", "bad weight in term 'moe^2^3': one ^ per term, e.g. moe^2"),
+    ("title:title:moe", "two fields in term 'title:title:moe': use one, title: or author:"),
+    ('-title:author:"Tri Dao"', "two fields in term '-title:author:\"Tri Dao\"': use one, title: or author:"),
 ], ids=["unbalanced-quote", "unknown-field", "empty-between-commas", "bad-weight", "zero-weight",
-        "empty-quotes", "lone-minus", "misplaced-quote", "empty-profile", "only-exclusions"])
+        "empty-quotes", "lone-minus", "misplaced-quote", "empty-profile", "only-exclusions", "plus-minus",
+        "minus-minus", "plus-plus", "two-weights", "two-fields", "two-fields-excluded"])
 def test_malformed_profile_gets_one_line_naming_the_term(text, message):
     with pytest.raises(ProfileError) as err:
         parse_profile(text)
@@ -82,8 +91,29 @@ PROFILE_ALPHABET = st.sampled_from(list('abcXYZ019 ,"+-^:.\n\t\r()*/_') + ["titl
 @given(st.one_of(st.text(), st.lists(PROFILE_ALPHABET, max_size=30).map("".join)))
 def test_any_text_is_a_profile_or_a_one_line_profile_error(text):
     try:
-        profile = parse_profile(text)
+        profile = check_profile(text)       # parse_profile, and the checks of typed text
     except ProfileError as err:
         assert str(err) and not {"\n", "\r"} & set(str(err))
         return
     assert profile.positive and all(t.text for t in profile.terms)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("moe, MoE", "term 'MoE' repeats 'moe': write it once (moe^2 weighs it more)"),
+    ('rag, +"rag"', "term '+\"rag\"' repeats 'rag': write it once (rag^2 weighs it more)"),
+    ("moe, rag, -MoE", "term 'moe' is also excluded by '-MoE': no paper could match it; remove one"),
+    ("+moe, -moe", "term '+moe' is also excluded by '-moe': no paper could match it; remove one"),
+    ("title:moe, -moe", "term 'title:moe' is also excluded by '-moe': no paper could match it; remove one"),
+    ('author:"Tri Dao", -author:"tri dao"',
+     "term 'author:\"Tri Dao\"' is also excluded by '-author:\"tri dao\"': no paper could match it; remove one"),
+], ids=["repeated", "repeated-required", "excluded", "required-excluded", "title-excluded", "author-excluded"])
+def test_typed_profile_with_a_repeated_or_self_excluded_term_is_refused_naming_it(text, message):
+    with pytest.raises(ProfileError) as err:
+        check_profile(text)
+    assert str(err.value) == message
+    assert parse_profile(text).terms       # a stored profile like it still parses: no delivery stops on it
+
+
+@pytest.mark.parametrize("text", ["moe, -title:moe", "author:Dao, -Dao", "moe, title:moe", '"kv cache", MoE^2, -federated'])
+def test_typed_profile_with_the_same_words_in_other_fields_is_accepted(text):
+    assert check_profile(text) == parse_profile(text)

@@ -22,11 +22,39 @@ def context(args, **kwargs):
         yield ctx
 
 
-def parse_day(text: str, what: str = "--date") -> date:
+def write_whole(path: str, write, label: str) -> None:
+    """``write(fh)`` into a new file beside PATH, renamed to PATH once complete: a failed write
+    leaves no half-written file (and an older one as it was); InputError '<label>: cannot write'."""
+    import os
+    import tempfile
+
+    tmp = None
     try:
-        return date.fromisoformat(text)
+        if os.path.isdir(path):             # (renaming onto it would say "busy" for / or a mount point)
+            raise IsADirectoryError(21, "Is a directory")
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".notifier-")
+        with open(fd, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)       # as open() would have made it, not mkstemp's 0600
+        os.replace(tmp, path)
+    except OSError as err:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise InputError(f"{label}: cannot write: {err.strerror or err}") from None
+
+
+def parse_day(text: str, what: str = "--date", *, latest: date | None = None) -> date:
+    """YYYY-MM-DD -> date; with ``latest``, a later day is refused (a digest day to fetch: a future
+    one would be recorded as a failed fetch, and `status` and the alerts would report a source down)."""
+    try:
+        day = date.fromisoformat(text)
     except ValueError:
-        raise InputError(f"{what} '{text}' must be a date as YYYY-MM-DD") from None
+        raise InputError(f"{what} {text!r} must be a date as YYYY-MM-DD") from None
+    if latest is not None and day > latest:
+        raise InputError(f"{what} {day} is in the future (today is {latest})")
+    return day
 
 
 def find_subscriber(ctx, ref: str):
@@ -65,7 +93,14 @@ def numbered_jsonl(path: str) -> list[tuple[int, object]]:
                 out.append((n, json_line(line)))
             except json.JSONDecodeError as err:
                 raise InputError(f"{path}: line {n}: not valid JSON ({err.msg})") from None
+            except (ValueError, RecursionError) as err:     # a number of over 4300 digits, nesting too deep
+                raise InputError(f"{path}: line {n}: not valid JSON ({_first_clause(err)})") from None
     return out
+
+
+def _first_clause(err: Exception) -> str:
+    """'Exceeds the limit (4300 digits) for integer string conversion' (no advice to change the limit)."""
+    return str(err).split(":")[0].split(";")[0] or type(err).__name__
 
 
 _decode = json.JSONDecoder().raw_decode
@@ -95,14 +130,20 @@ def read_papers(path: str) -> list[dict]:
         pid = paper.get("id") or paper.get("arxiv_id") or paper.get("pid")
         if not isinstance(pid, (str, int)) or isinstance(pid, bool) or pid == "":
             raise InputError(f'{where}: a paper needs an "id" (or "arxiv_id")')
-        for key, kind in PAPER_FIELDS.items():
-            value = paper.get(key)
-            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-                raise InputError(f'{where}: "{key}" must be {_JSON_NAME[kind]}, not {_json_type(value)}')
-        if not all(isinstance(a, str) for a in paper.get("authors") or []):
-            raise InputError(f'{where}: "authors" must be a list of strings')
+        check_paper_fields(paper, where)
         papers.append(paper)
     return papers
+
+
+def check_paper_fields(paper: dict, where: str) -> None:
+    """InputError naming ``where`` and the key when a paper's title, abstract, authors or upvotes
+    has the wrong JSON type (the matcher takes them as they are)."""
+    for key, kind in PAPER_FIELDS.items():
+        value = paper.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise InputError(f'{where}: "{key}" must be {_JSON_NAME[kind]}, not {_json_type(value)}')
+    if not all(isinstance(a, str) for a in paper.get("authors") or []):
+        raise InputError(f'{where}: "authors" must be a list of strings')
 
 
 _JSON_NAME = {str: "a string", list: "a list of strings", int: "a whole number"}

@@ -12,8 +12,12 @@ def add_arguments(p):
 
 def run(args) -> int:
     from notifier.commands import load
+    from notifier.config import check_database_url
     from notifier.store import Store
 
+    if not args.to:
+        raise InputError("--to needs the target database's URL, e.g. postgresql+psycopg://notifier@db/notifier")
+    check_database_url(args.to, "--to")
     config = load(args)
     if args.to == config.database_url:
         raise InputError("--to is the configured database itself; name another one")

@@ -16,9 +16,7 @@ def add_arguments(p):
 
 
 def since_days(text: str, today):
-    start = parse_day(text, "--since")
-    if start > today:
-        raise InputError(f"--since {start} is in the future")
+    start = parse_day(text, "--since", latest=today)
     if (today - start).days + 1 > MAX_SINCE_DAYS:
         raise InputError(f"--since {start} covers {(today - start).days + 1} days; one fetch covers at most "
                          f"{MAX_SINCE_DAYS} (from {today - timedelta(days=MAX_SINCE_DAYS - 1)}): "
@@ -30,11 +28,11 @@ def run(args) -> int:
     from notifier.pipeline import fetch_cycle
 
     with context(args, progress=True) as ctx:
-        days = None
-        if args.date:
-            days = [parse_day(args.date)]
-        elif args.since:
-            days = since_days(args.since, ctx.now().date())
+        days, today = None, ctx.now().date()
+        if args.date is not None:
+            days = [parse_day(args.date, latest=today)]
+        elif args.since is not None:
+            days = since_days(args.since, today)
         reports = fetch_cycle(ctx, days=days)
     for f in reports:
         print(_line(f))

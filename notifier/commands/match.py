@@ -9,7 +9,7 @@ from json.encoder import encode_basestring_ascii
 
 import orjson
 
-from notifier.commands import read_jsonl, read_papers
+from notifier.commands import check_paper_fields, read_jsonl, read_papers
 from notifier.errors import InputError, ProfileError
 
 
@@ -82,10 +82,12 @@ def read_votes(lines: list, where: str, papers: dict) -> list[tuple[dict, int]]:
     line gives; a vote on a paper known neither way is skipped with a note on stderr."""
     votes = []
     for n, line in enumerate(lines, 1):
-        if not isinstance(line, dict) or not line.get("id") or line.get("vote") not in (1, -1) \
-                or isinstance(line.get("vote"), bool):
+        if not isinstance(line, dict) or not line.get("id") or not isinstance(line["id"], (str, int)) \
+                or line.get("vote") not in (1, -1) or isinstance(line.get("vote"), bool) or isinstance(line["id"], bool):
             raise InputError(f'{where}: line {n}: expected {{"id": PAPER_ID, "vote": 1 or -1}}')
         paper = papers.get(str(line["id"]))
+        if paper is None:
+            check_paper_fields(line, f"{where}: line {n}")
         if paper is None and not (line.get("title") or line.get("abstract")):
             print(f'note: {where}: line {n}: vote on {line["id"]} skipped: it is not among --papers '
                   f'and the line gives no "title" or "abstract"', file=sys.stderr)
@@ -96,9 +98,9 @@ def read_votes(lines: list, where: str, papers: dict) -> list[tuple[dict, int]]:
 
 def run_one(args, index, papers, votes) -> int:
     from notifier.match import match_profile
-    from notifier.profile import parse_profile
+    from notifier.profile import check_profile
     from notifier.render import votes_line
-    matches = match_profile(index, parse_profile(args.profile), max_items=args.max_items, threshold=args.threshold,
+    matches = match_profile(index, check_profile(args.profile), max_items=args.max_items, threshold=args.threshold,
                             upvote_weight=args.upvote_weight, explain=not args.json, feedback=votes)
     if args.json:
         json.dump([row(m) for m in matches], sys.stdout)
@@ -121,13 +123,13 @@ def run_one(args, index, papers, votes) -> int:
 
 def run_many(args, index, votes, by_id) -> int:
     from notifier.match import match_profiles
-    from notifier.profile import parse_profile
+    from notifier.profile import parse_profile     # a batch (often generated) is read as stored profiles are
     ids, profiles, feedback = [], [], []
     for n, line in enumerate(read_jsonl(args.profiles), 1):
-        if not isinstance(line, dict) or "profile" not in line:
-            raise InputError(f"{args.profiles}: line {n}: expected {{\"id\", \"profile\"}}")
+        if not isinstance(line, dict) or not isinstance(line.get("profile"), str):
+            raise InputError(f"{args.profiles}: line {n}: expected {{\"id\", \"profile\": TEXT}}")
         try:
-            profiles.append(parse_profile(str(line["profile"])))
+            profiles.append(parse_profile(line["profile"]))
         except ProfileError as err:
             raise ProfileError(f"{args.profiles}: line {n}: {err}", term=err.term) from None
         pid = line.get("id")

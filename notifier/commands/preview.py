@@ -1,7 +1,4 @@
-from pathlib import Path
-
-from notifier.commands import context, find_subscriber, parse_day
-from notifier.errors import InputError
+from notifier.commands import context, find_subscriber, parse_day, write_whole
 
 
 def add_arguments(p):
@@ -20,7 +17,7 @@ def run(args) -> int:
 
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
-        digest = preview_digest(ctx, sub, parse_day(args.date) if args.date else None)
+        digest = preview_digest(ctx, sub, parse_day(args.date) if args.date is not None else None)
         fmt = args.format or ("slack" if sub.channel == "slack" else "text")
         if fmt == "slack":
             msg = render.render_slack(digest)
@@ -29,15 +26,9 @@ def run(args) -> int:
             email = render.render_email(digest, template_dir=ctx.config.general.template_dir or None)
             out = email.html if fmt == "html" else f"Subject: {email.subject}\n\n{email.text}"
     if args.output:
-        write_output(args.output, out)
+        write_whole(args.output, lambda fh: fh.write(out), f"--output {args.output}")
         print(f"wrote {args.output}")
     else:
         print(out)
     return 0
 
-
-def write_output(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"--output {path}: cannot write: {err.strerror or err}") from None

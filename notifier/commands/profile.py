@@ -20,8 +20,8 @@ def add_arguments(p):
 
 def run(args) -> int:
     from notifier.index import term_stems
-    from notifier.profile import parse_profile
-    profile = parse_profile(args.text)
+    from notifier.profile import check_profile
+    profile = check_profile(args.text)
     papers, source = corpus(args)
     index = None
     if papers:

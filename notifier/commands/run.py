@@ -11,15 +11,19 @@ def add_arguments(p):
 
 def run(args) -> int:
     from notifier.commands import load
+    from notifier.config import missing_secret
+    from notifier.errors import ConfigError
     from notifier.lock import DaemonLock
     from notifier.pipeline import deliver, fetch_cycle, finish_claimed, open_context, recover
     from notifier.schedule import due_subscribers, schedules_of
 
     config = load(args)
+    if not args.dry_run and missing_secret(config):
+        raise ConfigError(missing_secret(config))
     with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
         if not args.dry_run:
             recover(ctx, at_start=True)
-        days = [parse_day(args.date)] if args.date else None
+        days = [parse_day(args.date, latest=ctx.now().date())] if args.date is not None else None
         fetched = fetch_cycle(ctx, days=days)
         subs = ctx.store.list_subscribers()
         if args.subscriber:

@@ -1,7 +1,7 @@
 """`notifier subscribers`: list them; `import FILE` / `export [FILE]` many at once (CSV or JSON lines)."""
 import sys
 
-from notifier.commands import context
+from notifier.commands import context, write_whole
 from notifier.errors import InputError
 
 SHOWN = 200          # table rows printed before a summary of the rest
@@ -59,8 +59,7 @@ def export(ctx, args, subs=None) -> int:
     rows = [subscriber_files.to_row(s) for s in subs]
     if args.action == "export" and args.file:
         fmt = subscriber_files.file_format(args.file, args.format)
-        with open(args.file, "w", encoding="utf-8", newline="") as fh:
-            subscriber_files.write(fh, rows, fmt)
+        write_whole(args.file, lambda fh: subscriber_files.write(fh, rows, fmt), args.file)
         print(f"exported {len(rows)} subscribers to {args.file}", file=sys.stderr)
     else:
         subscriber_files.write(sys.stdout, rows, args.format or "jsonl")
