@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from notifier.batching import batched
 from notifier.clock import as_utc
 from notifier.config import Config
-from notifier.errors import NotifierError
+from notifier.errors import NotifierError, ProfileError
 from notifier.logs import event, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
 from notifier.outbox import WAITING, FetchState, State
@@ -253,23 +253,40 @@ def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper]) -> tupl
     the subscriber's profiles appears once, tagged with each profile."""
     if not papers:
         return [], 0
+    parsed_profiles(sub)                            # a profile that does not parse: one line, at the boundary
     [(_, items, weaker)] = match_many(ctx, [sub], ctx.matcher.index(papers))
     return items, weaker
+
+
+def parsed_profiles(sub: Subscriber) -> list:
+    from notifier.profile import parse_profile
+
+    return [parse_profile(text) for text in profiles_of(sub)]
+
+
+def readable(subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list]]:
+    """(subscriber, parsed profiles) for each subscriber whose stored profiles parse. One written
+    before the profile language got stricter is logged and skipped, so it holds back that
+    subscriber's digest (planned once the profile is edited) and nobody else's."""
+    for sub in subs:
+        try:
+            yield sub, parsed_profiles(sub)
+        except ProfileError as e:
+            event(log, "profile unreadable", logging.ERROR, subscriber=sub.address, term=e.term, error=str(e))
 
 
 def match_many(ctx: Context, subs: list[Subscriber], index) -> Iterator[tuple[Subscriber, list[dict], int]]:
     """Yield (subscriber, selected items, weaker) for subscribers sharing one index: profiles
     are matched together, one batch per (threshold, max items) setting the subscribers chose."""
     from notifier.match import match_profiles
-    from notifier.profile import parse_profile
 
-    settings: dict[tuple, list[Subscriber]] = {}
-    for sub in subs:
-        settings.setdefault((threshold_of(ctx, sub), limit_of(ctx, sub)), []).append(sub)
+    settings: dict[tuple, list[tuple[Subscriber, list]]] = {}
+    for sub, profiles in readable(subs):
+        settings.setdefault((threshold_of(ctx, sub), limit_of(ctx, sub)), []).append((sub, profiles))
     explained: dict = {}
     votes = votes_of(ctx, subs)
-    for (threshold, limit), group in settings.items():
-        parsed = [[parse_profile(text) for text in profiles_of(sub)] for sub in group]
+    for (threshold, limit), pairs in settings.items():
+        group, parsed = [sub for sub, _ in pairs], [profiles for _, profiles in pairs]
         feedback = [votes.get(sub.id, []) for sub, profiles in zip(group, parsed) for _ in profiles]
         ranked = match_profiles(index, [p for profiles in parsed for p in profiles], max_items=limit,
                                 threshold=threshold, upvote_weight=ctx.config.matching.upvote_weight,
@@ -639,9 +656,7 @@ def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Di
 
 
 def recipient(sub: Subscriber) -> Recipient:
-    from notifier.profile import parse_profile
-
-    terms = [t for text in profiles_of(sub) for t in parse_profile(text).labels()]
+    terms = [t for profile in next(readable([sub]), (sub, []))[1] for t in profile.labels()]
     return Recipient(id=sub.id, name=sub.name, channel=sub.channel, address=sub.address, profile_terms=terms)
 
 

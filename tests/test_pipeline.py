@@ -689,3 +689,26 @@ def test_stored_votes_reorder_the_subscribers_digest_and_the_mail_says_why(confi
     ann_text = mails["ann@example.org"].get_body(("plain",)).get_content()
     assert "like 1 paper you liked" in ann_text and "you marked not for me" in ann_text
     assert "you liked" not in mails["bob@example.org"].get_body(("plain",)).get_content()
+
+
+def test_a_stored_profile_that_no_longer_parses_holds_that_subscriber_alone_and_says_why(cfg, hf, caplog):
+    """A profile stored before the profile language got stricter (here '+-agents', once read as a
+    required term) must not stop everyone's digests: the others are sent, this subscriber's day
+    waits (nothing sent, nothing lost) and the log says who and why."""
+    subscribe_with(cfg, "2026-07-01 06:00", "good@example.org", None)
+    subscribe_with(cfg, "2026-07-01 06:00", "stale@example.org", None)
+    with open_context(cfg) as ctx:
+        [stale] = [s for s in ctx.store.list_subscribers() if s.address == "stale@example.org"]
+        ctx.store.update_subscriber(stale.id, profile=json.dumps(["+-agents"]))
+    hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
+    with caplog.at_level("ERROR"):
+        _, reports = cycle(cfg, "2026-07-01 08:00")
+    assert set(papers_sent(reports)) == {"good@example.org"}
+    assert [m["To"] for m in outbox(cfg)] == ["good@example.org"]
+    [logged] = [r.ctx for r in caplog.records if r.getMessage() == "profile unreadable"]
+    assert logged["subscriber"] == "stale@example.org" and logged["term"] == "+-agents"
+    with open_context(cfg) as ctx:                     # the operator edits it: that day's digest comes, once
+        ctx.store.update_subscriber(stale.id, profile=json.dumps(["+agents"]))
+    _, reports = cycle(cfg, "2026-07-01 08:30")
+    assert set(papers_sent(reports)) == {"stale@example.org"}
+    assert sorted(m["To"] for m in outbox(cfg)) == ["good@example.org", "stale@example.org"]
