@@ -504,14 +504,15 @@ def read_secret(env_name: str, env: dict | None = None) -> str | None:
     return None
 
 
-def missing_secret(config: Config, env: dict | None = None) -> str | None:
-    """The one-line problem when [email] logs in (host and username set) and its password is not
-    set here: every e-mail would fail at login, after the fetch, with attempts used up."""
+def require_secrets(config: Config, env: dict | None = None) -> Config:
+    """``config`` for a command that sends (run, serve), or a one-line error when [email] logs in
+    (host and username set) and its password is not set here: every e-mail would fail at login,
+    after the fetch, with attempts used up."""
     e = config.email
     if e.host and e.username and not read_secret(e.password_env, env):
-        return (f"{config.path or 'defaults'}: 'email.password_env': ${e.password_env} is not set (nor "
-                f"$CREDENTIALS_DIRECTORY/{e.password_env}); the SMTP login as {e.username!r} needs it")
-    return None
+        raise ConfigError(f"{config.path or 'defaults'}: 'email.password_env': ${e.password_env} is not set (nor "
+                          f"$CREDENTIALS_DIRECTORY/{e.password_env}); the SMTP login as {e.username!r} needs it")
+    return config
 
 
 def redacted(config: Config) -> dict:

@@ -211,14 +211,18 @@ def test_preview_output_replaces_the_file_whole_with_the_usual_permissions(cli, 
     assert list(tmp_path.glob(".notifier-*")) == []
 
 
-def test_run_without_the_smtp_password_it_logs_in_with_is_one_line_naming_the_variable(cli, tmp_path, monkeypatch):
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_run_or_serve_without_the_smtp_password_it_logs_in_with_is_one_line_naming_the_variable(
+        cli, tmp_path, monkeypatch, command):
     monkeypatch.delenv("NO_SUCH_PW", raising=False)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     path = tmp_path / "c.toml"
     path.write_text('[sources.hf_daily]\nenabled = false\n[email]\nhost = "127.0.0.1"\nusername = "bot"\n'
                     'password_env = "NO_SUCH_PW"\n')
-    one_line_error(cli("--config", str(path), "run"), f"{path}: 'email.password_env': $NO_SUCH_PW is not set "
+    one_line_error(cli("--config", str(path), command), f"{path}: 'email.password_env': $NO_SUCH_PW is not set "
                    "(nor $CREDENTIALS_DIRECTORY/NO_SUCH_PW); the SMTP login as 'bot' needs it")
+    if command == "serve":                                             # it would run on from here
+        return
     assert cli("--config", str(path), "run", "--dry-run")[0] == 0      # sends nothing: needs no password
     monkeypatch.setenv("NO_SUCH_PW", "s3cret")
     assert cli("--config", str(path), "run") == (0, "no digest due\n", "")

@@ -11,15 +11,12 @@ def add_arguments(p):
 
 def run(args) -> int:
     from notifier.commands import load
-    from notifier.config import missing_secret
-    from notifier.errors import ConfigError
+    from notifier.config import require_secrets
     from notifier.lock import DaemonLock
     from notifier.pipeline import deliver, fetch_cycle, finish_claimed, open_context, recover
     from notifier.schedule import due_subscribers, schedules_of
 
-    config = load(args)
-    if not args.dry_run and missing_secret(config):
-        raise ConfigError(missing_secret(config))
+    config = load(args) if args.dry_run else require_secrets(load(args))
     with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
         if not args.dry_run:
             recover(ctx, at_start=True)

@@ -249,14 +249,15 @@ def reload(current, read_config: Callable, requests: queue.Queue, sweep_minutes:
 
 def run(args) -> int:
     from notifier.commands import load
+    from notifier.config import require_secrets
     from notifier.lock import DaemonLock
 
     if args.sweep_minutes < 1:
         raise InputError(f"--sweep-minutes {args.sweep_minutes} must be at least 1")
     logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)   # our own lines say it
+    config = require_secrets(load(args))          # a reload without the secret keeps the running config
     requests: queue.Queue = queue.Queue()
     take_signals(requests)
-    config = load(args)
     with DaemonLock(config.state_dir):
-        serve(config, requests, lambda: load(args), sweep_minutes=args.sweep_minutes)
+        serve(config, requests, lambda: require_secrets(load(args)), sweep_minutes=args.sweep_minutes)
     return 0
