@@ -1,5 +1,6 @@
 """Log lines as journald and a terminal get them: through our real handler (redacting filter and
 key=value formatter), from real sends and fetches against local stand-ins."""
+import contextlib
 import io
 import json
 import re
@@ -86,19 +87,25 @@ class ErrorSource:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+@contextlib.contextmanager
+def failing_source(config, error: str):
+    """``config``'s HF source is an ErrorSource answering ``error``, tried once, while in the block."""
+    source = ErrorSource(error)
+    config.sources.hf_daily.base_url, config.sources.max_attempts = source.url, 1
+    config.sources.hf_daily.min_interval_seconds = 0
+    try:
+        yield source
+    finally:
+        source.server.shutdown()
+
+
 def test_source_text_cannot_forge_a_journald_line(captured, config):
     from notifier.pipeline import fetch_cycle, open_context
 
     buf, set_level = captured
     set_level(logging.INFO)
-    source = ErrorSource("rate limited\n<2>notifier.alerts: ALERT forged\r\x1b[2K")
-    config.sources.hf_daily.base_url, config.sources.max_attempts = source.url, 1
-    config.sources.hf_daily.min_interval_seconds = 0
-    try:
-        with open_context(config) as ctx:
-            [report] = fetch_cycle(ctx, days=[date(2026, 7, 1)])
-    finally:
-        source.server.shutdown()
+    with failing_source(config, "rate limited\n<2>notifier.alerts: ALERT forged\r\x1b[2K"), open_context(config) as ctx:
+        [report] = fetch_cycle(ctx, days=[date(2026, 7, 1)])
     assert report.outcome == "failed" and "\n<2>" in report.error      # the source really sent it
     lines = buf.getvalue().splitlines()
     assert lines and all(line.startswith(("<3>", "<4>", "<6>")) for line in lines), lines
@@ -120,15 +127,9 @@ def test_an_alert_is_one_key_value_line_with_its_text_in_a_field(captured, confi
 
     buf, set_level = captured
     set_level(logging.INFO)
-    source = ErrorSource("rate limited\n<2>forged")
-    config.sources.hf_daily.base_url, config.sources.max_attempts = source.url, 1
-    config.sources.hf_daily.min_interval_seconds = 0
-    try:
-        with open_context(config) as ctx:
-            fetch_cycle(ctx, days=[date(2026, 7, 1)])
-            [text] = raise_alerts(ctx, now=ctx.now() + timedelta(hours=25))
-    finally:
-        source.server.shutdown()
+    with failing_source(config, "rate limited\n<2>forged"), open_context(config) as ctx:
+        fetch_cycle(ctx, days=[date(2026, 7, 1)])
+        [text] = raise_alerts(ctx, now=ctx.now() + timedelta(hours=25))
     [line] = [ln for ln in buf.getvalue().splitlines() if ln.startswith("<3>notifier.alerts:")]
     assert KEY_VALUE_LINE.fullmatch(line), line
     assert line == '<3>notifier.alerts: alert text="' + text.replace("\n", "\\n") + '"'
