@@ -551,15 +551,16 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     same without votes: votes reorder, they do not move the bar) and among the profile's first
     ``cap`` to; with its ``voting`` (by its number in the chunk) if it has votes."""
     if selected_only:
-        prof, doc = np.nonzero((judged >= bar.floor()[:, None]) & solid)
-        keep = bar.sends(prof, doc, judged[prof, doc], solid)
-        prof, doc = prof[keep], doc[keep]
+        above = judged >= bar.floor()[:, None]
+        prof, doc, cell = pairs(np.logical_and(above, solid, out=above))
+        keep = bar.sends(prof, doc, judged.ravel()[cell], solid)
+        prof, doc, cell = prof[keep], doc[keep], cell[keep]
     else:
-        prof, doc = np.nonzero(totals > 0)
-    values = totals[prof, doc]
+        prof, doc, cell = pairs(totals > 0)
+    values = totals.ravel()[cell]
     order = np.argsort(prof * (2.0 * float(values.max(initial=0)) + 1.0) - values, kind="stable")
-    prof, doc, values = prof[order], doc[order], values[order]
-    flags = np.ones(len(prof), bool) if selected_only else bar.sends(prof, doc, judged[prof, doc], solid)
+    prof, doc, values, cell = prof[order], doc[order], values[order], cell[order]
+    flags = np.ones(len(prof), bool) if selected_only else bar.sends(prof, doc, judged.ravel()[cell], solid)
     flags[flags] = ranks(np.bincount(prof[flags], minlength=len(chunk))) < cap
     if selected_only:
         prof, doc, values, flags = prof[flags], doc[flags], values[flags], flags[flags]
@@ -604,10 +605,11 @@ class Bar:
         """Per (profile, paper) pair with its score: whether it is solid and passes the bar (the
         evidence is worked out only for the solid pairs above the floor)."""
         ref, ceiling, floor = self.refs[prof], self.ceilings[prof], self.floor()[prof]
-        out = (values >= floor) & solid[prof, doc]
+        cell = prof * self.lexical.shape[1] + doc       # each pair in the raveled (profile x paper) matrices
+        out = (values >= floor) & solid.ravel()[cell]
         at = np.flatnonzero(out)
-        lexical, strong = self.lexical[prof[at], doc[at]], self.strong(prof[at], doc[at])
-        like = np.minimum(self.likeness[prof[at], doc[at]], FEEDBACK_CAP)
+        lexical, strong = self.lexical.ravel()[cell[at]], self.strong(prof[at], doc[at])
+        like = np.minimum(self.likeness.ravel()[cell[at]], FEEDBACK_CAP)
         evidence = FEEDBACK_EVIDENCE * like + ABSOLUTE_EVIDENCE * lexical / ceiling[at] + STRONG_EVIDENCE * strong
         share = self.share ** np.minimum(np.exp(evidence - EVIDENCE_OFFSET), MAX_POWER)
         passed = (values[at] >= share * ref[at]) & (lexical >= floor[at])
@@ -633,6 +635,14 @@ class Bar:
             high = np.flatnonzero(m.scores.ravel()[at] >= SQUARELY * m.ceiling[rows])
             out[high] |= m.solid.ravel()[at[high]]
         return out
+
+
+def pairs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (profile, paper) pairs where a (profiles x papers) ``mask`` is set, in order, and each
+    one's cell in such a matrix raveled: one index array gathers ~3x faster than the pair."""
+    cell = np.flatnonzero(mask)
+    prof = cell // mask.shape[1]
+    return prof, cell - prof * mask.shape[1], cell
 
 
 def reference(totals: np.ndarray) -> np.ndarray:
