@@ -790,3 +790,21 @@ def test_profiles_voting_on_one_side_only_match_in_a_batch_as_they_do_alone(monk
                 for r in batch]
     assert together == alone
     assert alone[1] != alone[0]         # the votes did move papers
+
+
+@pytest.mark.parametrize("most", [1, 3, 7, 8, 12], ids=lambda n: f"up-to-{n}-votes")
+def test_vote_sums_a_vote_at_a_time_equal_numpys_reduceat_to_the_last_bit(most):
+    import numpy as np
+    import notifier.votes as nv
+    rng = np.random.default_rng(most)
+    similar = rng.random((40, 300)) * rng.random((40, 1)) ** 3        # many digits, rows of unlike scales
+    counts = rng.integers(0, most + 1, 60)
+    counts[-1] = most                                                   # the last profile pads reduceat's cells
+    profile = np.repeat(np.arange(60), counts)
+    paper = rng.integers(0, 40, len(profile))
+    w = np.where(rng.random(len(profile)) < 0.7, 1.0, -1.0) / rng.integers(1, 6, len(profile))
+    owners = np.unique(profile)
+    keep = w > 0
+    fast = nv.vote_sums(similar, paper, w, profile, owners)
+    assert np.array_equal(fast, nv.vote_sums_reduceat(similar, paper[keep], w[keep], profile[keep], owners))
+    assert fast.any() and not fast[np.bincount(profile[keep], minlength=60)[owners] == 0].any()
