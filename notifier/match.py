@@ -52,6 +52,7 @@ MAX_POWER = 3.0             # the share is raised at most to this power: a high 
                             # the best, whatever their evidence (0.9 -> 0.73 of the reference at least)
 SQUARELY = 0.8              # ... and to it for a paper squarely about one term: the term (more than one back-off
                             # word of it) scores at least this share of what it can score in one paper
+STRONG, SQUARE = 1, 2       # TermMatrix.flags' bits
 DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
 PRF_DOCS = 5                # pseudo-relevance feedback: a matched paper gains its mean similarity
 PRF_WEIGHT = 1.0            # to the profile's best PRF_DOCS papers x this x the top score
@@ -299,6 +300,7 @@ class TermMatrix:
         self.strong = np.zeros((64, index.n_day), bool)
         self.solid = np.zeros((64, index.n_day), bool)
         self.ceiling = np.zeros(64, np.float32)     # per row: what one occurrence-rich paper could score
+        self._flags: tuple = (0, SQUARELY, None)    # (rows done, at what SQUARELY, ``flags``)
         self.strong[1] = True
 
     @classmethod
@@ -306,6 +308,21 @@ class TermMatrix:
         if "terms" not in index.cache:
             index.cache["terms"] = cls(index)
         return index.cache["terms"]
+
+    def flags(self) -> np.ndarray:
+        """Per row and day paper, as bits: STRONG where the term appears as written, SQUARE where the
+        paper is squarely about it: more than one back-off word of it (solid), scoring at least
+        SQUARELY of what it can score in one paper. Worked out for the rows filled since last asked
+        (for all of them again if SQUARELY changed: the eval tunes it), one gather tells both."""
+        done, squarely, flags = self._flags
+        if flags is None or len(flags) != len(self.scores) or squarely != SQUARELY:
+            done, flags = 0, np.zeros(self.scores.shape, np.uint8)
+        new = slice(done, self.n)
+        square = self.scores[new] >= SQUARELY * self.ceiling[new, None]
+        square &= self.solid[new]
+        flags[new] = np.where(square, SQUARE, 0) | self.strong[new]
+        self._flags = (self.n, SQUARELY, flags)
+        return flags
 
     def at(self, rows: np.ndarray, doc: np.ndarray) -> np.ndarray:
         """Where each (term row, day paper) cell is in the matrices raveled (``solid.ravel()[at]``):
@@ -608,33 +625,26 @@ class Bar:
         cell = prof * self.lexical.shape[1] + doc       # each pair in the raveled (profile x paper) matrices
         out = (values >= floor) & solid.ravel()[cell]
         at = np.flatnonzero(out)
-        lexical, strong = self.lexical.ravel()[cell[at]], self.strong(prof[at], doc[at])
+        lexical, (strong, square) = self.lexical.ravel()[cell[at]], self.found(prof[at], doc[at])
         like = np.minimum(self.likeness.ravel()[cell[at]], FEEDBACK_CAP)
         evidence = FEEDBACK_EVIDENCE * like + ABSOLUTE_EVIDENCE * lexical / ceiling[at] + STRONG_EVIDENCE * strong
         share = self.share ** np.minimum(np.exp(evidence - EVIDENCE_OFFSET), MAX_POWER)
         passed = (values[at] >= share * ref[at]) & (lexical >= floor[at])
         lowest = np.flatnonzero(~passed & (lexical >= floor[at]) & (values[at] >= self.share ** MAX_POWER * ref[at]))
-        passed[lowest] = self.squarely(prof[at[lowest]], doc[at[lowest]])    # asked only where it decides
+        passed[lowest] = square[lowest]
         out[at] = passed
         return out
 
-    def strong(self, prof: np.ndarray, doc: np.ndarray) -> np.ndarray:
-        """Per pair: how many of the profile's terms appear in the paper as written."""
-        strong, found = np.zeros(len(prof), np.int64), self.matrix.strong.ravel()
+    def found(self, prof: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair: how many of the profile's terms appear in the paper as written, and whether the
+        paper is squarely about one of them (``TermMatrix.flags``)."""
+        strong, square = np.zeros(len(prof), np.int64), np.zeros(len(prof), bool)
+        flags = self.matrix.flags().ravel()
         for k in range(self.positive.shape[1]):
-            strong += found[self.matrix.at(self.positive[prof, k], doc)]
-        return strong
-
-    def squarely(self, prof: np.ndarray, doc: np.ndarray) -> np.ndarray:
-        """Per pair: whether the paper is squarely about one of the profile's terms: more than one
-        back-off word of it, scoring at least SQUARELY of what that term can score in one paper."""
-        m, out = self.matrix, np.zeros(len(prof), bool)
-        for k in range(self.positive.shape[1]):
-            rows = self.positive[prof, k]
-            at = m.at(rows, doc)
-            high = np.flatnonzero(m.scores.ravel()[at] >= SQUARELY * m.ceiling[rows])
-            out[high] |= m.solid.ravel()[at[high]]
-        return out
+            bits = flags[self.matrix.at(self.positive[prof, k], doc)]
+            strong += bits & STRONG
+            square |= bits >= SQUARE
+        return strong, square
 
 
 def pairs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -808,3 +808,25 @@ def test_vote_sums_a_vote_at_a_time_equal_numpys_reduceat_to_the_last_bit(most):
     fast = nv.vote_sums(similar, paper, w, profile, owners)
     assert np.array_equal(fast, nv.vote_sums_reduceat(similar, paper[keep], w[keep], profile[keep], owners))
     assert fast.any() and not fast[np.bincount(profile[keep], minlength=60)[owners] == 0].any()
+
+
+def test_a_kept_index_asks_for_squarely_as_it_is_set_now(monkeypatch):
+    """The eval tunes SQUARELY in-process on one index: its terms' flags (worked out for the terms
+    resolved since last asked) follow the setting."""
+    import notifier.match as m
+    about = paper("about", "Inference over long context windows",
+                  "Long context makes inference slow. We make inference over a long context fast: inference cost "
+                  "grows with context, so long inputs are split.")
+    stored = background(300) + [paper(f"lc{i}", f"Notes {i}", "Inference over long context is common.") for i in range(40)]
+    profile = parse_profile('"KV cache", eviction, "long-context inference"')
+    index = build_index([squarely(i) for i in range(3)] + [about], stored)
+    match_profile(index, parse_profile("eviction"))        # the profile's other terms are resolved after
+
+    def sent(index):
+        return {x.paper_id for x in match_profile(index, profile) if x.selected}
+    assert "about" in sent(index)
+    monkeypatch.setattr(m, "SQUARELY", 1e9)                 # no paper is squarely about a term
+    assert "about" not in sent(index)
+    assert sent(index) == sent(build_index([squarely(i) for i in range(3)] + [about], stored))
+    monkeypatch.setattr(m, "SQUARELY", 0.8)
+    assert "about" in sent(index)
