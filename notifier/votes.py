@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from notifier.index import (RARE_SHARE, STOP, TOKEN, Doc, PaperIndex, as_doc, content_stems, csr_positions, normal,
-                            stem_all)
+from notifier.index import (RARE_SHARE, STOP, Doc, PaperIndex, as_doc, content_stems, csr_positions, normal, stem_all,
+                            tokens)
 
 VOTE_WEIGHT = 1.25          # votes: a matched paper's similarity to the liked papers, by stems and by phrases,
                             # each standardised, moves its log score by this x their sum x its spread (one weight
@@ -232,11 +232,13 @@ def stem_ids(index: PaperIndex, text: str) -> np.ndarray:
     """The index's id of each word's stem in ``text`` in order (-1: a stem no indexed paper has),
     each distinct word looked up once per index."""
     known = index.cache.setdefault("word_stem_ids", {})
-    found = TOKEN.findall(text)
-    missing = list(set(found).difference(known))
-    if missing:
+    found = tokens(text)
+    try:
+        return np.fromiter(map(known.__getitem__, found), np.int64, len(found))
+    except KeyError:        # words new to the index: stemmed once (a text seen before has none)
+        missing = list(set(found).difference(known))
         known.update(zip(missing, (index.sid.get(s, -1) for s in stem_all([normal(w) for w in missing]))))
-    return np.fromiter(map(known.__getitem__, found), np.int64, len(found))
+        return np.fromiter(map(known.__getitem__, found), np.int64, len(found))
 
 
 def phrase_codes(index: PaperIndex, text: str) -> np.ndarray:

@@ -830,3 +830,11 @@ def test_a_kept_index_asks_for_squarely_as_it_is_set_now(monkeypatch):
     assert sent(index) == sent(build_index([squarely(i) for i in range(3)] + [about], stored))
     monkeypatch.setattr(m, "SQUARELY", 0.8)
     assert "about" in sent(index)
+
+
+@given(st.text(alphabet=st.characters(codec="ascii"), max_size=60) | st.text(max_size=30))
+def test_the_fast_ascii_split_finds_the_words_the_word_pattern_does(text):
+    """Votes' papers and the index split text by ``tokens`` (translate and split for ASCII): the
+    same words, in order, as the pattern both stand for."""
+    from notifier.index import TOKEN, tokens
+    assert tokens(text) == TOKEN.findall(text)
