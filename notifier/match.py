@@ -555,7 +555,9 @@ def similarity(index: PaperIndex) -> np.ndarray:
             inside = (cols >= lo) & (cols < lo + 1024)
             block[rows[inside], cols[inside] - lo] = weight[inside]
             sim += block @ block.T
-        sim /= np.maximum(np.outer(norms, norms), 1e-9).astype(np.float32)
+        step = max(1, (1 << 18) // max(n, 1))         # by blocks of rows: no n^2 float64 temporaries
+        for lo in range(0, n, step):
+            sim[lo:lo + step] /= np.maximum(np.multiply.outer(norms[lo:lo + step], norms), 1e-9).astype(np.float32)
         np.fill_diagonal(sim, 0.0)
         index.cache["similarity"] = sim
     return index.cache["similarity"]
