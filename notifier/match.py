@@ -320,7 +320,10 @@ class TermMatrix:
         new = slice(done, self.n)
         square = self.scores[new] >= SQUARELY * self.ceiling[new, None]
         square &= self.solid[new]
-        flags[new] = np.where(square, SQUARE, 0) | self.strong[new]
+        bits = flags[new]                                   # in place: no int64 (terms x papers) temporaries
+        bits[...] = square
+        bits *= SQUARE
+        bits |= self.strong[new] * np.uint8(STRONG)
         self._flags = (self.n, SQUARELY, flags)
         return flags
 
