@@ -52,6 +52,7 @@ MAX_POWER = 3.0             # the share is raised at most to this power: a high 
                             # the best, whatever their evidence (0.9 -> 0.73 of the reference at least)
 SQUARELY = 0.8              # ... and to it for a paper squarely about one term: the term (more than one back-off
                             # word of it) scores at least this share of what it can score in one paper
+STRONG, SQUARE = 1, 2       # TermMatrix.flags' bits
 DEFAULT_MAX_ITEMS = 50      # a safety net: the thresholds decide; the pipeline passes its own (10)
 PRF_DOCS = 5                # pseudo-relevance feedback: a matched paper gains its mean similarity
 PRF_WEIGHT = 1.0            # to the profile's best PRF_DOCS papers x this x the top score
@@ -299,6 +300,7 @@ class TermMatrix:
         self.strong = np.zeros((64, index.n_day), bool)
         self.solid = np.zeros((64, index.n_day), bool)
         self.ceiling = np.zeros(64, np.float32)     # per row: what one occurrence-rich paper could score
+        self._flags: tuple = (0, SQUARELY, None)    # (rows done, at what SQUARELY, ``flags``)
         self.strong[1] = True
 
     @classmethod
@@ -306,6 +308,29 @@ class TermMatrix:
         if "terms" not in index.cache:
             index.cache["terms"] = cls(index)
         return index.cache["terms"]
+
+    def flags(self) -> np.ndarray:
+        """Per row and day paper, as bits: STRONG where the term appears as written, SQUARE where the
+        paper is squarely about it: more than one back-off word of it (solid), scoring at least
+        SQUARELY of what it can score in one paper. Worked out for the rows filled since last asked
+        (for all of them again if SQUARELY changed: the eval tunes it), one gather tells both."""
+        done, squarely, flags = self._flags
+        if flags is None or len(flags) != len(self.scores) or squarely != SQUARELY:
+            done, flags = 0, np.zeros(self.scores.shape, np.uint8)
+        new = slice(done, self.n)
+        square = self.scores[new] >= SQUARELY * self.ceiling[new, None]
+        square &= self.solid[new]
+        bits = flags[new]                                   # in place: no int64 (terms x papers) temporaries
+        bits[...] = square
+        bits *= SQUARE
+        bits |= self.strong[new] * np.uint8(STRONG)
+        self._flags = (self.n, SQUARELY, flags)
+        return flags
+
+    def at(self, rows: np.ndarray, doc: np.ndarray) -> np.ndarray:
+        """Where each (term row, day paper) cell is in the matrices raveled (``solid.ravel()[at]``):
+        one index array gathers ~1.6x faster than the pair (``solid[rows, doc]``)."""
+        return rows * self.scores.shape[1] + doc
 
     def add(self, term: Term) -> int:
         """The term's row, resolved into the next free one if new (``rows`` makes the room)."""
@@ -533,7 +558,9 @@ def similarity(index: PaperIndex) -> np.ndarray:
             inside = (cols >= lo) & (cols < lo + 1024)
             block[rows[inside], cols[inside] - lo] = weight[inside]
             sim += block @ block.T
-        sim /= np.maximum(np.outer(norms, norms), 1e-9).astype(np.float32)
+        step = max(1, (1 << 18) // max(n, 1))         # by blocks of rows: no n^2 float64 temporaries
+        for lo in range(0, n, step):
+            sim[lo:lo + step] /= np.maximum(np.multiply.outer(norms[lo:lo + step], norms), 1e-9).astype(np.float32)
         np.fill_diagonal(sim, 0.0)
         index.cache["similarity"] = sim
     return index.cache["similarity"]
@@ -546,23 +573,24 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     same without votes: votes reorder, they do not move the bar) and among the profile's first
     ``cap`` to; with its ``voting`` (by its number in the chunk) if it has votes."""
     if selected_only:
-        prof, doc = np.nonzero((judged >= bar.floor()[:, None]) & solid)
-        keep = bar.sends(prof, doc, judged[prof, doc], solid)
-        prof, doc = prof[keep], doc[keep]
+        above = judged >= bar.floor()[:, None]
+        prof, doc, cell = pairs(np.logical_and(above, solid, out=above))
+        keep = bar.sends(prof, doc, judged.ravel()[cell], solid)
+        prof, doc, cell = prof[keep], doc[keep], cell[keep]
     else:
-        prof, doc = np.nonzero(totals > 0)
-    values = totals[prof, doc]
+        prof, doc, cell = pairs(totals > 0)
+    values = totals.ravel()[cell]
     order = np.argsort(prof * (2.0 * float(values.max(initial=0)) + 1.0) - values, kind="stable")
-    prof, doc, values = prof[order], doc[order], values[order]
-    flags = np.ones(len(prof), bool) if selected_only else bar.sends(prof, doc, judged[prof, doc], solid)
+    prof, doc, values, cell = prof[order], doc[order], values[order], cell[order]
+    flags = np.ones(len(prof), bool) if selected_only else bar.sends(prof, doc, judged.ravel()[cell], solid)
     flags[flags] = ranks(np.bincount(prof[flags], minlength=len(chunk))) < cap
     if selected_only:
         prof, doc, values, flags = prof[flags], doc[flags], values[flags], flags[flags]
     first = np.searchsorted(prof, np.arange(len(chunk) + 1))
-    codes, solid_at, width = np.zeros(len(prof), np.int64), matrix.solid.ravel(), matrix.solid.shape[1]
-    rows = positive[prof] * width                      # where each pair's terms' rows start in the flat matrix
+    codes, solid_at = np.zeros(len(prof), np.int64), matrix.solid.ravel()
+    at = matrix.at(positive[prof], doc[:, None])
     for k in range(positive.shape[1]):
-        codes |= solid_at[rows[:, k] + doc].astype(np.int64) << k
+        codes |= solid_at[at[:, k]].astype(np.int64) << k
     docs, scores = doc.tolist(), values.astype(np.float64).round(4).tolist()
     flags, codes, first = flags.tolist(), codes.tolist(), first.tolist()
     for i, profile in enumerate(chunk):
@@ -599,37 +627,37 @@ class Bar:
         """Per (profile, paper) pair with its score: whether it is solid and passes the bar (the
         evidence is worked out only for the solid pairs above the floor)."""
         ref, ceiling, floor = self.refs[prof], self.ceilings[prof], self.floor()[prof]
-        out = (values >= floor) & solid[prof, doc]
+        cell = prof * self.lexical.shape[1] + doc       # each pair in the raveled (profile x paper) matrices
+        out = (values >= floor) & solid.ravel()[cell]
         at = np.flatnonzero(out)
-        lexical, strong = self.lexical[prof[at], doc[at]], self.strong(prof[at], doc[at])
-        like = np.minimum(self.likeness[prof[at], doc[at]], FEEDBACK_CAP)
+        lexical, (strong, square) = self.lexical.ravel()[cell[at]], self.found(prof[at], doc[at])
+        like = np.minimum(self.likeness.ravel()[cell[at]], FEEDBACK_CAP)
         evidence = FEEDBACK_EVIDENCE * like + ABSOLUTE_EVIDENCE * lexical / ceiling[at] + STRONG_EVIDENCE * strong
         share = self.share ** np.minimum(np.exp(evidence - EVIDENCE_OFFSET), MAX_POWER)
         passed = (values[at] >= share * ref[at]) & (lexical >= floor[at])
         lowest = np.flatnonzero(~passed & (lexical >= floor[at]) & (values[at] >= self.share ** MAX_POWER * ref[at]))
-        passed[lowest] = self.squarely(prof[at[lowest]], doc[at[lowest]])    # asked only where it decides
+        passed[lowest] = square[lowest]
         out[at] = passed
         return out
 
-    def strong(self, prof: np.ndarray, doc: np.ndarray) -> np.ndarray:
-        """Per pair: how many of the profile's terms appear in the paper as written."""
-        strong = np.zeros(len(prof), np.int64)
-        found, width = self.matrix.strong.ravel(), self.matrix.strong.shape[1]
+    def found(self, prof: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair: how many of the profile's terms appear in the paper as written, and whether the
+        paper is squarely about one of them (``TermMatrix.flags``)."""
+        strong, square = np.zeros(len(prof), np.int64), np.zeros(len(prof), bool)
+        flags = self.matrix.flags().ravel()
         for k in range(self.positive.shape[1]):
-            strong += found[self.positive[prof, k] * width + doc]
-        return strong
+            bits = flags[self.matrix.at(self.positive[prof, k], doc)]
+            strong += bits & STRONG
+            square |= bits >= SQUARE
+        return strong, square
 
-    def squarely(self, prof: np.ndarray, doc: np.ndarray) -> np.ndarray:
-        """Per pair: whether the paper is squarely about one of the profile's terms: more than one
-        back-off word of it, scoring at least SQUARELY of what that term can score in one paper."""
-        m, width = self.matrix, self.matrix.strong.shape[1]
-        out = np.zeros(len(prof), bool)
-        for k in range(self.positive.shape[1]):
-            rows = self.positive[prof, k]
-            at = rows * width + doc
-            high = np.flatnonzero(m.scores.ravel()[at] >= SQUARELY * m.ceiling[rows])
-            out[high] |= m.solid.ravel()[at[high]]
-        return out
+
+def pairs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (profile, paper) pairs where a (profiles x papers) ``mask`` is set, in order, and each
+    one's cell in such a matrix raveled: one index array gathers ~3x faster than the pair."""
+    cell = np.flatnonzero(mask)
+    prof = cell // mask.shape[1]
+    return prof, cell - prof * mask.shape[1], cell
 
 
 def reference(totals: np.ndarray) -> np.ndarray:

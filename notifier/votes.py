@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from notifier.index import (RARE_SHARE, STOP, TOKEN, Doc, PaperIndex, as_doc, content_stems, csr_positions, normal,
-                            stem_all)
+from notifier.index import (RARE_SHARE, STOP, Doc, PaperIndex, as_doc, content_stems, csr_positions, normal, stem_all,
+                            tokens)
 
 VOTE_WEIGHT = 1.25          # votes: a matched paper's similarity to the liked papers, by stems and by phrases,
                             # each standardised, moves its log score by this x their sum x its spread (one weight
@@ -26,6 +26,8 @@ VOTE_MIN_SPREAD = 0.25      # ... assumed at least (profiles that cannot tell th
 VOTE_CLIP = 1.0             # ... by at most this either way (x2.7 or /2.7)
 VOTE_KEPT_CELLS = 1 << 24   # ... similarities of papers voted on kept per index: 64 MB of float32
 VOTE_BATCH_CELLS = 1 << 21  # ... and those of a batch's papers voted on, as float64, when they are few: 16 MB
+REDUCEAT_IN_ORDER = 7       # np.add.reduceat sums a segment's rows after its first in order when fewer than 8
+                            # (its pairwise sum's unrolling; vote_sums_reduceat pads the last segment with a row)
 VOTE_SIMILAR = 0.2          # the explanation counts the voted papers a match is at least this similar to
 
 
@@ -48,15 +50,15 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], vot
     a, b = np.searchsorted(profile, [lo, hi])
     if a == b:
         return {}
-    profile, (used, paper), w = profile[a:b], np.unique(paper[a:b], return_inverse=True), w[a:b]
+    profile, paper, w = profile[a:b], paper[a:b], w[a:b]
     owners = np.unique(profile, return_index=True)[0]
     rows = (owners - lo).tolist()
     scores = totals[rows]
     matched = scores > 0
     shift = np.zeros(matched.shape)
     for space in (vote_space(index), phrase_space(index)):
-        similar = voted_similarity(index, space, docs, used, kept)
-        liked, disliked = (vote_sums(similar, paper, w * sign, profile, owners) for sign in (1, -1))
+        similar, row = voted_similarity(index, space, docs, paper, kept)
+        liked, disliked = (vote_sums(similar, row, w * sign, profile, owners) for sign in (1, -1))
         closer = np.maximum(disliked - liked, 0.0)
         shift += VOTE_WEIGHT * (standardised(liked, matched) - VOTE_DISLIKED * standardised(closer, matched, centred=False))
     nth = min(VOTE_SPREAD_TOP, totals.shape[1]) - 1
@@ -65,7 +67,7 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], vot
     spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, scores, 1.0)), top)[1]),
                         VOTE_MIN_SPREAD)
     totals[rows] = scores * np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
-    day = day_numbers(index, docs, kept)[used][paper]
+    day = day_numbers(index, docs, kept)[paper]
     gone = (w < 0) & (day >= 0)                                 # day papers marked not for me: never ranked again
     totals[profile[gone] - lo, day[gone]] = 0.0
     moved = np.sign(shift * matched).astype(np.int8)
@@ -77,24 +79,47 @@ def vote_sums(similar: np.ndarray, paper: np.ndarray, w: np.ndarray, profile: np
               owners: np.ndarray) -> np.ndarray:
     """Per profile in ``owners``, the sum of its votes' rows of ``similar`` (the vote's ``paper``)
     x their weight ``w`` where it is positive: only those rows are gathered (the others would add
-    exact zeros), summed by reduceat, not a matrix product: BLAS threads spin on a busy machine."""
+    exact zeros), not a matrix product (BLAS threads spin on a busy machine). Summed as
+    ``np.add.reduceat`` sums a profile's rows when it has at most REDUCEAT_IN_ORDER (the first + the
+    sum of the others in order), a vote at a time for all the profiles: reduceat sums a column at a
+    time, 3x slower; with more votes, by reduceat itself (``vote_sums_reduceat``)."""
     keep = w > 0
-    cells = np.concatenate([similar[paper[keep]] * w[keep][:, None], np.zeros((1, similar.shape[1]))])
-    first = np.searchsorted(profile[keep], owners)
+    paper, w, profile = paper[keep], w[keep], profile[keep]
+    first = np.searchsorted(profile, owners)
+    count = np.searchsorted(profile, owners, "right") - first
+    if count.max(initial=0) > REDUCEAT_IN_ORDER:
+        return vote_sums_reduceat(similar, paper, w, profile, owners)
+    rest = np.zeros((len(owners), similar.shape[1]))
+    for k in range(1, int(count.max(initial=0))):
+        has = np.flatnonzero(count > k)
+        rest[has] += similar[paper[first[has] + k]] * w[first[has] + k][:, None]
+    has = np.flatnonzero(count > 0)
+    rest[has] += similar[paper[first[has]]] * w[first[has]][:, None]
+    return rest
+
+
+def vote_sums_reduceat(similar: np.ndarray, paper: np.ndarray, w: np.ndarray, profile: np.ndarray,
+                       owners: np.ndarray) -> np.ndarray:
+    """``vote_sums`` of the votes given (all with a positive weight) by ``np.add.reduceat``."""
+    cells = np.concatenate([similar[paper] * w[:, None], np.zeros((1, similar.shape[1]))])
+    first = np.searchsorted(profile, owners)
     sums = np.add.reduceat(cells, first)
-    sums[first == np.append(first[1:], keep.sum())] = 0.0        # profiles without such votes
+    sums[first == np.append(first[1:], len(paper))] = 0.0        # profiles without such votes
     return sums
 
 
-def voted_similarity(index: PaperIndex, space: Space, docs: list, used: np.ndarray, kept: dict) -> np.ndarray:
-    """The similarity of the papers ``used`` (numbers in ``docs``, the batch's papers voted on) to
-    every day paper, as float64 rows: those of all of them made once for the batch and kept in
-    ``kept`` when they are few (VOTE_BATCH_CELLS), else looked up for each chunk."""
+def voted_similarity(index: PaperIndex, space: Space, docs: list, paper: np.ndarray,
+                     kept: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The similarity of the papers voted on (``paper``: numbers in ``docs``, the batch's papers
+    voted on) to every day paper, as float64 rows, with each vote's row: those of all the batch's
+    papers made once and kept in ``kept`` when they are few (VOTE_BATCH_CELLS), else those of the
+    papers ``paper`` names looked up for each chunk."""
     if len(docs) * index.n_day > VOTE_BATCH_CELLS:
-        return np.array([space.similar(index, docs[j]) for j in used.tolist()], np.float64)
+        used, row = np.unique(paper, return_inverse=True)
+        return np.array([space.similar(index, docs[j]) for j in used.tolist()], np.float64), row
     if space.name not in kept:
         kept[space.name] = np.array([space.similar(index, doc) for doc in docs], np.float64)
-    return kept[space.name][used]
+    return kept[space.name], paper
 
 
 def day_numbers(index: PaperIndex, docs: list, kept: dict) -> np.ndarray:
@@ -207,11 +232,13 @@ def stem_ids(index: PaperIndex, text: str) -> np.ndarray:
     """The index's id of each word's stem in ``text`` in order (-1: a stem no indexed paper has),
     each distinct word looked up once per index."""
     known = index.cache.setdefault("word_stem_ids", {})
-    found = TOKEN.findall(text)
-    missing = list(set(found).difference(known))
-    if missing:
+    found = tokens(text)
+    try:
+        return np.fromiter(map(known.__getitem__, found), np.int64, len(found))
+    except KeyError:        # words new to the index: stemmed once (a text seen before has none)
+        missing = list(set(found).difference(known))
         known.update(zip(missing, (index.sid.get(s, -1) for s in stem_all([normal(w) for w in missing]))))
-    return np.fromiter(map(known.__getitem__, found), np.int64, len(found))
+        return np.fromiter(map(known.__getitem__, found), np.int64, len(found))
 
 
 def phrase_codes(index: PaperIndex, text: str) -> np.ndarray:

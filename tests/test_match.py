@@ -790,3 +790,51 @@ def test_profiles_voting_on_one_side_only_match_in_a_batch_as_they_do_alone(monk
                 for r in batch]
     assert together == alone
     assert alone[1] != alone[0]         # the votes did move papers
+
+
+@pytest.mark.parametrize("most", [1, 3, 7, 8, 12], ids=lambda n: f"up-to-{n}-votes")
+def test_vote_sums_a_vote_at_a_time_equal_numpys_reduceat_to_the_last_bit(most):
+    import numpy as np
+    import notifier.votes as nv
+    rng = np.random.default_rng(most)
+    similar = rng.random((40, 300)) * rng.random((40, 1)) ** 3        # many digits, rows of unlike scales
+    counts = rng.integers(0, most + 1, 60)
+    counts[-1] = most                                                   # the last profile pads reduceat's cells
+    profile = np.repeat(np.arange(60), counts)
+    paper = rng.integers(0, 40, len(profile))
+    w = np.where(rng.random(len(profile)) < 0.7, 1.0, -1.0) / rng.integers(1, 6, len(profile))
+    owners = np.unique(profile)
+    keep = w > 0
+    fast = nv.vote_sums(similar, paper, w, profile, owners)
+    assert np.array_equal(fast, nv.vote_sums_reduceat(similar, paper[keep], w[keep], profile[keep], owners))
+    assert fast.any() and not fast[np.bincount(profile[keep], minlength=60)[owners] == 0].any()
+
+
+def test_a_kept_index_asks_for_squarely_as_it_is_set_now(monkeypatch):
+    """The eval tunes SQUARELY in-process on one index: its terms' flags (worked out for the terms
+    resolved since last asked) follow the setting."""
+    import notifier.match as m
+    about = paper("about", "Inference over long context windows",
+                  "Long context makes inference slow. We make inference over a long context fast: inference cost "
+                  "grows with context, so long inputs are split.")
+    stored = background(300) + [paper(f"lc{i}", f"Notes {i}", "Inference over long context is common.") for i in range(40)]
+    profile = parse_profile('"KV cache", eviction, "long-context inference"')
+    index = build_index([squarely(i) for i in range(3)] + [about], stored)
+    match_profile(index, parse_profile("eviction"))        # the profile's other terms are resolved after
+
+    def sent(index):
+        return {x.paper_id for x in match_profile(index, profile) if x.selected}
+    assert "about" in sent(index)
+    monkeypatch.setattr(m, "SQUARELY", 1e9)                 # no paper is squarely about a term
+    assert "about" not in sent(index)
+    assert sent(index) == sent(build_index([squarely(i) for i in range(3)] + [about], stored))
+    monkeypatch.setattr(m, "SQUARELY", 0.8)
+    assert "about" in sent(index)
+
+
+@given(st.text(alphabet=st.characters(codec="ascii"), max_size=60) | st.text(max_size=30))
+def test_the_fast_ascii_split_finds_the_words_the_word_pattern_does(text):
+    """Votes' papers and the index split text by ``tokens`` (translate and split for ASCII): the
+    same words, in order, as the pattern both stand for."""
+    from notifier.index import TOKEN, tokens
+    assert tokens(text) == TOKEN.findall(text)
