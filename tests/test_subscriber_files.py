@@ -176,6 +176,19 @@ def test_status_names_each_subscribers_last_digest(cli, db_url):
     assert lines[lines.index("Subscribers:") + 2] == "  u1@example.org               last sent: never"
 
 
+def test_status_names_a_subscriber_whose_stored_profile_no_longer_parses_and_asks_for_attention(cli, db_url):
+    from notifier.store import Store
+
+    deliveries_for(db_url, 2, {})
+    store = Store(db_url)
+    store.update_subscriber(store.list_subscribers()[1].id, profile=json.dumps(["agents", "+-moe"]))
+    store.close()
+    code, out, _ = cli("status")
+    assert code == 3
+    [line] = [ln for ln in out.splitlines() if "UNREADABLE" in ln]
+    assert line.startswith("  u1@example.org: PROFILE UNREADABLE") and "'+-moe'" in line
+
+
 def test_status_summarises_thousands_of_subscribers_by_day_of_their_last_digest(cli, db_url):
     days = ["2026-07-01", "2026-07-02", "2026-07-03", "2026-07-04", "2026-07-05", "2026-07-06", "2026-07-07"]
     deliveries_for(db_url, 60, {i: days[i % 7] for i in range(56)})

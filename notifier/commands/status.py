@@ -30,7 +30,9 @@ def run(args) -> int:
                                               + (f", {ok.skipped} malformed skipped ({ok.error})" if ok.skipped else "") + ")"
                                               if ok else "never")
                   + (f"; FAILING since {bad.started_at:%Y-%m-%d %H:%M}: {bad.error}" if latest_failed else ""))
-        print_subscribers(st.list_subscribers(), st.latest_deliveries((outbox.State.SENT,)))
+        subscribers = st.list_subscribers()
+        print_subscribers(subscribers, st.latest_deliveries((outbox.State.SENT,)))
+        attention |= print_unreadable(subscribers)
         problems = st.deliveries(states=outbox.UNFINISHED)
         print("Deliveries:" + ("" if problems else " nothing pending or failed"))
         subs = {s.id: s.address for s in st.list_subscribers(active_only=False)} if problems else {}
@@ -40,6 +42,21 @@ def run(args) -> int:
             print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{when})"
                   + (f": {d.last_error}" if d.last_error else ""))
     return ATTENTION if attention else 0
+
+
+def print_unreadable(subs) -> bool:
+    """Subscribers whose stored profile this version no longer reads: their digests wait. -> any?"""
+    from notifier.errors import ProfileError
+    from notifier.pipeline import parsed_profiles
+
+    unreadable = False
+    for sub in subs:
+        try:
+            parsed_profiles(sub)
+        except ProfileError as e:
+            print(f"  {sub.address}: PROFILE UNREADABLE, digests wait until it is edited: {e}")
+            unreadable = True
+    return unreadable
 
 
 def print_subscribers(subs, last_sent) -> None:
