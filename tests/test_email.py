@@ -122,10 +122,13 @@ def test_starttls_with_verified_certificate_and_auth(tmp_path):
         good = channel(ctl.port, security="starttls", username="bot", password="s3cret", ca_file=str(ca_file))
         with good:
             assert good.send(digest(1)).state == "sent"
-        bad = channel(ctl.port, security="starttls", username="bot", password="wrong", ca_file=str(ca_file))
+        bad = channel(ctl.port, security="starttls", username="bot", password="wrong", ca_file=str(ca_file),
+                      password_env="SMTP_PW")
         r = bad.send(digest(1))
-        # a configuration problem: kept for a retry after the fix, and the batch stops trying
+        # a configuration problem: kept for a retry after the fix, and the batch stops trying; it
+        # names the variable the password was read from
         assert r.state == "retry" and "535" in r.error and "check [email] username" in r.error
+        assert "$SMTP_PW" in r.error and "wrong" not in r.error
         assert bad.halted and bad.send(digest(2)).error == r.error and bad.connections_opened == 0
         untrusted = channel(ctl.port, security="starttls", username="bot", password="s3cret")
         r = untrusted.send(digest(1))

@@ -37,7 +37,7 @@ def sender_spec(config, kind: str, address: str, env: dict | None = None) -> tup
         from notifier.channels.email import EmailChannel
 
         return EmailChannel, dict(host=e.host, port=e.port, security=e.security, username=e.username or None,
-                                  password=_secret(e.password_env, env), from_addr=e.from_,
+                                  password=_secret(e.password_env, env), password_env=e.password_env, from_addr=e.from_,
                                   timeout_seconds=e.timeout_seconds, ca_file=e.ca_file or None,
                                   unsubscribe_mailto=e.unsubscribe_mailto or None, template_dir=g.template_dir or None)
     if kind == "slack":

@@ -239,11 +239,12 @@ class EmailChannel(Channel):
     name = "email"
 
     def __init__(self, *, host: str, port: int = 587, security: str = "starttls", username: str | None = None,
-                 password: str | None = None, from_addr: str, timeout_seconds: float = 30.0,
+                 password: str | None = None, password_env: str = "NOTIFIER_SMTP_PASSWORD",
+                 from_addr: str, timeout_seconds: float = 30.0,
                  ca_file: str | None = None, unsubscribe_mailto: str | None = None,
                  unsubscribe_url: str | None = None, template_dir: str | None = None):
         self.host, self.port, self.security = host, port, security
-        self.username, self.password = username, password
+        self.username, self.password, self.password_env = username, password, password_env
         self.from_addr = from_addr
         self.timeout_seconds = timeout_seconds
         self.ca_file = ca_file
@@ -289,8 +290,8 @@ class EmailChannel(Channel):
             smtp = self._dial()
             problem = self._greet(smtp)
         except smtplib.SMTPAuthenticationError as e:
-            problem = (f"SMTP login refused ({e.smtp_code} {_text(e.smtp_error)}): "
-                       "check [email] username and the password secret")
+            problem = (f"SMTP login refused ({e.smtp_code} {_text(e.smtp_error)}): check [email] username and "
+                       f"the password in ${self.password_env} (or $CREDENTIALS_DIRECTORY/{self.password_env})")
         except smtplib.SMTPResponseException as e:
             if e.smtp_code != 530:
                 return self._drop(smtp, SendResult(State.RETRY if e.smtp_code < 500 else State.FAILED, ref,
