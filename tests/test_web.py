@@ -150,10 +150,15 @@ def test_only_the_slack_targets_the_operator_allows_can_subscribe(config, client
 
 
 # ----------------------------------------------------------------------------- form errors, tester
-def test_a_malformed_profile_is_shown_inline_naming_the_term(client, store):
-    page = subscribe(client, keywords='"kv cache", venue:neurips')
+@pytest.mark.parametrize("keywords, error", [
+    ('"kv cache", venue:neurips', "unknown field &#39;venue:&#39; in term &#39;venue:neurips&#39;"),
+    ("moe, MoE", "term &#39;MoE&#39; repeats &#39;moe&#39;"),            # refused as the command line does
+    ("moe, -moe", "term &#39;moe&#39; is also excluded by &#39;-moe&#39;"),
+])
+def test_a_malformed_profile_is_shown_inline_naming_the_term(client, store, keywords, error):
+    page = subscribe(client, keywords=keywords)
     assert page.status_code == 400
-    assert "unknown field &#39;venue:&#39; in term &#39;venue:neurips&#39;" in page.text
+    assert error in page.text
     assert 'aria-invalid="true"' in page.text and store.list_subscribers(active_only=False) == []
 
 

@@ -39,12 +39,13 @@ class TesterResult:
 
 
 def profile_error(texts: list[str]) -> str:
-    """'' when every profile parses; else the first error, naming the term."""
-    from notifier.profile import parse_profile
+    """'' when every profile is accepted as typed (``check_profile``, as the command line checks
+    it); else the first error, naming the term."""
+    from notifier.profile import check_profile
 
     for text in texts:
         try:
-            parse_profile(text)
+            check_profile(text)
         except ProfileError as err:
             return str(err)
     return ""
