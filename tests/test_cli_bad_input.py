@@ -226,3 +226,22 @@ def test_run_or_serve_without_the_smtp_password_it_logs_in_with_is_one_line_nami
     assert cli("--config", str(path), "run", "--dry-run")[0] == 0      # sends nothing: needs no password
     monkeypatch.setenv("NO_SUCH_PW", "s3cret")
     assert cli("--config", str(path), "run") == (0, "no digest due\n", "")
+
+
+def test_a_file_that_cannot_be_decoded_is_reported_unreadable_before_a_bad_line_above_the_bytes(cli, tmp_path):
+    """JSON lines are read a line at a time; a file with a bad line and, further down, bytes that are
+    not UTF-8 is still reported as unreadable (as when it was read whole first), not by its bad line."""
+    good, = files(tmp_path, **{"good.jsonl": PAPERS})
+    bad = tmp_path / "bad.jsonl"
+    head = PAPERS.encode() + b"{not json\n" + PAPERS.encode()
+    bad.write_bytes(head + b'{"id": "2", "title": "\xff"}\n')
+    for argv in (["match", "--papers", str(bad), "--profile", "moe"], ["match", "--papers", good, "--profiles", str(bad)]):
+        one_line_error(cli(*argv), f"{bad}: cannot read: 'utf-8' codec can't decode byte 0xff in position "
+                                   f"{len(head) + 22}: invalid start byte")
+
+
+def test_of_several_bad_json_lines_the_first_is_named(cli, tmp_path):
+    papers, profiles = files(tmp_path, **{"papers.jsonl": PAPERS,
+                                          "profiles.jsonl": '{"id": "a", "profile": "moe"}\n\n{"id": \n[1,]\n'})
+    one_line_error(cli("match", "--papers", papers, "--profiles", profiles),
+                   f"{profiles}: line 3: not valid JSON (Expecting value)")
