@@ -197,6 +197,20 @@ def test_the_manage_page_edits_the_profile_and_settings_with_a_signed_link(app, 
                                               "fri", 5, 0.2)
 
 
+def test_a_subscriber_whose_stored_profile_no_longer_parses_sees_why_on_the_manage_page_and_fixes_it(
+        app, client, config, store):
+    """Their digests wait (see `notifier status`); the page they reach from any digest says which
+    term and lets them save a corrected profile."""
+    sub = subscribed(client, config, store)
+    store.update_subscriber(sub.id, profile=json.dumps(["+-agents"]))
+    link = manage_link(app, sub)
+    page = client.get(link)
+    assert page.status_code == 200 and "two operators in term &#39;+-agents&#39;" in page.text
+    saved = post_form(client, link, {"keywords": "+agents", "time": "07:30", "timezone": "UTC", "action": "save"})
+    assert saved.status_code == 200 and "Saved." in saved.text
+    assert json.loads(store.find_subscriber(sub.id).profile) == ["+agents"]
+
+
 def test_an_untouched_fewer_more_slider_keeps_following_the_configured_threshold(app, client, config, store):
     sub = subscribed(client, config, store)
     page = client.get(manage_link(app, sub))
