@@ -94,7 +94,7 @@ def fill_history(db: Path, n: int, days: int) -> None:
     with conn:
         conn.executemany(
             "INSERT INTO subscriber (id, name, channel, address, profile, timezone, delivery_time, frequency, "
-            "active, origin, created_at, updated_at) VALUES (?, ?, 'email', ?, ?, 'UTC', '07:30', 'daily', 1, 'cli', ?, ?)",
+            "active, paused, origin, created_at, updated_at) VALUES (?, ?, 'email', ?, ?, 'UTC', '07:30', 'daily', 1, 0, 'cli', ?, ?)",
             [(i, f"user{i}", f"user{i}@example.org", json.dumps([f'agents, topic{i % 97}']),
               now - timedelta(days=days + 1), now - timedelta(days=days + 1)) for i in range(1, n + 1)])
         for d in range(days, 0, -1):
