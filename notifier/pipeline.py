@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from notifier.batching import batched
@@ -253,8 +253,8 @@ def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper]) -> tupl
     the subscriber's profiles appears once, tagged with each profile."""
     if not papers:
         return [], 0
-    parsed_profiles(sub)                            # a profile that does not parse: one line, at the boundary
-    [(_, items, weaker)] = match_many(ctx, [sub], ctx.matcher.index(papers))
+    # a profile that does not parse raises here: one line, at the boundary
+    [(_, items, weaker)] = match_many(ctx, [(sub, parsed_profiles(sub))], ctx.matcher.index(papers))
     return items, weaker
 
 
@@ -275,16 +275,17 @@ def readable(subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list]]:
             event(log, "profile unreadable", logging.ERROR, subscriber=sub.address, term=e.term, error=str(e))
 
 
-def match_many(ctx: Context, subs: list[Subscriber], index) -> Iterator[tuple[Subscriber, list[dict], int]]:
-    """Yield (subscriber, selected items, weaker) for subscribers sharing one index: profiles
-    are matched together, one batch per (threshold, max items) setting the subscribers chose."""
+def match_many(ctx: Context, subs: Iterable[tuple[Subscriber, list]], index) -> Iterator[tuple[Subscriber, list[dict], int]]:
+    """Yield (subscriber, selected items, weaker) for subscribers, each with its parsed profiles,
+    sharing one index: profiles are matched together, one batch per (threshold, max items)
+    setting the subscribers chose."""
     from notifier.match import match_profiles
 
     settings: dict[tuple, list[tuple[Subscriber, list]]] = {}
-    for sub, profiles in readable(subs):
+    for sub, profiles in subs:
         settings.setdefault((threshold_of(ctx, sub), limit_of(ctx, sub)), []).append((sub, profiles))
     explained: dict = {}
-    votes = votes_of(ctx, subs)
+    votes = votes_of(ctx, [sub for pairs in settings.values() for sub, _ in pairs])
     for (threshold, limit), pairs in settings.items():
         group, parsed = [sub for sub, _ in pairs], [profiles for _, profiles in pairs]
         feedback = [votes.get(sub.id, []) for sub, profiles in zip(group, parsed) for _ in profiles]
@@ -411,7 +412,7 @@ def match_batch(ctx: Context, subs: list[Subscriber]) -> Iterator[tuple[Subscrib
             yield from ((sub, papers, [], 0) for sub in group)
             continue
         index = ctx.matcher.index(papers)
-        yield from ((sub, papers, items, weaker) for sub, items, weaker in match_many(ctx, group, index))
+        yield from ((sub, papers, items, weaker) for sub, items, weaker in match_many(ctx, readable(group), index))
 
 
 def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
@@ -656,7 +657,11 @@ def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Di
 
 
 def recipient(sub: Subscriber) -> Recipient:
-    terms = [t for profile in next(readable([sub]), (sub, []))[1] for t in profile.labels()]
+    try:
+        profiles = parsed_profiles(sub)
+    except ProfileError:            # a digest planned before its stored profile stopped parsing: no terms line
+        profiles = []
+    terms = [t for profile in profiles for t in profile.labels()]
     return Recipient(id=sub.id, name=sub.name, channel=sub.channel, address=sub.address, profile_terms=terms)
 
 
