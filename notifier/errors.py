@@ -28,6 +28,13 @@ class NotifierError(Exception):
         return err
 
 
+def json_error(err: ValueError | RecursionError) -> str:
+    """Why a JSON text was refused: the decoder's message, or the first clause of a limit's ('Exceeds
+    the limit (4300 digits) for integer string conversion', 'maximum recursion depth exceeded ...'),
+    without Python's advice to change the limit."""
+    return getattr(err, "msg", None) or str(err).split(":")[0].split(";")[0] or type(err).__name__
+
+
 def visible(text: str) -> str:
     """``text`` with each control or format character (a newline, a terminal escape, a bidi
     override) written as its escape (\\n, \\x1b, \\u202e): a value quoted in an error message,

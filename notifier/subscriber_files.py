@@ -10,7 +10,7 @@ import csv
 import json
 from pathlib import Path
 
-from notifier.errors import InputError
+from notifier.errors import InputError, json_error
 from notifier.store import Subscriber
 
 COLUMNS = ("id", "name", "address", "channel", "profiles", "timezone", "time", "frequency", "weekday",
@@ -95,7 +95,7 @@ def _jsonl_rows(text: str) -> tuple[list, list]:
         try:
             row = json.loads(line)
         except (ValueError, RecursionError) as err:     # also a number of over 4300 digits, nesting too deep
-            errors.append((n, f"not valid JSON ({getattr(err, 'msg', None) or str(err).split(':')[0]})"))
+            errors.append((n, f"not valid JSON ({json_error(err)})"))
             continue
         if isinstance(row, dict):
             rows.append((n, row))

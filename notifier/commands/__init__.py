@@ -5,7 +5,7 @@ import json
 from contextlib import contextmanager
 from datetime import date
 
-from notifier.errors import InputError
+from notifier.errors import InputError, json_error
 
 
 def load(args):
@@ -90,20 +90,13 @@ def numbered_jsonl(path: str) -> list[tuple[int, object]]:
                 if error is None and line.strip():
                     try:
                         out.append((n, json_line(line)))
-                    except json.JSONDecodeError as err:
-                        error = InputError(f"{path}: line {n}: not valid JSON ({err.msg})")
-                    except (ValueError, RecursionError) as err:     # a number of over 4300 digits, nesting too deep
-                        error = InputError(f"{path}: line {n}: not valid JSON ({_first_clause(err)})")
+                    except (ValueError, RecursionError) as err:     # also a number of over 4300 digits, nesting too deep
+                        error = InputError(f"{path}: line {n}: not valid JSON ({json_error(err)})")
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
     if error is not None:
         raise error
     return out
-
-
-def _first_clause(err: Exception) -> str:
-    """'Exceeds the limit (4300 digits) for integer string conversion' (no advice to change the limit)."""
-    return str(err).split(":")[0].split(";")[0] or type(err).__name__
 
 
 _decode = json.JSONDecoder().raw_decode
