@@ -210,6 +210,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
 HINTS = {"matching.threshold": " (lower sends more papers, higher fewer)",
          "delivery.lease_seconds": " (how long a dead worker's digest waits to be taken over)"}
 # postgresql:// is psycopg 3 too (SQLAlchemy 2.1's default driver for PostgreSQL)
+BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")    # never in a URL, host name or listen address
 DATABASE_URL_RE = re.compile(r"^(sqlite:///[^\x00-\x1f\x7f?]+|postgresql(\+psycopg)?://[^/\s]*/[^/?#\s]+(\?\S*)?)\Z")
 
 
@@ -365,7 +366,7 @@ def check_http_url(url: str, what: str, *, plain: bool = False) -> str:
         ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
     except ValueError:                  # a port that is not a number or out of range, a bad [IPv6]
         ok = False
-    ok = ok and url.startswith(("http://", "https://")) and not re.search(r"[\s\x00-\x1f\x7f]", url)
+    ok = ok and url.startswith(("http://", "https://")) and not BLANK_OR_CONTROL.search(url)
     if not ok or (plain and re.search(r"[?#]", url)):
         raise ConfigError(f"{what} must be an http(s) URL{' without query' if plain else ''}, not {url!r}")
     return url
@@ -393,7 +394,7 @@ def validate_addresses(config: Config, where: str) -> None:
     if re.search(r"[\r\n]", sender) or not re.fullmatch(r"[^@\s]+@[^@\s]+", parseaddr(sender)[1]):
         raise ConfigError(f"{where}: 'email.from' must be an address, e.g. \"Digests <papers@example.org>\", "
                           f"not {sender!r}")
-    if re.search(r"[\s\x00-\x1f\x7f]", config.email.host):
+    if BLANK_OR_CONTROL.search(config.email.host):
         raise ConfigError(f"{where}: 'email.host' must be a host name, not {config.email.host!r}")
     targets = [("alerts.email", config.alerts.email, "email"), ("alerts.slack", config.alerts.slack, "slack"),
                ("email.unsubscribe_mailto", config.email.unsubscribe_mailto, "email")]
@@ -457,7 +458,7 @@ def validate_web(web: Web, where: str) -> None:
 def listen_address(listen: str, where: str = "") -> tuple[str, int]:
     """'host:port' -> (host, port); '[::1]:8080' for IPv6."""
     host, sep, port = listen.rpartition(":")
-    if not sep or not host or re.search(r"[\s\x00-\x1f\x7f]", host) or not re.fullmatch(r"[0-9]+", port) \
+    if not sep or not host or BLANK_OR_CONTROL.search(host) or not re.fullmatch(r"[0-9]+", port) \
             or not 0 < int(port) < 65536:
         raise ConfigError(f"{where}: 'web.listen' must be host:port, e.g. 127.0.0.1:8080, not {listen!r}")
     return host.strip("[]"), int(port)
