@@ -575,14 +575,14 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     if selected_only:
         above = judged >= bar.floor()[:, None]
         prof, doc, cell = pairs(np.logical_and(above, solid, out=above))
-        keep = bar.sends(prof, doc, judged.ravel()[cell], solid)
+        keep = bar.sends(prof, doc, cell, judged.ravel()[cell], solid)
         prof, doc, cell = prof[keep], doc[keep], cell[keep]
     else:
         prof, doc, cell = pairs(totals > 0)
     values = totals.ravel()[cell]
     order = np.argsort(prof * (2.0 * float(values.max(initial=0)) + 1.0) - values, kind="stable")
     prof, doc, values, cell = prof[order], doc[order], values[order], cell[order]
-    flags = np.ones(len(prof), bool) if selected_only else bar.sends(prof, doc, judged.ravel()[cell], solid)
+    flags = np.ones(len(prof), bool) if selected_only else bar.sends(prof, doc, cell, judged.ravel()[cell], solid)
     flags[flags] = ranks(np.bincount(prof[flags], minlength=len(chunk))) < cap
     if selected_only:
         prof, doc, values, flags = prof[flags], doc[flags], values[flags], flags[flags]
@@ -623,11 +623,12 @@ class Bar:
     def floor(self) -> np.ndarray:
         return min(ABSOLUTE_FLOOR, self.share) * self.ceilings
 
-    def sends(self, prof: np.ndarray, doc: np.ndarray, values: np.ndarray, solid: np.ndarray) -> np.ndarray:
-        """Per (profile, paper) pair with its score: whether it is solid and passes the bar (the
-        evidence is worked out only for the solid pairs above the floor)."""
+    def sends(self, prof: np.ndarray, doc: np.ndarray, cell: np.ndarray, values: np.ndarray,
+              solid: np.ndarray) -> np.ndarray:
+        """Per (profile, paper) pair, with its ``cell`` in the raveled (profile x paper) matrices (as
+        ``pairs`` gives it) and its score: whether it is solid and passes the bar (the evidence is
+        worked out only for the solid pairs above the floor)."""
         ref, ceiling, floor = self.refs[prof], self.ceilings[prof], self.floor()[prof]
-        cell = prof * self.lexical.shape[1] + doc       # each pair in the raveled (profile x paper) matrices
         out = (values >= floor) & solid.ravel()[cell]
         at = np.flatnonzero(out)
         lexical, (strong, square) = self.lexical.ravel()[cell[at]], self.found(prof[at], doc[at])
