@@ -22,11 +22,11 @@ from itertools import chain
 import numpy as np
 
 from notifier.models import Paper
+from notifier.profile import STOP
 
 TOKEN = re.compile(r"[^\W_]+")
 _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
-STOP = frozenset("a an and are as at be by for from in into is of on or the to with via using".split())
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
 K1, B = 1.2, 0.75
 GAP = 64                                # positions between two fields or papers (> any window)

@@ -13,6 +13,9 @@ from functools import cached_property, lru_cache
 from notifier.errors import ProfileError
 
 FIELDS = ("title", "author")
+# Words that say nothing of a topic: the matcher reads around them, and a term of nothing else
+# would match almost every paper (a typed profile refuses it).
+STOP = frozenset("a an and are as at be by for from in into is of on or the to with via using".split())
 _WEIGHT = re.compile(r"\^\s*([^\s^]*)\s*$")
 _FIELD = re.compile(r"^([A-Za-z_]+):(?!//)")
 _WORD = re.compile(r"[^\W_]+")
@@ -91,9 +94,16 @@ def parse_profile(text: str) -> Profile:
 
 def check_profile(text: str) -> Profile:
     """``parse_profile``, refusing too what parses but cannot be what was meant: a term written twice
-    (it silently counted twice) or a term both looked for and excluded (it can never match). For
-    text a person just typed; stored profiles are parsed as before, so none stops a delivery."""
+    (it silently counted twice), a term both looked for and excluded (it can never match), or a
+    term of common words alone ('the', "of the": it would match or exclude almost every paper; an
+    author may be called An or To). For text a person just typed; stored profiles are parsed as
+    before, so none stops a delivery."""
     profile = parse_profile(text)
+    for t in profile.terms:
+        if t.field != "author" and STOP.issuperset(_WORD.findall(t.text.lower())):
+            raise ProfileError(f"term '{shown(t.raw)}' has only common words: it would "
+                               f"{'exclude' if t.mode == 'exclude' else 'match'} almost every paper; "
+                               "write what the papers are about", term=t.raw)
     wanted: dict[tuple, Term] = {}
     for t in profile.positive:
         first = wanted.get(t.key)

@@ -106,14 +106,22 @@ def test_any_text_is_a_profile_or_a_one_line_profile_error(text):
     ("title:moe, -moe", "term 'title:moe' is also excluded by '-moe': no paper could match it; remove one"),
     ('author:"Tri Dao", -author:"tri dao"',
      "term 'author:\"Tri Dao\"' is also excluded by '-author:\"tri dao\"': no paper could match it; remove one"),
-], ids=["repeated", "repeated-required", "excluded", "required-excluded", "title-excluded", "author-excluded"])
-def test_typed_profile_with_a_repeated_or_self_excluded_term_is_refused_naming_it(text, message):
+    ("moe, the", "term 'the' has only common words: it would match almost every paper; write what the papers are about"),
+    ('"of the", moe', "term '\"of the\"' has only common words: it would match almost every paper; "
+                      "write what the papers are about"),
+    ("title:THE^2", "term 'title:THE^2' has only common words: it would match almost every paper; "
+                    "write what the papers are about"),
+    ("moe, -in", "term '-in' has only common words: it would exclude almost every paper; write what the papers are about"),
+], ids=["repeated", "repeated-required", "excluded", "required-excluded", "title-excluded", "author-excluded",
+        "stop-word", "stop-phrase", "stop-title", "stop-excluded"])
+def test_typed_profile_with_a_repeated_self_excluded_or_empty_term_is_refused_naming_it(text, message):
     with pytest.raises(ProfileError) as err:
         check_profile(text)
     assert str(err.value) == message
     assert parse_profile(text).terms       # a stored profile like it still parses: no delivery stops on it
 
 
-@pytest.mark.parametrize("text", ["moe, -title:moe", "author:Dao, -Dao", "moe, title:moe", '"kv cache", MoE^2, -federated'])
-def test_typed_profile_with_the_same_words_in_other_fields_is_accepted(text):
+@pytest.mark.parametrize("text", ["moe, -title:moe", "author:Dao, -Dao", "moe, title:moe", '"kv cache", MoE^2, -federated',
+                                  '"mixture of experts", "learning to rank", author:An'])
+def test_typed_profile_with_the_same_words_in_other_fields_or_common_words_inside_a_phrase_is_accepted(text):
     assert check_profile(text) == parse_profile(text)
