@@ -353,7 +353,23 @@ def validate(config: Config) -> None:
     validate_addresses(config, where)
     validate_paths(config, where)
     validate_web(config.web, where)
+    validate_secret_names(config, where)
     check_subscribers(config)
+
+
+SECRET_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")     # a variable, or a file in $CREDENTIALS_DIRECTORY
+
+
+def validate_secret_names(table, where: str, prefix: str = "") -> None:
+    """Every ``*_env`` key names an environment variable or a systemd credential: no spaces (no shell
+    can set it) and no path ('../key' would read a file outside $CREDENTIALS_DIRECTORY)."""
+    for f in fields(table):
+        value = getattr(table, f.name)
+        if is_dataclass(value):
+            validate_secret_names(value, where, f"{prefix}{f.name}.")
+        elif f.name.endswith("_env") and value and not SECRET_NAME_RE.match(value):
+            raise ConfigError(f"{where}: '{prefix}{f.name}' must name an environment variable or "
+                              f"credential (letters, digits, _ . -), not {value!r}")
 
 
 def check_http_url(url: str, what: str, *, plain: bool = False) -> str:

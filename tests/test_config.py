@@ -231,11 +231,16 @@ def test_bad_subscriber_entry_is_refused_at_load_naming_file_and_entry(tmp_path,
      "subscribers[0] (a@example.org Bcc: b@example.org): address must be a single line"),
     ('[[subscribers]]\nemail = "a@example.org"\nkeywords = "x"\ntime = "07:30\\n"\n',
      "subscribers[0] (a@example.org): delivery time '07:30\\n' must be HH:MM (24-hour)"),
+    ('[email]\npassword_env = "SMTP PASSWORD"\n',
+     "'email.password_env' must name an environment variable or credential (letters, digits, _ . -), not 'SMTP PASSWORD'"),
+    ('[sources.hf_daily]\ntoken_env = "../../etc/hf-token"\n',
+     "'sources.hf_daily.token_env' must name an environment variable or credential (letters, digits, _ . -), "
+     "not '../../etc/hf-token'"),
 ], ids=["time_newline", "time_other_digits", "timezone_newline", "timezone_too_long", "url_no_host", "url_space",
         "api_url_no_scheme", "api_url_port", "public_url_newline", "listen_port_digit", "database_url_newline",
         "from_header_injection", "from_no_address", "smtp_host_space", "mailto", "alerts_email", "alerts_slack",
         "slack_targets", "arxiv_category", "arxiv_no_category", "template_dir", "ca_file", "subscriber_address_newline",
-        "subscriber_time_newline"])
+        "subscriber_time_newline", "secret_name_space", "secret_name_path"])
 def test_bad_values_are_refused_at_load_in_one_line_naming_the_key(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
@@ -250,7 +255,8 @@ def test_bad_values_are_refused_at_load_in_one_line_naming_the_key(tmp_path, tex
     '[alerts]\nemail = "ops@example.org"\nslack = "#ops"\n[web]\nslack_targets = ["#ml-papers", "C0123456789"]\n',
     '[web]\nlisten = "[::1]:8080"\npublic_url = "http://127.0.0.1:8080/notifier"\n[slack]\napi_url = "http://127.0.0.1:9000/api/"\n',
     '[general]\ntemplate_dir = "."\n',
-], ids=["categories", "email", "targets", "urls", "template_dir"])
+    '[email]\npassword_env = "smtp.password"\n[slack]\ntoken_env = "slack-bot-token"\n[web]\nsecret_env = ""\n',
+], ids=["categories", "email", "targets", "urls", "template_dir", "credential_names"])
 def test_good_values_still_load(tmp_path, text, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ca.pem").write_text("-")
