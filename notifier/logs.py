@@ -60,6 +60,16 @@ class Redact(logging.Filter):
         return True
 
 
+class SdkEcho(logging.Filter):
+    """Drops slack-sdk's own ERROR line for a request that raised ("Failed to send a request to
+    Slack API server: ..."): the SDK re-raises, and the channel reports the same failure as a
+    delivery event with the digest's context; the operator read each failure twice."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("slack_sdk.") and record.levelno == logging.ERROR
+                    and record.getMessage().startswith("Failed to send a request to Slack API server"))
+
+
 def _redacted(value):
     """A context value with secrets replaced; left as it is (an int stays an int) if it has none."""
     if value is None or isinstance(value, (bool, int, float)):
@@ -105,6 +115,7 @@ def make_handler(stream=None, journald: bool | None = None) -> logging.Handler:
     if journald is None:
         journald = bool(os.environ.get("JOURNAL_STREAM"))
     handler.setFormatter(KeyValueFormatter(journald=journald))
+    handler.addFilter(SdkEcho())
     handler.addFilter(Redact())
     handler._notifier = True
     return handler

@@ -54,6 +54,19 @@ def test_webhook_url_and_token_never_reach_the_log_even_from_the_sdk_retrying(sl
     assert "[redacted]" in out
 
 
+def test_a_refused_slack_post_is_reported_once_by_the_pipeline_not_again_by_the_sdk(slack, captured, config):
+    buf, set_level = captured
+    set_level(logging.INFO)
+    slack.replies["/api/chat.postMessage"] = [(302, {"Location": "http://slack.example.net/api/"}, "")]
+    config.slack.api_url, config.slack.token_env = slack.url + "/api/", "TEST_SLACK_TOKEN"
+    with Senders(config, env={"TEST_SLACK_TOKEN": "xoxb-1111-s3cretToken"}) as senders:
+        result = senders.get("slack", "#papers").send(digest(1, channel="slack"))
+    assert result.state == "retry" and "redirect to slack.example.net refused" in result.error
+    assert "redirect to slack.example.net" not in buf.getvalue()      # the SDK's own ERROR line is dropped
+    logging.getLogger("slack_sdk.web.base_client").error("Failed to parse the response body")
+    assert "Failed to parse the response body" in buf.getvalue()        # its other lines still pass
+
+
 def test_slack_urls_and_tokens_are_redacted_wherever_they_are_logged(captured):
     buf, set_level = captured
     set_level(logging.INFO)
