@@ -462,7 +462,8 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
         strongest = matrix.ceiling[positive] * (1.0 if weights is None else weights)
         bar = Bar(share, refs, strongest.max(axis=1), likeness, lexical, matrix, positive)
         judged = totals.copy() if feedback else totals     # the bar judges the profile's evidence, before votes
-        voting = apply_votes(index, totals, feedback, votes, lo, lo + len(chunk)) if feedback else {}
+        voting = apply_votes(index, totals, feedback, votes, lo, lo + len(chunk),
+                             similarity(index) if uses_prf(index) else None) if feedback else {}
         if voting:                                           # ... of the papers still ranked
             rows = list(voting)
             judged[rows] = np.where(totals[rows] == 0, 0.0, judged[rows])
