@@ -241,6 +241,23 @@ def test_subscribers_table_shows_the_first_two_hundred_and_says_how_to_get_the_r
     assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
 
 
+def test_subscribers_table_counts_the_unsubscribed_and_paused_only_with_all(cli, db_url):
+    from notifier.store import Store
+
+    deliveries_for(db_url, 203, {})
+    store = Store(db_url)
+    subs = store.list_subscribers()
+    store.update_subscriber(subs[0].id, active=False)
+    store.update_subscriber(subs[202].id, paused=True)
+    store.close()
+    _, out, _ = cli("subscribers")
+    assert "│ u0@example.org " not in out and "│ u200@example.org " in out and "│ u201@example.org " not in out
+    assert out.splitlines()[-1] == "... and 1 more (201 in all): `notifier subscribers export FILE` writes every one"
+    _, out, _ = cli("subscribers", "--all")
+    assert "│ u0@example.org (off) " in out and "│ u200@example.org " not in out
+    assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
+
+
 def test_import_leaves_an_unsubscribed_address_unsubscribed_unless_the_row_says_active(cli, tmp_path):
     for address in ("gone@example.org", "back@example.org"):
         assert cli("subscribe", address, "-k", "agents")[0] == 0
