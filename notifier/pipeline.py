@@ -141,9 +141,11 @@ def fetcher_of(ctx: Context):
 def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchReport]:
     """Fetch every enabled source for every digest day since its last success; store the papers.
     One failing source is recorded and reported, and never stops the others."""
+    cfg, today = ctx.config.sources, ctx.now().date()
+    if not (cfg.hf_daily.enabled or cfg.arxiv.enabled):
+        return []               # a worker that only delivers does not load httpx and the parsers (0.25 s)
     from notifier import fetch as fetch_mod
 
-    cfg, today = ctx.config.sources, ctx.now().date()
     jobs: list[tuple[str, date]] = []
     if cfg.hf_daily.enabled:
         for day in days or fetch_mod.digest_days("hf_daily", _last_success_day(ctx, "hf_daily"), today,
