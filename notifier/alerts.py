@@ -30,7 +30,7 @@ def find_problems(store, now: datetime, source_failure_hours: int = 24) -> list[
             problems.append((f"source:{source}:{since:%Y%m%d%H%M}" if since else f"source:{source}:never",
                              f"source {source} has not been fetched successfully {when}; last error: {bad.error}"))
     attention = store.deliveries(states=ATTENTION)
-    subs = {s.id: s.address for s in store.list_subscribers(active_only=False)} if attention else {}
+    subs = store.addresses_of(d.subscriber_id for d in attention)
     for d in attention:
         problems.append((f"delivery:{d.id}:{d.state}",
                          f"delivery to {subs.get(d.subscriber_id)} for {d.digest_day} is {d.state} after "

@@ -24,7 +24,7 @@ from itertools import compress
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
@@ -60,13 +60,14 @@ class Context:
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     progress: bool = False
     fetcher: object = None              # made from the config on first use (fetcher_of); tests may set their own
-    matcher: Matcher | None = None      # the background and the indexes, shared by a batch's subscribers
 
-    def __post_init__(self):
-        if self.matcher is None:
-            from notifier.match import Matcher      # numpy and the stemmer load with the first context
+    @cached_property
+    def matcher(self) -> Matcher:
+        """The background and the indexes, shared by a batch's subscribers. Made on first use:
+        numpy and the stemmer load then, not in `status` or `subscribers` (0.2 s of each)."""
+        from notifier.match import Matcher
 
-            self.matcher = Matcher(self.store.recent_papers)
+        return Matcher(self.store.recent_papers)
 
     def now(self) -> datetime:
         return self.clock()
@@ -140,9 +141,11 @@ def fetcher_of(ctx: Context):
 def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchReport]:
     """Fetch every enabled source for every digest day since its last success; store the papers.
     One failing source is recorded and reported, and never stops the others."""
+    cfg, today = ctx.config.sources, ctx.now().date()
+    if not (cfg.hf_daily.enabled or cfg.arxiv.enabled):
+        return []               # a worker that only delivers does not load httpx and the parsers (0.25 s)
     from notifier import fetch as fetch_mod
 
-    cfg, today = ctx.config.sources, ctx.now().date()
     jobs: list[tuple[str, date]] = []
     if cfg.hf_daily.enabled:
         for day in days or fetch_mod.digest_days("hf_daily", _last_success_day(ctx, "hf_daily"), today,
@@ -487,12 +490,16 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
             active: list[Subscriber] | None = None) -> list[DeliveryReport]:
     """Plan and send the digests of the given subscribers (default: every active one).
     ``stop`` (set by SIGTERM) ends the batch after the message in flight. ``active``: every
-    active subscriber, when the caller has just read them (the list is read once per job)."""
+    active subscriber, when the caller has just read them (the list is read once per job);
+    else only the given ones are read."""
     now = now or ctx.now()
-    active = ctx.store.list_subscribers() if active is None else active
-    wanted = None if subscriber_ids is None else set(subscriber_ids)      # 10,000 ids in a list: 1.4 s of `in`
-    subs = [s for s in active if wanted is None or s.id in wanted]
-    ctx.matcher.refresh(ctx.store.papers_version())
+    if active is None:
+        subs = ctx.store.list_subscribers(ids=subscriber_ids)
+    else:
+        wanted = None if subscriber_ids is None else set(subscriber_ids)      # 10,000 ids in a list: 1.4 s of `in`
+        subs = [s for s in active if wanted is None or s.id in wanted]
+    if subs:                # none due: nothing is matched, and the matcher is not loaded
+        ctx.matcher.refresh(ctx.store.papers_version())
     if dry_run:
         return preview_reports(ctx, subs)
     plan_batch(ctx, subs, now=now)
@@ -511,13 +518,17 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
     per batch, never an idle one kept for hours). Paused and unsubscribed subscribers' digests
     are held or cancelled by the store and never reach this loop. Claims a dead worker left
     are taken over first; digests another worker claims first are its own (not reported).
-    ``active``: every active subscriber, if the caller has just read them."""
+    ``active``: every active subscriber, if the caller has just read them; else the active
+    ones among those with a digest waiting are read."""
     from notifier.channels import Senders
 
     now = now or ctx.now()
     recover(ctx, now=now)
     waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=subscriber_ids)
-    subs = {s.id: s for s in (ctx.store.list_subscribers() if active is None else active)} if waiting else {}
+    subs = {}
+    if waiting:
+        subs = {s.id: s for s in (ctx.store.list_subscribers(ids={d.subscriber_id for d in waiting})
+                                  if active is None else active)}
     due = [(d, subs[d.subscriber_id]) for d in waiting
            if d.subscriber_id in subs and not (d.next_attempt_at and d.next_attempt_at > now)]
     papers = ctx.store.get_papers({i["id"] for d, _ in due for i in json.loads(d.items)})   # once per batch

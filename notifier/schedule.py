@@ -16,6 +16,7 @@ time the config accepts is one this module can schedule.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time as dtime, timedelta, timezone
@@ -139,14 +140,20 @@ def last_slot(time: str, timezone: str, now: datetime, day_of_week: str = "*") -
 def due(last: datetime | None, time: str, timezone: str, now: datetime, day_of_week: str = "*") -> bool:
     """The catch-up rule: due when the latest slot at or before ``now`` is later than ``last``,
     when it last happened (never counts as due)."""
-    return last is None or as_utc(last) < last_slot(time, timezone, now, day_of_week)
+    return _missed(last, last_slot(time, timezone, now, day_of_week))
+
+
+def _missed(last: datetime | None, slot: datetime) -> bool:
+    return last is None or as_utc(last) < slot
 
 
 def due_subscribers(schedules: list[SubscriberSchedule], last_delivered: Callable[[int], datetime | None],
                     now: datetime) -> list[int]:
-    """Ids, in input order, of the subscribers whose digest is ``due``."""
+    """Ids, in input order, of the subscribers whose digest is ``due``. The latest slot of each
+    time, zone and day is worked out once: 10,000 subscribers share a few dozen."""
+    slot = functools.cache(lambda time, timezone, day_of_week: last_slot(time, timezone, now, day_of_week))
     return [s.subscriber_id for s in schedules
-            if due(last_delivered(s.subscriber_id), s.time, s.timezone, now, s.day_of_week)]
+            if _missed(last_delivered(s.subscriber_id), slot(s.time, s.timezone, s.day_of_week))]
 
 
 def _at(day: date, t: dtime, tz: ZoneInfo) -> datetime:

@@ -268,6 +268,19 @@ def test_database_url_whose_driver_is_missing_gets_one_line_error():
                               "(for PostgreSQL: pip install 'digest-notifier[postgres]')")
 
 
+def test_list_subscribers_by_ids_gives_the_active_ones_of_those_ids_in_order_however_many(store):
+    from notifier.subscribers import new_subscriber
+
+    store.upsert_subscribers([new_subscriber(address=f"u{i}@example.org", keywords=["agents"]) for i in range(1203)], [])
+    subs = store.list_subscribers()
+    store.update_subscriber(subs[3].id, active=False)
+    store.update_subscriber(subs[700].id, paused=True)
+    wanted = [s.id for s in subs[1200:0:-2]] + [subs[3].id, subs[700].id, subs[3].id]       # unordered, repeated
+    assert [s.id for s in store.list_subscribers(ids=wanted)] == sorted(set(wanted) - {subs[3].id, subs[700].id})
+    assert store.list_subscribers(ids=[]) == []
+    assert store.count_subscribers() == 1201 and store.count_subscribers(active_only=False) == 1203
+
+
 def test_latest_deliveries_gives_each_subscribers_newest_in_the_asked_states(store):
     a = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
     b = store.add_subscriber(Subscriber(channel="email", address="b@example.org", profile="[]"))

@@ -189,6 +189,40 @@ def test_status_names_a_subscriber_whose_stored_profile_no_longer_parses_and_ask
     assert line.startswith("  u1@example.org: PROFILE UNREADABLE") and "'+-moe'" in line
 
 
+def test_status_names_every_active_subscriber_sharing_an_unreadable_profile_and_no_paused_one(cli, db_url):
+    from notifier.store import Store
+
+    deliveries_for(db_url, 4, {})
+    store = Store(db_url)
+    u0, u1, u2, u3 = store.list_subscribers()
+    for sub in (u0, u2, u3):                # the same stored text: one verdict, every holder named
+        store.update_subscriber(sub.id, profile=json.dumps(["agents", "+-moe"]))
+    store.update_subscriber(u3.id, paused=True)
+    store.close()
+    code, out, _ = cli("status")
+    assert code == 3
+    assert [ln.split(":")[0] for ln in out.splitlines() if "UNREADABLE" in ln] == ["  u0@example.org", "  u2@example.org"]
+
+
+def test_status_names_the_address_of_an_unsent_digest_of_a_paused_or_unsubscribed_subscriber(cli, db_url):
+    from notifier.store import Store
+
+    deliveries_for(db_url, 3, {})
+    store = Store(db_url)
+    u0, u1, u2 = store.list_subscribers()
+    for sub in (u0, u1):
+        d = store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-01", items=[], meta={"empty_note": True})
+        store.record(d.id, "failed", error="550 no such user")
+    store.update_subscriber(u0.id, paused=True)
+    store.update_subscriber(u1.id, active=False)
+    store.close()
+    code, out, _ = cli("status")
+    deliveries = out.splitlines()[out.splitlines().index("Deliveries:") + 1:]
+    assert code == 3 and deliveries == [
+        "  failed   u0@example.org 2026-07-01 (attempts 0): 550 no such user",
+        "  failed   u1@example.org 2026-07-01 (attempts 0): 550 no such user"]
+
+
 def test_status_summarises_thousands_of_subscribers_by_day_of_their_last_digest(cli, db_url):
     days = ["2026-07-01", "2026-07-02", "2026-07-03", "2026-07-04", "2026-07-05", "2026-07-06", "2026-07-07"]
     deliveries_for(db_url, 60, {i: days[i % 7] for i in range(56)})
@@ -204,6 +238,23 @@ def test_subscribers_table_shows_the_first_two_hundred_and_says_how_to_get_the_r
     deliveries_for(db_url, 203, {})
     code, out, _ = cli("subscribers")
     assert code == 0 and "u199@example.org" in out and "u200@example.org" not in out
+    assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
+
+
+def test_subscribers_table_counts_the_unsubscribed_and_paused_only_with_all(cli, db_url):
+    from notifier.store import Store
+
+    deliveries_for(db_url, 203, {})
+    store = Store(db_url)
+    subs = store.list_subscribers()
+    store.update_subscriber(subs[0].id, active=False)
+    store.update_subscriber(subs[202].id, paused=True)
+    store.close()
+    _, out, _ = cli("subscribers")
+    assert "│ u0@example.org " not in out and "│ u200@example.org " in out and "│ u201@example.org " not in out
+    assert out.splitlines()[-1] == "... and 1 more (201 in all): `notifier subscribers export FILE` writes every one"
+    _, out, _ = cli("subscribers", "--all")
+    assert "│ u0@example.org (off) " in out and "│ u200@example.org " not in out
     assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
 
 

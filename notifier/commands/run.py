@@ -22,14 +22,14 @@ def run(args) -> int:
             recover(ctx, at_start=True)
         days = [parse_day(args.date, latest=ctx.now().date())] if args.date is not None else None
         fetched = fetch_cycle(ctx, days=days)
-        subs = ctx.store.list_subscribers()
         if args.subscriber:
             ids = [find_subscriber(ctx, args.subscriber).id]
         elif args.all:
-            ids = [s.id for s in subs]
-        else:
+            ids = None                  # every active one
+        else:                           # only what a schedule reads: 10,000 whole subscribers took 0.25 s
+            subs = ctx.store.subscriber_rows("id", "address", "delivery_time", "timezone", "frequency", "weekday")
             ids = due_subscribers(schedules_of(subs), ctx.store.last_planned().get, ctx.now())
-        reports = deliver(ctx, ids, dry_run=args.dry_run, active=subs)
+        reports = deliver(ctx, ids, dry_run=args.dry_run)       # reads those it delivers to
         if ctx.store.shared and not args.dry_run:
             reports += finish_claimed(ctx)       # other workers' digests, if one of them died
         if not args.dry_run:

@@ -30,12 +30,12 @@ def run(args) -> int:
                                               + (f", {ok.skipped} malformed skipped ({ok.error})" if ok.skipped else "") + ")"
                                               if ok else "never")
                   + (f"; FAILING since {bad.started_at:%Y-%m-%d %H:%M}: {bad.error}" if latest_failed else ""))
-        subscribers = st.list_subscribers()
+        subscribers = st.subscriber_rows("id", "address", "profile")
         print_subscribers(subscribers, st.latest_deliveries((outbox.State.SENT,)))
         attention |= print_unreadable(subscribers)
         problems = st.deliveries(states=outbox.UNFINISHED)
         print("Deliveries:" + ("" if problems else " nothing pending or failed"))
-        subs = {s.id: s.address for s in st.list_subscribers(active_only=False)} if problems else {}
+        subs = st.addresses_of(d.subscriber_id for d in problems)
         for d in problems:
             attention |= d.state in outbox.ATTENTION
             when = f", next try {d.next_attempt_at:%Y-%m-%d %H:%M}" if d.next_attempt_at else ""
@@ -49,12 +49,17 @@ def print_unreadable(subs) -> bool:
     from notifier.errors import ProfileError
     from notifier.pipeline import parsed_profiles
 
+    why: dict[str, ProfileError | None] = {}        # stored profiles -> their error: many subscribers share theirs
     unreadable = False
     for sub in subs:
-        try:
-            parsed_profiles(sub)
-        except ProfileError as e:
-            print(f"  {sub.address}: PROFILE UNREADABLE, digests wait until it is edited: {e}")
+        if sub.profile not in why:
+            try:
+                parsed_profiles(sub)
+                why[sub.profile] = None
+            except ProfileError as e:
+                why[sub.profile] = e
+        if why[sub.profile] is not None:
+            print(f"  {sub.address}: PROFILE UNREADABLE, digests wait until it is edited: {why[sub.profile]}")
             unreadable = True
     return unreadable
 

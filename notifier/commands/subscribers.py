@@ -2,6 +2,7 @@
 import sys
 
 from notifier.commands import context, write_whole
+from notifier.config import DEFAULT_THRESHOLD
 from notifier.errors import InputError
 
 SHOWN = 200          # table rows printed before a summary of the rest
@@ -26,13 +27,15 @@ def run(args) -> int:
             return import_file(ctx, args)
         if args.action == "export":
             return export(ctx, args)
-        subs = ctx.store.list_subscribers(active_only=not args.all)
         if args.json:
-            return export(ctx, args, subs)
-        if not subs:
+            return export(ctx, args, ctx.store.list_subscribers(active_only=not args.all))
+        with ctx.store.transaction():        # the rows shown and the count agree
+            total = ctx.store.count_subscribers(active_only=not args.all)
+            shown = ctx.store.list_subscribers(active_only=not args.all, limit=SHOWN)
+        if not total:
             print("no subscribers yet: add one with `notifier subscribe ADDRESS --keywords TEXT`")
             return 0
-        print_table(ctx, subs)
+        print_table(ctx, shown, total)
     return 0
 
 
@@ -66,7 +69,8 @@ def export(ctx, args, subs=None) -> int:
     return 0
 
 
-def print_table(ctx, subs) -> None:
+def print_table(ctx, subs, total: int) -> None:
+    """The first SHOWN subscribers (``subs``), then how many more of ``total`` there are."""
     import json
 
     from rich.console import Console
@@ -83,15 +87,11 @@ def print_table(ctx, subs) -> None:
                       f"{s.threshold if s.threshold is not None else threshold:g}", s.origin)
     console = Console(width=160)
     console.print(table)
-    if len(subs) > SHOWN:
-        console.print(f"... and {len(subs) - SHOWN} more ({len(subs)} in all): "
+    if total > SHOWN:
+        console.print(f"... and {total - SHOWN} more ({total} in all): "
                       "`notifier subscribers export FILE` writes every one")
 
 
 def _default_threshold(config) -> float:
     """What a subscriber without their own threshold gets: the configured one, else the matcher's."""
-    if config.matching.threshold is not None:
-        return config.matching.threshold
-    from notifier.match import RELATIVE_THRESHOLD
-
-    return RELATIVE_THRESHOLD
+    return DEFAULT_THRESHOLD if config.matching.threshold is None else config.matching.threshold

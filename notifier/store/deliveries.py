@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Iterator
 
-from sqlalchemy import Connection, and_, bindparam, case, func, or_, update
+from sqlalchemy import Connection, Row, and_, bindparam, case, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -21,6 +21,7 @@ from notifier.store.engine import _retry_race
 from notifier.store.tables import Alert, Delivery, DeliveryPaper, PaperRow, Subscriber, utcnow
 
 _DELIVERY = Delivery.__table__
+_LATEST = (Delivery.subscriber_id, Delivery.digest_day, Delivery.sent_at, Delivery.created_at)
 
 
 def _claim_statement():
@@ -190,9 +191,11 @@ class DeliveriesMixin:
                 q = q.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
             return list(s.exec(q.order_by(Delivery.id)))
 
-    def latest_deliveries(self, states: Iterable[str] = (State.SENT,)) -> dict[int, Delivery]:
-        """Every subscriber's newest delivery in these states (subscriber id -> delivery), in one
-        query that walks each subscriber's index entries from the newest, not the history."""
+    def latest_deliveries(self, states: Iterable[str] = (State.SENT,)) -> dict[int, Row]:
+        """Every subscriber's newest delivery in these states (subscriber id -> its digest_day,
+        sent_at and created_at), in one query that walks each subscriber's index entries from the
+        newest, not the history. Plain rows of those columns: whole Delivery objects for 10,000
+        subscribers took three times as long to build as the queries took to run."""
         inner = aliased(Delivery)
         latest = (select(inner.id).where(inner.subscriber_id == Subscriber.id, _state_in(inner, states))
                   .order_by(inner.id.desc()).limit(1).correlate(Subscriber).scalar_subquery())
@@ -200,7 +203,7 @@ class DeliveriesMixin:
             ids = [i for i in s.exec(select(latest).select_from(Subscriber)) if i is not None]
             # then by primary key (an IN over the subquery made PostgreSQL scan the whole table)
             return {d.subscriber_id: d for chunk in batched(ids, 500)
-                    for d in s.exec(select(Delivery).where(Delivery.id.in_(chunk)))}
+                    for d in s.exec(select(*_LATEST).where(Delivery.id.in_(chunk)))}
 
     def last_planned(self) -> dict[int, datetime]:
         """When each subscriber's latest digest was planned (it then goes out, or is retried, or

@@ -5,7 +5,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import String, cast, delete, func, or_, update
+from sqlalchemy import Row, String, cast, delete, func, or_, update
 from sqlmodel import Session, select
 
 from notifier.errors import StoreError
@@ -65,12 +65,38 @@ class SubscribersMixin:
         self.update_subscriber(sub_id, active=False)
         return self.cancel_open(sub_id)
 
-    def list_subscribers(self, active_only: bool = True) -> list[Subscriber]:
+    def list_subscribers(self, active_only: bool = True, *, ids: Iterable[int] | None = None,
+                         limit: int | None = None) -> list[Subscriber]:
+        """By id: all of them, or those of ``ids`` (a few hundred due of 10,000: only they are
+        read); the first ``limit`` of them, if given."""
+        q = _listed(select(Subscriber), active_only).limit(limit)
+        chunks = None if ids is None else list(batched(sorted(set(ids)), 500))
+        if chunks == []:
+            return []
         with self.session() as s:
-            q = select(Subscriber)
-            if active_only:
-                q = q.where(Subscriber.active == True, Subscriber.paused == False)  # noqa: E712
-            return list(s.exec(q.order_by(Subscriber.id)))
+            if chunks is None:
+                return list(s.exec(q))
+            return [sub for chunk in chunks for sub in s.exec(q.where(Subscriber.id.in_(chunk)))]
+
+    def count_subscribers(self, active_only: bool = True) -> int:
+        """How many ``list_subscribers`` would give."""
+        with self.session() as s:
+            return s.exec(select(func.count()).select_from(_listed(select(Subscriber.id), active_only).subquery())).one()
+
+    def subscriber_rows(self, *columns: str, active_only: bool = True) -> list[Row]:
+        """``list_subscribers`` as plain rows of just these columns, for a caller that only reads
+        them: 10,000 Subscriber objects took ten times as long to build as rows of three columns."""
+        with self.session() as s:
+            return list(s.exec(_listed(select(*(getattr(Subscriber, c) for c in columns)), active_only)))
+
+    def addresses_of(self, ids: Iterable[int]) -> dict[int, str]:
+        """Subscriber id -> address, for these ids only (a few deliveries to report, not everyone)."""
+        ids = sorted(set(ids))
+        if not ids:
+            return {}
+        with self.session() as s:
+            return {i: a for chunk in batched(ids, 500)
+                    for i, a in s.exec(select(Subscriber.id, Subscriber.address).where(Subscriber.id.in_(chunk)))}
 
     @_retry_race
     def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
@@ -180,3 +206,10 @@ def _release_cancelled(s: Session, subscriber_id: int) -> None:
         Delivery.key.not_like("%:cancelled:%"), or_(Delivery.lease_until.is_(None), Delivery.lease_until < utcnow()))
         .values(key=Delivery.key + ":cancelled:" + cast(Delivery.id, String))
         .execution_options(synchronize_session=False))
+
+
+def _listed(q, active_only: bool):
+    """The subscribers ``list_subscribers`` gives, by id: only those sent to unless not ``active_only``."""
+    if active_only:
+        q = q.where(Subscriber.active == True, Subscriber.paused == False)  # noqa: E712
+    return q.order_by(Subscriber.id)

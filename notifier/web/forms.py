@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from notifier.config import MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
+from notifier.config import DEFAULT_THRESHOLD, MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
 from notifier.errors import NotifierError
 from notifier.subscribers import WEEKDAYS, channel_of, parse_frequency
 from notifier.web.tester import profile_error
@@ -16,9 +16,7 @@ from notifier.web.tester import profile_error
 def default_more(threshold: float | None) -> int:
     """The "fewer <-> more papers" slider (threshold = 1 - more/100) at the configured
     threshold, else the matcher's."""
-    from notifier.match import RELATIVE_THRESHOLD
-
-    return round(100 - 100 * (RELATIVE_THRESHOLD if threshold is None else threshold))
+    return round(100 - 100 * (DEFAULT_THRESHOLD if threshold is None else threshold))
 
 
 @dataclass
