@@ -176,8 +176,8 @@ class Config:
 
 # \Z, not $: "07:00\n" is not a time; [0-9], not \d: no other script's digits
 TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")
-DEFAULT_THRESHOLD = 0.4           # matching.threshold when unset: match.RELATIVE_THRESHOLD (here, so that showing it
-                                  # loads no numpy), tuned on the judged set (benchmarks/eval_matcher.py)
+DEFAULT_THRESHOLD = 0.4           # matching.threshold when unset: the matcher's RELATIVE_THRESHOLD, written here too
+                                  # so that showing it loads no numpy and `notifier match` no config (a test checks)
 THRESHOLD_RANGE = (0.05, 0.95)    # the share of a profile's best a paper must score (less with strong evidence,
                                   # down to share**3; below 0.4 also the floor): 0.05 sends nearly anything matched
                                   # squarely, 0.95 only papers within about 0.86 of its 3 best's mean

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from notifier.config import DEFAULT_THRESHOLD
 from notifier.explain import evidence
 from notifier.index import (K1, STOP, PaperIndex, build_index, csr_positions, ranks, rare_stems, stem_all, term_stems,
                             unit_vector, words)
@@ -40,7 +39,7 @@ __all__ = ["build_index", "match_profile", "match_profiles", "Matcher", "PaperIn
 LOOSE_FACTOR = 0.6          # all words of a phrase within a window, any order
 BACKOFF_FACTOR = 1.0        # a phrase's words found apart
 ABBREV_FACTOR = 0.9         # an abbreviation standing for the term (or the reverse)
-RELATIVE_THRESHOLD = DEFAULT_THRESHOLD    # 0.4, selected: >= this share of the profile's reference score (the
+RELATIVE_THRESHOLD = 0.4    # selected: >= this share of the profile's reference score (the
 TOP_MEAN = 3                # mean of its TOP_MEAN best: one outstanding paper does not raise the bar) ...
 ABSOLUTE_FLOOR = 0.4        # ... and a term score of at least this share (or the threshold, if lower) of what
                             # the profile's strongest term can score in one paper (a passing mention is not enough)

@@ -116,6 +116,13 @@ def test_numbers_out_of_their_range_are_refused_naming_file_and_key(tmp_path, te
     assert str(err.value) == f"{path}: {message}"
 
 
+def test_the_default_threshold_shown_is_the_one_the_matcher_uses():
+    from notifier.config import DEFAULT_THRESHOLD
+    from notifier.match import RELATIVE_THRESHOLD
+
+    assert DEFAULT_THRESHOLD == RELATIVE_THRESHOLD      # `notifier subscribers` prints it without loading the matcher
+
+
 def test_every_numeric_key_has_a_declared_range():
     from dataclasses import fields, is_dataclass
 
