@@ -507,8 +507,12 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
 
 
 def preview_reports(ctx: Context, subs: list[Subscriber]) -> list[DeliveryReport]:
+    """What a run would match for each subscriber; one whose stored profile no longer parses is
+    reported held, as the run would hold it (``readable``)."""
     found = {sub.id: len(items) for sub, _, items, _ in match_batch(ctx, subs)}
-    return [DeliveryReport(sub.address, "dry-run", found[sub.id]) for sub in subs]
+    return [DeliveryReport(sub.address, "dry-run", found[sub.id]) if sub.id in found else
+            DeliveryReport(sub.address, "held", error="stored profile unreadable: `notifier status` says why")
+            for sub in subs]
 
 
 def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: datetime | None = None,

@@ -701,6 +701,11 @@ def test_a_stored_profile_that_no_longer_parses_holds_that_subscriber_alone_and_
         [stale] = [s for s in ctx.store.list_subscribers() if s.address == "stale@example.org"]
         ctx.store.update_subscriber(stale.id, profile=json.dumps(["+-agents"]))
     hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
+    with freeze_time("2026-07-01 07:55"), open_context(cfg) as ctx:      # a dry run says so (it raised KeyError)
+        fetch_cycle(ctx)
+        previews = {r.subscriber: r for r in deliver(ctx, dry_run=True)}
+    assert previews["good@example.org"].state == "dry-run" and previews["stale@example.org"].state == "held"
+    caplog.clear()
     with caplog.at_level("ERROR"):
         _, reports = cycle(cfg, "2026-07-01 08:00")
     assert set(papers_sent(reports)) == {"good@example.org"}
