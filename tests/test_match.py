@@ -524,10 +524,12 @@ def order(feedback=None, corpus=(EXPERTS, PACKETS)):
 @pytest.mark.parametrize("votes, first", [
     ([], None),
     ([(LIKED, 1)], "experts"),
-    ([(DISLIKED, -1)], "experts"),
+    ([(DISLIKED, -1)], None),
+    ([(LIKED, 1), (DISLIKED, -1)], "experts"),
     ([({**LIKED, "id": "old-3", "title": "Packet routing", "abstract": "Switches forward packets to a table."}, 1)],
      "packets"),
-], ids=["no-votes-a-tie", "liked-lifts-the-similar-paper", "disliked-sinks-the-similar-paper", "the-other-way"])
+], ids=["no-votes-a-tie", "liked-lifts-the-similar-paper", "a-dislike-alone-hides-only-that-paper",
+        "disliked-sinks-the-similar-paper-below-the-liked", "the-other-way"])
 def test_votes_move_papers_like_the_liked_up_and_like_the_disliked_down(votes, first):
     matches = order(votes)
     scores = {pid: m.score for pid, m in matches.items()}
