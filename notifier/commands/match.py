@@ -5,6 +5,7 @@ import gc
 import json
 import os
 import sys
+from itertools import chain, islice
 from json.encoder import encode_basestring_ascii
 
 import orjson
@@ -146,16 +147,19 @@ def run_many(args, index, votes, by_id) -> int:
     batch = match_profiles(index, profiles, max_items=args.max_items, threshold=args.threshold,
                            upvote_weight=args.upvote_weight, selected_only=True,
                            feedback=feedback if any(feedback) else None)
-    lines = []          # written 256 at a time: one write each would be a system call each where stdout is unbuffered
-    for pid, ranked in zip(ids, batch):
-        tail = tails(ranked, encoded, templates)
-        items = ", ".join([f"{paper[d]}{score}{tail[c]}"
-                           for d, score, c in zip(ranked.docs, numbers(ranked.scores), ranked.codes)])
-        lines.append(f'{{"profile": {pid}, "matches": [{items}]}}\n')
-        if len(lines) == 256:
-            write("".join(lines))
-            lines.clear()
-    write("".join(lines))
+    rows = zip(ids, batch)
+    # written 256 lines at a time (one write each would be a system call each where stdout is
+    # unbuffered), their scores encoded together (one orjson call a profile cost 0.25 s at 100,000)
+    while group := list(islice(rows, 256)):
+        scores = numbers(list(chain.from_iterable([ranked.scores for _, ranked in group])))
+        lines, at = [], 0
+        for pid, ranked in group:
+            tail = tails(ranked, encoded, templates)
+            items = ", ".join([f"{paper[d]}{score}{tail[c]}"
+                               for d, score, c in zip(ranked.docs, scores[at:at + len(ranked.docs)], ranked.codes)])
+            at += len(ranked.docs)
+            lines.append(f'{{"profile": {pid}, "matches": [{items}]}}\n')
+        write("".join(lines))
     return 0
 
 
