@@ -195,6 +195,8 @@ def rocchio_weights(feedback: list[list]) -> tuple[list, tuple[np.ndarray, np.nd
     column: dict[tuple, int] = {}
     papers, cells = [], []
     for k, votes in enumerate(feedback):
+        if not votes:           # most profiles of a batch (counting their votes took 0.25 s at 100,000)
+            continue
         n_liked = max(sum(vote > 0 for _, vote in votes), 1)
         n_disliked = max(sum(vote < 0 for _, vote in votes), 1)
         for paper, vote in votes:
