@@ -24,6 +24,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -395,8 +396,8 @@ class Batch:
 
     def __init__(self, matrix: TermMatrix, profiles: list[Profile]):
         self.profiles = profiles
-        terms = [t for p in profiles for t in p.terms]
-        distinct = list({id(t): t for t in terms}.values())     # the parser shares a Term per spelling
+        terms = list(chain.from_iterable([p.terms for p in profiles]))
+        distinct = list(dict(zip(map(id, terms), terms)).values())     # the parser shares a Term per spelling
         number = {id(t): i for i, t in enumerate(distinct)}
         which = np.fromiter(map(number.__getitem__, map(id, terms)), np.int64, len(terms))
         rows = matrix.rows(distinct)[which]
@@ -576,7 +577,7 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     if selected_only:
         above = judged >= bar.floor()[:, None]
         prof, doc, cell = pairs(np.logical_and(above, solid, out=above))
-        keep = bar.sends(prof, doc, cell, judged.ravel()[cell], solid)
+        keep = np.flatnonzero(bar.sends(prof, doc, cell, judged.ravel()[cell], solid))    # one mask's positions, 3 takes
         prof, doc, cell = prof[keep], doc[keep], cell[keep]
     else:
         prof, doc, cell = pairs(totals > 0)
@@ -632,6 +633,8 @@ class Bar:
         ref, ceiling, floor = self.refs[prof], self.ceilings[prof], self.floor()[prof]
         out = (values >= floor) & solid.ravel()[cell]
         at = np.flatnonzero(out)
+        if len(at) == len(out):     # every pair (all rank_chunk gives when selecting): views, not gathers
+            at = slice(None)
         lexical, (strong, square) = self.lexical.ravel()[cell[at]], self.found(prof[at], doc[at])
         like = np.minimum(self.likeness.ravel()[cell[at]], FEEDBACK_CAP)
         evidence = FEEDBACK_EVIDENCE * like + ABSOLUTE_EVIDENCE * lexical / ceiling[at] + STRONG_EVIDENCE * strong
