@@ -247,6 +247,19 @@ def test_match_profiles_one_line_each_in_input_order(papers_file, tmp_path, caps
     assert [(l["profile"], [m["id"] for m in l["matches"]]) for l in lines] == [("b", ["moe"]), ("a", ["kv"])]
 
 
+def test_match_profiles_gives_subscribers_sharing_a_profile_the_same_matches_each_with_their_own_votes(
+        papers_file, tmp_path, capsys):
+    profiles = tmp_path / "profiles.jsonl"
+    text = '"kv cache", mixture of experts, eviction'
+    rows = [{"id": "a", "profile": text}, {"id": "b", "profile": "moe"}, {"id": "c", "profile": text},
+            {"id": "d", "profile": text, "feedback": [{"id": "moe", "vote": -1}]}]
+    profiles.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["match", "--papers", str(papers_file), "--profiles", str(profiles), "--json"]) == 0
+    lines = {l["profile"]: l["matches"] for l in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert lines["a"] == lines["c"] and {m["id"] for m in lines["a"]} >= {"kv", "moe"}
+    assert [m["id"] for m in lines["d"]] == [m["id"] for m in lines["a"] if m["id"] != "moe"]
+
+
 def test_match_profiles_lists_a_term_written_twice_once_as_match_profile_does(papers_file, tmp_path, capsys):
     texts = ['moe, title:moe, "kv cache"', '"kv cache", title:experts, eviction, experts', "eviction, -moe, title:eviction"]
     alone = []

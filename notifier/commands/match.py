@@ -126,13 +126,17 @@ def run_many(args, index, votes, by_id) -> int:
     from notifier.match import match_profiles
     from notifier.profile import parse_profile     # a batch (often generated) is read as stored profiles are
     ids, profiles, feedback = [], [], []
+    parsed = {}         # a profile written again (subscribers share profiles) is parsed once: its text -> Profile
     for n, line in enumerate(read_jsonl(args.profiles), 1):
         if not isinstance(line, dict) or not isinstance(line.get("profile"), str):
             raise InputError(f"{args.profiles}: line {n}: expected {{\"id\", \"profile\": TEXT}}")
-        try:
-            profiles.append(parse_profile(line["profile"]))
-        except ProfileError as err:
-            raise ProfileError(f"{args.profiles}: line {n}: {err}", term=err.term) from None
+        profile = parsed.get(line["profile"])
+        if profile is None:
+            try:
+                profile = parsed[line["profile"]] = parse_profile(line["profile"])
+            except ProfileError as err:
+                raise ProfileError(f"{args.profiles}: line {n}: {err}", term=err.term) from None
+        profiles.append(profile)
         pid = line.get("id")
         ids.append(encode_basestring_ascii(pid) if type(pid) is str else json.dumps(pid))   # json.dumps' own, 10x faster
         own = line.get("feedback")
@@ -178,7 +182,8 @@ def tails(ranked, encoded: dict[str, str], templates: dict[int, str]) -> dict[in
     (each JSON-encoded once, kept in ``encoded``) filled into the code's template (kept in
     ``templates`` for every profile); a term the profile writes twice is listed once."""
     labels = [encoded.get(t.text) or encoded.setdefault(t.text, json.dumps(t.text))
-              for t in ranked.profile.terms if t.positive]      # (profile.positive, without its cache's lock)
+              for t in ranked.profile.terms if t.mode != "exclude"]   # (Profile.positive without its cache's lock,
+                                                                      # Term.positive without a call)
     if len(set(labels)) < len(labels):
         return {c: template(listed_once(c, labels)).format(*labels) for c in set(ranked.codes)}
     return {c: (templates.get(c) or templates.setdefault(c, template(c))).format(*labels) for c in set(ranked.codes)}
