@@ -526,11 +526,14 @@ def pseudo_feedback(index: PaperIndex, totals: np.ndarray) -> tuple[np.ndarray, 
     every = np.arange(len(totals))
     mean = np.zeros(totals.shape, np.float32)
     n_best = np.zeros(len(totals), np.int64)
-    chosen = []
+    chosen, rows = [], np.empty(totals.shape, np.float32)
     for _ in range(min(PRF_DOCS, totals.shape[1])):    # the best papers, one argmax at a time
         best = remaining.argmax(axis=1)
         found = remaining[every, best] > 0
-        mean += sim[best] if found.all() else sim[best] * found[:, None]
+        np.take(sim, best, axis=0, out=rows, mode="clip")   # into one buffer, no temporary (every row exists)
+        if not found.all():
+            rows *= found[:, None]
+        mean += rows
         n_best += found
         chosen.append((best, found))
         remaining[every, best] = 0.0

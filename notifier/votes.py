@@ -214,7 +214,10 @@ def masked_moments(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndar
     """Per row, the mean and the variance of ``x`` where ``mask`` (0 for an empty row)."""
     count = np.maximum(mask.sum(axis=1), 1)
     mean = (x * mask).sum(axis=1) / count
-    return mean, (((x - mean[:, None]) ** 2) * mask).sum(axis=1) / count
+    deviation = x - mean[:, None]
+    deviation *= deviation              # ** 2, in place: one temporary, not three
+    deviation *= mask
+    return mean, deviation.sum(axis=1) / count
 
 
 def standardised(x: np.ndarray, among: np.ndarray, centred: bool = True) -> np.ndarray:
