@@ -787,25 +787,31 @@ def test_votes_choose_which_papers_fill_a_full_digest_but_never_move_the_bar():
     assert sorted(sent([(DISLIKED, -1), (BALANCING, 1)], max_items=2)) == ["experts", "whole"]
 
 
+def routing_day() -> list[dict]:
+    """A day for the profile 'routing': papers squarely about it, its weakest matches (switches and
+    packets) and two about experts and gates."""
+    return ([paper(f"strong{i}", f"Routing in sparse models {i}", "Routing decides the path; routing is learned end to end.")
+             for i in range(3)]
+            + [paper(f"weak{i}", f"Datacenter switches {i}", "Switches forward packets by a table; routing is static.")
+               for i in range(4)]
+            + [paper(f"experts{i}", f"Expert models {i}", "Experts and gates with routing of tokens.") for i in range(2)])
+
+
+GATES_LIKED = [({"id": f"old-{i}", "title": f"Gates for mixture-of-experts {i}", "abstract": "A gate sends tokens to experts."}, 1)
+               for i in range(2)]
+
 
 def test_of_two_papers_as_like_the_liked_ones_the_one_reading_like_the_weakest_matches_ranks_lower():
     """Both share the liked papers' gate; one otherwise reads like the profile's weakest matches
     (switches and packets), the other like nothing it matches (compilers): liking the gate papers
     says the subscriber wants what sets them apart from the weak matches, so the second ranks first."""
-    strong = [paper(f"strong{i}", f"Routing in sparse models {i}", "Routing decides the path; routing is learned end to end.")
-              for i in range(3)]
-    weak = [paper(f"weak{i}", f"Datacenter switches {i}", "Switches forward packets by a table; routing is static.")
-            for i in range(4)]
-    experts = [paper(f"experts{i}", f"Expert models {i}", "Experts and gates with routing of tokens.") for i in range(2)]
     switching = paper("switching", "Learned models", "We send a gate; switches forward packets, with routing.")
     compilers = paper("compilers", "Learned models", "We send a gate; compilers fuse kernels, with routing.")
-    liked = [({"id": f"old-{i}", "title": f"Gates for mixture-of-experts {i}", "abstract": "A gate sends tokens to experts."}, 1)
-             for i in range(2)]
 
     def scores(votes):
-        index = build_index(strong + weak + experts + [switching, compilers], background())
+        index = build_index(routing_day() + [switching, compilers], background())
         return {m.paper_id: m.score for m in match_profile(index, parse_profile("routing"), feedback=votes)}
-    plain, voted = scores(None), scores(liked)
+    plain, voted = scores(None), scores(GATES_LIKED)
     assert plain["compilers"] == pytest.approx(plain["switching"], rel=0.1)
     assert voted["compilers"] > 1.05 * voted["switching"] and voted["switching"] > plain["switching"]
 
@@ -815,22 +821,16 @@ def test_a_paper_the_votes_lift_only_for_reading_unlike_the_weakest_matches_is_n
     to resemble them) because it reads unlike the profile's weakest matches: it rises, but its "why"
     line must not claim it is like the papers the subscriber liked."""
     from notifier.render import votes_line
-    strong = [paper(f"strong{i}", f"Routing in sparse models {i}", "Routing decides the path; routing is learned end to end.")
-              for i in range(3)]
-    weak = [paper(f"weak{i}", f"Datacenter switches {i}", "Switches forward packets by a table; routing is static.")
-            for i in range(4)]
-    experts = [paper(f"experts{i}", f"Expert models {i}", "Experts and gates with routing of tokens.") for i in range(2)]
     compilers = paper("compilers", "Learned compilers", "Compilers fuse kernels and tokens, with routing of loops and schedules.")
-    liked = [({"id": f"old-{i}", "title": f"Gates for mixture-of-experts {i}", "abstract": "A gate sends tokens to experts."}, 1)
-             for i in range(2)]
 
     def matches(votes):
-        index = build_index(strong + weak + experts + [compilers], background())
+        index = build_index(routing_day() + [compilers], background())
         return {m.paper_id: m for m in match_profile(index, parse_profile("routing"), feedback=votes)}
-    plain, voted = matches(None), matches(liked)
+    plain, voted = matches(None), matches(GATES_LIKED)
     assert voted["compilers"].score > 1.05 * plain["compilers"].score          # the votes lifted it
     assert (voted["compilers"].liked, voted["compilers"].disliked) == (0, 0) and votes_line(voted["compilers"]) == ""
     assert voted["experts0"].liked == 2 and votes_line(voted["experts0"]) == "like 2 papers you liked"
+
 
 @pytest.mark.parametrize("batch_cells", [1 << 21, 0], ids=["similarities-kept-for-the-batch", "looked-up-per-chunk"])
 def test_profiles_voting_on_one_side_only_match_in_a_batch_as_they_do_alone(monkeypatch, batch_cells):
