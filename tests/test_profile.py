@@ -114,7 +114,7 @@ def test_any_text_is_a_profile_or_a_one_line_profile_error(text):
     ("moe, -in", "term '-in' has only common words: it would exclude almost every paper; write what the papers are about"),
 ], ids=["repeated", "repeated-required", "excluded", "required-excluded", "title-excluded", "author-excluded",
         "stop-word", "stop-phrase", "stop-title", "stop-excluded"])
-def test_typed_profile_with_a_repeated_self_excluded_or_empty_term_is_refused_naming_it(text, message):
+def test_typed_profile_with_a_repeated_self_excluded_or_common_word_term_is_refused_naming_it(text, message):
     with pytest.raises(ProfileError) as err:
         check_profile(text)
     assert str(err.value) == message
