@@ -122,13 +122,14 @@ def contrast(likeness: np.ndarray, scores: np.ndarray, matched: np.ndarray, day_
 
 def lower_half(scores: np.ndarray, among: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, ``size`` papers of ``among`` spread evenly by rank over its lower half by score (the
-    middle one of an odd count too), as (their numbers, whether each is one of them: a lower half
-    of fewer papers has each once, first)."""
+    middle one of an odd count too; tied scores in input order, as the ranking has them: numpy's
+    default sort leaves ties in any order), as (their numbers, whether each is one of them: a lower
+    half of fewer papers has each once, first)."""
     count = among.sum(axis=1)[:, None]
     half, n = count // 2, count - count // 2
     k = np.arange(size)
     rank = half + np.where(n > size, k * n // size, k)
-    order = np.argsort(np.where(among, -scores, np.inf), axis=1)
+    order = np.argsort(np.where(among, -scores, np.inf), axis=1, kind="stable")
     return np.take_along_axis(order, np.minimum(rank, scores.shape[1] - 1), axis=1), k < n
 
 

@@ -898,3 +898,15 @@ def test_the_fast_ascii_split_finds_the_words_the_word_pattern_does(text):
     same words, in order, as the pattern both stand for."""
     from notifier.index import TOKEN, tokens
     assert tokens(text) == TOKEN.findall(text)
+
+
+def test_the_weakest_matches_the_votes_contrast_with_are_taken_from_tied_scores_in_the_order_the_ranking_has_them():
+    """Papers scoring the same rank in the order they came (the ranking's sort is stable): the lower
+    half sampled for the votes' contrast follows that order, so the same day gives the same figures
+    whatever numpy's sort does with ties."""
+    import numpy as np
+    import notifier.votes as nv
+    scores = np.array([[3.0, 2.0, 2.0, 2.0, 2.0, 1.0] * 8])          # 48 papers, 32 of them tied at 2
+    papers, real = nv.lower_half(scores, scores > 0, 4)                # ranks 24, 30, 36 and 42 of 48
+    tied = [i for i in range(48) if scores[0, i] == 2.0]
+    assert real.all() and papers[0].tolist() == [tied[16], tied[22], tied[28], 17]    # 17: the third paper at 1
