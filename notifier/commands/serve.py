@@ -92,7 +92,7 @@ class Daemon:
         return subs, schedules_of(subs, self._unusable)
 
     def build(self, config):
-        from notifier.schedule import build_scheduler
+        from notifier.scheduler import build_scheduler
 
         self.scheduler = build_scheduler(
             fetch_time=config.schedule.time, fetch_timezone=config.schedule.timezone,
@@ -125,7 +125,7 @@ class Daemon:
         had their digest, then send retries whose backoff has passed (a 4xx, or a digest a crash
         interrupted). The subscribers are read once, after the fetch (which may take minutes)."""
         from notifier.alerts import raise_alerts
-        from notifier.schedule import sync_delivery_jobs
+        from notifier.scheduler import sync_delivery_jobs
 
         if self.reopen_if_replaced():
             return
