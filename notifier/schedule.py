@@ -62,12 +62,17 @@ def parse_time(text: str, who: str = "schedule") -> dtime:
     return dtime(int(text[:2]), int(text[3:]))
 
 
+# What ``schedules_of`` reads of a stored subscriber: read just these (``Store.subscriber_rows``),
+# not 10,000 whole subscribers, to find the few who are due.
+SCHEDULE_COLUMNS = ("id", "address", "delivery_time", "timezone", "frequency", "weekday")
+
+
 def schedules_of(subscribers, reported: dict[int, str] | None = None) -> list[SubscriberSchedule]:
-    """The schedules of stored subscribers. One whose stored time or zone is unusable (the
-    database edited by hand, a zone dropped from tzdata) is logged and left out, so it never
-    stops everyone else's digest. ``reported`` (subscriber id -> error; the caller keeps it
-    between calls, as the daemon does between sweeps) logs each such error once, not at every
-    call: again only after it changed, or was fixed and came back."""
+    """The schedules of stored subscribers (or of rows of their ``SCHEDULE_COLUMNS``). One whose
+    stored time or zone is unusable (the database edited by hand, a zone dropped from tzdata) is
+    logged and left out, so it never stops everyone else's digest. ``reported`` (subscriber id ->
+    error; the caller keeps it between calls, as the daemon does between sweeps) logs each such
+    error once, not at every call: again only after it changed, or was fixed and came back."""
     out, unusable = [], {}
     for s in subscribers:
         try:
