@@ -267,15 +267,29 @@ def parsed_profiles(sub: Subscriber) -> list:
     return [parse_profile(text) for text in profiles_of(sub)]
 
 
-def readable(subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list]]:
-    """(subscriber, parsed profiles) for each subscriber whose stored profiles parse. One written
-    before the profile language got stricter is logged and skipped, so it holds back that
-    subscriber's digest (planned once the profile is edited) and nobody else's."""
+def stored_profiles(subs) -> Iterator[tuple[Subscriber, list | None, ProfileError | None]]:
+    """(subscriber, parsed profiles, None) for each subscriber (or row with ``profile``) whose
+    stored profiles parse, (subscriber, None, why) for one written before the profile language
+    got stricter. Each distinct stored text is parsed once: many subscribers share theirs."""
+    parsed: dict[str, tuple[list | None, ProfileError | None]] = {}
     for sub in subs:
-        try:
-            yield sub, parsed_profiles(sub)
-        except ProfileError as e:
-            event(log, "profile unreadable", logging.ERROR, subscriber=sub.address, term=e.term, error=str(e))
+        if sub.profile not in parsed:
+            try:
+                parsed[sub.profile] = parsed_profiles(sub), None
+            except ProfileError as e:
+                parsed[sub.profile] = None, e
+        yield sub, *parsed[sub.profile]
+
+
+def readable(subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list]]:
+    """(subscriber, parsed profiles) for each subscriber whose stored profiles parse. One that no
+    longer parses is logged and skipped, so it holds back that subscriber's digest (planned once
+    the profile is edited) and nobody else's."""
+    for sub, profiles, error in stored_profiles(subs):
+        if error is None:
+            yield sub, profiles
+        else:
+            event(log, "profile unreadable", logging.ERROR, subscriber=sub.address, term=error.term, error=str(error))
 
 
 def match_many(ctx: Context, subs: Iterable[tuple[Subscriber, list]], index) -> Iterator[tuple[Subscriber, list[dict], int]]:
