@@ -267,15 +267,29 @@ def parsed_profiles(sub: Subscriber) -> list:
     return [parse_profile(text) for text in profiles_of(sub)]
 
 
-def readable(subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list]]:
-    """(subscriber, parsed profiles) for each subscriber whose stored profiles parse. One written
-    before the profile language got stricter is logged and skipped, so it holds back that
-    subscriber's digest (planned once the profile is edited) and nobody else's."""
+def stored_profiles(subs) -> Iterator[tuple[Subscriber, list | None, ProfileError | None]]:
+    """(subscriber, parsed profiles, None) for each subscriber (or row with ``profile``) whose
+    stored profiles parse, (subscriber, None, why) for one written before the profile language
+    got stricter. Each distinct stored text is parsed once: many subscribers share theirs."""
+    parsed: dict[str, tuple[list | None, ProfileError | None]] = {}
     for sub in subs:
-        try:
-            yield sub, parsed_profiles(sub)
-        except ProfileError as e:
-            event(log, "profile unreadable", logging.ERROR, subscriber=sub.address, term=e.term, error=str(e))
+        if sub.profile not in parsed:
+            try:
+                parsed[sub.profile] = parsed_profiles(sub), None
+            except ProfileError as e:
+                parsed[sub.profile] = None, e
+        yield sub, *parsed[sub.profile]
+
+
+def readable(subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list]]:
+    """(subscriber, parsed profiles) for each subscriber whose stored profiles parse. One that no
+    longer parses is logged and skipped, so it holds back that subscriber's digest (planned once
+    the profile is edited) and nobody else's."""
+    for sub, profiles, error in stored_profiles(subs):
+        if error is None:
+            yield sub, profiles
+        else:
+            event(log, "profile unreadable", logging.ERROR, subscriber=sub.address, term=error.term, error=str(error))
 
 
 def match_many(ctx: Context, subs: Iterable[tuple[Subscriber, list]], index) -> Iterator[tuple[Subscriber, list[dict], int]]:
@@ -486,24 +500,17 @@ class DeliveryReport:
 
 
 def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool = False,
-            now: datetime | None = None, stop: threading.Event | None = None,
-            active: list[Subscriber] | None = None) -> list[DeliveryReport]:
-    """Plan and send the digests of the given subscribers (default: every active one).
-    ``stop`` (set by SIGTERM) ends the batch after the message in flight. ``active``: every
-    active subscriber, when the caller has just read them (the list is read once per job);
-    else only the given ones are read."""
+            now: datetime | None = None, stop: threading.Event | None = None) -> list[DeliveryReport]:
+    """Plan and send the digests of the given subscribers (default: every active one); only
+    those are read. ``stop`` (set by SIGTERM) ends the batch after the message in flight."""
     now = now or ctx.now()
-    if active is None:
-        subs = ctx.store.list_subscribers(ids=subscriber_ids)
-    else:
-        wanted = None if subscriber_ids is None else set(subscriber_ids)      # 10,000 ids in a list: 1.4 s of `in`
-        subs = [s for s in active if wanted is None or s.id in wanted]
+    subs = ctx.store.list_subscribers(ids=subscriber_ids)
     if subs:                # none due: nothing is matched, and the matcher is not loaded
         ctx.matcher.refresh(ctx.store.papers_version())
     if dry_run:
         return preview_reports(ctx, subs)
     plan_batch(ctx, subs, now=now)
-    return send_pending(ctx, now=now, stop=stop, active=active)     # also retries whose time has come, for anyone
+    return send_pending(ctx, now=now, stop=stop)     # also retries whose time has come, for anyone
 
 
 def preview_reports(ctx: Context, subs: list[Subscriber]) -> list[DeliveryReport]:
@@ -516,23 +523,19 @@ def preview_reports(ctx: Context, subs: list[Subscriber]) -> list[DeliveryReport
 
 
 def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: datetime | None = None,
-                 stop: threading.Event | None = None, active: list[Subscriber] | None = None) -> list[DeliveryReport]:
+                 stop: threading.Event | None = None) -> list[DeliveryReport]:
     """Send every waiting delivery whose time has come, each through the sender of its own
     destination; the batch opens the senders and closes them at the end (one SMTP connection
     per batch, never an idle one kept for hours). Paused and unsubscribed subscribers' digests
     are held or cancelled by the store and never reach this loop. Claims a dead worker left
     are taken over first; digests another worker claims first are its own (not reported).
-    ``active``: every active subscriber, if the caller has just read them; else the active
-    ones among those with a digest waiting are read."""
+    Only the subscribers with a digest waiting are read."""
     from notifier.channels import Senders
 
     now = now or ctx.now()
     recover(ctx, now=now)
     waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=subscriber_ids)
-    subs = {}
-    if waiting:
-        subs = {s.id: s for s in (ctx.store.list_subscribers(ids={d.subscriber_id for d in waiting})
-                                  if active is None else active)}
+    subs = {s.id: s for s in ctx.store.list_subscribers(ids={d.subscriber_id for d in waiting})}
     due = [(d, subs[d.subscriber_id]) for d in waiting
            if d.subscriber_id in subs and not (d.next_attempt_at and d.next_attempt_at > now)]
     papers = ctx.store.get_papers({i["id"] for d, _ in due for i in json.loads(d.items)})   # once per batch

@@ -717,3 +717,21 @@ def test_a_stored_profile_that_no_longer_parses_holds_that_subscriber_alone_and_
     _, reports = cycle(cfg, "2026-07-01 08:30")
     assert set(papers_sent(reports)) == {"stale@example.org"}
     assert sorted(m["To"] for m in outbox(cfg)) == ["good@example.org", "stale@example.org"]
+
+
+def test_subscribers_sharing_a_stored_profile_each_get_its_digest_or_are_each_held(cfg, hf, caplog):
+    """Many subscribers store the same profile text: two share one that no longer parses, three a
+    good one. Each of the three gets the same papers; each of the two is logged and held."""
+    for who in ("a", "b", "c", "stale1", "stale2"):
+        subscribe_with(cfg, "2026-07-01 06:00", f"{who}@example.org", None)
+    with open_context(cfg) as ctx:
+        for sub in ctx.store.list_subscribers():
+            if sub.address.startswith("stale"):
+                ctx.store.update_subscriber(sub.id, profile=json.dumps(["+-agents"]))
+    hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
+    with caplog.at_level("ERROR"):
+        _, reports = cycle(cfg, "2026-07-01 08:00")
+    sent = papers_sent(reports)
+    assert set(sent) == {"a@example.org", "b@example.org", "c@example.org"} and len(set(sent.values())) == 1
+    assert sorted(r.ctx["subscriber"] for r in caplog.records if r.getMessage() == "profile unreadable") == [
+        "stale1@example.org", "stale2@example.org"]

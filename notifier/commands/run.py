@@ -14,7 +14,7 @@ def run(args) -> int:
     from notifier.config import require_secrets
     from notifier.lock import DaemonLock
     from notifier.pipeline import deliver, fetch_cycle, finish_claimed, open_context, recover
-    from notifier.schedule import due_subscribers, schedules_of
+    from notifier.schedule import SCHEDULE_COLUMNS, due_subscribers, schedules_of
 
     config = load(args) if args.dry_run else require_secrets(load(args))
     with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
@@ -27,8 +27,8 @@ def run(args) -> int:
         elif args.all:
             ids = None                  # every active one
         else:                           # only what a schedule reads: 10,000 whole subscribers took 0.25 s
-            subs = ctx.store.subscriber_rows("id", "address", "delivery_time", "timezone", "frequency", "weekday")
-            ids = due_subscribers(schedules_of(subs), ctx.store.last_planned().get, ctx.now())
+            schedules = schedules_of(ctx.store.subscriber_rows(*SCHEDULE_COLUMNS))
+            ids = due_subscribers(schedules, ctx.store.last_planned().get, ctx.now())
         reports = deliver(ctx, ids, dry_run=args.dry_run)       # reads those it delivers to
         if ctx.store.shared and not args.dry_run:
             reports += finish_claimed(ctx)       # other workers' digests, if one of them died

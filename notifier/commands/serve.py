@@ -84,19 +84,19 @@ class Daemon:
         self._unusable: dict[int, str] = {}              # stored schedules logged as unusable, and why
         self._scheduling = threading.Lock()               # held by a job while it changes the jobs
 
-    def subscribers(self):
-        """-> (the active subscribers, their schedules): read once per job, used by all its steps."""
-        from notifier.schedule import schedules_of
+    def schedules(self):
+        """The active subscribers' schedules, read once per job for all its steps: only the columns
+        a schedule needs (whole subscribers are read only for those due, by ``deliver``)."""
+        from notifier.schedule import SCHEDULE_COLUMNS, schedules_of
 
-        subs = self.ctx.store.list_subscribers(active_only=True)
-        return subs, schedules_of(subs, self._unusable)
+        return schedules_of(self.ctx.store.subscriber_rows(*SCHEDULE_COLUMNS), self._unusable)
 
     def build(self, config):
-        from notifier.schedule import build_scheduler
+        from notifier.scheduler import build_scheduler
 
         self.scheduler = build_scheduler(
             fetch_time=config.schedule.time, fetch_timezone=config.schedule.timezone,
-            subscribers=self.subscribers()[1], on_fetch=self.fetch, on_deliver=self.deliver_due,
+            subscribers=self.schedules(), on_fetch=self.fetch, on_deliver=self.deliver_due,
             on_sweep=self.sweep, sweep_minutes=self.sweep_minutes)
         return self.scheduler
 
@@ -105,27 +105,27 @@ class Daemon:
 
         fetch_cycle(self.ctx)            # logs each fetch
 
-    def deliver_due(self, read=None) -> None:
+    def deliver_due(self, schedules=None) -> None:
         """Plan and send the digests of everyone due now as one batch (subscribers whose time has
-        come, in any zone, and any whose digest was missed). ``read``: ``subscribers()`` if the
-        job has it already."""
+        come, in any zone, and any whose digest was missed). ``schedules``: ``schedules()`` if
+        the job has them already."""
         from notifier.pipeline import deliver
         from notifier.schedule import due_subscribers
 
         if self.stopping.is_set():
             return
-        subs, schedules = self.subscribers() if read is None else read
+        schedules = self.schedules() if schedules is None else schedules
         due = due_subscribers(schedules, self.ctx.store.last_planned().get, self.ctx.now())
         if due and not self.stopping.is_set():
-            deliver(self.ctx, subscriber_ids=due, stop=self.stopping, active=subs)     # logs each delivery
+            deliver(self.ctx, subscriber_ids=due, stop=self.stopping)     # reads those due; logs each delivery
 
     def sweep(self) -> None:
         """Reopen if the database file was replaced; else, at start, fetch if today's fetch was
         missed; resync the delivery jobs from the store; then deliver to everyone due who has not
         had their digest, then send retries whose backoff has passed (a 4xx, or a digest a crash
-        interrupted). The subscribers are read once, after the fetch (which may take minutes)."""
+        interrupted). The schedules are read once, after the fetch (which may take minutes)."""
         from notifier.alerts import raise_alerts
-        from notifier.schedule import sync_delivery_jobs
+        from notifier.scheduler import sync_delivery_jobs
 
         if self.reopen_if_replaced():
             return
@@ -134,15 +134,15 @@ class Daemon:
             if not self.stopping.is_set() and self.fetch_missed():
                 event(log, "catching up the missed fetch")
                 _guarded(self.fetch, "fetch")
-        read = self.subscribers()
+        schedules = self.schedules()
         with self._scheduling:
             if self.stopping.is_set():
                 return
-            sync_delivery_jobs(self.scheduler, read[1], self.deliver_due)
+            sync_delivery_jobs(self.scheduler, schedules, self.deliver_due)
         _guarded(raise_alerts, "alerts", self.ctx)
-        _guarded(self.deliver_due, "deliver", read)
+        _guarded(self.deliver_due, "deliver", schedules)
         if not self.stopping.is_set():
-            _guarded(self.retry_due, "retries", read[0])
+            _guarded(self.retry_due, "retries")
 
     def stop_jobs(self) -> None:
         """From now on no job starts sending or touches the scheduler. ``shutdown(wait=True)``
@@ -151,12 +151,12 @@ class Daemon:
         with self._scheduling:
             self.stopping.set()
 
-    def retry_due(self, active=None) -> None:
+    def retry_due(self) -> None:
         """Waiting deliveries go out once their time has come, whether or not their subscriber is
         due: otherwise a retry waits for the subscriber's next digest, a day later."""
         from notifier.pipeline import send_pending
 
-        send_pending(self.ctx, stop=self.stopping, active=active)
+        send_pending(self.ctx, stop=self.stopping)
 
     def fetch_missed(self) -> bool:
         from notifier.schedule import due

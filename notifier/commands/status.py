@@ -46,20 +46,12 @@ def run(args) -> int:
 
 def print_unreadable(subs) -> bool:
     """Subscribers whose stored profile this version no longer reads: their digests wait. -> any?"""
-    from notifier.errors import ProfileError
-    from notifier.pipeline import parsed_profiles
+    from notifier.pipeline import stored_profiles
 
-    why: dict[str, ProfileError | None] = {}        # stored profiles -> their error: many subscribers share theirs
     unreadable = False
-    for sub in subs:
-        if sub.profile not in why:
-            try:
-                parsed_profiles(sub)
-                why[sub.profile] = None
-            except ProfileError as e:
-                why[sub.profile] = e
-        if why[sub.profile] is not None:
-            print(f"  {sub.address}: PROFILE UNREADABLE, digests wait until it is edited: {why[sub.profile]}")
+    for sub, _, error in stored_profiles(subs):
+        if error is not None:
+            print(f"  {sub.address}: PROFILE UNREADABLE, digests wait until it is edited: {error}")
             unreadable = True
     return unreadable
 
