@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from notifier.config import DEFAULT_THRESHOLD, MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
+from notifier.config import ANY_SLACK_USER, DEFAULT_THRESHOLD, MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
 from notifier.errors import NotifierError
 from notifier.subscribers import WEEKDAYS, channel_of, parse_frequency
 from notifier.web.tester import profile_error
@@ -103,7 +103,7 @@ def _address(address: str, slack_targets: list[str]) -> None:
 def slack_allowed(address: str, slack_targets: list[str]) -> bool:
     """An exact entry of [web] slack_targets; the entry "users" allows any Slack user id."""
     is_user = address.lstrip("@")[:1] in ("U", "W") and not address.startswith("#")
-    return address in slack_targets or (is_user and "users" in slack_targets)
+    return address in slack_targets or (is_user and ANY_SLACK_USER in slack_targets)
 
 
 def _max_items(text: str, errors: dict) -> int | None:
