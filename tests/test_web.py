@@ -251,6 +251,26 @@ def test_one_click_post_unsubscribes_at_once_without_cookie_or_page(app, config,
         assert later.get(manage_link(app, sub)).status_code == 410      # links stop working after unsubscribe
 
 
+def test_a_config_file_subscriber_who_unsubscribes_from_a_digest_stays_unsubscribed(app, config, store):
+    """The person, not the operator, asked to stop: the file's subscribers, applied again at the
+    next start of any command (a `run` timer, `serve`'s sweep), must not bring them back."""
+    from notifier.config import SubscriberSpec
+    from notifier.pipeline import open_context
+
+    config.subscribers = [SubscriberSpec(email="ann@example.org", keywords="distillation")]
+    with open_context(config):              # a start applies the file
+        pass
+    sub = store.find_subscriber("ann@example.org")
+    assert sub.active and sub.origin == "config"
+    link = f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}"
+    with TestClient(app, base_url=PUBLIC) as mail_provider:
+        mail_provider.post(link, content=b"List-Unsubscribe=One-Click",
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    with open_context(config):              # the next start
+        pass
+    assert not store.find_subscriber("ann@example.org").active
+
+
 def test_the_unsubscribe_link_opened_in_a_browser_shows_one_button_and_changes_nothing(app, client, config, store):
     sub = subscribed(client, config, store)
     link = f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}"
