@@ -220,6 +220,26 @@ def test_an_untouched_fewer_more_slider_keeps_following_the_configured_threshold
     assert store.find_subscriber(sub.id).threshold is None
 
 
+def test_a_config_file_subscriber_is_told_the_file_sets_their_keywords_and_a_save_changes_nothing(
+        app, client, config, store):
+    """The file wins at the next start: a "Saved." that the next `run` quietly undoes would be a
+    lie. The page says who changes them; pausing, votes and unsubscribing still work there."""
+    from notifier.config import SubscriberSpec
+    from notifier.pipeline import open_context
+
+    config.subscribers = [SubscriberSpec(email="ann@example.org", keywords="distillation")]
+    with open_context(config):
+        pass
+    sub = store.find_subscriber("ann@example.org")
+    link = manage_link(app, sub)
+    page = client.get(link)
+    assert "set in this service’s configuration" in page.text and 'value="save"' not in page.text
+    saved = post_form(client, link, {"keywords": "agents", "time": "07:30", "timezone": "UTC", "action": "save"})
+    assert saved.status_code == 409 and "Saved." not in saved.text
+    assert json.loads(store.find_subscriber(sub.id).profile) == ["distillation"]
+    assert "Paused" in post_form(client, link, {"action": "pause"}).text
+
+
 def test_pause_stops_digests_until_resume(app, client, config, store):
     sub = subscribed(client, config, store)
     link = manage_link(app, sub)

@@ -39,6 +39,8 @@ log = logging.getLogger("notifier.web")
 UNSUBSCRIBE_DAYS = 365        # an unsubscribe link in an old mail keeps working for a year
 TESTER_LIMIT = "120/minute"   # live previews per client (one per pause in typing)
 VOTE_LABELS = {True: "more like this", False: "not for me"}
+FILE_OWNED = ("Your keywords and schedule are set in this service’s configuration, so they cannot be changed "
+              "here: ask the person who runs it. Pausing, votes and unsubscribing work here.")
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 
 
@@ -223,7 +225,7 @@ class WebApp:
                           status: int = 200, notice: str = "") -> Response:
         voted = await run_in_threadpool(self.voted, sub.id)
         return self.page(request, "manage", status, sub=sub, fields=f, errors=errors, result=result, voted=voted,
-                         notice=notice, unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
+                         notice=notice, file_owned=FILE_OWNED if sub.origin == "config" and notice != FILE_OWNED else "", unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
 
     def voted(self, subscriber_id: int) -> list:
         """(paper, vote) of the subscriber's votes on papers still stored."""
@@ -245,6 +247,8 @@ class WebApp:
         f.email = sub.address
         if action == "preview":
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f))
+        if sub.origin == "config":          # the file wins at the next start: a save here would not last
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f), 409, notice=FILE_OWNED)
         settings, errors = check(f, self.config.web.slack_targets, with_address=False)
         if errors:
             return await self.manage_view(request, sub, f, errors, TesterResult(error=errors.get("keywords", ""),
