@@ -197,6 +197,25 @@ def test_the_manage_page_edits_the_profile_and_settings_with_a_signed_link(app, 
                                               "fri", 5, 0.2)
 
 
+def test_a_refused_manage_form_marks_only_the_fields_at_fault_and_ties_each_error_to_its_field(
+        app, client, config, store):
+    """With two profiles and the second one malformed, a screen reader heard "invalid" on the
+    first (good) one too, and neither profile nor "most papers" was tied to its message."""
+    sub = subscribed(client, config, store)
+    link = manage_link(app, sub)
+    page = client.post(link, data={"csrftoken": csrf_of(client.get(link).text), "keywords": ["agents", '"kv cache'],
+                                   "time": "07:30", "timezone": "UTC", "max_items": "500", "action": "save"})
+    assert page.status_code == 400
+    first = re.search(r'<textarea id="keywords-1"[^>]*>', page.text).group(0)
+    second = re.search(r'<textarea id="keywords-2"[^>]*>', page.text).group(0)
+    assert "aria-invalid" not in first
+    assert 'aria-invalid="true"' in second and 'aria-describedby="keywords-error"' in second
+    assert re.search(r'id="keywords-error"[^>]*>[^<]*unbalanced quote', page.text)
+    most = re.search(r'<input id="max_items"[^>]*>', page.text).group(0)
+    assert 'aria-invalid="true"' in most and 'aria-describedby="max_items-error"' in most
+    assert re.search(r'id="max_items-error"[^>]*>a number from 1 to 100', page.text)
+
+
 def test_a_subscriber_whose_stored_profile_no_longer_parses_sees_why_on_the_manage_page_and_fixes_it(
         app, client, config, store):
     """Their digests wait (see `notifier status`); the page they reach from any digest says which

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from notifier.config import ANY_SLACK_USER, DEFAULT_THRESHOLD, MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
 from notifier.errors import NotifierError
 from notifier.subscribers import WEEKDAYS, channel_of, parse_frequency
-from notifier.web.tester import profile_error
+from notifier.web.tester import profile_error_at
 
 
 
@@ -69,10 +69,13 @@ def check(f: Fields, slack_targets: list[str], *, with_address: bool = True) -> 
     if with_address:
         settings["address"] = f.email
         _field(errors, "email", lambda: _address(f.email, slack_targets))
+    at, problem = profile_error_at(f.texts())
     if not f.texts():
         errors["keywords"] = "type at least one term, e.g. \"kv cache\", MoE"
-    elif profile_error(f.texts()):
-        errors["keywords"] = profile_error(f.texts())
+    elif problem:
+        errors["keywords"] = problem
+        if at:
+            errors["keywords_at"] = at           # which profile (the manage page has several); 0 otherwise
     if not TIME_RE.match(f.time):
         errors["time"] = f"'{f.time}' is not a time as HH:MM (24-hour)"
     _field(errors, "timezone", lambda: check_timezone(f.timezone, "time zone"))
