@@ -141,6 +141,18 @@ def test_an_expired_confirmation_link_gets_a_clear_410_page(client, config, stor
     assert page.status_code == 410 and "expired" in page.text and "Traceback" not in page.text
 
 
+def test_a_confirmation_mail_that_cannot_be_sent_says_so_instead_of_check_your_inbox(config, client, store):
+    """SMTP down: "We sent a message ... follow the link" had the visitor wait for a mail that
+    never comes. Both answers (new or already subscribed) mail, so saying so leaks nothing."""
+    from smtp_server import free_port
+
+    config.email.host, config.email.port, config.email.security = "127.0.0.1", free_port(), "none"
+    page = subscribe(client)
+    assert page.status_code == 503
+    assert "could not send" in page.text and "Check your inbox" not in page.text
+    assert store.list_subscribers(active_only=False) == []
+
+
 def test_only_the_slack_targets_the_operator_allows_can_subscribe(config, client, store):
     config.web.slack_targets = ["#ml-papers"]
     refused = subscribe(client, "#random")

@@ -144,35 +144,39 @@ class WebApp:
             return self.page(request, "subscribe", 400, fields=f, errors=errors, result=result, **self.choices())
         if not self.allowed(self.config.web.limit_per_address, "address", f.email.lower()):
             return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
-        await run_in_threadpool(self.start_signup, f.email, settings)
+        if not await run_in_threadpool(self.start_signup, f.email, settings):
+            return self.message(request, "We could not send the message",
+                                f"We could not send a message to {f.email} just now, so there is no link to "
+                                "follow yet. Check the address, or try again in a while.", 503)
         return self.message(request, "Check your inbox",
                             f"We sent a message to {f.email}. Follow the link in it to confirm; nothing is sent "
                             "to you before that. The link works for "
                             f"{self.config.web.confirm_hours} hours.")
 
-    def start_signup(self, address: str, settings: dict) -> None:
+    def start_signup(self, address: str, settings: dict) -> bool:
         """A confirmation link for a new (or unsubscribed) address; for one already subscribed,
-        a note with their manage link. The visitor sees the same answer either way."""
+        a note with their manage link. The visitor sees the same answer either way. -> was the
+        message sent (False: the mail server refused or was down; the visitor is told)."""
         existing = self.store.find_subscriber(address)
         if existing is not None and existing.active and existing.address == address:
-            self.send(address, "You are already subscribed to paper digests",
-                      "Someone (probably you) asked to subscribe this address, which is already subscribed.\n\n"
-                      f"Change your keywords, time or frequency here:\n{manage_url(self.base, self.signer, existing.id)}\n\n"
-                      "If it was not you, ignore this message.")
-            return
+            return self.send(address, "You are already subscribed to paper digests",
+                             "Someone (probably you) asked to subscribe this address, which is already subscribed.\n\n"
+                             f"Change your keywords, time or frequency here:\n{manage_url(self.base, self.signer, existing.id)}\n\n"
+                             "If it was not you, ignore this message.")
         signup_id = self.store.add_signup(address, settings)
         link = self.link("confirm", Token("confirm", signup_id))
-        self.send(address, "Confirm your paper digest subscription",
-                  f"Confirm your subscription to personalised paper digests:\n{link}\n\n"
-                  f"The link works once, for {self.config.web.confirm_hours} hours. "
-                  "If you did not ask for this, ignore this message: nothing will be sent.")
+        return self.send(address, "Confirm your paper digest subscription",
+                         f"Confirm your subscription to personalised paper digests:\n{link}\n\n"
+                         f"The link works once, for {self.config.web.confirm_hours} hours. "
+                         "If you did not ask for this, ignore this message: nothing will be sent.")
 
-    def send(self, address: str, subject: str, text: str) -> None:
+    def send(self, address: str, subject: str, text: str) -> bool:
         from notifier.channels import send_text
 
         result = send_text(self.config, address, subject, text, self.env)
         level = logging.INFO if result.state == State.SENT else logging.ERROR
         event(log, f"web mail {result.state}", level, to=address, subject=subject, error=result.error)
+        return result.state == State.SENT
 
     # -- confirm ------------------------------------------------------------------------------
     def signup_for(self, token: str):
