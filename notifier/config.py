@@ -544,4 +544,5 @@ def redacted(config: Config) -> dict:
     data = asdict(config)
     data["database"]["url"] = re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", config.database_url)
     data["general"]["state_dir"] = str(config.state_dir)
+    data["email"] = {("from" if k == "from_" else k): v for k, v in data["email"].items()}   # the file's key
     return data

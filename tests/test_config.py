@@ -282,3 +282,12 @@ def test_web_slack_targets_accepts_users_as_the_readme_documents(tmp_path):
     allows any user id); the web form honours it, so the config must load with it."""
     config = load_config(write(tmp_path, '[web]\nslack_targets = ["#ml-papers", "users"]\n'), env={})
     assert config.web.slack_targets == ["#ml-papers", "users"]
+
+
+def test_notifier_config_shows_the_sender_under_the_key_the_file_uses(tmp_path):
+    """`notifier config` showed "from_" (the Python field), a key the file refuses."""
+    from notifier.config import redacted
+
+    shown = redacted(load_config(write(tmp_path, '[email]\nfrom = "Digests <papers@example.org>"\n'), env={}))
+    assert shown["email"]["from"] == "Digests <papers@example.org>" and "from_" not in shown["email"]
+    assert list(shown["email"])[:6] == ["host", "port", "security", "username", "password_env", "from"]
