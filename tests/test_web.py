@@ -153,6 +153,17 @@ def test_a_confirmation_mail_that_cannot_be_sent_says_so_instead_of_check_your_i
     assert store.list_subscribers(active_only=False) == []
 
 
+def test_a_visitor_who_types_no_address_is_told_in_their_terms_not_the_operators(config, client, store):
+    """The command line's message lists webhook:ENV_NAME and channel ids: words for the operator,
+    and kinds of target a visitor may not subscribe anyway."""
+    page = subscribe(client, "Ada Lovelace")
+    assert page.status_code == 400 and "&#39;Ada Lovelace&#39; is not an e-mail address" in page.text
+    assert "webhook" not in page.text and "channel id" not in page.text
+    config.web.slack_targets = ["#ml-papers"]
+    page = subscribe(client, "ml-papers")
+    assert "is not an e-mail address or one of the Slack targets this service offers (#ml-papers)" in page.text
+
+
 def test_only_the_slack_targets_the_operator_allows_can_subscribe(config, client, store):
     config.web.slack_targets = ["#ml-papers"]
     refused = subscribe(client, "#random")

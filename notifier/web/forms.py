@@ -99,8 +99,23 @@ def _address(address: str, slack_targets: list[str]) -> None:
 
     if not address:
         raise InputError("an e-mail address is required")
-    if channel_of(address) == "slack" and not slack_allowed(address, slack_targets):
+    try:
+        channel = channel_of(address)
+    except InputError:
+        if "@" in address:          # "not a valid e-mail address": already the visitor's terms
+            raise
+        raise InputError(f"'{address}' is not an e-mail address" + _offered(slack_targets)) from None
+    if channel == "slack" and not slack_allowed(address, slack_targets):
         raise InputError(f"'{address}' is not a Slack target this service delivers to; use an e-mail address")
+
+
+def _offered(slack_targets: list[str]) -> str:
+    """The Slack targets a visitor may subscribe, in their terms (not the command line's list of
+    every kind of target), for an address that is none of them: '' when only e-mail is offered."""
+    named = [t for t in slack_targets if t != ANY_SLACK_USER]
+    if ANY_SLACK_USER in slack_targets:
+        named.append("your Slack user id U…")
+    return f" or one of the Slack targets this service offers ({', '.join(named)})" if named else ""
 
 
 def slack_allowed(address: str, slack_targets: list[str]) -> bool:
