@@ -536,6 +536,19 @@ def test_a_slack_vote_click_is_acknowledged_to_the_user_through_its_response_url
     assert ack["text"] == "Noted: more like this — Sparse &lt;attention&gt; &amp; you"     # the title is escaped
 
 
+def test_a_slack_click_that_cannot_count_is_answered_ok_and_the_user_is_told_why(slack_app, config):
+    """Unsubscribed since (or a button older than link_days): Slack got an HTML error page and
+    showed the clicking user a warning sign with no word of why."""
+    with TestClient(slack_app, base_url=PUBLIC, follow_redirects=False) as c:
+        sub = subscribed(c, config, slack_app.web.store)
+    slack_app.web.store.remove_subscriber(sub.id)
+    assert click(slack_app, sub, 1, slack_app.fake.url + "/actions/T1/43/secret").status_code == 200
+    assert slack_app.web.store.votes(sub.id) == []
+    [ack] = slack_app.fake.hooks("/actions/T1/43/secret")
+    assert ack["response_type"] == "ephemeral"
+    assert ack["text"] == "Not recorded: you have unsubscribed, so this link no longer works"
+
+
 def test_a_response_url_on_another_host_gets_nothing_and_the_vote_is_still_stored(slack_app, config, slack, caplog):
     elsewhere = slack()            # listening, so a post there would be seen
     with TestClient(slack_app, base_url=PUBLIC, follow_redirects=False) as c:

@@ -349,10 +349,17 @@ class WebApp:
         return Response(status_code=200, background=ack)
 
     def slack_vote(self, token: str) -> str:
-        """Stores the vote a Slack button carries; the line that acknowledges it (mrkdwn)."""
+        """Stores the vote a Slack button carries; the line that acknowledges it (mrkdwn), or says
+        why it was not recorded (unsubscribed, an expired button, a paper no longer stored): Slack
+        is answered 200 either way, or it shows the user a warning sign and nothing more."""
         from notifier.render import mrkdwn_escape
 
-        _, t, paper = self.record_vote(token, via="slack")
+        try:
+            _, t, paper = self.record_vote(token, via="slack")
+        except (TokenError, Gone, HTTPException) as err:
+            why = err.detail if isinstance(err, HTTPException) else str(err)
+            event(log, "slack vote refused", logging.INFO, reason=why)
+            return f"Not recorded: {mrkdwn_escape(why)}"
         return f"Noted: {VOTE_LABELS[t.vote > 0]} — {mrkdwn_escape(paper.title)}"
 
     def acknowledge(self, response_url: str, text: str) -> None:
