@@ -403,6 +403,9 @@ def validate_sources(arxiv: ArxivSource, where: str) -> None:
                           "name at least one, e.g. [\"cs.LG\"]")
 
 
+ANY_SLACK_USER = "users"     # in [web] slack_targets: a visitor may subscribe any Slack user id (a DM)
+
+
 def validate_addresses(config: Config, where: str) -> None:
     """The sender, the alert targets and the mailto: the same checks as a subscriber's address,
     so a typo is named here and not met when the first digest or alert goes out."""
@@ -416,7 +419,7 @@ def validate_addresses(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: 'email.host' must be a host name, not {config.email.host!r}")
     targets = [("alerts.email", config.alerts.email, "email"), ("alerts.slack", config.alerts.slack, "slack"),
                ("email.unsubscribe_mailto", config.email.unsubscribe_mailto, "email")]
-    targets += [("web.slack_targets", t, "slack") for t in config.web.slack_targets]
+    targets += [("web.slack_targets", t, "slack") for t in config.web.slack_targets if t != ANY_SLACK_USER]
     for key, value, channel in targets:
         if value and _channel(value) != channel:
             kind = "an e-mail address" if channel == "email" else "a Slack target (#channel, C…, U…)"
@@ -541,4 +544,5 @@ def redacted(config: Config) -> dict:
     data = asdict(config)
     data["database"]["url"] = re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", config.database_url)
     data["general"]["state_dir"] = str(config.state_dir)
+    data["email"] = {("from" if k == "from_" else k): v for k, v in data["email"].items()}   # the file's key
     return data

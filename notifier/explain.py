@@ -49,7 +49,7 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
         return found, []
     lo = max(0, hits[0] - SNIPPET_WORDS // 2)
     hi = min(len(toks), lo + SNIPPET_WORDS * 2)
-    segments, cursor = [], toks[lo].start()
+    segments, cursor = [], toks[lo].start() if lo else 0     # from the text's start: its "(" or "“" too
     if lo:
         segments.append(("… ", False))
     for i in (h for h in hits if lo <= h < hi):
@@ -58,7 +58,7 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
             segments.append((text[cursor:m.start()], False))
         segments.append((m.group(), True))
         cursor = m.end()
-    segments.append((text[cursor:toks[hi - 1].end()], False))
+    segments.append((text[cursor:toks[hi - 1].end() if hi < len(toks) else len(text)], False))   # to its end: "?"
     if hi < len(toks):
         segments.append((" …", False))
     return found, [s for s in segments if s[0]]

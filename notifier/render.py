@@ -112,8 +112,18 @@ def item_view(item: DigestItem) -> dict:
     return {"title": one_line(p.title, MAX_TITLE_CHARS) or p.arxiv_id,
             "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
-            "profiles": [one_line(x, 60) for x in item.profiles], "evidence": evidence,
+            "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
+            "evidence": evidence,
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
+
+
+def profiles_line(labels: list[str]) -> str:
+    """Which of the subscriber's profiles sent a paper: "profile: kv cache, MoE" or "profiles: kv
+    cache, MoE; mamba" (a label lists its terms with commas, so profiles are set apart by ";")."""
+    labels = [one_line(x, 60) for x in labels]
+    if not labels:
+        return ""
+    return f"profile{'s' if len(labels) > 1 else ''}: " + "; ".join(labels)
 
 
 def with_votes(views: list[dict], digest: Digest) -> list[dict]:
@@ -236,8 +246,8 @@ def _item_blocks(v: dict) -> list:
         meta.append("matched: " + mrkdwn_escape(", ".join(v["terms"])))
     if v["votes"]:
         meta.append(v["votes"])
-    if v["profiles"]:
-        meta.append("profiles: " + mrkdwn_escape(", ".join(v["profiles"])))
+    if v["profiles_line"]:
+        meta.append(mrkdwn_escape(v["profiles_line"]))
     if v["stats"]:
         meta.append(v["stats"])
     blocks = [SectionBlock(text=MarkdownTextObject(text=text))]

@@ -135,10 +135,14 @@ def settings_of(sub: Subscriber, *, without: tuple[str, ...] = ()) -> dict:
 
 
 def spec_subscriber(spec, default_timezone: str) -> Subscriber:
-    """A ``[[subscribers]]`` entry of the config file, through the same checks as the CLI."""
+    """A ``[[subscribers]]`` entry of the config file, through the same checks as the CLI. Its
+    ``active`` is None: applying the file adds it (active) or sets its settings, but never undoes an
+    unsubscribe (a digest's one-click link, the web page, `notifier unsubscribe`): the person asked
+    to stop, and `notifier subscribe` or the web sign-up brings them back."""
     sub = new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
                          timezone=spec.timezone or default_timezone, time=spec.time, frequency=spec.frequency,
                          max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
+    sub.active = None
     if sub.channel != ("email" if spec.email else "slack"):
         raise InputError(f"'{sub.address}' is not {'an e-mail address' if spec.email else 'a Slack target'}")
     return sub

@@ -22,6 +22,7 @@ class Recorder:
         self.delay, self.hold_at = delay, hold_at
         self.held, self.release = threading.Event(), threading.Event()
         self.messages = []
+        self.raw = []               # the bytes of each, as they came over the wire
         self.rcpt_replies = {}      # address -> list of replies to give, in order
         self.lock = threading.Lock()
         self.sessions = 0
@@ -41,6 +42,7 @@ class Recorder:
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
             self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+            self.raw.append(envelope.original_content or envelope.content)
             hold = len(self.messages) == self.hold_at
         if hold:
             self.held.set()

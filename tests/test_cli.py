@@ -72,6 +72,19 @@ def test_config_file_subscribers_win_for_their_address(cli, tmp_path):
     assert sub["profiles"] == ["from the file"] and sub["origin"] == "config"
 
 
+def test_unsubscribing_a_config_file_subscriber_sticks_and_subscribe_brings_them_back(cli, tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[[subscribers]]\nemail = 'ada@example.org'\nkeywords = 'from the file'\n")
+    code, out, _ = cli("--config", str(path), "unsubscribe", "ada@example.org")
+    assert code == 0 and "it stays unsubscribed" in out
+    code, out, _ = cli("--config", str(path), "subscribers", "--all", "--json")
+    assert json.loads(out)["active"] is False                  # the next start did not bring it back
+    cli("--config", str(path), "subscribe", "ada@example.org", "-k", "from the cli")
+    code, out, _ = cli("--config", str(path), "subscribers", "--json")
+    sub = json.loads(out)
+    assert sub["active"] is True and sub["profiles"] == ["from the file"]      # the file still wins
+
+
 def thresholds(cli, *config) -> dict[str, float | None]:
     _, out, _ = cli(*config, "subscribers", "--json")
     return {s["address"]: s["threshold"] for s in map(json.loads, out.splitlines())}

@@ -275,3 +275,19 @@ def test_credential_that_is_not_utf8_is_one_line_naming_the_file(tmp_path):
     with pytest.raises(ConfigError) as err:
         read_secret("SMTP_PW", env={"CREDENTIALS_DIRECTORY": str(tmp_path)})
     assert str(err.value) == f"{tmp_path / 'SMTP_PW'}: cannot read the credential SMTP_PW: not UTF-8 text"
+
+
+def test_web_slack_targets_accepts_users_as_the_readme_documents(tmp_path):
+    """README: `[web] slack_targets` lists the Slack targets visitors may subscribe ("users"
+    allows any user id); the web form honours it, so the config must load with it."""
+    config = load_config(write(tmp_path, '[web]\nslack_targets = ["#ml-papers", "users"]\n'), env={})
+    assert config.web.slack_targets == ["#ml-papers", "users"]
+
+
+def test_notifier_config_shows_the_sender_under_the_key_the_file_uses(tmp_path):
+    """`notifier config` showed "from_" (the Python field), a key the file refuses."""
+    from notifier.config import redacted
+
+    shown = redacted(load_config(write(tmp_path, '[email]\nfrom = "Digests <papers@example.org>"\n'), env={}))
+    assert shown["email"]["from"] == "Digests <papers@example.org>" and "from_" not in shown["email"]
+    assert list(shown["email"])[:6] == ["host", "port", "security", "username", "password_env", "from"]

@@ -36,3 +36,19 @@ def test_demo_delivers_matching_papers_to_the_outbox_and_nothing_twice(tmp_path)
     assert second.returncode == 0, second.stderr
     assert "0 new" in second.stdout and second.stdout.count("nothing new to deliver") == 2
     assert len(list((tmp_path / "outbox").iterdir())) == 2
+
+
+def test_a_demo_that_cannot_write_its_outbox_says_so_exits_1_and_delivers_when_run_again(tmp_path):
+    """A file named outbox where the folder goes: the deliveries wait for a retry. The demo said
+    so but exited 0, and the next run told "nothing new to deliver (already sent ...)" while
+    nothing had been, and sent nothing once the file was gone."""
+    (tmp_path / "outbox").write_text("in the way")
+    first = demo(tmp_path)
+    assert first.returncode == 1 and first.stdout.count("-> retry: could not write to outbox") == 2
+    (tmp_path / "outbox").unlink()
+    import time
+    time.sleep(2)                               # the demo retries after a second, not five minutes
+    second = demo(tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "already sent" not in second.stdout and second.stdout.count("-> sent: ") == 2
+    assert len(list((tmp_path / "outbox").iterdir())) == 2

@@ -1,4 +1,6 @@
 
+import re
+
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -37,6 +39,30 @@ def test_message_arrives_with_parts_headers_and_content(smtp):
     text, html = msg.iter_parts()
     assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
     assert "Paper 3 on KV cache eviction" in text.get_content() and "Paper 3 on KV cache" in html.get_content()
+
+
+LONG_ONE_CLICK = "https://papers.example.org/unsubscribe/WzNd.aw5oRw.s0GBUa06mMDKPfOaWofnFpomrHs"   # a real link's length
+
+
+def raw_list_unsubscribe(data: bytes) -> str:
+    head = data.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    return re.search(r"^List-Unsubscribe: .*?(?=\r\n\S)", head, re.M | re.S).group(0)
+
+
+def test_a_long_one_click_link_goes_on_the_wire_as_a_uri_not_an_encoded_word(smtp):
+    """A header line the email package cannot fold it writes as RFC 2047 encoded-words
+    ("=?utf-8?q?=3Chttps=3A//..."): no mail provider reads a URI there, so Gmail's and Yahoo's
+    one-click unsubscribe found none. Every real link (public_url + /unsubscribe/ + token) is that long."""
+    handler, port = smtp
+    with channel(port, unsubscribe_url=LONG_ONE_CLICK) as ch:
+        assert ch.send(digest(2)).state == "sent"
+    written = build_message(digest(2), from_addr="Paper digest <digest@example.org>",
+                            unsubscribe_mailto="unsubscribe@example.org", unsubscribe_url=LONG_ONE_CLICK)
+    for data in (handler.raw[0], bytes(written).replace(b"\n", b"\r\n")):
+        raw = raw_list_unsubscribe(data)
+        assert "=?" not in raw and f"<{LONG_ONE_CLICK}>" in raw
+        assert "<mailto:unsubscribe@example.org?subject=unsubscribe>" in raw
+    assert handler.messages[0]["List-Unsubscribe"] == f"<{LONG_ONE_CLICK}>, <mailto:unsubscribe@example.org?subject=unsubscribe>"
 
 
 def test_no_one_click_header_without_a_public_url(smtp):

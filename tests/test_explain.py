@@ -103,3 +103,20 @@ def test_the_liked_line_goes_only_to_the_paper_the_votes_moved_up(files, capsys)
     out = capsys.readouterr().out
     assert out.index("whole") < out.index("apart") and out.count("like 1 paper you liked") == 1
     assert out.index("like 1 paper you liked") < out.index("apart")
+
+
+# ----------------------------------------------------------------------------- snippets
+@pytest.mark.parametrize("text", [
+    "(Re)Thinking the KV cache?",
+    "“Lost in the Middle”: KV cache retrieval.",
+    "*Bold* KV cache claims <i>",
+], ids=["parentheses", "quotes", "markup"])
+def test_a_snippet_that_quotes_the_whole_text_keeps_its_first_and_last_characters(text):
+    """A short title is quoted whole: it read "Re)Thinking the KV cache" or "Lost in the
+    Middle”: …" without its first and last punctuation."""
+    from notifier.explain import snippet
+    from notifier.index import term_stems
+
+    _, segments = snippet(text, set(term_stems("kv cache")), term_stems("kv cache"))
+    assert "".join(t for t, _ in segments) == text
+    assert [t for t, hit in segments if hit] == ["KV", "cache"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from notifier import render
-from digests import NASTY_TITLES, digest, paper
+from digests import NASTY_TITLES, digest, item, paper
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = "NOTIFIER_REGENERATE_GOLDEN"
@@ -64,13 +64,25 @@ def test_status_line_names_sources_and_failures():
 def test_each_paper_once_with_all_profiles_links_and_counts():
     e = render.render_email(digest(4, weaker=5))
     assert e.text.count("Paper 0 on KV cache eviction") == 1
-    assert "profiles: llm, systems" in e.text
+    assert "profiles: llm; systems" in e.text
     assert "▲ 10 upvotes · 0 comments" in e.text
     for label in ("abstract: https://arxiv.org/abs/2507.10000", "PDF: https://arxiv.org/pdf/2507.10000",
                   "code: https://github.com/example/repo", "HF page: https://huggingface.co/papers/2507.10000"):
         assert label in e.text
     assert "and 5 more weaker matches not shown." in e.text
     assert '<b class="hl"' in e.html and "KV cache</b>" in e.html   # the highlighted snippet segment
+
+
+def test_a_papers_profiles_are_told_apart_when_their_labels_have_commas():
+    """A profile's label lists its terms ("kv cache, MoE"): joined with the same comma, two
+    profiles read as four, and one profile as several."""
+    papers = [paper(0), paper(1)]
+    d = digest(papers=papers)
+    d.items = [item(papers[0], ("kv cache, MoE", "mamba, state space")), item(papers[1], ("mamba, state space",))]
+    e, s = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    for text in (e.text, e.html, s):
+        assert "profiles: kv cache, MoE; mamba, state space" in text
+        assert "profile: mamba, state space" in text and "profiles: mamba" not in text
 
 
 def test_long_author_lists_are_shortened():

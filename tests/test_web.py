@@ -141,6 +141,29 @@ def test_an_expired_confirmation_link_gets_a_clear_410_page(client, config, stor
     assert page.status_code == 410 and "expired" in page.text and "Traceback" not in page.text
 
 
+def test_a_confirmation_mail_that_cannot_be_sent_says_so_instead_of_check_your_inbox(config, client, store):
+    """SMTP down: "We sent a message ... follow the link" had the visitor wait for a mail that
+    never comes. Both answers (new or already subscribed) mail, so saying so leaks nothing."""
+    from smtp_server import free_port
+
+    config.email.host, config.email.port, config.email.security = "127.0.0.1", free_port(), "none"
+    page = subscribe(client)
+    assert page.status_code == 503
+    assert "could not send" in page.text and "Check your inbox" not in page.text
+    assert store.list_subscribers(active_only=False) == []
+
+
+def test_a_visitor_who_types_no_address_is_told_in_their_terms_not_the_operators(config, client, store):
+    """The command line's message lists webhook:ENV_NAME and channel ids: words for the operator,
+    and kinds of target a visitor may not subscribe anyway."""
+    page = subscribe(client, "Ada Lovelace")
+    assert page.status_code == 400 and "&#39;Ada Lovelace&#39; is not an e-mail address" in page.text
+    assert "webhook" not in page.text and "channel id" not in page.text
+    config.web.slack_targets = ["#ml-papers"]
+    page = subscribe(client, "ml-papers")
+    assert "is not an e-mail address or one of the Slack targets this service offers (#ml-papers)" in page.text
+
+
 def test_only_the_slack_targets_the_operator_allows_can_subscribe(config, client, store):
     config.web.slack_targets = ["#ml-papers"]
     refused = subscribe(client, "#random")
@@ -197,6 +220,25 @@ def test_the_manage_page_edits_the_profile_and_settings_with_a_signed_link(app, 
                                               "fri", 5, 0.2)
 
 
+def test_a_refused_manage_form_marks_only_the_fields_at_fault_and_ties_each_error_to_its_field(
+        app, client, config, store):
+    """With two profiles and the second one malformed, a screen reader heard "invalid" on the
+    first (good) one too, and neither profile nor "most papers" was tied to its message."""
+    sub = subscribed(client, config, store)
+    link = manage_link(app, sub)
+    page = client.post(link, data={"csrftoken": csrf_of(client.get(link).text), "keywords": ["agents", '"kv cache'],
+                                   "time": "07:30", "timezone": "UTC", "max_items": "500", "action": "save"})
+    assert page.status_code == 400
+    first = re.search(r'<textarea id="keywords-1"[^>]*>', page.text).group(0)
+    second = re.search(r'<textarea id="keywords-2"[^>]*>', page.text).group(0)
+    assert "aria-invalid" not in first
+    assert 'aria-invalid="true"' in second and 'aria-describedby="keywords-error"' in second
+    assert re.search(r'id="keywords-error"[^>]*>[^<]*unbalanced quote', page.text)
+    most = re.search(r'<input id="max_items"[^>]*>', page.text).group(0)
+    assert 'aria-invalid="true"' in most and 'aria-describedby="max_items-error"' in most
+    assert re.search(r'id="max_items-error"[^>]*>a number from 1 to 100', page.text)
+
+
 def test_a_subscriber_whose_stored_profile_no_longer_parses_sees_why_on_the_manage_page_and_fixes_it(
         app, client, config, store):
     """Their digests wait (see `notifier status`); the page they reach from any digest says which
@@ -214,10 +256,46 @@ def test_a_subscriber_whose_stored_profile_no_longer_parses_sees_why_on_the_mana
 def test_an_untouched_fewer_more_slider_keeps_following_the_configured_threshold(app, client, config, store):
     sub = subscribed(client, config, store)
     page = client.get(manage_link(app, sub))
-    assert 'name="more" type="range" min="5" max="95" step="5" value="60"' in page.text     # matcher default 0.4
+    assert 'name="more" type="range" min="5" max="95" step="1" value="60"' in page.text     # matcher default 0.4
     post_form(client, manage_link(app, sub), {"keywords": "agents", "time": "07:30", "timezone": "UTC",
                                               "more": "60", "action": "save"})
     assert store.find_subscriber(sub.id).threshold is None
+
+
+def test_a_config_file_subscriber_is_told_the_file_sets_their_keywords_and_a_save_changes_nothing(
+        app, client, config, store):
+    """The file wins at the next start: a "Saved." that the next `run` quietly undoes would be a
+    lie. The page says who changes them; pausing, votes and unsubscribing still work there."""
+    from notifier.config import SubscriberSpec
+    from notifier.pipeline import open_context
+
+    config.subscribers = [SubscriberSpec(email="ann@example.org", keywords="distillation")]
+    with open_context(config):
+        pass
+    sub = store.find_subscriber("ann@example.org")
+    link = manage_link(app, sub)
+    page = client.get(link)
+    assert "set in this service’s configuration" in page.text and 'value="save"' not in page.text
+    saved = post_form(client, link, {"keywords": "agents", "time": "07:30", "timezone": "UTC", "action": "save"})
+    assert saved.status_code == 409 and "Saved." not in saved.text
+    assert json.loads(store.find_subscriber(sub.id).profile) == ["distillation"]
+    assert "Paused" in post_form(client, link, {"action": "pause"}).text
+
+
+@pytest.mark.parametrize("threshold", [0.33, 0.42, 0.25])
+def test_the_fewer_more_slider_can_hold_a_threshold_set_on_the_command_line_so_a_save_keeps_it(
+        app, client, config, store, threshold):
+    """A browser moves a range input's value onto its steps before showing and sending it: at
+    step 5, 0.33 (67) came back as 65, and saving only a new delivery time stored 0.35."""
+    sub = subscribed(client, config, store)
+    store.update_subscriber(sub.id, threshold=threshold)
+    page = client.get(manage_link(app, sub))
+    low, step, value = (int(re.search(rf'name="more" type="range"[^>]* {k}="(\d+)"', page.text).group(1))
+                        for k in ("min", "step", "value"))
+    assert (value - low) % step == 0                # the value the browser shows and sends back
+    post_form(client, manage_link(app, sub), {"keywords": "agents", "time": "09:00", "timezone": "UTC",
+                                              "more": str(value), "action": "save"})
+    assert store.find_subscriber(sub.id).threshold == threshold
 
 
 def test_pause_stops_digests_until_resume(app, client, config, store):
@@ -249,6 +327,26 @@ def test_one_click_post_unsubscribes_at_once_without_cookie_or_page(app, config,
     assert answer.status_code == 200 and not store.find_subscriber(sub.id).active
     with TestClient(app, base_url=PUBLIC) as later:
         assert later.get(manage_link(app, sub)).status_code == 410      # links stop working after unsubscribe
+
+
+def test_a_config_file_subscriber_who_unsubscribes_from_a_digest_stays_unsubscribed(app, config, store):
+    """The person, not the operator, asked to stop: the file's subscribers, applied again at the
+    next start of any command (a `run` timer, `serve`'s sweep), must not bring them back."""
+    from notifier.config import SubscriberSpec
+    from notifier.pipeline import open_context
+
+    config.subscribers = [SubscriberSpec(email="ann@example.org", keywords="distillation")]
+    with open_context(config):              # a start applies the file
+        pass
+    sub = store.find_subscriber("ann@example.org")
+    assert sub.active and sub.origin == "config"
+    link = f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}"
+    with TestClient(app, base_url=PUBLIC) as mail_provider:
+        mail_provider.post(link, content=b"List-Unsubscribe=One-Click",
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    with open_context(config):              # the next start
+        pass
+    assert not store.find_subscriber("ann@example.org").active
 
 
 def test_the_unsubscribe_link_opened_in_a_browser_shows_one_button_and_changes_nothing(app, client, config, store):
@@ -436,6 +534,19 @@ def test_a_slack_vote_click_is_acknowledged_to_the_user_through_its_response_url
     [ack] = slack_app.fake.hooks("/actions/T1/42/secret")
     assert ack["response_type"] == "ephemeral" and ack["replace_original"] is False
     assert ack["text"] == "Noted: more like this — Sparse &lt;attention&gt; &amp; you"     # the title is escaped
+
+
+def test_a_slack_click_that_cannot_count_is_answered_ok_and_the_user_is_told_why(slack_app, config):
+    """Unsubscribed since (or a button older than link_days): Slack got an HTML error page and
+    showed the clicking user a warning sign with no word of why."""
+    with TestClient(slack_app, base_url=PUBLIC, follow_redirects=False) as c:
+        sub = subscribed(c, config, slack_app.web.store)
+    slack_app.web.store.remove_subscriber(sub.id)
+    assert click(slack_app, sub, 1, slack_app.fake.url + "/actions/T1/43/secret").status_code == 200
+    assert slack_app.web.store.votes(sub.id) == []
+    [ack] = slack_app.fake.hooks("/actions/T1/43/secret")
+    assert ack["response_type"] == "ephemeral"
+    assert ack["text"] == "Not recorded: you have unsubscribed, so this link no longer works"
 
 
 def test_a_response_url_on_another_host_gets_nothing_and_the_vote_is_still_stored(slack_app, config, slack, caplog):

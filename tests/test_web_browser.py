@@ -217,3 +217,21 @@ def test_a_subscriber_serves_themselves_from_subscribe_to_unsubscribe(site, smtp
     page.goto(vote)                                                 # links stop working after unsubscribe
     assert "no longer works" in page.content()
     store.close()
+
+
+def test_a_digest_email_with_a_long_url_or_word_in_its_snippet_fits_a_phone(browser):
+    """Abstracts carry code links (https://github.com/org/a-long-repository-name) and names
+    without spaces; a "why" snippet or author line quoting one must wrap, not widen the mail."""
+    from digests import digest, item, paper
+    from notifier.models import Evidence
+    from notifier.render import render_email
+
+    url = "https://github.com/some-organisation/kv-cache-compression-with-learned-eviction-policies"
+    p = paper(0, authors=["Supercalifragilisticexpialidocious" * 3])
+    d = digest(papers=[p])
+    d.items = [item(p)]
+    d.items[0].match.evidence = [Evidence("kv cache", "abstract", [("KV cache", True), (f" code at {url}.", False)])]
+    page = browser.new_page()
+    page.set_content(render_email(d).html)
+    assert url in page.inner_text("body")
+    assert fits(page, 375)

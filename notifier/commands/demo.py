@@ -1,7 +1,7 @@
 """`notifier demo`: the whole pipeline on bundled real Hugging Face Daily Papers responses."""
 from pathlib import Path
 
-from notifier.outbox import FetchState
+from notifier.outbox import UNFINISHED, FetchState, State
 
 DEMO_SUBSCRIBERS = [
     {"address": "ada@example.org", "name": "Ada (email demo)",
@@ -27,6 +27,7 @@ def demo_config(folder: Path):
     config.email.host = ""                 # no SMTP: e-mails go to the outbox folder
     config.slack.token_env = ""            # no Slack: payloads go to the outbox folder
     config.schedule.timezone = "UTC"
+    config.delivery.retry_base_seconds = 1  # run again after fixing what stopped a delivery: it goes at once
     return config
 
 
@@ -56,14 +57,17 @@ def run(args) -> int:
         reports = deliver(ctx)
         subs = ctx.store.list_subscribers()
         total = ctx.store.count_papers()
+        waiting = {d.subscriber_id: d for d in ctx.store.deliveries(states=UNFINISHED)}
     print(f"Fetched {result.found} papers from Hugging Face Daily Papers {day} (bundled sample): "
           f"{result.new} new, {total} stored in {config.database.url.removeprefix('sqlite:///')}")
     sent = {r.subscriber: r for r in reports}
     for sub in subs:
-        r = sent.get(sub.address)
-        if r is None:
-            print(f"  {sub.address:<18} nothing new to deliver (already sent; the same papers are never sent twice)")
-        else:
+        r, w = sent.get(sub.address), waiting.get(sub.id)
+        if r is not None:
             print(f"  {sub.address:<18} {r.papers} matched -> {r.state}: {r.where or r.error}")
+        elif w is not None:             # planned earlier, not sent yet: never "already sent"
+            print(f"  {sub.address:<18} a digest is waiting ({w.state}): {w.last_error or 'not sent yet'}")
+        else:
+            print(f"  {sub.address:<18} nothing new to deliver (already sent; the same papers are never sent twice)")
     print(f"Outbox: {config.outbox_dir}")
-    return 0
+    return 0 if all(r.state == State.SENT for r in reports) and not waiting else 1

@@ -9,8 +9,8 @@ def run(args) -> int:
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
         if sub.origin == "config":
-            print(f"note: {sub.address} is declared in {ctx.config.path}; remove it there too, "
-                  "or it comes back at the next start")
+            print(f"note: {sub.address} is declared in {ctx.config.path}; it stays unsubscribed (the file "
+                  "never re-subscribes anyone), but remove it there too")
         cancelled = ctx.store.remove_subscriber(sub.id)
         print(f"unsubscribed {sub.address}" + (f"; {cancelled} queued digest(s) cancelled" if cancelled else ""))
     return 0

@@ -39,6 +39,8 @@ log = logging.getLogger("notifier.web")
 UNSUBSCRIBE_DAYS = 365        # an unsubscribe link in an old mail keeps working for a year
 TESTER_LIMIT = "120/minute"   # live previews per client (one per pause in typing)
 VOTE_LABELS = {True: "more like this", False: "not for me"}
+FILE_OWNED = ("Your keywords and schedule are set in this service’s configuration, so they cannot be changed "
+              "here: ask the person who runs it. Pausing, votes and unsubscribing work here.")
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 
 
@@ -142,35 +144,39 @@ class WebApp:
             return self.page(request, "subscribe", 400, fields=f, errors=errors, result=result, **self.choices())
         if not self.allowed(self.config.web.limit_per_address, "address", f.email.lower()):
             return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
-        await run_in_threadpool(self.start_signup, f.email, settings)
+        if not await run_in_threadpool(self.start_signup, f.email, settings):
+            return self.message(request, "We could not send the message",
+                                f"We could not send a message to {f.email} just now, so there is no link to "
+                                "follow yet. Check the address, or try again in a while.", 503)
         return self.message(request, "Check your inbox",
                             f"We sent a message to {f.email}. Follow the link in it to confirm; nothing is sent "
                             "to you before that. The link works for "
                             f"{self.config.web.confirm_hours} hours.")
 
-    def start_signup(self, address: str, settings: dict) -> None:
+    def start_signup(self, address: str, settings: dict) -> bool:
         """A confirmation link for a new (or unsubscribed) address; for one already subscribed,
-        a note with their manage link. The visitor sees the same answer either way."""
+        a note with their manage link. The visitor sees the same answer either way. -> was the
+        message sent (False: the mail server refused or was down; the visitor is told)."""
         existing = self.store.find_subscriber(address)
         if existing is not None and existing.active and existing.address == address:
-            self.send(address, "You are already subscribed to paper digests",
-                      "Someone (probably you) asked to subscribe this address, which is already subscribed.\n\n"
-                      f"Change your keywords, time or frequency here:\n{manage_url(self.base, self.signer, existing.id)}\n\n"
-                      "If it was not you, ignore this message.")
-            return
+            return self.send(address, "You are already subscribed to paper digests",
+                             "Someone (probably you) asked to subscribe this address, which is already subscribed.\n\n"
+                             f"Change your keywords, time or frequency here:\n{manage_url(self.base, self.signer, existing.id)}\n\n"
+                             "If it was not you, ignore this message.")
         signup_id = self.store.add_signup(address, settings)
         link = self.link("confirm", Token("confirm", signup_id))
-        self.send(address, "Confirm your paper digest subscription",
-                  f"Confirm your subscription to personalised paper digests:\n{link}\n\n"
-                  f"The link works once, for {self.config.web.confirm_hours} hours. "
-                  "If you did not ask for this, ignore this message: nothing will be sent.")
+        return self.send(address, "Confirm your paper digest subscription",
+                         f"Confirm your subscription to personalised paper digests:\n{link}\n\n"
+                         f"The link works once, for {self.config.web.confirm_hours} hours. "
+                         "If you did not ask for this, ignore this message: nothing will be sent.")
 
-    def send(self, address: str, subject: str, text: str) -> None:
+    def send(self, address: str, subject: str, text: str) -> bool:
         from notifier.channels import send_text
 
         result = send_text(self.config, address, subject, text, self.env)
         level = logging.INFO if result.state == State.SENT else logging.ERROR
         event(log, f"web mail {result.state}", level, to=address, subject=subject, error=result.error)
+        return result.state == State.SENT
 
     # -- confirm ------------------------------------------------------------------------------
     def signup_for(self, token: str):
@@ -223,7 +229,7 @@ class WebApp:
                           status: int = 200, notice: str = "") -> Response:
         voted = await run_in_threadpool(self.voted, sub.id)
         return self.page(request, "manage", status, sub=sub, fields=f, errors=errors, result=result, voted=voted,
-                         notice=notice, unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
+                         notice=notice, file_owned=FILE_OWNED if sub.origin == "config" and notice != FILE_OWNED else "", unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
 
     def voted(self, subscriber_id: int) -> list:
         """(paper, vote) of the subscriber's votes on papers still stored."""
@@ -245,6 +251,8 @@ class WebApp:
         f.email = sub.address
         if action == "preview":
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f))
+        if sub.origin == "config":          # the file wins at the next start: a save here would not last
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f), 409, notice=FILE_OWNED)
         settings, errors = check(f, self.config.web.slack_targets, with_address=False)
         if errors:
             return await self.manage_view(request, sub, f, errors, TesterResult(error=errors.get("keywords", ""),
@@ -341,10 +349,17 @@ class WebApp:
         return Response(status_code=200, background=ack)
 
     def slack_vote(self, token: str) -> str:
-        """Stores the vote a Slack button carries; the line that acknowledges it (mrkdwn)."""
+        """Stores the vote a Slack button carries; the line that acknowledges it (mrkdwn), or says
+        why it was not recorded (unsubscribed, an expired button, a paper no longer stored): Slack
+        is answered 200 either way, or it shows the user a warning sign and nothing more."""
         from notifier.render import mrkdwn_escape
 
-        _, t, paper = self.record_vote(token, via="slack")
+        try:
+            _, t, paper = self.record_vote(token, via="slack")
+        except (TokenError, Gone, HTTPException) as err:
+            why = err.detail if isinstance(err, HTTPException) else str(err)
+            event(log, "slack vote refused", logging.INFO, reason=why)
+            return f"Not recorded: {mrkdwn_escape(why)}"
         return f"Noted: {VOTE_LABELS[t.vote > 0]} — {mrkdwn_escape(paper.title)}"
 
     def acknowledge(self, response_url: str, text: str) -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from notifier.config import DEFAULT_THRESHOLD, MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
+from notifier.config import ANY_SLACK_USER, DEFAULT_THRESHOLD, MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
 from notifier.errors import NotifierError
 from notifier.subscribers import WEEKDAYS, channel_of, parse_frequency
-from notifier.web.tester import profile_error
+from notifier.web.tester import profile_error_at
 
 
 
@@ -69,10 +69,13 @@ def check(f: Fields, slack_targets: list[str], *, with_address: bool = True) -> 
     if with_address:
         settings["address"] = f.email
         _field(errors, "email", lambda: _address(f.email, slack_targets))
+    at, problem = profile_error_at(f.texts())
     if not f.texts():
         errors["keywords"] = "type at least one term, e.g. \"kv cache\", MoE"
-    elif profile_error(f.texts()):
-        errors["keywords"] = profile_error(f.texts())
+    elif problem:
+        errors["keywords"] = problem
+        if at:
+            errors["keywords_at"] = at           # which profile (the manage page has several); 0 otherwise
     if not TIME_RE.match(f.time):
         errors["time"] = f"'{f.time}' is not a time as HH:MM (24-hour)"
     _field(errors, "timezone", lambda: check_timezone(f.timezone, "time zone"))
@@ -96,14 +99,29 @@ def _address(address: str, slack_targets: list[str]) -> None:
 
     if not address:
         raise InputError("an e-mail address is required")
-    if channel_of(address) == "slack" and not slack_allowed(address, slack_targets):
+    try:
+        channel = channel_of(address)
+    except InputError:
+        if "@" in address:          # "not a valid e-mail address": already the visitor's terms
+            raise
+        raise InputError(f"'{address}' is not an e-mail address" + _offered(slack_targets)) from None
+    if channel == "slack" and not slack_allowed(address, slack_targets):
         raise InputError(f"'{address}' is not a Slack target this service delivers to; use an e-mail address")
+
+
+def _offered(slack_targets: list[str]) -> str:
+    """The Slack targets a visitor may subscribe, in their terms (not the command line's list of
+    every kind of target), for an address that is none of them: '' when only e-mail is offered."""
+    named = [t for t in slack_targets if t != ANY_SLACK_USER]
+    if ANY_SLACK_USER in slack_targets:
+        named.append("your Slack user id U…")
+    return f" or one of the Slack targets this service offers ({', '.join(named)})" if named else ""
 
 
 def slack_allowed(address: str, slack_targets: list[str]) -> bool:
     """An exact entry of [web] slack_targets; the entry "users" allows any Slack user id."""
     is_user = address.lstrip("@")[:1] in ("U", "W") and not address.startswith("#")
-    return address in slack_targets or (is_user and "users" in slack_targets)
+    return address in slack_targets or (is_user and ANY_SLACK_USER in slack_targets)
 
 
 def _max_items(text: str, errors: dict) -> int | None:

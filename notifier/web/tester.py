@@ -41,14 +41,19 @@ class TesterResult:
 def profile_error(texts: list[str]) -> str:
     """'' when every profile is accepted as typed (``check_profile``, as the command line checks
     it); else the first error, naming the term."""
+    return profile_error_at(texts)[1]
+
+
+def profile_error_at(texts: list[str]) -> tuple[int | None, str]:
+    """(which of ``texts`` is refused, its error naming the term), or (None, '') when none is."""
     from notifier.profile import check_profile
 
-    for text in texts:
+    for i, text in enumerate(texts):
         try:
             check_profile(text)
         except ProfileError as err:
-            return str(err)
-    return ""
+            return i, str(err)
+    return None, ""
 
 
 class Tester:
