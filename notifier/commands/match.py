@@ -40,10 +40,7 @@ def add_arguments(p):
 def run(args) -> int:
     enabled = gc.isenabled()
     gc.disable()    # a batch making ~10^6 short-lived objects and no cycles: -0.1 s for 10k profiles
-    # one BLAS thread (read when numpy loads): the papers' similarity product gains no wall time from
-    # more on a small box, and their spinning costs CPU (1,000 x 10,000: -0.2 s CPU, same results)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    try:
+    try:                # (one BLAS thread: set for every command by notifier.cli)
         return match(args)
     finally:
         if enabled:
