@@ -43,10 +43,10 @@ def write_batch(tmp_path, n_papers=60, n_profiles=90, seed=7):
 
 @pytest.fixture
 def parallel(monkeypatch):
-    """Fork from 10 profiles on, into 3 processes (whatever CPUs this machine has), 4 profiles a chunk
-    (so shares are cut at chunk edges inside the batch)."""
+    """Fork from 10 profiles of 60 papers on, into 3 processes (whatever CPUs this machine has), 4
+    profiles a chunk (so shares are cut at chunk edges inside the batch)."""
     def set_up(processes=3, per_chunk=4, n_papers=60):
-        monkeypatch.setattr(command, "PARALLEL_MIN_PROFILES", 10)
+        monkeypatch.setattr(command, "PARALLEL_MIN_CELLS", 10 * n_papers)
         monkeypatch.setattr(command, "cpus", lambda: processes)
         monkeypatch.setattr(notifier.match, "CHUNK_CELLS", per_chunk * n_papers)
     return set_up
@@ -95,12 +95,13 @@ def test_a_batch_with_feedback_for_all_matched_in_parallel_gives_the_lines_of_on
     assert run(capsys, *argv) == alone
 
 
-def test_a_small_batch_is_matched_in_this_process(tmp_path, capsys, monkeypatch):
-    papers, profiles = write_batch(tmp_path, n_profiles=command.PARALLEL_MIN_PROFILES - 1)
+def test_a_batch_below_the_threshold_is_matched_in_this_process(tmp_path, capsys, monkeypatch):
+    papers, profiles = write_batch(tmp_path, n_profiles=49)
+    monkeypatch.setattr(command, "PARALLEL_MIN_CELLS", 50 * 60)     # profiles x papers
     monkeypatch.setattr(command, "cpus", lambda: 8)
     monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked"))
     code, out, _ = run(capsys, "--papers", papers, "--profiles", profiles, "--json")
-    assert code == 0 and len(out.splitlines()) == command.PARALLEL_MIN_PROFILES - 1
+    assert code == 0 and len(out.splitlines()) == 49
 
 
 def test_a_bad_profile_line_is_one_line_before_any_process_starts(tmp_path, capsys, monkeypatch, parallel):

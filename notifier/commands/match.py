@@ -128,7 +128,7 @@ def run_many(args, index, votes, by_id) -> int:
     ids, profiles, feedback = read_profiles(args, votes, by_id)
     feedback = feedback if any(feedback) else None
     write = partial(write_matches, args, index, ids, profiles, feedback)
-    processes = workers(len(profiles))
+    processes = workers(len(profiles), index.n_day)
     if processes == 1:
         write(0, len(profiles), sys.stdout.write)
         return 0
@@ -192,18 +192,23 @@ def write_matches(args, index, ids: list[str], profiles: list, feedback: list | 
 
 
 # ----------------------------------------------------------------------------- a big batch in parallel
-PARALLEL_MIN_PROFILES = 4000    # a batch this big is matched by as many processes as there are CPUs (up to
-                                # PARALLEL_MAX): ... (measured: see below)
-PARALLEL_MAX = 4                # processes at most: each copies the pages its share touches
+PARALLEL_MIN_CELLS = 5_000_000  # profiles x day papers from which a batch is matched by a process a CPU: 5,000
+                                # profiles of a day of 1,000 papers, 500 of 10,000. The work to share grows with
+                                # both, the cost of a process does not (~0.05-0.1 s CPU: its start, pages copied,
+                                # its share's setup); on this 2-CPU machine under a load of 2 (least wall of 7,
+                                # alternating) 1,000 papers x 1,000-3,000 profiles gained nothing for +0.06 s
+                                # CPU, x 5,000 gained 0.04-0.08 s, x 10,000 0.17-0.3 s; 10,000 papers x 1,000
+                                # profiles 0.2 s. Below it: the daemon's and the eval's batches, small files
+PARALLEL_MAX = 4                # processes at most: each copies the pages its share writes (1,000 x 100,000 on 2:
+                                # +90 MB), and this machine has 2 CPUs, so more were never measured
 
 
-def workers(n_profiles: int) -> int:
-    """How many processes match a batch of ``n_profiles``: 1 below PARALLEL_MIN_PROFILES (the
-    daemon's and the eval's batches, a forked process's start and the copy of its output cost
-    more than it saves), else one a CPU this process may run on, up to PARALLEL_MAX."""
-    if n_profiles < PARALLEL_MIN_PROFILES or not hasattr(os, "fork"):
+def workers(n_profiles: int, n_papers: int) -> int:
+    """How many processes match a batch: 1 below PARALLEL_MIN_CELLS (profiles x day papers), else
+    one a CPU this process may run on, up to PARALLEL_MAX."""
+    if n_profiles * n_papers < PARALLEL_MIN_CELLS or not hasattr(os, "fork"):
         return 1
-    return max(1, min(cpus(), PARALLEL_MAX))
+    return max(1, min(cpus(), PARALLEL_MAX, n_profiles))
 
 
 def cpus() -> int:
@@ -212,8 +217,9 @@ def cpus() -> int:
 
 
 def chunk_size(index) -> int:
-    """How many profiles match_profiles scores together (as it works it out): shares cut at its
-    chunks' edges score each chunk as one process would."""
+    """How many profiles match_profiles scores together (its own sum): shares cut at its chunks'
+    edges score each chunk as one process would, whatever it works out per chunk (today nothing
+    across profiles: shares cut elsewhere gave the same bytes too)."""
     from notifier.match import CHUNK_CELLS
     return max(1, CHUNK_CELLS // max(index.n_day, 1))
 
