@@ -58,30 +58,44 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def no_child_left():
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)
+@pytest.fixture
+def forked(monkeypatch):
+    """The pids of the processes forked (as the parent sees them)."""
+    pids, real_fork = [], os.fork
+
+    def fork():
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+    monkeypatch.setattr(os, "fork", fork)
+    return pids
+
+
+def reaped(pids):
+    """Every one of ``pids`` has ended and been waited for: none left running, no zombie."""
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    return True
 
 
 @pytest.mark.parametrize("options", [[], ["--threshold", "0.3", "--max-items", "2"]], ids=["default", "options"])
 @pytest.mark.parametrize("processes", [2, 3])
 def test_a_batch_matched_in_parallel_gives_the_lines_of_one_process_in_input_order(
-        tmp_path, capsys, monkeypatch, parallel, options, processes):
+        tmp_path, capsys, monkeypatch, parallel, forked, options, processes):
     papers, profiles = write_batch(tmp_path)
     argv = ["--papers", papers, "--profiles", profiles, "--json", *options]
     monkeypatch.setattr(notifier.match, "CHUNK_CELLS", 4 * 60)
     alone = run(capsys, *argv)
+    assert not forked
     parallel(processes)
-    forked = []
-    real_fork = os.fork
-    monkeypatch.setattr(os, "fork", lambda: forked.append(1) or real_fork())
     together = run(capsys, *argv)
-    assert len(forked) == processes - 1
+    assert len(forked) == processes - 1 and reaped(forked)
     assert together == alone
     lines = [json.loads(line) for line in alone[1].splitlines()]
     assert [line["profile"] for line in lines] == [[f"u{i}", i, None][i % 3] for i in range(90)]
     assert sum(bool(line["matches"]) for line in lines) > 45
-    no_child_left()
 
 
 def test_a_batch_with_feedback_for_all_matched_in_parallel_gives_the_lines_of_one_process(
@@ -140,7 +154,7 @@ def refused():
     (refused, "notifier: error: the disk said no"),
 ], ids=["killed", "error"])
 def test_a_process_that_fails_stops_the_batch_with_one_line_and_exit_1(tmp_path, capsys, monkeypatch, parallel,
-                                                                       how, message):
+                                                                       forked, how, message):
     papers, profiles = write_batch(tmp_path)
     alone = run(capsys, "--papers", papers, "--profiles", profiles, "--json")[1].splitlines()
     parallel(3, per_chunk=3)                    # shares 0-30, 30-60, 60-90
@@ -148,10 +162,10 @@ def test_a_process_that_fails_stops_the_batch_with_one_line_and_exit_1(tmp_path,
     code, out, err = run(capsys, "--papers", papers, "--profiles", profiles, "--json")
     assert (code, err) == (1, message + "\n")
     assert out.splitlines() == alone[:60]        # the shares before it, whole
-    no_child_left()
+    assert len(forked) == 2 and reaped(forked)
 
 
-def test_an_error_here_stops_and_reaps_the_other_processes(tmp_path, capsys, monkeypatch, parallel):
+def test_an_error_here_stops_and_reaps_the_other_processes(tmp_path, capsys, monkeypatch, parallel, forked):
     papers, profiles = write_batch(tmp_path)
     parallel(3, per_chunk=3)
     failing_in_share(monkeypatch, 30, lambda: time.sleep(60))      # the forked ones would go on for a minute
@@ -160,7 +174,7 @@ def test_an_error_here_stops_and_reaps_the_other_processes(tmp_path, capsys, mon
     code, out, err = run(capsys, "--papers", papers, "--profiles", profiles, "--json")
     assert (code, out, err) == (130, "", "notifier: interrupted\n")
     assert time.monotonic() - start < 30
-    no_child_left()
+    assert len(forked) == 2 and reaped(forked)
 
 
 @pytest.mark.parametrize("n,k,size", [(100_000, 2, 524), (90, 3, 4), (10, 4, 100), (5, 2, 1), (7, 3, 2)])
