@@ -4,7 +4,11 @@
 1,000 papers are recombined deterministically from the real titles and abstracts of the shared
 eval set; 10,000 profiles of 2-6 terms (words, phrases, exclusions) are drawn from their vocabulary.
 10% of the profiles carry 5 votes (--votes) on papers of earlier days, given with their text.
-Prints seconds, speed-ups and the peak memory (maxrss) of each child process. The sizes to check:
+Prints wall and CPU seconds and speed-ups of each child process, CPU counting the processes it forks
+(`notifier match` splits a big batch over the CPUs: then CPU > wall), and two peaks of memory: of the
+largest process (maxrss; the kernel reports the largest of the child and its waited-for children,
+not their sum) and of all of them together (their RSS summed, polled from /proc every 20 ms: pages
+they share after the fork are counted in each, so this overstates). The sizes to check:
     python benchmarks/bench_match.py                                         # 1,000 x 10,000, all three
     python benchmarks/bench_match.py --profiles 100000 --only-ours           # 1,000 x 100,000
     python benchmarks/bench_match.py --papers 10000 --only-ours              # 10,000 x 10,000
@@ -19,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 EVAL = "/work/shared/eval/papers.jsonl"
@@ -106,16 +111,54 @@ def least_cpu(cmd, runs):
 
 
 def timed_child(cmd):
+    """-> (wall s, peak MB of the largest process, CPU s of all, peak MB of all together)."""
     start = time.perf_counter()
     pid = subprocess.Popen(cmd, stdout=subprocess.DEVNULL).pid
+    done, peak = threading.Event(), [0]
+    poll = threading.Thread(target=poll_rss, args=(pid, done, peak))
+    poll.start()
     _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - start
+    done.set()
+    poll.join()
     if status:
         raise SystemExit(f"{cmd[:4]} failed with status {status}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    largest = usage.ru_maxrss / 1024
+    return wall, largest, usage.ru_utime + usage.ru_stime, max(peak[0] / 2**20, largest)
+
+
+def poll_rss(pid, done, peak):
+    """The most that ``pid`` and its descendants held resident at once, in bytes, into ``peak[0]``,
+    every 20 ms until ``done``: read from /proc (Linux; elsewhere it stays 0: maxrss is shown)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    while not done.wait(0.02):
+        total = 0
+        for p in tree(pid):
+            try:
+                with open(f"/proc/{p}/statm") as fh:
+                    total += int(fh.read().split()[1]) * page
+            except (OSError, IndexError, ValueError):
+                pass
+        peak[0] = max(peak[0], total)
+
+
+def tree(pid):
+    """``pid`` and its descendants, from /proc/PID/task/*/children."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(map(int, fh.read().split()))
+        except (OSError, ValueError):
+            pass
+    return out
 
 
 def scaled(row, factor):
-    return row[0] * factor, row[1], row[2] * factor
+    return row[0] * factor, row[1], row[2] * factor, row[3]
 
 
 def main():
@@ -156,9 +199,10 @@ def main():
     cpu = rows["notifier match --profiles"][2]
     print(f"  (CPU seconds too: on a busy machine they compare fairer than wall time; load average "
           f"{os.getloadavg()[0]:.1f}" + (f"; the least CPU of {args.repeat} runs" if args.repeat > 1 else "") + ")")
-    for name, (secs, mem, used) in rows.items():
+    print("  (CPU: of every process of the run; peak: of the largest process / of all together, RSS summed)")
+    for name, (secs, mem, used, total) in rows.items():
         print(f"  {name:<28} {secs:8.2f} s {secs / ours:6.1f}x ours   CPU {used:8.2f} s {used / cpu:6.1f}x ours"
-              f"   peak {mem:6.0f} MB")
+              f"   peak {mem:6.0f} / {total:6.0f} MB")
 
 
 if __name__ == "__main__":
