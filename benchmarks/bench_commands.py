@@ -86,19 +86,22 @@ def bench_import(root: Path, n: int, timeout: float) -> None:
     timed("`subscribers import subscribers.csv`", config, "subscribers", "import", str(path), timeout=timeout)
 
 
-def fill_history(db: Path, n: int, days: int) -> None:
-    """n subscribers, each with one sent digest of 3 papers on each of the last ``days`` days."""
+def fill_history(db: Path, n: int, days: int, last: datetime | None = None,
+                 time_of=lambda i: "07:30") -> sqlite3.Connection:
+    """n subscribers (subscriber i at ``time_of(i)`` UTC), each with one sent digest of 3 papers on
+    each of the ``days`` days up to ``last`` (default now); -> the open connection, to add more."""
     Store(f"sqlite:///{db}").close()                        # the schema, as this checkout makes it
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    last = last or datetime.now(timezone.utc).replace(tzinfo=None)
     conn = sqlite3.connect(db)
     with conn:
         conn.executemany(
             "INSERT INTO subscriber (id, name, channel, address, profile, timezone, delivery_time, frequency, "
-            "active, paused, origin, created_at, updated_at) VALUES (?, ?, 'email', ?, ?, 'UTC', '07:30', 'daily', 1, 0, 'cli', ?, ?)",
-            [(i, f"user{i}", f"user{i}@example.org", json.dumps([f'agents, topic{i % 97}']),
-              now - timedelta(days=days + 1), now - timedelta(days=days + 1)) for i in range(1, n + 1)])
+            "active, paused, origin, created_at, updated_at) VALUES (?, ?, 'email', ?, ?, 'UTC', ?, 'daily', 1, 0, 'cli', ?, ?)",
+            [(i, f"user{i}", f"user{i}@example.org", json.dumps([f'agents, topic{i % 97}']), time_of(i),
+              last - timedelta(days=days + 1), last - timedelta(days=days + 1)) for i in range(1, n + 1)])
         for d in range(days, 0, -1):
-            day, when = (now - timedelta(days=d - 1)).date().isoformat(), now - timedelta(days=d - 1)
+            when = last - timedelta(days=d - 1)
+            day = when.date().isoformat()
             papers = [f"26{d:02d}.{k:05d}" for k in range(90)]
             conn.executemany("INSERT INTO paper (id, title, abstract, authors, url, categories, extra, first_seen_at, "
                              "updated_at) VALUES (?, 'A paper', '', '[]', '', '[]', '{}', ?, ?)",
@@ -110,13 +113,13 @@ def fill_history(db: Path, n: int, days: int) -> None:
                 [(start + i, f"{i}:{day}", i, day, when, when) for i in range(1, n + 1)])
             conn.executemany("INSERT INTO delivery_paper (delivery_id, paper_id, subscriber_id) VALUES (?, ?, ?)",
                              [(start + i, papers[(i + k) % 90], i) for i in range(1, n + 1) for k in range(3)])
-    conn.close()
+    return conn
 
 
 def bench_history(root: Path, n: int, days: int, timeout: float, postgres: str | None) -> None:
     config = folder(root, "history")
     started = time.perf_counter()
-    fill_history(config.parent / "notifier.sqlite", n, days)
+    fill_history(config.parent / "notifier.sqlite", n, days).close()
     print(f"{n} subscribers after {days} days of deliveries ({n * days} digests, filled in "
           f"{time.perf_counter() - started:.0f} s):")
     timed("`status`", config, "status", timeout=timeout)

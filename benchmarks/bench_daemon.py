@@ -17,12 +17,10 @@ CPU of --runs runs.
 To compare with another checkout, put it first on PYTHONPATH (the fill uses its schema).
 """
 import argparse
-import json
 import logging
 import os
 import queue
 import shutil
-import sqlite3
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -33,31 +31,11 @@ AT = {"nobody due": TODAY.replace(hour=6, minute=5), "1% due": TODAY.replace(hou
 
 
 def fill(db: Path, n: int, days: int) -> None:
-    from notifier.store import Store
+    from bench_commands import fill_history      # this folder is first on sys.path when run as a script
 
-    Store(f"sqlite:///{db}").close()                        # the schema, as this checkout makes it
-    conn = sqlite3.connect(db)
+    conn = fill_history(db, n, days, last=TODAY.replace(hour=7, minute=31) - timedelta(days=1),
+                        time_of=lambda i: "06:10" if i % 100 == 0 else "07:30")
     with conn:
-        conn.executemany(
-            "INSERT INTO subscriber (id, name, channel, address, profile, timezone, delivery_time, frequency, "
-            "active, paused, origin, created_at, updated_at) VALUES (?, ?, 'email', ?, ?, 'UTC', ?, 'daily', 1, 0, "
-            "'cli', ?, ?)",
-            [(i, f"user{i}", f"user{i}@example.org", json.dumps([f"agents, topic{i % 97}"]),
-              "06:10" if i % 100 == 0 else "07:30", TODAY - timedelta(days=days + 1), TODAY - timedelta(days=days + 1))
-             for i in range(1, n + 1)])
-        for d in range(days, 0, -1):
-            when = TODAY.replace(hour=7, minute=31) - timedelta(days=d)
-            day, papers = when.date().isoformat(), [f"26{d:02d}.{k:05d}" for k in range(90)]
-            conn.executemany("INSERT INTO paper (id, title, abstract, authors, url, categories, extra, first_seen_at, "
-                             "updated_at) VALUES (?, 'A paper', '', '[]', '', '[]', '{}', ?, ?)",
-                             [(p, when, when) for p in papers])
-            start = conn.execute("SELECT COALESCE(MAX(id), 0) FROM delivery").fetchone()[0]
-            conn.executemany(
-                "INSERT INTO delivery (id, key, subscriber_id, digest_day, state, items, meta, attempts, created_at, "
-                "sent_at) VALUES (?, ?, ?, ?, 'sent', '[]', '{}', 1, ?, ?)",
-                [(start + i, f"{i}:{day}", i, day, when, when) for i in range(1, n + 1)])
-            conn.executemany("INSERT INTO delivery_paper (delivery_id, paper_id, subscriber_id) VALUES (?, ?, ?)",
-                             [(start + i, papers[(i + k) % 90], i) for i in range(1, n + 1) for k in range(3)])
         new = TODAY.replace(hour=6, minute=5)
         conn.executemany("INSERT INTO paper (id, title, abstract, authors, url, categories, extra, first_seen_at, "
                          "updated_at) VALUES (?, ?, ?, '[]', '', '[]', '{}', ?, ?)",
