@@ -432,6 +432,11 @@ def padded(owner: np.ndarray, values: np.ndarray, n: int, pad) -> tuple[np.ndarr
     return out, counts
 
 
+def chunk_size(index) -> int:
+    """How many profiles ``match_profiles`` scores together on this day (CHUNK_CELLS cells)."""
+    return max(1, CHUNK_CELLS // max(index.n_day, 1))
+
+
 def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int | None = None,
                    threshold: float | None = None, upvote_weight: float = 0.0, selected_only: bool = False,
                    feedback: list[list] | None = None):
@@ -453,7 +458,7 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
     batch = Batch(matrix, profiles)
     if uses_prf(index):
         similarity(index)
-    size = max(1, CHUNK_CELLS // max(index.n_day, 1))
+    size = chunk_size(index)
     votes = (*rocchio_weights(feedback), {}) if feedback else None
 
     for lo in range(0, len(profiles), size):

@@ -132,7 +132,10 @@ def run_many(args, index, votes, by_id) -> int:
     if processes == 1:
         write(0, len(profiles), sys.stdout.write)
         return 0
+    from notifier.match import chunk_size
     prepare(index, profiles, feedback)
+    # shares cut at match_profiles' chunk edges score each chunk as one process would (nothing is
+    # worked out across profiles today: shares cut elsewhere gave the same bytes too)
     in_parallel(write, shares(len(profiles), processes, chunk_size(index)))
     return 0
 
@@ -214,14 +217,6 @@ def workers(n_profiles: int, n_papers: int) -> int:
 def cpus() -> int:
     """The CPUs this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def chunk_size(index) -> int:
-    """How many profiles match_profiles scores together (its own sum): shares cut at its chunks'
-    edges score each chunk as one process would, whatever it works out per chunk (today nothing
-    across profiles: shares cut elsewhere gave the same bytes too)."""
-    from notifier.match import CHUNK_CELLS
-    return max(1, CHUNK_CELLS // max(index.n_day, 1))
 
 
 def shares(n: int, k: int, size: int) -> list[tuple[int, int]]:
