@@ -24,7 +24,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, islice
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from notifier.index import (K1, STOP, PaperIndex, build_index, csr_positions, ra
                             unit_vector, words)
 from notifier.models import Match
 from notifier.profile import Profile, Term
-from notifier.votes import VOTE_SIMILAR, apply_votes, resemblance, rocchio_weights
+from notifier.votes import VOTE_KEPT_CELLS, VOTE_SIMILAR, apply_votes, resemblance, rocchio_weights
 
 __all__ = ["build_index", "match_profile", "match_profiles", "Matcher", "PaperIndex"]
 
@@ -703,3 +703,20 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
         matches.append(Match(docs[d].id, score, sel, ranked.labels(code),
                              evidence(index, d, ranked.terms(code)) if explain and sel else [], liked, disliked))
     return matches
+
+
+def prepare(index: PaperIndex, profiles: list[Profile], feedback: list[list] | None) -> None:
+    """Work out ahead what ``match_profiles`` reads of the index for these profiles, so that a
+    batch cut into shares makes it once (before a fork, the processes share it, copy on write)
+    rather than once a share: every term's row (in the order one call adds them), their flags,
+    the papers' similarity, and each paper voted on's likeness to the day papers (as many as the
+    index keeps: profiles of every share vote on the same papers; 1,000 x 10,000: -0.15 s CPU)."""
+    matrix = TermMatrix.of(index)
+    matrix.rows(list({id(t): t for p in profiles for t in p.terms}.values()))
+    matrix.flags()
+    if uses_prf(index):
+        similarity(index)
+    if feedback:
+        voted = {id(paper): paper for votes in feedback for paper, _ in votes}     # (a batch shares a paper)
+        for paper in islice(voted.values(), VOTE_KEPT_CELLS // max(index.n_day, 1)):
+            resemblance(index, paper)

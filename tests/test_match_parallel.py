@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+import notifier.forked
 import notifier.match
 from notifier.cli import main
 from notifier.commands import match as command
@@ -47,7 +48,7 @@ def parallel(monkeypatch):
     profiles a chunk (so shares are cut at chunk edges inside the batch)."""
     def set_up(processes=3, per_chunk=4, n_papers=60):
         monkeypatch.setattr(command, "PARALLEL_MIN_CELLS", 10 * n_papers)
-        monkeypatch.setattr(command, "cpus", lambda: processes)
+        monkeypatch.setattr(notifier.forked, "cpus", lambda: processes)
         monkeypatch.setattr(notifier.match, "CHUNK_CELLS", per_chunk * n_papers)
     return set_up
 
@@ -112,7 +113,7 @@ def test_a_batch_with_feedback_for_all_matched_in_parallel_gives_the_lines_of_on
 def test_a_batch_below_the_threshold_is_matched_in_this_process(tmp_path, capsys, monkeypatch):
     papers, profiles = write_batch(tmp_path, n_profiles=49)
     monkeypatch.setattr(command, "PARALLEL_MIN_CELLS", 50 * 60)     # profiles x papers
-    monkeypatch.setattr(command, "cpus", lambda: 8)
+    monkeypatch.setattr(notifier.forked, "cpus", lambda: 8)
     monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked"))
     code, out, _ = run(capsys, "--papers", papers, "--profiles", profiles, "--json")
     assert code == 0 and len(out.splitlines()) == 49
@@ -179,6 +180,6 @@ def test_an_error_here_stops_and_reaps_the_other_processes(tmp_path, capsys, mon
 
 @pytest.mark.parametrize("n,k,size", [(100_000, 2, 524), (90, 3, 4), (10, 4, 100), (5, 2, 1), (7, 3, 2)])
 def test_shares_cover_the_batch_in_order_cut_at_chunk_edges(n, k, size):
-    cuts = command.shares(n, k, size)
+    cuts = notifier.forked.shares(n, k, size)
     assert cuts[0][0] == 0 and cuts[-1][1] == n and all(a[1] == b[0] for a, b in zip(cuts, cuts[1:]))
     assert all(lo % size == 0 and hi > lo for lo, hi in cuts) and len(cuts) <= k

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import sys
 from functools import partial
 from itertools import chain, islice
@@ -12,7 +11,7 @@ from json.encoder import encode_basestring_ascii
 import orjson
 
 from notifier.commands import check_paper_fields, read_jsonl, read_papers
-from notifier.errors import InputError, NotifierError, ProfileError
+from notifier.errors import InputError, ProfileError
 
 
 def add_arguments(p):
@@ -132,11 +131,12 @@ def run_many(args, index, votes, by_id) -> int:
     if processes == 1:
         write(0, len(profiles), sys.stdout.write)
         return 0
-    from notifier.match import chunk_size
-    prepare(index, profiles, feedback)
+    from notifier.forked import in_parallel, shares
+    from notifier.match import chunk_size, prepare
+    prepare(index, profiles, feedback)      # once, before the fork: the processes share it
     # shares cut at match_profiles' chunk edges score each chunk as one process would (nothing is
     # worked out across profiles today: shares cut elsewhere gave the same bytes too)
-    in_parallel(write, shares(len(profiles), processes, chunk_size(index)))
+    in_parallel(write, shares(len(profiles), processes, chunk_size(index)), "matching", "profile")
     return 0
 
 
@@ -202,180 +202,15 @@ PARALLEL_MIN_CELLS = 5_000_000  # profiles x day papers from which a batch is ma
                                 # alternating) 1,000 papers x 1,000-3,000 profiles gained nothing for +0.06 s
                                 # CPU, x 5,000 gained 0.04-0.08 s, x 10,000 0.17-0.3 s; 10,000 papers x 1,000
                                 # profiles 0.2 s. Below it: the daemon's and the eval's batches, small files
-PARALLEL_MAX = 4                # processes at most: each copies the pages its share writes (1,000 x 100,000 on 2:
-                                # +90 MB), and this machine has 2 CPUs, so more were never measured
 
 
 def workers(n_profiles: int, n_papers: int) -> int:
     """How many processes match a batch: 1 below PARALLEL_MIN_CELLS (profiles x day papers), else
-    one a CPU this process may run on, up to PARALLEL_MAX."""
-    if n_profiles * n_papers < PARALLEL_MIN_CELLS or not hasattr(os, "fork"):
+    as many as ``forked.processes`` gives."""
+    if n_profiles * n_papers < PARALLEL_MIN_CELLS:
         return 1
-    return max(1, min(cpus(), PARALLEL_MAX, n_profiles))
-
-
-def cpus() -> int:
-    """The CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def shares(n: int, k: int, size: int) -> list[tuple[int, int]]:
-    """``n`` profiles cut into ``k`` near-equal contiguous shares (lo, hi), each edge on a chunk's."""
-    edges = sorted({min(n, round(n * i / k / size) * size) for i in range(k)} | {n})
-    return [(lo, hi) for lo, hi in zip(edges, edges[1:]) if hi > lo]
-
-
-def prepare(index, profiles: list, feedback: list[list] | None) -> None:
-    """What every share reads, made once before the fork so that the processes share it (copy on
-    write) rather than each make it: every term's row (in the order one process adds them), their
-    flags, the papers' similarity, and each paper voted on's likeness to the day papers (as many as
-    the index keeps: profiles of every share vote on the same papers; 1,000 x 10,000: -0.15 s CPU)."""
-    from notifier.match import TermMatrix, similarity, uses_prf
-    matrix = TermMatrix.of(index)
-    matrix.rows(list({id(t): t for p in profiles for t in p.terms}.values()))
-    matrix.flags()
-    if uses_prf(index):
-        similarity(index)
-    if feedback:
-        from notifier.votes import VOTE_KEPT_CELLS, resemblance
-        voted = {id(paper): paper for votes in feedback for paper, _ in votes}     # (read_votes shares a paper)
-        for paper in islice(voted.values(), VOTE_KEPT_CELLS // max(index.n_day, 1)):
-            resemblance(index, paper)
-    give_back_freed_memory()
-
-
-def give_back_freed_memory() -> None:
-    """Return to the system the memory freed so far (the profiles file's lines, read whole; glibc
-    keeps it): a forked process would copy each page of it that it reuses, where fresh memory
-    is its own anyway (1,000 x 100,000: 221 -> 164 MB at the fork, 7 ms)."""
-    import ctypes
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (AttributeError, OSError):     # not glibc
-        pass
-
-
-def in_parallel(write_share, bounds: list[tuple[int, int]]) -> None:
-    """``write_share(lo, hi, write)`` for each share: the first here, straight to stdout; each other
-    one in a forked process, into an unlinked temporary file, copied to stdout in turn when its
-    process has ended well. A process that fails stops the batch with its one-line error (or says
-    how it ended); whatever ends this one (an error, Ctrl-C, a closed pipe) kills and reaps them."""
-    sys.stdout.flush()                  # (nothing buffered is written twice)
-    children = []                       # [pid (0 once reaped), its share, its output file, its error pipe]
-    try:
-        for lo, hi in bounds[1:]:
-            children.append(fork_share(write_share, lo, hi))
-        write_share(*bounds[0], sys.stdout.write)
-        sys.stdout.flush()
-        for child in children:
-            _, status = os.waitpid(child[0], 0)
-            child[0] = 0
-            check_ended(status, *child[1:])
-            copy_out(child[2])
-    finally:
-        for pid, _, out, error in children:
-            if pid:
-                stop(pid)
-            out.close()
-            os.close(error)
-
-
-def fork_share(write_share, lo: int, hi: int) -> list:
-    """Start a process writing share ``lo``-``hi`` -> [its pid, (lo, hi), its output file, the read
-    end of its error pipe]."""
-    import tempfile
-    try:
-        out = tempfile.TemporaryFile()
-        read_end, write_end = os.pipe()
-        parent, pid = os.getpid(), os.fork()
-    except OSError as err:
-        raise NotifierError(f"cannot start a matching process: {err.strerror or err}") from None
-    if pid == 0:
-        os.close(read_end)
-        share_in_child(write_share, lo, hi, out, write_end, parent)
-    os.close(write_end)
-    return [pid, (lo, hi), out, read_end]
-
-
-def share_in_child(write_share, lo: int, hi: int, out, error, parent: int):
-    """The forked process: its share into ``out``; a NotifierError or an OSError (the temporary
-    file's disk full) as its one line into the pipe ``error``, exit 1; never returns (os._exit: no
-    cleanup of the parent's objects, which would copy their pages)."""
-    code = 1
-    try:
-        die_with(parent)
-        encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-        with open(out.fileno(), "w", encoding=encoding, closefd=False) as fh:
-            write_share(lo, hi, fh.write)
-        code = 0
-    except KeyboardInterrupt:
-        code = 130
-    except (NotifierError, OSError) as err:
-        lines = getattr(err, "lines", ()) or [str(err) if isinstance(err, NotifierError) else
-                                              f"a matching process cannot write its output: {err.strerror or err}"]
-        os.write(error, "\n".join(lines).encode())
-    except BaseException:               # a bug: shown as Python shows it, the parent says the process failed
-        import traceback
-        traceback.print_exc()
-    finally:
-        sys.stderr.flush()
-        os._exit(code)
-
-
-def die_with(parent: int) -> None:
-    """Have Linux kill this process when its parent dies (killed outright, no cleanup): no worker
-    goes on alone."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
-    if os.getppid() != parent:                          # it died before that
-        os._exit(1)
-
-
-def check_ended(status: int, share: tuple[int, int], out, error: int) -> None:
-    """Unless a forked process ended well, raise its error, or how it ended."""
-    if status == 0:
-        return
-    message = read_all(error).decode(errors="replace")
-    if message:
-        raise NotifierError.report(message.split("\n"))
-    code = os.waitstatus_to_exitcode(status)
-    if code == 130:
-        raise KeyboardInterrupt
-    import signal
-    how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"failed (exit status {code})"
-    raise NotifierError(f"the process matching profiles {share[0] + 1:,}-{share[1]:,} {how}: "
-                        f"the output stops after profile {share[0]:,}")
-
-
-def stop(pid: int) -> None:
-    """Kill a forked process and reap it (no zombie), if it has not been reaped."""
-    import signal
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    os.waitpid(pid, 0)
-
-
-def read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def copy_out(out) -> None:
-    """A forked process's output (an unlinked temporary file) onto stdout."""
-    out.seek(0)
-    target = getattr(sys.stdout, "buffer", None)
-    if target is None:                  # a text-only stdout (a test's StringIO)
-        sys.stdout.write(out.read().decode(getattr(sys.stdout, "encoding", None) or "utf-8"))
-        return
-    while block := out.read(1 << 20):
-        target.write(block)
-    target.flush()
+    from notifier.forked import processes
+    return processes(n_profiles)
 
 
 def numbers(values: list[float]) -> list[str]:
