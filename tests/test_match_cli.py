@@ -1,7 +1,10 @@
-"""`notifier match` and the other commands score alike."""
+"""`notifier match`: what it prints for a person, and that the other commands score alike."""
+import json
 import os
 import subprocess
 import sys
+
+from notifier.cli import main
 
 PRODUCT = ("import numpy as np, hashlib; a = np.random.default_rng(0).random((1000, 1024), dtype=np.float32); "
            "print(hashlib.md5((a @ a.T).tobytes()).hexdigest())")
@@ -18,3 +21,16 @@ def test_every_command_multiplies_as_notifier_match_does_whatever_the_cpus():
     (On a machine of one CPU this cannot tell; on two or more it does.)"""
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     assert product_digest("import notifier.cli; ", env) == product_digest("", {**env, "OPENBLAS_NUM_THREADS": "1"})
+
+
+def test_a_paper_matched_only_through_part_of_a_phrase_says_which_part_and_where(tmp_path, capsys):
+    papers = tmp_path / "papers.jsonl"
+    papers.write_text(json.dumps({"id": "2601.00001", "title": "KV cache eviction for long contexts",
+                                  "abstract": "We evict entries from the KV cache of a transformer."}) + "\n" +
+                      json.dumps({"id": "2601.00002", "title": "A cache for retrieval",
+                                  "abstract": "We cache retrieved documents to speed up serving."}) + "\n")
+    assert main(["match", "--papers", str(papers), "--profile", '"kv cache"']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:3] == ["            matched: kv cache", "            title: [KV] [cache] eviction for long contexts"]
+    assert lines[3].startswith("    ") and lines[3].endswith("2601.00002  A cache for retrieval")
+    assert lines[4:6] == ["            matched: part of kv cache", "            title: A [cache] for retrieval"]

@@ -101,26 +101,41 @@ def read_votes(lines: list, where: str, papers: dict, given: dict | None = None)
 def run_one(args, index, papers, votes) -> int:
     from notifier.match import match_profile
     from notifier.profile import check_profile
-    from notifier.render import votes_line
-    matches = match_profile(index, check_profile(args.profile), max_items=args.max_items, threshold=args.threshold,
+    profile = check_profile(args.profile)
+    matches = match_profile(index, profile, max_items=args.max_items, threshold=args.threshold,
                             upvote_weight=args.upvote_weight, explain=not args.json, feedback=votes)
     if args.json:
         json.dump([row(m) for m in matches], sys.stdout)
         print()
         return 0
-    titles = {d.id: d.title for d in index.docs}
+    number = {d.id: n for n, d in enumerate(index.docs[:index.n_day])}
     for m in matches:
-        mark = "*" if m.selected else " "
-        print(f"{mark} {m.score:7.3f}  {m.paper_id}  {titles[m.paper_id][:80]}")
-        print(f"            matched: {', '.join(m.matched)}")
-        if m.liked or m.disliked:
-            print(f"            {votes_line(m)}")
-        for ev in m.evidence[:2]:
-            text = "".join(f"[{t}]" if hit else t for t, hit in ev.snippet)
-            print(f"            {ev.field}: {text}")
+        print_match(m, index.docs[number[m.paper_id]].title,
+                    m.evidence if m.matched else partly(index, number[m.paper_id], profile))
     chosen = sum(m.selected for m in matches)
     print(f"{chosen} selected (*), {len(matches) - chosen} weaker matches, {len(papers)} papers")
     return 0
+
+
+def print_match(m, title: str, why: list) -> None:
+    """A match's lines: score, id and title; the terms that matched (for a paper none of whose terms
+    matched whole, the phrases it has part of); the votes that moved it; at most two snippets ``why``."""
+    from notifier.render import votes_line
+    print(f"{'*' if m.selected else ' '} {m.score:7.3f}  {m.paper_id}  {title[:80]}")
+    print(f"            matched: {', '.join(m.matched or [f'part of {ev.term}' for ev in why])}")
+    if m.liked or m.disliked:
+        print(f"            {votes_line(m)}")
+    for ev in why[:2]:
+        text = "".join(f"[{t}]" if hit else t for t, hit in ev.snippet)
+        print(f"            {ev.field}: {text}")
+
+
+def partly(index, d: int, profile) -> list:
+    """Why paper ``d`` scored though none of the profile's terms matched it whole (one word of a
+    phrase, or a joined phrase's words apart): each phrase some of whose words it has, with a
+    snippet of them (``explain.evidence``, as a digest shows why a paper matched)."""
+    from notifier.explain import evidence
+    return evidence(index, d, [t for t in profile.positive if t.phrase])
 
 
 def run_many(args, index, votes, by_id) -> int:
