@@ -8,16 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from notifier.errors import NotifierError, visible
-
-# One BLAS thread for every command, set before numpy loads (it reads this then): on several threads
-# the papers' similarity product sums in another order (1,000 papers: another matrix), so `serve`, `run`
-# and the web app scored a day otherwise than `notifier match`; and on a small box more threads gain no
-# wall time while their spinning costs CPU (`match` 1,000 x 10,000: -0.2 s CPU, same results).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # command name -> (module under notifier.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from notifier.cli import main
 
 PRODUCT = ("import numpy as np, hashlib; a = np.random.default_rng(0).random((1000, 1024), dtype=np.float32); "
@@ -15,12 +17,14 @@ def product_digest(prelude: str, env: dict) -> str:
                           check=True).stdout
 
 
-def test_every_command_multiplies_as_notifier_match_does_whatever_the_cpus():
+@pytest.mark.parametrize("prelude", ["import notifier.cli; ", "import notifier.match; "], ids=["command", "in-process"])
+def test_notifier_loaded_either_way_multiplies_as_notifier_match_does_whatever_the_cpus(prelude):
     """On several BLAS threads a matrix product the size of 1,000 papers' similarity sums in another
-    order (other scores, other selections): every command loads numpy with one, as `match` did alone.
+    order (other scores, other selections): every command, and code that imports the matcher itself
+    (benchmarks/eval_matcher.py's in-process checks), loads numpy with one, as `match` did alone.
     (On a machine of one CPU this cannot tell; on two or more it does.)"""
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    assert product_digest("import notifier.cli; ", env) == product_digest("", {**env, "OPENBLAS_NUM_THREADS": "1"})
+    assert product_digest(prelude, env) == product_digest("", {**env, "OPENBLAS_NUM_THREADS": "1"})
 
 
 def test_a_paper_matched_only_through_part_of_a_phrase_says_which_part_and_where(tmp_path, capsys):
