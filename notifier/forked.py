@@ -49,10 +49,11 @@ def give_back_freed_memory() -> None:
 
 def in_parallel(write_share, bounds: list[tuple[int, int]], doing: str, item: str) -> None:
     """``write_share(lo, hi, write)`` for each share: the first here, straight to stdout; each other
-    one in a forked process, into an unlinked temporary file, copied to stdout in turn when its
-    process has ended well. A process that fails stops the work with its one-line error (or says
-    how it ended, naming the ``item``s of its share and the process by what it was ``doing``);
-    whatever ends this one (an error, Ctrl-C, a closed pipe) kills and reaps them."""
+    one in a forked process (forked once the memory freed so far is given back), into an unlinked
+    temporary file, copied to stdout in turn when its process has ended well. A process that fails
+    stops the work with its one-line error (or says how it ended, naming the ``item``s of its share
+    and the process by what it was ``doing``); whatever ends this one (an error, Ctrl-C, a closed
+    pipe) kills and reaps them."""
     sys.stdout.flush()                  # (nothing buffered is written twice)
     give_back_freed_memory()
     children = []                       # [pid (0 once reaped), its share, its output file, its error pipe]
