@@ -191,7 +191,7 @@ def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, 
 
 
 VOTE_GRID = {"VOTE_WEIGHT": (1.0, 1.25, 1.5, 1.75), "VOTE_DISLIKED": (0.0, 0.2, 0.5), "VOTE_CLIP": (0.5, 1.0, 1.5),
-             "VOTE_CONTRAST": (0.6, 0.8, 1.0)}
+             "VOTE_CONTRAST": (0.6, 0.8, 1.0), "VOTE_SECOND_ROUND": (0.0, 0.05, 0.1)}
 
 
 def feedback_lifts(E, index, parsed: list, profiles: list[dict], papers: list[dict], qrels, max_items=None,
