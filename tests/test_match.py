@@ -832,6 +832,38 @@ def test_a_paper_the_votes_lift_only_for_reading_unlike_the_weakest_matches_is_n
     assert voted["experts0"].liked == 2 and votes_line(voted["experts0"]) == "like 2 papers you liked"
 
 
+
+def test_a_paper_like_the_ones_the_votes_lift_to_the_top_gains_on_its_twin_but_is_not_said_to_be_like_the_liked(
+        monkeypatch):
+    """Liking the gate papers lifts the two expert papers, ranked below five routing papers before,
+    to the top. 'capacity' shares their 'capacity factor', not the liked papers' words; its twin
+    shares nothing with them: the votes' second round of feedback, on the ranking they made, moves
+    'capacity' further ahead of its twin than the votes alone would, and its "why" line does not
+    claim it is like the papers the subscriber liked."""
+    import notifier.votes as nv
+    day = ([paper(f"strong{i}", f"Routing in sparse models {i}", "Routing decides the path; routing is learned end to end.")
+            for i in range(5)]
+           + [paper(f"experts{i}", f"Expert routing {i}", "Experts and gates with routing of tokens under a capacity factor.")
+              for i in range(2)]
+           + [paper(f"weak{i}", f"Datacenter switches {i}", "Switches forward packets by a table; routing is static.")
+              for i in range(5)]
+           + [paper("capacity", "Planning queues", "A capacity factor bounds the queues, with routing."),
+              paper("twin", "Planning queues", "A budget limit bounds the queues, with routing.")])
+
+    def matches(votes):
+        index = build_index(day, background())
+        return {m.paper_id: m for m in match_profile(index, parse_profile("routing"), feedback=votes)}
+
+    def lead(found):
+        return found["capacity"].score / found["twin"].score
+    plain, voted = matches(None), matches(GATES_LIKED)
+    monkeypatch.setattr(nv, "VOTE_SECOND_ROUND", 0.0)
+    first_round_only = matches(GATES_LIKED)
+    assert not any(pid.startswith("experts") for pid in list(plain)[:5]) and list(voted)[:2] == ["experts0", "experts1"]
+    assert lead(voted) > lead(first_round_only) and lead(voted) > lead(plain)
+    assert voted["capacity"].liked == 0 and voted["experts0"].liked == 2
+
+
 @pytest.mark.parametrize("batch_cells", [1 << 21, 0], ids=["similarities-kept-for-the-batch", "looked-up-per-chunk"])
 def test_profiles_voting_on_one_side_only_match_in_a_batch_as_they_do_alone(monkeypatch, batch_cells):
     import notifier.match as m
