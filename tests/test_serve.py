@@ -620,3 +620,42 @@ def test_a_subscriber_who_pauses_while_the_batch_is_matched_gets_nothing(cfg, hf
         Daemon(ctx, queue.Queue()).deliver_due()
         assert {d.subscriber_id for d in ctx.store.deliveries()} == {ada.id}
     assert [m["To"] for m in outbox(cfg)] == ["ada@example.org"]
+
+
+def test_a_fetch_that_failed_at_its_time_is_retried_the_same_day_before_the_digest(cfg, hf):
+    """A source down at the fetch time and back a few minutes later: a running daemon fetches
+    again at a later sweep, so the day's digest has that day's papers (an arXiv listing missed
+    all day is gone for good: the feed only holds the current one)."""
+    import queue
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.commands.serve import FETCH_RETRY_MINUTES, Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import SPEC_DECODING, day_items, outbox, text_of
+
+    cfg.schedule.time = "07:00"
+    with freeze_time("2026-06-30 06:00"), pipeline.open_context(cfg) as ctx:
+        ada = ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=['"speculative decoding"'],
+                                                      time="08:00"))
+        had_yesterdays(ctx.store, [ada])
+    with freeze_time("2026-07-01 06:59") as clock, pipeline.open_context(cfg) as ctx:
+        daemon = Daemon(ctx, queue.Queue())
+        daemon.build(cfg)
+        daemon.sweep()                                      # the start-up sweep fetches the day so far: nothing
+        hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+        clock.move_to("2026-07-01 07:00")
+        hf.down = True
+        daemon.fetch()                                      # the fetch job, at its time: HF answers 503
+        hf.down = False
+        asked = len(hf.paths)
+        clock.move_to("2026-07-01 07:05")
+        daemon.sweep()                                      # too soon to ask again
+        assert len(hf.paths) == asked
+        clock.move_to(f"2026-07-01 07:{FETCH_RETRY_MINUTES:02d}")
+        daemon.sweep()
+        clock.move_to("2026-07-01 08:00")
+        daemon.sweep()
+    [mail] = outbox(cfg)
+    assert "Speculative Decoding" in text_of(mail)
