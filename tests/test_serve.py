@@ -659,3 +659,35 @@ def test_a_fetch_that_failed_at_its_time_is_retried_the_same_day_before_the_dige
         daemon.sweep()
     [mail] = outbox(cfg)
     assert "Speculative Decoding" in text_of(mail)
+
+
+def test_stopping_the_daemon_while_a_fetch_waits_to_retry_ends_the_fetch_at_once(cfg, hf, monkeypatch):
+    """A source answering 503 (or 429 with a Retry-After of minutes): a stop or reload waits for
+    the job in flight, so a fetch waiting out its backoff must end at once (systemd kills a
+    daemon still stopping after TimeoutStopSec), recorded as failed, asking nothing more."""
+    import queue
+    import threading
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+    from notifier.fetch import Fetcher
+
+    cfg.sources.max_attempts = 5
+    backing_off = threading.Event()
+
+    def minutes_of_backoff(fetcher, attempt, resp):
+        backing_off.set()
+        return 600.0
+    monkeypatch.setattr(Fetcher, "_backoff", minutes_of_backoff)
+    hf.down = True
+    with pipeline.open_context(cfg) as ctx:
+        daemon = Daemon(ctx, queue.Queue())
+        job = threading.Thread(target=daemon.fetch, daemon=True)
+        job.start()
+        assert backing_off.wait(30)
+        daemon.stop_jobs()
+        job.join(30)
+        assert not job.is_alive()
+        assert len(hf.paths) == 1
+        assert ctx.store.last_fetch("hf_daily", outcome=("running", "ok")) is None
+        assert "stopping" in ctx.store.last_fetch("hf_daily", outcome="failed").error

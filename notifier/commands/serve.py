@@ -106,8 +106,12 @@ class Daemon:
         return self.scheduler
 
     def fetch(self) -> None:
+        """The fetch cycle, with a fetcher that ends at once when the daemon stops or reloads."""
+        from notifier.fetch import Fetcher
         from notifier.pipeline import fetch_cycle
 
+        if self.ctx.fetcher is None:
+            self.ctx.fetcher = Fetcher.from_config(self.ctx.config, stop=self.stopping)
         fetch_cycle(self.ctx)            # logs each fetch
 
     def deliver_due(self, schedules=None) -> None:
