@@ -19,8 +19,9 @@ def evidence(index: PaperIndex, d: int, terms: list[Term]) -> list[Evidence]:
             out.append(Evidence(term.text, "authors", [(name, True)]))
             continue
         wanted = (set(term_stems(term.text)) - STOP) | set(stem_all(["".join(words(term.text))]))
+        fields = [("title", doc.title)] + ([] if term.field == "title" else [("abstract", doc.abstract)])
         best = None         # the field where the phrase stands whole, else with more of its words; the title on a tie
-        for fname, text in (("title", doc.title), ("abstract", doc.abstract)):
+        for fname, text in fields:
             found, snip, whole = snippet(text, wanted, term_stems(term.text))
             if snip and (best is None or (whole, len(found)) > best[0]):
                 best = ((whole, len(found)), fname, snip)

@@ -131,3 +131,11 @@ def test_a_phrase_is_shown_where_it_stands_whole_not_where_its_words_are_scatter
     assert main(["match", "--papers", papers, "--profile", '"kv cache"']) == 0
     out = capsys.readouterr().out
     assert "abstract: We study the [KV] [cache] of transformers" in out and "title:" not in out
+
+
+def test_a_title_term_is_shown_in_the_title_even_where_the_abstract_has_it_whole(files, capsys):
+    papers = files("papers.jsonl", [{"id": "p1", "title": "State tracking in a space of models",
+                                     "abstract": "A state space model with selective scans."}])
+    assert main(["match", "--papers", papers, "--profile", 'title:"state space"']) == 0
+    out = capsys.readouterr().out
+    assert "title: [State] tracking in a [space] of models" in out and "abstract:" not in out
