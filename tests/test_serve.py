@@ -691,3 +691,26 @@ def test_stopping_the_daemon_while_a_fetch_waits_to_retry_ends_the_fetch_at_once
         assert len(hf.paths) == 1
         assert ctx.store.last_fetch("hf_daily", outcome=("running", "ok")) is None
         assert "stopping" in ctx.store.last_fetch("hf_daily", outcome="failed").error
+
+
+def test_a_source_down_all_day_is_asked_again_less_and_less_often(cfg, hf, monkeypatch):
+    """Each wait before fetching again is as long as the source has been failing since the fetch
+    time (at least FETCH_RETRY_MINUTES): six more tries over the day, not one every half hour."""
+    import queue
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+
+    cfg.schedule.time = "07:00"
+    hf.down = True
+    with freeze_time("2026-07-01 07:00") as clock, pipeline.open_context(cfg) as ctx:
+        daemon = Daemon(ctx, queue.Queue())
+        daemon.build(cfg)
+        fetched, real_fetch = [], daemon.fetch
+        monkeypatch.setattr(daemon, "fetch", lambda: (fetched.append(f"{ctx.now():%H:%M}"), real_fetch()))
+        for minutes in range(0, 17 * 60, 5):                # a sweep every 5 minutes until midnight
+            clock.move_to(datetime(2026, 7, 1, 7, tzinfo=timezone.utc) + timedelta(minutes=minutes))
+            daemon.sweep()
+    assert fetched == ["07:00", "07:30", "08:00", "09:00", "11:00", "15:00", "23:00"]

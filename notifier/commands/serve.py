@@ -5,7 +5,7 @@ Start: load the config, take the single-daemon lock, resolve deliveries a crash 
 ``[schedule] time``/``timezone``, a delivery job at every moment a subscriber's digest is due
 (their local time; everyone due then is planned and sent as one batch), and a sweep (at start
 and every few minutes) that picks up subscribers added or changed with the CLI, fetches again
-every ``FETCH_RETRY_MINUTES`` while the day's fetch has failed, and delivers to everyone who is
+while the day's fetch fails (less and less often), and delivers to everyone who is
 due but was missed, in one batch too (a late start delivers once).
 
 Signals are taken synchronously: ``run`` blocks SIGTERM, SIGINT and SIGHUP in the main thread
@@ -41,9 +41,10 @@ from notifier.logs import event
 log = logging.getLogger("notifier.serve")
 
 STOP, RELOAD, REOPEN = "stop", "reload", "reopen"
-# A fetch that failed (a source down at the fetch time) is tried again by the sweeps at this
-# pace until it succeeds or the next fetch time comes: an arXiv listing missed all day is gone
-# for good, the feed only holds the current one (fetch.digest_days).
+# A fetch that failed (a source down at the fetch time) is tried again by the sweeps until it
+# succeeds or the next fetch time comes: an arXiv listing missed all day is gone for good, the
+# feed only holds the current one (fetch.digest_days). Each wait is as long as the source has
+# been failing since the fetch time, and at least this: 30, 30, 60, 120... minutes.
 FETCH_RETRY_MINUTES = 30
 SIGNALS = {signal.SIGTERM: STOP, signal.SIGINT: STOP, signal.SIGHUP: RELOAD}
 
@@ -179,8 +180,9 @@ class Daemon:
         return due(last, cfg.time, cfg.timezone, self.ctx.now())
 
     def fetch_again_if_failed(self) -> None:
-        """Run the fetch cycle again when a source's latest fetch since the last fetch time failed
-        at least FETCH_RETRY_MINUTES ago (the cycle reads each source from its last success)."""
+        """Run the fetch cycle again (it reads each source from its last success) when a source's
+        latest fetch since the last fetch time failed, once the wait FETCH_RETRY_MINUTES
+        describes has passed."""
         from datetime import timedelta
 
         from notifier.clock import as_utc
@@ -188,10 +190,10 @@ class Daemon:
         from notifier.schedule import last_slot
 
         cfg, store, now = self.ctx.config.schedule, self.ctx.store, self.ctx.now()
-        failed = [store.last_fetch(src, outcome=FetchState.FAILED)
-                  for src in store.failed_sources_since(last_slot(cfg.time, cfg.timezone, now))]
-        if any(as_utc(run.finished_at or run.started_at) <= now - timedelta(minutes=FETCH_RETRY_MINUTES)
-               for run in failed):
+        slot = last_slot(cfg.time, cfg.timezone, now)
+        runs = [store.last_fetch(src, outcome=FetchState.FAILED) for src in store.failed_sources_since(slot)]
+        ended = [as_utc(run.finished_at or run.started_at) for run in runs]
+        if any(now - at >= max(timedelta(minutes=FETCH_RETRY_MINUTES), at - slot) for at in ended):
             event(log, "fetching again after a failed fetch")
             self.fetch()
 
