@@ -44,8 +44,9 @@ STOP, RELOAD, REOPEN = "stop", "reload", "reopen"
 # A fetch that failed (a source down at the fetch time) is tried again by the sweeps until it
 # succeeds or the next fetch time comes: an arXiv listing missed all day is gone for good, the
 # feed only holds the current one (fetch.digest_days). Each wait is as long as the source has
-# been failing since the fetch time, and at least this: 30, 30, 60, 120... minutes.
-FETCH_RETRY_MINUTES = 30
+# been failing since the fetch time, and at least this: 60, 60, 120, 240... minutes (FORMATS.md
+# asks to poll arXiv RSS at most about once an hour, HF a few times a day per date).
+FETCH_RETRY_MINUTES = 60
 SIGNALS = {signal.SIGTERM: STOP, signal.SIGINT: STOP, signal.SIGHUP: RELOAD}
 
 
