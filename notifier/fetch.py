@@ -127,7 +127,7 @@ class Fetcher:
         self.backoff_cap_seconds = backoff_cap_seconds
         self.max_retry_after_seconds = max_retry_after_seconds
         self.hf_fallback_html = hf_fallback_html
-        self.sleep, self.clock, self.jitter = (stop.wait if stop else sleep), clock, jitter
+        self.sleep, self.clock, self.jitter = (stop.wait if stop is not None else sleep), clock, jitter
         self.stop = stop
         self._intervals = {"hf": s.hf_daily.min_interval_seconds, "arxiv": s.arxiv.min_interval_seconds}
         prefixes = {self.hf_base_url: "hf", self.arxiv_base_url: "arxiv", s.arxiv.api_url: "arxiv"}

@@ -5,8 +5,8 @@ Start: load the config, take the single-daemon lock, resolve deliveries a crash 
 ``[schedule] time``/``timezone``, a delivery job at every moment a subscriber's digest is due
 (their local time; everyone due then is planned and sent as one batch), and a sweep (at start
 and every few minutes) that picks up subscribers added or changed with the CLI, fetches again
-while the day's fetch fails (less and less often), and delivers to everyone who is
-due but was missed, in one batch too (a late start delivers once).
+while the day's fetch fails (less and less often), and delivers to everyone who is due but was
+missed, in one batch too (a late start delivers once).
 
 Signals are taken synchronously: ``run`` blocks SIGTERM, SIGINT and SIGHUP in the main thread
 before any other thread exists (threads inherit the mask), and one small thread receives them
