@@ -369,14 +369,15 @@ def subscriber_lists():
 
 
 def had_yesterdays(store, subs, day: str = "2026-06-30") -> None:
-    """Each of ``subs`` had their digest of ``day`` (nothing in it), planned after their time."""
+    """Each of ``subs`` had their digest of ``day`` (nothing in it), planned after their time on
+    that day in each of their zones (Berlin, London, UTC, New York), as a digest of a day is."""
     from datetime import datetime, timezone
 
     from notifier.outbox import State
     from notifier.store import Planned
 
     store.plan_deliveries([Planned(s.id, day, [], {}, state=State.EMPTY) for s in subs],
-                          created_at=datetime.fromisoformat(f"{day}T23:59").replace(tzinfo=timezone.utc))
+                          created_at=datetime.fromisoformat(f"{day}T12:00").replace(tzinfo=timezone.utc))
 
 
 def test_a_job_reads_everyones_schedule_once_and_whole_subscribers_only_of_those_due(cfg, hf, subscriber_lists,
@@ -714,3 +715,35 @@ def test_a_source_down_all_day_is_asked_again_less_and_less_often(cfg, hf, monke
             clock.move_to(datetime(2026, 7, 1, 7, tzinfo=timezone.utc) + timedelta(minutes=minutes))
             daemon.sweep()
     assert fetched == ["07:00", "08:00", "09:00", "11:00", "15:00", "23:00"]
+
+
+def test_a_first_digest_before_the_subscribers_time_leaves_the_next_at_their_time_not_midnight(cfg, hf):
+    """Ada signs up at 06:00 in Berlin for 07:30 and gets a first digest at once. The next comes
+    at 07:30 the next morning. The due rule compared instants only: that first digest, planned
+    before 07:30, left her due all day with that day's digest already made, so the next day's was
+    planned by the first sweep after midnight, and every day after it too."""
+    import queue
+    from datetime import datetime, timezone
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.clock import as_utc
+    from notifier.commands.serve import Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import SAMPLE, day_items
+
+    ids = [i["paper"]["id"] for i in SAMPLE]
+    hf.days.update({day: day_items(day, ids[n * 5:n * 5 + 5])
+                    for n, day in enumerate(("2026-06-30", "2026-07-01", "2026-07-02"))})
+    start = datetime(2026, 7, 1, 4, tzinfo=timezone.utc)                   # 06:00 in Berlin
+    with freeze_time(start) as clock, pipeline.open_context(cfg) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=["agents, reasoning"],
+                                                time="07:30", timezone="Europe/Berlin"))
+        daemon = Daemon(ctx, queue.Queue())
+        daemon.build(cfg)
+        for step in range(0, 2 * 30):                                      # a sweep every 30 minutes
+            clock.move_to(start + timedelta(minutes=30 * step))
+            daemon.sweep()
+        planned = [(d.digest_day, f"{as_utc(d.created_at):%m-%d %H:%M}") for d in ctx.store.deliveries()]
+    assert planned == [("2026-07-01", "07-01 04:00"), ("2026-07-02", "07-02 05:30")]
