@@ -1,4 +1,6 @@
-"""Operator alerts: a source failing for a whole day, a delivery that failed for good.
+"""Operator alerts: a source failing for a whole day, a source answering with no papers on
+several weekdays running (a changed format or request: docs/SOURCES.md), a delivery that failed
+for good.
 
 Each problem is raised once (keyed in the store) and sent to ``[alerts] email`` and/or
 ``[alerts] slack``; it is always logged at ERROR level, so journald shows it even with no
@@ -7,18 +9,25 @@ alert channel configured.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from notifier.logs import event
 from notifier.outbox import ATTENTION, FetchState
 
 log = logging.getLogger("notifier.alerts")
 
+# Weekdays running on which a source's fetches succeeded but found no paper before it is
+# reported (weekends are empty on HF and have no arXiv listing), and how far back such a
+# stretch is read.
+EMPTY_WEEKDAYS = 3
+EMPTY_LOOKBACK_DAYS = 31
+
 
 def find_problems(store, now: datetime, source_failure_hours: int = 24) -> list[tuple[str, str]]:
     """-> [(key, one-line text)] for every current problem."""
     problems = []
     for source in store.fetch_sources():
+        problems += _empty_source(store, source, now.date())
         ok = store.last_fetch(source)
         bad = store.last_fetch(source, outcome=FetchState.FAILED)
         if bad is None or (ok is not None and ok.id > bad.id):
@@ -36,6 +45,32 @@ def find_problems(store, now: datetime, source_failure_hours: int = 24) -> list[
                          f"delivery to {subs.get(d.subscriber_id)} for {d.digest_day} is {d.state} after "
                          f"{d.attempts} attempts: {d.last_error}"))
     return problems
+
+
+def _empty_source(store, source: str, today: date) -> list[tuple[str, str]]:
+    """The alert for a source whose fetches found nothing on EMPTY_WEEKDAYS weekdays running,
+    keyed by the first of them so the stretch is raised once."""
+    empty = empty_weekdays(store, source, today)
+    if len(empty) < EMPTY_WEEKDAYS:
+        return []
+    return [(f"empty:{source}:{empty[-1]}", f"source {source} found no papers on {len(empty)} weekdays in a row "
+             f"(since {empty[-1]}): its format or the request may have changed; see docs/SOURCES.md")]
+
+
+def empty_weekdays(store, source: str, today: date) -> list[date]:
+    """The weekdays running before ``today``, newest first, whose latest successful fetch of
+    ``source`` found no papers; a weekday it found some, or was not fetched, ends them. Today
+    is left out: its list is still growing."""
+    days = []
+    for back in range(1, EMPTY_LOOKBACK_DAYS + 1):
+        day = today - timedelta(days=back)
+        if day.weekday() >= 5:
+            continue
+        run = store.last_fetch(source, FetchState.OK, digest_day=day.isoformat())
+        if run is None or run.found:
+            break
+        days.append(day)
+    return days
 
 
 def raise_alerts(ctx, now: datetime | None = None) -> list[str]:

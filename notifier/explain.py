@@ -19,20 +19,22 @@ def evidence(index: PaperIndex, d: int, terms: list[Term]) -> list[Evidence]:
             out.append(Evidence(term.text, "authors", [(name, True)]))
             continue
         wanted = (set(term_stems(term.text)) - STOP) | set(stem_all(["".join(words(term.text))]))
-        best = None         # the field with more of the term's words; the title on a tie
-        for fname, text in (("title", doc.title), ("abstract", doc.abstract)):
-            found, snip = snippet(text, wanted, term_stems(term.text))
-            if snip and (best is None or len(found) > best[0]):
-                best = (len(found), fname, snip)
+        fields = [("title", doc.title)] + ([] if term.field == "title" else [("abstract", doc.abstract)])
+        best = None         # the field where the phrase stands whole, else with more of its words; the title on a tie
+        for fname, text in fields:
+            found, snip, whole = snippet(text, wanted, term_stems(term.text))
+            if snip and (best is None or (whole, len(found)) > best[0]):
+                best = ((whole, len(found)), fname, snip)
         if best:
             out.append(Evidence(term.text, best[1], best[2]))
     return out
 
 
-def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[set[str], list[tuple[str, bool]]]:
+def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[set[str], list[tuple[str, bool]], bool]:
     """-> (the wanted stems found, a short window of ``text`` around the first hit with the hits
-    highlighted; [] when none). A word is a hit when its stem or one of its parts' stems
-    ('MobileNet') is wanted; where the ``phrase`` appears whole, only its words there are."""
+    highlighted ([] when none), whether the ``phrase`` appears whole). A word is a hit when its
+    stem or one of its parts' stems ('MobileNet') is wanted; where the ``phrase`` appears whole,
+    only its words there are."""
     toks = list(TOKEN.finditer(text))
     stems = stem_all([normal(m.group()) for m in toks])
     found: set[str] = set()
@@ -46,7 +48,7 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
              and tuple(stems[i:i + len(phrase)]) == phrase for k in range(len(phrase))]
     hits = whole or hits
     if not hits:
-        return found, []
+        return found, [], False
     lo = max(0, hits[0] - SNIPPET_WORDS // 2)
     hi = min(len(toks), lo + SNIPPET_WORDS * 2)
     segments, cursor = [], toks[lo].start() if lo else 0     # from the text's start: its "(" or "“" too
@@ -61,4 +63,4 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
     segments.append((text[cursor:toks[hi - 1].end() if hi < len(toks) else len(text)], False))   # to its end: "?"
     if hi < len(toks):
         segments.append((" …", False))
-    return found, [s for s in segments if s[0]]
+    return found, [s for s in segments if s[0]], bool(whole)

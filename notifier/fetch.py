@@ -21,6 +21,10 @@ arrives): a server that accepts and never answers, or trickles a byte every few 
 hold the fetch, and the daemon's one worker, for hours. That is a timeout like any other,
 retried up to ``max_attempts``.
 
+Given a ``stop`` event (the daemon's), every wait (pacing, backoff) ends as soon as it is set and
+no request starts after it: the fetch fails at once with ``STOPPING`` instead of holding a stop or
+reload for the minutes of a Retry-After.
+
 A failure is never an empty success: errors, HTML where JSON was expected, truncated bodies and
 pages that miss required fields come back as ``ok=False`` with a one-line ``error``.
 """
@@ -53,6 +57,7 @@ HF_PAGE_LIMIT = 100
 HF_MAX_PAGES = 20
 _FRAMING = ("content-encoding", "content-length", "transfer-encoding")   # of the wire body, not the decoded one
 _RATELIMIT_T = re.compile(r";\s*t=(\d+)")
+STOPPING = "not fetched: the daemon is stopping"
 
 
 @dataclass
@@ -109,7 +114,7 @@ class Fetcher:
                  hf_token: str | None = None, hf_fallback_html: bool = True, backoff_base_seconds: float = 1.0,
                  backoff_cap_seconds: float = 300.0, max_retry_after_seconds: float = 600.0,
                  client: httpx.Client | None = None, sleep=time.sleep, clock=time.monotonic,
-                 jitter=random.uniform):
+                 jitter=random.uniform, stop: threading.Event | None = None):
         s = sources or Sources()
         self.hf_base_url = s.hf_daily.base_url.rstrip("/")
         self.arxiv_base_url = s.arxiv.base_url.rstrip("/")
@@ -122,7 +127,8 @@ class Fetcher:
         self.backoff_cap_seconds = backoff_cap_seconds
         self.max_retry_after_seconds = max_retry_after_seconds
         self.hf_fallback_html = hf_fallback_html
-        self.sleep, self.clock, self.jitter = sleep, clock, jitter
+        self.sleep, self.clock, self.jitter = (stop.wait if stop is not None else sleep), clock, jitter
+        self.stop = stop
         self._intervals = {"hf": s.hf_daily.min_interval_seconds, "arxiv": s.arxiv.min_interval_seconds}
         prefixes = {self.hf_base_url: "hf", self.arxiv_base_url: "arxiv", s.arxiv.api_url: "arxiv"}
         self._groups = sorted(prefixes.items(), key=lambda kv: -len(kv[0]))   # longest first
@@ -176,6 +182,8 @@ class Fetcher:
 
     def _send_once(self, url: str, params, headers) -> httpx.Response:
         self._pace(url)
+        if self.stop is not None and self.stop.is_set():
+            raise FetchError(f"GET {url} {STOPPING}")
         deadline = self.clock() + self.total_timeout_seconds
         with _Watchdog(self.total_timeout_seconds, lambda: self._socket) as watchdog:
             try:

@@ -128,7 +128,7 @@ def parse_text(text: str, *, source_hint: str | None = None, day: str | None = N
 
 def _json(text: str, what: str):
     try:
-        return json.loads(text)
+        return json.loads(text.removeprefix("\ufeff"))      # a byte order mark, as detect_format allows
     except ValueError as e:
         raise ParseError(f"{what} is not valid JSON (truncated?): {e}") from None
     except RecursionError:

@@ -1,5 +1,5 @@
-"""When a subscriber's digest is due: the one pure "is it due now" rule, and the schedules it
-reads. ``notifier run`` uses it alone; the daemon's triggers and jobs (``notifier.scheduler``,
+"""When a subscriber's digest is due: the pure "is it due now" rules, and the schedules they
+read. ``notifier run`` uses them alone; the daemon's triggers and jobs (``notifier.scheduler``,
 which loads APScheduler) fire at the same instants.
 
 Times are wall-clock times in the subscriber's own zone. Across DST changes each scheduled
@@ -7,11 +7,14 @@ time happens exactly once a day: a time inside the spring-forward gap (02:30 in 
 last Sunday of March) comes at the shifted instant (03:30 CEST), and a time inside the autumn
 fold at its first occurrence only.
 
-``due`` is the idempotent catch-up rule, the only one: something scheduled (a subscriber's
-digest in ``notifier run`` and the daemon's sweep, the daemon's fetch at start) is due when its
-latest scheduled time (``last_slot``) is at or before now and later than when it last happened.
-A machine that was off at 07:30 therefore delivers once when it comes up, not once per missed
-slot. The time pattern and the zone check are the configuration's (``notifier.config``), so a
+``due`` is the idempotent catch-up rule: something scheduled (the daemon's fetch at start) is
+due when its latest scheduled time (``last_slot``) is at or before now and later than when it
+last happened. A machine that was off at 07:30 therefore catches up once when it comes up, not
+once per missed slot. A subscriber's digest (``due_subscribers``, for ``notifier run`` and the
+daemon's jobs and sweeps) follows the same rule by days, as digests are recorded one per local
+day: due once the latest slot has come, unless a digest was already planned on that slot's day
+or later in the subscriber's zone (a first digest sent at sign-up, before their time, is that
+day's). The time pattern and the zone check are the configuration's (``notifier.config``), so a
 time the config accepts is one this module can schedule.
 """
 from __future__ import annotations
@@ -115,11 +118,20 @@ def _missed(last: datetime | None, slot: datetime) -> bool:
 
 def due_subscribers(schedules: list[SubscriberSchedule], last_delivered: Callable[[int], datetime | None],
                     now: datetime) -> list[int]:
-    """Ids, in input order, of the subscribers whose digest is ``due``. The latest slot of each
-    time, zone and day is worked out once: 10,000 subscribers share a few dozen."""
-    slot = functools.cache(lambda time, timezone, day_of_week: last_slot(time, timezone, now, day_of_week))
+    """Ids, in input order, of the subscribers whose digest is due: their latest slot has come
+    and their latest digest (``last_delivered``: when it was planned) is of an earlier local day.
+    Compared as instants, a digest planned before the slot on the slot's day (the first one, at
+    sign-up) left the subscriber due with that day's digest made, and the next day's was planned
+    just after midnight, every day after. The latest slot of each time, zone and day is worked
+    out once: 10,000 subscribers share a few dozen."""
+    slot_day = functools.cache(lambda time, timezone, day_of_week:
+                               last_slot(time, timezone, now, day_of_week).astimezone(ZoneInfo(timezone)).date())
     return [s.subscriber_id for s in schedules
-            if _missed(last_delivered(s.subscriber_id), slot(s.time, s.timezone, s.day_of_week))]
+            if _day_missed(last_delivered(s.subscriber_id), slot_day(s.time, s.timezone, s.day_of_week), s.timezone)]
+
+
+def _day_missed(last: datetime | None, slot_day: date, timezone: str) -> bool:
+    return last is None or as_utc(last).astimezone(ZoneInfo(timezone)).date() < slot_day
 
 
 def _at(day: date, t: dtime, tz: ZoneInfo) -> datetime:

@@ -117,6 +117,25 @@ def test_a_snippet_that_quotes_the_whole_text_keeps_its_first_and_last_character
     from notifier.explain import snippet
     from notifier.index import term_stems
 
-    _, segments = snippet(text, set(term_stems("kv cache")), term_stems("kv cache"))
+    _, segments, _ = snippet(text, set(term_stems("kv cache")), term_stems("kv cache"))
     assert "".join(t for t, _ in segments) == text
     assert [t for t, hit in segments if hit] == ["KV", "cache"]
+
+
+def test_a_phrase_is_shown_where_it_stands_whole_not_where_its_words_are_scattered(files, capsys):
+    """The title has both words apart, the abstract the phrase itself: the why line quotes the
+    abstract, not a title that is about something else."""
+    papers = files("papers.jsonl", [
+        {"id": "p1", "title": "Compressing the KV states of a shared cache for serving",
+         "abstract": "We study the KV cache of transformers and compress it with quantization."}])
+    assert main(["match", "--papers", papers, "--profile", '"kv cache"']) == 0
+    out = capsys.readouterr().out
+    assert "abstract: We study the [KV] [cache] of transformers" in out and "title:" not in out
+
+
+def test_a_title_term_is_shown_in_the_title_even_where_the_abstract_has_it_whole(files, capsys):
+    papers = files("papers.jsonl", [{"id": "p1", "title": "State tracking in a space of models",
+                                     "abstract": "A state space model with selective scans."}])
+    assert main(["match", "--papers", papers, "--profile", 'title:"state space"']) == 0
+    out = capsys.readouterr().out
+    assert "title: [State] tracking in a [space] of models" in out and "abstract:" not in out

@@ -125,3 +125,26 @@ def test_fetch_since_a_month_ago_fetches_every_day(cli, hf):
     code, out, err = cli("fetch", "--since", "2026-06-01")
     assert code == 0 and len(hf.paths) == 31, (out, err)
     assert "hf_daily 2026-06-01: ok (1 found, 1 new, 0 updated)" in out.splitlines()
+
+
+def test_fetch_with_no_source_enabled_is_one_line_naming_the_keys(cfg, monkeypatch, capsys):
+    """It printed nothing and exited 0: an operator could not tell a disabled source from a quiet day."""
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", cfg.database_url)
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", cfg.general.state_dir)
+    path = Path(cfg.general.state_dir) / "config.toml"
+    path.write_text("[sources.hf_daily]\nenabled = false\n")
+    assert main(["--config", str(path), "fetch"]) == 1
+    assert capsys.readouterr() == ("", f"notifier: error: nothing to fetch: no source is enabled in {path} "
+                                       "(set [sources.hf_daily] enabled or [sources.arxiv] enabled to true)\n")
+
+
+def test_fetch_with_nothing_due_says_so(cfg, hf, monkeypatch, capsys):
+    """arXiv alone on a Saturday: its listings come Monday to Friday."""
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", cfg.database_url)
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", cfg.general.state_dir)
+    path = Path(cfg.general.state_dir) / "config.toml"
+    path.write_text(f'[sources.hf_daily]\nenabled = false\n[sources.arxiv]\nenabled = true\ncategories = ["cs.LG"]\n'
+                    f'base_url = "{hf.url}"\n')
+    with freeze_time("2026-07-04 08:00"):
+        assert main(["--config", str(path), "fetch"]) == 0
+    assert capsys.readouterr() == ("nothing due: every enabled source is fetched up to today\n", "") and hf.paths == []

@@ -254,6 +254,13 @@ def test_detects_format_despite_bom_and_leading_whitespace():
     assert detect_format("\ufeff\n  []") == "hf_api"
 
 
+def test_hf_json_with_a_byte_order_mark_parses_like_without_one():
+    """A JSON file saved with a BOM (Windows tools write one) is detected as HF JSON, so it must
+    parse as such, not fail as invalid JSON."""
+    text = load("hf/hf_daily_papers_api_2026-06-12.json")
+    assert [p.to_json() for p in parse_text("\ufeff" + text)] == [p.to_json() for p in parse_text(text)]
+
+
 def test_cards_without_paper_links_are_a_failure_not_an_empty_day():
     with pytest.raises(ParseError, match="cards but no paper links"):
         parse_text("<html><body><article><h3>Nothing linked</h3></article></body></html>")

@@ -91,7 +91,7 @@ def dst_day_run(sched, start_utc, every, hours) -> list[datetime]:
     does, recording a delivery when it is; return the delivery times."""
     delivered, last, now = [], start_utc, start_utc
     while now < start_utc + timedelta(hours=hours):
-        if due(last, sched.time, sched.timezone, now):
+        if due_ids([sched], {sched.subscriber_id: last}, now):
             last = now
             delivered.append(now)
         now += every

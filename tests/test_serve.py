@@ -369,14 +369,15 @@ def subscriber_lists():
 
 
 def had_yesterdays(store, subs, day: str = "2026-06-30") -> None:
-    """Each of ``subs`` had their digest of ``day`` (nothing in it), planned after their time."""
+    """Each of ``subs`` had their digest of ``day`` (nothing in it), planned after their time on
+    that day in each of their zones (Berlin, London, UTC, New York), as a digest of a day is."""
     from datetime import datetime, timezone
 
     from notifier.outbox import State
     from notifier.store import Planned
 
     store.plan_deliveries([Planned(s.id, day, [], {}, state=State.EMPTY) for s in subs],
-                          created_at=datetime.fromisoformat(f"{day}T23:59").replace(tzinfo=timezone.utc))
+                          created_at=datetime.fromisoformat(f"{day}T12:00").replace(tzinfo=timezone.utc))
 
 
 def test_a_job_reads_everyones_schedule_once_and_whole_subscribers_only_of_those_due(cfg, hf, subscriber_lists,
@@ -620,3 +621,129 @@ def test_a_subscriber_who_pauses_while_the_batch_is_matched_gets_nothing(cfg, hf
         Daemon(ctx, queue.Queue()).deliver_due()
         assert {d.subscriber_id for d in ctx.store.deliveries()} == {ada.id}
     assert [m["To"] for m in outbox(cfg)] == ["ada@example.org"]
+
+
+def test_a_fetch_that_failed_at_its_time_is_retried_the_same_day_before_the_digest(cfg, hf):
+    """A source down at the fetch time and back a few minutes later: a running daemon fetches
+    again at a later sweep, so the day's digest has that day's papers (an arXiv listing missed
+    all day is gone for good: the feed only holds the current one)."""
+    import queue
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.commands.serve import FETCH_RETRY_MINUTES, Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import SPEC_DECODING, day_items, outbox, text_of
+
+    cfg.schedule.time = "07:00"
+    with freeze_time("2026-06-30 06:00"), pipeline.open_context(cfg) as ctx:
+        ada = ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=['"speculative decoding"'],
+                                                      time="08:00"))
+        had_yesterdays(ctx.store, [ada])
+    with freeze_time("2026-07-01 06:59") as clock, pipeline.open_context(cfg) as ctx:
+        daemon = Daemon(ctx, queue.Queue())
+        daemon.build(cfg)
+        daemon.sweep()                                      # the start-up sweep fetches the day so far: nothing
+        hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+        clock.move_to("2026-07-01 07:00")
+        hf.down = True
+        daemon.fetch()                                      # the fetch job, at its time: HF answers 503
+        hf.down = False
+        asked = len(hf.paths)
+        clock.move_to("2026-07-01 07:05")
+        daemon.sweep()                                      # too soon to ask again
+        assert len(hf.paths) == asked
+        clock.move_to(datetime(2026, 7, 1, 7, tzinfo=timezone.utc) + timedelta(minutes=FETCH_RETRY_MINUTES))
+        daemon.sweep()
+        clock.move_to("2026-07-01 08:00")
+        daemon.sweep()
+    [mail] = outbox(cfg)
+    assert "Speculative Decoding" in text_of(mail)
+
+
+def test_stopping_the_daemon_while_a_fetch_waits_to_retry_ends_the_fetch_at_once(cfg, hf, monkeypatch):
+    """A source answering 503 (or 429 with a Retry-After of minutes): a stop or reload waits for
+    the job in flight, so a fetch waiting out its backoff must end at once (systemd kills a
+    daemon still stopping after TimeoutStopSec), recorded as failed, asking nothing more."""
+    import queue
+    import threading
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+    from notifier.fetch import Fetcher
+
+    cfg.sources.max_attempts = 5
+    backing_off = threading.Event()
+
+    def minutes_of_backoff(fetcher, attempt, resp):
+        backing_off.set()
+        return 600.0
+    monkeypatch.setattr(Fetcher, "_backoff", minutes_of_backoff)
+    hf.down = True
+    with pipeline.open_context(cfg) as ctx:
+        daemon = Daemon(ctx, queue.Queue())
+        job = threading.Thread(target=daemon.fetch, daemon=True)
+        job.start()
+        assert backing_off.wait(30)
+        daemon.stop_jobs()
+        job.join(30)
+        assert not job.is_alive()
+        assert len(hf.paths) == 1
+        assert ctx.store.last_fetch("hf_daily", outcome=("running", "ok")) is None
+        assert "stopping" in ctx.store.last_fetch("hf_daily", outcome="failed").error
+
+
+def test_a_source_down_all_day_is_asked_again_less_and_less_often(cfg, hf, monkeypatch):
+    """Each wait before fetching again is as long as the source has been failing since the fetch
+    time (at least FETCH_RETRY_MINUTES): five more tries over the day, not one every hour."""
+    import queue
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.commands.serve import Daemon
+
+    cfg.schedule.time = "07:00"
+    hf.down = True
+    with freeze_time("2026-07-01 07:00") as clock, pipeline.open_context(cfg) as ctx:
+        daemon = Daemon(ctx, queue.Queue())
+        daemon.build(cfg)
+        fetched, real_fetch = [], daemon.fetch
+        monkeypatch.setattr(daemon, "fetch", lambda: (fetched.append(f"{ctx.now():%H:%M}"), real_fetch()))
+        for minutes in range(0, 17 * 60, 5):                # a sweep every 5 minutes until midnight
+            clock.move_to(datetime(2026, 7, 1, 7, tzinfo=timezone.utc) + timedelta(minutes=minutes))
+            daemon.sweep()
+    assert fetched == ["07:00", "08:00", "09:00", "11:00", "15:00", "23:00"]
+
+
+def test_a_first_digest_before_the_subscribers_time_leaves_the_next_at_their_time_not_midnight(cfg, hf):
+    """Ada signs up at 06:00 in Berlin for 07:30 and gets a first digest at once. The next comes
+    at 07:30 the next morning. The due rule compared instants only: that first digest, planned
+    before 07:30, left her due all day with that day's digest already made, so the next day's was
+    planned by the first sweep after midnight, and every day after it too."""
+    import queue
+    from datetime import datetime, timezone
+
+    from freezegun import freeze_time
+
+    from notifier import pipeline
+    from notifier.clock import as_utc
+    from notifier.commands.serve import Daemon
+    from notifier.subscribers import new_subscriber
+    from test_pipeline import SAMPLE, day_items
+
+    ids = [i["paper"]["id"] for i in SAMPLE]
+    hf.days.update({day: day_items(day, ids[n * 5:n * 5 + 5])
+                    for n, day in enumerate(("2026-06-30", "2026-07-01", "2026-07-02"))})
+    start = datetime(2026, 7, 1, 4, tzinfo=timezone.utc)                   # 06:00 in Berlin
+    with freeze_time(start) as clock, pipeline.open_context(cfg) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=["agents, reasoning"],
+                                                time="07:30", timezone="Europe/Berlin"))
+        daemon = Daemon(ctx, queue.Queue())
+        daemon.build(cfg)
+        for step in range(0, 2 * 30):                                      # a sweep every 30 minutes
+            clock.move_to(start + timedelta(minutes=30 * step))
+            daemon.sweep()
+        planned = [(d.digest_day, f"{as_utc(d.created_at):%m-%d %H:%M}") for d in ctx.store.deliveries()]
+    assert planned == [("2026-07-01", "07-01 04:00"), ("2026-07-02", "07-02 05:30")]

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from notifier.commands import context, parse_day
-from notifier.errors import InputError
+from notifier.errors import ConfigError, InputError
 from notifier.outbox import FetchState
 
 # Days one `notifier fetch --since` may cover: each HF day is at least one request, paced, so a
@@ -24,10 +24,18 @@ def since_days(text: str, today):
     return [start + timedelta(days=i) for i in range((today - start).days + 1)]
 
 
+def check_sources(config) -> None:
+    """A fetch with every source disabled would print nothing, like a day with nothing due."""
+    if not (config.sources.hf_daily.enabled or config.sources.arxiv.enabled):
+        raise ConfigError(f"nothing to fetch: no source is enabled in {config.path or 'the configuration'} "
+                          "(set [sources.hf_daily] enabled or [sources.arxiv] enabled to true)")
+
+
 def run(args) -> int:
     from notifier.pipeline import fetch_cycle
 
     with context(args, progress=True) as ctx:
+        check_sources(ctx.config)
         days, today = None, ctx.now().date()
         if args.date is not None:
             days = [parse_day(args.date, latest=today)]
@@ -36,6 +44,8 @@ def run(args) -> int:
         reports = fetch_cycle(ctx, days=days)
     for f in reports:
         print(_line(f))
+    if not reports:
+        print("nothing due: every enabled source is fetched up to today")
     return 1 if any(f.outcome == FetchState.FAILED for f in reports) else 0
 
 

@@ -4,8 +4,9 @@ Start: load the config, take the single-daemon lock, resolve deliveries a crash 
 `sending` (``recover``), then run an APScheduler ``BackgroundScheduler``: the fetch cycle at
 ``[schedule] time``/``timezone``, a delivery job at every moment a subscriber's digest is due
 (their local time; everyone due then is planned and sent as one batch), and a sweep (at start
-and every few minutes) that picks up subscribers added or changed with the CLI and delivers to
-everyone who is due but was missed, in one batch too (a late start delivers once).
+and every few minutes) that picks up subscribers added or changed with the CLI, fetches again
+while the day's fetch fails (less and less often), and delivers to everyone who is due but was
+missed, in one batch too (a late start delivers once).
 
 Signals are taken synchronously: ``run`` blocks SIGTERM, SIGINT and SIGHUP in the main thread
 before any other thread exists (threads inherit the mask), and one small thread receives them
@@ -40,6 +41,12 @@ from notifier.logs import event
 log = logging.getLogger("notifier.serve")
 
 STOP, RELOAD, REOPEN = "stop", "reload", "reopen"
+# A fetch that failed (a source down at the fetch time) is tried again by the sweeps until it
+# succeeds or the next fetch time comes: an arXiv listing missed all day is gone for good, the
+# feed only holds the current one (fetch.digest_days). Each wait is as long as the source has
+# been failing since the fetch time, and at least this: 60, 60, 120, 240... minutes (FORMATS.md
+# asks to poll arXiv RSS at most about once an hour, HF a few times a day per date).
+FETCH_RETRY_MINUTES = 60
 SIGNALS = {signal.SIGTERM: STOP, signal.SIGINT: STOP, signal.SIGHUP: RELOAD}
 
 
@@ -101,8 +108,12 @@ class Daemon:
         return self.scheduler
 
     def fetch(self) -> None:
+        """The fetch cycle, with a fetcher that ends at once when the daemon stops or reloads."""
+        from notifier.fetch import Fetcher
         from notifier.pipeline import fetch_cycle
 
+        if self.ctx.fetcher is None:
+            self.ctx.fetcher = Fetcher.from_config(self.ctx.config, stop=self.stopping)
         fetch_cycle(self.ctx)            # logs each fetch
 
     def deliver_due(self, schedules=None) -> None:
@@ -120,10 +131,11 @@ class Daemon:
             deliver(self.ctx, subscriber_ids=due, stop=self.stopping)     # reads those due; logs each delivery
 
     def sweep(self) -> None:
-        """Reopen if the database file was replaced; else, at start, fetch if today's fetch was
-        missed; resync the delivery jobs from the store; then deliver to everyone due who has not
-        had their digest, then send retries whose backoff has passed (a 4xx, or a digest a crash
-        interrupted). The schedules are read once, after the fetch (which may take minutes)."""
+        """Reopen if the database file was replaced; else fetch if today's fetch was missed (at
+        start) or failed (later sweeps, ``fetch_again_if_failed``); resync the delivery jobs from
+        the store; then deliver to everyone due who has not had their digest, then send retries
+        whose backoff has passed (a 4xx, or a digest a crash interrupted). The schedules are read
+        once, after the fetch (which may take minutes)."""
         from notifier.alerts import raise_alerts
         from notifier.scheduler import sync_delivery_jobs
 
@@ -134,6 +146,8 @@ class Daemon:
             if not self.stopping.is_set() and self.fetch_missed():
                 event(log, "catching up the missed fetch")
                 _guarded(self.fetch, "fetch")
+        elif not self.stopping.is_set():
+            _guarded(self.fetch_again_if_failed, "fetch")
         schedules = self.schedules()
         with self._scheduling:
             if self.stopping.is_set():
@@ -165,6 +179,24 @@ class Daemon:
         runs = [store.last_fetch(src) for src in store.fetch_sources()]
         last = max((r.started_at for r in runs if r is not None), default=None)
         return due(last, cfg.time, cfg.timezone, self.ctx.now())
+
+    def fetch_again_if_failed(self) -> None:
+        """Run the fetch cycle again (it reads each source from its last success) when a source's
+        latest fetch since the last fetch time failed, once the wait FETCH_RETRY_MINUTES
+        describes has passed."""
+        from datetime import timedelta
+
+        from notifier.clock import as_utc
+        from notifier.outbox import FetchState
+        from notifier.schedule import last_slot
+
+        cfg, store, now = self.ctx.config.schedule, self.ctx.store, self.ctx.now()
+        slot = last_slot(cfg.time, cfg.timezone, now)
+        runs = [store.last_fetch(src, outcome=FetchState.FAILED) for src in store.failed_sources_since(slot)]
+        ended = [as_utc(run.finished_at or run.started_at) for run in runs]
+        if any(now - at >= max(timedelta(minutes=FETCH_RETRY_MINUTES), at - slot) for at in ended):
+            event(log, "fetching again after a failed fetch")
+            self.fetch()
 
     def file_replaced(self) -> bool:
         """Another file is at the SQLite database's path than the one opened (a restored backup,
