@@ -51,6 +51,16 @@ def test_subscribe_rejects_bad_input_in_one_line(cli, args, message):
     assert cli("subscribers", "--json")[1] == ""
 
 
+def test_edit_without_an_option_is_a_usage_error_listing_what_can_change(cli, capsys):
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    with pytest.raises(SystemExit) as exit_:
+        main(["edit", "ada@example.org"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "notifier edit: error: nothing to change: give one or more of --keywords, --add-keywords, --name, "
+        "--timezone, --time, --frequency, --max-items, --threshold, --pause, --resume")
+
+
 def test_duplicate_subscriber_is_one_line_error(cli):
     cli("subscribe", "ada@example.org", "-k", "x")
     code, _, err = cli("subscribe", "ada@example.org", "-k", "y")

@@ -18,11 +18,23 @@ def add_arguments(p):
                         "lower sends more papers, higher fewer")
     p.add_argument("--pause", action="store_true", help="stop deliveries, keep the subscriber")
     p.add_argument("--resume", action="store_true", help="resume deliveries")
+    p.set_defaults(usage_error=p.error)
+
+
+CHANGES = ("keywords", "add_keywords", "name", "timezone", "time", "frequency", "max_items", "threshold",
+           "pause", "resume")
+
+
+def nothing_to_change(args) -> bool:
+    return all(getattr(args, option) is None or getattr(args, option) is False for option in CHANGES)   # 0 is a value
 
 
 def run(args) -> int:
     from notifier.subscribers import new_subscriber, settings_of
 
+    if nothing_to_change(args):         # exits 2, as argparse does for any other usage error
+        args.usage_error("nothing to change: give one or more of "
+                         + ", ".join("--" + option.replace("_", "-") for option in CHANGES))
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
         profiles = args.keywords or json.loads(sub.profile)
