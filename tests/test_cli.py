@@ -61,6 +61,12 @@ def test_edit_without_an_option_is_a_usage_error_listing_what_can_change(cli, ca
         "--timezone, --time, --frequency, --max-items, --threshold, --pause, --resume")
 
 
+def test_unsubscribing_twice_says_it_was_already_done(cli):
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    assert cli("unsubscribe", "ada@example.org")[:2] == (0, "unsubscribed ada@example.org\n")
+    assert cli("unsubscribe", "ada@example.org")[:2] == (0, "ada@example.org was already unsubscribed; nothing changed\n")
+
+
 def test_duplicate_subscriber_is_one_line_error(cli):
     cli("subscribe", "ada@example.org", "-k", "x")
     code, _, err = cli("subscribe", "ada@example.org", "-k", "y")
