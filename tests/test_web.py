@@ -372,6 +372,16 @@ def test_a_vote_link_shows_a_page_and_the_vote_is_stored_by_its_post(app, client
     assert store.votes(sub.id) == []
 
 
+def test_a_vote_link_for_a_paper_no_longer_stored_says_the_vote_was_not_recorded(app, client, config, store):
+    sub = subscribed(client, config, store)
+    link = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2601.00001', 1))}"
+    for page in (client.get(link), post_form(client, link, {}, page=manage_link(app, sub))):
+        assert page.status_code == 410 and "<h1>This paper is no longer stored</h1>" in page.text
+        assert ("Your vote was not recorded: the paper it was for has been removed from this service. "
+                "Your other votes still count.") in page.text
+    assert store.votes(sub.id) == []
+
+
 def slack_request(app, body: bytes, secret: str = SLACK_SECRET):
     ts = str(int(time.time()))
     sig = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
