@@ -500,11 +500,13 @@ def check_database_url(url: str, what: str) -> str:
     return url
 
 
-def check_timezone(name: str, what: str) -> ZoneInfo:
+def check_timezone(name: str, what: str = "") -> ZoneInfo:
+    """The zone ``name``; ConfigError 'WHAT: unknown time zone ...' (no WHAT beside a form's field)."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):      # OSError: a name too long for a file name
-        raise ConfigError(f"{what}: unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
+        raise ConfigError((f"{what}: " if what else "")
+                          + f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
 
 
 def read_secret(env_name: str, env: dict | None = None) -> str | None:

@@ -316,6 +316,14 @@ def test_an_invalid_edit_is_refused_inline_and_nothing_changes(app, client, conf
     assert store.find_subscriber(sub.id).profile == sub.profile
 
 
+def test_an_unknown_time_zone_is_explained_once_under_its_field(client, config, store):
+    page = post_form(client, "/", {"email": "ada@example.org", "keywords": "mamba", "time": "07:30",
+                                   "timezone": "Mars/Base", "frequency": "daily", "action": "subscribe"})
+    assert page.status_code == 400 and store.list_subscribers(active_only=False) == []
+    [error] = re.findall(r'<p class="error" id="timezone-error">(.*?)</p>', page.text)
+    assert error == "unknown time zone &#39;Mars/Base&#39; (use an IANA name such as Europe/Berlin)"
+
+
 # ----------------------------------------------------------------------------- unsubscribe
 def test_one_click_post_unsubscribes_at_once_without_cookie_or_page(app, config, store):
     with TestClient(app, base_url=PUBLIC) as first:
