@@ -300,10 +300,16 @@ def _coerce(value, expected: type, key: str, where: str):
 
 
 def _suggest(key: str, known: dict) -> str:
+    """The known key meant: one spelled nearly alike (difflib's default cutoff, 0.6, offered 'time'
+    for 'active'), else one the typed key is part of or contains ('zone': 'timezone'); without
+    one, the table's keys."""
     import difflib
 
-    close = difflib.get_close_matches(key, list(known), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    names, typed = [k for k in known if k != "path"], key.lower()
+    parts = [k for k in names if len(typed) >= 3 and (typed in k or k in typed)]
+    close = (difflib.get_close_matches(typed, names, n=1, cutoff=0.75)
+             or difflib.get_close_matches(typed, parts, n=1, cutoff=0))
+    return f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(sorted(names))})"
 
 
 def _subscriber(item, index: int, where: str) -> SubscriberSpec:
