@@ -119,6 +119,16 @@ def test_untrusted_titles_are_escaped_everywhere(kind):
         assert len(e.text.splitlines()[4]) < 400 and "…" in e.text
 
 
+def test_right_to_left_titles_authors_and_snippets_take_their_own_direction_in_the_email():
+    p = paper(0, title="نماذج الانتباه المتناثر", authors=["محمد علي"])
+    d = digest(papers=[p])
+    d.items[0].match.evidence[0].snippet[:] = [("ذاكرة ", False), ("KV cache", True)]
+    html = render.render_email(d).html
+    assert re.search(r'<a class="title" [^>]*dir="auto"[^>]*>نماذج الانتباه المتناثر</a>', html)
+    assert re.search(r'<div class="authors" dir="auto"[^>]*>محمد علي</div>', html)
+    assert re.search(r'\(title\)</span>: <span dir="auto">ذاكرة <b class="hl"[^>]*>KV cache</b></span>', html)
+
+
 def test_email_stays_under_size_limit_and_says_how_many_were_cut():
     papers = [paper(i, title=f"Paper {i} " + "long words " * 20, abstract="a" * 3000) for i in range(300)]
     e = render.render_email(digest(papers=papers, weaker=3), max_bytes=100_000)

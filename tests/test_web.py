@@ -390,6 +390,16 @@ def test_a_vote_link_for_a_paper_no_longer_stored_says_the_vote_was_not_recorded
     assert store.votes(sub.id) == []
 
 
+def test_a_right_to_left_title_takes_its_own_direction_on_the_vote_pages_and_the_manage_page(app, client, config, store):
+    sub = subscribed(client, config, store)
+    store.ingest([Paper("2606.99998", "نماذج الانتباه المتناثر")], source="hf_daily", digest_day="2026-06-12")
+    link = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2606.99998', 1))}"
+    shown = '<span dir="auto">نماذج الانتباه المتناثر</span>'
+    assert shown in client.get(link).text
+    assert shown in post_form(client, link, {}).text
+    assert shown in client.get(manage_link(app, sub)).text
+
+
 def slack_request(app, body: bytes, secret: str = SLACK_SECRET):
     ts = str(int(time.time()))
     sig = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
