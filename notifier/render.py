@@ -217,9 +217,26 @@ def _inliner():
 
 
 # ----------------------------------------------------------------------------- slack
+MRKDWN_LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}     # ∗ ˍ ∼ ˋ
+MRKDWN_MARKER = re.compile(r"[*_~`]")
+
+
 def mrkdwn_escape(s: str) -> str:
-    """Slack asks for exactly these three; everything else is literal."""
-    return (s or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text shown as itself in mrkdwn. Slack asks for &, < and > as entities; its formatting
+    markers * _ ~ ` have no escape (a backslash is shown as is), so a title "*Fast* _attention_"
+    came out bold and italic. A marker that could open or close formatting is written as its
+    look-alike (as ``_link`` does with | in labels); one inside a word (snake_case, 2*3) or alone
+    between spaces cannot, and stays as typed, so most titles copy unchanged."""
+    s = (s or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return MRKDWN_MARKER.sub(lambda m: _marker(m.string, m.start()), s)
+
+
+def _marker(s: str, i: int) -> str:
+    """The marker at ``s[i]``, or its look-alike where it borders anything but a word or spaces on
+    both sides (the text's ends count: the caller may wrap it in markers of its own)."""
+    before, after = s[i - 1:i], s[i + 1:i + 2]
+    inert = (before.isalnum() and after.isalnum()) or (before.isspace() and after.isspace())
+    return s[i] if inert else MRKDWN_LOOKALIKES[s[i]]
 
 
 def _link(url: str, label: str) -> str:

@@ -179,6 +179,14 @@ def test_slack_within_limits_with_details_in_thread():
     assert s.text.startswith("80 papers on kv cache")
 
 
+def test_slack_shows_formatting_characters_of_a_title_as_characters_not_as_formatting():
+    papers = [paper(0, title="*Fast* _attention_ ~sparse~ `kv`", authors=["_why"]),
+              paper(1, title="k_nn search with 2*3 heads")]
+    body = json.dumps(render.render_slack(digest(papers=papers, channel="slack")).blocks, ensure_ascii=False)
+    assert "|∗Fast∗ ˍattentionˍ ∼sparse∼ ˋkvˋ>*\\nˍwhy\\n" in body and "*Fast*" not in body
+    assert "|k_nn search with 2*3 heads>*" in body          # inside words a marker formats nothing: kept
+
+
 def test_slack_short_digest_is_one_message_with_mrkdwn_escaping():
     s = render.render_slack(digest(2, channel="slack", papers=[paper(0, title="A <@here> & <!channel>"), paper(1)]))
     assert s.thread == []
