@@ -61,6 +61,23 @@ def test_edit_without_an_option_is_a_usage_error_listing_what_can_change(cli, ca
         "--timezone, --time, --frequency, --max-items, --threshold, --pause, --resume")
 
 
+@pytest.mark.parametrize("options", [["--pause"], ["--name", "Ada"], ["-k", "mamba"], ["--add-keywords", ""]],
+                         ids=["pause_again", "same_name", "same_keywords", "empty_addition"])
+def test_an_edit_that_changes_nothing_says_so(cli, options):
+    cli("subscribe", "ada@example.org", "-k", "mamba", "--name", "Ada")
+    cli("edit", "ada@example.org", "--pause")
+    assert cli("edit", "ada@example.org", *options)[:2] == (
+        0, "nothing changed: ada@example.org has these settings already\n")
+
+
+def test_resume_does_not_bring_back_someone_who_unsubscribed(cli):
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    cli("unsubscribe", "ada@example.org")
+    assert cli("edit", "ada@example.org", "--resume") == (
+        1, "", "notifier: error: ada@example.org has unsubscribed; `notifier subscribe` brings them back\n")
+    assert cli("subscribers", "--json")[1] == ""
+
+
 def test_unsubscribing_twice_says_it_was_already_done(cli):
     cli("subscribe", "ada@example.org", "-k", "mamba")
     assert cli("unsubscribe", "ada@example.org")[:2] == (0, "unsubscribed ada@example.org\n")
