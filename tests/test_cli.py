@@ -13,6 +13,16 @@ def test_every_command_has_help(command):
     assert proc.returncode == 0 and "usage: notifier" in proc.stdout and command in proc.stdout
 
 
+def test_every_option_of_every_command_says_what_it_does():
+    from notifier.cli import build_parser
+
+    for command in COMMANDS:
+        parser = build_parser(only=command)
+        sub = parser._subparsers._group_actions[0].choices[command]
+        silent = [a.option_strings or a.dest for a in sub._actions if not a.help]
+        assert silent == [], command
+
+
 def test_bare_help_lists_every_command():
     proc = subprocess.run([sys.executable, "-m", "notifier", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and all(c in proc.stdout for c in COMMANDS)

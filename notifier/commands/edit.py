@@ -8,11 +8,11 @@ def add_arguments(p):
     p.add_argument("subscriber", help="address, name or id")
     p.add_argument("-k", "--keywords", action="append", metavar="TEXT", help="replace the profile(s)")
     p.add_argument("--add-keywords", action="append", metavar="TEXT", help="add another profile")
-    p.add_argument("--name")
-    p.add_argument("--timezone")
-    p.add_argument("--time", metavar="HH:MM")
-    p.add_argument("--frequency")
-    p.add_argument("--max-items", type=int)
+    p.add_argument("--name", help="display name")
+    p.add_argument("--timezone", help="IANA time zone, e.g. Europe/Berlin")
+    p.add_argument("--time", metavar="HH:MM", help="local delivery time")
+    p.add_argument("--frequency", help="daily, weekly or weekly:DAY (mon..sun)")
+    p.add_argument("--max-items", type=int, help="most papers per digest, 1-100")
     p.add_argument("--threshold", type=float, metavar="SHARE",
                    help="share of the day's best match a paper must score to be sent, 0.05-0.95: "
                         "lower sends more papers, higher fewer")
