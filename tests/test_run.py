@@ -87,3 +87,15 @@ def test_run_help_explains_its_exit_codes(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "exit status: 0 every digest due was sent (or had nothing to send)" in text
     assert "3 a digest failed or waits for a retry" in text
+
+
+@pytest.mark.parametrize("how,message", [
+    (["unsubscribe"], "ada@example.org has unsubscribed: nothing to deliver"),
+    (["edit", "--pause"], "ada@example.org is paused: nothing to deliver (`notifier edit ada@example.org --resume`)"),
+], ids=["unsubscribed", "paused"])
+def test_run_for_one_subscriber_who_would_get_nothing_says_why(cli, tmp_path, how, message):
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    cli(how[0], "ada@example.org", *how[1:])
+    assert cli("--config", str(config), "run", "--subscriber", "ada@example.org") == (1, "", f"notifier: error: {message}\n")

@@ -34,7 +34,7 @@ def run(args) -> int:
         days = [parse_day(args.date, latest=ctx.now().date())] if args.date is not None else None
         fetched = fetch_cycle(ctx, days=days)
         if args.subscriber:
-            ids = [find_subscriber(ctx, args.subscriber).id]
+            ids = [deliverable(ctx, args.subscriber).id]
         elif args.all:
             ids = None                  # every active one
         else:                           # only what a schedule reads: 10,000 whole subscribers took 0.25 s
@@ -59,6 +59,18 @@ def run(args) -> int:
     elif not reports:
         print("no digest due" if ids == [] else "no digest to send")
     return 1 if any(f.outcome == FetchState.FAILED for f in fetched) else ATTENTION if lost or waiting else 0
+
+
+def deliverable(ctx, ref: str):
+    """The subscriber --subscriber names; InputError if they would get nothing (paused, unsubscribed)."""
+    from notifier.errors import InputError
+
+    sub = find_subscriber(ctx, ref)
+    if not sub.active:
+        raise InputError(f"{sub.address} has unsubscribed: nothing to deliver")
+    if sub.paused:
+        raise InputError(f"{sub.address} is paused: nothing to deliver (`notifier edit {sub.address} --resume`)")
+    return sub
 
 
 def not_delivered(lost: list[str], waiting: list) -> str:
