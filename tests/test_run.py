@@ -81,6 +81,18 @@ def test_run_exits_3_when_a_digest_failed_or_waits_for_a_retry_and_0_once_all_we
     assert len(slack.posts()) == 1
 
 
+def test_digests_a_stopped_channel_never_tried_count_as_not_delivered(batch, clock, capsys):
+    config, smtp, slack = batch
+    assert main(["--config", config, "subscribe", "#second", "-k", "agents", "--time", "09:00"]) == 0
+    slack.replies["/api/chat.postMessage"] = [(200, {}, {"ok": False, "error": "invalid_auth"})]   # every post would fail
+    capsys.readouterr()
+    clock.tick(1800)
+    code, out = run(config, capsys)
+    assert code == 3 and not any("#second" in line for line in out)
+    assert out[-1] == ("not delivered: 2 waiting for a retry (next try 2026-06-12 10:05 UTC), 1 not sent yet; "
+                       "`notifier status` lists them")
+
+
 def test_run_help_explains_its_exit_codes(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])

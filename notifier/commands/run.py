@@ -75,14 +75,13 @@ def deliverable(ctx, ref: str):
 
 def not_delivered(lost: list[str], waiting: list) -> str:
     """The summary line of a run that left digests undelivered: how many failed for good, how
-    many may not have arrived (`unknown`), how many wait to be sent again and when the first is
-    tried."""
+    many may not have arrived (`unknown`), how many wait for a retry (and when the first is
+    tried), how many were not tried (their channel stopped the batch: SMTP login refused)."""
     from notifier.clock import as_utc
 
-    parts = [f"{n} {what}" for n, what in ((lost.count(State.FAILED), "failed"),
-                                           (lost.count(State.UNKNOWN), "of unknown outcome")) if n]
-    if waiting:
-        tries = [as_utc(d.next_attempt_at) for d in waiting if d.next_attempt_at]
-        parts.append(f"{len(waiting)} waiting for a retry"
-                     + (f" (next try {min(tries):%Y-%m-%d %H:%M} UTC)" if tries else ""))
-    return f"not delivered: {', '.join(parts)}; `notifier status` lists them"
+    retries = [d for d in waiting if d.state == State.RETRY]
+    times = [as_utc(d.next_attempt_at) for d in retries if d.next_attempt_at]      # None: re-sent at once
+    counts = ((lost.count(State.FAILED), "failed"), (lost.count(State.UNKNOWN), "of unknown outcome"),
+              (len(retries), "waiting for a retry" + (f" (next try {min(times):%Y-%m-%d %H:%M} UTC)" if times else "")),
+              (len(waiting) - len(retries), "not sent yet"))
+    return f"not delivered: {', '.join(f'{n} {what}' for n, what in counts if n)}; `notifier status` lists them"
