@@ -324,6 +324,16 @@ def test_an_unknown_time_zone_is_explained_once_under_its_field(client, config, 
     assert error == "unknown time zone &#39;Mars/Base&#39; (use an IANA name such as Europe/Berlin)"
 
 
+def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("NOTIFIER_WEB_SECRET", SECRET)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert cli("web", "--listen", f"127.0.0.1:{port}") == (
+            1, "", f"notifier: error: cannot listen on 127.0.0.1:{port}: Address already in use\n")
+
+
 # ----------------------------------------------------------------------------- unsubscribe
 def test_one_click_post_unsubscribes_at_once_without_cookie_or_page(app, config, store):
     with TestClient(app, base_url=PUBLIC) as first:

@@ -16,10 +16,28 @@ def run(args) -> int:
     config = load(args)
     host, port = listen_address(args.listen or config.web.listen, "--listen" if args.listen else config.path)
     app = create_app(config)
-    event(log, "web listening", host=host, port=port, public_url=app.web.base or "(unset)")
     try:
-        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="warning", access_log=False,
-                    forwarded_allow_ips=config.web.forwarded_allow_ips, server_header=False, date_header=True)
+        sock = listening(host, port)
+        event(log, "web listening", host=host, port=port, public_url=app.web.base or "(unset)")
+        server = uvicorn.Server(uvicorn.Config(
+            app, proxy_headers=True, log_level="warning", access_log=False, server_header=False, date_header=True,
+            forwarded_allow_ips=config.web.forwarded_allow_ips))
+        server.run(sockets=[sock])
     finally:
         app.web.close()
     return 0
+
+
+def listening(host: str, port: int):
+    """A socket bound to host:port, or InputError in one line: uvicorn, left to bind it, logged the
+    reason its own way and exited 3 (the code `notifier status` gives when something needs attention)."""
+    import os
+    import socket
+
+    from notifier.errors import InputError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as err:
+        raise InputError(f"cannot listen on {host}:{port}: {os.strerror(err.errno) if err.errno else err}") from None
