@@ -40,4 +40,5 @@ def listening(host: str, port: int):
     try:
         return socket.create_server((host, port), family=family)
     except OSError as err:
-        raise InputError(f"cannot listen on {host}:{port}: {os.strerror(err.errno) if err.errno else err}") from None
+        why = os.strerror(err.errno) if (err.errno or 0) > 0 else err.strerror or str(err)   # < 0: a name lookup's
+        raise InputError(f"cannot listen on {host}:{port}: {why}") from None
