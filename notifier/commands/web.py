@@ -29,16 +29,19 @@ def run(args) -> int:
 
 
 def listening(host: str, port: int):
-    """A socket bound to host:port, or InputError in one line: uvicorn, left to bind it, logged the
-    reason its own way and exited 3 (the code `notifier status` gives when something needs attention)."""
-    import os
+    """A socket listening on host:port, or InputError in one line: uvicorn, left to bind it, logged
+    the reason its own way and exited 3 (the code `notifier status` gives when something needs
+    attention)."""
     import socket
 
     from notifier.errors import InputError
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
-        return socket.create_server((host, port), family=family)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)    # as uvicorn does: a restart binds at once
+        sock.bind((host, port))
+        sock.listen(2048)
     except OSError as err:
-        why = os.strerror(err.errno) if (err.errno or 0) > 0 else err.strerror or str(err)   # < 0: a name lookup's
-        raise InputError(f"cannot listen on {host}:{port}: {why}") from None
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    return sock
