@@ -48,6 +48,11 @@ def run(args) -> int:
 
             raise_alerts(ctx)
             waiting = ctx.store.deliveries(states=WAITING)    # a retry not due yet, a halted sender's
+    return summary(fetched, reports, waiting, nobody_due=ids == [])
+
+
+def summary(fetched: list, reports: list, waiting: list, *, nobody_due: bool) -> int:
+    """Print a line per fetch and per delivery, then what was not delivered -> the exit status."""
     for f in fetched:
         print(f"fetch {f.source} {f.day}: {f.outcome}" + (f" ({f.found} found, {f.new} new)" if f.outcome == FetchState.OK else "")
               + (f" - {f.error}" if f.error else ""))
@@ -57,7 +62,7 @@ def run(args) -> int:
     if lost or waiting:
         print(not_delivered(lost, waiting))
     elif not reports:
-        print("no digest due" if ids == [] else "no digest to send")
+        print("no digest due" if nobody_due else "no digest to send")
     return 1 if any(f.outcome == FetchState.FAILED for f in fetched) else ATTENTION if lost or waiting else 0
 
 
