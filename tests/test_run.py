@@ -111,3 +111,11 @@ def test_run_for_one_subscriber_who_would_get_nothing_says_why(cli, tmp_path, ho
     cli("subscribe", "ada@example.org", "-k", "mamba")
     cli(how[0], "ada@example.org", *how[1:])
     assert cli("--config", str(config), "run", "--subscriber", "ada@example.org") == (1, "", f"notifier: error: {message}\n")
+
+
+def test_a_run_whose_subscribers_matched_nothing_says_no_digest_to_send_not_none_due(cli, tmp_path):
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    cli("subscribe", "ada@example.org", "-k", "zymurgy")
+    assert cli("--config", str(config), "run", "--all") == (0, "no digest to send\n", "")
+    assert cli("--config", str(config), "run") == (0, "no digest due\n", "")
