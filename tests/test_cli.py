@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -92,6 +93,24 @@ def test_unsubscribing_twice_says_it_was_already_done(cli):
     cli("subscribe", "ada@example.org", "-k", "mamba")
     assert cli("unsubscribe", "ada@example.org")[:2] == (0, "unsubscribed ada@example.org\n")
     assert cli("unsubscribe", "ada@example.org")[:2] == (0, "ada@example.org was already unsubscribed; nothing changed\n")
+
+
+def test_status_says_its_times_are_utc(cli, store):
+    from datetime import datetime, timezone
+
+    from notifier.models import Paper
+
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba")], source="hf_daily", digest_day="2026-06-12")
+    run_id = store.start_fetch("hf_daily", "2026-06-12")
+    store.finish_fetch(run_id, outcome="ok", http_status=200, found=1, new=1)
+    d = store.plan_delivery(subscriber_id=store.find_subscriber("ada@example.org").id, digest_day="2026-06-12",
+                            items=[{"id": "2606.00001"}], meta={})
+    store.claim(d.id)
+    store.record(d.id, "retry", error="451 Try again later", next_attempt_at=datetime(2026, 6, 12, 10, 5, tzinfo=timezone.utc))
+    out = cli("status")[1]
+    assert re.search(r"hf_daily +last ok: \d{4}-\d\d-\d\d \d\d:\d\d UTC \(day 2026-06-12, 1 new\)", out), out
+    assert "retry    ada@example.org 2026-06-12 (attempts 1, next try 2026-06-12 10:05 UTC): 451 Try again later" in out
 
 
 def test_duplicate_subscriber_is_one_line_error(cli):

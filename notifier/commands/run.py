@@ -2,7 +2,7 @@
 due went out: 0 yes, 1 a fetch failed, 3 a digest failed or waits for a retry (as `notifier status`,
 whose list names them)."""
 from notifier.commands import find_subscriber, parse_day
-from notifier.commands.status import ATTENTION
+from notifier.commands.status import ATTENTION, when
 from notifier.outbox import FetchState, State
 
 EXIT_STATUS = ("exit status: 0 every digest due was sent (or had nothing to send); 1 a fetch failed "
@@ -87,6 +87,6 @@ def not_delivered(lost: list[str], waiting: list) -> str:
     retries = [d for d in waiting if d.state == State.RETRY]
     times = [as_utc(d.next_attempt_at) for d in retries if d.next_attempt_at]      # None: re-sent at once
     counts = ((lost.count(State.FAILED), "failed"), (lost.count(State.UNKNOWN), "of unknown outcome"),
-              (len(retries), "waiting for a retry" + (f" (next try {min(times):%Y-%m-%d %H:%M} UTC)" if times else "")),
+              (len(retries), "waiting for a retry" + (f" (next try {when(min(times))})" if times else "")),
               (len(waiting) - len(retries), "not sent yet"))
     return f"not delivered: {', '.join(f'{n} {what}' for n, what in counts if n)}; `notifier status` lists them"
