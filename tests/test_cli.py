@@ -113,6 +113,17 @@ def test_status_says_its_times_are_utc(cli, store):
     assert "retry    ada@example.org 2026-06-12 (attempts 1, next try 2026-06-12 10:05 UTC): 451 Try again later" in out
 
 
+def test_preview_of_a_day_without_stored_papers_says_so_instead_of_an_empty_digest(cli, store):
+    from notifier.models import Paper
+
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    assert cli("preview", "ada@example.org", "--date", "2026-06-12")[1].startswith("Subject: 1 paper on mamba")
+    assert cli("preview", "ada@example.org", "--date", "2026-06-11") == (1, "", (
+        "notifier: error: --date 2026-06-11: no papers stored for that digest day "
+        "(`notifier fetch --date 2026-06-11` fetches them)\n"))
+
+
 def test_duplicate_subscriber_is_one_line_error(cli):
     cli("subscribe", "ada@example.org", "-k", "x")
     code, _, err = cli("subscribe", "ada@example.org", "-k", "y")
