@@ -117,6 +117,14 @@ def item_view(item: DigestItem) -> dict:
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
 
 
+def more_line(cut: int, weaker: int) -> str:
+    """What a digest leaves out: 'and 2 more papers and 3 weaker matches', 'and 1 more weaker
+    match', or '' (``cut``: matched papers left out for size, ``weaker``: matches below the bar)."""
+    papers = f"{cut} more paper{'s' if cut != 1 else ''}" if cut else ""
+    matches = f"{weaker}{'' if cut else ' more'} weaker match{'es' if weaker != 1 else ''}" if weaker else ""
+    return "and " + " and ".join(p for p in (papers, matches) if p) if cut or weaker else ""
+
+
 def profiles_line(labels: list[str]) -> str:
     """Which of the subscriber's profiles sent a paper: "profile: kv cache, MoE" or "profiles: kv
     cache, MoE; mamba" (a label lists its terms with commas, so profiles are set apart by ";")."""
@@ -191,7 +199,8 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
     shown = len(views)
     while True:
         more = len(views) - shown + digest.weaker_count
-        args = dict(ctx, items=views[:shown], cut=len(views) - shown, more=more)
+        args = dict(ctx, items=views[:shown], cut=len(views) - shown, more=more,
+                    more_line=more_line(len(views) - shown, digest.weaker_count))
         page = env.get_template("digest.html.j2").render(**args)
         page = _inliner().inline(page)
         if len(page.encode("utf-8")) <= max_bytes or shown == 0:
@@ -306,7 +315,7 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
         summary.append(SectionBlock(text=MarkdownTextObject(
             text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
     if digest.weaker_count and not rest:
-        summary.append(ContextBlock(elements=[MarkdownTextObject(text=f"and {digest.weaker_count} more weaker matches")]))
+        summary.append(ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))]))
     thread: list[list] = []
     current: list = []
     for v in rest:
@@ -316,7 +325,7 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
             current = []
         current += blocks
     if rest and digest.weaker_count:
-        more = ContextBlock(elements=[MarkdownTextObject(text=f"and {digest.weaker_count} more weaker matches")])
+        more = ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))])
         if len(current) + 1 > SLACK_MAX_BLOCKS:
             thread.append(current)
             current = []

@@ -133,9 +133,17 @@ def test_email_stays_under_size_limit_and_says_how_many_were_cut():
     papers = [paper(i, title=f"Paper {i} " + "long words " * 20, abstract="a" * 3000) for i in range(300)]
     e = render.render_email(digest(papers=papers, weaker=3), max_bytes=100_000)
     assert len(e.html.encode()) <= 100_000
-    m = re.search(r"and (\d+) more papers and weaker matches not shown", e.text)
+    m = re.search(r"and (\d+) more papers and 3 weaker matches not shown", e.text)
     shown = e.text.count("   abstract: ")
-    assert m and int(m.group(1)) == 300 - shown + 3 and 0 < shown < 300
+    assert m and int(m.group(1)) == 300 - shown and 0 < shown < 300
+
+
+def test_one_weaker_match_or_one_paper_left_out_is_counted_in_the_singular():
+    e = render.render_email(digest(2, weaker=1))
+    assert "and 1 more weaker match not shown." in e.text and "and 1 more weaker match not shown." in e.html
+    assert "and 1 more weaker match" in json.dumps(render.render_slack(digest(2, channel="slack", weaker=1)).blocks)
+    assert render.more_line(1, 0) == "and 1 more paper"
+    assert render.more_line(0, 0) == ""
 
 
 def test_nothing_today_rendering():
