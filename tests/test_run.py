@@ -119,3 +119,14 @@ def test_a_run_whose_subscribers_matched_nothing_says_no_digest_to_send_not_none
     cli("subscribe", "ada@example.org", "-k", "zymurgy")
     assert cli("--config", str(config), "run", "--all") == (0, "no digest to send\n", "")
     assert cli("--config", str(config), "run") == (0, "no digest due\n", "")
+
+
+def test_a_digest_of_one_paper_is_reported_in_the_singular(cli, tmp_path, store):
+    from notifier.models import Paper
+
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    code, out, _ = cli("--config", str(config), "run", "--all")
+    assert code == 0 and out.startswith("deliver ada@example.org: sent, 1 paper\n")
