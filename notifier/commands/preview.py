@@ -34,11 +34,11 @@ def run(args) -> int:
     return 0
 
 
-
 def stored_day(ctx, text: str):
     """--date as a digest day with stored papers: another (a typo, a day not fetched) would preview
     as an empty digest, 'No new papers', as if nothing had matched."""
     day = parse_day(text, latest=ctx.now().date())
     if not ctx.store.papers_on_day(day.isoformat()):
-        raise InputError(f"--date {day}: no papers stored for that digest day (`notifier fetch --date {day}` fetches them)")
+        raise InputError(f"--date {day}: no papers stored for that digest day "
+                         f"(`notifier fetch --date {day}` fetches them)")
     return day
