@@ -124,6 +124,18 @@ def test_preview_of_a_day_without_stored_papers_says_so_instead_of_an_empty_dige
         "(`notifier fetch --date 2026-06-11` fetches them)\n"))
 
 
+@pytest.mark.parametrize("paper", ["2606.00001", "arXiv:2606.00001v2", "https://arxiv.org/abs/2606.00001",
+                                   "https://huggingface.co/papers/2606.00001"], ids=["id", "versioned", "arxiv", "hf"])
+def test_vote_takes_a_paper_link_from_a_digest_and_names_the_paper_it_recorded(cli, store, paper):
+    from notifier.models import Paper
+
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    assert cli("vote", "ada@example.org", paper, "up")[:2] == (
+        0, "ada@example.org: more like this — Mamba at scale (2606.00001)\n")
+    assert store.votes(store.find_subscriber("ada@example.org").id) == [("2606.00001", 1)]
+
+
 def test_duplicate_subscriber_is_one_line_error(cli):
     cli("subscribe", "ada@example.org", "-k", "x")
     code, _, err = cli("subscribe", "ada@example.org", "-k", "y")
