@@ -268,7 +268,7 @@ def _apply(obj, data: dict, prefix: str, where: str) -> None:
             continue
         f = known.get(key)
         if f is None or f.name == "path":
-            raise ConfigError(f"{where}: unknown key '{dotted}'" + _suggest(key, known))
+            raise ConfigError(f"{where}: unknown key '{dotted}'" + _suggest(key, known, prefix.rstrip(".")))
         current = getattr(obj, f.name)
         if is_dataclass(current):
             if not isinstance(value, dict):
@@ -299,11 +299,37 @@ def _coerce(value, expected: type, key: str, where: str):
     return value
 
 
-def _suggest(key: str, known: dict) -> str:
+def _suggest(key: str, known: dict, table: str = "") -> str:
+    """The known key meant: the same key in a table above or below this one (`max_attempts` in
+    [sources.hf_daily] belongs to [sources]), else one spelled nearly alike (difflib's default
+    cutoff, 0.6, offered 'time' for 'active'), else one the typed key is part of or contains ('zone':
+    'timezone'); without one, the table's keys."""
     import difflib
 
-    close = difflib.get_close_matches(key, list(known), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    homes = [f"[{name}]" for name, other in _tables(Config(), "") if _related(name, table)
+             and key in {f.name.rstrip("_") for f in fields(other)}]
+    if homes:
+        return f" (it is a key of {', '.join(homes)})"
+    names, typed = [k for k in known if k != "path"], key.lower()
+    parts = [k for k in names if len(typed) >= 3 and (typed in k or k in typed)]
+    close = (difflib.get_close_matches(typed, names, n=1, cutoff=0.75)
+             or difflib.get_close_matches(typed, parts, n=1, cutoff=0))
+    return f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(sorted(names))})"
+
+
+def _tables(obj, name: str) -> typing.Iterator[tuple[str, object]]:
+    """(dotted name, table) for every table of the configuration, nested ones included."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            dotted = f"{name}.{f.name}" if name else f.name
+            yield dotted, value
+            yield from _tables(value, dotted)
+
+
+def _related(name: str, table: str) -> bool:
+    """One table nested in the other (an unrelated table's `port` is not what [web] lacks)."""
+    return bool(table) and name != table and (name.startswith(table + ".") or table.startswith(name + "."))
 
 
 def _subscriber(item, index: int, where: str) -> SubscriberSpec:
@@ -500,11 +526,13 @@ def check_database_url(url: str, what: str) -> str:
     return url
 
 
-def check_timezone(name: str, what: str) -> ZoneInfo:
+def check_timezone(name: str, what: str = "") -> ZoneInfo:
+    """The zone ``name``; ConfigError 'WHAT: unknown time zone ...' (no WHAT beside a form's field)."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):      # OSError: a name too long for a file name
-        raise ConfigError(f"{what}: unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
+        raise ConfigError((f"{what}: " if what else "")
+                          + f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
 
 
 def read_secret(env_name: str, env: dict | None = None) -> str | None:

@@ -11,7 +11,8 @@
 Delivery problems are not exceptions: a sender returns a ``SendResult`` (sent, retry, failed,
 unknown) that the pipeline records (notifier/channels/base.py).
 
-Exit codes: 0 fine, 1 expected error (any NotifierError), 2 usage error, 3 `status` needs attention.
+Exit codes: 0 fine, 1 expected error (any NotifierError), 2 usage error, 3 needs attention (`status`;
+`run`: a digest failed or waits for a retry).
 """
 
 

@@ -117,6 +117,14 @@ def item_view(item: DigestItem) -> dict:
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
 
 
+def more_line(cut: int, weaker: int) -> str:
+    """What a digest leaves out: 'and 2 more papers and 3 weaker matches', 'and 1 more weaker
+    match', or '' (``cut``: matched papers left out for size, ``weaker``: matches below the bar)."""
+    papers = f"{cut} more paper{'s' if cut != 1 else ''}" if cut else ""
+    matches = f"{weaker}{'' if cut else ' more'} weaker match{'es' if weaker != 1 else ''}" if weaker else ""
+    return "and " + " and ".join(p for p in (papers, matches) if p) if cut or weaker else ""
+
+
 def profiles_line(labels: list[str]) -> str:
     """Which of the subscriber's profiles sent a paper: "profile: kv cache, MoE" or "profiles: kv
     cache, MoE; mamba" (a label lists its terms with commas, so profiles are set apart by ";")."""
@@ -191,7 +199,8 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
     shown = len(views)
     while True:
         more = len(views) - shown + digest.weaker_count
-        args = dict(ctx, items=views[:shown], cut=len(views) - shown, more=more)
+        args = dict(ctx, items=views[:shown], cut=len(views) - shown, more=more,
+                    more_line=more_line(len(views) - shown, digest.weaker_count))
         page = env.get_template("digest.html.j2").render(**args)
         page = _inliner().inline(page)
         if len(page.encode("utf-8")) <= max_bytes or shown == 0:
@@ -217,9 +226,26 @@ def _inliner():
 
 
 # ----------------------------------------------------------------------------- slack
+MRKDWN_LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}     # ∗ ˍ ∼ ˋ
+MRKDWN_MARKER = re.compile(r"[*_~`]")
+
+
 def mrkdwn_escape(s: str) -> str:
-    """Slack asks for exactly these three; everything else is literal."""
-    return (s or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text shown as itself in mrkdwn. Slack asks for &, < and > as entities; its formatting
+    markers * _ ~ ` have no escape (a backslash is shown as is), so a title "*Fast* _attention_"
+    came out bold and italic. A marker that could open or close formatting is written as its
+    look-alike (as ``_link`` does with | in labels); one inside a word (snake_case, 2*3) or alone
+    between spaces cannot, and stays as typed, so most titles copy unchanged."""
+    s = (s or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return MRKDWN_MARKER.sub(lambda m: _marker(m.string, m.start()), s)
+
+
+def _marker(s: str, i: int) -> str:
+    """The marker at ``s[i]``, or its look-alike where it borders anything but a word or spaces on
+    both sides (the text's ends count: the caller may wrap it in markers of its own)."""
+    before, after = s[i - 1:i], s[i + 1:i + 2]
+    inert = (before.isalnum() and after.isalnum()) or (before.isspace() and after.isspace())
+    return s[i] if inert else MRKDWN_LOOKALIKES[s[i]]
 
 
 def _link(url: str, label: str) -> str:
@@ -289,7 +315,7 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
         summary.append(SectionBlock(text=MarkdownTextObject(
             text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
     if digest.weaker_count and not rest:
-        summary.append(ContextBlock(elements=[MarkdownTextObject(text=f"and {digest.weaker_count} more weaker matches")]))
+        summary.append(ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))]))
     thread: list[list] = []
     current: list = []
     for v in rest:
@@ -299,7 +325,7 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
             current = []
         current += blocks
     if rest and digest.weaker_count:
-        more = ContextBlock(elements=[MarkdownTextObject(text=f"and {digest.weaker_count} more weaker matches")])
+        more = ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))])
         if len(current) + 1 > SLACK_MAX_BLOCKS:
             thread.append(current)
             current = []

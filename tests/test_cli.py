@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -11,6 +12,16 @@ from notifier.cli import COMMANDS, main
 def test_every_command_has_help(command):
     proc = subprocess.run([sys.executable, "-m", "notifier", command, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "usage: notifier" in proc.stdout and command in proc.stdout
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    from notifier.cli import build_parser
+
+    for command in COMMANDS:
+        parser = build_parser(only=command)
+        sub = parser._subparsers._group_actions[0].choices[command]
+        silent = [a.option_strings or a.dest for a in sub._actions if not a.help]
+        assert silent == [], command
 
 
 def test_bare_help_lists_every_command():
@@ -49,6 +60,80 @@ def test_subscribe_rejects_bad_input_in_one_line(cli, args, message):
     assert code == 1 and err.startswith("notifier: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert cli("subscribers", "--json")[1] == ""
+
+
+def test_edit_without_an_option_is_a_usage_error_listing_what_can_change(cli, capsys):
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    with pytest.raises(SystemExit) as exit_:
+        main(["edit", "ada@example.org"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "notifier edit: error: nothing to change: give one or more of --keywords, --add-keywords, --name, "
+        "--timezone, --time, --frequency, --max-items, --threshold, --pause, --resume")
+
+
+@pytest.mark.parametrize("options", [["--pause"], ["--name", "Ada"], ["-k", "mamba"], ["--add-keywords", ""]],
+                         ids=["pause_again", "same_name", "same_keywords", "empty_addition"])
+def test_an_edit_that_changes_nothing_says_so(cli, options):
+    cli("subscribe", "ada@example.org", "-k", "mamba", "--name", "Ada")
+    cli("edit", "ada@example.org", "--pause")
+    assert cli("edit", "ada@example.org", *options)[:2] == (
+        0, "nothing changed: ada@example.org has these settings already\n")
+
+
+def test_resume_does_not_bring_back_someone_who_unsubscribed(cli):
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    cli("unsubscribe", "ada@example.org")
+    assert cli("edit", "ada@example.org", "--resume") == (
+        1, "", "notifier: error: ada@example.org has unsubscribed; `notifier subscribe` brings them back\n")
+    assert cli("subscribers", "--json")[1] == ""
+
+
+def test_unsubscribing_twice_says_it_was_already_done(cli):
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    assert cli("unsubscribe", "ada@example.org")[:2] == (0, "unsubscribed ada@example.org\n")
+    assert cli("unsubscribe", "ada@example.org")[:2] == (0, "ada@example.org was already unsubscribed; nothing changed\n")
+
+
+def test_status_says_its_times_are_utc(cli, store):
+    from datetime import datetime, timezone
+
+    from notifier.models import Paper
+
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba")], source="hf_daily", digest_day="2026-06-12")
+    run_id = store.start_fetch("hf_daily", "2026-06-12")
+    store.finish_fetch(run_id, outcome="ok", http_status=200, found=1, new=1)
+    d = store.plan_delivery(subscriber_id=store.find_subscriber("ada@example.org").id, digest_day="2026-06-12",
+                            items=[{"id": "2606.00001"}], meta={})
+    store.claim(d.id)
+    store.record(d.id, "retry", error="451 Try again later", next_attempt_at=datetime(2026, 6, 12, 10, 5, tzinfo=timezone.utc))
+    out = cli("status")[1]
+    assert re.search(r"hf_daily +last ok: \d{4}-\d\d-\d\d \d\d:\d\d UTC \(day 2026-06-12, 1 new\)", out), out
+    assert "retry    ada@example.org 2026-06-12 (attempts 1, next try 2026-06-12 10:05 UTC): 451 Try again later" in out
+
+
+def test_preview_of_a_day_without_stored_papers_says_so_instead_of_an_empty_digest(cli, store):
+    from notifier.models import Paper
+
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    assert cli("preview", "ada@example.org", "--date", "2026-06-12")[1].startswith("Subject: 1 paper on mamba")
+    assert cli("preview", "ada@example.org", "--date", "2026-06-11") == (1, "", (
+        "notifier: error: --date 2026-06-11: no papers stored for that digest day "
+        "(`notifier fetch --date 2026-06-11` fetches them)\n"))
+
+
+@pytest.mark.parametrize("paper", ["2606.00001", "arXiv:2606.00001v2", "https://arxiv.org/abs/2606.00001",
+                                   "https://huggingface.co/papers/2606.00001"], ids=["id", "versioned", "arxiv", "hf"])
+def test_vote_takes_a_paper_link_from_a_digest_and_names_the_paper_it_recorded(cli, store, paper):
+    from notifier.models import Paper
+
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    assert cli("vote", "ada@example.org", paper, "up")[:2] == (
+        0, "ada@example.org: more like this — Mamba at scale (2606.00001)\n")
+    assert store.votes(store.find_subscriber("ada@example.org").id) == [("2606.00001", 1)]
 
 
 def test_duplicate_subscriber_is_one_line_error(cli):

@@ -36,6 +36,37 @@ def test_bad_config_is_one_line_naming_file_and_key(tmp_path, text, message):
     assert "\n" not in str(err.value)
 
 
+SUBSCRIBER = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
+
+
+@pytest.mark.parametrize("key,hint", [
+    ("thresold", "did you mean 'threshold'?"),
+    ("frequncy", "did you mean 'frequency'?"),
+    ("zone", "did you mean 'timezone'?"),
+    ("Email", "did you mean 'email'?"),
+    ("active", "known keys: email, frequency, keywords, max_items, name, slack, threshold, time, timezone"),
+    ("tz", "known keys: email, frequency, keywords, max_items, name, slack, threshold, time, timezone"),
+], ids=["typo", "typo2", "part", "case", "no_close_key", "too_short"])
+def test_an_unknown_subscriber_key_is_answered_with_a_close_key_or_the_known_ones(tmp_path, key, hint):
+    path = write(tmp_path, SUBSCRIBER + f"{key} = 'x'\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == f"{path}: unknown key 'subscribers[0].{key}' ({hint})"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[sources.hf_daily]\nmax_attempts = 2\n", "unknown key 'sources.hf_daily.max_attempts' (it is a key of [sources])"),
+    ("[sources]\nenabled = true\n", "unknown key 'sources.enabled' (it is a key of [sources.hf_daily], [sources.arxiv])"),
+    ("[web]\nport = 8080\n", "unknown key 'web.port' (known keys: confirm_hours, forwarded_allow_ips, limit_per_address, "
+     "limit_per_client, link_days, listen, max_body_bytes, public_url, secret_env, slack_signing_secret_env, slack_targets)"),
+], ids=["parent", "children", "unrelated_table_not_offered"])
+def test_a_key_put_in_a_table_above_or_below_its_own_is_answered_with_where_it_belongs(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == f"{path}: {message}"
+
+
 @pytest.mark.parametrize("text,message", [
     ("[matching]\nthreshold = 1.5\n",
      "'matching.threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not 1.5"),

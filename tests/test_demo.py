@@ -1,9 +1,14 @@
 """`notifier demo` as a new user runs it: no network, no config, a real outbox."""
 import email
 import json
+import re
 import subprocess
 import sys
 from email import policy
+from pathlib import Path
+
+README = Path(__file__).parents[1] / "README.md"
+README_FOLDER = "/home/ada/digest-notifier"      # where the README's sample run was
 
 
 def demo(folder):
@@ -52,3 +57,12 @@ def test_a_demo_that_cannot_write_its_outbox_says_so_exits_1_and_delivers_when_r
     assert second.returncode == 0, second.stdout + second.stderr
     assert "already sent" not in second.stdout and second.stdout.count("-> sent: ") == 2
     assert len(list((tmp_path / "outbox").iterdir())) == 2
+
+
+def test_the_readme_shows_what_the_demo_prints(tmp_path):
+    shown = re.search(r"What the demo prints, .*?:\n\n```\n(.*?)```", README.read_text(encoding="utf-8"), re.S)[1]
+    printed = demo(tmp_path).stdout
+
+    def same(text: str, folder: str) -> str:         # the folder and the day it ran aside
+        return re.sub(r"\d{4}-\d{2}-\d{2}(?=\.\d+\.(eml|json))", "DAY", text.replace(folder, "FOLDER"))
+    assert same(printed, str(tmp_path.resolve())) == same(shown, README_FOLDER)

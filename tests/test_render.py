@@ -119,13 +119,31 @@ def test_untrusted_titles_are_escaped_everywhere(kind):
         assert len(e.text.splitlines()[4]) < 400 and "…" in e.text
 
 
+def test_right_to_left_titles_authors_and_snippets_take_their_own_direction_in_the_email():
+    p = paper(0, title="نماذج الانتباه المتناثر", authors=["محمد علي"])
+    d = digest(papers=[p])
+    d.items[0].match.evidence[0].snippet[:] = [("ذاكرة ", False), ("KV cache", True)]
+    html = render.render_email(d).html
+    assert re.search(r'<a class="title" [^>]*dir="auto"[^>]*>نماذج الانتباه المتناثر</a>', html)
+    assert re.search(r'<div class="authors" dir="auto"[^>]*>محمد علي</div>', html)
+    assert re.search(r'\(title\)</span>: <span dir="auto">ذاكرة <b class="hl"[^>]*>KV cache</b></span>', html)
+
+
 def test_email_stays_under_size_limit_and_says_how_many_were_cut():
     papers = [paper(i, title=f"Paper {i} " + "long words " * 20, abstract="a" * 3000) for i in range(300)]
     e = render.render_email(digest(papers=papers, weaker=3), max_bytes=100_000)
     assert len(e.html.encode()) <= 100_000
-    m = re.search(r"and (\d+) more papers and weaker matches not shown", e.text)
+    m = re.search(r"and (\d+) more papers and 3 weaker matches not shown", e.text)
     shown = e.text.count("   abstract: ")
-    assert m and int(m.group(1)) == 300 - shown + 3 and 0 < shown < 300
+    assert m and int(m.group(1)) == 300 - shown and 0 < shown < 300
+
+
+def test_one_weaker_match_or_one_paper_left_out_is_counted_in_the_singular():
+    e = render.render_email(digest(2, weaker=1))
+    assert "and 1 more weaker match not shown." in e.text and "and 1 more weaker match not shown." in e.html
+    assert "and 1 more weaker match" in json.dumps(render.render_slack(digest(2, channel="slack", weaker=1)).blocks)
+    assert render.more_line(1, 0) == "and 1 more paper"
+    assert render.more_line(0, 0) == ""
 
 
 def test_nothing_today_rendering():
@@ -167,6 +185,14 @@ def test_slack_within_limits_with_details_in_thread():
     assert "77 more papers in the thread" in json.dumps(s.blocks)
     assert "and 4 more weaker matches" in json.dumps(s.thread[-1])
     assert s.text.startswith("80 papers on kv cache")
+
+
+def test_slack_shows_formatting_characters_of_a_title_as_characters_not_as_formatting():
+    papers = [paper(0, title="*Fast* _attention_ ~sparse~ `kv`", authors=["_why"]),
+              paper(1, title="k_nn search with 2*3 heads")]
+    body = json.dumps(render.render_slack(digest(papers=papers, channel="slack")).blocks, ensure_ascii=False)
+    assert "|∗Fast∗ ˍattentionˍ ∼sparse∼ ˋkvˋ>*\\nˍwhy\\n" in body and "*Fast*" not in body
+    assert "|k_nn search with 2*3 heads>*" in body          # inside words a marker formats nothing: kept
 
 
 def test_slack_short_digest_is_one_message_with_mrkdwn_escaping():

@@ -316,6 +316,24 @@ def test_an_invalid_edit_is_refused_inline_and_nothing_changes(app, client, conf
     assert store.find_subscriber(sub.id).profile == sub.profile
 
 
+def test_an_unknown_time_zone_is_explained_once_under_its_field(client, config, store):
+    page = post_form(client, "/", {"email": "ada@example.org", "keywords": "mamba", "time": "07:30",
+                                   "timezone": "Mars/Base", "frequency": "daily", "action": "subscribe"})
+    assert page.status_code == 400 and store.list_subscribers(active_only=False) == []
+    [error] = re.findall(r'<p class="error" id="timezone-error">(.*?)</p>', page.text)
+    assert error == "unknown time zone &#39;Mars/Base&#39; (use an IANA name such as Europe/Berlin)"
+
+
+def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("NOTIFIER_WEB_SECRET", SECRET)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert cli("web", "--listen", f"127.0.0.1:{port}") == (
+            1, "", f"notifier: error: cannot listen on 127.0.0.1:{port}: Address already in use\n")
+
+
 # ----------------------------------------------------------------------------- unsubscribe
 def test_one_click_post_unsubscribes_at_once_without_cookie_or_page(app, config, store):
     with TestClient(app, base_url=PUBLIC) as first:
@@ -370,6 +388,26 @@ def test_a_vote_link_shows_a_page_and_the_vote_is_stored_by_its_post(app, client
     assert "not for me" in listed.text
     post_form(client, manage_link(app, sub), {"action": "clear_vote", "paper": "2606.12243"})
     assert store.votes(sub.id) == []
+
+
+def test_a_vote_link_for_a_paper_no_longer_stored_says_the_vote_was_not_recorded(app, client, config, store):
+    sub = subscribed(client, config, store)
+    link = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2601.00001', 1))}"
+    for page in (client.get(link), post_form(client, link, {}, page=manage_link(app, sub))):
+        assert page.status_code == 410 and "<h1>This paper is no longer stored</h1>" in page.text
+        assert ("Your vote was not recorded: the paper it was for has been removed from this service. "
+                "Your other votes still count.") in page.text
+    assert store.votes(sub.id) == []
+
+
+def test_a_right_to_left_title_takes_its_own_direction_on_the_vote_pages_and_the_manage_page(app, client, config, store):
+    sub = subscribed(client, config, store)
+    store.ingest([Paper("2606.99998", "نماذج الانتباه المتناثر")], source="hf_daily", digest_day="2026-06-12")
+    link = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2606.99998', 1))}"
+    shown = '<span dir="auto">نماذج الانتباه المتناثر</span>'
+    assert shown in client.get(link).text
+    assert shown in post_form(client, link, {}).text
+    assert shown in client.get(manage_link(app, sub)).text
 
 
 def slack_request(app, body: bytes, secret: str = SLACK_SECRET):

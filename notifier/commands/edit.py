@@ -8,40 +8,63 @@ def add_arguments(p):
     p.add_argument("subscriber", help="address, name or id")
     p.add_argument("-k", "--keywords", action="append", metavar="TEXT", help="replace the profile(s)")
     p.add_argument("--add-keywords", action="append", metavar="TEXT", help="add another profile")
-    p.add_argument("--name")
-    p.add_argument("--timezone")
-    p.add_argument("--time", metavar="HH:MM")
-    p.add_argument("--frequency")
-    p.add_argument("--max-items", type=int)
+    p.add_argument("--name", help="display name")
+    p.add_argument("--timezone", help="IANA time zone, e.g. Europe/Berlin")
+    p.add_argument("--time", metavar="HH:MM", help="local delivery time")
+    p.add_argument("--frequency", help="daily, weekly or weekly:DAY (mon..sun)")
+    p.add_argument("--max-items", type=int, help="most papers per digest, 1-100")
     p.add_argument("--threshold", type=float, metavar="SHARE",
                    help="share of the day's best match a paper must score to be sent, 0.05-0.95: "
                         "lower sends more papers, higher fewer")
     p.add_argument("--pause", action="store_true", help="stop deliveries, keep the subscriber")
     p.add_argument("--resume", action="store_true", help="resume deliveries")
+    p.set_defaults(usage_error=p.error)
+
+
+CHANGES = ("keywords", "add_keywords", "name", "timezone", "time", "frequency", "max_items", "threshold",
+           "pause", "resume")
+
+
+def nothing_to_change(args) -> bool:
+    return all(getattr(args, option) is None or getattr(args, option) is False for option in CHANGES)   # 0 is a value
 
 
 def run(args) -> int:
-    from notifier.subscribers import new_subscriber, settings_of
-
+    if nothing_to_change(args):         # exits 2, as argparse does for any other usage error
+        args.usage_error("nothing to change: give one or more of "
+                         + ", ".join("--" + option.replace("_", "-") for option in CHANGES))
+    if args.pause and args.resume:
+        raise InputError("--pause and --resume contradict each other")
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
-        profiles = args.keywords or json.loads(sub.profile)
-        profiles = profiles + (args.add_keywords or [])
-        checked = new_subscriber(address=sub.address, keywords=profiles,
-                                 name=sub.name if args.name is None else args.name,
-                                 timezone=sub.timezone if args.timezone is None else args.timezone,
-                                 time=sub.delivery_time if args.time is None else args.time,
-                                 frequency=(f"{sub.frequency}:{sub.weekday}" if sub.weekday else sub.frequency)
-                                 if args.frequency is None else args.frequency,
-                                 max_items=args.max_items if args.max_items is not None else sub.max_items,
-                                 threshold=args.threshold if args.threshold is not None else sub.threshold)
-        if args.pause and args.resume:
-            raise InputError("--pause and --resume contradict each other")
-        changes = settings_of(checked, without=("channel",))
-        ctx.store.update_subscriber(sub.id, **changes)
-        if args.pause or args.resume:
+        if not sub.active:              # --resume would bring them back unasked
+            raise InputError(f"{sub.address} has unsubscribed; `notifier subscribe` brings them back")
+        changes = changed_settings(sub, args)
+        pausing = (args.pause or args.resume) and sub.paused != args.pause
+        if not changes and not pausing:
+            print(f"nothing changed: {sub.address} has these settings already")
+            return 0
+        if changes:
+            ctx.store.update_subscriber(sub.id, **changes)
+        if pausing:
             ctx.store.set_paused(sub.id, paused=args.pause)   # a queued digest waits while paused
         if sub.origin == "config":
             print(f"note: {sub.address} is declared in {ctx.config.path}; the file wins at the next start")
         print(f"updated {sub.address}")
     return 0
+
+
+def changed_settings(sub, args) -> dict:
+    """The settings the options change, checked as `notifier subscribe` checks them: column -> new value."""
+    from notifier.subscribers import new_subscriber, settings_of
+
+    profiles = (args.keywords or json.loads(sub.profile)) + (args.add_keywords or [])
+    checked = new_subscriber(address=sub.address, keywords=profiles,
+                             name=sub.name if args.name is None else args.name,
+                             timezone=sub.timezone if args.timezone is None else args.timezone,
+                             time=sub.delivery_time if args.time is None else args.time,
+                             frequency=(f"{sub.frequency}:{sub.weekday}" if sub.weekday else sub.frequency)
+                             if args.frequency is None else args.frequency,
+                             max_items=args.max_items if args.max_items is not None else sub.max_items,
+                             threshold=args.threshold if args.threshold is not None else sub.threshold)
+    return {k: v for k, v in settings_of(checked, without=("channel",)).items() if getattr(sub, k) != v}

@@ -1,4 +1,5 @@
 from notifier.commands import context, find_subscriber, parse_day, write_whole
+from notifier.errors import InputError
 
 
 def add_arguments(p):
@@ -17,7 +18,7 @@ def run(args) -> int:
 
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
-        digest = preview_digest(ctx, sub, parse_day(args.date) if args.date is not None else None)
+        digest = preview_digest(ctx, sub, stored_day(ctx, args.date) if args.date is not None else None)
         fmt = args.format or ("slack" if sub.channel == "slack" else "text")
         if fmt == "slack":
             msg = render.render_slack(digest)
@@ -32,3 +33,12 @@ def run(args) -> int:
         print(out)
     return 0
 
+
+def stored_day(ctx, text: str):
+    """--date as a digest day with stored papers: another (a typo, a day not fetched) would preview
+    as an empty digest, 'No new papers', as if nothing had matched."""
+    day = parse_day(text, latest=ctx.now().date())
+    if not ctx.store.papers_on_day(day.isoformat()):
+        raise InputError(f"--date {day}: no papers stored for that digest day "
+                         f"(`notifier fetch --date {day}` fetches them)")
+    return day

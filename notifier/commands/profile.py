@@ -11,7 +11,7 @@ MODE = {"any": "", "required": "required, ", "exclude": "excluded, "}
 
 
 def add_arguments(p):
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True, help="what to do with the profile")
     check = sub.add_parser("check", help="parse a profile and show its terms, or a one-line error")
     check.add_argument("text", metavar="TEXT", help='the profile, e.g. \'"kv cache", MoE^2, -federated\'')
     check.add_argument("--papers", metavar="FILE.jsonl",

@@ -18,8 +18,9 @@ def run(args) -> int:
     with context(args) as ctx:
         days = args.older_than if args.older_than is not None else ctx.config.general.retention_days
         n = ctx.store.prune_raw(days)
-        print(f"pruned the raw source records of {n} papers not updated for {days} days (papers and sightings kept)")
+        print(f"pruned the raw source records of {n} paper{'s' if n != 1 else ''} not updated for {days} days "
+              "(papers and sightings kept)")
         hours = ctx.config.web.confirm_hours
         n = ctx.store.prune_signups(timedelta(hours=hours))
-        print(f"pruned {n} web sign-ups whose confirmation link expired (older than {hours} hours)")
+        print(f"pruned {n} web sign-up{'s' if n != 1 else ''} whose confirmation link expired (older than {hours} hours)")
     return 0

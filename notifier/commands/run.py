@@ -1,8 +1,17 @@
+"""`notifier run`: one cycle now. Its exit status tells cron or a systemd timer whether every digest
+due went out: 0 yes, 1 a fetch failed, 3 a digest failed or waits for a retry (as `notifier status`,
+whose list names them)."""
 from notifier.commands import find_subscriber, parse_day
-from notifier.outbox import FetchState
+from notifier.commands.status import ATTENTION, when
+from notifier.outbox import FetchState, State
+
+EXIT_STATUS = ("exit status: 0 every digest due was sent (or had nothing to send); 1 a fetch failed "
+               "(or any other error); 3 a digest failed or waits for a retry (`notifier status` lists "
+               "them). A paused subscriber's digests are held, and count as neither.")
 
 
 def add_arguments(p):
+    p.epilog = EXIT_STATUS
     p.add_argument("--date", help="fetch this digest day (YYYY-MM-DD) instead of catching up")
     p.add_argument("--dry-run", action="store_true", help="fetch and match, but record and send nothing")
     p.add_argument("--all", action="store_true", help="deliver to every subscriber now, not only those due")
@@ -13,17 +22,19 @@ def run(args) -> int:
     from notifier.commands import load
     from notifier.config import require_secrets
     from notifier.lock import DaemonLock
+    from notifier.outbox import WAITING
     from notifier.pipeline import deliver, fetch_cycle, finish_claimed, open_context, recover
     from notifier.schedule import SCHEDULE_COLUMNS, due_subscribers, schedules_of
 
     config = load(args) if args.dry_run else require_secrets(load(args))
+    waiting = []
     with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
         if not args.dry_run:
             recover(ctx, at_start=True)
         days = [parse_day(args.date, latest=ctx.now().date())] if args.date is not None else None
         fetched = fetch_cycle(ctx, days=days)
         if args.subscriber:
-            ids = [find_subscriber(ctx, args.subscriber).id]
+            ids = [deliverable(ctx, args.subscriber).id]
         elif args.all:
             ids = None                  # every active one
         else:                           # only what a schedule reads: 10,000 whole subscribers took 0.25 s
@@ -36,11 +47,47 @@ def run(args) -> int:
             from notifier.alerts import raise_alerts
 
             raise_alerts(ctx)
+            waiting = ctx.store.deliveries(states=WAITING)    # a retry not due yet, a halted sender's
+    return summary(fetched, reports, waiting, nobody_due=ids == [])
+
+
+def summary(fetched: list, reports: list, waiting: list, *, nobody_due: bool) -> int:
+    """Print a line per fetch and per delivery, then what was not delivered -> the exit status."""
     for f in fetched:
         print(f"fetch {f.source} {f.day}: {f.outcome}" + (f" ({f.found} found, {f.new} new)" if f.outcome == FetchState.OK else "")
               + (f" - {f.error}" if f.error else ""))
     for r in reports:
-        print(f"deliver {r.subscriber}: {r.state}, {r.papers} papers" + (f" - {r.error}" if r.error else ""))
-    if not reports:
-        print("no digest due")
-    return 1 if any(f.outcome == FetchState.FAILED for f in fetched) else 0
+        print(f"deliver {r.subscriber}: {r.state}, {r.papers} paper{'s' if r.papers != 1 else ''}"
+              + (f" - {r.error}" if r.error else ""))
+    lost = [r.state for r in reports if r.state in (State.FAILED, State.UNKNOWN)]
+    if lost or waiting:
+        print(not_delivered(lost, waiting))
+    elif not reports:
+        print("no digest due" if nobody_due else "no digest to send")
+    return 1 if any(f.outcome == FetchState.FAILED for f in fetched) else ATTENTION if lost or waiting else 0
+
+
+def deliverable(ctx, ref: str):
+    """The subscriber --subscriber names; InputError if they would get nothing (paused, unsubscribed)."""
+    from notifier.errors import InputError
+
+    sub = find_subscriber(ctx, ref)
+    if not sub.active:
+        raise InputError(f"{sub.address} has unsubscribed: nothing to deliver")
+    if sub.paused:
+        raise InputError(f"{sub.address} is paused: nothing to deliver (`notifier edit {sub.address} --resume`)")
+    return sub
+
+
+def not_delivered(lost: list[str], waiting: list) -> str:
+    """The summary line of a run that left digests undelivered: how many failed for good, how
+    many may not have arrived (`unknown`), how many wait for a retry (and when the first is
+    tried), how many were not tried (their channel stopped the batch: SMTP login refused)."""
+    from notifier.clock import as_utc
+
+    retries = [d for d in waiting if d.state == State.RETRY]
+    times = [as_utc(d.next_attempt_at) for d in retries if d.next_attempt_at]      # None: re-sent at once
+    counts = ((lost.count(State.FAILED), "failed"), (lost.count(State.UNKNOWN), "of unknown outcome"),
+              (len(retries), "waiting for a retry" + (f" (next try {when(min(times))})" if times else "")),
+              (len(waiting) - len(retries), "not sent yet"))
+    return f"not delivered: {', '.join(f'{n} {what}' for n, what in counts if n)}; `notifier status` lists them"

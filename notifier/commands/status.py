@@ -26,10 +26,10 @@ def run(args) -> int:
             bad = st.last_fetch(source, outcome=outbox.FetchState.FAILED)
             latest_failed = bad is not None and (ok is None or bad.id > ok.id)
             attention |= latest_failed
-            print(f"  {source:<12} last ok: " + (f"{ok.finished_at:%Y-%m-%d %H:%M} (day {ok.digest_day}, {ok.new} new"
+            print(f"  {source:<12} last ok: " + (f"{when(ok.finished_at)} (day {ok.digest_day}, {ok.new} new"
                                               + (f", {ok.skipped} malformed skipped ({ok.error})" if ok.skipped else "") + ")"
                                               if ok else "never")
-                  + (f"; FAILING since {bad.started_at:%Y-%m-%d %H:%M}: {bad.error}" if latest_failed else ""))
+                  + (f"; FAILING since {when(bad.started_at)}: {bad.error}" if latest_failed else ""))
         subscribers = st.subscriber_rows("id", "address", "profile")
         print_subscribers(subscribers, st.latest_deliveries((outbox.State.SENT,)))
         attention |= print_unreadable(subscribers)
@@ -38,10 +38,19 @@ def run(args) -> int:
         subs = st.addresses_of(d.subscriber_id for d in problems)
         for d in problems:
             attention |= d.state in outbox.ATTENTION
-            when = f", next try {d.next_attempt_at:%Y-%m-%d %H:%M}" if d.next_attempt_at else ""
-            print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{when})"
+            retry = f", next try {when(d.next_attempt_at)}" if d.next_attempt_at else ""
+            print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
                   + (f": {d.last_error}" if d.last_error else ""))
     return ATTENTION if attention else 0
+
+
+def when(moment) -> str:
+    """A stored instant as UTC, labelled so: an operator in another zone would read it as local."""
+    from datetime import timezone
+
+    from notifier.clock import as_utc
+
+    return f"{as_utc(moment).astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
 
 
 def print_unreadable(subs) -> bool:
@@ -63,7 +72,7 @@ def print_subscribers(subs, last_sent) -> None:
         for sub in subs:
             last = last_sent.get(sub.id)
             print(f"  {sub.address:<28} last sent: "
-                  + (f"{last.sent_at:%Y-%m-%d %H:%M} ({last.digest_day})" if last and last.sent_at else "never"))
+                  + (f"{when(last.sent_at)} ({last.digest_day})" if last and last.sent_at else "never"))
         return
     days = Counter(last_sent[s.id].digest_day if s.id in last_sent else "never" for s in subs)
     never = days.pop("never", 0)

@@ -8,6 +8,9 @@ def add_arguments(p):
 def run(args) -> int:
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
+        if not sub.active:              # what was asked holds already: not an error (exit 0)
+            print(f"{sub.address} was already unsubscribed; nothing changed")
+            return 0
         if sub.origin == "config":
             print(f"note: {sub.address} is declared in {ctx.config.path}; it stays unsubscribed (the file "
                   "never re-subscribes anyone), but remove it there too")

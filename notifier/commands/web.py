@@ -16,10 +16,32 @@ def run(args) -> int:
     config = load(args)
     host, port = listen_address(args.listen or config.web.listen, "--listen" if args.listen else config.path)
     app = create_app(config)
-    event(log, "web listening", host=host, port=port, public_url=app.web.base or "(unset)")
     try:
-        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="warning", access_log=False,
-                    forwarded_allow_ips=config.web.forwarded_allow_ips, server_header=False, date_header=True)
+        sock = listening(host, port)
+        event(log, "web listening", host=host, port=port, public_url=app.web.base or "(unset)")
+        server = uvicorn.Server(uvicorn.Config(
+            app, proxy_headers=True, log_level="warning", access_log=False, server_header=False, date_header=True,
+            forwarded_allow_ips=config.web.forwarded_allow_ips))
+        server.run(sockets=[sock])
     finally:
         app.web.close()
     return 0
+
+
+def listening(host: str, port: int):
+    """A socket listening on host:port, or InputError in one line: uvicorn, left to bind it, logged
+    the reason its own way and exited 3 (the code `notifier status` gives when something needs
+    attention)."""
+    import socket
+
+    from notifier.errors import InputError
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)    # as uvicorn does: a restart binds at once
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    return sock

@@ -48,6 +48,10 @@ class Gone(Exception):
     """A link for a subscriber who has unsubscribed, or a confirmation already used."""
 
 
+class PaperGone(Gone):
+    """A vote link for a paper this service no longer stores."""
+
+
 class WebApp:
     def __init__(self, config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
         from limits.storage import MemoryStorage
@@ -304,7 +308,7 @@ class WebApp:
         sub, t = self.subscriber_for("vote", token)
         paper = self.store.get_papers([t.paper]).get(t.paper)
         if paper is None:
-            raise HTTPException(404, "this paper is no longer stored")
+            raise PaperGone("this paper is no longer stored")
         return sub, t, paper
 
     async def vote_page(self, request: Request) -> Response:
@@ -356,8 +360,8 @@ class WebApp:
 
         try:
             _, t, paper = self.record_vote(token, via="slack")
-        except (TokenError, Gone, HTTPException) as err:
-            why = err.detail if isinstance(err, HTTPException) else str(err)
+        except (TokenError, Gone) as err:
+            why = str(err)
             event(log, "slack vote refused", logging.INFO, reason=why)
             return f"Not recorded: {mrkdwn_escape(why)}"
         return f"Noted: {VOTE_LABELS[t.vote > 0]} — {mrkdwn_escape(paper.title)}"
@@ -416,6 +420,10 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     async def on_gone(request, err: Gone):
         return error_page(web, request, 410, str(err).capitalize() + ".")
 
+    async def on_paper_gone(request, err: PaperGone):
+        return web.message(request, "This paper is no longer stored", "Your vote was not recorded: the paper it "
+                           "was for has been removed from this service. Your other votes still count.", 410)
+
     async def on_http(request, err: HTTPException):
         text = {404: "There is no page here.", 405: "This page does not accept that request."}
         return error_page(web, request, err.status_code, text.get(err.status_code, err.detail or ""))
@@ -449,7 +457,8 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         await run_in_threadpool(warm.join, 60)
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
-        TokenError: on_token_error, Gone: on_gone, HTTPException: on_http, Exception: on_crash})
+        TokenError: on_token_error, Gone: on_gone, PaperGone: on_paper_gone, HTTPException: on_http,
+        Exception: on_crash})
 
     async def csrf_failed(scope, send, _reason):
         request = Request(scope)

@@ -78,7 +78,7 @@ def check(f: Fields, slack_targets: list[str], *, with_address: bool = True) -> 
             errors["keywords_at"] = at           # which profile (the manage page has several); 0 otherwise
     if not TIME_RE.match(f.time):
         errors["time"] = f"'{f.time}' is not a time as HH:MM (24-hour)"
-    _field(errors, "timezone", lambda: check_timezone(f.timezone, "time zone"))
+    _field(errors, "timezone", lambda: check_timezone(f.timezone))     # shown under the "Time zone" field
     frequency = "daily" if f.frequency == "daily" else f"weekly:{f.weekday if f.weekday in WEEKDAYS else 'mon'}"
     _field(errors, "frequency", lambda: parse_frequency(frequency))
     settings["frequency"] = frequency

@@ -1,0 +1,132 @@
+"""`notifier run` as cron or a systemd timer runs it: its exit code and summary say whether every
+digest due went out. The outside parties are real local stand-ins: aiosmtpd on 127.0.0.1 and a
+Slack Web API (tests/slack_server.py)."""
+from importlib.resources import files
+
+import pytest
+from aiosmtpd.controller import Controller
+from freezegun import freeze_time
+
+from notifier.cli import main
+from notifier.parse import parse_text
+from notifier.store import Store
+from slack_server import FakeSlack
+from smtp_server import Recorder, free_port
+
+SAMPLE = "hf_daily_papers_api_2026-06-12.json"
+KINDS = {"ok@example.org": "agents", "#refused": "agents", "busy@example.org": "agents",
+         "paused@example.org": "agents", "nothing@example.org": "zymurgy"}
+
+
+@pytest.fixture
+def clock():
+    with freeze_time("2026-06-12 09:30:00", real_asyncio=True) as frozen:
+        yield frozen
+
+
+@pytest.fixture
+def batch(tmp_path, db_url, monkeypatch, clock):
+    """A config with SMTP and Slack stand-ins, the sample day stored, and a subscriber of every
+    kind: an email that goes out, a Slack channel that does not exist, an email the server
+    answers 451 once, a paused subscriber and one whose profile matches nothing."""
+    smtp, slack = Recorder(), FakeSlack()
+    ctl = Controller(smtp, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("RUN_SLACK_TOKEN", "xoxb-run")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n[sources.hf_daily]\nenabled = false\n'
+                      f'[email]\nhost = "127.0.0.1"\nport = {ctl.port}\nsecurity = "none"\n'
+                      f'[slack]\napi_url = "{slack.url}/api/"\ntoken_env = "RUN_SLACK_TOKEN"\nmin_interval_seconds = 0\n'
+                      "[delivery]\nretry_base_seconds = 300\n")
+    store = Store(db_url)
+    store.ingest(parse_text(files("notifier.samples").joinpath(SAMPLE).read_text()), source="hf_daily",
+                 digest_day="2026-06-12")
+    store.close()
+    for address, keywords in KINDS.items():
+        assert main(["--config", str(config), "subscribe", address, "-k", keywords, "--time", "09:00"]) == 0
+    assert main(["--config", str(config), "edit", "paused@example.org", "--pause"]) == 0
+    smtp.rcpt_replies = {"busy@example.org": ["451 4.3.0 Try again later"]}
+    slack.replies["/api/chat.postMessage"] = [(200, {}, {"ok": False, "error": "channel_not_found"})]
+    yield str(config), smtp, slack
+    ctl.stop()
+    slack.close()
+
+
+def run(config: str, capsys) -> tuple[int, list[str]]:
+    code = main(["--config", config, "run"])
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_run_exits_3_when_a_digest_failed_or_waits_for_a_retry_and_0_once_all_went_out(batch, clock, capsys):
+    config, smtp, slack = batch
+    capsys.readouterr()
+    clock.tick(1800)
+    code, out = run(config, capsys)
+    assert code == 3, out
+    assert out[0].startswith("deliver ok@example.org: sent, ")
+    assert out[1].startswith("deliver #refused: failed, ") and "channel_not_found" in out[1]
+    assert out[2].startswith("deliver busy@example.org: retry, ") and "451 4.3.0" in out[2]
+    assert out[3:] == ["not delivered: 1 failed, 1 waiting for a retry (next try 2026-06-12 10:05 UTC); "
+                       "`notifier status` lists them"]       # paused, nothing matched: no line, no error
+
+    clock.tick(120)                       # the retry is not due yet: still not delivered
+    assert run(config, capsys) == (3, ["not delivered: 1 waiting for a retry (next try 2026-06-12 10:05 UTC); "
+                                       "`notifier status` lists them"])
+    clock.tick(200)                       # the outage is over
+    code, out = run(config, capsys)
+    assert code == 0 and len(out) == 1 and out[0].startswith("deliver busy@example.org: sent, ")
+    assert run(config, capsys) == (0, ["no digest due"])
+    assert sorted(m["To"] for m in smtp.snapshot()) == ["busy@example.org", "ok@example.org"]
+    assert len(slack.posts()) == 1
+
+
+def test_digests_a_stopped_channel_never_tried_count_as_not_delivered(batch, clock, capsys):
+    config, smtp, slack = batch
+    assert main(["--config", config, "subscribe", "#second", "-k", "agents", "--time", "09:00"]) == 0
+    slack.replies["/api/chat.postMessage"] = [(200, {}, {"ok": False, "error": "invalid_auth"})]   # every post would fail
+    capsys.readouterr()
+    clock.tick(1800)
+    code, out = run(config, capsys)
+    assert code == 3 and not any("#second" in line for line in out)
+    assert out[-1] == ("not delivered: 2 waiting for a retry (next try 2026-06-12 10:05 UTC), 1 not sent yet; "
+                       "`notifier status` lists them")
+
+
+def test_run_help_explains_its_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit status: 0 every digest due was sent (or had nothing to send)" in text
+    assert "3 a digest failed or waits for a retry" in text
+
+
+@pytest.mark.parametrize("how,message", [
+    (["unsubscribe"], "ada@example.org has unsubscribed: nothing to deliver"),
+    (["edit", "--pause"], "ada@example.org is paused: nothing to deliver (`notifier edit ada@example.org --resume`)"),
+], ids=["unsubscribed", "paused"])
+def test_run_for_one_subscriber_who_would_get_nothing_says_why(cli, tmp_path, how, message):
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    cli(how[0], "ada@example.org", *how[1:])
+    assert cli("--config", str(config), "run", "--subscriber", "ada@example.org") == (1, "", f"notifier: error: {message}\n")
+
+
+def test_a_run_whose_subscribers_matched_nothing_says_no_digest_to_send_not_none_due(cli, tmp_path):
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    cli("subscribe", "ada@example.org", "-k", "zymurgy")
+    assert cli("--config", str(config), "run", "--all") == (0, "no digest to send\n", "")
+    assert cli("--config", str(config), "run") == (0, "no digest due\n", "")
+
+
+def test_a_digest_of_one_paper_is_reported_in_the_singular(cli, tmp_path, store):
+    from notifier.models import Paper
+
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    code, out, _ = cli("--config", str(config), "run", "--all")
+    assert code == 0 and out.startswith("deliver ada@example.org: sent, 1 paper\n")
