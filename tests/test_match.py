@@ -1018,3 +1018,19 @@ def test_a_not_for_me_without_any_like_hides_that_paper_and_moves_no_other():
     assert voted == {"experts": plain["experts"], "twin": plain["twin"]}         # the twin of the disliked stays put
     liked_too = {pid: m.score for pid, m in order([(PACKETS, -1), (LIKED, 1)], (EXPERTS, PACKETS, twin)).items()}
     assert liked_too["twin"] < plain["twin"]                                      # with a like it would move down
+
+
+def test_a_phrase_counts_fully_in_order_less_near_in_any_order_and_least_apart():
+    corpus = [paper("order", "Notes on models", "We use step distillation for faster sampling of images."),
+              paper("near", "Notes on models", "We use distillation in one step for faster sampling of images."),
+              paper("apart", "Notes on models", "We take a step towards faster sampling of images, then study "
+                                                "quality, cost, memory and finally distillation.")]
+    assert ids('"step distillation"', corpus) == ["order", "near", "apart"]
+
+
+def test_a_required_phrase_admits_a_paper_only_where_the_phrase_itself_appears():
+    corpus = [paper("inflected", "Checkpointing for training", "Activations checkpointing saves memory."),
+              paper("apart", "Checkpointing for training", "Checkpointing with activation recomputation saves memory."),
+              paper("abbrev", "Checkpointing for training", "Activation checkpointing (AC) is common; we study AC."),
+              paper("none", "Checkpointing for training", "We restart from a checkpoint after failures.")]
+    assert sorted(ids('checkpointing, +"activation checkpointing"', corpus)) == ["abbrev", "inflected"]
