@@ -392,3 +392,15 @@ def test_three_workers_one_killed_mid_batch_send_every_digest_once(tmp_path, pos
     for p, out in zip(procs[1:], outputs[1:]):                        # the survivors finished cleanly
         assert p.returncode == 0, out[-2000:]
         assert "Traceback" not in out and "error" not in out.lower(), out[-2000:]
+
+
+def test_an_alert_raised_by_two_workers_at_once_is_recorded_once_without_error(postgres_url):
+    from notifier.store import Alert
+
+    store = Store(postgres_url)
+    text = "source hf_daily has not been fetched successfully for 24 hours"
+    got = lose_race(postgres_url, Alert(key="source:hf_daily", text=text),
+                    lambda: store.raise_alert("source:hf_daily", text))
+    assert got is False                                  # raised by the other worker: not raised again here
+    assert [a.text for a in store.unsent_alerts()] == [text]
+    store.close()
