@@ -404,3 +404,20 @@ def test_an_alert_raised_by_two_workers_at_once_is_recorded_once_without_error(p
     assert got is False                                  # raised by the other worker: not raised again here
     assert [a.text for a in store.unsent_alerts()] == [text]
     store.close()
+
+
+def test_a_run_waits_at_its_end_two_leases_at_most_while_a_live_worker_holds_a_claim(postgres_url, tmp_path, monkeypatch):
+    from notifier.pipeline import finish_claimed
+
+    other = Store(postgres_url)
+    d = one_pending(other)
+    assert other.claim(d.id, lease=timedelta(days=1)) is not None      # a live worker, busy with it all along
+    clock = [0.0]                                                       # simulated: a wait moves it, nothing else
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    with worker_context(postgres_url, tmp_path, lease_seconds=60) as ctx:
+        assert finish_claimed(ctx) == []
+        [row] = ctx.store.deliveries()
+    other.close()
+    assert row.state == "sending" and row.worker == other.worker        # left to its live worker
+    assert 120 <= clock[0] <= 121                                       # two leases of 60 s, then the run ends
