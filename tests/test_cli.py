@@ -340,3 +340,9 @@ def test_bad_config_stops_every_command_with_one_line(cli, tmp_path, text, messa
     path.write_text(text)
     code, _, err = cli("--config", str(path), "status")
     assert code == 1 and err.startswith(f"notifier: error: {path}: {message}") and err.count("\n") == 1
+
+
+def test_keywords_given_twice_are_two_profiles_of_their_own(cli):
+    assert cli("subscribe", "ada@example.org", "--keywords", '"kv cache", MoE', "--keywords", "mamba")[0] == 0
+    code, out, _ = cli("subscribers", "--json")
+    assert code == 0 and json.loads(out)["profiles"] == ['"kv cache", MoE', "mamba"]

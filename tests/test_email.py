@@ -196,3 +196,27 @@ def test_a_bad_from_address_stops_the_sender_with_a_config_hint_instead_of_raisi
     r = ch.send(digest(1))
     assert r.state == "retry" and "[email] from" in r.error and ch.halted == r.error
     assert handler.messages == [] and ch.connections_opened == 0
+
+
+def test_implicit_tls_sends_over_a_verified_certificate_and_refuses_an_unknown_one(tmp_path):
+    """`security = "tls"`: TLS from the first byte (port 465 style), the server's certificate checked."""
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    handler = Handler()
+    ctl = Controller(handler, hostname="127.0.0.1", port=free_port(), ssl_context=server_ctx)
+    ctl.start()
+    try:
+        with channel(ctl.port, security="tls", ca_file=str(ca_file)) as good:
+            assert good.send(digest(1)).state == "sent"
+        with channel(ctl.port, security="tls") as unknown:          # the system's CAs do not know this one
+            refused = unknown.send(digest(1))
+    finally:
+        ctl.stop()
+    assert len(handler.messages) == 1
+    assert refused.state == "retry" and "CERTIFICATE_VERIFY_FAILED" in refused.error and "ca_file" in refused.error

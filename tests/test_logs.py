@@ -259,3 +259,13 @@ def test_main_run_in_process_logs_through_one_handler_and_leaves_none_behind(mon
     assert [len(handlers) for handlers in runs] == [1, 1]
     assert "ran run=1" in first and "ran run=2" in second and "ran run=1" not in second
     assert (list(root.handlers), root.level) == before
+
+
+def test_the_smtp_password_read_for_sending_never_reaches_the_log(captured, config):
+    buf, set_level = captured
+    set_level(logging.INFO)
+    config.email.host, config.email.username, config.email.password_env = "127.0.0.1", "bot", "TEST_SMTP_PASSWORD"
+    with Senders(config, env={"TEST_SMTP_PASSWORD": "pw-Hunter2-smtp"}) as senders:
+        senders.get("email", "ann@example.org")
+    event(logging.getLogger("notifier.test"), "delivery failed", error="535 login as bot with pw-Hunter2-smtp refused")
+    assert "Hunter2" not in buf.getvalue() and "[redacted]" in buf.getvalue()

@@ -942,3 +942,95 @@ def test_the_weakest_matches_the_votes_contrast_with_are_taken_from_tied_scores_
     papers, real = nv.lower_half(scores, scores > 0, 4)                # ranks 24, 30, 36 and 42 of 48
     tied = [i for i in range(48) if scores[0, i] == 2.0]
     assert real.all() and papers[0].tolist() == [tied[16], tied[22], tied[28], 17]    # 17: the third paper at 1
+
+
+# ----------------------------------------------------------------------------- README claims
+def scored(corpus, text="pruning", **kw):
+    index = build_index(list(corpus), background())
+    return {m.paper_id: m for m in match_profile(index, parse_profile(text), **kw)}
+
+
+def test_a_word_in_the_title_counts_as_three_in_the_abstract():
+    found = scored([paper("title", "Quantization for language models", "We study methods."),
+                    paper("thrice", "Methods for language models", "We study quantization, quantization and quantization."),
+                    paper("once", "Methods for language models", "We study quantization here.")], "quantization")
+    assert found["title"].score == pytest.approx(found["thrice"].score, rel=0.1)
+    assert found["title"].score > 1.4 * found["once"].score
+
+
+def test_a_term_found_in_few_stored_papers_counts_more_than_one_found_in_many():
+    found = scored([paper("rare", "Pruning notes", "We study pruning."),                # no background paper says it
+                    paper("common", "Image notes", "We study image classification.")],  # every background paper does
+                   "pruning, image")
+    assert found["rare"].score > 5 * found["common"].score
+
+
+def test_a_paper_matching_more_of_the_profile_scores_higher():
+    found = scored([paper("both", "Pruning and distillation", "We study pruning and distillation."),
+                    paper("one", "Pruning alone", "We study pruning here.")], "pruning, distillation")
+    assert found["both"].score > 1.5 * found["one"].score
+
+
+MODERATE = [paper(f"m{i}", f"Notes on networks {i}", f"We apply pruning to model {i} and report results.")
+            for i in range(4)]
+
+
+def outstanding(n):
+    return [paper(f"star{i}", "Pruning, pruning everywhere: structured pruning",
+                  "Pruning pruning pruning of weights by pruning.") for i in range(n)]
+
+
+def test_one_outstanding_paper_does_not_raise_the_bar_for_the_rest():
+    def sent(corpus):
+        return sorted(pid for pid, m in scored(corpus, threshold=0.7).items() if m.selected)
+    moderate = [m.arxiv_id for m in MODERATE]
+    assert sent(MODERATE) == moderate
+    assert sent(MODERATE + outstanding(1)) == moderate + ["star0"]
+    assert sent(MODERATE + outstanding(3)) == ["star0", "star1", "star2"]     # three raise the mean of the best
+
+
+ROUTING = [paper(f"{kind}{i}", title, abstract)
+           for i, topic in enumerate(["experts gate tokens load balancing", "packets switches tables shedding",
+                                      "vehicles roads traffic maps", "molecules graphs chemistry bonds",
+                                      "circuits wires chips placement", "queries databases joins plans",
+                                      "robots arms grasping motion", "speech audio phonemes acoustics"])
+           for kind, title, abstract in [
+               ("t", f"Routing routing for {topic.split()[0]}", f"Routing of {topic}. {topic} {topic}"),
+               ("a", f"Study of {topic.split()[0]}", f"We look at {topic}; some routing. {topic}")]]
+
+
+def test_votes_move_a_papers_score_at_most_x2_7_either_way():
+    def voted(paper_, vote, n=10):
+        return [({"id": f"{vote}-{i}", "title": paper_.title, "abstract": paper_.abstract}, vote) for i in range(n)]
+    index = build_index(ROUTING, background())
+    plain = {m.paper_id: m.score for m in match_profile(index, parse_profile("routing"))}
+    votes = voted(ROUTING[1], 1) + voted(ROUTING[15], -1)
+    moved = {m.paper_id: m.score / plain[m.paper_id]
+             for m in match_profile(index, parse_profile("routing"), feedback=votes)}
+    assert max(moved.values()) == pytest.approx(2.718, abs=0.001)          # ten likes of its twin reach the cap
+    assert min(moved.values()) >= 1 / 2.7183
+
+
+def test_a_not_for_me_without_any_like_hides_that_paper_and_moves_no_other():
+    twin = paper("twin", "Routing in sparse switch networks", "Packets are sent to switches with a table and load shedding.")
+    plain = {pid: m.score for pid, m in order(None, (EXPERTS, PACKETS, twin)).items()}
+    voted = {pid: m.score for pid, m in order([(PACKETS, -1)], (EXPERTS, PACKETS, twin)).items()}
+    assert voted == {"experts": plain["experts"], "twin": plain["twin"]}         # the twin of the disliked stays put
+    liked_too = {pid: m.score for pid, m in order([(PACKETS, -1), (LIKED, 1)], (EXPERTS, PACKETS, twin)).items()}
+    assert liked_too["twin"] < plain["twin"]                                      # with a like it would move down
+
+
+def test_a_phrase_counts_fully_in_order_less_near_in_any_order_and_least_apart():
+    corpus = [paper("order", "Notes on models", "We use step distillation for faster sampling of images."),
+              paper("near", "Notes on models", "We use distillation in one step for faster sampling of images."),
+              paper("apart", "Notes on models", "We take a step towards faster sampling of images, then study "
+                                                "quality, cost, memory and finally distillation.")]
+    assert ids('"step distillation"', corpus) == ["order", "near", "apart"]
+
+
+def test_a_required_phrase_admits_a_paper_only_where_the_phrase_itself_appears():
+    corpus = [paper("inflected", "Checkpointing for training", "Activations checkpointing saves memory."),
+              paper("apart", "Checkpointing for training", "Checkpointing with activation recomputation saves memory."),
+              paper("abbrev", "Checkpointing for training", "Activation checkpointing (AC) is common; we study AC."),
+              paper("none", "Checkpointing for training", "We restart from a checkpoint after failures.")]
+    assert sorted(ids('checkpointing, +"activation checkpointing"', corpus)) == ["abbrev", "inflected"]

@@ -735,3 +735,46 @@ def test_subscribers_sharing_a_stored_profile_each_get_its_digest_or_are_each_he
     assert set(sent) == {"a@example.org", "b@example.org", "c@example.org"} and len(set(sent.values())) == 1
     assert sorted(r.ctx["subscriber"] for r in caplog.records if r.getMessage() == "profile unreadable") == [
         "stale1@example.org", "stale2@example.org"]
+
+
+# ----------------------------------------------------------------------------- README claims
+def test_a_resumed_digest_folds_into_the_next_days_digest_as_one_catch_up_if_that_comes_first(
+        config, cli, smtp_recorder):
+    handler, _ = smtp_recorder
+    queue_a_retry(config, handler)
+    assert cli("edit", "ann@example.org", "--pause") == 0
+    assert cli("edit", "ann@example.org", "--resume") == 0
+    with later(26), open_context(config) as ctx:            # the next day's digest is planned before the send
+        ctx.store.ingest(day_papers(AGENTS_ARENA), source="hf_daily", digest_day="2026-06-13")
+        reports = deliver(ctx)
+    assert [r.state for r in reports] == ["sent"] and ann_states(config) == ["superseded", "sent"]
+    [msg] = handler.messages
+    assert "catch-up" in msg["Subject"].lower()
+
+
+def day_papers(*ids: str) -> list:
+    from notifier.parse import parse_hf_api
+
+    return parse_hf_api(json.dumps(day_items("2026-06-13", list(ids))))
+
+
+def test_with_unknown_policy_hold_a_mail_lost_after_its_data_is_left_unknown_for_the_operator(cfg, hf, monkeypatch):
+    import notifier.channels
+    from notifier.channels.base import Channel, SendResult
+
+    sent = []
+
+    class LosesFirst(Channel):
+        def send(self, digest):
+            sent.append(digest.delivery_key)
+            return SendResult("unknown", error="connection lost while sending; it may have arrived")
+
+    monkeypatch.setattr(notifier.channels, "sender_spec", lambda config, kind, address, env=None: (LosesFirst, {}))
+    cfg.delivery.unknown_policy = "hold"
+    subscribe(cfg, "2026-07-01 06:00", "speculative decoding")
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    _, [first] = cycle(cfg, "2026-07-01 08:00")
+    with freeze_time("2026-07-01 12:00"), open_context(cfg) as ctx:
+        assert deliver(ctx) == [] and send_pending(ctx) == []
+        [row] = ctx.store.deliveries()
+    assert first.state == "unknown" and row.state == "unknown" and len(sent) == 1

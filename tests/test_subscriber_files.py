@@ -267,3 +267,24 @@ def test_import_leaves_an_unsubscribed_address_unsubscribed_unless_the_row_says_
     assert cli("subscribers", "import", str(path))[0] == 0
     assert [(r["address"], r["active"], r["profiles"]) for r in listed(cli)] == [
         ("gone@example.org", False, ["robotics"]), ("back@example.org", True, ["robotics"])]
+
+
+# ----------------------------------------------------------------------------- README claims
+def test_a_subscriber_added_on_the_command_line_is_never_touched_by_the_file(cli, tmp_path):
+    assert cli("subscribe", "bob@example.org", "-k", "robotics", "--time", "06:00")[0] == 0
+    bob = listed(cli)[0]
+    config = tmp_path / "c.toml"
+    for keywords in ("agents", "diffusion"):                            # the file appears, then changes
+        config.write_text(f"[[subscribers]]\nemail = 'ada@example.org'\nkeywords = '{keywords}'\n")
+        assert [r for r in listed(cli, "--config", str(config)) if r["address"] == "bob@example.org"] == [bob]
+    config.write_text("")                                                # and its subscribers go
+    assert [r for r in listed(cli, "--config", str(config)) if r["address"] == "bob@example.org"] == [bob]
+
+
+def test_export_writes_the_columns_of_subscribers_json(cli, tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert cli("subscribers", "export", str(tmp_path / "out.jsonl"))[0] == 0
+    exported = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert exported == listed(cli)

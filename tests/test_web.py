@@ -714,3 +714,52 @@ def test_a_slow_database_query_on_one_page_does_not_stall_the_other_pages(app, c
         other.join(30)
     assert answered, f"{method} /{kind}/ held the event loop while it waited for the database"
     assert answers["slow"].status_code == 200 and query.on_loop == []
+
+
+# ----------------------------------------------------------------------------- README claims
+def test_an_https_public_url_adds_hsts_and_a_plain_http_one_does_not(app, client, config):
+    assert client.get("/").headers["strict-transport-security"].startswith("max-age=")
+    config.web.public_url = "http://127.0.0.1:8080"
+    plain = create_app(config, env=ENV)
+    try:
+        with TestClient(plain, base_url="http://127.0.0.1:8080") as c:
+            assert "strict-transport-security" not in c.get("/").headers
+    finally:
+        plain.web.close()
+
+
+def test_live_previews_are_limited_to_120_a_minute_per_client(app, client):
+    answers = [client.get("/tester", params={"keywords": "agents"}).status_code for _ in range(121)]
+    assert answers[:120] == [200] * 120 and answers[120] == 429
+    with TestClient(app, base_url=PUBLIC, client=("192.0.2.7", 50000)) as another:
+        assert another.get("/tester", params={"keywords": "agents"}).status_code == 200
+
+
+def test_an_unsubscribe_link_keeps_working_for_a_year(app, client, config, store):
+    sub = subscribed(client, config, store)
+    with freeze_time("2026-06-12"):
+        link = f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}"
+    with freeze_time("2027-06-10"):
+        assert client.get(link).status_code == 200 and store.find_subscriber(sub.id).active
+    with freeze_time("2027-06-14"):
+        assert client.get(link).status_code == 410
+
+
+def test_the_web_sign_up_brings_back_a_config_file_subscriber_who_unsubscribed(app, client, config, store):
+    from notifier.config import SubscriberSpec
+    from notifier.pipeline import open_context
+
+    config.subscribers = [SubscriberSpec(email="ann@example.org", keywords="distillation")]
+    with open_context(config):
+        pass
+    sub = store.find_subscriber("ann@example.org")
+    with TestClient(app, base_url=PUBLIC) as mail_provider:
+        mail_provider.post(f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}",
+                           content=b"List-Unsubscribe=One-Click",
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    assert not store.find_subscriber(sub.id).active
+    subscribed(client, config, store, "ann@example.org")
+    assert store.find_subscriber("ann@example.org").active
+    with open_context(config):              # the next start applies the file again
+        pass
+    assert store.find_subscriber("ann@example.org").active

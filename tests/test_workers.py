@@ -392,3 +392,32 @@ def test_three_workers_one_killed_mid_batch_send_every_digest_once(tmp_path, pos
     for p, out in zip(procs[1:], outputs[1:]):                        # the survivors finished cleanly
         assert p.returncode == 0, out[-2000:]
         assert "Traceback" not in out and "error" not in out.lower(), out[-2000:]
+
+
+def test_an_alert_raised_by_two_workers_at_once_is_recorded_once_without_error(postgres_url):
+    from notifier.store import Alert
+
+    store = Store(postgres_url)
+    text = "source hf_daily has not been fetched successfully for 24 hours"
+    got = lose_race(postgres_url, Alert(key="source:hf_daily", text=text),
+                    lambda: store.raise_alert("source:hf_daily", text))
+    assert got is False                                  # raised by the other worker: not raised again here
+    assert [a.text for a in store.unsent_alerts()] == [text]
+    store.close()
+
+
+def test_a_run_waits_at_its_end_two_leases_at_most_while_a_live_worker_holds_a_claim(postgres_url, tmp_path, monkeypatch):
+    from notifier.pipeline import finish_claimed
+
+    other = Store(postgres_url)
+    d = one_pending(other)
+    assert other.claim(d.id, lease=timedelta(days=1)) is not None      # a live worker, busy with it all along
+    clock = [0.0]                                                       # simulated: a wait moves it, nothing else
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    with worker_context(postgres_url, tmp_path, lease_seconds=60) as ctx:
+        assert finish_claimed(ctx) == []
+        [row] = ctx.store.deliveries()
+    other.close()
+    assert row.state == "sending" and row.worker == other.worker        # left to its live worker
+    assert 120 <= clock[0] <= 121                                       # two leases of 60 s, then the run ends
