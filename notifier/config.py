@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifier.errors import ConfigError
+from notifier.logs import redact_value
 
 
 @dataclass
@@ -536,8 +537,12 @@ def check_timezone(name: str, what: str = "") -> ZoneInfo:
 
 
 def read_secret(env_name: str, env: dict | None = None) -> str | None:
-    """A secret from the environment, else from systemd's ``$CREDENTIALS_DIRECTORY/<env_name>``."""
-    env = os.environ if env is None else env
+    """A secret from the environment, else from systemd's ``$CREDENTIALS_DIRECTORY/<env_name>``;
+    every secret read is remembered by the logs, which print it as ``[redacted]``."""
+    return redact_value(_secret_text(env_name, os.environ if env is None else env))
+
+
+def _secret_text(env_name: str, env: dict) -> str | None:
     if not env_name:
         return None
     if env.get(env_name):

@@ -1,7 +1,7 @@
 """Logging for journald and terminals: one line per event, key=value context, no secrets.
 
 Every line goes through ``Redact`` (Slack webhook URLs, Slack and Hugging Face tokens, and every
-secret the channels read are replaced by ``[redacted]``, also in third-party library messages)
+secret read (``config.read_secret``) are replaced by ``[redacted]``, also in third-party library messages)
 and through the formatter, which escapes control characters in the message and in every value,
 so text from a source can never start a line of its own (a forged journald priority).
 """

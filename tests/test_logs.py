@@ -269,3 +269,21 @@ def test_the_smtp_password_read_for_sending_never_reaches_the_log(captured, conf
         senders.get("email", "ann@example.org")
     event(logging.getLogger("notifier.test"), "delivery failed", error="535 login as bot with pw-Hunter2-smtp refused")
     assert "Hunter2" not in buf.getvalue() and "[redacted]" in buf.getvalue()
+
+
+def test_the_web_signing_keys_read_by_notifier_web_never_reach_the_log(captured, config, tmp_path):
+    from notifier.web.app import create_app
+
+    buf, set_level = captured
+    set_level(logging.INFO)
+    config.web.public_url = "https://papers.example.org"
+    env = {config.web.secret_env: "web-key-0123456789abcdef0123456789",
+           config.web.slack_signing_secret_env: "slack-sign-s3cret"}
+    app = create_app(config, env=env)
+    try:
+        event(logging.getLogger("notifier.test"), "signature check", got=env[config.web.secret_env],
+              slack=env[config.web.slack_signing_secret_env])
+    finally:
+        app.web.close()
+    assert "web-key-0123" not in buf.getvalue() and "slack-sign-s3cret" not in buf.getvalue()
+    assert buf.getvalue().count("[redacted]") == 2

@@ -23,6 +23,7 @@ from typing import Callable
 
 from notifier.batching import batched
 from notifier.channels.base import Channel, SendResult, Unavailable
+from notifier.config import read_secret
 from notifier.logs import event
 
 __all__ = ["Channel", "PreparedAhead", "SendResult", "Senders", "send_text", "sender_spec"]
@@ -37,7 +38,7 @@ def sender_spec(config, kind: str, address: str, env: dict | None = None) -> tup
         from notifier.channels.email import EmailChannel
 
         return EmailChannel, dict(host=e.host, port=e.port, security=e.security, username=e.username or None,
-                                  password=_secret(e.password_env, env), password_env=e.password_env, from_addr=e.from_,
+                                  password=read_secret(e.password_env, env), password_env=e.password_env, from_addr=e.from_,
                                   timeout_seconds=e.timeout_seconds, ca_file=e.ca_file or None,
                                   unsubscribe_mailto=e.unsubscribe_mailto or None, template_dir=g.template_dir or None)
     if kind == "slack":
@@ -57,24 +58,17 @@ def _slack_spec(config, address: str, env: dict | None) -> tuple[type, dict] | N
     if address.startswith("webhook:"):
         # the webhook URL is a secret: it lives in the environment or a systemd credential
         name = address.split(":", 1)[1]
-        url = _secret(name, env)
+        url = read_secret(name, env)
         if not url:
             return Unavailable, dict(name="slack webhook", reason=f"Slack webhook secret {name} is not set: set the environment "
                                             f"variable {name} or a systemd credential named {name}")
         return SlackWebhook, dict(url=url, min_interval_seconds=pace)
     if address.startswith("https://"):
         return SlackWebhook, dict(url=address, min_interval_seconds=pace)
-    token = _secret(config.slack.token_env, env)
+    token = read_secret(config.slack.token_env, env)
     if token:
         return SlackChannel, dict(token=token, api_url=config.slack.api_url, min_interval_seconds=pace)
     return None
-
-
-def _secret(name: str, env: dict | None) -> str | None:
-    from notifier.config import read_secret
-    from notifier.logs import redact_value
-
-    return redact_value(read_secret(name, env))
 
 
 class Senders:
