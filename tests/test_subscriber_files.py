@@ -267,3 +267,16 @@ def test_import_leaves_an_unsubscribed_address_unsubscribed_unless_the_row_says_
     assert cli("subscribers", "import", str(path))[0] == 0
     assert [(r["address"], r["active"], r["profiles"]) for r in listed(cli)] == [
         ("gone@example.org", False, ["robotics"]), ("back@example.org", True, ["robotics"])]
+
+
+def test_importing_an_unsubscribed_address_back_with_active_plans_that_days_digest_again(cli, tmp_path, store):
+    """As `notifier subscribe` does: the digest cancelled when they left frees that day's key."""
+    assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
+    sub_id = store.find_subscriber("ada@example.org").id
+    assert store.plan_delivery(subscriber_id=sub_id, digest_day="2026-07-02", items=[], meta={"empty_note": True})
+    assert cli("unsubscribe", "ada@example.org")[0] == 0
+    path = tmp_path / "team.csv"
+    path.write_text("address,profiles,active\nada@example.org,agents,true\n")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    again = store.plan_delivery(subscriber_id=sub_id, digest_day="2026-07-02", items=[], meta={"empty_note": True})
+    assert again is not None and again.state == "pending"

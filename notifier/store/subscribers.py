@@ -116,6 +116,8 @@ class SubscribersMixin:
                     continue
                 for key in fields:
                     setattr(row, key, getattr(sub, key))
+                if sub.active and not row.active:
+                    _release_cancelled(s, row.id)
                 row.active = row.active if sub.active is None else sub.active
                 row.updated_at = utcnow()
                 s.add(row)
