@@ -7,6 +7,7 @@ profiles are one cell, one profile per line.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def fail(path: str, errors: list[tuple[int, str]]) -> None:
 
 def _jsonl_rows(text: str) -> tuple[list, list]:
     rows, errors = [], []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(_lines(text), 1):
         if not line.strip():
             continue
         try:
@@ -104,8 +105,14 @@ def _jsonl_rows(text: str) -> tuple[list, list]:
     return rows, errors
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of a text, each ended by \\n, \\r\\n or \\r (str.splitlines also ends one at U+2028 and
+    U+2029, which a name or profile may hold: an exported row would be cut in two)."""
+    return io.StringIO(text, newline=None).read().split("\n")
+
+
 def _csv_rows(text: str) -> tuple[list, list]:
-    reader = csv.reader(text.splitlines(keepends=True))
+    reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if not header:
         return [], [(1, "empty file: expected a header line naming the columns")]
@@ -153,7 +160,7 @@ def _text(row: dict, key: str) -> str:
 
 def _profiles(value) -> list[str]:
     if isinstance(value, str):
-        return value.splitlines()
+        return _lines(value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
     raise InputError("'profiles' is required: a keyword profile, or a list of them")

@@ -17,7 +17,7 @@ ROWS = [
 def listed(cli, *args) -> list[dict]:
     code, out, err = cli(*args, "subscribers", "--all", "--json")
     assert code == 0, err
-    return [json.loads(line) for line in out.splitlines()]
+    return [json.loads(line) for line in out.split("\n") if line]     # not splitlines: a value may hold U+2028
 
 
 def essentials(rows: list[dict]) -> list[tuple]:
@@ -40,6 +40,19 @@ def test_export_then_import_into_another_database_gives_the_same_subscribers(cli
     after = listed(cli)
     assert essentials(after) == essentials(before)
     assert after[1]["active"] is False and after[0]["profiles"] == ["kv cache, MoE", "speculative decoding"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_unicode_line_separator_inside_a_value_survives_export_and_import(cli, tmp_path, monkeypatch, fmt):
+    """U+2028 is no line end in either format (str.splitlines took it for one and cut the row)."""
+    assert cli("subscribe", "ada@example.org", "-k", "kv\u2028cache", "--name", "Ada\u2028Lovelace")[0] == 0
+    before = listed(cli)
+    path = tmp_path / f"all.{fmt}"
+    assert cli("subscribers", "export", str(path))[0] == 0
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / 'other.sqlite'}")
+    code, out, err = cli("subscribers", "import", str(path))
+    assert (code, err) == (0, "")
+    assert [(r["name"], r["profiles"]) for r in listed(cli)] == [(r["name"], r["profiles"]) for r in before]
 
 
 def test_csv_written_by_hand_is_imported_with_defaults(cli, tmp_path):
