@@ -67,6 +67,19 @@ def test_csv_written_by_hand_is_imported_with_defaults(cli, tmp_path):
         ("#vision", ["segmentation"], None, "07:30", True, "cli")]
 
 
+@pytest.mark.parametrize("sep", [";", "\t"], ids=["semicolons", "tabs"])
+def test_csv_saved_by_excel_with_semicolons_or_tabs_bom_and_crlf_is_imported(cli, tmp_path, sep):
+    rows = [["name", "address", "profiles", "max_items", "active"],
+            ["Zoë Müller", "zoe@example.org", '"kv cache, MoE\r\nauthor:""José Núñez"""', "7", "TRUE"],
+            ["", "#vision", "segmentation", "", ""]]
+    path = tmp_path / "team.csv"
+    path.write_bytes("\r\n".join(sep.join(r) for r in rows).encode("utf-8-sig") + b"\r\n")
+    assert cli("subscribers", "import", str(path)) == (0, f"imported {path}: 2 added, 0 updated\n", "")
+    assert [(r["name"], r["address"], r["profiles"], r["max_items"], r["active"]) for r in listed(cli)] == [
+        ("Zoë Müller", "zoe@example.org", ["kv cache, MoE", 'author:"José Núñez"'], 7, True),
+        ("#vision", "#vision", ["segmentation"], None, True)]
+
+
 def test_importing_again_updates_existing_subscribers_instead_of_failing(cli, tmp_path):
     assert cli("subscribe", "ada@example.org", "-k", "old profile")[0] == 0
     path = tmp_path / "in.jsonl"
