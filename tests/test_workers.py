@@ -234,6 +234,37 @@ def test_config_subscribers_synced_by_two_workers_at_once_are_added_once_without
     store.close()
 
 
+def test_workers_starting_at_once_on_a_new_database_all_start(postgres_url, monkeypatch):
+    """One migrates while the other waits for it, instead of both creating the same tables (the
+    second failed with 'duplicate key value violates unique constraint "pg_type_typname_nsp_index"')."""
+    from sqlalchemy import create_engine
+
+    from notifier.store.migrations import MIGRATIONS, SCHEMA_VERSION
+
+    last, reached, go, out = MIGRATIONS[SCHEMA_VERSION], threading.Event(), threading.Event(), []
+    monkeypatch.setitem(MIGRATIONS, SCHEMA_VERSION, lambda conn: (last(conn), reached.set(), go.wait(30)))
+
+    def start_worker():
+        try:
+            out.append(Store(postgres_url).schema_version())
+        except Exception as err:          # noqa: BLE001  (asserted on by the test)
+            out.append(err)
+    first, second = threading.Thread(target=start_worker), threading.Thread(target=start_worker)
+    first.start()
+    assert reached.wait(30), "the first worker never reached its last migration"
+    second.start()
+    watcher = create_engine(postgres_url)
+    with watcher.connect() as conn:
+        wait_for(lambda: conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()").scalar(), 20, "the second worker to wait")
+    watcher.dispose()
+    go.set()
+    first.join(30)
+    second.join(30)
+    assert out == [SCHEMA_VERSION, SCHEMA_VERSION]
+
+
 # ----------------------------------------------------------------------------- fetching
 def test_a_worker_that_waited_for_another_fetching_the_same_day_does_not_fetch_it_again(tmp_path, postgres_url):
     config = Config()

@@ -1,7 +1,6 @@
 """Papers, their sightings, and fetch runs."""
 from __future__ import annotations
 
-import hashlib
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from sqlmodel import Session, select
 from notifier.models import Paper
 from notifier.outbox import FETCHED, FetchState
 from notifier.batching import batched
-from notifier.store.engine import _retry_race
+from notifier.store.engine import _lock_key, _retry_race
 from notifier.store.tables import FetchRun, PaperRow, Sighting, utcnow
 
 INGEST_BATCH = 500        # papers per ingest transaction: a huge day never holds the write lock for long
@@ -202,11 +201,6 @@ def _ingest_batch(s: Session, batch: list[Paper], source: str, day: str, now: da
     s.flush()                 # the papers first: sightings refer to them
     if sightings:
         s.execute(insert(Sighting), sightings)
-
-
-def _lock_key(name: str) -> int:
-    """A stable signed 64-bit key for pg_advisory_lock."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def _paper_row(p: Paper, now: datetime) -> PaperRow:
