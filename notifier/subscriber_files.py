@@ -15,7 +15,7 @@ from notifier.errors import InputError, json_error
 from notifier.store import Subscriber
 
 COLUMNS = ("id", "name", "address", "channel", "profiles", "timezone", "time", "frequency", "weekday",
-           "max_items", "threshold", "active", "origin")
+           "max_items", "threshold", "active", "origin", "paused")
 IGNORED = ("id", "origin")            # the store assigns them
 MAX_REPORTED = 20                     # bad lines listed before "... and N more"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
@@ -33,7 +33,7 @@ def to_row(sub: Subscriber) -> dict:
     return {"id": sub.id, "name": sub.name, "address": sub.address, "channel": sub.channel,
             "profiles": json.loads(sub.profile), "timezone": sub.timezone, "time": sub.delivery_time,
             "frequency": sub.frequency, "weekday": sub.weekday, "max_items": sub.max_items,
-            "threshold": sub.threshold, "active": sub.active, "origin": sub.origin}
+            "threshold": sub.threshold, "active": sub.active, "origin": sub.origin, "paused": sub.paused}
 
 
 def write(fh, rows: list[dict], fmt: str) -> None:
@@ -154,7 +154,8 @@ def _subscriber(row: dict, default_timezone: str) -> Subscriber:
                          threshold=_number(row, "threshold", float), origin="cli")
     if row.get("channel") not in (None, sub.channel):
         raise InputError(f"channel '{row['channel']}' does not fit '{sub.address}' (a {sub.channel} address)")
-    sub.active = None if row.get("active") is None else _flag(row["active"])   # None: as it is (new: active)
+    sub.active = None if row.get("active") is None else _flag(row, "active")   # None: as it is (new: active)
+    sub.paused = None if row.get("paused") is None else _flag(row, "paused")   # None: as it is (new: not paused)
     return sub
 
 
@@ -187,9 +188,10 @@ def _number(row: dict, key: str, kind: type):
     raise InputError(f"'{key}' must be a {'whole ' if kind is int else ''}number, not {json.dumps(value)}")
 
 
-def _flag(value) -> bool:
+def _flag(row: dict, key: str) -> bool:
+    value = row[key]
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "yes", "1", "false", "no", "0"):
         return value.strip().lower() in ("true", "yes", "1")
-    raise InputError(f"'active' must be true or false, not {json.dumps(value)}")
+    raise InputError(f"'{key}' must be true or false, not {json.dumps(value)}")

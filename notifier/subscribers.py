@@ -142,7 +142,7 @@ def spec_subscriber(spec, default_timezone: str) -> Subscriber:
     sub = new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
                          timezone=spec.timezone or default_timezone, time=spec.time, frequency=spec.frequency,
                          max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
-    sub.active = None
+    sub.active = sub.paused = None          # as they are: the file has neither
     if sub.channel != ("email" if spec.email else "slack"):
         raise InputError(f"'{sub.address}' is not {'an e-mail address' if spec.email else 'a Slack target'}")
     return sub

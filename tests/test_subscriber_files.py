@@ -108,7 +108,7 @@ def test_a_file_with_bad_lines_imports_nothing_and_names_every_bad_line(cli, tmp
         f"{path}: line 5: 'ok@example.org' is also on line 1",
         f"{path}: line 6: 'max_items' must be a whole number, not \"many\"",
         f"{path}: line 7: unknown column 'colour' (columns: id, name, address, channel, profiles, timezone, "
-        "time, frequency, weekday, max_items, threshold, active, origin)",
+        "time, frequency, weekday, max_items, threshold, active, origin, paused)",
         f"{path}: nothing imported (5 bad lines)"]
     assert listed(cli) == []
 
@@ -306,3 +306,29 @@ def test_importing_an_unsubscribed_address_back_with_active_plans_that_days_dige
     assert cli("subscribers", "import", str(path))[0] == 0
     again = store.plan_delivery(subscriber_id=sub_id, digest_day="2026-07-02", items=[], meta={"empty_note": True})
     assert again is not None and again.state == "pending"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_paused_subscriber_stays_paused_through_export_and_import(cli, tmp_path, monkeypatch, fmt):
+    for address in ("ada@example.org", "bob@example.org"):
+        assert cli("subscribe", address, "-k", "agents")[0] == 0
+    assert cli("edit", "ada@example.org", "--pause")[0] == 0
+    path = tmp_path / f"all.{fmt}"
+    assert cli("subscribers", "export", str(path), "--all")[0] == 0
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / 'other.sqlite'}")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [(r["address"], r["active"], r["paused"]) for r in listed(cli)] == [
+        ("ada@example.org", True, True), ("bob@example.org", True, False)]
+
+
+def test_importing_paused_holds_the_digests_waiting_to_be_sent_and_unpaused_releases_them(cli, tmp_path, store):
+    assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
+    sub_id = store.find_subscriber("ada@example.org").id
+    store.plan_delivery(subscriber_id=sub_id, digest_day="2026-07-02", items=[], meta={"empty_note": True})
+    path = tmp_path / "team.jsonl"
+    states = []
+    for paused in (True, None, False):
+        path.write_text(json.dumps({"address": "ada@example.org", "profiles": "agents", "paused": paused}) + "\n")
+        assert cli("subscribers", "import", str(path))[0] == 0
+        states.append((store.find_subscriber(sub_id).paused, [d.state for d in store.deliveries()]))
+    assert states == [(True, ["held"]), (True, ["held"]), (False, ["pending"])]

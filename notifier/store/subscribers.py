@@ -101,16 +101,17 @@ class SubscribersMixin:
     @_retry_race
     def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
         """Add these subscribers, or set ``fields`` (and active, unless it is None: an unsubscribed
-        one stays so) on those whose address exists, all in one transaction. -> (added, updated)."""
+        one stays so; and paused, unless it is None, holding or releasing their digests as
+        ``set_paused`` does) on those whose address exists, all in one transaction. -> (added, updated)."""
         fields = list(fields)
-        with self.session() as s:
+        with self.transaction(), self.session() as s:
             existing = {}
             for chunk in batched([sub.address for sub in subs], 500):
                 existing.update((r.address, r) for r in s.exec(select(Subscriber).where(Subscriber.address.in_(chunk))))
             for sub in subs:
                 row = existing.get(sub.address)
                 if row is None:
-                    sub.active = sub.active is not False
+                    sub.active, sub.paused = sub.active is not False, sub.paused is True
                     sub.id = None          # run again after a lost race: the rolled-back insert left its id
                     s.add(sub)
                     continue
@@ -119,6 +120,9 @@ class SubscribersMixin:
                 if sub.active and not row.active:
                     _release_cancelled(s, row.id)
                 row.active = row.active if sub.active is None else sub.active
+                if sub.paused is not None and sub.paused != row.paused:
+                    row.paused = sub.paused
+                    self._hold_digests(row.id, sub.paused)
                 row.updated_at = utcnow()
                 s.add(row)
             return len(subs) - len(existing), len(existing)
