@@ -332,3 +332,14 @@ def test_importing_paused_holds_the_digests_waiting_to_be_sent_and_unpaused_rele
         assert cli("subscribers", "import", str(path))[0] == 0
         states.append((store.find_subscriber(sub_id).paused, [d.state for d in store.deliveries()]))
     assert states == [(True, ["held"]), (True, ["held"]), (False, ["pending"])]
+
+
+def test_importing_active_false_cancels_the_digests_waiting_to_be_sent_as_unsubscribe_does(cli, tmp_path, store):
+    assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
+    sub_id = store.find_subscriber("ada@example.org").id
+    store.plan_delivery(subscriber_id=sub_id, digest_day="2026-07-02", items=[], meta={"empty_note": True})
+    path = tmp_path / "team.csv"
+    path.write_text("address,profiles,active\nada@example.org,agents,false\n")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [d.state for d in store.deliveries()] == ["cancelled"]
+    assert store.find_subscriber(sub_id).active is False

@@ -100,9 +100,9 @@ class SubscribersMixin:
 
     @_retry_race
     def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
-        """Add these subscribers, or set ``fields`` (and active, unless it is None: an unsubscribed
-        one stays so; and paused, unless it is None, holding or releasing their digests as
-        ``set_paused`` does) on those whose address exists, all in one transaction. -> (added, updated)."""
+        """Add these subscribers, or set ``fields`` on those whose address exists, all in one
+        transaction; and active and paused, unless None (as they are: an unsubscribed one stays
+        so), moving their digests as unsubscribe, subscribe and pause/resume do. -> (added, updated)."""
         fields = list(fields)
         with self.transaction(), self.session() as s:
             existing = {}
@@ -119,6 +119,8 @@ class SubscribersMixin:
                     setattr(row, key, getattr(sub, key))
                 if sub.active and not row.active:
                     _release_cancelled(s, row.id)
+                elif sub.active is False and row.active:
+                    self.cancel_open(row.id)
                 row.active = row.active if sub.active is None else sub.active
                 if sub.paused is not None and sub.paused != row.paused:
                     row.paused = sub.paused
