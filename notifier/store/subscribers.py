@@ -15,6 +15,9 @@ from notifier.store.engine import _retry_race
 from notifier.store.tables import Delivery, Setting, Signup, Subscriber, Vote, utcnow
 
 
+MAX_ID = 2**31 - 1          # ids are INTEGER: 32 bits on PostgreSQL; a larger number is no id, not an error
+
+
 class SubscribersMixin:
     # -- subscribers --------------------------------------------------------------------------
     @_retry_race
@@ -30,9 +33,11 @@ class SubscribersMixin:
     def find_subscriber(self, ref: str | int) -> Subscriber | None:
         """By id, or by address exactly as stored (the canonical form: subscribers.canonical_address).
         Never by name: a name may be another subscriber's address (see subscribers_named)."""
+        if not isinstance(ref, int) and str(ref).isascii() and str(ref).isdigit():     # not '²': no int
+            ref = int(ref)
         with self.session() as s:
-            if isinstance(ref, int) or str(ref).isdigit():
-                return s.get(Subscriber, int(ref))
+            if isinstance(ref, int):
+                return s.get(Subscriber, ref) if 0 < ref <= MAX_ID else None
             return s.exec(select(Subscriber).where(Subscriber.address == ref)).first()
 
     def subscribers_named(self, name: str) -> list[Subscriber]:
