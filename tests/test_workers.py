@@ -234,6 +234,21 @@ def test_config_subscribers_synced_by_two_workers_at_once_are_added_once_without
     store.close()
 
 
+def test_a_vote_given_twice_at_once_is_stored_once_without_error(postgres_url):
+    """Two web processes (or a double click on a Slack button) record the same first vote."""
+    from notifier.models import Paper
+    from notifier.store import Vote
+
+    store = Store(postgres_url)
+    sub = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    store.ingest([Paper(arxiv_id="2606.13681", title="Agents in the arena")], source="arxiv:cs.AI", digest_day="2026-06-12")
+    got = lose_race(postgres_url, Vote(subscriber_id=sub.id, paper_id="2606.13681", vote=1),
+                    lambda: store.set_vote(sub.id, "2606.13681", -1))
+    assert got is None                                   # no error: the other's row, now changed
+    assert store.votes(sub.id) == [("2606.13681", -1)]
+    store.close()
+
+
 def test_workers_starting_at_once_on_a_new_database_all_start(postgres_url, monkeypatch):
     """One migrates while the other waits for it, instead of both creating the same tables (the
     second failed with 'duplicate key value violates unique constraint "pg_type_typname_nsp_index"')."""

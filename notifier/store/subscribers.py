@@ -152,8 +152,10 @@ class SubscribersMixin:
             s.merge(Setting(key=key, value=value))
 
     # -- votes and web sign-ups ---------------------------------------------------------------
+    @_retry_race
     def set_vote(self, subscriber_id: int, paper_id: str, vote: int) -> None:
-        """Record +1 / -1 for this subscriber and paper (a later vote replaces it); 0 clears it."""
+        """Record +1 / -1 for this subscriber and paper (a later vote replaces it); 0 clears it.
+        The same first vote recorded at once by another process: it is found and replaced."""
         if vote not in (-1, 0, 1):
             raise ValueError(f"vote must be -1, 0 or 1, not {vote!r}")
         with self.session() as s:
