@@ -180,12 +180,20 @@ def _number(row: dict, key: str, kind: type):
         return None
     if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         try:
-            number = float(value)
+            number = float(_decimal_point(value) if kind is float else value)
         except ValueError:
             number = None
         if number is not None and (kind is float or number.is_integer()):
             return kind(number)
     raise InputError(f"'{key}' must be a {'whole ' if kind is int else ''}number, not {json.dumps(value)}")
+
+
+def _decimal_point(value):
+    """'0,3' -> '0.3': a threshold as Excel writes it where the decimal mark is a comma (the
+    settings that also separate cells with ';'). Only for fractions: '1,000' stays no whole number."""
+    if isinstance(value, str) and value.count(",") == 1 and "." not in value:
+        return value.replace(",", ".")
+    return value
 
 
 def _flag(row: dict, key: str) -> bool:

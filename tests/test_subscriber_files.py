@@ -80,6 +80,13 @@ def test_csv_saved_by_excel_with_semicolons_or_tabs_bom_and_crlf_is_imported(cli
         ("#vision", "#vision", ["segmentation"], None, True)]
 
 
+def test_a_threshold_with_a_decimal_comma_as_excel_writes_it_in_a_semicolon_csv_is_read(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_text("address;profiles;threshold\nzoe@example.org;agents;0,3\n", encoding="utf-8")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [r["threshold"] for r in listed(cli)] == [0.3]
+
+
 def test_importing_again_updates_existing_subscribers_instead_of_failing(cli, tmp_path):
     assert cli("subscribe", "ada@example.org", "-k", "old profile")[0] == 0
     path = tmp_path / "in.jsonl"
