@@ -112,7 +112,7 @@ def _lines(text: str) -> list[str]:
 
 
 def _csv_rows(text: str) -> tuple[list, list]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), skipinitialspace=True)
     header = next(reader, None)
     if not header:
         return [], [(1, "empty file: expected a header line naming the columns")]
@@ -125,7 +125,7 @@ def _csv_rows(text: str) -> tuple[list, list]:
             if len(cells) != len(header):
                 errors.append((start, f"{len(cells)} cells, the header has {len(header)}"))
             else:
-                rows.append((start, {k: v for k, v in zip(header, cells) if v != ""}))
+                rows.append((start, {k: v.strip() for k, v in zip(header, cells) if v.strip()}))
         start = reader.line_num + 1
     return rows, errors
 
@@ -134,7 +134,7 @@ def _delimiter(text: str) -> str:
     """',' or what else separates the header's column names: Excel writes ';' where the decimal
     mark is a comma (German, French, ... settings), and a tab for "Text (Tab delimited)"."""
     header = text.split("\n", 1)[0].strip()
-    return next((d for d in ";\t" if d in header and all(c.strip('"') in COLUMNS for c in header.split(d))), ",")
+    return next((d for d in ";\t" if d in header and all(c.strip().strip('"') in COLUMNS for c in header.split(d))), ",")
 
 
 def _subscriber(row: dict, default_timezone: str) -> Subscriber:

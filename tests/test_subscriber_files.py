@@ -87,6 +87,16 @@ def test_a_threshold_with_a_decimal_comma_as_excel_writes_it_in_a_semicolon_csv_
     assert [r["threshold"] for r in listed(cli)] == [0.3]
 
 
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_csv_written_by_hand_with_spaces_around_the_separators_is_imported(cli, tmp_path, sep):
+    path = tmp_path / "team.csv"
+    path.write_text(f"address{sep} profiles{sep} timezone\nada@example.org{sep} agents{sep} Europe/Berlin\n"
+                    f'bob@example.org {sep}  "kv cache{sep} MoE"{sep} UTC \n', encoding="utf-8")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [(r["address"], r["profiles"], r["timezone"]) for r in listed(cli)] == [
+        ("ada@example.org", ["agents"], "Europe/Berlin"), ("bob@example.org", [f"kv cache{sep} MoE"], "UTC")]
+
+
 def test_importing_again_updates_existing_subscribers_instead_of_failing(cli, tmp_path):
     assert cli("subscribe", "ada@example.org", "-k", "old profile")[0] == 0
     path = tmp_path / "in.jsonl"
