@@ -113,6 +113,13 @@ def _lines(text: str) -> list[str]:
 
 def _csv_rows(text: str) -> tuple[list, list]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), skipinitialspace=True)
+    try:
+        return _csv_records(reader)
+    except csv.Error as err:            # a cell over the csv module's limit (128 KB) stops the reader
+        return [], [(reader.line_num, f"not readable as CSV: {err}")]
+
+
+def _csv_records(reader) -> tuple[list, list]:
     header = next(reader, None)
     if not header:
         return [], [(1, "empty file: expected a header line naming the columns")]

@@ -360,3 +360,12 @@ def test_importing_active_false_cancels_the_digests_waiting_to_be_sent_as_unsubs
     assert cli("subscribers", "import", str(path))[0] == 0
     assert [d.state for d in store.deliveries()] == ["cancelled"]
     assert store.find_subscriber(sub_id).active is False
+
+
+def test_a_csv_cell_too_large_to_read_is_one_line_naming_its_line(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_text('address,profiles\nbob@example.org,agents\nada@example.org,"' + "agents, " * 20_000 + 'moe"\n')
+    code, out, err = cli("subscribers", "import", str(path))
+    assert (code, out) == (1, "")
+    assert err == (f"notifier: error: {path}: line 3: not readable as CSV: field larger than field limit (131072)\n"
+                   f"{path}: nothing imported (1 bad line)\n")
