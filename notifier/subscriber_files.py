@@ -89,6 +89,10 @@ def fail(path: str, errors: list[tuple[int, str]]) -> None:
 
 
 def _jsonl_rows(text: str) -> tuple[list, list]:
+    body = text.lstrip()
+    if body.startswith("["):           # a .json file as other tools write it: every line would be "not valid JSON"
+        return [], [(text[:len(text) - len(body)].count("\n") + 1, "a JSON array: write one JSON object per line "
+                     "(JSON lines, as `notifier subscribers export` writes)")]
     rows, errors = [], []
     for n, line in enumerate(_lines(text), 1):
         if not line.strip():

@@ -369,3 +369,13 @@ def test_a_csv_cell_too_large_to_read_is_one_line_naming_its_line(cli, tmp_path)
     assert (code, out) == (1, "")
     assert err == (f"notifier: error: {path}: line 3: not readable as CSV: field larger than field limit (131072)\n"
                    f"{path}: nothing imported (1 bad line)\n")
+
+
+def test_a_json_array_of_subscribers_is_one_line_asking_for_json_lines(cli, tmp_path):
+    path = tmp_path / "team.json"
+    path.write_text(json.dumps(ROWS, indent=2))
+    code, out, err = cli("subscribers", "import", str(path))
+    assert (code, out) == (1, "")
+    assert err == (f"notifier: error: {path}: line 1: a JSON array: write one JSON object per line "
+                   "(JSON lines, as `notifier subscribers export` writes)\n"
+                   f"{path}: nothing imported (1 bad line)\n")
