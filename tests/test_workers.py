@@ -222,6 +222,22 @@ def test_a_paper_ingested_by_two_workers_at_once_is_stored_once_without_error(po
     store.close()
 
 
+def test_a_race_lost_in_a_later_batch_of_a_big_day_still_counts_the_earlier_batches_papers_as_new(
+        postgres_url, monkeypatch):
+    """Only the batch that lost runs again: the papers this worker stored before it stay its new ones."""
+    from notifier.models import Paper
+    from notifier.store import PaperRow
+
+    monkeypatch.setattr("notifier.store.papers.INGEST_BATCH", 2)
+    store = Store(postgres_url)
+    papers = [Paper(arxiv_id=f"2606.1368{i}", title=f"Agents {i}", source="arxiv:cs.AI") for i in range(3)]
+    got = lose_race(postgres_url, PaperRow(id="2606.13682", title="Agents 2"),
+                    lambda: store.ingest(papers, source="arxiv:cs.AI", digest_day="2026-06-12"))
+    assert (got.found, got.new) == (3, 2)                 # the third was the other worker's
+    assert store.count_papers() == 3
+    store.close()
+
+
 def test_config_subscribers_synced_by_two_workers_at_once_are_added_once_without_error(postgres_url):
     from notifier.store import Subscriber
 

@@ -25,19 +25,29 @@ class IngestResult:
     new: int = 0
     updated: int = 0
 
+    def plus(self, other: IngestResult) -> IngestResult:
+        return IngestResult(self.found + other.found, self.new + other.new, self.updated + other.updated)
+
 
 class PapersMixin:
     # -- papers -------------------------------------------------------------------------------
-    @_retry_race
     def ingest(self, papers: Iterable[Paper], *, source: str, digest_day: str | None) -> IngestResult:
         """Upsert papers and record their sightings, one transaction per INGEST_BATCH papers with
         one query for the stored papers and one for their sightings. A paper is new only the first time."""
         result = IngestResult()
         now = utcnow()
         for batch in batched(list(papers), INGEST_BATCH):
-            with self.session() as s:
-                _ingest_batch(s, batch, source, digest_day or now.date().isoformat(), now, result)
+            result = result.plus(self._store_batch(batch, source, digest_day or now.date().isoformat(), now))
         return result
+
+    @_retry_race
+    def _store_batch(self, batch: list[Paper], source: str, day: str, now: datetime) -> IngestResult:
+        """One batch in one transaction; only a batch that lost a race to another worker runs again
+        (the batches committed before it keep their counts)."""
+        part = IngestResult()
+        with self.session() as s:
+            _ingest_batch(s, batch, source, day, now, part)
+        return part
 
     def get_papers(self, ids: Iterable[str]) -> dict[str, Paper]:
         ids = list(ids)
