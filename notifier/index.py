@@ -59,8 +59,11 @@ def normal(word: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """The words of a text: runs of letters and digits (TOKEN's; in ASCII text, 2x faster, what is
-    left between blanks once all else is blanked)."""
-    return text.translate(_BLANK_PUNCTUATION).split() if text.isascii() else TOKEN.findall(text)
+    left between blanks once all else is blanked). Accents are composed first: a combining mark is
+    no letter, so 'Mu' + U+0308 + 'ller' (text pasted from a PDF) would be two words, 'mu' and 'ller'."""
+    if text.isascii():
+        return text.translate(_BLANK_PUNCTUATION).split()
+    return TOKEN.findall(unicodedata.normalize("NFC", text))
 
 
 def words(text: str) -> list[str]:

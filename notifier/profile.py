@@ -19,7 +19,7 @@ STOP = frozenset("a an and are as at be by for from in into is of on or the to w
 _WEIGHT = re.compile(r"\^\s*([^\s^]*)\s*$")
 _FIELD = re.compile(r"^([A-Za-z_]+):(?!//)")
 _WORD = re.compile(r"[^\W_]+")
-_SEPARATOR = re.compile(r'([,\n])(?=[^"]*(?:"[^"]*"[^"]*)*$)')    # a comma or newline outside quotes
+_SPECIAL = re.compile(r'[",\n]')      # what decides where a term ends: a quote, a comma, a newline
 # Control characters (but tab and line breaks) and the bidi embedding/override/isolate controls:
 # invisible in a terminal, they change how a profile, a subject line or a listing reads.
 _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -132,16 +132,30 @@ def split_terms(text: str) -> list[str]:
     two commas are an error."""
     if text.count('"') % 2:
         raise unbalanced(text)
-    parts = _SEPARATOR.split(text)
-    terms = [c.strip() for c in parts[::2]]
+    chunks = _chunks(text)
+    terms = [c.strip() for c, _ in chunks]
     if all(terms):
         return terms
-    chunks = list(zip(parts[::2], parts[1::2] + [""]))
     for i, (chunk, sep) in enumerate(chunks):
         if not chunk.strip() and sep == "," and 0 < i:
             raise ProfileError(f"empty term after '{shown(chunks[i - 1][0])}': remove the extra comma",
                                term="")
-    return [c.strip() for c, _ in chunks if c.strip()]
+    return [t for t in terms if t]
+
+
+def _chunks(text: str) -> list[tuple[str, str]]:
+    """(chunk, the comma or newline that ends it; '' for the last) split at the commas and
+    newlines outside quotes, in one pass (a regex looking ahead over the rest of the text at
+    each comma took 6 s for a 32 KB profile)."""
+    chunks, start, quoted = [], 0, False
+    for m in _SPECIAL.finditer(text):
+        if m.group() == '"':
+            quoted = not quoted
+        elif not quoted:
+            chunks.append((text[start:m.start()], m.group()))
+            start = m.end()
+    chunks.append((text[start:], ""))
+    return chunks
 
 
 def shown(term: str) -> str:
@@ -152,17 +166,7 @@ def shown(term: str) -> str:
 
 def unbalanced(text: str) -> ProfileError:
     """The error for an odd number of quotes, naming the term the open quote is in."""
-    chunks, buf, quoted = [], [], False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        if ch in ",\n" and not quoted:
-            chunks.append("".join(buf))
-            buf = []
-        else:
-            buf.append(ch)
-    chunks.append("".join(buf))
-    bad = next(c for c in reversed(chunks) if '"' in c).strip()
+    bad = next(c for c, _ in reversed(_chunks(text)) if '"' in c).strip()
     return ProfileError(f"unbalanced quote in term '{shown(bad)}': close the phrase with \"", term=bad)
 
 

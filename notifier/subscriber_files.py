@@ -7,6 +7,7 @@ profiles are one cell, one profile per line.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from notifier.errors import InputError, json_error
 from notifier.store import Subscriber
 
 COLUMNS = ("id", "name", "address", "channel", "profiles", "timezone", "time", "frequency", "weekday",
-           "max_items", "threshold", "active", "origin")
+           "max_items", "threshold", "active", "origin", "paused")
 IGNORED = ("id", "origin")            # the store assigns them
 MAX_REPORTED = 20                     # bad lines listed before "... and N more"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
@@ -32,7 +33,7 @@ def to_row(sub: Subscriber) -> dict:
     return {"id": sub.id, "name": sub.name, "address": sub.address, "channel": sub.channel,
             "profiles": json.loads(sub.profile), "timezone": sub.timezone, "time": sub.delivery_time,
             "frequency": sub.frequency, "weekday": sub.weekday, "max_items": sub.max_items,
-            "threshold": sub.threshold, "active": sub.active, "origin": sub.origin}
+            "threshold": sub.threshold, "active": sub.active, "origin": sub.origin, "paused": sub.paused}
 
 
 def write(fh, rows: list[dict], fmt: str) -> None:
@@ -88,8 +89,12 @@ def fail(path: str, errors: list[tuple[int, str]]) -> None:
 
 
 def _jsonl_rows(text: str) -> tuple[list, list]:
+    body = text.lstrip()
+    if body.startswith("["):           # a .json file as other tools write it: every line would be "not valid JSON"
+        return [], [(text[:len(text) - len(body)].count("\n") + 1, "a JSON array: write one JSON object per line "
+                     "(JSON lines, as `notifier subscribers export` writes)")]
     rows, errors = [], []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(_lines(text), 1):
         if not line.strip():
             continue
         try:
@@ -104,8 +109,21 @@ def _jsonl_rows(text: str) -> tuple[list, list]:
     return rows, errors
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of a text, each ended by \\n, \\r\\n or \\r (str.splitlines also ends one at U+2028 and
+    U+2029, which a name or profile may hold: an exported row would be cut in two)."""
+    return io.StringIO(text, newline=None).read().split("\n")
+
+
 def _csv_rows(text: str) -> tuple[list, list]:
-    reader = csv.reader(text.splitlines(keepends=True))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), skipinitialspace=True)
+    try:
+        return _csv_records(reader)
+    except csv.Error as err:            # a cell over the csv module's limit (128 KB) stops the reader
+        return [], [(reader.line_num, f"not readable as CSV: {err}")]
+
+
+def _csv_records(reader) -> tuple[list, list]:
     header = next(reader, None)
     if not header:
         return [], [(1, "empty file: expected a header line naming the columns")]
@@ -118,9 +136,16 @@ def _csv_rows(text: str) -> tuple[list, list]:
             if len(cells) != len(header):
                 errors.append((start, f"{len(cells)} cells, the header has {len(header)}"))
             else:
-                rows.append((start, {k: v for k, v in zip(header, cells) if v != ""}))
+                rows.append((start, {k: v.strip() for k, v in zip(header, cells) if v.strip()}))
         start = reader.line_num + 1
     return rows, errors
+
+
+def _delimiter(text: str) -> str:
+    """',' or what else separates the header's column names: Excel writes ';' where the decimal
+    mark is a comma (German, French, ... settings), and a tab for "Text (Tab delimited)"."""
+    header = text.split("\n", 1)[0].strip()
+    return next((d for d in ";\t" if d in header and all(c.strip().strip('"') in COLUMNS for c in header.split(d))), ",")
 
 
 def _subscriber(row: dict, default_timezone: str) -> Subscriber:
@@ -140,7 +165,8 @@ def _subscriber(row: dict, default_timezone: str) -> Subscriber:
                          threshold=_number(row, "threshold", float), origin="cli")
     if row.get("channel") not in (None, sub.channel):
         raise InputError(f"channel '{row['channel']}' does not fit '{sub.address}' (a {sub.channel} address)")
-    sub.active = None if row.get("active") is None else _flag(row["active"])   # None: as it is (new: active)
+    sub.active = None if row.get("active") is None else _flag(row, "active")   # None: as it is (new: active)
+    sub.paused = None if row.get("paused") is None else _flag(row, "paused")   # None: as it is (new: not paused)
     return sub
 
 
@@ -153,7 +179,7 @@ def _text(row: dict, key: str) -> str:
 
 def _profiles(value) -> list[str]:
     if isinstance(value, str):
-        return value.splitlines()
+        return _lines(value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
     raise InputError("'profiles' is required: a keyword profile, or a list of them")
@@ -165,7 +191,7 @@ def _number(row: dict, key: str, kind: type):
         return None
     if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         try:
-            number = float(value)
+            number = float(_decimal_point(value) if kind is float else value)
         except ValueError:
             number = None
         if number is not None and (kind is float or number.is_integer()):
@@ -173,9 +199,18 @@ def _number(row: dict, key: str, kind: type):
     raise InputError(f"'{key}' must be a {'whole ' if kind is int else ''}number, not {json.dumps(value)}")
 
 
-def _flag(value) -> bool:
+def _decimal_point(value):
+    """'0,3' -> '0.3': a threshold as Excel writes it where the decimal mark is a comma (the
+    settings that also separate cells with ';'). Only for fractions: '1,000' stays no whole number."""
+    if isinstance(value, str) and value.count(",") == 1 and "." not in value:
+        return value.replace(",", ".")
+    return value
+
+
+def _flag(row: dict, key: str) -> bool:
+    value = row[key]
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "yes", "1", "false", "no", "0"):
         return value.strip().lower() in ("true", "yes", "1")
-    raise InputError(f"'active' must be true or false, not {json.dumps(value)}")
+    raise InputError(f"'{key}' must be true or false, not {json.dumps(value)}")

@@ -20,6 +20,7 @@ SLACK_FORMS = [
     (re.compile(r"^https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+$"), "incoming webhook"),
     (re.compile(r"^webhook:[A-Z_][A-Z0-9_]*$"), "webhook from a secret"),
 ]
+MAX_ADDRESS = 254         # characters in an e-mail address (RFC 5321); no Slack target is longer
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -30,6 +31,8 @@ def channel_of(address: str) -> str:
 
     if any(c in address for c in "\r\n"):
         raise InputError("address must be a single line")
+    if len(address) > MAX_ADDRESS:
+        raise InputError(f"address: {len(address)} characters, at most {MAX_ADDRESS}")
     if "@" in address and not address.startswith("@"):
         if not EMAIL_RE.match(address):
             raise InputError(f"'{shown(address)}' is not a valid e-mail address")
@@ -142,7 +145,7 @@ def spec_subscriber(spec, default_timezone: str) -> Subscriber:
     sub = new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
                          timezone=spec.timezone or default_timezone, time=spec.time, frequency=spec.frequency,
                          max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
-    sub.active = None
+    sub.active = sub.paused = None          # as they are: the file has neither
     if sub.channel != ("email" if spec.email else "slack"):
         raise InputError(f"'{sub.address}' is not {'an e-mail address' if spec.email else 'a Slack target'}")
     return sub

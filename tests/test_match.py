@@ -121,6 +121,20 @@ def test_author_names_match_without_accents():
     assert ids('author:"Alfred Renyi"', corpus) == ["a"]
 
 
+@pytest.mark.parametrize("profile_form, paper_form", [("NFD", "NFC"), ("NFC", "NFD")])
+def test_accented_names_match_whether_their_accents_are_composed_or_combining(profile_form, paper_form):
+    """'ë' is one character or 'e' + U+0308 (text pasted from a PDF, typed on macOS): the same name."""
+    import unicodedata
+
+    def form(kind, text):
+        return unicodedata.normalize(kind, text)
+
+    corpus = [paper("a", form(paper_form, "A naïve entropy"), authors=[form(paper_form, "Zoë Müller")]),
+              paper("b", "Entropy", authors=["Zoe Mueller"])]
+    assert ids(form(profile_form, 'author:"Zoë Müller"'), corpus) == ["a"]
+    assert ids(form(profile_form, 'title:naïve'), corpus) == ["a"]
+
+
 def squarely(i):
     return paper(f"good{i}", f"KV cache eviction for long-context inference {i}",
                  "We evict entries from the KV cache to speed up long-context inference.")

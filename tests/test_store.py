@@ -320,3 +320,9 @@ def test_a_pause_whose_digests_cannot_be_held_leaves_the_subscriber_unpaused(sto
     with pytest.raises(StoreError):
         store.set_paused(sub.id, True)
     assert not store.find_subscriber(sub.id).paused      # not paused with its digest still pending
+
+
+@pytest.mark.parametrize("ref", ["²", "99999999999999999999", "2147483648"], ids=["superscript-digit", "huge", "past-int32"])
+def test_a_subscriber_asked_for_by_what_cannot_be_an_id_is_not_found_in_one_line(cli, ref):
+    code, out, err = cli("unsubscribe", ref)
+    assert (code, out) == (1, "") and err == f"notifier: error: no subscriber '{ref}' (see `notifier subscribers`)\n"

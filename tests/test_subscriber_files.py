@@ -17,7 +17,7 @@ ROWS = [
 def listed(cli, *args) -> list[dict]:
     code, out, err = cli(*args, "subscribers", "--all", "--json")
     assert code == 0, err
-    return [json.loads(line) for line in out.splitlines()]
+    return [json.loads(line) for line in out.split("\n") if line]     # not splitlines: a value may hold U+2028
 
 
 def essentials(rows: list[dict]) -> list[tuple]:
@@ -42,6 +42,19 @@ def test_export_then_import_into_another_database_gives_the_same_subscribers(cli
     assert after[1]["active"] is False and after[0]["profiles"] == ["kv cache, MoE", "speculative decoding"]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_unicode_line_separator_inside_a_value_survives_export_and_import(cli, tmp_path, monkeypatch, fmt):
+    """U+2028 is no line end in either format (str.splitlines took it for one and cut the row)."""
+    assert cli("subscribe", "ada@example.org", "-k", "kv\u2028cache", "--name", "Ada\u2028Lovelace")[0] == 0
+    before = listed(cli)
+    path = tmp_path / f"all.{fmt}"
+    assert cli("subscribers", "export", str(path))[0] == 0
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / 'other.sqlite'}")
+    code, out, err = cli("subscribers", "import", str(path))
+    assert (code, err) == (0, "")
+    assert [(r["name"], r["profiles"]) for r in listed(cli)] == [(r["name"], r["profiles"]) for r in before]
+
+
 def test_csv_written_by_hand_is_imported_with_defaults(cli, tmp_path):
     path = tmp_path / "team.csv"
     path.write_text("address,profiles,max_items,active\n"
@@ -52,6 +65,36 @@ def test_csv_written_by_hand_is_imported_with_defaults(cli, tmp_path):
     assert [(r["address"], r["profiles"], r["max_items"], r["time"], r["active"], r["origin"]) for r in rows] == [
         ("bob@example.org", ["diffusion", "video generation"], 7, "07:30", True, "cli"),
         ("#vision", ["segmentation"], None, "07:30", True, "cli")]
+
+
+@pytest.mark.parametrize("sep", [";", "\t"], ids=["semicolons", "tabs"])
+def test_csv_saved_by_excel_with_semicolons_or_tabs_bom_and_crlf_is_imported(cli, tmp_path, sep):
+    rows = [["name", "address", "profiles", "max_items", "active"],
+            ["Zoë Müller", "zoe@example.org", '"kv cache, MoE\r\nauthor:""José Núñez"""', "7", "TRUE"],
+            ["", "#vision", "segmentation", "", ""]]
+    path = tmp_path / "team.csv"
+    path.write_bytes("\r\n".join(sep.join(r) for r in rows).encode("utf-8-sig") + b"\r\n")
+    assert cli("subscribers", "import", str(path)) == (0, f"imported {path}: 2 added, 0 updated\n", "")
+    assert [(r["name"], r["address"], r["profiles"], r["max_items"], r["active"]) for r in listed(cli)] == [
+        ("Zoë Müller", "zoe@example.org", ["kv cache, MoE", 'author:"José Núñez"'], 7, True),
+        ("#vision", "#vision", ["segmentation"], None, True)]
+
+
+def test_a_threshold_with_a_decimal_comma_as_excel_writes_it_in_a_semicolon_csv_is_read(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_text("address;profiles;threshold\nzoe@example.org;agents;0,3\n", encoding="utf-8")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [r["threshold"] for r in listed(cli)] == [0.3]
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_csv_written_by_hand_with_spaces_around_the_separators_is_imported(cli, tmp_path, sep):
+    path = tmp_path / "team.csv"
+    path.write_text(f"address{sep} profiles{sep} timezone\nada@example.org{sep} agents{sep} Europe/Berlin\n"
+                    f'bob@example.org {sep}  "kv cache{sep} MoE"{sep} UTC \n', encoding="utf-8")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [(r["address"], r["profiles"], r["timezone"]) for r in listed(cli)] == [
+        ("ada@example.org", ["agents"], "Europe/Berlin"), ("bob@example.org", [f"kv cache{sep} MoE"], "UTC")]
 
 
 def test_importing_again_updates_existing_subscribers_instead_of_failing(cli, tmp_path):
@@ -82,7 +125,7 @@ def test_a_file_with_bad_lines_imports_nothing_and_names_every_bad_line(cli, tmp
         f"{path}: line 5: 'ok@example.org' is also on line 1",
         f"{path}: line 6: 'max_items' must be a whole number, not \"many\"",
         f"{path}: line 7: unknown column 'colour' (columns: id, name, address, channel, profiles, timezone, "
-        "time, frequency, weekday, max_items, threshold, active, origin)",
+        "time, frequency, weekday, max_items, threshold, active, origin, paused)",
         f"{path}: nothing imported (5 bad lines)"]
     assert listed(cli) == []
 
@@ -267,6 +310,75 @@ def test_import_leaves_an_unsubscribed_address_unsubscribed_unless_the_row_says_
     assert cli("subscribers", "import", str(path))[0] == 0
     assert [(r["address"], r["active"], r["profiles"]) for r in listed(cli)] == [
         ("gone@example.org", False, ["robotics"]), ("back@example.org", True, ["robotics"])]
+
+
+def test_importing_an_unsubscribed_address_back_with_active_plans_that_days_digest_again(cli, tmp_path, store):
+    """As `notifier subscribe` does: the digest cancelled when they left frees that day's key."""
+    assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
+    sub_id = store.find_subscriber("ada@example.org").id
+    assert store.plan_delivery(subscriber_id=sub_id, digest_day="2026-07-02", items=[], meta={"empty_note": True})
+    assert cli("unsubscribe", "ada@example.org")[0] == 0
+    path = tmp_path / "team.csv"
+    path.write_text("address,profiles,active\nada@example.org,agents,true\n")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    again = store.plan_delivery(subscriber_id=sub_id, digest_day="2026-07-02", items=[], meta={"empty_note": True})
+    assert again is not None and again.state == "pending"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_paused_subscriber_stays_paused_through_export_and_import(cli, tmp_path, monkeypatch, fmt):
+    for address in ("ada@example.org", "bob@example.org"):
+        assert cli("subscribe", address, "-k", "agents")[0] == 0
+    assert cli("edit", "ada@example.org", "--pause")[0] == 0
+    path = tmp_path / f"all.{fmt}"
+    assert cli("subscribers", "export", str(path), "--all")[0] == 0
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / 'other.sqlite'}")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [(r["address"], r["active"], r["paused"]) for r in listed(cli)] == [
+        ("ada@example.org", True, True), ("bob@example.org", True, False)]
+
+
+def test_importing_paused_holds_the_digests_waiting_to_be_sent_and_unpaused_releases_them(cli, tmp_path, store):
+    assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
+    sub_id = store.find_subscriber("ada@example.org").id
+    store.plan_delivery(subscriber_id=sub_id, digest_day="2026-07-02", items=[], meta={"empty_note": True})
+    path = tmp_path / "team.jsonl"
+    states = []
+    for paused in (True, None, False):
+        path.write_text(json.dumps({"address": "ada@example.org", "profiles": "agents", "paused": paused}) + "\n")
+        assert cli("subscribers", "import", str(path))[0] == 0
+        states.append((store.find_subscriber(sub_id).paused, [d.state for d in store.deliveries()]))
+    assert states == [(True, ["held"]), (True, ["held"]), (False, ["pending"])]
+
+
+def test_importing_active_false_cancels_the_digests_waiting_to_be_sent_as_unsubscribe_does(cli, tmp_path, store):
+    assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
+    sub_id = store.find_subscriber("ada@example.org").id
+    store.plan_delivery(subscriber_id=sub_id, digest_day="2026-07-02", items=[], meta={"empty_note": True})
+    path = tmp_path / "team.csv"
+    path.write_text("address,profiles,active\nada@example.org,agents,false\n")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [d.state for d in store.deliveries()] == ["cancelled"]
+    assert store.find_subscriber(sub_id).active is False
+
+
+def test_a_csv_cell_too_large_to_read_is_one_line_naming_its_line(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_text('address,profiles\nbob@example.org,agents\nada@example.org,"' + "agents, " * 20_000 + 'moe"\n')
+    code, out, err = cli("subscribers", "import", str(path))
+    assert (code, out) == (1, "")
+    assert err == (f"notifier: error: {path}: line 3: not readable as CSV: field larger than field limit (131072)\n"
+                   f"{path}: nothing imported (1 bad line)\n")
+
+
+def test_a_json_array_of_subscribers_is_one_line_asking_for_json_lines(cli, tmp_path):
+    path = tmp_path / "team.json"
+    path.write_text(json.dumps(ROWS, indent=2))
+    code, out, err = cli("subscribers", "import", str(path))
+    assert (code, out) == (1, "")
+    assert err == (f"notifier: error: {path}: line 1: a JSON array: write one JSON object per line "
+                   "(JSON lines, as `notifier subscribers export` writes)\n"
+                   f"{path}: nothing imported (1 bad line)\n")
 
 
 # ----------------------------------------------------------------------------- README claims

@@ -1,6 +1,7 @@
 """Address validation and subscriber identity, as properties over any text a user may type."""
 import string
 
+import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from notifier.errors import InputError
@@ -41,3 +42,11 @@ def test_an_email_address_in_any_case_is_the_same_subscriber(address):
 def test_a_slack_user_id_with_or_without_at_is_the_same_subscriber(user):
     assert new_subscriber(address="@" + user, keywords=["moe"]).address == user
     assert new_subscriber(address=user, keywords=["moe"]).address == user
+
+
+@pytest.mark.parametrize("address", ["a" * 243 + "@example.org", "U" + "A" * 254], ids=["email", "slack-user-id"])
+def test_an_address_longer_than_any_mailbox_is_refused_in_one_line_before_the_database(cli, address):
+    """RFC 5321 allows 254 characters; a longer one made PostgreSQL's index refuse the row ('index
+    row requires 9024 bytes') or was stored for nobody."""
+    code, out, err = cli("subscribe", address, "-k", "agents")
+    assert (code, err) == (1, "notifier: error: address: 255 characters, at most 254\n")

@@ -222,6 +222,22 @@ def test_a_paper_ingested_by_two_workers_at_once_is_stored_once_without_error(po
     store.close()
 
 
+def test_a_race_lost_in_a_later_batch_of_a_big_day_still_counts_the_earlier_batches_papers_as_new(
+        postgres_url, monkeypatch):
+    """Only the batch that lost runs again: the papers this worker stored before it stay its new ones."""
+    from notifier.models import Paper
+    from notifier.store import PaperRow
+
+    monkeypatch.setattr("notifier.store.papers.INGEST_BATCH", 2)
+    store = Store(postgres_url)
+    papers = [Paper(arxiv_id=f"2606.1368{i}", title=f"Agents {i}", source="arxiv:cs.AI") for i in range(3)]
+    got = lose_race(postgres_url, PaperRow(id="2606.13682", title="Agents 2"),
+                    lambda: store.ingest(papers, source="arxiv:cs.AI", digest_day="2026-06-12"))
+    assert (got.found, got.new) == (3, 2)                 # the third was the other worker's
+    assert store.count_papers() == 3
+    store.close()
+
+
 def test_config_subscribers_synced_by_two_workers_at_once_are_added_once_without_error(postgres_url):
     from notifier.store import Subscriber
 
@@ -232,6 +248,52 @@ def test_config_subscribers_synced_by_two_workers_at_once_are_added_once_without
     assert got == (0, 1)                                 # added by the other worker: updated here
     assert [(s.address, s.origin) for s in store.list_subscribers()] == [("ann@example.org", "config")]
     store.close()
+
+
+def test_a_vote_given_twice_at_once_is_stored_once_without_error(postgres_url):
+    """Two web processes (or a double click on a Slack button) record the same first vote."""
+    from notifier.models import Paper
+    from notifier.store import Vote
+
+    store = Store(postgres_url)
+    sub = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    store.ingest([Paper(arxiv_id="2606.13681", title="Agents in the arena")], source="arxiv:cs.AI", digest_day="2026-06-12")
+    got = lose_race(postgres_url, Vote(subscriber_id=sub.id, paper_id="2606.13681", vote=1),
+                    lambda: store.set_vote(sub.id, "2606.13681", -1))
+    assert got is None                                   # no error: the other's row, now changed
+    assert store.votes(sub.id) == [("2606.13681", -1)]
+    store.close()
+
+
+def test_workers_starting_at_once_on_a_new_database_all_start(postgres_url, monkeypatch):
+    """One migrates while the other waits for it, instead of both creating the same tables (the
+    second failed with 'duplicate key value violates unique constraint "pg_type_typname_nsp_index"')."""
+    from sqlalchemy import create_engine
+
+    from notifier.store.migrations import MIGRATIONS, SCHEMA_VERSION
+
+    last, reached, go, out = MIGRATIONS[SCHEMA_VERSION], threading.Event(), threading.Event(), []
+    monkeypatch.setitem(MIGRATIONS, SCHEMA_VERSION, lambda conn: (last(conn), reached.set(), go.wait(30)))
+
+    def start_worker():
+        try:
+            out.append(Store(postgres_url).schema_version())
+        except Exception as err:          # noqa: BLE001  (asserted on by the test)
+            out.append(err)
+    first, second = threading.Thread(target=start_worker), threading.Thread(target=start_worker)
+    first.start()
+    assert reached.wait(30), "the first worker never reached its last migration"
+    second.start()
+    watcher = create_engine(postgres_url)
+    with watcher.connect() as conn:
+        wait_for(lambda: conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()").scalar(), 20, "the second worker to wait")
+    watcher.dispose()
+    go.set()
+    first.join(30)
+    second.join(30)
+    assert out == [SCHEMA_VERSION, SCHEMA_VERSION]
 
 
 # ----------------------------------------------------------------------------- fetching

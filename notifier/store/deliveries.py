@@ -164,11 +164,15 @@ class DeliveriesMixin:
         One transaction: never a paused subscriber whose digests still wait to be sent."""
         with self.transaction():
             sub = self.update_subscriber(subscriber_id, paused=paused, **({} if paused else {"active": True}))
-            if paused:
-                self._move(subscriber_id, HOLDABLE, State.HELD, "held: the subscriber is paused")
-            else:
-                self._move(subscriber_id, {State.HELD}, State.PENDING, None)
+            self._hold_digests(subscriber_id, paused)
         return sub
+
+    def _hold_digests(self, subscriber_id: int, paused: bool) -> None:
+        """Paused: the digests not yet sent are `held`; resumed: the held ones wait to be sent again."""
+        if paused:
+            self._move(subscriber_id, HOLDABLE, State.HELD, "held: the subscriber is paused")
+        else:
+            self._move(subscriber_id, {State.HELD}, State.PENDING, None)
 
     def _move(self, subscriber_id: int, states: Iterable[State], to: State, why: str | None) -> int:
         """The subscriber's digests in ``states`` -> ``to``, in one conditional UPDATE: a row that

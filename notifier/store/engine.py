@@ -3,6 +3,7 @@ boundary where driver errors become ``StoreError`` (a lost unique race: ``RaceLo
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import secrets
 import socket
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import event, func
+from sqlalchemy import event, func, text
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlmodel import Session, create_engine, select
 
@@ -42,6 +43,11 @@ def _retry_race(method):
                 if attempt == RACE_ATTEMPTS:
                     raise
     return run
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_lock."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def _worker_id() -> str:
@@ -166,7 +172,13 @@ class StoreBase:
 
     # -- migrations ---------------------------------------------------------------------------
     def _migrate(self) -> None:
+        """Bring the schema up to SCHEMA_VERSION in one transaction. Workers starting at once on a
+        PostgreSQL database take turns (an advisory lock held to the commit): the first migrates,
+        the others then find nothing to do, where each creating the same tables failed to start.
+        SQLite: BEGIN IMMEDIATE already lets one process in at a time."""
         with self.engine.begin() as conn:
+            if self.shared:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key("migrate")})
             SchemaVersion.__table__.create(conn, checkfirst=True)
             current = conn.execute(select(func.max(SchemaVersion.version))).scalar() or 0
             if current > SCHEMA_VERSION:

@@ -1,7 +1,6 @@
 """Papers, their sightings, and fetch runs."""
 from __future__ import annotations
 
-import hashlib
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from sqlmodel import Session, select
 from notifier.models import Paper
 from notifier.outbox import FETCHED, FetchState
 from notifier.batching import batched
-from notifier.store.engine import _retry_race
+from notifier.store.engine import _lock_key, _retry_race
 from notifier.store.tables import FetchRun, PaperRow, Sighting, utcnow
 
 INGEST_BATCH = 500        # papers per ingest transaction: a huge day never holds the write lock for long
@@ -26,19 +25,29 @@ class IngestResult:
     new: int = 0
     updated: int = 0
 
+    def plus(self, other: IngestResult) -> IngestResult:
+        return IngestResult(self.found + other.found, self.new + other.new, self.updated + other.updated)
+
 
 class PapersMixin:
     # -- papers -------------------------------------------------------------------------------
-    @_retry_race
     def ingest(self, papers: Iterable[Paper], *, source: str, digest_day: str | None) -> IngestResult:
         """Upsert papers and record their sightings, one transaction per INGEST_BATCH papers with
         one query for the stored papers and one for their sightings. A paper is new only the first time."""
         result = IngestResult()
         now = utcnow()
         for batch in batched(list(papers), INGEST_BATCH):
-            with self.session() as s:
-                _ingest_batch(s, batch, source, digest_day or now.date().isoformat(), now, result)
+            result = result.plus(self._store_batch(batch, source, digest_day or now.date().isoformat(), now))
         return result
+
+    @_retry_race
+    def _store_batch(self, batch: list[Paper], source: str, day: str, now: datetime) -> IngestResult:
+        """One batch in one transaction; only a batch that lost a race to another worker runs again
+        (the batches committed before it keep their counts)."""
+        part = IngestResult()
+        with self.session() as s:
+            _ingest_batch(s, batch, source, day, now, part)
+        return part
 
     def get_papers(self, ids: Iterable[str]) -> dict[str, Paper]:
         ids = list(ids)
@@ -202,11 +211,6 @@ def _ingest_batch(s: Session, batch: list[Paper], source: str, day: str, now: da
     s.flush()                 # the papers first: sightings refer to them
     if sightings:
         s.execute(insert(Sighting), sightings)
-
-
-def _lock_key(name: str) -> int:
-    """A stable signed 64-bit key for pg_advisory_lock."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def _paper_row(p: Paper, now: datetime) -> PaperRow:

@@ -15,6 +15,9 @@ from notifier.store.engine import _retry_race
 from notifier.store.tables import Delivery, Setting, Signup, Subscriber, Vote, utcnow
 
 
+MAX_ID = 2**31 - 1          # ids are INTEGER: 32 bits on PostgreSQL; a larger number is no id, not an error
+
+
 class SubscribersMixin:
     # -- subscribers --------------------------------------------------------------------------
     @_retry_race
@@ -30,9 +33,11 @@ class SubscribersMixin:
     def find_subscriber(self, ref: str | int) -> Subscriber | None:
         """By id, or by address exactly as stored (the canonical form: subscribers.canonical_address).
         Never by name: a name may be another subscriber's address (see subscribers_named)."""
+        if not isinstance(ref, int) and str(ref).isascii() and str(ref).isdigit():     # not '²': no int
+            ref = int(ref)
         with self.session() as s:
-            if isinstance(ref, int) or str(ref).isdigit():
-                return s.get(Subscriber, int(ref))
+            if isinstance(ref, int):
+                return s.get(Subscriber, ref) if 0 < ref <= MAX_ID else None
             return s.exec(select(Subscriber).where(Subscriber.address == ref)).first()
 
     def subscribers_named(self, name: str) -> list[Subscriber]:
@@ -100,23 +105,31 @@ class SubscribersMixin:
 
     @_retry_race
     def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
-        """Add these subscribers, or set ``fields`` (and active, unless it is None: an unsubscribed
-        one stays so) on those whose address exists, all in one transaction. -> (added, updated)."""
+        """Add these subscribers, or set ``fields`` on those whose address exists, all in one
+        transaction; and active and paused, unless None (as they are: an unsubscribed one stays
+        so), moving their digests as unsubscribe, subscribe and pause/resume do. -> (added, updated)."""
         fields = list(fields)
-        with self.session() as s:
+        with self.transaction(), self.session() as s:
             existing = {}
             for chunk in batched([sub.address for sub in subs], 500):
                 existing.update((r.address, r) for r in s.exec(select(Subscriber).where(Subscriber.address.in_(chunk))))
             for sub in subs:
                 row = existing.get(sub.address)
                 if row is None:
-                    sub.active = sub.active is not False
+                    sub.active, sub.paused = sub.active is not False, sub.paused is True
                     sub.id = None          # run again after a lost race: the rolled-back insert left its id
                     s.add(sub)
                     continue
                 for key in fields:
                     setattr(row, key, getattr(sub, key))
+                if sub.active and not row.active:
+                    _release_cancelled(s, row.id)
+                elif sub.active is False and row.active:
+                    self.cancel_open(row.id)
                 row.active = row.active if sub.active is None else sub.active
+                if sub.paused is not None and sub.paused != row.paused:
+                    row.paused = sub.paused
+                    self._hold_digests(row.id, sub.paused)
                 row.updated_at = utcnow()
                 s.add(row)
             return len(subs) - len(existing), len(existing)
@@ -139,8 +152,10 @@ class SubscribersMixin:
             s.merge(Setting(key=key, value=value))
 
     # -- votes and web sign-ups ---------------------------------------------------------------
+    @_retry_race
     def set_vote(self, subscriber_id: int, paper_id: str, vote: int) -> None:
-        """Record +1 / -1 for this subscriber and paper (a later vote replaces it); 0 clears it."""
+        """Record +1 / -1 for this subscriber and paper (a later vote replaces it); 0 clears it.
+        The same first vote recorded at once by another process: it is found and replaced."""
         if vote not in (-1, 0, 1):
             raise ValueError(f"vote must be -1, 0 or 1, not {vote!r}")
         with self.session() as s:
