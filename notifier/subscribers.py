@@ -99,6 +99,11 @@ def parse_frequency(frequency: str) -> tuple[str, str | None]:
     raise InputError(f"frequency '{frequency}' must be daily, weekly or weekly:DAY (mon..sun)")
 
 
+def _zero_padded(time: str) -> str:
+    """'7:30' as '07:30': spreadsheets drop the leading zero when they save a CSV, and people type it so."""
+    return "0" + time if len(time) == 4 and time[0].isdigit() and time[1] == ":" else time
+
+
 def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezone: str = "UTC",
                    time: str = "", frequency: str = "daily", max_items: int | None = None,
                    threshold: float | None = None, origin: str = "cli") -> Subscriber:
@@ -106,7 +111,7 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
     address = canonical_address(address)
     check_name(name)
     profiles = check_profiles(keywords)
-    time = time or "07:30"
+    time = _zero_padded(time or "07:30")
     if not TIME_RE.match(time):
         raise InputError(f"delivery time {time!r} must be HH:MM (24-hour)")
     try:

@@ -52,14 +52,23 @@ def test_subscribe_list_edit_unsubscribe(cli):
     (["slack-channel", "-k", "x"], "'slack-channel' is neither an e-mail address nor a Slack target"),
     (["ada@example.org", "-k", "x", "--timezone", "Berlin"], "unknown time zone 'Berlin'"),
     (["ada@example.org", "-k", "x", "--time", "25:00"], "delivery time '25:00' must be HH:MM (24-hour)"),
+    (["ada@example.org", "-k", "x", "--time", "7:5"], "delivery time '7:5' must be HH:MM (24-hour)"),
     (["ada@example.org", "-k", "x", "--frequency", "hourly"], "frequency 'hourly' must be daily, weekly or weekly:DAY"),
     (["ada@example.org", "-k", '"kv cache'], "profile '\"kv cache':"),
-], ids=["email", "slack_form", "timezone", "time", "frequency", "profile"])
+], ids=["email", "slack_form", "timezone", "time", "minutes_of_one_digit", "frequency", "profile"])
 def test_subscribe_rejects_bad_input_in_one_line(cli, args, message):
     code, out, err = cli("subscribe", *args)
     assert code == 1 and err.startswith("notifier: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert cli("subscribers", "--json")[1] == ""
+
+
+@pytest.mark.parametrize("typed,stored", [("7:30", "07:30"), ("07:30", "07:30"), ("23:59", "23:59")])
+def test_a_delivery_time_typed_without_its_leading_zero_is_that_time(cli, typed, stored):
+    assert cli("subscribe", "ada@example.org", "-k", "mamba", "--time", typed)[0] == 0
+    assert json.loads(cli("subscribers", "--json")[1])["time"] == stored
+    assert cli("edit", "ada@example.org", "--time", typed.replace("7:", "6:"))[0] == 0
+    assert json.loads(cli("subscribers", "--json")[1])["time"] == stored.replace("7:", "6:")
 
 
 def test_edit_without_an_option_is_a_usage_error_listing_what_can_change(cli, capsys):

@@ -87,6 +87,13 @@ def test_a_threshold_with_a_decimal_comma_as_excel_writes_it_in_a_semicolon_csv_
     assert [r["threshold"] for r in listed(cli)] == [0.3]
 
 
+def test_a_time_without_its_leading_zero_as_excel_saves_it_is_read_as_that_time(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_text("address,profiles,time\nzoe@example.org,agents,7:30\nyan@example.org,agents,17:05\n")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert sorted(r["time"] for r in listed(cli)) == ["07:30", "17:05"]
+
+
 @pytest.mark.parametrize("sep", [",", ";"])
 def test_csv_written_by_hand_with_spaces_around_the_separators_is_imported(cli, tmp_path, sep):
     path = tmp_path / "team.csv"
