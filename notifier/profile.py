@@ -106,18 +106,24 @@ def check_profile(text: str) -> Profile:
                                "write what the papers are about", term=t.raw)
     wanted: dict[tuple, Term] = {}
     for t in profile.positive:
-        first = wanted.get(t.key)
+        first = wanted.get(_read_as(t.text, t.field))
         if first is not None:
             raise ProfileError(f"term '{shown(t.raw)}' repeats '{shown(first.raw)}': write it once "
                                f"({first.text}^2 weighs it more)", term=t.raw)
-        wanted[t.key] = t
+        wanted[_read_as(t.text, t.field)] = t
     for e in profile.excluded:
         fields = (None, "title") if e.field is None else (e.field,)    # -moe excludes title:moe too
-        t = next((wanted[e.text.lower(), f] for f in fields if (e.text.lower(), f) in wanted), None)
+        t = next((wanted[_read_as(e.text, f)] for f in fields if _read_as(e.text, f) in wanted), None)
         if t is not None:
             raise ProfileError(f"term '{shown(t.raw)}' is also excluded by '{shown(e.raw)}': "
                                "no paper could match it; remove one", term=e.raw)
     return profile
+
+
+def _read_as(text: str, field: str | None) -> tuple:
+    """The words the matcher reads a term as, and its field: 'kv-cache' and "KV cache" are one term,
+    and so are 'C++' and 'C#' (the word c)."""
+    return tuple(_WORD.findall(text.lower())), field
 
 
 def invisible_at(text: str) -> str | None:
