@@ -15,7 +15,7 @@ def add_arguments(p):
     p.add_argument("file", nargs="?", help="for import/export: a .csv or .jsonl file")
     p.add_argument("--format", choices=("csv", "jsonl"), help="file format (default: from the file name; "
                                                              "export to standard output: jsonl)")
-    p.add_argument("--all", action="store_true", help="include unsubscribed ones")
+    p.add_argument("--all", action="store_true", help="include paused and unsubscribed ones (a full backup needs it)")
     p.add_argument("--json", action="store_true", help="print JSON lines")
 
 
