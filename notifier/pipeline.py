@@ -481,12 +481,20 @@ def digest_facts(ctx: Context, matched: list[tuple], now: datetime) -> DigestFac
 
 def digest_meta(facts: DigestFacts, sub: Subscriber, new_papers: int, items: list[dict], weaker: int,
                 now: datetime, folded: int = 0) -> dict:
-    since = facts.last_sent.get(sub.id, sub.created_at)
     days = sorted({d for i in items for d in facts.days.get(i["id"], [])})
     return {"new_papers": new_papers, "sources": [source_label(s) for s in facts.sources],
             "failed_sources": [source_label(s) for s in facts.failed], "weaker": weaker,
-            "covers_days": days if folded or (now - since) > timedelta(days=1, hours=12) else [],
+            "covers_days": days if folded or missed_a_digest(facts, sub, now) else [],
             "empty_note": not items}
+
+
+def missed_a_digest(facts: DigestFacts, sub: Subscriber, now: datetime) -> bool:
+    """True when the subscriber's last digest went out more than one period (a day, or a week
+    for a weekly subscriber) and half a day ago: this one catches up on days missed after an
+    outage or a pause. A weekly digest covering its own week is a normal digest."""
+    since = facts.last_sent.get(sub.id, sub.created_at)
+    period = timedelta(days=7 if sub.frequency == "weekly" else 1)
+    return now - since > period + timedelta(hours=12)
 
 
 # ----------------------------------------------------------------------------- deliver

@@ -81,6 +81,20 @@ def test_days_missed_are_caught_up_in_one_labelled_message(cfg, hf):
         assert title in body
 
 
+def test_a_weekly_digest_covering_its_week_is_not_labelled_catch_up(cfg, hf):
+    with freeze_time("2026-06-29 06:00"), open_context(cfg) as ctx:                 # a Monday
+        ctx.store.add_subscriber(new_subscriber(address="w@example.org", frequency="weekly:mon",
+                                                keywords=['"speculative decoding", "sparse attention", distillation']))
+    for day, pid in (("2026-06-30", SPEC_DECODING), ("2026-07-01", SPARSE_ATTN), ("2026-07-02", DISTILL_2STEP)):
+        hf.days[day] = day_items(day, [pid])
+    for day in ("2026-06-29", "2026-06-30", "2026-07-01", "2026-07-02", "2026-07-03"):
+        with freeze_time(f"{day} 08:00"), open_context(cfg) as ctx:
+            fetch_cycle(ctx)
+    cycle(cfg, "2026-07-06 08:00")                                                  # the next Monday
+    [msg] = outbox(cfg)
+    assert msg["Subject"].endswith("— Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
+
+
 def test_a_source_that_is_down_is_reported_not_an_empty_day(cfg, hf):
     subscribe(cfg, "2026-07-01 06:00", "speculative decoding")
     hf.down = True
