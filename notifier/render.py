@@ -125,6 +125,15 @@ def more_line(cut: int, weaker: int) -> str:
     return "and " + " and ".join(p for p in (papers, matches) if p) if cut or weaker else ""
 
 
+def nothing_line(weaker: int) -> str:
+    """What a digest with no paper says in their place; with weaker matches it says how many and
+    how to see them, instead of "Nothing matched" followed by "and 1 more weaker match"."""
+    if not weaker:
+        return "Nothing matched your profile today. We'll write again when something does."
+    return (f"Nothing passed your bar today; {weaker} weaker match{'es' if weaker != 1 else ''} not shown. "
+            "Ask for more papers (a lower threshold) to see such matches.")
+
+
 def profiles_line(labels: list[str]) -> str:
     """Which of the subscriber's profiles sent a paper: "profile: kv cache, MoE" or "profiles: kv
     cache, MoE; mamba" (a label lists its terms with commas, so profiles are set apart by ";")."""
@@ -195,7 +204,8 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
     css = _stylesheet(str(template_dir) if template_dir else None)
     ctx = dict(subject=subject(digest), status=status_line(digest), name=one_line(digest.recipient.name, 80),
                weaker_count=digest.weaker_count, from_name=one_line(from_name, 80), unsubscribe=unsubscribe,
-               catch_up=is_catch_up(digest), css=css, manage=digest.links.manage if digest.links else None)
+               catch_up=is_catch_up(digest), css=css, manage=digest.links.manage if digest.links else None,
+               nothing=nothing_line(digest.weaker_count) if not views else "")
     shown = len(views)
     while True:
         more = len(views) - shown + digest.weaker_count
@@ -314,7 +324,9 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     if rest:
         summary.append(SectionBlock(text=MarkdownTextObject(
             text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
-    if digest.weaker_count and not rest:
+    if not views:
+        summary.append(ContextBlock(elements=[MarkdownTextObject(text=nothing_line(digest.weaker_count))]))
+    elif digest.weaker_count and not rest:
         summary.append(ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))]))
     thread: list[list] = []
     current: list = []
@@ -332,8 +344,6 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
         current.append(more)
     if current:
         thread.append(current)
-    if not views and not digest.weaker_count:
-        summary = list(head)
     if digest.links:
         summary.append(ContextBlock(elements=[MarkdownTextObject(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))

@@ -152,6 +152,20 @@ def test_nothing_today_rendering():
     assert "Nothing matched your profile today" in e.text and "Nothing matched" in e.html
 
 
+def shown_text(kind: str, d) -> str:
+    """What a subscriber reads of a digest: the email's text or HTML, or the Slack blocks' text."""
+    if kind == "slack":
+        return " ".join(e["text"] for b in render.render_slack(d).blocks for e in b.get("elements", []) if "text" in e)
+    return getattr(render.render_email(d), kind)
+
+
+@pytest.mark.parametrize("kind", ["text", "html", "slack"])
+def test_an_empty_digest_with_weaker_matches_says_nothing_passed_the_bar_without_contradicting_itself(kind):
+    shown = shown_text(kind, digest(0, channel="slack" if kind == "slack" else "email", weaker=1))
+    assert "Nothing passed your bar today; 1 weaker match not shown. Ask for more papers" in shown
+    assert "Nothing matched" not in shown and "and 1 more" not in shown
+
+
 def test_override_template_folder_is_searched_first(tmp_path):
     (tmp_path / "digest.txt.j2").write_text("custom {{ items|length }}\n")
     e = render.render_email(digest(3), template_dir=tmp_path)
