@@ -112,6 +112,17 @@ def test_a_source_that_is_down_is_reported_not_an_empty_day(cfg, hf):
     assert "Speculative Decoding" in text_of(msg)
 
 
+def test_an_empty_digest_on_a_day_the_source_failed_says_it_could_not_be_fetched_not_no_new_papers(cfg, hf):
+    cfg.general.send_empty = True
+    subscribe(cfg, "2026-07-01 06:00", '"speculative decoding"')
+    hf.down = True
+    cycle(cfg, "2026-07-01 08:00")
+    [msg] = outbox(cfg)
+    assert msg["Subject"] == ("Nothing yet on speculative decoding: Hugging Face Daily Papers could not be fetched"
+                              " — Wed 1 Jul")
+    assert "its papers will be included once it is back" in text_of(msg)
+
+
 def test_a_paper_matching_two_profiles_comes_once_tagged_with_both(cfg, hf):
     subscribe(cfg, "2026-07-01 06:00", '"speculative decoding"', "decoding, routing")
     hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING, AGENTS_ARENA])

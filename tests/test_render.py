@@ -166,6 +166,14 @@ def test_an_empty_digest_with_weaker_matches_says_nothing_passed_the_bar_without
     assert "Nothing matched" not in shown and "and 1 more" not in shown
 
 
+@pytest.mark.parametrize("kind", ["text", "html", "slack"])
+def test_a_digest_left_empty_by_a_source_that_could_not_be_fetched_does_not_say_no_new_papers(kind):
+    d = digest(0, channel="slack" if kind == "slack" else "email", weaker=0, failed=["arXiv cs.LG"])
+    assert render.subject(d) == "Nothing yet on kv cache, MoE: arXiv cs.LG could not be fetched — Wed 29 Jul"
+    shown = shown_text(kind, d)
+    assert "Nothing matched in the papers that could be fetched." in shown and "No new papers" not in shown
+
+
 def test_override_template_folder_is_searched_first(tmp_path):
     (tmp_path / "digest.txt.j2").write_text("custom {{ items|length }}\n")
     e = render.render_email(digest(3), template_dir=tmp_path)
