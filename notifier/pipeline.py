@@ -34,7 +34,7 @@ from notifier.config import Config
 from notifier.errors import NotifierError, ProfileError
 from notifier.logs import event, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
-from notifier.outbox import WAITING, FetchState, State
+from notifier.outbox import FETCHED, WAITING, FetchState, State
 from notifier.store import Delivery, Planned, Store, Subscriber, utcnow
 
 if TYPE_CHECKING:
@@ -230,8 +230,20 @@ def record_outcome(ctx: Context, run_id: int, source: str, day: date, outcome) -
 
 
 def _last_success_day(ctx: Context, source: str) -> date | None:
-    run = ctx.store.last_fetch(source)
+    """The digest day of the source's latest `ok` fetch. A "not modified" answer (arXiv RSS) does
+    not complete its day: the feed still holds the listing stored before, so the day's listing
+    is later than the fetch (docs/SOURCES.md), and the day stays due for the next try."""
+    run = ctx.store.last_fetch(source, outcome=FetchState.OK)
     return date.fromisoformat(run.digest_day) if run and run.digest_day else None
+
+
+def unfinished_fetches(ctx: Context, since: datetime) -> list:
+    """The runs of sources whose latest fetch since ``since`` left its day to fetch again: it
+    failed, or arXiv answered "not modified" (a listing later than the fetch). The daemon asks
+    again later (``serve.Daemon.fetch_again_if_failed``)."""
+    runs = [ctx.store.last_fetch(source, outcome=FETCHED | {FetchState.FAILED}) for source in ctx.store.fetch_sources()]
+    return [run for run in runs if run is not None and as_utc(run.started_at) >= as_utc(since)
+            and run.outcome in (FetchState.FAILED, FetchState.NOT_MODIFIED)]
 
 
 @contextmanager

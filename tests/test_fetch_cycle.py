@@ -16,6 +16,7 @@ from notifier.fetch import Fetcher
 from notifier.pipeline import deliver, fetch_cycle, open_context
 from notifier.store import FetchRun
 from notifier.subscribers import new_subscriber
+from hf_server import rss_listing
 
 
 def item(pid: str, title, day: str = "2026-07-01", **paper) -> dict:
@@ -148,3 +149,20 @@ def test_fetch_with_nothing_due_says_so(cfg, hf, monkeypatch, capsys):
     with freeze_time("2026-07-04 08:00"):
         assert main(["--config", str(path), "fetch"]) == 0
     assert capsys.readouterr() == ("nothing due: every enabled source is fetched up to today\n", "") and hf.paths == []
+
+
+def fetch_at(cfg, when: str) -> list[str]:
+    with freeze_time(when), open_context(cfg) as ctx:
+        return [r.outcome for r in fetch_cycle(ctx)]
+
+
+def test_an_arxiv_listing_later_than_the_fetch_is_fetched_at_the_next_try(arxiv_cfg, hf):
+    hf.rss["cs.LG"] = rss_listing("2607.00001")
+    assert fetch_at(arxiv_cfg, "2026-07-06 07:00") == ["ok"]                  # Monday's listing
+    assert fetch_at(arxiv_cfg, "2026-07-07 07:00") == ["not_modified"]        # Tuesday's is late
+    hf.rss["cs.LG"] = rss_listing("2607.00002")
+    assert fetch_at(arxiv_cfg, "2026-07-07 09:00") == ["ok"]
+    hf.rss["cs.LG"] = rss_listing("2607.00003")
+    assert fetch_at(arxiv_cfg, "2026-07-08 07:00") == ["ok"]
+    with open_context(arxiv_cfg) as ctx:
+        assert [p.arxiv_id for p in ctx.store.papers_on_day("2026-07-07")] == ["2607.00002"]
