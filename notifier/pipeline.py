@@ -148,8 +148,10 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
 
     jobs: list[tuple[str, date]] = []
     if cfg.hf_daily.enabled:
-        for day in days or fetch_mod.digest_days("hf_daily", _last_success_day(ctx, "hf_daily"), today,
-                                                 cfg.hf_daily.max_catchup_days):
+        last = _last_success_day(ctx, "hf_daily")
+        if not days:
+            report_not_caught_up(ctx, "hf_daily", fetch_mod.days_beyond_catchup(last, today, cfg.hf_daily.max_catchup_days))
+        for day in days or fetch_mod.digest_days("hf_daily", last, today, cfg.hf_daily.max_catchup_days):
             jobs.append(("hf_daily", day))
     if cfg.arxiv.enabled:
         for cat in cfg.arxiv.categories:
@@ -168,6 +170,19 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
                     broken.add(source)     # a bad page (HTTP 200) says nothing about the next day
             advance()
     return reports
+
+
+def report_not_caught_up(ctx: Context, source: str, skipped: list[date]) -> None:
+    """Days an outage longer than ``max_catchup_days`` left unfetched: logged as a WARNING and
+    raised once as an operator alert, with the command that fetches them."""
+    if not skipped:
+        return
+    first, last = skipped[0], skipped[-1]
+    text = (f"source {source}: {len(skipped)} day{'s' if len(skipped) != 1 else ''} missed, {first} to {last}, "
+            f"{'is' if len(skipped) == 1 else 'are'} older than [sources.hf_daily] max_catchup_days and not fetched: "
+            f"`notifier fetch --since {first}` fetches them")
+    event(log, "days not fetched", logging.WARNING, source=source, first=first, last=last, days=len(skipped), text=text)
+    ctx.store.raise_alert(f"not-fetched:{source}:{first}:{last}", text)
 
 
 def fetch_claimed(ctx: Context, source: str, day: date, since: datetime) -> FetchReport:

@@ -166,3 +166,17 @@ def test_an_arxiv_listing_later_than_the_fetch_is_fetched_at_the_next_try(arxiv_
     assert fetch_at(arxiv_cfg, "2026-07-08 07:00") == ["ok"]
     with open_context(arxiv_cfg) as ctx:
         assert [p.arxiv_id for p in ctx.store.papers_on_day("2026-07-07")] == ["2607.00002"]
+
+
+def test_days_missed_beyond_max_catchup_days_are_named_in_a_warning_and_an_alert(cfg, hf, caplog):
+    fetch_at(cfg, "2026-06-01 07:00")
+    with caplog.at_level(logging.WARNING):
+        reports = fetch_at(cfg, "2026-06-20 07:00")                 # back after 19 days; 7 are caught up
+        fetch_at(cfg, "2026-06-20 08:00")
+    assert len(reports) == cfg.sources.hf_daily.max_catchup_days == 7
+    [line] = [r for r in caplog.records if r.getMessage() == "days not fetched"]
+    assert line.levelno == logging.WARNING and (line.ctx["first"], line.ctx["last"]) == (date(2026, 6, 2), date(2026, 6, 13))
+    with open_context(cfg) as ctx:
+        [alert] = ctx.store.unsent_alerts()
+    assert alert.text == ("source hf_daily: 12 days missed, 2026-06-02 to 2026-06-13, are older than [sources.hf_daily] "
+                          "max_catchup_days and not fetched: `notifier fetch --since 2026-06-02` fetches them")
