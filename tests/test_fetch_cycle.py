@@ -128,6 +128,20 @@ def test_fetch_since_a_month_ago_fetches_every_day(cli, hf):
     assert "hf_daily 2026-06-01: ok (1 found, 1 new, 0 updated)" in out.splitlines()
 
 
+def test_fetch_while_the_daemon_holds_the_lock_is_refused_in_one_line_and_fetches_nothing(cli, cfg, hf):
+    """It fetched beside the daemon, and closed the daemon's fetch in progress as 'process died'."""
+    import os
+
+    from notifier.lock import DaemonLock
+
+    with DaemonLock(cfg.general.state_dir):
+        code, out, err = cli("fetch")
+    lock = Path(cfg.general.state_dir) / "notifier.lock"
+    assert (code, out, hf.paths) == (1, "", [])
+    assert err == (f"notifier: error: another notifier (pid {os.getpid()}) is already running: {lock} is locked; "
+                   "stop it first (systemctl stop notifier) or let it finish\n")
+
+
 def test_fetch_with_no_source_enabled_is_one_line_naming_the_keys(cfg, monkeypatch, capsys):
     """It printed nothing and exited 0: an operator could not tell a disabled source from a quiet day."""
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", cfg.database_url)
