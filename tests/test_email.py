@@ -41,6 +41,22 @@ def test_message_arrives_with_parts_headers_and_content(smtp):
     assert "Paper 3 on KV cache eviction" in text.get_content() and "Paper 3 on KV cache" in html.get_content()
 
 
+@pytest.mark.parametrize("terms", [
+    ["speculative decoding", "sparse attention", "distillation"],          # folds just before the dash
+    ["speculative decoding", "sparse attention", "knowledge distillation"],
+    ["ذاكرة", "🚀 rockets", "kv cache"],
+], ids=["fold-before-dash", "fold-in-words", "encoded-terms"])
+def test_a_folded_subject_reads_as_rendered_in_a_mail_client(smtp, terms):
+    """Folded before its "—", the subject read "distillation  — Wed 29 Jul" (two spaces)."""
+    handler, port = smtp
+    d = digest(4)
+    d.recipient.profile_terms = terms
+    with channel(port) as ch:
+        ch.send(d)
+    (msg,) = handler.messages
+    assert msg["Subject"] == f"4 papers on {', '.join(terms)} — Wed 29 Jul"
+
+
 LONG_ONE_CLICK = "https://papers.example.org/unsubscribe/WzNd.aw5oRw.s0GBUa06mMDKPfOaWofnFpomrHs"   # a real link's length
 
 

@@ -168,10 +168,14 @@ def wire_bytes(headers: list[tuple[str, object]], text: str, html: str) -> bytes
 @functools.lru_cache(maxsize=4096)
 def _folded(name: str, value: str) -> str:
     """One header line(s) as the email package folds it; a batch repeats most values (From, Date
-    within a second, List-Id, subjects), so each is parsed once."""
+    within a second, List-Id, subjects), so each is parsed once. Folding before an encoded word
+    ("distillation —") keeps the space at the end of the line and adds the folding one, which a
+    mail client unfolds as two ("distillation  —"); a value with single spaces (every ``_clean``
+    one) keeps only the folding space."""
     if name in _AS_GIVEN and _AS_GIVEN[name].fullmatch(value):
         return f"{name}: {value}\r\n"
-    return _WIRE.header_factory(name, value).fold(policy=_WIRE)
+    folded = _WIRE.header_factory(name, value).fold(policy=_WIRE)
+    return folded if "  " in value else folded.replace(" \r\n ", "\r\n ")
 
 
 def _encoded(body: str) -> tuple[str, bytes] | None:
