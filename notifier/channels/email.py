@@ -11,7 +11,7 @@ import smtplib
 import ssl
 import sys
 from dataclasses import dataclass
-from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
+from email.headerregistry import Address, HeaderRegistry, UniqueUnstructuredHeader, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, formatdate, getaddresses, make_msgid, parseaddr
 from datetime import datetime
@@ -97,8 +97,19 @@ class ListUnsubscribe(UnstructuredHeader):
         return f"{self.name}: " + f",{policy.linesep} ".join(uris) + policy.linesep
 
 
+class Subject(UniqueUnstructuredHeader):
+    """A subject folded before an encoded word ("distillation —") keeps the space at the end of
+    the line and gets the folding one too, which a mail client unfolds as two ("distillation  —").
+    A subject with single spaces (every ``_clean`` one) keeps only the folding space."""
+
+    def fold(self, *, policy) -> str:
+        folded = super().fold(policy=policy)
+        return folded if "  " in str(self) else folded.replace(f" {policy.linesep} ", f"{policy.linesep} ")
+
+
 _HEADERS = HeaderRegistry()
 _HEADERS.map_to_type("list-unsubscribe", ListUnsubscribe)
+_HEADERS.map_to_type("subject", Subject)
 _POLICY = email.policy.default.clone(header_factory=_HEADERS)
 
 
@@ -168,14 +179,10 @@ def wire_bytes(headers: list[tuple[str, object]], text: str, html: str) -> bytes
 @functools.lru_cache(maxsize=4096)
 def _folded(name: str, value: str) -> str:
     """One header line(s) as the email package folds it; a batch repeats most values (From, Date
-    within a second, List-Id, subjects), so each is parsed once. Folding before an encoded word
-    ("distillation —") keeps the space at the end of the line and adds the folding one, which a
-    mail client unfolds as two ("distillation  —"); a value with single spaces (every ``_clean``
-    one) keeps only the folding space."""
+    within a second, List-Id, subjects), so each is parsed once."""
     if name in _AS_GIVEN and _AS_GIVEN[name].fullmatch(value):
         return f"{name}: {value}\r\n"
-    folded = _WIRE.header_factory(name, value).fold(policy=_WIRE)
-    return folded if "  " in value else folded.replace(" \r\n ", "\r\n ")
+    return _WIRE.header_factory(name, value).fold(policy=_WIRE)
 
 
 def _encoded(body: str) -> tuple[str, bytes] | None:
