@@ -494,7 +494,7 @@ class DigestFacts:
     """What the digests of a chunk of subscribers say besides their papers, read in a few queries."""
     sources: list[str]
     failed: list[str]
-    last_sent: dict[int, datetime]          # subscriber -> when their latest sent digest was planned
+    last_settled: dict[int, datetime]       # subscriber -> when their latest sent or empty digest was planned
     days: dict[str, list[str]]              # paper -> the digest days it was seen on
 
 
@@ -502,7 +502,7 @@ def digest_facts(ctx: Context, matched: list[tuple], now: datetime) -> DigestFac
     ids = [m[0].id for m in matched]
     return DigestFacts(sources=sorted(set(ctx.store.fetch_sources()) or {"hf_daily"}),
                        failed=ctx.store.failed_sources_since(now - timedelta(days=1)),
-                       last_sent=ctx.store.last_sent_at(ids),
+                       last_settled=ctx.store.last_cutoffs(ids),
                        days=ctx.store.sighting_days(i["id"] for m in matched for i in m[2]))
 
 
@@ -516,10 +516,11 @@ def digest_meta(facts: DigestFacts, sub: Subscriber, new_papers: int, items: lis
 
 
 def missed_a_digest(facts: DigestFacts, sub: Subscriber, now: datetime) -> bool:
-    """True when the subscriber's last digest went out more than one period (a day, or a week
-    for a weekly subscriber) and half a day ago: this one catches up on days missed after an
-    outage or a pause. A weekly digest covering its own week is a normal digest."""
-    since = facts.last_sent.get(sub.id, sub.created_at)
+    """True when the subscriber's last digest (sent, or empty: a quiet day or week had its digest
+    too) was planned more than one period (a day, or a week for a weekly subscriber) and half a
+    day ago: this one catches up on days missed after an outage or a pause. A weekly digest
+    covering its own week is a normal digest."""
+    since = facts.last_settled.get(sub.id, sub.created_at)
     period = timedelta(days=7 if sub.frequency == "weekly" else 1)
     return now - since > period + timedelta(hours=12)
 

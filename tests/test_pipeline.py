@@ -95,6 +95,21 @@ def test_a_weekly_digest_covering_its_week_is_not_labelled_catch_up(cfg, hf):
     assert msg["Subject"].endswith("— Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
 
 
+def test_a_weekly_digest_after_a_quiet_week_is_not_labelled_catch_up(cfg, hf):
+    with freeze_time("2026-06-22 06:00"), open_context(cfg) as ctx:                 # a Monday
+        ctx.store.add_subscriber(new_subscriber(address="w@example.org", frequency="weekly:mon",
+                                                keywords=['"speculative decoding", "sparse attention", distillation']))
+    cycle(cfg, "2026-06-22 08:00")
+    cycle(cfg, "2026-06-29 08:00")                                                  # nothing that week
+    for day, pid in (("2026-06-30", SPEC_DECODING), ("2026-07-01", SPARSE_ATTN), ("2026-07-02", DISTILL_2STEP)):
+        hf.days[day] = day_items(day, [pid])
+        with freeze_time(f"{day} 08:00"), open_context(cfg) as ctx:
+            fetch_cycle(ctx)
+    cycle(cfg, "2026-07-06 08:00")
+    [msg] = outbox(cfg)
+    assert msg["Subject"].endswith("— Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
+
+
 def test_a_source_that_is_down_is_reported_not_an_empty_day(cfg, hf):
     subscribe(cfg, "2026-07-01 06:00", "speculative decoding")
     hf.down = True
