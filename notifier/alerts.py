@@ -12,7 +12,7 @@ import logging
 from datetime import date, datetime, timedelta
 
 from notifier.logs import event
-from notifier.outbox import ATTENTION, FetchState
+from notifier.outbox import ATTENTION, FETCHED, FetchState
 
 log = logging.getLogger("notifier.alerts")
 
@@ -59,14 +59,15 @@ def _empty_source(store, source: str, today: date) -> list[tuple[str, str]]:
 
 def empty_weekdays(store, source: str, today: date) -> list[date]:
     """The weekdays running before ``today``, newest first, whose latest successful fetch of
-    ``source`` found no papers; a weekday it found some, or was not fetched, ends them. Today
-    is left out: its list is still growing."""
+    ``source`` found no papers, or only answered "not modified" (an arXiv feed stuck on an old
+    listing); a weekday it found some, or was not fetched, ends them. Today is left out: its
+    list is still growing."""
     days = []
     for back in range(1, EMPTY_LOOKBACK_DAYS + 1):
         day = today - timedelta(days=back)
         if day.weekday() >= 5:
             continue
-        run = store.last_fetch(source, FetchState.OK, digest_day=day.isoformat())
+        run = store.last_fetch(source, FETCHED, digest_day=day.isoformat())
         if run is None or run.found:
             break
         days.append(day)

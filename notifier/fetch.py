@@ -381,6 +381,15 @@ def digest_days(source: str, last_success: date | None, today: date, max_days: i
     return [start + timedelta(days=n) for n in range((today - start).days + 1)]
 
 
+def days_beyond_catchup(last_success: date | None, today: date, max_days: int) -> list[date]:
+    """The HF days never fetched that ``digest_days`` leaves out after an outage longer than
+    ``max_days``: from the day after the last success to the day before the newest ``max_days``."""
+    if last_success is None or max_days < 1:
+        return []
+    first, end = last_success + timedelta(days=1), today - timedelta(days=max_days)
+    return [first + timedelta(days=n) for n in range((end - first).days + 1)]
+
+
 class _Watchdog:
     """Ends a request still unanswered ``seconds`` after it started, wherever it blocks (the
     headers included: a server may accept and never answer, or send a header line every few

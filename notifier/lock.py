@@ -1,6 +1,6 @@
 """One delivering process at a time: an exclusive, non-blocking ``flock`` on
 ``<state_dir>/notifier.lock``, held by ``notifier serve`` for its lifetime and by each
-``notifier run``.
+``notifier run`` and ``notifier fetch``.
 
 The kernel drops a ``flock`` when its holder exits however it exits (SIGKILL, OOM, power cut
 followed by a reboot), so a dead process never holds the lock and there is nothing stale to

@@ -34,7 +34,7 @@ from notifier.config import Config
 from notifier.errors import NotifierError, ProfileError
 from notifier.logs import event, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
-from notifier.outbox import WAITING, FetchState, State
+from notifier.outbox import FETCHED, WAITING, FetchState, State
 from notifier.store import Delivery, Planned, Store, Subscriber, utcnow
 
 if TYPE_CHECKING:
@@ -148,8 +148,10 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
 
     jobs: list[tuple[str, date]] = []
     if cfg.hf_daily.enabled:
-        for day in days or fetch_mod.digest_days("hf_daily", _last_success_day(ctx, "hf_daily"), today,
-                                                 cfg.hf_daily.max_catchup_days):
+        last = _last_success_day(ctx, "hf_daily")
+        if not days:
+            report_not_caught_up(ctx, "hf_daily", fetch_mod.days_beyond_catchup(last, today, cfg.hf_daily.max_catchup_days))
+        for day in days or fetch_mod.digest_days("hf_daily", last, today, cfg.hf_daily.max_catchup_days):
             jobs.append(("hf_daily", day))
     if cfg.arxiv.enabled:
         for cat in cfg.arxiv.categories:
@@ -168,6 +170,19 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
                     broken.add(source)     # a bad page (HTTP 200) says nothing about the next day
             advance()
     return reports
+
+
+def report_not_caught_up(ctx: Context, source: str, skipped: list[date]) -> None:
+    """Days an outage longer than ``max_catchup_days`` left unfetched: logged as a WARNING and
+    raised once as an operator alert, with the command that fetches them."""
+    if not skipped:
+        return
+    first, last = skipped[0], skipped[-1]
+    text = (f"source {source}: {len(skipped)} day{'s' if len(skipped) != 1 else ''} missed, {first} to {last}, "
+            f"{'is' if len(skipped) == 1 else 'are'} older than [sources.hf_daily] max_catchup_days and not fetched: "
+            f"`notifier fetch --since {first}` fetches them")
+    event(log, "days not fetched", logging.WARNING, source=source, first=first, last=last, days=len(skipped), text=text)
+    ctx.store.raise_alert(f"not-fetched:{source}:{first}:{last}", text)
 
 
 def fetch_claimed(ctx: Context, source: str, day: date, since: datetime) -> FetchReport:
@@ -230,8 +245,20 @@ def record_outcome(ctx: Context, run_id: int, source: str, day: date, outcome) -
 
 
 def _last_success_day(ctx: Context, source: str) -> date | None:
-    run = ctx.store.last_fetch(source)
+    """The digest day of the source's latest `ok` fetch. A "not modified" answer (arXiv RSS) does
+    not complete its day: the feed still holds the listing stored before, so the day's listing
+    is later than the fetch (docs/SOURCES.md), and the day stays due for the next try."""
+    run = ctx.store.last_fetch(source, outcome=FetchState.OK)
     return date.fromisoformat(run.digest_day) if run and run.digest_day else None
+
+
+def unfinished_fetches(ctx: Context, since: datetime) -> list:
+    """The runs of sources whose latest fetch since ``since`` left its day to fetch again: it
+    failed, or arXiv answered "not modified" (a listing later than the fetch). The daemon asks
+    again later (``serve.Daemon.fetch_again_if_failed``)."""
+    runs = [ctx.store.last_fetch(source, outcome=FETCHED | {FetchState.FAILED}) for source in ctx.store.fetch_sources()]
+    return [run for run in runs if run is not None and as_utc(run.started_at) >= as_utc(since)
+            and run.outcome in (FetchState.FAILED, FetchState.NOT_MODIFIED)]
 
 
 @contextmanager
@@ -467,7 +494,7 @@ class DigestFacts:
     """What the digests of a chunk of subscribers say besides their papers, read in a few queries."""
     sources: list[str]
     failed: list[str]
-    last_sent: dict[int, datetime]          # subscriber -> when their latest sent digest was planned
+    last_settled: dict[int, datetime]       # subscriber -> when their latest sent or empty digest was planned
     days: dict[str, list[str]]              # paper -> the digest days it was seen on
 
 
@@ -475,18 +502,27 @@ def digest_facts(ctx: Context, matched: list[tuple], now: datetime) -> DigestFac
     ids = [m[0].id for m in matched]
     return DigestFacts(sources=sorted(set(ctx.store.fetch_sources()) or {"hf_daily"}),
                        failed=ctx.store.failed_sources_since(now - timedelta(days=1)),
-                       last_sent=ctx.store.last_sent_at(ids),
+                       last_settled=ctx.store.last_cutoffs(ids),
                        days=ctx.store.sighting_days(i["id"] for m in matched for i in m[2]))
 
 
 def digest_meta(facts: DigestFacts, sub: Subscriber, new_papers: int, items: list[dict], weaker: int,
                 now: datetime, folded: int = 0) -> dict:
-    since = facts.last_sent.get(sub.id, sub.created_at)
     days = sorted({d for i in items for d in facts.days.get(i["id"], [])})
     return {"new_papers": new_papers, "sources": [source_label(s) for s in facts.sources],
             "failed_sources": [source_label(s) for s in facts.failed], "weaker": weaker,
-            "covers_days": days if folded or (now - since) > timedelta(days=1, hours=12) else [],
+            "covers_days": days if folded or missed_a_digest(facts, sub, now) else [],
             "empty_note": not items}
+
+
+def missed_a_digest(facts: DigestFacts, sub: Subscriber, now: datetime) -> bool:
+    """True when the subscriber's last digest (sent, or empty: a quiet day or week had its digest
+    too) was planned more than one period (a day, or a week for a weekly subscriber) and half a
+    day ago: this one catches up on days missed after an outage or a pause. A weekly digest
+    covering its own week is a normal digest."""
+    since = facts.last_settled.get(sub.id, sub.created_at)
+    period = timedelta(days=7 if sub.frequency == "weekly" else 1)
+    return now - since > period + timedelta(hours=12)
 
 
 # ----------------------------------------------------------------------------- deliver

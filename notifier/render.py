@@ -66,14 +66,24 @@ def subject(digest: Digest) -> str:
         if t and t not in terms:
             terms.append(t)
     about = ", ".join(terms[:3]) + (" …" if len(terms) > 3 else "")
-    what = f"{n} paper{'s' if n != 1 else ''}" if n else "No new papers"
-    head = f"{what} on {about}" if about else what
+    head = headline(n, about, digest.stats.failed_sources)
     if is_catch_up(digest):
         days = sorted(digest.covers_days)
         when = f"catch-up {day_label(days[0])} – {day_label(days[-1])}"
     else:
         when = day_label(digest.day)
     return one_line(f"{head} — {when}", 200)
+
+
+def headline(n: int, about: str, failed: list[str]) -> str:
+    """'3 papers on kv cache', 'No new papers on kv cache', or, when nothing came and a source
+    could not be fetched, 'Nothing yet on kv cache: arXiv cs.LG could not be fetched': a broken
+    source is told as such, never as a quiet day (its papers come in a later digest)."""
+    what = f"{n} paper{'s' if n != 1 else ''}" if n else "Nothing yet" if failed else "No new papers"
+    head = f"{what} on {about}" if about else what
+    if not n and failed:
+        head += f": {' and '.join(failed)} could not be fetched"
+    return head
 
 
 def status_line(digest: Digest) -> str:
@@ -123,6 +133,18 @@ def more_line(cut: int, weaker: int) -> str:
     papers = f"{cut} more paper{'s' if cut != 1 else ''}" if cut else ""
     matches = f"{weaker}{'' if cut else ' more'} weaker match{'es' if weaker != 1 else ''}" if weaker else ""
     return "and " + " and ".join(p for p in (papers, matches) if p) if cut or weaker else ""
+
+
+def nothing_line(weaker: int, failed: list[str]) -> str:
+    """What a digest with no paper says in their place; with weaker matches it says how many and
+    how to see them, instead of "Nothing matched" followed by "and 1 more weaker match"; with a
+    source that could not be fetched (the status line names it), not that nothing matched."""
+    if not weaker:
+        if failed:
+            return "Nothing matched in the papers that could be fetched."
+        return "Nothing matched your profile today. We'll write again when something does."
+    return (f"Nothing passed your bar today; {weaker} weaker match{'es' if weaker != 1 else ''} not shown. "
+            "Ask for more papers (a lower threshold) to see such matches.")
 
 
 def profiles_line(labels: list[str]) -> str:
@@ -195,7 +217,8 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
     css = _stylesheet(str(template_dir) if template_dir else None)
     ctx = dict(subject=subject(digest), status=status_line(digest), name=one_line(digest.recipient.name, 80),
                weaker_count=digest.weaker_count, from_name=one_line(from_name, 80), unsubscribe=unsubscribe,
-               catch_up=is_catch_up(digest), css=css, manage=digest.links.manage if digest.links else None)
+               catch_up=is_catch_up(digest), css=css, manage=digest.links.manage if digest.links else None,
+               nothing=nothing_line(digest.weaker_count, digest.stats.failed_sources) if not views else "")
     shown = len(views)
     while True:
         more = len(views) - shown + digest.weaker_count
@@ -314,7 +337,10 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     if rest:
         summary.append(SectionBlock(text=MarkdownTextObject(
             text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
-    if digest.weaker_count and not rest:
+    if not views:
+        nothing = nothing_line(digest.weaker_count, digest.stats.failed_sources)
+        summary.append(ContextBlock(elements=[MarkdownTextObject(text=nothing)]))
+    elif digest.weaker_count and not rest:
         summary.append(ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))]))
     thread: list[list] = []
     current: list = []
@@ -332,8 +358,6 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
         current.append(more)
     if current:
         thread.append(current)
-    if not views and not digest.weaker_count:
-        summary = list(head)
     if digest.links:
         summary.append(ContextBlock(elements=[MarkdownTextObject(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))

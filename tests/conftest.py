@@ -69,6 +69,15 @@ def cfg(config, hf):
 
 
 @pytest.fixture
+def arxiv_cfg(cfg, hf):
+    """arXiv cs.LG alone, its RSS listing from the stand-in (``hf.rss``), no pacing."""
+    cfg.sources.hf_daily.enabled = False
+    cfg.sources.arxiv.enabled, cfg.sources.arxiv.categories = True, ["cs.LG"]
+    cfg.sources.arxiv.base_url, cfg.sources.arxiv.min_interval_seconds = hf.url, 0
+    return cfg
+
+
+@pytest.fixture
 def smtp_recorder():
     """A real SMTP server (aiosmtpd) on 127.0.0.1 -> (its Recorder, its port)."""
     from aiosmtpd.controller import Controller

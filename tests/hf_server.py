@@ -2,8 +2,11 @@
 
 ``days[D]`` holds the items of day D: ``/api/daily_papers?date=D&limit=N&p=K`` answers them a page
 at a time, and the HTML day page ``/papers/date/D`` carries the same items in its DailyPapers
-hydration data. With ``down`` set every request gets 503. ``paths`` records what was asked.
+hydration data. ``rss[C]`` is the current arXiv RSS listing of category C at ``/rss/C``, with an
+ETag (its SHA-256, as arXiv's) and a 304 for an ``If-None-Match`` naming it (as arXiv's CDN may).
+With ``down`` set every request gets 503. ``paths`` records what was asked.
 """
+import hashlib
 import json
 import threading
 from html import escape
@@ -14,6 +17,7 @@ from urllib.parse import parse_qs, urlparse
 class HFStandIn:
     def __init__(self):
         self.days: dict[str, list] = {}
+        self.rss: dict[str, str] = {}
         self.down = False
         self.paths: list[str] = []
         outer = self
@@ -28,7 +32,16 @@ class HFStandIn:
                     return
                 body, ctype = outer.answer(self.path)
                 data = body.encode()
+                etag = f'"{hashlib.sha256(data).hexdigest()}"' if self.path.startswith("/rss/") else None
+                if etag and self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(200)
+                if etag:
+                    self.send_header("ETag", etag)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -44,6 +57,8 @@ class HFStandIn:
     def answer(self, path: str) -> tuple[str, str]:
         url = urlparse(path)
         query = parse_qs(url.query)
+        if url.path.startswith("/rss/"):
+            return self.rss[url.path.rsplit("/", 1)[-1]], "application/rss+xml"
         if url.path.startswith("/api/"):
             limit, page = int(query.get("limit", ["100"])[0]), int(query.get("p", ["0"])[0])
             items = self.items_of(query.get("date", [""])[0])
@@ -58,3 +73,13 @@ class HFStandIn:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def rss_listing(*ids: str) -> str:
+    """An arXiv RSS listing (docs/SOURCES.md) of new papers with these ids, for ``rss``."""
+    items = "".join(f"<item><title>Paper {i}</title><link>https://arxiv.org/abs/{i}</link>"
+                    f"<description>arXiv:{i}v1 Announce Type: new \nAbstract: A study.</description>"
+                    f"<guid>oai:arXiv.org:{i}v1</guid><arxiv:announce_type>new</arxiv:announce_type>"
+                    f"<dc:creator>A B</dc:creator></item>" for i in ids)
+    return ('<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+            f'version="2.0"><channel><title>cs.LG updates on arXiv.org</title>{items}</channel></rss>')

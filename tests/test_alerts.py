@@ -38,3 +38,16 @@ def test_a_source_that_finds_no_papers_three_weekdays_running_is_alerted_once(cf
 ])
 def test_a_source_with_papers_on_weekdays_raises_no_alert(cfg, hf, papers_on):
     assert fetch_days(cfg, hf, 14, papers_on) == []
+
+
+def test_an_arxiv_feed_stuck_on_one_listing_for_three_weekdays_is_alerted(arxiv_cfg, hf):
+    from hf_server import rss_listing
+
+    hf.rss["cs.LG"] = rss_listing("2607.00001")              # Monday's listing, never replaced
+    raised = []
+    for day in range(6, 11):                                 # Monday 6 to Friday 10 July
+        with freeze_time(f"2026-07-{day:02d} 07:00"), open_context(arxiv_cfg) as ctx:
+            fetch_cycle(ctx)
+            raised += raise_alerts(ctx)
+    [text] = raised
+    assert text.startswith("source arxiv:cs.LG found no papers on 3 weekdays in a row (since 2026-07-07)")

@@ -7,7 +7,7 @@ import itertools
 import json
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import pytest
 from freezegun import freeze_time
 
 from notifier.config import Config
-from notifier.fetch import Fetcher, digest_days, retry_after_seconds, user_agent
+from notifier.fetch import Fetcher, days_beyond_catchup, digest_days, retry_after_seconds, user_agent
 
 FIX = Path(__file__).parent / "fixtures"
 HF_3 = (FIX / "hf/hf_daily_papers_api_2026-08-03_3items.json").read_text(encoding="utf-8")
@@ -450,6 +450,17 @@ DIGEST_DAYS = [
     "arxiv-saturday-nothing-new", "arxiv-sunday-first-run", "max-days-zero"])
 def test_digest_days(source, last, today, max_days, expect):
     assert digest_days(source, last, today, max_days) == expect
+
+
+@pytest.mark.parametrize("last,expect", [
+    (None, []), (D(2026, 7, 27), []), (D(2026, 7, 26), [D(2026, 7, 27)]),
+    (D(2026, 7, 19), [D(2026, 7, 20) + timedelta(days=n) for n in range(8)]),
+], ids=["first-run", "within-max-days", "one-day-beyond", "eight-days-beyond"])
+def test_days_beyond_catchup_are_exactly_those_digest_days_leaves_out_after_the_last_success(last, expect):
+    today = D(2026, 8, 3)
+    assert days_beyond_catchup(last, today, 7) == expect
+    fetched = set(digest_days("hf_daily", last, today, 7)) | set(expect)
+    assert last is None or fetched >= {last + timedelta(days=n) for n in range(1, (today - last).days + 1)}
 
 
 @pytest.mark.parametrize("key, low, high", [("max_response_bytes", 1000, 1000000000), ("max_items_per_day", 1, 1000000)])

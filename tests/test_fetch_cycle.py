@@ -16,6 +16,7 @@ from notifier.fetch import Fetcher
 from notifier.pipeline import deliver, fetch_cycle, open_context
 from notifier.store import FetchRun
 from notifier.subscribers import new_subscriber
+from hf_server import rss_listing
 
 
 def item(pid: str, title, day: str = "2026-07-01", **paper) -> dict:
@@ -127,6 +128,20 @@ def test_fetch_since_a_month_ago_fetches_every_day(cli, hf):
     assert "hf_daily 2026-06-01: ok (1 found, 1 new, 0 updated)" in out.splitlines()
 
 
+def test_fetch_while_the_daemon_holds_the_lock_is_refused_in_one_line_and_fetches_nothing(cli, cfg, hf):
+    """It fetched beside the daemon, and closed the daemon's fetch in progress as 'process died'."""
+    import os
+
+    from notifier.lock import DaemonLock
+
+    with DaemonLock(cfg.general.state_dir):
+        code, out, err = cli("fetch")
+    lock = Path(cfg.general.state_dir) / "notifier.lock"
+    assert (code, out, hf.paths) == (1, "", [])
+    assert err == (f"notifier: error: another notifier (pid {os.getpid()}) is already running: {lock} is locked; "
+                   "stop it first (systemctl stop notifier) or let it finish\n")
+
+
 def test_fetch_with_no_source_enabled_is_one_line_naming_the_keys(cfg, monkeypatch, capsys):
     """It printed nothing and exited 0: an operator could not tell a disabled source from a quiet day."""
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", cfg.database_url)
@@ -148,3 +163,34 @@ def test_fetch_with_nothing_due_says_so(cfg, hf, monkeypatch, capsys):
     with freeze_time("2026-07-04 08:00"):
         assert main(["--config", str(path), "fetch"]) == 0
     assert capsys.readouterr() == ("nothing due: every enabled source is fetched up to today\n", "") and hf.paths == []
+
+
+def fetch_at(cfg, when: str) -> list[str]:
+    with freeze_time(when), open_context(cfg) as ctx:
+        return [r.outcome for r in fetch_cycle(ctx)]
+
+
+def test_an_arxiv_listing_later_than_the_fetch_is_fetched_at_the_next_try(arxiv_cfg, hf):
+    hf.rss["cs.LG"] = rss_listing("2607.00001")
+    assert fetch_at(arxiv_cfg, "2026-07-06 07:00") == ["ok"]                  # Monday's listing
+    assert fetch_at(arxiv_cfg, "2026-07-07 07:00") == ["not_modified"]        # Tuesday's is late
+    hf.rss["cs.LG"] = rss_listing("2607.00002")
+    assert fetch_at(arxiv_cfg, "2026-07-07 09:00") == ["ok"]
+    hf.rss["cs.LG"] = rss_listing("2607.00003")
+    assert fetch_at(arxiv_cfg, "2026-07-08 07:00") == ["ok"]
+    with open_context(arxiv_cfg) as ctx:
+        assert [p.arxiv_id for p in ctx.store.papers_on_day("2026-07-07")] == ["2607.00002"]
+
+
+def test_days_missed_beyond_max_catchup_days_are_named_in_a_warning_and_an_alert(cfg, hf, caplog):
+    fetch_at(cfg, "2026-06-01 07:00")
+    with caplog.at_level(logging.WARNING):
+        reports = fetch_at(cfg, "2026-06-20 07:00")                 # back after 19 days; 7 are caught up
+        fetch_at(cfg, "2026-06-20 08:00")
+    assert len(reports) == cfg.sources.hf_daily.max_catchup_days == 7
+    [line] = [r for r in caplog.records if r.getMessage() == "days not fetched"]
+    assert line.levelno == logging.WARNING and (line.ctx["first"], line.ctx["last"]) == (date(2026, 6, 2), date(2026, 6, 13))
+    with open_context(cfg) as ctx:
+        [alert] = ctx.store.unsent_alerts()
+    assert alert.text == ("source hf_daily: 12 days missed, 2026-06-02 to 2026-06-13, are older than [sources.hf_daily] "
+                          "max_catchup_days and not fetched: `notifier fetch --since 2026-06-02` fetches them")

@@ -81,6 +81,35 @@ def test_days_missed_are_caught_up_in_one_labelled_message(cfg, hf):
         assert title in body
 
 
+def test_a_weekly_digest_covering_its_week_is_not_labelled_catch_up(cfg, hf):
+    with freeze_time("2026-06-29 06:00"), open_context(cfg) as ctx:                 # a Monday
+        ctx.store.add_subscriber(new_subscriber(address="w@example.org", frequency="weekly:mon",
+                                                keywords=['"speculative decoding", "sparse attention", distillation']))
+    for day, pid in (("2026-06-30", SPEC_DECODING), ("2026-07-01", SPARSE_ATTN), ("2026-07-02", DISTILL_2STEP)):
+        hf.days[day] = day_items(day, [pid])
+    for day in ("2026-06-29", "2026-06-30", "2026-07-01", "2026-07-02", "2026-07-03"):
+        with freeze_time(f"{day} 08:00"), open_context(cfg) as ctx:
+            fetch_cycle(ctx)
+    cycle(cfg, "2026-07-06 08:00")                                                  # the next Monday
+    [msg] = outbox(cfg)
+    assert msg["Subject"].endswith("— Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
+
+
+def test_a_weekly_digest_after_a_quiet_week_is_not_labelled_catch_up(cfg, hf):
+    with freeze_time("2026-06-22 06:00"), open_context(cfg) as ctx:                 # a Monday
+        ctx.store.add_subscriber(new_subscriber(address="w@example.org", frequency="weekly:mon",
+                                                keywords=['"speculative decoding", "sparse attention", distillation']))
+    cycle(cfg, "2026-06-22 08:00")
+    cycle(cfg, "2026-06-29 08:00")                                                  # nothing that week
+    for day, pid in (("2026-06-30", SPEC_DECODING), ("2026-07-01", SPARSE_ATTN), ("2026-07-02", DISTILL_2STEP)):
+        hf.days[day] = day_items(day, [pid])
+        with freeze_time(f"{day} 08:00"), open_context(cfg) as ctx:
+            fetch_cycle(ctx)
+    cycle(cfg, "2026-07-06 08:00")
+    [msg] = outbox(cfg)
+    assert msg["Subject"].endswith("— Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
+
+
 def test_a_source_that_is_down_is_reported_not_an_empty_day(cfg, hf):
     subscribe(cfg, "2026-07-01 06:00", "speculative decoding")
     hf.down = True
@@ -96,6 +125,17 @@ def test_a_source_that_is_down_is_reported_not_an_empty_day(cfg, hf):
     cycle(cfg, "2026-07-02 10:00")
     [msg] = outbox(cfg)
     assert "Speculative Decoding" in text_of(msg)
+
+
+def test_an_empty_digest_on_a_day_the_source_failed_says_it_could_not_be_fetched_not_no_new_papers(cfg, hf):
+    cfg.general.send_empty = True
+    subscribe(cfg, "2026-07-01 06:00", '"speculative decoding"')
+    hf.down = True
+    cycle(cfg, "2026-07-01 08:00")
+    [msg] = outbox(cfg)
+    assert msg["Subject"] == ("Nothing yet on speculative decoding: Hugging Face Daily Papers could not be fetched"
+                              " — Wed 1 Jul")
+    assert "its papers will be included once it is back" in text_of(msg)
 
 
 def test_a_paper_matching_two_profiles_comes_once_tagged_with_both(cfg, hf):

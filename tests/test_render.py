@@ -152,6 +152,28 @@ def test_nothing_today_rendering():
     assert "Nothing matched your profile today" in e.text and "Nothing matched" in e.html
 
 
+def shown_text(kind: str, d) -> str:
+    """What a subscriber reads of a digest: the email's text or HTML, or the Slack blocks' text."""
+    if kind == "slack":
+        return " ".join(e["text"] for b in render.render_slack(d).blocks for e in b.get("elements", []) if "text" in e)
+    return getattr(render.render_email(d), kind)
+
+
+@pytest.mark.parametrize("kind", ["text", "html", "slack"])
+def test_an_empty_digest_with_weaker_matches_says_nothing_passed_the_bar_without_contradicting_itself(kind):
+    shown = shown_text(kind, digest(0, channel="slack" if kind == "slack" else "email", weaker=1))
+    assert "Nothing passed your bar today; 1 weaker match not shown. Ask for more papers" in shown
+    assert "Nothing matched" not in shown and "and 1 more" not in shown
+
+
+@pytest.mark.parametrize("kind", ["text", "html", "slack"])
+def test_a_digest_left_empty_by_a_source_that_could_not_be_fetched_does_not_say_no_new_papers(kind):
+    d = digest(0, channel="slack" if kind == "slack" else "email", weaker=0, failed=["arXiv cs.LG"])
+    assert render.subject(d) == "Nothing yet on kv cache, MoE: arXiv cs.LG could not be fetched — Wed 29 Jul"
+    shown = shown_text(kind, d)
+    assert "Nothing matched in the papers that could be fetched." in shown and "No new papers" not in shown
+
+
 def test_override_template_folder_is_searched_first(tmp_path):
     (tmp_path / "digest.txt.j2").write_text("custom {{ items|length }}\n")
     e = render.render_email(digest(3), template_dir=tmp_path)

@@ -662,6 +662,34 @@ def test_a_fetch_that_failed_at_its_time_is_retried_the_same_day_before_the_dige
     assert "Speculative Decoding" in text_of(mail)
 
 
+def test_an_arxiv_listing_not_out_at_the_fetch_time_is_fetched_by_a_later_sweep(arxiv_cfg, hf):
+    """arXiv answers "not modified" at the fetch time (the day's listing is late): a running
+    daemon asks again at a later sweep, so the listing is stored under its day, not lost when
+    the next day's replaces it in the feed."""
+    import queue
+
+    from freezegun import freeze_time
+
+    from hf_server import rss_listing
+    from notifier import pipeline
+    from notifier.commands.serve import FETCH_RETRY_MINUTES, Daemon
+
+    arxiv_cfg.schedule.time = "07:00"
+    hf.rss["cs.LG"] = rss_listing("2607.00001")
+    with freeze_time("2026-07-06 07:00"), pipeline.open_context(arxiv_cfg) as ctx:
+        pipeline.fetch_cycle(ctx)                           # Monday's listing
+    with freeze_time("2026-07-07 06:59") as clock, pipeline.open_context(arxiv_cfg) as ctx:
+        daemon = Daemon(ctx, queue.Queue())
+        daemon.build(arxiv_cfg)
+        daemon.sweep()
+        clock.move_to("2026-07-07 07:00")
+        daemon.fetch()                                      # Tuesday's listing is not out yet
+        hf.rss["cs.LG"] = rss_listing("2607.00002")
+        clock.move_to(datetime(2026, 7, 7, 7, tzinfo=timezone.utc) + timedelta(minutes=FETCH_RETRY_MINUTES))
+        daemon.sweep()
+        assert [p.arxiv_id for p in ctx.store.papers_on_day("2026-07-07")] == ["2607.00002"]
+
+
 def test_stopping_the_daemon_while_a_fetch_waits_to_retry_ends_the_fetch_at_once(cfg, hf, monkeypatch):
     """A source answering 503 (or 429 with a Retry-After of minutes): a stop or reload waits for
     the job in flight, so a fetch waiting out its backoff must end at once (systemd kills a

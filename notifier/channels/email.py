@@ -11,7 +11,7 @@ import smtplib
 import ssl
 import sys
 from dataclasses import dataclass
-from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
+from email.headerregistry import Address, HeaderRegistry, UniqueUnstructuredHeader, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, formatdate, getaddresses, make_msgid, parseaddr
 from datetime import datetime
@@ -97,8 +97,19 @@ class ListUnsubscribe(UnstructuredHeader):
         return f"{self.name}: " + f",{policy.linesep} ".join(uris) + policy.linesep
 
 
+class Subject(UniqueUnstructuredHeader):
+    """A subject folded before an encoded word ("distillation —") keeps the space at the end of
+    the line and gets the folding one too, which a mail client unfolds as two ("distillation  —").
+    A subject with single spaces (every ``_clean`` one) keeps only the folding space."""
+
+    def fold(self, *, policy) -> str:
+        folded = super().fold(policy=policy)
+        return folded if "  " in str(self) else folded.replace(f" {policy.linesep} ", f"{policy.linesep} ")
+
+
 _HEADERS = HeaderRegistry()
 _HEADERS.map_to_type("list-unsubscribe", ListUnsubscribe)
+_HEADERS.map_to_type("subject", Subject)
 _POLICY = email.policy.default.clone(header_factory=_HEADERS)
 
 

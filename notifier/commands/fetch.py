@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from notifier.commands import context, parse_day
+from notifier.commands import load, parse_day
 from notifier.errors import ConfigError, InputError
 from notifier.outbox import FetchState
 
@@ -32,10 +32,14 @@ def check_sources(config) -> None:
 
 
 def run(args) -> int:
-    from notifier.pipeline import fetch_cycle
+    """Under the lock `run` and `serve` take (lock.py): the store counts on one fetching process
+    per state folder, and closes the runs of a source day left `running` as a dead process's."""
+    from notifier.lock import DaemonLock
+    from notifier.pipeline import fetch_cycle, open_context
 
-    with context(args, progress=True) as ctx:
-        check_sources(ctx.config)
+    config = load(args)
+    check_sources(config)
+    with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
         days, today = None, ctx.now().date()
         if args.date is not None:
             days = [parse_day(args.date, latest=today)]

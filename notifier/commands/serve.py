@@ -182,20 +182,20 @@ class Daemon:
 
     def fetch_again_if_failed(self) -> None:
         """Run the fetch cycle again (it reads each source from its last success) when a source's
-        latest fetch since the last fetch time failed, once the wait FETCH_RETRY_MINUTES
-        describes has passed."""
+        latest fetch since the last fetch time failed, or found the arXiv listing not out yet
+        (``pipeline.unfinished_fetches``), once the wait FETCH_RETRY_MINUTES describes has passed."""
         from datetime import timedelta
 
         from notifier.clock import as_utc
-        from notifier.outbox import FetchState
+        from notifier.pipeline import unfinished_fetches
         from notifier.schedule import last_slot
 
-        cfg, store, now = self.ctx.config.schedule, self.ctx.store, self.ctx.now()
+        cfg, now = self.ctx.config.schedule, self.ctx.now()
         slot = last_slot(cfg.time, cfg.timezone, now)
-        runs = [store.last_fetch(src, outcome=FetchState.FAILED) for src in store.failed_sources_since(slot)]
+        runs = unfinished_fetches(self.ctx, slot)
         ended = [as_utc(run.finished_at or run.started_at) for run in runs]
         if any(now - at >= max(timedelta(minutes=FETCH_RETRY_MINUTES), at - slot) for at in ended):
-            event(log, "fetching again after a failed fetch")
+            event(log, "fetching again: a fetch failed or found its listing not out yet")
             self.fetch()
 
     def file_replaced(self) -> bool:
