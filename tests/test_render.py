@@ -149,7 +149,8 @@ def test_one_weaker_match_or_one_paper_left_out_is_counted_in_the_singular():
 def test_nothing_today_rendering():
     e = render.render_email(digest(0, weaker=0))
     assert e.subject.startswith("No new papers on kv cache")
-    assert "Nothing matched your profile today" in e.text and "Nothing matched" in e.html
+    assert "None of the new papers matched your profile" in e.text and "None of the new papers matched" in e.html
+    assert "today" not in e.text + e.html          # a weekly digest covers a week
 
 
 def shown_text(kind: str, d) -> str:
@@ -162,8 +163,8 @@ def shown_text(kind: str, d) -> str:
 @pytest.mark.parametrize("kind", ["text", "html", "slack"])
 def test_an_empty_digest_with_weaker_matches_says_nothing_passed_the_bar_without_contradicting_itself(kind):
     shown = shown_text(kind, digest(0, channel="slack" if kind == "slack" else "email", weaker=1))
-    assert "Nothing passed your bar today; 1 weaker match not shown. Ask for more papers" in shown
-    assert "Nothing matched" not in shown and "and 1 more" not in shown
+    assert "None of the new papers passed your bar; 1 weaker match not shown. Ask for more papers" in shown
+    assert "None of the new papers matched" not in shown and "and 1 more" not in shown and "today" not in shown
 
 
 @pytest.mark.parametrize("kind", ["text", "html", "slack"])
