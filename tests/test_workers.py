@@ -284,7 +284,7 @@ def test_workers_starting_at_once_on_a_new_database_all_start(postgres_url, monk
     first.start()
     assert reached.wait(30), "the first worker never reached its last migration"
     second.start()
-    watcher = create_engine(postgres_url)
+    watcher = create_engine(postgres_url, isolation_level="AUTOCOMMIT")   # pg_stat_activity is read once a transaction
     with watcher.connect() as conn:
         wait_for(lambda: conn.exec_driver_sql(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
