@@ -118,6 +118,18 @@ def test_the_answer_is_the_same_for_a_new_and_an_already_subscribed_address(clie
     assert "already subscribed" in last and "/manage/" in last and "/confirm/" not in last
 
 
+def test_a_subscriber_who_types_their_address_in_other_capitals_gets_their_manage_link_not_a_new_sign_up(
+        client, config, store):
+    """Addresses are stored in lower case: 'Ada@Example.ORG' got a confirmation link, and
+    confirming it replaced Ada's profiles with what the form said."""
+    subscribed(client, config, store, "ada@example.org")
+    page = subscribe(client, "Ada@Example.ORG", keywords="robots")
+    assert page.status_code == 200 and "Check your inbox" in page.text
+    last = mails(config)[-1]
+    assert "already subscribed" in last and "/manage/" in last and "/confirm/" not in last
+    assert json.loads(store.find_subscriber("ada@example.org").profile) == ['"speculative decoding", distillation']
+
+
 def test_subscribe_requests_are_rate_limited_per_address(config, client, store):
     config.web.limit_per_address = "2/hour"
     assert [subscribe(client, "eve@example.org").status_code for _ in range(3)] == [200, 200, 429]

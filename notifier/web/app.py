@@ -161,8 +161,10 @@ class WebApp:
         """A confirmation link for a new (or unsubscribed) address; for one already subscribed,
         a note with their manage link. The visitor sees the same answer either way. -> was the
         message sent (False: the mail server refused or was down; the visitor is told)."""
-        existing = self.store.find_subscriber(address)
-        if existing is not None and existing.active and existing.address == address:
+        from notifier.subscribers import canonical_address
+
+        existing = self.store.find_subscriber(canonical_address(address))
+        if existing is not None and existing.active:
             return self.send(address, "You are already subscribed to paper digests",
                              "Someone (probably you) asked to subscribe this address, which is already subscribed.\n\n"
                              f"Change your keywords, time or frequency here:\n{manage_url(self.base, self.signer, existing.id)}\n\n"
