@@ -328,6 +328,15 @@ def test_an_invalid_edit_is_refused_inline_and_nothing_changes(app, client, conf
     assert store.find_subscriber(sub.id).profile == sub.profile
 
 
+def test_a_manage_form_refused_for_its_time_still_previews_its_keywords(app, client, config, store):
+    """The tester said "Type a few keywords" beside the keywords it was given, as if they were lost."""
+    sub = subscribed(client, config, store)
+    page = post_form(client, manage_link(app, sub), {"keywords": "speculative decoding", "time": "25:00",
+                                                     "timezone": "Europe/Berlin", "action": "save"})
+    assert page.status_code == 400 and "is not a time" in page.text
+    assert "Type a few keywords" not in page.text and "VIA-SD" in page.text
+
+
 def test_an_unknown_time_zone_is_explained_once_under_its_field(client, config, store):
     page = post_form(client, "/", {"email": "ada@example.org", "keywords": "mamba", "time": "07:30",
                                    "timezone": "Mars/Base", "frequency": "daily", "action": "subscribe"})

@@ -110,6 +110,13 @@ class WebApp:
     async def run_tester(self, f: Fields) -> TesterResult:
         return await run_in_threadpool(self.tester.run, f.texts(), **self.tester_args(f))
 
+    async def tester_for_refused(self, f: Fields, errors: dict) -> TesterResult:
+        """The tester beside a refused form: the profile's error, else what it would send (a
+        wrong time takes nothing from the preview)."""
+        if "keywords" in errors:
+            return TesterResult(error=errors["keywords"], ran=True)
+        return await self.run_tester(f)
+
     # -- tokens -----------------------------------------------------------------------------
     def verify(self, purpose: str, token: str, days: float):
         return self.signer.verify(purpose, token, int(days * 86400))
@@ -144,8 +151,8 @@ class WebApp:
                              **self.choices())
         settings, errors = check(f, self.config.web.slack_targets)
         if errors:
-            result = await self.run_tester(f) if "keywords" not in errors else TesterResult(error=errors["keywords"], ran=True)
-            return self.page(request, "subscribe", 400, fields=f, errors=errors, result=result, **self.choices())
+            return self.page(request, "subscribe", 400, fields=f, errors=errors,
+                             result=await self.tester_for_refused(f, errors), **self.choices())
         if not self.allowed(self.config.web.limit_per_address, "address", f.email.lower()):
             return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
         if not await run_in_threadpool(self.start_signup, f.email, settings):
@@ -261,8 +268,7 @@ class WebApp:
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f), 409, notice=FILE_OWNED)
         settings, errors = check(f, self.config.web.slack_targets, with_address=False)
         if errors:
-            return await self.manage_view(request, sub, f, errors, TesterResult(error=errors.get("keywords", ""),
-                                                                               ran="keywords" in errors), 400)
+            return await self.manage_view(request, sub, f, errors, await self.tester_for_refused(f, errors), 400)
         sub = await run_in_threadpool(self.save, sub, settings)
         return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
                                       await self.run_tester(f), notice="Saved.")
