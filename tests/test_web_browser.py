@@ -219,6 +219,21 @@ def test_a_subscriber_serves_themselves_from_subscribe_to_unsubscribe(site, smtp
     store.close()
 
 
+def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
+    """The page set the browser's zone again over the one typed, so someone in New York who
+    subscribed for Paris and mistyped the time got their digests six hours off."""
+    base, *_ = site
+    page = browser.new_page(timezone_id="America/New_York")
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_label("Time zone").fill("Europe/Paris")
+    page.locator("#time").evaluate("field => { field.value = '' }")
+    page.get_by_role("button", name="Subscribe").click()
+    page.locator("#time-error").wait_for()
+    assert page.get_by_label("Time zone").input_value() == "Europe/Paris"
+
+
 def test_a_digest_email_with_a_long_url_or_word_in_its_snippet_fits_a_phone(browser):
     """Abstracts carry code links (https://github.com/org/a-long-repository-name) and names
     without spaces; a "why" snippet or author line quoting one must wrap, not widen the mail."""

@@ -132,7 +132,8 @@ class WebApp:
     # -- subscribe ----------------------------------------------------------------------------
     async def home(self, request: Request) -> Response:
         f = Fields(timezone=self.config.schedule.timezone, default_more=self.default_more)
-        return self.page(request, "subscribe", fields=f, errors={}, result=TesterResult(), **self.choices())
+        return self.page(request, "subscribe", fields=f, errors={}, result=TesterResult(), browser_zone=True,
+                         **self.choices())
 
     def choices(self) -> dict:
         from notifier.subscribers import WEEKDAYS
