@@ -248,6 +248,7 @@ def test_a_refused_manage_form_marks_only_the_fields_at_fault_and_ties_each_erro
     assert re.search(r'id="keywords-error"[^>]*>[^<]*unbalanced quote', page.text)
     most = re.search(r'<input id="max_items"[^>]*>', page.text).group(0)
     assert 'aria-invalid="true"' in most and 'aria-describedby="max_items-error"' in most
+    assert "autofocus" in second and "autofocus" not in first + most      # the first error only
     assert re.search(r'id="max_items-error"[^>]*>a number from 1 to 100', page.text)
 
 

@@ -234,6 +234,24 @@ def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
     assert page.get_by_label("Time zone").input_value() == "Europe/Paris"
 
 
+def test_a_refused_form_puts_the_cursor_on_its_first_field_in_error(site, browser):
+    """The page came back with the focus nowhere: a keyboard or screen-reader user had to hunt
+    through the form for what was wrong."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_label("Time zone").fill("Mars/Base")
+    page.get_by_role("button", name="Subscribe").click()
+    page.locator("#timezone-error").wait_for()
+    assert page.evaluate("document.activeElement.id") == "timezone"
+    page.get_by_label("Email").fill("ada")
+    page.keyboard.press("Enter")
+    page.locator("#email-error").wait_for()
+    assert page.evaluate("document.activeElement.id") == "email"
+
+
 def test_a_digest_email_with_a_long_url_or_word_in_its_snippet_fits_a_phone(browser):
     """Abstracts carry code links (https://github.com/org/a-long-repository-name) and names
     without spaces; a "why" snippet or author line quoting one must wrap, not widen the mail."""
