@@ -83,8 +83,20 @@ def test_nothing_is_active_until_the_mailed_link_is_confirmed_by_its_page_post(c
     [sub] = store.list_subscribers()
     assert (sub.address, json.loads(sub.profile), sub.timezone, sub.origin) == (
         "ada@example.org", ['"speculative decoding", distillation'], "Europe/Berlin", "web")
-    again = client.post(confirm, data={"csrftoken": csrf_of(shown.text)})
-    assert again.status_code == 410 and "used already" in again.text
+
+
+def test_a_confirmation_link_opened_again_tells_a_subscriber_they_are_subscribed(client, config, store):
+    """The back button, or the mail's link clicked again before the first digest: it said "This
+    link no longer works ... your manage link is in your digests", to someone with no digest yet."""
+    subscribe(client)
+    confirm = link_in(mails(config)[0], "confirm")
+    post_form(client, confirm, {})
+    for again in (client.get(confirm), client.post(confirm, data={"csrftoken": csrf_of(client.get("/").text)})):
+        assert again.status_code == 200 and "You are subscribed" in again.text and "used already" in again.text
+        assert "/manage/" not in again.text                     # used once: it opens nothing more
+    store.remove_subscriber(store.find_subscriber("ada@example.org").id)
+    gone = client.get(confirm)
+    assert gone.status_code == 410 and "subscribe again, use the start page" in gone.text
 
 
 def test_a_confirmation_that_fails_half_way_leaves_the_link_usable(client, config, store, app, monkeypatch):

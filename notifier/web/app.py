@@ -52,6 +52,11 @@ class PaperGone(Gone):
     """A vote link for a paper this service no longer stores."""
 
 
+class Confirmed(Exception):
+    """A confirmation link used already, opened again by someone still subscribed (the back
+    button, or the mail's link clicked again before any digest came)."""
+
+
 class WebApp:
     def __init__(self, config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
         from limits.storage import MemoryStorage
@@ -199,8 +204,16 @@ class WebApp:
         if signup is None:
             raise TokenError("this confirmation link is not valid")
         if signup.confirmed_at is not None:
-            raise Gone("this confirmation link was used already; your manage link is in your digests")
+            raise self.used_up(signup.address)
         return signup
+
+    def used_up(self, address: str) -> Exception:
+        from notifier.subscribers import canonical_address
+
+        sub = self.store.find_subscriber(canonical_address(address))
+        if sub is not None and sub.active:
+            return Confirmed()
+        return Gone("this confirmation link was used already; to subscribe again, use the start page")
 
     async def confirm_page(self, request: Request) -> Response:
         signup = await run_in_threadpool(self.signup_for, request.path_params["token"])
@@ -429,6 +442,11 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     async def on_gone(request, err: Gone):
         return error_page(web, request, 410, str(err).capitalize() + ".")
 
+    async def on_confirmed(request, err: Confirmed):
+        return web.message(request, "You are subscribed", "This confirmation link was used already: your "
+                           "subscription is active and your first digest comes at your delivery time. To change "
+                           "something before then, subscribe again with this address: we mail you the link.")
+
     async def on_paper_gone(request, err: PaperGone):
         return web.message(request, "This paper is no longer stored", "Your vote was not recorded: the paper it "
                            "was for has been removed from this service. Your other votes still count.", 410)
@@ -466,7 +484,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         await run_in_threadpool(warm.join, 60)
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
-        TokenError: on_token_error, Gone: on_gone, PaperGone: on_paper_gone, HTTPException: on_http,
+        TokenError: on_token_error, Gone: on_gone, PaperGone: on_paper_gone, Confirmed: on_confirmed, HTTPException: on_http,
         Exception: on_crash})
 
     async def csrf_failed(scope, send, _reason):
