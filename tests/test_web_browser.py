@@ -252,6 +252,27 @@ def test_a_refused_form_puts_the_cursor_on_its_first_field_in_error(site, browse
     assert page.evaluate("document.activeElement.id") == "email"
 
 
+def test_the_pages_that_show_a_long_address_fit_a_320_px_phone(site, smtp, browser):
+    """An address such as a university's stuck out sideways on "Check your inbox", the confirm
+    page and the manage page, so the whole page scrolled sideways on a small phone."""
+    base, *_ = site
+    _, recorder = smtp
+    address = "firstname.middlename.lastname@department.university-example.edu"
+    page = browser.new_page(viewport={"width": 320, "height": 800})
+    page.goto(base + "/")
+    page.get_by_label("Email").fill(address)
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert fits(page, 320)
+    page.goto(link_in(mail_to(recorder, address, "Confirm").get_content(), "confirm"))
+    assert fits(page, 320)
+    page.get_by_role("button", name="Confirm subscription").click()
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_role("heading", name="Your subscription").wait_for()
+    assert fits(page, 320)
+
+
 def test_a_digest_email_with_a_long_url_or_word_in_its_snippet_fits_a_phone(browser):
     """Abstracts carry code links (https://github.com/org/a-long-repository-name) and names
     without spaces; a "why" snippet or author line quoting one must wrap, not widen the mail."""
