@@ -165,6 +165,18 @@ def test_an_expired_confirmation_link_gets_a_clear_410_page(client, config, stor
     assert page.status_code == 410 and "expired" in page.text and "Traceback" not in page.text
 
 
+def test_an_expired_confirmation_link_says_to_subscribe_again_not_to_use_a_digest_never_received(
+        client, config, store):
+    """It said "Use the link in your latest digest" to someone whose subscription never started."""
+    with freeze_time("2026-06-12 10:00"):
+        subscribe(client)
+    confirm = link_in(mails(config)[0], "confirm")
+    with freeze_time("2026-06-14 11:00"):
+        page = client.get(confirm)
+    assert "Subscribe again from the start page: we mail you a new link." in page.text
+    assert "latest digest" not in page.text and '<a class="button" href="/">Start page</a>' in page.text
+
+
 def test_a_confirmation_mail_that_cannot_be_sent_says_so_instead_of_check_your_inbox(config, client, store):
     """SMTP down: "We sent a message ... follow the link" had the visitor wait for a mail that
     never comes. Both answers (new or already subscribed) mail, so saying so leaks nothing."""

@@ -424,8 +424,15 @@ ERROR_TITLES = {400: "This link is not valid", 403: "Form expired", 404: "Not fo
                 429: "Too many requests", 500: "Something went wrong"}
 
 
-def error_page(web: WebApp, request: Request, status: int, text: str) -> Response:
-    return web.message(request, ERROR_TITLES.get(status, "Error"), text, status)
+def error_page(web: WebApp, request: Request, status: int, text: str, **values) -> Response:
+    return web.message(request, ERROR_TITLES.get(status, "Error"), text, status, **values)
+
+
+def way_on(path: str) -> str:
+    """What to do about a link that does not work: someone confirming has no digest yet."""
+    if path.startswith("/confirm/"):
+        return "Subscribe again from the start page: we mail you a new link."
+    return "Use the link in your latest digest, or subscribe again from the start page."
 
 
 def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
@@ -436,8 +443,8 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     static = importlib.resources.files("notifier.templates") / "web" / "static"
 
     async def on_token_error(request, err: TokenError):
-        return error_page(web, request, 410 if err.expired else 400, str(err).capitalize() + ". "
-                          "Use the link in your latest digest, or subscribe again from the start page.")
+        return error_page(web, request, 410 if err.expired else 400, f"{str(err).capitalize()}. "
+                          f"{way_on(request.url.path)}", link="/", link_text="Start page")
 
     async def on_gone(request, err: Gone):
         return error_page(web, request, 410, str(err).capitalize() + ".")
