@@ -362,6 +362,12 @@ def test_a_manage_form_refused_for_its_time_still_previews_its_keywords(app, cli
     assert "Type a few keywords" not in page.text and "VIA-SD" in page.text
 
 
+def test_a_cleared_delivery_time_is_asked_for_not_quoted_as_two_stray_marks(client, store):
+    page = subscribe(client, time="")
+    assert page.status_code == 400
+    assert re.findall(r'id="time-error">([^<]*)', page.text) == ["a delivery time is required, as HH:MM (24-hour)"]
+
+
 def test_an_unknown_time_zone_is_explained_once_under_its_field(client, config, store):
     page = post_form(client, "/", {"email": "ada@example.org", "keywords": "mamba", "time": "07:30",
                                    "timezone": "Mars/Base", "frequency": "daily", "action": "subscribe"})
