@@ -419,6 +419,15 @@ def test_a_config_file_subscriber_who_unsubscribes_from_a_digest_stays_unsubscri
     assert not store.find_subscriber("ann@example.org").active
 
 
+def test_an_old_manage_link_opened_after_unsubscribing_says_why_and_leads_to_the_start_page(app, client, config, store):
+    """A dead end: the page said the link no longer works and offered no way to subscribe again."""
+    sub = subscribed(client, config, store)
+    store.remove_subscriber(sub.id)
+    page = client.get(manage_link(app, sub))
+    assert page.status_code == 410 and "You have unsubscribed, so this link no longer works." in page.text
+    assert '<a class="button" href="/">Start page</a>' in page.text
+
+
 def test_the_unsubscribe_link_opened_in_a_browser_shows_one_button_and_changes_nothing(app, client, config, store):
     sub = subscribed(client, config, store)
     link = f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}"

@@ -447,7 +447,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
                           f"{way_on(request.url.path)}", link="/", link_text="Start page")
 
     async def on_gone(request, err: Gone):
-        return error_page(web, request, 410, str(err).capitalize() + ".")
+        return error_page(web, request, 410, str(err).capitalize() + ".", link="/", link_text="Start page")
 
     async def on_confirmed(request, err: Confirmed):
         return web.message(request, "You are subscribed", "This confirmation link was used already: your "
