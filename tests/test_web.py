@@ -490,6 +490,25 @@ def test_slack_vote_buttons_are_stored_only_with_a_valid_slack_signature(app, cl
     assert store.votes(sub.id) == [("2606.12243", 1)]
 
 
+def test_a_slack_click_in_a_long_digest_is_stored_not_refused_as_too_large(app, client, config, store):
+    """Slack's click carries the whole message clicked in: in the thread of a 15-paper digest that
+    is about 18 KB, over the 16 KB form limit, so every button there got 413 and no vote counted."""
+    from digests import digest
+    from notifier import render
+    from notifier.web.links import digest_links
+
+    sub = subscribed(client, config, store)
+    long_digest = digest(15, channel="slack", address="U12345678")
+    long_digest.links = digest_links(PUBLIC, SECRET, sub.id, [i.paper.arxiv_id for i in long_digest.items])
+    [thread] = render.render_slack(long_digest).thread
+    token = app.web.signer.sign(Token("vote", sub.id, "2606.12243", 1))
+    body = urlencode({"payload": json.dumps({"type": "block_actions", "message": {"blocks": thread},
+                                             "actions": [{"action_id": "vote_up", "value": token}]})}).encode()
+    assert len(body) > config.web.max_body_bytes
+    assert slack_request(app, body).status_code == 200 and store.votes(sub.id) == [("2606.12243", 1)]
+    assert client.post("/", content=b"x" * len(body), headers={"content-type": "text/plain"}).status_code == 413
+
+
 # ----------------------------------------------------------------------------- tokens
 def tampered(token: str) -> str:
     """The token with the first character of its signature changed. Not the last: base64 of the
