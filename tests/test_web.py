@@ -368,6 +368,14 @@ def test_a_cleared_delivery_time_is_asked_for_not_quoted_as_two_stray_marks(clie
     assert re.findall(r'id="time-error">([^<]*)', page.text) == ["a delivery time is required, as HH:MM (24-hour)"]
 
 
+def test_a_refused_form_says_so_in_the_page_title_read_first_by_a_screen_reader(app, client, config, store):
+    assert "<title>Subscribe · Paper digests</title>" in client.get("/").text
+    assert "<title>Error: Subscribe · Paper digests</title>" in subscribe(client, time="25:00").text
+    sub = subscribed(client, config, store)
+    page = post_form(client, manage_link(app, sub), {"keywords": "agents", "time": "25:00", "action": "save"})
+    assert "<title>Error: Your subscription · Paper digests</title>" in page.text
+
+
 def test_an_unknown_time_zone_is_explained_once_under_its_field(client, config, store):
     page = post_form(client, "/", {"email": "ada@example.org", "keywords": "mamba", "time": "07:30",
                                    "timezone": "Mars/Base", "frequency": "daily", "action": "subscribe"})
