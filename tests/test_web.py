@@ -556,6 +556,17 @@ def test_a_form_post_without_the_csrf_token_is_refused_and_changes_nothing(app, 
     assert page.status_code == 403 and "Reload the page" in page.text and mails(config) == []
 
 
+def test_a_browser_that_blocks_cookies_is_told_so_when_its_form_is_refused(app, config):
+    """It read "This form was open too long": reloading changed nothing, and no form could ever be sent."""
+    with TestClient(app, base_url=PUBLIC) as no_cookies:
+        token = csrf_of(no_cookies.get("/").text)
+        no_cookies.cookies.clear()
+        page = no_cookies.post("/", data={"csrftoken": token, "email": "x@example.org", "keywords": "agents",
+                                          "action": "subscribe"})
+    assert page.status_code == 403 and "are cookies blocked here?" in page.text and "too long" not in page.text
+    assert mails(config) == []
+
+
 def test_pages_carry_security_headers_and_no_inline_script(client):
     page = client.get("/")
     csp = page.headers["content-security-policy"]

@@ -419,9 +419,15 @@ class WebApp:
 
 
 # ----------------------------------------------------------------------------- errors
-ERROR_TITLES = {400: "This link is not valid", 403: "Form expired", 404: "Not found", 405: "Not allowed",
+ERROR_TITLES = {400: "This link is not valid", 403: "This form could not be checked", 404: "Not found", 405: "Not allowed",
                 410: "This link no longer works", 411: "Length required", 413: "Request too large",
                 429: "Too many requests", 500: "Something went wrong"}
+
+CSRF_REFUSED = {     # by whether the browser sent the form's cookie (the check's tokens never expire)
+    True: "It came from an older page or another site. Reload the page and send it again.",
+    False: "Your browser sent it without this site's cookie, which the form needs: are cookies blocked here? "
+           "Allow them for this site (a form sent from another site gets this answer too). Reload the page and "
+           "send it again."}
 
 
 def error_page(web: WebApp, request: Request, status: int, text: str, **values) -> Response:
@@ -496,8 +502,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
 
     async def csrf_failed(scope, send, _reason):
         request = Request(scope)
-        response = error_page(web, request, 403, "This form was open too long or came from another site. "
-                              "Reload the page and send it again.")
+        response = error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
         await response(scope, None, send)
 
     async def refuse(scope, send, status):
