@@ -384,14 +384,25 @@ def test_an_unknown_time_zone_is_explained_once_under_its_field(client, config, 
     assert error == "unknown time zone &#39;Mars/Base&#39; (use an IANA name such as Europe/Berlin)"
 
 
-def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatch):
+def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatch, tmp_path):
     import socket
 
     monkeypatch.setenv("NOTIFIER_WEB_SECRET", SECRET)
+    (tmp_path / "config.toml").write_text(f'[web]\npublic_url = "{PUBLIC}"\n')
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        assert cli("web", "--listen", f"127.0.0.1:{port}") == (
+        assert cli("-c", str(tmp_path / "config.toml"), "web", "--listen", f"127.0.0.1:{port}") == (
             1, "", f"notifier: error: cannot listen on 127.0.0.1:{port}: Address already in use\n")
+
+
+def test_notifier_web_without_a_public_url_refuses_to_start_rather_than_mail_links_without_a_host(
+        cli, monkeypatch, config):
+    """Without it the confirmation mail said '/confirm/…': no address to open, so nobody could confirm."""
+    monkeypatch.setenv("NOTIFIER_WEB_SECRET", SECRET)
+    code, _, err = cli("web", "--listen", "127.0.0.1:8999")
+    assert code == 1 and err.count("\n") == 1 and "'web.public_url' is not set" in err
+    with pytest.raises(ConfigError, match="https://papers.example.org"):
+        create_app(config, env=ENV)
 
 
 # ----------------------------------------------------------------------------- unsubscribe

@@ -73,6 +73,10 @@ class WebApp:
         self.config, self.env, self.secret = config, env, secret
         self.signer = Signer(secret)
         self.base = (config.web.public_url or config.general.public_url).rstrip("/")
+        if not self.base:       # a mailed '/confirm/…' has no host: nobody could ever confirm
+            raise ConfigError(f"{config.path or 'defaults'}: 'web.public_url' is not set: every link the pages "
+                              "mail starts with it, e.g. \"https://papers.example.org\" (\"http://127.0.0.1:8080\" "
+                              "to try them on this machine)")
         self.store = Store(config.database_url)
         self.ctx = Context(config=config, store=self.store)
         if clock:
