@@ -398,8 +398,11 @@ def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatc
 def test_notifier_web_without_a_public_url_refuses_to_start_rather_than_mail_links_without_a_host(
         cli, monkeypatch, config):
     """Without it the confirmation mail said '/confirm/…': no address to open, so nobody could confirm."""
+    import socket
+
     monkeypatch.setenv("NOTIFIER_WEB_SECRET", SECRET)
-    code, _, err = cli("web", "--listen", "127.0.0.1:8999")
+    with socket.create_server(("127.0.0.1", 0)) as taken:        # had it started, it would fail here, not serve
+        code, _, err = cli("web", "--listen", f"127.0.0.1:{taken.getsockname()[1]}")
     assert code == 1 and err.count("\n") == 1 and "'web.public_url' is not set" in err
     with pytest.raises(ConfigError, match="https://papers.example.org"):
         create_app(config, env=ENV)
