@@ -234,6 +234,15 @@ def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
     assert page.get_by_label("Time zone").input_value() == "Europe/Paris"
 
 
+def test_picking_a_weekday_chooses_a_weekly_digest(site, browser):
+    """With "Daily" still checked, a visitor who picked Friday was subscribed daily, the day ignored."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Weekday").select_option("fri")
+    assert page.get_by_label("Weekly on").is_checked() and not page.get_by_label("Daily").is_checked()
+
+
 def test_a_refused_form_puts_the_cursor_on_its_first_field_in_error(site, browser):
     """The page came back with the focus nowhere: a keyboard or screen-reader user had to hunt
     through the form for what was wrong."""
