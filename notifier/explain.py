@@ -2,6 +2,8 @@
 highlighted, for the renderers (which escape it, each for its own format). Pure."""
 from __future__ import annotations
 
+import unicodedata
+
 from notifier.index import STOP, TOKEN, PaperIndex, aliases, normal, stem_all, term_stems, words
 from notifier.models import Evidence
 from notifier.profile import Term
@@ -34,7 +36,8 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
     """-> (the wanted stems found, a short window of ``text`` around the first hit with the hits
     highlighted ([] when none), whether the ``phrase`` appears whole). A word is a hit when its
     stem or one of its parts' stems ('MobileNet') is wanted; where the ``phrase`` appears whole,
-    only its words there are."""
+    only its words there are. Accents are composed first, as the index reads the text (tokens())."""
+    text = unicodedata.normalize("NFC", text)
     toks = list(TOKEN.finditer(text))
     stems = stem_all([normal(m.group()) for m in toks])
     found: set[str] = set()

@@ -139,3 +139,16 @@ def test_a_title_term_is_shown_in_the_title_even_where_the_abstract_has_it_whole
     assert main(["match", "--papers", papers, "--profile", 'title:"state space"']) == 0
     out = capsys.readouterr().out
     assert "title: [State] tracking in a [space] of models" in out and "abstract:" not in out
+
+
+@pytest.mark.parametrize("profile", ["naive", "naïve"])
+def test_a_word_written_with_combining_accents_is_highlighted_in_its_snippet(files, capsys, profile):
+    """'naïve' pasted from a PDF is 'nai' + U+0308 + 've': the paper matched, but its why line
+    showed no snippet, as if the word were not in the title."""
+    import unicodedata
+
+    title = unicodedata.normalize("NFD", "Müller’s naïve entropy estimator")
+    papers = files("papers.jsonl", [{"id": "p1", "title": title, "abstract": "Entropy."}])
+    assert main(["match", "--papers", papers, "--profile", profile]) == 0
+    out = unicodedata.normalize("NFC", capsys.readouterr().out)
+    assert "title: Müller’s [naïve] entropy estimator" in out

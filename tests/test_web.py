@@ -83,8 +83,20 @@ def test_nothing_is_active_until_the_mailed_link_is_confirmed_by_its_page_post(c
     [sub] = store.list_subscribers()
     assert (sub.address, json.loads(sub.profile), sub.timezone, sub.origin) == (
         "ada@example.org", ['"speculative decoding", distillation'], "Europe/Berlin", "web")
-    again = client.post(confirm, data={"csrftoken": csrf_of(shown.text)})
-    assert again.status_code == 410 and "used already" in again.text
+
+
+def test_a_confirmation_link_opened_again_tells_a_subscriber_they_are_subscribed(client, config, store):
+    """The back button, or the mail's link clicked again before the first digest: it said "This
+    link no longer works ... your manage link is in your digests", to someone with no digest yet."""
+    subscribe(client)
+    confirm = link_in(mails(config)[0], "confirm")
+    post_form(client, confirm, {})
+    for again in (client.get(confirm), client.post(confirm, data={"csrftoken": csrf_of(client.get("/").text)})):
+        assert again.status_code == 200 and "You are subscribed" in again.text and "used already" in again.text
+        assert "/manage/" not in again.text                     # used once: it opens nothing more
+    store.remove_subscriber(store.find_subscriber("ada@example.org").id)
+    gone = client.get(confirm)
+    assert gone.status_code == 410 and "subscribe again, use the start page" in gone.text
 
 
 def test_a_confirmation_that_fails_half_way_leaves_the_link_usable(client, config, store, app, monkeypatch):
@@ -118,6 +130,18 @@ def test_the_answer_is_the_same_for_a_new_and_an_already_subscribed_address(clie
     assert "already subscribed" in last and "/manage/" in last and "/confirm/" not in last
 
 
+def test_a_subscriber_who_types_their_address_in_other_capitals_gets_their_manage_link_not_a_new_sign_up(
+        client, config, store):
+    """Addresses are stored in lower case: 'Ada@Example.ORG' got a confirmation link, and
+    confirming it replaced Ada's profiles with what the form said."""
+    subscribed(client, config, store, "ada@example.org")
+    page = subscribe(client, "Ada@Example.ORG", keywords="robots")
+    assert page.status_code == 200 and "Check your inbox" in page.text
+    last = mails(config)[-1]
+    assert "already subscribed" in last and "/manage/" in last and "/confirm/" not in last
+    assert json.loads(store.find_subscriber("ada@example.org").profile) == ['"speculative decoding", distillation']
+
+
 def test_subscribe_requests_are_rate_limited_per_address(config, client, store):
     config.web.limit_per_address = "2/hour"
     assert [subscribe(client, "eve@example.org").status_code for _ in range(3)] == [200, 200, 429]
@@ -139,6 +163,18 @@ def test_an_expired_confirmation_link_gets_a_clear_410_page(client, config, stor
     with freeze_time("2026-06-14 11:00"):          # 49 hours later; confirm_hours = 48
         page = client.get(confirm)
     assert page.status_code == 410 and "expired" in page.text and "Traceback" not in page.text
+
+
+def test_an_expired_confirmation_link_says_to_subscribe_again_not_to_use_a_digest_never_received(
+        client, config, store):
+    """It said "Use the link in your latest digest" to someone whose subscription never started."""
+    with freeze_time("2026-06-12 10:00"):
+        subscribe(client)
+    confirm = link_in(mails(config)[0], "confirm")
+    with freeze_time("2026-06-14 11:00"):
+        page = client.get(confirm)
+    assert "Subscribe again from the start page: we mail you a new link." in page.text
+    assert "latest digest" not in page.text and '<a class="button" href="/">Start page</a>' in page.text
 
 
 def test_a_confirmation_mail_that_cannot_be_sent_says_so_instead_of_check_your_inbox(config, client, store):
@@ -236,6 +272,7 @@ def test_a_refused_manage_form_marks_only_the_fields_at_fault_and_ties_each_erro
     assert re.search(r'id="keywords-error"[^>]*>[^<]*unbalanced quote', page.text)
     most = re.search(r'<input id="max_items"[^>]*>', page.text).group(0)
     assert 'aria-invalid="true"' in most and 'aria-describedby="max_items-error"' in most
+    assert "autofocus" in second and "autofocus" not in first + most      # the first error only
     assert re.search(r'id="max_items-error"[^>]*>a number from 1 to 100', page.text)
 
 
@@ -316,6 +353,29 @@ def test_an_invalid_edit_is_refused_inline_and_nothing_changes(app, client, conf
     assert store.find_subscriber(sub.id).profile == sub.profile
 
 
+def test_a_manage_form_refused_for_its_time_still_previews_its_keywords(app, client, config, store):
+    """The tester said "Type a few keywords" beside the keywords it was given, as if they were lost."""
+    sub = subscribed(client, config, store)
+    page = post_form(client, manage_link(app, sub), {"keywords": "speculative decoding", "time": "25:00",
+                                                     "timezone": "Europe/Berlin", "action": "save"})
+    assert page.status_code == 400 and "is not a time" in page.text
+    assert "Type a few keywords" not in page.text and "VIA-SD" in page.text
+
+
+def test_a_cleared_delivery_time_is_asked_for_not_quoted_as_two_stray_marks(client, store):
+    page = subscribe(client, time="")
+    assert page.status_code == 400
+    assert re.findall(r'id="time-error">([^<]*)', page.text) == ["a delivery time is required, as HH:MM (24-hour)"]
+
+
+def test_a_refused_form_says_so_in_the_page_title_read_first_by_a_screen_reader(app, client, config, store):
+    assert "<title>Subscribe · Paper digests</title>" in client.get("/").text
+    assert "<title>Error: Subscribe · Paper digests</title>" in subscribe(client, time="25:00").text
+    sub = subscribed(client, config, store)
+    page = post_form(client, manage_link(app, sub), {"keywords": "agents", "time": "25:00", "action": "save"})
+    assert "<title>Error: Your subscription · Paper digests</title>" in page.text
+
+
 def test_an_unknown_time_zone_is_explained_once_under_its_field(client, config, store):
     page = post_form(client, "/", {"email": "ada@example.org", "keywords": "mamba", "time": "07:30",
                                    "timezone": "Mars/Base", "frequency": "daily", "action": "subscribe"})
@@ -324,14 +384,28 @@ def test_an_unknown_time_zone_is_explained_once_under_its_field(client, config, 
     assert error == "unknown time zone &#39;Mars/Base&#39; (use an IANA name such as Europe/Berlin)"
 
 
-def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatch):
+def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatch, tmp_path):
     import socket
 
     monkeypatch.setenv("NOTIFIER_WEB_SECRET", SECRET)
+    (tmp_path / "config.toml").write_text(f'[web]\npublic_url = "{PUBLIC}"\n')
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        assert cli("web", "--listen", f"127.0.0.1:{port}") == (
+        assert cli("-c", str(tmp_path / "config.toml"), "web", "--listen", f"127.0.0.1:{port}") == (
             1, "", f"notifier: error: cannot listen on 127.0.0.1:{port}: Address already in use\n")
+
+
+def test_notifier_web_without_a_public_url_refuses_to_start_rather_than_mail_links_without_a_host(
+        cli, monkeypatch, config):
+    """Without it the confirmation mail said '/confirm/…': no address to open, so nobody could confirm."""
+    import socket
+
+    monkeypatch.setenv("NOTIFIER_WEB_SECRET", SECRET)
+    with socket.create_server(("127.0.0.1", 0)) as taken:        # had it started, it would fail here, not serve
+        code, _, err = cli("web", "--listen", f"127.0.0.1:{taken.getsockname()[1]}")
+    assert code == 1 and err.count("\n") == 1 and "'web.public_url' is not set" in err
+    with pytest.raises(ConfigError, match="https://papers.example.org"):
+        create_app(config, env=ENV)
 
 
 # ----------------------------------------------------------------------------- unsubscribe
@@ -365,6 +439,15 @@ def test_a_config_file_subscriber_who_unsubscribes_from_a_digest_stays_unsubscri
     with open_context(config):              # the next start
         pass
     assert not store.find_subscriber("ann@example.org").active
+
+
+def test_an_old_manage_link_opened_after_unsubscribing_says_why_and_leads_to_the_start_page(app, client, config, store):
+    """A dead end: the page said the link no longer works and offered no way to subscribe again."""
+    sub = subscribed(client, config, store)
+    store.remove_subscriber(sub.id)
+    page = client.get(manage_link(app, sub))
+    assert page.status_code == 410 and "You have unsubscribed, so this link no longer works." in page.text
+    assert '<a class="button" href="/">Start page</a>' in page.text
 
 
 def test_the_unsubscribe_link_opened_in_a_browser_shows_one_button_and_changes_nothing(app, client, config, store):
@@ -429,6 +512,25 @@ def test_slack_vote_buttons_are_stored_only_with_a_valid_slack_signature(app, cl
     assert store.votes(sub.id) == [("2606.12243", 1)]
 
 
+def test_a_slack_click_in_a_long_digest_is_stored_not_refused_as_too_large(app, client, config, store):
+    """Slack's click carries the whole message clicked in: in the thread of a 15-paper digest that
+    is about 18 KB, over the 16 KB form limit, so every button there got 413 and no vote counted."""
+    from digests import digest
+    from notifier import render
+    from notifier.web.links import digest_links
+
+    sub = subscribed(client, config, store)
+    long_digest = digest(15, channel="slack", address="U12345678")
+    long_digest.links = digest_links(PUBLIC, SECRET, sub.id, [i.paper.arxiv_id for i in long_digest.items])
+    [thread] = render.render_slack(long_digest).thread
+    token = app.web.signer.sign(Token("vote", sub.id, "2606.12243", 1))
+    body = urlencode({"payload": json.dumps({"type": "block_actions", "message": {"blocks": thread},
+                                             "actions": [{"action_id": "vote_up", "value": token}]})}).encode()
+    assert len(body) > config.web.max_body_bytes
+    assert slack_request(app, body).status_code == 200 and store.votes(sub.id) == [("2606.12243", 1)]
+    assert client.post("/", content=b"x" * len(body), headers={"content-type": "text/plain"}).status_code == 413
+
+
 # ----------------------------------------------------------------------------- tokens
 def tampered(token: str) -> str:
     """The token with the first character of its signature changed. Not the last: base64 of the
@@ -466,6 +568,17 @@ def test_a_form_post_without_the_csrf_token_is_refused_and_changes_nothing(app, 
     with TestClient(app, base_url=PUBLIC) as forger:
         page = forger.post("/", data={"email": "x@example.org", "keywords": "agents", "action": "subscribe"})
     assert page.status_code == 403 and "Reload the page" in page.text and mails(config) == []
+
+
+def test_a_browser_that_blocks_cookies_is_told_so_when_its_form_is_refused(app, config):
+    """It read "This form was open too long": reloading changed nothing, and no form could ever be sent."""
+    with TestClient(app, base_url=PUBLIC) as no_cookies:
+        token = csrf_of(no_cookies.get("/").text)
+        no_cookies.cookies.clear()
+        page = no_cookies.post("/", data={"csrftoken": token, "email": "x@example.org", "keywords": "agents",
+                                          "action": "subscribe"})
+    assert page.status_code == 403 and "are cookies blocked here?" in page.text and "too long" not in page.text
+    assert mails(config) == []
 
 
 def test_pages_carry_security_headers_and_no_inline_script(client):

@@ -219,6 +219,69 @@ def test_a_subscriber_serves_themselves_from_subscribe_to_unsubscribe(site, smtp
     store.close()
 
 
+def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
+    """The page set the browser's zone again over the one typed, so someone in New York who
+    subscribed for Paris and mistyped the time got their digests six hours off."""
+    base, *_ = site
+    page = browser.new_page(timezone_id="America/New_York")
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_label("Time zone").fill("Europe/Paris")
+    page.locator("#time").evaluate("field => { field.value = '' }")
+    page.get_by_role("button", name="Subscribe").click()
+    page.locator("#time-error").wait_for()
+    assert page.get_by_label("Time zone").input_value() == "Europe/Paris"
+
+
+def test_picking_a_weekday_chooses_a_weekly_digest(site, browser):
+    """With "Daily" still checked, a visitor who picked Friday was subscribed daily, the day ignored."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Weekday").select_option("fri")
+    assert page.get_by_label("Weekly on").is_checked() and not page.get_by_label("Daily").is_checked()
+
+
+def test_a_refused_form_puts_the_cursor_on_its_first_field_in_error(site, browser):
+    """The page came back with the focus nowhere: a keyboard or screen-reader user had to hunt
+    through the form for what was wrong."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_label("Time zone").fill("Mars/Base")
+    page.get_by_role("button", name="Subscribe").click()
+    page.locator("#timezone-error").wait_for()
+    assert page.evaluate("document.activeElement.id") == "timezone"
+    page.get_by_label("Email").fill("ada")
+    page.keyboard.press("Enter")
+    page.locator("#email-error").wait_for()
+    assert page.evaluate("document.activeElement.id") == "email"
+
+
+def test_the_pages_that_show_a_long_address_fit_a_320_px_phone(site, smtp, browser):
+    """An address such as a university's stuck out sideways on "Check your inbox", the confirm
+    page and the manage page, so the whole page scrolled sideways on a small phone."""
+    base, *_ = site
+    _, recorder = smtp
+    address = "firstname.middlename.lastname@department.university-example.edu"
+    page = browser.new_page(viewport={"width": 320, "height": 800})
+    page.goto(base + "/")
+    page.get_by_label("Email").fill(address)
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert fits(page, 320)
+    page.goto(link_in(mail_to(recorder, address, "Confirm").get_content(), "confirm"))
+    assert fits(page, 320)
+    page.get_by_role("button", name="Confirm subscription").click()
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_role("heading", name="Your subscription").wait_for()
+    assert fits(page, 320)
+
+
 def test_a_digest_email_with_a_long_url_or_word_in_its_snippet_fits_a_phone(browser):
     """Abstracts carry code links (https://github.com/org/a-long-repository-name) and names
     without spaces; a "why" snippet or author line quoting one must wrap, not widen the mail."""

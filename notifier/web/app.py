@@ -52,6 +52,11 @@ class PaperGone(Gone):
     """A vote link for a paper this service no longer stores."""
 
 
+class Confirmed(Exception):
+    """A confirmation link used already, opened again by someone still subscribed (the back
+    button, or the mail's link clicked again before any digest came)."""
+
+
 class WebApp:
     def __init__(self, config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
         from limits.storage import MemoryStorage
@@ -68,6 +73,10 @@ class WebApp:
         self.config, self.env, self.secret = config, env, secret
         self.signer = Signer(secret)
         self.base = (config.web.public_url or config.general.public_url).rstrip("/")
+        if not self.base:       # a mailed '/confirm/…' has no host: nobody could ever confirm
+            raise ConfigError(f"{config.path or 'defaults'}: 'web.public_url' is not set: every link the pages "
+                              "mail starts with it, e.g. \"https://papers.example.org\" (\"http://127.0.0.1:8080\" "
+                              "to try them on this machine)")
         self.store = Store(config.database_url)
         self.ctx = Context(config=config, store=self.store)
         if clock:
@@ -110,6 +119,13 @@ class WebApp:
     async def run_tester(self, f: Fields) -> TesterResult:
         return await run_in_threadpool(self.tester.run, f.texts(), **self.tester_args(f))
 
+    async def tester_for_refused(self, f: Fields, errors: dict) -> TesterResult:
+        """The tester beside a refused form: the profile's error, else what it would send (a
+        wrong time takes nothing from the preview)."""
+        if "keywords" in errors:
+            return TesterResult(error=errors["keywords"], ran=True)
+        return await self.run_tester(f)
+
     # -- tokens -----------------------------------------------------------------------------
     def verify(self, purpose: str, token: str, days: float):
         return self.signer.verify(purpose, token, int(days * 86400))
@@ -125,7 +141,8 @@ class WebApp:
     # -- subscribe ----------------------------------------------------------------------------
     async def home(self, request: Request) -> Response:
         f = Fields(timezone=self.config.schedule.timezone, default_more=self.default_more)
-        return self.page(request, "subscribe", fields=f, errors={}, result=TesterResult(), **self.choices())
+        return self.page(request, "subscribe", fields=f, errors={}, result=TesterResult(), browser_zone=True,
+                         **self.choices())
 
     def choices(self) -> dict:
         from notifier.subscribers import WEEKDAYS
@@ -144,8 +161,8 @@ class WebApp:
                              **self.choices())
         settings, errors = check(f, self.config.web.slack_targets)
         if errors:
-            result = await self.run_tester(f) if "keywords" not in errors else TesterResult(error=errors["keywords"], ran=True)
-            return self.page(request, "subscribe", 400, fields=f, errors=errors, result=result, **self.choices())
+            return self.page(request, "subscribe", 400, fields=f, errors=errors,
+                             result=await self.tester_for_refused(f, errors), **self.choices())
         if not self.allowed(self.config.web.limit_per_address, "address", f.email.lower()):
             return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
         if not await run_in_threadpool(self.start_signup, f.email, settings):
@@ -161,8 +178,10 @@ class WebApp:
         """A confirmation link for a new (or unsubscribed) address; for one already subscribed,
         a note with their manage link. The visitor sees the same answer either way. -> was the
         message sent (False: the mail server refused or was down; the visitor is told)."""
-        existing = self.store.find_subscriber(address)
-        if existing is not None and existing.active and existing.address == address:
+        from notifier.subscribers import canonical_address
+
+        existing = self.store.find_subscriber(canonical_address(address))
+        if existing is not None and existing.active:
             return self.send(address, "You are already subscribed to paper digests",
                              "Someone (probably you) asked to subscribe this address, which is already subscribed.\n\n"
                              f"Change your keywords, time or frequency here:\n{manage_url(self.base, self.signer, existing.id)}\n\n"
@@ -189,8 +208,16 @@ class WebApp:
         if signup is None:
             raise TokenError("this confirmation link is not valid")
         if signup.confirmed_at is not None:
-            raise Gone("this confirmation link was used already; your manage link is in your digests")
+            raise self.used_up(signup.address)
         return signup
+
+    def used_up(self, address: str) -> Exception:
+        from notifier.subscribers import canonical_address
+
+        sub = self.store.find_subscriber(canonical_address(address))
+        if sub is not None and sub.active:
+            return Confirmed()
+        return Gone("this confirmation link was used already; to subscribe again, use the start page")
 
     async def confirm_page(self, request: Request) -> Response:
         signup = await run_in_threadpool(self.signup_for, request.path_params["token"])
@@ -259,8 +286,7 @@ class WebApp:
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f), 409, notice=FILE_OWNED)
         settings, errors = check(f, self.config.web.slack_targets, with_address=False)
         if errors:
-            return await self.manage_view(request, sub, f, errors, TesterResult(error=errors.get("keywords", ""),
-                                                                               ran="keywords" in errors), 400)
+            return await self.manage_view(request, sub, f, errors, await self.tester_for_refused(f, errors), 400)
         sub = await run_in_threadpool(self.save, sub, settings)
         return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
                                       await self.run_tester(f), notice="Saved.")
@@ -397,13 +423,26 @@ class WebApp:
 
 
 # ----------------------------------------------------------------------------- errors
-ERROR_TITLES = {400: "This link is not valid", 403: "Form expired", 404: "Not found", 405: "Not allowed",
+ERROR_TITLES = {400: "This link is not valid", 403: "This form could not be checked", 404: "Not found", 405: "Not allowed",
                 410: "This link no longer works", 411: "Length required", 413: "Request too large",
                 429: "Too many requests", 500: "Something went wrong"}
 
+CSRF_REFUSED = {     # by whether the browser sent the form's cookie (the check's tokens never expire)
+    True: "It came from an older page or another site. Reload the page and send it again.",
+    False: "Your browser sent it without this site's cookie, which the form needs: are cookies blocked here? "
+           "Allow them for this site (a form sent from another site gets this answer too). Reload the page and "
+           "send it again."}
 
-def error_page(web: WebApp, request: Request, status: int, text: str) -> Response:
-    return web.message(request, ERROR_TITLES.get(status, "Error"), text, status)
+
+def error_page(web: WebApp, request: Request, status: int, text: str, **values) -> Response:
+    return web.message(request, ERROR_TITLES.get(status, "Error"), text, status, **values)
+
+
+def way_on(path: str) -> str:
+    """What to do about a link that does not work: someone confirming has no digest yet."""
+    if path.startswith("/confirm/"):
+        return "Subscribe again from the start page: we mail you a new link."
+    return "Use the link in your latest digest, or subscribe again from the start page."
 
 
 def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
@@ -414,11 +453,16 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     static = importlib.resources.files("notifier.templates") / "web" / "static"
 
     async def on_token_error(request, err: TokenError):
-        return error_page(web, request, 410 if err.expired else 400, str(err).capitalize() + ". "
-                          "Use the link in your latest digest, or subscribe again from the start page.")
+        return error_page(web, request, 410 if err.expired else 400, f"{str(err).capitalize()}. "
+                          f"{way_on(request.url.path)}", link="/", link_text="Start page")
 
     async def on_gone(request, err: Gone):
-        return error_page(web, request, 410, str(err).capitalize() + ".")
+        return error_page(web, request, 410, str(err).capitalize() + ".", link="/", link_text="Start page")
+
+    async def on_confirmed(request, err: Confirmed):
+        return web.message(request, "You are subscribed", "This confirmation link was used already: your "
+                           "subscription is active and your first digest comes at your delivery time. To change "
+                           "something before then, subscribe again with this address: we mail you the link.")
 
     async def on_paper_gone(request, err: PaperGone):
         return web.message(request, "This paper is no longer stored", "Your vote was not recorded: the paper it "
@@ -457,13 +501,12 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         await run_in_threadpool(warm.join, 60)
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
-        TokenError: on_token_error, Gone: on_gone, PaperGone: on_paper_gone, HTTPException: on_http,
+        TokenError: on_token_error, Gone: on_gone, PaperGone: on_paper_gone, Confirmed: on_confirmed, HTTPException: on_http,
         Exception: on_crash})
 
     async def csrf_failed(scope, send, _reason):
         request = Request(scope)
-        response = error_page(web, request, 403, "This form was open too long or came from another site. "
-                              "Reload the page and send it again.")
+        response = error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
         await response(scope, None, send)
 
     async def refuse(scope, send, status):

@@ -76,7 +76,9 @@ def check(f: Fields, slack_targets: list[str], *, with_address: bool = True) -> 
         errors["keywords"] = problem
         if at:
             errors["keywords_at"] = at           # which profile (the manage page has several); 0 otherwise
-    if not TIME_RE.match(f.time):
+    if not f.time:              # a cleared time field: '' quoted read as a stray mark
+        errors["time"] = "a delivery time is required, as HH:MM (24-hour)"
+    elif not TIME_RE.match(f.time):
         errors["time"] = f"'{f.time}' is not a time as HH:MM (24-hour)"
     _field(errors, "timezone", lambda: check_timezone(f.timezone))     # shown under the "Time zone" field
     frequency = "daily" if f.frequency == "daily" else f"weekly:{f.weekday if f.weekday in WEEKDAYS else 'mon'}"
