@@ -344,6 +344,19 @@ def test_pause_stops_digests_until_resume(app, client, config, store):
     assert [s.address for s in store.list_subscribers()] == ["ada@example.org"]
 
 
+@pytest.mark.parametrize("button", [{"action": "pause"}, {"clear_vote": "2606.12243"}], ids=["pause", "remove-vote"])
+def test_pausing_or_removing_a_vote_keeps_edits_not_saved_yet_in_the_form(app, client, config, store, button):
+    """Pause answered with the stored profile (and Remove, a form of its own, sent nothing typed):
+    a subscriber who changed keywords and then clicked either lost them without a word."""
+    sub = subscribed(client, config, store)
+    store.set_vote(sub.id, "2606.12243", 1)
+    page = post_form(client, manage_link(app, sub), {"keywords": "agents", "time": "09:00", "timezone": "UTC",
+                                                     "frequency": "daily", **button})
+    assert ">agents</textarea>" in page.text and 'value="09:00"' in page.text and "not saved yet" in page.text
+    kept = store.find_subscriber(sub.id)
+    assert (json.loads(kept.profile), kept.delivery_time) == (['"speculative decoding", distillation'], "07:30")
+
+
 def test_an_invalid_edit_is_refused_inline_and_nothing_changes(app, client, config, store):
     sub = subscribed(client, config, store)
     page = post_form(client, manage_link(app, sub), {"keywords": "-diffusion", "time": "25:00",
@@ -469,7 +482,7 @@ def test_a_vote_link_shows_a_page_and_the_vote_is_stored_by_its_post(app, client
     assert store.votes(sub.id) == [("2606.12243", -1)]
     listed = client.get(manage_link(app, sub))
     assert "not for me" in listed.text
-    post_form(client, manage_link(app, sub), {"action": "clear_vote", "paper": "2606.12243"})
+    post_form(client, manage_link(app, sub), {"clear_vote": "2606.12243"})
     assert store.votes(sub.id) == []
 
 
@@ -793,7 +806,7 @@ SAVE = {"keywords": "agents", "time": "07:30", "timezone": "UTC", "action": "sav
 
 @pytest.mark.parametrize("method,kind,form", [
     ("GET", "confirm", None), ("POST", "confirm", {}), ("GET", "manage", None), ("POST", "manage", SAVE),
-    ("POST", "manage", {"action": "pause"}), ("POST", "manage", {"action": "clear_vote", "paper": "2606.12243"}),
+    ("POST", "manage", {"action": "pause"}), ("POST", "manage", {"clear_vote": "2606.12243"}),
     ("GET", "unsubscribe", None), ("POST", "unsubscribe", {}), ("GET", "vote", None), ("POST", "vote", {})])
 def test_a_slow_database_query_on_one_page_does_not_stall_the_other_pages(app, client, config, store,
                                                                           method, kind, form):

@@ -219,6 +219,23 @@ def test_a_subscriber_serves_themselves_from_subscribe_to_unsubscribe(site, smtp
     store.close()
 
 
+def test_remove_vote_and_pause_keep_keywords_typed_but_not_saved(site, smtp, browser):
+    """Each Remove button was a form of its own and Pause answered with the stored profile: keywords
+    changed and not saved yet were gone after either click, without a word."""
+    base, _, _, db = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    store = Store(db)
+    store.set_vote(store.find_subscriber("ada@example.org").id, "2606.12243", 1)
+    store.close()
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_label("Profile 1 keywords").fill("robots")
+    for button in (re.compile("^Remove vote on"), "Pause digests"):
+        page.get_by_role("button", name=button).click()
+        page.get_by_text("not saved yet").wait_for()
+        assert page.get_by_label("Profile 1 keywords").input_value() == "robots"
+
+
 def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
     """The page set the browser's zone again over the one typed, so someone in New York who
     subscribed for Paris and mistyped the time got their digests six hours off."""

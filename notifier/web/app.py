@@ -42,6 +42,8 @@ VOTE_LABELS = {True: "more like this", False: "not for me"}
 FILE_OWNED = ("Your keywords and schedule are set in this service’s configuration, so they cannot be changed "
               "here: ask the person who runs it. Pausing, votes and unsubscribing work here.")
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
+SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",   # manage actions that
+            "clear_vote": "Vote removed."}                                                # save nothing typed
 
 
 class Gone(Exception):
@@ -271,13 +273,12 @@ class WebApp:
     async def manage(self, request: Request) -> Response:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         form = await request.form()
-        action = form.get("action", "save")
-        if action in ("pause", "resume", "clear_vote"):
-            sub = await run_in_threadpool(self.switch, sub, action, form.get("paper", ""))
-            notice = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",
-                      "clear_vote": "Vote removed."}[action]
-            f = Fields.of_subscriber(sub, self.default_more)
-            return await self.manage_view(request, sub, f, {}, await self.run_tester(f), notice=notice)
+        action = "clear_vote" if form.get("clear_vote") else form.get("action", "save")
+        if action in SWITCHED:
+            sub = await run_in_threadpool(self.switch, sub, action, form.get("clear_vote", ""))
+            f = self.edits(form, sub)
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f),
+                                          notice=SWITCHED[action] + self.unsaved(f, sub))
         f = Fields.from_form(form, self.default_more)
         f.email = sub.address
         if action == "preview":
@@ -290,6 +291,21 @@ class WebApp:
         sub = await run_in_threadpool(self.save, sub, settings)
         return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
                                       await self.run_tester(f), notice="Saved.")
+
+    def edits(self, form, sub) -> Fields:
+        """The manage form as sent with Pause, Resume or Remove (they submit it too, so what was
+        typed stays in it); a POST without the form's fields (a script) shows what is stored."""
+        if "keywords" not in form:
+            return Fields.of_subscriber(sub, self.default_more)
+        f = Fields.from_form(form, self.default_more)
+        f.email, f.keywords = sub.address, [k for k in f.keywords if k.strip()] + [""]   # keeps "Add another"
+        return f
+
+    def unsaved(self, f: Fields, sub) -> str:
+        """The note after Pause, Resume or Remove when the form holds changes not saved yet."""
+        if sub.origin == "config" or f.same_settings(Fields.of_subscriber(sub, self.default_more)):
+            return ""
+        return " Your changes in the form are not saved yet: Save keeps them."
 
     def switch(self, sub, action: str, paper: str):
         """Pause, resume, or clear the vote on ``paper``: the subscriber as it is afterwards."""
