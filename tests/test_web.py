@@ -47,14 +47,16 @@ def mails(config) -> list[str]:
     return [p.read_text(encoding="utf-8") for p in sorted(Path(config.outbox_dir).glob("*.txt"))]
 
 
-def post_form(client, path: str, data: dict, page: str | None = None):
+def post_form(client, path: str, data: dict, page: str | None = None, **options):
     token = csrf_of(client.get(page or path).text)
-    return client.post(path, data={"csrftoken": token, **data})
+    return client.post(path, data={"csrftoken": token, **data}, **options)
 
 
-def subscribe(client, email="ada@example.org", keywords='"speculative decoding", distillation', **extra):
+def subscribe(client, email="ada@example.org", keywords='"speculative decoding", distillation', follow=True, **extra):
+    """The page a sign-up ends on (``follow=False``: the POST's own answer)."""
     return post_form(client, "/", {"email": email, "keywords": keywords, "time": "07:30",
-                                   "timezone": "Europe/Berlin", "frequency": "daily", "action": "subscribe", **extra})
+                                   "timezone": "Europe/Berlin", "frequency": "daily", "action": "subscribe", **extra},
+                     follow_redirects=follow)
 
 
 def subscribed(client, config, store, email="ada@example.org"):
@@ -128,6 +130,24 @@ def test_the_answer_is_the_same_for_a_new_and_an_already_subscribed_address(clie
     assert strip(new) == strip(known)
     last = mails(config)[-1]
     assert "already subscribed" in last and "/manage/" in last and "/confirm/" not in last
+
+
+def test_reloading_the_check_your_inbox_page_sends_no_second_mail(client, config, store):
+    """The page was the POST's answer: a reload (or back, then forward) sent the form again and
+    mailed another confirmation link."""
+    posted = subscribe(client, follow=False)
+    assert posted.status_code == 303
+    for _ in range(2):
+        page = client.get(posted.headers["location"])
+        assert page.status_code == 200 and "Check your inbox" in page.text and "ada@example.org" in page.text
+    assert len(mails(config)) == 1
+
+
+def test_a_changed_check_your_inbox_link_names_no_address(client):
+    """The page names the address it mailed from a signed token, so nobody can link to a page of
+    this site saying it mailed an address of their choosing."""
+    forged = client.get(f"/sent/{Signer('another-key').sign_sent('eve@example.org')}")
+    assert forged.status_code == 400 and "eve@example.org" not in forged.text
 
 
 def test_a_subscriber_who_types_their_address_in_other_capitals_gets_their_manage_link_not_a_new_sign_up(

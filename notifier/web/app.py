@@ -21,7 +21,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -171,10 +171,16 @@ class WebApp:
             return self.message(request, "We could not send the message",
                                 f"We could not send a message to {f.email} just now, so there is no link to "
                                 "follow yet. Check the address, or try again in a while.", 503)
+        return RedirectResponse(f"/sent/{self.signer.sign_sent(f.email)}", status_code=303)
+
+    async def sent(self, request: Request) -> Response:
+        """The answer to a sign-up, a page of its own (POST-redirect-GET): a reload, or going back
+        to it, shows it again and mails nothing."""
+        hours = self.config.web.confirm_hours
+        address = self.signer.verify_sent(request.path_params["token"], hours * 3600)
         return self.message(request, "Check your inbox",
-                            f"We sent a message to {f.email}. Follow the link in it to confirm; nothing is sent "
-                            "to you before that. The link works for "
-                            f"{self.config.web.confirm_hours} hours.")
+                            f"We sent a message to {address}. Follow the link in it to confirm; nothing is sent "
+                            f"to you before that. The link works for {hours} hours.")
 
     def start_signup(self, address: str, settings: dict) -> bool:
         """A confirmation link for a new (or unsubscribed) address; for one already subscribed,
@@ -456,7 +462,7 @@ def error_page(web: WebApp, request: Request, status: int, text: str, **values) 
 
 def way_on(path: str) -> str:
     """What to do about a link that does not work: someone confirming has no digest yet."""
-    if path.startswith("/confirm/"):
+    if path.startswith(("/confirm/", "/sent/")):
         return "Subscribe again from the start page: we mail you a new link."
     return "Use the link in your latest digest, or subscribe again from the start page."
 
@@ -494,6 +500,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
 
     routes = [
         Route("/", web.home, methods=["GET"]), Route("/", web.subscribe, methods=["POST"]),
+        Route("/sent/{token}", web.sent, methods=["GET"]),
         Route("/tester", web.tester_fragment, methods=["GET"]),
         Route("/confirm/{token}", web.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", web.confirm, methods=["POST"]),
