@@ -236,6 +236,21 @@ def test_remove_vote_and_pause_keep_keywords_typed_but_not_saved(site, smtp, bro
         assert page.get_by_label("Profile 1 keywords").input_value() == "robots"
 
 
+def test_a_failed_preview_shows_one_line_in_the_tester_not_an_error_page(site, browser):
+    """The tester box showed whatever /tester answered: a 500 put a whole error page, header and
+    all, inside the subscribe form."""
+    base, *_ = site
+    page = browser.new_page()
+    error_page = "<!DOCTYPE html><html><body><header>Paper digests</header><main><h1>Something went wrong</h1>" \
+                 "<p>The problem was logged.</p></main></body></html>"
+    page.route("**/tester?*", lambda route: route.fulfill(status=500, content_type="text/html", body=error_page))
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents")
+    tester = page.locator("#tester")
+    tester.get_by_text("The preview did not work just now").wait_for()
+    assert tester.locator("h1, header").count() == 0
+
+
 def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
     """The page set the browser's zone again over the one typed, so someone in New York who
     subscribed for Paris and mistyped the time got their digests six hours off."""
