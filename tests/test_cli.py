@@ -122,6 +122,14 @@ def test_status_says_its_times_are_utc(cli, store):
     assert "retry    ada@example.org 2026-06-12 (attempts 1, next try 2026-06-12 10:05 UTC): 451 Try again later" in out
 
 
+def test_status_says_a_not_modified_fetch_was_not_modified(cli, store):
+    """It said "(day D, 0 new)", which reads as a day without papers, not an unchanged page."""
+    run_id = store.start_fetch("hf_daily", "2026-06-12")
+    store.finish_fetch(run_id, outcome="not_modified", http_status=304, found=0, new=0)
+    out = cli("status")[1]
+    assert re.search(r"hf_daily +last ok: \S+ \S+ UTC \(day 2026-06-12, not modified\)\n", out), out
+
+
 def test_preview_of_a_day_without_stored_papers_says_so_instead_of_an_empty_digest(cli, store):
     from notifier.models import Paper
 

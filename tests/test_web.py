@@ -47,14 +47,16 @@ def mails(config) -> list[str]:
     return [p.read_text(encoding="utf-8") for p in sorted(Path(config.outbox_dir).glob("*.txt"))]
 
 
-def post_form(client, path: str, data: dict, page: str | None = None):
+def post_form(client, path: str, data: dict, page: str | None = None, **options):
     token = csrf_of(client.get(page or path).text)
-    return client.post(path, data={"csrftoken": token, **data})
+    return client.post(path, data={"csrftoken": token, **data}, **options)
 
 
-def subscribe(client, email="ada@example.org", keywords='"speculative decoding", distillation', **extra):
+def subscribe(client, email="ada@example.org", keywords='"speculative decoding", distillation', follow=True, **extra):
+    """The page a sign-up ends on (``follow=False``: the POST's own answer)."""
     return post_form(client, "/", {"email": email, "keywords": keywords, "time": "07:30",
-                                   "timezone": "Europe/Berlin", "frequency": "daily", "action": "subscribe", **extra})
+                                   "timezone": "Europe/Berlin", "frequency": "daily", "action": "subscribe", **extra},
+                     follow_redirects=follow)
 
 
 def subscribed(client, config, store, email="ada@example.org"):
@@ -128,6 +130,24 @@ def test_the_answer_is_the_same_for_a_new_and_an_already_subscribed_address(clie
     assert strip(new) == strip(known)
     last = mails(config)[-1]
     assert "already subscribed" in last and "/manage/" in last and "/confirm/" not in last
+
+
+def test_reloading_the_check_your_inbox_page_sends_no_second_mail(client, config, store):
+    """The page was the POST's answer: a reload (or back, then forward) sent the form again and
+    mailed another confirmation link."""
+    posted = subscribe(client, follow=False)
+    assert posted.status_code == 303
+    for _ in range(2):
+        page = client.get(posted.headers["location"])
+        assert page.status_code == 200 and "Check your inbox" in page.text and "ada@example.org" in page.text
+    assert len(mails(config)) == 1
+
+
+def test_a_changed_check_your_inbox_link_names_no_address(client):
+    """The page names the address it mailed from a signed token, so nobody can link to a page of
+    this site saying it mailed an address of their choosing."""
+    forged = client.get(f"/sent/{Signer('another-key').sign_sent('eve@example.org')}")
+    assert forged.status_code == 400 and "eve@example.org" not in forged.text
 
 
 def test_a_subscriber_who_types_their_address_in_other_capitals_gets_their_manage_link_not_a_new_sign_up(
@@ -344,6 +364,19 @@ def test_pause_stops_digests_until_resume(app, client, config, store):
     assert [s.address for s in store.list_subscribers()] == ["ada@example.org"]
 
 
+@pytest.mark.parametrize("button", [{"action": "pause"}, {"clear_vote": "2606.12243"}], ids=["pause", "remove-vote"])
+def test_pausing_or_removing_a_vote_keeps_edits_not_saved_yet_in_the_form(app, client, config, store, button):
+    """Pause answered with the stored profile (and Remove, a form of its own, sent nothing typed):
+    a subscriber who changed keywords and then clicked either lost them without a word."""
+    sub = subscribed(client, config, store)
+    store.set_vote(sub.id, "2606.12243", 1)
+    page = post_form(client, manage_link(app, sub), {"keywords": "agents", "time": "09:00", "timezone": "UTC",
+                                                     "frequency": "daily", **button})
+    assert ">agents</textarea>" in page.text and 'value="09:00"' in page.text and "not saved yet" in page.text
+    kept = store.find_subscriber(sub.id)
+    assert (json.loads(kept.profile), kept.delivery_time) == (['"speculative decoding", distillation'], "07:30")
+
+
 def test_an_invalid_edit_is_refused_inline_and_nothing_changes(app, client, config, store):
     sub = subscribed(client, config, store)
     page = post_form(client, manage_link(app, sub), {"keywords": "-diffusion", "time": "25:00",
@@ -469,7 +502,7 @@ def test_a_vote_link_shows_a_page_and_the_vote_is_stored_by_its_post(app, client
     assert store.votes(sub.id) == [("2606.12243", -1)]
     listed = client.get(manage_link(app, sub))
     assert "not for me" in listed.text
-    post_form(client, manage_link(app, sub), {"action": "clear_vote", "paper": "2606.12243"})
+    post_form(client, manage_link(app, sub), {"clear_vote": "2606.12243"})
     assert store.votes(sub.id) == []
 
 
@@ -793,7 +826,7 @@ SAVE = {"keywords": "agents", "time": "07:30", "timezone": "UTC", "action": "sav
 
 @pytest.mark.parametrize("method,kind,form", [
     ("GET", "confirm", None), ("POST", "confirm", {}), ("GET", "manage", None), ("POST", "manage", SAVE),
-    ("POST", "manage", {"action": "pause"}), ("POST", "manage", {"action": "clear_vote", "paper": "2606.12243"}),
+    ("POST", "manage", {"action": "pause"}), ("POST", "manage", {"clear_vote": "2606.12243"}),
     ("GET", "unsubscribe", None), ("POST", "unsubscribe", {}), ("GET", "vote", None), ("POST", "vote", {})])
 def test_a_slow_database_query_on_one_page_does_not_stall_the_other_pages(app, client, config, store,
                                                                           method, kind, form):

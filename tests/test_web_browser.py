@@ -219,6 +219,38 @@ def test_a_subscriber_serves_themselves_from_subscribe_to_unsubscribe(site, smtp
     store.close()
 
 
+def test_remove_vote_and_pause_keep_keywords_typed_but_not_saved(site, smtp, browser):
+    """Each Remove button was a form of its own and Pause answered with the stored profile: keywords
+    changed and not saved yet were gone after either click, without a word."""
+    base, _, _, db = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    store = Store(db)
+    store.set_vote(store.find_subscriber("ada@example.org").id, "2606.12243", 1)
+    store.close()
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_label("Profile 1 keywords").fill("robots")
+    for button in (re.compile("^Remove vote on"), "Pause digests"):
+        page.get_by_role("button", name=button).click()
+        page.get_by_text("not saved yet").wait_for()
+        assert page.get_by_label("Profile 1 keywords").input_value() == "robots"
+
+
+def test_a_failed_preview_shows_one_line_in_the_tester_not_an_error_page(site, browser):
+    """The tester box showed whatever /tester answered: a 500 put a whole error page, header and
+    all, inside the subscribe form."""
+    base, *_ = site
+    page = browser.new_page()
+    error_page = "<!DOCTYPE html><html><body><header>Paper digests</header><main><h1>Something went wrong</h1>" \
+                 "<p>The problem was logged.</p></main></body></html>"
+    page.route("**/tester?*", lambda route: route.fulfill(status=500, content_type="text/html", body=error_page))
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents")
+    tester = page.locator("#tester")
+    tester.get_by_text("The preview did not work just now").wait_for()
+    assert tester.locator("h1, header").count() == 0
+
+
 def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
     """The page set the browser's zone again over the one typed, so someone in New York who
     subscribed for Paris and mistyped the time got their digests six hours off."""

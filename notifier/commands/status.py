@@ -26,9 +26,7 @@ def run(args) -> int:
             bad = st.last_fetch(source, outcome=outbox.FetchState.FAILED)
             latest_failed = bad is not None and (ok is None or bad.id > ok.id)
             attention |= latest_failed
-            print(f"  {source:<12} last ok: " + (f"{when(ok.finished_at)} (day {ok.digest_day}, {ok.new} new"
-                                              + (f", {ok.skipped} malformed skipped ({ok.error})" if ok.skipped else "") + ")"
-                                              if ok else "never")
+            print(f"  {source:<12} last ok: {last_ok(ok)}"
                   + (f"; FAILING since {when(bad.started_at)}: {bad.error}" if latest_failed else ""))
         subscribers = st.subscriber_rows("id", "address", "profile")
         print_subscribers(subscribers, st.latest_deliveries((outbox.State.SENT,)))
@@ -42,6 +40,18 @@ def run(args) -> int:
             print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
                   + (f": {d.last_error}" if d.last_error else ""))
     return ATTENTION if attention else 0
+
+
+def last_ok(run) -> str:
+    """A source's latest successful fetch: when, for which day, and what it brought (a "not
+    modified" answer brought nothing and kept what is stored: "0 new" read as an empty day)."""
+    if run is None:
+        return "never"
+    if run.outcome == outbox.FetchState.NOT_MODIFIED:
+        brought = "not modified"
+    else:
+        brought = f"{run.new} new" + (f", {run.skipped} malformed skipped ({run.error})" if run.skipped else "")
+    return f"{when(run.finished_at)} (day {run.digest_day}, {brought})"
 
 
 def when(moment) -> str:

@@ -21,7 +21,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -42,6 +42,8 @@ VOTE_LABELS = {True: "more like this", False: "not for me"}
 FILE_OWNED = ("Your keywords and schedule are set in this service’s configuration, so they cannot be changed "
               "here: ask the person who runs it. Pausing, votes and unsubscribing work here.")
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
+SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",   # manage actions that
+            "clear_vote": "Vote removed."}                                                # save nothing typed
 
 
 class Gone(Exception):
@@ -169,10 +171,16 @@ class WebApp:
             return self.message(request, "We could not send the message",
                                 f"We could not send a message to {f.email} just now, so there is no link to "
                                 "follow yet. Check the address, or try again in a while.", 503)
+        return RedirectResponse(f"/sent/{self.signer.sign_sent(f.email)}", status_code=303)
+
+    async def sent(self, request: Request) -> Response:
+        """The answer to a sign-up, a page of its own (POST-redirect-GET): a reload, or going back
+        to it, shows it again and mails nothing."""
+        hours = self.config.web.confirm_hours
+        address = self.signer.verify_sent(request.path_params["token"], hours * 3600)
         return self.message(request, "Check your inbox",
-                            f"We sent a message to {f.email}. Follow the link in it to confirm; nothing is sent "
-                            "to you before that. The link works for "
-                            f"{self.config.web.confirm_hours} hours.")
+                            f"We sent a message to {address}. Follow the link in it to confirm; nothing is sent "
+                            f"to you before that. The link works for {hours} hours.")
 
     def start_signup(self, address: str, settings: dict) -> bool:
         """A confirmation link for a new (or unsubscribed) address; for one already subscribed,
@@ -271,13 +279,12 @@ class WebApp:
     async def manage(self, request: Request) -> Response:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         form = await request.form()
-        action = form.get("action", "save")
-        if action in ("pause", "resume", "clear_vote"):
-            sub = await run_in_threadpool(self.switch, sub, action, form.get("paper", ""))
-            notice = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",
-                      "clear_vote": "Vote removed."}[action]
-            f = Fields.of_subscriber(sub, self.default_more)
-            return await self.manage_view(request, sub, f, {}, await self.run_tester(f), notice=notice)
+        action = "clear_vote" if form.get("clear_vote") else form.get("action", "save")
+        if action in SWITCHED:
+            sub = await run_in_threadpool(self.switch, sub, action, form.get("clear_vote", ""))
+            f = self.edits(form, sub)
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f),
+                                          notice=SWITCHED[action] + self.unsaved(f, sub))
         f = Fields.from_form(form, self.default_more)
         f.email = sub.address
         if action == "preview":
@@ -290,6 +297,21 @@ class WebApp:
         sub = await run_in_threadpool(self.save, sub, settings)
         return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
                                       await self.run_tester(f), notice="Saved.")
+
+    def edits(self, form, sub) -> Fields:
+        """The manage form as sent with Pause, Resume or Remove (they submit it too, so what was
+        typed stays in it); a POST without the form's fields (a script) shows what is stored."""
+        if "keywords" not in form:
+            return Fields.of_subscriber(sub, self.default_more)
+        f = Fields.from_form(form, self.default_more)
+        f.email, f.keywords = sub.address, [k for k in f.keywords if k.strip()] + [""]   # keeps "Add another"
+        return f
+
+    def unsaved(self, f: Fields, sub) -> str:
+        """The note after Pause, Resume or Remove when the form holds changes not saved yet."""
+        if sub.origin == "config" or f.same_settings(Fields.of_subscriber(sub, self.default_more)):
+            return ""
+        return " Your changes in the form are not saved yet: Save keeps them."
 
     def switch(self, sub, action: str, paper: str):
         """Pause, resume, or clear the vote on ``paper``: the subscriber as it is afterwards."""
@@ -440,7 +462,7 @@ def error_page(web: WebApp, request: Request, status: int, text: str, **values) 
 
 def way_on(path: str) -> str:
     """What to do about a link that does not work: someone confirming has no digest yet."""
-    if path.startswith("/confirm/"):
+    if path.startswith(("/confirm/", "/sent/")):
         return "Subscribe again from the start page: we mail you a new link."
     return "Use the link in your latest digest, or subscribe again from the start page."
 
@@ -478,6 +500,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
 
     routes = [
         Route("/", web.home, methods=["GET"]), Route("/", web.subscribe, methods=["POST"]),
+        Route("/sent/{token}", web.sent, methods=["GET"]),
         Route("/tester", web.tester_fragment, methods=["GET"]),
         Route("/confirm/{token}", web.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", web.confirm, methods=["POST"]),

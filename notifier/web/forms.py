@@ -61,6 +61,13 @@ class Fields:
     def texts(self) -> list[str]:
         return [k.strip() for k in self.keywords if k.strip()]
 
+    def same_settings(self, other: "Fields") -> bool:
+        """Would saving one store what the other holds (blank boxes and untouched defaults aside)."""
+        def key(f: Fields) -> tuple:
+            return (f.texts(), f.time, f.timezone, f.frequency, f.frequency == "weekly" and f.weekday,
+                    f.max_items, f.threshold())
+        return key(self) == key(other)
+
 
 def check(f: Fields, slack_targets: list[str], *, with_address: bool = True) -> tuple[dict, dict[str, str]]:
     """-> (settings for new_subscriber, {field: error}). Settings are only complete when no error."""

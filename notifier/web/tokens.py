@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-PURPOSES = ("confirm", "manage", "unsubscribe", "vote")
+PURPOSES = ("confirm", "manage", "unsubscribe", "vote", "sent")     # "sent": the address a sign-up mailed
 
 
 class TokenError(Exception):
@@ -41,13 +41,24 @@ class Signer:
         payload = [token.subject] + ([token.paper, token.vote] if token.purpose == "vote" else [])
         return self._serializer(token.purpose).dumps(payload)
 
-    def verify(self, purpose: str, text: str, max_age_seconds: int) -> Token:
+    def sign_sent(self, address: str) -> str:
+        """The "check your inbox" page's token: the address it names (a visitor cannot make the
+        site say it mailed an address of their choosing)."""
+        return self._serializer("sent").dumps(address)
+
+    def verify_sent(self, text: str, max_age_seconds: int) -> str:
+        return str(self._loads("sent", text, max_age_seconds))
+
+    def _loads(self, purpose: str, text: str, max_age_seconds: int):
         try:
-            payload = self._serializer(purpose).loads(text, max_age=max_age_seconds)
+            return self._serializer(purpose).loads(text, max_age=max_age_seconds)
         except SignatureExpired:
             raise TokenError("this link has expired", expired=True) from None
         except BadSignature:
             raise TokenError("this link is not valid (it was changed or cut short)") from None
+
+    def verify(self, purpose: str, text: str, max_age_seconds: int) -> Token:
+        payload = self._loads(purpose, text, max_age_seconds)
         if purpose == "vote":
             subject, paper, vote = payload
             return Token(purpose, int(subject), str(paper), int(vote))

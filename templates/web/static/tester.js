@@ -16,6 +16,10 @@
   var out = document.getElementById("tester");
   if (!out || !window.fetch) { return; }
   var timer = null, pending = null;
+  // An error page (a 500, a proxy's 502) is a whole page: the box says so in one line instead.
+  // The tester's own 429 answer is already a line for this box.
+  var FAILED = "<p class=\"error\" role=\"alert\">The preview did not work just now. Try again in a moment, " +
+    "or use the Preview button.</p>";
   function query() {
     var params = new URLSearchParams();
     document.querySelectorAll("textarea[name=keywords]").forEach(function (t) { params.append("keywords", t.value); });
@@ -30,9 +34,12 @@
     pending = new AbortController();
     out.setAttribute("aria-busy", "true");
     fetch("/tester?" + query(), { signal: pending.signal, credentials: "same-origin" })
-      .then(function (r) { return r.text(); })
+      .then(function (r) { return r.ok || r.status === 429 ? r.text() : FAILED; })
       .then(function (html) { out.innerHTML = html; out.removeAttribute("aria-busy"); })
-      .catch(function () { out.removeAttribute("aria-busy"); });
+      .catch(function (err) {
+        if (err.name !== "AbortError") { out.innerHTML = FAILED; }    // aborted: a newer preview is on its way
+        out.removeAttribute("aria-busy");
+      });
   }
   document.querySelectorAll("[data-tester]").forEach(function (el) {
     el.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(refresh, 300); });
