@@ -467,13 +467,8 @@ def way_on(path: str) -> str:
     return "Use the link in your latest digest, or subscribe again from the start page."
 
 
-def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
-    """The ASGI app: routes, then CSRF, security headers and the body limit around them."""
-    import importlib.resources
-
-    web = WebApp(config, env, clock)
-    static = importlib.resources.files("notifier.templates") / "web" / "static"
-
+def exception_handlers(web: WebApp) -> dict:
+    """What a visitor reads for each error: a page in their terms, never a trace."""
     async def on_token_error(request, err: TokenError):
         return error_page(web, request, 410 if err.expired else 400, f"{str(err).capitalize()}. "
                           f"{way_on(request.url.path)}", link="/", link_text="Start page")
@@ -498,6 +493,17 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         event(log, "web request failed", logging.ERROR, path=request.url.path, error=repr(err))
         return error_page(web, request, 500, "The problem was logged. Please try again later.")
 
+    return {TokenError: on_token_error, Gone: on_gone, PaperGone: on_paper_gone, Confirmed: on_confirmed,
+            HTTPException: on_http, Exception: on_crash}
+
+
+def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
+    """The ASGI app: routes, then CSRF, security headers and the body limit around them."""
+    import importlib.resources
+
+    web = WebApp(config, env, clock)
+    static = importlib.resources.files("notifier.templates") / "web" / "static"
+
     routes = [
         Route("/", web.home, methods=["GET"]), Route("/", web.subscribe, methods=["POST"]),
         Route("/sent/{token}", web.sent, methods=["GET"]),
@@ -514,6 +520,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         Route("/healthz", lambda request: PlainTextResponse("ok\n"), methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(static)), name="static"),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         stop = threading.Event()
@@ -523,9 +530,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         stop.set()
         await run_in_threadpool(warm.join, 60)
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
-        TokenError: on_token_error, Gone: on_gone, PaperGone: on_paper_gone, Confirmed: on_confirmed, HTTPException: on_http,
-        Exception: on_crash})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers(web))
 
     async def csrf_failed(scope, send, _reason):
         request = Request(scope)
