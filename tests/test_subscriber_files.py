@@ -36,7 +36,7 @@ def test_export_then_import_into_another_database_gives_the_same_subscribers(cli
     assert cli("subscribers", "export", str(path), "--all") == (0, "", f"exported 2 subscribers to {path}\n")
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / 'other.sqlite'}")
     code, out, err = cli("subscribers", "import", str(path))
-    assert (code, out) == (0, f"imported {path}: 2 added, 0 updated\n"), err
+    assert (code, out) == (0, f"imported {path}: 2 added, 0 updated, 0 unchanged\n"), err
     after = listed(cli)
     assert essentials(after) == essentials(before)
     assert after[1]["active"] is False and after[0]["profiles"] == ["kv cache, MoE", "speculative decoding"]
@@ -74,7 +74,7 @@ def test_csv_saved_by_excel_with_semicolons_or_tabs_bom_and_crlf_is_imported(cli
             ["", "#vision", "segmentation", "", ""]]
     path = tmp_path / "team.csv"
     path.write_bytes("\r\n".join(sep.join(r) for r in rows).encode("utf-8-sig") + b"\r\n")
-    assert cli("subscribers", "import", str(path)) == (0, f"imported {path}: 2 added, 0 updated\n", "")
+    assert cli("subscribers", "import", str(path)) == (0, f"imported {path}: 2 added, 0 updated, 0 unchanged\n", "")
     assert [(r["name"], r["address"], r["profiles"], r["max_items"], r["active"]) for r in listed(cli)] == [
         ("Zoë Müller", "zoe@example.org", ["kv cache, MoE", 'author:"José Núñez"'], 7, True),
         ("#vision", "#vision", ["segmentation"], None, True)]
@@ -104,11 +104,20 @@ def test_csv_written_by_hand_with_spaces_around_the_separators_is_imported(cli, 
         ("ada@example.org", ["agents"], "Europe/Berlin"), ("bob@example.org", [f"kv cache{sep} MoE"], "UTC")]
 
 
+def test_importing_the_same_file_again_counts_its_rows_unchanged_not_updated(cli, tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    before = listed(cli)
+    assert cli("subscribers", "import", str(path))[1] == f"imported {path}: 0 added, 0 updated, 2 unchanged\n"
+    assert listed(cli) == before
+
+
 def test_importing_again_updates_existing_subscribers_instead_of_failing(cli, tmp_path):
     assert cli("subscribe", "ada@example.org", "-k", "old profile")[0] == 0
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
-    assert cli("subscribers", "import", str(path))[1] == f"imported {path}: 1 added, 1 updated\n"
+    assert cli("subscribers", "import", str(path))[1] == f"imported {path}: 1 added, 1 updated, 0 unchanged\n"
     assert listed(cli)[0]["profiles"] == ["kv cache, MoE", "speculative decoding"]
 
 

@@ -51,7 +51,7 @@ def import_file(ctx, args) -> int:
     subscriber_files.fail(args.file, [(line, f"'{sub.address}' is declared in the config file; change it there")
                                       for line, sub in rows if sub.address in config_owned])
     added, updated = ctx.store.upsert_subscribers([sub for _, sub in rows], SETTINGS)
-    print(f"imported {args.file}: {added} added, {updated} updated")
+    print(f"imported {args.file}: {added} added, {updated} updated, {len(rows) - added - updated} unchanged")
     return 0
 
 

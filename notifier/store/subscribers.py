@@ -107,8 +107,9 @@ class SubscribersMixin:
     def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
         """Add these subscribers, or set ``fields`` on those whose address exists, all in one
         transaction; and active and paused, unless None (as they are: an unsubscribed one stays
-        so), moving their digests as unsubscribe, subscribe and pause/resume do. -> (added, updated)."""
-        fields = list(fields)
+        so), moving their digests as unsubscribe, subscribe and pause/resume do. -> (added, updated:
+        those of the existing ones that this changed)."""
+        fields, updated = list(fields), 0
         with self.transaction(), self.session() as s:
             existing = {}
             for chunk in batched([sub.address for sub in subs], 500):
@@ -120,6 +121,7 @@ class SubscribersMixin:
                     sub.id = None          # run again after a lost race: the rolled-back insert left its id
                     s.add(sub)
                     continue
+                before = [getattr(row, key) for key in (*fields, "active", "paused")]
                 for key in fields:
                     setattr(row, key, getattr(sub, key))
                 if sub.active and not row.active:
@@ -130,9 +132,10 @@ class SubscribersMixin:
                 if sub.paused is not None and sub.paused != row.paused:
                     row.paused = sub.paused
                     self._hold_digests(row.id, sub.paused)
-                row.updated_at = utcnow()
-                s.add(row)
-            return len(subs) - len(existing), len(existing)
+                if before != [getattr(row, key) for key in (*fields, "active", "paused")]:
+                    row.updated_at, updated = utcnow(), updated + 1
+                    s.add(row)
+            return len(subs) - len(existing), updated
 
     def subscribers_version(self, origin: str) -> str:
         """Changes whenever a subscriber of this origin is added or changed: 'count/latest change'."""
