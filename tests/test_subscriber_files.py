@@ -416,3 +416,14 @@ def test_export_writes_the_columns_of_subscribers_json(cli, tmp_path):
     assert cli("subscribers", "export", str(tmp_path / "out.jsonl"))[0] == 0
     exported = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert exported == listed(cli)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["import"], "import needs a FILE (.csv or .jsonl)"),
+    (["list", "team.csv"], "unexpected 'team.csv': did you mean `notifier subscribers import team.csv`?"),
+], ids=["import-without-file", "list-with-file"])
+def test_a_subscribers_command_missing_or_given_a_file_wrongly_is_a_usage_error(cli, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        cli("subscribers", *argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"notifier subscribers: error: {message}"

@@ -3,7 +3,6 @@ import sys
 
 from notifier.commands import context, write_whole
 from notifier.config import DEFAULT_THRESHOLD
-from notifier.errors import InputError
 
 SHOWN = 200          # table rows printed before a summary of the rest
 
@@ -17,11 +16,14 @@ def add_arguments(p):
                                                              "export to standard output: jsonl)")
     p.add_argument("--all", action="store_true", help="include paused and unsubscribed ones (a full backup needs it)")
     p.add_argument("--json", action="store_true", help="print JSON lines")
+    p.set_defaults(usage_error=p.error)
 
 
 def run(args) -> int:
-    if args.file and args.action == "list":
-        raise InputError(f"unexpected '{args.file}': did you mean `notifier subscribers import {args.file}`?")
+    if args.file and args.action == "list":         # usage errors exit 2, as argparse's own do
+        args.usage_error(f"unexpected '{args.file}': did you mean `notifier subscribers import {args.file}`?")
+    if args.action == "import" and not args.file:
+        args.usage_error("import needs a FILE (.csv or .jsonl)")
     with context(args) as ctx:
         if args.action == "import":
             return import_file(ctx, args)
@@ -43,8 +45,6 @@ def import_file(ctx, args) -> int:
     from notifier import subscriber_files
     from notifier.subscribers import SETTINGS
 
-    if not args.file:
-        raise InputError("import needs a FILE (.csv or .jsonl)")
     fmt = subscriber_files.file_format(args.file, args.format)
     rows = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
     config_owned = ctx.store.find_subscribers([sub.address for _, sub in rows], origin="config")
