@@ -506,9 +506,10 @@ def validate_web(web: Web, where: str) -> None:
 def listen_address(listen: str, where: str = "") -> tuple[str, int]:
     """'host:port' -> (host, port); '[::1]:8080' for IPv6."""
     host, sep, port = listen.rpartition(":")
-    if not sep or not host or BLANK_OR_CONTROL.search(host) or not re.fullmatch(r"[0-9]+", port) \
-            or not 0 < int(port) < 65536:
+    if not sep or not host or BLANK_OR_CONTROL.search(host) or not re.fullmatch(r"[0-9]+", port):
         raise ConfigError(f"{where}: 'web.listen' must be host:port, e.g. 127.0.0.1:8080, not {listen!r}")
+    if not 0 < int(port) < 65536:
+        raise ConfigError(f"{where}: 'web.listen' port {int(port)} is out of range: use 1 to 65535")
     return host.strip("[]"), int(port)
 
 

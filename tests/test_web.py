@@ -668,7 +668,7 @@ def test_notifier_web_without_a_signing_key_says_so_in_one_line(monkeypatch, tmp
     monkeypatch.delenv("NOTIFIER_WEB_SECRET", raising=False)
     monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
     assert main(["web", "--listen", "127.0.0.1:0"]) == 1            # a bad --listen: one line too
-    assert "must be host:port" in capsys.readouterr().err
+    assert "port 0 is out of range: use 1 to 65535" in capsys.readouterr().err
     assert main(["web", "--listen", "127.0.0.1:8999"]) == 1          # refused before anything binds
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "NOTIFIER_WEB_SECRET" in err and "openssl rand" in err
