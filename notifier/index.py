@@ -231,6 +231,16 @@ def ranks(lengths: np.ndarray) -> np.ndarray:
     return np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
 
 
+def best_in_turn(scores: np.ndarray, k: int):
+    """Per row, its best ``k`` columns by ``scores``, one argmax at a time (ties in column order):
+    yields (each row's best column, whether it scored > 0). ``scores`` is used up (zeroed as chosen)."""
+    every = np.arange(len(scores))
+    for _ in range(k):
+        best = scores.argmax(axis=1)
+        yield best, scores[every, best] > 0
+        scores[every, best] = 0.0
+
+
 def idf(n_docs: int, df):
     return np.log1p((n_docs - df + 0.5) / (df + 0.5))
 

@@ -29,8 +29,8 @@ from itertools import chain, islice
 import numpy as np
 
 from notifier.explain import evidence
-from notifier.index import (K1, STOP, PaperIndex, build_index, csr_positions, ranks, rare_stems, stem_all, term_stems,
-                            unit_vector, words)
+from notifier.index import (K1, STOP, PaperIndex, best_in_turn, build_index, csr_positions, ranks, rare_stems, stem_all,
+                            term_stems, unit_vector, words)
 from notifier.models import Match
 from notifier.profile import Profile, Term
 from notifier.votes import VOTE_KEPT_CELLS, VOTE_SIMILAR, apply_votes, resemblance, rocchio_weights
@@ -527,21 +527,17 @@ def pseudo_feedback(index: PaperIndex, totals: np.ndarray) -> tuple[np.ndarray, 
     its likeness: that mean similarity over the one the best papers have among themselves, so
     about 1 for a paper that reads like them whatever the similarity's scale; 0 unmatched)."""
     sim = similarity(index)
-    remaining = totals.copy()
     every = np.arange(len(totals))
     mean = np.zeros(totals.shape, np.float32)
     n_best = np.zeros(len(totals), np.int64)
     chosen, rows = [], np.empty(totals.shape, np.float32)
-    for _ in range(min(PRF_DOCS, totals.shape[1])):    # the best papers, one argmax at a time
-        best = remaining.argmax(axis=1)
-        found = remaining[every, best] > 0
+    for best, found in best_in_turn(totals.copy(), min(PRF_DOCS, totals.shape[1])):
         np.take(sim, best, axis=0, out=rows, mode="clip")   # into one buffer, no temporary (every row exists)
         if not found.all():
             rows *= found[:, None]
         mean += rows
         n_best += found
         chosen.append((best, found))
-        remaining[every, best] = 0.0
     mean /= np.maximum(n_best, 1)[:, None].astype(np.float32)
     matched = totals > 0
     mean *= matched

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from notifier.index import (RARE_SHARE, STOP, Doc, PaperIndex, as_doc, content_stems, csr_positions, normal, stem_all,
-                            tokens)
+from notifier.index import (RARE_SHARE, STOP, Doc, PaperIndex, as_doc, best_in_turn, content_stems, csr_positions, normal,
+                            stem_all, tokens)
 
 VOTE_WEIGHT = 1.25          # votes: a matched paper's similarity to the liked papers, by stems and by phrases,
                             # each standardised, moves its log score by this x their sum x its spread (one weight
@@ -99,10 +99,12 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], vot
     top = matched & (scores >= best[:, None])
     spread = np.maximum(np.sqrt(masked_moments(np.log(np.where(matched, scores, 1.0)), top)[1]),
                         VOTE_MIN_SPREAD)
+    def moved(shift):           # what the votes multiply each score by: matched papers only, clipped
+        return np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched)
+
     if day_similarity is not None and VOTE_SECOND_ROUND:
-        voted = scores * np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched)
-        shift += VOTE_WEIGHT * VOTE_SECOND_ROUND * second_round(voted, matched, day_similarity, others)
-    totals[rows] = scores * np.exp(np.clip(spread[:, None] * shift, -VOTE_CLIP, VOTE_CLIP) * matched).astype(np.float32)
+        shift += VOTE_WEIGHT * VOTE_SECOND_ROUND * second_round(scores * moved(shift), matched, day_similarity, others)
+    totals[rows] = scores * moved(shift).astype(np.float32)
     gone = (w < 0) & (day >= 0)                                 # day papers marked not for me: never ranked again
     totals[profile[gone] - lo, day[gone]] = 0.0
     moved = np.sign(shift * matched).astype(np.int8)
@@ -144,13 +146,9 @@ def second_round(voted: np.ndarray, matched: np.ndarray, day_similarity: np.ndar
     best of ``others`` (its matched papers not voted on) by their ``voted`` scores, standardised over
     the matched papers: the pseudo-relevance feedback of ``match.pseudo_feedback`` again, on the
     ranking the votes made. 0 for profiles without ``others`` (as for ``contrast``)."""
-    remaining = np.where(others, voted, 0.0)
-    every = np.arange(len(remaining))
     near = np.zeros(voted.shape, np.float32)
-    for _ in range(VOTE_SECOND_ROUND_DOCS):                     # one argmax at a time: ties in the ranking's order
-        best = remaining.argmax(axis=1)
-        near += day_similarity[best] * (remaining[every, best] > 0)[:, None]
-        remaining[every, best] = 0.0
+    for best, found in best_in_turn(np.where(others, voted, 0.0), VOTE_SECOND_ROUND_DOCS):
+        near += day_similarity[best] * found[:, None]
     return standardised(near, matched) * others.any(axis=1)[:, None]
 
 
