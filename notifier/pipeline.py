@@ -179,7 +179,7 @@ def report_not_caught_up(ctx: Context, source: str, skipped: list[date]) -> None
         return
     first, last = skipped[0], skipped[-1]
     text = (f"source {source}: {len(skipped)} day{'s' if len(skipped) != 1 else ''} missed, {first} to {last}, "
-            f"{'is' if len(skipped) == 1 else 'are'} older than [sources.hf_daily] max_catchup_days and not fetched: "
+            f"{'is' if len(skipped) == 1 else 'are'} older than [sources.{source}] max_catchup_days and not fetched: "
             f"`notifier fetch --since {first}` fetches them")
     event(log, "days not fetched", logging.WARNING, source=source, first=first, last=last, days=len(skipped), text=text)
     ctx.store.raise_alert(f"not-fetched:{source}:{first}:{last}", text)
