@@ -35,9 +35,24 @@ class SlackMessage:
 
 
 # ----------------------------------------------------------------------------- shared wording
+def _c1(code: int) -> str:
+    try:
+        return bytes([code]).decode("cp1252")
+    except UnicodeDecodeError:
+        return ""
+
+
+# Control characters that are not whitespace: dropped, but for C1 ones, which in a paper's text are
+# Windows-1252 punctuation read as Latin-1 ("you\x92re"), shown as the character meant ("you’re").
+# Gmail shows a message holding one, however short, as "[Message clipped]".
+CONTROLS = ({c: "" for c in [*range(0x00, 0x09), *range(0x0e, 0x1c), 0x7f]}
+            | {c: _c1(c) for c in range(0x80, 0xa0) if c != 0x85})
+
+
 def one_line(s: str, limit: int | None = None) -> str:
-    """Collapse whitespace (newlines in a title must never reach a header) and cut long text."""
-    s = " ".join((s or "").split())
+    """Collapse whitespace (newlines in a title must never reach a header), drop control
+    characters and cut long text."""
+    s = " ".join((s or "").translate(CONTROLS).split())
     if limit and len(s) > limit:
         s = s[: limit - 1].rstrip() + "…"
     return s
@@ -105,7 +120,7 @@ def item_view(item: DigestItem) -> dict:
     evidence = []
     for ev in item.match.evidence[:2]:
         evidence.append({"term": one_line(ev.term, 60), "field": ev.field,
-                         "segments": [(re.sub(r"\s+", " ", t)[:400], bool(h)) for t, h in ev.snippet]})
+                         "segments": [(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400], bool(h)) for t, h in ev.snippet]})
     links = [("abstract", p.abs_url)]
     links.append(("PDF", p.pdf_url or f"https://arxiv.org/pdf/{p.arxiv_id}"))
     if p.code_url:

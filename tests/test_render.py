@@ -224,3 +224,17 @@ def test_slack_short_digest_is_one_message_with_mrkdwn_escaping():
     body = json.dumps(s.blocks)
     assert "&lt;@here&gt; &amp; &lt;!channel&gt;" in body and "<!channel>" not in body
     assert "*KV cache*" in body     # highlighted snippet term
+
+
+def test_a_control_character_in_a_paper_never_reaches_the_message_and_windows_1252_punctuation_reads_as_meant():
+    """Gmail shows a message holding a C1 control character (an abstract's "you\\x92re", Windows-1252
+    read as Latin-1), however short, as "[Message clipped]"."""
+    p = paper(0, title="Why you\x92re wrong about KV cache\x07", authors=["Du\x9aan Petrović", "Ann\x00 Lee"])
+    d = digest(papers=[p])
+    d.items[0].match.evidence[0].snippet[:] = [("it\x92s the ", False), ("KV cache", True), ("\x1b[31m", False)]
+    e = render.render_email(d)
+    s = json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    for shown in (e.text, e.html, s):
+        assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", shown)
+        assert "Why you’re wrong about KV cache" in shown and "Dušan Petrović, Ann Lee" in shown
+        assert "it’s the" in shown
