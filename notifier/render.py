@@ -13,6 +13,7 @@ from notifier.models import Digest, DigestItem
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
 MAX_AUTHORS_SHOWN = 3
+PREHEADER_CHARS = 150
 SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_CHARS = 3000
 SLACK_MAX_HEADER_CHARS = 150
@@ -142,6 +143,14 @@ def item_view(item: DigestItem) -> dict:
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
 
 
+def preheader(views: list[dict], nothing: str) -> str:
+    """The line an inbox list shows after the subject: the first titles (else why there are
+    none), instead of the first text of the body, which is the subject again."""
+    if not views:
+        return nothing
+    return one_line(" · ".join(v["title"] for v in views), PREHEADER_CHARS)
+
+
 def more_line(cut: int, weaker: int) -> str:
     """What a digest leaves out: 'and 2 more papers and 3 weaker matches', 'and 1 more weaker
     match', or '' (``cut``: matched papers left out for size, ``weaker``: matches below the bar)."""
@@ -239,6 +248,7 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
     while True:
         more = len(views) - shown + digest.weaker_count
         args = dict(ctx, items=views[:shown], cut=len(views) - shown, more=more,
+                    preheader=preheader(views[:shown], ctx["nothing"]),
                     more_line=more_line(len(views) - shown, digest.weaker_count))
         page = env.get_template("digest.html.j2").render(**args)
         page = _inliner().inline(page)

@@ -238,3 +238,45 @@ def test_a_control_character_in_a_paper_never_reaches_the_message_and_windows_12
         assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", shown)
         assert "Why you’re wrong about KV cache" in shown and "Dušan Petrović, Ann Lee" in shown
         assert "it’s the" in shown
+
+
+def preview(html: str) -> str:
+    """What an inbox list shows after the subject: the body's first text, hidden or not."""
+    body = html[html.index("<body"):]
+    return " ".join(re.sub(r"<[^>]+>", " ", body).split())
+
+
+def test_the_inbox_preview_line_names_the_first_papers_not_the_subject_again():
+    e = render.render_email(digest(4))
+    assert preview(e.html).startswith("Paper 0 on KV cache eviction · Paper 1 on KV cache eviction · Paper 2")
+    assert re.search(r'<div class="preheader" style="display:none;[^"]*mso-hide:all;">Paper 0', e.html)
+    assert preview(render.render_email(digest(0, weaker=0)).html).startswith(
+        "None of the new papers matched your profile.")
+
+
+def test_a_long_preview_line_is_cut_and_the_subject_does_not_follow_it():
+    e = render.render_email(digest(papers=[paper(i, title=f"Paper {i} " + "word " * 30) for i in range(5)]))
+    shown = preview(e.html)
+    line = shown[:shown.index("\u034f")]
+    assert len(line) == render.PREHEADER_CHARS and line.endswith("…")
+    assert "\u034f\u200c" * 40 in e.html.replace("&nbsp;", "")     # filler before the heading in the preview
+
+
+def test_outlook_gets_the_background_colours_as_table_attributes():
+    """Outlook for Windows (Word) drops many CSS backgrounds; bgcolor it always draws."""
+    html = render.render_email(digest(2)).html
+    assert re.search(r'<table class="wrap" [^>]*bgcolor="#f4f4f5"', html)
+    assert re.search(r'<table class="card" [^>]*width="600" bgcolor="#ffffff"', html)
+
+
+def test_dark_mode_recolours_every_coloured_part_not_only_the_highlights():
+    """A client in dark mode that honours color-scheme (Apple Mail) keeps a message's own colours
+    unless its dark rules change them: a white card with only the highlights dark."""
+    css = (Path(render.__file__).parent.parent / "templates" / "digest.css").read_text()
+    light, dark = css.split("@media (prefers-color-scheme: dark)")
+    coloured = {sel.strip() for sels, rules in re.findall(r"([^{}]+)\{([^}]*)\}", light)
+                if re.search(r"(^|[ ;])(color|background-color):", rules) and "@media" not in sels
+                for sel in sels.split(",")}
+    recoloured = {sel.strip() for sels, _ in re.findall(r"([^{}]+)\{([^}]*)\}", dark.lstrip(" {"))
+                  for sel in sels.split(",")}
+    assert coloured and coloured <= recoloured
