@@ -120,8 +120,8 @@ def item_view(item: DigestItem) -> dict:
     p = item.paper
     evidence = []
     for ev in item.match.evidence[:2]:
-        evidence.append({"term": one_line(ev.term, 60), "field": ev.field,
-                         "segments": [(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400], bool(h)) for t, h in ev.snippet]})
+        segments = [(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400], bool(h)) for t, h in ev.snippet]
+        evidence.append({"term": one_line(ev.term, 60), "field": ev.field, "segments": joined_hits(segments)})
     links = [("abstract", p.abs_url)]
     links.append(("PDF", p.pdf_url or f"https://arxiv.org/pdf/{p.arxiv_id}"))
     if p.code_url:
@@ -141,6 +141,19 @@ def item_view(item: DigestItem) -> dict:
             "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
             "evidence": evidence,
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
+
+
+def joined_hits(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Highlighted words with only spaces between them as one highlight: "*mixture of experts*",
+    not "*mixture* *of* *experts*" (text and Slack mark each highlight with stars)."""
+    out: list[tuple[str, bool]] = []
+    for i, (text, hit) in enumerate(segments):
+        bridge = not text.strip() and i + 1 < len(segments) and segments[i + 1][1]
+        if out and out[-1][1] and (hit or bridge):
+            out[-1] = (out[-1][0] + text, True)
+        else:
+            out.append((text, hit))
+    return out
 
 
 def preheader(views: list[dict], nothing: str) -> str:

@@ -280,3 +280,13 @@ def test_dark_mode_recolours_every_coloured_part_not_only_the_highlights():
     recoloured = {sel.strip() for sels, _ in re.findall(r"([^{}]+)\{([^}]*)\}", dark.lstrip(" {"))
                   for sel in sels.split(",")}
     assert coloured and coloured <= recoloured
+
+
+def test_highlighted_words_next_to_each_other_read_as_one_phrase():
+    d = digest(1)
+    d.items[0].match.evidence[0].snippet[:] = [("a sparse ", False), ("mixture", True), (" ", False), ("of", True),
+                                               (" ", False), ("experts", True), (" and ", False), ("MoE", True)]
+    assert "a sparse *mixture of experts* and *MoE*" in render.render_email(d).text
+    assert re.search(r'<b class="hl" style="[^"]*">mixture of experts</b>', render.render_email(d).html)
+    assert "a sparse  *mixture of experts*  and  *MoE*" not in json.dumps(render.render_slack(d).blocks)
+    assert "*mixture of experts*" in json.dumps(render.render_slack(d).blocks)
