@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
 MAX_AUTHORS_SHOWN = 3
 PREHEADER_CHARS = 150
+TEXT_COLUMNS = 78
 SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_CHARS = 3000
 SLACK_MAX_HEADER_CHARS = 150
@@ -268,8 +270,24 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
         if len(page.encode("utf-8")) <= max_bytes or shown == 0:
             break
         shown = max(0, shown - max(1, shown // 5))
-    text = env.get_template("digest.txt.j2").render(**args)
+    text = wrap_text(env.get_template("digest.txt.j2").render(**args))
     return RenderedEmail(subject=ctx["subject"], text=text, html=page)
+
+
+def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
+    """The plain-text part with its lines folded at ``width`` columns (RFC 5322's 78), each
+    continuation under the start of its line's text ("1. " counts as indent). A line with a link
+    ("code: https://…") is left whole, so a reader can click or copy the link and sees its label
+    beside it; so is a word longer than a line."""
+    return "\n".join(_wrap_line(line, width) for line in text.split("\n"))
+
+
+def _wrap_line(line: str, width: int) -> str:
+    if len(line) <= width or "://" in line:
+        return line
+    indent = " " * len(re.match(r"\s*(\d+\.\s)?", line).group())
+    return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
+                                   break_on_hyphens=False))
 
 
 @functools.lru_cache(maxsize=8)

@@ -54,10 +54,15 @@ def test_subject_says_what_is_inside():
     assert e.text.count("Catch-up digest covering 3 days") == 1
 
 
+def unwrapped(text: str) -> str:
+    """The plain-text part as read, whatever the column its lines are folded at."""
+    return " ".join(text.split())
+
+
 def test_status_line_names_sources_and_failures():
-    e = render.render_email(digest(4, failed=["arXiv cs.LG"]))
-    assert "From 38 new papers on Hugging Face Daily Papers and arXiv cs.LG; 4 matched your profile." in e.text
-    assert "arXiv cs.LG could not be fetched this time; its papers will be included once it is back." in e.text
+    text = unwrapped(render.render_email(digest(4, failed=["arXiv cs.LG"])).text)
+    assert "From 38 new papers on Hugging Face Daily Papers and arXiv cs.LG; 4 matched your profile." in text
+    assert "arXiv cs.LG could not be fetched this time; its papers will be included once it is back." in text
     assert "could not be fetched" not in render.render_email(digest(4)).text
 
 
@@ -157,7 +162,7 @@ def shown_text(kind: str, d) -> str:
     """What a subscriber reads of a digest: the email's text or HTML, or the Slack blocks' text."""
     if kind == "slack":
         return " ".join(e["text"] for b in render.render_slack(d).blocks for e in b.get("elements", []) if "text" in e)
-    return getattr(render.render_email(d), kind)
+    return unwrapped(getattr(render.render_email(d), kind))
 
 
 @pytest.mark.parametrize("kind", ["text", "html", "slack"])
@@ -280,6 +285,18 @@ def test_dark_mode_recolours_every_coloured_part_not_only_the_highlights():
     recoloured = {sel.strip() for sels, _ in re.findall(r"([^{}]+)\{([^}]*)\}", dark.lstrip(" {"))
                   for sel in sels.split(",")}
     assert coloured and coloured <= recoloured
+
+
+def test_plain_text_lines_fit_78_columns_and_links_are_never_split():
+    long_url = "https://github.com/some-org/" + "a-very-long-repository-name-" * 3
+    papers = [paper(i, title=f"Paper {i} " + "about KV cache eviction " * 8, code_url=long_url,
+                    authors=[f"Firstname{j} Lastname{j}" for j in range(4)]) for i in range(3)]
+    text = render.render_email(digest(papers=papers)).text
+    lines = text.splitlines()
+    assert all(len(x) <= 78 or re.fullmatch(r" *([a-z ]+: )?https://\S+", x) for x in lines)
+    assert f"   code: {long_url}" in lines
+    first = lines.index("1. Paper 0 about KV cache eviction about KV cache eviction about KV cache")
+    assert lines[first + 1].startswith("   eviction about") and lines[first + 3].startswith("   https://")
 
 
 def test_highlighted_words_next_to_each_other_read_as_one_phrase():
