@@ -20,6 +20,7 @@ SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_CHARS = 3000
 SLACK_MAX_HEADER_CHARS = 150
 SLACK_MAX_TEXT_CHARS = 3000
+SLACK_MAX_MESSAGE_CHARS = 10_000
 SLACK_ITEMS_IN_SUMMARY = 3
 
 
@@ -374,6 +375,30 @@ def _vote_buttons(up: str, down: str):
         ButtonElement(text="👎 Not for me", action_id="vote_down", value=down.rsplit("/", 1)[-1])])
 
 
+def messages(groups: list[list[dict]]) -> list[list[dict]]:
+    """Groups of blocks (one paper's, kept together) packed in turn into messages of at most
+    SLACK_MAX_BLOCKS blocks and SLACK_MAX_MESSAGE_CHARS characters of text. Slack refuses a message
+    whose texts add up to about 12,000 (``msg_blocks_too_long``) well below its documented limits;
+    16 papers, 48 blocks, came to 15,700."""
+    parts: list[list[dict]] = []
+    size = 0
+    for group in groups:
+        chars = text_chars(group)
+        if not parts or len(parts[-1]) + len(group) > SLACK_MAX_BLOCKS or size + chars > SLACK_MAX_MESSAGE_CHARS:
+            parts.append([])
+            size = 0
+        parts[-1] += group
+        size += chars
+    return parts
+
+
+def text_chars(node) -> int:
+    """The characters of every text in these blocks (what Slack's message limit counts)."""
+    if isinstance(node, dict):
+        return sum(len(v) if k == "text" and isinstance(v, str) else text_chars(v) for k, v in node.items())
+    return sum(text_chars(x) for x in node) if isinstance(node, list) else 0
+
+
 def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMARY) -> SlackMessage:
     """A summary message (header, status, first papers); the rest in thread replies of at most
     50 blocks each. Blocks come back as plain dicts (JSON-ready)."""
@@ -399,25 +424,12 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
         summary.append(ContextBlock(elements=[MarkdownTextObject(text=nothing)]))
     elif digest.weaker_count and not rest:
         summary.append(ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))]))
-    thread: list[list] = []
-    current: list = []
-    for v in rest:
-        blocks = _item_blocks(v)
-        if len(current) + len(blocks) > SLACK_MAX_BLOCKS:
-            thread.append(current)
-            current = []
-        current += blocks
+    groups = [[b.to_dict() for b in _item_blocks(v)] for v in rest]
     if rest and digest.weaker_count:
-        more = ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))])
-        if len(current) + 1 > SLACK_MAX_BLOCKS:
-            thread.append(current)
-            current = []
-        current.append(more)
-    if current:
-        thread.append(current)
+        groups.append([ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))]).to_dict()])
     if digest.links:
         summary.append(ContextBlock(elements=[MarkdownTextObject(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
     fallback = _cut(mrkdwn_escape(subj + ". " + status_line(digest)), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
-                        thread=[[b.to_dict() for b in part] for part in thread])
+                        thread=messages(groups))

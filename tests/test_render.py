@@ -307,3 +307,26 @@ def test_highlighted_words_next_to_each_other_read_as_one_phrase():
     assert re.search(r'<b class="hl" style="[^"]*">mixture of experts</b>', render.render_email(d).html)
     assert "a sparse  *mixture of experts*  and  *MoE*" not in json.dumps(render.render_slack(d).blocks)
     assert "*mixture of experts*" in json.dumps(render.render_slack(d).blocks)
+
+
+def texts(node) -> list[str]:
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k == "text" and isinstance(v, str)] + texts(list(node.values()))
+    return [t for x in node for t in texts(x)] if isinstance(node, list) else []
+
+
+def test_a_long_slack_digest_is_cut_into_messages_slack_accepts_with_every_paper_once_in_order():
+    """Slack refused a message of 16 long papers (48 blocks, 15,700 characters of text) with
+    msg_blocks_too_long: its reply, and the papers in it, were lost."""
+    papers = [paper(i, title=f"Paper {i:02d} " + "on long KV cache eviction " * 10,
+                    authors=[f"Firstname{j} Lastname{j}" for j in range(200)]) for i in range(40)]
+    d = digest(papers=papers, channel="slack", weaker=3)
+    for it in d.items:
+        it.match.evidence = [it.match.evidence[0]] * 2
+        it.match.evidence[0].snippet[:] = [("words " * 60, False), ("KV cache", True), (" words" * 60, False)]
+    s = render.render_slack(d)
+    for message in [s.blocks, *s.thread]:
+        assert len(message) <= 50 and sum(map(len, texts(message))) <= 10_000
+    shown = re.findall(r"\|Paper (\d\d) ", json.dumps([s.blocks, *s.thread]))
+    assert shown == [f"{i:02d}" for i in range(40)] and len(s.thread) > 2
+    assert "and 3 more weaker matches" in json.dumps(s.thread[-1][-1])
