@@ -337,6 +337,18 @@ def _cut(s: str, limit: int) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
+def _snippet(segments: list[tuple[str, bool]]) -> str:
+    """A snippet in mrkdwn, its highlights bold. A star against a letter formats nothing ("x*y*"),
+    so a highlight is set apart by spaces, but for the punctuation after it: "*KV cache*.", not
+    "*KV cache* ."."""
+    out = []
+    for i, (text, hit) in enumerate(segments):
+        after = segments[i + 1][0][:1] if i + 1 < len(segments) else ""
+        closing = bool(after) and after in ".,;:!?"
+        out.append(f" *{mrkdwn_escape(text).strip()}*{'' if closing else ' '}" if hit else mrkdwn_escape(text))
+    return " ".join("".join(out).split())
+
+
 def _item_blocks(v: dict) -> list:
     from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
@@ -344,8 +356,7 @@ def _item_blocks(v: dict) -> list:
     if v["authors"]:
         lines.append(mrkdwn_escape(v["authors"]))
     for ev in v["evidence"]:
-        snip = "".join(f" *{mrkdwn_escape(t).strip()}* " if h else mrkdwn_escape(t) for t, h in ev["segments"])
-        lines.append(f"> {mrkdwn_escape(ev['term'])} ({ev['field']}): {' '.join(snip.split())}")
+        lines.append(f"> {mrkdwn_escape(ev['term'])} ({ev['field']}): {_snippet(ev['segments'])}")
     lines.append(" · ".join(_link(u, label) for label, u in v["links"]))
     text = _cut("\n".join(lines), SLACK_MAX_SECTION_CHARS)
     meta = []

@@ -330,3 +330,11 @@ def test_a_long_slack_digest_is_cut_into_messages_slack_accepts_with_every_paper
     shown = re.findall(r"\|Paper (\d\d) ", json.dumps([s.blocks, *s.thread]))
     assert shown == [f"{i:02d}" for i in range(40)] and len(s.thread) > 2
     assert "and 3 more weaker matches" in json.dumps(s.thread[-1][-1])
+
+
+def test_slack_puts_the_punctuation_after_a_highlight_right_after_it():
+    d = digest(1, channel="slack")
+    d.items[0].match.evidence[0].snippet[:] = [("We study the ", False), ("KV cache", True), (". The ", False),
+                                               ("KV cache", True), ("(s) and x", False), ("KV", True)]
+    body = json.dumps(render.render_slack(d).blocks)
+    assert "We study the *KV cache*. The *KV cache* (s) and x *KV*" in body
