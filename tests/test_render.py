@@ -271,7 +271,19 @@ def test_outlook_gets_the_background_colours_as_table_attributes():
     """Outlook for Windows (Word) drops many CSS backgrounds; bgcolor it always draws."""
     html = render.render_email(digest(2)).html
     assert re.search(r'<table class="wrap" [^>]*bgcolor="#f4f4f5"', html)
-    assert re.search(r'<table class="card" [^>]*width="600" bgcolor="#ffffff"', html)
+    assert re.search(r'<table class="card" [^>]*bgcolor="#ffffff"', html)
+
+
+def test_the_card_fits_a_phone_without_media_queries_and_stays_600px_in_outlook():
+    """Gmail's app with a non-Google account drops <style>: a card 600 px wide inline was wider
+    than a phone. Outlook for Windows ignores max-width: a table only it reads holds it to 600 px."""
+    html = render.render_email(digest(2)).html
+    card = re.search(r'<table class="card" [^>]*>', html).group()
+    assert 'width="100%"' in card and re.search(r'style="width: 100%;max-width: 600px;', card)
+    before, after = html.split(card)
+    assert before.rstrip().endswith('<!--[if mso]><table role="presentation" width="600" align="center" '
+                                    'cellpadding="0" cellspacing="0" border="0"><tr><td><![endif]-->')
+    assert "</tbody></table>\n<!--[if mso]></td></tr></table><![endif]-->" in after
 
 
 def test_dark_mode_recolours_every_coloured_part_not_only_the_highlights():
