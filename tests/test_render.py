@@ -274,6 +274,16 @@ def test_outlook_gets_the_background_colours_as_table_attributes():
     assert re.search(r'<table class="card" [^>]*bgcolor="#ffffff"', html)
 
 
+def test_outlook_gets_a_font_it_has_in_every_cell_not_times_new_roman():
+    """Outlook for Windows takes only the first font of a stack (-apple-system, which it lacks) and
+    does not pass a font from body to table cells: both made it Times New Roman."""
+    html = render.render_email(digest(2)).html
+    mso = re.search(r"<!--\[if mso\]><style>([^<]*)</style><!\[endif\]-->", html.split("</head>")[0])
+    selectors, rules = mso.group(1).split("{")
+    assert {"td", "h1", "p", "a", "div"} <= {x.strip() for x in selectors.split(",")}
+    assert 'font-family:"Segoe UI",Arial,sans-serif !important' in rules
+
+
 def test_the_card_fits_a_phone_without_media_queries_and_stays_600px_in_outlook():
     """Gmail's app with a non-Google account drops <style>: a card 600 px wide inline was wider
     than a phone. Outlook for Windows ignores max-width: a table only it reads holds it to 600 px."""
