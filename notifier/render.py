@@ -337,6 +337,15 @@ def _cut(s: str, limit: int) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
+def _mrkdwn(text: str):
+    """A mrkdwn text object that Slack shows as written: our own <url|label> links and *bold* still
+    work, but it does not turn a title's "@channel", "@here" or "#general" into a mention or a
+    channel link (``verbatim`` false, Slack's default, parses them)."""
+    from slack_sdk.models.blocks import MarkdownTextObject
+
+    return MarkdownTextObject(text=text, verbatim=True)
+
+
 def _snippet(segments: list[tuple[str, bool]]) -> str:
     """A snippet in mrkdwn, its highlights bold. A star against a letter formats nothing ("x*y*"),
     so a highlight is set apart by spaces, but for the punctuation after it: "*KV cache*.", not
@@ -350,7 +359,7 @@ def _snippet(segments: list[tuple[str, bool]]) -> str:
 
 
 def _item_blocks(v: dict) -> list:
-    from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+    from slack_sdk.models.blocks import ContextBlock, SectionBlock
 
     lines = [f"*{_link(v['url'], v['title'])}*"]
     if v["authors"]:
@@ -368,9 +377,9 @@ def _item_blocks(v: dict) -> list:
         meta.append(mrkdwn_escape(v["profiles_line"]))
     if v["stats"]:
         meta.append(v["stats"])
-    blocks = [SectionBlock(text=MarkdownTextObject(text=text))]
+    blocks = [SectionBlock(text=_mrkdwn(text))]
     if meta:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_cut(" · ".join(meta), 2000))]))
+        blocks.append(ContextBlock(elements=[_mrkdwn(_cut(" · ".join(meta), 2000))]))
     if v.get("vote"):
         blocks.append(_vote_buttons(*v["vote"]))
     return blocks
@@ -413,12 +422,12 @@ def text_chars(node) -> int:
 def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMARY) -> SlackMessage:
     """A summary message (header, status, first papers); the rest in thread replies of at most
     50 blocks each. Blocks come back as plain dicts (JSON-ready)."""
-    from slack_sdk.models.blocks import ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+    from slack_sdk.models.blocks import ContextBlock, DividerBlock, HeaderBlock, SectionBlock
 
     subj = subject(digest)
     views = with_votes([item_view(i) for i in digest.items], digest)
     head = [HeaderBlock(text=_cut(subj, SLACK_MAX_HEADER_CHARS)),
-            ContextBlock(elements=[MarkdownTextObject(text=mrkdwn_escape(status_line(digest)))])]
+            ContextBlock(elements=[_mrkdwn(mrkdwn_escape(status_line(digest)))])]
     summary = list(head)
     rest = views
     if len(views) > items_in_summary + 1:
@@ -428,18 +437,18 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     for v in shown:
         summary += [DividerBlock(), *_item_blocks(v)]
     if rest:
-        summary.append(SectionBlock(text=MarkdownTextObject(
+        summary.append(SectionBlock(text=_mrkdwn(
             text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
     if not views:
         nothing = nothing_line(digest.weaker_count, digest.stats.failed_sources)
-        summary.append(ContextBlock(elements=[MarkdownTextObject(text=nothing)]))
+        summary.append(ContextBlock(elements=[_mrkdwn(nothing)]))
     elif digest.weaker_count and not rest:
-        summary.append(ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))]))
+        summary.append(ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]))
     groups = [[b.to_dict() for b in _item_blocks(v)] for v in rest]
     if rest and digest.weaker_count:
-        groups.append([ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))]).to_dict()])
+        groups.append([ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]).to_dict()])
     if digest.links:
-        summary.append(ContextBlock(elements=[MarkdownTextObject(
+        summary.append(ContextBlock(elements=[_mrkdwn(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
     fallback = _cut(mrkdwn_escape(subj + ". " + status_line(digest)), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],

@@ -331,10 +331,15 @@ def test_highlighted_words_next_to_each_other_read_as_one_phrase():
     assert "*mixture of experts*" in json.dumps(render.render_slack(d).blocks)
 
 
-def texts(node) -> list[str]:
+def objects(node) -> list[dict]:
+    """Every JSON object in Slack blocks, nested ones too."""
     if isinstance(node, dict):
-        return [v for k, v in node.items() if k == "text" and isinstance(v, str)] + texts(list(node.values()))
-    return [t for x in node for t in texts(x)] if isinstance(node, list) else []
+        return [node] + objects(list(node.values()))
+    return [o for x in node for o in objects(x)] if isinstance(node, list) else []
+
+
+def texts(node) -> list[str]:
+    return [o["text"] for o in objects(node) if isinstance(o.get("text"), str)]
 
 
 def test_a_long_slack_digest_is_cut_into_messages_slack_accepts_with_every_paper_once_in_order():
@@ -360,3 +365,12 @@ def test_slack_puts_the_punctuation_after_a_highlight_right_after_it():
                                                ("KV cache", True), ("(s) and x", False), ("KV", True)]
     body = json.dumps(render.render_slack(d).blocks)
     assert "We study the *KV cache*. The *KV cache* (s) and x *KV*" in body
+
+
+def test_a_title_saying_at_channel_or_naming_a_channel_is_shown_as_text_never_parsed_into_a_mention():
+    d = digest(papers=[paper(0, title="@channel: why #general beats @here for KV cache")], channel="slack",
+               weaker=1, failed=["arXiv cs.LG"])
+    s = render.render_slack(d)
+    mrkdwn = [o for o in objects(s.blocks + [b for part in s.thread for b in part]) if o.get("type") == "mrkdwn"]
+    assert len(mrkdwn) >= 4 and all(o.get("verbatim") is True for o in mrkdwn)
+    assert "|@channel: why #general beats @here for KV cache>" in json.dumps(s.blocks)
