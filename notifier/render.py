@@ -160,8 +160,9 @@ def joined_hits(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
 
 
 def preheader(views: list[dict], nothing: str) -> str:
-    """The line an inbox list shows after the subject: the first titles (else why there are
-    none), instead of the first text of the body, which is the subject again."""
+    """What a glance shows after the subject (an inbox list, a Slack notification): the first
+    titles, else why there are none. An inbox list showed the body's first text, the subject again;
+    a notification the status line."""
     if not views:
         return nothing
     return one_line(" · ".join(v["title"] for v in views), PREHEADER_CHARS)
@@ -439,8 +440,8 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     if rest:
         summary.append(SectionBlock(text=_mrkdwn(
             text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
+    nothing = nothing_line(digest.weaker_count, digest.stats.failed_sources)
     if not views:
-        nothing = nothing_line(digest.weaker_count, digest.stats.failed_sources)
         summary.append(ContextBlock(elements=[_mrkdwn(nothing)]))
     elif digest.weaker_count and not rest:
         summary.append(ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]))
@@ -450,6 +451,6 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     if digest.links:
         summary.append(ContextBlock(elements=[_mrkdwn(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
-    fallback = _cut(mrkdwn_escape(subj + ". " + status_line(digest)), SLACK_MAX_TEXT_CHARS)
+    fallback = _cut(mrkdwn_escape(f"{subj}: {preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
                         thread=messages(groups))

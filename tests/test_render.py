@@ -374,3 +374,10 @@ def test_a_title_saying_at_channel_or_naming_a_channel_is_shown_as_text_never_pa
     mrkdwn = [o for o in objects(s.blocks + [b for part in s.thread for b in part]) if o.get("type") == "mrkdwn"]
     assert len(mrkdwn) >= 4 and all(o.get("verbatim") is True for o in mrkdwn)
     assert "|@channel: why #general beats @here for KV cache>" in json.dumps(s.blocks)
+
+
+def test_a_slack_notification_names_the_first_papers_after_the_subject():
+    s = render.render_slack(digest(4, channel="slack", papers=[paper(0, title="A & B"), paper(1)]))
+    assert s.text == "2 papers on kv cache, MoE — Wed 29 Jul: A &amp; B · Paper 1 on KV cache eviction"
+    assert render.render_slack(digest(0, channel="slack", weaker=0)).text.endswith(
+        "Wed 29 Jul: None of the new papers matched your profile. We'll write again when something does.")
