@@ -37,6 +37,12 @@ class SlackMessage:
     blocks: list[dict]
     thread: list[list[dict]] = field(default_factory=list)
 
+    def reply_text(self, i: int) -> str:
+        """The notification text of thread reply ``i`` (from 1): the summary's, cut to 200 characters
+        where it splits no escape ("&am" of "&amp;"), and which reply it is."""
+        head = self.text if len(self.text) <= 200 else re.sub(r"&[a-z]*$", "", self.text[:199]) + "…"
+        return f"{head} (details {i}/{len(self.thread)})"
+
 
 # ----------------------------------------------------------------------------- shared wording
 def _c1(code: int) -> str:

@@ -381,3 +381,10 @@ def test_a_slack_notification_names_the_first_papers_after_the_subject():
     assert s.text == "2 papers on kv cache, MoE — Wed 29 Jul: A &amp; B · Paper 1 on KV cache eviction"
     assert render.render_slack(digest(0, channel="slack", weaker=0)).text.endswith(
         "Wed 29 Jul: None of the new papers matched your profile. We'll write again when something does.")
+
+
+def test_a_thread_reply_notification_is_cut_without_splitting_an_escape():
+    """Replies repeat the summary's text cut to 200 characters; cut inside "&amp;" it read "R&am"."""
+    message = render.SlackMessage("x" * 196 + " R&amp;D and more", [], [[], []])
+    assert message.reply_text(2) == "x" * 196 + " R… (details 2/2)"
+    assert render.SlackMessage("R&amp;D", [], [[]]).reply_text(1) == "R&amp;D (details 1/1)"
