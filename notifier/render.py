@@ -402,7 +402,7 @@ def _vote_buttons(up: str, down: str):
         ButtonElement(text="👎 Not for me", action_id="vote_down", value=down.rsplit("/", 1)[-1])])
 
 
-def messages(groups: list[list[dict]]) -> list[list[dict]]:
+def pack_messages(groups: list[list[dict]]) -> list[list[dict]]:
     """Groups of blocks (one paper's, kept together) packed in turn into messages of at most
     SLACK_MAX_BLOCKS blocks and SLACK_MAX_MESSAGE_CHARS characters of text. Slack refuses a message
     whose texts add up to about 12,000 (``msg_blocks_too_long``) well below its documented limits;
@@ -427,8 +427,8 @@ def text_chars(node) -> int:
 
 
 def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMARY) -> SlackMessage:
-    """A summary message (header, status, first papers); the rest in thread replies of at most
-    50 blocks each. Blocks come back as plain dicts (JSON-ready)."""
+    """A summary message (header, status, first papers); the rest in thread replies within
+    Slack's limits (``pack_messages``). Blocks come back as plain dicts (JSON-ready)."""
     from slack_sdk.models.blocks import ContextBlock, DividerBlock, HeaderBlock, SectionBlock
 
     subj = subject(digest)
@@ -459,4 +459,4 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
     fallback = _cut(mrkdwn_escape(f"{subj}: {preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
-                        thread=messages(groups))
+                        thread=pack_messages(groups))
