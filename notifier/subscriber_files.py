@@ -6,6 +6,7 @@ profiles are one cell, one profile per line.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -69,12 +70,14 @@ def _unguarded(text: str) -> str:
     return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_START) else text
 
 
-def read(path: str, fmt: str, default_timezone: str) -> list[tuple[int, Subscriber]]:
-    """-> (line, checked subscriber) for every row; InputError listing every bad line."""
+def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, Subscriber]], str]:
+    """-> (line, checked subscriber) for every row, and the encoding the file was read in;
+    InputError listing every bad line."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
+    text, encoding = decode(path, data)
     rows, errors = (_csv_rows if fmt == "csv" else _jsonl_rows)(text)
     subs, seen = [], {}
     for line, row in rows:
@@ -87,7 +90,24 @@ def read(path: str, fmt: str, default_timezone: str) -> list[tuple[int, Subscrib
         except InputError as err:
             errors.append((line, str(err)))
     fail(path, errors)
-    return subs
+    return subs, encoding
+
+
+def decode(path: str, data: bytes) -> tuple[str, str]:
+    """A file's bytes -> (text, encoding): UTF-16 after its byte order mark (Excel's "Unicode Text"),
+    else UTF-8 (a BOM or none), else, for bytes that are not UTF-8, Windows-1252: what Excel on
+    Windows writes for "CSV" (not "CSV UTF-8"). Bytes that are neither: InputError naming the line."""
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    try:
+        return data.decode("utf-16" if utf16 else "utf-8-sig"), "UTF-16" if utf16 else "UTF-8"
+    except UnicodeDecodeError as err:
+        first = err
+    try:
+        return data.decode("cp1252"), "Windows-1252"
+    except UnicodeDecodeError:
+        line = data[:first.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: neither UTF-8 nor Windows-1252 (byte 0x{data[first.start]:02x}): "
+                         "save it as UTF-8 (Excel: \"CSV UTF-8\") and import it again") from None
 
 
 def fail(path: str, errors: list[tuple[int, str]]) -> None:

@@ -109,6 +109,32 @@ def test_csv_saved_by_excel_with_semicolons_or_tabs_bom_and_crlf_is_imported(cli
         ("#vision", "#vision", ["segmentation"], None, True)]
 
 
+def test_a_csv_saved_by_excel_on_windows_in_windows_1252_is_imported_and_said_so(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_bytes("name;address;profiles\r\nZoë Müller;zoe@example.org;“kv cache”, MoE\r\n".encode("cp1252"))
+    assert cli("subscribers", "import", str(path)) == (
+        0, f"imported {path}: 1 added, 0 updated, 0 unchanged\n",
+        f'{path}: not UTF-8, so read as Windows-1252 (Excel\'s "CSV"); if a name looks wrong, save the file as '
+        '"CSV UTF-8" and import it again\n')
+    assert [(r["name"], r["profiles"]) for r in listed(cli)] == [("Zoë Müller", ["“kv cache”, MoE"])]
+
+
+def test_a_tab_separated_file_saved_by_excel_as_unicode_text_is_imported(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_bytes("name\taddress\tprofiles\r\nŁukasz 李\tlukasz@example.org\tagents\r\n".encode("utf-16"))
+    assert cli("subscribers", "import", str(path)) == (0, f"imported {path}: 1 added, 0 updated, 0 unchanged\n", "")
+    assert [r["name"] for r in listed(cli)] == ["Łukasz 李"]
+
+
+def test_a_file_neither_utf8_nor_windows_1252_is_one_line_naming_the_line_and_what_to_do(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_bytes(b"address,profiles\nada@example.org,agents\nbob@example.org,x\x81y\n")
+    assert cli("subscribers", "import", str(path)) == (1, "", (
+        f'notifier: error: {path}: line 3: neither UTF-8 nor Windows-1252 (byte 0x81): save it as UTF-8 '
+        '(Excel: "CSV UTF-8") and import it again\n'))
+    assert listed(cli) == []
+
+
 def test_a_threshold_with_a_decimal_comma_as_excel_writes_it_in_a_semicolon_csv_is_read(cli, tmp_path):
     path = tmp_path / "team.csv"
     path.write_text("address;profiles;threshold\nzoe@example.org;agents;0,3\n", encoding="utf-8")

@@ -46,11 +46,14 @@ def import_file(ctx, args) -> int:
     from notifier.subscribers import SETTINGS
 
     fmt = subscriber_files.file_format(args.file, args.format)
-    rows = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
+    rows, encoding = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
     config_owned = ctx.store.find_subscribers([sub.address for _, sub in rows], origin="config")
     subscriber_files.fail(args.file, [(line, f"'{sub.address}' is declared in the config file; change it there")
                                       for line, sub in rows if sub.address in config_owned])
     added, updated = ctx.store.upsert_subscribers([sub for _, sub in rows], SETTINGS)
+    if encoding == "Windows-1252":
+        print(f"{args.file}: not UTF-8, so read as Windows-1252 (Excel's \"CSV\"); if a name looks wrong, "
+              "save the file as \"CSV UTF-8\" and import it again", file=sys.stderr)
     print(f"imported {args.file}: {added} added, {updated} updated, {len(rows) - added - updated} unchanged")
     return 0
 
