@@ -38,11 +38,13 @@ def to_row(sub: Subscriber) -> dict:
             "threshold": sub.threshold, "active": sub.active, "origin": sub.origin, "paused": sub.paused}
 
 
-def write(fh, rows: list[dict], fmt: str) -> None:
+def write(fh, rows: list[dict], fmt: str, *, bom: bool = False) -> None:
+    """``bom``: start a CSV with U+FEFF, without which Excel reads UTF-8 as Windows-1252 ("ZoÃ«")."""
     if fmt == "jsonl":
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         return
+    fh.write("\ufeff" if bom else "")
     out = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
     out.writeheader()
     for row in rows:

@@ -84,6 +84,15 @@ def test_a_csv_written_by_hand_keeps_its_leading_minus_and_apostrophe(cli, tmp_p
     assert [(r["name"], r["profiles"]) for r in listed(cli)] == [("'Tis Ada", ["-diffusion, kv cache", "agents"])]
 
 
+def test_a_csv_file_export_starts_with_the_byte_order_mark_excel_needs_and_standard_output_does_not(cli, tmp_path):
+    assert cli("subscribe", "zoe@example.org", "-k", "agents", "--name", "Zoë")[0] == 0
+    for fmt in ("csv", "jsonl"):
+        assert cli("subscribers", "export", str(tmp_path / f"team.{fmt}"))[0] == 0
+    assert (tmp_path / "team.csv").read_bytes().startswith("\ufeffid,name,".encode())
+    assert (tmp_path / "team.jsonl").read_bytes().startswith(b'{"id": 1, "name": "Zo\xc3\xab"')
+    assert cli("subscribers", "export", "--format", "csv")[1].startswith("id,name,")
+
+
 def test_csv_written_by_hand_is_imported_with_defaults(cli, tmp_path):
     path = tmp_path / "team.csv"
     path.write_text("address,profiles,max_items,active\n"

@@ -65,7 +65,7 @@ def export(ctx, args, subs=None) -> int:
     rows = [subscriber_files.to_row(s) for s in subs]
     if args.action == "export" and args.file:
         fmt = subscriber_files.file_format(args.file, args.format)
-        write_whole(args.file, lambda fh: subscriber_files.write(fh, rows, fmt), args.file)
+        write_whole(args.file, lambda fh: subscriber_files.write(fh, rows, fmt, bom=True), args.file)
         print(f"exported {len(rows)} subscribers to {args.file}", file=sys.stderr)
     else:
         subscriber_files.write(sys.stdout, rows, args.format or "jsonl")
