@@ -66,3 +66,12 @@ def test_the_readme_shows_what_the_demo_prints(tmp_path):
     def same(text: str, folder: str) -> str:         # the folder and the day it ran aside
         return re.sub(r"\d{4}-\d{2}-\d{2}(?=\.\d+\.(eml|json))", "DAY", text.replace(folder, "FOLDER"))
     assert same(printed, str(tmp_path.resolve())) == same(shown, README_FOLDER)
+
+
+def test_a_demo_dir_that_is_a_file_or_under_one_is_one_line_saying_so(cli, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    for folder, culprit in [(tmp_path / "notes.txt", "it"), (tmp_path / "notes.txt" / "demo", tmp_path / "notes.txt")]:
+        assert cli("demo", "--dir", str(folder)) == (
+            1, "", f"notifier: error: --dir {folder}: {culprit} is a file, not a folder; "
+                   "name a folder (a missing one is created)\n")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
