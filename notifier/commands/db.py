@@ -1,4 +1,7 @@
 """`notifier db copy --to URL`: move the whole database elsewhere, e.g. from SQLite to PostgreSQL."""
+import os
+from pathlib import Path
+
 from notifier.errors import InputError
 
 
@@ -18,13 +21,14 @@ def run(args) -> int:
     if not args.to:
         raise InputError("--to needs the target database's URL, e.g. postgresql+psycopg://notifier@db/notifier")
     check_database_url(args.to, "--to")
+    check_folder(args.to)
     config = load(args)
-    if args.to == config.database_url:
-        raise InputError("--to is the configured database itself; name another one")
     source = Store(config.database_url)
     try:
         target = Store(args.to)
         try:
+            if same_database(source, target):
+                raise InputError("--to is the configured database itself; name another one")
             counts = source.copy_to(target, replace=args.force)
         finally:
             target.close()
@@ -34,3 +38,22 @@ def run(args) -> int:
         print(f"  {table:<16} {count:>9} rows")
     print(f"copied {source.where} to {target.where}: {sum(counts.values())} rows, counts checked table by table")
     return 0
+
+
+def check_folder(url: str) -> None:
+    """A SQLite target in a folder that does not exist is refused, as cp refuses: a typo in the
+    path made the folders and the copy went there."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database if url.startswith("sqlite") else None
+    folder = Path(database).parent if database and database != ":memory:" else None
+    if folder is not None and not folder.is_dir():
+        raise InputError(f"--to {url}: there is no folder {folder}; create it first, or name another file")
+
+
+def same_database(source, target) -> bool:
+    """The same server database, or one SQLite file by two names (./x, a symbolic link): the copy
+    waited 30 s on its own lock and said "locked by another process"."""
+    if source.path is None or target.path is None:
+        return source.url == target.url
+    return os.path.samefile(source.path, target.path)
