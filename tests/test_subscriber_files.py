@@ -364,21 +364,34 @@ def test_subscribers_table_shows_the_first_two_hundred_and_says_how_to_get_the_r
     assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
 
 
-def test_subscribers_table_counts_the_unsubscribed_and_paused_only_with_all(cli, db_url):
+def test_subscribers_table_shows_the_paused_marked_and_the_unsubscribed_only_with_all(cli, db_url):
     from notifier.store import Store
 
     deliveries_for(db_url, 203, {})
     store = Store(db_url)
     subs = store.list_subscribers()
     store.update_subscriber(subs[0].id, active=False)
-    store.update_subscriber(subs[202].id, paused=True)
+    store.update_subscriber(subs[1].id, paused=True)
     store.close()
     _, out, _ = cli("subscribers")
-    assert "│ u0@example.org " not in out and "│ u200@example.org " in out and "│ u201@example.org " not in out
-    assert out.splitlines()[-1] == "... and 1 more (201 in all): `notifier subscribers export FILE` writes every one"
+    assert "│ u0@example.org " not in out and "│ u1@example.org (paused) " in out and "│ u200@example.org " in out
+    assert out.splitlines()[-1] == "... and 2 more (202 in all): `notifier subscribers export FILE` writes every one"
     _, out, _ = cli("subscribers", "--all")
     assert "│ u0@example.org (off) " in out and "│ u200@example.org " not in out
     assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
+
+
+def test_export_keeps_the_paused_and_says_how_many_who_unsubscribed_it_left_out(cli, tmp_path):
+    for address in ("ada@example.org", "bob@example.org", "cyd@example.org"):
+        assert cli("subscribe", address, "-k", "agents")[0] == 0
+    assert cli("edit", "bob@example.org", "--pause")[0] == 0
+    assert cli("unsubscribe", "cyd@example.org")[0] == 0
+    path = tmp_path / "team.jsonl"
+    assert cli("subscribers", "export", str(path)) == (
+        0, "", f"exported 2 subscribers to {path} (1 who unsubscribed left out: --all adds them)\n")
+    assert [(r["address"], r["paused"]) for r in map(json.loads, path.read_text().splitlines())] == [
+        ("ada@example.org", False), ("bob@example.org", True)]
+    assert cli("subscribers", "export", str(path), "--all")[2] == f"exported 3 subscribers to {path}\n"
 
 
 def test_import_leaves_an_unsubscribed_address_unsubscribed_unless_the_row_says_active(cli, tmp_path):
