@@ -160,12 +160,11 @@ def _csv_rows(text: str) -> tuple[list, list]:
 
 
 def _csv_records(reader) -> tuple[list, list]:
-    header = next(reader, None)
-    if not header:
-        return [], [(1, "empty file: expected a header line naming the columns")]
-    unknown = [h for h in header if h not in COLUMNS]
-    if unknown:
-        return [], [(1, f"unknown column '{unknown[0]}' (columns: {', '.join(COLUMNS)})")]
+    typed = next(reader, None) or []
+    header = [h.strip().lower() for h in typed]          # "Address " as a spreadsheet user types it
+    error = _header_error(typed, header)
+    if error:
+        return [], [(1, error)]
     rows, errors, start = [], [], reader.line_num + 1
     for cells in reader:
         if any(c.strip() for c in cells):
@@ -177,11 +176,27 @@ def _csv_records(reader) -> tuple[list, list]:
     return rows, errors
 
 
+def _header_error(typed: list[str], header: list[str]) -> str | None:
+    """What is wrong with a CSV's first line, if anything: a column named twice took the last
+    one's cells, and a missing address or profiles column made every row an error of its own."""
+    if not any(header):
+        return "empty file: expected a header line naming the columns"
+    unknown = [t for t, h in zip(typed, header) if h not in COLUMNS]
+    if unknown:
+        return f"unknown column '{unknown[0]}' (columns: {', '.join(COLUMNS)})"
+    twice = next((h for h in header if header.count(h) > 1), None)
+    if twice:
+        return f"column '{twice}' is there twice: keep one"
+    missing = next((c for c in ("address", "profiles") if c not in header), None)
+    return f"no '{missing}' column: every row needs one" if missing else None
+
+
 def _delimiter(text: str) -> str:
     """',' or what else separates the header's column names: Excel writes ';' where the decimal
     mark is a comma (German, French, ... settings), and a tab for "Text (Tab delimited)"."""
     header = text.split("\n", 1)[0].strip()
-    return next((d for d in ";\t" if d in header and all(c.strip().strip('"') in COLUMNS for c in header.split(d))), ",")
+    return next((d for d in ";\t" if d in header and all(c.strip().strip('"').lower() in COLUMNS
+                                                           for c in header.split(d))), ",")
 
 
 def _subscriber(row: dict, default_timezone: str) -> Subscriber:

@@ -168,6 +168,29 @@ def test_csv_written_by_hand_with_spaces_around_the_separators_is_imported(cli, 
         ("ada@example.org", ["agents"], "Europe/Berlin"), ("bob@example.org", [f"kv cache{sep} MoE"], "UTC")]
 
 
+def test_csv_column_names_typed_in_capitals_or_with_spaces_are_read(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_text("Name; Address ;PROFILES\nZoë;zoe@example.org;agents\n", encoding="utf-8")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [(r["name"], r["address"], r["profiles"]) for r in listed(cli)] == [("Zoë", "zoe@example.org", ["agents"])]
+
+
+@pytest.mark.parametrize("header, message", [
+    ("address,profiles,address", "column 'address' is there twice: keep one"),
+    ("name,profiles", "no 'address' column: every row needs one"),
+    ("address,name", "no 'profiles' column: every row needs one"),
+    ("address,profiles,E-mail", "unknown column 'E-mail' (columns: id, name, address, channel, profiles, timezone, "
+                                "time, frequency, weekday, max_items, threshold, active, origin, paused)"),
+], ids=["column-twice", "no-address", "no-profiles", "unknown"])
+def test_a_csv_header_missing_or_repeating_a_column_is_one_line_about_line_1(cli, tmp_path, header, message):
+    """A column named twice took the last one's cells; a missing one made every row an error."""
+    path = tmp_path / "team.csv"
+    path.write_text(header + "\n" + "\n".join(f"u{i}@example.org,agents,x@example.org" for i in range(30)) + "\n")
+    assert cli("subscribers", "import", str(path)) == (
+        1, "", f"notifier: error: {path}: line 1: {message}\n{path}: nothing imported (1 bad line)\n")
+    assert listed(cli) == []
+
+
 def test_importing_the_same_file_again_counts_its_rows_unchanged_not_updated(cli, tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
