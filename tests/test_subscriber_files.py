@@ -93,6 +93,27 @@ def test_a_csv_file_export_starts_with_the_byte_order_mark_excel_needs_and_stand
     assert cli("subscribers", "export", "--format", "csv")[1].startswith("id,name,")
 
 
+def test_an_export_interrupted_by_ctrl_c_leaves_the_older_file_and_no_temporary_one(cli, tmp_path, monkeypatch):
+    """A Ctrl-C while the rows were written left a hidden .notifier-* file of addresses behind."""
+    from notifier import subscriber_files
+
+    for i in range(3):
+        assert cli("subscribe", f"u{i}@example.org", "-k", "agents")[0] == 0
+    path = tmp_path / "team.csv"
+    path.write_text("the older export")
+    rows_written = []
+
+    def interrupted(text):
+        rows_written.append(text)
+        if len(rows_written) == 20:
+            raise KeyboardInterrupt
+        return text
+    monkeypatch.setattr(subscriber_files, "_guarded", interrupted)
+    assert cli("subscribers", "export", str(path)) == (130, "", "notifier: interrupted\n")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert path.read_text() == "the older export"
+
+
 def test_csv_written_by_hand_is_imported_with_defaults(cli, tmp_path):
     path = tmp_path / "team.csv"
     path.write_text("address,profiles,max_items,active\n"
