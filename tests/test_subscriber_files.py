@@ -408,6 +408,21 @@ def test_subscribers_table_shows_the_first_two_hundred_and_says_how_to_get_the_r
     assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
 
 
+def test_a_subscribers_table_read_only_in_part_by_head_exits_0_as_every_command_does(db_url, tmp_path):
+    """rich exited 1 when its reader stopped early: `notifier subscribers | head` failed under pipefail."""
+    import os
+    import subprocess
+    import sys
+
+    deliveries_for(db_url, 203, {})
+    env = {**os.environ, "NOTIFIER_DATABASE_URL": db_url, "NOTIFIER_STATE_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "notifier", "subscribers"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    assert proc.stdout.readline().startswith("┏".encode())
+    proc.stdout.close()                                     # as head does after its lines
+    assert (proc.wait(timeout=60), proc.stderr.read()) == (0, b"")
+
+
 def test_subscribers_table_shows_the_paused_marked_and_the_unsubscribed_only_with_all(cli, db_url):
     from notifier.store import Store
 

@@ -92,10 +92,12 @@ def print_table(ctx, subs, total: int) -> None:
                       "\n".join(json.loads(s.profile)), when, str(s.max_items or ctx.config.matching.max_items),
                       f"{s.threshold if s.threshold is not None else threshold:g}", s.origin)
     console = Console(width=160)
-    console.print(table)
-    if total > SHOWN:
-        console.print(f"... and {total - SHOWN} more ({total} in all): "
-                      "`notifier subscribers export FILE` writes every one")
+    with console.capture() as shown:        # written below: a reader that stops early (| head) exits 0,
+        console.print(table)                # not rich's exit 1 on a broken pipe
+        if total > SHOWN:
+            console.print(f"... and {total - SHOWN} more ({total} in all): "
+                          "`notifier subscribers export FILE` writes every one")
+    sys.stdout.write(shown.get())
 
 
 def _default_threshold(config) -> float:
