@@ -106,3 +106,14 @@ def test_a_sqlite_target_in_a_folder_that_does_not_exist_is_refused_and_no_folde
         1, "", f"notifier: error: --to sqlite:///{target}: there is no folder {target.parent}; "
                "create it first, or name another file\n")
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_configured_sqlite_file_that_does_not_exist_is_refused_not_copied_as_an_empty_database(cli, tmp_path,
+                                                                                                   monkeypatch):
+    """Run without the service's --config, it made an empty database there and 'copied' 0 rows."""
+    missing = tmp_path / "state" / "notifier.sqlite"
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{missing}")
+    assert cli("db", "copy", "--to", f"sqlite:///{tmp_path / 'copy.sqlite'}") == (
+        1, "", f"notifier: error: {missing}: no database there, nothing to copy; give the service's --config "
+               "(or NOTIFIER_STATE_DIR)\n")
+    assert not (tmp_path / "state").exists() and not (tmp_path / "copy.sqlite").exists()

@@ -23,6 +23,7 @@ def run(args) -> int:
     check_database_url(args.to, "--to")
     check_folder(args.to)
     config = load(args)
+    check_source(config.database_url)
     source = Store(config.database_url)
     try:
         target = Store(args.to)
@@ -40,15 +41,29 @@ def run(args) -> int:
     return 0
 
 
+def check_source(url: str) -> None:
+    """A configured SQLite file that does not exist is refused: opening it made an empty database
+    and "copied" 0 rows, when the command ran without the service's --config or state folder."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise InputError(f"{path}: no database there, nothing to copy; give the service's --config "
+                         "(or NOTIFIER_STATE_DIR)")
+
+
 def check_folder(url: str) -> None:
     """A SQLite target in a folder that does not exist is refused, as cp refuses: a typo in the
     path made the folders and the copy went there."""
+    path = sqlite_file(url)
+    if path is not None and not path.parent.is_dir():
+        raise InputError(f"--to {url}: there is no folder {path.parent}; create it first, or name another file")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a sqlite:/// URL (None for a server or an in-memory database)."""
     from sqlalchemy.engine import make_url
 
     database = make_url(url).database if url.startswith("sqlite") else None
-    folder = Path(database).parent if database and database != ":memory:" else None
-    if folder is not None and not folder.is_dir():
-        raise InputError(f"--to {url}: there is no folder {folder}; create it first, or name another file")
+    return Path(database) if database and database != ":memory:" else None
 
 
 def same_database(source, target) -> bool:
