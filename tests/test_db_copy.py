@@ -117,3 +117,8 @@ def test_a_configured_sqlite_file_that_does_not_exist_is_refused_not_copied_as_a
         1, "", f"notifier: error: {missing}: no database there, nothing to copy; give the service's --config "
                "(or NOTIFIER_STATE_DIR)\n")
     assert not (tmp_path / "state").exists() and not (tmp_path / "copy.sqlite").exists()
+
+
+def test_an_in_memory_target_is_refused_not_reported_copied(cli, source):
+    assert cli("db", "copy", "--to", "sqlite:///:memory:") == (
+        1, "", "notifier: error: --to sqlite:///:memory: is a database in memory, gone when this command ends; name a file\n")

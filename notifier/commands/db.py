@@ -21,7 +21,7 @@ def run(args) -> int:
     if not args.to:
         raise InputError("--to needs the target database's URL, e.g. postgresql+psycopg://notifier@db/notifier")
     check_database_url(args.to, "--to")
-    check_folder(args.to)
+    check_target(args.to)
     config = load(args)
     check_source(config.database_url)
     source = Store(config.database_url)
@@ -50,10 +50,12 @@ def check_source(url: str) -> None:
                          "(or NOTIFIER_STATE_DIR)")
 
 
-def check_folder(url: str) -> None:
+def check_target(url: str) -> None:
     """A SQLite target in a folder that does not exist is refused, as cp refuses: a typo in the
-    path made the folders and the copy went there."""
+    path made the folders and the copy went there. So is one in memory: it was "copied" and gone."""
     path = sqlite_file(url)
+    if url.startswith("sqlite") and path is None:
+        raise InputError(f"--to {url} is a database in memory, gone when this command ends; name a file")
     if path is not None and not path.parent.is_dir():
         raise InputError(f"--to {url}: there is no folder {path.parent}; create it first, or name another file")
 
