@@ -121,4 +121,5 @@ def test_a_configured_sqlite_file_that_does_not_exist_is_refused_not_copied_as_a
 
 def test_an_in_memory_target_is_refused_not_reported_copied(cli, source):
     assert cli("db", "copy", "--to", "sqlite:///:memory:") == (
-        1, "", "notifier: error: --to sqlite:///:memory: is a database in memory, gone when this command ends; name a file\n")
+        1, "", "notifier: error: --to sqlite:///:memory: is a database in memory, gone when this command ends; "
+               "name a file\n")
