@@ -20,11 +20,16 @@ COLUMNS = ("id", "name", "address", "channel", "profiles", "timezone", "time", "
 IGNORED = ("id", "origin")            # the store assigns them
 MAX_REPORTED = 20                     # bad lines listed before "... and N more"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
+WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")   # zip (.xlsx, .ods), OLE2 (.xls)
+WORKBOOK_HINT = 'a spreadsheet workbook, not CSV: use a .csv file, which spreadsheets open and save (Excel: "CSV UTF-8")'
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")   # a spreadsheet runs a cell starting so as a formula
 
 
 def file_format(path: str, given: str | None) -> str:
     fmt = given or FORMATS.get(Path(path).suffix.lower())
+    if fmt is None and Path(path).suffix.lower() in WORKBOOKS:
+        raise InputError(f"{path}: {WORKBOOK_HINT}")
     if fmt is None:
         raise InputError(f"{path}: cannot tell the format from the name; name it .csv or .jsonl, or give --format")
     return fmt
@@ -79,6 +84,8 @@ def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, Su
         data = Path(path).read_bytes()
     except OSError as err:
         raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
+    if data.startswith(WORKBOOK_SIGNATURES):       # a workbook renamed .csv: "neither UTF-8 nor Windows-1252"
+        raise InputError(f"{path}: {WORKBOOK_HINT}")
     text, encoding = decode(path, data)
     rows, errors = (_csv_rows if fmt == "csv" else _jsonl_rows)(text)
     subs, seen = [], {}

@@ -165,6 +165,18 @@ def test_a_file_neither_utf8_nor_windows_1252_is_one_line_naming_the_line_and_wh
     assert listed(cli) == []
 
 
+@pytest.mark.parametrize("name", ["team.xlsx", "team.csv"], ids=["workbook", "workbook-renamed-csv"])
+def test_an_excel_workbook_given_for_import_is_one_line_asking_for_csv(cli, tmp_path, name):
+    import zipfile
+
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w") as book:          # an .xlsx is a zip of XML parts
+        book.writestr("xl/worksheets/sheet1.xml", "<worksheet><sheetData/></worksheet>")
+    assert cli("subscribers", "import", str(path)) == (1, "", (
+        f'notifier: error: {path}: a spreadsheet workbook, not CSV: use a .csv file, which spreadsheets open and save '
+        '(Excel: "CSV UTF-8")\n'))
+
+
 def test_a_threshold_with_a_decimal_comma_as_excel_writes_it_in_a_semicolon_csv_is_read(cli, tmp_path):
     path = tmp_path / "team.csv"
     path.write_text("address;profiles;threshold\nzoe@example.org;agents;0,3\n", encoding="utf-8")
