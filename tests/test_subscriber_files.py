@@ -435,6 +435,20 @@ def test_a_subscribers_table_read_only_in_part_by_head_exits_0_as_every_command_
     assert (proc.wait(timeout=60), proc.stderr.read()) == (0, b"")
 
 
+def test_a_terminal_that_is_not_utf8_gets_an_export_in_utf8_and_a_table_without_a_traceback(cli, db_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    assert cli("subscribe", "li@example.org", "-k", "agents", "--name", "李雷")[0] == 0
+    env = {**os.environ, "NOTIFIER_DATABASE_URL": db_url, "NOTIFIER_STATE_DIR": str(tmp_path),
+           "PYTHONIOENCODING": "ascii"}
+    export, table = (subprocess.run([sys.executable, "-m", "notifier", "subscribers", *args], capture_output=True,
+                                    env=env) for args in (["export"], []))
+    assert (export.returncode, export.stderr) == (0, b"") and json.loads(export.stdout)["name"] == "李雷"
+    assert (table.returncode, table.stderr) == (0, b"") and b"| ??" in table.stdout
+
+
 def test_subscribers_table_shows_the_paused_marked_and_the_unsubscribed_only_with_all(cli, db_url):
     from notifier.store import Store
 

@@ -71,6 +71,7 @@ def export(ctx, args) -> int:
         print(f"exported {len(rows)} subscribers to {args.file}"
               + (f" ({left_out} who unsubscribed left out: --all adds them)" if left_out else ""), file=sys.stderr)
     else:
+        sys.stdout.reconfigure(encoding="utf-8")     # the data as a file holds it, whatever the terminal's locale
         subscriber_files.write(sys.stdout, rows, args.format or "jsonl")
     return 0
 
@@ -97,6 +98,7 @@ def print_table(ctx, subs, total: int) -> None:
         if total > SHOWN:
             console.print(f"... and {total - SHOWN} more ({total} in all): "
                           "`notifier subscribers export FILE` writes every one")
+    sys.stdout.reconfigure(errors="replace")      # a name a non-UTF-8 terminal cannot show is a '?', not a traceback
     sys.stdout.write(shown.get())
 
 
