@@ -175,12 +175,23 @@ def _csv_records(reader) -> tuple[list, list]:
     rows, errors, start = [], [], reader.line_num + 1
     for cells in reader:
         if any(c.strip() for c in cells):
-            if len(cells) != len(header):
-                errors.append((start, f"{len(cells)} cells, the header has {len(header)}"))
+            row, error = _csv_row(header, cells)
+            if error:
+                errors.append((start, error))
             else:
-                rows.append((start, {k: _unguarded(v.strip()) for k, v in zip(header, cells) if v.strip()}))
+                rows.append((start, row))
         start = reader.line_num + 1
     return rows, errors
+
+
+def _csv_row(header: list[str], cells: list[str]) -> tuple[dict, str | None]:
+    """One record's cells by column name, or what is wrong with it. A column without a name is
+    one that Excel saves right of the table (",," at each line's end) when it once held something."""
+    if len(cells) != len(header):
+        return {}, f"{len(cells)} cells, the header has {len(header)}"
+    row = {k: _unguarded(v.strip()) for k, v in zip(header, cells) if v.strip()}
+    unnamed = row.pop("", None)
+    return row, None if unnamed is None else f"'{unnamed}' is in a column without a name in the header"
 
 
 def _header_error(typed: list[str], header: list[str]) -> str | None:
@@ -188,10 +199,10 @@ def _header_error(typed: list[str], header: list[str]) -> str | None:
     one's cells, and a missing address or profiles column made every row an error of its own."""
     if not any(header):
         return "empty file: expected a header line naming the columns"
-    unknown = [t for t, h in zip(typed, header) if h not in COLUMNS]
+    unknown = [t for t, h in zip(typed, header) if h and h not in COLUMNS]
     if unknown:
         return f"unknown column '{unknown[0]}' (columns: {', '.join(COLUMNS)})"
-    twice = next((h for h in header if header.count(h) > 1), None)
+    twice = next((h for h in header if h and header.count(h) > 1), None)
     if twice:
         return f"column '{twice}' is there twice: keep one"
     missing = next((c for c in ("address", "profiles") if c not in header), None)
@@ -202,7 +213,7 @@ def _delimiter(text: str) -> str:
     """',' or what else separates the header's column names: Excel writes ';' where the decimal
     mark is a comma (German, French, ... settings), and a tab for "Text (Tab delimited)"."""
     header = text.split("\n", 1)[0].strip()
-    return next((d for d in ";\t" if d in header and all(c.strip().strip('"').lower() in COLUMNS
+    return next((d for d in ";\t" if d in header and all(c.strip().strip('"').lower() in (*COLUMNS, "")
                                                            for c in header.split(d))), ",")
 
 

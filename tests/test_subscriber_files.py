@@ -177,6 +177,19 @@ def test_an_excel_workbook_given_for_import_is_one_line_asking_for_csv(cli, tmp_
         '(Excel: "CSV UTF-8")\n'))
 
 
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_empty_columns_excel_saves_right_of_the_table_are_ignored_and_a_value_in_one_is_named(cli, tmp_path, sep):
+    path = tmp_path / "team.csv"
+    path.write_bytes(sep.join(["address", "profiles", "", ""]).encode() + b"\r\n"
+                     + sep.join(["ada@example.org", "agents", "", ""]).encode() + b"\r\n")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [r["address"] for r in listed(cli)] == ["ada@example.org"]
+    path.write_bytes(path.read_bytes() + sep.join(["bob@example.org", "agents", "", "note"]).encode() + b"\r\n")
+    assert cli("subscribers", "import", str(path))[2] == (
+        f"notifier: error: {path}: line 3: 'note' is in a column without a name in the header\n"
+        f"{path}: nothing imported (1 bad line)\n")
+
+
 def test_a_threshold_with_a_decimal_comma_as_excel_writes_it_in_a_semicolon_csv_is_read(cli, tmp_path):
     path = tmp_path / "team.csv"
     path.write_text("address;profiles;threshold\nzoe@example.org;agents;0,3\n", encoding="utf-8")
