@@ -57,10 +57,15 @@ FAKE = textwrap.dedent('''
 
 
 @pytest.fixture
-def daemon(tmp_path):
+def daemon_config():
+    return ""
+
+
+@pytest.fixture
+def daemon(tmp_path, daemon_config):
     (tmp_path / "fake.py").write_text(FAKE)
     fetch_time = (datetime.now(timezone.utc) + timedelta(hours=12)).strftime("%H:%M")   # not during the test
-    (tmp_path / "config.toml").write_text(f'[schedule]\ntime = "{fetch_time}"\ntimezone = "UTC"\n')
+    (tmp_path / "config.toml").write_text(f'[schedule]\ntime = "{fetch_time}"\ntimezone = "UTC"\n{daemon_config}')
     env = dict(os.environ, NOTIFIER_STATE_DIR=str(tmp_path / "state"))
     env.pop("JOURNAL_STREAM", None)
     proc = subprocess.Popen([sys.executable, "-u", str(tmp_path / "fake.py"), "--config", str(tmp_path / "config.toml"),
@@ -130,6 +135,19 @@ def test_sighup_during_a_delivery_lets_it_finish_then_starts_again(daemon):
     rest, _ = daemon.communicate(timeout=30)
     assert "deliver start" not in rest and "daemon stopped" in rest and "Traceback" not in rest
     assert daemon.returncode == 0
+
+
+@pytest.mark.parametrize("daemon_config, warned", [
+    ('[email]\nhost = "127.0.0.1"\nfrom = "digest@example.org"\n', True),
+    ('[email]\nhost = "127.0.0.1"\nfrom = "digest@example.org"\nunsubscribe_mailto = "leave@example.org"\n', False),
+    ("", False),                                       # no SMTP: digests go to the outbox
+], ids=["smtp-without-unsubscribe", "smtp-with-mailto", "outbox"])
+def test_a_daemon_mailing_digests_without_any_unsubscribe_link_says_so_at_start(daemon, warned):
+    lines = read_until(daemon, "deliver start")
+    daemon.kill()
+    warning = [line for line in lines if "no unsubscribe link" in line]
+    assert bool(warning) == warned
+    assert all("[web] public_url" in line and "unsubscribe_mailto" in line for line in warning)
 
 
 def test_a_sweep_after_stop_leaves_the_scheduler_alone():
