@@ -862,6 +862,70 @@ def test_a_slow_database_query_on_one_page_does_not_stall_the_other_pages(app, c
     assert answers["slow"].status_code == 200 and query.on_loop == []
 
 
+@pytest.fixture
+def locked(config, monkeypatch):
+    """The app (with a store waiting 0.2 s, not 30, for a lock), a subscriber and their manage
+    link, and ``hold()``: another process's write lock on the SQLite file (the daemon delivering)."""
+    import sqlite3
+    from contextlib import contextmanager
+
+    if not config.database.url.startswith("sqlite"):
+        pytest.skip("a SQLite write lock")
+    monkeypatch.setattr("notifier.store.engine.BUSY_TIMEOUT_MS", 200)
+    config.web.public_url = PUBLIC
+    application = create_app(config, env=ENV)
+    store_sample_papers(application.web.store)
+
+    @contextmanager
+    def hold():
+        other = sqlite3.connect(config.database.url.split(":///", 1)[1], isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            other.rollback()
+            other.close()
+    with TestClient(application, base_url=PUBLIC, follow_redirects=False) as c:
+        sub = subscribed(c, config, application.web.store)
+        yield c, application.web.store, sub, manage_link(application, sub), hold
+    application.web.close()
+
+
+def test_a_database_locked_by_another_process_gets_a_busy_page_saying_nothing_changed(locked):
+    """It waited, then said "Something went wrong" (500) as if the service were broken."""
+    client, store, sub, link, hold = locked
+    page = client.get(link)
+    with hold():
+        busy = client.get(link)
+        saved = client.post(link, data={"csrftoken": csrf_of(page.text), "keywords": "robots", "time": "09:00",
+                                        "timezone": "UTC", "action": "save"})
+    for answer, again in ((busy, "reload this page"), (saved, "go back and send the form again")):
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "10"
+        assert "<h1>Busy for a moment</h1>" in answer.text and "nothing was changed" in answer.text
+        assert again in answer.text
+    assert store.find_subscriber(sub.id).profile == sub.profile
+    retried = client.post(link, data={"csrftoken": csrf_of(page.text), "keywords": "robots", "time": "09:00",
+                                      "timezone": "UTC", "action": "save"})
+    assert "Saved." in retried.text and json.loads(store.find_subscriber(sub.id).profile) == ["robots"]
+
+
+def test_a_change_saved_before_the_database_got_busy_is_not_called_unchanged(locked, monkeypatch):
+    """The pause is stored, then the page after it cannot read the votes: "nothing was changed"
+    would be false, and the visitor would pause again."""
+    client, store, sub, link, hold = locked
+    page = client.get(link)
+    real = store.votes
+
+    def votes_while_locked(subscriber_id):
+        with hold():
+            return real(subscriber_id)
+    monkeypatch.setattr(store, "votes", votes_while_locked)
+    answer = client.post(link, data={"csrftoken": csrf_of(page.text), "action": "pause"})
+    assert answer.status_code == 503 and "nothing was changed" not in answer.text
+    assert "Paused: no digests until you resume. The page could not be shown just now" in answer.text
+    assert store.find_subscriber(sub.id).paused
+
+
 # ----------------------------------------------------------------------------- README claims
 def test_an_https_public_url_adds_hsts_and_a_plain_http_one_does_not(app, client, config):
     assert client.get("/").headers["strict-transport-security"].startswith("max-age=")

@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from notifier.config import Config, read_secret
-from notifier.errors import ConfigError
+from notifier.errors import ConfigError, StoreBusy
 from notifier.logs import event
 from notifier.outbox import State
 from notifier.web import security
@@ -42,6 +42,7 @@ VOTE_LABELS = {True: "more like this", False: "not for me"}
 FILE_OWNED = ("Your keywords and schedule are set in this service’s configuration, so they cannot be changed "
               "here: ask the person who runs it. Pausing, votes and unsubscribing work here.")
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
+BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
 SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",   # manage actions that
             "clear_vote": "Vote removed."}                                                # save nothing typed
 
@@ -282,6 +283,7 @@ class WebApp:
         action = "clear_vote" if form.get("clear_vote") else form.get("action", "save")
         if action in SWITCHED:
             sub = await run_in_threadpool(self.switch, sub, action, form.get("clear_vote", ""))
+            request.state.changed = SWITCHED[action]      # told so, should the page after it find the database busy
             f = self.edits(form, sub)
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f),
                                           notice=SWITCHED[action] + self.unsaved(f, sub))
@@ -295,6 +297,7 @@ class WebApp:
         if errors:
             return await self.manage_view(request, sub, f, errors, await self.tester_for_refused(f, errors), 400)
         sub = await run_in_threadpool(self.save, sub, settings)
+        request.state.changed = "Saved."
         return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
                                       await self.run_tester(f), notice="Saved.")
 
@@ -447,7 +450,7 @@ class WebApp:
 # ----------------------------------------------------------------------------- errors
 ERROR_TITLES = {400: "This link is not valid", 403: "This form could not be checked", 404: "Not found", 405: "Not allowed",
                 410: "This link no longer works", 411: "Length required", 413: "Request too large",
-                429: "Too many requests", 500: "Something went wrong"}
+                429: "Too many requests", 500: "Something went wrong", 503: "Busy for a moment"}
 
 CSRF_REFUSED = {     # by whether the browser sent the form's cookie (the check's tokens never expire)
     True: "It came from an older page or another site. Reload the page and send it again.",
@@ -465,6 +468,16 @@ def way_on(path: str) -> str:
     if path.startswith(("/confirm/", "/sent/")):
         return "Subscribe again from the start page: we mail you a new link."
     return "Use the link in your latest digest, or subscribe again from the start page."
+
+
+def busy_text(request: Request) -> str:
+    """What a visitor reads when the database was busy (another process writing): what was kept."""
+    changed = getattr(request.state, "changed", "")
+    if changed:            # the change was committed; only the page after it could not be read
+        return f"{changed} The page could not be shown just now: open your link again in a moment."
+    again = "go back and send the form again" if request.method == "POST" else "reload this page"
+    return (f"This service is busy for a moment (another task is writing to its database), so nothing was "
+            f"changed. Please {again} in a few seconds.")
 
 
 def exception_handlers(web: WebApp) -> dict:
@@ -489,12 +502,18 @@ def exception_handlers(web: WebApp) -> dict:
         text = {404: "There is no page here.", 405: "This page does not accept that request."}
         return error_page(web, request, err.status_code, text.get(err.status_code, err.detail or ""))
 
+    async def on_busy(request, err: StoreBusy):
+        event(log, "web database busy", logging.WARNING, path=request.url.path, error=str(err))
+        page = error_page(web, request, 503, busy_text(request))
+        page.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+        return page
+
     async def on_crash(request, err: Exception):
         event(log, "web request failed", logging.ERROR, path=request.url.path, error=repr(err))
         return error_page(web, request, 500, "The problem was logged. Please try again later.")
 
     return {TokenError: on_token_error, Gone: on_gone, PaperGone: on_paper_gone, Confirmed: on_confirmed,
-            HTTPException: on_http, Exception: on_crash}
+            HTTPException: on_http, StoreBusy: on_busy, Exception: on_crash}
 
 
 def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
