@@ -395,6 +395,29 @@ def test_a_manage_form_refused_for_its_time_still_previews_its_keywords(app, cli
     assert "Type a few keywords" not in page.text and "VIA-SD" in page.text
 
 
+@pytest.mark.parametrize("crafted, error", [
+    ({"max_items": "500"}, "Most papers per digest: a number from 1 to 100"),
+    ({"more": "999"}, "Fewer ↔ more papers: the slider goes from 5 to 95"),
+    ({"frequency": "hourly"}, "&#39;hourly&#39; is not one of the choices: pick Daily or Weekly"),
+    ({"frequency": "weekly", "weekday": "someday"}, "&#39;someday&#39; is not a day of the week"),
+], ids=["max_items", "more", "frequency", "weekday"])
+def test_a_crafted_value_no_field_offers_gets_the_form_back_with_a_message(client, config, store, crafted, error):
+    """A bare 400 said nothing (max_items, a field only the manage page has), or the value was
+    taken as something else: 'hourly' subscribed weekly on Monday."""
+    page = subscribe(client, **crafted)
+    assert page.status_code == 400 and error in page.text and 'name="keywords"' in page.text
+    assert mails(config) == [] and store.list_subscribers(active_only=False) == []
+
+
+@pytest.mark.parametrize("crafted, field", [({"more": "-3"}, "more"), ({"frequency": "hourly"}, "frequency")])
+def test_a_crafted_value_on_the_manage_page_is_named_beside_its_field(app, client, config, store, crafted, field):
+    sub = subscribed(client, config, store)
+    page = post_form(client, manage_link(app, sub), {**SAVE, **crafted})
+    assert page.status_code == 400 and re.search(rf'id="{field}-error">[^<]+</p>', page.text)
+    assert re.search(rf'aria-describedby="[^"]*{field}-error"', page.text)
+    assert store.find_subscriber(sub.id).updated_at == sub.updated_at
+
+
 def test_a_cleared_delivery_time_is_asked_for_not_quoted_as_two_stray_marks(client, store):
     page = subscribe(client, time="")
     assert page.status_code == 400

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from notifier.config import ANY_SLACK_USER, DEFAULT_THRESHOLD, MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
-from notifier.errors import NotifierError
-from notifier.subscribers import WEEKDAYS, channel_of, parse_frequency
+from notifier.errors import NotifierError, visible
+from notifier.subscribers import WEEKDAYS, channel_of
 from notifier.web.tester import profile_error_at
 
 
@@ -88,10 +88,9 @@ def check(f: Fields, slack_targets: list[str], *, with_address: bool = True) -> 
     elif not TIME_RE.match(f.time):
         errors["time"] = f"'{f.time}' is not a time as HH:MM (24-hour)"
     _field(errors, "timezone", lambda: check_timezone(f.timezone))     # shown under the "Time zone" field
-    frequency = "daily" if f.frequency == "daily" else f"weekly:{f.weekday if f.weekday in WEEKDAYS else 'mon'}"
-    _field(errors, "frequency", lambda: parse_frequency(frequency))
-    settings["frequency"] = frequency
+    settings["frequency"] = _frequency(f, errors)
     settings["max_items"] = _max_items(f.max_items, errors)
+    _more(f.more, errors)
     settings["threshold"] = f.threshold()
     return settings, errors
 
@@ -131,6 +130,23 @@ def slack_allowed(address: str, slack_targets: list[str]) -> bool:
     """An exact entry of [web] slack_targets; the entry "users" allows any Slack user id."""
     is_user = address.lstrip("@")[:1] in ("U", "W") and not address.startswith("#")
     return address in slack_targets or (is_user and ANY_SLACK_USER in slack_targets)
+
+
+def _frequency(f: Fields, errors: dict) -> str:
+    """The radio buttons and the weekday list as parse_frequency takes them; a value no browser
+    sends from them (a crafted or outdated form) is named beside the field, not read as weekly."""
+    if f.frequency not in ("daily", "weekly"):
+        errors["frequency"] = f"'{visible(f.frequency)}' is not one of the choices: pick Daily or Weekly"
+    elif f.frequency == "weekly" and f.weekday not in WEEKDAYS:
+        errors["frequency"] = f"'{visible(f.weekday)}' is not a day of the week: pick one from the list"
+    return f.frequency if f.frequency != "weekly" else f"weekly:{f.weekday}"
+
+
+def _more(text: str, errors: dict) -> None:
+    """The slider's position: what the page offers, or blank (the configured threshold)."""
+    low, high = (round(100 - 100 * t) for t in reversed(THRESHOLD_RANGE))
+    if text and not (text.isdigit() and low <= int(text) <= high):
+        errors["more"] = f"the slider goes from {low} to {high}"
 
 
 def _max_items(text: str, errors: dict) -> int | None:
