@@ -655,9 +655,22 @@ def test_every_field_of_the_subscribe_form_has_a_label(client):
         assert f'for="{field_id}"' in page
 
 
-def test_a_request_body_over_the_limit_gets_413(client):
-    page = client.post("/", content=b"x" * 20000, headers={"content-type": "application/x-www-form-urlencoded"})
-    assert page.status_code == 413
+def test_a_form_over_the_body_limit_gets_a_page_saying_what_to_shorten_not_bare_text(client):
+    """A 14 KB profile sent with Preview (18 KB as a form) read "Request too large" and nothing else."""
+    page = post_form(client, "/", {"keywords": "agents, " * 1800, "action": "preview"})
+    assert page.status_code == 413 and "<title>Too much text · Paper digests</title>" in page.text
+    assert "A profile takes at most 2,000 characters" in page.text
+    assert '<a class="button" href="/">Back to the page</a>' in page.text
+
+
+def test_a_profile_over_2000_characters_is_refused_in_the_tester_and_beside_the_field(client, store):
+    long = ", ".join(f"term{i}" for i in range(400))
+    said = "a profile takes at most 2,000 characters and this one is longer"
+    assert said in post_form(client, "/", {"keywords": long, "action": "preview"}).text
+    assert said in client.get("/tester", params={"keywords": long[:2001]}).text     # as the page's script sends it
+    refused = subscribe(client, keywords=long)
+    assert refused.status_code == 400 and re.search(rf'id="keywords-error">{said}', refused.text)
+    assert store.list_subscribers(active_only=False) == []
 
 
 def test_an_unexpected_error_shows_a_plain_500_page_without_a_trace(app, client, monkeypatch):

@@ -32,7 +32,7 @@ from notifier.outbox import State
 from notifier.web import security
 from notifier.web.forms import Fields, check, default_more
 from notifier.web.links import manage_url, unsubscribe_url, url
-from notifier.web.tester import Tester, TesterResult
+from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
 from notifier.web.tokens import Signer, Token, TokenError
 
 log = logging.getLogger("notifier.web")
@@ -150,7 +150,7 @@ class WebApp:
     def choices(self) -> dict:
         from notifier.subscribers import WEEKDAYS
 
-        return {"weekdays": WEEKDAYS, "slack": bool(self.config.web.slack_targets)}
+        return {"weekdays": WEEKDAYS, "slack": bool(self.config.web.slack_targets), "max_chars": MAX_PROFILE_CHARS}
 
     async def subscribe(self, request: Request) -> Response:
         form = await request.form()
@@ -449,8 +449,14 @@ class WebApp:
 
 # ----------------------------------------------------------------------------- errors
 ERROR_TITLES = {400: "This link is not valid", 403: "This form could not be checked", 404: "Not found", 405: "Not allowed",
-                410: "This link no longer works", 411: "Length required", 413: "Request too large",
+                410: "This link no longer works", 411: "The form could not be read", 413: "Too much text",
                 429: "Too many requests", 500: "Something went wrong", 503: "Busy for a moment"}
+
+REFUSED_BODY = {      # BodyLimit's answers: the form was never read, so it cannot come back filled in
+    411: "Your browser sent the form without saying how long it is, which this site needs. Send it again, or "
+         "try another browser.",
+    413: (f"What you sent is longer than this site takes. A profile takes at most {MAX_PROFILE_CHARS:,} "
+          "characters: go back, keep the terms that tell your topic best, and send it again.")}
 
 CSRF_REFUSED = {     # by whether the browser sent the form's cookie (the check's tokens never expire)
     True: "It came from an older page or another site. Reload the page and send it again.",
@@ -557,7 +563,9 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         await response(scope, None, send)
 
     async def refuse(scope, send, status):
-        response = PlainTextResponse(f"{ERROR_TITLES[status]}\n", status_code=status)
+        request = Request(scope)
+        response = error_page(web, request, status, REFUSED_BODY[status], link=request.url.path,
+                              link_text="Back to the page")
         await response(scope, None, send)
 
     secure = web.base.startswith("https://")

@@ -19,6 +19,8 @@ from notifier.models import Paper
 
 log = logging.getLogger("notifier.web")
 DAYS = 7
+MAX_PROFILE_CHARS = 2000        # a profile's few dozen telling terms fit many times over; the form stays well
+                                # under [web] max_body_bytes (16 KB) and the live preview's URL under a server's limit
 WARM_PROFILE = "paper"          # any valid profile: running it builds the index the next visitor needs
 
 
@@ -49,6 +51,9 @@ def profile_error_at(texts: list[str]) -> tuple[int | None, str]:
     from notifier.profile import check_profile
 
     for i, text in enumerate(texts):
+        if len(text) > MAX_PROFILE_CHARS:
+            return i, (f"a profile takes at most {MAX_PROFILE_CHARS:,} characters and this one is longer: "
+                       "keep the terms that tell your topic best")
         try:
             check_profile(text)
         except ProfileError as err:

@@ -20,9 +20,14 @@
   // The tester's own 429 answer is already a line for this box.
   var FAILED = "<p class=\"error\" role=\"alert\">The preview did not work just now. Try again in a moment, " +
     "or use the Preview button.</p>";
+  // A profile over the limit is sent cut just past it: the answer is the same ("at most N characters"),
+  // and a pasted page of text does not make a URL longer than a server takes.
+  var maxChars = parseInt(out.getAttribute("data-max-chars"), 10) || 2000;
   function query() {
     var params = new URLSearchParams();
-    document.querySelectorAll("textarea[name=keywords]").forEach(function (t) { params.append("keywords", t.value); });
+    document.querySelectorAll("textarea[name=keywords]").forEach(function (t) {
+      params.append("keywords", t.value.slice(0, maxChars + 1));
+    });
     ["more", "max_items"].forEach(function (name) {
       var el = document.querySelector("[name=" + name + "]");
       if (el) { params.set(name, el.value); }
