@@ -310,6 +310,32 @@ def test_a_subscriber_whose_stored_profile_no_longer_parses_sees_why_on_the_mana
     assert json.loads(store.find_subscriber(sub.id).profile) == ["+agents"]
 
 
+def titles_in_tester(html: str) -> list[str]:
+    """The titles the tester shows, in order (the page's tester section, or a fragment)."""
+    at = html.find('<section class="tester"')
+    part = html[at:html.index("</section>", at)] if at >= 0 else html
+    return re.findall(r'<li><a href="[^"]*" rel="noreferrer" dir="auto">([^<]*)</a>', part)
+
+
+def test_the_manage_page_tester_applies_the_subscribers_votes_as_their_digest_does(app, client, config, store):
+    """It ranked the keywords alone: a paper marked "not for me" still showed, and the order the
+    votes make (which decides what fills a full digest) was not the digest's."""
+    from notifier.pipeline import match_subscriber
+
+    sub = subscribed(client, config, store)
+    store.update_subscriber(sub.id, profile=json.dumps(["agents, memory"]))
+    store.set_vote(sub.id, "2606.13681", 1)                 # EvoArena: more like this
+    store.set_vote(sub.id, "2606.13120", -1)                # EvoBrowseComp: not for me
+    link = manage_link(app, sub)
+    page, live = client.get(link).text, client.get(f"{link}/tester", params={"keywords": "agents, memory"}).text
+    items, _ = match_subscriber(app.web.ctx, store.find_subscriber(sub.id), app.web.tester.papers())
+    digest = [app.web.store.get_papers([i["id"]])[i["id"]].title for i in items]
+    assert titles_in_tester(page) == titles_in_tester(live) == digest
+    assert not any(t.startswith("EvoBrowseComp") for t in digest) and "like 1 paper you liked" in page
+    anyone = titles_in_tester(client.get("/tester", params={"keywords": "agents, memory"}).text)
+    assert any(t.startswith("EvoBrowseComp") for t in anyone)      # the sign-up page's preview has no votes
+
+
 def test_an_untouched_fewer_more_slider_keeps_following_the_configured_threshold(app, client, config, store):
     sub = subscribed(client, config, store)
     page = client.get(manage_link(app, sub))

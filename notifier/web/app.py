@@ -119,15 +119,18 @@ class WebApp:
     def tester_args(self, f: Fields) -> dict:
         return {"threshold": f.threshold(), "max_items": min(int(f.max_items), 100) if f.max_items.isdigit() else None}
 
-    async def run_tester(self, f: Fields) -> TesterResult:
-        return await run_in_threadpool(self.tester.run, f.texts(), **self.tester_args(f))
+    async def run_tester(self, f: Fields, sub=None) -> TesterResult:
+        """What ``f``'s profiles would send; for a subscriber (the manage page) with their votes
+        applied, as their digest applies them."""
+        return await run_in_threadpool(self.tester.run, f.texts(), subscriber_id=sub.id if sub else 0,
+                                       **self.tester_args(f))
 
-    async def tester_for_refused(self, f: Fields, errors: dict) -> TesterResult:
+    async def tester_for_refused(self, f: Fields, errors: dict, sub=None) -> TesterResult:
         """The tester beside a refused form: the profile's error, else what it would send (a
         wrong time takes nothing from the preview)."""
         if "keywords" in errors:
             return TesterResult(error=errors["keywords"], ran=True)
-        return await self.run_tester(f)
+        return await self.run_tester(f, sub)
 
     # -- tokens -----------------------------------------------------------------------------
     def verify(self, purpose: str, token: str, days: float):
@@ -263,7 +266,7 @@ class WebApp:
     async def manage_page(self, request: Request) -> Response:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         f = Fields.of_subscriber(sub, self.default_more)
-        return await self.manage_view(request, sub, f, {}, await self.run_tester(f))
+        return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub))
 
     async def manage_view(self, request: Request, sub, f: Fields, errors: dict, result: TesterResult,
                           status: int = 200, notice: str = "") -> Response:
@@ -285,21 +288,21 @@ class WebApp:
             sub = await run_in_threadpool(self.switch, sub, action, form.get("clear_vote", ""))
             request.state.changed = SWITCHED[action]      # told so, should the page after it find the database busy
             f = self.edits(form, sub)
-            return await self.manage_view(request, sub, f, {}, await self.run_tester(f),
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
                                           notice=SWITCHED[action] + self.unsaved(f, sub))
         f = Fields.from_form(form, self.default_more)
         f.email = sub.address
         if action == "preview":
-            return await self.manage_view(request, sub, f, {}, await self.run_tester(f))
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub))
         if sub.origin == "config":          # the file wins at the next start: a save here would not last
-            return await self.manage_view(request, sub, f, {}, await self.run_tester(f), 409, notice=FILE_OWNED)
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 409, notice=FILE_OWNED)
         settings, errors = check(f, self.config.web.slack_targets, with_address=False)
         if errors:
-            return await self.manage_view(request, sub, f, errors, await self.tester_for_refused(f, errors), 400)
+            return await self.manage_view(request, sub, f, errors, await self.tester_for_refused(f, errors, sub), 400)
         sub = await run_in_threadpool(self.save, sub, settings)
         request.state.changed = "Saved."
         return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
-                                      await self.run_tester(f), notice="Saved.")
+                                      await self.run_tester(f, sub), notice="Saved.")
 
     def edits(self, form, sub) -> Fields:
         """The manage form as sent with Pause, Resume or Remove (they submit it too, so what was
@@ -437,12 +440,16 @@ class WebApp:
 
     # -- the tester fragment (progressive enhancement) -------------------------------------------
     async def tester_fragment(self, request: Request) -> Response:
+        """The live preview beside the sign-up form; beside the manage form (``/manage/{token}/tester``)
+        with the subscriber's votes applied."""
         if not self.allowed(TESTER_LIMIT, "tester", self.client(request)):
             return HTMLResponse("<p>Too many previews; wait a moment.</p>", status_code=429)
+        token = request.path_params.get("token")
+        sub = (await run_in_threadpool(self.subscriber_for, "manage", token))[0] if token else None
         q = request.query_params
         f = Fields(keywords=q.getlist("keywords") or [""], more=q.get("more", ""), max_items=q.get("max_items", ""),
                    default_more=self.default_more)
-        result = await self.run_tester(f)
+        result = await self.run_tester(f, sub)
         text = self.templates.get_template("web/_tester.html.j2").render(result=result)
         return HTMLResponse(text)
 
@@ -537,6 +544,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         Route("/confirm/{token}", web.confirm, methods=["POST"]),
         Route("/manage/{token}", web.manage_page, methods=["GET"]),
         Route("/manage/{token}", web.manage, methods=["POST"]),
+        Route("/manage/{token}/tester", web.tester_fragment, methods=["GET"]),
         Route("/unsubscribe/{token}", web.unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", web.unsubscribe, methods=["POST"]),
         Route("/vote/{token}", web.vote_page, methods=["GET"]),

@@ -38,7 +38,7 @@
     if (pending) { pending.abort(); }
     pending = new AbortController();
     out.setAttribute("aria-busy", "true");
-    fetch("/tester?" + query(), { signal: pending.signal, credentials: "same-origin" })
+    fetch((out.getAttribute("data-src") || "/tester") + "?" + query(), { signal: pending.signal, credentials: "same-origin" })
       .then(function (r) { return r.ok || r.status === 429 ? r.text() : FAILED; })
       .then(function (html) { out.innerHTML = html; out.removeAttribute("aria-busy"); })
       .catch(function (err) {
