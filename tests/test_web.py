@@ -532,6 +532,53 @@ def test_an_old_manage_link_opened_after_unsubscribing_says_why_and_leads_to_the
     assert '<a class="button" href="/">Start page</a>' in page.text
 
 
+def test_links_from_before_an_unsubscribe_do_not_open_the_subscription_started_again_after_it(
+        app, client, config, store):
+    """Unsubscribed, then subscribed again (the same subscriber row): the old mails' manage and
+    vote links opened the new subscription again, to whoever holds those mails."""
+    with freeze_time("2026-06-01 08:00"):
+        sub = subscribed(client, config, store)
+        old_manage = manage_link(app, sub)
+        old_vote = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2606.12243', 1))}"
+        store.remove_subscriber(sub.id)
+    with freeze_time("2026-06-20 08:00"):
+        again = subscribed(client, config, store)
+        assert again.id == sub.id and again.active
+        new_manage = manage_link(app, again)            # as the new subscription's mails carry it
+    with freeze_time("2026-06-21 08:00"):
+        for old in (old_manage, old_vote):
+            page = client.get(old)
+            assert page.status_code == 410 and "This link is from before you unsubscribed" in page.text
+        assert post_form(client, old_vote, {}, page=new_manage).status_code == 410 and store.votes(sub.id) == []
+        assert client.get(new_manage).status_code == 200
+
+
+def test_a_subscriber_back_from_the_command_line_is_a_new_subscription_too(app, client, config, store, cli):
+    with freeze_time("2026-06-01 08:00"):
+        sub = subscribed(client, config, store)
+        old_manage = manage_link(app, sub)
+        store.remove_subscriber(sub.id)
+    with freeze_time("2026-06-02 08:00"):
+        assert cli("subscribe", "ada@example.org", "--keywords", "agents")[0] == 0
+        assert client.get(old_manage).status_code == 410
+        assert client.get(manage_link(app, sub)).status_code == 200
+
+
+def test_an_unsubscribe_link_from_before_a_re_subscribe_still_unsubscribes(app, client, config, store):
+    """Stopping mail is never refused: someone who clicks "unsubscribe" in an old mail means it,
+    and mail they asked to stop would be reported as spam."""
+    with freeze_time("2026-06-01 08:00"):
+        sub = subscribed(client, config, store)
+        old = f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}"
+        store.remove_subscriber(sub.id)
+    with freeze_time("2026-06-20 08:00"):
+        subscribed(client, config, store)
+        with TestClient(app, base_url=PUBLIC) as mail_provider:
+            mail_provider.post(old, content=b"List-Unsubscribe=One-Click",
+                               headers={"content-type": "application/x-www-form-urlencoded"})
+    assert not store.find_subscriber(sub.id).active
+
+
 def test_the_unsubscribe_link_opened_in_a_browser_shows_one_button_and_changes_nothing(app, client, config, store):
     sub = subscribed(client, config, store)
     link = f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}"

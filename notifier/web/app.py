@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from notifier.clock import as_utc
 from notifier.config import Config, read_secret
 from notifier.errors import ConfigError, StoreBusy
 from notifier.logs import event
@@ -137,11 +138,16 @@ class WebApp:
         return self.signer.verify(purpose, token, int(days * 86400))
 
     def subscriber_for(self, purpose: str, token: str, days: float | None = None):
-        """The subscriber a manage/vote link is for; Gone once they unsubscribed."""
+        """The subscriber a manage/vote link is for; Gone once they unsubscribed, and for good: a
+        link from before an unsubscribe does not open the subscription started after it (the
+        store restarts ``created_at`` then), whose digests carry links of their own."""
         t = self.verify(purpose, token, days or self.config.web.link_days)
         sub = self.store.find_subscriber(t.subject)
         if sub is None or not sub.active:
             raise Gone("you have unsubscribed, so this link no longer works")
+        if t.issued < as_utc(sub.created_at).replace(microsecond=0):      # signed in whole seconds
+            raise Gone("this link is from before you unsubscribed, so it no longer works for the subscription "
+                       "you started again since; the links in your new digests do")
         return sub, t
 
     # -- subscribe ----------------------------------------------------------------------------
