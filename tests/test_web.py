@@ -209,6 +209,61 @@ def test_a_confirmation_mail_that_cannot_be_sent_says_so_instead_of_check_your_i
     assert store.list_subscribers(active_only=False) == []
 
 
+@pytest.fixture
+def mail_server(config):
+    """``start(smtputf8)``: an SMTP server on loopback (aiosmtpd) that [email] sends through,
+    offering SMTPUTF8 or not; it returns what the server received."""
+    from aiosmtpd.controller import Controller
+
+    from smtp_server import Recorder, free_port
+
+    started = []
+
+    def start(smtputf8: bool) -> Recorder:
+        recorder = Recorder()
+        controller = Controller(recorder, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=smtputf8)
+        controller.start()
+        started.append(controller)
+        config.email.host, config.email.port, config.email.security = "127.0.0.1", controller.port, "none"
+        return recorder
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+def test_an_address_at_an_internationalised_domain_can_subscribe_through_any_mail_server(
+        client, config, store, mail_server):
+    """user@bücher.example was refused as "not a valid e-mail address"; its domain's ASCII form
+    (xn--bcher-kva.example) is the same mailbox, which a server without SMTPUTF8 delivers to."""
+    received = mail_server(smtputf8=False)
+    page = subscribe(client, "User@Bücher.example")
+    assert page.status_code == 200 and "We sent a message to User@Bücher.example" in page.text
+    [mail] = received.snapshot()
+    assert mail["To"] == "user@xn--bcher-kva.example"
+    done = post_form(client, link_in(mail.get_content(), "confirm"), {})
+    assert [s.address for s in store.list_subscribers()] == ["user@xn--bcher-kva.example"]
+    manage = re.search(r'href="([^"]+/manage/[^"]+)"', done.text).group(1)
+    assert '<p class="lead">user@bücher.example</p>' in client.get(manage).text      # shown as typed, not xn--
+    subscribe(client, "user@xn--bcher-kva.example")                 # the same mailbox: the same subscriber
+    assert "already subscribed" in received.snapshot()[-1].get_content()
+
+
+@pytest.mark.parametrize("smtputf8", [True, False], ids=["server-offers-SMTPUTF8", "server-without-SMTPUTF8"])
+def test_an_address_with_letters_beyond_ascii_before_the_at_subscribes_when_the_mail_server_can_send_to_it(
+        client, config, store, mail_server, smtputf8):
+    """'usér@example.org' was refused whatever the server; where the server cannot send to it,
+    the visitor read "try again in a while", which never helps."""
+    received = mail_server(smtputf8)
+    page = subscribe(client, "usér@example.org")
+    if smtputf8:
+        assert page.status_code == 200 and [m["To"] for m in received.snapshot()] == ["usér@example.org"]
+        return
+    assert page.status_code == 400 and received.snapshot() == []
+    assert re.search(r'id="email-error">this service’s mail server cannot send to an address with letters such as '
+                     r'“é” before the @; use another address</p>', page.text)
+    assert 'value="usér@example.org"' in page.text and 'aria-invalid="true"' in page.text
+
+
 def test_a_visitor_who_types_no_address_is_told_in_their_terms_not_the_operators(config, client, store):
     """The command line's message lists webhook:ENV_NAME and channel ids: words for the operator,
     and kinds of target a visitor may not subscribe anyway."""

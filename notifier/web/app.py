@@ -30,8 +30,9 @@ from notifier.config import Config, read_secret
 from notifier.errors import ConfigError, StoreBusy
 from notifier.logs import event
 from notifier.outbox import State
+from notifier.subscribers import canonical_address
 from notifier.web import security
-from notifier.web.forms import Fields, check, default_more
+from notifier.web.forms import Fields, check, default_more, readable_address
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
 from notifier.web.tokens import Signer, Token, TokenError
@@ -175,13 +176,26 @@ class WebApp:
         if errors:
             return self.page(request, "subscribe", 400, fields=f, errors=errors,
                              result=await self.tester_for_refused(f, errors), **self.choices())
-        if not self.allowed(self.config.web.limit_per_address, "address", f.email.lower()):
+        if not self.allowed(self.config.web.limit_per_address, "address", canonical_address(f.email)):
             return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
-        if not await run_in_threadpool(self.start_signup, f.email, settings):
-            return self.message(request, "We could not send the message",
-                                f"We could not send a message to {f.email} just now, so there is no link to "
-                                "follow yet. Check the address, or try again in a while.", 503)
+        failed = await run_in_threadpool(self.start_signup, f.email, settings)
+        if failed is not None:
+            return await self.not_sent(request, f, failed)
         return RedirectResponse(f"/sent/{self.signer.sign_sent(f.email)}", status_code=303)
+
+    async def not_sent(self, request: Request, f: Fields, error: str) -> Response:
+        """The mail server did not take the sign-up's mail: the form back with the address refused
+        when the server cannot send to such an address at all (SMTPUTF8 for 'usér@…'), else "try
+        again in a while"."""
+        beyond = next((c for c in canonical_address(f.email) if not c.isascii()), "")
+        if beyond and "SMTPUTF8" in error:          # the email channel's reason, as smtplib gives it
+            errors = {"email": f"this service’s mail server cannot send to an address with letters such as "
+                               f"“{beyond}” before the @; use another address"}
+            return self.page(request, "subscribe", 400, fields=f, errors=errors, result=await self.run_tester(f),
+                             **self.choices())
+        return self.message(request, "We could not send the message",
+                            f"We could not send a message to {f.email} just now, so there is no link to "
+                            "follow yet. Check the address, or try again in a while.", 503)
 
     async def sent(self, request: Request) -> Response:
         """The answer to a sign-up, a page of its own (POST-redirect-GET): a reload, or going back
@@ -192,12 +206,10 @@ class WebApp:
                             f"We sent a message to {address}. Follow the link in it to confirm; nothing is sent "
                             f"to you before that. The link works for {hours} hours.")
 
-    def start_signup(self, address: str, settings: dict) -> bool:
+    def start_signup(self, address: str, settings: dict) -> str | None:
         """A confirmation link for a new (or unsubscribed) address; for one already subscribed,
-        a note with their manage link. The visitor sees the same answer either way. -> was the
-        message sent (False: the mail server refused or was down; the visitor is told)."""
-        from notifier.subscribers import canonical_address
-
+        a note with their manage link. The visitor sees the same answer either way. -> None when
+        the message was sent, else why not (the mail server refused or was down; the visitor is told)."""
         existing = self.store.find_subscriber(canonical_address(address))
         if existing is not None and existing.active:
             return self.send(address, "You are already subscribed to paper digests",
@@ -211,13 +223,15 @@ class WebApp:
                          f"The link works once, for {self.config.web.confirm_hours} hours. "
                          "If you did not ask for this, ignore this message: nothing will be sent.")
 
-    def send(self, address: str, subject: str, text: str) -> bool:
+    def send(self, address: str, subject: str, text: str) -> str | None:
+        """Mails ``address`` (an internationalised domain as its ASCII form, which any mail server
+        takes). -> None when sent, else why not."""
         from notifier.channels import send_text
 
-        result = send_text(self.config, address, subject, text, self.env)
+        result = send_text(self.config, canonical_address(address), subject, text, self.env)
         level = logging.INFO if result.state == State.SENT else logging.ERROR
         event(log, f"web mail {result.state}", level, to=address, subject=subject, error=result.error)
-        return result.state == State.SENT
+        return None if result.state == State.SENT else result.error or result.state
 
     # -- confirm ------------------------------------------------------------------------------
     def signup_for(self, token: str):
@@ -230,8 +244,6 @@ class WebApp:
         return signup
 
     def used_up(self, address: str) -> Exception:
-        from notifier.subscribers import canonical_address
-
         sub = self.store.find_subscriber(canonical_address(address))
         if sub is not None and sub.active:
             return Confirmed()
@@ -277,7 +289,7 @@ class WebApp:
     async def manage_view(self, request: Request, sub, f: Fields, errors: dict, result: TesterResult,
                           status: int = 200, notice: str = "") -> Response:
         voted = await run_in_threadpool(self.voted, sub.id)
-        return self.page(request, "manage", status, sub=sub, fields=f, errors=errors, result=result, voted=voted,
+        return self.page(request, "manage", status, sub=sub, address=readable_address(sub.address), fields=f, errors=errors, result=result, voted=voted,
                          notice=notice, file_owned=FILE_OWNED if sub.origin == "config" and notice != FILE_OWNED else "", unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
 
     def voted(self, subscriber_id: int) -> list:
@@ -346,7 +358,7 @@ class WebApp:
         if sub is None or not sub.active:
             return self.message(request, "You are unsubscribed", "No more digests will be sent to this address.")
         return self.page(request, "action", title="Unsubscribe",
-                         text=f"Stop sending paper digests to {sub.address}?", button="Unsubscribe")
+                         text=f"Stop sending paper digests to {readable_address(sub.address)}?", button="Unsubscribe")
 
     async def unsubscribe(self, request: Request) -> Response:
         t = self.verify("unsubscribe", request.path_params["token"], UNSUBSCRIBE_DAYS)

@@ -13,6 +13,20 @@ from notifier.web.tester import profile_error_at
 
 
 
+def readable_address(address: str) -> str:
+    """An address as its owner typed it: a domain stored in its ASCII form (xn--bcher-kva.example)
+    shown in Unicode (bücher.example); anything else as stored."""
+    import idna
+
+    local, at, domain = address.rpartition("@")
+    if not at or "xn--" not in domain:
+        return address
+    try:
+        return f"{local}@{idna.decode(domain)}"
+    except (idna.IDNAError, UnicodeError):
+        return address
+
+
 def default_more(threshold: float | None) -> int:
     """The "fewer <-> more papers" slider (threshold = 1 - more/100) at the configured
     threshold, else the matcher's."""
