@@ -330,3 +330,33 @@ def test_a_digest_email_with_a_long_url_or_word_in_its_snippet_fits_a_phone(brow
     page.set_content(render_email(d).html)
     assert url in page.inner_text("body")
     assert fits(page, 375)
+
+
+def test_the_live_preview_on_the_manage_page_leaves_out_a_paper_marked_not_for_me(site, smtp, browser):
+    """The preview as the subscriber types ranked the keywords alone, so a paper they had marked
+    "not for me" (which their digest never sends) was shown as what they would get."""
+    base, _, _, db = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    store = Store(db)
+    store.set_vote(store.find_subscriber("ada@example.org").id, "2606.13120", -1)     # EvoBrowseComp
+    store.close()
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_label("Profile 1 keywords").fill("agents, memory")
+    tester = page.locator("#tester")
+    tester.get_by_text("matched: agents, memory").first.wait_for()                # the preview of what was typed
+    assert tester.get_by_role("link", name=re.compile("^EvoArena")).count() == 1
+    assert tester.get_by_role("link", name=re.compile("^EvoBrowseComp")).count() == 0
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents, memory")                    # nobody's votes on the sign-up page
+    page.locator("#tester").get_by_role("link", name=re.compile("^EvoBrowseComp")).wait_for()
+
+
+def test_a_pasted_page_of_keywords_is_told_the_limit_in_the_live_preview(site, browser):
+    """A long list pasted into the keywords: the preview's URL grew past what the server takes, and
+    the box said "did not work just now. Try again in a moment", which never helps."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill(", ".join(f"term{i}" for i in range(10000)))          # 89 KB
+    page.locator("#tester").get_by_text("a profile takes at most 2,000 characters").wait_for()
