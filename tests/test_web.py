@@ -436,6 +436,26 @@ def test_the_fewer_more_slider_can_hold_a_threshold_set_on_the_command_line_so_a
     assert store.find_subscriber(sub.id).threshold == threshold
 
 
+def test_a_save_from_a_second_tab_opened_before_another_save_does_not_undo_it_unwarned(app, client, config, store):
+    """Two tabs on the manage page: keywords saved in one were silently replaced by the older
+    form of the other when a time was changed and saved there."""
+    sub = subscribed(client, config, store)
+    link = manage_link(app, sub)
+    first, second = client.get(link).text, client.get(link).text
+    form = {"time": "07:30", "timezone": "Europe/Berlin", "frequency": "daily", "action": "save"}
+
+    def save(page, **changes):
+        version = re.search(r'name="version" value="([^"]+)"', page).group(1)
+        return client.post(link, data={"csrftoken": csrf_of(page), "version": version, **form, **changes})
+    assert "Saved." in save(first, keywords="robots").text
+    stale = save(second, keywords='"speculative decoding", distillation', time="09:00")
+    assert stale.status_code == 409 and "Not saved: your subscription was changed elsewhere" in stale.text
+    assert json.loads(store.find_subscriber(sub.id).profile) == ["robots"]
+    assert 'value="09:00"' in stale.text                                # what they typed is kept
+    assert "Saved." in save(stale.text, keywords="agents").text         # a second Save is on purpose
+    assert json.loads(store.find_subscriber(sub.id).profile) == ["agents"]
+
+
 def test_pause_stops_digests_until_resume(app, client, config, store):
     sub = subscribed(client, config, store)
     link = manage_link(app, sub)

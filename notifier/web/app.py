@@ -43,6 +43,9 @@ TESTER_LIMIT = "120/minute"   # live previews per client (one per pause in typin
 VOTE_LABELS = {True: "more like this", False: "not for me"}
 FILE_OWNED = ("Your keywords and schedule are set in this service’s configuration, so they cannot be changed "
               "here: ask the person who runs it. Pausing, votes and unsubscribing work here.")
+ELSEWHERE = ("Not saved: your subscription was changed elsewhere (in another tab, say) after this page was opened. "
+             "What you typed is still below: Save again to store it instead, or open your link again to see what "
+             "is stored now.")
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
 SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",   # manage actions that
@@ -314,6 +317,10 @@ class WebApp:
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub))
         if sub.origin == "config":          # the file wins at the next start: a save here would not last
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 409, notice=FILE_OWNED)
+        stored = Fields.of_subscriber(sub, self.default_more)
+        if f.version and f.version != stored.version and not f.same_settings(stored):
+            f.version = stored.version          # Save again: they have seen the warning
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 409, notice=ELSEWHERE)
         settings, errors = check(f, self.config.web.slack_targets, with_address=False)
         if errors:
             return await self.manage_view(request, sub, f, errors, await self.tester_for_refused(f, errors, sub), 400)

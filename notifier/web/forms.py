@@ -46,6 +46,7 @@ class Fields:
     max_items: str = ""
     more: str = ""                     # the slider; "" or its default position: the configured threshold
     default_more: int = 60
+    version: str = ""                  # the manage form: the stored settings it was filled from (fingerprint)
 
     @classmethod
     def from_form(cls, form, default_more: int) -> "Fields":
@@ -53,16 +54,18 @@ class Fields:
         return cls(email=form.get("email", "").strip(), keywords=keywords, time=form.get("time", "07:30").strip(),
                    timezone=form.get("timezone", "").strip(), frequency=form.get("frequency", "daily"),
                    weekday=form.get("weekday", "mon"), max_items=form.get("max_items", "").strip(),
-                   more=form.get("more", "").strip(), default_more=default_more)
+                   more=form.get("more", "").strip(), default_more=default_more, version=form.get("version", ""))
 
     @classmethod
     def of_subscriber(cls, sub, default_more: int) -> "Fields":
         import json
 
         more = "" if sub.threshold is None else str(round(100 - sub.threshold * 100))
-        return cls(email=sub.address, keywords=json.loads(sub.profile) + [""], time=sub.delivery_time,
-                   timezone=sub.timezone, frequency=sub.frequency, weekday=sub.weekday or "mon",
-                   max_items=str(sub.max_items or ""), more=more, default_more=default_more)
+        f = cls(email=sub.address, keywords=json.loads(sub.profile) + [""], time=sub.delivery_time,
+                timezone=sub.timezone, frequency=sub.frequency, weekday=sub.weekday or "mon",
+                max_items=str(sub.max_items or ""), more=more, default_more=default_more)
+        f.version = f.fingerprint()
+        return f
 
     def threshold(self) -> float | None:
         """None (follow the configured threshold) when the slider is untouched or at its default."""
@@ -75,12 +78,21 @@ class Fields:
     def texts(self) -> list[str]:
         return [k.strip() for k in self.keywords if k.strip()]
 
+    def settings(self) -> tuple:
+        """What saving the form stores (blank boxes and untouched defaults aside)."""
+        return (self.texts(), self.time, self.timezone, self.frequency, self.frequency == "weekly" and self.weekday,
+                self.max_items, self.threshold())
+
     def same_settings(self, other: "Fields") -> bool:
-        """Would saving one store what the other holds (blank boxes and untouched defaults aside)."""
-        def key(f: Fields) -> tuple:
-            return (f.texts(), f.time, f.timezone, f.frequency, f.frequency == "weekly" and f.weekday,
-                    f.max_items, f.threshold())
-        return key(self) == key(other)
+        """Would saving one store what the other holds."""
+        return self.settings() == other.settings()
+
+    def fingerprint(self) -> str:
+        """A short digest of ``settings()``: a manage form carries the one of the settings it was
+        filled from, so a save can tell that they were changed elsewhere since (another tab)."""
+        import hashlib
+
+        return hashlib.sha256(repr(self.settings()).encode()).hexdigest()[:16]
 
 
 def check(f: Fields, slack_targets: list[str], *, with_address: bool = True) -> tuple[dict, dict[str, str]]:
