@@ -360,3 +360,18 @@ def test_a_pasted_page_of_keywords_is_told_the_limit_in_the_live_preview(site, b
     page.goto(base + "/")
     page.get_by_label("Keywords").fill(", ".join(f"term{i}" for i in range(10000)))          # 89 KB
     page.locator("#tester").get_by_text("a profile takes at most 2,000 characters").wait_for()
+
+
+def test_a_screen_reader_hears_how_many_papers_the_live_preview_found_not_every_paper(site, browser):
+    """The whole tester was a live region: each pause in typing read out up to ten titles and
+    their snippets, over whatever the person was typing."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents, memory")
+    status = page.locator("#tester-status")
+    expect(status).to_have_text("From 30 papers of the last 7 days, this profile would have sent 10 papers:")
+    assert status.get_attribute("aria-live") == "polite"
+    assert page.locator("[aria-live]").count() == 1 and page.locator("#tester [aria-live]").count() == 0

@@ -15,7 +15,7 @@
   }
   var out = document.getElementById("tester");
   if (!out || !window.fetch) { return; }
-  var timer = null, pending = null;
+  var timer = null, pending = null, status = document.getElementById("tester-status");
   // An error page (a 500, a proxy's 502) is a whole page: the box says so in one line instead.
   // The tester's own 429 answer is already a line for this box.
   var FAILED = "<p class=\"error\" role=\"alert\">The preview did not work just now. Try again in a moment, " +
@@ -40,7 +40,13 @@
     out.setAttribute("aria-busy", "true");
     fetch((out.getAttribute("data-src") || "/tester") + "?" + query(), { signal: pending.signal, credentials: "same-origin" })
       .then(function (r) { return r.ok || r.status === 429 ? r.text() : FAILED; })
-      .then(function (html) { out.innerHTML = html; out.removeAttribute("aria-busy"); })
+      .then(function (html) {
+        out.innerHTML = html;
+        out.removeAttribute("aria-busy");
+        // a screen reader hears the preview's first line (how many papers, or what is wrong), not every paper
+        var first = out.querySelector("p");
+        if (status) { status.textContent = first && first.getAttribute("role") !== "alert" ? first.textContent : ""; }
+      })
       .catch(function (err) {
         if (err.name !== "AbortError") { out.innerHTML = FAILED; }    // aborted: a newer preview is on its way
         out.removeAttribute("aria-busy");
