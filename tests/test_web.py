@@ -391,6 +391,21 @@ def test_the_manage_page_tester_applies_the_subscribers_votes_as_their_digest_do
     assert any(t.startswith("EvoBrowseComp") for t in anyone)      # the sign-up page's preview has no votes
 
 
+def test_the_live_preview_of_an_expired_or_unsubscribed_manage_page_says_so_in_one_line(app, client, config, store):
+    """It answered with a whole error page, which the page's script shows as "did not work just
+    now. Try again in a moment": it never would."""
+    with freeze_time("2026-06-01"):
+        sub = subscribed(client, config, store)
+        link = manage_link(app, sub)
+    with freeze_time("2026-09-01"):                             # link_days = 90
+        expired = client.get(f"{link}/tester", params={"keywords": "agents"})
+    store.remove_subscriber(sub.id)
+    gone = client.get(f"{manage_link(app, sub)}/tester", params={"keywords": "agents"})
+    for answer, why in ((expired, "This link has expired. Open the link in your latest digest."),
+                        (gone, "You have unsubscribed, so this link no longer works.")):
+        assert answer.status_code == 410 and answer.text == f'<p class="error" role="alert">{why}</p>'
+
+
 def test_an_untouched_fewer_more_slider_keeps_following_the_configured_threshold(app, client, config, store):
     sub = subscribed(client, config, store)
     page = client.get(manage_link(app, sub))

@@ -9,6 +9,7 @@ as the tester does: on the event loop one slow query would stall every other req
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import threading
 import logging
@@ -470,7 +471,12 @@ class WebApp:
         if not self.allowed(TESTER_LIMIT, "tester", self.client(request)):
             return HTMLResponse("<p>Too many previews; wait a moment.</p>", status_code=429)
         token = request.path_params.get("token")
-        sub = (await run_in_threadpool(self.subscriber_for, "manage", token))[0] if token else None
+        try:
+            sub = (await run_in_threadpool(self.subscriber_for, "manage", token))[0] if token else None
+        except (TokenError, Gone) as err:     # a line for the box: the whole error page does not fit there
+            way = " Open the link in your latest digest." if isinstance(err, TokenError) else ""
+            return HTMLResponse(f'<p class="error" role="alert">{html.escape(str(err).capitalize())}.{way}</p>',
+                                status_code=410)
         q = request.query_params
         f = Fields(keywords=q.getlist("keywords") or [""], more=q.get("more", ""), max_items=q.get("max_items", ""),
                    default_more=self.default_more)

@@ -17,7 +17,8 @@
   if (!out || !window.fetch) { return; }
   var timer = null, pending = null, status = document.getElementById("tester-status");
   // An error page (a 500, a proxy's 502) is a whole page: the box says so in one line instead.
-  // The tester's own 429 answer is already a line for this box.
+  // The tester's own 429 and 410 (the manage page's link expired, or they unsubscribed meanwhile)
+  // answers are already a line for this box.
   var FAILED = "<p class=\"error\" role=\"alert\">The preview did not work just now. Try again in a moment, " +
     "or use the Preview button.</p>";
   // A profile over the limit is sent cut just past it: the answer is the same ("at most N characters"),
@@ -39,7 +40,7 @@
     pending = new AbortController();
     out.setAttribute("aria-busy", "true");
     fetch((out.getAttribute("data-src") || "/tester") + "?" + query(), { signal: pending.signal, credentials: "same-origin" })
-      .then(function (r) { return r.ok || r.status === 429 ? r.text() : FAILED; })
+      .then(function (r) { return r.ok || r.status === 429 || r.status === 410 ? r.text() : FAILED; })
       .then(function (html) {
         out.innerHTML = html;
         out.removeAttribute("aria-busy");
