@@ -556,6 +556,19 @@ def test_an_unknown_time_zone_is_explained_once_under_its_field(client, config, 
     assert error == "unknown time zone &#39;Mars/Base&#39; (use an IANA name such as Europe/Berlin)"
 
 
+@pytest.mark.parametrize("typed, hint", [
+    ("Berlin", "did you mean Europe/Berlin?"),
+    ("new york", "did you mean America/New_York?"),
+    ("europe/paris", "did you mean Europe/Paris?"),
+])
+def test_a_city_or_a_zone_in_other_capitals_is_answered_with_the_zone_meant(client, typed, hint):
+    """'Berlin' got "use an IANA name such as Europe/Berlin", leaving the visitor to guess
+    whether their city has one and how it is spelled."""
+    page = subscribe(client, timezone=typed)
+    [error] = re.findall(r'<p class="error" id="timezone-error">(.*?)</p>', page.text)
+    assert error == f"unknown time zone &#39;{typed}&#39;: {hint}"
+
+
 def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatch, tmp_path):
     import socket
 
