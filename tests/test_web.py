@@ -169,6 +169,17 @@ def test_subscribe_requests_are_rate_limited_per_address(config, client, store):
     assert len(mails(config)) == 3
 
 
+def test_a_visitor_over_the_rate_limit_is_told_when_to_try_again(config, client):
+    """It said "Please wait a while": a minute, or an hour? (Real time: the limiter's own thread
+    drops old requests by the real clock, under freezegun too.)"""
+    config.web.limit_per_address = "2/hour"
+    subscribe(client, "eve@example.org")
+    subscribe(client, "eve@example.org")
+    refused = subscribe(client, "eve@example.org")
+    assert refused.status_code == 429 and 3500 < int(refused.headers["retry-after"]) <= 3600
+    assert "Please try again in 60 minutes." in refused.text
+
+
 def test_subscribe_requests_are_rate_limited_per_client_but_previews_are_not_counted(config, client):
     config.web.limit_per_client = "2/hour"
     for _ in range(3):

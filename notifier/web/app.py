@@ -119,6 +119,20 @@ class WebApp:
 
         return self.limiter.hit(parse(limit), "notifier-web", *keys)
 
+    def too_many(self, request: Request, limit: str, *keys: str) -> Response:
+        """429 saying when a request is allowed again (the oldest in the moving window leaves it)."""
+        import math
+        import time
+
+        from limits import parse
+
+        reset = self.limiter.get_window_stats(parse(limit), "notifier-web", *keys).reset_time
+        wait = max(1, math.ceil(reset - time.time()))
+        when = f"{wait} seconds" if wait < 90 else f"{math.ceil(wait / 60)} minutes"
+        page = self.message(request, "Too many requests", f"Please try again in {when}.", 429)
+        page.headers["Retry-After"] = str(wait)
+        return page
+
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
@@ -172,7 +186,7 @@ class WebApp:
         preview = form.get("action") == "preview"
         limit, kind = (TESTER_LIMIT, "tester") if preview else (self.config.web.limit_per_client, "client")
         if not self.allowed(limit, kind, self.client(request)):
-            return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
+            return self.too_many(request, limit, kind, self.client(request))
         if preview:
             return self.page(request, "subscribe", fields=f, errors={}, result=await self.run_tester(f),
                              **self.choices())
@@ -181,7 +195,7 @@ class WebApp:
             return self.page(request, "subscribe", 400, fields=f, errors=errors,
                              result=await self.tester_for_refused(f, errors), **self.choices())
         if not self.allowed(self.config.web.limit_per_address, "address", canonical_address(f.email)):
-            return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
+            return self.too_many(request, self.config.web.limit_per_address, "address", canonical_address(f.email))
         failed = await run_in_threadpool(self.start_signup, f.email, settings)
         if failed is not None:
             return await self.not_sent(request, f, failed)
