@@ -307,8 +307,10 @@ class WebApp:
     async def manage_view(self, request: Request, sub, f: Fields, errors: dict, result: TesterResult,
                           status: int = 200, notice: str = "") -> Response:
         voted = await run_in_threadpool(self.voted, sub.id)
-        return self.page(request, "manage", status, sub=sub, address=readable_address(sub.address), fields=f, errors=errors, result=result, voted=voted,
-                         notice=notice, file_owned=FILE_OWNED if sub.origin == "config" and notice != FILE_OWNED else "", unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
+        return self.page(request, "manage", status, sub=sub, address=readable_address(sub.address), fields=f,
+                         errors=errors, result=result, voted=voted, notice=notice,
+                         file_owned=FILE_OWNED if sub.origin == "config" and notice != FILE_OWNED else "",
+                         unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
 
     def voted(self, subscriber_id: int) -> list:
         """(paper, vote) of the subscriber's votes on papers still stored."""
@@ -332,9 +334,8 @@ class WebApp:
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub))
         if sub.origin == "config":          # the file wins at the next start: a save here would not last
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 409, notice=FILE_OWNED)
-        stored = Fields.of_subscriber(sub, self.default_more)
-        if f.version and f.version != stored.version and not f.same_settings(stored):
-            f.version = stored.version          # Save again: they have seen the warning
+        if self.changed_elsewhere(f, sub):
+            f.version = Fields.of_subscriber(sub, self.default_more).version      # a second Save is on purpose
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 409, notice=ELSEWHERE)
         settings, errors = check(f, self.config.web.slack_targets, with_address=False)
         if errors:
@@ -343,6 +344,12 @@ class WebApp:
         request.state.changed = "Saved."
         return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
                                       await self.run_tester(f, sub), notice="Saved.")
+
+    def changed_elsewhere(self, f: Fields, sub) -> bool:
+        """Were the stored settings changed after ``f``'s form was filled (another tab), to other
+        settings than ``f`` holds? A form without a fingerprint (a script) is not checked."""
+        stored = Fields.of_subscriber(sub, self.default_more)
+        return bool(f.version) and f.version != stored.version and not f.same_settings(stored)
 
     def edits(self, form, sub) -> Fields:
         """The manage form as sent with Pause, Resume or Remove (they submit it too, so what was
@@ -487,16 +494,21 @@ class WebApp:
         token = request.path_params.get("token")
         try:
             sub = (await run_in_threadpool(self.subscriber_for, "manage", token))[0] if token else None
-        except (TokenError, Gone) as err:     # a line for the box: the whole error page does not fit there
-            way = " Open the link in your latest digest." if isinstance(err, TokenError) else ""
-            return HTMLResponse(f'<p class="error" role="alert">{html.escape(str(err).capitalize())}.{way}</p>',
-                                status_code=410)
+        except (TokenError, Gone) as err:
+            return self.fragment_gone(err)
         q = request.query_params
         f = Fields(keywords=q.getlist("keywords") or [""], more=q.get("more", ""), max_items=q.get("max_items", ""),
                    default_more=self.default_more)
         result = await self.run_tester(f, sub)
         text = self.templates.get_template("web/_tester.html.j2").render(result=result)
         return HTMLResponse(text)
+
+    def fragment_gone(self, err: Exception) -> HTMLResponse:
+        """The live preview of a manage page whose link expired, or of someone who unsubscribed
+        since (another tab): one line for the box, where a whole error page does not fit (410)."""
+        way = " Open the link in your latest digest." if isinstance(err, TokenError) else ""
+        return HTMLResponse(f'<p class="error" role="alert">{html.escape(str(err).capitalize())}.{way}</p>',
+                            status_code=410)
 
 
 # ----------------------------------------------------------------------------- errors
