@@ -2,6 +2,7 @@
 unsubscribe, votes, Slack buttons, and the rules every link and form follows."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -956,6 +957,20 @@ def test_a_slack_click_that_cannot_count_is_answered_ok_and_the_user_is_told_why
     assert ack["text"] == "Not recorded: you have unsubscribed, so this link no longer works"
 
 
+def test_a_slack_click_while_the_database_is_busy_is_answered_ok_and_the_user_told_to_click_again(
+        config, short_busy_timeout, slack_app):
+    """The daemon posting digests holds the database while people click in them: Slack got a 503
+    page and showed a warning sign, and never sends a click again."""
+    with TestClient(slack_app, base_url=PUBLIC, follow_redirects=False) as c:
+        sub = subscribed(c, config, slack_app.web.store)
+    with write_lock(config):
+        assert click(slack_app, sub, 1, slack_app.fake.url + "/actions/T1/44/secret").status_code == 200
+    [ack] = slack_app.fake.hooks("/actions/T1/44/secret")
+    assert ack["text"] == "Not recorded: the service is busy for a moment; click the button again in a few seconds"
+    assert click(slack_app, sub, 1, slack_app.fake.url + "/actions/T1/45/secret").status_code == 200
+    assert slack_app.web.store.votes(sub.id) == [("2606.12243", 1)]
+
+
 def test_a_response_url_on_another_host_gets_nothing_and_the_vote_is_still_stored(slack_app, config, slack, caplog):
     elsewhere = slack()            # listening, so a post there would be seen
     with TestClient(slack_app, base_url=PUBLIC, follow_redirects=False) as c:
@@ -1086,31 +1101,36 @@ def test_a_slow_database_query_on_one_page_does_not_stall_the_other_pages(app, c
 
 
 @pytest.fixture
-def locked(config, monkeypatch):
-    """The app (with a store waiting 0.2 s, not 30, for a lock), a subscriber and their manage
-    link, and ``hold()``: another process's write lock on the SQLite file (the daemon delivering)."""
-    import sqlite3
-    from contextlib import contextmanager
-
+def short_busy_timeout(config, monkeypatch):
+    """Stores opened after it wait 0.2 s, not 30, for another process's write lock (SQLite)."""
     if not config.database.url.startswith("sqlite"):
         pytest.skip("a SQLite write lock")
     monkeypatch.setattr("notifier.store.engine.BUSY_TIMEOUT_MS", 200)
+
+
+@contextlib.contextmanager
+def write_lock(config):
+    """Another process's write lock on the SQLite file (the daemon delivering), held in the block."""
+    import sqlite3
+
+    other = sqlite3.connect(config.database.url.split(":///", 1)[1], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.rollback()
+        other.close()
+
+
+@pytest.fixture
+def locked(config, short_busy_timeout):
+    """The app, a subscriber and their manage link, and ``hold()``: a write lock of another process."""
     config.web.public_url = PUBLIC
     application = create_app(config, env=ENV)
     store_sample_papers(application.web.store)
-
-    @contextmanager
-    def hold():
-        other = sqlite3.connect(config.database.url.split(":///", 1)[1], isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            other.rollback()
-            other.close()
     with TestClient(application, base_url=PUBLIC, follow_redirects=False) as c:
         sub = subscribed(c, config, application.web.store)
-        yield c, application.web.store, sub, manage_link(application, sub), hold
+        yield c, application.web.store, sub, manage_link(application, sub), lambda: write_lock(config)
     application.web.close()
 
 

@@ -49,6 +49,7 @@ ELSEWHERE = ("Not saved: your subscription was changed elsewhere (in another tab
              "is stored now.")
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
+SLACK_BUSY = "the service is busy for a moment; click the button again in a few seconds"
 SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",   # manage actions that
             "clear_vote": "Vote removed."}                                                # save nothing typed
 
@@ -455,15 +456,16 @@ class WebApp:
 
     def slack_vote(self, token: str) -> str:
         """Stores the vote a Slack button carries; the line that acknowledges it (mrkdwn), or says
-        why it was not recorded (unsubscribed, an expired button, a paper no longer stored): Slack
-        is answered 200 either way, or it shows the user a warning sign and nothing more."""
+        why it was not recorded (unsubscribed, an expired button, a paper no longer stored, the
+        database busy): Slack is answered 200 either way, or it shows the user a warning sign and
+        nothing more (and never sends the click again)."""
         from notifier.render import mrkdwn_escape
 
         try:
             _, t, paper = self.record_vote(token, via="slack")
-        except (TokenError, Gone) as err:
-            why = str(err)
-            event(log, "slack vote refused", logging.INFO, reason=why)
+        except (TokenError, Gone, StoreBusy) as err:
+            why = SLACK_BUSY if isinstance(err, StoreBusy) else str(err)
+            event(log, "slack vote refused", logging.INFO, reason=str(err))
             return f"Not recorded: {mrkdwn_escape(why)}"
         return f"Noted: {VOTE_LABELS[t.vote > 0]} — {mrkdwn_escape(paper.title)}"
 
