@@ -560,6 +560,22 @@ def test_a_refused_form_says_so_in_the_page_title_read_first_by_a_screen_reader(
     assert "<title>Error: Your subscription · Paper digests</title>" in page.text
 
 
+@pytest.mark.parametrize("form, title", [
+    ({"keywords": "agents", "time": "07:30", "timezone": "UTC", "action": "save"}, "Saved: Your subscription"),
+    ({"action": "pause"}, "Paused: Your subscription"),
+    ({"clear_vote": "2606.12243"}, "Vote removed: Your subscription"),
+])
+def test_what_a_manage_form_did_is_in_the_page_title_a_screen_reader_reads_first(app, client, config, store,
+                                                                                form, title):
+    """The title stayed "Your subscription" after a save: the notice below it, shown on load, is
+    not announced, so a screen reader user could not tell the save from a reload."""
+    sub = subscribed(client, config, store)
+    store.set_vote(sub.id, "2606.12243", 1)
+    page = post_form(client, manage_link(app, sub), form)
+    assert f"<title>{title} · Paper digests</title>" in page.text
+    assert "<title>Your subscription · Paper digests</title>" in client.get(manage_link(app, sub)).text
+
+
 def test_an_unknown_time_zone_is_explained_once_under_its_field(client, config, store):
     page = post_form(client, "/", {"email": "ada@example.org", "keywords": "mamba", "time": "07:30",
                                    "timezone": "Mars/Base", "frequency": "daily", "action": "subscribe"})

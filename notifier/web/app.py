@@ -309,7 +309,7 @@ class WebApp:
                           status: int = 200, notice: str = "") -> Response:
         voted = await run_in_threadpool(self.voted, sub.id)
         return self.page(request, "manage", status, sub=sub, address=readable_address(sub.address), fields=f,
-                         errors=errors, result=result, voted=voted, notice=notice,
+                         errors=errors, result=result, voted=voted, notice=notice, outcome=outcome(notice),
                          file_owned=FILE_OWNED if sub.origin == "config" and notice != FILE_OWNED else "",
                          unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
 
@@ -511,6 +511,13 @@ class WebApp:
         way = " Open the link in your latest digest." if isinstance(err, TokenError) else ""
         return HTMLResponse(f'<p class="error" role="alert">{html.escape(str(err).capitalize())}.{way}</p>',
                             status_code=410)
+
+
+def outcome(notice: str) -> str:
+    """A manage notice's first words when they name what happened ("Saved", "Paused", "Vote
+    removed", "Not saved"), for the page title; '' for a notice that explains rather than reports."""
+    first = notice.replace(":", ".").split(".")[0]
+    return first if len(first.split()) <= 2 else ""
 
 
 # ----------------------------------------------------------------------------- errors
