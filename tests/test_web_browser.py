@@ -375,3 +375,20 @@ def test_a_screen_reader_hears_how_many_papers_the_live_preview_found_not_every_
     expect(status).to_have_text("From 30 papers of the last 7 days, this profile would have sent 10 papers:")
     assert status.get_attribute("aria-live") == "polite"
     assert page.locator("[aria-live]").count() == 1 and page.locator("#tester [aria-live]").count() == 0
+
+
+@pytest.mark.parametrize("typed, mailed", [("user@bücher.example", "user@xn--bcher-kva.example"),
+                                           ("usér@example.org", "usér@example.org")])
+def test_an_internationalised_address_typed_in_the_form_is_mailed_and_named_as_typed(site, smtp, browser, typed,
+                                                                                     mailed):
+    """Chromium's e-mail field hands a domain over in its ASCII form: "Check your inbox" named
+    user@xn--bcher-kva.example, an address the visitor never typed."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill(typed)
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_text(f"We sent a message to {typed}.").wait_for()
+    page.goto(link_in(mail_to(smtp[1], mailed, "Confirm").get_content(), "confirm"))
+    page.get_by_text(f"Start sending paper digests to {typed}?").wait_for()

@@ -213,7 +213,7 @@ class WebApp:
             return self.page(request, "subscribe", 400, fields=f, errors=errors, result=await self.run_tester(f),
                              **self.choices())
         return self.message(request, "We could not send the message",
-                            f"We could not send a message to {f.email} just now, so there is no link to "
+                            f"We could not send a message to {readable_address(f.email)} just now, so there is no link to "
                             "follow yet. Check the address, or try again in a while.", 503)
 
     async def sent(self, request: Request) -> Response:
@@ -222,7 +222,7 @@ class WebApp:
         hours = self.config.web.confirm_hours
         address = self.signer.verify_sent(request.path_params["token"], hours * 3600)
         return self.message(request, "Check your inbox",
-                            f"We sent a message to {address}. Follow the link in it to confirm; nothing is sent "
+                            f"We sent a message to {readable_address(address)}. Follow the link in it to confirm; nothing is sent "
                             f"to you before that. The link works for {hours} hours.")
 
     def start_signup(self, address: str, settings: dict) -> str | None:
@@ -271,7 +271,8 @@ class WebApp:
     async def confirm_page(self, request: Request) -> Response:
         signup = await run_in_threadpool(self.signup_for, request.path_params["token"])
         return self.page(request, "action", title="Confirm your subscription",
-                         text=f"Start sending paper digests to {signup.address}?", button="Confirm subscription")
+                         text=f"Start sending paper digests to {readable_address(signup.address)}?",
+                         button="Confirm subscription")
 
     async def confirm(self, request: Request) -> Response:
         sub = await run_in_threadpool(self.confirm_signup, request.path_params["token"])
