@@ -392,3 +392,17 @@ def test_an_internationalised_address_typed_in_the_form_is_mailed_and_named_as_t
     page.get_by_text(f"We sent a message to {typed}.").wait_for()
     page.goto(link_in(mail_to(smtp[1], mailed, "Confirm").get_content(), "confirm"))
     page.get_by_text(f"Start sending paper digests to {typed}?").wait_for()
+
+
+def test_coming_back_to_the_form_with_the_back_button_previews_the_keywords_it_still_holds(site, browser):
+    """The browser refills the form on the way back (a paper's page opened from the tester, then
+    Back), but the tester said "Type a few keywords" beside the keywords typed."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents, memory")
+    page.locator("#tester").get_by_role("link", name=re.compile("^EvoArena")).wait_for()
+    page.goto(base + "/healthz")
+    page.go_back()
+    assert page.get_by_label("Keywords").input_value() == "agents, memory"
+    page.locator("#tester").get_by_role("link", name=re.compile("^EvoArena")).wait_for()

@@ -53,7 +53,14 @@
         out.removeAttribute("aria-busy");
       });
   }
-  document.querySelectorAll("[data-tester]").forEach(function (el) {
+  var fields = document.querySelectorAll("[data-tester]");
+  fields.forEach(function (el) {
     el.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(refresh, 300); });
+  });
+  // Back to this page, the browser refills what was typed without an input event: preview it
+  // (a value unlike the page's own is one the browser put back; the page's own is previewed already).
+  window.addEventListener("pageshow", function () {
+    var refilled = Array.prototype.some.call(fields, function (el) { return el.value !== el.defaultValue; });
+    if (refilled) { refresh(); }
   });
 }());
