@@ -317,6 +317,20 @@ def test_the_preview_button_shows_what_the_profile_would_have_sent_without_javas
     assert store.list_subscribers(active_only=False) == []
 
 
+def test_a_tester_with_no_papers_yet_says_so_instead_of_nothing_matching_among_0_papers(config):
+    """On a service just set up it said "Nothing among the 0 papers of the last 7 days would have
+    been sent", which reads as "your keywords match nothing"."""
+    config.web.public_url = PUBLIC
+    empty = create_app(config, env=ENV)
+    try:
+        with TestClient(empty, base_url=PUBLIC) as c:
+            page = c.get("/tester", params={"keywords": "agents"})
+    finally:
+        empty.web.close()
+    assert "No papers came in over the last 7 days" in page.text and "Your keywords are fine" in page.text
+    assert "0 papers" not in page.text
+
+
 def test_the_live_tester_fragment_reports_matches_weaker_ones_and_profile_errors(client):
     page = client.get("/tester", params={"keywords": "agents, memory", "more": "5"})
     assert page.status_code == 200 and "EvoArena" in page.text and "<html" not in page.text
