@@ -108,7 +108,9 @@ def check_profile(text: str) -> Profile:
     for t in profile.positive:
         first = wanted.get(_read_as(t.text, t.field))
         if first is not None:
-            raise ProfileError(f"term '{shown(t.raw)}' repeats '{shown(first.raw)}': write it once "
+            forms = "" if _WORD.findall(t.text.lower()) == _WORD.findall(first.text.lower()) else \
+                " (a word matches in all its forms)"
+            raise ProfileError(f"term '{shown(t.raw)}' repeats '{shown(first.raw)}'{forms}: write it once "
                                f"({first.text}^2 weighs it more)", term=t.raw)
         wanted[_read_as(t.text, t.field)] = t
     for e in profile.excluded:
@@ -121,9 +123,11 @@ def check_profile(text: str) -> Profile:
 
 
 def _read_as(text: str, field: str | None) -> tuple:
-    """The words the matcher reads a term as, and its field: 'kv-cache' and "KV cache" are one term,
-    and so are 'C++' and 'C#' (the word c)."""
-    return tuple(_WORD.findall(text.lower())), field
+    """What the matcher reads a term as, and its field: the stems of its words ('kv-cache' and "KV
+    caches" are one term, and so are 'distill' and 'distillation', 'C++' and 'C#' (the word c)), an
+    author's name as its words."""
+    from notifier.index import term_stems      # notifier.index reads STOP from this module
+    return (tuple(_WORD.findall(text.lower())) if field == "author" else term_stems(text)), field
 
 
 def invisible_at(text: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,10 +14,13 @@ from notifier.models import Digest, DigestItem
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
 MAX_AUTHORS_SHOWN = 3
+PREHEADER_CHARS = 150
+TEXT_COLUMNS = 78
 SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_CHARS = 3000
 SLACK_MAX_HEADER_CHARS = 150
 SLACK_MAX_TEXT_CHARS = 3000
+SLACK_MAX_MESSAGE_CHARS = 10_000
 SLACK_ITEMS_IN_SUMMARY = 3
 
 
@@ -33,11 +37,32 @@ class SlackMessage:
     blocks: list[dict]
     thread: list[list[dict]] = field(default_factory=list)
 
+    def reply_text(self, i: int) -> str:
+        """The notification text of thread reply ``i`` (from 1): the summary's, cut to 200 characters
+        where it splits no escape ("&am" of "&amp;"), and which reply it is."""
+        head = self.text if len(self.text) <= 200 else re.sub(r"&[a-z]*$", "", self.text[:199]) + "…"
+        return f"{head} (details {i}/{len(self.thread)})"
+
 
 # ----------------------------------------------------------------------------- shared wording
+def _c1(code: int) -> str:
+    try:
+        return bytes([code]).decode("cp1252")
+    except UnicodeDecodeError:
+        return ""
+
+
+# Control characters that are not whitespace: dropped, but for C1 ones, which in a paper's text are
+# Windows-1252 punctuation read as Latin-1 ("you\x92re"), shown as the character meant ("you’re").
+# Gmail shows a message holding one, however short, as "[Message clipped]".
+CONTROLS = ({c: "" for c in [*range(0x00, 0x09), *range(0x0e, 0x1c), 0x7f]}
+            | {c: _c1(c) for c in range(0x80, 0xa0) if c != 0x85})
+
+
 def one_line(s: str, limit: int | None = None) -> str:
-    """Collapse whitespace (newlines in a title must never reach a header) and cut long text."""
-    s = " ".join((s or "").split())
+    """Collapse whitespace (newlines in a title must never reach a header), drop control
+    characters and cut long text."""
+    s = " ".join((s or "").translate(CONTROLS).split())
     if limit and len(s) > limit:
         s = s[: limit - 1].rstrip() + "…"
     return s
@@ -104,8 +129,8 @@ def item_view(item: DigestItem) -> dict:
     p = item.paper
     evidence = []
     for ev in item.match.evidence[:2]:
-        evidence.append({"term": one_line(ev.term, 60), "field": ev.field,
-                         "segments": [(re.sub(r"\s+", " ", t)[:400], bool(h)) for t, h in ev.snippet]})
+        segments = [(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400], bool(h)) for t, h in ev.snippet]
+        evidence.append({"term": one_line(ev.term, 60), "field": ev.field, "segments": joined_hits(segments)})
     links = [("abstract", p.abs_url)]
     links.append(("PDF", p.pdf_url or f"https://arxiv.org/pdf/{p.arxiv_id}"))
     if p.code_url:
@@ -125,6 +150,28 @@ def item_view(item: DigestItem) -> dict:
             "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
             "evidence": evidence,
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
+
+
+def joined_hits(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Highlighted words with only spaces between them as one highlight: "*mixture of experts*",
+    not "*mixture* *of* *experts*" (text and Slack mark each highlight with stars)."""
+    out: list[tuple[str, bool]] = []
+    for i, (text, hit) in enumerate(segments):
+        bridge = not text.strip() and i + 1 < len(segments) and segments[i + 1][1]
+        if out and out[-1][1] and (hit or bridge):
+            out[-1] = (out[-1][0] + text, True)
+        else:
+            out.append((text, hit))
+    return out
+
+
+def preheader(views: list[dict], nothing: str) -> str:
+    """What a glance shows after the subject (an inbox list, a Slack notification): the first
+    titles, else why there are none. An inbox list showed the body's first text, the subject again;
+    a notification the status line."""
+    if not views:
+        return nothing
+    return one_line(" · ".join(v["title"] for v in views), PREHEADER_CHARS)
 
 
 def more_line(cut: int, weaker: int) -> str:
@@ -224,14 +271,31 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
     while True:
         more = len(views) - shown + digest.weaker_count
         args = dict(ctx, items=views[:shown], cut=len(views) - shown, more=more,
+                    preheader=preheader(views[:shown], ctx["nothing"]),
                     more_line=more_line(len(views) - shown, digest.weaker_count))
         page = env.get_template("digest.html.j2").render(**args)
         page = _inliner().inline(page)
         if len(page.encode("utf-8")) <= max_bytes or shown == 0:
             break
         shown = max(0, shown - max(1, shown // 5))
-    text = env.get_template("digest.txt.j2").render(**args)
+    text = wrap_text(env.get_template("digest.txt.j2").render(**args))
     return RenderedEmail(subject=ctx["subject"], text=text, html=page)
+
+
+def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
+    """The plain-text part with its lines folded at ``width`` columns (RFC 5322's 78), each
+    continuation under the start of its line's text ("1. " counts as indent). A line with a link
+    ("code: https://…") is left whole, so a reader can click or copy the link and sees its label
+    beside it; so is a word longer than a line."""
+    return "\n".join(_wrap_line(line, width) for line in text.split("\n"))
+
+
+def _wrap_line(line: str, width: int) -> str:
+    if len(line) <= width or "://" in line:
+        return line
+    indent = " " * len(re.match(r"\s*(\d+\.\s)?", line).group())
+    return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
+                                   break_on_hyphens=False))
 
 
 @functools.lru_cache(maxsize=8)
@@ -280,15 +344,35 @@ def _cut(s: str, limit: int) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
+def _mrkdwn(text: str):
+    """A mrkdwn text object that Slack shows as written: our own <url|label> links and *bold* still
+    work, but it does not turn a title's "@channel", "@here" or "#general" into a mention or a
+    channel link (``verbatim`` false, Slack's default, parses them)."""
+    from slack_sdk.models.blocks import MarkdownTextObject
+
+    return MarkdownTextObject(text=text, verbatim=True)
+
+
+def _snippet(segments: list[tuple[str, bool]]) -> str:
+    """A snippet in mrkdwn, its highlights bold. A star against a letter formats nothing ("x*y*"),
+    so a highlight is set apart by spaces, but for the punctuation after it: "*KV cache*.", not
+    "*KV cache* ."."""
+    out = []
+    for i, (text, hit) in enumerate(segments):
+        after = segments[i + 1][0][:1] if i + 1 < len(segments) else ""
+        closing = bool(after) and after in ".,;:!?"
+        out.append(f" *{mrkdwn_escape(text).strip()}*{'' if closing else ' '}" if hit else mrkdwn_escape(text))
+    return " ".join("".join(out).split())
+
+
 def _item_blocks(v: dict) -> list:
-    from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+    from slack_sdk.models.blocks import ContextBlock, SectionBlock
 
     lines = [f"*{_link(v['url'], v['title'])}*"]
     if v["authors"]:
         lines.append(mrkdwn_escape(v["authors"]))
     for ev in v["evidence"]:
-        snip = "".join(f" *{mrkdwn_escape(t).strip()}* " if h else mrkdwn_escape(t) for t, h in ev["segments"])
-        lines.append(f"> {mrkdwn_escape(ev['term'])} ({ev['field']}): {' '.join(snip.split())}")
+        lines.append(f"> {mrkdwn_escape(ev['term'])} ({ev['field']}): {_snippet(ev['segments'])}")
     lines.append(" · ".join(_link(u, label) for label, u in v["links"]))
     text = _cut("\n".join(lines), SLACK_MAX_SECTION_CHARS)
     meta = []
@@ -300,9 +384,9 @@ def _item_blocks(v: dict) -> list:
         meta.append(mrkdwn_escape(v["profiles_line"]))
     if v["stats"]:
         meta.append(v["stats"])
-    blocks = [SectionBlock(text=MarkdownTextObject(text=text))]
+    blocks = [SectionBlock(text=_mrkdwn(text))]
     if meta:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_cut(" · ".join(meta), 2000))]))
+        blocks.append(ContextBlock(elements=[_mrkdwn(_cut(" · ".join(meta), 2000))]))
     if v.get("vote"):
         blocks.append(_vote_buttons(*v["vote"]))
     return blocks
@@ -318,15 +402,39 @@ def _vote_buttons(up: str, down: str):
         ButtonElement(text="👎 Not for me", action_id="vote_down", value=down.rsplit("/", 1)[-1])])
 
 
+def pack_messages(groups: list[list[dict]]) -> list[list[dict]]:
+    """Groups of blocks (one paper's, kept together) packed in turn into messages of at most
+    SLACK_MAX_BLOCKS blocks and SLACK_MAX_MESSAGE_CHARS characters of text. Slack refuses a message
+    whose texts add up to about 12,000 (``msg_blocks_too_long``) well below its documented limits;
+    16 papers, 48 blocks, came to 15,700."""
+    parts: list[list[dict]] = []
+    size = 0
+    for group in groups:
+        chars = text_chars(group)
+        if not parts or len(parts[-1]) + len(group) > SLACK_MAX_BLOCKS or size + chars > SLACK_MAX_MESSAGE_CHARS:
+            parts.append([])
+            size = 0
+        parts[-1] += group
+        size += chars
+    return parts
+
+
+def text_chars(node) -> int:
+    """The characters of every text in these blocks (what Slack's message limit counts)."""
+    if isinstance(node, dict):
+        return sum(len(v) if k == "text" and isinstance(v, str) else text_chars(v) for k, v in node.items())
+    return sum(text_chars(x) for x in node) if isinstance(node, list) else 0
+
+
 def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMARY) -> SlackMessage:
-    """A summary message (header, status, first papers); the rest in thread replies of at most
-    50 blocks each. Blocks come back as plain dicts (JSON-ready)."""
-    from slack_sdk.models.blocks import ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+    """A summary message (header, status, first papers); the rest in thread replies within
+    Slack's limits (``pack_messages``). Blocks come back as plain dicts (JSON-ready)."""
+    from slack_sdk.models.blocks import ContextBlock, DividerBlock, HeaderBlock, SectionBlock
 
     subj = subject(digest)
     views = with_votes([item_view(i) for i in digest.items], digest)
     head = [HeaderBlock(text=_cut(subj, SLACK_MAX_HEADER_CHARS)),
-            ContextBlock(elements=[MarkdownTextObject(text=mrkdwn_escape(status_line(digest)))])]
+            ContextBlock(elements=[_mrkdwn(mrkdwn_escape(status_line(digest)))])]
     summary = list(head)
     rest = views
     if len(views) > items_in_summary + 1:
@@ -336,32 +444,19 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     for v in shown:
         summary += [DividerBlock(), *_item_blocks(v)]
     if rest:
-        summary.append(SectionBlock(text=MarkdownTextObject(
+        summary.append(SectionBlock(text=_mrkdwn(
             text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
+    nothing = nothing_line(digest.weaker_count, digest.stats.failed_sources)
     if not views:
-        nothing = nothing_line(digest.weaker_count, digest.stats.failed_sources)
-        summary.append(ContextBlock(elements=[MarkdownTextObject(text=nothing)]))
+        summary.append(ContextBlock(elements=[_mrkdwn(nothing)]))
     elif digest.weaker_count and not rest:
-        summary.append(ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))]))
-    thread: list[list] = []
-    current: list = []
-    for v in rest:
-        blocks = _item_blocks(v)
-        if len(current) + len(blocks) > SLACK_MAX_BLOCKS:
-            thread.append(current)
-            current = []
-        current += blocks
+        summary.append(ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]))
+    groups = [[b.to_dict() for b in _item_blocks(v)] for v in rest]
     if rest and digest.weaker_count:
-        more = ContextBlock(elements=[MarkdownTextObject(text=more_line(0, digest.weaker_count))])
-        if len(current) + 1 > SLACK_MAX_BLOCKS:
-            thread.append(current)
-            current = []
-        current.append(more)
-    if current:
-        thread.append(current)
+        groups.append([ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]).to_dict()])
     if digest.links:
-        summary.append(ContextBlock(elements=[MarkdownTextObject(
+        summary.append(ContextBlock(elements=[_mrkdwn(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
-    fallback = _cut(mrkdwn_escape(subj + ". " + status_line(digest)), SLACK_MAX_TEXT_CHARS)
+    fallback = _cut(mrkdwn_escape(f"{subj}: {preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
-                        thread=[[b.to_dict() for b in part] for part in thread])
+                        thread=pack_messages(groups))

@@ -6,6 +6,7 @@ profiles are one cell, one profile per line.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -19,10 +20,16 @@ COLUMNS = ("id", "name", "address", "channel", "profiles", "timezone", "time", "
 IGNORED = ("id", "origin")            # the store assigns them
 MAX_REPORTED = 20                     # bad lines listed before "... and N more"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
+WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")   # zip (.xlsx, .ods), OLE2 (.xls)
+WORKBOOK_HINT = 'a spreadsheet workbook, not CSV: use a .csv file, which spreadsheets open and save (Excel: "CSV UTF-8")'
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")   # a spreadsheet runs a cell starting so as a formula
 
 
 def file_format(path: str, given: str | None) -> str:
     fmt = given or FORMATS.get(Path(path).suffix.lower())
+    if fmt is None and Path(path).suffix.lower() in WORKBOOKS:
+        raise InputError(f"{path}: {WORKBOOK_HINT}")
     if fmt is None:
         raise InputError(f"{path}: cannot tell the format from the name; name it .csv or .jsonl, or give --format")
     return fmt
@@ -36,15 +43,17 @@ def to_row(sub: Subscriber) -> dict:
             "threshold": sub.threshold, "active": sub.active, "origin": sub.origin, "paused": sub.paused}
 
 
-def write(fh, rows: list[dict], fmt: str) -> None:
+def write(fh, rows: list[dict], fmt: str, *, bom: bool = False) -> None:
+    """``bom``: start a CSV with U+FEFF, without which Excel reads UTF-8 as Windows-1252 ("ZoÃ«")."""
     if fmt == "jsonl":
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         return
+    fh.write("\ufeff" if bom else "")
     out = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
     out.writeheader()
     for row in rows:
-        out.writerow({k: _cell(v) for k, v in row.items()})
+        out.writerow({k: _guarded(_cell(v)) for k, v in row.items()})
 
 
 def _cell(value) -> str:
@@ -55,12 +64,29 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
-def read(path: str, fmt: str, default_timezone: str) -> list[tuple[int, Subscriber]]:
-    """-> (line, checked subscriber) for every row; InputError listing every bad line."""
+def _guarded(text: str) -> str:
+    """"'-diffusion" for "-diffusion": Excel and LibreOffice run a cell that starts with = + - @, a
+    tab, CR or NUL as a formula (a name from the web sign-up can be "=HYPERLINK(...)"), and show one
+    that starts with ' as text. A text that already starts with apostrophes before such a character
+    gets one more, so that reading takes exactly one off (``_unguarded``) and gives back any text."""
+    return "'" + text if text.lstrip("'").startswith(FORMULA_START) else text
+
+
+def _unguarded(text: str) -> str:
+    """What ``_guarded`` wrote -> the text it was given; any other cell (one written by hand) as it is."""
+    return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_START) else text
+
+
+def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, Subscriber]], str]:
+    """-> (line, checked subscriber) for every row, and the encoding the file was read in;
+    InputError listing every bad line."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
+    if data.startswith(WORKBOOK_SIGNATURES):       # a workbook renamed .csv: "neither UTF-8 nor Windows-1252"
+        raise InputError(f"{path}: {WORKBOOK_HINT}")
+    text, encoding = decode(path, data)
     rows, errors = (_csv_rows if fmt == "csv" else _jsonl_rows)(text)
     subs, seen = [], {}
     for line, row in rows:
@@ -73,7 +99,24 @@ def read(path: str, fmt: str, default_timezone: str) -> list[tuple[int, Subscrib
         except InputError as err:
             errors.append((line, str(err)))
     fail(path, errors)
-    return subs
+    return subs, encoding
+
+
+def decode(path: str, data: bytes) -> tuple[str, str]:
+    """A file's bytes -> (text, encoding): UTF-16 after its byte order mark (Excel's "Unicode Text"),
+    else UTF-8 (a BOM or none), else, for bytes that are not UTF-8, Windows-1252: what Excel on
+    Windows writes for "CSV" (not "CSV UTF-8"). Bytes that are neither: InputError naming the line."""
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    try:
+        return data.decode("utf-16" if utf16 else "utf-8-sig"), "UTF-16" if utf16 else "UTF-8"
+    except UnicodeDecodeError as err:
+        first = err
+    try:
+        return data.decode("cp1252"), "Windows-1252"
+    except UnicodeDecodeError:
+        line = data[:first.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: neither UTF-8 nor Windows-1252 (byte 0x{data[first.start]:02x}): "
+                         "save it as UTF-8 (Excel: \"CSV UTF-8\") and import it again") from None
 
 
 def fail(path: str, errors: list[tuple[int, str]]) -> None:
@@ -124,28 +167,54 @@ def _csv_rows(text: str) -> tuple[list, list]:
 
 
 def _csv_records(reader) -> tuple[list, list]:
-    header = next(reader, None)
-    if not header:
-        return [], [(1, "empty file: expected a header line naming the columns")]
-    unknown = [h for h in header if h not in COLUMNS]
-    if unknown:
-        return [], [(1, f"unknown column '{unknown[0]}' (columns: {', '.join(COLUMNS)})")]
+    typed = next(reader, None) or []
+    header = [h.strip().lower() for h in typed]          # "Address " as a spreadsheet user types it
+    error = _header_error(typed, header)
+    if error:
+        return [], [(1, error)]
     rows, errors, start = [], [], reader.line_num + 1
     for cells in reader:
         if any(c.strip() for c in cells):
-            if len(cells) != len(header):
-                errors.append((start, f"{len(cells)} cells, the header has {len(header)}"))
+            row, error = _csv_row(header, cells)
+            if error:
+                errors.append((start, error))
             else:
-                rows.append((start, {k: v.strip() for k, v in zip(header, cells) if v.strip()}))
+                rows.append((start, row))
         start = reader.line_num + 1
     return rows, errors
+
+
+def _csv_row(header: list[str], cells: list[str]) -> tuple[dict, str | None]:
+    """One record's cells by column name, or what is wrong with it. A column without a name is
+    one that Excel saves right of the table (",," at each line's end) when it once held something."""
+    if len(cells) != len(header):
+        return {}, f"{len(cells)} cells, the header has {len(header)}"
+    row = {k: _unguarded(v.strip()) for k, v in zip(header, cells) if v.strip()}
+    unnamed = row.pop("", None)
+    return row, None if unnamed is None else f"'{unnamed}' is in a column without a name in the header"
+
+
+def _header_error(typed: list[str], header: list[str]) -> str | None:
+    """What is wrong with a CSV's first line, if anything: a column named twice took the last
+    one's cells, and a missing address or profiles column made every row an error of its own."""
+    if not any(header):
+        return "empty file: expected a header line naming the columns"
+    unknown = [t for t, h in zip(typed, header) if h and h not in COLUMNS]
+    if unknown:
+        return f"unknown column '{unknown[0]}' (columns: {', '.join(COLUMNS)})"
+    twice = next((h for h in header if h and header.count(h) > 1), None)
+    if twice:
+        return f"column '{twice}' is there twice: keep one"
+    missing = next((c for c in ("address", "profiles") if c not in header), None)
+    return f"no '{missing}' column: every row needs one" if missing else None
 
 
 def _delimiter(text: str) -> str:
     """',' or what else separates the header's column names: Excel writes ';' where the decimal
     mark is a comma (German, French, ... settings), and a tab for "Text (Tab delimited)"."""
     header = text.split("\n", 1)[0].strip()
-    return next((d for d in ";\t" if d in header and all(c.strip().strip('"') in COLUMNS for c in header.split(d))), ",")
+    return next((d for d in ";\t" if d in header and all(c.strip().strip('"').lower() in (*COLUMNS, "")
+                                                           for c in header.split(d))), ",")
 
 
 def _subscriber(row: dict, default_timezone: str) -> Subscriber:

@@ -88,3 +88,38 @@ def test_a_target_holding_data_is_refused_unless_forced(cli, source, target):
 def test_copy_onto_itself_is_refused(cli, source):
     assert cli("db", "copy", "--to", source)[2] == (
         "notifier: error: --to is the configured database itself; name another one\n")
+
+
+def test_copy_onto_itself_under_another_name_is_refused_at_once(cli, source, tmp_path):
+    """It waited 30 s on its own lock, then said the database was locked by another process."""
+    (tmp_path / "link.sqlite").symlink_to(tmp_path / "demo" / "notifier-demo.sqlite")
+    before = snapshot(source)
+    for other in (f"sqlite:///{tmp_path}/demo/./notifier-demo.sqlite", f"sqlite:///{tmp_path / 'link.sqlite'}"):
+        assert cli("db", "copy", "--to", other, "--force")[2] == (
+            "notifier: error: --to is the configured database itself; name another one\n")
+    assert snapshot(source) == before
+
+
+def test_a_sqlite_target_in_a_folder_that_does_not_exist_is_refused_and_no_folder_is_made(cli, source, tmp_path):
+    target = tmp_path / "typo" / "deep" / "copy.sqlite"
+    assert cli("db", "copy", "--to", f"sqlite:///{target}") == (
+        1, "", f"notifier: error: --to sqlite:///{target}: there is no folder {target.parent}; "
+               "create it first, or name another file\n")
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_configured_sqlite_file_that_does_not_exist_is_refused_not_copied_as_an_empty_database(cli, tmp_path,
+                                                                                                   monkeypatch):
+    """Run without the service's --config, it made an empty database there and 'copied' 0 rows."""
+    missing = tmp_path / "state" / "notifier.sqlite"
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{missing}")
+    assert cli("db", "copy", "--to", f"sqlite:///{tmp_path / 'copy.sqlite'}") == (
+        1, "", f"notifier: error: {missing}: no database there, nothing to copy; give the service's --config "
+               "(or NOTIFIER_STATE_DIR)\n")
+    assert not (tmp_path / "state").exists() and not (tmp_path / "copy.sqlite").exists()
+
+
+def test_an_in_memory_target_is_refused_not_reported_copied(cli, source):
+    assert cli("db", "copy", "--to", "sqlite:///:memory:") == (
+        1, "", "notifier: error: --to sqlite:///:memory: is a database in memory, gone when this command ends; "
+               "name a file\n")

@@ -7,6 +7,8 @@ import sys
 from email import policy
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).parents[1] / "README.md"
 README_FOLDER = "/home/ada/digest-notifier"      # where the README's sample run was
 
@@ -66,3 +68,22 @@ def test_the_readme_shows_what_the_demo_prints(tmp_path):
     def same(text: str, folder: str) -> str:         # the folder and the day it ran aside
         return re.sub(r"\d{4}-\d{2}-\d{2}(?=\.\d+\.(eml|json))", "DAY", text.replace(folder, "FOLDER"))
     assert same(printed, str(tmp_path.resolve())) == same(shown, README_FOLDER)
+
+
+def test_a_demo_dir_that_is_a_file_or_under_one_is_one_line_saying_so(cli, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    for folder, culprit in [(tmp_path / "notes.txt", "it"), (tmp_path / "notes.txt" / "demo", tmp_path / "notes.txt")]:
+        assert cli("demo", "--dir", str(folder)) == (
+            1, "", f"notifier: error: --dir {folder}: {culprit} is a file, not a folder; "
+                   "name a folder (a missing one is created)\n")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("name", ["what?", "100%41 done"], ids=["question-mark", "percent"])
+def test_a_demo_dir_whose_path_a_database_url_cannot_hold_is_one_line_and_makes_nothing(cli, tmp_path, name):
+    """'what?' put the database in a file 'what' beside it, while the demo named what?/notifier-demo.sqlite."""
+    folder = tmp_path / "demos" / name
+    assert cli("demo", "--dir", str(folder)) == (
+        1, "", f"notifier: error: --dir {folder}: a '?' or '%' in the path cannot go into the database URL; "
+               "name another folder\n")
+    assert not (tmp_path / "demos").exists()

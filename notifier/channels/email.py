@@ -380,7 +380,7 @@ class EmailChannel(Channel):
         if problem is not None:
             return problem
         try:
-            refused = self._smtp.sendmail(ready.sender, ready.rcpts, ready.data, ready.options)
+            refused = self._smtp.sendmail(ready.sender, ready.rcpts, ready.data, self._options(ready))
         except smtplib.SMTPRecipientsRefused as e:
             code, text = next(iter(e.recipients.values()))
             return _classify(code, text, ref)
@@ -398,6 +398,14 @@ class EmailChannel(Channel):
             code, text = next(iter(refused.values()))
             return _classify(code, text, ref)
         return SendResult(State.SENT, ref)
+
+    def _options(self, ready: Outgoing) -> tuple:
+        """MAIL FROM's parameters: a body of 8-bit text (a part with short lines and an accent or
+        a dash goes as is, not quoted-printable) is declared BODY=8BITMIME to a server that offers
+        it (RFC 6152), so no relay takes it for 7-bit and mangles it."""
+        if "BODY=8BITMIME" in ready.options or ready.data.isascii() or not self._smtp.has_extn("8bitmime"):
+            return ready.options
+        return (*ready.options, "BODY=8BITMIME")
 
     def _halt(self, ref: str, reason: str) -> SendResult:
         """A configuration problem (login, TLS): every message would fail the same way. Stop the

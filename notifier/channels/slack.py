@@ -144,7 +144,7 @@ class SlackChannel(_Paced):
             try:
                 self._pace(channel_id)
                 self.client.chat_postMessage(channel=channel_id, thread_ts=ts, blocks=part,
-                                             text=f"{msg.text[:200]} (details {i}/{len(msg.thread)})",
+                                             text=msg.reply_text(i),
                                              unfurl_links=False, unfurl_media=False)
             except (SlackApiError, OSError) as e:
                 return SendResult(State.SENT, ref, f"summary posted but thread reply {i} failed: {e}")
@@ -193,7 +193,7 @@ class SlackWebhook(_Paced):
         for i, blocks in enumerate([msg.blocks, *msg.thread]):
             self._pace(self.url)
             try:
-                resp = client.send(text=msg.text if i == 0 else f"{msg.text[:200]} (details {i}/{len(msg.thread)})",
+                resp = client.send(text=msg.text if i == 0 else msg.reply_text(i),
                                    blocks=blocks, unfurl_links=False, unfurl_media=False)
             except OSError as e:
                 if i > 0:

@@ -23,8 +23,9 @@ def context(args, **kwargs):
 
 
 def write_whole(path: str, write, label: str) -> None:
-    """``write(fh)`` into a new file beside PATH, renamed to PATH once complete: a failed write
-    leaves no half-written file (and an older one as it was); InputError '<label>: cannot write'."""
+    """``write(fh)`` into a new file beside PATH, renamed to PATH once complete: a failed or
+    interrupted (Ctrl-C) write leaves no half-written file (and an older one as it was), and no
+    temporary one; InputError '<label>: cannot write'."""
     import os
     import tempfile
 
@@ -39,10 +40,12 @@ def write_whole(path: str, write, label: str) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)       # as open() would have made it, not mkstemp's 0600
         os.replace(tmp, path)
+        tmp = None
     except OSError as err:
+        raise InputError(f"{label}: cannot write: {err.strerror or err}") from None
+    finally:
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
-        raise InputError(f"{label}: cannot write: {err.strerror or err}") from None
 
 
 def parse_day(text: str, what: str = "--date", *, latest: date | None = None) -> date:

@@ -1,4 +1,7 @@
 """`notifier db copy --to URL`: move the whole database elsewhere, e.g. from SQLite to PostgreSQL."""
+import os
+from pathlib import Path
+
 from notifier.errors import InputError
 
 
@@ -18,13 +21,15 @@ def run(args) -> int:
     if not args.to:
         raise InputError("--to needs the target database's URL, e.g. postgresql+psycopg://notifier@db/notifier")
     check_database_url(args.to, "--to")
+    check_target(args.to)
     config = load(args)
-    if args.to == config.database_url:
-        raise InputError("--to is the configured database itself; name another one")
+    check_source(config.database_url)
     source = Store(config.database_url)
     try:
         target = Store(args.to)
         try:
+            if same_database(source, target):
+                raise InputError("--to is the configured database itself; name another one")
             counts = source.copy_to(target, replace=args.force)
         finally:
             target.close()
@@ -34,3 +39,38 @@ def run(args) -> int:
         print(f"  {table:<16} {count:>9} rows")
     print(f"copied {source.where} to {target.where}: {sum(counts.values())} rows, counts checked table by table")
     return 0
+
+
+def check_source(url: str) -> None:
+    """A configured SQLite file that does not exist is refused: opening it made an empty database
+    and "copied" 0 rows, when the command ran without the service's --config or state folder."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise InputError(f"{path}: no database there, nothing to copy; give the service's --config "
+                         "(or NOTIFIER_STATE_DIR)")
+
+
+def check_target(url: str) -> None:
+    """A SQLite target in a folder that does not exist is refused, as cp refuses: a typo in the
+    path made the folders and the copy went there. So is one in memory: it was "copied" and gone."""
+    path = sqlite_file(url)
+    if url.startswith("sqlite") and path is None:
+        raise InputError(f"--to {url} is a database in memory, gone when this command ends; name a file")
+    if path is not None and not path.parent.is_dir():
+        raise InputError(f"--to {url}: there is no folder {path.parent}; create it first, or name another file")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a sqlite:/// URL (None for a server or an in-memory database)."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database if url.startswith("sqlite") else None
+    return Path(database) if database and database != ":memory:" else None
+
+
+def same_database(source, target) -> bool:
+    """The same server database, or one SQLite file by two names (./x, a symbolic link): the copy
+    waited 30 s on its own lock and said "locked by another process"."""
+    if source.path is None or target.path is None:
+        return source.url == target.url
+    return os.path.samefile(source.path, target.path)

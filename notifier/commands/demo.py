@@ -31,6 +31,22 @@ def demo_config(folder: Path):
     return config
 
 
+def check_folder(folder: Path) -> None:
+    """InputError when a file stands where --dir (or a folder above it) should be: the demo creates
+    the folders it needs, which failed with a bare "File exists" or "Not a directory". Also for a
+    path with '?' or '%', which the database URL reads as its query or an escape: the database went
+    to another file ('a?b' -> 'a') than the one the demo named, or could not be opened."""
+    from notifier.errors import InputError
+
+    if "?" in str(folder) or "%" in str(folder):
+        raise InputError(f"--dir {folder}: a '?' or '%' in the path cannot go into the database URL; "
+                         "name another folder")
+    there = next(p for p in (folder, *folder.parents) if p.exists())
+    if not there.is_dir():
+        raise InputError(f"--dir {folder}: {'it' if there == folder else there} is a file, not a folder; "
+                         "name a folder (a missing one is created)")
+
+
 def run(args) -> int:
     from importlib.resources import files
 
@@ -43,6 +59,7 @@ def run(args) -> int:
     if not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)     # the summary below says what happened
     folder = Path(args.dir).resolve()
+    check_folder(folder)
     config = demo_config(folder)
     text = files("notifier.samples").joinpath(SAMPLE).read_text(encoding="utf-8")
     papers = parse_text(text)

@@ -14,7 +14,8 @@ def add_arguments(p):
     p.add_argument("file", nargs="?", help="for import/export: a .csv or .jsonl file")
     p.add_argument("--format", choices=("csv", "jsonl"), help="file format (default: from the file name; "
                                                              "export to standard output: jsonl)")
-    p.add_argument("--all", action="store_true", help="include paused and unsubscribed ones (a full backup needs it)")
+    p.add_argument("--all", action="store_true", help="include those who unsubscribed (a full backup needs it; "
+                                                      "paused ones are always in)")
     p.add_argument("--json", action="store_true", help="print JSON lines")
     p.set_defaults(usage_error=p.error)
 
@@ -30,10 +31,10 @@ def run(args) -> int:
         if args.action == "export":
             return export(ctx, args)
         if args.json:
-            return export(ctx, args, ctx.store.list_subscribers(active_only=not args.all))
+            return export(ctx, args)
         with ctx.store.transaction():        # the rows shown and the count agree
-            total = ctx.store.count_subscribers(active_only=not args.all)
-            shown = ctx.store.list_subscribers(active_only=not args.all, limit=SHOWN)
+            total = ctx.store.count_subscribers(active_only=not args.all, paused=True)
+            shown = ctx.store.list_subscribers(active_only=not args.all, paused=True, limit=SHOWN)
         if not total:
             print("no subscribers yet: add one with `notifier subscribe ADDRESS --keywords TEXT`")
             return 0
@@ -46,25 +47,31 @@ def import_file(ctx, args) -> int:
     from notifier.subscribers import SETTINGS
 
     fmt = subscriber_files.file_format(args.file, args.format)
-    rows = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
+    rows, encoding = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
     config_owned = ctx.store.find_subscribers([sub.address for _, sub in rows], origin="config")
     subscriber_files.fail(args.file, [(line, f"'{sub.address}' is declared in the config file; change it there")
                                       for line, sub in rows if sub.address in config_owned])
     added, updated = ctx.store.upsert_subscribers([sub for _, sub in rows], SETTINGS)
+    if encoding == "Windows-1252":
+        print(f"{args.file}: not UTF-8, so read as Windows-1252 (Excel's \"CSV\"); if a name looks wrong, "
+              "save the file as \"CSV UTF-8\" and import it again", file=sys.stderr)
     print(f"imported {args.file}: {added} added, {updated} updated, {len(rows) - added - updated} unchanged")
     return 0
 
 
-def export(ctx, args, subs=None) -> int:
+def export(ctx, args) -> int:
     from notifier import subscriber_files
 
-    subs = subs if subs is not None else ctx.store.list_subscribers(active_only=not args.all)
-    rows = [subscriber_files.to_row(s) for s in subs]
+    with ctx.store.transaction():          # the rows written and the count of those left out agree
+        rows = [subscriber_files.to_row(s) for s in ctx.store.list_subscribers(active_only=not args.all, paused=True)]
+        left_out = ctx.store.count_subscribers(active_only=False) - len(rows)
     if args.action == "export" and args.file:
         fmt = subscriber_files.file_format(args.file, args.format)
-        write_whole(args.file, lambda fh: subscriber_files.write(fh, rows, fmt), args.file)
-        print(f"exported {len(rows)} subscribers to {args.file}", file=sys.stderr)
+        write_whole(args.file, lambda fh: subscriber_files.write(fh, rows, fmt, bom=True), args.file)
+        print(f"exported {len(rows)} subscribers to {args.file}"
+              + (f" ({left_out} who unsubscribed left out: --all adds them)" if left_out else ""), file=sys.stderr)
     else:
+        sys.stdout.reconfigure(encoding="utf-8")     # the data as a file holds it, whatever the terminal's locale
         subscriber_files.write(sys.stdout, rows, args.format or "jsonl")
     return 0
 
@@ -82,14 +89,17 @@ def print_table(ctx, subs, total: int) -> None:
         table.add_column(col)
     for s in subs[:SHOWN]:
         when = f"{s.frequency}{' ' + s.weekday if s.weekday else ''} {s.delivery_time} {s.timezone}"
-        table.add_row(str(s.id), s.name, s.address + ("" if s.active else " (off)"),
+        table.add_row(str(s.id), s.name, s.address + (" (off)" if not s.active else " (paused)" if s.paused else ""),
                       "\n".join(json.loads(s.profile)), when, str(s.max_items or ctx.config.matching.max_items),
                       f"{s.threshold if s.threshold is not None else threshold:g}", s.origin)
     console = Console(width=160)
-    console.print(table)
-    if total > SHOWN:
-        console.print(f"... and {total - SHOWN} more ({total} in all): "
-                      "`notifier subscribers export FILE` writes every one")
+    with console.capture() as shown:        # written below: a reader that stops early (| head) exits 0,
+        console.print(table)                # not rich's exit 1 on a broken pipe
+        if total > SHOWN:
+            console.print(f"... and {total - SHOWN} more ({total} in all): "
+                          "`notifier subscribers export FILE` writes every one")
+    sys.stdout.reconfigure(errors="replace")      # a name a non-UTF-8 terminal cannot show is a '?', not a traceback
+    sys.stdout.write(shown.get())
 
 
 def _default_threshold(config) -> float:

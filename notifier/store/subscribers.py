@@ -70,11 +70,11 @@ class SubscribersMixin:
         self.update_subscriber(sub_id, active=False)
         return self.cancel_open(sub_id)
 
-    def list_subscribers(self, active_only: bool = True, *, ids: Iterable[int] | None = None,
+    def list_subscribers(self, active_only: bool = True, *, paused: bool = False, ids: Iterable[int] | None = None,
                          limit: int | None = None) -> list[Subscriber]:
         """By id: all of them, or those of ``ids`` (a few hundred due of 10,000: only they are
         read); the first ``limit`` of them, if given."""
-        q = _listed(select(Subscriber), active_only).limit(limit)
+        q = _listed(select(Subscriber), active_only, paused).limit(limit)
         chunks = None if ids is None else list(batched(sorted(set(ids)), 500))
         if chunks == []:
             return []
@@ -83,10 +83,11 @@ class SubscribersMixin:
                 return list(s.exec(q))
             return [sub for chunk in chunks for sub in s.exec(q.where(Subscriber.id.in_(chunk)))]
 
-    def count_subscribers(self, active_only: bool = True) -> int:
+    def count_subscribers(self, active_only: bool = True, *, paused: bool = False) -> int:
         """How many ``list_subscribers`` would give."""
+        q = _listed(select(Subscriber.id), active_only, paused)
         with self.session() as s:
-            return s.exec(select(func.count()).select_from(_listed(select(Subscriber.id), active_only).subquery())).one()
+            return s.exec(select(func.count()).select_from(q.subquery())).one()
 
     def subscriber_rows(self, *columns: str, active_only: bool = True) -> list[Row]:
         """``list_subscribers`` as plain rows of just these columns, for a caller that only reads
@@ -233,8 +234,10 @@ def _release_cancelled(s: Session, subscriber_id: int) -> None:
         .execution_options(synchronize_session=False))
 
 
-def _listed(q, active_only: bool):
-    """The subscribers ``list_subscribers`` gives, by id: only those sent to unless not ``active_only``."""
+def _listed(q, active_only: bool, paused: bool = False):
+    """The subscribers ``list_subscribers`` gives, by id: unless not ``active_only``, only those
+    sent to, and with ``paused`` those paused too (not those who unsubscribed)."""
     if active_only:
-        q = q.where(Subscriber.active == True, Subscriber.paused == False)  # noqa: E712
+        q = q.where(Subscriber.active == True)  # noqa: E712
+        q = q if paused else q.where(Subscriber.paused == False)  # noqa: E712
     return q.order_by(Subscriber.id)
