@@ -539,7 +539,7 @@ def test_a_manage_form_refused_for_its_time_still_previews_its_keywords(app, cli
 
 @pytest.mark.parametrize("crafted, error", [
     ({"max_items": "500"}, "Most papers per digest: a number from 1 to 100"),
-    ({"more": "999"}, "Fewer ↔ more papers: the slider goes from 5 to 95"),
+    ({"more": "999"}, "Fewer or more papers: the slider goes from 5 to 95"),
     ({"frequency": "hourly"}, "&#39;hourly&#39; is not one of the choices: pick Daily or Weekly"),
     ({"frequency": "weekly", "weekday": "someday"}, "&#39;someday&#39; is not a day of the week"),
 ], ids=["max_items", "more", "frequency", "weekday"])

@@ -406,3 +406,14 @@ def test_coming_back_to_the_form_with_the_back_button_previews_the_keywords_it_s
     page.go_back()
     assert page.get_by_label("Keywords").input_value() == "agents, memory"
     page.locator("#tester").get_by_role("link", name=re.compile("^EvoArena")).wait_for()
+
+
+def test_the_slider_is_named_in_words_a_screen_reader_can_say(site, smtp, browser):
+    """Its label "Fewer ↔ more papers" was read out as "fewer left right arrow more papers"."""
+    base, *_ = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    page.get_by_role("link", name="Manage your subscription").click()
+    assert page.get_by_role("slider", name="Fewer or more papers", exact=True).count() == 1
+    assert "↔" in page.locator("label[for=more]").inner_text()             # what a sighted person sees stays
+
