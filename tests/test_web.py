@@ -733,6 +733,31 @@ def test_the_unsubscribe_link_opened_in_a_browser_shows_one_button_and_changes_n
     assert "You are unsubscribed" in done.text and not store.find_subscriber(sub.id).active
 
 
+def test_a_subscriber_whose_links_expired_gets_a_new_one_by_mail(app, client, config, store):
+    """Paused for four months, a subscriber had no digest with a working link: the expired page
+    said "subscribe again", whose form wants keywords it then ignores."""
+    with freeze_time("2026-06-01"):
+        sub = subscribed(client, config, store)
+        old = manage_link(app, sub)
+        store.set_paused(sub.id, paused=True)
+    with freeze_time("2026-10-01"):
+        expired = client.get(old)
+        assert expired.status_code == 410 and '<a class="button" href="/link">Mail me a new link</a>' in expired.text
+        sent = post_form(client, "/link", {"email": "Ada@Example.org"})
+        unknown = post_form(client, "/link", {"email": "bob@example.org"})
+        fresh = link_in(mails(config)[-1], "manage")
+        assert "Resume digests" in client.get(fresh).text
+    assert "If Ada@Example.org is subscribed here, we sent it a link to your settings." in sent.text
+    assert sent.text.replace("Ada@Example.org", "X") == unknown.text.replace("bob@example.org", "X")
+    assert [m for m in mails(config) if "bob@" in m] == [] and len(mails(config)) == 2     # confirm + this link
+
+
+def test_asking_for_a_link_with_no_address_is_answered_beside_the_field(client, config):
+    page = post_form(client, "/link", {"email": "ada"})
+    assert page.status_code == 400 and re.search(r'id="email-error">&#39;ada&#39; is not an e-mail address', page.text)
+    assert mails(config) == []
+
+
 # ----------------------------------------------------------------------------- votes
 def test_a_vote_link_shows_a_page_and_the_vote_is_stored_by_its_post(app, client, config, store):
     sub = subscribed(client, config, store)

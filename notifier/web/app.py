@@ -33,7 +33,7 @@ from notifier.logs import event
 from notifier.outbox import State
 from notifier.subscribers import canonical_address
 from notifier.web import security
-from notifier.web.forms import Fields, check, default_more, readable_address
+from notifier.web.forms import Fields, address_errors, check, default_more, readable_address
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
 from notifier.web.tokens import Signer, Token, TokenError
@@ -251,6 +251,37 @@ class WebApp:
         level = logging.INFO if result.state == State.SENT else logging.ERROR
         event(log, f"web mail {result.state}", level, to=address, subject=subject, error=result.error)
         return None if result.state == State.SENT else result.error or result.state
+
+    # -- a new link to one's settings ------------------------------------------------------------
+    async def link_page(self, request: Request) -> Response:
+        return self.page(request, "link", fields=Fields(), errors={}, slack=bool(self.config.web.slack_targets))
+
+    async def send_link(self, request: Request) -> Response:
+        """Mails a subscriber their manage link (theirs expired with their last digest, say after
+        a long pause). The same answer whether the address is subscribed or not; nothing is sent
+        to one that is not."""
+        f = Fields.from_form(await request.form(), self.default_more)
+        errors = address_errors(f.email, self.config.web.slack_targets)
+        if errors:
+            return self.page(request, "link", 400, fields=f, errors=errors, slack=bool(self.config.web.slack_targets))
+        for limit, kind, key in ((self.config.web.limit_per_client, "client", self.client(request)),
+                                 (self.config.web.limit_per_address, "address", canonical_address(f.email))):
+            if not self.allowed(limit, kind, key):
+                return self.too_many(request, limit, kind, key)
+        failed = await run_in_threadpool(self.mail_link, f.email)
+        if failed is not None:
+            return await self.not_sent(request, f, failed)
+        return self.message(request, "Check your inbox", f"If {readable_address(f.email)} is subscribed here, we "
+                            f"sent it a link to your settings. The link works for {self.config.web.link_days} days.")
+
+    def mail_link(self, address: str) -> str | None:
+        """The manage link to a subscriber; nothing to anyone else. -> None, or why it was not sent."""
+        sub = self.store.find_subscriber(canonical_address(address))
+        if sub is None or not sub.active:
+            return None
+        return self.send(address, "Your paper digest settings",
+                         "Someone (probably you) asked for a link to the settings of your paper digests:\n"
+                         f"{manage_url(self.base, self.signer, sub.id)}\n\nIf it was not you, ignore this message.")
 
     # -- confirm ------------------------------------------------------------------------------
     def signup_for(self, token: str):
@@ -547,7 +578,7 @@ def way_on(path: str) -> str:
     """What to do about a link that does not work: someone confirming has no digest yet."""
     if path.startswith(("/confirm/", "/sent/")):
         return "Subscribe again from the start page: we mail you a new link."
-    return "Use the link in your latest digest, or subscribe again from the start page."
+    return "Use the link in your latest digest, or ask for a new one: we mail it to you."
 
 
 def busy_text(request: Request) -> str:
@@ -563,8 +594,10 @@ def busy_text(request: Request) -> str:
 def exception_handlers(web: WebApp) -> dict:
     """What a visitor reads for each error: a page in their terms, never a trace."""
     async def on_token_error(request, err: TokenError):
+        confirming = request.url.path.startswith(("/confirm/", "/sent/"))
         return error_page(web, request, 410 if err.expired else 400, f"{str(err).capitalize()}. "
-                          f"{way_on(request.url.path)}", link="/", link_text="Start page")
+                          f"{way_on(request.url.path)}", link="/" if confirming else "/link",
+                          link_text="Start page" if confirming else "Mail me a new link")
 
     async def on_gone(request, err: Gone):
         return error_page(web, request, 410, str(err).capitalize() + ".", link="/", link_text="Start page")
@@ -606,6 +639,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     routes = [
         Route("/", web.home, methods=["GET"]), Route("/", web.subscribe, methods=["POST"]),
         Route("/sent/{token}", web.sent, methods=["GET"]),
+        Route("/link", web.link_page, methods=["GET"]), Route("/link", web.send_link, methods=["POST"]),
         Route("/tester", web.tester_fragment, methods=["GET"]),
         Route("/confirm/{token}", web.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", web.confirm, methods=["POST"]),

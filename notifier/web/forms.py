@@ -132,6 +132,13 @@ def zones_named(text: str) -> list[str]:
     return sorted(z for z in zoneinfo.available_timezones() if key in (z.lower(), z.rsplit("/", 1)[-1].lower()))[:3]
 
 
+def address_errors(address: str, slack_targets: list[str]) -> dict[str, str]:
+    """{'email': why} for an address the sign-up form would refuse; {} for a good one."""
+    errors: dict[str, str] = {}
+    _field(errors, "email", lambda: _address(address, slack_targets))
+    return errors
+
+
 def _field(errors: dict, name: str, check_fn) -> None:
     try:
         check_fn()
