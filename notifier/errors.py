@@ -5,6 +5,7 @@
     ├── ProfileError              malformed keyword profile (names the term)
     ├── InputError                a bad command-line value or unreadable input file
     ├── StoreError                database unreadable, corrupt, newer than us, disk full
+    │   └── StoreBusy             another process held the database's write lock longer than we wait
     ├── FetchError                a source could not be fetched (after retries)
     └── ParseError                a page fetched fine but did not parse into papers
 
@@ -62,6 +63,13 @@ class InputError(NotifierError):
 
 class StoreError(NotifierError):
     pass
+
+
+class StoreBusy(StoreError):
+    """The database stayed locked by another process (the daemon delivering, say) past the busy
+    timeout: its transaction was rolled back whole (on SQLite it never began: BEGIN IMMEDIATE is
+    what waits), so nothing was changed; the same call can succeed a moment later (the web
+    answers 503 with Retry-After)."""
 
 
 class FetchError(NotifierError):

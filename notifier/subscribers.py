@@ -11,7 +11,9 @@ from notifier.config import MAX_ITEMS_RANGE, TIME_RE, check_threshold, check_tim
 from notifier.errors import ConfigError, InputError, ProfileError
 from notifier.store import Subscriber
 
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# the domain as its ASCII form (ascii_domain); the part before the @ may have letters and digits beyond
+# ASCII ('usér'), which the email channel sends with SMTPUTF8 to a server that offers it (RFC 6531)
+EMAIL_RE = re.compile(r"^(?:[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]|[^\W_])+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 SLACK_FORMS = [
     (re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$"), "channel name"),
@@ -34,7 +36,7 @@ def channel_of(address: str) -> str:
     if len(address) > MAX_ADDRESS:
         raise InputError(f"address: {len(address)} characters, at most {MAX_ADDRESS}")
     if "@" in address and not address.startswith("@"):
-        if not EMAIL_RE.match(address):
+        if not EMAIL_RE.match(ascii_domain(address)):
             raise InputError(f"'{shown(address)}' is not a valid e-mail address")
         return "email"
     if any(pattern.match(address) for pattern, _ in SLACK_FORMS):
@@ -43,12 +45,30 @@ def channel_of(address: str) -> str:
                      "(#channel, channel id C…, user id U… or @U…, https://hooks.slack.com/… or webhook:ENV_NAME)")
 
 
+def ascii_domain(address: str) -> str:
+    """An e-mail address whose domain is internationalised (bücher.example) with the domain's
+    ASCII form (xn--bcher-kva.example, IDNA 2008 as browsers map it): the same mailbox, which any
+    mail server delivers to, where the Unicode form needs one that offers SMTPUTF8. Any other
+    address (an ASCII domain, or one that is no domain name) as given."""
+    import idna
+
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except (idna.IDNAError, UnicodeError):
+        return address
+
+
 def canonical_address(address: str) -> str:
     """One person, one subscriber: e-mail addresses in lower case (B8@EXAMPLE.ORG is
-    b8@example.org), Slack user ids without '@' (@U12345678 is U12345678). Anything else as given."""
+    b8@example.org; only ASCII letters: 'İ' lower-cased is two characters) with the domain in its
+    ASCII form (ascii_domain: user@bücher.example is user@xn--bcher-kva.example), Slack user ids
+    without '@' (@U12345678 is U12345678). Anything else as given."""
     address = address.strip()
     if "@" in address and not address.startswith("@"):
-        return address.lower()
+        return "".join(c.lower() if c.isascii() else c for c in ascii_domain(address))
     if re.match(r"^@[UW][A-Z0-9]{8,}$", address):
         return address[1:]
     return address

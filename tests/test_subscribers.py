@@ -50,3 +50,23 @@ def test_an_address_longer_than_any_mailbox_is_refused_in_one_line_before_the_da
     row requires 9024 bytes') or was stored for nobody."""
     code, out, err = cli("subscribe", address, "-k", "agents")
     assert (code, err) == (1, "notifier: error: address: 255 characters, at most 254\n")
+
+
+@pytest.mark.parametrize("address, canonical", [
+    ("user@bücher.example", "user@xn--bcher-kva.example"),         # the domain's ASCII form: any server delivers
+    ("User@BÜCHER.example", "user@xn--bcher-kva.example"),
+    ("user@xn--bcher-kva.example", "user@xn--bcher-kva.example"),
+    ("usér@Example.ORG", "usér@example.org"),                       # sent with SMTPUTF8 (RFC 6531)
+    ("İnci@example.org", "İnci@example.org"),                       # only ASCII letters lower-cased
+], ids=["idn", "idn-capitals", "idn-ascii-form", "utf8-local-part", "dotted-capital-i"])
+def test_an_internationalised_address_is_accepted_as_one_mailbox(address, canonical):
+    """They were refused as "not a valid e-mail address", on the command line and the web page."""
+    assert channel_of(address) == "email" and canonical_address(address) == canonical
+    assert new_subscriber(address=address, keywords=["moe"]).address == canonical
+
+
+@pytest.mark.parametrize("address", ["user@bü_cher.example", "us er@bücher.example", "usé\u0301@example.org"],
+                         ids=["underscore-in-domain", "space", "combining-accent"])
+def test_an_address_no_mail_server_can_take_is_still_refused_in_one_line(address):
+    with pytest.raises(InputError, match="is not a valid e-mail address"):
+        channel_of(address)

@@ -2,6 +2,7 @@
 unsubscribe, votes, Slack buttons, and the rules every link and form follows."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -169,6 +170,17 @@ def test_subscribe_requests_are_rate_limited_per_address(config, client, store):
     assert len(mails(config)) == 3
 
 
+def test_a_visitor_over_the_rate_limit_is_told_when_to_try_again(config, client):
+    """It said "Please wait a while": a minute, or an hour? (Real time: the limiter's own thread
+    drops old requests by the real clock, under freezegun too.)"""
+    config.web.limit_per_address = "2/hour"
+    subscribe(client, "eve@example.org")
+    subscribe(client, "eve@example.org")
+    refused = subscribe(client, "eve@example.org")
+    assert refused.status_code == 429 and 3500 < int(refused.headers["retry-after"]) <= 3600
+    assert "Please try again in 60 minutes." in refused.text
+
+
 def test_subscribe_requests_are_rate_limited_per_client_but_previews_are_not_counted(config, client):
     config.web.limit_per_client = "2/hour"
     for _ in range(3):
@@ -207,6 +219,61 @@ def test_a_confirmation_mail_that_cannot_be_sent_says_so_instead_of_check_your_i
     assert page.status_code == 503
     assert "could not send" in page.text and "Check your inbox" not in page.text
     assert store.list_subscribers(active_only=False) == []
+
+
+@pytest.fixture
+def mail_server(config):
+    """``start(smtputf8)``: an SMTP server on loopback (aiosmtpd) that [email] sends through,
+    offering SMTPUTF8 or not; it returns what the server received."""
+    from aiosmtpd.controller import Controller
+
+    from smtp_server import Recorder, free_port
+
+    started = []
+
+    def start(smtputf8: bool) -> Recorder:
+        recorder = Recorder()
+        controller = Controller(recorder, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=smtputf8)
+        controller.start()
+        started.append(controller)
+        config.email.host, config.email.port, config.email.security = "127.0.0.1", controller.port, "none"
+        return recorder
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+def test_an_address_at_an_internationalised_domain_can_subscribe_through_any_mail_server(
+        client, config, store, mail_server):
+    """user@bücher.example was refused as "not a valid e-mail address"; its domain's ASCII form
+    (xn--bcher-kva.example) is the same mailbox, which a server without SMTPUTF8 delivers to."""
+    received = mail_server(smtputf8=False)
+    page = subscribe(client, "User@Bücher.example")
+    assert page.status_code == 200 and "We sent a message to User@Bücher.example" in page.text
+    [mail] = received.snapshot()
+    assert mail["To"] == "user@xn--bcher-kva.example"
+    done = post_form(client, link_in(mail.get_content(), "confirm"), {})
+    assert [s.address for s in store.list_subscribers()] == ["user@xn--bcher-kva.example"]
+    manage = re.search(r'href="([^"]+/manage/[^"]+)"', done.text).group(1)
+    assert '<p class="lead">user@bücher.example</p>' in client.get(manage).text      # shown as typed, not xn--
+    subscribe(client, "user@xn--bcher-kva.example")                 # the same mailbox: the same subscriber
+    assert "already subscribed" in received.snapshot()[-1].get_content()
+
+
+@pytest.mark.parametrize("smtputf8", [True, False], ids=["server-offers-SMTPUTF8", "server-without-SMTPUTF8"])
+def test_an_address_with_letters_beyond_ascii_before_the_at_subscribes_when_the_mail_server_can_send_to_it(
+        client, config, store, mail_server, smtputf8):
+    """'usér@example.org' was refused whatever the server; where the server cannot send to it,
+    the visitor read "try again in a while", which never helps."""
+    received = mail_server(smtputf8)
+    page = subscribe(client, "usér@example.org")
+    if smtputf8:
+        assert page.status_code == 200 and [m["To"] for m in received.snapshot()] == ["usér@example.org"]
+        return
+    assert page.status_code == 400 and received.snapshot() == []
+    assert re.search(r'id="email-error">this service’s mail server cannot send to an address with letters such as '
+                     r'“é” before the @; use another address</p>', page.text)
+    assert 'value="usér@example.org"' in page.text and 'aria-invalid="true"' in page.text
 
 
 def test_a_visitor_who_types_no_address_is_told_in_their_terms_not_the_operators(config, client, store):
@@ -248,6 +315,20 @@ def test_the_preview_button_shows_what_the_profile_would_have_sent_without_javas
     assert "matched: speculative decoding" in page.text and "<mark>" in page.text
     assert "From 30 papers of the last 7 days" in page.text
     assert store.list_subscribers(active_only=False) == []
+
+
+def test_a_tester_with_no_papers_yet_says_so_instead_of_nothing_matching_among_0_papers(config):
+    """On a service just set up it said "Nothing among the 0 papers of the last 7 days would have
+    been sent", which reads as "your keywords match nothing"."""
+    config.web.public_url = PUBLIC
+    empty = create_app(config, env=ENV)
+    try:
+        with TestClient(empty, base_url=PUBLIC) as c:
+            page = c.get("/tester", params={"keywords": "agents"})
+    finally:
+        empty.web.close()
+    assert "No papers came in over the last 7 days" in page.text and "Your keywords are fine" in page.text
+    assert "0 papers" not in page.text
 
 
 def test_the_live_tester_fragment_reports_matches_weaker_ones_and_profile_errors(client):
@@ -310,6 +391,47 @@ def test_a_subscriber_whose_stored_profile_no_longer_parses_sees_why_on_the_mana
     assert json.loads(store.find_subscriber(sub.id).profile) == ["+agents"]
 
 
+def titles_in_tester(html: str) -> list[str]:
+    """The titles the tester shows, in order (the page's tester section, or a fragment)."""
+    at = html.find('<section class="tester"')
+    part = html[at:html.index("</section>", at)] if at >= 0 else html
+    return re.findall(r'<li><a href="[^"]*" rel="noreferrer" dir="auto">([^<]*)</a>', part)
+
+
+def test_the_manage_page_tester_applies_the_subscribers_votes_as_their_digest_does(app, client, config, store):
+    """It ranked the keywords alone: a paper marked "not for me" still showed, and the order the
+    votes make (which decides what fills a full digest) was not the digest's."""
+    from notifier.pipeline import match_subscriber
+
+    sub = subscribed(client, config, store)
+    store.update_subscriber(sub.id, profile=json.dumps(["agents, memory"]))
+    store.set_vote(sub.id, "2606.13681", 1)                 # EvoArena: more like this
+    store.set_vote(sub.id, "2606.13120", -1)                # EvoBrowseComp: not for me
+    link = manage_link(app, sub)
+    page, live = client.get(link).text, client.get(f"{link}/tester", params={"keywords": "agents, memory"}).text
+    items, _ = match_subscriber(app.web.ctx, store.find_subscriber(sub.id), app.web.tester.papers())
+    digest = [app.web.store.get_papers([i["id"]])[i["id"]].title for i in items]
+    assert titles_in_tester(page) == titles_in_tester(live) == digest
+    assert not any(t.startswith("EvoBrowseComp") for t in digest) and "like 1 paper you liked" in page
+    anyone = titles_in_tester(client.get("/tester", params={"keywords": "agents, memory"}).text)
+    assert any(t.startswith("EvoBrowseComp") for t in anyone)      # the sign-up page's preview has no votes
+
+
+def test_the_live_preview_of_an_expired_or_unsubscribed_manage_page_says_so_in_one_line(app, client, config, store):
+    """It answered with a whole error page, which the page's script shows as "did not work just
+    now. Try again in a moment": it never would."""
+    with freeze_time("2026-06-01"):
+        sub = subscribed(client, config, store)
+        link = manage_link(app, sub)
+    with freeze_time("2026-09-01"):                             # link_days = 90
+        expired = client.get(f"{link}/tester", params={"keywords": "agents"})
+    store.remove_subscriber(sub.id)
+    gone = client.get(f"{manage_link(app, sub)}/tester", params={"keywords": "agents"})
+    for answer, why in ((expired, "This link has expired. Open the link in your latest digest."),
+                        (gone, "You have unsubscribed, so this link no longer works.")):
+        assert answer.status_code == 410 and answer.text == f'<p class="error" role="alert">{why}</p>'
+
+
 def test_an_untouched_fewer_more_slider_keeps_following_the_configured_threshold(app, client, config, store):
     sub = subscribed(client, config, store)
     page = client.get(manage_link(app, sub))
@@ -355,6 +477,26 @@ def test_the_fewer_more_slider_can_hold_a_threshold_set_on_the_command_line_so_a
     assert store.find_subscriber(sub.id).threshold == threshold
 
 
+def test_a_save_from_a_second_tab_opened_before_another_save_does_not_undo_it_unwarned(app, client, config, store):
+    """Two tabs on the manage page: keywords saved in one were silently replaced by the older
+    form of the other when a time was changed and saved there."""
+    sub = subscribed(client, config, store)
+    link = manage_link(app, sub)
+    first, second = client.get(link).text, client.get(link).text
+    form = {"time": "07:30", "timezone": "Europe/Berlin", "frequency": "daily", "action": "save"}
+
+    def save(page, **changes):
+        version = re.search(r'name="version" value="([^"]+)"', page).group(1)
+        return client.post(link, data={"csrftoken": csrf_of(page), "version": version, **form, **changes})
+    assert "Saved." in save(first, keywords="robots").text
+    stale = save(second, keywords='"speculative decoding", distillation', time="09:00")
+    assert stale.status_code == 409 and "Not saved: your subscription was changed elsewhere" in stale.text
+    assert json.loads(store.find_subscriber(sub.id).profile) == ["robots"]
+    assert 'value="09:00"' in stale.text                                # what they typed is kept
+    assert "Saved." in save(stale.text, keywords="agents").text         # a second Save is on purpose
+    assert json.loads(store.find_subscriber(sub.id).profile) == ["agents"]
+
+
 def test_pause_stops_digests_until_resume(app, client, config, store):
     sub = subscribed(client, config, store)
     link = manage_link(app, sub)
@@ -395,6 +537,29 @@ def test_a_manage_form_refused_for_its_time_still_previews_its_keywords(app, cli
     assert "Type a few keywords" not in page.text and "VIA-SD" in page.text
 
 
+@pytest.mark.parametrize("crafted, error", [
+    ({"max_items": "500"}, "Most papers per digest: a number from 1 to 100"),
+    ({"more": "999"}, "Fewer or more papers: the slider goes from 5 to 95"),
+    ({"frequency": "hourly"}, "&#39;hourly&#39; is not one of the choices: pick Daily or Weekly"),
+    ({"frequency": "weekly", "weekday": "someday"}, "&#39;someday&#39; is not a day of the week"),
+], ids=["max_items", "more", "frequency", "weekday"])
+def test_a_crafted_value_no_field_offers_gets_the_form_back_with_a_message(client, config, store, crafted, error):
+    """A bare 400 said nothing (max_items, a field only the manage page has), or the value was
+    taken as something else: 'hourly' subscribed weekly on Monday."""
+    page = subscribe(client, **crafted)
+    assert page.status_code == 400 and error in page.text and 'name="keywords"' in page.text
+    assert mails(config) == [] and store.list_subscribers(active_only=False) == []
+
+
+@pytest.mark.parametrize("crafted, field", [({"more": "-3"}, "more"), ({"frequency": "hourly"}, "frequency")])
+def test_a_crafted_value_on_the_manage_page_is_named_beside_its_field(app, client, config, store, crafted, field):
+    sub = subscribed(client, config, store)
+    page = post_form(client, manage_link(app, sub), {**SAVE, **crafted})
+    assert page.status_code == 400 and re.search(rf'id="{field}-error">[^<]+</p>', page.text)
+    assert re.search(rf'aria-describedby="[^"]*{field}-error"', page.text)
+    assert store.find_subscriber(sub.id).updated_at == sub.updated_at
+
+
 def test_a_cleared_delivery_time_is_asked_for_not_quoted_as_two_stray_marks(client, store):
     page = subscribe(client, time="")
     assert page.status_code == 400
@@ -409,12 +574,41 @@ def test_a_refused_form_says_so_in_the_page_title_read_first_by_a_screen_reader(
     assert "<title>Error: Your subscription · Paper digests</title>" in page.text
 
 
+@pytest.mark.parametrize("form, title", [
+    ({"keywords": "agents", "time": "07:30", "timezone": "UTC", "action": "save"}, "Saved: Your subscription"),
+    ({"action": "pause"}, "Paused: Your subscription"),
+    ({"clear_vote": "2606.12243"}, "Vote removed: Your subscription"),
+])
+def test_what_a_manage_form_did_is_in_the_page_title_a_screen_reader_reads_first(app, client, config, store,
+                                                                                form, title):
+    """The title stayed "Your subscription" after a save: the notice below it, shown on load, is
+    not announced, so a screen reader user could not tell the save from a reload."""
+    sub = subscribed(client, config, store)
+    store.set_vote(sub.id, "2606.12243", 1)
+    page = post_form(client, manage_link(app, sub), form)
+    assert f"<title>{title} · Paper digests</title>" in page.text
+    assert "<title>Your subscription · Paper digests</title>" in client.get(manage_link(app, sub)).text
+
+
 def test_an_unknown_time_zone_is_explained_once_under_its_field(client, config, store):
     page = post_form(client, "/", {"email": "ada@example.org", "keywords": "mamba", "time": "07:30",
                                    "timezone": "Mars/Base", "frequency": "daily", "action": "subscribe"})
     assert page.status_code == 400 and store.list_subscribers(active_only=False) == []
     [error] = re.findall(r'<p class="error" id="timezone-error">(.*?)</p>', page.text)
     assert error == "unknown time zone &#39;Mars/Base&#39; (use an IANA name such as Europe/Berlin)"
+
+
+@pytest.mark.parametrize("typed, hint", [
+    ("Berlin", "did you mean Europe/Berlin?"),
+    ("new york", "did you mean America/New_York?"),
+    ("europe/paris", "did you mean Europe/Paris?"),
+])
+def test_a_city_or_a_zone_in_other_capitals_is_answered_with_the_zone_meant(client, typed, hint):
+    """'Berlin' got "use an IANA name such as Europe/Berlin", leaving the visitor to guess
+    whether their city has one and how it is spelled."""
+    page = subscribe(client, timezone=typed)
+    [error] = re.findall(r'<p class="error" id="timezone-error">(.*?)</p>', page.text)
+    assert error == f"unknown time zone &#39;{typed}&#39;: {hint}"
 
 
 def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatch, tmp_path):
@@ -483,6 +677,53 @@ def test_an_old_manage_link_opened_after_unsubscribing_says_why_and_leads_to_the
     assert '<a class="button" href="/">Start page</a>' in page.text
 
 
+def test_links_from_before_an_unsubscribe_do_not_open_the_subscription_started_again_after_it(
+        app, client, config, store):
+    """Unsubscribed, then subscribed again (the same subscriber row): the old mails' manage and
+    vote links opened the new subscription again, to whoever holds those mails."""
+    with freeze_time("2026-06-01 08:00"):
+        sub = subscribed(client, config, store)
+        old_manage = manage_link(app, sub)
+        old_vote = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2606.12243', 1))}"
+        store.remove_subscriber(sub.id)
+    with freeze_time("2026-06-20 08:00"):
+        again = subscribed(client, config, store)
+        assert again.id == sub.id and again.active
+        new_manage = manage_link(app, again)            # as the new subscription's mails carry it
+    with freeze_time("2026-06-21 08:00"):
+        for old in (old_manage, old_vote):
+            page = client.get(old)
+            assert page.status_code == 410 and "This link is from before you unsubscribed" in page.text
+        assert post_form(client, old_vote, {}, page=new_manage).status_code == 410 and store.votes(sub.id) == []
+        assert client.get(new_manage).status_code == 200
+
+
+def test_a_subscriber_back_from_the_command_line_is_a_new_subscription_too(app, client, config, store, cli):
+    with freeze_time("2026-06-01 08:00"):
+        sub = subscribed(client, config, store)
+        old_manage = manage_link(app, sub)
+        store.remove_subscriber(sub.id)
+    with freeze_time("2026-06-02 08:00"):
+        assert cli("subscribe", "ada@example.org", "--keywords", "agents")[0] == 0
+        assert client.get(old_manage).status_code == 410
+        assert client.get(manage_link(app, sub)).status_code == 200
+
+
+def test_an_unsubscribe_link_from_before_a_re_subscribe_still_unsubscribes(app, client, config, store):
+    """Stopping mail is never refused: someone who clicks "unsubscribe" in an old mail means it,
+    and mail they asked to stop would be reported as spam."""
+    with freeze_time("2026-06-01 08:00"):
+        sub = subscribed(client, config, store)
+        old = f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}"
+        store.remove_subscriber(sub.id)
+    with freeze_time("2026-06-20 08:00"):
+        subscribed(client, config, store)
+        with TestClient(app, base_url=PUBLIC) as mail_provider:
+            mail_provider.post(old, content=b"List-Unsubscribe=One-Click",
+                               headers={"content-type": "application/x-www-form-urlencoded"})
+    assert not store.find_subscriber(sub.id).active
+
+
 def test_the_unsubscribe_link_opened_in_a_browser_shows_one_button_and_changes_nothing(app, client, config, store):
     sub = subscribed(client, config, store)
     link = f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}"
@@ -490,6 +731,31 @@ def test_the_unsubscribe_link_opened_in_a_browser_shows_one_button_and_changes_n
     assert page.status_code == 200 and page.text.count("<button") == 1 and store.find_subscriber(sub.id).active
     done = client.post(link, data={"csrftoken": csrf_of(page.text)})
     assert "You are unsubscribed" in done.text and not store.find_subscriber(sub.id).active
+
+
+def test_a_subscriber_whose_links_expired_gets_a_new_one_by_mail(app, client, config, store):
+    """Paused for four months, a subscriber had no digest with a working link: the expired page
+    said "subscribe again", whose form wants keywords it then ignores."""
+    with freeze_time("2026-06-01"):
+        sub = subscribed(client, config, store)
+        old = manage_link(app, sub)
+        store.set_paused(sub.id, paused=True)
+    with freeze_time("2026-10-01"):
+        expired = client.get(old)
+        assert expired.status_code == 410 and '<a class="button" href="/link">Mail me a new link</a>' in expired.text
+        sent = post_form(client, "/link", {"email": "Ada@Example.org"})
+        unknown = post_form(client, "/link", {"email": "bob@example.org"})
+        fresh = link_in(mails(config)[-1], "manage")
+        assert "Resume digests" in client.get(fresh).text
+    assert "If Ada@Example.org is subscribed here, we sent it a link to your settings." in sent.text
+    assert sent.text.replace("Ada@Example.org", "X") == unknown.text.replace("bob@example.org", "X")
+    assert [m for m in mails(config) if "bob@" in m] == [] and len(mails(config)) == 2     # confirm + this link
+
+
+def test_asking_for_a_link_with_no_address_is_answered_beside_the_field(client, config):
+    page = post_form(client, "/link", {"email": "ada"})
+    assert page.status_code == 400 and re.search(r'id="email-error">&#39;ada&#39; is not an e-mail address', page.text)
+    assert mails(config) == []
 
 
 # ----------------------------------------------------------------------------- votes
@@ -632,9 +898,22 @@ def test_every_field_of_the_subscribe_form_has_a_label(client):
         assert f'for="{field_id}"' in page
 
 
-def test_a_request_body_over_the_limit_gets_413(client):
-    page = client.post("/", content=b"x" * 20000, headers={"content-type": "application/x-www-form-urlencoded"})
-    assert page.status_code == 413
+def test_a_form_over_the_body_limit_gets_a_page_saying_what_to_shorten_not_bare_text(client):
+    """A 14 KB profile sent with Preview (18 KB as a form) read "Request too large" and nothing else."""
+    page = post_form(client, "/", {"keywords": "agents, " * 1800, "action": "preview"})
+    assert page.status_code == 413 and "<title>Too much text · Paper digests</title>" in page.text
+    assert "A profile takes at most 2,000 characters" in page.text
+    assert '<a class="button" href="/">Back to the page</a>' in page.text
+
+
+def test_a_profile_over_2000_characters_is_refused_in_the_tester_and_beside_the_field(client, store):
+    long = ", ".join(f"term{i}" for i in range(400))
+    said = "a profile takes at most 2,000 characters and this one is longer"
+    assert said in post_form(client, "/", {"keywords": long, "action": "preview"}).text
+    assert said in client.get("/tester", params={"keywords": long[:2001]}).text     # as the page's script sends it
+    refused = subscribe(client, keywords=long)
+    assert refused.status_code == 400 and re.search(rf'id="keywords-error">{said}', refused.text)
+    assert store.list_subscribers(active_only=False) == []
 
 
 def test_an_unexpected_error_shows_a_plain_500_page_without_a_trace(app, client, monkeypatch):
@@ -731,6 +1010,20 @@ def test_a_slack_click_that_cannot_count_is_answered_ok_and_the_user_is_told_why
     [ack] = slack_app.fake.hooks("/actions/T1/43/secret")
     assert ack["response_type"] == "ephemeral"
     assert ack["text"] == "Not recorded: you have unsubscribed, so this link no longer works"
+
+
+def test_a_slack_click_while_the_database_is_busy_is_answered_ok_and_the_user_told_to_click_again(
+        config, short_busy_timeout, slack_app):
+    """The daemon posting digests holds the database while people click in them: Slack got a 503
+    page and showed a warning sign, and never sends a click again."""
+    with TestClient(slack_app, base_url=PUBLIC, follow_redirects=False) as c:
+        sub = subscribed(c, config, slack_app.web.store)
+    with write_lock(config):
+        assert click(slack_app, sub, 1, slack_app.fake.url + "/actions/T1/44/secret").status_code == 200
+    [ack] = slack_app.fake.hooks("/actions/T1/44/secret")
+    assert ack["text"] == "Not recorded: the service is busy for a moment; click the button again in a few seconds"
+    assert click(slack_app, sub, 1, slack_app.fake.url + "/actions/T1/45/secret").status_code == 200
+    assert slack_app.web.store.votes(sub.id) == [("2606.12243", 1)]
 
 
 def test_a_response_url_on_another_host_gets_nothing_and_the_vote_is_still_stored(slack_app, config, slack, caplog):
@@ -860,6 +1153,75 @@ def test_a_slow_database_query_on_one_page_does_not_stall_the_other_pages(app, c
         other.join(30)
     assert answered, f"{method} /{kind}/ held the event loop while it waited for the database"
     assert answers["slow"].status_code == 200 and query.on_loop == []
+
+
+@pytest.fixture
+def short_busy_timeout(config, monkeypatch):
+    """Stores opened after it wait 0.2 s, not 30, for another process's write lock (SQLite)."""
+    if not config.database.url.startswith("sqlite"):
+        pytest.skip("a SQLite write lock")
+    monkeypatch.setattr("notifier.store.engine.BUSY_TIMEOUT_MS", 200)
+
+
+@contextlib.contextmanager
+def write_lock(config):
+    """Another process's write lock on the SQLite file (the daemon delivering), held in the block."""
+    import sqlite3
+
+    other = sqlite3.connect(config.database.url.split(":///", 1)[1], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.rollback()
+        other.close()
+
+
+@pytest.fixture
+def locked(config, short_busy_timeout):
+    """The app, a subscriber and their manage link, and ``hold()``: a write lock of another process."""
+    config.web.public_url = PUBLIC
+    application = create_app(config, env=ENV)
+    store_sample_papers(application.web.store)
+    with TestClient(application, base_url=PUBLIC, follow_redirects=False) as c:
+        sub = subscribed(c, config, application.web.store)
+        yield c, application.web.store, sub, manage_link(application, sub), lambda: write_lock(config)
+    application.web.close()
+
+
+def test_a_database_locked_by_another_process_gets_a_busy_page_saying_nothing_changed(locked):
+    """It waited, then said "Something went wrong" (500) as if the service were broken."""
+    client, store, sub, link, hold = locked
+    page = client.get(link)
+    with hold():
+        busy = client.get(link)
+        saved = client.post(link, data={"csrftoken": csrf_of(page.text), "keywords": "robots", "time": "09:00",
+                                        "timezone": "UTC", "action": "save"})
+    for answer, again in ((busy, "reload this page"), (saved, "go back and send the form again")):
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "10"
+        assert "<h1>Busy for a moment</h1>" in answer.text and "nothing was changed" in answer.text
+        assert again in answer.text
+    assert store.find_subscriber(sub.id).profile == sub.profile
+    retried = client.post(link, data={"csrftoken": csrf_of(page.text), "keywords": "robots", "time": "09:00",
+                                      "timezone": "UTC", "action": "save"})
+    assert "Saved." in retried.text and json.loads(store.find_subscriber(sub.id).profile) == ["robots"]
+
+
+def test_a_change_saved_before_the_database_got_busy_is_not_called_unchanged(locked, monkeypatch):
+    """The pause is stored, then the page after it cannot read the votes: "nothing was changed"
+    would be false, and the visitor would pause again."""
+    client, store, sub, link, hold = locked
+    page = client.get(link)
+    real = store.votes
+
+    def votes_while_locked(subscriber_id):
+        with hold():
+            return real(subscriber_id)
+    monkeypatch.setattr(store, "votes", votes_while_locked)
+    answer = client.post(link, data={"csrftoken": csrf_of(page.text), "action": "pause"})
+    assert answer.status_code == 503 and "nothing was changed" not in answer.text
+    assert "Paused: no digests until you resume. The page could not be shown just now" in answer.text
+    assert store.find_subscriber(sub.id).paused
 
 
 # ----------------------------------------------------------------------------- README claims

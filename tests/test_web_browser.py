@@ -330,3 +330,90 @@ def test_a_digest_email_with_a_long_url_or_word_in_its_snippet_fits_a_phone(brow
     page.set_content(render_email(d).html)
     assert url in page.inner_text("body")
     assert fits(page, 375)
+
+
+def test_the_live_preview_on_the_manage_page_leaves_out_a_paper_marked_not_for_me(site, smtp, browser):
+    """The preview as the subscriber types ranked the keywords alone, so a paper they had marked
+    "not for me" (which their digest never sends) was shown as what they would get."""
+    base, _, _, db = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    store = Store(db)
+    store.set_vote(store.find_subscriber("ada@example.org").id, "2606.13120", -1)     # EvoBrowseComp
+    store.close()
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_label("Profile 1 keywords").fill("agents, memory")
+    tester = page.locator("#tester")
+    tester.get_by_text("matched: agents, memory").first.wait_for()                # the preview of what was typed
+    assert tester.get_by_role("link", name=re.compile("^EvoArena")).count() == 1
+    assert tester.get_by_role("link", name=re.compile("^EvoBrowseComp")).count() == 0
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents, memory")                    # nobody's votes on the sign-up page
+    page.locator("#tester").get_by_role("link", name=re.compile("^EvoBrowseComp")).wait_for()
+
+
+def test_a_pasted_page_of_keywords_is_told_the_limit_in_the_live_preview(site, browser):
+    """A long list pasted into the keywords: the preview's URL grew past what the server takes, and
+    the box said "did not work just now. Try again in a moment", which never helps."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill(", ".join(f"term{i}" for i in range(10000)))          # 89 KB
+    page.locator("#tester").get_by_text("a profile takes at most 2,000 characters").wait_for()
+
+
+def test_a_screen_reader_hears_how_many_papers_the_live_preview_found_not_every_paper(site, browser):
+    """The whole tester was a live region: each pause in typing read out up to ten titles and
+    their snippets, over whatever the person was typing."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents, memory")
+    status = page.locator("#tester-status")
+    expect(status).to_have_text("From 30 papers of the last 7 days, this profile would have sent 10 papers:")
+    assert status.get_attribute("aria-live") == "polite"
+    assert page.locator("[aria-live]").count() == 1 and page.locator("#tester [aria-live]").count() == 0
+
+
+@pytest.mark.parametrize("typed, mailed", [("user@bücher.example", "user@xn--bcher-kva.example"),
+                                           ("usér@example.org", "usér@example.org")])
+def test_an_internationalised_address_typed_in_the_form_is_mailed_and_named_as_typed(site, smtp, browser, typed,
+                                                                                     mailed):
+    """Chromium's e-mail field hands a domain over in its ASCII form: "Check your inbox" named
+    user@xn--bcher-kva.example, an address the visitor never typed."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill(typed)
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_text(f"We sent a message to {typed}.").wait_for()
+    page.goto(link_in(mail_to(smtp[1], mailed, "Confirm").get_content(), "confirm"))
+    page.get_by_text(f"Start sending paper digests to {typed}?").wait_for()
+
+
+def test_coming_back_to_the_form_with_the_back_button_previews_the_keywords_it_still_holds(site, browser):
+    """The browser refills the form on the way back (a paper's page opened from the tester, then
+    Back), but the tester said "Type a few keywords" beside the keywords typed."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents, memory")
+    page.locator("#tester").get_by_role("link", name=re.compile("^EvoArena")).wait_for()
+    page.goto(base + "/healthz")
+    page.go_back()
+    assert page.get_by_label("Keywords").input_value() == "agents, memory"
+    page.locator("#tester").get_by_role("link", name=re.compile("^EvoArena")).wait_for()
+
+
+def test_the_slider_is_named_in_words_a_screen_reader_can_say(site, smtp, browser):
+    """Its label "Fewer ↔ more papers" was read out as "fewer left right arrow more papers"."""
+    base, *_ = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    page.get_by_role("link", name="Manage your subscription").click()
+    assert page.get_by_role("slider", name="Fewer or more papers", exact=True).count() == 1
+    assert "↔" in page.locator("label[for=more]").inner_text()             # what a sighted person sees stays
+

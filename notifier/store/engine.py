@@ -17,7 +17,7 @@ from sqlalchemy import event, func, text
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlmodel import Session, create_engine, select
 
-from notifier.errors import StoreError
+from notifier.errors import StoreBusy, StoreError
 from notifier.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from notifier.store.tables import SchemaVersion, utcnow
 
@@ -115,7 +115,8 @@ class StoreBase:
         except IntegrityError as err:
             raise self._integrity(err) from None
         except (OperationalError, DatabaseError) as err:
-            raise StoreError(self._explain(err)) from None
+            locked = "database is locked" in str(getattr(err, "orig", err))
+            raise (StoreBusy if locked else StoreError)(self._explain(err)) from None
 
     def _guard(self, fn, *args):
         with self._mapped_errors():

@@ -57,7 +57,7 @@ class SubscribersMixin:
         with self.session() as s:
             sub = s.get(Subscriber, sub_id)
             if changes.get("active") and not sub.active:
-                _release_cancelled(s, sub_id)
+                _resubscribed(s, sub)
             for key, value in changes.items():
                 setattr(sub, key, value)
             sub.updated_at = utcnow()
@@ -126,7 +126,7 @@ class SubscribersMixin:
                 for key in fields:
                     setattr(row, key, getattr(sub, key))
                 if sub.active and not row.active:
-                    _release_cancelled(s, row.id)
+                    _resubscribed(s, row)
                 elif sub.active is False and row.active:
                     self.cancel_open(row.id)
                 row.active = row.active if sub.active is None else sub.active
@@ -213,6 +213,13 @@ class SubscribersMixin:
         address of someone who never said yes. -> how many were dropped."""
         with self.session() as s:
             return s.execute(delete(Signup).where(Signup.created_at < (now or utcnow()) - link_lasts)).rowcount
+
+
+def _resubscribed(s: Session, sub: Subscriber) -> None:
+    """Someone who had unsubscribed is back: a new subscription, started now (``created_at``: the
+    web's links signed before it no longer open it), with the cancelled digests' days free again."""
+    sub.created_at = utcnow()
+    _release_cancelled(s, sub.id)
 
 
 def _release_cancelled(s: Session, subscriber_id: int) -> None:

@@ -9,6 +9,7 @@ as the tester does: on the event loop one slow query would stall every other req
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import threading
 import logging
@@ -25,14 +26,16 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from notifier.clock import as_utc
 from notifier.config import Config, read_secret
-from notifier.errors import ConfigError
+from notifier.errors import ConfigError, StoreBusy
 from notifier.logs import event
 from notifier.outbox import State
+from notifier.subscribers import canonical_address
 from notifier.web import security
-from notifier.web.forms import Fields, check, default_more
+from notifier.web.forms import Fields, address_errors, check, default_more, readable_address
 from notifier.web.links import manage_url, unsubscribe_url, url
-from notifier.web.tester import Tester, TesterResult
+from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
 from notifier.web.tokens import Signer, Token, TokenError
 
 log = logging.getLogger("notifier.web")
@@ -41,7 +44,12 @@ TESTER_LIMIT = "120/minute"   # live previews per client (one per pause in typin
 VOTE_LABELS = {True: "more like this", False: "not for me"}
 FILE_OWNED = ("Your keywords and schedule are set in this service’s configuration, so they cannot be changed "
               "here: ask the person who runs it. Pausing, votes and unsubscribing work here.")
+ELSEWHERE = ("Not saved: your subscription was changed elsewhere (in another tab, say) after this page was opened. "
+             "What you typed is still below: Save again to store it instead, or open your link again to see what "
+             "is stored now.")
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
+BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
+SLACK_BUSY = "the service is busy for a moment; click the button again in a few seconds"
 SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",   # manage actions that
             "clear_vote": "Vote removed."}                                                # save nothing typed
 
@@ -112,32 +120,54 @@ class WebApp:
 
         return self.limiter.hit(parse(limit), "notifier-web", *keys)
 
+    def too_many(self, request: Request, limit: str, *keys: str) -> Response:
+        """429 saying when a request is allowed again (the oldest in the moving window leaves it)."""
+        import math
+        import time
+
+        from limits import parse
+
+        reset = self.limiter.get_window_stats(parse(limit), "notifier-web", *keys).reset_time
+        wait = max(1, math.ceil(reset - time.time()))
+        when = f"{wait} seconds" if wait < 90 else f"{math.ceil(wait / 60)} minutes"
+        page = self.message(request, "Too many requests", f"Please try again in {when}.", 429)
+        page.headers["Retry-After"] = str(wait)
+        return page
+
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
     def tester_args(self, f: Fields) -> dict:
         return {"threshold": f.threshold(), "max_items": min(int(f.max_items), 100) if f.max_items.isdigit() else None}
 
-    async def run_tester(self, f: Fields) -> TesterResult:
-        return await run_in_threadpool(self.tester.run, f.texts(), **self.tester_args(f))
+    async def run_tester(self, f: Fields, sub=None) -> TesterResult:
+        """What ``f``'s profiles would send; for a subscriber (the manage page) with their votes
+        applied, as their digest applies them."""
+        return await run_in_threadpool(self.tester.run, f.texts(), subscriber_id=sub.id if sub else 0,
+                                       **self.tester_args(f))
 
-    async def tester_for_refused(self, f: Fields, errors: dict) -> TesterResult:
+    async def tester_for_refused(self, f: Fields, errors: dict, sub=None) -> TesterResult:
         """The tester beside a refused form: the profile's error, else what it would send (a
         wrong time takes nothing from the preview)."""
         if "keywords" in errors:
             return TesterResult(error=errors["keywords"], ran=True)
-        return await self.run_tester(f)
+        return await self.run_tester(f, sub)
 
     # -- tokens -----------------------------------------------------------------------------
     def verify(self, purpose: str, token: str, days: float):
         return self.signer.verify(purpose, token, int(days * 86400))
 
     def subscriber_for(self, purpose: str, token: str, days: float | None = None):
-        """The subscriber a manage/vote link is for; Gone once they unsubscribed."""
+        """The subscriber a manage/vote link is for; Gone once they unsubscribed, and for good: a
+        link from before an unsubscribe does not open the subscription started after it (the
+        store restarts ``created_at`` then), whose digests carry links of their own."""
         t = self.verify(purpose, token, days or self.config.web.link_days)
         sub = self.store.find_subscriber(t.subject)
         if sub is None or not sub.active:
             raise Gone("you have unsubscribed, so this link no longer works")
+        if t.issued < as_utc(sub.created_at).replace(microsecond=0):      # signed in whole seconds
+            raise Gone("this link is from before you unsubscribed, so it no longer works for the subscription "
+                       "you started again since; the links in your new digests do")
         return sub, t
 
     # -- subscribe ----------------------------------------------------------------------------
@@ -149,7 +179,7 @@ class WebApp:
     def choices(self) -> dict:
         from notifier.subscribers import WEEKDAYS
 
-        return {"weekdays": WEEKDAYS, "slack": bool(self.config.web.slack_targets)}
+        return {"weekdays": WEEKDAYS, "slack": bool(self.config.web.slack_targets), "max_chars": MAX_PROFILE_CHARS}
 
     async def subscribe(self, request: Request) -> Response:
         form = await request.form()
@@ -157,7 +187,7 @@ class WebApp:
         preview = form.get("action") == "preview"
         limit, kind = (TESTER_LIMIT, "tester") if preview else (self.config.web.limit_per_client, "client")
         if not self.allowed(limit, kind, self.client(request)):
-            return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
+            return self.too_many(request, limit, kind, self.client(request))
         if preview:
             return self.page(request, "subscribe", fields=f, errors={}, result=await self.run_tester(f),
                              **self.choices())
@@ -165,13 +195,26 @@ class WebApp:
         if errors:
             return self.page(request, "subscribe", 400, fields=f, errors=errors,
                              result=await self.tester_for_refused(f, errors), **self.choices())
-        if not self.allowed(self.config.web.limit_per_address, "address", f.email.lower()):
-            return self.message(request, "Too many requests", "Please wait a while and try again.", 429)
-        if not await run_in_threadpool(self.start_signup, f.email, settings):
-            return self.message(request, "We could not send the message",
-                                f"We could not send a message to {f.email} just now, so there is no link to "
-                                "follow yet. Check the address, or try again in a while.", 503)
+        if not self.allowed(self.config.web.limit_per_address, "address", canonical_address(f.email)):
+            return self.too_many(request, self.config.web.limit_per_address, "address", canonical_address(f.email))
+        failed = await run_in_threadpool(self.start_signup, f.email, settings)
+        if failed is not None:
+            return await self.not_sent(request, f, failed)
         return RedirectResponse(f"/sent/{self.signer.sign_sent(f.email)}", status_code=303)
+
+    async def not_sent(self, request: Request, f: Fields, error: str) -> Response:
+        """The mail server did not take the sign-up's mail: the form back with the address refused
+        when the server cannot send to such an address at all (SMTPUTF8 for 'usér@…'), else "try
+        again in a while"."""
+        beyond = next((c for c in canonical_address(f.email) if not c.isascii()), "")
+        if beyond and "SMTPUTF8" in error:          # the email channel's reason, as smtplib gives it
+            errors = {"email": f"this service’s mail server cannot send to an address with letters such as "
+                               f"“{beyond}” before the @; use another address"}
+            return self.page(request, "subscribe", 400, fields=f, errors=errors, result=await self.run_tester(f),
+                             **self.choices())
+        return self.message(request, "We could not send the message",
+                            f"We could not send a message to {readable_address(f.email)} just now, so there is no link to "
+                            "follow yet. Check the address, or try again in a while.", 503)
 
     async def sent(self, request: Request) -> Response:
         """The answer to a sign-up, a page of its own (POST-redirect-GET): a reload, or going back
@@ -179,15 +222,13 @@ class WebApp:
         hours = self.config.web.confirm_hours
         address = self.signer.verify_sent(request.path_params["token"], hours * 3600)
         return self.message(request, "Check your inbox",
-                            f"We sent a message to {address}. Follow the link in it to confirm; nothing is sent "
+                            f"We sent a message to {readable_address(address)}. Follow the link in it to confirm; nothing is sent "
                             f"to you before that. The link works for {hours} hours.")
 
-    def start_signup(self, address: str, settings: dict) -> bool:
+    def start_signup(self, address: str, settings: dict) -> str | None:
         """A confirmation link for a new (or unsubscribed) address; for one already subscribed,
-        a note with their manage link. The visitor sees the same answer either way. -> was the
-        message sent (False: the mail server refused or was down; the visitor is told)."""
-        from notifier.subscribers import canonical_address
-
+        a note with their manage link. The visitor sees the same answer either way. -> None when
+        the message was sent, else why not (the mail server refused or was down; the visitor is told)."""
         existing = self.store.find_subscriber(canonical_address(address))
         if existing is not None and existing.active:
             return self.send(address, "You are already subscribed to paper digests",
@@ -201,13 +242,46 @@ class WebApp:
                          f"The link works once, for {self.config.web.confirm_hours} hours. "
                          "If you did not ask for this, ignore this message: nothing will be sent.")
 
-    def send(self, address: str, subject: str, text: str) -> bool:
+    def send(self, address: str, subject: str, text: str) -> str | None:
+        """Mails ``address`` (an internationalised domain as its ASCII form, which any mail server
+        takes). -> None when sent, else why not."""
         from notifier.channels import send_text
 
-        result = send_text(self.config, address, subject, text, self.env)
+        result = send_text(self.config, canonical_address(address), subject, text, self.env)
         level = logging.INFO if result.state == State.SENT else logging.ERROR
         event(log, f"web mail {result.state}", level, to=address, subject=subject, error=result.error)
-        return result.state == State.SENT
+        return None if result.state == State.SENT else result.error or result.state
+
+    # -- a new link to one's settings ------------------------------------------------------------
+    async def link_page(self, request: Request) -> Response:
+        return self.page(request, "link", fields=Fields(), errors={}, slack=bool(self.config.web.slack_targets))
+
+    async def send_link(self, request: Request) -> Response:
+        """Mails a subscriber their manage link (theirs expired with their last digest, say after
+        a long pause). The same answer whether the address is subscribed or not; nothing is sent
+        to one that is not."""
+        f = Fields.from_form(await request.form(), self.default_more)
+        errors = address_errors(f.email, self.config.web.slack_targets)
+        if errors:
+            return self.page(request, "link", 400, fields=f, errors=errors, slack=bool(self.config.web.slack_targets))
+        for limit, kind, key in ((self.config.web.limit_per_client, "client", self.client(request)),
+                                 (self.config.web.limit_per_address, "address", canonical_address(f.email))):
+            if not self.allowed(limit, kind, key):
+                return self.too_many(request, limit, kind, key)
+        failed = await run_in_threadpool(self.mail_link, f.email)
+        if failed is not None:
+            return await self.not_sent(request, f, failed)
+        return self.message(request, "Check your inbox", f"If {readable_address(f.email)} is subscribed here, we "
+                            f"sent it a link to your settings. The link works for {self.config.web.link_days} days.")
+
+    def mail_link(self, address: str) -> str | None:
+        """The manage link to a subscriber; nothing to anyone else. -> None, or why it was not sent."""
+        sub = self.store.find_subscriber(canonical_address(address))
+        if sub is None or not sub.active:
+            return None
+        return self.send(address, "Your paper digest settings",
+                         "Someone (probably you) asked for a link to the settings of your paper digests:\n"
+                         f"{manage_url(self.base, self.signer, sub.id)}\n\nIf it was not you, ignore this message.")
 
     # -- confirm ------------------------------------------------------------------------------
     def signup_for(self, token: str):
@@ -220,8 +294,6 @@ class WebApp:
         return signup
 
     def used_up(self, address: str) -> Exception:
-        from notifier.subscribers import canonical_address
-
         sub = self.store.find_subscriber(canonical_address(address))
         if sub is not None and sub.active:
             return Confirmed()
@@ -230,7 +302,8 @@ class WebApp:
     async def confirm_page(self, request: Request) -> Response:
         signup = await run_in_threadpool(self.signup_for, request.path_params["token"])
         return self.page(request, "action", title="Confirm your subscription",
-                         text=f"Start sending paper digests to {signup.address}?", button="Confirm subscription")
+                         text=f"Start sending paper digests to {readable_address(signup.address)}?",
+                         button="Confirm subscription")
 
     async def confirm(self, request: Request) -> Response:
         sub = await run_in_threadpool(self.confirm_signup, request.path_params["token"])
@@ -262,13 +335,15 @@ class WebApp:
     async def manage_page(self, request: Request) -> Response:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         f = Fields.of_subscriber(sub, self.default_more)
-        return await self.manage_view(request, sub, f, {}, await self.run_tester(f))
+        return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub))
 
     async def manage_view(self, request: Request, sub, f: Fields, errors: dict, result: TesterResult,
                           status: int = 200, notice: str = "") -> Response:
         voted = await run_in_threadpool(self.voted, sub.id)
-        return self.page(request, "manage", status, sub=sub, fields=f, errors=errors, result=result, voted=voted,
-                         notice=notice, file_owned=FILE_OWNED if sub.origin == "config" and notice != FILE_OWNED else "", unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
+        return self.page(request, "manage", status, sub=sub, address=readable_address(sub.address), fields=f,
+                         errors=errors, result=result, voted=voted, notice=notice, outcome=outcome(notice),
+                         file_owned=FILE_OWNED if sub.origin == "config" and notice != FILE_OWNED else "",
+                         unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
 
     def voted(self, subscriber_id: int) -> list:
         """(paper, vote) of the subscriber's votes on papers still stored."""
@@ -282,21 +357,32 @@ class WebApp:
         action = "clear_vote" if form.get("clear_vote") else form.get("action", "save")
         if action in SWITCHED:
             sub = await run_in_threadpool(self.switch, sub, action, form.get("clear_vote", ""))
+            request.state.changed = SWITCHED[action]      # told so, should the page after it find the database busy
             f = self.edits(form, sub)
-            return await self.manage_view(request, sub, f, {}, await self.run_tester(f),
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
                                           notice=SWITCHED[action] + self.unsaved(f, sub))
         f = Fields.from_form(form, self.default_more)
         f.email = sub.address
         if action == "preview":
-            return await self.manage_view(request, sub, f, {}, await self.run_tester(f))
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub))
         if sub.origin == "config":          # the file wins at the next start: a save here would not last
-            return await self.manage_view(request, sub, f, {}, await self.run_tester(f), 409, notice=FILE_OWNED)
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 409, notice=FILE_OWNED)
+        if self.changed_elsewhere(f, sub):
+            f.version = Fields.of_subscriber(sub, self.default_more).version      # a second Save is on purpose
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 409, notice=ELSEWHERE)
         settings, errors = check(f, self.config.web.slack_targets, with_address=False)
         if errors:
-            return await self.manage_view(request, sub, f, errors, await self.tester_for_refused(f, errors), 400)
+            return await self.manage_view(request, sub, f, errors, await self.tester_for_refused(f, errors, sub), 400)
         sub = await run_in_threadpool(self.save, sub, settings)
+        request.state.changed = "Saved."
         return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
-                                      await self.run_tester(f), notice="Saved.")
+                                      await self.run_tester(f, sub), notice="Saved.")
+
+    def changed_elsewhere(self, f: Fields, sub) -> bool:
+        """Were the stored settings changed after ``f``'s form was filled (another tab), to other
+        settings than ``f`` holds? A form without a fingerprint (a script) is not checked."""
+        stored = Fields.of_subscriber(sub, self.default_more)
+        return bool(f.version) and f.version != stored.version and not f.same_settings(stored)
 
     def edits(self, form, sub) -> Fields:
         """The manage form as sent with Pause, Resume or Remove (they submit it too, so what was
@@ -334,7 +420,7 @@ class WebApp:
         if sub is None or not sub.active:
             return self.message(request, "You are unsubscribed", "No more digests will be sent to this address.")
         return self.page(request, "action", title="Unsubscribe",
-                         text=f"Stop sending paper digests to {sub.address}?", button="Unsubscribe")
+                         text=f"Stop sending paper digests to {readable_address(sub.address)}?", button="Unsubscribe")
 
     async def unsubscribe(self, request: Request) -> Response:
         t = self.verify("unsubscribe", request.path_params["token"], UNSUBSCRIBE_DAYS)
@@ -402,15 +488,16 @@ class WebApp:
 
     def slack_vote(self, token: str) -> str:
         """Stores the vote a Slack button carries; the line that acknowledges it (mrkdwn), or says
-        why it was not recorded (unsubscribed, an expired button, a paper no longer stored): Slack
-        is answered 200 either way, or it shows the user a warning sign and nothing more."""
+        why it was not recorded (unsubscribed, an expired button, a paper no longer stored, the
+        database busy): Slack is answered 200 either way, or it shows the user a warning sign and
+        nothing more (and never sends the click again)."""
         from notifier.render import mrkdwn_escape
 
         try:
             _, t, paper = self.record_vote(token, via="slack")
-        except (TokenError, Gone) as err:
-            why = str(err)
-            event(log, "slack vote refused", logging.INFO, reason=why)
+        except (TokenError, Gone, StoreBusy) as err:
+            why = SLACK_BUSY if isinstance(err, StoreBusy) else str(err)
+            event(log, "slack vote refused", logging.INFO, reason=str(err))
             return f"Not recorded: {mrkdwn_escape(why)}"
         return f"Noted: {VOTE_LABELS[t.vote > 0]} — {mrkdwn_escape(paper.title)}"
 
@@ -434,20 +521,47 @@ class WebApp:
 
     # -- the tester fragment (progressive enhancement) -------------------------------------------
     async def tester_fragment(self, request: Request) -> Response:
+        """The live preview beside the sign-up form; beside the manage form (``/manage/{token}/tester``)
+        with the subscriber's votes applied."""
         if not self.allowed(TESTER_LIMIT, "tester", self.client(request)):
             return HTMLResponse("<p>Too many previews; wait a moment.</p>", status_code=429)
+        token = request.path_params.get("token")
+        try:
+            sub = (await run_in_threadpool(self.subscriber_for, "manage", token))[0] if token else None
+        except (TokenError, Gone) as err:
+            return self.fragment_gone(err)
         q = request.query_params
         f = Fields(keywords=q.getlist("keywords") or [""], more=q.get("more", ""), max_items=q.get("max_items", ""),
                    default_more=self.default_more)
-        result = await self.run_tester(f)
+        result = await self.run_tester(f, sub)
         text = self.templates.get_template("web/_tester.html.j2").render(result=result)
         return HTMLResponse(text)
+
+    def fragment_gone(self, err: Exception) -> HTMLResponse:
+        """The live preview of a manage page whose link expired, or of someone who unsubscribed
+        since (another tab): one line for the box, where a whole error page does not fit (410)."""
+        way = " Open the link in your latest digest." if isinstance(err, TokenError) else ""
+        return HTMLResponse(f'<p class="error" role="alert">{html.escape(str(err).capitalize())}.{way}</p>',
+                            status_code=410)
+
+
+def outcome(notice: str) -> str:
+    """A manage notice's first words when they name what happened ("Saved", "Paused", "Vote
+    removed", "Not saved"), for the page title; '' for a notice that explains rather than reports."""
+    first = notice.replace(":", ".").split(".")[0]
+    return first if len(first.split()) <= 2 else ""
 
 
 # ----------------------------------------------------------------------------- errors
 ERROR_TITLES = {400: "This link is not valid", 403: "This form could not be checked", 404: "Not found", 405: "Not allowed",
-                410: "This link no longer works", 411: "Length required", 413: "Request too large",
-                429: "Too many requests", 500: "Something went wrong"}
+                410: "This link no longer works", 411: "The form could not be read", 413: "Too much text",
+                429: "Too many requests", 500: "Something went wrong", 503: "Busy for a moment"}
+
+REFUSED_BODY = {      # BodyLimit's answers: the form was never read, so it cannot come back filled in
+    411: "Your browser sent the form without saying how long it is, which this site needs. Send it again, or "
+         "try another browser.",
+    413: (f"What you sent is longer than this site takes. A profile takes at most {MAX_PROFILE_CHARS:,} "
+          "characters: go back, keep the terms that tell your topic best, and send it again.")}
 
 CSRF_REFUSED = {     # by whether the browser sent the form's cookie (the check's tokens never expire)
     True: "It came from an older page or another site. Reload the page and send it again.",
@@ -464,14 +578,26 @@ def way_on(path: str) -> str:
     """What to do about a link that does not work: someone confirming has no digest yet."""
     if path.startswith(("/confirm/", "/sent/")):
         return "Subscribe again from the start page: we mail you a new link."
-    return "Use the link in your latest digest, or subscribe again from the start page."
+    return "Use the link in your latest digest, or ask for a new one: we mail it to you."
+
+
+def busy_text(request: Request) -> str:
+    """What a visitor reads when the database was busy (another process writing): what was kept."""
+    changed = getattr(request.state, "changed", "")
+    if changed:            # the change was committed; only the page after it could not be read
+        return f"{changed} The page could not be shown just now: open your link again in a moment."
+    again = "go back and send the form again" if request.method == "POST" else "reload this page"
+    return (f"This service is busy for a moment (another task is writing to its database), so nothing was "
+            f"changed. Please {again} in a few seconds.")
 
 
 def exception_handlers(web: WebApp) -> dict:
     """What a visitor reads for each error: a page in their terms, never a trace."""
     async def on_token_error(request, err: TokenError):
+        confirming = request.url.path.startswith(("/confirm/", "/sent/"))
         return error_page(web, request, 410 if err.expired else 400, f"{str(err).capitalize()}. "
-                          f"{way_on(request.url.path)}", link="/", link_text="Start page")
+                          f"{way_on(request.url.path)}", link="/" if confirming else "/link",
+                          link_text="Start page" if confirming else "Mail me a new link")
 
     async def on_gone(request, err: Gone):
         return error_page(web, request, 410, str(err).capitalize() + ".", link="/", link_text="Start page")
@@ -489,12 +615,18 @@ def exception_handlers(web: WebApp) -> dict:
         text = {404: "There is no page here.", 405: "This page does not accept that request."}
         return error_page(web, request, err.status_code, text.get(err.status_code, err.detail or ""))
 
+    async def on_busy(request, err: StoreBusy):
+        event(log, "web database busy", logging.WARNING, path=request.url.path, error=str(err))
+        page = error_page(web, request, 503, busy_text(request))
+        page.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+        return page
+
     async def on_crash(request, err: Exception):
         event(log, "web request failed", logging.ERROR, path=request.url.path, error=repr(err))
         return error_page(web, request, 500, "The problem was logged. Please try again later.")
 
     return {TokenError: on_token_error, Gone: on_gone, PaperGone: on_paper_gone, Confirmed: on_confirmed,
-            HTTPException: on_http, Exception: on_crash}
+            HTTPException: on_http, StoreBusy: on_busy, Exception: on_crash}
 
 
 def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
@@ -507,11 +639,13 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     routes = [
         Route("/", web.home, methods=["GET"]), Route("/", web.subscribe, methods=["POST"]),
         Route("/sent/{token}", web.sent, methods=["GET"]),
+        Route("/link", web.link_page, methods=["GET"]), Route("/link", web.send_link, methods=["POST"]),
         Route("/tester", web.tester_fragment, methods=["GET"]),
         Route("/confirm/{token}", web.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", web.confirm, methods=["POST"]),
         Route("/manage/{token}", web.manage_page, methods=["GET"]),
         Route("/manage/{token}", web.manage, methods=["POST"]),
+        Route("/manage/{token}/tester", web.tester_fragment, methods=["GET"]),
         Route("/unsubscribe/{token}", web.unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", web.unsubscribe, methods=["POST"]),
         Route("/vote/{token}", web.vote_page, methods=["GET"]),
@@ -538,7 +672,9 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         await response(scope, None, send)
 
     async def refuse(scope, send, status):
-        response = PlainTextResponse(f"{ERROR_TITLES[status]}\n", status_code=status)
+        request = Request(scope)
+        response = error_page(web, request, status, REFUSED_BODY[status], link=request.url.path,
+                              link_text="Back to the page")
         await response(scope, None, send)
 
     secure = web.base.startswith("https://")

@@ -7,10 +7,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from notifier.config import ANY_SLACK_USER, DEFAULT_THRESHOLD, MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
-from notifier.errors import NotifierError
-from notifier.subscribers import WEEKDAYS, channel_of, parse_frequency
+from notifier.errors import NotifierError, visible
+from notifier.subscribers import WEEKDAYS, channel_of
 from notifier.web.tester import profile_error_at
 
+
+
+def readable_address(address: str) -> str:
+    """An address as its owner typed it: a domain stored in its ASCII form (xn--bcher-kva.example)
+    shown in Unicode (bücher.example); anything else as stored."""
+    import idna
+
+    local, at, domain = address.rpartition("@")
+    if not at or "xn--" not in domain:
+        return address
+    try:
+        return f"{local}@{idna.decode(domain)}"
+    except (idna.IDNAError, UnicodeError):
+        return address
 
 
 def default_more(threshold: float | None) -> int:
@@ -32,6 +46,7 @@ class Fields:
     max_items: str = ""
     more: str = ""                     # the slider; "" or its default position: the configured threshold
     default_more: int = 60
+    version: str = ""                  # the manage form: the stored settings it was filled from (fingerprint)
 
     @classmethod
     def from_form(cls, form, default_more: int) -> "Fields":
@@ -39,16 +54,18 @@ class Fields:
         return cls(email=form.get("email", "").strip(), keywords=keywords, time=form.get("time", "07:30").strip(),
                    timezone=form.get("timezone", "").strip(), frequency=form.get("frequency", "daily"),
                    weekday=form.get("weekday", "mon"), max_items=form.get("max_items", "").strip(),
-                   more=form.get("more", "").strip(), default_more=default_more)
+                   more=form.get("more", "").strip(), default_more=default_more, version=form.get("version", ""))
 
     @classmethod
     def of_subscriber(cls, sub, default_more: int) -> "Fields":
         import json
 
         more = "" if sub.threshold is None else str(round(100 - sub.threshold * 100))
-        return cls(email=sub.address, keywords=json.loads(sub.profile) + [""], time=sub.delivery_time,
-                   timezone=sub.timezone, frequency=sub.frequency, weekday=sub.weekday or "mon",
-                   max_items=str(sub.max_items or ""), more=more, default_more=default_more)
+        f = cls(email=sub.address, keywords=json.loads(sub.profile) + [""], time=sub.delivery_time,
+                timezone=sub.timezone, frequency=sub.frequency, weekday=sub.weekday or "mon",
+                max_items=str(sub.max_items or ""), more=more, default_more=default_more)
+        f.version = f.fingerprint()
+        return f
 
     def threshold(self) -> float | None:
         """None (follow the configured threshold) when the slider is untouched or at its default."""
@@ -61,12 +78,21 @@ class Fields:
     def texts(self) -> list[str]:
         return [k.strip() for k in self.keywords if k.strip()]
 
+    def settings(self) -> tuple:
+        """What saving the form stores (blank boxes and untouched defaults aside)."""
+        return (self.texts(), self.time, self.timezone, self.frequency, self.frequency == "weekly" and self.weekday,
+                self.max_items, self.threshold())
+
     def same_settings(self, other: "Fields") -> bool:
-        """Would saving one store what the other holds (blank boxes and untouched defaults aside)."""
-        def key(f: Fields) -> tuple:
-            return (f.texts(), f.time, f.timezone, f.frequency, f.frequency == "weekly" and f.weekday,
-                    f.max_items, f.threshold())
-        return key(self) == key(other)
+        """Would saving one store what the other holds."""
+        return self.settings() == other.settings()
+
+    def fingerprint(self) -> str:
+        """A short digest of ``settings()``: a manage form carries the one of the settings it was
+        filled from, so a save can tell that they were changed elsewhere since (another tab)."""
+        import hashlib
+
+        return hashlib.sha256(repr(self.settings()).encode()).hexdigest()[:16]
 
 
 def check(f: Fields, slack_targets: list[str], *, with_address: bool = True) -> tuple[dict, dict[str, str]]:
@@ -88,12 +114,29 @@ def check(f: Fields, slack_targets: list[str], *, with_address: bool = True) -> 
     elif not TIME_RE.match(f.time):
         errors["time"] = f"'{f.time}' is not a time as HH:MM (24-hour)"
     _field(errors, "timezone", lambda: check_timezone(f.timezone))     # shown under the "Time zone" field
-    frequency = "daily" if f.frequency == "daily" else f"weekly:{f.weekday if f.weekday in WEEKDAYS else 'mon'}"
-    _field(errors, "frequency", lambda: parse_frequency(frequency))
-    settings["frequency"] = frequency
+    if "timezone" in errors and zones_named(f.timezone):
+        errors["timezone"] = f"unknown time zone '{visible(f.timezone)}': did you mean {' or '.join(zones_named(f.timezone))}?"
+    settings["frequency"] = _frequency(f, errors)
     settings["max_items"] = _max_items(f.max_items, errors)
+    _more(f.more, errors)
     settings["threshold"] = f.threshold()
     return settings, errors
+
+
+def zones_named(text: str) -> list[str]:
+    """The IANA zones a visitor probably meant by a city or a name in other capitals ('berlin',
+    'new york', 'europe/paris'): the zones whose name, or its last part, is that; at most 3."""
+    import zoneinfo
+
+    key = text.strip().replace(" ", "_").lower()
+    return sorted(z for z in zoneinfo.available_timezones() if key in (z.lower(), z.rsplit("/", 1)[-1].lower()))[:3]
+
+
+def address_errors(address: str, slack_targets: list[str]) -> dict[str, str]:
+    """{'email': why} for an address the sign-up form would refuse; {} for a good one."""
+    errors: dict[str, str] = {}
+    _field(errors, "email", lambda: _address(address, slack_targets))
+    return errors
 
 
 def _field(errors: dict, name: str, check_fn) -> None:
@@ -131,6 +174,23 @@ def slack_allowed(address: str, slack_targets: list[str]) -> bool:
     """An exact entry of [web] slack_targets; the entry "users" allows any Slack user id."""
     is_user = address.lstrip("@")[:1] in ("U", "W") and not address.startswith("#")
     return address in slack_targets or (is_user and ANY_SLACK_USER in slack_targets)
+
+
+def _frequency(f: Fields, errors: dict) -> str:
+    """The radio buttons and the weekday list as parse_frequency takes them; a value no browser
+    sends from them (a crafted or outdated form) is named beside the field, not read as weekly."""
+    if f.frequency not in ("daily", "weekly"):
+        errors["frequency"] = f"'{visible(f.frequency)}' is not one of the choices: pick Daily or Weekly"
+    elif f.frequency == "weekly" and f.weekday not in WEEKDAYS:
+        errors["frequency"] = f"'{visible(f.weekday)}' is not a day of the week: pick one from the list"
+    return f.frequency if f.frequency != "weekly" else f"weekly:{f.weekday}"
+
+
+def _more(text: str, errors: dict) -> None:
+    """The slider's position: what the page offers, or blank (the configured threshold)."""
+    low, high = (round(100 - 100 * t) for t in reversed(THRESHOLD_RANGE))
+    if text and not (text.isdigit() and low <= int(text) <= high):
+        errors["more"] = f"the slider goes from {low} to {high}"
 
 
 def _max_items(text: str, errors: dict) -> int | None:

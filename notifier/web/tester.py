@@ -19,6 +19,8 @@ from notifier.models import Paper
 
 log = logging.getLogger("notifier.web")
 DAYS = 7
+MAX_PROFILE_CHARS = 2000        # a profile's few dozen telling terms fit many times over; the form stays well
+                                # under [web] max_body_bytes (16 KB) and the live preview's URL under a server's limit
 WARM_PROFILE = "paper"          # any valid profile: running it builds the index the next visitor needs
 
 
@@ -27,6 +29,14 @@ class TesterItem:
     paper: Paper
     matched: list[str]
     evidence: list[dict]
+    liked: int = 0               # how many of the subscriber's liked papers it is like (the digest's "why" line)
+    disliked: int = 0
+
+    @property
+    def votes_line(self) -> str:
+        from notifier.render import votes_line
+
+        return votes_line(self)
 
 
 @dataclass
@@ -49,6 +59,9 @@ def profile_error_at(texts: list[str]) -> tuple[int | None, str]:
     from notifier.profile import check_profile
 
     for i, text in enumerate(texts):
+        if len(text) > MAX_PROFILE_CHARS:
+            return i, (f"a profile takes at most {MAX_PROFILE_CHARS:,} characters and this one is longer: "
+                       "keep the terms that tell your topic best")
         try:
             check_profile(text)
         except ProfileError as err:
@@ -71,7 +84,10 @@ class Tester:
             self._papers = (version, self.ctx.store.papers_since(since))
         return self._papers[1]
 
-    def run(self, texts: list[str], *, threshold: float | None = None, max_items: int | None = None) -> TesterResult:
+    def run(self, texts: list[str], *, threshold: float | None = None, max_items: int | None = None,
+            subscriber_id: int = 0) -> TesterResult:
+        """What ``texts`` would have sent; with ``subscriber_id``, that subscriber's votes applied
+        (0: nobody's, the sign-up page)."""
         texts = [t.strip() for t in texts if t and t.strip()]
         if not texts:
             return TesterResult()
@@ -79,18 +95,20 @@ class Tester:
         if error:
             return TesterResult(error=error, ran=True)
         with self._lock:
-            return self._match(texts, threshold, max_items)
+            return self._match(texts, threshold, max_items, subscriber_id)
 
-    def _match(self, texts: list[str], threshold: float | None, max_items: int | None) -> TesterResult:
+    def _match(self, texts: list[str], threshold: float | None, max_items: int | None,
+               subscriber_id: int) -> TesterResult:
         from notifier.pipeline import match_subscriber
         from notifier.store import Subscriber
 
         papers = self.papers()
-        sub = Subscriber(id=0, channel="email", address="tester", profile=json.dumps(texts),
+        sub = Subscriber(id=subscriber_id, channel="email", address="tester", profile=json.dumps(texts),
                          threshold=threshold, max_items=max_items)
-        items, weaker = match_subscriber(self.ctx, sub, papers)
+        items, weaker = match_subscriber(self.ctx, sub, papers)       # reads the votes of sub.id
         by_id = {p.arxiv_id: p for p in papers}
-        shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"]) for i in items if i["id"] in by_id]
+        shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"], i.get("liked", 0), i.get("disliked", 0))
+                 for i in items if i["id"] in by_id]
         return TesterResult(items=shown, weaker=weaker, considered=len(papers), ran=True)
 
     def keep_warm(self, stop: threading.Event, every_seconds: float = 60.0) -> None:

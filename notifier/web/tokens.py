@@ -3,7 +3,8 @@ and an age limit. itsdangerous signs them (HMAC-SHA1 over the payload and a time
 purpose is the salt, so a token made for one purpose never verifies for another."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -24,6 +25,7 @@ class Token:
     subject: int                 # subscriber id (sign-up id for "confirm")
     paper: str | None = None     # votes: the paper
     vote: int = 0                # votes: +1 / -1
+    issued: datetime | None = field(default=None, compare=False)   # when it was signed (verify sets it), whole seconds
 
 
 class Signer:
@@ -47,19 +49,20 @@ class Signer:
         return self._serializer("sent").dumps(address)
 
     def verify_sent(self, text: str, max_age_seconds: int) -> str:
-        return str(self._loads("sent", text, max_age_seconds))
+        return str(self._loads("sent", text, max_age_seconds)[0])
 
-    def _loads(self, purpose: str, text: str, max_age_seconds: int):
+    def _loads(self, purpose: str, text: str, max_age_seconds: int) -> tuple[object, datetime]:
+        """-> (payload, when it was signed)."""
         try:
-            return self._serializer(purpose).loads(text, max_age=max_age_seconds)
+            return self._serializer(purpose).loads(text, max_age=max_age_seconds, return_timestamp=True)
         except SignatureExpired:
             raise TokenError("this link has expired", expired=True) from None
         except BadSignature:
             raise TokenError("this link is not valid (it was changed or cut short)") from None
 
     def verify(self, purpose: str, text: str, max_age_seconds: int) -> Token:
-        payload = self._loads(purpose, text, max_age_seconds)
+        payload, issued = self._loads(purpose, text, max_age_seconds)
         if purpose == "vote":
             subject, paper, vote = payload
-            return Token(purpose, int(subject), str(paper), int(vote))
-        return Token(purpose, int(payload[0]))
+            return Token(purpose, int(subject), str(paper), int(vote), issued=issued)
+        return Token(purpose, int(payload[0]), issued=issued)

@@ -15,14 +15,20 @@
   }
   var out = document.getElementById("tester");
   if (!out || !window.fetch) { return; }
-  var timer = null, pending = null;
+  var timer = null, pending = null, status = document.getElementById("tester-status");
   // An error page (a 500, a proxy's 502) is a whole page: the box says so in one line instead.
-  // The tester's own 429 answer is already a line for this box.
+  // The tester's own 429 and 410 (the manage page's link expired, or they unsubscribed meanwhile)
+  // answers are already a line for this box.
   var FAILED = "<p class=\"error\" role=\"alert\">The preview did not work just now. Try again in a moment, " +
     "or use the Preview button.</p>";
+  // A profile over the limit is sent cut just past it: the answer is the same ("at most N characters"),
+  // and a pasted page of text does not make a URL longer than a server takes.
+  var maxChars = parseInt(out.getAttribute("data-max-chars"), 10) || 2000;
   function query() {
     var params = new URLSearchParams();
-    document.querySelectorAll("textarea[name=keywords]").forEach(function (t) { params.append("keywords", t.value); });
+    document.querySelectorAll("textarea[name=keywords]").forEach(function (t) {
+      params.append("keywords", t.value.slice(0, maxChars + 1));
+    });
     ["more", "max_items"].forEach(function (name) {
       var el = document.querySelector("[name=" + name + "]");
       if (el) { params.set(name, el.value); }
@@ -33,15 +39,28 @@
     if (pending) { pending.abort(); }
     pending = new AbortController();
     out.setAttribute("aria-busy", "true");
-    fetch("/tester?" + query(), { signal: pending.signal, credentials: "same-origin" })
-      .then(function (r) { return r.ok || r.status === 429 ? r.text() : FAILED; })
-      .then(function (html) { out.innerHTML = html; out.removeAttribute("aria-busy"); })
+    fetch((out.getAttribute("data-src") || "/tester") + "?" + query(), { signal: pending.signal, credentials: "same-origin" })
+      .then(function (r) { return r.ok || r.status === 429 || r.status === 410 ? r.text() : FAILED; })
+      .then(function (html) {
+        out.innerHTML = html;
+        out.removeAttribute("aria-busy");
+        // a screen reader hears the preview's first line (how many papers, or what is wrong), not every paper
+        var first = out.querySelector("p");
+        if (status) { status.textContent = first && first.getAttribute("role") !== "alert" ? first.textContent : ""; }
+      })
       .catch(function (err) {
         if (err.name !== "AbortError") { out.innerHTML = FAILED; }    // aborted: a newer preview is on its way
         out.removeAttribute("aria-busy");
       });
   }
-  document.querySelectorAll("[data-tester]").forEach(function (el) {
+  var fields = document.querySelectorAll("[data-tester]");
+  fields.forEach(function (el) {
     el.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(refresh, 300); });
+  });
+  // Back to this page, the browser refills what was typed without an input event: preview it
+  // (a value unlike the page's own is one the browser put back; the page's own is previewed already).
+  window.addEventListener("pageshow", function () {
+    var refilled = Array.prototype.some.call(fields, function (el) { return el.value !== el.defaultValue; });
+    if (refilled) { refresh(); }
   });
 }());
