@@ -202,6 +202,24 @@ def test_connection_lost_after_data_is_unknown_not_retried_blindly(smtp):
         assert ch.send(digest(1, address="next@example.org")).state == "sent"   # reconnects for the rest
 
 
+@pytest.mark.parametrize("smtputf8", [True, False], ids=["server-offers-SMTPUTF8", "server-without-SMTPUTF8"])
+def test_a_digest_to_an_address_with_letters_beyond_ascii_goes_out_where_the_server_can_take_it(smtputf8):
+    handler = Handler()
+    ctl = Controller(handler, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=smtputf8)
+    ctl.start()
+    try:
+        with channel(ctl.port) as ch:
+            first = ch.send(digest(1, address="usér@example.org"))
+            assert ch.send(digest(1, address="next@example.org")).state == "sent"    # the batch goes on
+    finally:
+        ctl.stop()
+    if smtputf8:
+        assert first.state == "sent" and [m["To"] for m in handler.messages] == ["usér@example.org", "next@example.org"]
+    else:                                # refused before anything was sent: failed, not "unknown, may have arrived"
+        assert first.state == "failed" and "does not offer SMTPUTF8" in first.error
+        assert [m["To"] for m in handler.messages] == ["next@example.org"]
+
+
 def test_plain_text_lines_starting_with_from_arrive_unmangled(smtp):
     handler, port = smtp
     with channel(port) as ch:

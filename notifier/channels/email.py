@@ -64,9 +64,10 @@ def _message_parts(digest: Digest, *, from_addr: str, unsubscribe_mailto: str | 
     rendered = render_email(digest, from_name=name or "digest-notifier", unsubscribe_mailto=unsubscribe_mailto,
                             unsubscribe_url=unsubscribe_url, template_dir=template_dir)
     domain = addr.rpartition("@")[2]
+    user, _, host = to_addr.rpartition("@")
     headers: list[tuple[str, object]] = [
         ("Subject", _clean(rendered.subject)), ("From", Address(display_name=_clean(name), addr_spec=addr)),
-        ("To", Address(addr_spec=to_addr)),
+        ("To", Address(username=user, domain=host)),     # not addr_spec=: it refuses 'usér@…' (SMTPUTF8 sends it)
         ("Date", format_datetime(now) if now else formatdate(localtime=False, usegmt=True)),
         ("Message-ID", message_id(digest.delivery_key or f"{digest.recipient.id}.{digest.day}", domain)),
         ("List-Id", f"Paper digest <digest.{domain}>")]
@@ -391,6 +392,9 @@ class EmailChannel(Channel):
             if e.smtp_code == 421:
                 self._drop(self._smtp)
             return _classify(e.smtp_code, e.smtp_error, ref)
+        except smtplib.SMTPNotSupportedError:       # an OSError too, yet raised before anything was sent
+            return SendResult(State.FAILED, ref, "the mail server does not offer SMTPUTF8, which an address with "
+                                                 "letters beyond ASCII before the @ needs")
         except (smtplib.SMTPServerDisconnected, OSError) as e:
             self._drop(self._smtp)
             return SendResult(State.UNKNOWN, ref, f"connection lost while sending; it may have arrived: {e}")
