@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 
 from notifier.config import MAX_ITEMS_RANGE, TIME_RE, check_threshold, check_timezone, read_secret
 from notifier.errors import ConfigError, InputError, ProfileError
@@ -80,15 +81,18 @@ def missing_webhook_secret(address: str, env: dict | None = None) -> str | None:
     return name if address.startswith("webhook:") and not read_secret(name, env) else None
 
 
-def check_profiles(keywords: list[str]) -> list[str]:
-    from notifier.profile import check_profile, shown
+def check_profiles(keywords: list[str], kept: Collection[str] = ()) -> list[str]:
+    """The profiles, each checked as typed text (``check_profile``) but those ``kept`` as stored,
+    which need only parse: a check added since, or a longer profile than the web page takes, never
+    stops a change to other settings."""
+    from notifier.profile import check_profile, parse_profile, shown
 
     texts = [k.strip() for k in keywords if k and k.strip()]
     if not texts:
         raise InputError("a keyword profile is required (--keywords TEXT)")
     for text in texts:
         try:
-            check_profile(text)
+            (parse_profile if text in kept else check_profile)(text)
         except ProfileError as err:
             raise InputError(f"profile '{shown(text)}': {err}") from None
     return texts
@@ -126,11 +130,12 @@ def _zero_padded(time: str) -> str:
 
 def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezone: str = "UTC",
                    time: str = "", frequency: str = "daily", max_items: int | None = None,
-                   threshold: float | None = None, origin: str = "cli") -> Subscriber:
+                   threshold: float | None = None, origin: str = "cli", kept: Collection[str] = ()) -> Subscriber:
+    """``kept``: the profiles stored already (``check_profiles``)."""
     channel = channel_of(address.strip())
     address = canonical_address(address)
     check_name(name)
-    profiles = check_profiles(keywords)
+    profiles = check_profiles(keywords, kept)
     time = _zero_padded(time or "07:30")
     if not TIME_RE.match(time):
         raise InputError(f"delivery time {time!r} must be HH:MM (24-hour)")

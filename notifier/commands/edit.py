@@ -66,5 +66,6 @@ def changed_settings(sub, args) -> dict:
                              frequency=(f"{sub.frequency}:{sub.weekday}" if sub.weekday else sub.frequency)
                              if args.frequency is None else args.frequency,
                              max_items=args.max_items if args.max_items is not None else sub.max_items,
-                             threshold=args.threshold if args.threshold is not None else sub.threshold)
+                             threshold=args.threshold if args.threshold is not None else sub.threshold,
+                             kept=json.loads(sub.profile))
     return {k: v for k, v in settings_of(checked, without=("channel",)).items() if getattr(sub, k) != v}

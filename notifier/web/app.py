@@ -144,7 +144,7 @@ class WebApp:
         """What ``f``'s profiles would send; for a subscriber (the manage page) with their votes
         applied, as their digest applies them."""
         return await run_in_threadpool(self.tester.run, f.texts(), subscriber_id=sub.id if sub else 0,
-                                       **self.tester_args(f))
+                                       kept=stored_profiles(sub), **self.tester_args(f))
 
     async def tester_for_refused(self, f: Fields, errors: dict, sub=None) -> TesterResult:
         """The tester beside a refused form: the profile's error, else what it would send (a
@@ -370,7 +370,7 @@ class WebApp:
         if self.changed_elsewhere(f, sub):
             f.version = Fields.of_subscriber(sub, self.default_more).version      # a second Save is on purpose
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 409, notice=ELSEWHERE)
-        settings, errors = check(f, self.config.web.slack_targets, with_address=False)
+        settings, errors = check(f, self.config.web.slack_targets, with_address=False, kept=stored_profiles(sub))
         if errors:
             return await self.manage_view(request, sub, f, errors, await self.tester_for_refused(f, errors, sub), 400)
         sub = await run_in_threadpool(self.save, sub, settings)
@@ -409,7 +409,7 @@ class WebApp:
     def save(self, sub, settings: dict):
         from notifier.subscribers import new_subscriber, settings_of
 
-        wanted = new_subscriber(address=sub.address, origin=sub.origin, **settings)
+        wanted = new_subscriber(address=sub.address, origin=sub.origin, kept=stored_profiles(sub), **settings)
         event(log, "web profile saved", subscriber=sub.address)
         return self.store.update_subscriber(sub.id, **settings_of(wanted, without=("name", "channel")))
 
@@ -543,6 +543,13 @@ class WebApp:
         way = " Open the link in your latest digest." if isinstance(err, TokenError) else ""
         return HTMLResponse(f'<p class="error" role="alert">{html.escape(str(err).capitalize())}.{way}</p>',
                             status_code=410)
+
+
+def stored_profiles(sub) -> frozenset[str]:
+    """A subscriber's stored profiles (none for a visitor signing up): kept as they are, unchecked
+    as typed text, so that a profile stored by the command line or an older version does not stop
+    their other settings from being saved or previewed."""
+    return frozenset(json.loads(sub.profile)) if sub is not None else frozenset()
 
 
 def outcome(notice: str) -> str:

@@ -50,7 +50,7 @@ class Fields:
 
     @classmethod
     def from_form(cls, form, default_more: int) -> "Fields":
-        keywords = [k for k in form.getlist("keywords") if k.strip()] or [""]
+        keywords = [k.replace("\r\n", "\n") for k in form.getlist("keywords") if k.strip()] or [""]   # a textarea sends CRLF
         return cls(email=form.get("email", "").strip(), keywords=keywords, time=form.get("time", "07:30").strip(),
                    timezone=form.get("timezone", "").strip(), frequency=form.get("frequency", "daily"),
                    weekday=form.get("weekday", "mon"), max_items=form.get("max_items", "").strip(),
@@ -95,14 +95,16 @@ class Fields:
         return hashlib.sha256(repr(self.settings()).encode()).hexdigest()[:16]
 
 
-def check(f: Fields, slack_targets: list[str], *, with_address: bool = True) -> tuple[dict, dict[str, str]]:
-    """-> (settings for new_subscriber, {field: error}). Settings are only complete when no error."""
+def check(f: Fields, slack_targets: list[str], *, with_address: bool = True,
+          kept: frozenset[str] = frozenset()) -> tuple[dict, dict[str, str]]:
+    """-> (settings for new_subscriber, {field: error}). Settings are only complete when no error.
+    ``kept``: the subscriber's stored profiles, not checked as typed text (``profile_error``)."""
     errors: dict[str, str] = {}
     settings: dict = {"keywords": f.texts(), "time": f.time, "timezone": f.timezone}
     if with_address:
         settings["address"] = f.email
         _field(errors, "email", lambda: _address(f.email, slack_targets))
-    at, problem = profile_error_at(f.texts())
+    at, problem = profile_error_at(f.texts(), kept)
     if not f.texts():
         errors["keywords"] = "type at least one term, e.g. \"kv cache\", MoE"
     elif problem:

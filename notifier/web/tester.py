@@ -48,22 +48,24 @@ class TesterResult:
     ran: bool = False            # False: nothing to test yet (no keywords)
 
 
-def profile_error(texts: list[str]) -> str:
+def profile_error(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
     """'' when every profile is accepted as typed (``check_profile``, as the command line checks
-    it); else the first error, naming the term."""
-    return profile_error_at(texts)[1]
+    it); else the first error, naming the term. ``kept``: the subscriber's stored profiles, read
+    as their digest reads them (a longer one, or one stored before a check was added, stays
+    theirs: settings can still be saved and previewed beside it)."""
+    return profile_error_at(texts, kept)[1]
 
 
-def profile_error_at(texts: list[str]) -> tuple[int | None, str]:
+def profile_error_at(texts: list[str], kept: frozenset[str] = frozenset()) -> tuple[int | None, str]:
     """(which of ``texts`` is refused, its error naming the term), or (None, '') when none is."""
-    from notifier.profile import check_profile
+    from notifier.profile import check_profile, parse_profile
 
     for i, text in enumerate(texts):
-        if len(text) > MAX_PROFILE_CHARS:
+        if len(text) > MAX_PROFILE_CHARS and text not in kept:
             return i, (f"a profile takes at most {MAX_PROFILE_CHARS:,} characters and this one is longer: "
                        "keep the terms that tell your topic best")
         try:
-            check_profile(text)
+            (parse_profile if text in kept else check_profile)(text)
         except ProfileError as err:
             return i, str(err)
     return None, ""
@@ -85,13 +87,13 @@ class Tester:
         return self._papers[1]
 
     def run(self, texts: list[str], *, threshold: float | None = None, max_items: int | None = None,
-            subscriber_id: int = 0) -> TesterResult:
+            subscriber_id: int = 0, kept: frozenset[str] = frozenset()) -> TesterResult:
         """What ``texts`` would have sent; with ``subscriber_id``, that subscriber's votes applied
-        (0: nobody's, the sign-up page)."""
+        (0: nobody's, the sign-up page), and ``kept`` their stored profiles (``profile_error``)."""
         texts = [t.strip() for t in texts if t and t.strip()]
         if not texts:
             return TesterResult()
-        error = profile_error(texts)
+        error = profile_error(texts, kept)
         if error:
             return TesterResult(error=error, ran=True)
         with self._lock:
