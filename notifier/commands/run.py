@@ -59,7 +59,7 @@ def left_waiting(ctx, ids: list[int] | None) -> list:
     stopped). Another worker's retry fails that worker's run, not this one's."""
     from notifier.outbox import WAITING
 
-    rows = ctx.store.delivery_rows(WAITING, "subscriber_id", "state", "next_attempt_at", "worker")
+    rows = ctx.store.deliveries(states=WAITING)
     if not ctx.store.shared:
         return rows
     asked = None if ids is None else set(ids)

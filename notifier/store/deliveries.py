@@ -195,13 +195,6 @@ class DeliveriesMixin:
                 q = q.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
             return list(s.exec(q.order_by(Delivery.id)))
 
-    def delivery_rows(self, states: Iterable[str], *columns: str) -> list[Row]:
-        """``deliveries(states)`` as plain rows of just these columns, oldest first, for a caller
-        that reads only them, not each digest's papers and message."""
-        with self.session() as s:
-            return list(s.exec(select(*(getattr(Delivery, c) for c in columns))
-                               .where(Delivery.state.in_(list(states))).order_by(Delivery.id)))
-
     def latest_deliveries(self, states: Iterable[str] = (State.SENT,)) -> dict[int, Row]:
         """Every subscriber's newest delivery in these states (subscriber id -> its digest_day,
         sent_at and created_at), in one query that walks each subscriber's index entries from the
