@@ -17,17 +17,7 @@ def run(args) -> int:
     attention = False
     with context(args) as ctx:
         st = ctx.store
-        print("Sources:")
-        sources = st.fetch_sources()
-        if not sources:
-            print("  no fetch yet")
-        for source in sources:
-            ok = st.last_fetch(source)
-            bad = st.last_fetch(source, outcome=outbox.FetchState.FAILED)
-            latest_failed = bad is not None and (ok is None or bad.id > ok.id)
-            attention |= latest_failed
-            print(f"  {source:<12} last ok: {last_ok(ok)}"
-                  + (f"; FAILING since {when(bad.started_at)}: {bad.error}" if latest_failed else ""))
+        attention |= print_sources(st, ctx.config)
         subscribers = st.subscriber_rows("id", "address", "profile")
         print_subscribers(subscribers, st.latest_deliveries((outbox.State.SENT,)))
         attention |= print_unreadable(subscribers)
@@ -40,6 +30,37 @@ def run(args) -> int:
             print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
                   + (f": {d.last_error}" if d.last_error else ""))
     return ATTENTION if attention else 0
+
+
+def print_sources(st, config) -> bool:
+    """One line per source fetched: its latest success, and whether it is failing (only one that
+    the configuration still has fetched is: a failure of one it no longer fetches will not end,
+    and needs nobody). -> any failing?"""
+    print("Sources:")
+    sources = st.fetch_sources()
+    if not sources:
+        print("  no fetch yet")
+    failing = False
+    for source in sources:
+        ok, off = st.last_fetch(source), not_fetched(config, source)
+        bad = st.last_fetch(source, outcome=outbox.FetchState.FAILED)
+        latest_failed = off is None and bad is not None and (ok is None or bad.id > ok.id)
+        failing |= latest_failed
+        print(f"  {source:<12} last ok: {last_ok(ok)}" + (f"; not fetched: {off}" if off else "")
+              + (f"; FAILING since {when(bad.started_at)}: {bad.error}" if latest_failed else ""))
+    return failing
+
+
+def not_fetched(config, source: str) -> str | None:
+    """Why the configuration has no cycle fetch this source (the setting that says so), or None."""
+    hf, arxiv = config.sources.hf_daily, config.sources.arxiv
+    if source == "hf_daily":
+        return ("[sources.hf_daily] enabled = false" if not hf.enabled else
+                "[sources.hf_daily] max_catchup_days = 0" if hf.max_catchup_days < 1 else None)
+    if source.startswith("arxiv:"):
+        return ("[sources.arxiv] enabled = false" if not arxiv.enabled else
+                None if source.split(":", 1)[1] in arxiv.categories else "not in [sources.arxiv] categories")
+    return None
 
 
 def last_ok(run) -> str:
