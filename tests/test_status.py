@@ -34,3 +34,57 @@ def test_a_failed_source_still_fetched_is_failing_and_asks_for_attention(cli, st
     config.write_text('[sources.arxiv]\nenabled = true\ncategories = ["cs.LG"]\n')
     code, out, _ = cli("--config", str(config), "status")
     assert code == 3 and re.search(r"arxiv:cs.LG +last ok: never; FAILING since \S+ \S+ UTC: HTTP 503\n", out), out
+
+
+def planned_at(store, sub, day: str, state: str, **record) -> None:
+    """The digest of ``day`` planned that morning, claimed and sent or failed."""
+    from datetime import datetime, timezone
+
+    morning = datetime.fromisoformat(f"{day}T07:30:00+00:00").astimezone(timezone.utc)
+    d = store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=[{"id": "2606.00001"}], meta={},
+                            created_at=morning)
+    store.claim(d.id, now=morning)
+    store.record(d.id, state, now=morning, **record)
+
+
+def test_a_failed_digest_whose_papers_a_later_sent_digest_carried_no_longer_asks_for_attention(cli, store):
+    """A failed digest's papers are offered again: once a later digest of that subscriber went out,
+    nothing is left to do. Status listed it and exited 3 for good."""
+    from notifier.models import Paper
+    from notifier.subscribers import new_subscriber
+
+    store.ingest([Paper("2606.00001", "Agents at scale")], source="hf_daily", digest_day="2026-06-12")
+    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    bob = store.add_subscriber(new_subscriber(address="bob@example.org", keywords=["agents"]))
+    planned_at(store, ann, "2026-06-12", "failed", error="550 mailbox full")
+    planned_at(store, ann, "2026-06-14", "sent")
+    code, out, _ = cli("status")
+    assert code == 0 and out.endswith("Deliveries: nothing pending\n  1 failed earlier, caught up by a later digest sent since\n"), out
+    planned_at(store, bob, "2026-06-12", "failed", error="550 mailbox full")
+    code, out, _ = cli("status")
+    assert code == 3 and "  failed   bob@example.org 2026-06-12 (attempts 1): 550 mailbox full\n" in out, out
+
+
+def test_a_digest_whose_worker_died_mid_send_is_named_interrupted_and_a_live_send_is_not(cli, store):
+    """After a kill -9 the row stays `sending` until the next run: status said only "sending", as
+    for a message on the wire this moment."""
+    import socket
+    import subprocess
+    import sys
+
+    from notifier.subscribers import new_subscriber
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()                                            # exited and reaped: its pid is gone
+    for address, worker in (("ann@example.org", f"{socket.gethostname()}:{dead.pid}:abc123"),
+                            ("bob@example.org", store.worker)):          # this process: alive, sending
+        sub = store.add_subscriber(new_subscriber(address=address, keywords=["agents"]))
+        d = store.plan_delivery(subscriber_id=sub.id, digest_day="2026-06-12", items=[], meta={"empty_note": True})
+        store.worker = worker
+        store.claim(d.id)
+    code, out, _ = cli("status")
+    assert code == 0 and out.endswith(
+        "Deliveries:\n"
+        "  sending  ann@example.org 2026-06-12 (attempts 1): its worker stopped mid-send; the next run or daemon "
+        "sweep resolves it\n"
+        "  sending  bob@example.org 2026-06-12 (attempts 1)\n"), out
