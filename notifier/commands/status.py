@@ -31,9 +31,10 @@ def print_deliveries(ctx, last_sent) -> bool:
     line). A `sending` one whose worker stopped says so. -> any failed or of unknown outcome?"""
     unfinished = ctx.store.deliveries(states=outbox.UNFINISHED)
     problems = [d for d in unfinished if not caught_up(d, last_sent)]
-    print("Deliveries:" + ("" if problems else " nothing pending" + (" or failed" if unfinished == problems else "")))
-    if len(unfinished) > len(problems):
-        print(f"  {len(unfinished) - len(problems)} failed earlier, caught up by a later digest sent since")
+    caught = len(unfinished) - len(problems)
+    print("Deliveries:" + ("" if problems else " nothing pending" if caught else " nothing pending or failed"))
+    if caught:
+        print(f"  {caught} failed earlier, caught up by a later digest sent since")
     subs = ctx.store.addresses_of(d.subscriber_id for d in problems)
     stopped = interrupted(ctx) if any(d.state == outbox.State.SENDING for d in problems) else set()
     for d in problems:
