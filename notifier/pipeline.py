@@ -151,7 +151,8 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
         last = _last_success_day(ctx, "hf_daily")
         if not days:
             report_not_caught_up(ctx, "hf_daily", fetch_mod.days_beyond_catchup(last, today, cfg.hf_daily.max_catchup_days))
-        for day in days or fetch_mod.digest_days("hf_daily", last, today, cfg.hf_daily.max_catchup_days):
+        first = _first_hf_day(ctx, last, today, cfg.hf_daily.max_catchup_days)
+        for day in days or fetch_mod.digest_days("hf_daily", first, today, cfg.hf_daily.max_catchup_days):
             jobs.append(("hf_daily", day))
     if cfg.arxiv.enabled:
         for cat in cfg.arxiv.categories:
@@ -250,6 +251,15 @@ def _last_success_day(ctx: Context, source: str) -> date | None:
     is later than the fetch (docs/SOURCES.md), and the day stays due for the next try."""
     run = ctx.store.last_fetch(source, outcome=FetchState.OK)
     return date.fromisoformat(run.digest_day) if run and run.digest_day else None
+
+
+def _first_hf_day(ctx: Context, last: date | None, today: date, max_days: int) -> date | None:
+    """The HF day a cycle fetches from: the day of the latest `ok` fetch (re-read: a day keeps
+    growing), or an earlier day among the newest ``max_days`` whose latest fetch failed. A bad
+    page (HTTP 200) fails its day and the cycle goes on to the next, whose success would
+    otherwise leave that day behind for good."""
+    failed = ctx.store.failed_days("hf_daily", (today - timedelta(days=max(max_days, 1) - 1)).isoformat())
+    return min([date.fromisoformat(d) for d in failed] + ([last] if last else []), default=None)
 
 
 def unfinished_fetches(ctx: Context, since: datetime) -> list:

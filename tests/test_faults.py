@@ -436,7 +436,8 @@ def test_transient_4xx_is_retried_on_a_later_run_after_its_backoff(tmp_path, db_
         assert run_cli(config, "run", "--all") == 3
         assert states(url) == {"busy@example.org": ["retry"], "ok@example.org": ["sent"]}
         clock.tick(120)                                      # backoff is 300 s: too early
-        assert run_cli(config, "run", "--all") == 3
+        # still waiting: 3 on SQLite (one process answers for all); a shared database's run answers for what it tried
+        assert run_cli(config, "run", "--all") == (3 if url.startswith("sqlite") else 0)
         assert states(url)["busy@example.org"] == ["retry"]
         clock.tick(200)
         assert run_cli(config, "run", "--all") == 0

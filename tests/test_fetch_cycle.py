@@ -194,3 +194,19 @@ def test_days_missed_beyond_max_catchup_days_are_named_in_a_warning_and_an_alert
         [alert] = ctx.store.unsent_alerts()
     assert alert.text == ("source hf_daily: 12 days missed, 2026-06-02 to 2026-06-13, are older than [sources.hf_daily] "
                           "max_catchup_days and not fetched: `notifier fetch --since 2026-06-02` fetches them")
+
+
+def test_a_day_whose_page_was_bad_is_fetched_again_at_the_next_cycle_though_a_later_day_was_fetched(cfg, hf):
+    """A bad page (HTTP 200) fails its day and the cycle goes on to the next; the next cycle read
+    from the latest good day on, so the bad day was never fetched again and its papers never came."""
+    hf.days["2026-06-29"] = [item("2606.00029", "Agents on the 29th", day="2026-06-29")]
+    assert fetch_at(cfg, "2026-06-29 08:00") == ["ok"]
+    hf.days["2026-06-30"] = [{"paper": {"id": "2606.00030"}}]                 # malformed: no title
+    hf.days["2026-07-01"] = [item("2607.00001", "Agents on the 1st")]
+    assert fetch_at(cfg, "2026-07-01 08:00") == ["ok", "failed", "ok"]         # the 29th re-read, the 30th, the 1st
+    hf.days["2026-06-30"] = [item("2606.00030", "Agents on the 30th", day="2026-06-30")]   # the page is fixed
+    with freeze_time("2026-07-01 09:00"), open_context(cfg) as ctx:
+        reports = fetch_cycle(ctx)
+        stored = ctx.store.get_papers(["2606.00030"])
+    assert [(r.day, r.outcome) for r in reports] == [("2026-06-30", "ok"), ("2026-07-01", "ok")]
+    assert list(stored) == ["2606.00030"]

@@ -58,7 +58,7 @@ def run(config: str, capsys) -> tuple[int, list[str]]:
     return code, capsys.readouterr().out.splitlines()
 
 
-def test_run_exits_3_when_a_digest_failed_or_waits_for_a_retry_and_0_once_all_went_out(batch, clock, capsys):
+def test_run_exits_3_when_a_digest_failed_or_waits_for_a_retry_and_0_once_all_went_out(batch, clock, capsys, db_url):
     config, smtp, slack = batch
     capsys.readouterr()
     clock.tick(1800)
@@ -71,8 +71,11 @@ def test_run_exits_3_when_a_digest_failed_or_waits_for_a_retry_and_0_once_all_we
                        "`notifier status` lists them"]       # paused, nothing matched: no line, no error
 
     clock.tick(120)                       # the retry is not due yet: still not delivered
-    assert run(config, capsys) == (3, ["not delivered: 1 waiting for a retry (next try 2026-06-12 10:05 UTC); "
-                                       "`notifier status` lists them"])
+    if db_url.startswith("sqlite"):       # the one delivering process answers for every digest
+        assert run(config, capsys) == (3, ["not delivered: 1 waiting for a retry (next try 2026-06-12 10:05 UTC); "
+                                           "`notifier status` lists them"])
+    else:                                 # a shared database: each run for what it tried, here nothing
+        assert run(config, capsys) == (0, ["no digest due"])
     clock.tick(200)                       # the outage is over
     code, out = run(config, capsys)
     assert code == 0 and len(out) == 1 and out[0].startswith("deliver busy@example.org: sent, ")

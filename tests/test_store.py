@@ -294,6 +294,23 @@ def test_latest_deliveries_gives_each_subscribers_newest_in_the_asked_states(sto
     assert {sub: d.digest_day for sub, d in planned.items()} == {a.id: "2026-07-03", b.id: "2026-07-02"}
 
 
+def test_last_planned_is_when_each_subscribers_latest_digest_was_planned_cancelled_ones_aside(store):
+    from datetime import datetime, timezone
+
+    from notifier.clock import as_utc
+
+    a = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+    b = store.add_subscriber(Subscriber(channel="email", address="b@example.org", profile="[]"))
+    store.add_subscriber(Subscriber(channel="email", address="never@example.org", profile="[]"))
+    for sub, day, state in [(a, "01", "sent"), (a, "02", "empty"), (b, "01", "failed"), (a, "03", "pending")]:
+        store.plan_delivery(subscriber_id=sub.id, digest_day=f"2026-07-{day}", items=[], meta={"empty_note": True},
+                            state=state, created_at=datetime(2026, 7, int(day), 7, 30, tzinfo=timezone.utc))
+    store.cancel_open(a.id)                               # unsubscribed: the pending one of the 3rd is cancelled
+    planned = {sid: as_utc(at) for sid, at in store.last_planned().items()}
+    assert planned == {a.id: datetime(2026, 7, 2, 7, 30, tzinfo=timezone.utc),
+                       b.id: datetime(2026, 7, 1, 7, 30, tzinfo=timezone.utc)}
+
+
 def test_store_calls_in_a_transaction_are_kept_together_or_not_at_all(store):
     sub = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
     with pytest.raises(RuntimeError):

@@ -456,6 +456,34 @@ def test_three_workers_one_killed_mid_batch_send_every_digest_once(tmp_path, pos
         assert "Traceback" not in out and "error" not in out.lower(), out[-2000:]
 
 
+@pytest.mark.timeout(300)
+def test_a_digest_waiting_for_a_retry_fails_the_run_of_the_worker_that_tried_it_alone(tmp_path, postgres_url):
+    """Two `notifier run` timers on one database at once: the worker whose send got a 451 exits 3
+    and says so; the other, whose digests all went out, exits 0 (its box's unit is not failed)."""
+    server = SMTPServer().start()
+    server.handler.rcpt_replies = {"reader0007@example.org": ["451 4.3.0 Try again later"]}
+    try:
+        config = workers_config(postgres_url, tmp_path, server.port, 300, lease_seconds=60)
+        ingest(postgres_url)
+        plan_everyone(config)
+        procs = start_workers(config, tmp_path, 2)
+        codes = [p.wait(120) for p in procs]
+        outputs = [(tmp_path / f"worker{i}.log").read_text() for i in range(len(procs))]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        server.stop()
+    sent = [out.count(": sent, ") for out in outputs]
+    print(f"\nWORKERS 2 workers, 300 digests: exit codes {codes}, sent {sent}")
+    assert sorted(codes) == [0, 3], outputs
+    tried, other = outputs[codes.index(3)], outputs[codes.index(0)]
+    assert "deliver reader0007@example.org: retry, " in tried
+    assert tried.splitlines()[-1].startswith("not delivered: 1 waiting for a retry (next try ")
+    assert "reader0007" not in other and "not delivered" not in other
+    assert sum(sent) == 299 and len(server.handler.snapshot()) == 299
+
+
 def test_an_alert_raised_by_two_workers_at_once_is_recorded_once_without_error(postgres_url):
     from notifier.store import Alert
 

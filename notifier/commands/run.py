@@ -1,13 +1,15 @@
 """`notifier run`: one cycle now. Its exit status tells cron or a systemd timer whether every digest
 due went out: 0 yes, 1 a fetch failed, 3 a digest failed or waits for a retry (as `notifier status`,
-whose list names them)."""
+whose list names them). On a shared database each worker's run answers for its own digests
+(``left_waiting``)."""
 from notifier.commands import find_subscriber, parse_day
 from notifier.commands.status import ATTENTION, when
 from notifier.outbox import FetchState, State
 
 EXIT_STATUS = ("exit status: 0 every digest due was sent (or had nothing to send); 1 a fetch failed "
                "(or any other error); 3 a digest failed or waits for a retry (`notifier status` lists "
-               "them). A paused subscriber's digests are held, and count as neither.")
+               "them). A paused subscriber's digests are held, and count as neither. With several workers "
+               "on one PostgreSQL database, a run answers only for the digests it tried or was due to send.")
 
 
 def add_arguments(p):
@@ -22,7 +24,6 @@ def run(args) -> int:
     from notifier.commands import load
     from notifier.config import require_secrets
     from notifier.lock import DaemonLock
-    from notifier.outbox import WAITING
     from notifier.pipeline import deliver, fetch_cycle, finish_claimed, open_context, recover
     from notifier.schedule import SCHEDULE_COLUMNS, due_subscribers, schedules_of
 
@@ -47,8 +48,23 @@ def run(args) -> int:
             from notifier.alerts import raise_alerts
 
             raise_alerts(ctx)
-            waiting = ctx.store.deliveries(states=WAITING)    # a retry not due yet, a halted sender's
+            waiting = left_waiting(ctx, ids)      # a retry not due yet, a halted sender's
     return summary(fetched, reports, waiting, nobody_due=ids == [])
+
+
+def left_waiting(ctx, ids: list[int] | None) -> list:
+    """The digests waiting to be sent that this run answers for. On SQLite one process delivers,
+    so every one. On a shared database each worker's run answers for its own: those it tried last
+    (a retry) and those of the subscribers it delivered to that it did not try (their channel
+    stopped). Another worker's retry fails that worker's run, not this one's."""
+    from notifier.outbox import WAITING
+
+    rows = ctx.store.deliveries(states=WAITING)
+    if not ctx.store.shared:
+        return rows
+    asked = None if ids is None else set(ids)
+    return [d for d in rows if d.worker == ctx.store.worker
+            or (d.worker is None and (asked is None or d.subscriber_id in asked))]
 
 
 def summary(fetched: list, reports: list, waiting: list, *, nobody_due: bool) -> int:

@@ -14,32 +14,81 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    attention = False
     with context(args) as ctx:
         st = ctx.store
-        print("Sources:")
-        sources = st.fetch_sources()
-        if not sources:
-            print("  no fetch yet")
-        for source in sources:
-            ok = st.last_fetch(source)
-            bad = st.last_fetch(source, outcome=outbox.FetchState.FAILED)
-            latest_failed = bad is not None and (ok is None or bad.id > ok.id)
-            attention |= latest_failed
-            print(f"  {source:<12} last ok: {last_ok(ok)}"
-                  + (f"; FAILING since {when(bad.started_at)}: {bad.error}" if latest_failed else ""))
+        attention = print_sources(st, ctx.config)
         subscribers = st.subscriber_rows("id", "address", "profile")
-        print_subscribers(subscribers, st.latest_deliveries((outbox.State.SENT,)))
+        last_sent = st.latest_deliveries((outbox.State.SENT,))
+        print_subscribers(subscribers, last_sent)
         attention |= print_unreadable(subscribers)
-        problems = st.deliveries(states=outbox.UNFINISHED)
-        print("Deliveries:" + ("" if problems else " nothing pending or failed"))
-        subs = st.addresses_of(d.subscriber_id for d in problems)
-        for d in problems:
-            attention |= d.state in outbox.ATTENTION
-            retry = f", next try {when(d.next_attempt_at)}" if d.next_attempt_at else ""
-            print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
-                  + (f": {d.last_error}" if d.last_error else ""))
+        attention |= print_deliveries(ctx, last_sent)
     return ATTENTION if attention else 0
+
+
+def print_deliveries(ctx, last_sent) -> bool:
+    """One line per digest not delivered, except a failed one planned before the subscriber's
+    latest sent digest: its papers were offered again, so that one carried them (counted in one
+    line). A `sending` one whose worker stopped says so. -> any failed or of unknown outcome?"""
+    unfinished = ctx.store.deliveries(states=outbox.UNFINISHED)
+    problems = [d for d in unfinished if not caught_up(d, last_sent)]
+    caught = len(unfinished) - len(problems)
+    print("Deliveries:" + ("" if problems else " nothing pending" if caught else " nothing pending or failed"))
+    if caught:
+        print(f"  {caught} failed earlier, caught up by a later digest sent since")
+    subs = ctx.store.addresses_of(d.subscriber_id for d in problems)
+    stopped = interrupted(ctx) if any(d.state == outbox.State.SENDING for d in problems) else set()
+    for d in problems:
+        retry = f", next try {when(d.next_attempt_at)}" if d.next_attempt_at else ""
+        error = "its worker stopped mid-send; the next run or daemon sweep resolves it" if d.id in stopped else d.last_error
+        print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
+              + (f": {error}" if error else ""))
+    return any(d.state in outbox.ATTENTION for d in problems)
+
+
+def caught_up(d, last_sent) -> bool:
+    """A failed digest planned before the subscriber's latest sent one (which then had its papers)."""
+    from notifier.clock import as_utc
+
+    later = last_sent.get(d.subscriber_id)
+    return d.state == outbox.State.FAILED and later is not None and as_utc(later.created_at) > as_utc(d.created_at)
+
+
+def interrupted(ctx) -> set[int]:
+    """The `sending` digests whose worker stopped (its lease ran out, or its process on this host is gone)."""
+    from notifier.pipeline import lease_of
+
+    return {d.id for d in ctx.store.claims_to_recover(ctx.now(), lease_of(ctx))}
+
+
+def print_sources(st, config) -> bool:
+    """One line per source fetched: its latest success, and whether it is failing (only one that
+    the configuration still has fetched is: a failure of one it no longer fetches will not end,
+    and needs nobody). -> any failing?"""
+    print("Sources:")
+    sources = st.fetch_sources()
+    if not sources:
+        print("  no fetch yet")
+    failing = False
+    for source in sources:
+        ok, off = st.last_fetch(source), not_fetched(config, source)
+        bad = st.last_fetch(source, outcome=outbox.FetchState.FAILED)
+        latest_failed = off is None and bad is not None and (ok is None or bad.id > ok.id)
+        failing |= latest_failed
+        print(f"  {source:<12} last ok: {last_ok(ok)}" + (f"; not fetched: {off}" if off else "")
+              + (f"; FAILING since {when(bad.started_at)}: {bad.error}" if latest_failed else ""))
+    return failing
+
+
+def not_fetched(config, source: str) -> str | None:
+    """Why the configuration has no cycle fetch this source (the setting that says so), or None."""
+    hf, arxiv = config.sources.hf_daily, config.sources.arxiv
+    if source == "hf_daily":
+        return ("[sources.hf_daily] enabled = false" if not hf.enabled else
+                "[sources.hf_daily] max_catchup_days = 0" if hf.max_catchup_days < 1 else None)
+    if source.startswith("arxiv:"):
+        return ("[sources.arxiv] enabled = false" if not arxiv.enabled else
+                None if source.split(":", 1)[1] in arxiv.categories else "not in [sources.arxiv] categories")
+    return None
 
 
 def last_ok(run) -> str:

@@ -212,8 +212,13 @@ class DeliveriesMixin:
     def last_planned(self) -> dict[int, datetime]:
         """When each subscriber's latest digest was planned (it then goes out, or is retried, or
         was `empty`: nothing matched that day, which is that day's digest too): subscriber id ->
-        time, in one query however long the history."""
-        return {sid: d.created_at for sid, d in self.latest_deliveries(PLANNED).items()}
+        time, in one query that walks each subscriber's index entries from the newest (as
+        ``latest_deliveries``) and gives that one value: no second query, no rows of four columns."""
+        inner = aliased(Delivery)
+        latest = (select(inner.created_at).where(inner.subscriber_id == Subscriber.id, _state_in(inner, PLANNED))
+                  .order_by(inner.id.desc()).limit(1).correlate(Subscriber).scalar_subquery())
+        with self.session() as s:
+            return {sid: at for sid, at in s.exec(select(Subscriber.id, latest)) if at is not None}
 
     # -- planning a batch: a few queries and transactions for any number of subscribers -------
     def delivery_keys(self, keys: list[str]) -> set[str]:
@@ -307,11 +312,15 @@ class DeliveriesMixin:
 
 
 def _state_in(delivery, states: Iterable[str]):
-    """``state IN (...)`` written so that no index on state is used: "the newest delivery in these
-    states" must walk the subscriber's (subscriber_id, id) entries from the newest and stop at the
-    first match. Given ``state = 'sent'``, SQLite picked the state index instead and read every
-    sent row of every day for each subscriber (28 s for 10,000 subscribers after 30 days; 0.1 s)."""
-    return (delivery.state + "").in_(list(states))
+    """``state IN (...)`` written so that "the newest delivery in these states" walks the
+    subscriber's (subscriber_id, id) entries from the newest and stops at the first match. No
+    index on state may be used: given ``state = 'sent'``, SQLite picked the state index and read
+    every sent row of every day for each subscriber (28 s for 10,000 subscribers after 30 days;
+    0.1 s). And NOT IN the other states: PostgreSQL guesses that IN on an expression keeps few
+    rows, so it read and sorted every digest of each subscriber (10,000 after 30 days: 0.27-0.36
+    s, 0.1 s of it compiling the query, JIT); guessing that nearly all stay, it stops at the first."""
+    wanted = set(states)
+    return (delivery.state + "").not_in([s for s in State if s not in wanted])
 
 
 def _lease_expired(now: datetime, lease: timedelta):

@@ -174,6 +174,13 @@ class PapersMixin:
                 FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.outcome == FetchState.RUNNING)
                 .values(outcome=FetchState.FAILED, finished_at=utcnow(), error="interrupted: the fetching process died")).rowcount
 
+    def failed_days(self, source: str, since_day: str) -> list[str]:
+        """The digest days of this source from ``since_day`` on whose latest fetch failed, oldest first."""
+        with self.session() as s:
+            latest = dict(s.exec(select(FetchRun.digest_day, FetchRun.outcome).where(
+                FetchRun.source == source, FetchRun.digest_day >= since_day).order_by(FetchRun.id)).all())
+        return sorted(day for day, outcome in latest.items() if outcome == FetchState.FAILED)
+
     def fetch_sources(self) -> list[str]:
         with self.session() as s:
             return sorted(set(s.exec(select(FetchRun.source)).all()))

@@ -1,0 +1,90 @@
+"""`notifier status`: what it says about each source is true for the configuration it runs with."""
+import re
+
+import pytest
+
+NOT_FETCHED = [
+    ("hf_daily", "[sources.hf_daily]\nenabled = false\n", "[sources.hf_daily] enabled = false"),
+    ("hf_daily", "[sources.hf_daily]\nmax_catchup_days = 0\n", "[sources.hf_daily] max_catchup_days = 0"),
+    ("arxiv:cs.LG", "[sources.arxiv]\nenabled = false\n", "[sources.arxiv] enabled = false"),
+    ("arxiv:cs.LG", '[sources.arxiv]\nenabled = true\ncategories = ["cs.CL"]\n', "not in [sources.arxiv] categories"),
+]
+
+
+def failed_fetch(store, source: str) -> None:
+    run_id = store.start_fetch(source, "2026-06-12")
+    store.finish_fetch(run_id, outcome="failed", error="HTTP 503", http_status=503)
+
+
+@pytest.mark.parametrize("source,settings,why", NOT_FETCHED,
+                         ids=["hf-disabled", "hf-max-catchup-days-0", "arxiv-disabled", "arxiv-category-removed"])
+def test_a_failed_source_the_configuration_no_longer_fetches_is_named_not_failing(cli, store, tmp_path, source,
+                                                                                settings, why):
+    """It said FAILING and exited 3 for good: nothing would ever fetch it again to end that."""
+    failed_fetch(store, source)
+    config = tmp_path / "config.toml"
+    config.write_text(settings)
+    code, out, _ = cli("--config", str(config), "status")
+    assert code == 0 and re.search(rf"{re.escape(source)} +last ok: never; not fetched: {re.escape(why)}\n", out), out
+
+
+def test_a_failed_source_still_fetched_is_failing_and_asks_for_attention(cli, store, tmp_path):
+    failed_fetch(store, "arxiv:cs.LG")
+    config = tmp_path / "config.toml"
+    config.write_text('[sources.arxiv]\nenabled = true\ncategories = ["cs.LG"]\n')
+    code, out, _ = cli("--config", str(config), "status")
+    assert code == 3 and re.search(r"arxiv:cs.LG +last ok: never; FAILING since \S+ \S+ UTC: HTTP 503\n", out), out
+
+
+def planned_at(store, sub, day: str, state: str, **record) -> None:
+    """The digest of ``day`` planned that morning, claimed and sent or failed."""
+    from datetime import datetime, timezone
+
+    morning = datetime.fromisoformat(f"{day}T07:30:00+00:00").astimezone(timezone.utc)
+    d = store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=[{"id": "2606.00001"}], meta={},
+                            created_at=morning)
+    store.claim(d.id, now=morning)
+    store.record(d.id, state, now=morning, **record)
+
+
+def test_a_failed_digest_whose_papers_a_later_sent_digest_carried_no_longer_asks_for_attention(cli, store):
+    """A failed digest's papers are offered again: once a later digest of that subscriber went out,
+    nothing is left to do. Status listed it and exited 3 for good."""
+    from notifier.models import Paper
+    from notifier.subscribers import new_subscriber
+
+    store.ingest([Paper("2606.00001", "Agents at scale")], source="hf_daily", digest_day="2026-06-12")
+    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    bob = store.add_subscriber(new_subscriber(address="bob@example.org", keywords=["agents"]))
+    planned_at(store, ann, "2026-06-12", "failed", error="550 mailbox full")
+    planned_at(store, ann, "2026-06-14", "sent")
+    code, out, _ = cli("status")
+    assert code == 0 and out.endswith("Deliveries: nothing pending\n  1 failed earlier, caught up by a later digest sent since\n"), out
+    planned_at(store, bob, "2026-06-12", "failed", error="550 mailbox full")
+    code, out, _ = cli("status")
+    assert code == 3 and "  failed   bob@example.org 2026-06-12 (attempts 1): 550 mailbox full\n" in out, out
+
+
+def test_a_digest_whose_worker_died_mid_send_is_named_interrupted_and_a_live_send_is_not(cli, store):
+    """After a kill -9 the row stays `sending` until the next run: status said only "sending", as
+    for a message on the wire this moment."""
+    import socket
+    import subprocess
+    import sys
+
+    from notifier.subscribers import new_subscriber
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()                                            # exited and reaped: its pid is gone
+    for address, worker in (("ann@example.org", f"{socket.gethostname()}:{dead.pid}:abc123"),
+                            ("bob@example.org", store.worker)):          # this process: alive, sending
+        sub = store.add_subscriber(new_subscriber(address=address, keywords=["agents"]))
+        d = store.plan_delivery(subscriber_id=sub.id, digest_day="2026-06-12", items=[], meta={"empty_note": True})
+        store.worker = worker
+        store.claim(d.id)
+    code, out, _ = cli("status")
+    assert code == 0 and out.endswith(
+        "Deliveries:\n"
+        "  sending  ann@example.org 2026-06-12 (attempts 1): its worker stopped mid-send; the next run or daemon "
+        "sweep resolves it\n"
+        "  sending  bob@example.org 2026-06-12 (attempts 1)\n"), out
