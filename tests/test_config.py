@@ -324,3 +324,24 @@ def test_notifier_config_shows_the_sender_under_the_key_the_file_uses(tmp_path):
     shown = redacted(load_config(write(tmp_path, '[email]\nfrom = "Digests <papers@example.org>"\n'), env={}))
     assert shown["email"]["from"] == "Digests <papers@example.org>" and "from_" not in shown["email"]
     assert list(shown["email"])[:6] == ["host", "port", "security", "username", "password_env", "from"]
+
+
+SMTP = '[email]\nhost = "smtp.example.org"\nfrom = "digest@example.org"\n'
+
+
+@pytest.mark.parametrize("text, env, warned", [
+    (SMTP, {}, True),
+    (SMTP + 'unsubscribe_mailto = "leave@example.org"\n', {}, False),
+    (SMTP + '[web]\npublic_url = "https://digest.example.org"\n', {"NOTIFIER_WEB_SECRET": "k" * 32}, False),
+    (SMTP + '[web]\npublic_url = "https://digest.example.org"\n', {}, True),      # no key: no links are signed
+    ('[general]\nsend_empty = true\n', {}, False),                                  # no SMTP: the outbox
+], ids=["smtp-alone", "mailto", "one-click-links", "public-url-without-key", "outbox"])
+def test_a_command_that_mails_digests_without_any_unsubscribe_link_warns_once_at_start(tmp_path, caplog, text, env,
+                                                                                        warned):
+    from notifier.config import require_secrets
+
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    require_secrets(load_config(path, env=env), env=env)
+    warnings = [r.getMessage() for r in caplog.records if "no unsubscribe link" in r.getMessage()]
+    assert len(warnings) == warned

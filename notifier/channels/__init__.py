@@ -26,7 +26,7 @@ from notifier.channels.base import Channel, SendResult, Unavailable
 from notifier.config import read_secret
 from notifier.logs import event
 
-__all__ = ["Channel", "PreparedAhead", "SendResult", "Senders", "send_text", "sender_spec", "unsubscribe_missing"]
+__all__ = ["Channel", "PreparedAhead", "SendResult", "Senders", "send_text", "sender_spec"]
 
 log = logging.getLogger("notifier.channels")
 
@@ -49,18 +49,6 @@ def sender_spec(config, kind: str, address: str, env: dict | None = None) -> tup
 
     return OutboxChannel, dict(folder=config.outbox_dir, kind=kind, from_addr=e.from_,
                                unsubscribe_mailto=e.unsubscribe_mailto or None, template_dir=g.template_dir or None)
-
-
-def unsubscribe_missing(config, env: dict | None = None) -> str | None:
-    """Why digests mailed over SMTP would carry no unsubscribe link and no List-Unsubscribe header
-    (Gmail and Yahoo ask bulk senders for a one-click one), or None when they carry one."""
-    e, w = config.email, config.web
-    if not e.host or e.unsubscribe_mailto:
-        return None
-    if (w.public_url or config.general.public_url) and read_secret(w.secret_env, env):
-        return None
-    return (f"email digests go out without an unsubscribe link: set [web] public_url and {w.secret_env} "
-            "(one-click links, which Gmail and Yahoo ask of bulk senders) or [email] unsubscribe_mailto")
 
 
 def _slack_spec(config, address: str, env: dict | None) -> tuple[type, dict] | None:

@@ -226,7 +226,6 @@ class Running:
     """One start of the daemon: an open context, recovered deliveries, a started scheduler."""
 
     def __init__(self, config, requests: queue.Queue, sweep_minutes: float):
-        from notifier.channels import unsubscribe_missing
         from notifier.pipeline import open_context, recover
 
         self.config = config
@@ -240,8 +239,6 @@ class Running:
         jobs = self.daemon.scheduler.get_jobs()
         event(log, "daemon started", fetch=f"{config.schedule.time} {config.schedule.timezone}",
               delivery_times=sum(j.id.startswith("deliver:") for j in jobs), recovered=recovered)
-        if warning := unsubscribe_missing(config):
-            event(log, "no unsubscribe link", logging.WARNING, text=warning)
 
     def stop(self) -> None:
         """Return once the job in flight has finished its current message."""
