@@ -401,7 +401,10 @@ def _marker(s: str, i: int) -> str:
 
 
 def _link(url: str, label: str) -> str:
-    return f"<{url.replace('|', '%7C').replace('>', '%3E')}|{mrkdwn_escape(label).replace('|', '¦')}>"
+    """<url|label>: in the URL, Slack reads its three entities as in text, and a "|" would start
+    the label: "&" is written "&amp;", the rest percent-encoded."""
+    url = url.replace("&", "&amp;").replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
+    return f"<{url}|{mrkdwn_escape(label).replace('|', '¦')}>"
 
 
 def _cut(s: str, limit: int) -> str:

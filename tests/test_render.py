@@ -432,6 +432,28 @@ def test_a_long_slack_digest_is_cut_into_messages_slack_accepts_with_every_paper
     assert "and 3 more weaker matches" in json.dumps(s.thread[-1][-1])
 
 
+def as_slack_reads(url: str) -> str:
+    """A link's URL as Slack reads it: it decodes its three entities there as in text."""
+    return url.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+@pytest.mark.parametrize("url, reads", [
+    ("https://example.org/p?a=1&b=2", "https://example.org/p?a=1&b=2"),
+    ("https://example.org/p?q=&lt;b&gt;&amp;", "https://example.org/p?q=&lt;b&gt;&amp;"),
+    ("https://example.org/p|Click", "https://example.org/p%7CClick"),
+    ("https://example.org/p>|<https://evil.example|Login", None),           # left out, as in the email
+], ids=["ampersand", "entities", "bar-then-label", "angle-brackets"])
+def test_a_slack_links_url_from_the_web_cannot_end_the_link_or_add_another(url, reads):
+    """A paper's code URL (the HF API's, untrusted) goes inside Slack's <url|label>: a "|" there
+    would start another label, a ">" end the link, "&lt;" be read as "<"."""
+    section = render.render_slack(digest(papers=[paper(3, code_url=url)], channel="slack")).blocks[3]["text"]["text"]
+    links = re.findall(r"<([^<>|]*)\|([^<>|]*)>", section)
+    assert section.count("<") == len(links)
+    labels = {label: as_slack_reads(u) for u, label in links[1:]}
+    assert list(labels) == (["abstract", "PDF", "code", "HF page"] if reads else ["abstract", "PDF", "HF page"])
+    assert labels.get("code") == reads
+
+
 def test_slack_puts_the_punctuation_after_a_highlight_right_after_it():
     d = digest(1, channel="slack")
     d.items[0].match.evidence[0].snippet[:] = [("We study the ", False), ("KV cache", True), (". The ", False),
