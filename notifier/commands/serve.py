@@ -230,6 +230,7 @@ class Running:
         from notifier.pipeline import open_context, recover
 
         self.config = config
+        warn_unsubscribe_missing(config)      # before the jobs start delivering
         with ExitStack() as stack:
             ctx = stack.enter_context(open_context(config))
             # SQLite: we hold the lock (run() below), anything `sending` is a dead process's; shared: expired claims.
@@ -240,7 +241,6 @@ class Running:
         jobs = self.daemon.scheduler.get_jobs()
         event(log, "daemon started", fetch=f"{config.schedule.time} {config.schedule.timezone}",
               delivery_times=sum(j.id.startswith("deliver:") for j in jobs), recovered=recovered)
-        warn_unsubscribe_missing(config)
 
     def stop(self) -> None:
         """Return once the job in flight has finished its current message."""
