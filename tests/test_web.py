@@ -696,6 +696,23 @@ def test_an_old_manage_link_opened_after_unsubscribing_says_why_and_leads_to_the
     assert '<a class="button" href="/">Start page</a>' in page.text
 
 
+def test_a_manage_form_sent_after_its_link_expired_shows_the_keywords_typed_to_copy(app, client, config, store):
+    """Save on a page left open past link_days answered with the expired page alone: what was typed
+    was gone."""
+    with freeze_time("2026-06-01"):
+        sub = subscribed(client, config, store)
+        link = manage_link(app, sub)
+        token = csrf_of(client.get(link).text)
+    typed = {"csrftoken": token, "keywords": ["agents, <b>memory</b>", "robots\r\nlegged"], "time": "09:00",
+             "timezone": "UTC", "action": "save"}
+    with freeze_time("2026-09-01"):                             # link_days = 90
+        page = client.post(link, data=typed)
+    assert page.status_code == 410 and '<a class="button" href="/link">Mail me a new link</a>' in page.text
+    assert re.findall(r"<textarea[^>]*readonly>(.*?)</textarea>", page.text, re.S) == [
+        "agents, &lt;b&gt;memory&lt;/b&gt;", "robots\nlegged"]
+    assert store.find_subscriber(sub.id).delivery_time == "07:30"
+
+
 def test_links_from_before_an_unsubscribe_do_not_open_the_subscription_started_again_after_it(
         app, client, config, store):
     """Unsubscribed, then subscribed again (the same subscriber row): the old mails' manage and

@@ -236,6 +236,27 @@ def test_remove_vote_and_pause_keep_keywords_typed_but_not_saved(site, smtp, bro
         assert page.get_by_label("Profile 1 keywords").input_value() == "robots"
 
 
+def test_keywords_typed_on_a_manage_page_stay_readable_after_unsubscribing_in_another_tab(site, smtp, browser):
+    """Save on a page whose link stopped working meanwhile answered with the error page alone: the
+    keywords typed were gone, and the back button brings back a page that cannot save them."""
+    base, *_ = site
+    tabs = browser.new_context()
+    page = tabs.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_label("Profile 1 keywords").fill("robots, \"legged locomotion\"\nsim-to-real")
+    other = tabs.new_page()
+    other.goto(page.url)
+    other.get_by_role("link", name="Unsubscribe").click()
+    other.get_by_role("button", name="Unsubscribe").click()
+    other.get_by_role("heading", name="You are unsubscribed").wait_for()
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("heading", name="This link no longer works").wait_for()
+    kept = page.get_by_label("Profile 1 keywords")
+    assert kept.input_value() == "robots, \"legged locomotion\"\nsim-to-real" and not kept.is_editable()
+    assert page.get_by_role("link", name="Start page").is_visible()
+
+
 def test_a_failed_preview_shows_one_line_in_the_tester_not_an_error_page(site, browser):
     """The tester box showed whatever /tester answered: a 500 put a whole error page, header and
     all, inside the subscribe form."""

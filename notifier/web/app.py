@@ -352,8 +352,9 @@ class WebApp:
         return [(papers[p], v) for p, v in votes if p in papers]
 
     async def manage(self, request: Request) -> Response:
-        sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         form = await request.form()
+        request.state.typed = Fields.from_form(form, self.default_more)   # for the error page, should the link fail
+        sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         action = "clear_vote" if form.get("clear_vote") else form.get("action", "save")
         if action in SWITCHED:
             sub = await run_in_threadpool(self.switch, sub, action, form.get("clear_vote", ""))
@@ -578,7 +579,14 @@ CSRF_REFUSED = {     # by whether the browser sent the form's cookie (the check'
 
 
 def error_page(web: WebApp, request: Request, status: int, text: str, **values) -> Response:
-    return web.message(request, ERROR_TITLES.get(status, "Error"), text, status, **values)
+    return web.message(request, ERROR_TITLES.get(status, "Error"), text, status, typed=unstored(request), **values)
+
+
+def unstored(request: Request) -> list[str]:
+    """The profiles a manage form carried when nothing was stored (its link expired, they
+    unsubscribed in another tab, the database was busy): the error page shows them to copy."""
+    typed = getattr(request.state, "typed", None)
+    return typed.texts() if typed and not getattr(request.state, "changed", "") else []
 
 
 def way_on(path: str) -> str:
