@@ -8,6 +8,7 @@ Skipped only when chromium is not installed (.ci/run installs it). With
 NOTIFIER_WEB_SCREENSHOTS=DIR the pages are also saved there at 375 px and 1280 px (docs/)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -381,6 +382,28 @@ def test_a_pasted_page_of_keywords_is_told_the_limit_in_the_live_preview(site, b
     page.goto(base + "/")
     page.get_by_label("Keywords").fill(", ".join(f"term{i}" for i in range(10000)))          # 89 KB
     page.locator("#tester").get_by_text("a profile takes at most 2,000 characters").wait_for()
+
+
+def test_the_live_preview_shows_papers_for_a_stored_profile_longer_than_the_page_takes(site, smtp, browser):
+    """A profile added on the command line beyond 2,000 characters: the page and its Preview button
+    showed its papers, but the live preview sent it cut and showed the length refusal instead."""
+    from playwright.sync_api import expect
+
+    base, _, _, db = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    store = Store(db)
+    stored = "agents, memory\n" + ", ".join(f"topic{i}" for i in range(300))            # 2,700 characters
+    store.update_subscriber(store.find_subscriber("ada@example.org").id, profile=json.dumps([stored]))
+    store.close()
+    page.get_by_role("link", name="Manage your subscription").click()
+    tester = page.locator("#tester")
+    with page.expect_response(re.compile("/tester[?]")):
+        page.get_by_label("Most papers per digest").fill("3")
+    expect(tester).not_to_have_attribute("aria-busy", "true")
+    assert tester.get_by_role("link").count() == 3 and tester.get_by_text("at most 2,000").count() == 0
+    page.get_by_label("Add another profile").fill("robots, " + ", ".join(f"term{i}" for i in range(300)))
+    tester.get_by_text("a profile takes at most 2,000 characters").wait_for()          # typed anew: refused
 
 
 def test_a_screen_reader_hears_how_many_papers_the_live_preview_found_not_every_paper(site, browser):

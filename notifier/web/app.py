@@ -342,6 +342,7 @@ class WebApp:
         voted = await run_in_threadpool(self.voted, sub.id)
         return self.page(request, "manage", status, sub=sub, address=readable_address(sub.address), fields=f,
                          errors=errors, result=result, voted=voted, notice=notice, outcome=outcome(notice),
+                         stored=stored_profiles(sub),
                          file_owned=FILE_OWNED if sub.origin == "config" and notice != FILE_OWNED else "",
                          unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
 
