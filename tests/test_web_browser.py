@@ -458,6 +458,7 @@ def test_the_slider_is_named_in_words_a_screen_reader_can_say(site, smtp, browse
     page = browser.new_page()
     subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
     page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_role("heading", name="Your subscription").wait_for()          # count() does not wait for the page
     assert page.get_by_role("slider", name="Fewer or more papers", exact=True).count() == 1
     assert "↔" in page.locator("label[for=more]").inner_text()             # what a sighted person sees stays
 
