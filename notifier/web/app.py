@@ -36,6 +36,7 @@ from notifier.web import security
 from notifier.web.forms import Fields, address_errors, check, default_more, readable_address
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
+from notifier.store import BUSY_TIMEOUT_MS
 from notifier.web.tokens import Signer, Token, TokenError
 
 log = logging.getLogger("notifier.web")
@@ -48,6 +49,7 @@ ELSEWHERE = ("Not saved: your subscription was changed elsewhere (in another tab
              "What you typed is still below: Save again to store it instead, or open your link again to see what "
              "is stored now.")
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
+LOCK_TIMEOUT_MS = BUSY_TIMEOUT_MS   # PostgreSQL: a page's write waits for a row another process holds as long as on SQLite
 BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
 SLACK_BUSY = "the service is busy for a moment; click the button again in a few seconds"
 SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",   # manage actions that
@@ -87,7 +89,7 @@ class WebApp:
             raise ConfigError(f"{config.path or 'defaults'}: 'web.public_url' is not set: every link the pages "
                               "mail starts with it, e.g. \"https://papers.example.org\" (\"http://127.0.0.1:8080\" "
                               "to try them on this machine)")
-        self.store = Store(config.database_url)
+        self.store = Store(config.database_url, lock_timeout_ms=LOCK_TIMEOUT_MS)
         self.ctx = Context(config=config, store=self.store)
         if clock:
             self.ctx.clock = clock
