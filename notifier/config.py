@@ -564,27 +564,27 @@ def _secret_text(env_name: str, env: dict) -> str | None:
 def require_secrets(config: Config, env: dict | None = None) -> Config:
     """``config`` for a command that sends (run, serve), or a one-line error when [email] logs in
     (host and username set) and its password is not set here: every e-mail would fail at login,
-    after the fetch, with attempts used up. Digests that would go out without an unsubscribe
-    link get a WARNING."""
+    after the fetch, with attempts used up."""
     e = config.email
     if e.host and e.username and not read_secret(e.password_env, env):
         raise ConfigError(f"{config.path or 'defaults'}: 'email.password_env': ${e.password_env} is not set (nor "
                           f"$CREDENTIALS_DIRECTORY/{e.password_env}); the SMTP login as {e.username!r} needs it")
-    if warning := unsubscribe_missing(config, env):
-        event(logging.getLogger("notifier.config"), "no unsubscribe link", logging.WARNING, text=warning)
     return config
 
 
-def unsubscribe_missing(config, env: dict | None = None) -> str | None:
-    """Why digests mailed over SMTP would carry no unsubscribe link and no List-Unsubscribe header
-    (Gmail and Yahoo ask bulk senders for a one-click one), or None when they carry one."""
+def warn_unsubscribe_missing(config, env: dict | None = None) -> bool:
+    """Log a WARNING, for a command about to send (run, serve), when digests mailed over SMTP
+    would carry no unsubscribe link and no List-Unsubscribe header (Gmail and Yahoo ask bulk
+    senders for a one-click one). -> whether it did."""
     e, w = config.email, config.web
     if not e.host or e.unsubscribe_mailto:
-        return None
+        return False
     if (w.public_url or config.general.public_url) and read_secret(w.secret_env, env):
-        return None
-    return (f"email digests go out without an unsubscribe link: set [web] public_url and {w.secret_env} "
-            "(one-click links, which Gmail and Yahoo ask of bulk senders) or [email] unsubscribe_mailto")
+        return False
+    event(logging.getLogger("notifier.config"), "no unsubscribe link", logging.WARNING,
+          text=f"email digests go out without an unsubscribe link: set [web] public_url and {w.secret_env} "
+               "(one-click links, which Gmail and Yahoo ask of bulk senders) or [email] unsubscribe_mailto")
+    return True
 
 
 def redacted(config: Config) -> dict:

@@ -94,7 +94,8 @@ def parse_profile(text: str) -> Profile:
 
 def check_profile(text: str) -> Profile:
     """``parse_profile``, refusing too what parses but cannot be what was meant: a term written twice
-    (it silently counted twice), a term both looked for and excluded (it can never match), or a
+    (it silently counted twice; in two forms, 'agent, agents', it is let be, as profiles in config
+    files have it), a term both looked for and excluded (it can never match), or a
     term of common words alone ('the', "of the": it would match or exclude almost every paper; an
     author may be called An or To). For text a person just typed; stored profiles are parsed as
     before, so none stops a delivery."""
@@ -104,15 +105,13 @@ def check_profile(text: str) -> Profile:
             raise ProfileError(f"term '{shown(t.raw)}' has only common words: it would "
                                f"{'exclude' if t.mode == 'exclude' else 'match'} almost every paper; "
                                "write what the papers are about", term=t.raw)
-    wanted: dict[tuple, Term] = {}
+    typed: dict[tuple, Term] = {}
     for t in profile.positive:
-        first = wanted.get(_read_as(t.text, t.field))
-        if first is not None:
-            forms = "" if _WORD.findall(t.text.lower()) == _WORD.findall(first.text.lower()) else \
-                " (a word matches in all its forms)"
-            raise ProfileError(f"term '{shown(t.raw)}' repeats '{shown(first.raw)}'{forms}: write it once "
+        first = typed.setdefault((tuple(_WORD.findall(t.text.lower())), t.field), t)
+        if first is not t:
+            raise ProfileError(f"term '{shown(t.raw)}' repeats '{shown(first.raw)}': write it once "
                                f"({first.text}^2 weighs it more)", term=t.raw)
-        wanted[_read_as(t.text, t.field)] = t
+    wanted = {_read_as(t.text, t.field): t for t in profile.positive}
     for e in profile.excluded:
         fields = (None, "title") if e.field is None else (e.field,)    # -moe excludes title:moe too
         t = next((wanted[_read_as(e.text, f)] for f in fields if _read_as(e.text, f) in wanted), None)
@@ -125,7 +124,7 @@ def check_profile(text: str) -> Profile:
 def _read_as(text: str, field: str | None) -> tuple:
     """What the matcher reads a term as, and its field: the stems of its words ('kv-cache' and "KV
     caches" are one term, and so are 'distill' and 'distillation', 'C++' and 'C#' (the word c)), an
-    author's name as its words."""
+    author's name as its words. An exclusion read as a term looked for excludes all it finds."""
     from notifier.index import term_stems      # notifier.index reads STOP from this module
     return (tuple(_WORD.findall(text.lower())) if field == "author" else term_stems(text)), field
 

@@ -6,6 +6,7 @@ import functools
 import importlib.resources
 import re
 import textwrap
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,7 @@ class SlackMessage:
     def reply_text(self, i: int) -> str:
         """The notification text of thread reply ``i`` (from 1): the summary's, cut to 200 characters
         where it splits no escape ("&am" of "&amp;"), and which reply it is."""
-        head = self.text if len(self.text) <= 200 else re.sub(r"&[a-z]*$", "", self.text[:199]) + "…"
+        head = self.text if len(self.text) <= 200 else balanced(re.sub(r"&[a-z]*$", "", self.text[:199]) + "…")
         return f"{head} (details {i}/{len(self.thread)})"
 
 
@@ -68,8 +69,61 @@ def one_line(s: str, limit: int | None = None) -> str:
     return s
 
 
+# Bidi controls (Unicode UAX #9): an embedding or override (LRE, RLE, LRO, RLO) lasts until a PDF,
+# an isolate (LRI, RLI, FSI) until a PDI, which also ends the embeddings opened inside it; either
+# lasts to the end of the line when not closed. A title's RLO turned the rest of its line around:
+# the next author, the next title in an inbox preview or a Slack notification.
+CLOSER = dict.fromkeys("\u202a\u202b\u202d\u202e", "\u202c") | dict.fromkeys("\u2066\u2067\u2068", "\u2069")
+BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+BIDI_MAX_DEPTH = 16             # deeper than any real text nests; far below the algorithm's 125
+PDF, FSI, PDI = "\u202c", "\u2068", "\u2069"
+
+
+def balanced(s: str) -> str:
+    """``s`` with every bidi control closed inside it: a PDF or PDI that closes nothing opened in
+    ``s`` is dropped (inside an isolate, an HTML element's too, a PDI closes that one), and what
+    is left open is closed at the end."""
+    if not BIDI_CONTROL.search(s):
+        return s
+    opened: list[str] = []
+    kept = "".join(c for c in s if _kept(c, opened))
+    return kept + "".join(CLOSER[o] for o in reversed(opened))
+
+
+def _kept(c: str, opened: list[str]) -> bool:
+    """Whether ``c`` stays, ``opened`` (the controls open before it) brought up to date."""
+    if c in CLOSER:
+        if len(opened) == BIDI_MAX_DEPTH:
+            return False
+        opened.append(c)
+    elif c == PDI:
+        if PDI not in map(CLOSER.get, opened):
+            return False
+        while CLOSER[opened.pop()] != PDI:
+            pass
+    elif c == PDF:
+        if not opened or CLOSER[opened[-1]] != PDF:
+            return False
+        opened.pop()
+    return True
+
+
+def isolated(s: str) -> str:
+    """Untrusted text that cannot change how the text beside it reads: balanced and, if it has
+    right-to-left letters or bidi controls, in an isolate taking its direction from its own first
+    letter (FSI ... PDI). Text of left-to-right letters only is left as it is."""
+    s = balanced(s)
+    return f"{FSI}{s}{PDI}" if _bidi(s) else s
+
+
+def _bidi(s: str) -> bool:
+    """Whether ``s`` has a right-to-left letter, digit or mark, or a bidi control."""
+    return not s.isascii() and (BIDI_CONTROL.search(s) is not None
+                                or any(unicodedata.bidirectional(c) in ("R", "AL", "AN") for c in s))
+
+
 def short_authors(authors: list[str]) -> str:
-    names = [one_line(a, 80) for a in authors if a and a.strip()]
+    names = [isolated(one_line(a, 80)) for a in authors if a and a.strip()]
     if len(names) > MAX_AUTHORS_SHOWN + 1:
         return ", ".join(names[:MAX_AUTHORS_SHOWN]) + f" and {len(names) - MAX_AUTHORS_SHOWN} more"
     return ", ".join(names)
@@ -129,8 +183,8 @@ def item_view(item: DigestItem) -> dict:
     p = item.paper
     evidence = []
     for ev in item.match.evidence[:2]:
-        segments = [(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400], bool(h)) for t, h in ev.snippet]
-        evidence.append({"term": one_line(ev.term, 60), "field": ev.field, "segments": joined_hits(segments)})
+        segments = [(balanced(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400]), bool(h)) for t, h in ev.snippet]
+        evidence.append({"term": one_line(ev.term, 60), "field": ev.field, "segments": isolated_snippet(segments)})
     links = [("abstract", p.abs_url)]
     links.append(("PDF", p.pdf_url or f"https://arxiv.org/pdf/{p.arxiv_id}"))
     if p.code_url:
@@ -144,12 +198,21 @@ def item_view(item: DigestItem) -> dict:
     if p.comments is not None:
         stats.append(f"{p.comments} comment{'s' if p.comments != 1 else ''}")
     terms = list(dict.fromkeys(one_line(t, 60) for t in item.match.matched))
-    return {"title": one_line(p.title, MAX_TITLE_CHARS) or p.arxiv_id,
+    return {"title": isolated(one_line(p.title, MAX_TITLE_CHARS)) or p.arxiv_id,
             "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
             "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
             "evidence": evidence,
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
+
+
+def isolated_snippet(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """The snippet's segments (each one balanced), the whole snippet isolated as ``isolated``
+    does, by a segment before and after it, outside any highlight."""
+    segments = joined_hits(segments)
+    if _bidi("".join(t for t, _ in segments)):
+        return [(FSI, False), *segments, (PDI, False)]
+    return segments
 
 
 def joined_hits(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
@@ -171,7 +234,7 @@ def preheader(views: list[dict], nothing: str) -> str:
     a notification the status line."""
     if not views:
         return nothing
-    return one_line(" · ".join(v["title"] for v in views), PREHEADER_CHARS)
+    return balanced(one_line(" · ".join(v["title"] for v in views), PREHEADER_CHARS))
 
 
 def more_line(cut: int, weaker: int) -> str:
@@ -223,7 +286,8 @@ def votes_line(match) -> str:
 
 
 def _safe_url(url: str | None) -> bool:
-    return bool(url) and url.startswith(("https://", "http://")) and not any(c in url for c in "\r\n \"'<>")
+    return (bool(url) and url.startswith(("https://", "http://")) and not any(c in url for c in "\r\n \"'<>")
+            and not _bidi(url))
 
 
 # ----------------------------------------------------------------------------- email
@@ -337,7 +401,10 @@ def _marker(s: str, i: int) -> str:
 
 
 def _link(url: str, label: str) -> str:
-    return f"<{url.replace('|', '%7C').replace('>', '%3E')}|{mrkdwn_escape(label).replace('|', '¦')}>"
+    """<url|label>: in the URL, Slack reads its three entities as in text, and a "|" would start
+    the label: "&" is written "&amp;", the rest percent-encoded."""
+    url = url.replace("&", "&amp;").replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
+    return f"<{url}|{mrkdwn_escape(label).replace('|', '¦')}>"
 
 
 def _cut(s: str, limit: int) -> str:
@@ -356,11 +423,11 @@ def _mrkdwn(text: str):
 def _snippet(segments: list[tuple[str, bool]]) -> str:
     """A snippet in mrkdwn, its highlights bold. A star against a letter formats nothing ("x*y*"),
     so a highlight is set apart by spaces, but for the punctuation after it: "*KV cache*.", not
-    "*KV cache* ."."""
+    "*KV cache* ." (nor before the end of an isolated snippet)."""
     out = []
     for i, (text, hit) in enumerate(segments):
         after = segments[i + 1][0][:1] if i + 1 < len(segments) else ""
-        closing = bool(after) and after in ".,;:!?"
+        closing = bool(after) and after in ".,;:!?" + PDI
         out.append(f" *{mrkdwn_escape(text).strip()}*{'' if closing else ' '}" if hit else mrkdwn_escape(text))
     return " ".join("".join(out).split())
 

@@ -244,16 +244,16 @@ def test_config_file_subscribers_take_their_threshold_from_the_file(cli, tmp_pat
 
 
 def test_a_stored_profile_a_newer_check_refuses_does_not_stop_an_edit_of_other_settings(cli, db_url):
-    """'quantization, quantized' (one term twice to the matcher) was accepted before the profile
-    check compared stems; `edit --time` re-checked it and refused the new time."""
+    """'distill, -distillation' (it can never match) was accepted before the profile check
+    compared stems; `edit --time` re-checked it and refused the new time."""
     from notifier.store import Store
 
     cli("subscribe", "ada@example.org", "-k", "mamba")
     store = Store(db_url)
-    store.update_subscriber(store.find_subscriber("ada@example.org").id, profile=json.dumps(["quantization, quantized"]))
+    store.update_subscriber(store.find_subscriber("ada@example.org").id, profile=json.dumps(["distill, -distillation"]))
     assert cli("edit", "ada@example.org", "--time", "09:00")[0] == 0
     assert store.find_subscriber("ada@example.org").delivery_time == "09:00"
-    code, _, err = cli("edit", "ada@example.org", "--add-keywords", "distill, -distillation")    # typed anew: checked
+    code, _, err = cli("edit", "ada@example.org", "-k", "distill, -distillation, moe")    # typed anew: checked
     assert code == 1 and "is also excluded by '-distillation'" in err
 
 

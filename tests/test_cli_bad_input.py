@@ -211,6 +211,14 @@ def test_preview_output_replaces_the_file_whole_with_the_usual_permissions(cli, 
     assert list(tmp_path.glob(".notifier-*")) == []
 
 
+def test_a_run_mailing_digests_without_any_unsubscribe_link_warns_and_a_dry_run_does_not(cli, tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[sources.hf_daily]\nenabled = false\n[email]\nhost = "127.0.0.1"\n')
+    code, out, err = cli("--config", str(path), "run")
+    assert (code, out) == (0, "no digest due\n") and "no unsubscribe link" in err and "unsubscribe_mailto" in err
+    assert cli("--config", str(path), "run", "--dry-run")[2] == ""          # sends nothing: nothing to warn about
+
+
 @pytest.mark.parametrize("command", ["run", "serve"])
 def test_run_or_serve_without_the_smtp_password_it_logs_in_with_is_one_line_naming_the_variable(
         cli, tmp_path, monkeypatch, command):
@@ -218,7 +226,7 @@ def test_run_or_serve_without_the_smtp_password_it_logs_in_with_is_one_line_nami
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     path = tmp_path / "c.toml"
     path.write_text('[sources.hf_daily]\nenabled = false\n[email]\nhost = "127.0.0.1"\nusername = "bot"\n'
-                    'password_env = "NO_SUCH_PW"\n')
+                    'password_env = "NO_SUCH_PW"\nunsubscribe_mailto = "leave@example.org"\n')
     one_line_error(cli("--config", str(path), command), f"{path}: 'email.password_env': $NO_SUCH_PW is not set "
                    "(nor $CREDENTIALS_DIRECTORY/NO_SUCH_PW); the SMTP login as 'bot' needs it")
     if command == "serve":                                             # it would run on from here

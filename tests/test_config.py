@@ -336,12 +336,10 @@ SMTP = '[email]\nhost = "smtp.example.org"\nfrom = "digest@example.org"\n'
     (SMTP + '[web]\npublic_url = "https://digest.example.org"\n', {}, True),      # no key: no links are signed
     ('[general]\nsend_empty = true\n', {}, False),                                  # no SMTP: the outbox
 ], ids=["smtp-alone", "mailto", "one-click-links", "public-url-without-key", "outbox"])
-def test_a_command_that_mails_digests_without_any_unsubscribe_link_warns_once_at_start(tmp_path, caplog, text, env,
-                                                                                        warned):
-    from notifier.config import require_secrets
+def test_digests_mailed_without_any_unsubscribe_link_are_warned_about_once(tmp_path, caplog, text, env, warned):
+    from notifier.config import warn_unsubscribe_missing
 
     path = tmp_path / "config.toml"
     path.write_text(text)
-    require_secrets(load_config(path, env=env), env=env)
-    warnings = [r.getMessage() for r in caplog.records if "no unsubscribe link" in r.getMessage()]
-    assert len(warnings) == warned
+    assert warn_unsubscribe_missing(load_config(path, env=env), env=env) == warned
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == ["no unsubscribe link"] * warned

@@ -9,7 +9,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from digests import NASTY_TITLES, digest, paper
 
-from notifier.channels.email import EmailChannel, build_message
+from notifier.channels.email import EmailChannel, build_message, prepare
 from smtp_server import Recorder as Handler, free_port
 
 
@@ -243,6 +243,33 @@ def test_a_body_of_8bit_text_is_declared_8bitmime_and_plain_ascii_is_not(smtp):
         assert ch.send_text("ops@example.org", "fetch failed", "HF API down").state == "sent"
     assert handler.messages[0].get_body(("plain",))["Content-Transfer-Encoding"] == "8bit"
     assert ["BODY=8BITMIME" in options for options in declared] == [True, False]
+
+
+def test_a_server_without_8bitmime_gets_8bit_text_as_quoted_printable_that_reads_the_same(smtp):
+    """RFC 6152: 8-bit data must not go to a server that does not offer 8BITMIME; it went as is."""
+    handler, port = smtp
+    declared = []
+
+    async def handle_EHLO(server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [r for r in responses if "8BITMIME" not in r]
+
+    async def handle_MAIL(server, session, envelope, address, mail_options):
+        declared.append(mail_options)
+        envelope.mail_from, envelope.mail_options = address, list(mail_options)
+        return "250 OK"
+
+    handler.handle_EHLO, handler.handle_MAIL = handle_EHLO, handle_MAIL
+    d = digest(1, name="Zoë")
+    with channel(port) as ch:
+        assert ch.send(d).state == "sent"
+        written = email.message_from_bytes(prepare(d, **ch.settings).data, policy=policy.default)   # as sent 8-bit
+    (msg,), (raw,) = handler.messages, handler.raw
+    assert raw.isascii() and not any("BODY" in o for o in declared[0])
+    for kind in ("plain", "html"):
+        assert msg.get_body((kind,))["Content-Transfer-Encoding"] == "quoted-printable"
+        assert msg.get_body((kind,)).get_content() == written.get_body((kind,)).get_content()
+    assert msg["Subject"] == written["Subject"] and msg["Message-ID"] == written["Message-ID"]
 
 
 def test_a_bad_from_address_stops_the_sender_with_a_config_hint_instead_of_raising(smtp):

@@ -128,10 +128,83 @@ def test_right_to_left_titles_authors_and_snippets_take_their_own_direction_in_t
     p = paper(0, title="نماذج الانتباه المتناثر", authors=["محمد علي"])
     d = digest(papers=[p])
     d.items[0].match.evidence[0].snippet[:] = [("ذاكرة ", False), ("KV cache", True)]
-    html = render.render_email(d).html
-    assert re.search(r'<a class="title" [^>]*dir="auto"[^>]*>نماذج الانتباه المتناثر</a>', html)
-    assert re.search(r'<div class="authors" dir="auto"[^>]*>محمد علي</div>', html)
-    assert re.search(r'\(title\)</span>: <span dir="auto">ذاكرة <b class="hl"[^>]*>KV cache</b></span>', html)
+    html = render.render_email(d).html             # each text in an isolate too (FSI ... PDI): chromium's dir=auto
+    assert re.search(r'<a class="title" [^>]*dir="auto"[^>]*>\u2068نماذج الانتباه المتناثر\u2069</a>', html)
+    assert re.search(r'<div class="authors" dir="auto"[^>]*>\u2068محمد علي\u2069</div>', html)   # still reads rtl
+    assert re.search(r'\(title\)</span>: <span dir="auto">\u2068ذاكرة <b class="hl"[^>]*>KV cache</b>\u2069</span>', html)
+
+
+RLO, PDF, RLI, PDI = "\u202e", "\u202c", "\u2067", "\u2069"
+SPOOFS = {"override": f"{RLO}evil", "embedding": "\u202bevil", "isolate": f"{RLI}evil",
+          "closing-nothing-then-override": f"{PDI}{PDF}{RLO}evil"}
+
+
+def still_open(text: str) -> list[str]:
+    """The bidi controls of ``text`` that reach past its end (Unicode UAX #9, rules X1-X8): an
+    embedding, override or isolate not closed in it, and a PDI closing nothing opened in it (inside
+    an isolate or an HTML element, it closes that, and what follows it is no longer protected)."""
+    opened, stray = [], []
+    for c in text:
+        if c in "\u202a\u202b\u202d\u202e\u2066\u2067\u2068":
+            opened.append(c)
+        elif c == PDI and any(o >= "\u2066" for o in opened):
+            while opened.pop() < "\u2066":
+                pass
+        elif c == PDI:
+            stray.append(c)
+        elif c == PDF and opened and opened[-1] < "\u2066":
+            opened.pop()
+    return opened + stray
+
+
+def spoofed(kind: str):
+    papers = [paper(0, title=f"KV cache {SPOOFS[kind]}", authors=[f"Mallory {SPOOFS[kind]}", "Bob Smith"]),
+              paper(1, title="Second paper on KV cache")]
+    d = digest(papers=papers)
+    d.items[0].match.evidence[0].snippet[:] = [(f"the {SPOOFS[kind]} ", False), ("KV cache", True)]
+    return d
+
+
+@pytest.mark.parametrize("kind", sorted(SPOOFS))
+def test_a_bidi_control_in_a_title_or_author_never_turns_the_text_after_it_around(kind):
+    """An unclosed RIGHT-TO-LEFT OVERRIDE (or embedding, or isolate) in a title or author name
+    reversed the rest of its line: the next authors, the next title of the inbox preview and of a
+    Slack notification."""
+    d = spoofed(kind)
+    text, html, slack = render.render_email(d).text, render.render_email(d).html, render.render_slack(d)
+    authors = next(line for line in text.splitlines() if "Bob Smith" in line)
+    assert still_open(authors.split("Bob Smith")[0]) == []
+    assert still_open(preview(html).split("Second paper")[0]) == []
+    assert still_open(slack.text.split("Second paper")[0]) == []
+    assert still_open(json.dumps(slack.blocks, ensure_ascii=False).split("Bob Smith")[0]) == []
+
+
+@pytest.mark.parametrize("kind", sorted(SPOOFS))
+def test_a_bidi_control_in_a_title_author_or_snippet_stays_inside_its_element_of_the_html(kind):
+    """dir="auto" isolates an element, and ends an override left open inside it, but a PDI in the
+    text ended that isolate early: what came after it (an RLO) reversed the rest of the line
+    (checked in chromium)."""
+    html = render.render_email(spoofed(kind)).html
+    title = re.search(r'<a class="title" [^>]*>(.*?)</a>', html).group(1)
+    author = re.search(r'<div class="authors" [^>]*>(.*?), Bob', html).group(1)
+    snippet = re.search(r'<span dir="auto">(.*?)</span>', html).group(1)
+    assert [still_open(x) for x in (title, author, snippet)] == [[], [], []]
+    assert "evil" in title and "Mallory" in author
+
+
+def test_right_to_left_titles_and_authors_keep_their_letters_and_text_beside_them_keeps_its_order():
+    d = digest(papers=[paper(0, title="نماذج الانتباه 2", authors=["محمد علي", "Bob Smith"]), paper(1)])
+    text, slack = render.render_email(d).text, render.render_slack(d)
+    assert "1. \u2068نماذج الانتباه 2\u2069\n" in text and "   \u2068محمد علي\u2069, Bob Smith\n" in text
+    assert "\u2068نماذج الانتباه 2\u2069 · Paper 1" in slack.text
+    assert "2. Paper 1 on KV cache eviction\n" in text           # left-to-right text is left as it is
+
+
+def test_a_link_with_a_bidi_control_or_mark_is_left_out():
+    p = paper(0, code_url="https://github.com/\u202eexample/repo")
+    p.url = "https://huggingface.co/papers/\u200f2507.10000"
+    view = render.item_view(item(p))
+    assert view["url"] == p.abs_url and "code" not in dict(view["links"])
 
 
 def test_email_stays_under_size_limit_and_says_how_many_were_cut():
@@ -357,6 +430,28 @@ def test_a_long_slack_digest_is_cut_into_messages_slack_accepts_with_every_paper
     shown = re.findall(r"\|Paper (\d\d) ", json.dumps([s.blocks, *s.thread]))
     assert shown == [f"{i:02d}" for i in range(40)] and len(s.thread) > 2
     assert "and 3 more weaker matches" in json.dumps(s.thread[-1][-1])
+
+
+def as_slack_reads(url: str) -> str:
+    """A link's URL as Slack reads it: it decodes its three entities there as in text."""
+    return url.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+@pytest.mark.parametrize("url, reads", [
+    ("https://example.org/p?a=1&b=2", "https://example.org/p?a=1&b=2"),
+    ("https://example.org/p?q=&lt;b&gt;&amp;", "https://example.org/p?q=&lt;b&gt;&amp;"),
+    ("https://example.org/p|Click", "https://example.org/p%7CClick"),
+    ("https://example.org/p>|<https://evil.example|Login", None),           # left out, as in the email
+], ids=["ampersand", "entities", "bar-then-label", "angle-brackets"])
+def test_a_slack_links_url_from_the_web_cannot_end_the_link_or_add_another(url, reads):
+    """A paper's code URL (the HF API's, untrusted) goes inside Slack's <url|label>: a "|" there
+    would start another label, a ">" end the link, "&lt;" be read as "<"."""
+    section = render.render_slack(digest(papers=[paper(3, code_url=url)], channel="slack")).blocks[3]["text"]["text"]
+    links = re.findall(r"<([^<>|]*)\|([^<>|]*)>", section)
+    assert section.count("<") == len(links)
+    labels = {label: as_slack_reads(u) for u, label in links[1:]}
+    assert list(labels) == (["abstract", "PDF", "code", "HF page"] if reads else ["abstract", "PDF", "HF page"])
+    assert labels.get("code") == reads
 
 
 def test_slack_puts_the_punctuation_after_a_highlight_right_after_it():

@@ -266,6 +266,18 @@ def outgoing(msg: EmailMessage) -> Outgoing:
     return Outgoing(msg["Message-ID"], sender, rcpts, data, ("SMTPUTF8", "BODY=8BITMIME") if utf8 else ())
 
 
+def seven_bit(data: bytes) -> bytes:
+    """A message (headers in ASCII, as without SMTPUTF8) with each 8-bit part re-encoded as
+    quoted-printable, the email package's encoding of that text; anything else as it was."""
+    msg = email.message_from_bytes(data, policy=_WIRE)
+    for part in msg.walk():
+        if part.get("Content-Transfer-Encoding") == "8bit":
+            body = part.get_payload(decode=True).decode("latin-1")
+            part.replace_header("Content-Transfer-Encoding", "quoted-printable")
+            part.set_payload(_quoted_printable(body, _WIRE.max_line_length))
+    return msg.as_bytes()
+
+
 class EmailChannel(Channel):
     name = "email"
 
@@ -381,7 +393,7 @@ class EmailChannel(Channel):
         if problem is not None:
             return problem
         try:
-            refused = self._smtp.sendmail(ready.sender, ready.rcpts, ready.data, self._options(ready))
+            refused = self._smtp.sendmail(ready.sender, ready.rcpts, *self._for_server(ready))
         except smtplib.SMTPRecipientsRefused as e:
             code, text = next(iter(e.recipients.values()))
             return _classify(code, text, ref)
@@ -403,13 +415,17 @@ class EmailChannel(Channel):
             return _classify(code, text, ref)
         return SendResult(State.SENT, ref)
 
-    def _options(self, ready: Outgoing) -> tuple:
-        """MAIL FROM's parameters: a body of 8-bit text (a part with short lines and an accent or
-        a dash goes as is, not quoted-printable) is declared BODY=8BITMIME to a server that offers
-        it (RFC 6152), so no relay takes it for 7-bit and mangles it."""
-        if "BODY=8BITMIME" in ready.options or ready.data.isascii() or not self._smtp.has_extn("8bitmime"):
-            return ready.options
-        return (*ready.options, "BODY=8BITMIME")
+    def _for_server(self, ready: Outgoing) -> tuple[bytes, tuple]:
+        """The bytes and MAIL FROM's parameters for this server. A body of 8-bit text (a part with
+        short lines and an accent or a dash goes as is, not quoted-printable) is declared
+        BODY=8BITMIME to a server that offers it (RFC 6152), so no relay takes it for 7-bit and
+        mangles it; a server that does not offer it must not be sent 8-bit data at all (RFC 6152):
+        it gets those parts as quoted-printable."""
+        if "BODY=8BITMIME" in ready.options or ready.data.isascii():
+            return ready.data, ready.options
+        if self._smtp.has_extn("8bitmime"):
+            return ready.data, (*ready.options, "BODY=8BITMIME")
+        return seven_bit(ready.data), ready.options
 
     def _halt(self, ref: str, reason: str) -> SendResult:
         """A configuration problem (login, TLS): every message would fail the same way. Stop the

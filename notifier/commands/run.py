@@ -22,7 +22,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     from notifier.commands import load
-    from notifier.config import require_secrets
+    from notifier.config import require_secrets, warn_unsubscribe_missing
     from notifier.lock import DaemonLock
     from notifier.pipeline import deliver, fetch_cycle, finish_claimed, open_context, recover
     from notifier.schedule import SCHEDULE_COLUMNS, due_subscribers, schedules_of
@@ -31,6 +31,7 @@ def run(args) -> int:
     waiting = []
     with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
         if not args.dry_run:
+            warn_unsubscribe_missing(config)
             recover(ctx, at_start=True)
         days = [parse_day(args.date, latest=ctx.now().date())] if args.date is not None else None
         fetched = fetch_cycle(ctx, days=days)

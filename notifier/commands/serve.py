@@ -226,6 +226,7 @@ class Running:
     """One start of the daemon: an open context, recovered deliveries, a started scheduler."""
 
     def __init__(self, config, requests: queue.Queue, sweep_minutes: float):
+        from notifier.config import warn_unsubscribe_missing
         from notifier.pipeline import open_context, recover
 
         self.config = config
@@ -239,6 +240,7 @@ class Running:
         jobs = self.daemon.scheduler.get_jobs()
         event(log, "daemon started", fetch=f"{config.schedule.time} {config.schedule.timezone}",
               delivery_times=sum(j.id.startswith("deliver:") for j in jobs), recovered=recovered)
+        warn_unsubscribe_missing(config)
 
     def stop(self) -> None:
         """Return once the job in flight has finished its current message."""
