@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 from notifier.config import load_config
 from notifier.errors import ConfigError
 from notifier.models import Paper
+from notifier.store import Store
 from notifier.web.app import create_app
 from notifier.web.tokens import Signer, Token, TokenError
 from web_helpers import ENV, PUBLIC, SECRET, SLACK_SECRET, csrf_of, link_in, store_sample_papers
@@ -696,6 +697,23 @@ def test_an_old_manage_link_opened_after_unsubscribing_says_why_and_leads_to_the
     assert '<a class="button" href="/">Start page</a>' in page.text
 
 
+def test_a_manage_form_sent_after_its_link_expired_shows_the_keywords_typed_to_copy(app, client, config, store):
+    """Save on a page left open past link_days answered with the expired page alone: what was typed
+    was gone."""
+    with freeze_time("2026-06-01"):
+        sub = subscribed(client, config, store)
+        link = manage_link(app, sub)
+        token = csrf_of(client.get(link).text)
+    typed = {"csrftoken": token, "keywords": ["agents, <b>memory</b>", "robots\r\nlegged"], "time": "09:00",
+             "timezone": "UTC", "action": "save"}
+    with freeze_time("2026-09-01"):                             # link_days = 90
+        page = client.post(link, data=typed)
+    assert page.status_code == 410 and '<a class="button" href="/link">Mail me a new link</a>' in page.text
+    assert re.findall(r"<textarea[^>]*readonly>(.*?)</textarea>", page.text, re.S) == [
+        "agents, &lt;b&gt;memory&lt;/b&gt;", "robots\nlegged"]
+    assert store.find_subscriber(sub.id).delivery_time == "07:30"
+
+
 def test_links_from_before_an_unsubscribe_do_not_open_the_subscription_started_again_after_it(
         app, client, config, store):
     """Unsubscribed, then subscribed again (the same subscriber row): the old mails' manage and
@@ -1241,6 +1259,29 @@ def test_a_change_saved_before_the_database_got_busy_is_not_called_unchanged(loc
     assert answer.status_code == 503 and "nothing was changed" not in answer.text
     assert "Paused: no digests until you resume. The page could not be shown just now" in answer.text
     assert store.find_subscriber(sub.id).paused
+
+
+def test_a_save_waiting_for_a_row_another_process_holds_on_postgresql_gets_the_busy_page(
+        postgres_url, config, monkeypatch):
+    """On PostgreSQL a Save waited without limit for a subscriber row another process held locked;
+    on SQLite the same wait ends in the 'Busy for a moment' page after the busy timeout."""
+    from sqlalchemy import text
+
+    monkeypatch.setattr("notifier.web.app.LOCK_TIMEOUT_MS", 200)
+    config.database.url, config.web.public_url = postgres_url, PUBLIC
+    application, other = create_app(config, env=ENV), Store(postgres_url)
+    with TestClient(application, base_url=PUBLIC, follow_redirects=False) as client, other.engine.connect() as held:
+        sub = subscribed(client, config, application.web.store)
+        link = manage_link(application, sub)
+        held.execute(text("SET idle_in_transaction_session_timeout = '10s'"))    # unfixed, the Save waits for this
+        held.execute(text("SELECT id FROM subscriber WHERE id = :id FOR UPDATE"), {"id": sub.id})
+        saved = post_form(client, link, {"keywords": "robots", "time": "09:00", "timezone": "UTC", "action": "save"})
+        held.rollback()
+        retried = post_form(client, link, {"keywords": "robots", "time": "09:00", "timezone": "UTC", "action": "save"})
+    application.web.close()
+    other.close()
+    assert saved.status_code == 503 and saved.headers["retry-after"] == "10" and "nothing was changed" in saved.text
+    assert "Saved." in retried.text
 
 
 # ----------------------------------------------------------------------------- README claims

@@ -8,6 +8,7 @@ Skipped only when chromium is not installed (.ci/run installs it). With
 NOTIFIER_WEB_SCREENSHOTS=DIR the pages are also saved there at 375 px and 1280 px (docs/)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -236,6 +237,27 @@ def test_remove_vote_and_pause_keep_keywords_typed_but_not_saved(site, smtp, bro
         assert page.get_by_label("Profile 1 keywords").input_value() == "robots"
 
 
+def test_keywords_typed_on_a_manage_page_stay_readable_after_unsubscribing_in_another_tab(site, smtp, browser):
+    """Save on a page whose link stopped working meanwhile answered with the error page alone: the
+    keywords typed were gone, and the back button brings back a page that cannot save them."""
+    base, *_ = site
+    tabs = browser.new_context()
+    page = tabs.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_label("Profile 1 keywords").fill("robots, \"legged locomotion\"\nsim-to-real")
+    other = tabs.new_page()
+    other.goto(page.url)
+    other.get_by_role("link", name="Unsubscribe").click()
+    other.get_by_role("button", name="Unsubscribe").click()
+    other.get_by_role("heading", name="You are unsubscribed").wait_for()
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("heading", name="This link no longer works").wait_for()
+    kept = page.get_by_label("Profile 1 keywords")
+    assert kept.input_value() == "robots, \"legged locomotion\"\nsim-to-real" and not kept.is_editable()
+    assert page.get_by_role("link", name="Start page").is_visible()
+
+
 def test_a_failed_preview_shows_one_line_in_the_tester_not_an_error_page(site, browser):
     """The tester box showed whatever /tester answered: a 500 put a whole error page, header and
     all, inside the subscribe form."""
@@ -362,6 +384,28 @@ def test_a_pasted_page_of_keywords_is_told_the_limit_in_the_live_preview(site, b
     page.locator("#tester").get_by_text("a profile takes at most 2,000 characters").wait_for()
 
 
+def test_the_live_preview_shows_papers_for_a_stored_profile_longer_than_the_page_takes(site, smtp, browser):
+    """A profile added on the command line beyond 2,000 characters: the page and its Preview button
+    showed its papers, but the live preview sent it cut and showed the length refusal instead."""
+    from playwright.sync_api import expect
+
+    base, _, _, db = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    store = Store(db)
+    stored = "agents, memory\n" + ", ".join(f"topic{i}" for i in range(300))            # 2,700 characters
+    store.update_subscriber(store.find_subscriber("ada@example.org").id, profile=json.dumps([stored]))
+    store.close()
+    page.get_by_role("link", name="Manage your subscription").click()
+    tester = page.locator("#tester")
+    with page.expect_response(re.compile("/tester[?]")):
+        page.get_by_label("Most papers per digest").fill("3")
+    expect(tester).not_to_have_attribute("aria-busy", "true")
+    assert tester.get_by_role("link").count() == 3 and tester.get_by_text("at most 2,000").count() == 0
+    page.get_by_label("Add another profile").fill("robots, " + ", ".join(f"term{i}" for i in range(300)))
+    tester.get_by_text("a profile takes at most 2,000 characters").wait_for()          # typed anew: refused
+
+
 def test_a_screen_reader_hears_how_many_papers_the_live_preview_found_not_every_paper(site, browser):
     """The whole tester was a live region: each pause in typing read out up to ten titles and
     their snippets, over whatever the person was typing."""
@@ -414,6 +458,7 @@ def test_the_slider_is_named_in_words_a_screen_reader_can_say(site, smtp, browse
     page = browser.new_page()
     subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
     page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_role("heading", name="Your subscription").wait_for()          # count() does not wait for the page
     assert page.get_by_role("slider", name="Fewer or more papers", exact=True).count() == 1
     assert "↔" in page.locator("label[for=more]").inner_text()             # what a sighted person sees stays
 

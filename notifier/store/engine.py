@@ -57,7 +57,9 @@ def _worker_id() -> str:
 
 class StoreBase:
     """What every query mixin relies on: ``session()``, the engine, this worker's id."""
-    def __init__(self, url: str):
+    def __init__(self, url: str, lock_timeout_ms: int | None = None):
+        """``lock_timeout_ms``: on PostgreSQL, a statement waiting longer for a lock another session
+        holds fails (StoreBusy) instead of waiting without limit; SQLite always waits BUSY_TIMEOUT_MS."""
         self.url = url
         self._local = threading.local()            # this thread's open transaction(), if any
         self.worker = _worker_id()
@@ -65,7 +67,7 @@ class StoreBase:
         if self.path is not None:
             _check_sqlite_file(self.path)
         try:
-            self.engine = create_engine(url, connect_args=_connect_args(url))
+            self.engine = create_engine(url, connect_args=_connect_args(url, lock_timeout_ms))
         except ModuleNotFoundError as err:
             raise StoreError(f"{self.where}: the database driver '{err.name}' is not installed "
                              "(for PostgreSQL: pip install 'digest-notifier[postgres]')") from None
@@ -115,7 +117,8 @@ class StoreBase:
         except IntegrityError as err:
             raise self._integrity(err) from None
         except (OperationalError, DatabaseError) as err:
-            locked = "database is locked" in str(getattr(err, "orig", err))
+            orig = getattr(err, "orig", err)       # SQLite's busy timeout, PostgreSQL's lock_timeout (55P03)
+            locked = "database is locked" in str(orig) or getattr(orig, "sqlstate", None) == "55P03"
             raise (StoreBusy if locked else StoreError)(self._explain(err)) from None
 
     def _guard(self, fn, *args):
@@ -144,6 +147,7 @@ class StoreBase:
             "unable to open": "cannot open the database file; check the folder exists and is writable",
             "disk is full": "the disk is full; free space and run again (nothing was half-written)",
             "database is locked": "the database stayed locked by another process for too long",
+            "lock timeout": "the database stayed locked by another process for too long",
             "disk I/O error": "reading or writing the database failed (disk full, file size limit or a "
                               "failing disk); nothing was half-written",
         }
@@ -223,8 +227,10 @@ def _check_sqlite_file(path: Path) -> None:
             raise StoreError(f"{path}: the file is not a SQLite database (corrupt or another format)")
 
 
-def _connect_args(url: str) -> dict:
-    return {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False} if url.startswith("sqlite") else {}
+def _connect_args(url: str, lock_timeout_ms: int | None) -> dict:
+    if url.startswith("sqlite"):
+        return {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    return {"options": f"-c lock_timeout={lock_timeout_ms}"} if lock_timeout_ms else {}
 
 
 def _install_sqlite_pragmas(engine) -> None:

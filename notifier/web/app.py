@@ -36,6 +36,7 @@ from notifier.web import security
 from notifier.web.forms import Fields, address_errors, check, default_more, readable_address
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
+from notifier.store import BUSY_TIMEOUT_MS
 from notifier.web.tokens import Signer, Token, TokenError
 
 log = logging.getLogger("notifier.web")
@@ -48,6 +49,7 @@ ELSEWHERE = ("Not saved: your subscription was changed elsewhere (in another tab
              "What you typed is still below: Save again to store it instead, or open your link again to see what "
              "is stored now.")
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
+LOCK_TIMEOUT_MS = BUSY_TIMEOUT_MS   # PostgreSQL: a page's write waits for a row another process holds as long as on SQLite
 BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
 SLACK_BUSY = "the service is busy for a moment; click the button again in a few seconds"
 SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",   # manage actions that
@@ -87,7 +89,7 @@ class WebApp:
             raise ConfigError(f"{config.path or 'defaults'}: 'web.public_url' is not set: every link the pages "
                               "mail starts with it, e.g. \"https://papers.example.org\" (\"http://127.0.0.1:8080\" "
                               "to try them on this machine)")
-        self.store = Store(config.database_url)
+        self.store = Store(config.database_url, lock_timeout_ms=LOCK_TIMEOUT_MS)
         self.ctx = Context(config=config, store=self.store)
         if clock:
             self.ctx.clock = clock
@@ -342,6 +344,7 @@ class WebApp:
         voted = await run_in_threadpool(self.voted, sub.id)
         return self.page(request, "manage", status, sub=sub, address=readable_address(sub.address), fields=f,
                          errors=errors, result=result, voted=voted, notice=notice, outcome=outcome(notice),
+                         stored=stored_profiles(sub),
                          file_owned=FILE_OWNED if sub.origin == "config" and notice != FILE_OWNED else "",
                          unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
 
@@ -352,8 +355,9 @@ class WebApp:
         return [(papers[p], v) for p, v in votes if p in papers]
 
     async def manage(self, request: Request) -> Response:
-        sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         form = await request.form()
+        request.state.typed = Fields.from_form(form, self.default_more)   # for the error page, should the link fail
+        sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         action = "clear_vote" if form.get("clear_vote") else form.get("action", "save")
         if action in SWITCHED:
             sub = await run_in_threadpool(self.switch, sub, action, form.get("clear_vote", ""))
@@ -578,7 +582,14 @@ CSRF_REFUSED = {     # by whether the browser sent the form's cookie (the check'
 
 
 def error_page(web: WebApp, request: Request, status: int, text: str, **values) -> Response:
-    return web.message(request, ERROR_TITLES.get(status, "Error"), text, status, **values)
+    return web.message(request, ERROR_TITLES.get(status, "Error"), text, status, typed=unstored(request), **values)
+
+
+def unstored(request: Request) -> list[str]:
+    """The profiles a manage form carried when nothing was stored (its link expired, they
+    unsubscribed in another tab, the database was busy): the error page shows them to copy."""
+    typed = getattr(request.state, "typed", None)
+    return typed.texts() if typed and not getattr(request.state, "changed", "") else []
 
 
 def way_on(path: str) -> str:

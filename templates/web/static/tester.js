@@ -21,13 +21,15 @@
   // answers are already a line for this box.
   var FAILED = "<p class=\"error\" role=\"alert\">The preview did not work just now. Try again in a moment, " +
     "or use the Preview button.</p>";
-  // A profile over the limit is sent cut just past it: the answer is the same ("at most N characters"),
-  // and a pasted page of text does not make a URL longer than a server takes.
+  // A profile typed over the limit is sent cut just past it: the answer is the same ("at most N
+  // characters"), and a pasted page of text does not make a URL longer than a server takes. A stored
+  // profile (data-stored) left as the page showed it goes whole: it may be longer (added on the
+  // command line), and the server previews it as stored, as the Preview button does.
   var maxChars = parseInt(out.getAttribute("data-max-chars"), 10) || 2000;
   function query() {
     var params = new URLSearchParams();
     document.querySelectorAll("textarea[name=keywords]").forEach(function (t) {
-      params.append("keywords", t.value.slice(0, maxChars + 1));
+      params.append("keywords", t.hasAttribute("data-stored") && t.value === t.defaultValue ? t.value : t.value.slice(0, maxChars + 1));
     });
     ["more", "max_items"].forEach(function (name) {
       var el = document.querySelector("[name=" + name + "]");
