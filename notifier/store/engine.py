@@ -67,12 +67,14 @@ class StoreBase:
         if self.path is not None:
             _check_sqlite_file(self.path)
         try:
-            self.engine = create_engine(url, connect_args=_connect_args(url, lock_timeout_ms))
+            self.engine = create_engine(url, connect_args=_connect_args(url))
         except ModuleNotFoundError as err:
             raise StoreError(f"{self.where}: the database driver '{err.name}' is not installed "
                              "(for PostgreSQL: pip install 'digest-notifier[postgres]')") from None
         if self.path is not None:
             _install_sqlite_pragmas(self.engine)
+        elif lock_timeout_ms:
+            _install_lock_timeout(self.engine, lock_timeout_ms)
         self._guard(self._migrate)
 
     # -- sessions -----------------------------------------------------------------------------
@@ -227,10 +229,18 @@ def _check_sqlite_file(path: Path) -> None:
             raise StoreError(f"{path}: the file is not a SQLite database (corrupt or another format)")
 
 
-def _connect_args(url: str, lock_timeout_ms: int | None) -> dict:
-    if url.startswith("sqlite"):
-        return {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
-    return {"options": f"-c lock_timeout={lock_timeout_ms}"} if lock_timeout_ms else {}
+def _connect_args(url: str) -> dict:
+    return {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False} if url.startswith("sqlite") else {}
+
+
+def _install_lock_timeout(engine, lock_timeout_ms: int) -> None:
+    """PostgreSQL's lock_timeout on every connection, set by a statement of its own: an
+    ``options=`` of the operator's URL stays as it is."""
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+        dbapi_conn.commit()
 
 
 def _install_sqlite_pragmas(engine) -> None:
