@@ -16,6 +16,8 @@ equal)::
     pending, retry, held, sending --> cancelled
                                            unsubscribed (papers free again)
     held, cancelled --> sent               a message in flight that arrived is recorded sent
+    unknown    --> retry | sent            the operator re-queued it, or found it arrived
+                                           (`notifier resolve`)
 
 The states are ``StrEnum`` members: they compare equal to, and are stored as, the plain strings
 in the database, so the schema is unchanged.
@@ -57,7 +59,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.CANCELLED: frozenset({State.SENT}),
     State.SENT: frozenset(),
     State.FAILED: frozenset(),
-    State.UNKNOWN: frozenset(),
+    State.UNKNOWN: frozenset({State.RETRY, State.SENT}),
     State.SUPERSEDED: frozenset(),
     State.EMPTY: frozenset(),
 }

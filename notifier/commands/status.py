@@ -1,5 +1,6 @@
 """`notifier status`: exit 0 when all is well, 3 when something needs the operator."""
 from collections import Counter
+from shlex import quote
 
 from notifier.commands import context
 from notifier import outbox
@@ -21,14 +22,16 @@ def run(args) -> int:
         last_sent = st.latest_deliveries((outbox.State.SENT,))
         print_subscribers(subscribers, last_sent)
         attention |= print_unreadable(subscribers)
-        attention |= print_deliveries(ctx, last_sent)
+        attention |= print_deliveries(ctx, last_sent, resolve_command(args))
     return ATTENTION if attention else 0
 
 
-def print_deliveries(ctx, last_sent) -> bool:
+def print_deliveries(ctx, last_sent, resolve: str) -> bool:
     """One line per digest not delivered, except a failed one planned before the subscriber's
     latest sent digest: its papers were offered again, so that one carried them (counted in one
-    line). A `sending` one whose worker stopped says so. -> any failed or of unknown outcome?"""
+    line). An `unknown` one keeps counting whatever was sent since (its papers are taken: no later
+    digest carried them) and is followed by the two commands that settle it. A `sending` one whose
+    worker stopped says so. -> any failed or of unknown outcome?"""
     unfinished = ctx.store.deliveries(states=outbox.UNFINISHED)
     problems = [d for d in unfinished if not caught_up(d, last_sent)]
     caught = len(unfinished) - len(problems)
@@ -42,7 +45,19 @@ def print_deliveries(ctx, last_sent) -> bool:
         error = "its worker stopped mid-send; the next run or daemon sweep resolves it" if d.id in stopped else d.last_error
         print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
               + (f": {error}" if error else ""))
+        if d.state == outbox.State.UNKNOWN:
+            print_resolve(f"{resolve} {quote(subs.get(d.subscriber_id) or str(d.subscriber_id))} {d.digest_day}")
     return any(d.state in outbox.ATTENTION for d in problems)
+
+
+def resolve_command(args) -> str:
+    """`notifier resolve` as this status was called (with its --config, if one was given)."""
+    return "notifier " + (f"--config {quote(args.config)} " if args.config else "") + "resolve"
+
+
+def print_resolve(command: str) -> None:
+    print(f"           it arrived (see the mail log or the channel)? {command} delivered\n"
+          f"           it did not? send it again:                    {command} resend")
 
 
 def caught_up(d, last_sent) -> bool:
