@@ -2,6 +2,7 @@
 from collections import Counter
 from shlex import quote
 
+from notifier.alerts import not_fetched
 from notifier.commands import context
 from notifier import outbox
 
@@ -92,18 +93,6 @@ def print_sources(st, config) -> bool:
         print(f"  {source:<12} last ok: {last_ok(ok)}" + (f"; not fetched: {off}" if off else "")
               + (f"; FAILING since {when(bad.started_at)}: {bad.error}" if latest_failed else ""))
     return failing
-
-
-def not_fetched(config, source: str) -> str | None:
-    """Why the configuration has no cycle fetch this source (the setting that says so), or None."""
-    hf, arxiv = config.sources.hf_daily, config.sources.arxiv
-    if source == "hf_daily":
-        return ("[sources.hf_daily] enabled = false" if not hf.enabled else
-                "[sources.hf_daily] max_catchup_days = 0" if hf.max_catchup_days < 1 else None)
-    if source.startswith("arxiv:"):
-        return ("[sources.arxiv] enabled = false" if not arxiv.enabled else
-                None if source.split(":", 1)[1] in arxiv.categories else "not in [sources.arxiv] categories")
-    return None
 
 
 def last_ok(run) -> str:
