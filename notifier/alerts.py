@@ -61,10 +61,9 @@ def _settle(d, address: str | None) -> str:
 
 def not_fetched(config, source: str) -> str | None:
     """Why the configuration has no cycle fetch this source (the setting that says so), or None."""
-    hf, arxiv = config.sources.hf_daily, config.sources.arxiv
     if source == "hf_daily":
-        return ("[sources.hf_daily] enabled = false" if not hf.enabled else
-                "[sources.hf_daily] max_catchup_days = 0" if hf.max_catchup_days < 1 else None)
+        return None if config.sources.hf_daily.enabled else "[sources.hf_daily] enabled = false"
+    arxiv = config.sources.arxiv
     if source.startswith("arxiv:"):
         return ("[sources.arxiv] enabled = false" if not arxiv.enabled else
                 None if source.split(":", 1)[1] in arxiv.categories else "not in [sources.arxiv] categories")

@@ -55,7 +55,6 @@ def test_an_arxiv_feed_stuck_on_one_listing_for_three_weekdays_is_alerted(arxiv_
 
 NOT_FETCHED = [
     ("hf_daily", {"hf_daily.enabled": False}),
-    ("hf_daily", {"hf_daily.max_catchup_days": 0}),
     ("arxiv:cs.LG", {"arxiv.enabled": False}),
     ("arxiv:cs.LG", {"arxiv.enabled": True, "arxiv.categories": ["cs.CL"]}),
 ]
@@ -75,7 +74,7 @@ def failing_for_two_days(config, source: str, settings: dict) -> list[str]:
 
 
 @pytest.mark.parametrize("source,settings", NOT_FETCHED,
-                         ids=["hf-disabled", "hf-max-catchup-days-0", "arxiv-disabled", "arxiv-category-removed"])
+                         ids=["hf-disabled", "arxiv-disabled", "arxiv-category-removed"])
 def test_a_failed_source_the_configuration_no_longer_fetches_raises_no_alert(config, source, settings):
     """It was alerted as down after a day though `notifier status` names the setting: nothing
     would ever fetch it again."""

@@ -5,7 +5,6 @@ import pytest
 
 NOT_FETCHED = [
     ("hf_daily", "[sources.hf_daily]\nenabled = false\n", "[sources.hf_daily] enabled = false"),
-    ("hf_daily", "[sources.hf_daily]\nmax_catchup_days = 0\n", "[sources.hf_daily] max_catchup_days = 0"),
     ("arxiv:cs.LG", "[sources.arxiv]\nenabled = false\n", "[sources.arxiv] enabled = false"),
     ("arxiv:cs.LG", '[sources.arxiv]\nenabled = true\ncategories = ["cs.CL"]\n', "not in [sources.arxiv] categories"),
 ]
@@ -17,7 +16,7 @@ def failed_fetch(store, source: str) -> None:
 
 
 @pytest.mark.parametrize("source,settings,why", NOT_FETCHED,
-                         ids=["hf-disabled", "hf-max-catchup-days-0", "arxiv-disabled", "arxiv-category-removed"])
+                         ids=["hf-disabled", "arxiv-disabled", "arxiv-category-removed"])
 def test_a_failed_source_the_configuration_no_longer_fetches_is_named_not_failing(cli, store, tmp_path, source,
                                                                                 settings, why):
     """It said FAILING and exited 3 for good: nothing would ever fetch it again to end that."""
