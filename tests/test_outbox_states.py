@@ -68,6 +68,12 @@ def test_the_store_makes_every_move_of_the_table_and_no_other(tmp_path):
         store.claim(d)
         store.record(d, State.UNKNOWN)
         store.resolve_unknown(store.deliveries()[-1].key, settled, utcnow())
+    paused = subscriber()                              # lost, re-queued while paused
+    d = plan(paused)
+    store.claim(d)
+    store.record(d, State.UNKNOWN)
+    store.set_paused(paused, True)
+    store.resolve_unknown(store.deliveries()[-1].key, State.RETRY, utcnow())
     b = subscriber()                                   # paused while waiting and in flight; resumed; arrived
     plan(b)
     retrying(b)

@@ -120,6 +120,19 @@ def test_a_lost_digest_of_someone_who_unsubscribed_is_not_resent(lost, capsys):
         1, "", "notifier: error: ann@example.org has unsubscribed: nothing is sent to them again\n")
 
 
+def test_a_lost_digest_of_a_paused_subscriber_is_resent_once_they_resume(lost, capsys):
+    config, smtp = lost
+    assert notifier("--config", config, "edit", "ann@example.org", "--pause", capsys=capsys)[0] == 0
+    assert notifier("--config", config, "resolve", "ann@example.org", "2026-06-12", "resend", capsys=capsys) == (
+        0, "ann@example.org 2026-06-12: re-queued: the next run or daemon sweep sends it again, with the same "
+           "Message-ID once they resume (`notifier edit ann@example.org --resume`)\n", "")
+    assert notifier("--config", config, "run", capsys=capsys)[:2] == (0, "no digest due\n")
+    assert notifier("--config", config, "edit", "ann@example.org", "--resume", capsys=capsys)[0] == 0
+    code, out, _ = notifier("--config", config, "run", capsys=capsys)
+    assert code == 0 and out.startswith("deliver ann@example.org: sent, "), out
+    assert len(smtp.snapshot()) == 2
+
+
 def test_of_two_workers_settling_one_digest_at_once_exactly_one_moves_it(lost, db_url):
     """The conditional UPDATE, from two connections at once (on PostgreSQL: two sessions racing)."""
     from notifier.outbox import State

@@ -1,6 +1,8 @@
 """`notifier resolve SUBSCRIBER DAY delivered|resend`: settle a digest of unknown outcome (its
 connection was lost after the data went out; `[delivery] unknown_policy = "hold"` leaves it to
 the operator), as `notifier status` says."""
+from shlex import quote
+
 from notifier.commands import context, find_subscriber, parse_day
 from notifier.errors import InputError
 from notifier.outbox import State
@@ -24,9 +26,11 @@ def run(args) -> int:
         key = f"{sub.id}:{day}"
         if args.outcome == "resend" and not sub.active:
             raise InputError(f"{sub.address} has unsubscribed: nothing is sent to them again")
-        if ctx.store.resolve_unknown(key, OUTCOMES[args.outcome], ctx.now()) is None:
+        d = ctx.store.resolve_unknown(key, OUTCOMES[args.outcome], ctx.now())
+        if d is None:
             raise InputError(not_unknown(ctx.store.delivery_by_key(key), sub.address, day))
-        print(f"{sub.address} {day}: {DONE[args.outcome]}")
+        print(f"{sub.address} {day}: {DONE[args.outcome]}"
+              + (f" once they resume (`notifier edit {quote(sub.address)} --resume`)" if d.state == State.HELD else ""))
     return 0
 
 
