@@ -9,8 +9,8 @@ alert channel configured.
 from __future__ import annotations
 
 import logging
-from shlex import quote
 from datetime import date, datetime, timedelta
+from shlex import quote
 
 from notifier.logs import event
 from notifier.outbox import ATTENTION, FETCHED, FetchState, State
@@ -55,8 +55,13 @@ def _settle(d, address: str | None) -> str:
     """What settles a digest of unknown outcome (`notifier status` lists the same commands)."""
     if d.state != State.UNKNOWN:
         return ""
-    command = f"notifier resolve {quote(address or str(d.subscriber_id))} {d.digest_day}"
+    command = resolve_command(d, address)
     return f"; if it arrived: `{command} delivered`, if not: `{command} resend`"
+
+
+def resolve_command(d, address: str | None, notifier: str = "notifier") -> str:
+    """`notifier resolve` for this digest, less its outcome, quoted for a shell."""
+    return f"{notifier} resolve {quote(address or str(d.subscriber_id))} {d.digest_day}"
 
 
 def not_fetched(config, source: str) -> str | None:

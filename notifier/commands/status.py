@@ -2,7 +2,7 @@
 from collections import Counter
 from shlex import quote
 
-from notifier.alerts import not_fetched
+from notifier.alerts import not_fetched, resolve_command
 from notifier.commands import context
 from notifier import outbox
 
@@ -23,11 +23,11 @@ def run(args) -> int:
         last_sent = st.latest_deliveries((outbox.State.SENT,))
         print_subscribers(subscribers, last_sent)
         attention |= print_unreadable(subscribers)
-        attention |= print_deliveries(ctx, last_sent, resolve_command(args))
+        attention |= print_deliveries(ctx, last_sent, notifier_as_called(args))
     return ATTENTION if attention else 0
 
 
-def print_deliveries(ctx, last_sent, resolve: str) -> bool:
+def print_deliveries(ctx, last_sent, notifier: str) -> bool:
     """One line per digest not delivered, except a failed one planned before the subscriber's
     latest sent digest: its papers were offered again, so that one carried them (counted in one
     line). An `unknown` one keeps counting whatever was sent since (its papers are taken: no later
@@ -47,13 +47,13 @@ def print_deliveries(ctx, last_sent, resolve: str) -> bool:
         print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
               + (f": {error}" if error else ""))
         if d.state == outbox.State.UNKNOWN:
-            print_resolve(f"{resolve} {quote(subs.get(d.subscriber_id) or str(d.subscriber_id))} {d.digest_day}")
+            print_resolve(resolve_command(d, subs.get(d.subscriber_id), notifier))
     return any(d.state in outbox.ATTENTION for d in problems)
 
 
-def resolve_command(args) -> str:
-    """`notifier resolve` as this status was called (with its --config, if one was given)."""
-    return "notifier " + (f"--config {quote(args.config)} " if args.config else "") + "resolve"
+def notifier_as_called(args) -> str:
+    """`notifier`, with this status's --config if one was given: the commands it prints use it."""
+    return "notifier" + (f" --config {quote(args.config)}" if args.config else "")
 
 
 def print_resolve(command: str) -> None:
