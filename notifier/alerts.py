@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
+from shlex import quote
 
 from notifier.logs import event
-from notifier.outbox import ATTENTION, FETCHED, FetchState
+from notifier.outbox import ATTENTION, FETCHED, FetchState, State
 
 log = logging.getLogger("notifier.alerts")
 
@@ -23,10 +24,13 @@ EMPTY_WEEKDAYS = 3
 EMPTY_LOOKBACK_DAYS = 31
 
 
-def find_problems(store, now: datetime, source_failure_hours: int = 24) -> list[tuple[str, str]]:
-    """-> [(key, one-line text)] for every current problem."""
+def find_problems(store, now: datetime, source_failure_hours: int = 24, config=None) -> list[tuple[str, str]]:
+    """-> [(key, one-line text)] for every current problem. With ``config``, a source it no longer
+    fetches is none (as in `notifier status`: nothing would fetch it again to end the alert)."""
     problems = []
     for source in store.fetch_sources():
+        if config is not None and not_fetched(config, source):
+            continue
         problems += _empty_source(store, source, now.date())
         ok = store.last_fetch(source)
         bad = store.last_fetch(source, outcome=FetchState.FAILED)
@@ -43,8 +47,32 @@ def find_problems(store, now: datetime, source_failure_hours: int = 24) -> list[
     for d in attention:
         problems.append((f"delivery:{d.id}:{d.state}",
                          f"delivery to {subs.get(d.subscriber_id)} for {d.digest_day} is {d.state} after "
-                         f"{d.attempts} attempts: {d.last_error}"))
+                         f"{d.attempts} attempts: {d.last_error}" + _settle(d, subs.get(d.subscriber_id))))
     return problems
+
+
+def _settle(d, address: str | None) -> str:
+    """What settles a digest of unknown outcome (`notifier status` lists the same commands)."""
+    if d.state != State.UNKNOWN:
+        return ""
+    command = resolve_command(d, address)
+    return f"; if it arrived: `{command} delivered`, if not: `{command} resend`"
+
+
+def resolve_command(d, address: str | None, notifier: str = "notifier") -> str:
+    """`notifier resolve` for this digest, less its outcome, quoted for a shell."""
+    return f"{notifier} resolve {quote(address or str(d.subscriber_id))} {d.digest_day}"
+
+
+def not_fetched(config, source: str) -> str | None:
+    """Why the configuration has no cycle fetch this source (the setting that says so), or None."""
+    if source == "hf_daily":
+        return None if config.sources.hf_daily.enabled else "[sources.hf_daily] enabled = false"
+    arxiv = config.sources.arxiv
+    if source.startswith("arxiv:"):
+        return ("[sources.arxiv] enabled = false" if not arxiv.enabled else
+                None if source.split(":", 1)[1] in arxiv.categories else "not in [sources.arxiv] categories")
+    return None
 
 
 def _empty_source(store, source: str, today: date) -> list[tuple[str, str]]:
@@ -78,7 +106,7 @@ def raise_alerts(ctx, now: datetime | None = None) -> list[str]:
     """Record new problems, log them, and send unsent alerts to the operator. -> new texts."""
     now = now or ctx.now()
     fresh = []
-    for key, text in find_problems(ctx.store, now, ctx.config.alerts.source_failure_hours):
+    for key, text in find_problems(ctx.store, now, ctx.config.alerts.source_failure_hours, ctx.config):
         if ctx.store.raise_alert(key, text):
             event(log, "alert", logging.ERROR, text=text)
             fresh.append(text)

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "edit": ("edit", "change a subscriber's profile or settings"),
     "preview": ("preview", "render a subscriber's digest without sending"),
     "status": ("status", "last fetches per source, pending and failed deliveries"),
+    "resolve": ("resolve", "settle a digest of unknown outcome: record it delivered, or resend it"),
     "prune": ("prune", "drop raw source records older than the retention age"),
     "config": ("config", "show the effective configuration, secrets redacted"),
     "vote": ("vote", "record a subscriber's vote on a paper: up, down or clear"),

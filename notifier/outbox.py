@@ -16,6 +16,8 @@ equal)::
     pending, retry, held, sending --> cancelled
                                            unsubscribed (papers free again)
     held, cancelled --> sent               a message in flight that arrived is recorded sent
+    unknown    --> retry | held | sent     the operator re-queued it (held: the subscriber is
+                                           paused), or found it arrived (`notifier resolve`)
 
 The states are ``StrEnum`` members: they compare equal to, and are stored as, the plain strings
 in the database, so the schema is unchanged.
@@ -57,7 +59,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.CANCELLED: frozenset({State.SENT}),
     State.SENT: frozenset(),
     State.FAILED: frozenset(),
-    State.UNKNOWN: frozenset(),
+    State.UNKNOWN: frozenset({State.RETRY, State.HELD, State.SENT}),
     State.SUPERSEDED: frozenset(),
     State.EMPTY: frozenset(),
 }
@@ -82,6 +84,7 @@ SETTLED = frozenset({State.SENT, State.SENDING, State.UNKNOWN, State.EMPTY})
 ATTENTION = frozenset({State.FAILED, State.UNKNOWN})             # an operator should look
 UNFINISHED = WAITING | {State.SENDING} | ATTENTION                # `notifier status` lists them
 CANCELLABLE = moving_to(State.CANCELLED)                          # pending, retry, sending, held
-HOLDABLE = moving_to(State.HELD)                                  # pending, retry, sending
+HOLDABLE = moving_to(State.HELD) - {State.UNKNOWN}                # pending, retry, sending: a pause holds them
+# (an unknown digest is held only by the operator's resend, never re-sent by a resume on its own)
 SUPERSEDABLE = moving_to(State.SUPERSEDED)                        # pending, retry, held
 FETCHED = frozenset({FetchState.OK, FetchState.NOT_MODIFIED})     # a fetch that got an answer

@@ -148,11 +148,11 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
 
     jobs: list[tuple[str, date]] = []
     if cfg.hf_daily.enabled:
-        last = _last_success_day(ctx, "hf_daily")
+        last, window = _last_success_day(ctx, "hf_daily"), cfg.hf_daily.max_catchup_days + 1    # today, and the days caught up
         if not days:
-            report_not_caught_up(ctx, "hf_daily", fetch_mod.days_beyond_catchup(last, today, cfg.hf_daily.max_catchup_days))
-        first = _first_hf_day(ctx, last, today, cfg.hf_daily.max_catchup_days)
-        for day in days or fetch_mod.digest_days("hf_daily", first, today, cfg.hf_daily.max_catchup_days):
+            report_not_caught_up(ctx, "hf_daily", fetch_mod.days_beyond_catchup(last, today, window))
+        first = _first_hf_day(ctx, last, today, window)
+        for day in days or fetch_mod.digest_days("hf_daily", first, today, window):
             jobs.append(("hf_daily", day))
     if cfg.arxiv.enabled:
         for cat in cfg.arxiv.categories:
@@ -258,7 +258,7 @@ def _first_hf_day(ctx: Context, last: date | None, today: date, max_days: int) -
     growing), or an earlier day among the newest ``max_days`` whose latest fetch failed. A bad
     page (HTTP 200) fails its day and the cycle goes on to the next, whose success would
     otherwise leave that day behind for good."""
-    failed = ctx.store.failed_days("hf_daily", (today - timedelta(days=max(max_days, 1) - 1)).isoformat())
+    failed = ctx.store.failed_days("hf_daily", (today - timedelta(days=max_days - 1)).isoformat())
     return min([date.fromisoformat(d) for d in failed] + ([last] if last else []), default=None)
 
 

@@ -51,3 +51,52 @@ def test_an_arxiv_feed_stuck_on_one_listing_for_three_weekdays_is_alerted(arxiv_
             raised += raise_alerts(ctx)
     [text] = raised
     assert text.startswith("source arxiv:cs.LG found no papers on 3 weekdays in a row (since 2026-07-07)")
+
+
+NOT_FETCHED = [
+    ("hf_daily", {"hf_daily.enabled": False}),
+    ("arxiv:cs.LG", {"arxiv.enabled": False}),
+    ("arxiv:cs.LG", {"arxiv.enabled": True, "arxiv.categories": ["cs.CL"]}),
+]
+
+
+def failing_for_two_days(config, source: str, settings: dict) -> list[str]:
+    """``source`` failed on 2026-06-12 and has not been fetched since: the alerts raised two days
+    later under ``settings`` (``section.key`` of [sources])."""
+    for name, value in settings.items():
+        section, key = name.split(".")
+        setattr(getattr(config.sources, section), key, value)
+    with freeze_time("2026-06-12 07:00"), open_context(config) as ctx:
+        run_id = ctx.store.start_fetch(source, "2026-06-12")
+        ctx.store.finish_fetch(run_id, outcome="failed", error="HTTP 503", http_status=503)
+    with freeze_time("2026-06-14 07:00"), open_context(config) as ctx:
+        return raise_alerts(ctx)
+
+
+@pytest.mark.parametrize("source,settings", NOT_FETCHED,
+                         ids=["hf-disabled", "arxiv-disabled", "arxiv-category-removed"])
+def test_a_failed_source_the_configuration_no_longer_fetches_raises_no_alert(config, source, settings):
+    """It was alerted as down after a day though `notifier status` names the setting: nothing
+    would ever fetch it again."""
+    assert failing_for_two_days(config, source, settings) == []
+
+
+def test_a_failed_source_still_fetched_is_alerted_after_a_day(config):
+    [text] = failing_for_two_days(config, "arxiv:cs.LG", {"arxiv.enabled": True, "arxiv.categories": ["cs.LG"]})
+    assert text == "source arxiv:cs.LG has not been fetched successfully ever; last error: HTTP 503"
+
+
+def test_an_alert_about_a_digest_of_unknown_outcome_gives_the_commands_that_settle_it(config):
+    from notifier.models import Paper
+    from notifier.subscribers import new_subscriber
+
+    with freeze_time("2026-06-12 07:00"), open_context(config) as ctx:
+        ctx.store.ingest([Paper("2606.00001", "Agents at scale")], source="hf_daily", digest_day="2026-06-12")
+        sub = ctx.store.add_subscriber(new_subscriber(address="#papers", keywords=["agents"]))
+        d = ctx.store.plan_delivery(subscriber_id=sub.id, digest_day="2026-06-12", items=[{"id": "2606.00001"}], meta={})
+        ctx.store.claim(d.id)
+        ctx.store.record(d.id, "unknown", error="no answer from Slack; the message may have been posted")
+        [text] = raise_alerts(ctx)
+    assert text == ("delivery to #papers for 2026-06-12 is unknown after 1 attempts: no answer from Slack; the message "
+                    "may have been posted; if it arrived: `notifier resolve '#papers' 2026-06-12 delivered`, "
+                    "if not: `notifier resolve '#papers' 2026-06-12 resend`")

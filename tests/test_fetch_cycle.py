@@ -185,15 +185,26 @@ def test_an_arxiv_listing_later_than_the_fetch_is_fetched_at_the_next_try(arxiv_
 def test_days_missed_beyond_max_catchup_days_are_named_in_a_warning_and_an_alert(cfg, hf, caplog):
     fetch_at(cfg, "2026-06-01 07:00")
     with caplog.at_level(logging.WARNING):
-        reports = fetch_at(cfg, "2026-06-20 07:00")                 # back after 19 days; 7 are caught up
+        reports = fetch_at(cfg, "2026-06-20 07:00")                 # back after 19 days; 7 are caught up, and today
         fetch_at(cfg, "2026-06-20 08:00")
-    assert len(reports) == cfg.sources.hf_daily.max_catchup_days == 7
+    assert len(reports) == cfg.sources.hf_daily.max_catchup_days + 1 == 8
     [line] = [r for r in caplog.records if r.getMessage() == "days not fetched"]
-    assert line.levelno == logging.WARNING and (line.ctx["first"], line.ctx["last"]) == (date(2026, 6, 2), date(2026, 6, 13))
+    assert line.levelno == logging.WARNING and (line.ctx["first"], line.ctx["last"]) == (date(2026, 6, 2), date(2026, 6, 12))
     with open_context(cfg) as ctx:
         [alert] = ctx.store.unsent_alerts()
-    assert alert.text == ("source hf_daily: 12 days missed, 2026-06-02 to 2026-06-13, are older than [sources.hf_daily] "
+    assert alert.text == ("source hf_daily: 11 days missed, 2026-06-02 to 2026-06-12, are older than [sources.hf_daily] "
                           "max_catchup_days and not fetched: `notifier fetch --since 2026-06-02` fetches them")
+
+
+@pytest.mark.parametrize("first", [None, "2026-06-01 07:00"], ids=["first-run", "after-an-outage"])
+def test_max_catchup_days_0_fetches_todays_digest_and_no_missed_day(cfg, hf, first):
+    """0 read as "no catch-up, just today" (config.example.toml): it fetched nothing at all."""
+    cfg.sources.hf_daily.max_catchup_days = 0
+    if first:
+        fetch_at(cfg, first)
+    with freeze_time("2026-06-20 07:00"), open_context(cfg) as ctx:
+        reports = fetch_cycle(ctx)
+    assert [(r.day, r.outcome) for r in reports] == [("2026-06-20", "ok")]
 
 
 def test_a_day_whose_page_was_bad_is_fetched_again_at_the_next_cycle_though_a_later_day_was_fetched(cfg, hf):

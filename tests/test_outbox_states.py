@@ -8,6 +8,7 @@ from pathlib import Path
 from notifier.models import Paper
 from notifier.outbox import INITIAL, TRANSITIONS, State
 from notifier.store import Store, Subscriber
+from notifier.store.tables import utcnow
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "ARCHITECTURE.md"
 TABLE = {(a, b) for a, targets in TRANSITIONS.items() for b in targets} | {("[*]", s) for s in INITIAL}
@@ -62,6 +63,17 @@ def test_the_store_makes_every_move_of_the_table_and_no_other(tmp_path):
         store.claim(d)
         store.record(d, outcome)
     plan(a, State.EMPTY)
+    for settled in (State.RETRY, State.SENT):          # lost, then re-queued or found arrived by the operator
+        d = plan(a)
+        store.claim(d)
+        store.record(d, State.UNKNOWN)
+        store.resolve_unknown(store.deliveries()[-1].key, settled, utcnow())
+    paused = subscriber()                              # lost, re-queued while paused
+    d = plan(paused)
+    store.claim(d)
+    store.record(d, State.UNKNOWN)
+    store.set_paused(paused, True)
+    store.resolve_unknown(store.deliveries()[-1].key, State.RETRY, utcnow())
     b = subscriber()                                   # paused while waiting and in flight; resumed; arrived
     plan(b)
     retrying(b)

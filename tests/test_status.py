@@ -5,7 +5,6 @@ import pytest
 
 NOT_FETCHED = [
     ("hf_daily", "[sources.hf_daily]\nenabled = false\n", "[sources.hf_daily] enabled = false"),
-    ("hf_daily", "[sources.hf_daily]\nmax_catchup_days = 0\n", "[sources.hf_daily] max_catchup_days = 0"),
     ("arxiv:cs.LG", "[sources.arxiv]\nenabled = false\n", "[sources.arxiv] enabled = false"),
     ("arxiv:cs.LG", '[sources.arxiv]\nenabled = true\ncategories = ["cs.CL"]\n', "not in [sources.arxiv] categories"),
 ]
@@ -17,7 +16,7 @@ def failed_fetch(store, source: str) -> None:
 
 
 @pytest.mark.parametrize("source,settings,why", NOT_FETCHED,
-                         ids=["hf-disabled", "hf-max-catchup-days-0", "arxiv-disabled", "arxiv-category-removed"])
+                         ids=["hf-disabled", "arxiv-disabled", "arxiv-category-removed"])
 def test_a_failed_source_the_configuration_no_longer_fetches_is_named_not_failing(cli, store, tmp_path, source,
                                                                                 settings, why):
     """It said FAILING and exited 3 for good: nothing would ever fetch it again to end that."""
@@ -36,12 +35,12 @@ def test_a_failed_source_still_fetched_is_failing_and_asks_for_attention(cli, st
     assert code == 3 and re.search(r"arxiv:cs.LG +last ok: never; FAILING since \S+ \S+ UTC: HTTP 503\n", out), out
 
 
-def planned_at(store, sub, day: str, state: str, **record) -> None:
+def planned_at(store, sub, day: str, state: str, paper: str = "2606.00001", **record) -> None:
     """The digest of ``day`` planned that morning, claimed and sent or failed."""
     from datetime import datetime, timezone
 
     morning = datetime.fromisoformat(f"{day}T07:30:00+00:00").astimezone(timezone.utc)
-    d = store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=[{"id": "2606.00001"}], meta={},
+    d = store.plan_delivery(subscriber_id=sub.id, digest_day=day, items=[{"id": paper}], meta={},
                             created_at=morning)
     store.claim(d.id, now=morning)
     store.record(d.id, state, now=morning, **record)
@@ -88,3 +87,21 @@ def test_a_digest_whose_worker_died_mid_send_is_named_interrupted_and_a_live_sen
         "  sending  ann@example.org 2026-06-12 (attempts 1): its worker stopped mid-send; the next run or daemon "
         "sweep resolves it\n"
         "  sending  bob@example.org 2026-06-12 (attempts 1)\n"), out
+
+
+def test_a_digest_of_unknown_outcome_keeps_asking_for_attention_after_a_later_one_was_sent(cli, store):
+    """Unlike a failed digest's, its papers are taken: no later digest carried them. Status names
+    the two commands that settle it."""
+    from notifier.models import Paper
+    from notifier.subscribers import new_subscriber
+
+    store.ingest([Paper("2606.00001", "Agents at scale"), Paper("2606.00002", "Agents at scale, again")],
+                 source="hf_daily", digest_day="2026-06-12")
+    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    planned_at(store, ann, "2026-06-12", "unknown", error="connection lost while sending; it may have arrived")
+    planned_at(store, ann, "2026-06-14", "sent", paper="2606.00002")
+    code, out, _ = cli("status")
+    assert code == 3 and out.endswith(
+        "  unknown  ann@example.org 2026-06-12 (attempts 1): connection lost while sending; it may have arrived\n"
+        "           it arrived (see the mail log or the channel)? notifier resolve ann@example.org 2026-06-12 delivered\n"
+        "           it did not? send it again:                    notifier resolve ann@example.org 2026-06-12 resend\n"), out

@@ -1,6 +1,8 @@
 """`notifier status`: exit 0 when all is well, 3 when something needs the operator."""
 from collections import Counter
+from shlex import quote
 
+from notifier.alerts import not_fetched, resolve_command
 from notifier.commands import context
 from notifier import outbox
 
@@ -21,14 +23,16 @@ def run(args) -> int:
         last_sent = st.latest_deliveries((outbox.State.SENT,))
         print_subscribers(subscribers, last_sent)
         attention |= print_unreadable(subscribers)
-        attention |= print_deliveries(ctx, last_sent)
+        attention |= print_deliveries(ctx, last_sent, notifier_as_called(args))
     return ATTENTION if attention else 0
 
 
-def print_deliveries(ctx, last_sent) -> bool:
+def print_deliveries(ctx, last_sent, notifier: str) -> bool:
     """One line per digest not delivered, except a failed one planned before the subscriber's
     latest sent digest: its papers were offered again, so that one carried them (counted in one
-    line). A `sending` one whose worker stopped says so. -> any failed or of unknown outcome?"""
+    line). An `unknown` one keeps counting whatever was sent since (its papers are taken: no later
+    digest carried them) and is followed by the two commands that settle it. A `sending` one whose
+    worker stopped says so. -> any failed or of unknown outcome?"""
     unfinished = ctx.store.deliveries(states=outbox.UNFINISHED)
     problems = [d for d in unfinished if not caught_up(d, last_sent)]
     caught = len(unfinished) - len(problems)
@@ -42,7 +46,19 @@ def print_deliveries(ctx, last_sent) -> bool:
         error = "its worker stopped mid-send; the next run or daemon sweep resolves it" if d.id in stopped else d.last_error
         print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
               + (f": {error}" if error else ""))
+        if d.state == outbox.State.UNKNOWN:
+            print_resolve(resolve_command(d, subs.get(d.subscriber_id), notifier))
     return any(d.state in outbox.ATTENTION for d in problems)
+
+
+def notifier_as_called(args) -> str:
+    """`notifier`, with this status's --config if one was given: the commands it prints use it."""
+    return "notifier" + (f" --config {quote(args.config)}" if args.config else "")
+
+
+def print_resolve(command: str) -> None:
+    print(f"           it arrived (see the mail log or the channel)? {command} delivered\n"
+          f"           it did not? send it again:                    {command} resend")
 
 
 def caught_up(d, last_sent) -> bool:
@@ -77,18 +93,6 @@ def print_sources(st, config) -> bool:
         print(f"  {source:<12} last ok: {last_ok(ok)}" + (f"; not fetched: {off}" if off else "")
               + (f"; FAILING since {when(bad.started_at)}: {bad.error}" if latest_failed else ""))
     return failing
-
-
-def not_fetched(config, source: str) -> str | None:
-    """Why the configuration has no cycle fetch this source (the setting that says so), or None."""
-    hf, arxiv = config.sources.hf_daily, config.sources.arxiv
-    if source == "hf_daily":
-        return ("[sources.hf_daily] enabled = false" if not hf.enabled else
-                "[sources.hf_daily] max_catchup_days = 0" if hf.max_catchup_days < 1 else None)
-    if source.startswith("arxiv:"):
-        return ("[sources.arxiv] enabled = false" if not arxiv.enabled else
-                None if source.split(":", 1)[1] in arxiv.categories else "not in [sources.arxiv] categories")
-    return None
 
 
 def last_ok(run) -> str:

@@ -151,6 +151,22 @@ class DeliveriesMixin:
         with self._core() as conn:
             return conn.execute(_RECORD_SENT if state == State.SENT else _RECORD, values).rowcount == 1
 
+    def resolve_unknown(self, key: str, to: State, now: datetime) -> Delivery | None:
+        """An `unknown` digest (connection lost after its data went out) settled by the operator:
+        `retry` waits to be claimed and sent again (same row, so the same Message-ID) by the next
+        run or sweep, or is `held` if the subscriber is paused (resuming sends it); `sent` is
+        recorded sent at its claim time (the mail log showed it arrived). One conditional UPDATE:
+        of two operators at once, one moves it; a worker never claims an `unknown` row, so it is
+        sent at most once more. None if it is not (or no longer) unknown."""
+        assert to in (State.RETRY, State.SENT), to
+        if to == State.SENT:
+            values = dict(state=to, sent_at=func.coalesce(_DELIVERY.c.claimed_at, now), last_error="recorded sent by the operator")
+        else:
+            paused = select(Subscriber.paused).where(Subscriber.id == _DELIVERY.c.subscriber_id).scalar_subquery()
+            values = dict(state=case((paused, State.HELD), else_=to), next_attempt_at=None, last_error="re-queued by the operator")
+        row = self.delivery_by_key(key)
+        return None if row is None else self._take(row.id, [Delivery.state == State.UNKNOWN], **values)
+
     def cancel_open(self, subscriber_id: int) -> int:
         """Unsubscribed: digests not yet sent (waiting, held, or in flight) become `cancelled`
         and their papers are free again. A message in flight that arrives is still recorded sent."""
