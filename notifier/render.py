@@ -6,11 +6,11 @@ import functools
 import importlib.resources
 import re
 import textwrap
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from notifier.models import Digest, DigestItem
+from notifier.untrusted import CONTROLS, FSI, PDI, balanced, has_bidi, isolated
 
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
@@ -46,20 +46,6 @@ class SlackMessage:
 
 
 # ----------------------------------------------------------------------------- shared wording
-def _c1(code: int) -> str:
-    try:
-        return bytes([code]).decode("cp1252")
-    except UnicodeDecodeError:
-        return ""
-
-
-# Control characters that are not whitespace: dropped, but for C1 ones, which in a paper's text are
-# Windows-1252 punctuation read as Latin-1 ("you\x92re"), shown as the character meant ("you’re").
-# Gmail shows a message holding one, however short, as "[Message clipped]".
-CONTROLS = ({c: "" for c in [*range(0x00, 0x09), *range(0x0e, 0x1c), 0x7f]}
-            | {c: _c1(c) for c in range(0x80, 0xa0) if c != 0x85})
-
-
 def one_line(s: str, limit: int | None = None) -> str:
     """Collapse whitespace (newlines in a title must never reach a header), drop control
     characters and cut long text."""
@@ -67,59 +53,6 @@ def one_line(s: str, limit: int | None = None) -> str:
     if limit and len(s) > limit:
         s = s[: limit - 1].rstrip() + "…"
     return s
-
-
-# Bidi controls (Unicode UAX #9): an embedding or override (LRE, RLE, LRO, RLO) lasts until a PDF,
-# an isolate (LRI, RLI, FSI) until a PDI, which also ends the embeddings opened inside it; either
-# lasts to the end of the line when not closed. A title's RLO turned the rest of its line around:
-# the next author, the next title in an inbox preview or a Slack notification.
-CLOSER = dict.fromkeys("\u202a\u202b\u202d\u202e", "\u202c") | dict.fromkeys("\u2066\u2067\u2068", "\u2069")
-BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
-BIDI_MAX_DEPTH = 16             # deeper than any real text nests; far below the algorithm's 125
-PDF, FSI, PDI = "\u202c", "\u2068", "\u2069"
-
-
-def balanced(s: str) -> str:
-    """``s`` with every bidi control closed inside it: a PDF or PDI that closes nothing opened in
-    ``s`` is dropped (inside an isolate, an HTML element's too, a PDI closes that one), and what
-    is left open is closed at the end."""
-    if not BIDI_CONTROL.search(s):
-        return s
-    opened: list[str] = []
-    kept = "".join(c for c in s if _kept(c, opened))
-    return kept + "".join(CLOSER[o] for o in reversed(opened))
-
-
-def _kept(c: str, opened: list[str]) -> bool:
-    """Whether ``c`` stays, ``opened`` (the controls open before it) brought up to date."""
-    if c in CLOSER:
-        if len(opened) == BIDI_MAX_DEPTH:
-            return False
-        opened.append(c)
-    elif c == PDI:
-        if PDI not in map(CLOSER.get, opened):
-            return False
-        while CLOSER[opened.pop()] != PDI:
-            pass
-    elif c == PDF:
-        if not opened or CLOSER[opened[-1]] != PDF:
-            return False
-        opened.pop()
-    return True
-
-
-def isolated(s: str) -> str:
-    """Untrusted text that cannot change how the text beside it reads: balanced and, if it has
-    right-to-left letters or bidi controls, in an isolate taking its direction from its own first
-    letter (FSI ... PDI). Text of left-to-right letters only is left as it is."""
-    s = balanced(s)
-    return f"{FSI}{s}{PDI}" if _bidi(s) else s
-
-
-def _bidi(s: str) -> bool:
-    """Whether ``s`` has a right-to-left letter, digit or mark, or a bidi control."""
-    return not s.isascii() and (BIDI_CONTROL.search(s) is not None
-                                or any(unicodedata.bidirectional(c) in ("R", "AL", "AN") for c in s))
 
 
 def short_authors(authors: list[str]) -> str:
@@ -210,7 +143,7 @@ def isolated_snippet(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]
     """The snippet's segments (each one balanced), the whole snippet isolated as ``isolated``
     does, by a segment before and after it, outside any highlight."""
     segments = joined_hits(segments)
-    if _bidi("".join(t for t, _ in segments)):
+    if has_bidi("".join(t for t, _ in segments)):
         return [(FSI, False), *segments, (PDI, False)]
     return segments
 
@@ -287,7 +220,7 @@ def votes_line(match) -> str:
 
 def _safe_url(url: str | None) -> bool:
     return (bool(url) and url.startswith(("https://", "http://")) and not any(c in url for c in "\r\n \"'<>")
-            and not _bidi(url))
+            and not has_bidi(url))
 
 
 # ----------------------------------------------------------------------------- email
