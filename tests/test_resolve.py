@@ -133,6 +133,25 @@ def test_a_lost_digest_of_a_paused_subscriber_is_resent_once_they_resume(lost, c
     assert len(smtp.snapshot()) == 2
 
 
+def test_a_resent_digest_gets_its_attempts_anew_so_one_busy_answer_does_not_fail_it_for_good(lost, capsys, db_url):
+    """A digest that went unknown after most of its attempts (a flaky server) and was re-queued
+    became failed at the first 451 of its one more try."""
+    from sqlmodel import update
+
+    from notifier.store import Delivery
+
+    config, smtp = lost
+    store = Store(db_url)
+    with store.session() as session:
+        session.exec(update(Delivery).values(attempts=8))        # [delivery] max_attempts, the default
+    assert notifier("--config", config, "resolve", "ann@example.org", "2026-06-12", "resend", capsys=capsys)[0] == 0
+    smtp.rcpt_replies = {"ann@example.org": ["451 4.3.0 Try again later"]}
+    code, out, _ = notifier("--config", config, "run", capsys=capsys)
+    assert code == 3 and out.startswith("deliver ann@example.org: retry, "), out
+    assert store.delivery_by_key(f"{store.find_subscriber('ann@example.org').id}:2026-06-12").state == "retry"
+    store.close()
+
+
 def test_of_two_workers_settling_one_digest_at_once_exactly_one_moves_it(lost, db_url):
     """The conditional UPDATE, from two connections at once (on PostgreSQL: two sessions racing)."""
     from notifier.outbox import State

@@ -154,16 +154,17 @@ class DeliveriesMixin:
     def resolve_unknown(self, key: str, to: State, now: datetime) -> Delivery | None:
         """An `unknown` digest (connection lost after its data went out) settled by the operator:
         `retry` waits to be claimed and sent again (same row, so the same Message-ID) by the next
-        run or sweep, or is `held` if the subscriber is paused (resuming sends it); `sent` is
-        recorded sent at its claim time (the mail log showed it arrived). One conditional UPDATE:
-        of two operators at once, one moves it; a worker never claims an `unknown` row, so it is
-        sent at most once more. None if it is not (or no longer) unknown."""
+        run or sweep with its attempts anew, or is `held` if the subscriber is paused (resuming
+        sends it); `sent` is recorded sent at its claim time (the mail log showed it arrived). One
+        conditional UPDATE: of two operators at once, one moves it; a worker never claims an
+        `unknown` row, so it is sent at most once more. None if it is not (or no longer) unknown."""
         assert to in (State.RETRY, State.SENT), to
         if to == State.SENT:
             values = dict(state=to, sent_at=func.coalesce(_DELIVERY.c.claimed_at, now), last_error="recorded sent by the operator")
         else:
             paused = select(Subscriber.paused).where(Subscriber.id == _DELIVERY.c.subscriber_id).scalar_subquery()
-            values = dict(state=case((paused, State.HELD), else_=to), next_attempt_at=None, last_error="re-queued by the operator")
+            values = dict(state=case((paused, State.HELD), else_=to), next_attempt_at=None, attempts=0,
+                          last_error="re-queued by the operator")     # its attempts anew: one busy answer is no failure
         row = self.delivery_by_key(key)
         return None if row is None else self._take(row.id, [Delivery.state == State.UNKNOWN], **values)
 
