@@ -7,6 +7,7 @@ author, ``title:term`` looks only in titles. Pure: no I/O.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -119,6 +120,13 @@ def check_profile(text: str) -> Profile:
             raise ProfileError(f"term '{shown(t.raw)}' is also excluded by '{shown(e.raw)}': "
                                "no paper could match it; remove one", term=e.raw)
     return profile
+
+
+def check_typed(text: str, kept: Collection[str] = ()) -> Profile:
+    """``check_profile`` for text typed anew; a profile in ``kept`` (the subscriber's, stored
+    already) only parsed, as their digest reads it: a check added since, or a profile longer than
+    the web page takes, never stops a change to their other settings."""
+    return parse_profile(text) if text in kept else check_profile(text)
 
 
 def _read_as(text: str, field: str | None) -> tuple:

@@ -82,17 +82,15 @@ def missing_webhook_secret(address: str, env: dict | None = None) -> str | None:
 
 
 def check_profiles(keywords: list[str], kept: Collection[str] = ()) -> list[str]:
-    """The profiles, each checked as typed text (``check_profile``) but those ``kept`` as stored,
-    which need only parse: a check added since, or a longer profile than the web page takes, never
-    stops a change to other settings."""
-    from notifier.profile import check_profile, parse_profile, shown
+    """The profiles, each checked as typed text but those ``kept`` as stored (``check_typed``)."""
+    from notifier.profile import check_typed, shown
 
     texts = [k.strip() for k in keywords if k and k.strip()]
     if not texts:
         raise InputError("a keyword profile is required (--keywords TEXT)")
     for text in texts:
         try:
-            (parse_profile if text in kept else check_profile)(text)
+            check_typed(text, kept)
         except ProfileError as err:
             raise InputError(f"profile '{shown(text)}': {err}") from None
     return texts

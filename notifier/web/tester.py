@@ -49,23 +49,22 @@ class TesterResult:
 
 
 def profile_error(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
-    """'' when every profile is accepted as typed (``check_profile``, as the command line checks
-    it); else the first error, naming the term. ``kept``: the subscriber's stored profiles, read
-    as their digest reads them (a longer one, or one stored before a check was added, stays
-    theirs: settings can still be saved and previewed beside it)."""
+    """'' when every profile is accepted as typed (``check_typed``, as the command line checks
+    it); else the first error, naming the term. ``kept``: the subscriber's stored profiles, which
+    may be longer than MAX_PROFILE_CHARS too."""
     return profile_error_at(texts, kept)[1]
 
 
 def profile_error_at(texts: list[str], kept: frozenset[str] = frozenset()) -> tuple[int | None, str]:
     """(which of ``texts`` is refused, its error naming the term), or (None, '') when none is."""
-    from notifier.profile import check_profile, parse_profile
+    from notifier.profile import check_typed
 
     for i, text in enumerate(texts):
         if len(text) > MAX_PROFILE_CHARS and text not in kept:
             return i, (f"a profile takes at most {MAX_PROFILE_CHARS:,} characters and this one is longer: "
                        "keep the terms that tell your topic best")
         try:
-            (parse_profile if text in kept else check_profile)(text)
+            check_typed(text, kept)
         except ProfileError as err:
             return i, str(err)
     return None, ""
