@@ -68,6 +68,11 @@ def subscribed(client, config, store, email="ada@example.org"):
     return store.find_subscriber(email)
 
 
+def preview(client, path: str, fields: dict):
+    """A live preview, as the page's script sends it: a POST with the form's CSRF token."""
+    return client.post(path, data={"csrftoken": csrf_of(client.get("/").text), **fields})
+
+
 def manage_link(app, sub) -> str:
     return f"{PUBLIC}/manage/{app.web.signer.sign(Token('manage', sub.id))}"
 
@@ -325,7 +330,7 @@ def test_a_tester_with_no_papers_yet_says_so_instead_of_nothing_matching_among_0
     empty = create_app(config, env=ENV)
     try:
         with TestClient(empty, base_url=PUBLIC) as c:
-            page = c.get("/tester", params={"keywords": "agents"})
+            page = preview(c, "/tester", {"keywords": "agents"})
     finally:
         empty.web.close()
     assert "No papers came in over the last 7 days" in page.text and "Your keywords are fine" in page.text
@@ -333,12 +338,12 @@ def test_a_tester_with_no_papers_yet_says_so_instead_of_nothing_matching_among_0
 
 
 def test_the_live_tester_fragment_reports_matches_weaker_ones_and_profile_errors(client):
-    page = client.get("/tester", params={"keywords": "agents, memory", "more": "5"})
+    page = preview(client, "/tester", {"keywords": "agents, memory", "more": "5"})
     assert page.status_code == 200 and "EvoArena" in page.text and "<html" not in page.text
-    loose = client.get("/tester", params={"keywords": "agents, memory", "more": "95", "max_items": "100"})
+    loose = preview(client, "/tester", {"keywords": "agents, memory", "more": "95", "max_items": "100"})
     assert loose.text.count("<li>") > page.text.count("<li>")       # "more papers" sends more
     assert "more weaker match" in page.text
-    bad = client.get("/tester", params={"keywords": 'author:"Tri Dao'})
+    bad = preview(client, "/tester", {"keywords": 'author:"Tri Dao'})
     assert 'class="error"' in bad.text
 
 
@@ -428,12 +433,12 @@ def test_the_manage_page_tester_applies_the_subscribers_votes_as_their_digest_do
     store.set_vote(sub.id, "2606.13681", 1)                 # EvoArena: more like this
     store.set_vote(sub.id, "2606.13120", -1)                # EvoBrowseComp: not for me
     link = manage_link(app, sub)
-    page, live = client.get(link).text, client.get(f"{link}/tester", params={"keywords": "agents, memory"}).text
+    page, live = client.get(link).text, preview(client, f"{link}/tester", {"keywords": "agents, memory"}).text
     items, _ = match_subscriber(app.web.ctx, store.find_subscriber(sub.id), app.web.tester.papers())
     digest = [app.web.store.get_papers([i["id"]])[i["id"]].title for i in items]
     assert titles_in_tester(page) == titles_in_tester(live) == digest
     assert not any(t.startswith("EvoBrowseComp") for t in digest) and "like 1 paper you liked" in page
-    anyone = titles_in_tester(client.get("/tester", params={"keywords": "agents, memory"}).text)
+    anyone = titles_in_tester(preview(client, "/tester", {"keywords": "agents, memory"}).text)
     assert any(t.startswith("EvoBrowseComp") for t in anyone)      # the sign-up page's preview has no votes
 
 
@@ -444,9 +449,9 @@ def test_the_live_preview_of_an_expired_or_unsubscribed_manage_page_says_so_in_o
         sub = subscribed(client, config, store)
         link = manage_link(app, sub)
     with freeze_time("2026-09-01"):                             # link_days = 90
-        expired = client.get(f"{link}/tester", params={"keywords": "agents"})
+        expired = preview(client, f"{link}/tester", {"keywords": "agents"})
     store.remove_subscriber(sub.id)
-    gone = client.get(f"{manage_link(app, sub)}/tester", params={"keywords": "agents"})
+    gone = preview(client, f"{manage_link(app, sub)}/tester", {"keywords": "agents"})
     for answer, why in ((expired, "This link has expired. Open the link in your latest digest."),
                         (gone, "You have unsubscribed, so this link no longer works.")):
         assert answer.status_code == 410 and answer.text == f'<p class="error" role="alert">{why}</p>'
@@ -947,7 +952,7 @@ def test_a_profile_over_2000_characters_is_refused_in_the_tester_and_beside_the_
     long = ", ".join(f"term{i}" for i in range(400))
     said = "a profile takes at most 2,000 characters and this one is longer"
     assert said in post_form(client, "/", {"keywords": long, "action": "preview"}).text
-    assert said in client.get("/tester", params={"keywords": long[:2001]}).text     # as the page's script sends it
+    assert said in preview(client, "/tester", {"keywords": long[:2001]}).text     # as the page's script sends it
     refused = subscribe(client, keywords=long)
     assert refused.status_code == 400 and re.search(rf'id="keywords-error">{said}', refused.text)
     assert store.list_subscribers(active_only=False) == []
@@ -958,7 +963,7 @@ def test_an_unexpected_error_shows_a_plain_500_page_without_a_trace(app, client,
         raise RuntimeError("secret internals")
     monkeypatch.setattr(app.web.tester, "run", broken)
     with TestClient(app, base_url=PUBLIC, raise_server_exceptions=False) as c:
-        page = c.get("/tester", params={"keywords": "agents"})
+        page = preview(c, "/tester", {"keywords": "agents"})
     assert page.status_code == 500 and "secret internals" not in page.text and "Traceback" not in page.text
     assert client.get("/nowhere").status_code == 404
 
@@ -1297,10 +1302,10 @@ def test_an_https_public_url_adds_hsts_and_a_plain_http_one_does_not(app, client
 
 
 def test_live_previews_are_limited_to_120_a_minute_per_client(app, client):
-    answers = [client.get("/tester", params={"keywords": "agents"}).status_code for _ in range(121)]
+    answers = [preview(client, "/tester", {"keywords": "agents"}).status_code for _ in range(121)]
     assert answers[:120] == [200] * 120 and answers[120] == 429
     with TestClient(app, base_url=PUBLIC, client=("192.0.2.7", 50000)) as another:
-        assert another.get("/tester", params={"keywords": "agents"}).status_code == 200
+        assert preview(another, "/tester", {"keywords": "agents"}).status_code == 200
 
 
 def test_an_unsubscribe_link_keeps_working_for_a_year(app, client, config, store):

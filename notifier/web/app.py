@@ -526,7 +526,8 @@ class WebApp:
     # -- the tester fragment (progressive enhancement) -------------------------------------------
     async def tester_fragment(self, request: Request) -> Response:
         """The live preview beside the sign-up form; beside the manage form (``/manage/{token}/tester``)
-        with the subscriber's votes applied."""
+        with the subscriber's votes applied. A POST of the form's fields: a stored profile may be
+        longer than a URL can carry (uvicorn refuses a request head over 16 KB)."""
         if not self.allowed(TESTER_LIMIT, "tester", self.client(request)):
             return HTMLResponse("<p>Too many previews; wait a moment.</p>", status_code=429)
         token = request.path_params.get("token")
@@ -534,8 +535,8 @@ class WebApp:
             sub = (await run_in_threadpool(self.subscriber_for, "manage", token))[0] if token else None
         except (TokenError, Gone) as err:
             return self.fragment_gone(err)
-        q = request.query_params
-        f = Fields(keywords=q.getlist("keywords") or [""], more=q.get("more", ""), max_items=q.get("max_items", ""),
+        form = await request.form()
+        f = Fields(keywords=form.getlist("keywords") or [""], more=form.get("more", ""), max_items=form.get("max_items", ""),
                    default_more=self.default_more)
         result = await self.run_tester(f, sub)
         text = self.templates.get_template("web/_tester.html.j2").render(result=result)
@@ -658,12 +659,12 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         Route("/", web.home, methods=["GET"]), Route("/", web.subscribe, methods=["POST"]),
         Route("/sent/{token}", web.sent, methods=["GET"]),
         Route("/link", web.link_page, methods=["GET"]), Route("/link", web.send_link, methods=["POST"]),
-        Route("/tester", web.tester_fragment, methods=["GET"]),
+        Route("/tester", web.tester_fragment, methods=["POST"]),
         Route("/confirm/{token}", web.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", web.confirm, methods=["POST"]),
         Route("/manage/{token}", web.manage_page, methods=["GET"]),
         Route("/manage/{token}", web.manage, methods=["POST"]),
-        Route("/manage/{token}/tester", web.tester_fragment, methods=["GET"]),
+        Route("/manage/{token}/tester", web.tester_fragment, methods=["POST"]),
         Route("/unsubscribe/{token}", web.unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", web.unsubscribe, methods=["POST"]),
         Route("/vote/{token}", web.vote_page, methods=["GET"]),
