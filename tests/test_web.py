@@ -719,6 +719,43 @@ def test_a_manage_form_sent_after_its_link_expired_shows_the_keywords_typed_to_c
     assert store.find_subscriber(sub.id).delivery_time == "07:30"
 
 
+def textareas(html: str) -> list[str]:
+    return re.findall(r"<textarea[^>]*>(.*?)</textarea>", html, re.S)
+
+
+@pytest.mark.parametrize("cookie, said", [("kept", "this form came from an older page"),
+                                          ("cleared", "without this site’s cookie")], ids=["stale-token", "no-cookie"])
+def test_a_manage_form_refused_by_its_csrf_check_comes_back_as_typed_and_saves_the_second_time(
+        app, client, config, store, cookie, said):
+    """A page open across a browser restart (its cookie gone) or from before the service changed
+    its key: Save answered "This form could not be checked. Reload the page", and the reload showed
+    what is stored; what was typed was gone."""
+    sub = subscribed(client, config, store)
+    link = manage_link(app, sub)
+    version = re.search(r'name="version" value="([^"]*)"', client.get(link).text).group(1)
+    if cookie == "cleared":
+        client.cookies.clear()
+    typed = {"csrftoken": "from-an-older-page", "version": version, "keywords": ["robots, <b>legged</b>", ""],
+             "time": "09:00", "timezone": "UTC", "frequency": "daily", "action": "save"}
+    page = client.post(link, data=typed)
+    assert page.status_code == 403 and said in page.text and "Save again to store it" in page.text
+    assert textareas(page.text) == ["robots, &lt;b&gt;legged&lt;/b&gt;", ""] and 'value="09:00"' in page.text
+    assert store.find_subscriber(sub.id).delivery_time == "07:30"                 # nothing applied
+    again = client.post(link, data={**typed, "csrftoken": csrf_of(page.text)})
+    assert again.status_code == 200 and "Saved." in again.text
+    assert json.loads(store.find_subscriber(sub.id).profile) == ["robots, <b>legged</b>"]
+
+
+@pytest.mark.parametrize("action", [{"action": "pause"}, {"clear_vote": "2606.12243"}], ids=["pause", "clear-vote"])
+def test_a_manage_button_refused_by_its_csrf_check_changes_nothing(app, client, config, store, action):
+    sub = subscribed(client, config, store)
+    store.set_vote(sub.id, "2606.12243", 1)
+    page = client.post(manage_link(app, sub), data={"csrftoken": "from-an-older-page", "keywords": "agents",
+                                                    "time": "07:30", "timezone": "UTC", **action})
+    assert page.status_code == 403 and "Not saved" in page.text
+    assert not store.find_subscriber(sub.id).paused and store.votes(sub.id) == [("2606.12243", 1)]
+
+
 def test_links_from_before_an_unsubscribe_do_not_open_the_subscription_started_again_after_it(
         app, client, config, store):
     """Unsubscribed, then subscribed again (the same subscriber row): the old mails' manage and

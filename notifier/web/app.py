@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import re
 import threading
 import logging
 from datetime import datetime
@@ -48,6 +49,14 @@ FILE_OWNED = ("Your keywords and schedule are set in this service’s configurat
 ELSEWHERE = ("Not saved: your subscription was changed elsewhere (in another tab, say) after this page was opened. "
              "What you typed is still below: Save again to store it instead, or open your link again to see what "
              "is stored now.")
+UNCHECKED = {     # a manage form the CSRF check refused, by whether the browser sent the form's cookie
+    True: "Not saved: this form came from an older page (one opened before the service restarted, say), so it "
+          "could not be checked. What you typed is still below: Save again to store it.",
+    False: "Not saved: your browser sent the form without this site’s cookie, which saving needs (cleared since "
+           "the page was opened, or blocked: then allow cookies for this site). What you typed is still below: "
+           "Save again to store it."}
+CSRF_REFUSED_SCOPE = "notifier.csrf_refused"     # set on a manage form the CSRF check refused (create_app)
+MANAGE_FORM = re.compile(r"/manage/[^/]+")
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 LOCK_TIMEOUT_MS = BUSY_TIMEOUT_MS   # PostgreSQL: a page's write waits for a row another process holds as long as on SQLite
 BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
@@ -358,6 +367,8 @@ class WebApp:
         form = await request.form()
         request.state.typed = Fields.from_form(form, self.default_more)   # for the error page, should the link fail
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
+        if request.scope.get(CSRF_REFUSED_SCOPE):
+            return await self.refused(request, sub, form)
         action = "clear_vote" if form.get("clear_vote") else form.get("action", "save")
         if action in SWITCHED:
             sub = await run_in_threadpool(self.switch, sub, action, form.get("clear_vote", ""))
@@ -381,6 +392,13 @@ class WebApp:
         request.state.changed = "Saved."
         return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
                                       await self.run_tester(f, sub), notice="Saved.")
+
+    async def refused(self, request: Request, sub, form) -> Response:
+        """A manage form the CSRF check refused: the page again as typed, with a new token and
+        nothing stored or switched, saying why and to save again."""
+        f = self.edits(form, sub)
+        return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 403,
+                                      notice=UNCHECKED[bool(request.cookies.get("csrftoken"))])
 
     def changed_elsewhere(self, f: Fields, sub) -> bool:
         """Were the stored settings changed after ``f``'s form was filled (another tab), to other
@@ -686,6 +704,8 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers(web))
 
     async def csrf_failed(scope, send, _reason):
+        if scope["method"] == "POST" and MANAGE_FORM.fullmatch(scope["path"]):    # back as typed, nothing saved
+            return await app({**scope, CSRF_REFUSED_SCOPE: True}, scope[security.REPLAY](), send)
         request = Request(scope)
         response = error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
         await response(scope, None, send)
