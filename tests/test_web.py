@@ -1326,6 +1326,42 @@ def test_a_save_waiting_for_a_row_another_process_holds_on_postgresql_gets_the_b
     assert "Saved." in retried.text
 
 
+def test_a_web_started_while_another_process_migrates_on_postgresql_waits_for_it_to_finish(
+        postgres_url, config, monkeypatch):
+    """The lock_timeout meant for a page's write (30 s) also bounded the start-up migration's wait
+    for another process's: a web started during a longer migration (an upgrade's `notifier
+    migrate`) gave up "busy" and did not start. Here the request timeout is 1 ms."""
+    import threading
+
+    from sqlalchemy import text
+
+    from notifier.store.engine import _lock_key
+
+    monkeypatch.setattr("notifier.web.app.LOCK_TIMEOUT_MS", 1)
+    config.database.url, config.web.public_url = postgres_url, PUBLIC
+    migrating, started = Store(postgres_url), {}
+
+    def start():
+        try:
+            started["web"] = create_app(config, env=ENV).web
+        except Exception as err:          # the thread's end: the test reads it
+            started["error"] = err
+    with migrating.engine.connect() as held:
+        held.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key("migrate")})    # as a migration holds it
+        web = threading.Thread(target=start)
+        web.start()
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        deadline = time.monotonic() + 30
+        while web.is_alive() and not held.execute(text(waiting)).scalar() and time.monotonic() < deadline:
+            pass
+        waited = web.is_alive()
+        held.rollback()                                           # the migration ends
+    web.join(30)
+    migrating.close()
+    assert waited and "error" not in started, started
+    started["web"].close()
+
+
 # ----------------------------------------------------------------------------- README claims
 def test_an_https_public_url_adds_hsts_and_a_plain_http_one_does_not(app, client, config):
     assert client.get("/").headers["strict-transport-security"].startswith("max-age=")
