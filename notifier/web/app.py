@@ -36,6 +36,7 @@ from notifier.subscribers import canonical_address
 from notifier.web import security
 from notifier.web.forms import Fields, address_errors, check, default_more, readable_address
 from notifier.web.links import manage_url, unsubscribe_url, url
+from notifier.web.ratelimit import MovingWindow
 from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
 from notifier.store import BUSY_TIMEOUT_MS
 from notifier.web.tokens import Signer, Token, TokenError
@@ -80,9 +81,6 @@ class Confirmed(Exception):
 
 class WebApp:
     def __init__(self, config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
-        from limits.storage import MemoryStorage
-        from limits.strategies import MovingWindowRateLimiter
-
         from notifier.pipeline import Context
         from notifier.render import _env
         from notifier.store import Store
@@ -103,7 +101,7 @@ class WebApp:
         if clock:
             self.ctx.clock = clock
         self.tester = Tester(self.ctx)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = MovingWindow(lambda: self.ctx.now().timestamp())
         self.templates = _env(config.general.template_dir or None)
         self.slack_secret = read_secret(config.web.slack_signing_secret_env, env)
         api = urlsplit(config.slack.api_url)
@@ -127,19 +125,13 @@ class WebApp:
         return url(self.base, path, self.signer.sign(token))
 
     def allowed(self, limit: str, *keys: str) -> bool:
-        from limits import parse
-
-        return self.limiter.hit(parse(limit), "notifier-web", *keys)
+        return self.limiter.hit(limit, *keys)
 
     def too_many(self, request: Request, limit: str, *keys: str) -> Response:
         """429 saying when a request is allowed again (the oldest in the moving window leaves it)."""
         import math
-        import time
 
-        from limits import parse
-
-        reset = self.limiter.get_window_stats(parse(limit), "notifier-web", *keys).reset_time
-        wait = max(1, math.ceil(reset - time.time()))
+        wait = max(1, math.ceil(self.limiter.retry_after(limit, *keys)))
         when = f"{wait} seconds" if wait < 90 else f"{math.ceil(wait / 60)} minutes"
         page = self.message(request, "Too many requests", f"Please try again in {when}.", 429)
         page.headers["Retry-After"] = str(wait)
