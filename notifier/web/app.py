@@ -50,14 +50,13 @@ FILE_OWNED = ("Your keywords and schedule are set in this service’s configurat
 ELSEWHERE = ("Not saved: your subscription was changed elsewhere (in another tab, say) after this page was opened. "
              "What you typed is still below: Save again to store it instead, or open your link again to see what "
              "is stored now.")
-UNCHECKED = {     # a manage form the CSRF check refused, by whether the browser sent the form's cookie
-    True: "Not saved: this form came from an older page (one opened before the service restarted, say), so it "
-          "could not be checked. What you typed is still below: Save again to store it.",
-    False: "Not saved: your browser sent the form without this site’s cookie, which saving needs (cleared since "
-           "the page was opened, or blocked: then allow cookies for this site). What you typed is still below: "
-           "Save again to store it."}
-CSRF_REFUSED_SCOPE = "notifier.csrf_refused"     # set on a manage form the CSRF check refused (create_app)
-MANAGE_FORM = re.compile(r"/manage/[^/]+")
+UNCHECKED = {     # why the CSRF check refused a form, by whether the browser sent the form's cookie
+    True: "this form came from an older page (one opened before the service restarted, say), so it could not "
+          "be checked",
+    False: "your browser sent the form without this site’s cookie, which it needs (cleared since the page was "
+           "opened, or blocked: then allow cookies for this site)"}
+CSRF_REFUSED_SCOPE = "notifier.csrf_refused"     # set on a form the CSRF check refused (create_app)
+REFILLED_FORMS = re.compile(r"/|/manage/[^/]+")  # forms that come back as typed when it refuses them
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 LOCK_TIMEOUT_MS = BUSY_TIMEOUT_MS   # PostgreSQL: a page's write waits for a row another process holds as long as on SQLite
 BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
@@ -187,13 +186,15 @@ class WebApp:
     async def subscribe(self, request: Request) -> Response:
         form = await request.form()
         f = Fields.from_form(form, self.default_more)
-        preview = form.get("action") == "preview"
+        refused = request.scope.get(CSRF_REFUSED_SCOPE)
+        preview = form.get("action") == "preview" or refused      # a refused form shows, as a preview does
         limit, kind = (TESTER_LIMIT, "tester") if preview else (self.config.web.limit_per_client, "client")
         if not self.allowed(limit, kind, self.client(request)):
             return self.too_many(request, limit, kind, self.client(request))
         if preview:
-            return self.page(request, "subscribe", fields=f, errors={}, result=await self.run_tester(f),
-                             **self.choices())
+            return self.page(request, "subscribe", 403 if refused else 200, fields=f, errors={},
+                             notice=unchecked(request, "Not sent", "Subscribe") if refused else "",
+                             result=await self.run_tester(f), **self.choices())
         settings, errors = check(f, self.config.web.slack_targets)
         if errors:
             return self.page(request, "subscribe", 400, fields=f, errors=errors,
@@ -390,7 +391,7 @@ class WebApp:
         nothing stored or switched, saying why and to save again."""
         f = self.edits(form, sub)
         return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 403,
-                                      notice=UNCHECKED[bool(request.cookies.get("csrftoken"))])
+                                      notice=unchecked(request, "Not saved", "Save"))
 
     def changed_elsewhere(self, f: Fields, sub) -> bool:
         """Were the stored settings changed after ``f``'s form was filled (another tab), to other
@@ -567,6 +568,13 @@ def stored_profiles(sub) -> frozenset[str]:
     return frozenset(json.loads(sub.profile)) if sub is not None else frozenset()
 
 
+def unchecked(request: Request, not_done: str, button: str) -> str:
+    """The line above a form the CSRF check refused, shown again as typed: nothing was done, why,
+    and which button sends it again (its page carries a new token)."""
+    why = UNCHECKED[bool(request.cookies.get("csrftoken"))]
+    return f"{not_done}: {why}. What you typed is still below: {button} again."
+
+
 def outcome(notice: str) -> str:
     """A manage notice's first words when they name what happened ("Saved", "Paused", "Vote
     removed", "Not saved"), for the page title; '' for a notice that explains rather than reports."""
@@ -696,7 +704,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers(web))
 
     async def csrf_failed(scope, send, _reason):
-        if scope["method"] == "POST" and MANAGE_FORM.fullmatch(scope["path"]):    # back as typed, nothing saved
+        if scope["method"] == "POST" and REFILLED_FORMS.fullmatch(scope["path"]):    # back as typed, nothing done
             return await app({**scope, CSRF_REFUSED_SCOPE: True}, scope[security.REPLAY](), send)
         request = Request(scope)
         response = error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
