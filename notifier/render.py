@@ -260,9 +260,10 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
     views = with_votes([item_view(i) for i in digest.items], digest)
     unsubscribe = unsubscribe_url or (f"mailto:{unsubscribe_mailto}?subject=unsubscribe" if unsubscribe_mailto else None)
     css = _stylesheet(str(template_dir) if template_dir else None)
-    ctx = dict(subject=subject(digest), status=status_line(digest), name=one_line(digest.recipient.name, 80),
-               weaker_count=digest.weaker_count, from_name=one_line(from_name, 80), unsubscribe=unsubscribe,
-               catch_up=is_catch_up(digest), css=css, manage=digest.links.manage if digest.links else None,
+    ctx = dict(subject=subject(digest), status=status_line(digest), weaker_count=digest.weaker_count,
+               name=isolated(one_line(digest.recipient.name, 80)), from_name=isolated(one_line(from_name, 80)),
+               unsubscribe=unsubscribe, catch_up=is_catch_up(digest), css=css,
+               manage=digest.links.manage if digest.links else None,
                nothing=nothing_line(digest.weaker_count, digest.stats.failed_sources) if not views else "")
     shown = len(views)
     while True:

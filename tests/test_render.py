@@ -192,6 +192,17 @@ def test_a_bidi_control_in_a_title_author_or_snippet_stays_inside_its_element_of
     assert "evil" in title and "Mallory" in author
 
 
+@pytest.mark.parametrize("kind", sorted(SPOOFS))
+def test_a_bidi_control_in_the_recipients_name_never_turns_the_footer_after_it_around(kind):
+    """The footer's "Sent by … to {name}." took the name as stored (a CSV import, say): an RLO in
+    it turned the rest of the line around, links and all."""
+    rendered = render.render_email(digest(name=f"Ann {SPOOFS[kind]}"))
+    text_footer = next(line for line in rendered.text.splitlines() if line.startswith("Sent by"))
+    html_footer = re.search(r'<td class="foot"[^>]*>(.*?)</td>', rendered.html, re.S).group(1)
+    for footer in (text_footer, html_footer):
+        assert "Ann" in footer and "evil" in footer and still_open(footer) == []
+
+
 def test_right_to_left_titles_and_authors_keep_their_letters_and_text_beside_them_keeps_its_order():
     d = digest(papers=[paper(0, title="نماذج الانتباه 2", authors=["محمد علي", "Bob Smith"]), paper(1)])
     text, slack = render.render_email(d).text, render.render_slack(d)

@@ -182,9 +182,12 @@ class StoreBase:
         """Bring the schema up to SCHEMA_VERSION in one transaction. Workers starting at once on a
         PostgreSQL database take turns (an advisory lock held to the commit): the first migrates,
         the others then find nothing to do, where each creating the same tables failed to start.
-        SQLite: BEGIN IMMEDIATE already lets one process in at a time."""
+        SQLite: BEGIN IMMEDIATE already lets one process in at a time. The wait has no limit: a
+        ``lock_timeout_ms`` is meant for a request's write, and one process's migration (an upgrade)
+        may take longer; giving up then would stop the other one starting."""
         with self.engine.begin() as conn:
             if self.shared:
+                conn.execute(text("SET LOCAL lock_timeout = 0"))
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key("migrate")})
             SchemaVersion.__table__.create(conn, checkfirst=True)
             current = conn.execute(select(func.max(SchemaVersion.version))).scalar() or 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import re
 import threading
 import logging
 from datetime import datetime
@@ -35,6 +36,7 @@ from notifier.subscribers import canonical_address
 from notifier.web import security
 from notifier.web.forms import Fields, address_errors, check, default_more, readable_address
 from notifier.web.links import manage_url, unsubscribe_url, url
+from notifier.web.ratelimit import MovingWindow
 from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
 from notifier.store import BUSY_TIMEOUT_MS
 from notifier.web.tokens import Signer, Token, TokenError
@@ -48,6 +50,13 @@ FILE_OWNED = ("Your keywords and schedule are set in this service’s configurat
 ELSEWHERE = ("Not saved: your subscription was changed elsewhere (in another tab, say) after this page was opened. "
              "What you typed is still below: Save again to store it instead, or open your link again to see what "
              "is stored now.")
+UNCHECKED = {     # why the CSRF check refused a form, by whether the browser sent the form's cookie
+    True: "this form came from an older page (one opened before the service restarted, say), so it could not "
+          "be checked",
+    False: "your browser sent the form without this site’s cookie, which it needs (cleared since the page was "
+           "opened, or blocked: then allow cookies for this site)"}
+CSRF_REFUSED_SCOPE = "notifier.csrf_refused"     # set on a form the CSRF check refused (create_app)
+REFILLED_FORMS = re.compile(r"/|/manage/[^/]+")  # forms that come back as typed when it refuses them
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 LOCK_TIMEOUT_MS = BUSY_TIMEOUT_MS   # PostgreSQL: a page's write waits for a row another process holds as long as on SQLite
 BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
@@ -71,9 +80,6 @@ class Confirmed(Exception):
 
 class WebApp:
     def __init__(self, config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
-        from limits.storage import MemoryStorage
-        from limits.strategies import MovingWindowRateLimiter
-
         from notifier.pipeline import Context
         from notifier.render import _env
         from notifier.store import Store
@@ -94,7 +100,7 @@ class WebApp:
         if clock:
             self.ctx.clock = clock
         self.tester = Tester(self.ctx)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = MovingWindow(lambda: self.ctx.now().timestamp())
         self.templates = _env(config.general.template_dir or None)
         self.slack_secret = read_secret(config.web.slack_signing_secret_env, env)
         api = urlsplit(config.slack.api_url)
@@ -118,19 +124,13 @@ class WebApp:
         return url(self.base, path, self.signer.sign(token))
 
     def allowed(self, limit: str, *keys: str) -> bool:
-        from limits import parse
-
-        return self.limiter.hit(parse(limit), "notifier-web", *keys)
+        return self.limiter.hit(limit, *keys)
 
     def too_many(self, request: Request, limit: str, *keys: str) -> Response:
         """429 saying when a request is allowed again (the oldest in the moving window leaves it)."""
         import math
-        import time
 
-        from limits import parse
-
-        reset = self.limiter.get_window_stats(parse(limit), "notifier-web", *keys).reset_time
-        wait = max(1, math.ceil(reset - time.time()))
+        wait = max(1, math.ceil(self.limiter.retry_after(limit, *keys)))
         when = f"{wait} seconds" if wait < 90 else f"{math.ceil(wait / 60)} minutes"
         page = self.message(request, "Too many requests", f"Please try again in {when}.", 429)
         page.headers["Retry-After"] = str(wait)
@@ -186,13 +186,15 @@ class WebApp:
     async def subscribe(self, request: Request) -> Response:
         form = await request.form()
         f = Fields.from_form(form, self.default_more)
-        preview = form.get("action") == "preview"
+        refused = request.scope.get(CSRF_REFUSED_SCOPE)
+        preview = form.get("action") == "preview" or refused      # a refused form shows, as a preview does
         limit, kind = (TESTER_LIMIT, "tester") if preview else (self.config.web.limit_per_client, "client")
         if not self.allowed(limit, kind, self.client(request)):
             return self.too_many(request, limit, kind, self.client(request))
         if preview:
-            return self.page(request, "subscribe", fields=f, errors={}, result=await self.run_tester(f),
-                             **self.choices())
+            return self.page(request, "subscribe", 403 if refused else 200, fields=f, errors={},
+                             notice=unchecked(request, "Not sent", "Subscribe") if refused else "",
+                             result=await self.run_tester(f), **self.choices())
         settings, errors = check(f, self.config.web.slack_targets)
         if errors:
             return self.page(request, "subscribe", 400, fields=f, errors=errors,
@@ -358,6 +360,8 @@ class WebApp:
         form = await request.form()
         request.state.typed = Fields.from_form(form, self.default_more)   # for the error page, should the link fail
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
+        if request.scope.get(CSRF_REFUSED_SCOPE):
+            return await self.refused(request, sub, form)
         action = "clear_vote" if form.get("clear_vote") else form.get("action", "save")
         if action in SWITCHED:
             sub = await run_in_threadpool(self.switch, sub, action, form.get("clear_vote", ""))
@@ -381,6 +385,13 @@ class WebApp:
         request.state.changed = "Saved."
         return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
                                       await self.run_tester(f, sub), notice="Saved.")
+
+    async def refused(self, request: Request, sub, form) -> Response:
+        """A manage form the CSRF check refused: the page again as typed, with a new token and
+        nothing stored or switched, saying why and to save again."""
+        f = self.edits(form, sub)
+        return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 403,
+                                      notice=unchecked(request, "Not saved", "Save"))
 
     def changed_elsewhere(self, f: Fields, sub) -> bool:
         """Were the stored settings changed after ``f``'s form was filled (another tab), to other
@@ -526,7 +537,8 @@ class WebApp:
     # -- the tester fragment (progressive enhancement) -------------------------------------------
     async def tester_fragment(self, request: Request) -> Response:
         """The live preview beside the sign-up form; beside the manage form (``/manage/{token}/tester``)
-        with the subscriber's votes applied."""
+        with the subscriber's votes applied. A POST of the form's fields: a stored profile may be
+        longer than a URL can carry (uvicorn refuses a request head over 16 KB)."""
         if not self.allowed(TESTER_LIMIT, "tester", self.client(request)):
             return HTMLResponse("<p>Too many previews; wait a moment.</p>", status_code=429)
         token = request.path_params.get("token")
@@ -534,8 +546,8 @@ class WebApp:
             sub = (await run_in_threadpool(self.subscriber_for, "manage", token))[0] if token else None
         except (TokenError, Gone) as err:
             return self.fragment_gone(err)
-        q = request.query_params
-        f = Fields(keywords=q.getlist("keywords") or [""], more=q.get("more", ""), max_items=q.get("max_items", ""),
+        form = await request.form()
+        f = Fields(keywords=form.getlist("keywords") or [""], more=form.get("more", ""), max_items=form.get("max_items", ""),
                    default_more=self.default_more)
         result = await self.run_tester(f, sub)
         text = self.templates.get_template("web/_tester.html.j2").render(result=result)
@@ -554,6 +566,13 @@ def stored_profiles(sub) -> frozenset[str]:
     as typed text, so that a profile stored by the command line or an older version does not stop
     their other settings from being saved or previewed."""
     return frozenset(json.loads(sub.profile)) if sub is not None else frozenset()
+
+
+def unchecked(request: Request, not_done: str, button: str) -> str:
+    """The line above a form the CSRF check refused, shown again as typed: nothing was done, why,
+    and which button sends it again (its page carries a new token)."""
+    why = UNCHECKED[bool(request.cookies.get("csrftoken"))]
+    return f"{not_done}: {why}. What you typed is still below: {button} again."
 
 
 def outcome(notice: str) -> str:
@@ -658,12 +677,12 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         Route("/", web.home, methods=["GET"]), Route("/", web.subscribe, methods=["POST"]),
         Route("/sent/{token}", web.sent, methods=["GET"]),
         Route("/link", web.link_page, methods=["GET"]), Route("/link", web.send_link, methods=["POST"]),
-        Route("/tester", web.tester_fragment, methods=["GET"]),
+        Route("/tester", web.tester_fragment, methods=["POST"]),
         Route("/confirm/{token}", web.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", web.confirm, methods=["POST"]),
         Route("/manage/{token}", web.manage_page, methods=["GET"]),
         Route("/manage/{token}", web.manage, methods=["POST"]),
-        Route("/manage/{token}/tester", web.tester_fragment, methods=["GET"]),
+        Route("/manage/{token}/tester", web.tester_fragment, methods=["POST"]),
         Route("/unsubscribe/{token}", web.unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", web.unsubscribe, methods=["POST"]),
         Route("/vote/{token}", web.vote_page, methods=["GET"]),
@@ -685,6 +704,8 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers(web))
 
     async def csrf_failed(scope, send, _reason):
+        if scope["method"] == "POST" and REFILLED_FORMS.fullmatch(scope["path"]):    # back as typed, nothing done
+            return await app({**scope, CSRF_REFUSED_SCOPE: True}, scope[security.REPLAY](), send)
         request = Request(scope)
         response = error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
         await response(scope, None, send)

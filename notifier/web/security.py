@@ -36,9 +36,42 @@ class Protected:
 
 
 def with_csrf(app, secret: str, secure_cookie: bool, on_failure):
-    return asgi_csrf(app, signing_secret=secret, signing_namespace="notifier.csrf", always_protect=Protected(),
-                     skip_if_scope=lambda scope: exempt(scope["path"]), cookie_secure=secure_cookie,
-                     cookie_samesite="Strict", send_csrf_failed=on_failure)
+    """``on_failure(scope, send, reason)`` answers a refused request; ``scope[REPLAY]()`` gives it
+    the body again (asgi-csrf has read it), so that a refused form can come back as typed."""
+    return KeepBody(asgi_csrf(app, signing_secret=secret, signing_namespace="notifier.csrf",
+                              always_protect=Protected(), skip_if_scope=lambda scope: exempt(scope["path"]),
+                              cookie_secure=secure_cookie, cookie_samesite="Strict", send_csrf_failed=on_failure))
+
+
+REPLAY = "notifier.replay"      # scope key: -> a receive that hands the app the body read so far again
+
+
+class KeepBody:
+    """Keeps the request body as it is received (BodyLimit, outside, bounds it) and puts
+    ``scope[REPLAY]`` in the scope: a receive that replays it, then receives on."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        kept: list[dict] = []
+
+        async def keeping():
+            message = await receive()
+            kept.append(message)
+            return message
+
+        def replay():
+            queue = list(kept)
+            return lambda: _next(queue, receive)
+
+        await self.app({**scope, REPLAY: replay}, keeping, send)
+
+
+async def _next(queue: list[dict], receive) -> dict:
+    return queue.pop(0) if queue else await receive()
 
 
 class SecurityHeaders:

@@ -20,7 +20,7 @@ from notifier.models import Paper
 log = logging.getLogger("notifier.web")
 DAYS = 7
 MAX_PROFILE_CHARS = 2000        # a profile's few dozen telling terms fit many times over; the form stays well
-                                # under [web] max_body_bytes (16 KB) and the live preview's URL under a server's limit
+                                # under [web] max_body_bytes (16 KB)
 WARM_PROFILE = "paper"          # any valid profile: running it builds the index the next visitor needs
 
 

@@ -21,13 +21,15 @@
   // answers are already a line for this box.
   var FAILED = "<p class=\"error\" role=\"alert\">The preview did not work just now. Try again in a moment, " +
     "or use the Preview button.</p>";
-  // A profile typed over the limit is sent cut just past it: the answer is the same ("at most N
-  // characters"), and a pasted page of text does not make a URL longer than a server takes. A stored
-  // profile (data-stored) left as the page showed it goes whole: it may be longer (added on the
-  // command line), and the server previews it as stored, as the Preview button does.
+  // The form goes as a POST (with the form's CSRF token), as the Preview button sends it: a stored
+  // profile may be longer than a URL can carry. A profile typed over the limit is sent cut just past
+  // it: the answer is the same ("at most N characters"), and a pasted page of text stays under the
+  // site's body limit. A stored profile (data-stored) left as the page showed it goes whole: it may
+  // be longer (added on the command line), and the server previews it as stored, as the button does.
   var maxChars = parseInt(out.getAttribute("data-max-chars"), 10) || 2000;
-  function query() {
-    var params = new URLSearchParams();
+  function form() {
+    var params = new URLSearchParams(), token = document.querySelector("input[name=csrftoken]");
+    if (token) { params.set("csrftoken", token.value); }
     document.querySelectorAll("textarea[name=keywords]").forEach(function (t) {
       params.append("keywords", t.hasAttribute("data-stored") && t.value === t.defaultValue ? t.value : t.value.slice(0, maxChars + 1));
     });
@@ -35,13 +37,14 @@
       var el = document.querySelector("[name=" + name + "]");
       if (el) { params.set(name, el.value); }
     });
-    return params.toString();
+    return params;
   }
   function refresh() {
     if (pending) { pending.abort(); }
     pending = new AbortController();
     out.setAttribute("aria-busy", "true");
-    fetch((out.getAttribute("data-src") || "/tester") + "?" + query(), { signal: pending.signal, credentials: "same-origin" })
+    fetch(out.getAttribute("data-src") || "/tester",
+          { method: "POST", body: form(), signal: pending.signal, credentials: "same-origin" })
       .then(function (r) { return r.ok || r.status === 429 || r.status === 410 ? r.text() : FAILED; })
       .then(function (html) {
         out.innerHTML = html;
