@@ -492,18 +492,38 @@ def test_export_keeps_the_paused_and_says_how_many_who_unsubscribed_it_left_out(
     assert cli("subscribers", "export", str(path), "--all")[2] == f"exported 3 subscribers to {path}\n"
 
 
-def test_import_leaves_an_unsubscribed_address_unsubscribed_unless_the_row_says_active(cli, tmp_path):
-    for address in ("gone@example.org", "back@example.org"):
+def test_restoring_an_old_export_keeps_those_who_unsubscribed_since_unsubscribed_and_counts_them(cli, tmp_path):
+    for address in ("ada@example.org", "bob@example.org", "cyd@example.org"):
+        assert cli("subscribe", address, "-k", "agents")[0] == 0
+    path = tmp_path / "last-month.csv"
+    assert cli("subscribers", "export", str(path))[0] == 0
+    for address in ("bob@example.org", "cyd@example.org"):
+        assert cli("unsubscribe", address)[0] == 0
+    assert cli("subscribers", "import", str(path)) == (0, f"imported {path}: 0 added, 0 updated, 1 unchanged, "
+                                                          "2 skipped: unsubscribed since; --resubscribe to add "
+                                                          "them anyway\n", "")
+    assert [(r["address"], r["active"]) for r in listed(cli)] == [
+        ("ada@example.org", True), ("bob@example.org", False), ("cyd@example.org", False)]
+
+
+def test_import_leaves_an_unsubscribed_address_as_it_is_unless_resubscribe_is_given(cli, tmp_path):
+    for address in ("gone@example.org", "back@example.org", "left@example.org"):
         assert cli("subscribe", address, "-k", "agents")[0] == 0
         assert cli("unsubscribe", address)[0] == 0
     path = tmp_path / "team.csv"
-    path.write_text("address,profiles,active\ngone@example.org,robotics,\nback@example.org,robotics,true\n")
-    assert cli("subscribers", "import", str(path))[0] == 0
-    assert [(r["address"], r["active"], r["profiles"]) for r in listed(cli)] == [
-        ("gone@example.org", False, ["robotics"]), ("back@example.org", True, ["robotics"])]
+    path.write_text("address,profiles,active\ngone@example.org,robotics,\nback@example.org,robotics,true\n"
+                    "left@example.org,robotics,false\n")
+    assert cli("subscribers", "import", str(path))[1].endswith(", 1 updated, 0 unchanged, 2 skipped: "
+                                                               "unsubscribed since; --resubscribe to add them anyway\n")
+    assert [(r["active"], r["profiles"]) for r in listed(cli)] == [
+        (False, ["agents"]), (False, ["agents"]), (False, ["robotics"])]
+    assert cli("subscribers", "import", str(path), "--resubscribe")[1] == (
+        f"imported {path}: 0 added, 2 updated, 1 unchanged\n")
+    assert [(r["active"], r["profiles"]) for r in listed(cli)] == [
+        (True, ["robotics"]), (True, ["robotics"]), (False, ["robotics"])]
 
 
-def test_importing_an_unsubscribed_address_back_with_active_plans_that_days_digest_again(cli, tmp_path, store):
+def test_importing_an_unsubscribed_address_back_with_resubscribe_plans_that_days_digest_again(cli, tmp_path, store):
     """As `notifier subscribe` does: the digest cancelled when they left frees that day's key."""
     assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
     sub_id = store.find_subscriber("ada@example.org").id
@@ -511,7 +531,7 @@ def test_importing_an_unsubscribed_address_back_with_active_plans_that_days_dige
     assert cli("unsubscribe", "ada@example.org")[0] == 0
     path = tmp_path / "team.csv"
     path.write_text("address,profiles,active\nada@example.org,agents,true\n")
-    assert cli("subscribers", "import", str(path))[0] == 0
+    assert cli("subscribers", "import", str(path), "--resubscribe")[0] == 0
     again = store.plan_delivery(subscriber_id=sub_id, digest_day="2026-07-02", items=[], meta={"empty_note": True})
     assert again is not None and again.state == "pending"
 

@@ -16,6 +16,8 @@ def add_arguments(p):
                                                              "export to standard output: jsonl)")
     p.add_argument("--all", action="store_true", help="include those who unsubscribed (a full backup needs it; "
                                                       "paused ones are always in)")
+    p.add_argument("--resubscribe", action="store_true", help="for import: make active again those who "
+                   "unsubscribed (without it they stay unsubscribed: a row of an old export says active)")
     p.add_argument("--json", action="store_true", help="print JSON lines")
     p.set_defaults(usage_error=p.error)
 
@@ -51,12 +53,20 @@ def import_file(ctx, args) -> int:
     config_owned = ctx.store.find_subscribers([sub.address for _, sub in rows], origin="config")
     subscriber_files.fail(args.file, [(line, f"'{sub.address}' is declared in the config file; change it there")
                                       for line, sub in rows if sub.address in config_owned])
-    added, updated = ctx.store.upsert_subscribers([sub for _, sub in rows], SETTINGS)
+    subs = [_resubscribing(sub) if args.resubscribe else sub for _, sub in rows]
+    added, updated, skipped = ctx.store.upsert_subscribers(subs, SETTINGS, skip_unsubscribed=not args.resubscribe)
     if encoding == "Windows-1252":
         print(f"{args.file}: not UTF-8, so read as Windows-1252 (Excel's \"CSV\"); if a name looks wrong, "
               "save the file as \"CSV UTF-8\" and import it again", file=sys.stderr)
-    print(f"imported {args.file}: {added} added, {updated} updated, {len(rows) - added - updated} unchanged")
+    print(f"imported {args.file}: {added} added, {updated} updated, {len(rows) - added - updated - skipped} unchanged"
+          + (f", {skipped} skipped: unsubscribed since; --resubscribe to add them anyway" if skipped else ""))
     return 0
+
+
+def _resubscribing(sub):
+    """--resubscribe: a row that does not say active false makes an unsubscribed address active again."""
+    sub.active = sub.active is not False
+    return sub
 
 
 def export(ctx, args) -> int:

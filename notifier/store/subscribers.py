@@ -105,12 +105,15 @@ class SubscribersMixin:
                     for i, a in s.exec(select(Subscriber.id, Subscriber.address).where(Subscriber.id.in_(chunk)))}
 
     @_retry_race
-    def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
+    def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str], *,
+                           skip_unsubscribed: bool = False) -> tuple[int, int, int]:
         """Add these subscribers, or set ``fields`` on those whose address exists, all in one
         transaction; and active and paused, unless None (as they are: an unsubscribed one stays
-        so), moving their digests as unsubscribe, subscribe and pause/resume do. -> (added, updated:
-        those of the existing ones that this changed)."""
-        fields, updated = list(fields), 0
+        so), moving their digests as unsubscribe, subscribe and pause/resume do. With
+        ``skip_unsubscribed``, one stored as unsubscribed is left as it is unless its row says
+        active false (an old export says true of someone who left since). -> (added, updated:
+        those of the existing ones that this changed, skipped)."""
+        fields, updated, skipped = list(fields), 0, 0
         with self.transaction(), self.session() as s:
             existing = {}
             for chunk in batched([sub.address for sub in subs], 500):
@@ -121,22 +124,27 @@ class SubscribersMixin:
                     sub.active, sub.paused = sub.active is not False, sub.paused is True
                     sub.id = None          # run again after a lost race: the rolled-back insert left its id
                     s.add(sub)
-                    continue
-                before = [getattr(row, key) for key in (*fields, "active", "paused")]
-                for key in fields:
-                    setattr(row, key, getattr(sub, key))
-                if sub.active and not row.active:
-                    _resubscribed(s, row)
-                elif sub.active is False and row.active:
-                    self.cancel_open(row.id)
-                row.active = row.active if sub.active is None else sub.active
-                if sub.paused is not None and sub.paused != row.paused:
-                    row.paused = sub.paused
-                    self._hold_digests(row.id, sub.paused)
-                if before != [getattr(row, key) for key in (*fields, "active", "paused")]:
+                elif skip_unsubscribed and not row.active and sub.active is not False:
+                    skipped += 1
+                elif self._upsert_one(s, row, sub, fields):
                     row.updated_at, updated = utcnow(), updated + 1
                     s.add(row)
-            return len(subs) - len(existing), updated
+            return len(subs) - len(existing), updated, skipped
+
+    def _upsert_one(self, s: Session, row: Subscriber, sub: Subscriber, fields: list[str]) -> bool:
+        """``upsert_subscribers`` for one stored subscriber. -> whether it changed."""
+        before = [getattr(row, key) for key in (*fields, "active", "paused")]
+        for key in fields:
+            setattr(row, key, getattr(sub, key))
+        if sub.active and not row.active:
+            _resubscribed(s, row)
+        elif sub.active is False and row.active:
+            self.cancel_open(row.id)
+        row.active = row.active if sub.active is None else sub.active
+        if sub.paused is not None and sub.paused != row.paused:
+            row.paused = sub.paused
+            self._hold_digests(row.id, sub.paused)
+        return before != [getattr(row, key) for key in (*fields, "active", "paused")]
 
     def subscribers_version(self, origin: str) -> str:
         """Changes whenever a subscriber of this origin is added or changed: 'count/latest change'."""
