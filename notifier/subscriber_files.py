@@ -10,6 +10,7 @@ import codecs
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 from notifier.errors import InputError, json_error
@@ -24,6 +25,12 @@ WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")   # zip (.xlsx, .ods), OLE2 (.xls)
 WORKBOOK_HINT = 'a spreadsheet workbook, not CSV: use a .csv file, which spreadsheets open and save (Excel: "CSV UTF-8")'
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")   # a spreadsheet runs a cell starting so as a formula
+STDIN = "-"                           # the file name that stands for standard input (or output)
+
+
+def shown_name(path: str) -> str:
+    """How messages name the file: "standard input" for ``STDIN``."""
+    return "standard input" if path == STDIN else path
 
 
 def file_format(path: str, given: str | None) -> str:
@@ -78,15 +85,13 @@ def _unguarded(text: str) -> str:
 
 
 def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, Subscriber]], str]:
-    """-> (line, checked subscriber) for every row, and the encoding the file was read in;
-    InputError listing every bad line."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
+    """-> (line, checked subscriber) for every row of the file (``STDIN``: standard input), and the
+    encoding it was read in; InputError listing every bad line."""
+    name = shown_name(path)
+    data = _contents(path)
     if data.startswith(WORKBOOK_SIGNATURES):       # a workbook renamed .csv: "neither UTF-8 nor Windows-1252"
-        raise InputError(f"{path}: {WORKBOOK_HINT}")
-    text, encoding = decode(path, data)
+        raise InputError(f"{name}: {WORKBOOK_HINT}")
+    text, encoding = decode(name, data)
     rows, errors = (_csv_rows if fmt == "csv" else _jsonl_rows)(text)
     subs, seen = [], {}
     for line, row in rows:
@@ -98,8 +103,17 @@ def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, Su
             subs.append((line, sub))
         except InputError as err:
             errors.append((line, str(err)))
-    fail(path, errors)
+    fail(name, errors)
     return subs, encoding
+
+
+def _contents(path: str) -> bytes:
+    if path == STDIN:
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
 
 
 def decode(path: str, data: bytes) -> tuple[str, str]:

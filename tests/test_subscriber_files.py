@@ -1,6 +1,7 @@
 """Many subscribers at once: `notifier subscribers import/export` (CSV, JSON lines), and the config
 file's [[subscribers]] applied when the file changes instead of at every start."""
 import csv
+import io
 import json
 
 import pytest
@@ -41,6 +42,30 @@ def test_export_then_import_into_another_database_gives_the_same_subscribers(cli
     after = listed(cli)
     assert essentials(after) == essentials(before)
     assert after[1]["active"] is False and after[0]["profiles"] == ["kv cache, MoE", "speculative decoding"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_to_standard_output_piped_into_import_from_standard_input_gives_the_same_subscribers(
+        cli, tmp_path, monkeypatch, fmt):
+    monkeypatch.chdir(tmp_path)                # "-" was taken for a file name here
+    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps(r) for r in ROWS) + "\n", encoding="utf-8")
+    assert cli("subscribers", "import", str(tmp_path / "in.jsonl"))[0] == 0
+    before = listed(cli)
+    code, exported, _ = cli("subscribers", "export", "-", "--format", fmt)
+    assert code == 0
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / 'other.sqlite'}")
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(exported.encode())))
+    assert cli("subscribers", "import", "-", "--format", fmt) == (
+        0, "imported standard input: 2 added, 0 updated, 0 unchanged\n", "")
+    assert essentials(listed(cli)) == essentials(before)
+
+
+def test_a_bad_line_on_standard_input_is_named_as_a_line_of_standard_input(cli, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"address,profiles\nada,agents\n")))
+    assert cli("subscribers", "import", "-", "--format", "csv") == (
+        1, "", "notifier: error: standard input: line 2: 'ada' is neither an e-mail address nor a Slack target "
+               "(#channel, channel id C…, user id U… or @U…, https://hooks.slack.com/… or webhook:ENV_NAME)\n"
+               "standard input: nothing imported (1 bad line)\n")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -614,9 +639,10 @@ def test_export_writes_the_columns_of_subscribers_json(cli, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["import"], "import needs a FILE (.csv or .jsonl)"),
+    (["import"], "import needs a FILE (.csv or .jsonl), or - for standard input"),
+    (["import", "-"], "import - reads standard input: give its format, --format csv or --format jsonl"),
     (["list", "team.csv"], "unexpected 'team.csv': did you mean `notifier subscribers import team.csv`?"),
-], ids=["import-without-file", "list-with-file"])
+], ids=["import-without-file", "import-stdin-without-format", "list-with-file"])
 def test_a_subscribers_command_missing_or_given_a_file_wrongly_is_a_usage_error(cli, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
         cli("subscribers", *argv)
