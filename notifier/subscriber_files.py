@@ -84,8 +84,8 @@ def _unguarded(text: str) -> str:
     return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_START) else text
 
 
-def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, Subscriber]], str]:
-    """-> (line, checked subscriber) for every row of the file (``STDIN``: standard input), and the
+def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, dict]], str]:
+    """-> (line, checked subscriber as ``subscribers.written`` values) for every row of the file (``STDIN``: standard input), and the
     encoding it was read in; InputError listing every bad line."""
     name = shown_name(path)
     data = _contents(path)
@@ -97,9 +97,9 @@ def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, Su
     for line, row in rows:
         try:
             sub = _subscriber(row, default_timezone)
-            if sub.address in seen:
-                raise InputError(f"'{sub.address}' is also on line {seen[sub.address]}")
-            seen[sub.address] = line
+            if sub["address"] in seen:
+                raise InputError(f"'{sub['address']}' is also on line {seen[sub['address']]}")
+            seen[sub["address"]] = line
             subs.append((line, sub))
         except InputError as err:
             errors.append((line, str(err)))
@@ -231,8 +231,9 @@ def _delimiter(text: str) -> str:
                                                            for c in header.split(d))), ",")
 
 
-def _subscriber(row: dict, default_timezone: str) -> Subscriber:
-    from notifier.subscribers import new_subscriber
+def _subscriber(row: dict, default_timezone: str) -> dict:
+    """A row's subscriber, checked, as ``subscribers.written`` values."""
+    from notifier.subscribers import new_subscriber, written
 
     unknown = [k for k in row if k not in COLUMNS]
     if unknown:
@@ -248,9 +249,8 @@ def _subscriber(row: dict, default_timezone: str) -> Subscriber:
                          threshold=_number(row, "threshold", float), origin="cli")
     if row.get("channel") not in (None, sub.channel):
         raise InputError(f"channel '{row['channel']}' does not fit '{sub.address}' (a {sub.channel} address)")
-    sub.active = None if row.get("active") is None else _flag(row, "active")   # None: as it is (new: active)
-    sub.paused = None if row.get("paused") is None else _flag(row, "paused")   # None: as it is (new: not paused)
-    return sub
+    return written(sub, active=None if row.get("active") is None else _flag(row, "active"),   # None: as it is
+                   paused=None if row.get("paused") is None else _flag(row, "paused"))
 
 
 def _text(row: dict, key: str) -> str:

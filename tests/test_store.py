@@ -269,9 +269,10 @@ def test_database_url_whose_driver_is_missing_gets_one_line_error():
 
 
 def test_list_subscribers_by_ids_gives_the_active_ones_of_those_ids_in_order_however_many(store):
-    from notifier.subscribers import new_subscriber
+    from notifier.subscribers import new_subscriber, written
 
-    store.upsert_subscribers([new_subscriber(address=f"u{i}@example.org", keywords=["agents"]) for i in range(1203)], [])
+    store.upsert_subscribers([written(new_subscriber(address=f"u{i}@example.org", keywords=["agents"]))
+                              for i in range(1203)], [])
     subs = store.list_subscribers()
     store.update_subscriber(subs[3].id, active=False)
     store.update_subscriber(subs[700].id, paused=True)

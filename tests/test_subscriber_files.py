@@ -372,10 +372,11 @@ def test_a_config_subscriber_edited_on_the_command_line_gets_the_file_back_at_th
 # ----------------------------------------------------------------------------- status at scale
 def deliveries_for(db_url: str, n: int, sent_days: dict[int, str]) -> None:
     from notifier.store import Store
-    from notifier.subscribers import new_subscriber
+    from notifier.subscribers import new_subscriber, written
 
     store = Store(db_url)
-    store.upsert_subscribers([new_subscriber(address=f"u{i}@example.org", keywords=["agents"]) for i in range(n)], [])
+    store.upsert_subscribers([written(new_subscriber(address=f"u{i}@example.org", keywords=["agents"]))
+                              for i in range(n)], [])
     subs = store.list_subscribers()
     for i, day in sent_days.items():
         d = store.plan_delivery(subscriber_id=subs[i].id, digest_day=day, items=[], meta={"empty_note": True})

@@ -53,9 +53,9 @@ def import_file(ctx, args) -> int:
     fmt = subscriber_files.file_format(args.file, args.format)
     rows, encoding = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
     name = subscriber_files.shown_name(args.file)
-    config_owned = ctx.store.find_subscribers([sub.address for _, sub in rows], origin="config")
-    subscriber_files.fail(name, [(line, f"'{sub.address}' is declared in the config file; change it there")
-                                      for line, sub in rows if sub.address in config_owned])
+    config_owned = ctx.store.find_subscribers([sub["address"] for _, sub in rows], origin="config")
+    subscriber_files.fail(name, [(line, f"'{sub['address']}' is declared in the config file; change it there")
+                                 for line, sub in rows if sub["address"] in config_owned])
     subs = [_resubscribing(sub) if args.resubscribe else sub for _, sub in rows]
     added, updated, skipped = ctx.store.upsert_subscribers(subs, SETTINGS, skip_unsubscribed=not args.resubscribe)
     if encoding == "Windows-1252":
@@ -66,9 +66,9 @@ def import_file(ctx, args) -> int:
     return 0
 
 
-def _resubscribing(sub):
+def _resubscribing(sub: dict) -> dict:
     """--resubscribe: a row that does not say active false makes an unsubscribed address active again."""
-    sub.active = sub.active is not False
+    sub["active"] = sub["active"] is not False
     return sub
 
 
