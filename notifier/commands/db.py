@@ -1,5 +1,7 @@
 """`notifier db copy --to URL`: move the whole database elsewhere, e.g. from SQLite to PostgreSQL."""
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from notifier.errors import InputError
@@ -30,7 +32,8 @@ def run(args) -> int:
         try:
             if same_database(source, target):
                 raise InputError("--to is the configured database itself; name another one")
-            counts = source.copy_to(target, replace=args.force)
+            with progress_bar() as progress:
+                counts = source.copy_to(target, replace=args.force, progress=progress)
         finally:
             target.close()
     finally:
@@ -39,6 +42,25 @@ def run(args) -> int:
         print(f"  {table:<16} {count:>9} rows")
     print(f"copied {source.where} to {target.where}: {sum(counts.values())} rows, counts checked table by table")
     return 0
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """Rows copied of all, on a terminal (standard error, gone when done: a million rows took
+    over a minute without a sign of life); nothing on a pipe or under CI (which sets CI, and
+    often FORCE_COLOR, which rich takes for a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    if not console.is_interactive or os.environ.get("CI"):
+        yield lambda *_: None
+        return
+    columns = (TextColumn("copying {task.description:<16}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+        yield lambda table, done, total: bar.update(task, description=table, completed=done, total=total)
 
 
 def check_source(url: str) -> None:
