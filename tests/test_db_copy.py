@@ -139,3 +139,18 @@ def test_copy_shows_its_progress_on_a_terminal_and_nothing_on_a_pipe_or_under_ci
     assert code == 0 and f"{total}/{total} rows" in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err)    # colours off
     monkeypatch.setenv("CI", "true")
     assert cli("db", "copy", "--to", f"sqlite:///{tmp_path / 'ci.sqlite'}")[::2] == (0, "")
+
+
+def test_a_percent_sign_in_a_sqlite_file_name_is_part_of_the_name(cli, source, tmp_path):
+    """SQLAlchemy reads a URL's %41 as 'A': the copy went to pAb.sqlite, not the file named."""
+    assert cli("db", "copy", "--to", f"sqlite:///{tmp_path / 'p%41b.sqlite'}")[0] == 0
+    assert snapshot(f"sqlite:///{tmp_path / 'p%41b.sqlite'}") == snapshot(source)
+    assert not (tmp_path / "pAb.sqlite").exists()
+
+
+def test_a_configured_database_with_a_percent_sign_in_its_path_is_that_file(cli, tmp_path, monkeypatch):
+    """[database] url (here through NOTIFIER_DATABASE_URL) and a state folder named '50%41' alike."""
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / '50%41' / 'n%2Fm.sqlite'}")
+    assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("50*/*.sqlite")] == ["50%41/n%2Fm.sqlite"]
+    assert json.loads(cli("subscribers", "--json")[1])["address"] == "ada@example.org"

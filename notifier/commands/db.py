@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from notifier.errors import InputError
+from notifier.store.engine import sqlite_path
 
 
 def add_arguments(p):
@@ -66,7 +67,7 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
 def check_source(url: str) -> None:
     """A configured SQLite file that does not exist is refused: opening it made an empty database
     and "copied" 0 rows, when the command ran without the service's --config or state folder."""
-    path = sqlite_file(url)
+    path = sqlite_path(url)
     if path is not None and not path.exists():
         raise InputError(f"{path}: no database there, nothing to copy; give the service's --config "
                          "(or NOTIFIER_STATE_DIR)")
@@ -75,19 +76,11 @@ def check_source(url: str) -> None:
 def check_target(url: str) -> None:
     """A SQLite target in a folder that does not exist is refused, as cp refuses: a typo in the
     path made the folders and the copy went there. So is one in memory: it was "copied" and gone."""
-    path = sqlite_file(url)
+    path = sqlite_path(url)
     if url.startswith("sqlite") and path is None:
         raise InputError(f"--to {url} is a database in memory, gone when this command ends; name a file")
     if path is not None and not path.parent.is_dir():
         raise InputError(f"--to {url}: there is no folder {path.parent}; create it first, or name another file")
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file of a sqlite:/// URL (None for a server or an in-memory database)."""
-    from sqlalchemy.engine import make_url
-
-    database = make_url(url).database if url.startswith("sqlite") else None
-    return Path(database) if database and database != ":memory:" else None
 
 
 def same_database(source, target) -> bool:
