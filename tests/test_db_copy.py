@@ -146,11 +146,3 @@ def test_a_percent_sign_in_a_sqlite_file_name_is_part_of_the_name(cli, source, t
     assert cli("db", "copy", "--to", f"sqlite:///{tmp_path / 'p%41b.sqlite'}")[0] == 0
     assert snapshot(f"sqlite:///{tmp_path / 'p%41b.sqlite'}") == snapshot(source)
     assert not (tmp_path / "pAb.sqlite").exists()
-
-
-def test_a_configured_database_with_a_percent_sign_in_its_path_is_that_file(cli, tmp_path, monkeypatch):
-    """[database] url (here through NOTIFIER_DATABASE_URL) and a state folder named '50%41' alike."""
-    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / '50%41' / 'n%2Fm.sqlite'}")
-    assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
-    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("50*/*.sqlite")] == ["50%41/n%2Fm.sqlite"]
-    assert json.loads(cli("subscribers", "--json")[1])["address"] == "ada@example.org"
