@@ -286,6 +286,14 @@ def test_a_database_path_with_a_percent_sign_or_question_mark_is_that_file(cli, 
     assert json.loads(cli("subscribers", "--json")[1])["address"] == "ada@example.org"
 
 
+def test_a_database_in_memory_leaves_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = Store("sqlite://")
+    store.add_subscriber(Subscriber(channel="email", address="ada@example.org", profile='["agents"]'))
+    store.close()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_list_subscribers_by_ids_gives_the_active_ones_of_those_ids_in_order_however_many(store):
     from notifier.subscribers import new_subscriber, written
 

@@ -217,10 +217,11 @@ def sqlite_path(url: str) -> Path | None:
 
 def _engine_url(url: str, path: Path | None):
     """SQLAlchemy reads '%41' in a URL as 'A' (and '%2F' as '/'): sqlite:///p%41b.sqlite opened
-    pAb.sqlite, and a state folder named '50%41' another folder. Its database is the file named."""
+    pAb.sqlite, and a state folder named '50%41' another folder. Its database is the file named
+    (not for sqlite://, a database in memory, whose ``path`` is no file)."""
     from sqlalchemy.engine import make_url
 
-    return url if path is None else make_url(url).set(database=str(path))
+    return make_url(url).set(database=str(path)) if path is not None and ":///" in url else url
 
 
 def _check_sqlite_file(path: Path) -> None:
