@@ -93,12 +93,12 @@ def sync_config_subscribers(ctx: Context) -> None:
     zone they fall back to) changed since they were last applied, or when one of them was changed
     in the store meanwhile (e.g. `notifier edit`); CLI-only ones are untouched. Applying 10,000
     at every start of every command took 45 s; checking the fingerprint takes milliseconds."""
-    from notifier.subscribers import SETTINGS, spec_subscriber
+    from notifier.subscribers import SETTINGS, spec_subscriber, written
 
     wanted_key = _config_subscribers_fingerprint(ctx.config)
     if ctx.store.setting(CONFIG_SUBSCRIBERS_KEY) == f"{wanted_key} {ctx.store.subscribers_version('config')}":
         return
-    wanted = [spec_subscriber(spec, ctx.config.schedule.timezone) for spec in ctx.config.subscribers]
+    wanted = [written(spec_subscriber(spec, ctx.config.schedule.timezone)) for spec in ctx.config.subscribers]
     ctx.store.upsert_subscribers(wanted, SETTINGS + ("origin",))
     # Recorded after the rows are written: a start that dies in between applies them again.
     ctx.store.put_setting(CONFIG_SUBSCRIBERS_KEY, f"{wanted_key} {ctx.store.subscribers_version('config')}")

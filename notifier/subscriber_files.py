@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
+import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from notifier.errors import InputError, json_error
@@ -24,6 +26,12 @@ WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")   # zip (.xlsx, .ods), OLE2 (.xls)
 WORKBOOK_HINT = 'a spreadsheet workbook, not CSV: use a .csv file, which spreadsheets open and save (Excel: "CSV UTF-8")'
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")   # a spreadsheet runs a cell starting so as a formula
+STDIN = "-"                           # the file name that stands for standard input (or output)
+
+
+def shown_name(path: str) -> str:
+    """How messages name the file: "standard input" for ``STDIN``."""
+    return "standard input" if path == STDIN else path
 
 
 def file_format(path: str, given: str | None) -> str:
@@ -77,29 +85,40 @@ def _unguarded(text: str) -> str:
     return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_START) else text
 
 
-def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, Subscriber]], str]:
-    """-> (line, checked subscriber) for every row, and the encoding the file was read in;
-    InputError listing every bad line."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
-    if data.startswith(WORKBOOK_SIGNATURES):       # a workbook renamed .csv: "neither UTF-8 nor Windows-1252"
-        raise InputError(f"{path}: {WORKBOOK_HINT}")
-    text, encoding = decode(path, data)
-    rows, errors = (_csv_rows if fmt == "csv" else _jsonl_rows)(text)
-    subs, seen = [], {}
-    for line, row in rows:
+def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, dict]], str]:
+    """-> (line, checked subscriber as ``subscribers.written`` values) for every row of the file
+    (``STDIN``: standard input), and the encoding it was read in; InputError listing every bad
+    line. Rows are read one at a time: only the checked values are kept."""
+    text, encoding = _decoded(path)
+    subs, seen, errors = [], {}, []
+    for line, row in (_csv_rows if fmt == "csv" else _jsonl_rows)(text, errors):
         try:
             sub = _subscriber(row, default_timezone)
-            if sub.address in seen:
-                raise InputError(f"'{sub.address}' is also on line {seen[sub.address]}")
-            seen[sub.address] = line
+            if sub["address"] in seen:
+                raise InputError(f"'{sub['address']}' is also on line {seen[sub['address']]}")
+            seen[sub["address"]] = line
             subs.append((line, sub))
         except InputError as err:
             errors.append((line, str(err)))
-    fail(path, errors)
+    fail(shown_name(path), errors)
     return subs, encoding
+
+
+def _decoded(path: str) -> tuple[str, str]:
+    """The file's text and the encoding it was read in (``decode``)."""
+    data = _contents(path)
+    if data.startswith(WORKBOOK_SIGNATURES):       # a workbook renamed .csv: "neither UTF-8 nor Windows-1252"
+        raise InputError(f"{shown_name(path)}: {WORKBOOK_HINT}")
+    return decode(shown_name(path), data)
+
+
+def _contents(path: str) -> bytes:
+    if path == STDIN:
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
 
 
 def decode(path: str, data: bytes) -> tuple[str, str]:
@@ -131,12 +150,13 @@ def fail(path: str, errors: list[tuple[int, str]]) -> None:
     raise InputError.report(lines)
 
 
-def _jsonl_rows(text: str) -> tuple[list, list]:
+def _jsonl_rows(text: str, errors: list) -> Iterator[tuple[int, dict]]:
+    """(line, object) for each JSON line; what is wrong with any other appended to ``errors``."""
     body = text.lstrip()
     if body.startswith("["):           # a .json file as other tools write it: every line would be "not valid JSON"
-        return [], [(text[:len(text) - len(body)].count("\n") + 1, "a JSON array: write one JSON object per line "
-                     "(JSON lines, as `notifier subscribers export` writes)")]
-    rows, errors = [], []
+        errors.append((text[:len(text) - len(body)].count("\n") + 1, "a JSON array: write one JSON object per line "
+                       "(JSON lines, as `notifier subscribers export` writes)"))
+        return
     for n, line in enumerate(_lines(text), 1):
         if not line.strip():
             continue
@@ -146,42 +166,49 @@ def _jsonl_rows(text: str) -> tuple[list, list]:
             errors.append((n, f"not valid JSON ({json_error(err)})"))
             continue
         if isinstance(row, dict):
-            rows.append((n, row))
+            yield n, row
         else:
             errors.append((n, "must be a JSON object"))
-    return rows, errors
 
 
-def _lines(text: str) -> list[str]:
-    """The lines of a text, each ended by \\n, \\r\\n or \\r (str.splitlines also ends one at U+2028 and
-    U+2029, which a name or profile may hold: an exported row would be cut in two)."""
-    return io.StringIO(text, newline=None).read().split("\n")
+# A line and its end: \n, \r\n or \r, as a file opened with newline="" gives them (str.splitlines
+# also ends one at U+2028 and U+2029, which a name or profile may hold: an exported row would be cut
+# in two). Found one by one: io.StringIO(text) held four bytes a character, 57 MB for 100,000 rows.
+LINE = re.compile(r".*?(?:\r\n|\r|\n)|.+", re.S)
 
 
-def _csv_rows(text: str) -> tuple[list, list]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), skipinitialspace=True)
+def _lines(text: str) -> Iterator[str]:
+    """The lines of a text, one by one, without their ends."""
+    return (m.group().removesuffix("\n").removesuffix("\r") for m in LINE.finditer(text))
+
+
+def _csv_rows(text: str, errors: list) -> Iterator[tuple[int, dict]]:
+    """(line a record starts on, its cells by column) for each record; what is wrong with any
+    other appended to ``errors``."""
+    lines = (m.group() for m in LINE.finditer(text))
+    reader = csv.reader(lines, delimiter=_delimiter(text), skipinitialspace=True)
     try:
-        return _csv_records(reader)
+        yield from _csv_records(reader, errors)
     except csv.Error as err:            # a cell over the csv module's limit (128 KB) stops the reader
-        return [], [(reader.line_num, f"not readable as CSV: {err}")]
+        errors.append((reader.line_num, f"not readable as CSV: {err}"))
 
 
-def _csv_records(reader) -> tuple[list, list]:
+def _csv_records(reader, errors: list) -> Iterator[tuple[int, dict]]:
     typed = next(reader, None) or []
     header = [h.strip().lower() for h in typed]          # "Address " as a spreadsheet user types it
     error = _header_error(typed, header)
     if error:
-        return [], [(1, error)]
-    rows, errors, start = [], [], reader.line_num + 1
+        errors.append((1, error))
+        return
+    start = reader.line_num + 1
     for cells in reader:
         if any(c.strip() for c in cells):
             row, error = _csv_row(header, cells)
             if error:
                 errors.append((start, error))
             else:
-                rows.append((start, row))
+                yield start, row
         start = reader.line_num + 1
-    return rows, errors
 
 
 def _csv_row(header: list[str], cells: list[str]) -> tuple[dict, str | None]:
@@ -217,8 +244,9 @@ def _delimiter(text: str) -> str:
                                                            for c in header.split(d))), ",")
 
 
-def _subscriber(row: dict, default_timezone: str) -> Subscriber:
-    from notifier.subscribers import new_subscriber
+def _subscriber(row: dict, default_timezone: str) -> dict:
+    """A row's subscriber, checked, as ``subscribers.written`` values."""
+    from notifier.subscribers import new_subscriber, written
 
     unknown = [k for k in row if k not in COLUMNS]
     if unknown:
@@ -234,9 +262,8 @@ def _subscriber(row: dict, default_timezone: str) -> Subscriber:
                          threshold=_number(row, "threshold", float), origin="cli")
     if row.get("channel") not in (None, sub.channel):
         raise InputError(f"channel '{row['channel']}' does not fit '{sub.address}' (a {sub.channel} address)")
-    sub.active = None if row.get("active") is None else _flag(row, "active")   # None: as it is (new: active)
-    sub.paused = None if row.get("paused") is None else _flag(row, "paused")   # None: as it is (new: not paused)
-    return sub
+    return written(sub, active=None if row.get("active") is None else _flag(row, "active"),   # None: as it is
+                   paused=None if row.get("paused") is None else _flag(row, "paused"))
 
 
 def _text(row: dict, key: str) -> str:
@@ -248,7 +275,7 @@ def _text(row: dict, key: str) -> str:
 
 def _profiles(value) -> list[str]:
     if isinstance(value, str):
-        return _lines(value)
+        return list(_lines(value))
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
     raise InputError("'profiles' is required: a keyword profile, or a list of them")

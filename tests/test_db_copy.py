@@ -2,6 +2,7 @@
 tests/pg.py) or to another SQLite file keeps every paper, subscriber and delivery, and the target
 goes on working (new ids do not collide with copied ones)."""
 import json
+import re
 
 import pytest
 
@@ -123,3 +124,25 @@ def test_an_in_memory_target_is_refused_not_reported_copied(cli, source):
     assert cli("db", "copy", "--to", "sqlite:///:memory:") == (
         1, "", "notifier: error: --to sqlite:///:memory: is a database in memory, gone when this command ends; "
                "name a file\n")
+
+
+def test_copy_shows_its_progress_on_a_terminal_and_nothing_on_a_pipe_or_under_ci(cli, source, tmp_path,
+                                                                                   monkeypatch):
+    """rich takes TTY_COMPATIBLE=1 for a terminal (it cannot tell one from a pipe otherwise here);
+    CI systems set CI and often FORCE_COLOR, which rich also takes for a terminal."""
+    monkeypatch.delenv("CI", raising=False)
+    code, out, err = cli("db", "copy", "--to", f"sqlite:///{tmp_path / 'piped.sqlite'}")
+    assert (code, err) == (0, "")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    code, out, err = cli("db", "copy", "--to", f"sqlite:///{tmp_path / 'shown.sqlite'}")
+    total = out.splitlines()[-1].split(": ")[1].split()[0]
+    assert code == 0 and f"{total}/{total} rows" in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err)    # colours off
+    monkeypatch.setenv("CI", "true")
+    assert cli("db", "copy", "--to", f"sqlite:///{tmp_path / 'ci.sqlite'}")[::2] == (0, "")
+
+
+def test_a_percent_sign_in_a_sqlite_file_name_is_part_of_the_name(cli, source, tmp_path):
+    """SQLAlchemy reads a URL's %41 as 'A': the copy went to pAb.sqlite, not the file named."""
+    assert cli("db", "copy", "--to", f"sqlite:///{tmp_path / 'p%41b.sqlite'}")[0] == 0
+    assert snapshot(f"sqlite:///{tmp_path / 'p%41b.sqlite'}") == snapshot(source)
+    assert not (tmp_path / "pAb.sqlite").exists()

@@ -268,10 +268,37 @@ def test_database_url_whose_driver_is_missing_gets_one_line_error():
                               "(for PostgreSQL: pip install 'digest-notifier[postgres]')")
 
 
-def test_list_subscribers_by_ids_gives_the_active_ones_of_those_ids_in_order_however_many(store):
-    from notifier.subscribers import new_subscriber
+@pytest.mark.parametrize("configured, state_dir, expected", [
+    ("50%41/n%2Fm.sqlite", "state", "50%41/n%2Fm.sqlite"),
+    (None, "50%41?x", "50%41?x/notifier.sqlite"),
+], ids=["database-url", "state-folder"])
+def test_a_database_path_with_a_percent_sign_or_question_mark_is_that_file(cli, tmp_path, monkeypatch,
+                                                                           configured, state_dir, expected):
+    """[database] url (here through NOTIFIER_DATABASE_URL), or the default file in the state folder:
+    '%2F' was a subfolder ('cannot open the database file'), '?x/notifier.sqlite' a URL's query."""
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / state_dir))
+    if configured:
+        monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / configured}")
+    else:
+        monkeypatch.delenv("NOTIFIER_DATABASE_URL")
+    assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("*/*.sqlite")] == [expected]
+    assert json.loads(cli("subscribers", "--json")[1])["address"] == "ada@example.org"
 
-    store.upsert_subscribers([new_subscriber(address=f"u{i}@example.org", keywords=["agents"]) for i in range(1203)], [])
+
+def test_a_database_in_memory_leaves_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = Store("sqlite://")
+    store.add_subscriber(Subscriber(channel="email", address="ada@example.org", profile='["agents"]'))
+    store.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_list_subscribers_by_ids_gives_the_active_ones_of_those_ids_in_order_however_many(store):
+    from notifier.subscribers import new_subscriber, written
+
+    store.upsert_subscribers([written(new_subscriber(address=f"u{i}@example.org", keywords=["agents"]))
+                              for i in range(1203)], [])
     subs = store.list_subscribers()
     store.update_subscriber(subs[3].id, active=False)
     store.update_subscriber(subs[700].id, paused=True)

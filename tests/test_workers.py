@@ -21,7 +21,7 @@ from notifier.config import Config, load_config
 from notifier.errors import ConfigError
 from notifier.pipeline import fetch_claimed, open_context, recover, renewing
 from notifier.store import Delivery, FetchRun, Store
-from notifier.subscribers import new_subscriber
+from notifier.subscribers import new_subscriber, written
 from test_faults import SMTPServer, ingest, wait_for
 
 T0 = datetime(2026, 6, 12, 8, 0, tzinfo=timezone.utc)
@@ -244,8 +244,8 @@ def test_config_subscribers_synced_by_two_workers_at_once_are_added_once_without
     store = Store(postgres_url)
     wanted = new_subscriber(address="ann@example.org", keywords=["agents"], origin="config")
     got = lose_race(postgres_url, Subscriber(address="ann@example.org", channel="email", profile='["agents"]'),
-                    lambda: store.upsert_subscribers([wanted], ("profile", "origin")))
-    assert got == (0, 1)                                 # added by the other worker: updated here
+                    lambda: store.upsert_subscribers([written(wanted)], ("profile", "origin")))
+    assert got == (0, 1, 0)                              # added by the other worker: updated here
     assert [(s.address, s.origin) for s in store.list_subscribers()] == [("ann@example.org", "config")]
     store.close()
 

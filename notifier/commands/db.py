@@ -1,8 +1,11 @@
 """`notifier db copy --to URL`: move the whole database elsewhere, e.g. from SQLite to PostgreSQL."""
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from notifier.errors import InputError
+from notifier.store.engine import sqlite_path
 
 
 def add_arguments(p):
@@ -30,7 +33,8 @@ def run(args) -> int:
         try:
             if same_database(source, target):
                 raise InputError("--to is the configured database itself; name another one")
-            counts = source.copy_to(target, replace=args.force)
+            with progress_bar() as progress:
+                counts = source.copy_to(target, replace=args.force, progress=progress)
         finally:
             target.close()
     finally:
@@ -41,10 +45,29 @@ def run(args) -> int:
     return 0
 
 
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """Rows copied of all, on a terminal (standard error, gone when done: a million rows took
+    over a minute without a sign of life); nothing on a pipe or under CI (which sets CI, and
+    often FORCE_COLOR, which rich takes for a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    if not console.is_interactive or os.environ.get("CI"):
+        yield lambda *_: None
+        return
+    columns = (TextColumn("copying {task.description:<16}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+        yield lambda table, done, total: bar.update(task, description=table, completed=done, total=total)
+
+
 def check_source(url: str) -> None:
     """A configured SQLite file that does not exist is refused: opening it made an empty database
     and "copied" 0 rows, when the command ran without the service's --config or state folder."""
-    path = sqlite_file(url)
+    path = sqlite_path(url)
     if path is not None and not path.exists():
         raise InputError(f"{path}: no database there, nothing to copy; give the service's --config "
                          "(or NOTIFIER_STATE_DIR)")
@@ -53,19 +76,11 @@ def check_source(url: str) -> None:
 def check_target(url: str) -> None:
     """A SQLite target in a folder that does not exist is refused, as cp refuses: a typo in the
     path made the folders and the copy went there. So is one in memory: it was "copied" and gone."""
-    path = sqlite_file(url)
+    path = sqlite_path(url)
     if url.startswith("sqlite") and path is None:
         raise InputError(f"--to {url} is a database in memory, gone when this command ends; name a file")
     if path is not None and not path.parent.is_dir():
         raise InputError(f"--to {url}: there is no folder {path.parent}; create it first, or name another file")
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file of a sqlite:/// URL (None for a server or an in-memory database)."""
-    from sqlalchemy.engine import make_url
-
-    database = make_url(url).database if url.startswith("sqlite") else None
-    return Path(database) if database and database != ":memory:" else None
 
 
 def same_database(source, target) -> bool:

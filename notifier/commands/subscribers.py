@@ -11,11 +11,13 @@ def add_arguments(p):
     p.add_argument("action", nargs="?", default="list", choices=("list", "import", "export"),
                    help="list (default); import FILE: add or update every subscriber in it, all or nothing; "
                         "export [FILE]: write them (standard output when no FILE)")
-    p.add_argument("file", nargs="?", help="for import/export: a .csv or .jsonl file")
+    p.add_argument("file", nargs="?", help="for import/export: a .csv or .jsonl file; - for standard input/output")
     p.add_argument("--format", choices=("csv", "jsonl"), help="file format (default: from the file name; "
                                                              "export to standard output: jsonl)")
     p.add_argument("--all", action="store_true", help="include those who unsubscribed (a full backup needs it; "
                                                       "paused ones are always in)")
+    p.add_argument("--resubscribe", action="store_true", help="for import: make active again those who "
+                   "unsubscribed (without it they stay unsubscribed: a row of an old export says active)")
     p.add_argument("--json", action="store_true", help="print JSON lines")
     p.set_defaults(usage_error=p.error)
 
@@ -24,7 +26,9 @@ def run(args) -> int:
     if args.file and args.action == "list":         # usage errors exit 2, as argparse's own do
         args.usage_error(f"unexpected '{args.file}': did you mean `notifier subscribers import {args.file}`?")
     if args.action == "import" and not args.file:
-        args.usage_error("import needs a FILE (.csv or .jsonl)")
+        args.usage_error("import needs a FILE (.csv or .jsonl), or - for standard input")
+    if args.action == "import" and args.file == "-" and not args.format:
+        args.usage_error("import - reads standard input: give its format, --format csv or --format jsonl")
     with context(args) as ctx:
         if args.action == "import":
             return import_file(ctx, args)
@@ -48,15 +52,24 @@ def import_file(ctx, args) -> int:
 
     fmt = subscriber_files.file_format(args.file, args.format)
     rows, encoding = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
-    config_owned = ctx.store.find_subscribers([sub.address for _, sub in rows], origin="config")
-    subscriber_files.fail(args.file, [(line, f"'{sub.address}' is declared in the config file; change it there")
-                                      for line, sub in rows if sub.address in config_owned])
-    added, updated = ctx.store.upsert_subscribers([sub for _, sub in rows], SETTINGS)
+    name = subscriber_files.shown_name(args.file)
+    config_owned = ctx.store.find_subscribers([sub["address"] for _, sub in rows], origin="config")
+    subscriber_files.fail(name, [(line, f"'{sub['address']}' is declared in the config file; change it there")
+                                 for line, sub in rows if sub["address"] in config_owned])
+    subs = [_resubscribing(sub) if args.resubscribe else sub for _, sub in rows]
+    added, updated, skipped = ctx.store.upsert_subscribers(subs, SETTINGS, skip_unsubscribed=not args.resubscribe)
     if encoding == "Windows-1252":
-        print(f"{args.file}: not UTF-8, so read as Windows-1252 (Excel's \"CSV\"); if a name looks wrong, "
+        print(f"{name}: not UTF-8, so read as Windows-1252 (Excel's \"CSV\"); if a name looks wrong, "
               "save the file as \"CSV UTF-8\" and import it again", file=sys.stderr)
-    print(f"imported {args.file}: {added} added, {updated} updated, {len(rows) - added - updated} unchanged")
+    print(f"imported {name}: {added} added, {updated} updated, {len(rows) - added - updated - skipped} unchanged"
+          + (f", {skipped} skipped: unsubscribed since; --resubscribe to add them anyway" if skipped else ""))
     return 0
+
+
+def _resubscribing(sub: dict) -> dict:
+    """--resubscribe: a row that does not say active false makes an unsubscribed address active again."""
+    sub["active"] = sub["active"] is not False
+    return sub
 
 
 def export(ctx, args) -> int:
@@ -65,7 +78,7 @@ def export(ctx, args) -> int:
     with ctx.store.transaction():          # the rows written and the count of those left out agree
         rows = [subscriber_files.to_row(s) for s in ctx.store.list_subscribers(active_only=not args.all, paused=True)]
         left_out = ctx.store.count_subscribers(active_only=False) - len(rows)
-    if args.action == "export" and args.file:
+    if args.action == "export" and args.file not in (None, subscriber_files.STDIN):
         fmt = subscriber_files.file_format(args.file, args.format)
         write_whole(args.file, lambda fh: subscriber_files.write(fh, rows, fmt, bom=True), args.file)
         print(f"exported {len(rows)} subscribers to {args.file}"

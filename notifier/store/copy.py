@@ -1,7 +1,7 @@
 """Moving to another database: every row of every table, all or nothing."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import func, text
 from sqlmodel import SQLModel, select
@@ -15,14 +15,16 @@ if TYPE_CHECKING:
 
 class CopyMixin:
     # -- moving to another database -----------------------------------------------------------
-    def copy_to(self, target: Store, *, replace: bool = False, batch: int = 5000) -> dict[str, int]:
+    def copy_to(self, target: Store, *, replace: bool = False, batch: int = 5000,
+                progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
         """Copy every row of every table into ``target`` (e.g. SQLite -> PostgreSQL), in one
         transaction on each side: writers wait meanwhile, and the target gets all or nothing.
         A target that holds any row is refused unless ``replace`` (its rows are deleted first).
-        Counts are checked table by table. -> rows per table."""
-        return self._guard(self._copy_to, target, replace, batch)
+        Counts are checked table by table. ``progress(table, rows copied, rows in all)`` after each
+        batch. -> rows per table."""
+        return self._guard(self._copy_to, target, replace, batch, progress or (lambda *_: None))
 
-    def _copy_to(self, target: Store, replace: bool, batch: int) -> dict[str, int]:
+    def _copy_to(self, target: Store, replace: bool, batch: int, progress) -> dict[str, int]:
         tables = [t for t in SQLModel.metadata.sorted_tables if t.name != SchemaVersion.__tablename__]
         with self.engine.connect() as src, src.begin(), target.engine.connect() as dst, dst.begin():
             counts = {t.name: src.execute(select(func.count()).select_from(t)).scalar() for t in tables}
@@ -32,10 +34,13 @@ class CopyMixin:
                                  "copy into an empty database, or replace its contents with --force")
             for t in reversed(tables):
                 dst.execute(t.delete())
+            done, total = 0, sum(counts.values())
             for t in tables:
                 rows = src.execute(select(t)).mappings()
                 while chunk := [dict(r) for r in rows.fetchmany(batch)]:
                     dst.execute(t.insert(), chunk)
+                    done += len(chunk)
+                    progress(t.name, done, total)
                 _advance_sequence(dst, t)
             copied = {t.name: dst.execute(select(func.count()).select_from(t)).scalar() for t in tables}
             if copied != counts:

@@ -63,11 +63,11 @@ class StoreBase:
         self.url = url
         self._local = threading.local()            # this thread's open transaction(), if any
         self.worker = _worker_id()
-        self.path = _sqlite_path(url)
+        self.path = sqlite_path(url)
         if self.path is not None:
             _check_sqlite_file(self.path)
         try:
-            self.engine = create_engine(url, connect_args=_connect_args(url))
+            self.engine = create_engine(_engine_url(url, self.path), connect_args=_connect_args(url))
         except ModuleNotFoundError as err:
             raise StoreError(f"{self.where}: the database driver '{err.name}' is not installed "
                              "(for PostgreSQL: pip install 'digest-notifier[postgres]')") from None
@@ -209,11 +209,22 @@ class StoreBase:
         return str(self.path) if self.path else self.url.split("@")[-1]
 
 
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str) -> Path | None:
+    """The file of a sqlite:/// URL: the text after the three slashes as typed, '%' and all
+    (config.check_database_url refuses a '?'); None for a server or an in-memory database."""
     if not url.startswith("sqlite"):
         return None
     path = url.split(":///", 1)[-1]
     return None if path in ("", ":memory:") else Path(path)
+
+
+def _engine_url(url: str, path: Path | None):
+    """SQLAlchemy reads '%41' in a URL as 'A' (and '%2F' as '/'): sqlite:///p%41b.sqlite opened
+    pAb.sqlite, and a state folder named '50%41' another folder. Its database is the file named
+    (not for sqlite://, a database in memory, whose ``path`` is no file)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=str(path)) if path is not None and ":///" in url else url
 
 
 def _check_sqlite_file(path: Path) -> None:

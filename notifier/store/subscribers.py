@@ -5,7 +5,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import Row, String, cast, delete, func, or_, update
+from sqlalchemy import Row, String, cast, delete, func, insert, or_, update
 from sqlmodel import Session, select
 
 from notifier.errors import StoreError
@@ -105,38 +105,58 @@ class SubscribersMixin:
                     for i, a in s.exec(select(Subscriber.id, Subscriber.address).where(Subscriber.id.in_(chunk)))}
 
     @_retry_race
-    def upsert_subscribers(self, subs: list[Subscriber], fields: Iterable[str]) -> tuple[int, int]:
-        """Add these subscribers, or set ``fields`` on those whose address exists, all in one
-        transaction; and active and paused, unless None (as they are: an unsubscribed one stays
-        so), moving their digests as unsubscribe, subscribe and pause/resume do. -> (added, updated:
-        those of the existing ones that this changed)."""
-        fields, updated = list(fields), 0
+    def upsert_subscribers(self, subs: list[dict], fields: Iterable[str], *,
+                           skip_unsubscribed: bool = False) -> tuple[int, int, int]:
+        """Add these subscribers (``subscribers.written`` values), or set ``fields`` on those whose
+        address exists, all in one transaction; and active and paused, unless None (as they are: an
+        unsubscribed one stays so), moving their digests as unsubscribe, subscribe and pause/resume
+        do. With ``skip_unsubscribed``, one stored as unsubscribed is left as it is unless its row
+        says active false (an old export says true of someone who left since). -> (added, updated:
+        those of the existing ones that this changed, skipped)."""
+        fields, added, updated, skipped = list(fields), 0, 0, 0
         with self.transaction(), self.session() as s:
-            existing = {}
-            for chunk in batched([sub.address for sub in subs], 500):
-                existing.update((r.address, r) for r in s.exec(select(Subscriber).where(Subscriber.address.in_(chunk))))
-            for sub in subs:
-                row = existing.get(sub.address)
-                if row is None:
-                    sub.active, sub.paused = sub.active is not False, sub.paused is True
-                    sub.id = None          # run again after a lost race: the rolled-back insert left its id
-                    s.add(sub)
-                    continue
-                before = [getattr(row, key) for key in (*fields, "active", "paused")]
-                for key in fields:
-                    setattr(row, key, getattr(sub, key))
-                if sub.active and not row.active:
-                    _resubscribed(s, row)
-                elif sub.active is False and row.active:
-                    self.cancel_open(row.id)
-                row.active = row.active if sub.active is None else sub.active
-                if sub.paused is not None and sub.paused != row.paused:
-                    row.paused = sub.paused
-                    self._hold_digests(row.id, sub.paused)
-                if before != [getattr(row, key) for key in (*fields, "active", "paused")]:
-                    row.updated_at, updated = utcnow(), updated + 1
-                    s.add(row)
-            return len(subs) - len(existing), updated
+            for chunk in batched(subs, 500):     # ORM objects for all of 100,000 at once: 3 KB each
+                a, u, k = self._upsert_chunk(s, chunk, fields, skip_unsubscribed)
+                added, updated, skipped = added + a, updated + u, skipped + k
+        return added, updated, skipped
+
+    def _upsert_chunk(self, s: Session, subs: list[dict], fields: list[str], skip_unsubscribed: bool):
+        """``upsert_subscribers`` for a few hundred of them, written (flushed) before the next
+        ones are read, so that only theirs are held. -> (added, updated, skipped)."""
+        q = select(Subscriber).where(Subscriber.address.in_([sub["address"] for sub in subs]))
+        existing = {row.address: row for row in s.exec(q)}
+        new = [sub | {"active": sub["active"] is not False, "paused": sub["paused"] is True}
+               for sub in subs if sub["address"] not in existing]
+        if new:
+            s.execute(insert(Subscriber), new)
+        updated = skipped = 0
+        for sub in subs:
+            row = existing.get(sub["address"])
+            if row is not None and skip_unsubscribed and not row.active and sub["active"] is not False:
+                skipped += 1
+            elif row is not None and self._upsert_one(s, row, sub, fields):
+                updated += 1
+        s.flush()
+        return len(new), updated, skipped
+
+    def _upsert_one(self, s: Session, row: Subscriber, sub: dict, fields: list[str]) -> bool:
+        """``upsert_subscribers`` for one stored subscriber. -> whether it changed."""
+        before = [getattr(row, key) for key in (*fields, "active", "paused")]
+        for key in fields:
+            setattr(row, key, sub[key])
+        if sub["active"] and not row.active:
+            _resubscribed(s, row)
+        elif sub["active"] is False and row.active:
+            self.cancel_open(row.id)
+        row.active = row.active if sub["active"] is None else sub["active"]
+        if sub["paused"] is not None and sub["paused"] != row.paused:
+            row.paused = sub["paused"]
+            self._hold_digests(row.id, sub["paused"])
+        if before == [getattr(row, key) for key in (*fields, "active", "paused")]:
+            return False
+        row.updated_at = utcnow()
+        s.add(row)
+        return True
 
     def subscribers_version(self, origin: str) -> str:
         """Changes whenever a subscriber of this origin is added or changed: 'count/latest change'."""
