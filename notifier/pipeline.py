@@ -36,6 +36,7 @@ from notifier.logs import event, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
 from notifier.outbox import FETCHED, WAITING, FetchState, State
 from notifier.store import Delivery, Planned, Store, Subscriber, utcnow
+from notifier.store.tables import delivery_key, message_key
 
 if TYPE_CHECKING:
     from notifier.match import Matcher
@@ -704,7 +705,7 @@ def digest_of(config: Config, d: Delivery, sub: Subscriber, papers: dict[str, Pa
                   stats=DigestStats(meta.get("new_papers", 0), meta.get("sources", []), meta.get("failed_sources", [])),
                   weaker_count=meta.get("weaker", 0),
                   covers_days=[date.fromisoformat(x) for x in meta.get("covers_days", [])],
-                  delivery_key=f"{d.key.replace(':', '.')}.{d.id}",
+                  delivery_key=message_key(d),
                   links=links_for(config, sub.id, [i.paper.arxiv_id for i in digest_items]))
 
 

@@ -200,6 +200,37 @@ def test_email_lost_after_data_is_resent_later_with_the_same_message_id(cfg, hf,
     assert seen_keys[0] == seen_keys[1]          # same delivery key -> same Message-ID
 
 
+def test_a_database_recreated_the_same_day_sends_that_days_digest_under_a_new_message_id(cfg, hf, tmp_path):
+    """Gmail silently drops a message whose Message-ID it has seen: a database reset (or a second
+    installation mailing from the same domain) must not reuse the Message-ID of the first one's digest."""
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    for n, when in enumerate(["2026-07-01 08:00", "2026-07-01 09:00"]):
+        cfg.database.url = f"sqlite:///{tmp_path / f'recreated{n}.sqlite'}"
+        subscribe(cfg, when, "speculative decoding")
+        cycle(cfg, when)
+    ids = [m["Message-ID"] for m in outbox(cfg)]
+    assert len(ids) == 2 and ids[0] != ids[1]
+
+
+def test_a_digest_copied_to_another_database_keeps_its_message_id(cfg, hf, tmp_path):
+    """`notifier db copy` in the middle of a digest's life: its re-send from the copy is the same mail."""
+    from notifier.pipeline import build_digest, plan
+    from notifier.store import Store
+
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    subscribe(cfg, "2026-07-01 06:00", "speculative decoding")
+    target = Store(f"sqlite:///{tmp_path / 'copy.sqlite'}")
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        [sub] = ctx.store.list_subscribers()
+        before = build_digest(ctx, plan(ctx, sub), sub).delivery_key
+        ctx.store.copy_to(target)
+    [copied] = target.deliveries()
+    with open_context(cfg) as ctx:
+        assert build_digest(ctx, copied, sub).delivery_key == before
+    target.close()
+
+
 BROAD = 'reasoning, agents, "reinforcement learning"'       # matches about half of the sample day
 
 
