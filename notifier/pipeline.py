@@ -419,7 +419,7 @@ def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Deliv
     now = now or ctx.now()
     if not plan_batch(ctx, [sub], now=now):
         return None
-    return ctx.store.delivery_by_key(f"{sub.id}:{local_day(sub, now).isoformat()}")
+    return ctx.store.delivery_by_key(delivery_key(sub.id, local_day(sub, now)))
 
 
 def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = None) -> int:
@@ -429,8 +429,8 @@ def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = N
     PLAN_CHUNK subscribers per transaction. -> how many digests are waiting to be sent."""
     now = now or ctx.now()
     days = {sub.id: local_day(sub, now).isoformat() for sub in subs}
-    known = ctx.store.delivery_keys([f"{sub.id}:{days[sub.id]}" for sub in subs])
-    subs = [sub for sub in subs if f"{sub.id}:{days[sub.id]}" not in known]
+    known = ctx.store.delivery_keys([delivery_key(sub.id, days[sub.id]) for sub in subs])
+    subs = [sub for sub in subs if delivery_key(sub.id, days[sub.id]) not in known]
     folded = ctx.store.supersede_open_many({sub.id: days[sub.id] for sub in subs})   # missed: a catch-up
     cutoff = utcnow()         # papers first seen from now on belong to the next digest
     return sum(record_plans(ctx, chunk, days, folded, cutoff, now)
@@ -716,7 +716,7 @@ def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Di
     items, weaker = match_subscriber(ctx, sub, papers)
     meta = digest_meta(digest_facts(ctx, [(sub, papers, items, weaker)], now), sub, len(papers), items, weaker, now)
     day = day or local_day(sub, now)
-    preview = Delivery(key=f"{sub.id}:{day}:preview", subscriber_id=sub.id, digest_day=day.isoformat(),
+    preview = Delivery(key=delivery_key(sub.id, day) + ":preview", subscriber_id=sub.id, digest_day=day.isoformat(),
                        items=json.dumps(items), meta=json.dumps(meta), id=0)
     return build_digest(ctx, preview, sub)
 

@@ -21,6 +21,7 @@ from notifier.config import Config, load_config
 from notifier.errors import ConfigError
 from notifier.pipeline import fetch_claimed, open_context, recover, renewing
 from notifier.store import Delivery, FetchRun, Store
+from notifier.store.tables import delivery_key
 from notifier.subscribers import new_subscriber
 from test_faults import SMTPServer, ingest, wait_for
 
@@ -201,7 +202,7 @@ def lose_race(url: str, row, call):
 def test_a_digest_planned_by_two_workers_at_once_is_planned_once_without_error(postgres_url):
     store = Store(postgres_url)
     sub = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
-    got = lose_race(postgres_url, Delivery(key=f"{sub.id}:2026-06-12", subscriber_id=sub.id, digest_day="2026-06-12"),
+    got = lose_race(postgres_url, Delivery(key=delivery_key(sub.id, "2026-06-12"), subscriber_id=sub.id, digest_day="2026-06-12"),
                     lambda: store.plan_delivery(subscriber_id=sub.id, digest_day="2026-06-12", items=[],
                                                 meta={"empty_note": True}))
     assert got is None                                   # someone else planned it
@@ -395,7 +396,7 @@ def plan_everyone(config_path: str) -> None:
     with open_context(load_config(config_path, env={})) as ctx:       # also applies the subscribers
         first, *rest = ctx.store.list_subscribers()
         model = plan(ctx, first)
-        rows = [Delivery(key=f"{sub.id}:{model.digest_day}", subscriber_id=sub.id, digest_day=model.digest_day,
+        rows = [Delivery(key=delivery_key(sub.id, model.digest_day), subscriber_id=sub.id, digest_day=model.digest_day,
                          items=model.items, meta=model.meta, created_at=model.created_at) for sub in rest]
         with ctx.store.session() as s:
             s.add_all(rows)

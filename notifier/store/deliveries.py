@@ -18,7 +18,7 @@ from notifier import outbox
 from notifier.outbox import CANCELLABLE, HOLDABLE, PLANNED, SETTLED, SUPERSEDABLE, TAKEN, WAITING, State
 from notifier.batching import batched
 from notifier.store.engine import _retry_race
-from notifier.store.tables import Alert, Delivery, DeliveryPaper, PaperRow, Subscriber, utcnow
+from notifier.store.tables import Alert, Delivery, DeliveryPaper, PaperRow, Subscriber, delivery_key, utcnow
 
 _DELIVERY = Delivery.__table__
 _LATEST = (Delivery.subscriber_id, Delivery.digest_day, Delivery.sent_at, Delivery.created_at)
@@ -69,7 +69,7 @@ class Planned:
 
     @property
     def key(self) -> str:
-        return f"{self.subscriber_id}:{self.digest_day}"
+        return delivery_key(self.subscriber_id, self.digest_day)
 
 
 class DeliveriesMixin:
