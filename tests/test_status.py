@@ -105,3 +105,22 @@ def test_a_digest_of_unknown_outcome_keeps_asking_for_attention_after_a_later_on
         "  unknown  ann@example.org 2026-06-12 (attempts 1): connection lost while sending; it may have arrived\n"
         "           it arrived (see the mail log or the channel)? notifier resolve ann@example.org 2026-06-12 delivered\n"
         "           it did not? send it again:                    notifier resolve ann@example.org 2026-06-12 resend\n"), out
+
+
+def test_digests_not_delivered_to_someone_who_unsubscribed_are_counted_not_asked_about(cli, store):
+    """Nothing can or should be sent to them (`resolve ... resend` is refused): a failed or lost
+    digest of theirs kept status at exit 3 for good."""
+    from notifier.models import Paper
+    from notifier.subscribers import new_subscriber
+
+    store.ingest([Paper("2606.00001", "Agents at scale"), Paper("2606.00002", "Agents at scale, again")],
+                 source="hf_daily", digest_day="2026-06-12")
+    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    planned_at(store, ann, "2026-06-12", "unknown", error="connection lost while sending; it may have arrived")
+    planned_at(store, ann, "2026-06-13", "failed", paper="2606.00002", error="550 mailbox unavailable")
+    store.remove_subscriber(ann.id)
+    code, out, _ = cli("status")
+    assert code == 0 and out.endswith(
+        "Deliveries: nothing pending\n"
+        "  2 not delivered (failed, or of unknown outcome) to subscribers who unsubscribed since: "
+        "nothing more is sent to them\n"), out

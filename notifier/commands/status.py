@@ -2,7 +2,7 @@
 from collections import Counter
 from shlex import quote
 
-from notifier.alerts import not_fetched, resolve_command
+from notifier.alerts import not_fetched, resolve_command, unsubscribed
 from notifier.commands import context
 from notifier import outbox
 
@@ -29,16 +29,17 @@ def run(args) -> int:
 
 def print_deliveries(ctx, last_sent, notifier: str) -> bool:
     """One line per digest not delivered, except a failed one planned before the subscriber's
-    latest sent digest: its papers were offered again, so that one carried them (counted in one
-    line). An `unknown` one keeps counting whatever was sent since (its papers are taken: no later
-    digest carried them) and is followed by the two commands that settle it. A `sending` one whose
+    latest sent digest: its papers were offered again, so that one carried them; and one whose
+    subscriber unsubscribed since: nothing more is sent to them (each kind counted in one line).
+    An `unknown` one keeps counting whatever was sent since (its papers are taken: no later digest
+    carried them) and is followed by the two commands that settle it. A `sending` one whose
     worker stopped says so. -> any failed or of unknown outcome?"""
     unfinished = ctx.store.deliveries(states=outbox.UNFINISHED)
-    problems = [d for d in unfinished if not caught_up(d, last_sent)]
-    caught = len(unfinished) - len(problems)
-    print("Deliveries:" + ("" if problems else " nothing pending" if caught else " nothing pending or failed"))
-    if caught:
-        print(f"  {caught} failed earlier, caught up by a later digest sent since")
+    gone = unsubscribed(ctx.store, unfinished)
+    kept = [d for d in unfinished if d.subscriber_id not in gone]
+    problems = [d for d in kept if not caught_up(d, last_sent)]
+    print("Deliveries:" + ("" if problems else " nothing pending" if unfinished else " nothing pending or failed"))
+    print_counted(len(kept) - len(problems), len(unfinished) - len(kept))
     subs = ctx.store.addresses_of(d.subscriber_id for d in problems)
     stopped = interrupted(ctx) if any(d.state == outbox.State.SENDING for d in problems) else set()
     for d in problems:
@@ -49,6 +50,14 @@ def print_deliveries(ctx, last_sent, notifier: str) -> bool:
         if d.state == outbox.State.UNKNOWN:
             print_resolve(resolve_command(d, subs.get(d.subscriber_id), notifier))
     return any(d.state in outbox.ATTENTION for d in problems)
+
+
+def print_counted(caught: int, gone: int) -> None:
+    if caught:
+        print(f"  {caught} failed earlier, caught up by a later digest sent since")
+    if gone:
+        print(f"  {gone} not delivered (failed, or of unknown outcome) to subscribers who unsubscribed since: "
+              "nothing more is sent to them")
 
 
 def notifier_as_called(args) -> str:
