@@ -50,9 +50,16 @@ def _delivery_problems(store) -> list[tuple[str, str]]:
     attention = store.deliveries(states=ATTENTION)
     gone = unsubscribed(store, attention)
     subs = store.addresses_of(d.subscriber_id for d in attention)
-    return [(f"delivery:{d.id}:{d.state}", f"delivery to {subs.get(d.subscriber_id)} for {d.digest_day} is {d.state} after "
+    return [(_delivery_key(d), f"delivery to {subs.get(d.subscriber_id)} for {d.digest_day} is {d.state} after "
              f"{d.attempts} attempts: {d.last_error}" + _settle(d, subs.get(d.subscriber_id)))
             for d in attention if d.subscriber_id not in gone]
+
+
+def _delivery_key(d) -> str:
+    """A digest's alert: once for a failed one (failed for good), once per lost send for one of
+    unknown outcome (by its claim time), so one re-sent by the operator (`notifier resolve ...
+    resend`) and lost again is alerted again."""
+    return f"delivery:{d.id}:{d.state}" + (f":{d.claimed_at:%Y%m%d%H%M%S%f}" if d.state == State.UNKNOWN else "")
 
 
 def unsubscribed(store, deliveries) -> set[int]:

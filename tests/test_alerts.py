@@ -119,6 +119,21 @@ def lose(ctx, d) -> None:
     ctx.store.record(d.id, "unknown", error="no answer from Slack; the message may have been posted", now=ctx.now())
 
 
+def test_a_digest_resent_by_the_operator_and_lost_again_is_alerted_again(config):
+    """The alert was keyed by the digest and its state alone: the second loss was never told."""
+    from notifier.outbox import State
+
+    with freeze_time("2026-06-12 07:00") as clock, open_context(config) as ctx:
+        _, d = lost_digest(ctx)
+        assert len(raise_alerts(ctx)) == 1
+        clock.tick(3600)
+        assert ctx.store.resolve_unknown(d.key, State.RETRY, ctx.now()).state == "retry"
+        lose(ctx, d)
+        [again] = raise_alerts(ctx)
+        assert raise_alerts(ctx) == []                   # and once only
+    assert again.startswith("delivery to #papers for 2026-06-12 is unknown after 1 attempts: ")
+
+
 def test_a_lost_digest_of_someone_who_unsubscribed_raises_no_alert(config):
     """Nothing can or should be sent to them: `resend` is refused, and nobody needs to act."""
     with freeze_time("2026-06-12 07:00"), open_context(config) as ctx:
