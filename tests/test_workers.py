@@ -512,3 +512,26 @@ def test_a_run_waits_at_its_end_two_leases_at_most_while_a_live_worker_holds_a_c
     other.close()
     assert row.state == "sending" and row.worker == other.worker        # left to its live worker
     assert 120 <= clock[0] <= 121                                       # two leases of 60 s, then the run ends
+
+
+def test_a_run_whose_digests_another_worker_sent_says_so(postgres_url, tmp_path, monkeypatch, capsys):
+    """Two timers at once on one database: the run that found everything sent said "no digest to
+    send", as if nothing had matched."""
+    from freezegun import freeze_time
+
+    from notifier.cli import main
+
+    other = Store(postgres_url)
+    with freeze_time(T0):
+        for address in ("ann@example.org", "bob@example.org"):
+            d = one_pending(other, address)
+            other.claim(d.id)
+            other.record(d.id, "sent")
+        monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
+        monkeypatch.setenv("NOTIFIER_DATABASE_URL", postgres_url)
+        monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
+        config = tmp_path / "offline.toml"
+        config.write_text("[sources.hf_daily]\nenabled = false\n")
+        assert main(["--config", str(config), "run", "--all"]) == 0
+    other.close()
+    assert capsys.readouterr().out == "no digest to send: 2 already sent by another worker\n"

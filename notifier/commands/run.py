@@ -50,7 +50,30 @@ def run(args) -> int:
 
             raise_alerts(ctx)
             waiting = left_waiting(ctx, ids)      # a retry not due yet, a halted sender's
-    return summary(fetched, reports, waiting, nobody_due=ids == [])
+        idle = "" if reports or waiting else nothing_sent(ctx, ids)
+    return summary(fetched, reports, waiting, idle)
+
+
+def nothing_sent(ctx, ids: list[int] | None) -> str:
+    """Why a run sent nothing: nobody was due, or the digests of the day of those asked for (None:
+    every active subscriber) were sent already, by another worker or an earlier run; or no
+    digest had anything to send."""
+    if ids == []:
+        return "no digest due"
+    sent = sent_elsewhere(ctx, ids)
+    by = "another worker" if ctx.store.shared else "an earlier run (or the daemon)"
+    return f"no digest to send: {sent} already sent by {by}" if sent else "no digest to send"
+
+
+def sent_elsewhere(ctx, ids: list[int] | None) -> int:
+    """How many of these subscribers' digests of their day were sent by another worker or process."""
+    from notifier.pipeline import local_day
+    from notifier.store.tables import delivery_key
+
+    now, asked = ctx.now(), None if ids is None else set(ids)
+    keys = [delivery_key(r.id, local_day(r, now)) for r in ctx.store.subscriber_rows("id", "timezone")
+            if asked is None or r.id in asked]
+    return sum(1 for d in ctx.store.delivery_keys(keys).values() if d.state == State.SENT and d.worker != ctx.store.worker)
 
 
 def left_waiting(ctx, ids: list[int] | None) -> list:
@@ -68,8 +91,9 @@ def left_waiting(ctx, ids: list[int] | None) -> list:
             or (d.worker is None and (asked is None or d.subscriber_id in asked))]
 
 
-def summary(fetched: list, reports: list, waiting: list, *, nobody_due: bool) -> int:
-    """Print a line per fetch and per delivery, then what was not delivered -> the exit status."""
+def summary(fetched: list, reports: list, waiting: list, idle: str) -> int:
+    """Print a line per fetch and per delivery, then what was not delivered, or ``idle`` (why
+    nothing was sent) -> the exit status."""
     for f in fetched:
         print(f"fetch {f.source} {f.day}: {f.outcome}" + (f" ({f.found} found, {f.new} new)" if f.outcome == FetchState.OK else "")
               + (f" - {f.error}" if f.error else ""))
@@ -80,7 +104,7 @@ def summary(fetched: list, reports: list, waiting: list, *, nobody_due: bool) ->
     if lost or waiting:
         print(not_delivered(lost, waiting))
     elif not reports:
-        print("no digest due" if nobody_due else "no digest to send")
+        print(idle)
     return 1 if any(f.outcome == FetchState.FAILED for f in fetched) else ATTENTION if lost or waiting else 0
 
 
