@@ -35,6 +35,7 @@ from notifier.errors import NotifierError, ProfileError
 from notifier.logs import event, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
 from notifier.outbox import FETCHED, WAITING, FetchState, State
+from notifier.render import one_line
 from notifier.store import Delivery, Planned, Store, Subscriber, utcnow
 from notifier.store.tables import delivery_key, message_key
 
@@ -618,15 +619,15 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime,
         send, n = partial(sender.send_prepared, ready[0]), ready[1]
     with renewing(ctx, d.id):
         result = send()
+    error = one_line(result.error) or None      # a mail server's answer of several lines: one line of status
     state, next_at = settle(ctx, sub, result.state, claimed.attempts, now)
-    if not ctx.store.record(d.id, state, error=result.error, provider_ref=result.provider_ref,
-                            next_attempt_at=next_at, now=now):
+    if not ctx.store.record(d.id, state, error=error, provider_ref=result.provider_ref, next_attempt_at=next_at, now=now):
         event(log, "delivery taken over", logging.WARNING, subscriber=sub.address, key=d.key, outcome=state)
-        return DeliveryReport(who, "taken over", n, where=result.provider_ref, error=result.error)
+        return DeliveryReport(who, "taken over", n, where=result.provider_ref, error=error)
     level = logging.INFO if state == State.SENT else logging.WARNING
     event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel, via=sender.label,
-          papers=n, attempt=claimed.attempts, error=result.error)
-    return DeliveryReport(who, state, n, where=result.provider_ref, error=result.error)
+          papers=n, attempt=claimed.attempts, error=error)
+    return DeliveryReport(who, state, n, where=result.provider_ref, error=error)
 
 
 PREPARE_AHEAD_MIN = 200        # a batch with at least this many emails has them rendered in a second process

@@ -552,6 +552,21 @@ def test_a_message_in_flight_when_its_subscriber_pauses_stays_held_unless_it_arr
         assert [x.state for x in ctx.store.deliveries()] == ["sent"]
 
 
+def test_a_mail_servers_answer_of_several_lines_is_recorded_and_reported_on_one_line(config, cli, smtp_recorder):
+    """Gmail refuses an unknown address in lines of their own: `run`, `status` and the alert
+    printed each on a line of its own, under the digest's line."""
+    handler, _ = smtp_recorder
+    handler.rcpt_replies = {"ann@example.org": ["550-5.1.1 The email account that you tried to reach does not exist.\r\n"
+                                                "550 5.1.1 Please try double-checking the recipient's email address"]}
+    with open_context(config) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+        ingest_sample(ctx.store)
+        [report] = deliver(ctx)
+        [row] = ctx.store.deliveries()
+    assert report.error == row.last_error == ("550 5.1.1 The email account that you tried to reach does not exist. "
+                                              "5.1.1 Please try double-checking the recipient's email address")
+
+
 def test_email_subscribers_of_a_batch_share_one_smtp_connection(config, cli, smtp_recorder, fake_slack, monkeypatch):
     handler, _ = smtp_recorder
     monkeypatch.setenv("HOOK_A", fake_slack.url + "/hook/A")
