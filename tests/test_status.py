@@ -124,3 +124,30 @@ def test_digests_not_delivered_to_someone_who_unsubscribed_are_counted_not_asked
         "Deliveries: nothing pending\n"
         "  2 not delivered (failed, or of unknown outcome) to subscribers who unsubscribed since: "
         "nothing more is sent to them\n"), out
+
+
+def test_a_paused_subscriber_is_listed_as_paused(cli, store):
+    """Status listed only those sent to: a subscriber paused after a digest went out vanished from it."""
+    from notifier.models import Paper
+    from notifier.subscribers import new_subscriber
+
+    store.ingest([Paper("2606.00001", "Agents at scale")], source="hf_daily", digest_day="2026-06-12")
+    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    store.add_subscriber(new_subscriber(address="bob@example.org", keywords=["agents"]))
+    planned_at(store, ann, "2026-06-12", "sent")
+    store.set_paused(ann.id, True)
+    code, out, _ = cli("status")
+    assert code == 0 and ("Subscribers:\n"
+                          "  ann@example.org              last sent: 2026-06-12 07:30 UTC (2026-06-12); paused\n"
+                          "  bob@example.org              last sent: never\n") in out, out
+
+
+def test_many_subscribers_are_summarised_with_how_many_are_paused(cli, store):
+    from notifier.subscribers import new_subscriber
+
+    subs = [store.add_subscriber(new_subscriber(address=f"u{i}@example.org", keywords=["agents"])) for i in range(52)]
+    for sub in subs[:2]:
+        store.set_paused(sub.id, True)
+    code, out, _ = cli("status")
+    assert code == 0 and ("Subscribers:\n  52 active (2 of them paused); their latest digest sent was for "
+                          "(digest day: subscribers)\n    never: 52\n") in out, out

@@ -19,10 +19,11 @@ def run(args) -> int:
     with context(args) as ctx:
         st = ctx.store
         attention = print_sources(st, ctx.config)
-        subscribers = st.subscriber_rows("id", "address", "profile")
+        subscribers = [s for s in st.subscriber_rows("id", "address", "profile", "active", "paused", active_only=False)
+                       if s.active]         # and paused: their digests are held, not gone
         last_sent = st.latest_deliveries((outbox.State.SENT,))
         print_subscribers(subscribers, last_sent)
-        attention |= print_unreadable(subscribers)
+        attention |= print_unreadable([s for s in subscribers if not s.paused])
         attention |= print_deliveries(ctx, last_sent, notifier_as_called(args))
     return ATTENTION if attention else 0
 
@@ -138,18 +139,21 @@ def print_unreadable(subs) -> bool:
 
 
 def print_subscribers(subs, last_sent) -> None:
-    """One line per subscriber; past LISTED of them, how many got their latest digest on which day."""
+    """One line per subscriber (a paused one says so); past LISTED of them, how many got their
+    latest digest on which day."""
     print("Subscribers:" + ("" if subs else " none"))
     if len(subs) <= LISTED:
         for sub in subs:
             last = last_sent.get(sub.id)
             print(f"  {sub.address:<28} last sent: "
-                  + (f"{when(last.sent_at)} ({last.digest_day})" if last and last.sent_at else "never"))
+                  + (f"{when(last.sent_at)} ({last.digest_day})" if last and last.sent_at else "never")
+                  + ("; paused" if sub.paused else ""))
         return
     days = Counter(last_sent[s.id].digest_day if s.id in last_sent else "never" for s in subs)
-    never = days.pop("never", 0)
+    never, paused = days.pop("never", 0), sum(1 for s in subs if s.paused)
     recent = sorted(days, reverse=True)
-    print(f"  {len(subs)} active; their latest digest sent was for (digest day: subscribers)")
+    print(f"  {len(subs)} active" + (f" ({paused} of them paused)" if paused else "")
+          + "; their latest digest sent was for (digest day: subscribers)")
     for day in recent[:RECENT_DAYS]:
         print(f"    {day}: {days[day]}")
     if recent[RECENT_DAYS:]:
