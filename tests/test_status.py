@@ -151,3 +151,16 @@ def test_many_subscribers_are_summarised_with_how_many_are_paused(cli, store):
     code, out, _ = cli("status")
     assert code == 0 and ("Subscribers:\n  52 active (2 of them paused); their latest digest sent was for "
                           "(digest day: subscribers)\n    never: 52\n") in out, out
+
+
+def test_a_source_failing_for_days_is_failing_since_its_first_failure_not_its_latest(cli, store, tmp_path):
+    """It said "FAILING since" the latest failed fetch: a source down for three days read as down since this morning."""
+    from freezegun import freeze_time
+
+    for day, outcome in (("2026-06-10", "ok"), ("2026-06-11", "failed"), ("2026-06-12", "failed")):
+        with freeze_time(f"{day} 07:00"):
+            run_id = store.start_fetch("hf_daily", day)
+            store.finish_fetch(run_id, outcome=outcome, error="HTTP 503" if outcome == "failed" else None)
+    code, out, _ = cli("status")
+    assert code == 3 and ("hf_daily     last ok: 2026-06-10 07:00 UTC (day 2026-06-10, 0 new); "
+                          "FAILING since 2026-06-11 07:00 UTC: HTTP 503\n") in out, out

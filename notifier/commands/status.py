@@ -87,9 +87,9 @@ def interrupted(ctx) -> set[int]:
 
 
 def print_sources(st, config) -> bool:
-    """One line per source fetched: its latest success, and whether it is failing (only one that
-    the configuration still has fetched is: a failure of one it no longer fetches will not end,
-    and needs nobody). -> any failing?"""
+    """One line per source fetched: its latest success, and whether it is failing (since its first
+    failure after that success, with the latest error; only one that the configuration still has
+    fetched is: a failure of one it no longer fetches will not end, and needs nobody). -> any failing?"""
     print("Sources:")
     sources = st.fetch_sources()
     if not sources:
@@ -101,7 +101,7 @@ def print_sources(st, config) -> bool:
         latest_failed = off is None and bad is not None and (ok is None or bad.id > ok.id)
         failing |= latest_failed
         print(f"  {source:<12} last ok: {last_ok(ok)}" + (f"; not fetched: {off}" if off else "")
-              + (f"; FAILING since {when(bad.started_at)}: {bad.error}" if latest_failed else ""))
+              + (f"; FAILING since {when(st.first_failure(source, ok).started_at)}: {bad.error}" if latest_failed else ""))
     return failing
 
 
