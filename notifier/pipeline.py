@@ -461,14 +461,16 @@ def _planned(ctx: Context, facts: DigestFacts, matched: tuple, day: str, now: da
 
 
 def match_batch(ctx: Context, subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list[Paper], list[dict], int]]:
-    """Yield (subscriber, candidates, selected items, weaker) for every subscriber, a candidate
-    set at a time: each set's index is built once and its subscribers matched together."""
+    """Yield (subscriber, candidates, selected items, weaker) for every subscriber whose stored
+    profile parses (``readable``: with papers or not, the others' day waits), a candidate set at a
+    time: each set's index is built once and its subscribers matched together."""
     for papers, group in candidate_sets(ctx, subs):
+        ready = list(readable(group))
         if not papers:
-            yield from ((sub, papers, [], 0) for sub in group)
+            yield from ((sub, papers, [], 0) for sub, _ in ready)
             continue
         index = ctx.matcher.index(papers)
-        yield from ((sub, papers, items, weaker) for sub, items, weaker in match_many(ctx, readable(group), index))
+        yield from ((sub, papers, items, weaker) for sub, items, weaker in match_many(ctx, ready, index))
 
 
 def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
@@ -558,16 +560,19 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
     if dry_run:
         return preview_reports(ctx, subs)
     plan_batch(ctx, subs, now=now)
-    return send_pending(ctx, now=now, stop=stop)     # also retries whose time has come, for anyone
+    return send_pending(ctx, now=now, stop=stop) + [held_back(sub) for sub, _, error in stored_profiles(subs) if error]
 
 
 def preview_reports(ctx: Context, subs: list[Subscriber]) -> list[DeliveryReport]:
     """What a run would match for each subscriber; one whose stored profile no longer parses is
-    reported held, as the run would hold it (``readable``)."""
+    reported held, as the run holds it (``readable``)."""
     found = {sub.id: len(items) for sub, _, items, _ in match_batch(ctx, subs)}
-    return [DeliveryReport(sub.address, "dry-run", found[sub.id]) if sub.id in found else
-            DeliveryReport(sub.address, "held", error="stored profile unreadable: `notifier status` says why")
-            for sub in subs]
+    return [DeliveryReport(sub.address, "dry-run", found[sub.id]) if sub.id in found else held_back(sub) for sub in subs]
+
+
+def held_back(sub: Subscriber) -> DeliveryReport:
+    """A subscriber whose stored profile no longer parses: their digest waits (``readable``)."""
+    return DeliveryReport(redact(sub.address), State.HELD, error="stored profile unreadable: `notifier status` says why")
 
 
 def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: datetime | None = None,

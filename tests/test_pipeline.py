@@ -805,6 +805,21 @@ def test_a_stored_profile_that_no_longer_parses_holds_that_subscriber_alone_and_
     assert sorted(m["To"] for m in outbox(cfg)) == ["good@example.org", "stale@example.org"]
 
 
+def test_a_stored_profile_that_no_longer_parses_holds_the_day_back_on_a_day_without_papers_too(cfg, hf):
+    """With no paper to match, the subscriber's day was recorded as an `empty` digest while the
+    run reported their digest held back: the day was over for them however soon it was edited."""
+    subscribe_with(cfg, "2026-07-01 06:00", "good@example.org", None)
+    subscribe_with(cfg, "2026-07-01 06:00", "stale@example.org", None)
+    with open_context(cfg) as ctx:
+        [stale] = [s for s in ctx.store.list_subscribers() if s.address == "stale@example.org"]
+        ctx.store.update_subscriber(stale.id, profile=json.dumps(["+-agents"]))
+    _, reports = cycle(cfg, "2026-07-01 08:00")
+    with open_context(cfg) as ctx:
+        planned = {d.subscriber_id: d.state for d in ctx.store.deliveries()}
+    assert [(r.subscriber, r.state) for r in reports] == [("stale@example.org", "held")]
+    assert list(planned.values()) == ["empty"] and stale.id not in planned
+
+
 def test_subscribers_sharing_a_stored_profile_each_get_its_digest_or_are_each_held(cfg, hf, caplog):
     """Many subscribers store the same profile text: two share one that no longer parses, three a
     good one. Each of the three gets the same papers; each of the two is logged and held."""

@@ -1,14 +1,14 @@
 """`notifier run`: one cycle now. Its exit status tells cron or a systemd timer whether every digest
-due went out: 0 yes, 1 a fetch failed, 3 a digest failed or waits for a retry (as `notifier status`,
-whose list names them). On a shared database each worker's run answers for its own digests
-(``left_waiting``)."""
+due went out: 0 yes, 1 a fetch failed, 3 a digest failed, waits for a retry or is held back (as
+`notifier status`, whose list names them). On a shared database each worker's run answers for its
+own digests (``left_waiting``)."""
 from notifier.commands import find_subscriber, parse_day
 from notifier.commands.status import ATTENTION, when
 from notifier.outbox import FetchState, State
 
 EXIT_STATUS = ("exit status: 0 every digest due was sent (or had nothing to send); 1 a fetch failed "
-               "(or any other error); 3 a digest failed or waits for a retry (`notifier status` lists "
-               "them). A paused subscriber's digests are held, and count as neither. With several workers "
+               "(or any other error); 3 a digest failed, waits for a retry or is held back by a stored profile "
+               "that no longer parses (`notifier status` lists them). A paused subscriber's digests are held, and count as neither. With several workers "
                "on one PostgreSQL database, a run answers only for the digests it tried or was due to send.")
 
 
@@ -100,7 +100,7 @@ def summary(fetched: list, reports: list, waiting: list, idle: str) -> int:
     for r in reports:
         print(f"deliver {r.subscriber}: {r.state}, {r.papers} paper{'s' if r.papers != 1 else ''}"
               + (f" - {r.error}" if r.error else ""))
-    lost = [r.state for r in reports if r.state in (State.FAILED, State.UNKNOWN)]
+    lost = [r.state for r in reports if r.state in (State.FAILED, State.UNKNOWN, State.HELD)]
     if lost or waiting:
         print(not_delivered(lost, waiting))
     elif not reports:
@@ -122,13 +122,15 @@ def deliverable(ctx, ref: str):
 
 def not_delivered(lost: list[str], waiting: list) -> str:
     """The summary line of a run that left digests undelivered: how many failed for good, how
-    many may not have arrived (`unknown`), how many wait for a retry (and when the first is
-    tried), how many were not tried (their channel stopped the batch: SMTP login refused)."""
+    many may not have arrived (`unknown`), how many were held back (a stored profile that no
+    longer parses), how many wait for a retry (and when the first is tried), how many were not
+    tried (their channel stopped the batch: SMTP login refused)."""
     from notifier.clock import as_utc
 
     retries = [d for d in waiting if d.state == State.RETRY]
     times = [as_utc(d.next_attempt_at) for d in retries if d.next_attempt_at]      # None: re-sent at once
     counts = ((lost.count(State.FAILED), "failed"), (lost.count(State.UNKNOWN), "of unknown outcome"),
+              (lost.count(State.HELD), "held back (stored profile unreadable)"),
               (len(retries), "waiting for a retry" + (f" (next try {when(min(times))})" if times else "")),
               (len(waiting) - len(retries), "not sent yet"))
     return f"not delivered: {', '.join(f'{n} {what}' for n, what in counts if n)}; `notifier status` lists them"
