@@ -7,9 +7,10 @@ from notifier.commands.status import ATTENTION, when
 from notifier.outbox import FetchState, State
 
 EXIT_STATUS = ("exit status: 0 every digest due was sent (or had nothing to send); 1 a fetch failed "
-               "(or any other error); 3 a digest failed, waits for a retry or is held back by a stored profile "
-               "that no longer parses (`notifier status` lists them). A paused subscriber's digests are held, and count as neither. With several workers "
-               "on one PostgreSQL database, a run answers only for the digests it tried or was due to send.")
+               "(or any other error); 3 a digest failed, waits for a retry or is held back by a stored "
+               "profile that no longer parses (`notifier status` lists them). A paused subscriber's digests "
+               "are held, and count as neither. With several workers on one PostgreSQL database, a run "
+               "answers only for the digests it tried or was due to send.")
 
 
 def add_arguments(p):
