@@ -42,13 +42,31 @@ def find_problems(store, now: datetime, source_failure_hours: int = 24, config=N
             when = f"since {since:%Y-%m-%d %H:%M} UTC" if since else "ever"
             problems.append((f"source:{source}:{since:%Y%m%d%H%M}" if since else f"source:{source}:never",
                              f"source {source} has not been fetched successfully {when}; last error: {bad.error}"))
+    return problems + _delivery_problems(store)
+
+
+def _delivery_problems(store) -> list[tuple[str, str]]:
+    """A digest that failed or may not have arrived, unless its subscriber has unsubscribed since."""
     attention = store.deliveries(states=ATTENTION)
+    gone = unsubscribed(store, attention)
     subs = store.addresses_of(d.subscriber_id for d in attention)
-    for d in attention:
-        problems.append((f"delivery:{d.id}:{d.state}",
-                         f"delivery to {subs.get(d.subscriber_id)} for {d.digest_day} is {d.state} after "
-                         f"{d.attempts} attempts: {d.last_error}" + _settle(d, subs.get(d.subscriber_id))))
-    return problems
+    return [(_delivery_key(d), f"delivery to {subs.get(d.subscriber_id)} for {d.digest_day} is {d.state} after "
+             f"{d.attempts} attempts: {d.last_error}" + _settle(d, subs.get(d.subscriber_id)))
+            for d in attention if d.subscriber_id not in gone]
+
+
+def _delivery_key(d) -> str:
+    """A digest's alert: once for a failed one (failed for good), once per lost send for one of
+    unknown outcome (by its claim time), so one re-sent by the operator (`notifier resolve ...
+    resend`) and lost again is alerted again."""
+    return f"delivery:{d.id}:{d.state}" + (f":{d.claimed_at:%Y%m%d%H%M%S%f}" if d.state == State.UNKNOWN else "")
+
+
+def unsubscribed(store, deliveries) -> set[int]:
+    """Those of these deliveries' subscribers who have unsubscribed: nothing more is sent to them
+    (their open digests were cancelled), so a failed or lost digest of theirs needs nobody."""
+    ids = {d.subscriber_id for d in deliveries}
+    return {s.id for s in store.list_subscribers(active_only=False, ids=ids) if not s.active}
 
 
 def _settle(d, address: str | None) -> str:

@@ -35,7 +35,9 @@ from notifier.errors import NotifierError, ProfileError
 from notifier.logs import event, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
 from notifier.outbox import FETCHED, WAITING, FetchState, State
+from notifier.render import one_line
 from notifier.store import Delivery, Planned, Store, Subscriber, utcnow
+from notifier.store.tables import delivery_key, message_key
 
 if TYPE_CHECKING:
     from notifier.match import Matcher
@@ -418,7 +420,7 @@ def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Deliv
     now = now or ctx.now()
     if not plan_batch(ctx, [sub], now=now):
         return None
-    return ctx.store.delivery_by_key(f"{sub.id}:{local_day(sub, now).isoformat()}")
+    return ctx.store.delivery_by_key(delivery_key(sub.id, local_day(sub, now)))
 
 
 def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = None) -> int:
@@ -428,8 +430,8 @@ def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = N
     PLAN_CHUNK subscribers per transaction. -> how many digests are waiting to be sent."""
     now = now or ctx.now()
     days = {sub.id: local_day(sub, now).isoformat() for sub in subs}
-    known = ctx.store.delivery_keys([f"{sub.id}:{days[sub.id]}" for sub in subs])
-    subs = [sub for sub in subs if f"{sub.id}:{days[sub.id]}" not in known]
+    known = ctx.store.delivery_keys([delivery_key(sub.id, days[sub.id]) for sub in subs])
+    subs = [sub for sub in subs if delivery_key(sub.id, days[sub.id]) not in known]
     folded = ctx.store.supersede_open_many({sub.id: days[sub.id] for sub in subs})   # missed: a catch-up
     cutoff = utcnow()         # papers first seen from now on belong to the next digest
     return sum(record_plans(ctx, chunk, days, folded, cutoff, now)
@@ -459,14 +461,16 @@ def _planned(ctx: Context, facts: DigestFacts, matched: tuple, day: str, now: da
 
 
 def match_batch(ctx: Context, subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list[Paper], list[dict], int]]:
-    """Yield (subscriber, candidates, selected items, weaker) for every subscriber, a candidate
-    set at a time: each set's index is built once and its subscribers matched together."""
+    """Yield (subscriber, candidates, selected items, weaker) for every subscriber whose stored
+    profile parses (``readable``: with papers or not, the others' day waits), a candidate set at a
+    time: each set's index is built once and its subscribers matched together."""
     for papers, group in candidate_sets(ctx, subs):
+        ready = list(readable(group))
         if not papers:
-            yield from ((sub, papers, [], 0) for sub in group)
+            yield from ((sub, papers, [], 0) for sub, _ in ready)
             continue
         index = ctx.matcher.index(papers)
-        yield from ((sub, papers, items, weaker) for sub, items, weaker in match_many(ctx, readable(group), index))
+        yield from ((sub, papers, items, weaker) for sub, items, weaker in match_many(ctx, ready, index))
 
 
 def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
@@ -556,16 +560,19 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
     if dry_run:
         return preview_reports(ctx, subs)
     plan_batch(ctx, subs, now=now)
-    return send_pending(ctx, now=now, stop=stop)     # also retries whose time has come, for anyone
+    return send_pending(ctx, now=now, stop=stop) + [held_back(sub) for sub, _, error in stored_profiles(subs) if error]
 
 
 def preview_reports(ctx: Context, subs: list[Subscriber]) -> list[DeliveryReport]:
     """What a run would match for each subscriber; one whose stored profile no longer parses is
-    reported held, as the run would hold it (``readable``)."""
+    reported held, as the run holds it (``readable``)."""
     found = {sub.id: len(items) for sub, _, items, _ in match_batch(ctx, subs)}
-    return [DeliveryReport(sub.address, "dry-run", found[sub.id]) if sub.id in found else
-            DeliveryReport(sub.address, "held", error="stored profile unreadable: `notifier status` says why")
-            for sub in subs]
+    return [DeliveryReport(sub.address, "dry-run", found[sub.id]) if sub.id in found else held_back(sub) for sub in subs]
+
+
+def held_back(sub: Subscriber) -> DeliveryReport:
+    """A subscriber whose stored profile no longer parses: their digest waits (``readable``)."""
+    return DeliveryReport(redact(sub.address), State.HELD, error="stored profile unreadable: `notifier status` says why")
 
 
 def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: datetime | None = None,
@@ -617,15 +624,15 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime,
         send, n = partial(sender.send_prepared, ready[0]), ready[1]
     with renewing(ctx, d.id):
         result = send()
+    error = one_line(result.error) or None      # a mail server's answer of several lines: one line of status
     state, next_at = settle(ctx, sub, result.state, claimed.attempts, now)
-    if not ctx.store.record(d.id, state, error=result.error, provider_ref=result.provider_ref,
-                            next_attempt_at=next_at, now=now):
+    if not ctx.store.record(d.id, state, error=error, provider_ref=result.provider_ref, next_attempt_at=next_at, now=now):
         event(log, "delivery taken over", logging.WARNING, subscriber=sub.address, key=d.key, outcome=state)
-        return DeliveryReport(who, "taken over", n, where=result.provider_ref, error=result.error)
+        return DeliveryReport(who, "taken over", n, where=result.provider_ref, error=error)
     level = logging.INFO if state == State.SENT else logging.WARNING
     event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel, via=sender.label,
-          papers=n, attempt=claimed.attempts, error=result.error)
-    return DeliveryReport(who, state, n, where=result.provider_ref, error=result.error)
+          papers=n, attempt=claimed.attempts, error=error)
+    return DeliveryReport(who, state, n, where=result.provider_ref, error=error)
 
 
 PREPARE_AHEAD_MIN = 200        # a batch with at least this many emails has them rendered in a second process
@@ -704,7 +711,7 @@ def digest_of(config: Config, d: Delivery, sub: Subscriber, papers: dict[str, Pa
                   stats=DigestStats(meta.get("new_papers", 0), meta.get("sources", []), meta.get("failed_sources", [])),
                   weaker_count=meta.get("weaker", 0),
                   covers_days=[date.fromisoformat(x) for x in meta.get("covers_days", [])],
-                  delivery_key=f"{d.key.replace(':', '.')}.{d.id}",
+                  delivery_key=message_key(d),
                   links=links_for(config, sub.id, [i.paper.arxiv_id for i in digest_items]))
 
 
@@ -715,7 +722,7 @@ def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Di
     items, weaker = match_subscriber(ctx, sub, papers)
     meta = digest_meta(digest_facts(ctx, [(sub, papers, items, weaker)], now), sub, len(papers), items, weaker, now)
     day = day or local_day(sub, now)
-    preview = Delivery(key=f"{sub.id}:{day}:preview", subscriber_id=sub.id, digest_day=day.isoformat(),
+    preview = Delivery(key=delivery_key(sub.id, day) + ":preview", subscriber_id=sub.id, digest_day=day.isoformat(),
                        items=json.dumps(items), meta=json.dumps(meta), id=0)
     return build_digest(ctx, preview, sub)
 

@@ -100,3 +100,43 @@ def test_an_alert_about_a_digest_of_unknown_outcome_gives_the_commands_that_sett
     assert text == ("delivery to #papers for 2026-06-12 is unknown after 1 attempts: no answer from Slack; the message "
                     "may have been posted; if it arrived: `notifier resolve '#papers' 2026-06-12 delivered`, "
                     "if not: `notifier resolve '#papers' 2026-06-12 resend`")
+
+
+def lost_digest(ctx, address: str = "#papers"):
+    """``address``'s digest of 2026-06-12 claimed and recorded unknown (its connection was lost)."""
+    from notifier.models import Paper
+    from notifier.subscribers import new_subscriber
+
+    ctx.store.ingest([Paper("2606.00001", "Agents at scale")], source="hf_daily", digest_day="2026-06-12")
+    sub = ctx.store.add_subscriber(new_subscriber(address=address, keywords=["agents"]))
+    d = ctx.store.plan_delivery(subscriber_id=sub.id, digest_day="2026-06-12", items=[{"id": "2606.00001"}], meta={})
+    lose(ctx, d)
+    return sub, d
+
+
+def lose(ctx, d) -> None:
+    ctx.store.claim(d.id, now=ctx.now())
+    ctx.store.record(d.id, "unknown", error="no answer from Slack; the message may have been posted", now=ctx.now())
+
+
+def test_a_digest_resent_by_the_operator_and_lost_again_is_alerted_again(config):
+    """The alert was keyed by the digest and its state alone: the second loss was never told."""
+    from notifier.outbox import State
+
+    with freeze_time("2026-06-12 07:00") as clock, open_context(config) as ctx:
+        _, d = lost_digest(ctx)
+        assert len(raise_alerts(ctx)) == 1
+        clock.tick(3600)
+        assert ctx.store.resolve_unknown(d.key, State.RETRY, ctx.now()).state == "retry"
+        lose(ctx, d)
+        [again] = raise_alerts(ctx)
+        assert raise_alerts(ctx) == []                   # and once only
+    assert again.startswith("delivery to #papers for 2026-06-12 is unknown after 1 attempts: ")
+
+
+def test_a_lost_digest_of_someone_who_unsubscribed_raises_no_alert(config):
+    """Nothing can or should be sent to them: `resend` is refused, and nobody needs to act."""
+    with freeze_time("2026-06-12 07:00"), open_context(config) as ctx:
+        sub, _ = lost_digest(ctx, "ann@example.org")
+        ctx.store.remove_subscriber(sub.id)
+        assert raise_alerts(ctx) == []

@@ -65,8 +65,8 @@ def test_the_readme_shows_what_the_demo_prints(tmp_path):
     shown = re.search(r"What the demo prints, .*?:\n\n```\n(.*?)```", README.read_text(encoding="utf-8"), re.S)[1]
     printed = demo(tmp_path).stdout
 
-    def same(text: str, folder: str) -> str:         # the folder and the day it ran aside
-        return re.sub(r"\d{4}-\d{2}-\d{2}(?=\.\d+\.(eml|json))", "DAY", text.replace(folder, "FOLDER"))
+    def same(text: str, folder: str) -> str:         # the folder, and the day and moment it ran, aside
+        return re.sub(r"\d{4}-\d{2}-\d{2}(\.\d+\.)[0-9a-f]+(?=\.(eml|json))", r"DAY\1WHEN", text.replace(folder, "FOLDER"))
     assert same(printed, str(tmp_path.resolve())) == same(shown, README_FOLDER)
 
 

@@ -200,6 +200,37 @@ def test_email_lost_after_data_is_resent_later_with_the_same_message_id(cfg, hf,
     assert seen_keys[0] == seen_keys[1]          # same delivery key -> same Message-ID
 
 
+def test_a_database_recreated_the_same_day_sends_that_days_digest_under_a_new_message_id(cfg, hf, tmp_path):
+    """Gmail silently drops a message whose Message-ID it has seen: a database reset (or a second
+    installation mailing from the same domain) must not reuse the Message-ID of the first one's digest."""
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    for n, when in enumerate(["2026-07-01 08:00", "2026-07-01 09:00"]):
+        cfg.database.url = f"sqlite:///{tmp_path / f'recreated{n}.sqlite'}"
+        subscribe(cfg, when, "speculative decoding")
+        cycle(cfg, when)
+    ids = [m["Message-ID"] for m in outbox(cfg)]
+    assert len(ids) == 2 and ids[0] != ids[1]
+
+
+def test_a_digest_copied_to_another_database_keeps_its_message_id(cfg, hf, tmp_path):
+    """`notifier db copy` in the middle of a digest's life: its re-send from the copy is the same mail."""
+    from notifier.pipeline import build_digest, plan
+    from notifier.store import Store
+
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    subscribe(cfg, "2026-07-01 06:00", "speculative decoding")
+    target = Store(f"sqlite:///{tmp_path / 'copy.sqlite'}")
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        [sub] = ctx.store.list_subscribers()
+        before = build_digest(ctx, plan(ctx, sub), sub).delivery_key
+        ctx.store.copy_to(target)
+    [copied] = target.deliveries()
+    with open_context(cfg) as ctx:
+        assert build_digest(ctx, copied, sub).delivery_key == before
+    target.close()
+
+
 BROAD = 'reasoning, agents, "reinforcement learning"'       # matches about half of the sample day
 
 
@@ -521,6 +552,21 @@ def test_a_message_in_flight_when_its_subscriber_pauses_stays_held_unless_it_arr
         assert [x.state for x in ctx.store.deliveries()] == ["sent"]
 
 
+def test_a_mail_servers_answer_of_several_lines_is_recorded_and_reported_on_one_line(config, cli, smtp_recorder):
+    """Gmail refuses an unknown address in lines of their own: `run`, `status` and the alert
+    printed each on a line of its own, under the digest's line."""
+    handler, _ = smtp_recorder
+    handler.rcpt_replies = {"ann@example.org": ["550-5.1.1 The email account that you tried to reach does not exist.\r\n"
+                                                "550 5.1.1 Please try double-checking the recipient's email address"]}
+    with open_context(config) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+        ingest_sample(ctx.store)
+        [report] = deliver(ctx)
+        [row] = ctx.store.deliveries()
+    assert report.error == row.last_error == ("550 5.1.1 The email account that you tried to reach does not exist. "
+                                              "5.1.1 Please try double-checking the recipient's email address")
+
+
 def test_email_subscribers_of_a_batch_share_one_smtp_connection(config, cli, smtp_recorder, fake_slack, monkeypatch):
     handler, _ = smtp_recorder
     monkeypatch.setenv("HOOK_A", fake_slack.url + "/hook/A")
@@ -757,6 +803,21 @@ def test_a_stored_profile_that_no_longer_parses_holds_that_subscriber_alone_and_
     _, reports = cycle(cfg, "2026-07-01 08:30")
     assert set(papers_sent(reports)) == {"stale@example.org"}
     assert sorted(m["To"] for m in outbox(cfg)) == ["good@example.org", "stale@example.org"]
+
+
+def test_a_stored_profile_that_no_longer_parses_holds_the_day_back_on_a_day_without_papers_too(cfg, hf):
+    """With no paper to match, the subscriber's day was recorded as an `empty` digest while the
+    run reported their digest held back: the day was over for them however soon it was edited."""
+    subscribe_with(cfg, "2026-07-01 06:00", "good@example.org", None)
+    subscribe_with(cfg, "2026-07-01 06:00", "stale@example.org", None)
+    with open_context(cfg) as ctx:
+        [stale] = [s for s in ctx.store.list_subscribers() if s.address == "stale@example.org"]
+        ctx.store.update_subscriber(stale.id, profile=json.dumps(["+-agents"]))
+    _, reports = cycle(cfg, "2026-07-01 08:00")
+    with open_context(cfg) as ctx:
+        planned = {d.subscriber_id: d.state for d in ctx.store.deliveries()}
+    assert [(r.subscriber, r.state) for r in reports] == [("stale@example.org", "held")]
+    assert list(planned.values()) == ["empty"] and stale.id not in planned
 
 
 def test_subscribers_sharing_a_stored_profile_each_get_its_digest_or_are_each_held(cfg, hf, caplog):

@@ -101,7 +101,7 @@ def test_run_help_explains_its_exit_codes(capsys):
         main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "exit status: 0 every digest due was sent (or had nothing to send)" in text
-    assert "3 a digest failed or waits for a retry" in text
+    assert "3 a digest failed, waits for a retry or is held back by a stored profile that no longer parses" in text
 
 
 @pytest.mark.parametrize("how,message", [
@@ -133,3 +133,37 @@ def test_a_digest_of_one_paper_is_reported_in_the_singular(cli, tmp_path, store)
     store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
     code, out, _ = cli("--config", str(config), "run", "--all")
     assert code == 0 and out.startswith("deliver ada@example.org: sent, 1 paper\n")
+
+
+def test_a_run_whose_digests_an_earlier_run_sent_says_so_not_no_digest_to_send(cli, tmp_path, store, db_url):
+    """`run --all` a second time: "no digest to send" read as if nothing had matched."""
+    from notifier.models import Paper
+
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    for address in ("ada@example.org", "bob@example.org"):
+        cli("subscribe", address, "-k", "mamba")
+    cli("subscribe", "cy@example.org", "-k", "zymurgy")                 # nothing matches: nothing was sent
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    assert cli("--config", str(config), "run", "--all")[0] == 0
+    by = "an earlier run (or the daemon)" if db_url.startswith("sqlite") else "another worker"   # shared: any of them
+    assert cli("--config", str(config), "run", "--all") == (0, f"no digest to send: 2 already sent by {by}\n", "")
+
+
+def test_a_digest_held_back_by_an_unreadable_stored_profile_fails_the_run_and_says_why(cli, tmp_path, store):
+    """The others' digests went out and the run exited 0, as if every digest due had: only the log
+    and `notifier status` told that one subscriber's day was waiting."""
+    import json
+
+    from notifier.models import Paper
+
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    for address in ("ada@example.org", "bob@example.org"):
+        cli("subscribe", address, "-k", "mamba")
+    store.update_subscriber(store.find_subscriber("bob@example.org").id, profile=json.dumps(["+-mamba"]))
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    code, out, _ = cli("--config", str(config), "run", "--all")
+    assert code == 3 and out.splitlines()[1:] == [
+        "deliver bob@example.org: held, 0 papers - stored profile unreadable: `notifier status` says why",
+        "not delivered: 1 held back (stored profile unreadable); `notifier status` lists them"], out

@@ -49,6 +49,15 @@ def test_long_digest_goes_to_thread_with_pacing_and_escaping(slack):
     assert len(sleeps) == len(posts) - 1 and all(0 < s <= 1.0 for s in sleeps)
 
 
+def test_a_thread_reply_slack_refused_is_named_in_one_short_line(slack):
+    """The run report and status printed slack_sdk's whole message, its URL and the raw answer, over two lines."""
+    slack.replies["/api/chat.postMessage"] = [(200, {}, {"ok": True, "channel": "CPAPERS", "ts": "1700000000.000001"}),
+                                              (200, {}, {"ok": False, "error": "invalid_blocks"})]
+    ch, _ = make(slack)
+    r = ch.send(digest(papers=[paper(i) for i in range(60)], channel="slack", address="#papers"))
+    assert (r.state, r.error) == ("sent", "summary posted but thread reply 1 failed: Slack refused the message: invalid_blocks")
+
+
 def test_direct_message_to_a_user_opens_a_conversation(slack):
     ch, _ = make(slack)
     assert ch.send(digest(1, channel="slack", address="@U123ABC")).state == "sent"

@@ -105,3 +105,62 @@ def test_a_digest_of_unknown_outcome_keeps_asking_for_attention_after_a_later_on
         "  unknown  ann@example.org 2026-06-12 (attempts 1): connection lost while sending; it may have arrived\n"
         "           it arrived (see the mail log or the channel)? notifier resolve ann@example.org 2026-06-12 delivered\n"
         "           it did not? send it again:                    notifier resolve ann@example.org 2026-06-12 resend\n"), out
+
+
+def test_digests_not_delivered_to_someone_who_unsubscribed_are_counted_not_asked_about(cli, store):
+    """Nothing can or should be sent to them (`resolve ... resend` is refused): a failed or lost
+    digest of theirs kept status at exit 3 for good."""
+    from notifier.models import Paper
+    from notifier.subscribers import new_subscriber
+
+    store.ingest([Paper("2606.00001", "Agents at scale"), Paper("2606.00002", "Agents at scale, again")],
+                 source="hf_daily", digest_day="2026-06-12")
+    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    planned_at(store, ann, "2026-06-12", "unknown", error="connection lost while sending; it may have arrived")
+    planned_at(store, ann, "2026-06-13", "failed", paper="2606.00002", error="550 mailbox unavailable")
+    store.remove_subscriber(ann.id)
+    code, out, _ = cli("status")
+    assert code == 0 and out.endswith(
+        "Deliveries: nothing pending\n"
+        "  2 not delivered (failed, or of unknown outcome) to subscribers who unsubscribed since: "
+        "nothing more is sent to them\n"), out
+
+
+def test_a_paused_subscriber_is_listed_as_paused(cli, store):
+    """Status listed only those sent to: a subscriber paused after a digest went out vanished from it."""
+    from notifier.models import Paper
+    from notifier.subscribers import new_subscriber
+
+    store.ingest([Paper("2606.00001", "Agents at scale")], source="hf_daily", digest_day="2026-06-12")
+    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    store.add_subscriber(new_subscriber(address="bob@example.org", keywords=["agents"]))
+    planned_at(store, ann, "2026-06-12", "sent")
+    store.set_paused(ann.id, True)
+    code, out, _ = cli("status")
+    assert code == 0 and ("Subscribers:\n"
+                          "  ann@example.org              last sent: 2026-06-12 07:30 UTC (2026-06-12); paused\n"
+                          "  bob@example.org              last sent: never\n") in out, out
+
+
+def test_many_subscribers_are_summarised_with_how_many_are_paused(cli, store):
+    from notifier.subscribers import new_subscriber
+
+    subs = [store.add_subscriber(new_subscriber(address=f"u{i}@example.org", keywords=["agents"])) for i in range(52)]
+    for sub in subs[:2]:
+        store.set_paused(sub.id, True)
+    code, out, _ = cli("status")
+    assert code == 0 and ("Subscribers:\n  52 active (2 of them paused); their latest digest sent was for "
+                          "(digest day: subscribers)\n    never: 52\n") in out, out
+
+
+def test_a_source_failing_for_days_is_failing_since_its_first_failure_not_its_latest(cli, store, tmp_path):
+    """It said "FAILING since" the latest failed fetch: a source down for three days read as down since this morning."""
+    from freezegun import freeze_time
+
+    for day, outcome in (("2026-06-10", "ok"), ("2026-06-11", "failed"), ("2026-06-12", "failed")):
+        with freeze_time(f"{day} 07:00"):
+            run_id = store.start_fetch("hf_daily", day)
+            store.finish_fetch(run_id, outcome=outcome, error="HTTP 503" if outcome == "failed" else None)
+    code, out, _ = cli("status")
+    assert code == 3 and ("hf_daily     last ok: 2026-06-10 07:00 UTC (day 2026-06-10, 0 new); "
+                          "FAILING since 2026-06-11 07:00 UTC: HTTP 503\n") in out, out

@@ -446,7 +446,7 @@ def test_status_names_every_active_subscriber_sharing_an_unreadable_profile_and_
     assert [ln.split(":")[0] for ln in out.splitlines() if "UNREADABLE" in ln] == ["  u0@example.org", "  u2@example.org"]
 
 
-def test_status_names_the_address_of_an_unsent_digest_of_a_paused_or_unsubscribed_subscriber(cli, db_url):
+def test_status_names_the_address_of_an_unsent_digest_of_a_paused_subscriber_and_counts_an_unsubscribed_ones(cli, db_url):
     from notifier.store import Store
 
     deliveries_for(db_url, 3, {})
@@ -461,8 +461,8 @@ def test_status_names_the_address_of_an_unsent_digest_of_a_paused_or_unsubscribe
     code, out, _ = cli("status")
     deliveries = out.splitlines()[out.splitlines().index("Deliveries:") + 1:]
     assert code == 3 and deliveries == [
-        "  failed   u0@example.org 2026-07-01 (attempts 0): 550 no such user",
-        "  failed   u1@example.org 2026-07-01 (attempts 0): 550 no such user"]
+        "  1 not delivered (failed, or of unknown outcome) to subscribers who unsubscribed since: nothing more is sent to them",
+        "  failed   u0@example.org 2026-07-01 (attempts 0): 550 no such user"]
 
 
 def test_status_summarises_thousands_of_subscribers_by_day_of_their_last_digest(cli, db_url):

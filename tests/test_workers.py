@@ -21,6 +21,7 @@ from notifier.config import Config, load_config
 from notifier.errors import ConfigError
 from notifier.pipeline import fetch_claimed, open_context, recover, renewing
 from notifier.store import Delivery, FetchRun, Store
+from notifier.store.tables import delivery_key
 from notifier.subscribers import new_subscriber, written
 from test_faults import SMTPServer, ingest, wait_for
 
@@ -201,7 +202,7 @@ def lose_race(url: str, row, call):
 def test_a_digest_planned_by_two_workers_at_once_is_planned_once_without_error(postgres_url):
     store = Store(postgres_url)
     sub = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
-    got = lose_race(postgres_url, Delivery(key=f"{sub.id}:2026-06-12", subscriber_id=sub.id, digest_day="2026-06-12"),
+    got = lose_race(postgres_url, Delivery(key=delivery_key(sub.id, "2026-06-12"), subscriber_id=sub.id, digest_day="2026-06-12"),
                     lambda: store.plan_delivery(subscriber_id=sub.id, digest_day="2026-06-12", items=[],
                                                 meta={"empty_note": True}))
     assert got is None                                   # someone else planned it
@@ -395,7 +396,7 @@ def plan_everyone(config_path: str) -> None:
     with open_context(load_config(config_path, env={})) as ctx:       # also applies the subscribers
         first, *rest = ctx.store.list_subscribers()
         model = plan(ctx, first)
-        rows = [Delivery(key=f"{sub.id}:{model.digest_day}", subscriber_id=sub.id, digest_day=model.digest_day,
+        rows = [Delivery(key=delivery_key(sub.id, model.digest_day), subscriber_id=sub.id, digest_day=model.digest_day,
                          items=model.items, meta=model.meta, created_at=model.created_at) for sub in rest]
         with ctx.store.session() as s:
             s.add_all(rows)
@@ -511,3 +512,26 @@ def test_a_run_waits_at_its_end_two_leases_at_most_while_a_live_worker_holds_a_c
     other.close()
     assert row.state == "sending" and row.worker == other.worker        # left to its live worker
     assert 120 <= clock[0] <= 121                                       # two leases of 60 s, then the run ends
+
+
+def test_a_run_whose_digests_another_worker_sent_says_so(postgres_url, tmp_path, monkeypatch, capsys):
+    """Two timers at once on one database: the run that found everything sent said "no digest to
+    send", as if nothing had matched."""
+    from freezegun import freeze_time
+
+    from notifier.cli import main
+
+    other = Store(postgres_url)
+    with freeze_time(T0):
+        for address in ("ann@example.org", "bob@example.org"):
+            d = one_pending(other, address)
+            other.claim(d.id)
+            other.record(d.id, "sent")
+        monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path))
+        monkeypatch.setenv("NOTIFIER_DATABASE_URL", postgres_url)
+        monkeypatch.delenv("NOTIFIER_CONFIG", raising=False)
+        config = tmp_path / "offline.toml"
+        config.write_text("[sources.hf_daily]\nenabled = false\n")
+        assert main(["--config", str(config), "run", "--all"]) == 0
+    other.close()
+    assert capsys.readouterr().out == "no digest to send: 2 already sent by another worker\n"

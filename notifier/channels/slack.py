@@ -147,7 +147,8 @@ class SlackChannel(_Paced):
                                              text=msg.reply_text(i),
                                              unfurl_links=False, unfurl_media=False)
             except (SlackApiError, OSError) as e:
-                return SendResult(State.SENT, ref, f"summary posted but thread reply {i} failed: {e}")
+                why = _classify(e).error if isinstance(e, SlackApiError) else e
+                return SendResult(State.SENT, ref, f"summary posted but thread reply {i} failed: {why}")
         return SendResult(State.SENT, ref)
 
     def _refused(self, e) -> SendResult:

@@ -6,6 +6,7 @@ from shlex import quote
 from notifier.commands import context, find_subscriber, parse_day
 from notifier.errors import InputError
 from notifier.outbox import State
+from notifier.store.tables import delivery_key
 
 OUTCOMES = {"delivered": State.SENT, "resend": State.RETRY}
 DONE = {"delivered": "recorded sent", "resend": "re-queued: the next run or daemon sweep sends it again, "
@@ -23,7 +24,7 @@ def run(args) -> int:
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
         day = parse_day(args.day, "day")
-        key = f"{sub.id}:{day}"
+        key = delivery_key(sub.id, day)
         if args.outcome == "resend" and not sub.active:
             raise InputError(f"{sub.address} has unsubscribed: nothing is sent to them again")
         d = ctx.store.resolve_unknown(key, OUTCOMES[args.outcome], ctx.now())

@@ -1,15 +1,16 @@
 """`notifier run`: one cycle now. Its exit status tells cron or a systemd timer whether every digest
-due went out: 0 yes, 1 a fetch failed, 3 a digest failed or waits for a retry (as `notifier status`,
-whose list names them). On a shared database each worker's run answers for its own digests
-(``left_waiting``)."""
+due went out: 0 yes, 1 a fetch failed, 3 a digest failed, waits for a retry or is held back (as
+`notifier status`, whose list names them). On a shared database each worker's run answers for its
+own digests (``left_waiting``)."""
 from notifier.commands import find_subscriber, parse_day
 from notifier.commands.status import ATTENTION, when
 from notifier.outbox import FetchState, State
 
 EXIT_STATUS = ("exit status: 0 every digest due was sent (or had nothing to send); 1 a fetch failed "
-               "(or any other error); 3 a digest failed or waits for a retry (`notifier status` lists "
-               "them). A paused subscriber's digests are held, and count as neither. With several workers "
-               "on one PostgreSQL database, a run answers only for the digests it tried or was due to send.")
+               "(or any other error); 3 a digest failed, waits for a retry or is held back by a stored "
+               "profile that no longer parses (`notifier status` lists them). A paused subscriber's digests "
+               "are held, and count as neither. With several workers on one PostgreSQL database, a run "
+               "answers only for the digests it tried or was due to send.")
 
 
 def add_arguments(p):
@@ -50,7 +51,30 @@ def run(args) -> int:
 
             raise_alerts(ctx)
             waiting = left_waiting(ctx, ids)      # a retry not due yet, a halted sender's
-    return summary(fetched, reports, waiting, nobody_due=ids == [])
+        idle = "" if reports or waiting else nothing_sent(ctx, ids)
+    return summary(fetched, reports, waiting, idle)
+
+
+def nothing_sent(ctx, ids: list[int] | None) -> str:
+    """Why a run sent nothing: nobody was due, or the digests of the day of those asked for (None:
+    every active subscriber) were sent already, by another worker or an earlier run; or no
+    digest had anything to send."""
+    if ids == []:
+        return "no digest due"
+    sent = sent_elsewhere(ctx, ids)
+    by = "another worker" if ctx.store.shared else "an earlier run (or the daemon)"
+    return f"no digest to send: {sent} already sent by {by}" if sent else "no digest to send"
+
+
+def sent_elsewhere(ctx, ids: list[int] | None) -> int:
+    """How many of these subscribers' digests of their day were sent by another worker or process."""
+    from notifier.pipeline import local_day
+    from notifier.store.tables import delivery_key
+
+    now, asked = ctx.now(), None if ids is None else set(ids)
+    keys = [delivery_key(r.id, local_day(r, now)) for r in ctx.store.subscriber_rows("id", "timezone")
+            if asked is None or r.id in asked]
+    return sum(1 for d in ctx.store.delivery_keys(keys).values() if d.state == State.SENT and d.worker != ctx.store.worker)
 
 
 def left_waiting(ctx, ids: list[int] | None) -> list:
@@ -68,19 +92,20 @@ def left_waiting(ctx, ids: list[int] | None) -> list:
             or (d.worker is None and (asked is None or d.subscriber_id in asked))]
 
 
-def summary(fetched: list, reports: list, waiting: list, *, nobody_due: bool) -> int:
-    """Print a line per fetch and per delivery, then what was not delivered -> the exit status."""
+def summary(fetched: list, reports: list, waiting: list, idle: str) -> int:
+    """Print a line per fetch and per delivery, then what was not delivered, or ``idle`` (why
+    nothing was sent) -> the exit status."""
     for f in fetched:
         print(f"fetch {f.source} {f.day}: {f.outcome}" + (f" ({f.found} found, {f.new} new)" if f.outcome == FetchState.OK else "")
               + (f" - {f.error}" if f.error else ""))
     for r in reports:
         print(f"deliver {r.subscriber}: {r.state}, {r.papers} paper{'s' if r.papers != 1 else ''}"
               + (f" - {r.error}" if r.error else ""))
-    lost = [r.state for r in reports if r.state in (State.FAILED, State.UNKNOWN)]
+    lost = [r.state for r in reports if r.state in (State.FAILED, State.UNKNOWN, State.HELD)]
     if lost or waiting:
         print(not_delivered(lost, waiting))
     elif not reports:
-        print("no digest due" if nobody_due else "no digest to send")
+        print(idle)
     return 1 if any(f.outcome == FetchState.FAILED for f in fetched) else ATTENTION if lost or waiting else 0
 
 
@@ -98,13 +123,15 @@ def deliverable(ctx, ref: str):
 
 def not_delivered(lost: list[str], waiting: list) -> str:
     """The summary line of a run that left digests undelivered: how many failed for good, how
-    many may not have arrived (`unknown`), how many wait for a retry (and when the first is
-    tried), how many were not tried (their channel stopped the batch: SMTP login refused)."""
+    many may not have arrived (`unknown`), how many were held back (a stored profile that no
+    longer parses), how many wait for a retry (and when the first is tried), how many were not
+    tried (their channel stopped the batch: SMTP login refused)."""
     from notifier.clock import as_utc
 
     retries = [d for d in waiting if d.state == State.RETRY]
     times = [as_utc(d.next_attempt_at) for d in retries if d.next_attempt_at]      # None: re-sent at once
     counts = ((lost.count(State.FAILED), "failed"), (lost.count(State.UNKNOWN), "of unknown outcome"),
+              (lost.count(State.HELD), "held back (stored profile unreadable)"),
               (len(retries), "waiting for a retry" + (f" (next try {when(min(times))})" if times else "")),
               (len(waiting) - len(retries), "not sent yet"))
     return f"not delivered: {', '.join(f'{n} {what}' for n, what in counts if n)}; `notifier status` lists them"

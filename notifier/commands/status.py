@@ -2,7 +2,7 @@
 from collections import Counter
 from shlex import quote
 
-from notifier.alerts import not_fetched, resolve_command
+from notifier.alerts import not_fetched, resolve_command, unsubscribed
 from notifier.commands import context
 from notifier import outbox
 
@@ -19,26 +19,28 @@ def run(args) -> int:
     with context(args) as ctx:
         st = ctx.store
         attention = print_sources(st, ctx.config)
-        subscribers = st.subscriber_rows("id", "address", "profile")
+        subscribers = [s for s in st.subscriber_rows("id", "address", "profile", "active", "paused", active_only=False)
+                       if s.active]         # and paused: their digests are held, not gone
         last_sent = st.latest_deliveries((outbox.State.SENT,))
         print_subscribers(subscribers, last_sent)
-        attention |= print_unreadable(subscribers)
+        attention |= print_unreadable([s for s in subscribers if not s.paused])
         attention |= print_deliveries(ctx, last_sent, notifier_as_called(args))
     return ATTENTION if attention else 0
 
 
 def print_deliveries(ctx, last_sent, notifier: str) -> bool:
     """One line per digest not delivered, except a failed one planned before the subscriber's
-    latest sent digest: its papers were offered again, so that one carried them (counted in one
-    line). An `unknown` one keeps counting whatever was sent since (its papers are taken: no later
-    digest carried them) and is followed by the two commands that settle it. A `sending` one whose
+    latest sent digest: its papers were offered again, so that one carried them; and one whose
+    subscriber unsubscribed since: nothing more is sent to them (each kind counted in one line).
+    An `unknown` one keeps counting whatever was sent since (its papers are taken: no later digest
+    carried them) and is followed by the two commands that settle it. A `sending` one whose
     worker stopped says so. -> any failed or of unknown outcome?"""
     unfinished = ctx.store.deliveries(states=outbox.UNFINISHED)
-    problems = [d for d in unfinished if not caught_up(d, last_sent)]
-    caught = len(unfinished) - len(problems)
-    print("Deliveries:" + ("" if problems else " nothing pending" if caught else " nothing pending or failed"))
-    if caught:
-        print(f"  {caught} failed earlier, caught up by a later digest sent since")
+    gone = unsubscribed(ctx.store, unfinished)
+    kept = [d for d in unfinished if d.subscriber_id not in gone]
+    problems = [d for d in kept if not caught_up(d, last_sent)]
+    print("Deliveries:" + ("" if problems else " nothing pending" if unfinished else " nothing pending or failed"))
+    print_counted(len(kept) - len(problems), len(unfinished) - len(kept))
     subs = ctx.store.addresses_of(d.subscriber_id for d in problems)
     stopped = interrupted(ctx) if any(d.state == outbox.State.SENDING for d in problems) else set()
     for d in problems:
@@ -49,6 +51,14 @@ def print_deliveries(ctx, last_sent, notifier: str) -> bool:
         if d.state == outbox.State.UNKNOWN:
             print_resolve(resolve_command(d, subs.get(d.subscriber_id), notifier))
     return any(d.state in outbox.ATTENTION for d in problems)
+
+
+def print_counted(caught: int, gone: int) -> None:
+    if caught:
+        print(f"  {caught} failed earlier, caught up by a later digest sent since")
+    if gone:
+        print(f"  {gone} not delivered (failed, or of unknown outcome) to subscribers who unsubscribed since: "
+              "nothing more is sent to them")
 
 
 def notifier_as_called(args) -> str:
@@ -77,9 +87,9 @@ def interrupted(ctx) -> set[int]:
 
 
 def print_sources(st, config) -> bool:
-    """One line per source fetched: its latest success, and whether it is failing (only one that
-    the configuration still has fetched is: a failure of one it no longer fetches will not end,
-    and needs nobody). -> any failing?"""
+    """One line per source fetched: its latest success, and whether it is failing (since its first
+    failure after that success, with the latest error; only one that the configuration still has
+    fetched is: a failure of one it no longer fetches will not end, and needs nobody). -> any failing?"""
     print("Sources:")
     sources = st.fetch_sources()
     if not sources:
@@ -91,7 +101,7 @@ def print_sources(st, config) -> bool:
         latest_failed = off is None and bad is not None and (ok is None or bad.id > ok.id)
         failing |= latest_failed
         print(f"  {source:<12} last ok: {last_ok(ok)}" + (f"; not fetched: {off}" if off else "")
-              + (f"; FAILING since {when(bad.started_at)}: {bad.error}" if latest_failed else ""))
+              + (f"; FAILING since {when(st.first_failure(source, ok).started_at)}: {bad.error}" if latest_failed else ""))
     return failing
 
 
@@ -129,18 +139,21 @@ def print_unreadable(subs) -> bool:
 
 
 def print_subscribers(subs, last_sent) -> None:
-    """One line per subscriber; past LISTED of them, how many got their latest digest on which day."""
+    """One line per subscriber (a paused one says so); past LISTED of them, how many got their
+    latest digest on which day."""
     print("Subscribers:" + ("" if subs else " none"))
     if len(subs) <= LISTED:
         for sub in subs:
             last = last_sent.get(sub.id)
             print(f"  {sub.address:<28} last sent: "
-                  + (f"{when(last.sent_at)} ({last.digest_day})" if last and last.sent_at else "never"))
+                  + (f"{when(last.sent_at)} ({last.digest_day})" if last and last.sent_at else "never")
+                  + ("; paused" if sub.paused else ""))
         return
     days = Counter(last_sent[s.id].digest_day if s.id in last_sent else "never" for s in subs)
-    never = days.pop("never", 0)
+    never, paused = days.pop("never", 0), sum(1 for s in subs if s.paused)
     recent = sorted(days, reverse=True)
-    print(f"  {len(subs)} active; their latest digest sent was for (digest day: subscribers)")
+    print(f"  {len(subs)} active" + (f" ({paused} of them paused)" if paused else "")
+          + "; their latest digest sent was for (digest day: subscribers)")
     for day in recent[:RECENT_DAYS]:
         print(f"    {day}: {days[day]}")
     if recent[RECENT_DAYS:]:

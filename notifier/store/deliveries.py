@@ -18,7 +18,7 @@ from notifier import outbox
 from notifier.outbox import CANCELLABLE, HOLDABLE, PLANNED, SETTLED, SUPERSEDABLE, TAKEN, WAITING, State
 from notifier.batching import batched
 from notifier.store.engine import _retry_race
-from notifier.store.tables import Alert, Delivery, DeliveryPaper, PaperRow, Subscriber, utcnow
+from notifier.store.tables import Alert, Delivery, DeliveryPaper, PaperRow, Subscriber, delivery_key, utcnow
 
 _DELIVERY = Delivery.__table__
 _LATEST = (Delivery.subscriber_id, Delivery.digest_day, Delivery.sent_at, Delivery.created_at)
@@ -69,7 +69,7 @@ class Planned:
 
     @property
     def key(self) -> str:
-        return f"{self.subscriber_id}:{self.digest_day}"
+        return delivery_key(self.subscriber_id, self.digest_day)
 
 
 class DeliveriesMixin:
@@ -238,11 +238,12 @@ class DeliveriesMixin:
             return {sid: at for sid, at in s.exec(select(Subscriber.id, latest)) if at is not None}
 
     # -- planning a batch: a few queries and transactions for any number of subscribers -------
-    def delivery_keys(self, keys: list[str]) -> set[str]:
-        """Those of these delivery keys ("<subscriber>:<local day>") already recorded."""
+    def delivery_keys(self, keys: list[str]) -> dict[str, Row]:
+        """Those of these delivery keys ("<subscriber>:<local day>") already recorded -> each one's
+        state and worker (who claimed it last)."""
         with self.session() as s:
-            return {k for chunk in batched(keys, 500)
-                    for k in s.exec(select(Delivery.key).where(Delivery.key.in_(chunk)))}
+            return {row.key: row for chunk in batched(keys, 500)
+                    for row in s.exec(select(Delivery.key, Delivery.state, Delivery.worker).where(Delivery.key.in_(chunk)))}
 
     def supersede_open_many(self, days: dict[int, str]) -> dict[int, int]:
         """Fold each subscriber's earlier digests still waiting to be sent (pending, retrying

@@ -141,6 +141,14 @@ class PapersMixin:
                 q = q.where(FetchRun.digest_day == digest_day)
             return s.exec(q.order_by(FetchRun.id.desc()).limit(1)).first()
 
+    def first_failure(self, source: str, after: FetchRun | None) -> FetchRun | None:
+        """The first failed fetch of this source after ``after`` (its latest success; None: ever)."""
+        with self.session() as s:
+            q = select(FetchRun).where(FetchRun.source == source, FetchRun.outcome == FetchState.FAILED)
+            if after is not None:
+                q = q.where(FetchRun.id > after.id)
+            return s.exec(q.order_by(FetchRun.id).limit(1)).first()
+
     @contextmanager
     def fetch_claim(self, source: str, digest_day: str) -> Iterator[None]:
         """While held, no other worker fetches this source day. PostgreSQL: a session advisory

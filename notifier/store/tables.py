@@ -1,12 +1,15 @@
 """The tables (SQLModel models) and ``utcnow``, their clock."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from notifier.clock import as_utc
 from notifier.outbox import FetchState, State
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def utcnow() -> datetime:
@@ -103,6 +106,21 @@ class Delivery(SQLModel, table=True):
     lease_until: datetime | None = None                  # its claim holds until then unless renewed
     next_attempt_at: datetime | None = None
     sent_at: datetime | None = None
+
+
+def delivery_key(subscriber_id: int, day: date | str) -> str:
+    """``Delivery.key``: one digest per subscriber and local day."""
+    return f"{subscriber_id}:{day}"
+
+
+def message_key(d: Delivery) -> str:
+    """A delivery's name outside the database (its Message-ID, Slack metadata, outbox file): its
+    key and id, and the instant it was planned in microseconds (hex), so a database recreated the
+    same day, or a second installation mailing from the same domain, never reuses an earlier
+    digest's Message-ID (Gmail drops one it has seen). A re-send of the same row keeps it, from a
+    `db copy` too (the copy keeps ``created_at``)."""
+    planned = (as_utc(d.created_at) - EPOCH) // timedelta(microseconds=1)
+    return f"{d.key.replace(':', '.')}.{d.id}.{planned:x}"
 
 
 class DeliveryPaper(SQLModel, table=True):
