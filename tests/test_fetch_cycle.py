@@ -128,6 +128,14 @@ def test_fetch_since_a_month_ago_fetches_every_day(cli, hf):
     assert "hf_daily 2026-06-01: ok (1 found, 1 new, 0 updated)" in out.splitlines()
 
 
+def test_fetch_into_a_file_or_pipe_writes_its_report_lines_and_no_progress_bar(cli, hf):
+    """The bar is for a terminal; piped (cron mail, a log) it left a blank line before the report."""
+    hf.days["2026-06-30"] = [item("2606.00001", "Yesterday", day="2026-06-30")]
+    code, out, err = cli("fetch", "--since", "2026-06-30")
+    assert code == 0 and out.splitlines() == ["hf_daily 2026-06-30: ok (1 found, 1 new, 0 updated)",
+                                              "hf_daily 2026-07-01: ok (0 found, 0 new, 0 updated)"], (out, err)
+
+
 def test_fetch_while_the_daemon_holds_the_lock_is_refused_in_one_line_and_fetches_nothing(cli, cfg, hf):
     """It fetched beside the daemon, and closed the daemon's fetch in progress as 'process died'."""
     import os

@@ -1,3 +1,4 @@
+import sys
 from datetime import timedelta
 
 from notifier.commands import load, parse_day
@@ -39,7 +40,7 @@ def run(args) -> int:
 
     config = load(args)
     check_sources(config)
-    with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
+    with DaemonLock(config.state_dir), open_context(config, progress=sys.stdout.isatty()) as ctx:
         days, today = None, ctx.now().date()
         if args.date is not None:
             days = [parse_day(args.date, latest=today)]
