@@ -298,8 +298,9 @@ def test_cli_parse_table_lists_papers(capsys):
     (lambda tmp: (tmp / "err.json", (tmp / "err.json").write_text('{"error": "Invalid date"}'))[0],
      "{path}: HF API returned an error: Invalid date"),
     (lambda tmp: (tmp / "bin.json", (tmp / "bin.json").write_bytes(b"\xff\xfe\x00["))[0],
-     "cannot read {path}: UnicodeDecodeError"),
-], ids=["missing", "directory", "unknown-format", "hf-error", "not-utf8"])
+     "cannot read {path}: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+    (lambda tmp: "ftp://example.org/daily.json", "cannot read {path}: only http:// and https:// URLs are fetched"),
+], ids=["missing", "directory", "unknown-format", "hf-error", "not-utf8", "ftp-url"])
 def test_cli_parse_bad_input_is_one_line_error(capsys, tmp_path, make_input, message):
     path = make_input(tmp_path)
     code, out, err = cli(capsys, str(path))

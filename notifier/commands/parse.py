@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -20,7 +21,9 @@ def read_input(where: str, args) -> str:
     try:
         return Path(where).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        if isinstance(e, FileNotFoundError) and re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", where):
+            reason = "only http:// and https:// URLs are fetched"       # ftp://, file://: not a file here either
         raise InputError(f"cannot read {where}: {reason}") from None
 
 
