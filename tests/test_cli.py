@@ -2,6 +2,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,27 @@ def test_every_option_of_every_command_says_what_it_does():
         sub = parser._subparsers._group_actions[0].choices[command]
         silent = [a.option_strings or a.dest for a in sub._actions if not a.help]
         assert silent == [], command
+
+
+def every_parser():
+    """(name, parser) of each command and of each action below one (`profile check`, `db copy`)."""
+    from notifier.cli import build_parser
+
+    for command in COMMANDS:
+        todo = [(command, build_parser(only=command)._subparsers._group_actions[0].choices[command])]
+        while todo:
+            name, parser = todo.pop()
+            yield name, parser
+            todo += [(f"{name} {sub}", p) for a in parser._actions if a.choices and hasattr(a, "_name_parser_map")
+                     for sub, p in a.choices.items()]
+
+
+def test_every_help_page_says_what_it_does_and_names_only_files_in_the_repository():
+    root = Path(__file__).resolve().parent.parent
+    for name, parser in every_parser():
+        assert parser.description, name
+        for doc in re.findall(r"[\w/.-]+\.md\b", parser.format_help()):
+            assert (root / doc).exists() or (root / "docs" / doc).exists(), (name, doc)
 
 
 def test_bare_help_lists_every_command():

@@ -12,7 +12,8 @@ from notifier.errors import InputError, ParseError
 def add_arguments(p):
     p.add_argument("input", metavar="PATH_OR_URL",
                    help="a saved HF API JSON, HF day/search/paper page, arXiv RSS or Atom file, or an http(s) URL")
-    p.add_argument("--json", action="store_true", help="print a JSON array of papers (see DESIGN.md)")
+    p.add_argument("--json", action="store_true", help="print a JSON array of papers, each with arxiv_id, title, abstract, authors, upvotes, "
+                        "published and url")
 
 
 def read_input(where: str, args) -> str:

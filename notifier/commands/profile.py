@@ -12,7 +12,8 @@ MODE = {"any": "", "required": "required, ", "exclude": "excluded, "}
 
 def add_arguments(p):
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True, help="what to do with the profile")
-    check = sub.add_parser("check", help="parse a profile and show its terms, or a one-line error")
+    what = "parse a profile and show its terms, or a one-line error"
+    check = sub.add_parser("check", help=what, description=what)
     check.add_argument("text", metavar="TEXT", help='the profile, e.g. \'"kv cache", MoE^2, -federated\'')
     check.add_argument("--papers", metavar="FILE.jsonl",
                        help="count matches in these papers (default: the stored papers, if any)")
