@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from notifier.errors import NotifierError, visible
@@ -36,8 +37,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse reads a value that starts with '-' (a profile '-diffusion,moe') as an option and
+    says only 'expected one argument': the usage error names the way to write it."""
+
+    def error(self, message: str):
+        option = re.fullmatch(r"argument (?:\S+/)?(--?[\w-]+): expected one argument", message)
+        if option:
+            message += f" (a value starting with '-' goes after '=': {option.group(1)}='-diffusion,moe')"
+        super().error(message)
+
+
 def build_parser(only: str = "") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="notifier",
         description="Personalised daily digests of Hugging Face Daily Papers and arXiv.",
     )
