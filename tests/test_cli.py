@@ -251,6 +251,27 @@ def test_out_of_range_threshold_is_one_line_error(cli, command, value):
     assert thresholds(cli) == {"bob@example.org": 0.3}
 
 
+@pytest.mark.parametrize("argv, option", [(["subscribe", "ada@example.org", "--keywords", "-diffusion,moe"], "--keywords"),
+                                          (["edit", "ada@example.org", "-k", "-diffusion,moe"], "--keywords"),
+                                          (["match", "--papers", "p.jsonl", "--profile", "-moe"], "--profile")])
+def test_a_profile_starting_with_a_dash_is_a_usage_error_that_says_how_to_write_it(cli, capsys, argv, option):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and capsys.readouterr().err.splitlines()[-1].endswith(
+        f"expected one argument (a value starting with '-' goes after '=': {option}='-diffusion,moe')")
+    assert cli("subscribe", "ada@example.org", "--keywords=-diffusion,moe")[:2] == (0, "subscribed ada@example.org "
+                                                                                   "(email, daily at 07:30 UTC)\n")
+
+
+def test_edit_with_pause_and_resume_together_is_a_usage_error(cli, capsys):
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    with pytest.raises(SystemExit) as exit_:
+        main(["edit", "ada@example.org", "--pause", "--resume"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == ("notifier edit: error: argument --resume: not allowed with "
+                                                        "argument --pause")
+
+
 def test_threshold_that_is_not_a_number_is_a_usage_error(cli, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["subscribe", "ada@example.org", "-k", "x", "--threshold", "low"])

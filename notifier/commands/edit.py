@@ -16,8 +16,9 @@ def add_arguments(p):
     p.add_argument("--threshold", type=float, metavar="SHARE",
                    help="share of the day's best match a paper must score to be sent, 0.05-0.95: "
                         "lower sends more papers, higher fewer")
-    p.add_argument("--pause", action="store_true", help="stop deliveries, keep the subscriber")
-    p.add_argument("--resume", action="store_true", help="resume deliveries")
+    pausing = p.add_mutually_exclusive_group()
+    pausing.add_argument("--pause", action="store_true", help="stop deliveries, keep the subscriber")
+    pausing.add_argument("--resume", action="store_true", help="resume deliveries")
     p.set_defaults(usage_error=p.error)
 
 
@@ -33,8 +34,6 @@ def run(args) -> int:
     if nothing_to_change(args):         # exits 2, as argparse does for any other usage error
         args.usage_error("nothing to change: give one or more of "
                          + ", ".join("--" + option.replace("_", "-") for option in CHANGES))
-    if args.pause and args.resume:
-        raise InputError("--pause and --resume contradict each other")
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
         if not sub.active:              # --resume would bring them back unasked
