@@ -1,5 +1,7 @@
 """The matcher: what a subscriber would notice in what is matched, selected and explained."""
 import json
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -380,6 +382,9 @@ def test_profile_check_counts_each_way_a_term_is_found_in_given_papers(papers_fi
     assert main(["profile", "check", 'MoE, "kv cache", -federated', "--papers", str(papers_file)]) == 0
     out = capsys.readouterr().out
     assert "moe: 1 paper · Mixture-of-Experts (x0.9, as the papers define it): 1 paper" in out
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    shown = " ".join(re.search(r'`notifier profile check .*? each finds: "(.*?)"', readme, re.S)[1].split())
+    assert re.sub(r"\d+ papers", "1 paper", shown) in out          # the README's example, as printed
     assert "kv cache: 1 paper" in out and "kvcache" not in out      # spellings found nowhere are not listed
     assert "counted in 3 papers from" in out
 
