@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 
 from notifier.config import load_config, read_secret
@@ -8,6 +11,21 @@ def write(tmp_path, text):
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_example_config_shows_the_range_of_every_bounded_key_on_its_line():
+    """Its header says numbers must be 'within the range shown as [low-high]'."""
+    from notifier.config import BOUNDS
+
+    section, lines = "", {}
+    for line in (Path(__file__).parents[1] / "config.example.toml").read_text(encoding="utf-8").splitlines():
+        header = re.match(r"\[([\w.]+)\]", line)
+        section = header[1] if header else section
+        key = re.match(r"#? ?(\w+) *=", line)
+        if key and not header:
+            lines.setdefault(f"{section}.{key[1]}", line)
+    for key, (low, high) in BOUNDS.items():
+        assert f"[{low}-{high}]" in lines[key], key
 
 
 def test_example_config_is_valid_and_documents_every_section():
