@@ -250,8 +250,7 @@ def _entries(data: dict, where: str) -> list:
 
 def _read_toml(path: Path) -> dict:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))     # a byte order mark (Notepad's "UTF-8 with BOM") is no key
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
     except OSError as err:
@@ -298,8 +297,12 @@ def _coerce(value, expected: type, key: str, where: str):
             raise ConfigError(f"{where}: '{key}' must be a list of strings")
         return value
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}: '{key}' must be {expected.__name__}, not {type(value).__name__}")
+        shown = repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else value
+        raise ConfigError(f"{where}: '{key}' must be {TOML_KINDS[expected]}, not {shown}")
     return value
+
+
+TOML_KINDS = {str: "a string in quotes", int: "a whole number", float: "a number", bool: "true or false"}
 
 
 def _suggest(key: str, known: dict, table: str = "") -> str:

@@ -35,7 +35,11 @@ def test_example_config_is_valid_and_documents_every_section():
 
 @pytest.mark.parametrize("text,message", [
     ("[email]\nhots = 'x'\n", "unknown key 'email.hots' (did you mean 'host'?)"),
-    ("[email]\nport = 'x'\n", "'email.port' must be int, not str"),
+    ("[email]\nport = 'x'\n", "'email.port' must be a whole number, not 'x'"),
+    ("[general]\nretention_days = 30.5\n", "'general.retention_days' must be a whole number, not 30.5"),
+    ("[general]\nsend_empty = 'yes'\n", "'general.send_empty' must be true or false, not 'yes'"),
+    ("[schedule]\ntime = 07:00:00\n", "'schedule.time' must be a string in quotes, not 07:00:00"),
+    ("[general]\ncontact = true\n", "'general.contact' must be a string in quotes, not true"),
     ("[email]\nsecurity = 'ssl'\n", "'email.security' must be starttls, tls or none, not 'ssl'"),
     ("[schedule]\ntime = '7am'\n", "'schedule.time' must be HH:MM (24-hour), not '7am'"),
     ("[schedule]\ntimezone = 'Mars/Olympus'\n", "unknown time zone 'Mars/Olympus'"),
@@ -43,8 +47,8 @@ def test_example_config_is_valid_and_documents_every_section():
     ("[[subscribers]]\nemail = 'a@example.org'\n", "'subscribers[0].keywords' is required"),
     ("[[subscribers]]\nkeywords = 'x'\n", "'subscribers[0]' needs exactly one of 'email' or 'slack'"),
     ("[email\n", "not valid TOML"),
-    ("[matching]\nthreshold = 'low'\n", "'matching.threshold' must be float, not str"),
-], ids=["typo", "wrong_type", "security", "time", "timezone", "list", "no_keywords", "no_address", "toml",
+    ("[matching]\nthreshold = 'low'\n", "'matching.threshold' must be a number, not 'low'"),
+], ids=["typo", "wrong_type", "fraction_for_whole_number", "string_for_bool", "toml_time", "bool_for_string", "security", "time", "timezone", "list", "no_keywords", "no_address", "toml",
         "threshold_type"])
 def test_bad_config_is_one_line_naming_file_and_key(tmp_path, text, message):
     path = write(tmp_path, text)
@@ -52,6 +56,12 @@ def test_bad_config_is_one_line_naming_file_and_key(tmp_path, text, message):
         load_config(path, env={})
     assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_a_file_saved_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes("\ufeff[general]\ncontact = 'zoë@example.org'\n".encode("utf-8"))
+    assert load_config(path, env={}).general.contact == "zoë@example.org"
 
 
 SUBSCRIBER = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
