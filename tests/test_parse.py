@@ -285,6 +285,16 @@ def test_cli_parse_json_prints_the_design_shape(capsys, name, count):
         assert isinstance(p["arxiv_id"], str) and isinstance(p["authors"], list)
 
 
+def test_cli_parse_jsonl_is_what_match_papers_reads(capsys, tmp_path):
+    from notifier.cli import main
+
+    code, out, _ = cli(capsys, str(FIX / "hf/hf_daily_papers_api_2026-06-12.json"), "--jsonl")
+    (tmp_path / "papers.jsonl").write_text(out, encoding="utf-8")
+    assert code == 0 and len(out.splitlines()) == 30
+    assert main(["match", "--papers", str(tmp_path / "papers.jsonl"), "--profile", "agents", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["selected"]
+
+
 def test_cli_parse_table_lists_papers(capsys):
     code, out, _ = cli(capsys, str(FIX / "hf/hf_daily_papers_api_2026-08-03_3items.json"))
     assert code == 0 and "2607.28229" in out and "EMBL AI Librarian" in out and out.rstrip().endswith("3 paper(s)")

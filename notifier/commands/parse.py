@@ -12,8 +12,11 @@ from notifier.errors import InputError, ParseError
 def add_arguments(p):
     p.add_argument("input", metavar="PATH_OR_URL",
                    help="a saved HF API JSON, HF day/search/paper page, arXiv RSS or Atom file, or an http(s) URL")
-    p.add_argument("--json", action="store_true", help="print a JSON array of papers, each with arxiv_id, title, abstract, authors, upvotes, "
-                        "published and url")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print a JSON array of papers, each with arxiv_id, title, "
+                     "abstract, authors, upvotes, published and url")
+    out.add_argument("--jsonl", action="store_true", help="the same papers as JSON lines, one a line: what "
+                     "`notifier match --papers` and `notifier profile check --papers` read")
 
 
 def read_input(where: str, args) -> str:
@@ -63,6 +66,9 @@ def run(args) -> int:
     if args.json:
         json.dump([p.to_json() for p in papers], sys.stdout, ensure_ascii=False, indent=2)
         print()
+    elif args.jsonl:
+        for p in papers:
+            print(json.dumps(p.to_json(), ensure_ascii=False))
     else:
         _table(papers)
     return 0
