@@ -50,17 +50,6 @@ def test_profiles_line_whose_profile_is_not_text_is_one_line(cli, tmp_path, prof
                    f'{profiles}: line 1: expected {{"id", "profile": TEXT}}')
 
 
-@pytest.mark.parametrize("line", [{"profile": "moe"}, {"id": None, "profile": "moe"}, {"id": "", "profile": "moe"},
-                                  {"id": ["p"], "profile": "moe"}, {"id": True, "profile": "moe"}],
-                         ids=["no_id", "null", "empty", "list", "true"])
-def test_profiles_line_without_an_id_to_name_its_output_is_one_line(cli, tmp_path, line):
-    papers, profiles = files(tmp_path, **{"papers.jsonl": PAPERS,
-                                          "profiles.jsonl": json.dumps({"id": "p", "profile": "moe"}) + "\n"
-                                                            + json.dumps(line) + "\n"})
-    one_line_error(cli("match", "--papers", papers, "--profiles", profiles),
-                   f'{profiles}: line 2: expected {{"id", "profile": TEXT}}')
-
-
 @pytest.mark.parametrize("line,why", [
     (f'{{"id": "1", "title": "moe", "upvotes": {HUGE_NUMBER}}}', "Exceeds the limit (4300 digits) for integer string conversion"),
     (f'{{"id": "1", "title": "moe", "extra": {DEEP}}}', "maximum recursion depth exceeded while decoding a JSON array"),

@@ -165,7 +165,7 @@ def read_profiles(args, votes, by_id) -> tuple[list[str], list, list[list]]:
     given: dict = {}    # a paper voted on, given with its text: one copy kept (100,000 profiles, 10% with 5 votes
                         # on 200 papers: 70 MB less, and a forked process reads one copy, not 25,000)
     for n, line in enumerate(read_jsonl(args.profiles), 1):
-        if not isinstance(line, dict) or not isinstance(line.get("profile"), str) or not _is_id(line.get("id")):
+        if not isinstance(line, dict) or not isinstance(line.get("profile"), str):
             raise InputError(f"{args.profiles}: line {n}: expected {{\"id\", \"profile\": TEXT}}")
         profile = parsed.get(line["profile"])
         if profile is None:
@@ -182,11 +182,6 @@ def read_profiles(args, votes, by_id) -> tuple[list[str], list, list[list]]:
         feedback.append(votes if own is None else read_votes(own, f"{args.profiles}: line {n}: feedback", by_id,
                                                                   given))
     return ids, profiles, feedback
-
-
-def _is_id(value) -> bool:
-    """A profile's id names its output line: a string or a number (an id missing printed "profile": null)."""
-    return type(value) in (str, int, float) and value != ""
 
 
 def write_matches(args, index, ids: list[str], profiles: list, feedback: list | None, lo: int, hi: int,
