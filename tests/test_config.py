@@ -1,3 +1,4 @@
+import json
 import re
 from pathlib import Path
 
@@ -151,6 +152,23 @@ def test_config_command_redacts_database_password(tmp_path, capsys):
     assert main(["--config", str(path), "config"]) == 0
     out = capsys.readouterr().out
     assert "s3cret" not in out and "notifier:***@db" in out
+
+
+def test_config_command_warns_of_the_missing_secret_that_run_and_serve_refuse_to_start_without(tmp_path, capsys,
+                                                                                                 monkeypatch):
+    from notifier.cli import main
+
+    monkeypatch.delenv("NOTIFIER_SMTP_PASSWORD", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    path = write(tmp_path, "[email]\nhost = 'smtp.example.org'\nusername = 'ada'\n")
+    assert main(["--config", str(path), "config"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["email"]["host"] == "smtp.example.org"
+    assert err.splitlines()[0] == (
+        f"notifier: warning: {path}: 'email.password_env': $NOTIFIER_SMTP_PASSWORD is not set (nor "
+        "$CREDENTIALS_DIRECTORY/NOTIFIER_SMTP_PASSWORD); the SMTP login as 'ada' needs it; `notifier run` and "
+        "`notifier serve` refuse to start without it here")
+    assert "no unsubscribe link" in err
 
 
 @pytest.mark.parametrize("text,message", [
