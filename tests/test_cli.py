@@ -300,6 +300,22 @@ def test_a_stored_profile_a_newer_check_refuses_does_not_stop_an_edit_of_other_s
     assert code == 1 and "is also excluded by '-distillation'" in err
 
 
+def test_an_edit_that_keeps_a_stored_profile_that_no_longer_reads_says_to_replace_it(cli, db_url):
+    """`notifier status` says such a subscriber's digests wait 'until it is edited'; `edit --time`
+    named the profile's error without saying that --keywords is the edit that helps."""
+    from notifier.store import Store
+
+    cli("subscribe", "ada@example.org", "-k", "agents")
+    store = Store(db_url)
+    store.update_subscriber(store.find_subscriber("ada@example.org").id, profile=json.dumps(["+-agents"]))
+    one_line_error(cli("edit", "ada@example.org", "--time", "09:00"),
+                   "ada@example.org: the stored profile '+-agents' no longer reads (two operators in term '+-agents': "
+                   "use one, + (required) or - (excluded)); replace it with --keywords")
+    assert cli("edit", "ada@example.org", "--keywords", "+agents", "--time", "09:00")[0] == 0
+    assert store.find_subscriber("ada@example.org").delivery_time == "09:00"
+    store.close()
+
+
 def one_line_error(result, message):
     code, _, err = result
     assert (code, err) == (1, f"notifier: error: {message}\n")

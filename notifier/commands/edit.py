@@ -57,6 +57,8 @@ def changed_settings(sub, args) -> dict:
     """The settings the options change, checked as `notifier subscribe` checks them: column -> new value."""
     from notifier.subscribers import new_subscriber, settings_of
 
+    if not args.keywords:
+        check_stored(sub)
     profiles = (args.keywords or json.loads(sub.profile)) + (args.add_keywords or [])
     checked = new_subscriber(address=sub.address, keywords=profiles,
                              name=sub.name if args.name is None else args.name,
@@ -68,3 +70,17 @@ def changed_settings(sub, args) -> dict:
                              threshold=args.threshold if args.threshold is not None else sub.threshold,
                              kept=json.loads(sub.profile))
     return {k: v for k, v in settings_of(checked, without=("channel",)).items() if getattr(sub, k) != v}
+
+
+def check_stored(sub) -> None:
+    """InputError when a stored profile no longer reads (a newer version reads profiles more
+    strictly; `notifier status` names it): a change that keeps it cannot be stored, --keywords can."""
+    from notifier.errors import ProfileError
+    from notifier.profile import parse_profile, shown
+
+    for text in json.loads(sub.profile):
+        try:
+            parse_profile(text)
+        except ProfileError as err:
+            raise InputError(f"{sub.address}: the stored profile '{shown(text)}' no longer reads ({err}); "
+                             "replace it with --keywords") from None
