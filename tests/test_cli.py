@@ -300,17 +300,19 @@ def test_a_stored_profile_a_newer_check_refuses_does_not_stop_an_edit_of_other_s
     assert code == 1 and "is also excluded by '-distillation'" in err
 
 
-def test_an_edit_that_keeps_a_stored_profile_that_no_longer_reads_says_to_replace_it(cli, db_url):
+def test_an_edit_or_preview_that_keeps_a_stored_profile_that_no_longer_reads_says_how_to_replace_it(cli, db_url):
     """`notifier status` says such a subscriber's digests wait 'until it is edited'; `edit --time`
-    named the profile's error without saying that --keywords is the edit that helps."""
+    named the profile's error without saying that --keywords is the edit that helps, and `preview`
+    gave the error alone, naming neither the subscriber nor that the profile is a stored one."""
     from notifier.store import Store
 
     cli("subscribe", "ada@example.org", "-k", "agents")
     store = Store(db_url)
     store.update_subscriber(store.find_subscriber("ada@example.org").id, profile=json.dumps(["+-agents"]))
-    one_line_error(cli("edit", "ada@example.org", "--time", "09:00"),
-                   "ada@example.org: the stored profile '+-agents' no longer reads (two operators in term '+-agents': "
-                   "use one, + (required) or - (excluded)); replace it with --keywords")
+    for argv in (["edit", "ada@example.org", "--time", "09:00"], ["preview", "ada@example.org"]):
+        one_line_error(cli(*argv), "ada@example.org: the stored profile '+-agents' no longer reads (two operators in "
+                                   "term '+-agents': use one, + (required) or - (excluded)); `notifier edit "
+                                   "ada@example.org --keywords TEXT` replaces it")
     assert cli("edit", "ada@example.org", "--keywords", "+agents", "--time", "09:00")[0] == 0
     assert store.find_subscriber("ada@example.org").delivery_time == "09:00"
     store.close()

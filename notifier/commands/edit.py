@@ -74,7 +74,8 @@ def changed_settings(sub, args) -> dict:
 
 def check_stored(sub) -> None:
     """InputError when a stored profile no longer reads (a newer version reads profiles more
-    strictly; `notifier status` names it): a change that keeps it cannot be stored, --keywords can."""
+    strictly; `notifier status` names it): a change that keeps it cannot be stored, nor a digest
+    previewed; --keywords replaces it."""
     from notifier.errors import ProfileError
     from notifier.profile import parse_profile, shown
 
@@ -83,4 +84,4 @@ def check_stored(sub) -> None:
             parse_profile(text)
         except ProfileError as err:
             raise InputError(f"{sub.address}: the stored profile '{shown(text)}' no longer reads ({err}); "
-                             "replace it with --keywords") from None
+                             f"`notifier edit {sub.address} --keywords TEXT` replaces it") from None

@@ -1,4 +1,5 @@
 from notifier.commands import context, find_subscriber, parse_day, write_whole
+from notifier.commands.edit import check_stored
 from notifier.errors import InputError
 
 
@@ -18,6 +19,7 @@ def run(args) -> int:
 
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
+        check_stored(sub)
         digest = preview_digest(ctx, sub, stored_day(ctx, args.date) if args.date is not None else None)
         fmt = args.format or ("slack" if sub.channel == "slack" else "text")
         if fmt == "slack":
