@@ -163,6 +163,14 @@ def test_preview_of_a_day_without_stored_papers_says_so_instead_of_an_empty_dige
         "(`notifier fetch --date 2026-06-11` fetches them)\n"))
 
 
+def test_preview_before_any_fetch_warns_that_its_digest_is_empty_for_want_of_papers(cli):
+    """It rendered 'None of the new papers matched your profile' alone: a profile that looked wrong."""
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    code, out, err = cli("preview", "ada@example.org")
+    assert code == 0 and "None of the new papers matched your profile" in out
+    assert err == "notifier: warning: no papers stored yet, so this digest is empty: `notifier fetch` fetches today's\n"
+
+
 @pytest.mark.parametrize("paper", ["2606.00001", "arXiv:2606.00001v2", "https://arxiv.org/abs/2606.00001",
                                    "https://huggingface.co/papers/2606.00001"], ids=["id", "versioned", "arxiv", "hf"])
 def test_vote_takes_a_paper_link_from_a_digest_and_names_the_paper_it_recorded(cli, store, paper):
