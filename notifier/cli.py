@@ -53,15 +53,29 @@ def build_parser(only: str = "") -> argparse.ArgumentParser:
         prog="notifier",
         description="Personalised daily digests of Hugging Face Daily Papers and arXiv.",
     )
-    parser.add_argument("-c", "--config", metavar="FILE",
-                        help="configuration file (default: $NOTIFIER_CONFIG, else built-in defaults)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    add_global_options(parser, {"default": None}, {"default": False})
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == only:
             _module(module).add_arguments(p)
+            for command in parsers_of(p):     # `notifier fetch -c FILE` too (it said "unrecognized arguments")
+                add_global_options(command, {"default": argparse.SUPPRESS}, {"default": argparse.SUPPRESS})
     return parser
+
+
+def add_global_options(parser, config: dict, verbose: dict) -> None:
+    """-c/--config and -v/--verbose. After a command their default is SUPPRESS: a command's parser
+    sets them only when given, never over a value given before the command."""
+    parser.add_argument("-c", "--config", metavar="FILE", **config,
+                        help="configuration file (default: $NOTIFIER_CONFIG, else built-in defaults)")
+    parser.add_argument("-v", "--verbose", action="store_true", **verbose, help="log debug details")
+
+
+def parsers_of(parser) -> list[argparse.ArgumentParser]:
+    """``parser`` and the parsers of its actions (`profile check`, `subscribers import`), depth first."""
+    below = [p for a in parser._actions if isinstance(a, argparse._SubParsersAction) for p in a.choices.values()]
+    return [parser] + [q for p in below for q in parsers_of(p)]
 
 
 def _module(module: str):

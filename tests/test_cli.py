@@ -271,6 +271,18 @@ def test_a_profile_starting_with_a_dash_is_a_usage_error_that_says_how_to_write_
                                                                                    "(email, daily at 07:30 UTC)\n")
 
 
+def test_config_and_verbose_work_after_the_command_too_and_never_undo_one_given_before(cli, tmp_path):
+    """`notifier fetch -c FILE` said "unrecognized arguments: -c FILE"."""
+    berlin, tokyo = tmp_path / "berlin.toml", tmp_path / "tokyo.toml"
+    berlin.write_text('[schedule]\ntimezone = "Europe/Berlin"\n')
+    tokyo.write_text('[schedule]\ntimezone = "Asia/Tokyo"\n')
+    assert cli("subscribe", "ada@example.org", "-k", "moe", "-c", str(berlin), "-v")[1] == \
+        "subscribed ada@example.org (email, daily at 07:30 Europe/Berlin)\n"
+    assert cli("-c", str(tokyo), "subscribe", "bob@example.org", "-k", "moe")[1] == \
+        "subscribed bob@example.org (email, daily at 07:30 Asia/Tokyo)\n"
+    assert cli("profile", "check", "moe", "--config", str(tokyo))[0] == 0
+
+
 def test_edit_with_pause_and_resume_together_is_a_usage_error(cli, capsys):
     cli("subscribe", "ada@example.org", "-k", "mamba")
     with pytest.raises(SystemExit) as exit_:
