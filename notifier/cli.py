@@ -82,10 +82,22 @@ def _module(module: str):
     return importlib.import_module(f"notifier.commands.{module}")
 
 
+def command_in(argv: list[str]) -> str:
+    """The command ``argv`` names: its first word that is one, but not the FILE of a -c/--config
+    before it (a configuration file called `config` or `run`)."""
+    words = iter(argv)
+    for word in words:
+        if word in ("-c", "--config"):
+            next(words, None)
+        elif word in COMMANDS:
+            return word
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Only the chosen command's module is imported; plain --help imports none of them.
-    parser = build_parser(only=next((a for a in argv if a in COMMANDS), ""))
+    parser = build_parser(only=command_in(argv))
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()

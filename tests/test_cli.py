@@ -283,6 +283,15 @@ def test_config_and_verbose_work_after_the_command_too_and_never_undo_one_given_
     assert cli("profile", "check", "moe", "--config", str(tokyo))[0] == 0
 
 
+@pytest.mark.parametrize("name", ["config", "run"])
+def test_a_configuration_file_named_like_a_command_is_read_as_the_file(cli, tmp_path, monkeypatch, name):
+    """`notifier -c config subscribe ...` took `config` for the command and refused subscribe's options."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text('[schedule]\ntimezone = "Asia/Tokyo"\n')
+    assert cli("-c", name, "subscribe", "ada@example.org", "-k", "moe")[1] == \
+        "subscribed ada@example.org (email, daily at 07:30 Asia/Tokyo)\n"
+
+
 def test_edit_with_pause_and_resume_together_is_a_usage_error(cli, capsys):
     cli("subscribe", "ada@example.org", "-k", "mamba")
     with pytest.raises(SystemExit) as exit_:
