@@ -374,6 +374,7 @@ def test_profile_check_shows_terms_and_rejects_malformed(capsys):
     assert main(["profile", "check", '"KV cache"^2, -federated']) == 0
     out = capsys.readouterr().out
     assert "phrase" in out and "kv cach" in out and "exclude" in out
+    assert "in digest subjects as: KV cache\n" in out      # said "labels: KV cache", a word the user never met
     assert main(["profile", "check", '"KV cache']) == 1
     assert "unbalanced quote in term" in capsys.readouterr().err
 

@@ -36,7 +36,7 @@ def run(args) -> int:
             from notifier.match import spellings
             ways = [(how, n) for k, (how, n) in enumerate(spellings(index, t)) if n or not k]
             print(" " * 29 + " · ".join(f"{how}: {n} paper{'s' * (n != 1)}" for how, n in ways))
-    print("labels: " + ", ".join(profile.labels()))
+    print("in digest subjects as: " + ", ".join(profile.labels()))
     print(f"counted in {source}" if index is not None else
           "no papers to count in: pass --papers FILE.jsonl, or fetch some first")
     return 0
