@@ -161,6 +161,22 @@ def test_fetch_with_no_source_enabled_is_one_line_naming_the_keys(cfg, monkeypat
                                        "(set [sources.hf_daily] enabled or [sources.arxiv] enabled to true)\n")
 
 
+@pytest.mark.parametrize("option", [["--date", "2026-06-30"], ["--since", "2026-06-29"]])
+def test_a_day_asked_of_arxiv_alone_is_one_line_and_fetches_nothing(cfg, hf, monkeypatch, capsys, option):
+    """arXiv's feed has only its current listing: the day asked for was not fetched, today's was,
+    reported as 'arxiv:cs.LG 2026-07-01: ok'."""
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", cfg.database_url)
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", cfg.general.state_dir)
+    path = Path(cfg.general.state_dir) / "config.toml"
+    path.write_text(f'[sources.hf_daily]\nenabled = false\n[sources.arxiv]\nenabled = true\nbase_url = "{hf.url}"\n')
+    with freeze_time("2026-07-01 08:00"):
+        assert main(["--config", str(path), "fetch", *option]) == 1
+    assert capsys.readouterr() == ("", f"notifier: error: {option[0]} fetches Hugging Face days, and "
+                                       f"[sources.hf_daily] is disabled in {path}; arXiv's feed has only its "
+                                       "current listing: `notifier fetch` fetches it\n")
+    assert hf.paths == []
+
+
 def test_fetch_with_nothing_due_says_so(cfg, hf, monkeypatch, capsys):
     """arXiv alone on a Saturday: its listings come Monday to Friday."""
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", cfg.database_url)
