@@ -299,9 +299,9 @@ class Fetcher:
         try:
             return self._hf_ok(day, self._hf_api_day(day), url)
         except (FetchError, ParseError) as api_err:
-            event(log, "HF API failed", logging.ERROR, day=day, error=str(api_err))
             if not self.hf_fallback_html or _unreachable(api_err):
-                return _failed("hf_daily", day, url, api_err)
+                return _failed("hf_daily", day, url, api_err)       # logged once, as the source's failure
+            event(log, "HF API failed", logging.ERROR, day=day, error=str(api_err))
             try:
                 return self._hf_ok(day, self._hf_html_day(day), url)
             except (FetchError, ParseError) as html_err:

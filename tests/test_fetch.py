@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import logging
 import threading
 import time
 from datetime import date, timedelta
@@ -287,9 +288,11 @@ def closed_port():
         yield sock.getsockname()[1]
 
 
-def test_an_unreachable_host_fails_once_without_asking_for_its_html_page(make, cfg, fake_time, closed_port):
+def test_an_unreachable_host_fails_once_without_asking_for_its_html_page(make, cfg, fake_time, closed_port, caplog):
     cfg.sources.hf_daily.base_url = f"http://127.0.0.1:{closed_port}"
-    out = make().fetch_hf_day(DAY)
+    with caplog.at_level(logging.ERROR):
+        out = make().fetch_hf_day(DAY)
+    assert [r.getMessage() for r in caplog.records] == []      # the pipeline logs the source's failure, once
     assert not out.ok and out.status is None
     assert out.error.startswith(f"GET http://127.0.0.1:{closed_port}/api/daily_papers failed after 4 attempts: ConnectError")
     assert "HTML page" not in out.error and len(fake_time.sleeps) == 3     # the API's 4 attempts, no more
