@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from notifier.errors import NotifierError, visible
@@ -36,30 +37,67 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse reads a value that starts with '-' (a profile '-diffusion,moe') as an option and
+    says only 'expected one argument': the usage error names the way to write it."""
+
+    def error(self, message: str):
+        option = re.fullmatch(r"argument (?:\S+/)?(--?[\w-]+): expected one argument", message)
+        if option:
+            message += f" (a value starting with '-' goes after '=': {option.group(1)}='-diffusion,moe')"
+        super().error(message)
+
+
 def build_parser(only: str = "") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="notifier",
         description="Personalised daily digests of Hugging Face Daily Papers and arXiv.",
     )
-    parser.add_argument("-c", "--config", metavar="FILE",
-                        help="configuration file (default: $NOTIFIER_CONFIG, else built-in defaults)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    add_global_options(parser, {"default": None}, {"default": False})
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == only:
             _module(module).add_arguments(p)
+            for command in parsers_of(p):     # `notifier fetch -c FILE` too (it said "unrecognized arguments")
+                add_global_options(command, {"default": argparse.SUPPRESS}, {"default": argparse.SUPPRESS})
     return parser
+
+
+def add_global_options(parser, config: dict, verbose: dict) -> None:
+    """-c/--config and -v/--verbose. After a command their default is SUPPRESS: a command's parser
+    sets them only when given, never over a value given before the command."""
+    parser.add_argument("-c", "--config", metavar="FILE", **config,
+                        help="configuration file (default: $NOTIFIER_CONFIG, else built-in defaults)")
+    parser.add_argument("-v", "--verbose", action="store_true", **verbose, help="log debug details")
+
+
+def parsers_of(parser) -> list[argparse.ArgumentParser]:
+    """``parser`` and the parsers of its actions (`profile check`, `subscribers import`), depth first."""
+    below = [p for a in parser._actions if isinstance(a, argparse._SubParsersAction) for p in a.choices.values()]
+    return [parser] + [q for p in below for q in parsers_of(p)]
 
 
 def _module(module: str):
     return importlib.import_module(f"notifier.commands.{module}")
 
 
+def command_in(argv: list[str]) -> str:
+    """The command ``argv`` names: its first word that is one, but not the FILE of a -c/--config
+    before it (a configuration file called `config` or `run`)."""
+    words = iter(argv)
+    for word in words:
+        if word in ("-c", "--config"):
+            next(words, None)
+        elif word in COMMANDS:
+            return word
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Only the chosen command's module is imported; plain --help imports none of them.
-    parser = build_parser(only=next((a for a in argv if a in COMMANDS), ""))
+    parser = build_parser(only=command_in(argv))
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()

@@ -215,6 +215,7 @@ HINTS = {"matching.threshold": " (lower sends more papers, higher fewer)",
          "delivery.lease_seconds": " (how long a dead worker's digest waits to be taken over)"}
 # postgresql:// is psycopg 3 too (SQLAlchemy 2.1's default driver for PostgreSQL)
 BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")    # never in a URL, host name or listen address
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DATABASE_URL_RE = re.compile(r"^(sqlite:///[^\x00-\x1f\x7f?]+|postgresql(\+psycopg)?://[^/\s]*/[^/?#\s]+(\?\S*)?)\Z")
 
 
@@ -249,8 +250,7 @@ def _entries(data: dict, where: str) -> list:
 
 def _read_toml(path: Path) -> dict:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))     # a byte order mark (Notepad's "UTF-8 with BOM") is no key
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
     except OSError as err:
@@ -297,8 +297,12 @@ def _coerce(value, expected: type, key: str, where: str):
             raise ConfigError(f"{where}: '{key}' must be a list of strings")
         return value
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}: '{key}' must be {expected.__name__}, not {type(value).__name__}")
+        shown = repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else value
+        raise ConfigError(f"{where}: '{key}' must be {TOML_KINDS[expected]}, not {shown}")
     return value
+
+
+TOML_KINDS = {str: "a string in quotes", int: "a whole number", float: "a number", bool: "true or false"}
 
 
 def _suggest(key: str, known: dict, table: str = "") -> str:
@@ -374,7 +378,10 @@ def validate(config: Config) -> None:
         raise ConfigError(f"{where}: 'schedule.time' must be HH:MM (24-hour), not {config.schedule.time!r}")
     check_timezone(config.schedule.timezone, f"{where}: 'schedule.timezone'")
     if config.delivery.unknown_policy not in ("resend", "hold"):
-        raise ConfigError(f"{where}: 'delivery.unknown_policy' must be resend or hold")
+        raise ConfigError(f"{where}: 'delivery.unknown_policy' must be resend or hold, not {config.delivery.unknown_policy!r}")
+    if CONTROL.search(config.general.contact):       # it goes into every request's User-Agent header
+        raise ConfigError(f"{where}: 'general.contact' must be one line without control characters "
+                          f"(it is sent in the User-Agent header), not {config.general.contact!r}")
     for key in BOUNDS:
         check_bound(key, _get(config, key), f"{where}: '{key}'")
     for key in ("sources.hf_daily.base_url", "sources.arxiv.base_url", "sources.arxiv.api_url", "slack.api_url"):

@@ -231,22 +231,23 @@ class Fetcher:
     def get(self, url: str, *, params: dict | None = None, headers: dict | None = None) -> httpx.Response:
         """GET with pacing and retries. Returns any non-retryable response (2xx, 304, 4xx);
         raises FetchError when retries are exhausted."""
-        problem = ""
+        problem, cause = "", None
         for attempt in range(self.max_attempts):
             resp = None
             try:
                 resp = self._send_once(url, params, headers)
                 if resp.status_code not in RETRY_STATUSES:
                     return resp
-                problem, status = f"HTTP {resp.status_code}", resp.status_code
+                problem, status, cause = f"HTTP {resp.status_code}", resp.status_code, None
             except httpx.TransportError as e:
-                problem, status = f"{type(e).__name__}: {e}".rstrip(": "), None
+                problem, status, cause = f"{type(e).__name__}: {e}".rstrip(": "), None, e
             if attempt + 1 < self.max_attempts:
                 delay = self._backoff(attempt, resp)
                 event(log, "fetch retry", logging.WARNING, url=url, attempt=attempt + 1, error=problem,
                       delay=round(delay, 1))
                 self.sleep(delay)
-        raise FetchError(f"GET {url} failed after {self.max_attempts} attempts: {problem}", status=status)
+        attempts = f"{self.max_attempts} attempt{'s' if self.max_attempts != 1 else ''}"
+        raise FetchError(f"GET {url} failed after {attempts}: {problem}", status=status) from cause
 
     def _hf_headers(self) -> dict:
         return {"Authorization": f"Bearer {self.hf_token}"} if self.hf_token else {}
@@ -298,9 +299,9 @@ class Fetcher:
         try:
             return self._hf_ok(day, self._hf_api_day(day), url)
         except (FetchError, ParseError) as api_err:
+            if not self.hf_fallback_html or _unreachable(api_err):
+                return _failed("hf_daily", day, url, api_err)       # logged once, as the source's failure
             event(log, "HF API failed", logging.ERROR, day=day, error=str(api_err))
-            if not self.hf_fallback_html:
-                return _failed("hf_daily", day, url, api_err)
             try:
                 return self._hf_ok(day, self._hf_html_day(day), url)
             except (FetchError, ParseError) as html_err:
@@ -346,6 +347,12 @@ class Fetcher:
                             not_new=len(papers) - len(kept))
 
 
+def _unreachable(err: Exception) -> bool:
+    """No connection to the host after every attempt (no DNS, refused, no route): its HTML page,
+    on the same host, cannot be reached either, and asking would double the wait for nothing."""
+    return isinstance(err.__cause__, httpx.ConnectError)
+
+
 def _status(err: Exception) -> int | None:
     """The HTTP status behind an error: a ParseError came with a 200 (the source answered, badly)."""
     return 200 if isinstance(err, ParseError) else getattr(err, "status", None)
@@ -364,15 +371,14 @@ def digest_days(source: str, last_success: date | None, today: date, max_days: i
     HF (``hf_daily``): every calendar day from the last successful day (re-read, because a day
     keeps growing after it was first read) to today included (read as it stands, and again on
     the next cycle), weekends too (they are legitimately empty, and reading them is cheap),
-    bounded to the newest ``max_days``.
+    bounded to the newest ``max_days`` (the pipeline passes ``max_catchup_days + 1``: today and
+    the days caught up, so at least today).
 
     arXiv RSS (``arxiv:*``): the feed only holds the current listing, so at most ``[today]``.
     Listings are announced Sun-Thu 20:00 US Eastern and appear in the feed around 04:00 UTC
     Mon-Fri; on Saturday and Sunday (UTC) there is no new listing, so nothing is due. A listing
     missed during an outage cannot be recovered from RSS.
     """
-    if max_days < 1:
-        return []
     if source.startswith("arxiv"):
         due = today.weekday() < 5 and (last_success is None or last_success < today)
         return [today] if due else []
@@ -384,7 +390,7 @@ def digest_days(source: str, last_success: date | None, today: date, max_days: i
 def days_beyond_catchup(last_success: date | None, today: date, max_days: int) -> list[date]:
     """The HF days never fetched that ``digest_days`` leaves out after an outage longer than
     ``max_days``: from the day after the last success to the day before the newest ``max_days``."""
-    if last_success is None or max_days < 1:
+    if last_success is None:
         return []
     first, end = last_success + timedelta(days=1), today - timedelta(days=max_days)
     return [first + timedelta(days=n) for n in range((end - first).days + 1)]

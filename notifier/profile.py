@@ -1,6 +1,6 @@
 """Keyword profiles: what a subscriber types, parsed into terms.
 
-Syntax (DESIGN.md): comma- or newline-separated terms; a term is a word or a "quoted phrase";
+Syntax (README, "Subscribers and keyword profiles"): comma- or newline-separated terms; a term is a word or a "quoted phrase";
 ``-term`` excludes, ``+term`` is required, ``term^2`` weights, ``author:"Tri Dao"`` follows an
 author, ``title:term`` looks only in titles. Pure: no I/O.
 """

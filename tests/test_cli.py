@@ -2,6 +2,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,27 @@ def test_every_option_of_every_command_says_what_it_does():
         sub = parser._subparsers._group_actions[0].choices[command]
         silent = [a.option_strings or a.dest for a in sub._actions if not a.help]
         assert silent == [], command
+
+
+def every_parser():
+    """(name, parser) of each command and of each action below one (`profile check`, `db copy`)."""
+    from notifier.cli import build_parser
+
+    for command in COMMANDS:
+        todo = [(command, build_parser(only=command)._subparsers._group_actions[0].choices[command])]
+        while todo:
+            name, parser = todo.pop()
+            yield name, parser
+            todo += [(f"{name} {sub}", p) for a in parser._actions if a.choices and hasattr(a, "_name_parser_map")
+                     for sub, p in a.choices.items()]
+
+
+def test_every_help_page_says_what_it_does_and_names_only_files_in_the_repository():
+    root = Path(__file__).resolve().parent.parent
+    for name, parser in every_parser():
+        assert parser.description, name
+        for doc in re.findall(r"[\w/.-]+\.md\b", parser.format_help()):
+            assert (root / doc).exists() or (root / "docs" / doc).exists(), (name, doc)
 
 
 def test_bare_help_lists_every_command():
@@ -141,6 +163,14 @@ def test_preview_of_a_day_without_stored_papers_says_so_instead_of_an_empty_dige
         "(`notifier fetch --date 2026-06-11` fetches them)\n"))
 
 
+def test_preview_before_any_fetch_warns_that_its_digest_is_empty_for_want_of_papers(cli):
+    """It rendered 'None of the new papers matched your profile' alone: a profile that looked wrong."""
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    code, out, err = cli("preview", "ada@example.org")
+    assert code == 0 and "None of the new papers matched your profile" in out
+    assert err == "notifier: warning: no papers stored yet, so this digest is empty: `notifier fetch` fetches today's\n"
+
+
 @pytest.mark.parametrize("paper", ["2606.00001", "arXiv:2606.00001v2", "https://arxiv.org/abs/2606.00001",
                                    "https://huggingface.co/papers/2606.00001"], ids=["id", "versioned", "arxiv", "hf"])
 def test_vote_takes_a_paper_link_from_a_digest_and_names_the_paper_it_recorded(cli, store, paper):
@@ -229,6 +259,48 @@ def test_out_of_range_threshold_is_one_line_error(cli, command, value):
     assert thresholds(cli) == {"bob@example.org": 0.3}
 
 
+@pytest.mark.parametrize("argv, option", [(["subscribe", "ada@example.org", "--keywords", "-diffusion,moe"], "--keywords"),
+                                          (["edit", "ada@example.org", "-k", "-diffusion,moe"], "--keywords"),
+                                          (["match", "--papers", "p.jsonl", "--profile", "-moe"], "--profile")])
+def test_a_profile_starting_with_a_dash_is_a_usage_error_that_says_how_to_write_it(cli, capsys, argv, option):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and capsys.readouterr().err.splitlines()[-1].endswith(
+        f"expected one argument (a value starting with '-' goes after '=': {option}='-diffusion,moe')")
+    assert cli("subscribe", "ada@example.org", "--keywords=-diffusion,moe")[:2] == (0, "subscribed ada@example.org "
+                                                                                   "(email, daily at 07:30 UTC)\n")
+
+
+def test_config_and_verbose_work_after_the_command_too_and_never_undo_one_given_before(cli, tmp_path):
+    """`notifier fetch -c FILE` said "unrecognized arguments: -c FILE"."""
+    berlin, tokyo = tmp_path / "berlin.toml", tmp_path / "tokyo.toml"
+    berlin.write_text('[schedule]\ntimezone = "Europe/Berlin"\n')
+    tokyo.write_text('[schedule]\ntimezone = "Asia/Tokyo"\n')
+    assert cli("subscribe", "ada@example.org", "-k", "moe", "-c", str(berlin), "-v")[1] == \
+        "subscribed ada@example.org (email, daily at 07:30 Europe/Berlin)\n"
+    assert cli("-c", str(tokyo), "subscribe", "bob@example.org", "-k", "moe")[1] == \
+        "subscribed bob@example.org (email, daily at 07:30 Asia/Tokyo)\n"
+    assert cli("profile", "check", "moe", "--config", str(tokyo))[0] == 0
+
+
+@pytest.mark.parametrize("name", ["config", "run"])
+def test_a_configuration_file_named_like_a_command_is_read_as_the_file(cli, tmp_path, monkeypatch, name):
+    """`notifier -c config subscribe ...` took `config` for the command and refused subscribe's options."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text('[schedule]\ntimezone = "Asia/Tokyo"\n')
+    assert cli("-c", name, "subscribe", "ada@example.org", "-k", "moe")[1] == \
+        "subscribed ada@example.org (email, daily at 07:30 Asia/Tokyo)\n"
+
+
+def test_edit_with_pause_and_resume_together_is_a_usage_error(cli, capsys):
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    with pytest.raises(SystemExit) as exit_:
+        main(["edit", "ada@example.org", "--pause", "--resume"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == ("notifier edit: error: argument --resume: not allowed with "
+                                                        "argument --pause")
+
+
 def test_threshold_that_is_not_a_number_is_a_usage_error(cli, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["subscribe", "ada@example.org", "-k", "x", "--threshold", "low"])
@@ -255,6 +327,24 @@ def test_a_stored_profile_a_newer_check_refuses_does_not_stop_an_edit_of_other_s
     assert store.find_subscriber("ada@example.org").delivery_time == "09:00"
     code, _, err = cli("edit", "ada@example.org", "-k", "distill, -distillation, moe")    # typed anew: checked
     assert code == 1 and "is also excluded by '-distillation'" in err
+
+
+def test_an_edit_or_preview_that_keeps_a_stored_profile_that_no_longer_reads_says_how_to_replace_it(cli, db_url):
+    """`notifier status` says such a subscriber's digests wait 'until it is edited'; `edit --time`
+    named the profile's error without saying that --keywords is the edit that helps, and `preview`
+    gave the error alone, naming neither the subscriber nor that the profile is a stored one."""
+    from notifier.store import Store
+
+    cli("subscribe", "ada@example.org", "-k", "agents")
+    store = Store(db_url)
+    store.update_subscriber(store.find_subscriber("ada@example.org").id, profile=json.dumps(["+-agents"]))
+    for argv in (["edit", "ada@example.org", "--time", "09:00"], ["preview", "ada@example.org"]):
+        one_line_error(cli(*argv), "ada@example.org: the stored profile '+-agents' no longer reads (two operators in "
+                                   "term '+-agents': use one, + (required) or - (excluded)); `notifier edit "
+                                   "ada@example.org --keywords TEXT` replaces it")
+    assert cli("edit", "ada@example.org", "--keywords", "+agents", "--time", "09:00")[0] == 0
+    assert store.find_subscriber("ada@example.org").delivery_time == "09:00"
+    store.close()
 
 
 def one_line_error(result, message):

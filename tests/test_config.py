@@ -1,3 +1,7 @@
+import json
+import re
+from pathlib import Path
+
 import pytest
 
 from notifier.config import load_config, read_secret
@@ -10,6 +14,21 @@ def write(tmp_path, text):
     return path
 
 
+def test_example_config_shows_the_range_of_every_bounded_key_on_its_line():
+    """Its header says numbers must be 'within the range shown as [low-high]'."""
+    from notifier.config import BOUNDS
+
+    section, lines = "", {}
+    for line in (Path(__file__).parents[1] / "config.example.toml").read_text(encoding="utf-8").splitlines():
+        header = re.match(r"\[([\w.]+)\]", line)
+        section = header[1] if header else section
+        key = re.match(r"#? ?(\w+) *=", line)
+        if key and not header:
+            lines.setdefault(f"{section}.{key[1]}", line)
+    for key, (low, high) in BOUNDS.items():
+        assert f"[{low}-{high}]" in lines[key], key
+
+
 def test_example_config_is_valid_and_documents_every_section():
     config = load_config("config.example.toml", env={})
     assert config.email.security == "starttls" and config.sources.hf_daily.base_url == "https://huggingface.co"
@@ -17,7 +36,11 @@ def test_example_config_is_valid_and_documents_every_section():
 
 @pytest.mark.parametrize("text,message", [
     ("[email]\nhots = 'x'\n", "unknown key 'email.hots' (did you mean 'host'?)"),
-    ("[email]\nport = 'x'\n", "'email.port' must be int, not str"),
+    ("[email]\nport = 'x'\n", "'email.port' must be a whole number, not 'x'"),
+    ("[general]\nretention_days = 30.5\n", "'general.retention_days' must be a whole number, not 30.5"),
+    ("[general]\nsend_empty = 'yes'\n", "'general.send_empty' must be true or false, not 'yes'"),
+    ("[schedule]\ntime = 07:00:00\n", "'schedule.time' must be a string in quotes, not 07:00:00"),
+    ("[general]\ncontact = true\n", "'general.contact' must be a string in quotes, not true"),
     ("[email]\nsecurity = 'ssl'\n", "'email.security' must be starttls, tls or none, not 'ssl'"),
     ("[schedule]\ntime = '7am'\n", "'schedule.time' must be HH:MM (24-hour), not '7am'"),
     ("[schedule]\ntimezone = 'Mars/Olympus'\n", "unknown time zone 'Mars/Olympus'"),
@@ -25,8 +48,8 @@ def test_example_config_is_valid_and_documents_every_section():
     ("[[subscribers]]\nemail = 'a@example.org'\n", "'subscribers[0].keywords' is required"),
     ("[[subscribers]]\nkeywords = 'x'\n", "'subscribers[0]' needs exactly one of 'email' or 'slack'"),
     ("[email\n", "not valid TOML"),
-    ("[matching]\nthreshold = 'low'\n", "'matching.threshold' must be float, not str"),
-], ids=["typo", "wrong_type", "security", "time", "timezone", "list", "no_keywords", "no_address", "toml",
+    ("[matching]\nthreshold = 'low'\n", "'matching.threshold' must be a number, not 'low'"),
+], ids=["typo", "wrong_type", "fraction_for_whole_number", "string_for_bool", "toml_time", "bool_for_string", "security", "time", "timezone", "list", "no_keywords", "no_address", "toml",
         "threshold_type"])
 def test_bad_config_is_one_line_naming_file_and_key(tmp_path, text, message):
     path = write(tmp_path, text)
@@ -34,6 +57,12 @@ def test_bad_config_is_one_line_naming_file_and_key(tmp_path, text, message):
         load_config(path, env={})
     assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_a_file_saved_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes("\ufeff[general]\ncontact = 'zoë@example.org'\n".encode("utf-8"))
+    assert load_config(path, env={}).general.contact == "zoë@example.org"
 
 
 SUBSCRIBER = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
@@ -123,6 +152,23 @@ def test_config_command_redacts_database_password(tmp_path, capsys):
     assert main(["--config", str(path), "config"]) == 0
     out = capsys.readouterr().out
     assert "s3cret" not in out and "notifier:***@db" in out
+
+
+def test_config_command_warns_of_the_missing_secret_that_run_and_serve_refuse_to_start_without(tmp_path, capsys,
+                                                                                                 monkeypatch):
+    from notifier.cli import main
+
+    monkeypatch.delenv("NOTIFIER_SMTP_PASSWORD", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    path = write(tmp_path, "[email]\nhost = 'smtp.example.org'\nusername = 'ada'\n")
+    assert main(["--config", str(path), "config"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["email"]["host"] == "smtp.example.org"
+    assert err.splitlines()[0] == (
+        f"notifier: warning: {path}: 'email.password_env': $NOTIFIER_SMTP_PASSWORD is not set (nor "
+        "$CREDENTIALS_DIRECTORY/NOTIFIER_SMTP_PASSWORD); the SMTP login as 'ada' needs it; `notifier run` and "
+        "`notifier serve` refuse to start without it here")
+    assert "no unsubscribe link" in err
 
 
 @pytest.mark.parametrize("text,message", [
@@ -255,6 +301,10 @@ def test_bad_subscriber_entry_is_refused_at_load_naming_file_and_entry(tmp_path,
     ('[email]\nfrom = "papers@example.org\\r\\nBcc: all@example.org"\n', "'email.from' must be an address"),
     ('[email]\nfrom = "Papers"\n', "'email.from' must be an address, e.g. \"Digests <papers@example.org>\", not 'Papers'"),
     ('[email]\nhost = "smtp example.org"\n', "'email.host' must be a host name, not 'smtp example.org'"),
+    ('[general]\ncontact = "ops@example.org\\nX-Evil: 1"\n',
+     "'general.contact' must be one line without control characters (it is sent in the User-Agent header), "
+     "not 'ops@example.org\\nX-Evil: 1'"),
+    ('[delivery]\nunknown_policy = "drop"\n', "'delivery.unknown_policy' must be resend or hold, not 'drop'"),
     ('[email]\nunsubscribe_mailto = "unsubscribe"\n', "'email.unsubscribe_mailto' must be an e-mail address, not 'unsubscribe'"),
     ('[alerts]\nemail = "ops"\n', "'alerts.email' must be an e-mail address, not 'ops'"),
     ('[alerts]\nslack = "ops channel"\n', "'alerts.slack' must be a Slack target (#channel, C…, U…), not 'ops channel'"),
@@ -278,7 +328,8 @@ def test_bad_subscriber_entry_is_refused_at_load_naming_file_and_entry(tmp_path,
 ], ids=["time_newline", "time_other_digits", "timezone_newline", "timezone_too_long", "url_no_host", "url_space",
         "api_url_no_scheme", "api_url_port", "public_url_newline", "listen_port_digit", "listen_port_out_of_range",
         "database_url_newline",
-        "from_header_injection", "from_no_address", "smtp_host_space", "mailto", "alerts_email", "alerts_slack",
+        "from_header_injection", "from_no_address", "smtp_host_space", "contact_newline", "unknown_policy",
+        "mailto", "alerts_email", "alerts_slack",
         "slack_targets", "arxiv_category", "arxiv_no_category", "template_dir", "ca_file", "subscriber_address_newline",
         "subscriber_time_newline", "secret_name_space", "secret_name_path"])
 def test_bad_values_are_refused_at_load_in_one_line_naming_the_key(tmp_path, text, message):

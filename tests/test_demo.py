@@ -45,19 +45,23 @@ def test_demo_delivers_matching_papers_to_the_outbox_and_nothing_twice(tmp_path)
     assert len(list((tmp_path / "outbox").iterdir())) == 2
 
 
-def test_a_demo_that_cannot_write_its_outbox_says_so_exits_1_and_delivers_when_run_again(tmp_path):
+def test_a_demo_that_cannot_write_its_outbox_says_so_exits_1_and_delivers_when_run_again(tmp_path, capsys):
     """A file named outbox where the folder goes: the deliveries wait for a retry. The demo said
     so but exited 0, and the next run told "nothing new to deliver (already sent ...)" while
     nothing had been, and sent nothing once the file was gone."""
+    from freezegun import freeze_time
+
+    from notifier.cli import main
+
     (tmp_path / "outbox").write_text("in the way")
-    first = demo(tmp_path)
-    assert first.returncode == 1 and first.stdout.count("-> retry: could not write to outbox") == 2
+    with freeze_time("2026-06-12 08:00:00"):
+        assert main(["demo", "--dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().out.count("-> retry: could not write to outbox") == 2
     (tmp_path / "outbox").unlink()
-    import time
-    time.sleep(2)                               # the demo retries after a second, not five minutes
-    second = demo(tmp_path)
-    assert second.returncode == 0, second.stdout + second.stderr
-    assert "already sent" not in second.stdout and second.stdout.count("-> sent: ") == 2
+    with freeze_time("2026-06-12 08:00:30"):      # the demo retries after seconds, not five minutes
+        assert main(["demo", "--dir", str(tmp_path)]) == 0
+    second = capsys.readouterr().out
+    assert "already sent" not in second and second.count("-> sent: ") == 2
     assert len(list((tmp_path / "outbox").iterdir())) == 2
 
 

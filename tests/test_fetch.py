@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import logging
 import threading
 import time
 from datetime import date, timedelta
@@ -277,6 +278,31 @@ def test_both_api_and_html_failing_reports_both_reasons(server, make):
     assert "HTML page: HF page has no DailyPapers data" in out.error
 
 
+@pytest.fixture
+def closed_port():
+    """A port on 127.0.0.1 that refuses connections: bound (so nothing else takes it), never listening."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def test_an_unreachable_host_fails_once_without_asking_for_its_html_page(make, cfg, fake_time, closed_port, caplog):
+    cfg.sources.hf_daily.base_url = f"http://127.0.0.1:{closed_port}"
+    with caplog.at_level(logging.ERROR):
+        out = make().fetch_hf_day(DAY)
+    assert [r.getMessage() for r in caplog.records] == []      # the pipeline logs the source's failure, once
+    assert not out.ok and out.status is None
+    assert out.error.startswith(f"GET http://127.0.0.1:{closed_port}/api/daily_papers failed after 4 attempts: ConnectError")
+    assert "HTML page" not in out.error and len(fake_time.sleeps) == 3     # the API's 4 attempts, no more
+
+
+def test_a_single_attempt_is_named_in_the_singular(make, cfg, closed_port):
+    cfg.sources.hf_daily.base_url, cfg.sources.max_attempts = f"http://127.0.0.1:{closed_port}", 1
+    assert "failed after 1 attempt: ConnectError" in make().fetch_hf_day(DAY).error
+
+
 def test_a_day_whose_only_item_misses_a_title_is_a_failure(server, make):
     server.routes[API] = [Reply(body='[{"paper": {"id": "2608.00001"}}]')]
     out = make(hf_fallback_html=False).fetch_hf_day(DAY)
@@ -440,14 +466,13 @@ DIGEST_DAYS = [
     ("arxiv:cs.LG", D(2026, 8, 3), D(2026, 8, 3), 7, []),
     ("arxiv:cs.LG", D(2026, 7, 31), D(2026, 8, 1), 7, []),
     ("arxiv:cs.LG", None, D(2026, 8, 2), 7, []),
-    ("hf_daily", None, D(2026, 8, 3), 0, []),
 ]
 
 
 @pytest.mark.parametrize("source,last,today,max_days,expect", DIGEST_DAYS, ids=[
     "hf-first-run", "hf-same-day-rereads", "hf-weekend-included-and-last-day-reread",
     "hf-bounded-by-max-days", "arxiv-monday-due", "arxiv-already-read-today",
-    "arxiv-saturday-nothing-new", "arxiv-sunday-first-run", "max-days-zero"])
+    "arxiv-saturday-nothing-new", "arxiv-sunday-first-run"])
 def test_digest_days(source, last, today, max_days, expect):
     assert digest_days(source, last, today, max_days) == expect
 

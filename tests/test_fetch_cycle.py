@@ -128,6 +128,14 @@ def test_fetch_since_a_month_ago_fetches_every_day(cli, hf):
     assert "hf_daily 2026-06-01: ok (1 found, 1 new, 0 updated)" in out.splitlines()
 
 
+def test_fetch_into_a_file_or_pipe_writes_its_report_lines_and_no_progress_bar(cli, hf):
+    """The bar is for a terminal; piped (cron mail, a log) it left a blank line before the report."""
+    hf.days["2026-06-30"] = [item("2606.00001", "Yesterday", day="2026-06-30")]
+    code, out, err = cli("fetch", "--since", "2026-06-30")
+    assert code == 0 and out.splitlines() == ["hf_daily 2026-06-30: ok (1 found, 1 new, 0 updated)",
+                                              "hf_daily 2026-07-01: ok (0 found, 0 new, 0 updated)"], (out, err)
+
+
 def test_fetch_while_the_daemon_holds_the_lock_is_refused_in_one_line_and_fetches_nothing(cli, cfg, hf):
     """It fetched beside the daemon, and closed the daemon's fetch in progress as 'process died'."""
     import os
@@ -151,6 +159,22 @@ def test_fetch_with_no_source_enabled_is_one_line_naming_the_keys(cfg, monkeypat
     assert main(["--config", str(path), "fetch"]) == 1
     assert capsys.readouterr() == ("", f"notifier: error: nothing to fetch: no source is enabled in {path} "
                                        "(set [sources.hf_daily] enabled or [sources.arxiv] enabled to true)\n")
+
+
+@pytest.mark.parametrize("option", [["--date", "2026-06-30"], ["--since", "2026-06-29"]])
+def test_a_day_asked_of_arxiv_alone_is_one_line_and_fetches_nothing(cfg, hf, monkeypatch, capsys, option):
+    """arXiv's feed has only its current listing: the day asked for was not fetched, today's was,
+    reported as 'arxiv:cs.LG 2026-07-01: ok'."""
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", cfg.database_url)
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", cfg.general.state_dir)
+    path = Path(cfg.general.state_dir) / "config.toml"
+    path.write_text(f'[sources.hf_daily]\nenabled = false\n[sources.arxiv]\nenabled = true\nbase_url = "{hf.url}"\n')
+    with freeze_time("2026-07-01 08:00"):
+        assert main(["--config", str(path), "fetch", *option]) == 1
+    assert capsys.readouterr() == ("", f"notifier: error: {option[0]} fetches Hugging Face days, and "
+                                       f"[sources.hf_daily] is disabled in {path}; arXiv's feed has only its "
+                                       "current listing: `notifier fetch` fetches it\n")
+    assert hf.paths == []
 
 
 def test_fetch_with_nothing_due_says_so(cfg, hf, monkeypatch, capsys):

@@ -1,5 +1,7 @@
 """The matcher: what a subscriber would notice in what is matched, selected and explained."""
 import json
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -372,6 +374,7 @@ def test_profile_check_shows_terms_and_rejects_malformed(capsys):
     assert main(["profile", "check", '"KV cache"^2, -federated']) == 0
     out = capsys.readouterr().out
     assert "phrase" in out and "kv cach" in out and "exclude" in out
+    assert "in digest subjects as: KV cache\n" in out      # said "labels: KV cache", a word the user never met
     assert main(["profile", "check", '"KV cache']) == 1
     assert "unbalanced quote in term" in capsys.readouterr().err
 
@@ -380,6 +383,9 @@ def test_profile_check_counts_each_way_a_term_is_found_in_given_papers(papers_fi
     assert main(["profile", "check", 'MoE, "kv cache", -federated', "--papers", str(papers_file)]) == 0
     out = capsys.readouterr().out
     assert "moe: 1 paper · Mixture-of-Experts (x0.9, as the papers define it): 1 paper" in out
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    shown = " ".join(re.search(r'`notifier profile check .*? each finds: "(.*?)"', readme, re.S)[1].split())
+    assert re.sub(r"\d+ papers", "1 paper", shown) in out          # the README's example, as printed
     assert "kv cache: 1 paper" in out and "kvcache" not in out      # spellings found nowhere are not listed
     assert "counted in 3 papers from" in out
 

@@ -285,6 +285,16 @@ def test_cli_parse_json_prints_the_design_shape(capsys, name, count):
         assert isinstance(p["arxiv_id"], str) and isinstance(p["authors"], list)
 
 
+def test_cli_parse_jsonl_is_what_match_papers_reads(capsys, tmp_path):
+    from notifier.cli import main
+
+    code, out, _ = cli(capsys, str(FIX / "hf/hf_daily_papers_api_2026-06-12.json"), "--jsonl")
+    (tmp_path / "papers.jsonl").write_text(out, encoding="utf-8")
+    assert code == 0 and len(out.splitlines()) == 30
+    assert main(["match", "--papers", str(tmp_path / "papers.jsonl"), "--profile", "agents", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["selected"]
+
+
 def test_cli_parse_table_lists_papers(capsys):
     code, out, _ = cli(capsys, str(FIX / "hf/hf_daily_papers_api_2026-08-03_3items.json"))
     assert code == 0 and "2607.28229" in out and "EMBL AI Librarian" in out and out.rstrip().endswith("3 paper(s)")
@@ -298,8 +308,9 @@ def test_cli_parse_table_lists_papers(capsys):
     (lambda tmp: (tmp / "err.json", (tmp / "err.json").write_text('{"error": "Invalid date"}'))[0],
      "{path}: HF API returned an error: Invalid date"),
     (lambda tmp: (tmp / "bin.json", (tmp / "bin.json").write_bytes(b"\xff\xfe\x00["))[0],
-     "cannot read {path}: UnicodeDecodeError"),
-], ids=["missing", "directory", "unknown-format", "hf-error", "not-utf8"])
+     "cannot read {path}: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+    (lambda tmp: "ftp://example.org/daily.json", "cannot read {path}: only http:// and https:// URLs are fetched"),
+], ids=["missing", "directory", "unknown-format", "hf-error", "not-utf8", "ftp-url"])
 def test_cli_parse_bad_input_is_one_line_error(capsys, tmp_path, make_input, message):
     path = make_input(tmp_path)
     code, out, err = cli(capsys, str(path))

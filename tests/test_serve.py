@@ -125,7 +125,7 @@ def test_second_daemon_is_refused_with_one_line(daemon, tmp_path):
 def test_sighup_during_a_delivery_lets_it_finish_then_starts_again(daemon):
     read_until(daemon, "deliver start [1]")
     daemon.send_signal(signal.SIGHUP)
-    read_until(daemon, "stopping: waiting for the job in flight")
+    read_until(daemon, "reloading: waiting for the job in flight")      # not "stopping": it starts again
     assert daemon.poll() is None
     daemon.stdin.write("sent\n")
     daemon.stdin.flush()

@@ -1,5 +1,6 @@
-"""The shipped unit files: valid, hardened (exposure <= 2.0) and with calendar expressions systemd
-understands. Skipped where systemd-analyze is not installed."""
+"""The shipped unit files: valid, hardened (exposure <= 2.0), with calendar expressions systemd
+understands (those checks skipped where systemd-analyze is not installed), given the secrets they
+need, and installable as systemd/README.md says."""
 import re
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ UNITS = Path(__file__).resolve().parent.parent / "systemd"
 INSTALLED_BIN = "/opt/notifier/venv/bin/notifier"
 ANALYZE = shutil.which("systemd-analyze")
 
-pytestmark = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed")
+needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed")
+SERVICES = ["notifier.service", "notifier-run.service", "notifier-web.service"]
 
 
 def analyze(*args, cwd=None) -> subprocess.CompletedProcess:
@@ -33,6 +35,7 @@ def test_units_reference_the_installed_notifier():
         assert f"ExecStart={INSTALLED_BIN} --config /etc/notifier/config.toml " in (UNITS / name).read_text()
 
 
+@needs_analyze
 def test_systemd_analyze_verify_is_clean(unit_dir):
     names = sorted(p.name for p in unit_dir.iterdir())
     assert names == ["notifier-run.service", "notifier-run.timer", "notifier-web.service", "notifier.service"]
@@ -40,7 +43,8 @@ def test_systemd_analyze_verify_is_clean(unit_dir):
     assert (result.returncode, result.stderr.strip()) == (0, "")
 
 
-@pytest.mark.parametrize("name", ["notifier.service", "notifier-run.service", "notifier-web.service"])
+@needs_analyze
+@pytest.mark.parametrize("name", SERVICES)
 def test_service_exposure_is_at_most_2(unit_dir, name):
     result = analyze("security", "--offline=yes", "--threshold=20", f"./{name}", cwd=unit_dir)
     level = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
@@ -58,8 +62,36 @@ def test_every_timer_has_a_calendar():
     assert calendars() == ["*:00/15"]
 
 
+@needs_analyze
 @pytest.mark.parametrize("expr", calendars())
 def test_oncalendar_parses_and_elapses(expr):
     result = analyze("calendar", "--iterations=2", expr)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("Next elapse") + result.stdout.count("Iter. #2") == 2
+
+
+def credentials(name: str) -> dict[str, str]:
+    """A unit's LoadCredential= lines: credential name -> the file it is read from."""
+    lines = (UNITS / name).read_text().splitlines()
+    return dict(line.removeprefix("LoadCredential=").split(":", 1) for line in lines if line.startswith("LoadCredential="))
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_that_sends_digests_or_pages_has_the_link_signing_key(name):
+    """The digests the daemon or a timer's run sends carry signed manage, vote and unsubscribe
+    links; without the key they go out with none."""
+    from notifier.config import Config
+
+    assert Config().web.secret_env in credentials(name)
+
+
+@pytest.mark.parametrize("name, enabled_as", [("notifier.service", "notifier.service"),
+                                              ("notifier-run.service", "notifier-run.timer"),
+                                              ("notifier-web.service", "notifier-web.service")])
+def test_every_credential_a_unit_loads_is_created_by_the_install_steps_before_it_starts(name, enabled_as):
+    """systemd refuses to start a unit whose LoadCredential= file is missing."""
+    readme = (UNITS / "README.md").read_text()
+    started = readme.index(f"systemctl enable --now {enabled_as}")
+    for path in credentials(name).values():
+        created = re.search(rf"install -m 0600 /dev/(null|stdin) {re.escape(path)}\s", readme)
+        assert created and created.start() < started, path

@@ -1,6 +1,8 @@
 import json
+import sys
 
 from notifier.commands import load
+from notifier.errors import ConfigError
 
 
 def add_arguments(p):
@@ -8,7 +10,16 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from notifier.config import redacted
+    """The effective configuration; then, as warnings, what `run` and `serve` would refuse or warn
+    about here (a secret may be missing only in this shell: systemd credentials reach the unit alone)."""
+    from notifier.config import redacted, require_secrets, warn_unsubscribe_missing
 
-    print(json.dumps(redacted(load(args)), indent=2, default=str))
+    config = load(args)
+    print(json.dumps(redacted(config), indent=2, default=str))
+    try:
+        require_secrets(config)
+    except ConfigError as err:
+        print(f"notifier: warning: {err}; `notifier run` and `notifier serve` refuse to start without it here",
+              file=sys.stderr)
+    warn_unsubscribe_missing(config)
     return 0

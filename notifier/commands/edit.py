@@ -16,8 +16,9 @@ def add_arguments(p):
     p.add_argument("--threshold", type=float, metavar="SHARE",
                    help="share of the day's best match a paper must score to be sent, 0.05-0.95: "
                         "lower sends more papers, higher fewer")
-    p.add_argument("--pause", action="store_true", help="stop deliveries, keep the subscriber")
-    p.add_argument("--resume", action="store_true", help="resume deliveries")
+    pausing = p.add_mutually_exclusive_group()
+    pausing.add_argument("--pause", action="store_true", help="stop deliveries, keep the subscriber")
+    pausing.add_argument("--resume", action="store_true", help="resume deliveries")
     p.set_defaults(usage_error=p.error)
 
 
@@ -33,8 +34,6 @@ def run(args) -> int:
     if nothing_to_change(args):         # exits 2, as argparse does for any other usage error
         args.usage_error("nothing to change: give one or more of "
                          + ", ".join("--" + option.replace("_", "-") for option in CHANGES))
-    if args.pause and args.resume:
-        raise InputError("--pause and --resume contradict each other")
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
         if not sub.active:              # --resume would bring them back unasked
@@ -58,6 +57,8 @@ def changed_settings(sub, args) -> dict:
     """The settings the options change, checked as `notifier subscribe` checks them: column -> new value."""
     from notifier.subscribers import new_subscriber, settings_of
 
+    if not args.keywords:
+        check_stored(sub)
     profiles = (args.keywords or json.loads(sub.profile)) + (args.add_keywords or [])
     checked = new_subscriber(address=sub.address, keywords=profiles,
                              name=sub.name if args.name is None else args.name,
@@ -69,3 +70,18 @@ def changed_settings(sub, args) -> dict:
                              threshold=args.threshold if args.threshold is not None else sub.threshold,
                              kept=json.loads(sub.profile))
     return {k: v for k, v in settings_of(checked, without=("channel",)).items() if getattr(sub, k) != v}
+
+
+def check_stored(sub) -> None:
+    """InputError when a stored profile no longer reads (a newer version reads profiles more
+    strictly; `notifier status` names it): a change that keeps it cannot be stored, nor a digest
+    previewed; --keywords replaces it."""
+    from notifier.errors import ProfileError
+    from notifier.profile import parse_profile, shown
+
+    for text in json.loads(sub.profile):
+        try:
+            parse_profile(text)
+        except ProfileError as err:
+            raise InputError(f"{sub.address}: the stored profile '{shown(text)}' no longer reads ({err}); "
+                             f"`notifier edit {sub.address} --keywords TEXT` replaces it") from None

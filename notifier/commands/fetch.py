@@ -1,3 +1,4 @@
+import sys
 from datetime import timedelta
 
 from notifier.commands import load, parse_day
@@ -11,8 +12,10 @@ MAX_SINCE_DAYS = 31
 
 def add_arguments(p):
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--date", help="fetch this digest day (YYYY-MM-DD)")
-    g.add_argument("--since", help=f"fetch every day from this one (YYYY-MM-DD) to today, at most {MAX_SINCE_DAYS} days")
+    g.add_argument("--date", help="fetch this Hugging Face digest day (YYYY-MM-DD); arXiv's feed has only "
+                                  "its current listing, fetched when due")
+    g.add_argument("--since", help=f"fetch every Hugging Face day from this one (YYYY-MM-DD) to today, at most "
+                                   f"{MAX_SINCE_DAYS} days")
 
 
 def since_days(text: str, today):
@@ -24,11 +27,17 @@ def since_days(text: str, today):
     return [start + timedelta(days=i) for i in range((today - start).days + 1)]
 
 
-def check_sources(config) -> None:
-    """A fetch with every source disabled would print nothing, like a day with nothing due."""
+def check_sources(config, args) -> None:
+    """A fetch with every source disabled would print nothing, like a day with nothing due; a day
+    asked of arXiv alone would fetch its current listing instead, reported under today."""
+    where = config.path or "the configuration"
     if not (config.sources.hf_daily.enabled or config.sources.arxiv.enabled):
-        raise ConfigError(f"nothing to fetch: no source is enabled in {config.path or 'the configuration'} "
+        raise ConfigError(f"nothing to fetch: no source is enabled in {where} "
                           "(set [sources.hf_daily] enabled or [sources.arxiv] enabled to true)")
+    asked = "--date" if args.date is not None else "--since" if args.since is not None else ""
+    if asked and not config.sources.hf_daily.enabled:
+        raise ConfigError(f"{asked} fetches Hugging Face days, and [sources.hf_daily] is disabled in {where}; "
+                          "arXiv's feed has only its current listing: `notifier fetch` fetches it")
 
 
 def run(args) -> int:
@@ -38,8 +47,8 @@ def run(args) -> int:
     from notifier.pipeline import fetch_cycle, open_context
 
     config = load(args)
-    check_sources(config)
-    with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
+    check_sources(config, args)
+    with DaemonLock(config.state_dir), open_context(config, progress=sys.stdout.isatty()) as ctx:
         days, today = None, ctx.now().date()
         if args.date is not None:
             days = [parse_day(args.date, latest=today)]

@@ -20,7 +20,8 @@ def add_arguments(p):
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--profile", metavar="TEXT", help='a keyword profile, e.g. \'"kv cache", MoE, -federated\'')
     group.add_argument("--profiles", metavar="FILE.jsonl", help='profiles, one {"id", "profile"} a line')
-    p.add_argument("--json", action="store_true", help="machine-readable output (see DESIGN.md)")
+    p.add_argument("--json", action="store_true", help='a JSON array, best first, of {"id", "score", "selected", "matched"}; with --profiles, '
+                        'one JSON line a profile: {"profile", "matches"}')
     p.add_argument("--max-items", type=int, default=None, metavar="N",
                    help="at most N papers selected per profile (default 50; the thresholds usually select fewer)")
     p.add_argument("--threshold", type=float, default=None, metavar="T",

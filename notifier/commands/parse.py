@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -11,7 +12,11 @@ from notifier.errors import InputError, ParseError
 def add_arguments(p):
     p.add_argument("input", metavar="PATH_OR_URL",
                    help="a saved HF API JSON, HF day/search/paper page, arXiv RSS or Atom file, or an http(s) URL")
-    p.add_argument("--json", action="store_true", help="print a JSON array of papers (see DESIGN.md)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print a JSON array of papers, each with arxiv_id, title, "
+                     "abstract, authors, upvotes, published and url")
+    out.add_argument("--jsonl", action="store_true", help="the same papers as JSON lines, one a line: what "
+                     "`notifier match --papers` and `notifier profile check --papers` read")
 
 
 def read_input(where: str, args) -> str:
@@ -20,7 +25,9 @@ def read_input(where: str, args) -> str:
     try:
         return Path(where).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        if isinstance(e, FileNotFoundError) and re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", where):
+            reason = "only http:// and https:// URLs are fetched"       # ftp://, file://: not a file here either
         raise InputError(f"cannot read {where}: {reason}") from None
 
 
@@ -59,6 +66,9 @@ def run(args) -> int:
     if args.json:
         json.dump([p.to_json() for p in papers], sys.stdout, ensure_ascii=False, indent=2)
         print()
+    elif args.jsonl:
+        for p in papers:
+            print(json.dumps(p.to_json(), ensure_ascii=False))
     else:
         _table(papers)
     return 0

@@ -1,4 +1,7 @@
+import sys
+
 from notifier.commands import context, find_subscriber, parse_day, write_whole
+from notifier.commands.edit import check_stored
 from notifier.errors import InputError
 
 
@@ -18,6 +21,8 @@ def run(args) -> int:
 
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
+        check_stored(sub)
+        nothing_stored = args.date is None and not ctx.store.count_papers()
         digest = preview_digest(ctx, sub, stored_day(ctx, args.date) if args.date is not None else None)
         fmt = args.format or ("slack" if sub.channel == "slack" else "text")
         if fmt == "slack":
@@ -31,6 +36,9 @@ def run(args) -> int:
         print(f"wrote {args.output}")
     else:
         print(out)
+    if nothing_stored:          # else the digest reads as if nothing had matched the profile
+        print("notifier: warning: no papers stored yet, so this digest is empty: `notifier fetch` fetches today's",
+              file=sys.stderr)
     return 0
 
 

@@ -12,7 +12,8 @@ MODE = {"any": "", "required": "required, ", "exclude": "excluded, "}
 
 def add_arguments(p):
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True, help="what to do with the profile")
-    check = sub.add_parser("check", help="parse a profile and show its terms, or a one-line error")
+    what = "parse a profile and show its terms, or a one-line error"
+    check = sub.add_parser("check", help=what, description=what)
     check.add_argument("text", metavar="TEXT", help='the profile, e.g. \'"kv cache", MoE^2, -federated\'')
     check.add_argument("--papers", metavar="FILE.jsonl",
                        help="count matches in these papers (default: the stored papers, if any)")
@@ -35,7 +36,7 @@ def run(args) -> int:
             from notifier.match import spellings
             ways = [(how, n) for k, (how, n) in enumerate(spellings(index, t)) if n or not k]
             print(" " * 29 + " · ".join(f"{how}: {n} paper{'s' * (n != 1)}" for how, n in ways))
-    print("labels: " + ", ".join(profile.labels()))
+    print("in digest subjects as: " + ", ".join(profile.labels()))
     print(f"counted in {source}" if index is not None else
           "no papers to count in: pass --papers FILE.jsonl, or fetch some first")
     return 0

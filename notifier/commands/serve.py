@@ -41,6 +41,7 @@ from notifier.logs import event
 log = logging.getLogger("notifier.serve")
 
 STOP, RELOAD, REOPEN = "stop", "reload", "reopen"
+DOING = {STOP: "stopping", RELOAD: "reloading", REOPEN: "reopening the database"}    # in the log, per request
 # A fetch that failed (a source down at the fetch time) is tried again by the sweeps until it
 # succeeds or the next fetch time comes: an arXiv listing missed all day is gone for good, the
 # feed only holds the current one (fetch.digest_days). Each wait is as long as the source has
@@ -242,10 +243,10 @@ class Running:
         event(log, "daemon started", fetch=f"{config.schedule.time} {config.schedule.timezone}",
               delivery_times=sum(j.id.startswith("deliver:") for j in jobs), recovered=recovered)
 
-    def stop(self) -> None:
+    def stop(self, request: str = STOP) -> None:
         """Return once the job in flight has finished its current message."""
         self.daemon.stop_jobs()               # jobs check this between subscribers
-        event(log, "stopping: waiting for the job in flight")
+        event(log, f"{DOING[request]}: waiting for the job in flight")
         self.daemon.scheduler.shutdown(wait=True)
         if self.daemon.file_replaced():          # found by a sweep, or since the last one
             try:
@@ -259,7 +260,7 @@ def serve(config, requests: queue.Queue, read_config: Callable, sweep_minutes: f
     """Run until a stop request; start again on reload and reopen requests."""
     running = Running(config, requests, sweep_minutes)       # a first start that fails exits 1
     while (request := requests.get()) != STOP:
-        running.stop()
+        running.stop(request)
         if request == RELOAD:
             running = reload(running.config, read_config, requests, sweep_minutes)
         else:
