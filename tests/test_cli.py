@@ -73,9 +73,9 @@ def test_subscribe_list_edit_unsubscribe(cli):
     (["ada@example", "-k", "x"], "'ada@example' is not a valid e-mail address"),
     (["slack-channel", "-k", "x"], "'slack-channel' is neither an e-mail address nor a Slack target"),
     (["ada@example.org", "-k", "x", "--timezone", "Berlin"], "unknown time zone 'Berlin'"),
-    (["ada@example.org", "-k", "x", "--time", "25:00"], "delivery time '25:00' must be HH:MM (24-hour)"),
-    (["ada@example.org", "-k", "x", "--time", "7:5"], "delivery time '7:5' must be HH:MM (24-hour)"),
-    (["ada@example.org", "-k", "x", "--frequency", "hourly"], "frequency 'hourly' must be daily, weekly or weekly:DAY"),
+    (["ada@example.org", "-k", "x", "--time", "25:00"], "--time '25:00' must be HH:MM (24-hour)"),
+    (["ada@example.org", "-k", "x", "--time", "7:5"], "--time '7:5' must be HH:MM (24-hour)"),
+    (["ada@example.org", "-k", "x", "--frequency", "hourly"], "--frequency 'hourly' must be daily, weekly or weekly:DAY"),
     (["ada@example.org", "-k", '"kv cache'], "profile '\"kv cache':"),
 ], ids=["email", "slack_form", "timezone", "time", "minutes_of_one_digit", "frequency", "profile"])
 def test_subscribe_rejects_bad_input_in_one_line(cli, args, message):
@@ -254,7 +254,7 @@ def test_out_of_range_threshold_is_one_line_error(cli, command, value):
     code, _, err = cli(*command, "--threshold", value)
     shown = f"{float(value):g}"
     assert code == 1
-    assert err == ("notifier: error: threshold must be between 0.05 and 0.95 "
+    assert err == ("notifier: error: --threshold must be between 0.05 and 0.95 "
                    f"(lower sends more papers, higher fewer), not {shown}\n")
     assert thresholds(cli) == {"bob@example.org": 0.3}
 
@@ -377,14 +377,14 @@ def test_prune_drops_web_sign_ups_whose_confirmation_link_expired(cli, db_url):
 
 def test_weekly_day_must_be_a_weekday(cli):
     one_line_error(cli("subscribe", "ada@example.org", "-k", "x", "--frequency", "weekly:monkey"),
-                   "frequency 'weekly:monkey' must be daily, weekly or weekly:DAY (mon..sun)")
+                   "--frequency 'weekly:monkey' must be daily, weekly or weekly:DAY (mon..sun)")
     assert cli("subscribe", "ada@example.org", "-k", "x", "--frequency", "weekly:Friday")[0] == 0
     _, out, _ = cli("subscribers", "--json")
     assert json.loads(out)["weekday"] == "fri"
 
 
 def test_empty_timezone_is_refused_not_replaced_by_the_default(cli):
-    message = "timezone: unknown time zone '' (use an IANA name such as Europe/Berlin)"
+    message = "--timezone: unknown time zone '' (use an IANA name such as Europe/Berlin)"
     one_line_error(cli("subscribe", "ada@example.org", "-k", "x", "--timezone", ""), message)
     cli("subscribe", "ada@example.org", "-k", "x", "--timezone", "Europe/Berlin")
     one_line_error(cli("edit", "ada@example.org", "--timezone", ""), message)

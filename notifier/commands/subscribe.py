@@ -1,4 +1,4 @@
-from notifier.commands import context
+from notifier.commands import context, option
 
 
 def add_arguments(p):
@@ -23,7 +23,7 @@ def run(args) -> int:
         zone = ctx.config.schedule.timezone if args.timezone is None else args.timezone
         sub = new_subscriber(address=args.address, keywords=args.keywords, name=args.name, timezone=zone,
                              time=args.time, frequency=args.frequency, max_items=args.max_items,
-                             threshold=args.threshold)
+                             threshold=args.threshold, named=option)
         existing = ctx.store.find_subscriber(sub.address)
         if existing and not existing.active:
             ctx.store.update_subscriber(existing.id, active=True, **settings_of(sub))
