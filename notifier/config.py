@@ -537,12 +537,23 @@ def check_database_url(url: str, what: str) -> str:
 
 
 def check_timezone(name: str, what: str = "") -> ZoneInfo:
-    """The zone ``name``; ConfigError 'WHAT: unknown time zone ...' (no WHAT beside a form's field)."""
+    """The zone ``name``; ConfigError 'WHAT: unknown time zone ...' (no WHAT beside a form's field),
+    with the zones probably meant (``zones_named``) when there are some."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):      # OSError: a name too long for a file name
-        raise ConfigError((f"{what}: " if what else "")
-                          + f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
+        meant = zones_named(name)
+        advice = f": did you mean {' or '.join(meant)}?" if meant else " (use an IANA name such as Europe/Berlin)"
+        raise ConfigError((f"{what}: " if what else "") + f"unknown time zone {name!r}{advice}") from None
+
+
+def zones_named(text: str) -> list[str]:
+    """The IANA zones someone probably meant by a city or a name in other capitals ('berlin',
+    'new york', 'europe/paris', 'utc'): the zones whose name, or its last part, is that; at most 3."""
+    import zoneinfo
+
+    key = text.strip().replace(" ", "_").lower()
+    return sorted(z for z in zoneinfo.available_timezones() if key in (z.lower(), z.rsplit("/", 1)[-1].lower()))[:3]
 
 
 def read_secret(env_name: str, env: dict | None = None) -> str | None:

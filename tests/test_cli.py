@@ -383,6 +383,13 @@ def test_weekly_day_must_be_a_weekday(cli):
     assert json.loads(out)["weekday"] == "fri"
 
 
+def test_a_time_zone_in_lower_case_is_answered_with_the_zone_meant(cli):
+    message = "--timezone: unknown time zone 'utc': did you mean Etc/UTC or UTC?"
+    one_line_error(cli("subscribe", "ada@example.org", "-k", "x", "--timezone", "utc"), message)
+    cli("subscribe", "ada@example.org", "-k", "x")
+    one_line_error(cli("edit", "ada@example.org", "--timezone", "utc"), message)
+
+
 def test_empty_timezone_is_refused_not_replaced_by_the_default(cli):
     message = "--timezone: unknown time zone '' (use an IANA name such as Europe/Berlin)"
     one_line_error(cli("subscribe", "ada@example.org", "-k", "x", "--timezone", ""), message)

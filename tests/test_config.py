@@ -258,6 +258,20 @@ def test_config_that_is_not_utf8_is_one_line(tmp_path):
 ADA = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
 
 
+@pytest.mark.parametrize("text,message", [
+    ("[schedule]\ntimezone = 'utc'\n", "'schedule.timezone': unknown time zone 'utc': did you mean Etc/UTC or UTC?"),
+    ("[schedule]\ntimezone = 'Berlin'\n", "'schedule.timezone': unknown time zone 'Berlin': did you mean Europe/Berlin?"),
+    ("[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\ntimezone = 'new york'\n",
+     "subscribers[0] (a@example.org): timezone: unknown time zone 'new york': did you mean America/New_York?"),
+], ids=["schedule_lower_case", "schedule_city", "subscriber_city"])
+def test_a_time_zone_in_other_capitals_or_a_city_is_answered_with_the_zone_meant(tmp_path, text, message):
+    """'utc' got "use an IANA name such as Europe/Berlin", as if UTC were not one."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == f"{path}: {message}"
+
+
 @pytest.mark.parametrize("entry,message", [
     ("email = 'ada@example'\nkeywords = 'x'", "subscribers[1] (ada@example): 'ada@example' is not a valid e-mail address"),
     ("slack = 'general'\nkeywords = 'x'", "subscribers[1] (general): 'general' is neither an e-mail address nor a Slack target (#channel, "
@@ -266,7 +280,7 @@ ADA = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
     ("email = 'b@example.org'\nkeywords = 'x,,y'", "subscribers[1] (b@example.org): profile 'x,,y': empty term after 'x': remove the extra comma"),
     ("email = 'b@example.org'\nkeywords = 'x'\ntime = '7:5'",
      "subscribers[1] (b@example.org): time '7:5' must be HH:MM (24-hour)"),
-    ("email = 'b@example.org'\nkeywords = 'x'\ntimezone = 'Berlin'", "subscribers[1] (b@example.org): timezone: unknown time zone 'Berlin' (use an IANA name such as Europe/Berlin)"),
+    ("email = 'b@example.org'\nkeywords = 'x'\ntimezone = 'Mars/Olympus'", "subscribers[1] (b@example.org): timezone: unknown time zone 'Mars/Olympus' (use an IANA name such as Europe/Berlin)"),
     ("email = 'b@example.org'\nkeywords = 'x'\nfrequency = 'weekly:monkey'",
      "subscribers[1] (b@example.org): frequency 'weekly:monkey' must be daily, weekly or weekly:DAY (mon..sun)"),
     ("email = 'b@example.org'\nkeywords = 'x'\nmax_items = 500", "subscribers[1] (b@example.org): max_items 500 must be between 1 and 100"),
