@@ -183,6 +183,40 @@ def test_vote_takes_a_paper_link_from_a_digest_and_names_the_paper_it_recorded(c
     assert store.votes(store.find_subscriber("ada@example.org").id) == [("2606.00001", 1)]
 
 
+def test_vote_for_someone_who_unsubscribed_is_refused_and_records_nothing(cli, store):
+    """It was recorded, silently, for digests they asked not to get."""
+    from notifier.models import Paper
+
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    cli("unsubscribe", "ada@example.org")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    one_line_error(cli("vote", "ada@example.org", "2606.00001", "up"),
+                   "ada@example.org has unsubscribed: no vote recorded (`notifier subscribe` brings them back)")
+    assert store.votes(store.find_subscriber("ada@example.org").id) == []
+
+
+def test_clearing_a_vote_that_was_never_cast_says_there_was_none(cli, store):
+    """It said 'vote cleared'."""
+    from notifier.models import Paper
+
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    assert cli("vote", "ada@example.org", "2606.00001", "clear")[:2] == (
+        0, "ada@example.org: no vote to clear — Mamba at scale (2606.00001)\n")
+    cli("vote", "ada@example.org", "2606.00001", "down")
+    assert cli("vote", "ada@example.org", "2606.00001", "clear")[:2] == (
+        0, "ada@example.org: vote cleared — Mamba at scale (2606.00001)\n")
+
+
+@pytest.mark.parametrize("paper,message", [
+    ("2606.99999", "no stored paper '2606.99999' (votes are for papers the service has seen)"),
+    ("mamba", "'mamba' is not a paper's arXiv id (2606.01234) nor a link to one (arxiv.org, huggingface.co/papers)"),
+], ids=["not_stored", "not_an_id"])
+def test_vote_on_a_paper_not_stored_or_not_an_id_says_which(cli, paper, message):
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    one_line_error(cli("vote", "ada@example.org", paper, "up"), message)
+
+
 def test_duplicate_subscriber_is_one_line_error(cli):
     cli("subscribe", "ada@example.org", "-k", "x")
     code, _, err = cli("subscribe", "ada@example.org", "-k", "y")

@@ -198,7 +198,7 @@ def test_typed_profile_with_a_self_excluded_term_is_refused_by_every_command(cli
 @pytest.mark.parametrize("argv,message", [
     (["preview", "nobody\nBcc: x"], "no subscriber 'nobody\\nBcc: x' (see `notifier subscribers`)"),
     (["unsubscribe", "\x1b[2Jnobody"], "no subscriber '\\x1b[2Jnobody' (see `notifier subscribers`)"),
-    (["vote", "ada@example.org", "2601.1\nx", "up"], "no stored paper '2601.1\\nx' (votes are for papers the service has seen)"),
+    (["vote", "ada@example.org", "2601.1\nx", "up"], "'2601.1\\nx' is not a paper's arXiv id (2606.01234) nor a link to one (arxiv.org, huggingface.co/papers)"),
     (["parse", "no\nfile.json"], "cannot read no\\nfile.json: No such file or directory"),
     (["match", "--papers", "no\u202efile.jsonl", "--profile", "moe"], "no\\u202efile.jsonl: cannot read: No such file or directory"),
     (["-c", "no\nconfig.toml", "status"], "no\\nconfig.toml: no such configuration file"),
