@@ -140,8 +140,9 @@ PAPER_FIELDS = {"title": str, "abstract": str, "authors": list, "upvotes": int}
 
 
 def read_papers(path: str) -> list[dict]:
-    """Papers for `match` and `profile check`, one JSON object a line (DESIGN.md), each checked
-    here so a wrong type is a line-numbered error and not a crash in the matcher."""
+    """Papers for `match` and `profile check`, one JSON object a line (as `notifier parse --jsonl`
+    writes them: Paper.to_json), each checked here so a wrong type is a line-numbered error and
+    not a crash in the matcher."""
     papers = []
     for n, paper in numbered_jsonl(path):
         where = f"{path}: line {n}"
