@@ -135,9 +135,11 @@ class Web:
 
 @dataclass
 class SubscriberSpec:
-    """A subscriber declared in the config file (``[[subscribers]]``)."""
+    """A subscriber declared in the config file (``[[subscribers]]``): ``keywords`` one profile, or
+    ``profiles`` several (as `--keywords` given again: README, "Subscribers and keyword profiles")."""
 
     keywords: str = ""
+    profiles: list[str] = field(default_factory=list)
     email: str = ""
     slack: str = ""
     name: str = ""
@@ -146,6 +148,10 @@ class SubscriberSpec:
     frequency: str = "daily"
     max_items: int = 0
     threshold: float | None = None
+
+    def texts(self) -> list[str]:
+        """The profiles typed: ``keywords`` or ``profiles`` (``_subscriber`` allows one of them)."""
+        return [self.keywords] if self.keywords.strip() else self.profiles
 
 
 @dataclass
@@ -344,8 +350,11 @@ def _subscriber(item, index: int, where: str) -> SubscriberSpec:
         raise ConfigError(f"{where}: '{key}' must be a table")
     spec = SubscriberSpec()
     _apply(spec, item, key + ".", where)
-    if not spec.keywords.strip():
-        raise ConfigError(f"{where}: '{key}.keywords' is required")
+    has_profiles = any(text.strip() for text in spec.profiles)
+    if spec.keywords.strip() and has_profiles:
+        raise ConfigError(f"{where}: '{key}' has both 'keywords' and 'profiles': put every profile in 'profiles'")
+    if not spec.keywords.strip() and not has_profiles:
+        raise ConfigError(f"{where}: '{key}.keywords' is required (or 'profiles', a list of several)")
     if bool(spec.email) == bool(spec.slack):
         raise ConfigError(f"{where}: '{key}' needs exactly one of 'email' or 'slack'")
     return spec

@@ -181,7 +181,7 @@ def spec_subscriber(spec, default_timezone: str) -> Subscriber:
     ``active`` is None: applying the file adds it (active) or sets its settings, but never undoes an
     unsubscribe (a digest's one-click link, the web page, `notifier unsubscribe`): the person asked
     to stop, and `notifier subscribe` or the web sign-up brings them back."""
-    sub = new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
+    sub = new_subscriber(address=spec.email or spec.slack, keywords=spec.texts(), name=spec.name,
                          timezone=spec.timezone or default_timezone, time=spec.time, frequency=spec.frequency,
                          max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
     sub.active = sub.paused = None          # as they are: the file has neither

@@ -73,8 +73,8 @@ SUBSCRIBER = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
     ("frequncy", "did you mean 'frequency'?"),
     ("zone", "did you mean 'timezone'?"),
     ("Email", "did you mean 'email'?"),
-    ("active", "known keys: email, frequency, keywords, max_items, name, slack, threshold, time, timezone"),
-    ("tz", "known keys: email, frequency, keywords, max_items, name, slack, threshold, time, timezone"),
+    ("active", "known keys: email, frequency, keywords, max_items, name, profiles, slack, threshold, time, timezone"),
+    ("tz", "known keys: email, frequency, keywords, max_items, name, profiles, slack, threshold, time, timezone"),
 ], ids=["typo", "typo2", "part", "case", "no_close_key", "too_short"])
 def test_an_unknown_subscriber_key_is_answered_with_a_close_key_or_the_known_ones(tmp_path, key, hint):
     path = write(tmp_path, SUBSCRIBER + f"{key} = 'x'\n")
@@ -267,6 +267,29 @@ ADA = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
 def test_a_time_zone_in_other_capitals_or_a_city_is_answered_with_the_zone_meant(tmp_path, text, message):
     """'utc' got "use an IANA name such as Europe/Berlin", as if UTC were not one."""
     path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_a_subscriber_entry_holds_several_profiles_as_repeated_keywords_do(cli, tmp_path):
+    """`keywords` held one profile, where `notifier subscribe` takes --keywords again for each."""
+    path = write(tmp_path, "[[subscribers]]\nemail = 'ada@example.org'\nprofiles = ['kv cache, MoE', 'mamba']\n"
+                           "[[subscribers]]\nemail = 'bob@example.org'\nkeywords = 'diffusion'\n")
+    code, out, _ = cli("--config", str(path), "subscribers", "--json")
+    assert code == 0 and [json.loads(line)["profiles"] for line in out.splitlines()] == [
+        ["kv cache, MoE", "mamba"], ["diffusion"]]
+
+
+@pytest.mark.parametrize("entry,message", [
+    ("email = 'b@example.org'\nkeywords = 'x'\nprofiles = ['y']",
+     "'subscribers[1]' has both 'keywords' and 'profiles': put every profile in 'profiles'"),
+    ("email = 'b@example.org'\nprofiles = ['  ']", "'subscribers[1].keywords' is required (or 'profiles', a list of several)"),
+    ("email = 'b@example.org'\nprofiles = 'x'", "'subscribers[1].profiles' must be a list of strings"),
+    ("email = 'b@example.org'\nprofiles = ['x', 'y,,z']", "subscribers[1] (b@example.org): profile 'y,,z': empty term after 'y': remove the extra comma"),
+], ids=["both", "blank", "not_a_list", "bad_profile"])
+def test_a_subscriber_entry_with_profiles_wrongly_is_one_line_naming_it(tmp_path, entry, message):
+    path = write(tmp_path, ADA + "[[subscribers]]\n" + entry + "\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
     assert str(err.value) == f"{path}: {message}"
