@@ -146,7 +146,7 @@ class SubscriberSpec:
     timezone: str = ""
     time: str = ""
     frequency: str = "daily"
-    max_items: int = 0
+    max_items: int | None = None
     threshold: float | None = None
 
     def texts(self) -> list[str]:

@@ -183,7 +183,7 @@ def spec_subscriber(spec, default_timezone: str) -> Subscriber:
     to stop, and `notifier subscribe` or the web sign-up brings them back."""
     sub = new_subscriber(address=spec.email or spec.slack, keywords=spec.texts(), name=spec.name,
                          timezone=spec.timezone or default_timezone, time=spec.time, frequency=spec.frequency,
-                         max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
+                         max_items=spec.max_items, threshold=spec.threshold, origin="config")
     sub.active = sub.paused = None          # as they are: the file has neither
     if sub.channel != ("email" if spec.email else "slack"):
         raise InputError(f"'{sub.address}' is not {'an e-mail address' if spec.email else 'a Slack target'}")

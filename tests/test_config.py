@@ -307,9 +307,10 @@ def test_a_subscriber_entry_with_profiles_wrongly_is_one_line_naming_it(tmp_path
     ("email = 'b@example.org'\nkeywords = 'x'\nfrequency = 'weekly:monkey'",
      "subscribers[1] (b@example.org): frequency 'weekly:monkey' must be daily, weekly or weekly:DAY (mon..sun)"),
     ("email = 'b@example.org'\nkeywords = 'x'\nmax_items = 500", "subscribers[1] (b@example.org): max_items 500 must be between 1 and 100"),
+    ("email = 'b@example.org'\nkeywords = 'x'\nmax_items = 0", "subscribers[1] (b@example.org): max_items 0 must be between 1 and 100"),
     ("email = 'A@Example.org'\nkeywords = 'y'", "subscribers[1] (A@Example.org): the same subscriber as subscribers[0]"),
 ], ids=["email", "slack", "email_key_with_slack_target", "profile", "time", "timezone", "frequency", "max_items",
-        "same_person"])
+        "max_items_zero", "same_person"])
 def test_bad_subscriber_entry_is_refused_at_load_naming_file_and_entry(tmp_path, entry, message):
     path = write(tmp_path, ADA + "[[subscribers]]\n" + entry + "\n")
     with pytest.raises(ConfigError) as err:
