@@ -127,17 +127,18 @@ def _zero_padded(time: str) -> str:
 
 
 def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezone: str = "UTC",
-                   time: str = "", frequency: str = "daily", max_items: int | None = None,
+                   time: str | None = None, frequency: str = "daily", max_items: int | None = None,
                    threshold: float | None = None, origin: str = "cli", kept: Collection[str] = (),
                    named: Callable[[str], str] = str) -> Subscriber:
-    """``kept``: the profiles stored already (``check_profiles``). ``named``: a setting's key
-    ('max_items') -> its name in the errors, as the user typed it (a CLI's '--max-items'; by
-    default the key, as the config file and an imported file's columns have it)."""
+    """``time`` None: 07:30 (an empty one is refused: `edit --time ''` set 07:30 unasked). ``kept``:
+    the profiles stored already (``check_profiles``). ``named``: a setting's key ('max_items') ->
+    its name in the errors, as the user typed it (a CLI's '--max-items'; by default the key, as
+    the config file and an imported file's columns have it)."""
     channel = channel_of(address.strip())
     address = canonical_address(address)
     check_name(name, named("name"))
     profiles = check_profiles(keywords, kept)
-    time = _zero_padded(time or "07:30")
+    time = _zero_padded("07:30" if time is None else time)
     if not TIME_RE.match(time):
         raise InputError(f"{named('time')} {time!r} must be HH:MM (24-hour)")
     low, high = MAX_ITEMS_RANGE
@@ -182,7 +183,7 @@ def spec_subscriber(spec, default_timezone: str) -> Subscriber:
     unsubscribe (a digest's one-click link, the web page, `notifier unsubscribe`): the person asked
     to stop, and `notifier subscribe` or the web sign-up brings them back."""
     sub = new_subscriber(address=spec.email or spec.slack, keywords=spec.texts(), name=spec.name,
-                         timezone=spec.timezone or default_timezone, time=spec.time, frequency=spec.frequency,
+                         timezone=spec.timezone or default_timezone, time=spec.time or None, frequency=spec.frequency,
                          max_items=spec.max_items, threshold=spec.threshold, origin="config")
     sub.active = sub.paused = None          # as they are: the file has neither
     if sub.channel != ("email" if spec.email else "slack"):

@@ -171,9 +171,10 @@ def test_a_future_day_is_refused_before_any_request_and_records_no_failed_fetch(
     ("--name", "Ada\x1b[2J", "--name: control character U+001B at position 4: a name is one line of visible text"),
     ("--name", "Ada\nBcc: eve@example.org", "--name: control character U+000A at position 4: a name is one line of visible text"),
     ("--name", "A" * 201, "--name: 201 characters, at most 200"),
+    ("--time", "", "--time '' must be HH:MM (24-hour)"),
     ("--frequency", "weekly:", "--frequency 'weekly:' must be daily, weekly or weekly:DAY (mon..sun)"),
     ("--frequency", "daily:", "--frequency 'daily:' must be daily, weekly or weekly:DAY (mon..sun)"),
-], ids=["name_escape", "name_newline", "name_long", "weekly_no_day", "daily_colon"])
+], ids=["name_escape", "name_newline", "name_long", "empty_time", "weekly_no_day", "daily_colon"])
 def test_subscriber_setting_that_was_stored_as_typed_is_refused_in_one_line(cli, option, value, message):
     cli("subscribe", "ada@example.org", "-k", "moe", "--name", "Ada")
     before = cli("subscribers", "--json")[1]

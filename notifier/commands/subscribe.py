@@ -8,7 +8,7 @@ def add_arguments(p):
                    help='keyword profile, e.g. \'"kv cache", MoE, -diffusion\'; repeat for several profiles')
     p.add_argument("--name", default="", help="display name")
     p.add_argument("--timezone", default=None, help="IANA time zone (default: [schedule] timezone)")
-    p.add_argument("--time", default="", metavar="HH:MM", help="local delivery time (default 07:30)")
+    p.add_argument("--time", metavar="HH:MM", help="local delivery time (default 07:30)")
     p.add_argument("--frequency", default="daily", help="daily, weekly or weekly:DAY (mon..sun)")
     p.add_argument("--max-items", type=int, default=None, help="most papers per digest (default from config)")
     p.add_argument("--threshold", type=float, default=None, metavar="SHARE",
