@@ -684,8 +684,9 @@ def test_export_writes_the_columns_of_subscribers_json(cli, tmp_path):
     (["import", "team.csv", "--all"], "--all is for list and export, not import"),
     (["list", "--resubscribe"], "--resubscribe is for import, not list"),
     (["export", "-", "--resubscribe"], "--resubscribe is for import, not export"),
+    (["import", "team.csv", "--json"], "--json is for list, not import"),
 ], ids=["import-without-file", "import-stdin-without-format", "list-with-file", "import-all", "list-resubscribe",
-        "export-resubscribe"])
+        "export-resubscribe", "import-json"])
 def test_a_subscribers_command_missing_or_given_a_file_wrongly_is_a_usage_error(cli, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
         cli("subscribers", *argv)

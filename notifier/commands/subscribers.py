@@ -23,7 +23,7 @@ def add_arguments(p):
 
 
 # The flags that apply to some actions only: used with another, each said nothing and did nothing.
-FLAG_ACTIONS = {"all": ("list", "export"), "resubscribe": ("import",)}
+FLAG_ACTIONS = {"all": ("list", "export"), "resubscribe": ("import",), "json": ("list",)}
 
 
 def check_usage(args) -> None:
