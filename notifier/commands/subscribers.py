@@ -18,7 +18,7 @@ def add_arguments(p):
                                                       "paused ones are always in)")
     p.add_argument("--resubscribe", action="store_true", help="for import: make active again those who "
                    "unsubscribed (without it they stay unsubscribed: a row of an old export says active)")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
+    p.add_argument("--json", action="store_true", help="for list: print JSON lines")
     p.set_defaults(usage_error=p.error)
 
 
