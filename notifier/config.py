@@ -135,17 +135,23 @@ class Web:
 
 @dataclass
 class SubscriberSpec:
-    """A subscriber declared in the config file (``[[subscribers]]``)."""
+    """A subscriber declared in the config file (``[[subscribers]]``): ``keywords`` one profile, or
+    ``profiles`` several (as `--keywords` given again: README, "Subscribers and keyword profiles")."""
 
     keywords: str = ""
+    profiles: list[str] = field(default_factory=list)
     email: str = ""
     slack: str = ""
     name: str = ""
     timezone: str = ""
     time: str = ""
     frequency: str = "daily"
-    max_items: int = 0
+    max_items: int | None = None
     threshold: float | None = None
+
+    def texts(self) -> list[str]:
+        """The profiles typed: ``keywords`` or ``profiles`` (``_subscriber`` allows one of them)."""
+        return [self.keywords] if self.keywords.strip() else self.profiles
 
 
 @dataclass
@@ -344,8 +350,11 @@ def _subscriber(item, index: int, where: str) -> SubscriberSpec:
         raise ConfigError(f"{where}: '{key}' must be a table")
     spec = SubscriberSpec()
     _apply(spec, item, key + ".", where)
-    if not spec.keywords.strip():
-        raise ConfigError(f"{where}: '{key}.keywords' is required")
+    has_profiles = any(text.strip() for text in spec.profiles)
+    if spec.keywords.strip() and has_profiles:
+        raise ConfigError(f"{where}: '{key}' has both 'keywords' and 'profiles': put every profile in 'profiles'")
+    if not spec.keywords.strip() and not has_profiles:
+        raise ConfigError(f"{where}: '{key}.keywords' is required (or 'profiles', a list of several)")
     if bool(spec.email) == bool(spec.slack):
         raise ConfigError(f"{where}: '{key}' needs exactly one of 'email' or 'slack'")
     return spec
@@ -537,12 +546,23 @@ def check_database_url(url: str, what: str) -> str:
 
 
 def check_timezone(name: str, what: str = "") -> ZoneInfo:
-    """The zone ``name``; ConfigError 'WHAT: unknown time zone ...' (no WHAT beside a form's field)."""
+    """The zone ``name``; ConfigError 'WHAT: unknown time zone ...' (no WHAT beside a form's field),
+    with the zones probably meant (``zones_named``) when there are some."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):      # OSError: a name too long for a file name
-        raise ConfigError((f"{what}: " if what else "")
-                          + f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
+        meant = zones_named(name)
+        advice = f": did you mean {' or '.join(meant)}?" if meant else " (use an IANA name such as Europe/Berlin)"
+        raise ConfigError((f"{what}: " if what else "") + f"unknown time zone {name!r}{advice}") from None
+
+
+def zones_named(text: str) -> list[str]:
+    """The IANA zones someone probably meant by a city or a name in other capitals ('berlin',
+    'new york', 'europe/paris', 'utc'): the zones whose name, or its last part, is that; at most 3."""
+    import zoneinfo
+
+    key = text.strip().replace(" ", "_").lower()
+    return sorted(z for z in zoneinfo.available_timezones() if key in (z.lower(), z.rsplit("/", 1)[-1].lower()))[:3]
 
 
 def read_secret(env_name: str, env: dict | None = None) -> str | None:

@@ -38,7 +38,9 @@ class Paper:
         return f"https://arxiv.org/abs/{self.arxiv_id}"
 
     def to_json(self) -> dict:
-        """The `notifier parse --json` shape (see DESIGN.md), plus the optional fields."""
+        """The `notifier parse --json` shape (README, "Configuration": parse's --json and --jsonl, what
+        `match --papers` reads), plus the optional fields. arxiv_id, title, abstract, authors, upvotes,
+        published and url stay: tools read them (tests/test_parse.py checks them)."""
         out = {
             "arxiv_id": self.arxiv_id,
             "title": self.title,

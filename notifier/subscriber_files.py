@@ -257,7 +257,7 @@ def _subscriber(row: dict, default_timezone: str) -> dict:
     if row.get("weekday") and ":" not in frequency:
         frequency = f"{frequency}:{_text(row, 'weekday')}"
     sub = new_subscriber(address=row["address"], keywords=_profiles(row.get("profiles")), name=_text(row, "name"),
-                         timezone=_text(row, "timezone") or default_timezone, time=_text(row, "time"),
+                         timezone=_text(row, "timezone") or default_timezone, time=_text(row, "time") or None,
                          frequency=frequency, max_items=_number(row, "max_items", int),
                          threshold=_number(row, "threshold", float), origin="cli")
     if row.get("channel") not in (None, sub.channel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from notifier.config import MAX_ITEMS_RANGE, TIME_RE, check_threshold, check_timezone, read_secret
 from notifier.errors import ConfigError, InputError, ProfileError
@@ -99,26 +99,26 @@ def check_profiles(keywords: list[str], kept: Collection[str] = ()) -> list[str]
 MAX_NAME = 200        # a display name, in listings and greetings
 
 
-def check_name(name: str) -> None:
+def check_name(name: str, what: str = "name") -> None:
     """A display name is one line of visible text (it is shown in terminals and digests)."""
     from notifier.profile import invisible_at
 
     bad = invisible_at(name) or next((f"U+{ord(c):04X} at position {i + 1}" for i, c in enumerate(name)
                                       if c in "\t\r\n"), None)
     if bad:
-        raise InputError(f"name: control character {bad}: a name is one line of visible text")
+        raise InputError(f"{what}: control character {bad}: a name is one line of visible text")
     if len(name) > MAX_NAME:
-        raise InputError(f"name: {len(name)} characters, at most {MAX_NAME}")
+        raise InputError(f"{what}: {len(name)} characters, at most {MAX_NAME}")
 
 
-def parse_frequency(frequency: str) -> tuple[str, str | None]:
+def parse_frequency(frequency: str, what: str = "frequency") -> tuple[str, str | None]:
     """'daily' | 'weekly' | 'weekly:mon' -> (frequency, weekday)."""
     kind, colon, day = frequency.lower().partition(":")
     if kind == "daily" and not colon:
         return "daily", None
     if kind == "weekly" and ((not colon) or day in WEEKDAYS or day in WEEKDAY_NAMES):
         return "weekly", (day[:3] or "mon")
-    raise InputError(f"frequency '{frequency}' must be daily, weekly or weekly:DAY (mon..sun)")
+    raise InputError(f"{what} '{frequency}' must be daily, weekly or weekly:DAY (mon..sun)")
 
 
 def _zero_padded(time: str) -> str:
@@ -127,28 +127,29 @@ def _zero_padded(time: str) -> str:
 
 
 def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezone: str = "UTC",
-                   time: str = "", frequency: str = "daily", max_items: int | None = None,
-                   threshold: float | None = None, origin: str = "cli", kept: Collection[str] = ()) -> Subscriber:
-    """``kept``: the profiles stored already (``check_profiles``)."""
+                   time: str | None = None, frequency: str = "daily", max_items: int | None = None,
+                   threshold: float | None = None, origin: str = "cli", kept: Collection[str] = (),
+                   named: Callable[[str], str] = str) -> Subscriber:
+    """``time`` None: 07:30 (an empty one is refused: `edit --time ''` set 07:30 unasked). ``kept``:
+    the profiles stored already (``check_profiles``). ``named``: a setting's key ('max_items') ->
+    its name in the errors, as the user typed it (a CLI's '--max-items'; by default the key, as
+    the config file and an imported file's columns have it)."""
     channel = channel_of(address.strip())
     address = canonical_address(address)
-    check_name(name)
+    check_name(name, named("name"))
     profiles = check_profiles(keywords, kept)
-    time = _zero_padded(time or "07:30")
+    time = _zero_padded("07:30" if time is None else time)
     if not TIME_RE.match(time):
-        raise InputError(f"delivery time {time!r} must be HH:MM (24-hour)")
-    try:
-        check_timezone(timezone, "timezone")
-    except ConfigError as err:
-        raise InputError(str(err)) from None
+        raise InputError(f"{named('time')} {time!r} must be HH:MM (24-hour)")
     low, high = MAX_ITEMS_RANGE
     if max_items is not None and not low <= max_items <= high:
-        raise InputError(f"max items {max_items} must be between {low} and {high}")
+        raise InputError(f"{named('max_items')} {max_items} must be between {low} and {high}")
     try:
-        check_threshold(threshold, "threshold")
+        check_timezone(timezone, named("timezone"))
+        check_threshold(threshold, named("threshold"))
     except ConfigError as err:
         raise InputError(str(err)) from None
-    freq, weekday = parse_frequency(frequency)
+    freq, weekday = parse_frequency(frequency, named("frequency"))
     return Subscriber(name=name or address, channel=channel, address=address, profile=json.dumps(profiles),
                       timezone=timezone, delivery_time=time, frequency=freq, weekday=weekday,
                       max_items=max_items, threshold=threshold, origin=origin)
@@ -181,9 +182,9 @@ def spec_subscriber(spec, default_timezone: str) -> Subscriber:
     ``active`` is None: applying the file adds it (active) or sets its settings, but never undoes an
     unsubscribe (a digest's one-click link, the web page, `notifier unsubscribe`): the person asked
     to stop, and `notifier subscribe` or the web sign-up brings them back."""
-    sub = new_subscriber(address=spec.email or spec.slack, keywords=[spec.keywords], name=spec.name,
-                         timezone=spec.timezone or default_timezone, time=spec.time, frequency=spec.frequency,
-                         max_items=spec.max_items or None, threshold=spec.threshold, origin="config")
+    sub = new_subscriber(address=spec.email or spec.slack, keywords=spec.texts(), name=spec.name,
+                         timezone=spec.timezone or default_timezone, time=spec.time or None, frequency=spec.frequency,
+                         max_items=spec.max_items, threshold=spec.threshold, origin="config")
     sub.active = sub.paused = None          # as they are: the file has neither
     if sub.channel != ("email" if spec.email else "slack"):
         raise InputError(f"'{sub.address}' is not {'an e-mail address' if spec.email else 'a Slack target'}")

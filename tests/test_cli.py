@@ -73,9 +73,9 @@ def test_subscribe_list_edit_unsubscribe(cli):
     (["ada@example", "-k", "x"], "'ada@example' is not a valid e-mail address"),
     (["slack-channel", "-k", "x"], "'slack-channel' is neither an e-mail address nor a Slack target"),
     (["ada@example.org", "-k", "x", "--timezone", "Berlin"], "unknown time zone 'Berlin'"),
-    (["ada@example.org", "-k", "x", "--time", "25:00"], "delivery time '25:00' must be HH:MM (24-hour)"),
-    (["ada@example.org", "-k", "x", "--time", "7:5"], "delivery time '7:5' must be HH:MM (24-hour)"),
-    (["ada@example.org", "-k", "x", "--frequency", "hourly"], "frequency 'hourly' must be daily, weekly or weekly:DAY"),
+    (["ada@example.org", "-k", "x", "--time", "25:00"], "--time '25:00' must be HH:MM (24-hour)"),
+    (["ada@example.org", "-k", "x", "--time", "7:5"], "--time '7:5' must be HH:MM (24-hour)"),
+    (["ada@example.org", "-k", "x", "--frequency", "hourly"], "--frequency 'hourly' must be daily, weekly or weekly:DAY"),
     (["ada@example.org", "-k", '"kv cache'], "profile '\"kv cache':"),
 ], ids=["email", "slack_form", "timezone", "time", "minutes_of_one_digit", "frequency", "profile"])
 def test_subscribe_rejects_bad_input_in_one_line(cli, args, message):
@@ -183,6 +183,40 @@ def test_vote_takes_a_paper_link_from_a_digest_and_names_the_paper_it_recorded(c
     assert store.votes(store.find_subscriber("ada@example.org").id) == [("2606.00001", 1)]
 
 
+def test_vote_for_someone_who_unsubscribed_is_refused_and_records_nothing(cli, store):
+    """It was recorded, silently, for digests they asked not to get."""
+    from notifier.models import Paper
+
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    cli("unsubscribe", "ada@example.org")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    one_line_error(cli("vote", "ada@example.org", "2606.00001", "up"),
+                   "ada@example.org has unsubscribed: no vote recorded (`notifier subscribe` brings them back)")
+    assert store.votes(store.find_subscriber("ada@example.org").id) == []
+
+
+def test_clearing_a_vote_that_was_never_cast_says_there_was_none(cli, store):
+    """It said 'vote cleared'."""
+    from notifier.models import Paper
+
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    assert cli("vote", "ada@example.org", "2606.00001", "clear")[:2] == (
+        0, "ada@example.org: no vote to clear — Mamba at scale (2606.00001)\n")
+    cli("vote", "ada@example.org", "2606.00001", "down")
+    assert cli("vote", "ada@example.org", "2606.00001", "clear")[:2] == (
+        0, "ada@example.org: vote cleared — Mamba at scale (2606.00001)\n")
+
+
+@pytest.mark.parametrize("paper,message", [
+    ("2606.99999", "no stored paper '2606.99999' (votes are for papers the service has seen)"),
+    ("mamba", "'mamba' is not a paper's arXiv id (2606.01234) nor a link to one (arxiv.org, huggingface.co/papers)"),
+], ids=["not_stored", "not_an_id"])
+def test_vote_on_a_paper_not_stored_or_not_an_id_says_which(cli, paper, message):
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    one_line_error(cli("vote", "ada@example.org", paper, "up"), message)
+
+
 def test_duplicate_subscriber_is_one_line_error(cli):
     cli("subscribe", "ada@example.org", "-k", "x")
     code, _, err = cli("subscribe", "ada@example.org", "-k", "y")
@@ -254,7 +288,7 @@ def test_out_of_range_threshold_is_one_line_error(cli, command, value):
     code, _, err = cli(*command, "--threshold", value)
     shown = f"{float(value):g}"
     assert code == 1
-    assert err == ("notifier: error: threshold must be between 0.05 and 0.95 "
+    assert err == ("notifier: error: --threshold must be between 0.05 and 0.95 "
                    f"(lower sends more papers, higher fewer), not {shown}\n")
     assert thresholds(cli) == {"bob@example.org": 0.3}
 
@@ -377,14 +411,21 @@ def test_prune_drops_web_sign_ups_whose_confirmation_link_expired(cli, db_url):
 
 def test_weekly_day_must_be_a_weekday(cli):
     one_line_error(cli("subscribe", "ada@example.org", "-k", "x", "--frequency", "weekly:monkey"),
-                   "frequency 'weekly:monkey' must be daily, weekly or weekly:DAY (mon..sun)")
+                   "--frequency 'weekly:monkey' must be daily, weekly or weekly:DAY (mon..sun)")
     assert cli("subscribe", "ada@example.org", "-k", "x", "--frequency", "weekly:Friday")[0] == 0
     _, out, _ = cli("subscribers", "--json")
     assert json.loads(out)["weekday"] == "fri"
 
 
+def test_a_time_zone_in_lower_case_is_answered_with_the_zone_meant(cli):
+    message = "--timezone: unknown time zone 'utc': did you mean Etc/UTC or UTC?"
+    one_line_error(cli("subscribe", "ada@example.org", "-k", "x", "--timezone", "utc"), message)
+    cli("subscribe", "ada@example.org", "-k", "x")
+    one_line_error(cli("edit", "ada@example.org", "--timezone", "utc"), message)
+
+
 def test_empty_timezone_is_refused_not_replaced_by_the_default(cli):
-    message = "timezone: unknown time zone '' (use an IANA name such as Europe/Berlin)"
+    message = "--timezone: unknown time zone '' (use an IANA name such as Europe/Berlin)"
     one_line_error(cli("subscribe", "ada@example.org", "-k", "x", "--timezone", ""), message)
     cli("subscribe", "ada@example.org", "-k", "x", "--timezone", "Europe/Berlin")
     one_line_error(cli("edit", "ada@example.org", "--timezone", ""), message)

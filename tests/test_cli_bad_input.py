@@ -83,6 +83,28 @@ def test_empty_date_is_refused_not_taken_for_no_date(cli, argv, option):
     one_line_error(cli(*argv), f"{option} '' must be a date as YYYY-MM-DD")
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["preview", "ada@example.org", "--date", "2026-02-30"], "--date '2026-02-30' does not exist: February has 28 days in 2026"),
+    (["run", "--dry-run", "--date", "2024-02-31"], "--date '2024-02-31' does not exist: February has 29 days in 2024"),
+    (["fetch", "--date", "2026-04-31"], "--date '2026-04-31' does not exist: April has 30 days in 2026"),
+    (["fetch", "--since", "2026-13-01"], "--since '2026-13-01' does not exist: there is no month 13"),
+], ids=["preview", "run_leap_year", "fetch", "fetch_since_month"])
+def test_a_day_that_does_not_exist_is_named_so_not_as_a_wrong_format(cli, argv, message):
+    cli("subscribe", "ada@example.org", "-k", "moe")
+    one_line_error(cli(*argv), message)
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--max-items", "0", "--max-items 0 must be between 1 and 100"),
+    ("--time", "24:00", "--time '24:00' must be HH:MM (24-hour)"),
+    ("--threshold", "0", "--threshold must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not 0"),
+], ids=["max_items", "time", "threshold"])
+def test_a_setting_out_of_range_names_the_option_as_typed(cli, option, value, message):
+    cli("subscribe", "ada@example.org", "-k", "moe")
+    one_line_error(cli("subscribe", "bob@example.org", "-k", "moe", option, value), message)
+    one_line_error(cli("edit", "ada@example.org", option, value), message)
+
+
 @pytest.mark.parametrize("url", ["foo", "sqlite://", "sqlite:///", "mysql://db/notifier", "sqlite:///copy.sqlite?mode=ro"],
                          ids=["not_a_url", "in_memory", "no_path", "mysql", "query"])
 def test_db_copy_to_an_unsupported_url_is_one_line_and_copies_nothing(cli, tmp_path, monkeypatch, url):
@@ -146,12 +168,13 @@ def test_a_future_day_is_refused_before_any_request_and_records_no_failed_fetch(
 
 
 @pytest.mark.parametrize("option,value,message", [
-    ("--name", "Ada\x1b[2J", "name: control character U+001B at position 4: a name is one line of visible text"),
-    ("--name", "Ada\nBcc: eve@example.org", "name: control character U+000A at position 4: a name is one line of visible text"),
-    ("--name", "A" * 201, "name: 201 characters, at most 200"),
-    ("--frequency", "weekly:", "frequency 'weekly:' must be daily, weekly or weekly:DAY (mon..sun)"),
-    ("--frequency", "daily:", "frequency 'daily:' must be daily, weekly or weekly:DAY (mon..sun)"),
-], ids=["name_escape", "name_newline", "name_long", "weekly_no_day", "daily_colon"])
+    ("--name", "Ada\x1b[2J", "--name: control character U+001B at position 4: a name is one line of visible text"),
+    ("--name", "Ada\nBcc: eve@example.org", "--name: control character U+000A at position 4: a name is one line of visible text"),
+    ("--name", "A" * 201, "--name: 201 characters, at most 200"),
+    ("--time", "", "--time '' must be HH:MM (24-hour)"),
+    ("--frequency", "weekly:", "--frequency 'weekly:' must be daily, weekly or weekly:DAY (mon..sun)"),
+    ("--frequency", "daily:", "--frequency 'daily:' must be daily, weekly or weekly:DAY (mon..sun)"),
+], ids=["name_escape", "name_newline", "name_long", "empty_time", "weekly_no_day", "daily_colon"])
 def test_subscriber_setting_that_was_stored_as_typed_is_refused_in_one_line(cli, option, value, message):
     cli("subscribe", "ada@example.org", "-k", "moe", "--name", "Ada")
     before = cli("subscribers", "--json")[1]
@@ -176,7 +199,7 @@ def test_typed_profile_with_a_self_excluded_term_is_refused_by_every_command(cli
 @pytest.mark.parametrize("argv,message", [
     (["preview", "nobody\nBcc: x"], "no subscriber 'nobody\\nBcc: x' (see `notifier subscribers`)"),
     (["unsubscribe", "\x1b[2Jnobody"], "no subscriber '\\x1b[2Jnobody' (see `notifier subscribers`)"),
-    (["vote", "ada@example.org", "2601.1\nx", "up"], "no stored paper '2601.1\\nx' (votes are for papers the service has seen)"),
+    (["vote", "ada@example.org", "2601.1\nx", "up"], "'2601.1\\nx' is not a paper's arXiv id (2606.01234) nor a link to one (arxiv.org, huggingface.co/papers)"),
     (["parse", "no\nfile.json"], "cannot read no\\nfile.json: No such file or directory"),
     (["match", "--papers", "no\u202efile.jsonl", "--profile", "moe"], "no\\u202efile.jsonl: cannot read: No such file or directory"),
     (["-c", "no\nconfig.toml", "status"], "no\\nconfig.toml: no such configuration file"),

@@ -73,8 +73,8 @@ SUBSCRIBER = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
     ("frequncy", "did you mean 'frequency'?"),
     ("zone", "did you mean 'timezone'?"),
     ("Email", "did you mean 'email'?"),
-    ("active", "known keys: email, frequency, keywords, max_items, name, slack, threshold, time, timezone"),
-    ("tz", "known keys: email, frequency, keywords, max_items, name, slack, threshold, time, timezone"),
+    ("active", "known keys: email, frequency, keywords, max_items, name, profiles, slack, threshold, time, timezone"),
+    ("tz", "known keys: email, frequency, keywords, max_items, name, profiles, slack, threshold, time, timezone"),
 ], ids=["typo", "typo2", "part", "case", "no_close_key", "too_short"])
 def test_an_unknown_subscriber_key_is_answered_with_a_close_key_or_the_known_ones(tmp_path, key, hint):
     path = write(tmp_path, SUBSCRIBER + f"{key} = 'x'\n")
@@ -258,6 +258,43 @@ def test_config_that_is_not_utf8_is_one_line(tmp_path):
 ADA = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
 
 
+@pytest.mark.parametrize("text,message", [
+    ("[schedule]\ntimezone = 'utc'\n", "'schedule.timezone': unknown time zone 'utc': did you mean Etc/UTC or UTC?"),
+    ("[schedule]\ntimezone = 'Berlin'\n", "'schedule.timezone': unknown time zone 'Berlin': did you mean Europe/Berlin?"),
+    ("[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\ntimezone = 'new york'\n",
+     "subscribers[0] (a@example.org): timezone: unknown time zone 'new york': did you mean America/New_York?"),
+], ids=["schedule_lower_case", "schedule_city", "subscriber_city"])
+def test_a_time_zone_in_other_capitals_or_a_city_is_answered_with_the_zone_meant(tmp_path, text, message):
+    """'utc' got "use an IANA name such as Europe/Berlin", as if UTC were not one."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_a_subscriber_entry_holds_several_profiles_as_repeated_keywords_do(cli, tmp_path):
+    """`keywords` held one profile, where `notifier subscribe` takes --keywords again for each."""
+    path = write(tmp_path, "[[subscribers]]\nemail = 'ada@example.org'\nprofiles = ['kv cache, MoE', 'mamba']\n"
+                           "[[subscribers]]\nemail = 'bob@example.org'\nkeywords = 'diffusion'\n")
+    code, out, _ = cli("--config", str(path), "subscribers", "--json")
+    assert code == 0 and [json.loads(line)["profiles"] for line in out.splitlines()] == [
+        ["kv cache, MoE", "mamba"], ["diffusion"]]
+
+
+@pytest.mark.parametrize("entry,message", [
+    ("email = 'b@example.org'\nkeywords = 'x'\nprofiles = ['y']",
+     "'subscribers[1]' has both 'keywords' and 'profiles': put every profile in 'profiles'"),
+    ("email = 'b@example.org'\nprofiles = ['  ']", "'subscribers[1].keywords' is required (or 'profiles', a list of several)"),
+    ("email = 'b@example.org'\nprofiles = 'x'", "'subscribers[1].profiles' must be a list of strings"),
+    ("email = 'b@example.org'\nprofiles = ['x', 'y,,z']", "subscribers[1] (b@example.org): profile 'y,,z': empty term after 'y': remove the extra comma"),
+], ids=["both", "blank", "not_a_list", "bad_profile"])
+def test_a_subscriber_entry_with_profiles_wrongly_is_one_line_naming_it(tmp_path, entry, message):
+    path = write(tmp_path, ADA + "[[subscribers]]\n" + entry + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == f"{path}: {message}"
+
+
 @pytest.mark.parametrize("entry,message", [
     ("email = 'ada@example'\nkeywords = 'x'", "subscribers[1] (ada@example): 'ada@example' is not a valid e-mail address"),
     ("slack = 'general'\nkeywords = 'x'", "subscribers[1] (general): 'general' is neither an e-mail address nor a Slack target (#channel, "
@@ -265,14 +302,15 @@ ADA = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
     ("email = '#papers'\nkeywords = 'x'", "subscribers[1] (#papers): '#papers' is not an e-mail address"),
     ("email = 'b@example.org'\nkeywords = 'x,,y'", "subscribers[1] (b@example.org): profile 'x,,y': empty term after 'x': remove the extra comma"),
     ("email = 'b@example.org'\nkeywords = 'x'\ntime = '7:5'",
-     "subscribers[1] (b@example.org): delivery time '7:5' must be HH:MM (24-hour)"),
-    ("email = 'b@example.org'\nkeywords = 'x'\ntimezone = 'Berlin'", "subscribers[1] (b@example.org): timezone: unknown time zone 'Berlin' (use an IANA name such as Europe/Berlin)"),
+     "subscribers[1] (b@example.org): time '7:5' must be HH:MM (24-hour)"),
+    ("email = 'b@example.org'\nkeywords = 'x'\ntimezone = 'Mars/Olympus'", "subscribers[1] (b@example.org): timezone: unknown time zone 'Mars/Olympus' (use an IANA name such as Europe/Berlin)"),
     ("email = 'b@example.org'\nkeywords = 'x'\nfrequency = 'weekly:monkey'",
      "subscribers[1] (b@example.org): frequency 'weekly:monkey' must be daily, weekly or weekly:DAY (mon..sun)"),
-    ("email = 'b@example.org'\nkeywords = 'x'\nmax_items = 500", "subscribers[1] (b@example.org): max items 500 must be between 1 and 100"),
+    ("email = 'b@example.org'\nkeywords = 'x'\nmax_items = 500", "subscribers[1] (b@example.org): max_items 500 must be between 1 and 100"),
+    ("email = 'b@example.org'\nkeywords = 'x'\nmax_items = 0", "subscribers[1] (b@example.org): max_items 0 must be between 1 and 100"),
     ("email = 'A@Example.org'\nkeywords = 'y'", "subscribers[1] (A@Example.org): the same subscriber as subscribers[0]"),
 ], ids=["email", "slack", "email_key_with_slack_target", "profile", "time", "timezone", "frequency", "max_items",
-        "same_person"])
+        "max_items_zero", "same_person"])
 def test_bad_subscriber_entry_is_refused_at_load_naming_file_and_entry(tmp_path, entry, message):
     path = write(tmp_path, ADA + "[[subscribers]]\n" + entry + "\n")
     with pytest.raises(ConfigError) as err:
@@ -319,7 +357,7 @@ def test_bad_subscriber_entry_is_refused_at_load_naming_file_and_entry(tmp_path,
     ('[[subscribers]]\nemail = "a@example.org\\nBcc: b@example.org"\nkeywords = "x"\n',
      "subscribers[0] (a@example.org Bcc: b@example.org): address must be a single line"),
     ('[[subscribers]]\nemail = "a@example.org"\nkeywords = "x"\ntime = "07:30\\n"\n',
-     "subscribers[0] (a@example.org): delivery time '07:30\\n' must be HH:MM (24-hour)"),
+     "subscribers[0] (a@example.org): time '07:30\\n' must be HH:MM (24-hour)"),
     ('[email]\npassword_env = "SMTP PASSWORD"\n',
      "'email.password_env' must name an environment variable or credential (letters, digits, _ . -), not 'SMTP PASSWORD'"),
     ('[sources.hf_daily]\ntoken_env = "../../etc/hf-token"\n',

@@ -46,14 +46,15 @@ def test_demo_delivers_matching_papers_to_the_outbox_and_nothing_twice(tmp_path)
 
 
 def test_a_demo_that_cannot_write_its_outbox_says_so_exits_1_and_delivers_when_run_again(tmp_path, capsys):
-    """A file named outbox where the folder goes: the deliveries wait for a retry. The demo said
+    """A link named outbox to a folder that is gone: the deliveries wait for a retry. The demo said
     so but exited 0, and the next run told "nothing new to deliver (already sent ...)" while
-    nothing had been, and sent nothing once the file was gone."""
+    nothing had been, and sent nothing once the link was gone. (A file named outbox is refused
+    before anything is done: test_a_file_named_outbox_in_the_demo_dir_is_one_line_saying_so.)"""
     from freezegun import freeze_time
 
     from notifier.cli import main
 
-    (tmp_path / "outbox").write_text("in the way")
+    (tmp_path / "outbox").symlink_to(tmp_path / "moved")
     with freeze_time("2026-06-12 08:00:00"):
         assert main(["demo", "--dir", str(tmp_path)]) == 1
     assert capsys.readouterr().out.count("-> retry: could not write to outbox") == 2
@@ -81,6 +82,15 @@ def test_a_demo_dir_that_is_a_file_or_under_one_is_one_line_saying_so(cli, tmp_p
             1, "", f"notifier: error: --dir {folder}: {culprit} is a file, not a folder; "
                    "name a folder (a missing one is created)\n")
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_file_named_outbox_in_the_demo_dir_is_one_line_saying_so(cli, tmp_path):
+    """It said "[Errno 17] File exists" for each digest, after storing the papers."""
+    (tmp_path / "outbox").write_text("mine")
+    assert cli("demo", "--dir", str(tmp_path)) == (
+        1, "", f"notifier: error: --dir {tmp_path}: {tmp_path / 'outbox'} is a file, not a folder; "
+               "name a folder (a missing one is created)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outbox"]
 
 
 @pytest.mark.parametrize("name", ["what?", "100%41 done"], ids=["question-mark", "percent"])

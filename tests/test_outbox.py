@@ -2,6 +2,7 @@ import email
 import json
 from email import policy
 
+import pytest
 from digests import digest
 
 from notifier.channels import Senders
@@ -44,6 +45,19 @@ def test_unwritable_outbox_is_a_retry_not_a_crash(tmp_path):
     blocker.write_text("x")
     r = OutboxChannel(folder=blocker / "sub").send(digest(1))
     assert r.state == "retry" and "could not write to outbox" in r.error
+
+
+@pytest.mark.parametrize("under", [False, True], ids=["the_folder", "a_folder_above"])
+def test_an_outbox_dir_that_is_a_file_says_so_for_digests_and_alerts(tmp_path, under):
+    """It said "[Errno 17] File exists" (or "Not a directory"), the file unnamed."""
+    blocker = tmp_path / "outbox"
+    blocker.write_text("mine")
+    folder = blocker / "sub" if under else blocker
+    culprit = blocker if under else "it"
+    ch = OutboxChannel(folder=folder)
+    for r in (ch.send(digest(1)), ch.send_text("ops@example.org", "alert", "text")):
+        assert (r.state, r.error) == ("retry", f"could not write to outbox {folder}: {culprit} is a file, not a folder")
+    assert blocker.read_text() == "mine"
 
 
 def test_registry_uses_outbox_when_nothing_is_configured(tmp_path):

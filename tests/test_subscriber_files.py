@@ -3,6 +3,7 @@ file's [[subscribers]] applied when the file changes instead of at every start."
 import csv
 import io
 import json
+import os
 
 import pytest
 
@@ -66,6 +67,19 @@ def test_a_bad_line_on_standard_input_is_named_as_a_line_of_standard_input(cli, 
         1, "", "notifier: error: standard input: line 2: 'ada' is neither an e-mail address nor a Slack target "
                "(#channel, channel id C…, user id U… or @U…, https://hooks.slack.com/… or webhook:ENV_NAME)\n"
                "standard input: nothing imported (1 bad line)\n")
+
+
+def test_import_from_standard_input_that_is_a_terminal_is_refused_not_waited_for(cli, capsys, monkeypatch):
+    """It waited, saying nothing, for a person to type CSV."""
+    main, terminal = os.openpty()
+    os.write(main, b"\x04")         # Ctrl-D typed already: a read ends (so this test cannot wait either)
+    with os.fdopen(terminal) as stdin, pytest.raises(SystemExit) as exit_:
+        monkeypatch.setattr("sys.stdin", stdin)
+        cli("subscribers", "import", "-", "--format", "csv")
+    os.close(main)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == ("notifier subscribers: error: import - reads standard input, "
+                                                        "a terminal here: pipe a file in (< team.csv) or name the file")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -667,7 +681,12 @@ def test_export_writes_the_columns_of_subscribers_json(cli, tmp_path):
     (["import"], "import needs a FILE (.csv or .jsonl), or - for standard input"),
     (["import", "-"], "import - reads standard input: give its format, --format csv or --format jsonl"),
     (["list", "team.csv"], "unexpected 'team.csv': did you mean `notifier subscribers import team.csv`?"),
-], ids=["import-without-file", "import-stdin-without-format", "list-with-file"])
+    (["import", "team.csv", "--all"], "--all is for list and export, not import"),
+    (["list", "--resubscribe"], "--resubscribe is for import, not list"),
+    (["export", "-", "--resubscribe"], "--resubscribe is for import, not export"),
+    (["import", "team.csv", "--json"], "--json is for list, not import"),
+], ids=["import-without-file", "import-stdin-without-format", "list-with-file", "import-all", "list-resubscribe",
+        "export-resubscribe", "import-json"])
 def test_a_subscribers_command_missing_or_given_a_file_wrongly_is_a_usage_error(cli, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
         cli("subscribers", *argv)

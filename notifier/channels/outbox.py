@@ -35,6 +35,21 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file standing where ``folder``, or a folder above it, should be (creating it fails with a
+    bare "File exists" or "Not a directory"); None when there is none."""
+    there = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    return there if there is not None and not there.is_dir() else None
+
+
+def write_error(folder: Path, err: OSError) -> str:
+    """Why the outbox ``folder`` could not be written, in one line."""
+    there = file_in_the_way(folder)
+    if there is not None:
+        return f"could not write to outbox {folder}: {'it' if there == folder else there} is a file, not a folder"
+    return f"could not write to outbox {folder}: {err}"
+
+
 class OutboxChannel(Channel):
     name = "outbox"
 
@@ -75,7 +90,7 @@ class OutboxChannel(Channel):
         except ValueError as e:        # not a single recipient address
             return SendResult(State.FAILED, error=str(e))
         except OSError as e:
-            return SendResult(State.RETRY, error=f"could not write to outbox {self.folder}: {e}")
+            return SendResult(State.RETRY, error=write_error(self.folder, e))
         return SendResult(State.SENT, provider_ref=str(path))
 
     def send_text(self, address: str, subject: str, text: str) -> SendResult:
@@ -86,5 +101,5 @@ class OutboxChannel(Channel):
         try:
             write_atomic(path, f"To: {address}\nSubject: {subject}\n\n{text}\n".encode("utf-8"))
         except OSError as e:
-            return SendResult(State.RETRY, error=f"could not write to outbox {self.folder}: {e}")
+            return SendResult(State.RETRY, error=write_error(self.folder, e))
         return SendResult(State.SENT, provider_ref=str(path))

@@ -54,10 +54,31 @@ def parse_day(text: str, what: str = "--date", *, latest: date | None = None) ->
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise InputError(f"{what} {text!r} must be a date as YYYY-MM-DD") from None
+        raise InputError(f"{what} {text!r} {no_such_day(text) or 'must be a date as YYYY-MM-DD'}") from None
     if latest is not None and day > latest:
         raise InputError(f"{what} {day} is in the future (today is {latest})")
     return day
+
+
+def no_such_day(text: str) -> str:
+    """Why TEXT, written as YYYY-MM-DD, is no day ('does not exist: February has 28 days in 2026');
+    '' when it is not written so."""
+    import calendar
+    import re
+
+    found = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
+    if not found:
+        return ""
+    year, month, _ = map(int, found.groups())
+    if year == 0 or not 1 <= month <= 12:
+        return f"does not exist: there is no {'year 0' if year == 0 else f'month {month}'}"
+    days = calendar.monthrange(year, month)[1]
+    return f"does not exist: {calendar.month_name[month]} has {days} days in {year}"
+
+
+def option(key: str) -> str:
+    """A subscriber setting's key as the option that sets it: 'max_items' -> '--max-items'."""
+    return "--" + key.replace("_", "-")
 
 
 def find_subscriber(ctx, ref: str):
@@ -119,8 +140,9 @@ PAPER_FIELDS = {"title": str, "abstract": str, "authors": list, "upvotes": int}
 
 
 def read_papers(path: str) -> list[dict]:
-    """Papers for `match` and `profile check`, one JSON object a line (DESIGN.md), each checked
-    here so a wrong type is a line-numbered error and not a crash in the matcher."""
+    """Papers for `match` and `profile check`, one JSON object a line (as `notifier parse --jsonl`
+    writes them: Paper.to_json), each checked here so a wrong type is a line-numbered error and
+    not a crash in the matcher."""
     papers = []
     for n, paper in numbered_jsonl(path):
         where = f"{path}: line {n}"

@@ -32,17 +32,19 @@ def demo_config(folder: Path):
 
 
 def check_folder(folder: Path) -> None:
-    """InputError when a file stands where --dir (or a folder above it) should be: the demo creates
-    the folders it needs, which failed with a bare "File exists" or "Not a directory". Also for a
-    path with '?' or '%', which the database URL reads as its query or an escape: the database went
-    to another file ('a?b' -> 'a') than the one the demo named, or could not be opened."""
+    """InputError when a file stands where --dir, a folder above it or its outbox folder should
+    be: the demo creates the folders it needs, which failed with a bare "File exists" or "Not a
+    directory". Also for a path with '?' or '%', which the database URL reads as its query or an
+    escape: the database went to another file ('a?b' -> 'a') than the one the demo named, or could
+    not be opened."""
+    from notifier.channels.outbox import file_in_the_way
     from notifier.errors import InputError
 
     if "?" in str(folder) or "%" in str(folder):
         raise InputError(f"--dir {folder}: a '?' or '%' in the path cannot go into the database URL; "
                          "name another folder")
-    there = next(p for p in (folder, *folder.parents) if p.exists())
-    if not there.is_dir():
+    there = file_in_the_way(folder / "outbox")
+    if there is not None:
         raise InputError(f"--dir {folder}: {'it' if there == folder else there} is a file, not a folder; "
                          "name a folder (a missing one is created)")
 

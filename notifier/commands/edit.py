@@ -1,6 +1,6 @@
 import json
 
-from notifier.commands import context, find_subscriber
+from notifier.commands import context, find_subscriber, option
 from notifier.errors import InputError
 
 
@@ -68,7 +68,7 @@ def changed_settings(sub, args) -> dict:
                              if args.frequency is None else args.frequency,
                              max_items=args.max_items if args.max_items is not None else sub.max_items,
                              threshold=args.threshold if args.threshold is not None else sub.threshold,
-                             kept=json.loads(sub.profile))
+                             kept=json.loads(sub.profile), named=option)
     return {k: v for k, v in settings_of(checked, without=("channel",)).items() if getattr(sub, k) != v}
 
 

@@ -1,4 +1,4 @@
-from notifier.commands import context
+from notifier.commands import context, option
 
 
 def add_arguments(p):
@@ -8,7 +8,7 @@ def add_arguments(p):
                    help='keyword profile, e.g. \'"kv cache", MoE, -diffusion\'; repeat for several profiles')
     p.add_argument("--name", default="", help="display name")
     p.add_argument("--timezone", default=None, help="IANA time zone (default: [schedule] timezone)")
-    p.add_argument("--time", default="", metavar="HH:MM", help="local delivery time (default 07:30)")
+    p.add_argument("--time", metavar="HH:MM", help="local delivery time (default 07:30)")
     p.add_argument("--frequency", default="daily", help="daily, weekly or weekly:DAY (mon..sun)")
     p.add_argument("--max-items", type=int, default=None, help="most papers per digest (default from config)")
     p.add_argument("--threshold", type=float, default=None, metavar="SHARE",
@@ -23,7 +23,7 @@ def run(args) -> int:
         zone = ctx.config.schedule.timezone if args.timezone is None else args.timezone
         sub = new_subscriber(address=args.address, keywords=args.keywords, name=args.name, timezone=zone,
                              time=args.time, frequency=args.frequency, max_items=args.max_items,
-                             threshold=args.threshold)
+                             threshold=args.threshold, named=option)
         existing = ctx.store.find_subscriber(sub.address)
         if existing and not existing.active:
             ctx.store.update_subscriber(existing.id, active=True, **settings_of(sub))

@@ -18,17 +18,31 @@ def add_arguments(p):
                                                       "paused ones are always in)")
     p.add_argument("--resubscribe", action="store_true", help="for import: make active again those who "
                    "unsubscribed (without it they stay unsubscribed: a row of an old export says active)")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
+    p.add_argument("--json", action="store_true", help="for list: print JSON lines")
     p.set_defaults(usage_error=p.error)
 
 
-def run(args) -> int:
-    if args.file and args.action == "list":         # usage errors exit 2, as argparse's own do
+# The flags that apply to some actions only: used with another, each said nothing and did nothing.
+FLAG_ACTIONS = {"all": ("list", "export"), "resubscribe": ("import",), "json": ("list",)}
+
+
+def check_usage(args) -> None:
+    """A usage error (exit 2, as argparse's own) for a FILE, flag or standard input the action cannot take."""
+    if args.file and args.action == "list":
         args.usage_error(f"unexpected '{args.file}': did you mean `notifier subscribers import {args.file}`?")
+    for flag, actions in FLAG_ACTIONS.items():
+        if getattr(args, flag) and args.action not in actions:
+            args.usage_error(f"--{flag} is for {' and '.join(actions)}, not {args.action}")
     if args.action == "import" and not args.file:
         args.usage_error("import needs a FILE (.csv or .jsonl), or - for standard input")
     if args.action == "import" and args.file == "-" and not args.format:
         args.usage_error("import - reads standard input: give its format, --format csv or --format jsonl")
+    if args.action == "import" and args.file == "-" and sys.stdin.isatty():     # it would wait, saying nothing
+        args.usage_error("import - reads standard input, a terminal here: pipe a file in (< team.csv) or name the file")
+
+
+def run(args) -> int:
+    check_usage(args)
     with context(args) as ctx:
         if args.action == "import":
             return import_file(ctx, args)

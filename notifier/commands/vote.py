@@ -1,6 +1,6 @@
 """`notifier vote SUBSCRIBER PAPER up|down|clear`: record what a subscriber thinks of a paper."""
 from notifier.commands import context, find_subscriber
-from notifier.errors import InputError
+from notifier.errors import InputError, visible
 
 VOTES = {"up": 1, "down": -1, "clear": 0}
 SAID = {"up": "more like this", "down": "not for me", "clear": "vote cleared"}
@@ -15,26 +15,30 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from notifier.errors import visible
-
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
+        if not sub.active:              # their votes would wait, unused, for a digest they asked not to get
+            raise InputError(f"{sub.address} has unsubscribed: no vote recorded (`notifier subscribe` brings them back)")
         paper = stored_paper(ctx, args.paper_id)
+        said = SAID[args.vote]
+        if args.vote == "clear" and paper.arxiv_id not in dict(ctx.store.votes(sub.id)):
+            said = "no vote to clear"
         ctx.store.set_vote(sub.id, paper.arxiv_id, VOTES[args.vote])
-        print(f"{sub.address}: {SAID[args.vote]} — {visible(paper.title)} ({paper.arxiv_id})")
+        print(f"{sub.address}: {said} — {visible(paper.title)} ({paper.arxiv_id})")
     return 0
 
 
 def stored_paper(ctx, text: str):
     """The stored paper an id or a link names (a digest's links are to arxiv.org and
-    huggingface.co/papers); InputError if none."""
+    huggingface.co/papers); InputError if TEXT names none, or one not stored."""
     from notifier.errors import ParseError
     from notifier.parse import split_id
 
     try:
         paper_id = split_id(text.strip())[0]
     except ParseError:
-        paper_id = ""
+        raise InputError(f"'{text}' is not a paper's arXiv id (2606.01234) nor a link to one (arxiv.org, "
+                         "huggingface.co/papers)") from None
     paper = ctx.store.get_papers([paper_id]).get(paper_id)
     if paper is None:
         raise InputError(f"no stored paper '{text}' (votes are for papers the service has seen)")

@@ -116,22 +116,11 @@ def check(f: Fields, slack_targets: list[str], *, with_address: bool = True,
     elif not TIME_RE.match(f.time):
         errors["time"] = f"'{f.time}' is not a time as HH:MM (24-hour)"
     _field(errors, "timezone", lambda: check_timezone(f.timezone))     # shown under the "Time zone" field
-    if "timezone" in errors and zones_named(f.timezone):
-        errors["timezone"] = f"unknown time zone '{visible(f.timezone)}': did you mean {' or '.join(zones_named(f.timezone))}?"
     settings["frequency"] = _frequency(f, errors)
     settings["max_items"] = _max_items(f.max_items, errors)
     _more(f.more, errors)
     settings["threshold"] = f.threshold()
     return settings, errors
-
-
-def zones_named(text: str) -> list[str]:
-    """The IANA zones a visitor probably meant by a city or a name in other capitals ('berlin',
-    'new york', 'europe/paris'): the zones whose name, or its last part, is that; at most 3."""
-    import zoneinfo
-
-    key = text.strip().replace(" ", "_").lower()
-    return sorted(z for z in zoneinfo.available_timezones() if key in (z.lower(), z.rsplit("/", 1)[-1].lower()))[:3]
 
 
 def address_errors(address: str, slack_targets: list[str]) -> dict[str, str]:
