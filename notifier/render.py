@@ -112,11 +112,57 @@ def status_line(digest: Digest) -> str:
     return line
 
 
+# ----------------------------------------------------------------------------- TeX
+# Formulas in titles and abstracts, as arXiv writes them: "$\mathcal{O}(n \log n)$". No mail client
+# or Slack typesets TeX, so a formula made only of what plain text can show is written that way
+# ("O(n log n)"); one with anything else stays as typed. A "$" opens a formula only before a
+# non-space and closes one only after a non-space and not before a digit: "$5 and $10" is money.
+TEX_MATH = re.compile(r"(?<![\\$])\$(?=\S)([^$\n]{1,200}?)(?<=[^\s\\])\$(?!\d)")
+TEX_STYLE = re.compile(r"\\(?:math(?:cal|rm|bf|it|sf|tt|bb|frak|scr)|text(?:rm|bf|it|sf|tt)?|operatorname|bm)\{([\w ]*)\}")
+TEX_BB = re.compile(r"\\mathbb\{([NZQRC])\}")
+TEX_COMMAND = re.compile(r"\\([A-Za-z]+|[,;!% ])")
+TEX_SCRIPT = re.compile(r"([_^])(?:\{([^{}]*)\}|(\w))")
+TEX_SYMBOLS = {
+    **dict(zip("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi "
+               "rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi "
+               "Omega".split(), "αβγδεεζηθϑικλμνξπρστυϕφχψωΓΔΘΛΞΠΣΦΨΩ")),
+    **{f: f for f in "log ln exp sin cos tan max min arg lim sup inf det".split()},
+    "ell": "ℓ", "infty": "∞", "times": "×", "cdot": "·", "leq": "≤", "le": "≤", "geq": "≥", "ge": "≥",
+    "neq": "≠", "approx": "≈", "sim": "∼", "pm": "±", "to": "→", "rightarrow": "→", "in": "∈",
+    "partial": "∂", "nabla": "∇", "ldots": "…", "dots": "…", "cdots": "⋯", ",": " ", ";": " ", " ": " ",
+    "!": "", "%": "%", "quad": " ",
+}
+SUPERSCRIPT = dict(zip("0123456789+-=()in", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿ")) | dict(zip("dkT", "ᵈᵏᵀ"))
+SUBSCRIPT = dict(zip("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎"))
+
+
+def readable_tex(s: str) -> str:
+    """``s`` with each formula it can show as plain text written so (see TEX_MATH)."""
+    return TEX_MATH.sub(_formula, s) if "$" in s else s
+
+
+def _formula(m: re.Match) -> str:
+    f = TEX_STYLE.sub(r"\1", TEX_BB.sub(lambda b: "ℕℤℚℝℂ"["NZQRC".index(b[1])], m[1]))
+    f = TEX_COMMAND.sub(lambda c: TEX_SYMBOLS.get(c[1], c[0]), f)
+    f = TEX_SCRIPT.sub(_script, f)
+    return m[0] if any(c in f for c in "\\{}") else f
+
+
+def _script(m: re.Match) -> str:
+    """x^{2} -> x², x_2 -> x₂; what has no such character: x^(1.5), x_i."""
+    chars = m[2] if m[2] is not None else m[3]
+    table = SUPERSCRIPT if m[1] == "^" else SUBSCRIPT
+    if chars and all(c in table for c in chars):
+        return "".join(table[c] for c in chars)
+    return m[1] + (chars if len(chars) == 1 or chars.isalnum() else f"({chars})")
+
+
 def item_view(item: DigestItem) -> dict:
     p = item.paper
     evidence = []
     for ev in item.match.evidence[:2]:
-        segments = [(balanced(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400]), bool(h)) for t, h in ev.snippet]
+        segments = [(balanced(readable_tex(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400])), bool(h))
+                    for t, h in ev.snippet]
         evidence.append({"term": one_line(ev.term, 60), "field": ev.field, "segments": isolated_snippet(segments)})
     links = [("abstract", p.abs_url)]
     links.append(("PDF", p.pdf_url or f"https://arxiv.org/pdf/{p.arxiv_id}"))
@@ -131,7 +177,7 @@ def item_view(item: DigestItem) -> dict:
     if p.comments is not None:
         stats.append(f"{p.comments} comment{'s' if p.comments != 1 else ''}")
     terms = list(dict.fromkeys(one_line(t, 60) for t in item.match.matched))
-    return {"title": isolated(one_line(p.title, MAX_TITLE_CHARS)) or p.arxiv_id,
+    return {"title": isolated(readable_tex(one_line(p.title, MAX_TITLE_CHARS))) or p.arxiv_id,
             "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
             "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),

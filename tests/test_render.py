@@ -494,3 +494,30 @@ def test_a_thread_reply_notification_is_cut_without_splitting_an_escape():
     message = render.SlackMessage("x" * 196 + " R&amp;D and more", [], [[], []])
     assert message.reply_text(2) == "x" * 196 + " R… (details 2/2)"
     assert render.SlackMessage("R&amp;D", [], [[]]).reply_text(1) == "R&amp;D (details 1/1)"
+
+
+TEX_TITLES = {
+    "calligraphic, log, subscript": ("Sparse Attention in $\\mathcal{O}(n \\log n)$ with $\\ell_2$ Guarantees",
+                                     "Sparse Attention in O(n log n) with ℓ₂ Guarantees"),
+    "a letter, Greek, superscript": ("$k$-NN with $\\epsilon$-Error in $\\mathbb{R}^{d}$ and $O(n^{1.5})$ Time",
+                                     "k-NN with ε-Error in ℝᵈ and O(n^(1.5)) Time"),
+    "prices are not math": ("Costs $5 and $10 per GPU-hour", "Costs $5 and $10 per GPU-hour"),
+    "a command we cannot show": ("A $\\widetilde{O}(n)$ bound", "A $\\widetilde{O}(n)$ bound"),
+}
+
+
+@pytest.mark.parametrize("kind", TEX_TITLES, ids=list(TEX_TITLES))
+def test_tex_in_a_title_or_snippet_reads_as_plain_text_in_the_email_the_preview_and_slack(kind):
+    """arXiv titles and abstracts write formulas in TeX; no mail client or Slack typesets it."""
+    tex, shown = TEX_TITLES[kind]
+    p = paper(0, title=tex, abstract="")
+    it = item(p)
+    it.match.evidence[0].snippet = [(tex + " ", False), ("KV cache", True)]
+    d = digest(papers=[])
+    d.items = [it]
+    mail = render.render_email(d)
+    slack = json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    flat = " ".join(mail.text.split())
+    assert f"1. {shown} https://" in flat and f"why: kv cache (title): {shown} *KV cache*" in flat
+    assert mail.html.count(shown.replace("&", "&amp;")) == 3     # the title, the snippet, the inbox preview
+    assert slack.count(json.dumps(shown, ensure_ascii=False)[1:-1]) == 2
