@@ -120,6 +120,7 @@ def status_line(digest: Digest) -> str:
 TEX_MATH = re.compile(r"(?<![\\$])\$(?=\S)([^$\n]{1,200}?)(?<=[^\s\\])\$(?!\d)")
 TEX_STYLE = re.compile(r"\\(?:math(?:cal|rm|bf|it|sf|tt|bb|frak|scr)|text(?:rm|bf|it|sf|tt)?|operatorname|bm)\{([\w ]*)\}")
 TEX_BB = re.compile(r"\\mathbb\{([NZQRC])\}")
+TEX_SQRT = re.compile(r"\\sqrt\{([^{}\\]+)\}")
 TEX_COMMAND = re.compile(r"\\([A-Za-z]+|[,;!% ])")
 TEX_SCRIPT = re.compile(r"([_^])(?:\{([^{}]*)\}|(\w))")
 TEX_SYMBOLS = {
@@ -143,9 +144,16 @@ def readable_tex(s: str) -> str:
 
 def _formula(m: re.Match) -> str:
     f = TEX_STYLE.sub(r"\1", TEX_BB.sub(lambda b: "ℕℤℚℝℂ"["NZQRC".index(b[1])], m[1]))
-    f = TEX_COMMAND.sub(lambda c: TEX_SYMBOLS.get(c[1], c[0]), f)
+    f = TEX_COMMAND.sub(_symbol, TEX_SQRT.sub(lambda r: f"√{r[1]}" if r[1].isalnum() else f"√({r[1]})", f))
     f = TEX_SCRIPT.sub(_script, f)
     return m[0] if any(c in f for c in "\\{}") else f
+
+
+def _symbol(m: re.Match) -> str:
+    """\\alpha -> α; \\ln -> "ln", with a space before a letter or a command after it: "\\ln\\ln T" is "ln ln T"."""
+    shown = TEX_SYMBOLS.get(m[1], m[0])
+    spaced = m[1].isalpha() and shown.isalpha() and len(shown) > 1 and re.match(r"[\\\w]", m.string[m.end():])
+    return shown + " " if spaced else shown
 
 
 def _script(m: re.Match) -> str:

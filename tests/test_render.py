@@ -501,6 +501,7 @@ TEX_TITLES = {
                                      "Sparse Attention in O(n log n) with ℓ₂ Guarantees"),
     "a letter, Greek, superscript": ("$k$-NN with $\\epsilon$-Error in $\\mathbb{R}^{d}$ and $O(n^{1.5})$ Time",
                                      "k-NN with ε-Error in ℝᵈ and O(n^(1.5)) Time"),
+    "commands side by side, a root": ("Regret $\\ln\\ln T$ and $1/\\sqrt{n}$ Rates", "Regret ln ln T and 1/√n Rates"),
     "prices are not math": ("Costs $5 and $10 per GPU-hour", "Costs $5 and $10 per GPU-hour"),
     "a command we cannot show": ("A $\\widetilde{O}(n)$ bound", "A $\\widetilde{O}(n)$ bound"),
 }
