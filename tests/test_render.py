@@ -522,3 +522,16 @@ def test_tex_in_a_title_or_snippet_reads_as_plain_text_in_the_email_the_preview_
     assert f"1. {shown} https://" in flat and f"why: kv cache (title): {shown} *KV cache*" in flat
     assert mail.html.count(shown.replace("&", "&amp;")) == 3     # the title, the snippet, the inbox preview
     assert slack.count(json.dumps(shown, ensure_ascii=False)[1:-1]) == 2
+
+
+def test_in_a_digest_of_ten_papers_or_more_each_papers_lines_start_under_its_title():
+    """A terminal mail client shows the text part in a fixed-width font: "10. Title" with its lines
+    indented three spaces put them under the "." of the number."""
+    lines = render.render_email(digest(papers=[paper(i, title=f"Paper {i} about KV cache eviction " + "and memory " * 9)
+                                                for i in range(10)])).text.splitlines()
+    for n in (1, 10):
+        first = next(i for i, x in enumerate(lines) if re.match(rf" ?{n}\. Paper", x))
+        at = lines[first].index("Paper")
+        assert lines[first + 1][:at].isspace() and lines[first + 1][at] != " "       # the folded title
+        assert lines[first + 2] == " " * at + f"https://huggingface.co/papers/2507.{10000 + n - 1}"
+    assert all(len(x) <= 78 or "https://" in x for x in lines)
