@@ -171,6 +171,9 @@ def item_view(item: DigestItem) -> dict:
     for ev in item.match.evidence[:2]:
         segments = [(balanced(readable_tex(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400])), bool(h))
                     for t, h in ev.snippet]
+        segments = joined_hits(segments)
+        if ev.field == "title":
+            segments = hits_only(segments)
         evidence.append({"term": one_line(ev.term, 60), "field": ev.field, "segments": isolated_snippet(segments)})
     links = [("abstract", p.abs_url)]
     links.append(("PDF", p.pdf_url or f"https://arxiv.org/pdf/{p.arxiv_id}"))
@@ -196,18 +199,25 @@ def item_view(item: DigestItem) -> dict:
 def isolated_snippet(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """The snippet's segments (each one balanced), the whole snippet isolated as ``isolated``
     does, by a segment before and after it, outside any highlight."""
-    segments = joined_hits(segments)
     if has_bidi("".join(t for t, _ in segments)):
         return [(FSI, False), *segments, (PDI, False)]
     return segments
 
 
+def hits_only(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """A title's snippet as the words it matched ("*FaaSMoE* … *MoE*"): the title is shown just
+    above it, and quoting it again doubled a long title's lines."""
+    hits = list(dict.fromkeys((text.strip(), True) for text, hit in segments if hit))
+    return [s for i, hit in enumerate(hits) for s in ([(" … ", False)] if i else []) + [hit]]
+
+
 def joined_hits(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
-    """Highlighted words with only spaces between them as one highlight: "*mixture of experts*",
-    not "*mixture* *of* *experts*" (text and Slack mark each highlight with stars)."""
+    """Highlighted words with only spaces or hyphens between them as one highlight: "*mixture of
+    experts*", "*multi-agent*", not "*mixture* *of* *experts*" (text and Slack mark each highlight
+    with stars)."""
     out: list[tuple[str, bool]] = []
     for i, (text, hit) in enumerate(segments):
-        bridge = not text.strip() and i + 1 < len(segments) and segments[i + 1][1]
+        bridge = not text.strip(" -‐‑") and i + 1 < len(segments) and segments[i + 1][1]
         if out and out[-1][1] and (hit or bridge):
             out[-1] = (out[-1][0] + text, True)
         else:

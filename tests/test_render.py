@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from notifier import render
+from notifier.models import Evidence
 from digests import NASTY_TITLES, digest, item, paper
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -131,7 +132,7 @@ def test_right_to_left_titles_authors_and_snippets_take_their_own_direction_in_t
     html = render.render_email(d).html             # each text in an isolate too (FSI ... PDI): chromium's dir=auto
     assert re.search(r'<a class="title" [^>]*dir="auto"[^>]*>\u2068نماذج الانتباه المتناثر\u2069</a>', html)
     assert re.search(r'<div class="authors" dir="auto"[^>]*>\u2068محمد علي\u2069</div>', html)   # still reads rtl
-    assert re.search(r'\(title\)</span>: <span dir="auto">\u2068ذاكرة <b class="hl"[^>]*>KV cache</b>\u2069</span>', html)
+    assert re.search(r'\(abstract\)</span>: <span dir="auto">\u2068ذاكرة <b class="hl"[^>]*>KV cache</b>\u2069</span>', html)
 
 
 RLO, PDF, RLI, PDI = "\u202e", "\u202c", "\u2067", "\u2069"
@@ -519,7 +520,7 @@ def test_tex_in_a_title_or_snippet_reads_as_plain_text_in_the_email_the_preview_
     mail = render.render_email(d)
     slack = json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
     flat = " ".join(mail.text.split())
-    assert f"1. {shown} https://" in flat and f"why: kv cache (title): {shown} *KV cache*" in flat
+    assert f"1. {shown} https://" in flat and f"why: kv cache (abstract): {shown} *KV cache*" in flat
     assert mail.html.count(shown.replace("&", "&amp;")) == 3     # the title, the snippet, the inbox preview
     assert slack.count(json.dumps(shown, ensure_ascii=False)[1:-1]) == 2
 
@@ -535,3 +536,23 @@ def test_in_a_digest_of_ten_papers_or_more_each_papers_lines_start_under_its_tit
         assert lines[first + 1][:at].isspace() and lines[first + 1][at] != " "       # the folded title
         assert lines[first + 2] == " " * at + f"https://huggingface.co/papers/2507.{10000 + n - 1}"
     assert all(len(x) <= 78 or "https://" in x for x in lines)
+
+
+def test_a_paper_matched_in_its_title_is_not_shown_twice_the_why_line_names_the_matched_words():
+    """The title stands just above the why line: quoting it again doubled a long title's lines."""
+    title = "Towards Sparse Attention for Multi-Agent Long-Context Models at Planet Scale"
+    it = item(paper(0, title=title))
+    it.match.evidence[0] = Evidence("sparse attention", "title", [
+        ("Towards ", False), ("Sparse", True), (" ", False), ("Attention", True), (" for ", False), ("Multi", True),
+        ("-", False), ("Agent", True), (" Long-Context Models at Planet Scale", False)])
+    it.match.evidence.append(Evidence("MoE", "title", [("A ", False), ("FaaSMoE", True), (" and ", False),
+                                                        ("MoE", True), (" or ", False), ("MoE", True), (" server", False)]))
+    d = digest(papers=[])
+    d.items = [it]
+    mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    flat = " ".join(mail.text.split())
+    assert ("why: sparse attention (title): *Sparse Attention* … *Multi-Agent* "
+            "why: MoE (title): *FaaSMoE* … *MoE* matched:") in flat
+    assert flat.count("Planet Scale") == 1 and slack.count("Planet Scale") == 1
+    assert mail.html.count("Planet Scale") == 2         # the inbox preview and the title
+    assert "> sparse attention (title): *Sparse Attention* … *Multi-Agent*\\n" in slack
