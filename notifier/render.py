@@ -7,6 +7,7 @@ import importlib.resources
 import re
 import textwrap
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from notifier.models import Digest, DigestItem
@@ -82,6 +83,8 @@ def subject(digest: Digest) -> str:
     if is_catch_up(digest):
         days = sorted(digest.covers_days)
         when = f"catch-up {day_label(days[0])} – {day_label(days[-1])}"
+    elif digest.recipient.frequency == "weekly":
+        when = f"week of {day_label(digest.day - timedelta(days=7))}"
     else:
         when = day_label(digest.day)
     return one_line(f"{head} — {when}", 200)

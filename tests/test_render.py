@@ -556,3 +556,15 @@ def test_a_paper_matched_in_its_title_is_not_shown_twice_the_why_line_names_the_
     assert flat.count("Planet Scale") == 1 and slack.count("Planet Scale") == 1
     assert mail.html.count("Planet Scale") == 2         # the inbox preview and the title
     assert "> sparse attention (title): *Sparse Attention* … *Multi-Agent*\\n" in slack
+
+
+def test_a_weekly_digest_says_in_its_subject_which_week_it_covers_not_only_the_day_it_is_sent():
+    from notifier.pipeline import recipient
+    from notifier.subscribers import new_subscriber
+
+    d = digest(3)
+    d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"], frequency="weekly:wed"))
+    assert render.render_email(d).subject == "3 papers on kv cache — week of Wed 22 Jul"
+    assert render.render_slack(d).blocks[0]["text"]["text"] == "3 papers on kv cache — week of Wed 22 Jul"
+    d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"]))
+    assert render.render_email(d).subject == "3 papers on kv cache — Wed 29 Jul"
