@@ -249,11 +249,12 @@ def nothing_line(weaker: int, failed: list[str]) -> str:
     """What a digest with no paper says in their place; with weaker matches it says how many and
     how to see them, instead of "Nothing matched" followed by "and 1 more weaker match"; with a
     source that could not be fetched (the status line names it), not that nothing matched. It never
-    says "today": a weekly digest covers a week."""
+    says "today": a weekly digest covers a week; nor that we write only when something matches:
+    such a digest is sent only with [general] send_empty, every day."""
     if not weaker:
         if failed:
             return "Nothing matched in the papers that could be fetched."
-        return "None of the new papers matched your profile. We'll write again when something does."
+        return "None of the new papers matched your profile."
     return (f"None of the new papers passed your bar; {weaker} weaker match{'es' if weaker != 1 else ''} not shown. "
             "Ask for more papers (a lower threshold) to see such matches.")
 

@@ -487,7 +487,7 @@ def test_a_slack_notification_names_the_first_papers_after_the_subject():
     s = render.render_slack(digest(4, channel="slack", papers=[paper(0, title="A & B"), paper(1)]))
     assert s.text == "2 papers on kv cache, MoE — Wed 29 Jul: A &amp; B · Paper 1 on KV cache eviction"
     assert render.render_slack(digest(0, channel="slack", weaker=0)).text.endswith(
-        "Wed 29 Jul: None of the new papers matched your profile. We'll write again when something does.")
+        "Wed 29 Jul: None of the new papers matched your profile.")
 
 
 def test_a_thread_reply_notification_is_cut_without_splitting_an_escape():
@@ -568,3 +568,10 @@ def test_a_weekly_digest_says_in_its_subject_which_week_it_covers_not_only_the_d
     assert render.render_slack(d).blocks[0]["text"]["text"] == "3 papers on kv cache — week of Wed 22 Jul"
     d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"]))
     assert render.render_email(d).subject == "3 papers on kv cache — Wed 29 Jul"
+
+
+@pytest.mark.parametrize("kind", ["text", "html", "slack"])
+def test_an_empty_digest_does_not_promise_to_write_only_when_something_matches(kind):
+    """An empty digest goes out only with [general] send_empty, which sends one every day."""
+    shown = shown_text(kind, digest(0, channel="slack" if kind == "slack" else "email", weaker=0))
+    assert "None of the new papers matched your profile." in shown and "write again" not in shown
