@@ -6,6 +6,7 @@ import functools
 import importlib.resources
 import re
 import textwrap
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -357,11 +358,31 @@ def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
 
 
 def _wrap_line(line: str, width: int) -> str:
-    if len(line) <= width or "://" in line:
+    if columns(line) <= width or "://" in line:
         return line
     indent = " " * len(re.match(r"\s*(\d+\.\s)?", line).group())
+    if len(line) < columns(line):
+        return _wrap_wide(line, width, indent)
     return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
                                    break_on_hyphens=False))
+
+
+def columns(s: str) -> int:
+    """The columns ``s`` takes in a terminal: two for a wide (CJK) character."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def _wrap_wide(line: str, width: int, indent: str) -> str:
+    """A line holding wide characters folded by columns, between words or between any two wide
+    characters (CJK text has no spaces to fold at, and textwrap counts characters)."""
+    out, current = [], ""
+    for chunk in re.findall(r"\s+|[^\s\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uff60]+|.", line):
+        if current.strip() and columns(current + chunk.rstrip()) > width:
+            out.append(current.rstrip())
+            current = indent
+            chunk = chunk.lstrip()
+        current += chunk
+    return "\n".join(out + [current.rstrip()])
 
 
 @functools.lru_cache(maxsize=8)

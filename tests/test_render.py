@@ -575,3 +575,18 @@ def test_an_empty_digest_does_not_promise_to_write_only_when_something_matches(k
     """An empty digest goes out only with [general] send_empty, which sends one every day."""
     shown = shown_text(kind, digest(0, channel="slack" if kind == "slack" else "email", weaker=0))
     assert "None of the new papers matched your profile." in shown and "write again" not in shown
+
+
+def test_plain_text_lines_with_chinese_or_japanese_fit_78_columns_of_a_terminal():
+    """A CJK character takes two columns in a terminal and a CJK title has no spaces to fold at."""
+    import unicodedata
+
+    title = "大规模语言模型的稀疏注意力机制：KV 缓存压缩与长上下文推理在多个基准上的系统评估与分析研究报告"
+    d = digest(papers=[paper(0, title=title)])
+    d.items[0].match.evidence[0].snippet[:] = [("我们提出一种稀疏注意力 (", False), ("KV cache", True),
+                                               (") 方法用于长上下文推理，并在多个基准上评估其效果与开销。", False)]
+    lines = render.render_email(d).text.splitlines()
+    assert all(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in x) <= 78 for x in lines)
+    first = lines.index(next(x for x in lines if x.startswith("1. ")))
+    assert lines[first + 1].startswith("   ") and lines[first + 1][3] != " "
+    assert lines[first][3:] + lines[first + 1][3:] == title and lines[first + 2].startswith("   https://")
