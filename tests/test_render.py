@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -579,8 +580,6 @@ def test_an_empty_digest_does_not_promise_to_write_only_when_something_matches(k
 
 def test_plain_text_lines_with_chinese_or_japanese_fit_78_columns_of_a_terminal():
     """A CJK character takes two columns in a terminal and a CJK title has no spaces to fold at."""
-    import unicodedata
-
     title = "大规模语言模型的稀疏注意力机制：KV 缓存压缩与长上下文推理在多个基准上的系统评估与分析研究报告"
     d = digest(papers=[paper(0, title=title)])
     d.items[0].match.evidence[0].snippet[:] = [("我们提出一种稀疏注意力 (", False), ("KV cache", True),
