@@ -22,14 +22,31 @@ def evidence(index: PaperIndex, d: int, terms: list[Term]) -> list[Evidence]:
             continue
         wanted = (set(term_stems(term.text)) - STOP) | set(stem_all(["".join(words(term.text))]))
         fields = [("title", doc.title)] + ([] if term.field == "title" else [("abstract", doc.abstract)])
-        best = None         # the field where the phrase stands whole, else with more of its words; the title on a tie
-        for fname, text in fields:
-            found, snip, whole = snippet(text, wanted, term_stems(term.text))
-            if snip and (best is None or (whole, len(found)) > best[0]):
-                best = ((whole, len(found)), fname, snip)
+        best = where(fields, wanted, term_stems(term.text)) or next(
+            filter(None, (where(fields, set(s) - STOP, s) for s in spellings(index, term.text))), None)
         if best:
             out.append(Evidence(term.text, best[1], best[2]))
     return out
+
+
+def where(fields: list[tuple[str, str]], wanted: set[str], phrase: tuple[str, ...]):
+    """-> (rank, field name, snippet) of the field where the phrase stands whole, else with more
+    of its words (the title on a tie); None when no field has any."""
+    best = None
+    for fname, text in fields:
+        found, snip, whole = snippet(text, wanted, phrase)
+        if snip and (best is None or (whole, len(found)) > best[0]):
+            best = ((whole, len(found)), fname, snip)
+    return best
+
+
+def spellings(index: PaperIndex, text: str) -> list[tuple[str, ...]]:
+    """The other spellings a term matches by (its long form or abbreviation as the stored papers
+    define it, split or squashed: ``match.variants``), for a paper that has none of its own words:
+    'MoE' matched a paper that writes only "Mixture-of-Experts", which had no why line."""
+    from notifier.match import variants     # match imports this module
+
+    return [stems for stems, _, _ in variants(index, text)[1:]]
 
 
 def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[set[str], list[tuple[str, bool]], bool]:

@@ -116,6 +116,7 @@ class Recipient:
     channel: str                # "email" | "slack"
     address: str                # email address, "#channel", "@U123", "U123" or a webhook URL / "webhook:NAME"
     profile_terms: list[str] = field(default_factory=list)   # short labels for the subject line
+    frequency: str = "daily"    # "daily" | "weekly": a weekly digest's subject names its week
 
 
 @dataclass

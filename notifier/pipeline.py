@@ -733,7 +733,8 @@ def recipient(sub: Subscriber) -> Recipient:
     except ProfileError:            # a digest planned before its stored profile stopped parsing: no terms line
         profiles = []
     terms = [t for profile in profiles for t in profile.labels()]
-    return Recipient(id=sub.id, name=sub.name, channel=sub.channel, address=sub.address, profile_terms=terms)
+    return Recipient(id=sub.id, name=sub.name, channel=sub.channel, address=sub.address, profile_terms=terms,
+                     frequency=sub.frequency)
 
 
 def send_operator_message(ctx: Context, target: str, subject: str, text: str) -> bool:

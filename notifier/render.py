@@ -6,7 +6,9 @@ import functools
 import importlib.resources
 import re
 import textwrap
+import unicodedata
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from notifier.models import Digest, DigestItem
@@ -82,6 +84,8 @@ def subject(digest: Digest) -> str:
     if is_catch_up(digest):
         days = sorted(digest.covers_days)
         when = f"catch-up {day_label(days[0])} – {day_label(days[-1])}"
+    elif digest.recipient.frequency == "weekly":
+        when = f"week of {day_label(digest.day - timedelta(days=7))}"
     else:
         when = day_label(digest.day)
     return one_line(f"{head} — {when}", 200)
@@ -112,11 +116,68 @@ def status_line(digest: Digest) -> str:
     return line
 
 
+# ----------------------------------------------------------------------------- TeX
+# Formulas in titles and abstracts, as arXiv writes them: "$\mathcal{O}(n \log n)$". No mail client
+# or Slack typesets TeX, so a formula made only of what plain text can show is written that way
+# ("O(n log n)"); one with anything else stays as typed. A "$" opens a formula only before a
+# non-space and closes one only after a non-space and not before a digit: "$5 and $10" is money.
+TEX_MATH = re.compile(r"(?<![\\$])\$(?=\S)([^$\n]{1,200}?)(?<=[^\s\\])\$(?!\d)")
+TEX_STYLE = re.compile(r"\\(?:math(?:cal|rm|bf|it|sf|tt|bb|frak|scr)|text(?:rm|bf|it|sf|tt)?|operatorname|bm)\{([\w ]*)\}")
+TEX_BB = re.compile(r"\\mathbb\{([NZQRC])\}")
+TEX_SQRT = re.compile(r"\\sqrt\{([^{}\\]+)\}")
+TEX_COMMAND = re.compile(r"\\([A-Za-z]+|[,;!% ])")
+TEX_SCRIPT = re.compile(r"([_^])(?:\{([^{}]*)\}|(\w))")
+TEX_SYMBOLS = {
+    **dict(zip("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi "
+               "rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi "
+               "Omega".split(), "αβγδεεζηθϑικλμνξπρστυϕφχψωΓΔΘΛΞΠΣΦΨΩ")),
+    **{f: f for f in "log ln exp sin cos tan max min arg lim sup inf det".split()},
+    "ell": "ℓ", "infty": "∞", "times": "×", "cdot": "·", "leq": "≤", "le": "≤", "geq": "≥", "ge": "≥",
+    "neq": "≠", "approx": "≈", "sim": "∼", "pm": "±", "to": "→", "rightarrow": "→", "in": "∈",
+    "partial": "∂", "nabla": "∇", "ldots": "…", "dots": "…", "cdots": "⋯", ",": " ", ";": " ", " ": " ",
+    "!": "", "%": "%", "quad": " ",
+}
+SUPERSCRIPT = dict(zip("0123456789+-=()in", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿ")) | dict(zip("dkT", "ᵈᵏᵀ"))
+SUBSCRIPT = dict(zip("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎"))
+
+
+def readable_tex(s: str) -> str:
+    """``s`` with each formula it can show as plain text written so (see TEX_MATH)."""
+    return TEX_MATH.sub(_formula, s) if "$" in s else s
+
+
+def _formula(m: re.Match) -> str:
+    f = TEX_STYLE.sub(r"\1", TEX_BB.sub(lambda b: "ℕℤℚℝℂ"["NZQRC".index(b[1])], m[1]))
+    f = TEX_COMMAND.sub(_symbol, TEX_SQRT.sub(lambda r: f"√{r[1]}" if r[1].isalnum() else f"√({r[1]})", f))
+    f = TEX_SCRIPT.sub(_script, f)
+    return m[0] if any(c in f for c in "\\{}") else f
+
+
+def _symbol(m: re.Match) -> str:
+    """\\alpha -> α; \\ln -> "ln", with a space before a letter or a command after it: "\\ln\\ln T" is "ln ln T"."""
+    shown = TEX_SYMBOLS.get(m[1], m[0])
+    spaced = m[1].isalpha() and shown.isalpha() and len(shown) > 1 and re.match(r"[\\\w]", m.string[m.end():])
+    return shown + " " if spaced else shown
+
+
+def _script(m: re.Match) -> str:
+    """x^{2} -> x², x_2 -> x₂; what has no such character: x^(1.5), x_i."""
+    chars = m[2] if m[2] is not None else m[3]
+    table = SUPERSCRIPT if m[1] == "^" else SUBSCRIPT
+    if chars and all(c in table for c in chars):
+        return "".join(table[c] for c in chars)
+    return m[1] + (chars if len(chars) == 1 or chars.isalnum() else f"({chars})")
+
+
 def item_view(item: DigestItem) -> dict:
     p = item.paper
     evidence = []
     for ev in item.match.evidence[:2]:
-        segments = [(balanced(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400]), bool(h)) for t, h in ev.snippet]
+        segments = [(balanced(readable_tex(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400])), bool(h))
+                    for t, h in ev.snippet]
+        segments = joined_hits(segments)
+        if ev.field == "title":
+            segments = hits_only(segments)
         evidence.append({"term": one_line(ev.term, 60), "field": ev.field, "segments": isolated_snippet(segments)})
     links = [("abstract", p.abs_url)]
     links.append(("PDF", p.pdf_url or f"https://arxiv.org/pdf/{p.arxiv_id}"))
@@ -131,7 +192,7 @@ def item_view(item: DigestItem) -> dict:
     if p.comments is not None:
         stats.append(f"{p.comments} comment{'s' if p.comments != 1 else ''}")
     terms = list(dict.fromkeys(one_line(t, 60) for t in item.match.matched))
-    return {"title": isolated(one_line(p.title, MAX_TITLE_CHARS)) or p.arxiv_id,
+    return {"title": isolated(readable_tex(one_line(p.title, MAX_TITLE_CHARS))) or p.arxiv_id,
             "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
             "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
@@ -142,18 +203,25 @@ def item_view(item: DigestItem) -> dict:
 def isolated_snippet(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """The snippet's segments (each one balanced), the whole snippet isolated as ``isolated``
     does, by a segment before and after it, outside any highlight."""
-    segments = joined_hits(segments)
     if has_bidi("".join(t for t, _ in segments)):
         return [(FSI, False), *segments, (PDI, False)]
     return segments
 
 
+def hits_only(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """A title's snippet as the words it matched ("*FaaSMoE* … *MoE*"): the title is shown just
+    above it, and quoting it again doubled a long title's lines."""
+    hits = list(dict.fromkeys((text.strip(), True) for text, hit in segments if hit))
+    return [s for i, hit in enumerate(hits) for s in ([(" … ", False)] if i else []) + [hit]]
+
+
 def joined_hits(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
-    """Highlighted words with only spaces between them as one highlight: "*mixture of experts*",
-    not "*mixture* *of* *experts*" (text and Slack mark each highlight with stars)."""
+    """Highlighted words with only spaces or hyphens between them as one highlight: "*mixture of
+    experts*", "*multi-agent*", not "*mixture* *of* *experts*" (text and Slack mark each highlight
+    with stars)."""
     out: list[tuple[str, bool]] = []
     for i, (text, hit) in enumerate(segments):
-        bridge = not text.strip() and i + 1 < len(segments) and segments[i + 1][1]
+        bridge = not text.strip(" -‐‑") and i + 1 < len(segments) and segments[i + 1][1]
         if out and out[-1][1] and (hit or bridge):
             out[-1] = (out[-1][0] + text, True)
         else:
@@ -182,11 +250,12 @@ def nothing_line(weaker: int, failed: list[str]) -> str:
     """What a digest with no paper says in their place; with weaker matches it says how many and
     how to see them, instead of "Nothing matched" followed by "and 1 more weaker match"; with a
     source that could not be fetched (the status line names it), not that nothing matched. It never
-    says "today": a weekly digest covers a week."""
+    says "today": a weekly digest covers a week; nor that we write only when something matches:
+    such a digest is sent only with [general] send_empty, every day."""
     if not weaker:
         if failed:
             return "Nothing matched in the papers that could be fetched."
-        return "None of the new papers matched your profile. We'll write again when something does."
+        return "None of the new papers matched your profile."
     return (f"None of the new papers passed your bar; {weaker} weaker match{'es' if weaker != 1 else ''} not shown. "
             "Ask for more papers (a lower threshold) to see such matches.")
 
@@ -289,11 +358,31 @@ def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
 
 
 def _wrap_line(line: str, width: int) -> str:
-    if len(line) <= width or "://" in line:
+    if columns(line) <= width or "://" in line:
         return line
     indent = " " * len(re.match(r"\s*(\d+\.\s)?", line).group())
+    if len(line) < columns(line):
+        return _wrap_wide(line, width, indent)
     return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
                                    break_on_hyphens=False))
+
+
+def columns(s: str) -> int:
+    """The columns ``s`` takes in a terminal: two for a wide (CJK) character."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def _wrap_wide(line: str, width: int, indent: str) -> str:
+    """A line holding wide characters folded by columns, between words or between any two wide
+    characters (CJK text has no spaces to fold at, and textwrap counts characters)."""
+    out, current = [], ""
+    for chunk in re.findall(r"\s+|[^\s\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uff60]+|.", line):
+        if current.strip() and columns(current + chunk.rstrip()) > width:
+            out.append(current.rstrip())
+            current = indent
+            chunk = chunk.lstrip()
+        current += chunk
+    return "\n".join(out + [current.rstrip()])
 
 
 @functools.lru_cache(maxsize=8)

@@ -26,7 +26,7 @@ def paper(i: int, title: str | None = None, **kw) -> Paper:
 
 
 def item(p: Paper, profiles=("llm",)) -> DigestItem:
-    ev = Evidence("kv cache", "title", [("A study of the ", False), ("KV cache", True), (" in <long> & context", False)])
+    ev = Evidence("kv cache", "abstract", [("A study of the ", False), ("KV cache", True), (" in <long> & context", False)])
     return DigestItem(paper=p, match=Match(p.arxiv_id, 2.5, True, matched=["kv cache"], evidence=[ev]),
                       profiles=list(profiles))
 

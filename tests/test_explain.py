@@ -152,3 +152,15 @@ def test_a_word_written_with_combining_accents_is_highlighted_in_its_snippet(fil
     assert main(["match", "--papers", papers, "--profile", profile]) == 0
     out = unicodedata.normalize("NFC", capsys.readouterr().out)
     assert "title: Müller’s [naïve] entropy estimator" in out
+
+
+def test_a_paper_matched_through_the_long_form_of_an_abbreviation_shows_the_long_form(files, capsys):
+    """Another stored paper defines "Mixture-of-Experts (MoE)"; this one never writes MoE."""
+    papers = files("papers.jsonl", [
+        {"id": "long", "title": "Routing tokens in Mixture-of-Experts layers without auxiliary loss",
+         "abstract": "We route tokens among experts; the Mixture-of-Experts layer needs no balancing loss."},
+        {"id": "short", "title": "Scaling MoE inference", "abstract": "Mixture-of-Experts (MoE) models are costly."},
+        {"id": "other", "title": "Protein folding", "abstract": "Proteins fold."}])
+    assert main(["match", "--papers", papers, "--profile", "MoE", "--threshold", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "title: Routing tokens in [Mixture]-[of]-[Experts] layers without auxiliary loss" in out

@@ -92,7 +92,7 @@ def test_a_weekly_digest_covering_its_week_is_not_labelled_catch_up(cfg, hf):
             fetch_cycle(ctx)
     cycle(cfg, "2026-07-06 08:00")                                                  # the next Monday
     [msg] = outbox(cfg)
-    assert msg["Subject"].endswith("— Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
+    assert msg["Subject"].endswith("— week of Mon 29 Jun") and "catch-up" not in text_of(msg).lower()
 
 
 def test_a_weekly_digest_after_a_quiet_week_is_not_labelled_catch_up(cfg, hf):
@@ -107,7 +107,7 @@ def test_a_weekly_digest_after_a_quiet_week_is_not_labelled_catch_up(cfg, hf):
             fetch_cycle(ctx)
     cycle(cfg, "2026-07-06 08:00")
     [msg] = outbox(cfg)
-    assert msg["Subject"].endswith("— Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
+    assert msg["Subject"].endswith("— week of Mon 29 Jun") and "catch-up" not in text_of(msg).lower()
 
 
 def test_a_source_that_is_down_is_reported_not_an_empty_day(cfg, hf):

@@ -1,12 +1,14 @@
 import json
 import os
 import re
+import unicodedata
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from notifier import render
+from notifier.models import Evidence
 from digests import NASTY_TITLES, digest, item, paper
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -131,7 +133,7 @@ def test_right_to_left_titles_authors_and_snippets_take_their_own_direction_in_t
     html = render.render_email(d).html             # each text in an isolate too (FSI ... PDI): chromium's dir=auto
     assert re.search(r'<a class="title" [^>]*dir="auto"[^>]*>\u2068نماذج الانتباه المتناثر\u2069</a>', html)
     assert re.search(r'<div class="authors" dir="auto"[^>]*>\u2068محمد علي\u2069</div>', html)   # still reads rtl
-    assert re.search(r'\(title\)</span>: <span dir="auto">\u2068ذاكرة <b class="hl"[^>]*>KV cache</b>\u2069</span>', html)
+    assert re.search(r'\(abstract\)</span>: <span dir="auto">\u2068ذاكرة <b class="hl"[^>]*>KV cache</b>\u2069</span>', html)
 
 
 RLO, PDF, RLI, PDI = "\u202e", "\u202c", "\u2067", "\u2069"
@@ -486,7 +488,7 @@ def test_a_slack_notification_names_the_first_papers_after_the_subject():
     s = render.render_slack(digest(4, channel="slack", papers=[paper(0, title="A & B"), paper(1)]))
     assert s.text == "2 papers on kv cache, MoE — Wed 29 Jul: A &amp; B · Paper 1 on KV cache eviction"
     assert render.render_slack(digest(0, channel="slack", weaker=0)).text.endswith(
-        "Wed 29 Jul: None of the new papers matched your profile. We'll write again when something does.")
+        "Wed 29 Jul: None of the new papers matched your profile.")
 
 
 def test_a_thread_reply_notification_is_cut_without_splitting_an_escape():
@@ -494,3 +496,96 @@ def test_a_thread_reply_notification_is_cut_without_splitting_an_escape():
     message = render.SlackMessage("x" * 196 + " R&amp;D and more", [], [[], []])
     assert message.reply_text(2) == "x" * 196 + " R… (details 2/2)"
     assert render.SlackMessage("R&amp;D", [], [[]]).reply_text(1) == "R&amp;D (details 1/1)"
+
+
+TEX_TITLES = {
+    "calligraphic, log, subscript": ("Sparse Attention in $\\mathcal{O}(n \\log n)$ with $\\ell_2$ Guarantees",
+                                     "Sparse Attention in O(n log n) with ℓ₂ Guarantees"),
+    "a letter, Greek, superscript": ("$k$-NN with $\\epsilon$-Error in $\\mathbb{R}^{d}$ and $O(n^{1.5})$ Time",
+                                     "k-NN with ε-Error in ℝᵈ and O(n^(1.5)) Time"),
+    "commands side by side, a root": ("Regret $\\ln\\ln T$ and $1/\\sqrt{n}$ Rates", "Regret ln ln T and 1/√n Rates"),
+    "prices are not math": ("Costs $5 and $10 per GPU-hour", "Costs $5 and $10 per GPU-hour"),
+    "a command we cannot show": ("A $\\widetilde{O}(n)$ bound", "A $\\widetilde{O}(n)$ bound"),
+}
+
+
+@pytest.mark.parametrize("kind", TEX_TITLES, ids=list(TEX_TITLES))
+def test_tex_in_a_title_or_snippet_reads_as_plain_text_in_the_email_the_preview_and_slack(kind):
+    """arXiv titles and abstracts write formulas in TeX; no mail client or Slack typesets it."""
+    tex, shown = TEX_TITLES[kind]
+    p = paper(0, title=tex, abstract="")
+    it = item(p)
+    it.match.evidence[0].snippet = [(tex + " ", False), ("KV cache", True)]
+    d = digest(papers=[])
+    d.items = [it]
+    mail = render.render_email(d)
+    slack = json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    flat = " ".join(mail.text.split())
+    assert f"1. {shown} https://" in flat and f"why: kv cache (abstract): {shown} *KV cache*" in flat
+    assert mail.html.count(shown.replace("&", "&amp;")) == 3     # the title, the snippet, the inbox preview
+    assert slack.count(json.dumps(shown, ensure_ascii=False)[1:-1]) == 2
+
+
+def test_in_a_digest_of_ten_papers_or_more_each_papers_lines_start_under_its_title():
+    """A terminal mail client shows the text part in a fixed-width font: "10. Title" with its lines
+    indented three spaces put them under the "." of the number."""
+    lines = render.render_email(digest(papers=[paper(i, title=f"Paper {i} about KV cache eviction " + "and memory " * 9)
+                                                for i in range(10)])).text.splitlines()
+    for n in (1, 10):
+        first = next(i for i, x in enumerate(lines) if re.match(rf" ?{n}\. Paper", x))
+        at = lines[first].index("Paper")
+        assert lines[first + 1][:at].isspace() and lines[first + 1][at] != " "       # the folded title
+        assert lines[first + 2] == " " * at + f"https://huggingface.co/papers/2507.{10000 + n - 1}"
+    assert all(len(x) <= 78 or "https://" in x for x in lines)
+
+
+def test_a_paper_matched_in_its_title_is_not_shown_twice_the_why_line_names_the_matched_words():
+    """The title stands just above the why line: quoting it again doubled a long title's lines."""
+    title = "Towards Sparse Attention for Multi-Agent Long-Context Models at Planet Scale"
+    it = item(paper(0, title=title))
+    it.match.evidence[0] = Evidence("sparse attention", "title", [
+        ("Towards ", False), ("Sparse", True), (" ", False), ("Attention", True), (" for ", False), ("Multi", True),
+        ("-", False), ("Agent", True), (" Long-Context Models at Planet Scale", False)])
+    it.match.evidence.append(Evidence("MoE", "title", [("A ", False), ("FaaSMoE", True), (" and ", False),
+                                                        ("MoE", True), (" or ", False), ("MoE", True), (" server", False)]))
+    d = digest(papers=[])
+    d.items = [it]
+    mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    flat = " ".join(mail.text.split())
+    assert ("why: sparse attention (title): *Sparse Attention* … *Multi-Agent* "
+            "why: MoE (title): *FaaSMoE* … *MoE* matched:") in flat
+    assert flat.count("Planet Scale") == 1 and slack.count("Planet Scale") == 1
+    assert mail.html.count("Planet Scale") == 2         # the inbox preview and the title
+    assert "> sparse attention (title): *Sparse Attention* … *Multi-Agent*\\n" in slack
+
+
+def test_a_weekly_digest_says_in_its_subject_which_week_it_covers_not_only_the_day_it_is_sent():
+    from notifier.pipeline import recipient
+    from notifier.subscribers import new_subscriber
+
+    d = digest(3)
+    d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"], frequency="weekly:wed"))
+    assert render.render_email(d).subject == "3 papers on kv cache — week of Wed 22 Jul"
+    assert render.render_slack(d).blocks[0]["text"]["text"] == "3 papers on kv cache — week of Wed 22 Jul"
+    d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"]))
+    assert render.render_email(d).subject == "3 papers on kv cache — Wed 29 Jul"
+
+
+@pytest.mark.parametrize("kind", ["text", "html", "slack"])
+def test_an_empty_digest_does_not_promise_to_write_only_when_something_matches(kind):
+    """An empty digest goes out only with [general] send_empty, which sends one every day."""
+    shown = shown_text(kind, digest(0, channel="slack" if kind == "slack" else "email", weaker=0))
+    assert "None of the new papers matched your profile." in shown and "write again" not in shown
+
+
+def test_plain_text_lines_with_chinese_or_japanese_fit_78_columns_of_a_terminal():
+    """A CJK character takes two columns in a terminal and a CJK title has no spaces to fold at."""
+    title = "大规模语言模型的稀疏注意力机制：KV 缓存压缩与长上下文推理在多个基准上的系统评估与分析研究报告"
+    d = digest(papers=[paper(0, title=title)])
+    d.items[0].match.evidence[0].snippet[:] = [("我们提出一种稀疏注意力 (", False), ("KV cache", True),
+                                               (") 方法用于长上下文推理，并在多个基准上评估其效果与开销。", False)]
+    lines = render.render_email(d).text.splitlines()
+    assert all(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in x) <= 78 for x in lines)
+    first = lines.index(next(x for x in lines if x.startswith("1. ")))
+    assert lines[first + 1].startswith("   ") and lines[first + 1][3] != " "
+    assert lines[first][3:] + lines[first + 1][3:] == title and lines[first + 2].startswith("   https://")
