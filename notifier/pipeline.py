@@ -514,10 +514,22 @@ class DigestFacts:
 
 def digest_facts(ctx: Context, matched: list[tuple], now: datetime) -> DigestFacts:
     ids = [m[0].id for m in matched]
-    return DigestFacts(sources=sorted(set(ctx.store.fetch_sources()) or {"hf_daily"}),
-                       failed=ctx.store.failed_sources_since(now - timedelta(days=1)),
+    sources = digest_sources(ctx.config, ctx.store.fetch_sources())
+    return DigestFacts(sources=sources or ["hf_daily"],
+                       failed=[s for s in ctx.store.failed_sources_since(now - timedelta(days=1)) if s in sources],
                        last_settled=ctx.store.last_cutoffs(ids),
                        days=ctx.store.sighting_days(i["id"] for m in matched for i in m[2]))
+
+
+def digest_sources(config: Config, fetched: list[str]) -> list[str]:
+    """The fetched sources a digest names: those the configuration still fetches (one disabled
+    since, or a category dropped, brings no papers and will not be "back"). A configuration that
+    fetches nothing (a worker that only delivers, the demo) names every source fetched."""
+    from notifier.alerts import not_fetched
+
+    if not (config.sources.hf_daily.enabled or config.sources.arxiv.enabled):
+        return fetched
+    return [source for source in fetched if not_fetched(config, source) is None]
 
 
 def digest_meta(facts: DigestFacts, sub: Subscriber, new_papers: int, items: list[dict], weaker: int,

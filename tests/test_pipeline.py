@@ -138,6 +138,23 @@ def test_an_empty_digest_on_a_day_the_source_failed_says_it_could_not_be_fetched
     assert "its papers will be included once it is back" in " ".join(text_of(msg).split())   # lines folded at 78
 
 
+def test_a_source_disabled_after_it_failed_is_neither_named_nor_reported_failed_in_the_digest(cfg, hf):
+    from smtp_server import free_port
+
+    subscribe(cfg, "2026-07-01 06:00", '"speculative decoding"')
+    cfg.sources.arxiv.enabled, cfg.sources.arxiv.categories = True, ["cs.CL"]
+    cfg.sources.arxiv.base_url, cfg.sources.arxiv.min_interval_seconds = f"http://127.0.0.1:{free_port()}", 0
+    with freeze_time("2026-07-01 07:00"), open_context(cfg) as ctx:
+        assert {r.source: r.outcome for r in fetch_cycle(ctx)}["arxiv:cs.CL"] == "failed"
+    cfg.sources.arxiv.enabled = False                  # the operator turns it off
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    cycle(cfg, "2026-07-01 08:00")
+    [msg] = outbox(cfg)
+    body = " ".join(text_of(msg).split())
+    assert "From 1 new paper on Hugging Face Daily Papers; 1 matched your profile." in body
+    assert "arXiv" not in body and "could not be fetched" not in body
+
+
 def test_a_paper_matching_two_profiles_comes_once_tagged_with_both(cfg, hf):
     subscribe(cfg, "2026-07-01 06:00", '"speculative decoding"', "decoding, routing")
     hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING, AGENTS_ARENA])
