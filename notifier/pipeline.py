@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import traceback
 from bisect import bisect_right
@@ -275,14 +276,26 @@ def unfinished_fetches(ctx: Context, since: datetime) -> list:
 
 @contextmanager
 def _progress(ctx: Context, label: str, total: int):
-    if not ctx.progress or total < 2:
+    """A bar on standard error while a command fetches several source days, on a terminal only
+    (gone when done): piped (cron mail, a log file) rich left a blank first line. Nothing under
+    CI either, which sets CI and often FORCE_COLOR, which rich takes for a terminal."""
+    console = _terminal() if ctx.progress and total > 1 else None
+    if console is None:
         yield lambda: None
         return
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    with Progress(console=console, transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
+
+
+def _terminal():
+    """rich's console on standard error when that is a terminal and this is not a CI run, else None."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return console if console.is_interactive and not os.environ.get("CI") else None
 
 
 # ----------------------------------------------------------------------------- match & plan
