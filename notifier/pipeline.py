@@ -163,6 +163,8 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
             for day in fetch_mod.digest_days(source, _last_success_day(ctx, source), today, 1):
                 jobs.append((source, day))
     reports, started = [], utcnow()
+    if jobs:
+        fetcher_of(ctx).new_cycle()     # a host no connection could be made to is asked once a cycle
     with _progress(ctx, "Fetching", len(jobs)) as advance:
         broken: set[str] = set()
         for source, day in jobs:

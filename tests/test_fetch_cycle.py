@@ -87,6 +87,23 @@ def test_an_unexpected_error_closes_the_fetch_run_as_failed_and_the_cycle_goes_o
     assert hf_failed.ctx["day"] == date(2026, 6, 30) and "RuntimeError: a bug" in hf_failed.ctx["traceback"]
 
 
+def test_arxiv_categories_on_a_host_that_cannot_be_connected_to_each_fail_by_name_asking_it_once_a_cycle(cfg):
+    """Without a network each category paid every attempt (most of a 43 s `notifier fetch`)."""
+    from smtp_server import free_port
+
+    slept = []
+    cfg.sources.max_attempts, cfg.sources.hf_daily.enabled = 3, False
+    cfg.sources.arxiv.enabled, cfg.sources.arxiv.categories = True, ["cs.LG", "cs.CL"]
+    cfg.sources.arxiv.base_url, cfg.sources.arxiv.min_interval_seconds = f"http://127.0.0.1:{free_port()}", 0
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        ctx.fetcher = Fetcher.from_config(cfg, sleep=slept.append)
+        for cycle in (1, 2):
+            reports = fetch_cycle(ctx)
+            assert [(r.source, r.outcome) for r in reports] == [("arxiv:cs.LG", "failed"), ("arxiv:cs.CL", "failed")]
+            assert "cs.CL not tried: 127.0.0.1:" in reports[1].error and len(slept) == 2 * cycle   # cs.LG's retries
+        assert [(r.source, r.outcome) for r in runs(ctx)] == [("arxiv:cs.LG", "failed"), ("arxiv:cs.CL", "failed")] * 2
+
+
 def test_an_interrupted_fetch_closes_its_run(cfg):
     with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
         ctx.fetcher = Fetcher.from_config(cfg, client=broken_client(KeyboardInterrupt()))
