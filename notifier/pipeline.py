@@ -630,7 +630,7 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
                 if report.state != "skipped":
                     reports.append(report)
         for label, reason in senders.halted():
-            text = f"{label}: delivery stopped: {reason}"
+            text = f"{label}: delivery stopped: {one_line(reason)}"     # a mail server's answer of several lines too
             if ctx.store.raise_alert(f"halted:{label}:{now:%Y%m%d}:{reason[:120]}", text):
                 event(log, "alert", logging.ERROR, text=text)
     return reports

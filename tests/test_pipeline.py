@@ -584,6 +584,25 @@ def test_a_mail_servers_answer_of_several_lines_is_recorded_and_reported_on_one_
                                               "5.1.1 Please try double-checking the recipient's email address")
 
 
+def test_a_mail_server_refusing_every_message_in_several_lines_is_alerted_on_one_line(config, cli, smtp_recorder):
+    """Gmail asks for a login in two lines: the "delivery stopped" alert (log line, mail, Slack) split there."""
+    handler, port = smtp_recorder
+
+    async def login_first(server, session, envelope, address, mail_options):
+        return ("530-5.7.0 Authentication Required. Learn more at\r\n"
+                "530 5.7.0 https://support.google.com/mail/?p=WantAuthError")
+    handler.handle_MAIL = login_first
+    with open_context(config) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+        ingest_sample(ctx.store)
+        [report] = deliver(ctx)
+        [alert] = [a.text for a in ctx.store.unsent_alerts()]
+    assert report.state == "retry" and alert == (
+        f"email via 127.0.0.1:{port}: delivery stopped: SMTP server requires TLS/auth (530 5.7.0 Authentication "
+        "Required. Learn more at 5.7.0 https://support.google.com/mail/?p=WantAuthError): check [email] security and "
+        "username")
+
+
 def test_email_subscribers_of_a_batch_share_one_smtp_connection(config, cli, smtp_recorder, fake_slack, monkeypatch):
     handler, _ = smtp_recorder
     monkeypatch.setenv("HOOK_A", fake_slack.url + "/hook/A")
