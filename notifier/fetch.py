@@ -5,7 +5,8 @@ Etiquette (docs/SOURCES.md says why):
 - retries on transport errors, 408, 429, 500, 502, 503, 504 (never other 4xx), at most
   ``max_attempts``; the delay is ``Retry-After`` (seconds or HTTP date) or HF's
   ``RateLimit: ...;t=<s>``, capped at ``max_retry_after_seconds``, else exponential backoff with
-  full jitter ``uniform(0, min(cap, base * 2**n))``;
+  full jitter ``uniform(0, min(cap, base * 2**n))``; a host no connection could be made to (no
+  DNS, refused, no route) is not asked again in the same fetch cycle (``new_cycle``);
 - a per-host-group pace: every arXiv host shares one gap of ``[sources.arxiv]
   min_interval_seconds`` (3 s, the arXiv terms count all our machines as one), HF hosts
   ``[sources.hf_daily] min_interval_seconds``; the client is synchronous, so there is never more
