@@ -270,8 +270,12 @@ def _first_hf_day(ctx: Context, last: date | None, today: date, max_days: int) -
 def unfinished_fetches(ctx: Context, since: datetime) -> list:
     """The runs of sources whose latest fetch since ``since`` left its day to fetch again: it
     failed, or arXiv answered "not modified" (a listing later than the fetch). The daemon asks
-    again later (``serve.Daemon.fetch_again_if_failed``)."""
-    runs = [ctx.store.last_fetch(source, outcome=FETCHED | {FetchState.FAILED}) for source in ctx.store.fetch_sources()]
+    again later (``serve.Daemon.fetch_again_if_failed``). A source the configuration no longer
+    fetches has none: no cycle would end its failure, and each sweep fetched the others again."""
+    from notifier.alerts import not_fetched
+
+    sources = [source for source in ctx.store.fetch_sources() if not_fetched(ctx.config, source) is None]
+    runs = [ctx.store.last_fetch(source, outcome=FETCHED | {FetchState.FAILED}) for source in sources]
     return [run for run in runs if run is not None and as_utc(run.started_at) >= as_utc(since)
             and run.outcome in (FetchState.FAILED, FetchState.NOT_MODIFIED)]
 

@@ -104,6 +104,29 @@ def test_arxiv_categories_on_a_host_that_cannot_be_connected_to_each_fail_by_nam
         assert [(r.source, r.outcome) for r in runs(ctx)] == [("arxiv:cs.LG", "failed"), ("arxiv:cs.CL", "failed")] * 2
 
 
+def test_a_source_disabled_after_its_fetch_failed_does_not_keep_the_daemon_fetching_again(cfg, hf):
+    """Its failure stayed the latest fetch of the day: every sweep from an hour on fetched every
+    enabled source again, HF's day every 5 minutes until the next fetch time."""
+    import queue
+    from datetime import datetime, timedelta, timezone
+
+    from notifier.commands.serve import Daemon
+    from smtp_server import free_port
+
+    cfg.schedule.time = "07:00"
+    cfg.sources.arxiv.enabled, cfg.sources.arxiv.categories = True, ["cs.CL"]
+    cfg.sources.arxiv.base_url, cfg.sources.arxiv.min_interval_seconds = f"http://127.0.0.1:{free_port()}", 0
+    with freeze_time("2026-07-01 07:00") as clock, open_context(cfg) as ctx:
+        daemon = Daemon(ctx, queue.Queue())
+        daemon.build(cfg)
+        daemon.fetch()                                      # HF ok, arXiv cs.CL failed
+        cfg.sources.arxiv.enabled = False                   # the operator turns it off
+        for minutes in range(5, 3 * 60, 5):                 # a sweep every 5 minutes
+            clock.move_to(datetime(2026, 7, 1, 7, tzinfo=timezone.utc) + timedelta(minutes=minutes))
+            daemon.sweep()
+        assert [r.source for r in runs(ctx)] == ["hf_daily", "arxiv:cs.CL"]
+
+
 def test_an_interrupted_fetch_closes_its_run(cfg):
     with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
         ctx.fetcher = Fetcher.from_config(cfg, client=broken_client(KeyboardInterrupt()))
