@@ -272,12 +272,17 @@ def unfinished_fetches(ctx: Context, since: datetime) -> list:
     failed, or arXiv answered "not modified" (a listing later than the fetch). The daemon asks
     again later (``serve.Daemon.fetch_again_if_failed``). A source the configuration no longer
     fetches has none: no cycle would end its failure, and each sweep fetched the others again."""
-    from notifier.alerts import not_fetched
-
-    sources = [source for source in ctx.store.fetch_sources() if not_fetched(ctx.config, source) is None]
-    runs = [ctx.store.last_fetch(source, outcome=FETCHED | {FetchState.FAILED}) for source in sources]
+    runs = [ctx.store.last_fetch(source, outcome=FETCHED | {FetchState.FAILED})
+            for source in still_fetched(ctx.config, ctx.store.fetch_sources())]
     return [run for run in runs if run is not None and as_utc(run.started_at) >= as_utc(since)
             and run.outcome in (FetchState.FAILED, FetchState.NOT_MODIFIED)]
+
+
+def still_fetched(config: Config, sources: list[str]) -> list[str]:
+    """Those of ``sources`` the configuration fetches (``alerts.not_fetched``: as status and alerts read them)."""
+    from notifier.alerts import not_fetched
+
+    return [source for source in sources if not_fetched(config, source) is None]
 
 
 @contextmanager
@@ -544,11 +549,9 @@ def digest_sources(config: Config, fetched: list[str]) -> list[str]:
     """The fetched sources a digest names: those the configuration still fetches (one disabled
     since, or a category dropped, brings no papers and will not be "back"). A configuration that
     fetches nothing (a worker that only delivers, the demo) names every source fetched."""
-    from notifier.alerts import not_fetched
-
     if not (config.sources.hf_daily.enabled or config.sources.arxiv.enabled):
         return fetched
-    return [source for source in fetched if not_fetched(config, source) is None]
+    return still_fetched(config, fetched)
 
 
 def digest_meta(facts: DigestFacts, sub: Subscriber, new_papers: int, items: list[dict], weaker: int,
