@@ -51,7 +51,8 @@ def _delivery_problems(store) -> list[tuple[str, str]]:
     gone = unsubscribed(store, attention)
     subs = store.addresses_of(d.subscriber_id for d in attention)
     return [(_delivery_key(d), f"delivery to {subs.get(d.subscriber_id)} for {d.digest_day} is {d.state} after "
-             f"{d.attempts} attempts: {d.last_error}" + _settle(d, subs.get(d.subscriber_id)))
+             f"{d.attempts} attempt{'s' if d.attempts != 1 else ''}: {d.last_error}"
+             + _settle(d, subs.get(d.subscriber_id)))
             for d in attention if d.subscriber_id not in gone]
 
 

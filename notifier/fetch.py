@@ -5,7 +5,8 @@ Etiquette (docs/SOURCES.md says why):
 - retries on transport errors, 408, 429, 500, 502, 503, 504 (never other 4xx), at most
   ``max_attempts``; the delay is ``Retry-After`` (seconds or HTTP date) or HF's
   ``RateLimit: ...;t=<s>``, capped at ``max_retry_after_seconds``, else exponential backoff with
-  full jitter ``uniform(0, min(cap, base * 2**n))``;
+  full jitter ``uniform(0, min(cap, base * 2**n))``; a host no connection could be made to (no
+  DNS, refused, no route) is not asked again in the same fetch cycle (``new_cycle``);
 - a per-host-group pace: every arXiv host shares one gap of ``[sources.arxiv]
   min_interval_seconds`` (3 s, the arXiv terms count all our machines as one), HF hosts
   ``[sources.hf_daily] min_interval_seconds``; the client is synchronous, so there is never more
@@ -133,6 +134,7 @@ class Fetcher:
         prefixes = {self.hf_base_url: "hf", self.arxiv_base_url: "arxiv", s.arxiv.api_url: "arxiv"}
         self._groups = sorted(prefixes.items(), key=lambda kv: -len(kv[0]))   # longest first
         self._last_request: dict[str, float] = {}
+        self._unreachable: dict[str, httpx.ConnectError] = {}    # host -> why no connection was made, this cycle
         self._socket = None        # of the client's one connection (max_connections=1), for _Watchdog
         self._own_client = client is None
         self.client = client or httpx.Client(
@@ -146,6 +148,10 @@ class Fetcher:
         environment or a systemd credential). ``options`` are the keyword arguments above."""
         return cls(config.sources, contact=config.general.contact,
                    hf_token=read_secret(config.sources.hf_daily.token_env), **options)
+
+    def new_cycle(self) -> None:
+        """Ask again the hosts no connection could be made to: a fetch cycle asks each at most once."""
+        self._unreachable.clear()
 
     def close(self) -> None:
         if self._own_client:
@@ -230,7 +236,11 @@ class Fetcher:
 
     def get(self, url: str, *, params: dict | None = None, headers: dict | None = None) -> httpx.Response:
         """GET with pacing and retries. Returns any non-retryable response (2xx, 304, 4xx);
-        raises FetchError when retries are exhausted."""
+        raises FetchError when retries are exhausted. A host no connection could be made to (no
+        DNS, refused, no route: not a 5xx) is not asked again until ``new_cycle``: arXiv's
+        categories share one host, and each paid every attempt and its pacing."""
+        host = urlsplit(url).netloc
+        self._refuse_unreachable(url, host)
         problem, cause = "", None
         for attempt in range(self.max_attempts):
             resp = None
@@ -240,14 +250,22 @@ class Fetcher:
                     return resp
                 problem, status, cause = f"HTTP {resp.status_code}", resp.status_code, None
             except httpx.TransportError as e:
-                problem, status, cause = f"{type(e).__name__}: {e}".rstrip(": "), None, e
+                problem, status, cause = _problem(e), None, e
             if attempt + 1 < self.max_attempts:
                 delay = self._backoff(attempt, resp)
                 event(log, "fetch retry", logging.WARNING, url=url, attempt=attempt + 1, error=problem,
                       delay=round(delay, 1))
                 self.sleep(delay)
+        if isinstance(cause, httpx.ConnectError):
+            self._unreachable[host] = cause
         attempts = f"{self.max_attempts} attempt{'s' if self.max_attempts != 1 else ''}"
         raise FetchError(f"GET {url} failed after {attempts}: {problem}", status=status) from cause
+
+    def _refuse_unreachable(self, url: str, host: str) -> None:
+        if host in self._unreachable:
+            cause = self._unreachable[host]
+            raise FetchError(f"GET {url} not tried: {host} could not be connected to earlier in this cycle "
+                             f"({_problem(cause)})") from cause
 
     def _hf_headers(self) -> dict:
         return {"Authorization": f"Bearer {self.hf_token}"} if self.hf_token else {}
@@ -345,6 +363,10 @@ class Fetcher:
             p.source = source
         return FetchOutcome(source, today, True, 200, kept, False, etag, last_modified, url=url,
                             not_new=len(papers) - len(kept))
+
+
+def _problem(err: httpx.TransportError) -> str:
+    return f"{type(err).__name__}: {err}".rstrip(": ")
 
 
 def _unreachable(err: Exception) -> bool:

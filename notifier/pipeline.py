@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import traceback
 from bisect import bisect_right
@@ -162,6 +163,8 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
             for day in fetch_mod.digest_days(source, _last_success_day(ctx, source), today, 1):
                 jobs.append((source, day))
     reports, started = [], utcnow()
+    if jobs:
+        fetcher_of(ctx).new_cycle()     # a host no connection could be made to is asked once a cycle
     with _progress(ctx, "Fetching", len(jobs)) as advance:
         broken: set[str] = set()
         for source, day in jobs:
@@ -267,22 +270,43 @@ def _first_hf_day(ctx: Context, last: date | None, today: date, max_days: int) -
 def unfinished_fetches(ctx: Context, since: datetime) -> list:
     """The runs of sources whose latest fetch since ``since`` left its day to fetch again: it
     failed, or arXiv answered "not modified" (a listing later than the fetch). The daemon asks
-    again later (``serve.Daemon.fetch_again_if_failed``)."""
-    runs = [ctx.store.last_fetch(source, outcome=FETCHED | {FetchState.FAILED}) for source in ctx.store.fetch_sources()]
+    again later (``serve.Daemon.fetch_again_if_failed``). A source the configuration no longer
+    fetches has none: no cycle would end its failure, and each sweep fetched the others again."""
+    runs = [ctx.store.last_fetch(source, outcome=FETCHED | {FetchState.FAILED})
+            for source in still_fetched(ctx.config, ctx.store.fetch_sources())]
     return [run for run in runs if run is not None and as_utc(run.started_at) >= as_utc(since)
             and run.outcome in (FetchState.FAILED, FetchState.NOT_MODIFIED)]
 
 
+def still_fetched(config: Config, sources: list[str]) -> list[str]:
+    """Those of ``sources`` the configuration fetches (``alerts.not_fetched``: as status and alerts read them)."""
+    from notifier.alerts import not_fetched
+
+    return [source for source in sources if not_fetched(config, source) is None]
+
+
 @contextmanager
 def _progress(ctx: Context, label: str, total: int):
-    if not ctx.progress or total < 2:
+    """A bar on standard error while a command fetches several source days, on a terminal only
+    (gone when done): piped (cron mail, a log file) rich left a blank first line. Nothing under
+    CI either, which sets CI and often FORCE_COLOR, which rich takes for a terminal."""
+    console = _terminal() if ctx.progress and total > 1 else None
+    if console is None:
         yield lambda: None
         return
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    with Progress(console=console, transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
+
+
+def _terminal():
+    """rich's console on standard error when that is a terminal and this is not a CI run, else None."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return console if console.is_interactive and not os.environ.get("CI") else None
 
 
 # ----------------------------------------------------------------------------- match & plan
@@ -514,10 +538,20 @@ class DigestFacts:
 
 def digest_facts(ctx: Context, matched: list[tuple], now: datetime) -> DigestFacts:
     ids = [m[0].id for m in matched]
-    return DigestFacts(sources=sorted(set(ctx.store.fetch_sources()) or {"hf_daily"}),
-                       failed=ctx.store.failed_sources_since(now - timedelta(days=1)),
+    sources = digest_sources(ctx.config, ctx.store.fetch_sources())
+    return DigestFacts(sources=sources or ["hf_daily"],
+                       failed=[s for s in ctx.store.failed_sources_since(now - timedelta(days=1)) if s in sources],
                        last_settled=ctx.store.last_cutoffs(ids),
                        days=ctx.store.sighting_days(i["id"] for m in matched for i in m[2]))
+
+
+def digest_sources(config: Config, fetched: list[str]) -> list[str]:
+    """The fetched sources a digest names: those the configuration still fetches (one disabled
+    since, or a category dropped, brings no papers and will not be "back"). A configuration that
+    fetches nothing (a worker that only delivers, the demo) names every source fetched."""
+    if not (config.sources.hf_daily.enabled or config.sources.arxiv.enabled):
+        return fetched
+    return still_fetched(config, fetched)
 
 
 def digest_meta(facts: DigestFacts, sub: Subscriber, new_papers: int, items: list[dict], weaker: int,
@@ -603,7 +637,7 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
                 if report.state != "skipped":
                     reports.append(report)
         for label, reason in senders.halted():
-            text = f"{label}: delivery stopped: {reason}"
+            text = f"{label}: delivery stopped: {one_line(reason)}"     # a mail server's answer of several lines too
             if ctx.store.raise_alert(f"halted:{label}:{now:%Y%m%d}:{reason[:120]}", text):
                 event(log, "alert", logging.ERROR, text=text)
     return reports

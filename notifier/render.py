@@ -108,8 +108,9 @@ def status_line(digest: Digest) -> str:
     line = (f"From {s.new_papers} new paper{'s' if s.new_papers != 1 else ''} on {sources}; "
             f"{len(digest.items)} matched your profile.")
     if s.failed_sources:
+        its, it_is = ("its", "it is") if len(s.failed_sources) == 1 else ("their", "they are")
         line += (f" {' and '.join(s.failed_sources)} could not be fetched this time; "
-                 "its papers will be included once it is back.")
+                 f"{its} papers will be included once {it_is} back.")
     if is_catch_up(digest):
         days = sorted(digest.covers_days)
         line = f"Catch-up digest covering {len(days)} days ({day_label(days[0])} – {day_label(days[-1])}). " + line

@@ -97,7 +97,7 @@ def test_an_alert_about_a_digest_of_unknown_outcome_gives_the_commands_that_sett
         ctx.store.claim(d.id)
         ctx.store.record(d.id, "unknown", error="no answer from Slack; the message may have been posted")
         [text] = raise_alerts(ctx)
-    assert text == ("delivery to #papers for 2026-06-12 is unknown after 1 attempts: no answer from Slack; the message "
+    assert text == ("delivery to #papers for 2026-06-12 is unknown after 1 attempt: no answer from Slack; the message "
                     "may have been posted; if it arrived: `notifier resolve '#papers' 2026-06-12 delivered`, "
                     "if not: `notifier resolve '#papers' 2026-06-12 resend`")
 
@@ -131,7 +131,7 @@ def test_a_digest_resent_by_the_operator_and_lost_again_is_alerted_again(config)
         lose(ctx, d)
         [again] = raise_alerts(ctx)
         assert raise_alerts(ctx) == []                   # and once only
-    assert again.startswith("delivery to #papers for 2026-06-12 is unknown after 1 attempts: ")
+    assert again.startswith("delivery to #papers for 2026-06-12 is unknown after 1 attempt: ")
 
 
 def test_a_lost_digest_of_someone_who_unsubscribed_raises_no_alert(config):

@@ -129,6 +129,8 @@ def test_unsubscribing_twice_says_it_was_already_done(cli):
 def test_status_says_its_times_are_utc(cli, store):
     from datetime import datetime, timezone
 
+    from freezegun import freeze_time
+
     from notifier.models import Paper
 
     cli("subscribe", "ada@example.org", "-k", "mamba")
@@ -139,7 +141,8 @@ def test_status_says_its_times_are_utc(cli, store):
                             items=[{"id": "2606.00001"}], meta={})
     store.claim(d.id)
     store.record(d.id, "retry", error="451 Try again later", next_attempt_at=datetime(2026, 6, 12, 10, 5, tzinfo=timezone.utc))
-    out = cli("status")[1]
+    with freeze_time("2026-06-12 10:00"):           # before the next try: not overdue
+        out = cli("status")[1]
     assert re.search(r"hf_daily +last ok: \d{4}-\d\d-\d\d \d\d:\d\d UTC \(day 2026-06-12, 1 new\)", out), out
     assert "retry    ada@example.org 2026-06-12 (attempts 1, next try 2026-06-12 10:05 UTC): 451 Try again later" in out
 

@@ -298,6 +298,28 @@ def test_an_unreachable_host_fails_once_without_asking_for_its_html_page(make, c
     assert "HTML page" not in out.error and len(fake_time.sleeps) == 3     # the API's 4 attempts, no more
 
 
+def test_a_host_that_could_not_be_connected_to_is_not_asked_again_until_the_next_cycle(make, cfg, fake_time, closed_port):
+    """arXiv's categories share one host: without a network each paid every attempt and its pacing."""
+    cfg.sources.arxiv.base_url, cfg.sources.arxiv.min_interval_seconds = f"http://127.0.0.1:{closed_port}", 0
+    fetcher = make()
+    first, second = (fetcher.fetch_arxiv(cat, today=DAY) for cat in ("cs.LG", "cs.CL"))
+    assert first.error.startswith(f"GET http://127.0.0.1:{closed_port}/rss/cs.LG failed after 4 attempts: ConnectError")
+    assert not second.ok and second.error.startswith(
+        f"GET http://127.0.0.1:{closed_port}/rss/cs.CL not tried: 127.0.0.1:{closed_port} could not be connected to "
+        "earlier in this cycle (ConnectError")
+    assert len(fake_time.sleeps) == 3                   # the first category's 4 attempts, no more
+    fetcher.new_cycle()
+    assert "failed after 4 attempts" in fetcher.fetch_arxiv("cs.CL", today=DAY).error and len(fake_time.sleeps) == 6
+
+
+def test_a_host_answering_5xx_is_asked_again_for_the_next_category(server, make, cfg, fake_time):
+    cfg.sources.arxiv.min_interval_seconds = 0
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(503)]
+    server.routes["/arxiv/rss/cs.CL"] = [Reply(body=RSS_LG, ctype="application/rss+xml")]
+    fetcher = make()
+    assert not fetcher.fetch_arxiv("cs.LG", today=DAY).ok and fetcher.fetch_arxiv("cs.CL", today=DAY).ok
+
+
 def test_a_single_attempt_is_named_in_the_singular(make, cfg, closed_port):
     cfg.sources.hf_daily.base_url, cfg.sources.max_attempts = f"http://127.0.0.1:{closed_port}", 1
     assert "failed after 1 attempt: ConnectError" in make().fetch_hf_day(DAY).error

@@ -87,6 +87,46 @@ def test_an_unexpected_error_closes_the_fetch_run_as_failed_and_the_cycle_goes_o
     assert hf_failed.ctx["day"] == date(2026, 6, 30) and "RuntimeError: a bug" in hf_failed.ctx["traceback"]
 
 
+def test_arxiv_categories_on_a_host_that_cannot_be_connected_to_each_fail_by_name_asking_it_once_a_cycle(cfg):
+    """Without a network each category paid every attempt (most of a 43 s `notifier fetch`)."""
+    from smtp_server import free_port
+
+    slept = []
+    cfg.sources.max_attempts, cfg.sources.hf_daily.enabled = 3, False
+    cfg.sources.arxiv.enabled, cfg.sources.arxiv.categories = True, ["cs.LG", "cs.CL"]
+    cfg.sources.arxiv.base_url, cfg.sources.arxiv.min_interval_seconds = f"http://127.0.0.1:{free_port()}", 0
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        ctx.fetcher = Fetcher.from_config(cfg, sleep=slept.append)
+        for cycle in (1, 2):
+            reports = fetch_cycle(ctx)
+            assert [(r.source, r.outcome) for r in reports] == [("arxiv:cs.LG", "failed"), ("arxiv:cs.CL", "failed")]
+            assert "cs.CL not tried: 127.0.0.1:" in reports[1].error and len(slept) == 2 * cycle   # cs.LG's retries
+        assert [(r.source, r.outcome) for r in runs(ctx)] == [("arxiv:cs.LG", "failed"), ("arxiv:cs.CL", "failed")] * 2
+
+
+def test_a_source_disabled_after_its_fetch_failed_does_not_keep_the_daemon_fetching_again(cfg, hf):
+    """Its failure stayed the latest fetch of the day: every sweep from an hour on fetched every
+    enabled source again, HF's day every 5 minutes until the next fetch time."""
+    import queue
+    from datetime import datetime, timedelta, timezone
+
+    from notifier.commands.serve import Daemon
+    from smtp_server import free_port
+
+    cfg.schedule.time = "07:00"
+    cfg.sources.arxiv.enabled, cfg.sources.arxiv.categories = True, ["cs.CL"]
+    cfg.sources.arxiv.base_url, cfg.sources.arxiv.min_interval_seconds = f"http://127.0.0.1:{free_port()}", 0
+    with freeze_time("2026-07-01 07:00") as clock, open_context(cfg) as ctx:
+        daemon = Daemon(ctx, queue.Queue())
+        daemon.build(cfg)
+        daemon.fetch()                                      # HF ok, arXiv cs.CL failed
+        cfg.sources.arxiv.enabled = False                   # the operator turns it off
+        for minutes in range(5, 3 * 60, 5):                 # a sweep every 5 minutes
+            clock.move_to(datetime(2026, 7, 1, 7, tzinfo=timezone.utc) + timedelta(minutes=minutes))
+            daemon.sweep()
+        assert [r.source for r in runs(ctx)] == ["hf_daily", "arxiv:cs.CL"]
+
+
 def test_an_interrupted_fetch_closes_its_run(cfg):
     with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
         ctx.fetcher = Fetcher.from_config(cfg, client=broken_client(KeyboardInterrupt()))

@@ -138,6 +138,23 @@ def test_an_empty_digest_on_a_day_the_source_failed_says_it_could_not_be_fetched
     assert "its papers will be included once it is back" in " ".join(text_of(msg).split())   # lines folded at 78
 
 
+def test_a_source_disabled_after_it_failed_is_neither_named_nor_reported_failed_in_the_digest(cfg, hf):
+    from smtp_server import free_port
+
+    subscribe(cfg, "2026-07-01 06:00", '"speculative decoding"')
+    cfg.sources.arxiv.enabled, cfg.sources.arxiv.categories = True, ["cs.CL"]
+    cfg.sources.arxiv.base_url, cfg.sources.arxiv.min_interval_seconds = f"http://127.0.0.1:{free_port()}", 0
+    with freeze_time("2026-07-01 07:00"), open_context(cfg) as ctx:
+        assert {r.source: r.outcome for r in fetch_cycle(ctx)}["arxiv:cs.CL"] == "failed"
+    cfg.sources.arxiv.enabled = False                  # the operator turns it off
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    cycle(cfg, "2026-07-01 08:00")
+    [msg] = outbox(cfg)
+    body = " ".join(text_of(msg).split())
+    assert "From 1 new paper on Hugging Face Daily Papers; 1 matched your profile." in body
+    assert "arXiv" not in body and "could not be fetched" not in body
+
+
 def test_a_paper_matching_two_profiles_comes_once_tagged_with_both(cfg, hf):
     subscribe(cfg, "2026-07-01 06:00", '"speculative decoding"', "decoding, routing")
     hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING, AGENTS_ARENA])
@@ -565,6 +582,25 @@ def test_a_mail_servers_answer_of_several_lines_is_recorded_and_reported_on_one_
         [row] = ctx.store.deliveries()
     assert report.error == row.last_error == ("550 5.1.1 The email account that you tried to reach does not exist. "
                                               "5.1.1 Please try double-checking the recipient's email address")
+
+
+def test_a_mail_server_refusing_every_message_in_several_lines_is_alerted_on_one_line(config, cli, smtp_recorder):
+    """Gmail asks for a login in two lines: the "delivery stopped" alert (log line, mail, Slack) split there."""
+    handler, port = smtp_recorder
+
+    async def login_first(server, session, envelope, address, mail_options):
+        return ("530-5.7.0 Authentication Required. Learn more at\r\n"
+                "530 5.7.0 https://support.google.com/mail/?p=WantAuthError")
+    handler.handle_MAIL = login_first
+    with open_context(config) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+        ingest_sample(ctx.store)
+        [report] = deliver(ctx)
+        [alert] = [a.text for a in ctx.store.unsent_alerts()]
+    assert report.state == "retry" and alert == (
+        f"email via 127.0.0.1:{port}: delivery stopped: SMTP server requires TLS/auth (530 5.7.0 Authentication "
+        "Required. Learn more at 5.7.0 https://support.google.com/mail/?p=WantAuthError): check [email] security and "
+        "username")
 
 
 def test_email_subscribers_of_a_batch_share_one_smtp_connection(config, cli, smtp_recorder, fake_slack, monkeypatch):

@@ -68,6 +68,12 @@ def test_status_line_names_sources_and_failures():
     assert "could not be fetched" not in render.render_email(digest(4)).text
 
 
+def test_two_sources_that_could_not_be_fetched_are_spoken_of_in_the_plural():
+    text = unwrapped(render.render_email(digest(4, failed=["arXiv cs.LG", "Hugging Face Daily Papers"])).text)
+    assert ("arXiv cs.LG and Hugging Face Daily Papers could not be fetched this time; "
+            "their papers will be included once they are back.") in text
+
+
 def test_each_paper_once_with_all_profiles_links_and_counts():
     e = render.render_email(digest(4, weaker=5))
     assert e.text.count("Paper 0 on KV cache eviction") == 1

@@ -167,3 +167,26 @@ def test_a_digest_held_back_by_an_unreadable_stored_profile_fails_the_run_and_sa
     assert code == 3 and out.splitlines()[1:] == [
         "deliver bob@example.org: held, 0 papers - stored profile unreadable: `notifier status` says why",
         "not delivered: 1 held back (stored profile unreadable); `notifier status` lists them"], out
+
+
+def test_a_run_into_a_file_or_pipe_starts_with_its_report_and_shows_its_progress_only_on_a_terminal(
+        cli, tmp_path, hf, monkeypatch):
+    """Piped (cron mail, a log file), rich's bar left a blank first line. rich takes TTY_COMPATIBLE=1
+    for a terminal; CI systems set CI (and often FORCE_COLOR, which rich also takes for one)."""
+    from hf_server import rss_listing
+
+    hf.rss["cs.LG"] = rss_listing("2606.00001")
+    config = tmp_path / "two.toml"         # two sources: a day's fetch is more than one job
+    config.write_text(f'[sources]\nmax_attempts = 1\n[sources.hf_daily]\nbase_url = "{hf.url}"\nmin_interval_seconds = 0\n'
+                      f'[sources.arxiv]\nenabled = true\nbase_url = "{hf.url}"\nmin_interval_seconds = 0\n')
+    monkeypatch.delenv("CI", raising=False)
+    seen = []
+    with freeze_time("2026-07-01 08:00") as clock:
+        for env in ({}, {"TTY_COMPATIBLE": "1"}, {"CI": "true"}):
+            for name, value in env.items():
+                monkeypatch.setenv(name, value)
+            code, out, err = cli("--config", str(config), "run")
+            assert code == 0 and out.splitlines()[0].startswith("fetch hf_daily "), out
+            seen.append("Fetching" in err)
+            clock.tick(86400)                     # the next day: both sources are due again
+    assert seen == [False, True, False]

@@ -164,3 +164,31 @@ def test_a_source_failing_for_days_is_failing_since_its_first_failure_not_its_la
     code, out, _ = cli("status")
     assert code == 3 and ("hf_daily     last ok: 2026-06-10 07:00 UTC (day 2026-06-10, 0 new); "
                           "FAILING since 2026-06-11 07:00 UTC: HTTP 503\n") in out, out
+
+
+@pytest.mark.parametrize("now,code,note", [
+    ("2026-06-12 07:50", 0, "next try 2026-06-12 08:00 UTC)"),
+    ("2026-06-12 08:10", 0, "next try 2026-06-12 08:00 UTC, overdue by 10 min)"),
+    ("2026-06-12 10:05", 3, "next try 2026-06-12 08:00 UTC, OVERDUE by 2 h 5 min: nothing has tried it since "
+                            "(no daemon or timer run, or its channel stopped: see the log))"),
+    ("2026-06-15 09:00", 3, "next try 2026-06-12 08:00 UTC, OVERDUE by 3 days 1 h: nothing has tried it since "
+                            "(no daemon or timer run, or its channel stopped: see the log))"),
+], ids=["not-yet", "within-a-cycle", "hours-late", "days-late"])
+def test_a_retry_whose_next_try_has_passed_is_overdue_and_needs_the_operator_once_a_cycle_late(cli, store, now, code,
+                                                                                               note):
+    """It read 'next try 08:00' at noon as at 07:50 and exited 0: the daemon was not running."""
+    from datetime import datetime
+
+    from freezegun import freeze_time
+
+    from notifier.models import Paper
+    from notifier.subscribers import new_subscriber
+
+    store.ingest([Paper("2606.00001", "Agents at scale")], source="hf_daily", digest_day="2026-06-12")
+    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    planned_at(store, ann, "2026-06-12", "retry", error="451 try again later",
+               next_attempt_at=datetime.fromisoformat("2026-06-12T08:00:00+00:00"))
+    with freeze_time(now):
+        assert cli("status")[:2] == (code, f"Sources:\n  no fetch yet\nSubscribers:\n  ann@example.org              "
+                                           f"last sent: never\nDeliveries:\n  retry    ann@example.org 2026-06-12 "
+                                           f"(attempts 1, {note}: 451 try again later\n")

@@ -370,3 +370,39 @@ def test_a_pause_whose_digests_cannot_be_held_leaves_the_subscriber_unpaused(sto
 def test_a_subscriber_asked_for_by_what_cannot_be_an_id_is_not_found_in_one_line(cli, ref):
     code, out, err = cli("unsubscribe", ref)
     assert (code, out) == (1, "") and err == f"notifier: error: no subscriber '{ref}' (see `notifier subscribers`)\n"
+
+
+def without_time_zones(store: Store, zone: str) -> None:
+    """Every time column of the PostgreSQL database as `timestamp without time zone` (as an older
+    SQLModel made them; schema 8 adds `lease_until` so to any older database), and the server's
+    zone for its sessions ``zone``."""
+    from sqlalchemy import text
+
+    with store.engine.begin() as conn:
+        columns = conn.execute(text("SELECT table_name, column_name FROM information_schema.columns WHERE "
+                                    "table_schema = 'public' AND data_type = 'timestamp with time zone'")).all()
+        for table, column in columns:
+            conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE timestamp USING {column} AT TIME ZONE 'UTC'"))
+        conn.execute(text(f"ALTER DATABASE {conn.engine.url.database} SET timezone = '{zone}'"))
+    store.close()
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Auckland"])
+def test_times_on_a_postgresql_database_without_time_zone_columns_read_back_as_written_whatever_the_servers_zone(
+        postgres_url, zone):
+    """Each instant was stored as the session's local time and read back as UTC: a digest planned
+    at 07:30 UTC read as planned at 03:30 in New York, its claim's lease 12 hours long in Auckland."""
+    from datetime import datetime, timezone
+
+    from notifier.subscribers import new_subscriber
+
+    without_time_zones(Store(postgres_url), zone)
+    store, morning = Store(postgres_url), datetime(2026, 6, 12, 7, 30, tzinfo=timezone.utc)
+    sub = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    store.ingest([paper()], source="hf_daily", digest_day="2026-06-12")
+    d = store.plan_delivery(subscriber_id=sub.id, digest_day="2026-06-12", items=[{"id": paper().arxiv_id}], meta={},
+                            created_at=morning)
+    store.claim(d.id, now=morning, lease=timedelta(minutes=5))
+    [row] = store.deliveries()
+    store.close()
+    assert (row.created_at, row.claimed_at, row.lease_until) == (morning, morning, morning + timedelta(minutes=5))

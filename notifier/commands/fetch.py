@@ -1,4 +1,3 @@
-import sys
 from datetime import timedelta
 
 from notifier.commands import load, parse_day
@@ -48,7 +47,7 @@ def run(args) -> int:
 
     config = load(args)
     check_sources(config, args)
-    with DaemonLock(config.state_dir), open_context(config, progress=sys.stdout.isatty()) as ctx:
+    with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
         days, today = None, ctx.now().date()
         if args.date is not None:
             days = [parse_day(args.date, latest=today)]

@@ -1,5 +1,6 @@
 """`notifier status`: exit 0 when all is well, 3 when something needs the operator."""
 from collections import Counter
+from datetime import timedelta
 from shlex import quote
 
 from notifier.alerts import not_fetched, resolve_command, unsubscribed
@@ -9,6 +10,9 @@ from notifier import outbox
 ATTENTION = 3
 LISTED = 50          # subscribers listed one by one; more are summarised
 RECENT_DAYS = 5
+# Waiting digests are sent by the daemon's sweep (every 5 minutes) or the timer's `notifier run`
+# (every 15: systemd/notifier-run.timer): one this late past its next try has nothing sending it.
+CYCLE = timedelta(minutes=15)
 
 
 def add_arguments(p):
@@ -43,14 +47,41 @@ def print_deliveries(ctx, last_sent, notifier: str) -> bool:
     print_counted(len(kept) - len(problems), len(unfinished) - len(kept))
     subs = ctx.store.addresses_of(d.subscriber_id for d in problems)
     stopped = interrupted(ctx) if any(d.state == outbox.State.SENDING for d in problems) else set()
+    late = False
     for d in problems:
-        retry = f", next try {when(d.next_attempt_at)}" if d.next_attempt_at else ""
+        retry, overdue = next_try(d, ctx.now())
+        late |= overdue
         error = "its worker stopped mid-send; the next run or daemon sweep resolves it" if d.id in stopped else d.last_error
         print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
               + (f": {error}" if error else ""))
         if d.state == outbox.State.UNKNOWN:
             print_resolve(resolve_command(d, subs.get(d.subscriber_id), notifier))
-    return any(d.state in outbox.ATTENTION for d in problems)
+    return late or any(d.state in outbox.ATTENTION for d in problems)
+
+
+def next_try(d, now) -> tuple[str, bool]:
+    """", next try WHEN" of a digest waiting for one, saying how overdue it is once that passed
+    -> (that, whether it is more than a CYCLE overdue: nothing is sending it)."""
+    from notifier.clock import as_utc
+
+    if d.next_attempt_at is None:
+        return "", False
+    text, late = f", next try {when(d.next_attempt_at)}", now - as_utc(d.next_attempt_at)
+    if d.state not in outbox.WAITING or late <= timedelta(0):
+        return text, False
+    if late <= CYCLE:
+        return f"{text}, overdue by {span(late)}", False
+    return (f"{text}, OVERDUE by {span(late)}: nothing has tried it since (no daemon or timer run, "
+            "or its channel stopped: see the log)"), True
+
+
+def span(delta: timedelta) -> str:
+    """A delay to the minute: '10 min', '2 h 5 min', '3 days 1 h'."""
+    minutes = int(delta.total_seconds() // 60)
+    days, hours = divmod(minutes // 60, 24)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    return f"{hours} h {minutes % 60} min" if hours else f"{minutes} min"
 
 
 def print_counted(caught: int, gone: int) -> None:

@@ -73,8 +73,8 @@ class StoreBase:
                              "(for PostgreSQL: pip install 'digest-notifier[postgres]')") from None
         if self.path is not None:
             _install_sqlite_pragmas(self.engine)
-        elif lock_timeout_ms:
-            _install_lock_timeout(self.engine, lock_timeout_ms)
+        else:
+            _install_postgres_settings(self.engine, lock_timeout_ms)
         self._guard(self._migrate)
 
     # -- sessions -----------------------------------------------------------------------------
@@ -247,13 +247,18 @@ def _connect_args(url: str) -> dict:
     return {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False} if url.startswith("sqlite") else {}
 
 
-def _install_lock_timeout(engine, lock_timeout_ms: int) -> None:
-    """PostgreSQL's lock_timeout on every connection, set by a statement of its own: an
-    ``options=`` of the operator's URL stays as it is."""
+def _install_postgres_settings(engine, lock_timeout_ms: int | None) -> None:
+    """Every PostgreSQL connection's session in UTC, and its lock_timeout if given, each set by a
+    statement of its own: an ``options=`` of the operator's URL stays as it is. A `timestamp
+    without time zone` column (what an older SQLModel made; schema 8 adds `lease_until` so to an
+    older database) stores an instant as the session's local time, which the store reads as UTC
+    (``clock.as_utc``): in a server's zone other than UTC every such time was hours off."""
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         with dbapi_conn.cursor() as cur:
-            cur.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+            cur.execute("SET TIME ZONE 'UTC'")
+            if lock_timeout_ms:
+                cur.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
         dbapi_conn.commit()
 
 
