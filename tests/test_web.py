@@ -23,6 +23,9 @@ from notifier.web.app import create_app
 from notifier.web.tokens import Signer, Token, TokenError
 from web_helpers import ENV, PUBLIC, SECRET, SLACK_SECRET, csrf_of, link_in, store_sample_papers
 
+SAME_SITE = {"sec-fetch-site": "same-origin"}    # what a browser says of a form sent from this site's own page
+CROSS_SITE = {"sec-fetch-site": "cross-site"}
+
 
 @pytest.fixture
 def app(config):
@@ -745,7 +748,7 @@ def test_a_manage_form_refused_by_its_csrf_check_comes_back_as_typed_and_saves_t
         client.cookies.clear()
     typed = {"csrftoken": "from-an-older-page", "version": version, "keywords": ["robots, <b>legged</b>", ""],
              "time": "09:00", "timezone": "UTC", "frequency": "daily", "action": "save"}
-    page = client.post(link, data=typed)
+    page = client.post(link, data=typed, headers=SAME_SITE)
     assert page.status_code == 403 and said in page.text and "What you typed is still below: Save again." in page.text
     assert textareas(page.text) == ["robots, &lt;b&gt;legged&lt;/b&gt;", ""] and 'value="09:00"' in page.text
     assert store.find_subscriber(sub.id).delivery_time == "07:30"                 # nothing applied
@@ -763,7 +766,7 @@ def test_a_sign_up_form_refused_by_its_csrf_check_comes_back_as_typed_and_subscr
         browser.cookies.clear()
         typed = {"csrftoken": "from-an-older-page", "email": "ada@example.org", "keywords": "agents, memory",
                  "time": "06:45", "timezone": "Europe/Berlin", "frequency": "daily", "action": "subscribe"}
-        page = browser.post("/", data=typed)
+        page = browser.post("/", data=typed, headers=SAME_SITE)
         assert page.status_code == 403 and "Not sent: your browser sent the form without this site’s cookie" in page.text
         assert "Subscribe again." in page.text and textareas(page.text) == ["agents, memory"]
         assert 'value="ada@example.org"' in page.text and 'value="06:45"' in page.text and mails(config) == []
@@ -771,12 +774,29 @@ def test_a_sign_up_form_refused_by_its_csrf_check_comes_back_as_typed_and_subscr
     assert "Check your inbox" in again.text and len(mails(config)) == 1
 
 
+@pytest.mark.parametrize("path", ["/", "manage"])
+def test_a_form_posted_from_another_site_is_refused_without_showing_its_values_on_this_site(
+        app, client, config, store, path):
+    """A phishing page posting to this site: it came back as this site's own form, filled with the
+    other site's address and keywords and saying "What you typed is still below: Subscribe again"."""
+    if path == "manage":
+        path = manage_link(app, subscribed(client, config, store))
+    crafted = {"email": "attacker@example.net", "keywords": "Your account is locked: call +1 555 0100",
+               "time": "07:30", "timezone": "UTC", "frequency": "daily", "action": "save"}
+    with TestClient(app, base_url=PUBLIC) as victim:
+        page = victim.post(path, data=crafted, headers={"origin": "https://evil.example", **CROSS_SITE})
+    assert page.status_code == 403 and "It was sent from another website, so nothing was done" in page.text
+    assert "attacker@" not in page.text and "account is locked" not in page.text and "still below" not in page.text
+    assert len(mails(config)) == (0 if path == "/" else 1)
+
+
 @pytest.mark.parametrize("action", [{"action": "pause"}, {"clear_vote": "2606.12243"}], ids=["pause", "clear-vote"])
 def test_a_manage_button_refused_by_its_csrf_check_changes_nothing(app, client, config, store, action):
     sub = subscribed(client, config, store)
     store.set_vote(sub.id, "2606.12243", 1)
     page = client.post(manage_link(app, sub), data={"csrftoken": "from-an-older-page", "keywords": "agents",
-                                                    "time": "07:30", "timezone": "UTC", **action})
+                                                    "time": "07:30", "timezone": "UTC", **action},
+                       headers=SAME_SITE)
     assert page.status_code == 403 and "Not saved" in page.text
     assert not store.find_subscriber(sub.id).paused and store.votes(sub.id) == [("2606.12243", 1)]
 
@@ -967,11 +987,11 @@ def test_tokens_are_bound_to_purpose_and_expire():
 
 
 # ----------------------------------------------------------------------------- the rules of every page
-@pytest.mark.parametrize("path, said", [("/", "Not sent"), ("/link", "Reload the page")], ids=["sign-up", "link"])
-def test_a_form_post_without_the_csrf_token_is_refused_and_changes_nothing(app, config, store, path, said):
+@pytest.mark.parametrize("path", ["/", "/link"], ids=["sign-up", "link"])
+def test_a_form_post_without_the_csrf_token_is_refused_and_changes_nothing(app, config, store, path):
     with TestClient(app, base_url=PUBLIC) as forger:
         page = forger.post(path, data={"email": "x@example.org", "keywords": "agents", "action": "subscribe"})
-    assert page.status_code == 403 and said in page.text and mails(config) == []
+    assert page.status_code == 403 and "Reload the page" in page.text and mails(config) == []
     assert store.list_subscribers(active_only=False) == []
 
 

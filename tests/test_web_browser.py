@@ -515,3 +515,27 @@ def test_the_slider_is_named_in_words_a_screen_reader_can_say(site, smtp, browse
     assert page.get_by_role("slider", name="Fewer or more papers", exact=True).count() == 1
     assert "↔" in page.locator("label[for=more]").inner_text()             # what a sighted person sees stays
 
+
+
+def test_a_form_refused_by_its_check_comes_back_as_typed_only_when_sent_from_this_site(site, browser):
+    """The browser's own word (Sec-Fetch-Site) tells a stale form of this site from one another site
+    posts: the first comes back as typed; the second came back as this site's form, filled with the
+    other site's address ("What you typed is still below: Subscribe again")."""
+    base, *_ = site
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Keywords").fill("agents")
+    context.clear_cookies()                                  # a browser restart with the page open
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_text("What you typed is still below").wait_for()
+    assert page.get_by_label("Email").input_value() == "ada@example.org"
+    evil = "http://phish.example/"
+    page.route(evil, lambda route: route.fulfill(content_type="text/html", body=f"""
+        <form method="post" action="{base}/"><input name="email" value="attacker@example.net">
+        <input name="keywords" value="Your account is locked"><button>Go</button></form>"""))
+    page.goto(evil)
+    page.get_by_role("button", name="Go").click()
+    page.get_by_text("It was sent from another website, so nothing was done").wait_for()
+    assert "attacker@" not in page.content() and page.get_by_label("Email").count() == 0

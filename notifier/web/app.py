@@ -568,6 +568,15 @@ def stored_profiles(sub) -> frozenset[str]:
     return frozenset(json.loads(sub.profile)) if sub is not None else frozenset()
 
 
+def refillable(scope) -> bool:
+    """A refused form comes back as typed only when the browser says it was sent from this site's
+    own page (Sec-Fetch-Site): a form another site posts is never shown as this site's, filled with
+    that site's address and words. Browsers send the header to https and localhost only, and our
+    no-referrer policy turns Origin into "null", so without it the refusal is the plain page."""
+    from_here = (b"sec-fetch-site", b"same-origin") in scope["headers"]
+    return from_here and scope["method"] == "POST" and bool(REFILLED_FORMS.fullmatch(scope["path"]))
+
+
 def unchecked(request: Request, not_done: str, button: str) -> str:
     """The line above a form the CSRF check refused, shown again as typed: nothing was done, why,
     and which button sends it again (its page carries a new token)."""
@@ -598,6 +607,16 @@ CSRF_REFUSED = {     # by whether the browser sent the form's cookie (the check'
     False: "Your browser sent it without this site's cookie, which the form needs: are cookies blocked here? "
            "Allow them for this site (a form sent from another site gets this answer too). Reload the page and "
            "send it again."}
+
+FROM_ELSEWHERE = ("It was sent from another website, so nothing was done. To change something here, use the forms "
+                  "on this site: the start page, or the link in your latest digest.")
+
+
+def csrf_refusal(web: WebApp, request: Request) -> Response:
+    """The page for a form the CSRF check refused and that does not come back as typed."""
+    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        return error_page(web, request, 403, FROM_ELSEWHERE, link="/", link_text="Start page")
+    return error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
 
 
 def error_page(web: WebApp, request: Request, status: int, text: str, **values) -> Response:
@@ -704,11 +723,9 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers(web))
 
     async def csrf_failed(scope, send, _reason):
-        if scope["method"] == "POST" and REFILLED_FORMS.fullmatch(scope["path"]):    # back as typed, nothing done
+        if refillable(scope):                                   # back as typed, nothing done
             return await app({**scope, CSRF_REFUSED_SCOPE: True}, scope[security.REPLAY](), send)
-        request = Request(scope)
-        response = error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
-        await response(scope, None, send)
+        await csrf_refusal(web, Request(scope))(scope, None, send)
 
     async def refuse(scope, send, status):
         request = Request(scope)
