@@ -334,6 +334,35 @@ def test_the_preview_button_shows_what_the_profile_would_have_sent_without_javas
     assert store.list_subscribers(active_only=False) == []
 
 
+def addresses_in(html: str) -> list[str]:
+    """Where a page's links, forms, stylesheet, script and live preview point."""
+    return re.findall(r'(?:href|src|action|data-src)="([^"]*)"', html)
+
+
+@pytest.mark.parametrize("proxy_keeps_prefix", [False, True], ids=["prefix-stripped", "prefix-passed-on"])
+def test_a_site_served_under_a_path_of_its_public_url_links_within_that_path(config, proxy_keeps_prefix):
+    """public_url = https://host/digests behind a proxy: the pages linked /static/site.css, posted
+    their forms to / and redirected a sign-up to /sent/..., all outside /digests: a page without
+    its style whose Subscribe button reached whatever else the host serves."""
+    config.web.public_url = f"{PUBLIC}/digests/"
+    sub_path = create_app(config, env=ENV)
+    store_sample_papers(sub_path.web.store)
+    at = "/digests" if proxy_keeps_prefix else ""
+    try:
+        with TestClient(sub_path, base_url=PUBLIC, follow_redirects=False) as c:
+            home = c.get(at + "/")
+            sent = post_form(c, at + "/", {"email": "ada@example.org", "keywords": "agents", "time": "07:30",
+                                           "timezone": "UTC", "frequency": "daily", "action": "subscribe"})
+            confirm = link_in(mails(config)[-1], "confirm")
+            shown = c.get(confirm.removeprefix(PUBLIC + "/digests") if not at else confirm)
+    finally:
+        sub_path.web.close()
+    assert home.status_code == 200 and shown.status_code == 200 and confirm.startswith(PUBLIC + "/digests/confirm/")
+    inside = [a for page in (home, shown) for a in addresses_in(page.text) if a.startswith("/")]
+    assert inside and all(a.startswith("/digests/") for a in inside), inside
+    assert sent.headers["location"].startswith("/digests/sent/")
+
+
 def test_a_tester_with_no_papers_yet_says_so_instead_of_nothing_matching_among_0_papers(config):
     """On a service just set up it said "Nothing among the 0 papers of the last 7 days would have
     been sent", which reads as "your keywords match nothing"."""

@@ -91,6 +91,7 @@ class WebApp:
         self.config, self.env, self.secret = config, env, secret
         self.signer = Signer(secret)
         self.base = (config.web.public_url or config.general.public_url).rstrip("/")
+        self.root = urlsplit(self.base).path      # "/digests" for a public_url under a path; '' at the host's root
         if not self.base:       # a mailed '/confirm/…' has no host: nobody could ever confirm
             raise ConfigError(f"{config.path or 'defaults'}: 'web.public_url' is not set: every link the pages "
                               "mail starts with it, e.g. \"https://papers.example.org\" (\"http://127.0.0.1:8080\" "
@@ -114,7 +115,7 @@ class WebApp:
     def page(self, request: Request, name: str, status: int = 200, **values) -> HTMLResponse:
         token = request.scope.get("csrftoken")
         text = self.templates.get_template(f"web/{name}.html.j2").render(
-            csrftoken=token() if token else "", request_path=request.url.path, **values)
+            csrftoken=token() if token else "", root=self.root, request_path=self.root + request.url.path, **values)
         return HTMLResponse(text, status_code=status)
 
     def message(self, request: Request, title: str, text: str, status: int = 200, **values) -> HTMLResponse:
@@ -204,7 +205,7 @@ class WebApp:
         failed = await run_in_threadpool(self.start_signup, f.email, settings)
         if failed is not None:
             return await self.not_sent(request, f, failed)
-        return RedirectResponse(f"/sent/{self.signer.sign_sent(f.email)}", status_code=303)
+        return RedirectResponse(f"{self.root}/sent/{self.signer.sign_sent(f.email)}", status_code=303)
 
     async def not_sent(self, request: Request, f: Fields, error: str) -> Response:
         """The mail server did not take the sign-up's mail: the form back with the address refused
@@ -444,7 +445,8 @@ class WebApp:
         if form.get("List-Unsubscribe") == "One-Click":
             return PlainTextResponse("unsubscribed\n")
         return self.message(request, "You are unsubscribed", "No more digests will be sent to this address. "
-                            "Changed your mind? Subscribe again from the start page.", link="/", link_text="Start page")
+                            "Changed your mind? Subscribe again from the start page.", link=f"{self.root}/",
+                            link_text="Start page")
 
     def remove(self, subject: int, one_click: bool) -> None:
         sub = self.store.find_subscriber(subject)
@@ -615,7 +617,7 @@ FROM_ELSEWHERE = ("It was sent from another website, so nothing was done. To cha
 def csrf_refusal(web: WebApp, request: Request) -> Response:
     """The page for a form the CSRF check refused and that does not come back as typed."""
     if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
-        return error_page(web, request, 403, FROM_ELSEWHERE, link="/", link_text="Start page")
+        return error_page(web, request, 403, FROM_ELSEWHERE, link=f"{web.root}/", link_text="Start page")
     return error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
 
 
@@ -652,11 +654,11 @@ def exception_handlers(web: WebApp) -> dict:
     async def on_token_error(request, err: TokenError):
         confirming = request.url.path.startswith(("/confirm/", "/sent/"))
         return error_page(web, request, 410 if err.expired else 400, f"{str(err).capitalize()}. "
-                          f"{way_on(request.url.path)}", link="/" if confirming else "/link",
+                          f"{way_on(request.url.path)}", link=web.root + ("/" if confirming else "/link"),
                           link_text="Start page" if confirming else "Mail me a new link")
 
     async def on_gone(request, err: Gone):
-        return error_page(web, request, 410, str(err).capitalize() + ".", link="/", link_text="Start page")
+        return error_page(web, request, 410, str(err).capitalize() + ".", link=f"{web.root}/", link_text="Start page")
 
     async def on_confirmed(request, err: Confirmed):
         return web.message(request, "You are subscribed", "This confirmation link was used already: your "
@@ -683,6 +685,20 @@ def exception_handlers(web: WebApp) -> dict:
 
     return {TokenError: on_token_error, Gone: on_gone, PaperGone: on_paper_gone, Confirmed: on_confirmed,
             HTTPException: on_http, StoreBusy: on_busy, Exception: on_crash}
+
+
+class UnderRoot:
+    """A public_url under a path ("https://host/digests"): its requests are served whether the proxy
+    strips that path ("/manage/…") or passes it on ("/digests/manage/…"); the pages link within it."""
+
+    def __init__(self, app, root: str):
+        self.app, self.root = app, root
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        if path == self.root or path.startswith(self.root + "/"):
+            scope = {**scope, "path": path[len(self.root):] or "/"}
+        await self.app(scope, receive, send)
 
 
 def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
@@ -729,12 +745,13 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
 
     async def refuse(scope, send, status):
         request = Request(scope)
-        response = error_page(web, request, status, REFUSED_BODY[status], link=request.url.path,
+        response = error_page(web, request, status, REFUSED_BODY[status], link=web.root + request.url.path,
                               link_text="Back to the page")
         await response(scope, None, send)
 
     secure = web.base.startswith("https://")
     outer = security.with_csrf(app, web.secret, secure, csrf_failed)
     outer = security.SecurityHeaders(security.BodyLimit(outer, config.web.max_body_bytes, refuse), hsts=secure)
+    outer = UnderRoot(outer, web.root) if web.root else outer
     outer.web = web
     return outer
