@@ -6,11 +6,13 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
 import re
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from freezegun import freeze_time
 from starlette.testclient import TestClient
@@ -21,7 +23,7 @@ from notifier.models import Paper
 from notifier.store import Store
 from notifier.web.app import create_app
 from notifier.web.tokens import Signer, Token, TokenError
-from web_helpers import ENV, PUBLIC, SECRET, SLACK_SECRET, csrf_of, link_in, store_sample_papers
+from web_helpers import ENV, PUBLIC, SECRET, SLACK_SECRET, csrf_of, link_in, store_sample_papers, wait_until_up
 
 SAME_SITE = {"sec-fetch-site": "same-origin"}    # what a browser says of a form sent from this site's own page
 CROSS_SITE = {"sec-fetch-site": "cross-site"}
@@ -685,6 +687,34 @@ def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatc
         port = taken.getsockname()[1]
         assert cli("-c", str(tmp_path / "config.toml"), "web", "--listen", f"127.0.0.1:{port}") == (
             1, "", f"notifier: error: cannot listen on 127.0.0.1:{port}: Address already in use\n")
+
+
+def test_a_page_that_fails_is_one_log_line_without_the_token_of_its_link(tmp_path):
+    """A 500 was logged twice: our line, with the manage link's token in its path (a key to that
+    subscription, for anyone who reads the journal), then uvicorn's traceback, 60 lines of its own."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from smtp_server import free_port
+
+    db, port = tmp_path / "n.sqlite", free_port()
+    (tmp_path / "config.toml").write_text(f'[general]\nstate_dir = "{tmp_path}"\n[database]\nurl = "sqlite:///{db}"\n'
+                                          f'[web]\nlisten = "127.0.0.1:{port}"\npublic_url = "{PUBLIC}"\n')
+    web = subprocess.Popen([sys.executable, "-m", "notifier", "-c", str(tmp_path / "config.toml"), "web"],
+                           env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", web)
+        with sqlite3.connect(db) as broken:
+            broken.execute("ALTER TABLE subscriber RENAME TO moved")
+        token = Signer(SECRET).sign(Token("manage", 1))
+        page = httpx.get(f"http://127.0.0.1:{port}/manage/{token}")
+    finally:
+        web.terminate()
+    log = web.communicate(timeout=30)[0].decode()
+    assert page.status_code == 500 and "The problem was logged" in page.text
+    [line] = [line for line in log.splitlines() if "no such table" in line]
+    assert "web request failed path=/manage/… " in line and token not in log
 
 
 def test_notifier_web_without_a_public_url_refuses_to_start_rather_than_mail_links_without_a_host(

@@ -22,7 +22,7 @@ import pytest
 
 from notifier.store import Store
 from smtp_server import Recorder, free_port
-from web_helpers import SECRET, link_in, store_sample_papers
+from web_helpers import SECRET, link_in, store_sample_papers, wait_until_up
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
@@ -69,18 +69,6 @@ unsubscribe_mailto = "unsubscribe@example.org"\n
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-def wait_until_up(base: str, proc) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise AssertionError(f"notifier web exited: {proc.stdout.read().decode()}")
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("notifier web did not answer within 30 s")
 
 
 @pytest.fixture

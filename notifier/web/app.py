@@ -57,6 +57,7 @@ UNCHECKED = {     # why the CSRF check refused a form, by whether the browser se
            "opened, or blocked: then allow cookies for this site)"}
 CSRF_REFUSED_SCOPE = "notifier.csrf_refused"     # set on a form the CSRF check refused (create_app)
 REFILLED_FORMS = re.compile(r"/|/manage/[^/]+")  # forms that come back as typed when it refuses them
+TOKEN_IN_PATH = re.compile(r"^(/(?:sent|confirm|manage|unsubscribe|vote)/)[^/]+")    # the routes with a token
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 LOCK_TIMEOUT_MS = BUSY_TIMEOUT_MS   # PostgreSQL: a page's write waits for a row another process holds as long as on SQLite
 BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
@@ -639,6 +640,11 @@ def way_on(path: str) -> str:
     return "Use the link in your latest digest, or ask for a new one: we mail it to you."
 
 
+def loggable(path: str) -> str:
+    """A path for the log: a link's token is a key to someone's subscription, so it is left out."""
+    return TOKEN_IN_PATH.sub(r"\1…", path)
+
+
 def busy_text(request: Request) -> str:
     """What a visitor reads when the database was busy (another process writing): what was kept."""
     changed = getattr(request.state, "changed", "")
@@ -674,13 +680,15 @@ def exception_handlers(web: WebApp) -> dict:
         return error_page(web, request, err.status_code, text.get(err.status_code, err.detail or ""))
 
     async def on_busy(request, err: StoreBusy):
-        event(log, "web database busy", logging.WARNING, path=request.url.path, error=str(err))
+        event(log, "web database busy", logging.WARNING, path=loggable(request.url.path), error=str(err))
         page = error_page(web, request, 503, busy_text(request))
         page.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
         return page
 
     async def on_crash(request, err: Exception):
-        event(log, "web request failed", logging.ERROR, path=request.url.path, error=repr(err))
+        log.error("web request failed", exc_info=err, extra={"ctx": {"path": loggable(request.url.path),
+                                                                      "error": repr(err)}})
+        err.answered_by_web = True        # uvicorn logs it again when Starlette re-raises it (commands/web.py)
         return error_page(web, request, 500, "The problem was logged. Please try again later.")
 
     return {TokenError: on_token_error, Gone: on_gone, PaperGone: on_paper_gone, Confirmed: on_confirmed,
