@@ -397,7 +397,8 @@ def test_the_manage_page_edits_the_profile_and_settings_with_a_signed_link(app, 
     assert page.status_code == 200 and "speculative decoding" in page.text and "VIA-SD" in page.text
     saved = client.post(link, data={"csrftoken": csrf_of(page.text), "keywords": ["sparse attention", "agents"],
                                     "time": "06:15", "timezone": "Asia/Tokyo", "frequency": "weekly",
-                                    "weekday": "fri", "max_items": "5", "more": "80", "action": "save"})
+                                    "weekday": "fri", "max_items": "5", "more": "80", "action": "save"},
+                        follow_redirects=True)
     assert saved.status_code == 200 and "Saved." in saved.text
     sub = store.find_subscriber(sub.id)
     assert (json.loads(sub.profile), sub.delivery_time, sub.timezone, sub.frequency, sub.weekday,
@@ -434,7 +435,8 @@ def test_a_subscriber_whose_stored_profile_no_longer_parses_sees_why_on_the_mana
     link = manage_link(app, sub)
     page = client.get(link)
     assert page.status_code == 200 and "two operators in term &#39;+-agents&#39;" in page.text
-    saved = post_form(client, link, {"keywords": "+agents", "time": "07:30", "timezone": "UTC", "action": "save"})
+    saved = post_form(client, link, {"keywords": "+agents", "time": "07:30", "timezone": "UTC", "action": "save"},
+                      follow_redirects=True)
     assert saved.status_code == 200 and "Saved." in saved.text
     assert json.loads(store.find_subscriber(sub.id).profile) == ["+agents"]
 
@@ -450,7 +452,7 @@ def test_profiles_stored_beyond_what_the_page_takes_as_typed_do_not_stop_a_save_
     page = client.get(link)
     assert titles_in_tester(page.text) and "characters" not in page.text and "excluded" not in page.text
     kept = {"keywords": [long.replace("\n", "\r\n"), "distill, -distillation"], "time": "09:00", "timezone": "UTC"}
-    saved = post_form(client, link, {**kept, "action": "save"})
+    saved = post_form(client, link, {**kept, "action": "save"}, follow_redirects=True)
     assert saved.status_code == 200 and "Saved." in saved.text
     assert store.find_subscriber(sub.id).delivery_time == "09:00"
     assert json.loads(store.find_subscriber(sub.id).profile) == [long, "distill, -distillation"]
@@ -525,7 +527,7 @@ def test_a_config_file_subscriber_is_told_the_file_sets_their_keywords_and_a_sav
     saved = post_form(client, link, {"keywords": "agents", "time": "07:30", "timezone": "UTC", "action": "save"})
     assert saved.status_code == 409 and "Saved." not in saved.text
     assert json.loads(store.find_subscriber(sub.id).profile) == ["distillation"]
-    assert "Paused" in post_form(client, link, {"action": "pause"}).text
+    assert "Paused" in post_form(client, link, {"action": "pause"}, follow_redirects=True).text
 
 
 @pytest.mark.parametrize("threshold", [0.33, 0.42, 0.25])
@@ -554,7 +556,8 @@ def test_a_save_from_a_second_tab_opened_before_another_save_does_not_undo_it_un
 
     def save(page, **changes):
         version = re.search(r'name="version" value="([^"]+)"', page).group(1)
-        return client.post(link, data={"csrftoken": csrf_of(page), "version": version, **form, **changes})
+        return client.post(link, data={"csrftoken": csrf_of(page), "version": version, **form, **changes},
+                           follow_redirects=True)
     assert "Saved." in save(first, keywords="robots").text
     stale = save(second, keywords='"speculative decoding", distillation', time="09:00")
     assert stale.status_code == 409 and "Not saved: your subscription was changed elsewhere" in stale.text
@@ -567,7 +570,7 @@ def test_a_save_from_a_second_tab_opened_before_another_save_does_not_undo_it_un
 def test_pause_stops_digests_until_resume(app, client, config, store):
     sub = subscribed(client, config, store)
     link = manage_link(app, sub)
-    paused = post_form(client, link, {"action": "pause"})
+    paused = post_form(client, link, {"action": "pause"}, follow_redirects=True)
     assert "Paused" in paused.text and store.list_subscribers() == []
     post_form(client, link, {"action": "resume"})
     assert [s.address for s in store.list_subscribers()] == ["ada@example.org"]
@@ -652,7 +655,7 @@ def test_what_a_manage_form_did_is_in_the_page_title_a_screen_reader_reads_first
     not announced, so a screen reader user could not tell the save from a reload."""
     sub = subscribed(client, config, store)
     store.set_vote(sub.id, "2606.12243", 1)
-    page = post_form(client, manage_link(app, sub), form)
+    page = post_form(client, manage_link(app, sub), form, follow_redirects=True)
     assert f"<title>{title} · Paper digests</title>" in page.text
     assert "<title>Your subscription · Paper digests</title>" in client.get(manage_link(app, sub)).text
 
@@ -811,7 +814,7 @@ def test_a_manage_form_refused_by_its_csrf_check_comes_back_as_typed_and_saves_t
     assert page.status_code == 403 and said in page.text and "What you typed is still below: Save again." in page.text
     assert textareas(page.text) == ["robots, &lt;b&gt;legged&lt;/b&gt;", ""] and 'value="09:00"' in page.text
     assert store.find_subscriber(sub.id).delivery_time == "07:30"                 # nothing applied
-    again = client.post(link, data={**typed, "csrftoken": csrf_of(page.text)})
+    again = client.post(link, data={**typed, "csrftoken": csrf_of(page.text)}, follow_redirects=True)
     assert again.status_code == 200 and "Saved." in again.text
     assert json.loads(store.find_subscriber(sub.id).profile) == ["robots, <b>legged</b>"]
 
@@ -1323,7 +1326,8 @@ def test_a_slow_database_query_on_one_page_does_not_stall_the_other_pages(app, c
     answers = {}
 
     def slow():
-        answers["slow"] = client.request(method, link, data=None if form is None else {"csrftoken": csrf, **form})
+        answers["slow"] = client.request(method, link, data=None if form is None else {"csrftoken": csrf, **form},
+                                         follow_redirects=True)
     with SlowQuery(store.engine) as query:
         query.armed = True
         held = threading.Thread(target=slow)
@@ -1388,7 +1392,7 @@ def test_a_database_locked_by_another_process_gets_a_busy_page_saying_nothing_ch
         assert again in answer.text
     assert store.find_subscriber(sub.id).profile == sub.profile
     retried = client.post(link, data={"csrftoken": csrf_of(page.text), "keywords": "robots", "time": "09:00",
-                                      "timezone": "UTC", "action": "save"})
+                                      "timezone": "UTC", "action": "save"}, follow_redirects=True)
     assert "Saved." in retried.text and json.loads(store.find_subscriber(sub.id).profile) == ["robots"]
 
 
@@ -1403,7 +1407,7 @@ def test_a_change_saved_before_the_database_got_busy_is_not_called_unchanged(loc
         with hold():
             return real(subscriber_id)
     monkeypatch.setattr(store, "votes", votes_while_locked)
-    answer = client.post(link, data={"csrftoken": csrf_of(page.text), "action": "pause"})
+    answer = client.post(link, data={"csrftoken": csrf_of(page.text), "action": "pause"}, follow_redirects=True)
     assert answer.status_code == 503 and "nothing was changed" not in answer.text
     assert "Paused: no digests until you resume. The page could not be shown just now" in answer.text
     assert store.find_subscriber(sub.id).paused
@@ -1425,7 +1429,8 @@ def test_a_save_waiting_for_a_row_another_process_holds_on_postgresql_gets_the_b
         held.execute(text("SELECT id FROM subscriber WHERE id = :id FOR UPDATE"), {"id": sub.id})
         saved = post_form(client, link, {"keywords": "robots", "time": "09:00", "timezone": "UTC", "action": "save"})
         held.rollback()
-        retried = post_form(client, link, {"keywords": "robots", "time": "09:00", "timezone": "UTC", "action": "save"})
+        retried = post_form(client, link, {"keywords": "robots", "time": "09:00", "timezone": "UTC", "action": "save"},
+                            follow_redirects=True)
     application.web.close()
     other.close()
     assert saved.status_code == 503 and saved.headers["retry-after"] == "10" and "nothing was changed" in saved.text

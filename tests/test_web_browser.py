@@ -527,3 +527,25 @@ def test_a_form_refused_by_its_check_comes_back_as_typed_only_when_sent_from_thi
     page.get_by_role("button", name="Go").click()
     page.get_by_text("It was sent from another website, so nothing was done").wait_for()
     assert "attacker@" not in page.content() and page.get_by_label("Email").count() == 0
+
+
+def test_back_from_the_unsubscribe_page_after_a_save_or_a_pause_shows_the_manage_page_again(site, smtp, browser):
+    """The page after Save or Pause answered the POST itself: Back from the Unsubscribe page showed
+    Chrome's "Confirm Form Resubmission" (ERR_CACHE_MISS), and a reload sent the form again."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_label("Profile 1 keywords").fill("robots")
+    for button, title in (("Save", "Saved: Your subscription"), ("Pause digests", "Paused: Your subscription")):
+        page.get_by_role("button", name=button).click()
+        expect(page).to_have_title(f"{title} · Paper digests")
+        page.get_by_role("link", name="Unsubscribe").click()
+        page.wait_for_url("**/unsubscribe/**")
+        page.go_back()
+        assert page.title() == f"{title} · Paper digests"
+        page.reload()
+        assert page.title() == f"{title} · Paper digests"
+    assert page.get_by_label("Profile 1 keywords").input_value() == "robots"

@@ -64,6 +64,7 @@ BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the databa
 SLACK_BUSY = "the service is busy for a moment; click the button again in a few seconds"
 SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",   # manage actions that
             "clear_vote": "Vote removed."}                                                # save nothing typed
+DONE = {"save": "Saved.", **SWITCHED}       # what the page after a manage action says (?done=)
 
 
 class Gone(Exception):
@@ -341,7 +342,9 @@ class WebApp:
     async def manage_page(self, request: Request) -> Response:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         f = Fields.of_subscriber(sub, self.default_more)
-        return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub))
+        request.state.changed = DONE.get(request.query_params.get("done", ""), "")    # the change just made
+        return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
+                                      notice=request.state.changed)
 
     async def manage_view(self, request: Request, sub, f: Fields, errors: dict, result: TesterResult,
                           status: int = 200, notice: str = "") -> Response:
@@ -369,6 +372,8 @@ class WebApp:
             sub = await run_in_threadpool(self.switch, sub, action, form.get("clear_vote", ""))
             request.state.changed = SWITCHED[action]      # told so, should the page after it find the database busy
             f = self.edits(form, sub)
+            if not self.unsaved(f, sub):
+                return self.done(request, action)
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
                                           notice=SWITCHED[action] + self.unsaved(f, sub))
         f = Fields.from_form(form, self.default_more)
@@ -383,10 +388,14 @@ class WebApp:
         settings, errors = check(f, self.config.web.slack_targets, with_address=False, kept=stored_profiles(sub))
         if errors:
             return await self.manage_view(request, sub, f, errors, await self.tester_for_refused(f, errors, sub), 400)
-        sub = await run_in_threadpool(self.save, sub, settings)
-        request.state.changed = "Saved."
-        return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
-                                      await self.run_tester(f, sub), notice="Saved.")
+        await run_in_threadpool(self.save, sub, settings)
+        return self.done(request, "save")
+
+    def done(self, request: Request, action: str) -> Response:
+        """A change made: its page is a GET (post/redirect/get) that says what was done, so that a
+        reload shows it again and the back button returns to it; a page answering the POST itself
+        was Chrome's "Confirm Form Resubmission" on the way back from the Unsubscribe page."""
+        return RedirectResponse(f"{self.root}{request.url.path}?done={action}", status_code=303)
 
     async def refused(self, request: Request, sub, form) -> Response:
         """A manage form the CSRF check refused: the page again as typed, with a new token and
