@@ -93,7 +93,9 @@ def test_nothing_is_active_until_the_mailed_link_is_confirmed_by_its_page_post(c
     assert shown.status_code == 200 and "Confirm subscription" in shown.text
     assert store.list_subscribers(active_only=False) == []
     done = client.post(confirm, data={"csrftoken": csrf_of(shown.text)})
-    assert done.status_code == 200 and "You are subscribed" in done.text
+    assert done.status_code == 303 and done.headers["location"].startswith("/subscribed/")
+    page = client.get(done.headers["location"])
+    assert "You are subscribed" in page.text and "Manage your subscription" in page.text
     [sub] = store.list_subscribers()
     assert (sub.address, json.loads(sub.profile), sub.timezone, sub.origin) == (
         "ada@example.org", ['"speculative decoding", distillation'], "Europe/Berlin", "web")
@@ -130,7 +132,7 @@ def test_a_confirmation_that_fails_half_way_leaves_the_link_usable(client, confi
         client.post(confirm, data={"csrftoken": csrf_of(shown.text)})
     assert store.list_subscribers(active_only=False) == []
     monkeypatch.setattr(app.web.store, "add_subscriber", real)
-    done = client.post(confirm, data={"csrftoken": csrf_of(shown.text)})
+    done = client.post(confirm, data={"csrftoken": csrf_of(shown.text)}, follow_redirects=True)
     assert done.status_code == 200 and [s.address for s in store.list_subscribers()] == ["ada@example.org"]
 
 
@@ -271,7 +273,7 @@ def test_an_address_at_an_internationalised_domain_can_subscribe_through_any_mai
     assert page.status_code == 200 and "We sent a message to User@Bücher.example" in page.text
     [mail] = received.snapshot()
     assert mail["To"] == "user@xn--bcher-kva.example"
-    done = post_form(client, link_in(mail.get_content(), "confirm"), {})
+    done = post_form(client, link_in(mail.get_content(), "confirm"), {}, follow_redirects=True)
     assert [s.address for s in store.list_subscribers()] == ["user@xn--bcher-kva.example"]
     manage = re.search(r'href="([^"]+/manage/[^"]+)"', done.text).group(1)
     assert '<p class="lead">user@bücher.example</p>' in client.get(manage).text      # shown as typed, not xn--

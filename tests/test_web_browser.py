@@ -529,14 +529,18 @@ def test_a_form_refused_by_its_check_comes_back_as_typed_only_when_sent_from_thi
     assert "attacker@" not in page.content() and page.get_by_label("Email").count() == 0
 
 
-def test_back_from_the_unsubscribe_page_after_a_save_or_a_pause_shows_the_manage_page_again(site, smtp, browser):
-    """The page after Save or Pause answered the POST itself: Back from the Unsubscribe page showed
-    Chrome's "Confirm Form Resubmission" (ERR_CACHE_MISS), and a reload sent the form again."""
+def test_the_back_button_returns_to_the_pages_after_confirm_save_and_pause(site, smtp, browser):
+    """The pages after Confirm, Save and Pause answered the POST themselves: Back to them (from the
+    manage page, from the Unsubscribe page) showed Chrome's "Confirm Form Resubmission"
+    (ERR_CACHE_MISS), and a reload sent the form again."""
     from playwright.sync_api import expect
 
     base, *_ = site
     page = browser.new_page(viewport={"width": 375, "height": 800})
     subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.go_back()
+    assert page.title() == "You are subscribed · Paper digests"
     page.get_by_role("link", name="Manage your subscription").click()
     page.get_by_label("Profile 1 keywords").fill("robots")
     for button, title in (("Save", "Saved: Your subscription"), ("Pause digests", "Paused: Your subscription")):

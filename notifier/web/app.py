@@ -57,7 +57,7 @@ UNCHECKED = {     # why the CSRF check refused a form, by whether the browser se
            "opened, or blocked: then allow cookies for this site)"}
 CSRF_REFUSED_SCOPE = "notifier.csrf_refused"     # set on a form the CSRF check refused (create_app)
 REFILLED_FORMS = re.compile(r"/|/manage/[^/]+")  # forms that come back as typed when it refuses them
-TOKEN_IN_PATH = re.compile(r"^(/(?:sent|confirm|manage|unsubscribe|vote)/)[^/]+")    # the routes with a token
+TOKEN_IN_PATH = re.compile(r"^(/(?:sent|confirm|subscribed|manage|unsubscribe|vote)/)[^/]+")    # the routes with a token
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 LOCK_TIMEOUT_MS = BUSY_TIMEOUT_MS   # PostgreSQL: a page's write waits for a row another process holds as long as on SQLite
 BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
@@ -313,7 +313,13 @@ class WebApp:
                          button="Confirm subscription")
 
     async def confirm(self, request: Request) -> Response:
+        """Confirmed: the page saying so is a GET of its own (post/redirect/get), so that Back from
+        the manage page it links to returns to it, where Chrome said "Confirm Form Resubmission"."""
         sub = await run_in_threadpool(self.confirm_signup, request.path_params["token"])
+        return RedirectResponse(f"{self.root}/subscribed/{self.signer.sign(Token('manage', sub.id))}", status_code=303)
+
+    async def subscribed(self, request: Request) -> Response:
+        sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         return self.message(request, "You are subscribed",
                             "Your first digest comes at your delivery time. Every digest links to a page "
                             "where you change your keywords or unsubscribe.",
@@ -732,6 +738,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         Route("/tester", web.tester_fragment, methods=["POST"]),
         Route("/confirm/{token}", web.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", web.confirm, methods=["POST"]),
+        Route("/subscribed/{token}", web.subscribed, methods=["GET"]),
         Route("/manage/{token}", web.manage_page, methods=["GET"]),
         Route("/manage/{token}", web.manage, methods=["POST"]),
         Route("/manage/{token}/tester", web.tester_fragment, methods=["POST"]),
