@@ -917,8 +917,9 @@ def test_the_unsubscribe_link_opened_in_a_browser_shows_one_button_and_changes_n
     link = f"{PUBLIC}/unsubscribe/{app.web.signer.sign(Token('unsubscribe', sub.id))}"
     page = client.get(link)
     assert page.status_code == 200 and page.text.count("<button") == 1 and store.find_subscriber(sub.id).active
-    done = client.post(link, data={"csrftoken": csrf_of(page.text)})
+    done = client.post(link, data={"csrftoken": csrf_of(page.text)}, follow_redirects=True)
     assert "You are unsubscribed" in done.text and not store.find_subscriber(sub.id).active
+    assert "Subscribe again from the start page" in client.get(link).text        # a reload, or Back to it
 
 
 def test_a_subscriber_whose_links_expired_gets_a_new_one_by_mail(app, client, config, store):
@@ -952,8 +953,11 @@ def test_a_vote_link_shows_a_page_and_the_vote_is_stored_by_its_post(app, client
     link = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2606.12243', -1))}"
     page = client.get(link)
     assert page.status_code == 200 and "Not for me" in page.text and store.votes(sub.id) == []
-    client.post(link, data={"csrftoken": csrf_of(page.text)})
+    done = client.post(link, data={"csrftoken": csrf_of(page.text)}, follow_redirects=True)
     assert store.votes(sub.id) == [("2606.12243", -1)]
+    assert "Noted." in done.text and "<button" not in done.text           # and so on a reload, or Back to it
+    other = client.get(f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2606.12243', 1))}")
+    assert "More like this" in other.text and "<button" in other.text
     listed = client.get(manage_link(app, sub))
     assert "not for me" in listed.text
     post_form(client, manage_link(app, sub), {"clear_vote": "2606.12243"})
@@ -976,7 +980,7 @@ def test_a_right_to_left_title_takes_its_own_direction_on_the_vote_pages_and_the
     link = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2606.99998', 1))}"
     shown = '<span dir="auto">نماذج الانتباه المتناثر</span>'
     assert shown in client.get(link).text
-    assert shown in post_form(client, link, {}).text
+    assert shown in post_form(client, link, {}, follow_redirects=True).text
     assert shown in client.get(manage_link(app, sub)).text
 
 

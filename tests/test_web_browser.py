@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from notifier.store import Store
+from notifier.web.tokens import Signer, Token
 from smtp_server import Recorder, free_port
 from web_helpers import SECRET, link_in, store_sample_papers, wait_until_up
 
@@ -529,13 +530,13 @@ def test_a_form_refused_by_its_check_comes_back_as_typed_only_when_sent_from_thi
     assert "attacker@" not in page.content() and page.get_by_label("Email").count() == 0
 
 
-def test_the_back_button_returns_to_the_pages_after_confirm_save_and_pause(site, smtp, browser):
-    """The pages after Confirm, Save and Pause answered the POST themselves: Back to them (from the
-    manage page, from the Unsubscribe page) showed Chrome's "Confirm Form Resubmission"
+def test_the_back_button_returns_to_the_page_after_each_form(site, smtp, browser):
+    """The pages after Confirm, Save, Pause, a vote and Unsubscribe answered the POST themselves:
+    Back to them (from the page they link to) showed Chrome's "Confirm Form Resubmission"
     (ERR_CACHE_MISS), and a reload sent the form again."""
     from playwright.sync_api import expect
 
-    base, *_ = site
+    base, _, _, db = site
     page = browser.new_page(viewport={"width": 375, "height": 800})
     subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
     page.get_by_role("link", name="Manage your subscription").click()
@@ -553,3 +554,15 @@ def test_the_back_button_returns_to_the_pages_after_confirm_save_and_pause(site,
         page.reload()
         assert page.title() == f"{title} · Paper digests"
     assert page.get_by_label("Profile 1 keywords").input_value() == "robots"
+    unsubscribe = page.get_by_role("link", name="Unsubscribe").get_attribute("href")
+    store = Store(db)
+    vote = Signer(SECRET).sign(Token("vote", store.find_subscriber("ada@example.org").id, "2606.12243", 1))
+    store.close()
+    for link, button, title, onward in ((f"{base}/vote/{vote}", "More like this", "Thank you", "See all your votes"),
+                                        (unsubscribe, "Unsubscribe", "You are unsubscribed", "Start page")):
+        page.goto(link)
+        page.get_by_role("button", name=button).click()
+        expect(page).to_have_title(f"{title} · Paper digests")
+        page.get_by_role("link", name=onward).click()
+        page.go_back()
+        assert page.title() == f"{title} · Paper digests"

@@ -450,7 +450,9 @@ class WebApp:
         t = self.verify("unsubscribe", request.path_params["token"], UNSUBSCRIBE_DAYS)
         sub = await run_in_threadpool(self.store.find_subscriber, t.subject)
         if sub is None or not sub.active:
-            return self.message(request, "You are unsubscribed", "No more digests will be sent to this address.")
+            return self.message(request, "You are unsubscribed", "No more digests will be sent to this address. "
+                                "Changed your mind? Subscribe again from the start page.", link=f"{self.root}/",
+                                link_text="Start page")
         return self.page(request, "action", title="Unsubscribe",
                          text=f"Stop sending paper digests to {readable_address(sub.address)}?", button="Unsubscribe")
 
@@ -460,9 +462,13 @@ class WebApp:
         await run_in_threadpool(self.remove, t.subject, one_click=form.get("List-Unsubscribe") == "One-Click")
         if form.get("List-Unsubscribe") == "One-Click":
             return PlainTextResponse("unsubscribed\n")
-        return self.message(request, "You are unsubscribed", "No more digests will be sent to this address. "
-                            "Changed your mind? Subscribe again from the start page.", link=f"{self.root}/",
-                            link_text="Start page")
+        return self.again(request)
+
+    def again(self, request: Request) -> Response:
+        """The page after a done unsubscribe or vote is its link's page, which now says it is done:
+        a GET (post/redirect/get), so that Back to it from the page it links to does not end in
+        Chrome's "Confirm Form Resubmission"."""
+        return RedirectResponse(self.root + request.url.path, status_code=303)
 
     def remove(self, subject: int, one_click: bool) -> None:
         sub = self.store.find_subscriber(subject)
@@ -480,14 +486,16 @@ class WebApp:
 
     async def vote_page(self, request: Request) -> Response:
         sub, t, paper = await run_in_threadpool(self.vote_for, request.path_params["token"])
+        if (paper.arxiv_id, t.vote) in await run_in_threadpool(self.store.votes, sub.id):
+            return self.message(request, "Thank you", "Noted. Your next digests take it into account.", paper=paper,
+                                link=manage_url(self.base, self.signer, sub.id), link_text="See all your votes")
         label = "More like this" if t.vote > 0 else "Not for me"
         return self.page(request, "action", title=label, text=f"Record “{label.lower()}” for this paper?",
                          paper=paper, button=label)
 
     async def vote(self, request: Request) -> Response:
-        sub, _, paper = await run_in_threadpool(self.record_vote, request.path_params["token"])
-        return self.message(request, "Thank you", "Noted. Your next digests take it into account.", paper=paper,
-                            link=manage_url(self.base, self.signer, sub.id), link_text="See all your votes")
+        await run_in_threadpool(self.record_vote, request.path_params["token"])
+        return self.again(request)
 
     def record_vote(self, token: str, via: str | None = None):
         """Stores the vote a link or a Slack button carries: (subscriber, token, paper)."""
