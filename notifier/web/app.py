@@ -378,10 +378,11 @@ class WebApp:
             sub = await run_in_threadpool(self.switch, sub, action, form.get("clear_vote", ""))
             request.state.changed = SWITCHED[action]      # told so, should the page after it find the database busy
             f = self.edits(form, sub)
-            if not self.unsaved(f, sub):
+            unsaved = self.unsaved(f, sub)
+            if not unsaved:                     # nothing typed to keep: the page after it is a GET
                 return self.done(request, action)
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
-                                          notice=SWITCHED[action] + self.unsaved(f, sub))
+                                          notice=SWITCHED[action] + unsaved)
         f = Fields.from_form(form, self.default_more)
         f.email = sub.address
         if action == "preview":
