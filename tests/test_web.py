@@ -1120,6 +1120,20 @@ def test_an_unexpected_error_shows_a_plain_500_page_without_a_trace(app, client,
     assert client.get("/nowhere").status_code == 404
 
 
+def test_a_sign_up_that_fails_on_the_server_shows_the_keywords_typed_to_copy(app, monkeypatch):
+    """The 500 (or busy 503) page of a sign-up said "Please try again later" and nothing else: the
+    keywords typed, a paragraph perhaps, were gone; the manage form's error pages show them."""
+    from notifier.errors import StoreError
+
+    def full(*a, **k):
+        raise StoreError("the disk is full")
+    monkeypatch.setattr(app.web.store, "add_signup", full)
+    with TestClient(app, base_url=PUBLIC, raise_server_exceptions=False) as c:
+        page = subscribe(c, keywords='"sparse attention", <b>kv</b>\r\nlong context', follow=False)
+    assert page.status_code == 500 and "Nothing was saved. Copy your keywords from here" in page.text
+    assert textareas(page.text) == ['&#34;sparse attention&#34;, &lt;b&gt;kv&lt;/b&gt;\nlong context']
+
+
 # ----------------------------------------------------------------------------- configuration
 def test_the_web_table_is_validated_with_one_line_errors(tmp_path):
     path = tmp_path / "c.toml"

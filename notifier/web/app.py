@@ -188,7 +188,7 @@ class WebApp:
 
     async def subscribe(self, request: Request) -> Response:
         form = await request.form()
-        f = Fields.from_form(form, self.default_more)
+        f = request.state.typed = Fields.from_form(form, self.default_more)     # for the error page, should it fail
         refused = request.scope.get(CSRF_REFUSED_SCOPE)
         preview = form.get("action") == "preview" or refused      # a refused form shows, as a preview does
         limit, kind = (TESTER_LIMIT, "tester") if preview else (self.config.web.limit_per_client, "client")
@@ -651,8 +651,9 @@ def error_page(web: WebApp, request: Request, status: int, text: str, **values) 
 
 
 def unstored(request: Request) -> list[str]:
-    """The profiles a manage form carried when nothing was stored (its link expired, they
-    unsubscribed in another tab, the database was busy): the error page shows them to copy."""
+    """The profiles a sign-up or manage form carried when nothing was stored (its link expired,
+    they unsubscribed in another tab, the database was busy or failed): the error page shows them
+    to copy."""
     typed = getattr(request.state, "typed", None)
     return typed.texts() if typed and not getattr(request.state, "changed", "") else []
 
