@@ -21,8 +21,9 @@ import httpx
 import pytest
 
 from notifier.store import Store
+from notifier.web.tokens import Signer, Token
 from smtp_server import Recorder, free_port
-from web_helpers import SECRET, link_in, store_sample_papers
+from web_helpers import SECRET, link_in, store_sample_papers, wait_until_up
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
@@ -69,18 +70,6 @@ unsubscribe_mailto = "unsubscribe@example.org"\n
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-def wait_until_up(base: str, proc) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise AssertionError(f"notifier web exited: {proc.stdout.read().decode()}")
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("notifier web did not answer within 30 s")
 
 
 @pytest.fixture
@@ -515,3 +504,65 @@ def test_the_slider_is_named_in_words_a_screen_reader_can_say(site, smtp, browse
     assert page.get_by_role("slider", name="Fewer or more papers", exact=True).count() == 1
     assert "↔" in page.locator("label[for=more]").inner_text()             # what a sighted person sees stays
 
+
+
+def test_a_form_refused_by_its_check_comes_back_as_typed_only_when_sent_from_this_site(site, browser):
+    """The browser's own word (Sec-Fetch-Site) tells a stale form of this site from one another site
+    posts: the first comes back as typed; the second came back as this site's form, filled with the
+    other site's address ("What you typed is still below: Subscribe again")."""
+    base, *_ = site
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Keywords").fill("agents")
+    context.clear_cookies()                                  # a browser restart with the page open
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_text("What you typed is still below").wait_for()
+    assert page.get_by_label("Email").input_value() == "ada@example.org"
+    evil = "http://phish.example/"
+    page.route(evil, lambda route: route.fulfill(content_type="text/html", body=f"""
+        <form method="post" action="{base}/"><input name="email" value="attacker@example.net">
+        <input name="keywords" value="Your account is locked"><button>Go</button></form>"""))
+    page.goto(evil)
+    page.get_by_role("button", name="Go").click()
+    page.get_by_text("It was sent from another website, so nothing was done").wait_for()
+    assert "attacker@" not in page.content() and page.get_by_label("Email").count() == 0
+
+
+def test_the_back_button_returns_to_the_page_after_each_form(site, smtp, browser):
+    """The pages after Confirm, Save, Pause, a vote and Unsubscribe answered the POST themselves:
+    Back to them (from the page they link to) showed Chrome's "Confirm Form Resubmission"
+    (ERR_CACHE_MISS), and a reload sent the form again."""
+    from playwright.sync_api import expect
+
+    base, _, _, db = site
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.go_back()
+    assert page.title() == "You are subscribed · Paper digests"
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_label("Profile 1 keywords").fill("robots")
+    for button, title in (("Save", "Saved: Your subscription"), ("Pause digests", "Paused: Your subscription")):
+        page.get_by_role("button", name=button).click()
+        expect(page).to_have_title(f"{title} · Paper digests")
+        page.get_by_role("link", name="Unsubscribe").click()
+        page.wait_for_url("**/unsubscribe/**")
+        page.go_back()
+        assert page.title() == f"{title} · Paper digests"
+        page.reload()
+        assert page.title() == f"{title} · Paper digests"
+    assert page.get_by_label("Profile 1 keywords").input_value() == "robots"
+    unsubscribe = page.get_by_role("link", name="Unsubscribe").get_attribute("href")
+    store = Store(db)
+    vote = Signer(SECRET).sign(Token("vote", store.find_subscriber("ada@example.org").id, "2606.12243", 1))
+    store.close()
+    for link, button, title, onward in ((f"{base}/vote/{vote}", "More like this", "Thank you", "See all your votes"),
+                                        (unsubscribe, "Unsubscribe", "You are unsubscribed", "Start page")):
+        page.goto(link)
+        page.get_by_role("button", name=button).click()
+        expect(page).to_have_title(f"{title} · Paper digests")
+        page.get_by_role("link", name=onward).click()
+        page.go_back()
+        assert page.title() == f"{title} · Paper digests"

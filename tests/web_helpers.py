@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
+
+import httpx
 
 from notifier.parse import parse_hf_api
 
@@ -26,3 +29,16 @@ def csrf_of(html: str) -> str:
 def link_in(text: str, path: str) -> str:
     """The first http(s) link to /<path>/<token> in a message."""
     return re.search(rf"https?://\S+/{path}/[A-Za-z0-9._-]+", text).group(0)
+
+
+def wait_until_up(base: str, proc) -> None:
+    """Until `notifier web` started as ``proc`` answers at ``base``."""
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise AssertionError(f"notifier web exited: {proc.stdout.read().decode()}")
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("notifier web did not answer within 30 s")

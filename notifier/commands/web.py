@@ -1,4 +1,7 @@
 """`notifier web`: serve the self-service pages with uvicorn on [web] listen."""
+from __future__ import annotations
+
+import logging
 
 
 def add_arguments(p):
@@ -19,13 +22,22 @@ def run(args) -> int:
     try:
         sock = listening(host, port)
         event(log, "web listening", host=host, port=port, public_url=app.web.base or "(unset)")
-        server = uvicorn.Server(uvicorn.Config(
-            app, proxy_headers=True, log_level="warning", access_log=False, server_header=False, date_header=True,
-            forwarded_allow_ips=config.web.forwarded_allow_ips))
+        server = uvicorn.Server(uvicorn.Config(                 # its log lines go through ours (log_config=None)
+            app, proxy_headers=True, log_level="warning", log_config=None, access_log=False, server_header=False,
+            date_header=True, forwarded_allow_ips=config.web.forwarded_allow_ips))
+        logging.getLogger("uvicorn.error").addFilter(answered_once)
         server.run(sockets=[sock])
     finally:
         app.web.close()
     return 0
+
+
+def answered_once(record: logging.LogRecord) -> bool:
+    """Drops uvicorn's "Exception in ASGI application" for an error the app answered with its 500
+    page and logged already ("web request failed"): the operator read each failure twice, the
+    second time as a traceback of 60 lines."""
+    err = record.exc_info[1] if record.exc_info else None
+    return not getattr(err, "answered_by_web", False)
 
 
 def listening(host: str, port: int):

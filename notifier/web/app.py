@@ -57,12 +57,14 @@ UNCHECKED = {     # why the CSRF check refused a form, by whether the browser se
            "opened, or blocked: then allow cookies for this site)"}
 CSRF_REFUSED_SCOPE = "notifier.csrf_refused"     # set on a form the CSRF check refused (create_app)
 REFILLED_FORMS = re.compile(r"/|/manage/[^/]+")  # forms that come back as typed when it refuses them
+TOKEN_IN_PATH = re.compile(r"^(/(?:sent|confirm|subscribed|manage|unsubscribe|vote)/)[^/]+")    # the routes with a token
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 LOCK_TIMEOUT_MS = BUSY_TIMEOUT_MS   # PostgreSQL: a page's write waits for a row another process holds as long as on SQLite
 BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
 SLACK_BUSY = "the service is busy for a moment; click the button again in a few seconds"
 SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",   # manage actions that
             "clear_vote": "Vote removed."}                                                # save nothing typed
+DONE = {"save": "Saved.", **SWITCHED}       # what the page after a manage action says (?done=)
 
 
 class Gone(Exception):
@@ -91,6 +93,7 @@ class WebApp:
         self.config, self.env, self.secret = config, env, secret
         self.signer = Signer(secret)
         self.base = (config.web.public_url or config.general.public_url).rstrip("/")
+        self.root = urlsplit(self.base).path      # "/digests" for a public_url under a path; '' at the host's root
         if not self.base:       # a mailed '/confirm/…' has no host: nobody could ever confirm
             raise ConfigError(f"{config.path or 'defaults'}: 'web.public_url' is not set: every link the pages "
                               "mail starts with it, e.g. \"https://papers.example.org\" (\"http://127.0.0.1:8080\" "
@@ -114,7 +117,7 @@ class WebApp:
     def page(self, request: Request, name: str, status: int = 200, **values) -> HTMLResponse:
         token = request.scope.get("csrftoken")
         text = self.templates.get_template(f"web/{name}.html.j2").render(
-            csrftoken=token() if token else "", request_path=request.url.path, **values)
+            csrftoken=token() if token else "", root=self.root, request_path=self.root + request.url.path, **values)
         return HTMLResponse(text, status_code=status)
 
     def message(self, request: Request, title: str, text: str, status: int = 200, **values) -> HTMLResponse:
@@ -185,7 +188,7 @@ class WebApp:
 
     async def subscribe(self, request: Request) -> Response:
         form = await request.form()
-        f = Fields.from_form(form, self.default_more)
+        f = request.state.typed = Fields.from_form(form, self.default_more)     # for the error page, should it fail
         refused = request.scope.get(CSRF_REFUSED_SCOPE)
         preview = form.get("action") == "preview" or refused      # a refused form shows, as a preview does
         limit, kind = (TESTER_LIMIT, "tester") if preview else (self.config.web.limit_per_client, "client")
@@ -204,7 +207,7 @@ class WebApp:
         failed = await run_in_threadpool(self.start_signup, f.email, settings)
         if failed is not None:
             return await self.not_sent(request, f, failed)
-        return RedirectResponse(f"/sent/{self.signer.sign_sent(f.email)}", status_code=303)
+        return RedirectResponse(f"{self.root}/sent/{self.signer.sign_sent(f.email)}", status_code=303)
 
     async def not_sent(self, request: Request, f: Fields, error: str) -> Response:
         """The mail server did not take the sign-up's mail: the form back with the address refused
@@ -310,7 +313,13 @@ class WebApp:
                          button="Confirm subscription")
 
     async def confirm(self, request: Request) -> Response:
+        """Confirmed: the page saying so is a GET of its own (post/redirect/get), so that Back from
+        the manage page it links to returns to it, where Chrome said "Confirm Form Resubmission"."""
         sub = await run_in_threadpool(self.confirm_signup, request.path_params["token"])
+        return RedirectResponse(f"{self.root}/subscribed/{self.signer.sign(Token('manage', sub.id))}", status_code=303)
+
+    async def subscribed(self, request: Request) -> Response:
+        sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         return self.message(request, "You are subscribed",
                             "Your first digest comes at your delivery time. Every digest links to a page "
                             "where you change your keywords or unsubscribe.",
@@ -339,7 +348,9 @@ class WebApp:
     async def manage_page(self, request: Request) -> Response:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         f = Fields.of_subscriber(sub, self.default_more)
-        return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub))
+        request.state.changed = DONE.get(request.query_params.get("done", ""), "")    # the change just made
+        return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
+                                      notice=request.state.changed)
 
     async def manage_view(self, request: Request, sub, f: Fields, errors: dict, result: TesterResult,
                           status: int = 200, notice: str = "") -> Response:
@@ -367,8 +378,11 @@ class WebApp:
             sub = await run_in_threadpool(self.switch, sub, action, form.get("clear_vote", ""))
             request.state.changed = SWITCHED[action]      # told so, should the page after it find the database busy
             f = self.edits(form, sub)
+            unsaved = self.unsaved(f, sub)
+            if not unsaved:                     # nothing typed to keep: the page after it is a GET
+                return self.done(request, action)
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
-                                          notice=SWITCHED[action] + self.unsaved(f, sub))
+                                          notice=SWITCHED[action] + unsaved)
         f = Fields.from_form(form, self.default_more)
         f.email = sub.address
         if action == "preview":
@@ -381,10 +395,14 @@ class WebApp:
         settings, errors = check(f, self.config.web.slack_targets, with_address=False, kept=stored_profiles(sub))
         if errors:
             return await self.manage_view(request, sub, f, errors, await self.tester_for_refused(f, errors, sub), 400)
-        sub = await run_in_threadpool(self.save, sub, settings)
-        request.state.changed = "Saved."
-        return await self.manage_view(request, sub, Fields.of_subscriber(sub, self.default_more), {},
-                                      await self.run_tester(f, sub), notice="Saved.")
+        await run_in_threadpool(self.save, sub, settings)
+        return self.done(request, "save")
+
+    def done(self, request: Request, action: str) -> Response:
+        """A change made: its page is a GET (post/redirect/get) that says what was done, so that a
+        reload shows it again and the back button returns to it; a page answering the POST itself
+        was Chrome's "Confirm Form Resubmission" on the way back from the Unsubscribe page."""
+        return RedirectResponse(f"{self.root}{request.url.path}?done={action}", status_code=303)
 
     async def refused(self, request: Request, sub, form) -> Response:
         """A manage form the CSRF check refused: the page again as typed, with a new token and
@@ -433,7 +451,9 @@ class WebApp:
         t = self.verify("unsubscribe", request.path_params["token"], UNSUBSCRIBE_DAYS)
         sub = await run_in_threadpool(self.store.find_subscriber, t.subject)
         if sub is None or not sub.active:
-            return self.message(request, "You are unsubscribed", "No more digests will be sent to this address.")
+            return self.message(request, "You are unsubscribed", "No more digests will be sent to this address. "
+                                "Changed your mind? Subscribe again from the start page.", link=f"{self.root}/",
+                                link_text="Start page")
         return self.page(request, "action", title="Unsubscribe",
                          text=f"Stop sending paper digests to {readable_address(sub.address)}?", button="Unsubscribe")
 
@@ -443,8 +463,13 @@ class WebApp:
         await run_in_threadpool(self.remove, t.subject, one_click=form.get("List-Unsubscribe") == "One-Click")
         if form.get("List-Unsubscribe") == "One-Click":
             return PlainTextResponse("unsubscribed\n")
-        return self.message(request, "You are unsubscribed", "No more digests will be sent to this address. "
-                            "Changed your mind? Subscribe again from the start page.", link="/", link_text="Start page")
+        return self.again(request)
+
+    def again(self, request: Request) -> Response:
+        """The page after a done unsubscribe or vote is its link's page, which now says it is done:
+        a GET (post/redirect/get), so that Back to it from the page it links to does not end in
+        Chrome's "Confirm Form Resubmission"."""
+        return RedirectResponse(self.root + request.url.path, status_code=303)
 
     def remove(self, subject: int, one_click: bool) -> None:
         sub = self.store.find_subscriber(subject)
@@ -462,14 +487,16 @@ class WebApp:
 
     async def vote_page(self, request: Request) -> Response:
         sub, t, paper = await run_in_threadpool(self.vote_for, request.path_params["token"])
+        if (paper.arxiv_id, t.vote) in await run_in_threadpool(self.store.votes, sub.id):
+            return self.message(request, "Thank you", "Noted. Your next digests take it into account.", paper=paper,
+                                link=manage_url(self.base, self.signer, sub.id), link_text="See all your votes")
         label = "More like this" if t.vote > 0 else "Not for me"
         return self.page(request, "action", title=label, text=f"Record “{label.lower()}” for this paper?",
                          paper=paper, button=label)
 
     async def vote(self, request: Request) -> Response:
-        sub, _, paper = await run_in_threadpool(self.record_vote, request.path_params["token"])
-        return self.message(request, "Thank you", "Noted. Your next digests take it into account.", paper=paper,
-                            link=manage_url(self.base, self.signer, sub.id), link_text="See all your votes")
+        await run_in_threadpool(self.record_vote, request.path_params["token"])
+        return self.again(request)
 
     def record_vote(self, token: str, via: str | None = None):
         """Stores the vote a link or a Slack button carries: (subscriber, token, paper)."""
@@ -568,6 +595,15 @@ def stored_profiles(sub) -> frozenset[str]:
     return frozenset(json.loads(sub.profile)) if sub is not None else frozenset()
 
 
+def refillable(scope) -> bool:
+    """A refused form comes back as typed only when the browser says it was sent from this site's
+    own page (Sec-Fetch-Site): a form another site posts is never shown as this site's, filled with
+    that site's address and words. Browsers send the header to https and localhost only, and our
+    no-referrer policy turns Origin into "null", so without it the refusal is the plain page."""
+    from_here = (b"sec-fetch-site", b"same-origin") in scope["headers"]
+    return from_here and scope["method"] == "POST" and bool(REFILLED_FORMS.fullmatch(scope["path"]))
+
+
 def unchecked(request: Request, not_done: str, button: str) -> str:
     """The line above a form the CSRF check refused, shown again as typed: nothing was done, why,
     and which button sends it again (its page carries a new token)."""
@@ -599,14 +635,25 @@ CSRF_REFUSED = {     # by whether the browser sent the form's cookie (the check'
            "Allow them for this site (a form sent from another site gets this answer too). Reload the page and "
            "send it again."}
 
+FROM_ELSEWHERE = ("It was sent from another website, so nothing was done. To change something here, use the forms "
+                  "on this site: the start page, or the link in your latest digest.")
+
+
+def csrf_refusal(web: WebApp, request: Request) -> Response:
+    """The page for a form the CSRF check refused and that does not come back as typed."""
+    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        return error_page(web, request, 403, FROM_ELSEWHERE, link=f"{web.root}/", link_text="Start page")
+    return error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
+
 
 def error_page(web: WebApp, request: Request, status: int, text: str, **values) -> Response:
     return web.message(request, ERROR_TITLES.get(status, "Error"), text, status, typed=unstored(request), **values)
 
 
 def unstored(request: Request) -> list[str]:
-    """The profiles a manage form carried when nothing was stored (its link expired, they
-    unsubscribed in another tab, the database was busy): the error page shows them to copy."""
+    """The profiles a sign-up or manage form carried when nothing was stored (its link expired,
+    they unsubscribed in another tab, the database was busy or failed): the error page shows them
+    to copy."""
     typed = getattr(request.state, "typed", None)
     return typed.texts() if typed and not getattr(request.state, "changed", "") else []
 
@@ -616,6 +663,11 @@ def way_on(path: str) -> str:
     if path.startswith(("/confirm/", "/sent/")):
         return "Subscribe again from the start page: we mail you a new link."
     return "Use the link in your latest digest, or ask for a new one: we mail it to you."
+
+
+def loggable(path: str) -> str:
+    """A path for the log: a link's token is a key to someone's subscription, so it is left out."""
+    return TOKEN_IN_PATH.sub(r"\1…", path)
 
 
 def busy_text(request: Request) -> str:
@@ -633,11 +685,11 @@ def exception_handlers(web: WebApp) -> dict:
     async def on_token_error(request, err: TokenError):
         confirming = request.url.path.startswith(("/confirm/", "/sent/"))
         return error_page(web, request, 410 if err.expired else 400, f"{str(err).capitalize()}. "
-                          f"{way_on(request.url.path)}", link="/" if confirming else "/link",
+                          f"{way_on(request.url.path)}", link=web.root + ("/" if confirming else "/link"),
                           link_text="Start page" if confirming else "Mail me a new link")
 
     async def on_gone(request, err: Gone):
-        return error_page(web, request, 410, str(err).capitalize() + ".", link="/", link_text="Start page")
+        return error_page(web, request, 410, str(err).capitalize() + ".", link=f"{web.root}/", link_text="Start page")
 
     async def on_confirmed(request, err: Confirmed):
         return web.message(request, "You are subscribed", "This confirmation link was used already: your "
@@ -653,17 +705,33 @@ def exception_handlers(web: WebApp) -> dict:
         return error_page(web, request, err.status_code, text.get(err.status_code, err.detail or ""))
 
     async def on_busy(request, err: StoreBusy):
-        event(log, "web database busy", logging.WARNING, path=request.url.path, error=str(err))
+        event(log, "web database busy", logging.WARNING, path=loggable(request.url.path), error=str(err))
         page = error_page(web, request, 503, busy_text(request))
         page.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
         return page
 
     async def on_crash(request, err: Exception):
-        event(log, "web request failed", logging.ERROR, path=request.url.path, error=repr(err))
+        log.error("web request failed", exc_info=err, extra={"ctx": {"path": loggable(request.url.path),
+                                                                      "error": repr(err)}})
+        err.answered_by_web = True        # uvicorn logs it again when Starlette re-raises it (commands/web.py)
         return error_page(web, request, 500, "The problem was logged. Please try again later.")
 
     return {TokenError: on_token_error, Gone: on_gone, PaperGone: on_paper_gone, Confirmed: on_confirmed,
             HTTPException: on_http, StoreBusy: on_busy, Exception: on_crash}
+
+
+class UnderRoot:
+    """A public_url under a path ("https://host/digests"): its requests are served whether the proxy
+    strips that path ("/manage/…") or passes it on ("/digests/manage/…"); the pages link within it."""
+
+    def __init__(self, app, root: str):
+        self.app, self.root = app, root
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        if path == self.root or path.startswith(self.root + "/"):
+            scope = {**scope, "path": path[len(self.root):] or "/"}
+        await self.app(scope, receive, send)
 
 
 def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
@@ -680,6 +748,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         Route("/tester", web.tester_fragment, methods=["POST"]),
         Route("/confirm/{token}", web.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", web.confirm, methods=["POST"]),
+        Route("/subscribed/{token}", web.subscribed, methods=["GET"]),
         Route("/manage/{token}", web.manage_page, methods=["GET"]),
         Route("/manage/{token}", web.manage, methods=["POST"]),
         Route("/manage/{token}/tester", web.tester_fragment, methods=["POST"]),
@@ -704,20 +773,19 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers(web))
 
     async def csrf_failed(scope, send, _reason):
-        if scope["method"] == "POST" and REFILLED_FORMS.fullmatch(scope["path"]):    # back as typed, nothing done
+        if refillable(scope):                                   # back as typed, nothing done
             return await app({**scope, CSRF_REFUSED_SCOPE: True}, scope[security.REPLAY](), send)
-        request = Request(scope)
-        response = error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
-        await response(scope, None, send)
+        await csrf_refusal(web, Request(scope))(scope, None, send)
 
     async def refuse(scope, send, status):
         request = Request(scope)
-        response = error_page(web, request, status, REFUSED_BODY[status], link=request.url.path,
+        response = error_page(web, request, status, REFUSED_BODY[status], link=web.root + request.url.path,
                               link_text="Back to the page")
         await response(scope, None, send)
 
     secure = web.base.startswith("https://")
     outer = security.with_csrf(app, web.secret, secure, csrf_failed)
     outer = security.SecurityHeaders(security.BodyLimit(outer, config.web.max_body_bytes, refuse), hsts=secure)
+    outer = UnderRoot(outer, web.root) if web.root else outer
     outer.web = web
     return outer

@@ -43,7 +43,7 @@
     if (pending) { pending.abort(); }
     pending = new AbortController();
     out.setAttribute("aria-busy", "true");
-    fetch(out.getAttribute("data-src") || "/tester",
+    fetch(out.getAttribute("data-src"),
           { method: "POST", body: form(), signal: pending.signal, credentials: "same-origin" })
       .then(function (r) { return r.ok || r.status === 429 || r.status === 410 ? r.text() : FAILED; })
       .then(function (html) {
