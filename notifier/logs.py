@@ -94,9 +94,9 @@ class KeyValueFormatter(logging.Formatter):
         parts = [escape(record.getMessage())]
         parts += [f"{k}={_quote(v)}" for k, v in context.items() if v is not None]
         line = " ".join(parts)
-        if record.exc_info and not self.journald:
+        if record.exc_info:         # under journald a field, as pipeline's traceback= (a bug's only record)
             trace = record.exc_text or self.formatException(record.exc_info)
-            line += " | " + escape(trace.replace("\n", " | "))
+            line += f" traceback={_quote(trace)}" if self.journald else " | " + escape(trace.replace("\n", " | "))
         if self.journald:
             return f"<{self.PRIORITY.get(record.levelno, 6)}>{record.name}: {line}"
         return f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} {record.levelname} {record.name}: {line}"
@@ -145,3 +145,13 @@ def stderr_logging(verbose: bool = False) -> Iterator[None]:
 def event(logger: logging.Logger, message: str, level: int = logging.INFO, **ctx) -> None:
     """Log one event with context: ``event(log, "fetched", source="hf_daily", new=3)``."""
     logger.log(level, message, extra={"ctx": ctx})
+
+
+def progress_console():
+    """rich's console on standard error for a progress bar, when that is a terminal and this is not
+    a CI run (which sets CI, and often FORCE_COLOR, which rich takes for a terminal), else None:
+    piped (cron mail, a log file) a bar left a blank first line."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return console if console.is_interactive and not os.environ.get("CI") else None

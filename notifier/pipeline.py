@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import traceback
 from bisect import bisect_right
@@ -33,7 +32,7 @@ from notifier.batching import batched
 from notifier.clock import as_utc
 from notifier.config import Config
 from notifier.errors import NotifierError, ProfileError
-from notifier.logs import event, redact
+from notifier.logs import event, progress_console, redact
 from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
 from notifier.outbox import FETCHED, WAITING, FetchState, State
 from notifier.render import one_line
@@ -290,7 +289,7 @@ def _progress(ctx: Context, label: str, total: int):
     """A bar on standard error while a command fetches several source days, on a terminal only
     (gone when done): piped (cron mail, a log file) rich left a blank first line. Nothing under
     CI either, which sets CI and often FORCE_COLOR, which rich takes for a terminal."""
-    console = _terminal() if ctx.progress and total > 1 else None
+    console = progress_console() if ctx.progress and total > 1 else None
     if console is None:
         yield lambda: None
         return
@@ -299,14 +298,6 @@ def _progress(ctx: Context, label: str, total: int):
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
-
-
-def _terminal():
-    """rich's console on standard error when that is a terminal and this is not a CI run, else None."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    return console if console.is_interactive and not os.environ.get("CI") else None
 
 
 # ----------------------------------------------------------------------------- match & plan

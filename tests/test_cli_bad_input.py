@@ -111,7 +111,7 @@ def test_db_copy_to_an_unsupported_url_is_one_line_and_copies_nothing(cli, tmp_p
     monkeypatch.chdir(tmp_path)
     cli("subscribe", "ada@example.org", "-k", "moe")
     code, out, err = cli("db", "copy", "--to", url)
-    assert code == 1 and err.startswith(f"notifier: error: --to must be sqlite:///PATH") and err.count("\n") == 1
+    assert code == 1 and err.startswith("notifier: error: --to must be sqlite:///PATH") and err.count("\n") == 1
     assert url in err and out == "" and not list(tmp_path.glob("copy*"))
 
 

@@ -694,9 +694,12 @@ def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatc
             1, "", f"notifier: error: cannot listen on 127.0.0.1:{port}: Address already in use\n")
 
 
-def test_a_page_that_fails_is_one_log_line_without_the_token_of_its_link(tmp_path):
+@pytest.mark.parametrize("journald", [False, True])
+def test_a_page_that_fails_is_one_log_line_with_its_traceback_without_the_token_of_its_link(tmp_path, journald):
     """A 500 was logged twice: our line, with the manage link's token in its path (a key to that
-    subscription, for anyone who reads the journal), then uvicorn's traceback, 60 lines of its own."""
+    subscription, for anyone who reads the journal), then uvicorn's traceback, 60 lines of its own.
+    Under journald the traceback is a field of that line: it was left out, and with uvicorn's copy
+    gone the bug was nowhere in the journal."""
     import sqlite3
     import subprocess
     import sys
@@ -707,7 +710,8 @@ def test_a_page_that_fails_is_one_log_line_without_the_token_of_its_link(tmp_pat
     (tmp_path / "config.toml").write_text(f'[general]\nstate_dir = "{tmp_path}"\n[database]\nurl = "sqlite:///{db}"\n'
                                           f'[web]\nlisten = "127.0.0.1:{port}"\npublic_url = "{PUBLIC}"\n')
     web = subprocess.Popen([sys.executable, "-m", "notifier", "-c", str(tmp_path / "config.toml"), "web"],
-                           env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                           env={**os.environ, **ENV, **({"JOURNAL_STREAM": "8:1"} if journald else {})},
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_until_up(f"http://127.0.0.1:{port}", web)
         with sqlite3.connect(db) as broken:
@@ -720,6 +724,7 @@ def test_a_page_that_fails_is_one_log_line_without_the_token_of_its_link(tmp_pat
     assert page.status_code == 500 and "The problem was logged" in page.text
     [line] = [line for line in log.splitlines() if "no such table" in line]
     assert "web request failed path=/manage/… " in line and token not in log
+    assert "Traceback (most recent call last)" in line and line.startswith("<3>") == journald
 
 
 def test_notifier_web_without_a_public_url_refuses_to_start_rather_than_mail_links_without_a_host(

@@ -2,7 +2,6 @@
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from notifier.errors import InputError
 from notifier.store.engine import sqlite_path
@@ -50,11 +49,12 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     """Rows copied of all, on a terminal (standard error, gone when done: a million rows took
     over a minute without a sign of life); nothing on a pipe or under CI (which sets CI, and
     often FORCE_COLOR, which rich takes for a terminal)."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    console = Console(stderr=True)
-    if not console.is_interactive or os.environ.get("CI"):
+    from notifier.logs import progress_console
+
+    console = progress_console()
+    if console is None:
         yield lambda *_: None
         return
     columns = (TextColumn("copying {task.description:<16}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
