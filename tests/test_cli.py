@@ -174,6 +174,22 @@ def test_preview_before_any_fetch_warns_that_its_digest_is_empty_for_want_of_pap
     assert err == "notifier: warning: no papers stored yet, so this digest is empty: `notifier fetch` fetches today's\n"
 
 
+@pytest.mark.parametrize("how, warning", [
+    ("unsubscribe", "has unsubscribed: no digest is sent to them (`notifier subscribe ada@example.org -k TEXT` brings "
+                    "them back)"),
+    ("pause", "is paused: no digest is sent until `notifier edit ada@example.org --resume`")])
+def test_preview_of_someone_who_gets_no_digests_says_so_after_the_digest(cli, store, how, warning):
+    """It rendered their digest as if it would go out tomorrow."""
+    from notifier.models import Paper
+
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    cli(*(("unsubscribe", "ada@example.org") if how == "unsubscribe" else ("edit", "ada@example.org", "--pause")))
+    code, out, err = cli("preview", "ada@example.org", "--date", "2026-06-12")
+    assert code == 0 and "Mamba at scale" in out
+    assert err == f"notifier: warning: ada@example.org {warning}\n"
+
+
 @pytest.mark.parametrize("paper", ["2606.00001", "arXiv:2606.00001v2", "https://arxiv.org/abs/2606.00001",
                                    "https://huggingface.co/papers/2606.00001"], ids=["id", "versioned", "arxiv", "hf"])
 def test_vote_takes_a_paper_link_from_a_digest_and_names_the_paper_it_recorded(cli, store, paper):

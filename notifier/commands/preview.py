@@ -39,7 +39,15 @@ def run(args) -> int:
     if nothing_stored:          # else the digest reads as if nothing had matched the profile
         print("notifier: warning: no papers stored yet, so this digest is empty: `notifier fetch` fetches today's",
               file=sys.stderr)
+    if not sub.active or sub.paused:    # else it reads as what they will get
+        print(f"notifier: warning: {sub.address} {not_sent(sub)}", file=sys.stderr)
     return 0
+
+
+def not_sent(sub) -> str:
+    if not sub.active:
+        return f"has unsubscribed: no digest is sent to them (`notifier subscribe {sub.address} -k TEXT` brings them back)"
+    return f"is paused: no digest is sent until `notifier edit {sub.address} --resume`"
 
 
 def stored_day(ctx, text: str):
