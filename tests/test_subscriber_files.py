@@ -497,6 +497,15 @@ def test_subscribers_table_shows_the_first_two_hundred_and_says_how_to_get_the_r
     assert out.splitlines()[-1] == "... and 3 more (203 in all): `notifier subscribers export FILE` writes every one"
 
 
+def test_a_list_after_everyone_unsubscribed_says_so_not_no_subscribers_yet(cli):
+    """'no subscribers yet: add one' read as if their rows, and the way to bring them back, were gone."""
+    assert cli("subscribers")[1] == "no subscribers yet: add one with `notifier subscribe ADDRESS --keywords TEXT`\n"
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    cli("unsubscribe", "ada@example.org")
+    assert cli("subscribers") == (0, "no active subscribers (1 unsubscribed: `notifier subscribers --all` lists them)\n", "")
+    assert "ada@example.org" in cli("subscribers", "--all")[1]
+
+
 def test_a_subscribers_table_read_only_in_part_by_head_exits_0_as_every_command_does(db_url, tmp_path):
     """rich exited 1 when its reader stopped early: `notifier subscribers | head` failed under pipefail."""
     import os

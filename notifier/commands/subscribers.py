@@ -54,10 +54,18 @@ def run(args) -> int:
             total = ctx.store.count_subscribers(active_only=not args.all, paused=True)
             shown = ctx.store.list_subscribers(active_only=not args.all, paused=True, limit=SHOWN)
         if not total:
-            print("no subscribers yet: add one with `notifier subscribe ADDRESS --keywords TEXT`")
+            print(nobody_listed(ctx, args.all))
             return 0
         print_table(ctx, shown, total)
     return 0
+
+
+def nobody_listed(ctx, everyone: bool) -> str:
+    """'no subscribers yet' was said after everyone had unsubscribed, as if their rows were gone."""
+    left = 0 if everyone else ctx.store.count_subscribers(active_only=False)
+    if left:
+        return f"no active subscribers ({left} unsubscribed: `notifier subscribers --all` lists them)"
+    return "no subscribers yet: add one with `notifier subscribe ADDRESS --keywords TEXT`"
 
 
 def import_file(ctx, args) -> int:
