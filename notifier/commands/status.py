@@ -23,8 +23,7 @@ def run(args) -> int:
     with context(args) as ctx:
         st = ctx.store
         attention = print_sources(st, ctx.config)
-        subscribers = [s for s in st.subscriber_rows("id", "address", "profile", "active", "paused", active_only=False)
-                       if s.active]         # and paused: their digests are held, not gone
+        subscribers = st.subscriber_rows("id", "address", "profile", "paused", paused=True)  # held, not gone
         last_sent = st.latest_deliveries((outbox.State.SENT,))
         print_subscribers(subscribers, last_sent)
         attention |= print_unreadable([s for s in subscribers if not s.paused])
