@@ -1,0 +1,56 @@
+r"""TeX formulas in titles and abstracts, as arXiv writes them ("$\mathcal{O}(n \log n)$"), as plain
+text. No mail client or Slack typesets TeX, so a formula made only of what plain text can show is
+written that way ("O(n log n)"); one with anything else stays as typed. A "$" opens a formula only
+before a non-space and closes one only after a non-space and not before a digit: "$5 and $10" is
+money.
+"""
+from __future__ import annotations
+
+import re
+
+TEX_MATH = re.compile(r"(?<![\\$])\$(?=\S)([^$\n]{1,200}?)(?<=[^\s\\])\$(?!\d)")
+TEX_STYLE = re.compile(r"\\(?:math(?:cal|rm|bf|it|sf|tt|bb|frak|scr)|text(?:rm|bf|it|sf|tt)?|operatorname|bm)\{([\w ]*)\}")
+TEX_BB = re.compile(r"\\mathbb\{([NZQRC])\}")
+TEX_SQRT = re.compile(r"\\sqrt\{([^{}\\]+)\}")
+TEX_COMMAND = re.compile(r"\\([A-Za-z]+|[,;!% ])")
+TEX_SCRIPT = re.compile(r"([_^])(?:\{([^{}]*)\}|(\w))")
+TEX_SYMBOLS = {
+    **dict(zip("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi "
+               "rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi "
+               "Omega".split(), "αβγδεεζηθϑικλμνξπρστυϕφχψωΓΔΘΛΞΠΣΦΨΩ")),
+    **{f: f for f in "log ln exp sin cos tan max min arg lim sup inf det".split()},
+    "ell": "ℓ", "infty": "∞", "times": "×", "cdot": "·", "leq": "≤", "le": "≤", "geq": "≥", "ge": "≥",
+    "neq": "≠", "approx": "≈", "sim": "∼", "pm": "±", "to": "→", "rightarrow": "→", "in": "∈",
+    "partial": "∂", "nabla": "∇", "ldots": "…", "dots": "…", "cdots": "⋯", ",": " ", ";": " ", " ": " ",
+    "!": "", "%": "%", "quad": " ",
+}
+SUPERSCRIPT = dict(zip("0123456789+-=()in", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿ")) | dict(zip("dkT", "ᵈᵏᵀ"))
+SUBSCRIPT = dict(zip("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎"))
+
+
+def readable_tex(s: str) -> str:
+    """``s`` with each formula it can show as plain text written so (see TEX_MATH)."""
+    return TEX_MATH.sub(_formula, s) if "$" in s else s
+
+
+def _formula(m: re.Match) -> str:
+    f = TEX_STYLE.sub(r"\1", TEX_BB.sub(lambda b: "ℕℤℚℝℂ"["NZQRC".index(b[1])], m[1]))
+    f = TEX_COMMAND.sub(_symbol, TEX_SQRT.sub(lambda r: f"√{r[1]}" if r[1].isalnum() else f"√({r[1]})", f))
+    f = TEX_SCRIPT.sub(_script, f)
+    return m[0] if any(c in f for c in "\\{}") else f
+
+
+def _symbol(m: re.Match) -> str:
+    """\\alpha -> α; \\ln -> "ln", with a space before a letter or a command after it: "\\ln\\ln T" is "ln ln T"."""
+    shown = TEX_SYMBOLS.get(m[1], m[0])
+    spaced = m[1].isalpha() and shown.isalpha() and len(shown) > 1 and re.match(r"[\\\w]", m.string[m.end():])
+    return shown + " " if spaced else shown
+
+
+def _script(m: re.Match) -> str:
+    """x^{2} -> x², x_2 -> x₂; what has no such character: x^(1.5), x_i."""
+    chars = m[2] if m[2] is not None else m[3]
+    table = SUPERSCRIPT if m[1] == "^" else SUBSCRIPT
+    if chars and all(c in table for c in chars):
+        return "".join(table[c] for c in chars)
+    return m[1] + (chars if len(chars) == 1 or chars.isalnum() else f"({chars})")
