@@ -10,6 +10,16 @@ NOT_FETCHED = [
 ]
 
 
+def ann_and_papers(store, papers: int = 1):
+    """ann@example.org, profile 'agents', and ``papers`` (1 or 2) stored papers on agents of 2026-06-12."""
+    from notifier.models import Paper
+    from notifier.subscribers import new_subscriber
+
+    store.ingest([Paper("2606.00001", "Agents at scale"), Paper("2606.00002", "Agents at scale, again")][:papers],
+                 source="hf_daily", digest_day="2026-06-12")
+    return store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+
+
 def failed_fetch(store, source: str) -> None:
     run_id = store.start_fetch(source, "2026-06-12")
     store.finish_fetch(run_id, outcome="failed", error="HTTP 503", http_status=503)
@@ -49,11 +59,9 @@ def planned_at(store, sub, day: str, state: str, paper: str = "2606.00001", **re
 def test_a_failed_digest_whose_papers_a_later_sent_digest_carried_no_longer_asks_for_attention(cli, store):
     """A failed digest's papers are offered again: once a later digest of that subscriber went out,
     nothing is left to do. Status listed it and exited 3 for good."""
-    from notifier.models import Paper
     from notifier.subscribers import new_subscriber
 
-    store.ingest([Paper("2606.00001", "Agents at scale")], source="hf_daily", digest_day="2026-06-12")
-    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    ann = ann_and_papers(store)
     bob = store.add_subscriber(new_subscriber(address="bob@example.org", keywords=["agents"]))
     planned_at(store, ann, "2026-06-12", "failed", error="550 mailbox full")
     planned_at(store, ann, "2026-06-14", "sent")
@@ -92,12 +100,7 @@ def test_a_digest_whose_worker_died_mid_send_is_named_interrupted_and_a_live_sen
 def test_a_digest_of_unknown_outcome_keeps_asking_for_attention_after_a_later_one_was_sent(cli, store):
     """Unlike a failed digest's, its papers are taken: no later digest carried them. Status names
     the two commands that settle it."""
-    from notifier.models import Paper
-    from notifier.subscribers import new_subscriber
-
-    store.ingest([Paper("2606.00001", "Agents at scale"), Paper("2606.00002", "Agents at scale, again")],
-                 source="hf_daily", digest_day="2026-06-12")
-    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    ann = ann_and_papers(store, 2)
     planned_at(store, ann, "2026-06-12", "unknown", error="connection lost while sending; it may have arrived")
     planned_at(store, ann, "2026-06-14", "sent", paper="2606.00002")
     code, out, _ = cli("status")
@@ -110,12 +113,7 @@ def test_a_digest_of_unknown_outcome_keeps_asking_for_attention_after_a_later_on
 def test_digests_not_delivered_to_someone_who_unsubscribed_are_counted_not_asked_about(cli, store):
     """Nothing can or should be sent to them (`resolve ... resend` is refused): a failed or lost
     digest of theirs kept status at exit 3 for good."""
-    from notifier.models import Paper
-    from notifier.subscribers import new_subscriber
-
-    store.ingest([Paper("2606.00001", "Agents at scale"), Paper("2606.00002", "Agents at scale, again")],
-                 source="hf_daily", digest_day="2026-06-12")
-    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    ann = ann_and_papers(store, 2)
     planned_at(store, ann, "2026-06-12", "unknown", error="connection lost while sending; it may have arrived")
     planned_at(store, ann, "2026-06-13", "failed", paper="2606.00002", error="550 mailbox unavailable")
     store.remove_subscriber(ann.id)
@@ -128,11 +126,9 @@ def test_digests_not_delivered_to_someone_who_unsubscribed_are_counted_not_asked
 
 def test_a_paused_subscriber_is_listed_as_paused(cli, store):
     """Status listed only those sent to: a subscriber paused after a digest went out vanished from it."""
-    from notifier.models import Paper
     from notifier.subscribers import new_subscriber
 
-    store.ingest([Paper("2606.00001", "Agents at scale")], source="hf_daily", digest_day="2026-06-12")
-    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    ann = ann_and_papers(store)
     store.add_subscriber(new_subscriber(address="bob@example.org", keywords=["agents"]))
     planned_at(store, ann, "2026-06-12", "sent")
     store.set_paused(ann.id, True)
@@ -181,11 +177,8 @@ def test_a_retry_whose_next_try_has_passed_is_overdue_and_needs_the_operator_onc
 
     from freezegun import freeze_time
 
-    from notifier.models import Paper
-    from notifier.subscribers import new_subscriber
 
-    store.ingest([Paper("2606.00001", "Agents at scale")], source="hf_daily", digest_day="2026-06-12")
-    ann = store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    ann = ann_and_papers(store)
     planned_at(store, ann, "2026-06-12", "retry", error="451 try again later",
                next_attempt_at=datetime.fromisoformat("2026-06-12T08:00:00+00:00"))
     with freeze_time(now):
