@@ -73,6 +73,10 @@ def day_label(d) -> str:
     return f"{d:%a} {d.day} {d:%b}"
 
 
+def long_day_label(d) -> str:
+    return f"{d:%A} {d.day} {d:%B}"
+
+
 def subject(digest: Digest) -> str:
     n = len(digest.items)
     terms = []
@@ -145,7 +149,7 @@ def item_view(item: DigestItem) -> dict:
             "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
             "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
-            "evidence": evidence,
+            "evidence": evidence, "day": item.day, "heading": "",
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
 
 
@@ -226,6 +230,19 @@ def with_votes(views: list[dict], digest: Digest) -> list[dict]:
     return views
 
 
+def by_day(views: list[dict], digest: Digest) -> list[dict]:
+    """A weekly or catch-up digest's papers under their day ("Tuesday 28 July" starts each day's
+    first paper: its ``heading``), the newest day first, as a mailbox or channel lists messages, and
+    best first within a day. A daily digest, or one planned before items kept their day, stays as
+    ranked. Which papers are shown is decided on the ranking, before this."""
+    if not (is_catch_up(digest) or digest.recipient.frequency == "weekly") or not all(v["day"] for v in views):
+        return views
+    ordered = [dict(v) for v in sorted(views, key=lambda v: v["day"], reverse=True)]    # stable: rank in a day
+    for before, v in zip([None, *ordered], ordered):
+        v["heading"] = "" if before and before["day"] == v["day"] else long_day_label(v["day"])
+    return ordered
+
+
 def votes_line(match) -> str:
     """Why the subscriber's votes moved a paper: 'like 2 papers you liked'; '' when they did not."""
     parts = []
@@ -286,7 +303,7 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
     shown = len(views)
     while True:
         more = len(views) - shown + digest.weaker_count
-        args = dict(ctx, items=views[:shown], cut=len(views) - shown, more=more,
+        args = dict(ctx, items=by_day(views[:shown], digest), cut=len(views) - shown, more=more,
                     preheader=preheader(views[:shown], ctx["nothing"]),
                     more_line=more_line(len(views) - shown, digest.weaker_count))
         page = env.get_template("digest.html.j2").render(**args)
@@ -441,6 +458,24 @@ def _vote_buttons(up: str, down: str):
         ButtonElement(text="👎 Not for me", action_id="vote_down", value=down.rsplit("/", 1)[-1])])
 
 
+def split_summary(views: list[dict], items_in_summary: int) -> tuple[list[dict], list[dict]]:
+    """-> (the papers of the summary message, those of the thread). The thread's first paper names
+    its day even when the summary's last paper was of the same day: a reply is read on its own."""
+    if len(views) <= items_in_summary + 1:
+        return views, []
+    shown, rest = views[:items_in_summary], views[items_in_summary:]
+    if shown[0]["heading"] and not rest[0]["heading"]:          # grouped by day, a day going on
+        rest[0] = dict(rest[0], heading=long_day_label(rest[0]["day"]))
+    return shown, rest
+
+
+def _day_blocks(v: dict) -> list:
+    """The day heading that starts a day's papers in a weekly or catch-up digest (``by_day``)."""
+    from slack_sdk.models.blocks import SectionBlock
+
+    return [SectionBlock(text=_mrkdwn(f"*{v['heading']}*"))] if v["heading"] else []
+
+
 def pack_messages(groups: list[list[dict]]) -> list[list[dict]]:
     """Groups of blocks (one paper's, kept together) packed in turn into messages of at most
     SLACK_MAX_BLOCKS blocks and SLACK_MAX_MESSAGE_CHARS characters of text. Slack refuses a message
@@ -475,13 +510,9 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     head = [HeaderBlock(text=_cut(subj, SLACK_MAX_HEADER_CHARS)),
             ContextBlock(elements=[_mrkdwn(mrkdwn_escape(status_line(digest)))])]
     summary = list(head)
-    rest = views
-    if len(views) > items_in_summary + 1:
-        shown, rest = views[:items_in_summary], views[items_in_summary:]
-    else:
-        shown, rest = views, []
+    shown, rest = split_summary(by_day(views, digest), items_in_summary)
     for v in shown:
-        summary += [DividerBlock(), *_item_blocks(v)]
+        summary += [DividerBlock(), *_day_blocks(v), *_item_blocks(v)]
     if rest:
         summary.append(SectionBlock(text=_mrkdwn(
             text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
@@ -490,7 +521,7 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
         summary.append(ContextBlock(elements=[_mrkdwn(nothing)]))
     elif digest.weaker_count and not rest:
         summary.append(ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]))
-    groups = [[b.to_dict() for b in _item_blocks(v)] for v in rest]
+    groups = [[b.to_dict() for b in [*_day_blocks(v), *_item_blocks(v)]] for v in rest]
     if rest and digest.weaker_count:
         groups.append([ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]).to_dict()])
     if digest.links:

@@ -37,13 +37,26 @@ def test_missing_golden_file_fails_and_is_not_written(tmp_path, monkeypatch):
     assert (tmp_path / "new.txt").read_text() == "anything"
 
 
-def test_golden_text_html_and_blocks():
-    d = digest(4, failed=["arXiv cs.LG"])
+def week_digest(frequency: str = "weekly:wed"):
+    """Six papers of a weekly digest, best first, listed on Mon 27, Tue 28 and Wed 29 July."""
+    from notifier.pipeline import recipient
+    from notifier.subscribers import new_subscriber
+
+    d = digest(6)
+    d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"], frequency=frequency))
+    for it, day in zip(d.items, (28, 29, 27, 29, 28, 27)):
+        it.day = date(2026, 7, day)
+    return d
+
+
+@pytest.mark.parametrize("name", ["digest", "digest.weekly"])
+def test_golden_text_html_and_blocks(name):
+    d = digest(4, failed=["arXiv cs.LG"]) if name == "digest" else week_digest()
     e = render.render_email(d, unsubscribe_mailto="unsubscribe@example.org")
-    check_golden("digest.txt", f"Subject: {e.subject}\n\n{e.text}")
-    check_golden("digest.html", e.html)
+    check_golden(f"{name}.txt", f"Subject: {e.subject}\n\n{e.text}")
+    check_golden(f"{name}.html", e.html)
     s = render.render_slack(d)
-    check_golden("digest.slack.json", json.dumps({"text": s.text, "blocks": s.blocks, "thread": s.thread},
+    check_golden(f"{name}.slack.json", json.dumps({"text": s.text, "blocks": s.blocks, "thread": s.thread},
                                                  indent=2, ensure_ascii=False) + "\n")
 
 
@@ -595,3 +608,47 @@ def test_plain_text_lines_with_chinese_or_japanese_fit_78_columns_of_a_terminal(
     first = lines.index(next(x for x in lines if x.startswith("1. ")))
     assert lines[first + 1].startswith("   ") and lines[first + 1][3] != " "
     assert lines[first][3:] + lines[first + 1][3:] == title and lines[first + 2].startswith("   https://")
+
+
+def test_a_weekly_digest_lists_its_papers_under_their_day_newest_day_first_best_first_within_a_day():
+    text = render.render_email(week_digest()).text
+    body = re.findall(r"^(Wednesday 29 July|Tuesday 28 July|Monday 27 July|\d\. Paper \d)", text, re.M)
+    assert body == ["Wednesday 29 July", "1. Paper 1", "2. Paper 3", "Tuesday 28 July", "3. Paper 0", "4. Paper 4",
+                    "Monday 27 July", "5. Paper 2", "6. Paper 5"]
+    assert "\nWednesday 29 July\n-----------------\n" in text and "why: kv cache (abstract)" in text
+
+
+def test_a_catch_up_digest_lists_its_papers_under_their_day_and_a_daily_digest_has_no_day_heading():
+    d = week_digest(frequency="daily")
+    assert "Tuesday 28 July" not in render.render_email(d).text + render.render_email(d).html
+    d.covers_days = [date(2026, 7, 27), date(2026, 7, 28), date(2026, 7, 29)]
+    assert render.render_email(d).text.index("Wednesday 29 July") < render.render_email(d).text.index("Monday 27 July")
+
+
+def test_an_email_digest_cut_for_size_leaves_out_the_weakest_papers_of_the_week_not_its_oldest_day():
+    d = week_digest()
+    for it in d.items:
+        it.paper.abstract = "x"
+        it.match.evidence[0].snippet[:] = [("words " * 300, False), ("KV cache", True)]
+    e = render.render_email(d, max_bytes=len(render.render_email(d).html.encode()) - 1)
+    assert "Paper 5" not in e.text and "Monday 27 July" in e.text and "Paper 2" in e.text
+    assert "and 1 more paper and 2 weaker matches not shown." in e.text
+
+
+def test_each_day_of_a_weekly_email_is_a_heading_row_of_the_card_outlook_draws_with_its_colours():
+    html = render.render_email(week_digest()).html
+    rows = re.findall(r'<tr><td class="day" [^>]*bgcolor="#f6f8fa"[^>]*>([^<]*)</td></tr>', html)
+    assert rows == ["Wednesday 29 July", "Tuesday 28 July", "Monday 27 July"]
+    card = html[html.index('class="card"'):]                      # after the inbox preview line
+    assert card.index("Tuesday 28 July") < card.index("Paper 0") < card.index("Monday 27 July")
+
+
+def test_a_weekly_slack_digest_heads_each_day_and_its_thread_says_which_day_it_goes_on_with():
+    d = week_digest()
+    d.recipient.channel = "slack"
+    s = render.render_slack(d)
+    heads = [b["text"]["text"] for b in s.blocks if b["type"] == "section" and b["text"]["text"].endswith("July*")]
+    assert heads == ["*Wednesday 29 July*", "*Tuesday 28 July*"]
+    [reply] = s.thread
+    assert reply[0]["text"]["text"] == "*Tuesday 28 July*" and "|Paper 4" in json.dumps(reply[1])
+    assert [b["text"]["text"] for b in reply if b["type"] == "section"].count("*Monday 27 July*") == 1
