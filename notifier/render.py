@@ -9,6 +9,7 @@ import textwrap
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import zip_longest
 from pathlib import Path
 
 from notifier.models import Digest, DigestItem
@@ -230,12 +231,17 @@ def with_votes(views: list[dict], digest: Digest) -> list[dict]:
     return views
 
 
+def grouped_by_day(views: list[dict], digest: Digest) -> bool:
+    """A weekly or catch-up digest whose papers all know their day."""
+    return (is_catch_up(digest) or digest.recipient.frequency == "weekly") and all(v["day"] for v in views)
+
+
 def by_day(views: list[dict], digest: Digest) -> list[dict]:
     """A weekly or catch-up digest's papers under their day ("Tuesday 28 July" starts each day's
     first paper: its ``heading``), the newest day first, as a mailbox or channel lists messages, and
     best first within a day. A daily digest, or one planned before items kept their day, stays as
     ranked. Which papers are shown is decided on the ranking, before this."""
-    if not (is_catch_up(digest) or digest.recipient.frequency == "weekly") or not all(v["day"] for v in views):
+    if not grouped_by_day(views, digest):
         return views
     ordered = [dict(v) for v in sorted(views, key=lambda v: v["day"], reverse=True)]    # stable: rank in a day
     for before, v in zip([None, *ordered], ordered):
@@ -459,14 +465,10 @@ def _vote_buttons(up: str, down: str):
 
 
 def split_summary(views: list[dict], items_in_summary: int) -> tuple[list[dict], list[dict]]:
-    """-> (the papers of the summary message, those of the thread). The thread's first paper names
-    its day even when the summary's last paper was of the same day: a reply is read on its own."""
+    """-> (the papers of the summary message, those of the thread)."""
     if len(views) <= items_in_summary + 1:
         return views, []
-    shown, rest = views[:items_in_summary], views[items_in_summary:]
-    if shown[0]["heading"] and not rest[0]["heading"]:          # grouped by day, a day going on
-        rest[0] = dict(rest[0], heading=long_day_label(rest[0]["day"]))
-    return shown, rest
+    return views[:items_in_summary], views[items_in_summary:]
 
 
 def _day_blocks(v: dict) -> list:
@@ -476,18 +478,28 @@ def _day_blocks(v: dict) -> list:
     return [SectionBlock(text=_mrkdwn(f"*{v['heading']}*"))] if v["heading"] else []
 
 
-def pack_messages(groups: list[list[dict]]) -> list[list[dict]]:
+def day_heads(views: list[dict], grouped: bool) -> list[dict | None]:
+    """Each paper's day heading block when the digest is grouped by day (``by_day``), else None:
+    what a thread reply that starts inside a day begins with."""
+    return [_day_blocks(dict(v, heading=long_day_label(v["day"])))[0].to_dict() if grouped else None
+            for v in views]
+
+
+def pack_messages(groups: list[list[dict]], heads: list[dict | None] = ()) -> list[list[dict]]:
     """Groups of blocks (one paper's, kept together) packed in turn into messages of at most
     SLACK_MAX_BLOCKS blocks and SLACK_MAX_MESSAGE_CHARS characters of text. Slack refuses a message
     whose texts add up to about 12,000 (``msg_blocks_too_long``) well below its documented limits;
-    16 papers, 48 blocks, came to 15,700."""
+    16 papers, 48 blocks, came to 15,700. ``heads``: a group's day heading, which a message that
+    starts inside that day begins with (a reply is read on its own)."""
     parts: list[list[dict]] = []
     size = 0
-    for group in groups:
+    for group, head in zip_longest(groups, heads):
         chars = text_chars(group)
         if not parts or len(parts[-1]) + len(group) > SLACK_MAX_BLOCKS or size + chars > SLACK_MAX_MESSAGE_CHARS:
             parts.append([])
             size = 0
+            if head and group[0] != head:
+                group, chars = [head, *group], chars + text_chars(head)
         parts[-1] += group
         size += chars
     return parts
@@ -529,4 +541,4 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
     fallback = _cut(mrkdwn_escape(f"{subj}: {preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
-                        thread=pack_messages(groups))
+                        thread=pack_messages(groups, day_heads(rest, grouped_by_day(views, digest))))

@@ -652,3 +652,19 @@ def test_a_weekly_slack_digest_heads_each_day_and_its_thread_says_which_day_it_g
     [reply] = s.thread
     assert reply[0]["text"]["text"] == "*Tuesday 28 July*" and "|Paper 4" in json.dumps(reply[1])
     assert [b["text"]["text"] for b in reply if b["type"] == "section"].count("*Monday 27 July*") == 1
+
+
+def test_every_thread_reply_of_a_long_weekly_slack_digest_starts_with_the_day_its_papers_are_of():
+    papers = [paper(i, title=f"Paper {i:02d} " + "on long KV cache eviction " * 10,
+                    authors=[f"Firstname{j} Lastname{j}" for j in range(200)]) for i in range(40)]
+    d = week_digest()
+    d.items = digest(papers=papers).items
+    for i, it in enumerate(d.items):
+        it.day = date(2026, 7, 27 + i % 3)
+    s = render.render_slack(d)
+    assert len(s.thread) > 2
+    for message in s.thread:
+        assert re.fullmatch(r"\*\w+ 2\d July\*", message[0]["text"]["text"])
+        assert len(message) <= 50 and sum(map(len, texts(message))) <= 10_000
+    shown = re.findall(r"\|Paper (\d\d) ", json.dumps([s.blocks, *s.thread]))
+    assert sorted(shown) == [f"{i:02d}" for i in range(40)]
