@@ -85,6 +85,13 @@ def test_days_missed_are_caught_up_in_one_labelled_message(cfg, hf):
 def a_week_of_papers(cfg, hf):
     """A weekly (Monday) subscriber since Mon 29 Jun, one matching paper listed on each of Tue 30 Jun,
     Wed 1 and Thu 2 Jul, fetched day by day -> the digest sent on Mon 6 Jul."""
+    fetch_a_week(cfg, hf)
+    cycle(cfg, "2026-07-06 08:00")                                                  # the next Monday
+    [msg] = outbox(cfg)
+    return msg
+
+
+def fetch_a_week(cfg, hf):
     with freeze_time("2026-06-29 06:00"), open_context(cfg) as ctx:                 # a Monday
         ctx.store.add_subscriber(new_subscriber(address="w@example.org", frequency="weekly:mon",
                                                 keywords=['"speculative decoding", "sparse attention", distillation']))
@@ -93,9 +100,6 @@ def a_week_of_papers(cfg, hf):
     for day in ("2026-06-29", "2026-06-30", "2026-07-01", "2026-07-02", "2026-07-03"):
         with freeze_time(f"{day} 08:00"), open_context(cfg) as ctx:
             fetch_cycle(ctx)
-    cycle(cfg, "2026-07-06 08:00")                                                  # the next Monday
-    [msg] = outbox(cfg)
-    return msg
 
 
 def test_a_weekly_digest_covering_its_week_is_not_labelled_catch_up(cfg, hf):
@@ -108,6 +112,17 @@ def test_a_weekly_digest_lists_each_paper_under_the_day_it_was_listed_newest_day
     order = [body.index(x) for x in ("Thursday 2 July", "Two-Step Image Generation", "Wednesday 1 July",
                                      "Sparse Attention", "Tuesday 30 June", "Speculative Decoding")]
     assert order == sorted(order)
+
+
+def test_the_preview_of_a_weekly_digest_lists_its_papers_under_their_day_as_it_will_be_sent(cfg, hf):
+    from notifier.pipeline import preview_digest
+    from notifier.render import render_email
+
+    fetch_a_week(cfg, hf)
+    with freeze_time("2026-07-06 07:00"), open_context(cfg) as ctx:
+        [sub] = ctx.store.list_subscribers()
+        preview = render_email(preview_digest(ctx, sub)).text
+    assert preview.index("Thursday 2 July") < preview.index("Wednesday 1 July") < preview.index("Tuesday 30 June")
 
 
 def test_a_weekly_digest_after_a_quiet_week_is_not_labelled_catch_up(cfg, hf):
