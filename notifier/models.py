@@ -98,6 +98,7 @@ class DigestItem:
     paper: Paper
     match: Match
     profiles: list[str] = field(default_factory=list)   # names of the subscriber's profiles it matched
+    day: date | None = None             # the digest day whose listing it came from (the first it was seen on)
 
 
 @dataclass

@@ -470,6 +470,7 @@ def record_plans(ctx: Context, matched: list[tuple], days: dict[int, str], folde
 def _planned(ctx: Context, facts: DigestFacts, matched: tuple, day: str, now: datetime, folded: int) -> Planned:
     sub, papers, items, weaker = matched
     meta = digest_meta(facts, sub, len(papers), items, weaker, now, folded=folded)
+    items = dated(facts, items)
     if not items and not ctx.config.general.send_empty:
         return Planned(sub.id, day, [], meta, state=State.EMPTY)
     return Planned(sub.id, day, items, meta)
@@ -552,6 +553,12 @@ def digest_meta(facts: DigestFacts, sub: Subscriber, new_papers: int, items: lis
             "failed_sources": [source_label(s) for s in facts.failed], "weaker": weaker,
             "covers_days": days if folded or missed_a_digest(facts, sub, now) else [],
             "empty_note": not items}
+
+
+def dated(facts: DigestFacts, items: list[dict]) -> list[dict]:
+    """Each item with ``day``: the first digest day it was seen on, the listing it came from (a
+    weekly or catch-up digest lists its papers under their day)."""
+    return [dict(i, day=facts.days[i["id"]][0]) if facts.days.get(i["id"]) else i for i in items]
 
 
 def missed_a_digest(facts: DigestFacts, sub: Subscriber, now: datetime) -> bool:
@@ -730,7 +737,8 @@ def digest_of(config: Config, d: Delivery, sub: Subscriber, papers: dict[str, Pa
     digest_items = [DigestItem(paper=papers[i["id"]], profiles=i["profiles"], match=Match(
         paper_id=i["id"], score=i["score"], selected=True, matched=i["matched"],
         evidence=[Evidence(e["term"], e["field"], [tuple(s) for s in e["snippet"]]) for e in i["evidence"]],
-        liked=i.get("liked", 0), disliked=i.get("disliked", 0)))
+        liked=i.get("liked", 0), disliked=i.get("disliked", 0)),
+        day=date.fromisoformat(i["day"]) if i.get("day") else None)     # planned before items kept their day: None
         for i in items if i["id"] in papers]
     return Digest(recipient=recipient(sub), day=date.fromisoformat(d.digest_day), items=digest_items,
                   stats=DigestStats(meta.get("new_papers", 0), meta.get("sources", []), meta.get("failed_sources", [])),
@@ -745,10 +753,11 @@ def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Di
     now = ctx.now()
     papers = ctx.store.papers_on_day(day.isoformat()) if day else candidates(ctx, sub)
     items, weaker = match_subscriber(ctx, sub, papers)
-    meta = digest_meta(digest_facts(ctx, [(sub, papers, items, weaker)], now), sub, len(papers), items, weaker, now)
+    facts = digest_facts(ctx, [(sub, papers, items, weaker)], now)
+    meta = digest_meta(facts, sub, len(papers), items, weaker, now)
     day = day or local_day(sub, now)
     preview = Delivery(key=delivery_key(sub.id, day) + ":preview", subscriber_id=sub.id, digest_day=day.isoformat(),
-                       items=json.dumps(items), meta=json.dumps(meta), id=0)
+                       items=json.dumps(dated(facts, items)), meta=json.dumps(meta), id=0)
     return build_digest(ctx, preview, sub)
 
 

@@ -9,6 +9,7 @@ import textwrap
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import zip_longest
 from pathlib import Path
 
 from notifier.models import Digest, DigestItem
@@ -71,6 +72,10 @@ def is_catch_up(digest: Digest) -> bool:
 
 def day_label(d) -> str:
     return f"{d:%a} {d.day} {d:%b}"
+
+
+def long_day_label(d) -> str:
+    return f"{d:%A} {d.day} {d:%B}"
 
 
 def subject(digest: Digest) -> str:
@@ -145,7 +150,7 @@ def item_view(item: DigestItem) -> dict:
             "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
             "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
-            "evidence": evidence,
+            "evidence": evidence, "day": item.day, "heading": "",
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
 
 
@@ -226,6 +231,24 @@ def with_votes(views: list[dict], digest: Digest) -> list[dict]:
     return views
 
 
+def grouped_by_day(views: list[dict], digest: Digest) -> bool:
+    """A weekly or catch-up digest whose papers all know their day."""
+    return (is_catch_up(digest) or digest.recipient.frequency == "weekly") and all(v["day"] for v in views)
+
+
+def by_day(views: list[dict], digest: Digest) -> list[dict]:
+    """A weekly or catch-up digest's papers under their day ("Tuesday 28 July" starts each day's
+    first paper: its ``heading``), the newest day first, as a mailbox or channel lists messages, and
+    best first within a day. A daily digest, or one planned before items kept their day, stays as
+    ranked. Which papers are shown is decided on the ranking, before this."""
+    if not grouped_by_day(views, digest):
+        return views
+    ordered = [dict(v) for v in sorted(views, key=lambda v: v["day"], reverse=True)]    # stable: rank in a day
+    for before, v in zip([None, *ordered], ordered):
+        v["heading"] = "" if before and before["day"] == v["day"] else long_day_label(v["day"])
+    return ordered
+
+
 def votes_line(match) -> str:
     """Why the subscriber's votes moved a paper: 'like 2 papers you liked'; '' when they did not."""
     parts = []
@@ -286,7 +309,7 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
     shown = len(views)
     while True:
         more = len(views) - shown + digest.weaker_count
-        args = dict(ctx, items=views[:shown], cut=len(views) - shown, more=more,
+        args = dict(ctx, items=by_day(views[:shown], digest), cut=len(views) - shown, more=more,
                     preheader=preheader(views[:shown], ctx["nothing"]),
                     more_line=more_line(len(views) - shown, digest.weaker_count))
         page = env.get_template("digest.html.j2").render(**args)
@@ -441,18 +464,42 @@ def _vote_buttons(up: str, down: str):
         ButtonElement(text="👎 Not for me", action_id="vote_down", value=down.rsplit("/", 1)[-1])])
 
 
-def pack_messages(groups: list[list[dict]]) -> list[list[dict]]:
+def split_summary(views: list[dict], items_in_summary: int) -> tuple[list[dict], list[dict]]:
+    """-> (the papers of the summary message, those of the thread)."""
+    if len(views) <= items_in_summary + 1:
+        return views, []
+    return views[:items_in_summary], views[items_in_summary:]
+
+
+def _day_blocks(v: dict) -> list:
+    """The day heading that starts a day's papers in a weekly or catch-up digest (``by_day``)."""
+    from slack_sdk.models.blocks import SectionBlock
+
+    return [SectionBlock(text=_mrkdwn(f"*{v['heading']}*"))] if v["heading"] else []
+
+
+def day_heads(views: list[dict], grouped: bool) -> list[dict | None]:
+    """Each paper's day heading block when the digest is grouped by day (``by_day``), else None:
+    what a thread reply that starts inside a day begins with."""
+    return [_day_blocks(dict(v, heading=long_day_label(v["day"])))[0].to_dict() if grouped else None
+            for v in views]
+
+
+def pack_messages(groups: list[list[dict]], heads: list[dict | None] = ()) -> list[list[dict]]:
     """Groups of blocks (one paper's, kept together) packed in turn into messages of at most
     SLACK_MAX_BLOCKS blocks and SLACK_MAX_MESSAGE_CHARS characters of text. Slack refuses a message
     whose texts add up to about 12,000 (``msg_blocks_too_long``) well below its documented limits;
-    16 papers, 48 blocks, came to 15,700."""
+    16 papers, 48 blocks, came to 15,700. ``heads``: a group's day heading, which a message that
+    starts inside that day begins with (a reply is read on its own)."""
     parts: list[list[dict]] = []
     size = 0
-    for group in groups:
+    for group, head in zip_longest(groups, heads):
         chars = text_chars(group)
         if not parts or len(parts[-1]) + len(group) > SLACK_MAX_BLOCKS or size + chars > SLACK_MAX_MESSAGE_CHARS:
             parts.append([])
             size = 0
+            if head and group[0] != head:
+                group, chars = [head, *group], chars + text_chars(head)
         parts[-1] += group
         size += chars
     return parts
@@ -475,13 +522,9 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     head = [HeaderBlock(text=_cut(subj, SLACK_MAX_HEADER_CHARS)),
             ContextBlock(elements=[_mrkdwn(mrkdwn_escape(status_line(digest)))])]
     summary = list(head)
-    rest = views
-    if len(views) > items_in_summary + 1:
-        shown, rest = views[:items_in_summary], views[items_in_summary:]
-    else:
-        shown, rest = views, []
+    shown, rest = split_summary(by_day(views, digest), items_in_summary)
     for v in shown:
-        summary += [DividerBlock(), *_item_blocks(v)]
+        summary += [DividerBlock(), *_day_blocks(v), *_item_blocks(v)]
     if rest:
         summary.append(SectionBlock(text=_mrkdwn(
             text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
@@ -490,7 +533,7 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
         summary.append(ContextBlock(elements=[_mrkdwn(nothing)]))
     elif digest.weaker_count and not rest:
         summary.append(ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]))
-    groups = [[b.to_dict() for b in _item_blocks(v)] for v in rest]
+    groups = [[b.to_dict() for b in [*_day_blocks(v), *_item_blocks(v)]] for v in rest]
     if rest and digest.weaker_count:
         groups.append([ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]).to_dict()])
     if digest.links:
@@ -498,4 +541,4 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
     fallback = _cut(mrkdwn_escape(f"{subj}: {preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
-                        thread=pack_messages(groups))
+                        thread=pack_messages(groups, day_heads(rest, grouped_by_day(views, digest))))

@@ -77,11 +77,21 @@ def test_days_missed_are_caught_up_in_one_labelled_message(cfg, hf):
     [msg] = outbox(cfg)
     body = text_of(msg)
     assert "catch-up" in msg["Subject"].lower() and "Catch-up digest covering 3 days" in body
-    for title in ("Speculative Decoding", "Sparse Attention", "Two-Step Image Generation"):
-        assert title in body
+    order = [body.index(x) for x in ("Friday 3 July", "Two-Step Image Generation", "Thursday 2 July",
+                                     "Sparse Attention", "Wednesday 1 July", "Speculative Decoding")]
+    assert order == sorted(order)
 
 
-def test_a_weekly_digest_covering_its_week_is_not_labelled_catch_up(cfg, hf):
+def a_week_of_papers(cfg, hf):
+    """A weekly (Monday) subscriber since Mon 29 Jun, one matching paper listed on each of Tue 30 Jun,
+    Wed 1 and Thu 2 Jul, fetched day by day -> the digest sent on Mon 6 Jul."""
+    fetch_a_week(cfg, hf)
+    cycle(cfg, "2026-07-06 08:00")                                                  # the next Monday
+    [msg] = outbox(cfg)
+    return msg
+
+
+def fetch_a_week(cfg, hf):
     with freeze_time("2026-06-29 06:00"), open_context(cfg) as ctx:                 # a Monday
         ctx.store.add_subscriber(new_subscriber(address="w@example.org", frequency="weekly:mon",
                                                 keywords=['"speculative decoding", "sparse attention", distillation']))
@@ -90,9 +100,29 @@ def test_a_weekly_digest_covering_its_week_is_not_labelled_catch_up(cfg, hf):
     for day in ("2026-06-29", "2026-06-30", "2026-07-01", "2026-07-02", "2026-07-03"):
         with freeze_time(f"{day} 08:00"), open_context(cfg) as ctx:
             fetch_cycle(ctx)
-    cycle(cfg, "2026-07-06 08:00")                                                  # the next Monday
-    [msg] = outbox(cfg)
+
+
+def test_a_weekly_digest_covering_its_week_is_not_labelled_catch_up(cfg, hf):
+    msg = a_week_of_papers(cfg, hf)
     assert msg["Subject"].endswith("— week of Mon 29 Jun") and "catch-up" not in text_of(msg).lower()
+
+
+def test_a_weekly_digest_lists_each_paper_under_the_day_it_was_listed_newest_day_first(cfg, hf):
+    body = text_of(a_week_of_papers(cfg, hf))
+    order = [body.index(x) for x in ("Thursday 2 July", "Two-Step Image Generation", "Wednesday 1 July",
+                                     "Sparse Attention", "Tuesday 30 June", "Speculative Decoding")]
+    assert order == sorted(order)
+
+
+def test_the_preview_of_a_weekly_digest_lists_its_papers_under_their_day_as_it_will_be_sent(cfg, hf):
+    from notifier.pipeline import preview_digest
+    from notifier.render import render_email
+
+    fetch_a_week(cfg, hf)
+    with freeze_time("2026-07-06 07:00"), open_context(cfg) as ctx:
+        [sub] = ctx.store.list_subscribers()
+        preview = render_email(preview_digest(ctx, sub)).text
+    assert preview.index("Thursday 2 July") < preview.index("Wednesday 1 July") < preview.index("Tuesday 30 June")
 
 
 def test_a_weekly_digest_after_a_quiet_week_is_not_labelled_catch_up(cfg, hf):

@@ -37,13 +37,26 @@ def test_missing_golden_file_fails_and_is_not_written(tmp_path, monkeypatch):
     assert (tmp_path / "new.txt").read_text() == "anything"
 
 
-def test_golden_text_html_and_blocks():
-    d = digest(4, failed=["arXiv cs.LG"])
+def week_digest(frequency: str = "weekly:wed"):
+    """Six papers of the weekly digest sent on Wed 29 July, best first, listed on Fri 24, Mon 27 and Tue 28."""
+    from notifier.pipeline import recipient
+    from notifier.subscribers import new_subscriber
+
+    d = digest(6)
+    d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"], frequency=frequency))
+    for it, day in zip(d.items, (27, 28, 24, 28, 27, 24)):
+        it.day = date(2026, 7, day)
+    return d
+
+
+@pytest.mark.parametrize("name", ["digest", "digest.weekly"])
+def test_golden_text_html_and_blocks(name):
+    d = digest(4, failed=["arXiv cs.LG"]) if name == "digest" else week_digest()
     e = render.render_email(d, unsubscribe_mailto="unsubscribe@example.org")
-    check_golden("digest.txt", f"Subject: {e.subject}\n\n{e.text}")
-    check_golden("digest.html", e.html)
+    check_golden(f"{name}.txt", f"Subject: {e.subject}\n\n{e.text}")
+    check_golden(f"{name}.html", e.html)
     s = render.render_slack(d)
-    check_golden("digest.slack.json", json.dumps({"text": s.text, "blocks": s.blocks, "thread": s.thread},
+    check_golden(f"{name}.slack.json", json.dumps({"text": s.text, "blocks": s.blocks, "thread": s.thread},
                                                  indent=2, ensure_ascii=False) + "\n")
 
 
@@ -595,3 +608,63 @@ def test_plain_text_lines_with_chinese_or_japanese_fit_78_columns_of_a_terminal(
     first = lines.index(next(x for x in lines if x.startswith("1. ")))
     assert lines[first + 1].startswith("   ") and lines[first + 1][3] != " "
     assert lines[first][3:] + lines[first + 1][3:] == title and lines[first + 2].startswith("   https://")
+
+
+def test_a_weekly_digest_lists_its_papers_under_their_day_newest_day_first_best_first_within_a_day():
+    text = render.render_email(week_digest()).text
+    body = re.findall(r"^(Tuesday 28 July|Monday 27 July|Friday 24 July|\d\. Paper \d)", text, re.M)
+    assert body == ["Tuesday 28 July", "1. Paper 1", "2. Paper 3", "Monday 27 July", "3. Paper 0", "4. Paper 4",
+                    "Friday 24 July", "5. Paper 2", "6. Paper 5"]
+    assert "\nTuesday 28 July\n---------------\n" in text and "why: kv cache (abstract)" in text
+
+
+def test_a_catch_up_digest_lists_its_papers_under_their_day_and_a_daily_digest_has_no_day_heading():
+    d = week_digest(frequency="daily")
+    assert "Monday 27 July" not in render.render_email(d).text + render.render_email(d).html
+    d.covers_days = [date(2026, 7, 24), date(2026, 7, 27), date(2026, 7, 28)]
+    assert render.render_email(d).text.index("Tuesday 28 July") < render.render_email(d).text.index("Friday 24 July")
+
+
+def test_an_email_digest_cut_for_size_leaves_out_the_weakest_papers_of_the_week_not_its_oldest_day():
+    d = week_digest()
+    for it in d.items:
+        it.paper.abstract = "x"
+        it.match.evidence[0].snippet[:] = [("words " * 300, False), ("KV cache", True)]
+    e = render.render_email(d, max_bytes=len(render.render_email(d).html.encode()) - 1)
+    assert "Paper 5" not in e.text and "Friday 24 July" in e.text and "Paper 2" in e.text
+    assert "and 1 more paper and 2 weaker matches not shown." in e.text
+
+
+def test_each_day_of_a_weekly_email_is_a_heading_row_of_the_card_outlook_draws_with_its_colours():
+    html = render.render_email(week_digest()).html
+    rows = re.findall(r'<tr><td class="day" [^>]*bgcolor="#f6f8fa"[^>]*>([^<]*)</td></tr>', html)
+    assert rows == ["Tuesday 28 July", "Monday 27 July", "Friday 24 July"]
+    card = html[html.index('class="card"'):]                      # after the inbox preview line
+    assert card.index("Monday 27 July") < card.index("Paper 0") < card.index("Friday 24 July")
+
+
+def test_a_weekly_slack_digest_heads_each_day_and_its_thread_says_which_day_it_goes_on_with():
+    d = week_digest()
+    d.recipient.channel = "slack"
+    s = render.render_slack(d)
+    heads = [b["text"]["text"] for b in s.blocks if b["type"] == "section" and b["text"]["text"].endswith("July*")]
+    assert heads == ["*Tuesday 28 July*", "*Monday 27 July*"]
+    [reply] = s.thread
+    assert reply[0]["text"]["text"] == "*Monday 27 July*" and "|Paper 4" in json.dumps(reply[1])
+    assert [b["text"]["text"] for b in reply if b["type"] == "section"].count("*Friday 24 July*") == 1
+
+
+def test_every_thread_reply_of_a_long_weekly_slack_digest_starts_with_the_day_its_papers_are_of():
+    papers = [paper(i, title=f"Paper {i:02d} " + "on long KV cache eviction " * 10,
+                    authors=[f"Firstname{j} Lastname{j}" for j in range(200)]) for i in range(40)]
+    d = week_digest()
+    d.items = digest(papers=papers).items
+    for i, it in enumerate(d.items):
+        it.day = date(2026, 7, 27 + i % 3)
+    s = render.render_slack(d)
+    assert len(s.thread) > 2
+    for message in s.thread:
+        assert re.fullmatch(r"\*\w+ 2\d July\*", message[0]["text"]["text"])
+        assert len(message) <= 50 and sum(map(len, texts(message))) <= 10_000
+    shown = re.findall(r"\|Paper (\d\d) ", json.dumps([s.blocks, *s.thread]))
+    assert sorted(shown) == [f"{i:02d}" for i in range(40)]
