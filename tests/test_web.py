@@ -242,6 +242,18 @@ def test_a_confirmation_mail_that_cannot_be_sent_says_so_instead_of_check_your_i
     assert store.list_subscribers(active_only=False) == []
 
 
+def test_a_sign_up_whose_mail_cannot_be_sent_comes_back_as_typed_to_send_again(config, client, store):
+    """The "could not send" page held only a sentence: the keywords typed were gone."""
+    from smtp_server import free_port
+
+    config.email.host, config.email.port, config.email.security = "127.0.0.1", free_port(), "none"
+    page = subscribe(client, keywords="graph neural networks, -survey", time="06:15")
+    assert page.status_code == 503 and "could not send a message to ada@example.org just now" in page.text
+    assert 'value="ada@example.org"' in page.text and 'value="06:15"' in page.text
+    assert textareas(page.text) == ["graph neural networks, -survey"]
+    assert csrf_of(page.text)                  # a new token: Subscribe sends it again
+
+
 @pytest.fixture
 def mail_server(config):
     """``start(smtputf8)``: an SMTP server on loopback (aiosmtpd) that [email] sends through,

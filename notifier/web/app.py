@@ -210,18 +210,19 @@ class WebApp:
         return RedirectResponse(f"{self.root}/sent/{self.signer.sign_sent(f.email)}", status_code=303)
 
     async def not_sent(self, request: Request, f: Fields, error: str) -> Response:
-        """The mail server did not take the sign-up's mail: the form back with the address refused
-        when the server cannot send to such an address at all (SMTPUTF8 for 'usér@…'), else "try
-        again in a while"."""
+        """The mail server did not take the sign-up's mail: the form back as typed, with the address
+        refused when the server cannot send to such an address at all (SMTPUTF8 for 'usér@…'), else
+        "try again in a while" above it."""
         beyond = next((c for c in canonical_address(f.email) if not c.isascii()), "")
         if beyond and "SMTPUTF8" in error:          # the email channel's reason, as smtplib gives it
             errors = {"email": f"this service’s mail server cannot send to an address with letters such as "
                                f"“{beyond}” before the @; use another address"}
             return self.page(request, "subscribe", 400, fields=f, errors=errors, result=await self.run_tester(f),
                              **self.choices())
-        return self.message(request, "We could not send the message",
-                            f"We could not send a message to {readable_address(f.email)} just now, so there is no link to "
-                            "follow yet. Check the address, or try again in a while.", 503)
+        notice = (f"Not sent: we could not send a message to {readable_address(f.email)} just now, so there is no "
+                  "link to follow yet. Check the address, or Subscribe again in a while: what you typed is still below.")
+        return self.page(request, "subscribe", 503, fields=f, errors={}, notice=notice,
+                         result=await self.run_tester(f), **self.choices())
 
     async def sent(self, request: Request) -> Response:
         """The answer to a sign-up, a page of its own (POST-redirect-GET): a reload, or going back
