@@ -355,6 +355,15 @@ def addresses_in(html: str) -> list[str]:
     return re.findall(r'(?:href|src|action|data-src)="([^"]*)"', html)
 
 
+def test_the_icon_a_browser_asks_for_on_every_page_is_served_and_kept_not_a_404(client):
+    """Every page view asked for /favicon.ico and got a 404 (a console error, a log line)."""
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert icon.content.startswith(b"<svg") and "max-age=" in icon.headers["cache-control"]
+    assert "no-store" not in icon.headers["cache-control"]
+    assert '<link rel="icon" href="/favicon.ico" type="image/svg+xml">' in client.get("/").text
+
+
 @pytest.mark.parametrize("proxy_keeps_prefix", [False, True], ids=["prefix-stripped", "prefix-passed-on"])
 def test_a_site_served_under_a_path_of_its_public_url_links_within_that_path(config, proxy_keeps_prefix):
     """public_url = https://host/digests behind a proxy: the pages linked /static/site.css, posted

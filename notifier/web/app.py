@@ -65,6 +65,7 @@ SLACK_BUSY = "the service is busy for a moment; click the button again in a few 
 SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",   # manage actions that
             "clear_vote": "Vote removed."}                                                # save nothing typed
 DONE = {"save": "Saved.", **SWITCHED}       # what the page after a manage action says (?done=)
+ICON_CACHE_SECONDS = 7 * 86400   # how long a browser keeps /favicon.ico before asking again
 
 
 class Gone(Exception):
@@ -741,6 +742,8 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
 
     web = WebApp(config, env, clock)
     static = importlib.resources.files("notifier.templates") / "web" / "static"
+    icon = Response((static / "icon.svg").read_bytes(), media_type="image/svg+xml",   # every page asks for it
+                    headers={"cache-control": f"public, max-age={ICON_CACHE_SECONDS}"})
 
     routes = [
         Route("/", web.home, methods=["GET"]), Route("/", web.subscribe, methods=["POST"]),
@@ -759,6 +762,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         Route("/vote/{token}", web.vote, methods=["POST"]),
         Route("/slack/actions", web.slack_actions, methods=["POST"]),
         Route("/healthz", lambda request: PlainTextResponse("ok\n"), methods=["GET"]),
+        Route("/favicon.ico", lambda request: icon, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(static)), name="static"),
     ]
 

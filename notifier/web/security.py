@@ -87,7 +87,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 names = {k.lower() for k, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in self.extra if k not in names]
-                if not scope["path"].startswith("/static/"):
+                if not scope["path"].startswith("/static/") and b"cache-control" not in names:
                     extra.append((b"cache-control", b"no-store"))     # pages carry tokens and CSRF cookies
                 message = {**message, "headers": list(message.get("headers", [])) + extra}
             await send(message)
