@@ -715,13 +715,10 @@ def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatc
             1, "", f"notifier: error: cannot listen on 127.0.0.1:{port}: Address already in use\n")
 
 
-@pytest.mark.parametrize("journald", [False, True])
-def test_a_page_that_fails_is_one_log_line_with_its_traceback_without_the_token_of_its_link(tmp_path, journald):
-    """A 500 was logged twice: our line, with the manage link's token in its path (a key to that
-    subscription, for anyone who reads the journal), then uvicorn's traceback, 60 lines of its own.
-    Under journald the traceback is a field of that line: it was left out, and with uvicorn's copy
-    gone the bug was nowhere in the journal."""
-    import sqlite3
+@contextlib.contextmanager
+def notifier_web(tmp_path, journald: bool = False, *args: str):
+    """`notifier web` (``args`` after the command) as a process on a free port: yields its base URL, its
+    database file and a function that gives all it logged, once it has stopped."""
     import subprocess
     import sys
 
@@ -730,18 +727,51 @@ def test_a_page_that_fails_is_one_log_line_with_its_traceback_without_the_token_
     db, port = tmp_path / "n.sqlite", free_port()
     (tmp_path / "config.toml").write_text(f'[general]\nstate_dir = "{tmp_path}"\n[database]\nurl = "sqlite:///{db}"\n'
                                           f'[web]\nlisten = "127.0.0.1:{port}"\npublic_url = "{PUBLIC}"\n')
-    web = subprocess.Popen([sys.executable, "-m", "notifier", "-c", str(tmp_path / "config.toml"), "web"],
+    web = subprocess.Popen([sys.executable, "-m", "notifier", "-c", str(tmp_path / "config.toml"), "web", *args],
                            env={**os.environ, **ENV, **({"JOURNAL_STREAM": "8:1"} if journald else {})},
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_until_up(f"http://127.0.0.1:{port}", web)
-        with sqlite3.connect(db) as broken:
-            broken.execute("ALTER TABLE subscriber RENAME TO moved")
-        token = Signer(SECRET).sign(Token("manage", 1))
-        page = httpx.get(f"http://127.0.0.1:{port}/manage/{token}")
+        yield f"http://127.0.0.1:{port}", db, lambda: web.communicate(timeout=30)[0].decode()
     finally:
         web.terminate()
-    log = web.communicate(timeout=30)[0].decode()
+
+
+@pytest.mark.parametrize("journald", [False, True])
+def test_each_request_is_one_access_log_line_without_the_token_of_its_link(tmp_path, journald):
+    """There was no access log at all: an operator could not tell what visitors asked for, nor how long it took."""
+    token = Signer(SECRET).sign(Token("manage", 1))
+    with notifier_web(tmp_path, journald) as (base, _, log):
+        httpx.get(f"{base}/manage/{token}")
+        httpx.post(f"{base}/", data={"email": "ada@example.org"})       # no CSRF token
+    log = log()
+    lines = [line for line in log.splitlines() if "notifier.web.access" in line]
+    assert re.search(r"notifier.web.access: request method=GET path=/manage/… status=410 ms=\d+$", lines[-2])
+    assert re.search(r"notifier.web.access: request method=POST path=/ status=403 ms=\d+$", lines[-1])
+    assert token not in log and all(line.startswith("<6>") == journald for line in lines)
+
+
+def test_notifier_web_no_access_log_logs_no_line_per_request(tmp_path):
+    with notifier_web(tmp_path, False, "--no-access-log") as (base, _, log):
+        assert httpx.get(f"{base}/").status_code == 200
+    log = log()
+    assert "notifier.web.access" not in log and "web listening" in log
+
+
+@pytest.mark.parametrize("journald", [False, True])
+def test_a_page_that_fails_is_one_log_line_with_its_traceback_without_the_token_of_its_link(tmp_path, journald):
+    """A 500 was logged twice: our line, with the manage link's token in its path (a key to that
+    subscription, for anyone who reads the journal), then uvicorn's traceback, 60 lines of its own.
+    Under journald the traceback is a field of that line: it was left out, and with uvicorn's copy
+    gone the bug was nowhere in the journal."""
+    import sqlite3
+
+    token = Signer(SECRET).sign(Token("manage", 1))
+    with notifier_web(tmp_path, journald) as (base, db, log):
+        with sqlite3.connect(db) as broken:
+            broken.execute("ALTER TABLE subscriber RENAME TO moved")
+        page = httpx.get(f"{base}/manage/{token}")
+    log = log()
     assert page.status_code == 500 and "The problem was logged" in page.text
     [line] = [line for line in log.splitlines() if "no such table" in line]
     assert "web request failed path=/manage/… " in line and token not in log

@@ -34,6 +34,7 @@ from notifier.logs import event
 from notifier.outbox import State
 from notifier.subscribers import canonical_address
 from notifier.web import security
+from notifier.web.access import AccessLog, loggable
 from notifier.web.forms import Fields, address_errors, check, default_more, readable_address
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.ratelimit import MovingWindow
@@ -57,7 +58,6 @@ UNCHECKED = {     # why the CSRF check refused a form, by whether the browser se
            "opened, or blocked: then allow cookies for this site)"}
 CSRF_REFUSED_SCOPE = "notifier.csrf_refused"     # set on a form the CSRF check refused (create_app)
 REFILLED_FORMS = re.compile(r"/|/manage/[^/]+")  # forms that come back as typed when it refuses them
-TOKEN_IN_PATH = re.compile(r"^(/(?:sent|confirm|subscribed|manage|unsubscribe|vote)/)[^/]+")    # the routes with a token
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 LOCK_TIMEOUT_MS = BUSY_TIMEOUT_MS   # PostgreSQL: a page's write waits for a row another process holds as long as on SQLite
 BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
@@ -667,11 +667,6 @@ def way_on(path: str) -> str:
     return "Use the link in your latest digest, or ask for a new one: we mail it to you."
 
 
-def loggable(path: str) -> str:
-    """A path for the log: a link's token is a key to someone's subscription, so it is left out."""
-    return TOKEN_IN_PATH.sub(r"\1…", path)
-
-
 def busy_text(request: Request) -> str:
     """What a visitor reads when the database was busy (another process writing): what was kept."""
     changed = getattr(request.state, "changed", "")
@@ -736,8 +731,9 @@ class UnderRoot:
         await self.app(scope, receive, send)
 
 
-def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
-    """The ASGI app: routes, then CSRF, security headers and the body limit around them."""
+def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None,
+               access_log: bool = False):
+    """The ASGI app: routes, then CSRF, security headers, the body limit and the access log around them."""
     import importlib.resources
 
     web = WebApp(config, env, clock)
@@ -791,6 +787,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     secure = web.base.startswith("https://")
     outer = security.with_csrf(app, web.secret, secure, csrf_failed)
     outer = security.SecurityHeaders(security.BodyLimit(outer, config.web.max_body_bytes, refuse), hsts=secure)
+    outer = AccessLog(outer) if access_log else outer
     outer = UnderRoot(outer, web.root) if web.root else outer
     outer.web = web
     return outer
