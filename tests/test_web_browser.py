@@ -549,10 +549,10 @@ def test_the_back_button_returns_to_the_page_after_each_form(site, smtp, browser
         expect(page).to_have_title(f"{title} · Paper digests")
         page.get_by_role("link", name="Unsubscribe").click()
         page.wait_for_url("**/unsubscribe/**")
-        page.go_back()
-        assert page.title() == f"{title} · Paper digests"
+        page.go_back()                          # the page as stored: "Saved." was said once (?done= left the URL)
+        assert page.title() == "Your subscription · Paper digests"
         page.reload()
-        assert page.title() == f"{title} · Paper digests"
+        assert page.title() == "Your subscription · Paper digests"
     assert page.get_by_label("Profile 1 keywords").input_value() == "robots"
     unsubscribe = page.get_by_role("link", name="Unsubscribe").get_attribute("href")
     store = Store(db)
@@ -566,3 +566,22 @@ def test_the_back_button_returns_to_the_page_after_each_form(site, smtp, browser
         page.get_by_role("link", name=onward).click()
         page.go_back()
         assert page.title() == f"{title} · Paper digests"
+
+
+def test_the_saved_notice_shows_once_and_leaves_no_done_in_the_address_bar(site, smtp, browser):
+    """`?done=save` stayed in the address bar: a reload said "Saved." again, and so did a bookmark
+    or a link copied from there, days later."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_label("Profile 1 keywords").fill("robots")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".notice")).to_have_text("Saved.")
+    expect(page).to_have_title("Saved: Your subscription · Paper digests")
+    expect(page).to_have_url(re.compile(r"/manage/[^?]+$"))
+    page.reload()
+    expect(page).to_have_title("Your subscription · Paper digests")
+    assert page.locator(".notice").count() == 0 and page.get_by_label("Profile 1 keywords").input_value() == "robots"
