@@ -877,16 +877,22 @@ def test_a_manage_form_refused_by_its_csrf_check_comes_back_as_typed_and_saves_t
     assert json.loads(store.find_subscriber(sub.id).profile) == ["robots, <b>legged</b>"]
 
 
+@pytest.mark.parametrize("host, sent_with", [
+    (PUBLIC, SAME_SITE),
+    (PUBLIC, {"origin": PUBLIC}),                          # no Sec-Fetch-Site (a plain-http LAN host)
+    ("https://digests.lan", {"origin": "https://digests.lan"}),              # reached by another name
+], ids=["sec-fetch-site", "origin-of-public-url", "origin-of-host"])
 def test_a_sign_up_form_refused_by_its_csrf_check_comes_back_as_typed_and_subscribes_the_second_time(
-        app, config, store):
+        app, config, store, host, sent_with):
     """The sign-up form open across a browser restart: "This form could not be checked. Reload the
-    page", and the reload showed an empty form."""
-    with TestClient(app, base_url=PUBLIC) as browser:
+    page", and the reload showed an empty form. A browser on a plain-http host sends no
+    Sec-Fetch-Site: its Origin says the form is this site's."""
+    with TestClient(app, base_url=host) as browser:
         browser.get("/")
         browser.cookies.clear()
         typed = {"csrftoken": "from-an-older-page", "email": "ada@example.org", "keywords": "agents, memory",
                  "time": "06:45", "timezone": "Europe/Berlin", "frequency": "daily", "action": "subscribe"}
-        page = browser.post("/", data=typed, headers=SAME_SITE)
+        page = browser.post("/", data=typed, headers=sent_with)
         assert page.status_code == 403 and "Not sent: your browser sent the form without this site’s cookie" in page.text
         assert "Subscribe again." in page.text and textareas(page.text) == ["agents, memory"]
         assert 'value="ada@example.org"' in page.text and 'value="06:45"' in page.text and mails(config) == []
@@ -894,17 +900,20 @@ def test_a_sign_up_form_refused_by_its_csrf_check_comes_back_as_typed_and_subscr
     assert "Check your inbox" in again.text and len(mails(config)) == 1
 
 
+@pytest.mark.parametrize("sent_with", [{"origin": "https://evil.example", **CROSS_SITE}, {"origin": "http://evil.example"}],
+                         ids=["sec-fetch-site", "origin-only"])
 @pytest.mark.parametrize("path", ["/", "manage"])
 def test_a_form_posted_from_another_site_is_refused_without_showing_its_values_on_this_site(
-        app, client, config, store, path):
+        app, client, config, store, path, sent_with):
     """A phishing page posting to this site: it came back as this site's own form, filled with the
-    other site's address and keywords and saying "What you typed is still below: Subscribe again"."""
+    other site's address and keywords and saying "What you typed is still below: Subscribe again".
+    Over plain http the browser sends no Sec-Fetch-Site: its Origin names the other site."""
     if path == "manage":
         path = manage_link(app, subscribed(client, config, store))
     crafted = {"email": "attacker@example.net", "keywords": "Your account is locked: call +1 555 0100",
                "time": "07:30", "timezone": "UTC", "frequency": "daily", "action": "save"}
     with TestClient(app, base_url=PUBLIC) as victim:
-        page = victim.post(path, data=crafted, headers={"origin": "https://evil.example", **CROSS_SITE})
+        page = victim.post(path, data=crafted, headers=sent_with)
     assert page.status_code == 403 and "It was sent from another website, so nothing was done" in page.text
     assert "attacker@" not in page.text and "account is locked" not in page.text and "still below" not in page.text
     assert len(mails(config)) == (0 if path == "/" else 1)
@@ -1134,7 +1143,7 @@ def test_pages_carry_security_headers_and_no_inline_script(client):
     page = client.get("/")
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
-    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["referrer-policy"] == "strict-origin"
     assert page.headers["cache-control"] == "no-store"
     assert re.findall(r"<script(?![^>]*\bsrc=)", page.text) == [] and " style=" not in page.text
     assert 'secure' in page.headers["set-cookie"].lower() and "samesite=strict" in page.headers["set-cookie"].lower()

@@ -95,6 +95,7 @@ class WebApp:
         self.signer = Signer(secret)
         self.base = (config.web.public_url or config.general.public_url).rstrip("/")
         self.root = urlsplit(self.base).path      # "/digests" for a public_url under a path; '' at the host's root
+        self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base))      # what browsers send as Origin
         if not self.base:       # a mailed '/confirm/…' has no host: nobody could ever confirm
             raise ConfigError(f"{config.path or 'defaults'}: 'web.public_url' is not set: every link the pages "
                               "mail starts with it, e.g. \"https://papers.example.org\" (\"http://127.0.0.1:8080\" "
@@ -597,13 +598,18 @@ def stored_profiles(sub) -> frozenset[str]:
     return frozenset(json.loads(sub.profile)) if sub is not None else frozenset()
 
 
-def refillable(scope) -> bool:
+def refillable(web: WebApp, scope) -> bool:
     """A refused form comes back as typed only when the browser says it was sent from this site's
-    own page (Sec-Fetch-Site): a form another site posts is never shown as this site's, filled with
-    that site's address and words. Browsers send the header to https and localhost only, and our
-    no-referrer policy turns Origin into "null", so without it the refusal is the plain page."""
-    from_here = (b"sec-fetch-site", b"same-origin") in scope["headers"]
+    own page: a form another site posts is never shown as this site's, filled with that site's
+    address and words."""
+    from_here = security.sent_from(scope, own_origins(web, scope)) == "here"
     return from_here and scope["method"] == "POST" and bool(REFILLED_FORMS.fullmatch(scope["path"]))
+
+
+def own_origins(web: WebApp, scope) -> set[str]:
+    """This site's origin as its public_url names it, and as the browser reached it (its Host)."""
+    host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+    return {web.origin, f"{scope['scheme']}://{host}"}
 
 
 def unchecked(request: Request, not_done: str, button: str) -> str:
@@ -643,7 +649,7 @@ FROM_ELSEWHERE = ("It was sent from another website, so nothing was done. To cha
 
 def csrf_refusal(web: WebApp, request: Request) -> Response:
     """The page for a form the CSRF check refused and that does not come back as typed."""
-    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+    if security.sent_from(request.scope, own_origins(web, request.scope)) == "elsewhere":
         return error_page(web, request, 403, FROM_ELSEWHERE, link=f"{web.root}/", link_text="Start page")
     return error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
 
@@ -774,7 +780,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers(web))
 
     async def csrf_failed(scope, send, _reason):
-        if refillable(scope):                                   # back as typed, nothing done
+        if refillable(web, scope):                                   # back as typed, nothing done
             return await app({**scope, CSRF_REFUSED_SCOPE: True}, scope[security.REPLAY](), send)
         await csrf_refusal(web, Request(scope))(scope, None, send)
 
