@@ -350,6 +350,17 @@ def test_the_preview_button_shows_what_the_profile_would_have_sent_without_javas
     assert store.list_subscribers(active_only=False) == []
 
 
+@pytest.mark.parametrize("path", ["/", "manage"])
+def test_a_preview_page_is_kept_by_the_browser_alone_so_back_shows_it_again(app, client, config, store, path):
+    """no-store made Back to a Preview (JavaScript off) send the form again (tests/test_web_browser.py
+    shows it in chromium); a proxy must still keep nothing."""
+    if path == "manage":
+        path = manage_link(app, subscribed(client, config, store))
+    page = post_form(client, path, {"email": "ada@example.org", "keywords": "agents", "action": "preview"})
+    assert page.status_code == 200 and page.headers["cache-control"] == "private, no-cache"
+    assert post_form(client, "/", {"email": "", "keywords": "agents"}).headers["cache-control"] == "no-store"
+
+
 def addresses_in(html: str) -> list[str]:
     """Where a page's links, forms, stylesheet, script and live preview point."""
     return re.findall(r'(?:href|src|action|data-src)="([^"]*)"', html)

@@ -588,3 +588,19 @@ def test_the_saved_notice_shows_once_and_leaves_no_done_in_the_address_bar(site,
     page.reload()
     expect(page).to_have_title("Your subscription · Paper digests")
     assert page.locator(".notice").count() == 0 and page.get_by_label("Profile 1 keywords").input_value() == "robots"
+
+
+def test_with_javascript_off_back_to_a_preview_shows_it_again_without_resending_the_form(site, browser):
+    """The Preview button without JavaScript is a POST whose page was no-store: Back to it from the
+    next page was Chrome's "Confirm Form Resubmission" (ERR_CACHE_MISS)."""
+    base, *_ = site
+    page = browser.new_context(java_script_enabled=False).new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    page.go_back()
+    assert page.get_by_label("Keywords").input_value() == "agents"
+    assert page.get_by_label("Email").input_value() == "ada@example.org"

@@ -197,9 +197,9 @@ class WebApp:
         if not self.allowed(limit, kind, self.client(request)):
             return self.too_many(request, limit, kind, self.client(request))
         if preview:
-            return self.page(request, "subscribe", 403 if refused else 200, fields=f, errors={},
-                             notice=unchecked(request, "Not sent", "Subscribe") if refused else "",
-                             result=await self.run_tester(f), **self.choices())
+            return kept_for_back(self.page(request, "subscribe", 403 if refused else 200, fields=f, errors={},
+                                           notice=unchecked(request, "Not sent", "Subscribe") if refused else "",
+                                           result=await self.run_tester(f), **self.choices()))
         settings, errors = check(f, self.config.web.slack_targets)
         if errors:
             return self.page(request, "subscribe", 400, fields=f, errors=errors,
@@ -389,7 +389,7 @@ class WebApp:
         f = Fields.from_form(form, self.default_more)
         f.email = sub.address
         if action == "preview":
-            return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub))
+            return kept_for_back(await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub)))
         if sub.origin == "config":          # the file wins at the next start: a save here would not last
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 409, notice=FILE_OWNED)
         if self.changed_elsewhere(f, sub):
@@ -596,6 +596,15 @@ def stored_profiles(sub) -> frozenset[str]:
     as typed text, so that a profile stored by the command line or an older version does not stop
     their other settings from being saved or previewed."""
     return frozenset(json.loads(sub.profile)) if sub is not None else frozenset()
+
+
+def kept_for_back(page: Response) -> Response:
+    """A Preview's page (the form as typed and its papers, without JavaScript) kept in the browser's
+    own cache, never a shared one: Back to it shows it again. With no-store, Back had to send the
+    POST again, and Chrome asked first ("Confirm Form Resubmission"). A GET would put the address
+    typed in URLs and proxy logs."""
+    page.headers["cache-control"] = "private, no-cache"
+    return page
 
 
 def refillable(web: WebApp, scope) -> bool:
