@@ -605,3 +605,17 @@ def test_with_javascript_off_back_to_a_preview_shows_it_again_without_resending_
     page.go_back()
     assert page.get_by_label("Keywords").input_value() == "agents"
     assert page.get_by_label("Email").input_value() == "ada@example.org"
+
+
+def test_on_a_phone_the_preview_button_shows_the_papers_not_the_top_of_the_same_form(site, browser):
+    """Without JavaScript, Preview on a 375 px phone reloaded the page at its top: the papers were
+    a screen and more below the buttons, and the button seemed to do nothing."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_context(java_script_enabled=False, viewport={"width": 375, "height": 800}).new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("heading", name="What you would have got")).to_be_in_viewport()
+    assert page.get_by_role("link", name=re.compile("Agents")).count() > 0
