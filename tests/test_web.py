@@ -242,6 +242,18 @@ def test_a_confirmation_mail_that_cannot_be_sent_says_so_instead_of_check_your_i
     assert store.list_subscribers(active_only=False) == []
 
 
+def test_a_sign_up_whose_mail_cannot_be_sent_comes_back_as_typed_to_send_again(config, client, store):
+    """The "could not send" page held only a sentence: the keywords typed were gone."""
+    from smtp_server import free_port
+
+    config.email.host, config.email.port, config.email.security = "127.0.0.1", free_port(), "none"
+    page = subscribe(client, keywords="graph neural networks, -survey", time="06:15")
+    assert page.status_code == 503 and "could not send a message to ada@example.org just now" in page.text
+    assert 'value="ada@example.org"' in page.text and 'value="06:15"' in page.text
+    assert textareas(page.text) == ["graph neural networks, -survey"]
+    assert csrf_of(page.text)                  # a new token: Subscribe sends it again
+
+
 @pytest.fixture
 def mail_server(config):
     """``start(smtputf8)``: an SMTP server on loopback (aiosmtpd) that [email] sends through,
@@ -338,9 +350,29 @@ def test_the_preview_button_shows_what_the_profile_would_have_sent_without_javas
     assert store.list_subscribers(active_only=False) == []
 
 
+@pytest.mark.parametrize("path", ["/", "manage"])
+def test_a_preview_page_is_kept_by_the_browser_alone_so_back_shows_it_again(app, client, config, store, path):
+    """no-store made Back to a Preview (JavaScript off) send the form again (tests/test_web_browser.py
+    shows it in chromium); a proxy must still keep nothing."""
+    if path == "manage":
+        path = manage_link(app, subscribed(client, config, store))
+    page = post_form(client, path, {"email": "ada@example.org", "keywords": "agents", "action": "preview"})
+    assert page.status_code == 200 and page.headers["cache-control"] == "private, no-cache"
+    assert post_form(client, "/", {"email": "", "keywords": "agents"}).headers["cache-control"] == "no-store"
+
+
 def addresses_in(html: str) -> list[str]:
     """Where a page's links, forms, stylesheet, script and live preview point."""
     return re.findall(r'(?:href|src|action|data-src)="([^"]*)"', html)
+
+
+def test_the_icon_a_browser_asks_for_on_every_page_is_served_and_kept_not_a_404(client):
+    """Every page view asked for /favicon.ico and got a 404 (a console error, a log line)."""
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert icon.content.startswith(b"<svg") and "max-age=" in icon.headers["cache-control"]
+    assert "no-store" not in icon.headers["cache-control"]
+    assert '<link rel="icon" href="/favicon.ico" type="image/svg+xml">' in client.get("/").text
 
 
 @pytest.mark.parametrize("proxy_keeps_prefix", [False, True], ids=["prefix-stripped", "prefix-passed-on"])
@@ -694,13 +726,10 @@ def test_notifier_web_on_a_port_already_in_use_is_one_line_error(cli, monkeypatc
             1, "", f"notifier: error: cannot listen on 127.0.0.1:{port}: Address already in use\n")
 
 
-@pytest.mark.parametrize("journald", [False, True])
-def test_a_page_that_fails_is_one_log_line_with_its_traceback_without_the_token_of_its_link(tmp_path, journald):
-    """A 500 was logged twice: our line, with the manage link's token in its path (a key to that
-    subscription, for anyone who reads the journal), then uvicorn's traceback, 60 lines of its own.
-    Under journald the traceback is a field of that line: it was left out, and with uvicorn's copy
-    gone the bug was nowhere in the journal."""
-    import sqlite3
+@contextlib.contextmanager
+def notifier_web(tmp_path, journald: bool = False, *args: str):
+    """`notifier web` (``args`` after the command) as a process on a free port: yields its base URL, its
+    database file and a function that gives all it logged, once it has stopped."""
     import subprocess
     import sys
 
@@ -709,18 +738,51 @@ def test_a_page_that_fails_is_one_log_line_with_its_traceback_without_the_token_
     db, port = tmp_path / "n.sqlite", free_port()
     (tmp_path / "config.toml").write_text(f'[general]\nstate_dir = "{tmp_path}"\n[database]\nurl = "sqlite:///{db}"\n'
                                           f'[web]\nlisten = "127.0.0.1:{port}"\npublic_url = "{PUBLIC}"\n')
-    web = subprocess.Popen([sys.executable, "-m", "notifier", "-c", str(tmp_path / "config.toml"), "web"],
+    web = subprocess.Popen([sys.executable, "-m", "notifier", "-c", str(tmp_path / "config.toml"), "web", *args],
                            env={**os.environ, **ENV, **({"JOURNAL_STREAM": "8:1"} if journald else {})},
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_until_up(f"http://127.0.0.1:{port}", web)
-        with sqlite3.connect(db) as broken:
-            broken.execute("ALTER TABLE subscriber RENAME TO moved")
-        token = Signer(SECRET).sign(Token("manage", 1))
-        page = httpx.get(f"http://127.0.0.1:{port}/manage/{token}")
+        yield f"http://127.0.0.1:{port}", db, lambda: web.communicate(timeout=30)[0].decode()
     finally:
         web.terminate()
-    log = web.communicate(timeout=30)[0].decode()
+
+
+@pytest.mark.parametrize("journald", [False, True])
+def test_each_request_is_one_access_log_line_without_the_token_of_its_link(tmp_path, journald):
+    """There was no access log at all: an operator could not tell what visitors asked for, nor how long it took."""
+    token = Signer(SECRET).sign(Token("manage", 1))
+    with notifier_web(tmp_path, journald) as (base, _, log):
+        httpx.get(f"{base}/manage/{token}")
+        httpx.post(f"{base}/", data={"email": "ada@example.org"})       # no CSRF token
+    log = log()
+    lines = [line for line in log.splitlines() if "notifier.web.access" in line]
+    assert re.search(r"notifier.web.access: request method=GET path=/manage/… status=410 ms=\d+$", lines[-2])
+    assert re.search(r"notifier.web.access: request method=POST path=/ status=403 ms=\d+$", lines[-1])
+    assert token not in log and all(line.startswith("<6>") == journald for line in lines)
+
+
+def test_notifier_web_no_access_log_logs_no_line_per_request(tmp_path):
+    with notifier_web(tmp_path, False, "--no-access-log") as (base, _, log):
+        assert httpx.get(f"{base}/").status_code == 200
+    log = log()
+    assert "notifier.web.access" not in log and "web listening" in log
+
+
+@pytest.mark.parametrize("journald", [False, True])
+def test_a_page_that_fails_is_one_log_line_with_its_traceback_without_the_token_of_its_link(tmp_path, journald):
+    """A 500 was logged twice: our line, with the manage link's token in its path (a key to that
+    subscription, for anyone who reads the journal), then uvicorn's traceback, 60 lines of its own.
+    Under journald the traceback is a field of that line: it was left out, and with uvicorn's copy
+    gone the bug was nowhere in the journal."""
+    import sqlite3
+
+    token = Signer(SECRET).sign(Token("manage", 1))
+    with notifier_web(tmp_path, journald) as (base, db, log):
+        with sqlite3.connect(db) as broken:
+            broken.execute("ALTER TABLE subscriber RENAME TO moved")
+        page = httpx.get(f"{base}/manage/{token}")
+    log = log()
     assert page.status_code == 500 and "The problem was logged" in page.text
     [line] = [line for line in log.splitlines() if "no such table" in line]
     assert "web request failed path=/manage/… " in line and token not in log
@@ -826,16 +888,22 @@ def test_a_manage_form_refused_by_its_csrf_check_comes_back_as_typed_and_saves_t
     assert json.loads(store.find_subscriber(sub.id).profile) == ["robots, <b>legged</b>"]
 
 
+@pytest.mark.parametrize("host, sent_with", [
+    (PUBLIC, SAME_SITE),
+    (PUBLIC, {"origin": PUBLIC}),                          # no Sec-Fetch-Site (a plain-http LAN host)
+    ("https://digests.lan", {"origin": "https://digests.lan"}),              # reached by another name
+], ids=["sec-fetch-site", "origin-of-public-url", "origin-of-host"])
 def test_a_sign_up_form_refused_by_its_csrf_check_comes_back_as_typed_and_subscribes_the_second_time(
-        app, config, store):
+        app, config, store, host, sent_with):
     """The sign-up form open across a browser restart: "This form could not be checked. Reload the
-    page", and the reload showed an empty form."""
-    with TestClient(app, base_url=PUBLIC) as browser:
+    page", and the reload showed an empty form. A browser on a plain-http host sends no
+    Sec-Fetch-Site: its Origin says the form is this site's."""
+    with TestClient(app, base_url=host) as browser:
         browser.get("/")
         browser.cookies.clear()
         typed = {"csrftoken": "from-an-older-page", "email": "ada@example.org", "keywords": "agents, memory",
                  "time": "06:45", "timezone": "Europe/Berlin", "frequency": "daily", "action": "subscribe"}
-        page = browser.post("/", data=typed, headers=SAME_SITE)
+        page = browser.post("/", data=typed, headers=sent_with)
         assert page.status_code == 403 and "Not sent: your browser sent the form without this site’s cookie" in page.text
         assert "Subscribe again." in page.text and textareas(page.text) == ["agents, memory"]
         assert 'value="ada@example.org"' in page.text and 'value="06:45"' in page.text and mails(config) == []
@@ -843,17 +911,20 @@ def test_a_sign_up_form_refused_by_its_csrf_check_comes_back_as_typed_and_subscr
     assert "Check your inbox" in again.text and len(mails(config)) == 1
 
 
+@pytest.mark.parametrize("sent_with", [{"origin": "https://evil.example", **CROSS_SITE}, {"origin": "http://evil.example"}],
+                         ids=["sec-fetch-site", "origin-only"])
 @pytest.mark.parametrize("path", ["/", "manage"])
 def test_a_form_posted_from_another_site_is_refused_without_showing_its_values_on_this_site(
-        app, client, config, store, path):
+        app, client, config, store, path, sent_with):
     """A phishing page posting to this site: it came back as this site's own form, filled with the
-    other site's address and keywords and saying "What you typed is still below: Subscribe again"."""
+    other site's address and keywords and saying "What you typed is still below: Subscribe again".
+    Over plain http the browser sends no Sec-Fetch-Site: its Origin names the other site."""
     if path == "manage":
         path = manage_link(app, subscribed(client, config, store))
     crafted = {"email": "attacker@example.net", "keywords": "Your account is locked: call +1 555 0100",
                "time": "07:30", "timezone": "UTC", "frequency": "daily", "action": "save"}
     with TestClient(app, base_url=PUBLIC) as victim:
-        page = victim.post(path, data=crafted, headers={"origin": "https://evil.example", **CROSS_SITE})
+        page = victim.post(path, data=crafted, headers=sent_with)
     assert page.status_code == 403 and "It was sent from another website, so nothing was done" in page.text
     assert "attacker@" not in page.text and "account is locked" not in page.text and "still below" not in page.text
     assert len(mails(config)) == (0 if path == "/" else 1)
@@ -1083,7 +1154,7 @@ def test_pages_carry_security_headers_and_no_inline_script(client):
     page = client.get("/")
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
-    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["referrer-policy"] == "strict-origin"
     assert page.headers["cache-control"] == "no-store"
     assert re.findall(r"<script(?![^>]*\bsrc=)", page.text) == [] and " style=" not in page.text
     assert 'secure' in page.headers["set-cookie"].lower() and "samesite=strict" in page.headers["set-cookie"].lower()

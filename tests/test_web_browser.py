@@ -28,7 +28,8 @@ from web_helpers import SECRET, link_in, store_sample_papers, wait_until_up
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--host-resolver-rules=MAP lan.test 127.0.0.1"]     # a plain-http LAN name: not localhost, not https
 SHOTS = os.environ.get("NOTIFIER_WEB_SCREENSHOTS")
 
 
@@ -506,11 +507,13 @@ def test_the_slider_is_named_in_words_a_screen_reader_can_say(site, smtp, browse
 
 
 
-def test_a_form_refused_by_its_check_comes_back_as_typed_only_when_sent_from_this_site(site, browser):
-    """The browser's own word (Sec-Fetch-Site) tells a stale form of this site from one another site
-    posts: the first comes back as typed; the second came back as this site's form, filled with the
-    other site's address ("What you typed is still below: Subscribe again")."""
-    base, *_ = site
+@pytest.mark.parametrize("host", ["127.0.0.1", "lan.test"], ids=["localhost", "plain-http-lan-host"])
+def test_a_form_refused_by_its_check_comes_back_as_typed_only_when_sent_from_this_site(site, browser, host):
+    """The browser's own word tells a stale form of this site from one another site posts: the first
+    comes back as typed; the second came back as this site's form, filled with the other site's
+    address ("What you typed is still below: Subscribe again"). On a plain-http LAN host the browser
+    sends no Sec-Fetch-Site, and the stale form got the plain refusal: its Origin says it instead."""
+    base = site[0].replace("127.0.0.1", host)
     context = browser.new_context()
     page = context.new_page()
     page.goto(base + "/")
@@ -547,12 +550,13 @@ def test_the_back_button_returns_to_the_page_after_each_form(site, smtp, browser
     for button, title in (("Save", "Saved: Your subscription"), ("Pause digests", "Paused: Your subscription")):
         page.get_by_role("button", name=button).click()
         expect(page).to_have_title(f"{title} · Paper digests")
+        expect(page).to_have_url(re.compile(r"/manage/[^?]+$"))      # "Saved." is said once
         page.get_by_role("link", name="Unsubscribe").click()
         page.wait_for_url("**/unsubscribe/**")
-        page.go_back()
-        assert page.title() == f"{title} · Paper digests"
+        page.go_back()                          # the page as stored
+        assert page.title() == "Your subscription · Paper digests"
         page.reload()
-        assert page.title() == f"{title} · Paper digests"
+        assert page.title() == "Your subscription · Paper digests"
     assert page.get_by_label("Profile 1 keywords").input_value() == "robots"
     unsubscribe = page.get_by_role("link", name="Unsubscribe").get_attribute("href")
     store = Store(db)
@@ -566,3 +570,52 @@ def test_the_back_button_returns_to_the_page_after_each_form(site, smtp, browser
         page.get_by_role("link", name=onward).click()
         page.go_back()
         assert page.title() == f"{title} · Paper digests"
+
+
+def test_the_saved_notice_shows_once_and_leaves_no_done_in_the_address_bar(site, smtp, browser):
+    """`?done=save` stayed in the address bar: a reload said "Saved." again, and so did a bookmark
+    or a link copied from there, days later."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_label("Profile 1 keywords").fill("robots")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".notice")).to_have_text("Saved.")
+    expect(page).to_have_title("Saved: Your subscription · Paper digests")
+    expect(page).to_have_url(re.compile(r"/manage/[^?]+$"))
+    page.reload()
+    expect(page).to_have_title("Your subscription · Paper digests")
+    assert page.locator(".notice").count() == 0 and page.get_by_label("Profile 1 keywords").input_value() == "robots"
+
+
+def test_with_javascript_off_back_to_a_preview_shows_it_again_without_resending_the_form(site, browser):
+    """The Preview button without JavaScript is a POST whose page was no-store: Back to it from the
+    next page was Chrome's "Confirm Form Resubmission" (ERR_CACHE_MISS)."""
+    base, *_ = site
+    page = browser.new_context(java_script_enabled=False).new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    page.go_back()
+    assert page.get_by_label("Keywords").input_value() == "agents"
+    assert page.get_by_label("Email").input_value() == "ada@example.org"
+
+
+def test_on_a_phone_the_preview_button_shows_the_papers_not_the_top_of_the_same_form(site, browser):
+    """Without JavaScript, Preview on a 375 px phone reloaded the page at its top: the papers were
+    a screen and more below the buttons, and the button seemed to do nothing."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_context(java_script_enabled=False, viewport={"width": 375, "height": 800}).new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("heading", name="What you would have got")).to_be_in_viewport()
+    assert page.get_by_role("link", name=re.compile("Agents")).count() > 0

@@ -6,6 +6,7 @@ import logging
 
 def add_arguments(p):
     p.add_argument("--listen", metavar="HOST:PORT", help="override [web] listen (default 127.0.0.1:8080)")
+    p.add_argument("--no-access-log", action="store_true", help="log no line per request (method, path, status, ms)")
 
 
 def run(args) -> int:
@@ -18,7 +19,7 @@ def run(args) -> int:
 
     config = load(args)
     host, port = listen_address(args.listen or config.web.listen, "--listen" if args.listen else config.path)
-    app = create_app(config)
+    app = create_app(config, access_log=not args.no_access_log)
     try:
         sock = listening(host, port)
         event(log, "web listening", host=host, port=port, public_url=app.web.base or "(unset)")

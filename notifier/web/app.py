@@ -34,6 +34,7 @@ from notifier.logs import event
 from notifier.outbox import State
 from notifier.subscribers import canonical_address
 from notifier.web import security
+from notifier.web.access import AccessLog, loggable
 from notifier.web.forms import Fields, address_errors, check, default_more, readable_address
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.ratelimit import MovingWindow
@@ -57,7 +58,6 @@ UNCHECKED = {     # why the CSRF check refused a form, by whether the browser se
            "opened, or blocked: then allow cookies for this site)"}
 CSRF_REFUSED_SCOPE = "notifier.csrf_refused"     # set on a form the CSRF check refused (create_app)
 REFILLED_FORMS = re.compile(r"/|/manage/[^/]+")  # forms that come back as typed when it refuses them
-TOKEN_IN_PATH = re.compile(r"^(/(?:sent|confirm|subscribed|manage|unsubscribe|vote)/)[^/]+")    # the routes with a token
 SLACK_HOOKS = "https://hooks.slack.com"     # where Slack's response_url points
 LOCK_TIMEOUT_MS = BUSY_TIMEOUT_MS   # PostgreSQL: a page's write waits for a row another process holds as long as on SQLite
 BUSY_RETRY_SECONDS = 10       # Retry-After when another process held the database past its busy timeout
@@ -65,6 +65,7 @@ SLACK_BUSY = "the service is busy for a moment; click the button again in a few 
 SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.",   # manage actions that
             "clear_vote": "Vote removed."}                                                # save nothing typed
 DONE = {"save": "Saved.", **SWITCHED}       # what the page after a manage action says (?done=)
+ICON_CACHE_SECONDS = 7 * 86400   # how long a browser keeps /favicon.ico before asking again
 
 
 class Gone(Exception):
@@ -94,6 +95,7 @@ class WebApp:
         self.signer = Signer(secret)
         self.base = (config.web.public_url or config.general.public_url).rstrip("/")
         self.root = urlsplit(self.base).path      # "/digests" for a public_url under a path; '' at the host's root
+        self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base))      # what browsers send as Origin
         if not self.base:       # a mailed '/confirm/…' has no host: nobody could ever confirm
             raise ConfigError(f"{config.path or 'defaults'}: 'web.public_url' is not set: every link the pages "
                               "mail starts with it, e.g. \"https://papers.example.org\" (\"http://127.0.0.1:8080\" "
@@ -195,9 +197,9 @@ class WebApp:
         if not self.allowed(limit, kind, self.client(request)):
             return self.too_many(request, limit, kind, self.client(request))
         if preview:
-            return self.page(request, "subscribe", 403 if refused else 200, fields=f, errors={},
-                             notice=unchecked(request, "Not sent", "Subscribe") if refused else "",
-                             result=await self.run_tester(f), **self.choices())
+            return kept_for_back(self.page(request, "subscribe", 403 if refused else 200, fields=f, errors={},
+                                           notice=unchecked(request, "Not sent", "Subscribe") if refused else "",
+                                           result=await self.run_tester(f), **self.choices()))
         settings, errors = check(f, self.config.web.slack_targets)
         if errors:
             return self.page(request, "subscribe", 400, fields=f, errors=errors,
@@ -210,18 +212,19 @@ class WebApp:
         return RedirectResponse(f"{self.root}/sent/{self.signer.sign_sent(f.email)}", status_code=303)
 
     async def not_sent(self, request: Request, f: Fields, error: str) -> Response:
-        """The mail server did not take the sign-up's mail: the form back with the address refused
-        when the server cannot send to such an address at all (SMTPUTF8 for 'usér@…'), else "try
-        again in a while"."""
+        """The mail server did not take the sign-up's mail: the form back as typed, with the address
+        refused when the server cannot send to such an address at all (SMTPUTF8 for 'usér@…'), else
+        "try again in a while" above it."""
         beyond = next((c for c in canonical_address(f.email) if not c.isascii()), "")
         if beyond and "SMTPUTF8" in error:          # the email channel's reason, as smtplib gives it
             errors = {"email": f"this service’s mail server cannot send to an address with letters such as "
                                f"“{beyond}” before the @; use another address"}
             return self.page(request, "subscribe", 400, fields=f, errors=errors, result=await self.run_tester(f),
                              **self.choices())
-        return self.message(request, "We could not send the message",
-                            f"We could not send a message to {readable_address(f.email)} just now, so there is no link to "
-                            "follow yet. Check the address, or try again in a while.", 503)
+        notice = (f"Not sent: we could not send a message to {readable_address(f.email)} just now, so there is no "
+                  "link to follow yet. Check the address, or Subscribe again in a while: what you typed is still below.")
+        return self.page(request, "subscribe", 503, fields=f, errors={}, notice=notice,
+                         result=await self.run_tester(f), **self.choices())
 
     async def sent(self, request: Request) -> Response:
         """The answer to a sign-up, a page of its own (POST-redirect-GET): a reload, or going back
@@ -386,7 +389,7 @@ class WebApp:
         f = Fields.from_form(form, self.default_more)
         f.email = sub.address
         if action == "preview":
-            return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub))
+            return kept_for_back(await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub)))
         if sub.origin == "config":          # the file wins at the next start: a save here would not last
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 409, notice=FILE_OWNED)
         if self.changed_elsewhere(f, sub):
@@ -595,13 +598,27 @@ def stored_profiles(sub) -> frozenset[str]:
     return frozenset(json.loads(sub.profile)) if sub is not None else frozenset()
 
 
-def refillable(scope) -> bool:
+def kept_for_back(page: Response) -> Response:
+    """A Preview's page (the form as typed and its papers, without JavaScript) kept in the browser's
+    own cache, never a shared one: Back to it shows it again. With no-store, Back had to send the
+    POST again, and Chrome asked first ("Confirm Form Resubmission"). A GET would put the address
+    typed in URLs and proxy logs."""
+    page.headers["cache-control"] = "private, no-cache"
+    return page
+
+
+def refillable(web: WebApp, scope) -> bool:
     """A refused form comes back as typed only when the browser says it was sent from this site's
-    own page (Sec-Fetch-Site): a form another site posts is never shown as this site's, filled with
-    that site's address and words. Browsers send the header to https and localhost only, and our
-    no-referrer policy turns Origin into "null", so without it the refusal is the plain page."""
-    from_here = (b"sec-fetch-site", b"same-origin") in scope["headers"]
+    own page: a form another site posts is never shown as this site's, filled with that site's
+    address and words."""
+    from_here = security.sent_from(scope, own_origins(web, scope)) == "here"
     return from_here and scope["method"] == "POST" and bool(REFILLED_FORMS.fullmatch(scope["path"]))
+
+
+def own_origins(web: WebApp, scope) -> set[str]:
+    """This site's origin as its public_url names it, and as the browser reached it (its Host)."""
+    host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+    return {web.origin, f"{scope['scheme']}://{host}"}
 
 
 def unchecked(request: Request, not_done: str, button: str) -> str:
@@ -641,7 +658,7 @@ FROM_ELSEWHERE = ("It was sent from another website, so nothing was done. To cha
 
 def csrf_refusal(web: WebApp, request: Request) -> Response:
     """The page for a form the CSRF check refused and that does not come back as typed."""
-    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+    if security.sent_from(request.scope, own_origins(web, request.scope)) == "elsewhere":
         return error_page(web, request, 403, FROM_ELSEWHERE, link=f"{web.root}/", link_text="Start page")
     return error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
 
@@ -663,11 +680,6 @@ def way_on(path: str) -> str:
     if path.startswith(("/confirm/", "/sent/")):
         return "Subscribe again from the start page: we mail you a new link."
     return "Use the link in your latest digest, or ask for a new one: we mail it to you."
-
-
-def loggable(path: str) -> str:
-    """A path for the log: a link's token is a key to someone's subscription, so it is left out."""
-    return TOKEN_IN_PATH.sub(r"\1…", path)
 
 
 def busy_text(request: Request) -> str:
@@ -734,12 +746,15 @@ class UnderRoot:
         await self.app(scope, receive, send)
 
 
-def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
-    """The ASGI app: routes, then CSRF, security headers and the body limit around them."""
+def create_app(config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None,
+               access_log: bool = False):
+    """The ASGI app: routes, then CSRF, security headers, the body limit and the access log around them."""
     import importlib.resources
 
     web = WebApp(config, env, clock)
     static = importlib.resources.files("notifier.templates") / "web" / "static"
+    icon = Response((static / "icon.svg").read_bytes(), media_type="image/svg+xml",   # every page asks for it
+                    headers={"cache-control": f"public, max-age={ICON_CACHE_SECONDS}"})
 
     routes = [
         Route("/", web.home, methods=["GET"]), Route("/", web.subscribe, methods=["POST"]),
@@ -758,6 +773,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         Route("/vote/{token}", web.vote, methods=["POST"]),
         Route("/slack/actions", web.slack_actions, methods=["POST"]),
         Route("/healthz", lambda request: PlainTextResponse("ok\n"), methods=["GET"]),
+        Route("/favicon.ico", lambda request: icon, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(static)), name="static"),
     ]
 
@@ -773,7 +789,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers(web))
 
     async def csrf_failed(scope, send, _reason):
-        if refillable(scope):                                   # back as typed, nothing done
+        if refillable(web, scope):                                   # back as typed, nothing done
             return await app({**scope, CSRF_REFUSED_SCOPE: True}, scope[security.REPLAY](), send)
         await csrf_refusal(web, Request(scope))(scope, None, send)
 
@@ -786,6 +802,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     secure = web.base.startswith("https://")
     outer = security.with_csrf(app, web.secret, secure, csrf_failed)
     outer = security.SecurityHeaders(security.BodyLimit(outer, config.web.max_body_bytes, refuse), hsts=secure)
+    outer = AccessLog(outer) if access_log else outer
     outer = UnderRoot(outer, web.root) if web.root else outer
     outer.web = web
     return outer

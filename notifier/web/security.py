@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from asgi_csrf import asgi_csrf
 
+# Tokens live in URLs: a Referer never carries a path, only this site's origin (links to other
+# sites say rel="noreferrer"). "no-referrer" also turned the Origin of this site's own forms into
+# "null", which a plain-http host needs to tell them from another site's (sent_from).
+REFERRER_POLICY = b"strict-origin"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),          # tokens live in URLs: never leak them to other sites
+    (b"referrer-policy", REFERRER_POLICY),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
@@ -41,6 +45,20 @@ def with_csrf(app, secret: str, secure_cookie: bool, on_failure):
     return KeepBody(asgi_csrf(app, signing_secret=secret, signing_namespace="notifier.csrf",
                               always_protect=Protected(), skip_if_scope=lambda scope: exempt(scope["path"]),
                               cookie_secure=secure_cookie, cookie_samesite="Strict", send_csrf_failed=on_failure))
+
+
+def sent_from(scope, own_origins: set[str]) -> str:
+    """Where the browser says a form was sent from: "here" (a page of this site), "elsewhere", or ''
+    when it does not say. Sec-Fetch-Site first (browsers send it over https and to localhost only);
+    else Origin, which they send with every POST ("null" when a page's policy withholds it)."""
+    headers = dict(scope["headers"])
+    fetch_site = headers.get(b"sec-fetch-site", b"").decode("latin-1")
+    if fetch_site:
+        return {"same-origin": "here", "same-site": "elsewhere", "cross-site": "elsewhere"}.get(fetch_site, "")
+    origin = headers.get(b"origin", b"null").decode("latin-1")
+    if origin == "null":
+        return ""
+    return "here" if origin in own_origins else "elsewhere"
 
 
 REPLAY = "notifier.replay"      # scope key: -> a receive that hands the app the body read so far again
@@ -87,7 +105,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 names = {k.lower() for k, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in self.extra if k not in names]
-                if not scope["path"].startswith("/static/"):
+                if not scope["path"].startswith("/static/") and b"cache-control" not in names:
                     extra.append((b"cache-control", b"no-store"))     # pages carry tokens and CSRF cookies
                 message = {**message, "headers": list(message.get("headers", [])) + extra}
             await send(message)
