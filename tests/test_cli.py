@@ -242,6 +242,27 @@ def test_duplicate_subscriber_is_one_line_error(cli):
     assert code == 1 and "a subscriber with address 'ada@example.org' already exists" in err
 
 
+def test_subscribing_again_without_keywords_someone_who_unsubscribed_gives_them_their_profiles_back(cli):
+    assert cli("subscribe", "ada@example.org", "-k", "agents", "-k", "kv cache")[0] == 0
+    assert cli("unsubscribe", "ada@example.org")[0] == 0
+    assert cli("subscribe", "Ada@example.org") == (0, "re-subscribed ada@example.org with the profiles they had: "
+                                                      "'agents' | 'kv cache' (papers sent before will not be sent "
+                                                      "again)\n", "")
+    sub = json.loads(cli("subscribers", "--json")[1])
+    assert (sub["active"], sub["profiles"]) == (True, ["agents", "kv cache"])
+
+
+def test_subscribing_without_keywords_someone_new_is_a_usage_error_and_someone_subscribed_is_named(cli, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli("subscribe", "ada@example.org")
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == ("notifier subscribe: error: the following arguments are "
+                                                        "required: -k/--keywords (a keyword profile)")
+    assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
+    code, _, err = cli("subscribe", "ada@example.org")
+    assert code == 1 and "a subscriber with address 'ada@example.org' already exists" in err
+
+
 def test_unknown_subscriber_is_named(cli):
     code, _, err = cli("unsubscribe", "nobody@example.org")
     assert code == 1 and "no subscriber 'nobody@example.org'" in err
