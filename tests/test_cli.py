@@ -46,6 +46,17 @@ def test_every_help_page_says_what_it_does_and_names_only_files_in_the_repositor
             assert (root / doc).exists() or (root / "docs" / doc).exists(), (name, doc)
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("argv", [["config"], ["subscribers", "export"], ["subscribers"]])
+def test_output_to_a_full_disk_is_one_line_saying_so_and_exit_1(cli, argv):
+    """`notifier subscribers export > backup.jsonl` on a full disk ended in a traceback."""
+    cli("subscribe", "ada@example.org", "-k", "agents")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "notifier", *argv], stdout=full, stderr=subprocess.PIPE, text=True)
+    assert (proc.returncode, proc.stderr) == (1, "notifier: error: could not write the output: No space left on "
+                                                 "device\n")
+
+
 def test_bare_help_lists_every_command():
     proc = subprocess.run([sys.executable, "-m", "notifier", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and all(c in proc.stdout for c in COMMANDS)
