@@ -210,3 +210,14 @@ def test_a_retry_is_overdue_for_the_operator_only_once_later_than_the_daemons_ow
         code_, out, _ = cli("status")
     assert (code_, out.splitlines()[-1]) == (code, "  retry    ann@example.org 2026-06-12 (attempts 1, next try "
                                                    f"2026-06-12 08:00 UTC, {note}: 451 try again later")
+
+
+def test_status_help_says_what_each_exit_status_means_for_a_monitoring_check(capsys):
+    from notifier.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert ("exit status: 0 all is well; 1 an error (the configuration or the database could not be read); 3 "
+            "something needs the operator: a source failing, a digest failed, of unknown outcome or OVERDUE, or "
+            "a stored profile that no longer parses (each is listed)") in shown

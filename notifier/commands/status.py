@@ -16,8 +16,13 @@ RECENT_DAYS = 5
 CYCLE = timedelta(minutes=15)
 
 
+EXIT_STATUS = ("exit status: 0 all is well; 1 an error (the configuration or the database could not be read); "
+               f"{ATTENTION} something needs the operator: a source failing, a digest failed, of unknown outcome "
+               "or OVERDUE, or a stored profile that no longer parses (each is listed)")
+
+
 def add_arguments(p):
-    pass
+    p.epilog = EXIT_STATUS
 
 
 def run(args) -> int:
