@@ -82,11 +82,11 @@ def missing_webhook_secret(address: str, env: dict | None = None) -> str | None:
 
 
 def check_profiles(keywords: list[str], kept: Collection[str] = (), what: str = "keywords") -> list[str]:
-    """The profiles, each checked as typed text but those ``kept`` as stored (``check_typed``).
+    """The profiles, each once, checked as typed text but those ``kept`` as stored (``check_typed``).
     ``what``: where they were given, named in the error when there is none ('--keywords', 'profiles')."""
     from notifier.profile import check_typed, shown
 
-    texts = [k.strip() for k in keywords if k and k.strip()]
+    texts = list(dict.fromkeys(k.strip() for k in keywords if k and k.strip()))   # each once: in order
     if not texts:
         raise InputError(f"a keyword profile is required: {what} is empty")
     for text in texts:

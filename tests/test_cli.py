@@ -274,6 +274,14 @@ def test_subscribing_without_keywords_someone_new_is_a_usage_error_and_someone_s
     assert code == 1 and "a subscriber with address 'ada@example.org' already exists" in err
 
 
+def test_a_profile_given_twice_or_added_again_is_stored_once(cli):
+    """`edit --add-keywords agents` of someone with 'agents' stored it a second time, and said "updated"."""
+    assert cli("subscribe", "ada@example.org", "-k", "agents", "-k", " agents", "-k", "kv cache")[0] == 0
+    assert cli("edit", "ada@example.org", "--add-keywords", "kv cache") == (
+        0, "nothing changed: ada@example.org has these settings already\n", "")
+    assert json.loads(cli("subscribers", "--json")[1])["profiles"] == ["agents", "kv cache"]
+
+
 def test_unknown_subscriber_is_named(cli):
     code, _, err = cli("unsubscribe", "nobody@example.org")
     assert code == 1 and "no subscriber 'nobody@example.org'" in err
