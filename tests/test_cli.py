@@ -127,7 +127,8 @@ def test_resume_does_not_bring_back_someone_who_unsubscribed(cli):
     cli("subscribe", "ada@example.org", "-k", "mamba")
     cli("unsubscribe", "ada@example.org")
     assert cli("edit", "ada@example.org", "--resume") == (
-        1, "", "notifier: error: ada@example.org has unsubscribed; `notifier subscribe` brings them back\n")
+        1, "", "notifier: error: ada@example.org has unsubscribed; `notifier subscribe ada@example.org` brings "
+               "them back, with their profiles\n")
     assert cli("subscribers", "--json")[1] == ""
 
 
@@ -221,7 +222,8 @@ def test_vote_for_someone_who_unsubscribed_is_refused_and_records_nothing(cli, s
     cli("unsubscribe", "ada@example.org")
     store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
     one_line_error(cli("vote", "ada@example.org", "2606.00001", "up"),
-                   "ada@example.org has unsubscribed: no vote recorded (`notifier subscribe` brings them back)")
+                   "ada@example.org has unsubscribed: no vote recorded (`notifier subscribe ada@example.org` brings "
+                   "them back, with their profiles)")
     assert store.votes(store.find_subscriber("ada@example.org").id) == []
 
 

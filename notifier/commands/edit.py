@@ -37,7 +37,8 @@ def run(args) -> int:
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
         if not sub.active:              # --resume would bring them back unasked
-            raise InputError(f"{sub.address} has unsubscribed; `notifier subscribe` brings them back")
+            raise InputError(f"{sub.address} has unsubscribed; `notifier subscribe {sub.address}` brings them back, "
+                             "with their profiles")
         changes = changed_settings(sub, args)
         pausing = (args.pause or args.resume) and sub.paused != args.pause
         if not changes and not pausing:
