@@ -265,6 +265,18 @@ def test_subscribing_again_without_keywords_someone_who_unsubscribed_gives_them_
     assert (sub["active"], sub["profiles"]) == (True, ["agents", "kv cache"])
 
 
+def test_subscribing_again_without_keywords_someone_whose_stored_profile_no_longer_reads_says_what_to_give(cli,
+                                                                                                           store):
+    assert cli("subscribe", "ada@example.org", "-k", "mamba")[0] == 0
+    assert cli("unsubscribe", "ada@example.org")[0] == 0
+    store.update_subscriber(store.find_subscriber("ada@example.org").id, profile=json.dumps(["+-mamba"]))
+    one_line_error(cli("subscribe", "ada@example.org"),
+                   "ada@example.org: the stored profile '+-mamba' no longer reads (two operators in term '+-mamba': "
+                   "use one, + (required) or - (excluded)); `notifier subscribe ada@example.org -k TEXT` gives them "
+                   "a new one")
+    assert cli("subscribe", "ada@example.org", "-k", "mamba")[0] == 0
+
+
 def test_subscribing_without_keywords_someone_new_is_a_usage_error_and_someone_subscribed_is_named(cli, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli("subscribe", "ada@example.org")

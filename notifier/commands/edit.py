@@ -73,10 +73,10 @@ def changed_settings(sub, args) -> dict:
     return {k: v for k, v in settings_of(checked, without=("channel",)).items() if getattr(sub, k) != v}
 
 
-def check_stored(sub) -> None:
+def check_stored(sub, fix: str = "") -> None:
     """InputError when a stored profile no longer reads (a newer version reads profiles more
     strictly; `notifier status` names it): a change that keeps it cannot be stored, nor a digest
-    previewed; --keywords replaces it."""
+    previewed; --keywords replaces it (``fix``: the command that does, when not `notifier edit`)."""
     from notifier.errors import ProfileError
     from notifier.profile import parse_profile, shown
 
@@ -85,4 +85,4 @@ def check_stored(sub) -> None:
             parse_profile(text)
         except ProfileError as err:
             raise InputError(f"{sub.address}: the stored profile '{shown(text)}' no longer reads ({err}); "
-                             f"`notifier edit {sub.address} --keywords TEXT` replaces it") from None
+                             f"{fix or f'`notifier edit {sub.address} --keywords TEXT` replaces it'}") from None

@@ -48,6 +48,9 @@ def profiles_given(args, existing) -> list[str]:
         return args.keywords
     if existing is None:
         args.usage_error("the following arguments are required: -k/--keywords (a keyword profile)")
+    from notifier.commands.edit import check_stored
+
+    check_stored(existing, f"`notifier subscribe {existing.address} -k TEXT` gives them a new one")
     return stored_profiles(existing)
 
 
