@@ -137,6 +137,7 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
     the config file and an imported file's columns have it)."""
     channel = channel_of(address.strip())
     address = canonical_address(address)
+    name = name.strip()                 # '  ' greeted nobody; spaces around a name are a typing slip
     check_name(name, named("name"))
     profiles = check_profiles(keywords, kept, named("keywords"))
     time = _zero_padded("07:30" if time is None else time)
