@@ -258,11 +258,24 @@ def test_duplicate_subscriber_is_one_line_error(cli):
 def test_subscribing_again_without_keywords_someone_who_unsubscribed_gives_them_their_profiles_back(cli):
     assert cli("subscribe", "ada@example.org", "-k", "agents", "-k", "kv cache")[0] == 0
     assert cli("unsubscribe", "ada@example.org")[0] == 0
-    assert cli("subscribe", "Ada@example.org") == (0, "re-subscribed ada@example.org with the profiles they had: "
-                                                      "'agents' | 'kv cache' (papers sent before will not be sent "
-                                                      "again)\n", "")
+    assert cli("subscribe", "Ada@example.org") == (0, "re-subscribed ada@example.org (email, daily at 07:30 UTC; the "
+                                                      "profiles they had: 'agents' | 'kv cache'; papers sent before "
+                                                      "will not be sent again)\n", "")
     sub = json.loads(cli("subscribers", "--json")[1])
     assert (sub["active"], sub["profiles"]) == (True, ["agents", "kv cache"])
+
+
+def test_subscribing_again_someone_who_unsubscribed_keeps_the_settings_they_do_not_give(cli):
+    """Their name, time, zone and frequency were replaced by the defaults: "Hi ada@example.org", daily at 07:30 UTC."""
+    assert cli("subscribe", "ada@example.org", "-k", "agents", "--name", "Ada Lovelace", "--time", "06:15",
+               "--timezone", "Europe/Berlin", "--frequency", "weekly:fri", "--max-items", "5")[0] == 0
+    assert cli("unsubscribe", "ada@example.org")[0] == 0
+    assert cli("subscribe", "ada@example.org", "-k", "robotics", "--time", "08:00")[1] == (
+        "re-subscribed ada@example.org (email, weekly fri at 08:00 Europe/Berlin; papers sent before will not be "
+        "sent again)\n")
+    sub = json.loads(cli("subscribers", "--json")[1])
+    assert ((sub["name"], sub["profiles"], sub["time"], sub["timezone"], sub["frequency"], sub["weekday"],
+             sub["max_items"]) == ("Ada Lovelace", ["robotics"], "08:00", "Europe/Berlin", "weekly", "fri", 5))
 
 
 def test_subscribing_again_without_keywords_someone_whose_stored_profile_no_longer_reads_says_what_to_give(cli,

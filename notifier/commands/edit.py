@@ -61,16 +61,20 @@ def changed_settings(sub, args) -> dict:
     if not args.keywords:
         check_stored(sub)
     profiles = (args.keywords or json.loads(sub.profile)) + (args.add_keywords or [])
-    checked = new_subscriber(address=sub.address, keywords=profiles,
-                             name=sub.name if args.name is None else args.name,
-                             timezone=sub.timezone if args.timezone is None else args.timezone,
-                             time=sub.delivery_time if args.time is None else args.time,
-                             frequency=(f"{sub.frequency}:{sub.weekday}" if sub.weekday else sub.frequency)
-                             if args.frequency is None else args.frequency,
-                             max_items=args.max_items if args.max_items is not None else sub.max_items,
-                             threshold=args.threshold if args.threshold is not None else sub.threshold,
-                             kept=json.loads(sub.profile), named=option)
+    checked = new_subscriber(address=sub.address, keywords=profiles, kept=json.loads(sub.profile), named=option,
+                             **stored_or_given(sub, args))
     return {k: v for k, v in settings_of(checked, without=("channel",)).items() if getattr(sub, k) != v}
+
+
+def stored_or_given(sub, args) -> dict:
+    """``new_subscriber``'s settings (the profiles aside): each option given, else as ``sub`` has it."""
+    return dict(name=sub.name if args.name is None else args.name,
+                timezone=sub.timezone if args.timezone is None else args.timezone,
+                time=sub.delivery_time if args.time is None else args.time,
+                frequency=(f"{sub.frequency}:{sub.weekday}" if sub.weekday else sub.frequency)
+                if args.frequency is None else args.frequency,
+                max_items=args.max_items if args.max_items is not None else sub.max_items,
+                threshold=args.threshold if args.threshold is not None else sub.threshold)
 
 
 def check_stored(sub, fix: str = "") -> None:
