@@ -7,11 +7,16 @@ Each command lives in ``notifier/commands/<name>.py`` with ``add_arguments(parse
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import re
 import sys
 
 from notifier.errors import NotifierError, visible
+
+# Writing failed for want of room or of a working device (`> /dev/full`, a full disk, a quota):
+# the machine's state, not a bug, so one line instead of a traceback.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
 
 # command name -> (module under notifier.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -106,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with stderr_logging(verbose=args.verbose):
-            return _module(COMMANDS[args.command][0]).run(args) or 0
+            code = _module(COMMANDS[args.command][0]).run(args) or 0
+            sys.stdout.flush()          # what is still buffered fails here, not past these handlers at exit
+            return code
     except NotifierError as err:
         print("notifier: error: " + "\n".join(map(visible, err.lines or [str(err)])), file=sys.stderr)
         return 1
@@ -115,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:
+        if err.errno not in WRITE_ERRORS:
+            raise
+        print(f"notifier: error: could not write {err.filename or 'the output'}: {err.strerror}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -109,9 +109,26 @@ def _quote(value) -> str:
     return '"' + escape(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
 
 
+class _StandardError(logging.StreamHandler):
+    """A handler writing to ``sys.stderr`` as it is at each record: while a progress bar is live
+    (``progress_console``), rich has put its own there, which prints the line above the bar."""
+
+    def __init__(self):
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _ignored):
+        pass
+
+
 def make_handler(stream=None, journald: bool | None = None) -> logging.Handler:
-    """Our handler: redacting, one escaped key=value line per record."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Our handler: redacting, one escaped key=value line per record (on ``stream``, else on
+    standard error as it is at each record)."""
+    handler = logging.StreamHandler(stream) if stream else _StandardError()
     if journald is None:
         journald = bool(os.environ.get("JOURNAL_STREAM"))
     handler.setFormatter(KeyValueFormatter(journald=journald))
@@ -150,7 +167,9 @@ def event(logger: logging.Logger, message: str, level: int = logging.INFO, **ctx
 def progress_console():
     """rich's console on standard error for a progress bar, when that is a terminal and this is not
     a CI run (which sets CI, and often FORCE_COLOR, which rich takes for a terminal), else None:
-    piped (cron mail, a log file) a bar left a blank first line."""
+    piped (cron mail, a log file) a bar left a blank first line. While a bar on it is live, rich
+    stands in for ``sys.stderr`` and prints what is written there above the bar, so our log lines
+    (``make_handler``) get a line of their own: they landed right after the bar's text."""
     from rich.console import Console
 
     console = Console(stderr=True)

@@ -246,7 +246,7 @@ def _delimiter(text: str) -> str:
 
 def _subscriber(row: dict, default_timezone: str) -> dict:
     """A row's subscriber, checked, as ``subscribers.written`` values."""
-    from notifier.subscribers import new_subscriber, written
+    from notifier.subscribers import in_files, new_subscriber, written
 
     unknown = [k for k in row if k not in COLUMNS]
     if unknown:
@@ -259,7 +259,7 @@ def _subscriber(row: dict, default_timezone: str) -> dict:
     sub = new_subscriber(address=row["address"], keywords=_profiles(row.get("profiles")), name=_text(row, "name"),
                          timezone=_text(row, "timezone") or default_timezone, time=_text(row, "time") or None,
                          frequency=frequency, max_items=_number(row, "max_items", int),
-                         threshold=_number(row, "threshold", float), origin="cli")
+                         threshold=_number(row, "threshold", float), origin="cli", named=in_files)
     if row.get("channel") not in (None, sub.channel):
         raise InputError(f"channel '{row['channel']}' does not fit '{sub.address}' (a {sub.channel} address)")
     return written(sub, active=None if row.get("active") is None else _flag(row, "active"),   # None: as it is

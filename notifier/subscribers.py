@@ -81,13 +81,14 @@ def missing_webhook_secret(address: str, env: dict | None = None) -> str | None:
     return name if address.startswith("webhook:") and not read_secret(name, env) else None
 
 
-def check_profiles(keywords: list[str], kept: Collection[str] = ()) -> list[str]:
-    """The profiles, each checked as typed text but those ``kept`` as stored (``check_typed``)."""
+def check_profiles(keywords: list[str], kept: Collection[str] = (), what: str = "keywords") -> list[str]:
+    """The profiles, each once, checked as typed text but those ``kept`` as stored (``check_typed``).
+    ``what``: where they were given, named in the error when there is none ('--keywords', 'profiles')."""
     from notifier.profile import check_typed, shown
 
-    texts = [k.strip() for k in keywords if k and k.strip()]
+    texts = list(dict.fromkeys(k.strip() for k in keywords if k and k.strip()))   # each once: in order
     if not texts:
-        raise InputError("a keyword profile is required (--keywords TEXT)")
+        raise InputError(f"a keyword profile is required: {what} is empty")
     for text in texts:
         try:
             check_typed(text, kept)
@@ -136,8 +137,9 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
     the config file and an imported file's columns have it)."""
     channel = channel_of(address.strip())
     address = canonical_address(address)
+    name = name.strip()                 # '  ' greeted nobody; spaces around a name are a typing slip
     check_name(name, named("name"))
-    profiles = check_profiles(keywords, kept)
+    profiles = check_profiles(keywords, kept, named("keywords"))
     time = _zero_padded("07:30" if time is None else time)
     if not TIME_RE.match(time):
         raise InputError(f"{named('time')} {time!r} must be HH:MM (24-hour)")
@@ -177,6 +179,12 @@ def written(sub: Subscriber, **changes) -> dict:
     return {k: getattr(sub, k) for k in WRITTEN} | changes
 
 
+def in_files(key: str) -> str:
+    """A setting's key as the config file's [[subscribers]] and an imported file name it: the
+    profiles are 'profiles' there (a config entry's 'keywords', when given, is never empty)."""
+    return "profiles" if key == "keywords" else key
+
+
 def spec_subscriber(spec, default_timezone: str) -> Subscriber:
     """A ``[[subscribers]]`` entry of the config file, through the same checks as the CLI. Its
     ``active`` is None: applying the file adds it (active) or sets its settings, but never undoes an
@@ -184,7 +192,7 @@ def spec_subscriber(spec, default_timezone: str) -> Subscriber:
     to stop, and `notifier subscribe` or the web sign-up brings them back."""
     sub = new_subscriber(address=spec.email or spec.slack, keywords=spec.texts(), name=spec.name,
                          timezone=spec.timezone or default_timezone, time=spec.time or None, frequency=spec.frequency,
-                         max_items=spec.max_items, threshold=spec.threshold, origin="config")
+                         max_items=spec.max_items, threshold=spec.threshold, origin="config", named=in_files)
     sub.active = sub.paused = None          # as they are: the file has neither
     if sub.channel != ("email" if spec.email else "slack"):
         raise InputError(f"'{sub.address}' is not {'an e-mail address' if spec.email else 'a Slack target'}")

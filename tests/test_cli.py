@@ -46,6 +46,17 @@ def test_every_help_page_says_what_it_does_and_names_only_files_in_the_repositor
             assert (root / doc).exists() or (root / "docs" / doc).exists(), (name, doc)
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("argv", [["config"], ["subscribers", "export"], ["subscribers"]])
+def test_output_to_a_full_disk_is_one_line_saying_so_and_exit_1(cli, argv):
+    """`notifier subscribers export > backup.jsonl` on a full disk ended in a traceback."""
+    cli("subscribe", "ada@example.org", "-k", "agents")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "notifier", *argv], stdout=full, stderr=subprocess.PIPE, text=True)
+    assert (proc.returncode, proc.stderr) == (1, "notifier: error: could not write the output: No space left on "
+                                                 "device\n")
+
+
 def test_bare_help_lists_every_command():
     proc = subprocess.run([sys.executable, "-m", "notifier", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and all(c in proc.stdout for c in COMMANDS)
@@ -116,7 +127,8 @@ def test_resume_does_not_bring_back_someone_who_unsubscribed(cli):
     cli("subscribe", "ada@example.org", "-k", "mamba")
     cli("unsubscribe", "ada@example.org")
     assert cli("edit", "ada@example.org", "--resume") == (
-        1, "", "notifier: error: ada@example.org has unsubscribed; `notifier subscribe` brings them back\n")
+        1, "", "notifier: error: ada@example.org has unsubscribed; `notifier subscribe ada@example.org` brings "
+               "them back, with their profiles\n")
     assert cli("subscribers", "--json")[1] == ""
 
 
@@ -210,7 +222,8 @@ def test_vote_for_someone_who_unsubscribed_is_refused_and_records_nothing(cli, s
     cli("unsubscribe", "ada@example.org")
     store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
     one_line_error(cli("vote", "ada@example.org", "2606.00001", "up"),
-                   "ada@example.org has unsubscribed: no vote recorded (`notifier subscribe` brings them back)")
+                   "ada@example.org has unsubscribed: no vote recorded (`notifier subscribe ada@example.org` brings "
+                   "them back, with their profiles)")
     assert store.votes(store.find_subscriber("ada@example.org").id) == []
 
 
@@ -240,6 +253,60 @@ def test_duplicate_subscriber_is_one_line_error(cli):
     cli("subscribe", "ada@example.org", "-k", "x")
     code, _, err = cli("subscribe", "ada@example.org", "-k", "y")
     assert code == 1 and "a subscriber with address 'ada@example.org' already exists" in err
+
+
+def test_subscribing_again_without_keywords_someone_who_unsubscribed_gives_them_their_profiles_back(cli):
+    assert cli("subscribe", "ada@example.org", "-k", "agents", "-k", "kv cache")[0] == 0
+    assert cli("unsubscribe", "ada@example.org")[0] == 0
+    assert cli("subscribe", "Ada@example.org") == (0, "re-subscribed ada@example.org (email, daily at 07:30 UTC; the "
+                                                      "profiles they had: 'agents' | 'kv cache'; papers sent before "
+                                                      "will not be sent again)\n", "")
+    sub = json.loads(cli("subscribers", "--json")[1])
+    assert (sub["active"], sub["profiles"]) == (True, ["agents", "kv cache"])
+
+
+def test_subscribing_again_someone_who_unsubscribed_keeps_the_settings_they_do_not_give(cli):
+    """Their name, time, zone and frequency were replaced by the defaults: "Hi ada@example.org", daily at 07:30 UTC."""
+    assert cli("subscribe", "ada@example.org", "-k", "agents", "--name", "Ada Lovelace", "--time", "06:15",
+               "--timezone", "Europe/Berlin", "--frequency", "weekly:fri", "--max-items", "5")[0] == 0
+    assert cli("unsubscribe", "ada@example.org")[0] == 0
+    assert cli("subscribe", "ada@example.org", "-k", "robotics", "--time", "08:00")[1] == (
+        "re-subscribed ada@example.org (email, weekly fri at 08:00 Europe/Berlin; papers sent before will not be "
+        "sent again)\n")
+    sub = json.loads(cli("subscribers", "--json")[1])
+    assert ((sub["name"], sub["profiles"], sub["time"], sub["timezone"], sub["frequency"], sub["weekday"],
+             sub["max_items"]) == ("Ada Lovelace", ["robotics"], "08:00", "Europe/Berlin", "weekly", "fri", 5))
+
+
+def test_subscribing_again_without_keywords_someone_whose_stored_profile_no_longer_reads_says_what_to_give(cli,
+                                                                                                           store):
+    assert cli("subscribe", "ada@example.org", "-k", "mamba")[0] == 0
+    assert cli("unsubscribe", "ada@example.org")[0] == 0
+    store.update_subscriber(store.find_subscriber("ada@example.org").id, profile=json.dumps(["+-mamba"]))
+    one_line_error(cli("subscribe", "ada@example.org"),
+                   "ada@example.org: the stored profile '+-mamba' no longer reads (two operators in term '+-mamba': "
+                   "use one, + (required) or - (excluded)); `notifier subscribe ada@example.org -k TEXT` gives them "
+                   "a new one")
+    assert cli("subscribe", "ada@example.org", "-k", "mamba")[0] == 0
+
+
+def test_subscribing_without_keywords_someone_new_is_a_usage_error_and_someone_subscribed_is_named(cli, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli("subscribe", "ada@example.org")
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == ("notifier subscribe: error: the following arguments are "
+                                                        "required: -k/--keywords (a keyword profile)")
+    assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
+    code, _, err = cli("subscribe", "ada@example.org")
+    assert code == 1 and "a subscriber with address 'ada@example.org' already exists" in err
+
+
+def test_a_profile_given_twice_or_added_again_is_stored_once(cli):
+    """`edit --add-keywords agents` of someone with 'agents' stored it a second time, and said "updated"."""
+    assert cli("subscribe", "ada@example.org", "-k", "agents", "-k", " agents", "-k", "kv cache")[0] == 0
+    assert cli("edit", "ada@example.org", "--add-keywords", "kv cache") == (
+        0, "nothing changed: ada@example.org has these settings already\n", "")
+    assert json.loads(cli("subscribers", "--json")[1])["profiles"] == ["agents", "kv cache"]
 
 
 def test_unknown_subscriber_is_named(cli):

@@ -287,3 +287,47 @@ def test_the_web_signing_keys_read_by_notifier_web_never_reach_the_log(captured,
         app.web.close()
     assert "web-key-0123" not in buf.getvalue() and "slack-sign-s3cret" not in buf.getvalue()
     assert buf.getvalue().count("[redacted]") == 2
+
+
+def on_screen(output: str) -> list[str]:
+    """The lines a terminal shows after ``output``: as much of one as rich's progress bar uses
+    (carriage return, new line, erase line, cursor up; colours and cursor hiding ignored)."""
+    lines, row, col = [""], 0, 0
+    for token in re.findall(r"\x1b\[[0-9;?]*[A-Za-z]|.", output, re.S):
+        if token in "\r\n":
+            row, col = row + (token == "\n"), 0
+            lines += [""] * (row + 1 - len(lines))
+        elif token == "\x1b[2K":
+            lines[row] = ""
+        elif re.fullmatch(r"\x1b\[\d*A", token):
+            row -= int(token[2:-1] or 1)
+        elif not token.startswith("\x1b"):
+            lines[row] = lines[row][:col].ljust(col) + token + lines[row][col + 1:]
+            col += 1
+    return [line.rstrip() for line in lines if line.strip()]
+
+
+def test_a_line_logged_while_a_progress_bar_runs_on_a_terminal_gets_a_line_of_its_own(monkeypatch):
+    """It landed right after the bar's text ("Fetching ━━━ 0% -:--:--2026-... WARNING ..."), and
+    that line stayed on the screen when the bar went."""
+    import os
+    import pty
+    import sys
+
+    from rich.progress import Progress
+
+    from notifier.logs import progress_console, stderr_logging
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    terminal, tty = pty.openpty()
+    with os.fdopen(tty, "w", buffering=1) as stderr:
+        monkeypatch.setattr(sys, "stderr", stderr)
+        with stderr_logging(), Progress(console=progress_console(), transient=True) as bar:
+            task = bar.add_task("Fetching", total=2)
+            logging.getLogger("notifier.fetch").warning("hf_daily answered 503; trying again")
+            bar.advance(task)
+    shown = on_screen(os.read(terminal, 65536).decode())
+    os.close(terminal)
+    assert [re.sub(r"^\S+ ", "TIME ", line) for line in shown] == [
+        "TIME WARNING notifier.fetch: hf_daily answered 503; trying again"]

@@ -60,6 +60,20 @@ def test_an_outbox_dir_that_is_a_file_says_so_for_digests_and_alerts(tmp_path, u
     assert blocker.read_text() == "mine"
 
 
+@pytest.mark.parametrize("under", [False, True], ids=["the_folder", "a_folder_above"])
+def test_an_outbox_dir_that_is_a_link_to_nothing_says_so_and_what_to_do(tmp_path, under):
+    """It said "[Errno 17] File exists"."""
+    link = tmp_path / "outbox"
+    link.symlink_to(tmp_path / "moved")
+    folder = link / "sub" if under else link
+    ch = OutboxChannel(folder=folder)
+    for r in (ch.send(digest(1)), ch.send_text("ops@example.org", "alert", "text")):
+        assert (r.state, r.error) == ("retry", f"could not write to outbox {folder}: {link if under else 'it'} is a "
+                                               f"symbolic link to {tmp_path / 'moved'}, which does not exist: "
+                                               "create that folder, or remove the link")
+    assert not (tmp_path / "moved").exists()
+
+
 def test_registry_uses_outbox_when_nothing_is_configured(tmp_path):
     c = Config()
     c.general.outbox_dir = str(tmp_path)

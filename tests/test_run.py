@@ -116,6 +116,15 @@ def test_run_for_one_subscriber_who_would_get_nothing_says_why(cli, tmp_path, ho
     assert cli("--config", str(config), "run", "--subscriber", "ada@example.org") == (1, "", f"notifier: error: {message}\n")
 
 
+def test_run_for_a_subscriber_who_does_not_exist_says_so_before_fetching_anything(cli, tmp_path, hf):
+    """It fetched first (half a minute of retries with the network down), then named the mistake."""
+    config = tmp_path / "stand-in.toml"
+    config.write_text(f'[sources.hf_daily]\nbase_url = "{hf.url}"\nmin_interval_seconds = 0\n')
+    assert cli("--config", str(config), "run", "--subscriber", "nobody@example.org") == (
+        1, "", "notifier: error: no subscriber 'nobody@example.org' (see `notifier subscribers`)\n")
+    assert hf.paths == []
+
+
 def test_a_run_whose_subscribers_matched_nothing_says_no_digest_to_send_not_none_due(cli, tmp_path):
     config = tmp_path / "offline.toml"
     config.write_text("[sources.hf_daily]\nenabled = false\n")

@@ -33,6 +33,7 @@ FAKE = textwrap.dedent('''
         def last_planned(self): return dict(last)
         def fetch_sources(self): return ["hf_daily"]
         def last_fetch(self, source): return NS(started_at=now)
+        def put_setting(self, key, value): pass
 
     @contextlib.contextmanager
     def open_context(config, **kw):

@@ -185,3 +185,39 @@ def test_a_retry_whose_next_try_has_passed_is_overdue_and_needs_the_operator_onc
         assert cli("status")[:2] == (code, f"Sources:\n  no fetch yet\nSubscribers:\n  ann@example.org              "
                                            f"last sent: never\nDeliveries:\n  retry    ann@example.org 2026-06-12 "
                                            f"(attempts 1, {note}: 451 try again later\n")
+
+
+@pytest.mark.parametrize("now,code,note", [
+    ("2026-06-12 08:40", 0, "overdue by 40 min)"),
+    ("2026-06-12 09:10", 3, "OVERDUE by 1 h 10 min: nothing has tried it since (no daemon or timer run, or its "
+                            "channel stopped: see the log))"),
+], ids=["within-its-sweep", "past-its-sweep"])
+def test_a_retry_is_overdue_for_the_operator_only_once_later_than_the_daemons_own_sweep_interval(cli, store, config,
+                                                                                                 now, code, note):
+    """`notifier serve --sweep-minutes 60`: status called a retry 40 minutes late OVERDUE and exited 3."""
+    import queue
+    from datetime import datetime
+
+    from freezegun import freeze_time
+
+    from notifier.commands.serve import Running
+
+    config.sources.hf_daily.enabled = config.sources.arxiv.enabled = False
+    Running(config, queue.Queue(), sweep_minutes=60).stop()
+    planned_at(store, ann_and_papers(store), "2026-06-12", "retry", error="451 try again later",
+               next_attempt_at=datetime.fromisoformat("2026-06-12T08:00:00+00:00"))
+    with freeze_time(now):
+        code_, out, _ = cli("status")
+    assert (code_, out.splitlines()[-1]) == (code, "  retry    ann@example.org 2026-06-12 (attempts 1, next try "
+                                                   f"2026-06-12 08:00 UTC, {note}: 451 try again later")
+
+
+def test_status_help_says_what_each_exit_status_means_for_a_monitoring_check(capsys):
+    from notifier.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert ("exit status: 0 all is well; 1 an error (the configuration or the database could not be read); 3 "
+            "something needs the operator: a source failing, a digest failed, of unknown outcome or OVERDUE, or "
+            "a stored profile that no longer parses (each is listed)") in shown

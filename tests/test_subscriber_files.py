@@ -573,10 +573,23 @@ def test_restoring_an_old_export_keeps_those_who_unsubscribed_since_unsubscribed
     for address in ("bob@example.org", "cyd@example.org"):
         assert cli("unsubscribe", address)[0] == 0
     assert cli("subscribers", "import", str(path)) == (0, f"imported {path}: 0 added, 0 updated, 1 unchanged, "
-                                                          "2 skipped: unsubscribed since; --resubscribe to add "
-                                                          "them anyway\n", "")
+                                                          "2 skipped: unsubscribed since (bob@example.org, "
+                                                          "cyd@example.org); --resubscribe to add them anyway\n", "")
     assert [(r["address"], r["active"]) for r in listed(cli)] == [
         ("ada@example.org", True), ("bob@example.org", False), ("cyd@example.org", False)]
+
+
+def test_import_names_the_first_few_unsubscribed_addresses_it_skipped_and_counts_the_rest(cli, tmp_path):
+    addresses = [f"u{i}@example.org" for i in range(5)]
+    for address in addresses:
+        assert cli("subscribe", address, "-k", "agents")[0] == 0
+    path = tmp_path / "backup.csv"
+    assert cli("subscribers", "export", str(path))[0] == 0
+    for address in addresses:
+        assert cli("unsubscribe", address)[0] == 0
+    assert cli("subscribers", "import", str(path))[1] == (
+        f"imported {path}: 0 added, 0 updated, 0 unchanged, 5 skipped: unsubscribed since (u0@example.org, "
+        "u1@example.org, u2@example.org and 2 more); --resubscribe to add them anyway\n")
 
 
 def test_import_leaves_an_unsubscribed_address_as_it_is_unless_resubscribe_is_given(cli, tmp_path):
@@ -586,8 +599,9 @@ def test_import_leaves_an_unsubscribed_address_as_it_is_unless_resubscribe_is_gi
     path = tmp_path / "team.csv"
     path.write_text("address,profiles,active\ngone@example.org,robotics,\nback@example.org,robotics,true\n"
                     "left@example.org,robotics,false\n")
-    assert cli("subscribers", "import", str(path))[1].endswith(", 1 updated, 0 unchanged, 2 skipped: "
-                                                               "unsubscribed since; --resubscribe to add them anyway\n")
+    assert cli("subscribers", "import", str(path))[1].endswith(
+        ", 1 updated, 0 unchanged, 2 skipped: unsubscribed since (gone@example.org, back@example.org); "
+        "--resubscribe to add them anyway\n")
     assert [(r["active"], r["profiles"]) for r in listed(cli)] == [
         (False, ["agents"]), (False, ["agents"]), (False, ["robotics"])]
     assert cli("subscribers", "import", str(path), "--resubscribe")[1] == (
@@ -677,6 +691,24 @@ def test_a_subscriber_added_on_the_command_line_is_never_touched_by_the_file(cli
     assert [r for r in listed(cli, "--config", str(config)) if r["address"] == "bob@example.org"] == [bob]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_list_in_a_format_prints_the_subscribers_in_it_as_export_does(cli, fmt):
+    assert cli("subscribe", "ada@example.org", "-k", "agents", "--name", "Ada")[0] == 0
+    code, out, err = cli("subscribers", "list", "--format", fmt)
+    assert (code, err) == (0, "")
+    assert out == cli("subscribers", "export", "-", "--format", fmt)[1]
+    assert out.startswith("id,name,address" if fmt == "csv" else '{"id": 1, "name": "Ada"')
+
+
+def test_a_json_lines_row_with_an_empty_list_of_profiles_names_its_line_and_column(cli, tmp_path):
+    path = tmp_path / "team.jsonl"
+    path.write_text('{"address": "ada@example.org", "profiles": ["agents"]}\n'
+                    '{"address": "bob@example.org", "profiles": [" "]}\n')
+    code, _, err = cli("subscribers", "import", str(path))
+    assert (code, err.splitlines()[0]) == (1, f"notifier: error: {path}: line 2: a keyword profile is required: "
+                                              "profiles is empty")
+
+
 def test_export_writes_the_columns_of_subscribers_json(cli, tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
@@ -694,8 +726,9 @@ def test_export_writes_the_columns_of_subscribers_json(cli, tmp_path):
     (["list", "--resubscribe"], "--resubscribe is for import, not list"),
     (["export", "-", "--resubscribe"], "--resubscribe is for import, not export"),
     (["import", "team.csv", "--json"], "--json is for list, not import"),
+    (["list", "--json", "--format", "csv"], "--json prints JSON lines, --format csv CSV: give one of them"),
 ], ids=["import-without-file", "import-stdin-without-format", "list-with-file", "import-all", "list-resubscribe",
-        "export-resubscribe", "import-json"])
+        "export-resubscribe", "import-json", "list-json-and-csv"])
 def test_a_subscribers_command_missing_or_given_a_file_wrongly_is_a_usage_error(cli, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
         cli("subscribers", *argv)

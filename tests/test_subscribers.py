@@ -70,3 +70,9 @@ def test_an_internationalised_address_is_accepted_as_one_mailbox(address, canoni
 def test_an_address_no_mail_server_can_take_is_still_refused_in_one_line(address):
     with pytest.raises(InputError, match="is not a valid e-mail address"):
         channel_of(address)
+
+
+@pytest.mark.parametrize("typed,stored", [("  ", "ann@example.org"), (" Ann Lee  ", "Ann Lee")])
+def test_a_name_of_spaces_or_with_spaces_around_it_is_stored_without_them(typed, stored):
+    """A name of spaces was stored as such, and a digest greeted nobody."""
+    assert new_subscriber(address="ann@example.org", keywords=["agents"], name=typed).name == stored

@@ -42,8 +42,18 @@ def file_in_the_way(folder: Path) -> Path | None:
     return there if there is not None and not there.is_dir() else None
 
 
+def dangling_link(folder: Path) -> Path | None:
+    """A symbolic link to nothing standing where ``folder``, or a folder above it, should be
+    (creating it fails with a bare "File exists"); None when there is none."""
+    return next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()), None)
+
+
 def write_error(folder: Path, err: OSError) -> str:
     """Why the outbox ``folder`` could not be written, in one line."""
+    link = dangling_link(folder)
+    if link is not None:
+        return (f"could not write to outbox {folder}: {'it' if link == folder else link} is a symbolic link to "
+                f"{os.readlink(link)}, which does not exist: create that folder, or remove the link")
     there = file_in_the_way(folder)
     if there is not None:
         return f"could not write to outbox {folder}: {'it' if there == folder else there} is a file, not a folder"

@@ -37,7 +37,8 @@ def run(args) -> int:
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
         if not sub.active:              # --resume would bring them back unasked
-            raise InputError(f"{sub.address} has unsubscribed; `notifier subscribe` brings them back")
+            raise InputError(f"{sub.address} has unsubscribed; `notifier subscribe {sub.address}` brings them back, "
+                             "with their profiles")
         changes = changed_settings(sub, args)
         pausing = (args.pause or args.resume) and sub.paused != args.pause
         if not changes and not pausing:
@@ -60,22 +61,26 @@ def changed_settings(sub, args) -> dict:
     if not args.keywords:
         check_stored(sub)
     profiles = (args.keywords or json.loads(sub.profile)) + (args.add_keywords or [])
-    checked = new_subscriber(address=sub.address, keywords=profiles,
-                             name=sub.name if args.name is None else args.name,
-                             timezone=sub.timezone if args.timezone is None else args.timezone,
-                             time=sub.delivery_time if args.time is None else args.time,
-                             frequency=(f"{sub.frequency}:{sub.weekday}" if sub.weekday else sub.frequency)
-                             if args.frequency is None else args.frequency,
-                             max_items=args.max_items if args.max_items is not None else sub.max_items,
-                             threshold=args.threshold if args.threshold is not None else sub.threshold,
-                             kept=json.loads(sub.profile), named=option)
+    checked = new_subscriber(address=sub.address, keywords=profiles, kept=json.loads(sub.profile), named=option,
+                             **stored_or_given(sub, args))
     return {k: v for k, v in settings_of(checked, without=("channel",)).items() if getattr(sub, k) != v}
 
 
-def check_stored(sub) -> None:
+def stored_or_given(sub, args) -> dict:
+    """``new_subscriber``'s settings (the profiles aside): each option given, else as ``sub`` has it."""
+    return dict(name=sub.name if args.name is None else args.name,
+                timezone=sub.timezone if args.timezone is None else args.timezone,
+                time=sub.delivery_time if args.time is None else args.time,
+                frequency=(f"{sub.frequency}:{sub.weekday}" if sub.weekday else sub.frequency)
+                if args.frequency is None else args.frequency,
+                max_items=args.max_items if args.max_items is not None else sub.max_items,
+                threshold=args.threshold if args.threshold is not None else sub.threshold)
+
+
+def check_stored(sub, fix: str = "") -> None:
     """InputError when a stored profile no longer reads (a newer version reads profiles more
     strictly; `notifier status` names it): a change that keeps it cannot be stored, nor a digest
-    previewed; --keywords replaces it."""
+    previewed; --keywords replaces it (``fix``: the command that does, when not `notifier edit`)."""
     from notifier.errors import ProfileError
     from notifier.profile import parse_profile, shown
 
@@ -84,4 +89,4 @@ def check_stored(sub) -> None:
             parse_profile(text)
         except ProfileError as err:
             raise InputError(f"{sub.address}: the stored profile '{shown(text)}' no longer reads ({err}); "
-                             f"`notifier edit {sub.address} --keywords TEXT` replaces it") from None
+                             f"{fix or f'`notifier edit {sub.address} --keywords TEXT` replaces it'}") from None

@@ -35,9 +35,10 @@ def run(args) -> int:
             warn_unsubscribe_missing(config)
             recover(ctx, at_start=True)
         days = [parse_day(args.date, latest=ctx.now().date())] if args.date is not None else None
+        asked = deliverable(ctx, args.subscriber) if args.subscriber else None    # before a fetch of minutes
         fetched = fetch_cycle(ctx, days=days)
-        if args.subscriber:
-            ids = [deliverable(ctx, args.subscriber).id]
+        if asked:
+            ids = [asked.id]
         elif args.all:
             ids = None                  # every active one
         else:                           # only what a schedule reads: 10,000 whole subscribers took 0.25 s

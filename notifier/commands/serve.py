@@ -49,6 +49,9 @@ DOING = {STOP: "stopping", RELOAD: "reloading", REOPEN: "reopening the database"
 # asks to poll arXiv RSS at most about once an hour, HF a few times a day per date).
 FETCH_RETRY_MINUTES = 60
 SIGNALS = {signal.SIGTERM: STOP, signal.SIGINT: STOP, signal.SIGHUP: RELOAD}
+# The store setting holding the running daemon's --sweep-minutes: `notifier status` calls a
+# waiting digest overdue for the operator only once it is later than a sweep would be.
+SWEEP_MINUTES_KEY = "sweep_minutes"
 
 
 def add_arguments(p):
@@ -236,6 +239,7 @@ class Running:
             ctx = stack.enter_context(open_context(config))
             # SQLite: we hold the lock (run() below), anything `sending` is a dead process's; shared: expired claims.
             recovered = recover(ctx, at_start=True)
+            ctx.store.put_setting(SWEEP_MINUTES_KEY, str(sweep_minutes))
             self.daemon = Daemon(ctx, requests, sweep_minutes)
             self.daemon.build(config).start()
             self._resources = stack.pop_all()

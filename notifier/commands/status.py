@@ -10,13 +10,19 @@ from notifier import outbox
 ATTENTION = 3
 LISTED = 50          # subscribers listed one by one; more are summarised
 RECENT_DAYS = 5
-# Waiting digests are sent by the daemon's sweep (every 5 minutes) or the timer's `notifier run`
-# (every 15: systemd/notifier-run.timer): one this late past its next try has nothing sending it.
+# Waiting digests are sent by the daemon's sweep (every 5 minutes, or its --sweep-minutes) or the
+# timer's `notifier run` (every 15: systemd/notifier-run.timer): one later past its next try than
+# both has nothing sending it.
 CYCLE = timedelta(minutes=15)
 
 
+EXIT_STATUS = ("exit status: 0 all is well; 1 an error (the configuration or the database could not be read); "
+               f"{ATTENTION} something needs the operator: a source failing, a digest failed, of unknown outcome "
+               "or OVERDUE, or a stored profile that no longer parses (each is listed)")
+
+
 def add_arguments(p):
-    pass
+    p.epilog = EXIT_STATUS
 
 
 def run(args) -> int:
@@ -46,9 +52,9 @@ def print_deliveries(ctx, last_sent, notifier: str) -> bool:
     print_counted(len(kept) - len(problems), len(unfinished) - len(kept))
     subs = ctx.store.addresses_of(d.subscriber_id for d in problems)
     stopped = interrupted(ctx) if any(d.state == outbox.State.SENDING for d in problems) else set()
-    late = False
+    late, cycle = False, sending_cycle(ctx.store)
     for d in problems:
-        retry, overdue = next_try(d, ctx.now())
+        retry, overdue = next_try(d, ctx.now(), cycle)
         late |= overdue
         error = "its worker stopped mid-send; the next run or daemon sweep resolves it" if d.id in stopped else d.last_error
         print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
@@ -58,9 +64,17 @@ def print_deliveries(ctx, last_sent, notifier: str) -> bool:
     return late or any(d.state in outbox.ATTENTION for d in problems)
 
 
-def next_try(d, now) -> tuple[str, bool]:
+def sending_cycle(store) -> timedelta:
+    """How late a waiting digest can be while something still sends it: a CYCLE, or the sweep
+    interval the daemon last started with (`notifier serve --sweep-minutes`), if longer."""
+    from notifier.commands.serve import SWEEP_MINUTES_KEY
+
+    return max(CYCLE, timedelta(minutes=float(store.setting(SWEEP_MINUTES_KEY) or 0)))
+
+
+def next_try(d, now, cycle: timedelta = CYCLE) -> tuple[str, bool]:
     """", next try WHEN" of a digest waiting for one, saying how overdue it is once that passed
-    -> (that, whether it is more than a CYCLE overdue: nothing is sending it)."""
+    -> (that, whether it is more than a ``cycle`` overdue: nothing is sending it)."""
     from notifier.clock import as_utc
 
     if d.next_attempt_at is None:
@@ -68,7 +82,7 @@ def next_try(d, now) -> tuple[str, bool]:
     text, late = f", next try {when(d.next_attempt_at)}", now - as_utc(d.next_attempt_at)
     if d.state not in outbox.WAITING or late <= timedelta(0):
         return text, False
-    if late <= CYCLE:
+    if late <= cycle:
         return f"{text}, overdue by {span(late)}", False
     return (f"{text}, OVERDUE by {span(late)}: nothing has tried it since (no daemon or timer run, "
             "or its channel stopped: see the log)"), True

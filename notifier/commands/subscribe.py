@@ -4,35 +4,76 @@ from notifier.commands import context, option
 def add_arguments(p):
     p.add_argument("address", help="e-mail address, or Slack target: #channel, C…, U…/@U…, "
                                    "https://hooks.slack.com/… or webhook:ENV_NAME")
-    p.add_argument("-k", "--keywords", action="append", required=True, metavar="TEXT",
-                   help='keyword profile, e.g. \'"kv cache", MoE, -diffusion\'; repeat for several profiles')
-    p.add_argument("--name", default="", help="display name")
+    p.add_argument("-k", "--keywords", action="append", metavar="TEXT",
+                   help='keyword profile, e.g. \'"kv cache", MoE, -diffusion\'; repeat for several profiles '
+                        "(required, but for someone who unsubscribed: without it they get their profiles back; "
+                        "the other options they do not give are as they were too)")
+    p.add_argument("--name", help="display name")
     p.add_argument("--timezone", default=None, help="IANA time zone (default: [schedule] timezone)")
     p.add_argument("--time", metavar="HH:MM", help="local delivery time (default 07:30)")
-    p.add_argument("--frequency", default="daily", help="daily, weekly or weekly:DAY (mon..sun)")
+    p.add_argument("--frequency", help="daily (default), weekly or weekly:DAY (mon..sun)")
     p.add_argument("--max-items", type=int, default=None, help="most papers per digest (default from config)")
     p.add_argument("--threshold", type=float, default=None, metavar="SHARE",
                    help="share of the day's best match a paper must score to be sent, 0.05-0.95: "
                         "lower sends more papers, higher fewer (default from config, else 0.4)")
+    p.set_defaults(usage_error=p.error)
 
 
 def run(args) -> int:
-    from notifier.subscribers import new_subscriber, settings_of
+    from notifier.commands.edit import stored_or_given
+    from notifier.subscribers import canonical_address, new_subscriber, settings_of
 
     with context(args) as ctx:
-        zone = ctx.config.schedule.timezone if args.timezone is None else args.timezone
-        sub = new_subscriber(address=args.address, keywords=args.keywords, name=args.name, timezone=zone,
-                             time=args.time, frequency=args.frequency, max_items=args.max_items,
-                             threshold=args.threshold, named=option)
-        existing = ctx.store.find_subscriber(sub.address)
-        if existing and not existing.active:
-            ctx.store.update_subscriber(existing.id, active=True, **settings_of(sub))
-            print(f"re-subscribed {sub.address} (papers sent before will not be sent again)")
+        existing = ctx.store.find_subscriber(canonical_address(args.address))
+        gone = existing if existing and not existing.active else None
+        settings = stored_or_given(gone, args) if gone else given(args, ctx.config.schedule.timezone)
+        sub = new_subscriber(address=args.address, keywords=profiles_given(args, existing), named=option,
+                             kept=stored_profiles(existing), **settings)
+        if gone:
+            ctx.store.update_subscriber(gone.id, active=True, **settings_of(sub))
+            print(f"re-subscribed {sub.address} ({when(sub)}"
+                  f"{'' if args.keywords else '; the profiles they had: ' + shown(gone)}; "
+                  "papers sent before will not be sent again)")
             return 0
         ctx.store.add_subscriber(sub)
-        print(f"subscribed {sub.address} ({sub.channel}, {sub.frequency} at {sub.delivery_time} {sub.timezone})")
+        print(f"subscribed {sub.address} ({when(sub)})")
     warn_missing_webhook(sub.address)
     return 0
+
+
+def given(args, default_zone: str) -> dict:
+    """``new_subscriber``'s settings for someone new: the options, else the defaults."""
+    return dict(name=args.name or "", timezone=default_zone if args.timezone is None else args.timezone,
+                time=args.time, frequency=args.frequency or "daily", max_items=args.max_items,
+                threshold=args.threshold)
+
+
+def when(sub) -> str:
+    return f"{sub.channel}, {sub.frequency}{' ' + sub.weekday if sub.weekday else ''} at {sub.delivery_time} {sub.timezone}"
+
+
+def profiles_given(args, existing) -> list[str]:
+    """--keywords; without it, the stored profiles of the subscriber with that address (one who
+    unsubscribed gets them back; one still subscribed gets the store's "already exists")."""
+    if args.keywords:
+        return args.keywords
+    if existing is None:
+        args.usage_error("the following arguments are required: -k/--keywords (a keyword profile)")
+    from notifier.commands.edit import check_stored
+
+    check_stored(existing, f"`notifier subscribe {existing.address} -k TEXT` gives them a new one")
+    return stored_profiles(existing)
+
+
+def stored_profiles(sub) -> list[str]:
+    import json
+
+    return json.loads(sub.profile) if sub else []
+
+
+def shown(sub) -> str:
+    """Their stored profiles as the message names them: 'agents' | 'agents'."""
+    return " | ".join(f"'{text}'" for text in stored_profiles(sub))
 
 
 def warn_missing_webhook(address: str) -> None:

@@ -13,7 +13,8 @@ def add_arguments(p):
                         "export [FILE]: write them (standard output when no FILE)")
     p.add_argument("file", nargs="?", help="for import/export: a .csv or .jsonl file; - for standard input/output")
     p.add_argument("--format", choices=("csv", "jsonl"), help="file format (default: from the file name; "
-                                                             "export to standard output: jsonl)")
+                                                             "export to standard output: jsonl); with list: "
+                                                             "print the subscribers so instead of a table")
     p.add_argument("--all", action="store_true", help="include those who unsubscribed (a full backup needs it; "
                                                       "paused ones are always in)")
     p.add_argument("--resubscribe", action="store_true", help="for import: make active again those who "
@@ -33,6 +34,8 @@ def check_usage(args) -> None:
     for flag, actions in FLAG_ACTIONS.items():
         if getattr(args, flag) and args.action not in actions:
             args.usage_error(f"--{flag} is for {' and '.join(actions)}, not {args.action}")
+    if args.json and args.format not in (None, "jsonl"):
+        args.usage_error(f"--json prints JSON lines, --format {args.format} {args.format.upper()}: give one of them")
     if args.action == "import" and not args.file:
         args.usage_error("import needs a FILE (.csv or .jsonl), or - for standard input")
     if args.action == "import" and args.file == "-" and not args.format:
@@ -48,7 +51,7 @@ def run(args) -> int:
             return import_file(ctx, args)
         if args.action == "export":
             return export(ctx, args)
-        if args.json:
+        if args.json or args.format:        # list as the rows of an export, printed
             return export(ctx, args)
         with ctx.store.transaction():        # the rows shown and the count agree
             total = ctx.store.count_subscribers(active_only=not args.all, paused=True)
@@ -79,13 +82,32 @@ def import_file(ctx, args) -> int:
     subscriber_files.fail(name, [(line, f"'{sub['address']}' is declared in the config file; change it there")
                                  for line, sub in rows if sub["address"] in config_owned])
     subs = [_resubscribing(sub) if args.resubscribe else sub for _, sub in rows]
+    kept_off = [] if args.resubscribe else _unsubscribed(ctx, subs)
     added, updated, skipped = ctx.store.upsert_subscribers(subs, SETTINGS, skip_unsubscribed=not args.resubscribe)
     if encoding == "Windows-1252":
         print(f"{name}: not UTF-8, so read as Windows-1252 (Excel's \"CSV\"); if a name looks wrong, "
               "save the file as \"CSV UTF-8\" and import it again", file=sys.stderr)
     print(f"imported {name}: {added} added, {updated} updated, {len(rows) - added - updated - skipped} unchanged"
-          + (f", {skipped} skipped: unsubscribed since; --resubscribe to add them anyway" if skipped else ""))
+          + (f", {skipped} skipped: unsubscribed since ({few(kept_off)}); --resubscribe to add them anyway"
+             if skipped else ""))
     return 0
+
+
+def _unsubscribed(ctx, subs: list[dict]) -> list[str]:
+    """The addresses import leaves as they are without --resubscribe: stored as unsubscribed, and
+    their row does not say active false (``Store.upsert_subscribers``'s skip_unsubscribed)."""
+    wanted = [sub["address"] for sub in subs if sub["active"] is not False]
+    off = ctx.store.find_subscribers(wanted, active=False)
+    return [address for address in wanted if address in off]
+
+
+FEW = 3             # addresses named in a summary line before "and N more"
+
+
+def few(names: list[str]) -> str:
+    """'a, b, c and 4 more': a one-line summary names some, not thousands."""
+    shown = ", ".join(names[:FEW])
+    return shown + (f" and {len(names) - FEW} more" if len(names) > FEW else "")
 
 
 def _resubscribing(sub: dict) -> dict:

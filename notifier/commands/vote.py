@@ -18,7 +18,8 @@ def run(args) -> int:
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
         if not sub.active:              # their votes would wait, unused, for a digest they asked not to get
-            raise InputError(f"{sub.address} has unsubscribed: no vote recorded (`notifier subscribe` brings them back)")
+            raise InputError(f"{sub.address} has unsubscribed: no vote recorded (`notifier subscribe {sub.address}` "
+                             "brings them back, with their profiles)")
         paper = stored_paper(ctx, args.paper_id)
         said = SAID[args.vote]
         if args.vote == "clear" and paper.arxiv_id not in dict(ctx.store.votes(sub.id)):

@@ -44,13 +44,15 @@ class SubscribersMixin:
         with self.session() as s:
             return list(s.exec(select(Subscriber).where(Subscriber.name == name).order_by(Subscriber.id)))
 
-    def find_subscribers(self, addresses: list[str], origin: str | None = None) -> set[str]:
-        """Which of these addresses are stored (with that origin, if given)."""
+    def find_subscribers(self, addresses: list[str], origin: str | None = None,
+                         active: bool | None = None) -> set[str]:
+        """Which of these addresses are stored (with that origin, and active or not, if given)."""
         found = set()
         with self.session() as s:
             for chunk in batched(addresses, 500):
                 q = select(Subscriber.address).where(Subscriber.address.in_(chunk))
-                found.update(s.exec(q.where(Subscriber.origin == origin) if origin else q))
+                q = q.where(Subscriber.origin == origin) if origin else q
+                found.update(s.exec(q.where(Subscriber.active == active) if active is not None else q))
         return found
 
     def update_subscriber(self, sub_id: int, **changes) -> Subscriber:
