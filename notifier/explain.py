@@ -9,6 +9,7 @@ from notifier.models import Evidence
 from notifier.profile import Term
 
 SNIPPET_WORDS = 12
+JOINERS = " -‐‑"        # between two highlighted words, they are one highlight: a phrase, a hyphenated form
 
 
 def evidence(index: PaperIndex, d: int, terms: list[Term]) -> list[Evidence]:
@@ -53,7 +54,8 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
     """-> (the wanted stems found, a short window of ``text`` around the first hit with the hits
     highlighted ([] when none), whether the ``phrase`` appears whole). A word is a hit when its
     stem or one of its parts' stems ('MobileNet') is wanted; where the ``phrase`` appears whole,
-    only its words there are. Accents are composed first, as the index reads the text (tokens())."""
+    only its words there are. Hits with only spaces or hyphens between them are one highlight: a
+    phrase reads "[Mixture-of-Experts]", not "[Mixture]-[of]-[Experts]". Accents are composed first, as the index reads the text (tokens())."""
     text = unicodedata.normalize("NFC", text)
     toks = list(TOKEN.finditer(text))
     stems = stem_all([normal(m.group()) for m in toks])
@@ -76,9 +78,11 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
         segments.append(("… ", False))
     for i in (h for h in hits if lo <= h < hi):
         m = toks[i]
-        if m.start() > cursor:
-            segments.append((text[cursor:m.start()], False))
-        segments.append((m.group(), True))
+        gap = text[cursor:m.start()]
+        if segments and segments[-1][1] and not gap.strip(JOINERS):     # "[KV cache]", "[Mixture-of-Experts]"
+            segments[-1] = (segments[-1][0] + gap + m.group(), True)
+        else:
+            segments += [(gap, False), (m.group(), True)]
         cursor = m.end()
     segments.append((text[cursor:toks[hi - 1].end() if hi < len(toks) else len(text)], False))   # to its end: "?"
     if hi < len(toks):
