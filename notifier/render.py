@@ -227,13 +227,13 @@ def with_votes(views: list[dict], digest: Digest) -> list[dict]:
 
 
 def votes_line(match) -> str:
-    """Why the subscriber's votes moved a paper: 'like 2 papers you liked'; '' when they did not."""
-    parts = []
-    if match.liked:
-        parts.append(f"like {match.liked} paper{'s' if match.liked != 1 else ''} you liked")
-    if match.disliked:
-        parts.append(f"like {match.disliked} you marked not for me")
-    return "; ".join(parts)
+    """Which way the subscriber's votes moved a paper, in their words: 'ranked up: like 2 papers
+    you voted up', 'ranked down: like a paper you voted down'; '' when they did not."""
+    counts = [(n, way) for n, way in ((match.liked, "up"), (match.disliked, "down")) if n]
+    if not counts:
+        return ""
+    return f"ranked {counts[0][1]}: like " + " and ".join(
+        f"{'a paper' if n == 1 else f'{n} papers'} you voted {way}" for n, way in counts)
 
 
 def _safe_url(url: str | None) -> bool:

@@ -15,11 +15,12 @@ def voted_digest(liked: int, disliked: int):
 
 
 @pytest.mark.parametrize("liked, disliked, line", [
-    (2, 0, "like 2 papers you liked"),
-    (1, 0, "like 1 paper you liked"),
-    (1, 1, "like 1 paper you liked; like 1 you marked not for me"),
-], ids=["two-liked", "one-liked", "liked-and-disliked"])
-def test_the_why_line_says_when_votes_moved_a_paper_in_email_and_slack(liked, disliked, line):
+    (2, 0, "ranked up: like 2 papers you voted up"),
+    (1, 0, "ranked up: like a paper you voted up"),
+    (0, 1, "ranked down: like a paper you voted down"),
+    (0, 3, "ranked down: like 3 papers you voted down"),
+], ids=["two-liked", "one-liked", "one-disliked", "three-disliked"])
+def test_the_why_line_says_which_way_votes_moved_a_paper_in_email_and_slack(liked, disliked, line):
     email = render.render_email(voted_digest(liked, disliked))
     assert email.text.count(line) == 1 and email.html.count(line) == 1
     slack = json.dumps(render.render_slack(voted_digest(liked, disliked)).__dict__, default=str)
@@ -28,7 +29,7 @@ def test_the_why_line_says_when_votes_moved_a_paper_in_email_and_slack(liked, di
 
 def test_no_vote_line_without_votes():
     email = render.render_email(digest(2))
-    assert "you liked" not in email.text and "you liked" not in email.html
+    assert "voted" not in email.text and "voted" not in email.html
 
 
 # ----------------------------------------------------------------------------- notifier match --feedback
@@ -54,7 +55,7 @@ def test_feedback_file_reorders_and_explains(files, capsys):
     votes = files("votes.jsonl", [{**OLD_LIKED, "vote": 1}, {"id": "proteins", "vote": -1}])
     assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes]) == 0
     out = capsys.readouterr().out
-    assert out.index("experts") < out.index("packets") and "like 1 paper you liked" in out
+    assert out.index("experts") < out.index("packets") and "ranked up: like a paper you voted up" in out
     assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows] == ["experts", "packets"] and set(rows[0]) == {"id", "score", "selected", "matched"}
@@ -101,8 +102,8 @@ def test_the_liked_line_goes_only_to_the_paper_the_votes_moved_up(files, capsys)
                                    "abstract": "Load balancing for experts.", "vote": 1}])
     assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes]) == 0
     out = capsys.readouterr().out
-    assert out.index("whole") < out.index("apart") and out.count("like 1 paper you liked") == 1
-    assert out.index("like 1 paper you liked") < out.index("apart")
+    assert out.index("whole") < out.index("apart") and out.count("ranked up: like a paper you voted up") == 1
+    assert out.index("ranked up: like a paper you voted up") < out.index("apart")
 
 
 # ----------------------------------------------------------------------------- snippets

@@ -849,7 +849,7 @@ def test_a_paper_the_votes_lift_only_for_reading_unlike_the_weakest_matches_is_n
     plain, voted = matches(None), matches(GATES_LIKED)
     assert voted["compilers"].score > 1.05 * plain["compilers"].score          # the votes lifted it
     assert (voted["compilers"].liked, voted["compilers"].disliked) == (0, 0) and votes_line(voted["compilers"]) == ""
-    assert voted["experts0"].liked == 2 and votes_line(voted["experts0"]) == "like 2 papers you liked"
+    assert voted["experts0"].liked == 2 and votes_line(voted["experts0"]) == "ranked up: like 2 papers you voted up"
 
 
 
