@@ -165,3 +165,13 @@ def test_a_paper_matched_through_the_long_form_of_an_abbreviation_shows_the_long
     assert main(["match", "--papers", papers, "--profile", "MoE", "--threshold", "0.1"]) == 0
     out = capsys.readouterr().out
     assert "title: Routing tokens in [Mixture-of-Experts] layers without auxiliary loss" in out
+
+
+def test_a_weaker_match_shows_why_it_matched_too(files, capsys):
+    """`notifier match` lists the matches below the bar with their terms; they had no snippet, so a
+    subscriber tuning a profile could not see where a weaker paper had the term."""
+    papers = files("papers.jsonl", PAPERS)
+    assert main(["match", "--papers", papers, "--profile", "routing", "--max-items", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "title: [Routing] in sparse models" in out and "title: [Routing] in sparse networks" in out
+    assert "1 selected (*), 1 weaker match, 3 papers" in out

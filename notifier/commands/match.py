@@ -114,7 +114,8 @@ def run_one(args, index, papers, votes) -> int:
         print_match(m, index.docs[number[m.paper_id]].title,
                     m.evidence if m.matched else partly(index, number[m.paper_id], profile))
     chosen = sum(m.selected for m in matches)
-    print(f"{chosen} selected (*), {len(matches) - chosen} weaker matches, {len(papers)} papers")
+    weaker = len(matches) - chosen
+    print(f"{chosen} selected (*), {weaker} weaker match{'es' if weaker != 1 else ''}, {len(papers)} papers")
     return 0
 
 
