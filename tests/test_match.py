@@ -216,7 +216,7 @@ def test_explanation_shows_the_field_with_the_whole_phrase():
                         background())
     [m] = match_profile(index, parse_profile('"kv cache"'))
     [ev] = m.evidence
-    assert ev.field == "abstract" and [t for t, hit in ev.snippet if hit] == ["KV", "cache"]
+    assert ev.field == "abstract" and [t for t, hit in ev.snippet if hit] == ["KV cache"]
 
 
 def test_explanation_names_term_field_and_highlights_snippet():
@@ -539,7 +539,7 @@ def test_a_compound_is_claimed_only_where_it_appears_not_from_its_words_apart():
     assert found["apart"].matched == [] and not found["apart"].selected and not found["apart"].evidence
     assert found["whole"].matched == ["low-bit"]
     [ev] = found["whole"].evidence
-    assert [t for t, hit in ev.snippet if hit] == ["low", "bit"]      # not the 'Low' of 'Low numerical'
+    assert [t for t, hit in ev.snippet if hit] == ["low-bit"]      # not the 'Low' of 'Low numerical'
 
 
 # ----------------------------------------------------------------------------- votes
