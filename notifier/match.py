@@ -696,9 +696,18 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
     matches = []
     for i, (d, score, sel, code) in enumerate(zip(ranked.docs, ranked.scores, ranked.selected, ranked.codes)):
         liked, disliked = ranked.votes(i)
-        matches.append(Match(docs[d].id, score, sel, ranked.labels(code),
-                             evidence(index, d, ranked.terms(code)) if explain else [], liked, disliked))
+        terms = ranked.terms(code)
+        matches.append(Match(docs[d].id, score, sel, ranked.labels(code), evidence(index, d, terms) if explain else [],
+                             liked, disliked, apart(index, d, terms) if explain else []))
     return matches
+
+
+def apart(index: PaperIndex, d: int, terms: list[Term]) -> list[str]:
+    """The phrases among ``terms`` that paper ``d`` has only as their words apart, not as written
+    nor in another spelling (``Resolved.strong``): a why line names them so, not as if the paper
+    had the phrase."""
+    matrix = TermMatrix.of(index)
+    return list(dict.fromkeys(t.text for t in terms if not matrix.strong[matrix.row[t.key], d]))
 
 
 def prepare(index: PaperIndex, profiles: list[Profile], feedback: list[list] | None) -> None:

@@ -175,3 +175,16 @@ def test_a_weaker_match_shows_why_it_matched_too(files, capsys):
     out = capsys.readouterr().out
     assert "title: [Routing] in sparse models" in out and "title: [Routing] in sparse networks" in out
     assert "1 selected (*), 1 weaker match, 3 papers" in out
+
+
+def test_a_phrase_found_only_as_its_words_apart_is_named_so(files, capsys):
+    """The paper has "long" and "inference" but never "long-context inference": the why line said
+    "matched: long-context inference" above a snippet "as [long] as", as if it had the phrase."""
+    papers = files("papers.jsonl", [
+        {"id": "apart", "title": "Fast inference for transformers", "abstract": "It runs long sequences quickly."},
+        {"id": "whole", "title": "Long-context inference at scale", "abstract": "Serving long prompts."}])
+    assert main(["match", "--papers", papers, "--profile", '"long-context inference"', "--threshold", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("matched: long-context inference (its words apart)") == 1
+    assert out.count("matched: long-context inference\n") == 1
+    assert out.index("whole") < out.index("(its words apart)")

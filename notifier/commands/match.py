@@ -124,7 +124,8 @@ def print_match(m, title: str, why: list) -> None:
     matched whole, the phrases it has part of); the votes that moved it; at most two snippets ``why``."""
     from notifier.render import votes_line
     print(f"{'*' if m.selected else ' '} {m.score:7.3f}  {m.paper_id}  {title[:80]}")
-    print(f"            matched: {', '.join(m.matched or [f'part of {ev.term}' for ev in why])}")
+    matched = [f"{t} (its words apart)" if t in m.apart else t for t in m.matched]
+    print(f"            matched: {', '.join(matched or [f'part of {ev.term}' for ev in why])}")
     if m.liked or m.disliked:
         print(f"            {votes_line(m)}")
     for ev in why[:2]:
