@@ -188,3 +188,11 @@ def test_a_phrase_found_only_as_its_words_apart_is_named_so(files, capsys):
     assert out.count("matched: long-context inference (its words apart)") == 1
     assert out.count("matched: long-context inference\n") == 1
     assert out.index("whole") < out.index("(its words apart)")
+
+
+def test_a_long_title_is_cut_after_a_word(files, capsys):
+    title = "LazyEviction: Lagged KV Eviction with Attention Pattern Observation for Efficient Long Reasoning"
+    papers = files("papers.jsonl", [{"id": "p1", "title": title, "abstract": "KV eviction."}])
+    assert main(["match", "--papers", papers, "--profile", "eviction"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith("p1  LazyEviction: Lagged KV Eviction with Attention Pattern Observation for …")

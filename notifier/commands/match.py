@@ -123,7 +123,7 @@ def print_match(m, title: str, why: list) -> None:
     """A match's lines: score, id and title; the terms that matched (for a paper none of whose terms
     matched whole, the phrases it has part of); the votes that moved it; at most two snippets ``why``."""
     from notifier.render import votes_line
-    print(f"{'*' if m.selected else ' '} {m.score:7.3f}  {m.paper_id}  {title[:80]}")
+    print(f"{'*' if m.selected else ' '} {m.score:7.3f}  {m.paper_id}  {short_title(title)}")
     matched = [f"{t} (its words apart)" if t in m.apart else t for t in m.matched]
     print(f"            matched: {', '.join(matched or [f'part of {ev.term}' for ev in why])}")
     if m.liked or m.disliked:
@@ -131,6 +131,14 @@ def print_match(m, title: str, why: list) -> None:
     for ev in why[:2]:
         text = "".join(f"[{t}]" if hit else t for t, hit in ev.snippet)
         print(f"            {ev.field}: {text}")
+
+
+def short_title(title: str, limit: int = 80) -> str:
+    """The title on one line, cut after a word with " …" past ``limit`` characters: cut at 80 it
+    read "… for Efficien" as if misspelt."""
+    from notifier.render import one_line
+    title = one_line(title)
+    return title if len(title) <= limit else title[:limit + 1].rsplit(" ", 1)[0].rstrip(",;:") + " …"
 
 
 def partly(index, d: int, profile) -> list:
