@@ -196,3 +196,13 @@ def test_a_long_title_is_cut_after_a_word(files, capsys):
     assert main(["match", "--papers", papers, "--profile", "eviction"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first.endswith("p1  LazyEviction: Lagged KV Eviction with Attention Pattern Observation for …")
+
+
+def test_two_terms_found_in_the_same_words_quote_them_once(files, capsys):
+    """'speech' and 'speech separation' both found in the title: it was quoted twice, '[Speech]
+    Separation' and then '[Speech Separation]'."""
+    papers = files("papers.jsonl", [{"id": "p1", "title": "Monaural speech separation with transformers",
+                                     "abstract": "We separate voices."}])
+    assert main(["match", "--papers", papers, "--profile", 'speech, "speech separation"']) == 0
+    out = capsys.readouterr().out
+    assert out.count("title:") == 1 and "title: Monaural [speech separation] with transformers" in out

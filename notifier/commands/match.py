@@ -128,9 +128,25 @@ def print_match(m, title: str, why: list) -> None:
     print(f"            matched: {', '.join(matched or [f'part of {ev.term}' for ev in why])}")
     if m.liked or m.disliked:
         print(f"            {votes_line(m)}")
-    for ev in why[:2]:
+    for ev in distinct(why)[:2]:
         text = "".join(f"[{t}]" if hit else t for t, hit in ev.snippet)
         print(f"            {ev.field}: {text}")
+
+
+def distinct(why: list) -> list:
+    """One snippet per quoted text: of terms found in the same words of a field ('speech' and
+    'speech separation' in a title), the one with the most highlighted, in the first one's place;
+    the same title was quoted twice."""
+    kept: dict = {}
+    for ev in why:
+        key = (ev.field, "".join(t for t, _ in ev.snippet))
+        if key not in kept or highlighted(ev) > highlighted(kept[key]):
+            kept[key] = ev
+    return list(kept.values())
+
+
+def highlighted(ev) -> int:
+    return sum(len(t) for t, hit in ev.snippet if hit)
 
 
 def short_title(title: str, limit: int = 80) -> str:
