@@ -2,6 +2,7 @@
 highlighted, for the renderers (which escape it, each for its own format). Pure."""
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from notifier.index import STOP, TOKEN, PaperIndex, aliases, normal, stem_all, term_stems, words
@@ -9,6 +10,7 @@ from notifier.models import Evidence
 from notifier.profile import Term
 
 SNIPPET_WORDS = 12
+SPACE, WORD, WORD_END = re.compile(r"\s"), re.compile(r"\S*"), re.compile(r"\S*\Z")
 JOINERS = " -‐‑"        # between two highlighted words, they are one highlight: a phrase, a hyphenated form
 
 
@@ -71,11 +73,8 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
     hits = whole or hits
     if not hits:
         return found, [], False
-    lo = max(0, hits[0] - SNIPPET_WORDS // 2)
-    hi = min(len(toks), lo + SNIPPET_WORDS * 2)
-    segments, cursor = [], toks[lo].start() if lo else 0     # from the text's start: its "(" or "“" too
-    if lo:
-        segments.append(("… ", False))
+    lo, hi, cursor, end = window(text, toks, hits[0])
+    segments = [("… ", False)] if cursor else []
     for i in (h for h in hits if lo <= h < hi):
         m = toks[i]
         gap = text[cursor:m.start()]
@@ -84,7 +83,22 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
         else:
             segments += [(gap, False), (m.group(), True)]
         cursor = m.end()
-    segments.append((text[cursor:toks[hi - 1].end() if hi < len(toks) else len(text)], False))   # to its end: "?"
+    segments.append((text[cursor:end], False))
     if hi < len(toks):
         segments.append((" …", False))
     return found, [s for s in segments if s[0]], bool(whole)
+
+
+def window(text: str, toks: list, first: int) -> tuple[int, int, int, int]:
+    """The tokens (lo, hi) of a snippet around the hit ``first`` and the characters (start, end) it
+    quotes, widened to whole words: from the space before to the space after (from the text's
+    start and to its end: its "(" or "“", its "?"). Cut at tokens, "end-to-end" began "… to-end"
+    and "(e.g.," ended "(e.g …"."""
+    lo = max(0, first - SNIPPET_WORDS // 2)
+    hi = min(len(toks), lo + SNIPPET_WORDS * 2)
+    while lo and not SPACE.search(text, toks[lo - 1].end(), toks[lo].start()):
+        lo -= 1
+    while hi < len(toks) and not SPACE.search(text, toks[hi - 1].end(), toks[hi].start()):
+        hi += 1
+    start = WORD_END.search(text, 0, toks[lo].start()).start() if lo else 0
+    return lo, hi, start, WORD.match(text, toks[hi - 1].end()).end() if hi < len(toks) else len(text)

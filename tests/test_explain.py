@@ -206,3 +206,15 @@ def test_two_terms_found_in_the_same_words_quote_them_once(files, capsys):
     assert main(["match", "--papers", papers, "--profile", 'speech, "speech separation"']) == 0
     out = capsys.readouterr().out
     assert out.count("title:") == 1 and "title: Monaural [speech separation] with transformers" in out
+
+
+def test_a_snippet_starts_and_ends_at_whole_words():
+    """Cut at the tokens around the hit, a snippet began "… to-end" and ended "(e.g …"."""
+    from notifier.explain import snippet
+    from notifier.index import term_stems
+
+    filler = " ".join(f"w{k}" for k in range(15))
+    text = f"Alpha beta gamma delta end-to-end w w w w KV cache {filler} (e.g., more text) follows here."
+    _, segments, _ = snippet(text, set(term_stems("kv cache")), term_stems("kv cache"))
+    shown = "".join(t for t, _ in segments)
+    assert shown.startswith("… end-to-end w w w w KV cache") and shown.endswith(" (e.g., …")
