@@ -56,8 +56,7 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
     """-> (the wanted stems found, a short window of ``text`` around the first hit with the hits
     highlighted ([] when none), whether the ``phrase`` appears whole). A word is a hit when its
     stem or one of its parts' stems ('MobileNet') is wanted; where the ``phrase`` appears whole,
-    only its words there are. Hits with only spaces or hyphens between them are one highlight: a
-    phrase reads "[Mixture-of-Experts]", not "[Mixture]-[of]-[Experts]". Accents are composed first, as the index reads the text (tokens())."""
+    only its words there are. Accents are composed first, as the index reads the text (tokens())."""
     text = unicodedata.normalize("NFC", text)
     toks = list(TOKEN.finditer(text))
     stems = stem_all([normal(m.group()) for m in toks])
@@ -73,20 +72,65 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
     hits = whole or hits
     if not hits:
         return found, [], False
-    lo, hi, cursor, end = window(text, toks, hits[0])
-    segments = [("… ", False)] if cursor else []
-    for i in (h for h in hits if lo <= h < hi):
-        m = toks[i]
-        gap = text[cursor:m.start()]
-        if segments and segments[-1][1] and not gap.strip(JOINERS):     # "[KV cache]", "[Mixture-of-Experts]"
-            segments[-1] = (segments[-1][0] + gap + m.group(), True)
+    lo, hi, start, end = window(text, toks, hits[0])
+    return found, quoted(text, start, end, [toks[i].span() for i in hits if lo <= i < hi]), bool(whole)
+
+
+def quoted(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
+    """``text[start:end]`` as segments with the character ``spans`` highlighted, "… " before and
+    " …" after where it cuts the text. Spans that overlap or have only spaces or hyphens between
+    them are one highlight: a phrase reads "[Mixture-of-Experts]", not "[Mixture]-[of]-[Experts]"."""
+    segments, cursor = ([("… ", False)] if start else []), start
+    for a, b in sorted(spans):
+        if segments and segments[-1][1] and not text[cursor:a].strip(JOINERS):
+            segments[-1] = (segments[-1][0] + text[cursor:max(b, cursor)], True)
         else:
-            segments += [(gap, False), (m.group(), True)]
-        cursor = m.end()
+            segments += [(text[cursor:a], False), (text[a:b], True)]
+        cursor = max(b, cursor)
     segments.append((text[cursor:end], False))
-    if hi < len(toks):
+    if end < len(text):
         segments.append((" …", False))
-    return found, [s for s in segments if s[0]], bool(whole)
+    return [s for s in segments if s[0]]
+
+
+def fold(texts: dict[str, str], why: list[Evidence]) -> list[Evidence]:
+    """``why`` with each snippet folded into an earlier one of its field where either quotes the
+    other's highlights (``texts``: the paper's fields): one sentence was quoted twice, "… Sparse
+    mixture-of-experts ([MoE]) …" then "… [Sparse] mixture-of-[experts] (MoE) …"."""
+    out: list[Evidence] = []
+    placed: list = []
+    for ev in why:
+        text = unicodedata.normalize("NFC", texts.get(ev.field, ""))
+        here = located(text, ev.snippet)
+        k = next((k for k, p in enumerate(placed) if here and p and out[k].field == ev.field
+                  and (within(here[2], p) or within(p[2], here))), None)
+        if k is None:
+            out.append(ev)
+            placed.append(here)
+            continue
+        start, end, _ = placed[k] if within(here[2], placed[k]) else here
+        placed[k] = (start, end, placed[k][2] + here[2])
+        out[k] = Evidence(out[k].term, ev.field, quoted(text, start, end, placed[k][2]))
+    return out
+
+
+def within(spans: list[tuple[int, int]], where: tuple) -> bool:
+    return all(where[0] <= a and b <= where[1] for a, b in spans)
+
+
+def located(text: str, segments: list[tuple[str, bool]]) -> tuple[int, int, list[tuple[int, int]]] | None:
+    """Where a snippet of ``text`` stands in it: (start, end, the highlighted spans); None if not there."""
+    inner = [s for k, s in enumerate(segments) if not (s == ("… ", False) and k == 0
+                                                       or s == (" …", False) and k == len(segments) - 1)]
+    start = text.find("".join(t for t, _ in inner)) if inner else -1
+    if start < 0:
+        return None
+    spans, at = [], start
+    for t, hit in inner:
+        if hit:
+            spans.append((at, at + len(t)))
+        at += len(t)
+    return start, at, spans
 
 
 def window(text: str, toks: list, first: int) -> tuple[int, int, int, int]:

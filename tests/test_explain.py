@@ -218,3 +218,15 @@ def test_a_snippet_starts_and_ends_at_whole_words():
     _, segments, _ = snippet(text, set(term_stems("kv cache")), term_stems("kv cache"))
     shown = "".join(t for t, _ in segments)
     assert shown.startswith("… end-to-end w w w w KV cache") and shown.endswith(" (e.g., …")
+
+
+def test_two_terms_found_in_one_sentence_are_quoted_once_with_both_highlighted(files, capsys):
+    """'MoE' and 'sparse experts' in one sentence: it was quoted twice, '… Sparse mixture-of-experts
+    ([MoE]) …' and then '… [Sparse] mixture-of-[experts] (MoE) …'."""
+    papers = files("papers.jsonl", [{"id": "p1", "title": "Scaling language models",
+                                     "abstract": "As the hidden layer width grows, sparse mixture-of-experts (MoE) "
+                                                 "architectures decouple model size from compute."}])
+    assert main(["match", "--papers", papers, "--profile", 'MoE, "sparse experts"']) == 0
+    out = capsys.readouterr().out
+    assert out.count("abstract:") == 1
+    assert "[sparse] mixture-of-[experts] ([MoE]) architectures" in out
