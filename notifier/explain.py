@@ -95,8 +95,9 @@ def quoted(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> lis
 
 def fold(texts: dict[str, str], why: list[Evidence]) -> list[Evidence]:
     """``why`` with each snippet folded into an earlier one of its field where either quotes the
-    other's highlights (``texts``: the paper's fields): one sentence was quoted twice, "… Sparse
-    mixture-of-experts ([MoE]) …" then "… [Sparse] mixture-of-[experts] (MoE) …"."""
+    other's highlights, named after both terms (``texts``: the paper's fields): one sentence was
+    quoted twice, "… Sparse mixture-of-experts ([MoE]) …" then "… [Sparse] mixture-of-[experts]
+    (MoE) …"."""
     out: list[Evidence] = []
     placed: list = []
     for ev in why:
@@ -110,7 +111,8 @@ def fold(texts: dict[str, str], why: list[Evidence]) -> list[Evidence]:
             continue
         start, end, _ = placed[k] if within(here[2], placed[k]) else here
         placed[k] = (start, end, placed[k][2] + here[2])
-        out[k] = Evidence(out[k].term, ev.field, quoted(text, start, end, placed[k][2]))
+        terms = out[k].term if ev.term in out[k].term.split(", ") else f"{out[k].term}, {ev.term}"
+        out[k] = Evidence(terms, ev.field, quoted(text, start, end, placed[k][2]))
     return out
 
 

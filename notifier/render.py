@@ -119,9 +119,10 @@ def status_line(digest: Digest) -> str:
 
 
 def item_view(item: DigestItem) -> dict:
+    from notifier.explain import fold      # (it reads the index module: ~50 ms, once a digest has a paper)
     p = item.paper
     evidence = []
-    for ev in item.match.evidence[:2]:
+    for ev in fold({"title": p.title, "abstract": p.abstract}, item.match.evidence)[:2]:    # a sentence once
         segments = [(balanced(readable_tex(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400])), bool(h))
                     for t, h in ev.snippet]
         segments = joined_hits(segments)

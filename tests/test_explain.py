@@ -230,3 +230,19 @@ def test_two_terms_found_in_one_sentence_are_quoted_once_with_both_highlighted(f
     out = capsys.readouterr().out
     assert out.count("abstract:") == 1
     assert "[sparse] mixture-of-[experts] ([MoE]) architectures" in out
+
+
+def test_a_digest_quotes_a_sentence_once_for_two_terms_found_in_it():
+    """The digest's why lines quoted one sentence twice, once per term: '… Sparse mixture-of-experts
+    (*MoE*) …' and '… *Sparse* mixture-of-*experts* (MoE) …'."""
+    from notifier.match import build_index, match_profile
+    from notifier.profile import parse_profile
+
+    abstract = "As the hidden layer width grows, sparse mixture-of-experts (MoE) architectures decouple model size."
+    index = build_index([{"id": "p1", "title": "Scaling language models", "abstract": abstract}])
+    [m] = match_profile(index, parse_profile('MoE, "sparse experts"'))
+    d = digest(1)
+    d.items[0].paper.title, d.items[0].paper.abstract, d.items[0].match = "Scaling language models", abstract, m
+    text = " ".join(render.render_email(d).text.split())
+    assert text.count("why:") == 1 and "why: MoE, sparse experts (abstract):" in text
+    assert "*sparse* mixture-of-*experts* (*MoE*) architectures" in text
