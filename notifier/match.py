@@ -29,8 +29,8 @@ from itertools import chain, islice
 import numpy as np
 
 from notifier.explain import evidence
-from notifier.index import (K1, STOP, PaperIndex, as_doc, best_in_turn, build_index, csr_positions, ranks, rare_stems,
-                            stem_all, term_stems, unit_vector, words)
+from notifier.index import (K1, STOP, PaperIndex, best_in_turn, build_index, csr_positions, ranks, rare_stems, stem_all,
+                            term_stems, unit_vector, words)
 from notifier.models import Match
 from notifier.profile import Profile, Term
 from notifier.votes import VOTE_KEPT_CELLS, VOTE_SIMILAR, apply_votes, resemblance, rocchio_weights
@@ -270,14 +270,12 @@ class Ranked:
     def votes(self, i: int) -> tuple[int, int]:
         """(liked, disliked): how many of the liked papers the i-th match resembles (cosine at
         least VOTE_SIMILAR by stems or by phrases) if the votes moved it up, of the disliked ones
-        if they moved it down, itself not counted (a paper voted on among the day's read "like a
-        paper you voted up" of itself); counted when asked: only explanations need it."""
+        if they moved it down; counted when asked: only explanations need it."""
         if self.voting is None:
             return 0, 0
         if self.counts is None:
             index, papers, signs, moved = self.voting
             similar = np.array([resemblance(index, paper)[self.docs] for paper in papers]) >= VOTE_SIMILAR
-            similar &= np.array([as_doc(p).id for p in papers])[:, None] != [index.docs[d].id for d in self.docs]
             positive, moved = np.array(signs) > 0, moved[self.docs]
             self.counts = ((similar[positive].sum(axis=0) * (moved > 0)).tolist(),
                            (similar[~positive].sum(axis=0) * (moved < 0)).tolist())

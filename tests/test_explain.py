@@ -246,13 +246,3 @@ def test_a_digest_quotes_a_sentence_once_for_two_terms_found_in_it():
     text = " ".join(render.render_email(d).text.split())
     assert text.count("why:") == 1 and "why: MoE, sparse experts (abstract):" in text
     assert "*sparse* mixture-of-*experts* (*MoE*) architectures" in text
-
-
-def test_a_paper_voted_up_is_not_said_to_be_like_itself(files, capsys):
-    """Voted on and among the papers (a preview of a day already voted on): its line read 'ranked
-    up: like a paper you voted up', the paper being itself."""
-    papers = files("papers.jsonl", PAPERS)
-    votes = files("votes.jsonl", [{"id": "experts", "vote": 1}])
-    assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes]) == 0
-    out = capsys.readouterr().out
-    assert out.index("experts") < out.index("packets") and "voted up" not in out[:out.index("packets")]
