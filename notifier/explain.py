@@ -2,6 +2,7 @@
 highlighted, for the renderers (which escape it, each for its own format). Pure."""
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from notifier.index import STOP, TOKEN, PaperIndex, aliases, normal, stem_all, term_stems, words
@@ -9,6 +10,8 @@ from notifier.models import Evidence
 from notifier.profile import Term
 
 SNIPPET_WORDS = 12
+SPACE, WORD, WORD_END = re.compile(r"\s"), re.compile(r"\S*"), re.compile(r"\S*\Z")
+JOINERS = " -‐‑"        # between two highlighted words, they are one highlight: a phrase, a hyphenated form
 
 
 def evidence(index: PaperIndex, d: int, terms: list[Term]) -> list[Evidence]:
@@ -69,18 +72,79 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
     hits = whole or hits
     if not hits:
         return found, [], False
-    lo = max(0, hits[0] - SNIPPET_WORDS // 2)
-    hi = min(len(toks), lo + SNIPPET_WORDS * 2)
-    segments, cursor = [], toks[lo].start() if lo else 0     # from the text's start: its "(" or "“" too
-    if lo:
-        segments.append(("… ", False))
-    for i in (h for h in hits if lo <= h < hi):
-        m = toks[i]
-        if m.start() > cursor:
-            segments.append((text[cursor:m.start()], False))
-        segments.append((m.group(), True))
-        cursor = m.end()
-    segments.append((text[cursor:toks[hi - 1].end() if hi < len(toks) else len(text)], False))   # to its end: "?"
-    if hi < len(toks):
+    lo, hi, start, end = window(text, toks, hits[0])
+    return found, quoted(text, start, end, [toks[i].span() for i in hits if lo <= i < hi]), bool(whole)
+
+
+def quoted(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
+    """``text[start:end]`` as segments with the character ``spans`` highlighted, "… " before and
+    " …" after where it cuts the text. Spans that overlap or have only spaces or hyphens between
+    them are one highlight: a phrase reads "[Mixture-of-Experts]", not "[Mixture]-[of]-[Experts]"."""
+    segments, cursor = ([("… ", False)] if start else []), start
+    for a, b in sorted(spans):
+        if segments and segments[-1][1] and not text[cursor:a].strip(JOINERS):
+            segments[-1] = (segments[-1][0] + text[cursor:max(b, cursor)], True)
+        else:
+            segments += [(text[cursor:a], False), (text[a:b], True)]
+        cursor = max(b, cursor)
+    segments.append((text[cursor:end], False))
+    if end < len(text):
         segments.append((" …", False))
-    return found, [s for s in segments if s[0]], bool(whole)
+    return [s for s in segments if s[0]]
+
+
+def fold(texts: dict[str, str], why: list[Evidence]) -> list[Evidence]:
+    """``why`` with each snippet folded into an earlier one of its field where either quotes the
+    other's highlights, named after both terms (``texts``: the paper's fields): one sentence was
+    quoted twice, "… Sparse mixture-of-experts ([MoE]) …" then "… [Sparse] mixture-of-[experts]
+    (MoE) …"."""
+    out: list[Evidence] = []
+    placed: list = []
+    for ev in why:
+        text = unicodedata.normalize("NFC", texts.get(ev.field, ""))
+        here = located(text, ev.snippet)
+        k = next((k for k, p in enumerate(placed) if here and p and out[k].field == ev.field
+                  and (within(here[2], p) or within(p[2], here))), None)
+        if k is None:
+            out.append(ev)
+            placed.append(here)
+            continue
+        start, end, _ = placed[k] if within(here[2], placed[k]) else here
+        placed[k] = (start, end, placed[k][2] + here[2])
+        terms = out[k].term if ev.term in out[k].term.split(", ") else f"{out[k].term}, {ev.term}"
+        out[k] = Evidence(terms, ev.field, quoted(text, start, end, placed[k][2]))
+    return out
+
+
+def within(spans: list[tuple[int, int]], where: tuple) -> bool:
+    return all(where[0] <= a and b <= where[1] for a, b in spans)
+
+
+def located(text: str, segments: list[tuple[str, bool]]) -> tuple[int, int, list[tuple[int, int]]] | None:
+    """Where a snippet of ``text`` stands in it: (start, end, the highlighted spans); None if not there."""
+    inner = [s for k, s in enumerate(segments) if not (s == ("… ", False) and k == 0
+                                                       or s == (" …", False) and k == len(segments) - 1)]
+    start = text.find("".join(t for t, _ in inner)) if inner else -1
+    if start < 0:
+        return None
+    spans, at = [], start
+    for t, hit in inner:
+        if hit:
+            spans.append((at, at + len(t)))
+        at += len(t)
+    return start, at, spans
+
+
+def window(text: str, toks: list, first: int) -> tuple[int, int, int, int]:
+    """The tokens (lo, hi) of a snippet around the hit ``first`` and the characters (start, end) it
+    quotes, widened to whole words: from the space before to the space after (from the text's
+    start and to its end: its "(" or "“", its "?"). Cut at tokens, "end-to-end" began "… to-end"
+    and "(e.g.," ended "(e.g …"."""
+    lo = max(0, first - SNIPPET_WORDS // 2)
+    hi = min(len(toks), lo + SNIPPET_WORDS * 2)
+    while lo and not SPACE.search(text, toks[lo - 1].end(), toks[lo].start()):
+        lo -= 1
+    while hi < len(toks) and not SPACE.search(text, toks[hi - 1].end(), toks[hi].start()):
+        hi += 1
+    start = WORD_END.search(text, 0, toks[lo].start()).start() if lo else 0
+    return lo, hi, start, WORD.match(text, toks[hi - 1].end()).end() if hi < len(toks) else len(text)

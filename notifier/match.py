@@ -687,8 +687,8 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
                   threshold: float | None = None, upvote_weight: float = 0.0, explain: bool = True,
                   selected_only: bool = False, feedback: list | None = None) -> list[Match]:
     """Every day paper scoring above zero (or only the selected ones), best first, ``selected``
-    set; evidence for the selected ones when ``explain``; ``feedback``: the subscriber's votes,
-    ``[(paper, +1 | -1), ...]``."""
+    set; evidence for each when ``explain`` (`notifier match` shows why the weaker ones matched
+    too); ``feedback``: the subscriber's votes, ``[(paper, +1 | -1), ...]``."""
     [ranked] = match_profiles(index, [profile], max_items=max_items, threshold=threshold,
                               upvote_weight=upvote_weight, selected_only=selected_only,
                               feedback=[feedback] if feedback else None)
@@ -696,9 +696,18 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
     matches = []
     for i, (d, score, sel, code) in enumerate(zip(ranked.docs, ranked.scores, ranked.selected, ranked.codes)):
         liked, disliked = ranked.votes(i)
-        matches.append(Match(docs[d].id, score, sel, ranked.labels(code),
-                             evidence(index, d, ranked.terms(code)) if explain and sel else [], liked, disliked))
+        terms = ranked.terms(code)
+        matches.append(Match(docs[d].id, score, sel, ranked.labels(code), evidence(index, d, terms) if explain else [],
+                             liked, disliked, apart(index, d, terms) if explain else []))
     return matches
+
+
+def apart(index: PaperIndex, d: int, terms: list[Term]) -> list[str]:
+    """The phrases among ``terms`` that paper ``d`` has only as their words apart, not as written
+    nor in another spelling (``Resolved.strong``): a why line names them so, not as if the paper
+    had the phrase."""
+    matrix = TermMatrix.of(index)
+    return list(dict.fromkeys(t.text for t in terms if not matrix.strong[matrix.row[t.key], d]))
 
 
 def prepare(index: PaperIndex, profiles: list[Profile], feedback: list[list] | None) -> None:

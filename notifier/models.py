@@ -82,7 +82,8 @@ class Evidence:
 @dataclass
 class Match:
     """A (profile, paper) score. ``selected`` means it would be sent. ``liked`` / ``disliked``:
-    how many papers the subscriber voted up / down this one resembles (their votes moved it)."""
+    how many papers the subscriber voted up / down this one resembles (their votes moved it).
+    ``apart`` is filled with the evidence, for explanations."""
 
     paper_id: str
     score: float
@@ -91,6 +92,7 @@ class Match:
     evidence: list[Evidence] = field(default_factory=list)
     liked: int = 0
     disliked: int = 0
+    apart: list[str] = field(default_factory=list)     # of ``matched``: phrases found only as their words apart
 
 
 @dataclass

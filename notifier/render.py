@@ -124,9 +124,10 @@ def status_line(digest: Digest) -> str:
 
 
 def item_view(item: DigestItem) -> dict:
+    from notifier.explain import fold      # (it reads the index module: ~50 ms, once a digest has a paper)
     p = item.paper
     evidence = []
-    for ev in item.match.evidence[:2]:
+    for ev in fold({"title": p.title, "abstract": p.abstract}, item.match.evidence)[:2]:    # a sentence once
         segments = [(balanced(readable_tex(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400])), bool(h))
                     for t, h in ev.snippet]
         segments = joined_hits(segments)
@@ -250,13 +251,13 @@ def by_day(views: list[dict], digest: Digest) -> list[dict]:
 
 
 def votes_line(match) -> str:
-    """Why the subscriber's votes moved a paper: 'like 2 papers you liked'; '' when they did not."""
-    parts = []
-    if match.liked:
-        parts.append(f"like {match.liked} paper{'s' if match.liked != 1 else ''} you liked")
-    if match.disliked:
-        parts.append(f"like {match.disliked} you marked not for me")
-    return "; ".join(parts)
+    """Which way the subscriber's votes moved a paper, in their words: 'ranked up: like 2 papers
+    you voted up', 'ranked down: like a paper you voted down'; '' when they did not."""
+    counts = [(n, way) for n, way in ((match.liked, "up"), (match.disliked, "down")) if n]
+    if not counts:
+        return ""
+    return f"ranked {counts[0][1]}: like " + " and ".join(
+        f"{'a paper' if n == 1 else f'{n} papers'} you voted {way}" for n, way in counts)
 
 
 def _safe_url(url: str | None) -> bool:

@@ -15,11 +15,12 @@ def voted_digest(liked: int, disliked: int):
 
 
 @pytest.mark.parametrize("liked, disliked, line", [
-    (2, 0, "like 2 papers you liked"),
-    (1, 0, "like 1 paper you liked"),
-    (1, 1, "like 1 paper you liked; like 1 you marked not for me"),
-], ids=["two-liked", "one-liked", "liked-and-disliked"])
-def test_the_why_line_says_when_votes_moved_a_paper_in_email_and_slack(liked, disliked, line):
+    (2, 0, "ranked up: like 2 papers you voted up"),
+    (1, 0, "ranked up: like a paper you voted up"),
+    (0, 1, "ranked down: like a paper you voted down"),
+    (0, 3, "ranked down: like 3 papers you voted down"),
+], ids=["two-liked", "one-liked", "one-disliked", "three-disliked"])
+def test_the_why_line_says_which_way_votes_moved_a_paper_in_email_and_slack(liked, disliked, line):
     email = render.render_email(voted_digest(liked, disliked))
     assert email.text.count(line) == 1 and email.html.count(line) == 1
     slack = json.dumps(render.render_slack(voted_digest(liked, disliked)).__dict__, default=str)
@@ -28,7 +29,7 @@ def test_the_why_line_says_when_votes_moved_a_paper_in_email_and_slack(liked, di
 
 def test_no_vote_line_without_votes():
     email = render.render_email(digest(2))
-    assert "you liked" not in email.text and "you liked" not in email.html
+    assert "voted" not in email.text and "voted" not in email.html
 
 
 # ----------------------------------------------------------------------------- notifier match --feedback
@@ -54,7 +55,7 @@ def test_feedback_file_reorders_and_explains(files, capsys):
     votes = files("votes.jsonl", [{**OLD_LIKED, "vote": 1}, {"id": "proteins", "vote": -1}])
     assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes]) == 0
     out = capsys.readouterr().out
-    assert out.index("experts") < out.index("packets") and "like 1 paper you liked" in out
+    assert out.index("experts") < out.index("packets") and "ranked up: like a paper you voted up" in out
     assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows] == ["experts", "packets"] and set(rows[0]) == {"id", "score", "selected", "matched"}
@@ -101,8 +102,8 @@ def test_the_liked_line_goes_only_to_the_paper_the_votes_moved_up(files, capsys)
                                    "abstract": "Load balancing for experts.", "vote": 1}])
     assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes]) == 0
     out = capsys.readouterr().out
-    assert out.index("whole") < out.index("apart") and out.count("like 1 paper you liked") == 1
-    assert out.index("like 1 paper you liked") < out.index("apart")
+    assert out.index("whole") < out.index("apart") and out.count("ranked up: like a paper you voted up") == 1
+    assert out.index("ranked up: like a paper you voted up") < out.index("apart")
 
 
 # ----------------------------------------------------------------------------- snippets
@@ -119,7 +120,7 @@ def test_a_snippet_that_quotes_the_whole_text_keeps_its_first_and_last_character
 
     _, segments, _ = snippet(text, set(term_stems("kv cache")), term_stems("kv cache"))
     assert "".join(t for t, _ in segments) == text
-    assert [t for t, hit in segments if hit] == ["KV", "cache"]
+    assert [t for t, hit in segments if hit] == ["KV cache"]
 
 
 def test_a_phrase_is_shown_where_it_stands_whole_not_where_its_words_are_scattered(files, capsys):
@@ -130,7 +131,7 @@ def test_a_phrase_is_shown_where_it_stands_whole_not_where_its_words_are_scatter
          "abstract": "We study the KV cache of transformers and compress it with quantization."}])
     assert main(["match", "--papers", papers, "--profile", '"kv cache"']) == 0
     out = capsys.readouterr().out
-    assert "abstract: We study the [KV] [cache] of transformers" in out and "title:" not in out
+    assert "abstract: We study the [KV cache] of transformers" in out and "title:" not in out
 
 
 def test_a_title_term_is_shown_in_the_title_even_where_the_abstract_has_it_whole(files, capsys):
@@ -163,4 +164,85 @@ def test_a_paper_matched_through_the_long_form_of_an_abbreviation_shows_the_long
         {"id": "other", "title": "Protein folding", "abstract": "Proteins fold."}])
     assert main(["match", "--papers", papers, "--profile", "MoE", "--threshold", "0.1"]) == 0
     out = capsys.readouterr().out
-    assert "title: Routing tokens in [Mixture]-[of]-[Experts] layers without auxiliary loss" in out
+    assert "title: Routing tokens in [Mixture-of-Experts] layers without auxiliary loss" in out
+
+
+def test_a_weaker_match_shows_why_it_matched_too(files, capsys):
+    """`notifier match` lists the matches below the bar with their terms; they had no snippet, so a
+    subscriber tuning a profile could not see where a weaker paper had the term."""
+    papers = files("papers.jsonl", PAPERS)
+    assert main(["match", "--papers", papers, "--profile", "routing", "--max-items", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "title: [Routing] in sparse models" in out and "title: [Routing] in sparse networks" in out
+    assert "1 selected (*), 1 weaker match, 3 papers" in out
+
+
+def test_a_phrase_found_only_as_its_words_apart_is_named_so(files, capsys):
+    """The paper has "long" and "inference" but never "long-context inference": the why line said
+    "matched: long-context inference" above a snippet "as [long] as", as if it had the phrase."""
+    papers = files("papers.jsonl", [
+        {"id": "apart", "title": "Fast inference for transformers", "abstract": "It runs long sequences quickly."},
+        {"id": "whole", "title": "Long-context inference at scale", "abstract": "Serving long prompts."}])
+    assert main(["match", "--papers", papers, "--profile", '"long-context inference"', "--threshold", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("matched: long-context inference (its words apart)") == 1
+    assert out.count("matched: long-context inference\n") == 1
+    assert out.index("whole") < out.index("(its words apart)")
+
+
+def test_a_long_title_is_cut_after_a_word(files, capsys):
+    title = "LazyEviction: Lagged KV Eviction with Attention Pattern Observation for Efficient Long Reasoning"
+    papers = files("papers.jsonl", [{"id": "p1", "title": title, "abstract": "KV eviction."}])
+    assert main(["match", "--papers", papers, "--profile", "eviction"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith("p1  LazyEviction: Lagged KV Eviction with Attention Pattern Observation for …")
+
+
+def test_two_terms_found_in_the_same_words_quote_them_once(files, capsys):
+    """'speech' and 'speech separation' both found in the title: it was quoted twice, '[Speech]
+    Separation' and then '[Speech Separation]'."""
+    papers = files("papers.jsonl", [{"id": "p1", "title": "Monaural speech separation with transformers",
+                                     "abstract": "We separate voices."}])
+    assert main(["match", "--papers", papers, "--profile", 'speech, "speech separation"']) == 0
+    out = capsys.readouterr().out
+    assert out.count("title:") == 1 and "title: Monaural [speech separation] with transformers" in out
+
+
+def test_a_snippet_starts_and_ends_at_whole_words():
+    """Cut at the tokens around the hit, a snippet began "… to-end" and ended "(e.g …"."""
+    from notifier.explain import snippet
+    from notifier.index import term_stems
+
+    filler = " ".join(f"w{k}" for k in range(15))
+    text = f"Alpha beta gamma delta end-to-end w w w w KV cache {filler} (e.g., more text) follows here."
+    _, segments, _ = snippet(text, set(term_stems("kv cache")), term_stems("kv cache"))
+    shown = "".join(t for t, _ in segments)
+    assert shown.startswith("… end-to-end w w w w KV cache") and shown.endswith(" (e.g., …")
+
+
+def test_two_terms_found_in_one_sentence_are_quoted_once_with_both_highlighted(files, capsys):
+    """'MoE' and 'sparse experts' in one sentence: it was quoted twice, '… Sparse mixture-of-experts
+    ([MoE]) …' and then '… [Sparse] mixture-of-[experts] (MoE) …'."""
+    papers = files("papers.jsonl", [{"id": "p1", "title": "Scaling language models",
+                                     "abstract": "As the hidden layer width grows, sparse mixture-of-experts (MoE) "
+                                                 "architectures decouple model size from compute."}])
+    assert main(["match", "--papers", papers, "--profile", 'MoE, "sparse experts"']) == 0
+    out = capsys.readouterr().out
+    assert out.count("abstract:") == 1
+    assert "[sparse] mixture-of-[experts] ([MoE]) architectures" in out
+
+
+def test_a_digest_quotes_a_sentence_once_for_two_terms_found_in_it():
+    """The digest's why lines quoted one sentence twice, once per term: '… Sparse mixture-of-experts
+    (*MoE*) …' and '… *Sparse* mixture-of-*experts* (MoE) …'."""
+    from notifier.match import build_index, match_profile
+    from notifier.profile import parse_profile
+
+    abstract = "As the hidden layer width grows, sparse mixture-of-experts (MoE) architectures decouple model size."
+    index = build_index([{"id": "p1", "title": "Scaling language models", "abstract": abstract}])
+    [m] = match_profile(index, parse_profile('MoE, "sparse experts"'))
+    d = digest(1)
+    d.items[0].paper.title, d.items[0].paper.abstract, d.items[0].match = "Scaling language models", abstract, m
+    text = " ".join(render.render_email(d).text.split())
+    assert text.count("why:") == 1 and "why: MoE, sparse experts (abstract):" in text
+    assert "*sparse* mixture-of-*experts* (*MoE*) architectures" in text

@@ -216,7 +216,7 @@ def test_explanation_shows_the_field_with_the_whole_phrase():
                         background())
     [m] = match_profile(index, parse_profile('"kv cache"'))
     [ev] = m.evidence
-    assert ev.field == "abstract" and [t for t, hit in ev.snippet if hit] == ["KV", "cache"]
+    assert ev.field == "abstract" and [t for t, hit in ev.snippet if hit] == ["KV cache"]
 
 
 def test_explanation_names_term_field_and_highlights_snippet():
@@ -539,7 +539,7 @@ def test_a_compound_is_claimed_only_where_it_appears_not_from_its_words_apart():
     assert found["apart"].matched == [] and not found["apart"].selected and not found["apart"].evidence
     assert found["whole"].matched == ["low-bit"]
     [ev] = found["whole"].evidence
-    assert [t for t, hit in ev.snippet if hit] == ["low", "bit"]      # not the 'Low' of 'Low numerical'
+    assert [t for t, hit in ev.snippet if hit] == ["low-bit"]      # not the 'Low' of 'Low numerical'
 
 
 # ----------------------------------------------------------------------------- votes
@@ -849,7 +849,7 @@ def test_a_paper_the_votes_lift_only_for_reading_unlike_the_weakest_matches_is_n
     plain, voted = matches(None), matches(GATES_LIKED)
     assert voted["compilers"].score > 1.05 * plain["compilers"].score          # the votes lifted it
     assert (voted["compilers"].liked, voted["compilers"].disliked) == (0, 0) and votes_line(voted["compilers"]) == ""
-    assert voted["experts0"].liked == 2 and votes_line(voted["experts0"]) == "like 2 papers you liked"
+    assert voted["experts0"].liked == 2 and votes_line(voted["experts0"]) == "ranked up: like 2 papers you voted up"
 
 
 

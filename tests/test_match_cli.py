@@ -35,6 +35,6 @@ def test_a_paper_matched_only_through_part_of_a_phrase_says_which_part_and_where
                                   "abstract": "We cache retrieved documents to speed up serving."}) + "\n")
     assert main(["match", "--papers", str(papers), "--profile", '"kv cache"']) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1:3] == ["            matched: kv cache", "            title: [KV] [cache] eviction for long contexts"]
+    assert lines[1:3] == ["            matched: kv cache", "            title: [KV cache] eviction for long contexts"]
     assert lines[3].startswith("    ") and lines[3].endswith("2601.00002  A cache for retrieval")
     assert lines[4:6] == ["            matched: part of kv cache", "            title: A [cache] for retrieval"]

@@ -839,8 +839,8 @@ def test_stored_votes_reorder_the_subscribers_digest_and_the_mail_says_why(confi
     mails = {m["To"]: m for m in (email.message_from_bytes(f.read_bytes(), policy=policy.default)
                                   for f in Path(config.outbox_dir).glob("*.eml"))}
     ann_text = mails["ann@example.org"].get_body(("plain",)).get_content()
-    assert "like 1 paper you liked" in ann_text and "you marked not for me" in ann_text
-    assert "you liked" not in mails["bob@example.org"].get_body(("plain",)).get_content()
+    assert "ranked up: like a paper you voted up" in ann_text and "you voted down" in ann_text
+    assert "voted up" not in mails["bob@example.org"].get_body(("plain",)).get_content()
 
 
 def test_a_stored_profile_that_no_longer_parses_holds_that_subscriber_alone_and_says_why(cfg, hf, caplog):

@@ -111,24 +111,36 @@ def run_one(args, index, papers, votes) -> int:
         return 0
     number = {d.id: n for n, d in enumerate(index.docs[:index.n_day])}
     for m in matches:
-        print_match(m, index.docs[number[m.paper_id]].title,
-                    m.evidence if m.matched else partly(index, number[m.paper_id], profile))
+        doc = index.docs[number[m.paper_id]]
+        print_match(m, doc, m.evidence if m.matched else partly(index, number[m.paper_id], profile))
     chosen = sum(m.selected for m in matches)
-    print(f"{chosen} selected (*), {len(matches) - chosen} weaker matches, {len(papers)} papers")
+    weaker = len(matches) - chosen
+    print(f"{chosen} selected (*), {weaker} weaker match{'es' if weaker != 1 else ''}, {len(papers)} papers")
     return 0
 
 
-def print_match(m, title: str, why: list) -> None:
+def print_match(m, doc, why: list) -> None:
     """A match's lines: score, id and title; the terms that matched (for a paper none of whose terms
-    matched whole, the phrases it has part of); the votes that moved it; at most two snippets ``why``."""
+    matched whole, the phrases it has part of); the votes that moved it; at most two snippets ``why``
+    (a field's words quoted once: ``explain.fold``)."""
+    from notifier.explain import fold
     from notifier.render import votes_line
-    print(f"{'*' if m.selected else ' '} {m.score:7.3f}  {m.paper_id}  {title[:80]}")
-    print(f"            matched: {', '.join(m.matched or [f'part of {ev.term}' for ev in why])}")
+    print(f"{'*' if m.selected else ' '} {m.score:7.3f}  {m.paper_id}  {short_title(doc.title)}")
+    matched = [f"{t} (its words apart)" if t in m.apart else t for t in m.matched]
+    print(f"            matched: {', '.join(matched or [f'part of {ev.term}' for ev in why])}")
     if m.liked or m.disliked:
         print(f"            {votes_line(m)}")
-    for ev in why[:2]:
+    for ev in fold({"title": doc.title, "abstract": doc.abstract}, why)[:2]:
         text = "".join(f"[{t}]" if hit else t for t, hit in ev.snippet)
         print(f"            {ev.field}: {text}")
+
+
+def short_title(title: str, limit: int = 80) -> str:
+    """The title on one line, cut after a word with " …" past ``limit`` characters: cut at 80 it
+    read "… for Efficien" as if misspelt."""
+    from notifier.render import one_line
+    title = one_line(title)
+    return title if len(title) <= limit else title[:limit + 1].rsplit(" ", 1)[0].rstrip(",;:") + " …"
 
 
 def partly(index, d: int, profile) -> list:
