@@ -4,9 +4,13 @@ Etiquette (docs/SOURCES.md says why):
 - one ``httpx.Client`` with explicit timeouts and an honest User-Agent naming a contact;
 - retries on transport errors, 408, 429, 500, 502, 503, 504 (never other 4xx), at most
   ``max_attempts``; the delay is ``Retry-After`` (seconds or HTTP date) or HF's
-  ``RateLimit: ...;t=<s>``, capped at ``max_retry_after_seconds``, else exponential backoff with
-  full jitter ``uniform(0, min(cap, base * 2**n))``; a host no connection could be made to (no
-  DNS, refused, no route) is not asked again in the same fetch cycle (``new_cycle``);
+  ``RateLimit: ...;t=<s>``, else exponential backoff with full jitter
+  ``uniform(0, min(cap, base * 2**n))``; a host no connection could be made to (no DNS,
+  refused, no route) is not asked again in the same fetch cycle (``new_cycle``);
+- a ``Retry-After`` holds every request to that host group, the next source's too, not only the
+  retry; one longer than ``max_retry_after_seconds`` is not waited out (it would hold the
+  daemon's one worker) nor cut short (asking early earns another 429): the fetch fails at once,
+  naming the time the host may be asked again, and until then no request goes to it;
 - a per-host-group pace: every arXiv host shares one gap of ``[sources.arxiv]
   min_interval_seconds`` (3 s, the arXiv terms count all our machines as one), HF hosts
   ``[sources.hf_daily] min_interval_seconds``; the client is synchronous, so there is never more
@@ -134,6 +138,7 @@ class Fetcher:
         prefixes = {self.hf_base_url: "hf", self.arxiv_base_url: "arxiv", s.arxiv.api_url: "arxiv"}
         self._groups = sorted(prefixes.items(), key=lambda kv: -len(kv[0]))   # longest first
         self._last_request: dict[str, float] = {}
+        self._held: dict[str, tuple[float, str, int]] = {}    # group -> (Retry-After end on clock, why, status)
         self._unreachable: dict[str, httpx.ConnectError] = {}    # host -> why no connection was made, this cycle
         self._socket = None        # of the client's one connection (max_connections=1), for _Watchdog
         self._own_client = client is None
@@ -170,20 +175,38 @@ class Fetcher:
         return next((g for prefix, g in self._groups if url.startswith(prefix)), urlsplit(url).netloc)
 
     def _pace(self, url: str) -> None:
-        group = self._group(url)
-        interval = self._intervals.get(group, 0.0)
+        """Wait for the group's interval since its last request and for its Retry-After; a
+        Retry-After longer than a fetch waits refuses the request."""
+        group, now = self._group(url), self.clock()
+        until, problem, status = self._held.get(group, (now, "", None))
+        if until - now > self.max_retry_after_seconds:
+            raise self._held_off(url, until - now, problem, status)
         last = self._last_request.get(group)
-        if last is not None and interval > 0:
-            wait = interval - (self.clock() - last)
-            if wait > 0:
-                self.sleep(wait)
+        gap = self._intervals.get(group, 0.0) - (now - last) if last is not None else 0.0
+        wait = max(gap, until - now)
+        if wait > 0:
+            self.sleep(wait)
         self._last_request[group] = self.clock()
+
+    def _hold(self, url: str, resp: httpx.Response, problem: str) -> None:
+        """Record a retryable answer's Retry-After for its whole host group; too long fails at once."""
+        after = retry_after_seconds(resp.headers, datetime.now(timezone.utc))
+        if after is not None:
+            self._held[self._group(url)] = (self.clock() + after, problem, resp.status_code)
+            if after > self.max_retry_after_seconds:
+                raise self._held_off(url, after, problem, resp.status_code)
+
+    def _held_off(self, url: str, seconds: float, problem: str, status: int) -> FetchError:
+        until = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        return FetchError(f"{urlsplit(url).netloc} answered {problem} with a Retry-After until {until:%Y-%m-%d %H:%M} "
+                          f"UTC, longer than a fetch waits ({self.max_retry_after_seconds:g} s): GET {url} is not "
+                          "asked again before then", status=status)
 
     def _backoff(self, attempt: int, resp: httpx.Response | None) -> float:
         if resp is not None:
             after = retry_after_seconds(resp.headers, datetime.now(timezone.utc))
             if after is not None:
-                return min(after, self.max_retry_after_seconds)
+                return after
         return self.jitter(0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** attempt))
 
     def _send_once(self, url: str, params, headers) -> httpx.Response:
@@ -249,6 +272,7 @@ class Fetcher:
                 if resp.status_code not in RETRY_STATUSES:
                     return resp
                 problem, status, cause = f"HTTP {resp.status_code}", resp.status_code, None
+                self._hold(url, resp, problem)
             except httpx.TransportError as e:
                 problem, status, cause = _problem(e), None, e
             if attempt + 1 < self.max_attempts:

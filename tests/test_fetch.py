@@ -208,10 +208,33 @@ def test_429_with_hf_ratelimit_header_waits_for_reset(server, make, fake_time):
     assert fake_time.sleeps == [42.0]
 
 
-def test_retry_after_is_capped(server, make, fake_time):
-    server.routes[API] = [Reply(503, "", {"Retry-After": "86400"}), Reply(body="[]")]
-    assert make(max_retry_after_seconds=600).fetch_hf_day(DAY).ok
-    assert fake_time.sleeps == [600.0]
+def test_a_retry_after_longer_than_a_fetch_waits_fails_at_once_naming_when_to_ask_again(server, make, fake_time):
+    server.routes[API] = [Reply(503, "", {"Retry-After": "Fri, 07 Aug 2099 06:00:00 GMT"}), Reply(body="[]")]
+    out = make(max_retry_after_seconds=600).fetch_hf_day(DAY)
+    assert not out.ok and out.status == 503
+    assert "answered HTTP 503 with a Retry-After until 2099-08-07 06:00 UTC, longer than a fetch waits (600 s)" \
+        in out.error
+    assert server.paths() == [API] and fake_time.sleeps == []     # not its HTML page either: same host
+
+
+def test_a_retry_after_holds_the_next_category_on_that_host_too(server, make, cfg, fake_time):
+    cfg.sources.max_attempts = 2
+    server.routes["/arxiv/rss/cs.AI"] = [Reply(503, "", {"Retry-After": "60"})]
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
+    f = make()
+    assert not f.fetch_arxiv("cs.AI").ok and f.fetch_arxiv("cs.LG").ok
+    assert fake_time.sleeps == [60.0, 60.0]        # the retry, then cs.LG: 60 s after the last 503, not 3
+
+
+def test_a_host_that_asked_for_a_day_off_is_not_asked_for_its_next_category(server, make, fake_time):
+    server.routes["/arxiv/rss/cs.AI"] = [Reply(429, "", {"Retry-After": "86400"})]
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
+    f = make()
+    assert not f.fetch_arxiv("cs.AI").ok
+    out = f.fetch_arxiv("cs.LG")
+    assert not out.ok and out.status == 429 and "answered HTTP 429 with a Retry-After until" in out.error
+    assert "GET " + server.url + "/arxiv/rss/cs.LG is not asked again before then" in out.error
+    assert server.paths() == ["/arxiv/rss/cs.AI"] and fake_time.sleeps == []
 
 
 def test_500_twice_then_200_backs_off_exponentially(server, make, fake_time):
