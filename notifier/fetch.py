@@ -351,6 +351,7 @@ class Fetcher:
                 return _failed("hf_daily", day, url, f"API: {api_err}; HTML page: {html_err}", _status(html_err))
 
     def _hf_ok(self, day: date, papers: Papers, url: str) -> FetchOutcome:
+        papers = _unless_another_day(papers, day)
         for p in papers:
             p.digest_day = p.digest_day or day.isoformat()
             p.source = "hf_daily"
@@ -387,6 +388,18 @@ class Fetcher:
             p.source = source
         return FetchOutcome(source, today, True, 200, kept, False, etag, last_modified, url=url,
                             not_new=len(papers) - len(kept))
+
+
+def _unless_another_day(papers: Papers, day: date) -> Papers:
+    """No papers when every one is of another Daily Papers day: HF answers a day it has not
+    published (today's, early; a future one) with its latest list (docs/SOURCES.md), which is
+    that day's, not ``day``'s, and is stored when that day is fetched."""
+    days = {p.digest_day for p in papers}
+    if not papers or None in days or day.isoformat() in days:
+        return papers
+    event(log, "HF answered another day's list", logging.INFO, day=day, answered=",".join(sorted(days)),
+          papers=len(papers))
+    return Papers(skipped=papers.skipped)
 
 
 def _problem(err: httpx.TransportError) -> str:

@@ -4,7 +4,8 @@
 at a time, and the HTML day page ``/papers/date/D`` carries the same items in its DailyPapers
 hydration data. ``rss[C]`` is the current arXiv RSS listing of category C at ``/rss/C``, with an
 ETag (its SHA-256, as arXiv's) and a 304 for an ``If-None-Match`` naming it (as arXiv's CDN may).
-With ``down`` set every request gets 503. ``paths`` records what was asked.
+With ``down`` set every request gets 503. With ``clamp`` set a day without items is answered with
+the newest day that has some, as HF answers a day it has not published. ``paths`` records what was asked.
 """
 import hashlib
 import json
@@ -19,6 +20,7 @@ class HFStandIn:
         self.days: dict[str, list] = {}
         self.rss: dict[str, str] = {}
         self.down = False
+        self.clamp = False
         self.paths: list[str] = []
         outer = self
 
@@ -68,6 +70,8 @@ class HFStandIn:
 
     def items_of(self, day: str) -> list:
         """The items served for ``day`` (a subclass may serve every day)."""
+        if self.clamp and not self.days.get(day) and self.days:
+            return self.days[max(d for d, items in self.days.items() if items)]
         return self.days.get(day, [])
 
     def close(self) -> None:

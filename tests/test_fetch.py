@@ -178,6 +178,22 @@ def test_empty_weekend_day_is_ok_and_empty(server, make):
     assert out.ok and out.papers == [] and out.error is None
 
 
+def test_another_days_list_answered_for_a_day_is_logged_and_gives_it_no_papers(server, make, caplog):
+    server.routes[API] = [Reply(body=items(3, day="2026-07-31"))]
+    with caplog.at_level(logging.INFO):
+        out = make().fetch_hf_day(DAY)
+    assert out.ok and out.papers == []
+    [line] = [r for r in caplog.records if r.getMessage() == "HF answered another day's list"]
+    assert (line.ctx["day"], line.ctx["answered"], line.ctx["papers"]) == (DAY, "2026-07-31", 3)
+
+
+def test_a_day_listing_papers_of_the_day_before_too_keeps_them_all(server, make):
+    server.routes[API] = [Reply(body=json.dumps(json.loads(items(2)) + json.loads(items(1, 7, day="2026-08-02"))))]
+    out = make().fetch_hf_day(DAY)
+    assert [(p.arxiv_id, p.digest_day) for p in out.papers] == [
+        ("2608.00000", "2026-08-03"), ("2608.00001", "2026-08-03"), ("2608.00007", "2026-08-02")]
+
+
 def test_paging_until_a_short_page(server, make):
     server.routes[API] = [Reply(body=items(100))]
     server.routes[API + "&p=1"] = [Reply(body=items(100, 100))]

@@ -68,6 +68,15 @@ def test_a_day_of_only_malformed_items_fails_loudly_and_the_next_day_is_still_fe
         assert [(r.outcome, r.digest_day) for r in runs(ctx)] == [("failed", "2026-06-30"), ("ok", "2026-07-01")]
 
 
+def test_a_day_hf_has_not_published_is_not_counted_as_the_latest_days_papers(cfg, hf):
+    hf.clamp = True
+    hf.days["2026-07-01"] = [item("2607.00001", "Sparse attention"), item("2607.00002", "Dense attention")]
+    with freeze_time("2026-07-02 08:00"), open_context(cfg) as ctx:
+        reports = fetch_cycle(ctx, days=[date(2026, 7, 1), date(2026, 7, 2)])
+        assert [(r.day, r.outcome, r.found) for r in reports] == [("2026-07-01", "ok", 2), ("2026-07-02", "ok", 0)]
+        assert ctx.store.papers_on_day("2026-07-02") == [] and len(ctx.store.papers_on_day("2026-07-01")) == 2
+
+
 def broken_client(error: BaseException) -> httpx.Client:
     def handler(request):
         raise error
