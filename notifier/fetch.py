@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 HF_PAGE_LIMIT = 100
 HF_MAX_PAGES = 20
+SKIPPED_NAMED = 20          # malformed items a fetch's log line names, with their reasons
 _FRAMING = ("content-encoding", "content-length", "transfer-encoding")   # of the wire body, not the decoded one
 _RATELIMIT_T = re.compile(r";\s*t=(\d+)")
 STOPPING = "not fetched: the daemon is stopping"
@@ -85,6 +86,13 @@ class FetchOutcome:
     def skipped(self) -> list[str]:
         """Why each malformed item was left out."""
         return self.papers.skipped
+
+    @property
+    def skipped_named(self) -> str | None:
+        """The malformed items and why, for one log line: the first SKIPPED_NAMED, then how many more."""
+        named = self.skipped[:SKIPPED_NAMED]
+        more = len(self.skipped) - len(named)
+        return "; ".join(named + ([f"{more} more"] if more else [])) or None
 
 
 def user_agent(contact: str, project_url: str | None = None) -> str:
@@ -393,7 +401,7 @@ class Fetcher:
 def _unless_another_day(papers: Papers, day: date) -> Papers:
     """No papers when every one is of another Daily Papers day: HF answers a day it has not
     published (today's, early; a future one) with its latest list (docs/SOURCES.md), which is
-    that day's, not ``day``'s, and is stored when that day is fetched."""
+    that day's, not ``day``'s, and is stored when a cycle re-reads that day (its last success)."""
     days = {p.digest_day for p in papers}
     if not papers or None in days or day.isoformat() in days:
         return papers

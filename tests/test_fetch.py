@@ -16,7 +16,8 @@ import pytest
 from freezegun import freeze_time
 
 from notifier.config import Config
-from notifier.fetch import Fetcher, days_beyond_catchup, digest_days, retry_after_seconds, user_agent
+from notifier.parse import Papers
+from notifier.fetch import Fetcher, FetchOutcome, days_beyond_catchup, digest_days, retry_after_seconds, user_agent
 
 FIX = Path(__file__).parent / "fixtures"
 HF_3 = (FIX / "hf/hf_daily_papers_api_2026-08-03_3items.json").read_text(encoding="utf-8")
@@ -502,6 +503,12 @@ def test_hf_pace_is_separate_from_arxiv(server, make, cfg, fake_time):
 
 
 # ---------------------------------------------------------------- helpers
+
+def test_a_fetch_names_twenty_malformed_items_then_how_many_more():
+    out = FetchOutcome("hf_daily", DAY, True, papers=Papers(skipped=[f"HF item {n}: no id" for n in range(1, 26)]))
+    assert out.skipped_named.split("; ")[-2:] == ["HF item 20: no id", "5 more"]
+    assert FetchOutcome("hf_daily", DAY, True).skipped_named is None
+
 
 @freeze_time("2026-08-03 12:00:00")
 def test_retry_after_http_date_is_relative_to_now():

@@ -49,6 +49,9 @@ def test_malformed_items_are_skipped_counted_and_the_rest_delivered(cfg, hf, cap
     assert run.error == "first skipped: HF item 2: HF paper 2607.00002 has no title"
     [line] = [r for r in caplog.records if r.getMessage() == "fetched"]
     assert line.levelno == logging.WARNING and line.ctx["skipped"] == 3
+    assert line.ctx["skipped_items"] == ("HF item 2: HF paper 2607.00002 has no title; "
+                                         "HF item 4: HF item is a JSON list, not an object; "
+                                         "HF item 5: HF paper 2607.00004 has no title")
     assert "Sparse attention" in outbox_text(cfg) and "again" in outbox_text(cfg)
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", cfg.database_url)
     monkeypatch.setenv("NOTIFIER_STATE_DIR", cfg.general.state_dir)
