@@ -187,7 +187,7 @@ class Fetcher:
         Retry-After longer than a fetch waits refuses the request."""
         group, now = self._group(url), self.clock()
         until, problem, status = self._held.get(group, (now, "", None))
-        if until - now > self.max_retry_after_seconds:
+        if self._held_back(url):
             raise self._held_off(url, until - now, problem, status)
         last = self._last_request.get(group)
         gap = self._intervals.get(group, 0.0) - (now - last) if last is not None else 0.0
@@ -195,6 +195,11 @@ class Fetcher:
         if wait > 0:
             self.sleep(wait)
         self._last_request[group] = self.clock()
+
+    def _held_back(self, url: str) -> bool:
+        """Its host asked (Retry-After) for no request for longer than a fetch waits."""
+        until = self._held.get(self._group(url), (0.0,))[0]
+        return until - self.clock() > self.max_retry_after_seconds
 
     def _hold(self, url: str, resp: httpx.Response, problem: str) -> None:
         """Record a retryable answer's Retry-After for its whole host group; too long fails at once."""
@@ -349,7 +354,7 @@ class Fetcher:
         try:
             return self._hf_ok(day, self._hf_api_day(day), url)
         except (FetchError, ParseError) as api_err:
-            if not self.hf_fallback_html or _unreachable(api_err):
+            if not self.hf_fallback_html or _unreachable(api_err) or self._held_back(url):
                 return _failed("hf_daily", day, url, api_err)       # logged once, as the source's failure
             event(log, "HF API failed", logging.ERROR, day=day, error=str(api_err))
             try:

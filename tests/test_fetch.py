@@ -229,6 +229,7 @@ def test_a_retry_after_longer_than_a_fetch_waits_fails_at_once_naming_when_to_as
     server.routes[API] = [Reply(503, "", {"Retry-After": "Fri, 07 Aug 2099 06:00:00 GMT"}), Reply(body="[]")]
     out = make(max_retry_after_seconds=600).fetch_hf_day(DAY)
     assert not out.ok and out.status == 503
+    assert out.error.startswith("127.0.0.1:") and "HTML page" not in out.error
     assert "answered HTTP 503 with a Retry-After until 2099-08-07 06:00 UTC, longer than a fetch waits (600 s)" \
         in out.error
     assert server.paths() == [API] and fake_time.sleeps == []     # not its HTML page either: same host
