@@ -53,7 +53,7 @@ from notifier import __version__
 from notifier.config import Config, Sources, read_secret
 from notifier.errors import FetchError, ParseError
 from notifier.logs import event
-from notifier.parse import Papers, parse_arxiv_rss, parse_hf_api, parse_hf_html
+from notifier.parse import Papers, html_title, parse_arxiv_rss, parse_hf_api, parse_hf_html
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,13 @@ def retry_after_seconds(headers: httpx.Headers, now: datetime) -> float | None:
 def _looks_like_html(resp: httpx.Response) -> bool:
     ctype = resp.headers.get("content-type", "")
     return "html" in ctype or resp.text.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
+
+
+def _html_instead(resp: httpx.Response, expected: str) -> FetchError:
+    """An HTML page (an error, captcha or maintenance page) where ``expected`` was: named by its title."""
+    title = html_title(resp.text)
+    return FetchError(f"GET {resp.url} returned an HTML page{f' ({title!r})' if title else ''} where {expected} "
+                      "was expected", status=resp.status_code)
 
 
 class Fetcher:
@@ -318,7 +325,7 @@ class Fetcher:
         if resp.status_code != 200:
             raise FetchError(f"GET {resp.url} returned HTTP {resp.status_code}", status=resp.status_code)
         if _looks_like_html(resp):
-            raise FetchError(f"GET {resp.url} returned an HTML page where JSON was expected", status=200)
+            raise _html_instead(resp, "JSON")
         return parse_hf_api(resp.text)
 
     def _hf_api_day(self, day: date) -> Papers:
@@ -392,7 +399,8 @@ class Fetcher:
             papers = parse_arxiv_rss(resp.text)     # a 400 "Feed error" body raises with its title
             self._check_count(papers, f"arXiv RSS {source}")
         except (ParseError, FetchError) as e:
-            return _failed(source, today, url, e, resp.status_code)
+            return _failed(source, today, url, _html_instead(resp, "an RSS feed") if _looks_like_html(resp) else e,
+                           resp.status_code)
         if resp.status_code != 200:
             return _failed(source, today, url, f"HTTP {resp.status_code}", resp.status_code)
         wanted = {"new", "cross"} if self.include_cross else {"new"}

@@ -15,6 +15,7 @@ malformed item (no id, no title, a number where text belongs) is skipped and its
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -89,6 +90,12 @@ def split_id(text: str) -> tuple[str, str | None]:
     if not m:
         raise ParseError(f"no arXiv id in {text!r}")
     return m.group(1), m.group(2)
+
+
+def html_title(text: str) -> str:
+    """The ``<title>`` of an HTML page (an error, captcha or maintenance page), collapsed; "" if none."""
+    m = re.search(r"<title[^>]*>(.*?)</title>", text[:100_000], re.I | re.S)
+    return collapse(html.unescape(m.group(1)))[:100] if m else ""
 
 
 def _day(iso: str | None) -> str | None:

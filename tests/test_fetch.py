@@ -296,6 +296,24 @@ def test_html_error_page_where_json_expected_is_a_failure(server, make):
     assert not out.ok and "HTML page where JSON was expected" in out.error
 
 
+CAPTCHA = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Just a moment&hellip;</title></head>'
+           '<body><noscript>Enable JavaScript and cookies to continue</noscript></body></html>')
+
+
+def test_a_captcha_page_where_the_rss_feed_was_expected_is_a_failure_named_by_its_title(server, make):
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=CAPTCHA, ctype="text/html; charset=utf-8")]
+    out = make().fetch_arxiv("cs.LG")
+    assert not out.ok and out.status == 200 and out.papers == []
+    assert out.error == f"GET {server.url}/arxiv/rss/cs.LG returned an HTML page ('Just a moment…') where an RSS feed " \
+                        "was expected"
+
+
+def test_a_captcha_page_where_json_was_expected_is_named_by_its_title(server, make):
+    server.routes[API] = [Reply(body=CAPTCHA, ctype="text/html")]
+    out = make(hf_fallback_html=False).fetch_hf_day(DAY)
+    assert not out.ok and "returned an HTML page ('Just a moment…') where JSON was expected" in out.error
+
+
 def test_error_object_is_a_failure_not_an_empty_day(server, make):
     server.routes[API] = [Reply(body='{"error": "Invalid date"}')]
     out = make(hf_fallback_html=False).fetch_hf_day(DAY)
