@@ -70,8 +70,9 @@ class HFStandIn:
 
     def items_of(self, day: str) -> list:
         """The items served for ``day`` (a subclass may serve every day)."""
-        if self.clamp and not self.days.get(day) and self.days:
-            return self.days[max(d for d, items in self.days.items() if items)]
+        published = [d for d, items in self.days.items() if items]
+        if self.clamp and day not in published and published:
+            return self.days[max(published)]
         return self.days.get(day, [])
 
     def close(self) -> None:
