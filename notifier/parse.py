@@ -214,7 +214,7 @@ def parse_hf_html(text: str) -> Papers:
     detail = _props(soup, "PaperContent")
     if detail is not None and isinstance(detail.get("paper"), dict):
         return Papers([hf_item(detail)])
-    return _hf_cards(soup)
+    return _hf_cards(soup, html_title(text))
 
 
 def _card_upvotes(article) -> int | None:
@@ -225,11 +225,13 @@ def _card_upvotes(article) -> int | None:
     return None
 
 
-def _hf_cards(soup: BeautifulSoup) -> Papers:
-    """Layout-drift fallback: title, link and upvotes from ``<article>`` cards."""
+def _hf_cards(soup: BeautifulSoup, title: str) -> Papers:
+    """Layout-drift fallback: title, link and upvotes from ``<article>`` cards. A page without
+    either is named by its ``title``: a captcha or error page is not a layout change."""
     articles = soup.find_all("article")
     if not articles:
-        raise ParseError("HF page has no DailyPapers data and no <article> cards (layout changed?)")
+        raise ParseError(f"HF page{f' {title!r}' if title else ''} has no DailyPapers data and no <article> cards "
+                         "(layout changed?)")
     event(log, "HF page layout drift, reading <article> cards (no DailyPapers hydration data)", logging.WARNING,
           cards=len(articles))
     linked = [(art, art.select_one("h3 a[href^='/papers/']") or art.select_one("a[href^='/papers/']"))

@@ -207,9 +207,11 @@ ATOM_ERROR = """<?xml version="1.0" encoding="UTF-8"?>
     (ATOM_ERROR, "arXiv API error: incorrect id format for 1234.12345"),
     ("<rss version='2.0'><channel><title>x</title><item><title>", "not well-formed XML"),
     ("<html><body><p>Nothing here</p></body></html>", "no DailyPapers data and no <article> cards"),
+    ("<html><head><title>Human Verification</title></head><body><p>Confirm you are human</p></body></html>",
+     "HF page 'Human Verification' has no DailyPapers data and no <article> cards"),
     ("just some text", "unknown format"),
 ], ids=["hf-error-object", "hf-truncated", "hf-missing-id", "hf-missing-title", "rss-error-feed",
-        "atom-error-entry", "rss-truncated", "html-no-papers", "unknown"])
+        "atom-error-entry", "rss-truncated", "html-no-papers", "captcha-page", "unknown"])
 def test_bad_inputs_raise_parse_error_with_reason(text, message):
     with pytest.raises(ParseError) as e:
         parse_text(text)
