@@ -80,11 +80,12 @@ class HFStandIn:
         self.httpd.server_close()
 
 
-def rss_listing(*ids: str) -> str:
-    """An arXiv RSS listing (docs/SOURCES.md) of new papers with these ids, for ``rss``."""
+def rss_listing(*ids: str, announce: str = "new", version: str = "v1") -> str:
+    """An arXiv RSS listing (docs/SOURCES.md) of papers with these ids, for ``rss``: new ones, or
+    of another ``announce`` type (cross, replace, ...)."""
     items = "".join(f"<item><title>Paper {i}</title><link>https://arxiv.org/abs/{i}</link>"
-                    f"<description>arXiv:{i}v1 Announce Type: new \nAbstract: A study.</description>"
-                    f"<guid>oai:arXiv.org:{i}v1</guid><arxiv:announce_type>new</arxiv:announce_type>"
+                    f"<description>arXiv:{i}{version} Announce Type: {announce} \nAbstract: A study.</description>"
+                    f"<guid>oai:arXiv.org:{i}{version}</guid><arxiv:announce_type>{announce}</arxiv:announce_type>"
                     f"<dc:creator>A B</dc:creator></item>" for i in ids)
     return ('<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" '
             f'version="2.0"><channel><title>cs.LG updates on arXiv.org</title>{items}</channel></rss>')

@@ -80,6 +80,27 @@ def test_a_day_hf_has_not_published_is_not_counted_as_the_latest_days_papers(cfg
         assert ctx.store.papers_on_day("2026-07-02") == [] and len(ctx.store.papers_on_day("2026-07-01")) == 2
 
 
+def test_a_paper_on_hf_and_in_two_arxiv_categories_is_sent_once_and_never_again_when_revised(cfg, hf):
+    cfg.sources.arxiv.enabled, cfg.sources.arxiv.categories = True, ["cs.AI", "cs.LG"]
+    cfg.sources.arxiv.base_url, cfg.sources.arxiv.min_interval_seconds = hf.url, 0
+    with freeze_time("2026-07-05 20:00"), open_context(cfg) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=["study"]))
+    hf.days["2026-07-06"] = [item("2607.00001", "Paper 2607.00001", "2026-07-06", summary="A study.")]
+    hf.rss["cs.AI"], hf.rss["cs.LG"] = rss_listing("2607.00001"), rss_listing("2607.00001", announce="cross")
+    with freeze_time("2026-07-06 08:00"), open_context(cfg) as ctx:
+        assert [r.found for r in fetch_cycle(ctx)] == [1, 1, 1]
+        assert [(r.state, r.papers) for r in deliver(ctx)] == [("sent", 1)]
+        assert len(ctx.store.sightings("2607.00001")) == 3
+    hf.days["2026-07-07"] = [item("2607.00001", "Paper 2607.00001", "2026-07-07", summary="A study."),
+                             item("2607.00002", "Paper 2607.00002", "2026-07-07", summary="A study.")]
+    hf.rss["cs.AI"] = rss_listing("2607.00001", announce="replace", version="v2")
+    hf.rss["cs.LG"] = rss_listing("2607.00001", announce="replace-cross", version="v2")
+    with freeze_time("2026-07-07 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        assert [(r.state, r.papers) for r in deliver(ctx)] == [("sent", 1)]       # 2607.00002 alone
+        assert ctx.store.get_papers(["2607.00001"])["2607.00001"].version == "v1"
+
+
 def broken_client(error: BaseException) -> httpx.Client:
     def handler(request):
         raise error
