@@ -403,12 +403,24 @@ class Fetcher:
                            resp.status_code)
         if resp.status_code != 200:
             return _failed(source, today, url, f"HTTP {resp.status_code}", resp.status_code)
+        _warn_if_earlier(source, today, papers)
         wanted = {"new", "cross"} if self.include_cross else {"new"}
         kept = Papers([p for p in papers if p.announce_type in wanted], papers.skipped)
         for p in kept:
             p.source = source
         return FetchOutcome(source, today, True, 200, kept, False, etag, last_modified, url=url,
                             not_new=len(papers) - len(kept))
+
+
+def _warn_if_earlier(source: str, today: date | None, papers: Papers) -> None:
+    """A listing of a day before ``today`` (its items' pubDate): the feed did not hold today's yet.
+    Listings reach it around 04:00 UTC (docs/SOURCES.md), so a fetch before then stores each
+    listing a day late, and the first one misses a listing: the operator should know."""
+    days = {p.digest_day for p in papers if p.digest_day}
+    if today is not None and days and max(days) < today.isoformat():
+        event(log, "arXiv listing older than the day fetched", logging.WARNING, source=source, day=today,
+              listing=max(days), text="the feed did not hold this day's listing yet (it arrives around 04:00 UTC): "
+              "a [schedule] time after that fetches each listing on its own day")
 
 
 def _unless_another_day(papers: Papers, day: date) -> Papers:

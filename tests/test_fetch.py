@@ -456,6 +456,16 @@ def test_arxiv_rss_200_keeps_validators_and_papers(server, make):
     assert {p.source for p in out.papers} == {"arxiv:cs.LG"}
 
 
+def test_a_listing_older_than_the_day_fetched_warns_that_the_fetch_runs_before_the_listing(server, make, caplog):
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG, ctype="application/rss+xml")]
+    f = make()
+    with caplog.at_level(logging.INFO):
+        assert f.fetch_arxiv("cs.LG", today=date(2026, 4, 27)).ok          # its own day: nothing to say
+        assert f.fetch_arxiv("cs.LG", today=date(2026, 4, 28)).ok
+    [line] = [r for r in caplog.records if r.getMessage() == "arXiv listing older than the day fetched"]
+    assert line.levelno == logging.WARNING and (line.ctx["day"], line.ctx["listing"]) == (date(2026, 4, 28), "2026-04-27")
+
+
 def test_304_with_etag_keeps_what_is_stored(server, make):
     server.routes["/arxiv/rss/cs.LG"] = [Reply(304, "", {"ETag": "abc123"})]
     out = make().fetch_arxiv("cs.LG", etag="abc123", last_modified="Mon, 27 Apr 2026 04:00:00 GMT")
