@@ -4,9 +4,13 @@ Etiquette (docs/SOURCES.md says why):
 - one ``httpx.Client`` with explicit timeouts and an honest User-Agent naming a contact;
 - retries on transport errors, 408, 429, 500, 502, 503, 504 (never other 4xx), at most
   ``max_attempts``; the delay is ``Retry-After`` (seconds or HTTP date) or HF's
-  ``RateLimit: ...;t=<s>``, capped at ``max_retry_after_seconds``, else exponential backoff with
-  full jitter ``uniform(0, min(cap, base * 2**n))``; a host no connection could be made to (no
-  DNS, refused, no route) is not asked again in the same fetch cycle (``new_cycle``);
+  ``RateLimit: ...;t=<s>``, else exponential backoff with full jitter
+  ``uniform(0, min(cap, base * 2**n))``; a host no connection could be made to (no DNS,
+  refused, no route) is not asked again in the same fetch cycle (``new_cycle``);
+- a ``Retry-After`` holds every request to that host group, the next source's too, not only the
+  retry; one longer than ``max_retry_after_seconds`` is not waited out (it would hold the
+  daemon's one worker) nor cut short (asking early earns another 429): the fetch fails at once,
+  naming the time the host may be asked again, and until then no request goes to it;
 - a per-host-group pace: every arXiv host shares one gap of ``[sources.arxiv]
   min_interval_seconds`` (3 s, the arXiv terms count all our machines as one), HF hosts
   ``[sources.hf_daily] min_interval_seconds``; the client is synchronous, so there is never more
@@ -49,13 +53,14 @@ from notifier import __version__
 from notifier.config import Config, Sources, read_secret
 from notifier.errors import FetchError, ParseError
 from notifier.logs import event
-from notifier.parse import Papers, parse_arxiv_rss, parse_hf_api, parse_hf_html
+from notifier.parse import Papers, html_title, parse_arxiv_rss, parse_hf_api, parse_hf_html
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 HF_PAGE_LIMIT = 100
 HF_MAX_PAGES = 20
+SKIPPED_NAMED = 20          # malformed items a fetch's log line names, with their reasons
 _FRAMING = ("content-encoding", "content-length", "transfer-encoding")   # of the wire body, not the decoded one
 _RATELIMIT_T = re.compile(r";\s*t=(\d+)")
 STOPPING = "not fetched: the daemon is stopping"
@@ -82,6 +87,13 @@ class FetchOutcome:
         """Why each malformed item was left out."""
         return self.papers.skipped
 
+    @property
+    def skipped_named(self) -> str | None:
+        """The malformed items and why, for one log line: the first SKIPPED_NAMED, then how many more."""
+        named = self.skipped[:SKIPPED_NAMED]
+        more = len(self.skipped) - len(named)
+        return "; ".join(named + ([f"{more} more"] if more else [])) or None
+
 
 def user_agent(contact: str, project_url: str | None = None) -> str:
     """``digest-notifier/<version> (+<project url>; <contact>)``; the URL only when given."""
@@ -106,6 +118,13 @@ def retry_after_seconds(headers: httpx.Headers, now: datetime) -> float | None:
 def _looks_like_html(resp: httpx.Response) -> bool:
     ctype = resp.headers.get("content-type", "")
     return "html" in ctype or resp.text.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
+
+
+def _html_instead(resp: httpx.Response, expected: str) -> FetchError:
+    """An HTML page (an error, captcha or maintenance page) where ``expected`` was: named by its title."""
+    title = html_title(resp.text)
+    return FetchError(f"GET {resp.url} returned an HTML page{f' ({title!r})' if title else ''} where {expected} "
+                      "was expected", status=resp.status_code)
 
 
 class Fetcher:
@@ -134,6 +153,7 @@ class Fetcher:
         prefixes = {self.hf_base_url: "hf", self.arxiv_base_url: "arxiv", s.arxiv.api_url: "arxiv"}
         self._groups = sorted(prefixes.items(), key=lambda kv: -len(kv[0]))   # longest first
         self._last_request: dict[str, float] = {}
+        self._held: dict[str, tuple[float, str, int]] = {}    # group -> (Retry-After end on clock, why, status)
         self._unreachable: dict[str, httpx.ConnectError] = {}    # host -> why no connection was made, this cycle
         self._socket = None        # of the client's one connection (max_connections=1), for _Watchdog
         self._own_client = client is None
@@ -170,20 +190,43 @@ class Fetcher:
         return next((g for prefix, g in self._groups if url.startswith(prefix)), urlsplit(url).netloc)
 
     def _pace(self, url: str) -> None:
-        group = self._group(url)
-        interval = self._intervals.get(group, 0.0)
+        """Wait for the group's interval since its last request and for its Retry-After; a
+        Retry-After longer than a fetch waits refuses the request."""
+        group, now = self._group(url), self.clock()
+        until, problem, status = self._held.get(group, (now, "", None))
+        if self._held_back(url):
+            raise self._held_off(url, until - now, problem, status)
         last = self._last_request.get(group)
-        if last is not None and interval > 0:
-            wait = interval - (self.clock() - last)
-            if wait > 0:
-                self.sleep(wait)
+        gap = self._intervals.get(group, 0.0) - (now - last) if last is not None else 0.0
+        wait = max(gap, until - now)
+        if wait > 0:
+            self.sleep(wait)
         self._last_request[group] = self.clock()
+
+    def _held_back(self, url: str) -> bool:
+        """Its host asked (Retry-After) for no request for longer than a fetch waits."""
+        until = self._held.get(self._group(url), (0.0,))[0]
+        return until - self.clock() > self.max_retry_after_seconds
+
+    def _hold(self, url: str, resp: httpx.Response, problem: str) -> None:
+        """Record a retryable answer's Retry-After for its whole host group; too long fails at once."""
+        after = retry_after_seconds(resp.headers, datetime.now(timezone.utc))
+        if after is not None:
+            self._held[self._group(url)] = (self.clock() + after, problem, resp.status_code)
+            if after > self.max_retry_after_seconds:
+                raise self._held_off(url, after, problem, resp.status_code)
+
+    def _held_off(self, url: str, seconds: float, problem: str, status: int) -> FetchError:
+        until = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        return FetchError(f"{urlsplit(url).netloc} answered {problem} with a Retry-After until {until:%Y-%m-%d %H:%M} "
+                          f"UTC, longer than a fetch waits ({self.max_retry_after_seconds:g} s): GET {url} is not "
+                          "asked again before then", status=status)
 
     def _backoff(self, attempt: int, resp: httpx.Response | None) -> float:
         if resp is not None:
             after = retry_after_seconds(resp.headers, datetime.now(timezone.utc))
             if after is not None:
-                return min(after, self.max_retry_after_seconds)
+                return after
         return self.jitter(0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** attempt))
 
     def _send_once(self, url: str, params, headers) -> httpx.Response:
@@ -249,6 +292,7 @@ class Fetcher:
                 if resp.status_code not in RETRY_STATUSES:
                     return resp
                 problem, status, cause = f"HTTP {resp.status_code}", resp.status_code, None
+                self._hold(url, resp, problem)
             except httpx.TransportError as e:
                 problem, status, cause = _problem(e), None, e
             if attempt + 1 < self.max_attempts:
@@ -281,7 +325,7 @@ class Fetcher:
         if resp.status_code != 200:
             raise FetchError(f"GET {resp.url} returned HTTP {resp.status_code}", status=resp.status_code)
         if _looks_like_html(resp):
-            raise FetchError(f"GET {resp.url} returned an HTML page where JSON was expected", status=200)
+            raise _html_instead(resp, "JSON")
         return parse_hf_api(resp.text)
 
     def _hf_api_day(self, day: date) -> Papers:
@@ -317,7 +361,7 @@ class Fetcher:
         try:
             return self._hf_ok(day, self._hf_api_day(day), url)
         except (FetchError, ParseError) as api_err:
-            if not self.hf_fallback_html or _unreachable(api_err):
+            if not self.hf_fallback_html or _unreachable(api_err) or self._held_back(url):
                 return _failed("hf_daily", day, url, api_err)       # logged once, as the source's failure
             event(log, "HF API failed", logging.ERROR, day=day, error=str(api_err))
             try:
@@ -327,6 +371,7 @@ class Fetcher:
                 return _failed("hf_daily", day, url, f"API: {api_err}; HTML page: {html_err}", _status(html_err))
 
     def _hf_ok(self, day: date, papers: Papers, url: str) -> FetchOutcome:
+        papers = _unless_another_day(papers, day)
         for p in papers:
             p.digest_day = p.digest_day or day.isoformat()
             p.source = "hf_daily"
@@ -354,15 +399,40 @@ class Fetcher:
             papers = parse_arxiv_rss(resp.text)     # a 400 "Feed error" body raises with its title
             self._check_count(papers, f"arXiv RSS {source}")
         except (ParseError, FetchError) as e:
-            return _failed(source, today, url, e, resp.status_code)
+            return _failed(source, today, url, _html_instead(resp, "an RSS feed") if _looks_like_html(resp) else e,
+                           resp.status_code)
         if resp.status_code != 200:
             return _failed(source, today, url, f"HTTP {resp.status_code}", resp.status_code)
+        _warn_if_earlier(source, today, papers)
         wanted = {"new", "cross"} if self.include_cross else {"new"}
         kept = Papers([p for p in papers if p.announce_type in wanted], papers.skipped)
         for p in kept:
             p.source = source
         return FetchOutcome(source, today, True, 200, kept, False, etag, last_modified, url=url,
                             not_new=len(papers) - len(kept))
+
+
+def _warn_if_earlier(source: str, today: date | None, papers: Papers) -> None:
+    """A listing of a day before ``today`` (its items' pubDate): the feed did not hold today's yet.
+    Listings reach it around 04:00 UTC (docs/SOURCES.md), so a fetch before then stores each
+    listing a day late, and the first one misses a listing: the operator should know."""
+    days = {p.digest_day for p in papers if p.digest_day}
+    if today is not None and days and max(days) < today.isoformat():
+        event(log, "arXiv listing older than the day fetched", logging.WARNING, source=source, day=today,
+              listing=max(days), text="the feed did not hold this day's listing yet (it arrives around 04:00 UTC): "
+              "a [schedule] time after that fetches each listing on its own day")
+
+
+def _unless_another_day(papers: Papers, day: date) -> Papers:
+    """No papers when every one is of another Daily Papers day: HF answers a day it has not
+    published (today's, early; a future one) with its latest list (docs/SOURCES.md), which is
+    that day's, not ``day``'s, and is stored when a cycle re-reads that day (its last success)."""
+    days = {p.digest_day for p in papers}
+    if not papers or None in days or day.isoformat() in days:
+        return papers
+    event(log, "HF answered another day's list", logging.INFO, day=day, answered=",".join(sorted(days)),
+          papers=len(papers))
+    return Papers(skipped=papers.skipped)
 
 
 def _problem(err: httpx.TransportError) -> str:

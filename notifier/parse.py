@@ -7,7 +7,8 @@ Formats (docs/SOURCES.md describes them), detected from content by ``detect_form
   ``PaperContent`` target, or, as a logged layout-drift fallback, the ``<article>`` cards
 - ``arxiv_rss``: ``rss.arxiv.org/rss/<cat>`` RSS 2.0 (a ``Feed error`` channel is a ParseError)
 - ``arxiv_atom``: ``export.arxiv.org/api/query`` Atom, legacy and post-2025 shapes
-  (an ``Error`` entry is a ParseError)
+  (an ``Error`` entry is a ParseError), and the daily feed ``rss.arxiv.org/atom/<cat>`` (the RSS
+  items' fields: the ``Announce Type`` prefix of ``summary``, ``arxiv:announce_type``, ``dc:creator``)
 
 Whatever the text, a parser returns ``Papers`` or raises ``ParseError``, nothing else. One
 malformed item (no id, no title, a number where text belongs) is skipped and its reason kept in
@@ -15,6 +16,7 @@ malformed item (no id, no title, a number where text belongs) is skipped and its
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -89,6 +91,12 @@ def split_id(text: str) -> tuple[str, str | None]:
     if not m:
         raise ParseError(f"no arXiv id in {text!r}")
     return m.group(1), m.group(2)
+
+
+def html_title(text: str) -> str:
+    """The ``<title>`` of an HTML page (an error, captcha or maintenance page), collapsed; "" if none."""
+    m = re.search(r"<title[^>]*>(.*?)</title>", text[:100_000], re.I | re.S)
+    return collapse(html.unescape(m.group(1)))[:100] if m else ""
 
 
 def _day(iso: str | None) -> str | None:
@@ -207,7 +215,7 @@ def parse_hf_html(text: str) -> Papers:
     detail = _props(soup, "PaperContent")
     if detail is not None and isinstance(detail.get("paper"), dict):
         return Papers([hf_item(detail)])
-    return _hf_cards(soup)
+    return _hf_cards(soup, html_title(text))
 
 
 def _card_upvotes(article) -> int | None:
@@ -218,11 +226,13 @@ def _card_upvotes(article) -> int | None:
     return None
 
 
-def _hf_cards(soup: BeautifulSoup) -> Papers:
-    """Layout-drift fallback: title, link and upvotes from ``<article>`` cards."""
+def _hf_cards(soup: BeautifulSoup, title: str) -> Papers:
+    """Layout-drift fallback: title, link and upvotes from ``<article>`` cards. A page without
+    either is named by its ``title``: a captcha or error page is not a layout change."""
     articles = soup.find_all("article")
     if not articles:
-        raise ParseError("HF page has no DailyPapers data and no <article> cards (layout changed?)")
+        raise ParseError(f"HF page{f' {title!r}' if title else ''} has no DailyPapers data and no <article> cards "
+                         "(layout changed?)")
     event(log, "HF page layout drift, reading <article> cards (no DailyPapers hydration data)", logging.WARNING,
           cards=len(articles))
     linked = [(art, art.select_one("h3 a[href^='/papers/']") or art.select_one("a[href^='/papers/']"))
@@ -328,6 +338,12 @@ def _atom_link(entry: ET.Element, title: str) -> str | None:
     return None
 
 
+def _atom_authors(entry: ET.Element) -> list[str]:
+    """``author/name`` (the API), else ``dc:creator`` (the daily feed ``rss.arxiv.org/atom/<cat>``)."""
+    names = [collapse(a.findtext("atom:name", namespaces=NS)) for a in entry.findall("atom:author", NS)]
+    return [n for n in names if n] or split_creators(entry.findtext("dc:creator", namespaces=NS) or "")
+
+
 def _atom_entry(e: ET.Element) -> Paper:
     arxiv_id, version = split_id(e.findtext("atom:id", namespaces=NS) or "")
     title = collapse(e.findtext("atom:title", namespaces=NS))
@@ -342,9 +358,9 @@ def _atom_entry(e: ET.Element) -> Paper:
              for k in ("comment", "journal_ref", "doi") if e.find(f"arxiv:{k}", NS) is not None}
     return Paper(
         arxiv_id=arxiv_id, version=version, title=title,
-        abstract=collapse(e.findtext("atom:summary", namespaces=NS)),
-        authors=[name for a in e.findall("atom:author", NS) if (name := collapse(a.findtext("atom:name", namespaces=NS)))],
-        published=_day(e.findtext("atom:published", namespaces=NS)),
+        abstract=collapse(_RSS_PREFIX.sub("", e.findtext("atom:summary", namespaces=NS) or "")),
+        authors=_atom_authors(e), published=_day(e.findtext("atom:published", namespaces=NS)),
+        announce_type=collapse(e.findtext("arxiv:announce_type", namespaces=NS)) or None,
         url=f"https://arxiv.org/abs/{arxiv_id}", source="arxiv_api", categories=cats,
         pdf_url=_atom_link(e, "pdf") or f"https://arxiv.org/pdf/{arxiv_id}", extra=extra,
         raw={"id": e.findtext("atom:id", namespaces=NS), "updated": e.findtext("atom:updated", namespaces=NS)},

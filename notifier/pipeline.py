@@ -245,7 +245,7 @@ def record_outcome(ctx: Context, run_id: int, source: str, day: date, outcome) -
                            last_modified=outcome.last_modified, found=result.found, new=result.new,
                            updated=result.updated, skipped=len(skipped), error=note)
     event(log, "fetched", logging.WARNING if skipped else logging.INFO, source=source, day=day, found=result.found,
-          new=result.new, updated=result.updated, skipped=len(skipped), first_skipped=skipped[0] if skipped else None)
+          new=result.new, updated=result.updated, skipped=len(skipped), skipped_items=outcome.skipped_named)
     return FetchReport(source, day.isoformat(), FetchState.OK, result.found, result.new, result.updated, len(skipped))
 
 

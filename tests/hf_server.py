@@ -4,7 +4,8 @@
 at a time, and the HTML day page ``/papers/date/D`` carries the same items in its DailyPapers
 hydration data. ``rss[C]`` is the current arXiv RSS listing of category C at ``/rss/C``, with an
 ETag (its SHA-256, as arXiv's) and a 304 for an ``If-None-Match`` naming it (as arXiv's CDN may).
-With ``down`` set every request gets 503. ``paths`` records what was asked.
+With ``down`` set every request gets 503. With ``clamp`` set a day without items is answered with
+the newest day that has some, as HF answers a day it has not published. ``paths`` records what was asked.
 """
 import hashlib
 import json
@@ -19,6 +20,7 @@ class HFStandIn:
         self.days: dict[str, list] = {}
         self.rss: dict[str, str] = {}
         self.down = False
+        self.clamp = False
         self.paths: list[str] = []
         outer = self
 
@@ -68,6 +70,9 @@ class HFStandIn:
 
     def items_of(self, day: str) -> list:
         """The items served for ``day`` (a subclass may serve every day)."""
+        published = [d for d, items in self.days.items() if items]
+        if self.clamp and day not in published and published:
+            return self.days[max(published)]
         return self.days.get(day, [])
 
     def close(self) -> None:
@@ -75,11 +80,12 @@ class HFStandIn:
         self.httpd.server_close()
 
 
-def rss_listing(*ids: str) -> str:
-    """An arXiv RSS listing (docs/SOURCES.md) of new papers with these ids, for ``rss``."""
+def rss_listing(*ids: str, announce: str = "new", version: str = "v1") -> str:
+    """An arXiv RSS listing (docs/SOURCES.md) of papers with these ids, for ``rss``: new ones, or
+    of another ``announce`` type (cross, replace, ...)."""
     items = "".join(f"<item><title>Paper {i}</title><link>https://arxiv.org/abs/{i}</link>"
-                    f"<description>arXiv:{i}v1 Announce Type: new \nAbstract: A study.</description>"
-                    f"<guid>oai:arXiv.org:{i}v1</guid><arxiv:announce_type>new</arxiv:announce_type>"
+                    f"<description>arXiv:{i}{version} Announce Type: {announce} \nAbstract: A study.</description>"
+                    f"<guid>oai:arXiv.org:{i}{version}</guid><arxiv:announce_type>{announce}</arxiv:announce_type>"
                     f"<dc:creator>A B</dc:creator></item>" for i in ids)
     return ('<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" '
             f'version="2.0"><channel><title>cs.LG updates on arXiv.org</title>{items}</channel></rss>')

@@ -16,7 +16,8 @@ import pytest
 from freezegun import freeze_time
 
 from notifier.config import Config
-from notifier.fetch import Fetcher, days_beyond_catchup, digest_days, retry_after_seconds, user_agent
+from notifier.parse import Papers
+from notifier.fetch import Fetcher, FetchOutcome, days_beyond_catchup, digest_days, retry_after_seconds, user_agent
 
 FIX = Path(__file__).parent / "fixtures"
 HF_3 = (FIX / "hf/hf_daily_papers_api_2026-08-03_3items.json").read_text(encoding="utf-8")
@@ -178,6 +179,22 @@ def test_empty_weekend_day_is_ok_and_empty(server, make):
     assert out.ok and out.papers == [] and out.error is None
 
 
+def test_another_days_list_answered_for_a_day_is_logged_and_gives_it_no_papers(server, make, caplog):
+    server.routes[API] = [Reply(body=items(3, day="2026-07-31"))]
+    with caplog.at_level(logging.INFO):
+        out = make().fetch_hf_day(DAY)
+    assert out.ok and out.papers == []
+    [line] = [r for r in caplog.records if r.getMessage() == "HF answered another day's list"]
+    assert (line.ctx["day"], line.ctx["answered"], line.ctx["papers"]) == (DAY, "2026-07-31", 3)
+
+
+def test_a_day_listing_papers_of_the_day_before_too_keeps_them_all(server, make):
+    server.routes[API] = [Reply(body=json.dumps(json.loads(items(2)) + json.loads(items(1, 7, day="2026-08-02"))))]
+    out = make().fetch_hf_day(DAY)
+    assert [(p.arxiv_id, p.digest_day) for p in out.papers] == [
+        ("2608.00000", "2026-08-03"), ("2608.00001", "2026-08-03"), ("2608.00007", "2026-08-02")]
+
+
 def test_paging_until_a_short_page(server, make):
     server.routes[API] = [Reply(body=items(100))]
     server.routes[API + "&p=1"] = [Reply(body=items(100, 100))]
@@ -208,10 +225,34 @@ def test_429_with_hf_ratelimit_header_waits_for_reset(server, make, fake_time):
     assert fake_time.sleeps == [42.0]
 
 
-def test_retry_after_is_capped(server, make, fake_time):
-    server.routes[API] = [Reply(503, "", {"Retry-After": "86400"}), Reply(body="[]")]
-    assert make(max_retry_after_seconds=600).fetch_hf_day(DAY).ok
-    assert fake_time.sleeps == [600.0]
+def test_a_retry_after_longer_than_a_fetch_waits_fails_at_once_naming_when_to_ask_again(server, make, fake_time):
+    server.routes[API] = [Reply(503, "", {"Retry-After": "Fri, 07 Aug 2099 06:00:00 GMT"}), Reply(body="[]")]
+    out = make(max_retry_after_seconds=600).fetch_hf_day(DAY)
+    assert not out.ok and out.status == 503
+    assert out.error.startswith("127.0.0.1:") and "HTML page" not in out.error
+    assert "answered HTTP 503 with a Retry-After until 2099-08-07 06:00 UTC, longer than a fetch waits (600 s)" \
+        in out.error
+    assert server.paths() == [API] and fake_time.sleeps == []     # not its HTML page either: same host
+
+
+def test_a_retry_after_holds_the_next_category_on_that_host_too(server, make, cfg, fake_time):
+    cfg.sources.max_attempts = 2
+    server.routes["/arxiv/rss/cs.AI"] = [Reply(503, "", {"Retry-After": "60"})]
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
+    f = make()
+    assert not f.fetch_arxiv("cs.AI").ok and f.fetch_arxiv("cs.LG").ok
+    assert fake_time.sleeps == [60.0, 60.0]        # the retry, then cs.LG: 60 s after the last 503, not 3
+
+
+def test_a_host_that_asked_for_a_day_off_is_not_asked_for_its_next_category(server, make, fake_time):
+    server.routes["/arxiv/rss/cs.AI"] = [Reply(429, "", {"Retry-After": "86400"})]
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
+    f = make()
+    assert not f.fetch_arxiv("cs.AI").ok
+    out = f.fetch_arxiv("cs.LG")
+    assert not out.ok and out.status == 429 and "answered HTTP 429 with a Retry-After until" in out.error
+    assert "GET " + server.url + "/arxiv/rss/cs.LG is not asked again before then" in out.error
+    assert server.paths() == ["/arxiv/rss/cs.AI"] and fake_time.sleeps == []
 
 
 def test_500_twice_then_200_backs_off_exponentially(server, make, fake_time):
@@ -253,6 +294,24 @@ def test_html_error_page_where_json_expected_is_a_failure(server, make):
     server.routes[API] = [Reply(body="<!DOCTYPE html><html><body>Oops</body></html>", ctype="text/html")]
     out = make(hf_fallback_html=False).fetch_hf_day(DAY)
     assert not out.ok and "HTML page where JSON was expected" in out.error
+
+
+CAPTCHA = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Just a moment&hellip;</title></head>'
+           '<body><noscript>Enable JavaScript and cookies to continue</noscript></body></html>')
+
+
+def test_a_captcha_page_where_the_rss_feed_was_expected_is_a_failure_named_by_its_title(server, make):
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=CAPTCHA, ctype="text/html; charset=utf-8")]
+    out = make().fetch_arxiv("cs.LG")
+    assert not out.ok and out.status == 200 and out.papers == []
+    assert out.error == f"GET {server.url}/arxiv/rss/cs.LG returned an HTML page ('Just a moment…') where an RSS feed " \
+                        "was expected"
+
+
+def test_a_captcha_page_where_json_was_expected_is_named_by_its_title(server, make):
+    server.routes[API] = [Reply(body=CAPTCHA, ctype="text/html")]
+    out = make(hf_fallback_html=False).fetch_hf_day(DAY)
+    assert not out.ok and "returned an HTML page ('Just a moment…') where JSON was expected" in out.error
 
 
 def test_error_object_is_a_failure_not_an_empty_day(server, make):
@@ -397,6 +456,16 @@ def test_arxiv_rss_200_keeps_validators_and_papers(server, make):
     assert {p.source for p in out.papers} == {"arxiv:cs.LG"}
 
 
+def test_a_listing_older_than_the_day_fetched_warns_that_the_fetch_runs_before_the_listing(server, make, caplog):
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG, ctype="application/rss+xml")]
+    f = make()
+    with caplog.at_level(logging.INFO):
+        assert f.fetch_arxiv("cs.LG", today=date(2026, 4, 27)).ok          # its own day: nothing to say
+        assert f.fetch_arxiv("cs.LG", today=date(2026, 4, 28)).ok
+    [line] = [r for r in caplog.records if r.getMessage() == "arXiv listing older than the day fetched"]
+    assert line.levelno == logging.WARNING and (line.ctx["day"], line.ctx["listing"]) == (date(2026, 4, 28), "2026-04-27")
+
+
 def test_304_with_etag_keeps_what_is_stored(server, make):
     server.routes["/arxiv/rss/cs.LG"] = [Reply(304, "", {"ETag": "abc123"})]
     out = make().fetch_arxiv("cs.LG", etag="abc123", last_modified="Mon, 27 Apr 2026 04:00:00 GMT")
@@ -463,6 +532,12 @@ def test_hf_pace_is_separate_from_arxiv(server, make, cfg, fake_time):
 
 
 # ---------------------------------------------------------------- helpers
+
+def test_a_fetch_names_twenty_malformed_items_then_how_many_more():
+    out = FetchOutcome("hf_daily", DAY, True, papers=Papers(skipped=[f"HF item {n}: no id" for n in range(1, 26)]))
+    assert out.skipped_named.split("; ")[-2:] == ["HF item 20: no id", "5 more"]
+    assert FetchOutcome("hf_daily", DAY, True).skipped_named is None
+
 
 @freeze_time("2026-08-03 12:00:00")
 def test_retry_after_http_date_is_relative_to_now():

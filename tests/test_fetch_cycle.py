@@ -49,6 +49,9 @@ def test_malformed_items_are_skipped_counted_and_the_rest_delivered(cfg, hf, cap
     assert run.error == "first skipped: HF item 2: HF paper 2607.00002 has no title"
     [line] = [r for r in caplog.records if r.getMessage() == "fetched"]
     assert line.levelno == logging.WARNING and line.ctx["skipped"] == 3
+    assert line.ctx["skipped_items"] == ("HF item 2: HF paper 2607.00002 has no title; "
+                                         "HF item 4: HF item is a JSON list, not an object; "
+                                         "HF item 5: HF paper 2607.00004 has no title")
     assert "Sparse attention" in outbox_text(cfg) and "again" in outbox_text(cfg)
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", cfg.database_url)
     monkeypatch.setenv("NOTIFIER_STATE_DIR", cfg.general.state_dir)
@@ -66,6 +69,36 @@ def test_a_day_of_only_malformed_items_fails_loudly_and_the_next_day_is_still_fe
         assert [(r.day, r.outcome) for r in reports] == [("2026-06-30", "failed"), ("2026-07-01", "ok")]
         assert "all 2 HF items are malformed" in reports[0].error
         assert [(r.outcome, r.digest_day) for r in runs(ctx)] == [("failed", "2026-06-30"), ("ok", "2026-07-01")]
+
+
+def test_a_day_hf_has_not_published_is_not_counted_as_the_latest_days_papers(cfg, hf):
+    hf.clamp = True
+    hf.days["2026-07-01"] = [item("2607.00001", "Sparse attention"), item("2607.00002", "Dense attention")]
+    with freeze_time("2026-07-02 08:00"), open_context(cfg) as ctx:
+        reports = fetch_cycle(ctx, days=[date(2026, 7, 1), date(2026, 7, 2)])
+        assert [(r.day, r.outcome, r.found) for r in reports] == [("2026-07-01", "ok", 2), ("2026-07-02", "ok", 0)]
+        assert ctx.store.papers_on_day("2026-07-02") == [] and len(ctx.store.papers_on_day("2026-07-01")) == 2
+
+
+def test_a_paper_on_hf_and_in_two_arxiv_categories_is_sent_once_and_never_again_when_revised(cfg, hf):
+    cfg.sources.arxiv.enabled, cfg.sources.arxiv.categories = True, ["cs.AI", "cs.LG"]
+    cfg.sources.arxiv.base_url, cfg.sources.arxiv.min_interval_seconds = hf.url, 0
+    with freeze_time("2026-07-05 20:00"), open_context(cfg) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=["study"]))
+    hf.days["2026-07-06"] = [item("2607.00001", "Paper 2607.00001", "2026-07-06", summary="A study.")]
+    hf.rss["cs.AI"], hf.rss["cs.LG"] = rss_listing("2607.00001"), rss_listing("2607.00001", announce="cross")
+    with freeze_time("2026-07-06 08:00"), open_context(cfg) as ctx:
+        assert [r.found for r in fetch_cycle(ctx)] == [1, 1, 1]
+        assert [(r.state, r.papers) for r in deliver(ctx)] == [("sent", 1)]
+        assert len(ctx.store.sightings("2607.00001")) == 3
+    hf.days["2026-07-07"] = [item("2607.00001", "Paper 2607.00001", "2026-07-07", summary="A study."),
+                             item("2607.00002", "Paper 2607.00002", "2026-07-07", summary="A study.")]
+    hf.rss["cs.AI"] = rss_listing("2607.00001", announce="replace", version="v2")
+    hf.rss["cs.LG"] = rss_listing("2607.00001", announce="replace-cross", version="v2")
+    with freeze_time("2026-07-07 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        assert [(r.state, r.papers) for r in deliver(ctx)] == [("sent", 1)]       # 2607.00002 alone
+        assert ctx.store.get_papers(["2607.00001"])["2607.00001"].version == "v1"
 
 
 def broken_client(error: BaseException) -> httpx.Client:

@@ -136,6 +136,29 @@ def test_atom_primary_category_first_and_extras():
     assert p.published == "2015-12-26" and p.version == "v1"
 
 
+# The entry of arXiv's own example in its atom_specifications.md (rss.arxiv.org/atom/<cat>), abstract shortened.
+DAILY_ATOM = """<?xml version='1.0' encoding='UTF-8'?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:arxiv="http://arxiv.org/schemas/atom"
+ xmlns:dc="http://purl.org/dc/elements/1.1/"><id>http://rss.arxiv.org/atom/</id>
+<title>math.OC updates on arXiv.org</title><updated>2024-02-23T16:08:30.941605+00:00</updated>
+<entry><id>oai:arXiv.org:2203.01250v3</id>
+<title>Mass concentration in rescaled first order integral functionals</title>
+<updated>2024-02-23T16:08:30.942190+00:00</updated>
+<link href="https://arxiv.org/abs/2203.01250" rel="alternate" type="text/html"/>
+<summary>arXiv:2203.01250v3 Announce Type: replace-cross \nAbstract: We consider first order local minimization
+problems of the form $\\min \\int_{\\mathbb{R}^N}f(u,\\nabla u)$ under a mass constraint.</summary>
+<category term="math.AP"/><category term="math.OC"/><published>2024-08-23T00:00:00-04:00</published>
+<arxiv:announce_type>replace-cross</arxiv:announce_type><dc:rights>http://creativecommons.org/licenses/by/4.0/</dc:rights>
+<dc:creator>Antonin Monteil, Paul Pegon</dc:creator></entry></feed>"""
+
+
+def test_arxiv_daily_atom_feed_reads_like_its_rss():
+    [p] = parse_text(DAILY_ATOM)
+    assert (p.arxiv_id, p.version, p.announce_type) == ("2203.01250", "v3", "replace-cross")
+    assert p.abstract.startswith("We consider first order") and p.authors == ["Antonin Monteil", "Paul Pegon"]
+    assert p.published == "2024-08-23" and p.categories == ["math.AP", "math.OC"]
+
+
 def test_legacy_and_new_atom_give_same_shape():
     old = parse_arxiv_atom(load("arxiv/arxiv_api_query_2025-10-17_legacy_format.atom"))[0]
     new = parse_arxiv_atom(load("arxiv/arxiv_api_query_2026-06-14_new_format.atom"))[0]
@@ -207,9 +230,11 @@ ATOM_ERROR = """<?xml version="1.0" encoding="UTF-8"?>
     (ATOM_ERROR, "arXiv API error: incorrect id format for 1234.12345"),
     ("<rss version='2.0'><channel><title>x</title><item><title>", "not well-formed XML"),
     ("<html><body><p>Nothing here</p></body></html>", "no DailyPapers data and no <article> cards"),
+    ("<html><head><title>Human Verification</title></head><body><p>Confirm you are human</p></body></html>",
+     "HF page 'Human Verification' has no DailyPapers data and no <article> cards"),
     ("just some text", "unknown format"),
 ], ids=["hf-error-object", "hf-truncated", "hf-missing-id", "hf-missing-title", "rss-error-feed",
-        "atom-error-entry", "rss-truncated", "html-no-papers", "unknown"])
+        "atom-error-entry", "rss-truncated", "html-no-papers", "captcha-page", "unknown"])
 def test_bad_inputs_raise_parse_error_with_reason(text, message):
     with pytest.raises(ParseError) as e:
         parse_text(text)
