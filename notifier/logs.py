@@ -113,9 +113,6 @@ class _StandardError(logging.StreamHandler):
     """A handler writing to ``sys.stderr`` as it is at each record: while a progress bar is live
     (``progress_console``), rich has put its own there, which prints the line above the bar."""
 
-    def __init__(self):
-        super().__init__()
-
     @property
     def stream(self):
         return sys.stderr
