@@ -405,10 +405,14 @@ def limit_of(ctx: Context, sub: Subscriber) -> int:
 
 
 def _item(index, d: int, score: float, of: tuple, profiles: list[str], explained: dict) -> dict:
+    from notifier.match import apart
+
     ranked, k = of
     code = ranked.codes[k]
+    terms = ranked.terms(code)
     item = {"id": index.docs[d].id, "score": score, "matched": ranked.labels(code), "profiles": profiles,
-            "evidence": [e for term in dict.fromkeys(ranked.terms(code)) for e in _evidence(index, d, term, explained)]}
+            "evidence": [e for term in dict.fromkeys(terms) for e in _evidence(index, d, term, explained)],
+            "apart": apart(index, d, terms)}        # phrases it has only as their words apart: the why line says so
     if ranked.voting:           # which of the subscriber's votes moved it, for the "why" line
         item["liked"], item["disliked"] = ranked.votes(k)
     return item
@@ -737,7 +741,7 @@ def digest_of(config: Config, d: Delivery, sub: Subscriber, papers: dict[str, Pa
     digest_items = [DigestItem(paper=papers[i["id"]], profiles=i["profiles"], match=Match(
         paper_id=i["id"], score=i["score"], selected=True, matched=i["matched"],
         evidence=[Evidence(e["term"], e["field"], [tuple(s) for s in e["snippet"]]) for e in i["evidence"]],
-        liked=i.get("liked", 0), disliked=i.get("disliked", 0)),
+        liked=i.get("liked", 0), disliked=i.get("disliked", 0), apart=i.get("apart", [])),
         day=date.fromisoformat(i["day"]) if i.get("day") else None)     # planned before items kept their day: None
         for i in items if i["id"] in papers]
     return Digest(recipient=recipient(sub), day=date.fromisoformat(d.digest_day), items=digest_items,

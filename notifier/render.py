@@ -133,7 +133,8 @@ def item_view(item: DigestItem) -> dict:
         segments = joined_hits(segments)
         if ev.field == "title":
             segments = hits_only(segments)
-        evidence.append({"term": one_line(ev.term, 60), "field": ev.field, "segments": isolated_snippet(segments)})
+        terms = ", ".join(named(t, item.match.apart) for t in ev.term.split(", "))     # (fold names two so)
+        evidence.append({"term": terms, "field": ev.field, "segments": isolated_snippet(segments)})
     links = [("abstract", p.abs_url)]
     links.append(("PDF", p.pdf_url or f"https://arxiv.org/pdf/{p.arxiv_id}"))
     if p.code_url:
@@ -146,13 +147,20 @@ def item_view(item: DigestItem) -> dict:
         stats.append(f"▲ {p.upvotes} upvote{'s' if p.upvotes != 1 else ''}")
     if p.comments is not None:
         stats.append(f"{p.comments} comment{'s' if p.comments != 1 else ''}")
-    terms = list(dict.fromkeys(one_line(t, 60) for t in item.match.matched))
+    terms = list(dict.fromkeys(named(t, item.match.apart) for t in item.match.matched))
     return {"title": isolated(readable_tex(one_line(p.title, MAX_TITLE_CHARS))) or p.arxiv_id,
             "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
             "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
             "evidence": evidence, "day": item.day, "heading": "",
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
+
+
+def named(term: str, apart: list[str]) -> str:
+    """A matched term as a digest names it, a phrase the paper has only as its words apart said so
+    ("long-context inference (its words apart)", as `notifier match` says): its why line quoted
+    "… *inference* …" as if the paper had the phrase."""
+    return f"{one_line(term, 60)} (its words apart)" if term in apart else one_line(term, 60)
 
 
 def isolated_snippet(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:

@@ -945,3 +945,15 @@ def test_with_unknown_policy_hold_a_mail_lost_after_its_data_is_left_unknown_for
         assert deliver(ctx) == [] and send_pending(ctx) == []
         [row] = ctx.store.deliveries()
     assert first.state == "unknown" and row.state == "unknown" and len(sent) == 1
+
+
+def test_a_phrase_found_only_as_its_words_apart_is_named_so_in_the_digest(cfg, hf):
+    """MiniMax Sparse Attention has "long-context" and "inference" but not "long-context inference":
+    its why line quoted "… *inference* …" as if it had the phrase."""
+    subscribe(cfg, "2026-07-01 06:00", '"long-context inference"')
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPARSE_ATTN])
+    cycle(cfg, "2026-07-01 08:00")
+    [msg] = outbox(cfg)
+    body = " ".join(text_of(msg).split())
+    assert "why: long-context inference (its words apart) (abstract):" in body
+    assert "matched: long-context inference (its words apart)" in body

@@ -668,3 +668,20 @@ def test_every_thread_reply_of_a_long_weekly_slack_digest_starts_with_the_day_it
         assert len(message) <= 50 and sum(map(len, texts(message))) <= 10_000
     shown = re.findall(r"\|Paper (\d\d) ", json.dumps([s.blocks, *s.thread]))
     assert sorted(shown) == [f"{i:02d}" for i in range(40)]
+
+
+def test_a_phrase_found_only_as_its_words_apart_is_named_so_in_email_and_slack():
+    """The why line quoted "… *inference* …" under "long-context inference" as if the paper had the
+    phrase; `notifier match` says "(its words apart)", and so does the digest now."""
+    d = digest(1)
+    d.items[0].match.matched, d.items[0].match.apart = ["long-context inference", "kv cache"], ["long-context inference"]
+    d.items[0].match.evidence = [Evidence("long-context inference", "abstract", [
+        ("Long-context prompts make ", False), ("inference", True), (" slow.", False)])]
+    mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    text = " ".join(mail.text.split())
+    assert "why: long-context inference (its words apart) (abstract): Long-context prompts make *inference*" in text
+    assert "matched: long-context inference (its words apart), kv cache" in text
+    assert re.search(r'long-context inference \(its words apart\) <span class="tag"[^>]*>\(abstract\)', mail.html)
+    assert "matched: long-context inference (its words apart), kv cache" in mail.html
+    assert "> long-context inference (its words apart) (abstract): Long-context prompts make *inference*" in slack
+    assert "matched: long-context inference (its words apart), kv cache" in slack
