@@ -414,8 +414,17 @@ def _item(index, d: int, score: float, of: tuple, profiles: list[str], explained
             "evidence": [e for term in dict.fromkeys(terms) for e in _evidence(index, d, term, explained)],
             "apart": apart(index, d, terms)}        # phrases it has only as their words apart: the why line says so
     if ranked.voting:           # which of the subscriber's votes moved it, for the "why" line
-        item["liked"], item["disliked"] = ranked.votes(k)
+        liked, item["disliked"] = ranked.votes(k)
+        item["voted_up"] = voted_up(ranked, item["id"])
+        item["liked"] = liked - (item["voted_up"] and liked > 0)       # it is like itself: not one more
     return item
+
+
+def voted_up(ranked, paper_id: str) -> bool:
+    """Whether the subscriber voted this very paper up (a paper voted down is never ranked again):
+    its why line said "like a paper you voted up", the paper being itself."""
+    _, papers, signs, _ = ranked.voting
+    return any(sign > 0 and paper.arxiv_id == paper_id for paper, sign in zip(papers, signs))
 
 
 def _evidence(index, d: int, term, explained: dict) -> list[dict]:
@@ -741,7 +750,8 @@ def digest_of(config: Config, d: Delivery, sub: Subscriber, papers: dict[str, Pa
     digest_items = [DigestItem(paper=papers[i["id"]], profiles=i["profiles"], match=Match(
         paper_id=i["id"], score=i["score"], selected=True, matched=i["matched"],
         evidence=[Evidence(e["term"], e["field"], [tuple(s) for s in e["snippet"]]) for e in i["evidence"]],
-        liked=i.get("liked", 0), disliked=i.get("disliked", 0), apart=i.get("apart", [])),
+        liked=i.get("liked", 0), disliked=i.get("disliked", 0), apart=i.get("apart", []),
+        voted_up=i.get("voted_up", False)),
         day=date.fromisoformat(i["day"]) if i.get("day") else None)     # planned before items kept their day: None
         for i in items if i["id"] in papers]
     return Digest(recipient=recipient(sub), day=date.fromisoformat(d.digest_day), items=digest_items,

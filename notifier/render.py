@@ -260,8 +260,12 @@ def by_day(views: list[dict], digest: Digest) -> list[dict]:
 
 def votes_line(match) -> str:
     """Which way the subscriber's votes moved a paper, in their words: 'ranked up: like 2 papers
-    you voted up', 'ranked down: like a paper you voted down'; '' when they did not."""
+    you voted up', 'ranked down: like a paper you voted down', 'ranked up: you voted it up; like 1
+    other paper you voted up'; '' when they did not."""
     counts = [(n, way) for n, way in ((match.liked, "up"), (match.disliked, "down")) if n]
+    if match.voted_up:
+        others = " and ".join(f"{n} other paper{'s' if n != 1 else ''} you voted {way}" for n, way in counts)
+        return "ranked up: you voted it up" + (f"; like {others}" if others else "")
     if not counts:
         return ""
     return f"ranked {counts[0][1]}: like " + " and ".join(

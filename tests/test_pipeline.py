@@ -839,7 +839,8 @@ def test_stored_votes_reorder_the_subscribers_digest_and_the_mail_says_why(confi
     mails = {m["To"]: m for m in (email.message_from_bytes(f.read_bytes(), policy=policy.default)
                                   for f in Path(config.outbox_dir).glob("*.eml"))}
     ann_text = mails["ann@example.org"].get_body(("plain",)).get_content()
-    assert "ranked up: like a paper you voted up" in ann_text and "you voted down" in ann_text
+    assert ann_text.count("ranked up: you voted it up\n") == 2 and "you voted down" in ann_text
+    assert "like a paper you voted up" not in ann_text      # each paper she voted up was said to be like itself
     assert "voted up" not in mails["bob@example.org"].get_body(("plain",)).get_content()
 
 

@@ -685,3 +685,13 @@ def test_a_phrase_found_only_as_its_words_apart_is_named_so_in_email_and_slack()
     assert "matched: long-context inference (its words apart), kv cache" in mail.html
     assert "> long-context inference (its words apart) (abstract): Long-context prompts make *inference*" in slack
     assert "matched: long-context inference (its words apart), kv cache" in slack
+
+
+@pytest.mark.parametrize("liked, line", [(0, "ranked up: you voted it up"),
+                                         (2, "ranked up: you voted it up; like 2 other papers you voted up")],
+                         ids=["alone", "and-two-others"])
+def test_a_paper_the_subscriber_voted_up_says_they_did_not_that_it_is_like_a_paper_they_voted_up(liked, line):
+    d = digest(1)
+    d.items[0].match.voted_up, d.items[0].match.liked = True, liked
+    mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    assert f"{line}\n" in mail.text and f" · {line} · " in mail.html and f" · {line} · " in slack

@@ -515,7 +515,7 @@ def test_the_manage_page_tester_applies_the_subscribers_votes_as_their_digest_do
     items, _ = match_subscriber(app.web.ctx, store.find_subscriber(sub.id), app.web.tester.papers())
     digest = [app.web.store.get_papers([i["id"]])[i["id"]].title for i in items]
     assert titles_in_tester(page) == titles_in_tester(live) == digest
-    assert not any(t.startswith("EvoBrowseComp") for t in digest) and "ranked up: like a paper you voted up" in page
+    assert not any(t.startswith("EvoBrowseComp") for t in digest) and "ranked up: you voted it up" in page
     anyone = titles_in_tester(preview(client, "/tester", {"keywords": "agents, memory"}).text)
     assert any(t.startswith("EvoBrowseComp") for t in anyone)      # the sign-up page's preview has no votes
 

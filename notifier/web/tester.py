@@ -31,6 +31,7 @@ class TesterItem:
     evidence: list[dict]
     liked: int = 0               # how many of the subscriber's liked papers it is like (the digest's "why" line)
     disliked: int = 0
+    voted_up: bool = False       # the subscriber voted this very paper up
 
     @property
     def votes_line(self) -> str:
@@ -108,7 +109,8 @@ class Tester:
                          threshold=threshold, max_items=max_items)
         items, weaker = match_subscriber(self.ctx, sub, papers)       # reads the votes of sub.id
         by_id = {p.arxiv_id: p for p in papers}
-        shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"], i.get("liked", 0), i.get("disliked", 0))
+        shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"], i.get("liked", 0), i.get("disliked", 0),
+                            i.get("voted_up", False))
                  for i in items if i["id"] in by_id]
         return TesterResult(items=shown, weaker=weaker, considered=len(papers), ran=True)
 
