@@ -181,7 +181,9 @@ def hits_only(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
 def joined_hits(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """Highlighted words with only spaces or hyphens between them as one highlight: "*mixture of
     experts*", "*multi-agent*", not "*mixture* *of* *experts*" (text and Slack mark each highlight
-    with stars)."""
+    with stars). ``explain.quoted`` joins those of the paper's text, but not across a line break
+    (HF abstracts have them), which ``item_view`` makes a space; nor did it in digests planned
+    before it joined."""
     out: list[tuple[str, bool]] = []
     for i, (text, hit) in enumerate(segments):
         bridge = not text.strip(" -‐‑") and i + 1 < len(segments) and segments[i + 1][1]

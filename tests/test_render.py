@@ -695,3 +695,18 @@ def test_a_paper_the_subscriber_voted_up_says_they_did_not_that_it_is_like_a_pap
     d.items[0].match.voted_up, d.items[0].match.liked = True, liked
     mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
     assert f"{line}\n" in mail.text and f" · {line} · " in mail.html and f" · {line} · " in slack
+
+
+def test_a_phrase_broken_over_two_lines_of_the_abstract_is_highlighted_as_one_phrase():
+    """Hugging Face abstracts keep their line breaks; the why line read "*mixture* *of experts*"."""
+    from notifier.match import build_index, match_profile
+    from notifier.profile import parse_profile
+
+    abstract = "We train a sparse mixture\nof experts model with a KV\ncache."
+    index = build_index([{"id": "p1", "title": "Scaling language models", "abstract": abstract}])
+    [m] = match_profile(index, parse_profile('"mixture of experts", "KV cache"'))
+    d = digest(1)
+    d.items[0].paper.abstract, d.items[0].match = abstract, m
+    text = " ".join(render.render_email(d).text.split())
+    assert "sparse *mixture of experts* model with a *KV cache*." in text
+    assert "sparse *mixture of experts* model with a *KV cache*." in json.dumps(render.render_slack(d).blocks)
