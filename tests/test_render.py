@@ -710,3 +710,16 @@ def test_a_phrase_broken_over_two_lines_of_the_abstract_is_highlighted_as_one_ph
     text = " ".join(render.render_email(d).text.split())
     assert "sparse *mixture of experts* model with a *KV cache*." in text
     assert "sparse *mixture of experts* model with a *KV cache*." in json.dumps(render.render_slack(d).blocks)
+
+
+def test_every_link_of_the_email_is_in_the_link_colour_the_vote_and_footer_links_too():
+    """"More like this · Not for me" and the footer's links had no colour of their own: the
+    browser's #0000ee, darker than the digest's other links (and any client keeping only inline
+    styles shows that)."""
+    from notifier.web.links import digest_links
+
+    d = digest(2)
+    d.links = digest_links("https://papers.example.org", "key", 7, [i.paper.arxiv_id for i in d.items])
+    html = render.render_email(d, unsubscribe_url=d.links.unsubscribe).html
+    links = re.findall(r"<a [^>]*>[^<]*</a>", html)
+    assert len(links) == 15 and all(re.search(r'style="[^"]*color: #0b5cad;', a) for a in links)
