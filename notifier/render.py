@@ -91,10 +91,26 @@ def subject(digest: Digest) -> str:
         days = sorted(digest.covers_days)
         when = f"catch-up {day_label(days[0])} – {day_label(days[-1])}"
     elif digest.recipient.frequency == "weekly":
-        when = f"week of {day_label(digest.day - timedelta(days=7))}"
+        when = f"week {days_label(*week_days(digest))}"
     else:
         when = day_label(digest.day)
     return one_line(f"{head} — {when}", 200)
+
+
+def days_label(first, last) -> str:
+    """'Thu 23 – Wed 29 Jul', 'Tue 30 Jun – Mon 6 Jul': the month once when both days are in it
+    (in full, a weekly email's heading ran onto a second line at 600 px for the month alone)."""
+    start = f"{first:%a} {first.day}" if first.month == last.month else day_label(first)
+    return f"{start} – {day_label(last)}"
+
+
+def week_days(digest: Digest) -> tuple:
+    """The first and last day a weekly digest covers: the six days before the day it is sent and
+    that day (it is planned after the day's listing is fetched), or wider when a paper's listing
+    day is outside them (a paper fetched late, a subscriber's time zone). Its subject said "week
+    of" the send day less 7, a day whose listing was in the digest before."""
+    days = [item.day for item in digest.items if item.day]
+    return min([digest.day - timedelta(days=6), *days]), max([digest.day, *days])
 
 
 def headline(n: int, about: str, failed: list[str]) -> str:

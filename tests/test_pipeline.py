@@ -104,7 +104,24 @@ def fetch_a_week(cfg, hf):
 
 def test_a_weekly_digest_covering_its_week_is_not_labelled_catch_up(cfg, hf):
     msg = a_week_of_papers(cfg, hf)
-    assert msg["Subject"].endswith("— week of Mon 29 Jun") and "catch-up" not in text_of(msg).lower()
+    assert msg["Subject"].endswith("— week Tue 30 Jun – Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
+
+
+def test_a_weekly_digest_names_in_its_subject_the_days_it_covers_the_day_it_is_sent_too(cfg, hf):
+    """Its subject said "week of Mon 29 Jun" (the send day less 7) while a paper listed on the send
+    day itself was in it: it covers the six days before and the send day."""
+    with freeze_time("2026-06-29 06:00"), open_context(cfg) as ctx:                 # a Monday
+        ctx.store.add_subscriber(new_subscriber(address="w@example.org", frequency="weekly:mon",
+                                                keywords=['"speculative decoding", "sparse attention"']))
+    cycle(cfg, "2026-06-29 08:00")
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    hf.days["2026-07-06"] = day_items("2026-07-06", [SPARSE_ATTN])                  # the Monday it is sent
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+    cycle(cfg, "2026-07-06 08:00")                                                  # fetches the day's listing, then sends
+    [msg] = outbox(cfg)
+    assert msg["Subject"] == "2 papers on speculative decoding, sparse attention — week Tue 30 Jun – Mon 6 Jul"
+    assert text_of(msg).index("Monday 6 July") < text_of(msg).index("Sparse Attention")
 
 
 def test_a_weekly_digest_lists_each_paper_under_the_day_it_was_listed_newest_day_first(cfg, hf):
@@ -137,7 +154,7 @@ def test_a_weekly_digest_after_a_quiet_week_is_not_labelled_catch_up(cfg, hf):
             fetch_cycle(ctx)
     cycle(cfg, "2026-07-06 08:00")
     [msg] = outbox(cfg)
-    assert msg["Subject"].endswith("— week of Mon 29 Jun") and "catch-up" not in text_of(msg).lower()
+    assert msg["Subject"].endswith("— week Tue 30 Jun – Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
 
 
 def test_a_source_that_is_down_is_reported_not_an_empty_day(cfg, hf):
