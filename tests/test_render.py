@@ -39,7 +39,7 @@ def test_missing_golden_file_fails_and_is_not_written(tmp_path, monkeypatch):
 
 def week_digest(frequency: str = "weekly:wed"):
     """Six papers of the weekly digest sent on Wed 29 July, best first, listed on Fri 24, Mon 27 and Tue 28."""
-    from notifier.pipeline import recipient
+    from notifier.planning import recipient
     from notifier.subscribers import new_subscriber
 
     d = digest(6)
@@ -579,7 +579,7 @@ def test_a_paper_matched_in_its_title_is_not_shown_twice_the_why_line_names_the_
 
 
 def test_a_weekly_digest_says_in_its_subject_which_week_it_covers_not_only_the_day_it_is_sent():
-    from notifier.pipeline import recipient
+    from notifier.planning import recipient
     from notifier.subscribers import new_subscriber
 
     d = digest(3)

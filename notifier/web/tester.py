@@ -1,6 +1,6 @@
 """The profile tester: what a profile would have sent over the last days of stored papers.
 
-It runs the pipeline's own matching (``pipeline.match_subscriber``) on a transient subscriber,
+It runs the pipeline's own matching (``planning.match_subscriber``) on a transient subscriber,
 so what the page shows is what a digest would carry: the same threshold, the same cap, the
 same "why" evidence. The index over those papers is built once and reused until a paper is
 added or changed (``Matcher.refresh``); one lock keeps concurrent requests off the cache.
@@ -101,7 +101,7 @@ class Tester:
 
     def _match(self, texts: list[str], threshold: float | None, max_items: int | None,
                subscriber_id: int) -> TesterResult:
-        from notifier.pipeline import match_subscriber
+        from notifier.planning import match_subscriber
         from notifier.store import Subscriber
 
         papers = self.papers()
