@@ -111,9 +111,9 @@ security = "none"
 
 # ----------------------------------------------------------------------------- the measured process
 TIMED = {     # label: (module, attribute...) wrapped in the child; a name another version lacks is skipped
-    "fetch": ("notifier.pipeline", "fetch_cycle"),
-    "planning": ("notifier.pipeline", "plan_batch", "plan"),   # the first this version has
-    "digest (papers reloaded)": ("notifier.pipeline", "build_digest"),
+    "fetch": ("notifier.fetch_cycle", "fetch_cycle"),
+    "planning": ("notifier.sending", "plan_batch", "plan"),   # the first this version has (as deliver calls it)
+    "digest (papers reloaded)": ("notifier.sending", "build_digest"),
     # never a function handed to the second process (its wrapper would not pickle): its parts
     "rendering (in line)": ("notifier.channels.email", "_message_parts", "build_message"),
     "message bytes (in line)": ("notifier.channels.email", "wire_bytes"),
@@ -149,9 +149,9 @@ def child_cycle(config: str, subscribers: str, out: str) -> None:
         if name is not None:
             setattr(owner, name, _timed(getattr(owner, name), label, spent, cpu, calls))
     if os.environ.get("BENCH_AHEAD_MIN"):
-        import notifier.pipeline
+        import notifier.sending
 
-        notifier.pipeline.PREPARE_AHEAD_MIN = int(os.environ["BENCH_AHEAD_MIN"])
+        notifier.sending.PREPARE_AHEAD_MIN = int(os.environ["BENCH_AHEAD_MIN"])
     start, start_cpu = time.perf_counter(), time.process_time()
     with open(os.devnull, "w") as quiet:
         sys.stdout = quiet
@@ -262,7 +262,7 @@ def main() -> None:
     ap.add_argument("--papers", type=int, default=1000)
     ap.add_argument("--code", help="run the notifier package of this checkout instead")
     ap.add_argument("--ahead-min", type=int, help="render a batch of at least this many emails in a second "
-                    "process (pipeline.PREPARE_AHEAD_MIN; a huge number: all in one process)")
+                    "process (sending.PREPARE_AHEAD_MIN; a huge number: all in one process)")
     args = ap.parse_args()
     if args.ahead_min is not None:
         os.environ["BENCH_AHEAD_MIN"] = str(args.ahead_min)

@@ -46,7 +46,7 @@ def fill(db: Path, n: int, days: int) -> None:
 
 def one_job(base: Path, job: str, at: datetime, n: int) -> tuple[float, int]:
     """-> (CPU seconds of the job, digests it planned)."""
-    from notifier import pipeline
+    from notifier import context
     from notifier.commands.serve import Daemon
     from notifier.config import load_config
 
@@ -58,7 +58,7 @@ def one_job(base: Path, job: str, at: datetime, n: int) -> tuple[float, int]:
     os.environ["NOTIFIER_STATE_DIR"] = str(folder)
     config = load_config(folder / "config.toml")
     try:
-        with pipeline.open_context(config) as ctx:
+        with context.open_context(config) as ctx:
             ctx.matcher.refresh(ctx.store.papers_version())
             ctx.matcher.background                              # a running daemon has it built ...
             daemon = Daemon(ctx, queue.Queue())

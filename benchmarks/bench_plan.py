@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 import notifier.match
-import notifier.pipeline as pipeline
+from notifier import context, sending
 from notifier.config import Config
 from notifier.models import Paper
 from notifier.parse import parse_text
@@ -77,15 +77,15 @@ def plan_all(template: Path, together: bool) -> tuple[float, int, list]:
     config.database.url = f"sqlite:///{db}"
     builds, real = [], notifier.match.build_index
     notifier.match.build_index = lambda *a, **k: builds.append(1) or real(*a, **k)
-    pipeline.send_pending = lambda ctx, **kw: []
+    sending.send_pending = lambda ctx, **kw: []
     try:
-        with pipeline.open_context(config) as ctx:
+        with context.open_context(config) as ctx:
             start = time.perf_counter()
             if together:
-                pipeline.deliver(ctx)
+                sending.deliver(ctx)
             else:
                 for sub in ctx.store.list_subscribers():
-                    pipeline.deliver(ctx, subscriber_ids=[sub.id])
+                    sending.deliver(ctx, subscriber_ids=[sub.id])
             seconds = time.perf_counter() - start
             planned = sorted((d.subscriber_id, d.items) for d in ctx.store.deliveries())
     finally:

@@ -134,7 +134,7 @@ def raise_alerts(ctx, now: datetime | None = None) -> list[str]:
 
 
 def send_alerts(ctx) -> None:
-    from notifier.pipeline import send_operator_message
+    from notifier.sending import send_operator_message
 
     targets = [t for t in (ctx.config.alerts.email, ctx.config.alerts.slack) if t]
     if not targets:

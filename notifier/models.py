@@ -93,6 +93,7 @@ class Match:
     liked: int = 0
     disliked: int = 0
     apart: list[str] = field(default_factory=list)     # of ``matched``: phrases found only as their words apart
+    voted_up: bool = False              # the subscriber voted this very paper up (not counted in ``liked``)
 
 
 @dataclass

@@ -91,10 +91,26 @@ def subject(digest: Digest) -> str:
         days = sorted(digest.covers_days)
         when = f"catch-up {day_label(days[0])} – {day_label(days[-1])}"
     elif digest.recipient.frequency == "weekly":
-        when = f"week of {day_label(digest.day - timedelta(days=7))}"
+        when = f"week {days_label(*week_days(digest))}"
     else:
         when = day_label(digest.day)
     return one_line(f"{head} — {when}", 200)
+
+
+def days_label(first, last) -> str:
+    """'Thu 23 – Wed 29 Jul', 'Tue 30 Jun – Mon 6 Jul': the month once when both days are in it
+    (in full, a weekly email's heading ran onto a second line at 600 px for the month alone)."""
+    start = f"{first:%a} {first.day}" if first.month == last.month else day_label(first)
+    return f"{start} – {day_label(last)}"
+
+
+def week_days(digest: Digest) -> tuple:
+    """The first and last day a weekly digest covers: the six days before the day it is sent and
+    that day (it is planned after the day's listing is fetched), or wider when a paper's listing
+    day is outside them (a paper fetched late, a subscriber's time zone). Its subject said "week
+    of" the send day less 7, a day whose listing was in the digest before."""
+    days = [item.day for item in digest.items if item.day]
+    return min([digest.day - timedelta(days=6), *days]), max([digest.day, *days])
 
 
 def headline(n: int, about: str, failed: list[str]) -> str:
@@ -133,7 +149,8 @@ def item_view(item: DigestItem) -> dict:
         segments = joined_hits(segments)
         if ev.field == "title":
             segments = hits_only(segments)
-        evidence.append({"term": one_line(ev.term, 60), "field": ev.field, "segments": isolated_snippet(segments)})
+        terms = ", ".join(named(t, item.match.apart) for t in ev.term.split(", "))     # (fold names two so)
+        evidence.append({"term": terms, "field": ev.field, "segments": isolated_snippet(segments)})
     links = [("abstract", p.abs_url)]
     links.append(("PDF", p.pdf_url or f"https://arxiv.org/pdf/{p.arxiv_id}"))
     if p.code_url:
@@ -146,13 +163,20 @@ def item_view(item: DigestItem) -> dict:
         stats.append(f"▲ {p.upvotes} upvote{'s' if p.upvotes != 1 else ''}")
     if p.comments is not None:
         stats.append(f"{p.comments} comment{'s' if p.comments != 1 else ''}")
-    terms = list(dict.fromkeys(one_line(t, 60) for t in item.match.matched))
+    terms = list(dict.fromkeys(named(t, item.match.apart) for t in item.match.matched))
     return {"title": isolated(readable_tex(one_line(p.title, MAX_TITLE_CHARS))) or p.arxiv_id,
             "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
             "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
             "evidence": evidence, "day": item.day, "heading": "",
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
+
+
+def named(term: str, apart: list[str]) -> str:
+    """A matched term as a digest names it, a phrase the paper has only as its words apart said so
+    ("long-context inference (its words apart)", as `notifier match` says): its why line quoted
+    "… *inference* …" as if the paper had the phrase."""
+    return f"{one_line(term, 60)} (its words apart)" if term in apart else one_line(term, 60)
 
 
 def isolated_snippet(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
@@ -173,7 +197,9 @@ def hits_only(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
 def joined_hits(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """Highlighted words with only spaces or hyphens between them as one highlight: "*mixture of
     experts*", "*multi-agent*", not "*mixture* *of* *experts*" (text and Slack mark each highlight
-    with stars)."""
+    with stars). ``explain.quoted`` joins those of the paper's text, but not across a line break
+    (HF abstracts have them), which ``item_view`` makes a space; nor did it in digests planned
+    before it joined."""
     out: list[tuple[str, bool]] = []
     for i, (text, hit) in enumerate(segments):
         bridge = not text.strip(" -‐‑") and i + 1 < len(segments) and segments[i + 1][1]
@@ -252,8 +278,12 @@ def by_day(views: list[dict], digest: Digest) -> list[dict]:
 
 def votes_line(match) -> str:
     """Which way the subscriber's votes moved a paper, in their words: 'ranked up: like 2 papers
-    you voted up', 'ranked down: like a paper you voted down'; '' when they did not."""
+    you voted up', 'ranked down: like a paper you voted down', 'ranked up: you voted it up; like 1
+    other paper you voted up'; '' when they did not."""
     counts = [(n, way) for n, way in ((match.liked, "up"), (match.disliked, "down")) if n]
+    if match.voted_up:
+        others = " and ".join(f"{n} other paper{'s' if n != 1 else ''} you voted {way}" for n, way in counts)
+        return "ranked up: you voted it up" + (f"; like {others}" if others else "")
     if not counts:
         return ""
     return f"ranked {counts[0][1]}: like " + " and ".join(

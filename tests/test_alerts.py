@@ -7,7 +7,8 @@ import pytest
 from freezegun import freeze_time
 
 from notifier.alerts import raise_alerts
-from notifier.pipeline import fetch_cycle, open_context
+from notifier.context import open_context
+from notifier.fetch_cycle import fetch_cycle
 from test_pipeline import SAMPLE, day_items
 
 IDS = [i["paper"]["id"] for i in SAMPLE]

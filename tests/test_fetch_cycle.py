@@ -13,7 +13,9 @@ from sqlmodel import select
 
 from notifier.cli import main
 from notifier.fetch import Fetcher
-from notifier.pipeline import deliver, fetch_cycle, open_context
+from notifier.context import open_context
+from notifier.fetch_cycle import fetch_cycle
+from notifier.sending import deliver
 from notifier.store import FetchRun
 from notifier.subscribers import new_subscriber
 from hf_server import rss_listing

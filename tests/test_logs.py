@@ -113,7 +113,8 @@ def failing_source(config, error: str):
 
 
 def test_source_text_cannot_forge_a_journald_line(captured, config):
-    from notifier.pipeline import fetch_cycle, open_context
+    from notifier.context import open_context
+    from notifier.fetch_cycle import fetch_cycle
 
     buf, set_level = captured
     set_level(logging.INFO)
@@ -136,7 +137,8 @@ def test_an_alert_is_one_key_value_line_with_its_text_in_a_field(captured, confi
     from datetime import timedelta
 
     from notifier.alerts import raise_alerts
-    from notifier.pipeline import fetch_cycle, open_context
+    from notifier.context import open_context
+    from notifier.fetch_cycle import fetch_cycle
 
     buf, set_level = captured
     set_level(logging.INFO)
@@ -156,7 +158,8 @@ def test_an_unexpected_fetch_error_is_one_key_value_line_with_its_traceback(conf
     import httpx
 
     from notifier.fetch import Fetcher
-    from notifier.pipeline import fetch_cycle, open_context
+    from notifier.context import open_context
+    from notifier.fetch_cycle import fetch_cycle
 
     def broken(request):
         raise RuntimeError("a bug\nin two lines")

@@ -13,7 +13,9 @@ import pytest
 from freezegun import freeze_time
 
 from notifier.alerts import find_problems
-from notifier.pipeline import deliver, fetch_cycle, open_context, send_pending
+from notifier.context import open_context
+from notifier.fetch_cycle import fetch_cycle
+from notifier.sending import deliver, send_pending
 from notifier.subscribers import new_subscriber
 
 SAMPLE = json.loads((Path(__file__).parents[1] / "notifier/samples/hf_daily_papers_api_2026-06-12.json").read_text())
@@ -104,7 +106,24 @@ def fetch_a_week(cfg, hf):
 
 def test_a_weekly_digest_covering_its_week_is_not_labelled_catch_up(cfg, hf):
     msg = a_week_of_papers(cfg, hf)
-    assert msg["Subject"].endswith("— week of Mon 29 Jun") and "catch-up" not in text_of(msg).lower()
+    assert msg["Subject"].endswith("— week Tue 30 Jun – Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
+
+
+def test_a_weekly_digest_names_in_its_subject_the_days_it_covers_the_day_it_is_sent_too(cfg, hf):
+    """Its subject said "week of Mon 29 Jun" (the send day less 7) while a paper listed on the send
+    day itself was in it: it covers the six days before and the send day."""
+    with freeze_time("2026-06-29 06:00"), open_context(cfg) as ctx:                 # a Monday
+        ctx.store.add_subscriber(new_subscriber(address="w@example.org", frequency="weekly:mon",
+                                                keywords=['"speculative decoding", "sparse attention"']))
+    cycle(cfg, "2026-06-29 08:00")
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    hf.days["2026-07-06"] = day_items("2026-07-06", [SPARSE_ATTN])                  # the Monday it is sent
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+    cycle(cfg, "2026-07-06 08:00")                                                  # fetches the day's listing, then sends
+    [msg] = outbox(cfg)
+    assert msg["Subject"] == "2 papers on speculative decoding, sparse attention — week Tue 30 Jun – Mon 6 Jul"
+    assert text_of(msg).index("Monday 6 July") < text_of(msg).index("Sparse Attention")
 
 
 def test_a_weekly_digest_lists_each_paper_under_the_day_it_was_listed_newest_day_first(cfg, hf):
@@ -115,7 +134,7 @@ def test_a_weekly_digest_lists_each_paper_under_the_day_it_was_listed_newest_day
 
 
 def test_the_preview_of_a_weekly_digest_lists_its_papers_under_their_day_as_it_will_be_sent(cfg, hf):
-    from notifier.pipeline import preview_digest
+    from notifier.planning import preview_digest
     from notifier.render import render_email
 
     fetch_a_week(cfg, hf)
@@ -137,7 +156,7 @@ def test_a_weekly_digest_after_a_quiet_week_is_not_labelled_catch_up(cfg, hf):
             fetch_cycle(ctx)
     cycle(cfg, "2026-07-06 08:00")
     [msg] = outbox(cfg)
-    assert msg["Subject"].endswith("— week of Mon 29 Jun") and "catch-up" not in text_of(msg).lower()
+    assert msg["Subject"].endswith("— week Tue 30 Jun – Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
 
 
 def test_a_source_that_is_down_is_reported_not_an_empty_day(cfg, hf):
@@ -261,7 +280,7 @@ def test_a_database_recreated_the_same_day_sends_that_days_digest_under_a_new_me
 
 def test_a_digest_copied_to_another_database_keeps_its_message_id(cfg, hf, tmp_path):
     """`notifier db copy` in the middle of a digest's life: its re-send from the copy is the same mail."""
-    from notifier.pipeline import build_digest, plan
+    from notifier.planning import build_digest, plan
     from notifier.store import Store
 
     hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
@@ -346,7 +365,7 @@ def test_subscribers_with_the_same_candidates_share_one_index_build(cfg, hf, bui
 
 
 def test_a_shared_index_matches_exactly_as_a_fresh_one(cfg, hf):
-    from notifier.pipeline import match_subscriber
+    from notifier.planning import match_subscriber
 
     profiles = ['"speculative decoding", "sparse attention"', BROAD, "diffusion, -video", 'agents^2, +benchmark']
     for i, keywords in enumerate(profiles):
@@ -366,7 +385,7 @@ def test_a_shared_index_matches_exactly_as_a_fresh_one(cfg, hf):
 
 
 def test_the_daemon_delivering_one_subscriber_at_a_time_builds_one_index_until_papers_change(cfg, hf, builds):
-    from notifier.pipeline import deliver
+    from notifier.sending import deliver
 
     for address in ("ann@example.org", "bob@example.org", "cy@example.org"):
         subscribe(cfg, "2026-07-01 06:00", '"sparse attention", "speculative decoding"', address=address)
@@ -530,7 +549,7 @@ def test_unsubscribe_cancels_a_queued_digest_and_frees_its_papers(config, cli, s
 
 
 def test_unsubscribing_and_subscribing_again_the_same_day_brings_that_days_digest_once(cfg, cli, smtp_recorder, hf):
-    from notifier.pipeline import plan_batch
+    from notifier.planning import plan_batch
 
     handler, _ = smtp_recorder
     keywords = '"speculative decoding", "sparse attention"'
@@ -569,7 +588,7 @@ def test_pause_holds_a_queued_digest_and_resume_sends_it_once(config, cli, smtp_
 
 
 def test_a_digest_interrupted_in_flight_is_not_resent_after_unsubscribe(config, cli, smtp_recorder):
-    from notifier.pipeline import recover
+    from notifier.recovery import recover
 
     handler, _ = smtp_recorder
     queue_a_retry(config, handler)
@@ -701,7 +720,7 @@ def every_kind_of_subscriber_after_a_day(cfg, hf) -> None:
 def planned_digests(cfg, batches) -> dict[str, tuple]:
     """Plan day 2 in the given batches of subscribers (address lists; None: all in one)
     -> address -> (state, items, meta, papers recorded), and how many were planned."""
-    from notifier.pipeline import plan_batch
+    from notifier.planning import plan_batch
 
     with freeze_time("2026-07-02 08:00"), open_context(cfg) as ctx:
         subs = ctx.store.list_subscribers()
@@ -745,7 +764,7 @@ def test_a_batch_plans_exactly_the_digests_each_subscriber_planned_alone_would_g
 
 
 def test_planning_the_same_day_again_records_nothing(cfg, hf):
-    from notifier.pipeline import plan_batch
+    from notifier.planning import plan_batch
 
     every_kind_of_subscriber_after_a_day(cfg, hf)
     planned_digests(cfg, [None])
@@ -758,7 +777,7 @@ def test_planning_the_same_day_again_records_nothing(cfg, hf):
 def test_planning_reads_the_store_as_often_for_forty_subscribers_as_for_two(cfg, hf):
     from sqlalchemy import event as sa_event
 
-    from notifier.pipeline import plan_batch
+    from notifier.planning import plan_batch
 
     hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
     with freeze_time("2026-07-01 06:00"), open_context(cfg) as ctx:
@@ -781,7 +800,7 @@ def test_planning_reads_the_store_as_often_for_forty_subscribers_as_for_two(cfg,
 def test_sending_a_batch_reads_the_papers_once_not_once_a_message(cfg, hf):
     from sqlalchemy import event as sa_event
 
-    from notifier.pipeline import plan_batch
+    from notifier.planning import plan_batch
 
     hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE])
     with freeze_time("2026-07-01 06:00"), open_context(cfg) as ctx:
@@ -799,7 +818,7 @@ def test_sending_a_batch_reads_the_papers_once_not_once_a_message(cfg, hf):
 
 
 def test_planning_one_subscriber_returns_the_digest_waiting_to_be_sent_once(cfg, hf):
-    from notifier.pipeline import plan
+    from notifier.planning import plan
 
     subscribe(cfg, "2026-07-01 06:00", '"speculative decoding"')
     hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING, AGENTS_ARENA])
@@ -839,7 +858,8 @@ def test_stored_votes_reorder_the_subscribers_digest_and_the_mail_says_why(confi
     mails = {m["To"]: m for m in (email.message_from_bytes(f.read_bytes(), policy=policy.default)
                                   for f in Path(config.outbox_dir).glob("*.eml"))}
     ann_text = mails["ann@example.org"].get_body(("plain",)).get_content()
-    assert "ranked up: like a paper you voted up" in ann_text and "you voted down" in ann_text
+    assert ann_text.count("ranked up: you voted it up\n") == 2 and "you voted down" in ann_text
+    assert "like a paper you voted up" not in ann_text      # each paper she voted up was said to be like itself
     assert "voted up" not in mails["bob@example.org"].get_body(("plain",)).get_content()
 
 
@@ -945,3 +965,15 @@ def test_with_unknown_policy_hold_a_mail_lost_after_its_data_is_left_unknown_for
         assert deliver(ctx) == [] and send_pending(ctx) == []
         [row] = ctx.store.deliveries()
     assert first.state == "unknown" and row.state == "unknown" and len(sent) == 1
+
+
+def test_a_phrase_found_only_as_its_words_apart_is_named_so_in_the_digest(cfg, hf):
+    """MiniMax Sparse Attention has "long-context" and "inference" but not "long-context inference":
+    its why line quoted "… *inference* …" as if it had the phrase."""
+    subscribe(cfg, "2026-07-01 06:00", '"long-context inference"')
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPARSE_ATTN])
+    cycle(cfg, "2026-07-01 08:00")
+    [msg] = outbox(cfg)
+    body = " ".join(text_of(msg).split())
+    assert "why: long-context inference (its words apart) (abstract):" in body
+    assert "matched: long-context inference (its words apart)" in body

@@ -39,7 +39,7 @@ def test_missing_golden_file_fails_and_is_not_written(tmp_path, monkeypatch):
 
 def week_digest(frequency: str = "weekly:wed"):
     """Six papers of the weekly digest sent on Wed 29 July, best first, listed on Fri 24, Mon 27 and Tue 28."""
-    from notifier.pipeline import recipient
+    from notifier.planning import recipient
     from notifier.subscribers import new_subscriber
 
     d = digest(6)
@@ -579,13 +579,15 @@ def test_a_paper_matched_in_its_title_is_not_shown_twice_the_why_line_names_the_
 
 
 def test_a_weekly_digest_says_in_its_subject_which_week_it_covers_not_only_the_day_it_is_sent():
-    from notifier.pipeline import recipient
+    from notifier.planning import recipient
     from notifier.subscribers import new_subscriber
 
     d = digest(3)
     d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"], frequency="weekly:wed"))
-    assert render.render_email(d).subject == "3 papers on kv cache — week of Wed 22 Jul"
-    assert render.render_slack(d).blocks[0]["text"]["text"] == "3 papers on kv cache — week of Wed 22 Jul"
+    assert render.render_email(d).subject == "3 papers on kv cache — week Thu 23 – Wed 29 Jul"
+    assert render.render_slack(d).blocks[0]["text"]["text"] == "3 papers on kv cache — week Thu 23 – Wed 29 Jul"
+    d.items[2].day = date(2026, 7, 21)                  # listed before the week: fetched late, or a time zone
+    assert render.render_email(d).subject == "3 papers on kv cache — week Tue 21 – Wed 29 Jul"
     d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"]))
     assert render.render_email(d).subject == "3 papers on kv cache — Wed 29 Jul"
 
@@ -668,3 +670,58 @@ def test_every_thread_reply_of_a_long_weekly_slack_digest_starts_with_the_day_it
         assert len(message) <= 50 and sum(map(len, texts(message))) <= 10_000
     shown = re.findall(r"\|Paper (\d\d) ", json.dumps([s.blocks, *s.thread]))
     assert sorted(shown) == [f"{i:02d}" for i in range(40)]
+
+
+def test_a_phrase_found_only_as_its_words_apart_is_named_so_in_email_and_slack():
+    """The why line quoted "… *inference* …" under "long-context inference" as if the paper had the
+    phrase; `notifier match` says "(its words apart)", and so does the digest now."""
+    d = digest(1)
+    d.items[0].match.matched, d.items[0].match.apart = ["long-context inference", "kv cache"], ["long-context inference"]
+    d.items[0].match.evidence = [Evidence("long-context inference", "abstract", [
+        ("Long-context prompts make ", False), ("inference", True), (" slow.", False)])]
+    mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    text = " ".join(mail.text.split())
+    assert "why: long-context inference (its words apart) (abstract): Long-context prompts make *inference*" in text
+    assert "matched: long-context inference (its words apart), kv cache" in text
+    assert re.search(r'long-context inference \(its words apart\) <span class="tag"[^>]*>\(abstract\)', mail.html)
+    assert "matched: long-context inference (its words apart), kv cache" in mail.html
+    assert "> long-context inference (its words apart) (abstract): Long-context prompts make *inference*" in slack
+    assert "matched: long-context inference (its words apart), kv cache" in slack
+
+
+@pytest.mark.parametrize("liked, line", [(0, "ranked up: you voted it up"),
+                                         (2, "ranked up: you voted it up; like 2 other papers you voted up")],
+                         ids=["alone", "and-two-others"])
+def test_a_paper_the_subscriber_voted_up_says_they_did_not_that_it_is_like_a_paper_they_voted_up(liked, line):
+    d = digest(1)
+    d.items[0].match.voted_up, d.items[0].match.liked = True, liked
+    mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    assert f"{line}\n" in mail.text and f" · {line} · " in mail.html and f" · {line} · " in slack
+
+
+def test_a_phrase_broken_over_two_lines_of_the_abstract_is_highlighted_as_one_phrase():
+    """Hugging Face abstracts keep their line breaks; the why line read "*mixture* *of experts*"."""
+    from notifier.match import build_index, match_profile
+    from notifier.profile import parse_profile
+
+    abstract = "We train a sparse mixture\nof experts model with a KV\ncache."
+    index = build_index([{"id": "p1", "title": "Scaling language models", "abstract": abstract}])
+    [m] = match_profile(index, parse_profile('"mixture of experts", "KV cache"'))
+    d = digest(1)
+    d.items[0].paper.abstract, d.items[0].match = abstract, m
+    text = " ".join(render.render_email(d).text.split())
+    assert "sparse *mixture of experts* model with a *KV cache*." in text
+    assert "sparse *mixture of experts* model with a *KV cache*." in json.dumps(render.render_slack(d).blocks)
+
+
+def test_every_link_of_the_email_is_in_the_link_colour_the_vote_and_footer_links_too():
+    """"More like this · Not for me" and the footer's links had no colour of their own: the
+    browser's #0000ee, darker than the digest's other links (and any client keeping only inline
+    styles shows that)."""
+    from notifier.web.links import digest_links
+
+    d = digest(2)
+    d.links = digest_links("https://papers.example.org", "key", 7, [i.paper.arxiv_id for i in d.items])
+    html = render.render_email(d, unsubscribe_url=d.links.unsubscribe).html
+    links = re.findall(r"<a [^>]*>[^<]*</a>", html)
+    assert len(links) == 15 and all(re.search(r'style="[^"]*color: #0b5cad;', a) for a in links)

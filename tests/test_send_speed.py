@@ -1,5 +1,5 @@
 """Sending fast (issue 13). A big batch's emails are rendered in a second process (the other core) while the first one
-claims, sends and records (``pipeline.emails_ahead``, ``channels.PreparedAhead``): what reaches the
+claims, sends and records (``sending.emails_ahead``, ``channels.PreparedAhead``): what reaches the
 subscribers must be exactly what one process would send, in the same order, and a crash must
 still re-send only the message in flight, with the same Message-ID. And a message's bytes are
 written directly (``channels.email.wire_bytes``): exactly those the email package would write."""
@@ -18,10 +18,11 @@ from types import SimpleNamespace
 import pytest
 
 import notifier.channels.email as email_channel
-from notifier import channels, pipeline
+from notifier import channels, sending
 from notifier.channels import PreparedAhead
 from notifier.models import DigestLinks
-from notifier.pipeline import deliver, open_context
+from notifier.context import open_context
+from notifier.sending import deliver
 from notifier.subscribers import new_subscriber
 from test_faults import SMTPServer, kill_while_held, prepared, states, wait_for
 from test_pipeline import ingest_sample
@@ -34,7 +35,7 @@ def send_batch(config, port: int, ahead: bool, monkeypatch) -> int:
     messages this process rendered itself."""
     config.email.host, config.email.port, config.email.security = "127.0.0.1", port, "none"
     config.email.from_ = "Digest <digest@example.org>"
-    monkeypatch.setattr(pipeline, "PREPARE_AHEAD_MIN", 1 if ahead else 10**9)
+    monkeypatch.setattr(sending, "PREPARE_AHEAD_MIN", 1 if ahead else 10**9)
     rendered_here = []
     render = email_channel._message_parts
     monkeypatch.setattr(email_channel, "_message_parts", lambda *a, **kw: rendered_here.append(1) or render(*a, **kw))
@@ -123,7 +124,7 @@ def test_a_run_killed_while_messages_are_rendered_ahead_resends_only_the_one_in_
     try:
         addresses = [f"ahead{i}@example.org" for i in range(6)]
         config, url, env = prepared(tmp_path, server, addresses, db_url)
-        script = ("import sys, notifier.pipeline as p; p.PREPARE_AHEAD_MIN = 2; from notifier.cli import main; "
+        script = ("import sys, notifier.sending as p; p.PREPARE_AHEAD_MIN = 2; from notifier.cli import main; "
                   f"sys.exit(main(['--config', {config!r}, 'run', '--all']))")
         with open(tmp_path / "run.log", "wb") as log:
             first = subprocess.Popen([sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT, env=env,

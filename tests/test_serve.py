@@ -46,12 +46,12 @@ FAKE = textwrap.dedent('''
         say("deliver done", subscriber_ids)
         return [NS(subscriber="late@example.org", state="sent", papers=2, error=None)]
 
-    fake = types.ModuleType("notifier.pipeline")
-    fake.open_context, fake.deliver = open_context, deliver
-    fake.recover = lambda ctx, **kw: say("recover") or 0
-    fake.send_pending = lambda ctx, **kw: []
-    fake.fetch_cycle = lambda ctx: say("fetch") or []
-    sys.modules["notifier.pipeline"] = fake
+    fakes = {name: types.ModuleType(f"notifier.{name}") for name in ("context", "sending", "recovery", "fetch_cycle")}
+    fakes["context"].open_context, fakes["sending"].deliver = open_context, deliver
+    fakes["recovery"].recover = lambda ctx, **kw: say("recover") or 0
+    fakes["sending"].send_pending = lambda ctx, **kw: []
+    fakes["fetch_cycle"].fetch_cycle = lambda ctx: say("fetch") or []
+    sys.modules.update({f"notifier.{name}": fake for name, fake in fakes.items()})
     from notifier.cli import main
     sys.exit(main(sys.argv[1:]))
 ''')
@@ -191,7 +191,7 @@ def test_everyone_due_at_the_same_moment_is_planned_in_one_batch_with_the_reads_
     from freezegun import freeze_time
     from sqlalchemy import event as sa_event
 
-    from notifier import pipeline
+    from notifier import context, fetch_cycle, sending
     from notifier.commands.serve import Daemon
     from notifier.subscribers import new_subscriber
     from test_pipeline import BROAD, SAMPLE, day_items, outbox
@@ -199,13 +199,13 @@ def test_everyone_due_at_the_same_moment_is_planned_in_one_batch_with_the_reads_
     ids = [i["paper"]["id"] for i in SAMPLE]
     hf.days["2026-07-01"] = day_items("2026-07-01", ids[:15])
     times = [("08:30", "Europe/Berlin")] + [("09:30", "Europe/Berlin"), ("08:30", "Europe/London")] * 20
-    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+    with freeze_time("2026-07-01 06:00"), context.open_context(cfg) as ctx:
         for i, (hhmm, zone) in enumerate(times):
             ctx.store.add_subscriber(new_subscriber(address=f"u{i}@example.org", keywords=[BROAD], time=hhmm,
                                                     timezone=zone))
-    with freeze_time("2026-07-01 08:00"), pipeline.open_context(cfg) as ctx:
-        pipeline.fetch_cycle(ctx)
-        assert len(pipeline.deliver(ctx)) == 41                     # yesterday's digests
+    with freeze_time("2026-07-01 08:00"), context.open_context(cfg) as ctx:
+        fetch_cycle.fetch_cycle(ctx)
+        assert len(sending.deliver(ctx)) == 41                     # yesterday's digests
     planning: list[tuple[int, list]] = []
 
     def counted(ctx, subs, **kw):
@@ -216,12 +216,12 @@ def test_everyone_due_at_the_same_moment_is_planned_in_one_batch_with_the_reads_
             return real_plan_batch(ctx, subs, **kw)
         finally:
             sa_event.remove(ctx.store.engine, "before_cursor_execute", listener)
-    real_plan_batch = pipeline.plan_batch
-    monkeypatch.setattr(pipeline, "plan_batch", counted)
+    real_plan_batch = sending.plan_batch
+    monkeypatch.setattr(sending, "plan_batch", counted)
     hf.days["2026-07-02"] = day_items("2026-07-02", ids[15:])
     batches = {}
-    with freeze_time("2026-07-02 05:00") as clock, pipeline.open_context(cfg) as ctx:
-        pipeline.fetch_cycle(ctx)
+    with freeze_time("2026-07-02 05:00") as clock, context.open_context(cfg) as ctx:
+        fetch_cycle.fetch_cycle(ctx)
         ctx.matcher.refresh(ctx.store.papers_version())
         ctx.matcher.background                                      # read once for the day, whatever the batch
         daemon = Daemon(ctx, queue.Queue())
@@ -242,7 +242,7 @@ AT = textwrap.dedent('''
 
     import freezegun
 
-    from notifier import cli, pipeline                      # noqa: F401  (loaded before the clock starts; no
+    from notifier import cli, sending                       # noqa: F401  (loaded before the clock starts; no
     #                                                         thread may start before `serve` blocks its signals)
     from notifier.commands import serve                     # noqa: F401
 
@@ -331,32 +331,32 @@ def test_a_subscriber_with_nothing_that_day_is_planned_once_and_still_gets_the_n
 
     from freezegun import freeze_time
 
-    from notifier import pipeline
+    from notifier import context, fetch_cycle, sending
     from notifier.commands.serve import Daemon
     from notifier.subscribers import new_subscriber
     from test_pipeline import AGENTS_ARENA, SPEC_DECODING, day_items, outbox
 
-    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+    with freeze_time("2026-07-01 06:00"), context.open_context(cfg) as ctx:
         ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=['"speculative decoding"'],
                                                 time="07:30"))
     hf.days["2026-07-01"] = day_items("2026-07-01", [AGENTS_ARENA])           # nothing for her
     hf.days["2026-07-02"] = day_items("2026-07-02", [SPEC_DECODING])
     planned: list[list[int]] = []
-    real_deliver = pipeline.deliver
+    real_deliver = sending.deliver
 
     def counted(ctx, subscriber_ids=None, **kw):
         planned.append(subscriber_ids)
         return real_deliver(ctx, subscriber_ids=subscriber_ids, **kw)
-    monkeypatch.setattr(pipeline, "deliver", counted)
-    with freeze_time("2026-07-01 07:00") as clock, pipeline.open_context(cfg) as ctx:
-        pipeline.fetch_cycle(ctx)
+    monkeypatch.setattr(sending, "deliver", counted)
+    with freeze_time("2026-07-01 07:00") as clock, context.open_context(cfg) as ctx:
+        fetch_cycle.fetch_cycle(ctx)
         daemon = Daemon(ctx, queue.Queue())
         for moment in ("2026-07-01 07:30", "2026-07-01 07:35", "2026-07-01 12:00", "2026-07-01 23:55"):
             clock.move_to(moment)
             daemon.deliver_due()                                   # as each sweep does
         assert len(planned) == 1 and [d.state for d in ctx.store.deliveries()] == ["empty"]
         clock.move_to("2026-07-02 07:00")
-        pipeline.fetch_cycle(ctx)
+        fetch_cycle.fetch_cycle(ctx)
         clock.move_to("2026-07-02 07:30")
         daemon.deliver_due()
         daemon.deliver_due()
@@ -409,21 +409,21 @@ def test_a_job_reads_everyones_schedule_once_and_whole_subscribers_only_of_those
 
     from freezegun import freeze_time
 
-    from notifier import pipeline
+    from notifier import context, fetch_cycle
     from notifier.commands.serve import Daemon
     from notifier.subscribers import new_subscriber
     from test_pipeline import BROAD, SAMPLE, day_items, outbox
 
     ids = [i["paper"]["id"] for i in SAMPLE]
-    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+    with freeze_time("2026-07-01 06:00"), context.open_context(cfg) as ctx:
         subs = [ctx.store.add_subscriber(new_subscriber(address=f"u{i}@example.org", keywords=[BROAD], time=at))
                 for i, at in enumerate(["07:30"] * 3 + ["09:00"] * 2)]
         had_yesterdays(ctx.store, subs)
     early = {s.id for s in subs[:3]}
     hf.days["2026-07-01"] = day_items("2026-07-01", ids[:15])
     hf.days["2026-07-02"] = day_items("2026-07-02", ids[15:])
-    with freeze_time("2026-07-01 07:00") as clock, pipeline.open_context(cfg) as ctx:
-        pipeline.fetch_cycle(ctx)
+    with freeze_time("2026-07-01 07:00") as clock, context.open_context(cfg) as ctx:
+        fetch_cycle.fetch_cycle(ctx)
         daemon = Daemon(ctx, queue.Queue())
         daemon._first_sweep = False                   # no start-up fetch: this one is about subscribers
         daemon.build(cfg)
@@ -441,7 +441,7 @@ def test_a_job_reads_everyones_schedule_once_and_whole_subscribers_only_of_those
         fire_jobs_due_at(daemon.scheduler, datetime(2026, 7, 1, 9, 0, tzinfo=timezone.utc))
         assert len(outbox(cfg)) == 5
         clock.move_to("2026-07-02 07:00")
-        pipeline.fetch_cycle(ctx)
+        fetch_cycle.fetch_cycle(ctx)
         clock.move_to("2026-07-02 08:00")             # the 07:30 job was missed: the sweep catches up
         reads.clear(), whole.clear()
         daemon.sweep()
@@ -460,7 +460,7 @@ def test_each_job_delivers_exactly_to_those_due_once_whatever_kind_of_subscriber
 
     from freezegun import freeze_time
 
-    from notifier import pipeline
+    from notifier import context, fetch_cycle
     from notifier.commands.serve import Daemon
     from notifier.subscribers import new_subscriber
     from test_pipeline import BROAD, SAMPLE, day_items, outbox
@@ -470,7 +470,7 @@ def test_each_job_delivers_exactly_to_those_due_once_whatever_kind_of_subscriber
              "paused": ("07:30", "Europe/Berlin"), "unsubscribed": ("07:30", "Europe/Berlin"),
              "unreadable": ("07:30", "Europe/Berlin")}
     hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE][:15])
-    with freeze_time("2026-06-30 12:00"), pipeline.open_context(cfg) as ctx:
+    with freeze_time("2026-06-30 12:00"), context.open_context(cfg) as ctx:
         st = ctx.store
         subs = {kind: st.add_subscriber(new_subscriber(address=f"{kind}@example.org", keywords=[BROAD], time=at,
                                                        timezone=zone)) for kind, (at, zone) in kinds.items()}
@@ -481,9 +481,9 @@ def test_each_job_delivers_exactly_to_those_due_once_whatever_kind_of_subscriber
         st.remove_subscriber(subs["unsubscribed"].id)
         st.update_subscriber(subs["unreadable"].id, profile=json.dumps(["agents", "+-moe"]))
     sent_at: dict[str, list[str]] = {}
-    with freeze_time("2026-07-01 05:00") as clock, pipeline.open_context(cfg) as ctx, \
+    with freeze_time("2026-07-01 05:00") as clock, context.open_context(cfg) as ctx, \
             caplog.at_level(logging.ERROR, logger="notifier.pipeline"):
-        pipeline.fetch_cycle(ctx)
+        fetch_cycle.fetch_cycle(ctx)
         daemon = Daemon(ctx, queue.Queue())
         daemon._first_sweep = False
         daemon.build(cfg)
@@ -496,7 +496,7 @@ def test_each_job_delivers_exactly_to_those_due_once_whatever_kind_of_subscriber
             sent_at[f"{hour}:30"] = sorted(m["To"].split("@")[0] for m in outbox(cfg))
     assert sent_at == {"5:30": ["berlin", "wednesdays"], "7:30": ["berlin", "utc", "wednesdays"],
                        "11:30": ["berlin", "new-york", "utc", "wednesdays"]}
-    with pipeline.open_context(cfg) as ctx:
+    with context.open_context(cfg) as ctx:
         today = {(d.subscriber_id, d.state) for d in ctx.store.deliveries() if d.digest_day == "2026-07-01"}
     assert today == {(subs[kind].id, "sent") for kind in ("berlin", "utc", "new-york", "wednesdays")}
     assert {r.ctx["subscriber"] for r in caplog.records if r.getMessage() == "profile unreadable"} \
@@ -592,21 +592,21 @@ def test_a_subscriber_who_pauses_during_the_start_up_fetch_gets_nothing_from_tha
 
     from freezegun import freeze_time
 
-    from notifier import pipeline
+    from notifier import context, fetch_cycle
     from notifier.commands.serve import Daemon
     from notifier.subscribers import new_subscriber
     from test_pipeline import BROAD, SAMPLE, day_items, outbox
 
     hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE][:15])
-    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+    with freeze_time("2026-07-01 06:00"), context.open_context(cfg) as ctx:
         ada, bob = (ctx.store.add_subscriber(new_subscriber(address=f"{who}@example.org", keywords=[BROAD], time="07:30"))
                     for who in ("ada", "bob"))
-    with freeze_time("2026-07-01 08:00"), pipeline.open_context(cfg) as ctx:
+    with freeze_time("2026-07-01 08:00"), context.open_context(cfg) as ctx:
         daemon = Daemon(ctx, queue.Queue())
         daemon.build(cfg)
 
         def fetch_while_bob_pauses():
-            pipeline.fetch_cycle(ctx)
+            fetch_cycle.fetch_cycle(ctx)
             ctx.store.set_paused(bob.id, True)
         monkeypatch.setattr(daemon, "fetch", fetch_while_bob_pauses)
         daemon.sweep()
@@ -620,23 +620,23 @@ def test_a_subscriber_who_pauses_while_the_batch_is_matched_gets_nothing(cfg, hf
 
     from freezegun import freeze_time
 
-    from notifier import pipeline
+    from notifier import context, fetch_cycle, planning
     from notifier.commands.serve import Daemon
     from notifier.subscribers import new_subscriber
     from test_pipeline import BROAD, SAMPLE, day_items, outbox
 
     hf.days["2026-07-01"] = day_items("2026-07-01", [i["paper"]["id"] for i in SAMPLE][:15])
-    with freeze_time("2026-07-01 06:00"), pipeline.open_context(cfg) as ctx:
+    with freeze_time("2026-07-01 06:00"), context.open_context(cfg) as ctx:
         ada, bob = (ctx.store.add_subscriber(new_subscriber(address=f"{who}@example.org", keywords=[BROAD], time="07:30"))
                     for who in ("ada", "bob"))
-    real_match_batch = pipeline.match_batch
+    real_match_batch = planning.match_batch
 
     def match_while_bob_pauses(ctx, subs):
         ctx.store.set_paused(bob.id, True)
         yield from real_match_batch(ctx, subs)
-    monkeypatch.setattr(pipeline, "match_batch", match_while_bob_pauses)
-    with freeze_time("2026-07-01 07:30"), pipeline.open_context(cfg) as ctx:
-        pipeline.fetch_cycle(ctx)
+    monkeypatch.setattr(planning, "match_batch", match_while_bob_pauses)
+    with freeze_time("2026-07-01 07:30"), context.open_context(cfg) as ctx:
+        fetch_cycle.fetch_cycle(ctx)
         Daemon(ctx, queue.Queue()).deliver_due()
         assert {d.subscriber_id for d in ctx.store.deliveries()} == {ada.id}
     assert [m["To"] for m in outbox(cfg)] == ["ada@example.org"]
@@ -650,17 +650,17 @@ def test_a_fetch_that_failed_at_its_time_is_retried_the_same_day_before_the_dige
 
     from freezegun import freeze_time
 
-    from notifier import pipeline
+    from notifier import context
     from notifier.commands.serve import FETCH_RETRY_MINUTES, Daemon
     from notifier.subscribers import new_subscriber
     from test_pipeline import SPEC_DECODING, day_items, outbox, text_of
 
     cfg.schedule.time = "07:00"
-    with freeze_time("2026-06-30 06:00"), pipeline.open_context(cfg) as ctx:
+    with freeze_time("2026-06-30 06:00"), context.open_context(cfg) as ctx:
         ada = ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=['"speculative decoding"'],
                                                       time="08:00"))
         had_yesterdays(ctx.store, [ada])
-    with freeze_time("2026-07-01 06:59") as clock, pipeline.open_context(cfg) as ctx:
+    with freeze_time("2026-07-01 06:59") as clock, context.open_context(cfg) as ctx:
         daemon = Daemon(ctx, queue.Queue())
         daemon.build(cfg)
         daemon.sweep()                                      # the start-up sweep fetches the day so far: nothing
@@ -690,14 +690,14 @@ def test_an_arxiv_listing_not_out_at_the_fetch_time_is_fetched_by_a_later_sweep(
     from freezegun import freeze_time
 
     from hf_server import rss_listing
-    from notifier import pipeline
+    from notifier import context, fetch_cycle
     from notifier.commands.serve import FETCH_RETRY_MINUTES, Daemon
 
     arxiv_cfg.schedule.time = "07:00"
     hf.rss["cs.LG"] = rss_listing("2607.00001")
-    with freeze_time("2026-07-06 07:00"), pipeline.open_context(arxiv_cfg) as ctx:
-        pipeline.fetch_cycle(ctx)                           # Monday's listing
-    with freeze_time("2026-07-07 06:59") as clock, pipeline.open_context(arxiv_cfg) as ctx:
+    with freeze_time("2026-07-06 07:00"), context.open_context(arxiv_cfg) as ctx:
+        fetch_cycle.fetch_cycle(ctx)                           # Monday's listing
+    with freeze_time("2026-07-07 06:59") as clock, context.open_context(arxiv_cfg) as ctx:
         daemon = Daemon(ctx, queue.Queue())
         daemon.build(arxiv_cfg)
         daemon.sweep()
@@ -716,7 +716,7 @@ def test_stopping_the_daemon_while_a_fetch_waits_to_retry_ends_the_fetch_at_once
     import queue
     import threading
 
-    from notifier import pipeline
+    from notifier import context
     from notifier.commands.serve import Daemon
     from notifier.fetch import Fetcher
 
@@ -728,7 +728,7 @@ def test_stopping_the_daemon_while_a_fetch_waits_to_retry_ends_the_fetch_at_once
         return 600.0
     monkeypatch.setattr(Fetcher, "_backoff", minutes_of_backoff)
     hf.down = True
-    with pipeline.open_context(cfg) as ctx:
+    with context.open_context(cfg) as ctx:
         daemon = Daemon(ctx, queue.Queue())
         job = threading.Thread(target=daemon.fetch, daemon=True)
         job.start()
@@ -748,12 +748,12 @@ def test_a_source_down_all_day_is_asked_again_less_and_less_often(cfg, hf, monke
 
     from freezegun import freeze_time
 
-    from notifier import pipeline
+    from notifier import context
     from notifier.commands.serve import Daemon
 
     cfg.schedule.time = "07:00"
     hf.down = True
-    with freeze_time("2026-07-01 07:00") as clock, pipeline.open_context(cfg) as ctx:
+    with freeze_time("2026-07-01 07:00") as clock, context.open_context(cfg) as ctx:
         daemon = Daemon(ctx, queue.Queue())
         daemon.build(cfg)
         fetched, real_fetch = [], daemon.fetch
@@ -774,7 +774,7 @@ def test_a_first_digest_before_the_subscribers_time_leaves_the_next_at_their_tim
 
     from freezegun import freeze_time
 
-    from notifier import pipeline
+    from notifier import context
     from notifier.clock import as_utc
     from notifier.commands.serve import Daemon
     from notifier.subscribers import new_subscriber
@@ -784,7 +784,7 @@ def test_a_first_digest_before_the_subscribers_time_leaves_the_next_at_their_tim
     hf.days.update({day: day_items(day, ids[n * 5:n * 5 + 5])
                     for n, day in enumerate(("2026-06-30", "2026-07-01", "2026-07-02"))})
     start = datetime(2026, 7, 1, 4, tzinfo=timezone.utc)                   # 06:00 in Berlin
-    with freeze_time(start) as clock, pipeline.open_context(cfg) as ctx:
+    with freeze_time(start) as clock, context.open_context(cfg) as ctx:
         ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=["agents, reasoning"],
                                                 time="07:30", timezone="Europe/Berlin"))
         daemon = Daemon(ctx, queue.Queue())

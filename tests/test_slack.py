@@ -203,7 +203,8 @@ def test_a_redirect_is_reported_with_its_status_and_host_and_the_digest_kept_for
     from pathlib import Path
 
     from notifier.parse import parse_text
-    from notifier.pipeline import deliver, open_context
+    from notifier.context import open_context
+    from notifier.sending import deliver
     from notifier.subscribers import new_subscriber
 
     monkeypatch.setenv("TEAM_HOOK", slack.url + "/hook/T1/B1/x")

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from notifier.pipeline import open_context
+from notifier.context import open_context
 
 ROWS = [
     {"address": "ada@example.org", "profiles": ["kv cache, MoE", "speculative decoding"], "name": "Ada",

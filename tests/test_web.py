@@ -504,7 +504,7 @@ def titles_in_tester(html: str) -> list[str]:
 def test_the_manage_page_tester_applies_the_subscribers_votes_as_their_digest_does(app, client, config, store):
     """It ranked the keywords alone: a paper marked "not for me" still showed, and the order the
     votes make (which decides what fills a full digest) was not the digest's."""
-    from notifier.pipeline import match_subscriber
+    from notifier.planning import match_subscriber
 
     sub = subscribed(client, config, store)
     store.update_subscriber(sub.id, profile=json.dumps(["agents, memory"]))
@@ -515,7 +515,7 @@ def test_the_manage_page_tester_applies_the_subscribers_votes_as_their_digest_do
     items, _ = match_subscriber(app.web.ctx, store.find_subscriber(sub.id), app.web.tester.papers())
     digest = [app.web.store.get_papers([i["id"]])[i["id"]].title for i in items]
     assert titles_in_tester(page) == titles_in_tester(live) == digest
-    assert not any(t.startswith("EvoBrowseComp") for t in digest) and "ranked up: like a paper you voted up" in page
+    assert not any(t.startswith("EvoBrowseComp") for t in digest) and "ranked up: you voted it up" in page
     anyone = titles_in_tester(preview(client, "/tester", {"keywords": "agents, memory"}).text)
     assert any(t.startswith("EvoBrowseComp") for t in anyone)      # the sign-up page's preview has no votes
 
@@ -549,7 +549,7 @@ def test_a_config_file_subscriber_is_told_the_file_sets_their_keywords_and_a_sav
     """The file wins at the next start: a "Saved." that the next `run` quietly undoes would be a
     lie. The page says who changes them; pausing, votes and unsubscribing still work there."""
     from notifier.config import SubscriberSpec
-    from notifier.pipeline import open_context
+    from notifier.context import open_context
 
     config.subscribers = [SubscriberSpec(email="ann@example.org", keywords="distillation")]
     with open_context(config):
@@ -819,7 +819,7 @@ def test_a_config_file_subscriber_who_unsubscribes_from_a_digest_stays_unsubscri
     """The person, not the operator, asked to stop: the file's subscribers, applied again at the
     next start of any command (a `run` timer, `serve`'s sweep), must not bring them back."""
     from notifier.config import SubscriberSpec
-    from notifier.pipeline import open_context
+    from notifier.context import open_context
 
     config.subscribers = [SubscriberSpec(email="ann@example.org", keywords="distillation")]
     with open_context(config):              # a start applies the file
@@ -1600,7 +1600,7 @@ def test_an_unsubscribe_link_keeps_working_for_a_year(app, client, config, store
 
 def test_the_web_sign_up_brings_back_a_config_file_subscriber_who_unsubscribed(app, client, config, store):
     from notifier.config import SubscriberSpec
-    from notifier.pipeline import open_context
+    from notifier.context import open_context
 
     config.subscribers = [SubscriberSpec(email="ann@example.org", keywords="distillation")]
     with open_context(config):

@@ -12,7 +12,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from notifier.cli import main
-from notifier.pipeline import deliver, open_context
+from notifier.context import open_context
+from notifier.sending import deliver
 from notifier.render import render_slack
 from notifier.subscribers import new_subscriber
 from notifier.web.app import create_app
@@ -78,7 +79,7 @@ def test_without_public_url_or_key_a_digest_keeps_the_mailto_unsubscribe_only(co
 
 
 def test_slack_digests_get_vote_buttons_carrying_the_signed_token(web_config):
-    from notifier.pipeline import build_digest, plan
+    from notifier.planning import build_digest, plan
 
     with open_context(web_config) as ctx:
         store_sample_papers(ctx.store)

@@ -19,7 +19,10 @@ import pytest
 
 from notifier.config import Config, load_config
 from notifier.errors import ConfigError
-from notifier.pipeline import fetch_claimed, open_context, recover, renewing
+from notifier.context import open_context
+from notifier.fetch_cycle import fetch_claimed
+from notifier.recovery import recover
+from notifier.sending import renewing
 from notifier.store import Delivery, FetchRun, Store
 from notifier.store.tables import delivery_key
 from notifier.subscribers import new_subscriber, written
@@ -390,7 +393,7 @@ def plan_everyone(config_path: str) -> None:
     """Every config subscriber's digest of today, planned up front as a planning pass leaves them
     (one matched for real, its papers copied to the rest, in one transaction): what the workers
     then race for is the sending. Matching 2,000 subscribers one by one would take minutes here."""
-    from notifier.pipeline import plan
+    from notifier.planning import plan
     from notifier.store import DeliveryPaper
 
     with open_context(load_config(config_path, env={})) as ctx:       # also applies the subscribers
@@ -498,7 +501,7 @@ def test_an_alert_raised_by_two_workers_at_once_is_recorded_once_without_error(p
 
 
 def test_a_run_waits_at_its_end_two_leases_at_most_while_a_live_worker_holds_a_claim(postgres_url, tmp_path, monkeypatch):
-    from notifier.pipeline import finish_claimed
+    from notifier.recovery import finish_claimed
 
     other = Store(postgres_url)
     d = one_pending(other)

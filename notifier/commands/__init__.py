@@ -16,7 +16,7 @@ def load(args):
 
 @contextmanager
 def context(args, **kwargs):
-    from notifier.pipeline import open_context
+    from notifier.context import open_context
 
     with open_context(load(args), **kwargs) as ctx:
         yield ctx

@@ -53,7 +53,8 @@ def run(args) -> int:
     from importlib.resources import files
 
     from notifier.parse import parse_text
-    from notifier.pipeline import deliver, open_context
+    from notifier.context import open_context
+    from notifier.sending import deliver
     from notifier.subscribers import new_subscriber
 
     import logging

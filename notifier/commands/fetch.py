@@ -43,7 +43,8 @@ def run(args) -> int:
     """Under the lock `run` and `serve` take (lock.py): the store counts on one fetching process
     per state folder, and closes the runs of a source day left `running` as a dead process's."""
     from notifier.lock import DaemonLock
-    from notifier.pipeline import fetch_cycle, open_context
+    from notifier.context import open_context
+    from notifier.fetch_cycle import fetch_cycle
 
     config = load(args)
     check_sources(config, args)

@@ -16,7 +16,7 @@ def add_arguments(p):
 def run(args) -> int:
     import json
 
-    from notifier.pipeline import preview_digest
+    from notifier.planning import preview_digest
     from notifier import render
 
     with context(args) as ctx:

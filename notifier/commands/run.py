@@ -25,7 +25,10 @@ def run(args) -> int:
     from notifier.commands import load
     from notifier.config import require_secrets, warn_unsubscribe_missing
     from notifier.lock import DaemonLock
-    from notifier.pipeline import deliver, fetch_cycle, finish_claimed, open_context, recover
+    from notifier.context import open_context
+    from notifier.fetch_cycle import fetch_cycle
+    from notifier.recovery import finish_claimed, recover
+    from notifier.sending import deliver
     from notifier.schedule import SCHEDULE_COLUMNS, due_subscribers, schedules_of
 
     config = load(args) if args.dry_run else require_secrets(load(args))
@@ -69,7 +72,7 @@ def nothing_sent(ctx, ids: list[int] | None) -> str:
 
 def sent_elsewhere(ctx, ids: list[int] | None) -> int:
     """How many of these subscribers' digests of their day were sent by another worker or process."""
-    from notifier.pipeline import local_day
+    from notifier.planning import local_day
     from notifier.store.tables import delivery_key
 
     now, asked = ctx.now(), None if ids is None else set(ids)

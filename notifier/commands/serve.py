@@ -114,7 +114,7 @@ class Daemon:
     def fetch(self) -> None:
         """The fetch cycle, with a fetcher that ends at once when the daemon stops or reloads."""
         from notifier.fetch import Fetcher
-        from notifier.pipeline import fetch_cycle
+        from notifier.fetch_cycle import fetch_cycle
 
         if self.ctx.fetcher is None:
             self.ctx.fetcher = Fetcher.from_config(self.ctx.config, stop=self.stopping)
@@ -124,7 +124,7 @@ class Daemon:
         """Plan and send the digests of everyone due now as one batch (subscribers whose time has
         come, in any zone, and any whose digest was missed). ``schedules``: ``schedules()`` if
         the job has them already."""
-        from notifier.pipeline import deliver
+        from notifier.sending import deliver
         from notifier.schedule import due_subscribers
 
         if self.stopping.is_set():
@@ -172,7 +172,7 @@ class Daemon:
     def retry_due(self) -> None:
         """Waiting deliveries go out once their time has come, whether or not their subscriber is
         due: otherwise a retry waits for the subscriber's next digest, a day later."""
-        from notifier.pipeline import send_pending
+        from notifier.sending import send_pending
 
         send_pending(self.ctx, stop=self.stopping)
 
@@ -187,11 +187,11 @@ class Daemon:
     def fetch_again_if_failed(self) -> None:
         """Run the fetch cycle again (it reads each source from its last success) when a source's
         latest fetch since the last fetch time failed, or found the arXiv listing not out yet
-        (``pipeline.unfinished_fetches``), once the wait FETCH_RETRY_MINUTES describes has passed."""
+        (``fetch_cycle.unfinished_fetches``), once the wait FETCH_RETRY_MINUTES describes has passed."""
         from datetime import timedelta
 
         from notifier.clock import as_utc
-        from notifier.pipeline import unfinished_fetches
+        from notifier.fetch_cycle import unfinished_fetches
         from notifier.schedule import last_slot
 
         cfg, now = self.ctx.config.schedule, self.ctx.now()
@@ -231,7 +231,8 @@ class Running:
 
     def __init__(self, config, requests: queue.Queue, sweep_minutes: float):
         from notifier.config import warn_unsubscribe_missing
-        from notifier.pipeline import open_context, recover
+        from notifier.context import open_context
+        from notifier.recovery import recover
 
         self.config = config
         warn_unsubscribe_missing(config)      # before the jobs start delivering

@@ -125,7 +125,7 @@ def caught_up(d, last_sent) -> bool:
 
 def interrupted(ctx) -> set[int]:
     """The `sending` digests whose worker stopped (its lease ran out, or its process on this host is gone)."""
-    from notifier.pipeline import lease_of
+    from notifier.recovery import lease_of
 
     return {d.id for d in ctx.store.claims_to_recover(ctx.now(), lease_of(ctx))}
 
@@ -172,7 +172,7 @@ def when(moment) -> str:
 
 def print_unreadable(subs) -> bool:
     """Subscribers whose stored profile this version no longer reads: their digests wait. -> any?"""
-    from notifier.pipeline import stored_profiles
+    from notifier.planning import stored_profiles
 
     unreadable = False
     for sub, _, error in stored_profiles(subs):

@@ -83,7 +83,7 @@ class Confirmed(Exception):
 
 class WebApp:
     def __init__(self, config: Config, env: dict | None = None, clock: Callable[[], datetime] | None = None):
-        from notifier.pipeline import Context
+        from notifier.context import Context
         from notifier.render import _env
         from notifier.store import Store
 

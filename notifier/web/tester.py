@@ -1,6 +1,6 @@
 """The profile tester: what a profile would have sent over the last days of stored papers.
 
-It runs the pipeline's own matching (``pipeline.match_subscriber``) on a transient subscriber,
+It runs the pipeline's own matching (``planning.match_subscriber``) on a transient subscriber,
 so what the page shows is what a digest would carry: the same threshold, the same cap, the
 same "why" evidence. The index over those papers is built once and reused until a paper is
 added or changed (``Matcher.refresh``); one lock keeps concurrent requests off the cache.
@@ -31,6 +31,7 @@ class TesterItem:
     evidence: list[dict]
     liked: int = 0               # how many of the subscriber's liked papers it is like (the digest's "why" line)
     disliked: int = 0
+    voted_up: bool = False       # the subscriber voted this very paper up
 
     @property
     def votes_line(self) -> str:
@@ -100,7 +101,7 @@ class Tester:
 
     def _match(self, texts: list[str], threshold: float | None, max_items: int | None,
                subscriber_id: int) -> TesterResult:
-        from notifier.pipeline import match_subscriber
+        from notifier.planning import match_subscriber
         from notifier.store import Subscriber
 
         papers = self.papers()
@@ -108,7 +109,8 @@ class Tester:
                          threshold=threshold, max_items=max_items)
         items, weaker = match_subscriber(self.ctx, sub, papers)       # reads the votes of sub.id
         by_id = {p.arxiv_id: p for p in papers}
-        shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"], i.get("liked", 0), i.get("disliked", 0))
+        shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"], i.get("liked", 0), i.get("disliked", 0),
+                            i.get("voted_up", False))
                  for i in items if i["id"] in by_id]
         return TesterResult(items=shown, weaker=weaker, considered=len(papers), ran=True)
 

@@ -1,0 +1,376 @@
+"""What each subscriber's digest holds: their new papers matched against their profiles and
+votes, recorded as a delivery (``plan_batch``), and read back as the ``Digest`` the renderers take
+(``digest_of``). A paper that is in any delivery of a subscriber that is not ``failed`` is never
+selected for that subscriber again, so a second run, a retry or a restart sends nothing twice."""
+from __future__ import annotations
+
+import json
+import logging
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from itertools import compress
+from typing import TYPE_CHECKING, Iterable, Iterator
+from zoneinfo import ZoneInfo
+
+from notifier.batching import batched
+from notifier.clock import as_utc
+from notifier.config import Config
+from notifier.errors import ProfileError
+from notifier.fetch_cycle import still_fetched
+from notifier.logs import event
+from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
+from notifier.outbox import State
+from notifier.store import Delivery, Planned, Subscriber, utcnow
+from notifier.store.tables import delivery_key, message_key
+
+if TYPE_CHECKING:
+    from notifier.context import Context
+
+log = logging.getLogger("notifier.pipeline")     # the name its lines had before the cut: operators filter on it
+
+SOURCE_NAMES = {"hf_daily": "Hugging Face Daily Papers"}
+PLAN_CHUNK = 500                   # subscribers' digests recorded per transaction when planning a batch
+
+
+def source_label(source: str) -> str:
+    if source.startswith("arxiv:"):
+        return "arXiv " + source.split(":", 1)[1]
+    return SOURCE_NAMES.get(source, source)
+
+
+def local_day(sub: Subscriber, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(sub.timezone)).date()
+
+
+def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper]) -> tuple[list[dict], int]:
+    """-> (selected items best first, number of weaker matches). A paper matched by several of
+    the subscriber's profiles appears once, tagged with each profile."""
+    if not papers:
+        return [], 0
+    # a profile that does not parse raises here: one line, at the boundary
+    [(_, items, weaker)] = match_many(ctx, [(sub, parsed_profiles(sub))], ctx.matcher.index(papers))
+    return items, weaker
+
+
+def parsed_profiles(sub: Subscriber) -> list:
+    from notifier.profile import parse_profile
+
+    return [parse_profile(text) for text in profiles_of(sub)]
+
+
+def stored_profiles(subs) -> Iterator[tuple[Subscriber, list | None, ProfileError | None]]:
+    """(subscriber, parsed profiles, None) for each subscriber (or row with ``profile``) whose
+    stored profiles parse, (subscriber, None, why) for one written before the profile language
+    got stricter. Each distinct stored text is parsed once: many subscribers share theirs."""
+    parsed: dict[str, tuple[list | None, ProfileError | None]] = {}
+    for sub in subs:
+        if sub.profile not in parsed:
+            try:
+                parsed[sub.profile] = parsed_profiles(sub), None
+            except ProfileError as e:
+                parsed[sub.profile] = None, e
+        yield sub, *parsed[sub.profile]
+
+
+def readable(subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list]]:
+    """(subscriber, parsed profiles) for each subscriber whose stored profiles parse. One that no
+    longer parses is logged and skipped, so it holds back that subscriber's digest (planned once
+    the profile is edited) and nobody else's."""
+    for sub, profiles, error in stored_profiles(subs):
+        if error is None:
+            yield sub, profiles
+        else:
+            event(log, "profile unreadable", logging.ERROR, subscriber=sub.address, term=error.term, error=str(error))
+
+
+def match_many(ctx: Context, subs: Iterable[tuple[Subscriber, list]], index) -> Iterator[tuple[Subscriber, list[dict], int]]:
+    """Yield (subscriber, selected items, weaker) for subscribers, each with its parsed profiles,
+    sharing one index: profiles are matched together, one batch per (threshold, max items)
+    setting the subscribers chose."""
+    from notifier.match import match_profiles
+
+    settings: dict[tuple, list[tuple[Subscriber, list]]] = {}
+    for sub, profiles in subs:
+        settings.setdefault((threshold_of(ctx, sub), limit_of(ctx, sub)), []).append((sub, profiles))
+    explained: dict = {}
+    votes = votes_of(ctx, [sub for pairs in settings.values() for sub, _ in pairs])
+    for (threshold, limit), pairs in settings.items():
+        group, parsed = [sub for sub, _ in pairs], [profiles for _, profiles in pairs]
+        feedback = [votes.get(sub.id, []) for sub, profiles in zip(group, parsed) for _ in profiles]
+        ranked = match_profiles(index, [p for profiles in parsed for p in profiles], max_items=limit,
+                                threshold=threshold, upvote_weight=ctx.config.matching.upvote_weight,
+                                feedback=feedback if any(feedback) else None)
+        for sub, profiles in zip(group, parsed):
+            yield sub, *merge_profiles(index, [next(ranked) for _ in profiles], limit, explained)
+
+
+def votes_of(ctx: Context, subs: list[Subscriber]) -> dict[int, list[tuple[Paper, int]]]:
+    """Each subscriber's votes ("more like this" +1, "not for me" -1) with the papers voted on,
+    which are usually from earlier days: read in two queries for the whole batch."""
+    votes = ctx.store.votes_of([sub.id for sub in subs])
+    papers = ctx.store.get_papers({pid for vs in votes.values() for pid, _ in vs}) if votes else {}
+    return {sid: [(papers[pid], v) for pid, v in vs if pid in papers] for sid, vs in votes.items()}
+
+
+def merge_profiles(index, ranked: list, limit: int, explained: dict) -> tuple[list[dict], int]:
+    """One subscriber's matches over all their profiles -> (the selected papers best first, each
+    once, tagged with every profile that selected it; how many more papers matched weaker).
+    A paper's terms and evidence are those of the first profile that selected it; the evidence
+    of a term in a paper is worked out once for all subscribers (``explained``)."""
+    chosen: dict[int, dict] = {}
+    matched: set[int] = set()
+    for r in ranked:
+        label = ", ".join(r.profile.labels()[:3]) if len(ranked) > 1 else None
+        matched.update(r.docs)
+        for k in compress(range(len(r.docs)), r.selected):       # most matches are weaker: skip them in C
+            d, score = r.docs[k], r.scores[k]
+            found = chosen.setdefault(d, {"score": round(score, 4), "of": (r, k), "profiles": []})
+            if label:
+                found["profiles"].append(label)
+            found["score"] = max(found["score"], score)
+    best = sorted(chosen.items(), key=lambda kv: -kv[1]["score"])[:limit]
+    return [_item(index, d, **found, explained=explained) for d, found in best], len(matched - chosen.keys())
+
+
+def threshold_of(ctx: Context, sub: Subscriber) -> float | None:
+    """The subscriber's own threshold, else the configured one, else None (the matcher's default)."""
+    return sub.threshold if sub.threshold is not None else ctx.config.matching.threshold
+
+
+def limit_of(ctx: Context, sub: Subscriber) -> int:
+    return sub.max_items or ctx.config.matching.max_items
+
+
+def _item(index, d: int, score: float, of: tuple, profiles: list[str], explained: dict) -> dict:
+    from notifier.match import apart
+
+    ranked, k = of
+    code = ranked.codes[k]
+    terms = ranked.terms(code)
+    item = {"id": index.docs[d].id, "score": score, "matched": ranked.labels(code), "profiles": profiles,
+            "evidence": [e for term in dict.fromkeys(terms) for e in _evidence(index, d, term, explained)],
+            "apart": apart(index, d, terms)}        # phrases it has only as their words apart: the why line says so
+    if ranked.voting:           # which of the subscriber's votes moved it, for the "why" line
+        liked, item["disliked"] = ranked.votes(k)
+        item["voted_up"] = voted_up(ranked, item["id"])
+        item["liked"] = liked - (item["voted_up"] and liked > 0)       # it is like itself: not one more
+    return item
+
+
+def voted_up(ranked, paper_id: str) -> bool:
+    """Whether the subscriber voted this very paper up (a paper voted down is never ranked again):
+    its why line said "like a paper you voted up", the paper being itself."""
+    _, papers, signs, _ = ranked.voting
+    return any(sign > 0 and paper.arxiv_id == paper_id for paper, sign in zip(papers, signs))
+
+
+def _evidence(index, d: int, term, explained: dict) -> list[dict]:
+    """Why ``term`` matched paper ``d``, as a digest records it (a paper's evidence is its terms'
+    one after another); kept in ``explained``: subscribers share terms, and it costs ~1 ms."""
+    from notifier.explain import evidence
+
+    if (d, term) not in explained:
+        explained[d, term] = [{"term": e.term, "field": e.field, "snippet": [list(s) for s in e.snippet]}
+                              for e in evidence(index, d, [term])]
+    return explained[d, term]
+
+
+def profiles_of(sub: Subscriber) -> list[str]:
+    return json.loads(sub.profile)
+
+
+def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Delivery | None:
+    """Record this subscriber's digest for their local day (see ``plan_batch``) -> the digest
+    waiting to be sent, or None (nothing to send, or planned already)."""
+    now = now or ctx.now()
+    if not plan_batch(ctx, [sub], now=now):
+        return None
+    return ctx.store.delivery_by_key(delivery_key(sub.id, local_day(sub, now)))
+
+
+def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = None) -> int:
+    """Record each subscriber's digest for their local day, if there is anything to send, and
+    (unless ``send_empty``) an `empty` one if not, so they are not re-matched all day and papers
+    arriving later go into the next digest. The batch is matched together and recorded
+    PLAN_CHUNK subscribers per transaction. -> how many digests are waiting to be sent."""
+    now = now or ctx.now()
+    days = {sub.id: local_day(sub, now).isoformat() for sub in subs}
+    known = ctx.store.delivery_keys([delivery_key(sub.id, days[sub.id]) for sub in subs])
+    subs = [sub for sub in subs if delivery_key(sub.id, days[sub.id]) not in known]
+    folded = ctx.store.supersede_open_many({sub.id: days[sub.id] for sub in subs})   # missed: a catch-up
+    cutoff = utcnow()         # papers first seen from now on belong to the next digest
+    return sum(record_plans(ctx, chunk, days, folded, cutoff, now)
+               for chunk in batched(match_batch(ctx, subs), PLAN_CHUNK))
+
+
+def record_plans(ctx: Context, matched: list[tuple], days: dict[int, str], folded: dict[int, int],
+                 cutoff: datetime, now: datetime) -> int:
+    """Record the digests of a chunk of matched subscribers in one transaction. -> how many are
+    waiting to be sent (not `empty`, not planned meanwhile by another process)."""
+    facts = digest_facts(ctx, matched, now)
+    digests = [(m[0], _planned(ctx, facts, m, days[m[0].id], now, folded.get(m[0].id, 0))) for m in matched]
+    recorded = set(ctx.store.plan_deliveries([p for _, p in digests], created_at=cutoff))
+    pending = [(sub, p) for sub, p in digests if p.key in recorded and p.state == State.PENDING]
+    for sub, p in pending:
+        event(log, "digest planned", subscriber=sub.address, day=p.digest_day, papers=len(p.items),
+              weaker=p.meta["weaker"])
+    return len(pending)
+
+
+def _planned(ctx: Context, facts: DigestFacts, matched: tuple, day: str, now: datetime, folded: int) -> Planned:
+    sub, papers, items, weaker = matched
+    meta = digest_meta(facts, sub, len(papers), items, weaker, now, folded=folded)
+    items = dated(facts, items)
+    if not items and not ctx.config.general.send_empty:
+        return Planned(sub.id, day, [], meta, state=State.EMPTY)
+    return Planned(sub.id, day, items, meta)
+
+
+def match_batch(ctx: Context, subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list[Paper], list[dict], int]]:
+    """Yield (subscriber, candidates, selected items, weaker) for every subscriber whose stored
+    profile parses (``readable``: with papers or not, the others' day waits), a candidate set at a
+    time: each set's index is built once and its subscribers matched together."""
+    for papers, group in candidate_sets(ctx, subs):
+        ready = list(readable(group))
+        if not papers:
+            yield from ((sub, papers, [], 0) for sub, _ in ready)
+            continue
+        index = ctx.matcher.index(papers)
+        yield from ((sub, papers, items, weaker) for sub, items, weaker in match_many(ctx, ready, index))
+
+
+def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
+    """Papers not yet considered for this subscriber: first seen since their last digest was
+    planned (a new subscriber: since the day before subscribing, so they get the latest digest),
+    minus any they already have. Papers a digest left out are not offered again the next day."""
+    [(papers, _)] = candidate_sets(ctx, [sub])
+    return papers
+
+
+def candidate_sets(ctx: Context, subs: list[Subscriber]) -> list[tuple[list[Paper], list[Subscriber]]]:
+    """The subscribers grouped by their candidates (see ``candidates``): most share them (they
+    were planned together last time, or subscribed on the same day). The papers are read and
+    decoded once for the whole batch, what each subscriber has already had in one query."""
+    if not subs:
+        return []
+    cutoffs = ctx.store.last_cutoffs([sub.id for sub in subs])
+    since = {sub.id: as_utc(cutoffs.get(sub.id) or sub.created_at - timedelta(days=1)) for sub in subs}
+    oldest = min(since.values())
+    seen = ctx.store.papers_seen_since(oldest)
+    times = [as_utc(at) for at, _ in seen]
+    first_seen = {p.arxiv_id: at for at, (_, p) in zip(times, seen)}
+    taken = ctx.store.taken_papers([sub.id for sub in subs], oldest)
+    groups: dict[tuple, list[Subscriber]] = {}
+    for sub in subs:
+        start = bisect_right(times, since[sub.id])      # seen at the cutoff: considered then
+        had = frozenset(pid for pid in taken.get(sub.id, ()) if first_seen.get(pid, oldest) >= since[sub.id])
+        groups.setdefault((start, had), []).append(sub)
+    return [([p for _, p in seen[start:] if p.arxiv_id not in had], group)
+            for (start, had), group in groups.items()]
+
+
+@dataclass
+class DigestFacts:
+    """What the digests of a chunk of subscribers say besides their papers, read in a few queries."""
+    sources: list[str]
+    failed: list[str]
+    last_settled: dict[int, datetime]       # subscriber -> when their latest sent or empty digest was planned
+    days: dict[str, list[str]]              # paper -> the digest days it was seen on
+
+
+def digest_facts(ctx: Context, matched: list[tuple], now: datetime) -> DigestFacts:
+    ids = [m[0].id for m in matched]
+    sources = digest_sources(ctx.config, ctx.store.fetch_sources())
+    return DigestFacts(sources=sources or ["hf_daily"],
+                       failed=[s for s in ctx.store.failed_sources_since(now - timedelta(days=1)) if s in sources],
+                       last_settled=ctx.store.last_cutoffs(ids),
+                       days=ctx.store.sighting_days(i["id"] for m in matched for i in m[2]))
+
+
+def digest_sources(config: Config, fetched: list[str]) -> list[str]:
+    """The fetched sources a digest names: those the configuration still fetches (one disabled
+    since, or a category dropped, brings no papers and will not be "back"). A configuration that
+    fetches nothing (a worker that only delivers, the demo) names every source fetched."""
+    if not (config.sources.hf_daily.enabled or config.sources.arxiv.enabled):
+        return fetched
+    return still_fetched(config, fetched)
+
+
+def digest_meta(facts: DigestFacts, sub: Subscriber, new_papers: int, items: list[dict], weaker: int,
+                now: datetime, folded: int = 0) -> dict:
+    days = sorted({d for i in items for d in facts.days.get(i["id"], [])})
+    return {"new_papers": new_papers, "sources": [source_label(s) for s in facts.sources],
+            "failed_sources": [source_label(s) for s in facts.failed], "weaker": weaker,
+            "covers_days": days if folded or missed_a_digest(facts, sub, now) else [],
+            "empty_note": not items}
+
+
+def dated(facts: DigestFacts, items: list[dict]) -> list[dict]:
+    """Each item with ``day``: the first digest day it was seen on, the listing it came from (a
+    weekly or catch-up digest lists its papers under their day)."""
+    return [dict(i, day=facts.days[i["id"]][0]) if facts.days.get(i["id"]) else i for i in items]
+
+
+def missed_a_digest(facts: DigestFacts, sub: Subscriber, now: datetime) -> bool:
+    """True when the subscriber's last digest (sent, or empty: a quiet day or week had its digest
+    too) was planned more than one period (a day, or a week for a weekly subscriber) and half a
+    day ago: this one catches up on days missed after an outage or a pause. A weekly digest
+    covering its own week is a normal digest."""
+    since = facts.last_settled.get(sub.id, sub.created_at)
+    period = timedelta(days=7 if sub.frequency == "weekly" else 1)
+    return now - since > period + timedelta(hours=12)
+
+
+def build_digest(ctx: Context, d: Delivery, sub: Subscriber, papers: dict[str, Paper] | None = None) -> Digest:
+    """The digest a delivery records; ``papers``: those a batch already loaded (else read here)."""
+    items = json.loads(d.items)
+    if papers is None or any(i["id"] not in papers for i in items):
+        papers = ctx.store.get_papers(i["id"] for i in items)
+    return digest_of(ctx.config, d, sub, papers, items)
+
+
+def digest_of(config: Config, d: Delivery, sub: Subscriber, papers: dict[str, Paper],
+              items: list[dict] | None = None) -> Digest:
+    """The digest a delivery records, from its row and its papers (pure: it may run in another
+    process). A paper missing from ``papers`` is left out."""
+    from notifier.web.links import links_for
+
+    items = json.loads(d.items) if items is None else items
+    meta = json.loads(d.meta)
+    digest_items = [DigestItem(paper=papers[i["id"]], profiles=i["profiles"], match=Match(
+        paper_id=i["id"], score=i["score"], selected=True, matched=i["matched"],
+        evidence=[Evidence(e["term"], e["field"], [tuple(s) for s in e["snippet"]]) for e in i["evidence"]],
+        liked=i.get("liked", 0), disliked=i.get("disliked", 0), apart=i.get("apart", []),
+        voted_up=i.get("voted_up", False)),
+        day=date.fromisoformat(i["day"]) if i.get("day") else None)     # planned before items kept their day: None
+        for i in items if i["id"] in papers]
+    return Digest(recipient=recipient(sub), day=date.fromisoformat(d.digest_day), items=digest_items,
+                  stats=DigestStats(meta.get("new_papers", 0), meta.get("sources", []), meta.get("failed_sources", [])),
+                  weaker_count=meta.get("weaker", 0),
+                  covers_days=[date.fromisoformat(x) for x in meta.get("covers_days", [])],
+                  delivery_key=message_key(d),
+                  links=links_for(config, sub.id, [i.paper.arxiv_id for i in digest_items]))
+
+
+def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Digest:
+    """The digest the subscriber would get now (or for one digest day), recording nothing."""
+    now = ctx.now()
+    papers = ctx.store.papers_on_day(day.isoformat()) if day else candidates(ctx, sub)
+    items, weaker = match_subscriber(ctx, sub, papers)
+    facts = digest_facts(ctx, [(sub, papers, items, weaker)], now)
+    meta = digest_meta(facts, sub, len(papers), items, weaker, now)
+    day = day or local_day(sub, now)
+    preview = Delivery(key=delivery_key(sub.id, day) + ":preview", subscriber_id=sub.id, digest_day=day.isoformat(),
+                       items=json.dumps(dated(facts, items)), meta=json.dumps(meta), id=0)
+    return build_digest(ctx, preview, sub)
+
+
+def recipient(sub: Subscriber) -> Recipient:
+    try:
+        profiles = parsed_profiles(sub)
+    except ProfileError:            # a digest planned before its stored profile stopped parsing: no terms line
+        profiles = []
+    terms = [t for profile in profiles for t in profile.labels()]
+    return Recipient(id=sub.id, name=sub.name, channel=sub.channel, address=sub.address, profile_terms=terms,
+                     frequency=sub.frequency)

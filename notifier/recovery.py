@@ -1,0 +1,77 @@
+"""Deliveries a dead worker left claimed: resolved once its lease ran out (``recover``), and
+waited for at the end of a `run` on a shared database (``finish_claimed``)."""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from notifier.logs import event
+from notifier.outbox import State
+from notifier.planning import build_digest
+
+if TYPE_CHECKING:
+    from notifier.context import Context
+    from notifier.sending import DeliveryReport
+
+log = logging.getLogger("notifier.pipeline")     # the name its lines had before the cut: operators filter on it
+
+
+def lease_of(ctx: Context) -> timedelta:
+    return timedelta(seconds=ctx.config.delivery.lease_seconds)
+
+
+def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False) -> int:
+    """Resolve deliveries a dead worker left in `sending` once its lease ran out (the row is
+    taken over first, so of several workers one resolves it). Email is re-sent with the same
+    Message-ID (recipients' clients fold the duplicate); Slack is checked for the message where
+    the sender can look it up; otherwise the row becomes `unknown` for the operator (policy
+    `hold`). A subscriber who is no longer active gets nothing re-sent: the row is held (see
+    ``set_paused``). ``at_start`` (of `run` / `serve`) on SQLite: this process holds the local
+    lock and only lock holders send, so every `sending` row was left by a dead process, however
+    recent (even with a clock set back); on a shared database other workers are sending."""
+    from notifier.channels import Senders
+
+    now, lease = now or ctx.now(), lease_of(ctx)
+    everything = at_start and not ctx.store.shared
+    claims = ctx.store.claims_to_recover(now, lease, expired_only=not everything)
+    if not claims:
+        return 0
+    subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)}
+    resolved = 0
+    with Senders(ctx.config) as senders:
+        for d in claims:
+            if ctx.store.take_over(d.id, now, lease, expired_only=not everything, worker=d.worker) is None:
+                continue                                   # another worker resolves it
+            sub = subs[d.subscriber_id]
+            find_sent = getattr(senders.get(sub.channel, sub.address), "find_sent", None)
+            if not sub.active or sub.paused:
+                ctx.store.record(d.id, State.HELD, error="interrupted while sending; the subscriber is not active", now=now)
+            elif find_sent is not None and find_sent(build_digest(ctx, d, sub)):
+                ctx.store.record(d.id, State.SENT, error="confirmed after restart", now=now)
+            elif ctx.config.delivery.unknown_policy == "resend":
+                ctx.store.record(d.id, State.RETRY, error="interrupted while sending; re-sending", now=now)
+            else:
+                ctx.store.record(d.id, State.UNKNOWN, error="interrupted while sending; check and re-queue", now=now)
+            resolved += 1
+            event(log, "recovered interrupted delivery", logging.WARNING, subscriber=sub.address, key=d.key)
+    return resolved
+
+
+def finish_claimed(ctx: Context, stop: threading.Event | None = None, poll: float = 0.5) -> list[DeliveryReport]:
+    """`run` on a shared database, after its batch: wait while digests are still claimed by other
+    workers, taking over and sending those whose claim expires (their worker died), so the run
+    leaves nothing behind. Waits at most two leases: long enough for a dead worker's claim to run
+    out, not for live workers' batches (theirs to finish)."""
+    import time
+
+    from notifier.sending import send_pending      # (sending imports this module)
+
+    reports: list[DeliveryReport] = []
+    deadline = time.monotonic() + 2 * lease_of(ctx).total_seconds()
+    while ctx.store.deliveries(states=(State.SENDING,)) and time.monotonic() < deadline \
+            and not (stop is not None and stop.is_set()):
+        time.sleep(poll)
+        reports += send_pending(ctx, stop=stop)          # takes over expired claims first
+    return reports

@@ -1,0 +1,187 @@
+"""Deliveries go through the outbox:
+
+    plan   (``planning.plan_batch``: a few queries and transactions for a whole batch of
+           subscribers) record each one's pending delivery with its papers, or an `empty` one if
+           nothing matched, or nothing if their digest for that local day exists or no paper is
+           left to send;
+    claim  pending/retry -> sending, committed before any network I/O;
+    send   through the sender of the subscriber's destination (one per destination and batch);
+    record sent / retry (with backoff) / failed / unknown, straight after.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Iterator
+
+from notifier.logs import event, redact
+from notifier.models import Paper
+from notifier.outbox import WAITING, State
+from notifier.planning import build_digest, digest_of, match_batch, plan_batch, stored_profiles
+from notifier.recovery import lease_of, recover
+from notifier.render import one_line
+from notifier.store import Delivery, Subscriber
+
+if TYPE_CHECKING:
+    from notifier.context import Context
+
+log = logging.getLogger("notifier.pipeline")     # the name its lines had before the cut: operators filter on it
+
+RETRY_CAP = timedelta(hours=6)
+
+
+@dataclass
+class DeliveryReport:
+    subscriber: str
+    state: str
+    papers: int = 0
+    where: str | None = None
+    error: str | None = None
+
+
+def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool = False,
+            now: datetime | None = None, stop: threading.Event | None = None) -> list[DeliveryReport]:
+    """Plan and send the digests of the given subscribers (default: every active one); only
+    those are read. ``stop`` (set by SIGTERM) ends the batch after the message in flight."""
+    now = now or ctx.now()
+    subs = ctx.store.list_subscribers(ids=subscriber_ids)
+    if subs:                # none due: nothing is matched, and the matcher is not loaded
+        ctx.matcher.refresh(ctx.store.papers_version())
+    if dry_run:
+        return preview_reports(ctx, subs)
+    plan_batch(ctx, subs, now=now)
+    return send_pending(ctx, now=now, stop=stop) + [held_back(sub) for sub, _, error in stored_profiles(subs) if error]
+
+
+def preview_reports(ctx: Context, subs: list[Subscriber]) -> list[DeliveryReport]:
+    """What a run would match for each subscriber; one whose stored profile no longer parses is
+    reported held, as the run holds it (``readable``)."""
+    found = {sub.id: len(items) for sub, _, items, _ in match_batch(ctx, subs)}
+    return [DeliveryReport(sub.address, "dry-run", found[sub.id]) if sub.id in found else held_back(sub) for sub in subs]
+
+
+def held_back(sub: Subscriber) -> DeliveryReport:
+    """A subscriber whose stored profile no longer parses: their digest waits (``readable``)."""
+    return DeliveryReport(redact(sub.address), State.HELD, error="stored profile unreadable: `notifier status` says why")
+
+
+def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: datetime | None = None,
+                 stop: threading.Event | None = None) -> list[DeliveryReport]:
+    """Send every waiting delivery whose time has come, each through the sender of its own
+    destination; the batch opens the senders and closes them at the end (one SMTP connection
+    per batch, never an idle one kept for hours). Paused and unsubscribed subscribers' digests
+    are held or cancelled by the store and never reach this loop. Claims a dead worker left
+    are taken over first; digests another worker claims first are its own (not reported).
+    Only the subscribers with a digest waiting are read."""
+    from notifier.channels import Senders
+
+    now = now or ctx.now()
+    recover(ctx, now=now)
+    waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=subscriber_ids)
+    subs = {s.id: s for s in ctx.store.list_subscribers(ids={d.subscriber_id for d in waiting})}
+    due = [(d, subs[d.subscriber_id]) for d in waiting
+           if d.subscriber_id in subs and not (d.next_attempt_at and d.next_attempt_at > now)]
+    papers = ctx.store.get_papers({i["id"] for d, _ in due for i in json.loads(d.items)})   # once per batch
+    reports = []
+    with Senders(ctx.config) as senders, emails_ahead(ctx, senders, due, papers) as ahead:
+        for d, sub in due:
+            if stop is not None and stop.is_set():
+                break
+            sender = senders.get(sub.channel, sub.address)
+            if not sender.halted:      # halted: e.g. SMTP login refused, every message would fail the same way
+                report = send_one(ctx, d, sub, sender, now, papers, ahead.take(d.id))
+                if report.state != "skipped":
+                    reports.append(report)
+        for label, reason in senders.halted():
+            text = f"{label}: delivery stopped: {one_line(reason)}"     # a mail server's answer of several lines too
+            if ctx.store.raise_alert(f"halted:{label}:{now:%Y%m%d}:{reason[:120]}", text):
+                event(log, "alert", logging.ERROR, text=text)
+    return reports
+
+
+def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime,
+             papers: dict[str, Paper] | None = None, ready: tuple | None = None) -> DeliveryReport:
+    """Claim, send, record. ``ready``: (the message, its number of papers) prepared ahead from
+    the same row (``emails_ahead``); otherwise the digest is built and rendered here."""
+    who = redact(sub.address)        # a webhook URL address is a secret, and reports are printed
+    claimed = ctx.store.claim(d.id, now=now, lease=lease_of(ctx))
+    if claimed is None:              # another worker (or process) has it
+        return DeliveryReport(who, "skipped", len(json.loads(d.items)))
+    if ready is None:
+        digest = build_digest(ctx, claimed, sub, papers)
+        send, n = partial(sender.send, digest), len(digest.items)
+    else:
+        send, n = partial(sender.send_prepared, ready[0]), ready[1]
+    with renewing(ctx, d.id):
+        result = send()
+    error = one_line(result.error) or None      # a mail server's answer of several lines: one line of status
+    state, next_at = settle(ctx, sub, result.state, claimed.attempts, now)
+    if not ctx.store.record(d.id, state, error=error, provider_ref=result.provider_ref, next_attempt_at=next_at, now=now):
+        event(log, "delivery taken over", logging.WARNING, subscriber=sub.address, key=d.key, outcome=state)
+        return DeliveryReport(who, "taken over", n, where=result.provider_ref, error=error)
+    level = logging.INFO if state == State.SENT else logging.WARNING
+    event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel, via=sender.label,
+          papers=n, attempt=claimed.attempts, error=error)
+    return DeliveryReport(who, state, n, where=result.provider_ref, error=error)
+
+
+PREPARE_AHEAD_MIN = 200        # a batch with at least this many emails has them rendered in a second process
+
+
+def emails_ahead(ctx: Context, senders, due: list[tuple[Delivery, Subscriber]], papers: dict[str, Paper]):
+    """A big batch's emails rendered and flattened in a second process, in the batch's order,
+    while this one claims, sends and records (``channels.PreparedAhead``); a small batch's here."""
+    from notifier.channels import PreparedAhead
+    from notifier.channels.email import EmailChannel, prepare
+
+    emails = [(d, sub) for d, sub in due if sub.channel == "email"]
+    sender = senders.get("email", emails[0][1].address) if len(emails) >= PREPARE_AHEAD_MIN else None
+    if not isinstance(sender, EmailChannel):
+        return PreparedAhead.none()
+    return PreparedAhead(partial(digest_of, ctx.config, papers=papers), prepare, sender.settings,
+                         {d.id: (d, sub) for d, sub in emails})
+
+
+@contextmanager
+def renewing(ctx: Context, delivery_id: int) -> Iterator[None]:
+    """Renew this worker's claim every third of the lease while a send runs, so a live worker's
+    slow send is never taken over; a dead worker stops renewing and its claim runs out."""
+    lease, done = lease_of(ctx), threading.Event()
+
+    def renew():
+        while not done.wait(lease.total_seconds() / 3):
+            if not ctx.store.renew(delivery_id, ctx.now(), lease):
+                return
+    renewer = threading.Thread(target=renew, name=f"lease-{delivery_id}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        done.set()
+        renewer.join()
+
+
+def settle(ctx: Context, sub: Subscriber, state: str, attempts: int, now: datetime) -> tuple[str, datetime | None]:
+    """A send's outcome -> (the delivery's state, when to try again)."""
+    if state == State.UNKNOWN and sub.channel == "email" and ctx.config.delivery.unknown_policy == "resend":
+        state = State.RETRY     # re-sent later with the same Message-ID: a copy is recognisably the same mail
+    if state != State.RETRY:
+        return state, None
+    if attempts >= ctx.config.delivery.max_attempts:
+        return State.FAILED, None
+    return state, now + min(RETRY_CAP, timedelta(seconds=ctx.config.delivery.retry_base_seconds * 2 ** (attempts - 1)))
+
+
+def send_operator_message(ctx: Context, target: str, subject: str, text: str) -> bool:
+    """Send an alert to the operator's address or Slack target; True when it went out."""
+    from notifier.channels import send_text
+
+    result = send_text(ctx.config, target, subject, text)
+    if result.state != State.SENT:
+        event(log, "alert not sent", logging.ERROR, target=target, error=result.error)
+    return result.state == State.SENT
