@@ -802,7 +802,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     secure = web.base.startswith("https://")
     outer = security.with_csrf(app, web.secret, secure, csrf_failed)
     outer = security.SecurityHeaders(security.BodyLimit(outer, config.web.max_body_bytes, refuse), hsts=secure)
-    outer = AccessLog(outer) if access_log else outer
+    outer = AccessLog(outer, web.root) if access_log else outer
     outer = UnderRoot(outer, web.root) if web.root else outer
     outer.web = web
     return outer
