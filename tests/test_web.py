@@ -1503,13 +1503,16 @@ def write_lock(config):
 
 @pytest.fixture
 def locked(config, short_busy_timeout):
-    """The app, a subscriber and their manage link, and ``hold()``: a write lock of another process."""
+    """The app, a subscriber and their manage link, and ``hold()``: a write lock of another process.
+    The client is not a ``with`` block, so the app's lifespan, the tester warm-up thread, does not run:
+    its reads hold SQLite's write lock (BEGIN IMMEDIATE, store/engine.py) for 0.4 s with 8,000 papers,
+    longer than the 0.2 s the set-up's writes wait here (it failed so under load)."""
     config.web.public_url = PUBLIC
     application = create_app(config, env=ENV)
     store_sample_papers(application.web.store)
-    with TestClient(application, base_url=PUBLIC, follow_redirects=False) as c:
-        sub = subscribed(c, config, application.web.store)
-        yield c, application.web.store, sub, manage_link(application, sub), lambda: write_lock(config)
+    c = TestClient(application, base_url=PUBLIC, follow_redirects=False)
+    sub = subscribed(c, config, application.web.store)
+    yield c, application.web.store, sub, manage_link(application, sub), lambda: write_lock(config)
     application.web.close()
 
 
