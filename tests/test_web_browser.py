@@ -619,3 +619,22 @@ def test_on_a_phone_the_preview_button_shows_the_papers_not_the_top_of_the_same_
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_role("heading", name="What you would have got")).to_be_in_viewport()
     assert page.get_by_role("link", name=re.compile("Agents")).count() > 0
+
+
+def test_a_keyboard_user_skips_the_preview_papers_to_reach_unsubscribe(site, smtp, browser):
+    """From Pause, Tab went through every paper link of the preview (up to 10) before Unsubscribe."""
+    base, *_ = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    page.get_by_role("link", name="Manage your subscription").click()
+    assert page.locator("#tester").get_by_role("link").count() >= 3
+    page.get_by_role("button", name="Pause digests").focus()
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip the papers, to your votes and Unsubscribe")
+    assert page.evaluate("document.activeElement.textContent") == skip.inner_text()
+    assert skip.bounding_box()["width"] > 100                 # seen once it has the focus, hidden otherwise
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Unsubscribe"
+    page.keyboard.press("Shift+Tab")                         # the focus gone, hidden again
+    assert skip.bounding_box()["width"] <= 1
