@@ -638,3 +638,26 @@ def test_a_keyboard_user_skips_the_preview_papers_to_reach_unsubscribe(site, smt
     assert page.evaluate("document.activeElement.textContent") == "Unsubscribe"
     page.keyboard.press("Shift+Tab")                         # the focus gone, hidden again
     assert skip.bounding_box()["width"] <= 1
+
+
+def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_typed(site, browser):
+    """"Check your inbox" named the wrong address and offered no way back but the Back button."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@exmaple.org")
+    page.get_by_label("Keywords").fill('"kv cache", agents')
+    page.get_by_label("Weekly on").check()
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    correct = page.get_by_role("link", name="Wrong address? Correct it")
+    assert correct.get_attribute("href") == "/?again"          # no address, keywords or token in a URL
+    correct.click()
+    page.get_by_role("heading", name=re.compile("^Papers that match")).wait_for()
+    page.wait_for_load_state("load")                            # after the deferred script refilled the form
+    assert page.get_by_label("Email").input_value() == "ada@exmaple.org"
+    assert page.get_by_label("Keywords").input_value() == '"kv cache", agents'
+    assert page.get_by_label("Weekly on").is_checked()
+    assert page.evaluate("document.activeElement.id") == "email"
+    page.goto(base + "/")                                        # the form itself stays blank
+    assert page.get_by_label("Email").input_value() == ""
