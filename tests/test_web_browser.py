@@ -661,3 +661,25 @@ def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_
     assert page.evaluate("document.activeElement.id") == "email"
     page.goto(base + "/")                                        # the form itself stays blank
     assert page.get_by_label("Email").input_value() == ""
+
+
+def contrast(page, selector: str) -> float:
+    """WCAG's contrast ratio of an element's text colour on its background colour (both opaque)."""
+    def luminance(css: str) -> float:
+        rgb = [int(c) / 255 for c in re.findall(r"\d+", css)[:3]]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    fg, bg = page.locator(selector).first.evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+    light, dark = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_words_highlighted_in_the_preview_are_readable_in_light_and_dark(site, browser, scheme):
+    """In the dark scheme the highlighted words of a snippet were grey on dark yellow, 3.5:1 (WCAG AA: 4.5)."""
+    base, *_ = site
+    page = browser.new_page(color_scheme=scheme)
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents")
+    page.locator("#tester .snippet mark").first.wait_for()
+    assert contrast(page, "#tester .snippet mark") >= 4.5
