@@ -634,6 +634,7 @@ def test_a_keyboard_user_skips_the_preview_papers_to_reach_unsubscribe(site, smt
     assert page.evaluate("document.activeElement.textContent") == skip.inner_text()
     assert skip.bounding_box()["width"] > 100                 # seen once it has the focus, hidden otherwise
     page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.textContent") == "Papers you voted on"    # read out
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Unsubscribe"
     page.keyboard.press("Shift+Tab")                         # the focus gone, hidden again
