@@ -619,3 +619,68 @@ def test_on_a_phone_the_preview_button_shows_the_papers_not_the_top_of_the_same_
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_role("heading", name="What you would have got")).to_be_in_viewport()
     assert page.get_by_role("link", name=re.compile("Agents")).count() > 0
+
+
+def test_a_keyboard_user_skips_the_preview_papers_to_reach_unsubscribe(site, smtp, browser):
+    """From Pause, Tab went through every paper link of the preview (up to 10) before Unsubscribe."""
+    base, *_ = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    page.get_by_role("link", name="Manage your subscription").click()
+    assert page.locator("#tester").get_by_role("link").count() >= 3
+    page.get_by_role("button", name="Pause digests").focus()
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip the papers")
+    assert page.evaluate("document.activeElement.textContent") == skip.inner_text()
+    assert skip.bounding_box()["width"] > 20                  # seen once it has the focus, hidden otherwise
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.textContent") == "Papers you voted on"    # read out
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Unsubscribe"
+    page.keyboard.press("Shift+Tab")                         # the focus gone, hidden again
+    assert skip.bounding_box()["width"] <= 1
+
+
+def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_typed(site, browser):
+    """"Check your inbox" named the wrong address and offered no way back but the Back button."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@exmaple.org")
+    page.get_by_label("Keywords").fill('"kv cache", agents')
+    page.get_by_label("Weekly on").check()
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    correct = page.get_by_role("link", name="Wrong address? Correct it")
+    assert correct.get_attribute("href") == "/?again"          # no address, keywords or token in a URL
+    correct.click()
+    page.get_by_role("heading", name=re.compile("^Papers that match")).wait_for()
+    page.wait_for_load_state("load")                            # after the deferred script refilled the form
+    assert page.get_by_label("Email").input_value() == "ada@exmaple.org"
+    assert page.get_by_label("Keywords").input_value() == '"kv cache", agents'
+    assert page.get_by_label("Weekly on").is_checked()
+    assert page.evaluate("document.activeElement.id") == "email"
+    page.goto(base + "/")                                        # the form itself stays blank
+    assert page.get_by_label("Email").input_value() == ""
+
+
+def contrast(page, selector: str) -> float:
+    """WCAG's contrast ratio of an element's text colour on its background colour (both opaque)."""
+    def luminance(css: str) -> float:
+        rgb = [int(c) / 255 for c in re.findall(r"\d+", css)[:3]]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    fg, bg = page.locator(selector).first.evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+    light, dark = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_words_highlighted_in_the_preview_are_readable_in_light_and_dark(site, browser, scheme):
+    """In the dark scheme the highlighted words of a snippet were grey on dark yellow, 3.5:1 (WCAG AA: 4.5)."""
+    base, *_ = site
+    page = browser.new_page(color_scheme=scheme)
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents")
+    page.locator("#tester .snippet mark").first.wait_for()
+    assert contrast(page, "#tester .snippet mark") >= 4.5

@@ -1,6 +1,7 @@
 """The access log of `notifier web`: one line per request (method, path, status, time taken),
 through the project's handler like every other line (notifier/logs.py). A link's token is a key
-to someone's subscription, so it never reaches the log. `notifier web --no-access-log` leaves it out."""
+to someone's subscription, so it never reaches the log. `notifier web --no-access-log` leaves it out.
+A monitor polls /healthz every few seconds: those lines are debug (`notifier -v web`) unless it failed."""
 from __future__ import annotations
 
 import logging
@@ -18,9 +19,17 @@ def loggable(path: str) -> str:
     return TOKEN_IN_PATH.sub(r"\1…", path)
 
 
+def level(path: str, status: int | None) -> int:
+    """A /healthz that answered ok is a monitor's poll, routine; any other request, or a failed poll, is news."""
+    return logging.DEBUG if path == "/healthz" and status == 200 else logging.INFO
+
+
 class AccessLog:
-    def __init__(self, app):
-        self.app = app
+    """Inside UnderRoot (app.py), so it sees the app's paths; ``root``, the path of public_url, goes
+    back in front: the line shows what the visitor asked for, whether or not the proxy stripped it."""
+
+    def __init__(self, app, root: str = ""):
+        self.app, self.root = app, root
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -35,5 +44,6 @@ class AccessLog:
         try:
             await self.app(scope, receive, noting_status)
         finally:        # status left out when no answer began (the client went away first)
-            event(log, "request", method=scope["method"], path=loggable(scope["path"]), status=answer.get("status"),
-                  ms=round((time.perf_counter() - started) * 1000))
+            status = answer.get("status")
+            event(log, "request", level(scope["path"], status), method=scope["method"],
+                  path=self.root + loggable(scope["path"]), status=status, ms=round((time.perf_counter() - started) * 1000))

@@ -228,12 +228,15 @@ class WebApp:
 
     async def sent(self, request: Request) -> Response:
         """The answer to a sign-up, a page of its own (POST-redirect-GET): a reload, or going back
-        to it, shows it again and mails nothing."""
+        to it, shows it again and mails nothing. Its link back to the form carries neither the address
+        nor the keywords (a link made elsewhere could fill the form with another's address): the
+        browser refills the form from this tab's own copy (tester.js)."""
         hours = self.config.web.confirm_hours
         address = self.signer.verify_sent(request.path_params["token"], hours * 3600)
         return self.message(request, "Check your inbox",
                             f"We sent a message to {readable_address(address)}. Follow the link in it to confirm; nothing is sent "
-                            f"to you before that. The link works for {hours} hours.")
+                            f"to you before that. The link works for {hours} hours.",
+                            link=f"{self.root}/?again", link_text="Wrong address? Correct it")     # tester.js refills it
 
     def start_signup(self, address: str, settings: dict) -> str | None:
         """A confirmation link for a new (or unsubscribed) address; for one already subscribed,
@@ -802,7 +805,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     secure = web.base.startswith("https://")
     outer = security.with_csrf(app, web.secret, secure, csrf_failed)
     outer = security.SecurityHeaders(security.BodyLimit(outer, config.web.max_body_bytes, refuse), hsts=secure)
-    outer = AccessLog(outer) if access_log else outer
+    outer = AccessLog(outer, web.root) if access_log else outer
     outer = UnderRoot(outer, web.root) if web.root else outer
     outer.web = web
     return outer
