@@ -187,8 +187,8 @@ def test_preview_before_any_fetch_warns_that_its_digest_is_empty_for_want_of_pap
 
 
 @pytest.mark.parametrize("how, warning", [
-    ("unsubscribe", "has unsubscribed: no digest is sent to them (`notifier subscribe ada@example.org -k TEXT` brings "
-                    "them back)"),
+    ("unsubscribe", "has unsubscribed: no digest is sent to them (`notifier subscribe ada@example.org` brings "
+                    "them back, with their profiles)"),
     ("pause", "is paused: no digest is sent until `notifier edit ada@example.org --resume`")])
 def test_preview_of_someone_who_gets_no_digests_says_so_after_the_digest(cli, store, how, warning):
     """It rendered their digest as if it would go out tomorrow."""

@@ -22,6 +22,11 @@ def context(args, **kwargs):
         yield ctx
 
 
+def bring_back(sub) -> str:
+    """What brings back someone who unsubscribed: their stored profiles come back with them."""
+    return f"`notifier subscribe {sub.address}` brings them back, with their profiles"
+
+
 def write_whole(path: str, write, label: str) -> None:
     """``write(fh)`` into a new file beside PATH, renamed to PATH once complete: a failed or
     interrupted (Ctrl-C) write leaves no half-written file (and an older one as it was), and no

@@ -1,6 +1,6 @@
 import json
 
-from notifier.commands import context, find_subscriber, option
+from notifier.commands import bring_back, context, find_subscriber, option
 from notifier.errors import InputError
 
 
@@ -37,8 +37,7 @@ def run(args) -> int:
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
         if not sub.active:              # --resume would bring them back unasked
-            raise InputError(f"{sub.address} has unsubscribed; `notifier subscribe {sub.address}` brings them back, "
-                             "with their profiles")
+            raise InputError(f"{sub.address} has unsubscribed; {bring_back(sub)}")
         changes = changed_settings(sub, args)
         pausing = (args.pause or args.resume) and sub.paused != args.pause
         if not changes and not pausing:
