@@ -594,3 +594,21 @@ def test_keywords_given_twice_are_two_profiles_of_their_own(cli):
     assert cli("subscribe", "ada@example.org", "--keywords", '"kv cache", MoE', "--keywords", "mamba")[0] == 0
     code, out, _ = cli("subscribers", "--json")
     assert code == 0 and json.loads(out)["profiles"] == ['"kv cache", MoE', "mamba"]
+
+
+def test_match_reads_papers_from_standard_input_as_parse_jsonl_writes_them(cli, monkeypatch):
+    """`notifier parse --jsonl FEED | notifier match --papers - ...` said '-: cannot read: No such file or directory'."""
+    import io
+
+    paper = {"id": "2606.00001", "title": "Mamba at scale", "abstract": "A state space model, Mamba, at scale."}
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(json.dumps(paper).encode() + b"\n")))
+    code, out, err = cli("match", "--papers", "-", "--profile", "mamba", "--json")
+    assert (code, err) == (0, "") and [m["id"] for m in json.loads(out) if m["selected"]] == ["2606.00001"]
+
+
+def test_match_given_standard_input_for_two_files_is_a_usage_error_naming_them(cli, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli("match", "--papers", "-", "--profiles", "-")
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.endswith("error: --papers and --profiles would both read standard input (-): "
+                                            "give all but one a file\n")

@@ -114,18 +114,36 @@ def numbered_jsonl(path: str) -> list[tuple[int, object]]:
     the whole file is read, so a file that cannot be read is reported as such first, as before."""
     out, error = [], None
     try:
-        with open(path, encoding="utf-8") as fh:
+        with text_file(path) as fh:
             for n, line in enumerate(fh, 1):
                 if error is None and line.strip():
                     try:
                         out.append((n, json_line(line)))
                     except (ValueError, RecursionError) as err:     # also a number of over 4300 digits, nesting too deep
-                        error = InputError(f"{path}: line {n}: not valid JSON ({json_error(err)})")
+                        error = InputError(f"{shown(path)}: line {n}: not valid JSON ({json_error(err)})")
     except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+        raise InputError(f"{shown(path)}: cannot read: {getattr(err, 'strerror', None) or err}") from None
     if error is not None:
         raise error
     return out
+
+
+STDIN = "-"      # the file name that stands for standard input, as for `subscribers import`
+
+
+def shown(path: str) -> str:
+    """How messages name a file: "standard input" for ``STDIN``."""
+    return "standard input" if path == STDIN else path
+
+
+def text_file(path: str):
+    """PATH opened as UTF-8 text; for ``STDIN``, standard input read whole as UTF-8 (whatever the locale)."""
+    import io
+    import sys
+
+    if path == STDIN:
+        return io.StringIO(sys.stdin.buffer.read().decode("utf-8"))
+    return open(path, encoding="utf-8")
 
 
 _decode = json.JSONDecoder().raw_decode
@@ -150,7 +168,7 @@ def read_papers(path: str) -> list[dict]:
     not a crash in the matcher."""
     papers = []
     for n, paper in numbered_jsonl(path):
-        where = f"{path}: line {n}"
+        where = f"{shown(path)}: line {n}"
         if not isinstance(paper, dict):
             raise InputError(f"{where}: expected a JSON object (a paper), not {_json_type(paper)}")
         pid = paper.get("id") or paper.get("arxiv_id") or paper.get("pid")
