@@ -1,5 +1,8 @@
 """`notifier status`: what it says about each source is true for the configuration it runs with."""
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -221,3 +224,18 @@ def test_status_help_says_what_each_exit_status_means_for_a_monitoring_check(cap
     assert ("exit status: 0 all is well; 1 an error (the configuration or the database could not be read); 3 "
             "something needs the operator: a source failing, a digest failed, of unknown outcome or OVERDUE, or "
             "a stored profile that no longer parses (each is listed)") in shown
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered-as-under-systemd", "buffered"])
+def test_a_status_whose_reader_stops_early_keeps_its_exit_status(store, db_url, tmp_path, unbuffered):
+    """`notifier status | head -1` in a check: the closed pipe ended status with exit 0, hiding its 3."""
+    failed_fetch(store, "hf_daily")
+    env = {**os.environ, "NOTIFIER_DATABASE_URL": db_url, "NOTIFIER_STATE_DIR": str(tmp_path),
+           "PYTHONUNBUFFERED": unbuffered}
+    env.pop("NOTIFIER_CONFIG", None)
+    read, write = os.pipe()
+    os.close(read)                      # the reader has gone before anything is written
+    with os.fdopen(write, "w") as gone:
+        proc = subprocess.run([sys.executable, "-m", "notifier", "status"], stdout=gone, stderr=subprocess.PIPE,
+                              text=True, env=env)
+    assert (proc.returncode, proc.stderr) == (3, "")
