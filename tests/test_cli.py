@@ -57,6 +57,14 @@ def test_output_to_a_full_disk_is_one_line_saying_so_and_exit_1(cli, argv):
                                                  "device\n")
 
 
+@pytest.mark.parametrize("command", ["subscribe", "edit"])
+def test_max_items_help_gives_the_range_the_configuration_allows(command, capsys):
+    """subscribe --help said only 'most papers per digest' (edit said 1-100): a 200 was refused unannounced."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "--max-items N most papers per digest, 1-100" in " ".join(capsys.readouterr().out.split())
+
+
 def test_bare_help_lists_every_command():
     proc = subprocess.run([sys.executable, "-m", "notifier", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and all(c in proc.stdout for c in COMMANDS)

@@ -101,6 +101,13 @@ def no_such_day(text: str) -> str:
     return f"does not exist: {calendar.month_name[month]} has {days} days in {year}"
 
 
+def max_items_help(default: str) -> str:
+    """--max-items's help in subscribe and edit, with the range the configuration allows."""
+    from notifier.config import MAX_ITEMS_RANGE
+
+    return f"most papers per digest, {MAX_ITEMS_RANGE[0]}-{MAX_ITEMS_RANGE[1]}{default}"
+
+
 def option(key: str) -> str:
     """A subscriber setting's key as the option that sets it: 'max_items' -> '--max-items'."""
     return "--" + key.replace("_", "-")
