@@ -251,7 +251,7 @@ def _merge(row: PaperRow, p: Paper, now: datetime) -> bool:
                  "upvotes", "comments", "version"):
         put(attr, getattr(p, attr))
     if p.authors:
-        put("authors", json.dumps(p.authors))
+        put("authors", json.dumps(_authors_kept(json.loads(row.authors), p.authors)))
     cats = sorted(set(json.loads(row.categories)) | set(p.categories))
     put("categories", json.dumps(cats))
     if p.extra:
@@ -261,6 +261,21 @@ def _merge(row: PaperRow, p: Paper, now: datetime) -> bool:
     if changed:
         row.updated_at = now
     return changed
+
+
+def _authors_kept(stored: list[str], seen: list[str]) -> list[str]:
+    """The author list a sighting leaves stored: its own, unless it names the same people; then the
+    longer of the two. arXiv RSS adds affiliations in parentheses (``dc:creator``, see
+    ``parse.split_creators``) and HF does not: a paper on both kept its RSS list instead of
+    switching lists, and counting as updated (the matcher rebuilt), at every fetch."""
+    if [_name(a) for a in stored] != [_name(a) for a in seen]:
+        return seen
+    return max(stored, seen, key=lambda names: sum(map(len, names)))     # the stored one on a tie
+
+
+def _name(author: str) -> str:
+    """An author as written without its affiliation: 'Ada Lovelace (Cambridge)' -> 'ada lovelace'."""
+    return " ".join(author.split("(", 1)[0].casefold().split())
 
 
 def _paper(row: PaperRow) -> Paper:
