@@ -239,3 +239,17 @@ def test_a_status_whose_reader_stops_early_keeps_its_exit_status(store, db_url, 
         proc = subprocess.run([sys.executable, "-m", "notifier", "status"], stdout=gone, stderr=subprocess.PIPE,
                               text=True, env=env)
     assert (proc.returncode, proc.stderr) == (3, "")
+
+
+def test_a_host_holding_its_sources_off_with_a_retry_after_is_named_until_when(cli, store):
+    """The timer's runs and the workers respect a Retry-After now: status says why nothing is asked."""
+    from datetime import datetime, timezone
+
+    from freezegun import freeze_time
+
+    store.hold_retry_after("arxiv", datetime(2026, 6, 13, 7, 5, tzinfo=timezone.utc), "HTTP 429", 429)
+    store.hold_retry_after("hf", datetime(2026, 6, 12, 6, 0, tzinfo=timezone.utc), "HTTP 503", 503)   # ended
+    with freeze_time("2026-06-12 07:00"):
+        code, out, _ = cli("status")
+    assert code == 0 and "  arxiv sources held until 2026-06-13 07:05 UTC: their host answered HTTP 429 with a " \
+        "Retry-After (no fetch asks it before then)\n" in out and "hf sources" not in out

@@ -41,6 +41,7 @@ def print_status(args) -> int:
     with context(args) as ctx:
         st = ctx.store
         attention = print_sources(st, ctx.config)
+        print_holds(st.retry_after_holds(), ctx.now())
         subscribers = st.subscriber_rows("id", "address", "profile", "paused", paused=True)  # held, not gone
         last_sent = st.latest_deliveries((outbox.State.SENT,))
         print_subscribers(subscribers, last_sent)
@@ -159,6 +160,16 @@ def print_sources(st, config) -> bool:
         print(f"  {source:<12} last ok: {last_ok(ok)}" + (f"; not fetched: {off}" if off else "")
               + (f"; FAILING since {when(st.first_failure(source, ok).started_at)}: {bad.error}" if latest_failed else ""))
     return failing
+
+
+def print_holds(holds: dict, now) -> None:
+    """One line per host group whose Retry-After has not ended: no run or worker asks it before then."""
+    from notifier.clock import as_utc
+
+    for group, (until, problem, _) in sorted(holds.items()):
+        if as_utc(until) > as_utc(now):
+            print(f"  {group} sources held until {when(until)}: their host answered {problem} with a Retry-After "
+                  "(no fetch asks it before then)")
 
 
 def last_ok(run) -> str:

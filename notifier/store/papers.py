@@ -14,9 +14,10 @@ from notifier.models import Paper
 from notifier.outbox import FETCHED, FetchState
 from notifier.batching import batched
 from notifier.store.engine import _lock_key, _retry_race
-from notifier.store.tables import FetchRun, PaperRow, Sighting, utcnow
+from notifier.store.tables import FetchRun, PaperRow, Setting, Sighting, utcnow
 
 INGEST_BATCH = 500        # papers per ingest transaction: a huge day never holds the write lock for long
+RETRY_AFTER_KEY = "retry_after:"    # + a host group: the Setting holding its latest Retry-After
 
 
 @dataclass
@@ -193,6 +194,22 @@ class PapersMixin:
         with self.session() as s:
             return sorted(set(s.exec(select(FetchRun.source)).all()))
 
+    def retry_after(self, group: str) -> tuple[datetime, str, int | None] | None:
+        """The latest Retry-After a host group ("hf", "arxiv": ``Fetcher._group``) answered, recorded
+        by any run or worker: (until, an aware UTC time; the answer, "HTTP 429"; its status)."""
+        value = self.setting(RETRY_AFTER_KEY + group)
+        return _hold(value) if value else None
+
+    def hold_retry_after(self, group: str, until: datetime, problem: str, status: int | None) -> None:
+        self.put_setting(RETRY_AFTER_KEY + group,
+                         json.dumps({"until": until.isoformat(), "problem": problem, "status": status}))
+
+    def retry_after_holds(self) -> dict[str, tuple[datetime, str, int | None]]:
+        """Every host group's latest Retry-After (``retry_after``), past ones too."""
+        with self.session() as s:
+            rows = s.exec(select(Setting).where(Setting.key.startswith(RETRY_AFTER_KEY))).all()
+        return {row.key.removeprefix(RETRY_AFTER_KEY): _hold(row.value) for row in rows}
+
     def failed_sources_since(self, since: datetime) -> list[str]:
         """Sources whose latest fetch since ``since`` failed."""
         failed = []
@@ -201,6 +218,11 @@ class PapersMixin:
             if last and last.outcome == FetchState.FAILED and last.started_at >= since:
                 failed.append(source)
         return failed
+
+
+def _hold(value: str) -> tuple[datetime, str, int | None]:
+    hold = json.loads(value)
+    return datetime.fromisoformat(hold["until"]), hold["problem"], hold["status"]
 
 
 def _ingest_batch(s: Session, batch: list[Paper], source: str, day: str, now: datetime, result: IngestResult) -> None:
