@@ -297,6 +297,6 @@ def run(args) -> int:
     config = require_secrets(load(args))          # a reload without the secret keeps the running config
     requests: queue.Queue = queue.Queue()
     take_signals(requests)
-    with DaemonLock(config.state_dir):
+    with DaemonLock.of(config):
         serve(config, requests, lambda: require_secrets(load(args)), sweep_minutes=args.sweep_minutes)
     return 0
