@@ -12,6 +12,7 @@ import importlib
 import re
 import sys
 
+from notifier.commands import drop_output
 from notifier.errors import NotifierError, visible
 
 # Writing failed for want of room or of a working device (`> /dev/full`, a full disk, a quota):
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stderr_logging(verbose=args.verbose):
             code = _module(COMMANDS[args.command][0]).run(args) or 0
-            sys.stdout.flush()          # what is still buffered fails here, not past these handlers at exit
+            flush_output()              # what is still buffered fails here, not past these handlers at exit
             return code
     except NotifierError as err:
         print("notifier: error: " + "\n".join(map(visible, err.lines or [str(err)])), file=sys.stderr)
@@ -120,13 +121,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("notifier: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:         # its reader stopped early (| head) while the command ran
+        drop_output()
         return 0
     except OSError as err:
         if err.errno not in WRITE_ERRORS:
             raise
         print(f"notifier: error: could not write {err.filename or 'the output'}: {err.strerror}", file=sys.stderr)
         return 1
+
+
+def flush_output() -> None:
+    """Write what stdout still holds; if its reader has gone (`notifier status | head -1`), drop it:
+    the command is done, and its exit status (status's 3 for a check) is what the caller wants."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        drop_output()
 
 
 if __name__ == "__main__":

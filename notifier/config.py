@@ -227,10 +227,11 @@ DATABASE_URL_RE = re.compile(r"^(sqlite:///[^\x00-\x1f\x7f?]+|postgresql(\+psyco
 
 def load_config(path: str | os.PathLike | None = None, *, env: dict | None = None) -> Config:
     env = os.environ if env is None else env
+    named_by = "" if path else " (named by $NOTIFIER_CONFIG)"     # else a wrong file's source is a puzzle
     path = path or env.get("NOTIFIER_CONFIG") or None
     data: dict = {}
     if path:
-        data = _read_toml(Path(path))
+        data = _read_toml(Path(path), named_by)
     config = Config()
     _apply(config, data, prefix="", where=str(path or "defaults"))
     config.path = str(path or "")
@@ -254,13 +255,13 @@ def _entries(data: dict, where: str) -> list:
     return entries
 
 
-def _read_toml(path: Path) -> dict:
+def _read_toml(path: Path, named_by: str) -> dict:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8-sig"))     # a byte order mark (Notepad's "UTF-8 with BOM") is no key
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file") from None
+        raise ConfigError(f"{path}: no such configuration file{named_by}") from None
     except OSError as err:
-        raise ConfigError(f"{path}: cannot read configuration: {err.strerror}") from None
+        raise ConfigError(f"{path}: cannot read configuration{named_by}: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
     except UnicodeDecodeError as err:

@@ -10,7 +10,9 @@ Etiquette (docs/SOURCES.md says why):
 - a ``Retry-After`` holds every request to that host group, the next source's too, not only the
   retry; one longer than ``max_retry_after_seconds`` is not waited out (it would hold the
   daemon's one worker) nor cut short (asking early earns another 429): the fetch fails at once,
-  naming the time the host may be asked again, and until then no request goes to it;
+  naming the time the host may be asked again, and until then no request goes to it; given the
+  store (``holds``), the hold is recorded there, so the next `notifier run` and other workers
+  keep it too;
 - a per-host-group pace: every arXiv host shares one gap of ``[sources.arxiv]
   min_interval_seconds`` (3 s, the arXiv terms count all our machines as one), HF hosts
   ``[sources.hf_daily] min_interval_seconds``; the client is synchronous, so there is never more
@@ -134,7 +136,7 @@ class Fetcher:
                  hf_token: str | None = None, hf_fallback_html: bool = True, backoff_base_seconds: float = 1.0,
                  backoff_cap_seconds: float = 300.0, max_retry_after_seconds: float = 600.0,
                  client: httpx.Client | None = None, sleep=time.sleep, clock=time.monotonic,
-                 jitter=random.uniform, stop: threading.Event | None = None):
+                 jitter=random.uniform, stop: threading.Event | None = None, holds=None):
         s = sources or Sources()
         self.hf_base_url = s.hf_daily.base_url.rstrip("/")
         self.arxiv_base_url = s.arxiv.base_url.rstrip("/")
@@ -154,6 +156,7 @@ class Fetcher:
         self._groups = sorted(prefixes.items(), key=lambda kv: -len(kv[0]))   # longest first
         self._last_request: dict[str, float] = {}
         self._held: dict[str, tuple[float, str, int]] = {}    # group -> (Retry-After end on clock, why, status)
+        self.holds = holds          # the store: Retry-After holds outlive this fetcher (`notifier run`) and are shared
         self._unreachable: dict[str, httpx.ConnectError] = {}    # host -> why no connection was made, this cycle
         self._socket = None        # of the client's one connection (max_connections=1), for _Watchdog
         self._own_client = client is None
@@ -193,8 +196,8 @@ class Fetcher:
         """Wait for the group's interval since its last request and for its Retry-After; a
         Retry-After longer than a fetch waits refuses the request."""
         group, now = self._group(url), self.clock()
-        until, problem, status = self._held.get(group, (now, "", None))
-        if self._held_back(url):
+        until, problem, status = self._hold_of(group, now)
+        if until - now > self.max_retry_after_seconds:
             raise self._held_off(url, until - now, problem, status)
         last = self._last_request.get(group)
         gap = self._intervals.get(group, 0.0) - (now - last) if last is not None else 0.0
@@ -205,14 +208,28 @@ class Fetcher:
 
     def _held_back(self, url: str) -> bool:
         """Its host asked (Retry-After) for no request for longer than a fetch waits."""
-        until = self._held.get(self._group(url), (0.0,))[0]
-        return until - self.clock() > self.max_retry_after_seconds
+        now = self.clock()
+        return self._hold_of(self._group(url), now)[0] - now > self.max_retry_after_seconds
+
+    def _hold_of(self, group: str, now: float) -> tuple[float, str, int | None]:
+        """The group's Retry-After as (its end on ``self.clock``, why, status): this fetcher's own,
+        or the one an earlier run or another worker stored, whichever ends later."""
+        held = self._held.get(group, (now, "", None))
+        stored = self.holds.retry_after(group) if self.holds is not None else None
+        if stored is not None:
+            end = now + (stored[0] - datetime.now(timezone.utc)).total_seconds()
+            held = max(held, (end, *stored[1:]), key=lambda hold: hold[0])
+        return held
 
     def _hold(self, url: str, resp: httpx.Response, problem: str) -> None:
-        """Record a retryable answer's Retry-After for its whole host group; too long fails at once."""
+        """Record a retryable answer's Retry-After for its whole host group (in the store too, if
+        given); too long fails at once."""
         after = retry_after_seconds(resp.headers, datetime.now(timezone.utc))
         if after is not None:
             self._held[self._group(url)] = (self.clock() + after, problem, resp.status_code)
+            if self.holds is not None:
+                self.holds.hold_retry_after(self._group(url), datetime.now(timezone.utc) + timedelta(seconds=after),
+                                            problem, resp.status_code)
             if after > self.max_retry_after_seconds:
                 raise self._held_off(url, after, problem, resp.status_code)
 

@@ -1,6 +1,6 @@
 """One delivering process at a time: an exclusive, non-blocking ``flock`` on
-``<state_dir>/notifier.lock``, held by ``notifier serve`` for its lifetime and by each
-``notifier run`` and ``notifier fetch``.
+``<state_dir>/notifier.lock`` (beside a SQLite database outside it: ``DaemonLock.of``), held
+by ``notifier serve`` for its lifetime and by each ``notifier run`` and ``notifier fetch``.
 
 The kernel drops a ``flock`` when its holder exits however it exits (SIGKILL, OOM, power cut
 followed by a reboot), so a dead process never holds the lock and there is nothing stale to
@@ -33,6 +33,20 @@ class DaemonLock:
     def __init__(self, state_dir: str | os.PathLike, name: str = LOCK_NAME):
         self.path = Path(state_dir) / name
         self._fd: int | None = None
+
+    @classmethod
+    def of(cls, config) -> "DaemonLock":
+        """The lock of ``config``'s database: on SQLite beside its file, named after it (the
+        default ``<state_dir>/notifier.sqlite`` locks ``<state_dir>/notifier.lock``), so two
+        state folders given one database file (NOTIFIER_DATABASE_URL) lock the same file; a
+        process starting recovers every `sending` digest as a dead process's, and a second
+        daemon sent a digest the first was sending again. Else ``<state_dir>/notifier.lock``."""
+        from notifier.store.engine import sqlite_path
+
+        database = sqlite_path(config.database_url)
+        if database is None:
+            return cls(config.state_dir)
+        return cls(database.parent, database.stem + ".lock")
 
     def acquire(self) -> "DaemonLock":
         """Lock, or raise LockHeld; any OS failure (state dir is a file, read-only, disk full)

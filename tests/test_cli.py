@@ -57,6 +57,14 @@ def test_output_to_a_full_disk_is_one_line_saying_so_and_exit_1(cli, argv):
                                                  "device\n")
 
 
+@pytest.mark.parametrize("command", ["subscribe", "edit"])
+def test_max_items_help_gives_the_range_the_configuration_allows(command, capsys):
+    """subscribe --help said only 'most papers per digest' (edit said 1-100): a 200 was refused unannounced."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "--max-items N most papers per digest, 1-100" in " ".join(capsys.readouterr().out.split())
+
+
 def test_bare_help_lists_every_command():
     proc = subprocess.run([sys.executable, "-m", "notifier", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and all(c in proc.stdout for c in COMMANDS)
@@ -187,8 +195,8 @@ def test_preview_before_any_fetch_warns_that_its_digest_is_empty_for_want_of_pap
 
 
 @pytest.mark.parametrize("how, warning", [
-    ("unsubscribe", "has unsubscribed: no digest is sent to them (`notifier subscribe ada@example.org -k TEXT` brings "
-                    "them back)"),
+    ("unsubscribe", "has unsubscribed: no digest is sent to them (`notifier subscribe ada@example.org` brings "
+                    "them back, with their profiles)"),
     ("pause", "is paused: no digest is sent until `notifier edit ada@example.org --resume`")])
 def test_preview_of_someone_who_gets_no_digests_says_so_after_the_digest(cli, store, how, warning):
     """It rendered their digest as if it would go out tomorrow."""
@@ -594,3 +602,21 @@ def test_keywords_given_twice_are_two_profiles_of_their_own(cli):
     assert cli("subscribe", "ada@example.org", "--keywords", '"kv cache", MoE', "--keywords", "mamba")[0] == 0
     code, out, _ = cli("subscribers", "--json")
     assert code == 0 and json.loads(out)["profiles"] == ['"kv cache", MoE', "mamba"]
+
+
+def test_match_reads_papers_from_standard_input_as_parse_jsonl_writes_them(cli, monkeypatch):
+    """`notifier parse --jsonl FEED | notifier match --papers - ...` said '-: cannot read: No such file or directory'."""
+    import io
+
+    paper = {"id": "2606.00001", "title": "Mamba at scale", "abstract": "A state space model, Mamba, at scale."}
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(json.dumps(paper).encode() + b"\n")))
+    code, out, err = cli("match", "--papers", "-", "--profile", "mamba", "--json")
+    assert (code, err) == (0, "") and [m["id"] for m in json.loads(out) if m["selected"]] == ["2606.00001"]
+
+
+def test_match_given_standard_input_for_two_files_is_a_usage_error_naming_them(cli, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli("match", "--papers", "-", "--profiles", "-")
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.endswith("error: --papers and --profiles would both read standard input (-): "
+                                            "give all but one a file\n")

@@ -129,6 +129,11 @@ def test_missing_file_is_named(tmp_path):
         load_config(tmp_path / "nope.toml", env={})
 
 
+def test_a_missing_file_named_by_the_environment_says_so(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.toml: no such configuration file \(named by \$NOTIFIER_CONFIG\)"):
+        load_config(None, env={"NOTIFIER_CONFIG": str(tmp_path / "nope.toml")})
+
+
 def test_environment_overrides_database_and_state_dir(tmp_path):
     config = load_config(None, env={"NOTIFIER_DATABASE_URL": "sqlite:///x.db", "NOTIFIER_STATE_DIR": str(tmp_path)})
     assert config.database_url == "sqlite:///x.db" and config.state_dir == tmp_path

@@ -266,7 +266,7 @@ def test_run_while_the_daemon_delivers_is_refused_and_duplicates_nothing(tmp_pat
                  "the daemon's batch sent", poll=0.1)
     assert run.returncode == 1
     assert run.stderr == (f"notifier: error: another notifier (pid {daemon.pid}) is already running: "
-                          f"{tmp_path / 'state' / 'notifier.lock'} is locked; stop it first "
+                          f"{lock_file(tmp_path, url)} is locked; stop it first "
                           "(systemctl stop notifier) or let it finish\n")
     assert sorted(m["To"] for m in server.handler.snapshot()) == addresses
 
@@ -384,6 +384,11 @@ def test_smtp_down_for_two_days_then_up_sends_one_catch_up_covering_both(tmp_pat
     assert states(url) == {a: ["superseded", "superseded", "sent"] for a in addresses}
 
 
+def lock_file(tmp_path, url: str):
+    """Beside a SQLite database (``DaemonLock.of``), else in the state folder."""
+    return tmp_path / ("notifier.lock" if url.startswith("sqlite") else "state/notifier.lock")
+
+
 # ----------------------------------------------------------------------------- 3. two runs at once
 def test_two_runs_started_at_once_send_no_duplicate(tmp_path, db_url, smtp):
     server = smtp(delay=0.05).start()
@@ -393,7 +398,7 @@ def test_two_runs_started_at_once_send_no_duplicate(tmp_path, db_url, smtp):
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for _ in range(2)]
     outs = [p.communicate(timeout=60) for p in procs]
-    lock = tmp_path / "state" / "notifier.lock"
+    lock = lock_file(tmp_path, url)
     for p, other, (out, err) in zip(procs, reversed(procs), outs):
         if p.returncode == 1:
             assert err == (f"notifier: error: another notifier (pid {other.pid}) is already running: {lock} "

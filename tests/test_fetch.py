@@ -255,6 +255,27 @@ def test_a_host_that_asked_for_a_day_off_is_not_asked_for_its_next_category(serv
     assert server.paths() == ["/arxiv/rss/cs.AI"] and fake_time.sleeps == []
 
 
+def test_a_host_that_asked_for_a_day_off_is_not_asked_by_the_next_run_either(server, make, store, fake_time):
+    """Each `notifier run` (the timer) made a fetcher of its own, which knew nothing of the day off."""
+    server.routes["/arxiv/rss/cs.AI"] = [Reply(429, "", {"Retry-After": "86400"})]
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
+    assert not make(holds=store).fetch_arxiv("cs.AI").ok
+    out = make(holds=store).fetch_arxiv("cs.LG")            # the next run, 15 minutes later
+    assert not out.ok and out.status == 429 and "answered HTTP 429 with a Retry-After until" in out.error
+    assert server.paths() == ["/arxiv/rss/cs.AI"] and fake_time.sleeps == []
+
+
+def test_a_short_retry_after_from_an_earlier_run_is_waited_out_by_the_next(server, make, cfg, store, fake_time):
+    cfg.sources.max_attempts = 1
+    server.routes["/arxiv/rss/cs.AI"] = [Reply(503, "", {"Retry-After": "120"})]
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
+    with freeze_time("2026-06-12 07:00:00"):
+        assert not make(holds=store).fetch_arxiv("cs.AI").ok
+    with freeze_time("2026-06-12 07:00:30"):
+        assert make(holds=store).fetch_arxiv("cs.LG").ok
+    assert fake_time.sleeps == [90.0]            # what is left of the 120 s, not 0
+
+
 def test_500_twice_then_200_backs_off_exponentially(server, make, fake_time):
     server.routes[API] = [Reply(500, "oops"), Reply(500, "oops"), Reply(body=HF_3)]
     out = make(backoff_base_seconds=2.0).fetch_hf_day(DAY)

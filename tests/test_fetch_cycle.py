@@ -73,6 +73,17 @@ def test_a_day_of_only_malformed_items_fails_loudly_and_the_next_day_is_still_fe
         assert [(r.outcome, r.digest_day) for r in runs(ctx)] == [("failed", "2026-06-30"), ("ok", "2026-07-01")]
 
 
+def test_a_retry_after_recorded_by_an_earlier_run_holds_this_runs_fetch_without_a_request(cfg, hf):
+    from datetime import datetime, timezone
+
+    hf.days["2026-07-01"] = [item("2607.00001", "Sparse attention")]
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        ctx.store.hold_retry_after("hf", datetime(2026, 7, 2, 8, tzinfo=timezone.utc), "HTTP 429", 429)
+        [report] = fetch_cycle(ctx)
+    assert report.outcome == "failed" and "Retry-After until 2026-07-02 08:00 UTC" in report.error
+    assert hf.paths == []
+
+
 def test_a_day_hf_has_not_published_is_not_counted_as_the_latest_days_papers(cfg, hf):
     hf.clamp = True
     hf.days["2026-07-01"] = [item("2607.00001", "Sparse attention"), item("2607.00002", "Dense attention")]

@@ -129,3 +129,24 @@ def test_disk_full_while_locking_is_one_line_error_and_leaves_no_lock(tmp_path, 
     monkeypatch.undo()
     with DaemonLock(tmp_path) as lock:          # the failed attempt did not keep the lock
         assert lock.held
+
+
+def test_two_state_folders_given_one_sqlite_database_lock_the_same_file(tmp_path):
+    """A second `serve` with its own state folder and NOTIFIER_DATABASE_URL naming the first one's
+    database started, recovered the digest the first was sending as a dead process's, and sent it again."""
+    from notifier.config import load_config
+
+    shared = {"NOTIFIER_DATABASE_URL": f"sqlite:///{tmp_path / 'a' / 'notifier.sqlite'}"}
+    first = load_config(None, env={"NOTIFIER_STATE_DIR": str(tmp_path / "a")})
+    second = load_config(None, env={"NOTIFIER_STATE_DIR": str(tmp_path / "b"), **shared})
+    with DaemonLock.of(first), pytest.raises(LockHeld, match=str(tmp_path / "a" / "notifier.lock")):
+        DaemonLock.of(second).acquire()
+
+
+def test_two_sqlite_databases_in_one_folder_lock_two_files(tmp_path):
+    from notifier.config import load_config
+
+    one, other = (load_config(None, env={"NOTIFIER_DATABASE_URL": f"sqlite:///{tmp_path / name}"})
+                  for name in ("papers.db", "other.db"))
+    with DaemonLock.of(one), DaemonLock.of(other) as lock:
+        assert lock.path == tmp_path / "other.lock"

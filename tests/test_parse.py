@@ -332,15 +332,36 @@ def test_cli_parse_table_lists_papers(capsys):
      "{path}: unknown format: not HF JSON, HF HTML, arXiv RSS or arXiv Atom"),
     (lambda tmp: (tmp / "err.json", (tmp / "err.json").write_text('{"error": "Invalid date"}'))[0],
      "{path}: HF API returned an error: Invalid date"),
-    (lambda tmp: (tmp / "bin.json", (tmp / "bin.json").write_bytes(b"\xff\xfe\x00["))[0],
-     "cannot read {path}: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
     (lambda tmp: "ftp://example.org/daily.json", "cannot read {path}: only http:// and https:// URLs are fetched"),
-], ids=["missing", "directory", "unknown-format", "hf-error", "not-utf8", "ftp-url"])
+], ids=["missing", "directory", "unknown-format", "hf-error", "ftp-url"])
 def test_cli_parse_bad_input_is_one_line_error(capsys, tmp_path, make_input, message):
     path = make_input(tmp_path)
     code, out, err = cli(capsys, str(path))
     assert code == 1 and out == ""
     assert err == f"notifier: error: {message.format(path=path)}\n"
+
+
+def test_a_saved_feed_with_a_stray_latin1_byte_keeps_every_paper_as_a_fetch_does_and_names_the_byte(capsys, tmp_path):
+    """One 0xe9 in a title refused the whole file, while the fetch path kept every entry (U+FFFD)."""
+    good = (FIX / "arxiv/arxiv_rss_cs.AI_2026-04-27.xml").read_bytes()
+    at = good.index(b"<title>", good.index(b"<item")) + len(b"<title>")
+    path = tmp_path / "feed.xml"
+    path.write_bytes(good[:at] + b"\xe9" + good[at:])
+    code, out, err = cli(capsys, str(path), "--json")
+    _, expected, _ = cli(capsys, str(FIX / "arxiv/arxiv_rss_cs.AI_2026-04-27.xml"), "--json")
+    papers, wanted = json.loads(out), json.loads(expected)
+    assert code == 0 and len(papers) == len(wanted) and papers[0]["title"] == "\ufffd" + wanted[0]["title"]
+    assert err == (f"notifier: warning: {path}: not UTF-8 at byte offset {at} (0xe9): read as U+FFFD, "
+                   "as a fetch reads it\n")
+
+
+def test_a_file_that_is_not_utf8_at_all_is_named_so_and_refused_as_no_known_format(capsys, tmp_path):
+    path = tmp_path / "bin.json"
+    path.write_bytes(b"\xff\xfe\x00[")
+    code, out, err = cli(capsys, str(path))
+    assert (code, out) == (1, "") and err == (
+        f"notifier: warning: {path}: not UTF-8 at byte offset 0 (0xff): read as U+FFFD, as a fetch reads it\n"
+        f"notifier: error: {path}: unknown format: not HF JSON, HF HTML, arXiv RSS or arXiv Atom\n")
 
 
 # ---------------------------------------------------------------- malformed items (issue 11)

@@ -1,5 +1,8 @@
 """`notifier status`: what it says about each source is true for the configuration it runs with."""
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -221,3 +224,32 @@ def test_status_help_says_what_each_exit_status_means_for_a_monitoring_check(cap
     assert ("exit status: 0 all is well; 1 an error (the configuration or the database could not be read); 3 "
             "something needs the operator: a source failing, a digest failed, of unknown outcome or OVERDUE, or "
             "a stored profile that no longer parses (each is listed)") in shown
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered-as-under-systemd", "buffered"])
+def test_a_status_whose_reader_stops_early_keeps_its_exit_status(store, db_url, tmp_path, unbuffered):
+    """`notifier status | head -1` in a check: the closed pipe ended status with exit 0, hiding its 3."""
+    failed_fetch(store, "hf_daily")
+    env = {**os.environ, "NOTIFIER_DATABASE_URL": db_url, "NOTIFIER_STATE_DIR": str(tmp_path),
+           "PYTHONUNBUFFERED": unbuffered}
+    env.pop("NOTIFIER_CONFIG", None)
+    read, write = os.pipe()
+    os.close(read)                      # the reader has gone before anything is written
+    with os.fdopen(write, "w") as gone:
+        proc = subprocess.run([sys.executable, "-m", "notifier", "status"], stdout=gone, stderr=subprocess.PIPE,
+                              text=True, env=env)
+    assert (proc.returncode, proc.stderr) == (3, "")
+
+
+def test_a_host_holding_its_sources_off_with_a_retry_after_is_named_until_when(cli, store):
+    """The timer's runs and the workers respect a Retry-After now: status says why nothing is asked."""
+    from datetime import datetime, timezone
+
+    from freezegun import freeze_time
+
+    store.hold_retry_after("arxiv", datetime(2026, 6, 13, 7, 5, tzinfo=timezone.utc), "HTTP 429", 429)
+    store.hold_retry_after("hf", datetime(2026, 6, 12, 6, 0, tzinfo=timezone.utc), "HTTP 503", 503)   # ended
+    with freeze_time("2026-06-12 07:00"):
+        code, out, _ = cli("status")
+    assert code == 0 and "  arxiv sources held until 2026-06-13 07:05 UTC: their host answered HTTP 429 with a " \
+        "Retry-After (no fetch asks it before then)\n" in out and "hf sources" not in out

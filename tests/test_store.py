@@ -53,6 +53,24 @@ def test_one_paper_four_sightings_with_merged_metadata(store):
     assert stored.upvotes == 15 and stored.categories == ["cs.CL", "cs.LG"]
 
 
+def test_a_paper_on_hf_and_arxiv_rss_keeps_the_authors_with_affiliations_and_stops_counting_as_updated(store):
+    """RSS names 'Ada Lovelace (Cambridge)', HF 'Ada Lovelace': the stored list switched at each
+    re-read and the paper counted as updated at every fetch of either source."""
+    hf = paper(authors=["Ada Lovelace", "Alan Turing"])
+    rss = paper(source="arxiv:cs.LG", authors=["Ada Lovelace (Cambridge)", "Alan  Turing (Manchester, UK)"])
+    updated = [store.ingest([p], source=p.source, digest_day=p.digest_day).updated for p in (hf, rss, hf, rss, hf)]
+    assert updated == [0, 1, 0, 0, 0]
+    assert store.get_papers(["2607.00001"])["2607.00001"].authors == rss.authors
+
+
+def test_a_corrected_author_list_is_stored(store):
+    store.ingest([paper(authors=["Ada Lovelace (Cambridge)"])], source="hf_daily", digest_day="2026-07-01")
+    result = store.ingest([paper(authors=["Ada Lovelace", "Charles Babbage"])], source="hf_daily",
+                          digest_day="2026-07-01")
+    assert result.updated == 1 and store.get_papers(["2607.00001"])["2607.00001"].authors == [
+        "Ada Lovelace", "Charles Babbage"]
+
+
 def test_old_style_ids_are_kept(store):
     store.ingest([paper(pid="hep-th/9901001")], source="arxiv:hep-th", digest_day="1999-01-04")
     assert "hep-th/9901001" in store.get_papers(["hep-th/9901001"])

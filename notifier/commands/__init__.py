@@ -22,6 +22,31 @@ def context(args, **kwargs):
         yield ctx
 
 
+def bring_back(sub) -> str:
+    """What brings back someone who unsubscribed: their stored profiles come back with them."""
+    return f"`notifier subscribe {sub.address}` brings them back, with their profiles"
+
+
+def write_or_drop(text: str) -> None:
+    """``text`` to stdout, dropped if its reader has gone (`notifier status | head -1`)."""
+    import sys
+
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        drop_output()
+
+
+def drop_output() -> None:
+    """Point stdout at /dev/null: what is still buffered is dropped at exit, without Python's
+    'Exception ignored ... BrokenPipeError' on stderr."""
+    import os
+    import sys
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def write_whole(path: str, write, label: str) -> None:
     """``write(fh)`` into a new file beside PATH, renamed to PATH once complete: a failed or
     interrupted (Ctrl-C) write leaves no half-written file (and an older one as it was), and no
@@ -76,6 +101,13 @@ def no_such_day(text: str) -> str:
     return f"does not exist: {calendar.month_name[month]} has {days} days in {year}"
 
 
+def max_items_help(default: str) -> str:
+    """--max-items's help in subscribe and edit, with the range the configuration allows."""
+    from notifier.config import MAX_ITEMS_RANGE
+
+    return f"most papers per digest, {MAX_ITEMS_RANGE[0]}-{MAX_ITEMS_RANGE[1]}{default}"
+
+
 def option(key: str) -> str:
     """A subscriber setting's key as the option that sets it: 'max_items' -> '--max-items'."""
     return "--" + key.replace("_", "-")
@@ -109,18 +141,36 @@ def numbered_jsonl(path: str) -> list[tuple[int, object]]:
     the whole file is read, so a file that cannot be read is reported as such first, as before."""
     out, error = [], None
     try:
-        with open(path, encoding="utf-8") as fh:
+        with text_file(path) as fh:
             for n, line in enumerate(fh, 1):
                 if error is None and line.strip():
                     try:
                         out.append((n, json_line(line)))
                     except (ValueError, RecursionError) as err:     # also a number of over 4300 digits, nesting too deep
-                        error = InputError(f"{path}: line {n}: not valid JSON ({json_error(err)})")
+                        error = InputError(f"{shown(path)}: line {n}: not valid JSON ({json_error(err)})")
     except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+        raise InputError(f"{shown(path)}: cannot read: {getattr(err, 'strerror', None) or err}") from None
     if error is not None:
         raise error
     return out
+
+
+STDIN = "-"      # the file name that stands for standard input, as for `subscribers import`
+
+
+def shown(path: str) -> str:
+    """How messages name a file: "standard input" for ``STDIN``."""
+    return "standard input" if path == STDIN else path
+
+
+def text_file(path: str):
+    """PATH opened as UTF-8 text; for ``STDIN``, standard input read whole as UTF-8 (whatever the locale)."""
+    import io
+    import sys
+
+    if path == STDIN:
+        return io.StringIO(sys.stdin.buffer.read().decode("utf-8"))
+    return open(path, encoding="utf-8")
 
 
 _decode = json.JSONDecoder().raw_decode
@@ -145,7 +195,7 @@ def read_papers(path: str) -> list[dict]:
     not a crash in the matcher."""
     papers = []
     for n, paper in numbered_jsonl(path):
-        where = f"{path}: line {n}"
+        where = f"{shown(path)}: line {n}"
         if not isinstance(paper, dict):
             raise InputError(f"{where}: expected a JSON object (a paper), not {_json_type(paper)}")
         pid = paper.get("id") or paper.get("arxiv_id") or paper.get("pid")

@@ -1,6 +1,6 @@
 import json
 
-from notifier.commands import context, find_subscriber, option
+from notifier.commands import bring_back, context, find_subscriber, max_items_help, option
 from notifier.errors import InputError
 
 
@@ -12,7 +12,7 @@ def add_arguments(p):
     p.add_argument("--timezone", help="IANA time zone, e.g. Europe/Berlin")
     p.add_argument("--time", metavar="HH:MM", help="local delivery time")
     p.add_argument("--frequency", help="daily, weekly or weekly:DAY (mon..sun)")
-    p.add_argument("--max-items", type=int, help="most papers per digest, 1-100")
+    p.add_argument("--max-items", type=int, metavar="N", help=max_items_help(""))
     p.add_argument("--threshold", type=float, metavar="SHARE",
                    help="share of the day's best match a paper must score to be sent, 0.05-0.95: "
                         "lower sends more papers, higher fewer")
@@ -37,8 +37,7 @@ def run(args) -> int:
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
         if not sub.active:              # --resume would bring them back unasked
-            raise InputError(f"{sub.address} has unsubscribed; `notifier subscribe {sub.address}` brings them back, "
-                             "with their profiles")
+            raise InputError(f"{sub.address} has unsubscribed; {bring_back(sub)}")
         changes = changed_settings(sub, args)
         pausing = (args.pause or args.resume) and sub.paused != args.pause
         if not changes and not pausing:

@@ -48,7 +48,7 @@ def run(args) -> int:
 
     config = load(args)
     check_sources(config, args)
-    with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
+    with DaemonLock.of(config), open_context(config, progress=True) as ctx:
         days, today = None, ctx.now().date()
         if args.date is not None:
             days = [parse_day(args.date, latest=today)]

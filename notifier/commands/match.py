@@ -10,13 +10,15 @@ from json.encoder import encode_basestring_ascii
 
 import orjson
 
-from notifier.commands import check_paper_fields, read_jsonl, read_papers
+from notifier.commands import STDIN, check_paper_fields, read_jsonl, read_papers
 from notifier.errors import InputError, ProfileError
 
 
 def add_arguments(p):
+    p.set_defaults(usage_error=p.error)
     p.add_argument("--papers", required=True, metavar="FILE.jsonl",
-                   help="papers, one JSON object a line: id (or arxiv_id), title, abstract, optional authors")
+                   help="papers, one JSON object a line: id (or arxiv_id), title, abstract, optional authors; "
+                        "- reads standard input (`notifier parse --jsonl FEED | notifier match --papers - ...`)")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--profile", metavar="TEXT", help='a keyword profile, e.g. \'"kv cache", MoE, -federated\'')
     group.add_argument("--profiles", metavar="FILE.jsonl", help='profiles, one {"id", "profile"} a line')
@@ -60,8 +62,11 @@ def match(args) -> int:
 
 
 def check_options(args) -> None:
-    """A one-line error for an option out of its range. The ranges are the configuration's, imported
-    only for the options given (importing it takes ~15 ms)."""
+    """A one-line error for an option out of its range, or for two files read from standard input.
+    The ranges are the configuration's, imported only for the options given (importing it takes ~15 ms)."""
+    from_stdin = [f"--{o}" for o in ("papers", "profiles", "feedback") if getattr(args, o) == STDIN]
+    if len(from_stdin) > 1:
+        args.usage_error(f"{' and '.join(from_stdin)} would both read standard input (-): give all but one a file")
     if args.threshold is not None:
         from notifier.config import THRESHOLD_RANGE
         low, high = THRESHOLD_RANGE

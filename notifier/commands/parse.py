@@ -23,12 +23,23 @@ def read_input(where: str, args) -> str:
     if where.startswith(("http://", "https://")):
         return _read_url(_valid_url(where), args)
     try:
-        return Path(where).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return decoded(where, Path(where).read_bytes())
+    except OSError as e:
+        reason = e.strerror or str(e)
         if isinstance(e, FileNotFoundError) and re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", where):
             reason = "only http:// and https:// URLs are fetched"       # ftp://, file://: not a file here either
         raise InputError(f"cannot read {where}: {reason}") from None
+
+
+def decoded(where: str, data: bytes) -> str:
+    """The file's text as a fetch reads the same answer (httpx decodes with replacement): a byte
+    that is not UTF-8 becomes U+FFFD and its entry is kept, with a warning naming the first."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        print(f"notifier: warning: {where}: not UTF-8 at byte offset {err.start} (0x{data[err.start]:02x}): "
+              "read as U+FFFD, as a fetch reads it", file=sys.stderr)
+        return data.decode("utf-8", errors="replace")
 
 
 def _valid_url(url: str) -> str:

@@ -1,6 +1,6 @@
 import sys
 
-from notifier.commands import context, find_subscriber, parse_day, write_whole
+from notifier.commands import bring_back, context, find_subscriber, parse_day, write_whole
 from notifier.commands.edit import check_stored
 from notifier.errors import InputError
 
@@ -46,7 +46,7 @@ def run(args) -> int:
 
 def not_sent(sub) -> str:
     if not sub.active:
-        return f"has unsubscribed: no digest is sent to them (`notifier subscribe {sub.address} -k TEXT` brings them back)"
+        return f"has unsubscribed: no digest is sent to them ({bring_back(sub)})"
     return f"is paused: no digest is sent until `notifier edit {sub.address} --resume`"
 
 

@@ -33,7 +33,7 @@ def run(args) -> int:
 
     config = load(args) if args.dry_run else require_secrets(load(args))
     waiting = []
-    with DaemonLock(config.state_dir), open_context(config, progress=True) as ctx:
+    with DaemonLock.of(config), open_context(config, progress=True) as ctx:
         if not args.dry_run:
             warn_unsubscribe_missing(config)
             recover(ctx, at_start=True)

@@ -117,7 +117,7 @@ class Daemon:
         from notifier.fetch_cycle import fetch_cycle
 
         if self.ctx.fetcher is None:
-            self.ctx.fetcher = Fetcher.from_config(self.ctx.config, stop=self.stopping)
+            self.ctx.fetcher = Fetcher.from_config(self.ctx.config, stop=self.stopping, holds=self.ctx.store)
         fetch_cycle(self.ctx)            # logs each fetch
 
     def deliver_due(self, schedules=None) -> None:
@@ -298,6 +298,6 @@ def run(args) -> int:
     config = require_secrets(load(args))          # a reload without the secret keeps the running config
     requests: queue.Queue = queue.Queue()
     take_signals(requests)
-    with DaemonLock(config.state_dir):
+    with DaemonLock.of(config):
         serve(config, requests, lambda: require_secrets(load(args)), sweep_minutes=args.sweep_minutes)
     return 0

@@ -1,10 +1,12 @@
 """`notifier status`: exit 0 when all is well, 3 when something needs the operator."""
+import io
 from collections import Counter
+from contextlib import redirect_stdout
 from datetime import timedelta
 from shlex import quote
 
 from notifier.alerts import not_fetched, resolve_command, unsubscribed
-from notifier.commands import context
+from notifier.commands import context, write_or_drop
 from notifier import outbox
 
 ATTENTION = 3
@@ -26,9 +28,20 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    """The report is written whole once its exit status is known: a reader that stops early
+    (`notifier status | head -1`) cuts the report, never the status a monitoring check reads."""
+    report = io.StringIO()
+    with redirect_stdout(report):
+        code = print_status(args)
+    write_or_drop(report.getvalue())
+    return code
+
+
+def print_status(args) -> int:
     with context(args) as ctx:
         st = ctx.store
         attention = print_sources(st, ctx.config)
+        print_holds(st.retry_after_holds(), ctx.now())
         subscribers = st.subscriber_rows("id", "address", "profile", "paused", paused=True)  # held, not gone
         last_sent = st.latest_deliveries((outbox.State.SENT,))
         print_subscribers(subscribers, last_sent)
@@ -147,6 +160,16 @@ def print_sources(st, config) -> bool:
         print(f"  {source:<12} last ok: {last_ok(ok)}" + (f"; not fetched: {off}" if off else "")
               + (f"; FAILING since {when(st.first_failure(source, ok).started_at)}: {bad.error}" if latest_failed else ""))
     return failing
+
+
+def print_holds(holds: dict, now) -> None:
+    """One line per host group whose Retry-After has not ended: no run or worker asks it before then."""
+    from notifier.clock import as_utc
+
+    for group, (until, problem, _) in sorted(holds.items()):
+        if as_utc(until) > as_utc(now):
+            print(f"  {group} sources held until {when(until)}: their host answered {problem} with a Retry-After "
+                  "(no fetch asks it before then)")
 
 
 def last_ok(run) -> str:

@@ -1,4 +1,4 @@
-from notifier.commands import context, option
+from notifier.commands import context, max_items_help, option
 
 
 def add_arguments(p):
@@ -12,7 +12,7 @@ def add_arguments(p):
     p.add_argument("--timezone", default=None, help="IANA time zone (default: [schedule] timezone)")
     p.add_argument("--time", metavar="HH:MM", help="local delivery time (default 07:30)")
     p.add_argument("--frequency", help="daily (default), weekly or weekly:DAY (mon..sun)")
-    p.add_argument("--max-items", type=int, default=None, help="most papers per digest (default from config)")
+    p.add_argument("--max-items", type=int, default=None, metavar="N", help=max_items_help(" (default from config)"))
     p.add_argument("--threshold", type=float, default=None, metavar="SHARE",
                    help="share of the day's best match a paper must score to be sent, 0.05-0.95: "
                         "lower sends more papers, higher fewer (default from config, else 0.4)")

@@ -14,9 +14,10 @@ from notifier.models import Paper
 from notifier.outbox import FETCHED, FetchState
 from notifier.batching import batched
 from notifier.store.engine import _lock_key, _retry_race
-from notifier.store.tables import FetchRun, PaperRow, Sighting, utcnow
+from notifier.store.tables import FetchRun, PaperRow, Setting, Sighting, utcnow
 
 INGEST_BATCH = 500        # papers per ingest transaction: a huge day never holds the write lock for long
+RETRY_AFTER_KEY = "retry_after:"    # + a host group: the Setting holding its latest Retry-After
 
 
 @dataclass
@@ -193,6 +194,22 @@ class PapersMixin:
         with self.session() as s:
             return sorted(set(s.exec(select(FetchRun.source)).all()))
 
+    def retry_after(self, group: str) -> tuple[datetime, str, int | None] | None:
+        """The latest Retry-After a host group ("hf", "arxiv": ``Fetcher._group``) answered, recorded
+        by any run or worker: (until, an aware UTC time; the answer, "HTTP 429"; its status)."""
+        value = self.setting(RETRY_AFTER_KEY + group)
+        return _hold(value) if value else None
+
+    def hold_retry_after(self, group: str, until: datetime, problem: str, status: int | None) -> None:
+        self.put_setting(RETRY_AFTER_KEY + group,
+                         json.dumps({"until": until.isoformat(), "problem": problem, "status": status}))
+
+    def retry_after_holds(self) -> dict[str, tuple[datetime, str, int | None]]:
+        """Every host group's latest Retry-After (``retry_after``), past ones too."""
+        with self.session() as s:
+            rows = s.exec(select(Setting).where(Setting.key.startswith(RETRY_AFTER_KEY))).all()
+        return {row.key.removeprefix(RETRY_AFTER_KEY): _hold(row.value) for row in rows}
+
     def failed_sources_since(self, since: datetime) -> list[str]:
         """Sources whose latest fetch since ``since`` failed."""
         failed = []
@@ -201,6 +218,11 @@ class PapersMixin:
             if last and last.outcome == FetchState.FAILED and last.started_at >= since:
                 failed.append(source)
         return failed
+
+
+def _hold(value: str) -> tuple[datetime, str, int | None]:
+    hold = json.loads(value)
+    return datetime.fromisoformat(hold["until"]), hold["problem"], hold["status"]
 
 
 def _ingest_batch(s: Session, batch: list[Paper], source: str, day: str, now: datetime, result: IngestResult) -> None:
@@ -251,7 +273,7 @@ def _merge(row: PaperRow, p: Paper, now: datetime) -> bool:
                  "upvotes", "comments", "version"):
         put(attr, getattr(p, attr))
     if p.authors:
-        put("authors", json.dumps(p.authors))
+        put("authors", json.dumps(_authors_kept(json.loads(row.authors), p.authors)))
     cats = sorted(set(json.loads(row.categories)) | set(p.categories))
     put("categories", json.dumps(cats))
     if p.extra:
@@ -261,6 +283,21 @@ def _merge(row: PaperRow, p: Paper, now: datetime) -> bool:
     if changed:
         row.updated_at = now
     return changed
+
+
+def _authors_kept(stored: list[str], seen: list[str]) -> list[str]:
+    """The author list a sighting leaves stored: its own, unless it names the same people; then the
+    longer of the two. arXiv RSS adds affiliations in parentheses (``dc:creator``, see
+    ``parse.split_creators``) and HF does not: a paper on both kept its RSS list instead of
+    switching lists, and counting as updated (the matcher rebuilt), at every fetch."""
+    if [_name(a) for a in stored] != [_name(a) for a in seen]:
+        return seen
+    return max(stored, seen, key=lambda names: sum(map(len, names)))     # the stored one on a tie
+
+
+def _name(author: str) -> str:
+    """An author as written without its affiliation: 'Ada Lovelace (Cambridge)' -> 'ada lovelace'."""
+    return " ".join(author.split("(", 1)[0].casefold().split())
 
 
 def _paper(row: PaperRow) -> Paper:
