@@ -8,6 +8,7 @@ import unicodedata
 from notifier.index import STOP, TOKEN, PaperIndex, aliases, normal, stem_all, term_stems, words
 from notifier.models import Evidence
 from notifier.profile import Term
+from notifier.tex import without_commands
 
 SNIPPET_WORDS = 12
 SPACE, WORD, WORD_END = re.compile(r"\s"), re.compile(r"\S*"), re.compile(r"\S*\Z")
@@ -58,7 +59,7 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[
     stem or one of its parts' stems ('MobileNet') is wanted; where the ``phrase`` appears whole,
     only its words there are. Accents are composed first, as the index reads the text (tokens())."""
     text = unicodedata.normalize("NFC", text)
-    toks = list(TOKEN.finditer(text))
+    toks = list(TOKEN.finditer(without_commands(text)))
     stems = stem_all([normal(m.group()) for m in toks])
     found: set[str] = set()
     hits = []

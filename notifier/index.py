@@ -23,6 +23,7 @@ import numpy as np
 
 from notifier.models import Paper
 from notifier.profile import STOP
+from notifier.tex import without_commands
 
 TOKEN = re.compile(r"[^\W_]+")
 _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
@@ -50,17 +51,25 @@ def stem_all(words: list[str]) -> list[str]:
 
 
 def normal(word: str) -> str:
-    """Lowercase, accents folded: 'Schrödinger' -> 'schrodinger', as subscribers type it."""
+    """Lowercase, accents folded: 'Schrödinger' -> 'schrodinger', as subscribers type it; a Greek
+    letter named as TeX writes it ('β' -> 'beta'), so "β-VAE" is "$\\beta$-VAE" and "beta-VAE"."""
     word = word.lower()
     if word.isascii():
         return word
-    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+    return "".join(greek(c) for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+def greek(c: str) -> str:
+    """'β' -> 'beta' ('ϕ' comes as 'φ' out of NFKD: 'phi'); any other character as it is."""
+    return unicodedata.name(c).split()[-1].lower() if "\u0370" <= c <= "\u03ff" and c.isalpha() else c
 
 
 def tokens(text: str) -> list[str]:
     """The words of a text: runs of letters and digits (TOKEN's; in ASCII text, 2x faster, what is
-    left between blanks once all else is blanked). Accents are composed first: a combining mark is
-    no letter, so 'Mu' + U+0308 + 'ller' (text pasted from a PDF) would be two words, 'mu' and 'ller'."""
+    left between blanks once all else is blanked), TeX commands shown as no word left out
+    (``without_commands``). Accents are composed first: a combining mark is no letter, so
+    'Mu' + U+0308 + 'ller' (text pasted from a PDF) would be two words, 'mu' and 'ller'."""
+    text = without_commands(text)
     if text.isascii():
         return text.translate(_BLANK_PUNCTUATION).split()
     return TOKEN.findall(unicodedata.normalize("NFC", text))
