@@ -35,7 +35,7 @@ RARE_SHARE = 5                          # papers are compared on stems in at mos
 
 _stemmer = None
 _stem_cache: dict[str, str] = {}
-_alias_cache: dict[str, tuple[str, ...]] = {}
+_alias_cache: dict[tuple, tuple[str, ...]] = {}
 
 
 def stem_all(words: list[str]) -> list[str]:
@@ -84,13 +84,13 @@ def term_stems(text: str) -> tuple[str, ...]:
     return tuple(stem_all(words(text)))
 
 
-def aliases(token: str) -> tuple[str, ...]:
+def aliases(token: str, vocab: set[str] | frozenset = frozenset()) -> tuple[str, ...]:
     """The stems a word with inner capitals or digits also stands for: 'MobileNetV2' ->
     mobil, net, mobilenet, ...; spans of its parts of 3+ letters, or 2 capitals ('KV')."""
-    if token in _alias_cache:
-        return _alias_cache[token]
-    parts = _PART.findall(token) if not (token.islower() or token.isupper() or token.istitle()) \
-        or not token.isalpha() else []
+    parts = tuple(split(token, vocab)) if not (token.islower() or token.isupper() or token.istitle()) \
+        or not token.isalpha() else ()
+    if (token, parts) in _alias_cache:
+        return _alias_cache[token, parts]
     spans = set()
     for i in range(len(parts)):
         for j in range(i + 1, min(len(parts), i + 4) + 1):
@@ -99,8 +99,21 @@ def aliases(token: str) -> tuple[str, ...]:
                     and not span.isdigit():
                 spans.add(span.lower())
     own = stem_all([normal(token)])[0]
-    _alias_cache[token] = out = tuple(sorted({s for s in stem_all(sorted(spans)) if s != own}))
+    _alias_cache[token, parts] = out = tuple(sorted({s for s in stem_all(sorted(spans)) if s != own}))
     return out
+
+
+def split(token: str, vocab: set[str] | frozenset) -> list[str]:
+    """A word's parts: 'KVCache' -> KV, Cache; the capital before a lowercase run goes to the
+    capitals before it when only that run is a word of ``vocab`` (3+ letters): 'KDEformer' ->
+    KDE, former, not KD, Eformer (KD is no abbreviation of it)."""
+    parts = _PART.findall(token)
+    for i in range(len(parts) - 1):
+        caps, word = parts[i], parts[i + 1]
+        if caps.isupper() and word.istitle() and len(word) > 3 and caps.isalpha() \
+                and word[1:].lower() in vocab and word.lower() not in vocab:
+            parts[i], parts[i + 1] = caps + word[0], word[1:]
+    return parts
 
 
 # ----------------------------------------------------------------------------- the index
@@ -189,10 +202,11 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     # each distinct word once: its stem and the stems of its parts
     distinct = list(number)
     low = [normal(w) for w in distinct]
+    vocab = set(low)
     sid: dict[str, int] = {}
     word_stem = np.array([sid.setdefault(s, len(sid)) for s in stem_all(low)], np.int64)
     plain = [w.isalpha() and (w.islower() or w.istitle()) for w in distinct]   # no parts to look for
-    parts = [[] if simple else [sid.setdefault(a, len(sid)) for a in aliases(w)] for w, simple in zip(distinct, plain)]
+    parts = [[] if simple else [sid.setdefault(a, len(sid)) for a in aliases(w, vocab)] for w, simple in zip(distinct, plain)]
     part_ptr = np.cumsum([0] + [len(p) for p in parts])
     part_ids = np.array([a for p in parts for a in p], np.int64)
     # every occurrence (a word, and each of its parts at the word's position), sorted by stem
@@ -216,7 +230,7 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
             spelled.setdefault(long, long_text)
     day_lengths = lengths[:len(day)].ravel()
     return PaperIndex(docs, len(day), sid, starts, norm, occ_ptr, pos, df, *unit,
-                      set(low), dict(short_to_long), dict(long_to_short), spelled,
+                      vocab, dict(short_to_long), dict(long_to_short), spelled,
                       word_stem[word_ids[:int(day_lengths.sum())]].astype(np.int32), day_lengths)
 
 

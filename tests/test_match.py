@@ -52,12 +52,13 @@ def ids(text, papers, **kw):
     ("frechet", "The Fréchet distance of generators", ""),
     ("beta", "Disentangling with β-VAE", ""),
     ("α", "Training with $\\alpha$-divergence", ""),
+    ("KDE", "KDEformer: attention by density estimation", "Unlike the former methods, it is exact."),
 ], ids=["distill~distilled", "distillation~distilled", "distilled~distillation", "phrase~hyphen",
         "hyphen~space", "caching~cache", "squashed-query", "squashed-doc", "abbrev-defined-in-paper",
         "long-form~abbrev", "long-form-defined-elsewhere", "abbrev-as-word", "word-part-camel",
         "word-part-inner-capitals", "word-part-in-phrase", "word-part-acronym", "word-part-digits",
         "word-part-titlecase-with-digits", "accents-folded", "greek-letter-as-its-name",
-        "tex-greek-letter-as-the-letter"])
+        "tex-greek-letter-as-the-letter", "word-part-capitals-before-a-word"])
 def test_variants_match(profile, title, abstract):
     corpus = [paper("hit", title, abstract), paper("lora-def", "Low-Rank Adaptation (LoRA) revisited",
                                                     "Low-Rank Adaptation (LoRA) trains few parameters."),
@@ -76,9 +77,10 @@ def test_variants_match(profile, title, abstract):
     ("mo", "A MoE layer."),
     ('"test-time scaling"', "Decoding is 5.18\\times$ faster on GPUs."),
     ("EM", "We show {\\em entropy collapse} in deeper layers."),
+    ("KD", "KDEformer approximates attention; unlike the former methods, it is exact."),
 ], ids=["rag-in-average", "moe-in-shoe", "lora-in-flora", "cache-in-cachet", "no-parts-in-plain-words",
         "parts-only-at-capitals", "parts-of-two-letters-only-if-capitals", "tex-command-is-no-word",
-        "tex-emphasis-is-no-word"])
+        "tex-emphasis-is-no-word", "abbreviation-not-inside-a-longer-one"])
 def test_term_does_not_match_inside_another_word(profile, abstract):
     assert ids(profile, [paper("trap", "Something else", abstract)]) == []
 
