@@ -25,7 +25,8 @@ from notifier.models import Paper
 from notifier.profile import STOP
 from notifier.tex import without_commands
 
-TOKEN = re.compile(r"[^\W_]+")
+INVISIBLE = "\u00ad\u200c\u200d\u2060"   # soft hyphen, zero-width (non-)joiner, word joiner: inside a word
+TOKEN = re.compile(rf"[^\W_]+(?:[{INVISIBLE}]+[^\W_]+)*")
 _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
@@ -52,11 +53,13 @@ def stem_all(words: list[str]) -> list[str]:
 
 def normal(word: str) -> str:
     """Lowercase, accents folded: 'Schrödinger' -> 'schrodinger', as subscribers type it; a Greek
-    letter named as TeX writes it ('β' -> 'beta'), so "β-VAE" is "$\\beta$-VAE" and "beta-VAE"."""
+    letter named as TeX writes it ('β' -> 'beta'), so "β-VAE" is "$\\beta$-VAE" and "beta-VAE";
+    an invisible character gone (a soft hyphen from a PDF: 'atten' U+00AD 'tion' is 'attention')."""
     word = word.lower()
     if word.isascii():
         return word
-    return "".join(greek(c) for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+    return "".join(greek(c) for c in unicodedata.normalize("NFKD", word)
+                   if not unicodedata.combining(c) and c not in INVISIBLE)
 
 
 def greek(c: str) -> str:
@@ -87,6 +90,8 @@ def term_stems(text: str) -> tuple[str, ...]:
 def aliases(token: str, vocab: set[str] | frozenset = frozenset()) -> tuple[str, ...]:
     """The stems a word with inner capitals or digits also stands for: 'MobileNetV2' ->
     mobil, net, mobilenet, ...; spans of its parts of 3+ letters, or 2 capitals ('KV')."""
+    if not token.isascii():
+        token = "".join(c for c in token if c not in INVISIBLE)
     parts = tuple(split(token, vocab)) if not (token.islower() or token.isupper() or token.istitle()) \
         or not token.isalpha() else ()
     if (token, parts) in _alias_cache:

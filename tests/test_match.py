@@ -78,9 +78,10 @@ def test_variants_match(profile, title, abstract):
     ('"test-time scaling"', "Decoding is 5.18\\times$ faster on GPUs."),
     ("EM", "We show {\\em entropy collapse} in deeper layers."),
     ("KD", "KDEformer approximates attention; unlike the former methods, it is exact."),
+    ("tion", "A new atten\u00adtion kernel."),
 ], ids=["rag-in-average", "moe-in-shoe", "lora-in-flora", "cache-in-cachet", "no-parts-in-plain-words",
         "parts-only-at-capitals", "parts-of-two-letters-only-if-capitals", "tex-command-is-no-word",
-        "tex-emphasis-is-no-word", "abbreviation-not-inside-a-longer-one"])
+        "tex-emphasis-is-no-word", "abbreviation-not-inside-a-longer-one", "no-parts-at-a-soft-hyphen"])
 def test_term_does_not_match_inside_another_word(profile, abstract):
     assert ids(profile, [paper("trap", "Something else", abstract)]) == []
 
@@ -217,6 +218,13 @@ def test_explanation_does_not_highlight_a_tex_command_as_a_word():
     index = build_index([paper("p", "Forecasting", r"Decoding is 5\times$ faster at the same time.")], background())
     [m] = match_profile(index, parse_profile("time"))
     assert [t for ev in m.evidence for t, hit in ev.snippet if hit] == ["time"]
+
+
+def test_a_phrase_with_a_soft_hyphen_in_a_word_is_found_whole():
+    index = build_index([paper("p", "Pruning atten\u00adtion heads", "")], background())
+    [m] = match_profile(index, parse_profile('"attention heads"'))
+    assert m.matched == ["attention heads"]
+    assert [t for ev in m.evidence for t, hit in ev.snippet if hit] == ["atten\u00adtion heads"]
 
 
 def test_one_word_of_a_phrase_is_not_claimed_as_a_match():
