@@ -156,6 +156,7 @@ class PaperIndex:
     short_to_long: dict[str, Counter]   # 'moe' -> Counter({('mixtur', 'of', 'expert'): 3})
     long_to_short: dict[tuple, Counter]
     spelled: dict                       # abbreviation or long form (stems) -> as first written
+    defined: dict[str, list[tuple]]     # 'moe' -> [(day paper, ('mixtur', 'of', 'expert')), ...]: who defines it how
     day_stems: np.ndarray               # the stem id of each word of the day papers' texts, in order,
     day_lengths: np.ndarray             # ... each text's length (title, abstract, title, ...)
     cache: dict = field(default_factory=dict)
@@ -226,16 +227,18 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     lengths = lengths.reshape(-1, 2)
     norm = 1 - B + B * lengths / (np.maximum(lengths.mean(axis=0), 1.0) if len(docs) else 1.0)
     df, unit = unit_table(stem_of, blocks(starts, pos), norm, len(sid), len(day))
-    short_to_long, long_to_short, spelled = defaultdict(Counter), defaultdict(Counter), {}
-    for text in texts:
+    short_to_long, long_to_short, spelled, defined = defaultdict(Counter), defaultdict(Counter), {}, defaultdict(list)
+    for i, text in enumerate(texts):
         for short, long, short_text, long_text in abbreviations(text):
             short_to_long[short][long] += 1
             long_to_short[long][short] += 1
             spelled.setdefault(short, short_text)
             spelled.setdefault(long, long_text)
+            if i < 2 * len(day):
+                defined[short].append((i // 2, long))
     day_lengths = lengths[:len(day)].ravel()
     return PaperIndex(docs, len(day), sid, starts, norm, occ_ptr, pos, df, *unit,
-                      vocab, dict(short_to_long), dict(long_to_short), spelled,
+                      vocab, dict(short_to_long), dict(long_to_short), spelled, dict(defined),
                       word_stem[word_ids[:int(day_lengths.sum())]].astype(np.int32), day_lengths)
 
 

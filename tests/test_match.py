@@ -86,6 +86,13 @@ def test_term_does_not_match_inside_another_word(profile, abstract):
     assert ids(profile, [paper("trap", "Something else", abstract)]) == []
 
 
+def test_an_abbreviation_stands_for_a_term_only_where_the_paper_does_not_define_it_otherwise():
+    corpus = [paper("defines", "Estimating mutual information", "Mutual information (MI) is hard to bound."),
+              paper("uses", "Bounds for deep networks", "We bound the MI between layers."),
+              paper("other", "Influence in markets", "Macro influence (MI) moves prices; MI grows with size.")]
+    assert set(ids('"mutual information"', corpus)) == {"defines", "uses"}
+
+
 def test_phrase_in_order_ranks_above_scattered_words():
     corpus = [paper("scattered", "Caching tricks", "A KV store with a cache layer and key value pairs; the kv flag."),
               paper("phrase", "KV cache compression", "We compress the KV cache.")]
