@@ -8,6 +8,7 @@ import unicodedata
 from notifier.index import STOP, TOKEN, PaperIndex, aliases, normal, stem_all, term_stems, words
 from notifier.models import Evidence
 from notifier.profile import Term
+from notifier.tex import without_commands
 
 SNIPPET_WORDS = 12
 SPACE, WORD, WORD_END = re.compile(r"\s"), re.compile(r"\S*"), re.compile(r"\S*\Z")
@@ -25,19 +26,20 @@ def evidence(index: PaperIndex, d: int, terms: list[Term]) -> list[Evidence]:
             continue
         wanted = (set(term_stems(term.text)) - STOP) | set(stem_all(["".join(words(term.text))]))
         fields = [("title", doc.title)] + ([] if term.field == "title" else [("abstract", doc.abstract)])
-        best = where(fields, wanted, term_stems(term.text)) or next(
-            filter(None, (where(fields, set(s) - STOP, s) for s in spellings(index, term.text))), None)
+        best = where(fields, wanted, term_stems(term.text), index.vocab) or next(
+            filter(None, (where(fields, set(s) - STOP, s, index.vocab) for s in spellings(index, term.text))), None)
         if best:
             out.append(Evidence(term.text, best[1], best[2]))
     return out
 
 
-def where(fields: list[tuple[str, str]], wanted: set[str], phrase: tuple[str, ...]):
+def where(fields: list[tuple[str, str]], wanted: set[str], phrase: tuple[str, ...], vocab: set[str]):
     """-> (rank, field name, snippet) of the field where the phrase stands whole, else with more
-    of its words (the title on a tie); None when no field has any."""
+    of its words (the title on a tie); None when no field has any (``vocab``: the index's words,
+    splitting words as it did, ``aliases``)."""
     best = None
     for fname, text in fields:
-        found, snip, whole = snippet(text, wanted, phrase)
+        found, snip, whole = snippet(text, wanted, phrase, vocab)
         if snip and (best is None or (whole, len(found)) > best[0]):
             best = ((whole, len(found)), fname, snip)
     return best
@@ -52,18 +54,19 @@ def spellings(index: PaperIndex, text: str) -> list[tuple[str, ...]]:
     return [stems for stems, _, _ in variants(index, text)[1:]]
 
 
-def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = ()) -> tuple[set[str], list[tuple[str, bool]], bool]:
+def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = (),
+            vocab: set[str] | frozenset = frozenset()) -> tuple[set[str], list[tuple[str, bool]], bool]:
     """-> (the wanted stems found, a short window of ``text`` around the first hit with the hits
     highlighted ([] when none), whether the ``phrase`` appears whole). A word is a hit when its
     stem or one of its parts' stems ('MobileNet') is wanted; where the ``phrase`` appears whole,
     only its words there are. Accents are composed first, as the index reads the text (tokens())."""
     text = unicodedata.normalize("NFC", text)
-    toks = list(TOKEN.finditer(text))
+    toks = list(TOKEN.finditer(without_commands(text)))
     stems = stem_all([normal(m.group()) for m in toks])
     found: set[str] = set()
     hits = []
     for i, (m, s) in enumerate(zip(toks, stems)):
-        matched = wanted.intersection((s,) + aliases(m.group()))
+        matched = wanted.intersection((s,) + aliases(m.group(), vocab))
         if matched:
             hits.append(i)
             found |= matched

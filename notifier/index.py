@@ -23,8 +23,10 @@ import numpy as np
 
 from notifier.models import Paper
 from notifier.profile import STOP
+from notifier.tex import without_commands
 
-TOKEN = re.compile(r"[^\W_]+")
+INVISIBLE = "\u00ad\u200c\u200d\u2060"   # soft hyphen, zero-width (non-)joiner, word joiner: inside a word
+TOKEN = re.compile(rf"[^\W_]+(?:[{INVISIBLE}]+[^\W_]+)*")
 _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
@@ -34,7 +36,7 @@ RARE_SHARE = 5                          # papers are compared on stems in at mos
 
 _stemmer = None
 _stem_cache: dict[str, str] = {}
-_alias_cache: dict[str, tuple[str, ...]] = {}
+_alias_cache: dict[tuple, tuple[str, ...]] = {}
 
 
 def stem_all(words: list[str]) -> list[str]:
@@ -50,17 +52,27 @@ def stem_all(words: list[str]) -> list[str]:
 
 
 def normal(word: str) -> str:
-    """Lowercase, accents folded: 'Schrödinger' -> 'schrodinger', as subscribers type it."""
+    """Lowercase, accents folded: 'Schrödinger' -> 'schrodinger', as subscribers type it; a Greek
+    letter named as TeX writes it ('β' -> 'beta'), so "β-VAE" is "$\\beta$-VAE" and "beta-VAE";
+    an invisible character gone (a soft hyphen from a PDF: 'atten' U+00AD 'tion' is 'attention')."""
     word = word.lower()
     if word.isascii():
         return word
-    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+    return "".join(greek(c) for c in unicodedata.normalize("NFKD", word)
+                   if not unicodedata.combining(c) and c not in INVISIBLE)
+
+
+def greek(c: str) -> str:
+    """'β' -> 'beta' ('ϕ' comes as 'φ' out of NFKD: 'phi'); any other character as it is."""
+    return unicodedata.name(c).split()[-1].lower() if "\u0370" <= c <= "\u03ff" and c.isalpha() else c
 
 
 def tokens(text: str) -> list[str]:
     """The words of a text: runs of letters and digits (TOKEN's; in ASCII text, 2x faster, what is
-    left between blanks once all else is blanked). Accents are composed first: a combining mark is
-    no letter, so 'Mu' + U+0308 + 'ller' (text pasted from a PDF) would be two words, 'mu' and 'ller'."""
+    left between blanks once all else is blanked), TeX commands shown as no word left out
+    (``without_commands``). Accents are composed first: a combining mark is no letter, so
+    'Mu' + U+0308 + 'ller' (text pasted from a PDF) would be two words, 'mu' and 'ller'."""
+    text = without_commands(text)
     if text.isascii():
         return text.translate(_BLANK_PUNCTUATION).split()
     return TOKEN.findall(unicodedata.normalize("NFC", text))
@@ -75,13 +87,15 @@ def term_stems(text: str) -> tuple[str, ...]:
     return tuple(stem_all(words(text)))
 
 
-def aliases(token: str) -> tuple[str, ...]:
+def aliases(token: str, vocab: set[str] | frozenset = frozenset()) -> tuple[str, ...]:
     """The stems a word with inner capitals or digits also stands for: 'MobileNetV2' ->
     mobil, net, mobilenet, ...; spans of its parts of 3+ letters, or 2 capitals ('KV')."""
-    if token in _alias_cache:
-        return _alias_cache[token]
-    parts = _PART.findall(token) if not (token.islower() or token.isupper() or token.istitle()) \
-        or not token.isalpha() else []
+    if not token.isascii():
+        token = "".join(c for c in token if c not in INVISIBLE)
+    parts = tuple(split(token, vocab)) if not (token.islower() or token.isupper() or token.istitle()) \
+        or not token.isalpha() else ()
+    if (token, parts) in _alias_cache:
+        return _alias_cache[token, parts]
     spans = set()
     for i in range(len(parts)):
         for j in range(i + 1, min(len(parts), i + 4) + 1):
@@ -90,8 +104,21 @@ def aliases(token: str) -> tuple[str, ...]:
                     and not span.isdigit():
                 spans.add(span.lower())
     own = stem_all([normal(token)])[0]
-    _alias_cache[token] = out = tuple(sorted({s for s in stem_all(sorted(spans)) if s != own}))
+    _alias_cache[token, parts] = out = tuple(sorted({s for s in stem_all(sorted(spans)) if s != own}))
     return out
+
+
+def split(token: str, vocab: set[str] | frozenset) -> list[str]:
+    """A word's parts: 'KVCache' -> KV, Cache; the capital before a lowercase run goes to the
+    capitals before it when only that run is a word of ``vocab`` (3+ letters): 'KDEformer' ->
+    KDE, former, not KD, Eformer (KD is no abbreviation of it)."""
+    parts = _PART.findall(token)
+    for i in range(len(parts) - 1):
+        caps, word = parts[i], parts[i + 1]
+        if caps.isupper() and word.istitle() and len(word) > 3 and caps.isalpha() \
+                and word[1:].lower() in vocab and word.lower() not in vocab:
+            parts[i], parts[i + 1] = caps + word[0], word[1:]
+    return parts
 
 
 # ----------------------------------------------------------------------------- the index
@@ -129,6 +156,7 @@ class PaperIndex:
     short_to_long: dict[str, Counter]   # 'moe' -> Counter({('mixtur', 'of', 'expert'): 3})
     long_to_short: dict[tuple, Counter]
     spelled: dict                       # abbreviation or long form (stems) -> as first written
+    defined: dict[str, list[tuple]]     # 'moe' -> [(day paper, ('mixtur', 'of', 'expert')), ...]: who defines it how
     day_stems: np.ndarray               # the stem id of each word of the day papers' texts, in order,
     day_lengths: np.ndarray             # ... each text's length (title, abstract, title, ...)
     cache: dict = field(default_factory=dict)
@@ -180,10 +208,11 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     # each distinct word once: its stem and the stems of its parts
     distinct = list(number)
     low = [normal(w) for w in distinct]
+    vocab = set(low)
     sid: dict[str, int] = {}
     word_stem = np.array([sid.setdefault(s, len(sid)) for s in stem_all(low)], np.int64)
     plain = [w.isalpha() and (w.islower() or w.istitle()) for w in distinct]   # no parts to look for
-    parts = [[] if simple else [sid.setdefault(a, len(sid)) for a in aliases(w)] for w, simple in zip(distinct, plain)]
+    parts = [[] if simple else [sid.setdefault(a, len(sid)) for a in aliases(w, vocab)] for w, simple in zip(distinct, plain)]
     part_ptr = np.cumsum([0] + [len(p) for p in parts])
     part_ids = np.array([a for p in parts for a in p], np.int64)
     # every occurrence (a word, and each of its parts at the word's position), sorted by stem
@@ -198,16 +227,18 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
     lengths = lengths.reshape(-1, 2)
     norm = 1 - B + B * lengths / (np.maximum(lengths.mean(axis=0), 1.0) if len(docs) else 1.0)
     df, unit = unit_table(stem_of, blocks(starts, pos), norm, len(sid), len(day))
-    short_to_long, long_to_short, spelled = defaultdict(Counter), defaultdict(Counter), {}
-    for text in texts:
+    short_to_long, long_to_short, spelled, defined = defaultdict(Counter), defaultdict(Counter), {}, defaultdict(list)
+    for i, text in enumerate(texts):
         for short, long, short_text, long_text in abbreviations(text):
             short_to_long[short][long] += 1
             long_to_short[long][short] += 1
             spelled.setdefault(short, short_text)
             spelled.setdefault(long, long_text)
+            if i < 2 * len(day):
+                defined[short].append((i // 2, long))
     day_lengths = lengths[:len(day)].ravel()
     return PaperIndex(docs, len(day), sid, starts, norm, occ_ptr, pos, df, *unit,
-                      set(low), dict(short_to_long), dict(long_to_short), spelled,
+                      vocab, dict(short_to_long), dict(long_to_short), spelled, dict(defined),
                       word_stem[word_ids[:int(day_lengths.sum())]].astype(np.int32), day_lengths)
 
 

@@ -123,9 +123,9 @@ def resolve(index: PaperIndex, term: Term) -> Resolved:
 def resolve_text(index: PaperIndex, term: Term) -> Resolved:
     fields = (0,) if term.field == "title" else (0, 1)
     scores = np.zeros(index.n_day, np.float32)
-    for stems, factor, _ in variants(index, term.text):
-        np.maximum(scores, factor * unit(index, stems, fields), out=scores)
     stems = term_stems(term.text)
+    for spelling, factor, _ in variants(index, term.text):
+        np.maximum(scores, spelled(index, spelling, factor, fields, stems), out=scores)
     if len(stems) == 1:
         hit = scores > 0
         return Resolved(scores, hit, hit)
@@ -145,10 +145,10 @@ def spellings(index: PaperIndex, term: Term) -> list[tuple[str, int]]:
     if term.field == "author":
         return [(f"author {term.text}", int(resolve_author(index, term).strong.sum()))]
     fields = (0,) if term.field == "title" else (0, 1)
-    out = [(label + ("" if factor == 1.0 else f" (x{factor:g}, as the papers define it)"),
-            int(np.count_nonzero(unit(index, stems, fields))))
-           for stems, factor, label in variants(index, term.text)]
     stems = term_stems(term.text)
+    out = [(label + ("" if factor == 1.0 else f" (x{factor:g}, as the papers define it)"),
+            int(np.count_nonzero(spelled(index, spelling, factor, fields, stems))))
+           for spelling, factor, label in variants(index, term.text)]
     if len(stems) > 1:
         r = resolve_text(index, term)
         window = unit(index, stems, fields, loose=True) > 0
@@ -186,6 +186,22 @@ def variants(index: PaperIndex, text: str) -> list[tuple[tuple[str, ...], float,
     if len(stems) == 1:
         out += [(lf, ABBREV_FACTOR, index.spelled[lf]) for lf in frequent(index.short_to_long.get(stems[0]))]
     return out
+
+
+def spelled(index: PaperIndex, spelling: tuple[str, ...], factor: float, fields, term: tuple[str, ...]) -> np.ndarray:
+    """A spelling's BM25F over the day papers x its ``factor``; an abbreviation standing for the
+    ``term`` counts nowhere it is defined as something else."""
+    found = factor * unit(index, spelling, fields)
+    if factor == ABBREV_FACTOR and len(spelling) == 1:
+        found[defined_otherwise(index, spelling[0], term)] = 0.0
+    return found
+
+
+def defined_otherwise(index: PaperIndex, short: str, long: tuple[str, ...]) -> list[int]:
+    """The day papers that define the abbreviation ``short`` as something with none of the words
+    of ``long``: there it is not the term ("test-time scaling (TTS)" is no text-to-speech paper)."""
+    own = set(long) - STOP
+    return [d for d, other in index.defined.get(short, ()) if not own & set(other)]
 
 
 def frequent(counter) -> list:

@@ -26,11 +26,24 @@ TEX_SYMBOLS = {
 }
 SUPERSCRIPT = dict(zip("0123456789+-=()in", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿ")) | dict(zip("dkT", "ᵈᵏᵀ"))
 SUBSCRIPT = dict(zip("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎"))
+TEX_NAME = re.compile(r"\\([A-Za-z]+)")
 
 
 def readable_tex(s: str) -> str:
     """``s`` with each formula it can show as plain text written so (see TEX_MATH)."""
     return TEX_MATH.sub(_formula, s) if "$" in s else s
+
+
+def without_commands(s: str) -> str:
+    """``s`` with each TeX command that plain text shows as no word blanked, the same length
+    ("5.18\\times" -> "5.18      "): "times", "emph" or "mathcal" is not a word of the paper, and the
+    why line highlights words where the text has them. One shown as a word or letter (\\log,
+    \\alpha) stays."""
+    return TEX_NAME.sub(_blank, s) if "\\" in s else s
+
+
+def _blank(m: re.Match) -> str:
+    return m[0] if TEX_SYMBOLS.get(m[1], "").isalpha() else " " * len(m[0])
 
 
 def _formula(m: re.Match) -> str:

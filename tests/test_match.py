@@ -50,11 +50,15 @@ def ids(text, papers, **kw):
     ("GPT", "Probing GPT4 for facts", ""),
     ("mamba", "Improving Mamba2 with the delta rule", ""),
     ("frechet", "The Fréchet distance of generators", ""),
+    ("beta", "Disentangling with β-VAE", ""),
+    ("α", "Training with $\\alpha$-divergence", ""),
+    ("KDE", "KDEformer: attention by density estimation", "Unlike the former methods, it is exact."),
 ], ids=["distill~distilled", "distillation~distilled", "distilled~distillation", "phrase~hyphen",
         "hyphen~space", "caching~cache", "squashed-query", "squashed-doc", "abbrev-defined-in-paper",
         "long-form~abbrev", "long-form-defined-elsewhere", "abbrev-as-word", "word-part-camel",
         "word-part-inner-capitals", "word-part-in-phrase", "word-part-acronym", "word-part-digits",
-        "word-part-titlecase-with-digits", "accents-folded"])
+        "word-part-titlecase-with-digits", "accents-folded", "greek-letter-as-its-name",
+        "tex-greek-letter-as-the-letter", "word-part-capitals-before-a-word"])
 def test_variants_match(profile, title, abstract):
     corpus = [paper("hit", title, abstract), paper("lora-def", "Low-Rank Adaptation (LoRA) revisited",
                                                     "Low-Rank Adaptation (LoRA) trains few parameters."),
@@ -71,10 +75,22 @@ def test_variants_match(profile, title, abstract):
     ("former", "Transformers everywhere."),
     ("net", "Internet traffic."),
     ("mo", "A MoE layer."),
+    ('"test-time scaling"', "Decoding is 5.18\\times$ faster on GPUs."),
+    ("EM", "We show {\\em entropy collapse} in deeper layers."),
+    ("KD", "KDEformer approximates attention; unlike the former methods, it is exact."),
+    ("tion", "A new atten\u00adtion kernel."),
 ], ids=["rag-in-average", "moe-in-shoe", "lora-in-flora", "cache-in-cachet", "no-parts-in-plain-words",
-        "parts-only-at-capitals", "parts-of-two-letters-only-if-capitals"])
+        "parts-only-at-capitals", "parts-of-two-letters-only-if-capitals", "tex-command-is-no-word",
+        "tex-emphasis-is-no-word", "abbreviation-not-inside-a-longer-one", "no-parts-at-a-soft-hyphen"])
 def test_term_does_not_match_inside_another_word(profile, abstract):
     assert ids(profile, [paper("trap", "Something else", abstract)]) == []
+
+
+def test_an_abbreviation_stands_for_a_term_only_where_the_paper_does_not_define_it_otherwise():
+    corpus = [paper("defines", "Estimating mutual information", "Mutual information (MI) is hard to bound."),
+              paper("uses", "Bounds for deep networks", "We bound the MI between layers."),
+              paper("other", "Influence in markets", "Macro influence (MI) moves prices; MI grows with size.")]
+    assert set(ids('"mutual information"', corpus)) == {"defines", "uses"}
 
 
 def test_phrase_in_order_ranks_above_scattered_words():
@@ -203,6 +219,19 @@ def test_explanation_highlights_the_word_a_part_of_which_matched():
     index = build_index([paper("p", "MobileNetV2 revisited", "")], background())
     [m] = match_profile(index, parse_profile("mobile"))
     assert [(e.field, [t for t, hit in e.snippet if hit]) for e in m.evidence] == [("title", ["MobileNetV2"])]
+
+
+def test_explanation_does_not_highlight_a_tex_command_as_a_word():
+    index = build_index([paper("p", "Forecasting", r"Decoding is 5\times$ faster at the same time.")], background())
+    [m] = match_profile(index, parse_profile("time"))
+    assert [t for ev in m.evidence for t, hit in ev.snippet if hit] == ["time"]
+
+
+def test_a_phrase_with_a_soft_hyphen_in_a_word_is_found_whole():
+    index = build_index([paper("p", "Pruning atten\u00adtion heads", "")], background())
+    [m] = match_profile(index, parse_profile('"attention heads"'))
+    assert m.matched == ["attention heads"]
+    assert [t for ev in m.evidence for t, hit in ev.snippet if hit] == ["atten\u00adtion heads"]
 
 
 def test_one_word_of_a_phrase_is_not_claimed_as_a_match():
@@ -451,7 +480,8 @@ def test_selection_count_follows_the_evidence_within_the_cap(n_relevant, max_ite
 @given(st.text(st.characters(max_codepoint=0x7f)) | st.text(st.characters(max_codepoint=0x17f)))
 def test_a_text_is_split_into_the_same_words_whether_ascii_or_not(text):
     from notifier.index import TOKEN, tokens
-    assert tokens(text) == TOKEN.findall(text)
+    from notifier.tex import without_commands
+    assert tokens(text) == TOKEN.findall(without_commands(text))
 
 
 def test_terms_resolved_together_score_to_the_bit_as_each_alone():
@@ -948,11 +978,12 @@ def test_a_kept_index_asks_for_squarely_as_it_is_set_now(monkeypatch):
 def test_the_fast_ascii_split_finds_the_words_the_word_pattern_does(text):
     """Votes' papers and the index split text by ``tokens`` (translate and split for ASCII): the
     same words, in order, as the pattern both stand for, in the text's composed form (NFC: an accent
-    pasted as a combining mark is part of its letter's word)."""
+    pasted as a combining mark is part of its letter's word), TeX commands left out as the why line does."""
     import unicodedata
 
     from notifier.index import TOKEN, tokens
-    assert tokens(text) == TOKEN.findall(unicodedata.normalize("NFC", text))
+    from notifier.tex import without_commands
+    assert tokens(text) == TOKEN.findall(unicodedata.normalize("NFC", without_commands(text)))
 
 
 def test_the_weakest_matches_the_votes_contrast_with_are_taken_from_tied_scores_in_the_order_the_ranking_has_them():
