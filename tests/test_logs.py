@@ -323,6 +323,8 @@ def test_a_line_logged_while_a_progress_bar_runs_on_a_terminal_gets_a_line_of_it
 
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setenv("TERM", "xterm")
+    root = logging.getLogger()      # a handler of ours left by another test would be used, not this one
+    monkeypatch.setattr(root, "handlers", [h for h in root.handlers if not getattr(h, "_notifier", False)])
     terminal, tty = pty.openpty()
     with os.fdopen(tty, "w", buffering=1) as stderr:
         monkeypatch.setattr(sys, "stderr", stderr)
@@ -330,7 +332,7 @@ def test_a_line_logged_while_a_progress_bar_runs_on_a_terminal_gets_a_line_of_it
             task = bar.add_task("Fetching", total=2)
             logging.getLogger("notifier.fetch").warning("hf_daily answered 503; trying again")
             bar.advance(task)
-    shown = on_screen(os.read(terminal, 65536).decode())
+    output = os.read(terminal, 65536).decode()
     os.close(terminal)
-    assert [re.sub(r"^\S+ ", "TIME ", line) for line in shown] == [
-        "TIME WARNING notifier.fetch: hf_daily answered 503; trying again"]
+    assert [re.sub(r"^\S+ ", "TIME ", line) for line in on_screen(output)] == [
+        "TIME WARNING notifier.fetch: hf_daily answered 503; trying again"], repr(output)
