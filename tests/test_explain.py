@@ -106,6 +106,15 @@ def test_the_liked_line_goes_only_to_the_paper_the_votes_moved_up(files, capsys)
     assert out.index("ranked up: like a paper you voted up") < out.index("apart")
 
 
+def test_notifier_match_says_a_paper_voted_up_itself_was_voted_up_not_that_it_is_like_one(files, capsys):
+    """As the digest says it: 'like a paper you voted up' named the paper itself."""
+    papers = files("papers.jsonl", PAPERS)
+    votes = files("votes.jsonl", [{"id": "experts", "vote": 1}])
+    assert main(["match", "--papers", papers, "--profile", "routing", "--feedback", votes]) == 0
+    experts = capsys.readouterr().out.split("packets")[0]
+    assert "ranked up: you voted it up" in experts and "like a paper you voted up" not in experts
+
+
 # ----------------------------------------------------------------------------- snippets
 @pytest.mark.parametrize("text", [
     "(Re)Thinking the KV cache?",

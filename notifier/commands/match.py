@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+from dataclasses import replace
 from functools import partial
 from itertools import chain, islice
 from json.encoder import encode_basestring_ascii
@@ -54,7 +55,7 @@ def match(args) -> int:
     check_options(args)
     papers = read_papers(args.papers)
     index = build_index(papers)
-    by_id = {str(p.get("id") or p.get("arxiv_id") or p.get("pid")): p for p in papers}
+    by_id = {paper_key(p): p for p in papers}
     votes = read_votes(read_jsonl(args.feedback), args.feedback, by_id) if args.feedback else []
     if args.profile is not None:
         return run_one(args, index, papers, votes)
@@ -104,6 +105,10 @@ def read_votes(lines: list, where: str, papers: dict, given: dict | None = None)
     return votes
 
 
+def paper_key(paper: dict) -> str:
+    return str(paper.get("id") or paper.get("arxiv_id") or paper.get("pid"))
+
+
 def run_one(args, index, papers, votes) -> int:
     from notifier.match import match_profile
     from notifier.profile import check_profile
@@ -115,13 +120,22 @@ def run_one(args, index, papers, votes) -> int:
         print()
         return 0
     number = {d.id: n for n, d in enumerate(index.docs[:index.n_day])}
+    up = {paper_key(paper) for paper, vote in votes if vote > 0}
     for m in matches:
         doc = index.docs[number[m.paper_id]]
-        print_match(m, doc, m.evidence if m.matched else partly(index, number[m.paper_id], profile))
+        print_match(own_vote(m, up), doc, m.evidence if m.matched else partly(index, number[m.paper_id], profile))
     chosen = sum(m.selected for m in matches)
     weaker = len(matches) - chosen
     print(f"{chosen} selected (*), {weaker} weaker match{'es' if weaker != 1 else ''}, {len(papers)} papers")
     return 0
+
+
+def own_vote(m, up: set[str]):
+    """``m`` as a digest words it (``planning._item``): a paper voted up itself reads "you voted it
+    up", and is not counted as a liked paper it is like; it read "like a paper you voted up"."""
+    if m.paper_id not in up:
+        return m
+    return replace(m, voted_up=True, liked=m.liked - (m.liked > 0))
 
 
 def print_match(m, doc, why: list) -> None:
@@ -133,7 +147,7 @@ def print_match(m, doc, why: list) -> None:
     print(f"{'*' if m.selected else ' '} {m.score:7.3f}  {m.paper_id}  {short_title(doc.title)}")
     matched = [f"{t} (its words apart)" if t in m.apart else t for t in m.matched]
     print(f"            matched: {', '.join(matched or [f'part of {ev.term}' for ev in why])}")
-    if m.liked or m.disliked:
+    if m.liked or m.disliked or m.voted_up:
         print(f"            {votes_line(m)}")
     for ev in fold({"title": doc.title, "abstract": doc.abstract}, why)[:2]:
         text = "".join(f"[{t}]" if hit else t for t, hit in ev.snippet)
