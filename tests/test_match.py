@@ -699,6 +699,20 @@ def test_a_day_with_nothing_relevant_sends_nothing(profile):
     assert matches and not any(m.selected for m in matches)
 
 
+@pytest.mark.parametrize("abstract, sent", [
+    ("We reduce each step by distillation.", False),
+    ("We use step distillation.", True),
+], ids=["its-words-apart", "as-written"])
+def test_the_best_paper_of_an_unrelated_day_with_a_phrases_words_only_apart_is_not_sent(abstract, sent):
+    """A day's best paper has a phrase's words near each other, not the phrase: it needs more of
+    them than a paper with a term as written, so the day sends nothing (the same paper with the
+    phrase written is sent)."""
+    index = build_index(unrelated_day() + [paper("best", "Diffusion models", abstract + " " + FILLER)], background(300))
+    matches = {m.paper_id: m for m in match_profile(index, parse_profile('"step distillation", "fast sampling"'))}
+    assert matches["best"].score == max(m.score for m in matches.values())
+    assert matches["best"].selected is sent
+
+
 def test_a_relevant_paper_on_an_otherwise_unrelated_day_is_sent_alone():
     day = unrelated_day()
     index = build_index(day + [squarely(0)], background(300))
