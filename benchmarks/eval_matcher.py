@@ -191,8 +191,8 @@ def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, 
             f"at the grid's best {top}; chosen: {len(set(chosen))} different settings over {len(chosen)} halves")
 
 
-VOTE_GRID = {"VOTE_WEIGHT": (1.0, 1.25, 1.5, 1.75), "VOTE_DISLIKED": (0.0, 0.2, 0.5), "VOTE_CLIP": (0.5, 1.0, 1.5),
-             "VOTE_CONTRAST": (0.6, 0.8, 1.0), "VOTE_SECOND_ROUND": (0.0, 0.05, 0.1)}
+VOTE_GRID = {"VOTE_WEIGHT": (1.0, 1.25, 1.5, 1.75), "VOTE_LIKED": (0.15, 0.2, 0.3), "VOTE_DISLIKED": (0.0, 0.2, 0.5),
+             "VOTE_CLIP": (0.5, 1.0, 1.5), "VOTE_CONTRAST": (0.2, 0.4, 0.6), "VOTE_SECOND_ROUND": (0.0, 0.05, 0.1)}
 
 
 def feedback_lifts(E, index, parsed: list, profiles: list[dict], papers: list[dict], qrels, max_items=None,
