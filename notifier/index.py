@@ -54,12 +54,20 @@ def stem_all(words: list[str]) -> list[str]:
 def normal(word: str) -> str:
     """Lowercase, accents folded: 'Schrödinger' -> 'schrodinger', as subscribers type it; a Greek
     letter named as TeX writes it ('β' -> 'beta'), so "β-VAE" is "$\\beta$-VAE" and "beta-VAE";
-    an invisible character gone (a soft hyphen from a PDF: 'atten' U+00AD 'tion' is 'attention')."""
-    word = word.lower()
+    an invisible character gone (a soft hyphen from a PDF: 'atten' U+00AD 'tion' is 'attention');
+    an abbreviation's plural its singular ('GNNs' -> 'gnn': the stemmer leaves 'gnns' as it is)."""
+    word = (word[:-1] if plural_abbreviation(word) else word).lower()
     if word.isascii():
         return word
     return "".join(greek(c) for c in unicodedata.normalize("NFKD", word)
                    if not unicodedata.combining(c) and c not in INVISIBLE)
+
+
+def plural_abbreviation(word: str) -> bool:
+    """'GNNs', 'A100s', 'MoEs', 'EdgeTPUs': an 's' after a capital (or a capital and digits) of a
+    word with two capitals or more."""
+    return len(word) > 2 and word[-1] == "s" and (
+        word[:-1].isupper() or word[-2].isupper() and sum(map(str.isupper, word)) > 1)
 
 
 def greek(c: str) -> str:
@@ -89,9 +97,12 @@ def term_stems(text: str) -> tuple[str, ...]:
 
 def aliases(token: str, vocab: set[str] | frozenset = frozenset()) -> tuple[str, ...]:
     """The stems a word with inner capitals or digits also stands for: 'MobileNetV2' ->
-    mobil, net, mobilenet, ...; spans of its parts of 3+ letters, or 2 capitals ('KV')."""
+    mobil, net, mobilenet, ...; spans of its parts of 3+ letters, or 2 capitals ('KV'); those of
+    its singular if it is an abbreviation's plural: 'EdgeTPUs' -> edg, tpu; 'TPUs', no 'TP'."""
     if not token.isascii():
         token = "".join(c for c in token if c not in INVISIBLE)
+    if plural_abbreviation(token):
+        token = token[:-1]
     parts = tuple(split(token, vocab)) if not (token.islower() or token.isupper() or token.istitle()) \
         or not token.isalpha() else ()
     if (token, parts) in _alias_cache:

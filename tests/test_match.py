@@ -1088,3 +1088,26 @@ def test_a_required_phrase_admits_a_paper_only_where_the_phrase_itself_appears()
               paper("abbrev", "Checkpointing for training", "Activation checkpointing (AC) is common; we study AC."),
               paper("none", "Checkpointing for training", "We restart from a checkpoint after failures.")]
     assert sorted(ids('checkpointing, +"activation checkpointing"', corpus)) == ["abbrev", "inflected"]
+
+
+@pytest.mark.parametrize("profile, title", [
+    ("GNN", "Scaling GNNs to billions of edges"),
+    ("LLM", "Serving LLMs on one machine"),
+    ("LLMs", "An LLM for code review"),
+    ("TPU", "Serving on EdgeTPUs"),
+    ("A100", "Training on 64 A100s"),
+], ids=["singular-finds-plural", "singular-finds-plural-of-consonants", "plural-finds-singular",
+        "plural-as-a-word-part", "plural-with-digits"])
+def test_an_abbreviation_finds_its_plural_and_its_plural_finds_it(profile, title):
+    """The stemmer leaves 'gnns' and 'llms' as they are: "GNN" missed every paper writing "GNNs"."""
+    assert ids(profile, [paper("hit", title)]) == ["hit"]
+
+
+@pytest.mark.parametrize("profile, title", [
+    ("TP", "Serving models on TPUs and GPUs"),
+    ("LL", "Fine-tuning LLMs cheaply"),
+    ("GN", "Scaling GNNs to billions of edges"),
+], ids=["tp-in-tpus", "ll-in-llms", "gn-in-gnns"])
+def test_an_abbreviation_is_not_found_in_the_plural_of_a_longer_one(profile, title):
+    """"TPUs" was split as TP + Us: "tensor parallelism" reached papers on TPUs through a defined TP."""
+    assert ids(profile, [paper("trap", title)]) == []
