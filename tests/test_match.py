@@ -1111,3 +1111,12 @@ def test_an_abbreviation_finds_its_plural_and_its_plural_finds_it(profile, title
 def test_an_abbreviation_is_not_found_in_the_plural_of_a_longer_one(profile, title):
     """"TPUs" was split as TP + Us: "tensor parallelism" reached papers on TPUs through a defined TP."""
     assert ids(profile, [paper("trap", title)]) == []
+
+
+@pytest.mark.parametrize("profile, abstract", [
+    ("naively", 'However, na\\"{\\i}vely implemented attention is slow.'),
+    ("Schrödinger", 'We solve the Schr\\"odinger equation.'),
+    ("schrodinger", "We solve the Schr{\\\"o}dinger equation."),
+], ids=["dotless-i", "accent-typed", "accent-folded-braces"])
+def test_a_word_with_a_tex_accent_is_found_as_the_word(profile, abstract):
+    assert ids(profile, [paper("hit", "A study", abstract)]) == ["hit"]
