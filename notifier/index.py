@@ -337,12 +337,42 @@ def abbreviations(text: str):
             short = short[:-1]
         before = _CLAUSE.split(text[max(0, m.start() - 120):m.start()])[-1].split()
         window = before[-min(len(short) + 5, 2 * len(short)):]
-        long = best_long_form(short, " ".join(window))
+        long = fullest_long_form(short, window)
         short_stems = term_stems(short)
         if long and len(short_stems) == 1:
             stems = term_stems(long)
             if 2 <= len(stems) <= len(short) + 3:
                 yield short_stems[0], stems, short, long
+
+
+def fullest_long_form(short: str, window: list[str]) -> str | None:
+    """The long form of ``short`` in the ``window`` of words before it: the shortest that spells it
+    (``best_long_form``) or a longer tail spelling it from its first letter on, whichever has more of
+    its letters beginning words or hyphenated parts, the shortest on a tie: "self supervised
+    learning (SSL)", not "supervised learning"."""
+    shortest = best_long_form(short, " ".join(window))
+    if shortest is None:
+        return None
+    tails = (" ".join(window[k:]) for k in range(len(window)))
+    longer = [tail for tail in tails if len(tail) > len(shortest) and spelled_from_start(short, tail)]
+    return max([shortest] + longer, key=lambda long: (initials(short, long), -len(long)))
+
+
+def spelled_from_start(short: str, long: str) -> bool:
+    first, *rest = [c for c in short.lower() if c.isalnum()]
+    letters = iter(long[1:].lower())
+    return long[:1].lower() == first and all(c in letters for c in rest)
+
+
+def initials(short: str, long: str) -> int:
+    """How many of ``short``'s letters, in order, begin words or hyphenated parts of ``long``."""
+    firsts = [w[0] for w in re.split(r"[\s\-‐]+", long.lower()) if w]
+    row = [0] * (len(firsts) + 1)
+    for c in short.lower():
+        diag = 0
+        for j, f in enumerate(firsts):
+            diag, row[j + 1] = row[j + 1], diag + 1 if c == f else max(row[j + 1], row[j])
+    return row[-1]
 
 
 def best_long_form(short: str, long: str) -> str | None:
