@@ -111,12 +111,18 @@ def aliases(token: str, vocab: set[str] | frozenset = frozenset()) -> tuple[str,
     for i in range(len(parts)):
         for j in range(i + 1, min(len(parts), i + 4) + 1):
             span = "".join(parts[i:j])
-            if (j - i) < len(parts) and (len(span) >= 3 or (len(span) == 2 and span.isupper())) \
-                    and not span.isdigit():
+            if (j - i) < len(parts) and (len(span) >= 3 or (len(span) == 2 and span.isupper()
+                                                            and beside_a_word(parts, i, j))) and not span.isdigit():
                 spans.add(span.lower())
     own = stem_all([normal(token)])[0]
     _alias_cache[token, parts] = out = tuple(sorted({s for s in stem_all(sorted(spans)) if s != own}))
     return out
+
+
+def beside_a_word(parts: tuple[str, ...], i: int, j: int) -> bool:
+    """Whether ``parts[i:j]`` stands beside a part of 3+ letters or a number: 'KV' in SnapKV, 'FP' in
+    FP8; not 'RA' in LoRA or 'PE' in RoPE, capitals of an abbreviation whose other letters are lowercase."""
+    return any(len(p) >= 3 or p.isdigit() for p in parts[max(i - 1, 0):i] + parts[j:j + 1])
 
 
 def split(token: str, vocab: set[str] | frozenset) -> list[str]:

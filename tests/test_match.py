@@ -1107,9 +1107,13 @@ def test_an_abbreviation_finds_its_plural_and_its_plural_finds_it(profile, title
     ("TP", "Serving models on TPUs and GPUs"),
     ("LL", "Fine-tuning LLMs cheaply"),
     ("GN", "Scaling GNNs to billions of edges"),
-], ids=["tp-in-tpus", "ll-in-llms", "gn-in-gnns"])
-def test_an_abbreviation_is_not_found_in_the_plural_of_a_longer_one(profile, title):
-    """"TPUs" was split as TP + Us: "tensor parallelism" reached papers on TPUs through a defined TP."""
+    ("RA", "Fine-tuning with LoRA"),
+    ("PE", "Extending RoPE to long contexts"),
+    ("TP", "Training on a TPUv3 Pod"),
+], ids=["tp-in-tpus", "ll-in-llms", "gn-in-gnns", "ra-in-lora", "pe-in-rope", "tp-in-a-tpu-version"])
+def test_an_abbreviation_is_not_found_in_the_capitals_of_a_longer_one(profile, title):
+    """"TPUs" was split as TP + Us, "TPUv3" as TP + Uv + 3: "tensor parallelism" reached papers on
+    TPUs through a defined TP. Two capitals are a part only beside a word or a number (SnapKV, FP8)."""
     assert ids(profile, [paper("trap", title)]) == []
 
 
