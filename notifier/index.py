@@ -28,7 +28,7 @@ from notifier.tex import without_commands
 INVISIBLE = "\u00ad\u200c\u200d\u2060"   # soft hyphen, zero-width (non-)joiner, word joiner: inside a word
 TOKEN = re.compile(rf"[{INVISIBLE}]*[^\W_]+(?:[{INVISIBLE}]+[^\W_]+)*[{INVISIBLE}]*")   # ... and at its ends
 _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
-_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_PART = re.compile(r"[A-Z]+(?=[A-Z](?!v\d)[a-z])|v\d+|[A-Z]?(?!v\d)[a-z]+|[A-Z]+|[0-9]+")   # v3: a version (TPUv3)
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
 K1, B = 1.2, 0.75
 GAP = 64                                # positions between two fields or papers (> any window)

@@ -1124,3 +1124,13 @@ def test_an_abbreviation_is_not_found_in_the_capitals_of_a_longer_one(profile, t
 ], ids=["dotless-i", "accent-typed", "accent-folded-braces"])
 def test_a_word_with_a_tex_accent_is_found_as_the_word(profile, abstract):
     assert ids(profile, [paper("hit", "A study", abstract)]) == ["hit"]
+
+
+@pytest.mark.parametrize("profile, title", [
+    ("TPU", "Training on a TPUv3 Pod"),
+    ("YOLO", "YOLOv9: detection in real time"),
+    ("ViT", "MobileViTv2 on phones"),
+], ids=["capitals-and-version", "capitals-and-two-digits", "word-part-and-version"])
+def test_a_name_with_a_version_is_found_by_the_name(profile, title):
+    """'TPUv3' was split as TP + Uv + 3: "TPU" did not find it."""
+    assert ids(profile, [paper("hit", title)]) == ["hit"]
