@@ -365,20 +365,19 @@ def fullest_long_form(short: str, window: list[str]) -> str | None:
 
 
 def spelled_from_start(short: str, long: str) -> bool:
+    """Whether ``long`` begins with ``short``'s first letter and has its other letters after it, in order."""
     first, *rest = [c for c in short.lower() if c.isalnum()]
     letters = iter(long[1:].lower())
     return long[:1].lower() == first and all(c in letters for c in rest)
 
 
 def initials(short: str, long: str) -> int:
-    """How many of ``short``'s letters, in order, begin words or hyphenated parts of ``long``."""
-    firsts = [w[0] for w in re.split(r"[\s\-‐]+", long.lower()) if w]
-    row = [0] * (len(firsts) + 1)
-    for c in short.lower():
-        diag = 0
-        for j, f in enumerate(firsts):
-            diag, row[j + 1] = row[j + 1], diag + 1 if c == f else max(row[j + 1], row[j])
-    return row[-1]
+    """How many of ``short``'s letters, from its first on, begin words or hyphenated parts of ``long``
+    in turn: 'SSL' 3 in "self supervised learning", 1 in "supervised learning"."""
+    letters, found = short.lower(), 0
+    for word in re.split(r"[\s\-‐]+", long.lower()):
+        found += found < len(letters) and word[:1] == letters[found]
+    return found
 
 
 def best_long_form(short: str, long: str) -> str | None:
