@@ -330,6 +330,7 @@ def unit_vector(index: PaperIndex, stem: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- abbreviations
 _PAREN = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9\-]{1,9})\s*[),;]")
 _CLAUSE = re.compile(r"[.;:()\[\]]")
+_WORDS_AND_PARTS = re.compile(r"[\s\-‐]+")
 
 
 def abbreviations(text: str):
@@ -357,9 +358,9 @@ def fullest_long_form(short: str, window: list[str]) -> str | None:
     its letters beginning words or hyphenated parts, the shortest on a tie: "self supervised
     learning (SSL)", not "supervised learning"."""
     shortest = best_long_form(short, " ".join(window))
-    if shortest is None:
-        return None
-    tails = (" ".join(window[k:]) for k in range(len(window)))
+    if shortest is None or initials(short, shortest) == len(short):
+        return shortest
+    tails = (" ".join(window[k:]) for k in range(len(window)) if window[k][:1].lower() == short[0].lower())
     longer = [tail for tail in tails if len(tail) > len(shortest) and spelled_from_start(short, tail)]
     return max([shortest] + longer, key=lambda long: (initials(short, long), -len(long)))
 
@@ -375,7 +376,7 @@ def initials(short: str, long: str) -> int:
     """How many of ``short``'s letters, from its first on, begin words or hyphenated parts of ``long``
     in turn: 'SSL' 3 in "self supervised learning", 1 in "supervised learning"."""
     letters, found = short.lower(), 0
-    for word in re.split(r"[\s\-‐]+", long.lower()):
+    for word in _WORDS_AND_PARTS.split(long.lower()):
         found += found < len(letters) and word[:1] == letters[found]
     return found
 
