@@ -358,11 +358,12 @@ def fullest_long_form(short: str, window: list[str]) -> str | None:
     its letters beginning words or hyphenated parts, the shortest on a tie: "self supervised
     learning (SSL)", not "supervised learning"."""
     shortest = best_long_form(short, " ".join(window))
-    if shortest is None or initials(short, shortest) == len(short):
-        return shortest
-    tails = (" ".join(window[k:]) for k in range(len(window)) if window[k][:1].lower() == short[0].lower())
-    longer = [tail for tail in tails if len(tail) > len(shortest) and spelled_from_start(short, tail)]
-    return max([shortest] + longer, key=lambda long: (initials(short, long), -len(long)))
+    if shortest is None:
+        return None
+    before = window[:len(window) - len(shortest.split())]
+    longer = [tail for tail in (" ".join(window[k:]) for k, word in enumerate(before)
+                                if word[:1].lower() == short[0].lower()) if spelled_from_start(short, tail)]
+    return max([shortest] + longer, key=lambda long: (initials(short, long), -len(long))) if longer else shortest
 
 
 def spelled_from_start(short: str, long: str) -> bool:

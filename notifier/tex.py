@@ -28,10 +28,11 @@ TEX_SYMBOLS = {
 SUPERSCRIPT = dict(zip("0123456789+-=()in", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿ")) | dict(zip("dkT", "ᵈᵏᵀ"))
 SUBSCRIPT = dict(zip("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎"))
 TEX_NAME = re.compile(r"\\([A-Za-z]+)")
-# an accented letter: \"o, \'{e}, \"{\i}, {\"o}, \v{c}: the command and the letter, and braces around both
-TEX_ACCENT = re.compile(r"""(\{)?\\(?:(["'`^~=.])|([uvHckr])(?=[{ ]))\s?(?:\{(\\?[A-Za-z])\}|(\\?[A-Za-z]))(?(1)\})""")
+# an accented letter: \"o, \'{e}, \"{\i}, \v{c}: the command and the letter; then braces around both ({\"o})
+TEX_ACCENT = re.compile(r"""\\(?:(["'`^~=.])|([uvHckr])(?=[{ ]))\s?(?:\{(\\?[A-Za-z])\}|(\\?[A-Za-z]))""")
 ACCENT_MARKS = dict(zip("\"'`^~=.uvHckr", "\u0308\u0301\u0300\u0302\u0303\u0304\u0307\u0306\u030c\u030b\u0327\u0328\u030a"))
 WORD_JOINER = "\u2060"     # invisible, inside a word (notifier.index.INVISIBLE)
+BRACED_LETTER = re.compile(rf"\{{([^\W\d_]{WORD_JOINER}+)\}}")
 
 
 def readable_tex(s: str) -> str:
@@ -45,12 +46,15 @@ def without_commands(s: str) -> str:
     why line highlights words where the text has them. One shown as a word or letter (\\log,
     \\alpha) stays. An accented letter is that letter, padded to the command's length with word
     joiners, inside its word: "na\\"{\\i}vely" is one word, "naïvely" (not "na" and "vely")."""
-    return TEX_NAME.sub(_blank, TEX_ACCENT.sub(_accented, s)) if "\\" in s else s
+    if "\\" not in s:
+        return s
+    s = BRACED_LETTER.sub(lambda m: m[1] + WORD_JOINER * 2, TEX_ACCENT.sub(_accented, s))
+    return TEX_NAME.sub(_blank, s)
 
 
 def _accented(m: re.Match) -> str:
     """\\"{\\i} -> 'ï' and 5 word joiners."""
-    letter = unicodedata.normalize("NFC", (m[4] or m[5])[-1] + ACCENT_MARKS[m[2] or m[3]])
+    letter = unicodedata.normalize("NFC", (m[3] or m[4])[-1] + ACCENT_MARKS[m[1] or m[2]])
     return letter + WORD_JOINER * (len(m[0]) - len(letter))
 
 
