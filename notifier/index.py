@@ -26,9 +26,9 @@ from notifier.profile import STOP
 from notifier.tex import without_commands
 
 INVISIBLE = "\u00ad\u200c\u200d\u2060"   # soft hyphen, zero-width (non-)joiner, word joiner: inside a word
-TOKEN = re.compile(rf"[^\W_]+(?:[{INVISIBLE}]+[^\W_]+)*")
+TOKEN = re.compile(rf"[{INVISIBLE}]*[^\W_]+(?:[{INVISIBLE}]+[^\W_]+)*[{INVISIBLE}]*")   # ... and at its ends
 _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
-_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_PART = re.compile(r"[A-Z]+(?=[A-Z](?!v\d)[a-z])|v\d+|[A-Z]?(?!v\d)[a-z]+|[A-Z]+|[0-9]+")   # v3: a version (TPUv3)
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
 K1, B = 1.2, 0.75
 GAP = 64                                # positions between two fields or papers (> any window)
@@ -54,12 +54,20 @@ def stem_all(words: list[str]) -> list[str]:
 def normal(word: str) -> str:
     """Lowercase, accents folded: 'Schrödinger' -> 'schrodinger', as subscribers type it; a Greek
     letter named as TeX writes it ('β' -> 'beta'), so "β-VAE" is "$\\beta$-VAE" and "beta-VAE";
-    an invisible character gone (a soft hyphen from a PDF: 'atten' U+00AD 'tion' is 'attention')."""
-    word = word.lower()
+    an invisible character gone (a soft hyphen from a PDF: 'atten' U+00AD 'tion' is 'attention');
+    an abbreviation's plural its singular ('GNNs' -> 'gnn': the stemmer leaves 'gnns' as it is)."""
+    word = (word[:-1] if plural_abbreviation(word) else word).lower()
     if word.isascii():
         return word
     return "".join(greek(c) for c in unicodedata.normalize("NFKD", word)
                    if not unicodedata.combining(c) and c not in INVISIBLE)
+
+
+def plural_abbreviation(word: str) -> bool:
+    """'GNNs', 'A100s', 'MoEs', 'EdgeTPUs': an 's' after a capital (or a capital and digits) of a
+    word with two capitals or more."""
+    return len(word) > 2 and word[-1] == "s" and (
+        word[:-1].isupper() or word[-2].isupper() and sum(map(str.isupper, word)) > 1)
 
 
 def greek(c: str) -> str:
@@ -89,9 +97,12 @@ def term_stems(text: str) -> tuple[str, ...]:
 
 def aliases(token: str, vocab: set[str] | frozenset = frozenset()) -> tuple[str, ...]:
     """The stems a word with inner capitals or digits also stands for: 'MobileNetV2' ->
-    mobil, net, mobilenet, ...; spans of its parts of 3+ letters, or 2 capitals ('KV')."""
+    mobil, net, mobilenet, ...; spans of its parts of 3+ letters, or 2 capitals ('KV'); those of
+    its singular if it is an abbreviation's plural: 'EdgeTPUs' -> edg, tpu; 'TPUs', no 'TP'."""
     if not token.isascii():
         token = "".join(c for c in token if c not in INVISIBLE)
+    if plural_abbreviation(token):
+        token = token[:-1]
     parts = tuple(split(token, vocab)) if not (token.islower() or token.isupper() or token.istitle()) \
         or not token.isalpha() else ()
     if (token, parts) in _alias_cache:
@@ -100,12 +111,18 @@ def aliases(token: str, vocab: set[str] | frozenset = frozenset()) -> tuple[str,
     for i in range(len(parts)):
         for j in range(i + 1, min(len(parts), i + 4) + 1):
             span = "".join(parts[i:j])
-            if (j - i) < len(parts) and (len(span) >= 3 or (len(span) == 2 and span.isupper())) \
-                    and not span.isdigit():
+            if (j - i) < len(parts) and (len(span) >= 3 or (len(span) == 2 and span.isupper()
+                                                            and beside_a_word(parts, i, j))) and not span.isdigit():
                 spans.add(span.lower())
     own = stem_all([normal(token)])[0]
     _alias_cache[token, parts] = out = tuple(sorted({s for s in stem_all(sorted(spans)) if s != own}))
     return out
+
+
+def beside_a_word(parts: tuple[str, ...], i: int, j: int) -> bool:
+    """Whether ``parts[i:j]`` stands beside a part of 3+ letters or a number: 'KV' in SnapKV, 'FP' in
+    FP8; not 'RA' in LoRA or 'PE' in RoPE, capitals of an abbreviation whose other letters are lowercase."""
+    return any(len(p) >= 3 or p.isdigit() for p in parts[max(i - 1, 0):i] + parts[j:j + 1])
 
 
 def split(token: str, vocab: set[str] | frozenset) -> list[str]:
@@ -313,6 +330,7 @@ def unit_vector(index: PaperIndex, stem: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- abbreviations
 _PAREN = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9\-]{1,9})\s*[),;]")
 _CLAUSE = re.compile(r"[.;:()\[\]]")
+_WORDS_AND_PARTS = re.compile(r"[\s\-‐]+")
 
 
 def abbreviations(text: str):
@@ -326,12 +344,42 @@ def abbreviations(text: str):
             short = short[:-1]
         before = _CLAUSE.split(text[max(0, m.start() - 120):m.start()])[-1].split()
         window = before[-min(len(short) + 5, 2 * len(short)):]
-        long = best_long_form(short, " ".join(window))
+        long = fullest_long_form(short, window)
         short_stems = term_stems(short)
         if long and len(short_stems) == 1:
             stems = term_stems(long)
             if 2 <= len(stems) <= len(short) + 3:
                 yield short_stems[0], stems, short, long
+
+
+def fullest_long_form(short: str, window: list[str]) -> str | None:
+    """The long form of ``short`` in the ``window`` of words before it: the shortest that spells it
+    (``best_long_form``) or a longer tail spelling it from its first letter on, whichever has more of
+    its letters beginning words or hyphenated parts, the shortest on a tie: "self supervised
+    learning (SSL)", not "supervised learning"."""
+    shortest = best_long_form(short, " ".join(window))
+    if shortest is None:
+        return None
+    before = window[:len(window) - len(shortest.split())]
+    longer = [tail for tail in (" ".join(window[k:]) for k, word in enumerate(before)
+                                if word[:1].lower() == short[0].lower()) if spelled_from_start(short, tail)]
+    return max([shortest] + longer, key=lambda long: (initials(short, long), -len(long))) if longer else shortest
+
+
+def spelled_from_start(short: str, long: str) -> bool:
+    """Whether ``long`` begins with ``short``'s first letter and has its other letters after it, in order."""
+    first, *rest = [c for c in short.lower() if c.isalnum()]
+    letters = iter(long[1:].lower())
+    return long[:1].lower() == first and all(c in letters for c in rest)
+
+
+def initials(short: str, long: str) -> int:
+    """How many of ``short``'s letters, from its first on, begin words or hyphenated parts of ``long``
+    in turn: 'SSL' 3 in "self supervised learning", 1 in "supervised learning"."""
+    letters, found = short.lower(), 0
+    for word in _WORDS_AND_PARTS.split(long.lower()):
+        found += found < len(letters) and word[:1] == letters[found]
+    return found
 
 
 def best_long_form(short: str, long: str) -> str | None:

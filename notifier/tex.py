@@ -7,6 +7,7 @@ money.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 TEX_MATH = re.compile(r"(?<![\\$])\$(?=\S)([^$\n]{1,200}?)(?<=[^\s\\])\$(?!\d)")
 TEX_STYLE = re.compile(r"\\(?:math(?:cal|rm|bf|it|sf|tt|bb|frak|scr)|text(?:rm|bf|it|sf|tt)?|operatorname|bm)\{([\w ]*)\}")
@@ -27,6 +28,11 @@ TEX_SYMBOLS = {
 SUPERSCRIPT = dict(zip("0123456789+-=()in", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿ")) | dict(zip("dkT", "ᵈᵏᵀ"))
 SUBSCRIPT = dict(zip("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎"))
 TEX_NAME = re.compile(r"\\([A-Za-z]+)")
+# an accented letter: \"o, \'{e}, \"{\i}, \v{c}: the command and the letter; then braces around both ({\"o})
+TEX_ACCENT = re.compile(r"""\\(?:(["'`^~=.])|([uvHckr])(?=[{ ]))\s?(?:\{(\\?[A-Za-z])\}|(\\?[A-Za-z]))""")
+ACCENT_MARKS = dict(zip("\"'`^~=.uvHckr", "\u0308\u0301\u0300\u0302\u0303\u0304\u0307\u0306\u030c\u030b\u0327\u0328\u030a"))
+WORD_JOINER = "\u2060"     # invisible, inside a word (notifier.index.INVISIBLE)
+BRACED_LETTER = re.compile(rf"\{{([^\W\d_]{WORD_JOINER}+)\}}")
 
 
 def readable_tex(s: str) -> str:
@@ -38,8 +44,18 @@ def without_commands(s: str) -> str:
     """``s`` with each TeX command that plain text shows as no word blanked, the same length
     ("5.18\\times" -> "5.18      "): "times", "emph" or "mathcal" is not a word of the paper, and the
     why line highlights words where the text has them. One shown as a word or letter (\\log,
-    \\alpha) stays."""
-    return TEX_NAME.sub(_blank, s) if "\\" in s else s
+    \\alpha) stays. An accented letter is that letter, padded to the command's length with word
+    joiners, inside its word: "na\\"{\\i}vely" is one word, "naïvely" (not "na" and "vely")."""
+    if "\\" not in s:
+        return s
+    s = BRACED_LETTER.sub(lambda m: m[1] + WORD_JOINER * 2, TEX_ACCENT.sub(_accented, s))
+    return TEX_NAME.sub(_blank, s)
+
+
+def _accented(m: re.Match) -> str:
+    """\\"{\\i} -> 'ï' and 5 word joiners."""
+    letter = unicodedata.normalize("NFC", (m[3] or m[4])[-1] + ACCENT_MARKS[m[1] or m[2]])
+    return letter + WORD_JOINER * (len(m[0]) - len(letter))
 
 
 def _blank(m: re.Match) -> str:

@@ -164,6 +164,23 @@ def test_a_word_written_with_combining_accents_is_highlighted_in_its_snippet(fil
     assert "title: Müller’s [naïve] entropy estimator" in out
 
 
+@pytest.mark.parametrize("profile", ["naively", "naïvely"])
+def test_a_word_with_a_tex_accent_is_highlighted_whole_as_the_paper_writes_it(files, capsys, profile):
+    """arXiv abstracts write accents in TeX: 'na\\"{\\i}vely' was two words, "na" and "vely"."""
+    papers = files("papers.jsonl", [{"id": "p1", "title": "Attention at scale",
+                                     "abstract": 'However, na\\"{\\i}vely implemented it is slow.'}])
+    assert main(["match", "--papers", papers, "--profile", profile]) == 0
+    assert 'abstract: However, [na\\"{\\i}vely] implemented it is slow.' in capsys.readouterr().out
+
+
+def test_an_abbreviation_is_highlighted_in_its_plural_and_not_inside_a_longer_one(files, capsys):
+    """"GNN" found "GNNs" nowhere; "TP" was highlighted inside "TPUs"."""
+    papers = files("papers.jsonl", [{"id": "p1", "title": "Scaling GNNs on TPUs", "abstract": "Graphs."}])
+    assert main(["match", "--papers", papers, "--profile", "GNN, TP"]) == 0
+    out = capsys.readouterr().out
+    assert "title: Scaling [GNNs] on TPUs" in out and "[TP" not in out
+
+
 def test_a_paper_matched_through_the_long_form_of_an_abbreviation_shows_the_long_form(files, capsys):
     """Another stored paper defines "Mixture-of-Experts (MoE)"; this one never writes MoE."""
     papers = files("papers.jsonl", [

@@ -1105,3 +1105,49 @@ def test_a_required_phrase_admits_a_paper_only_where_the_phrase_itself_appears()
               paper("abbrev", "Checkpointing for training", "Activation checkpointing (AC) is common; we study AC."),
               paper("none", "Checkpointing for training", "We restart from a checkpoint after failures.")]
     assert sorted(ids('checkpointing, +"activation checkpointing"', corpus)) == ["abbrev", "inflected"]
+
+
+@pytest.mark.parametrize("profile, title", [
+    ("GNN", "Scaling GNNs to billions of edges"),
+    ("LLM", "Serving LLMs on one machine"),
+    ("LLMs", "An LLM for code review"),
+    ("TPU", "Serving on EdgeTPUs"),
+    ("A100", "Training on 64 A100s"),
+], ids=["singular-finds-plural", "singular-finds-plural-of-consonants", "plural-finds-singular",
+        "plural-as-a-word-part", "plural-with-digits"])
+def test_an_abbreviation_finds_its_plural_and_its_plural_finds_it(profile, title):
+    """The stemmer leaves 'gnns' and 'llms' as they are: "GNN" missed every paper writing "GNNs"."""
+    assert ids(profile, [paper("hit", title)]) == ["hit"]
+
+
+@pytest.mark.parametrize("profile, title", [
+    ("TP", "Serving models on TPUs and GPUs"),
+    ("LL", "Fine-tuning LLMs cheaply"),
+    ("GN", "Scaling GNNs to billions of edges"),
+    ("RA", "Fine-tuning with LoRA"),
+    ("PE", "Extending RoPE to long contexts"),
+    ("TP", "Training on a TPUv3 Pod"),
+], ids=["tp-in-tpus", "ll-in-llms", "gn-in-gnns", "ra-in-lora", "pe-in-rope", "tp-in-a-tpu-version"])
+def test_an_abbreviation_is_not_found_in_the_capitals_of_a_longer_one(profile, title):
+    """"TPUs" was split as TP + Us, "TPUv3" as TP + Uv + 3: "tensor parallelism" reached papers on
+    TPUs through a defined TP. Two capitals are a part only beside a word or a number (SnapKV, FP8)."""
+    assert ids(profile, [paper("trap", title)]) == []
+
+
+@pytest.mark.parametrize("profile, abstract", [
+    ("naively", 'However, na\\"{\\i}vely implemented attention is slow.'),
+    ("Schrödinger", 'We solve the Schr\\"odinger equation.'),
+    ("schrodinger", "We solve the Schr{\\\"o}dinger equation."),
+], ids=["dotless-i", "accent-typed", "accent-folded-braces"])
+def test_a_word_with_a_tex_accent_is_found_as_the_word(profile, abstract):
+    assert ids(profile, [paper("hit", "A study", abstract)]) == ["hit"]
+
+
+@pytest.mark.parametrize("profile, title", [
+    ("TPU", "Training on a TPUv3 Pod"),
+    ("YOLO", "YOLOv9: detection in real time"),
+    ("ViT", "MobileViTv2 on phones"),
+], ids=["capitals-and-version", "capitals-and-two-digits", "word-part-and-version"])
+def test_a_name_with_a_version_is_found_by_the_name(profile, title):
+    """'TPUv3' was split as TP + Uv + 3: "TPU" did not find it."""
+    assert ids(profile, [paper("hit", title)]) == ["hit"]
