@@ -20,7 +20,7 @@ MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
 MAX_AUTHORS_SHOWN = 3
 PREHEADER_CHARS = 150
-TEXT_COLUMNS = 78
+TEXT_COLUMNS = 72        # a reply quotes each line with "> ": three levels still fit RFC 5322's 78
 SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_CHARS = 3000
 SLACK_MAX_HEADER_CHARS = 150
@@ -353,7 +353,7 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
 
 
 def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
-    """The plain-text part with its lines folded at ``width`` columns (RFC 5322's 78), each
+    """The plain-text part with its lines folded at ``width`` columns (``TEXT_COLUMNS``), each
     continuation under the start of its line's text ("1. " counts as indent). A line with a link
     ("code: https://…") is left whole, so a reader can click or copy the link and sees its label
     beside it; so is a word longer than a line."""
@@ -375,11 +375,20 @@ def columns(s: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
 
 
+# What Japanese and Chinese line breaking (kinsoku) never starts a line with: closing punctuation,
+# small kana, the prolonged sound mark; and never ends one with: opening brackets.
+NO_LINE_START = "、。，．・：；？！ー)）」』】〕〉》〗〙〛”’ゝゞ々ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ…‥"
+NO_LINE_END = "(（「『【〔〈《〖〘〚“‘"
+WIDE = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uff60"
+FOLD_UNIT = re.compile(rf"\s+|[{re.escape(NO_LINE_END)}]*(?:[^\s{WIDE}]+|.)[{re.escape(NO_LINE_START)}]*")
+
+
 def _wrap_wide(line: str, width: int, indent: str) -> str:
     """A line holding wide characters folded by columns, between words or between any two wide
-    characters (CJK text has no spaces to fold at, and textwrap counts characters)."""
+    characters (CJK text has no spaces to fold at, and textwrap counts characters), but for kinsoku:
+    a line never starts with "、" or "っ", nor ends with "「" (the fold moves a character earlier)."""
     out, current = [], ""
-    for chunk in re.findall(r"\s+|[^\s\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uff60]+|.", line):
+    for chunk in FOLD_UNIT.findall(line):
         if current.strip() and columns(current + chunk.rstrip()) > width:
             out.append(current.rstrip())
             current = indent

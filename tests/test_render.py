@@ -414,16 +414,16 @@ def test_dark_mode_recolours_every_coloured_part_not_only_the_highlights():
     assert coloured and coloured <= recoloured
 
 
-def test_plain_text_lines_fit_78_columns_and_links_are_never_split():
+def test_plain_text_lines_fit_72_columns_so_a_reply_quoting_them_thrice_fits_78_and_links_are_never_split():
     long_url = "https://github.com/some-org/" + "a-very-long-repository-name-" * 3
     papers = [paper(i, title=f"Paper {i} " + "about KV cache eviction " * 8, code_url=long_url,
                     authors=[f"Firstname{j} Lastname{j}" for j in range(4)]) for i in range(3)]
     text = render.render_email(digest(papers=papers)).text
     lines = text.splitlines()
-    assert all(len(x) <= 78 or re.fullmatch(r" *([a-z ]+: )?https://\S+", x) for x in lines)
+    assert all(len("> > > " + x) <= 78 or re.fullmatch(r" *([a-z ]+: )?https://\S+", x) for x in lines)
     assert f"   code: {long_url}" in lines
-    first = lines.index("1. Paper 0 about KV cache eviction about KV cache eviction about KV cache")
-    assert lines[first + 1].startswith("   eviction about") and lines[first + 3].startswith("   https://")
+    first = lines.index("1. Paper 0 about KV cache eviction about KV cache eviction about KV")
+    assert lines[first + 1].startswith("   cache eviction about") and lines[first + 3].startswith("   https://")
 
 
 def test_highlighted_words_next_to_each_other_read_as_one_phrase():
@@ -555,7 +555,7 @@ def test_in_a_digest_of_ten_papers_or_more_each_papers_lines_start_under_its_tit
         at = lines[first].index("Paper")
         assert lines[first + 1][:at].isspace() and lines[first + 1][at] != " "       # the folded title
         assert lines[first + 2] == " " * at + f"https://huggingface.co/papers/2507.{10000 + n - 1}"
-    assert all(len(x) <= 78 or "https://" in x for x in lines)
+    assert all(len(x) <= 72 or "https://" in x for x in lines)
 
 
 def test_a_paper_matched_in_its_title_is_not_shown_twice_the_why_line_names_the_matched_words():
@@ -599,17 +599,33 @@ def test_an_empty_digest_does_not_promise_to_write_only_when_something_matches(k
     assert "None of the new papers matched your profile." in shown and "write again" not in shown
 
 
-def test_plain_text_lines_with_chinese_or_japanese_fit_78_columns_of_a_terminal():
+def test_plain_text_lines_with_chinese_or_japanese_fit_72_columns_of_a_terminal():
     """A CJK character takes two columns in a terminal and a CJK title has no spaces to fold at."""
     title = "大规模语言模型的稀疏注意力机制：KV 缓存压缩与长上下文推理在多个基准上的系统评估与分析研究报告"
     d = digest(papers=[paper(0, title=title)])
     d.items[0].match.evidence[0].snippet[:] = [("我们提出一种稀疏注意力 (", False), ("KV cache", True),
                                                (") 方法用于长上下文推理，并在多个基准上评估其效果与开销。", False)]
     lines = render.render_email(d).text.splitlines()
-    assert all(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in x) <= 78 for x in lines)
+    assert all(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in x) <= 72 for x in lines)
     first = lines.index(next(x for x in lines if x.startswith("1. ")))
     assert lines[first + 1].startswith("   ") and lines[first + 1][3] != " "
     assert lines[first][3:] + lines[first + 1][3:] == title and lines[first + 2].startswith("   https://")
+
+
+LINE_OF_KANJI = "長文脈推論のための鍵値記憶圧縮と疎な注意機構による効率的な推論手法の研究"[:34]   # 3 + 68 columns
+
+
+@pytest.mark.parametrize("title", [LINE_OF_KANJI + "、評価", LINE_OF_KANJI + "。評価", LINE_OF_KANJI[:-1] + "「評価」",
+                                   LINE_OF_KANJI + "ッ評価"], ids=["comma", "full-stop", "opening-bracket", "small-kana"])
+def test_a_folded_japanese_title_never_starts_a_line_with_a_comma_or_small_kana_nor_ends_one_with_a_bracket(title):
+    """Kinsoku: "、" or "ッ" starting a line, or "「" ending one, reads as a typesetting mistake.
+    Each title here has one of them right where the 72nd column folds it."""
+    lines = render.render_email(digest(papers=[paper(0, title=title)])).text.splitlines()
+    first = next(i for i, x in enumerate(lines) if x.startswith("1. "))
+    folded = [lines[first][3:], lines[first + 1][3:]]
+    assert "".join(folded) == title and lines[first + 2].startswith("   https://")
+    assert folded[1][0] not in "、。ッ" and folded[0][-1] != "「"
+    assert all(render.columns(x) <= 72 for x in lines[first:first + 2])
 
 
 def test_a_weekly_digest_lists_its_papers_under_their_day_newest_day_first_best_first_within_a_day():
