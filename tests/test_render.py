@@ -525,6 +525,8 @@ TEX_TITLES = {
     "commands side by side, a root": ("Regret $\\ln\\ln T$ and $1/\\sqrt{n}$ Rates", "Regret ln ln T and 1/√n Rates"),
     "prices are not math": ("Costs $5 and $10 per GPU-hour", "Costs $5 and $10 per GPU-hour"),
     "a command we cannot show": ("A $\\widetilde{O}(n)$ bound", "A $\\widetilde{O}(n)$ bound"),
+    "text-mode styles": ("\\textbf{Sparse} Attention, \\emph{Fewer} Heads", "Sparse Attention, Fewer Heads"),
+    "text-mode escapes": ("Top-1\\% of \\#tags in snake\\_case, $\\alpha$", "Top-1% of #tags in snake_case, α"),
 }
 
 
