@@ -52,10 +52,13 @@ class SlackMessage:
 # ----------------------------------------------------------------------------- shared wording
 def one_line(s: str, limit: int | None = None) -> str:
     """Collapse whitespace (newlines in a title must never reach a header), drop control
-    characters and cut long text."""
+    characters and cut long text, after a whole word when one ends in its last fifth ("… of the…",
+    not "… of tran…")."""
     s = " ".join((s or "").translate(CONTROLS).split())
     if limit and len(s) > limit:
-        s = s[: limit - 1].rstrip() + "…"
+        cut = s[: limit - 1]
+        space = cut.rfind(" ", limit * 4 // 5)
+        s = (cut[:space] if s[limit - 1] != " " and space > 0 else cut).rstrip() + "…"
     return s
 
 

@@ -368,8 +368,19 @@ def test_a_long_preview_line_is_cut_and_the_subject_does_not_follow_it():
     e = render.render_email(digest(papers=[paper(i, title=f"Paper {i} " + "word " * 30) for i in range(5)]))
     shown = preview(e.html)
     line = shown[:shown.index("\u034f")]
-    assert len(line) == render.PREHEADER_CHARS and line.endswith("…")
+    assert len(line) <= render.PREHEADER_CHARS and line.endswith(" word…")
     assert "\u034f\u200c" * 40 in e.html.replace("&nbsp;", "")     # filler before the heading in the preview
+
+
+def test_a_title_too_long_to_show_is_cut_after_a_whole_word_everywhere_it_is_shown():
+    """A 300-character cut left "… of tran…" in the email, its preview line and Slack."""
+    title = "Efficient KV cache compression for transformers " * 8
+    d = digest(papers=[paper(0, title=title)])
+    text = " ".join(render.render_email(d).text.split())
+    slack = render.render_slack(d).blocks[3]["text"]["text"]
+    shown = text[text.index("1. ") + 3:text.index(" https://")]
+    assert shown.endswith("…") and title.startswith(shown[:-1] + " ")
+    assert len(shown) <= render.MAX_TITLE_CHARS and f"|{shown}>*" in slack
 
 
 def test_outlook_gets_the_background_colours_as_table_attributes():
