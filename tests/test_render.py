@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import shutil
 import unicodedata
 from datetime import date
 from pathlib import Path
@@ -151,8 +152,33 @@ def test_right_to_left_titles_authors_and_snippets_take_their_own_direction_in_t
     d.items[0].match.evidence[0].snippet[:] = [("ذاكرة ", False), ("KV cache", True)]
     html = render.render_email(d).html             # each text in an isolate too (FSI ... PDI): chromium's dir=auto
     assert re.search(r'<a class="title" [^>]*dir="auto"[^>]*>\u2068نماذج الانتباه المتناثر\u2069</a>', html)
-    assert re.search(r'<div class="authors" dir="auto"[^>]*>\u2068محمد علي\u2069</div>', html)   # still reads rtl
+    assert re.search(r'<div class="authors"[^>]*>\u2068محمد علي\u2069</div>', html)   # still reads rtl, isolated
     assert re.search(r'\(abstract\)</span>: <span dir="auto">\u2068ذاكرة <b class="hl"[^>]*>KV cache</b>\u2069</span>', html)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+WHERE_EACH_STARTS = """names => {
+    const text = document.querySelector('.authors').firstChild, range = document.createRange();
+    return names.map(name => { const at = text.data.indexOf(name);
+        range.setStart(text, at); range.setEnd(text, at + name.length); return range.getBoundingClientRect().left; });
+}"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+def test_an_author_list_starting_with_an_arabic_name_reads_in_list_order_under_its_title_in_a_browser():
+    """With dir="auto" on the list, its first (Arabic) name made the whole line right-to-left:
+    right-aligned under a left-aligned title and read "and 2 more … Ann Lee ,محمد علي"."""
+    from playwright.sync_api import sync_playwright
+
+    d = digest(papers=[paper(0, title="ذاكرة KV cache", authors=["محمد علي", "Ann Lee", "Bo Li", "Cy Xu", "Di Wu"])])
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 600, "height": 800})
+        page.set_content(render.render_email(d).html)
+        arabic, ann, more = page.evaluate(WHERE_EACH_STARTS, ["محمد علي", "Ann Lee", "and 2 more"])
+        title = page.locator(".title").bounding_box()["x"]
+        browser.close()
+    assert title - 1 <= arabic < ann < more
 
 
 RLO, PDF, RLI, PDI = "\u202e", "\u202c", "\u2067", "\u2069"
