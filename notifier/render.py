@@ -357,7 +357,7 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
 
 def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
     """The plain-text part with its lines folded at ``width`` columns (``TEXT_COLUMNS``), each
-    continuation under the start of its line's text ("1. " counts as indent). A line with a link
+    continuation under the start of its line's text ("1. " and a label, "why: ", count as indent). A line with a link
     ("code: https://…") is left whole, so a reader can click or copy the link and sees its label
     beside it; so is a word longer than a line."""
     return "\n".join(_wrap_line(line, width) for line in text.split("\n"))
@@ -366,7 +366,7 @@ def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
 def _wrap_line(line: str, width: int) -> str:
     if columns(line) <= width or "://" in line:
         return line
-    indent = " " * len(re.match(r"\s*(\d+\.\s)?", line).group())
+    indent = " " * len(re.match(r"\s*(\d+\.\s|[a-z]+: )?", line).group())
     if len(line) < columns(line):
         return _wrap_wide(line, width, indent)
     return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,

@@ -463,6 +463,20 @@ def test_plain_text_lines_fit_72_columns_so_a_reply_quoting_them_thrice_fits_78_
     assert lines[first + 1].startswith("   cache eviction about") and lines[first + 3].startswith("   https://")
 
 
+def test_a_folded_why_or_matched_line_goes_on_under_its_text_not_under_its_label():
+    """In a fixed-width font the continuation of "why: …" started under "why", so it read as a
+    line of its own."""
+    d = digest(papers=[paper(0)])
+    d.items[0].match.evidence[0].snippet[:] = [("we show that a small ", False), ("KV cache", True),
+                                               (" suffices for long-context retrieval on every benchmark we tried", False)]
+    d.items[0].profiles = ["kv cache, long context, retrieval, speculative decoding", "mixture of experts, MoE"]
+    text = render.render_email(d).text
+    assert ("   why: kv cache (abstract): we show that a small *KV cache* suffices\n"
+            "        for long-context retrieval on every benchmark we tried\n") in text
+    assert ("   matched: kv cache · profiles: kv cache, long context, retrieval,\n"
+            "            speculative decoding; mixture of experts, MoE\n") in text
+
+
 def test_highlighted_words_next_to_each_other_read_as_one_phrase():
     d = digest(1)
     d.items[0].match.evidence[0].snippet[:] = [("a sparse ", False), ("mixture", True), (" ", False), ("of", True),
