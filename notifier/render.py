@@ -20,7 +20,7 @@ MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
 MAX_AUTHORS_SHOWN = 3
 PREHEADER_CHARS = 150
-TEXT_COLUMNS = 78
+TEXT_COLUMNS = 72        # a reply quotes each line with "> ": three levels still fit RFC 5322's 78
 SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_CHARS = 3000
 SLACK_MAX_HEADER_CHARS = 150
@@ -52,10 +52,13 @@ class SlackMessage:
 # ----------------------------------------------------------------------------- shared wording
 def one_line(s: str, limit: int | None = None) -> str:
     """Collapse whitespace (newlines in a title must never reach a header), drop control
-    characters and cut long text."""
+    characters and cut long text, after a whole word when one ends in its last fifth ("… of the…",
+    not "… of tran…")."""
     s = " ".join((s or "").translate(CONTROLS).split())
     if limit and len(s) > limit:
-        s = s[: limit - 1].rstrip() + "…"
+        cut = s[: limit - 1]
+        space = cut.rfind(" ", limit * 4 // 5)
+        s = (cut[:space] if s[limit - 1] != " " and space > 0 else cut).rstrip() + "…"
     return s
 
 
@@ -353,8 +356,8 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
 
 
 def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
-    """The plain-text part with its lines folded at ``width`` columns (RFC 5322's 78), each
-    continuation under the start of its line's text ("1. " counts as indent). A line with a link
+    """The plain-text part with its lines folded at ``width`` columns (``TEXT_COLUMNS``), each
+    continuation under the start of its line's text ("1. " and a label, "why: ", count as indent). A line with a link
     ("code: https://…") is left whole, so a reader can click or copy the link and sees its label
     beside it; so is a word longer than a line."""
     return "\n".join(_wrap_line(line, width) for line in text.split("\n"))
@@ -363,7 +366,7 @@ def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
 def _wrap_line(line: str, width: int) -> str:
     if columns(line) <= width or "://" in line:
         return line
-    indent = " " * len(re.match(r"\s*(\d+\.\s)?", line).group())
+    indent = " " * len(re.match(r"\s*(\d+\.\s|[a-z]+: )?", line).group())
     if len(line) < columns(line):
         return _wrap_wide(line, width, indent)
     return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
@@ -375,11 +378,20 @@ def columns(s: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
 
 
+# What Japanese and Chinese line breaking (kinsoku) never starts a line with: closing punctuation,
+# small kana, the prolonged sound mark; and never ends one with: opening brackets.
+NO_LINE_START = "、。，．・：；？！ー)）」』】〕〉》〗〙〛”’ゝゞ々ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ…‥"
+NO_LINE_END = "(（「『【〔〈《〖〘〚“‘"
+WIDE = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uff60"
+FOLD_UNIT = re.compile(rf"\s+|[{re.escape(NO_LINE_END)}]*(?:[^\s{WIDE}]+|.)[{re.escape(NO_LINE_START)}]*")
+
+
 def _wrap_wide(line: str, width: int, indent: str) -> str:
     """A line holding wide characters folded by columns, between words or between any two wide
-    characters (CJK text has no spaces to fold at, and textwrap counts characters)."""
+    characters (CJK text has no spaces to fold at, and textwrap counts characters), but for kinsoku:
+    a line never starts with "、" or "っ", nor ends with "「" (the fold moves a character earlier)."""
     out, current = [], ""
-    for chunk in re.findall(r"\s+|[^\s\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uff60]+|.", line):
+    for chunk in FOLD_UNIT.findall(line):
         if current.strip() and columns(current + chunk.rstrip()) > width:
             out.append(current.rstrip())
             current = indent

@@ -1,6 +1,7 @@
 r"""TeX formulas in titles and abstracts, as arXiv writes them ("$\mathcal{O}(n \log n)$"), as plain
-text. No mail client or Slack typesets TeX, so a formula made only of what plain text can show is
-written that way ("O(n log n)"); one with anything else stays as typed. A "$" opens a formula only
+text, and the text-mode styles and escapes around them ("\emph{Sparse}", "Q\&A"). No mail client or
+Slack typesets TeX, so a formula made only of what plain text can show is written that way
+("O(n log n)"); one with anything else stays as typed. A "$" opens a formula only
 before a non-space and closes one only after a non-space and not before a digit: "$5 and $10" is
 money.
 """
@@ -33,11 +34,16 @@ TEX_ACCENT = re.compile(r"""\\(?:(["'`^~=.])|([uvHckr])(?=[{ ]))\s?(?:\{(\\?[A-Z
 ACCENT_MARKS = dict(zip("\"'`^~=.uvHckr", "\u0308\u0301\u0300\u0302\u0303\u0304\u0307\u0306\u030c\u030b\u0327\u0328\u030a"))
 WORD_JOINER = "\u2060"     # invisible, inside a word (notifier.index.INVISIBLE)
 BRACED_LETTER = re.compile(rf"\{{([^\W\d_]{WORD_JOINER}+)\}}")
+TEX_TEXT_STYLE = re.compile(r"\\(?:text(?:bf|it|tt|sc|sf|rm|sl|up|md)|emph|underline)\{([^{}\\$]*)\}")
+TEX_TEXT_ESCAPE = re.compile(r"\\([&%#_])")
 
 
 def readable_tex(s: str) -> str:
-    """``s`` with each formula it can show as plain text written so (see TEX_MATH)."""
-    return TEX_MATH.sub(_formula, s) if "$" in s else s
+    """``s`` with each formula it can show as plain text written so (see TEX_MATH), and outside
+    formulas a style command around plain words shown as the words ("\\textbf{Sparse}" ->
+    "Sparse") and an escaped character as itself ("Q\\&A" -> "Q&A")."""
+    s = TEX_MATH.sub(_formula, s) if "$" in s else s
+    return TEX_TEXT_ESCAPE.sub(r"\1", TEX_TEXT_STYLE.sub(r"\1", s)) if "\\" in s else s
 
 
 def without_commands(s: str) -> str:

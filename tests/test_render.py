@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import shutil
 import unicodedata
 from datetime import date
 from pathlib import Path
@@ -151,8 +152,33 @@ def test_right_to_left_titles_authors_and_snippets_take_their_own_direction_in_t
     d.items[0].match.evidence[0].snippet[:] = [("ذاكرة ", False), ("KV cache", True)]
     html = render.render_email(d).html             # each text in an isolate too (FSI ... PDI): chromium's dir=auto
     assert re.search(r'<a class="title" [^>]*dir="auto"[^>]*>\u2068نماذج الانتباه المتناثر\u2069</a>', html)
-    assert re.search(r'<div class="authors" dir="auto"[^>]*>\u2068محمد علي\u2069</div>', html)   # still reads rtl
+    assert re.search(r'<div class="authors"[^>]*>\u2068محمد علي\u2069</div>', html)   # still reads rtl, isolated
     assert re.search(r'\(abstract\)</span>: <span dir="auto">\u2068ذاكرة <b class="hl"[^>]*>KV cache</b>\u2069</span>', html)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+WHERE_EACH_STARTS = """names => {
+    const text = document.querySelector('.authors').firstChild, range = document.createRange();
+    return names.map(name => { const at = text.data.indexOf(name);
+        range.setStart(text, at); range.setEnd(text, at + name.length); return range.getBoundingClientRect().left; });
+}"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+def test_an_author_list_starting_with_an_arabic_name_reads_in_list_order_under_its_title_in_a_browser():
+    """With dir="auto" on the list, its first (Arabic) name made the whole line right-to-left:
+    right-aligned under a left-aligned title and read "and 2 more … Ann Lee ,محمد علي"."""
+    from playwright.sync_api import sync_playwright
+
+    d = digest(papers=[paper(0, title="ذاكرة KV cache", authors=["محمد علي", "Ann Lee", "Bo Li", "Cy Xu", "Di Wu"])])
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 600, "height": 800})
+        page.set_content(render.render_email(d).html)
+        arabic, ann, more = page.evaluate(WHERE_EACH_STARTS, ["محمد علي", "Ann Lee", "and 2 more"])
+        title = page.locator(".title").bounding_box()["x"]
+        browser.close()
+    assert title - 1 <= arabic < ann < more
 
 
 RLO, PDF, RLI, PDI = "\u202e", "\u202c", "\u2067", "\u2069"
@@ -368,8 +394,19 @@ def test_a_long_preview_line_is_cut_and_the_subject_does_not_follow_it():
     e = render.render_email(digest(papers=[paper(i, title=f"Paper {i} " + "word " * 30) for i in range(5)]))
     shown = preview(e.html)
     line = shown[:shown.index("\u034f")]
-    assert len(line) == render.PREHEADER_CHARS and line.endswith("…")
+    assert len(line) <= render.PREHEADER_CHARS and line.endswith(" word…")
     assert "\u034f\u200c" * 40 in e.html.replace("&nbsp;", "")     # filler before the heading in the preview
+
+
+def test_a_title_too_long_to_show_is_cut_after_a_whole_word_everywhere_it_is_shown():
+    """A 300-character cut left "… of tran…" in the email, its preview line and Slack."""
+    title = "Efficient KV cache compression for transformers " * 8
+    d = digest(papers=[paper(0, title=title)])
+    text = " ".join(render.render_email(d).text.split())
+    slack = render.render_slack(d).blocks[3]["text"]["text"]
+    shown = text[text.index("1. ") + 3:text.index(" https://")]
+    assert shown.endswith("…") and title.startswith(shown[:-1] + " ")
+    assert len(shown) <= render.MAX_TITLE_CHARS and f"|{shown}>*" in slack
 
 
 def test_outlook_gets_the_background_colours_as_table_attributes():
@@ -414,16 +451,30 @@ def test_dark_mode_recolours_every_coloured_part_not_only_the_highlights():
     assert coloured and coloured <= recoloured
 
 
-def test_plain_text_lines_fit_78_columns_and_links_are_never_split():
+def test_plain_text_lines_fit_72_columns_so_a_reply_quoting_them_thrice_fits_78_and_links_are_never_split():
     long_url = "https://github.com/some-org/" + "a-very-long-repository-name-" * 3
     papers = [paper(i, title=f"Paper {i} " + "about KV cache eviction " * 8, code_url=long_url,
                     authors=[f"Firstname{j} Lastname{j}" for j in range(4)]) for i in range(3)]
     text = render.render_email(digest(papers=papers)).text
     lines = text.splitlines()
-    assert all(len(x) <= 78 or re.fullmatch(r" *([a-z ]+: )?https://\S+", x) for x in lines)
+    assert all(len("> > > " + x) <= 78 or re.fullmatch(r" *([a-z ]+: )?https://\S+", x) for x in lines)
     assert f"   code: {long_url}" in lines
-    first = lines.index("1. Paper 0 about KV cache eviction about KV cache eviction about KV cache")
-    assert lines[first + 1].startswith("   eviction about") and lines[first + 3].startswith("   https://")
+    first = lines.index("1. Paper 0 about KV cache eviction about KV cache eviction about KV")
+    assert lines[first + 1].startswith("   cache eviction about") and lines[first + 3].startswith("   https://")
+
+
+def test_a_folded_why_or_matched_line_goes_on_under_its_text_not_under_its_label():
+    """In a fixed-width font the continuation of "why: …" started under "why", so it read as a
+    line of its own."""
+    d = digest(papers=[paper(0)])
+    d.items[0].match.evidence[0].snippet[:] = [("we show that a small ", False), ("KV cache", True),
+                                               (" suffices for long-context retrieval on every benchmark we tried", False)]
+    d.items[0].profiles = ["kv cache, long context, retrieval, speculative decoding", "mixture of experts, MoE"]
+    text = render.render_email(d).text
+    assert ("   why: kv cache (abstract): we show that a small *KV cache* suffices\n"
+            "        for long-context retrieval on every benchmark we tried\n") in text
+    assert ("   matched: kv cache · profiles: kv cache, long context, retrieval,\n"
+            "            speculative decoding; mixture of experts, MoE\n") in text
 
 
 def test_highlighted_words_next_to_each_other_read_as_one_phrase():
@@ -525,6 +576,8 @@ TEX_TITLES = {
     "commands side by side, a root": ("Regret $\\ln\\ln T$ and $1/\\sqrt{n}$ Rates", "Regret ln ln T and 1/√n Rates"),
     "prices are not math": ("Costs $5 and $10 per GPU-hour", "Costs $5 and $10 per GPU-hour"),
     "a command we cannot show": ("A $\\widetilde{O}(n)$ bound", "A $\\widetilde{O}(n)$ bound"),
+    "text-mode styles": ("\\textbf{Sparse} Attention, \\emph{Fewer} Heads", "Sparse Attention, Fewer Heads"),
+    "text-mode escapes": ("Top-1\\% of \\#tags in snake\\_case, $\\alpha$", "Top-1% of #tags in snake_case, α"),
 }
 
 
@@ -555,7 +608,7 @@ def test_in_a_digest_of_ten_papers_or_more_each_papers_lines_start_under_its_tit
         at = lines[first].index("Paper")
         assert lines[first + 1][:at].isspace() and lines[first + 1][at] != " "       # the folded title
         assert lines[first + 2] == " " * at + f"https://huggingface.co/papers/2507.{10000 + n - 1}"
-    assert all(len(x) <= 78 or "https://" in x for x in lines)
+    assert all(len(x) <= 72 or "https://" in x for x in lines)
 
 
 def test_a_paper_matched_in_its_title_is_not_shown_twice_the_why_line_names_the_matched_words():
@@ -599,17 +652,33 @@ def test_an_empty_digest_does_not_promise_to_write_only_when_something_matches(k
     assert "None of the new papers matched your profile." in shown and "write again" not in shown
 
 
-def test_plain_text_lines_with_chinese_or_japanese_fit_78_columns_of_a_terminal():
+def test_plain_text_lines_with_chinese_or_japanese_fit_72_columns_of_a_terminal():
     """A CJK character takes two columns in a terminal and a CJK title has no spaces to fold at."""
     title = "大规模语言模型的稀疏注意力机制：KV 缓存压缩与长上下文推理在多个基准上的系统评估与分析研究报告"
     d = digest(papers=[paper(0, title=title)])
     d.items[0].match.evidence[0].snippet[:] = [("我们提出一种稀疏注意力 (", False), ("KV cache", True),
                                                (") 方法用于长上下文推理，并在多个基准上评估其效果与开销。", False)]
     lines = render.render_email(d).text.splitlines()
-    assert all(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in x) <= 78 for x in lines)
+    assert all(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in x) <= 72 for x in lines)
     first = lines.index(next(x for x in lines if x.startswith("1. ")))
     assert lines[first + 1].startswith("   ") and lines[first + 1][3] != " "
     assert lines[first][3:] + lines[first + 1][3:] == title and lines[first + 2].startswith("   https://")
+
+
+LINE_OF_KANJI = "長文脈推論のための鍵値記憶圧縮と疎な注意機構による効率的な推論手法の研究"[:34]   # 3 + 68 columns
+
+
+@pytest.mark.parametrize("title", [LINE_OF_KANJI + "、評価", LINE_OF_KANJI + "。評価", LINE_OF_KANJI[:-1] + "「評価」",
+                                   LINE_OF_KANJI + "ッ評価"], ids=["comma", "full-stop", "opening-bracket", "small-kana"])
+def test_a_folded_japanese_title_never_starts_a_line_with_a_comma_or_small_kana_nor_ends_one_with_a_bracket(title):
+    """Kinsoku: "、" or "ッ" starting a line, or "「" ending one, reads as a typesetting mistake.
+    Each title here has one of them right where the 72nd column folds it."""
+    lines = render.render_email(digest(papers=[paper(0, title=title)])).text.splitlines()
+    first = next(i for i, x in enumerate(lines) if x.startswith("1. "))
+    folded = [lines[first][3:], lines[first + 1][3:]]
+    assert "".join(folded) == title and lines[first + 2].startswith("   https://")
+    assert folded[1][0] not in "、。ッ" and folded[0][-1] != "「"
+    assert all(render.columns(x) <= 72 for x in lines[first:first + 2])
 
 
 def test_a_weekly_digest_lists_its_papers_under_their_day_newest_day_first_best_first_within_a_day():

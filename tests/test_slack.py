@@ -165,6 +165,15 @@ def test_operator_alert_is_a_plain_escaped_message(slack):
     assert post["channel"] == "#ops" and "source &lt;hf&gt; &amp; co failed" in post["blocks"][0]["text"]["text"]
 
 
+def test_an_operator_alert_quoting_a_mention_never_pings_the_channel_from_its_notification(slack):
+    """Slack reads the top-level text (the notification) as mrkdwn: "<!channel>" there notifies
+    everyone, as in a block."""
+    ch, _ = make(slack)
+    ch.send_text("#ops", "Slack said <!channel>", "webhook answered <!here> & 500")
+    [post] = slack.posts()
+    assert post["text"] == "Slack said &lt;!channel&gt;: webhook answered &lt;!here&gt; &amp; 500"
+
+
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_webhook_that_redirects_elsewhere_sends_nothing_there_and_is_not_counted_sent(slack, status):
     """urllib follows a 301/302/303 to any host as a GET and reported that host's 200 as the

@@ -82,7 +82,8 @@ class _Paced(Channel):
 
         body = f"*{mrkdwn_escape(subject)}*\n{mrkdwn_escape(text)}"
         block = {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}
-        return self._post(address, SlackMessage(text=f"{subject}: {text}"[:3000], blocks=[block], thread=[]), None)
+        fallback = mrkdwn_escape(f"{subject}: {text}")[:3000]      # the notification's text is mrkdwn too
+        return self._post(address, SlackMessage(text=fallback, blocks=[block], thread=[]), None)
 
     def _post(self, address: str, msg, key: str | None) -> SendResult:   # pragma: no cover - interface
         raise NotImplementedError
