@@ -424,6 +424,14 @@ def test_the_live_tester_fragment_reports_matches_weaker_ones_and_profile_errors
     assert 'class="error"' in bad.text
 
 
+def test_the_preview_names_a_phrase_found_only_as_its_words_apart_as_the_digest_does(client):
+    """MiniMax Sparse Attention has "long-context" and "inference", never "long-context inference": the
+    preview said "matched: long-context inference" where the digest and `notifier match` say its words are apart."""
+    page = preview(client, "/tester", {"keywords": '"long-context inference", "sparse attention"'})
+    why = re.search(r">MiniMax Sparse Attention</a>\s*<div class=\"why\">([^<]*)", page.text).group(1)
+    assert why == "matched: long-context inference (its words apart), sparse attention"
+
+
 # ----------------------------------------------------------------------------- manage
 def test_the_manage_page_edits_the_profile_and_settings_with_a_signed_link(app, client, config, store):
     sub = subscribed(client, config, store)
