@@ -158,11 +158,36 @@ def test_reloading_the_check_your_inbox_page_sends_no_second_mail(client, config
     assert len(mails(config)) == 1
 
 
-def test_a_changed_check_your_inbox_link_names_no_address(client):
-    """The page names the address it mailed from a signed token, so nobody can link to a page of
-    this site saying it mailed an address of their choosing."""
-    forged = client.get(f"/sent/{Signer('another-key').sign_sent('eve@example.org')}")
-    assert forged.status_code == 400 and "eve@example.org" not in forged.text
+def readable(text: str) -> str:
+    """``text`` and what its dot-separated parts read as base64 (itsdangerous's tokens are)."""
+    import base64
+
+    return text + "".join(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)).decode("latin-1")
+                          for part in text.split("/") for p in part.split(".") if re.fullmatch(r"[\w-]+", p))
+
+
+def test_the_check_your_inbox_url_carries_no_address_readable_or_encoded(client, config, store):
+    """/sent/eyJhZGFAZXhhbXBsZS5vcmci... was the address in base64 (signed, not encrypted): in the
+    history, a proxy's log, a screenshot of the address bar."""
+    posted = subscribe(client, follow=False)
+    where = posted.headers["location"]
+    assert "ada@example.org" not in readable(where) and "ada@example.org" in client.get(where).text
+    assert subscribe(client, follow=False).headers["location"] != where      # a name per sign-up
+
+
+@pytest.mark.parametrize("opened", ["in another browser", "forged", "from before the cookie"])
+def test_a_check_your_inbox_page_opened_without_its_sign_ups_cookie_says_so_in_a_line(client, opened):
+    """It names the address from a signed cookie set for its URL alone, so nobody can link to a page of
+    this site saying it mailed an address of their choosing, and a link from before it does not break."""
+    where = subscribe(client, follow=False).headers["location"]
+    client.cookies.clear()
+    if opened == "forged":
+        client.cookies.set("sent", Signer("another-key").sign_sent("eve@example.org"), path=where)
+    elif opened == "from before the cookie":
+        where = f"/sent/{Signer(SECRET).sign_sent('ada@example.org')}"
+    page = client.get(where)
+    assert page.status_code == 200 and "@" not in page.text
+    assert "names the address we mailed only in the browser that subscribed, for 48 hours" in page.text
 
 
 def test_a_subscriber_who_types_their_address_in_other_capitals_gets_their_manage_link_not_a_new_sign_up(
@@ -797,6 +822,21 @@ def test_a_monitor_polling_healthz_fills_no_log_but_a_failed_poll_is_logged(conf
         logged.web.close()
     assert polls == [200] * 3 and access_lines(caplog) == ["POST /healthz 403", "GET / 200"]
     assert access_lines(caplog, logging.DEBUG).count("GET /healthz 200") == 3       # `notifier -v web` shows them
+
+
+def test_a_sign_up_its_check_your_inbox_page_and_a_correction_leave_no_address_in_the_access_log(config, caplog):
+    config.web.public_url = PUBLIC
+    logged = create_app(config, env=ENV, access_log=True)
+    caplog.set_level(logging.DEBUG, logger="notifier.web.access")
+    try:
+        with TestClient(logged, base_url=PUBLIC) as c:
+            assert "ada@example.org" in subscribe(c).text
+            c.get("/?again")
+    finally:
+        logged.web.close()
+    lines = access_lines(caplog)
+    assert [line.split()[0] for line in lines] == ["GET", "POST", "GET", "GET"]
+    assert "ada" not in readable(" ".join(lines)) and "example.org" not in readable(" ".join(lines))
 
 
 @pytest.mark.parametrize("proxy_keeps_prefix", [False, True], ids=["prefix-stripped", "prefix-passed-on"])
