@@ -660,8 +660,30 @@ def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_
     assert page.get_by_label("Keywords").input_value() == '"kv cache", agents'
     assert page.get_by_label("Weekly on").is_checked()
     assert page.evaluate("document.activeElement.id") == "email"
+    assert page.evaluate("sessionStorage.length") == 0           # used: the tab keeps no copy
     page.goto(base + "/")                                        # the form itself stays blank
     assert page.get_by_label("Email").input_value() == ""
+
+
+def test_the_tabs_copy_of_the_sign_up_form_is_dropped_once_the_tab_goes_on_to_confirm(site, smtp, browser):
+    """The copy "Correct it" refills the form from (address, keywords) stayed in the tab until it
+    was closed: after confirming in it, or going on to any other page."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    page.reload()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert "ada%40example.org" in page.evaluate("sessionStorage.getItem('signup')")   # "Correct it" still works
+    page.goto(link_in(mail_to(smtp[1], "ada@example.org", "Confirm").get_content(), "confirm"))
+    page.get_by_role("button", name="Confirm subscription").click()
+    page.get_by_role("heading", name="You are subscribed").wait_for()
+    assert page.evaluate("sessionStorage.length") == 0
+    page.goto(base + "/?again")
+    assert page.get_by_label("Email").input_value() == "" and page.get_by_label("Keywords").input_value() == ""
 
 
 def contrast(page, selector: str) -> float:
