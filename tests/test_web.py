@@ -474,6 +474,15 @@ def test_the_manage_page_edits_the_profile_and_settings_with_a_signed_link(app, 
                                               "fri", 5, 0.2)
 
 
+def summary_of(page: str) -> list[tuple[str, str]]:
+    """The error summary's entries: (the field it links to, or '', its text)."""
+    import html
+
+    summary = re.search(r'<div class="error-summary"[^>]*>(.*?)</ul>', page, re.S).group(1)
+    return [(href, html.unescape(re.sub(r"<[^>]+>", "", text))) for href, text in
+            re.findall(r'<li>(?:<a href="([^"]+)">)?(.*?)</li>', summary)]
+
+
 def test_a_refused_manage_form_marks_only_the_fields_at_fault_and_ties_each_error_to_its_field(
         app, client, config, store):
     """With two profiles and the second one malformed, a screen reader heard "invalid" on the
@@ -490,7 +499,9 @@ def test_a_refused_manage_form_marks_only_the_fields_at_fault_and_ties_each_erro
     assert re.search(r'id="keywords-error"[^>]*>[^<]*unbalanced quote', page.text)
     most = re.search(r'<input id="max_items"[^>]*>', page.text).group(0)
     assert 'aria-invalid="true"' in most and 'aria-describedby="max_items-error"' in most
-    assert "autofocus" in second and "autofocus" not in first + most      # the first error only
+    assert "autofocus" not in first + second + most           # the error summary has the cursor
+    assert summary_of(page.text) == [("#keywords-2", "Profile 2 keywords: unbalanced quote in term '\"kv cache': close the phrase with \""),
+                                     ("#max_items", "Most papers per digest: a number from 1 to 100")]
     assert re.search(r'id="max_items-error"[^>]*>a number from 1 to 100', page.text)
 
 
