@@ -505,6 +505,18 @@ def test_a_refused_manage_form_marks_only_the_fields_at_fault_and_ties_each_erro
     assert re.search(r'id="max_items-error"[^>]*>a number from 1 to 100', page.text)
 
 
+@pytest.mark.parametrize("action, status", [("save", 400), ("preview", 200)])
+def test_a_refused_save_or_a_preview_keeps_each_profile_named_and_the_box_to_add_one(
+        app, client, config, store, action, status):
+    """The page came back without the blank box, its last profile labelled "Add another profile"
+    while the error summary called it "Profile 2 keywords"."""
+    link = manage_link(app, subscribed(client, config, store))
+    page = post_form(client, link, {**SAVE, "keywords": ["agents", '"kv cache', ""], "action": action})
+    labels = re.findall(r'<label for="keywords-\d">([^<]+)</label>', page.text)
+    assert page.status_code == status and labels == ["Profile 1 keywords", "Profile 2 keywords", "Add another profile"]
+    assert textareas(page.text) == ["agents", "&#34;kv cache", ""]
+
+
 def test_a_subscriber_whose_stored_profile_no_longer_parses_sees_why_on_the_manage_page_and_fixes_it(
         app, client, config, store):
     """Their digests wait (see `notifier status`); the page they reach from any digest says which

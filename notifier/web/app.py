@@ -411,8 +411,7 @@ class WebApp:
                 return self.done(request, action)
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
                                           notice=SWITCHED[action] + unsaved)
-        f = Fields.from_form(form, self.default_more)
-        f.email = sub.address
+        f = self.typed(form, sub)
         if action == "preview":
             return kept_for_back(await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub)))
         if sub.origin == "config":          # the file wins at the next start: a save here would not last
@@ -450,8 +449,13 @@ class WebApp:
         typed stays in it); a POST without the form's fields (a script) shows what is stored."""
         if "keywords" not in form:
             return Fields.of_subscriber(sub, self.default_more)
+        return self.typed(form, sub)
+
+    def typed(self, form, sub) -> Fields:
+        """The manage form as sent, with the blank box to add a profile the page had: without it, a
+        refused Save or a Preview labelled the last profile typed "Add another profile"."""
         f = Fields.from_form(form, self.default_more)
-        f.email, f.keywords = sub.address, [k for k in f.keywords if k.strip()] + [""]   # keeps "Add another"
+        f.email, f.keywords = sub.address, [k for k in f.keywords if k.strip()] + [""]
         return f
 
     def unsaved(self, f: Fields, sub) -> str:
