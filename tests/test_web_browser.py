@@ -319,6 +319,30 @@ def test_a_refused_form_names_every_error_first_and_each_leads_to_its_field(site
     assert page.evaluate("document.activeElement.id") == "error-summary"
 
 
+def test_a_second_click_on_subscribe_while_the_first_is_on_its_way_mails_once(site, smtp, browser):
+    """A mail server slow to answer: the page stayed as it was, and a second click on Subscribe was a
+    second sign-up and a second confirmation mail."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    _, recorder = smtp
+    recorder.hold_at = 1                       # the first mail is answered once released
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Keywords").fill("agents")
+    button = page.get_by_role("button", name="Subscribe")
+    box = button.bounding_box()
+    button.click(no_wait_after=True)
+    assert recorder.held.wait(20)
+    page.mouse.click(box["x"] + 5, box["y"] + 5)     # Playwright's click would wait for the page to go
+    recorder.release.set()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert len(recorder.snapshot()) == 1
+    page.go_back()
+    expect(page.locator("button[value=subscribe]")).to_have_text("Subscribe")      # free again
+
+
 def test_the_pages_that_show_a_long_address_fit_a_320_px_phone(site, smtp, browser):
     """An address such as a university's stuck out sideways on "Check your inbox", the confirm
     page and the manage page, so the whole page scrolled sideways on a small phone."""
