@@ -265,6 +265,29 @@ def test_a_failed_preview_shows_one_line_in_the_tester_not_an_error_page(site, b
     assert tester.locator("h1, header").count() == 0
 
 
+def test_while_a_slow_preview_is_on_its_way_the_papers_shown_are_dimmed_as_out_of_date(site, browser):
+    """A slow server: the box went on showing the papers of the keywords typed before, as if they
+    were what the new keywords would send, until the answer came."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents")
+    tester = page.locator("#tester")
+    tester.get_by_role("link", name=re.compile("^EvoArena")).wait_for()
+    opacity = "e => getComputedStyle(e).opacity"
+    assert tester.evaluate(opacity) == "1"
+    held = []
+    page.route("**/tester", lambda route: held.append(route))      # answered once released
+    page.get_by_label("Keywords").fill("speculative decoding")
+    expect(tester).to_have_attribute("aria-busy", "true")
+    expect(tester).to_have_css("opacity", "0.5")
+    held[0].continue_()
+    tester.get_by_role("link", name=re.compile("^VIA-SD")).wait_for()
+    expect(tester).to_have_css("opacity", "1")
+
+
 def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
     """The page set the browser's zone again over the one typed, so someone in New York who
     subscribed for Paris and mistyped the time got their digests six hours off."""
