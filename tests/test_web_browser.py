@@ -303,6 +303,24 @@ def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
     assert page.get_by_label("Time zone").input_value() == "Europe/Paris"
 
 
+def test_back_to_the_form_from_check_your_inbox_keeps_the_time_zone_typed(site, browser):
+    """Back to correct the address, the browser put every field back as typed, but the page set the
+    zone to the browser's again: someone in New York who subscribed for Paris, sending the form again,
+    got their digests six hours off."""
+    base, *_ = site
+    page = browser.new_page(timezone_id="America/New_York")
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@exmaple.org")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_label("Time zone").fill("Europe/Paris")
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    page.go_back()
+    page.wait_for_load_state("load")                            # after the deferred scripts
+    assert page.get_by_label("Email").input_value() == "ada@exmaple.org"
+    assert page.get_by_label("Time zone").input_value() == "Europe/Paris"
+
+
 def test_picking_a_weekday_chooses_a_weekly_digest(site, browser):
     """With "Daily" still checked, a visitor who picked Friday was subscribed daily, the day ignored."""
     base, *_ = site
