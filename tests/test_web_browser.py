@@ -541,6 +541,20 @@ def test_a_screen_reader_hears_how_many_papers_the_live_preview_found_not_every_
     assert page.locator("[aria-live]").count() == 1 and page.locator("#tester [aria-live]").count() == 0
 
 
+def test_a_phrase_being_typed_is_said_to_be_unfinished_politely_not_as_an_alert(site, browser):
+    """Each pause while typing a phrase ('"speculative' before its closing quote) put an alert in the
+    preview: a screen reader broke off to read "unbalanced quote" over the person typing."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill('"speculative')
+    expect(page.locator("#tester-status")).to_have_text(
+        "unbalanced quote in term '\"speculative': close the phrase with \"")
+    assert page.get_by_role("alert").count() == 0
+
+
 @pytest.mark.parametrize("typed, mailed", [("user@bücher.example", "user@xn--bcher-kva.example"),
                                            ("usér@example.org", "usér@example.org")])
 def test_an_internationalised_address_typed_in_the_form_is_mailed_and_named_as_typed(site, smtp, browser, typed,
