@@ -384,6 +384,26 @@ def test_a_second_click_on_subscribe_while_the_first_is_on_its_way_mails_once(si
     expect(page.locator("button[value=subscribe]")).to_have_text("Subscribe")      # free again
 
 
+def test_a_form_whose_sending_was_stopped_can_be_sent_again_after_a_while(site, browser):
+    """Pressing Esc on a slow sending leaves the page as it was: its button kept saying "Sending…"
+    and ignored every click until the page was reloaded."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page()
+    page.clock.install()
+    page.add_init_script("addEventListener('submit', e => e.preventDefault())")    # the page stays: stopped
+    page.goto(base + "/")
+    page.get_by_role("button", name="Subscribe").click()
+    button = page.locator("button[value=subscribe]")
+    expect(button).to_have_text("Sending…")
+    page.clock.run_for(9000)
+    expect(button).to_have_text("Sending…")
+    page.clock.run_for(1000)
+    expect(button).to_have_text("Subscribe")
+    assert button.get_attribute("aria-disabled") is None
+
+
 def test_the_pages_that_show_a_long_address_fit_a_320_px_phone(site, smtp, browser):
     """An address such as a university's stuck out sideways on "Check your inbox", the confirm
     page and the manage page, so the whole page scrolled sideways on a small phone."""
