@@ -709,6 +709,7 @@ def test_a_crafted_value_no_field_offers_gets_the_form_back_with_a_message(clien
     taken as something else: 'hourly' subscribed weekly on Monday."""
     page = subscribe(client, **crafted)
     assert page.status_code == 400 and error in page.text and 'name="keywords"' in page.text
+    assert len(summary_of(page.text)) == 1               # named once, in the error summary
     assert mails(config) == [] and store.list_subscribers(active_only=False) == []
 
 
@@ -1130,6 +1131,7 @@ def test_a_subscriber_whose_links_expired_gets_a_new_one_by_mail(app, client, co
 def test_asking_for_a_link_with_no_address_is_answered_beside_the_field(client, config):
     page = post_form(client, "/link", {"email": "ada"})
     assert page.status_code == 400 and re.search(r'id="email-error">&#39;ada&#39; is not an e-mail address', page.text)
+    assert summary_of(page.text) == [("#email", "Email: 'ada' is not an e-mail address")]
     assert mails(config) == []
 
 
