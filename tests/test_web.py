@@ -384,7 +384,9 @@ def test_a_preview_page_is_kept_by_the_browser_alone_so_back_shows_it_again(app,
         path = manage_link(app, subscribed(client, config, store))
     page = post_form(client, path, {"email": "ada@example.org", "keywords": "agents", "action": "preview"})
     assert page.status_code == 200 and page.headers["cache-control"] == "private, no-cache"
-    assert post_form(client, "/", {"email": "", "keywords": "agents"}).headers["cache-control"] == "no-store"
+    refused = post_form(client, "/", {"email": "", "keywords": "agents"})         # the form as typed, its errors
+    assert refused.status_code == 400 and refused.headers["cache-control"] == "private, no-cache"
+    assert client.get("/").headers["cache-control"] == "no-store"
 
 
 def addresses_in(html: str) -> list[str]:

@@ -718,6 +718,22 @@ def test_with_javascript_off_back_to_a_preview_shows_it_again_without_resending_
     assert page.get_by_label("Email").input_value() == "ada@example.org"
 
 
+def test_back_to_a_refused_form_from_the_next_page_shows_it_again_with_its_errors(site, browser):
+    """A refused form was a page no browser kept: Back to it from a paper opened from its preview
+    was Chrome's "Confirm Form Resubmission" (ERR_CACHE_MISS), the errors and what was typed gone."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="There is a problem").wait_for()
+    page.goto(base + "/healthz")
+    page.go_back()
+    page.get_by_role("heading", name="There is a problem").wait_for()
+    assert page.get_by_label("Email").input_value() == "ada"
+
+
 def test_on_a_phone_the_preview_button_shows_the_papers_not_the_top_of_the_same_form(site, browser):
     """Without JavaScript, Preview on a 375 px phone reloaded the page at its top: the papers were
     a screen and more below the buttons, and the button seemed to do nothing."""

@@ -124,7 +124,8 @@ class WebApp:
         token = request.scope.get("csrftoken")
         text = self.templates.get_template(f"web/{name}.html.j2").render(
             csrftoken=token() if token else "", root=self.root, request_path=self.root + request.url.path, **values)
-        return HTMLResponse(text, status_code=status)
+        page = HTMLResponse(text, status_code=status)
+        return kept_for_back(page) if request.method == "POST" else page
 
     def message(self, request: Request, title: str, text: str, status: int = 200, **values) -> HTMLResponse:
         return self.page(request, "message", status, title=title, text=text, **values)
@@ -201,9 +202,9 @@ class WebApp:
         if not self.allowed(limit, kind, self.client(request)):
             return self.too_many(request, limit, kind, self.client(request))
         if preview:
-            return kept_for_back(self.page(request, "subscribe", 403 if refused else 200, fields=f, errors={},
-                                           notice=unchecked(request, "Not sent", "Subscribe") if refused else "",
-                                           result=await self.run_tester(f), **self.choices()))
+            return self.page(request, "subscribe", 403 if refused else 200, fields=f, errors={},
+                             notice=unchecked(request, "Not sent", "Subscribe") if refused else "",
+                             result=await self.run_tester(f), **self.choices())
         settings, errors = check(f, self.config.web.slack_targets)
         if errors:
             return self.page(request, "subscribe", 400, fields=f, errors=errors,
@@ -413,7 +414,7 @@ class WebApp:
                                           notice=SWITCHED[action] + unsaved)
         f = self.typed(form, sub)
         if action == "preview":
-            return kept_for_back(await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub)))
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub))
         if sub.origin == "config":          # the file wins at the next start: a save here would not last
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 409, notice=FILE_OWNED)
         if self.changed_elsewhere(f, sub):
@@ -628,10 +629,10 @@ def stored_profiles(sub) -> frozenset[str]:
 
 
 def kept_for_back(page: Response) -> Response:
-    """A Preview's page (the form as typed and its papers, without JavaScript) kept in the browser's
-    own cache, never a shared one: Back to it shows it again. With no-store, Back had to send the
-    POST again, and Chrome asked first ("Confirm Form Resubmission"). A GET would put the address
-    typed in URLs and proxy logs."""
+    """A page answering a form's POST (a Preview's papers without JavaScript, a refused form as typed
+    with its errors, "Check your inbox" for a new link) kept in the browser's own cache, never a shared
+    one: Back to it shows it again. With no-store, Back had to send the POST again, and Chrome asked
+    first ("Confirm Form Resubmission"). A GET would put the address typed in URLs and proxy logs."""
     page.headers["cache-control"] = "private, no-cache"
     return page
 
