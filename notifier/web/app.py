@@ -255,7 +255,8 @@ class WebApp:
         try:
             address = self.signer.verify_sent(request.cookies.get(SENT_COOKIE, ""), hours * 3600)
         except TokenError:
-            return self.message(request, "Check your inbox", SENT_UNKNOWN.format(hours=hours), link=f"{self.root}/", link_text="Start page")
+            return self.message(request, "Check your inbox", SENT_UNKNOWN.format(hours=hours), link=f"{self.root}/",
+                                link_text="Start page")
         return self.message(request, "Check your inbox",
                             f"We sent a message to {readable_address(address)}. Follow the link in it to confirm; nothing is sent "
                             f"to you before that. The link works for {hours} hours.", keeps_typed=True,
