@@ -158,11 +158,36 @@ def test_reloading_the_check_your_inbox_page_sends_no_second_mail(client, config
     assert len(mails(config)) == 1
 
 
-def test_a_changed_check_your_inbox_link_names_no_address(client):
-    """The page names the address it mailed from a signed token, so nobody can link to a page of
-    this site saying it mailed an address of their choosing."""
-    forged = client.get(f"/sent/{Signer('another-key').sign_sent('eve@example.org')}")
-    assert forged.status_code == 400 and "eve@example.org" not in forged.text
+def readable(text: str) -> str:
+    """``text`` and what its dot-separated parts read as base64 (itsdangerous's tokens are)."""
+    import base64
+
+    return text + "".join(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)).decode("latin-1")
+                          for part in text.split("/") for p in part.split(".") if re.fullmatch(r"[\w-]+", p))
+
+
+def test_the_check_your_inbox_url_carries_no_address_readable_or_encoded(client, config, store):
+    """/sent/eyJhZGFAZXhhbXBsZS5vcmci... was the address in base64 (signed, not encrypted): in the
+    history, a proxy's log, a screenshot of the address bar."""
+    posted = subscribe(client, follow=False)
+    where = posted.headers["location"]
+    assert "ada@example.org" not in readable(where) and "ada@example.org" in client.get(where).text
+    assert subscribe(client, follow=False).headers["location"] != where      # a name per sign-up
+
+
+@pytest.mark.parametrize("opened", ["in another browser", "forged", "from before the cookie"])
+def test_a_check_your_inbox_page_opened_without_its_sign_ups_cookie_says_so_in_a_line(client, opened):
+    """It names the address from a signed cookie set for its URL alone, so nobody can link to a page of
+    this site saying it mailed an address of their choosing, and a link from before it does not break."""
+    where = subscribe(client, follow=False).headers["location"]
+    client.cookies.clear()
+    if opened == "forged":
+        client.cookies.set("sent", Signer("another-key").sign_sent("eve@example.org"), path=where)
+    elif opened == "from before the cookie":
+        where = f"/sent/{Signer(SECRET).sign_sent('ada@example.org')}"
+    page = client.get(where)
+    assert page.status_code == 200 and "@" not in page.text
+    assert "names the address we mailed only in the browser that subscribed, for 48 hours" in page.text
 
 
 def test_a_subscriber_who_types_their_address_in_other_capitals_gets_their_manage_link_not_a_new_sign_up(
@@ -359,7 +384,9 @@ def test_a_preview_page_is_kept_by_the_browser_alone_so_back_shows_it_again(app,
         path = manage_link(app, subscribed(client, config, store))
     page = post_form(client, path, {"email": "ada@example.org", "keywords": "agents", "action": "preview"})
     assert page.status_code == 200 and page.headers["cache-control"] == "private, no-cache"
-    assert post_form(client, "/", {"email": "", "keywords": "agents"}).headers["cache-control"] == "no-store"
+    refused = post_form(client, "/", {"email": "", "keywords": "agents"})         # the form as typed, its errors
+    assert refused.status_code == 400 and refused.headers["cache-control"] == "private, no-cache"
+    assert client.get("/").headers["cache-control"] == "no-store"
 
 
 def addresses_in(html: str) -> list[str]:
@@ -424,6 +451,14 @@ def test_the_live_tester_fragment_reports_matches_weaker_ones_and_profile_errors
     assert 'class="error"' in bad.text
 
 
+def test_the_preview_names_a_phrase_found_only_as_its_words_apart_as_the_digest_does(client):
+    """MiniMax Sparse Attention has "long-context" and "inference", never "long-context inference": the
+    preview said "matched: long-context inference" where the digest and `notifier match` say its words are apart."""
+    page = preview(client, "/tester", {"keywords": '"long-context inference", "sparse attention"'})
+    why = re.search(r">MiniMax Sparse Attention</a>\s*<div class=\"why\">([^<]*)", page.text).group(1)
+    assert why == "matched: long-context inference (its words apart), sparse attention"
+
+
 # ----------------------------------------------------------------------------- manage
 def test_the_manage_page_edits_the_profile_and_settings_with_a_signed_link(app, client, config, store):
     sub = subscribed(client, config, store)
@@ -439,6 +474,15 @@ def test_the_manage_page_edits_the_profile_and_settings_with_a_signed_link(app, 
     assert (json.loads(sub.profile), sub.delivery_time, sub.timezone, sub.frequency, sub.weekday,
             sub.max_items, sub.threshold) == (["sparse attention", "agents"], "06:15", "Asia/Tokyo", "weekly",
                                               "fri", 5, 0.2)
+
+
+def summary_of(page: str) -> list[tuple[str, str]]:
+    """The error summary's entries: (the field it links to, or '', its text)."""
+    import html
+
+    summary = re.search(r'<div class="error-summary"[^>]*>(.*?)</ul>', page, re.S).group(1)
+    return [(href, html.unescape(re.sub(r"<[^>]+>", "", text))) for href, text in
+            re.findall(r'<li>(?:<a href="([^"]+)">)?(.*?)</li>', summary)]
 
 
 def test_a_refused_manage_form_marks_only_the_fields_at_fault_and_ties_each_error_to_its_field(
@@ -457,8 +501,22 @@ def test_a_refused_manage_form_marks_only_the_fields_at_fault_and_ties_each_erro
     assert re.search(r'id="keywords-error"[^>]*>[^<]*unbalanced quote', page.text)
     most = re.search(r'<input id="max_items"[^>]*>', page.text).group(0)
     assert 'aria-invalid="true"' in most and 'aria-describedby="max_items-error"' in most
-    assert "autofocus" in second and "autofocus" not in first + most      # the first error only
+    assert "autofocus" not in first + second + most           # the error summary has the cursor
+    assert summary_of(page.text) == [("#keywords-2", "Profile 2 keywords: unbalanced quote in term '\"kv cache': close the phrase with \""),
+                                     ("#max_items", "Most papers per digest: a number from 1 to 100")]
     assert re.search(r'id="max_items-error"[^>]*>a number from 1 to 100', page.text)
+
+
+@pytest.mark.parametrize("action, status", [("save", 400), ("preview", 200)])
+def test_a_refused_save_or_a_preview_keeps_each_profile_named_and_the_box_to_add_one(
+        app, client, config, store, action, status):
+    """The page came back without the blank box, its last profile labelled "Add another profile"
+    while the error summary called it "Profile 2 keywords"."""
+    link = manage_link(app, subscribed(client, config, store))
+    page = post_form(client, link, {**SAVE, "keywords": ["agents", '"kv cache', ""], "action": action})
+    labels = re.findall(r'<label for="keywords-\d">([^<]+)</label>', page.text)
+    assert page.status_code == status and labels == ["Profile 1 keywords", "Profile 2 keywords", "Add another profile"]
+    assert textareas(page.text) == ["agents", "&#34;kv cache", ""]
 
 
 def test_a_subscriber_whose_stored_profile_no_longer_parses_sees_why_on_the_manage_page_and_fixes_it(
@@ -653,6 +711,7 @@ def test_a_crafted_value_no_field_offers_gets_the_form_back_with_a_message(clien
     taken as something else: 'hourly' subscribed weekly on Monday."""
     page = subscribe(client, **crafted)
     assert page.status_code == 400 and error in page.text and 'name="keywords"' in page.text
+    assert len(summary_of(page.text)) == 1               # named once, in the error summary
     assert mails(config) == [] and store.list_subscribers(active_only=False) == []
 
 
@@ -789,6 +848,21 @@ def test_a_monitor_polling_healthz_fills_no_log_but_a_failed_poll_is_logged(conf
         logged.web.close()
     assert polls == [200] * 3 and access_lines(caplog) == ["POST /healthz 403", "GET / 200"]
     assert access_lines(caplog, logging.DEBUG).count("GET /healthz 200") == 3       # `notifier -v web` shows them
+
+
+def test_a_sign_up_its_check_your_inbox_page_and_a_correction_leave_no_address_in_the_access_log(config, caplog):
+    config.web.public_url = PUBLIC
+    logged = create_app(config, env=ENV, access_log=True)
+    caplog.set_level(logging.DEBUG, logger="notifier.web.access")
+    try:
+        with TestClient(logged, base_url=PUBLIC) as c:
+            assert "ada@example.org" in subscribe(c).text
+            c.get("/?again")
+    finally:
+        logged.web.close()
+    lines = access_lines(caplog)
+    assert [line.split()[0] for line in lines] == ["GET", "POST", "GET", "GET"]
+    assert "ada" not in readable(" ".join(lines)) and "example.org" not in readable(" ".join(lines))
 
 
 @pytest.mark.parametrize("proxy_keeps_prefix", [False, True], ids=["prefix-stripped", "prefix-passed-on"])
@@ -1059,6 +1133,7 @@ def test_a_subscriber_whose_links_expired_gets_a_new_one_by_mail(app, client, co
 def test_asking_for_a_link_with_no_address_is_answered_beside_the_field(client, config):
     page = post_form(client, "/link", {"email": "ada"})
     assert page.status_code == 400 and re.search(r'id="email-error">&#39;ada&#39; is not an e-mail address', page.text)
+    assert summary_of(page.text) == [("#email", "Email: 'ada' is not an e-mail address")]
     assert mails(config) == []
 
 

@@ -265,6 +265,29 @@ def test_a_failed_preview_shows_one_line_in_the_tester_not_an_error_page(site, b
     assert tester.locator("h1, header").count() == 0
 
 
+def test_while_a_slow_preview_is_on_its_way_the_papers_shown_are_dimmed_as_out_of_date(site, browser):
+    """A slow server: the box went on showing the papers of the keywords typed before, as if they
+    were what the new keywords would send, until the answer came."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("agents")
+    tester = page.locator("#tester")
+    tester.get_by_role("link", name=re.compile("^EvoArena")).wait_for()
+    opacity = "e => getComputedStyle(e).opacity"
+    assert tester.evaluate(opacity) == "1"
+    held = []
+    page.route("**/tester", lambda route: held.append(route))      # answered once released
+    page.get_by_label("Keywords").fill("speculative decoding")
+    expect(tester).to_have_attribute("aria-busy", "true")
+    expect(tester).to_have_css("opacity", "0.5")
+    held[0].continue_()
+    tester.get_by_role("link", name=re.compile("^VIA-SD")).wait_for()
+    expect(tester).to_have_css("opacity", "1")
+
+
 def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
     """The page set the browser's zone again over the one typed, so someone in New York who
     subscribed for Paris and mistyped the time got their digests six hours off."""
@@ -280,6 +303,24 @@ def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
     assert page.get_by_label("Time zone").input_value() == "Europe/Paris"
 
 
+def test_back_to_the_form_from_check_your_inbox_keeps_the_time_zone_typed(site, browser):
+    """Back to correct the address, the browser put every field back as typed, but the page set the
+    zone to the browser's again: someone in New York who subscribed for Paris, sending the form again,
+    got their digests six hours off."""
+    base, *_ = site
+    page = browser.new_page(timezone_id="America/New_York")
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@exmaple.org")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_label("Time zone").fill("Europe/Paris")
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    page.go_back()
+    page.wait_for_load_state("load")                            # after the deferred scripts
+    assert page.get_by_label("Email").input_value() == "ada@exmaple.org"
+    assert page.get_by_label("Time zone").input_value() == "Europe/Paris"
+
+
 def test_picking_a_weekday_chooses_a_weekly_digest(site, browser):
     """With "Daily" still checked, a visitor who picked Friday was subscribed daily, the day ignored."""
     base, *_ = site
@@ -289,22 +330,78 @@ def test_picking_a_weekday_chooses_a_weekly_digest(site, browser):
     assert page.get_by_label("Weekly on").is_checked() and not page.get_by_label("Daily").is_checked()
 
 
-def test_a_refused_form_puts_the_cursor_on_its_first_field_in_error(site, browser):
-    """The page came back with the focus nowhere: a keyboard or screen-reader user had to hunt
-    through the form for what was wrong."""
+@pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
+def test_a_refused_form_names_every_error_first_and_each_leads_to_its_field(site, browser, javascript):
+    """Only the first field in error had the cursor, so a screen reader announced its error alone:
+    the second (and third) were found, if at all, by going through the form field by field."""
+    from playwright.sync_api import expect
+
     base, *_ = site
+    page = browser.new_context(java_script_enabled=javascript, viewport={"width": 375, "height": 640}).new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_label("Time zone").fill("Mars/Base")
+    page.get_by_role("button", name="Subscribe").click()
+    summary = page.get_by_role("alert").filter(has=page.get_by_role("heading", name="There are 2 problems"))
+    summary.wait_for()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert summary.get_by_role("link").all_inner_texts() == [
+        "Email: 'ada' is not an e-mail address",
+        "Time zone: unknown time zone 'Mars/Base' (use an IANA name such as Europe/Berlin)"]
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "timezone"
+    expect(page.locator("label[for=timezone]")).to_be_in_viewport()        # what the field is, above it
+    page.get_by_label("Time zone").fill("Europe/Paris")
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="There is a problem").wait_for()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+
+
+def test_a_second_click_on_subscribe_while_the_first_is_on_its_way_mails_once(site, smtp, browser):
+    """A mail server slow to answer: the page stayed as it was, and a second click on Subscribe was a
+    second sign-up and a second confirmation mail."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    _, recorder = smtp
+    recorder.hold_at = 1                       # the first mail is answered once released
     page = browser.new_page()
     page.goto(base + "/")
     page.get_by_label("Email").fill("ada@example.org")
     page.get_by_label("Keywords").fill("agents")
-    page.get_by_label("Time zone").fill("Mars/Base")
+    button = page.get_by_role("button", name="Subscribe")
+    box = button.bounding_box()
+    button.click(no_wait_after=True)
+    assert recorder.held.wait(20)
+    page.mouse.click(box["x"] + 5, box["y"] + 5)     # Playwright's click would wait for the page to go
+    recorder.release.set()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert len(recorder.snapshot()) == 1
+    page.go_back()
+    expect(page.locator("button[value=subscribe]")).to_have_text("Subscribe")      # free again
+
+
+def test_a_form_whose_sending_was_stopped_can_be_sent_again_after_a_while(site, browser):
+    """Pressing Esc on a slow sending leaves the page as it was: its button kept saying "Sending…"
+    and ignored every click until the page was reloaded."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page()
+    page.clock.install()
+    page.add_init_script("addEventListener('submit', e => e.preventDefault())")    # the page stays: stopped
+    page.goto(base + "/")
     page.get_by_role("button", name="Subscribe").click()
-    page.locator("#timezone-error").wait_for()
-    assert page.evaluate("document.activeElement.id") == "timezone"
-    page.get_by_label("Email").fill("ada")
-    page.keyboard.press("Enter")
-    page.locator("#email-error").wait_for()
-    assert page.evaluate("document.activeElement.id") == "email"
+    button = page.locator("button[value=subscribe]")
+    expect(button).to_have_text("Sending…")
+    page.clock.run_for(9000)
+    expect(button).to_have_text("Sending…")
+    page.clock.run_for(1000)
+    expect(button).to_have_text("Subscribe")
+    assert button.get_attribute("aria-disabled") is None
 
 
 def test_the_pages_that_show_a_long_address_fit_a_320_px_phone(site, smtp, browser):
@@ -464,6 +561,20 @@ def test_a_screen_reader_hears_how_many_papers_the_live_preview_found_not_every_
     assert page.locator("[aria-live]").count() == 1 and page.locator("#tester [aria-live]").count() == 0
 
 
+def test_a_phrase_being_typed_is_said_to_be_unfinished_politely_not_as_an_alert(site, browser):
+    """Each pause while typing a phrase ('"speculative' before its closing quote) put an alert in the
+    preview: a screen reader broke off to read "unbalanced quote" over the person typing."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill('"speculative')
+    expect(page.locator("#tester-status")).to_have_text(
+        "unbalanced quote in term '\"speculative': close the phrase with \"")
+    assert page.get_by_role("alert").count() == 0
+
+
 @pytest.mark.parametrize("typed, mailed", [("user@bücher.example", "user@xn--bcher-kva.example"),
                                            ("usér@example.org", "usér@example.org")])
 def test_an_internationalised_address_typed_in_the_form_is_mailed_and_named_as_typed(site, smtp, browser, typed,
@@ -607,6 +718,22 @@ def test_with_javascript_off_back_to_a_preview_shows_it_again_without_resending_
     assert page.get_by_label("Email").input_value() == "ada@example.org"
 
 
+def test_back_to_a_refused_form_from_the_next_page_shows_it_again_with_its_errors(site, browser):
+    """A refused form was a page no browser kept: Back to it from a paper opened from its preview
+    was Chrome's "Confirm Form Resubmission" (ERR_CACHE_MISS), the errors and what was typed gone."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="There is a problem").wait_for()
+    page.goto(base + "/healthz")
+    page.go_back()
+    page.get_by_role("heading", name="There is a problem").wait_for()
+    assert page.get_by_label("Email").input_value() == "ada"
+
+
 def test_on_a_phone_the_preview_button_shows_the_papers_not_the_top_of_the_same_form(site, browser):
     """Without JavaScript, Preview on a 375 px phone reloaded the page at its top: the papers were
     a screen and more below the buttons, and the button seemed to do nothing."""
@@ -660,8 +787,30 @@ def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_
     assert page.get_by_label("Keywords").input_value() == '"kv cache", agents'
     assert page.get_by_label("Weekly on").is_checked()
     assert page.evaluate("document.activeElement.id") == "email"
+    assert page.evaluate("sessionStorage.length") == 0           # used: the tab keeps no copy
     page.goto(base + "/")                                        # the form itself stays blank
     assert page.get_by_label("Email").input_value() == ""
+
+
+def test_the_tabs_copy_of_the_sign_up_form_is_dropped_once_the_tab_goes_on_to_confirm(site, smtp, browser):
+    """The copy "Correct it" refills the form from (address, keywords) stayed in the tab until it
+    was closed: after confirming in it, or going on to any other page."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Keywords").fill("agents")
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    page.reload()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert "ada%40example.org" in page.evaluate("sessionStorage.getItem('signup')")   # "Correct it" still works
+    page.goto(link_in(mail_to(smtp[1], "ada@example.org", "Confirm").get_content(), "confirm"))
+    page.get_by_role("button", name="Confirm subscription").click()
+    page.get_by_role("heading", name="You are subscribed").wait_for()
+    assert page.evaluate("sessionStorage.length") == 0
+    page.goto(base + "/?again")
+    assert page.get_by_label("Email").input_value() == "" and page.get_by_label("Keywords").input_value() == ""
 
 
 def contrast(page, selector: str) -> float:

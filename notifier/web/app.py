@@ -66,6 +66,9 @@ SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.
             "clear_vote": "Vote removed."}                                                # save nothing typed
 DONE = {"save": "Saved.", **SWITCHED}       # what the page after a manage action says (?done=)
 ICON_CACHE_SECONDS = 7 * 86400   # how long a browser keeps /favicon.ico before asking again
+SENT_COOKIE = "sent"       # the address "Check your inbox" names, signed, sent to its page's URL alone
+SENT_UNKNOWN = ("This page names the address we mailed only in the browser that subscribed, for {hours} hours. If "
+                "you subscribed, look in your inbox for our message and follow its link to confirm.")
 
 
 class Gone(Exception):
@@ -96,6 +99,7 @@ class WebApp:
         self.base = (config.web.public_url or config.general.public_url).rstrip("/")
         self.root = urlsplit(self.base).path      # "/digests" for a public_url under a path; '' at the host's root
         self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base))      # what browsers send as Origin
+        self.https = self.base.startswith("https://")     # cookies only over TLS, and HSTS
         if not self.base:       # a mailed '/confirm/…' has no host: nobody could ever confirm
             raise ConfigError(f"{config.path or 'defaults'}: 'web.public_url' is not set: every link the pages "
                               "mail starts with it, e.g. \"https://papers.example.org\" (\"http://127.0.0.1:8080\" "
@@ -120,7 +124,8 @@ class WebApp:
         token = request.scope.get("csrftoken")
         text = self.templates.get_template(f"web/{name}.html.j2").render(
             csrftoken=token() if token else "", root=self.root, request_path=self.root + request.url.path, **values)
-        return HTMLResponse(text, status_code=status)
+        page = HTMLResponse(text, status_code=status)
+        return kept_for_back(page) if request.method == "POST" else page
 
     def message(self, request: Request, title: str, text: str, status: int = 200, **values) -> HTMLResponse:
         return self.page(request, "message", status, title=title, text=text, **values)
@@ -197,9 +202,9 @@ class WebApp:
         if not self.allowed(limit, kind, self.client(request)):
             return self.too_many(request, limit, kind, self.client(request))
         if preview:
-            return kept_for_back(self.page(request, "subscribe", 403 if refused else 200, fields=f, errors={},
-                                           notice=unchecked(request, "Not sent", "Subscribe") if refused else "",
-                                           result=await self.run_tester(f), **self.choices()))
+            return self.page(request, "subscribe", 403 if refused else 200, fields=f, errors={},
+                             notice=unchecked(request, "Not sent", "Subscribe") if refused else "",
+                             result=await self.run_tester(f), **self.choices())
         settings, errors = check(f, self.config.web.slack_targets)
         if errors:
             return self.page(request, "subscribe", 400, fields=f, errors=errors,
@@ -209,7 +214,19 @@ class WebApp:
         failed = await run_in_threadpool(self.start_signup, f.email, settings)
         if failed is not None:
             return await self.not_sent(request, f, failed)
-        return RedirectResponse(f"{self.root}/sent/{self.signer.sign_sent(f.email)}", status_code=303)
+        return self.to_sent(f.email)
+
+    def to_sent(self, address: str) -> Response:
+        """The redirect to "Check your inbox": its URL is a random name for this sign-up, carrying no
+        address (URLs end up in the history, logs, screenshots); the address goes signed in a cookie
+        sent to that URL alone, so two sign-ups in two tabs each keep their own."""
+        import secrets
+
+        where = f"{self.root}/sent/{secrets.token_urlsafe(16)}"
+        answer = RedirectResponse(where, status_code=303)
+        answer.set_cookie(SENT_COOKIE, self.signer.sign_sent(address), max_age=self.config.web.confirm_hours * 3600,
+                          path=where, secure=self.https, httponly=True, samesite="lax")
+        return answer
 
     async def not_sent(self, request: Request, f: Fields, error: str) -> Response:
         """The mail server did not take the sign-up's mail: the form back as typed, with the address
@@ -228,15 +245,22 @@ class WebApp:
 
     async def sent(self, request: Request) -> Response:
         """The answer to a sign-up, a page of its own (POST-redirect-GET): a reload, or going back
-        to it, shows it again and mails nothing. Its link back to the form carries neither the address
-        nor the keywords (a link made elsewhere could fill the form with another's address): the
-        browser refills the form from this tab's own copy (tester.js)."""
+        to it, shows it again and mails nothing. It names the address from the cookie ``to_sent`` set
+        (signed: nobody can make this site say it mailed an address of their choosing); without it
+        (another browser, a link from before the cookie, one past its hours) it says so in a line.
+        Its link back to the form carries neither the address nor the keywords (a link made elsewhere
+        could fill the form with another's address): the browser refills the form from this tab's own
+        copy (typed.js)."""
         hours = self.config.web.confirm_hours
-        address = self.signer.verify_sent(request.path_params["token"], hours * 3600)
+        try:
+            address = self.signer.verify_sent(request.cookies.get(SENT_COOKIE, ""), hours * 3600)
+        except TokenError:
+            return self.message(request, "Check your inbox", SENT_UNKNOWN.format(hours=hours), link=f"{self.root}/",
+                                link_text="Start page")
         return self.message(request, "Check your inbox",
                             f"We sent a message to {readable_address(address)}. Follow the link in it to confirm; nothing is sent "
-                            f"to you before that. The link works for {hours} hours.",
-                            link=f"{self.root}/?again", link_text="Wrong address? Correct it")     # tester.js refills it
+                            f"to you before that. The link works for {hours} hours.", keeps_typed=True,
+                            link=f"{self.root}/?again", link_text="Wrong address? Correct it")     # typed.js refills it
 
     def start_signup(self, address: str, settings: dict) -> str | None:
         """A confirmation link for a new (or unsubscribed) address; for one already subscribed,
@@ -389,10 +413,9 @@ class WebApp:
                 return self.done(request, action)
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
                                           notice=SWITCHED[action] + unsaved)
-        f = Fields.from_form(form, self.default_more)
-        f.email = sub.address
+        f = self.typed(form, sub)
         if action == "preview":
-            return kept_for_back(await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub)))
+            return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub))
         if sub.origin == "config":          # the file wins at the next start: a save here would not last
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub), 409, notice=FILE_OWNED)
         if self.changed_elsewhere(f, sub):
@@ -428,8 +451,13 @@ class WebApp:
         typed stays in it); a POST without the form's fields (a script) shows what is stored."""
         if "keywords" not in form:
             return Fields.of_subscriber(sub, self.default_more)
+        return self.typed(form, sub)
+
+    def typed(self, form, sub) -> Fields:
+        """The manage form as sent, with the blank box to add a profile the page had: without it, a
+        refused Save or a Preview labelled the last profile typed "Add another profile"."""
         f = Fields.from_form(form, self.default_more)
-        f.email, f.keywords = sub.address, [k for k in f.keywords if k.strip()] + [""]   # keeps "Add another"
+        f.email, f.keywords = sub.address, [k for k in f.keywords if k.strip()] + [""]
         return f
 
     def unsaved(self, f: Fields, sub) -> str:
@@ -602,10 +630,10 @@ def stored_profiles(sub) -> frozenset[str]:
 
 
 def kept_for_back(page: Response) -> Response:
-    """A Preview's page (the form as typed and its papers, without JavaScript) kept in the browser's
-    own cache, never a shared one: Back to it shows it again. With no-store, Back had to send the
-    POST again, and Chrome asked first ("Confirm Form Resubmission"). A GET would put the address
-    typed in URLs and proxy logs."""
+    """A page answering a form's POST (a Preview's papers without JavaScript, a refused form as typed
+    with its errors, "Check your inbox" for a new link) kept in the browser's own cache, never a shared
+    one: Back to it shows it again. With no-store, Back had to send the POST again, and Chrome asked
+    first ("Confirm Form Resubmission"). A GET would put the address typed in URLs and proxy logs."""
     page.headers["cache-control"] = "private, no-cache"
     return page
 
@@ -680,7 +708,7 @@ def unstored(request: Request) -> list[str]:
 
 def way_on(path: str) -> str:
     """What to do about a link that does not work: someone confirming has no digest yet."""
-    if path.startswith(("/confirm/", "/sent/")):
+    if path.startswith("/confirm/"):
         return "Subscribe again from the start page: we mail you a new link."
     return "Use the link in your latest digest, or ask for a new one: we mail it to you."
 
@@ -698,7 +726,7 @@ def busy_text(request: Request) -> str:
 def exception_handlers(web: WebApp) -> dict:
     """What a visitor reads for each error: a page in their terms, never a trace."""
     async def on_token_error(request, err: TokenError):
-        confirming = request.url.path.startswith(("/confirm/", "/sent/"))
+        confirming = request.url.path.startswith("/confirm/")
         return error_page(web, request, 410 if err.expired else 400, f"{str(err).capitalize()}. "
                           f"{way_on(request.url.path)}", link=web.root + ("/" if confirming else "/link"),
                           link_text="Start page" if confirming else "Mail me a new link")
@@ -802,9 +830,8 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
                               link_text="Back to the page")
         await response(scope, None, send)
 
-    secure = web.base.startswith("https://")
-    outer = security.with_csrf(app, web.secret, secure, csrf_failed)
-    outer = security.SecurityHeaders(security.BodyLimit(outer, config.web.max_body_bytes, refuse), hsts=secure)
+    outer = security.with_csrf(app, web.secret, web.https, csrf_failed)
+    outer = security.SecurityHeaders(security.BodyLimit(outer, config.web.max_body_bytes, refuse), hsts=web.https)
     outer = AccessLog(outer, web.root) if access_log else outer
     outer = UnderRoot(outer, web.root) if web.root else outer
     outer.web = web

@@ -32,6 +32,14 @@ class TesterItem:
     liked: int = 0               # how many of the subscriber's liked papers it is like (the digest's "why" line)
     disliked: int = 0
     voted_up: bool = False       # the subscriber voted this very paper up
+    apart: list[str] = field(default_factory=list)     # of ``matched``: phrases it has only as their words apart
+
+    @property
+    def terms(self) -> list[str]:
+        """The matched terms as the digest names them ("… (its words apart)")."""
+        from notifier.render import named
+
+        return list(dict.fromkeys(named(t, self.apart) for t in self.matched))
 
     @property
     def votes_line(self) -> str:
@@ -110,7 +118,7 @@ class Tester:
         items, weaker = match_subscriber(self.ctx, sub, papers)       # reads the votes of sub.id
         by_id = {p.arxiv_id: p for p in papers}
         shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"], i.get("liked", 0), i.get("disliked", 0),
-                            i.get("voted_up", False))
+                            i.get("voted_up", False), i["apart"])
                  for i in items if i["id"] in by_id]
         return TesterResult(items=shown, weaker=weaker, considered=len(papers), ran=True)
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-PURPOSES = ("confirm", "manage", "unsubscribe", "vote", "sent")     # "sent": the address a sign-up mailed
+PURPOSES = ("confirm", "manage", "unsubscribe", "vote", "sent")     # "sent": the address a sign-up mailed (a cookie)
 
 
 class TokenError(Exception):
@@ -44,8 +44,8 @@ class Signer:
         return self._serializer(token.purpose).dumps(payload)
 
     def sign_sent(self, address: str) -> str:
-        """The "check your inbox" page's token: the address it names (a visitor cannot make the
-        site say it mailed an address of their choosing)."""
+        """The "Check your inbox" page's cookie (never its URL): the address it names (a visitor
+        cannot make the site say it mailed an address of their choosing)."""
         return self._serializer("sent").dumps(address)
 
     def verify_sent(self, text: str, max_age_seconds: int) -> str:

@@ -1,34 +1,13 @@
 // Progressive enhancement of the profile tester: preview as you type (the Preview button does
 // the same without JavaScript), and default the time zone to the browser's on a fresh subscribe
 // form (only it marks the field: a form sent back keeps the zone the person typed); picking a
-// weekday chooses "Weekly on".
+// weekday chooses "Weekly on". The copy of the sign-up form for "Correct it" is typed.js's.
 (function () {
   "use strict";
   var zone = document.querySelector("[data-browser-zone]");
   if (zone && window.Intl) {
     var browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (browserZone) { zone.value = browserZone; }
-  }
-  // "Wrong address? Correct it" on the Check-your-inbox page opens /?again: the sign-up form as it was
-  // sent from this tab, kept in this tab alone (sessionStorage), never in a URL or on the server.
-  var signup = document.getElementById("signup");
-  if (signup && window.sessionStorage) {
-    signup.addEventListener("submit", function () {
-      var typed = new FormData(signup);
-      typed.delete("csrftoken");
-      sessionStorage.setItem("signup", new URLSearchParams(typed).toString());
-    });
-    var kept = sessionStorage.getItem("signup");
-    if (location.search === "?again" && kept) { refill(signup, new URLSearchParams(kept)); }
-  }
-  function refill(form, typed) {
-    typed.forEach(function (value, name) {
-      form.querySelectorAll("[name=" + name + "]").forEach(function (el) {
-        if (el.type === "radio") { el.checked = el.value === value; } else { el.value = value; }
-      });
-    });
-    form.elements.email.focus();
-    form.elements.email.select();
   }
   var weekday = document.getElementById("weekday"), weekly = document.querySelector("input[name=frequency][value=weekly]");
   if (weekday && weekly) {      // picking a day means weekly: with "Daily" still checked the day was ignored
