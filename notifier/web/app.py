@@ -12,6 +12,7 @@ import contextlib
 import html
 import json
 import re
+import secrets
 import threading
 import logging
 from datetime import datetime
@@ -220,8 +221,6 @@ class WebApp:
         """The redirect to "Check your inbox": its URL is a random name for this sign-up, carrying no
         address (URLs end up in the history, logs, screenshots); the address goes signed in a cookie
         sent to that URL alone, so two sign-ups in two tabs each keep their own."""
-        import secrets
-
         where = f"{self.root}/sent/{secrets.token_urlsafe(16)}"
         answer = RedirectResponse(where, status_code=303)
         answer.set_cookie(SENT_COOKIE, self.signer.sign_sent(address), max_age=self.config.web.confirm_hours * 3600,
