@@ -14,6 +14,7 @@ from notifier.planning import build_digest
 if TYPE_CHECKING:
     from notifier.context import Context
     from notifier.sending import DeliveryReport
+    from notifier.store import Subscriber
 
 log = logging.getLogger("notifier.pipeline")     # the name its lines had before the cut: operators filter on it
 
@@ -57,6 +58,20 @@ def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False
             resolved += 1
             event(log, "recovered interrupted delivery", logging.WARNING, subscriber=sub.address, key=d.key)
     return resolved
+
+
+def what_recovery_does(ctx: Context, sub: Subscriber, sender) -> str:
+    """What becomes of a digest of ``sub`` left `sending` (its send done, its outcome unrecorded),
+    as ``recover`` decides it for an active subscriber: when, then what."""
+    lease = f"its claim of {ctx.config.delivery.lease_seconds} s"
+    when = (f"Once {lease} runs out, the next run or a worker's sweep" if ctx.store.shared else
+            f"The next `notifier run` or daemon start (a running daemon's sweep once {lease} runs out)")
+    if getattr(sender, "find_sent", None) is not None:
+        return f"{when} looks for it in the channel, and records it sent if it is there"
+    if ctx.config.delivery.unknown_policy == "resend":
+        same = " with the same Message-ID (a mail client shows the two as one)" if sub.channel == "email" else ""
+        return f"{when} sends it again{same}"
+    return f"{when} records it unknown, and `notifier status` names the `notifier resolve` that settles it"
 
 
 def finish_claimed(ctx: Context, stop: threading.Event | None = None, poll: float = 0.5) -> list[DeliveryReport]:

@@ -81,8 +81,8 @@ def test_disk_full_while_ingesting_is_one_line_and_writes_nothing_half(tmp_path)
 
     code, _, err = notifier("demo", "--dir", str(tmp_path), preexec=small_disk)
     path = tmp_path / "notifier-demo.sqlite"
-    assert (code, err) == (1, f"notifier: error: {path}: reading or writing the database failed (disk full, "
-                              "file size limit or a failing disk); nothing was half-written\n")
+    assert (code, err) == (1, f"notifier: error: {path}: reading or writing the database failed: disk full, "
+                              "file size limit or a failing disk (nothing was half-written)\n")
     code, out, err = notifier("demo", "--dir", str(tmp_path))     # space again: a clean, complete run
     assert code == 0, err
     assert "ada@example.org" in out and "matched -> sent" in out

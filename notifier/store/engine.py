@@ -17,12 +17,25 @@ from sqlalchemy import event, func, text
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlmodel import Session, create_engine, select
 
-from notifier.errors import StoreBusy, StoreError
+from notifier.errors import StoreBusy, StoreError, StoreFull
 from notifier.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from notifier.store.tables import SchemaVersion, utcnow
 
 RACE_ATTEMPTS = 3          # a unit that lost a unique-constraint race to another worker runs again this often
 BUSY_TIMEOUT_MS = 30_000            # how long a transaction waits for another process's write lock
+
+# What a driver's message means for the operator (the first needle found in it).
+HINTS = {
+    "file is not a database": "the file is not a SQLite database (corrupt or another format)",
+    "database disk image is malformed": "the database file is corrupt; restore it from a backup",
+    "readonly": "the database or its folder is read-only; the service needs write access",
+    "unable to open": "cannot open the database file; check the folder exists and is writable",
+    "disk is full": "the disk is full; free space and run again",
+    "database is locked": "the database stayed locked by another process for too long",
+    "lock timeout": "the database stayed locked by another process for too long",
+    "disk I/O error": "reading or writing the database failed: disk full, file size limit or a failing disk",
+}
+NO_ROOM = ("disk is full", "disk I/O error")       # -> StoreFull
 
 
 class RaceLost(StoreError):
@@ -121,6 +134,8 @@ class StoreBase:
         except (OperationalError, DatabaseError) as err:
             orig = getattr(err, "orig", err)       # SQLite's busy timeout, PostgreSQL's lock_timeout (55P03)
             locked = "database is locked" in str(orig) or getattr(orig, "sqlstate", None) == "55P03"
+            if any(needle in str(orig) for needle in NO_ROOM):
+                raise StoreFull(self._explain(err)) from None
             raise (StoreBusy if locked else StoreError)(self._explain(err)) from None
 
     def _guard(self, fn, *args):
@@ -142,18 +157,7 @@ class StoreBase:
     def _explain(self, err: Exception) -> str:
         where = str(self.path) if self.path else self.url.split("@")[-1]
         msg = str(getattr(err, "orig", err)).splitlines()[0]
-        hints = {
-            "file is not a database": "the file is not a SQLite database (corrupt or another format)",
-            "database disk image is malformed": "the database file is corrupt; restore it from a backup",
-            "readonly": "the database or its folder is read-only; the service needs write access",
-            "unable to open": "cannot open the database file; check the folder exists and is writable",
-            "disk is full": "the disk is full; free space and run again (nothing was half-written)",
-            "database is locked": "the database stayed locked by another process for too long",
-            "lock timeout": "the database stayed locked by another process for too long",
-            "disk I/O error": "reading or writing the database failed (disk full, file size limit or a "
-                              "failing disk); nothing was half-written",
-        }
-        for needle, hint in hints.items():
+        for needle, hint in HINTS.items():
             if needle in msg:
                 return f"{where}: {hint}"
         return f"{where}: database error: {msg}"
