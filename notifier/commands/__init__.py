@@ -27,26 +27,6 @@ def bring_back(sub) -> str:
     return f"`notifier subscribe {sub.address}` brings them back, with their profiles"
 
 
-def write_or_drop(text: str) -> None:
-    """``text`` to stdout, dropped if its reader has gone (`notifier status | head -1`)."""
-    import sys
-
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        drop_output()
-
-
-def drop_output() -> None:
-    """Point stdout at /dev/null: what is still buffered is dropped at exit, without Python's
-    'Exception ignored ... BrokenPipeError' on stderr."""
-    import os
-    import sys
-
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
 def write_whole(path: str, write, label: str) -> None:
     """``write(fh)`` into a new file beside PATH, renamed to PATH once complete: a failed or
     interrupted (Ctrl-C) write leaves no half-written file (and an older one as it was), and no

@@ -1,12 +1,10 @@
 """`notifier status`: exit 0 when all is well, 3 when something needs the operator."""
-import io
 from collections import Counter
-from contextlib import redirect_stdout
 from datetime import timedelta
 from shlex import quote
 
 from notifier.alerts import not_fetched, resolve_command, unsubscribed
-from notifier.commands import context, write_or_drop
+from notifier.commands import context
 from notifier.errors import StoreFull
 from notifier import outbox
 
@@ -30,16 +28,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    """The report is written whole once its exit status is known: a reader that stops early
-    (`notifier status | head -1`) cuts the report, never the status a monitoring check reads."""
-    report = io.StringIO()
-    with redirect_stdout(report):
-        code = print_status(args)
-    write_or_drop(report.getvalue())
-    return code
-
-
-def print_status(args) -> int:
     """A database that cannot be written for want of room (or a failing disk) cannot be opened by
     SQLite either (its write-ahead log): that is the service stopped, for the operator to fix (3),
     not a broken check (1)."""
