@@ -28,7 +28,7 @@ def test_locked_database_at_begin_immediate_is_a_store_error(tmp_path, monkeypat
     other.execute("BEGIN IMMEDIATE")                               # another process is writing
     try:
         with pytest.raises(StoreError) as err:
-            store.count_papers()
+            store.put_setting("k", "v")                            # (a read waits for no writer: reading())
         assert str(err.value) == f"{path}: the database stayed locked by another process for too long"
     finally:
         other.execute("ROLLBACK")

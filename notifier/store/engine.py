@@ -36,6 +36,7 @@ HINTS = {
     "disk I/O error": "reading or writing the database failed: disk full, file size limit or a failing disk",
 }
 NO_ROOM = ("disk is full", "disk I/O error")       # -> StoreFull
+READS = "notifier_reads_only"       # an execution option: this connection's transactions only read (``reading``)
 
 
 class RaceLost(StoreError):
@@ -84,6 +85,7 @@ class StoreBase:
         except ModuleNotFoundError as err:
             raise StoreError(f"{self.where}: the database driver '{err.name}' is not installed "
                              "(for PostgreSQL: pip install 'digest-notifier[postgres]')") from None
+        self._reader = self.engine.execution_options(**{READS: True})
         if self.path is not None:
             _install_sqlite_pragmas(self.engine)
         else:
@@ -92,7 +94,7 @@ class StoreBase:
 
     # -- sessions -----------------------------------------------------------------------------
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, bind=None) -> Iterator[Session]:
         """One transaction (BEGIN IMMEDIATE on SQLite): commits on success, rolls back on error.
         A database error anywhere in it (BEGIN, a query, a flush, the commit) becomes one StoreError.
         Inside ``transaction()`` (in the same thread) it is the caller's, committed at that one's end."""
@@ -100,13 +102,22 @@ class StoreBase:
         if joined is not None:
             yield joined
             return
-        with self._mapped_errors(), Session(self.engine, expire_on_commit=False) as session:
+        with self._mapped_errors(), Session(bind or self.engine, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """``session()`` for queries that only read. On SQLite its BEGIN is deferred: it takes no
+        write lock, so a long read (the web's warm-up over every paper) holds off no writer in
+        another process or thread, and it sees the database as it was at its first query (WAL).
+        PostgreSQL reads never held writers off: the same transaction as ``session()``."""
+        with self.session(self._reader) as session:
+            yield session
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -204,7 +215,7 @@ class StoreBase:
                 conn.execute(SchemaVersion.__table__.insert().values(version=version, applied_at=utcnow()))
 
     def schema_version(self) -> int:
-        with self.session() as s:
+        with self.reading() as s:
             return s.exec(select(func.max(SchemaVersion.version))).one() or 0
 
     @property
@@ -279,5 +290,5 @@ def _install_sqlite_pragmas(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READS) else "BEGIN IMMEDIATE")
 
