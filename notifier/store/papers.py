@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Iterator
 
-from sqlalchemy import func, insert, text, update
+from sqlalchemy import delete, func, insert, text, update
 from sqlmodel import Session, select
 
 from notifier.models import Paper
@@ -194,18 +194,24 @@ class PapersMixin:
         with self.reading() as s:
             return sorted(set(s.exec(select(FetchRun.source)).all()))
 
-    def retry_after(self, group: str) -> tuple[datetime, str, int | None] | None:
-        """The latest Retry-After a host group ("hf", "arxiv": ``Fetcher._group``) answered, recorded
-        by any run or worker: (until, an aware UTC time; the answer, "HTTP 429"; its status)."""
-        value = self.setting(RETRY_AFTER_KEY + group)
-        return _hold(value) if value else None
+    def live_retry_after_holds(self, now: datetime) -> dict[str, tuple[datetime, str, int | None]]:
+        """The Retry-After holds (``retry_after_holds``) still running at ``now``, recorded by any
+        run or worker; those that ended are deleted, each only as it was read (a hold another worker
+        stored since stays)."""
+        with self.session() as s:
+            rows = s.exec(select(Setting).where(Setting.key.startswith(RETRY_AFTER_KEY))).all()
+            ended = [row for row in rows if _hold(row.value)[0] <= now]
+            for row in ended:
+                s.execute(delete(Setting).where(Setting.key == row.key, Setting.value == row.value))
+        return {row.key.removeprefix(RETRY_AFTER_KEY): _hold(row.value) for row in rows if row not in ended}
 
     def hold_retry_after(self, group: str, until: datetime, problem: str, status: int | None) -> None:
         self.put_setting(RETRY_AFTER_KEY + group,
                          json.dumps({"until": until.isoformat(), "problem": problem, "status": status}))
 
     def retry_after_holds(self) -> dict[str, tuple[datetime, str, int | None]]:
-        """Every host group's latest Retry-After (``retry_after``), past ones too."""
+        """Every host group's latest Retry-After ("hf", "arxiv": ``Fetcher._group``) as (until, an
+        aware UTC time; the answer, "HTTP 429"; its status), past ones not yet deleted too."""
         with self.reading() as s:
             rows = s.exec(select(Setting).where(Setting.key.startswith(RETRY_AFTER_KEY))).all()
         return {row.key.removeprefix(RETRY_AFTER_KEY): _hold(row.value) for row in rows}
