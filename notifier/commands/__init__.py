@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from datetime import date
 
 from notifier.errors import InputError, json_error
+from notifier.models import given_paper_id
 
 
 def load(args):
@@ -178,7 +179,7 @@ def read_papers(path: str) -> list[dict]:
         where = f"{shown(path)}: line {n}"
         if not isinstance(paper, dict):
             raise InputError(f"{where}: expected a JSON object (a paper), not {_json_type(paper)}")
-        pid = paper.get("id") or paper.get("arxiv_id") or paper.get("pid")
+        pid = given_paper_id(paper)
         if not isinstance(pid, (str, int)) or isinstance(pid, bool) or pid == "":
             raise InputError(f'{where}: a paper needs an "id" (or "arxiv_id")')
         check_paper_fields(paper, where)
