@@ -84,9 +84,20 @@ def finish_claimed(ctx: Context, stop: threading.Event | None = None, poll: floa
     from notifier.sending import send_pending      # (sending imports this module)
 
     reports: list[DeliveryReport] = []
-    deadline = time.monotonic() + 2 * lease_of(ctx).total_seconds()
-    while ctx.store.deliveries(states=(State.SENDING,)) and time.monotonic() < deadline \
-            and not (stop is not None and stop.is_set()):
+    wait = 2 * lease_of(ctx).total_seconds()
+    deadline, claimed = time.monotonic() + wait, ctx.store.deliveries(states=(State.SENDING,))
+    if claimed:
+        event(log, "waiting for digests other workers are sending", **claims(claimed), at_most=f"{wait:g} s")
+    while claimed and time.monotonic() < deadline and not (stop is not None and stop.is_set()):
         time.sleep(poll)
         reports += send_pending(ctx, stop=stop)          # takes over expired claims first
+        claimed = ctx.store.deliveries(states=(State.SENDING,))
+    if claimed:
+        event(log, "stopped waiting: digests still claimed by other workers", logging.WARNING, **claims(claimed))
     return reports
+
+
+def claims(rows) -> dict:
+    """Which digests are claimed, and by which workers (host:pid:random), for a log line."""
+    return {"digests": len(rows), "keys": ", ".join(d.key for d in rows[:5]) + (", ..." if len(rows) > 5 else ""),
+            "workers": ", ".join(sorted({d.worker or "?" for d in rows}))}
