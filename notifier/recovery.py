@@ -66,12 +66,14 @@ def what_recovery_does(ctx: Context, sub: Subscriber, sender) -> str:
     lease = f"its claim of {ctx.config.delivery.lease_seconds} s"
     when = (f"Once {lease} runs out, the next run or a worker's sweep" if ctx.store.shared else
             f"The next `notifier run` or daemon start (a running daemon's sweep once {lease} runs out)")
-    if getattr(sender, "find_sent", None) is not None:
-        return f"{when} looks for it in the channel, and records it sent if it is there"
     if ctx.config.delivery.unknown_policy == "resend":
-        same = " with the same Message-ID (a mail client shows the two as one)" if sub.channel == "email" else ""
-        return f"{when} sends it again{same}"
-    return f"{when} records it unknown, and `notifier status` names the `notifier resolve` that settles it"
+        then = "sends it again" + (" with the same Message-ID (a mail client shows the two as one)"
+                                   if sub.channel == "email" else "")
+    else:
+        then = "records it unknown, and `notifier status` names the `notifier resolve` that settles it"
+    if getattr(sender, "find_sent", None) is not None:
+        return f"{when} looks for it in the channel and records it sent if it is there; if not, it {then}"
+    return f"{when} {then}"
 
 
 def finish_claimed(ctx: Context, stop: threading.Event | None = None, poll: float = 0.5) -> list[DeliveryReport]:
