@@ -154,8 +154,9 @@ def output_kept_to_the_end():
         yield
         return
     real.flush()
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(ReaderMayGo(real.fileno(), "w", closefd=False)),
-                                  encoding=real.encoding, errors=real.errors,
+    raw = ReaderMayGo(real.fileno(), "w", closefd=False)
+    binary = raw if isinstance(real.buffer, io.RawIOBase) else io.BufferedWriter(raw)    # unbuffered (-u) as it was
+    sys.stdout = io.TextIOWrapper(binary, encoding=real.encoding, errors=real.errors,
                                   line_buffering=real.line_buffering, write_through=real.write_through)
     try:
         yield
