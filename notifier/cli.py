@@ -2,17 +2,20 @@
 
 Each command lives in ``notifier/commands/<name>.py`` with ``add_arguments(parser)`` and
 ``run(args) -> int``; modules are imported only when their command runs, so ``--help`` and
-``notifier match`` start fast. Any ``NotifierError`` becomes one line on stderr and exit 1.
+``notifier match`` start fast. Any ``NotifierError`` becomes one line on stderr and exit 1; a
+reader of the output that stops early (`| head`) ends no command before its end.
 """
 from __future__ import annotations
 
 import argparse
 import errno
 import importlib
+import io
+import os
 import re
 import sys
+from contextlib import contextmanager
 
-from notifier.commands import drop_output
 from notifier.errors import NotifierError, visible
 
 # Writing failed for want of room or of a working device (`> /dev/full`, a full disk, a quota):
@@ -111,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     from notifier.logs import stderr_logging
 
     try:
-        with stderr_logging(verbose=args.verbose):
+        with stderr_logging(verbose=args.verbose), output_kept_to_the_end():
             code = _module(COMMANDS[args.command][0]).run(args) or 0
-            flush_output()              # what is still buffered fails here, not past these handlers at exit
+            sys.stdout.flush()          # what is still buffered fails here, not past these handlers at exit
             return code
     except NotifierError as err:
         print("notifier: error: " + "\n".join(map(visible, err.lines or [str(err)])), file=sys.stderr)
@@ -121,9 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("notifier: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:         # its reader stopped early (| head) while the command ran
-        drop_output()
-        return 0
     except OSError as err:
         if err.errno not in WRITE_ERRORS:
             raise
@@ -131,13 +131,38 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def flush_output() -> None:
-    """Write what stdout still holds; if its reader has gone (`notifier status | head -1`), drop it:
-    the command is done, and its exit status (status's 3 for a check) is what the caller wants."""
+class ReaderMayGo(io.FileIO):
+    """Standard output's file. Once its reader has gone (`notifier list | head -1`), what is written
+    goes to /dev/null: the command runs to its end, and its exit status (status's 3, run's 3, an
+    error's 1) is what the caller gets, with no 'BrokenPipeError' on stderr."""
+
+    def write(self, data) -> int:
+        try:
+            return super().write(data)
+        except BrokenPipeError:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.fileno())
+            os.close(null)
+            return len(memoryview(data).cast("B"))
+
+
+@contextmanager
+def output_kept_to_the_end():
+    """Every command's printing goes through ``ReaderMayGo`` (not a test's captured stdout)."""
+    real = sys.stdout
+    if real is None or real is not sys.__stdout__:
+        yield
+        return
+    real.flush()
+    raw = ReaderMayGo(real.fileno(), "w", closefd=False)
+    binary = raw if isinstance(real.buffer, io.RawIOBase) else io.BufferedWriter(raw)    # unbuffered (-u) as it was
+    sys.stdout = io.TextIOWrapper(binary, encoding=real.encoding, errors=real.errors,
+                                  line_buffering=real.line_buffering, write_through=real.write_through)
     try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        drop_output()
+        yield
+    finally:
+        kept, sys.stdout = sys.stdout, real
+        kept.flush()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
     ├── ProfileError              malformed keyword profile (names the term)
     ├── InputError                a bad command-line value or unreadable input file
     ├── StoreError                database unreadable, corrupt, newer than us, disk full
-    │   └── StoreBusy             another process held the database's write lock longer than we wait
+    │   ├── StoreBusy             another process held the database's write lock longer than we wait
+    │   └── StoreFull             no room to write the database (disk full, file size limit) or a failing disk
     ├── FetchError                a source could not be fetched (after retries)
     └── ParseError                a page fetched fine but did not parse into papers
 
@@ -62,7 +63,10 @@ class InputError(NotifierError):
 
 
 class StoreError(NotifierError):
-    pass
+    @property
+    def problem(self) -> str:
+        """What went wrong with the database (``StoreFull``: without saying nothing was written)."""
+        return str(self)
 
 
 class StoreBusy(StoreError):
@@ -70,6 +74,20 @@ class StoreBusy(StoreError):
     timeout: its transaction was rolled back whole (on SQLite it never began: BEGIN IMMEDIATE is
     what waits), so nothing was changed; the same call can succeed a moment later (the web
     answers 503 with Retry-After)."""
+
+
+class StoreFull(StoreError):
+    """The database could not be written for want of room, or its disk failed: the transaction was
+    rolled back whole, which the message says. ``problem`` is the message without that, for a caller
+    whose own effect outlived the rollback (an email that went out) and says what that means instead."""
+
+    def __init__(self, problem: str):
+        super().__init__(f"{problem} (nothing was half-written)")
+        self._problem = problem
+
+    @property
+    def problem(self) -> str:
+        return self._problem
 
 
 class FetchError(NotifierError):

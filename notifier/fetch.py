@@ -157,6 +157,7 @@ class Fetcher:
         self._last_request: dict[str, float] = {}
         self._held: dict[str, tuple[float, str, int]] = {}    # group -> (Retry-After end on clock, why, status)
         self.holds = holds          # the store: Retry-After holds outlive this fetcher (`notifier run`) and are shared
+        self._stored: dict[str, tuple[datetime, str, int | None]] | None = None    # its holds, read once a cycle
         self._unreachable: dict[str, httpx.ConnectError] = {}    # host -> why no connection was made, this cycle
         self._socket = None        # of the client's one connection (max_connections=1), for _Watchdog
         self._own_client = client is None
@@ -173,8 +174,10 @@ class Fetcher:
                    hf_token=read_secret(config.sources.hf_daily.token_env), **options)
 
     def new_cycle(self) -> None:
-        """Ask again the hosts no connection could be made to: a fetch cycle asks each at most once."""
+        """Ask again the hosts no connection could be made to: a fetch cycle asks each at most once.
+        Read the stored Retry-After holds again at its first request: another worker's since then too."""
         self._unreachable.clear()
+        self._stored = None
 
     def close(self) -> None:
         if self._own_client:
@@ -215,11 +218,17 @@ class Fetcher:
         """The group's Retry-After as (its end on ``self.clock``, why, status): this fetcher's own,
         or the one an earlier run or another worker stored, whichever ends later."""
         held = self._held.get(group, (now, "", None))
-        stored = self.holds.retry_after(group) if self.holds is not None else None
+        stored = self._stored_holds().get(group)
         if stored is not None:
             end = now + (stored[0] - datetime.now(timezone.utc)).total_seconds()
             held = max(held, (end, *stored[1:]), key=lambda hold: hold[0])
         return held
+
+    def _stored_holds(self) -> dict[str, tuple[datetime, str, int | None]]:
+        """The holds the store keeps that still run, read (and the ended ones deleted) once a cycle."""
+        if self._stored is None:
+            self._stored = self.holds.live_retry_after_holds(datetime.now(timezone.utc)) if self.holds is not None else {}
+        return self._stored
 
     def _hold(self, url: str, resp: httpx.Response, problem: str) -> None:
         """Record a retryable answer's Retry-After for its whole host group (in the store too, if

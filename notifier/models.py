@@ -96,6 +96,18 @@ class Match:
     voted_up: bool = False              # the subscriber voted this very paper up (not counted in ``liked``)
 
 
+def liked_besides_itself(liked: int, voted_up: bool) -> int:
+    """How many liked papers a paper is like (``Match.liked``, a digest item's "liked"), once a paper
+    the subscriber voted up itself is left out: the votes find it like itself, not one more paper."""
+    return liked - (voted_up and liked > 0)
+
+
+def given_paper_id(paper: dict):
+    """The id of a paper given as a JSON object (`notifier match --papers`): "id" as
+    ``Paper.to_json`` writes it, else "arxiv_id", else "pid"; as given, of whatever type."""
+    return paper.get("id") or paper.get("arxiv_id") or paper.get("pid")
+
+
 @dataclass
 class DigestItem:
     paper: Paper

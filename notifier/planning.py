@@ -19,7 +19,8 @@ from notifier.config import Config
 from notifier.errors import ProfileError
 from notifier.fetch_cycle import still_fetched
 from notifier.logs import event
-from notifier.models import Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient
+from notifier.models import (Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient,
+                             liked_besides_itself)
 from notifier.outbox import State
 from notifier.store import Delivery, Planned, Subscriber, utcnow
 from notifier.store.tables import delivery_key, message_key
@@ -154,7 +155,7 @@ def _item(index, d: int, score: float, of: tuple, profiles: list[str], explained
     if ranked.voting:           # which of the subscriber's votes moved it, for the "why" line
         liked, item["disliked"] = ranked.votes(k)
         item["voted_up"] = voted_up(ranked, item["id"])
-        item["liked"] = liked - (item["voted_up"] and liked > 0)       # it is like itself: not one more
+        item["liked"] = liked_besides_itself(liked, item["voted_up"])
     return item
 
 

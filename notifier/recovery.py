@@ -14,6 +14,7 @@ from notifier.planning import build_digest
 if TYPE_CHECKING:
     from notifier.context import Context
     from notifier.sending import DeliveryReport
+    from notifier.store import Subscriber
 
 log = logging.getLogger("notifier.pipeline")     # the name its lines had before the cut: operators filter on it
 
@@ -59,6 +60,22 @@ def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False
     return resolved
 
 
+def what_recovery_does(ctx: Context, sub: Subscriber, sender) -> str:
+    """What becomes of a digest of ``sub`` left `sending` (its send done, its outcome unrecorded),
+    as ``recover`` decides it for an active subscriber: when, then what."""
+    lease = f"its claim of {ctx.config.delivery.lease_seconds} s"
+    when = (f"Once {lease} runs out, the next run or a worker's sweep" if ctx.store.shared else
+            f"The next `notifier run` or daemon start (a running daemon's sweep once {lease} runs out)")
+    if ctx.config.delivery.unknown_policy == "resend":
+        then = "sends it again" + (" with the same Message-ID (a mail client shows the two as one)"
+                                   if sub.channel == "email" else "")
+    else:
+        then = "records it unknown, and `notifier status` names the `notifier resolve` that settles it"
+    if getattr(sender, "find_sent", None) is not None:
+        return f"{when} looks for it in the channel and records it sent if it is there; if not, it {then}"
+    return f"{when} {then}"
+
+
 def finish_claimed(ctx: Context, stop: threading.Event | None = None, poll: float = 0.5) -> list[DeliveryReport]:
     """`run` on a shared database, after its batch: wait while digests are still claimed by other
     workers, taking over and sending those whose claim expires (their worker died), so the run
@@ -69,9 +86,20 @@ def finish_claimed(ctx: Context, stop: threading.Event | None = None, poll: floa
     from notifier.sending import send_pending      # (sending imports this module)
 
     reports: list[DeliveryReport] = []
-    deadline = time.monotonic() + 2 * lease_of(ctx).total_seconds()
-    while ctx.store.deliveries(states=(State.SENDING,)) and time.monotonic() < deadline \
-            and not (stop is not None and stop.is_set()):
+    wait = 2 * lease_of(ctx).total_seconds()
+    deadline, claimed = time.monotonic() + wait, ctx.store.deliveries(states=(State.SENDING,))
+    if claimed:
+        event(log, "waiting for digests other workers are sending", **claims(claimed), at_most=f"{wait:g} s")
+    while claimed and time.monotonic() < deadline and not (stop is not None and stop.is_set()):
         time.sleep(poll)
         reports += send_pending(ctx, stop=stop)          # takes over expired claims first
+        claimed = ctx.store.deliveries(states=(State.SENDING,))
+    if claimed:
+        event(log, "stopped waiting: digests still claimed by other workers", logging.WARNING, **claims(claimed))
     return reports
+
+
+def claims(rows) -> dict:
+    """Which digests are claimed, and by which workers (host:pid:random), for a log line."""
+    return {"digests": len(rows), "keys": ", ".join(d.key for d in rows[:5]) + (", ..." if len(rows) > 5 else ""),
+            "workers": ", ".join(sorted({d.worker or "?" for d in rows}))}

@@ -19,11 +19,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Iterator
 
+from notifier.errors import StoreError
 from notifier.logs import event, redact
 from notifier.models import Paper
 from notifier.outbox import WAITING, State
 from notifier.planning import build_digest, digest_of, match_batch, plan_batch, stored_profiles
-from notifier.recovery import lease_of, recover
+from notifier.recovery import lease_of, recover, what_recovery_does
 from notifier.render import one_line
 from notifier.store import Delivery, Subscriber
 
@@ -121,13 +122,24 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime,
         result = send()
     error = one_line(result.error) or None      # a mail server's answer of several lines: one line of status
     state, next_at = settle(ctx, sub, result.state, claimed.attempts, now)
-    if not ctx.store.record(d.id, state, error=error, provider_ref=result.provider_ref, next_attempt_at=next_at, now=now):
+    if not record(ctx, d, sub, sender, state, result.provider_ref, error=error, next_attempt_at=next_at, now=now):
         event(log, "delivery taken over", logging.WARNING, subscriber=sub.address, key=d.key, outcome=state)
         return DeliveryReport(who, "taken over", n, where=result.provider_ref, error=error)
     level = logging.INFO if state == State.SENT else logging.WARNING
     event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel, via=sender.label,
           papers=n, attempt=claimed.attempts, error=error)
     return DeliveryReport(who, state, n, where=result.provider_ref, error=error)
+
+
+def record(ctx: Context, d: Delivery, sub: Subscriber, sender, state: str, ref: str | None, **outcome) -> bool:
+    """``Store.record`` of a send that is over: if the database fails now, the error says what went
+    out, that it is not recorded, and what recovery will do with it (the row stays `sending`)."""
+    try:
+        return ctx.store.record(d.id, state, provider_ref=ref, **outcome)
+    except StoreError as err:
+        went = {State.SENT: f"went out ({ref})" if ref else "went out"}.get(state, f"was tried ({state})")
+        raise StoreError(f"{redact(sub.address)}: the digest of {d.digest_day} {went} but could not be recorded: "
+                         f"{err.problem}. {what_recovery_does(ctx, sub, sender)}") from None
 
 
 PREPARE_AHEAD_MIN = 200        # a batch with at least this many emails has them rendered in a second process

@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import subprocess
 import sys
@@ -55,6 +56,31 @@ def test_output_to_a_full_disk_is_one_line_saying_so_and_exit_1(cli, argv):
         proc = subprocess.run([sys.executable, "-m", "notifier", *argv], stdout=full, stderr=subprocess.PIPE, text=True)
     assert (proc.returncode, proc.stderr) == (1, "notifier: error: could not write the output: No space left on "
                                                  "device\n")
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]       # nothing listens there once it is closed: connection refused
+
+
+@pytest.mark.parametrize("argv,code", [(["fetch", "--date", "2026-06-12"], 1), (["run", "--date", "2026-06-12"], 1),
+                                       (["status"], 3)], ids=["fetch", "run", "status"])
+def test_a_command_whose_reader_stops_early_keeps_its_exit_status(cli, tmp_path, argv, code):
+    """`notifier fetch ... | head -1` under systemd's PYTHONUNBUFFERED=1: the first line broke the pipe
+    and the command ended there with exit 0, hiding its failed source (only status kept its 3)."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[sources]\nmax_attempts = 1\n[sources.hf_daily]\nbase_url = "http://127.0.0.1:{closed_port()}"\n'
+                      "min_interval_seconds = 0\n")
+    cli("--config", str(config), "fetch", "--date", "2026-06-12")           # failed: status asks for attention
+    read, write = os.pipe()
+    os.close(read)                      # the reader has gone before anything is written
+    with os.fdopen(write, "w") as gone:
+        proc = subprocess.run([sys.executable, "-m", "notifier", "--config", str(config), *argv], stdout=gone,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.returncode == code and "BrokenPipe" not in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("command", ["subscribe", "edit"])

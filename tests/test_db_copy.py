@@ -146,3 +146,23 @@ def test_a_percent_sign_in_a_sqlite_file_name_is_part_of_the_name(cli, source, t
     assert cli("db", "copy", "--to", f"sqlite:///{tmp_path / 'p%41b.sqlite'}")[0] == 0
     assert snapshot(f"sqlite:///{tmp_path / 'p%41b.sqlite'}") == snapshot(source)
     assert not (tmp_path / "pAb.sqlite").exists()
+
+
+def test_a_copy_interrupted_half_way_keeps_nothing_and_running_it_again_copies_everything(cli, source, target):
+    """Ctrl-C after the first batch of rows (`db copy` has no resume): the target is left as empty
+    as it was, so the same command again needs no --force and copies it all."""
+    def interrupted(table, done, total):
+        raise KeyboardInterrupt
+
+    before = snapshot(source)
+    src, dst = Store(source), Store(target)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            src.copy_to(dst, batch=10, progress=interrupted)
+        assert dst.count_papers() == dst.count_subscribers(active_only=False) == 0
+    finally:
+        src.close()
+        dst.close()
+    code, _, err = cli("db", "copy", "--to", target)
+    assert code == 0, err
+    assert snapshot(target) == before

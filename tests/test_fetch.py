@@ -276,6 +276,46 @@ def test_a_short_retry_after_from_an_earlier_run_is_waited_out_by_the_next(serve
     assert fake_time.sleeps == [90.0]            # what is left of the 120 s, not 0
 
 
+def test_a_stored_retry_after_that_ended_is_deleted_when_a_fetch_reads_it(server, make, store, fake_time):
+    """Ended holds stayed in the Setting table for good."""
+    from datetime import datetime, timezone
+
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
+    store.hold_retry_after("arxiv", datetime(2026, 6, 12, 6, 0, tzinfo=timezone.utc), "HTTP 503", 503)
+    store.hold_retry_after("hf", datetime(2026, 6, 13, 6, 0, tzinfo=timezone.utc), "HTTP 429", 429)
+    with freeze_time("2026-06-12 07:00:00"):
+        assert make(holds=store).fetch_arxiv("cs.LG").ok
+    assert list(store.retry_after_holds()) == ["hf"]          # the one still running stays
+    assert fake_time.sleeps == []
+
+
+def setting_reads(store) -> list[str]:
+    """The queries of the Setting table ``store`` makes from now on."""
+    from sqlalchemy import event
+
+    reads = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, *_: reads.append(sql) if "FROM setting" in sql else None)
+    return reads
+
+
+def test_stored_retry_afters_are_read_once_a_cycle_and_another_workers_new_one_at_the_next(server, make, store,
+                                                                                            fake_time):
+    """Each request read the stored hold from the database (twice for HF's API then its page);
+    another worker's hold must still stop this one from its next cycle on."""
+    server.routes["/arxiv/rss/cs.AI"] = [Reply(body=RSS_LG), Reply(429, "", {"Retry-After": "86400"})]
+    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)] * 2
+    mine, other = make(holds=store), make(holds=store)          # two workers on one database
+    reads = setting_reads(store)
+    assert mine.fetch_arxiv("cs.AI").ok and mine.fetch_arxiv("cs.LG").ok
+    assert len(reads) == 1
+    assert not other.fetch_arxiv("cs.AI").ok                    # 429 for a day: stored
+    mine.new_cycle()
+    out = mine.fetch_arxiv("cs.LG")
+    assert not out.ok and "answered HTTP 429 with a Retry-After until" in out.error
+    assert server.paths() == ["/arxiv/rss/cs.AI", "/arxiv/rss/cs.LG", "/arxiv/rss/cs.AI"]
+
+
 def test_500_twice_then_200_backs_off_exponentially(server, make, fake_time):
     server.routes[API] = [Reply(500, "oops"), Reply(500, "oops"), Reply(body=HF_3)]
     out = make(backoff_base_seconds=2.0).fetch_hf_day(DAY)

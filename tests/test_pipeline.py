@@ -979,3 +979,54 @@ def test_a_phrase_found_only_as_its_words_apart_is_named_so_in_the_digest(cfg, h
     body = " ".join(text_of(msg).split())
     assert "why: long-context inference (its words apart) (abstract):" in body
     assert "matched: long-context inference (its words apart)" in body
+
+
+@pytest.fixture
+def no_room_once_accepted(smtp_recorder):
+    """The disk fills up the moment the SMTP server accepts the first message: no file of this process can
+    grow (RLIMIT_FSIZE 0, SIGXFSZ ignored so a write fails with EFBIG) until ``room()`` is called."""
+    import resource
+    import signal
+
+    handler, _ = smtp_recorder
+    accept, limits = handler.handle_DATA, resource.getrlimit(resource.RLIMIT_FSIZE)
+
+    async def accepted_then_full(server, session, envelope):
+        answer = await accept(server, session, envelope)
+        if len(handler.messages) == 1:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, limits[1]))
+        return answer
+
+    handler.handle_DATA = accepted_then_full
+    was = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    yield lambda: resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+    resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+    signal.signal(signal.SIGXFSZ, was)
+
+
+def test_an_email_that_went_out_but_could_not_be_recorded_says_so_and_what_the_next_run_does(
+        config, cli, smtp_recorder, no_room_once_accepted):
+    """It said "nothing was half-written" while the email had gone out, unrecorded."""
+    from notifier.errors import StoreError
+    from notifier.recovery import recover
+
+    if config.database.url.startswith("postgresql"):
+        pytest.skip("the database is written by the PostgreSQL server, not by this process")
+    handler, _ = smtp_recorder
+    with open_context(config) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+        ingest_sample(ctx.store)
+        with pytest.raises(StoreError) as err:
+            deliver(ctx)
+        no_room_once_accepted()
+        [d] = ctx.store.deliveries()
+    [sent] = handler.messages
+    assert str(err.value) == (
+        f"ann@example.org: the digest of {d.digest_day} went out ({sent['Message-ID']}) but could not be recorded: "
+        f"{ctx.store.path}: reading or writing the database failed: disk full, file size limit or a failing disk. "
+        "The next `notifier run` or daemon start (a running daemon's sweep once its claim of 300 s runs out) sends it "
+        "again with the same Message-ID (a mail client shows the two as one)")
+    with open_context(config) as ctx:
+        assert d.state == "sending" and recover(ctx, at_start=True) == 1
+        [report] = send_pending(ctx)
+    assert report.state == "sent" and [m["Message-ID"] for m in handler.messages] == [sent["Message-ID"]] * 2

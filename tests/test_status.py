@@ -222,8 +222,8 @@ def test_status_help_says_what_each_exit_status_means_for_a_monitoring_check(cap
         main(["status", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert ("exit status: 0 all is well; 1 an error (the configuration or the database could not be read); 3 "
-            "something needs the operator: a source failing, a digest failed, of unknown outcome or OVERDUE, or "
-            "a stored profile that no longer parses (each is listed)") in shown
+            "something needs the operator: a source failing, a digest failed, of unknown outcome or OVERDUE, a "
+            "stored profile that no longer parses, or no room on the database's disk (each is listed)") in shown
 
 
 @pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered-as-under-systemd", "buffered"])
@@ -239,6 +239,30 @@ def test_a_status_whose_reader_stops_early_keeps_its_exit_status(store, db_url, 
         proc = subprocess.run([sys.executable, "-m", "notifier", "status"], stdout=gone, stderr=subprocess.PIPE,
                               text=True, env=env)
     assert (proc.returncode, proc.stderr) == (3, "")
+
+
+def test_status_on_a_full_disk_asks_for_the_operator_with_exit_3_naming_it(store, tmp_path):
+    """It exited 1, which a check reads as its own error; no file can grow (RLIMIT_FSIZE 0, SIGXFSZ
+    ignored), so SQLite cannot make the write-ahead log it needs to read the database."""
+    import resource
+    import signal
+
+    if store.path is None:
+        pytest.skip("a PostgreSQL server's disk is not this process's")
+    ann_and_papers(store)
+    store.close()
+
+    def full_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    env = {**os.environ, "NOTIFIER_DATABASE_URL": store.url, "NOTIFIER_STATE_DIR": str(tmp_path)}
+    env.pop("NOTIFIER_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "notifier", "status"], capture_output=True, text=True, env=env,
+                          preexec_fn=full_disk)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, f"Database: {store.path}: reading or writing the "
+        "database failed: disk full, file size limit or a failing disk; nothing is fetched, sent or recorded "
+        "until it can be written\n", "")
 
 
 def test_a_host_holding_its_sources_off_with_a_retry_after_is_named_until_when(cli, store):

@@ -424,3 +424,27 @@ def test_times_on_a_postgresql_database_without_time_zone_columns_read_back_as_w
     [row] = store.deliveries()
     store.close()
     assert (row.created_at, row.claimed_at, row.lease_until) == (morning, morning, morning + timedelta(minutes=5))
+
+
+def test_a_long_read_holds_off_no_writer_on_another_connection(store, monkeypatch):
+    """Every session began IMMEDIATE, so a read held the write lock: the web's warm-up over 8,000
+    papers kept the daemon from recording a send for ~0.4 s. The writer here is another Store (its
+    own connection) that waits 0.1 s at most, and writes while the read is in the middle of its query."""
+    from sqlalchemy import event
+
+    if store.path is None:
+        pytest.skip("PostgreSQL reads never held writers off")
+    store.ingest([paper(), paper(pid="2607.00002")], source="hf_daily", digest_day="2026-07-01")
+    monkeypatch.setattr("notifier.store.engine.BUSY_TIMEOUT_MS", 100)
+    writer, written = Store(store.url), []
+
+    def write_meanwhile(conn, cursor, statement, *_):
+        if statement.startswith("SELECT") and not written:      # the read has begun: it sees the papers
+            written.append(writer.put_setting("daemon", "recorded a send"))
+    event.listen(store.engine, "after_cursor_execute", write_meanwhile)
+    try:
+        assert sorted(p.arxiv_id for p in store.recent_papers()) == ["2607.00001", "2607.00002"]
+    finally:
+        event.remove(store.engine, "after_cursor_execute", write_meanwhile)
+        writer.close()
+    assert written == [None] and store.setting("daemon") == "recorded a send"

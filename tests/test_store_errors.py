@@ -28,7 +28,7 @@ def test_locked_database_at_begin_immediate_is_a_store_error(tmp_path, monkeypat
     other.execute("BEGIN IMMEDIATE")                               # another process is writing
     try:
         with pytest.raises(StoreError) as err:
-            store.count_papers()
+            store.put_setting("k", "v")                            # (a read waits for no writer: reading())
         assert str(err.value) == f"{path}: the database stayed locked by another process for too long"
     finally:
         other.execute("ROLLBACK")
@@ -81,8 +81,8 @@ def test_disk_full_while_ingesting_is_one_line_and_writes_nothing_half(tmp_path)
 
     code, _, err = notifier("demo", "--dir", str(tmp_path), preexec=small_disk)
     path = tmp_path / "notifier-demo.sqlite"
-    assert (code, err) == (1, f"notifier: error: {path}: reading or writing the database failed (disk full, "
-                              "file size limit or a failing disk); nothing was half-written\n")
+    assert (code, err) == (1, f"notifier: error: {path}: reading or writing the database failed: disk full, "
+                              "file size limit or a failing disk (nothing was half-written)\n")
     code, out, err = notifier("demo", "--dir", str(tmp_path))     # space again: a clean, complete run
     assert code == 0, err
     assert "ada@example.org" in out and "matched -> sent" in out

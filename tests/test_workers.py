@@ -517,6 +517,26 @@ def test_a_run_waits_at_its_end_two_leases_at_most_while_a_live_worker_holds_a_c
     assert 120 <= clock[0] <= 121                                       # two leases of 60 s, then the run ends
 
 
+def test_a_run_waiting_for_another_workers_claim_logs_what_it_waits_for_and_that_it_stopped(postgres_url, tmp_path,
+                                                                                             monkeypatch, caplog):
+    """A timer run could wait 10 minutes at its end without a word on what for."""
+    from notifier.recovery import finish_claimed
+
+    other = Store(postgres_url)
+    d = one_pending(other)
+    assert other.claim(d.id, lease=timedelta(days=1)) is not None      # a live worker, busy with it all along
+    clock = [0.0]                                                       # simulated: a wait moves it, nothing else
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    with worker_context(postgres_url, tmp_path, lease_seconds=60) as ctx, caplog.at_level("INFO", "notifier.pipeline"):
+        finish_claimed(ctx)
+    other.close()
+    said = [(r.levelname, r.getMessage(), r.ctx) for r in caplog.records if "waiting" in r.getMessage()]
+    claim = {"digests": 1, "keys": d.key, "workers": other.worker}
+    assert said == [("INFO", "waiting for digests other workers are sending", {**claim, "at_most": "120 s"}),
+                    ("WARNING", "stopped waiting: digests still claimed by other workers", claim)]
+
+
 def test_a_run_whose_digests_another_worker_sent_says_so(postgres_url, tmp_path, monkeypatch, capsys):
     """Two timers at once on one database: the run that found everything sent said "no digest to
     send", as if nothing had matched."""

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from datetime import date
 
 from notifier.errors import InputError, json_error
+from notifier.models import given_paper_id
 
 
 def load(args):
@@ -25,26 +26,6 @@ def context(args, **kwargs):
 def bring_back(sub) -> str:
     """What brings back someone who unsubscribed: their stored profiles come back with them."""
     return f"`notifier subscribe {sub.address}` brings them back, with their profiles"
-
-
-def write_or_drop(text: str) -> None:
-    """``text`` to stdout, dropped if its reader has gone (`notifier status | head -1`)."""
-    import sys
-
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        drop_output()
-
-
-def drop_output() -> None:
-    """Point stdout at /dev/null: what is still buffered is dropped at exit, without Python's
-    'Exception ignored ... BrokenPipeError' on stderr."""
-    import os
-    import sys
-
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def write_whole(path: str, write, label: str) -> None:
@@ -198,7 +179,7 @@ def read_papers(path: str) -> list[dict]:
         where = f"{shown(path)}: line {n}"
         if not isinstance(paper, dict):
             raise InputError(f"{where}: expected a JSON object (a paper), not {_json_type(paper)}")
-        pid = paper.get("id") or paper.get("arxiv_id") or paper.get("pid")
+        pid = given_paper_id(paper)
         if not isinstance(pid, (str, int)) or isinstance(pid, bool) or pid == "":
             raise InputError(f'{where}: a paper needs an "id" (or "arxiv_id")')
         check_paper_fields(paper, where)

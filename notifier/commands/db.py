@@ -11,7 +11,8 @@ def add_arguments(p):
     p.add_argument("action", choices=("copy",), help="copy: every table of the configured database into --to")
     p.add_argument("--to", required=True, metavar="URL",
                    help="the target database, e.g. postgresql+psycopg://notifier@db/notifier (created tables "
-                        "on first use); it must be empty")
+                        "on first use); it must be empty. A copy interrupted half-way keeps nothing there: "
+                        "run the same command again")
     p.add_argument("--force", action="store_true", help="replace whatever the target database holds")
 
 

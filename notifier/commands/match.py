@@ -13,6 +13,7 @@ import orjson
 
 from notifier.commands import STDIN, check_paper_fields, read_jsonl, read_papers
 from notifier.errors import InputError, ProfileError
+from notifier.models import given_paper_id, liked_besides_itself
 
 
 def add_arguments(p):
@@ -55,7 +56,7 @@ def match(args) -> int:
     check_options(args)
     papers = read_papers(args.papers)
     index = build_index(papers)
-    by_id = {paper_key(p): p for p in papers}
+    by_id = {str(given_paper_id(p)): p for p in papers}
     votes = read_votes(read_jsonl(args.feedback), args.feedback, by_id) if args.feedback else []
     if args.profile is not None:
         return run_one(args, index, papers, votes)
@@ -105,10 +106,6 @@ def read_votes(lines: list, where: str, papers: dict, given: dict | None = None)
     return votes
 
 
-def paper_key(paper: dict) -> str:
-    return str(paper.get("id") or paper.get("arxiv_id") or paper.get("pid"))
-
-
 def run_one(args, index, papers, votes) -> int:
     from notifier.match import match_profile
     from notifier.profile import check_profile
@@ -120,7 +117,7 @@ def run_one(args, index, papers, votes) -> int:
         print()
         return 0
     number = {d.id: n for n, d in enumerate(index.docs[:index.n_day])}
-    up = {paper_key(paper) for paper, vote in votes if vote > 0}
+    up = {str(given_paper_id(paper)) for paper, vote in votes if vote > 0}
     for m in matches:
         doc = index.docs[number[m.paper_id]]
         print_match(own_vote(m, up), doc, m.evidence if m.matched else partly(index, number[m.paper_id], profile))
@@ -135,7 +132,7 @@ def own_vote(m, up: set[str]):
     up", and is not counted as a liked paper it is like; it read "like a paper you voted up"."""
     if m.paper_id not in up:
         return m
-    return replace(m, voted_up=True, liked=m.liked - (m.liked > 0))
+    return replace(m, voted_up=True, liked=liked_besides_itself(m.liked, True))
 
 
 def print_match(m, doc, why: list) -> None:

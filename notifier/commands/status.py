@@ -1,12 +1,11 @@
 """`notifier status`: exit 0 when all is well, 3 when something needs the operator."""
-import io
 from collections import Counter
-from contextlib import redirect_stdout
 from datetime import timedelta
 from shlex import quote
 
 from notifier.alerts import not_fetched, resolve_command, unsubscribed
-from notifier.commands import context, write_or_drop
+from notifier.commands import context
+from notifier.errors import StoreFull
 from notifier import outbox
 
 ATTENTION = 3
@@ -20,7 +19,8 @@ CYCLE = timedelta(minutes=15)
 
 EXIT_STATUS = ("exit status: 0 all is well; 1 an error (the configuration or the database could not be read); "
                f"{ATTENTION} something needs the operator: a source failing, a digest failed, of unknown outcome "
-               "or OVERDUE, or a stored profile that no longer parses (each is listed)")
+               "or OVERDUE, a stored profile that no longer parses, or no room on the database's disk (each is "
+               "listed)")
 
 
 def add_arguments(p):
@@ -28,16 +28,17 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    """The report is written whole once its exit status is known: a reader that stops early
-    (`notifier status | head -1`) cuts the report, never the status a monitoring check reads."""
-    report = io.StringIO()
-    with redirect_stdout(report):
-        code = print_status(args)
-    write_or_drop(report.getvalue())
-    return code
+    """A database that cannot be written for want of room (or a failing disk) cannot be opened by
+    SQLite either (its write-ahead log): that is the service stopped, for the operator to fix (3),
+    not a broken check (1)."""
+    try:
+        return print_report(args)
+    except StoreFull as err:
+        print(f"Database: {err.problem}; nothing is fetched, sent or recorded until it can be written")
+        return ATTENTION
 
 
-def print_status(args) -> int:
+def print_report(args) -> int:
     with context(args) as ctx:
         st = ctx.store
         attention = print_sources(st, ctx.config)

@@ -4,9 +4,10 @@ No other module opens the database. Papers are keyed by arXiv id without version
 source shows a paper on a digest day is a *sighting*; deliveries are an outbox (recorded
 before a message leaves, marked sent after the channel accepted it).
 
-SQLite runs in WAL mode with a busy timeout and ``synchronous=FULL``, and every transaction
-starts with ``BEGIN IMMEDIATE`` so a read-then-write never fails with "database is locked"
-when the daemon and the CLI share the file. Only portable SQL is used, so PostgreSQL works
+SQLite runs in WAL mode with a busy timeout and ``synchronous=FULL``, and every transaction that
+may write starts with ``BEGIN IMMEDIATE`` so a read-then-write never fails with "database is
+locked" when the daemon and the CLI share the file; a query that only reads (``reading()``) begins
+deferred, holding no lock a writer waits for. Only portable SQL is used, so PostgreSQL works
 with another ``database.url``.
 
 The package by concern: ``tables`` (models), ``migrations``, ``engine`` (engine, pragmas,

@@ -18,7 +18,8 @@ class CopyMixin:
     def copy_to(self, target: Store, *, replace: bool = False, batch: int = 5000,
                 progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
         """Copy every row of every table into ``target`` (e.g. SQLite -> PostgreSQL), in one
-        transaction on each side: writers wait meanwhile, and the target gets all or nothing.
+        transaction on each side: writers wait meanwhile, and the target gets all or nothing (an
+        interrupted copy leaves it as empty as it was: running it again is the resume).
         A target that holds any row is refused unless ``replace`` (its rows are deleted first).
         Counts are checked table by table. ``progress(table, rows copied, rows in all)`` after each
         batch. -> rows per table."""

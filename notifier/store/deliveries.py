@@ -82,7 +82,7 @@ class DeliveriesMixin:
         return self.delivery_by_key(planned.key) if self.plan_deliveries([planned], created_at) else None
 
     def delivery_by_key(self, key: str) -> Delivery | None:
-        with self.session() as s:
+        with self.reading() as s:
             return s.exec(select(Delivery).where(Delivery.key == key)).first()
 
     def claim(self, delivery_id: int, now: datetime | None = None,
@@ -134,7 +134,7 @@ class DeliveriesMixin:
 
     def claims_to_recover(self, now: datetime, lease: timedelta, *, expired_only: bool = True) -> list[Delivery]:
         """`sending` rows ``take_over`` would take now (a cheap look before opening senders)."""
-        with self.session() as s:
+        with self.reading() as s:
             rows = list(s.exec(select(Delivery).where(Delivery.state == State.SENDING).order_by(Delivery.id)))
             if not expired_only or not rows:
                 return rows
@@ -204,7 +204,7 @@ class DeliveriesMixin:
             return moved.rowcount
 
     def deliveries(self, states: Iterable[str] | None = None, subscriber_ids: Iterable[int] | None = None) -> list[Delivery]:
-        with self.session() as s:
+        with self.reading() as s:
             q = select(Delivery)
             if states is not None:
                 q = q.where(Delivery.state.in_(list(states)))
@@ -220,7 +220,7 @@ class DeliveriesMixin:
         inner = aliased(Delivery)
         latest = (select(inner.id).where(inner.subscriber_id == Subscriber.id, _state_in(inner, states))
                   .order_by(inner.id.desc()).limit(1).correlate(Subscriber).scalar_subquery())
-        with self.session() as s:
+        with self.reading() as s:
             ids = [i for i in s.exec(select(latest).select_from(Subscriber)) if i is not None]
             # then by primary key (an IN over the subquery made PostgreSQL scan the whole table)
             return {d.subscriber_id: d for chunk in batched(ids, 500)
@@ -234,14 +234,14 @@ class DeliveriesMixin:
         inner = aliased(Delivery)
         latest = (select(inner.created_at).where(inner.subscriber_id == Subscriber.id, _state_in(inner, PLANNED))
                   .order_by(inner.id.desc()).limit(1).correlate(Subscriber).scalar_subquery())
-        with self.session() as s:
+        with self.reading() as s:
             return {sid: at for sid, at in s.exec(select(Subscriber.id, latest)) if at is not None}
 
     # -- planning a batch: a few queries and transactions for any number of subscribers -------
     def delivery_keys(self, keys: list[str]) -> dict[str, Row]:
         """Those of these delivery keys ("<subscriber>:<local day>") already recorded -> each one's
         state and worker (who claimed it last)."""
-        with self.session() as s:
+        with self.reading() as s:
             return {row.key: row for chunk in batched(keys, 500)
                     for row in s.exec(select(Delivery.key, Delivery.state, Delivery.worker).where(Delivery.key.in_(chunk)))}
 
@@ -274,13 +274,13 @@ class DeliveriesMixin:
         """When each subscriber's latest sent digest was planned (for those with one)."""
         sent = aliased(Delivery)
         latest = select(func.max(sent.id)).where(sent.state == State.SENT).group_by(sent.subscriber_id)
-        with self.session() as s:
+        with self.reading() as s:
             return {sid: at for chunk in batched(subscriber_ids, 500) for sid, at in s.exec(
                 select(Delivery.subscriber_id, Delivery.created_at)
                 .where(Delivery.id.in_(latest.where(sent.subscriber_id.in_(chunk)))))}
 
     def _per_subscriber(self, q, subscriber_ids: list[int]) -> dict[int, datetime]:
-        with self.session() as s:
+        with self.reading() as s:
             return {sid: value for chunk in batched(subscriber_ids, 500) for sid, value in
                     s.exec(q.where(Delivery.subscriber_id.in_(chunk)).group_by(Delivery.subscriber_id))
                     if value is not None}
@@ -291,7 +291,7 @@ class DeliveriesMixin:
         candidates anyway)."""
         where = [PaperRow.first_seen_at >= since] if since is not None else []
         taken: dict[int, set[str]] = {}
-        with self.session() as s:
+        with self.reading() as s:
             for sid, pid in _taken(s, subscriber_ids, *where):
                 taken.setdefault(sid, set()).add(pid)
         return taken
@@ -319,7 +319,7 @@ class DeliveriesMixin:
             return True
 
     def unsent_alerts(self) -> list[Alert]:
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.exec(select(Alert).where(Alert.sent_at.is_(None)).order_by(Alert.id)))
 
     def mark_alert_sent(self, alert_id: int) -> None:

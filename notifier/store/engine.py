@@ -17,12 +17,26 @@ from sqlalchemy import event, func, text
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlmodel import Session, create_engine, select
 
-from notifier.errors import StoreBusy, StoreError
+from notifier.errors import StoreBusy, StoreError, StoreFull
 from notifier.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from notifier.store.tables import SchemaVersion, utcnow
 
 RACE_ATTEMPTS = 3          # a unit that lost a unique-constraint race to another worker runs again this often
 BUSY_TIMEOUT_MS = 30_000            # how long a transaction waits for another process's write lock
+
+# What a driver's message means for the operator (the first needle found in it).
+HINTS = {
+    "file is not a database": "the file is not a SQLite database (corrupt or another format)",
+    "database disk image is malformed": "the database file is corrupt; restore it from a backup",
+    "readonly": "the database or its folder is read-only; the service needs write access",
+    "unable to open": "cannot open the database file; check the folder exists and is writable",
+    "disk is full": "the disk is full; free space and run again",
+    "database is locked": "the database stayed locked by another process for too long",
+    "lock timeout": "the database stayed locked by another process for too long",
+    "disk I/O error": "reading or writing the database failed: disk full, file size limit or a failing disk",
+}
+NO_ROOM = ("disk is full", "disk I/O error")       # -> StoreFull
+READS = "notifier_reads_only"       # an execution option: this connection's transactions only read (``reading``)
 
 
 class RaceLost(StoreError):
@@ -71,6 +85,7 @@ class StoreBase:
         except ModuleNotFoundError as err:
             raise StoreError(f"{self.where}: the database driver '{err.name}' is not installed "
                              "(for PostgreSQL: pip install 'digest-notifier[postgres]')") from None
+        self._reader = self.engine.execution_options(**{READS: True})
         if self.path is not None:
             _install_sqlite_pragmas(self.engine)
         else:
@@ -79,7 +94,7 @@ class StoreBase:
 
     # -- sessions -----------------------------------------------------------------------------
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, bind=None) -> Iterator[Session]:
         """One transaction (BEGIN IMMEDIATE on SQLite): commits on success, rolls back on error.
         A database error anywhere in it (BEGIN, a query, a flush, the commit) becomes one StoreError.
         Inside ``transaction()`` (in the same thread) it is the caller's, committed at that one's end."""
@@ -87,13 +102,22 @@ class StoreBase:
         if joined is not None:
             yield joined
             return
-        with self._mapped_errors(), Session(self.engine, expire_on_commit=False) as session:
+        with self._mapped_errors(), Session(bind or self.engine, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """``session()`` for queries that only read. On SQLite its BEGIN is deferred: it takes no
+        write lock, so a long read (the web's warm-up over every paper) holds off no writer in
+        another process or thread, and it sees the database as it was at its first query (WAL).
+        PostgreSQL reads never held writers off: the same transaction as ``session()``."""
+        with self.session(self._reader) as session:
+            yield session
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -121,6 +145,8 @@ class StoreBase:
         except (OperationalError, DatabaseError) as err:
             orig = getattr(err, "orig", err)       # SQLite's busy timeout, PostgreSQL's lock_timeout (55P03)
             locked = "database is locked" in str(orig) or getattr(orig, "sqlstate", None) == "55P03"
+            if any(needle in str(orig) for needle in NO_ROOM):
+                raise StoreFull(self._explain(err)) from None
             raise (StoreBusy if locked else StoreError)(self._explain(err)) from None
 
     def _guard(self, fn, *args):
@@ -142,18 +168,7 @@ class StoreBase:
     def _explain(self, err: Exception) -> str:
         where = str(self.path) if self.path else self.url.split("@")[-1]
         msg = str(getattr(err, "orig", err)).splitlines()[0]
-        hints = {
-            "file is not a database": "the file is not a SQLite database (corrupt or another format)",
-            "database disk image is malformed": "the database file is corrupt; restore it from a backup",
-            "readonly": "the database or its folder is read-only; the service needs write access",
-            "unable to open": "cannot open the database file; check the folder exists and is writable",
-            "disk is full": "the disk is full; free space and run again (nothing was half-written)",
-            "database is locked": "the database stayed locked by another process for too long",
-            "lock timeout": "the database stayed locked by another process for too long",
-            "disk I/O error": "reading or writing the database failed (disk full, file size limit or a "
-                              "failing disk); nothing was half-written",
-        }
-        for needle, hint in hints.items():
+        for needle, hint in HINTS.items():
             if needle in msg:
                 return f"{where}: {hint}"
         return f"{where}: database error: {msg}"
@@ -200,7 +215,7 @@ class StoreBase:
                 conn.execute(SchemaVersion.__table__.insert().values(version=version, applied_at=utcnow()))
 
     def schema_version(self) -> int:
-        with self.session() as s:
+        with self.reading() as s:
             return s.exec(select(func.max(SchemaVersion.version))).one() or 0
 
     @property
@@ -275,5 +290,5 @@ def _install_sqlite_pragmas(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READS) else "BEGIN IMMEDIATE")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Iterator
 
-from sqlalchemy import func, insert, text, update
+from sqlalchemy import delete, func, insert, text, update
 from sqlmodel import Session, select
 
 from notifier.models import Paper
@@ -53,41 +53,41 @@ class PapersMixin:
     def get_papers(self, ids: Iterable[str]) -> dict[str, Paper]:
         ids = list(ids)
         out: dict[str, Paper] = {}
-        with self.session() as s:
+        with self.reading() as s:
             for chunk in batched(ids, 500):
                 for row in s.exec(select(PaperRow).where(PaperRow.id.in_(chunk))):
                     out[row.id] = _paper(row)
         return out
 
     def papers_since(self, since: datetime) -> list[Paper]:
-        with self.session() as s:
+        with self.reading() as s:
             rows = s.exec(select(PaperRow).where(PaperRow.first_seen_at >= since).order_by(PaperRow.first_seen_at))
             return [_paper(r) for r in rows]
 
     def papers_on_day(self, digest_day: str) -> list[Paper]:
-        with self.session() as s:
+        with self.reading() as s:
             rows = s.exec(select(PaperRow).join(Sighting, Sighting.paper_id == PaperRow.id)
                           .where(Sighting.digest_day == digest_day).distinct())
             return [_paper(r) for r in rows]
 
     def recent_papers(self, limit: int = 3000) -> list[Paper]:
         """The newest stored papers: the background corpus for term specificity (IDF)."""
-        with self.session() as s:
+        with self.reading() as s:
             rows = s.exec(select(PaperRow).order_by(PaperRow.first_seen_at.desc()).limit(limit))
             return [_paper(r) for r in rows]
 
     def sightings(self, paper_id: str) -> list[tuple[str, str]]:
-        with self.session() as s:
+        with self.reading() as s:
             rows = s.exec(select(Sighting).where(Sighting.paper_id == paper_id).order_by(Sighting.digest_day))
             return [(r.source, r.digest_day) for r in rows]
 
     def papers_version(self) -> tuple:
         """Changes whenever a paper is added or its stored fields change: (count, latest update)."""
-        with self.session() as s:
+        with self.reading() as s:
             return tuple(s.exec(select(func.count(), func.max(PaperRow.updated_at)).select_from(PaperRow)).one())
 
     def count_papers(self) -> int:
-        with self.session() as s:
+        with self.reading() as s:
             return s.exec(select(func.count()).select_from(PaperRow)).one()
 
     def prune_raw(self, older_than_days: int, now: datetime | None = None) -> int:
@@ -102,14 +102,14 @@ class PapersMixin:
     def papers_seen_since(self, since: datetime) -> list[tuple[datetime, Paper]]:
         """(first seen, paper) of every paper first seen since ``since``, oldest first: the
         candidates of a whole batch, read and decoded once."""
-        with self.session() as s:
+        with self.reading() as s:
             rows = s.exec(select(PaperRow).where(PaperRow.first_seen_at >= since).order_by(PaperRow.first_seen_at))
             return [(r.first_seen_at, _paper(r)) for r in rows]
 
     def sighting_days(self, paper_ids: Iterable[str]) -> dict[str, list[str]]:
         """The digest days each of these papers was seen on, in order."""
         days: dict[str, list[str]] = {}
-        with self.session() as s:
+        with self.reading() as s:
             for chunk in batched(sorted(set(paper_ids)), 500):
                 q = select(Sighting.paper_id, Sighting.digest_day).where(Sighting.paper_id.in_(chunk))
                 for pid, day in s.exec(q.order_by(Sighting.digest_day)):
@@ -136,7 +136,7 @@ class PapersMixin:
     def last_fetch(self, source: str, outcome: str | Iterable[str] = FETCHED,
                    digest_day: str | None = None) -> FetchRun | None:
         outcomes = (outcome,) if isinstance(outcome, str) else tuple(outcome)
-        with self.session() as s:
+        with self.reading() as s:
             q = select(FetchRun).where(FetchRun.source == source, FetchRun.outcome.in_(outcomes))
             if digest_day is not None:
                 q = q.where(FetchRun.digest_day == digest_day)
@@ -144,7 +144,7 @@ class PapersMixin:
 
     def first_failure(self, source: str, after: FetchRun | None) -> FetchRun | None:
         """The first failed fetch of this source after ``after`` (its latest success; None: ever)."""
-        with self.session() as s:
+        with self.reading() as s:
             q = select(FetchRun).where(FetchRun.source == source, FetchRun.outcome == FetchState.FAILED)
             if after is not None:
                 q = q.where(FetchRun.id > after.id)
@@ -170,7 +170,7 @@ class PapersMixin:
 
     def fetched_since(self, source: str, digest_day: str, since: datetime) -> bool:
         """Whether this source day was fetched successfully at or after ``since`` (by any worker)."""
-        with self.session() as s:
+        with self.reading() as s:
             return s.exec(select(FetchRun.id).where(
                 FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.started_at >= since,
                 FetchRun.outcome.in_(FETCHED))).first() is not None
@@ -185,28 +185,34 @@ class PapersMixin:
 
     def failed_days(self, source: str, since_day: str) -> list[str]:
         """The digest days of this source from ``since_day`` on whose latest fetch failed, oldest first."""
-        with self.session() as s:
+        with self.reading() as s:
             latest = dict(s.exec(select(FetchRun.digest_day, FetchRun.outcome).where(
                 FetchRun.source == source, FetchRun.digest_day >= since_day).order_by(FetchRun.id)).all())
         return sorted(day for day, outcome in latest.items() if outcome == FetchState.FAILED)
 
     def fetch_sources(self) -> list[str]:
-        with self.session() as s:
+        with self.reading() as s:
             return sorted(set(s.exec(select(FetchRun.source)).all()))
 
-    def retry_after(self, group: str) -> tuple[datetime, str, int | None] | None:
-        """The latest Retry-After a host group ("hf", "arxiv": ``Fetcher._group``) answered, recorded
-        by any run or worker: (until, an aware UTC time; the answer, "HTTP 429"; its status)."""
-        value = self.setting(RETRY_AFTER_KEY + group)
-        return _hold(value) if value else None
+    def live_retry_after_holds(self, now: datetime) -> dict[str, tuple[datetime, str, int | None]]:
+        """The Retry-After holds (``retry_after_holds``) still running at ``now``, recorded by any
+        run or worker; those that ended are deleted, each only as it was read (a hold another worker
+        stored since stays)."""
+        with self.session() as s:
+            rows = s.exec(select(Setting).where(Setting.key.startswith(RETRY_AFTER_KEY))).all()
+            ended = [row for row in rows if _hold(row.value)[0] <= now]
+            for row in ended:
+                s.execute(delete(Setting).where(Setting.key == row.key, Setting.value == row.value))
+        return {row.key.removeprefix(RETRY_AFTER_KEY): _hold(row.value) for row in rows if row not in ended}
 
     def hold_retry_after(self, group: str, until: datetime, problem: str, status: int | None) -> None:
         self.put_setting(RETRY_AFTER_KEY + group,
                          json.dumps({"until": until.isoformat(), "problem": problem, "status": status}))
 
     def retry_after_holds(self) -> dict[str, tuple[datetime, str, int | None]]:
-        """Every host group's latest Retry-After (``retry_after``), past ones too."""
-        with self.session() as s:
+        """Every host group's latest Retry-After ("hf", "arxiv": ``Fetcher._group``) as (until, an
+        aware UTC time; the answer, "HTTP 429"; its status), past ones not yet deleted too."""
+        with self.reading() as s:
             rows = s.exec(select(Setting).where(Setting.key.startswith(RETRY_AFTER_KEY))).all()
         return {row.key.removeprefix(RETRY_AFTER_KEY): _hold(row.value) for row in rows}
 

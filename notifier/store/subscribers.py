@@ -35,20 +35,20 @@ class SubscribersMixin:
         Never by name: a name may be another subscriber's address (see subscribers_named)."""
         if not isinstance(ref, int) and str(ref).isascii() and str(ref).isdigit():     # not '²': no int
             ref = int(ref)
-        with self.session() as s:
+        with self.reading() as s:
             if isinstance(ref, int):
                 return s.get(Subscriber, ref) if 0 < ref <= MAX_ID else None
             return s.exec(select(Subscriber).where(Subscriber.address == ref)).first()
 
     def subscribers_named(self, name: str) -> list[Subscriber]:
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.exec(select(Subscriber).where(Subscriber.name == name).order_by(Subscriber.id)))
 
     def find_subscribers(self, addresses: list[str], origin: str | None = None,
                          active: bool | None = None) -> set[str]:
         """Which of these addresses are stored (with that origin, and active or not, if given)."""
         found = set()
-        with self.session() as s:
+        with self.reading() as s:
             for chunk in batched(addresses, 500):
                 q = select(Subscriber.address).where(Subscriber.address.in_(chunk))
                 q = q.where(Subscriber.origin == origin) if origin else q
@@ -80,7 +80,7 @@ class SubscribersMixin:
         chunks = None if ids is None else list(batched(sorted(set(ids)), 500))
         if chunks == []:
             return []
-        with self.session() as s:
+        with self.reading() as s:
             if chunks is None:
                 return list(s.exec(q))
             return [sub for chunk in chunks for sub in s.exec(q.where(Subscriber.id.in_(chunk)))]
@@ -88,13 +88,13 @@ class SubscribersMixin:
     def count_subscribers(self, active_only: bool = True, *, paused: bool = False) -> int:
         """How many ``list_subscribers`` would give."""
         q = _listed(select(Subscriber.id), active_only, paused)
-        with self.session() as s:
+        with self.reading() as s:
             return s.exec(select(func.count()).select_from(q.subquery())).one()
 
     def subscriber_rows(self, *columns: str, active_only: bool = True, paused: bool = False) -> list[Row]:
         """``list_subscribers`` as plain rows of just these columns, for a caller that only reads
         them: 10,000 Subscriber objects took ten times as long to build as rows of three columns."""
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.exec(_listed(select(*(getattr(Subscriber, c) for c in columns)), active_only, paused)))
 
     def addresses_of(self, ids: Iterable[int]) -> dict[int, str]:
@@ -102,7 +102,7 @@ class SubscribersMixin:
         ids = sorted(set(ids))
         if not ids:
             return {}
-        with self.session() as s:
+        with self.reading() as s:
             return {i: a for chunk in batched(ids, 500)
                     for i, a in s.exec(select(Subscriber.id, Subscriber.address).where(Subscriber.id.in_(chunk)))}
 
@@ -162,13 +162,13 @@ class SubscribersMixin:
 
     def subscribers_version(self, origin: str) -> str:
         """Changes whenever a subscriber of this origin is added or changed: 'count/latest change'."""
-        with self.session() as s:
+        with self.reading() as s:
             count, latest = s.exec(select(func.count(), func.max(Subscriber.updated_at))
                                    .where(Subscriber.origin == origin)).one()
             return f"{count}/{latest.isoformat() if latest else ''}"
 
     def setting(self, key: str) -> str | None:
-        with self.session() as s:
+        with self.reading() as s:
             row = s.get(Setting, key)
             return row.value if row else None
 
@@ -201,7 +201,7 @@ class SubscribersMixin:
     def votes_of(self, subscriber_ids: list[int]) -> dict[int, list[tuple[str, int]]]:
         """Each of these subscribers' votes as (paper id, vote), newest first, in one query a chunk."""
         out: dict[int, list[tuple[str, int]]] = {}
-        with self.session() as s:
+        with self.reading() as s:
             for chunk in batched(list(subscriber_ids), 500):
                 for r in s.exec(select(Vote).where(Vote.subscriber_id.in_(chunk))
                                 .order_by(Vote.updated_at.desc(), Vote.id.desc())):
@@ -226,7 +226,7 @@ class SubscribersMixin:
             return row
 
     def get_signup(self, signup_id: int) -> Signup | None:
-        with self.session() as s:
+        with self.reading() as s:
             return s.get(Signup, signup_id)
 
     def prune_signups(self, link_lasts: timedelta, now: datetime | None = None) -> int:
