@@ -21,7 +21,7 @@ from itertools import chain
 
 import numpy as np
 
-from notifier.models import Paper
+from notifier.models import Paper, given_paper_id
 from notifier.profile import STOP
 from notifier.tex import without_commands
 
@@ -151,7 +151,7 @@ class Doc:
 def as_doc(p) -> Doc:
     if isinstance(p, Paper):
         return Doc(p.arxiv_id, p.title or "", p.abstract or "", list(p.authors), p.upvotes)
-    pid = p.get("id") or p.get("arxiv_id") or p.get("pid")
+    pid = given_paper_id(p)
     return Doc(str(pid), p.get("title") or "", p.get("abstract") or "", list(p.get("authors") or []),
                p.get("upvotes"))
 
