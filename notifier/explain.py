@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from notifier.index import STOP, TOKEN, PaperIndex, aliases, normal, stem_all, term_stems, words
+from notifier.index import STOP, TOKEN, PaperIndex, aliases, normal, stem_all, term_stems, without_urls, words
 from notifier.models import Evidence
 from notifier.profile import Term
 from notifier.tex import without_commands
@@ -59,9 +59,10 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = (),
     """-> (the wanted stems found, a short window of ``text`` around the first hit with the hits
     highlighted ([] when none), whether the ``phrase`` appears whole). A word is a hit when its
     stem or one of its parts' stems ('MobileNet') is wanted; where the ``phrase`` appears whole,
-    only its words there are. Accents are composed first, as the index reads the text (tokens())."""
+    only its words there are. Accents are composed first, as the index reads the text (tokens());
+    a URL has no words, as the index reads a paper (paper_tokens())."""
     text = unicodedata.normalize("NFC", text)
-    toks = list(TOKEN.finditer(without_commands(text)))
+    toks = list(TOKEN.finditer(without_urls(without_commands(text))))
     stems = stem_all([normal(m.group()) for m in toks])
     found: set[str] = set()
     hits = []

@@ -28,6 +28,7 @@ from notifier.tex import without_commands
 INVISIBLE = "\u00ad\u200c\u200d\u2060"   # soft hyphen, zero-width (non-)joiner, word joiner: inside a word
 TOKEN = re.compile(rf"[{INVISIBLE}]*[^\W_]+(?:[{INVISIBLE}]+[^\W_]+)*[{INVISIBLE}]*")   # ... and at its ends
 _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
+URL = re.compile(r"(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE)   # 'Code: https://github.com/org/kv-cache.'
 _PART = re.compile(r"[A-Z]+(?=[A-Z](?!v\d)[a-z])|v\d+|[A-Z]?(?!v\d)[a-z]+|[A-Z]+|[0-9]+")   # v3: a version (TPUv3)
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
 K1, B = 1.2, 0.75
@@ -84,6 +85,20 @@ def tokens(text: str) -> list[str]:
     if text.isascii():
         return text.translate(_BLANK_PUNCTUATION).split()
     return TOKEN.findall(unicodedata.normalize("NFC", text))
+
+
+def without_urls(text: str) -> str:
+    """``text`` with each URL blanked, the same length: a paper's code link is none of its words
+    ("Code: https://github.com/org/fast-kv-cache" is not about a kv cache, and every paper with a
+    link would share the phrase "github com")."""
+    if "://" not in text and "www." not in text:
+        return text
+    return URL.sub(lambda m: " " * len(m.group()), text)
+
+
+def paper_tokens(text: str) -> list[str]:
+    """The words of a title or an abstract: ``tokens`` but a URL's."""
+    return tokens(without_urls(text))
 
 
 def words(text: str) -> list[str]:
@@ -260,9 +275,9 @@ def build_index(papers: list, background: list | None = None) -> PaperIndex:
 
 
 def counting(counted: list[int]) -> Callable[[str], list[str]]:
-    """``tokens``, noting each text's number of words in ``counted``."""
+    """``paper_tokens``, noting each text's number of words in ``counted``."""
     def split(text: str) -> list[str]:
-        words = tokens(text)
+        words = paper_tokens(text)
         counted.append(len(words))
         return words
     return split

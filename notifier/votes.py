@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from notifier.index import (RARE_SHARE, STOP, Doc, PaperIndex, as_doc, best_in_turn, content_stems, csr_positions, normal,
-                            stem_all, tokens)
+                            paper_tokens, stem_all)
 
 VOTE_WEIGHT = 1.25          # votes: a matched paper's similarity to the liked papers, by stems and by phrases,
                             # each standardised, moves its log score by this x their sum x its spread (one weight
@@ -335,7 +335,7 @@ def stem_ids(index: PaperIndex, text: str) -> np.ndarray:
     """The index's id of each word's stem in ``text`` in order (-1: a stem no indexed paper has),
     each distinct word looked up once per index."""
     known = index.cache.setdefault("word_stem_ids", {})
-    found = tokens(text)
+    found = paper_tokens(text)
     try:
         return np.fromiter(map(known.__getitem__, found), np.int64, len(found))
     except KeyError:        # words new to the index: stemmed once (a text seen before has none)

@@ -1151,3 +1151,19 @@ def test_a_word_with_a_tex_accent_is_found_as_the_word(profile, abstract):
 def test_a_name_with_a_version_is_found_by_the_name(profile, title):
     """'TPUv3' was split as TP + Uv + 3: "TPU" did not find it."""
     assert ids(profile, [paper("hit", title)]) == ["hit"]
+
+
+def test_a_term_only_in_a_papers_code_link_does_not_match_it():
+    """'Code: https://github.com/org/fast-kv-cache' is where the paper's code is, not what it is
+    about: a subscriber of "kv cache" got a paper on image tokenisers for its repository's name."""
+    tokeniser = paper("tok", "Image tokenisers", "A tokeniser for images. Code: https://github.com/org/fast-kv-cache.")
+    eviction = paper("evict", "Eviction for inference", "We shrink the KV cache. Code: https://github.com/org/evict.")
+    assert ids('"kv cache"', [tokeniser, eviction]) == ["evict"]
+
+
+def test_the_why_line_highlights_the_terms_words_in_the_text_not_in_its_code_link():
+    """The paper has "KV cache" in its text and in its code link: the why line marks the text's."""
+    p = paper("evict", "Eviction for inference",
+              "Code: https://github.com/org/kv-cache-evict. We shrink the KV cache by eviction.")
+    [m] = match_profile(build_index([p], background()), parse_profile('"kv cache"'))
+    assert [t for ev in m.evidence for t, hit in ev.snippet if hit] == ["KV cache"]

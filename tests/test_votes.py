@@ -13,12 +13,12 @@ DAY = ([paper(f"experts{i}", f"Routing for experts {i}", "Each token goes to two
           for i in range(3)])
 
 
-def lifts(day: list, stored: list) -> dict:
-    """Each day paper's score with a like of LIKED over its score without, for the profile 'routing'."""
+def lifts(day: list, stored: list, liked=LIKED) -> dict:
+    """Each day paper's score with a like of ``liked`` over its score without, for the profile 'routing'."""
     index = build_index(day, background() + stored)
     plain = {m.paper_id: m.score for m in match_profile(index, parse_profile("routing"))}
     return {m.paper_id: m.score / plain[m.paper_id]
-            for m in match_profile(index, parse_profile("routing"), feedback=[(LIKED, 1)])}
+            for m in match_profile(index, parse_profile("routing"), feedback=[(liked, 1)])}
 
 
 def test_a_liked_paper_lifts_the_papers_like_it_as_far_from_todays_list_as_from_an_earlier_day():
@@ -28,3 +28,13 @@ def test_a_liked_paper_lifts_the_papers_like_it_as_far_from_todays_list_as_from_
     today, earlier = lifts(DAY + [LIKED], []), lifts(DAY, [LIKED])
     assert earlier["experts0"] > 1.05
     assert today["experts0"] == pytest.approx(earlier["experts0"], rel=0.02)
+
+
+def test_a_liked_paper_lifts_no_paper_for_sharing_its_code_link_host():
+    """Two switch papers alike but for a code link on GitHub, as the liked gates paper has: the votes
+    moved the one with the link up, for the words 'github' and 'com' and the phrase "github com"."""
+    linked = [paper(f"linked{i}", f"Datacenter switches {i}", "Switches forward packets by a table; routing is "
+                    f"static (https://github.com/lab/switch{i}).") for i in range(3)]
+    liked = paper("gates", LIKED.title, LIKED.abstract + " (https://github.com/lab/gates)")
+    moved = lifts(DAY + linked, [liked], liked)
+    assert moved["linked0"] == pytest.approx(moved["weak0"], rel=0.001)
