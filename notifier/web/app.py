@@ -46,6 +46,7 @@ from notifier.web.tokens import Signer, Token, TokenError
 log = logging.getLogger("notifier.web")
 UNSUBSCRIBE_DAYS = 365        # an unsubscribe link in an old mail keeps working for a year
 TESTER_LIMIT = "120/minute"   # live previews per client (one per pause in typing)
+RESENT_LIMIT = "1/minute"     # one mail per sign-up (address and settings) in this while
 VOTE_LABELS = {True: "more like this", False: "not for me"}
 FILE_OWNED = ("Your keywords and schedule are set in this service’s configuration, so they cannot be changed "
               "here: ask the person who runs it. Pausing, votes and unsubscribing work here.")
@@ -210,10 +211,22 @@ class WebApp:
         if errors:
             return self.page(request, "subscribe", 400, fields=f, errors=errors,
                              result=await self.tester_for_refused(f, errors), **self.choices())
-        if not self.allowed(self.config.web.limit_per_address, "address", canonical_address(f.email)):
-            return self.too_many(request, self.config.web.limit_per_address, "address", canonical_address(f.email))
+        return await self.mail_signup(request, f, settings)
+
+    async def mail_signup(self, request: Request, f: Fields, settings: dict) -> Response:
+        """Mails a checked sign-up once: the same one sent again while its mail is fresh (a double
+        click, a re-sent form; JavaScript stops these in the browser, this without it) is answered
+        "Check your inbox" with nothing mailed and no count against the address's limit."""
+        limit, address = self.config.web.limit_per_address, canonical_address(f.email)
+        resent = ("mailed", address, json.dumps(settings, sort_keys=True))
+        if not self.allowed(RESENT_LIMIT, *resent):
+            return self.to_sent(f.email)
+        if not self.allowed(limit, "address", address):
+            self.limiter.forget(RESENT_LIMIT, *resent)
+            return self.too_many(request, limit, "address", address)
         failed = await run_in_threadpool(self.start_signup, f.email, settings)
         if failed is not None:
+            self.limiter.forget(RESENT_LIMIT, *resent)       # not mailed: Subscribe again tries again
             return await self.not_sent(request, f, failed)
         return self.to_sent(f.email)
 
