@@ -190,6 +190,43 @@ def test_a_check_your_inbox_page_opened_without_its_sign_ups_cookie_says_so_in_a
     assert "names the address we mailed only in the browser that subscribed, for 48 hours" in page.text
 
 
+def test_a_sign_up_sent_twice_at_once_mails_one_confirmation_and_says_check_your_inbox_twice(client, config, store):
+    """Without JavaScript a double click on Subscribe (or a form sent again) mailed two links."""
+    first, second = subscribe(client, follow=False), subscribe(client, follow=False)
+    for posted in (first, second):
+        page = client.get(posted.headers["location"])
+        assert "Check your inbox" in page.text and "ada@example.org" in page.text
+    assert len(mails(config)) == 1
+
+
+def test_a_sign_up_sent_again_is_not_counted_against_its_addresss_limit(config, client):
+    config.web.limit_per_address = "1/hour"
+    assert [subscribe(client).status_code for _ in range(3)] == [200, 200, 200]
+    assert [subscribe(client, keywords="robots").status_code for _ in range(2)] == [429, 429]
+
+
+@pytest.mark.parametrize("again, seconds", [({"keywords": "robots"}, 1), ({"frequency": "weekly", "weekday": "mon"}, 1),
+                                            ({"email": "Bob@example.org"}, 1), ({}, 60)],
+                         ids=["other keywords", "other frequency", "other address", "a minute later"])
+def test_a_sign_up_with_other_settings_or_a_minute_later_is_mailed_again(config, client, again, seconds):
+    with freeze_time("2026-06-12 10:00") as clock:
+        subscribe(client)
+        clock.tick(seconds)
+        assert "Check your inbox" in subscribe(client, **again).text
+    assert len(mails(config)) == 2
+
+
+def test_a_sign_up_whose_mail_could_not_be_sent_is_mailed_when_sent_again_at_once(config, client):
+    from smtp_server import free_port
+
+    host, port, security = config.email.host, config.email.port, config.email.security
+    config.email.host, config.email.port, config.email.security = "127.0.0.1", free_port(), "none"
+    assert subscribe(client).status_code == 503
+    config.email.host, config.email.port, config.email.security = host, port, security     # the mail server is back
+    assert "Check your inbox" in subscribe(client).text
+    assert len(mails(config)) == 1
+
+
 def test_a_subscriber_who_types_their_address_in_other_capitals_gets_their_manage_link_not_a_new_sign_up(
         client, config, store):
     """Addresses are stored in lower case: 'Ada@Example.ORG' got a confirmation link, and
@@ -204,7 +241,7 @@ def test_a_subscriber_who_types_their_address_in_other_capitals_gets_their_manag
 
 def test_subscribe_requests_are_rate_limited_per_address(config, client, store):
     config.web.limit_per_address = "2/hour"
-    assert [subscribe(client, "eve@example.org").status_code for _ in range(3)] == [200, 200, 429]
+    assert [subscribe(client, "eve@example.org", f"topic {i}").status_code for i in range(3)] == [200, 200, 429]
     assert subscribe(client, "other@example.org").status_code == 200
     assert len(mails(config)) == 3
 
@@ -225,7 +262,7 @@ def test_a_visitor_over_the_rate_limit_is_told_when_to_try_again_and_is_let_in_t
         assert subscribe(client, "eve@example.org").headers["retry-after"] == "1"
         clock.tick(1)                                       # the first request leaves the hour
         assert subscribe(client, "eve@example.org").status_code == 200
-        assert subscribe(client, "eve@example.org").headers["retry-after"] == "600"
+        assert subscribe(client, "eve@example.org", "robots").headers["retry-after"] == "600"
 
 
 def test_subscribe_requests_are_rate_limited_per_client_but_previews_are_not_counted(config, client):

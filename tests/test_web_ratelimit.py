@@ -69,3 +69,11 @@ def test_keys_with_no_request_left_in_their_window_are_forgotten(clock):
     clock.now += 86400
     limiter.hit("3/hour", "client", "198.51.100.1")
     assert len(limiter) == 1
+
+
+def test_a_request_taken_back_frees_its_place_in_the_window(clock):
+    limiter = MovingWindow(clock)
+    assert limiter.hit("1/minute", "mailed", "ada")
+    limiter.forget("1/minute", "mailed", "ada")
+    assert limiter.hit("1/minute", "mailed", "ada")
+    assert not limiter.hit("1/minute", "mailed", "ada")

@@ -46,6 +46,7 @@ from notifier.web.tokens import Signer, Token, TokenError
 log = logging.getLogger("notifier.web")
 UNSUBSCRIBE_DAYS = 365        # an unsubscribe link in an old mail keeps working for a year
 TESTER_LIMIT = "120/minute"   # live previews per client (one per pause in typing)
+RESENT_LIMIT = "1/minute"     # one mail per sign-up (address and settings) in this while
 VOTE_LABELS = {True: "more like this", False: "not for me"}
 FILE_OWNED = ("Your keywords and schedule are set in this service’s configuration, so they cannot be changed "
               "here: ask the person who runs it. Pausing, votes and unsubscribing work here.")
@@ -210,10 +211,25 @@ class WebApp:
         if errors:
             return self.page(request, "subscribe", 400, fields=f, errors=errors,
                              result=await self.tester_for_refused(f, errors), **self.choices())
-        if not self.allowed(self.config.web.limit_per_address, "address", canonical_address(f.email)):
-            return self.too_many(request, self.config.web.limit_per_address, "address", canonical_address(f.email))
-        failed = await run_in_threadpool(self.start_signup, f.email, settings)
+        return await self.mail_signup(request, f, settings)
+
+    async def mail_signup(self, request: Request, f: Fields, settings: dict) -> Response:
+        """Mails a checked sign-up once: the same one sent again while its mail is fresh (a double
+        click, a re-sent form; JavaScript stops these in the browser, this without it) is answered
+        "Check your inbox" with nothing mailed and no count against the address's limit. The same
+        settings after the address was confirmed (or unsubscribed) are a new mail."""
+        limit, address = self.config.web.limit_per_address, canonical_address(f.email)
+        known = await run_in_threadpool(self.store.find_subscriber, address)
+        subscriber = known if known is not None and known.active else None
+        resent = ("mailed", address, str(subscriber is not None), json.dumps(settings, sort_keys=True))
+        if not self.allowed(RESENT_LIMIT, *resent):
+            return self.to_sent(f.email)
+        if not self.allowed(limit, "address", address):
+            self.limiter.forget(RESENT_LIMIT, *resent)
+            return self.too_many(request, limit, "address", address)
+        failed = await run_in_threadpool(self.start_signup, f.email, settings, subscriber)
         if failed is not None:
+            self.limiter.forget(RESENT_LIMIT, *resent)       # not mailed: Subscribe again tries again
             return await self.not_sent(request, f, failed)
         return self.to_sent(f.email)
 
@@ -261,15 +277,15 @@ class WebApp:
                             f"to you before that. The link works for {hours} hours.", keeps_typed=True,
                             link=f"{self.root}/?again", link_text="Wrong address? Correct it")     # typed.js refills it
 
-    def start_signup(self, address: str, settings: dict) -> str | None:
-        """A confirmation link for a new (or unsubscribed) address; for one already subscribed,
-        a note with their manage link. The visitor sees the same answer either way. -> None when
-        the message was sent, else why not (the mail server refused or was down; the visitor is told)."""
-        existing = self.store.find_subscriber(canonical_address(address))
-        if existing is not None and existing.active:
+    def start_signup(self, address: str, settings: dict, subscriber) -> str | None:
+        """A confirmation link for a new (or unsubscribed) address; for one already subscribed
+        (``subscriber``, the address's active one), a note with their manage link. The visitor sees
+        the same answer either way. -> None when the message was sent, else why not (the mail server
+        refused or was down; the visitor is told)."""
+        if subscriber is not None:
             return self.send(address, "You are already subscribed to paper digests",
                              "Someone (probably you) asked to subscribe this address, which is already subscribed.\n\n"
-                             f"Change your keywords, time or frequency here:\n{manage_url(self.base, self.signer, existing.id)}\n\n"
+                             f"Change your keywords, time or frequency here:\n{manage_url(self.base, self.signer, subscriber.id)}\n\n"
                              "If it was not you, ignore this message.")
         signup_id = self.store.add_signup(address, settings)
         link = self.link("confirm", Token("confirm", signup_id))

@@ -48,6 +48,13 @@ class MovingWindow:
             recent = self._recent((limit, *key), now - seconds)
         return recent[-count] + seconds - now if len(recent) >= count else 0.0
 
+    def forget(self, limit: str, *key: str) -> None:
+        """Takes back the latest request ``hit`` counted for ``key`` (one that did not happen after all)."""
+        with self._lock:
+            times = self._hits.get((limit, *key))
+            if times:
+                times.pop()
+
     def __len__(self) -> int:
         """How many keys it remembers."""
         return len(self._hits)
