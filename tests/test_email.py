@@ -58,7 +58,7 @@ def test_a_folded_subject_reads_as_rendered_in_a_mail_client(smtp, terms):
         ch.send(d)
     (msg,) = handler.messages
     copy = email.message_from_bytes(bytes(build_message(d, from_addr="digest@example.org")), policy=policy.default)
-    assert msg["Subject"] == copy["Subject"] == f"4 papers on {', '.join(terms)} — Wed 29 Jul"
+    assert msg["Subject"] == copy["Subject"] == f"4 papers — Wed 29 Jul — on {', '.join(terms)}"
 
 
 LONG_ONE_CLICK = "https://papers.example.org/unsubscribe/WzNd.aw5oRw.s0GBUa06mMDKPfOaWofnFpomrHs"   # a real link's length

@@ -70,6 +70,15 @@ def test_subject_says_what_is_inside():
     assert e.text.count("Catch-up digest covering 3 days") == 1
 
 
+def test_a_subject_with_long_terms_shows_the_count_and_day_where_a_phone_cuts_it_off():
+    """Three long terms put the day after the 80th character, past a phone's inbox list."""
+    d = digest(4)
+    d.recipient.profile_terms = ["retrieval-augmented generation", "long-context inference", "speculative decoding"]
+    s = render.subject(d)
+    assert s.index("Wed 29 Jul") + len("Wed 29 Jul") <= render.SUBJECT_GLANCE_CHARS and s.startswith("4 papers")
+    assert s.endswith(" — on retrieval-augmented generation, long-context inference, speculative decoding")
+
+
 def unwrapped(text: str) -> str:
     """The plain-text part as read, whatever the column its lines are folded at."""
     return " ".join(text.split())
@@ -306,7 +315,7 @@ def test_an_empty_digest_with_weaker_matches_says_nothing_passed_the_bar_without
 @pytest.mark.parametrize("kind", ["text", "html", "slack"])
 def test_a_digest_left_empty_by_a_source_that_could_not_be_fetched_does_not_say_no_new_papers(kind):
     d = digest(0, channel="slack" if kind == "slack" else "email", weaker=0, failed=["arXiv cs.LG"])
-    assert render.subject(d) == "Nothing yet on kv cache, MoE: arXiv cs.LG could not be fetched — Wed 29 Jul"
+    assert render.subject(d) == "Nothing yet — Wed 29 Jul: arXiv cs.LG could not be fetched — on kv cache, MoE"
     shown = shown_text(kind, d)
     assert "Nothing matched in the papers that could be fetched." in shown and "No new papers" not in shown
 
