@@ -423,6 +423,10 @@ def _inliner():
 # ----------------------------------------------------------------------------- slack
 MRKDWN_LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}     # ∗ ˍ ∼ ˋ
 MRKDWN_MARKER = re.compile(r"[*_~`]")
+# Slack shows ":fire:" or "Model:Smile:Net" in any mrkdwn (``verbatim`` too) as an emoji and has no
+# escape for it: an invisible word joiner after the colon that opens one keeps the text as typed.
+EMOJI_CODE = re.compile(r":(?=[\w+'-]+:)")
+WORD_JOINER = "\u2060"
 
 
 def mrkdwn_escape(s: str) -> str:
@@ -430,9 +434,10 @@ def mrkdwn_escape(s: str) -> str:
     markers * _ ~ ` have no escape (a backslash is shown as is), so a title "*Fast* _attention_"
     came out bold and italic. A marker that could open or close formatting is written as its
     look-alike (as ``_link`` does with | in labels); one inside a word (snake_case, 2*3) or alone
-    between spaces cannot, and stays as typed, so most titles copy unchanged."""
+    between spaces cannot, and stays as typed, so most titles copy unchanged. An emoji code is
+    broken (EMOJI_CODE)."""
     s = (s or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return MRKDWN_MARKER.sub(lambda m: _marker(m.string, m.start()), s)
+    return EMOJI_CODE.sub(":" + WORD_JOINER, MRKDWN_MARKER.sub(lambda m: _marker(m.string, m.start()), s))
 
 
 def _marker(s: str, i: int) -> str:

@@ -363,6 +363,15 @@ def test_slack_shows_formatting_characters_of_a_title_as_characters_not_as_forma
     assert "|k_nn search with 2*3 heads>*" in body          # inside words a marker formats nothing: kept
 
 
+def test_slack_shows_an_emoji_code_in_a_title_as_typed_not_as_an_emoji():
+    papers = [paper(0, title=":fire: attention for Model:Smile:Net", authors=["Ann :wave:"]), *map(paper, range(1, 6))]
+    s = render.render_slack(digest(papers=papers, channel="slack"))
+    body = json.dumps([s.text, s.blocks], ensure_ascii=False)
+    assert not re.search(r":[\w+'-]+:", body.replace(":thread:", ""))
+    assert ":\u2060fire: attention for Model:\u2060Smile:Net" in body and "Ann :\u2060wave:" in body
+    assert body.count(":thread:") == 1                  # our own "more papers in the thread :thread:" stays
+
+
 def test_slack_short_digest_is_one_message_with_mrkdwn_escaping():
     s = render.render_slack(digest(2, channel="slack", papers=[paper(0, title="A <@here> & <!channel>"), paper(1)]))
     assert s.thread == []
