@@ -147,6 +147,11 @@ def status_line(digest: Digest) -> str:
     return line
 
 
+# Kana are Japanese only: a title with some is marked lang="ja", so that its Han characters take
+# Japanese glyph forms, not the Chinese ones a font may show by default in a lang="en" page.
+KANA = re.compile("[\u3040-\u30ff\uff66-\uff9f]")
+
+
 def item_view(item: DigestItem) -> dict:
     from notifier.explain import fold      # (it reads the index module: ~50 ms, once a digest has a paper)
     p = item.paper
@@ -173,7 +178,7 @@ def item_view(item: DigestItem) -> dict:
         stats.append(f"{p.comments} comment{'s' if p.comments != 1 else ''}")
     terms = list(dict.fromkeys(named(t, item.match.apart) for t in item.match.matched))
     return {"title": isolated(readable_tex(one_line(p.title, MAX_TITLE_CHARS))) or p.arxiv_id,
-            "url": p.url if _safe_url(p.url) else p.abs_url,
+            "lang": "ja" if KANA.search(p.title or "") else "", "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
             "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
             "evidence": evidence, "day": item.day, "heading": "",

@@ -372,6 +372,13 @@ def test_slack_shows_an_emoji_code_in_a_title_as_typed_not_as_an_emoji():
     assert body.count(":thread:") == 1                  # our own "more papers in the thread :thread:" stays
 
 
+def test_a_japanese_title_is_marked_japanese_in_html_so_its_kanji_take_japanese_forms():
+    papers = [paper(0, title="大規模言語モデルの推論"), paper(1, title="大语言模型的推理"), paper(2)]
+    html = render.render_email(digest(papers=papers)).html
+    assert re.search(r'<a class="title"[^>]* lang="ja"[^>]*>大規模言語モデルの推論</a>', html)
+    assert html.count('lang="ja"') == 1                # Chinese (Han without kana) and English are not
+
+
 def test_slack_short_digest_is_one_message_with_mrkdwn_escaping():
     s = render.render_slack(digest(2, channel="slack", papers=[paper(0, title="A <@here> & <!channel>"), paper(1)]))
     assert s.thread == []
