@@ -20,6 +20,7 @@ MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
 MAX_AUTHORS_SHOWN = 3
 PREHEADER_CHARS = 150
+SUBJECT_GLANCE_CHARS = 50   # about what a phone's inbox list shows of a subject: the day must be in it
 TEXT_COLUMNS = 72        # a reply quotes each line with "> ": three levels still fit RFC 5322's 78
 SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_CHARS = 3000
@@ -82,22 +83,30 @@ def long_day_label(d) -> str:
 
 
 def subject(digest: Digest) -> str:
-    n = len(digest.items)
-    terms = []
-    for t in digest.recipient.profile_terms:
-        t = one_line(t, 30)
-        if t and t not in terms:
-            terms.append(t)
-    about = ", ".join(terms[:3]) + (" …" if len(terms) > 3 else "")
-    head = headline(n, about, digest.stats.failed_sources)
+    """'4 papers on kv cache, MoE — Wed 29 Jul'; when longer than SUBJECT_GLANCE_CHARS, the count
+    and the days first and the profile's terms, the same every day, last: '12 papers — Wed 29 Jul
+    — on retrieval-augmented generation, …'. With three long terms the day came after 80."""
+    n, failed = len(digest.items), digest.stats.failed_sources
+    what, about, when = count_label(n, failed), terms_label(digest.recipient.profile_terms), when_label(digest)
+    broken = f": {' and '.join(failed)} could not be fetched" if failed and not n else ""
+    s = f"{what} on {about}{broken} — {when}" if about else f"{what}{broken} — {when}"
+    if len(s) > SUBJECT_GLANCE_CHARS:
+        s = f"{what} — {when}{broken}" + (f" — on {about}" if about else "")
+    return one_line(s, 200)
+
+
+def terms_label(profile_terms: list[str]) -> str:
+    terms = list(dict.fromkeys(t for t in (one_line(t, 30) for t in profile_terms) if t))
+    return ", ".join(terms[:3]) + (" …" if len(terms) > 3 else "")
+
+
+def when_label(digest: Digest) -> str:
     if is_catch_up(digest):
         days = sorted(digest.covers_days)
-        when = f"catch-up {day_label(days[0])} – {day_label(days[-1])}"
-    elif digest.recipient.frequency == "weekly":
-        when = f"week {days_label(*week_days(digest))}"
-    else:
-        when = day_label(digest.day)
-    return one_line(f"{head} — {when}", 200)
+        return f"catch-up {day_label(days[0])} – {day_label(days[-1])}"
+    if digest.recipient.frequency == "weekly":
+        return f"week {days_label(*week_days(digest))}"
+    return day_label(digest.day)
 
 
 def days_label(first, last) -> str:
@@ -116,15 +125,11 @@ def week_days(digest: Digest) -> tuple:
     return min([digest.day - timedelta(days=6), *days]), max([digest.day, *days])
 
 
-def headline(n: int, about: str, failed: list[str]) -> str:
-    """'3 papers on kv cache', 'No new papers on kv cache', or, when nothing came and a source
-    could not be fetched, 'Nothing yet on kv cache: arXiv cs.LG could not be fetched': a broken
-    source is told as such, never as a quiet day (its papers come in a later digest)."""
-    what = f"{n} paper{'s' if n != 1 else ''}" if n else "Nothing yet" if failed else "No new papers"
-    head = f"{what} on {about}" if about else what
-    if not n and failed:
-        head += f": {' and '.join(failed)} could not be fetched"
-    return head
+def count_label(n: int, failed: list[str]) -> str:
+    """'3 papers', 'No new papers', or, when nothing came and a source could not be fetched,
+    'Nothing yet' (the subject names the source): a broken source is told as such, never as a
+    quiet day (its papers come in a later digest)."""
+    return f"{n} paper{'s' if n != 1 else ''}" if n else "Nothing yet" if failed else "No new papers"
 
 
 def status_line(digest: Digest) -> str:
@@ -140,6 +145,11 @@ def status_line(digest: Digest) -> str:
         days = sorted(digest.covers_days)
         line = f"Catch-up digest covering {len(days)} days ({day_label(days[0])} – {day_label(days[-1])}). " + line
     return line
+
+
+# Kana are Japanese only: a title with some is marked lang="ja", so that its Han characters take
+# Japanese glyph forms, not the Chinese ones a font may show by default in a lang="en" page.
+KANA = re.compile("[\u3040-\u30ff\uff66-\uff9f]")
 
 
 def item_view(item: DigestItem) -> dict:
@@ -168,7 +178,7 @@ def item_view(item: DigestItem) -> dict:
         stats.append(f"{p.comments} comment{'s' if p.comments != 1 else ''}")
     terms = list(dict.fromkeys(named(t, item.match.apart) for t in item.match.matched))
     return {"title": isolated(readable_tex(one_line(p.title, MAX_TITLE_CHARS))) or p.arxiv_id,
-            "url": p.url if _safe_url(p.url) else p.abs_url,
+            "lang": "ja" if KANA.search(p.title or "") else "", "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
             "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
             "evidence": evidence, "day": item.day, "heading": "",
@@ -418,6 +428,10 @@ def _inliner():
 # ----------------------------------------------------------------------------- slack
 MRKDWN_LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}     # ∗ ˍ ∼ ˋ
 MRKDWN_MARKER = re.compile(r"[*_~`]")
+# Slack shows ":fire:" or "Model:Smile:Net" in any mrkdwn (``verbatim`` too) as an emoji and has no
+# escape for it: an invisible word joiner after the colon that opens one keeps the text as typed.
+EMOJI_CODE = re.compile(r":(?=[\w+'-]+:)")
+WORD_JOINER = "\u2060"
 
 
 def mrkdwn_escape(s: str) -> str:
@@ -425,9 +439,10 @@ def mrkdwn_escape(s: str) -> str:
     markers * _ ~ ` have no escape (a backslash is shown as is), so a title "*Fast* _attention_"
     came out bold and italic. A marker that could open or close formatting is written as its
     look-alike (as ``_link`` does with | in labels); one inside a word (snake_case, 2*3) or alone
-    between spaces cannot, and stays as typed, so most titles copy unchanged."""
+    between spaces cannot, and stays as typed, so most titles copy unchanged. An emoji code is
+    broken (EMOJI_CODE)."""
     s = (s or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return MRKDWN_MARKER.sub(lambda m: _marker(m.string, m.start()), s)
+    return EMOJI_CODE.sub(":" + WORD_JOINER, MRKDWN_MARKER.sub(lambda m: _marker(m.string, m.start()), s))
 
 
 def _marker(s: str, i: int) -> str:

@@ -43,22 +43,24 @@ def test_message_arrives_with_parts_headers_and_content(smtp):
     assert "Paper 3 on KV cache eviction" in text.get_content() and "Paper 3 on KV cache" in html.get_content()
 
 
-@pytest.mark.parametrize("terms", [
-    ["speculative decoding", "sparse attention", "distillation"],          # folds just before the dash
-    ["speculative decoding", "sparse attention", "knowledge distillation"],
-    ["ذاكرة", "🚀 rockets", "kv cache"],
+@pytest.mark.parametrize("terms, failed, subject", [
+    (["kv cache"], ["bioRxiv"],                                          # folds just before the dash
+     "Nothing yet — Wed 29 Jul: bioRxiv could not be fetched — on kv cache"),
+    (["speculative decoding", "sparse attention", "knowledge distillation"], [],
+     "4 papers — Wed 29 Jul — on speculative decoding, sparse attention, knowledge distillation"),
+    (["ذاكرة", "🚀 rockets", "kv cache"], [], "4 papers — Wed 29 Jul — on ذاكرة, 🚀 rockets, kv cache"),
 ], ids=["fold-before-dash", "fold-in-words", "encoded-terms"])
-def test_a_folded_subject_reads_as_rendered_in_a_mail_client(smtp, terms):
+def test_a_folded_subject_reads_as_rendered_in_a_mail_client(smtp, terms, failed, subject):
     """Folded before its "—", the subject read "distillation  — Wed 29 Jul" (two spaces), as sent
     and in the outbox's copy."""
     handler, port = smtp
-    d = digest(4)
+    d = digest(0 if failed else 4, failed=failed, weaker=0)
     d.recipient.profile_terms = terms
     with channel(port) as ch:
         ch.send(d)
     (msg,) = handler.messages
     copy = email.message_from_bytes(bytes(build_message(d, from_addr="digest@example.org")), policy=policy.default)
-    assert msg["Subject"] == copy["Subject"] == f"4 papers on {', '.join(terms)} — Wed 29 Jul"
+    assert msg["Subject"] == copy["Subject"] == subject
 
 
 LONG_ONE_CLICK = "https://papers.example.org/unsubscribe/WzNd.aw5oRw.s0GBUa06mMDKPfOaWofnFpomrHs"   # a real link's length

@@ -106,7 +106,7 @@ def fetch_a_week(cfg, hf):
 
 def test_a_weekly_digest_covering_its_week_is_not_labelled_catch_up(cfg, hf):
     msg = a_week_of_papers(cfg, hf)
-    assert msg["Subject"].endswith("— week Tue 30 Jun – Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
+    assert " — week Tue 30 Jun – Mon 6 Jul" in msg["Subject"] and "catch-up" not in text_of(msg).lower()
 
 
 def test_a_weekly_digest_names_in_its_subject_the_days_it_covers_the_day_it_is_sent_too(cfg, hf):
@@ -122,7 +122,7 @@ def test_a_weekly_digest_names_in_its_subject_the_days_it_covers_the_day_it_is_s
         fetch_cycle(ctx)
     cycle(cfg, "2026-07-06 08:00")                                                  # fetches the day's listing, then sends
     [msg] = outbox(cfg)
-    assert msg["Subject"] == "2 papers on speculative decoding, sparse attention — week Tue 30 Jun – Mon 6 Jul"
+    assert msg["Subject"] == "2 papers — week Tue 30 Jun – Mon 6 Jul — on speculative decoding, sparse attention"
     assert text_of(msg).index("Monday 6 July") < text_of(msg).index("Sparse Attention")
 
 
@@ -156,7 +156,7 @@ def test_a_weekly_digest_after_a_quiet_week_is_not_labelled_catch_up(cfg, hf):
             fetch_cycle(ctx)
     cycle(cfg, "2026-07-06 08:00")
     [msg] = outbox(cfg)
-    assert msg["Subject"].endswith("— week Tue 30 Jun – Mon 6 Jul") and "catch-up" not in text_of(msg).lower()
+    assert " — week Tue 30 Jun – Mon 6 Jul" in msg["Subject"] and "catch-up" not in text_of(msg).lower()
 
 
 def test_a_source_that_is_down_is_reported_not_an_empty_day(cfg, hf):
@@ -182,8 +182,8 @@ def test_an_empty_digest_on_a_day_the_source_failed_says_it_could_not_be_fetched
     hf.down = True
     cycle(cfg, "2026-07-01 08:00")
     [msg] = outbox(cfg)
-    assert msg["Subject"] == ("Nothing yet on speculative decoding: Hugging Face Daily Papers could not be fetched"
-                              " — Wed 1 Jul")
+    assert msg["Subject"] == ("Nothing yet — Wed 1 Jul: Hugging Face Daily Papers could not be fetched"
+                              " — on speculative decoding")
     assert "its papers will be included once it is back" in " ".join(text_of(msg).split())   # lines folded at 78
 
 

@@ -70,6 +70,15 @@ def test_subject_says_what_is_inside():
     assert e.text.count("Catch-up digest covering 3 days") == 1
 
 
+def test_a_subject_with_long_terms_shows_the_count_and_day_where_a_phone_cuts_it_off():
+    """Three long terms put the day after the 80th character, past a phone's inbox list."""
+    d = digest(4)
+    d.recipient.profile_terms = ["retrieval-augmented generation", "long-context inference", "speculative decoding"]
+    s = render.subject(d)
+    assert s.index("Wed 29 Jul") + len("Wed 29 Jul") <= render.SUBJECT_GLANCE_CHARS and s.startswith("4 papers")
+    assert s.endswith(" — on retrieval-augmented generation, long-context inference, speculative decoding")
+
+
 def unwrapped(text: str) -> str:
     """The plain-text part as read, whatever the column its lines are folded at."""
     return " ".join(text.split())
@@ -306,7 +315,7 @@ def test_an_empty_digest_with_weaker_matches_says_nothing_passed_the_bar_without
 @pytest.mark.parametrize("kind", ["text", "html", "slack"])
 def test_a_digest_left_empty_by_a_source_that_could_not_be_fetched_does_not_say_no_new_papers(kind):
     d = digest(0, channel="slack" if kind == "slack" else "email", weaker=0, failed=["arXiv cs.LG"])
-    assert render.subject(d) == "Nothing yet on kv cache, MoE: arXiv cs.LG could not be fetched — Wed 29 Jul"
+    assert render.subject(d) == "Nothing yet — Wed 29 Jul: arXiv cs.LG could not be fetched — on kv cache, MoE"
     shown = shown_text(kind, d)
     assert "Nothing matched in the papers that could be fetched." in shown and "No new papers" not in shown
 
@@ -352,6 +361,22 @@ def test_slack_shows_formatting_characters_of_a_title_as_characters_not_as_forma
     body = json.dumps(render.render_slack(digest(papers=papers, channel="slack")).blocks, ensure_ascii=False)
     assert "|∗Fast∗ ˍattentionˍ ∼sparse∼ ˋkvˋ>*\\nˍwhy\\n" in body and "*Fast*" not in body
     assert "|k_nn search with 2*3 heads>*" in body          # inside words a marker formats nothing: kept
+
+
+def test_slack_shows_an_emoji_code_in_a_title_as_typed_not_as_an_emoji():
+    papers = [paper(0, title=":fire: attention for Model:Smile:Net", authors=["Ann :wave:"]), *map(paper, range(1, 6))]
+    s = render.render_slack(digest(papers=papers, channel="slack"))
+    body = json.dumps([s.text, s.blocks], ensure_ascii=False)
+    assert not re.search(r":[\w+'-]+:", body.replace(":thread:", ""))
+    assert ":\u2060fire: attention for Model:\u2060Smile:Net" in body and "Ann :\u2060wave:" in body
+    assert body.count(":thread:") == 1                  # our own "more papers in the thread :thread:" stays
+
+
+def test_a_japanese_title_is_marked_japanese_in_html_so_its_kanji_take_japanese_forms():
+    papers = [paper(0, title="大規模言語モデルの推論"), paper(1, title="大语言模型的推理"), paper(2)]
+    html = render.render_email(digest(papers=papers)).html
+    assert re.search(r'<a class="title"[^>]* lang="ja"[^>]*>大規模言語モデルの推論</a>', html)
+    assert html.count('lang="ja"') == 1                # Chinese (Han without kana) and English are not
 
 
 def test_slack_short_digest_is_one_message_with_mrkdwn_escaping():

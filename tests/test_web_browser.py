@@ -174,7 +174,7 @@ def test_a_subscriber_serves_themselves_from_subscribe_to_unsubscribe(site, smtp
     run = subprocess.run([sys.executable, "-m", "notifier", "-c", str(cfg), "run", "--all"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    digest = mail_to(recorder, "ada@example.org", "papers on")
+    digest = mail_to(recorder, "ada@example.org", "papers — ")
     assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     one_click = re.search(r"<(http://[^>]+/unsubscribe/[^>]+)>", digest["List-Unsubscribe"]).group(1)
     assert "<mailto:unsubscribe@example.org?subject=unsubscribe>" in digest["List-Unsubscribe"]
