@@ -184,7 +184,7 @@ def test_an_empty_digest_on_a_day_the_source_failed_says_it_could_not_be_fetched
     [msg] = outbox(cfg)
     assert msg["Subject"] == ("Nothing yet — Wed 1 Jul: Hugging Face Daily Papers could not be fetched"
                               " — on speculative decoding")
-    assert "its papers will be included once it is back" in " ".join(text_of(msg).split())   # lines folded at 78
+    assert "its papers will be included once it is back" in " ".join(text_of(msg).split())   # lines folded at 72
 
 
 def test_a_source_disabled_after_it_failed_is_neither_named_nor_reported_failed_in_the_digest(cfg, hf):
