@@ -13,7 +13,7 @@ from itertools import zip_longest
 from pathlib import Path
 
 from notifier.models import Digest, DigestItem
-from notifier.tex import readable_tex
+from notifier.tex import WORD_JOINER, readable_tex
 from notifier.untrusted import CONTROLS, FSI, PDI, balanced, has_bidi, isolated
 
 MAX_EMAIL_BYTES = 100_000
@@ -176,13 +176,18 @@ def item_view(item: DigestItem) -> dict:
         stats.append(f"▲ {p.upvotes} upvote{'s' if p.upvotes != 1 else ''}")
     if p.comments is not None:
         stats.append(f"{p.comments} comment{'s' if p.comments != 1 else ''}")
-    terms = list(dict.fromkeys(named(t, item.match.apart) for t in item.match.matched))
+    terms = named_terms(item.match.matched, item.match.apart)
     return {"title": isolated(readable_tex(one_line(p.title, MAX_TITLE_CHARS))) or p.arxiv_id,
             "lang": "ja" if KANA.search(p.title or "") else "", "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
             "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
             "evidence": evidence, "day": item.day, "heading": "",
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
+
+
+def named_terms(matched: list[str], apart: list[str]) -> list[str]:
+    """The matched terms as a digest names them, each once (``named``)."""
+    return list(dict.fromkeys(named(t, apart) for t in matched))
 
 
 def named(term: str, apart: list[str]) -> str:
@@ -431,7 +436,6 @@ MRKDWN_MARKER = re.compile(r"[*_~`]")
 # Slack shows ":fire:" or "Model:Smile:Net" in any mrkdwn (``verbatim`` too) as an emoji and has no
 # escape for it: an invisible word joiner after the colon that opens one keeps the text as typed.
 EMOJI_CODE = re.compile(r":(?=[\w+'-]+:)")
-WORD_JOINER = "\u2060"
 
 
 def mrkdwn_escape(s: str) -> str:

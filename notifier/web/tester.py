@@ -37,9 +37,9 @@ class TesterItem:
     @property
     def terms(self) -> list[str]:
         """The matched terms as the digest names them ("… (its words apart)")."""
-        from notifier.render import named
+        from notifier.render import named_terms
 
-        return list(dict.fromkeys(named(t, self.apart) for t in self.matched))
+        return named_terms(self.matched, self.apart)
 
     @property
     def votes_line(self) -> str:
