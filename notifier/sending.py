@@ -137,7 +137,7 @@ def record(ctx: Context, d: Delivery, sub: Subscriber, sender, state: str, ref: 
     try:
         return ctx.store.record(d.id, state, provider_ref=ref, **outcome)
     except StoreError as err:
-        went = {State.SENT: f"went out ({ref})" if ref else "went out"}.get(state, f"was tried ({state})")
+        went = f"was tried ({state})" if state != State.SENT else f"went out ({ref})" if ref else "went out"
         raise StoreError(f"{redact(sub.address)}: the digest of {d.digest_day} {went} but could not be recorded: "
                          f"{err.problem}. {what_recovery_does(ctx, sub, sender)}") from None
 
