@@ -199,11 +199,11 @@ class PapersMixin:
         run or worker; those that ended are deleted, each only as it was read (a hold another worker
         stored since stays)."""
         with self.session() as s:
-            rows = s.exec(select(Setting).where(Setting.key.startswith(RETRY_AFTER_KEY))).all()
+            rows = _hold_rows(s)
             ended = [row for row in rows if _hold(row.value)[0] <= now]
             for row in ended:
                 s.execute(delete(Setting).where(Setting.key == row.key, Setting.value == row.value))
-        return {row.key.removeprefix(RETRY_AFTER_KEY): _hold(row.value) for row in rows if row not in ended}
+        return _by_group([row for row in rows if row not in ended])
 
     def hold_retry_after(self, group: str, until: datetime, problem: str, status: int | None) -> None:
         self.put_setting(RETRY_AFTER_KEY + group,
@@ -213,8 +213,7 @@ class PapersMixin:
         """Every host group's latest Retry-After ("hf", "arxiv": ``Fetcher._group``) as (until, an
         aware UTC time; the answer, "HTTP 429"; its status), past ones not yet deleted too."""
         with self.reading() as s:
-            rows = s.exec(select(Setting).where(Setting.key.startswith(RETRY_AFTER_KEY))).all()
-        return {row.key.removeprefix(RETRY_AFTER_KEY): _hold(row.value) for row in rows}
+            return _by_group(_hold_rows(s))
 
     def failed_sources_since(self, since: datetime) -> list[str]:
         """Sources whose latest fetch since ``since`` failed."""
@@ -224,6 +223,14 @@ class PapersMixin:
             if last and last.outcome == FetchState.FAILED and last.started_at >= since:
                 failed.append(source)
         return failed
+
+
+def _hold_rows(s) -> list[Setting]:
+    return s.exec(select(Setting).where(Setting.key.startswith(RETRY_AFTER_KEY))).all()
+
+
+def _by_group(rows: list[Setting]) -> dict[str, tuple[datetime, str, int | None]]:
+    return {row.key.removeprefix(RETRY_AFTER_KEY): _hold(row.value) for row in rows}
 
 
 def _hold(value: str) -> tuple[datetime, str, int | None]:
