@@ -500,15 +500,21 @@ def test_an_alert_raised_by_two_workers_at_once_is_recorded_once_without_error(p
     store.close()
 
 
-def test_a_run_waits_at_its_end_two_leases_at_most_while_a_live_worker_holds_a_claim(postgres_url, tmp_path, monkeypatch):
-    from notifier.recovery import finish_claimed
-
+def claimed_by_a_live_worker(postgres_url, monkeypatch):
+    """(another worker's store, a digest it claimed for a day, the simulated clock a wait moves)."""
     other = Store(postgres_url)
     d = one_pending(other)
     assert other.claim(d.id, lease=timedelta(days=1)) is not None      # a live worker, busy with it all along
     clock = [0.0]                                                       # simulated: a wait moves it, nothing else
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    return other, d, clock
+
+
+def test_a_run_waits_at_its_end_two_leases_at_most_while_a_live_worker_holds_a_claim(postgres_url, tmp_path, monkeypatch):
+    from notifier.recovery import finish_claimed
+
+    other, d, clock = claimed_by_a_live_worker(postgres_url, monkeypatch)
     with worker_context(postgres_url, tmp_path, lease_seconds=60) as ctx:
         assert finish_claimed(ctx) == []
         [row] = ctx.store.deliveries()
@@ -522,12 +528,7 @@ def test_a_run_waiting_for_another_workers_claim_logs_what_it_waits_for_and_that
     """A timer run could wait 10 minutes at its end without a word on what for."""
     from notifier.recovery import finish_claimed
 
-    other = Store(postgres_url)
-    d = one_pending(other)
-    assert other.claim(d.id, lease=timedelta(days=1)) is not None      # a live worker, busy with it all along
-    clock = [0.0]                                                       # simulated: a wait moves it, nothing else
-    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    other, d, clock = claimed_by_a_live_worker(postgres_url, monkeypatch)
     with worker_context(postgres_url, tmp_path, lease_seconds=60) as ctx, caplog.at_level("INFO", "notifier.pipeline"):
         finish_claimed(ctx)
     other.close()
