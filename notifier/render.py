@@ -431,11 +431,14 @@ def _inliner():
 
 
 # ----------------------------------------------------------------------------- slack
-MRKDWN_LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}     # ∗ ˍ ∼ ˋ
+MRKDWN_LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb", ">": "\u02c3"}     # ∗ ˍ ∼ ˋ ˃
 MRKDWN_MARKER = re.compile(r"[*_~`]")
-# Slack shows ":fire:" or "Model:Smile:Net" in any mrkdwn (``verbatim`` too) as an emoji and has no
-# escape for it: an invisible word joiner after the colon that opens one keeps the text as typed.
+# Slack shows ":fire:" or "Model:Smile:Net" in any mrkdwn (``verbatim`` too) and in a plain_text
+# header as an emoji and has no escape for it: an invisible word joiner after the colon that opens
+# one keeps the text as typed.
 EMOJI_CODE = re.compile(r":(?=[\w+'-]+:)")
+# A line that starts with ">" (written "&gt;") is a block quote in mrkdwn, and has no escape either.
+QUOTE_MARK = re.compile(r"^(\s*)&gt;", re.M)
 
 
 def mrkdwn_escape(s: str) -> str:
@@ -443,10 +446,17 @@ def mrkdwn_escape(s: str) -> str:
     markers * _ ~ ` have no escape (a backslash is shown as is), so a title "*Fast* _attention_"
     came out bold and italic. A marker that could open or close formatting is written as its
     look-alike (as ``_link`` does with | in labels); one inside a word (snake_case, 2*3) or alone
-    between spaces cannot, and stays as typed, so most titles copy unchanged. An emoji code is
-    broken (EMOJI_CODE)."""
+    between spaces cannot, and stays as typed, so most titles copy unchanged. So is a ">" that
+    starts a line (the text's start counts: the caller may put it at one), which made an author
+    list "> Ann Lee" a quote. An emoji code is broken (``emoji_broken``)."""
     s = (s or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return EMOJI_CODE.sub(":" + WORD_JOINER, MRKDWN_MARKER.sub(lambda m: _marker(m.string, m.start()), s))
+    s = QUOTE_MARK.sub(lambda m: m[1] + MRKDWN_LOOKALIKES[">"], s)
+    return emoji_broken(MRKDWN_MARKER.sub(lambda m: _marker(m.string, m.start()), s))
+
+
+def emoji_broken(s: str) -> str:
+    """``s`` with each emoji code shown as typed (EMOJI_CODE), in mrkdwn or plain_text."""
+    return EMOJI_CODE.sub(":" + WORD_JOINER, s)
 
 
 def _marker(s: str, i: int) -> str:
@@ -581,7 +591,7 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
 
     subj = subject(digest)
     views = with_votes([item_view(i) for i in digest.items], digest)
-    head = [HeaderBlock(text=_cut(subj, SLACK_MAX_HEADER_CHARS)),
+    head = [HeaderBlock(text=_cut(emoji_broken(subj), SLACK_MAX_HEADER_CHARS)),
             ContextBlock(elements=[_mrkdwn(mrkdwn_escape(status_line(digest)))])]
     summary = list(head)
     shown, rest = split_summary(by_day(views, digest), items_in_summary)

@@ -372,6 +372,31 @@ def test_slack_shows_an_emoji_code_in_a_title_as_typed_not_as_an_emoji():
     assert body.count(":thread:") == 1                  # our own "more papers in the thread :thread:" stays
 
 
+HOSTILE_SLACK = {"title": dict(title="> :fire: results"), "author": dict(authors=["> Ann :wave:", "Bo"]),
+                 "term": dict(term=":fire:")}
+
+
+def hostile_slack_digest(kind: str):
+    d = digest(papers=[paper(0, **{k: v for k, v in HOSTILE_SLACK[kind].items() if k != "term"}),
+                       *map(paper, range(1, 6))], channel="slack")
+    if kind == "term":
+        d.recipient.profile_terms = [":fire:", "> x"]
+        d.items[0].match.matched = [":fire:"]
+        d.items[0].profiles = [":fire:"]
+    return d
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_SLACK))
+def test_slack_never_makes_a_quote_or_an_emoji_of_a_title_author_or_term_header_and_notification_included(kind):
+    """A line starting with ">" (written "&gt;") is a quote in mrkdwn; ":fire:" is an emoji in mrkdwn
+    and in the plain_text header alike."""
+    s = render.render_slack(hostile_slack_digest(kind))
+    shown = [s.text, s.reply_text(1), *texts([s.blocks, *s.thread])]
+    assert not [t for t in shown if re.search(r"^\s*&gt;", t, re.M)]
+    assert not [t for t in shown if re.search(r":[\w+'-]+:", t.replace(":thread:", ""))]
+    assert any(kind == "term" and ":\u2060fire:" in t or "˃ " in t for t in shown)
+
+
 def test_a_japanese_title_is_marked_japanese_in_html_so_its_kanji_take_japanese_forms():
     papers = [paper(0, title="大規模言語モデルの推論"), paper(1, title="大语言模型的推理"), paper(2)]
     html = render.render_email(digest(papers=papers)).html
