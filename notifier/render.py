@@ -14,7 +14,7 @@ from pathlib import Path
 
 from notifier.models import Digest, DigestItem
 from notifier.tex import WORD_JOINER, readable_tex
-from notifier.untrusted import CONTROLS, FSI, PDI, balanced, has_bidi, isolated
+from notifier.untrusted import CONTROLS, FSI, PDI, balanced, has_bidi, isolated, resolved, still_open
 
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
@@ -382,15 +382,32 @@ def _wrap_line(line: str, width: int) -> str:
     if columns(line) <= width or "://" in line:
         return line
     indent = " " * len(re.match(r"\s*(\d+\.\s|[a-z]+: )?", line).group())
-    if len(line) < columns(line):
-        return _wrap_wide(line, width, indent)
-    return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
-                                   break_on_hyphens=False))
+    line = resolved(line)
+    if len(line) != columns(line):
+        return "\n".join(isolated_lines(_wrap_wide(line, width, indent)))
+    return "\n".join(isolated_lines(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
+                                                 break_on_hyphens=False)))
+
+
+def isolated_lines(lines: list[str]) -> list[str]:
+    """Folded lines each with its bidi controls closed: an isolate open at a fold (a right-to-left
+    title's) is closed at the end of its line and opened again after the next one's indent. A
+    viewer that takes each line's direction from its first letter showed the title's second line
+    right-to-left, its indent on the right ("resolved" keeps the direction the whole title had)."""
+    out, carried = [], ""
+    for line in lines:
+        text = line.lstrip(" ")
+        line = line[:len(line) - len(text)] + carried + text
+        carried = "".join(still_open(line))
+        out.append(balanced(line))
+    return out
 
 
 def columns(s: str) -> int:
-    """The columns ``s`` takes in a terminal: two for a wide (CJK) character."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+    """The columns ``s`` takes in a terminal: two for a wide (CJK) character, none for a combining
+    mark or an invisible one (a bidi control, a zero-width space, an emoji's joiner)."""
+    return sum(0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else
+               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
 
 
 # What Japanese and Chinese line breaking (kinsoku) never starts a line with: closing punctuation,
@@ -401,9 +418,9 @@ WIDE = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uff60"
 FOLD_UNIT = re.compile(rf"\s+|[{re.escape(NO_LINE_END)}]*(?:[^\s{WIDE}]+|.)[{re.escape(NO_LINE_START)}]*")
 
 
-def _wrap_wide(line: str, width: int, indent: str) -> str:
-    """A line holding wide characters folded by columns, between words or between any two wide
-    characters (CJK text has no spaces to fold at, and textwrap counts characters), but for kinsoku:
+def _wrap_wide(line: str, width: int, indent: str) -> list[str]:
+    """A line holding wide or invisible characters folded by columns (textwrap counts characters),
+    between words or between any two wide characters (CJK text has no spaces to fold at), but for kinsoku:
     a line never starts with "、" or "っ", nor ends with "「" (the fold moves a character earlier)."""
     out, current = [], ""
     for chunk in FOLD_UNIT.findall(line):
@@ -412,7 +429,7 @@ def _wrap_wide(line: str, width: int, indent: str) -> str:
             current = indent
             chunk = chunk.lstrip()
         current += chunk
-    return "\n".join(out + [current.rstrip()])
+    return out + [current.rstrip()]
 
 
 @functools.lru_cache(maxsize=8)

@@ -173,6 +173,28 @@ WHERE_EACH_STARTS = """names => {
 }"""
 
 
+FOLDED_RTL = {"hebrew": "מודל שפה גדול לדחיסת זיכרון מפתח וערך בהסקה בהקשר ארוך עם קשב דליל GPT על מדדים רבים",
+              "arabic": "نموذج لغوي كبير لضغط ذاكرة المفاتيح والقيم في الاستدلال طويل السياق GPT مع انتباه متفرق"}
+
+
+@pytest.mark.parametrize("language", sorted(FOLDED_RTL))
+def test_each_line_of_a_folded_right_to_left_title_or_why_line_is_isolated_on_its_own_right_to_left(language):
+    """A viewer that takes a line's direction from its first letter showed the second line of a
+    folded title right-to-left (its indent on the right): the title's isolate was open across the
+    fold. Each line now opens and closes its own, right-to-left as the title is, though "GPT"
+    starts the second line."""
+    words = FOLDED_RTL[language].split()
+    d = digest(papers=[paper(0, title=FOLDED_RTL[language])])
+    d.items[0].match.evidence[0].snippet[:] = [(" ".join(words[:7]) + " ", False), ("KV cache", True),
+                                               (" " + " ".join(words[7:]), False)]
+    lines = render.render_email(d).text.splitlines()
+    title = next(i for i, line in enumerate(lines) if line.startswith("1. "))
+    why = next(i for i, line in enumerate(lines) if "why:" in line)
+    assert lines[title + 1] == f"   {RLI}GPT {FOLDED_RTL[language].split('GPT ')[1]}{PDI}"
+    assert lines[why + 1].startswith(f"        {RLI}") and lines[why + 1].endswith(PDI)
+    assert not [line for line in lines if still_open(line)]
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
 def test_an_author_list_starting_with_an_arabic_name_reads_in_list_order_under_its_title_in_a_browser():
     """With dir="auto" on the list, its first (Arabic) name made the whole line right-to-left:
