@@ -381,12 +381,12 @@ def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
 def _wrap_line(line: str, width: int) -> str:
     if columns(line) <= width or "://" in line:
         return line
-    indent = " " * len(re.match(r"\s*(\d+\.\s|[a-z]+: )?", line).group())
-    line = resolved(line)
-    if len(line) != columns(line):
-        return "\n".join(isolated_lines(_wrap_wide(line, width, indent)))
-    return "\n".join(isolated_lines(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
-                                                 break_on_hyphens=False)))
+    label = re.match(r"\s*(\d+\.\s|[a-z]+: )?", line).group()
+    text, indent = resolved(line[len(label):]), " " * len(label)
+    if len(text) != columns(text):
+        return "\n".join(isolated_lines(_wrap_wide(text, width, label, indent)))
+    return "\n".join(isolated_lines(textwrap.wrap(text, width, initial_indent=label, subsequent_indent=indent,
+                                                 break_long_words=False, break_on_hyphens=False)))
 
 
 def isolated_lines(lines: list[str]) -> list[str]:
@@ -418,17 +418,19 @@ WIDE = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uff60"
 FOLD_UNIT = re.compile(rf"\s+|[{re.escape(NO_LINE_END)}]*(?:[^\s{WIDE}]+|.)[{re.escape(NO_LINE_START)}]*")
 
 
-def _wrap_wide(line: str, width: int, indent: str) -> list[str]:
-    """A line holding wide or invisible characters folded by columns (textwrap counts characters),
-    between words or between any two wide characters (CJK text has no spaces to fold at), but for kinsoku:
-    a line never starts with "、" or "っ", nor ends with "「" (the fold moves a character earlier)."""
-    out, current = [], ""
-    for chunk in FOLD_UNIT.findall(line):
-        if current.strip() and columns(current + chunk.rstrip()) > width:
+def _wrap_wide(text: str, width: int, label: str, indent: str) -> list[str]:
+    """A line's text after its ``label`` ("1. ", "why: "), holding wide or invisible characters,
+    folded by columns (textwrap counts characters), between words or between any two wide
+    characters (CJK text has no spaces to fold at), but for kinsoku: a line never starts with "、"
+    or "っ", nor ends with "「" (the fold moves a character earlier). A word longer than a line
+    stays on the line it starts, after its label too."""
+    out, current, empty = [], label, True
+    for chunk in FOLD_UNIT.findall(text):
+        if not empty and columns(current + chunk.rstrip()) > width:
             out.append(current.rstrip())
-            current = indent
-            chunk = chunk.lstrip()
+            current, empty, chunk = indent, True, chunk.lstrip()
         current += chunk
+        empty = empty and not chunk.strip()
     return out + [current.rstrip()]
 
 

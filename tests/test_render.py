@@ -535,6 +535,14 @@ def test_plain_text_lines_fit_72_columns_so_a_reply_quoting_them_thrice_fits_78_
     assert lines[first + 1].startswith("   cache eviction about") and lines[first + 3].startswith("   https://")
 
 
+@pytest.mark.parametrize("kind", ["latin", "with a zero-width space"])
+def test_a_title_whose_first_word_is_longer_than_a_line_starts_on_its_number_line(kind):
+    """textwrap put a title's first word longer than a line on a line of its own: "1." stood alone."""
+    word = "Supercalifragilistic" * 4 + ("\u200b" if kind != "latin" else "")
+    lines = render.render_email(digest(papers=[paper(0, title=f"{word} attention for long contexts")])).text
+    assert f"1. {word}\n   attention for long contexts\n" in lines
+
+
 def test_a_folded_why_or_matched_line_goes_on_under_its_text_not_under_its_label():
     """In a fixed-width font the continuation of "why: …" started under "why", so it read as a
     line of its own."""
