@@ -46,7 +46,7 @@ class SlackMessage:
     def reply_text(self, i: int) -> str:
         """The notification text of thread reply ``i`` (from 1): the summary's, cut to 200 characters
         where it splits no escape ("&am" of "&amp;"), and which reply it is."""
-        head = self.text if len(self.text) <= 200 else balanced(re.sub(r"&[a-z]*$", "", self.text[:199]) + "…")
+        head = self.text if len(self.text) <= 200 else balanced(re.sub(r"&[a-z]*$", "", self.text[:whole(self.text, 199)]) + "…")
         return f"{head} (details {i}/{len(self.thread)})"
 
 
@@ -57,10 +57,29 @@ def one_line(s: str, limit: int | None = None) -> str:
     not "… of tran…")."""
     s = " ".join((s or "").translate(CONTROLS).split())
     if limit and len(s) > limit:
-        cut = s[: limit - 1]
+        cut = s[: whole(s, limit - 1)]
         space = cut.rfind(" ", limit * 4 // 5)
         s = (cut[:space] if s[limit - 1] != " " and space > 0 else cut).rstrip() + "…"
     return s
+
+
+ZWJ = "\u200d"
+FLAG_LETTERS = "".join(map(chr, range(0x1F1E6, 0x1F200)))     # two make a flag: 🇯🇵
+
+
+def whole(s: str, i: int) -> int:
+    """Where to cut ``s`` at ``i`` or before, splitting no character made of several: a letter and
+    its combining marks, an emoji sequence (joined by ZWJ, with a skin tone or a variation
+    selector), a flag. Cut inside one, 👩‍🔬 showed as 👩 and a joiner, 🇯🇵 as a lone boxed J."""
+    while 0 < i < len(s) and (_continues(s[i]) or s[i - 1] == ZWJ):
+        i -= 1
+    return i - (i - len(s[:i].rstrip(FLAG_LETTERS))) % 2
+
+
+def _continues(c: str) -> bool:
+    """Whether ``c`` belongs with the character before it (Unicode UAX #29's extenders, roughly)."""
+    return (unicodedata.category(c) in ("Mn", "Me", "Mc") or c == ZWJ or "\ufe00" <= c <= "\ufe0f"
+            or "\U0001f3fb" <= c <= "\U0001f3ff" or "\U000e0020" <= c <= "\U000e007f")
 
 
 def short_authors(authors: list[str]) -> str:
@@ -494,7 +513,7 @@ def _link(url: str, label: str) -> str:
 
 
 def _cut(s: str, limit: int) -> str:
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+    return s if len(s) <= limit else s[: whole(s, limit - 1)] + "…"
 
 
 def _mrkdwn(text: str):

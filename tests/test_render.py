@@ -481,6 +481,20 @@ def test_a_title_too_long_to_show_is_cut_after_a_whole_word_everywhere_it_is_sho
     assert len(shown) <= render.MAX_TITLE_CHARS and f"|{shown}>*" in slack
 
 
+SPLIT_BY_A_CUT = {"flag": "🇯🇵", "family": "👨\u200d👩\u200d👧", "skin tone": "👍🏽", "combining marks": "e\u0301\u0302"}
+
+
+@pytest.mark.parametrize("kind", sorted(SPLIT_BY_A_CUT))
+def test_a_title_cut_inside_an_emoji_flag_or_accented_letter_leaves_it_out_whole_in_email_and_slack(kind):
+    """A 300-character cut through "🇯🇵" left a lone boxed J; through "👨‍👩‍👧", a man and a joiner."""
+    title = "KV" * 149 + SPLIT_BY_A_CUT[kind] + " and more"
+    d = digest(papers=[paper(0, title=title)])
+    e, s = render.render_email(d), render.render_slack(d)
+    for shown in (e.text, e.html, json.dumps(s.blocks, ensure_ascii=False)):
+        assert "KV" * 149 + "…" in shown
+    assert "KV" * 149 + SPLIT_BY_A_CUT[kind][0] not in e.text + e.html + json.dumps([s.text, s.blocks], ensure_ascii=False)
+
+
 def test_outlook_gets_the_background_colours_as_table_attributes():
     """Outlook for Windows (Word) drops many CSS backgrounds; bgcolor it always draws."""
     html = render.render_email(digest(2)).html
