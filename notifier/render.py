@@ -46,7 +46,8 @@ class SlackMessage:
     def reply_text(self, i: int) -> str:
         """The notification text of thread reply ``i`` (from 1): the summary's, cut to 200 characters
         where it splits no escape ("&am" of "&amp;"), and which reply it is."""
-        head = self.text if len(self.text) <= 200 else balanced(re.sub(r"&[a-z]*$", "", self.text[:whole(self.text, 199)]) + "…")
+        cut = self.text[:whole(self.text, 199)]
+        head = self.text if len(self.text) <= 200 else balanced(re.sub(r"&[a-z]*$", "", cut) + "…")
         return f"{head} (details {i}/{len(self.thread)})"
 
 

@@ -102,7 +102,8 @@ def test_an_http_unsubscribe_link_is_offered_to_follow_but_not_as_one_click(smtp
     with channel(port, unsubscribe_url="http://digest.example.org/u/tok123") as ch:
         ch.send(digest(1))
     msg = handler.messages[0]
-    assert msg["List-Unsubscribe"] == "<http://digest.example.org/u/tok123>, <mailto:unsubscribe@example.org?subject=unsubscribe>"
+    assert msg["List-Unsubscribe"] == ("<http://digest.example.org/u/tok123>, "
+                                       "<mailto:unsubscribe@example.org?subject=unsubscribe>")
     assert msg["List-Unsubscribe-Post"] is None
     assert '<a href="http://digest.example.org/u/tok123"' in msg.get_body(("html",)).get_content()
 
