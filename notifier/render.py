@@ -83,6 +83,13 @@ def _continues(c: str) -> bool:
             or "\U0001f3fb" <= c <= "\U0001f3ff" or "\U000e0020" <= c <= "\U000e007f")
 
 
+def typed(term: str, limit: int) -> str:
+    """A profile's term or label as a digest shows it: on one line and, like a title, isolated
+    (``isolated``): a right-to-left control in a term turned the subject around after it, and in
+    Slack's notification the titles after it too."""
+    return isolated(one_line(term, limit))
+
+
 def short_authors(authors: list[str]) -> str:
     names = [isolated(one_line(a, 80)) for a in authors if a and a.strip()]
     if len(names) > MAX_AUTHORS_SHOWN + 1:
@@ -112,11 +119,11 @@ def subject(digest: Digest) -> str:
     s = f"{what} on {about}{broken} — {when}" if about else f"{what}{broken} — {when}"
     if len(s) > SUBJECT_GLANCE_CHARS:
         s = f"{what} — {when}{broken}" + (f" — on {about}" if about else "")
-    return one_line(s, 200)
+    return balanced(one_line(s, 200))
 
 
 def terms_label(profile_terms: list[str]) -> str:
-    terms = list(dict.fromkeys(t for t in (one_line(t, 30) for t in profile_terms) if t))
+    terms = list(dict.fromkeys(t for t in (typed(t, 30) for t in profile_terms) if t))
     return ", ".join(terms[:3]) + (" …" if len(terms) > 3 else "")
 
 
@@ -200,7 +207,7 @@ def item_view(item: DigestItem) -> dict:
     return {"title": isolated(readable_tex(one_line(p.title, MAX_TITLE_CHARS))) or p.arxiv_id,
             "lang": "ja" if KANA.search(p.title or "") else "", "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
-            "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
+            "profiles_line": profiles_line(item.profiles),
             "evidence": evidence, "day": item.day, "heading": "",
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
 
@@ -214,7 +221,7 @@ def named(term: str, apart: list[str]) -> str:
     """A matched term as a digest names it, a phrase the paper has only as its words apart said so
     ("long-context inference (its words apart)", as `notifier match` says): its why line quoted
     "… *inference* …" as if the paper had the phrase."""
-    return f"{one_line(term, 60)} (its words apart)" if term in apart else one_line(term, 60)
+    return f"{typed(term, 60)} (its words apart)" if term in apart else typed(term, 60)
 
 
 def isolated_snippet(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
@@ -282,7 +289,7 @@ def nothing_line(weaker: int, failed: list[str]) -> str:
 def profiles_line(labels: list[str]) -> str:
     """Which of the subscriber's profiles sent a paper: "profile: kv cache, MoE" or "profiles: kv
     cache, MoE; mamba" (a label lists its terms with commas, so profiles are set apart by ";")."""
-    labels = [one_line(x, 60) for x in labels]
+    labels = [typed(x, 60) for x in labels]
     if not labels:
         return ""
     return f"profile{'s' if len(labels) > 1 else ''}: " + "; ".join(labels)

@@ -148,6 +148,13 @@ def test_untrusted_title_never_injects_a_header(smtp, kind):
     assert msg["Subject"].startswith("1 paper on kv cache")
 
 
+def test_a_subject_naming_a_right_to_left_term_reads_without_a_stray_space_or_a_bidi_control():
+    """The term is isolated in the subject (FSI ... PDI); the header left each control as a space."""
+    d = digest(1)
+    d.recipient.profile_terms = ["ذاكرة", "\u202eMoE"]
+    assert build_message(d, from_addr="d@example.org")["Subject"] == "1 paper on ذاكرة, MoE — Wed 29 Jul"
+
+
 def test_recipient_address_with_injection_is_refused_not_sent(smtp):
     handler, port = smtp
     with channel(port) as ch:

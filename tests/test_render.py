@@ -281,6 +281,18 @@ def test_a_bidi_control_in_the_recipients_name_never_turns_the_footer_after_it_a
         assert "Ann" in footer and "evil" in footer and still_open(footer) == []
 
 
+def test_a_bidi_control_in_a_profile_term_never_turns_the_subject_or_slack_notification_around_after_it():
+    """The subject (email, Slack header), the Slack notification and the matched line name the
+    subscriber's terms: an RLO in one reversed the day and, in the notification, the titles after it."""
+    d = digest(papers=[paper(0)])
+    d.recipient.profile_terms = [f"{RLO}evil", "MoE"]
+    d.items[0].match.matched = [f"{RLO}evil"]
+    e, s = render.render_email(d), render.render_slack(d)
+    for shown in (e.subject, s.text, s.blocks[0]["text"]["text"], e.text, e.html, json.dumps(s.blocks)):
+        assert not [line for line in shown.split(", MoE")[0].splitlines() if still_open(line)]
+    assert f"matched: \u2068{RLO}evil{PDF}\u2069" in e.text
+
+
 def test_right_to_left_titles_and_authors_keep_their_letters_and_text_beside_them_keeps_its_order():
     d = digest(papers=[paper(0, title="نماذج الانتباه 2", authors=["محمد علي", "Bob Smith"]), paper(1)])
     text, slack = render.render_email(d).text, render.render_slack(d)

@@ -10,6 +10,7 @@ import re
 import smtplib
 import ssl
 import sys
+import unicodedata
 from dataclasses import dataclass
 from email.headerregistry import Address, HeaderRegistry, UniqueUnstructuredHeader, UnstructuredHeader
 from email.message import EmailMessage
@@ -22,8 +23,11 @@ from notifier.outbox import State
 
 
 def _clean(s: str) -> str:
-    """No CR/LF (or other control characters) ever reaches a header."""
-    return " ".join("".join(c if c.isprintable() else " " for c in (s or "")).split())
+    """No CR/LF (or other control characters) ever reaches a header; an invisible one (a bidi
+    isolate around a profile's right-to-left term, an emoji's joiner) is left out, not made a space
+    ("on ذاكرة , MoE")."""
+    return " ".join("".join(c if c.isprintable() else "" if unicodedata.category(c) == "Cf" else " "
+                            for c in (s or "")).split())
 
 
 def message_id(delivery_key: str, domain: str) -> str:
