@@ -56,12 +56,23 @@ def one_line(s: str, limit: int | None = None) -> str:
     """Collapse whitespace (newlines in a title must never reach a header), drop control
     characters and cut long text, after a whole word when one ends in its last fifth ("… of the…",
     not "… of tran…")."""
-    s = " ".join((s or "").translate(CONTROLS).split())
+    s = " ".join(few_marks((s or "").translate(CONTROLS)).split())
     if limit and len(s) > limit:
         cut = s[: whole(s, limit - 1)]
         space = cut.rfind(" ", limit * 4 // 5)
         s = (cut[:space] if s[limit - 1] != " " and space > 0 else cut).rstrip() + "…"
     return s
+
+
+# Diacritics that are no script's own (Latin, Greek, Cyrillic ones; Vietnamese stacks two): more
+# than three on one letter ("Zalgo" text, 30 of them) drew over the lines above and below it.
+GENERIC_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+STACKED_MARKS = re.compile(f"([{GENERIC_MARKS}]{{3}})[{GENERIC_MARKS}]+")
+
+
+def few_marks(s: str) -> str:
+    """``s`` with at most three generic combining marks on a letter (GENERIC_MARKS)."""
+    return STACKED_MARKS.sub(r"\1", s)
 
 
 ZWJ = "\u200d"
@@ -184,7 +195,7 @@ def item_view(item: DigestItem) -> dict:
     p = item.paper
     evidence = []
     for ev in fold({"title": p.title, "abstract": p.abstract}, item.match.evidence)[:2]:    # a sentence once
-        segments = [(balanced(readable_tex(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400])), bool(h))
+        segments = [(balanced(readable_tex(re.sub(r"\s+", " ", few_marks(t.translate(CONTROLS)))[:400])), bool(h))
                     for t, h in ev.snippet]
         segments = joined_hits(segments)
         if ev.field == "title":

@@ -508,6 +508,19 @@ def test_a_title_cut_inside_an_emoji_flag_or_accented_letter_leaves_it_out_whole
     assert "KV" * 149 + SPLIT_BY_A_CUT[kind][0] not in everywhere
 
 
+ZALGO_K = "K" + "\u0301\u0302\u0303\u0304\u0306\u0307\u0308\u030a\u030b\u030c" * 3
+
+
+def test_a_letter_under_a_pile_of_diacritics_keeps_three_and_a_vietnamese_title_keeps_all_of_its_own():
+    """Thirty marks on one letter ("Zalgo" text) drew over the paper above it in the email."""
+    vietnamese = unicodedata.normalize("NFD", "Mô hình ngôn ngữ lớn cho bộ nhớ đệm")
+    d = digest(papers=[paper(0, title=f"{ZALGO_K}V cache", authors=[f"Ann {ZALGO_K}"]), paper(1, title=vietnamese)])
+    d.items[0].match.evidence[0].snippet[:] = [(f"the {ZALGO_K}V ", False), ("cache", True)]
+    e, s = render.render_email(d), render.render_slack(d)
+    for shown in (e.text, e.html, json.dumps(s.blocks, ensure_ascii=False)):
+        assert "K\u0301\u0302\u0303V" in shown and "\u0304" not in shown and vietnamese in shown
+
+
 def test_outlook_gets_the_background_colours_as_table_attributes():
     """Outlook for Windows (Word) drops many CSS backgrounds; bgcolor it always draws."""
     html = render.render_email(digest(2)).html
