@@ -603,11 +603,17 @@ def require_secrets(config: Config, env: dict | None = None) -> Config:
 def warn_unsubscribe_missing(config, env: dict | None = None) -> bool:
     """Log a WARNING, for a command about to send (run, serve), when digests mailed over SMTP
     would carry no unsubscribe link and no List-Unsubscribe header (Gmail and Yahoo ask bulk
-    senders for a one-click one). -> whether it did."""
+    senders for a one-click one), or links without one-click (an http public_url: RFC 8058 asks
+    for https, ``email.one_click``). -> whether it did."""
     e, w = config.email, config.web
-    if not e.host or e.unsubscribe_mailto:
-        return False
-    if (w.public_url or config.general.public_url) and read_secret(w.secret_env, env):
+    base = w.public_url or config.general.public_url
+    linked = bool(base) and bool(read_secret(w.secret_env, env))
+    if e.host and linked and base.lower().startswith("http://"):
+        event(logging.getLogger("notifier.config"), "no one-click unsubscribe", logging.WARNING,
+              text=f"public_url {base!r} is http: digests carry its unsubscribe link but no one-click "
+                   "unsubscribe (RFC 8058 needs https; Gmail and Yahoo ask bulk senders for it)")
+        return True
+    if not e.host or e.unsubscribe_mailto or linked:
         return False
     event(logging.getLogger("notifier.config"), "no unsubscribe link", logging.WARNING,
           text=f"email digests go out without an unsubscribe link: set [web] public_url and {w.secret_env} "

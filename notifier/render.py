@@ -14,7 +14,7 @@ from pathlib import Path
 
 from notifier.models import Digest, DigestItem
 from notifier.tex import WORD_JOINER, readable_tex
-from notifier.untrusted import CONTROLS, FSI, PDI, balanced, has_bidi, isolated
+from notifier.untrusted import CONTROLS, FSI, PDI, balanced, has_bidi, isolated, resolved, still_open
 
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
@@ -46,7 +46,8 @@ class SlackMessage:
     def reply_text(self, i: int) -> str:
         """The notification text of thread reply ``i`` (from 1): the summary's, cut to 200 characters
         where it splits no escape ("&am" of "&amp;"), and which reply it is."""
-        head = self.text if len(self.text) <= 200 else balanced(re.sub(r"&[a-z]*$", "", self.text[:199]) + "…")
+        cut = self.text[:whole(self.text, 199)]
+        head = self.text if len(self.text) <= 200 else balanced(re.sub(r"&[a-z]*$", "", cut) + "…")
         return f"{head} (details {i}/{len(self.thread)})"
 
 
@@ -55,12 +56,49 @@ def one_line(s: str, limit: int | None = None) -> str:
     """Collapse whitespace (newlines in a title must never reach a header), drop control
     characters and cut long text, after a whole word when one ends in its last fifth ("… of the…",
     not "… of tran…")."""
-    s = " ".join((s or "").translate(CONTROLS).split())
+    s = " ".join(few_marks((s or "").translate(CONTROLS)).split())
     if limit and len(s) > limit:
-        cut = s[: limit - 1]
+        cut = s[: whole(s, limit - 1)]
         space = cut.rfind(" ", limit * 4 // 5)
         s = (cut[:space] if s[limit - 1] != " " and space > 0 else cut).rstrip() + "…"
     return s
+
+
+# Diacritics that are no script's own (Latin, Greek, Cyrillic ones; Vietnamese stacks two): more
+# than three on one letter ("Zalgo" text, 30 of them) drew over the lines above and below it.
+GENERIC_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+STACKED_MARKS = re.compile(f"([{GENERIC_MARKS}]{{3}})[{GENERIC_MARKS}]+")
+
+
+def few_marks(s: str) -> str:
+    """``s`` with at most three generic combining marks on a letter (GENERIC_MARKS)."""
+    return STACKED_MARKS.sub(r"\1", s)
+
+
+ZWJ = "\u200d"
+FLAG_LETTERS = "".join(map(chr, range(0x1F1E6, 0x1F200)))     # two make a flag: 🇯🇵
+
+
+def whole(s: str, i: int) -> int:
+    """Where to cut ``s`` at ``i`` or before, splitting no character made of several: a letter and
+    its combining marks, an emoji sequence (joined by ZWJ, with a skin tone or a variation
+    selector), a flag. Cut inside one, 👩‍🔬 showed as 👩 and a joiner, 🇯🇵 as a lone boxed J."""
+    while 0 < i < len(s) and (_continues(s[i]) or s[i - 1] == ZWJ):
+        i -= 1
+    return i - (i - len(s[:i].rstrip(FLAG_LETTERS))) % 2
+
+
+def _continues(c: str) -> bool:
+    """Whether ``c`` belongs with the character before it (Unicode UAX #29's extenders, roughly)."""
+    return (unicodedata.category(c) in ("Mn", "Me", "Mc") or c == ZWJ or "\ufe00" <= c <= "\ufe0f"
+            or "\U0001f3fb" <= c <= "\U0001f3ff" or "\U000e0020" <= c <= "\U000e007f")
+
+
+def typed(term: str, limit: int) -> str:
+    """A profile's term or label as a digest shows it: on one line and, like a title, isolated
+    (``isolated``): a right-to-left control in a term turned the subject around after it, and in
+    Slack's notification the titles after it too."""
+    return isolated(one_line(term, limit))
 
 
 def short_authors(authors: list[str]) -> str:
@@ -92,11 +130,11 @@ def subject(digest: Digest) -> str:
     s = f"{what} on {about}{broken} — {when}" if about else f"{what}{broken} — {when}"
     if len(s) > SUBJECT_GLANCE_CHARS:
         s = f"{what} — {when}{broken}" + (f" — on {about}" if about else "")
-    return one_line(s, 200)
+    return balanced(one_line(s, 200))
 
 
 def terms_label(profile_terms: list[str]) -> str:
-    terms = list(dict.fromkeys(t for t in (one_line(t, 30) for t in profile_terms) if t))
+    terms = list(dict.fromkeys(t for t in (typed(t, 30) for t in profile_terms) if t))
     return ", ".join(terms[:3]) + (" …" if len(terms) > 3 else "")
 
 
@@ -157,7 +195,7 @@ def item_view(item: DigestItem) -> dict:
     p = item.paper
     evidence = []
     for ev in fold({"title": p.title, "abstract": p.abstract}, item.match.evidence)[:2]:    # a sentence once
-        segments = [(balanced(readable_tex(re.sub(r"\s+", " ", t.translate(CONTROLS))[:400])), bool(h))
+        segments = [(balanced(readable_tex(re.sub(r"\s+", " ", few_marks(t.translate(CONTROLS)))[:400])), bool(h))
                     for t, h in ev.snippet]
         segments = joined_hits(segments)
         if ev.field == "title":
@@ -180,7 +218,7 @@ def item_view(item: DigestItem) -> dict:
     return {"title": isolated(readable_tex(one_line(p.title, MAX_TITLE_CHARS))) or p.arxiv_id,
             "lang": "ja" if KANA.search(p.title or "") else "", "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
-            "profiles": [one_line(x, 60) for x in item.profiles], "profiles_line": profiles_line(item.profiles),
+            "profiles_line": profiles_line(item.profiles),
             "evidence": evidence, "day": item.day, "heading": "",
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
 
@@ -194,7 +232,7 @@ def named(term: str, apart: list[str]) -> str:
     """A matched term as a digest names it, a phrase the paper has only as its words apart said so
     ("long-context inference (its words apart)", as `notifier match` says): its why line quoted
     "… *inference* …" as if the paper had the phrase."""
-    return f"{one_line(term, 60)} (its words apart)" if term in apart else one_line(term, 60)
+    return f"{typed(term, 60)} (its words apart)" if term in apart else typed(term, 60)
 
 
 def isolated_snippet(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
@@ -262,7 +300,7 @@ def nothing_line(weaker: int, failed: list[str]) -> str:
 def profiles_line(labels: list[str]) -> str:
     """Which of the subscriber's profiles sent a paper: "profile: kv cache, MoE" or "profiles: kv
     cache, MoE; mamba" (a label lists its terms with commas, so profiles are set apart by ";")."""
-    labels = [one_line(x, 60) for x in labels]
+    labels = [typed(x, 60) for x in labels]
     if not labels:
         return ""
     return f"profile{'s' if len(labels) > 1 else ''}: " + "; ".join(labels)
@@ -381,16 +419,33 @@ def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
 def _wrap_line(line: str, width: int) -> str:
     if columns(line) <= width or "://" in line:
         return line
-    indent = " " * len(re.match(r"\s*(\d+\.\s|[a-z]+: )?", line).group())
-    if len(line) < columns(line):
-        return _wrap_wide(line, width, indent)
-    return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
-                                   break_on_hyphens=False))
+    label = re.match(r"\s*(\d+\.\s|[a-z]+: )?", line).group()
+    text, indent = resolved(line[len(label):]), " " * len(label)
+    if len(text) != columns(text):
+        return "\n".join(isolated_lines(_wrap_wide(text, width, label, indent)))
+    return "\n".join(isolated_lines(textwrap.wrap(text, width, initial_indent=label, subsequent_indent=indent,
+                                                 break_long_words=False, break_on_hyphens=False)))
+
+
+def isolated_lines(lines: list[str]) -> list[str]:
+    """Folded lines each with its bidi controls closed: an isolate open at a fold (a right-to-left
+    title's) is closed at the end of its line and opened again after the next one's indent. A
+    viewer that takes each line's direction from its first letter showed the title's second line
+    right-to-left, its indent on the right ("resolved" keeps the direction the whole title had)."""
+    out, carried = [], ""
+    for line in lines:
+        text = line.lstrip(" ")
+        line = line[:len(line) - len(text)] + carried + text
+        carried = "".join(still_open(line))
+        out.append(balanced(line))
+    return out
 
 
 def columns(s: str) -> int:
-    """The columns ``s`` takes in a terminal: two for a wide (CJK) character."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+    """The columns ``s`` takes in a terminal: two for a wide (CJK) character, none for a combining
+    mark or an invisible one (a bidi control, a zero-width space, an emoji's joiner)."""
+    return sum(0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else
+               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
 
 
 # What Japanese and Chinese line breaking (kinsoku) never starts a line with: closing punctuation,
@@ -401,18 +456,20 @@ WIDE = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uff60"
 FOLD_UNIT = re.compile(rf"\s+|[{re.escape(NO_LINE_END)}]*(?:[^\s{WIDE}]+|.)[{re.escape(NO_LINE_START)}]*")
 
 
-def _wrap_wide(line: str, width: int, indent: str) -> str:
-    """A line holding wide characters folded by columns, between words or between any two wide
-    characters (CJK text has no spaces to fold at, and textwrap counts characters), but for kinsoku:
-    a line never starts with "、" or "っ", nor ends with "「" (the fold moves a character earlier)."""
-    out, current = [], ""
-    for chunk in FOLD_UNIT.findall(line):
-        if current.strip() and columns(current + chunk.rstrip()) > width:
+def _wrap_wide(text: str, width: int, label: str, indent: str) -> list[str]:
+    """A line's text after its ``label`` ("1. ", "why: "), holding wide or invisible characters,
+    folded by columns (textwrap counts characters), between words or between any two wide
+    characters (CJK text has no spaces to fold at), but for kinsoku: a line never starts with "、"
+    or "っ", nor ends with "「" (the fold moves a character earlier). A word longer than a line
+    stays on the line it starts, after its label too."""
+    out, current, empty = [], label, True
+    for chunk in FOLD_UNIT.findall(text):
+        if not empty and columns(current + chunk.rstrip()) > width:
             out.append(current.rstrip())
-            current = indent
-            chunk = chunk.lstrip()
+            current, empty, chunk = indent, True, chunk.lstrip()
         current += chunk
-    return "\n".join(out + [current.rstrip()])
+        empty = empty and not chunk.strip()
+    return out + [current.rstrip()]
 
 
 @functools.lru_cache(maxsize=8)
@@ -431,11 +488,14 @@ def _inliner():
 
 
 # ----------------------------------------------------------------------------- slack
-MRKDWN_LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}     # ∗ ˍ ∼ ˋ
+MRKDWN_LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb", ">": "\u02c3"}     # ∗ ˍ ∼ ˋ ˃
 MRKDWN_MARKER = re.compile(r"[*_~`]")
-# Slack shows ":fire:" or "Model:Smile:Net" in any mrkdwn (``verbatim`` too) as an emoji and has no
-# escape for it: an invisible word joiner after the colon that opens one keeps the text as typed.
+# Slack shows ":fire:" or "Model:Smile:Net" in any mrkdwn (``verbatim`` too) and in a plain_text
+# header as an emoji and has no escape for it: an invisible word joiner after the colon that opens
+# one keeps the text as typed.
 EMOJI_CODE = re.compile(r":(?=[\w+'-]+:)")
+# A line that starts with ">" (written "&gt;") is a block quote in mrkdwn, and has no escape either.
+QUOTE_MARK = re.compile(r"^(\s*)&gt;", re.M)
 
 
 def mrkdwn_escape(s: str) -> str:
@@ -443,10 +503,17 @@ def mrkdwn_escape(s: str) -> str:
     markers * _ ~ ` have no escape (a backslash is shown as is), so a title "*Fast* _attention_"
     came out bold and italic. A marker that could open or close formatting is written as its
     look-alike (as ``_link`` does with | in labels); one inside a word (snake_case, 2*3) or alone
-    between spaces cannot, and stays as typed, so most titles copy unchanged. An emoji code is
-    broken (EMOJI_CODE)."""
+    between spaces cannot, and stays as typed, so most titles copy unchanged. So is a ">" that
+    starts a line (the text's start counts: the caller may put it at one), which made an author
+    list "> Ann Lee" a quote. An emoji code is broken (``emoji_broken``)."""
     s = (s or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return EMOJI_CODE.sub(":" + WORD_JOINER, MRKDWN_MARKER.sub(lambda m: _marker(m.string, m.start()), s))
+    s = QUOTE_MARK.sub(lambda m: m[1] + MRKDWN_LOOKALIKES[">"], s)
+    return emoji_broken(MRKDWN_MARKER.sub(lambda m: _marker(m.string, m.start()), s))
+
+
+def emoji_broken(s: str) -> str:
+    """``s`` with each emoji code shown as typed (EMOJI_CODE), in mrkdwn or plain_text."""
+    return EMOJI_CODE.sub(":" + WORD_JOINER, s)
 
 
 def _marker(s: str, i: int) -> str:
@@ -465,7 +532,7 @@ def _link(url: str, label: str) -> str:
 
 
 def _cut(s: str, limit: int) -> str:
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+    return s if len(s) <= limit else s[: whole(s, limit - 1)] + "…"
 
 
 def _mrkdwn(text: str):
@@ -581,7 +648,7 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
 
     subj = subject(digest)
     views = with_votes([item_view(i) for i in digest.items], digest)
-    head = [HeaderBlock(text=_cut(subj, SLACK_MAX_HEADER_CHARS)),
+    head = [HeaderBlock(text=_cut(emoji_broken(subj), SLACK_MAX_HEADER_CHARS)),
             ContextBlock(elements=[_mrkdwn(mrkdwn_escape(status_line(digest)))])]
     summary = list(head)
     shown, rest = split_summary(by_day(views, digest), items_in_summary)

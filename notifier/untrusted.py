@@ -29,6 +29,7 @@ CLOSER = dict.fromkeys("\u202a\u202b\u202d\u202e", "\u202c") | dict.fromkeys("\u
 BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
 BIDI_MAX_DEPTH = 16             # deeper than any real text nests; far below the algorithm's 125
 PDF, FSI, PDI = "\u202c", "\u2068", "\u2069"
+LRI, RLI = "\u2066", "\u2067"
 
 
 def balanced(s: str) -> str:
@@ -40,6 +41,36 @@ def balanced(s: str) -> str:
     opened: list[str] = []
     kept = "".join(c for c in s if _kept(c, opened))
     return kept + "".join(CLOSER[o] for o in reversed(opened))
+
+
+def still_open(s: str) -> list[str]:
+    """The bidi controls ``s`` leaves open at its end, outermost first (as ``balanced`` reads it)."""
+    opened: list[str] = []
+    for c in s:
+        _kept(c, opened)
+    return opened
+
+
+def resolved(s: str) -> str:
+    """``s`` with each FSI written as the isolate it opens (LRI or RLI: UAX #9 takes the direction
+    from the first strong letter before its PDI), so that a part of it carried onto another line
+    keeps the direction the whole had."""
+    return "".join(_isolate_of(s, i) if c == FSI else c for i, c in enumerate(s)) if FSI in s else s
+
+
+def _isolate_of(s: str, i: int) -> str:
+    """The isolate the FSI at ``s[i]`` opens, from its first strong letter outside isolates it holds."""
+    depth = 0
+    for c in s[i + 1:]:
+        if c in (LRI, RLI, FSI):
+            depth += 1
+        elif c == PDI:
+            if not depth:
+                break
+            depth -= 1
+        elif not depth and unicodedata.bidirectional(c) in ("L", "R", "AL"):
+            return LRI if unicodedata.bidirectional(c) == "L" else RLI
+    return FSI
 
 
 def _kept(c: str, opened: list[str]) -> bool:

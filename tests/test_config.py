@@ -429,11 +429,15 @@ SMTP = '[email]\nhost = "smtp.example.org"\nfrom = "digest@example.org"\n'
     (SMTP + '[web]\npublic_url = "https://digest.example.org"\n', {"NOTIFIER_WEB_SECRET": "k" * 32}, False),
     (SMTP + '[web]\npublic_url = "https://digest.example.org"\n', {}, True),      # no key: no links are signed
     ('[general]\nsend_empty = true\n', {}, False),                                  # no SMTP: the outbox
-], ids=["smtp-alone", "mailto", "one-click-links", "public-url-without-key", "outbox"])
-def test_digests_mailed_without_any_unsubscribe_link_are_warned_about_once(tmp_path, caplog, text, env, warned):
+    (SMTP + 'unsubscribe_mailto = "leave@example.org"\n[web]\npublic_url = "http://digest.example.org"\n',
+     {"NOTIFIER_WEB_SECRET": "k" * 32}, "no one-click unsubscribe"),             # RFC 8058 needs https
+], ids=["smtp-alone", "mailto", "one-click-links", "public-url-without-key", "outbox", "http-links"])
+def test_digests_mailed_without_any_unsubscribe_link_or_one_click_are_warned_about_once(tmp_path, caplog, text,
+                                                                                       env, warned):
     from notifier.config import warn_unsubscribe_missing
 
     path = tmp_path / "config.toml"
     path.write_text(text)
-    assert warn_unsubscribe_missing(load_config(path, env=env), env=env) == warned
-    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == ["no unsubscribe link"] * warned
+    assert warn_unsubscribe_missing(load_config(path, env=env), env=env) == bool(warned)
+    expected = [warned if isinstance(warned, str) else "no unsubscribe link"] if warned else []
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == expected

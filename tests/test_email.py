@@ -96,6 +96,18 @@ def test_no_one_click_header_without_a_public_url(smtp):
     assert msg["List-Unsubscribe-Post"] is None
 
 
+def test_an_http_unsubscribe_link_is_offered_to_follow_but_not_as_one_click(smtp):
+    """RFC 8058 requires an https link for one-click; at an http one a person still has the link and the mailto."""
+    handler, port = smtp
+    with channel(port, unsubscribe_url="http://digest.example.org/u/tok123") as ch:
+        ch.send(digest(1))
+    msg = handler.messages[0]
+    assert msg["List-Unsubscribe"] == ("<http://digest.example.org/u/tok123>, "
+                                       "<mailto:unsubscribe@example.org?subject=unsubscribe>")
+    assert msg["List-Unsubscribe-Post"] is None
+    assert '<a href="http://digest.example.org/u/tok123"' in msg.get_body(("html",)).get_content()
+
+
 def test_retry_keeps_the_same_message_id():
     a = build_message(digest(2), from_addr="d@example.org")
     b = build_message(digest(2), from_addr="d@example.org")
@@ -134,6 +146,13 @@ def test_untrusted_title_never_injects_a_header(smtp, kind):
     msg = handler.messages[0]
     assert msg["Bcc"] is None and "\n" not in msg["Subject"]
     assert msg["Subject"].startswith("1 paper on kv cache")
+
+
+def test_a_subject_naming_a_right_to_left_term_reads_without_a_stray_space_or_a_bidi_control():
+    """The term is isolated in the subject (FSI ... PDI); the header left each control as a space."""
+    d = digest(1)
+    d.recipient.profile_terms = ["ذاكرة", "\u202eMoE"]
+    assert build_message(d, from_addr="d@example.org")["Subject"] == "1 paper on ذاكرة, MoE — Wed 29 Jul"
 
 
 def test_recipient_address_with_injection_is_refused_not_sent(smtp):

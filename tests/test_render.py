@@ -173,6 +173,28 @@ WHERE_EACH_STARTS = """names => {
 }"""
 
 
+FOLDED_RTL = {"hebrew": "מודל שפה גדול לדחיסת זיכרון מפתח וערך בהסקה בהקשר ארוך עם קשב דליל GPT על מדדים רבים",
+              "arabic": "نموذج لغوي كبير لضغط ذاكرة المفاتيح والقيم في الاستدلال طويل السياق GPT مع انتباه متفرق"}
+
+
+@pytest.mark.parametrize("language", sorted(FOLDED_RTL))
+def test_each_line_of_a_folded_right_to_left_title_or_why_line_is_isolated_on_its_own_right_to_left(language):
+    """A viewer that takes a line's direction from its first letter showed the second line of a
+    folded title right-to-left (its indent on the right): the title's isolate was open across the
+    fold. Each line now opens and closes its own, right-to-left as the title is, though "GPT"
+    starts the second line."""
+    words = FOLDED_RTL[language].split()
+    d = digest(papers=[paper(0, title=FOLDED_RTL[language])])
+    d.items[0].match.evidence[0].snippet[:] = [(" ".join(words[:7]) + " ", False), ("KV cache", True),
+                                               (" " + " ".join(words[7:]), False)]
+    lines = render.render_email(d).text.splitlines()
+    title = next(i for i, line in enumerate(lines) if line.startswith("1. "))
+    why = next(i for i, line in enumerate(lines) if "why:" in line)
+    assert lines[title + 1] == f"   {RLI}GPT {FOLDED_RTL[language].split('GPT ')[1]}{PDI}"
+    assert lines[why + 1].startswith(f"        {RLI}") and lines[why + 1].endswith(PDI)
+    assert not [line for line in lines if still_open(line)]
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
 def test_an_author_list_starting_with_an_arabic_name_reads_in_list_order_under_its_title_in_a_browser():
     """With dir="auto" on the list, its first (Arabic) name made the whole line right-to-left:
@@ -257,6 +279,18 @@ def test_a_bidi_control_in_the_recipients_name_never_turns_the_footer_after_it_a
     html_footer = re.search(r'<td class="foot"[^>]*>(.*?)</td>', rendered.html, re.S).group(1)
     for footer in (text_footer, html_footer):
         assert "Ann" in footer and "evil" in footer and still_open(footer) == []
+
+
+def test_a_bidi_control_in_a_profile_term_never_turns_the_subject_or_slack_notification_around_after_it():
+    """The subject (email, Slack header), the Slack notification and the matched line name the
+    subscriber's terms: an RLO in one reversed the day and, in the notification, the titles after it."""
+    d = digest(papers=[paper(0)])
+    d.recipient.profile_terms = [f"{RLO}evil", "MoE"]
+    d.items[0].match.matched = [f"{RLO}evil"]
+    e, s = render.render_email(d), render.render_slack(d)
+    for shown in (e.subject, s.text, s.blocks[0]["text"]["text"], e.text, e.html, json.dumps(s.blocks)):
+        assert not [line for line in shown.split(", MoE")[0].splitlines() if still_open(line)]
+    assert f"matched: \u2068{RLO}evil{PDF}\u2069" in e.text
 
 
 def test_right_to_left_titles_and_authors_keep_their_letters_and_text_beside_them_keeps_its_order():
@@ -372,6 +406,31 @@ def test_slack_shows_an_emoji_code_in_a_title_as_typed_not_as_an_emoji():
     assert body.count(":thread:") == 1                  # our own "more papers in the thread :thread:" stays
 
 
+HOSTILE_SLACK = {"title": dict(title="> :fire: results"), "author": dict(authors=["> Ann :wave:", "Bo"]),
+                 "term": dict(term=":fire:")}
+
+
+def hostile_slack_digest(kind: str):
+    d = digest(papers=[paper(0, **{k: v for k, v in HOSTILE_SLACK[kind].items() if k != "term"}),
+                       *map(paper, range(1, 6))], channel="slack")
+    if kind == "term":
+        d.recipient.profile_terms = [":fire:", "> x"]
+        d.items[0].match.matched = [":fire:"]
+        d.items[0].profiles = [":fire:"]
+    return d
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_SLACK))
+def test_slack_never_makes_a_quote_or_an_emoji_of_a_title_author_or_term_header_and_notification_included(kind):
+    """A line starting with ">" (written "&gt;") is a quote in mrkdwn; ":fire:" is an emoji in mrkdwn
+    and in the plain_text header alike."""
+    s = render.render_slack(hostile_slack_digest(kind))
+    shown = [s.text, s.reply_text(1), *texts([s.blocks, *s.thread])]
+    assert not [t for t in shown if re.search(r"^\s*&gt;", t, re.M)]
+    assert not [t for t in shown if re.search(r":[\w+'-]+:", t.replace(":thread:", ""))]
+    assert any(kind == "term" and ":\u2060fire:" in t or "˃ " in t for t in shown)
+
+
 def test_a_japanese_title_is_marked_japanese_in_html_so_its_kanji_take_japanese_forms():
     papers = [paper(0, title="大規模言語モデルの推論"), paper(1, title="大语言模型的推理"), paper(2)]
     html = render.render_email(digest(papers=papers)).html
@@ -434,6 +493,34 @@ def test_a_title_too_long_to_show_is_cut_after_a_whole_word_everywhere_it_is_sho
     assert len(shown) <= render.MAX_TITLE_CHARS and f"|{shown}>*" in slack
 
 
+SPLIT_BY_A_CUT = {"flag": "🇯🇵", "family": "👨\u200d👩\u200d👧", "skin tone": "👍🏽", "combining marks": "e\u0301\u0302"}
+
+
+@pytest.mark.parametrize("kind", sorted(SPLIT_BY_A_CUT))
+def test_a_title_cut_inside_an_emoji_flag_or_accented_letter_leaves_it_out_whole_in_email_and_slack(kind):
+    """A 300-character cut through "🇯🇵" left a lone boxed J; through "👨‍👩‍👧", a man and a joiner."""
+    title = "KV" * 149 + SPLIT_BY_A_CUT[kind] + " and more"
+    d = digest(papers=[paper(0, title=title)])
+    e, s = render.render_email(d), render.render_slack(d)
+    everywhere = e.text + e.html + json.dumps([s.text, s.blocks], ensure_ascii=False)
+    for shown in (e.text, e.html, json.dumps(s.blocks, ensure_ascii=False)):
+        assert "KV" * 149 + "…" in shown
+    assert "KV" * 149 + SPLIT_BY_A_CUT[kind][0] not in everywhere
+
+
+ZALGO_K = "K" + "\u0301\u0302\u0303\u0304\u0306\u0307\u0308\u030a\u030b\u030c" * 3
+
+
+def test_a_letter_under_a_pile_of_diacritics_keeps_three_and_a_vietnamese_title_keeps_all_of_its_own():
+    """Thirty marks on one letter ("Zalgo" text) drew over the paper above it in the email."""
+    vietnamese = unicodedata.normalize("NFD", "Mô hình ngôn ngữ lớn cho bộ nhớ đệm")
+    d = digest(papers=[paper(0, title=f"{ZALGO_K}V cache", authors=[f"Ann {ZALGO_K}"]), paper(1, title=vietnamese)])
+    d.items[0].match.evidence[0].snippet[:] = [(f"the {ZALGO_K}V ", False), ("cache", True)]
+    e, s = render.render_email(d), render.render_slack(d)
+    for shown in (e.text, e.html, json.dumps(s.blocks, ensure_ascii=False)):
+        assert "K\u0301\u0302\u0303V" in shown and "\u0304" not in shown and vietnamese in shown
+
+
 def test_outlook_gets_the_background_colours_as_table_attributes():
     """Outlook for Windows (Word) drops many CSS backgrounds; bgcolor it always draws."""
     html = render.render_email(digest(2)).html
@@ -486,6 +573,14 @@ def test_plain_text_lines_fit_72_columns_so_a_reply_quoting_them_thrice_fits_78_
     assert f"   code: {long_url}" in lines
     first = lines.index("1. Paper 0 about KV cache eviction about KV cache eviction about KV")
     assert lines[first + 1].startswith("   cache eviction about") and lines[first + 3].startswith("   https://")
+
+
+@pytest.mark.parametrize("kind", ["latin", "with a zero-width space"])
+def test_a_title_whose_first_word_is_longer_than_a_line_starts_on_its_number_line(kind):
+    """textwrap put a title's first word longer than a line on a line of its own: "1." stood alone."""
+    word = "Supercalifragilistic" * 4 + ("\u200b" if kind != "latin" else "")
+    lines = render.render_email(digest(papers=[paper(0, title=f"{word} attention for long contexts")])).text
+    assert f"1. {word}\n   attention for long contexts\n" in lines
 
 
 def test_a_folded_why_or_matched_line_goes_on_under_its_text_not_under_its_label():

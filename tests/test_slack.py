@@ -174,6 +174,15 @@ def test_an_operator_alert_quoting_a_mention_never_pings_the_channel_from_its_no
     assert post["text"] == "Slack said &lt;!channel&gt;: webhook answered &lt;!here&gt; &amp; 500"
 
 
+def test_an_operator_alert_quoting_a_line_or_an_emoji_code_shows_it_as_typed(slack):
+    """A line starting with ">" is a block quote in mrkdwn, ":fire:" an emoji, in the block and the notification."""
+    ch, _ = make(slack)
+    ch.send_text("#ops", "HF :fire: failed", "HF answered:\n> 502 Bad Gateway")
+    [post] = slack.posts()
+    for text in (post["text"], post["blocks"][0]["text"]["text"]):
+        assert "HF :\u2060fire: failed" in text and "\n˃ 502 Bad Gateway" in text
+
+
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_webhook_that_redirects_elsewhere_sends_nothing_there_and_is_not_counted_sent(slack, status):
     """urllib follows a 301/302/303 to any host as a GET and reported that host's 200 as the

@@ -175,7 +175,7 @@ def test_a_subscriber_serves_themselves_from_subscribe_to_unsubscribe(site, smtp
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     digest = mail_to(recorder, "ada@example.org", "papers — ")
-    assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert digest["List-Unsubscribe-Post"] is None          # public_url is http here: one-click needs https
     one_click = re.search(r"<(http://[^>]+/unsubscribe/[^>]+)>", digest["List-Unsubscribe"]).group(1)
     assert "<mailto:unsubscribe@example.org?subject=unsubscribe>" in digest["List-Unsubscribe"]
     html = digest.get_body(("html",)).get_content()

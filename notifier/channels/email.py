@@ -10,6 +10,7 @@ import re
 import smtplib
 import ssl
 import sys
+import unicodedata
 from dataclasses import dataclass
 from email.headerregistry import Address, HeaderRegistry, UniqueUnstructuredHeader, UnstructuredHeader
 from email.message import EmailMessage
@@ -22,8 +23,11 @@ from notifier.outbox import State
 
 
 def _clean(s: str) -> str:
-    """No CR/LF (or other control characters) ever reaches a header."""
-    return " ".join("".join(c if c.isprintable() else " " for c in (s or "")).split())
+    """No CR/LF (or other control characters) ever reaches a header; an invisible one (a bidi
+    isolate around a profile's right-to-left term, an emoji's joiner) is left out, not made a space
+    ("on ذاكرة , MoE")."""
+    return " ".join("".join(c if c.isprintable() else "" if unicodedata.category(c) == "Cf" else " "
+                            for c in (s or "")).split())
 
 
 def message_id(delivery_key: str, domain: str) -> str:
@@ -78,10 +82,18 @@ def _message_parts(digest: Digest, *, from_addr: str, unsubscribe_mailto: str | 
         unsub.append(f"<mailto:{_clean(unsubscribe_mailto)}?subject=unsubscribe>")
     if unsub:
         headers.append(("List-Unsubscribe", ", ".join(unsub)))
-    if unsubscribe_url:
+    if one_click(unsubscribe_url):
         headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     headers.append(("Auto-Submitted", "auto-generated"))
     return headers, rendered
+
+
+def one_click(unsubscribe_url: str | None) -> bool:
+    """Whether a digest offers RFC 8058's one-click unsubscribe (List-Unsubscribe-Post): only at an
+    https link, which the RFC requires of it. At an http link (``public_url`` http://...) a digest
+    keeps that link and the mailto in List-Unsubscribe, for a person to follow, and `notifier
+    config`, `run` and `serve` warn (``config.warn_unsubscribe_missing``)."""
+    return bool(unsubscribe_url) and unsubscribe_url.lower().startswith("https://")
 
 
 class ListUnsubscribe(UnstructuredHeader):
