@@ -8,6 +8,7 @@
     │   ├── StoreBusy             another process held the database's write lock longer than we wait
     │   └── StoreFull             no room to write the database (disk full, file size limit) or a failing disk
     ├── FetchError                a source could not be fetched (after retries)
+    │   └── HeldOff               not asked: its host's Retry-After ends later than a fetch waits
     └── ParseError                a page fetched fine but did not parse into papers
 
 Delivery problems are not exceptions: a sender returns a ``SendResult`` (sent, retry, failed,
@@ -94,6 +95,10 @@ class FetchError(NotifierError):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+class HeldOff(FetchError):
+    pass
 
 
 class ParseError(NotifierError):

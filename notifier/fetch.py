@@ -10,13 +10,14 @@ Etiquette (docs/SOURCES.md says why):
 - a ``Retry-After`` holds every request to that host group, the next source's too, not only the
   retry; one longer than ``max_retry_after_seconds`` is not waited out (it would hold the
   daemon's one worker) nor cut short (asking early earns another 429): the fetch fails at once,
-  naming the time the host may be asked again, and until then no request goes to it; given the
-  store (``holds``), the hold is recorded there, so the next `notifier run` and other workers
-  keep it too;
+  naming the time the host may be asked again, and until then no request goes to it;
 - a per-host-group pace: every arXiv host shares one gap of ``[sources.arxiv]
   min_interval_seconds`` (3 s, the arXiv terms count all our machines as one), HF hosts
   ``[sources.hf_daily] min_interval_seconds``; the client is synchronous, so there is never more
   than one connection in flight;
+- given the store (``hosts``), the pace and the Retry-After are kept there (``notifier.pace``):
+  every worker on the database takes its turns from one queue per host group, and keeps from
+  its next request a Retry-After another worker or an earlier `notifier run` was answered;
 - conditional GET with the stored validators; a 304, or a 200 whose ETag equals the stored one
   (arXiv's origin never answers 304 itself), is ``not_modified``: keep what is stored.
 
@@ -53,8 +54,9 @@ import httpx
 
 from notifier import __version__
 from notifier.config import Config, Sources, read_secret
-from notifier.errors import FetchError, ParseError
+from notifier.errors import FetchError, HeldOff, ParseError
 from notifier.logs import event
+from notifier.pace import OwnPaces
 from notifier.parse import Papers, html_title, parse_arxiv_rss, parse_hf_api, parse_hf_html
 
 log = logging.getLogger(__name__)
@@ -135,8 +137,11 @@ class Fetcher:
     def __init__(self, sources: Sources | None = None, *, contact: str = "", project_url: str | None = None,
                  hf_token: str | None = None, hf_fallback_html: bool = True, backoff_base_seconds: float = 1.0,
                  backoff_cap_seconds: float = 300.0, max_retry_after_seconds: float = 600.0,
-                 client: httpx.Client | None = None, sleep=time.sleep, clock=time.monotonic,
-                 jitter=random.uniform, stop: threading.Event | None = None, holds=None):
+                 client: httpx.Client | None = None, sleep=time.sleep, clock=None,
+                 jitter=random.uniform, stop: threading.Event | None = None, hosts=None):
+        """``clock``: the time in seconds since the epoch (default ``time.time``), the wall clock
+        other workers share; ``hosts``: the store, where the host groups' turns and Retry-After
+        holds are shared with every fetcher on the database (``notifier.pace``)."""
         s = sources or Sources()
         self.hf_base_url = s.hf_daily.base_url.rstrip("/")
         self.arxiv_base_url = s.arxiv.base_url.rstrip("/")
@@ -149,15 +154,12 @@ class Fetcher:
         self.backoff_cap_seconds = backoff_cap_seconds
         self.max_retry_after_seconds = max_retry_after_seconds
         self.hf_fallback_html = hf_fallback_html
-        self.sleep, self.clock, self.jitter = (stop.wait if stop is not None else sleep), clock, jitter
+        self.sleep, self.clock, self.jitter = (stop.wait if stop is not None else sleep), clock or time.time, jitter
         self.stop = stop
         self._intervals = {"hf": s.hf_daily.min_interval_seconds, "arxiv": s.arxiv.min_interval_seconds}
         prefixes = {self.hf_base_url: "hf", self.arxiv_base_url: "arxiv", s.arxiv.api_url: "arxiv"}
         self._groups = sorted(prefixes.items(), key=lambda kv: -len(kv[0]))   # longest first
-        self._last_request: dict[str, float] = {}
-        self._held: dict[str, tuple[float, str, int]] = {}    # group -> (Retry-After end on clock, why, status)
-        self.holds = holds          # the store: Retry-After holds outlive this fetcher (`notifier run`) and are shared
-        self._stored: dict[str, tuple[datetime, str, int | None]] | None = None    # its holds, read once a cycle
+        self.hosts = hosts if hosts is not None else OwnPaces()
         self._unreachable: dict[str, httpx.ConnectError] = {}    # host -> why no connection was made, this cycle
         self._socket = None        # of the client's one connection (max_connections=1), for _Watchdog
         self._own_client = client is None
@@ -174,10 +176,8 @@ class Fetcher:
                    hf_token=read_secret(config.sources.hf_daily.token_env), **options)
 
     def new_cycle(self) -> None:
-        """Ask again the hosts no connection could be made to: a fetch cycle asks each at most once.
-        Read the stored Retry-After holds again at its first request: another worker's since then too."""
+        """Ask again the hosts no connection could be made to: a fetch cycle asks each at most once."""
         self._unreachable.clear()
-        self._stored = None
 
     def close(self) -> None:
         if self._own_client:
@@ -195,64 +195,48 @@ class Fetcher:
         """The pacing group of a URL: "hf", "arxiv" (RSS and API share one), else its host."""
         return next((g for prefix, g in self._groups if url.startswith(prefix)), urlsplit(url).netloc)
 
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), timezone.utc)
+
     def _pace(self, url: str) -> None:
-        """Wait for the group's interval since its last request and for its Retry-After; a
-        Retry-After longer than a fetch waits refuses the request."""
-        group, now = self._group(url), self.clock()
-        until, problem, status = self._hold_of(group, now)
-        if until - now > self.max_retry_after_seconds:
-            raise self._held_off(url, until - now, problem, status)
-        last = self._last_request.get(group)
-        gap = self._intervals.get(group, 0.0) - (now - last) if last is not None else 0.0
-        wait = max(gap, until - now)
+        """Wait for the request's turn in its host group (``notifier.pace``: the group's gap since
+        the turn before, any fetcher's on the store, and its Retry-After); a Retry-After ending
+        later than a fetch waits (``max_retry_after_seconds``) refuses the request."""
+        group, now = self._group(url), self._now()
+        turn = self.hosts.take_turn(group, now, self._intervals.get(group, 0.0),
+                                    now + timedelta(seconds=self.max_retry_after_seconds))
+        if not turn.granted:
+            raise self._held_off(url, turn.at, turn.problem, turn.status)
+        wait = (turn.at - now).total_seconds()
         if wait > 0:
             self.sleep(wait)
-        self._last_request[group] = self.clock()
 
-    def _held_back(self, url: str) -> bool:
-        """Its host asked (Retry-After) for no request for longer than a fetch waits."""
-        now = self.clock()
-        return self._hold_of(self._group(url), now)[0] - now > self.max_retry_after_seconds
-
-    def _hold_of(self, group: str, now: float) -> tuple[float, str, int | None]:
-        """The group's Retry-After as (its end on ``self.clock``, why, status): this fetcher's own,
-        or the one an earlier run or another worker stored, whichever ends later."""
-        held = self._held.get(group, (now, "", None))
-        stored = self._stored_holds().get(group)
-        if stored is not None:
-            end = now + (stored[0] - datetime.now(timezone.utc)).total_seconds()
-            held = max(held, (end, *stored[1:]), key=lambda hold: hold[0])
-        return held
-
-    def _stored_holds(self) -> dict[str, tuple[datetime, str, int | None]]:
-        """The holds the store keeps that still run, read (and the ended ones deleted) once a cycle."""
-        if self._stored is None:
-            self._stored = self.holds.live_retry_after_holds(datetime.now(timezone.utc)) if self.holds is not None else {}
-        return self._stored
-
-    def _hold(self, url: str, resp: httpx.Response, problem: str) -> None:
-        """Record a retryable answer's Retry-After for its whole host group (in the store too, if
-        given); too long fails at once."""
-        after = retry_after_seconds(resp.headers, datetime.now(timezone.utc))
+    def _hold(self, url: str, resp: httpx.Response, problem: str) -> float | None:
+        """Record a retryable answer's Retry-After for its whole host group (every fetcher on the
+        store keeps it from its next turn); -> its seconds, None without one."""
+        now = self._now()
+        after = retry_after_seconds(resp.headers, now)
         if after is not None:
-            self._held[self._group(url)] = (self.clock() + after, problem, resp.status_code)
-            if self.holds is not None:
-                self.holds.hold_retry_after(self._group(url), datetime.now(timezone.utc) + timedelta(seconds=after),
-                                            problem, resp.status_code)
-            if after > self.max_retry_after_seconds:
-                raise self._held_off(url, after, problem, resp.status_code)
+            self.hosts.hold_host(self._group(url), now + timedelta(seconds=after), problem, resp.status_code)
+        return after
 
-    def _held_off(self, url: str, seconds: float, problem: str, status: int) -> FetchError:
-        until = datetime.now(timezone.utc) + timedelta(seconds=seconds)
-        return FetchError(f"{urlsplit(url).netloc} answered {problem} with a Retry-After until {until:%Y-%m-%d %H:%M} "
-                          f"UTC, longer than a fetch waits ({self.max_retry_after_seconds:g} s): GET {url} is not "
-                          "asked again before then", status=status)
+    def _held_off(self, url: str, until: datetime, problem: str, status: int | None) -> HeldOff:
+        return HeldOff(f"{urlsplit(url).netloc} answered {problem} with a Retry-After until {until:%Y-%m-%d %H:%M} "
+                       f"UTC, longer than a fetch waits ({self.max_retry_after_seconds:g} s): GET {url} is not "
+                       "asked again before then", status=status)
 
-    def _backoff(self, attempt: int, resp: httpx.Response | None) -> float:
-        if resp is not None:
-            after = retry_after_seconds(resp.headers, datetime.now(timezone.utc))
-            if after is not None:
-                return after
+    def _before_retry(self, url: str, attempt: int, problem: str, held: float | None) -> None:
+        """Wait before attempt ``attempt + 2``; a Retry-After (``held`` seconds) is waited for by
+        the next turn instead (``_pace``), or refused there."""
+        delay = self._backoff(attempt, held)
+        event(log, "fetch retry", logging.WARNING, url=url, attempt=attempt + 1, error=problem, delay=round(delay, 1))
+        if held is None:
+            self.sleep(delay)
+
+    def _backoff(self, attempt: int, held: float | None) -> float:
+        """The Retry-After's seconds, else exponential backoff with full jitter."""
+        if held is not None:
+            return held
         return self.jitter(0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** attempt))
 
     def _send_once(self, url: str, params, headers) -> httpx.Response:
@@ -312,20 +296,17 @@ class Fetcher:
         self._refuse_unreachable(url, host)
         problem, cause = "", None
         for attempt in range(self.max_attempts):
-            resp = None
+            held = None
             try:
                 resp = self._send_once(url, params, headers)
                 if resp.status_code not in RETRY_STATUSES:
                     return resp
                 problem, status, cause = f"HTTP {resp.status_code}", resp.status_code, None
-                self._hold(url, resp, problem)
+                held = self._hold(url, resp, problem)
             except httpx.TransportError as e:
                 problem, status, cause = _problem(e), None, e
             if attempt + 1 < self.max_attempts:
-                delay = self._backoff(attempt, resp)
-                event(log, "fetch retry", logging.WARNING, url=url, attempt=attempt + 1, error=problem,
-                      delay=round(delay, 1))
-                self.sleep(delay)
+                self._before_retry(url, attempt, problem, held)
         if isinstance(cause, httpx.ConnectError):
             self._unreachable[host] = cause
         attempts = f"{self.max_attempts} attempt{'s' if self.max_attempts != 1 else ''}"
@@ -387,7 +368,7 @@ class Fetcher:
         try:
             return self._hf_ok(day, self._hf_api_day(day), url)
         except (FetchError, ParseError) as api_err:
-            if not self.hf_fallback_html or _unreachable(api_err) or self._held_back(url):
+            if not self.hf_fallback_html or _unreachable(api_err) or isinstance(api_err, HeldOff):
                 return _failed("hf_daily", day, url, api_err)       # logged once, as the source's failure
             event(log, "HF API failed", logging.ERROR, day=day, error=str(api_err))
             try:

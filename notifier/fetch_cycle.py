@@ -39,7 +39,7 @@ def fetcher_of(ctx: Context):
     if ctx.fetcher is None:
         from notifier.fetch import Fetcher
 
-        ctx.fetcher = Fetcher.from_config(ctx.config, holds=ctx.store)     # Retry-After holds outlive a run
+        ctx.fetcher = Fetcher.from_config(ctx.config, hosts=ctx.store)     # pace and Retry-After shared, outliving a run
     return ctx.fetcher
 
 

@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -92,8 +92,10 @@ class Server:
 
 
 class FakeTime:
+    """The wall clock (seconds since the epoch) that every fetcher of a test shares, as workers do."""
+
     def __init__(self):
-        self.now, self.sleeps = 0.0, []
+        self.now, self.sleeps = datetime(2026, 6, 12, 7, tzinfo=timezone.utc).timestamp(), []
 
     def sleep(self, seconds):
         self.sleeps.append(round(seconds, 3))
@@ -259,8 +261,8 @@ def test_a_host_that_asked_for_a_day_off_is_not_asked_by_the_next_run_either(ser
     """Each `notifier run` (the timer) made a fetcher of its own, which knew nothing of the day off."""
     server.routes["/arxiv/rss/cs.AI"] = [Reply(429, "", {"Retry-After": "86400"})]
     server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
-    assert not make(holds=store).fetch_arxiv("cs.AI").ok
-    out = make(holds=store).fetch_arxiv("cs.LG")            # the next run, 15 minutes later
+    assert not make(hosts=store).fetch_arxiv("cs.AI").ok
+    out = make(hosts=store).fetch_arxiv("cs.LG")            # the next run, 15 minutes later
     assert not out.ok and out.status == 429 and "answered HTTP 429 with a Retry-After until" in out.error
     assert server.paths() == ["/arxiv/rss/cs.AI"] and fake_time.sleeps == []
 
@@ -269,51 +271,53 @@ def test_a_short_retry_after_from_an_earlier_run_is_waited_out_by_the_next(serve
     cfg.sources.max_attempts = 1
     server.routes["/arxiv/rss/cs.AI"] = [Reply(503, "", {"Retry-After": "120"})]
     server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
-    with freeze_time("2026-06-12 07:00:00"):
-        assert not make(holds=store).fetch_arxiv("cs.AI").ok
-    with freeze_time("2026-06-12 07:00:30"):
-        assert make(holds=store).fetch_arxiv("cs.LG").ok
+    assert not make(hosts=store).fetch_arxiv("cs.AI").ok
+    fake_time.now += 30
+    assert make(hosts=store).fetch_arxiv("cs.LG").ok
     assert fake_time.sleeps == [90.0]            # what is left of the 120 s, not 0
 
 
-def test_a_stored_retry_after_that_ended_is_deleted_when_a_fetch_reads_it(server, make, store, fake_time):
-    """Ended holds stayed in the Setting table for good."""
-    from datetime import datetime, timezone
+@pytest.fixture(params=["sqlite", "postgres"])
+def workers(request, tmp_path, make):
+    """``workers(n)``: n fetchers each with a Store of its own on one database, as n workers."""
+    url = (request.getfixturevalue("postgres_url") if request.param == "postgres"
+           else f"sqlite:///{tmp_path / 'shared.sqlite'}")
+    from notifier.store import Store
 
+    stores = []
+
+    def factory(n):
+        stores.extend(Store(url) for _ in range(n))
+        return [make(hosts=store) for store in stores[-n:]]
+    yield factory
+    for store in stores:
+        store.close()
+
+
+def test_workers_on_one_database_keep_one_arxiv_pace_between_them(server, workers, fake_time):
+    """Each worker waited 3 s only after its own requests: two asked arXiv at the same moment."""
+    for cat in ("cs.LG", "cs.AI", "cs.CL"):
+        server.routes[f"/arxiv/rss/{cat}"] = [Reply(body=RSS_LG)]
+    one, two = workers(2)
+    asked = []
+    for fetcher, cat in ((one, "cs.LG"), (two, "cs.AI"), (one, "cs.CL"), (two, "cs.LG")):
+        assert fetcher.fetch_arxiv(cat).ok
+        asked.append(fake_time.now)
+    assert [round(b - a, 3) for a, b in itertools.pairwise(asked)] == [3.0, 3.0, 3.0]
+
+
+def test_a_retry_after_another_worker_was_answered_holds_this_ones_next_request_in_the_same_cycle(
+        server, workers, fake_time):
+    """The stored holds were read once a cycle: a worker went on asking a host that had just
+    answered another one 429 with a day's Retry-After."""
+    server.routes["/arxiv/rss/cs.AI"] = [Reply(429, "", {"Retry-After": "86400"})]
     server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)]
-    store.hold_retry_after("arxiv", datetime(2026, 6, 12, 6, 0, tzinfo=timezone.utc), "HTTP 503", 503)
-    store.hold_retry_after("hf", datetime(2026, 6, 13, 6, 0, tzinfo=timezone.utc), "HTTP 429", 429)
-    with freeze_time("2026-06-12 07:00:00"):
-        assert make(holds=store).fetch_arxiv("cs.LG").ok
-    assert list(store.retry_after_holds()) == ["hf"]          # the one still running stays
-    assert fake_time.sleeps == []
-
-
-def setting_reads(store) -> list[str]:
-    """The queries of the Setting table ``store`` makes from now on."""
-    from sqlalchemy import event
-
-    reads = []
-    event.listen(store.engine, "before_cursor_execute",
-                 lambda conn, cursor, sql, *_: reads.append(sql) if "FROM setting" in sql else None)
-    return reads
-
-
-def test_stored_retry_afters_are_read_once_a_cycle_and_another_workers_new_one_at_the_next(server, make, store,
-                                                                                            fake_time):
-    """Each request read the stored hold from the database (twice for HF's API then its page);
-    another worker's hold must still stop this one from its next cycle on."""
-    server.routes["/arxiv/rss/cs.AI"] = [Reply(body=RSS_LG), Reply(429, "", {"Retry-After": "86400"})]
-    server.routes["/arxiv/rss/cs.LG"] = [Reply(body=RSS_LG)] * 2
-    mine, other = make(holds=store), make(holds=store)          # two workers on one database
-    reads = setting_reads(store)
-    assert mine.fetch_arxiv("cs.AI").ok and mine.fetch_arxiv("cs.LG").ok
-    assert len(reads) == 1
-    assert not other.fetch_arxiv("cs.AI").ok                    # 429 for a day: stored
-    mine.new_cycle()
+    mine, other = workers(2)
+    assert mine.fetch_arxiv("cs.LG").ok
+    assert not other.fetch_arxiv("cs.AI").ok
     out = mine.fetch_arxiv("cs.LG")
-    assert not out.ok and "answered HTTP 429 with a Retry-After until" in out.error
-    assert server.paths() == ["/arxiv/rss/cs.AI", "/arxiv/rss/cs.LG", "/arxiv/rss/cs.AI"]
+    assert not out.ok and "answered HTTP 429 with a Retry-After until 2026-06-13 07:00 UTC" in out.error
+    assert server.paths() == ["/arxiv/rss/cs.LG", "/arxiv/rss/cs.AI"]
 
 
 def test_500_twice_then_200_backs_off_exponentially(server, make, fake_time):

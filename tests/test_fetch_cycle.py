@@ -78,7 +78,7 @@ def test_a_retry_after_recorded_by_an_earlier_run_holds_this_runs_fetch_without_
 
     hf.days["2026-07-01"] = [item("2607.00001", "Sparse attention")]
     with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
-        ctx.store.hold_retry_after("hf", datetime(2026, 7, 2, 8, tzinfo=timezone.utc), "HTTP 429", 429)
+        ctx.store.hold_host("hf", datetime(2026, 7, 2, 8, tzinfo=timezone.utc), "HTTP 429", 429)
         [report] = fetch_cycle(ctx)
     assert report.outcome == "failed" and "Retry-After until 2026-07-02 08:00 UTC" in report.error
     assert hf.paths == []

@@ -271,8 +271,8 @@ def test_a_host_holding_its_sources_off_with_a_retry_after_is_named_until_when(c
 
     from freezegun import freeze_time
 
-    store.hold_retry_after("arxiv", datetime(2026, 6, 13, 7, 5, tzinfo=timezone.utc), "HTTP 429", 429)
-    store.hold_retry_after("hf", datetime(2026, 6, 12, 6, 0, tzinfo=timezone.utc), "HTTP 503", 503)   # ended
+    store.hold_host("arxiv", datetime(2026, 6, 13, 7, 5, tzinfo=timezone.utc), "HTTP 429", 429)
+    store.hold_host("hf", datetime(2026, 6, 12, 6, 0, tzinfo=timezone.utc), "HTTP 503", 503)   # ended
     with freeze_time("2026-06-12 07:00"):
         code, out, _ = cli("status")
     assert code == 0 and "  arxiv sources held until 2026-06-13 07:05 UTC: their host answered HTTP 429 with a " \

@@ -8,7 +8,9 @@ from notifier.store.engine import sqlite_path
 
 
 def add_arguments(p):
-    p.add_argument("action", choices=("copy",), help="copy: every table of the configured database into --to")
+    p.add_argument("action", choices=("copy",), help="copy: every table of the configured database into --to, "
+                   "as it was when the copy began; a running service is not held up, but what it writes meanwhile "
+                   "is not copied: stop it first when moving")
     p.add_argument("--to", required=True, metavar="URL",
                    help="the target database, e.g. postgresql+psycopg://notifier@db/notifier (created tables "
                         "on first use); it must be empty. A copy interrupted half-way keeps nothing there: "

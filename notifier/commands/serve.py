@@ -117,7 +117,7 @@ class Daemon:
         from notifier.fetch_cycle import fetch_cycle
 
         if self.ctx.fetcher is None:
-            self.ctx.fetcher = Fetcher.from_config(self.ctx.config, stop=self.stopping, holds=self.ctx.store)
+            self.ctx.fetcher = Fetcher.from_config(self.ctx.config, stop=self.stopping, hosts=self.ctx.store)
         fetch_cycle(self.ctx)            # logs each fetch
 
     def deliver_due(self, schedules=None) -> None:

@@ -12,12 +12,13 @@ with another ``database.url``.
 
 The package by concern: ``tables`` (models), ``migrations``, ``engine`` (engine, pragmas,
 sessions, error mapping), and the queries as mixins composed into ``Store``: ``papers`` (papers,
-sightings, fetch runs), ``subscribers`` (subscribers, settings, votes, sign-ups), ``deliveries``
+sightings, fetch runs), ``hosts`` (host groups' shared pace and Retry-After), ``subscribers`` (subscribers, settings, votes, sign-ups), ``deliveries``
 (the outbox and alerts), ``copy`` (moving to another database).
 """
 from notifier.store.copy import CopyMixin
 from notifier.store.deliveries import DeliveriesMixin, Planned
 from notifier.store.engine import BUSY_TIMEOUT_MS, RACE_ATTEMPTS, RaceLost, StoreBase
+from notifier.store.hosts import HostsMixin
 from notifier.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from notifier.store.papers import INGEST_BATCH, IngestResult, PapersMixin
 from notifier.store.subscribers import SubscribersMixin
@@ -25,7 +26,7 @@ from notifier.store.tables import (Alert, Delivery, DeliveryPaper, FetchRun, Pap
                                    Sighting, Signup, Subscriber, Vote, utcnow)
 
 
-class Store(PapersMixin, SubscribersMixin, DeliveriesMixin, CopyMixin, StoreBase):
+class Store(PapersMixin, HostsMixin, SubscribersMixin, DeliveriesMixin, CopyMixin, StoreBase):
     """The one way into the database. Each method is one transaction (``session()``) unless the
     caller groups several in ``with store.transaction():``."""
 

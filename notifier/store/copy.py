@@ -1,9 +1,10 @@
 """Moving to another database: every row of every table, all or nothing."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from sqlalchemy import func, text
+from sqlalchemy import Connection, func, text
 from sqlmodel import SQLModel, select
 
 from notifier.errors import StoreError
@@ -18,8 +19,10 @@ class CopyMixin:
     def copy_to(self, target: Store, *, replace: bool = False, batch: int = 5000,
                 progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
         """Copy every row of every table into ``target`` (e.g. SQLite -> PostgreSQL), in one
-        transaction on each side: writers wait meanwhile, and the target gets all or nothing (an
-        interrupted copy leaves it as empty as it was: running it again is the resume).
+        transaction on each side. The source is read as it was at the copy's first query
+        (``_snapshot``): a running service goes on writing to it meanwhile, and what it writes then
+        is not in the copy. The target gets all or nothing (an interrupted copy leaves it as empty
+        as it was: running it again is the resume).
         A target that holds any row is refused unless ``replace`` (its rows are deleted first).
         Counts are checked table by table. ``progress(table, rows copied, rows in all)`` after each
         batch. -> rows per table."""
@@ -27,7 +30,7 @@ class CopyMixin:
 
     def _copy_to(self, target: Store, replace: bool, batch: int, progress) -> dict[str, int]:
         tables = [t for t in SQLModel.metadata.sorted_tables if t.name != SchemaVersion.__tablename__]
-        with self.engine.connect() as src, src.begin(), target.engine.connect() as dst, dst.begin():
+        with self._snapshot() as src, target.engine.connect() as dst, dst.begin():
             counts = {t.name: src.execute(select(func.count()).select_from(t)).scalar() for t in tables}
             held = [t.name for t in tables if dst.execute(select(func.count()).select_from(t)).scalar()]
             if held and not replace:
@@ -48,6 +51,15 @@ class CopyMixin:
                 raise StoreError(f"{target.where}: copy incomplete, nothing kept "
                                  f"(source {counts}, copied {copied})")
         return counts
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """A connection in one transaction that sees the database as at its first query and takes
+        no write lock: SQLite's deferred BEGIN (``reading``; WAL keeps the snapshot), PostgreSQL's
+        REPEATABLE READ (READ COMMITTED saw each query's own moment: counts and rows could differ)."""
+        options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True} if self.shared else {}
+        with self._reader.execution_options(**options).connect() as conn, conn.begin():
+            yield conn
 
 
 def _advance_sequence(conn, table) -> None:

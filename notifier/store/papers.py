@@ -7,17 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Iterator
 
-from sqlalchemy import delete, func, insert, text, update
+from sqlalchemy import func, insert, text, update
 from sqlmodel import Session, select
 
 from notifier.models import Paper
 from notifier.outbox import FETCHED, FetchState
 from notifier.batching import batched
 from notifier.store.engine import _lock_key, _retry_race
-from notifier.store.tables import FetchRun, PaperRow, Setting, Sighting, utcnow
+from notifier.store.tables import FetchRun, PaperRow, Sighting, utcnow
 
 INGEST_BATCH = 500        # papers per ingest transaction: a huge day never holds the write lock for long
-RETRY_AFTER_KEY = "retry_after:"    # + a host group: the Setting holding its latest Retry-After
 
 
 @dataclass
@@ -194,27 +193,6 @@ class PapersMixin:
         with self.reading() as s:
             return sorted(set(s.exec(select(FetchRun.source)).all()))
 
-    def live_retry_after_holds(self, now: datetime) -> dict[str, tuple[datetime, str, int | None]]:
-        """The Retry-After holds (``retry_after_holds``) still running at ``now``, recorded by any
-        run or worker; those that ended are deleted, each only as it was read (a hold another worker
-        stored since stays)."""
-        with self.session() as s:
-            rows = _hold_rows(s)
-            ended = [row for row in rows if _hold(row.value)[0] <= now]
-            for row in ended:
-                s.execute(delete(Setting).where(Setting.key == row.key, Setting.value == row.value))
-        return _by_group([row for row in rows if row not in ended])
-
-    def hold_retry_after(self, group: str, until: datetime, problem: str, status: int | None) -> None:
-        self.put_setting(RETRY_AFTER_KEY + group,
-                         json.dumps({"until": until.isoformat(), "problem": problem, "status": status}))
-
-    def retry_after_holds(self) -> dict[str, tuple[datetime, str, int | None]]:
-        """Every host group's latest Retry-After ("hf", "arxiv": ``Fetcher._group``) as (until, an
-        aware UTC time; the answer, "HTTP 429"; its status), past ones not yet deleted too."""
-        with self.reading() as s:
-            return _by_group(_hold_rows(s))
-
     def failed_sources_since(self, since: datetime) -> list[str]:
         """Sources whose latest fetch since ``since`` failed."""
         failed = []
@@ -223,19 +201,6 @@ class PapersMixin:
             if last and last.outcome == FetchState.FAILED and last.started_at >= since:
                 failed.append(source)
         return failed
-
-
-def _hold_rows(s) -> list[Setting]:
-    return s.exec(select(Setting).where(Setting.key.startswith(RETRY_AFTER_KEY))).all()
-
-
-def _by_group(rows: list[Setting]) -> dict[str, tuple[datetime, str, int | None]]:
-    return {row.key.removeprefix(RETRY_AFTER_KEY): _hold(row.value) for row in rows}
-
-
-def _hold(value: str) -> tuple[datetime, str, int | None]:
-    hold = json.loads(value)
-    return datetime.fromisoformat(hold["until"]), hold["problem"], hold["status"]
 
 
 def _ingest_batch(s: Session, batch: list[Paper], source: str, day: str, now: datetime, result: IngestResult) -> None:
