@@ -56,6 +56,12 @@ VOTE_KEPT_CELLS = 1 << 24   # ... similarities of papers voted on kept per index
 VOTE_BATCH_CELLS = 1 << 21  # ... and those of a batch's papers voted on, as float64, when they are few: 16 MB
 REDUCEAT_IN_ORDER = 7       # np.add.reduceat sums a segment's rows after its first in order when fewer than 8
                             # (its pairwise sum's unrolling; vote_sums_reduceat pads the last segment with a row)
+VOTE_TITLE = 0.5            # in both spaces a stem or phrase of a paper's title weighs 1 + this: a title says what the
+                            # paper is about, and a vote is on that. Residual nDCG@10's mean over 3, 5, 7 and 10 votes
+                            # on papers not in the day's list +0.065 -> +0.077 (old 6 +0.018 -> +0.019, new 18 +0.080
+                            # -> +0.096), in the protocol +0.065 -> +0.070 (+0.026 -> +0.028, +0.078 -> +0.084); with
+                            # 0.25 / 1: +0.068 / +0.076 and +0.068 / +0.065; this tuned on 12 profiles, on the other
+                            # 12: +0.073 and +0.066 (benchmarks/eval_matcher.py's profiles)
 VOTE_SIMILAR = 0.2          # the explanation counts the voted papers a match is at least this similar to
 
 
@@ -274,7 +280,7 @@ class Space:
     """The day papers as vectors of one kind of feature, to compare them with papers voted on:
     each feature's weight, its day papers and their values (CSR: ``ptr``, ``doc``, ``value``),
     each day paper's norm, and ``features(index, title, abstract)``: any paper's features as
-    (columns, counts)."""
+    (columns, what each is worth before its weight)."""
     name: str
     weight: np.ndarray
     ptr: np.ndarray
@@ -285,9 +291,9 @@ class Space:
 
     def vector(self, index: PaperIndex, doc) -> tuple[np.ndarray, np.ndarray]:
         """A paper (a day paper, or one from any other day) as its features' columns and
-        weights (counts damped: 1 + log), of unit length."""
-        ids, counts = self.features(index, doc.title, doc.abstract)
-        w = self.weight[ids] * (1 + np.log(counts))
+        weights, of unit length."""
+        ids, worth = self.features(index, doc.title, doc.abstract)
+        w = self.weight[ids] * worth
         ids, w = ids[w > 0], w[w > 0]
         return ids, w / max(float(np.sqrt((w * w).sum())), 1e-9)
 
@@ -313,11 +319,11 @@ class Space:
 def vote_space(index: PaperIndex) -> Space:
     """Built once per index: the day papers by the stems they have, each weighted by its IDF
     (0 for stems in more than 1/RARE_SHARE of the corpus (and in more than one paper), stop
-    words and numbers)."""
+    words and numbers), x 1 + VOTE_TITLE for a stem of the paper's title."""
     if "vote_space" not in index.cache:
         weight = index.idf(index.df).astype(np.float64)
         weight[(index.df > max(1, index.n_docs // RARE_SHARE)) | ~content_stems(index)] = 0.0
-        value = weight[np.repeat(np.arange(len(weight)), np.diff(index.unit_ptr))]
+        value = weight[np.repeat(np.arange(len(weight)), np.diff(index.unit_ptr))] * (1 + VOTE_TITLE * in_titles(index))
         norms = np.sqrt(np.bincount(index.unit_doc, weights=value ** 2, minlength=index.n_day))
         index.cache["vote_space"] = Space("stems", weight, index.unit_ptr, index.unit_doc, value,
                                           np.maximum(norms, 1e-9), stem_features)
@@ -325,10 +331,28 @@ def vote_space(index: PaperIndex) -> Space:
 
 
 def stem_features(index: PaperIndex, title: str, abstract: str) -> tuple[np.ndarray, np.ndarray]:
-    """The stems of a paper the index knows, each counted once (the stem space is of presence)."""
-    ids = np.unique(np.concatenate([stem_ids(index, title), stem_ids(index, abstract)]), return_counts=True)[0]
+    """The stems of a paper the index knows, each counted once (the stem space is of presence),
+    worth 1 + VOTE_TITLE if in its title."""
+    heading = stem_ids(index, title)
+    ids = np.unique(np.concatenate([heading, stem_ids(index, abstract)]), return_counts=True)[0]
     ids = ids[ids >= 0]     # (unique without counts would import numpy.ma: 15 ms)
-    return ids, np.ones(len(ids))
+    return ids, 1 + VOTE_TITLE * np.isin(ids, heading)
+
+
+def in_titles(index: PaperIndex) -> np.ndarray:
+    """Per cell of the index's stems by day papers (``unit_ptr`` / ``unit_doc``), whether the stem
+    is that of a word of the paper's title (a part of a word, as 'kv' of SnapKV, is not)."""
+    text = day_texts(index)
+    title = text % 2 == 0
+    words = np.unique(index.day_stems[title].astype(np.int64) * index.n_day + text[title] // 2)
+    stem = np.repeat(np.arange(len(index.unit_ptr) - 1), np.diff(index.unit_ptr))
+    return np.isin(stem * index.n_day + index.unit_doc, words)
+
+
+def day_texts(index: PaperIndex) -> np.ndarray:
+    """Per word of the day papers (``index.day_stems``), its text's number: a paper's title is
+    2 x its number, its abstract that + 1."""
+    return np.repeat(np.arange(len(index.day_lengths)), index.day_lengths)
 
 
 def stem_ids(index: PaperIndex, text: str) -> np.ndarray:
@@ -362,22 +386,22 @@ def no_phrase(index: PaperIndex) -> np.ndarray:
 
 def day_phrases(index: PaperIndex) -> tuple[np.ndarray, np.ndarray]:
     """Every phrase of the day papers as ``phrase_codes`` numbers it (from the index's own words:
-    no text split again), with its day paper's number."""
-    ids = index.day_stems.astype(np.int64)
-    text = np.repeat(np.arange(len(index.day_lengths)), index.day_lengths)
+    no text split again), with its text's number (``day_texts``)."""
+    ids, text = index.day_stems.astype(np.int64), day_texts(index)
     ok = ~no_phrase(index)[ids]
     pair = ok[:-1] & ok[1:] & (text[:-1] == text[1:])
-    return ids[:-1][pair] * len(index.sid) + ids[1:][pair], text[:-1][pair] // 2
+    return ids[:-1][pair] * len(index.sid) + ids[1:][pair], text[:-1][pair]
 
 
 def phrase_features(index: PaperIndex, title: str, abstract: str) -> tuple[np.ndarray, np.ndarray]:
-    """The phrases of a paper that the phrase space has, as (columns, counts)."""
+    """The phrases of a paper that the phrase space has, as (columns, counts damped: 1 + log, x 1 +
+    VOTE_TITLE for a phrase of its title)."""
     space = phrase_space(index)
-    codes, counts = np.unique(np.concatenate([phrase_codes(index, title), phrase_codes(index, abstract)]),
-                              return_counts=True)
+    heading = phrase_codes(index, title)
+    codes, counts = np.unique(np.concatenate([heading, phrase_codes(index, abstract)]), return_counts=True)
     col = np.minimum(np.searchsorted(space.codes, codes), max(len(space.codes) - 1, 0))
     known = space.codes[col] == codes if len(space.codes) else np.zeros(len(codes), bool)
-    return col[known], counts[known]
+    return col[known], (1 + np.log(counts[known])) * (1 + VOTE_TITLE * np.isin(codes[known], heading))
 
 
 @dataclass
@@ -388,17 +412,19 @@ class PhraseSpace(Space):
 def phrase_space(index: PaperIndex) -> PhraseSpace:
     """Built once per index: the day papers by the phrases (pairs of adjacent stems, in the
     title or in the abstract) that at least two of them share, each weighted by its IDF over
-    the day papers, counts damped (1 + log)."""
+    the day papers, counts damped (1 + log), x 1 + VOTE_TITLE for a phrase of the paper's title."""
     if "phrase_space" not in index.cache:
         n = index.n_day
-        code, doc = day_phrases(index)
-        cells, tf = np.unique(code * n + doc, return_counts=True)
+        code, text = day_phrases(index)
+        title = text % 2 == 0
+        cells, tf = np.unique(code * n + text // 2, return_counts=True)
+        titled = np.isin(cells, code[title] * n + text[title] // 2)
         code, doc = cells // n, cells % n
         codes, inverse, df = np.unique(code, return_inverse=True, return_counts=True)
         codes, shared = codes[df >= 2], (df >= 2)[inverse]
-        col, doc, tf = np.searchsorted(codes, code[shared]), doc[shared], tf[shared]
+        col, doc, tf, titled = np.searchsorted(codes, code[shared]), doc[shared], tf[shared], titled[shared]
         weight = np.log(max(n, 1) / np.maximum(np.bincount(col, minlength=len(codes)), 1))
-        value = weight[col] * (1 + np.log(tf))
+        value = weight[col] * (1 + np.log(tf)) * (1 + VOTE_TITLE * titled)
         norms = np.sqrt(np.bincount(doc, weights=value ** 2, minlength=n))
         index.cache["phrase_space"] = PhraseSpace("phrases", weight, np.searchsorted(col, np.arange(len(codes) + 1)),
                                                   doc, value, np.maximum(norms, 1e-9), phrase_features, codes)

@@ -38,3 +38,25 @@ def test_a_liked_paper_lifts_no_paper_for_sharing_its_code_link_host():
     liked = paper("gates", LIKED.title, LIKED.abstract + " (https://github.com/lab/gates)")
     moved = lifts(DAY + linked, [liked], liked)
     assert moved["linked0"] == pytest.approx(moved["weak0"], rel=0.001)
+
+
+TITLED = {   # a liked paper, and two papers with its title's word or phrase: in their title, and in an abstract
+    "word": (paper("liked", "Gates for routing", "Learned routing with kernels."),
+             paper("titled", "Gates in routing", "Routing with lattices."),
+             paper("mentioned", "Lattices in routing", "Routing with gates.")),
+    "phrase": (paper("liked", "Load balancing for routing", "Learned routing with kernels."),
+               paper("titled", "Load balancing in routing", "Routing with lattices and learned gates."),
+               paper("mentioned", "Balancing the load in routing", "Routing with load balancing lattices and learned gates.")),
+}
+
+
+@pytest.mark.parametrize("today", [True, False], ids=["liked today", "liked on an earlier day"])
+@pytest.mark.parametrize("kind", list(TITLED))
+def test_a_liked_paper_lifts_a_paper_titled_as_it_is_above_one_that_mentions_its_title_words(kind, today):
+    """A subscriber likes the paper titled 'Gates for routing' (or 'Load balancing for routing'). Of
+    two papers with the same words, the one with gates (load balancing) in its title rises above
+    the one that has it in its abstract: a title says what a paper is about."""
+    liked, titled, mentioned = TITLED[kind]
+    day = DAY + [titled, mentioned]
+    moved = lifts(day + [liked], [], liked) if today else lifts(day, [liked], liked)
+    assert moved["titled"] > 1.05 * moved["mentioned"] > 1.05
