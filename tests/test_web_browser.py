@@ -330,6 +330,25 @@ def test_picking_a_weekday_chooses_a_weekly_digest(site, browser):
     assert page.get_by_label("Weekly on").is_checked() and not page.get_by_label("Daily").is_checked()
 
 
+def test_on_a_320_px_phone_the_weekday_list_stays_beside_weekly_on(site, browser):
+    """The list of days wrapped to a line of its own under "Weekly on", away from what it completes."""
+    base, *_ = site
+    page = browser.new_page(viewport={"width": 320, "height": 800})
+    page.goto(base + "/")
+    weekly, day = page.get_by_text("Weekly on").bounding_box(), page.get_by_label("Weekday").bounding_box()
+    assert day["x"] > weekly["x"] + weekly["width"] and day["y"] < weekly["y"] + weekly["height"]
+
+
+def test_on_a_320_px_phone_no_example_term_is_split_over_two_lines(site, browser):
+    """"-diffusion" broke after its minus: "MoE, -" then "diffusion", which reads as a hyphenated
+    line end, not as the operator that leaves a word out."""
+    base, *_ = site
+    page = browser.new_page(viewport={"width": 320, "height": 800})
+    page.goto(base + "/")
+    lines = page.locator("#keywords-help code").evaluate_all("terms => terms.map(t => t.getClientRects().length)")
+    assert lines == [1, 1, 1, 1]                # each term on one line
+
+
 @pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
 def test_a_refused_form_names_every_error_first_and_each_leads_to_its_field(site, browser, javascript):
     """Only the first field in error had the cursor, so a screen reader announced its error alone:
