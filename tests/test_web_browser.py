@@ -794,10 +794,11 @@ def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_
     """"Check your inbox" named the wrong address and offered no way back but the Back button; then
     its "Correct it" opened a blank form with JavaScript off, and after Back then Forward."""
     base, *_ = site
-    page = browser.new_context(java_script_enabled=way != "no javascript").new_page()
+    page = browser.new_context(java_script_enabled=way != "no javascript", timezone_id="America/New_York").new_page()
     page.goto(base + "/")
     page.get_by_label("Email").fill("ada@exmaple.org")
     page.get_by_label("Keywords").fill('"kv cache", agents')
+    page.get_by_label("Time zone").fill("Europe/Paris")
     page.get_by_label("Weekly on").check()
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
@@ -811,6 +812,7 @@ def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_
     assert page.get_by_label("Email").input_value() == "ada@exmaple.org"
     assert page.get_by_label("Keywords").input_value() == '"kv cache", agents'
     assert page.get_by_label("Weekly on").is_checked()
+    assert page.get_by_label("Time zone").input_value() == "Europe/Paris"      # not the browser's again
     assert page.evaluate("document.activeElement.id") == "email"
     page.get_by_role("button", name="Preview").click()
     page.locator("#tester").get_by_role("link", name=re.compile("Agents")).first.wait_for()
