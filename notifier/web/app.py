@@ -34,7 +34,7 @@ from notifier.errors import ConfigError, StoreBusy
 from notifier.logs import event
 from notifier.outbox import State
 from notifier.subscribers import canonical_address
-from notifier.web import security
+from notifier.web import inbox, security
 from notifier.web.access import AccessLog, loggable
 from notifier.web.forms import Fields, address_errors, check, default_more, readable_address
 from notifier.web.links import manage_url, unsubscribe_url, url
@@ -68,7 +68,8 @@ SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.
             "clear_vote": "Vote removed."}                                                # save nothing typed
 DONE = {"save": "Saved.", **SWITCHED}       # what the page after a manage action says (?done=)
 ICON_CACHE_SECONDS = 7 * 86400   # how long a browser keeps /favicon.ico before asking again
-SENT_COOKIE = "sent"       # the address "Check your inbox" names, signed, sent to its page's URL alone
+KEYWORDS_NOT_KEPT = ("Your keywords were too long to keep for this page: type them again, or go back to the "
+                     "form you sent, which holds them.")
 SENT_UNKNOWN = ("This page names the address we mailed only in the browser that subscribed, for {hours} hours. If "
                 "you subscribed, look in your inbox for our message and follow its link to confirm.")
 
@@ -223,7 +224,7 @@ class WebApp:
         subscriber = known if known is not None and known.active else None
         resent = ("mailed", address, str(subscriber is not None), json.dumps(settings, sort_keys=True))
         if not self.allowed(RESENT_LIMIT, *resent):
-            return self.to_sent(f.email)
+            return self.to_sent(f, subscriber is not None)
         if not self.allowed(limit, "address", address):
             self.limiter.forget(RESENT_LIMIT, *resent)
             return self.too_many(request, limit, "address", address)
@@ -231,16 +232,16 @@ class WebApp:
         if failed is not None:
             self.limiter.forget(RESENT_LIMIT, *resent)       # not mailed: Subscribe again tries again
             return await self.not_sent(request, f, failed)
-        return self.to_sent(f.email)
+        return self.to_sent(f, subscriber is not None)
 
-    def to_sent(self, address: str) -> Response:
+    def to_sent(self, f: Fields, subscribed: bool) -> Response:
         """The redirect to "Check your inbox": its URL is a random name for this sign-up, carrying no
-        address (URLs end up in the history, logs, screenshots); the address goes signed in a cookie
-        sent to that URL alone, so two sign-ups in two tabs each keep their own."""
+        address; the sign-up as typed goes signed in a cookie sent to that URL (and the correction
+        page under it) alone, so two sign-ups in two tabs each keep their own."""
         where = f"{self.root}/sent/{secrets.token_urlsafe(16)}"
         answer = RedirectResponse(where, status_code=303)
-        answer.set_cookie(SENT_COOKIE, self.signer.sign_sent(address), max_age=self.config.web.confirm_hours * 3600,
-                          path=where, secure=self.https, httponly=True, samesite="lax")
+        answer.set_cookie(inbox.COOKIE, inbox.cookie(self.signer, f, subscribed), path=where, secure=self.https,
+                          max_age=self.config.web.confirm_hours * 3600, httponly=True, samesite="lax")
         return answer
 
     async def not_sent(self, request: Request, f: Fields, error: str) -> Response:
@@ -258,24 +259,54 @@ class WebApp:
         return self.page(request, "subscribe", 503, fields=f, errors={}, notice=notice,
                          result=await self.run_tester(f), **self.choices())
 
+    def signed_up(self, request: Request) -> inbox.Sent | None:
+        """The sign-up "Check your inbox" answers, from the cookie ``to_sent`` set; None without
+        it (another browser, a link from before the cookie, one past its hours, a forged one)."""
+        try:
+            return inbox.read(self.signer, request.cookies.get(inbox.COOKIE, ""), self.config.web.confirm_hours * 3600,
+                              self.default_more)
+        except TokenError:
+            return None
+
+    def confirmed_since(self, signup: inbox.Sent) -> bool:
+        """Was a sign-up that mailed a link to confirm (the address was not subscribed then) confirmed
+        since: in another tab, on a phone? Then there is nothing to correct."""
+        if signup.subscribed:
+            return False
+        sub = self.store.find_subscriber(canonical_address(signup.fields.email))
+        return sub is not None and sub.active
+
     async def sent(self, request: Request) -> Response:
         """The answer to a sign-up, a page of its own (POST-redirect-GET): a reload, or going back
-        to it, shows it again and mails nothing. It names the address from the cookie ``to_sent`` set
-        (signed: nobody can make this site say it mailed an address of their choosing); without it
-        (another browser, a link from before the cookie, one past its hours) it says so in a line.
-        Its link back to the form carries neither the address nor the keywords (a link made elsewhere
-        could fill the form with another's address): the browser refills the form from this tab's own
-        copy (typed.js)."""
-        hours = self.config.web.confirm_hours
-        try:
-            address = self.signer.verify_sent(request.cookies.get(SENT_COOKIE, ""), hours * 3600)
-        except TokenError:
+        to it, shows it again and mails nothing. It names the address from its cookie (signed: nobody
+        can make this site say it mailed an address of their choosing), and says so once the address
+        is confirmed (inbox.js asks again when the tab is back in view). Its link to correct the form
+        carries neither the address nor the keywords: the form is refilled from the cookie."""
+        hours, signup = self.config.web.confirm_hours, self.signed_up(request)
+        if signup is None:
             return self.message(request, "Check your inbox", SENT_UNKNOWN.format(hours=hours), link=f"{self.root}/",
                                 link_text="Start page")
+        address = readable_address(signup.fields.email)
+        if await run_in_threadpool(self.confirmed_since, signup):
+            return self.message(request, "You are subscribed", f"{address} is confirmed: your first digest comes at "
+                                "your delivery time. Every digest links to a page where you change your keywords or "
+                                "unsubscribe.")
         return self.message(request, "Check your inbox",
-                            f"We sent a message to {readable_address(address)}. Follow the link in it to confirm; nothing is sent "
-                            f"to you before that. The link works for {hours} hours.", keeps_typed=True,
-                            link=f"{self.root}/?again", link_text="Wrong address? Correct it")     # typed.js refills it
+                            f"We sent a message to {address}. Follow the link in it to confirm; nothing is sent "
+                            f"to you before that. The link works for {hours} hours.", rechecks=True,
+                            link=f"{self.root}{request.url.path}/correct", link_text="Wrong address? Correct it")
+
+    async def correct(self, request: Request) -> Response:
+        """The sign-up form as "Check your inbox" sent it, to correct and send again; in another
+        browser (no cookie) the blank form, and once the address is confirmed its page that says so."""
+        signup, sent_page = self.signed_up(request), self.root + request.url.path.removesuffix("/correct")
+        if signup is None:
+            return RedirectResponse(f"{self.root}/", status_code=303)
+        if await run_in_threadpool(self.confirmed_since, signup):
+            return RedirectResponse(sent_page, status_code=303)
+        kept = "" if signup.keywords_kept else KEYWORDS_NOT_KEPT
+        return self.page(request, "subscribe", fields=signup.fields, errors={}, correcting=True, notice=kept,
+                         result=await self.run_tester(signup.fields), **self.choices())
 
     def start_signup(self, address: str, settings: dict, subscriber) -> str | None:
         """A confirmation link for a new (or unsubscribed) address; for one already subscribed
@@ -805,6 +836,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
     routes = [
         Route("/", web.home, methods=["GET"]), Route("/", web.subscribe, methods=["POST"]),
         Route("/sent/{token}", web.sent, methods=["GET"]),
+        Route("/sent/{token}/correct", web.correct, methods=["GET"]),
         Route("/link", web.link_page, methods=["GET"]), Route("/link", web.send_link, methods=["POST"]),
         Route("/tester", web.tester_fragment, methods=["POST"]),
         Route("/confirm/{token}", web.confirm_page, methods=["GET"]),

@@ -43,13 +43,15 @@ class Signer:
         payload = [token.subject] + ([token.paper, token.vote] if token.purpose == "vote" else [])
         return self._serializer(token.purpose).dumps(payload)
 
-    def sign_sent(self, address: str) -> str:
-        """The "Check your inbox" page's cookie (never its URL): the address it names (a visitor
-        cannot make the site say it mailed an address of their choosing)."""
-        return self._serializer("sent").dumps(address)
+    def sign_sent(self, signup: dict) -> str:
+        """The "Check your inbox" page's cookie (never its URL): the sign-up it answers (web/sent.py)."""
+        return self._serializer("sent").dumps(signup)
 
-    def verify_sent(self, text: str, max_age_seconds: int) -> str:
-        return str(self._loads("sent", text, max_age_seconds)[0])
+    def verify_sent(self, text: str, max_age_seconds: int) -> dict:
+        signup = self._loads("sent", text, max_age_seconds)[0]
+        if not isinstance(signup, dict):        # an older version's cookie held the address alone
+            raise TokenError("this page's cookie is from an older version")
+        return signup
 
     def _loads(self, purpose: str, text: str, max_age_seconds: int) -> tuple[object, datetime]:
         """-> (payload, when it was signed)."""

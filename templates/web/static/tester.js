@@ -1,7 +1,7 @@
 // Progressive enhancement of the profile tester: preview as you type (the Preview button does
 // the same without JavaScript), and default the time zone to the browser's on a fresh subscribe
 // form (only it marks the field: a form sent back keeps the zone the person typed); picking a
-// weekday chooses "Weekly on". The copy of the sign-up form for "Correct it" is typed.js's.
+// weekday chooses "Weekly on".
 (function () {
   "use strict";
   var zone = document.querySelector("[data-browser-zone]");
