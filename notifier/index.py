@@ -1,7 +1,7 @@
 """The index of the day's papers, built once per batch: stems, positions, abbreviations. Pure.
 
 Every word of every title and abstract is stemmed (Snowball, each distinct word once per
-process) and laid out on one position axis, fields and papers separated by gaps wider than any
+process, a British spelling as the American one: "optimised" is "optimized") and laid out on one position axis, fields and papers separated by gaps wider than any
 phrase window, so that phrase and window matching are array look-ups over all papers at once.
 A word with inner capitals or digits also stands for its parts at its own position
 (``MobileNetV2`` for mobile and net, ``SnapKV`` for kv, ``MixLoRA`` for lora), never a plain
@@ -35,21 +35,51 @@ K1, B = 1.2, 0.75
 GAP = 64                                # positions between two fields or papers (> any window)
 RARE_SHARE = 5                          # papers are compared on stems in at most 1/5 of the corpus
 
+# British spellings, read as the American ones before stemming (the stemmer reads "optimized" as
+# optim but "optimised" as optimis; "behaviour", "centre", "analyse" as other words than "behavior",
+# "center", "analyze"): an ending after a stem of three letters or more (four with the t of -tre), but where
+# the stem shows the word is spelt so in both (ALWAYS_*): "supervised" (else it is no longer
+# "supervision"), "premise", "promising", "denoising", "pairwise"; "hours", "Fourier", "contour".
+# "modelling" needs no rule: the stemmer reads it as "modeling", model.
+BRITISH_ISE = re.compile(r"(\w{3,}?)is(e|es|ed|ings?|ingly|ers?|ations?|ational|abl[ey])")
+ALWAYS_ISE = re.compile(r"(?:[aouvw]|[^aeiou]r|prec|conc|exerc|exc|inc|circumc|prem|prom|dem|surm|expert|advert"
+                        r"|treat|chast|merchand|parad|desp|franch|disgu)$")
+BRITISH_OUR = re.compile(r"(\w{3,}?)our(|s|ed|ings?|al|ally|abl[ey]|ites?|itism|ful|fully|less|ers?|ists?|isms?"
+                         r"|y|ies|ier|ations?|hoods?|ly|iz\w*|ous)")
+ALWAYS_OUR = re.compile(r"(?:[fhsty]|dev|param|troubad|vel)$")
+BRITISH_RE = re.compile(r"(\w{3,}t|\w+ib)re(s?)|(\w{3,}t|\w+ib)r(ed)")     # centre(s), centred; fibre
+BRITISH_YSE = re.compile(r"(\w+)ys(e|es|ed|ing|ers?)")
+
 _stemmer = None
 _stem_cache: dict[str, str] = {}
 _alias_cache: dict[tuple, tuple[str, ...]] = {}
 
 
 def stem_all(words: list[str]) -> list[str]:
-    """Lowercase words -> Snowball stems, each distinct word stemmed once per process."""
+    """Lowercase words -> Snowball stems of their American spelling, each distinct word stemmed once
+    per process."""
     global _stemmer
     missing = [w for w in set(words) if w not in _stem_cache]
     if missing:
         if _stemmer is None:
             import Stemmer
             _stemmer = Stemmer.Stemmer("english")
-        _stem_cache.update(zip(missing, _stemmer.stemWords(missing)))
+        _stem_cache.update(zip(missing, _stemmer.stemWords([american(w) for w in missing])))
     return [_stem_cache[w] for w in words]
+
+
+def american(word: str) -> str:
+    """'optimisation' -> 'optimization', 'behaviour' -> 'behavior', 'centres' -> 'centers',
+    'analysed' -> 'analyzed'; any other word as it is (see BRITISH_ISE)."""
+    if (m := BRITISH_ISE.fullmatch(word)) and not ALWAYS_ISE.search(m[1]):
+        word = f"{m[1]}iz{m[2]}"
+    if (m := BRITISH_OUR.fullmatch(word)) and not ALWAYS_OUR.search(m[1]):
+        return f"{m[1]}or{m[2]}"
+    if m := BRITISH_RE.fullmatch(word):
+        return f"{m[1] or m[3]}er{m[4] or m[2]}"
+    if m := BRITISH_YSE.fullmatch(word):
+        return f"{m[1]}yz{m[2]}"
+    return word
 
 
 def normal(word: str) -> str:

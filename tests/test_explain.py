@@ -173,6 +173,19 @@ def test_a_word_with_a_tex_accent_is_highlighted_whole_as_the_paper_writes_it(fi
     assert 'abstract: However, [na\\"{\\i}vely] implemented it is slow.' in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("profile, title, shown", [
+    ("optimized kernels", "Optimised kernels for attention", "title: [Optimised kernels] for attention"),
+    ("regularisation", "Regularization of sparse experts", "title: [Regularization] of sparse experts"),
+    ("agent behavior", "Agent behaviour in games", "title: [Agent behaviour] in games"),
+    ("data center", "Scheduling in a data centre", "title: Scheduling in a [data centre]"),
+], ids=["ise", "isation", "our", "re"])
+def test_a_term_in_one_spelling_finds_and_highlights_the_papers_other_spelling(files, capsys, profile, title, shown):
+    papers = files("papers.jsonl", [{"id": "p1", "title": title, "abstract": "Results."},
+                                    {"id": "p2", "title": "Protein folding", "abstract": "Proteins fold."}])
+    assert main(["match", "--papers", papers, "--profile", profile]) == 0
+    assert shown in capsys.readouterr().out
+
+
 def test_an_abbreviation_is_highlighted_in_its_plural_and_not_inside_a_longer_one(files, capsys):
     """"GNN" found "GNNs" nowhere; "TP" was highlighted inside "TPUs"."""
     papers = files("papers.jsonl", [{"id": "p1", "title": "Scaling GNNs on TPUs", "abstract": "Graphs."}])

@@ -1,7 +1,7 @@
 """The index's reading of a text: abbreviations and the long forms they stand for."""
 import pytest
 
-from notifier.index import abbreviations
+from notifier.index import abbreviations, term_stems
 
 
 @pytest.mark.parametrize("text, long", [
@@ -17,3 +17,27 @@ def test_an_abbreviation_stands_for_the_words_whose_first_letters_spell_it(text,
     "supervised learning" then reached every paper writing SSL."""
     [(_, _, _, found)] = abbreviations(text)
     assert found == long
+
+
+@pytest.mark.parametrize("british, american", [
+    ("optimised", "optimized"), ("regularisation", "regularization"), ("quantising", "quantizing"),
+    ("behaviour", "behavior"), ("colours", "colors"), ("modelling", "modeling"), ("centre", "center"),
+    ("centred", "centered"), ("fibres", "fibers"), ("analysed", "analyzed"),
+], ids=["ise", "isation", "ising", "our", "ours-plural", "ll", "re", "red", "ibres", "yse"])
+def test_a_british_spelling_is_the_same_word_as_the_american_one(british, american):
+    """The stemmer read "optimised" as optimis and "optimized" as optim: a profile written one way
+    missed papers written the other way."""
+    assert term_stems(british) == term_stems(american)
+
+
+@pytest.mark.parametrize("word, other", [
+    ("premise", "premize"), ("promising", "promizing"), ("ours", "ors"), ("four", "for"),
+    ("hours", "hors"), ("hatred", "hated"),
+], ids=["premise", "promising", "ours", "four", "hours", "hatred"])
+def test_a_word_spelt_so_in_both_is_not_read_as_another(word, other):
+    assert term_stems(word) != term_stems(other)
+
+
+def test_a_word_always_spelt_ise_keeps_its_family():
+    """Read as "supervized", "supervised" would no longer be "supervision"."""
+    assert term_stems("weakly supervised") == term_stems("weak supervision")
