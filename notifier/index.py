@@ -29,6 +29,7 @@ INVISIBLE = "\u00ad\u200c\u200d\u2060"   # soft hyphen, zero-width (non-)joiner,
 TOKEN = re.compile(rf"[{INVISIBLE}]*[^\W_]+(?:[{INVISIBLE}]+[^\W_]+)*[{INVISIBLE}]*")   # ... and at its ends
 _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 URL = re.compile(r"(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE)   # 'Code: https://github.com/org/kv-cache.'
+_UNMARKED = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ß": "ss", "æ": "ae", "œ": "oe", "ı": "i", "ȷ": "j"})
 _PART = re.compile(r"[A-Z]+(?=[A-Z](?!v\d)[a-z])|v\d+|[A-Z]?(?!v\d)[a-z]+|[A-Z]+|[0-9]+")   # v3: a version (TPUv3)
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
 K1, B = 1.2, 0.75
@@ -86,11 +87,12 @@ def normal(word: str) -> str:
     """Lowercase, accents folded: 'Schrödinger' -> 'schrodinger', as subscribers type it; a Greek
     letter named as TeX writes it ('β' -> 'beta'), so "β-VAE" is "$\\beta$-VAE" and "beta-VAE";
     an invisible character gone (a soft hyphen from a PDF: 'atten' U+00AD 'tion' is 'attention');
+    a letter with no accent to fold as it is typed without it ('Bjørn', 'Groß' -> 'bjorn', 'gross');
     an abbreviation's plural its singular ('GNNs' -> 'gnn': the stemmer leaves 'gnns' as it is)."""
     word = (word[:-1] if plural_abbreviation(word) else word).lower()
     if word.isascii():
         return word
-    return "".join(greek(c) for c in unicodedata.normalize("NFKD", word)
+    return "".join(greek(c) for c in unicodedata.normalize("NFKD", word.translate(_UNMARKED))
                    if not unicodedata.combining(c) and c not in INVISIBLE)
 
 

@@ -186,6 +186,13 @@ def test_a_term_in_one_spelling_finds_and_highlights_the_papers_other_spelling(f
     assert shown in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("profile", ["große", "grosse"])
+def test_a_word_with_a_tex_letter_is_highlighted_whole_as_the_paper_writes_it(files, capsys, profile):
+    papers = files("papers.jsonl", [{"id": "p1", "title": "Sprachmodelle", "abstract": "Gro\\ss{}e Sprachmodelle lernen."}])
+    assert main(["match", "--papers", papers, "--profile", profile]) == 0
+    assert "abstract: [Gro\\ss{}e] Sprachmodelle lernen." in capsys.readouterr().out
+
+
 def test_an_abbreviation_is_highlighted_in_its_plural_and_not_inside_a_longer_one(files, capsys):
     """"GNN" found "GNNs" nowhere; "TP" was highlighted inside "TPUs"."""
     papers = files("papers.jsonl", [{"id": "p1", "title": "Scaling GNNs on TPUs", "abstract": "Graphs."}])

@@ -1,7 +1,7 @@
 """The index's reading of a text: abbreviations and the long forms they stand for."""
 import pytest
 
-from notifier.index import abbreviations, term_stems
+from notifier.index import abbreviations, term_stems, words
 
 
 @pytest.mark.parametrize("text, long", [
@@ -41,3 +41,8 @@ def test_a_word_spelt_so_in_both_is_not_read_as_another(word, other):
 def test_a_word_always_spelt_ise_keeps_its_family():
     """Read as "supervized", "supervised" would no longer be "supervision"."""
     assert term_stems("weakly supervised") == term_stems("weak supervision")
+
+
+def test_a_letter_with_a_stroke_is_read_as_typed_without_it():
+    """"Bjørn", "Łukasz" and "Groß" fold like "Schrödinger": NFKD has no mark to take off them."""
+    assert words("Bjørn Łukasz Groß Æsir") == ["bjorn", "lukasz", "gross", "aesir"]
