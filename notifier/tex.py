@@ -36,6 +36,7 @@ ACCENT_MARKS = dict(zip("\"'`^~=.uvHckr", "\u0308\u0301\u0300\u0302\u0303\u0304\
 # one space after it is part of it)
 TEX_LETTER = re.compile(r"\\(ss|aa|AA|ae|AE|oe|OE|o|O|l|L|i|j)(?![A-Za-z])(?:\{\}| )?")
 TEX_LETTERS = dict(zip("ss aa AA ae AE oe OE o O l L i j".split(), "ßåÅæÆœŒøØłŁıȷ"))
+DROPPED_TIMES = re.compile(r"(?<=\d)times\b")     # "3times": a $\times$ whose backslash a source dropped
 WORD_JOINER = "\u2060"     # invisible, inside a word (notifier.index.INVISIBLE)
 BRACED_LETTER = re.compile(rf"\{{([^\W\d_]{WORD_JOINER}+)\}}")
 TEX_TEXT_STYLE = re.compile(r"\\(?:text(?:bf|it|tt|sc|sf|rm|sl|up|md)|emph|underline)\{([^{}\\$]*)\}")
@@ -52,10 +53,13 @@ def readable_tex(s: str) -> str:
 
 def without_commands(s: str) -> str:
     """``s`` with each TeX command that plain text shows as no word blanked, the same length
-    ("5.18\\times" -> "5.18      "): "times", "emph" or "mathcal" is not a word of the paper, and
-    the why line highlights words where the text has them. One shown as a word or letter (\\log, \\alpha) stays. An accented letter, or
+    ("5.18\\times" -> "5.18      ", and "5.18times" where a source dropped the backslash): "times",
+    "emph" or "mathcal" is not a word of the paper, and the why line highlights words where the
+    text has them. One shown as a word or letter (\\log, \\alpha) stays. An accented letter, or
     a letter of its own (\\ss, \\o), is that letter, padded to the command's length with word
     joiners, inside its word: "na\\"{\\i}vely" is one word, "naïvely" (not "na" and "vely")."""
+    if "times" in s:
+        s = DROPPED_TIMES.sub("     ", s)
     if "\\" not in s:
         return s
     s = TEX_LETTER.sub(_letter, TEX_ACCENT.sub(_accented, s))
