@@ -28,7 +28,9 @@ from notifier.tex import without_commands
 INVISIBLE = "\u00ad\u200c\u200d\u2060"   # soft hyphen, zero-width (non-)joiner, word joiner: inside a word
 TOKEN = re.compile(rf"[{INVISIBLE}]*[^\W_]+(?:[{INVISIBLE}]+[^\W_]+)*[{INVISIBLE}]*")   # ... and at its ends
 _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
-URL = re.compile(r"(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE)   # 'Code: https://github.com/org/kv-cache.'
+# 'Code: https://github.com/org/kv-cache.': to a space, or to punctuation before a capital and a
+# small letter, a sentence glued to it ('https://github.com/org/kv-cache.We show' ends at '.We')
+URL = re.compile(r"(?:(?i:https?|ftp)://|\b(?i:www)\.)(?:[^\s.,;:!?)\]]|[.,;:!?)\]]+(?![A-Z][a-z]|\s|$))+")
 _UNMARKED = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ß": "ss", "æ": "ae", "œ": "oe", "ı": "i", "ȷ": "j"})
 _PART = re.compile(r"[A-Z]+(?=[A-Z](?!v\d)[a-z])|v\d+|[A-Z]?(?!v\d)[a-z]+|[A-Z]+|[0-9]+")   # v3: a version (TPUv3)
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times

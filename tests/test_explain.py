@@ -193,6 +193,14 @@ def test_a_word_with_a_tex_letter_is_highlighted_whole_as_the_paper_writes_it(fi
     assert "abstract: [Gro\\ss{}e] Sprachmodelle lernen." in capsys.readouterr().out
 
 
+def test_the_first_word_of_a_sentence_glued_to_a_link_is_found_and_highlighted(files, capsys):
+    papers = files("papers.jsonl", [{"id": "p1", "title": "Small students", "abstract":
+                                     "Code: https://github.com/org/repo.Distillation helps."},
+                                    {"id": "p2", "title": "Protein folding", "abstract": "Proteins fold."}])
+    assert main(["match", "--papers", papers, "--profile", "distillation"]) == 0
+    assert "abstract: Code: https://github.com/org/repo.[Distillation] helps." in capsys.readouterr().out
+
+
 def test_an_abbreviation_is_highlighted_in_its_plural_and_not_inside_a_longer_one(files, capsys):
     """"GNN" found "GNNs" nowhere; "TP" was highlighted inside "TPUs"."""
     papers = files("papers.jsonl", [{"id": "p1", "title": "Scaling GNNs on TPUs", "abstract": "Graphs."}])

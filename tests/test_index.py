@@ -1,7 +1,7 @@
 """The index's reading of a text: abbreviations and the long forms they stand for."""
 import pytest
 
-from notifier.index import abbreviations, term_stems, words
+from notifier.index import abbreviations, paper_tokens, term_stems, words
 
 
 @pytest.mark.parametrize("text, long", [
@@ -46,3 +46,14 @@ def test_a_word_always_spelt_ise_keeps_its_family():
 def test_a_letter_with_a_stroke_is_read_as_typed_without_it():
     """"Bjørn", "Łukasz" and "Groß" fold like "Schrödinger": NFKD has no mark to take off them."""
     assert words("Bjørn Łukasz Groß Æsir") == ["bjorn", "lukasz", "gross", "aesir"]
+
+
+@pytest.mark.parametrize("text, found", [
+    ("Code: https://github.com/org/kv-cache.Distillation helps.", ["Code", "Distillation", "helps"]),
+    ("Code at www.example.org/kv-cache,Distillation helps.", ["Code", "at", "Distillation", "helps"]),
+    ("See https://github.com/org/kv-cache. Then https://x.org/a.b?q=1:2.", ["See", "Then"]),
+], ids=["sentence-glued-to-a-link", "www-link", "links-to-their-end"])
+def test_a_url_ends_where_a_sentence_glued_to_it_begins(text, found):
+    """The link ran to the next space: "Distillation" was part of it, no word of the paper."""
+    assert paper_tokens(text) == found
+
