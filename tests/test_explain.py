@@ -193,6 +193,19 @@ def test_a_word_with_a_tex_letter_is_highlighted_whole_as_the_paper_writes_it(fi
     assert "abstract: [Gro\\ss{}e] Sprachmodelle lernen." in capsys.readouterr().out
 
 
+def test_a_phrase_written_through_a_suspended_hyphen_is_found_whole(files, capsys):
+    """"Compute- and memory-efficient" is compute-efficient too: it was a weaker match, "part of
+    compute-efficient", as a paper with the two words apart is."""
+    papers = files("papers.jsonl", [
+        {"id": "p1", "title": "Compute- and memory-efficient training", "abstract": "We train."},
+        {"id": "p2", "title": "Efficient training", "abstract": "Compute budgets matter. We train efficiently."},
+        {"id": "p3", "title": "Protein folding", "abstract": "Proteins fold."}])
+    assert main(["match", "--papers", papers, "--profile", "compute-efficient"]) == 0
+    out = capsys.readouterr().out
+    assert "p1  Compute- and memory-efficient training\n            matched: compute-efficient\n" in out
+    assert "title: [Compute]- and memory-[efficient] training" in out
+
+
 def test_the_first_word_of_a_sentence_glued_to_a_link_is_found_and_highlighted(files, capsys):
     papers = files("papers.jsonl", [{"id": "p1", "title": "Small students", "abstract":
                                      "Code: https://github.com/org/repo.Distillation helps."},
