@@ -41,11 +41,12 @@ GAP = 64                                # positions between two fields or papers
 RARE_SHARE = 5                          # papers are compared on stems in at most 1/5 of the corpus
 
 # British spellings, read as the American ones before stemming (the stemmer reads "optimized" as
-# optim but "optimised" as optimis; "behaviour", "centre", "analyse" as other words than "behavior",
-# "center", "analyze"): an ending after a stem of three letters or more (four with the t of -tre), but where
-# the stem shows the word is spelt so in both (ALWAYS_*): "supervised" (else it is no longer
-# "supervision"), "premise", "promising", "denoising", "pairwise"; "hours", "Fourier", "contour".
-# "modelling" needs no rule: the stemmer reads it as "modeling", model.
+# optim but "optimised" as optimis; "behaviour", "centre", "dialogue" as other words than
+# "behavior", "center", "dialog"): an ending after a stem of three letters or more (four with the t
+# of -tre; one with a vowel for AMERICAN_ENDINGS: not "rogue"), but where the stem shows the word
+# is spelt so in both (ALWAYS_*): "supervised" (else it is no longer "supervision"), "premise",
+# "promising", "denoising", "pairwise"; "hours", "Fourier", "contour". "modelling" needs no rule:
+# the stemmer reads it as "modeling", model.
 BRITISH_ISE = re.compile(r"(\w{3,}?)is(e|es|ed|ings?|ingly|ers?|ations?|ational|abl[ey])")
 ALWAYS_ISE = re.compile(r"(?:[aouvw]|[^aeiou]r|prec|conc|exerc|exc|inc|circumc|prem|prom|dem|surm|expert|advert"
                         r"|treat|chast|merchand|parad|desp|franch|disgu)$")
@@ -53,7 +54,9 @@ BRITISH_OUR = re.compile(r"(\w{3,}?)our(|s|ed|ings?|al|ally|abl[ey]|ites?|itism|
                          r"|y|ies|ier|ations?|hoods?|ly|iz\w*|ous)")
 ALWAYS_OUR = re.compile(r"(?:[fhsty]|dev|param|troubad|vel)$")
 BRITISH_RE = re.compile(r"(\w{3,}t|\w+ib)re(s?)|(\w{3,}t|\w+ib)r(ed)")     # centre(s), centred; fibre
-BRITISH_YSE = re.compile(r"(\w+)ys(e|es|ed|ing|ers?)")
+AMERICAN_ENDINGS = {"lyse": "lyze", "lysed": "lyzed", "lysing": "lyzing", "lyser": "lyzer", "ogue": "og",
+                    "ogued": "oged", "oguing": "oging", "dgement": "dgment", "fence": "fense", "gramme": "gram"}
+BRITISH_ENDING = re.compile(rf"(\w*?[aeiouy]\w*?)({'|'.join(AMERICAN_ENDINGS)})(s|al)?")
 
 _stemmer = None
 _stem_cache: dict[str, str] = {}
@@ -75,15 +78,16 @@ def stem_all(words: list[str]) -> list[str]:
 
 def american(word: str) -> str:
     """'optimisation' -> 'optimization', 'behaviour' -> 'behavior', 'centres' -> 'centers',
-    'analysed' -> 'analyzed'; any other word as it is (see BRITISH_ISE)."""
+    'analysed' -> 'analyzed', 'dialogue' -> 'dialog', 'judgement' -> 'judgment', 'defence' ->
+    'defense', 'programme' -> 'program'; any other word as it is (see BRITISH_ISE)."""
     if (m := BRITISH_ISE.fullmatch(word)) and not ALWAYS_ISE.search(m[1]):
         word = f"{m[1]}iz{m[2]}"
     if (m := BRITISH_OUR.fullmatch(word)) and not ALWAYS_OUR.search(m[1]):
         return f"{m[1]}or{m[2]}"
     if m := BRITISH_RE.fullmatch(word):
         return f"{m[1] or m[3]}er{m[4] or m[2]}"
-    if m := BRITISH_YSE.fullmatch(word):
-        return f"{m[1]}yz{m[2]}"
+    if m := BRITISH_ENDING.fullmatch(word):
+        return m[1] + AMERICAN_ENDINGS[m[2]] + (m[3] or "")
     return word
 
 

@@ -22,8 +22,10 @@ def test_an_abbreviation_stands_for_the_words_whose_first_letters_spell_it(text,
 @pytest.mark.parametrize("british, american", [
     ("optimised", "optimized"), ("regularisation", "regularization"), ("quantising", "quantizing"),
     ("behaviour", "behavior"), ("colours", "colors"), ("modelling", "modeling"), ("centre", "center"),
-    ("centred", "centered"), ("fibres", "fibers"), ("analysed", "analyzed"),
-], ids=["ise", "isation", "ising", "our", "ours-plural", "ll", "re", "red", "ibres", "yse"])
+    ("centred", "centered"), ("fibres", "fibers"), ("analysed", "analyzed"), ("dialogue", "dialog"),
+    ("judgements", "judgments"), ("adversarial defence", "adversarial defense"),
+], ids=["ise", "isation", "ising", "our", "ours-plural", "ll", "re", "red", "ibres", "yse", "ogue", "dgement",
+        "fence"])
 def test_a_british_spelling_is_the_same_word_as_the_american_one(british, american):
     """The stemmer read "optimised" as optimis and "optimized" as optim: a profile written one way
     missed papers written the other way."""
