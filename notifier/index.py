@@ -31,7 +31,7 @@ _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not 
 # 'Code: https://github.com/org/kv-cache.': to a space, or to punctuation before a capital and a
 # small letter, a sentence glued to it ('https://github.com/org/kv-cache.We show' ends at '.We')
 URL = re.compile(r"(?:(?i:https?|ftp)://|\b(?i:www)\.)(?:[^\s.,;:!?)\]]|[.,;:!?)\]]+(?![A-Z][a-z]|\s|$))+")
-SUSPENDED = re.compile(r"\b((?:[^\W_]+-,?\s+)+)(and|or|to|&)\s+([^\W_]+)-([^\W_]+(?:-[^\W_]+)*)")
+SUSPENDED = re.compile(r"\b((?:[^\W_]+-,?\s+)+)((?i:and|or|to)|&)\s+([^\W_]+)-([^\W_]+(?:-[^\W_]+)*)")
 HANGING = re.compile(r"-(,?\s+)")       # the hyphen of each word before "and" in SUSPENDED's first group
 _UNMARKED = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ß": "ss", "æ": "ae", "œ": "oe", "ı": "i", "ȷ": "j"})
 _PART = re.compile(r"[A-Z]+(?=[A-Z](?!v\d)[a-z])|v\d+|[A-Z]?(?!v\d)[a-z]+|[A-Z]+|[0-9]+")   # v3: a version (TPUv3)
@@ -146,9 +146,12 @@ def with_suspended_hyphens(text: str) -> str:
     """``text`` with the word a suspended hyphen stands for written after it: "compute- and
     memory-efficient" -> "compute-efficient and memory-efficient" (a profile term
     "compute-efficient" finds it), "2-, 4- or 8-bit" -> "2-bit, 4-bit or 8-bit"."""
-    if "- " not in text:
-        return text
-    return SUSPENDED.sub(lambda m: HANGING.sub(rf"-{m[4]}\1", m[1]) + f"{m[2]} {m[3]}-{m[4]}", text)
+    return SUSPENDED.sub(_written_out, text) if "- " in text else text
+
+
+def _written_out(m: re.Match) -> str:
+    """'pre- and post-training' -> 'pre-training and post-training'."""
+    return HANGING.sub(lambda h: f"-{m[4]}{h[1]}", m[1]) + f"{m[2]} {m[3]}-{m[4]}"
 
 
 def words(text: str) -> list[str]:

@@ -65,7 +65,8 @@ def test_a_url_ends_where_a_sentence_glued_to_it_begins(text, found):
     ("pre- and post-training", "pre training and post training"),
     ("2-, 4- or 8-bit weights", "2 bit 4 bit or 8 bit weights"),
     ("low- to high-resolution", "low resolution to high resolution"),
+    ("Compute- And Memory-Efficient", "Compute Efficient And Memory Efficient"),
     ("the model - and the data-set", "the model and the data set"),
-], ids=["and", "prefixes", "a-list", "to", "a-dash-is-no-suspended-hyphen"])
+], ids=["and", "prefixes", "a-list", "to", "title-case", "a-dash-is-no-suspended-hyphen"])
 def test_a_suspended_hyphen_stands_for_the_word_after_the_last_one(text, found):
     assert paper_tokens(text) == found.split()
