@@ -66,7 +66,8 @@ def test_a_url_ends_where_a_sentence_glued_to_it_begins(text, found):
     ("2-, 4- or 8-bit weights", "2 bit 4 bit or 8 bit weights"),
     ("low- to high-resolution", "low resolution to high resolution"),
     ("Compute- And Memory-Efficient", "Compute Efficient And Memory Efficient"),
+    ("in- and out-of-distribution", "in distribution and out of distribution"),
     ("the model - and the data-set", "the model and the data set"),
-], ids=["and", "prefixes", "a-list", "to", "title-case", "a-dash-is-no-suspended-hyphen"])
+], ids=["and", "prefixes", "a-list", "to", "title-case", "shared-after-small-words", "a-dash-is-no-suspended-hyphen"])
 def test_a_suspended_hyphen_stands_for_the_word_after_the_last_one(text, found):
     assert paper_tokens(text) == found.split()
