@@ -1,8 +1,9 @@
 """The index of the day's papers, built once per batch: stems, positions, abbreviations. Pure.
 
 Every word of every title and abstract is stemmed (Snowball, each distinct word once per
-process, a British spelling as the American one: "optimised" is "optimized") and laid out on one position axis, fields and papers separated by gaps wider than any
-phrase window, so that phrase and window matching are array look-ups over all papers at once.
+process, a British spelling as the American one: "optimised" is "optimized") and laid out on one
+position axis, fields and papers separated by gaps wider than any phrase window, so that phrase
+and window matching are array look-ups over all papers at once.
 A word with inner capitals or digits also stands for its parts at its own position
 (``MobileNetV2`` for mobile and net, ``SnapKV`` for kv, ``MixLoRA`` for lora), never a plain
 substring ("rag" is not in "average"). Abbreviations the papers define ("Mixture-of-Experts
