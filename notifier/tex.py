@@ -36,7 +36,7 @@ ACCENT_MARKS = dict(zip("\"'`^~=.uvHckr", "\u0308\u0301\u0300\u0302\u0303\u0304\
 # one space after it is part of it)
 TEX_LETTER = re.compile(r"\\(ss|aa|AA|ae|AE|oe|OE|o|O|l|L|i|j)(?![A-Za-z])(?:\{\}| )?")
 TEX_LETTERS = dict(zip("ss aa AA ae AE oe OE o O l L i j".split(), "ßåÅæÆœŒøØłŁıȷ"))
-DROPPED_TIMES = re.compile(r"(?<=\d)times\b")     # "3times": a $\times$ whose backslash a source dropped
+DROPPED_TIMES = re.compile(r"times(?<=\dtimes)\b")   # "3times": a $\times$ whose backslash a source dropped
 WORD_JOINER = "\u2060"     # invisible, inside a word (notifier.index.INVISIBLE)
 BRACED_LETTER = re.compile(rf"\{{([^\W\d_]{WORD_JOINER}+)\}}")
 TEX_TEXT_STYLE = re.compile(r"\\(?:text(?:bf|it|tt|sc|sf|rm|sl|up|md)|emph|underline)\{([^{}\\$]*)\}")
