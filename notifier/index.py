@@ -32,10 +32,11 @@ _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not 
 # 'Code: https://github.com/org/kv-cache.': to a space, or to punctuation before a capital and a
 # small letter, a sentence glued to it ('https://github.com/org/kv-cache.We show' ends at '.We')
 URL = re.compile(r"(?:(?i:https?|ftp)://|\b(?i:www)\.)(?:[^\s.,;:!?)\]]|[.,;:!?)\]]+(?![A-Z][a-z]|\s|$))+")
-# "in- and out-of-distribution": the words before "and", the last one, its small words, the word they share
-SUSPENDED = re.compile(r"\b((?:[^\W_]+-,?\s+)+)((?i:and|or|to)|&)\s+([^\W_]+)-((?:(?:of|the|to|in|on)-)*)"
-                       r"([^\W_]+(?:-[^\W_]+)*)")
-HANGING = re.compile(r"-(,?\s+)")       # the hyphen of each word before "and" in SUSPENDED's first group
+# "in-, on- and out-of-distribution": from the first hanging hyphen (a literal first: the regex engine
+# searches for it) the words up to "and", the last one, its small words, the word they all share
+SUSPENDED = re.compile(r"-(?<=[^\W_]-)(,?\s+(?:[^\W_]+-,?\s+)*)((?i:and|or|to)|&)\s+([^\W_]+)-"
+                       r"((?:(?:of|the|to|in|on)-)*)([^\W_]+(?:-[^\W_]+)*)")
+HANGING = re.compile(r"-(,?\s+)")       # the hyphen of each word between the first and "and"
 _UNMARKED = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ß": "ss", "æ": "ae", "œ": "oe", "ı": "i", "ȷ": "j"})
 _PART = re.compile(r"[A-Z]+(?=[A-Z](?!v\d)[a-z])|v\d+|[A-Z]?(?!v\d)[a-z]+|[A-Z]+|[0-9]+")   # v3: a version (TPUv3)
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
@@ -155,7 +156,7 @@ def with_suspended_hyphens(text: str) -> str:
 def _written_out(m: re.Match) -> str:
     """'pre- and post-training' -> 'pre-training and post-training', 'in- and out-of-distribution'
     -> 'in-distribution and out-of-distribution'."""
-    return HANGING.sub(lambda h: f"-{m[5]}{h[1]}", m[1]) + f"{m[2]} {m[3]}-{m[4]}{m[5]}"
+    return f"-{m[5]}" + HANGING.sub(lambda h: f"-{m[5]}{h[1]}", m[1]) + f"{m[2]} {m[3]}-{m[4]}{m[5]}"
 
 
 def words(text: str) -> list[str]:
