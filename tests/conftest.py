@@ -10,6 +10,14 @@ def pytest_report_header(config):
     return f"database backend: {BACKEND} (NOTIFIER_TEST_BACKEND)"
 
 
+@pytest.fixture(autouse=True)
+def state_directory(tmp_path_factory, monkeypatch):
+    """A command run without a configured state_dir keeps its database in a fresh temp folder (the
+    lowest-priority default, systemd's STATE_DIRECTORY), never in the tester's ~/.local/state: one
+    test (or another checkout's suite) can no longer leave a database there that the next one reads."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture
 def db_url(request, tmp_path):
     """SQLite in a temp folder; with NOTIFIER_TEST_BACKEND=postgres a fresh PostgreSQL database."""
