@@ -461,13 +461,25 @@ def _wrap_wide(text: str, width: int, label: str, indent: str) -> list[str]:
     or "っ", nor ends with "「" (the fold moves a character earlier). A word longer than a line
     stays on the line it starts, after its label too."""
     out, current, empty = [], label, True
-    for chunk in FOLD_UNIT.findall(text):
+    for chunk in _fold_units(text):
         if not empty and columns(current + chunk.rstrip()) > width:
             out.append(current.rstrip())
             current, empty, chunk = indent, True, chunk.lstrip()
         current += chunk
         empty = empty and not chunk.strip()
     return out + [current.rstrip()]
+
+
+def _fold_units(text: str) -> list[str]:
+    """FOLD_UNIT's pieces of ``text``, one that starts with a mark (``_continues``: か and its ゚ are
+    two wide pieces) joined to the piece before it, so that no line starts with the mark alone."""
+    units: list[str] = []
+    for chunk in FOLD_UNIT.findall(text):
+        if units and _continues(chunk[0]):
+            units[-1] += chunk
+        else:
+            units.append(chunk)
+    return units
 
 
 @functools.lru_cache(maxsize=8)
