@@ -46,9 +46,7 @@ class SlackMessage:
     def reply_text(self, i: int) -> str:
         """The notification text of thread reply ``i`` (from 1): the summary's, cut to 200 characters
         where it splits no escape ("&am" of "&amp;"), and which reply it is."""
-        cut = self.text[:whole(self.text, 199)]
-        head = self.text if len(self.text) <= 200 else balanced(re.sub(r"&[a-z]*$", "", cut) + "…")
-        return f"{head} (details {i}/{len(self.thread)})"
+        return f"{balanced(mrkdwn_cut(self.text, 200))} (details {i}/{len(self.thread)})"
 
 
 # ----------------------------------------------------------------------------- shared wording
@@ -463,13 +461,25 @@ def _wrap_wide(text: str, width: int, label: str, indent: str) -> list[str]:
     or "っ", nor ends with "「" (the fold moves a character earlier). A word longer than a line
     stays on the line it starts, after its label too."""
     out, current, empty = [], label, True
-    for chunk in FOLD_UNIT.findall(text):
+    for chunk in _fold_units(text):
         if not empty and columns(current + chunk.rstrip()) > width:
             out.append(current.rstrip())
             current, empty, chunk = indent, True, chunk.lstrip()
         current += chunk
         empty = empty and not chunk.strip()
     return out + [current.rstrip()]
+
+
+def _fold_units(text: str) -> list[str]:
+    """FOLD_UNIT's pieces of ``text``, one that starts with a mark (``_continues``: か and its ゚ are
+    two wide pieces) joined to the piece before it, so that no line starts with the mark alone."""
+    units: list[str] = []
+    for chunk in FOLD_UNIT.findall(text):
+        if units and _continues(chunk[0]):
+            units[-1] += chunk
+        else:
+            units.append(chunk)
+    return units
 
 
 @functools.lru_cache(maxsize=8)
@@ -535,6 +545,12 @@ def _cut(s: str, limit: int) -> str:
     return s if len(s) <= limit else s[: whole(s, limit - 1)] + "…"
 
 
+def mrkdwn_cut(s: str, limit: int) -> str:
+    """``_cut`` for mrkdwn, where every "&" opens an escape: one cut inside ("&am" of "&amp;",
+    shown as typed) goes whole."""
+    return re.sub(r"&[a-z]*…$", "…", _cut(s, limit))
+
+
 def _mrkdwn(text: str):
     """A mrkdwn text object that Slack shows as written: our own <url|label> links and *bold* still
     work, but it does not turn a title's "@channel", "@here" or "#general" into a mention or a
@@ -565,7 +581,7 @@ def _item_blocks(v: dict) -> list:
     for ev in v["evidence"]:
         lines.append(f"> {mrkdwn_escape(ev['term'])} ({ev['field']}): {_snippet(ev['segments'])}")
     lines.append(" · ".join(_link(u, label) for label, u in v["links"]))
-    text = _cut("\n".join(lines), SLACK_MAX_SECTION_CHARS)
+    text = mrkdwn_cut("\n".join(lines), SLACK_MAX_SECTION_CHARS)
     meta = []
     if v["terms"]:
         meta.append("matched: " + mrkdwn_escape(", ".join(v["terms"])))
@@ -577,7 +593,7 @@ def _item_blocks(v: dict) -> list:
         meta.append(v["stats"])
     blocks = [SectionBlock(text=_mrkdwn(text))]
     if meta:
-        blocks.append(ContextBlock(elements=[_mrkdwn(_cut(" · ".join(meta), 2000))]))
+        blocks.append(ContextBlock(elements=[_mrkdwn(mrkdwn_cut(" · ".join(meta), 2000))]))
     if v.get("vote"):
         blocks.append(_vote_buttons(*v["vote"]))
     return blocks
@@ -668,6 +684,6 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     if digest.links:
         summary.append(ContextBlock(elements=[_mrkdwn(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
-    fallback = _cut(mrkdwn_escape(f"{subj}: {preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
+    fallback = mrkdwn_cut(mrkdwn_escape(f"{subj}: {preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
                         thread=pack_messages(groups, day_heads(rest, grouped_by_day(views, digest))))

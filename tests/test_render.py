@@ -801,6 +801,19 @@ def test_a_folded_japanese_title_never_starts_a_line_with_a_comma_or_small_kana_
     assert all(render.columns(x) <= 72 for x in lines[first:first + 2])
 
 
+@pytest.mark.parametrize("title", [LINE_OF_KANJI[:-1] + "か\u309a、評価", LINE_OF_KANJI[:-1] + "あ\u3099。評価"],
+                         ids=["semi-voiced mark", "voiced mark"])
+def test_a_folded_japanese_title_keeps_a_combining_sound_mark_with_its_kana(title):
+    """A kana and its combining mark (か゚) were two fold units: the mark, with the "、" kept after
+    it, started the second line on its own, drawn over nothing."""
+    lines = render.render_email(digest(papers=[paper(0, title=title)])).text.splitlines()
+    first = next(i for i, x in enumerate(lines) if x.startswith("1. "))
+    folded = [lines[first][3:], lines[first + 1][3:]]
+    assert "".join(folded) == title and lines[first + 2].startswith("   https://")
+    assert not unicodedata.combining(folded[1][0]) and folded[1][0] in "かあ"
+    assert all(render.columns(x) <= 72 for x in lines[first:first + 2])
+
+
 def test_a_weekly_digest_lists_its_papers_under_their_day_newest_day_first_best_first_within_a_day():
     text = render.render_email(week_digest()).text
     body = re.findall(r"^(Tuesday 28 July|Monday 27 July|Friday 24 July|\d\. Paper \d)", text, re.M)

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -181,6 +182,18 @@ def test_an_operator_alert_quoting_a_line_or_an_emoji_code_shows_it_as_typed(sla
     [post] = slack.posts()
     for text in (post["text"], post["blocks"][0]["text"]["text"]):
         assert "HF :\u2060fire: failed" in text and "\n˃ 502 Bad Gateway" in text
+
+
+@pytest.mark.parametrize("typed, shown", [("&", "&amp;"), ("\U0001f468\u200d\U0001f469\u200d\U0001f467",) * 2],
+                         ids=["escape", "emoji family"])
+def test_a_long_operator_alert_is_cut_after_a_whole_escape_or_emoji(slack, typed, shown):
+    """It was cut at 3,000 characters wherever that fell: "&am" of "&amp;" showed as typed, and
+    👨‍👩‍👧 as 👨 and a dangling joiner."""
+    ch, _ = make(slack)
+    ch.send_text("#ops", "HF failed", typed * 1000)
+    [post] = slack.posts()
+    for text, start in ((post["blocks"][0]["text"]["text"], "*HF failed*\n"), (post["text"], "HF failed: ")):
+        assert len(text) <= 3000 and re.fullmatch(f"{re.escape(start)}(?:{re.escape(shown)})+…", text)
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])

@@ -612,6 +612,21 @@ def test_a_refused_manage_form_marks_only_the_fields_at_fault_and_ties_each_erro
     assert re.search(r'id="max_items-error"[^>]*>a number from 1 to 100', page.text)
 
 
+@pytest.mark.parametrize("typed", ["0", "500"])
+def test_a_most_papers_per_digest_that_save_refuses_is_refused_by_the_preview_too(
+        app, client, config, store, typed):
+    """A 0 previewed every match, as if there were no limit, and a 500 as 100, while Save said
+    "a number from 1 to 100"."""
+    link = manage_link(app, subscribed(client, config, store))
+    form = {**SAVE, "keywords": "agents, memory", "more": "95", "max_items": typed}
+    live = preview(client, f"{link}/tester", form).text
+    button = post_form(client, link, {**form, "action": "preview"}).text
+    saved = post_form(client, link, form).text
+    said = '<p class="error">Most papers per digest: a number from 1 to 100</p>'
+    for page in (live, button, saved):
+        assert said in page and titles_in_tester(page) == []
+
+
 @pytest.mark.parametrize("action, status", [("save", 400), ("preview", 200)])
 def test_a_refused_save_or_a_preview_keeps_each_profile_named_and_the_box_to_add_one(
         app, client, config, store, action, status):

@@ -78,11 +78,13 @@ class _Paced(Channel):
         return self._post(digest.recipient.address, render_slack(digest), digest.delivery_key)
 
     def send_text(self, address: str, subject: str, text: str) -> SendResult:
-        from notifier.render import SlackMessage, mrkdwn_escape
+        from notifier.render import SLACK_MAX_SECTION_CHARS, SLACK_MAX_TEXT_CHARS
+        from notifier.render import SlackMessage, mrkdwn_cut, mrkdwn_escape
 
         body = f"*{mrkdwn_escape(subject)}*\n{mrkdwn_escape(text)}"
-        block = {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}
-        fallback = mrkdwn_escape(f"{subject}: {text}")[:3000]      # the notification's text is mrkdwn too
+        block = {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn_cut(body, SLACK_MAX_SECTION_CHARS)}}
+        # the notification's text is mrkdwn too
+        fallback = mrkdwn_cut(mrkdwn_escape(f"{subject}: {text}"), SLACK_MAX_TEXT_CHARS)
         return self._post(address, SlackMessage(text=fallback, blocks=[block], thread=[]), None)
 
     def _post(self, address: str, msg, key: str | None) -> SendResult:   # pragma: no cover - interface

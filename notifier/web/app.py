@@ -36,7 +36,7 @@ from notifier.outbox import State
 from notifier.subscribers import canonical_address
 from notifier.web import inbox, security
 from notifier.web.access import AccessLog, loggable
-from notifier.web.forms import Fields, address_errors, check, default_more, readable_address
+from notifier.web.forms import Fields, address_errors, check, default_more, preview_settings, readable_address
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.ratelimit import MovingWindow
 from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
@@ -152,14 +152,14 @@ class WebApp:
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
-    def tester_args(self, f: Fields) -> dict:
-        return {"threshold": f.threshold(), "max_items": min(int(f.max_items), 100) if f.max_items.isdigit() else None}
-
     async def run_tester(self, f: Fields, sub=None) -> TesterResult:
         """What ``f``'s profiles would send; for a subscriber (the manage page) with their votes
-        applied, as their digest applies them."""
+        applied, as their digest applies them. A setting Save refuses is said instead."""
+        settings, refused = preview_settings(f)
+        if refused:
+            return TesterResult(error=refused, ran=True)
         return await run_in_threadpool(self.tester.run, f.texts(), subscriber_id=sub.id if sub else 0,
-                                       kept=stored_profiles(sub), **self.tester_args(f))
+                                       kept=stored_profiles(sub), **settings)
 
     async def tester_for_refused(self, f: Fields, errors: dict, sub=None) -> TesterResult:
         """The tester beside a refused form: the profile's error, else what it would send (a

@@ -123,6 +123,16 @@ def check(f: Fields, slack_targets: list[str], *, with_address: bool = True,
     return settings, errors
 
 
+def preview_settings(f: Fields) -> tuple[dict, str]:
+    """(the tester's settings, '') for what Save would take; else ({}, the line Save would say):
+    a "Most papers per digest" of 0 previewed as no limit while Save refused it."""
+    errors: dict[str, str] = {}
+    max_items = _max_items(f.max_items, errors)
+    if errors:
+        return {}, f"Most papers per digest: {errors['max_items']}"
+    return {"threshold": f.threshold(), "max_items": max_items}, ""
+
+
 def address_errors(address: str, slack_targets: list[str]) -> dict[str, str]:
     """{'email': why} for an address the sign-up form would refuse; {} for a good one."""
     errors: dict[str, str] = {}
