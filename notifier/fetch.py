@@ -56,7 +56,7 @@ from notifier import __version__
 from notifier.config import Config, Sources, read_secret
 from notifier.errors import FetchError, HeldOff, ParseError
 from notifier.logs import event
-from notifier.pace import OwnPaces
+from notifier.pace import OwnPaces, Turn
 from notifier.parse import Papers, html_title, parse_arxiv_rss, parse_hf_api, parse_hf_html
 
 log = logging.getLogger(__name__)
@@ -203,31 +203,40 @@ class Fetcher:
         the turn before, any fetcher's on the store, and its Retry-After); a Retry-After ending
         later than a fetch waits (``max_retry_after_seconds``) refuses the request."""
         group, now = self._group(url), self._now()
-        turn = self.hosts.take_turn(group, now, self._intervals.get(group, 0.0),
-                                    now + timedelta(seconds=self.max_retry_after_seconds))
+        turn = self.hosts.take_turn(group, now, self._intervals.get(group, 0.0), self._latest(now))
         if not turn.granted:
-            raise self._held_off(url, turn.at, turn.problem, turn.status)
+            raise self._held_off(url, turn)
         wait = (turn.at - now).total_seconds()
         if wait > 0:
             self.sleep(wait)
 
     def _hold(self, url: str, resp: httpx.Response, problem: str) -> float | None:
         """Record a retryable answer's Retry-After for its whole host group (every fetcher on the
-        store keeps it from its next turn); -> its seconds, None without one."""
+        store keeps it from its next turn); -> its seconds, None without one. A hold the next turn
+        would refuse (``_pace``) fails the request now, the last attempt's too: no retry is logged
+        that will not happen, and the error names when the host may be asked again."""
         now = self._now()
         after = retry_after_seconds(resp.headers, now)
         if after is not None:
-            self.hosts.hold_host(self._group(url), now + timedelta(seconds=after), problem, resp.status_code)
+            pace = self.hosts.hold_host(self._group(url), now + timedelta(seconds=after), problem, resp.status_code)
+            refused = pace.refusal(self._latest(now))
+            if refused:
+                raise self._held_off(url, refused)
         return after
 
-    def _held_off(self, url: str, until: datetime, problem: str, status: int | None) -> HeldOff:
-        return HeldOff(f"{urlsplit(url).netloc} answered {problem} with a Retry-After until {until:%Y-%m-%d %H:%M} "
-                       f"UTC, longer than a fetch waits ({self.max_retry_after_seconds:g} s): GET {url} is not "
-                       "asked again before then", status=status)
+    def _latest(self, now: datetime) -> datetime:
+        """The latest end of a Retry-After that a request waits for (``max_retry_after_seconds``)."""
+        return now + timedelta(seconds=self.max_retry_after_seconds)
+
+    def _held_off(self, url: str, refused: Turn) -> HeldOff:
+        return HeldOff(f"{urlsplit(url).netloc} answered {refused.problem} with a Retry-After until "
+                       f"{refused.at:%Y-%m-%d %H:%M} UTC, longer than a fetch waits "
+                       f"({self.max_retry_after_seconds:g} s): GET {url} is not asked again before then",
+                       status=refused.status)
 
     def _before_retry(self, url: str, attempt: int, problem: str, held: float | None) -> None:
         """Wait before attempt ``attempt + 2``; a Retry-After (``held`` seconds) is waited for by
-        the next turn instead (``_pace``), or refused there."""
+        the next turn instead (``_pace``)."""
         delay = self._backoff(attempt, held)
         event(log, "fetch retry", logging.WARNING, url=url, attempt=attempt + 1, error=problem, delay=round(delay, 1))
         if held is None:

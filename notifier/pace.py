@@ -37,16 +37,25 @@ class Pace:
     def take(self, now: datetime, gap_seconds: float, latest: datetime) -> Turn:
         """The next turn from ``now`` on, reserved (the one after it starts ``gap_seconds`` later);
         refused when the Retry-After ends after ``latest``."""
-        if self.held_until > latest:
-            return Turn(self.held_until, False, self.problem, self.status)
+        refused = self.refusal(latest)
+        if refused:
+            return refused
         at = max(now, self.next_at, self.held_until)
         self.next_at = at + timedelta(seconds=gap_seconds)
         return Turn(at, True)
 
-    def hold(self, until: datetime, problem: str, status: int | None) -> None:
-        """A Retry-After: no turn before ``until``; a later one already held stays."""
+    def hold(self, until: datetime, problem: str, status: int | None) -> Pace:
+        """A Retry-After: no turn before ``until``; a later one already held stays. -> this Pace."""
         if until > self.held_until:
             self.held_until, self.problem, self.status = until, problem, status
+        return self
+
+    def refusal(self, latest: datetime) -> Turn | None:
+        """A turn refused, reserving nothing, when the Retry-After ends after ``latest``: the one
+        rule of what is not waited out."""
+        if self.held_until > latest:
+            return Turn(self.held_until, False, self.problem, self.status)
+        return None
 
     def to_json(self) -> str:
         return json.dumps({"next_at": self.next_at.isoformat(), "held_until": self.held_until.isoformat(),
@@ -68,5 +77,5 @@ class OwnPaces:
     def take_turn(self, group: str, now: datetime, gap_seconds: float, latest: datetime) -> Turn:
         return self._paces.setdefault(group, Pace()).take(now, gap_seconds, latest)
 
-    def hold_host(self, group: str, until: datetime, problem: str, status: int | None) -> None:
-        self._paces.setdefault(group, Pace()).hold(until, problem, status)
+    def hold_host(self, group: str, until: datetime, problem: str, status: int | None) -> Pace:
+        return self._paces.setdefault(group, Pace()).hold(until, problem, status)

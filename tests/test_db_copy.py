@@ -2,12 +2,14 @@
 tests/pg.py) or to another SQLite file keeps every paper, subscriber and delivery, and the target
 goes on working (new ids do not collide with copied ones)."""
 import json
+import os
 import re
 
 import pytest
 
 from notifier.outbox import FetchState
 from notifier.store import Store, Subscriber
+from notifier.store.engine import WAL_LIMIT_BYTES
 
 TARGETS = ["postgres", "sqlite"]
 
@@ -197,6 +199,28 @@ def test_a_service_writing_during_a_copy_is_not_held_up_and_the_copy_is_the_data
         src.copy_to(dst, batch=10, progress=service_fetches)
         assert dst.last_fetch("arxiv:cs.CL", outcome=FetchState.RUNNING) is None
         assert service.last_fetch("arxiv:cs.CL", outcome=FetchState.RUNNING).id == started[0]
+    finally:
+        for store in (src, dst, service):
+            store.close()
+
+
+def test_the_write_ahead_log_a_service_grew_during_a_copy_shrinks_back_at_its_next_writes(source, tmp_path):
+    """The copy's snapshot keeps SQLite from checkpointing what the service writes meanwhile; the
+    -wal file then stayed at that size for as long as the service ran."""
+    src, dst, service = Store(source), Store(f"sqlite:///{tmp_path / 'copy.sqlite'}"), Store(source)
+    wal, grown = f"{src.path}-wal", []
+
+    def service_writes(table, done, total):          # 10 MB, while the copy holds its snapshot
+        if not grown:
+            for n in range(100):
+                service.put_setting(f"big:{n}", "x" * 100_000)
+            grown.append(os.path.getsize(wal))
+
+    try:
+        src.copy_to(dst, progress=service_writes)
+        service.put_setting("after", "1")          # checkpoints the log: nobody reads the old frames now
+        service.put_setting("after", "2")          # starts it over
+        assert grown[0] > 2 * WAL_LIMIT_BYTES and os.path.getsize(wal) <= WAL_LIMIT_BYTES
     finally:
         for store in (src, dst, service):
             store.close()

@@ -237,6 +237,27 @@ def test_a_retry_after_longer_than_a_fetch_waits_fails_at_once_naming_when_to_as
     assert server.paths() == [API] and fake_time.sleeps == []     # not its HTML page either: same host
 
 
+DAY_OFF = Reply(429, "", {"Retry-After": "86400"})
+
+
+@pytest.mark.parametrize("replies,retries_logged", [([Reply(500, "oops"), DAY_OFF], ["HTTP 500"]), ([DAY_OFF], [])],
+                         ids=["on_the_last_attempt", "before_the_last_attempt"])
+def test_a_day_long_retry_after_names_when_to_ask_again_and_logs_no_retry(
+        server, make, cfg, fake_time, caplog, replies, retries_logged):
+    """On the last attempt it failed "after 2 attempts: HTTP 429"; before it, the log showed a
+    retry in 86400 s that was never going to happen."""
+    cfg.sources.max_attempts = 2
+    server.routes["/arxiv/rss/cs.AI"] = list(replies)        # the server pops what it served
+    with caplog.at_level(logging.WARNING):
+        out = make().fetch_arxiv("cs.AI")
+    assert not out.ok and out.status == 429
+    assert out.error == ("127.0.0.1:%d answered HTTP 429 with a Retry-After until 2026-06-13 07:00 UTC, longer than "
+                         "a fetch waits (600 s): GET %s/arxiv/rss/cs.AI is not asked again before then"
+                         % (server.httpd.server_address[1], server.url))
+    assert [r.ctx["error"] for r in caplog.records if r.getMessage() == "fetch retry"] == retries_logged
+    assert server.paths() == ["/arxiv/rss/cs.AI"] * len(replies)
+
+
 def test_a_retry_after_holds_the_next_category_on_that_host_too(server, make, cfg, fake_time):
     cfg.sources.max_attempts = 2
     server.routes["/arxiv/rss/cs.AI"] = [Reply(503, "", {"Retry-After": "60"})]

@@ -4,13 +4,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from notifier.errors import InputError
-from notifier.store.engine import sqlite_path
+from notifier.store.engine import WAL_LIMIT_BYTES, sqlite_path
 
 
 def add_arguments(p):
     p.add_argument("action", choices=("copy",), help="copy: every table of the configured database into --to, "
                    "as it was when the copy began; a running service is not held up, but what it writes meanwhile "
-                   "is not copied: stop it first when moving")
+                   "is not copied: stop it first when moving. On SQLite the -wal file beside the database grows by "
+                   "what the service writes until the copy ends, and shrinks back to "
+                   f"{WAL_LIMIT_BYTES // 2**20} MiB at its next writes")
     p.add_argument("--to", required=True, metavar="URL",
                    help="the target database, e.g. postgresql+psycopg://notifier@db/notifier (created tables "
                         "on first use); it must be empty. A copy interrupted half-way keeps nothing there: "

@@ -23,6 +23,9 @@ from notifier.store.tables import SchemaVersion, utcnow
 
 RACE_ATTEMPTS = 3          # a unit that lost a unique-constraint race to another worker runs again this often
 BUSY_TIMEOUT_MS = 30_000            # how long a transaction waits for another process's write lock
+WAL_LIMIT_BYTES = 4 * 2**20         # the write-ahead log's size once it starts over: what SQLite's automatic
+                                    # checkpoint (1000 pages of 4 KiB) lets it reach; grown past it while a long
+                                    # read kept it from being checkpointed (`db copy`), it shrinks back to this
 
 # What a driver's message means for the operator (the first needle found in it).
 HINTS = {
@@ -284,6 +287,7 @@ def _install_sqlite_pragmas(engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()

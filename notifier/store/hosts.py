@@ -21,9 +21,10 @@ class HostsMixin:
         fetcher on this database."""
         return self._changing_pace(group, lambda pace: pace.take(now, gap_seconds, latest))
 
-    def hold_host(self, group: str, until: datetime, problem: str, status: int | None) -> None:
-        """A Retry-After for the group (``Pace.hold``): every fetcher's next turn waits for it."""
-        self._changing_pace(group, lambda pace: pace.hold(until, problem, status))
+    def hold_host(self, group: str, until: datetime, problem: str, status: int | None) -> Pace:
+        """A Retry-After for the group (``Pace.hold``): every fetcher's next turn waits for it.
+        -> the group's Pace as it now stands (a later hold another fetcher recorded stays)."""
+        return self._changing_pace(group, lambda pace: pace.hold(until, problem, status))
 
     def retry_after_holds(self) -> dict[str, tuple[datetime, str, int | None]]:
         """Every host group's latest Retry-After as (until, an aware UTC time; the answer, "HTTP

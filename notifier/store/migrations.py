@@ -1,14 +1,18 @@
 """The schema's versions: one function per version, applied in order by ``Store`` on opening."""
 from __future__ import annotations
 
+import json
 import logging
+from datetime import datetime
 
-from sqlalchemy import inspect, text
+from sqlalchemy import delete, insert, inspect, select, text, update
 from sqlmodel import SQLModel
 
-from notifier.store.tables import Delivery, Setting, Signup, Vote
+from notifier.pace import Pace
+from notifier.store.tables import Delivery, Setting, Signup, Vote, utcnow
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
+RETRY_AFTER_KEY = "retry_after:"    # + a host group: its latest Retry-After before schema 9
 
 log = logging.getLogger("notifier.store")       # the logger name from before the split
 
@@ -81,10 +85,39 @@ def _v8(conn) -> None:
     _add_column(conn, "delivery", "lease_until", "TIMESTAMP")
 
 
+def _v9(conn) -> None:
+    """setting: a Retry-After kept before workers shared one pace per host group (a
+    ``retry_after:<group>`` row, which the fetcher no longer reads) goes into its group's pace if
+    it has not ended, so the host is not asked before it ends; the old rows are deleted."""
+    rows = conn.execute(select(Setting.key, Setting.value).where(
+        Setting.key.startswith(RETRY_AFTER_KEY, autoescape=True))).all()
+    now = utcnow()
+    for key, value in rows:
+        old = json.loads(value)
+        until = datetime.fromisoformat(old["until"])
+        if until > now:
+            _hold_in_pace(conn, key.removeprefix(RETRY_AFTER_KEY), until, old["problem"], old["status"])
+    conn.execute(delete(Setting).where(Setting.key.in_([key for key, _ in rows])))
+
+
+def _hold_in_pace(conn, group: str, until: datetime, problem: str, status: int | None) -> None:
+    """``Pace.hold`` on the group's row (store/hosts.py), added if the group has none yet."""
+    from notifier.store.hosts import HOST_KEY
+
+    key = HOST_KEY + group
+    kept = conn.execute(select(Setting.value).where(Setting.key == key)).scalar()
+    pace = Pace.from_json(kept) if kept else Pace()
+    pace.hold(until, problem, status)
+    if kept:
+        conn.execute(update(Setting).where(Setting.key == key).values(value=pace.to_json()))
+    else:
+        conn.execute(insert(Setting).values(key=key, value=pace.to_json()))
+
+
 def _add_column(conn, table: str, column: str, sql_type: str) -> None:
     if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8}      # version -> function(connection); append, never edit
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9}      # version -> function(connection); append, never edit
 
