@@ -1,8 +1,9 @@
 """The index of the day's papers, built once per batch: stems, positions, abbreviations. Pure.
 
 Every word of every title and abstract is stemmed (Snowball, each distinct word once per
-process) and laid out on one position axis, fields and papers separated by gaps wider than any
-phrase window, so that phrase and window matching are array look-ups over all papers at once.
+process, a British spelling as the American one: "optimised" is "optimized") and laid out on one
+position axis, fields and papers separated by gaps wider than any phrase window, so that phrase
+and window matching are array look-ups over all papers at once.
 A word with inner capitals or digits also stands for its parts at its own position
 (``MobileNetV2`` for mobile and net, ``SnapKV`` for kv, ``MixLoRA`` for lora), never a plain
 substring ("rag" is not in "average"). Abbreviations the papers define ("Mixture-of-Experts
@@ -28,12 +29,38 @@ from notifier.tex import without_commands
 INVISIBLE = "\u00ad\u200c\u200d\u2060"   # soft hyphen, zero-width (non-)joiner, word joiner: inside a word
 TOKEN = re.compile(rf"[{INVISIBLE}]*[^\W_]+(?:[{INVISIBLE}]+[^\W_]+)*[{INVISIBLE}]*")   # ... and at its ends
 _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
-URL = re.compile(r"(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE)   # 'Code: https://github.com/org/kv-cache.'
+# 'Code: https://github.com/org/kv-cache.': to a space, or to punctuation before a capital and a
+# small letter, a sentence glued to it ('https://github.com/org/kv-cache.We show' ends at '.We')
+URL = re.compile(r"(?:(?i:https?|ftp)://|\b(?i:www)\.)(?:[^\s.,;:!?)\]]|[.,;:!?)\]]+(?![A-Z][a-z]|\s|$))+")
+# "in-, on- and out-of-distribution": from the first hanging hyphen (a literal first: the regex engine
+# searches for it) the words up to "and", the last one, its small words, the word they all share
+SUSPENDED = re.compile(r"-(?<=[^\W_]-)(,?\s+(?:[^\W_]+-,?\s+)*)((?i:and|or|to)|&)\s+([^\W_]+)-"
+                       r"((?:(?:of|the|to|in|on)-)*)([^\W_]+(?:-[^\W_]+)*)")
+HANGING = re.compile(r"-(,?\s+)")       # the hyphen of each word between the first and "and"
+_UNMARKED = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ß": "ss", "æ": "ae", "œ": "oe", "ı": "i", "ȷ": "j"})
 _PART = re.compile(r"[A-Z]+(?=[A-Z](?!v\d)[a-z])|v\d+|[A-Z]?(?!v\d)[a-z]+|[A-Z]+|[0-9]+")   # v3: a version (TPUv3)
 FIELD_WEIGHT = np.array([3.0, 1.0])     # BM25F: a word in the title counts three times
 K1, B = 1.2, 0.75
 GAP = 64                                # positions between two fields or papers (> any window)
 RARE_SHARE = 5                          # papers are compared on stems in at most 1/5 of the corpus
+
+# British spellings, read as the American ones before stemming (the stemmer reads "optimized" as
+# optim but "optimised" as optimis; "behaviour", "centre", "dialogue" as other words than
+# "behavior", "center", "dialog"): an ending after a stem of three letters or more (four with the t
+# of -tre; one with a vowel for AMERICAN_ENDINGS: not "rogue"), but where the stem shows the word
+# is spelt so in both (ALWAYS_*): "supervised" (else it is no longer "supervision"), "premise",
+# "promising", "denoising", "pairwise"; "hours", "Fourier", "contour". "modelling" needs no rule:
+# the stemmer reads it as "modeling", model.
+BRITISH_ISE = re.compile(r"(\w{3,}?)is(e|es|ed|ings?|ingly|ers?|ations?|ational|abl[ey])")
+ALWAYS_ISE = re.compile(r"(?:[aouvw]|[^aeiou]r|prec|conc|exerc|exc|inc|circumc|prem|prom|dem|surm|expert|advert"
+                        r"|treat|chast|merchand|parad|desp|franch|disgu)$")
+BRITISH_OUR = re.compile(r"(\w{3,}?)our(|s|ed|ings?|al|ally|abl[ey]|ites?|itism|ful|fully|less|ers?|ists?|isms?"
+                         r"|y|ies|ier|ations?|hoods?|ly|iz\w*|ous)")
+ALWAYS_OUR = re.compile(r"(?:[fhsty]|dev|param|troubad|vel)$")
+BRITISH_RE = re.compile(r"(\w{3,}t|\w+ib)re(s?)|(\w{3,}t|\w+ib)r(ed)")     # centre(s), centred; fibre
+AMERICAN_ENDINGS = {"lyse": "lyze", "lysed": "lyzed", "lysing": "lyzing", "lyser": "lyzer", "ogue": "og",
+                    "ogued": "oged", "oguing": "oging", "dgement": "dgment", "fence": "fense", "gramme": "gram"}
+BRITISH_ENDING = re.compile(rf"(\w*?[aeiouy]\w*?)({'|'.join(AMERICAN_ENDINGS)})(s|al)?")
 
 _stemmer = None
 _stem_cache: dict[str, str] = {}
@@ -41,26 +68,43 @@ _alias_cache: dict[tuple, tuple[str, ...]] = {}
 
 
 def stem_all(words: list[str]) -> list[str]:
-    """Lowercase words -> Snowball stems, each distinct word stemmed once per process."""
+    """Lowercase words -> Snowball stems of their American spelling, each distinct word stemmed once
+    per process."""
     global _stemmer
     missing = [w for w in set(words) if w not in _stem_cache]
     if missing:
         if _stemmer is None:
             import Stemmer
             _stemmer = Stemmer.Stemmer("english")
-        _stem_cache.update(zip(missing, _stemmer.stemWords(missing)))
+        _stem_cache.update(zip(missing, _stemmer.stemWords([american(w) for w in missing])))
     return [_stem_cache[w] for w in words]
+
+
+def american(word: str) -> str:
+    """'optimisation' -> 'optimization', 'behaviour' -> 'behavior', 'centres' -> 'centers',
+    'analysed' -> 'analyzed', 'dialogue' -> 'dialog', 'judgement' -> 'judgment', 'defence' ->
+    'defense', 'programme' -> 'program'; any other word as it is (see BRITISH_ISE)."""
+    if (m := BRITISH_ISE.fullmatch(word)) and not ALWAYS_ISE.search(m[1]):
+        word = f"{m[1]}iz{m[2]}"
+    if (m := BRITISH_OUR.fullmatch(word)) and not ALWAYS_OUR.search(m[1]):
+        return f"{m[1]}or{m[2]}"
+    if m := BRITISH_RE.fullmatch(word):
+        return f"{m[1] or m[3]}er{m[4] or m[2]}"
+    if m := BRITISH_ENDING.fullmatch(word):
+        return m[1] + AMERICAN_ENDINGS[m[2]] + (m[3] or "")
+    return word
 
 
 def normal(word: str) -> str:
     """Lowercase, accents folded: 'Schrödinger' -> 'schrodinger', as subscribers type it; a Greek
     letter named as TeX writes it ('β' -> 'beta'), so "β-VAE" is "$\\beta$-VAE" and "beta-VAE";
     an invisible character gone (a soft hyphen from a PDF: 'atten' U+00AD 'tion' is 'attention');
+    a letter with no accent to fold as it is typed without it ('Bjørn', 'Groß' -> 'bjorn', 'gross');
     an abbreviation's plural its singular ('GNNs' -> 'gnn': the stemmer leaves 'gnns' as it is)."""
     word = (word[:-1] if plural_abbreviation(word) else word).lower()
     if word.isascii():
         return word
-    return "".join(greek(c) for c in unicodedata.normalize("NFKD", word)
+    return "".join(greek(c) for c in unicodedata.normalize("NFKD", word.translate(_UNMARKED))
                    if not unicodedata.combining(c) and c not in INVISIBLE)
 
 
@@ -97,8 +141,22 @@ def without_urls(text: str) -> str:
 
 
 def paper_tokens(text: str) -> list[str]:
-    """The words of a title or an abstract: ``tokens`` but a URL's."""
-    return tokens(without_urls(text))
+    """The words of a title or an abstract: ``tokens`` but a URL's, a suspended hyphen's word
+    written out (``with_suspended_hyphens``)."""
+    return tokens(with_suspended_hyphens(without_urls(text)))
+
+
+def with_suspended_hyphens(text: str) -> str:
+    """``text`` with the word a suspended hyphen stands for written after it: "compute- and
+    memory-efficient" -> "compute-efficient and memory-efficient" (a profile term
+    "compute-efficient" finds it), "2-, 4- or 8-bit" -> "2-bit, 4-bit or 8-bit"."""
+    return SUSPENDED.sub(_written_out, text) if "- " in text else text
+
+
+def _written_out(m: re.Match) -> str:
+    """'pre- and post-training' -> 'pre-training and post-training', 'in- and out-of-distribution'
+    -> 'in-distribution and out-of-distribution'."""
+    return f"-{m[5]}" + HANGING.sub(lambda h: f"-{m[5]}{h[1]}", m[1]) + f"{m[2]} {m[3]}-{m[4]}{m[5]}"
 
 
 def words(text: str) -> list[str]:

@@ -32,6 +32,11 @@ TEX_NAME = re.compile(r"\\([A-Za-z]+)")
 # an accented letter: \"o, \'{e}, \"{\i}, \v{c}: the command and the letter; then braces around both ({\"o})
 TEX_ACCENT = re.compile(r"""\\(?:(["'`^~=.])|([uvHckr])(?=[{ ]))\s?(?:\{(\\?[A-Za-z])\}|(\\?[A-Za-z]))""")
 ACCENT_MARKS = dict(zip("\"'`^~=.uvHckr", "\u0308\u0301\u0300\u0302\u0303\u0304\u0307\u0306\u030c\u030b\u0327\u0328\u030a"))
+# a letter of its own: Gro\ss{}e, {\o}, \aa, Ma\l ecki (a command's name ends at a non-letter; "{}" or
+# one space after it is part of it)
+TEX_LETTER = re.compile(r"\\(ss|aa|AA|ae|AE|oe|OE|o|O|l|L|i|j)(?![A-Za-z])(?:\{\}| )?")
+TEX_LETTERS = dict(zip("ss aa AA ae AE oe OE o O l L i j".split(), "ßåÅæÆœŒøØłŁıȷ"))
+DROPPED_TIMES = re.compile(r"times(?<=\dtimes)\b")   # "3times": a $\times$ whose backslash a source dropped
 WORD_JOINER = "\u2060"     # invisible, inside a word (notifier.index.INVISIBLE)
 BRACED_LETTER = re.compile(rf"\{{([^\W\d_]{WORD_JOINER}+)\}}")
 TEX_TEXT_STYLE = re.compile(r"\\(?:text(?:bf|it|tt|sc|sf|rm|sl|up|md)|emph|underline)\{([^{}\\$]*)\}")
@@ -48,20 +53,28 @@ def readable_tex(s: str) -> str:
 
 def without_commands(s: str) -> str:
     """``s`` with each TeX command that plain text shows as no word blanked, the same length
-    ("5.18\\times" -> "5.18      "): "times", "emph" or "mathcal" is not a word of the paper, and the
-    why line highlights words where the text has them. One shown as a word or letter (\\log,
-    \\alpha) stays. An accented letter is that letter, padded to the command's length with word
+    ("5.18\\times" -> "5.18      ", and "5.18times" where a source dropped the backslash): "times",
+    "emph" or "mathcal" is not a word of the paper, and the why line highlights words where the
+    text has them. One shown as a word or letter (\\log, \\alpha) stays. An accented letter, or
+    a letter of its own (\\ss, \\o), is that letter, padded to the command's length with word
     joiners, inside its word: "na\\"{\\i}vely" is one word, "naïvely" (not "na" and "vely")."""
+    if "times" in s:
+        s = DROPPED_TIMES.sub("     ", s)
     if "\\" not in s:
         return s
-    s = BRACED_LETTER.sub(lambda m: m[1] + WORD_JOINER * 2, TEX_ACCENT.sub(_accented, s))
-    return TEX_NAME.sub(_blank, s)
+    s = TEX_LETTER.sub(_letter, TEX_ACCENT.sub(_accented, s))
+    return TEX_NAME.sub(_blank, BRACED_LETTER.sub(lambda m: m[1] + WORD_JOINER * 2, s))
 
 
 def _accented(m: re.Match) -> str:
     """\\"{\\i} -> 'ï' and 5 word joiners."""
     letter = unicodedata.normalize("NFC", (m[3] or m[4])[-1] + ACCENT_MARKS[m[1] or m[2]])
     return letter + WORD_JOINER * (len(m[0]) - len(letter))
+
+
+def _letter(m: re.Match) -> str:
+    """\\ss{} -> 'ß' and 4 word joiners."""
+    return TEX_LETTERS[m[1]] + WORD_JOINER * (len(m[0]) - 1)
 
 
 def _blank(m: re.Match) -> str:

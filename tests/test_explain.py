@@ -173,6 +173,47 @@ def test_a_word_with_a_tex_accent_is_highlighted_whole_as_the_paper_writes_it(fi
     assert 'abstract: However, [na\\"{\\i}vely] implemented it is slow.' in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("profile, title, shown", [
+    ("optimized kernels", "Optimised kernels for attention", "title: [Optimised kernels] for attention"),
+    ("regularisation", "Regularization of sparse experts", "title: [Regularization] of sparse experts"),
+    ("agent behavior", "Agent behaviour in games", "title: [Agent behaviour] in games"),
+    ("data center", "Scheduling in a data centre", "title: Scheduling in a [data centre]"),
+], ids=["ise", "isation", "our", "re"])
+def test_a_term_in_one_spelling_finds_and_highlights_the_papers_other_spelling(files, capsys, profile, title, shown):
+    papers = files("papers.jsonl", [{"id": "p1", "title": title, "abstract": "Results."},
+                                    {"id": "p2", "title": "Protein folding", "abstract": "Proteins fold."}])
+    assert main(["match", "--papers", papers, "--profile", profile]) == 0
+    assert shown in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("profile", ["große", "grosse"])
+def test_a_word_with_a_tex_letter_is_highlighted_whole_as_the_paper_writes_it(files, capsys, profile):
+    papers = files("papers.jsonl", [{"id": "p1", "title": "Sprachmodelle", "abstract": "Gro\\ss{}e Sprachmodelle lernen."}])
+    assert main(["match", "--papers", papers, "--profile", profile]) == 0
+    assert "abstract: [Gro\\ss{}e] Sprachmodelle lernen." in capsys.readouterr().out
+
+
+def test_a_phrase_written_through_a_suspended_hyphen_is_found_whole(files, capsys):
+    """"Compute- and memory-efficient" is compute-efficient too: it was a weaker match, "part of
+    compute-efficient", as a paper with the two words apart is."""
+    papers = files("papers.jsonl", [
+        {"id": "p1", "title": "Compute- and memory-efficient training", "abstract": "We train."},
+        {"id": "p2", "title": "Efficient training", "abstract": "Compute budgets matter. We train efficiently."},
+        {"id": "p3", "title": "Protein folding", "abstract": "Proteins fold."}])
+    assert main(["match", "--papers", papers, "--profile", "compute-efficient"]) == 0
+    out = capsys.readouterr().out
+    assert "p1  Compute- and memory-efficient training\n            matched: compute-efficient\n" in out
+    assert "title: [Compute]- and memory-[efficient] training" in out
+
+
+def test_the_first_word_of_a_sentence_glued_to_a_link_is_found_and_highlighted(files, capsys):
+    papers = files("papers.jsonl", [{"id": "p1", "title": "Small students", "abstract":
+                                     "Code: https://github.com/org/repo.Distillation helps."},
+                                    {"id": "p2", "title": "Protein folding", "abstract": "Proteins fold."}])
+    assert main(["match", "--papers", papers, "--profile", "distillation"]) == 0
+    assert "abstract: Code: https://github.com/org/repo.[Distillation] helps." in capsys.readouterr().out
+
+
 def test_an_abbreviation_is_highlighted_in_its_plural_and_not_inside_a_longer_one(files, capsys):
     """"GNN" found "GNNs" nowhere; "TP" was highlighted inside "TPUs"."""
     papers = files("papers.jsonl", [{"id": "p1", "title": "Scaling GNNs on TPUs", "abstract": "Graphs."}])
