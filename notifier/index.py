@@ -32,6 +32,8 @@ _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not 
 # 'Code: https://github.com/org/kv-cache.': to a space, or to punctuation before a capital and a
 # small letter, a sentence glued to it ('https://github.com/org/kv-cache.We show' ends at '.We')
 URL = re.compile(r"(?:(?i:https?|ftp)://|\b(?i:www)\.)(?:[^\s.,;:!?)\]]|[.,;:!?)\]]+(?![A-Z][a-z]|\s|$))+")
+URL_AT = re.compile(r"://|(?i:www)\.")        # in every URL
+BLANK = re.compile(r"\s")
 # "in-, on- and out-of-distribution": from the first hanging hyphen (a literal first: the regex engine
 # searches for it) the words up to "and", the last one, its small words, the word they all share
 SUSPENDED = re.compile(r"-(?<=[^\W_]-)(,?\s+(?:[^\W_]+-,?\s+)*)((?i:and|or|to)|&)\s+([^\W_]+)-"
@@ -137,7 +139,16 @@ def without_urls(text: str) -> str:
     link would share the phrase "github com")."""
     if "://" not in text and "www." not in text:
         return text
-    return URL.sub(lambda m: " " * len(m.group()), text)
+    parts, done = [], 0     # URL on each blank-free run holding a URL_AT alone (a URL holds no blank, and the
+    for at in URL_AT.finditer(text):    # regex looks no further than one): the same text, the 10,000 papers'
+        if at.start() >= done:          # 0.086 -> 0.040 s (it ran over all of each text with a URL)
+            head = text[done:at.start()]
+            start = at.start() - len(head.split()[-1]) if head and not head[-1].isspace() else at.start()
+            blank = BLANK.search(text, at.end())
+            end = blank.start() if blank else len(text)
+            parts += [text[done:start], URL.sub(lambda m: " " * len(m.group()), text[start:end])]
+            done = end
+    return "".join(parts) + text[done:]
 
 
 def paper_tokens(text: str) -> list[str]:

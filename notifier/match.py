@@ -250,17 +250,31 @@ def occurrences(index: PaperIndex, stems, fields, loose: bool) -> np.ndarray:
     lists = [index.positions(s) for s in stems]
     if not all(len(p) for p in lists):
         return np.zeros(0, np.int64)
-    first = lists[0]
-    ok = np.ones(len(first), bool)
-    window = len(stems) + 3
-    for k, later in enumerate(lists[1:], 1):
-        if loose:
-            ok &= np.searchsorted(later, first + window, "right") > np.searchsorted(later, first - window)
-        else:
-            at = np.minimum(np.searchsorted(later, first + k), len(later) - 1)
-            ok &= later[at] == first + k
-    block = index.blocks(first[ok])
+    first = within_window(lists) if loose else in_sequence(lists)
+    block = index.blocks(first)
     return block[block % 2 == fields[0]] if len(fields) == 1 else block
+
+
+def in_sequence(lists: list[np.ndarray]) -> np.ndarray:
+    """The positions of the first stem followed by the others in turn (``lists``: each stem's
+    positions, sorted), looked for from the rarest stem on and among fewer candidates after each
+    (a phrase's common first word, "large", has 100x the positions of its rare one)."""
+    rarest = min(range(len(lists)), key=lambda k: len(lists[k]))
+    first = lists[rarest] - rarest
+    for k, later in sorted(enumerate(lists), key=lambda kl: len(kl[1])):
+        if k != rarest and len(first):
+            at = np.minimum(np.searchsorted(later, first + k), len(later) - 1)
+            first = first[later[at] == first + k]
+    return first
+
+
+def within_window(lists: list[np.ndarray]) -> np.ndarray:
+    """The positions of the first stem with each other stem within len(lists) + 3 of it (either
+    side), the candidates fewer after each stem."""
+    first, window = lists[0], len(lists) + 3
+    for later in lists[1:]:
+        first = first[np.searchsorted(later, first + window, "right") > np.searchsorted(later, first - window)]
+    return first
 
 
 # ----------------------------------------------------------------------------- profiles

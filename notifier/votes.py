@@ -344,9 +344,18 @@ def in_titles(index: PaperIndex) -> np.ndarray:
     is that of a word of the paper's title (a part of a word, as 'kv' of SnapKV, is not)."""
     text = day_texts(index)
     title = text % 2 == 0
-    words = np.unique(index.day_stems[title].astype(np.int64) * index.n_day + text[title] // 2)
+    words = index.day_stems[title].astype(np.int64) * index.n_day + text[title] // 2
     stem = np.repeat(np.arange(len(index.unit_ptr) - 1), np.diff(index.unit_ptr))
-    return np.isin(stem * index.n_day + index.unit_doc, words)
+    return where_in(stem * index.n_day + index.unit_doc, words)     # (by stem, then paper: ascending)
+
+
+def where_in(ascending: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.isin(ascending, values)`` for ``values`` all among the ``ascending`` ones, each found by
+    bisection: the title cells of the vote spaces at 10,000 papers 0.10 -> 0.04 s (isin sorts both)."""
+    at = np.minimum(np.searchsorted(ascending, values), max(len(ascending) - 1, 0))
+    out = np.zeros(len(ascending), bool)
+    out[at[ascending[at] == values]] = True
+    return out
 
 
 def day_texts(index: PaperIndex) -> np.ndarray:
@@ -418,7 +427,7 @@ def phrase_space(index: PaperIndex) -> PhraseSpace:
         code, text = day_phrases(index)
         title = text % 2 == 0
         cells, tf = np.unique(code * n + text // 2, return_counts=True)
-        titled = np.isin(cells, code[title] * n + text[title] // 2)
+        titled = where_in(cells, code[title] * n + text[title] // 2)
         code, doc = cells // n, cells % n
         codes, inverse, df = np.unique(code, return_inverse=True, return_counts=True)
         codes, shared = codes[df >= 2], (df >= 2)[inverse]
