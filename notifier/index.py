@@ -136,19 +136,24 @@ def tokens(text: str) -> list[str]:
 def without_urls(text: str) -> str:
     """``text`` with each URL blanked, the same length: a paper's code link is none of its words
     ("Code: https://github.com/org/fast-kv-cache" is not about a kv cache, and every paper with a
-    link would share the phrase "github com")."""
+    link would share the phrase "github com"). URL runs only over the blank-free stretches that
+    hold a URL_AT (a URL holds no blank): the 10,000 papers' texts 0.086 -> 0.040 s."""
     if "://" not in text and "www." not in text:
         return text
-    parts, done = [], 0     # URL on each blank-free run holding a URL_AT alone (a URL holds no blank, and the
-    for at in URL_AT.finditer(text):    # regex looks no further than one): the same text, the 10,000 papers'
-        if at.start() >= done:          # 0.086 -> 0.040 s (it ran over all of each text with a URL)
-            head = text[done:at.start()]
-            start = at.start() - len(head.split()[-1]) if head and not head[-1].isspace() else at.start()
+    parts, done = [], 0
+    for at in URL_AT.finditer(text):
+        if at.start() >= done:
+            start = at.start() - len(_last_word(text[done:at.start()]))
             blank = BLANK.search(text, at.end())
             end = blank.start() if blank else len(text)
             parts += [text[done:start], URL.sub(lambda m: " " * len(m.group()), text[start:end])]
             done = end
     return "".join(parts) + text[done:]
+
+
+def _last_word(head: str) -> str:
+    """What of ``head`` is glued to the text after it: its last blank-free run, or nothing."""
+    return head.split()[-1] if head and not head[-1].isspace() else ""
 
 
 def paper_tokens(text: str) -> list[str]:
