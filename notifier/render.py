@@ -14,7 +14,8 @@ from pathlib import Path
 
 from notifier.models import Digest, DigestItem
 from notifier.tex import WORD_JOINER, readable_tex
-from notifier.untrusted import CONTROLS, FSI, PDI, balanced, has_bidi, isolated, resolved, still_open
+from notifier.untrusted import (CONTROLS, FSI, PDI, balanced, continues, few_marks, has_bidi, isolated, resolved,
+                                still_open, whole)
 
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
@@ -60,36 +61,6 @@ def one_line(s: str, limit: int | None = None) -> str:
         space = cut.rfind(" ", limit * 4 // 5)
         s = (cut[:space] if s[limit - 1] != " " and space > 0 else cut).rstrip() + "…"
     return s
-
-
-# Diacritics that are no script's own (Latin, Greek, Cyrillic ones; Vietnamese stacks two): more
-# than three on one letter ("Zalgo" text, 30 of them) drew over the lines above and below it.
-GENERIC_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-STACKED_MARKS = re.compile(f"([{GENERIC_MARKS}]{{3}})[{GENERIC_MARKS}]+")
-
-
-def few_marks(s: str) -> str:
-    """``s`` with at most three generic combining marks on a letter (GENERIC_MARKS)."""
-    return STACKED_MARKS.sub(r"\1", s)
-
-
-ZWJ = "\u200d"
-FLAG_LETTERS = "".join(map(chr, range(0x1F1E6, 0x1F200)))     # two make a flag: 🇯🇵
-
-
-def whole(s: str, i: int) -> int:
-    """Where to cut ``s`` at ``i`` or before, splitting no character made of several: a letter and
-    its combining marks, an emoji sequence (joined by ZWJ, with a skin tone or a variation
-    selector), a flag. Cut inside one, 👩‍🔬 showed as 👩 and a joiner, 🇯🇵 as a lone boxed J."""
-    while 0 < i < len(s) and (_continues(s[i]) or s[i - 1] == ZWJ):
-        i -= 1
-    return i - (i - len(s[:i].rstrip(FLAG_LETTERS))) % 2
-
-
-def _continues(c: str) -> bool:
-    """Whether ``c`` belongs with the character before it (Unicode UAX #29's extenders, roughly)."""
-    return (unicodedata.category(c) in ("Mn", "Me", "Mc") or c == ZWJ or "\ufe00" <= c <= "\ufe0f"
-            or "\U0001f3fb" <= c <= "\U0001f3ff" or "\U000e0020" <= c <= "\U000e007f")
 
 
 def typed(term: str, limit: int) -> str:
@@ -471,11 +442,11 @@ def _wrap_wide(text: str, width: int, label: str, indent: str) -> list[str]:
 
 
 def _fold_units(text: str) -> list[str]:
-    """FOLD_UNIT's pieces of ``text``, one that starts with a mark (``_continues``: か and its ゚ are
+    """FOLD_UNIT's pieces of ``text``, one that starts with a mark (``continues``: か and its ゚ are
     two wide pieces) joined to the piece before it, so that no line starts with the mark alone."""
     units: list[str] = []
     for chunk in FOLD_UNIT.findall(text):
-        if units and _continues(chunk[0]):
+        if units and continues(chunk[0]):
             units[-1] += chunk
         else:
             units.append(chunk)

@@ -1,6 +1,7 @@
 """Text from the web (titles, authors, abstracts) made safe to show beside other text: control
 characters dropped (or read as the Windows-1252 punctuation meant), bidi controls closed and
-right-to-left text isolated, so that nothing in it turns around or hides the text after it. Pure."""
+right-to-left text isolated, so that nothing in it turns around or hides the text after it;
+a pile of accents cut down, and a cut that splits no character made of several. Pure."""
 from __future__ import annotations
 
 import re
@@ -103,3 +104,33 @@ def has_bidi(s: str) -> bool:
     """Whether ``s`` has a right-to-left letter, digit or mark, or a bidi control."""
     return not s.isascii() and (BIDI_CONTROL.search(s) is not None
                                 or any(unicodedata.bidirectional(c) in ("R", "AL", "AN") for c in s))
+
+
+# Diacritics that are no script's own (Latin, Greek, Cyrillic ones; Vietnamese stacks two): more
+# than three on one letter ("Zalgo" text, 30 of them) drew over the lines above and below it.
+GENERIC_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+STACKED_MARKS = re.compile(f"([{GENERIC_MARKS}]{{3}})[{GENERIC_MARKS}]+")
+
+
+def few_marks(s: str) -> str:
+    """``s`` with at most three generic combining marks on a letter (GENERIC_MARKS)."""
+    return STACKED_MARKS.sub(r"\1", s)
+
+
+ZWJ = "\u200d"
+FLAG_LETTERS = "".join(map(chr, range(0x1F1E6, 0x1F200)))     # two make a flag: 🇯🇵
+
+
+def whole(s: str, i: int) -> int:
+    """Where to cut ``s`` at ``i`` or before, splitting no character made of several: a letter and
+    its combining marks, an emoji sequence (joined by ZWJ, with a skin tone or a variation
+    selector), a flag. Cut inside one, 👩‍🔬 showed as 👩 and a joiner, 🇯🇵 as a lone boxed J."""
+    while 0 < i < len(s) and (continues(s[i]) or s[i - 1] == ZWJ):
+        i -= 1
+    return i - (i - len(s[:i].rstrip(FLAG_LETTERS))) % 2
+
+
+def continues(c: str) -> bool:
+    """Whether ``c`` belongs with the character before it (Unicode UAX #29's extenders, roughly)."""
+    return (unicodedata.category(c) in ("Mn", "Me", "Mc") or c == ZWJ or "\ufe00" <= c <= "\ufe0f"
+            or "\U0001f3fb" <= c <= "\U0001f3ff" or "\U000e0020" <= c <= "\U000e007f")
