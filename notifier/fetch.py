@@ -137,11 +137,13 @@ class Fetcher:
     def __init__(self, sources: Sources | None = None, *, contact: str = "", project_url: str | None = None,
                  hf_token: str | None = None, hf_fallback_html: bool = True, backoff_base_seconds: float = 1.0,
                  backoff_cap_seconds: float = 300.0, max_retry_after_seconds: float = 600.0,
-                 client: httpx.Client | None = None, sleep=time.sleep, clock=None,
+                 client: httpx.Client | None = None, sleep=time.sleep, clock=None, timer=time.monotonic,
                  jitter=random.uniform, stop: threading.Event | None = None, hosts=None):
         """``clock``: the time in seconds since the epoch (default ``time.time``), the wall clock
-        other workers share; ``hosts``: the store, where the host groups' turns and Retry-After
-        holds are shared with every fetcher on the database (``notifier.pace``)."""
+        other workers share, for turns and Retry-After holds; ``timer``: the clock a request's
+        total_timeout_seconds is measured on, which a step of the wall clock does not move;
+        ``hosts``: the store, where the host groups' turns and Retry-After holds are shared with
+        every fetcher on the database (``notifier.pace``)."""
         s = sources or Sources()
         self.hf_base_url = s.hf_daily.base_url.rstrip("/")
         self.arxiv_base_url = s.arxiv.base_url.rstrip("/")
@@ -155,6 +157,7 @@ class Fetcher:
         self.max_retry_after_seconds = max_retry_after_seconds
         self.hf_fallback_html = hf_fallback_html
         self.sleep, self.clock, self.jitter = (stop.wait if stop is not None else sleep), clock or time.time, jitter
+        self.timer = timer
         self.stop = stop
         self._intervals = {"hf": s.hf_daily.min_interval_seconds, "arxiv": s.arxiv.min_interval_seconds}
         prefixes = {self.hf_base_url: "hf", self.arxiv_base_url: "arxiv", s.arxiv.api_url: "arxiv"}
@@ -252,7 +255,7 @@ class Fetcher:
         self._pace(url)
         if self.stop is not None and self.stop.is_set():
             raise FetchError(f"GET {url} {STOPPING}")
-        deadline = self.clock() + self.total_timeout_seconds
+        deadline = self.timer() + self.total_timeout_seconds
         with _Watchdog(self.total_timeout_seconds, lambda: self._socket) as watchdog:
             try:
                 with self.client.stream("GET", url, params=params, headers=headers,
@@ -292,7 +295,7 @@ class Fetcher:
     def _until(self, deadline: float, resp: httpx.Response):
         """The body's pieces as they arrive; a ReadTimeout (retried) once ``deadline`` has passed."""
         for chunk in resp.iter_bytes():
-            if self.clock() > deadline:
+            if self.timer() > deadline:
                 raise self._too_slow(resp.request)
             yield chunk
 

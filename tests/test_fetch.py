@@ -686,12 +686,22 @@ def test_a_bound_below_its_range_is_a_config_error_naming_the_key(tmp_path, key,
 def test_a_response_still_trickling_in_past_the_total_timeout_is_abandoned_and_retried(server, make, cfg):
     server.routes[API] = [Reply(body=" ", chunks=400, gap=0.02)]    # a byte at a time: 8 s an answer
     cfg.sources.total_timeout_seconds, cfg.sources.max_attempts = 5, 2
-    ticks = itertools.count()                                      # each look at the clock is 1 s later
-    out = make(hf_fallback_html=False, clock=lambda: float(next(ticks))).fetch_hf_day(DAY)
+    ticks = itertools.count()                                      # each look at the timer is 1 s later
+    out = make(hf_fallback_html=False, timer=lambda: float(next(ticks))).fetch_hf_day(DAY)
     assert not out.ok and out.papers == [] and len(server.requests) == 2
     assert out.error == (f"GET {server.url}/api/daily_papers failed after 2 attempts: ReadTimeout: response still arriving "
                          "after sources.total_timeout_seconds = 5 s; abandoned")
     assert server.chunks_sent < 40
+
+
+def test_a_step_of_the_wall_clock_during_a_request_does_not_cut_the_answer_short(server, make, cfg):
+    """The total timeout is measured on a monotonic timer, not on the wall clock the shared turns
+    need: an NTP step forward while a healthy answer arrived abandoned it as "still arriving"."""
+    server.routes[API] = [Reply(body=items(3))]
+    cfg.sources.total_timeout_seconds, cfg.sources.max_attempts = 5, 1
+    looks = itertools.count()                                      # the wall clock an hour later at each look
+    out = make(hf_fallback_html=False, clock=lambda: 1_780_000_000.0 + 3600.0 * next(looks)).fetch_hf_day(DAY)
+    assert out.ok and len(out.papers) == 3 and len(server.requests) == 1
 
 
 class Stalling:
