@@ -954,31 +954,32 @@ def access_lines(caplog, level=logging.INFO) -> list[str]:
             if r.name == "notifier.web.access" and r.levelno >= level]
 
 
-def test_a_monitor_polling_healthz_fills_no_log_but_a_failed_poll_is_logged(config, caplog):
-    """A monitor asking /healthz every 10 s wrote 8,640 lines a day to the journal, burying the visitors'."""
-    config.web.public_url = PUBLIC
+@contextlib.contextmanager
+def access_logged(config, caplog, public_url=PUBLIC):
+    """A client of an app at ``public_url`` that writes an access log, its every line captured."""
+    config.web.public_url = public_url
     logged = create_app(config, env=ENV, access_log=True)
     caplog.set_level(logging.DEBUG, logger="notifier.web.access")
     try:
         with TestClient(logged, base_url=PUBLIC) as c:
-            polls = [c.get("/healthz").status_code for _ in range(3)]
-            c.post("/healthz")                  # a monitor set up wrongly: refused, 403
-            c.get("/")
+            yield c
     finally:
         logged.web.close()
+
+
+def test_a_monitor_polling_healthz_fills_no_log_but_a_failed_poll_is_logged(config, caplog):
+    """A monitor asking /healthz every 10 s wrote 8,640 lines a day to the journal, burying the visitors'."""
+    with access_logged(config, caplog) as c:
+        polls = [c.get("/healthz").status_code for _ in range(3)]
+        c.post("/healthz")                  # a monitor set up wrongly: refused, 403
+        c.get("/")
     assert polls == [200] * 3 and access_lines(caplog) == ["POST /healthz 403", "GET / 200"]
     assert access_lines(caplog, logging.DEBUG).count("GET /healthz 200") == 3       # `notifier -v web` shows them
 
 
 def test_a_sign_up_its_check_your_inbox_page_and_a_correction_leave_no_address_in_the_access_log(config, caplog):
-    config.web.public_url = PUBLIC
-    logged = create_app(config, env=ENV, access_log=True)
-    caplog.set_level(logging.DEBUG, logger="notifier.web.access")
-    try:
-        with TestClient(logged, base_url=PUBLIC) as c:
-            c.get(correct_it(subscribe(c)))
-    finally:
-        logged.web.close()
+    with access_logged(config, caplog) as c:
+        c.get(correct_it(subscribe(c)))
     lines = access_lines(caplog)
     assert [line.split()[0] for line in lines] == ["GET", "POST", "GET", "GET"]
     assert "ada" not in readable(" ".join(lines)) and "example.org" not in readable(" ".join(lines))
@@ -988,16 +989,10 @@ def test_a_sign_up_its_check_your_inbox_page_and_a_correction_leave_no_address_i
 def test_under_a_path_of_its_public_url_the_access_log_shows_the_path_the_visitor_asked_for(
         config, caplog, proxy_keeps_prefix):
     """The log showed /manage/… for a visitor at /digests/manage/…: not the address anyone had opened."""
-    config.web.public_url = f"{PUBLIC}/digests"
-    logged = create_app(config, env=ENV, access_log=True)
-    caplog.set_level(logging.INFO, logger="notifier.web.access")
     at = "/digests" if proxy_keeps_prefix else ""
-    try:
-        with TestClient(logged, base_url=PUBLIC) as c:
-            c.get(f"{at}/manage/{Signer(SECRET).sign(Token('manage', 1))}")
-            c.get(f"{at}/")
-    finally:
-        logged.web.close()
+    with access_logged(config, caplog, f"{PUBLIC}/digests") as c:
+        c.get(f"{at}/manage/{Signer(SECRET).sign(Token('manage', 1))}")
+        c.get(f"{at}/")
     assert access_lines(caplog) == ["GET /digests/manage/… 410", "GET /digests/ 200"]
 
 
