@@ -47,7 +47,7 @@ class SlackMessage:
     def reply_text(self, i: int) -> str:
         """The notification text of thread reply ``i`` (from 1): the summary's, cut to 200 characters
         where it splits no escape ("&am" of "&amp;"), and which reply it is."""
-        return f"{balanced(mrkdwn_cut(self.text, 200))} (details {i}/{len(self.thread)})"
+        return f"{mrkdwn_cut(self.text, 200)} (details {i}/{len(self.thread)})"
 
 
 # ----------------------------------------------------------------------------- shared wording
@@ -516,10 +516,49 @@ def _cut(s: str, limit: int) -> str:
     return s if len(s) <= limit else s[: whole(s, limit - 1)] + "…"
 
 
+# The end of a mrkdwn text cut inside a link ("<https://…|tit") or an escape ("&am" of "&amp;").
+MRKDWN_UNFINISHED = re.compile(r"<[^<>]*$|&[a-z]*$")
+
+
 def mrkdwn_cut(s: str, limit: int) -> str:
-    """``_cut`` for mrkdwn, where every "&" opens an escape: one cut inside ("&am" of "&amp;",
-    shown as typed) goes whole."""
-    return re.sub(r"&[a-z]*…$", "…", _cut(s, limit))
+    """``s`` in at most ``limit`` characters, "…" where it is cut: after a whole line, else a
+    whole word, when one ends in its last fifth; never inside a link, an escape or a character
+    made of several; and with the bold, italic or strike and the bidi isolates it leaves open
+    closed. A cut through a title's "*<url|title>*" showed the link as typed and what followed
+    it in bold."""
+    room = limit - 1
+    while len(s) > limit:
+        head = _mrkdwn_head(s, room)
+        cut = balanced(head + "…") + "".join(reversed(open_markers(head)))
+        if len(cut) <= limit:
+            return cut
+        room -= len(cut) - limit
+    return s
+
+
+def _mrkdwn_head(s: str, room: int) -> str:
+    """What ``mrkdwn_cut`` keeps of ``s`` in ``room`` characters, before its "…" and closers; a
+    marker or space it would end on goes too (a bold opened before "…" made "…" bold)."""
+    i = whole(s, room)
+    i = next((j for j in (s.rfind("\n", 0, i), s.rfind(" ", 0, i)) if j >= room * 4 // 5), i)
+    unfinished = MRKDWN_UNFINISHED.search(s[:i])
+    i = unfinished.start() if unfinished else i
+    return re.sub(r"[\s*_~]+$", "", s[:i])
+
+
+def open_markers(s: str) -> list[str]:
+    """The formatting markers (* _ ~) that the last line of mrkdwn ``s`` leaves open, outermost
+    first, paired as Slack pairs them (formatting never spans lines): a marker opens before a
+    non-space when no letter or digit is before it, and closes the one open after a non-space
+    when no letter or digit follows ("2*3" and "snake_case" format nothing)."""
+    line, opened = s[s.rfind("\n") + 1:], []
+    for m in re.finditer(r"[*_~]", line):
+        before, after = line[m.start() - 1:m.start()], line[m.end():m.end() + 1]
+        if opened and opened[-1] == m[0] and before.strip() and not after.isalnum():
+            opened.pop()
+        elif not before.isalnum() and after.strip():
+            opened.append(m[0])
+    return opened
 
 
 def _mrkdwn(text: str):
@@ -551,8 +590,9 @@ def _item_blocks(v: dict) -> list:
         lines.append(mrkdwn_escape(v["authors"]))
     for ev in v["evidence"]:
         lines.append(f"> {mrkdwn_escape(ev['term'])} ({ev['field']}): {_snippet(ev['segments'])}")
-    lines.append(" · ".join(_link(u, label) for label, u in v["links"]))
-    text = mrkdwn_cut("\n".join(lines), SLACK_MAX_SECTION_CHARS)
+    links = " · ".join(_link(u, label) for label, u in v["links"])
+    room = max(SLACK_MAX_SECTION_CHARS - len(links) - 1, SLACK_MAX_SECTION_CHARS // 2)
+    text = mrkdwn_cut(mrkdwn_cut("\n".join(lines), room) + "\n" + links, SLACK_MAX_SECTION_CHARS)
     meta = []
     if v["terms"]:
         meta.append("matched: " + mrkdwn_escape(", ".join(v["terms"])))

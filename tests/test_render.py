@@ -10,7 +10,7 @@ import pytest
 
 from notifier import render
 from notifier.models import Evidence
-from digests import NASTY_TITLES, digest, item, paper
+from digests import NASTY_TITLES, digest, item, mrkdwn_faults, overlong_slack_digest, paper
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = "NOTIFIER_REGENERATE_GOLDEN"
@@ -683,9 +683,41 @@ def test_a_slack_notification_names_the_first_papers_after_the_subject():
 
 def test_a_thread_reply_notification_is_cut_without_splitting_an_escape():
     """Replies repeat the summary's text cut to 200 characters; cut inside "&amp;" it read "R&am"."""
-    message = render.SlackMessage("x" * 196 + " R&amp;D and more", [], [[], []])
-    assert message.reply_text(2) == "x" * 196 + " R… (details 2/2)"
+    message = render.SlackMessage("x" * 196 + "R&amp;D and more", [], [[], []])
+    assert message.reply_text(2) == "x" * 196 + "R… (details 2/2)"
     assert render.SlackMessage("R&amp;D", [], [[]]).reply_text(1) == "R&amp;D (details 1/1)"
+
+
+
+MRKDWN_CUTS = {
+    "a link": ("Code: " + "x" * 40 + " <https://github.com/example/repo|code>", 60,
+               "Code: " + "x" * 40 + "…"),
+    "a highlight": ("&gt; kv (abstract): we study the *" + "KV cache eviction " * 4 + "* here", 60,
+                    "&gt; kv (abstract): we study the *KV cache eviction KV…*"),
+    "an escape": ("R" * 55 + "&amp;D", 60, "R" * 55 + "…"),
+    "an isolate": ("\u2068" + "ذاكرة " * 20 + "\u2069 more", 40, "\u2068" + " ".join(["ذاكرة"] * 6) + "…\u2069"),
+}
+
+
+@pytest.mark.parametrize("kind", MRKDWN_CUTS, ids=list(MRKDWN_CUTS))
+def test_a_slack_text_cut_inside_a_link_a_highlight_an_escape_or_an_isolate_closes_what_it_opened(kind):
+    """Cut through "<https://…|co" Slack showed the link as typed; through "*KV cache" it showed
+    everything after it in bold."""
+    text, limit, shown = MRKDWN_CUTS[kind]
+    assert render.mrkdwn_cut(text, limit) == shown and not mrkdwn_faults(shown)
+
+
+def test_slack_texts_cut_at_slacks_limits_keep_links_escapes_and_formatting_whole_and_each_papers_links():
+    """Titles, authors, snippets and terms full of * _ ~ < | > & fill each paper's section past
+    3,000 characters and its context past 2,000; each is cut at another place."""
+    s = render.render_slack(overlong_slack_digest())
+    every = [b for message in [s.blocks, *s.thread] for b in message]
+    shown = [s.text, *map(s.reply_text, range(1, len(s.thread) + 1)), *texts(every)]
+    assert {t: mrkdwn_faults(t) for t in shown if mrkdwn_faults(t)} == {}
+    sections = [b["text"]["text"] for b in every if "|HF page>" in json.dumps(b)]
+    contexts = [t for b in every if b["type"] == "context" for t in texts(b)]
+    assert len(sections) == 24 and all(len(t) <= 3000 and t.endswith("|HF page>") and "…" in t for t in sections)
+    assert all(len(t) <= 2000 for t in contexts) and sum(t.endswith("…") for t in contexts) >= 12
 
 
 TEX_TITLES = {
