@@ -14,8 +14,8 @@ from pathlib import Path
 
 from notifier.models import Digest, DigestItem
 from notifier.tex import WORD_JOINER, readable_tex
-from notifier.untrusted import (CONTROLS, FSI, PDI, balanced, continues, few_marks, has_bidi, isolated, resolved,
-                                still_open, whole)
+from notifier.untrusted import (BIDI_CONTROL, CONTROLS, FSI, PDI, balanced, continues, depth, few_marks, has_bidi,
+                                isolated, resolved, still_open, whole)
 
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
@@ -386,12 +386,14 @@ def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
 
 
 def _wrap_line(line: str, width: int) -> str:
-    if columns(line) <= width or "://" in line:
+    """``line`` folded at ``width`` (``counted``); every folded line opens again, and closes, the bidi
+    controls open across it (``isolated_lines``): the fold leaves room for them."""
+    if counted(line) <= width or "://" in line:
         return line
     label = re.match(r"\s*(\d+\.\s|[a-z]+: )?", line).group()
     text, indent = resolved(line[len(label):]), " " * len(label)
     if len(text) != columns(text):
-        return "\n".join(isolated_lines(_wrap_wide(text, width, label, indent)))
+        return "\n".join(isolated_lines(_wrap_wide(text, width - 2 * depth(text), label, indent)))
     return "\n".join(isolated_lines(textwrap.wrap(text, width, initial_indent=label, subsequent_indent=indent,
                                                  break_long_words=False, break_on_hyphens=False)))
 
@@ -408,6 +410,13 @@ def isolated_lines(lines: list[str]) -> list[str]:
         carried = "".join(still_open(line))
         out.append(balanced(line))
     return out
+
+
+def counted(s: str) -> int:
+    """How long ``s`` is for a mail client: its ``columns``, and one for each bidi control, which
+    shows nothing but which a client counting characters counts (a right-to-left title's folded
+    lines, 72 columns and two isolates, no longer fit 78 quoted thrice)."""
+    return columns(s) + len(BIDI_CONTROL.findall(s))
 
 
 def columns(s: str) -> int:
@@ -427,13 +436,13 @@ FOLD_UNIT = re.compile(rf"\s+|[{re.escape(NO_LINE_END)}]*(?:[^\s{WIDE}]+|.)[{re.
 
 def _wrap_wide(text: str, width: int, label: str, indent: str) -> list[str]:
     """A line's text after its ``label`` ("1. ", "why: "), holding wide or invisible characters,
-    folded by columns (textwrap counts characters), between words or between any two wide
-    characters (CJK text has no spaces to fold at), but for kinsoku: a line never starts with "、"
-    or "っ", nor ends with "「" (the fold moves a character earlier). A word longer than a line
-    stays on the line it starts, after its label too."""
+    folded by columns (``counted``; textwrap counts characters), between words or between any two
+    wide characters (CJK text has no spaces to fold at), but for kinsoku: a line never starts with
+    "、" or "っ", nor ends with "「" (the fold moves a character earlier). A word longer than a
+    line stays on the line it starts, after its label too."""
     out, current, empty = [], label, True
     for chunk in _fold_units(text):
-        if not empty and columns(current + chunk.rstrip()) > width:
+        if not empty and counted(current + chunk.rstrip()) > width:
             out.append(current.rstrip())
             current, empty, chunk = indent, True, chunk.lstrip()
         current += chunk

@@ -174,7 +174,7 @@ WHERE_EACH_STARTS = """names => {
 
 
 FOLDED_RTL = {"hebrew": "מודל שפה גדול לדחיסת זיכרון מפתח וערך בהסקה בהקשר ארוך עם קשב דליל GPT על מדדים רבים",
-              "arabic": "نموذج لغوي كبير لضغط ذاكرة المفاتيح والقيم في الاستدلال طويل السياق GPT مع انتباه متفرق"}
+              "arabic": "نموذج لغوي كبير لضغط ذاكرة المفاتيح والقيم في الاستدلال طويل الأمد GPT مع انتباه متفرق"}
 
 
 @pytest.mark.parametrize("language", sorted(FOLDED_RTL))
@@ -193,6 +193,27 @@ def test_each_line_of_a_folded_right_to_left_title_or_why_line_is_isolated_on_it
     assert lines[title + 1] == f"   {RLI}GPT {FOLDED_RTL[language].split('GPT ')[1]}{PDI}"
     assert lines[why + 1].startswith(f"        {RLI}") and lines[why + 1].endswith(PDI)
     assert not [line for line in lines if still_open(line)]
+
+
+MIXED_RTL = {"hebrew": "מודל שפה גדול עם זיכרון KV cache ארוך הקשר ו-Mixture-of-Experts להאצת ההסקה על GPU "
+                       "במרכזי נתונים מודרניים ומבוזרים עם FlashAttention ו-PagedAttention",
+             "arabic": "نموذج لغوي كبير مع ذاكرة KV cache طويلة السياق و Mixture-of-Experts لتسريع الاستدلال على GPU "
+                       "في مراكز البيانات الحديثة مع FlashAttention و PagedAttention",
+             "an override inside": "نموذج لغوي \u202ecache\u202c كبير مع ذاكرة KV cache طويلة السياق و Mixture-of-Experts "
+                                   "لتسريع الاستدلال على GPU في مراكز البيانات الحديثة مع FlashAttention"}
+
+
+@pytest.mark.parametrize("language", MIXED_RTL, ids=list(MIXED_RTL))
+def test_a_folded_right_to_left_title_quoted_thrice_in_a_reply_still_fits_78_characters(language):
+    """Each folded line of a right-to-left title opens and closes its own isolate: two characters
+    that show nothing but that a client quoting or wrapping a reply counts. Its lines were folded
+    at 72 columns without them: 74 characters, 80 quoted thrice."""
+    d = digest(papers=[paper(0, title=MIXED_RTL[language], authors=["علي حسن", "Ann Lee"] * 3)])
+    d.items[0].match.evidence[0].snippet[:] = [(MIXED_RTL[language] + " ", False), ("KV cache", True)]
+    lines = [x for x in render.render_email(d).text.splitlines() if "://" not in x]
+    folded = [x for x in lines if re.match(f" +{RLI}", x)]
+    assert len(folded) >= 3 and not [x for x in lines if still_open(x)]
+    assert max(len("> > > " + x) for x in lines) <= 78
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
