@@ -71,7 +71,7 @@ def typed(term: str, limit: int) -> str:
 
 
 def short_authors(authors: list[str]) -> str:
-    names = [isolated(one_line(a, 80)) for a in authors if a and a.strip()]
+    names = [isolated(readable_tex(one_line(a, 80))) for a in authors if a and a.strip()]
     if len(names) > MAX_AUTHORS_SHOWN + 1:
         return ", ".join(names[:MAX_AUTHORS_SHOWN]) + f" and {len(names) - MAX_AUTHORS_SHOWN} more"
     return ", ".join(names)

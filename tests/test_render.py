@@ -751,6 +751,8 @@ TEX_TITLES = {
     "a command we cannot show": ("A $\\widetilde{O}(n)$ bound", "A $\\widetilde{O}(n)$ bound"),
     "text-mode styles": ("\\textbf{Sparse} Attention, \\emph{Fewer} Heads", "Sparse Attention, Fewer Heads"),
     "text-mode escapes": ("Top-1\\% of \\#tags in snake\\_case, $\\alpha$", "Top-1% of #tags in snake_case, α"),
+    "accented letters": ('Landauer-B\\"uttiker Probes, Poincar\\\'e Maps, Schr\\"{o}dinger and Gro\\ss{}e {\\O}rsted',
+                         "Landauer-Büttiker Probes, Poincaré Maps, Schrödinger and Große Ørsted"),
 }
 
 
@@ -769,6 +771,13 @@ def test_tex_in_a_title_or_snippet_reads_as_plain_text_in_the_email_the_preview_
     assert f"1. {shown} https://" in flat and f"why: kv cache (abstract): {shown} *KV cache*" in flat
     assert mail.html.count(shown.replace("&", "&amp;")) == 3     # the title, the snippet, the inbox preview
     assert slack.count(json.dumps(shown, ensure_ascii=False)[1:-1]) == 2
+
+
+def test_an_authors_name_written_in_tex_reads_as_its_letters_in_the_email_and_slack():
+    """arXiv's metadata writes accents in TeX: "J\\"org Schr\\"{o}der" was shown as typed."""
+    d = digest(papers=[paper(0, authors=['J\\"org Schr\\"{o}der', "Ann Lee"])])
+    assert "Jörg Schröder, Ann Lee" in render.render_email(d).text
+    assert "Jörg Schröder, Ann Lee" in json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
 
 
 def test_in_a_digest_of_ten_papers_or_more_each_papers_lines_start_under_its_title():
