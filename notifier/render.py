@@ -392,7 +392,7 @@ def _wrap_line(line: str, width: int) -> str:
         return line
     label = re.match(r"\s*(\d+\.\s|[a-z]+: )?", line).group()
     text, indent = resolved(line[len(label):]), " " * len(label)
-    if len(text) != columns(text):
+    if any(columns(c) != 1 for c in text):      # (its length can equal its columns: 日 and an isolate)
         return "\n".join(isolated_lines(_wrap_wide(text, width - 2 * depth(text), label, indent)))
     return "\n".join(isolated_lines(textwrap.wrap(text, width, initial_indent=label, subsequent_indent=indent,
                                                  break_long_words=False, break_on_hyphens=False)))

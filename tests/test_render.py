@@ -200,20 +200,23 @@ MIXED_RTL = {"hebrew": "מודל שפה גדול עם זיכרון KV cache אר
              "arabic": "نموذج لغوي كبير مع ذاكرة KV cache طويلة السياق و Mixture-of-Experts لتسريع الاستدلال على GPU "
                        "في مراكز البيانات الحديثة مع FlashAttention و PagedAttention",
              "an override inside": "نموذج لغوي \u202ecache\u202c كبير مع ذاكرة KV cache طويلة السياق و Mixture-of-Experts "
-                                   "لتسريع الاستدلال على GPU في مراكز البيانات الحديثة مع FlashAttention"}
+                                   "لتسريع الاستدلال على GPU في مراكز البيانات الحديثة مع FlashAttention",
+             "two kanji": "日本 מודל שפות גדול עם זיכרון KV cache ארוכה הקשר ו-Mixture-of-Experts להאצת ההסקה על GPU "
+                          "במרכזי נתונים מודרניים ומבוזרים"}
 
 
 @pytest.mark.parametrize("language", MIXED_RTL, ids=list(MIXED_RTL))
 def test_a_folded_right_to_left_title_quoted_thrice_in_a_reply_still_fits_78_characters(language):
     """Each folded line of a right-to-left title opens and closes its own isolate: two characters
     that show nothing but that a client quoting or wrapping a reply counts. Its lines were folded
-    at 72 columns without them: 74 characters, 80 quoted thrice."""
+    at 72 columns without them: 74 characters, 80 quoted thrice. With two wide characters as well
+    (as long as its two isolates) a title was folded at 72 characters: 74 columns."""
     d = digest(papers=[paper(0, title=MIXED_RTL[language], authors=["علي حسن", "Ann Lee"] * 3)])
     d.items[0].match.evidence[0].snippet[:] = [(MIXED_RTL[language] + " ", False), ("KV cache", True)]
     lines = [x for x in render.render_email(d).text.splitlines() if "://" not in x]
-    folded = [x for x in lines if re.match(f" +{RLI}", x)]
+    folded = [x for x in lines if re.match(" +[\u2066\u2067]", x)]         # an LRI or RLI opened again
     assert len(folded) >= 3 and not [x for x in lines if still_open(x)]
-    assert max(len("> > > " + x) for x in lines) <= 78
+    assert max(len("> > > " + x) for x in lines) <= 78 and max(map(render.columns, lines)) <= 72
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
