@@ -582,12 +582,14 @@ def _mrkdwn(text: str):
 def _snippet(segments: list[tuple[str, bool]]) -> str:
     """A snippet in mrkdwn, its highlights bold. A star against a letter formats nothing ("x*y*"),
     so a highlight is set apart by spaces, but for the punctuation after it: "*KV cache*.", not
-    "*KV cache* ." (nor before the end of an isolated snippet)."""
+    "*KV cache* ." (nor before the end of an isolated snippet). A highlight is escaped without the
+    spaces around it: a marker there, inert between spaces, borders the star once they go ("*_ x*")."""
     out = []
     for i, (text, hit) in enumerate(segments):
         after = segments[i + 1][0][:1] if i + 1 < len(segments) else ""
         closing = bool(after) and after in ".,;:!?" + PDI
-        out.append(f" *{mrkdwn_escape(text).strip()}*{'' if closing else ' '}" if hit else mrkdwn_escape(text))
+        shown = mrkdwn_escape(text.strip())
+        out.append(f" *{shown}*{'' if closing else ' '}" if hit and shown else mrkdwn_escape(text))
     return " ".join("".join(out).split())
 
 

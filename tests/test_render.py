@@ -689,6 +689,14 @@ def test_slack_puts_the_punctuation_after_a_highlight_right_after_it():
     assert "We study the *KV cache*. The *KV cache* (s) and x *KV*" in body
 
 
+def test_slack_shows_a_marker_at_the_edge_of_a_highlight_as_a_character_never_as_formatting():
+    """A "_" between spaces formats nothing, but at a highlight's edge, its space dropped, it
+    opened italics after the highlight's star: "*_ KV cache*"."""
+    d = digest(1, channel="slack")
+    d.items[0].match.evidence[0].snippet[:] = [("We study the ", False), (" _ KV cache", True), (". The end", False)]
+    section = render.render_slack(d).blocks[3]["text"]["text"]
+    assert "We study the *ˍ KV cache*. The end" in section and not mrkdwn_faults(section)
+
 def test_a_title_saying_at_channel_or_naming_a_channel_is_shown_as_text_never_parsed_into_a_mention():
     d = digest(papers=[paper(0, title="@channel: why #general beats @here for KV cache")], channel="slack",
                weaker=1, failed=["arXiv cs.LG"])
