@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from digests import digest, paper
+from digests import digest, mrkdwn_faults, overlong_slack_digest, paper
 
 from notifier.channels.slack import SlackChannel, SlackWebhook
 from slack_server import FakeSlack
@@ -194,6 +194,32 @@ def test_a_long_operator_alert_is_cut_after_a_whole_escape_or_emoji(slack, typed
     [post] = slack.posts()
     for text, start in ((post["blocks"][0]["text"]["text"], "*HF failed*\n"), (post["text"], "HF failed: ")):
         assert len(text) <= 3000 and re.fullmatch(f"{re.escape(start)}(?:{re.escape(shown)})+…", text)
+
+
+
+def mrkdwn_texts(node) -> list[str]:
+    """Every mrkdwn text in a post (the notification's "text" is mrkdwn too)."""
+    if isinstance(node, dict):
+        own = [node["text"]] if node.get("type") == "mrkdwn" or "channel" in node else []
+        return own + [t for v in node.values() for t in mrkdwn_texts(v)]
+    return [t for v in node for t in mrkdwn_texts(v)] if isinstance(node, list) else []
+
+
+def test_a_digest_past_slacks_limits_arrives_with_every_link_escape_and_formatting_whole(slack):
+    ch, _ = make(slack)
+    assert ch.send(overlong_slack_digest()).state == "sent"
+    posts = slack.posts()
+    shown = mrkdwn_texts(posts)
+    assert len(posts) > 2 and len(shown) > 2 * 24 and not [f for t in shown for f in mrkdwn_faults(t)]
+    assert json.dumps(posts).count("|HF page>") == 24
+
+
+def test_an_operator_alert_with_a_subject_too_long_for_its_block_keeps_its_bold_closed(slack):
+    ch, _ = make(slack)
+    ch.send_text("#ops", "HF failed: " + "<timeout> " * 400, "retrying")
+    [post] = slack.posts()
+    text = post["blocks"][0]["text"]["text"]
+    assert len(text) <= 3000 and text.endswith("&lt;timeout&gt;…*") and not mrkdwn_faults(text)
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
