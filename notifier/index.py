@@ -59,9 +59,20 @@ ALWAYS_ISE = re.compile(r"(?:[aouvw]|[^aeiou]r|prec|conc|exerc|exc|inc|circumc|p
 BRITISH_OUR = re.compile(r"(\w{3,}?)our(|s|ed|ings?|al|ally|abl[ey]|ites?|itism|ful|fully|less|ers?|ists?|isms?"
                          r"|y|ies|ier|ations?|hoods?|ly|iz\w*|ous)")
 ALWAYS_OUR = re.compile(r"(?:[fhsty]|dev|param|troubad|vel)$")
-BRITISH_RE = re.compile(r"(\w{3,}t|\w+ib)re(s?)|(\w{3,}t|\w+ib)r(ed)")     # centre(s), centred; fibre
+# centre(s), centred; fibre; metre, litre (a vowel before the t: not "entre"; "hatred" is no -red)
+BRITISH_RE = re.compile(r"(\w{3,}t|\w+[aei]t|\w+ib)re(s?)|(\w{3,}t|\w+ib)r(ed)")
 AMERICAN_ENDINGS = {"lyse": "lyze", "lysed": "lyzed", "lysing": "lyzing", "lyser": "lyzer", "ogue": "og",
                     "ogued": "oged", "oguing": "oging", "dgement": "dgment", "fence": "fense", "gramme": "gram"}
+# the Greek and Latin ae and oe ("haemoglobin", "paediatric"; "oesophagus" and three more only
+# beginning a word: not "shoestring") and a few words of their own, inside a word too
+# ("orthopaedic", "unlicenced"), but grey as a word of its own ("greyscale", not "greyhound")
+AMERICAN_PARTS = {"haem": "hem", "anaem": "anem", "anaes": "anes", "aemi": "emi", "paed": "ped", "gynaec": "gynec",
+                  "palaeo": "paleo", "aetiol": "etiol", "rrhoe": "rrhe", "homoeo": "homeo", "coeliac": "celiac",
+                  "oesophag": "esophag", "oestr": "estr", "oedem": "edem", "foet": "fet", "manoeuvre": "maneuver",
+                  "manoeuvr": "maneuver", "sceptic": "skeptic", "licenc": "licens", "grey": "gray"}
+BRITISH_PART = re.compile(r"haem|anaem|anaes|aemi|paed|gynaec|palaeo|aetiol|rrhoe|homoeo|coeliac|sceptic|licenc"
+                          r"|manoeuvre(?=s?$)|manoeuvr|^(?:oesophag|oestr|oedem|foet)"
+                          r"|^grey(?=$|s$|e[dr]|est|ing|ish|ness|scale)")
 BRITISH_ENDING = re.compile(rf"(\w*?[aeiouy]\w*?)({'|'.join(AMERICAN_ENDINGS)})(s|al)?")
 
 _stemmer = None
@@ -85,7 +96,9 @@ def stem_all(words: list[str]) -> list[str]:
 def american(word: str) -> str:
     """'optimisation' -> 'optimization', 'behaviour' -> 'behavior', 'centres' -> 'centers',
     'analysed' -> 'analyzed', 'dialogue' -> 'dialog', 'judgement' -> 'judgment', 'defence' ->
-    'defense', 'programme' -> 'program'; any other word as it is (see BRITISH_ISE)."""
+    'defense', 'programme' -> 'program', 'metres' -> 'meters', 'paediatric' -> 'pediatric',
+    'licenced' -> 'licensed', 'greyscale' -> 'grayscale'; any other word as it is (see BRITISH_ISE)."""
+    word = BRITISH_PART.sub(lambda m: AMERICAN_PARTS[m[0]], word)
     if (m := BRITISH_ISE.fullmatch(word)) and not ALWAYS_ISE.search(m[1]):
         word = f"{m[1]}iz{m[2]}"
     if (m := BRITISH_OUR.fullmatch(word)) and not ALWAYS_OUR.search(m[1]):
