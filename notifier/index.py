@@ -29,9 +29,13 @@ from notifier.tex import without_commands
 INVISIBLE = "\u00ad\u200c\u200d\u2060"   # soft hyphen, zero-width (non-)joiner, word joiner: inside a word
 TOKEN = re.compile(rf"[{INVISIBLE}]*[^\W_]+(?:[{INVISIBLE}]+[^\W_]+)*[{INVISIBLE}]*")   # ... and at its ends
 _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
-# 'Code: https://github.com/org/kv-cache.': to a space, or to punctuation before a capital and a
-# small letter, a sentence glued to it ('https://github.com/org/kv-cache.We show' ends at '.We')
-URL = re.compile(r"(?:(?i:https?|ftp)://|\b(?i:www)\.)(?:[^\s.,;:!?)\]]|[.,;:!?)\]]+(?![A-Z][a-z]|\s|$))+")
+# 'Code: https://github.com/org/kv-cache.': to a space, or to punctuation before a sentence glued
+# to it: a capitalised word with more of its sentence after it ('https://github.com/org/kv-cache.We
+# show' ends at '.We'). A capitalised word that ends the text or its sentence is the link's
+# ('https://x.org/a.Html. Code soon.'), and so is one with more of the link after it ('.Module.html')
+SENTENCE = r"[A-Z][a-z]+(?:-[a-z]+)*[,;:]?\s+\S"
+URL = re.compile(rf"(?:(?i:https?|ftp)://|\b(?i:www)\.)(?:[^\s.,;:!?)\]]|[.,;:!?)\]]+(?!{SENTENCE}|\s|$))+")
+MORE = re.compile(r"\s+\S")          # the text goes on: a blank, then a character
 URL_AT = re.compile(r"://|(?i:www)\.")        # in every URL
 BLANK = re.compile(r"\s")
 # "in-, on- and out-of-distribution": from the first hanging hyphen (a literal first: the regex engine
@@ -159,9 +163,16 @@ def without_urls(text: str) -> str:
             start = at.start() - len(_last_word(text[done:at.start()]))
             blank = BLANK.search(text, at.end())
             end = blank.start() if blank else len(text)
-            parts += [text[done:start], URL.sub(lambda m: " " * len(m.group()), text[start:end])]
+            parts += [text[done:start], _blanked(text, start, end)]
             done = end
     return "".join(parts) + text[done:]
+
+
+def _blanked(text: str, start: int, end: int) -> str:
+    """``text[start:end]``, a stretch without blanks, with its URLs blanked; whether the text goes
+    on after it tells a sentence glued to a link's end from a word of the link."""
+    more = MORE.match(text, end)
+    return URL.sub(lambda m: " " * len(m.group()), text[start:more.end() if more else end])[:end - start]
 
 
 def _last_word(head: str) -> str:

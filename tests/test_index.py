@@ -68,6 +68,20 @@ def test_a_url_ends_where_a_sentence_glued_to_it_begins(text, found):
 
 
 @pytest.mark.parametrize("text, found", [
+    ("Slides: https://x.org/a.Html", ["Slides"]),
+    ("Slides: https://x.org/a.Html. Code soon.", ["Slides", "Code", "soon"]),
+    ("See https://pytorch.org/docs/torch.nn.Module.html for it.", ["See", "for", "it"]),
+    ("Code: https://github.com/org/repo.Self-supervised training helps.",
+     ["Code", "Self", "supervised", "training", "helps"]),
+], ids=["extension-ends-the-text", "extension-ends-a-sentence", "more-of-the-link-after-it",
+        "hyphenated-sentence-start"])
+def test_a_capitalised_word_after_a_dot_in_a_link_is_the_links_unless_a_sentence_goes_on(text, found):
+    """A link ended at any dot before a capital and a small letter: "Html" and "Module html" were
+    words of the paper. A sentence is a capitalised word with more text after it."""
+    assert paper_tokens(text) == found
+
+
+@pytest.mark.parametrize("text, found", [
     ("compute- and memory-efficient", "compute efficient and memory efficient"),
     ("pre- and post-training", "pre training and post training"),
     ("2-, 4- or 8-bit weights", "2 bit 4 bit or 8 bit weights"),
