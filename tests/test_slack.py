@@ -111,12 +111,42 @@ def test_webhook_posts_summary_then_details_and_checks_status(slack):
 def test_find_sent_reconciles_by_metadata_key(slack):
     ch, _ = make(slack)
     d = digest(1, channel="slack", address="#papers")
+    slack.channels["#papers"] = "CPAPERS"
     assert ch.find_sent(d) is False
     slack.history = [{"ts": "1.0", "metadata": {"event_type": "notifier_digest",
                                                  "event_payload": {"key": d.delivery_key}}}]
     assert ch.find_sent(d) is True
-    assert any(p.get("include_all_metadata") in ("1", "true", True) for path, p in slack.calls
-               if path.endswith("/conversations.history"))
+    history = [p for path, p in slack.calls if path.endswith("/conversations.history")]
+    assert {p["channel"] for p in history} == {"CPAPERS"}       # Slack's history takes no "#name"
+    assert all(p.get("include_all_metadata") in ("1", "true", True) for p in history)
+
+
+def test_a_summary_found_after_a_crash_gets_the_thread_replies_it_lacks_and_no_others(slack):
+    """kill -9 after the summary and the first reply: recovery posts replies 2 and 3 only, though a
+    reader answered in the thread meanwhile."""
+    ch, _ = make(slack)
+    d = digest(papers=[paper(i) for i in range(60)], channel="slack", address="#papers")
+    assert ch.send(d).state == "sent"
+    summary, *replies = slack.posts()
+    assert len(replies) == 3
+    (ts,) = slack.threads
+    slack.history = [{"ts": ts, "metadata": summary["metadata"]}]
+    slack.threads[ts] = slack.threads[ts][:1] + [{"ts": "9.1", "thread_ts": ts, "text": "nice one"}]
+    slack.calls.clear()
+    assert ch.find_sent(d) is True
+    again = slack.posts()
+    assert [p["text"] for p in again] == [r["text"] for r in replies[1:]]
+    assert all(p["thread_ts"] == ts and p["channel"] == "CPAPERS" for p in again)
+    assert ch.find_sent(d) is True and len(slack.posts()) == 2       # a second look posts nothing more
+
+
+def test_a_lookup_slack_refuses_is_logged_with_its_reason_and_answers_not_found(slack, caplog):
+    ch, _ = make(slack)
+    slack.replies["/api/conversations.list"] = [(200, {}, {"ok": False, "error": "missing_scope",
+                                                          "needed": "channels:read"})]
+    assert ch.find_sent(digest(1, channel="slack", address="#papers")) is False
+    (record,) = [r for r in caplog.records if "interrupted Slack digest" in r.getMessage()]
+    assert "missing_scope" in str(record.ctx["error"]) and "channels:read" in str(record.ctx["error"])
 
 
 def test_webhook_subscriber_url_comes_from_the_named_secret(slack, config):
