@@ -110,6 +110,18 @@ def mail_to(recorder, address: str, subject_part: str, timeout: float = 20):
     raise AssertionError(f"no mail to {address} about {subject_part!r}")
 
 
+def sign_up(page, base, address, keywords="agents", zone=None, send=True):
+    """The sign-up form typed in: the address, the keywords and, when given, a time zone over the
+    browser's; then Subscribe, unless ``send`` is False (the test has more to do first)."""
+    page.goto(base + "/")
+    page.get_by_label("Email").fill(address)
+    page.get_by_label("Keywords").fill(keywords)
+    if zone:
+        page.get_by_label("Time zone").fill(zone)
+    if send:
+        page.get_by_role("button", name="Subscribe").click()
+
+
 def subscribe_by_keyboard_and_confirm(page, base, recorder, address, keywords):
     """Keyboard only: Tab to the fields, type, Enter submits with the Subscribe button."""
     page.goto(base + "/")
@@ -293,10 +305,7 @@ def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
     subscribed for Paris and mistyped the time got their digests six hours off."""
     base, *_ = site
     page = browser.new_page(timezone_id="America/New_York")
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada@example.org")
-    page.get_by_label("Keywords").fill("agents")
-    page.get_by_label("Time zone").fill("Europe/Paris")
+    sign_up(page, base, "ada@example.org", zone="Europe/Paris", send=False)
     page.locator("#time").evaluate("field => { field.value = '' }")
     page.get_by_role("button", name="Subscribe").click()
     page.locator("#time-error").wait_for()
@@ -309,11 +318,7 @@ def test_back_to_the_form_from_check_your_inbox_keeps_the_time_zone_typed(site, 
     got their digests six hours off."""
     base, *_ = site
     page = browser.new_page(timezone_id="America/New_York")
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada@exmaple.org")
-    page.get_by_label("Keywords").fill("agents")
-    page.get_by_label("Time zone").fill("Europe/Paris")
-    page.get_by_role("button", name="Subscribe").click()
+    sign_up(page, base, "ada@exmaple.org", zone="Europe/Paris")
     page.get_by_role("heading", name="Check your inbox").wait_for()
     page.go_back()
     page.wait_for_load_state("load")                            # after the deferred scripts
@@ -357,11 +362,7 @@ def test_a_refused_form_names_every_error_first_and_each_leads_to_its_field(site
 
     base, *_ = site
     page = browser.new_context(java_script_enabled=javascript, viewport={"width": 375, "height": 640}).new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada")
-    page.get_by_label("Keywords").fill("agents")
-    page.get_by_label("Time zone").fill("Mars/Base")
-    page.get_by_role("button", name="Subscribe").click()
+    sign_up(page, base, "ada", zone="Mars/Base")
     summary = page.get_by_role("alert").filter(has=page.get_by_role("heading", name="There are 2 problems"))
     summary.wait_for()
     assert page.evaluate("document.activeElement.id") == "error-summary"
@@ -390,9 +391,7 @@ def test_a_second_click_on_subscribe_while_the_first_is_on_its_way_mails_once(si
     _, recorder = smtp
     recorder.hold_at = 1                       # the first mail is answered once released
     page = browser.new_context(java_script_enabled=javascript).new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada@example.org")
-    page.get_by_label("Keywords").fill("agents")
+    sign_up(page, base, "ada@example.org", send=False)
     button = page.get_by_role("button", name="Subscribe")
     box = button.bounding_box()
     button.click(no_wait_after=True)
@@ -432,10 +431,7 @@ def test_the_pages_that_show_a_long_address_fit_a_320_px_phone(site, smtp, brows
     _, recorder = smtp
     address = "firstname.middlename.lastname@department.university-example.edu"
     page = browser.new_page(viewport={"width": 320, "height": 800})
-    page.goto(base + "/")
-    page.get_by_label("Email").fill(address)
-    page.get_by_label("Keywords").fill("agents")
-    page.get_by_role("button", name="Subscribe").click()
+    sign_up(page, base, address)
     page.get_by_role("heading", name="Check your inbox").wait_for()
     assert fits(page, 320)
     page.goto(link_in(mail_to(recorder, address, "Confirm").get_content(), "confirm"))
@@ -604,10 +600,7 @@ def test_an_internationalised_address_typed_in_the_form_is_mailed_and_named_as_t
     user@xn--bcher-kva.example, an address the visitor never typed."""
     base, *_ = site
     page = browser.new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill(typed)
-    page.get_by_label("Keywords").fill("agents")
-    page.get_by_role("button", name="Subscribe").click()
+    sign_up(page, base, typed)
     page.get_by_text(f"We sent a message to {typed}.").wait_for()
     page.goto(link_in(mail_to(smtp[1], mailed, "Confirm").get_content(), "confirm"))
     page.get_by_text(f"Start sending paper digests to {typed}?").wait_for()
@@ -648,9 +641,7 @@ def test_a_form_refused_by_its_check_comes_back_as_typed_only_when_sent_from_thi
     base = site[0].replace("127.0.0.1", host)
     context = browser.new_context()
     page = context.new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada@example.org")
-    page.get_by_label("Keywords").fill("agents")
+    sign_up(page, base, "ada@example.org", send=False)
     context.clear_cookies()                                  # a browser restart with the page open
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_text("What you typed is still below").wait_for()
@@ -728,9 +719,7 @@ def test_with_javascript_off_back_to_a_preview_shows_it_again_without_resending_
     next page was Chrome's "Confirm Form Resubmission" (ERR_CACHE_MISS)."""
     base, *_ = site
     page = browser.new_context(java_script_enabled=False).new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada@example.org")
-    page.get_by_label("Keywords").fill("agents")
+    sign_up(page, base, "ada@example.org", send=False)
     page.get_by_role("button", name="Preview").click()
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
@@ -744,10 +733,7 @@ def test_back_to_a_refused_form_from_the_next_page_shows_it_again_with_its_error
     was Chrome's "Confirm Form Resubmission" (ERR_CACHE_MISS), the errors and what was typed gone."""
     base, *_ = site
     page = browser.new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada")
-    page.get_by_label("Keywords").fill("agents")
-    page.get_by_role("button", name="Subscribe").click()
+    sign_up(page, base, "ada")
     page.get_by_role("heading", name="There is a problem").wait_for()
     page.goto(base + "/healthz")
     page.go_back()
@@ -795,10 +781,7 @@ def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_
     its "Correct it" opened a blank form with JavaScript off, and after Back then Forward."""
     base, *_ = site
     page = browser.new_context(java_script_enabled=way != "no javascript", timezone_id="America/New_York").new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada@exmaple.org")
-    page.get_by_label("Keywords").fill('"kv cache", agents')
-    page.get_by_label("Time zone").fill("Europe/Paris")
+    sign_up(page, base, "ada@exmaple.org", '"kv cache", agents', zone="Europe/Paris", send=False)
     page.get_by_label("Weekly on").check()
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
@@ -831,10 +814,7 @@ def test_a_tab_left_on_check_your_inbox_says_subscribed_once_confirmed_in_anothe
     base, *_ = site
     context = browser.new_context()
     first = context.new_page()
-    first.goto(base + "/")
-    first.get_by_label("Email").fill("ada@example.org")
-    first.get_by_label("Keywords").fill("agents")
-    first.get_by_role("button", name="Subscribe").click()
+    sign_up(first, base, "ada@example.org")
     first.get_by_role("heading", name="Check your inbox").wait_for()
     mail = context.new_page()
     mail.goto(link_in(mail_to(smtp[1], "ada@example.org", "Confirm").get_content(), "confirm"))
