@@ -354,6 +354,16 @@ def test_on_a_320_px_phone_no_example_term_is_split_over_two_lines(site, browser
     assert lines == [1, 1, 1, 1]                # each term on one line
 
 
+def test_a_refused_form_quoting_a_long_word_fits_a_320_px_phone(site, browser):
+    """The error quotes the term at fault; a word longer than the screen is wide (a compound, a
+    chemical name) stretched the form's column to its width, and the whole form scrolled sideways."""
+    base, *_ = site
+    page = browser.new_page(viewport={"width": 320, "height": 800})
+    sign_up(page, base, "ada@example.org", '"Donaudampfschifffahrtsgesellschaftskapitänsmützenabzeichen')
+    page.get_by_role("heading", name="There is a problem").wait_for()
+    assert fits(page, 320)
+
+
 @pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
 def test_a_refused_form_names_every_error_first_and_each_leads_to_its_field(site, browser, javascript):
     """Only the first field in error had the cursor, so a screen reader announced its error alone:
