@@ -255,6 +255,21 @@ def test_keywords_too_long_for_the_cookie_are_left_out_of_the_correction_and_sai
     assert "Your keywords were too long to keep for this page: type them again" in page.text
 
 
+def test_check_your_inbox_from_before_an_upgrade_still_names_the_address_and_corrects_it(client):
+    """The older version's cookie held the address alone, and was refused for up to 48 hours after an
+    upgrade: a reload of "Check your inbox" said it names the address "only in the browser that
+    subscribed", in the very browser that did, and its "Correct it" was gone."""
+    where = subscribe(client, "ada@exmaple.org", follow=False).headers["location"]
+    client.cookies.clear()
+    client.cookies.set("sent", Signer(SECRET).sign_sent("ada@exmaple.org"), path=where)    # as the older version set it
+    page = client.get(where)
+    assert "We sent a message to ada@exmaple.org." in page.text
+    form = client.get(correct_it(page))
+    assert 'value="ada@exmaple.org" required autofocus' in form.text and textareas(form.text) == [""]
+    assert "it kept only your address: type your keywords again" in form.text
+    assert "data-browser-zone" in form.text                   # the zone is the browser's, as on a blank form
+
+
 def test_a_sign_up_sent_twice_at_once_mails_one_confirmation_and_says_check_your_inbox_twice(client, config, store):
     """Without JavaScript a double click on Subscribe (or a form sent again) mailed two links."""
     first, second = subscribe(client, follow=False), subscribe(client, follow=False)

@@ -68,8 +68,11 @@ SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.
             "clear_vote": "Vote removed."}                                                # save nothing typed
 DONE = {"save": "Saved.", **SWITCHED}       # what the page after a manage action says (?done=)
 ICON_CACHE_SECONDS = 7 * 86400   # how long a browser keeps /favicon.ico before asking again
-KEYWORDS_NOT_KEPT = ("Your keywords were too long to keep for this page: type them again, or go back to the "
-                     "form you sent, which holds them.")
+NOT_KEPT = {     # what the refilled form says of what the "Check your inbox" cookie could not hold (inbox.Sent)
+    "keywords": "Your keywords were too long to keep for this page: type them again, or go back to the form you "
+                "sent, which holds them.",
+    "settings": "This page is from before this service was updated, so it kept only your address: type your "
+                "keywords again, and check the settings below."}
 SENT_UNKNOWN = ("This page names the address we mailed only in the browser that subscribed, for {hours} hours. If "
                 "you subscribed, look in your inbox for our message and follow its link to confirm.")
 
@@ -187,9 +190,12 @@ class WebApp:
 
     # -- subscribe ----------------------------------------------------------------------------
     async def home(self, request: Request) -> Response:
-        f = Fields(timezone=self.config.schedule.timezone, default_more=self.default_more)
-        return self.page(request, "subscribe", fields=f, errors={}, result=TesterResult(), browser_zone=True,
-                         **self.choices())
+        return self.page(request, "subscribe", fields=self.blank(), errors={}, result=TesterResult(),
+                         browser_zone=True, **self.choices())
+
+    def blank(self) -> Fields:
+        """The sign-up form as it first shows (the page's script puts the browser's zone in it)."""
+        return Fields(timezone=self.config.schedule.timezone, default_more=self.default_more)
 
     def choices(self) -> dict:
         from notifier.subscribers import WEEKDAYS
@@ -264,7 +270,7 @@ class WebApp:
         it (another browser, a link from before the cookie, one past its hours, a forged one)."""
         try:
             return inbox.read(self.signer, request.cookies.get(inbox.COOKIE, ""), self.config.web.confirm_hours * 3600,
-                              self.default_more)
+                              self.blank())
         except TokenError:
             return None
 
@@ -304,8 +310,8 @@ class WebApp:
             return RedirectResponse(f"{self.root}/", status_code=303)
         if await run_in_threadpool(self.confirmed_since, signup):
             return RedirectResponse(sent_page, status_code=303)
-        kept = "" if signup.keywords_kept else KEYWORDS_NOT_KEPT
-        return self.page(request, "subscribe", fields=signup.fields, errors={}, correcting=True, notice=kept,
+        return self.page(request, "subscribe", fields=signup.fields, errors={}, correcting=True,
+                         notice=NOT_KEPT.get(signup.lost, ""), browser_zone=signup.lost == "settings",
                          result=await self.run_tester(signup.fields), **self.choices())
 
     def start_signup(self, address: str, settings: dict, subscriber) -> str | None:
