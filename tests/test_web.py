@@ -1416,7 +1416,14 @@ def test_a_form_over_the_body_limit_gets_a_page_saying_what_to_shorten_not_bare_
     page = post_form(client, "/", {"keywords": "agents, " * 1800, "action": "preview"})
     assert page.status_code == 413 and "<title>Too much text · Paper digests</title>" in page.text
     assert "A profile takes at most 2,000 characters" in page.text
-    assert '<a class="button" href="/">Back to the page</a>' in page.text
+
+
+def test_a_form_over_the_body_limit_sends_the_visitor_back_to_it_as_typed_not_to_a_blank_one(client):
+    """Its page said "go back", and its one button, "Back to the page", opened the form's page anew:
+    a blank sign-up form, or the manage page as stored, the address and keywords typed gone."""
+    page = post_form(client, "/", {"email": "ada@example.org", "keywords": "agents, " * 1800})
+    assert "go back with your browser’s Back button (the form is still there as you typed it)" in page.text
+    assert 'class="button"' not in page.text
 
 
 def test_a_profile_over_2000_characters_is_refused_in_the_tester_and_beside_the_field(client, store):

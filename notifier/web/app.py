@@ -723,11 +723,13 @@ ERROR_TITLES = {400: "This link is not valid", 403: "This form could not be chec
                 410: "This link no longer works", 411: "The form could not be read", 413: "Too much text",
                 429: "Too many requests", 500: "Something went wrong", 503: "Busy for a moment"}
 
-REFUSED_BODY = {      # BodyLimit's answers: the form was never read, so it cannot come back filled in
-    411: "Your browser sent the form without saying how long it is, which this site needs. Send it again, or "
-         "try another browser.",
+REFUSED_BODY = {      # BodyLimit's answers: the form was never read, so it cannot come back filled in; the
+    # browser's Back button shows it as typed (a link to the form's page opened it blank, or as stored)
+    411: "Your browser sent the form without saying how long it is, which this site needs. Go back with your "
+         "browser’s Back button (the form is still there as you typed it) and send it again, or try another browser.",
     413: (f"What you sent is longer than this site takes. A profile takes at most {MAX_PROFILE_CHARS:,} "
-          "characters: go back, keep the terms that tell your topic best, and send it again.")}
+          "characters: go back with your browser’s Back button (the form is still there as you typed it), keep the "
+          "terms that tell your topic best, and send it again.")}
 
 CSRF_REFUSED = {     # by whether the browser sent the form's cookie (the check's tokens never expire)
     True: "It came from an older page or another site. Reload the page and send it again.",
@@ -879,8 +881,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
 
     async def refuse(scope, send, status):
         request = Request(scope)
-        response = error_page(web, request, status, REFUSED_BODY[status], link=web.root + request.url.path,
-                              link_text="Back to the page")
+        response = error_page(web, request, status, REFUSED_BODY[status])
         await response(scope, None, send)
 
     outer = security.with_csrf(app, web.secret, web.https, csrf_failed)
