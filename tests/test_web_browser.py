@@ -354,6 +354,19 @@ def test_on_a_320_px_phone_no_example_term_is_split_over_two_lines(site, browser
     assert lines == [1, 1, 1, 1]                # each term on one line
 
 
+def test_keywords_typed_in_arabic_read_right_to_left_in_their_box(site, browser):
+    """The box was left to right whatever was typed: an Arabic term sat at the left, and the comma
+    typed after it showed at its start, the wrong end, until the next term came."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    keywords = page.get_by_label("Keywords")
+    keywords.fill("تعلم الآلة,")
+    assert keywords.evaluate("box => getComputedStyle(box).direction") == "rtl"
+    keywords.fill("MoE, تعلم الآلة")
+    assert keywords.evaluate("box => getComputedStyle(box).direction") == "ltr"
+
+
 def test_a_refused_form_quoting_a_long_word_fits_a_320_px_phone(site, browser):
     """The error quotes the term at fault; a word longer than the screen is wide (a compound, a
     chemical name) stretched the form's column to its width, and the whole form scrolled sideways."""
