@@ -463,6 +463,18 @@ def test_a_visitor_who_types_no_address_is_told_in_their_terms_not_the_operators
     assert "is not an e-mail address or one of the Slack targets this service offers (#ml-papers)" in page.text
 
 
+@pytest.mark.parametrize("typed, said", [
+    ("ada@example.org.", "&#39;ada@example.org.&#39; is not a valid e-mail address: it ends with a full stop"),
+    ("ada @example.org", "&#39;ada @example.org&#39; is not a valid e-mail address: it has a space in it")],
+    ids=["full stop", "space"])
+def test_an_address_pasted_from_a_sentence_is_refused_saying_what_is_wrong_with_it(client, store, typed, said):
+    """"'ada@example.org.' is not a valid e-mail address" left the visitor to spot the full stop
+    after the address, or the space in it, in their own quoted text."""
+    page = subscribe(client, typed)
+    assert page.status_code == 400 and said in page.text
+    assert store.list_subscribers(active_only=False) == []
+
+
 def test_only_the_slack_targets_the_operator_allows_can_subscribe(config, client, store):
     config.web.slack_targets = ["#ml-papers"]
     refused = subscribe(client, "#random")
