@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -827,6 +828,23 @@ def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_
     page.get_by_text("We sent a message to ada@example.org").wait_for()
     page.goto(base + "/")                                        # the form itself stays blank
     assert page.get_by_label("Email").input_value() == ""
+
+
+def test_a_screen_reader_hears_why_the_corrected_form_has_no_keywords_where_the_cursor_starts(site, browser):
+    """Keywords too long for the page's cookie: the refilled form says to type them again, above the
+    Email field where the cursor starts; a screen reader read out the field alone, and the next
+    thing heard was "type at least one term" after Subscribe."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page()
+    rng = random.Random(7)
+    words = ", ".join("".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(3)) for _ in range(380))
+    sign_up(page, base, "ada@exmaple.org", words)
+    page.get_by_role("link", name="Wrong address? Correct it").click()
+    email = page.get_by_label("Email")
+    expect(email).to_be_focused()
+    expect(email).to_have_accessible_description(re.compile("^Your keywords were too long to keep for this page"))
 
 
 def test_a_tab_left_on_check_your_inbox_says_subscribed_once_confirmed_in_another(site, smtp, browser):
