@@ -255,6 +255,21 @@ def test_keywords_too_long_for_the_cookie_are_left_out_of_the_correction_and_sai
     assert "Your keywords were too long to keep for this page: type them again" in page.text
 
 
+def test_check_your_inbox_from_before_an_upgrade_still_names_the_address_and_corrects_it(client):
+    """The older version's cookie held the address alone, and was refused for up to 48 hours after an
+    upgrade: a reload of "Check your inbox" said it names the address "only in the browser that
+    subscribed", in the very browser that did, and its "Correct it" was gone."""
+    where = subscribe(client, "ada@exmaple.org", follow=False).headers["location"]
+    client.cookies.clear()
+    client.cookies.set("sent", Signer(SECRET).sign_sent("ada@exmaple.org"), path=where)    # as the older version set it
+    page = client.get(where)
+    assert "We sent a message to ada@exmaple.org." in page.text
+    form = client.get(correct_it(page))
+    assert 'value="ada@exmaple.org" required autofocus' in form.text and textareas(form.text) == [""]
+    assert "it kept only your address: type your keywords again" in form.text
+    assert "data-browser-zone" in form.text                   # the zone is the browser's, as on a blank form
+
+
 def test_a_sign_up_sent_twice_at_once_mails_one_confirmation_and_says_check_your_inbox_twice(client, config, store):
     """Without JavaScript a double click on Subscribe (or a form sent again) mailed two links."""
     first, second = subscribe(client, follow=False), subscribe(client, follow=False)
@@ -446,6 +461,18 @@ def test_a_visitor_who_types_no_address_is_told_in_their_terms_not_the_operators
     config.web.slack_targets = ["#ml-papers"]
     page = subscribe(client, "ml-papers")
     assert "is not an e-mail address or one of the Slack targets this service offers (#ml-papers)" in page.text
+
+
+@pytest.mark.parametrize("typed, said", [
+    ("ada@example.org.", "&#39;ada@example.org.&#39; is not a valid e-mail address: it ends with a full stop"),
+    ("ada @example.org", "&#39;ada @example.org&#39; is not a valid e-mail address: it has a space in it")],
+    ids=["full stop", "space"])
+def test_an_address_pasted_from_a_sentence_is_refused_saying_what_is_wrong_with_it(client, store, typed, said):
+    """"'ada@example.org.' is not a valid e-mail address" left the visitor to spot the full stop
+    after the address, or the space in it, in their own quoted text."""
+    page = subscribe(client, typed)
+    assert page.status_code == 400 and said in page.text
+    assert store.list_subscribers(active_only=False) == []
 
 
 def test_only_the_slack_targets_the_operator_allows_can_subscribe(config, client, store):
@@ -1401,7 +1428,14 @@ def test_a_form_over_the_body_limit_gets_a_page_saying_what_to_shorten_not_bare_
     page = post_form(client, "/", {"keywords": "agents, " * 1800, "action": "preview"})
     assert page.status_code == 413 and "<title>Too much text · Paper digests</title>" in page.text
     assert "A profile takes at most 2,000 characters" in page.text
-    assert '<a class="button" href="/">Back to the page</a>' in page.text
+
+
+def test_a_form_over_the_body_limit_sends_the_visitor_back_to_it_as_typed_not_to_a_blank_one(client):
+    """Its page said "go back", and its one button, "Back to the page", opened the form's page anew:
+    a blank sign-up form, or the manage page as stored, the address and keywords typed gone."""
+    page = post_form(client, "/", {"email": "ada@example.org", "keywords": "agents, " * 1800})
+    assert "go back with your browser’s Back button (the form is still there as you typed it)" in page.text
+    assert 'class="button"' not in page.text
 
 
 def test_a_profile_over_2000_characters_is_refused_in_the_tester_and_beside_the_field(client, store):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -108,6 +109,18 @@ def mail_to(recorder, address: str, subject_part: str, timeout: float = 20):
                 return m
         time.sleep(0.1)
     raise AssertionError(f"no mail to {address} about {subject_part!r}")
+
+
+def sign_up(page, base, address, keywords="agents", zone=None, send=True):
+    """The sign-up form typed in: the address, the keywords and, when given, a time zone over the
+    browser's; then Subscribe, unless ``send`` is False (the test has more to do first)."""
+    page.goto(base + "/")
+    page.get_by_label("Email").fill(address)
+    page.get_by_label("Keywords").fill(keywords)
+    if zone:
+        page.get_by_label("Time zone").fill(zone)
+    if send:
+        page.get_by_role("button", name="Subscribe").click()
 
 
 def subscribe_by_keyboard_and_confirm(page, base, recorder, address, keywords):
@@ -293,10 +306,7 @@ def test_a_time_zone_the_visitor_typed_survives_a_refused_form(site, browser):
     subscribed for Paris and mistyped the time got their digests six hours off."""
     base, *_ = site
     page = browser.new_page(timezone_id="America/New_York")
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada@example.org")
-    page.get_by_label("Keywords").fill("agents")
-    page.get_by_label("Time zone").fill("Europe/Paris")
+    sign_up(page, base, "ada@example.org", zone="Europe/Paris", send=False)
     page.locator("#time").evaluate("field => { field.value = '' }")
     page.get_by_role("button", name="Subscribe").click()
     page.locator("#time-error").wait_for()
@@ -309,11 +319,7 @@ def test_back_to_the_form_from_check_your_inbox_keeps_the_time_zone_typed(site, 
     got their digests six hours off."""
     base, *_ = site
     page = browser.new_page(timezone_id="America/New_York")
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada@exmaple.org")
-    page.get_by_label("Keywords").fill("agents")
-    page.get_by_label("Time zone").fill("Europe/Paris")
-    page.get_by_role("button", name="Subscribe").click()
+    sign_up(page, base, "ada@exmaple.org", zone="Europe/Paris")
     page.get_by_role("heading", name="Check your inbox").wait_for()
     page.go_back()
     page.wait_for_load_state("load")                            # after the deferred scripts
@@ -349,6 +355,29 @@ def test_on_a_320_px_phone_no_example_term_is_split_over_two_lines(site, browser
     assert lines == [1, 1, 1, 1]                # each term on one line
 
 
+def test_keywords_typed_in_arabic_read_right_to_left_in_their_box(site, browser):
+    """The box was left to right whatever was typed: an Arabic term sat at the left, and the comma
+    typed after it showed at its start, the wrong end, until the next term came."""
+    base, *_ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    keywords = page.get_by_label("Keywords")
+    keywords.fill("تعلم الآلة,")
+    assert keywords.evaluate("box => getComputedStyle(box).direction") == "rtl"
+    keywords.fill("MoE, تعلم الآلة")
+    assert keywords.evaluate("box => getComputedStyle(box).direction") == "ltr"
+
+
+def test_a_refused_form_quoting_a_long_word_fits_a_320_px_phone(site, browser):
+    """The error quotes the term at fault; a word longer than the screen is wide (a compound, a
+    chemical name) stretched the form's column to its width, and the whole form scrolled sideways."""
+    base, *_ = site
+    page = browser.new_page(viewport={"width": 320, "height": 800})
+    sign_up(page, base, "ada@example.org", '"Donaudampfschifffahrtsgesellschaftskapitänsmützenabzeichen')
+    page.get_by_role("heading", name="There is a problem").wait_for()
+    assert fits(page, 320)
+
+
 @pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
 def test_a_refused_form_names_every_error_first_and_each_leads_to_its_field(site, browser, javascript):
     """Only the first field in error had the cursor, so a screen reader announced its error alone:
@@ -357,11 +386,7 @@ def test_a_refused_form_names_every_error_first_and_each_leads_to_its_field(site
 
     base, *_ = site
     page = browser.new_context(java_script_enabled=javascript, viewport={"width": 375, "height": 640}).new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada")
-    page.get_by_label("Keywords").fill("agents")
-    page.get_by_label("Time zone").fill("Mars/Base")
-    page.get_by_role("button", name="Subscribe").click()
+    sign_up(page, base, "ada", zone="Mars/Base")
     summary = page.get_by_role("alert").filter(has=page.get_by_role("heading", name="There are 2 problems"))
     summary.wait_for()
     assert page.evaluate("document.activeElement.id") == "error-summary"
@@ -390,9 +415,7 @@ def test_a_second_click_on_subscribe_while_the_first_is_on_its_way_mails_once(si
     _, recorder = smtp
     recorder.hold_at = 1                       # the first mail is answered once released
     page = browser.new_context(java_script_enabled=javascript).new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada@example.org")
-    page.get_by_label("Keywords").fill("agents")
+    sign_up(page, base, "ada@example.org", send=False)
     button = page.get_by_role("button", name="Subscribe")
     box = button.bounding_box()
     button.click(no_wait_after=True)
@@ -432,10 +455,7 @@ def test_the_pages_that_show_a_long_address_fit_a_320_px_phone(site, smtp, brows
     _, recorder = smtp
     address = "firstname.middlename.lastname@department.university-example.edu"
     page = browser.new_page(viewport={"width": 320, "height": 800})
-    page.goto(base + "/")
-    page.get_by_label("Email").fill(address)
-    page.get_by_label("Keywords").fill("agents")
-    page.get_by_role("button", name="Subscribe").click()
+    sign_up(page, base, address)
     page.get_by_role("heading", name="Check your inbox").wait_for()
     assert fits(page, 320)
     page.goto(link_in(mail_to(recorder, address, "Confirm").get_content(), "confirm"))
@@ -604,10 +624,7 @@ def test_an_internationalised_address_typed_in_the_form_is_mailed_and_named_as_t
     user@xn--bcher-kva.example, an address the visitor never typed."""
     base, *_ = site
     page = browser.new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill(typed)
-    page.get_by_label("Keywords").fill("agents")
-    page.get_by_role("button", name="Subscribe").click()
+    sign_up(page, base, typed)
     page.get_by_text(f"We sent a message to {typed}.").wait_for()
     page.goto(link_in(mail_to(smtp[1], mailed, "Confirm").get_content(), "confirm"))
     page.get_by_text(f"Start sending paper digests to {typed}?").wait_for()
@@ -648,9 +665,7 @@ def test_a_form_refused_by_its_check_comes_back_as_typed_only_when_sent_from_thi
     base = site[0].replace("127.0.0.1", host)
     context = browser.new_context()
     page = context.new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada@example.org")
-    page.get_by_label("Keywords").fill("agents")
+    sign_up(page, base, "ada@example.org", send=False)
     context.clear_cookies()                                  # a browser restart with the page open
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_text("What you typed is still below").wait_for()
@@ -728,9 +743,7 @@ def test_with_javascript_off_back_to_a_preview_shows_it_again_without_resending_
     next page was Chrome's "Confirm Form Resubmission" (ERR_CACHE_MISS)."""
     base, *_ = site
     page = browser.new_context(java_script_enabled=False).new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada@example.org")
-    page.get_by_label("Keywords").fill("agents")
+    sign_up(page, base, "ada@example.org", send=False)
     page.get_by_role("button", name="Preview").click()
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
@@ -744,10 +757,7 @@ def test_back_to_a_refused_form_from_the_next_page_shows_it_again_with_its_error
     was Chrome's "Confirm Form Resubmission" (ERR_CACHE_MISS), the errors and what was typed gone."""
     base, *_ = site
     page = browser.new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada")
-    page.get_by_label("Keywords").fill("agents")
-    page.get_by_role("button", name="Subscribe").click()
+    sign_up(page, base, "ada")
     page.get_by_role("heading", name="There is a problem").wait_for()
     page.goto(base + "/healthz")
     page.go_back()
@@ -795,10 +805,7 @@ def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_
     its "Correct it" opened a blank form with JavaScript off, and after Back then Forward."""
     base, *_ = site
     page = browser.new_context(java_script_enabled=way != "no javascript", timezone_id="America/New_York").new_page()
-    page.goto(base + "/")
-    page.get_by_label("Email").fill("ada@exmaple.org")
-    page.get_by_label("Keywords").fill('"kv cache", agents')
-    page.get_by_label("Time zone").fill("Europe/Paris")
+    sign_up(page, base, "ada@exmaple.org", '"kv cache", agents', zone="Europe/Paris", send=False)
     page.get_by_label("Weekly on").check()
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
@@ -823,6 +830,23 @@ def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_
     assert page.get_by_label("Email").input_value() == ""
 
 
+def test_a_screen_reader_hears_why_the_corrected_form_has_no_keywords_where_the_cursor_starts(site, browser):
+    """Keywords too long for the page's cookie: the refilled form says to type them again, above the
+    Email field where the cursor starts; a screen reader read out the field alone, and the next
+    thing heard was "type at least one term" after Subscribe."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_page()
+    rng = random.Random(7)
+    words = ", ".join("".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(3)) for _ in range(380))
+    sign_up(page, base, "ada@exmaple.org", words)
+    page.get_by_role("link", name="Wrong address? Correct it").click()
+    email = page.get_by_label("Email")
+    expect(email).to_be_focused()
+    expect(email).to_have_accessible_description(re.compile("^Your keywords were too long to keep for this page"))
+
+
 def test_a_tab_left_on_check_your_inbox_says_subscribed_once_confirmed_in_another(site, smtp, browser):
     """Confirmed from the mail in another tab, the first still said "Check your inbox" and offered to
     correct the address until it was reloaded."""
@@ -831,10 +855,7 @@ def test_a_tab_left_on_check_your_inbox_says_subscribed_once_confirmed_in_anothe
     base, *_ = site
     context = browser.new_context()
     first = context.new_page()
-    first.goto(base + "/")
-    first.get_by_label("Email").fill("ada@example.org")
-    first.get_by_label("Keywords").fill("agents")
-    first.get_by_role("button", name="Subscribe").click()
+    sign_up(first, base, "ada@example.org")
     first.get_by_role("heading", name="Check your inbox").wait_for()
     mail = context.new_page()
     mail.goto(link_in(mail_to(smtp[1], "ada@example.org", "Confirm").get_content(), "confirm"))

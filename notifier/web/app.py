@@ -68,8 +68,11 @@ SWITCHED = {"pause": "Paused: no digests until you resume.", "resume": "Resumed.
             "clear_vote": "Vote removed."}                                                # save nothing typed
 DONE = {"save": "Saved.", **SWITCHED}       # what the page after a manage action says (?done=)
 ICON_CACHE_SECONDS = 7 * 86400   # how long a browser keeps /favicon.ico before asking again
-KEYWORDS_NOT_KEPT = ("Your keywords were too long to keep for this page: type them again, or go back to the "
-                     "form you sent, which holds them.")
+NOT_KEPT = {     # what the refilled form says of what the "Check your inbox" cookie could not hold (inbox.Sent)
+    "keywords": "Your keywords were too long to keep for this page: type them again, or go back to the form you "
+                "sent, which holds them.",
+    "settings": "This page is from before this service was updated, so it kept only your address: type your "
+                "keywords again, and check the settings below."}
 SENT_UNKNOWN = ("This page names the address we mailed only in the browser that subscribed, for {hours} hours. If "
                 "you subscribed, look in your inbox for our message and follow its link to confirm.")
 
@@ -187,9 +190,12 @@ class WebApp:
 
     # -- subscribe ----------------------------------------------------------------------------
     async def home(self, request: Request) -> Response:
-        f = Fields(timezone=self.config.schedule.timezone, default_more=self.default_more)
-        return self.page(request, "subscribe", fields=f, errors={}, result=TesterResult(), browser_zone=True,
-                         **self.choices())
+        return self.page(request, "subscribe", fields=self.blank(), errors={}, result=TesterResult(),
+                         browser_zone=True, **self.choices())
+
+    def blank(self) -> Fields:
+        """The sign-up form as it first shows (the page's script puts the browser's zone in it)."""
+        return Fields(timezone=self.config.schedule.timezone, default_more=self.default_more)
 
     def choices(self) -> dict:
         from notifier.subscribers import WEEKDAYS
@@ -264,7 +270,7 @@ class WebApp:
         it (another browser, a link from before the cookie, one past its hours, a forged one)."""
         try:
             return inbox.read(self.signer, request.cookies.get(inbox.COOKIE, ""), self.config.web.confirm_hours * 3600,
-                              self.default_more)
+                              self.blank())
         except TokenError:
             return None
 
@@ -304,8 +310,8 @@ class WebApp:
             return RedirectResponse(f"{self.root}/", status_code=303)
         if await run_in_threadpool(self.confirmed_since, signup):
             return RedirectResponse(sent_page, status_code=303)
-        kept = "" if signup.keywords_kept else KEYWORDS_NOT_KEPT
-        return self.page(request, "subscribe", fields=signup.fields, errors={}, correcting=True, notice=kept,
+        return self.page(request, "subscribe", fields=signup.fields, errors={}, correcting=True,
+                         notice=NOT_KEPT.get(signup.lost, ""), browser_zone=signup.lost == "settings",
                          result=await self.run_tester(signup.fields), **self.choices())
 
     def start_signup(self, address: str, settings: dict, subscriber) -> str | None:
@@ -717,11 +723,13 @@ ERROR_TITLES = {400: "This link is not valid", 403: "This form could not be chec
                 410: "This link no longer works", 411: "The form could not be read", 413: "Too much text",
                 429: "Too many requests", 500: "Something went wrong", 503: "Busy for a moment"}
 
-REFUSED_BODY = {      # BodyLimit's answers: the form was never read, so it cannot come back filled in
-    411: "Your browser sent the form without saying how long it is, which this site needs. Send it again, or "
-         "try another browser.",
+REFUSED_BODY = {      # BodyLimit's answers: the form was never read, so it cannot come back filled in; the
+    # browser's Back button shows it as typed (a link to the form's page opened it blank, or as stored)
+    411: "Your browser sent the form without saying how long it is, which this site needs. Go back with your "
+         "browser’s Back button (the form is still there as you typed it) and send it again, or try another browser.",
     413: (f"What you sent is longer than this site takes. A profile takes at most {MAX_PROFILE_CHARS:,} "
-          "characters: go back, keep the terms that tell your topic best, and send it again.")}
+          "characters: go back with your browser’s Back button (the form is still there as you typed it), keep the "
+          "terms that tell your topic best, and send it again.")}
 
 CSRF_REFUSED = {     # by whether the browser sent the form's cookie (the check's tokens never expire)
     True: "It came from an older page or another site. Reload the page and send it again.",
@@ -873,8 +881,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
 
     async def refuse(scope, send, status):
         request = Request(scope)
-        response = error_page(web, request, status, REFUSED_BODY[status], link=web.root + request.url.path,
-                              link_text="Back to the page")
+        response = error_page(web, request, status, REFUSED_BODY[status])
         await response(scope, None, send)
 
     outer = security.with_csrf(app, web.secret, web.https, csrf_failed)

@@ -154,12 +154,22 @@ def _address(address: str, slack_targets: list[str]) -> None:
         raise InputError("an e-mail address is required")
     try:
         channel = channel_of(address)
-    except InputError:
+    except InputError as err:
         if "@" in address:          # "not a valid e-mail address": already the visitor's terms
-            raise
+            raise InputError(f"{err}{_slip(address)}") from None
         raise InputError(f"'{address}' is not an e-mail address" + _offered(slack_targets)) from None
     if channel == "slack" and not slack_allowed(address, slack_targets):
         raise InputError(f"'{address}' is not a Slack target this service delivers to; use an e-mail address")
+
+
+def _slip(address: str) -> str:
+    """What is wrong with an address pasted from a sentence or a list, which is hard to see in the
+    quoted address: a space inside it, a full stop after it; '' for anything else."""
+    if " " in address:
+        return ": it has a space in it"
+    if address.endswith("."):
+        return ": it ends with a full stop, which no address does"
+    return ""
 
 
 def _offered(slack_targets: list[str]) -> str:

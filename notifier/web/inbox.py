@@ -6,7 +6,7 @@ it" refills the form from it on the server, so with JavaScript off too, and in t
 Pure: the signer comes in."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from notifier.web.forms import Fields
 from notifier.web.tokens import Signer
@@ -20,7 +20,7 @@ TYPED = ("email", "keywords", "time", "timezone", "frequency", "weekday", "max_i
 class Sent:
     fields: Fields
     subscribed: bool          # the address was subscribed when it signed up
-    keywords_kept: bool       # False: they made the cookie too long, so it holds the rest alone
+    lost: str = ""            # what the cookie could not hold: "keywords" (too long), "settings" (older())
 
 
 def cookie(signer: Signer, f: Fields, subscribed: bool) -> str:
@@ -33,8 +33,19 @@ def cookie(signer: Signer, f: Fields, subscribed: bool) -> str:
     return signer.sign_sent({"typed": {**typed, "keywords": [""]}, "subscribed": subscribed})
 
 
-def read(signer: Signer, value: str, max_age_seconds: int, default_more: int) -> Sent:
-    """The sign-up a cookie holds; TokenError for one forged, expired or missing."""
+def read(signer: Signer, value: str, max_age_seconds: int, blank: Fields) -> Sent:
+    """The sign-up a cookie holds, over the ``blank`` form's defaults; TokenError for one forged,
+    expired or missing."""
     signup = signer.verify_sent(value, max_age_seconds)
-    f = Fields(**signup["typed"], default_more=default_more)
-    return Sent(f, bool(signup["subscribed"]), keywords_kept=bool(f.texts()))
+    if isinstance(signup, str):
+        return older(signup, blank)
+    f = Fields(**signup["typed"], default_more=blank.default_more)
+    return Sent(f, bool(signup["subscribed"]), lost="" if f.texts() else "keywords")
+
+
+def older(address: str, blank: Fields) -> Sent:
+    """The cookie of an older version, which held the address alone: set before an upgrade, it still
+    comes for up to confirm_hours after it. Whether the address was subscribed then is unknown, so
+    it is taken as subscribed: the page never turns to "confirmed", which would tell whoever typed
+    the address that it is subscribed here."""
+    return Sent(replace(blank, email=address), subscribed=True, lost="settings")

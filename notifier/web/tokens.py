@@ -44,13 +44,14 @@ class Signer:
         return self._serializer(token.purpose).dumps(payload)
 
     def sign_sent(self, signup: dict) -> str:
-        """The "Check your inbox" page's cookie (never its URL): the sign-up it answers (web/sent.py)."""
+        """The "Check your inbox" page's cookie (never its URL): the sign-up it answers (web/inbox.py)."""
         return self._serializer("sent").dumps(signup)
 
-    def verify_sent(self, text: str, max_age_seconds: int) -> dict:
+    def verify_sent(self, text: str, max_age_seconds: int) -> dict | str:
+        """The sign-up; an older version's cookie held the address alone (a str)."""
         signup = self._loads("sent", text, max_age_seconds)[0]
-        if not isinstance(signup, dict):        # an older version's cookie held the address alone
-            raise TokenError("this page's cookie is from an older version")
+        if not isinstance(signup, (dict, str)):
+            raise TokenError("this page's cookie is not a sign-up")
         return signup
 
     def _loads(self, purpose: str, text: str, max_age_seconds: int) -> tuple[object, datetime]:
