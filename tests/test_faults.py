@@ -24,6 +24,7 @@ from notifier.config import load_config
 from notifier.parse import parse_text
 from notifier.store import Store
 from notifier.subscribers import new_subscriber
+from slack_server import FakeSlack
 from smtp_server import Recorder, free_port
 
 SAMPLE = "hf_daily_papers_api_2026-06-12.json"
@@ -524,3 +525,56 @@ def test_run_killed_mid_batch_then_run_again_sends_each_digest_once(tmp_path, db
     ids = server.handler.per_recipient()
     assert sorted(ids) == addresses and all(len(v) == 1 for v in ids.values())
     assert len(server.handler.snapshot()) == 6          # the one in flight arrived twice, same Message-ID
+
+
+# ----------------------------------------------------------------------------- 5. Slack, killed after the post
+class SlackKeepingHistory(FakeSlack):
+    """The Slack stand-in keeping each top-level post, with its metadata, in the channel's
+    history as Slack does, and holding its answer to the ``hold_at``-th post until ``release``:
+    Slack has the message, the sender has no answer yet."""
+
+    def __init__(self, hold_at: int):
+        super().__init__()
+        self.hold_at, self.held, self.release = hold_at, threading.Event(), threading.Event()
+
+    def answer(self, path, payload):
+        answer = super().answer(path, payload)
+        if path.endswith("/chat.postMessage") and "thread_ts" not in payload:
+            self.history.insert(0, {"ts": answer["ts"], "metadata": payload.get("metadata")})
+            if len(self.history) == self.hold_at:
+                self.held.set()
+                self.release.wait(30)
+        return answer
+
+    def digests_posted(self) -> Counter:
+        """channel -> how many digests (top-level posts carrying a delivery key) it was given."""
+        return Counter(p["channel"] for p in self.posts() if "thread_ts" not in p and p.get("metadata"))
+
+
+def test_a_run_killed_after_slack_took_the_digest_is_not_posted_again(tmp_path, db_url, monkeypatch):
+    """kill -9 between Slack accepting a bot's post and the run recording it: the next run finds the
+    message by its delivery key in the channel's history and records it sent, posting nothing twice."""
+    slack = SlackKeepingHistory(hold_at=1)
+    monkeypatch.setenv("FAULT_SLACK_TOKEN", "xoxb-fault")
+    channels = ["#first", "#second"]
+    config = tmp_path / "config.toml"
+    config.write_text("\n".join(
+        [f'[database]\nurl = "{db_url}"\n', "[sources.hf_daily]\nenabled = false\n",
+         f'[slack]\napi_url = "{slack.url}/api/"\ntoken_env = "FAULT_SLACK_TOKEN"\nmin_interval_seconds = 0\n']
+        + [f"[[subscribers]]\nslack = \"{c}\"\nkeywords = 'agents'\n" for c in channels]))
+    ingest(db_url)
+    env = env_for(tmp_path)
+    try:
+        with running(str(config), "run", "--all", env=env, log_path=tmp_path / "run.log") as first:
+            assert slack.held.wait(30), "the run never posted to Slack"
+            first.kill()
+            first.wait(10)
+        assert sorted(states(db_url).values()) == [["pending"], ["sending"]]
+    finally:
+        slack.release.set()
+    again = subprocess.run([sys.executable, "-m", "notifier", "--config", str(config), "run", "--all"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert all(s == ["sent"] for s in states(db_url).values()) and len(states(db_url)) == 2
+    assert slack.digests_posted() == {"#first": 1, "#second": 1}
+    slack.close()
