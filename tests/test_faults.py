@@ -578,3 +578,32 @@ def test_a_run_killed_after_slack_took_the_digest_is_not_posted_again(tmp_path, 
     assert all(s == ["sent"] for s in states(db_url).values()) and len(states(db_url)) == 2
     assert slack.digests_posted() == {"#first": 1, "#second": 1}
     slack.close()
+
+
+# ----------------------------------------------------------------------------- 6. a zone changed meanwhile
+def test_a_zone_changed_while_a_digest_waits_for_a_retry_brings_one_catch_up_not_two_messages(
+        tmp_path, db_url, smtp, monkeypatch):
+    """New York 07:30: the day's digest is planned and refused (451). The subscriber moves to Tokyo,
+    whose 07:30 of the next day comes before the retry: one message, both days' papers."""
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
+    server = smtp().start()
+    server.handler.rcpt_replies = {"ann@example.org": ["451 4.3.0 Try again later"]}
+    config = write_config(tmp_path, server.port, [], url=db_url)
+    with freeze_time("2026-06-12 10:00:00", real_asyncio=True) as clock:
+        assert run_cli(config, "subscribe", "ann@example.org", "-k", "agents", "--time", "07:30",
+                       "--timezone", "America/New_York") == 0
+        ingest_as_day(db_url, SAMPLE, "2026-06-12")
+        clock.move_to("2026-06-12 11:30:00")                         # 07:30 in New York
+        assert run_cli(config, "run") == 3
+        assert states(db_url) == {"ann@example.org": ["retry"]}
+        assert run_cli(config, "edit", "ann@example.org", "--timezone", "Asia/Tokyo") == 0
+        clock.move_to("2026-06-12 22:00:00")
+        day2 = ingest_as_day(db_url, SAMPLE_2, "2026-06-13")
+        clock.move_to("2026-06-12 22:30:00")                         # 07:30 on 13 June in Tokyo
+        assert run_cli(config, "run") == 0
+        clock.tick(3600)
+        assert run_cli(config, "run") == 0
+    (msg,) = server.handler.snapshot()
+    body = msg.get_body(("plain",)).get_content()
+    assert "WebChallenger" in body and day2[1] in body
+    assert states(db_url) == {"ann@example.org": ["superseded", "sent"]}
