@@ -208,6 +208,12 @@ class PapersMixin:
                 FetchRun.source == source, FetchRun.digest_day >= since_day).order_by(FetchRun.id)).all())
         return sorted(day for day, outcome in latest.items() if outcome == FetchState.FAILED)
 
+    def fetch_days(self, source: str, since_day: str) -> set[str]:
+        """The digest days of this source from ``since_day`` on that any fetch was tried for."""
+        with self.reading() as s:
+            return set(s.exec(select(FetchRun.digest_day).where(
+                FetchRun.source == source, FetchRun.digest_day >= since_day).distinct()))
+
     def fetch_sources(self) -> list[str]:
         with self.reading() as s:
             return sorted(set(s.exec(select(FetchRun.source)).all()))
