@@ -551,17 +551,17 @@ class SlackKeepingHistory(FakeSlack):
         return Counter(p["channel"] for p in self.posts() if "thread_ts" not in p and p.get("metadata"))
 
 
-def test_a_run_killed_after_slack_took_the_digest_is_not_posted_again(tmp_path, db_url, monkeypatch):
-    """kill -9 between Slack accepting a bot's post and the run recording it: the next run finds the
-    message by its delivery key in the channel's history and records it sent, posting nothing twice."""
+@pytest.fixture
+def slack_killed(tmp_path, db_url, monkeypatch):
+    """A `notifier run` SIGKILLed once Slack took its first digest (#first's summary post) but had
+    not answered yet, then run again -> the Slack stand-in, with the database url."""
     slack = SlackKeepingHistory(hold_at=1)
     monkeypatch.setenv("FAULT_SLACK_TOKEN", "xoxb-fault")
-    channels = ["#first", "#second"]
     config = tmp_path / "config.toml"
     config.write_text("\n".join(
         [f'[database]\nurl = "{db_url}"\n', "[sources.hf_daily]\nenabled = false\n",
          f'[slack]\napi_url = "{slack.url}/api/"\ntoken_env = "FAULT_SLACK_TOKEN"\nmin_interval_seconds = 0\n']
-        + [f"[[subscribers]]\nslack = \"{c}\"\nkeywords = 'agents'\n" for c in channels]))
+        + [f"[[subscribers]]\nslack = \"{c}\"\nkeywords = 'agents'\n" for c in ("#first", "#second")]))
     ingest(db_url)
     env = env_for(tmp_path)
     try:
@@ -575,9 +575,25 @@ def test_a_run_killed_after_slack_took_the_digest_is_not_posted_again(tmp_path, 
     again = subprocess.run([sys.executable, "-m", "notifier", "--config", str(config), "run", "--all"],
                            capture_output=True, text=True, env=env, timeout=60)
     assert again.returncode == 0, again.stdout + again.stderr
+    yield slack, db_url
+    slack.close()
+
+
+def test_a_run_killed_after_slack_took_the_digest_is_not_posted_again(slack_killed):
+    """kill -9 between Slack accepting a bot's post and the run recording it: the next run finds the
+    message by its delivery key in the channel's history and records it sent, posting nothing twice."""
+    slack, db_url = slack_killed
     assert all(s == ["sent"] for s in states(db_url).values()) and len(states(db_url)) == 2
     assert slack.digests_posted() == {"#first": 1, "#second": 1}
-    slack.close()
+
+
+@pytest.mark.xfail(strict=True, reason="channels/slack.py: find_sent records a summary found after a crash "
+                                       "sent without posting its missing thread replies")
+def test_a_slack_digest_killed_after_its_summary_gets_its_thread_replies_after_the_restart(slack_killed):
+    """The summary says "N more papers in the thread": a thread left empty by the kill loses them."""
+    slack, _ = slack_killed
+    replies = Counter(p["channel"] for p in slack.posts() if "thread_ts" in p)
+    assert replies == {"CFIRST": 1, "CSECOND": 1}
 
 
 # ----------------------------------------------------------------------------- 6. a zone changed meanwhile
