@@ -596,3 +596,42 @@ def test_a_run_whose_digests_another_worker_sent_says_so(postgres_url, tmp_path,
         assert main(["--config", str(config), "run", "--all"]) == 0
     other.close()
     assert capsys.readouterr().out == "no digest to send: 2 already sent by another worker\n"
+
+
+def waiting(url: str) -> list[Delivery]:
+    store = Store(url)
+    try:
+        return store.deliveries(states=("pending", "sending", "retry"))
+    finally:
+        store.close()
+
+
+def test_two_daemons_started_at_the_same_second_on_a_new_day_send_each_digest_once(tmp_path, postgres_url):
+    """Two `notifier serve` on one PostgreSQL database, started together with 30 digests due and
+    none planned: their start-up sweeps plan and send the same batch at once; each subscriber gets
+    one message, neither daemon logs a failed job, and both stop cleanly."""
+    server = SMTPServer(delay=0.01).start()
+    try:
+        config = workers_config(postgres_url, tmp_path, server.port, 30)
+        ingest(postgres_url)
+        procs = []
+        for i in range(2):
+            env = dict(os.environ, NOTIFIER_STATE_DIR=str(tmp_path / f"worker{i}"))
+            for name in ("JOURNAL_STREAM", "NOTIFIER_CONFIG", "NOTIFIER_DATABASE_URL"):
+                env.pop(name, None)
+            with open(tmp_path / f"daemon{i}.log", "wb") as log:
+                procs.append(subprocess.Popen([sys.executable, "-m", "notifier", "--config", config, "serve"],
+                                              stdout=log, stderr=subprocess.STDOUT, env=env))
+        try:
+            wait_for(lambda: len(server.handler.per_recipient()) == 30, 120, "every digest sent", poll=0.1)
+            wait_for(lambda: not waiting(postgres_url), 60, "nothing left to send", poll=0.1)
+        finally:
+            for p in procs:
+                p.terminate()
+            codes = [p.wait(60) for p in procs]
+        per_recipient = server.handler.per_recipient()
+        assert len(server.handler.snapshot()) == 30 and all(len(ids) == 1 for ids in per_recipient.values())
+        logs = [(tmp_path / f"daemon{i}.log").read_text() for i in range(2)]
+        assert codes == [0, 0] and not [ln for log in logs for ln in log.splitlines() if "job failed" in ln], logs
+    finally:
+        server.stop()
