@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Iterable, Iterator
 
 from sqlalchemy import case, func, insert, text, update
 from sqlmodel import Session, select
 
-from notifier.clock import as_utc
 from notifier.models import Paper
 from notifier.outbox import FETCHED, FetchState
 from notifier.batching import batched
@@ -37,7 +36,8 @@ class PapersMixin:
     # -- papers -------------------------------------------------------------------------------
     def ingest(self, papers: Iterable[Paper], *, source: str, digest_day: str | None) -> IngestResult:
         """Upsert papers and record their sightings, one transaction per INGEST_BATCH papers with
-        one query for the stored papers and one for their sightings. A paper is new only the first time."""
+        one query for the stored papers and one for their sightings. A paper is new only the first time,
+        and first seen after every digest cutoff taken before (``_stamp``)."""
         result = IngestResult()
         day = digest_day or utcnow().date().isoformat()
         for batch in batched(list(papers), INGEST_BATCH):
@@ -54,14 +54,15 @@ class PapersMixin:
         return part
 
     @_retry_race
-    def take_cutoff(self, now: datetime) -> datetime:
-        """``now`` as a digest's cutoff: the papers first seen up to it are its candidates, later
+    def take_cutoff(self) -> datetime:
+        """Now, as a digest's cutoff: the papers first seen up to it are its candidates, later
         ones the next digest's (``planning.candidate_sets``). Taken under the row lock that every
         ingest holds shared until it commits (``_stamp``): an ingest still running commits first,
         so the candidates read after this see every paper stamped before it; an ingest after it
         stamps its papers later than it, whatever its clock says (stepped back, or another
         worker's running behind)."""
-        stamp = as_utc(now).astimezone(timezone.utc).isoformat(timespec="microseconds")    # one width: compared as text
+        now = utcnow()
+        stamp = now.isoformat(timespec="microseconds")          # one width: compared as text
         with self.session() as s:
             later = case((Setting.value < stamp, stamp), else_=Setting.value)
             if not s.execute(update(Setting).where(Setting.key == CUTOFF_KEY).values(value=later)).rowcount:
