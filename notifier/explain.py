@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 
-from notifier.index import STOP, TOKEN, PaperIndex, aliases, normal, stem_all, term_stems, without_urls, words
+from notifier.index import (STOP, SUSPENDED, TOKEN, PaperIndex, aliases, normal, stem_all, term_stems, without_urls,
+                            words)
 from notifier.models import Evidence
 from notifier.profile import Term
 from notifier.tex import without_commands
@@ -59,10 +61,12 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = (),
     """-> (the wanted stems found, a short window of ``text`` around the first hit with the hits
     highlighted ([] when none), whether the ``phrase`` appears whole). A word is a hit when its
     stem or one of its parts' stems ('MobileNet') is wanted; where the ``phrase`` appears whole,
-    only its words there are. Accents are composed first, as the index reads the text (tokens());
-    a URL has no words, as the index reads a paper (paper_tokens())."""
+    only its words there are (and those between, where it is read through a suspended hyphen).
+    Accents are composed first, as the index reads the text (tokens()); a URL has no words, as the
+    index reads a paper (paper_tokens())."""
     text = unicodedata.normalize("NFC", text)
-    toks = list(TOKEN.finditer(without_urls(without_commands(text))))
+    words_only = without_urls(without_commands(text))
+    toks = list(TOKEN.finditer(words_only))
     stems = stem_all([normal(m.group()) for m in toks])
     found: set[str] = set()
     hits = []
@@ -71,13 +75,35 @@ def snippet(text: str, wanted: set[str], phrase: tuple[str, ...] = (),
         if matched:
             hits.append(i)
             found |= matched
-    whole = [i + k for i in range(len(stems) - len(phrase) + 1) if len(phrase) > 1
-             and tuple(stems[i:i + len(phrase)]) == phrase for k in range(len(phrase))]
+    whole = [i + k for i in standing(stems, phrase) for k in range(len(phrase))] if len(phrase) > 1 else []
+    if not whole and len(phrase) > 1 and "- " in words_only:
+        whole = through_hyphen(words_only, toks, stems, phrase)
     hits = whole or hits
     if not hits:
         return found, [], False
     lo, hi, start, end = window(text, toks, hits[0])
     return found, quoted(text, start, end, [toks[i].span() for i in hits if lo <= i < hi]), bool(whole)
+
+
+def through_hyphen(text: str, toks: list, stems: list[str], phrase: tuple[str, ...]) -> list[int]:
+    """The tokens from the first word of ``phrase`` to its last where it is read through a
+    suspended hyphen, as the index reads it (``with_suspended_hyphens``): "Compute- and
+    memory-efficient" is compute-efficient, quoted "[Compute- and memory-efficient]", not
+    "[Compute]- and memory-[efficient]"; [] if it is not."""
+    for m in SUSPENDED.finditer(text):
+        hanging = [i for i, t in enumerate(toks) if t.end() == m.start() or m.start(1) <= t.start() < m.end(1)]
+        shared = next(i for i, t in enumerate(toks) if t.start() >= m.start(5))
+        for h in hanging:
+            read = [*range(h + 1), *range(shared, len(toks))]      # the hanging word, then the word it shares
+            at = next(standing([stems[i] for i in read], phrase), None)
+            if at is not None:
+                return list(range(read[at], read[at + len(phrase) - 1] + 1))
+    return []
+
+
+def standing(stems: list[str], phrase: tuple[str, ...]) -> Iterator[int]:
+    """Where ``phrase`` stands whole in ``stems``, each start in turn."""
+    return (i for i in range(len(stems) - len(phrase) + 1) if tuple(stems[i:i + len(phrase)]) == phrase)
 
 
 def quoted(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:

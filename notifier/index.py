@@ -29,9 +29,13 @@ from notifier.tex import without_commands
 INVISIBLE = "\u00ad\u200c\u200d\u2060"   # soft hyphen, zero-width (non-)joiner, word joiner: inside a word
 TOKEN = re.compile(rf"[{INVISIBLE}]*[^\W_]+(?:[{INVISIBLE}]+[^\W_]+)*[{INVISIBLE}]*")   # ... and at its ends
 _BLANK_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
-# 'Code: https://github.com/org/kv-cache.': to a space, or to punctuation before a capital and a
-# small letter, a sentence glued to it ('https://github.com/org/kv-cache.We show' ends at '.We')
-URL = re.compile(r"(?:(?i:https?|ftp)://|\b(?i:www)\.)(?:[^\s.,;:!?)\]]|[.,;:!?)\]]+(?![A-Z][a-z]|\s|$))+")
+# 'Code: https://github.com/org/kv-cache.': to a space, or to punctuation before a sentence glued
+# to it: a capitalised word with more of its sentence after it ('https://github.com/org/kv-cache.We
+# show' ends at '.We'). A capitalised word that ends the text or its sentence is the link's
+# ('https://x.org/a.Html. Code soon.'), and so is one with more of the link after it ('.Module.html')
+SENTENCE = r"[A-Z][a-z]+(?:-[a-z]+)*[,;:]?\s+\S"
+URL = re.compile(rf"(?:(?i:https?|ftp)://|\b(?i:www)\.)(?:[^\s.,;:!?)\]]|[.,;:!?)\]]+(?!{SENTENCE}|\s|$))+")
+MORE = re.compile(r"\s+\S")          # the text goes on: a blank, then a character
 URL_AT = re.compile(r"://|(?i:www)\.")        # in every URL
 BLANK = re.compile(r"\s")
 # "in-, on- and out-of-distribution": from the first hanging hyphen (a literal first: the regex engine
@@ -59,9 +63,20 @@ ALWAYS_ISE = re.compile(r"(?:[aouvw]|[^aeiou]r|prec|conc|exerc|exc|inc|circumc|p
 BRITISH_OUR = re.compile(r"(\w{3,}?)our(|s|ed|ings?|al|ally|abl[ey]|ites?|itism|ful|fully|less|ers?|ists?|isms?"
                          r"|y|ies|ier|ations?|hoods?|ly|iz\w*|ous)")
 ALWAYS_OUR = re.compile(r"(?:[fhsty]|dev|param|troubad|vel)$")
-BRITISH_RE = re.compile(r"(\w{3,}t|\w+ib)re(s?)|(\w{3,}t|\w+ib)r(ed)")     # centre(s), centred; fibre
+# centre(s), centred; fibre; metre, litre (a vowel before the t: not "entre"; "hatred" is no -red)
+BRITISH_RE = re.compile(r"(\w{3,}t|\w+[aei]t|\w+ib)re(s?)|(\w{3,}t|\w+ib)r(ed)")
 AMERICAN_ENDINGS = {"lyse": "lyze", "lysed": "lyzed", "lysing": "lyzing", "lyser": "lyzer", "ogue": "og",
                     "ogued": "oged", "oguing": "oging", "dgement": "dgment", "fence": "fense", "gramme": "gram"}
+# the Greek and Latin ae and oe ("haemoglobin", "paediatric"; "oesophagus" and three more only
+# beginning a word: not "shoestring") and a few words of their own, inside a word too
+# ("orthopaedic", "unlicenced"), but grey as a word of its own ("greyscale", not "greyhound")
+AMERICAN_PARTS = {"haem": "hem", "anaem": "anem", "anaes": "anes", "aemi": "emi", "paed": "ped", "gynaec": "gynec",
+                  "palaeo": "paleo", "aetiol": "etiol", "rrhoe": "rrhe", "homoeo": "homeo", "coeliac": "celiac",
+                  "oesophag": "esophag", "oestr": "estr", "oedem": "edem", "foet": "fet", "manoeuvre": "maneuver",
+                  "manoeuvr": "maneuver", "sceptic": "skeptic", "licenc": "licens", "grey": "gray"}
+BRITISH_PART = re.compile(r"haem|anaem|anaes|aemi|paed|gynaec|palaeo|aetiol|rrhoe|homoeo|coeliac|sceptic|licenc"
+                          r"|manoeuvre(?=s?$)|manoeuvr|^(?:oesophag|oestr|oedem|foet)"
+                          r"|^grey(?=$|s$|e[dr]|est|ing|ish|ness|scale)")
 BRITISH_ENDING = re.compile(rf"(\w*?[aeiouy]\w*?)({'|'.join(AMERICAN_ENDINGS)})(s|al)?")
 
 _stemmer = None
@@ -85,7 +100,9 @@ def stem_all(words: list[str]) -> list[str]:
 def american(word: str) -> str:
     """'optimisation' -> 'optimization', 'behaviour' -> 'behavior', 'centres' -> 'centers',
     'analysed' -> 'analyzed', 'dialogue' -> 'dialog', 'judgement' -> 'judgment', 'defence' ->
-    'defense', 'programme' -> 'program'; any other word as it is (see BRITISH_ISE)."""
+    'defense', 'programme' -> 'program', 'metres' -> 'meters', 'paediatric' -> 'pediatric',
+    'licenced' -> 'licensed', 'greyscale' -> 'grayscale'; any other word as it is (see BRITISH_ISE)."""
+    word = BRITISH_PART.sub(lambda m: AMERICAN_PARTS[m[0]], word)
     if (m := BRITISH_ISE.fullmatch(word)) and not ALWAYS_ISE.search(m[1]):
         word = f"{m[1]}iz{m[2]}"
     if (m := BRITISH_OUR.fullmatch(word)) and not ALWAYS_OUR.search(m[1]):
@@ -146,9 +163,16 @@ def without_urls(text: str) -> str:
             start = at.start() - len(_last_word(text[done:at.start()]))
             blank = BLANK.search(text, at.end())
             end = blank.start() if blank else len(text)
-            parts += [text[done:start], URL.sub(lambda m: " " * len(m.group()), text[start:end])]
+            parts += [text[done:start], _blanked(text, start, end)]
             done = end
     return "".join(parts) + text[done:]
+
+
+def _blanked(text: str, start: int, end: int) -> str:
+    """``text[start:end]``, a stretch without blanks, with its URLs blanked; whether the text goes
+    on after it tells a sentence glued to a link's end from a word of the link."""
+    more = MORE.match(text, end)
+    return URL.sub(lambda m: " " * len(m.group()), text[start:more.end() if more else end])[:end - start]
 
 
 def _last_word(head: str) -> str:

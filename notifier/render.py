@@ -14,8 +14,8 @@ from pathlib import Path
 
 from notifier.models import Digest, DigestItem
 from notifier.tex import WORD_JOINER, readable_tex
-from notifier.untrusted import (CONTROLS, FSI, PDI, balanced, continues, few_marks, has_bidi, isolated, resolved,
-                                still_open, whole)
+from notifier.untrusted import (BIDI_CONTROL, CONTROLS, FSI, PDI, balanced, continues, depth, few_marks, has_bidi,
+                                isolated, resolved, still_open, whole)
 
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
@@ -47,7 +47,7 @@ class SlackMessage:
     def reply_text(self, i: int) -> str:
         """The notification text of thread reply ``i`` (from 1): the summary's, cut to 200 characters
         where it splits no escape ("&am" of "&amp;"), and which reply it is."""
-        return f"{balanced(mrkdwn_cut(self.text, 200))} (details {i}/{len(self.thread)})"
+        return f"{mrkdwn_cut(self.text, 200)} (details {i}/{len(self.thread)})"
 
 
 # ----------------------------------------------------------------------------- shared wording
@@ -71,7 +71,7 @@ def typed(term: str, limit: int) -> str:
 
 
 def short_authors(authors: list[str]) -> str:
-    names = [isolated(one_line(a, 80)) for a in authors if a and a.strip()]
+    names = [isolated(readable_tex(one_line(a, 80))) for a in authors if a and a.strip()]
     if len(names) > MAX_AUTHORS_SHOWN + 1:
         return ", ".join(names[:MAX_AUTHORS_SHOWN]) + f" and {len(names) - MAX_AUTHORS_SHOWN} more"
     return ", ".join(names)
@@ -386,12 +386,14 @@ def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
 
 
 def _wrap_line(line: str, width: int) -> str:
-    if columns(line) <= width or "://" in line:
+    """``line`` folded at ``width`` (``counted``); every folded line opens again, and closes, the bidi
+    controls open across it (``isolated_lines``): the fold leaves room for them."""
+    if counted(line) <= width or "://" in line:
         return line
     label = re.match(r"\s*(\d+\.\s|[a-z]+: )?", line).group()
     text, indent = resolved(line[len(label):]), " " * len(label)
-    if len(text) != columns(text):
-        return "\n".join(isolated_lines(_wrap_wide(text, width, label, indent)))
+    if any(columns(c) != 1 for c in text):      # (its length can equal its columns: 日 and an isolate)
+        return "\n".join(isolated_lines(_wrap_wide(text, width - 2 * depth(text), label, indent)))
     return "\n".join(isolated_lines(textwrap.wrap(text, width, initial_indent=label, subsequent_indent=indent,
                                                  break_long_words=False, break_on_hyphens=False)))
 
@@ -408,6 +410,13 @@ def isolated_lines(lines: list[str]) -> list[str]:
         carried = "".join(still_open(line))
         out.append(balanced(line))
     return out
+
+
+def counted(s: str) -> int:
+    """How long ``s`` is for a mail client: its ``columns``, and one for each bidi control, which
+    shows nothing but which a client counting characters counts (a right-to-left title's folded
+    lines, 72 columns and two isolates, no longer fit 78 quoted thrice)."""
+    return columns(s) + len(BIDI_CONTROL.findall(s))
 
 
 def columns(s: str) -> int:
@@ -427,13 +436,13 @@ FOLD_UNIT = re.compile(rf"\s+|[{re.escape(NO_LINE_END)}]*(?:[^\s{WIDE}]+|.)[{re.
 
 def _wrap_wide(text: str, width: int, label: str, indent: str) -> list[str]:
     """A line's text after its ``label`` ("1. ", "why: "), holding wide or invisible characters,
-    folded by columns (textwrap counts characters), between words or between any two wide
-    characters (CJK text has no spaces to fold at), but for kinsoku: a line never starts with "、"
-    or "っ", nor ends with "「" (the fold moves a character earlier). A word longer than a line
-    stays on the line it starts, after its label too."""
+    folded by columns (``counted``; textwrap counts characters), between words or between any two
+    wide characters (CJK text has no spaces to fold at), but for kinsoku: a line never starts with
+    "、" or "っ", nor ends with "「" (the fold moves a character earlier). A word longer than a
+    line stays on the line it starts, after its label too."""
     out, current, empty = [], label, True
     for chunk in _fold_units(text):
-        if not empty and columns(current + chunk.rstrip()) > width:
+        if not empty and counted(current + chunk.rstrip()) > width:
             out.append(current.rstrip())
             current, empty, chunk = indent, True, chunk.lstrip()
         current += chunk
@@ -516,10 +525,49 @@ def _cut(s: str, limit: int) -> str:
     return s if len(s) <= limit else s[: whole(s, limit - 1)] + "…"
 
 
+# The end of a mrkdwn text cut inside a link ("<https://…|tit") or an escape ("&am" of "&amp;").
+MRKDWN_UNFINISHED = re.compile(r"<[^<>]*$|&[a-z]*$")
+
+
 def mrkdwn_cut(s: str, limit: int) -> str:
-    """``_cut`` for mrkdwn, where every "&" opens an escape: one cut inside ("&am" of "&amp;",
-    shown as typed) goes whole."""
-    return re.sub(r"&[a-z]*…$", "…", _cut(s, limit))
+    """``s`` in at most ``limit`` characters, "…" where it is cut: after a whole line, else a
+    whole word, when one ends in its last fifth; never inside a link, an escape or a character
+    made of several; and with the bold, italic or strike and the bidi isolates it leaves open
+    closed. A cut through a title's "*<url|title>*" showed the link as typed and what followed
+    it in bold."""
+    room = limit - 1
+    while len(s) > limit:
+        head = _mrkdwn_head(s, room)
+        cut = balanced(head + "…") + "".join(reversed(open_markers(head)))
+        if len(cut) <= limit:
+            return cut
+        room -= len(cut) - limit
+    return s
+
+
+def _mrkdwn_head(s: str, room: int) -> str:
+    """What ``mrkdwn_cut`` keeps of ``s`` in ``room`` characters, before its "…" and closers; a
+    marker or space it would end on goes too (a bold opened before "…" made "…" bold)."""
+    i = whole(s, room)
+    i = next((j for j in (s.rfind("\n", 0, i), s.rfind(" ", 0, i)) if j >= room * 4 // 5), i)
+    unfinished = MRKDWN_UNFINISHED.search(s[:i])
+    i = unfinished.start() if unfinished else i
+    return re.sub(r"[\s*_~]+$", "", s[:i])
+
+
+def open_markers(s: str) -> list[str]:
+    """The formatting markers (* _ ~) that the last line of mrkdwn ``s`` leaves open, outermost
+    first, paired as Slack pairs them (formatting never spans lines): a marker opens before a
+    non-space when no letter or digit is before it, and closes the one open after a non-space
+    when no letter or digit follows ("2*3" and "snake_case" format nothing)."""
+    line, opened = s[s.rfind("\n") + 1:], []
+    for m in re.finditer(r"[*_~]", line):
+        before, after = line[m.start() - 1:m.start()], line[m.end():m.end() + 1]
+        if opened and opened[-1] == m[0] and before.strip() and not after.isalnum():
+            opened.pop()
+        elif not before.isalnum() and after.strip():
+            opened.append(m[0])
+    return opened
 
 
 def _mrkdwn(text: str):
@@ -534,12 +582,14 @@ def _mrkdwn(text: str):
 def _snippet(segments: list[tuple[str, bool]]) -> str:
     """A snippet in mrkdwn, its highlights bold. A star against a letter formats nothing ("x*y*"),
     so a highlight is set apart by spaces, but for the punctuation after it: "*KV cache*.", not
-    "*KV cache* ." (nor before the end of an isolated snippet)."""
+    "*KV cache* ." (nor before the end of an isolated snippet). A highlight is escaped without the
+    spaces around it: a marker there, inert between spaces, borders the star once they go ("*_ x*")."""
     out = []
     for i, (text, hit) in enumerate(segments):
         after = segments[i + 1][0][:1] if i + 1 < len(segments) else ""
         closing = bool(after) and after in ".,;:!?" + PDI
-        out.append(f" *{mrkdwn_escape(text).strip()}*{'' if closing else ' '}" if hit else mrkdwn_escape(text))
+        shown = mrkdwn_escape(text.strip())
+        out.append(f" *{shown}*{'' if closing else ' '}" if hit and shown else mrkdwn_escape(text))
     return " ".join("".join(out).split())
 
 
@@ -551,8 +601,9 @@ def _item_blocks(v: dict) -> list:
         lines.append(mrkdwn_escape(v["authors"]))
     for ev in v["evidence"]:
         lines.append(f"> {mrkdwn_escape(ev['term'])} ({ev['field']}): {_snippet(ev['segments'])}")
-    lines.append(" · ".join(_link(u, label) for label, u in v["links"]))
-    text = mrkdwn_cut("\n".join(lines), SLACK_MAX_SECTION_CHARS)
+    links = " · ".join(_link(u, label) for label, u in v["links"])
+    room = max(SLACK_MAX_SECTION_CHARS - len(links) - 1, SLACK_MAX_SECTION_CHARS // 2)
+    text = mrkdwn_cut(mrkdwn_cut("\n".join(lines), room) + "\n" + links, SLACK_MAX_SECTION_CHARS)
     meta = []
     if v["terms"]:
         meta.append("matched: " + mrkdwn_escape(", ".join(v["terms"])))

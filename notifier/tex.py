@@ -46,9 +46,13 @@ TEX_TEXT_ESCAPE = re.compile(r"\\([&%#_])")
 def readable_tex(s: str) -> str:
     """``s`` with each formula it can show as plain text written so (see TEX_MATH), and outside
     formulas a style command around plain words shown as the words ("\\textbf{Sparse}" ->
-    "Sparse") and an escaped character as itself ("Q\\&A" -> "Q&A")."""
+    "Sparse"), an escaped character as itself ("Q\\&A" -> "Q&A") and an accented letter or a
+    letter of its own as that letter ("B\\"uttiker" -> "Büttiker", as ``without_commands`` reads it)."""
     s = TEX_MATH.sub(_formula, s) if "$" in s else s
-    return TEX_TEXT_ESCAPE.sub(r"\1", TEX_TEXT_STYLE.sub(r"\1", s)) if "\\" in s else s
+    if "\\" not in s:
+        return s
+    s = BRACED_LETTER.sub(r"\1", TEX_LETTER.sub(_letter, TEX_ACCENT.sub(_accented, s))).replace(WORD_JOINER, "")
+    return TEX_TEXT_ESCAPE.sub(r"\1", TEX_TEXT_STYLE.sub(r"\1", s))
 
 
 def without_commands(s: str) -> str:

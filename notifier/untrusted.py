@@ -52,6 +52,16 @@ def still_open(s: str) -> list[str]:
     return opened
 
 
+def depth(s: str) -> int:
+    """The most bidi controls open at once in ``s`` (as ``balanced`` reads it)."""
+    opened: list[str] = []
+    most = 0
+    for c in s:
+        _kept(c, opened)
+        most = max(most, len(opened))
+    return most
+
+
 def resolved(s: str) -> str:
     """``s`` with each FSI written as the isolate it opens (LRI or RLI: UAX #9 takes the direction
     from the first strong letter before its PDI), so that a part of it carried onto another line

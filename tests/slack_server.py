@@ -12,6 +12,8 @@ class FakeSlack:
         self.calls = []            # (path, payload)
         self.replies = {}          # path -> list of (status, headers, body) to give first
         self.history = []
+        self.channels = {}         # "#name" -> the id its posts answer with (conversations.list)
+        self.threads = {}          # summary ts -> its replies, as conversations.replies lists them
         fake = self
 
         class H(BaseHTTPRequestHandler):
@@ -50,11 +52,21 @@ class FakeSlack:
         if path.endswith("/conversations.open"):
             return {"ok": True, "channel": {"id": "D" + payload["users"]}}
         if path.endswith("/chat.postMessage"):
-            ts = f"1700000000.{len(self.calls):06d}"
-            return {"ok": True, "channel": "C" + payload["channel"].lstrip("#").upper()[:8]
-                    if payload["channel"].startswith("#") else payload["channel"], "ts": ts}
-        if path.endswith("/conversations.history"):
+            ts, channel = f"1700000000.{len(self.calls):06d}", payload["channel"]
+            if channel.startswith("#"):
+                channel = self.channels.setdefault(channel, "C" + channel.lstrip("#").upper()[:8])
+            if "thread_ts" in payload:
+                self.threads.setdefault(payload["thread_ts"], []).append(
+                    {"ts": ts, "thread_ts": payload["thread_ts"], "metadata": payload.get("metadata")})
+            return {"ok": True, "channel": channel, "ts": ts}
+        if path.endswith("/conversations.list"):
+            return {"ok": True, "channels": [{"id": i, "name": n[1:]} for n, i in self.channels.items()]}
+        if path.endswith("/conversations.history"):        # as Slack: an id, never a "#name"
+            if payload["channel"].startswith("#"):
+                return {"ok": False, "error": "channel_not_found"}
             return {"ok": True, "messages": self.history}
+        if path.endswith("/conversations.replies"):
+            return {"ok": True, "messages": [{"ts": payload["ts"]}, *self.threads.get(payload["ts"], [])]}
         if path.startswith("/hook") or path.startswith("/actions/"):     # webhooks, a click's response_url
             return "ok"
         return {"ok": False, "error": "unknown_method"}

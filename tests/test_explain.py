@@ -203,7 +203,22 @@ def test_a_phrase_written_through_a_suspended_hyphen_is_found_whole(files, capsy
     assert main(["match", "--papers", papers, "--profile", "compute-efficient"]) == 0
     out = capsys.readouterr().out
     assert "p1  Compute- and memory-efficient training\n            matched: compute-efficient\n" in out
-    assert "title: [Compute]- and memory-[efficient] training" in out
+    assert "title: [Compute- and memory-efficient] training" in out
+
+
+@pytest.mark.parametrize("text, term, shown", [
+    ("Compute- and memory-efficient training", "compute-efficient", "[Compute- and memory-efficient] training"),
+    ("Weights in 2-, 4- or 8-bit formats", "4-bit", "Weights in 2-, [4- or 8-bit] formats"),
+    ("We test in- and out-of-distribution data", "in-distribution", "We test [in- and out-of-distribution] data"),
+    ("Compute- and memory-efficient training", "memory-efficient", "Compute- and [memory-efficient] training"),
+], ids=["first-hanging-word", "one-of-a-list", "shared-after-small-words", "the-phrase-as-written"])
+def test_a_phrase_read_through_a_suspended_hyphen_is_one_highlight_over_the_words_it_was_read_from(text, term, shown):
+    """Its two words were highlighted apart: "[Compute]- and memory-[efficient]"."""
+    from notifier.explain import snippet
+    from notifier.index import term_stems
+
+    _, segments, whole = snippet(text, set(term_stems(term)), term_stems(term))
+    assert whole and "".join(f"[{t}]" if hit else t for t, hit in segments) == shown
 
 
 def test_the_first_word_of_a_sentence_glued_to_a_link_is_found_and_highlighted(files, capsys):

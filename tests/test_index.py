@@ -24,8 +24,14 @@ def test_an_abbreviation_stands_for_the_words_whose_first_letters_spell_it(text,
     ("behaviour", "behavior"), ("colours", "colors"), ("modelling", "modeling"), ("centre", "center"),
     ("centred", "centered"), ("fibres", "fibers"), ("analysed", "analyzed"), ("dialogue", "dialog"),
     ("judgements", "judgments"), ("adversarial defence", "adversarial defense"),
+    ("metres", "meters"), ("litre", "liter"), ("centimetre", "centimeter"), ("anaemia", "anemia"),
+    ("oesophageal cancer", "esophageal cancer"), ("paediatric", "pediatric"), ("haemoglobin", "hemoglobin"),
+    ("orthopaedic", "orthopedic"), ("foetal ultrasound", "fetal ultrasound"), ("licenced", "licensed"),
+    ("greyscale images", "grayscale images"), ("grey", "gray"), ("sceptical", "skeptical"),
+    ("manoeuvres", "maneuvers"),
 ], ids=["ise", "isation", "ising", "our", "ours-plural", "ll", "re", "red", "ibres", "yse", "ogue", "dgement",
-        "fence"])
+        "fence", "metre", "litre", "centimetre", "ae", "oe", "paed", "haem", "ae-inside", "oe-beginning",
+        "licence", "greyscale", "grey", "sceptic", "manoeuvre"])
 def test_a_british_spelling_is_the_same_word_as_the_american_one(british, american):
     """The stemmer read "optimised" as optimis and "optimized" as optim: a profile written one way
     missed papers written the other way."""
@@ -34,8 +40,9 @@ def test_a_british_spelling_is_the_same_word_as_the_american_one(british, americ
 
 @pytest.mark.parametrize("word, other", [
     ("premise", "premize"), ("promising", "promizing"), ("ours", "ors"), ("four", "for"),
-    ("hours", "hors"), ("hatred", "hated"),
-], ids=["premise", "promising", "ours", "four", "hours", "hatred"])
+    ("hours", "hors"), ("hatred", "hated"), ("entre", "enter"), ("shoestring", "shestring"),
+    ("greyhound", "grayhound"),
+], ids=["premise", "promising", "ours", "four", "hours", "hatred", "entre", "oe-inside-a-word", "greyhound"])
 def test_a_word_spelt_so_in_both_is_not_read_as_another(word, other):
     assert term_stems(word) != term_stems(other)
 
@@ -57,6 +64,20 @@ def test_a_letter_with_a_stroke_is_read_as_typed_without_it():
 ], ids=["sentence-glued-to-a-link", "www-link", "links-to-their-end"])
 def test_a_url_ends_where_a_sentence_glued_to_it_begins(text, found):
     """The link ran to the next space: "Distillation" was part of it, no word of the paper."""
+    assert paper_tokens(text) == found
+
+
+@pytest.mark.parametrize("text, found", [
+    ("Slides: https://x.org/a.Html", ["Slides"]),
+    ("Slides: https://x.org/a.Html. Code soon.", ["Slides", "Code", "soon"]),
+    ("See https://pytorch.org/docs/torch.nn.Module.html for it.", ["See", "for", "it"]),
+    ("Code: https://github.com/org/repo.Self-supervised training helps.",
+     ["Code", "Self", "supervised", "training", "helps"]),
+], ids=["extension-ends-the-text", "extension-ends-a-sentence", "more-of-the-link-after-it",
+        "hyphenated-sentence-start"])
+def test_a_capitalised_word_after_a_dot_in_a_link_is_the_links_unless_a_sentence_goes_on(text, found):
+    """A link ended at any dot before a capital and a small letter: "Html" and "Module html" were
+    words of the paper. A sentence is a capitalised word with more text after it."""
     assert paper_tokens(text) == found
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from notifier import render
 from notifier.models import Evidence
-from digests import NASTY_TITLES, digest, item, paper
+from digests import NASTY_TITLES, digest, item, mrkdwn_faults, overlong_slack_digest, paper
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = "NOTIFIER_REGENERATE_GOLDEN"
@@ -174,7 +174,7 @@ WHERE_EACH_STARTS = """names => {
 
 
 FOLDED_RTL = {"hebrew": "מודל שפה גדול לדחיסת זיכרון מפתח וערך בהסקה בהקשר ארוך עם קשב דליל GPT על מדדים רבים",
-              "arabic": "نموذج لغوي كبير لضغط ذاكرة المفاتيح والقيم في الاستدلال طويل السياق GPT مع انتباه متفرق"}
+              "arabic": "نموذج لغوي كبير لضغط ذاكرة المفاتيح والقيم في الاستدلال طويل الأمد GPT مع انتباه متفرق"}
 
 
 @pytest.mark.parametrize("language", sorted(FOLDED_RTL))
@@ -193,6 +193,30 @@ def test_each_line_of_a_folded_right_to_left_title_or_why_line_is_isolated_on_it
     assert lines[title + 1] == f"   {RLI}GPT {FOLDED_RTL[language].split('GPT ')[1]}{PDI}"
     assert lines[why + 1].startswith(f"        {RLI}") and lines[why + 1].endswith(PDI)
     assert not [line for line in lines if still_open(line)]
+
+
+MIXED_RTL = {"hebrew": "מודל שפה גדול עם זיכרון KV cache ארוך הקשר ו-Mixture-of-Experts להאצת ההסקה על GPU "
+                       "במרכזי נתונים מודרניים ומבוזרים עם FlashAttention ו-PagedAttention",
+             "arabic": "نموذج لغوي كبير مع ذاكرة KV cache طويلة السياق و Mixture-of-Experts لتسريع الاستدلال على GPU "
+                       "في مراكز البيانات الحديثة مع FlashAttention و PagedAttention",
+             "an override inside": "نموذج لغوي \u202ecache\u202c كبير مع ذاكرة KV cache طويلة السياق و Mixture-of-Experts "
+                                   "لتسريع الاستدلال على GPU في مراكز البيانات الحديثة مع FlashAttention",
+             "two kanji": "日本 מודל שפות גדול עם זיכרון KV cache ארוכה הקשר ו-Mixture-of-Experts להאצת ההסקה על GPU "
+                          "במרכזי נתונים מודרניים ומבוזרים"}
+
+
+@pytest.mark.parametrize("language", MIXED_RTL, ids=list(MIXED_RTL))
+def test_a_folded_right_to_left_title_quoted_thrice_in_a_reply_still_fits_78_characters(language):
+    """Each folded line of a right-to-left title opens and closes its own isolate: two characters
+    that show nothing but that a client quoting or wrapping a reply counts. Its lines were folded
+    at 72 columns without them: 74 characters, 80 quoted thrice. With two wide characters as well
+    (as long as its two isolates) a title was folded at 72 characters: 74 columns."""
+    d = digest(papers=[paper(0, title=MIXED_RTL[language], authors=["علي حسن", "Ann Lee"] * 3)])
+    d.items[0].match.evidence[0].snippet[:] = [(MIXED_RTL[language] + " ", False), ("KV cache", True)]
+    lines = [x for x in render.render_email(d).text.splitlines() if "://" not in x]
+    folded = [x for x in lines if re.match(" +[\u2066\u2067]", x)]         # an LRI or RLI opened again
+    assert len(folded) >= 3 and not [x for x in lines if still_open(x)]
+    assert max(len("> > > " + x) for x in lines) <= 78 and max(map(render.columns, lines)) <= 72
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
@@ -665,6 +689,14 @@ def test_slack_puts_the_punctuation_after_a_highlight_right_after_it():
     assert "We study the *KV cache*. The *KV cache* (s) and x *KV*" in body
 
 
+def test_slack_shows_a_marker_at_the_edge_of_a_highlight_as_a_character_never_as_formatting():
+    """A "_" between spaces formats nothing, but at a highlight's edge, its space dropped, it
+    opened italics after the highlight's star: "*_ KV cache*"."""
+    d = digest(1, channel="slack")
+    d.items[0].match.evidence[0].snippet[:] = [("We study the ", False), (" _ KV cache", True), (". The end", False)]
+    section = render.render_slack(d).blocks[3]["text"]["text"]
+    assert "We study the *ˍ KV cache*. The end" in section and not mrkdwn_faults(section)
+
 def test_a_title_saying_at_channel_or_naming_a_channel_is_shown_as_text_never_parsed_into_a_mention():
     d = digest(papers=[paper(0, title="@channel: why #general beats @here for KV cache")], channel="slack",
                weaker=1, failed=["arXiv cs.LG"])
@@ -683,9 +715,41 @@ def test_a_slack_notification_names_the_first_papers_after_the_subject():
 
 def test_a_thread_reply_notification_is_cut_without_splitting_an_escape():
     """Replies repeat the summary's text cut to 200 characters; cut inside "&amp;" it read "R&am"."""
-    message = render.SlackMessage("x" * 196 + " R&amp;D and more", [], [[], []])
-    assert message.reply_text(2) == "x" * 196 + " R… (details 2/2)"
+    message = render.SlackMessage("x" * 196 + "R&amp;D and more", [], [[], []])
+    assert message.reply_text(2) == "x" * 196 + "R… (details 2/2)"
     assert render.SlackMessage("R&amp;D", [], [[]]).reply_text(1) == "R&amp;D (details 1/1)"
+
+
+
+MRKDWN_CUTS = {
+    "a link": ("Code: " + "x" * 40 + " <https://github.com/example/repo|code>", 60,
+               "Code: " + "x" * 40 + "…"),
+    "a highlight": ("&gt; kv (abstract): we study the *" + "KV cache eviction " * 4 + "* here", 60,
+                    "&gt; kv (abstract): we study the *KV cache eviction KV…*"),
+    "an escape": ("R" * 55 + "&amp;D", 60, "R" * 55 + "…"),
+    "an isolate": ("\u2068" + "ذاكرة " * 20 + "\u2069 more", 40, "\u2068" + " ".join(["ذاكرة"] * 6) + "…\u2069"),
+}
+
+
+@pytest.mark.parametrize("kind", MRKDWN_CUTS, ids=list(MRKDWN_CUTS))
+def test_a_slack_text_cut_inside_a_link_a_highlight_an_escape_or_an_isolate_closes_what_it_opened(kind):
+    """Cut through "<https://…|co" Slack showed the link as typed; through "*KV cache" it showed
+    everything after it in bold."""
+    text, limit, shown = MRKDWN_CUTS[kind]
+    assert render.mrkdwn_cut(text, limit) == shown and not mrkdwn_faults(shown)
+
+
+def test_slack_texts_cut_at_slacks_limits_keep_links_escapes_and_formatting_whole_and_each_papers_links():
+    """Titles, authors, snippets and terms full of * _ ~ < | > & fill each paper's section past
+    3,000 characters and its context past 2,000; each is cut at another place."""
+    s = render.render_slack(overlong_slack_digest())
+    every = [b for message in [s.blocks, *s.thread] for b in message]
+    shown = [s.text, *map(s.reply_text, range(1, len(s.thread) + 1)), *texts(every)]
+    assert {t: mrkdwn_faults(t) for t in shown if mrkdwn_faults(t)} == {}
+    sections = [b["text"]["text"] for b in every if "|HF page>" in json.dumps(b)]
+    contexts = [t for b in every if b["type"] == "context" for t in texts(b)]
+    assert len(sections) == 24 and all(len(t) <= 3000 and t.endswith("|HF page>") and "…" in t for t in sections)
+    assert all(len(t) <= 2000 for t in contexts) and sum(t.endswith("…") for t in contexts) >= 12
 
 
 TEX_TITLES = {
@@ -698,6 +762,8 @@ TEX_TITLES = {
     "a command we cannot show": ("A $\\widetilde{O}(n)$ bound", "A $\\widetilde{O}(n)$ bound"),
     "text-mode styles": ("\\textbf{Sparse} Attention, \\emph{Fewer} Heads", "Sparse Attention, Fewer Heads"),
     "text-mode escapes": ("Top-1\\% of \\#tags in snake\\_case, $\\alpha$", "Top-1% of #tags in snake_case, α"),
+    "accented letters": ('Landauer-B\\"uttiker Probes, Poincar\\\'e Maps, Schr\\"{o}dinger and Gro\\ss{}e {\\O}rsted',
+                         "Landauer-Büttiker Probes, Poincaré Maps, Schrödinger and Große Ørsted"),
 }
 
 
@@ -716,6 +782,13 @@ def test_tex_in_a_title_or_snippet_reads_as_plain_text_in_the_email_the_preview_
     assert f"1. {shown} https://" in flat and f"why: kv cache (abstract): {shown} *KV cache*" in flat
     assert mail.html.count(shown.replace("&", "&amp;")) == 3     # the title, the snippet, the inbox preview
     assert slack.count(json.dumps(shown, ensure_ascii=False)[1:-1]) == 2
+
+
+def test_an_authors_name_written_in_tex_reads_as_its_letters_in_the_email_and_slack():
+    """arXiv's metadata writes accents in TeX: "J\\"org Schr\\"{o}der" was shown as typed."""
+    d = digest(papers=[paper(0, authors=['J\\"org Schr\\"{o}der', "Ann Lee"])])
+    assert "Jörg Schröder, Ann Lee" in render.render_email(d).text
+    assert "Jörg Schröder, Ann Lee" in json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
 
 
 def test_in_a_digest_of_ten_papers_or_more_each_papers_lines_start_under_its_title():

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from digests import digest, paper
+from digests import digest, mrkdwn_faults, overlong_slack_digest, paper
 
 from notifier.channels.slack import SlackChannel, SlackWebhook
 from slack_server import FakeSlack
@@ -111,12 +111,42 @@ def test_webhook_posts_summary_then_details_and_checks_status(slack):
 def test_find_sent_reconciles_by_metadata_key(slack):
     ch, _ = make(slack)
     d = digest(1, channel="slack", address="#papers")
+    slack.channels["#papers"] = "CPAPERS"
     assert ch.find_sent(d) is False
     slack.history = [{"ts": "1.0", "metadata": {"event_type": "notifier_digest",
                                                  "event_payload": {"key": d.delivery_key}}}]
     assert ch.find_sent(d) is True
-    assert any(p.get("include_all_metadata") in ("1", "true", True) for path, p in slack.calls
-               if path.endswith("/conversations.history"))
+    history = [p for path, p in slack.calls if path.endswith("/conversations.history")]
+    assert {p["channel"] for p in history} == {"CPAPERS"}       # Slack's history takes no "#name"
+    assert all(p.get("include_all_metadata") in ("1", "true", True) for p in history)
+
+
+def test_a_summary_found_after_a_crash_gets_the_thread_replies_it_lacks_and_no_others(slack):
+    """kill -9 after the summary and the first reply: recovery posts replies 2 and 3 only, though a
+    reader answered in the thread meanwhile."""
+    ch, _ = make(slack)
+    d = digest(papers=[paper(i) for i in range(60)], channel="slack", address="#papers")
+    assert ch.send(d).state == "sent"
+    summary, *replies = slack.posts()
+    assert len(replies) == 3
+    (ts,) = slack.threads
+    slack.history = [{"ts": ts, "metadata": summary["metadata"]}]
+    slack.threads[ts] = slack.threads[ts][:1] + [{"ts": "9.1", "thread_ts": ts, "text": "nice one"}]
+    slack.calls.clear()
+    assert ch.find_sent(d) is True
+    again = slack.posts()
+    assert [p["text"] for p in again] == [r["text"] for r in replies[1:]]
+    assert all(p["thread_ts"] == ts and p["channel"] == "CPAPERS" for p in again)
+    assert ch.find_sent(d) is True and len(slack.posts()) == 2       # a second look posts nothing more
+
+
+def test_a_lookup_slack_refuses_is_logged_with_its_reason_and_answers_not_found(slack, caplog):
+    ch, _ = make(slack)
+    slack.replies["/api/conversations.list"] = [(200, {}, {"ok": False, "error": "missing_scope",
+                                                          "needed": "channels:read"})]
+    assert ch.find_sent(digest(1, channel="slack", address="#papers")) is False
+    (record,) = [r for r in caplog.records if "interrupted Slack digest" in r.getMessage()]
+    assert "missing_scope" in str(record.ctx["error"]) and "channels:read" in str(record.ctx["error"])
 
 
 def test_webhook_subscriber_url_comes_from_the_named_secret(slack, config):
@@ -194,6 +224,32 @@ def test_a_long_operator_alert_is_cut_after_a_whole_escape_or_emoji(slack, typed
     [post] = slack.posts()
     for text, start in ((post["blocks"][0]["text"]["text"], "*HF failed*\n"), (post["text"], "HF failed: ")):
         assert len(text) <= 3000 and re.fullmatch(f"{re.escape(start)}(?:{re.escape(shown)})+…", text)
+
+
+
+def mrkdwn_texts(node) -> list[str]:
+    """Every mrkdwn text in a post (the notification's "text" is mrkdwn too)."""
+    if isinstance(node, dict):
+        own = [node["text"]] if node.get("type") == "mrkdwn" or "channel" in node else []
+        return own + [t for v in node.values() for t in mrkdwn_texts(v)]
+    return [t for v in node for t in mrkdwn_texts(v)] if isinstance(node, list) else []
+
+
+def test_a_digest_past_slacks_limits_arrives_with_every_link_escape_and_formatting_whole(slack):
+    ch, _ = make(slack)
+    assert ch.send(overlong_slack_digest()).state == "sent"
+    posts = slack.posts()
+    shown = mrkdwn_texts(posts)
+    assert len(posts) > 2 and len(shown) > 2 * 24 and not [f for t in shown for f in mrkdwn_faults(t)]
+    assert json.dumps(posts).count("|HF page>") == 24
+
+
+def test_an_operator_alert_with_a_subject_too_long_for_its_block_keeps_its_bold_closed(slack):
+    ch, _ = make(slack)
+    ch.send_text("#ops", "HF failed: " + "<timeout> " * 400, "retrying")
+    [post] = slack.posts()
+    text = post["blocks"][0]["text"]["text"]
+    assert len(text) <= 3000 and text.endswith("&lt;timeout&gt;…*") and not mrkdwn_faults(text)
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])

@@ -3,12 +3,14 @@ incoming webhook. The summary message first, the rest of a long digest as thread
 webhook cannot thread: it posts them as follow-up messages)."""
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from functools import cache
 from typing import Callable
 
 from notifier.channels.base import Channel, SendResult
+from notifier.logs import event
 from notifier.models import Digest
 from notifier.outbox import State
 
@@ -25,6 +27,7 @@ PERMANENT_ERRORS = {
 }
 TOKEN_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope")
 EVENT_TYPE = "notifier_digest"
+log = logging.getLogger(__name__)
 
 
 class Redirected(OSError):
@@ -141,18 +144,25 @@ class SlackChannel(_Paced):
         except OSError as e:
             return _unanswered(e, f"Slack at {self.api_url}")
         channel_id, ts = resp["channel"], resp["ts"]
-        ref = f"{channel_id}/{ts}"
         self._last_post[channel_id] = self._last_post[channel]     # "#name" and its id are one channel
+        return SendResult(State.SENT, f"{channel_id}/{ts}", self._reply(channel_id, ts, msg, key))
+
+    def _reply(self, channel_id: str, ts: str, msg, key: str | None, posted: frozenset = frozenset()) -> str | None:
+        """Post the thread replies of ``msg`` under the summary ``ts``, but those ``posted`` already,
+        each carrying the digest's key and its number; None, or what stopped them."""
+        from slack_sdk.errors import SlackApiError
+
         for i, part in enumerate(msg.thread, 1):
+            if i in posted:
+                continue
+            metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key, "reply": i}} if key else None
             try:
                 self._pace(channel_id)
-                self.client.chat_postMessage(channel=channel_id, thread_ts=ts, blocks=part,
-                                             text=msg.reply_text(i),
-                                             unfurl_links=False, unfurl_media=False)
+                self.client.chat_postMessage(channel=channel_id, thread_ts=ts, blocks=part, text=msg.reply_text(i),
+                                             metadata=metadata, unfurl_links=False, unfurl_media=False)
             except (SlackApiError, OSError) as e:
-                why = _classify(e).error if isinstance(e, SlackApiError) else e
-                return SendResult(State.SENT, ref, f"summary posted but thread reply {i} failed: {why}")
-        return SendResult(State.SENT, ref)
+                return f"summary posted but thread reply {i} failed: {_why(e)}"
+        return None
 
     def _refused(self, e) -> SendResult:
         """A token problem fails every message alike: stop this sender, keep the digests for a
@@ -164,19 +174,67 @@ class SlackChannel(_Paced):
         return result
 
     def find_sent(self, digest: Digest) -> bool:
-        """Was this delivery already posted? Looks for our metadata key in the recent history."""
+        """Was this delivery already posted? Looks for our metadata key in the conversation's recent
+        history (a "#name" is first looked up: history takes only an id). A summary found there gets
+        the thread replies the interrupted send had not posted. A lookup Slack refuses is logged
+        with Slack's reason and answers no."""
         from slack_sdk.errors import SlackApiError
 
         try:
-            channel = self._target(digest.recipient.address)
+            channel = self._conversation_id(digest.recipient.address)
             resp = self.client.conversations_history(channel=channel, include_all_metadata=True, limit=100)
-        except (SlackApiError, OSError):
+            ts = next((m["ts"] for m in resp.get("messages", []) if _key(m) == digest.delivery_key), None)
+        except (SlackApiError, OSError) as e:
+            event(log, "could not look for an interrupted Slack digest", logging.WARNING,
+                  subscriber=digest.recipient.address, error=_why(e))
             return False
-        for m in resp.get("messages", []):
-            meta = m.get("metadata") or {}
-            if meta.get("event_type") == EVENT_TYPE and meta.get("event_payload", {}).get("key") == digest.delivery_key:
-                return True
-        return False
+        if ts is not None:
+            self._finish_thread(channel, ts, digest)
+        return ts is not None
+
+    def _conversation_id(self, address: str) -> str:
+        """The id Slack's history and replies take for a subscriber's address; a "#name" is looked
+        up in the channels the token can list (channels:read, groups:read)."""
+        from slack_sdk.errors import SlackApiError
+
+        target = self._target(address)
+        if not target.startswith("#"):
+            return target
+        for page in self.client.conversations_list(types="public_channel,private_channel", exclude_archived=True,
+                                                   limit=1000):
+            for c in page.get("channels", []):
+                if c.get("name") == target[1:]:
+                    return c["id"]
+        raise SlackApiError(f"no channel {target}", {"ok": False, "error": "channel_not_found"})
+
+    def _finish_thread(self, channel: str, ts: str, digest: Digest) -> None:
+        """Post what the summary ``ts`` of ``digest`` still lacks of its thread (a reply counts as
+        posted when it carries the digest's key and number, so a reader's reply is not one)."""
+        from slack_sdk.errors import SlackApiError
+
+        from notifier.render import render_slack
+
+        msg = render_slack(digest)
+        try:
+            thread = self.client.conversations_replies(channel=channel, ts=ts, include_all_metadata=True, limit=200)
+            posted = frozenset(_reply_number(m, digest.delivery_key) for m in thread.get("messages", []))
+            why = self._reply(channel, ts, msg, digest.delivery_key, posted) if msg.thread else None
+        except (SlackApiError, OSError) as e:
+            why = f"its thread could not be read: {_why(e)}"
+        if why:
+            event(log, "an interrupted Slack digest's thread is incomplete", logging.WARNING,
+                  subscriber=digest.recipient.address, error=why)
+
+
+def _key(message: dict) -> str | None:
+    """The delivery key a message of ours carries in its metadata, or None."""
+    meta = message.get("metadata") or {}
+    return meta.get("event_payload", {}).get("key") if meta.get("event_type") == EVENT_TYPE else None
+
+
+def _reply_number(message: dict, key: str) -> int | None:
+    """Which thread reply of the digest ``key`` a message is, or None."""
+    return (message.get("metadata") or {}).get("event_payload", {}).get("reply") if _key(message) == key else None
 
 
 class SlackWebhook(_Paced):
@@ -280,8 +338,17 @@ def _code(e) -> str | None:
     return resp.get("error") if hasattr(resp, "get") else None
 
 
+def _why(e: Exception) -> str:
+    """What a failed Slack call says: Slack's reason for a refusal, else the connection's error."""
+    from slack_sdk.errors import SlackApiError
+
+    return _classify(e).error if isinstance(e, SlackApiError) else str(e)
+
+
 def _classify(e) -> SendResult:
     resp, code = e.response, _code(e)
+    if code == "missing_scope" and resp.get("needed"):               # Slack names the scope it wanted
+        return SendResult(State.FAILED, error=f"{code}: the Slack token lacks the scope {resp['needed']}")
     if code in PERMANENT_ERRORS:
         return SendResult(State.FAILED, error=f"{code}: {PERMANENT_ERRORS[code]}")
     status = getattr(resp, "status_code", None)
