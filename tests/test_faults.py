@@ -587,8 +587,6 @@ def test_a_run_killed_after_slack_took_the_digest_is_not_posted_again(slack_kill
     assert slack.digests_posted() == {"#first": 1, "#second": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="channels/slack.py: find_sent records a summary found after a crash "
-                                       "sent without posting its missing thread replies")
 def test_a_slack_digest_killed_after_its_summary_gets_its_thread_replies_after_the_restart(slack_killed):
     """The summary says "N more papers in the thread": a thread left empty by the kill loses them."""
     slack, _ = slack_killed
