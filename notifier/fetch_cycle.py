@@ -62,7 +62,10 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
     if cfg.arxiv.enabled:
         for cat in cfg.arxiv.categories:
             source = f"arxiv:{cat}"
-            for day in fetch_mod.digest_days(source, _last_success_day(ctx, source), today, 1):
+            last = _last_success_day(ctx, source)
+            if not days:
+                report_listings_missed(ctx, source, listings_missed(ctx, source, last, today))
+            for day in fetch_mod.digest_days(source, last, today, 1):
                 jobs.append((source, day))
     reports, started = [], utcnow()
     if jobs:
@@ -91,6 +94,30 @@ def report_not_caught_up(ctx: Context, source: str, skipped: list[date]) -> None
             f"`notifier fetch --since {first}` fetches them")
     event(log, "days not fetched", logging.WARNING, source=source, first=first, last=last, days=len(skipped), text=text)
     ctx.store.raise_alert(f"not-fetched:{source}:{first}:{last}", text)
+
+
+def listings_missed(ctx: Context, source: str, last: date | None, today: date) -> list[date]:
+    """The weekdays after ``last`` (the latest listing stored) and before ``today`` that no fetch
+    of this arXiv category was even tried on: the feed holds only the current listing, so each of
+    theirs left it unread (docs/SOURCES.md). A day tried and answered "not modified" all day had
+    no listing (an arXiv holiday); one whose fetches failed is the failing source's alert."""
+    if last is None or last >= today - timedelta(days=1):
+        return []
+    tried = ctx.store.fetch_days(source, (last + timedelta(days=1)).isoformat())
+    return [day for day in (last + timedelta(days=n) for n in range(1, (today - last).days))
+            if day.weekday() < 5 and day.isoformat() not in tried]
+
+
+def report_listings_missed(ctx: Context, source: str, missed: list[date]) -> None:
+    """arXiv listings no fetch read (``listings_missed``): a WARNING and, once, an operator alert."""
+    if not missed:
+        return
+    which = f"listing of {missed[0]}" if len(missed) == 1 else f"{len(missed)} listings, of {missed[0]} to {missed[-1]},"
+    text = (f"source {source}: the {which} left the feed before anything fetched it (the service was not running, "
+            f"or could not reach arXiv): RSS holds only the current listing, so its papers are in no digest")
+    event(log, "listings not fetched", logging.WARNING, source=source, first=missed[0], last=missed[-1],
+          days=len(missed), text=text)
+    ctx.store.raise_alert(f"not-fetched:{source}:{missed[0]}:{missed[-1]}", text)
 
 
 def fetch_claimed(ctx: Context, source: str, day: date, since: datetime) -> FetchReport:

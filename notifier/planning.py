@@ -22,7 +22,7 @@ from notifier.logs import event
 from notifier.models import (Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient,
                              liked_besides_itself)
 from notifier.outbox import State
-from notifier.store import Delivery, Planned, Subscriber, utcnow
+from notifier.store import Delivery, Planned, Subscriber
 from notifier.store.tables import delivery_key, message_key
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = N
     known = ctx.store.delivery_keys([delivery_key(sub.id, days[sub.id]) for sub in subs])
     subs = [sub for sub in subs if delivery_key(sub.id, days[sub.id]) not in known]
     folded = ctx.store.supersede_open_many({sub.id: days[sub.id] for sub in subs})   # missed: a catch-up
-    cutoff = utcnow()         # papers first seen from now on belong to the next digest
+    cutoff = ctx.store.take_cutoff()          # papers first seen from now on belong to the next digest
     return sum(record_plans(ctx, chunk, days, folded, cutoff, now)
                for chunk in batched(match_batch(ctx, subs), PLAN_CHUNK))
 

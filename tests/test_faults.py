@@ -24,6 +24,7 @@ from notifier.config import load_config
 from notifier.parse import parse_text
 from notifier.store import Store
 from notifier.subscribers import new_subscriber
+from slack_server import FakeSlack
 from smtp_server import Recorder, free_port
 
 SAMPLE = "hf_daily_papers_api_2026-06-12.json"
@@ -524,3 +525,99 @@ def test_run_killed_mid_batch_then_run_again_sends_each_digest_once(tmp_path, db
     ids = server.handler.per_recipient()
     assert sorted(ids) == addresses and all(len(v) == 1 for v in ids.values())
     assert len(server.handler.snapshot()) == 6          # the one in flight arrived twice, same Message-ID
+
+
+# ----------------------------------------------------------------------------- 5. Slack, killed after the post
+class SlackKeepingHistory(FakeSlack):
+    """The Slack stand-in keeping each top-level post, with its metadata, in the channel's
+    history as Slack does, and holding its answer to the ``hold_at``-th post until ``release``:
+    Slack has the message, the sender has no answer yet."""
+
+    def __init__(self, hold_at: int):
+        super().__init__()
+        self.hold_at, self.held, self.release = hold_at, threading.Event(), threading.Event()
+
+    def answer(self, path, payload):
+        answer = super().answer(path, payload)
+        if path.endswith("/chat.postMessage") and "thread_ts" not in payload:
+            self.history.insert(0, {"ts": answer["ts"], "metadata": payload.get("metadata")})
+            if len(self.history) == self.hold_at:
+                self.held.set()
+                self.release.wait(30)
+        return answer
+
+    def digests_posted(self) -> Counter:
+        """channel -> how many digests (top-level posts carrying a delivery key) it was given."""
+        return Counter(p["channel"] for p in self.posts() if "thread_ts" not in p and p.get("metadata"))
+
+
+@pytest.fixture
+def slack_killed(tmp_path, db_url, monkeypatch):
+    """A `notifier run` SIGKILLed once Slack took its first digest (#first's summary post) but had
+    not answered yet, then run again -> the Slack stand-in, with the database url."""
+    slack = SlackKeepingHistory(hold_at=1)
+    monkeypatch.setenv("FAULT_SLACK_TOKEN", "xoxb-fault")
+    config = tmp_path / "config.toml"
+    config.write_text("\n".join(
+        [f'[database]\nurl = "{db_url}"\n', "[sources.hf_daily]\nenabled = false\n",
+         f'[slack]\napi_url = "{slack.url}/api/"\ntoken_env = "FAULT_SLACK_TOKEN"\nmin_interval_seconds = 0\n']
+        + [f"[[subscribers]]\nslack = \"{c}\"\nkeywords = 'agents'\n" for c in ("#first", "#second")]))
+    ingest(db_url)
+    env = env_for(tmp_path)
+    try:
+        with running(str(config), "run", "--all", env=env, log_path=tmp_path / "run.log") as first:
+            assert slack.held.wait(30), "the run never posted to Slack"
+            first.kill()
+            first.wait(10)
+        assert sorted(states(db_url).values()) == [["pending"], ["sending"]]
+    finally:
+        slack.release.set()
+    again = subprocess.run([sys.executable, "-m", "notifier", "--config", str(config), "run", "--all"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert again.returncode == 0, again.stdout + again.stderr
+    yield slack, db_url
+    slack.close()
+
+
+def test_a_run_killed_after_slack_took_the_digest_is_not_posted_again(slack_killed):
+    """kill -9 between Slack accepting a bot's post and the run recording it: the next run finds the
+    message by its delivery key in the channel's history and records it sent, posting nothing twice."""
+    slack, db_url = slack_killed
+    assert all(s == ["sent"] for s in states(db_url).values()) and len(states(db_url)) == 2
+    assert slack.digests_posted() == {"#first": 1, "#second": 1}
+
+
+def test_a_slack_digest_killed_after_its_summary_gets_its_thread_replies_after_the_restart(slack_killed):
+    """The summary says "N more papers in the thread": a thread left empty by the kill loses them."""
+    slack, _ = slack_killed
+    replies = Counter(p["channel"] for p in slack.posts() if "thread_ts" in p)
+    assert replies == {"CFIRST": 1, "CSECOND": 1}
+
+
+# ----------------------------------------------------------------------------- 6. a zone changed meanwhile
+def test_a_zone_changed_while_a_digest_waits_for_a_retry_brings_one_catch_up_not_two_messages(
+        tmp_path, db_url, smtp, monkeypatch):
+    """New York 07:30: the day's digest is planned and refused (451). The subscriber moves to Tokyo,
+    whose 07:30 of the next day comes before the retry: one message, both days' papers."""
+    monkeypatch.setenv("NOTIFIER_STATE_DIR", str(tmp_path / "state"))
+    server = smtp().start()
+    server.handler.rcpt_replies = {"ann@example.org": ["451 4.3.0 Try again later"]}
+    config = write_config(tmp_path, server.port, [], url=db_url)
+    with freeze_time("2026-06-12 10:00:00", real_asyncio=True) as clock:
+        assert run_cli(config, "subscribe", "ann@example.org", "-k", "agents", "--time", "07:30",
+                       "--timezone", "America/New_York") == 0
+        ingest_as_day(db_url, SAMPLE, "2026-06-12")
+        clock.move_to("2026-06-12 11:30:00")                         # 07:30 in New York
+        assert run_cli(config, "run") == 3
+        assert states(db_url) == {"ann@example.org": ["retry"]}
+        assert run_cli(config, "edit", "ann@example.org", "--timezone", "Asia/Tokyo") == 0
+        clock.move_to("2026-06-12 22:00:00")
+        day2 = ingest_as_day(db_url, SAMPLE_2, "2026-06-13")
+        clock.move_to("2026-06-12 22:30:00")                         # 07:30 on 13 June in Tokyo
+        assert run_cli(config, "run") == 0
+        clock.tick(3600)
+        assert run_cli(config, "run") == 0
+    (msg,) = server.handler.snapshot()
+    body = msg.get_body(("plain",)).get_content()
+    assert "WebChallenger" in body and day2[1] in body
+    assert states(db_url) == {"ann@example.org": ["superseded", "sent"]}

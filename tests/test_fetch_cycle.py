@@ -331,3 +331,23 @@ def test_a_day_whose_page_was_bad_is_fetched_again_at_the_next_cycle_though_a_la
         stored = ctx.store.get_papers(["2606.00030"])
     assert [(r.day, r.outcome) for r in reports] == [("2026-06-30", "ok"), ("2026-07-01", "ok")]
     assert list(stored) == ["2606.00030"]
+
+
+def test_arxiv_listings_the_feed_held_while_nothing_fetched_it_are_named_in_a_warning_and_an_alert(arxiv_cfg, hf, caplog):
+    """Off from Thursday evening to Monday: the feed only ever holds the current listing, so
+    Friday's went without a trace. The weekend has none, and a day fetched "not modified" all
+    day (an arXiv holiday) was not missed."""
+    hf.rss["cs.LG"] = rss_listing("2607.00001")
+    assert fetch_at(arxiv_cfg, "2026-07-08 07:00") == ["ok"]                  # Wednesday
+    assert fetch_at(arxiv_cfg, "2026-07-09 07:00") == ["not_modified"]        # Thursday: no listing
+    hf.rss["cs.LG"] = rss_listing("2607.00003")
+    with caplog.at_level(logging.WARNING):
+        assert fetch_at(arxiv_cfg, "2026-07-13 09:00") == ["ok"]              # Monday
+        assert fetch_at(arxiv_cfg, "2026-07-13 10:00") == []
+    [line] = [r for r in caplog.records if r.getMessage() == "listings not fetched"]
+    assert line.levelno == logging.WARNING and line.ctx["days"] == 1
+    with open_context(arxiv_cfg) as ctx:
+        [alert] = ctx.store.unsent_alerts()
+    assert alert.text == ("source arxiv:cs.LG: the listing of 2026-07-10 left the feed before anything fetched it "
+                          "(the service was not running, or could not reach arXiv): RSS holds only the current "
+                          "listing, so its papers are in no digest")

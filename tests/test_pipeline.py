@@ -1030,3 +1030,46 @@ def test_an_email_that_went_out_but_could_not_be_recorded_says_so_and_what_the_n
         assert d.state == "sending" and recover(ctx, at_start=True) == 1
         [report] = send_pending(ctx)
     assert report.state == "sent" and [m["Message-ID"] for m in handler.messages] == [sent["Message-ID"]] * 2
+
+
+
+def test_papers_fetched_after_the_clock_stepped_back_an_hour_reach_the_next_digest(cfg, hf):
+    """Fetched at 07:00, the day's digest planned at 08:00; then the clock steps back an hour (a
+    bad time server, a restored VM) and a fetch at 07:20 finds a paper added to the day's page:
+    it was stamped before the digest's cutoff, and must still be in the next digest."""
+    subscribe(cfg, "2026-07-01 06:00", '"speculative decoding", "sparse attention"')
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING])
+    with freeze_time("2026-07-01 07:00"), open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        deliver(ctx)
+    hf.days["2026-07-01"] = day_items("2026-07-01", [SPEC_DECODING, SPARSE_ATTN])
+    fetched, delivered = cycle(cfg, "2026-07-01 07:20")
+    assert [(f.day, f.new) for f in fetched] == [("2026-07-01", 1)] and delivered == []
+    cycle(cfg, "2026-07-02 08:00")
+    first, second = outbox(cfg)
+    assert "Sparse Attention" not in text_of(first) and "Sparse Attention" in text_of(second)
+
+
+def test_a_machine_off_from_friday_morning_to_monday_sends_one_catch_up_of_friday_and_monday(cfg, hf):
+    """Off on Fri 3 Jul before its digest, back on Mon 6 Jul: the weekend's empty lists are
+    fetched as such (no alert), and one message lists Friday's and Monday's papers under their day."""
+    from notifier.alerts import raise_alerts
+
+    subscribe(cfg, "2026-06-30 06:00", '"speculative decoding", "sparse attention", distillation')
+    hf.days["2026-07-02"] = day_items("2026-07-02", [SPEC_DECODING])
+    cycle(cfg, "2026-07-02 08:00")                                            # Thursday
+    hf.days.update({"2026-07-03": day_items("2026-07-03", [SPARSE_ATTN]), "2026-07-04": [], "2026-07-05": [],
+                    "2026-07-06": day_items("2026-07-06", [DISTILL_2STEP])})
+    fetched, delivered = cycle(cfg, "2026-07-06 08:00")                       # Monday
+    assert [(f.day, f.outcome, f.found) for f in fetched] == [
+        ("2026-07-02", "ok", 1), ("2026-07-03", "ok", 1), ("2026-07-04", "ok", 0), ("2026-07-05", "ok", 0),
+        ("2026-07-06", "ok", 1)]
+    assert [(d.state, d.papers) for d in delivered] == [("sent", 2)]
+    thursday, monday = outbox(cfg)
+    body = text_of(monday)
+    assert "catch-up Fri 3 Jul – Mon 6 Jul" in monday["Subject"] and "Speculative Decoding" not in body
+    order = [body.index(x) for x in ("Monday 6 July", "Two-Step Image Generation", "Friday 3 July", "Sparse Attention")]
+    assert order == sorted(order)
+    with freeze_time("2026-07-06 08:05"), open_context(cfg) as ctx:
+        assert raise_alerts(ctx) == []

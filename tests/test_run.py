@@ -199,3 +199,35 @@ def test_a_run_into_a_file_or_pipe_starts_with_its_report_and_shows_its_progress
             seen.append("Fetching" in err)
             clock.tick(86400)                     # the next day: both sources are due again
     assert seen == [False, True, False]
+
+
+@pytest.mark.parametrize("change, eve, sent_at", [
+    ("autumn fold: 02:30 comes twice", "2026-10-24", "2026-10-25 00:30"),       # the first 02:30, CEST
+    ("spring gap: 02:30 never comes", "2026-03-28", "2026-03-29 01:30"),        # 03:30 CEST
+], ids=["autumn", "spring"])
+def test_a_timer_run_every_15_minutes_across_a_dst_change_sends_that_days_digest_once(cli, tmp_path, store,
+                                                                                      change, eve, sent_at):
+    """A subscriber at 02:30 Europe/Berlin, `notifier run` every quarter hour through the night of
+    the change: the day's digest goes out once, at the instant the scheduler fires (not twice in
+    the fold, not skipped in the gap), with the paper stored that evening."""
+    from datetime import datetime, timedelta
+
+    from notifier.models import Paper
+
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    with freeze_time(f"{eve} 20:00"):
+        cli("subscribe", "night@example.org", "-k", "mamba", "--time", "02:30", "--timezone", "Europe/Berlin")
+        store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day=eve)
+        assert cli("--config", str(config), "run")[0] == 0                       # the eve's own digest
+    with freeze_time(f"{eve} 21:00"):
+        store.ingest([Paper("2606.00002", "Mamba in the night")], source="hf_daily", digest_day=eve)
+    tick = datetime.fromisoformat(f"{eve} 21:00")
+    while tick < datetime.fromisoformat(f"{eve} 21:00") + timedelta(hours=7):
+        tick += timedelta(minutes=15)
+        with freeze_time(tick):
+            assert cli("--config", str(config), "run")[0] == 0
+    sent = [(d.digest_day, d.state, d.created_at.strftime("%Y-%m-%d %H:%M")) for d in store.deliveries()]
+    day = sent_at[:10]
+    assert sent == [(eve, "sent", f"{eve} 20:00"), (day, "sent", sent_at)], change
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2

@@ -242,6 +242,43 @@ def test_a_race_lost_in_a_later_batch_of_a_big_day_still_counts_the_earlier_batc
     store.close()
 
 
+
+def test_papers_another_worker_is_storing_while_a_digest_is_planned_are_in_that_digest_or_the_next(
+        postgres_url, tmp_path, monkeypatch):
+    """Worker A stores a day's papers (stamped, not yet committed) while worker B plans a digest:
+    B's cutoff waits for A's commit, so the papers are B's candidates now, not stamped before a
+    cutoff whose candidates could not see them (then no digest would ever offer them)."""
+    from importlib.resources import files
+
+    from notifier.parse import parse_text
+    from notifier.planning import plan_batch
+    from notifier.store import papers as store_papers
+
+    papers = parse_text(files("notifier.samples").joinpath("hf_daily_papers_api_2026-06-12.json").read_text())
+    storing, release, original = threading.Event(), threading.Event(), store_papers._ingest_batch
+
+    def held_open(*args):
+        original(*args)
+        storing.set()
+        assert release.wait(30)
+    monkeypatch.setattr(store_papers, "_ingest_batch", held_open)
+    with worker_context(postgres_url, tmp_path) as b, worker_context(postgres_url, tmp_path) as a:
+        sub = b.store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+        fetching = threading.Thread(target=a.store.ingest, args=(papers,), kwargs=dict(source="hf_daily", digest_day="2026-06-12"))
+        fetching.start()
+        assert storing.wait(30)
+        planning = threading.Thread(target=plan_batch, args=(b, b.store.list_subscribers(ids=[sub.id])))
+        planning.start()
+        with a.store.engine.connect() as conn:
+            wait_for(lambda: not planning.is_alive() or conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()").scalar(), 20, "the planning worker to finish or wait")
+        release.set()
+        fetching.join(30), planning.join(30)
+        (digest,) = b.store.deliveries()
+        assert digest.state == "pending" and len(json.loads(digest.items)) > 0
+
+
 def test_config_subscribers_synced_by_two_workers_at_once_are_added_once_without_error(postgres_url):
     from notifier.store import Subscriber
 
@@ -559,3 +596,42 @@ def test_a_run_whose_digests_another_worker_sent_says_so(postgres_url, tmp_path,
         assert main(["--config", str(config), "run", "--all"]) == 0
     other.close()
     assert capsys.readouterr().out == "no digest to send: 2 already sent by another worker\n"
+
+
+def waiting(url: str) -> list[Delivery]:
+    store = Store(url)
+    try:
+        return store.deliveries(states=("pending", "sending", "retry"))
+    finally:
+        store.close()
+
+
+def test_two_daemons_started_at_the_same_second_on_a_new_day_send_each_digest_once(tmp_path, postgres_url):
+    """Two `notifier serve` on one PostgreSQL database, started together with 30 digests due and
+    none planned: their start-up sweeps plan and send the same batch at once; each subscriber gets
+    one message, neither daemon logs a failed job, and both stop cleanly."""
+    server = SMTPServer(delay=0.01).start()
+    try:
+        config = workers_config(postgres_url, tmp_path, server.port, 30)
+        ingest(postgres_url)
+        procs = []
+        for i in range(2):
+            env = dict(os.environ, NOTIFIER_STATE_DIR=str(tmp_path / f"worker{i}"))
+            for name in ("JOURNAL_STREAM", "NOTIFIER_CONFIG", "NOTIFIER_DATABASE_URL"):
+                env.pop(name, None)
+            with open(tmp_path / f"daemon{i}.log", "wb") as log:
+                procs.append(subprocess.Popen([sys.executable, "-m", "notifier", "--config", config, "serve"],
+                                              stdout=log, stderr=subprocess.STDOUT, env=env))
+        try:
+            wait_for(lambda: len(server.handler.per_recipient()) == 30, 120, "every digest sent", poll=0.1)
+            wait_for(lambda: not waiting(postgres_url), 60, "nothing left to send", poll=0.1)
+        finally:
+            for p in procs:
+                p.terminate()
+            codes = [p.wait(60) for p in procs]
+        per_recipient = server.handler.per_recipient()
+        assert len(server.handler.snapshot()) == 30 and all(len(ids) == 1 for ids in per_recipient.values())
+        logs = [(tmp_path / f"daemon{i}.log").read_text() for i in range(2)]
+        assert codes == [0, 0] and not [ln for log in logs for ln in log.splitlines() if "job failed" in ln], logs
+    finally:
+        server.stop()

@@ -7,16 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Iterator
 
-from sqlalchemy import func, insert, text, update
+from sqlalchemy import case, func, insert, text, update
 from sqlmodel import Session, select
 
 from notifier.models import Paper
 from notifier.outbox import FETCHED, FetchState
 from notifier.batching import batched
 from notifier.store.engine import _lock_key, _retry_race
-from notifier.store.tables import FetchRun, PaperRow, Sighting, utcnow
+from notifier.store.tables import FetchRun, PaperRow, Setting, Sighting, utcnow
 
 INGEST_BATCH = 500        # papers per ingest transaction: a huge day never holds the write lock for long
+# The Setting holding the latest digest cutoff taken (``take_cutoff``): papers are stamped first
+# seen after it, and its row lock orders ingests and cutoffs between workers.
+CUTOFF_KEY = "papers:cutoff"
 
 
 @dataclass
@@ -33,21 +36,38 @@ class PapersMixin:
     # -- papers -------------------------------------------------------------------------------
     def ingest(self, papers: Iterable[Paper], *, source: str, digest_day: str | None) -> IngestResult:
         """Upsert papers and record their sightings, one transaction per INGEST_BATCH papers with
-        one query for the stored papers and one for their sightings. A paper is new only the first time."""
+        one query for the stored papers and one for their sightings. A paper is new only the first time,
+        and first seen after every digest cutoff taken before (``_stamp``)."""
         result = IngestResult()
-        now = utcnow()
+        day = digest_day or utcnow().date().isoformat()
         for batch in batched(list(papers), INGEST_BATCH):
-            result = result.plus(self._store_batch(batch, source, digest_day or now.date().isoformat(), now))
+            result = result.plus(self._store_batch(batch, source, day))
         return result
 
     @_retry_race
-    def _store_batch(self, batch: list[Paper], source: str, day: str, now: datetime) -> IngestResult:
+    def _store_batch(self, batch: list[Paper], source: str, day: str) -> IngestResult:
         """One batch in one transaction; only a batch that lost a race to another worker runs again
         (the batches committed before it keep their counts)."""
         part = IngestResult()
         with self.session() as s:
-            _ingest_batch(s, batch, source, day, now, part)
+            _ingest_batch(s, batch, source, day, _stamp(s), part)
         return part
+
+    @_retry_race
+    def take_cutoff(self) -> datetime:
+        """Now, as a digest's cutoff: the papers first seen up to it are its candidates, later
+        ones the next digest's (``planning.candidate_sets``). Taken under the row lock that every
+        ingest holds shared until it commits (``_stamp``): an ingest still running commits first,
+        so the candidates read after this see every paper stamped before it; an ingest after it
+        stamps its papers later than it, whatever its clock says (stepped back, or another
+        worker's running behind)."""
+        now = utcnow()
+        stamp = now.isoformat(timespec="microseconds")          # one width: compared as text
+        with self.session() as s:
+            later = case((Setting.value < stamp, stamp), else_=Setting.value)
+            if not s.execute(update(Setting).where(Setting.key == CUTOFF_KEY).values(value=later)).rowcount:
+                s.add(Setting(key=CUTOFF_KEY, value=stamp))
+        return now
 
     def get_papers(self, ids: Iterable[str]) -> dict[str, Paper]:
         ids = list(ids)
@@ -189,6 +209,12 @@ class PapersMixin:
                 FetchRun.source == source, FetchRun.digest_day >= since_day).order_by(FetchRun.id)).all())
         return sorted(day for day, outcome in latest.items() if outcome == FetchState.FAILED)
 
+    def fetch_days(self, source: str, since_day: str) -> set[str]:
+        """The digest days of this source from ``since_day`` on that any fetch was tried for."""
+        with self.reading() as s:
+            return set(s.exec(select(FetchRun.digest_day).where(
+                FetchRun.source == source, FetchRun.digest_day >= since_day).distinct()))
+
     def fetch_sources(self) -> list[str]:
         with self.reading() as s:
             return sorted(set(s.exec(select(FetchRun.source)).all()))
@@ -201,6 +227,22 @@ class PapersMixin:
             if last and last.outcome == FetchState.FAILED and last.started_at >= since:
                 failed.append(source)
         return failed
+
+
+def _stamp(s: Session) -> datetime:
+    """When the papers an ingest transaction adds are first seen: now, or just after the latest
+    digest cutoff if that is later (``Store.take_cutoff``); the cutoff's row is held shared (on
+    PostgreSQL, and created if missing) until the transaction commits, so no cutoff is taken meanwhile."""
+    row = s.exec(select(Setting).where(Setting.key == CUTOFF_KEY).with_for_update(read=True)).first()
+    if row is None:
+        s.add(Setting(key=CUTOFF_KEY, value=""))
+        s.flush()
+    now, latest = utcnow(), _latest_cutoff(row)
+    return max(now, latest + timedelta(microseconds=1)) if latest is not None else now
+
+
+def _latest_cutoff(row: Setting | None) -> datetime | None:
+    return datetime.fromisoformat(row.value) if row is not None and row.value else None
 
 
 def _ingest_batch(s: Session, batch: list[Paper], source: str, day: str, now: datetime, result: IngestResult) -> None:
