@@ -21,6 +21,9 @@ from notifier.errors import NotifierError, visible
 # Writing failed for want of room or of a working device (`> /dev/full`, a full disk, a quota):
 # the machine's state, not a bug, so one line instead of a traceback.
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+# A file or folder the system would not let us use (its permissions, a read-only mount): the
+# machine's set-up too, whichever command met it first.
+REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 # command name -> (module under notifier.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -125,10 +128,20 @@ def main(argv: list[str] | None = None) -> int:
         print("notifier: interrupted", file=sys.stderr)
         return 130
     except OSError as err:
-        if err.errno not in WRITE_ERRORS:
+        line = os_error_line(err)
+        if line is None:
             raise
-        print(f"notifier: error: could not write {err.filename or 'the output'}: {err.strerror}", file=sys.stderr)
+        print(f"notifier: error: {visible(line)}", file=sys.stderr)
         return 1
+
+
+def os_error_line(err: OSError) -> str | None:
+    """The one line for an OSError that is the machine's state, not a bug; None for any other."""
+    if err.errno in WRITE_ERRORS:
+        return f"could not write {err.filename or 'the output'}: {err.strerror}"
+    if err.errno in REFUSED and err.filename:
+        return f"{err.filename}: {err.strerror} (check the permissions of it and of the folders above it)"
+    return None
 
 
 class ReaderMayGo(io.FileIO):

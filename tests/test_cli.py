@@ -66,6 +66,34 @@ def closed_port() -> int:
         return s.getsockname()[1]       # nothing listens there once it is closed: connection refused
 
 
+def as_a_user(argv: list[str]) -> list[str]:
+    """ARGV run without root's power to pass any file permission (a test box runs as root), as an
+    operator's account meets them; skips where that cannot be done."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return argv
+    if not shutil.which("setpriv"):
+        pytest.skip("needs setpriv (util-linux) to drop root's file-permission override")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--inh-caps=-all", "--", *argv]
+
+
+@pytest.mark.parametrize("argv", [["status"], ["subscribe", "ada@example.org", "-k", "moe"]], ids=["status", "subscribe"])
+def test_a_state_folder_the_user_may_not_enter_is_one_line_naming_the_database(tmp_path, argv):
+    """A state folder without search permission ended every command in a PermissionError traceback."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o000)
+    env = {**os.environ, "NOTIFIER_STATE_DIR": str(state)}
+    env.pop("NOTIFIER_DATABASE_URL", None)
+    env.pop("NOTIFIER_CONFIG", None)
+    try:
+        proc = subprocess.run(as_a_user([sys.executable, "-m", "notifier", *argv]), capture_output=True, text=True, env=env)
+    finally:
+        state.chmod(0o700)
+    assert (proc.returncode, proc.stderr) == (1, f"notifier: error: {state}/notifier.sqlite: Permission denied (check "
+                                                 "the permissions of it and of the folders above it)\n")
+
+
 @pytest.mark.parametrize("argv,code", [(["fetch", "--date", "2026-06-12"], 1), (["run", "--date", "2026-06-12"], 1),
                                        (["status"], 3)], ids=["fetch", "run", "status"])
 def test_a_command_whose_reader_stops_early_keeps_its_exit_status(cli, tmp_path, argv, code):
