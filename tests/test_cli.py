@@ -47,6 +47,40 @@ def test_every_help_page_says_what_it_does_and_names_only_files_in_the_repositor
             assert (root / doc).exists() or (root / "docs" / doc).exists(), (name, doc)
 
 
+
+def test_every_value_a_help_page_asks_for_is_named_in_capitals():
+    """`vote subscriber paper {up,down,clear}` beside `parse PATH_OR_URL`: a word in lower case reads as
+    one to type as it is (`list`, `copy`), so each value to fill in is in capitals."""
+    for name, parser in every_parser():
+        for action in parser._actions:
+            if action.choices is None and action.nargs != 0:
+                shown = action.metavar or (action.dest.upper() if action.option_strings else action.dest)
+                assert re.fullmatch(r"[A-Z_:]+(\.[a-z]+)?", shown), (name, shown)
+
+
+def test_every_example_in_a_help_page_is_one_that_works():
+    """A profile given as an example is accepted as typed, and a command line shown names a command
+    and options it has."""
+    from notifier.profile import check_profile
+
+    for name, parser in every_parser():
+        text = " ".join(parser.format_help().split())
+        for profile in re.findall(r"e\.g\. '([^']+)'", text):
+            check_profile(profile)
+        for shown in re.findall(r"`(notifier [^`]+)`", text):
+            for command in shown.split("|"):
+                words = command.split()[1:]
+                options = {o for p in parsers_named(words) for a in p._actions for o in a.option_strings}
+                assert {w for w in words if w.startswith("--")} <= options, (name, command)
+
+
+def parsers_named(words: list[str]) -> list:
+    """The parsers a command line's first words name: its command's, and its action's (`profile check`)."""
+    parsers = [p for name, p in every_parser() if name == words[0]]
+    assert parsers, words
+    below = [p for name, p in every_parser() if len(words) > 1 and name == " ".join(words[:2])]
+    return parsers + below
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
 @pytest.mark.parametrize("argv", [["config"], ["subscribers", "export"], ["subscribers"]])
 def test_output_to_a_full_disk_is_one_line_saying_so_and_exit_1(cli, argv):
