@@ -13,6 +13,7 @@ import importlib
 import io
 import os
 import re
+import shlex
 import sys
 from contextlib import contextmanager
 
@@ -51,13 +52,34 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 class Parser(argparse.ArgumentParser):
     """argparse reads a value that starts with '-' (a profile '-diffusion,moe') as an option and
-    says only 'expected one argument': the usage error names the way to write it."""
+    says only 'expected one argument', or that the argument it is is missing: the usage error
+    names the way to write it."""
+
+    words: list[str] = []
+
+    def parse_known_args(self, args=None, namespace=None):
+        self.words = list(sys.argv[1:] if args is None else args)     # for error(): what this parser was given
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
         option = re.fullmatch(r"argument (?:\S+/)?(--?[\w-]+): expected one argument", message)
-        if option:
-            message += f" (a value starting with '-' goes after '=': {option.group(1)}='-diffusion,moe')"
+        missing = re.match(r"the following arguments are required: [A-Z_]+", message)
+        if option and self.dashed_value(option.group(1)):
+            message += (f" (a value starting with '-' goes after '=': "
+                        f"{option.group(1)}={shlex.quote(self.dashed_value(option.group(1)))})")
+        elif missing and self.stray():
+            message += f" (a value starting with '-' goes after '--': {self.prog} -- {shlex.quote(self.stray())})"
         super().error(message)
+
+    def dashed_value(self, option: str) -> str:
+        """The word given after OPTION (or another of its names) when it starts with '-', else ''."""
+        names = self._option_string_actions[option].option_strings
+        return next((value for word, value in zip(self.words, self.words[1:]) if word in names
+                     and value.startswith("-")), "")
+
+    def stray(self) -> str:
+        """The first word given that starts with '-' and is none of this parser's options, else ''."""
+        return next((w for w in self.words if w.startswith("-") and w.split("=")[0] not in self._option_string_actions), "")
 
 
 def build_parser(only: str = "") -> argparse.ArgumentParser:

@@ -475,17 +475,33 @@ def test_out_of_range_threshold_is_one_line_error(cli, command, value):
     assert thresholds(cli) == {"bob@example.org": 0.3}
 
 
-@pytest.mark.parametrize("argv, option", [(["subscribe", "ada@example.org", "--keywords", "-diffusion,moe"], "--keywords"),
-                                          (["edit", "ada@example.org", "-k", "-diffusion,moe"], "--keywords"),
-                                          (["match", "--papers", "p.jsonl", "--profile", "-moe"], "--profile")])
-def test_a_profile_starting_with_a_dash_is_a_usage_error_that_says_how_to_write_it(cli, capsys, argv, option):
+@pytest.mark.parametrize("argv, hint", [
+    (["subscribe", "ada@example.org", "--keywords", "-diffusion,moe"], "--keywords=-diffusion,moe"),
+    (["edit", "ada@example.org", "-k", "-diffusion,moe"], "--keywords=-diffusion,moe"),
+    (["match", "--papers", "p.jsonl", "--profile", "-moe"], "--profile=-moe"),
+    (["match", "--papers", "p.jsonl", "--profile", '-"kv-cache",moe'], """--profile='-"kv-cache",moe'"""),
+], ids=["subscribe", "edit_short_option", "match", "match_needing_quotes"])
+def test_a_profile_starting_with_a_dash_is_a_usage_error_that_says_how_to_write_it(cli, capsys, argv, hint):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2 and capsys.readouterr().err.splitlines()[-1].endswith(
-        f"expected one argument (a value starting with '-' goes after '=': {option}='-diffusion,moe')")
+        f"expected one argument (a value starting with '-' goes after '=': {hint})")
     assert cli("subscribe", "ada@example.org", "--keywords=-diffusion,moe")[:2] == (0, "subscribed ada@example.org "
                                                                                    "(email, daily at 07:30 UTC)\n")
 
+
+@pytest.mark.parametrize("argv, line", [
+    (["profile", "check", "-diffusion,moe"], "notifier profile check: error: the following arguments are required: TEXT "
+     "(a value starting with '-' goes after '--': notifier profile check -- -diffusion,moe)"),
+    (["profile", "check"], "notifier profile check: error: the following arguments are required: TEXT"),
+    (["profile", "check", "moe", "--papers"], "notifier profile check: error: argument --papers: expected one argument"),
+], ids=["dashed_profile", "no_profile", "no_value"])
+def test_a_missing_value_says_how_to_give_one_starting_with_a_dash_only_when_one_was(capsys, argv, line):
+    """`notifier profile check -diffusion,moe` said only that TEXT was missing; and a value left out was
+    answered with how to write '-diffusion,moe', a profile nobody had typed."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == line
 
 def test_config_and_verbose_work_after_the_command_too_and_never_undo_one_given_before(cli, tmp_path):
     """`notifier fetch -c FILE` said "unrecognized arguments: -c FILE"."""
