@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "match": ("match", "score papers against one profile or many"),
     "profile": ("profile", "show how a keyword profile is understood"),
     "subscribe": ("subscribe", "add a subscriber with a keyword profile"),
-    "unsubscribe": ("unsubscribe", "remove a subscriber"),
+    "unsubscribe": ("unsubscribe", "stop a subscriber's digests (`subscribe` brings them back, with their profiles)"),
     "subscribers": ("subscribers", "list subscribers and their profiles"),
     "edit": ("edit", "change a subscriber's profile or settings"),
     "preview": ("preview", "render a subscriber's digest without sending"),
