@@ -251,7 +251,7 @@ def _entries(data: dict, where: str) -> list:
     entries = data.get("subscribers", [])
     if not isinstance(entries, list):
         raise ConfigError(f"{_at(where, 'subscribers')} must be a list of [[subscribers]] tables, "
-                          f"not {type(entries).__name__}")
+                          f"not {_toml(entries)}")
     return entries
 
 
@@ -382,7 +382,7 @@ def _apply(obj, data: dict, prefix: str, where: str) -> None:
         current = getattr(obj, f.name)
         if is_dataclass(current):
             if not isinstance(value, dict):
-                raise ConfigError(f"{_at(where, dotted)} must be a table")
+                raise ConfigError(f"{_at(where, dotted)} must be a table, not {_toml(value)}")
             _apply(current, value, dotted + ".", where)
         else:
             setattr(obj, f.name, _coerce(value, _expected_type(obj, f.name), dotted, where))
@@ -405,12 +405,18 @@ def _coerce(value, expected: type, key: str, where: str):
             raise ConfigError(f"{_at(where, key)} must be a list of strings")
         return value
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        shown = repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else value
-        raise ConfigError(f"{_at(where, key)} must be {TOML_KINDS[expected]}, not {shown}")
+        raise ConfigError(f"{_at(where, key)} must be {TOML_KINDS[expected]}, not {_toml(value)}")
     return value
 
 
 TOML_KINDS = {str: "a string in quotes", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _toml(value) -> str:
+    """A value as a message shows it, in TOML's words: 'x' quoted, true, 30.5, a table, a list."""
+    if isinstance(value, (dict, list)):
+        return "a table" if isinstance(value, dict) else "a list"
+    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _suggest(key: str, known: dict, table: str = "") -> str:
@@ -449,7 +455,7 @@ def _related(name: str, table: str) -> bool:
 def _subscriber(item, index: int, where: str) -> SubscriberSpec:
     key = f"subscribers[{index}]"
     if not isinstance(item, dict):
-        raise ConfigError(f"{_at(where, key)} must be a table")
+        raise ConfigError(f"{_at(where, key)} must be a table, not {_toml(item)}")
     spec = SubscriberSpec()
     _apply(spec, item, key + ".", where)
     has_profiles = any(text.strip() for text in spec.profiles)

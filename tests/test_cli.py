@@ -692,7 +692,7 @@ def test_subscribing_a_profile_with_a_terminal_escape_is_refused(cli):
 
 @pytest.mark.parametrize("text,message", [
     ("[database]\nurl = 'notaurl'\n", "line 2: 'database.url' must be sqlite:///PATH"),
-    ("subscribers = 5\n", "line 1: 'subscribers' must be a list of [[subscribers]] tables, not int"),
+    ("subscribers = 5\n", "line 1: 'subscribers' must be a list of [[subscribers]] tables, not 5"),
     ("[matching]\nmax_items = 1000000000000\n", "line 2: 'matching.max_items' must be between 1 and 100, not 1000000000000"),
 ])
 def test_bad_config_stops_every_command_with_one_line(cli, tmp_path, text, message):

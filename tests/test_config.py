@@ -269,11 +269,26 @@ def test_supported_database_urls_are_accepted(tmp_path, url):
     assert load_config(write(tmp_path, f"[database]\nurl = '{url}'\n"), env={}).database_url == url
 
 
-def test_subscribers_that_is_not_a_list_of_tables_is_one_line(tmp_path):
-    path = write(tmp_path, "subscribers = 5\n")
+@pytest.mark.parametrize("text,shown", [("subscribers = 5\n", "5"), ("[subscribers]\nemail = 'a@example.org'\n", "a table")],
+                         ids=["number", "one_bracket_table"])
+def test_subscribers_that_is_not_a_list_of_tables_is_one_line(tmp_path, text, shown):
+    path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
-    assert str(err.value) == f"{path}: line 1: 'subscribers' must be a list of [[subscribers]] tables, not int"
+    assert str(err.value) == f"{path}: line 1: 'subscribers' must be a list of [[subscribers]] tables, not {shown}"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[general]\ncontact.address = 'a@example.org'\n", "'general.contact' must be a string in quotes, not a table"),
+    ("[[general]]\ncontact = 'a@example.org'\n", "'general' must be a table, not a list"),
+    ("[email]\nport = [587]\n", "'email.port' must be a whole number, not a list"),
+], ids=["dotted_key_for_a_value", "array_of_tables", "list_for_a_number"])
+def test_a_table_or_list_where_a_value_belongs_is_named_in_tomls_words(tmp_path, text, message):
+    """They were shown as Python wrote them: "not {'address': 'a@example.org'}", "not dict"."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value).endswith(f": {message}")
 
 
 def test_config_that_is_not_utf8_is_one_line(tmp_path):
