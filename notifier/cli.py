@@ -55,19 +55,18 @@ class Parser(argparse.ArgumentParser):
     says only 'expected one argument', or that the argument it is is missing: the usage error
     names the way to write it."""
 
-    words: list[str] = []
+    words: tuple[str, ...] = ()
 
     def parse_known_args(self, args=None, namespace=None):
-        self.words = list(sys.argv[1:] if args is None else args)     # for error(): what this parser was given
+        self.words = tuple(sys.argv[1:] if args is None else args)     # for error(): what this parser was given
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
         option = re.fullmatch(r"argument (?:\S+/)?(--?[\w-]+): expected one argument", message)
-        missing = re.match(r"the following arguments are required: [A-Z_]+", message)
-        if option and self.dashed_value(option.group(1)):
-            message += (f" (a value starting with '-' goes after '=': "
-                        f"{option.group(1)}={shlex.quote(self.dashed_value(option.group(1)))})")
-        elif missing and self.stray():
+        value = self.dashed_value(option.group(1)) if option else ""
+        if value:
+            message += f" (a value starting with '-' goes after '=': {option.group(1)}={shlex.quote(value)})"
+        elif re.match(r"the following arguments are required: [A-Z]", message) and self.stray():   # a positional
             message += f" (a value starting with '-' goes after '--': {self.prog} -- {shlex.quote(self.stray())})"
         super().error(message)
 

@@ -101,10 +101,10 @@ def parse_profile(text: str) -> Profile:
 def check_profile(text: str) -> Profile:
     """``parse_profile``, refusing too what parses but cannot be what was meant: a term written twice
     (it silently counted twice; in two forms, 'agent, agents', it is let be, as profiles in config
-    files have it), a term joined to others as in other search boxes ('a; b', 'a OR b'), a term
-    both looked for and excluded (it can never match), or a term of common words alone ('the', "of the": it would match or exclude almost every paper; an
-    author may be called An or To). For text a person just typed; stored profiles are parsed as
-    before, so none stops a delivery."""
+    files have it), a term joined to others as other search boxes join them ('a; b', 'a OR b'), a
+    term both looked for and excluded (it can never match), or a term of common words alone ('the',
+    "of the": it would match or exclude almost every paper; an author may be called An or To). For
+    text a person just typed; stored profiles are parsed as before, so none stops a delivery."""
     profile = parse_profile(text)
     for t in profile.terms:
         joined = _JOINER.search(t.raw) if '"' not in t.raw else None
