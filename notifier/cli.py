@@ -128,7 +128,16 @@ def command_in(argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Ctrl-C is one line and exit 130 from the first moment: a command's module may take a
+    quarter of a second to load (numpy), and a Ctrl-C then ended in a traceback."""
+    try:
+        return run_command(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        print("notifier: interrupted", file=sys.stderr)
+        return 130
+
+
+def run_command(argv: list[str]) -> int:
     # Only the chosen command's module is imported; plain --help imports none of them.
     parser = build_parser(only=command_in(argv))
     args = parser.parse_args(argv)
@@ -145,9 +154,6 @@ def main(argv: list[str] | None = None) -> int:
     except NotifierError as err:
         print("notifier: error: " + "\n".join(map(visible, err.lines or [str(err)])), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("notifier: interrupted", file=sys.stderr)
-        return 130
     except OSError as err:
         line = os_error_line(err)
         if line is None:

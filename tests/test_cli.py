@@ -128,6 +128,20 @@ def test_a_state_folder_the_user_may_not_enter_is_one_line_naming_the_database(t
                                                  "the permissions of it and of the folders above it)\n")
 
 
+def test_ctrl_c_while_a_command_is_still_loading_is_one_line_and_exit_130(monkeypatch, capsys):
+    """`notifier match` takes a quarter of a second to load its module (numpy); a Ctrl-C then ended in
+    a KeyboardInterrupt traceback and death by SIGINT, where one later says 'interrupted', 130."""
+    import notifier.cli
+
+    def interrupted(module):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(notifier.cli, "_module", interrupted)
+    try:
+        code = main(["match", "--papers", "p.jsonl", "--profile", "moe"])
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C went past main: a traceback", pytrace=False)
+    assert (code, capsys.readouterr().err) == (130, "notifier: interrupted\n")
+
 @pytest.mark.parametrize("argv,code", [(["fetch", "--date", "2026-06-12"], 1), (["run", "--date", "2026-06-12"], 1),
                                        (["status"], 3)], ids=["fetch", "run", "status"])
 def test_a_command_whose_reader_stops_early_keeps_its_exit_status(cli, tmp_path, argv, code):
