@@ -739,6 +739,7 @@ def redacted(config: Config) -> dict:
     from dataclasses import asdict
 
     data = asdict(config)
+    del data["path"]                # where it was read from, no key of the file (`notifier config` says it apart)
     data["database"]["url"] = re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", config.database_url)
     data["general"]["state_dir"] = str(config.state_dir)
     data["email"] = {("from" if k == "from_" else k): v for k, v in data["email"].items()}   # the file's key

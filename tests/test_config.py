@@ -193,7 +193,7 @@ def test_config_command_warns_of_the_missing_secret_that_run_and_serve_refuse_to
     assert main(["--config", str(path), "config"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["email"]["host"] == "smtp.example.org"
-    assert err.splitlines()[0] == (
+    assert err.splitlines()[1] == (             # after the line naming the file read
         f"notifier: warning: {path}: 'email.password_env': $NOTIFIER_SMTP_PASSWORD is not set (nor "
         "$CREDENTIALS_DIRECTORY/NOTIFIER_SMTP_PASSWORD); the SMTP login as 'ada' needs it; `notifier run` and "
         "`notifier serve` refuse to start without it here")
@@ -457,6 +457,19 @@ def test_notifier_config_shows_the_sender_under_the_key_the_file_uses(tmp_path):
     shown = redacted(load_config(write(tmp_path, '[email]\nfrom = "Digests <papers@example.org>"\n'), env={}))
     assert shown["email"]["from"] == "Digests <papers@example.org>" and "from_" not in shown["email"]
     assert list(shown["email"])[:6] == ["host", "port", "security", "username", "password_env", "from"]
+
+
+def test_notifier_config_shows_only_keys_a_file_has_and_says_apart_which_file_it_read(cli, tmp_path):
+    """It showed "path": "c.toml" among the tables, a key the file refuses ('unknown key 'path'')."""
+    from dataclasses import fields
+
+    from notifier.config import Config
+
+    path = write(tmp_path, "[matching]\nmax_items = 5\n")
+    code, out, err = cli("--config", str(path), "config")
+    assert code == 0 and set(json.loads(out)) == {f.name for f in fields(Config)} - {"path"}
+    assert err == f"notifier: read from {path} (the defaults for every key it does not set)\n"
+    assert cli("config")[2] == "notifier: the built-in defaults (no --config, no $NOTIFIER_CONFIG)\n"
 
 
 SMTP = '[email]\nhost = "smtp.example.org"\nfrom = "digest@example.org"\n'
