@@ -626,7 +626,7 @@ def check_bound(key: str, value: float | None, what: str) -> float | None:
 
 # ----------------------------------------------------------------------------- [web]
 def validate_web(web: Web, where: str) -> None:
-    listen_address(web.listen, where)
+    _located(where, "web.listen", listen_address, web.listen)
     if web.public_url:
         _located(where, "web.public_url", check_http_url, web.public_url, plain=True)
     for key in ("limit_per_address", "limit_per_client"):
@@ -634,13 +634,13 @@ def validate_web(web: Web, where: str) -> None:
             raise ConfigError(f"{_at(where, 'web.' + key)} must look like '3/hour' (per second, minute, hour or day)")
 
 
-def listen_address(listen: str, where: str = "") -> tuple[str, int]:
-    """'host:port' -> (host, port); '[::1]:8080' for IPv6."""
+def listen_address(listen: str, what: str = "'web.listen'") -> tuple[str, int]:
+    """'host:port' -> (host, port); '[::1]:8080' for IPv6. ConfigError '<what> must be host:port ...'."""
     host, sep, port = listen.rpartition(":")
     if not sep or not host or BLANK_OR_CONTROL.search(host) or not re.fullmatch(r"[0-9]+", port):
-        raise ConfigError(f"{_at(where, 'web.listen')} must be host:port, e.g. 127.0.0.1:8080, not {listen!r}")
+        raise ConfigError(f"{what} must be host:port, e.g. 127.0.0.1:8080, not {listen!r}")
     if not 0 < int(port) < 65536:
-        raise ConfigError(f"{_at(where, 'web.listen')} port {int(port)} is out of range: use 1 to 65535")
+        raise ConfigError(f"{what} port {int(port)} is out of range: use 1 to 65535")
     return host.strip("[]"), int(port)
 
 
