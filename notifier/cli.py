@@ -13,6 +13,7 @@ import importlib
 import io
 import os
 import re
+import shlex
 import sys
 from contextlib import contextmanager
 
@@ -21,6 +22,9 @@ from notifier.errors import NotifierError, visible
 # Writing failed for want of room or of a working device (`> /dev/full`, a full disk, a quota):
 # the machine's state, not a bug, so one line instead of a traceback.
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+# A file or folder the system would not let us use (its permissions, a read-only mount): the
+# machine's set-up too, whichever command met it first.
+REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 # command name -> (module under notifier.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "match": ("match", "score papers against one profile or many"),
     "profile": ("profile", "show how a keyword profile is understood"),
     "subscribe": ("subscribe", "add a subscriber with a keyword profile"),
-    "unsubscribe": ("unsubscribe", "remove a subscriber"),
+    "unsubscribe": ("unsubscribe", "stop a subscriber's digests (`subscribe` brings them back, with their profiles)"),
     "subscribers": ("subscribers", "list subscribers and their profiles"),
     "edit": ("edit", "change a subscriber's profile or settings"),
     "preview": ("preview", "render a subscriber's digest without sending"),
@@ -48,13 +52,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 class Parser(argparse.ArgumentParser):
     """argparse reads a value that starts with '-' (a profile '-diffusion,moe') as an option and
-    says only 'expected one argument': the usage error names the way to write it."""
+    says only 'expected one argument', or that the argument it is is missing: the usage error
+    names the way to write it."""
+
+    words: tuple[str, ...] = ()
+
+    def parse_known_args(self, args=None, namespace=None):
+        self.words = tuple(sys.argv[1:] if args is None else args)     # for error(): what this parser was given
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
         option = re.fullmatch(r"argument (?:\S+/)?(--?[\w-]+): expected one argument", message)
-        if option:
-            message += f" (a value starting with '-' goes after '=': {option.group(1)}='-diffusion,moe')"
+        value = self.dashed_value(option.group(1)) if option else ""
+        if value:
+            message += f" (a value starting with '-' goes after '=': {option.group(1)}={shlex.quote(value)})"
+        elif re.match(r"the following arguments are required: [A-Z]", message) and self.stray():   # a positional
+            message += f" (a value starting with '-' goes after '--': {self.prog} -- {shlex.quote(self.stray())})"
         super().error(message)
+
+    def dashed_value(self, option: str) -> str:
+        """The word given after OPTION (or another of its names) when it starts with '-', else ''."""
+        names = self._option_string_actions[option].option_strings
+        return next((value for word, value in zip(self.words, self.words[1:]) if word in names
+                     and value.startswith("-")), "")
+
+    def stray(self) -> str:
+        """The first word given that starts with '-' and is none of this parser's options, else ''."""
+        return next((w for w in self.words if w.startswith("-") and w.split("=")[0] not in self._option_string_actions), "")
 
 
 def build_parser(only: str = "") -> argparse.ArgumentParser:
@@ -104,7 +128,16 @@ def command_in(argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Ctrl-C is one line and exit 130 from the first moment: a command's module may take a
+    quarter of a second to load (numpy), and a Ctrl-C then ended in a traceback."""
+    try:
+        return run_command(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        print("notifier: interrupted", file=sys.stderr)
+        return 130
+
+
+def run_command(argv: list[str]) -> int:
     # Only the chosen command's module is imported; plain --help imports none of them.
     parser = build_parser(only=command_in(argv))
     args = parser.parse_args(argv)
@@ -121,14 +154,21 @@ def main(argv: list[str] | None = None) -> int:
     except NotifierError as err:
         print("notifier: error: " + "\n".join(map(visible, err.lines or [str(err)])), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("notifier: interrupted", file=sys.stderr)
-        return 130
     except OSError as err:
-        if err.errno not in WRITE_ERRORS:
+        line = os_error_line(err)
+        if line is None:
             raise
-        print(f"notifier: error: could not write {err.filename or 'the output'}: {err.strerror}", file=sys.stderr)
+        print(f"notifier: error: {visible(line)}", file=sys.stderr)
         return 1
+
+
+def os_error_line(err: OSError) -> str | None:
+    """The one line for an OSError that is the machine's state, not a bug; None for any other."""
+    if err.errno in WRITE_ERRORS:
+        return f"could not write {err.filename or 'the output'}: {err.strerror}"
+    if err.errno in REFUSED and err.filename:
+        return f"{err.filename}: {err.strerror} (check the permissions of it and of the folders above it)"
+    return None
 
 
 class ReaderMayGo(io.FileIO):

@@ -5,7 +5,7 @@ Order: built-in defaults, then the TOML file (``--config`` or ``$NOTIFIER_CONFIG
 (``NOTIFIER_DATABASE_URL``, ``NOTIFIER_STATE_DIR``). Secrets never live in the file: the file
 names an environment variable (``password_env``, ``token_env``), and the value is read from
 that variable or from ``$CREDENTIALS_DIRECTORY/<NAME>`` (systemd ``LoadCredential=``).
-Every problem is a ``ConfigError`` naming the file and key.
+Every problem is a ``ConfigError`` naming the file, the line and the key.
 """
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ def load_config(path: str | os.PathLike | None = None, *, env: dict | None = Non
     _apply(config, data, prefix="", where=str(path or "defaults"))
     config.path = str(path or "")
     config.subscribers = [_subscriber(item, i, str(path)) for i, item in enumerate(_entries(data, str(path)))]
-    check_database_url(config.database.url, f"{path or 'defaults'}: 'database.url'")
+    _located(str(path or "defaults"), "database.url", check_database_url, config.database.url)
     if env.get("NOTIFIER_DATABASE_URL"):
         config.database.url = check_database_url(env["NOTIFIER_DATABASE_URL"], "NOTIFIER_DATABASE_URL")
     if env.get("NOTIFIER_STATE_DIR"):
@@ -250,8 +250,8 @@ def load_config(path: str | os.PathLike | None = None, *, env: dict | None = Non
 def _entries(data: dict, where: str) -> list:
     entries = data.get("subscribers", [])
     if not isinstance(entries, list):
-        raise ConfigError(f"{where}: 'subscribers' must be a list of [[subscribers]] tables, "
-                          f"not {type(entries).__name__}")
+        raise ConfigError(f"{_at(where, 'subscribers')} must be a list of [[subscribers]] tables, "
+                          f"not {_toml(entries)}")
     return entries
 
 
@@ -269,6 +269,107 @@ def _read_toml(path: Path, named_by: str) -> dict:
                           "save it as UTF-8") from None
 
 
+# ----------------------------------------------------------------------------- where a key is in the file
+# tomllib gives values without their lines, so a message finds its key's line by reading the file
+# again (a file that loaded: valid TOML). Strings are matched whole, so a multi-line string or array
+# holding text like `[table]` or `key =` is never read as one.
+_STRING = r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\''
+_KEY = r'[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\''
+_PATH = rf"(?:{_KEY})(?:[ \t]*\.[ \t]*(?:{_KEY}))*"
+_STATEMENT = re.compile(rf"[ \t]*(?:\[\[[ \t]*({_PATH})[ \t]*\]\]|\[[ \t]*({_PATH})[ \t]*\]|({_PATH})[ \t]*=)")
+_VALUE_TOKEN = re.compile(rf"{_STRING}|#[^\n]*|[\[{{]|[\]}}]|\n", re.S)
+
+
+def _at(where: str, key: str) -> str:
+    """How a message names KEY of the file WHERE: "FILE: line N: 'key'"."""
+    return f"{_where(where, key)}: '{key}'"
+
+
+def _located(where: str, key: str, check, *args, **kwargs):
+    """``check(*args, "'KEY'", **kwargs)``, a check that names what it checks (check_bound,
+    check_http_url, ...); its ConfigError is given the file and line of KEY. The file is read
+    again only then: a start with 10,000 [[subscribers]] does not pay for it."""
+    try:
+        return check(*args, f"'{key}'", **kwargs)
+    except ConfigError as err:
+        raise ConfigError(f"{_where(where, key)}: {err}") from None
+
+
+def _where(where: str, key: str) -> str:
+    """'FILE: line N', N the line of the file WHERE that sets KEY (or the table or key holding
+    it: a key of an inline table is on its table's line); WHERE alone for a key the file does
+    not set (a default) or for no file ('defaults')."""
+    try:
+        text = Path(where).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return where
+    lines = _key_lines(text)
+    line = next((lines[k] for k in _holders(key) if k in lines), None)
+    return f"{where}: line {line}" if line else where
+
+
+def _holders(key: str) -> list[str]:
+    """KEY and the keys holding it, innermost first: 'subscribers[1].time' -> itself,
+    'subscribers[1]', 'subscribers'."""
+    return [key] + [key[:m.start()] for m in reversed(list(re.finditer(r"\.|\[", key)))]
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Each table and key a TOML text sets, dotted as ``_apply`` names them ('sources.hf_daily',
+    'subscribers[0].keywords'), -> the line it is first set on (from 1)."""
+    lines: dict[str, int] = {}
+    arrays: dict[str, int] = {}
+    table, pos, line = "", 0, 1
+    while pos < len(text):
+        found = _STATEMENT.match(text, pos)
+        end = text.find("\n", pos) + 1 or len(text)
+        if found:
+            table, named = _statement(found, table, arrays)
+            for key in _holders(named):
+                lines.setdefault(key, line)
+            if found.group(3):
+                end = _value_end(text, found.end())
+        line, pos = line + text.count("\n", pos, end), end
+    return lines
+
+
+def _statement(found: re.Match, table: str, arrays: dict[str, int]) -> tuple[str, str]:
+    """A ``_STATEMENT`` in TABLE -> (the table from there on, the table or key it names); ARRAYS
+    counts the [[tables]] of each array so far."""
+    array, header, key = found.groups()
+    if array:
+        name = _dotted(array)
+        arrays[name] = arrays.get(name, -1) + 1
+        return f"{name}[{arrays[name]}]", f"{name}[{arrays[name]}]"
+    if header:
+        return _dotted(header), _dotted(header)
+    return table, _dotted(key, table)
+
+
+def _dotted(path: str, table: str = "") -> str:
+    """A TOML key path as written ('hf_daily . "min_interval_seconds"') -> 'TABLE.hf_daily.min_interval_seconds'."""
+    parts, value = [], tomllib.loads(f"{path} = 0")
+    while isinstance(value, dict):
+        (key, value), = value.items()
+        parts.append(key)
+    return ".".join(([table] if table else []) + parts)
+
+
+def _value_end(text: str, pos: int) -> int:
+    """Where the value starting at POS ends: past the line break closing it outside any string,
+    array or inline table."""
+    depth = 0
+    for token in _VALUE_TOKEN.finditer(text, pos):
+        kind = token.group()
+        if kind in ("[", "{"):
+            depth += 1
+        elif kind in ("]", "}"):
+            depth -= 1
+        elif kind == "\n" and depth == 0:
+            return token.end()
+    return len(text)
+
+
 def _apply(obj, data: dict, prefix: str, where: str) -> None:
     known = {f.name.rstrip("_"): f for f in fields(obj)}
     for key, value in data.items():
@@ -277,11 +378,11 @@ def _apply(obj, data: dict, prefix: str, where: str) -> None:
             continue
         f = known.get(key)
         if f is None or f.name == "path":
-            raise ConfigError(f"{where}: unknown key '{dotted}'" + _suggest(key, known, prefix.rstrip(".")))
+            raise ConfigError(f"{_where(where, dotted)}: unknown key '{dotted}'" + _suggest(key, known, prefix.rstrip(".")))
         current = getattr(obj, f.name)
         if is_dataclass(current):
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}: '{dotted}' must be a table")
+                raise ConfigError(f"{_at(where, dotted)} must be a table, not {_toml(value)}")
             _apply(current, value, dotted + ".", where)
         else:
             setattr(obj, f.name, _coerce(value, _expected_type(obj, f.name), dotted, where))
@@ -301,15 +402,21 @@ def _coerce(value, expected: type, key: str, where: str):
         return float(value)
     if expected is list:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: '{key}' must be a list of strings")
+            raise ConfigError(f"{_at(where, key)} must be a list of strings")
         return value
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        shown = repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else value
-        raise ConfigError(f"{where}: '{key}' must be {TOML_KINDS[expected]}, not {shown}")
+        raise ConfigError(f"{_at(where, key)} must be {TOML_KINDS[expected]}, not {_toml(value)}")
     return value
 
 
 TOML_KINDS = {str: "a string in quotes", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _toml(value) -> str:
+    """A value as a message shows it, in TOML's words: 'x' quoted, true, 30.5, a table, a list."""
+    if isinstance(value, (dict, list)):
+        return "a table" if isinstance(value, dict) else "a list"
+    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _suggest(key: str, known: dict, table: str = "") -> str:
@@ -348,16 +455,16 @@ def _related(name: str, table: str) -> bool:
 def _subscriber(item, index: int, where: str) -> SubscriberSpec:
     key = f"subscribers[{index}]"
     if not isinstance(item, dict):
-        raise ConfigError(f"{where}: '{key}' must be a table")
+        raise ConfigError(f"{_at(where, key)} must be a table, not {_toml(item)}")
     spec = SubscriberSpec()
     _apply(spec, item, key + ".", where)
     has_profiles = any(text.strip() for text in spec.profiles)
     if spec.keywords.strip() and has_profiles:
-        raise ConfigError(f"{where}: '{key}' has both 'keywords' and 'profiles': put every profile in 'profiles'")
+        raise ConfigError(f"{_at(where, key)} has both 'keywords' and 'profiles': put every profile in 'profiles'")
     if not spec.keywords.strip() and not has_profiles:
-        raise ConfigError(f"{where}: '{key}.keywords' is required (or 'profiles', a list of several)")
+        raise ConfigError(f"{_at(where, key + '.keywords')} is required (or 'profiles', a list of several)")
     if bool(spec.email) == bool(spec.slack):
-        raise ConfigError(f"{where}: '{key}' needs exactly one of 'email' or 'slack'")
+        raise ConfigError(f"{_at(where, key)} needs exactly one of 'email' or 'slack'")
     return spec
 
 
@@ -365,37 +472,43 @@ def check_subscribers(config: Config) -> None:
     """Every [[subscribers]] entry through the same checks as `notifier subscribe`, so a bad entry
     (or a second entry for the same person) fails here, naming the file and the entry."""
     from notifier.errors import InputError
-    from notifier.profile import shown
     from notifier.subscribers import spec_subscriber
 
     seen: dict[str, int] = {}
     for i, spec in enumerate(config.subscribers):
-        entry = f"{config.path}: subscribers[{i}] ({shown(spec.email or spec.slack)})"
         try:
             address = spec_subscriber(spec, config.schedule.timezone).address
         except InputError as err:
-            raise ConfigError(f"{entry}: {err}") from None
+            raise ConfigError(f"{_entry(config, i)}: {err}") from None
         if address in seen:
-            raise ConfigError(f"{entry}: the same subscriber as subscribers[{seen[address]}]")
+            raise ConfigError(f"{_entry(config, i)}: the same subscriber as subscribers[{seen[address]}]")
         seen[address] = i
+
+
+def _entry(config: Config, i: int) -> str:
+    """How a message names the I-th [[subscribers]] entry: 'FILE: line N: subscribers[I] (address)'."""
+    from notifier.profile import shown
+
+    spec = config.subscribers[i]
+    return f"{_where(config.path, f'subscribers[{i}]')}: subscribers[{i}] ({shown(spec.email or spec.slack)})"
 
 
 def validate(config: Config) -> None:
     where = config.path or "defaults"
     if config.email.security not in ("starttls", "tls", "none"):
-        raise ConfigError(f"{where}: 'email.security' must be starttls, tls or none, not {config.email.security!r}")
+        raise ConfigError(f"{_at(where, 'email.security')} must be starttls, tls or none, not {config.email.security!r}")
     if not TIME_RE.match(config.schedule.time):
-        raise ConfigError(f"{where}: 'schedule.time' must be HH:MM (24-hour), not {config.schedule.time!r}")
-    check_timezone(config.schedule.timezone, f"{where}: 'schedule.timezone'")
+        raise ConfigError(f"{_at(where, 'schedule.time')} must be HH:MM (24-hour), not {config.schedule.time!r}")
+    _located(where, "schedule.timezone", check_timezone, config.schedule.timezone)
     if config.delivery.unknown_policy not in ("resend", "hold"):
-        raise ConfigError(f"{where}: 'delivery.unknown_policy' must be resend or hold, not {config.delivery.unknown_policy!r}")
+        raise ConfigError(f"{_at(where, 'delivery.unknown_policy')} must be resend or hold, not {config.delivery.unknown_policy!r}")
     if CONTROL.search(config.general.contact):       # it goes into every request's User-Agent header
-        raise ConfigError(f"{where}: 'general.contact' must be one line without control characters "
+        raise ConfigError(f"{_at(where, 'general.contact')} must be one line without control characters "
                           f"(it is sent in the User-Agent header), not {config.general.contact!r}")
     for key in BOUNDS:
-        check_bound(key, _get(config, key), f"{where}: '{key}'")
+        _located(where, key, check_bound, key, _get(config, key))
     for key in ("sources.hf_daily.base_url", "sources.arxiv.base_url", "sources.arxiv.api_url", "slack.api_url"):
-        check_http_url(_get(config, key), f"{where}: '{key}'")
+        _located(where, key, check_http_url, _get(config, key))
     validate_sources(config.sources.arxiv, where)
     validate_addresses(config, where)
     validate_paths(config, where)
@@ -415,7 +528,7 @@ def validate_secret_names(table, where: str, prefix: str = "") -> None:
         if is_dataclass(value):
             validate_secret_names(value, where, f"{prefix}{f.name}.")
         elif f.name.endswith("_env") and value and not SECRET_NAME_RE.match(value):
-            raise ConfigError(f"{where}: '{prefix}{f.name}' must name an environment variable or "
+            raise ConfigError(f"{_at(where, prefix + f.name)} must name an environment variable or "
                               f"credential (letters, digits, _ . -), not {value!r}")
 
 
@@ -442,9 +555,9 @@ def validate_sources(arxiv: ArxivSource, where: str) -> None:
     """arXiv categories as arXiv writes them (cs.LG, hep-th, cs.LG+cs.AI), at least one when enabled."""
     bad = [c for c in arxiv.categories if not ARXIV_CATEGORY_RE.fullmatch(c)]
     if bad:
-        raise ConfigError(f"{where}: 'sources.arxiv.categories' has {bad[0]!r}: use arXiv's names, e.g. cs.LG or hep-th")
+        raise ConfigError(f"{_at(where, 'sources.arxiv.categories')} has {bad[0]!r}: use arXiv's names, e.g. cs.LG or hep-th")
     if arxiv.enabled and not arxiv.categories:
-        raise ConfigError(f"{where}: 'sources.arxiv.categories' is empty while [sources.arxiv] is enabled: "
+        raise ConfigError(f"{_at(where, 'sources.arxiv.categories')} is empty while [sources.arxiv] is enabled: "
                           "name at least one, e.g. [\"cs.LG\"]")
 
 
@@ -458,17 +571,17 @@ def validate_addresses(config: Config, where: str) -> None:
 
     sender = config.email.from_
     if re.search(r"[\r\n]", sender) or not re.fullmatch(r"[^@\s]+@[^@\s]+", parseaddr(sender)[1]):
-        raise ConfigError(f"{where}: 'email.from' must be an address, e.g. \"Digests <papers@example.org>\", "
+        raise ConfigError(f"{_at(where, 'email.from')} must be an address, e.g. \"Digests <papers@example.org>\", "
                           f"not {sender!r}")
     if BLANK_OR_CONTROL.search(config.email.host):
-        raise ConfigError(f"{where}: 'email.host' must be a host name, not {config.email.host!r}")
+        raise ConfigError(f"{_at(where, 'email.host')} must be a host name, not {config.email.host!r}")
     targets = [("alerts.email", config.alerts.email, "email"), ("alerts.slack", config.alerts.slack, "slack"),
                ("email.unsubscribe_mailto", config.email.unsubscribe_mailto, "email")]
     targets += [("web.slack_targets", t, "slack") for t in config.web.slack_targets if t != ANY_SLACK_USER]
     for key, value, channel in targets:
         if value and _channel(value) != channel:
             kind = "an e-mail address" if channel == "email" else "a Slack target (#channel, C…, U…)"
-            raise ConfigError(f"{where}: '{key}' must be {kind}, not {value!r}")
+            raise ConfigError(f"{_at(where, key)} must be {kind}, not {value!r}")
 
 
 def validate_paths(config: Config, where: str) -> None:
@@ -477,7 +590,7 @@ def validate_paths(config: Config, where: str) -> None:
     for key, is_kind, kind in (("general.template_dir", os.path.isdir, "folder"), ("email.ca_file", os.path.isfile, "file")):
         value = _get(config, key)
         if value and not is_kind(Path(value).expanduser()):
-            raise ConfigError(f"{where}: '{key}' names no {kind}: {value!r}")
+            raise ConfigError(f"{_at(where, key)} names no {kind}: {value!r}")
 
 
 def _channel(address: str) -> str | None:
@@ -513,21 +626,21 @@ def check_bound(key: str, value: float | None, what: str) -> float | None:
 
 # ----------------------------------------------------------------------------- [web]
 def validate_web(web: Web, where: str) -> None:
-    listen_address(web.listen, where)
+    _located(where, "web.listen", listen_address, web.listen)
     if web.public_url:
-        check_http_url(web.public_url, f"{where}: 'web.public_url'", plain=True)
+        _located(where, "web.public_url", check_http_url, web.public_url, plain=True)
     for key in ("limit_per_address", "limit_per_client"):
         if not re.match(r"^[0-9]+\s*/\s*(second|minute|hour|day)\Z", getattr(web, key)):
-            raise ConfigError(f"{where}: 'web.{key}' must look like '3/hour' (per second, minute, hour or day)")
+            raise ConfigError(f"{_at(where, 'web.' + key)} must look like '3/hour' (per second, minute, hour or day)")
 
 
-def listen_address(listen: str, where: str = "") -> tuple[str, int]:
-    """'host:port' -> (host, port); '[::1]:8080' for IPv6."""
+def listen_address(listen: str, what: str = "'web.listen'") -> tuple[str, int]:
+    """'host:port' -> (host, port); '[::1]:8080' for IPv6. ConfigError '<what> must be host:port ...'."""
     host, sep, port = listen.rpartition(":")
     if not sep or not host or BLANK_OR_CONTROL.search(host) or not re.fullmatch(r"[0-9]+", port):
-        raise ConfigError(f"{where}: 'web.listen' must be host:port, e.g. 127.0.0.1:8080, not {listen!r}")
+        raise ConfigError(f"{what} must be host:port, e.g. 127.0.0.1:8080, not {listen!r}")
     if not 0 < int(port) < 65536:
-        raise ConfigError(f"{where}: 'web.listen' port {int(port)} is out of range: use 1 to 65535")
+        raise ConfigError(f"{what} port {int(port)} is out of range: use 1 to 65535")
     return host.strip("[]"), int(port)
 
 
@@ -626,6 +739,7 @@ def redacted(config: Config) -> dict:
     from dataclasses import asdict
 
     data = asdict(config)
+    del data["path"]                # where it was read from, no key of the file (`notifier config` says it apart)
     data["database"]["url"] = re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", config.database_url)
     data["general"]["state_dir"] = str(config.state_dir)
     data["email"] = {("from" if k == "from_" else k): v for k, v in data["email"].items()}   # the file's key

@@ -24,6 +24,11 @@ _SPECIAL = re.compile(r'[",\n]')      # what decides where a term ends: a quote,
 # Control characters (but tab and line breaks) and the bidi embedding/override/isolate controls:
 # invisible in a terminal, they change how a profile, a subject line or a listing reads.
 _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# What other search boxes separate or combine terms with. In a term typed without quotes they made
+# one long phrase: 'kv cache; mixture of experts; -diffusion' looked for those words together and
+# excluded nothing. (Within quotes they are the phrase's: "R AND D".)
+_JOINER = re.compile(r"\s*[;|]\s*|\s+(OR|AND|NOT)\s+")
+_JOINED_AS = {"AND": ", +", "NOT": ", -"}     # else ', ': the next term
 
 
 @dataclass(frozen=True)
@@ -96,12 +101,16 @@ def parse_profile(text: str) -> Profile:
 def check_profile(text: str) -> Profile:
     """``parse_profile``, refusing too what parses but cannot be what was meant: a term written twice
     (it silently counted twice; in two forms, 'agent, agents', it is let be, as profiles in config
-    files have it), a term both looked for and excluded (it can never match), or a
-    term of common words alone ('the', "of the": it would match or exclude almost every paper; an
-    author may be called An or To). For text a person just typed; stored profiles are parsed as
-    before, so none stops a delivery."""
+    files have it), a term joined to others as other search boxes join them ('a; b', 'a OR b'), a
+    term both looked for and excluded (it can never match), or a term of common words alone ('the',
+    "of the": it would match or exclude almost every paper; an author may be called An or To). For
+    text a person just typed; stored profiles are parsed as before, so none stops a delivery."""
     profile = parse_profile(text)
     for t in profile.terms:
+        joined = _JOINER.search(t.raw) if '"' not in t.raw else None
+        if joined:
+            raise ProfileError(f"term '{shown(t.raw)}' joins terms with '{joined.group().strip()}': separate "
+                               f"them with commas, e.g. {shown(_as_terms(t.raw))}", term=t.raw)
         if t.field != "author" and STOP.issuperset(_WORD.findall(t.text.lower())):
             raise ProfileError(f"term '{shown(t.raw)}' has only common words: it would "
                                f"{'exclude' if t.mode == 'exclude' else 'match'} almost every paper; "
@@ -120,6 +129,13 @@ def check_profile(text: str) -> Profile:
             raise ProfileError(f"term '{shown(t.raw)}' is also excluded by '{shown(e.raw)}': "
                                "no paper could match it; remove one", term=e.raw)
     return profile
+
+
+def _as_terms(raw: str) -> str:
+    """A term joined as other search boxes do, written as separate terms: 'moe; rag' -> 'moe, rag',
+    'moe AND rag' -> '+moe, +rag', 'moe NOT rag' -> 'moe, -rag'."""
+    terms = _JOINER.sub(lambda m: _JOINED_AS.get(m.group(1), ", "), raw)
+    return "+" + terms if re.search(r"\s+AND\s+", raw) and terms[0] not in "+-" else terms
 
 
 def check_typed(text: str, kept: Collection[str] = ()) -> Profile:
@@ -206,6 +222,9 @@ def parse_term(raw: str) -> Term:
         again = _FIELD.match(body)
         if again and again.group(1).lower() in FIELDS:     # 'title:title:a' was the phrase 'title a'
             raise ProfileError(f"two fields in term '{shown(raw)}': use one, title: or author:", term=raw)
+        if body[:1] in ("+", "-"):      # 'title:-moe' looked for moe in titles, labelled '-moe'
+            raise ProfileError(f"operator after the field in term '{shown(raw)}': put it first, "
+                               f"{body[0]}{m.group(1)}:{body[1:].strip()}", term=raw)
     if body.startswith('"'):
         if not (len(body) >= 2 and body.endswith('"') and body.count('"') == 2):
             raise ProfileError(f"misplaced quote in term '{shown(raw)}': quote the whole phrase", term=raw)

@@ -47,6 +47,40 @@ def test_every_help_page_says_what_it_does_and_names_only_files_in_the_repositor
             assert (root / doc).exists() or (root / "docs" / doc).exists(), (name, doc)
 
 
+
+def test_every_value_a_help_page_asks_for_is_named_in_capitals():
+    """`vote subscriber paper {up,down,clear}` beside `parse PATH_OR_URL`: a word in lower case reads as
+    one to type as it is (`list`, `copy`), so each value to fill in is in capitals."""
+    for name, parser in every_parser():
+        for action in parser._actions:
+            if action.choices is None and action.nargs != 0:
+                shown = action.metavar or (action.dest.upper() if action.option_strings else action.dest)
+                assert re.fullmatch(r"[A-Z_:]+(\.[a-z]+)?", shown), (name, shown)
+
+
+def test_every_example_in_a_help_page_is_one_that_works():
+    """A profile given as an example is accepted as typed, and a command line shown names a command
+    and options it has."""
+    from notifier.profile import check_profile
+
+    for name, parser in every_parser():
+        text = " ".join(parser.format_help().split())
+        for profile in re.findall(r"e\.g\. '([^']+)'", text):
+            check_profile(profile)
+        for shown in re.findall(r"`(notifier [^`]+)`", text):
+            for command in shown.split("|"):
+                words = command.split()[1:]
+                options = {o for p in parsers_named(words) for a in p._actions for o in a.option_strings}
+                assert {w for w in words if w.startswith("--")} <= options, (name, command)
+
+
+def parsers_named(words: list[str]) -> list:
+    """The parsers a command line's first words name: its command's, and its action's (`profile check`)."""
+    parsers = [p for name, p in every_parser() if name == words[0]]
+    assert parsers, words
+    below = [p for name, p in every_parser() if len(words) > 1 and name == " ".join(words[:2])]
+    return parsers + below
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
 @pytest.mark.parametrize("argv", [["config"], ["subscribers", "export"], ["subscribers"]])
 def test_output_to_a_full_disk_is_one_line_saying_so_and_exit_1(cli, argv):
@@ -54,8 +88,8 @@ def test_output_to_a_full_disk_is_one_line_saying_so_and_exit_1(cli, argv):
     cli("subscribe", "ada@example.org", "-k", "agents")
     with open("/dev/full", "w") as full:
         proc = subprocess.run([sys.executable, "-m", "notifier", *argv], stdout=full, stderr=subprocess.PIPE, text=True)
-    assert (proc.returncode, proc.stderr) == (1, "notifier: error: could not write the output: No space left on "
-                                                 "device\n")
+    error = proc.stderr.removeprefix("notifier: the built-in defaults (no --config, no $NOTIFIER_CONFIG)\n")  # config's
+    assert (proc.returncode, error) == (1, "notifier: error: could not write the output: No space left on device\n")
 
 
 def closed_port() -> int:
@@ -65,6 +99,48 @@ def closed_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]       # nothing listens there once it is closed: connection refused
 
+
+def as_a_user(argv: list[str]) -> list[str]:
+    """ARGV run without root's power to pass any file permission (a test box runs as root), as an
+    operator's account meets them; skips where that cannot be done."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return argv
+    if not shutil.which("setpriv"):
+        pytest.skip("needs setpriv (util-linux) to drop root's file-permission override")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--inh-caps=-all", "--", *argv]
+
+
+@pytest.mark.parametrize("argv", [["status"], ["subscribe", "ada@example.org", "-k", "moe"]], ids=["status", "subscribe"])
+def test_a_state_folder_the_user_may_not_enter_is_one_line_naming_the_database(tmp_path, argv):
+    """A state folder without search permission ended every command in a PermissionError traceback."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o000)
+    env = {**os.environ, "NOTIFIER_STATE_DIR": str(state)}
+    env.pop("NOTIFIER_DATABASE_URL", None)
+    env.pop("NOTIFIER_CONFIG", None)
+    try:
+        proc = subprocess.run(as_a_user([sys.executable, "-m", "notifier", *argv]), capture_output=True, text=True, env=env)
+    finally:
+        state.chmod(0o700)
+    assert (proc.returncode, proc.stderr) == (1, f"notifier: error: {state}/notifier.sqlite: Permission denied (check "
+                                                 "the permissions of it and of the folders above it)\n")
+
+
+def test_ctrl_c_while_a_command_is_still_loading_is_one_line_and_exit_130(monkeypatch, capsys):
+    """`notifier match` takes a quarter of a second to load its module (numpy); a Ctrl-C then ended in
+    a KeyboardInterrupt traceback and death by SIGINT, where one later says 'interrupted', 130."""
+    import notifier.cli
+
+    def interrupted(module):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(notifier.cli, "_module", interrupted)
+    try:
+        code = main(["match", "--papers", "p.jsonl", "--profile", "moe"])
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C went past main: a traceback", pytrace=False)
+    assert (code, capsys.readouterr().err) == (130, "notifier: interrupted\n")
 
 @pytest.mark.parametrize("argv,code", [(["fetch", "--date", "2026-06-12"], 1), (["run", "--date", "2026-06-12"], 1),
                                        (["status"], 3)], ids=["fetch", "run", "status"])
@@ -413,17 +489,33 @@ def test_out_of_range_threshold_is_one_line_error(cli, command, value):
     assert thresholds(cli) == {"bob@example.org": 0.3}
 
 
-@pytest.mark.parametrize("argv, option", [(["subscribe", "ada@example.org", "--keywords", "-diffusion,moe"], "--keywords"),
-                                          (["edit", "ada@example.org", "-k", "-diffusion,moe"], "--keywords"),
-                                          (["match", "--papers", "p.jsonl", "--profile", "-moe"], "--profile")])
-def test_a_profile_starting_with_a_dash_is_a_usage_error_that_says_how_to_write_it(cli, capsys, argv, option):
+@pytest.mark.parametrize("argv, hint", [
+    (["subscribe", "ada@example.org", "--keywords", "-diffusion,moe"], "--keywords=-diffusion,moe"),
+    (["edit", "ada@example.org", "-k", "-diffusion,moe"], "--keywords=-diffusion,moe"),
+    (["match", "--papers", "p.jsonl", "--profile", "-moe"], "--profile=-moe"),
+    (["match", "--papers", "p.jsonl", "--profile", '-"kv-cache",moe'], """--profile='-"kv-cache",moe'"""),
+], ids=["subscribe", "edit_short_option", "match", "match_needing_quotes"])
+def test_a_profile_starting_with_a_dash_is_a_usage_error_that_says_how_to_write_it(cli, capsys, argv, hint):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2 and capsys.readouterr().err.splitlines()[-1].endswith(
-        f"expected one argument (a value starting with '-' goes after '=': {option}='-diffusion,moe')")
+        f"expected one argument (a value starting with '-' goes after '=': {hint})")
     assert cli("subscribe", "ada@example.org", "--keywords=-diffusion,moe")[:2] == (0, "subscribed ada@example.org "
                                                                                    "(email, daily at 07:30 UTC)\n")
 
+
+@pytest.mark.parametrize("argv, line", [
+    (["profile", "check", "-diffusion,moe"], "notifier profile check: error: the following arguments are required: TEXT "
+     "(a value starting with '-' goes after '--': notifier profile check -- -diffusion,moe)"),
+    (["profile", "check"], "notifier profile check: error: the following arguments are required: TEXT"),
+    (["profile", "check", "moe", "--papers"], "notifier profile check: error: argument --papers: expected one argument"),
+], ids=["dashed_profile", "no_profile", "no_value"])
+def test_a_missing_value_says_how_to_give_one_starting_with_a_dash_only_when_one_was(capsys, argv, line):
+    """`notifier profile check -diffusion,moe` said only that TEXT was missing; and a value left out was
+    answered with how to write '-diffusion,moe', a profile nobody had typed."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == line
 
 def test_config_and_verbose_work_after_the_command_too_and_never_undo_one_given_before(cli, tmp_path):
     """`notifier fetch -c FILE` said "unrecognized arguments: -c FILE"."""
@@ -613,9 +705,9 @@ def test_subscribing_a_profile_with_a_terminal_escape_is_refused(cli):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("[database]\nurl = 'notaurl'\n", "'database.url' must be sqlite:///PATH"),
-    ("subscribers = 5\n", "'subscribers' must be a list of [[subscribers]] tables, not int"),
-    ("[matching]\nmax_items = 1000000000000\n", "'matching.max_items' must be between 1 and 100, not 1000000000000"),
+    ("[database]\nurl = 'notaurl'\n", "line 2: 'database.url' must be sqlite:///PATH"),
+    ("subscribers = 5\n", "line 1: 'subscribers' must be a list of [[subscribers]] tables, not 5"),
+    ("[matching]\nmax_items = 1000000000000\n", "line 2: 'matching.max_items' must be between 1 and 100, not 1000000000000"),
 ])
 def test_bad_config_stops_every_command_with_one_line(cli, tmp_path, text, message):
     path = tmp_path / "c.toml"

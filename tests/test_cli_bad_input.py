@@ -105,6 +105,13 @@ def test_a_setting_out_of_range_names_the_option_as_typed(cli, option, value, me
     one_line_error(cli("edit", "ada@example.org", option, value), message)
 
 
+@pytest.mark.parametrize("value,message", [("8080", "--listen must be host:port, e.g. 127.0.0.1:8080, not '8080'"),
+                                           ("127.0.0.1:0", "--listen port 0 is out of range: use 1 to 65535")],
+                         ids=["no_host", "port_zero"])
+def test_a_bad_listen_address_names_the_option_as_typed(cli, value, message):
+    """It said "--listen: 'web.listen' must be ...", a key of a file that was not involved."""
+    one_line_error(cli("web", "--listen", value), message)
+
 @pytest.mark.parametrize("url", ["foo", "sqlite://", "sqlite:///", "mysql://db/notifier", "sqlite:///copy.sqlite?mode=ro"],
                          ids=["not_a_url", "in_memory", "no_path", "mysql", "query"])
 def test_db_copy_to_an_unsupported_url_is_one_line_and_copies_nothing(cli, tmp_path, monkeypatch, url):

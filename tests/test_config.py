@@ -59,6 +59,30 @@ def test_bad_config_is_one_line_naming_file_and_key(tmp_path, text, message):
     assert "\n" not in str(err.value)
 
 
+
+@pytest.mark.parametrize("text,message", [
+    ("[general]\ncontact = 'a@example.org'\n\n# how long\nretention_days = '90'\n",
+     "line 5: 'general.retention_days' must be a whole number, not '90'"),
+    ('[general]\ncontact = """\n[email]\nport = 1\n"""\nretention_days = 1.5\n',
+     "line 6: 'general.retention_days' must be a whole number, not 1.5"),
+    ('[sources.arxiv]\ncategories = [\n  "cs.LG",  # [web]\n  "cs.CL",\n]\nenable = true\n',
+     "line 6: unknown key 'sources.arxiv.enable' (did you mean 'enabled'?)"),
+    ("[sources]\nhf_daily.max_catchup_days = 'x'\n", "line 2: 'sources.hf_daily.max_catchup_days' must be a whole number"),
+    ("[general]\ncontact = ''\nemail = { host = 'smtp.example.org', port = 'x' }\n",
+     "line 3: unknown key 'general.email'"),
+    ("\nemail = { host = 'smtp.example.org', port = 'x' }\n", "line 2: 'email.port' must be a whole number, not 'x'"),
+    ('[ "schedule" ]\ntime = 7\n', "line 2: 'schedule.time' must be a string in quotes, not 7"),
+    ("[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n[[subscribers]]\nemail = 'b@example.org'\n"
+     "keywords = 'y'\nmax_items = 'ten'\n", "line 7: 'subscribers[1].max_items' must be a whole number, not 'ten'"),
+], ids=["after_blank_and_comment", "after_multiline_string", "after_multiline_array", "dotted_key", "misplaced_table",
+        "inline_table", "quoted_header", "second_subscriber"])
+def test_a_wrong_value_or_unknown_key_names_the_line_it_is_on(tmp_path, text, message):
+    """tomllib gives no lines: the line is found in the text, past strings and arrays that span lines."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value).startswith(f"{path}: {message}")
+
 def test_a_file_saved_with_a_byte_order_mark_loads(tmp_path):
     path = tmp_path / "config.toml"
     path.write_bytes("\ufeff[general]\ncontact = 'zoë@example.org'\n".encode("utf-8"))
@@ -80,7 +104,7 @@ def test_an_unknown_subscriber_key_is_answered_with_a_close_key_or_the_known_one
     path = write(tmp_path, SUBSCRIBER + f"{key} = 'x'\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
-    assert str(err.value) == f"{path}: unknown key 'subscribers[0].{key}' ({hint})"
+    assert str(err.value) == f"{path}: line 4: unknown key 'subscribers[0].{key}' ({hint})"
 
 
 @pytest.mark.parametrize("text,message", [
@@ -93,18 +117,18 @@ def test_a_key_put_in_a_table_above_or_below_its_own_is_answered_with_where_it_b
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
-    assert str(err.value) == f"{path}: {message}"
+    assert str(err.value) == f"{path}: line 2: {message}"
 
 
 @pytest.mark.parametrize("text,message", [
     ("[matching]\nthreshold = 1.5\n",
-     "'matching.threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not 1.5"),
+     "line 2: 'matching.threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not 1.5"),
     ("[matching]\nthreshold = 0\n",
-     "'matching.threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not 0"),
+     "line 2: 'matching.threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not 0"),
     ("[matching]\nthreshold = nan\n",
-     "'matching.threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not nan"),
+     "line 2: 'matching.threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not nan"),
     ("[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\nthreshold = 0.01\n",
-     "subscribers[0] (a@example.org): threshold must be between 0.05 and 0.95 (lower sends more papers, "
+     "line 1: subscribers[0] (a@example.org): threshold must be between 0.05 and 0.95 (lower sends more papers, "
      "higher fewer), not 0.01"),
 ], ids=["above", "zero", "nan", "subscriber"])
 def test_out_of_range_threshold_is_refused_at_load_in_one_line(tmp_path, text, message):
@@ -169,7 +193,7 @@ def test_config_command_warns_of_the_missing_secret_that_run_and_serve_refuse_to
     assert main(["--config", str(path), "config"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["email"]["host"] == "smtp.example.org"
-    assert err.splitlines()[0] == (
+    assert err.splitlines()[1] == (             # after the line naming the file read
         f"notifier: warning: {path}: 'email.password_env': $NOTIFIER_SMTP_PASSWORD is not set (nor "
         "$CREDENTIALS_DIRECTORY/NOTIFIER_SMTP_PASSWORD); the SMTP login as 'ada' needs it; `notifier run` and "
         "`notifier serve` refuse to start without it here")
@@ -191,11 +215,11 @@ def test_config_command_warns_of_the_missing_secret_that_run_and_serve_refuse_to
     ("[alerts]\nsource_failure_hours = 0\n", "'alerts.source_failure_hours' must be between 1 and 720, not 0"),
 ], ids=["retention_negative", "retention_zero", "max_items_huge", "upvote_nan", "interval_inf", "timeout_zero",
         "attempts_zero", "email_timeout_negative", "delivery_attempts", "retry_base", "alert_hours"])
-def test_numbers_out_of_their_range_are_refused_naming_file_and_key(tmp_path, text, message):
+def test_numbers_out_of_their_range_are_refused_naming_file_line_and_key(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
-    assert str(err.value) == f"{path}: {message}"
+    assert str(err.value) == f"{path}: line 2: {message}"
 
 
 def test_the_default_threshold_shown_is_the_one_the_matcher_uses():
@@ -226,7 +250,7 @@ def test_unsupported_database_url_is_refused_at_load(tmp_path, url):
     path = write(tmp_path, f"[database]\nurl = '{url}'\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
-    assert str(err.value) == (f"{path}: 'database.url' must be sqlite:///PATH (three slashes, then the file; "
+    assert str(err.value) == (f"{path}: line 2: 'database.url' must be sqlite:///PATH (three slashes, then the file; "
                               f"sqlite:////abs/path) or postgresql+psycopg://USER@HOST/DATABASE, not '{url}'")
 
 
@@ -245,11 +269,26 @@ def test_supported_database_urls_are_accepted(tmp_path, url):
     assert load_config(write(tmp_path, f"[database]\nurl = '{url}'\n"), env={}).database_url == url
 
 
-def test_subscribers_that_is_not_a_list_of_tables_is_one_line(tmp_path):
-    path = write(tmp_path, "subscribers = 5\n")
+@pytest.mark.parametrize("text,shown", [("subscribers = 5\n", "5"), ("[subscribers]\nemail = 'a@example.org'\n", "a table")],
+                         ids=["number", "one_bracket_table"])
+def test_subscribers_that_is_not_a_list_of_tables_is_one_line(tmp_path, text, shown):
+    path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
-    assert str(err.value) == f"{path}: 'subscribers' must be a list of [[subscribers]] tables, not int"
+    assert str(err.value) == f"{path}: line 1: 'subscribers' must be a list of [[subscribers]] tables, not {shown}"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[general]\ncontact.address = 'a@example.org'\n", "'general.contact' must be a string in quotes, not a table"),
+    ("[[general]]\ncontact = 'a@example.org'\n", "'general' must be a table, not a list"),
+    ("[email]\nport = [587]\n", "'email.port' must be a whole number, not a list"),
+], ids=["dotted_key_for_a_value", "array_of_tables", "list_for_a_number"])
+def test_a_table_or_list_where_a_value_belongs_is_named_in_tomls_words(tmp_path, text, message):
+    """They were shown as Python wrote them: "not {'address': 'a@example.org'}", "not dict"."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value).endswith(f": {message}")
 
 
 def test_config_that_is_not_utf8_is_one_line(tmp_path):
@@ -264,10 +303,10 @@ ADA = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
 
 
 @pytest.mark.parametrize("text,message", [
-    ("[schedule]\ntimezone = 'utc'\n", "'schedule.timezone': unknown time zone 'utc': did you mean Etc/UTC or UTC?"),
-    ("[schedule]\ntimezone = 'Berlin'\n", "'schedule.timezone': unknown time zone 'Berlin': did you mean Europe/Berlin?"),
+    ("[schedule]\ntimezone = 'utc'\n", "line 2: 'schedule.timezone': unknown time zone 'utc': did you mean Etc/UTC or UTC?"),
+    ("[schedule]\ntimezone = 'Berlin'\n", "line 2: 'schedule.timezone': unknown time zone 'Berlin': did you mean Europe/Berlin?"),
     ("[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\ntimezone = 'new york'\n",
-     "subscribers[0] (a@example.org): timezone: unknown time zone 'new york': did you mean America/New_York?"),
+     "line 1: subscribers[0] (a@example.org): timezone: unknown time zone 'new york': did you mean America/New_York?"),
 ], ids=["schedule_lower_case", "schedule_city", "subscriber_city"])
 def test_a_time_zone_in_other_capitals_or_a_city_is_answered_with_the_zone_meant(tmp_path, text, message):
     """'utc' got "use an IANA name such as Europe/Berlin", as if UTC were not one."""
@@ -288,10 +327,10 @@ def test_a_subscriber_entry_holds_several_profiles_as_repeated_keywords_do(cli, 
 
 @pytest.mark.parametrize("entry,message", [
     ("email = 'b@example.org'\nkeywords = 'x'\nprofiles = ['y']",
-     "'subscribers[1]' has both 'keywords' and 'profiles': put every profile in 'profiles'"),
-    ("email = 'b@example.org'\nprofiles = ['  ']", "'subscribers[1].keywords' is required (or 'profiles', a list of several)"),
-    ("email = 'b@example.org'\nprofiles = 'x'", "'subscribers[1].profiles' must be a list of strings"),
-    ("email = 'b@example.org'\nprofiles = ['x', 'y,,z']", "subscribers[1] (b@example.org): profile 'y,,z': empty term after 'y': remove the extra comma"),
+     "line 4: 'subscribers[1]' has both 'keywords' and 'profiles': put every profile in 'profiles'"),
+    ("email = 'b@example.org'\nprofiles = ['  ']", "line 4: 'subscribers[1].keywords' is required (or 'profiles', a list of several)"),
+    ("email = 'b@example.org'\nprofiles = 'x'", "line 6: 'subscribers[1].profiles' must be a list of strings"),
+    ("email = 'b@example.org'\nprofiles = ['x', 'y,,z']", "line 4: subscribers[1] (b@example.org): profile 'y,,z': empty term after 'y': remove the extra comma"),
 ], ids=["both", "blank", "not_a_list", "bad_profile"])
 def test_a_subscriber_entry_with_profiles_wrongly_is_one_line_naming_it(tmp_path, entry, message):
     path = write(tmp_path, ADA + "[[subscribers]]\n" + entry + "\n")
@@ -316,11 +355,11 @@ def test_a_subscriber_entry_with_profiles_wrongly_is_one_line_naming_it(tmp_path
     ("email = 'A@Example.org'\nkeywords = 'y'", "subscribers[1] (A@Example.org): the same subscriber as subscribers[0]"),
 ], ids=["email", "slack", "email_key_with_slack_target", "profile", "time", "timezone", "frequency", "max_items",
         "max_items_zero", "same_person"])
-def test_bad_subscriber_entry_is_refused_at_load_naming_file_and_entry(tmp_path, entry, message):
+def test_bad_subscriber_entry_is_refused_at_load_naming_file_line_and_entry(tmp_path, entry, message):
     path = write(tmp_path, ADA + "[[subscribers]]\n" + entry + "\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
-    assert str(err.value) == f"{path}: {message}"
+    assert str(err.value) == f"{path}: line 4: {message}"
 
 
 # Values that used to pass the load (and fail later, at the first fetch, send or alert) or to stop it
@@ -418,6 +457,19 @@ def test_notifier_config_shows_the_sender_under_the_key_the_file_uses(tmp_path):
     shown = redacted(load_config(write(tmp_path, '[email]\nfrom = "Digests <papers@example.org>"\n'), env={}))
     assert shown["email"]["from"] == "Digests <papers@example.org>" and "from_" not in shown["email"]
     assert list(shown["email"])[:6] == ["host", "port", "security", "username", "password_env", "from"]
+
+
+def test_notifier_config_shows_only_keys_a_file_has_and_says_apart_which_file_it_read(cli, tmp_path):
+    """It showed "path": "c.toml" among the tables, a key the file refuses ('unknown key 'path'')."""
+    from dataclasses import fields
+
+    from notifier.config import Config
+
+    path = write(tmp_path, "[matching]\nmax_items = 5\n")
+    code, out, err = cli("--config", str(path), "config")
+    assert code == 0 and set(json.loads(out)) == {f.name for f in fields(Config)} - {"path"}
+    assert err == f"notifier: read from {path} (the defaults for every key it does not set)\n"
+    assert cli("config")[2] == "notifier: the built-in defaults (no --config, no $NOTIFIER_CONFIG)\n"
 
 
 SMTP = '[email]\nhost = "smtp.example.org"\nfrom = "digest@example.org"\n'

@@ -680,7 +680,7 @@ def test_a_bound_below_its_range_is_a_config_error_naming_the_key(tmp_path, key,
     path.write_text(f"[sources]\n{key} = 0\n")
     with pytest.raises(ConfigError) as e:
         load_config(path, env={})
-    assert str(e.value) == f"{path}: 'sources.{key}' must be between {low} and {high}, not 0"
+    assert str(e.value) == f"{path}: line 2: 'sources.{key}' must be between {low} and {high}, not 0"
 
 
 def test_a_response_still_trickling_in_past_the_total_timeout_is_abandoned_and_retried(server, make, cfg):

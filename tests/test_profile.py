@@ -45,9 +45,13 @@ def test_terms_are_understood(text, expected):
     ("moe^2^3", "bad weight in term 'moe^2^3': one ^ per term, e.g. moe^2"),
     ("title:title:moe", "two fields in term 'title:title:moe': use one, title: or author:"),
     ('-title:author:"Tri Dao"', "two fields in term '-title:author:\"Tri Dao\"': use one, title: or author:"),
+    # an operator after the field was read as part of the word: 'title:-moe' looked for moe in titles
+    ("agents, title:-moe", "operator after the field in term 'title:-moe': put it first, -title:moe"),
+    ('author:+"Tri Dao"', "operator after the field in term 'author:+\"Tri Dao\"': put it first, +author:\"Tri Dao\""),
 ], ids=["unbalanced-quote", "unknown-field", "empty-between-commas", "bad-weight", "zero-weight",
         "empty-quotes", "lone-minus", "misplaced-quote", "empty-profile", "only-exclusions", "plus-minus",
-        "minus-minus", "plus-plus", "two-weights", "two-fields", "two-fields-excluded"])
+        "minus-minus", "plus-plus", "two-weights", "two-fields", "two-fields-excluded", "excluded-after-field",
+        "required-after-field"])
 def test_malformed_profile_gets_one_line_naming_the_term(text, message):
     with pytest.raises(ProfileError) as err:
         parse_profile(text)
@@ -127,10 +131,18 @@ def test_any_text_is_a_profile_or_a_one_line_profile_error(text):
     ("C++, -C#", "term 'C++' is also excluded by '-C#': no paper could match it; remove one"),
     ("distill, -distillation", "term 'distill' is also excluded by '-distillation': no paper could match it; remove one"),
     ("optimised, -optimized", "term 'optimised' is also excluded by '-optimized': no paper could match it; remove one"),
+    # joined as in other search boxes, they were one phrase of all their words (and excluded nothing)
+    ("kv cache; mixture of experts; -diffusion", "term 'kv cache; mixture of experts; -diffusion' joins terms "
+     "with ';': separate them with commas, e.g. kv cache, mixture of experts, -diffusion"),
+    ("moe | rag", "term 'moe | rag' joins terms with '|': separate them with commas, e.g. moe, rag"),
+    ("moe OR rag", "term 'moe OR rag' joins terms with 'OR': separate them with commas, e.g. moe, rag"),
+    ("moe AND rag", "term 'moe AND rag' joins terms with 'AND': separate them with commas, e.g. +moe, +rag"),
+    ("agents, title:moe NOT rag", "term 'title:moe NOT rag' joins terms with 'NOT': separate them with commas, "
+     "e.g. title:moe, -rag"),
 ], ids=["repeated", "repeated-required", "excluded", "required-excluded", "title-excluded", "author-excluded",
         "stop-word", "stop-phrase", "stop-title", "stop-excluded", "repeated-spelt-otherwise", "excluded-read-alike",
-        "excluded-inflected", "excluded-in-the-other-spelling"])
-def test_typed_profile_with_a_repeated_self_excluded_or_common_word_term_is_refused_naming_it(text, message):
+        "excluded-inflected", "excluded-in-the-other-spelling", "semicolons", "bar", "or", "and", "not"])
+def test_typed_profile_with_a_repeated_self_excluded_common_word_or_joined_term_is_refused_naming_it(text, message):
     with pytest.raises(ProfileError) as err:
         check_profile(text)
     assert str(err.value) == message
@@ -139,7 +151,8 @@ def test_typed_profile_with_a_repeated_self_excluded_or_common_word_term_is_refu
 
 @pytest.mark.parametrize("text", ["moe, -title:moe", "author:Dao, -Dao", "moe, title:moe", '"kv cache", MoE^2, -federated',
                                   "agent, agents",
-                                  '"mixture of experts", "learning to rank", author:An'])
+                                  '"mixture of experts", "learning to rank", author:An', '"R AND D", "moe; rag"',
+                                  "search or retrieval"])
 def test_typed_profile_with_the_same_words_in_other_fields_a_word_in_two_forms_or_common_words_in_a_phrase_is_accepted(
         text):
     assert check_profile(text) == parse_profile(text)

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from notifier.commands.status import LISTED
+
 NOT_FETCHED = [
     ("hf_daily", "[sources.hf_daily]\nenabled = false\n", "[sources.hf_daily] enabled = false"),
     ("arxiv:cs.LG", "[sources.arxiv]\nenabled = false\n", "[sources.arxiv] enabled = false"),
@@ -151,6 +153,20 @@ def test_many_subscribers_are_summarised_with_how_many_are_paused(cli, store):
     assert code == 0 and ("Subscribers:\n  52 active (2 of them paused); their latest digest sent was for "
                           "(digest day: subscribers)\n    never: 52\n") in out, out
 
+
+def test_many_digests_waiting_to_be_sent_are_counted_and_one_needing_the_operator_is_still_listed(cli, store):
+    """A `run` interrupted while planning 20,000 digests left status printing 20,000 'pending' lines."""
+    from notifier.subscribers import new_subscriber
+
+    planned_at(store, ann_and_papers(store), "2026-06-12", "failed", error="550 mailbox full")
+    for i in range(LISTED):
+        sub = store.add_subscriber(new_subscriber(address=f"u{i}@example.org", keywords=["agents"]))
+        store.plan_delivery(subscriber_id=sub.id, digest_day="2026-06-12", items=[], meta={"empty_note": True})
+    code, out, _ = cli("status")
+    assert code == 3 and out.endswith(
+        "Deliveries:\n"
+        "  failed   ann@example.org 2026-06-12 (attempts 1): 550 mailbox full\n"
+        f"  {LISTED} waiting to be sent (nothing to do: the next run or daemon sweep sends them): {LISTED} pending\n"), out
 
 def test_a_source_failing_for_days_is_failing_since_its_first_failure_not_its_latest(cli, store, tmp_path):
     """It said "FAILING since" the latest failed fetch: a source down for three days read as down since this morning."""

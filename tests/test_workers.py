@@ -391,7 +391,7 @@ def test_a_lease_outside_its_range_is_a_one_line_config_error(tmp_path, value):
     path.write_text(f"[delivery]\nlease_seconds = {value}\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
-    assert str(err.value) == (f"{path}: 'delivery.lease_seconds' must be between 3 and 86400 (how long a dead "
+    assert str(err.value) == (f"{path}: line 2: 'delivery.lease_seconds' must be between 3 and 86400 (how long a dead "
                               f"worker's digest waits to be taken over), not {value}")
 
 

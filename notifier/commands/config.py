@@ -2,7 +2,7 @@ import json
 import sys
 
 from notifier.commands import load
-from notifier.errors import ConfigError
+from notifier.errors import ConfigError, visible
 
 
 def add_arguments(p):
@@ -15,6 +15,9 @@ def run(args) -> int:
     from notifier.config import redacted, require_secrets, warn_unsubscribe_missing
 
     config = load(args)
+    source = (f"read from {config.path} (the defaults for every key it does not set)" if config.path
+              else "the built-in defaults (no --config, no $NOTIFIER_CONFIG)")
+    print(f"notifier: {visible(source)}", file=sys.stderr)
     print(json.dumps(redacted(config), indent=2, default=str))
     try:
         require_secrets(config)

@@ -14,8 +14,8 @@ def add_arguments(p):
                    "what the service writes until the copy ends, and shrinks back to "
                    f"{WAL_LIMIT_BYTES // 2**20} MiB at its next writes")
     p.add_argument("--to", required=True, metavar="URL",
-                   help="the target database, e.g. postgresql+psycopg://notifier@db/notifier (created tables "
-                        "on first use); it must be empty. A copy interrupted half-way keeps nothing there: "
+                   help="the target database, e.g. postgresql+psycopg://notifier@db/notifier, empty (the copy "
+                        "makes its tables) unless --force. A copy interrupted half-way keeps nothing there: "
                         "run the same command again")
     p.add_argument("--force", action="store_true", help="replace whatever the target database holds")
 

@@ -5,11 +5,11 @@ from notifier.errors import InputError
 
 
 def add_arguments(p):
-    p.add_argument("subscriber", help="address, name or id")
+    p.add_argument("subscriber", metavar="SUBSCRIBER", help="address, name or id")
     p.add_argument("-k", "--keywords", action="append", metavar="TEXT", help="replace the profile(s)")
     p.add_argument("--add-keywords", action="append", metavar="TEXT", help="add another profile")
     p.add_argument("--name", help="display name")
-    p.add_argument("--timezone", help="IANA time zone, e.g. Europe/Berlin")
+    p.add_argument("--timezone", metavar="ZONE", help="IANA time zone, e.g. Europe/Berlin")
     p.add_argument("--time", metavar="HH:MM", help="local delivery time")
     p.add_argument("--frequency", help="daily, weekly or weekly:DAY (mon..sun)")
     p.add_argument("--max-items", type=int, metavar="N", help=max_items_help(""))

@@ -13,7 +13,7 @@ def add_arguments(p):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--date", help="fetch this Hugging Face digest day (YYYY-MM-DD); arXiv's feed has only "
                                   "its current listing, fetched when due")
-    g.add_argument("--since", help=f"fetch every Hugging Face day from this one (YYYY-MM-DD) to today, at most "
+    g.add_argument("--since", metavar="DATE", help=f"fetch every Hugging Face day from this one (YYYY-MM-DD) to today, at most "
                                    f"{MAX_SINCE_DAYS} days")
 
 

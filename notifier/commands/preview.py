@@ -6,7 +6,7 @@ from notifier.errors import InputError
 
 
 def add_arguments(p):
-    p.add_argument("subscriber", help="address, name or id")
+    p.add_argument("subscriber", metavar="SUBSCRIBER", help="address, name or id")
     p.add_argument("--date", help="use the papers of this digest day (default: what would be sent next)")
     p.add_argument("--format", choices=("html", "text", "slack"), default=None,
                    help="default: text for e-mail subscribers, slack for Slack ones")

@@ -14,8 +14,8 @@ DONE = {"delivered": "recorded sent", "resend": "re-queued: the next run or daem
 
 
 def add_arguments(p):
-    p.add_argument("subscriber", help="address, name or id")
-    p.add_argument("day", help="the digest's day (YYYY-MM-DD), as `notifier status` lists it")
+    p.add_argument("subscriber", metavar="SUBSCRIBER", help="address, name or id")
+    p.add_argument("day", metavar="DAY", help="the digest's day (YYYY-MM-DD), as `notifier status` lists it")
     p.add_argument("outcome", choices=list(OUTCOMES),
                    help="delivered: the mail server's log shows it arrived; resend: it did not, send it again")
 

@@ -57,25 +57,42 @@ def print_deliveries(ctx, last_sent, notifier: str) -> bool:
     subscriber unsubscribed since: nothing more is sent to them (each kind counted in one line).
     An `unknown` one keeps counting whatever was sent since (its papers are taken: no later digest
     carried them) and is followed by the two commands that settle it. A `sending` one whose
-    worker stopped says so. -> any failed or of unknown outcome?"""
+    worker stopped says so. Past LISTED digests, those on their way that need nobody are counted
+    by state (a run interrupted while planning 20,000 left as many lines). -> any failed or of
+    unknown outcome?"""
     unfinished = ctx.store.deliveries(states=outbox.UNFINISHED)
     gone = unsubscribed(ctx.store, unfinished)
     kept = [d for d in unfinished if d.subscriber_id not in gone]
     problems = [d for d in kept if not caught_up(d, last_sent)]
     print("Deliveries:" + ("" if problems else " nothing pending" if unfinished else " nothing pending or failed"))
     print_counted(len(kept) - len(problems), len(unfinished) - len(kept))
-    subs = ctx.store.addresses_of(d.subscriber_id for d in problems)
     stopped = interrupted(ctx) if any(d.state == outbox.State.SENDING for d in problems) else set()
-    late, cycle = False, sending_cycle(ctx.store)
+    late, cycle, on_their_way = False, sending_cycle(ctx.store), Counter()
+    subs = ctx.store.addresses_of(d.subscriber_id for d in problems)
     for d in problems:
         retry, overdue = next_try(d, ctx.now(), cycle)
         late |= overdue
-        error = "its worker stopped mid-send; the next run or daemon sweep resolves it" if d.id in stopped else d.last_error
-        print(f"  {d.state:<8} {subs.get(d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
-              + (f": {error}" if error else ""))
-        if d.state == outbox.State.UNKNOWN:
-            print_resolve(resolve_command(d, subs.get(d.subscriber_id), notifier))
+        if len(problems) > LISTED and not (overdue or d.state in outbox.ATTENTION or d.id in stopped):
+            on_their_way[d.state] += 1
+            continue
+        print_delivery(d, subs.get(d.subscriber_id), retry, d.id in stopped, notifier)
+    print_on_their_way(on_their_way)
     return late or any(d.state in outbox.ATTENTION for d in problems)
+
+
+def print_delivery(d, address: str, retry: str, stopped: bool, notifier: str) -> None:
+    """A digest's line (and for one of unknown outcome, the commands that settle it)."""
+    error = "its worker stopped mid-send; the next run or daemon sweep resolves it" if stopped else d.last_error
+    print(f"  {d.state:<8} {address} {d.digest_day} (attempts {d.attempts}{retry})" + (f": {error}" if error else ""))
+    if d.state == outbox.State.UNKNOWN:
+        print_resolve(resolve_command(d, address, notifier))
+
+
+def print_on_their_way(states: Counter) -> None:
+    """One line counting, by state, the digests not listed one by one."""
+    if states:
+        print(f"  {sum(states.values())} waiting to be sent (nothing to do: the next run or daemon sweep sends them): "
+              + ", ".join(f"{n} {state}" for state, n in sorted(states.items())))
 
 
 def sending_cycle(store) -> timedelta:

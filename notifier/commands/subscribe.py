@@ -2,14 +2,14 @@ from notifier.commands import context, max_items_help, option
 
 
 def add_arguments(p):
-    p.add_argument("address", help="e-mail address, or Slack target: #channel, C…, U…/@U…, "
+    p.add_argument("address", metavar="ADDRESS", help="e-mail address, or Slack target: #channel, C…, U…/@U…, "
                                    "https://hooks.slack.com/… or webhook:ENV_NAME")
     p.add_argument("-k", "--keywords", action="append", metavar="TEXT",
                    help='keyword profile, e.g. \'"kv cache", MoE, -diffusion\'; repeat for several profiles '
                         "(required, but for someone who unsubscribed: without it they get their profiles back; "
                         "the other options they do not give are as they were too)")
     p.add_argument("--name", help="display name")
-    p.add_argument("--timezone", default=None, help="IANA time zone (default: [schedule] timezone)")
+    p.add_argument("--timezone", default=None, metavar="ZONE", help="IANA time zone (default: [schedule] timezone)")
     p.add_argument("--time", metavar="HH:MM", help="local delivery time (default 07:30)")
     p.add_argument("--frequency", help="daily (default), weekly or weekly:DAY (mon..sun)")
     p.add_argument("--max-items", type=int, default=None, metavar="N", help=max_items_help(" (default from config)"))

@@ -11,7 +11,7 @@ def add_arguments(p):
     p.add_argument("action", nargs="?", default="list", choices=("list", "import", "export"),
                    help="list (default); import FILE: add or update every subscriber in it, all or nothing; "
                         "export [FILE]: write them (standard output when no FILE)")
-    p.add_argument("file", nargs="?", help="for import/export: a .csv or .jsonl file; - for standard input/output")
+    p.add_argument("file", nargs="?", metavar="FILE", help="for import/export: a .csv or .jsonl file; - for standard input/output")
     p.add_argument("--format", choices=("csv", "jsonl"), help="file format (default: from the file name; "
                                                              "export to standard output: jsonl); with list: "
                                                              "print the subscribers so instead of a table")

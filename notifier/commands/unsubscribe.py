@@ -2,7 +2,7 @@ from notifier.commands import context, find_subscriber
 
 
 def add_arguments(p):
-    p.add_argument("subscriber", help="address, name or id")
+    p.add_argument("subscriber", metavar="SUBSCRIBER", help="address, name or id")
 
 
 def run(args) -> int:

@@ -7,8 +7,8 @@ SAID = {"up": "more like this", "down": "not for me", "clear": "vote cleared"}
 
 
 def add_arguments(p):
-    p.add_argument("subscriber", help="address, name or id")
-    p.add_argument("paper_id", metavar="paper",
+    p.add_argument("subscriber", metavar="SUBSCRIBER", help="address, name or id")
+    p.add_argument("paper_id", metavar="PAPER",
                    help="a stored paper: its arXiv id (2606.01234, arXiv:2606.01234v2) or a link to it (arxiv.org, "
                         "huggingface.co/papers)")
     p.add_argument("vote", choices=list(VOTES), help="up: more like this; down: not for me; clear: forget the vote")

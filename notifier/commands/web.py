@@ -18,7 +18,7 @@ def run(args) -> int:
     from notifier.web.app import create_app, log
 
     config = load(args)
-    host, port = listen_address(args.listen or config.web.listen, "--listen" if args.listen else config.path)
+    host, port = listen_address(args.listen, "--listen") if args.listen else listen_address(config.web.listen)
     app = create_app(config, access_log=not args.no_access_log)
     try:
         sock = listening(host, port)

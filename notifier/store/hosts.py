@@ -9,9 +9,8 @@ from sqlmodel import select
 
 from notifier.pace import Pace, Turn
 from notifier.store.engine import _retry_race
-from notifier.store.tables import Setting
+from notifier.store.tables import HOST_KEY, Setting
 
-HOST_KEY = "host:"        # + a host group: the Setting holding its Pace
 T = TypeVar("T")
 
 

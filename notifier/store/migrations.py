@@ -9,7 +9,7 @@ from sqlalchemy import delete, insert, inspect, select, text, update
 from sqlmodel import SQLModel
 
 from notifier.pace import Pace
-from notifier.store.tables import Delivery, Setting, Signup, Vote, utcnow
+from notifier.store.tables import HOST_KEY, Delivery, Setting, Signup, Vote, utcnow
 
 SCHEMA_VERSION = 9
 RETRY_AFTER_KEY = "retry_after:"    # + a host group: its latest Retry-After before schema 9
@@ -102,8 +102,6 @@ def _v9(conn) -> None:
 
 def _hold_in_pace(conn, group: str, until: datetime, problem: str, status: int | None) -> None:
     """``Pace.hold`` on the group's row (store/hosts.py), added if the group has none yet."""
-    from notifier.store.hosts import HOST_KEY
-
     key = HOST_KEY + group
     kept = conn.execute(select(Setting.value).where(Setting.key == key)).scalar()
     pace = Pace.from_json(kept) if kept else Pace()

@@ -166,6 +166,9 @@ class Setting(SQLModel, table=True):
     value: str = Field(sa_column=Column(Text, nullable=False))
 
 
+HOST_KEY = "host:"        # + a host group: the Setting holding its Pace (store/hosts.py; written by migrations._v9)
+
+
 class SchemaVersion(SQLModel, table=True):
     __tablename__ = "schema_version"
     version: int = Field(primary_key=True)
