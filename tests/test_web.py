@@ -202,7 +202,8 @@ def test_correct_it_refills_the_form_as_sent_from_the_server_with_javascript_off
     sent = subscribe(client, "ada@exmaple.org", keywords='"kv cache", agents', frequency="weekly", weekday="fri",
                      timezone="America/New_York")
     link = correct_it(sent)
-    assert "ada" not in readable(link) and "kv" not in readable(link)
+    # whole words: two random letters ("kv") turn up in a random token now and then
+    assert "exmaple" not in readable(link) and "kv cache" not in readable(link)
     page = client.get(link)
     assert page.status_code == 200 and 'value="ada@exmaple.org" required autofocus' in page.text
     assert textareas(page.text) == ["&#34;kv cache&#34;, agents"]
@@ -1009,7 +1010,7 @@ def test_a_sign_up_its_check_your_inbox_page_and_a_correction_leave_no_address_i
         c.get(correct_it(subscribe(c)))
     lines = access_lines(caplog)
     assert [line.split()[0] for line in lines] == ["GET", "POST", "GET", "GET"]
-    assert "ada" not in readable(" ".join(lines)) and "example.org" not in readable(" ".join(lines))
+    assert "ada@" not in readable(" ".join(lines)) and "example.org" not in readable(" ".join(lines))
 
 
 @pytest.mark.parametrize("proxy_keeps_prefix", [False, True], ids=["prefix-stripped", "prefix-passed-on"])
