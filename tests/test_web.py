@@ -1425,8 +1425,8 @@ def test_every_field_of_the_subscribe_form_has_a_label(client):
 
 
 def test_a_form_over_the_body_limit_gets_a_page_saying_what_to_shorten_not_bare_text(client):
-    """A 14 KB profile sent with Preview (18 KB as a form) read "Request too large" and nothing else."""
-    page = post_form(client, "/", {"keywords": "agents, " * 1800, "action": "preview"})
+    """A 64 KB profile sent with Preview (80 KB as a form) read "Request too large" and nothing else."""
+    page = post_form(client, "/", {"keywords": "agents, " * 8000, "action": "preview"})
     assert page.status_code == 413 and "<title>Too much text · Paper digests</title>" in page.text
     assert "A profile takes at most 2,000 characters" in page.text
 
@@ -1434,9 +1434,19 @@ def test_a_form_over_the_body_limit_gets_a_page_saying_what_to_shorten_not_bare_
 def test_a_form_over_the_body_limit_sends_the_visitor_back_to_it_as_typed_not_to_a_blank_one(client):
     """Its page said "go back", and its one button, "Back to the page", opened the form's page anew:
     a blank sign-up form, or the manage page as stored, the address and keywords typed gone."""
-    page = post_form(client, "/", {"email": "ada@example.org", "keywords": "agents, " * 1800})
+    page = post_form(client, "/", {"email": "ada@example.org", "keywords": "agents, " * 8000})
     assert "go back with your browser’s Back button (the form is still there as you typed it)" in page.text
     assert 'class="button"' not in page.text
+
+
+def test_a_chinese_profile_of_2000_characters_is_taken_not_refused_as_too_much_text(client, config):
+    """2,000 characters is the profile's limit, but in Chinese they are 18 KB of form (9 bytes each
+    URL-encoded): over the 16 KB body limit of before, Subscribe answered "Too much text"."""
+    terms = ", ".join("".join(chr(0x4E00 + 30 * i + j) for j in range(30)) for i in range(62))
+    assert len(terms) <= 2000 and len(urlencode({"keywords": terms})) > 16384
+    page = subscribe(client, keywords=terms)
+    assert page.status_code == 200 and "We sent a message to ada@example.org" in page.text
+    assert len(mails(config)) == 1
 
 
 def test_a_profile_over_2000_characters_is_refused_in_the_tester_and_beside_the_field(client, store):

@@ -19,8 +19,9 @@ from notifier.models import Paper
 
 log = logging.getLogger("notifier.web")
 DAYS = 7
-MAX_PROFILE_CHARS = 2000        # a profile's few dozen telling terms fit many times over; the form stays well
-                                # under [web] max_body_bytes (16 KB)
+MAX_PROFILE_CHARS = 2000        # a profile's few dozen telling terms fit many times over; in Chinese, 2,000
+                                # characters are 18 KB of form (9 bytes each URL-encoded), and three profiles
+                                # on the manage page stay under [web] max_body_bytes (64 KB)
 WARM_PROFILE = "paper"          # any valid profile: running it builds the index the next visitor needs
 
 
