@@ -133,22 +133,31 @@ def fetch_claimed(ctx: Context, source: str, day: date, since: datetime) -> Fetc
 def fetch_one(ctx: Context, source: str, day: date) -> FetchReport:
     """Fetch and store one source/day. Its fetch run is closed whatever happens: an unexpected
     error is recorded and reported as a failure (the cycle goes on), its traceback in the log
-    line's ``traceback`` field (one key=value line, like every other); an interruption too."""
+    line's ``traceback`` field (one key=value line, like every other); an interruption (Ctrl-C)
+    as `interrupted`, which status and alerts do not take for a failing source."""
     run_id = ctx.store.start_fetch(source, day.isoformat())
-    report = FetchReport(source, day.isoformat(), FetchState.FAILED, error="interrupted")
+    report = FetchReport(source, day.isoformat(), FetchState.INTERRUPTED, error="interrupted")
     trace = None
     try:
         report = record_outcome(ctx, run_id, source, day, _fetch(ctx, source, day))
     except NotifierError as err:
-        report.error, report.status = str(err), getattr(err, "status", None)
+        report = FetchReport(source, day.isoformat(), FetchState.FAILED, error=str(err), status=getattr(err, "status", None))
     except Exception as err:                  # a bug must not leave the run `running` or stop the cycle
-        report.error, trace = f"unexpected {type(err).__name__}: {err}", traceback.format_exc()
+        report = FetchReport(source, day.isoformat(), FetchState.FAILED, error=f"unexpected {type(err).__name__}: {err}")
+        trace = traceback.format_exc()
     finally:
-        if report.outcome == FetchState.FAILED:
-            ctx.store.finish_fetch(run_id, outcome=FetchState.FAILED, error=report.error, http_status=report.status)
-            event(log, "fetch failed", logging.ERROR, source=source, day=day, status=report.status, error=report.error,
-                  traceback=trace)
+        close_unanswered(ctx, run_id, day, report, trace)
     return report
+
+
+def close_unanswered(ctx: Context, run_id: int, day: date, report: FetchReport, trace: str | None) -> None:
+    """Close the run of a fetch that stored nothing: failed (an ERROR line), or interrupted (a WARNING)."""
+    if report.outcome not in (FetchState.FAILED, FetchState.INTERRUPTED):
+        return                                # record_outcome closed it
+    ctx.store.finish_fetch(run_id, outcome=report.outcome, error=report.error, http_status=report.status)
+    failed = report.outcome == FetchState.FAILED
+    event(log, "fetch failed" if failed else "fetch interrupted", logging.ERROR if failed else logging.WARNING,
+          source=report.source, day=day, status=report.status, error=report.error, traceback=trace)
 
 
 def _fetch(ctx: Context, source: str, day: date):

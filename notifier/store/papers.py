@@ -203,17 +203,21 @@ class PapersMixin:
                 .values(outcome=FetchState.FAILED, finished_at=utcnow(), error="interrupted: the fetching process died")).rowcount
 
     def failed_days(self, source: str, since_day: str) -> list[str]:
-        """The digest days of this source from ``since_day`` on whose latest fetch failed, oldest first."""
+        """The digest days of this source from ``since_day`` on whose latest fetch failed, oldest first
+        (one the operator interrupted since leaves it failed: it was not fetched)."""
         with self.reading() as s:
             latest = dict(s.exec(select(FetchRun.digest_day, FetchRun.outcome).where(
-                FetchRun.source == source, FetchRun.digest_day >= since_day).order_by(FetchRun.id)).all())
+                FetchRun.source == source, FetchRun.digest_day >= since_day,
+                FetchRun.outcome != FetchState.INTERRUPTED).order_by(FetchRun.id)).all())
         return sorted(day for day, outcome in latest.items() if outcome == FetchState.FAILED)
 
     def fetch_days(self, source: str, since_day: str) -> set[str]:
-        """The digest days of this source from ``since_day`` on that any fetch was tried for."""
+        """The digest days of this source from ``since_day`` on that a fetch was tried for and not
+        interrupted by the operator (that one read nothing)."""
         with self.reading() as s:
             return set(s.exec(select(FetchRun.digest_day).where(
-                FetchRun.source == source, FetchRun.digest_day >= since_day).distinct()))
+                FetchRun.source == source, FetchRun.digest_day >= since_day,
+                FetchRun.outcome != FetchState.INTERRUPTED).distinct()))
 
     def fetch_sources(self) -> list[str]:
         with self.reading() as s:
