@@ -231,3 +231,30 @@ def test_a_timer_run_every_15_minutes_across_a_dst_change_sends_that_days_digest
     day = sent_at[:10]
     assert sent == [(eve, "sent", f"{eve} 20:00"), (day, "sent", sent_at)], change
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
+
+
+def test_a_dry_run_prints_the_lines_the_run_would_marked_dry_run_and_none_for_nothing_matched(batch, clock, capsys):
+    """It printed 'deliver nothing@example.org: dry-run, 0 papers', where the run prints no line."""
+    config, smtp, slack = batch
+    capsys.readouterr()
+    clock.tick(1800)
+    assert main(["--config", config, "run", "--dry-run"]) == 0
+    dry = capsys.readouterr().out.splitlines()
+    code, out = run(config, capsys)
+    sent = [line.split(": ")[0] + ": dry-run, " + line.split(", ")[1].split(" - ")[0] for line in out
+            if line.startswith("deliver ")]
+    assert dry == sent and len(sent) == 3, (dry, out)
+    assert run(config, capsys)[1][0].startswith("not delivered: 1 waiting")
+    assert main(["--config", config, "run", "--dry-run", "--all"]) == 0      # the day's digests are recorded already
+    assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines()] == ["no digest to send"]
+
+
+def test_with_send_empty_a_dry_run_names_the_subscriber_nothing_matched_as_the_run_does(batch, clock, capsys):
+    config, smtp, slack = batch
+    with open(config, "a") as f:
+        f.write("[general]\nsend_empty = true\n")
+    capsys.readouterr()
+    clock.tick(1800)
+    assert main(["--config", config, "run", "--dry-run"]) == 0
+    assert "deliver nothing@example.org: dry-run, 0 papers" in capsys.readouterr().out.splitlines()
+    assert "deliver nothing@example.org: sent, 0 papers" in run(config, capsys)[1]
