@@ -124,10 +124,21 @@ def fetch_claimed(ctx: Context, source: str, day: date, since: datetime) -> Fetc
     """``fetch_one`` by one worker at a time per source day (``Store.fetch_claim``). A worker that
     waited while another fetched it skips it; runs a dead worker left `running` are closed."""
     with ctx.store.fetch_claim(source, day.isoformat()):
-        if ctx.store.fetched_since(source, day.isoformat(), since):
-            return FetchReport(source, day.isoformat(), FetchState.SKIPPED, error="fetched by another worker meanwhile")
+        latest = ctx.store.last_fetch(source, digest_day=day.isoformat())
+        if latest is not None and as_utc(latest.started_at) >= as_utc(since):
+            return FetchReport(source, day.isoformat(), FetchState.SKIPPED, error=fetched_meanwhile(ctx, latest))
         ctx.store.close_interrupted_fetches(source, day.isoformat())
         return fetch_one(ctx, source, day)
+
+
+def fetched_meanwhile(ctx: Context, run) -> str:
+    """Why a day fetched at or after the cycle began is skipped. On SQLite no other worker runs: the
+    clock was set back since that fetch; re-reading now would first wait that long for the host's
+    pace (``notifier.pace`` reserved its next turn by the clock), so it is read once the clock passes it."""
+    if ctx.store.shared:
+        return "fetched by another worker meanwhile"
+    return (f"fetched at {as_utc(run.started_at):%Y-%m-%d %H:%M:%S} UTC, later than the clock says now "
+            "(it was set back): read again once the clock passes that time")
 
 
 def fetch_one(ctx: Context, source: str, day: date) -> FetchReport:

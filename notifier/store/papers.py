@@ -187,13 +187,6 @@ class PapersMixin:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
                 conn.commit()
 
-    def fetched_since(self, source: str, digest_day: str, since: datetime) -> bool:
-        """Whether this source day was fetched successfully at or after ``since`` (by any worker)."""
-        with self.reading() as s:
-            return s.exec(select(FetchRun.id).where(
-                FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.started_at >= since,
-                FetchRun.outcome.in_(FETCHED))).first() is not None
-
     def close_interrupted_fetches(self, source: str, digest_day: str) -> int:
         """Runs of this source day still `running` when its fetch claim is taken were left by a
         process that died mid-fetch: they become `failed` instead of staying stuck."""
