@@ -103,7 +103,10 @@ class Matching:
 
 @dataclass
 class Delivery:
-    max_attempts: int = 8
+    # A transient failure is retried retry_base_seconds later, the wait doubling up to 6 h (sending.RETRY_CAP):
+    # at the defaults the 11th attempt is ~28.6 h after the first, later than the next day's digest, which
+    # folds one still retrying into its catch-up. A day-long outage fails no digest (8 gave up after ~10.6 h).
+    max_attempts: int = 11
     retry_base_seconds: int = 300
     unknown_policy: str = "resend"    # resend | hold: what to do with a delivery a crash left in `sending`
     lease_seconds: int = 300          # a worker's claim on a delivery; renewed while it sends, taken over once expired

@@ -124,31 +124,51 @@ def fetch_claimed(ctx: Context, source: str, day: date, since: datetime) -> Fetc
     """``fetch_one`` by one worker at a time per source day (``Store.fetch_claim``). A worker that
     waited while another fetched it skips it; runs a dead worker left `running` are closed."""
     with ctx.store.fetch_claim(source, day.isoformat()):
-        if ctx.store.fetched_since(source, day.isoformat(), since):
-            return FetchReport(source, day.isoformat(), FetchState.SKIPPED, error="fetched by another worker meanwhile")
+        latest = ctx.store.last_fetch(source, digest_day=day.isoformat())
+        if latest is not None and as_utc(latest.started_at) >= as_utc(since):
+            return FetchReport(source, day.isoformat(), FetchState.SKIPPED, error=fetched_meanwhile(ctx, latest))
         ctx.store.close_interrupted_fetches(source, day.isoformat())
         return fetch_one(ctx, source, day)
+
+
+def fetched_meanwhile(ctx: Context, run) -> str:
+    """Why a day fetched at or after the cycle began is skipped. On SQLite no other worker runs: the
+    clock was set back since that fetch; re-reading now would first wait that long for the host's
+    pace (``notifier.pace`` reserved its next turn by the clock), so it is read once the clock passes it."""
+    if ctx.store.shared:
+        return "fetched by another worker meanwhile"
+    return (f"fetched at {as_utc(run.started_at):%Y-%m-%d %H:%M:%S} UTC, later than the clock says now "
+            "(it was set back): read again once the clock passes that time")
 
 
 def fetch_one(ctx: Context, source: str, day: date) -> FetchReport:
     """Fetch and store one source/day. Its fetch run is closed whatever happens: an unexpected
     error is recorded and reported as a failure (the cycle goes on), its traceback in the log
-    line's ``traceback`` field (one key=value line, like every other); an interruption too."""
+    line's ``traceback`` field (one key=value line, like every other); an interruption (Ctrl-C)
+    as `interrupted`, which status and alerts do not take for a failing source."""
     run_id = ctx.store.start_fetch(source, day.isoformat())
-    report = FetchReport(source, day.isoformat(), FetchState.FAILED, error="interrupted")
+    report = FetchReport(source, day.isoformat(), FetchState.INTERRUPTED, error="interrupted")
     trace = None
     try:
         report = record_outcome(ctx, run_id, source, day, _fetch(ctx, source, day))
     except NotifierError as err:
-        report.error, report.status = str(err), getattr(err, "status", None)
+        report = FetchReport(source, day.isoformat(), FetchState.FAILED, error=str(err), status=getattr(err, "status", None))
     except Exception as err:                  # a bug must not leave the run `running` or stop the cycle
-        report.error, trace = f"unexpected {type(err).__name__}: {err}", traceback.format_exc()
+        report = FetchReport(source, day.isoformat(), FetchState.FAILED, error=f"unexpected {type(err).__name__}: {err}")
+        trace = traceback.format_exc()
     finally:
-        if report.outcome == FetchState.FAILED:
-            ctx.store.finish_fetch(run_id, outcome=FetchState.FAILED, error=report.error, http_status=report.status)
-            event(log, "fetch failed", logging.ERROR, source=source, day=day, status=report.status, error=report.error,
-                  traceback=trace)
+        close_unanswered(ctx, run_id, day, report, trace)
     return report
+
+
+def close_unanswered(ctx: Context, run_id: int, day: date, report: FetchReport, trace: str | None) -> None:
+    """Close the run of a fetch that stored nothing: failed (an ERROR line), or interrupted (a WARNING)."""
+    if report.outcome not in (FetchState.FAILED, FetchState.INTERRUPTED):
+        return                                # record_outcome closed it
+    ctx.store.finish_fetch(run_id, outcome=report.outcome, error=report.error, http_status=report.status)
+    failed = report.outcome == FetchState.FAILED
+    event(log, "fetch failed" if failed else "fetch interrupted", logging.ERROR if failed else logging.WARNING,
+          source=report.source, day=day, status=report.status, error=report.error, traceback=trace)
 
 
 def _fetch(ctx: Context, source: str, day: date):

@@ -47,6 +47,7 @@ class FetchState(StrEnum):
     OK = "ok"
     NOT_MODIFIED = "not_modified"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped by the operator (Ctrl-C): neither an answer nor a failing source
     SKIPPED = "skipped"
 
 

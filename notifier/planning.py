@@ -196,13 +196,19 @@ def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = N
     arriving later go into the next digest. The batch is matched together and recorded
     PLAN_CHUNK subscribers per transaction. -> how many digests are waiting to be sent."""
     now = now or ctx.now()
-    days = {sub.id: local_day(sub, now).isoformat() for sub in subs}
-    known = ctx.store.delivery_keys([delivery_key(sub.id, days[sub.id]) for sub in subs])
-    subs = [sub for sub in subs if delivery_key(sub.id, days[sub.id]) not in known]
+    days = unplanned_days(ctx, subs, now)
+    subs = [sub for sub in subs if sub.id in days]
     folded = ctx.store.supersede_open_many({sub.id: days[sub.id] for sub in subs})   # missed: a catch-up
     cutoff = ctx.store.take_cutoff()          # papers first seen from now on belong to the next digest
     return sum(record_plans(ctx, chunk, days, folded, cutoff, now)
                for chunk in batched(match_batch(ctx, subs), PLAN_CHUNK))
+
+
+def unplanned_days(ctx: Context, subs: list[Subscriber], now: datetime) -> dict[int, str]:
+    """Subscriber id -> their local day, for those of ``subs`` whose digest of that day is not recorded yet."""
+    days = {sub.id: local_day(sub, now).isoformat() for sub in subs}
+    known = ctx.store.delivery_keys([delivery_key(sub_id, day) for sub_id, day in days.items()])
+    return {sub_id: day for sub_id, day in days.items() if delivery_key(sub_id, day) not in known}
 
 
 def record_plans(ctx: Context, matched: list[tuple], days: dict[int, str], folded: dict[int, int],

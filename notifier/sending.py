@@ -23,7 +23,7 @@ from notifier.errors import StoreError
 from notifier.logs import event, redact
 from notifier.models import Paper
 from notifier.outbox import WAITING, State
-from notifier.planning import build_digest, digest_of, match_batch, plan_batch, stored_profiles
+from notifier.planning import build_digest, digest_of, match_batch, plan_batch, stored_profiles, unplanned_days
 from notifier.recovery import lease_of, recover, what_recovery_does
 from notifier.render import one_line
 from notifier.store import Delivery, Subscriber
@@ -54,16 +54,20 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
     if subs:                # none due: nothing is matched, and the matcher is not loaded
         ctx.matcher.refresh(ctx.store.papers_version())
     if dry_run:
-        return preview_reports(ctx, subs)
+        return preview_reports(ctx, subs, now)
     plan_batch(ctx, subs, now=now)
     return send_pending(ctx, now=now, stop=stop) + [held_back(sub) for sub, _, error in stored_profiles(subs) if error]
 
 
-def preview_reports(ctx: Context, subs: list[Subscriber]) -> list[DeliveryReport]:
-    """What a run would match for each subscriber; one whose stored profile no longer parses is
-    reported held, as the run holds it (``readable``)."""
-    found = {sub.id: len(items) for sub, _, items, _ in match_batch(ctx, subs)}
-    return [DeliveryReport(sub.address, "dry-run", found[sub.id]) if sub.id in found else held_back(sub) for sub in subs]
+def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime) -> list[DeliveryReport]:
+    """The lines a run would print, marked dry-run: one per digest it would plan and send (nothing
+    matched: only with ``send_empty``; none for a subscriber whose digest of the day is recorded
+    already), and one whose stored profile no longer parses reported held, as the run holds it."""
+    days = unplanned_days(ctx, subs, now)
+    due = [sub for sub in subs if sub.id in days]
+    found = {sub.id: len(items) for sub, _, items, _ in match_batch(ctx, due)}
+    return [DeliveryReport(redact(sub.address), "dry-run", found[sub.id]) if sub.id in found else held_back(sub)
+            for sub in due if found.get(sub.id, 1) or ctx.config.general.send_empty]
 
 
 def held_back(sub: Subscriber) -> DeliveryReport:

@@ -114,7 +114,8 @@ def as_a_user(argv: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("argv", [["status"], ["subscribe", "ada@example.org", "-k", "moe"]], ids=["status", "subscribe"])
 def test_a_state_folder_the_user_may_not_enter_is_one_line_naming_the_database(tmp_path, argv):
-    """A state folder without search permission ended every command in a PermissionError traceback."""
+    """A state folder without search permission ended every command in a PermissionError traceback
+    (then the CLI's catch-all line, which did not say what was being read: the store says it)."""
     state = tmp_path / "state"
     state.mkdir(mode=0o000)
     env = {**os.environ, "NOTIFIER_STATE_DIR": str(state)}
@@ -124,8 +125,9 @@ def test_a_state_folder_the_user_may_not_enter_is_one_line_naming_the_database(t
         proc = subprocess.run(as_a_user([sys.executable, "-m", "notifier", *argv]), capture_output=True, text=True, env=env)
     finally:
         state.chmod(0o700)
-    assert (proc.returncode, proc.stderr) == (1, f"notifier: error: {state}/notifier.sqlite: Permission denied (check "
-                                                 "the permissions of it and of the folders above it)\n")
+    assert (proc.returncode, proc.stderr) == (1, f"notifier: error: {state}/notifier.sqlite: cannot read the database "
+                                                 "file: Permission denied (check the permissions of it and of the "
+                                                 "folders above it)\n")
 
 
 def test_ctrl_c_while_a_command_is_still_loading_is_one_line_and_exit_130(monkeypatch, capsys):

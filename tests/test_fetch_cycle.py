@@ -173,15 +173,52 @@ def test_a_source_disabled_after_its_fetch_failed_does_not_keep_the_daemon_fetch
         assert [r.source for r in runs(ctx)] == ["hf_daily", "arxiv:cs.CL"]
 
 
-def test_an_interrupted_fetch_closes_its_run(cfg):
-    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+def test_an_interrupted_fetch_closes_its_run_as_interrupted_not_failed(cfg, caplog):
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx, caplog.at_level(logging.INFO):
         ctx.fetcher = Fetcher.from_config(cfg, client=broken_client(KeyboardInterrupt()))
         with pytest.raises(KeyboardInterrupt):
             fetch_cycle(ctx)
-        assert [(r.outcome, r.error, r.finished_at is not None) for r in runs(ctx)] == [("failed", "interrupted", True)]
+        assert [(r.outcome, r.error, r.finished_at is not None) for r in runs(ctx)] == [("interrupted", "interrupted", True)]
+    assert [(r.getMessage(), r.levelno) for r in caplog.records if "fetch" in r.getMessage()] == [
+        ("fetch interrupted", logging.WARNING)]
+
+
+def test_after_the_clock_steps_back_a_skipped_re_read_says_so_not_another_worker(cfg, hf):
+    """On one SQLite box it was reported 'fetched by another worker meanwhile'. The re-read waits
+    for the clock: asked now, the host's pace would first wait out the step."""
+    hf.days["2026-07-01"] = [item("2607.00001", "Sparse attention")]
+    with freeze_time("2026-07-01 08:00") as clock, open_context(cfg) as ctx:
+        fetch_cycle(ctx)
+        asked = len(hf.paths)
+        clock.move_to("2026-07-01 07:30")                     # the clock is set back half an hour
+        [report] = fetch_cycle(ctx)
+    assert (report.outcome, report.error) == ("skipped", "fetched at 2026-07-01 08:00:00 UTC, later than the clock "
+                                              "says now (it was set back): read again once the clock passes that time")
+    assert len(hf.paths) == asked
+
+
+def test_a_failed_day_whose_fetch_again_was_interrupted_is_fetched_again_next_cycle(cfg, hf):
+    """An interrupted run is no answer: the day's failure before it still asks for a fetch."""
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        for day, outcome in [("2026-06-30", "failed"), ("2026-07-01", "ok"), ("2026-06-30", "interrupted")]:
+            ctx.store.finish_fetch(ctx.store.start_fetch("hf_daily", day), outcome=outcome)
+        fetch_cycle(ctx)
+    assert [p for p in hf.paths if "2026-06-30" in p], hf.paths
 
 
 # ---------------------------------------------------------------- `notifier fetch --since`
+
+def test_a_fetch_stopped_with_ctrl_c_leaves_status_without_a_failing_source(cli, hf, monkeypatch):
+    """status said 'FAILING since ...: interrupted' and exited 3 until the next good fetch."""
+    assert cli("fetch")[0] == 0
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Fetcher, "fetch_hf_day", ctrl_c)
+    assert cli("fetch", "--since", "2026-06-20")[0] == 130
+    code, out, err = cli("status")
+    assert "FAILING" not in out and code == 0, (out, err)
+
 
 @pytest.fixture
 def cli(cfg, monkeypatch, capsys):

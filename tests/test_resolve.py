@@ -143,7 +143,7 @@ def test_a_resent_digest_gets_its_attempts_anew_so_one_busy_answer_does_not_fail
     config, smtp = lost
     store = Store(db_url)
     with store.session() as session:
-        session.exec(update(Delivery).values(attempts=8))        # [delivery] max_attempts, the default
+        session.exec(update(Delivery).values(attempts=11))       # [delivery] max_attempts, the default
     assert notifier("--config", config, "resolve", "ann@example.org", "2026-06-12", "resend", capsys=capsys)[0] == 0
     smtp.rcpt_replies = {"ann@example.org": ["451 4.3.0 Try again later"]}
     code, out, _ = notifier("--config", config, "run", capsys=capsys)

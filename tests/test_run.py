@@ -231,3 +231,52 @@ def test_a_timer_run_every_15_minutes_across_a_dst_change_sends_that_days_digest
     day = sent_at[:10]
     assert sent == [(eve, "sent", f"{eve} 20:00"), (day, "sent", sent_at)], change
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
+
+
+def test_a_dry_run_prints_the_lines_the_run_would_marked_dry_run_and_none_for_nothing_matched(batch, clock, capsys):
+    """It printed 'deliver nothing@example.org: dry-run, 0 papers', where the run prints no line."""
+    config, smtp, slack = batch
+    capsys.readouterr()
+    clock.tick(1800)
+    assert main(["--config", config, "run", "--dry-run"]) == 0
+    dry = capsys.readouterr().out.splitlines()
+    code, out = run(config, capsys)
+    sent = [line.split(": ")[0] + ": dry-run, " + line.split(", ")[1].split(" - ")[0] for line in out
+            if line.startswith("deliver ")]
+    assert dry == sent and len(sent) == 3, (dry, out)
+    assert run(config, capsys)[1][0].startswith("not delivered: 1 waiting")
+    assert main(["--config", config, "run", "--dry-run", "--all"]) == 0      # the day's digests are recorded already
+    assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines()] == ["no digest to send"]
+
+
+def test_with_send_empty_a_dry_run_names_the_subscriber_nothing_matched_as_the_run_does(batch, clock, capsys):
+    config, smtp, slack = batch
+    with open(config, "a") as f:
+        f.write("[general]\nsend_empty = true\n")
+    capsys.readouterr()
+    clock.tick(1800)
+    assert main(["--config", config, "run", "--dry-run"]) == 0
+    assert "deliver nothing@example.org: dry-run, 0 papers" in capsys.readouterr().out.splitlines()
+    assert "deliver nothing@example.org: sent, 0 papers" in run(config, capsys)[1]
+
+
+def test_a_digest_waits_out_a_day_long_mail_outage_and_is_folded_into_the_next_days_not_failed(batch, clock, capsys,
+                                                                                              db_url):
+    """At 8 attempts (~10.6 h) it failed in the evening, with an alert of its own, although the next
+    morning's catch-up carries its papers."""
+    config, smtp, slack = batch
+    smtp.rcpt_replies = {"busy@example.org": ["451 4.3.0 Try again later"] * 40}     # down until tomorrow
+    capsys.readouterr()
+    clock.tick(1800)
+    lines = []
+    for _ in range(24):                                   # a run every hour, as a timer would, to 09:00 tomorrow
+        lines += run(config, capsys)[1]
+        clock.tick(3600)
+    assert not [line for line in lines if line.startswith("deliver busy@example.org: failed")], lines
+    store = Store(db_url)
+    try:
+        [sub] = [s for s in store.list_subscribers() if s.address == "busy@example.org"]
+        days = {d.digest_day: d.state for d in store.deliveries(subscriber_ids=[sub.id])}
+    finally:
+        store.close()
+    assert days == {"2026-06-12": "superseded", "2026-06-13": "retry"}

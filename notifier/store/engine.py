@@ -251,14 +251,16 @@ def _check_sqlite_file(path: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise StoreError(f"{path}: cannot create the state folder {folder}: {err.strerror}") from None
-    if path.exists():
-        try:
-            with path.open("rb") as fh:
-                head = fh.read(16)
-        except OSError as err:
-            raise StoreError(f"{path}: cannot read the database file: {err.strerror}") from None
-        if head and head != b"SQLite format 3\x00":
-            raise StoreError(f"{path}: the file is not a SQLite database (corrupt or another format)")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except FileNotFoundError:
+        return                                # a new database: created on connecting
+    except OSError as err:                    # a folder on the way without search permission, too
+        hint = " (check the permissions of it and of the folders above it)" if isinstance(err, PermissionError) else ""
+        raise StoreError(f"{path}: cannot read the database file: {err.strerror}{hint}") from None
+    if head and head != b"SQLite format 3\x00":
+        raise StoreError(f"{path}: the file is not a SQLite database (corrupt or another format)")
 
 
 def _connect_args(url: str) -> dict:

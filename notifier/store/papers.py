@@ -187,13 +187,6 @@ class PapersMixin:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
                 conn.commit()
 
-    def fetched_since(self, source: str, digest_day: str, since: datetime) -> bool:
-        """Whether this source day was fetched successfully at or after ``since`` (by any worker)."""
-        with self.reading() as s:
-            return s.exec(select(FetchRun.id).where(
-                FetchRun.source == source, FetchRun.digest_day == digest_day, FetchRun.started_at >= since,
-                FetchRun.outcome.in_(FETCHED))).first() is not None
-
     def close_interrupted_fetches(self, source: str, digest_day: str) -> int:
         """Runs of this source day still `running` when its fetch claim is taken were left by a
         process that died mid-fetch: they become `failed` instead of staying stuck."""
@@ -203,17 +196,21 @@ class PapersMixin:
                 .values(outcome=FetchState.FAILED, finished_at=utcnow(), error="interrupted: the fetching process died")).rowcount
 
     def failed_days(self, source: str, since_day: str) -> list[str]:
-        """The digest days of this source from ``since_day`` on whose latest fetch failed, oldest first."""
+        """The digest days of this source from ``since_day`` on whose latest fetch failed, oldest first
+        (one the operator interrupted since leaves it failed: it was not fetched)."""
         with self.reading() as s:
             latest = dict(s.exec(select(FetchRun.digest_day, FetchRun.outcome).where(
-                FetchRun.source == source, FetchRun.digest_day >= since_day).order_by(FetchRun.id)).all())
+                FetchRun.source == source, FetchRun.digest_day >= since_day,
+                FetchRun.outcome != FetchState.INTERRUPTED).order_by(FetchRun.id)).all())
         return sorted(day for day, outcome in latest.items() if outcome == FetchState.FAILED)
 
     def fetch_days(self, source: str, since_day: str) -> set[str]:
-        """The digest days of this source from ``since_day`` on that any fetch was tried for."""
+        """The digest days of this source from ``since_day`` on that a fetch was tried for and not
+        interrupted by the operator (that one read nothing)."""
         with self.reading() as s:
             return set(s.exec(select(FetchRun.digest_day).where(
-                FetchRun.source == source, FetchRun.digest_day >= since_day).distinct()))
+                FetchRun.source == source, FetchRun.digest_day >= since_day,
+                FetchRun.outcome != FetchState.INTERRUPTED).distinct()))
 
     def fetch_sources(self) -> list[str]:
         with self.reading() as s:
