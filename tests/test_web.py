@@ -353,6 +353,26 @@ def test_subscribe_requests_are_rate_limited_per_client_but_previews_are_not_cou
     assert [subscribe(client, f"u{i}@example.org").status_code for i in range(3)] == [200, 200, 429]
 
 
+def test_a_room_on_one_network_fixing_typos_in_its_sign_ups_is_not_told_to_wait(config, client):
+    """Refused forms counted against limit_per_client (20 an hour): after a talk, people on one
+    network who each sent a form with a typo were refused before any mail went out."""
+    config.web.limit_per_client = "2/hour"
+    for typo in ({"keywords": '"kv cache'}, {"email": "ada@example"}, {"time": "25:00"}):
+        assert subscribe(client, **typo).status_code == 400
+    assert post_form(client, "/link", {"email": "bob@example"}).status_code == 400
+    assert [subscribe(client, f"u{i}@example.org").status_code for i in range(3)] == [200, 200, 429]
+
+
+@pytest.mark.parametrize("path", ["/", "/link"], ids=["sign-up", "new link"])
+def test_a_script_sending_bad_forms_without_end_is_slowed_as_previews_are(config, client, path):
+    token = csrf_of(client.get(path).text)
+    bad = {"csrftoken": token, "email": "eve@example", "keywords": "agents", "time": "07:30",
+           "timezone": "Europe/Berlin", "action": "subscribe"}
+    with freeze_time("2026-06-12 10:00"):
+        answers = [client.post(path, data=bad).status_code for _ in range(121)]
+    assert answers == [400] * 120 + [429]
+
+
 def test_an_expired_confirmation_link_gets_a_clear_410_page(client, config, store):
     with freeze_time("2026-06-12 10:00"):
         subscribe(client)
