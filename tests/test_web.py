@@ -629,6 +629,17 @@ def test_the_manage_page_edits_the_profile_and_settings_with_a_signed_link(app, 
                                               "fri", 5, 0.2)
 
 
+def test_the_manage_page_says_how_to_write_a_profile_as_the_sign_up_form_does(app, client, config, store):
+    """Only the sign-up form showed the syntax ("kv cache", MoE, -diffusion, author:"…"): someone
+    adding a profile later had to guess it."""
+    help_line = re.compile(r'<p class="help" id="keywords-help">.*?</p>')
+    sign_up = help_line.search(client.get("/").text).group(0)
+    page = client.get(manage_link(app, subscribed(client, config, store))).text
+    assert help_line.findall(page) == [sign_up] and "-diffusion" in sign_up
+    boxes = re.findall(r'<textarea id="keywords-\d"[^>]*>', page)
+    assert len(boxes) == 2 and all('aria-describedby="keywords-help"' in box for box in boxes)
+
+
 def summary_of(page: str) -> list[tuple[str, str]]:
     """The error summary's entries: (the field it links to, or '', its text)."""
     import html
@@ -650,7 +661,7 @@ def test_a_refused_manage_form_marks_only_the_fields_at_fault_and_ties_each_erro
     first = re.search(r'<textarea id="keywords-1"[^>]*>', page.text).group(0)
     second = re.search(r'<textarea id="keywords-2"[^>]*>', page.text).group(0)
     assert "aria-invalid" not in first
-    assert 'aria-invalid="true"' in second and 'aria-describedby="keywords-error"' in second
+    assert 'aria-invalid="true"' in second and 'aria-describedby="keywords-help keywords-error"' in second
     assert re.search(r'id="keywords-error"[^>]*>[^<]*unbalanced quote', page.text)
     most = re.search(r'<input id="max_items"[^>]*>', page.text).group(0)
     assert 'aria-invalid="true"' in most and 'aria-describedby="max_items-error"' in most
