@@ -368,6 +368,28 @@ def test_keywords_typed_in_arabic_read_right_to_left_in_their_box(site, browser)
     assert keywords.evaluate("box => getComputedStyle(box).direction") == "ltr"
 
 
+def test_a_right_to_left_term_quoted_in_an_error_shows_its_quote_mark_where_it_was_typed(site, browser):
+    """An Arabic phrase with its closing quote missing: the error quoted it in the English
+    sentence's direction, so the quote mark typed at its start (its right) showed at its left end,
+    where it reads as the closing one the error asks for."""
+    base, *_ = site
+    page = browser.new_page()
+    sign_up(page, base, "ada@example.org", '"نموذج لغوي')
+    error = page.locator("#keywords-error")
+    error.wait_for()
+    quote, letter = error.evaluate("""box => {
+        const walk = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+        for (let text; (text = walk.nextNode());) {
+            const at = text.data.indexOf('"ن');
+            if (at < 0) continue;
+            const x = i => { const r = document.createRange(); r.setStart(text, i); r.setEnd(text, i + 1);
+                             return r.getBoundingClientRect().x; };
+            return [x(at), x(at + 1)];
+        }
+    }""")
+    assert quote > letter                       # right of the phrase's first letter, as in the box
+
+
 def test_a_refused_form_quoting_a_long_word_fits_a_320_px_phone(site, browser):
     """The error quotes the term at fault; a word longer than the screen is wide (a compound, a
     chemical name) stretched the form's column to its width, and the whole form scrolled sideways."""

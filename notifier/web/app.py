@@ -36,7 +36,8 @@ from notifier.outbox import State
 from notifier.subscribers import canonical_address
 from notifier.web import inbox, security
 from notifier.web.access import AccessLog, loggable
-from notifier.web.forms import Fields, address_errors, check, default_more, preview_settings, readable_address
+from notifier.web.forms import (Fields, address_errors, check, default_more, preview_settings, quotes_isolated,
+                                readable_address)
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.ratelimit import MovingWindow
 from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
@@ -117,6 +118,7 @@ class WebApp:
         self.tester = Tester(self.ctx)
         self.limiter = MovingWindow(lambda: self.ctx.now().timestamp())
         self.templates = _env(config.general.template_dir or None)
+        self.templates.filters["quotes_isolated"] = quotes_isolated     # every error message the pages show
         self.slack_secret = read_secret(config.web.slack_signing_secret_env, env)
         api = urlsplit(config.slack.api_url)
         self.slack_reply_origins = {SLACK_HOOKS, f"{api.scheme}://{api.netloc}"}
