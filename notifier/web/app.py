@@ -208,9 +208,12 @@ class WebApp:
         return Fields(timezone=self.config.schedule.timezone, default_more=self.default_more)
 
     def choices(self) -> dict:
+        import calendar
+
         from notifier.subscribers import WEEKDAYS
 
-        return {"weekdays": WEEKDAYS, "slack": bool(self.config.web.slack_targets), "max_chars": MAX_PROFILE_CHARS}
+        days = dict(zip(WEEKDAYS, calendar.day_name))        # {"mon": "Monday", ...}
+        return {"weekdays": days, "slack": bool(self.config.web.slack_targets), "max_chars": MAX_PROFILE_CHARS}
 
     async def subscribe(self, request: Request) -> Response:
         form = await request.form()

@@ -64,9 +64,10 @@ class Fields:
     @classmethod
     def from_form(cls, form, default_more: int) -> "Fields":
         keywords = [k.replace("\r\n", "\n") for k in form.getlist("keywords") if k.strip()] or [""]   # a textarea sends CRLF
+        frequency, _, day = form.get("frequency", "daily").partition(":")     # the list's "weekly:fri"
         return cls(email=form.get("email", "").strip(), keywords=keywords, time=form.get("time", "07:30").strip(),
-                   timezone=form.get("timezone", "").strip(), frequency=form.get("frequency", "daily"),
-                   weekday=form.get("weekday", "mon"), max_items=form.get("max_items", "").strip(),
+                   timezone=form.get("timezone", "").strip(), frequency=frequency,
+                   weekday=day or form.get("weekday", "mon"), max_items=form.get("max_items", "").strip(),
                    more=form.get("more", "").strip(), default_more=default_more, version=form.get("version", ""))
 
     @classmethod
