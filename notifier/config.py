@@ -131,7 +131,7 @@ class Web:
     link_days: int = 90               # signed links in digests (manage, votes, unsubscribe) last this long
     confirm_hours: int = 48           # a double opt-in link lasts this long, and works once
     limit_per_address: str = "3/hour"    # subscribe requests per address (N/second, minute, hour or day)
-    limit_per_client: str = "20/hour"    # subscribe requests per client IP (live previews: web.app.TESTER_LIMIT)
+    limit_per_client: str = "20/hour"    # sign-ups per client IP (live previews and refused forms: web.app.TESTER_LIMIT)
     max_body_bytes: int = 65536       # larger request bodies are refused (413)
     forwarded_allow_ips: str = "127.0.0.1"   # proxies whose X-Forwarded-For is believed
 

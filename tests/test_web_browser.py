@@ -327,22 +327,21 @@ def test_back_to_the_form_from_check_your_inbox_keeps_the_time_zone_typed(site, 
     assert page.get_by_label("Time zone").input_value() == "Europe/Paris"
 
 
-def test_picking_a_weekday_chooses_a_weekly_digest(site, browser):
-    """With "Daily" still checked, a visitor who picked Friday was subscribed daily, the day ignored."""
+@pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no javascript"])
+def test_a_weekly_digest_is_one_choice_in_one_list_so_a_picked_day_is_never_ignored(site, smtp, browser, javascript):
+    """"Daily" and "Weekly on" were radio buttons beside a list of days: with JavaScript off, a visitor
+    who picked Friday while "Daily" stayed checked was subscribed daily, and no page said so."""
     base, *_ = site
-    page = browser.new_page()
-    page.goto(base + "/")
-    page.get_by_label("Weekday").select_option("fri")
-    assert page.get_by_label("Weekly on").is_checked() and not page.get_by_label("Daily").is_checked()
-
-
-def test_on_a_320_px_phone_the_weekday_list_stays_beside_weekly_on(site, browser):
-    """The list of days wrapped to a line of its own under "Weekly on", away from what it completes."""
-    base, *_ = site
-    page = browser.new_page(viewport={"width": 320, "height": 800})
-    page.goto(base + "/")
-    weekly, day = page.get_by_text("Weekly on").bounding_box(), page.get_by_label("Weekday").bounding_box()
-    assert day["x"] > weekly["x"] + weekly["width"] and day["y"] < weekly["y"] + weekly["height"]
+    _, recorder = smtp
+    page = browser.new_context(java_script_enabled=javascript).new_page()
+    sign_up(page, base, "ada@example.org", send=False)
+    page.get_by_label("How often").select_option(label="Weekly on Friday")
+    page.get_by_role("button", name="Subscribe").click()
+    page.goto(link_in(mail_to(recorder, "ada@example.org", "Confirm").get_content(), "confirm"))
+    page.get_by_role("button", name="Confirm subscription").click()
+    page.get_by_role("link", name="Manage your subscription").click()
+    assert page.get_by_label("How often").input_value() == "weekly:fri"
+    assert page.locator("input[type=radio]").count() == 0
 
 
 def test_on_a_320_px_phone_no_example_term_is_split_over_two_lines(site, browser):
@@ -366,6 +365,28 @@ def test_keywords_typed_in_arabic_read_right_to_left_in_their_box(site, browser)
     assert keywords.evaluate("box => getComputedStyle(box).direction") == "rtl"
     keywords.fill("MoE, تعلم الآلة")
     assert keywords.evaluate("box => getComputedStyle(box).direction") == "ltr"
+
+
+def test_a_right_to_left_term_quoted_in_an_error_shows_its_quote_mark_where_it_was_typed(site, browser):
+    """An Arabic phrase with its closing quote missing: the error quoted it in the English
+    sentence's direction, so the quote mark typed at its start (its right) showed at its left end,
+    where it reads as the closing one the error asks for."""
+    base, *_ = site
+    page = browser.new_page()
+    sign_up(page, base, "ada@example.org", '"نموذج لغوي')
+    error = page.locator("#keywords-error")
+    error.wait_for()
+    quote, letter = error.evaluate("""box => {
+        const walk = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+        for (let text; (text = walk.nextNode());) {
+            const at = text.data.indexOf('"ن');
+            if (at < 0) continue;
+            const x = i => { const r = document.createRange(); r.setStart(text, i); r.setEnd(text, i + 1);
+                             return r.getBoundingClientRect().x; };
+            return [x(at), x(at + 1)];
+        }
+    }""")
+    assert quote > letter                       # right of the phrase's first letter, as in the box
 
 
 def test_a_refused_form_quoting_a_long_word_fits_a_320_px_phone(site, browser):
@@ -806,7 +827,7 @@ def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_
     base, *_ = site
     page = browser.new_context(java_script_enabled=way != "no javascript", timezone_id="America/New_York").new_page()
     sign_up(page, base, "ada@exmaple.org", '"kv cache", agents', zone="Europe/Paris", send=False)
-    page.get_by_label("Weekly on").check()
+    page.get_by_label("How often").select_option(label="Weekly on Friday")
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
     if way == "after back and forward":
@@ -818,7 +839,7 @@ def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_
     page.get_by_role("heading", name=re.compile("^Papers that match")).wait_for()
     assert page.get_by_label("Email").input_value() == "ada@exmaple.org"
     assert page.get_by_label("Keywords").input_value() == '"kv cache", agents'
-    assert page.get_by_label("Weekly on").is_checked()
+    assert page.get_by_label("How often").input_value() == "weekly:fri"
     assert page.get_by_label("Time zone").input_value() == "Europe/Paris"      # not the browser's again
     assert page.evaluate("document.activeElement.id") == "email"
     page.get_by_role("button", name="Preview").click()

@@ -36,7 +36,8 @@ from notifier.outbox import State
 from notifier.subscribers import canonical_address
 from notifier.web import inbox, security
 from notifier.web.access import AccessLog, loggable
-from notifier.web.forms import Fields, address_errors, check, default_more, preview_settings, readable_address
+from notifier.web.forms import (Fields, address_errors, check, default_more, preview_settings, quotes_isolated,
+                                readable_address)
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.ratelimit import MovingWindow
 from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
@@ -117,6 +118,7 @@ class WebApp:
         self.tester = Tester(self.ctx)
         self.limiter = MovingWindow(lambda: self.ctx.now().timestamp())
         self.templates = _env(config.general.template_dir or None)
+        self.templates.filters["quotes_isolated"] = quotes_isolated     # every error message the pages show
         self.slack_secret = read_secret(config.web.slack_signing_secret_env, env)
         api = urlsplit(config.slack.api_url)
         self.slack_reply_origins = {SLACK_HOOKS, f"{api.scheme}://{api.netloc}"}
@@ -151,6 +153,14 @@ class WebApp:
         page = self.message(request, "Too many requests", f"Please try again in {when}.", 429)
         page.headers["Retry-After"] = str(wait)
         return page
+
+    def counted_as(self, mails: bool) -> tuple[str, str]:
+        """The per-client limit a form counts against: ``limit_per_client`` for one that mails; one
+        that comes back on the page (a Preview, a form refused for a typo) mails nothing and counts
+        among the live previews, which still slow a script that sends bad forms without end. Refused
+        forms counted against the 20 an hour: a room on one network, signing up after a talk and
+        fixing a typo or two each, was told to wait an hour."""
+        return (self.config.web.limit_per_client, "client") if mails else (TESTER_LIMIT, "tester")
 
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -198,23 +208,26 @@ class WebApp:
         return Fields(timezone=self.config.schedule.timezone, default_more=self.default_more)
 
     def choices(self) -> dict:
+        import calendar
+
         from notifier.subscribers import WEEKDAYS
 
-        return {"weekdays": WEEKDAYS, "slack": bool(self.config.web.slack_targets), "max_chars": MAX_PROFILE_CHARS}
+        days = dict(zip(WEEKDAYS, calendar.day_name))        # {"mon": "Monday", ...}
+        return {"weekdays": days, "slack": bool(self.config.web.slack_targets), "max_chars": MAX_PROFILE_CHARS}
 
     async def subscribe(self, request: Request) -> Response:
         form = await request.form()
         f = request.state.typed = Fields.from_form(form, self.default_more)     # for the error page, should it fail
         refused = request.scope.get(CSRF_REFUSED_SCOPE)
         preview = form.get("action") == "preview" or refused      # a refused form shows, as a preview does
-        limit, kind = (TESTER_LIMIT, "tester") if preview else (self.config.web.limit_per_client, "client")
+        settings, errors = ({}, {}) if preview else check(f, self.config.web.slack_targets)
+        limit, kind = self.counted_as(mails=not (preview or errors))
         if not self.allowed(limit, kind, self.client(request)):
             return self.too_many(request, limit, kind, self.client(request))
         if preview:
             return self.page(request, "subscribe", 403 if refused else 200, fields=f, errors={},
                              notice=unchecked(request, "Not sent", "Subscribe") if refused else "",
                              result=await self.run_tester(f), **self.choices())
-        settings, errors = check(f, self.config.web.slack_targets)
         if errors:
             return self.page(request, "subscribe", 400, fields=f, errors=errors,
                              result=await self.tester_for_refused(f, errors), **self.choices())
@@ -351,12 +364,13 @@ class WebApp:
         to one that is not."""
         f = Fields.from_form(await request.form(), self.default_more)
         errors = address_errors(f.email, self.config.web.slack_targets)
-        if errors:
-            return self.page(request, "link", 400, fields=f, errors=errors, slack=bool(self.config.web.slack_targets))
-        for limit, kind, key in ((self.config.web.limit_per_client, "client", self.client(request)),
-                                 (self.config.web.limit_per_address, "address", canonical_address(f.email))):
+        limits = [(*self.counted_as(mails=not errors), self.client(request))]
+        limits += [] if errors else [(self.config.web.limit_per_address, "address", canonical_address(f.email))]
+        for limit, kind, key in limits:
             if not self.allowed(limit, kind, key):
                 return self.too_many(request, limit, kind, key)
+        if errors:
+            return self.page(request, "link", 400, fields=f, errors=errors, slack=bool(self.config.web.slack_targets))
         failed = await run_in_threadpool(self.mail_link, f.email)
         if failed is not None:
             return await self.not_sent(request, f, failed)

@@ -4,13 +4,26 @@ The checks are the CLI's (notifier.subscribers), so the web accepts exactly what
 `notifier subscribe` accepts; a Slack target must also be one the operator allows."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+from markupsafe import Markup, escape
 
 from notifier.config import ANY_SLACK_USER, DEFAULT_THRESHOLD, MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
 from notifier.errors import NotifierError, visible
 from notifier.subscribers import WEEKDAYS, channel_of
 from notifier.web.tester import profile_error_at
 
+QUOTED = re.compile(r"((?<!\w)'.+?'(?!\w)|“.+?”)")     # a value a message quotes: 'term', “é”
+
+
+def quotes_isolated(message: str) -> Markup:
+    """``message`` as HTML, each value it quotes in a <bdi>: a Hebrew or Arabic term quoted in an
+    error took the sentence's direction, so the quote mark or minus typed at its start showed at
+    its end (the left), unlike in the right-to-left box it was typed in."""
+    parts = QUOTED.split(message)        # odd ones are the quoted values, with their quote marks
+    return Markup("").join(Markup("{}<bdi>{}</bdi>{}").format(p[0], p[1:-1], p[-1]) if i % 2 else escape(p)
+                           for i, p in enumerate(parts))
 
 
 def readable_address(address: str) -> str:
@@ -51,9 +64,10 @@ class Fields:
     @classmethod
     def from_form(cls, form, default_more: int) -> "Fields":
         keywords = [k.replace("\r\n", "\n") for k in form.getlist("keywords") if k.strip()] or [""]   # a textarea sends CRLF
+        frequency, _, day = form.get("frequency", "daily").partition(":")     # the list's "weekly:fri"
         return cls(email=form.get("email", "").strip(), keywords=keywords, time=form.get("time", "07:30").strip(),
-                   timezone=form.get("timezone", "").strip(), frequency=form.get("frequency", "daily"),
-                   weekday=form.get("weekday", "mon"), max_items=form.get("max_items", "").strip(),
+                   timezone=form.get("timezone", "").strip(), frequency=frequency,
+                   weekday=day or form.get("weekday", "mon"), max_items=form.get("max_items", "").strip(),
                    more=form.get("more", "").strip(), default_more=default_more, version=form.get("version", ""))
 
     @classmethod

@@ -1,17 +1,12 @@
 // Progressive enhancement of the profile tester: preview as you type (the Preview button does
 // the same without JavaScript), and default the time zone to the browser's on a fresh subscribe
-// form (only it marks the field: a form sent back keeps the zone the person typed); picking a
-// weekday chooses "Weekly on".
+// form (only it marks the field: a form sent back keeps the zone the person typed).
 (function () {
   "use strict";
   var zone = document.querySelector("[data-browser-zone]");
   if (zone && window.Intl) {
     var browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (browserZone) { zone.value = browserZone; }
-  }
-  var weekday = document.getElementById("weekday"), weekly = document.querySelector("input[name=frequency][value=weekly]");
-  if (weekday && weekly) {      // picking a day means weekly: with "Daily" still checked the day was ignored
-    weekday.addEventListener("change", function () { weekly.checked = true; });
   }
   var out = document.getElementById("tester");
   if (!out || !window.fetch) { return; }
