@@ -224,7 +224,7 @@ def parse_term(raw: str) -> Term:
             raise ProfileError(f"two fields in term '{shown(raw)}': use one, title: or author:", term=raw)
         if body[:1] in ("+", "-"):      # 'title:-moe' looked for moe in titles, labelled '-moe'
             raise ProfileError(f"operator after the field in term '{shown(raw)}': put it first, "
-                               f"{body[0]}{m.group(1)}:{body[1:].strip()}", term=raw)
+                               f"{shown(body[0] + m.group(1) + ':' + body[1:].strip())}", term=raw)
     if body.startswith('"'):
         if not (len(body) >= 2 and body.endswith('"') and body.count('"') == 2):
             raise ProfileError(f"misplaced quote in term '{shown(raw)}': quote the whole phrase", term=raw)

@@ -103,6 +103,7 @@ PROFILE_ALPHABET = st.sampled_from(list('abcXYZ019 ,"+-^:.\n\t\r()*/_') + ["titl
 @settings(max_examples=400, deadline=None)
 @example('"kv\ncache')                   # an open quote spanning lines: the message stays one line
 @example('"kv\r cache" moe')
+@example("TITLE:-0\r0")                    # the fix a message suggests is shown on one line too
 @given(st.one_of(st.text(), st.lists(PROFILE_ALPHABET, max_size=30).map("".join)))
 def test_any_text_is_a_profile_or_a_one_line_profile_error(text):
     try:
