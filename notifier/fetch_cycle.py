@@ -132,13 +132,16 @@ def fetch_claimed(ctx: Context, source: str, day: date, since: datetime) -> Fetc
 
 
 def fetched_meanwhile(ctx: Context, run) -> str:
-    """Why a day fetched at or after the cycle began is skipped. On SQLite no other worker runs: the
-    clock was set back since that fetch; re-reading now would first wait that long for the host's
-    pace (``notifier.pace`` reserved its next turn by the clock), so it is read once the clock passes it."""
-    if ctx.store.shared:
+    """Why a day fetched at or after the cycle began is skipped: another worker fetched it, or (a
+    fetch stamped later than the clock says now; on SQLite no other worker runs) the clock was set
+    back since; re-reading now would first wait that long for the host's pace (``notifier.pace``
+    reserved its next turn by the clock), so it is read once the clock passes it."""
+    started = as_utc(run.started_at)
+    if ctx.store.shared and started <= as_utc(ctx.now()):
         return "fetched by another worker meanwhile"
-    return (f"fetched at {as_utc(run.started_at):%Y-%m-%d %H:%M:%S} UTC, later than the clock says now "
-            "(it was set back): read again once the clock passes that time")
+    return (f"fetched at {started:%Y-%m-%d %H:%M:%S} UTC, later than the clock says now (it was set back"
+            + (", or that worker's clock is ahead" if ctx.store.shared else "")
+            + "): read again once the clock passes that time")
 
 
 def fetch_one(ctx: Context, source: str, day: date) -> FetchReport:

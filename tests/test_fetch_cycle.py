@@ -184,16 +184,17 @@ def test_an_interrupted_fetch_closes_its_run_as_interrupted_not_failed(cfg, capl
 
 
 def test_after_the_clock_steps_back_a_skipped_re_read_says_so_not_another_worker(cfg, hf):
-    """On one SQLite box it was reported 'fetched by another worker meanwhile'. The re-read waits
-    for the clock: asked now, the host's pace would first wait out the step."""
+    """It was reported 'fetched by another worker meanwhile', on one SQLite box too. The re-read
+    waits for the clock: asked now, the host's pace would first wait out the step."""
     hf.days["2026-07-01"] = [item("2607.00001", "Sparse attention")]
     with freeze_time("2026-07-01 08:00") as clock, open_context(cfg) as ctx:
         fetch_cycle(ctx)
         asked = len(hf.paths)
         clock.move_to("2026-07-01 07:30")                     # the clock is set back half an hour
         [report] = fetch_cycle(ctx)
-    assert (report.outcome, report.error) == ("skipped", "fetched at 2026-07-01 08:00:00 UTC, later than the clock "
-                                              "says now (it was set back): read again once the clock passes that time")
+    assert report.outcome == "skipped" and report.error.startswith(
+        "fetched at 2026-07-01 08:00:00 UTC, later than the clock says now (it was set back")     # on PostgreSQL too
+    assert report.error.endswith("): read again once the clock passes that time")
     assert len(hf.paths) == asked
 
 

@@ -233,7 +233,8 @@ def test_a_timer_run_every_15_minutes_across_a_dst_change_sends_that_days_digest
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
 
 
-def test_a_dry_run_prints_the_lines_the_run_would_marked_dry_run_and_none_for_nothing_matched(batch, clock, capsys):
+def test_a_dry_run_prints_the_lines_the_run_would_marked_dry_run_and_none_for_nothing_matched(batch, db_url, clock,
+                                                                                              capsys):
     """It printed 'deliver nothing@example.org: dry-run, 0 papers', where the run prints no line."""
     config, smtp, slack = batch
     capsys.readouterr()
@@ -244,7 +245,8 @@ def test_a_dry_run_prints_the_lines_the_run_would_marked_dry_run_and_none_for_no
     sent = [line.split(": ")[0] + ": dry-run, " + line.split(", ")[1].split(" - ")[0] for line in out
             if line.startswith("deliver ")]
     assert dry == sent and len(sent) == 3, (dry, out)
-    assert run(config, capsys)[1][0].startswith("not delivered: 1 waiting")
+    waiting = "not delivered: 1 waiting" if db_url.startswith("sqlite") else "no digest due"   # shared: each run
+    assert run(config, capsys)[1][0].startswith(waiting)                                      # for what it tried
     assert main(["--config", config, "run", "--dry-run", "--all"]) == 0      # the day's digests are recorded already
     assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines()] == ["no digest to send"]
 
