@@ -92,8 +92,7 @@ def report_not_caught_up(ctx: Context, source: str, skipped: list[date]) -> None
     text = (f"source {source}: {len(skipped)} day{'s' if len(skipped) != 1 else ''} missed, {first} to {last}, "
             f"{'is' if len(skipped) == 1 else 'are'} older than [sources.{source}] max_catchup_days and not fetched: "
             f"`notifier fetch --since {first}` fetches them")
-    event(log, "days not fetched", logging.WARNING, source=source, first=first, last=last, days=len(skipped), text=text)
-    ctx.store.raise_alert(f"not-fetched:{source}:{first}:{last}", text)
+    alert_not_fetched(ctx, source, skipped, "days not fetched", text)
 
 
 def listings_missed(ctx: Context, source: str, last: date | None, today: date) -> list[date]:
@@ -115,9 +114,13 @@ def report_listings_missed(ctx: Context, source: str, missed: list[date]) -> Non
     which = f"listing of {missed[0]}" if len(missed) == 1 else f"{len(missed)} listings, of {missed[0]} to {missed[-1]},"
     text = (f"source {source}: the {which} left the feed before anything fetched it (the service was not running, "
             f"or could not reach arXiv): RSS holds only the current listing, so its papers are in no digest")
-    event(log, "listings not fetched", logging.WARNING, source=source, first=missed[0], last=missed[-1],
-          days=len(missed), text=text)
-    ctx.store.raise_alert(f"not-fetched:{source}:{missed[0]}:{missed[-1]}", text)
+    alert_not_fetched(ctx, source, missed, "listings not fetched", text)
+
+
+def alert_not_fetched(ctx: Context, source: str, days: list[date], message: str, text: str) -> None:
+    """Days of ``source`` no fetch read: a WARNING ``message`` and, once for these days, an operator alert."""
+    event(log, message, logging.WARNING, source=source, first=days[0], last=days[-1], days=len(days), text=text)
+    ctx.store.raise_alert(f"not-fetched:{source}:{days[0]}:{days[-1]}", text)
 
 
 def fetch_claimed(ctx: Context, source: str, day: date, since: datetime) -> FetchReport:
