@@ -69,14 +69,18 @@ AMERICAN_ENDINGS = {"lyse": "lyze", "lysed": "lyzed", "lysing": "lyzing", "lyser
                     "ogued": "oged", "oguing": "oging", "dgement": "dgment", "fence": "fense", "gramme": "gram"}
 # the Greek and Latin ae and oe ("haemoglobin", "paediatric"; "oesophagus" and three more only
 # beginning a word: not "shoestring") and a few words of their own, inside a word too
-# ("orthopaedic", "unlicenced"), but grey as a word of its own ("greyscale", not "greyhound")
+# ("orthopaedic", "unlicenced", "smoulder", "disulphide", "snowplough"), but grey, tyre and cheque as
+# words of their own ("greyscale", "chequebook"; not "greyhound", "polystyrene", "exchequer")
 AMERICAN_PARTS = {"haem": "hem", "anaem": "anem", "anaes": "anes", "aemi": "emi", "paed": "ped", "gynaec": "gynec",
                   "palaeo": "paleo", "aetiol": "etiol", "rrhoe": "rrhe", "homoeo": "homeo", "coeliac": "celiac",
                   "oesophag": "esophag", "oestr": "estr", "oedem": "edem", "foet": "fet", "manoeuvre": "maneuver",
-                  "manoeuvr": "maneuver", "sceptic": "skeptic", "licenc": "licens", "grey": "gray"}
+                  "manoeuvr": "maneuver", "sceptic": "skeptic", "licenc": "licens", "grey": "gray",
+                  "aluminium": "aluminum", "sulph": "sulf", "mould": "mold", "plough": "plow", "tyre": "tire",
+                  "cheque": "check", "chequer": "checker"}
 BRITISH_PART = re.compile(r"haem|anaem|anaes|aemi|paed|gynaec|palaeo|aetiol|rrhoe|homoeo|coeliac|sceptic|licenc"
                           r"|manoeuvre(?=s?$)|manoeuvr|^(?:oesophag|oestr|oedem|foet)"
-                          r"|^grey(?=$|s$|e[dr]|est|ing|ish|ness|scale)")
+                          r"|^grey(?=$|s$|e[dr]|est|ing|ish|ness|scale)|aluminium|sulph|mould|plough"
+                          r"|^tyre(?=s?$)|^cheque(?=s?$|book)|^chequer")
 BRITISH_ENDING = re.compile(rf"(\w*?[aeiouy]\w*?)({'|'.join(AMERICAN_ENDINGS)})(s|al)?")
 
 _stemmer = None
@@ -101,7 +105,8 @@ def american(word: str) -> str:
     """'optimisation' -> 'optimization', 'behaviour' -> 'behavior', 'centres' -> 'centers',
     'analysed' -> 'analyzed', 'dialogue' -> 'dialog', 'judgement' -> 'judgment', 'defence' ->
     'defense', 'programme' -> 'program', 'metres' -> 'meters', 'paediatric' -> 'pediatric',
-    'licenced' -> 'licensed', 'greyscale' -> 'grayscale'; any other word as it is (see BRITISH_ISE)."""
+    'licenced' -> 'licensed', 'greyscale' -> 'grayscale', 'sulphate' -> 'sulfate', 'tyres' -> 'tires';
+    any other word as it is (see BRITISH_ISE)."""
     word = BRITISH_PART.sub(lambda m: AMERICAN_PARTS[m[0]], word)
     if (m := BRITISH_ISE.fullmatch(word)) and not ALWAYS_ISE.search(m[1]):
         word = f"{m[1]}iz{m[2]}"

@@ -28,10 +28,13 @@ def test_an_abbreviation_stands_for_the_words_whose_first_letters_spell_it(text,
     ("oesophageal cancer", "esophageal cancer"), ("paediatric", "pediatric"), ("haemoglobin", "hemoglobin"),
     ("orthopaedic", "orthopedic"), ("foetal ultrasound", "fetal ultrasound"), ("licenced", "licensed"),
     ("greyscale images", "grayscale images"), ("grey", "gray"), ("sceptical", "skeptical"),
-    ("manoeuvres", "maneuvers"),
+    ("manoeuvres", "maneuvers"), ("aluminium oxide", "aluminum oxide"), ("sulphur", "sulfur"),
+    ("sulphide", "sulfide"), ("moulded", "molded"), ("ploughing", "plowing"), ("tyres", "tires"),
+    ("cheques", "checks"), ("chequered", "checkered"),
 ], ids=["ise", "isation", "ising", "our", "ours-plural", "ll", "re", "red", "ibres", "yse", "ogue", "dgement",
         "fence", "metre", "litre", "centimetre", "ae", "oe", "paed", "haem", "ae-inside", "oe-beginning",
-        "licence", "greyscale", "grey", "sceptic", "manoeuvre"])
+        "licence", "greyscale", "grey", "sceptic", "manoeuvre", "aluminium", "sulphur", "sulph-inside",
+        "mould", "plough", "tyre", "cheque", "chequer"])
 def test_a_british_spelling_is_the_same_word_as_the_american_one(british, american):
     """The stemmer read "optimised" as optimis and "optimized" as optim: a profile written one way
     missed papers written the other way."""
@@ -41,8 +44,9 @@ def test_a_british_spelling_is_the_same_word_as_the_american_one(british, americ
 @pytest.mark.parametrize("word, other", [
     ("premise", "premize"), ("promising", "promizing"), ("ours", "ors"), ("four", "for"),
     ("hours", "hors"), ("hatred", "hated"), ("entre", "enter"), ("shoestring", "shestring"),
-    ("greyhound", "grayhound"),
-], ids=["premise", "promising", "ours", "four", "hours", "hatred", "entre", "oe-inside-a-word", "greyhound"])
+    ("greyhound", "grayhound"), ("polystyrene", "polystirene"), ("exchequer", "exchecker"),
+], ids=["premise", "promising", "ours", "four", "hours", "hatred", "entre", "oe-inside-a-word", "greyhound",
+        "tyre-inside-a-word", "cheque-inside-a-word"])
 def test_a_word_spelt_so_in_both_is_not_read_as_another(word, other):
     assert term_stems(word) != term_stems(other)
 
