@@ -298,6 +298,15 @@ def test_a_sign_up_sent_again_is_not_counted_against_its_addresss_limit(config, 
     assert [subscribe(client, keywords="robots").status_code for _ in range(2)] == [429, 429]
 
 
+def test_a_sign_up_sent_again_does_not_use_up_the_networks_sign_ups(config, client):
+    """A double click (or a form sent again) mails nothing, yet counted against limit_per_client:
+    after a talk, a room on one network clicking twice each was told to wait before all were mailed."""
+    config.web.limit_per_client = "2/hour"
+    assert [subscribe(client).status_code for _ in range(3)] == [200, 200, 200]
+    assert [subscribe(client, f"u{i}@example.org").status_code for i in range(2)] == [200, 429]
+    assert len(mails(config)) == 2
+
+
 @pytest.mark.parametrize("again, seconds", [({"keywords": "robots"}, 1), ({"frequency": "weekly", "weekday": "mon"}, 1),
                                             ({"email": "Bob@example.org"}, 1), ({}, 60)],
                          ids=["other keywords", "other frequency", "other address", "a minute later"])

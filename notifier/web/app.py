@@ -236,13 +236,15 @@ class WebApp:
     async def mail_signup(self, request: Request, f: Fields, settings: dict) -> Response:
         """Mails a checked sign-up once: the same one sent again while its mail is fresh (a double
         click, a re-sent form; JavaScript stops these in the browser, this without it) is answered
-        "Check your inbox" with nothing mailed and no count against the address's limit. The same
-        settings after the address was confirmed (or unsubscribed) are a new mail."""
+        "Check your inbox" with nothing mailed and no count against the address's limit, nor the
+        client's (``subscribe`` counted it there as a mail). The same settings after the address was
+        confirmed (or unsubscribed) are a new mail."""
         limit, address = self.config.web.limit_per_address, canonical_address(f.email)
         known = await run_in_threadpool(self.store.find_subscriber, address)
         subscriber = known if known is not None and known.active else None
         resent = ("mailed", address, str(subscriber is not None), json.dumps(settings, sort_keys=True))
         if not self.allowed(RESENT_LIMIT, *resent):
+            self.limiter.forget(*self.counted_as(mails=True), self.client(request))
             return self.to_sent(f, subscriber is not None)
         if not self.allowed(limit, "address", address):
             self.limiter.forget(RESENT_LIMIT, *resent)
