@@ -541,7 +541,8 @@ def test_a_malformed_profile_is_shown_inline_naming_the_term(client, store, keyw
 @pytest.mark.parametrize("keywords, quoted", [
     ('"نموذج لغوي', "&#39;<bdi>&#34;نموذج لغوي</bdi>&#39;"),
     ('"<b>bold</b>', "&#39;<bdi>&#34;&lt;b&gt;bold&lt;/b&gt;</bdi>&#39;"),
-], ids=["arabic", "markup stays text"])
+    ("-שלום", "(<bdi>-שלום</bdi>)"),
+], ids=["arabic", "markup stays text", "only an exclusion"])
 def test_a_term_quoted_in_an_error_is_isolated_from_the_sentence_around_it(client, keywords, quoted):
     """An Arabic or Hebrew term quoted in an error took the English sentence's direction: the
     quote mark typed before it showed after it (see test_web_browser)."""

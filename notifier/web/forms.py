@@ -14,7 +14,8 @@ from notifier.errors import NotifierError, visible
 from notifier.subscribers import WEEKDAYS, channel_of
 from notifier.web.tester import profile_error_at
 
-QUOTED = re.compile(r"((?<!\w)'.+?'(?!\w)|“.+?”)")     # a value a message quotes: 'term', “é”
+QUOTED = re.compile(r"((?<!\w)'.+?'(?!\w)|“.+?”|\(-[^()]+\))")   # a value a message quotes: 'term', “é”,
+                                                                   # (-term): "profile has only exclusions (-moe)"
 
 
 def quotes_isolated(message: str) -> Markup:
