@@ -1379,6 +1379,16 @@ def test_a_right_to_left_title_takes_its_own_direction_on_the_vote_pages_and_the
     assert shown in client.get(manage_link(app, sub)).text
 
 
+def test_the_vote_page_shows_a_title_as_the_digest_did_not_as_its_tex(app, client, config, store):
+    """The digest said "α-Flow"; the page its link opened said "$\\alpha$-Flow"."""
+    sub = subscribed(client, config, store)
+    store.ingest([Paper("2606.99997", "$\\alpha$-Flow:\n  Scaling $O(n^2)$ attention")], source="hf_daily",
+                 digest_day="2026-06-12")
+    link = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2606.99997', 1))}"
+    for page in (client.get(link), post_form(client, link, {}, follow_redirects=True), client.get(manage_link(app, sub))):
+        assert '<span dir="auto">α-Flow: Scaling O(n²) attention</span>' in page.text
+
+
 def slack_request(app, body: bytes, secret: str = SLACK_SECRET):
     ts = str(int(time.time()))
     sig = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
@@ -1624,6 +1634,19 @@ def test_a_slack_vote_click_is_acknowledged_to_the_user_through_its_response_url
     [ack] = slack_app.fake.hooks("/actions/T1/42/secret")
     assert ack["response_type"] == "ephemeral" and ack["replace_original"] is False
     assert ack["text"] == "Noted: more like this — Sparse &lt;attention&gt; &amp; you"     # the title is escaped
+
+
+def test_a_slack_vote_reply_names_a_long_title_cut_on_one_line_as_the_digest_did(slack_app, config):
+    """The reply carried the stored title whole: its line breaks, its TeX, and all of a title
+    the digest had cut after 300 characters."""
+    with TestClient(slack_app, base_url=PUBLIC, follow_redirects=False) as c:
+        sub = subscribed(c, config, slack_app.web.store)
+    title = "$\\alpha$-Sparse\n  attention " + "for long context " * 30
+    slack_app.web.store.ingest([Paper("2606.99999", title)], source="hf_daily", digest_day="2026-06-12")
+    click(slack_app, sub, 1, slack_app.fake.url + "/actions/T1/42/secret", "2606.99999")
+    [ack] = slack_app.fake.hooks("/actions/T1/42/secret")
+    assert ack["text"].startswith("Noted: more like this — α-Sparse attention for long context for")
+    assert ack["text"].endswith("context…") and len(ack["text"]) < 330 and "\n" not in ack["text"]
 
 
 def test_a_slack_click_that_cannot_count_is_answered_ok_and_the_user_is_told_why(slack_app, config):

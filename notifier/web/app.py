@@ -37,7 +37,7 @@ from notifier.subscribers import canonical_address
 from notifier.web import inbox, security
 from notifier.web.access import AccessLog, loggable
 from notifier.web.forms import (Fields, address_errors, check, default_more, preview_settings, quotes_isolated,
-                                readable_address)
+                                readable_address, readable_title)
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.ratelimit import MovingWindow
 from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
@@ -119,6 +119,7 @@ class WebApp:
         self.limiter = MovingWindow(lambda: self.ctx.now().timestamp())
         self.templates = _env(config.general.template_dir or None)
         self.templates.filters["quotes_isolated"] = quotes_isolated     # every error message the pages show
+        self.templates.filters["readable_title"] = readable_title       # every paper title the pages show
         self.slack_secret = read_secret(config.web.slack_signing_secret_env, env)
         api = urlsplit(config.slack.api_url)
         self.slack_reply_origins = {SLACK_HOOKS, f"{api.scheme}://{api.netloc}"}
@@ -636,6 +637,7 @@ class WebApp:
         database busy): Slack is answered 200 either way, or it shows the user a warning sign and
         nothing more (and never sends the click again)."""
         from notifier.render import mrkdwn_escape
+        from notifier.untrusted import isolated
 
         try:
             _, t, paper = self.record_vote(token, via="slack")
@@ -643,7 +645,7 @@ class WebApp:
             why = SLACK_BUSY if isinstance(err, StoreBusy) else str(err)
             event(log, "slack vote refused", logging.INFO, reason=str(err))
             return f"Not recorded: {mrkdwn_escape(why)}"
-        return f"Noted: {VOTE_LABELS[t.vote > 0]} — {mrkdwn_escape(paper.title)}"
+        return f"Noted: {VOTE_LABELS[t.vote > 0]} — {mrkdwn_escape(isolated(readable_title(paper)))}"
 
     def acknowledge(self, response_url: str, text: str) -> None:
         """Posts ``text`` to a click's ``response_url``, seen by the clicking user alone; only to

@@ -41,6 +41,16 @@ def readable_address(address: str) -> str:
         return address
 
 
+def readable_title(paper) -> str:
+    """A paper's title as its digest shows it: on one line, cut after a whole word at the digest's
+    length, its TeX as text ("$\\alpha$" -> "α"). The vote page read "$\\alpha$-Flow" for the
+    "α-Flow" just clicked in the digest, and a Slack vote reply carried a title of any length."""
+    from notifier.render import MAX_TITLE_CHARS, one_line
+    from notifier.tex import readable_tex
+
+    return readable_tex(one_line(paper.title, MAX_TITLE_CHARS)) or paper.arxiv_id
+
+
 def default_more(threshold: float | None) -> int:
     """The "fewer <-> more papers" slider (threshold = 1 - more/100) at the configured
     threshold, else the matcher's."""
