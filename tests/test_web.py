@@ -900,7 +900,7 @@ def test_an_invalid_edit_is_refused_inline_and_nothing_changes(app, client, conf
     page = post_form(client, manage_link(app, sub), {"keywords": "-diffusion", "time": "25:00",
                                                      "timezone": "Mars/Base", "action": "save"})
     assert page.status_code == 400
-    assert "only exclusions (-diffusion)" in page.text and "unknown time zone" in page.text
+    assert "only exclusions (-diffusion)" in read(page.text) and "unknown time zone" in page.text
     assert store.find_subscriber(sub.id).profile == sub.profile
 
 
