@@ -634,8 +634,17 @@ def test_the_live_tester_fragment_reports_matches_weaker_ones_and_profile_errors
     loose = preview(client, "/tester", {"keywords": "agents, memory", "more": "95", "max_items": "100"})
     assert loose.text.count("<li>") > page.text.count("<li>")       # "more papers" sends more
     assert "more weaker match" in page.text
-    bad = preview(client, "/tester", {"keywords": 'author:"Tri Dao'})
+    bad = preview(client, "/tester", {"keywords": "agents^"})
     assert 'class="error"' in bad.text
+
+
+@pytest.mark.parametrize("keywords", ['"speculative dec', 'agents, author:"Tri'])
+def test_a_phrase_still_being_typed_is_not_called_a_mistake_by_the_live_preview(client, keywords):
+    """Typed slowly, each key of "speculative decoding" brought "unbalanced quote" in red."""
+    live = preview(client, "/tester", {"keywords": keywords})
+    assert 'class="error"' not in live.text and 'Close the phrase with " to see what it would have sent.' in read(live.text)
+    sent = post_form(client, "/", {"email": "ada@example.org", "keywords": keywords, "action": "preview"})
+    assert "unbalanced quote" in read(sent.text)                  # the Preview button sent it as it is
 
 
 def test_the_preview_names_a_phrase_found_only_as_its_words_apart_as_the_digest_does(client):
