@@ -392,6 +392,23 @@ def test_a_profile_of_one_hebrew_exclusion_is_refused_with_its_minus_where_it_wa
     assert minus > letter
 
 
+def test_two_hebrew_terms_a_paper_matched_are_listed_in_the_order_typed(site, browser):
+    """"matched: שלום, עולם" read as one right-to-left run: the second term showed first."""
+    from notifier.models import Paper
+
+    base, _, _, db = site
+    store = Store(db)
+    store.ingest([Paper("2606.90001", "שלום עולם ולמידה")], source="hf_daily", digest_day="2026-06-12")
+    store.close()
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("שלום, עולם")
+    why = page.locator("#tester .why")
+    why.wait_for()
+    first, second = left_edges(why, "ש")[0], left_edges(why, "ע")[0]
+    assert first < second
+
+
 def left_edges(box, text: str) -> list[float]:
     """Where each character of ``text`` shows in ``box`` (its left edge, in px), at its first occurrence."""
     return box.evaluate("""(box, text) => {
