@@ -117,6 +117,22 @@ def test_a_confirmation_link_opened_again_tells_a_subscriber_they_are_subscribed
     assert gone.status_code == 410 and "subscribe again, use the start page" in gone.text
 
 
+@pytest.mark.parametrize("send_empty, said", [
+    (False, "Your first digest comes at 06:15 (Asia/Tokyo) on Fridays if new papers match your keywords; a week "
+            "without any sends nothing."),
+    (True, "Your first digest comes at 06:15 (Asia/Tokyo) on Fridays.")], ids=["quiet weeks send nothing", "send_empty"])
+def test_a_new_subscriber_is_told_when_the_first_digest_comes_and_that_a_quiet_week_sends_nothing(
+        client, config, send_empty, said):
+    """"Your first digest comes at your delivery time": someone whose keywords matched nothing that
+    week waited for it, and wondered whether the sign-up had worked."""
+    config.general.send_empty = send_empty
+    posted = subscribe(client, frequency="weekly:fri", time="06:15", timezone="Asia/Tokyo", follow=False)
+    confirm = link_in(mails(config)[0], "confirm")
+    subscribed_page = post_form(client, confirm, {}, follow_redirects=True)
+    for page in (subscribed_page, client.get(confirm), client.get(posted.headers["location"])):   # and Back to either
+        assert "You are subscribed" in page.text and said in read(page.text)
+
+
 def test_a_confirmation_that_fails_half_way_leaves_the_link_usable(client, config, store, app, monkeypatch):
     """Using up the single-use link and creating the subscriber are one transaction: if the
     second fails (a database error, say), the link still works once the problem is gone."""

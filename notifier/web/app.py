@@ -88,7 +88,7 @@ class PaperGone(Gone):
 
 class Confirmed(Exception):
     """A confirmation link used already, opened again by someone still subscribed (the back
-    button, or the mail's link clicked again before any digest came)."""
+    button, or the mail's link clicked again before any digest came); its argument is that subscriber."""
 
 
 class WebApp:
@@ -290,13 +290,27 @@ class WebApp:
         except TokenError:
             return None
 
-    def confirmed_since(self, signup: inbox.Sent) -> bool:
-        """Was a sign-up that mailed a link to confirm (the address was not subscribed then) confirmed
-        since: in another tab, on a phone? Then there is nothing to correct."""
+    def confirmed_since(self, signup: inbox.Sent):
+        """The subscriber a sign-up that mailed a link to confirm (the address was not subscribed
+        then) became since, in another tab or on a phone (then there is nothing to correct); else None."""
         if signup.subscribed:
-            return False
+            return None
         sub = self.store.find_subscriber(canonical_address(signup.fields.email))
-        return sub is not None and sub.active
+        return sub if sub is not None and sub.active else None
+
+    def first_digest(self, sub) -> str:
+        """When a new subscriber's first digest comes, in their settings. "At your delivery time"
+        left someone whose keywords matched nothing that day waiting for a mail that never came, and
+        wondering whether the sign-up worked: a day with nothing that matches sends nothing."""
+        import calendar
+
+        from notifier.subscribers import WEEKDAYS
+
+        weekly = sub.frequency == "weekly"
+        days = f" on {calendar.day_name[WEEKDAYS.index(sub.weekday)]}s" if weekly else ""
+        quiet = "" if self.config.general.send_empty else (
+            f" if new papers match your keywords; a {'week' if weekly else 'day'} without any sends nothing")
+        return f"Your first digest comes at {sub.delivery_time} ({sub.timezone}){days}{quiet}."
 
     async def sent(self, request: Request) -> Response:
         """The answer to a sign-up, a page of its own (POST-redirect-GET): a reload, or going back
@@ -309,10 +323,10 @@ class WebApp:
             return self.message(request, "Check your inbox", SENT_UNKNOWN.format(hours=hours), link=f"{self.root}/",
                                 link_text="Start page")
         address = readable_address(signup.fields.email)
-        if await run_in_threadpool(self.confirmed_since, signup):
-            return self.message(request, "You are subscribed", f"{address} is confirmed: your first digest comes at "
-                                "your delivery time. Every digest links to a page where you change your keywords or "
-                                "unsubscribe.")
+        sub = await run_in_threadpool(self.confirmed_since, signup)
+        if sub is not None:
+            return self.message(request, "You are subscribed", f"{address} is confirmed. {self.first_digest(sub)} "
+                                "Every digest links to a page where you change your keywords or unsubscribe.")
         return self.message(request, "Check your inbox",
                             f"We sent a message to {address}. Follow the link in it to confirm; nothing is sent "
                             f"to you before that. The link works for {hours} hours.", rechecks=True,
@@ -324,7 +338,7 @@ class WebApp:
         signup, sent_page = self.signed_up(request), self.root + request.url.path.removesuffix("/correct")
         if signup is None:
             return RedirectResponse(f"{self.root}/", status_code=303)
-        if await run_in_threadpool(self.confirmed_since, signup):
+        if await run_in_threadpool(self.confirmed_since, signup) is not None:
             return RedirectResponse(sent_page, status_code=303)
         return self.page(request, "subscribe", fields=signup.fields, errors={}, correcting=True,
                          notice=NOT_KEPT.get(signup.lost, ""), browser_zone=signup.lost == "settings",
@@ -402,7 +416,7 @@ class WebApp:
     def used_up(self, address: str) -> Exception:
         sub = self.store.find_subscriber(canonical_address(address))
         if sub is not None and sub.active:
-            return Confirmed()
+            return Confirmed(sub)
         return Gone("this confirmation link was used already; to subscribe again, use the start page")
 
     async def confirm_page(self, request: Request) -> Response:
@@ -420,8 +434,8 @@ class WebApp:
     async def subscribed(self, request: Request) -> Response:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         return self.message(request, "You are subscribed",
-                            "Your first digest comes at your delivery time. Every digest links to a page "
-                            "where you change your keywords or unsubscribe.",
+                            f"{self.first_digest(sub)} Every digest links to a page where you change your "
+                            "keywords or unsubscribe.",
                             link=manage_url(self.base, self.signer, sub.id), link_text="Manage your subscription")
 
     def confirm_signup(self, token: str):
@@ -810,8 +824,8 @@ def exception_handlers(web: WebApp) -> dict:
 
     async def on_confirmed(request, err: Confirmed):
         return web.message(request, "You are subscribed", "This confirmation link was used already: your "
-                           "subscription is active and your first digest comes at your delivery time. To change "
-                           "something before then, subscribe again with this address: we mail you the link.")
+                           f"subscription is active. {web.first_digest(err.args[0])} To change something before "
+                           "then, subscribe again with this address: we mail you the link.")
 
     async def on_paper_gone(request, err: PaperGone):
         return web.message(request, "This paper is no longer stored", "Your vote was not recorded: the paper it "
