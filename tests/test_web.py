@@ -907,6 +907,20 @@ def test_pause_stops_digests_until_resume(app, client, config, store):
     assert [s.address for s in store.list_subscribers()] == ["ada@example.org"]
 
 
+def test_back_to_the_paused_page_after_resuming_does_not_say_paused(app, client, config, store):
+    """Without JavaScript the page after Pause keeps ?done=pause in its address: Back to it after
+    Resume (and forms sent since) said "Paused: no digests until you resume" of a running subscription."""
+    sub = subscribed(client, config, store)
+    link = manage_link(app, sub)
+    paused = post_form(client, link, {"action": "pause"}).headers["location"]
+    resumed = post_form(client, link, {"action": "resume"}).headers["location"]
+    back = client.get(paused)
+    assert "Paused" not in back.text and "<title>Your subscription" in back.text
+    assert "Resumed." in client.get(resumed).text
+    post_form(client, link, {"action": "pause"})
+    assert "Resumed." not in client.get(resumed).text and "Paused" in client.get(paused).text
+
+
 @pytest.mark.parametrize("button", [{"action": "pause"}, {"clear_vote": "2606.12243"}], ids=["pause", "remove-vote"])
 def test_pausing_or_removing_a_vote_keeps_edits_not_saved_yet_in_the_form(app, client, config, store, button):
     """Pause answered with the stored profile (and Remove, a form of its own, sent nothing typed):

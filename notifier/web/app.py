@@ -461,7 +461,7 @@ class WebApp:
     async def manage_page(self, request: Request) -> Response:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         f = Fields.of_subscriber(sub, self.default_more)
-        request.state.changed = DONE.get(request.query_params.get("done", ""), "")    # the change just made
+        request.state.changed = done_notice(request.query_params.get("done", ""), sub)    # the change just made
         return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
                                       notice=request.state.changed)
 
@@ -743,6 +743,14 @@ def unchecked(request: Request, not_done: str, button: str) -> str:
     and which button sends it again (its page carries a new token)."""
     why = UNCHECKED[bool(request.cookies.get("csrftoken"))]
     return f"{not_done}: {why}. What you typed is still below: {button} again."
+
+
+def done_notice(done: str, sub) -> str:
+    """What the page after a manage action (``?done=``) says was done, while it still holds: without
+    JavaScript the address keeps ?done= (done.js), so Back to "Paused" after a Resume said "Paused:
+    no digests until you resume" above a subscription that was running."""
+    holds = {"pause": sub.paused, "resume": not sub.paused}.get(done, True)
+    return DONE.get(done, "") if holds else ""
 
 
 def outcome(notice: str) -> str:
