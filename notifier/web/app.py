@@ -307,7 +307,8 @@ class WebApp:
         from notifier.subscribers import WEEKDAYS
 
         weekly = sub.frequency == "weekly"
-        days = f" on {calendar.day_name[WEEKDAYS.index(sub.weekday)]}s" if weekly else ""
+        day = calendar.day_name[WEEKDAYS.index(sub.weekday or "mon")]       # no weekday: Monday, as schedule.py reads it
+        days = f" on {day}s" if weekly else ""
         quiet = "" if self.config.general.send_empty else (
             f" if new papers match your keywords; a {'week' if weekly else 'day'} without any sends nothing")
         return f"Your first digest comes at {sub.delivery_time} ({sub.timezone}){days}{quiet}."
