@@ -117,6 +117,22 @@ def test_a_confirmation_link_opened_again_tells_a_subscriber_they_are_subscribed
     assert gone.status_code == 410 and "subscribe again, use the start page" in gone.text
 
 
+@pytest.mark.parametrize("send_empty, said", [
+    (False, "Your first digest comes at 06:15 (Asia/Tokyo) on Fridays if new papers match your keywords; a week "
+            "without any sends nothing."),
+    (True, "Your first digest comes at 06:15 (Asia/Tokyo) on Fridays.")], ids=["quiet weeks send nothing", "send_empty"])
+def test_a_new_subscriber_is_told_when_the_first_digest_comes_and_that_a_quiet_week_sends_nothing(
+        client, config, send_empty, said):
+    """"Your first digest comes at your delivery time": someone whose keywords matched nothing that
+    week waited for it, and wondered whether the sign-up had worked."""
+    config.general.send_empty = send_empty
+    posted = subscribe(client, frequency="weekly:fri", time="06:15", timezone="Asia/Tokyo", follow=False)
+    confirm = link_in(mails(config)[0], "confirm")
+    subscribed_page = post_form(client, confirm, {}, follow_redirects=True)
+    for page in (subscribed_page, client.get(confirm), client.get(posted.headers["location"])):   # and Back to either
+        assert "You are subscribed" in page.text and said in read(page.text)
+
+
 def test_a_confirmation_that_fails_half_way_leaves_the_link_usable(client, config, store, app, monkeypatch):
     """Using up the single-use link and creating the subscriber are one transaction: if the
     second fails (a database error, say), the link still works once the problem is gone."""
@@ -296,6 +312,15 @@ def test_a_sign_up_sent_again_is_not_counted_against_its_addresss_limit(config, 
     config.web.limit_per_address = "1/hour"
     assert [subscribe(client).status_code for _ in range(3)] == [200, 200, 200]
     assert [subscribe(client, keywords="robots").status_code for _ in range(2)] == [429, 429]
+
+
+def test_a_sign_up_sent_again_does_not_use_up_the_networks_sign_ups(config, client):
+    """A double click (or a form sent again) mails nothing, yet counted against limit_per_client:
+    after a talk, a room on one network clicking twice each was told to wait before all were mailed."""
+    config.web.limit_per_client = "2/hour"
+    assert [subscribe(client).status_code for _ in range(3)] == [200, 200, 200]
+    assert [subscribe(client, f"u{i}@example.org").status_code for i in range(2)] == [200, 429]
+    assert len(mails(config)) == 2
 
 
 @pytest.mark.parametrize("again, seconds", [({"keywords": "robots"}, 1), ({"frequency": "weekly", "weekday": "mon"}, 1),
@@ -532,7 +557,8 @@ def test_a_malformed_profile_is_shown_inline_naming_the_term(client, store, keyw
 @pytest.mark.parametrize("keywords, quoted", [
     ('"نموذج لغوي', "&#39;<bdi>&#34;نموذج لغوي</bdi>&#39;"),
     ('"<b>bold</b>', "&#39;<bdi>&#34;&lt;b&gt;bold&lt;/b&gt;</bdi>&#39;"),
-], ids=["arabic", "markup stays text"])
+    ("-שלום", "(<bdi>-שלום</bdi>)"),
+], ids=["arabic", "markup stays text", "only an exclusion"])
 def test_a_term_quoted_in_an_error_is_isolated_from_the_sentence_around_it(client, keywords, quoted):
     """An Arabic or Hebrew term quoted in an error took the English sentence's direction: the
     quote mark typed before it showed after it (see test_web_browser)."""
@@ -624,8 +650,17 @@ def test_the_live_tester_fragment_reports_matches_weaker_ones_and_profile_errors
     loose = preview(client, "/tester", {"keywords": "agents, memory", "more": "95", "max_items": "100"})
     assert loose.text.count("<li>") > page.text.count("<li>")       # "more papers" sends more
     assert "more weaker match" in page.text
-    bad = preview(client, "/tester", {"keywords": 'author:"Tri Dao'})
+    bad = preview(client, "/tester", {"keywords": "agents^"})
     assert 'class="error"' in bad.text
+
+
+@pytest.mark.parametrize("keywords", ['"speculative dec', 'agents, author:"Tri'])
+def test_a_phrase_still_being_typed_is_not_called_a_mistake_by_the_live_preview(client, keywords):
+    """Typed slowly, each key of "speculative decoding" brought "unbalanced quote" in red."""
+    live = preview(client, "/tester", {"keywords": keywords})
+    assert 'class="error"' not in live.text and 'Close the phrase with " to see what it would have sent.' in read(live.text)
+    sent = post_form(client, "/", {"email": "ada@example.org", "keywords": keywords, "action": "preview"})
+    assert "unbalanced quote" in read(sent.text)                  # the Preview button sent it as it is
 
 
 def test_the_preview_names_a_phrase_found_only_as_its_words_apart_as_the_digest_does(client):
@@ -872,6 +907,20 @@ def test_pause_stops_digests_until_resume(app, client, config, store):
     assert [s.address for s in store.list_subscribers()] == ["ada@example.org"]
 
 
+def test_back_to_the_paused_page_after_resuming_does_not_say_paused(app, client, config, store):
+    """Without JavaScript the page after Pause keeps ?done=pause in its address: Back to it after
+    Resume (and forms sent since) said "Paused: no digests until you resume" of a running subscription."""
+    sub = subscribed(client, config, store)
+    link = manage_link(app, sub)
+    paused = post_form(client, link, {"action": "pause"}).headers["location"]
+    resumed = post_form(client, link, {"action": "resume"}).headers["location"]
+    back = client.get(paused)
+    assert "Paused" not in back.text and "<title>Your subscription" in back.text
+    assert "Resumed." in client.get(resumed).text
+    post_form(client, link, {"action": "pause"})
+    assert "Resumed." not in client.get(resumed).text and "Paused" in client.get(paused).text
+
+
 @pytest.mark.parametrize("button", [{"action": "pause"}, {"clear_vote": "2606.12243"}], ids=["pause", "remove-vote"])
 def test_pausing_or_removing_a_vote_keeps_edits_not_saved_yet_in_the_form(app, client, config, store, button):
     """Pause answered with the stored profile (and Remove, a form of its own, sent nothing typed):
@@ -890,7 +939,7 @@ def test_an_invalid_edit_is_refused_inline_and_nothing_changes(app, client, conf
     page = post_form(client, manage_link(app, sub), {"keywords": "-diffusion", "time": "25:00",
                                                      "timezone": "Mars/Base", "action": "save"})
     assert page.status_code == 400
-    assert "only exclusions (-diffusion)" in page.text and "unknown time zone" in page.text
+    assert "only exclusions (-diffusion)" in read(page.text) and "unknown time zone" in page.text
     assert store.find_subscriber(sub.id).profile == sub.profile
 
 
@@ -1369,6 +1418,16 @@ def test_a_right_to_left_title_takes_its_own_direction_on_the_vote_pages_and_the
     assert shown in client.get(manage_link(app, sub)).text
 
 
+def test_the_vote_page_shows_a_title_as_the_digest_did_not_as_its_tex(app, client, config, store):
+    """The digest said "α-Flow"; the page its link opened said "$\\alpha$-Flow"."""
+    sub = subscribed(client, config, store)
+    store.ingest([Paper("2606.99997", "$\\alpha$-Flow:\n  Scaling $O(n^2)$ attention")], source="hf_daily",
+                 digest_day="2026-06-12")
+    link = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2606.99997', 1))}"
+    for page in (client.get(link), post_form(client, link, {}, follow_redirects=True), client.get(manage_link(app, sub))):
+        assert '<span dir="auto">α-Flow: Scaling O(n²) attention</span>' in page.text
+
+
 def slack_request(app, body: bytes, secret: str = SLACK_SECRET):
     ts = str(int(time.time()))
     sig = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
@@ -1614,6 +1673,19 @@ def test_a_slack_vote_click_is_acknowledged_to_the_user_through_its_response_url
     [ack] = slack_app.fake.hooks("/actions/T1/42/secret")
     assert ack["response_type"] == "ephemeral" and ack["replace_original"] is False
     assert ack["text"] == "Noted: more like this — Sparse &lt;attention&gt; &amp; you"     # the title is escaped
+
+
+def test_a_slack_vote_reply_names_a_long_title_cut_on_one_line_as_the_digest_did(slack_app, config):
+    """The reply carried the stored title whole: its line breaks, its TeX, and all of a title
+    the digest had cut after 300 characters."""
+    with TestClient(slack_app, base_url=PUBLIC, follow_redirects=False) as c:
+        sub = subscribed(c, config, slack_app.web.store)
+    title = "$\\alpha$-Sparse\n  attention " + "for long context " * 30
+    slack_app.web.store.ingest([Paper("2606.99999", title)], source="hf_daily", digest_day="2026-06-12")
+    click(slack_app, sub, 1, slack_app.fake.url + "/actions/T1/42/secret", "2606.99999")
+    [ack] = slack_app.fake.hooks("/actions/T1/42/secret")
+    assert ack["text"].startswith("Noted: more like this — α-Sparse attention for long context for")
+    assert ack["text"].endswith("context…") and len(ack["text"]) < 330 and "\n" not in ack["text"]
 
 
 def test_a_slack_click_that_cannot_count_is_answered_ok_and_the_user_is_told_why(slack_app, config):

@@ -376,17 +376,50 @@ def test_a_right_to_left_term_quoted_in_an_error_shows_its_quote_mark_where_it_w
     sign_up(page, base, "ada@example.org", '"نموذج لغوي')
     error = page.locator("#keywords-error")
     error.wait_for()
-    quote, letter = error.evaluate("""box => {
-        const walk = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
-        for (let text; (text = walk.nextNode());) {
-            const at = text.data.indexOf('"ن');
-            if (at < 0) continue;
-            const x = i => { const r = document.createRange(); r.setStart(text, i); r.setEnd(text, i + 1);
-                             return r.getBoundingClientRect().x; };
-            return [x(at), x(at + 1)];
-        }
-    }""")
+    quote, letter = left_edges(error, '"ن')
     assert quote > letter                       # right of the phrase's first letter, as in the box
+
+
+def test_a_profile_of_one_hebrew_exclusion_is_refused_with_its_minus_where_it_was_typed(site, browser):
+    """"profile has only exclusions (-שלום)": the minus, typed at the word's start (its right in
+    the box), showed at its left, as if the word were the sentence's next one."""
+    base, *_ = site
+    page = browser.new_page()
+    sign_up(page, base, "ada@example.org", "-שלום")
+    error = page.locator("#keywords-error")
+    error.wait_for()
+    minus, letter = left_edges(error, "-ש")
+    assert minus > letter
+
+
+def test_two_hebrew_terms_a_paper_matched_are_listed_in_the_order_typed(site, browser):
+    """"matched: שלום, עולם" read as one right-to-left run: the second term showed first."""
+    from notifier.models import Paper
+
+    base, _, _, db = site
+    store = Store(db)
+    store.ingest([Paper("2606.90001", "שלום עולם ולמידה")], source="hf_daily", digest_day="2026-06-12")
+    store.close()
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.get_by_label("Keywords").fill("שלום, עולם")
+    why = page.locator("#tester .why")
+    why.wait_for()
+    first, second = left_edges(why, "ש")[0], left_edges(why, "ע")[0]
+    assert first < second
+
+
+def left_edges(box, text: str) -> list[float]:
+    """Where each character of ``text`` shows in ``box`` (its left edge, in px), at its first occurrence."""
+    return box.evaluate("""(box, text) => {
+        const walk = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+        for (let node; (node = walk.nextNode());) {
+            const at = node.textContent.indexOf(text);
+            if (at < 0) continue;
+            return [...text].map((_, i) => { const r = document.createRange(); r.setStart(node, at + i);
+                                            r.setEnd(node, at + i + 1); return r.getBoundingClientRect().x; });
+        }
+    }""", text)
 
 
 def test_a_refused_form_quoting_a_long_word_fits_a_320_px_phone(site, browser):
@@ -632,9 +665,8 @@ def test_a_phrase_being_typed_is_said_to_be_unfinished_politely_not_as_an_alert(
     page = browser.new_page()
     page.goto(base + "/")
     page.get_by_label("Keywords").fill('"speculative')
-    expect(page.locator("#tester-status")).to_have_text(
-        "unbalanced quote in term '\"speculative': close the phrase with \"")
-    assert page.get_by_role("alert").count() == 0
+    expect(page.locator("#tester-status")).to_have_text('Close the phrase with " to see what it would have sent.')
+    assert page.get_by_role("alert").count() == 0 and page.locator("#tester .error").count() == 0
 
 
 @pytest.mark.parametrize("typed, mailed", [("user@bücher.example", "user@xn--bcher-kva.example"),

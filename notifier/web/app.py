@@ -37,10 +37,10 @@ from notifier.subscribers import canonical_address
 from notifier.web import inbox, security
 from notifier.web.access import AccessLog, loggable
 from notifier.web.forms import (Fields, address_errors, check, default_more, preview_settings, quotes_isolated,
-                                readable_address)
+                                readable_address, readable_title)
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.ratelimit import MovingWindow
-from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult
+from notifier.web.tester import MAX_PROFILE_CHARS, OPEN_PHRASE, Tester, TesterResult, still_typing_a_phrase
 from notifier.store import BUSY_TIMEOUT_MS
 from notifier.web.tokens import Signer, Token, TokenError
 
@@ -88,7 +88,7 @@ class PaperGone(Gone):
 
 class Confirmed(Exception):
     """A confirmation link used already, opened again by someone still subscribed (the back
-    button, or the mail's link clicked again before any digest came)."""
+    button, or the mail's link clicked again before any digest came); its argument is that subscriber."""
 
 
 class WebApp:
@@ -119,6 +119,7 @@ class WebApp:
         self.limiter = MovingWindow(lambda: self.ctx.now().timestamp())
         self.templates = _env(config.general.template_dir or None)
         self.templates.filters["quotes_isolated"] = quotes_isolated     # every error message the pages show
+        self.templates.filters["readable_title"] = readable_title       # every paper title the pages show
         self.slack_secret = read_secret(config.web.slack_signing_secret_env, env)
         api = urlsplit(config.slack.api_url)
         self.slack_reply_origins = {SLACK_HOOKS, f"{api.scheme}://{api.netloc}"}
@@ -236,13 +237,15 @@ class WebApp:
     async def mail_signup(self, request: Request, f: Fields, settings: dict) -> Response:
         """Mails a checked sign-up once: the same one sent again while its mail is fresh (a double
         click, a re-sent form; JavaScript stops these in the browser, this without it) is answered
-        "Check your inbox" with nothing mailed and no count against the address's limit. The same
-        settings after the address was confirmed (or unsubscribed) are a new mail."""
+        "Check your inbox" with nothing mailed and no count against the address's limit, nor the
+        client's (``subscribe`` counted it there as a mail). The same settings after the address was
+        confirmed (or unsubscribed) are a new mail."""
         limit, address = self.config.web.limit_per_address, canonical_address(f.email)
         known = await run_in_threadpool(self.store.find_subscriber, address)
         subscriber = known if known is not None and known.active else None
         resent = ("mailed", address, str(subscriber is not None), json.dumps(settings, sort_keys=True))
         if not self.allowed(RESENT_LIMIT, *resent):
+            self.limiter.forget(*self.counted_as(mails=True), self.client(request))
             return self.to_sent(f, subscriber is not None)
         if not self.allowed(limit, "address", address):
             self.limiter.forget(RESENT_LIMIT, *resent)
@@ -287,13 +290,28 @@ class WebApp:
         except TokenError:
             return None
 
-    def confirmed_since(self, signup: inbox.Sent) -> bool:
-        """Was a sign-up that mailed a link to confirm (the address was not subscribed then) confirmed
-        since: in another tab, on a phone? Then there is nothing to correct."""
+    def confirmed_since(self, signup: inbox.Sent):
+        """The subscriber a sign-up that mailed a link to confirm (the address was not subscribed
+        then) became since, in another tab or on a phone (then there is nothing to correct); else None."""
         if signup.subscribed:
-            return False
+            return None
         sub = self.store.find_subscriber(canonical_address(signup.fields.email))
-        return sub is not None and sub.active
+        return sub if sub is not None and sub.active else None
+
+    def first_digest(self, sub) -> str:
+        """When a new subscriber's first digest comes, in their settings. "At your delivery time"
+        left someone whose keywords matched nothing that day waiting for a mail that never came, and
+        wondering whether the sign-up worked: a day with nothing that matches sends nothing."""
+        import calendar
+
+        from notifier.subscribers import WEEKDAYS
+
+        weekly = sub.frequency == "weekly"
+        day = calendar.day_name[WEEKDAYS.index(sub.weekday or "mon")]       # no weekday: Monday, as schedule.py reads it
+        days = f" on {day}s" if weekly else ""
+        quiet = "" if self.config.general.send_empty else (
+            f" if new papers match your keywords; a {'week' if weekly else 'day'} without any sends nothing")
+        return f"Your first digest comes at {sub.delivery_time} ({sub.timezone}){days}{quiet}."
 
     async def sent(self, request: Request) -> Response:
         """The answer to a sign-up, a page of its own (POST-redirect-GET): a reload, or going back
@@ -306,10 +324,10 @@ class WebApp:
             return self.message(request, "Check your inbox", SENT_UNKNOWN.format(hours=hours), link=f"{self.root}/",
                                 link_text="Start page")
         address = readable_address(signup.fields.email)
-        if await run_in_threadpool(self.confirmed_since, signup):
-            return self.message(request, "You are subscribed", f"{address} is confirmed: your first digest comes at "
-                                "your delivery time. Every digest links to a page where you change your keywords or "
-                                "unsubscribe.")
+        sub = await run_in_threadpool(self.confirmed_since, signup)
+        if sub is not None:
+            return self.message(request, "You are subscribed", f"{address} is confirmed. {self.first_digest(sub)} "
+                                "Every digest links to a page where you change your keywords or unsubscribe.")
         return self.message(request, "Check your inbox",
                             f"We sent a message to {address}. Follow the link in it to confirm; nothing is sent "
                             f"to you before that. The link works for {hours} hours.", rechecks=True,
@@ -321,7 +339,7 @@ class WebApp:
         signup, sent_page = self.signed_up(request), self.root + request.url.path.removesuffix("/correct")
         if signup is None:
             return RedirectResponse(f"{self.root}/", status_code=303)
-        if await run_in_threadpool(self.confirmed_since, signup):
+        if await run_in_threadpool(self.confirmed_since, signup) is not None:
             return RedirectResponse(sent_page, status_code=303)
         return self.page(request, "subscribe", fields=signup.fields, errors={}, correcting=True,
                          notice=NOT_KEPT.get(signup.lost, ""), browser_zone=signup.lost == "settings",
@@ -399,7 +417,7 @@ class WebApp:
     def used_up(self, address: str) -> Exception:
         sub = self.store.find_subscriber(canonical_address(address))
         if sub is not None and sub.active:
-            return Confirmed()
+            return Confirmed(sub)
         return Gone("this confirmation link was used already; to subscribe again, use the start page")
 
     async def confirm_page(self, request: Request) -> Response:
@@ -417,8 +435,8 @@ class WebApp:
     async def subscribed(self, request: Request) -> Response:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         return self.message(request, "You are subscribed",
-                            "Your first digest comes at your delivery time. Every digest links to a page "
-                            "where you change your keywords or unsubscribe.",
+                            f"{self.first_digest(sub)} Every digest links to a page where you change your "
+                            "keywords or unsubscribe.",
                             link=manage_url(self.base, self.signer, sub.id), link_text="Manage your subscription")
 
     def confirm_signup(self, token: str):
@@ -444,7 +462,7 @@ class WebApp:
     async def manage_page(self, request: Request) -> Response:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         f = Fields.of_subscriber(sub, self.default_more)
-        request.state.changed = DONE.get(request.query_params.get("done", ""), "")    # the change just made
+        request.state.changed = done_notice(request.query_params.get("done", ""), sub)    # the change just made
         return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
                                       notice=request.state.changed)
 
@@ -634,6 +652,7 @@ class WebApp:
         database busy): Slack is answered 200 either way, or it shows the user a warning sign and
         nothing more (and never sends the click again)."""
         from notifier.render import mrkdwn_escape
+        from notifier.untrusted import isolated
 
         try:
             _, t, paper = self.record_vote(token, via="slack")
@@ -641,7 +660,7 @@ class WebApp:
             why = SLACK_BUSY if isinstance(err, StoreBusy) else str(err)
             event(log, "slack vote refused", logging.INFO, reason=str(err))
             return f"Not recorded: {mrkdwn_escape(why)}"
-        return f"Noted: {VOTE_LABELS[t.vote > 0]} — {mrkdwn_escape(paper.title)}"
+        return f"Noted: {VOTE_LABELS[t.vote > 0]} — {mrkdwn_escape(isolated(readable_title(paper)))}"
 
     def acknowledge(self, response_url: str, text: str) -> None:
         """Posts ``text`` to a click's ``response_url``, seen by the clicking user alone; only to
@@ -677,6 +696,8 @@ class WebApp:
         f = Fields(keywords=form.getlist("keywords") or [""], more=form.get("more", ""), max_items=form.get("max_items", ""),
                    default_more=self.default_more)
         result = await self.run_tester(f, sub)
+        if result.error and still_typing_a_phrase(f.texts(), stored_profiles(sub)):
+            result = TesterResult(hint=OPEN_PHRASE, ran=True)
         text = self.templates.get_template("web/_tester.html.j2").render(result=result)
         return HTMLResponse(text)
 
@@ -723,6 +744,14 @@ def unchecked(request: Request, not_done: str, button: str) -> str:
     and which button sends it again (its page carries a new token)."""
     why = UNCHECKED[bool(request.cookies.get("csrftoken"))]
     return f"{not_done}: {why}. What you typed is still below: {button} again."
+
+
+def done_notice(done: str, sub) -> str:
+    """What the page after a manage action (``?done=``) says was done, while it still holds: without
+    JavaScript the address keeps ?done= (done.js), so Back to "Paused" after a Resume said "Paused:
+    no digests until you resume" above a subscription that was running."""
+    holds = {"pause": sub.paused, "resume": not sub.paused}.get(done, True)
+    return DONE.get(done, "") if holds else ""
 
 
 def outcome(notice: str) -> str:
@@ -804,8 +833,8 @@ def exception_handlers(web: WebApp) -> dict:
 
     async def on_confirmed(request, err: Confirmed):
         return web.message(request, "You are subscribed", "This confirmation link was used already: your "
-                           "subscription is active and your first digest comes at your delivery time. To change "
-                           "something before then, subscribe again with this address: we mail you the link.")
+                           f"subscription is active. {web.first_digest(err.args[0])} To change something before "
+                           "then, subscribe again with this address: we mail you the link.")
 
     async def on_paper_gone(request, err: PaperGone):
         return web.message(request, "This paper is no longer stored", "Your vote was not recorded: the paper it "

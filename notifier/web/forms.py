@@ -14,7 +14,8 @@ from notifier.errors import NotifierError, visible
 from notifier.subscribers import WEEKDAYS, channel_of
 from notifier.web.tester import profile_error_at
 
-QUOTED = re.compile(r"((?<!\w)'.+?'(?!\w)|“.+?”)")     # a value a message quotes: 'term', “é”
+QUOTED = re.compile(r"((?<!\w)'.+?'(?!\w)|“.+?”|\(-[^()]+\))")   # a value a message quotes: 'term', “é”,
+                                                                   # (-term): "profile has only exclusions (-moe)"
 
 
 def quotes_isolated(message: str) -> Markup:
@@ -38,6 +39,16 @@ def readable_address(address: str) -> str:
         return f"{local}@{idna.decode(domain)}"
     except (idna.IDNAError, UnicodeError):
         return address
+
+
+def readable_title(paper) -> str:
+    """A paper's title as its digest shows it: on one line, cut after a whole word at the digest's
+    length, its TeX as text ("$\\alpha$" -> "α"). The vote page read "$\\alpha$-Flow" for the
+    "α-Flow" just clicked in the digest, and a Slack vote reply carried a title of any length."""
+    from notifier.render import MAX_TITLE_CHARS, one_line
+    from notifier.tex import readable_tex
+
+    return readable_tex(one_line(paper.title, MAX_TITLE_CHARS)) or paper.arxiv_id
 
 
 def default_more(threshold: float | None) -> int:

@@ -22,6 +22,7 @@ DAYS = 7
 MAX_PROFILE_CHARS = 2000        # a profile's few dozen telling terms fit many times over; in Chinese, 2,000
                                 # characters are 18 KB of form (9 bytes each URL-encoded), and three profiles
                                 # on the manage page stay under [web] max_body_bytes (64 KB)
+OPEN_PHRASE = 'Close the phrase with " to see what it would have sent.'
 WARM_PROFILE = "paper"          # any valid profile: running it builds the index the next visitor needs
 
 
@@ -55,6 +56,7 @@ class TesterResult:
     weaker: int = 0
     considered: int = 0          # stored papers first seen in the window
     error: str = ""              # a malformed profile: one line naming the term
+    hint: str = ""               # the live preview of a phrase still being typed (``still_typing_a_phrase``)
     ran: bool = False            # False: nothing to test yet (no keywords)
 
 
@@ -63,6 +65,14 @@ def profile_error(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
     it); else the first error, naming the term. ``kept``: the subscriber's stored profiles, which
     may be longer than MAX_PROFILE_CHARS too."""
     return profile_error_at(texts, kept)[1]
+
+
+def still_typing_a_phrase(texts: list[str], kept: frozenset[str] = frozenset()) -> bool:
+    """Is a phrase still open at the end of a profile, all else accepted? Then the live preview
+    says, calmly, how to see what it would send (OPEN_PHRASE): it said "unbalanced quote" in red
+    after every key of "speculative decoding" typed, as if each were a mistake."""
+    closed = [t + '"' if t.count('"') % 2 else t for t in texts]
+    return closed != texts and not profile_error(closed, kept)
 
 
 def profile_error_at(texts: list[str], kept: frozenset[str] = frozenset()) -> tuple[int | None, str]:
