@@ -8,6 +8,7 @@ as the tester does: on the event loop one slow query would stall every other req
 ``transaction()`` block runs whole in one pool call (its session belongs to the thread that opened it)."""
 from __future__ import annotations
 
+import calendar
 import contextlib
 import html
 import json
@@ -33,7 +34,7 @@ from notifier.config import Config, read_secret
 from notifier.errors import ConfigError, StoreBusy
 from notifier.logs import event
 from notifier.outbox import State
-from notifier.subscribers import canonical_address
+from notifier.subscribers import WEEKDAYS, canonical_address
 from notifier.web import inbox, security
 from notifier.web.access import AccessLog, loggable
 from notifier.web.forms import (Fields, address_errors, check, default_more, preview_settings, quotes_isolated,
@@ -302,10 +303,6 @@ class WebApp:
         """When a new subscriber's first digest comes, in their settings. "At your delivery time"
         left someone whose keywords matched nothing that day waiting for a mail that never came, and
         wondering whether the sign-up worked: a day with nothing that matches sends nothing."""
-        import calendar
-
-        from notifier.subscribers import WEEKDAYS
-
         weekly = sub.frequency == "weekly"
         day = calendar.day_name[WEEKDAYS.index(sub.weekday or "mon")]       # no weekday: Monday, as schedule.py reads it
         days = f" on {day}s" if weekly else ""
