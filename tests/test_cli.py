@@ -658,7 +658,7 @@ def test_preview_output_that_cannot_be_written_is_one_line(cli, tmp_path, target
 
 @pytest.mark.parametrize("url,why", [("http://[::1", "Invalid IPv6 URL"), ("https://", "no host")])
 def test_parse_of_a_malformed_url_is_one_line(cli, url, why):
-    one_line_error(cli("parse", url), f"cannot read {url}: not a valid URL ({why})")
+    one_line_error(cli("parse", url), f"{url}: cannot read: not a valid URL ({why})")
 
 
 @pytest.mark.parametrize("line,message", [
