@@ -401,7 +401,8 @@ def _subscriber(item, index: int, where: str) -> SubscriberSpec:
 
 def check_subscribers(config: Config) -> None:
     """Every [[subscribers]] entry through the same checks as `notifier subscribe`, so a bad entry
-    (or a second entry for the same person) fails here, naming the file and the entry."""
+    (or a second entry for the same person) fails here, naming the file, the line of the key
+    refused and the entry."""
     from notifier.errors import InputError
     from notifier.subscribers import spec_subscriber
 
@@ -410,18 +411,22 @@ def check_subscribers(config: Config) -> None:
         try:
             address = spec_subscriber(spec, config.schedule.timezone).address
         except InputError as err:
-            raise ConfigError(f"{_entry(config, i)}: {err}") from None
+            raise ConfigError(f"{_entry(config, i, err.key)}: {err}") from None
         if address in seen:
-            raise ConfigError(f"{_entry(config, i)}: the same subscriber as subscribers[{seen[address]}]")
+            raise ConfigError(f"{_entry(config, i, 'address')}: the same subscriber as subscribers[{seen[address]}]")
         seen[address] = i
 
 
-def _entry(config: Config, i: int) -> str:
-    """How a message names the I-th [[subscribers]] entry: 'FILE: line N: subscribers[I] (address)'."""
+def _entry(config: Config, i: int, setting: str) -> str:
+    """How a message names the I-th [[subscribers]] entry: 'FILE: line N: subscribers[I] (address)',
+    N the line of the key that set SETTING (a ``new_subscriber`` setting: 'address' is the entry's
+    'email' or 'slack'), else of the entry."""
     from notifier.profile import shown
 
     spec = config.subscribers[i]
-    return f"{_where(config.path, f'subscribers[{i}]')}: subscribers[{i}] ({shown(spec.email or spec.slack)})"
+    key = {"address": "email" if spec.email else "slack",
+           "keywords": "keywords" if spec.keywords.strip() else "profiles"}.get(setting, setting)
+    return f"{_where(config.path, f'subscribers[{i}].{key}')}: subscribers[{i}] ({shown(spec.email or spec.slack)})"
 
 
 def validate(config: Config) -> None:

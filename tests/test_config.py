@@ -128,7 +128,7 @@ def test_a_key_put_in_a_table_above_or_below_its_own_is_answered_with_where_it_b
     ("[matching]\nthreshold = nan\n",
      "line 2: 'matching.threshold' must be between 0.05 and 0.95 (lower sends more papers, higher fewer), not nan"),
     ("[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\nthreshold = 0.01\n",
-     "line 1: subscribers[0] (a@example.org): threshold must be between 0.05 and 0.95 (lower sends more papers, "
+     "line 4: subscribers[0] (a@example.org): threshold must be between 0.05 and 0.95 (lower sends more papers, "
      "higher fewer), not 0.01"),
 ], ids=["above", "zero", "nan", "subscriber"])
 def test_out_of_range_threshold_is_refused_at_load_in_one_line(tmp_path, text, message):
@@ -306,7 +306,7 @@ ADA = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
     ("[schedule]\ntimezone = 'utc'\n", "line 2: 'schedule.timezone': unknown time zone 'utc': did you mean Etc/UTC or UTC?"),
     ("[schedule]\ntimezone = 'Berlin'\n", "line 2: 'schedule.timezone': unknown time zone 'Berlin': did you mean Europe/Berlin?"),
     ("[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\ntimezone = 'new york'\n",
-     "line 1: subscribers[0] (a@example.org): timezone: unknown time zone 'new york': did you mean America/New_York?"),
+     "line 4: subscribers[0] (a@example.org): timezone: unknown time zone 'new york': did you mean America/New_York?"),
 ], ids=["schedule_lower_case", "schedule_city", "subscriber_city"])
 def test_a_time_zone_in_other_capitals_or_a_city_is_answered_with_the_zone_meant(tmp_path, text, message):
     """'utc' got "use an IANA name such as Europe/Berlin", as if UTC were not one."""
@@ -330,7 +330,7 @@ def test_a_subscriber_entry_holds_several_profiles_as_repeated_keywords_do(cli, 
      "line 4: 'subscribers[1]' has both 'keywords' and 'profiles': put every profile in 'profiles'"),
     ("email = 'b@example.org'\nprofiles = ['  ']", "line 4: 'subscribers[1].keywords' is required (or 'profiles', a list of several)"),
     ("email = 'b@example.org'\nprofiles = 'x'", "line 6: 'subscribers[1].profiles' must be a list of strings"),
-    ("email = 'b@example.org'\nprofiles = ['x', 'y,,z']", "line 4: subscribers[1] (b@example.org): profile 'y,,z': empty term after 'y': remove the extra comma"),
+    ("email = 'b@example.org'\nprofiles = ['x', 'y,,z']", "line 6: subscribers[1] (b@example.org): profile 'y,,z': empty term after 'y': remove the extra comma"),
 ], ids=["both", "blank", "not_a_list", "bad_profile"])
 def test_a_subscriber_entry_with_profiles_wrongly_is_one_line_naming_it(tmp_path, entry, message):
     path = write(tmp_path, ADA + "[[subscribers]]\n" + entry + "\n")
@@ -340,26 +340,26 @@ def test_a_subscriber_entry_with_profiles_wrongly_is_one_line_naming_it(tmp_path
 
 
 @pytest.mark.parametrize("entry,message", [
-    ("email = 'ada@example'\nkeywords = 'x'", "subscribers[1] (ada@example): 'ada@example' is not a valid e-mail address"),
-    ("slack = 'general'\nkeywords = 'x'", "subscribers[1] (general): 'general' is neither an e-mail address nor a Slack target (#channel, "
+    ("email = 'ada@example'\nkeywords = 'x'", "line 5: subscribers[1] (ada@example): 'ada@example' is not a valid e-mail address"),
+    ("slack = 'general'\nkeywords = 'x'", "line 5: subscribers[1] (general): 'general' is neither an e-mail address nor a Slack target (#channel, "
      "channel id C…, user id U… or @U…, https://hooks.slack.com/… or webhook:ENV_NAME)"),
-    ("email = '#papers'\nkeywords = 'x'", "subscribers[1] (#papers): '#papers' is not an e-mail address"),
-    ("email = 'b@example.org'\nkeywords = 'x,,y'", "subscribers[1] (b@example.org): profile 'x,,y': empty term after 'x': remove the extra comma"),
+    ("email = '#papers'\nkeywords = 'x'", "line 5: subscribers[1] (#papers): '#papers' is not an e-mail address"),
+    ("email = 'b@example.org'\nkeywords = 'x,,y'", "line 6: subscribers[1] (b@example.org): profile 'x,,y': empty term after 'x': remove the extra comma"),
     ("email = 'b@example.org'\nkeywords = 'x'\ntime = '7:5'",
-     "subscribers[1] (b@example.org): time '7:5' must be HH:MM (24-hour)"),
-    ("email = 'b@example.org'\nkeywords = 'x'\ntimezone = 'Mars/Olympus'", "subscribers[1] (b@example.org): timezone: unknown time zone 'Mars/Olympus' (use an IANA name such as Europe/Berlin)"),
+     "line 7: subscribers[1] (b@example.org): time '7:5' must be HH:MM (24-hour)"),
+    ("email = 'b@example.org'\nkeywords = 'x'\ntimezone = 'Mars/Olympus'", "line 7: subscribers[1] (b@example.org): timezone: unknown time zone 'Mars/Olympus' (use an IANA name such as Europe/Berlin)"),
     ("email = 'b@example.org'\nkeywords = 'x'\nfrequency = 'weekly:monkey'",
-     "subscribers[1] (b@example.org): frequency 'weekly:monkey' must be daily, weekly or weekly:DAY (mon..sun)"),
-    ("email = 'b@example.org'\nkeywords = 'x'\nmax_items = 500", "subscribers[1] (b@example.org): max_items 500 must be between 1 and 100"),
-    ("email = 'b@example.org'\nkeywords = 'x'\nmax_items = 0", "subscribers[1] (b@example.org): max_items 0 must be between 1 and 100"),
-    ("email = 'A@Example.org'\nkeywords = 'y'", "subscribers[1] (A@Example.org): the same subscriber as subscribers[0]"),
+     "line 7: subscribers[1] (b@example.org): frequency 'weekly:monkey' must be daily, weekly or weekly:DAY (mon..sun)"),
+    ("email = 'b@example.org'\nkeywords = 'x'\nmax_items = 500", "line 7: subscribers[1] (b@example.org): max_items 500 must be between 1 and 100"),
+    ("email = 'b@example.org'\nkeywords = 'x'\nmax_items = 0", "line 7: subscribers[1] (b@example.org): max_items 0 must be between 1 and 100"),
+    ("email = 'A@Example.org'\nkeywords = 'y'", "line 5: subscribers[1] (A@Example.org): the same subscriber as subscribers[0]"),
 ], ids=["email", "slack", "email_key_with_slack_target", "profile", "time", "timezone", "frequency", "max_items",
         "max_items_zero", "same_person"])
-def test_bad_subscriber_entry_is_refused_at_load_naming_file_line_and_entry(tmp_path, entry, message):
+def test_bad_subscriber_entry_is_refused_at_load_naming_the_line_of_the_key_refused_and_the_entry(tmp_path, entry, message):
     path = write(tmp_path, ADA + "[[subscribers]]\n" + entry + "\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
-    assert str(err.value) == f"{path}: line 4: {message}"
+    assert str(err.value) == f"{path}: {message}"
 
 
 # Values that used to pass the load (and fail later, at the first fetch, send or alert) or to stop it
