@@ -71,8 +71,14 @@ def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime) -> list
 
 
 def held_back(sub: Subscriber) -> DeliveryReport:
-    """A subscriber whose stored profile no longer parses: their digest waits (``readable``)."""
-    return DeliveryReport(redact(sub.address), State.HELD, error="stored profile unreadable: `notifier status` says why")
+    """A subscriber whose stored profile no longer parses: their digest waits (``readable``). The
+    report names the term and the fix: the operator reading the run needs nothing else."""
+    from shlex import quote
+
+    [(_, _, error)] = stored_profiles([sub])
+    address = redact(sub.address)
+    return DeliveryReport(address, State.HELD, error=f"stored profile unreadable ({error}): "
+                          f"`notifier edit {quote(address)} --keywords TEXT` replaces it")
 
 
 def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: datetime | None = None,
