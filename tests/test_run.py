@@ -187,6 +187,26 @@ def test_a_digest_held_back_by_an_unreadable_stored_profile_fails_the_run_naming
     assert out.splitlines()[0] == "deliver ada@example.org: sent, 1 paper"
 
 
+def test_the_operator_is_alerted_once_of_a_stored_profile_that_holds_a_digest(cli, tmp_path, store):
+    """A daemon met it at every sweep (every 5 minutes) and logged it, and mailed [alerts] nothing:
+    the digests waited until someone ran `notifier status`."""
+    import json
+
+    from notifier.models import Paper
+
+    config = tmp_path / "alerts.toml"
+    config.write_text('[sources.hf_daily]\nenabled = false\n[alerts]\nemail = "ops@example.org"\n')
+    cli("subscribe", "bob@example.org", "-k", "mamba")
+    store.update_subscriber(store.find_subscriber("bob@example.org").id, profile=json.dumps(["title:-mamba"]))
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    for _ in range(3):
+        assert cli("--config", str(config), "run", "--all")[0] == 3
+    [alert] = (tmp_path / "outbox").glob("alert-*.txt")
+    assert alert.read_text().splitlines()[::3] == ["To: ops@example.org", (
+        "digests to bob@example.org wait: stored profile unreadable (operator after the field in term "
+        "'title:-mamba': put it first, -title:mamba): `notifier edit bob@example.org --keywords TEXT` replaces it")]
+
+
 def test_a_run_into_a_file_or_pipe_starts_with_its_report_and_shows_its_progress_only_on_a_terminal(
         cli, tmp_path, hf, monkeypatch):
     """Piped (cron mail, a log file), rich's bar left a blank first line. rich takes TTY_COMPATIBLE=1
