@@ -407,6 +407,20 @@ def test_a_config_subscriber_edited_on_the_command_line_gets_the_file_back_at_th
     assert listed(cli, "--config", str(config))[0]["profiles"] == ["from the file"]
 
 
+def test_a_note_on_changing_a_config_subscriber_names_the_file_or_says_it_was_not_read_here(cli, tmp_path):
+    """Without --config the note read "is declared in ; the file wins", and bringing back someone
+    the file declares said nothing of the file."""
+    config = tmp_path / "c.toml"
+    config.write_text("[[subscribers]]\nemail = 'ada@example.org'\nkeywords = 'from the file'\n")
+    listed(cli, "--config", str(config))
+    assert cli("edit", "ada@example.org", "--time", "09:00")[1].splitlines()[0] == (
+        "note: ada@example.org is declared in a configuration file not read here (--config); "
+        "the file wins at the next start")
+    cli("--config", str(config), "unsubscribe", "ada@example.org")
+    assert cli("--config", str(config), "subscribe", "ada@example.org", "-k", "typed")[1].splitlines()[0] == (
+        f"note: ada@example.org is declared in {config}; the file wins at the next start")
+
+
 # ----------------------------------------------------------------------------- status at scale
 def deliveries_for(db_url: str, n: int, sent_days: dict[int, str]) -> None:
     from notifier.store import Store

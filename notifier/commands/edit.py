@@ -1,6 +1,6 @@
 import json
 
-from notifier.commands import bring_back, context, find_subscriber, max_items_help, option
+from notifier.commands import bring_back, context, declared_in, find_subscriber, max_items_help, option
 from notifier.errors import InputError
 
 
@@ -47,8 +47,8 @@ def run(args) -> int:
             ctx.store.update_subscriber(sub.id, **changes)
         if pausing:
             ctx.store.set_paused(sub.id, paused=args.pause)   # a queued digest waits while paused
-        if sub.origin == "config":
-            print(f"note: {sub.address} is declared in {ctx.config.path}; the file wins at the next start")
+        if declared_in(ctx, sub):
+            print(f"note: {sub.address} is declared in {declared_in(ctx, sub)}; the file wins at the next start")
         print(f"updated {sub.address}")
     return 0
 
