@@ -379,8 +379,9 @@ def _tables(obj, name: str) -> typing.Iterator[tuple[str, object]]:
 
 
 def _related(name: str, table: str) -> bool:
-    """One table nested in the other (an unrelated table's `port` is not what [web] lacks)."""
-    return bool(table) and name != table and (name.startswith(table + ".") or table.startswith(name + "."))
+    """One table nested in the other (an unrelated table's `port` is not what [web] lacks); every
+    table is nested in the top of the file, where a key typed above its table's header lands."""
+    return name != table and (not table or name.startswith(table + ".") or table.startswith(name + "."))
 
 
 def _subscriber(item, index: int, where: str) -> SubscriberSpec:

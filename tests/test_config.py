@@ -108,16 +108,22 @@ def test_an_unknown_subscriber_key_is_answered_with_a_close_key_or_the_known_one
 
 
 @pytest.mark.parametrize("text,message", [
-    ("[sources.hf_daily]\nmax_attempts = 2\n", "unknown key 'sources.hf_daily.max_attempts' (it is a key of [sources])"),
-    ("[sources]\nenabled = true\n", "unknown key 'sources.enabled' (it is a key of [sources.hf_daily], [sources.arxiv])"),
-    ("[web]\nport = 8080\n", "unknown key 'web.port' (known keys: confirm_hours, forwarded_allow_ips, limit_per_address, "
-     "limit_per_client, link_days, listen, max_body_bytes, public_url, secret_env, slack_signing_secret_env, slack_targets)"),
-], ids=["parent", "children", "unrelated_table_not_offered"])
+    ("[sources.hf_daily]\nmax_attempts = 2\n", "line 2: unknown key 'sources.hf_daily.max_attempts' (it is a key of [sources])"),
+    ("[sources]\nenabled = true\n", "line 2: unknown key 'sources.enabled' (it is a key of [sources.hf_daily], [sources.arxiv])"),
+    ("[web]\nport = 8080\n", "line 2: unknown key 'web.port' (known keys: confirm_hours, forwarded_allow_ips, "
+     "limit_per_address, limit_per_client, link_days, listen, max_body_bytes, public_url, secret_env, "
+     "slack_signing_secret_env, slack_targets)"),
+    ("contact = 'ops@example.org'\n[general]\n", "line 1: unknown key 'contact' (it is a key of [general])"),
+    ("timeout_seconds = 30\n", "line 1: unknown key 'timeout_seconds' (it is a key of [sources], [email])"),
+    ("genral = 1\n", "line 1: unknown key 'genral' (did you mean 'general'?)"),
+], ids=["parent", "children", "unrelated_table_not_offered", "above_every_header", "above_every_header_two_homes",
+        "top_level_typo"])
 def test_a_key_put_in_a_table_above_or_below_its_own_is_answered_with_where_it_belongs(tmp_path, text, message):
+    """A key typed above every header (`contact = ...` on line 1) was answered with the names of all tables."""
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
-    assert str(err.value) == f"{path}: line 2: {message}"
+    assert str(err.value) == f"{path}: {message}"
 
 
 @pytest.mark.parametrize("text,message", [
