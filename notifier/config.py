@@ -651,24 +651,29 @@ def require_secrets(config: Config, env: dict | None = None) -> Config:
 
 
 def warn_unsubscribe_missing(config, env: dict | None = None) -> bool:
-    """Log a WARNING, for a command about to send (run, serve), when digests mailed over SMTP
-    would carry no unsubscribe link and no List-Unsubscribe header (Gmail and Yahoo ask bulk
-    senders for a one-click one), or links without one-click (an http public_url: RFC 8058 asks
-    for https, ``email.one_click``). -> whether it did."""
+    """Log ``unsubscribe_missing``'s WARNING, for a command about to send (run, serve). -> whether it did."""
+    missing = unsubscribe_missing(config, env)
+    if missing:
+        event(logging.getLogger("notifier.config"), missing[0], logging.WARNING, text=missing[1])
+    return bool(missing)
+
+
+def unsubscribe_missing(config, env: dict | None = None) -> tuple[str, str] | None:
+    """(event, text) when digests mailed over SMTP would carry no unsubscribe link and no
+    List-Unsubscribe header (Gmail and Yahoo ask bulk senders for a one-click one), or links
+    without one-click (an http public_url: RFC 8058 asks for https, ``email.one_click``); else None."""
     e, w = config.email, config.web
     base = w.public_url or config.general.public_url
     linked = bool(base) and bool(read_secret(w.secret_env, env))
     if e.host and linked and base.lower().startswith("http://"):
-        event(logging.getLogger("notifier.config"), "no one-click unsubscribe", logging.WARNING,
-              text=f"public_url {base!r} is http: digests carry its unsubscribe link but no one-click "
-                   "unsubscribe (RFC 8058 needs https; Gmail and Yahoo ask bulk senders for it)")
-        return True
+        return "no one-click unsubscribe", (f"public_url {base!r} is http: digests carry its unsubscribe link but no "
+                                            "one-click unsubscribe (RFC 8058 needs https; Gmail and Yahoo ask bulk "
+                                            "senders for it)")
     if not e.host or e.unsubscribe_mailto or linked:
-        return False
-    event(logging.getLogger("notifier.config"), "no unsubscribe link", logging.WARNING,
-          text=f"email digests go out without an unsubscribe link: set [web] public_url and {w.secret_env} "
-               "(one-click links, which Gmail and Yahoo ask of bulk senders) or [email] unsubscribe_mailto")
-    return True
+        return None
+    return "no unsubscribe link", (f"email digests go out without an unsubscribe link: set [web] public_url and "
+                                   f"{w.secret_env} (one-click links, which Gmail and Yahoo ask of bulk senders) "
+                                   "or [email] unsubscribe_mailto")
 
 
 def redacted(config: Config) -> dict:

@@ -12,7 +12,7 @@ def add_arguments(p):
 def run(args) -> int:
     """The effective configuration; then, as warnings, what `run` and `serve` would refuse or warn
     about here (a secret may be missing only in this shell: systemd credentials reach the unit alone)."""
-    from notifier.config import redacted, require_secrets, warn_unsubscribe_missing
+    from notifier.config import redacted, require_secrets, unsubscribe_missing
 
     config = load(args)
     source = (f"read from {config.path} (the defaults for every key it does not set)" if config.path
@@ -24,5 +24,7 @@ def run(args) -> int:
     except ConfigError as err:
         print(f"notifier: warning: {err}; `notifier run` and `notifier serve` refuse to start without it here",
               file=sys.stderr)
-    warn_unsubscribe_missing(config)
+    missing = unsubscribe_missing(config)
+    if missing:
+        print(f"notifier: warning: {missing[1]}", file=sys.stderr)
     return 0
