@@ -609,11 +609,19 @@ def check_timezone(name: str, what: str = "") -> ZoneInfo:
 
 def zones_named(text: str) -> list[str]:
     """The IANA zones someone probably meant by a city or a name in other capitals ('berlin',
-    'new york', 'europe/paris', 'utc'): the zones whose name, or its last part, is that; at most 3."""
+    'new york', 'europe/paris', 'utc'): the zones whose name, or its last part, is that; else, for
+    a Region/City, those spelled nearly alike ('Europe/Berln'); at most 3. Never Etc/GMT+2 for
+    'GMT+2': its sign is the other way round (it is UTC-2)."""
+    import difflib
     import zoneinfo
 
     key = text.strip().replace(" ", "_").lower()
-    return sorted(z for z in zoneinfo.available_timezones() if key in (z.lower(), z.rsplit("/", 1)[-1].lower()))[:3]
+    zones = {z.lower(): z for z in zoneinfo.available_timezones()}
+    named = sorted(z for low, z in zones.items() if key == low
+                   or (key == low.rsplit("/", 1)[-1] and not re.match(r"etc/gmt[+-]", low)))[:3]
+    if named or "/" not in key:             # 'CEST' is not a misspelt 'EST'
+        return named
+    return [zones[low] for low in difflib.get_close_matches(key, sorted(zones), n=3, cutoff=0.85)]
 
 
 def read_secret(env_name: str, env: dict | None = None) -> str | None:

@@ -315,9 +315,17 @@ ADA = "[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\n"
     ("[schedule]\ntimezone = 'Berlin'\n", "line 2: 'schedule.timezone': unknown time zone 'Berlin': did you mean Europe/Berlin?"),
     ("[[subscribers]]\nemail = 'a@example.org'\nkeywords = 'x'\ntimezone = 'new york'\n",
      "line 4: subscribers[0] (a@example.org): timezone: unknown time zone 'new york': did you mean America/New_York?"),
-], ids=["schedule_lower_case", "schedule_city", "subscriber_city"])
+    ("[schedule]\ntimezone = 'Europe/Berln'\n",
+     "line 2: 'schedule.timezone': unknown time zone 'Europe/Berln': did you mean Europe/Berlin?"),
+    ("[schedule]\ntimezone = 'GMT+2'\n",
+     "line 2: 'schedule.timezone': unknown time zone 'GMT+2' (use an IANA name such as Europe/Berlin)"),
+    ("[schedule]\ntimezone = 'CEST'\n",
+     "line 2: 'schedule.timezone': unknown time zone 'CEST' (use an IANA name such as Europe/Berlin)"),
+], ids=["schedule_lower_case", "schedule_city", "subscriber_city", "misspelt", "offset_not_etc_of_the_other_sign",
+        "abbreviation_not_a_near_one"])
 def test_a_time_zone_in_other_capitals_or_a_city_is_answered_with_the_zone_meant(tmp_path, text, message):
-    """'utc' got "use an IANA name such as Europe/Berlin", as if UTC were not one."""
+    """'utc' got "use an IANA name such as Europe/Berlin", as if UTC were not one; 'Europe/Berln' got
+    no zone, and 'GMT+2' got Etc/GMT+2, which is UTC-2."""
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
