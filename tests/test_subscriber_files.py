@@ -365,6 +365,19 @@ def test_import_does_not_override_a_subscriber_the_config_file_declares(cli, tmp
     assert listed(cli, "--config", str(config))[0]["profiles"] == ["from the file"]
 
 
+def test_a_full_export_imports_back_leaving_alone_the_subscribers_the_config_file_declares(cli, tmp_path):
+    """The README's backup, `export --all` then `import`, was refused ("nothing imported") as soon
+    as the config file declared one subscriber: each of their rows "is declared in the config file"."""
+    config = tmp_path / "c.toml"
+    config.write_text("[[subscribers]]\nemail = 'ada@example.org'\nkeywords = 'from the file'\n")
+    cli("--config", str(config), "subscribe", "bob@example.org", "-k", "mamba")
+    cli("--config", str(config), "edit", "bob@example.org", "--pause")
+    backup = tmp_path / "backup.csv"
+    assert cli("--config", str(config), "subscribers", "export", str(backup), "--all")[0] == 0
+    assert cli("--config", str(config), "subscribers", "import", str(backup)) == (
+        0, f"imported {backup}: 0 added, 0 updated, 2 unchanged\n", "")
+
+
 def test_file_of_unknown_format_is_one_line_error(cli, tmp_path):
     path = tmp_path / "subs.txt"
     path.write_text("x")
