@@ -255,6 +255,20 @@ def test_an_edit_that_changes_nothing_says_so(cli, options):
         0, "nothing changed: ada@example.org has these settings already\n")
 
 
+@pytest.mark.parametrize("options,said", [
+    (["--pause"], "paused ada@example.org: their digests wait until `notifier edit ada@example.org --resume`"),
+    (["--time", "08:00", "--pause"],
+     "updated and paused ada@example.org: their digests wait until `notifier edit ada@example.org --resume`"),
+    (["--time", "08:00"], "updated ada@example.org"),
+], ids=["pause", "change_and_pause", "change"])
+def test_an_edit_says_whether_it_paused(cli, options, said):
+    """`edit --pause` said "updated ada@example.org", as any change does."""
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    assert cli("edit", "ada@example.org", *options)[:2] == (0, said + "\n")
+    if "--pause" in options:
+        assert cli("edit", "ada@example.org", "--resume")[:2] == (0, "resumed ada@example.org\n")
+
+
 def test_resume_does_not_bring_back_someone_who_unsubscribed(cli):
     cli("subscribe", "ada@example.org", "-k", "mamba")
     cli("unsubscribe", "ada@example.org")

@@ -49,8 +49,17 @@ def run(args) -> int:
             ctx.store.set_paused(sub.id, paused=args.pause)   # a queued digest waits while paused
         if declared_in(ctx, sub):
             print(f"note: {sub.address} is declared in {declared_in(ctx, sub)}; the file wins at the next start")
-        print(f"updated {sub.address}")
+        print(done(sub.address, bool(changes), args.pause if pausing else None))
     return 0
+
+
+def done(address: str, changed: bool, paused: bool | None) -> str:
+    """What an edit did: 'updated X', 'paused X: ...', 'resumed X', or both ('updated and paused X: ...')."""
+    from shlex import quote
+
+    verbs = (["updated"] if changed else []) + ([] if paused is None else ["paused" if paused else "resumed"])
+    until = f": their digests wait until `notifier edit {quote(address)} --resume`" if paused else ""
+    return f"{' and '.join(verbs)} {address}{until}"
 
 
 def changed_settings(sub, args) -> dict:
