@@ -62,6 +62,7 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
+        message = _command_meant(message)
         option = re.fullmatch(r"argument (?:\S+/)?(--?[\w-]+): expected one argument", message)
         value = self.dashed_value(option.group(1)) if option else ""
         if value:
@@ -81,11 +82,24 @@ class Parser(argparse.ArgumentParser):
         return next((w for w in self.words if w.startswith("-") and w.split("=")[0] not in self._option_string_actions), "")
 
 
+def _command_meant(message: str) -> str:
+    """argparse's "invalid choice: 'statu' (choose from 'demo', 'run', ...19 of them)" for a
+    command typed nearly right -> "unknown command 'statu': did you mean 'status'?"."""
+    import difflib
+
+    typed = re.fullmatch(r"argument COMMAND: invalid choice: '(.*)' \(choose from .*\)", message)
+    close = difflib.get_close_matches(typed.group(1), COMMANDS, n=1) if typed else []
+    return f"unknown command '{typed.group(1)}': did you mean '{close[0]}'?" if close else message
+
+
 def build_parser(only: str = "") -> argparse.ArgumentParser:
+    from notifier import __version__
+
     parser = Parser(
         prog="notifier",
         description="Personalised daily digests of Hugging Face Daily Papers and arXiv.",
     )
+    parser.add_argument("--version", action="version", version=f"notifier {__version__}")
     add_global_options(parser, {"default": None}, {"default": False})
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():

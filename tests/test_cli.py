@@ -269,6 +269,26 @@ def test_an_edit_says_whether_it_paused(cli, options, said):
         assert cli("edit", "ada@example.org", "--resume")[:2] == (0, "resumed ada@example.org\n")
 
 
+@pytest.mark.parametrize("typed,said", [
+    ("statu", "unknown command 'statu': did you mean 'status'?"),
+    ("subscirbe", "unknown command 'subscirbe': did you mean 'subscribe'?"),
+    ("help", "argument COMMAND: invalid choice: 'help' (choose from " + ", ".join(f"'{c}'" for c in COMMANDS) + ")"),
+], ids=["typo", "swapped_letters", "nothing_close"])
+def test_a_mistyped_command_is_answered_with_the_one_meant(capsys, typed, said):
+    """argparse listed all 19 commands for 'statu'."""
+    with pytest.raises(SystemExit) as exit_:
+        main([typed])
+    assert (exit_.value.code, capsys.readouterr().err.splitlines()[-1]) == (2, f"notifier: error: {said}")
+
+
+def test_version_prints_the_version(capsys):
+    from notifier import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert (exit_.value.code, capsys.readouterr().out) == (0, f"notifier {__version__}\n")
+
+
 def test_resume_does_not_bring_back_someone_who_unsubscribed(cli):
     cli("subscribe", "ada@example.org", "-k", "mamba")
     cli("unsubscribe", "ada@example.org")
