@@ -266,9 +266,13 @@ def test_csv_column_names_typed_in_capitals_or_with_spaces_are_read(cli, tmp_pat
     ("address,name", "no 'profiles' column: every row needs one"),
     ("address,profiles,E-mail", "unknown column 'E-mail' (columns: id, name, address, channel, profiles, timezone, "
                                 "time, frequency, weekday, max_items, threshold, active, origin, paused)"),
-], ids=["column-twice", "no-address", "no-profiles", "unknown"])
+    ("Email,profiles", "unknown column 'Email': did you mean 'address'? (the config file's [[subscribers]] say 'Email')"),
+    ("address,keywords", "unknown column 'keywords': did you mean 'profiles'? (the config file's [[subscribers]] say "
+                         "'keywords')"),
+], ids=["column-twice", "no-address", "no-profiles", "unknown", "config_files_email", "config_files_keywords"])
 def test_a_csv_header_missing_or_repeating_a_column_is_one_line_about_line_1(cli, tmp_path, header, message):
-    """A column named twice took the last one's cells; a missing one made every row an error."""
+    """A column named twice took the last one's cells; a missing one made every row an error. A
+    header written with the config file's keys (email, keywords) got the list of columns."""
     path = tmp_path / "team.csv"
     path.write_text(header + "\n" + "\n".join(f"u{i}@example.org,agents,x@example.org" for i in range(30)) + "\n")
     assert cli("subscribers", "import", str(path)) == (
