@@ -717,7 +717,8 @@ def test_parse_of_a_malformed_url_is_one_line(cli, url, why):
 
 @pytest.mark.parametrize("line,message", [
     ('{"id": "1", "title": "t", "abstract": 5}', 'line 2: "abstract" must be a string, not a number'),
-    ("[1, 2]", "line 2: expected a JSON object (a paper), not a list"),
+    ("[1, 2]", "line 2: expected a JSON object (a paper), not a list; one paper a line, as `notifier parse PATH "
+               "--jsonl` writes them"),
     ('{"id": "1", "title": "t", "authors": ["Ada", 3]}', 'line 2: "authors" must be a list of strings'),
     ('{"id": "1", "title": ["t"]}', 'line 2: "title" must be a string, not a list'),
     ('{"id": "1", "title": "t", "upvotes": "many"}', 'line 2: "upvotes" must be a whole number, not a string'),
@@ -725,6 +726,7 @@ def test_parse_of_a_malformed_url_is_one_line(cli, url, why):
 ], ids=["abstract_number", "list_line", "author_number", "title_list", "upvotes_text", "no_id"])
 @pytest.mark.parametrize("command", [["match", "--profile", "moe"], ["profile", "check", "moe"]])
 def test_papers_file_with_a_wrong_type_is_one_line_naming_the_line(cli, tmp_path, line, message, command):
+    """A saved HF API answer (a list of papers on one line) got no word of what `--papers` reads."""
     papers = tmp_path / "papers.jsonl"
     papers.write_text("\n" + line + "\n")           # a blank first line: the number is the file's line
     one_line_error(cli(*command, "--papers", str(papers)), f"{papers}: {message}")

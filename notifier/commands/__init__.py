@@ -191,7 +191,8 @@ def read_papers(path: str) -> list[dict]:
     for n, paper in numbered_jsonl(path):
         where = f"{shown(path)}: line {n}"
         if not isinstance(paper, dict):
-            raise InputError(f"{where}: expected a JSON object (a paper), not {_json_type(paper)}")
+            lines = "; one paper a line, as `notifier parse PATH --jsonl` writes them" if isinstance(paper, list) else ""
+            raise InputError(f"{where}: expected a JSON object (a paper), not {_json_type(paper)}{lines}")
         pid = given_paper_id(paper)
         if not isinstance(pid, (str, int)) or isinstance(pid, bool) or pid == "":
             raise InputError(f'{where}: a paper needs an "id" (or "arxiv_id")')
