@@ -389,6 +389,7 @@ def _subscriber(item, index: int, where: str) -> SubscriberSpec:
     if not isinstance(item, dict):
         raise ConfigError(f"{_at(where, key)} must be a table, not {_toml(item)}")
     spec = SubscriberSpec()
+    _profile_keys(item, key, where)
     _apply(spec, item, key + ".", where)
     has_profiles = any(text.strip() for text in spec.profiles)
     if spec.keywords.strip() and has_profiles:
@@ -398,6 +399,17 @@ def _subscriber(item, index: int, where: str) -> SubscriberSpec:
     if bool(spec.email) == bool(spec.slack):
         raise ConfigError(f"{_at(where, key)} needs exactly one of 'email' or 'slack'")
     return spec
+
+
+def _profile_keys(item: dict, key: str, where: str) -> None:
+    """'keywords' (one profile) given a list, or 'profiles' (several) given a string: the error says
+    which key takes which."""
+    if isinstance(item.get("keywords"), list):
+        raise ConfigError(f"{_at(where, key + '.keywords')} must be a string in quotes, not a list: "
+                          "several profiles go in 'profiles'")
+    if isinstance(item.get("profiles"), str):
+        raise ConfigError(f"{_at(where, key + '.profiles')} must be a list of strings, e.g. ['kv cache, MoE', "
+                          "'mamba']: one profile goes in 'keywords'")
 
 
 def check_subscribers(config: Config) -> None:

@@ -345,9 +345,12 @@ def test_a_subscriber_entry_holds_several_profiles_as_repeated_keywords_do(cli, 
     ("email = 'b@example.org'\nkeywords = 'x'\nprofiles = ['y']",
      "line 4: 'subscribers[1]' has both 'keywords' and 'profiles': put every profile in 'profiles'"),
     ("email = 'b@example.org'\nprofiles = ['  ']", "line 4: 'subscribers[1].keywords' is required (or 'profiles', a list of several)"),
-    ("email = 'b@example.org'\nprofiles = 'x'", "line 6: 'subscribers[1].profiles' must be a list of strings"),
+    ("email = 'b@example.org'\nprofiles = 'x'", "line 6: 'subscribers[1].profiles' must be a list of strings, e.g. "
+     "['kv cache, MoE', 'mamba']: one profile goes in 'keywords'"),
+    ("email = 'b@example.org'\nkeywords = ['x', 'y']", "line 6: 'subscribers[1].keywords' must be a string in quotes, "
+     "not a list: several profiles go in 'profiles'"),
     ("email = 'b@example.org'\nprofiles = ['x', 'y,,z']", "line 6: subscribers[1] (b@example.org): profile 'y,,z': empty term after 'y': remove the extra comma"),
-], ids=["both", "blank", "not_a_list", "bad_profile"])
+], ids=["both", "blank", "not_a_list", "keywords_a_list", "bad_profile"])
 def test_a_subscriber_entry_with_profiles_wrongly_is_one_line_naming_it(tmp_path, entry, message):
     path = write(tmp_path, ADA + "[[subscribers]]\n" + entry + "\n")
     with pytest.raises(ConfigError) as err:
