@@ -203,9 +203,27 @@ def test_config_command_warns_in_one_form_of_the_missing_secret_and_unsubscribe_
         f"notifier: warning: {path}: 'email.password_env': $NOTIFIER_SMTP_PASSWORD is not set (nor "
         "$CREDENTIALS_DIRECTORY/NOTIFIER_SMTP_PASSWORD); the SMTP login as 'ada' needs it; `notifier run` and "
         "`notifier serve` refuse to start without it here")
-    assert err.splitlines()[2:] == [            # in the same form: it was a log line, time stamp and all
+    assert err.splitlines()[2] == (             # in the same form: it was a log line, time stamp and all
         "notifier: warning: email digests go out without an unsubscribe link: set [web] public_url and "
-        "NOTIFIER_WEB_SECRET (one-click links, which Gmail and Yahoo ask of bulk senders) or [email] unsubscribe_mailto"]
+        "NOTIFIER_WEB_SECRET (one-click links, which Gmail and Yahoo ask of bulk senders) or [email] unsubscribe_mailto")
+
+
+@pytest.mark.parametrize("token", ["", "xoxb-1"], ids=["no_token", "token"])
+def test_config_command_warns_that_slack_digests_go_to_the_outbox_folder_without_a_token(tmp_path, capsys,
+                                                                                         monkeypatch, token):
+    """With SMTP set up and the Slack token only in the service's credentials (or nowhere), `run`
+    reported Slack digests "sent": they were files in the outbox folder."""
+    from notifier.cli import main
+
+    monkeypatch.setenv("NOTIFIER_SLACK_TOKEN", token)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    path = write(tmp_path, f"[general]\noutbox_dir = '{tmp_path / 'out'}'\n[email]\nhost = 'smtp.example.org'\n"
+                           "unsubscribe_mailto = 'leave@example.org'\n")
+    assert main(["--config", str(path), "config"]) == 0
+    assert capsys.readouterr().err.splitlines()[1:] == ([] if token else [
+        "notifier: warning: $NOTIFIER_SLACK_TOKEN is not set here (nor $CREDENTIALS_DIRECTORY/NOTIFIER_SLACK_TOKEN): "
+        f"digests to Slack channels and users are written to {tmp_path / 'out'} instead (webhook: subscribers need "
+        "no token)"])
 
 
 @pytest.mark.parametrize("text,message", [

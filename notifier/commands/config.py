@@ -27,4 +27,18 @@ def run(args) -> int:
     missing = unsubscribe_missing(config)
     if missing:
         print(f"notifier: warning: {missing[1]}", file=sys.stderr)
+    if outbox := slack_to_outbox(config):
+        print(f"notifier: warning: {outbox}", file=sys.stderr)
     return 0
+
+
+def slack_to_outbox(config) -> str:
+    """For a set-up that mails for real ([email] host) but has no Slack token here: where Slack
+    digests go (`run` reports them sent, to the outbox folder); '' otherwise."""
+    from notifier.config import read_secret
+
+    name = config.slack.token_env
+    if not config.email.host or not name or read_secret(name):
+        return ""
+    return (f"${name} is not set here (nor $CREDENTIALS_DIRECTORY/{name}): digests to Slack channels and users "
+            f"are written to {config.outbox_dir} instead (webhook: subscribers need no token)")
