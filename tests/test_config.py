@@ -29,6 +29,24 @@ def test_example_config_shows_the_range_of_every_bounded_key_on_its_line():
         assert f"[{low}-{high}]" in lines[key], key
 
 
+def test_example_config_documents_every_key_a_file_may_set():
+    """The README says every key is documented there: [[subscribers]]' `name` was not."""
+    from dataclasses import fields, is_dataclass
+
+    from notifier.config import Config, SubscriberSpec
+
+    def keys(table, name=""):
+        for f in fields(table):
+            value = getattr(table, f.name)
+            if is_dataclass(value):
+                yield from keys(value, f"{name}{f.name}.")
+            elif f.name not in ("path", "subscribers"):
+                yield f"{name}{f.name.rstrip('_')}"
+    text = (Path(__file__).parents[1] / "config.example.toml").read_text(encoding="utf-8")
+    wanted = [*keys(Config()), *(f"subscribers.{f.name}" for f in fields(SubscriberSpec))]
+    assert [k for k in wanted if not re.search(rf"^#? ?{k.rsplit('.', 1)[-1]} *=", text, re.M)] == []
+
+
 def test_example_config_is_valid_and_documents_every_section():
     config = load_config("config.example.toml", env={})
     assert config.email.security == "starttls" and config.sources.hf_daily.base_url == "https://huggingface.co"
