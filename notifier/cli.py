@@ -130,15 +130,21 @@ def _module(module: str):
 
 
 def command_in(argv: list[str]) -> str:
-    """The command ``argv`` names: its first word that is one, but not the FILE of a -c/--config
-    before it (a configuration file called `config` or `run`)."""
-    words = iter(argv)
-    for word in words:
+    """The command ``argv`` names (``command_at``), or ''."""
+    at = command_at(argv)
+    return "" if at is None else argv[at]
+
+
+def command_at(argv: list[str]) -> int | None:
+    """Where the command is in ``argv``: its first word that is one, but not the FILE of a
+    -c/--config before it (a configuration file called `config` or `run`)."""
+    words = iter(enumerate(argv))
+    for at, word in words:
         if word in ("-c", "--config"):
             next(words, None)
         elif word in COMMANDS:
-            return word
-    return ""
+            return at
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(argv: list[str]) -> int:
     # Only the chosen command's module is imported; plain --help imports none of them.
     parser = build_parser(only=command_in(argv))
-    args = parser.parse_args(argv)
+    args, stray = parser.parse_known_args(argv)
+    if stray:
+        args = after_options(parser, argv, args)
     if not args.command:
         parser.print_help()
         return 2
@@ -174,6 +182,17 @@ def run_command(argv: list[str]) -> int:
             raise
         print(f"notifier: error: {visible(line)}", file=sys.stderr)
         return 1
+
+
+def after_options(parser, argv: list[str], args) -> argparse.Namespace:
+    """A command's FILE typed after its options (`subscribers export --all team.csv`): argparse
+    takes a command's optional words (ACTION, FILE) before its first option, so it refused
+    team.csv as unrecognized. The command's words are read again, options and words mixed; a
+    command with commands of its own (`db copy`) gets argparse's own error."""
+    command = parser._subparsers._group_actions[0].choices.get(args.command) if args.command else None
+    if command is None or any(isinstance(a, argparse._SubParsersAction) for a in command._actions):
+        return parser.parse_args(argv)
+    return command.parse_intermixed_args(argv[command_at(argv) + 1:], namespace=args)
 
 
 def os_error_line(err: OSError) -> str | None:

@@ -382,6 +382,17 @@ def test_a_full_export_imports_back_leaving_alone_the_subscribers_the_config_fil
         0, f"imported {backup}: 0 added, 0 updated, 2 unchanged\n", "")
 
 
+@pytest.mark.parametrize("argv", [["export", "--all", "{file}"], ["--all", "export", "{file}"],
+                                  ["export", "{file}", "--all"]], ids=["file_after_flag", "flag_first", "file_first"])
+def test_export_takes_its_file_before_or_after_its_flags(cli, tmp_path, argv):
+    """`notifier subscribers export --all team.csv` said "notifier: error: unrecognized arguments: team.csv"."""
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    cli("unsubscribe", "ada@example.org")
+    target = tmp_path / "team.csv"
+    assert cli("subscribers", *[word.format(file=target) for word in argv]) == (
+        0, "", f"exported 1 subscriber to {target}\n")
+
+
 def test_file_of_unknown_format_is_one_line_error(cli, tmp_path):
     path = tmp_path / "subs.txt"
     path.write_text("x")

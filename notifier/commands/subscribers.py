@@ -141,7 +141,7 @@ def export(ctx, args) -> int:
     if args.action == "export" and args.file not in (None, subscriber_files.STDIN):
         fmt = subscriber_files.file_format(args.file, args.format)
         write_whole(args.file, lambda fh: subscriber_files.write(fh, rows, fmt, bom=True), args.file)
-        print(f"exported {len(rows)} subscribers to {args.file}"
+        print(f"exported {len(rows)} subscriber{'' if len(rows) == 1 else 's'} to {args.file}"
               + (f" ({left_out} who unsubscribed left out: --all adds them)" if left_out else ""), file=sys.stderr)
     else:
         sys.stdout.reconfigure(encoding="utf-8")     # the data as a file holds it, whatever the terminal's locale
