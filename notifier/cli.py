@@ -51,7 +51,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse reads a value that starts with '-' (a profile '-diffusion,moe') as an option and
+    """A usage error is one line, exit 2 (argparse put its usage block of up to five lines above
+    it). argparse reads a value that starts with '-' (a profile '-diffusion,moe') as an option and
     says only 'expected one argument', or that the argument it is is missing: the usage error
     names the way to write it."""
 
@@ -69,7 +70,7 @@ class Parser(argparse.ArgumentParser):
             message += f" (a value starting with '-' goes after '=': {option.group(1)}={shlex.quote(value)})"
         elif re.match(r"the following arguments are required: [A-Z]", message) and self.stray():   # a positional
             message += f" (a value starting with '-' goes after '--': {self.prog} -- {shlex.quote(self.stray())})"
-        super().error(message)
+        self.exit(2, f"{self.prog}: error: {message}\n")    # one line: the usage block above it said nothing new
 
     def dashed_value(self, option: str) -> str:
         """The word given after OPTION (or another of its names) when it starts with '-', else ''."""

@@ -281,6 +281,19 @@ def test_a_mistyped_command_is_answered_with_the_one_meant(capsys, typed, said):
     assert (exit_.value.code, capsys.readouterr().err.splitlines()[-1]) == (2, f"notifier: error: {said}")
 
 
+@pytest.mark.parametrize("argv,said", [
+    (["subscribe"], "notifier subscribe: error: the following arguments are required: ADDRESS"),
+    (["preview", "ada@example.org", "--format", "pdf"],
+     "notifier preview: error: argument --format: invalid choice: 'pdf' (choose from 'html', 'text', 'slack')"),
+    (["--nope"], "notifier: error: unrecognized arguments: --nope"),
+], ids=["missing_argument", "bad_choice", "unknown_option"])
+def test_a_usage_error_is_one_line_and_exit_2(capsys, argv, said):
+    """argparse printed its usage block, up to five lines, above the one that says what is wrong."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert (exit_.value.code, capsys.readouterr().err) == (2, said + "\n")
+
+
 def test_version_prints_the_version(capsys):
     from notifier import __version__
 
