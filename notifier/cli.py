@@ -51,7 +51,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse reads a value that starts with '-' (a profile '-diffusion,moe') as an option and
+    """A usage error is one line, exit 2 (argparse put its usage block of up to five lines above
+    it). argparse reads a value that starts with '-' (a profile '-diffusion,moe') as an option and
     says only 'expected one argument', or that the argument it is is missing: the usage error
     names the way to write it."""
 
@@ -62,13 +63,14 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
+        message = _command_meant(message)
         option = re.fullmatch(r"argument (?:\S+/)?(--?[\w-]+): expected one argument", message)
         value = self.dashed_value(option.group(1)) if option else ""
         if value:
             message += f" (a value starting with '-' goes after '=': {option.group(1)}={shlex.quote(value)})"
         elif re.match(r"the following arguments are required: [A-Z]", message) and self.stray():   # a positional
             message += f" (a value starting with '-' goes after '--': {self.prog} -- {shlex.quote(self.stray())})"
-        super().error(message)
+        self.exit(2, f"{self.prog}: error: {message}\n")    # one line: the usage block above it said nothing new
 
     def dashed_value(self, option: str) -> str:
         """The word given after OPTION (or another of its names) when it starts with '-', else ''."""
@@ -81,11 +83,24 @@ class Parser(argparse.ArgumentParser):
         return next((w for w in self.words if w.startswith("-") and w.split("=")[0] not in self._option_string_actions), "")
 
 
+def _command_meant(message: str) -> str:
+    """argparse's "invalid choice: 'statu' (choose from 'demo', 'run', ...19 of them)" for a
+    command typed nearly right -> "unknown command 'statu': did you mean 'status'?"."""
+    import difflib
+
+    typed = re.fullmatch(r"argument COMMAND: invalid choice: '(.*)' \(choose from .*\)", message)
+    close = difflib.get_close_matches(typed.group(1), COMMANDS, n=1) if typed else []
+    return f"unknown command '{typed.group(1)}': did you mean '{close[0]}'?" if close else message
+
+
 def build_parser(only: str = "") -> argparse.ArgumentParser:
+    from notifier import __version__
+
     parser = Parser(
         prog="notifier",
         description="Personalised daily digests of Hugging Face Daily Papers and arXiv.",
     )
+    parser.add_argument("--version", action="version", version=f"notifier {__version__}")
     add_global_options(parser, {"default": None}, {"default": False})
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
@@ -116,15 +131,21 @@ def _module(module: str):
 
 
 def command_in(argv: list[str]) -> str:
-    """The command ``argv`` names: its first word that is one, but not the FILE of a -c/--config
-    before it (a configuration file called `config` or `run`)."""
-    words = iter(argv)
-    for word in words:
+    """The command ``argv`` names (``command_at``), or ''."""
+    at = command_at(argv)
+    return "" if at is None else argv[at]
+
+
+def command_at(argv: list[str]) -> int | None:
+    """Where the command is in ``argv``: its first word that is one, but not the FILE of a
+    -c/--config before it (a configuration file called `config` or `run`)."""
+    words = iter(enumerate(argv))
+    for at, word in words:
         if word in ("-c", "--config"):
             next(words, None)
         elif word in COMMANDS:
-            return word
-    return ""
+            return at
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(argv: list[str]) -> int:
     # Only the chosen command's module is imported; plain --help imports none of them.
     parser = build_parser(only=command_in(argv))
-    args = parser.parse_args(argv)
+    args, stray = parser.parse_known_args(argv)
+    if stray:
+        args = after_options(parser, argv, args)
     if not args.command:
         parser.print_help()
         return 2
@@ -160,6 +183,17 @@ def run_command(argv: list[str]) -> int:
             raise
         print(f"notifier: error: {visible(line)}", file=sys.stderr)
         return 1
+
+
+def after_options(parser, argv: list[str], args) -> argparse.Namespace:
+    """A command's FILE typed after its options (`subscribers export --all team.csv`): argparse
+    takes a command's optional words (ACTION, FILE) before its first option, so it refused
+    team.csv as unrecognized. The command's words are read again, options and words mixed; a
+    command with commands of its own (`db copy`) gets argparse's own error."""
+    command = parser._subparsers._group_actions[0].choices.get(args.command) if args.command else None
+    if command is None or any(isinstance(a, argparse._SubParsersAction) for a in command._actions):
+        return parser.parse_args(argv)
+    return command.parse_intermixed_args(argv[command_at(argv) + 1:], namespace=args)
 
 
 def os_error_line(err: OSError) -> str | None:

@@ -379,8 +379,9 @@ def _tables(obj, name: str) -> typing.Iterator[tuple[str, object]]:
 
 
 def _related(name: str, table: str) -> bool:
-    """One table nested in the other (an unrelated table's `port` is not what [web] lacks)."""
-    return bool(table) and name != table and (name.startswith(table + ".") or table.startswith(name + "."))
+    """One table nested in the other (an unrelated table's `port` is not what [web] lacks); every
+    table is nested in the top of the file, where a key typed above its table's header lands."""
+    return name != table and (not table or name.startswith(table + ".") or table.startswith(name + "."))
 
 
 def _subscriber(item, index: int, where: str) -> SubscriberSpec:
@@ -388,6 +389,7 @@ def _subscriber(item, index: int, where: str) -> SubscriberSpec:
     if not isinstance(item, dict):
         raise ConfigError(f"{_at(where, key)} must be a table, not {_toml(item)}")
     spec = SubscriberSpec()
+    _profile_keys(item, key, where)
     _apply(spec, item, key + ".", where)
     has_profiles = any(text.strip() for text in spec.profiles)
     if spec.keywords.strip() and has_profiles:
@@ -399,9 +401,21 @@ def _subscriber(item, index: int, where: str) -> SubscriberSpec:
     return spec
 
 
+def _profile_keys(item: dict, key: str, where: str) -> None:
+    """'keywords' (one profile) given a list, or 'profiles' (several) given a string: the error says
+    which key takes which."""
+    if isinstance(item.get("keywords"), list):
+        raise ConfigError(f"{_at(where, key + '.keywords')} must be a string in quotes, not a list: "
+                          "several profiles go in 'profiles'")
+    if isinstance(item.get("profiles"), str):
+        raise ConfigError(f"{_at(where, key + '.profiles')} must be a list of strings, e.g. ['kv cache, MoE', "
+                          "'mamba']: one profile goes in 'keywords'")
+
+
 def check_subscribers(config: Config) -> None:
     """Every [[subscribers]] entry through the same checks as `notifier subscribe`, so a bad entry
-    (or a second entry for the same person) fails here, naming the file and the entry."""
+    (or a second entry for the same person) fails here, naming the file, the line of the key
+    refused and the entry."""
     from notifier.errors import InputError
     from notifier.subscribers import spec_subscriber
 
@@ -410,18 +424,22 @@ def check_subscribers(config: Config) -> None:
         try:
             address = spec_subscriber(spec, config.schedule.timezone).address
         except InputError as err:
-            raise ConfigError(f"{_entry(config, i)}: {err}") from None
+            raise ConfigError(f"{_entry(config, i, err.key)}: {err}") from None
         if address in seen:
-            raise ConfigError(f"{_entry(config, i)}: the same subscriber as subscribers[{seen[address]}]")
+            raise ConfigError(f"{_entry(config, i, 'address')}: the same subscriber as subscribers[{seen[address]}]")
         seen[address] = i
 
 
-def _entry(config: Config, i: int) -> str:
-    """How a message names the I-th [[subscribers]] entry: 'FILE: line N: subscribers[I] (address)'."""
+def _entry(config: Config, i: int, setting: str) -> str:
+    """How a message names the I-th [[subscribers]] entry: 'FILE: line N: subscribers[I] (address)',
+    N the line of the key that set SETTING (a ``new_subscriber`` setting: 'address' is the entry's
+    'email' or 'slack'), else of the entry."""
     from notifier.profile import shown
 
     spec = config.subscribers[i]
-    return f"{_where(config.path, f'subscribers[{i}]')}: subscribers[{i}] ({shown(spec.email or spec.slack)})"
+    key = {"address": "email" if spec.email else "slack",
+           "keywords": "keywords" if spec.keywords.strip() else "profiles"}.get(setting, setting)
+    return f"{_where(config.path, f'subscribers[{i}].{key}')}: subscribers[{i}] ({shown(spec.email or spec.slack)})"
 
 
 def validate(config: Config) -> None:
@@ -603,11 +621,19 @@ def check_timezone(name: str, what: str = "") -> ZoneInfo:
 
 def zones_named(text: str) -> list[str]:
     """The IANA zones someone probably meant by a city or a name in other capitals ('berlin',
-    'new york', 'europe/paris', 'utc'): the zones whose name, or its last part, is that; at most 3."""
+    'new york', 'europe/paris', 'utc'): the zones whose name, or its last part, is that; else, for
+    a Region/City, those spelled nearly alike ('Europe/Berln'); at most 3. Never Etc/GMT+2 for
+    'GMT+2': its sign is the other way round (it is UTC-2)."""
+    import difflib
     import zoneinfo
 
     key = text.strip().replace(" ", "_").lower()
-    return sorted(z for z in zoneinfo.available_timezones() if key in (z.lower(), z.rsplit("/", 1)[-1].lower()))[:3]
+    zones = {z.lower(): z for z in zoneinfo.available_timezones()}
+    named = sorted(z for low, z in zones.items() if key == low
+                   or (key == low.rsplit("/", 1)[-1] and not re.match(r"etc/gmt[+-]", low)))[:3]
+    if named or "/" not in key:             # 'CEST' is not a misspelt 'EST'
+        return named
+    return [zones[low] for low in difflib.get_close_matches(key, sorted(zones), n=3, cutoff=0.85)]
 
 
 def read_secret(env_name: str, env: dict | None = None) -> str | None:
@@ -645,24 +671,29 @@ def require_secrets(config: Config, env: dict | None = None) -> Config:
 
 
 def warn_unsubscribe_missing(config, env: dict | None = None) -> bool:
-    """Log a WARNING, for a command about to send (run, serve), when digests mailed over SMTP
-    would carry no unsubscribe link and no List-Unsubscribe header (Gmail and Yahoo ask bulk
-    senders for a one-click one), or links without one-click (an http public_url: RFC 8058 asks
-    for https, ``email.one_click``). -> whether it did."""
+    """Log ``unsubscribe_missing``'s WARNING, for a command about to send (run, serve). -> whether it did."""
+    missing = unsubscribe_missing(config, env)
+    if missing:
+        event(logging.getLogger("notifier.config"), missing[0], logging.WARNING, text=missing[1])
+    return bool(missing)
+
+
+def unsubscribe_missing(config, env: dict | None = None) -> tuple[str, str] | None:
+    """(event, text) when digests mailed over SMTP would carry no unsubscribe link and no
+    List-Unsubscribe header (Gmail and Yahoo ask bulk senders for a one-click one), or links
+    without one-click (an http public_url: RFC 8058 asks for https, ``email.one_click``); else None."""
     e, w = config.email, config.web
     base = w.public_url or config.general.public_url
     linked = bool(base) and bool(read_secret(w.secret_env, env))
     if e.host and linked and base.lower().startswith("http://"):
-        event(logging.getLogger("notifier.config"), "no one-click unsubscribe", logging.WARNING,
-              text=f"public_url {base!r} is http: digests carry its unsubscribe link but no one-click "
-                   "unsubscribe (RFC 8058 needs https; Gmail and Yahoo ask bulk senders for it)")
-        return True
+        return "no one-click unsubscribe", (f"public_url {base!r} is http: digests carry its unsubscribe link but no "
+                                            "one-click unsubscribe (RFC 8058 needs https; Gmail and Yahoo ask bulk "
+                                            "senders for it)")
     if not e.host or e.unsubscribe_mailto or linked:
-        return False
-    event(logging.getLogger("notifier.config"), "no unsubscribe link", logging.WARNING,
-          text=f"email digests go out without an unsubscribe link: set [web] public_url and {w.secret_env} "
-               "(one-click links, which Gmail and Yahoo ask of bulk senders) or [email] unsubscribe_mailto")
-    return True
+        return None
+    return "no unsubscribe link", (f"email digests go out without an unsubscribe link: set [web] public_url and "
+                                   f"{w.secret_env} (one-click links, which Gmail and Yahoo ask of bulk senders) "
+                                   "or [email] unsubscribe_mailto")
 
 
 def redacted(config: Config) -> dict:

@@ -17,6 +17,7 @@ unknown) that the pipeline records (notifier/channels/base.py).
 Exit codes: 0 fine, 1 expected error (any NotifierError), 2 usage error, 3 needs attention (`status`;
 `run`: a digest failed or waits for a retry).
 """
+from contextlib import contextmanager
 
 
 class NotifierError(Exception):
@@ -60,7 +61,29 @@ class ProfileError(NotifierError):
 
 
 class InputError(NotifierError):
-    pass
+    """``key``: the setting whose value was refused ('time', 'keywords'), when one was; a caller
+    that read the settings from a file names that key's line."""
+
+    key: str = ""
+
+    @classmethod
+    def about(cls, key: str, message: str) -> "InputError":
+        err = cls(message)
+        err.key = key
+        return err
+
+
+@contextmanager
+def refusing(key: str):
+    """An ``InputError`` raised inside is about the setting KEY (unless it names one already); so is
+    a ``ConfigError`` of a check the config file shares (``check_timezone``), made an InputError."""
+    try:
+        yield
+    except InputError as err:
+        err.key = err.key or key
+        raise
+    except ConfigError as err:
+        raise InputError.about(key, str(err)) from None
 
 
 class StoreError(NotifierError):

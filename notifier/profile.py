@@ -113,8 +113,8 @@ def check_profile(text: str) -> Profile:
                                f"them with commas, e.g. {shown(_as_terms(t.raw))}", term=t.raw)
         if t.field != "author" and STOP.issuperset(_WORD.findall(t.text.lower())):
             raise ProfileError(f"term '{shown(t.raw)}' has only common words: it would "
-                               f"{'exclude' if t.mode == 'exclude' else 'match'} almost every paper; "
-                               "write what the papers are about", term=t.raw)
+                               + ("exclude almost every paper; remove it" if t.mode == "exclude" else
+                                  "match almost every paper; write what the papers are about"), term=t.raw)
     typed: dict[tuple, Term] = {}
     for t in profile.positive:
         first = typed.setdefault((tuple(_WORD.findall(t.text.lower())), t.field), t)

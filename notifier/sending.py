@@ -56,7 +56,7 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
     if dry_run:
         return preview_reports(ctx, subs, now)
     plan_batch(ctx, subs, now=now)
-    return send_pending(ctx, now=now, stop=stop) + [held_back(sub) for sub, _, error in stored_profiles(subs) if error]
+    return send_pending(ctx, now=now, stop=stop) + [alerted(ctx, sub) for sub, _, error in stored_profiles(subs) if error]
 
 
 def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime) -> list[DeliveryReport]:
@@ -71,8 +71,26 @@ def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime) -> list
 
 
 def held_back(sub: Subscriber) -> DeliveryReport:
-    """A subscriber whose stored profile no longer parses: their digest waits (``readable``)."""
-    return DeliveryReport(redact(sub.address), State.HELD, error="stored profile unreadable: `notifier status` says why")
+    """A subscriber whose stored profile no longer parses: their digest waits (``readable``). The
+    report names the term and the fix: the operator reading the run needs nothing else."""
+    from shlex import quote
+
+    [(_, _, error)] = stored_profiles([sub])
+    address = redact(sub.address)
+    return DeliveryReport(address, State.HELD, error=f"stored profile unreadable ({error}): "
+                          f"`notifier edit {quote(address)} --keywords TEXT` replaces it")
+
+
+def alerted(ctx: Context, sub: Subscriber) -> DeliveryReport:
+    """``held_back``, and the operator alerted once for this stored text (a daemon meets it at
+    every sweep; an edit into another unreadable profile is alerted again)."""
+    from hashlib import sha256
+
+    report = held_back(sub)
+    text = f"digests to {report.subscriber} wait: {report.error}"
+    if ctx.store.raise_alert(f"profile:{sub.id}:{sha256(sub.profile.encode()).hexdigest()[:16]}", text):
+        event(log, "alert", logging.ERROR, text=text)
+    return report
 
 
 def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: datetime | None = None,

@@ -228,7 +228,7 @@ def _header_error(typed: list[str], header: list[str]) -> str | None:
         return "empty file: expected a header line naming the columns"
     unknown = [t for t, h in zip(typed, header) if h and h not in COLUMNS]
     if unknown:
-        return f"unknown column '{unknown[0]}' (columns: {', '.join(COLUMNS)})"
+        return unknown_column(unknown[0])
     twice = next((h for h in header if h and header.count(h) > 1), None)
     if twice:
         return f"column '{twice}' is there twice: keep one"
@@ -244,13 +244,26 @@ def _delimiter(text: str) -> str:
                                                            for c in header.split(d))), ",")
 
 
+# The config file's [[subscribers]] keys that a file of subscribers names otherwise
+IN_CONFIG = {"email": "address", "slack": "address", "keywords": "profiles"}
+
+
+def unknown_column(name: str) -> str:
+    """The error for a column no subscriber has; a [[subscribers]] key (email, keywords) is
+    answered with this file's name for it."""
+    meant = IN_CONFIG.get(name.strip().lower())
+    if meant:
+        return f"unknown column '{name}': did you mean '{meant}'? (the config file's [[subscribers]] say '{name}')"
+    return f"unknown column '{name}' (columns: {', '.join(COLUMNS)})"
+
+
 def _subscriber(row: dict, default_timezone: str) -> dict:
     """A row's subscriber, checked, as ``subscribers.written`` values."""
     from notifier.subscribers import in_files, new_subscriber, written
 
     unknown = [k for k in row if k not in COLUMNS]
     if unknown:
-        raise InputError(f"unknown column '{unknown[0]}' (columns: {', '.join(COLUMNS)})")
+        raise InputError(unknown_column(unknown[0]))
     if not isinstance(row.get("address"), str) or not row["address"].strip():
         raise InputError("'address' is required")
     frequency = _text(row, "frequency") or "daily"

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Collection
 
 from notifier.config import MAX_ITEMS_RANGE, TIME_RE, check_threshold, check_timezone, read_secret
-from notifier.errors import ConfigError, InputError, ProfileError
+from notifier.errors import InputError, ProfileError, refusing
 from notifier.store import Subscriber
 
 # the domain as its ASCII form (ascii_domain); the part before the @ may have letters and digits beyond
@@ -135,23 +135,26 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
     the profiles stored already (``check_profiles``). ``named``: a setting's key ('max_items') ->
     its name in the errors, as the user typed it (a CLI's '--max-items'; by default the key, as
     the config file and an imported file's columns have it)."""
-    channel = channel_of(address.strip())
+    with refusing("address"):
+        channel = channel_of(address.strip())
     address = canonical_address(address)
     name = name.strip()                 # '  ' greeted nobody; spaces around a name are a typing slip
-    check_name(name, named("name"))
-    profiles = check_profiles(keywords, kept, named("keywords"))
+    with refusing("name"):
+        check_name(name, named("name"))
+    with refusing("keywords"):
+        profiles = check_profiles(keywords, kept, named("keywords"))
     time = _zero_padded("07:30" if time is None else time)
     if not TIME_RE.match(time):
-        raise InputError(f"{named('time')} {time!r} must be HH:MM (24-hour)")
+        raise InputError.about("time", f"{named('time')} {time!r} must be HH:MM (24-hour)")
     low, high = MAX_ITEMS_RANGE
     if max_items is not None and not low <= max_items <= high:
-        raise InputError(f"{named('max_items')} {max_items} must be between {low} and {high}")
-    try:
+        raise InputError.about("max_items", f"{named('max_items')} {max_items} must be between {low} and {high}")
+    with refusing("timezone"):
         check_timezone(timezone, named("timezone"))
+    with refusing("threshold"):
         check_threshold(threshold, named("threshold"))
-    except ConfigError as err:
-        raise InputError(str(err)) from None
-    freq, weekday = parse_frequency(frequency, named("frequency"))
+    with refusing("frequency"):
+        freq, weekday = parse_frequency(frequency, named("frequency"))
     return Subscriber(name=name or address, channel=channel, address=address, profile=json.dumps(profiles),
                       timezone=timezone, delivery_time=time, frequency=freq, weekday=weekday,
                       max_items=max_items, threshold=threshold, origin=origin)
@@ -195,5 +198,5 @@ def spec_subscriber(spec, default_timezone: str) -> Subscriber:
                          max_items=spec.max_items, threshold=spec.threshold, origin="config", named=in_files)
     sub.active = sub.paused = None          # as they are: the file has neither
     if sub.channel != ("email" if spec.email else "slack"):
-        raise InputError(f"'{sub.address}' is not {'an e-mail address' if spec.email else 'a Slack target'}")
+        raise InputError.about("address", f"'{sub.address}' is not {'an e-mail address' if spec.email else 'a Slack target'}")
     return sub

@@ -207,7 +207,7 @@ def test_typed_profile_with_a_self_excluded_term_is_refused_by_every_command(cli
     (["preview", "nobody\nBcc: x"], "no subscriber 'nobody\\nBcc: x' (see `notifier subscribers`)"),
     (["unsubscribe", "\x1b[2Jnobody"], "no subscriber '\\x1b[2Jnobody' (see `notifier subscribers`)"),
     (["vote", "ada@example.org", "2601.1\nx", "up"], "'2601.1\\nx' is not a paper's arXiv id (2606.01234) nor a link to one (arxiv.org, huggingface.co/papers)"),
-    (["parse", "no\nfile.json"], "cannot read no\\nfile.json: No such file or directory"),
+    (["parse", "no\nfile.json"], "no\\nfile.json: cannot read: No such file or directory"),
     (["match", "--papers", "no\u202efile.jsonl", "--profile", "moe"], "no\\u202efile.jsonl: cannot read: No such file or directory"),
     (["-c", "no\nconfig.toml", "status"], "no\\nconfig.toml: no such configuration file"),
     (["subscribers", "import", "subs\n.txt"],
@@ -283,3 +283,15 @@ def test_of_several_bad_json_lines_the_first_is_named(cli, tmp_path):
                                           "profiles.jsonl": '{"id": "a", "profile": "moe"}\n\n{"id": \n[1,]\n'})
     one_line_error(cli("match", "--papers", papers, "--profiles", profiles),
                    f"{profiles}: line 3: not valid JSON (Expecting value)")
+
+
+@pytest.mark.parametrize("argv", [
+    ["parse", "{missing}"],
+    ["match", "--papers", "{missing}", "--profile", "moe"],
+    ["profile", "check", "moe", "--papers", "{missing}"],
+    ["subscribers", "import", "{missing}"],
+], ids=["parse", "match", "profile_check", "import"])
+def test_a_missing_file_is_worded_alike_by_every_command(cli, tmp_path, argv):
+    """`parse` said "cannot read X: reason" where the others say "X: cannot read: reason"."""
+    missing = tmp_path / "nowhere.jsonl"
+    one_line_error(cli(*[word.format(missing=missing) for word in argv]), f"{missing}: cannot read: No such file or directory")

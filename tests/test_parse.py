@@ -326,13 +326,13 @@ def test_cli_parse_table_lists_papers(capsys):
 
 
 @pytest.mark.parametrize("make_input,message", [
-    (lambda tmp: tmp / "missing.json", "cannot read {path}: No such file or directory"),
-    (lambda tmp: tmp, "cannot read {path}: Is a directory"),
+    (lambda tmp: tmp / "missing.json", "{path}: cannot read: No such file or directory"),
+    (lambda tmp: tmp, "{path}: cannot read: Is a directory"),
     (lambda tmp: (tmp / "notes.txt", (tmp / "notes.txt").write_text("hello"))[0],
      "{path}: unknown format: not HF JSON, HF HTML, arXiv RSS or arXiv Atom"),
     (lambda tmp: (tmp / "err.json", (tmp / "err.json").write_text('{"error": "Invalid date"}'))[0],
      "{path}: HF API returned an error: Invalid date"),
-    (lambda tmp: "ftp://example.org/daily.json", "cannot read {path}: only http:// and https:// URLs are fetched"),
+    (lambda tmp: "ftp://example.org/daily.json", "{path}: cannot read: only http:// and https:// URLs are fetched"),
 ], ids=["missing", "directory", "unknown-format", "hf-error", "ftp-url"])
 def test_cli_parse_bad_input_is_one_line_error(capsys, tmp_path, make_input, message):
     path = make_input(tmp_path)

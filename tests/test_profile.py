@@ -127,7 +127,7 @@ def test_any_text_is_a_profile_or_a_one_line_profile_error(text):
                       "write what the papers are about"),
     ("title:THE^2", "term 'title:THE^2' has only common words: it would match almost every paper; "
                     "write what the papers are about"),
-    ("moe, -in", "term '-in' has only common words: it would exclude almost every paper; write what the papers are about"),
+    ("moe, -in", "term '-in' has only common words: it would exclude almost every paper; remove it"),
     ('"kv cache", KV-Cache', "term 'KV-Cache' repeats '\"kv cache\"': write it once (kv cache^2 weighs it more)"),
     ("C++, -C#", "term 'C++' is also excluded by '-C#': no paper could match it; remove one"),
     ("distill, -distillation", "term 'distill' is also excluded by '-distillation': no paper could match it; remove one"),

@@ -159,9 +159,16 @@ def test_a_run_whose_digests_an_earlier_run_sent_says_so_not_no_digest_to_send(c
     assert cli("--config", str(config), "run", "--all") == (0, f"no digest to send: 2 already sent by {by}\n", "")
 
 
-def test_a_digest_held_back_by_an_unreadable_stored_profile_fails_the_run_and_says_why(cli, tmp_path, store):
+@pytest.mark.parametrize("stored,why", [
+    ("+-mamba", "two operators in term '+-mamba': use one, + (required) or - (excluded)"),
+    ("mamba^2^3", "bad weight in term 'mamba^2^3': one ^ per term, e.g. moe^2"),
+    ("title:-mamba", "operator after the field in term 'title:-mamba': put it first, -title:mamba"),
+], ids=["stacked_operators", "stacked_weights", "operator_after_field"])
+def test_a_digest_held_back_by_an_unreadable_stored_profile_fails_the_run_naming_subscriber_and_term(
+        cli, tmp_path, store, stored, why):
     """The others' digests went out and the run exited 0, as if every digest due had: only the log
-    and `notifier status` told that one subscriber's day was waiting."""
+    and `notifier status` told that one subscriber's day was waiting; then the run's line sent the
+    operator to `notifier status` for the term. Profiles older versions stored, refused now."""
     import json
 
     from notifier.models import Paper
@@ -170,12 +177,34 @@ def test_a_digest_held_back_by_an_unreadable_stored_profile_fails_the_run_and_sa
     config.write_text("[sources.hf_daily]\nenabled = false\n")
     for address in ("ada@example.org", "bob@example.org"):
         cli("subscribe", address, "-k", "mamba")
-    store.update_subscriber(store.find_subscriber("bob@example.org").id, profile=json.dumps(["+-mamba"]))
+    store.update_subscriber(store.find_subscriber("bob@example.org").id, profile=json.dumps([stored]))
     store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
     code, out, _ = cli("--config", str(config), "run", "--all")
     assert code == 3 and out.splitlines()[1:] == [
-        "deliver bob@example.org: held, 0 papers - stored profile unreadable: `notifier status` says why",
+        f"deliver bob@example.org: held, 0 papers - stored profile unreadable ({why}): "
+        "`notifier edit bob@example.org --keywords TEXT` replaces it",
         "not delivered: 1 held back (stored profile unreadable); `notifier status` lists them"], out
+    assert out.splitlines()[0] == "deliver ada@example.org: sent, 1 paper"
+
+
+def test_the_operator_is_alerted_once_of_a_stored_profile_that_holds_a_digest(cli, tmp_path, store):
+    """A daemon met it at every sweep (every 5 minutes) and logged it, and mailed [alerts] nothing:
+    the digests waited until someone ran `notifier status`."""
+    import json
+
+    from notifier.models import Paper
+
+    config = tmp_path / "alerts.toml"
+    config.write_text('[sources.hf_daily]\nenabled = false\n[alerts]\nemail = "ops@example.org"\n')
+    cli("subscribe", "bob@example.org", "-k", "mamba")
+    store.update_subscriber(store.find_subscriber("bob@example.org").id, profile=json.dumps(["title:-mamba"]))
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    for _ in range(3):
+        assert cli("--config", str(config), "run", "--all")[0] == 3
+    [alert] = (tmp_path / "outbox").glob("alert-*.txt")
+    assert alert.read_text().splitlines()[::3] == ["To: ops@example.org", (
+        "digests to bob@example.org wait: stored profile unreadable (operator after the field in term "
+        "'title:-mamba': put it first, -title:mamba): `notifier edit bob@example.org --keywords TEXT` replaces it")]
 
 
 def test_a_run_into_a_file_or_pipe_starts_with_its_report_and_shows_its_progress_only_on_a_terminal(

@@ -266,9 +266,13 @@ def test_csv_column_names_typed_in_capitals_or_with_spaces_are_read(cli, tmp_pat
     ("address,name", "no 'profiles' column: every row needs one"),
     ("address,profiles,E-mail", "unknown column 'E-mail' (columns: id, name, address, channel, profiles, timezone, "
                                 "time, frequency, weekday, max_items, threshold, active, origin, paused)"),
-], ids=["column-twice", "no-address", "no-profiles", "unknown"])
+    ("Email,profiles", "unknown column 'Email': did you mean 'address'? (the config file's [[subscribers]] say 'Email')"),
+    ("address,keywords", "unknown column 'keywords': did you mean 'profiles'? (the config file's [[subscribers]] say "
+                         "'keywords')"),
+], ids=["column-twice", "no-address", "no-profiles", "unknown", "config_files_email", "config_files_keywords"])
 def test_a_csv_header_missing_or_repeating_a_column_is_one_line_about_line_1(cli, tmp_path, header, message):
-    """A column named twice took the last one's cells; a missing one made every row an error."""
+    """A column named twice took the last one's cells; a missing one made every row an error. A
+    header written with the config file's keys (email, keywords) got the list of columns."""
     path = tmp_path / "team.csv"
     path.write_text(header + "\n" + "\n".join(f"u{i}@example.org,agents,x@example.org" for i in range(30)) + "\n")
     assert cli("subscribers", "import", str(path)) == (
@@ -365,6 +369,30 @@ def test_import_does_not_override_a_subscriber_the_config_file_declares(cli, tmp
     assert listed(cli, "--config", str(config))[0]["profiles"] == ["from the file"]
 
 
+def test_a_full_export_imports_back_leaving_alone_the_subscribers_the_config_file_declares(cli, tmp_path):
+    """The README's backup, `export --all` then `import`, was refused ("nothing imported") as soon
+    as the config file declared one subscriber: each of their rows "is declared in the config file"."""
+    config = tmp_path / "c.toml"
+    config.write_text("[[subscribers]]\nemail = 'ada@example.org'\nkeywords = 'from the file'\n")
+    cli("--config", str(config), "subscribe", "bob@example.org", "-k", "mamba")
+    cli("--config", str(config), "edit", "bob@example.org", "--pause")
+    backup = tmp_path / "backup.csv"
+    assert cli("--config", str(config), "subscribers", "export", str(backup), "--all")[0] == 0
+    assert cli("--config", str(config), "subscribers", "import", str(backup)) == (
+        0, f"imported {backup}: 0 added, 0 updated, 2 unchanged\n", "")
+
+
+@pytest.mark.parametrize("argv", [["export", "--all", "{file}"], ["--all", "export", "{file}"],
+                                  ["export", "{file}", "--all"]], ids=["file_after_flag", "flag_first", "file_first"])
+def test_export_takes_its_file_before_or_after_its_flags(cli, tmp_path, argv):
+    """`notifier subscribers export --all team.csv` said "notifier: error: unrecognized arguments: team.csv"."""
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    cli("unsubscribe", "ada@example.org")
+    target = tmp_path / "team.csv"
+    assert cli("subscribers", *[word.format(file=target) for word in argv]) == (
+        0, "", f"exported 1 subscriber to {target}\n")
+
+
 def test_file_of_unknown_format_is_one_line_error(cli, tmp_path):
     path = tmp_path / "subs.txt"
     path.write_text("x")
@@ -405,6 +433,20 @@ def test_a_config_subscriber_edited_on_the_command_line_gets_the_file_back_at_th
     code, out, _ = cli("--config", str(config), "edit", "ada@example.org", "-k", "edited on the cli")
     assert code == 0 and "the file wins at the next start" in out
     assert listed(cli, "--config", str(config))[0]["profiles"] == ["from the file"]
+
+
+def test_a_note_on_changing_a_config_subscriber_names_the_file_or_says_it_was_not_read_here(cli, tmp_path):
+    """Without --config the note read "is declared in ; the file wins", and bringing back someone
+    the file declares said nothing of the file."""
+    config = tmp_path / "c.toml"
+    config.write_text("[[subscribers]]\nemail = 'ada@example.org'\nkeywords = 'from the file'\n")
+    listed(cli, "--config", str(config))
+    assert cli("edit", "ada@example.org", "--time", "09:00")[1].splitlines()[0] == (
+        "note: ada@example.org is declared in a configuration file not read here (--config); "
+        "the file wins at the next start")
+    cli("--config", str(config), "unsubscribe", "ada@example.org")
+    assert cli("--config", str(config), "subscribe", "ada@example.org", "-k", "typed")[1].splitlines()[0] == (
+        f"note: ada@example.org is declared in {config}; the file wins at the next start")
 
 
 # ----------------------------------------------------------------------------- status at scale

@@ -28,6 +28,19 @@ def bring_back(sub) -> str:
     return f"`notifier subscribe {sub.address}` brings them back, with their profiles"
 
 
+def declared_in(ctx, sub) -> str:
+    """Where a subscriber from the config file's [[subscribers]] is declared, for a note on a
+    change to them: the file read here, or (given no file, or another) one not read here; '' for
+    a subscriber added with `notifier subscribe` or an import."""
+    from notifier.subscribers import canonical_address
+
+    if sub.origin != "config":
+        return ""
+    if any(canonical_address(spec.email or spec.slack) == sub.address for spec in ctx.config.subscribers):
+        return ctx.config.path
+    return "a configuration file not read here (--config)"
+
+
 def write_whole(path: str, write, label: str) -> None:
     """``write(fh)`` into a new file beside PATH, renamed to PATH once complete: a failed or
     interrupted (Ctrl-C) write leaves no half-written file (and an older one as it was), and no
@@ -178,7 +191,8 @@ def read_papers(path: str) -> list[dict]:
     for n, paper in numbered_jsonl(path):
         where = f"{shown(path)}: line {n}"
         if not isinstance(paper, dict):
-            raise InputError(f"{where}: expected a JSON object (a paper), not {_json_type(paper)}")
+            lines = "; one paper a line, as `notifier parse PATH --jsonl` writes them" if isinstance(paper, list) else ""
+            raise InputError(f"{where}: expected a JSON object (a paper), not {_json_type(paper)}{lines}")
         pid = given_paper_id(paper)
         if not isinstance(pid, (str, int)) or isinstance(pid, bool) or pid == "":
             raise InputError(f'{where}: a paper needs an "id" (or "arxiv_id")')

@@ -1,6 +1,6 @@
 import json
 
-from notifier.commands import bring_back, context, find_subscriber, max_items_help, option
+from notifier.commands import bring_back, context, declared_in, find_subscriber, max_items_help, option
 from notifier.errors import InputError
 
 
@@ -47,10 +47,19 @@ def run(args) -> int:
             ctx.store.update_subscriber(sub.id, **changes)
         if pausing:
             ctx.store.set_paused(sub.id, paused=args.pause)   # a queued digest waits while paused
-        if sub.origin == "config":
-            print(f"note: {sub.address} is declared in {ctx.config.path}; the file wins at the next start")
-        print(f"updated {sub.address}")
+        if declared_in(ctx, sub):
+            print(f"note: {sub.address} is declared in {declared_in(ctx, sub)}; the file wins at the next start")
+        print(done(sub.address, bool(changes), args.pause if pausing else None))
     return 0
+
+
+def done(address: str, changed: bool, paused: bool | None) -> str:
+    """What an edit did: 'updated X', 'paused X: ...', 'resumed X', or both ('updated and paused X: ...')."""
+    from shlex import quote
+
+    verbs = (["updated"] if changed else []) + ([] if paused is None else ["paused" if paused else "resumed"])
+    until = f": their digests wait until `notifier edit {quote(address)} --resume`" if paused else ""
+    return f"{' and '.join(verbs)} {address}{until}"
 
 
 def changed_settings(sub, args) -> dict:

@@ -28,7 +28,12 @@ def read_input(where: str, args) -> str:
         reason = e.strerror or str(e)
         if isinstance(e, FileNotFoundError) and re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", where):
             reason = "only http:// and https:// URLs are fetched"       # ftp://, file://: not a file here either
-        raise InputError(f"cannot read {where}: {reason}") from None
+        raise unreadable(where, reason) from None
+
+
+def unreadable(where: str, reason: str) -> InputError:
+    """The error for an input that could not be read, worded as every command words it."""
+    return InputError(f"{where}: cannot read: {reason}")
 
 
 def decoded(where: str, data: bytes) -> str:
@@ -49,7 +54,7 @@ def _valid_url(url: str) -> str:
         if not urlsplit(url).hostname:
             raise ValueError("no host")
     except ValueError as err:
-        raise InputError(f"cannot read {url}: not a valid URL ({err})") from None
+        raise unreadable(url, f"not a valid URL ({err})") from None
     return url
 
 
@@ -60,7 +65,7 @@ def _read_url(url: str, args) -> str:
     with Fetcher.from_config(load(args)) as f:      # its contact, timeouts and size limit
         resp = f.get(url)
     if resp.status_code != 200:
-        raise InputError(f"cannot read {url}: HTTP {resp.status_code}")
+        raise unreadable(url, f"HTTP {resp.status_code}")
     return resp.text
 
 

@@ -78,10 +78,10 @@ def import_file(ctx, args) -> int:
     fmt = subscriber_files.file_format(args.file, args.format)
     rows, encoding = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
     name = subscriber_files.shown_name(args.file)
-    config_owned = ctx.store.find_subscribers([sub["address"] for _, sub in rows], origin="config")
+    owned = config_owned(ctx, rows)
     subscriber_files.fail(name, [(line, f"'{sub['address']}' is declared in the config file; change it there")
-                                 for line, sub in rows if sub["address"] in config_owned])
-    subs = [_resubscribing(sub) if args.resubscribe else sub for _, sub in rows]
+                                 for line, sub in rows if sub["address"] in owned and not same(owned[sub["address"]], sub)])
+    subs = [_resubscribing(sub) if args.resubscribe else sub for _, sub in rows if sub["address"] not in owned]
     kept_off = [] if args.resubscribe else _unsubscribed(ctx, subs)
     added, updated, skipped = ctx.store.upsert_subscribers(subs, SETTINGS, skip_unsubscribed=not args.resubscribe)
     if encoding == "Windows-1252":
@@ -91,6 +91,22 @@ def import_file(ctx, args) -> int:
           + (f", {skipped} skipped: unsubscribed since ({few(kept_off)}); --resubscribe to add them anyway"
              if skipped else ""))
     return 0
+
+
+def config_owned(ctx, rows: list[tuple[int, dict]]) -> dict:
+    """Address -> stored subscriber, for the rows' subscribers that the config file declares."""
+    owned = ctx.store.find_subscribers([sub["address"] for _, sub in rows], origin="config")
+    return {sub.address: sub for sub in ctx.store.list_subscribers(active_only=False, paused=True)
+            if sub.address in owned} if owned else {}
+
+
+def same(stored, row: dict) -> bool:
+    """A row that changes nothing of a stored subscriber: they are left alone (a full export of
+    them, imported back, was refused for the subscribers the config file declares)."""
+    from notifier.subscribers import SETTINGS, settings_of
+
+    return (settings_of(stored) == {k: row[k] for k in SETTINGS}
+            and all(row[k] in (None, getattr(stored, k)) for k in ("active", "paused")))
 
 
 def _unsubscribed(ctx, subs: list[dict]) -> list[str]:
@@ -125,7 +141,7 @@ def export(ctx, args) -> int:
     if args.action == "export" and args.file not in (None, subscriber_files.STDIN):
         fmt = subscriber_files.file_format(args.file, args.format)
         write_whole(args.file, lambda fh: subscriber_files.write(fh, rows, fmt, bom=True), args.file)
-        print(f"exported {len(rows)} subscribers to {args.file}"
+        print(f"exported {len(rows)} subscriber{'' if len(rows) == 1 else 's'} to {args.file}"
               + (f" ({left_out} who unsubscribed left out: --all adds them)" if left_out else ""), file=sys.stderr)
     else:
         sys.stdout.reconfigure(encoding="utf-8")     # the data as a file holds it, whatever the terminal's locale
