@@ -426,6 +426,18 @@ def test_profile_check_without_papers_explains_only_the_syntax(tmp_path, monkeyp
     assert not (tmp_path / "state").exists()       # checking a profile creates no database
 
 
+def test_profile_check_without_papers_counts_in_the_stored_papers(cli, db_url):
+    from notifier.store import Store
+    store = Store(db_url)
+    store.ingest([paper("2607.00001", "Mixture-of-Experts (MoE) at scale", "Sparse experts."),
+                  paper("2607.00002", "Protein folding", "Biology.")], source="hf_daily", digest_day="2026-07-01")
+    store.close()
+    code, out, _ = cli("profile", "check", "moe")
+    assert code == 0
+    assert "moe: 1 paper · Mixture-of-Experts (x0.9, as the papers define it): 1 paper" in out
+    assert out.splitlines()[-1] == "counted in the 2 most recent stored papers"
+
+
 def selected(text, papers, n_background=20, **kw):
     index = build_index(papers, background(n_background))
     return [m.paper_id for m in match_profile(index, parse_profile(text), **kw) if m.selected]
