@@ -240,6 +240,15 @@ def test_prune_drops_old_raw_records_but_keeps_papers(store):
     assert store.count_papers() == 1 and len(store.sightings("2607.00001")) == 1
 
 
+def test_pruning_keeps_the_delivery_history_so_a_sent_paper_is_not_planned_again(store):
+    sub = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+    store.ingest([paper(raw={"id": "2607.00001"})], source="hf_daily", digest_day=None)
+    assert store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-01", items=[{"id": "2607.00001"}], meta={})
+    assert store.prune_raw(older_than_days=30, now=utcnow() + timedelta(days=31)) == 1
+    assert store.plan_delivery(subscriber_id=sub.id, digest_day="2026-08-01", items=[{"id": "2607.00001"}], meta={}) is None
+    assert store.taken_papers([sub.id]).get(sub.id, set()) == {"2607.00001"}
+
+
 def test_a_delivered_paper_is_never_planned_again_for_that_subscriber(store):
     sub = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
     store.ingest([paper()], source="hf_daily", digest_day=None)
