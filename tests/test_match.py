@@ -711,6 +711,15 @@ def test_a_day_with_nothing_relevant_sends_nothing(profile):
     assert matches and not any(m.selected for m in matches)
 
 
+@pytest.mark.parametrize("threshold, sent", [(None, []), (0.2, ["d1"])], ids=["default", "set-lower"])
+def test_a_threshold_set_below_the_floor_lowers_the_floor_too(threshold, sent):
+    """On a day with nothing relevant, the passing mention of 'eviction' deep in one abstract is
+    below the 0.4 floor; a subscriber who set a lower threshold asked for more, and gets it."""
+    index = build_index(unrelated_day(), background(300))
+    matches = match_profile(index, parse_profile("eviction"), threshold=threshold)
+    assert [m.paper_id for m in matches if m.selected] == sent
+
+
 @pytest.mark.parametrize("abstract, sent", [
     ("We reduce each step by distillation.", False),
     ("We use step distillation.", True),
