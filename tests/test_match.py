@@ -93,6 +93,17 @@ def test_an_abbreviation_stands_for_a_term_only_where_the_paper_does_not_define_
     assert set(ids('"mutual information"', corpus)) == {"defines", "uses"}
 
 
+@pytest.mark.parametrize("stored", [True, False], ids=["defined-in-a-stored-paper", "defined-nowhere"])
+def test_an_abbreviation_a_stored_paper_defined_finds_a_day_paper_that_only_uses_it(stored):
+    """Only an earlier stored paper (the background) spells out LoRA; today's paper just says LoRA."""
+    definition = [paper("lora-def", "Low-Rank Adaptation (LoRA) revisited", "Low-Rank Adaptation (LoRA) trains few weights.")]
+    day = [paper("uses", "Fine-tuning vision transformers", "We study LoRA for vision models.")]
+    index = build_index(day, background() + definition * stored)
+    found = {m.paper_id: [w for e in m.evidence for w, lit in e.snippet if lit]
+             for m in match_profile(index, parse_profile('"low-rank adaptation"'))}
+    assert found == ({"uses": ["LoRA"]} if stored else {})
+
+
 def test_phrase_in_order_ranks_above_scattered_words():
     corpus = [paper("scattered", "Caching tricks", "A KV store with a cache layer and key value pairs; the kv flag."),
               paper("phrase", "KV cache compression", "We compress the KV cache.")]
