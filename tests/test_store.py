@@ -259,6 +259,20 @@ def test_a_delivered_paper_is_never_planned_again_for_that_subscriber(store):
     assert store.taken_papers([sub.id]).get(sub.id, set()) == {"2607.00001"}
 
 
+def test_the_papers_a_profile_is_checked_against_are_the_3000_first_seen_last(store):
+    """`notifier profile check` counts in "the 3,000 most recent stored papers" (README): one paper
+    more, seen a day before the others, is left out; the newest ones all count."""
+    from freezegun import freeze_time
+
+    with freeze_time("2026-07-01 08:00"):
+        store.ingest([paper(pid="2607.99999")], source="hf_daily", digest_day="2026-07-01")
+    with freeze_time("2026-07-02 08:00"):
+        store.ingest([paper(pid=f"2607.{i:05d}", day="2026-07-02") for i in range(3000)], source="hf_daily",
+                     digest_day="2026-07-02")
+    recent = {p.arxiv_id for p in store.recent_papers()}
+    assert len(recent) == 3000 and "2607.99999" not in recent
+
+
 def test_duplicate_subscriber_is_refused(store):
     store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
     with pytest.raises(StoreError, match="a subscriber with address 'a@example.org' already exists"):
