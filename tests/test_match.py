@@ -93,6 +93,17 @@ def test_an_abbreviation_stands_for_a_term_only_where_the_paper_does_not_define_
     assert set(ids('"mutual information"', corpus)) == {"defines", "uses"}
 
 
+@pytest.mark.parametrize("stored", [True, False], ids=["defined-in-a-stored-paper", "defined-nowhere"])
+def test_an_abbreviation_a_stored_paper_defined_finds_a_day_paper_that_only_uses_it(stored):
+    """Only an earlier stored paper (the background) spells out LoRA; today's paper just says LoRA."""
+    definition = [paper("lora-def", "Low-Rank Adaptation (LoRA) revisited", "Low-Rank Adaptation (LoRA) trains few weights.")]
+    day = [paper("uses", "Fine-tuning vision transformers", "We study LoRA for vision models.")]
+    index = build_index(day, background() + definition * stored)
+    found = {m.paper_id: [w for e in m.evidence for w, lit in e.snippet if lit]
+             for m in match_profile(index, parse_profile('"low-rank adaptation"'))}
+    assert found == ({"uses": ["LoRA"]} if stored else {})
+
+
 def test_phrase_in_order_ranks_above_scattered_words():
     corpus = [paper("scattered", "Caching tricks", "A KV store with a cache layer and key value pairs; the kv flag."),
               paper("phrase", "KV cache compression", "We compress the KV cache.")]
@@ -426,6 +437,18 @@ def test_profile_check_without_papers_explains_only_the_syntax(tmp_path, monkeyp
     assert not (tmp_path / "state").exists()       # checking a profile creates no database
 
 
+def test_profile_check_without_papers_counts_in_the_stored_papers(cli, db_url):
+    from notifier.store import Store
+    store = Store(db_url)
+    store.ingest([paper("2607.00001", "Mixture-of-Experts (MoE) at scale", "Sparse experts."),
+                  paper("2607.00002", "Protein folding", "Biology.")], source="hf_daily", digest_day="2026-07-01")
+    store.close()
+    code, out, _ = cli("profile", "check", "moe")
+    assert code == 0
+    assert "moe: 1 paper · Mixture-of-Experts (x0.9, as the papers define it): 1 paper" in out
+    assert out.splitlines()[-1] == "counted in the 2 most recent stored papers"
+
+
 def selected(text, papers, n_background=20, **kw):
     index = build_index(papers, background(n_background))
     return [m.paper_id for m in match_profile(index, parse_profile(text), **kw) if m.selected]
@@ -697,6 +720,15 @@ def test_a_day_with_nothing_relevant_sends_nothing(profile):
     index = build_index(day, background(300))
     matches = match_profile(index, parse_profile(profile))
     assert matches and not any(m.selected for m in matches)
+
+
+@pytest.mark.parametrize("threshold, sent", [(None, []), (0.2, ["d1"])], ids=["default", "set-lower"])
+def test_a_threshold_set_below_the_floor_lowers_the_floor_too(threshold, sent):
+    """On a day with nothing relevant, the passing mention of 'eviction' deep in one abstract is
+    below the 0.4 floor; a subscriber who set a lower threshold asked for more, and gets it."""
+    index = build_index(unrelated_day(), background(300))
+    matches = match_profile(index, parse_profile("eviction"), threshold=threshold)
+    assert [m.paper_id for m in matches if m.selected] == sent
 
 
 @pytest.mark.parametrize("abstract, sent", [

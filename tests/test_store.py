@@ -240,6 +240,15 @@ def test_prune_drops_old_raw_records_but_keeps_papers(store):
     assert store.count_papers() == 1 and len(store.sightings("2607.00001")) == 1
 
 
+def test_pruning_keeps_the_delivery_history_so_a_sent_paper_is_not_planned_again(store):
+    sub = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
+    store.ingest([paper(raw={"id": "2607.00001"})], source="hf_daily", digest_day=None)
+    assert store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-01", items=[{"id": "2607.00001"}], meta={})
+    assert store.prune_raw(older_than_days=30, now=utcnow() + timedelta(days=31)) == 1
+    assert store.plan_delivery(subscriber_id=sub.id, digest_day="2026-08-01", items=[{"id": "2607.00001"}], meta={}) is None
+    assert store.taken_papers([sub.id]).get(sub.id, set()) == {"2607.00001"}
+
+
 def test_a_delivered_paper_is_never_planned_again_for_that_subscriber(store):
     sub = store.add_subscriber(Subscriber(channel="email", address="a@example.org", profile="[]"))
     store.ingest([paper()], source="hf_daily", digest_day=None)
@@ -248,6 +257,20 @@ def test_a_delivered_paper_is_never_planned_again_for_that_subscriber(store):
     assert store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-01", items=[{"id": "2607.00001"}], meta={}) is None
     assert store.plan_delivery(subscriber_id=sub.id, digest_day="2026-07-02", items=[{"id": "2607.00001"}], meta={}) is None
     assert store.taken_papers([sub.id]).get(sub.id, set()) == {"2607.00001"}
+
+
+def test_the_papers_a_profile_is_checked_against_are_the_3000_first_seen_last(store):
+    """`notifier profile check` counts in "the 3,000 most recent stored papers" (README): one paper
+    more, seen a day before the others, is left out; the newest ones all count."""
+    from freezegun import freeze_time
+
+    with freeze_time("2026-07-01 08:00"):
+        store.ingest([paper(pid="2607.99999")], source="hf_daily", digest_day="2026-07-01")
+    with freeze_time("2026-07-02 08:00"):
+        store.ingest([paper(pid=f"2607.{i:05d}", day="2026-07-02") for i in range(3000)], source="hf_daily",
+                     digest_day="2026-07-02")
+    recent = {p.arxiv_id for p in store.recent_papers()}
+    assert len(recent) == 3000 and "2607.99999" not in recent
 
 
 def test_duplicate_subscriber_is_refused(store):
