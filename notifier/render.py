@@ -27,6 +27,7 @@ SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_CHARS = 3000
 SLACK_MAX_HEADER_CHARS = 150
 SLACK_MAX_TEXT_CHARS = 3000
+SLACK_MAX_CONTEXT_CHARS = 2000   # a paper's context line
 SLACK_MAX_MESSAGE_CHARS = 10_000
 SLACK_ITEMS_IN_SUMMARY = 3
 
@@ -604,21 +605,33 @@ def _item_blocks(v: dict) -> list:
     links = " · ".join(_link(u, label) for label, u in v["links"])
     room = max(SLACK_MAX_SECTION_CHARS - len(links) - 1, SLACK_MAX_SECTION_CHARS // 2)
     text = mrkdwn_cut(mrkdwn_cut("\n".join(lines), room) + "\n" + links, SLACK_MAX_SECTION_CHARS)
-    meta = []
-    if v["terms"]:
-        meta.append("matched: " + mrkdwn_escape(", ".join(v["terms"])))
-    if v["votes"]:
-        meta.append(v["votes"])
-    if v["profiles_line"]:
-        meta.append(mrkdwn_escape(v["profiles_line"]))
-    if v["stats"]:
-        meta.append(v["stats"])
     blocks = [SectionBlock(text=_mrkdwn(text))]
-    if meta:
-        blocks.append(ContextBlock(elements=[_mrkdwn(mrkdwn_cut(" · ".join(meta), 2000))]))
+    if meta := _meta(v):
+        blocks.append(ContextBlock(elements=[_mrkdwn(mrkdwn_cut(meta, SLACK_MAX_CONTEXT_CHARS))]))
     if v.get("vote"):
         blocks.append(_vote_buttons(*v["vote"]))
     return blocks
+
+
+def _meta(v: dict) -> str:
+    """A paper's context line: "matched: …", how votes moved it, its profiles, its stats. The
+    matched terms take the room the rest leaves ("… and 12 more terms"): listed whole, 150 of them
+    pushed the votes, the profiles and the ▲ stats past the cut."""
+    rest = [x for x in (v["votes"], mrkdwn_escape(v["profiles_line"]), v["stats"]) if x]
+    room = SLACK_MAX_CONTEXT_CHARS - len(" · ".join(["matched: ", *rest]))
+    matched = ["matched: " + listed(v["terms"], max(room, SLACK_MAX_CONTEXT_CHARS // 4))] if v["terms"] else []
+    return " · ".join(matched + rest)
+
+
+def listed(names: list[str], room: int) -> str:
+    """``names`` joined by commas, in mrkdwn, in at most ``room`` characters: as many as fit
+    whole, then how many are left out ("kv cache, MoE and 3 more terms")."""
+    for shown in range(len(names), 0, -1):
+        left = len(names) - shown
+        text = mrkdwn_escape(", ".join(names[:shown])) + (f" and {left} more term{'s' * (left > 1)}" if left else "")
+        if len(text) <= room:
+            return text
+    return f"{len(names)} term{'s' * (len(names) > 1)}"
 
 
 def _vote_buttons(up: str, down: str):

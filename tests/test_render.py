@@ -741,7 +741,7 @@ def test_a_slack_text_cut_inside_a_link_a_highlight_an_escape_or_an_isolate_clos
 
 def test_slack_texts_cut_at_slacks_limits_keep_links_escapes_and_formatting_whole_and_each_papers_links():
     """Titles, authors, snippets and terms full of * _ ~ < | > & fill each paper's section past
-    3,000 characters and its context past 2,000; each is cut at another place."""
+    3,000 characters and its terms their context's 2,000; each is cut at another place."""
     s = render.render_slack(overlong_slack_digest())
     every = [b for message in [s.blocks, *s.thread] for b in message]
     shown = [s.text, *map(s.reply_text, range(1, len(s.thread) + 1)), *texts(every)]
@@ -749,7 +749,26 @@ def test_slack_texts_cut_at_slacks_limits_keep_links_escapes_and_formatting_whol
     sections = [b["text"]["text"] for b in every if "|HF page>" in json.dumps(b)]
     contexts = [t for b in every if b["type"] == "context" for t in texts(b)]
     assert len(sections) == 24 and all(len(t) <= 3000 and t.endswith("|HF page>") and "…" in t for t in sections)
-    assert all(len(t) <= 2000 for t in contexts) and sum(t.endswith("…") for t in contexts) >= 12
+    assert all(len(t) <= 2000 for t in contexts) and sum(" more terms · profile" in t for t in contexts) >= 12
+
+
+def test_a_slack_paper_matching_many_terms_keeps_its_votes_profiles_and_stats_and_counts_the_terms_left_out():
+    """150 matched terms filled the context line's 2,000 characters: the cut dropped what came after
+    them, how votes ranked the paper, its profiles and its ▲ upvotes."""
+    from notifier.web.links import digest_links
+
+    d = digest(1, channel="slack")
+    d.links = digest_links("https://papers.example.org", "key", 7, [d.items[0].paper.arxiv_id])
+    d.items[0].match.matched, d.items[0].match.liked = [f"term & number {j}" for j in range(150)], 2
+    blocks = render.render_slack(d).blocks
+    [meta] = [t for b in blocks if b["type"] == "context" for t in texts(b) if t.startswith("matched: ")]
+    shown = re.fullmatch(r"matched: (.*) and (\d+) more terms · ranked up: like 2 papers you voted up · "
+                         r"profiles: llm; systems · ▲ 10 upvotes · 0 comments", meta)
+    assert shown and len(meta) <= 2000 and not mrkdwn_faults(meta)
+    names = shown[1].split(", ")
+    assert names == [f"term &amp; number {j}" for j in range(len(names))] and len(names) + int(shown[2]) == 150
+    assert len(meta) + len(f", term &amp; number {len(names)}") > 2000     # as many as fit
+    assert [b["type"] for b in blocks].count("actions") == 1
 
 
 TEX_TITLES = {
