@@ -526,6 +526,7 @@ def _cut(s: str, limit: int) -> str:
     return s if len(s) <= limit else s[: whole(s, limit - 1)] + "…"
 
 
+SLACK_LINK = re.compile(r"<[^<>]*>")     # a link's URL and label format nothing around them
 # The end of a mrkdwn text cut inside a link ("<https://…|tit") or an escape ("&am" of "&amp;").
 MRKDWN_UNFINISHED = re.compile(r"<[^<>]*$|&[a-z]*$")
 
@@ -539,7 +540,7 @@ def mrkdwn_cut(s: str, limit: int) -> str:
     room = limit - 1
     while len(s) > limit:
         head = _mrkdwn_head(s, room)
-        cut = balanced(head + "…") + "".join(reversed(open_markers(head)))
+        cut = balanced(head) + "".join(reversed(open_markers(head)))
         if len(cut) <= limit:
             return cut
         room -= len(cut) - limit
@@ -547,13 +548,31 @@ def mrkdwn_cut(s: str, limit: int) -> str:
 
 
 def _mrkdwn_head(s: str, room: int) -> str:
-    """What ``mrkdwn_cut`` keeps of ``s`` in ``room`` characters, before its "…" and closers; a
-    marker or space it would end on goes too (a bold opened before "…" made "…" bold)."""
+    """What ``mrkdwn_cut`` keeps of ``s`` in ``room`` characters and its "…", before the closers; a
+    marker or space it would end on goes too (a bold opened before "…" made "…" bold). A link it
+    would cut before its last fifth is cut itself (``_link_head``)."""
     i = whole(s, room)
     i = next((j for j in (s.rfind("\n", 0, i), s.rfind(" ", 0, i)) if j >= room * 4 // 5), i)
     unfinished = MRKDWN_UNFINISHED.search(s[:i])
+    if unfinished and unfinished[0][0] == "<" and unfinished.start() < room * 4 // 5:
+        return _link_head(s, unfinished.start(), room)
     i = unfinished.start() if unfinished else i
-    return re.sub(r"[\s*_~]+$", "", s[:i])
+    return re.sub(r"[\s*_~]+$", "", s[:i]) + "…"
+
+
+def _link_head(s: str, start: int, room: int) -> str:
+    """``_mrkdwn_head`` of ``s`` cut inside the <url|label> link at ``start``: its label cut, or when
+    the URL would take more than four fifths of the room left, the label as text in its place. A
+    title link longer than its section's room came out as "…" alone."""
+    link = re.compile(r"<([^<>|]*)\|([^<>]*)>").match(s, start)
+    url, label = link.groups()
+    label_room = room - start - len(url) - 2
+    if label_room < (room - start) // 5:
+        unlinked = s[:start] + label + s[link.end():]
+        return unlinked if len(unlinked) <= room + 1 else _mrkdwn_head(unlinked, room)
+    if len(label) > label_room:
+        return f"{s[:start]}<{url}|{mrkdwn_cut(label, label_room)}>"
+    return s[:link.end()] + "…"
 
 
 def open_markers(s: str) -> list[str]:
@@ -561,7 +580,7 @@ def open_markers(s: str) -> list[str]:
     first, paired as Slack pairs them (formatting never spans lines): a marker opens before a
     non-space when no letter or digit is before it, and closes the one open after a non-space
     when no letter or digit follows ("2*3" and "snake_case" format nothing)."""
-    line, opened = s[s.rfind("\n") + 1:], []
+    line, opened = SLACK_LINK.sub("L", s[s.rfind("\n") + 1:]), []
     for m in re.finditer(r"[*_~]", line):
         before, after = line[m.start() - 1:m.start()], line[m.end():m.end() + 1]
         if opened and opened[-1] == m[0] and before.strip() and not after.isalnum():

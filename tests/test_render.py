@@ -727,6 +727,8 @@ MRKDWN_CUTS = {
     "a highlight": ("&gt; kv (abstract): we study the *" + "KV cache eviction " * 4 + "* here", 60,
                     "&gt; kv (abstract): we study the *KV cache eviction KV…*"),
     "an escape": ("R" * 55 + "&amp;D", 60, "R" * 55 + "…"),
+    "a long link's label, a marker in its URL": ("*<https://x.org/_a|" + "word " * 20 + "end>* more", 60,
+                                                 "*<https://x.org/_a|" + "word " * 6 + "word…>*"),
     "an isolate": ("\u2068" + "ذاكرة " * 20 + "\u2069 more", 40, "\u2068" + " ".join(["ذاكرة"] * 6) + "…\u2069"),
 }
 
@@ -750,6 +752,22 @@ def test_slack_texts_cut_at_slacks_limits_keep_links_escapes_and_formatting_whol
     contexts = [t for b in every if b["type"] == "context" for t in texts(b)]
     assert len(sections) == 24 and all(len(t) <= 3000 and t.endswith("|HF page>") and "…" in t for t in sections)
     assert all(len(t) <= 2000 for t in contexts) and sum(" more terms · profile" in t for t in contexts) >= 12
+
+
+@pytest.mark.parametrize("longer, title", [(3000, "Sparse attention & KV cache eviction"), (2150, "Q&A&R " * 50)],
+                         ids=["too long to link", "leaving room for part of the title"])
+def test_a_title_link_longer_than_its_slack_section_shows_the_title_cut_never_an_ellipsis_alone(longer, title):
+    """A paper's page URL of thousands of characters (``_safe_url`` takes any length) made its title
+    link longer than the section's room: the section showed "…" and the links line."""
+    url = "https://huggingface.co/papers/2507.10000?ref=" + "x" * longer
+    s = render.render_slack(digest(papers=[paper(0, title=title, url=url)], channel="slack"))
+    [section] = [t for b in s.blocks for t in texts(b) if t.endswith("|HF page>")]
+    first, *rest = section.split("\n")
+    assert len(section) <= 3000 and not mrkdwn_faults(section)
+    if longer == 3000:
+        assert first == "*Sparse attention &amp; KV cache eviction*" and rest[0] == "Author 0"
+    else:
+        assert first.startswith(f"*<{url}|Q&amp;A&amp;R Q&amp;A&amp;R ") and first.endswith(" Q&amp;A&amp;R…>*")
 
 
 def test_a_slack_paper_matching_many_terms_keeps_its_votes_profiles_and_stats_and_counts_the_terms_left_out():
