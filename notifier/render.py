@@ -382,7 +382,8 @@ def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
     """The plain-text part with its lines folded at ``width`` columns (``TEXT_COLUMNS``), each
     continuation under the start of its line's text ("1. " and a label, "why: ", count as indent). A line with a link
     ("code: https://…") is left whole, so a reader can click or copy the link and sees its label
-    beside it; so is a word longer than a line."""
+    beside it. A word longer than a line is folded where the line ends (a 297-letter title word
+    ran 300 columns)."""
     return "\n".join(_wrap_line(line, width) for line in text.split("\n"))
 
 
@@ -396,7 +397,7 @@ def _wrap_line(line: str, width: int) -> str:
     if any(columns(c) != 1 for c in text):      # (its length can equal its columns: 日 and an isolate)
         return "\n".join(isolated_lines(_wrap_wide(text, width - 2 * depth(text), label, indent)))
     return "\n".join(isolated_lines(textwrap.wrap(text, width, initial_indent=label, subsequent_indent=indent,
-                                                 break_long_words=False, break_on_hyphens=False)))
+                                                 break_on_hyphens=False)))
 
 
 def isolated_lines(lines: list[str]) -> list[str]:
@@ -440,15 +441,28 @@ def _wrap_wide(text: str, width: int, label: str, indent: str) -> list[str]:
     folded by columns (``counted``; textwrap counts characters), between words or between any two
     wide characters (CJK text has no spaces to fold at), but for kinsoku: a line never starts with
     "、" or "っ", nor ends with "「" (the fold moves a character earlier). A word longer than a
-    line stays on the line it starts, after its label too."""
+    line starts on the line it comes to and is folded where each line ends, as textwrap does."""
     out, current, empty = [], label, True
     for chunk in _fold_units(text):
-        if not empty and counted(current + chunk.rstrip()) > width:
+        if not empty and counted(current + chunk.rstrip()) > width and counted(indent + chunk.strip()) <= width:
             out.append(current.rstrip())
             current, empty, chunk = indent, True, chunk.lstrip()
+        while counted(current + chunk.rstrip()) > width:
+            head = _fitting(chunk, width - counted(current)) or chunk[:empty]    # (a line holds one character)
+            out.append((current + head).rstrip())
+            current, empty, chunk = indent, True, chunk[len(head):]
         current += chunk
         empty = empty and not chunk.strip()
     return out + [current.rstrip()]
+
+
+def _fitting(word: str, room: int) -> str:
+    """The start of ``word`` that fits ``room`` columns (``counted``), splitting no character made of
+    several."""
+    used, end = 0, 0
+    while end < len(word) and used + counted(word[end]) <= room:
+        used, end = used + counted(word[end]), end + 1
+    return word[:whole(word, end)]
 
 
 def _fold_units(text: str) -> list[str]:

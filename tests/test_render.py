@@ -527,7 +527,7 @@ def test_a_title_cut_inside_an_emoji_flag_or_accented_letter_leaves_it_out_whole
     d = digest(papers=[paper(0, title=title)])
     e, s = render.render_email(d), render.render_slack(d)
     everywhere = e.text + e.html + json.dumps([s.text, s.blocks], ensure_ascii=False)
-    for shown in (e.text, e.html, json.dumps(s.blocks, ensure_ascii=False)):
+    for shown in (e.text.replace("\n   ", ""), e.html, json.dumps(s.blocks, ensure_ascii=False)):    # (text: folded)
         assert "KV" * 149 + "…" in shown
     assert "KV" * 149 + SPLIT_BY_A_CUT[kind][0] not in everywhere
 
@@ -541,7 +541,7 @@ def test_a_letter_under_a_pile_of_diacritics_keeps_three_and_a_vietnamese_title_
     d = digest(papers=[paper(0, title=f"{ZALGO_K}V cache", authors=[f"Ann {ZALGO_K}"]), paper(1, title=vietnamese)])
     d.items[0].match.evidence[0].snippet[:] = [(f"the {ZALGO_K}V ", False), ("cache", True)]
     e, s = render.render_email(d), render.render_slack(d)
-    for shown in (e.text, e.html, json.dumps(s.blocks, ensure_ascii=False)):
+    for shown in (e.text.replace("\n   ", ""), e.html, json.dumps(s.blocks, ensure_ascii=False)):    # (text: folded)
         assert "K\u0301\u0302\u0303V" in shown and "\u0304" not in shown and vietnamese in shown
 
 
@@ -599,12 +599,21 @@ def test_plain_text_lines_fit_72_columns_so_a_reply_quoting_them_thrice_fits_78_
     assert lines[first + 1].startswith("   cache eviction about") and lines[first + 3].startswith("   https://")
 
 
-@pytest.mark.parametrize("kind", ["latin", "with a zero-width space"])
-def test_a_title_whose_first_word_is_longer_than_a_line_starts_on_its_number_line(kind):
-    """textwrap put a title's first word longer than a line on a line of its own: "1." stood alone."""
-    word = "Supercalifragilistic" * 4 + ("\u200b" if kind != "latin" else "")
-    lines = render.render_email(digest(papers=[paper(0, title=f"{word} attention for long contexts")])).text
-    assert f"1. {word}\n   attention for long contexts\n" in lines
+LONG_WORDS = {"latin": "Supercalifragilistic" * 4, "with a zero-width space": "Supercalifragilistic" * 4 + "\u200b",
+              "297 letters": ("Supercalifragilistic" * 15)[:297],
+              "297 with accents": unicodedata.normalize("NFD", "Übergrößenänderungsgeschwindigkeit" * 5)[:297]}
+
+
+@pytest.mark.parametrize("kind", LONG_WORDS, ids=list(LONG_WORDS))
+def test_a_title_word_longer_than_a_line_starts_on_its_number_line_and_folds_where_each_line_ends(kind):
+    """textwrap put a title's first word longer than a line on a line of its own: "1." stood alone;
+    a 297-letter word stayed on one line of 300 columns. A link's line is never folded."""
+    word, code = LONG_WORDS[kind], "https://github.com/example/" + "a-very-long-repository-name-" * 4
+    text = render.render_email(digest(papers=[paper(0, title=f"{word} KV", code_url=code)])).text
+    lines = text[text.index("1. "):text.index("   https://")].splitlines()
+    assert [render.counted(x) for x in lines[:-1]] == [72] * (len(lines) - 1) and render.counted(lines[-1]) <= 72
+    assert "".join(x[3:] for x in lines) == f"{word} KV"
+    assert not unicodedata.combining(lines[1][3]) and f"\n   code: {code}\n" in text
 
 
 def test_a_folded_why_or_matched_line_goes_on_under_its_text_not_under_its_label():
