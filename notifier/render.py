@@ -14,8 +14,8 @@ from pathlib import Path
 
 from notifier.models import Digest, DigestItem
 from notifier.tex import WORD_JOINER, readable_tex
-from notifier.untrusted import (BIDI_CONTROL, CONTROLS, FSI, PDI, balanced, continues, depth, few_marks, has_bidi,
-                                isolated, resolved, still_open, whole)
+from notifier.untrusted import (BIDI_CONTROL, CONTROLS, FSI, PDI, ZWJ, balanced, continues, depth, few_marks,
+                                has_bidi, isolated, resolved, still_open, whole)
 
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
@@ -422,17 +422,36 @@ def counted(s: str) -> int:
 
 
 def columns(s: str) -> int:
-    """The columns ``s`` takes in a terminal: two for a wide (CJK) character, none for a combining
-    mark or an invisible one (a bidi control, a zero-width space, an emoji's joiner)."""
-    return sum(0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else
-               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+    """The columns ``s`` takes in a terminal (``column``)."""
+    return sum(column(c, s[i - 1] if i else "") for i, c in enumerate(s))
+
+
+# What joins the character before it on screen: a decomposed Hangul syllable's vowel and final
+# consonant (its first consonant is wide), a skin tone after an emoji.
+JOINS_BEFORE = re.compile("[\u1160-\u11ff\ud7b0-\ud7ff\U0001f3fb-\U0001f3ff]")
+EMOJI_STYLE = "\ufe0f"
+
+
+def column(c: str, before: str = "") -> int:
+    """The columns ``c`` adds after ``before``: two for a wide (CJK) character, none for a combining
+    mark or an invisible one (a bidi control, a zero-width space, an emoji's joiner), nor for what
+    joins the character before (JOINS_BEFORE, an emoji after a joiner: 👨‍👩‍👧 is one); U+FE0F draws
+    a narrow symbol as a wide emoji (❤️). Counted apart, a decomposed Korean title was folded at 45
+    columns, and ❤️ overran a line by one column each."""
+    if before and (before == ZWJ or JOINS_BEFORE.match(c)):
+        return 0
+    if c == EMOJI_STYLE:
+        return int(bool(before) and column(before) == 1)
+    return 0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else 2 if unicodedata.east_asian_width(c) in "WF" else 1
 
 
 # What Japanese and Chinese line breaking (kinsoku) never starts a line with: closing punctuation,
 # small kana, the prolonged sound mark; and never ends one with: opening brackets.
 NO_LINE_START = "、。，．・：；？！ー)）」』】〕〉》〗〙〛”’ゝゞ々ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ…‥"
 NO_LINE_END = "(（「『【〔〈《〖〘〚“‘"
-WIDE = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uff60"
+# Chinese and Japanese, with no spaces between words, fold between any two of these; Korean has
+# spaces and folds there, as Latin does ("대규모 언\n어 모델" split a word).
+WIDE = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uff60"
 FOLD_UNIT = re.compile(rf"\s+|[{re.escape(NO_LINE_END)}]*(?:[^\s{WIDE}]+|.)[{re.escape(NO_LINE_START)}]*")
 
 
@@ -459,10 +478,12 @@ def _wrap_wide(text: str, width: int, label: str, indent: str) -> list[str]:
 def _fitting(word: str, room: int) -> str:
     """The start of ``word`` that fits ``room`` columns (``counted``), splitting no character made of
     several."""
-    used, end = 0, 0
-    while end < len(word) and used + counted(word[end]) <= room:
-        used, end = used + counted(word[end]), end + 1
-    return word[:whole(word, end)]
+    used = 0
+    for end, c in enumerate(word):
+        used += column(c, word[end - 1:end]) + bool(BIDI_CONTROL.match(c))
+        if used > room:
+            return word[:whole(word, end)]
+    return word
 
 
 def _fold_units(text: str) -> list[str]:

@@ -904,6 +904,35 @@ def test_plain_text_lines_with_chinese_or_japanese_fit_72_columns_of_a_terminal(
     assert lines[first][3:] + lines[first + 1][3:] == title and lines[first + 2].startswith("   https://")
 
 
+def folded_title(title: str) -> str:
+    text = render.render_email(digest(papers=[paper(0, title=title)])).text
+    return text[text.index("1. "):text.index("   https://")]
+
+
+KOREAN = "긴 문맥 추론을 위한 키-값 캐시 압축과 희소 어텐션을 이용한 대규모 언어 모델의 효율적인 추론 방법에 관한 연구"
+DRAWN_ALIKE = {  # a title, the same drawn with characters of the same columns, and back
+    "emoji made wide by U+FE0F": ("I ❤️ KV " * 37, "❤️", "🚀"),
+    "an emoji with a skin tone": ("Thumbs 👍🏽 up for the matter " * 10, "👍🏽", "👍"),
+    "emoji joined into one": ("A family 👨\u200d👩\u200d👧 of models " * 11, "👨\u200d👩\u200d👧", "👪"),
+    "decomposed korean": (unicodedata.normalize("NFD", KOREAN), None, None),
+    "decomposed vietnamese": (unicodedata.normalize("NFD", "Mô hình ngôn ngữ lớn cho bộ nhớ đệm khóa giá trị " * 3), None, None),
+}
+
+
+@pytest.mark.parametrize("kind", DRAWN_ALIKE, ids=list(DRAWN_ALIKE))
+def test_a_title_is_folded_by_the_columns_it_is_drawn_in_whatever_characters_draw_it(kind):
+    """A terminal draws ❤️ in two columns (U+FE0F asks for the emoji), 👍🏽 and 👨‍👩‍👧 in two, a
+    Hangul syllable written as its three letters in two, e and its accent in one: counted apart,
+    lines of hearts ran past 72 columns and a decomposed Korean title was folded at 45. Korean is
+    folded at its spaces, composed or not (a composed title was folded inside a word)."""
+    title, drawn, alike = DRAWN_ALIKE[kind]
+    assert folded_title(title).replace("\n   ", " ") == f"1. {title.strip()}\n"      # at its spaces
+    if drawn:
+        assert folded_title(title).replace(drawn, alike) == folded_title(title.replace(drawn, alike))
+    else:
+        assert unicodedata.normalize("NFC", folded_title(title)) == folded_title(unicodedata.normalize("NFC", title))
+
+
 LINE_OF_KANJI = "長文脈推論のための鍵値記憶圧縮と疎な注意機構による効率的な推論手法の研究"[:34]   # 3 + 68 columns
 
 
