@@ -103,10 +103,25 @@ def test_each_paper_once_with_all_profiles_links_and_counts():
     assert "profiles: llm; systems" in e.text
     assert "▲ 10 upvotes · 0 comments" in e.text
     for label in ("abstract: https://arxiv.org/abs/2507.10000", "PDF: https://arxiv.org/pdf/2507.10000",
-                  "code: https://github.com/example/repo", "HF page: https://huggingface.co/papers/2507.10000"):
-        assert label in e.text
+                  "code: https://github.com/example/repo", "HF page</a>"):
+        assert label in e.text + e.html
     assert "and 5 more weaker matches not shown." in e.text
     assert '<b class="hl"' in e.html and "KV cache</b>" in e.html   # the highlighted snippet segment
+
+
+@pytest.mark.parametrize("source", ["hf", "arxiv"])
+def test_the_plain_text_shows_a_papers_page_once_under_its_title_not_again_among_its_links(source):
+    """Each paper's page was under its title and again as "HF page: " (or "abstract: " for an arXiv
+    paper): five addresses a paper, one twice. The html keeps its "HF page" link beside the others."""
+    p = paper(0) if source == "hf" else paper(0, url="https://arxiv.org/abs/2507.10000", hf_url=None)
+    e = render.render_email(digest(papers=[p]))
+    lines = e.text.splitlines()
+    first = lines.index("1. Paper 0 on KV cache eviction")
+    assert lines[first + 1] == f"   {p.url}" and e.text.count(p.url) == 1
+    paper_lines = lines[first:lines.index("", first)]
+    assert [x.split(": ")[0].strip() for x in paper_lines if re.match(r" +[A-Za-z ]+: https://", x)] == (
+        ["abstract", "PDF", "code"] if source == "hf" else ["PDF", "code", "HF page"])
+    assert e.html.count(f'href="{p.url}"') == 2
 
 
 def test_a_papers_profiles_are_told_apart_when_their_labels_have_commas():
