@@ -724,7 +724,8 @@ def pack_messages(groups: list[list[dict]], heads: list[dict | None] = ()) -> li
     SLACK_MAX_BLOCKS blocks and SLACK_MAX_MESSAGE_CHARS characters of text. Slack refuses a message
     whose texts add up to about 12,000 (``msg_blocks_too_long``) well below its documented limits;
     16 papers, 48 blocks, came to 15,700. ``heads``: a group's day heading, which a message that
-    starts inside that day begins with (a reply is read on its own)."""
+    starts inside that day begins with (a reply is read on its own). A message does not start with
+    the divider that sets a group apart from the one before."""
     parts: list[list[dict]] = []
     size = 0
     for group, head in zip_longest(groups, heads):
@@ -732,6 +733,7 @@ def pack_messages(groups: list[list[dict]], heads: list[dict | None] = ()) -> li
         if not parts or len(parts[-1]) + len(group) > SLACK_MAX_BLOCKS or size + chars > SLACK_MAX_MESSAGE_CHARS:
             parts.append([])
             size = 0
+            group = group[group[0]["type"] == "divider":]
             if head and group[0] != head:
                 group, chars = [head, *group], chars + text_chars(head)
         parts[-1] += group
@@ -767,7 +769,7 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
         summary.append(ContextBlock(elements=[_mrkdwn(nothing)]))
     elif digest.weaker_count and not rest:
         summary.append(ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]))
-    groups = [[b.to_dict() for b in [*_day_blocks(v), *_item_blocks(v)]] for v in rest]
+    groups = [[b.to_dict() for b in [DividerBlock(), *_day_blocks(v), *_item_blocks(v)]] for v in rest]
     if rest and digest.weaker_count:
         groups.append([ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]).to_dict()])
     if digest.links:

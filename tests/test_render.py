@@ -666,6 +666,18 @@ def texts(node) -> list[str]:
     return [o["text"] for o in objects(node) if isinstance(o.get("text"), str)]
 
 
+@pytest.mark.parametrize("n", [8, 40])
+def test_the_papers_of_a_slack_thread_reply_are_set_apart_by_dividers_as_in_the_summary(n):
+    """The summary's papers had a divider between them, the thread's ran into each other: one
+    paper's grey stats line, then the next one's title."""
+    s = render.render_slack(digest(n, channel="slack"))
+    for message in [s.blocks, *s.thread]:
+        kinds = [b["type"] for b in message if b["type"] in ("divider", "section")]
+        titles = [i for i, b in enumerate(message) if b["type"] == "section" and "|HF page>" in b["text"]["text"]]
+        assert all(message[i - 1]["type"] == "divider" for i in titles if i) and kinds.count("divider") <= len(titles)
+    assert len(s.thread) >= (1 if n == 8 else 2) and all(m[0]["type"] == "section" for m in s.thread)   # (no divider)
+
+
 def test_a_long_slack_digest_is_cut_into_messages_slack_accepts_with_every_paper_once_in_order():
     """Slack refused a message of 16 long papers (48 blocks, 15,700 characters of text) with
     msg_blocks_too_long: its reply, and the papers in it, were lost."""
