@@ -467,7 +467,7 @@ def _wrap_wide(text: str, width: int, label: str, indent: str) -> list[str]:
             out.append(current.rstrip())
             current, empty, chunk = indent, True, chunk.lstrip()
         while counted(current + chunk.rstrip()) > width:
-            head = _fitting(chunk, width - counted(current)) or chunk[:empty]    # (a line holds one character)
+            head = _fitting(chunk, width - counted(current)) or (chunk[:1] if empty else "")    # (at least one)
             out.append((current + head).rstrip())
             current, empty, chunk = indent, True, chunk[len(head):]
         current += chunk
@@ -561,7 +561,7 @@ def _cut(s: str, limit: int) -> str:
     return s if len(s) <= limit else s[: whole(s, limit - 1)] + "…"
 
 
-SLACK_LINK = re.compile(r"<[^<>]*>")     # a link's URL and label format nothing around them
+SLACK_LINK = re.compile(r"<([^<>|]*)\|([^<>]*)>")     # <url|label>; they format nothing around the link
 # The end of a mrkdwn text cut inside a link ("<https://…|tit") or an escape ("&am" of "&amp;").
 MRKDWN_UNFINISHED = re.compile(r"<[^<>]*$|&[a-z]*$")
 
@@ -589,18 +589,18 @@ def _mrkdwn_head(s: str, room: int) -> str:
     i = whole(s, room)
     i = next((j for j in (s.rfind("\n", 0, i), s.rfind(" ", 0, i)) if j >= room * 4 // 5), i)
     unfinished = MRKDWN_UNFINISHED.search(s[:i])
-    if unfinished and unfinished[0][0] == "<" and unfinished.start() < room * 4 // 5:
-        return _link_head(s, unfinished.start(), room)
+    link = SLACK_LINK.match(s, unfinished.start()) if unfinished else None
+    if link and link.start() < room * 4 // 5:
+        return _link_head(s, link, room)
     i = unfinished.start() if unfinished else i
     return re.sub(r"[\s*_~]+$", "", s[:i]) + "…"
 
 
-def _link_head(s: str, start: int, room: int) -> str:
-    """``_mrkdwn_head`` of ``s`` cut inside the <url|label> link at ``start``: its label cut, or when
-    the URL would take more than four fifths of the room left, the label as text in its place. A
-    title link longer than its section's room came out as "…" alone."""
-    link = re.compile(r"<([^<>|]*)\|([^<>]*)>").match(s, start)
-    url, label = link.groups()
+def _link_head(s: str, link: re.Match, room: int) -> str:
+    """``_mrkdwn_head`` of ``s`` cut inside its ``link``: the label cut, or when the URL would take
+    more than four fifths of the room left, the label as text in its place. A title link longer
+    than its section's room came out as "…" alone."""
+    (url, label), start = link.groups(), link.start()
     label_room = room - start - len(url) - 2
     if label_room < (room - start) // 5:
         unlinked = s[:start] + label + s[link.end():]
