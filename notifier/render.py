@@ -775,6 +775,6 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     if digest.links:
         summary.append(ContextBlock(elements=[_mrkdwn(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
-    fallback = mrkdwn_cut(mrkdwn_escape(f"{subj}: {preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
+    fallback = mrkdwn_cut(mrkdwn_escape(f"{subj}\n{preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
                         thread=pack_messages(groups, day_heads(rest, grouped_by_day(views, digest))))

@@ -742,11 +742,13 @@ def test_a_title_saying_at_channel_or_naming_a_channel_is_shown_as_text_never_pa
     assert "|@channel: why #general beats @here for KV cache>" in json.dumps(s.blocks)
 
 
-def test_a_slack_notification_names_the_first_papers_after_the_subject():
+def test_a_slack_notification_names_the_first_papers_on_a_line_after_the_subject():
+    """After a ": " the titles read as the subject's last term's ("… web agent …: EvoBrowseComp:
+    Benchmarking …"); a notification shows the subject, then the titles below it."""
     s = render.render_slack(digest(4, channel="slack", papers=[paper(0, title="A & B"), paper(1)]))
-    assert s.text == "2 papers on kv cache, MoE — Wed 29 Jul: A &amp; B · Paper 1 on KV cache eviction"
+    assert s.text == "2 papers on kv cache, MoE — Wed 29 Jul\nA &amp; B · Paper 1 on KV cache eviction"
     assert render.render_slack(digest(0, channel="slack", weaker=0)).text.endswith(
-        "Wed 29 Jul: None of the new papers matched your profile.")
+        "Wed 29 Jul\nNone of the new papers matched your profile.")
 
 
 def test_a_thread_reply_notification_is_cut_without_splitting_an_escape():
