@@ -14,8 +14,8 @@ from pathlib import Path
 
 from notifier.models import Digest, DigestItem
 from notifier.tex import WORD_JOINER, readable_tex
-from notifier.untrusted import (BIDI_CONTROL, CONTROLS, FSI, PDI, balanced, continues, depth, few_marks, has_bidi,
-                                isolated, resolved, still_open, whole)
+from notifier.untrusted import (BIDI_CONTROL, CONTROLS, FSI, PDI, ZWJ, balanced, continues, depth, few_marks,
+                                has_bidi, isolated, resolved, still_open, whole)
 
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
@@ -27,6 +27,7 @@ SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_CHARS = 3000
 SLACK_MAX_HEADER_CHARS = 150
 SLACK_MAX_TEXT_CHARS = 3000
+SLACK_MAX_CONTEXT_CHARS = 2000   # a paper's context line
 SLACK_MAX_MESSAGE_CHARS = 10_000
 SLACK_ITEMS_IN_SUMMARY = 3
 
@@ -381,7 +382,8 @@ def wrap_text(text: str, width: int = TEXT_COLUMNS) -> str:
     """The plain-text part with its lines folded at ``width`` columns (``TEXT_COLUMNS``), each
     continuation under the start of its line's text ("1. " and a label, "why: ", count as indent). A line with a link
     ("code: https://…") is left whole, so a reader can click or copy the link and sees its label
-    beside it; so is a word longer than a line."""
+    beside it. A word longer than a line is folded where the line ends (a 297-letter title word
+    ran 300 columns)."""
     return "\n".join(_wrap_line(line, width) for line in text.split("\n"))
 
 
@@ -395,7 +397,7 @@ def _wrap_line(line: str, width: int) -> str:
     if any(columns(c) != 1 for c in text):      # (its length can equal its columns: 日 and an isolate)
         return "\n".join(isolated_lines(_wrap_wide(text, width - 2 * depth(text), label, indent)))
     return "\n".join(isolated_lines(textwrap.wrap(text, width, initial_indent=label, subsequent_indent=indent,
-                                                 break_long_words=False, break_on_hyphens=False)))
+                                                 break_on_hyphens=False)))
 
 
 def isolated_lines(lines: list[str]) -> list[str]:
@@ -420,17 +422,36 @@ def counted(s: str) -> int:
 
 
 def columns(s: str) -> int:
-    """The columns ``s`` takes in a terminal: two for a wide (CJK) character, none for a combining
-    mark or an invisible one (a bidi control, a zero-width space, an emoji's joiner)."""
-    return sum(0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else
-               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+    """The columns ``s`` takes in a terminal (``column``)."""
+    return sum(column(c, s[i - 1] if i else "") for i, c in enumerate(s))
+
+
+# What joins the character before it on screen: a decomposed Hangul syllable's vowel and final
+# consonant (its first consonant is wide), a skin tone after an emoji.
+JOINS_BEFORE = re.compile("[\u1160-\u11ff\ud7b0-\ud7ff\U0001f3fb-\U0001f3ff]")
+EMOJI_STYLE = "\ufe0f"
+
+
+def column(c: str, before: str = "") -> int:
+    """The columns ``c`` adds after ``before``: two for a wide (CJK) character, none for a combining
+    mark or an invisible one (a bidi control, a zero-width space, an emoji's joiner), nor for what
+    joins the character before (JOINS_BEFORE, an emoji after a joiner: 👨‍👩‍👧 is one); U+FE0F draws
+    a narrow symbol as a wide emoji (❤️). Counted apart, a decomposed Korean title was folded at 45
+    columns, and ❤️ overran a line by one column each."""
+    if before and (before == ZWJ or JOINS_BEFORE.match(c)):
+        return 0
+    if c == EMOJI_STYLE:
+        return int(bool(before) and column(before) == 1)
+    return 0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else 2 if unicodedata.east_asian_width(c) in "WF" else 1
 
 
 # What Japanese and Chinese line breaking (kinsoku) never starts a line with: closing punctuation,
 # small kana, the prolonged sound mark; and never ends one with: opening brackets.
 NO_LINE_START = "、。，．・：；？！ー)）」』】〕〉》〗〙〛”’ゝゞ々ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ…‥"
 NO_LINE_END = "(（「『【〔〈《〖〘〚“‘"
-WIDE = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uff60"
+# Chinese and Japanese, with no spaces between words, fold between any two of these; Korean has
+# spaces and folds there, as Latin does ("대규모 언\n어 모델" split a word).
+WIDE = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uff60"
 FOLD_UNIT = re.compile(rf"\s+|[{re.escape(NO_LINE_END)}]*(?:[^\s{WIDE}]+|.)[{re.escape(NO_LINE_START)}]*")
 
 
@@ -439,15 +460,30 @@ def _wrap_wide(text: str, width: int, label: str, indent: str) -> list[str]:
     folded by columns (``counted``; textwrap counts characters), between words or between any two
     wide characters (CJK text has no spaces to fold at), but for kinsoku: a line never starts with
     "、" or "っ", nor ends with "「" (the fold moves a character earlier). A word longer than a
-    line stays on the line it starts, after its label too."""
+    line starts on the line it comes to and is folded where each line ends, as textwrap does."""
     out, current, empty = [], label, True
     for chunk in _fold_units(text):
-        if not empty and counted(current + chunk.rstrip()) > width:
+        if not empty and counted(current + chunk.rstrip()) > width and counted(indent + chunk.strip()) <= width:
             out.append(current.rstrip())
             current, empty, chunk = indent, True, chunk.lstrip()
+        while counted(current + chunk.rstrip()) > width:
+            head = _fitting(chunk, width - counted(current)) or (chunk[:1] if empty else "")    # (at least one)
+            out.append((current + head).rstrip())
+            current, empty, chunk = indent, True, chunk[len(head):]
         current += chunk
         empty = empty and not chunk.strip()
     return out + [current.rstrip()]
+
+
+def _fitting(word: str, room: int) -> str:
+    """The start of ``word`` that fits ``room`` columns (``counted``), splitting no character made of
+    several."""
+    used = 0
+    for end, c in enumerate(word):
+        used += column(c, word[end - 1:end]) + bool(BIDI_CONTROL.match(c))
+        if used > room:
+            return word[:whole(word, end)]
+    return word
 
 
 def _fold_units(text: str) -> list[str]:
@@ -525,6 +561,7 @@ def _cut(s: str, limit: int) -> str:
     return s if len(s) <= limit else s[: whole(s, limit - 1)] + "…"
 
 
+SLACK_LINK = re.compile(r"<([^<>|]*)\|([^<>]*)>")     # <url|label>; they format nothing around the link
 # The end of a mrkdwn text cut inside a link ("<https://…|tit") or an escape ("&am" of "&amp;").
 MRKDWN_UNFINISHED = re.compile(r"<[^<>]*$|&[a-z]*$")
 
@@ -538,7 +575,7 @@ def mrkdwn_cut(s: str, limit: int) -> str:
     room = limit - 1
     while len(s) > limit:
         head = _mrkdwn_head(s, room)
-        cut = balanced(head + "…") + "".join(reversed(open_markers(head)))
+        cut = balanced(head) + "".join(reversed(open_markers(head)))
         if len(cut) <= limit:
             return cut
         room -= len(cut) - limit
@@ -546,13 +583,31 @@ def mrkdwn_cut(s: str, limit: int) -> str:
 
 
 def _mrkdwn_head(s: str, room: int) -> str:
-    """What ``mrkdwn_cut`` keeps of ``s`` in ``room`` characters, before its "…" and closers; a
-    marker or space it would end on goes too (a bold opened before "…" made "…" bold)."""
+    """What ``mrkdwn_cut`` keeps of ``s`` in ``room`` characters and its "…", before the closers; a
+    marker or space it would end on goes too (a bold opened before "…" made "…" bold). A link it
+    would cut before its last fifth is cut itself (``_link_head``)."""
     i = whole(s, room)
     i = next((j for j in (s.rfind("\n", 0, i), s.rfind(" ", 0, i)) if j >= room * 4 // 5), i)
     unfinished = MRKDWN_UNFINISHED.search(s[:i])
+    link = SLACK_LINK.match(s, unfinished.start()) if unfinished else None
+    if link and link.start() < room * 4 // 5:
+        return _link_head(s, link, room)
     i = unfinished.start() if unfinished else i
-    return re.sub(r"[\s*_~]+$", "", s[:i])
+    return re.sub(r"[\s*_~]+$", "", s[:i]) + "…"
+
+
+def _link_head(s: str, link: re.Match, room: int) -> str:
+    """``_mrkdwn_head`` of ``s`` cut inside its ``link``: the label cut, or when the URL would take
+    more than four fifths of the room left, the label as text in its place. A title link longer
+    than its section's room came out as "…" alone."""
+    (url, label), start = link.groups(), link.start()
+    label_room = room - start - len(url) - 2
+    if label_room < (room - start) // 5:
+        unlinked = s[:start] + label + s[link.end():]
+        return unlinked if len(unlinked) <= room + 1 else _mrkdwn_head(unlinked, room)
+    if len(label) > label_room:
+        return f"{s[:start]}<{url}|{mrkdwn_cut(label, label_room)}>"
+    return s[:link.end()] + "…"
 
 
 def open_markers(s: str) -> list[str]:
@@ -560,7 +615,7 @@ def open_markers(s: str) -> list[str]:
     first, paired as Slack pairs them (formatting never spans lines): a marker opens before a
     non-space when no letter or digit is before it, and closes the one open after a non-space
     when no letter or digit follows ("2*3" and "snake_case" format nothing)."""
-    line, opened = s[s.rfind("\n") + 1:], []
+    line, opened = SLACK_LINK.sub("L", s[s.rfind("\n") + 1:]), []
     for m in re.finditer(r"[*_~]", line):
         before, after = line[m.start() - 1:m.start()], line[m.end():m.end() + 1]
         if opened and opened[-1] == m[0] and before.strip() and not after.isalnum():
@@ -604,21 +659,33 @@ def _item_blocks(v: dict) -> list:
     links = " · ".join(_link(u, label) for label, u in v["links"])
     room = max(SLACK_MAX_SECTION_CHARS - len(links) - 1, SLACK_MAX_SECTION_CHARS // 2)
     text = mrkdwn_cut(mrkdwn_cut("\n".join(lines), room) + "\n" + links, SLACK_MAX_SECTION_CHARS)
-    meta = []
-    if v["terms"]:
-        meta.append("matched: " + mrkdwn_escape(", ".join(v["terms"])))
-    if v["votes"]:
-        meta.append(v["votes"])
-    if v["profiles_line"]:
-        meta.append(mrkdwn_escape(v["profiles_line"]))
-    if v["stats"]:
-        meta.append(v["stats"])
     blocks = [SectionBlock(text=_mrkdwn(text))]
-    if meta:
-        blocks.append(ContextBlock(elements=[_mrkdwn(mrkdwn_cut(" · ".join(meta), 2000))]))
+    if meta := _meta(v):
+        blocks.append(ContextBlock(elements=[_mrkdwn(mrkdwn_cut(meta, SLACK_MAX_CONTEXT_CHARS))]))
     if v.get("vote"):
         blocks.append(_vote_buttons(*v["vote"]))
     return blocks
+
+
+def _meta(v: dict) -> str:
+    """A paper's context line: "matched: …", how votes moved it, its profiles, its stats. The
+    matched terms take the room the rest leaves ("… and 12 more terms"): listed whole, 150 of them
+    pushed the votes, the profiles and the ▲ stats past the cut."""
+    rest = [x for x in (v["votes"], mrkdwn_escape(v["profiles_line"]), v["stats"]) if x]
+    room = SLACK_MAX_CONTEXT_CHARS - len(" · ".join(["matched: ", *rest]))
+    matched = ["matched: " + listed(v["terms"], max(room, SLACK_MAX_CONTEXT_CHARS // 4))] if v["terms"] else []
+    return " · ".join(matched + rest)
+
+
+def listed(names: list[str], room: int) -> str:
+    """``names`` joined by commas, in mrkdwn, in at most ``room`` characters: as many as fit
+    whole, then how many are left out ("kv cache, MoE and 3 more terms")."""
+    for shown in range(len(names), 0, -1):
+        left = len(names) - shown
+        text = mrkdwn_escape(", ".join(names[:shown])) + (f" and {left} more term{'s' * (left > 1)}" if left else "")
+        if len(text) <= room:
+            return text
+    return f"{len(names)} term{'s' * (len(names) > 1)}"
 
 
 def _vote_buttons(up: str, down: str):
@@ -657,7 +724,8 @@ def pack_messages(groups: list[list[dict]], heads: list[dict | None] = ()) -> li
     SLACK_MAX_BLOCKS blocks and SLACK_MAX_MESSAGE_CHARS characters of text. Slack refuses a message
     whose texts add up to about 12,000 (``msg_blocks_too_long``) well below its documented limits;
     16 papers, 48 blocks, came to 15,700. ``heads``: a group's day heading, which a message that
-    starts inside that day begins with (a reply is read on its own)."""
+    starts inside that day begins with (a reply is read on its own). A message does not start with
+    the divider that sets a group apart from the one before."""
     parts: list[list[dict]] = []
     size = 0
     for group, head in zip_longest(groups, heads):
@@ -665,6 +733,7 @@ def pack_messages(groups: list[list[dict]], heads: list[dict | None] = ()) -> li
         if not parts or len(parts[-1]) + len(group) > SLACK_MAX_BLOCKS or size + chars > SLACK_MAX_MESSAGE_CHARS:
             parts.append([])
             size = 0
+            group = group[group[0]["type"] == "divider":]
             if head and group[0] != head:
                 group, chars = [head, *group], chars + text_chars(head)
         parts[-1] += group
@@ -700,12 +769,12 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
         summary.append(ContextBlock(elements=[_mrkdwn(nothing)]))
     elif digest.weaker_count and not rest:
         summary.append(ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]))
-    groups = [[b.to_dict() for b in [*_day_blocks(v), *_item_blocks(v)]] for v in rest]
+    groups = [[b.to_dict() for b in [DividerBlock(), *_day_blocks(v), *_item_blocks(v)]] for v in rest]
     if rest and digest.weaker_count:
         groups.append([ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]).to_dict()])
     if digest.links:
         summary.append(ContextBlock(elements=[_mrkdwn(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
-    fallback = mrkdwn_cut(mrkdwn_escape(f"{subj}: {preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
+    fallback = mrkdwn_cut(mrkdwn_escape(f"{subj}\n{preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
                         thread=pack_messages(groups, day_heads(rest, grouped_by_day(views, digest))))

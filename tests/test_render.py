@@ -103,10 +103,25 @@ def test_each_paper_once_with_all_profiles_links_and_counts():
     assert "profiles: llm; systems" in e.text
     assert "▲ 10 upvotes · 0 comments" in e.text
     for label in ("abstract: https://arxiv.org/abs/2507.10000", "PDF: https://arxiv.org/pdf/2507.10000",
-                  "code: https://github.com/example/repo", "HF page: https://huggingface.co/papers/2507.10000"):
-        assert label in e.text
+                  "code: https://github.com/example/repo", "HF page</a>"):
+        assert label in e.text + e.html
     assert "and 5 more weaker matches not shown." in e.text
     assert '<b class="hl"' in e.html and "KV cache</b>" in e.html   # the highlighted snippet segment
+
+
+@pytest.mark.parametrize("source", ["hf", "arxiv"])
+def test_the_plain_text_shows_a_papers_page_once_under_its_title_not_again_among_its_links(source):
+    """Each paper's page was under its title and again as "HF page: " (or "abstract: " for an arXiv
+    paper): five addresses a paper, one twice. The html keeps its "HF page" link beside the others."""
+    p = paper(0) if source == "hf" else paper(0, url="https://arxiv.org/abs/2507.10000", hf_url=None)
+    e = render.render_email(digest(papers=[p]))
+    lines = e.text.splitlines()
+    first = lines.index("1. Paper 0 on KV cache eviction")
+    assert lines[first + 1] == f"   {p.url}" and e.text.count(p.url) == 1
+    paper_lines = lines[first:lines.index("", first)]
+    assert [x.split(": ")[0].strip() for x in paper_lines if re.match(r" +[A-Za-z ]+: https://", x)] == (
+        ["abstract", "PDF", "code"] if source == "hf" else ["PDF", "code", "HF page"])
+    assert e.html.count(f'href="{p.url}"') == 2
 
 
 def test_a_papers_profiles_are_told_apart_when_their_labels_have_commas():
@@ -527,7 +542,7 @@ def test_a_title_cut_inside_an_emoji_flag_or_accented_letter_leaves_it_out_whole
     d = digest(papers=[paper(0, title=title)])
     e, s = render.render_email(d), render.render_slack(d)
     everywhere = e.text + e.html + json.dumps([s.text, s.blocks], ensure_ascii=False)
-    for shown in (e.text, e.html, json.dumps(s.blocks, ensure_ascii=False)):
+    for shown in (e.text.replace("\n   ", ""), e.html, json.dumps(s.blocks, ensure_ascii=False)):    # (text: folded)
         assert "KV" * 149 + "…" in shown
     assert "KV" * 149 + SPLIT_BY_A_CUT[kind][0] not in everywhere
 
@@ -541,7 +556,7 @@ def test_a_letter_under_a_pile_of_diacritics_keeps_three_and_a_vietnamese_title_
     d = digest(papers=[paper(0, title=f"{ZALGO_K}V cache", authors=[f"Ann {ZALGO_K}"]), paper(1, title=vietnamese)])
     d.items[0].match.evidence[0].snippet[:] = [(f"the {ZALGO_K}V ", False), ("cache", True)]
     e, s = render.render_email(d), render.render_slack(d)
-    for shown in (e.text, e.html, json.dumps(s.blocks, ensure_ascii=False)):
+    for shown in (e.text.replace("\n   ", ""), e.html, json.dumps(s.blocks, ensure_ascii=False)):    # (text: folded)
         assert "K\u0301\u0302\u0303V" in shown and "\u0304" not in shown and vietnamese in shown
 
 
@@ -599,12 +614,21 @@ def test_plain_text_lines_fit_72_columns_so_a_reply_quoting_them_thrice_fits_78_
     assert lines[first + 1].startswith("   cache eviction about") and lines[first + 3].startswith("   https://")
 
 
-@pytest.mark.parametrize("kind", ["latin", "with a zero-width space"])
-def test_a_title_whose_first_word_is_longer_than_a_line_starts_on_its_number_line(kind):
-    """textwrap put a title's first word longer than a line on a line of its own: "1." stood alone."""
-    word = "Supercalifragilistic" * 4 + ("\u200b" if kind != "latin" else "")
-    lines = render.render_email(digest(papers=[paper(0, title=f"{word} attention for long contexts")])).text
-    assert f"1. {word}\n   attention for long contexts\n" in lines
+LONG_WORDS = {"latin": "Supercalifragilistic" * 4, "with a zero-width space": "Supercalifragilistic" * 4 + "\u200b",
+              "297 letters": ("Supercalifragilistic" * 15)[:297],
+              "297 with accents": unicodedata.normalize("NFD", "Übergrößenänderungsgeschwindigkeit" * 5)[:297]}
+
+
+@pytest.mark.parametrize("kind", LONG_WORDS, ids=list(LONG_WORDS))
+def test_a_title_word_longer_than_a_line_starts_on_its_number_line_and_folds_where_each_line_ends(kind):
+    """textwrap put a title's first word longer than a line on a line of its own: "1." stood alone;
+    a 297-letter word stayed on one line of 300 columns. A link's line is never folded."""
+    word, code = LONG_WORDS[kind], "https://github.com/example/" + "a-very-long-repository-name-" * 4
+    text = render.render_email(digest(papers=[paper(0, title=f"{word} KV", code_url=code)])).text
+    lines = text[text.index("1. "):text.index("   https://")].splitlines()
+    assert [render.counted(x) for x in lines[:-1]] == [72] * (len(lines) - 1) and render.counted(lines[-1]) <= 72
+    assert "".join(x[3:] for x in lines) == f"{word} KV"
+    assert not unicodedata.combining(lines[1][3]) and f"\n   code: {code}\n" in text
 
 
 def test_a_folded_why_or_matched_line_goes_on_under_its_text_not_under_its_label():
@@ -640,6 +664,18 @@ def objects(node) -> list[dict]:
 
 def texts(node) -> list[str]:
     return [o["text"] for o in objects(node) if isinstance(o.get("text"), str)]
+
+
+@pytest.mark.parametrize("n", [8, 40])
+def test_the_papers_of_a_slack_thread_reply_are_set_apart_by_dividers_as_in_the_summary(n):
+    """The summary's papers had a divider between them, the thread's ran into each other: one
+    paper's grey stats line, then the next one's title."""
+    s = render.render_slack(digest(n, channel="slack"))
+    for message in [s.blocks, *s.thread]:
+        kinds = [b["type"] for b in message if b["type"] in ("divider", "section")]
+        titles = [i for i, b in enumerate(message) if b["type"] == "section" and "|HF page>" in b["text"]["text"]]
+        assert all(message[i - 1]["type"] == "divider" for i in titles if i) and kinds.count("divider") <= len(titles)
+    assert len(s.thread) >= (1 if n == 8 else 2) and all(m[0]["type"] == "section" for m in s.thread)   # (no divider)
 
 
 def test_a_long_slack_digest_is_cut_into_messages_slack_accepts_with_every_paper_once_in_order():
@@ -706,11 +742,13 @@ def test_a_title_saying_at_channel_or_naming_a_channel_is_shown_as_text_never_pa
     assert "|@channel: why #general beats @here for KV cache>" in json.dumps(s.blocks)
 
 
-def test_a_slack_notification_names_the_first_papers_after_the_subject():
+def test_a_slack_notification_names_the_first_papers_on_a_line_after_the_subject():
+    """After a ": " the titles read as the subject's last term's ("… web agent …: EvoBrowseComp:
+    Benchmarking …"); a notification shows the subject, then the titles below it."""
     s = render.render_slack(digest(4, channel="slack", papers=[paper(0, title="A & B"), paper(1)]))
-    assert s.text == "2 papers on kv cache, MoE — Wed 29 Jul: A &amp; B · Paper 1 on KV cache eviction"
+    assert s.text == "2 papers on kv cache, MoE — Wed 29 Jul\nA &amp; B · Paper 1 on KV cache eviction"
     assert render.render_slack(digest(0, channel="slack", weaker=0)).text.endswith(
-        "Wed 29 Jul: None of the new papers matched your profile.")
+        "Wed 29 Jul\nNone of the new papers matched your profile.")
 
 
 def test_a_thread_reply_notification_is_cut_without_splitting_an_escape():
@@ -727,6 +765,8 @@ MRKDWN_CUTS = {
     "a highlight": ("&gt; kv (abstract): we study the *" + "KV cache eviction " * 4 + "* here", 60,
                     "&gt; kv (abstract): we study the *KV cache eviction KV…*"),
     "an escape": ("R" * 55 + "&amp;D", 60, "R" * 55 + "…"),
+    "a long link's label, a marker in its URL": ("*<https://x.org/_a|" + "word " * 20 + "end>* more", 60,
+                                                 "*<https://x.org/_a|" + "word " * 6 + "word…>*"),
     "an isolate": ("\u2068" + "ذاكرة " * 20 + "\u2069 more", 40, "\u2068" + " ".join(["ذاكرة"] * 6) + "…\u2069"),
 }
 
@@ -741,7 +781,7 @@ def test_a_slack_text_cut_inside_a_link_a_highlight_an_escape_or_an_isolate_clos
 
 def test_slack_texts_cut_at_slacks_limits_keep_links_escapes_and_formatting_whole_and_each_papers_links():
     """Titles, authors, snippets and terms full of * _ ~ < | > & fill each paper's section past
-    3,000 characters and its context past 2,000; each is cut at another place."""
+    3,000 characters and its terms their context's 2,000; each is cut at another place."""
     s = render.render_slack(overlong_slack_digest())
     every = [b for message in [s.blocks, *s.thread] for b in message]
     shown = [s.text, *map(s.reply_text, range(1, len(s.thread) + 1)), *texts(every)]
@@ -749,7 +789,42 @@ def test_slack_texts_cut_at_slacks_limits_keep_links_escapes_and_formatting_whol
     sections = [b["text"]["text"] for b in every if "|HF page>" in json.dumps(b)]
     contexts = [t for b in every if b["type"] == "context" for t in texts(b)]
     assert len(sections) == 24 and all(len(t) <= 3000 and t.endswith("|HF page>") and "…" in t for t in sections)
-    assert all(len(t) <= 2000 for t in contexts) and sum(t.endswith("…") for t in contexts) >= 12
+    assert all(len(t) <= 2000 for t in contexts) and sum(" more terms · profile" in t for t in contexts) >= 12
+
+
+@pytest.mark.parametrize("longer, title", [(3000, "Sparse attention & KV cache eviction"), (2150, "Q&A&R " * 50)],
+                         ids=["too long to link", "leaving room for part of the title"])
+def test_a_title_link_longer_than_its_slack_section_shows_the_title_cut_never_an_ellipsis_alone(longer, title):
+    """A paper's page URL of thousands of characters (``_safe_url`` takes any length) made its title
+    link longer than the section's room: the section showed "…" and the links line."""
+    url = "https://huggingface.co/papers/2507.10000?ref=" + "x" * longer
+    s = render.render_slack(digest(papers=[paper(0, title=title, url=url)], channel="slack"))
+    [section] = [t for b in s.blocks for t in texts(b) if t.endswith("|HF page>")]
+    first, *rest = section.split("\n")
+    assert len(section) <= 3000 and not mrkdwn_faults(section)
+    if longer == 3000:
+        assert first == "*Sparse attention &amp; KV cache eviction*" and rest[0] == "Author 0"
+    else:
+        assert first.startswith(f"*<{url}|Q&amp;A&amp;R Q&amp;A&amp;R ") and first.endswith(" Q&amp;A&amp;R…>*")
+
+
+def test_a_slack_paper_matching_many_terms_keeps_its_votes_profiles_and_stats_and_counts_the_terms_left_out():
+    """150 matched terms filled the context line's 2,000 characters: the cut dropped what came after
+    them, how votes ranked the paper, its profiles and its ▲ upvotes."""
+    from notifier.web.links import digest_links
+
+    d = digest(1, channel="slack")
+    d.links = digest_links("https://papers.example.org", "key", 7, [d.items[0].paper.arxiv_id])
+    d.items[0].match.matched, d.items[0].match.liked = [f"term & number {j}" for j in range(150)], 2
+    blocks = render.render_slack(d).blocks
+    [meta] = [t for b in blocks if b["type"] == "context" for t in texts(b) if t.startswith("matched: ")]
+    shown = re.fullmatch(r"matched: (.*) and (\d+) more terms · ranked up: like 2 papers you voted up · "
+                         r"profiles: llm; systems · ▲ 10 upvotes · 0 comments", meta)
+    assert shown and len(meta) <= 2000 and not mrkdwn_faults(meta)
+    names = shown[1].split(", ")
+    assert names == [f"term &amp; number {j}" for j in range(len(names))] and len(names) + int(shown[2]) == 150
+    assert len(meta) + len(f", term &amp; number {len(names)}") > 2000     # as many as fit
+    assert [b["type"] for b in blocks].count("actions") == 1
 
 
 TEX_TITLES = {
@@ -856,6 +931,35 @@ def test_plain_text_lines_with_chinese_or_japanese_fit_72_columns_of_a_terminal(
     first = lines.index(next(x for x in lines if x.startswith("1. ")))
     assert lines[first + 1].startswith("   ") and lines[first + 1][3] != " "
     assert lines[first][3:] + lines[first + 1][3:] == title and lines[first + 2].startswith("   https://")
+
+
+def folded_title(title: str) -> str:
+    text = render.render_email(digest(papers=[paper(0, title=title)])).text
+    return text[text.index("1. "):text.index("   https://")]
+
+
+KOREAN = "긴 문맥 추론을 위한 키-값 캐시 압축과 희소 어텐션을 이용한 대규모 언어 모델의 효율적인 추론 방법에 관한 연구"
+DRAWN_ALIKE = {  # a title, the same drawn with characters of the same columns, and back
+    "emoji made wide by U+FE0F": ("I ❤️ KV " * 37, "❤️", "🚀"),
+    "an emoji with a skin tone": ("Thumbs 👍🏽 up for the matter " * 10, "👍🏽", "👍"),
+    "emoji joined into one": ("A family 👨\u200d👩\u200d👧 of models " * 11, "👨\u200d👩\u200d👧", "👪"),
+    "decomposed korean": (unicodedata.normalize("NFD", KOREAN), None, None),
+    "decomposed vietnamese": (unicodedata.normalize("NFD", "Mô hình ngôn ngữ lớn cho bộ nhớ đệm khóa giá trị " * 3), None, None),
+}
+
+
+@pytest.mark.parametrize("kind", DRAWN_ALIKE, ids=list(DRAWN_ALIKE))
+def test_a_title_is_folded_by_the_columns_it_is_drawn_in_whatever_characters_draw_it(kind):
+    """A terminal draws ❤️ in two columns (U+FE0F asks for the emoji), 👍🏽 and 👨‍👩‍👧 in two, a
+    Hangul syllable written as its three letters in two, e and its accent in one: counted apart,
+    lines of hearts ran past 72 columns and a decomposed Korean title was folded at 45. Korean is
+    folded at its spaces, composed or not (a composed title was folded inside a word)."""
+    title, drawn, alike = DRAWN_ALIKE[kind]
+    assert folded_title(title).replace("\n   ", " ") == f"1. {title.strip()}\n"      # at its spaces
+    if drawn:
+        assert folded_title(title).replace(drawn, alike) == folded_title(title.replace(drawn, alike))
+    else:
+        assert unicodedata.normalize("NFC", folded_title(title)) == folded_title(unicodedata.normalize("NFC", title))
 
 
 LINE_OF_KANJI = "長文脈推論のための鍵値記憶圧縮と疎な注意機構による効率的な推論手法の研究"[:34]   # 3 + 68 columns

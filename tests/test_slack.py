@@ -125,7 +125,7 @@ def test_a_summary_found_after_a_crash_gets_the_thread_replies_it_lacks_and_no_o
     """kill -9 after the summary and the first reply: recovery posts replies 2 and 3 only, though a
     reader answered in the thread meanwhile."""
     ch, _ = make(slack)
-    d = digest(papers=[paper(i) for i in range(60)], channel="slack", address="#papers")
+    d = digest(papers=[paper(i) for i in range(50)], channel="slack", address="#papers")
     assert ch.send(d).state == "sent"
     summary, *replies = slack.posts()
     assert len(replies) == 3
