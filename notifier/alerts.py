@@ -120,8 +120,8 @@ def _silent(group: tuple[str, str], last: datetime | None, waiting: list) -> tup
     (key, says), latest, n = group, max(waiting, key=lambda d: d.claimed_at or d.created_at), len(waiting)
     since = f"since {last:%Y-%m-%d %H:%M} UTC" if last else "yet"
     return (f"silent:{key}:{last:%Y%m%d%H%M%S}" if last else f"silent:{key}:never",
-            f"{says} {since}; {n} digest{'s' if n != 1 else ''} wait{'s' if n == 1 else ''} for a retry "
-            f"(`notifier status` lists them); last error: {latest.last_error}")
+            f"{says} {since}; {n} digest{'s' if n != 1 else ''} wait{'s' if n == 1 else ''} for a retry; "
+            f"last error: {latest.last_error}")
 
 
 def unsubscribed(store, deliveries) -> set[int]:

@@ -202,7 +202,7 @@ def test_a_webhook_down_for_days_is_alerted_once_though_each_morning_folds_its_d
     outage = lambda day: date(2026, 7, 7) <= day <= date(2026, 7, 9)      # noqa: E731  Tuesday to Thursday
     raised = mornings(config, MONDAY, 5, hook_b_down(hooks, outage))         # to Friday: it delivers again
     assert raised == ["Slack webhook:HOOK_B has delivered no digest since 2026-07-06 07:30 UTC; 1 digest waits for "
-                      "a retry (`notifier status` lists them); last error: webhook answered 503 service_unavailable"]
+                      "a retry; last error: webhook answered 503 service_unavailable"]
     with open_context(config) as ctx:
         states = [d.state for d in ctx.store.deliveries() if d.subscriber_id == 2]
     assert states == ["sent", State.SUPERSEDED, State.SUPERSEDED, State.SUPERSEDED, "sent"]
