@@ -46,7 +46,7 @@ def find_problems(store, now: datetime, source_failure_hours: int = 24, config=N
             when = f"since {since:%Y-%m-%d %H:%M} UTC" if since else "ever"
             problems.append((f"source:{source}:{since:%Y%m%d%H%M}" if since else f"source:{source}:never",
                              f"source {source} has not been fetched successfully {when}; last error: {bad.error}"))
-    return problems + _delivery_problems(store) + silent_channels(store, now)
+    return problems + _delivery_problems(store) + delivery_outages(store, now)
 
 
 def _delivery_problems(store) -> list[tuple[str, str]]:
@@ -67,26 +67,34 @@ def _delivery_key(d) -> str:
     return f"delivery:{d.id}:{d.state}" + (f":{d.claimed_at:%Y%m%d%H%M%S%f}" if d.state == State.UNKNOWN else "")
 
 
-def silent_channels(store, now: datetime) -> list[tuple[str, str]]:
+def delivery_outages(store, now: datetime) -> list[tuple[str, str]]:
     """A channel (``channel_of``) with digests waiting for a retry that has delivered nothing for
     SILENT_HOURS since the first of them was planned; and, on a channel that delivers, a subscriber
     of whom that is true (their own mail server deferring them). Keyed by the last delivery, which
     no catch-up changes (each morning's is a new row: its own age never reaches a day); a later
     delivery ends it, and the next outage is raised anew."""
-    waiting = store.deliveries(states=[State.RETRY])
+    waiting = store.delivery_rows(("subscriber_id", "created_at", "claimed_at", "last_error"), [State.RETRY])
     if not waiting:
         return []
     rows = {row.id: row for row in store.subscriber_rows("id", "channel", "address", active_only=False)}
     sent = {sid: row.sent_at for sid, row in store.latest_deliveries().items() if row.sent_at is not None}
-    tried = [d for d in store.deliveries(states=[State.RETRY, State.SUPERSEDED, State.FAILED],
-                                         subscriber_ids={d.subscriber_id for d in waiting}) if d.attempts]
+    tried = [d for d in store.delivery_rows(("subscriber_id", "created_at", "attempts"),
+                                            [State.RETRY, State.SUPERSEDED, State.FAILED],
+                                            {d.subscriber_id for d in waiting}) if d.attempts]
     channels = {sid: channel_of(row) for sid, row in rows.items()}
     down = _outages(channels, sent, tried, now)
-    alone = {d.subscriber_id: (f"subscriber:{d.subscriber_id}", f"no digest has reached {rows[d.subscriber_id].address}")
-             for d in waiting if channels[d.subscriber_id] not in down}
-    return [_silent(group, last, [d for d in waiting if groups.get(d.subscriber_id) == group])
-            for groups, found in ((channels, down), (alone, _outages(alone, sent, tried, now)))
-            for group, last in found.items()]
+    alone = {sid: (f"subscriber:{sid}", f"no digest has reached {rows[sid].address}")
+             for sid in {d.subscriber_id for d in waiting} if channels[sid] not in down}
+    return _outage_texts(channels, down, waiting) + _outage_texts(alone, _outages(alone, sent, tried, now), waiting)
+
+
+def _outage_texts(groups: dict[int, tuple[str, str]], found: dict, waiting: list) -> list[tuple[str, str]]:
+    """(key, text) of each group ``_outages`` found, with the digests of its subscribers waiting."""
+    of_group: dict[tuple[str, str], list] = {}
+    for d in waiting:
+        if d.subscriber_id in groups:
+            of_group.setdefault(groups[d.subscriber_id], []).append(d)
+    return [_silent(group, last, of_group[group]) for group, last in found.items()]
 
 
 def channel_of(sub) -> tuple[str, str]:

@@ -3,7 +3,7 @@ from collections import Counter
 from datetime import timedelta
 from shlex import quote
 
-from notifier.alerts import SILENT_HOURS, not_fetched, resolve_command, silent_channels, unsubscribed
+from notifier.alerts import SILENT_HOURS, not_fetched, resolve_command, delivery_outages, unsubscribed
 from notifier.commands import context
 from notifier.errors import StoreFull
 from notifier import outbox
@@ -49,7 +49,7 @@ def print_report(args) -> int:
         print_subscribers(subscribers, last_sent)
         attention |= print_unreadable([s for s in subscribers if not s.paused])
         attention |= print_deliveries(ctx, last_sent, notifier_as_called(args))
-        attention |= print_outages(silent_channels(st, ctx.now()))
+        attention |= print_outages(delivery_outages(st, ctx.now()))
     return ATTENTION if attention else 0
 
 
