@@ -3,7 +3,7 @@ from collections import Counter
 from datetime import timedelta
 from shlex import quote
 
-from notifier.alerts import SILENT_HOURS, not_fetched, resolve_command, delivery_outages, unsubscribed
+from notifier.alerts import SILENT_HOURS, delivery_outages, not_fetched, resolve_command, unsubscribed
 from notifier.commands import context
 from notifier.errors import StoreFull
 from notifier import outbox

@@ -215,7 +215,7 @@ class DeliveriesMixin:
     def delivery_rows(self, columns: Iterable[str], states: Iterable[str],
                       subscriber_ids: Iterable[int] | None = None) -> list[Row]:
         """``deliveries`` as plain rows of just these columns, for a caller that only reads them:
-        30,000 whole Delivery objects (with their papers' JSON) took 4 s to build, ten times the query."""
+        30,000 whole Delivery objects (with their papers' JSON) took 3-4 s to build, ten times the query."""
         q = select(*(getattr(Delivery, c) for c in columns)).where(Delivery.state.in_(list(states)))
         with self.reading() as s:
             if subscriber_ids is None:
