@@ -1,6 +1,6 @@
 """Operator alerts: a source failing for a whole day, a source answering with no papers on
 several weekdays running (a changed format or request: docs/SOURCES.md), a delivery that failed
-for good.
+for good, a channel that has delivered nothing for a day while digests wait for it.
 
 Each problem is raised once (keyed in the store) and sent to ``[alerts] email`` and/or
 ``[alerts] slack``; it is always logged at ERROR level, so journald shows it even with no
@@ -22,6 +22,10 @@ log = logging.getLogger("notifier.alerts")
 # stretch is read.
 EMPTY_WEEKDAYS = 3
 EMPTY_LOOKBACK_DAYS = 31
+# A channel that delivered nothing for this long while digests wait for a retry is reported: with
+# `[delivery] max_attempts` 11 (~28.6 h) and each morning's catch-up folding a waiting digest into
+# the next, a digest never fails through an outage of several days, so no failure tells of it.
+SILENT_HOURS = 24
 
 
 def find_problems(store, now: datetime, source_failure_hours: int = 24, config=None) -> list[tuple[str, str]]:
@@ -42,7 +46,7 @@ def find_problems(store, now: datetime, source_failure_hours: int = 24, config=N
             when = f"since {since:%Y-%m-%d %H:%M} UTC" if since else "ever"
             problems.append((f"source:{source}:{since:%Y%m%d%H%M}" if since else f"source:{source}:never",
                              f"source {source} has not been fetched successfully {when}; last error: {bad.error}"))
-    return problems + _delivery_problems(store)
+    return problems + _delivery_problems(store) + delivery_outages(store, now)
 
 
 def _delivery_problems(store) -> list[tuple[str, str]]:
@@ -61,6 +65,71 @@ def _delivery_key(d) -> str:
     unknown outcome (by its claim time), so one re-sent by the operator (`notifier resolve ...
     resend`) and lost again is alerted again."""
     return f"delivery:{d.id}:{d.state}" + (f":{d.claimed_at:%Y%m%d%H%M%S%f}" if d.state == State.UNKNOWN else "")
+
+
+def delivery_outages(store, now: datetime) -> list[tuple[str, str]]:
+    """A channel (``channel_of``) with digests waiting for a retry that has delivered nothing for
+    SILENT_HOURS since the first of them was planned; and, on a channel that delivers, a subscriber
+    of whom that is true (their own mail server deferring them). Keyed by the last delivery, which
+    no catch-up changes (each morning's is a new row: its own age never reaches a day); a later
+    delivery ends it, and the next outage is raised anew."""
+    waiting = store.delivery_rows(("subscriber_id", "created_at", "claimed_at", "last_error"), [State.RETRY])
+    if not waiting:
+        return []
+    rows = {row.id: row for row in store.subscriber_rows("id", "channel", "address", active_only=False)}
+    sent = {sid: row.sent_at for sid, row in store.latest_deliveries().items() if row.sent_at is not None}
+    tried = [d for d in store.delivery_rows(("subscriber_id", "created_at", "attempts"),
+                                            [State.RETRY, State.SUPERSEDED, State.FAILED],
+                                            {d.subscriber_id for d in waiting}) if d.attempts]
+    channels = {sid: channel_of(row) for sid, row in rows.items()}
+    down = _outages(channels, sent, tried, now)
+    alone = {sid: (f"subscriber:{sid}", f"no digest has reached {rows[sid].address}")
+             for sid in {d.subscriber_id for d in waiting} if channels[sid] not in down}
+    return _outage_texts(channels, down, waiting) + _outage_texts(alone, _outages(alone, sent, tried, now), waiting)
+
+
+def _outage_texts(groups: dict[int, tuple[str, str]], found: dict, waiting: list) -> list[tuple[str, str]]:
+    """(key, text) of each group ``_outages`` found, with the digests of its subscribers waiting."""
+    of_group: dict[tuple[str, str], list] = {}
+    for d in waiting:
+        if d.subscriber_id in groups:
+            of_group.setdefault(groups[d.subscriber_id], []).append(d)
+    return [_silent(group, last, of_group[group]) for group, last in found.items()]
+
+
+def channel_of(sub) -> tuple[str, str]:
+    """(key, what it says) of what carries a subscriber's digests: the mail server, the Slack API
+    (the bot token), or one Slack webhook (a broken one stops only its own subscribers)."""
+    if sub.channel == "email":
+        return "email", "email has delivered no digest"
+    if sub.address.startswith("webhook:"):
+        return sub.address, f"Slack {sub.address} has delivered no digest"
+    if sub.address.startswith("https://"):                  # the URL is a secret: named by its subscriber
+        return f"webhook-of:{sub.id}", f"the Slack webhook of subscriber {sub.id} has delivered no digest"
+    return "slack", "Slack has delivered no digest"
+
+
+def _outages(groups: dict[int, tuple[str, str]], sent: dict[int, datetime], tried: list, now: datetime) -> dict:
+    """The groups of subscribers whose digests tried since the group's last delivery (``sent``:
+    each subscriber's) include one planned SILENT_HOURS ago or more -> that last delivery (None: never)."""
+    last: dict[tuple[str, str], datetime] = {}
+    for sid, at in sent.items():
+        if sid in groups:
+            last[groups[sid]] = max(last.get(groups[sid], at), at)
+    since: dict[tuple[str, str], datetime] = {}
+    for d in tried:
+        group = groups.get(d.subscriber_id)
+        if group is not None and (group not in last or d.created_at > last[group]):
+            since[group] = min(since.get(group, d.created_at), d.created_at)
+    return {group: last.get(group) for group, start in since.items() if now - start >= timedelta(hours=SILENT_HOURS)}
+
+
+def _silent(group: tuple[str, str], last: datetime | None, waiting: list) -> tuple[str, str]:
+    (key, says), latest, n = group, max(waiting, key=lambda d: d.claimed_at or d.created_at), len(waiting)
+    since = f"since {last:%Y-%m-%d %H:%M} UTC" if last else "yet"
+    return (f"silent:{key}:{last:%Y%m%d%H%M%S}" if last else f"silent:{key}:never",
+            f"{says} {since}; {n} digest{'s' if n != 1 else ''} wait{'s' if n == 1 else ''} for a retry; "
+            f"last error: {latest.last_error}")
 
 
 def unsubscribed(store, deliveries) -> set[int]:

@@ -6,7 +6,7 @@ import logging
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from notifier.clock import as_utc
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from notifier.context import Context
 
 log = logging.getLogger("notifier.pipeline")     # the name its lines had before the cut: operators filter on it
+
+# A weekday's arXiv listing reaches the feed around 04:00 UTC (docs/SOURCES.md): "not modified"
+# from this time on says the day has none (a holiday); before it, only that it was not out yet.
+LISTING_OUT = time(6, 0)
 
 
 @dataclass
@@ -64,7 +68,7 @@ def fetch_cycle(ctx: Context, *, days: list[date] | None = None) -> list[FetchRe
             source = f"arxiv:{cat}"
             last = _last_success_day(ctx, source)
             if not days:
-                report_listings_missed(ctx, source, listings_missed(ctx, source, last, today))
+                report_listings_missed(ctx, source, *listings_missed(ctx, source, last, today))
             for day in fetch_mod.digest_days(source, last, today, 1):
                 jobs.append((source, day))
     reports, started = [], utcnow()
@@ -95,25 +99,35 @@ def report_not_caught_up(ctx: Context, source: str, skipped: list[date]) -> None
     alert_not_fetched(ctx, source, skipped, "days not fetched", text)
 
 
-def listings_missed(ctx: Context, source: str, last: date | None, today: date) -> list[date]:
-    """The weekdays after ``last`` (the latest listing stored) and before ``today`` that no fetch
-    of this arXiv category was even tried on: the feed holds only the current listing, so each of
-    theirs left it unread (docs/SOURCES.md). A day tried and answered "not modified" all day had
-    no listing (an arXiv holiday); one whose fetches failed is the failing source's alert."""
+def listings_missed(ctx: Context, source: str, last: date | None, today: date) -> tuple[list[date], list[date]]:
+    """The weekdays after ``last`` (the latest listing stored) and before ``today`` whose listing
+    no fetch of this arXiv category read: the feed holds only the current listing, so each of
+    theirs left it unread (docs/SOURCES.md); and those of them asked only before LISTING_OUT (an
+    arXiv holiday looks the same then). A day answered "not modified" from LISTING_OUT on had no
+    listing (a holiday); one whose fetches failed is the failing source's alert."""
     if last is None or last >= today - timedelta(days=1):
-        return []
+        return [], []
     tried = ctx.store.fetch_days(source, (last + timedelta(days=1)).isoformat())
-    return [day for day in (last + timedelta(days=n) for n in range(1, (today - last).days))
-            if day.weekday() < 5 and day.isoformat() not in tried]
+    weekdays = [day for day in (last + timedelta(days=n) for n in range(1, (today - last).days)) if day.weekday() < 5]
+    early = [day for day in weekdays if day.isoformat() in tried and asked_too_early(ctx, source, day)]
+    return [day for day in weekdays if day.isoformat() not in tried or day in early], early
 
 
-def report_listings_missed(ctx: Context, source: str, missed: list[date]) -> None:
+def asked_too_early(ctx: Context, source: str, day: date) -> bool:
+    """Whether the latest answer of ``day`` ("not modified") came before its listing is out."""
+    run = ctx.store.last_fetch(source, FETCHED, digest_day=day.isoformat())
+    return run is not None and as_utc(run.started_at) < datetime.combine(day, LISTING_OUT, timezone.utc)
+
+
+def report_listings_missed(ctx: Context, source: str, missed: list[date], early: list[date]) -> None:
     """arXiv listings no fetch read (``listings_missed``): a WARNING and, once, an operator alert."""
     if not missed:
         return
     which = f"listing of {missed[0]}" if len(missed) == 1 else f"{len(missed)} listings, of {missed[0]} to {missed[-1]},"
+    asked = (f"; {', '.join(map(str, early))} {'was' if len(early) == 1 else 'were'} asked only before "
+             f"{LISTING_OUT:%H:%M} UTC, when a listing is not out yet, unless arXiv had a holiday") if early else ""
     text = (f"source {source}: the {which} left the feed before anything fetched it (the service was not running, "
-            f"or could not reach arXiv): RSS holds only the current listing, so its papers are in no digest")
+            f"or could not reach arXiv{asked}): RSS holds only the current listing, so its papers are in no digest")
     alert_not_fetched(ctx, source, missed, "listings not fetched", text)
 
 

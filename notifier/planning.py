@@ -234,11 +234,13 @@ def _planned(ctx: Context, facts: DigestFacts, matched: tuple, day: str, now: da
     return Planned(sub.id, day, items, meta)
 
 
-def match_batch(ctx: Context, subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list[Paper], list[dict], int]]:
+def match_batch(ctx: Context, subs: list[Subscriber], freed: dict[int, set[str]] | None = None
+                ) -> Iterator[tuple[Subscriber, list[Paper], list[dict], int]]:
     """Yield (subscriber, candidates, selected items, weaker) for every subscriber whose stored
     profile parses (``readable``: with papers or not, the others' day waits), a candidate set at a
-    time: each set's index is built once and its subscribers matched together."""
-    for papers, group in candidate_sets(ctx, subs):
+    time: each set's index is built once and its subscribers matched together. ``freed``: papers
+    taken now that count as free (a dry run's digests that the run would fold into a catch-up)."""
+    for papers, group in candidate_sets(ctx, subs, freed):
         ready = list(readable(group))
         if not papers:
             yield from ((sub, papers, [], 0) for sub, _ in ready)
@@ -255,7 +257,8 @@ def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
     return papers
 
 
-def candidate_sets(ctx: Context, subs: list[Subscriber]) -> list[tuple[list[Paper], list[Subscriber]]]:
+def candidate_sets(ctx: Context, subs: list[Subscriber], freed: dict[int, set[str]] | None = None
+                   ) -> list[tuple[list[Paper], list[Subscriber]]]:
     """The subscribers grouped by their candidates (see ``candidates``): most share them (they
     were planned together last time, or subscribed on the same day). The papers are read and
     decoded once for the whole batch, what each subscriber has already had in one query."""
@@ -271,7 +274,8 @@ def candidate_sets(ctx: Context, subs: list[Subscriber]) -> list[tuple[list[Pape
     groups: dict[tuple, list[Subscriber]] = {}
     for sub in subs:
         start = bisect_right(times, since[sub.id])      # seen at the cutoff: considered then
-        had = frozenset(pid for pid in taken.get(sub.id, ()) if first_seen.get(pid, oldest) >= since[sub.id])
+        had = frozenset(pid for pid in taken.get(sub.id, set()) - (freed or {}).get(sub.id, set())
+                        if first_seen.get(pid, oldest) >= since[sub.id])
         groups.setdefault((start, had), []).append(sub)
     return [([p for _, p in seen[start:] if p.arxiv_id not in had], group)
             for (start, had), group in groups.items()]

@@ -60,14 +60,40 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
 
 
 def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime) -> list[DeliveryReport]:
-    """The lines a run would print, marked dry-run: one per digest it would plan and send (nothing
-    matched: only with ``send_empty``; none for a subscriber whose digest of the day is recorded
-    already), and one whose stored profile no longer parses reported held, as the run holds it."""
+    """The lines a run would print, marked dry-run, in its order: one per digest waiting whose time
+    has come (a retry due), then one per digest it would plan and send (nothing matched: only with
+    ``send_empty``; none for a subscriber whose digest of the day is recorded already; a waiting
+    one it would fold into it is counted in it, as the catch-up carries its papers), and one whose
+    stored profile no longer parses reported held, as the run holds it."""
     days = unplanned_days(ctx, subs, now)
     due = [sub for sub in subs if sub.id in days]
-    found = {sub.id: len(items) for sub, _, items, _ in match_batch(ctx, due)}
-    return [DeliveryReport(redact(sub.address), "dry-run", found[sub.id]) if sub.id in found else held_back(sub)
-            for sub in due if found.get(sub.id, 1) or ctx.config.general.send_empty]
+    waiting = ctx.store.deliveries(states=WAITING)
+    folded = {d.id for d in waiting if d.digest_day < days.get(d.subscriber_id, d.digest_day)}
+    found = {sub.id: len(items) for sub, _, items, _ in match_batch(ctx, due, papers_of(waiting, folded))}
+    return waiting_previews(ctx, [d for d in waiting if d.id not in folded and is_due(d, now)]) + [
+        DeliveryReport(redact(sub.address), "dry-run", found[sub.id]) if sub.id in found else held_back(sub)
+        for sub in due if found.get(sub.id, 1) or ctx.config.general.send_empty]
+
+
+def papers_of(deliveries: list[Delivery], ids: set[int]) -> dict[int, set[str]]:
+    """Subscriber id -> the papers in those of these digests of theirs whose id is in ``ids``."""
+    papers: dict[int, set[str]] = {}
+    for d in deliveries:
+        if d.id in ids:
+            papers.setdefault(d.subscriber_id, set()).update(i["id"] for i in json.loads(d.items))
+    return papers
+
+
+def waiting_previews(ctx: Context, waiting: list[Delivery]) -> list[DeliveryReport]:
+    """The dry-run lines of these waiting digests, as ``send_pending`` would send them."""
+    subs = {s.id: s for s in ctx.store.list_subscribers(ids={d.subscriber_id for d in waiting})}
+    return [DeliveryReport(redact(subs[d.subscriber_id].address), "dry-run", len(json.loads(d.items)))
+            for d in waiting if d.subscriber_id in subs]
+
+
+def is_due(d: Delivery, now: datetime) -> bool:
+    """A waiting digest whose time has come: never tried, or its retry's time passed."""
+    return not (d.next_attempt_at and d.next_attempt_at > now)
 
 
 def held_back(sub: Subscriber) -> DeliveryReport:
@@ -107,8 +133,7 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
     recover(ctx, now=now)
     waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=subscriber_ids)
     subs = {s.id: s for s in ctx.store.list_subscribers(ids={d.subscriber_id for d in waiting})}
-    due = [(d, subs[d.subscriber_id]) for d in waiting
-           if d.subscriber_id in subs and not (d.next_attempt_at and d.next_attempt_at > now)]
+    due = [(d, subs[d.subscriber_id]) for d in waiting if d.subscriber_id in subs and is_due(d, now)]
     papers = ctx.store.get_papers({i["id"] for d, _ in due for i in json.loads(d.items)})   # once per batch
     reports = []
     with Senders(ctx.config) as senders, emails_ahead(ctx, senders, due, papers) as ahead:

@@ -141,3 +141,98 @@ def test_a_lost_digest_of_someone_who_unsubscribed_raises_no_alert(config):
         sub, _ = lost_digest(ctx, "ann@example.org")
         ctx.store.remove_subscriber(sub.id)
         assert raise_alerts(ctx) == []
+
+
+def add_subscribers(config, *addresses: str) -> None:
+    from notifier.subscribers import new_subscriber
+
+    with freeze_time(f"{MONDAY} 06:00"), open_context(config) as ctx:
+        for address in addresses:
+            ctx.store.add_subscriber(new_subscriber(address=address, keywords=["agents"]))
+
+
+@pytest.fixture
+def hooks(config, monkeypatch):
+    """Two Slack webhooks on a local stand-in, each with a subscriber (HOOK_A the first, HOOK_B
+    the second)."""
+    from slack_server import FakeSlack
+
+    slack = FakeSlack()
+    for name in ("A", "B"):
+        monkeypatch.setenv(f"HOOK_{name}", f"{slack.url}/hook/{name}")
+    config.slack.min_interval_seconds = 0
+    add_subscribers(config, "webhook:HOOK_A", "webhook:HOOK_B")
+    yield slack
+    slack.close()
+
+
+def hook_b_down(slack, on):
+    """HOOK_B answers 503 on the days ``on`` says."""
+    def each_day(day: date) -> None:
+        slack.replies["/hook/B"] = [(503, {}, "service_unavailable")] * 99 if on(day) else []
+    return each_day
+
+
+def mornings(config, start: date, days: int, each_day) -> list[str]:
+    """Each day from ``start``, ``each_day(day)`` (the stand-ins' answers), a new paper on agents
+    at 07:00 and a delivery every three hours from 07:30 (the day's digests are planned then) to
+    22:30: the alerts raised."""
+    from notifier.models import Paper
+    from notifier.sending import deliver
+
+    raised = []
+    for i in range(days):
+        day = start + timedelta(days=i)
+        each_day(day)
+        with freeze_time(f"{day} 07:00") as clock, open_context(config) as ctx:
+            ctx.store.ingest([Paper(f"2607.{day.day:05d}", f"Agents at scale, part {day.day}")], source="hf_daily",
+                             digest_day=day.isoformat())
+            for n in range(6):
+                clock.tick(1800 if n == 0 else 3 * 3600)
+                deliver(ctx)
+                raised += raise_alerts(ctx)
+    return raised
+
+
+def test_a_webhook_down_for_days_is_alerted_once_though_each_morning_folds_its_digest_into_a_new_one(config, hooks):
+    """With 11 attempts and the morning catch-up, its digest never failed: no alert at all, only
+    `status` exit 3. The other webhook delivering all along does not hide it."""
+    from notifier.outbox import State
+
+    outage = lambda day: date(2026, 7, 7) <= day <= date(2026, 7, 9)      # noqa: E731  Tuesday to Thursday
+    raised = mornings(config, MONDAY, 5, hook_b_down(hooks, outage))         # to Friday: it delivers again
+    assert raised == ["Slack webhook:HOOK_B has delivered no digest since 2026-07-06 07:30 UTC; 1 digest waits for "
+                      "a retry; last error: webhook answered 503 service_unavailable"]
+    with open_context(config) as ctx:
+        states = [d.state for d in ctx.store.deliveries() if d.subscriber_id == 2]
+    assert states == ["sent", State.SUPERSEDED, State.SUPERSEDED, State.SUPERSEDED, "sent"]
+
+
+def test_a_webhook_down_again_after_it_delivered_is_alerted_again(config, hooks):
+    outage = lambda day: day.day in (7, 8, 11, 12)                           # noqa: E731  two outages, two days each
+    [first, second] = mornings(config, MONDAY, 8, hook_b_down(hooks, outage))
+    assert "since 2026-07-06 07:30 UTC" in first and "since 2026-07-10 07:30 UTC" in second
+
+
+def test_a_webhook_failing_for_less_than_a_day_raises_no_alert(config, hooks):
+    """A guard: a day's digest of a subscriber sent daily is a day after the last one."""
+    assert mornings(config, MONDAY, 3, hook_b_down(hooks, lambda day: day.day == 7)) == []
+
+
+@pytest.mark.parametrize("deferred, alert", [
+    (["busy@example.org"], "no digest has reached busy@example.org since 2026-07-06 07:30 UTC; 1 digest waits"),
+    (["ok@example.org", "busy@example.org"], "email has delivered no digest since 2026-07-06 07:30 UTC; 2 digests wait"),
+], ids=["one-mailbox", "the-mail-server"])
+def test_mail_deferred_for_days_is_alerted_once_for_the_mailbox_or_once_for_the_server(config, smtp_recorder,
+                                                                                         deferred, alert):
+    """Not one alert per subscriber when the mail server is down; one naming the mailbox when only
+    its own server defers it (the others get their mail)."""
+    smtp, port = smtp_recorder
+    config.email.host, config.email.port, config.email.security = "127.0.0.1", port, "none"
+    add_subscribers(config, "ok@example.org", "busy@example.org")
+
+    def each_day(day: date) -> None:
+        down = date(2026, 7, 7) <= day <= date(2026, 7, 8)
+        smtp.rcpt_replies = {address: ["451 4.3.0 Try again later"] * 99 for address in deferred if down}
+    [text] = mornings(config, MONDAY, 4, each_day)
+    assert text.startswith(alert) and text.endswith("last error: 451 4.3.0 Try again later"), text

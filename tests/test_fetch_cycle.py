@@ -389,3 +389,21 @@ def test_arxiv_listings_the_feed_held_while_nothing_fetched_it_are_named_in_a_wa
     assert alert.text == ("source arxiv:cs.LG: the listing of 2026-07-10 left the feed before anything fetched it "
                           "(the service was not running, or could not reach arXiv): RSS holds only the current "
                           "listing, so its papers are in no digest")
+
+
+
+def test_a_listing_asked_only_before_it_was_out_and_then_missed_is_named_with_the_holiday_it_may_have_been(
+        arxiv_cfg, hf):
+    """Thursday asked at 03:00 UTC ("not modified": its listing comes around 04:00), then off to
+    Monday: it was taken for an arXiv holiday, and only Friday was named."""
+    hf.rss["cs.LG"] = rss_listing("2607.00001")
+    assert fetch_at(arxiv_cfg, "2026-07-08 07:00") == ["ok"]                  # Wednesday
+    assert fetch_at(arxiv_cfg, "2026-07-09 03:00") == ["not_modified"]        # Thursday, before its listing
+    hf.rss["cs.LG"] = rss_listing("2607.00003")
+    assert fetch_at(arxiv_cfg, "2026-07-13 09:00") == ["ok"]                  # Monday
+    with open_context(arxiv_cfg) as ctx:
+        [alert] = ctx.store.unsent_alerts()
+    assert alert.text == ("source arxiv:cs.LG: the 2 listings, of 2026-07-09 to 2026-07-10, left the feed before "
+                          "anything fetched it (the service was not running, or could not reach arXiv; 2026-07-09 was "
+                          "asked only before 06:00 UTC, when a listing is not out yet, unless arXiv had a holiday): "
+                          "RSS holds only the current listing, so its papers are in no digest")

@@ -280,6 +280,37 @@ def test_a_dry_run_prints_the_lines_the_run_would_marked_dry_run_and_none_for_no
     assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines()] == ["no digest to send"]
 
 
+def test_a_dry_run_lists_the_retries_that_are_due_in_the_words_of_the_run_that_sends_them(batch, clock, capsys):
+    """It printed "no digest due" while the run would send busy@example.org's retry."""
+    config, smtp, slack = batch
+    capsys.readouterr()
+    clock.tick(1800)
+    run(config, capsys)                       # busy@example.org answered 451: tried again from 10:05
+    clock.tick(120)
+    assert main(["--config", config, "run", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["no digest due"]          # not due yet
+    clock.tick(200)
+    assert main(["--config", config, "run", "--dry-run"]) == 0
+    dry = capsys.readouterr().out.splitlines()
+    assert dry == [line.replace(": sent, ", ": dry-run, ") for line in run(config, capsys)[1]], dry
+    assert dry[0].startswith("deliver busy@example.org: dry-run, ") and len(dry) == 1
+
+
+def test_a_dry_run_counts_a_waiting_digest_in_the_next_days_catch_up_as_the_run_folds_it(batch, clock, capsys):
+    """The retry's papers counted as taken: busy@example.org's catch-up had no line at all."""
+    config, smtp, slack = batch
+    smtp.rcpt_replies = {"busy@example.org": ["451 4.3.0 Try again later"] * 40}     # down until tomorrow
+    capsys.readouterr()
+    clock.tick(1800)
+    run(config, capsys)
+    clock.tick(86400)                         # 10:00 the next day: each one's next digest is due
+    assert main(["--config", config, "run", "--dry-run"]) == 0
+    dry = capsys.readouterr().out.splitlines()
+    ran = [line.split(": ")[0] + ": dry-run, " + line.split(", ")[1].split(" - ")[0] for line in run(config, capsys)[1]
+           if line.startswith("deliver ")]
+    assert dry == ran and "deliver busy@example.org: dry-run, 10 papers" in dry, (dry, ran)
+
+
 def test_with_send_empty_a_dry_run_names_the_subscriber_nothing_matched_as_the_run_does(batch, clock, capsys):
     config, smtp, slack = batch
     with open(config, "a") as f:

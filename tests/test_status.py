@@ -201,9 +201,12 @@ def test_a_retry_whose_next_try_has_passed_is_overdue_and_needs_the_operator_onc
     planned_at(store, ann, "2026-06-12", "retry", error="451 try again later",
                next_attempt_at=datetime.fromisoformat("2026-06-12T08:00:00+00:00"))
     with freeze_time(now):
-        assert cli("status")[:2] == (code, f"Sources:\n  no fetch yet\nSubscribers:\n  ann@example.org              "
-                                           f"last sent: never\nDeliveries:\n  retry    ann@example.org 2026-06-12 "
-                                           f"(attempts 1, {note}: 451 try again later\n")
+        code_, out, _ = cli("status")
+    assert (code_, out.splitlines()[:5]) == (code, ["Sources:", "  no fetch yet", "Subscribers:",
+                                                    "  ann@example.org              last sent: never", "Deliveries:"])
+    assert out.splitlines()[5:] == [f"  retry    ann@example.org 2026-06-12 (attempts 1, {note}: 451 try again later"] + (
+        ["  OUTAGE: email has delivered no digest yet; 1 digest waits for a retry; last error: 451 try again later"]
+        if now >= "2026-06-13 07:30" else [])          # a day after it was planned, nothing delivered since
 
 
 @pytest.mark.parametrize("now,code,note", [
@@ -231,6 +234,23 @@ def test_a_retry_is_overdue_for_the_operator_only_once_later_than_the_daemons_ow
                                                    f"2026-06-12 08:00 UTC, {note}: 451 try again later")
 
 
+@pytest.mark.parametrize("now,code", [("2026-06-13 07:00", 0), ("2026-06-13 07:40", 3)], ids=["hours", "a-day"])
+def test_mail_that_has_delivered_nothing_for_a_day_while_a_digest_waits_is_an_outage_for_the_operator(cli, store, now,
+                                                                                                      code):
+    """Each morning's catch-up folds the waiting digest into a new one, so none ever failed or was
+    overdue: status exited 0 through an outage of days."""
+    from datetime import datetime
+
+    from freezegun import freeze_time
+
+    planned_at(store, ann_and_papers(store), "2026-06-12", "retry", error="451 try again later",
+               next_attempt_at=datetime.fromisoformat("2026-06-13T08:00:00+00:00"))
+    with freeze_time(now):
+        code_, out, _ = cli("status")
+    outage = ("  OUTAGE: email has delivered no digest yet; 1 digest waits for a retry; last error: 451 try again later")
+    assert (code_, outage in out.splitlines()) == (code, code == 3), out
+
+
 def test_status_help_says_what_each_exit_status_means_for_a_monitoring_check(capsys):
     from notifier.cli import main
 
@@ -239,7 +259,8 @@ def test_status_help_says_what_each_exit_status_means_for_a_monitoring_check(cap
     shown = " ".join(capsys.readouterr().out.split())
     assert ("exit status: 0 all is well; 1 an error (the configuration or the database could not be read); 3 "
             "something needs the operator: a source failing, a digest failed, of unknown outcome or OVERDUE, a "
-            "stored profile that no longer parses, or no room on the database's disk (each is listed)") in shown
+            "channel that has delivered nothing for 24 hours while digests wait for a retry (an OUTAGE), a stored "
+            "profile that no longer parses, or no room on the database's disk (each is listed)") in shown
 
 
 @pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered-as-under-systemd", "buffered"])

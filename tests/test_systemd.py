@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,30 @@ def test_oncalendar_parses_and_elapses(expr):
     result = analyze("calendar", "--iterations=2", expr)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("Next elapse") + result.stdout.count("Iter. #2") == 2
+
+
+def time_span(text: str) -> timedelta:
+    """A systemd time span of hours, minutes and seconds ("25min", "1h 5min")."""
+    units = {"h": 3600, "min": 60, "s": 1}
+    assert re.fullmatch(r"(\s*\d+\s*(h|min|s))+", text), text
+    parts = re.findall(r"(\d+)\s*(h|min|s)", text)
+    return timedelta(seconds=sum(int(n) * units[unit] for n, unit in parts))
+
+
+def unit_setting(name: str, key: str) -> str:
+    [value] = [line.split("=", 1)[1] for line in (UNITS / name).read_text().splitlines() if line.startswith(f"{key}=")]
+    return value
+
+
+def test_a_timer_run_on_a_shared_database_has_its_timer_period_and_two_leases_before_it_is_killed():
+    """`run` waits up to two leases for other workers' claims after its own fetch and sends: with
+    TimeoutStartSec=14min and the default lease (10 min of waiting), a cycle whose own work took
+    more than 4 minutes was killed while waiting, and the unit showed failed."""
+    from notifier.config import Config
+
+    period = timedelta(minutes=int(re.fullmatch(r"\*:00/(\d+)", unit_setting("notifier-run.timer", "OnCalendar"))[1]))
+    two_leases = 2 * timedelta(seconds=Config().delivery.lease_seconds)
+    assert time_span(unit_setting("notifier-run.service", "TimeoutStartSec")) >= period + two_leases
 
 
 def credentials(name: str) -> dict[str, str]:

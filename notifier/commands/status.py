@@ -3,7 +3,7 @@ from collections import Counter
 from datetime import timedelta
 from shlex import quote
 
-from notifier.alerts import not_fetched, resolve_command, unsubscribed
+from notifier.alerts import SILENT_HOURS, delivery_outages, not_fetched, resolve_command, unsubscribed
 from notifier.commands import context
 from notifier.errors import StoreFull
 from notifier import outbox
@@ -19,8 +19,9 @@ CYCLE = timedelta(minutes=15)
 
 EXIT_STATUS = ("exit status: 0 all is well; 1 an error (the configuration or the database could not be read); "
                f"{ATTENTION} something needs the operator: a source failing, a digest failed, of unknown outcome "
-               "or OVERDUE, a stored profile that no longer parses, or no room on the database's disk (each is "
-               "listed)")
+               f"or OVERDUE, a channel that has delivered nothing for {SILENT_HOURS} hours while digests wait for a "
+               "retry (an OUTAGE), a stored profile that no longer parses, or no room on the database's disk (each "
+               "is listed)")
 
 
 def add_arguments(p):
@@ -48,6 +49,7 @@ def print_report(args) -> int:
         print_subscribers(subscribers, last_sent)
         attention |= print_unreadable([s for s in subscribers if not s.paused])
         attention |= print_deliveries(ctx, last_sent, notifier_as_called(args))
+        attention |= print_outages(delivery_outages(st, ctx.now()))
     return ATTENTION if attention else 0
 
 
@@ -86,6 +88,14 @@ def print_delivery(d, address: str, retry: str, stopped: bool, notifier: str) ->
     print(f"  {d.state:<8} {address} {d.digest_day} (attempts {d.attempts}{retry})" + (f": {error}" if error else ""))
     if d.state == outbox.State.UNKNOWN:
         print_resolve(resolve_command(d, address, notifier))
+
+
+def print_outages(outages: list[tuple[str, str]]) -> bool:
+    """A line per channel (or subscriber) that has delivered nothing for a day while digests wait,
+    as the operator's alert says it: the retries listed above are no passing refusal. -> any?"""
+    for _, text in outages:
+        print(f"  OUTAGE: {text}")
+    return bool(outages)
 
 
 def print_on_their_way(states: Counter) -> None:

@@ -212,6 +212,17 @@ class DeliveriesMixin:
                 q = q.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
             return list(s.exec(q.order_by(Delivery.id)))
 
+    def delivery_rows(self, columns: Iterable[str], states: Iterable[str],
+                      subscriber_ids: Iterable[int] | None = None) -> list[Row]:
+        """``deliveries`` as plain rows of just these columns, for a caller that only reads them:
+        30,000 whole Delivery objects (with their papers' JSON) took 3-4 s to build, ten times the query."""
+        q = select(*(getattr(Delivery, c) for c in columns)).where(Delivery.state.in_(list(states)))
+        with self.reading() as s:
+            if subscriber_ids is None:
+                return list(s.exec(q))
+            return [row for chunk in batched(sorted(set(subscriber_ids)), 500)
+                    for row in s.exec(q.where(Delivery.subscriber_id.in_(chunk)))]
+
     def latest_deliveries(self, states: Iterable[str] = (State.SENT,)) -> dict[int, Row]:
         """Every subscriber's newest delivery in these states (subscriber id -> its digest_day,
         sent_at and created_at), in one query that walks each subscriber's index entries from the
