@@ -675,10 +675,10 @@ def test_a_webhook_url_address_is_not_printed_in_the_run_report(config, monkeypa
     monkeypatch.setattr(notifier.channels, "sender_spec", lambda config, kind, address, env=None: (Accepts, {}))
     address = "https://hooks.slack.com/services/T0000/B0000/s3cretPart"
     with open_context(config) as ctx:
-        ctx.store.add_subscriber(new_subscriber(address=address, keywords=["agents"]))
+        sub = ctx.store.add_subscriber(new_subscriber(address=address, keywords=["agents"]))
         ingest_sample(ctx.store)
         [report] = deliver(ctx)
-    assert report.state == "sent" and report.subscriber == "[redacted]"
+    assert report.state == "sent" and report.subscriber == f"webhook subscriber #{sub.id}"
 
 
 EVERY_KIND = [      # address, profiles, settings: one subscriber of each kind a batch mixes

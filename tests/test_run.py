@@ -116,6 +116,16 @@ def test_run_for_one_subscriber_who_would_get_nothing_says_why(cli, tmp_path, ho
     assert cli("--config", str(config), "run", "--subscriber", "ada@example.org") == (1, "", f"notifier: error: {message}\n")
 
 
+def test_run_for_a_paused_webhook_url_subscriber_names_them_by_id_not_by_the_secret_url(cli, tmp_path):
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    url = "https://hooks.slack.com/services/T0000/B0000/s3cretPart"
+    cli("subscribe", url, "-k", "mamba")
+    cli("edit", url, "--pause")
+    assert cli("--config", str(config), "run", "--subscriber", url) == (1, "", "notifier: error: webhook subscriber #1 "
+                                                                          "is paused: nothing to deliver (`notifier edit 1 --resume`)\n")
+
+
 def test_run_for_a_subscriber_who_does_not_exist_says_so_before_fetching_anything(cli, tmp_path, hf):
     """It fetched first (half a minute of retries with the network down), then named the mistake."""
     config = tmp_path / "stand-in.toml"

@@ -115,13 +115,18 @@ def summary(fetched: list, reports: list, waiting: list, idle: str) -> int:
 
 def deliverable(ctx, ref: str):
     """The subscriber --subscriber names; InputError if they would get nothing (paused, unsubscribed)."""
+    from shlex import quote
+
+    from notifier.alerts import operator_name, operator_ref
     from notifier.errors import InputError
 
     sub = find_subscriber(ctx, ref)
+    name = operator_name(sub.address, sub.id)
     if not sub.active:
-        raise InputError(f"{sub.address} has unsubscribed: nothing to deliver")
+        raise InputError(f"{name} has unsubscribed: nothing to deliver")
     if sub.paused:
-        raise InputError(f"{sub.address} is paused: nothing to deliver (`notifier edit {sub.address} --resume`)")
+        raise InputError(f"{name} is paused: nothing to deliver "
+                         f"(`notifier edit {quote(operator_ref(sub.address, sub.id))} --resume`)")
     return sub
 
 
