@@ -47,28 +47,31 @@ class DeliveryReport:
 
 
 def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool = False,
-            now: datetime | None = None, stop: threading.Event | None = None) -> list[DeliveryReport]:
+            now: datetime | None = None, stop: threading.Event | None = None, alone: bool = False) -> list[DeliveryReport]:
     """Plan and send the digests of the given subscribers (default: every active one); only
-    those are read. ``stop`` (set by SIGTERM) ends the batch after the message in flight."""
-    now = now or ctx.now()
+    those are read. Every digest waiting whose time has come goes out with them, unless ``alone``
+    (`run --subscriber`: theirs only). ``stop`` (set by SIGTERM) ends the batch after the message in flight."""
+    now, pending_of = now or ctx.now(), subscriber_ids if alone else None
     subs = ctx.store.list_subscribers(ids=subscriber_ids)
     if subs:                # none due: nothing is matched, and the matcher is not loaded
         ctx.matcher.refresh(ctx.store.papers_version())
     if dry_run:
-        return preview_reports(ctx, subs, now)
+        return preview_reports(ctx, subs, now, pending_of)
     plan_batch(ctx, subs, now=now)
-    return send_pending(ctx, now=now, stop=stop) + [alerted(ctx, sub) for sub, _, error in stored_profiles(subs) if error]
+    return (send_pending(ctx, pending_of, now=now, stop=stop)
+            + [alerted(ctx, sub) for sub, _, error in stored_profiles(subs) if error])
 
 
-def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime) -> list[DeliveryReport]:
+def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime,
+                    pending_of: list[int] | None = None) -> list[DeliveryReport]:
     """The lines a run would print, marked dry-run, in its order: one per digest waiting whose time
     has come (a retry due), then one per digest it would plan and send (nothing matched: only with
     ``send_empty``; none for a subscriber whose digest of the day is recorded already; a waiting
     one it would fold into it is counted in it, as the catch-up carries its papers), and one whose
-    stored profile no longer parses reported held, as the run holds it."""
+    stored profile no longer parses reported held, as the run holds it. ``pending_of``: as for ``send_pending``."""
     days = unplanned_days(ctx, subs, now)
     due = [sub for sub in subs if sub.id in days]
-    waiting = ctx.store.deliveries(states=WAITING)
+    waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=pending_of)
     folded = {d.id for d in waiting if d.digest_day < days.get(d.subscriber_id, d.digest_day)}
     found = {sub.id: len(items) for sub, _, items, _ in match_batch(ctx, due, papers_of(waiting, folded))}
     return waiting_previews(ctx, [d for d in waiting if d.id not in folded and is_due(d, now)]) + [

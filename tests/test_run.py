@@ -84,6 +84,21 @@ def test_run_exits_3_when_a_digest_failed_or_waits_for_a_retry_and_0_once_all_we
     assert len(slack.posts()) == 1
 
 
+def test_a_run_for_one_subscriber_leaves_the_others_due_retries_to_the_next_full_run(batch, clock, capsys):
+    """It sent busy@example.org's retry too, and on SQLite failed for another's retry not yet due."""
+    config, smtp, slack = batch
+    clock.tick(1800)
+    assert run(config, capsys)[0] == 3                        # busy@example.org's digest waits for a retry
+    clock.tick(600)                                           # and its time has come
+    for dry_run in (["--dry-run"], []):
+        assert main(["--config", config, "run", "--subscriber", "ok@example.org", *dry_run]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("no digest to send: 1 already sent by ") and "busy" not in out, out
+    assert sorted(m["To"] for m in smtp.snapshot()) == ["ok@example.org"]
+    code, out = run(config, capsys)
+    assert code == 0 and len(out) == 1 and out[0].startswith("deliver busy@example.org: sent, "), out
+
+
 def test_digests_a_stopped_channel_never_tried_count_as_not_delivered(batch, clock, capsys):
     config, smtp, slack = batch
     assert main(["--config", config, "subscribe", "#second", "-k", "agents", "--time", "09:00"]) == 0
