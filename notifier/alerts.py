@@ -64,9 +64,9 @@ def operator_name(address: str | None, sid: int) -> str:
     """A subscriber as the operator's texts name them (alerts, status, resolve, run's lines): their
     address, but an incoming webhook URL (`https://hooks.slack.com/...`: whoever reads it can post
     to the channel; the log redacts it) by id, which every command takes for the address."""
-    if address is None or address.startswith("https://"):
-        return f"webhook subscriber #{sid}" if address else f"subscriber #{sid}"
-    return address
+    if address is None:
+        return f"subscriber #{sid}"
+    return f"webhook subscriber #{sid}" if address.startswith("https://") else address
 
 
 def _delivery_key(d) -> str:

@@ -137,8 +137,8 @@ def test_run_for_a_paused_webhook_url_subscriber_names_them_by_id_not_by_the_sec
     url = "https://hooks.slack.com/services/T0000/B0000/s3cretPart"
     cli("subscribe", url, "-k", "mamba")
     cli("edit", url, "--pause")
-    assert cli("--config", str(config), "run", "--subscriber", url) == (1, "", "notifier: error: webhook subscriber #1 "
-                                                                          "is paused: nothing to deliver (`notifier edit 1 --resume`)\n")
+    assert cli("--config", str(config), "run", "--subscriber", url) == (
+        1, "", "notifier: error: webhook subscriber #1 is paused: nothing to deliver (`notifier edit 1 --resume`)\n")
 
 
 def test_run_for_a_subscriber_who_does_not_exist_says_so_before_fetching_anything(cli, tmp_path, hf):

@@ -127,8 +127,8 @@ def test_status_names_a_webhook_url_subscriber_by_id_and_never_prints_the_url(cl
     assert code == 3 and "hooks.slack.com" not in out and "s3cret" not in out, out
     assert (f"  unknown  webhook subscriber #{hook.id} 2026-06-12 (attempts 1): no answer from Slack; the message "
             f"may have been posted\n"
-            f"           it arrived (see the mail log or the channel)? notifier resolve {hook.id} 2026-06-12 delivered\n"
-            ) in out, out
+            "           it arrived (see the mail log or the channel)? "
+            f"notifier resolve {hook.id} 2026-06-12 delivered\n") in out, out
     assert f"  {f'webhook subscriber #{hook.id}':<28} last sent: never\n" in out, out
 
 

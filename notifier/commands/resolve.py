@@ -32,8 +32,9 @@ def run(args) -> int:
         d = ctx.store.resolve_unknown(key, OUTCOMES[args.outcome], ctx.now())
         if d is None:
             raise InputError(not_unknown(ctx.store.delivery_by_key(key), name, day))
+        resume = f"`notifier edit {quote(operator_ref(sub.address, sub.id))} --resume`"
         print(f"{name} {day}: {DONE[args.outcome]}"
-              + (f" once they resume (`notifier edit {quote(operator_ref(sub.address, sub.id))} --resume`)" if d.state == State.HELD else ""))
+              + (f" once they resume ({resume})" if d.state == State.HELD else ""))
     return 0
 
 

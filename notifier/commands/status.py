@@ -86,7 +86,8 @@ def print_deliveries(ctx, last_sent, notifier: str) -> bool:
 def print_delivery(d, address: str, retry: str, stopped: bool, notifier: str) -> None:
     """A digest's line (and for one of unknown outcome, the commands that settle it)."""
     error = "its worker stopped mid-send; the next run or daemon sweep resolves it" if stopped else d.last_error
-    print(f"  {d.state:<8} {operator_name(address, d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})" + (f": {error}" if error else ""))
+    print(f"  {d.state:<8} {operator_name(address, d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
+          + (f": {error}" if error else ""))
     if d.state == outbox.State.UNKNOWN:
         print_resolve(resolve_command(d, address, notifier))
 
@@ -229,7 +230,8 @@ def print_unreadable(subs) -> bool:
     unreadable = False
     for sub, _, error in stored_profiles(subs):
         if error is not None:
-            print(f"  {operator_name(sub.address, sub.id)}: PROFILE UNREADABLE, digests wait until it is edited: {error}")
+            print(f"  {operator_name(sub.address, sub.id)}: PROFILE UNREADABLE, digests wait until it is edited: "
+                  f"{error}")
             unreadable = True
     return unreadable
 
