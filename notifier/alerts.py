@@ -54,10 +54,19 @@ def _delivery_problems(store) -> list[tuple[str, str]]:
     attention = store.deliveries(states=ATTENTION)
     gone = unsubscribed(store, attention)
     subs = store.addresses_of(d.subscriber_id for d in attention)
-    return [(_delivery_key(d), f"delivery to {subs.get(d.subscriber_id)} for {d.digest_day} is {d.state} after "
-             f"{d.attempts} attempt{'s' if d.attempts != 1 else ''}: {d.last_error}"
+    return [(_delivery_key(d), f"delivery to {operator_name(subs.get(d.subscriber_id), d.subscriber_id)} for "
+             f"{d.digest_day} is {d.state} after {d.attempts} attempt{'s' if d.attempts != 1 else ''}: {d.last_error}"
              + _settle(d, subs.get(d.subscriber_id)))
             for d in attention if d.subscriber_id not in gone]
+
+
+def operator_name(address: str | None, sid: int) -> str:
+    """A subscriber as the operator's texts name them (alerts, status, resolve, run's lines): their
+    address, but an incoming webhook URL (`https://hooks.slack.com/...`: whoever reads it can post
+    to the channel; the log redacts it) by id, which every command takes for the address."""
+    if address is None:
+        return f"subscriber #{sid}"
+    return f"webhook subscriber #{sid}" if address.startswith("https://") else address
 
 
 def _delivery_key(d) -> str:
@@ -83,7 +92,7 @@ def delivery_outages(store, now: datetime) -> list[tuple[str, str]]:
                                             {d.subscriber_id for d in waiting}) if d.attempts]
     channels = {sid: channel_of(row) for sid, row in rows.items()}
     down = _outages(channels, sent, tried, now)
-    alone = {sid: (f"subscriber:{sid}", f"no digest has reached {rows[sid].address}")
+    alone = {sid: (f"subscriber:{sid}", f"no digest has reached {operator_name(rows[sid].address, sid)}")
              for sid in {d.subscriber_id for d in waiting} if channels[sid] not in down}
     return _outage_texts(channels, down, waiting) + _outage_texts(alone, _outages(alone, sent, tried, now), waiting)
 
@@ -149,7 +158,13 @@ def _settle(d, address: str | None) -> str:
 
 def resolve_command(d, address: str | None, notifier: str = "notifier") -> str:
     """`notifier resolve` for this digest, less its outcome, quoted for a shell."""
-    return f"{notifier} resolve {quote(address or str(d.subscriber_id))} {d.digest_day}"
+    return f"{notifier} resolve {quote(operator_ref(address, d.subscriber_id))} {d.digest_day}"
+
+
+def operator_ref(address: str | None, sid: int) -> str:
+    """A subscriber as a command given to the operator names them: the address ``operator_name``
+    shows, else the id."""
+    return address if address and operator_name(address, sid) == address else str(sid)
 
 
 def not_fetched(config, source: str) -> str | None:

@@ -185,7 +185,8 @@ def close_unanswered(ctx: Context, run_id: int, day: date, report: FetchReport, 
     """Close the run of a fetch that stored nothing: failed (an ERROR line), or interrupted (a WARNING)."""
     if report.outcome not in (FetchState.FAILED, FetchState.INTERRUPTED):
         return                                # record_outcome closed it
-    ctx.store.finish_fetch(run_id, outcome=report.outcome, error=report.error, http_status=report.status)
+    if not ctx.store.finish_fetch(run_id, outcome=report.outcome, error=report.error, http_status=report.status):
+        return                                # it did, and was interrupted before it returned
     failed = report.outcome == FetchState.FAILED
     event(log, "fetch failed" if failed else "fetch interrupted", logging.ERROR if failed else logging.WARNING,
           source=report.source, day=day, status=report.status, error=report.error, traceback=trace)

@@ -20,7 +20,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Iterator
 
 from notifier.errors import StoreError
-from notifier.logs import event, redact
+from notifier.alerts import operator_name, operator_ref
+from notifier.logs import event
 from notifier.models import Paper
 from notifier.outbox import WAITING, State
 from notifier.planning import build_digest, digest_of, match_batch, plan_batch, stored_profiles, unplanned_days
@@ -46,32 +47,39 @@ class DeliveryReport:
 
 
 def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool = False,
-            now: datetime | None = None, stop: threading.Event | None = None) -> list[DeliveryReport]:
+            now: datetime | None = None, stop: threading.Event | None = None,
+            alone: bool = False) -> list[DeliveryReport]:
     """Plan and send the digests of the given subscribers (default: every active one); only
-    those are read. ``stop`` (set by SIGTERM) ends the batch after the message in flight."""
-    now = now or ctx.now()
+    those are read. Every digest waiting whose time has come goes out with them, unless ``alone``
+    (`run --subscriber`: theirs only). ``stop`` (set by SIGTERM) ends the batch after the message
+    in flight."""
+    now, pending_of = now or ctx.now(), subscriber_ids if alone else None
     subs = ctx.store.list_subscribers(ids=subscriber_ids)
     if subs:                # none due: nothing is matched, and the matcher is not loaded
         ctx.matcher.refresh(ctx.store.papers_version())
     if dry_run:
-        return preview_reports(ctx, subs, now)
+        return preview_reports(ctx, subs, now, pending_of)
     plan_batch(ctx, subs, now=now)
-    return send_pending(ctx, now=now, stop=stop) + [alerted(ctx, sub) for sub, _, error in stored_profiles(subs) if error]
+    return (send_pending(ctx, pending_of, now=now, stop=stop)
+            + [alerted(ctx, sub) for sub, _, error in stored_profiles(subs) if error])
 
 
-def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime) -> list[DeliveryReport]:
+def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime,
+                    pending_of: list[int] | None = None) -> list[DeliveryReport]:
     """The lines a run would print, marked dry-run, in its order: one per digest waiting whose time
     has come (a retry due), then one per digest it would plan and send (nothing matched: only with
     ``send_empty``; none for a subscriber whose digest of the day is recorded already; a waiting
     one it would fold into it is counted in it, as the catch-up carries its papers), and one whose
-    stored profile no longer parses reported held, as the run holds it."""
+    stored profile no longer parses reported held, as the run holds it. ``pending_of``: only
+    these subscribers' waiting digests (None: all), as ``send_pending`` takes them."""
     days = unplanned_days(ctx, subs, now)
     due = [sub for sub in subs if sub.id in days]
-    waiting = ctx.store.deliveries(states=WAITING)
+    waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=pending_of)
     folded = {d.id for d in waiting if d.digest_day < days.get(d.subscriber_id, d.digest_day)}
     found = {sub.id: len(items) for sub, _, items, _ in match_batch(ctx, due, papers_of(waiting, folded))}
     return waiting_previews(ctx, [d for d in waiting if d.id not in folded and is_due(d, now)]) + [
-        DeliveryReport(redact(sub.address), "dry-run", found[sub.id]) if sub.id in found else held_back(sub)
+        DeliveryReport(operator_name(sub.address, sub.id), "dry-run", found[sub.id]) if sub.id in found
+        else held_back(sub)
         for sub in due if found.get(sub.id, 1) or ctx.config.general.send_empty]
 
 
@@ -87,7 +95,8 @@ def papers_of(deliveries: list[Delivery], ids: set[int]) -> dict[int, set[str]]:
 def waiting_previews(ctx: Context, waiting: list[Delivery]) -> list[DeliveryReport]:
     """The dry-run lines of these waiting digests, as ``send_pending`` would send them."""
     subs = {s.id: s for s in ctx.store.list_subscribers(ids={d.subscriber_id for d in waiting})}
-    return [DeliveryReport(redact(subs[d.subscriber_id].address), "dry-run", len(json.loads(d.items)))
+    return [DeliveryReport(operator_name(subs[d.subscriber_id].address, d.subscriber_id), "dry-run",
+                           len(json.loads(d.items)))
             for d in waiting if d.subscriber_id in subs]
 
 
@@ -102,9 +111,9 @@ def held_back(sub: Subscriber) -> DeliveryReport:
     from shlex import quote
 
     [(_, _, error)] = stored_profiles([sub])
-    address = redact(sub.address)
-    return DeliveryReport(address, State.HELD, error=f"stored profile unreadable ({error}): "
-                          f"`notifier edit {quote(address)} --keywords TEXT` replaces it")
+    edit = f"`notifier edit {quote(operator_ref(sub.address, sub.id))} --keywords TEXT`"
+    return DeliveryReport(operator_name(sub.address, sub.id), State.HELD,
+                          error=f"stored profile unreadable ({error}): {edit} replaces it")
 
 
 def alerted(ctx: Context, sub: Subscriber) -> DeliveryReport:
@@ -156,7 +165,7 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime,
              papers: dict[str, Paper] | None = None, ready: tuple | None = None) -> DeliveryReport:
     """Claim, send, record. ``ready``: (the message, its number of papers) prepared ahead from
     the same row (``emails_ahead``); otherwise the digest is built and rendered here."""
-    who = redact(sub.address)        # a webhook URL address is a secret, and reports are printed
+    who = operator_name(sub.address, sub.id)        # reports are printed
     claimed = ctx.store.claim(d.id, now=now, lease=lease_of(ctx))
     if claimed is None:              # another worker (or process) has it
         return DeliveryReport(who, "skipped", len(json.loads(d.items)))
@@ -185,8 +194,8 @@ def record(ctx: Context, d: Delivery, sub: Subscriber, sender, state: str, ref: 
         return ctx.store.record(d.id, state, provider_ref=ref, **outcome)
     except StoreError as err:
         went = f"was tried ({state})" if state != State.SENT else f"went out ({ref})" if ref else "went out"
-        raise StoreError(f"{redact(sub.address)}: the digest of {d.digest_day} {went} but could not be recorded: "
-                         f"{err.problem}. {what_recovery_does(ctx, sub, sender)}") from None
+        raise StoreError(f"{operator_name(sub.address, sub.id)}: the digest of {d.digest_day} {went} but could not be "
+                         f"recorded: {err.problem}. {what_recovery_does(ctx, sub, sender)}") from None
 
 
 PREPARE_AHEAD_MIN = 200        # a batch with at least this many emails has them rendered in a second process

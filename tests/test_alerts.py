@@ -120,6 +120,20 @@ def lose(ctx, d) -> None:
     ctx.store.record(d.id, "unknown", error="no answer from Slack; the message may have been posted", now=ctx.now())
 
 
+HOOK_URL = "https://hooks.slack.com/services/T0000/B0000/s3cretPart"     # whoever reads it can post
+
+
+def test_an_alert_names_a_webhook_url_subscriber_by_id_and_never_prints_the_url(config):
+    """The alert is mailed or posted to the operator; the URL in it let its readers post to the channel."""
+    with freeze_time("2026-06-12 07:00"), open_context(config) as ctx:
+        sub, _ = lost_digest(ctx, HOOK_URL)
+        [text] = raise_alerts(ctx)
+    assert "hooks.slack.com" not in text and "s3cret" not in text
+    assert text.startswith(f"delivery to webhook subscriber #{sub.id} for 2026-06-12 is unknown after 1 attempt: ")
+    assert text.endswith(f"`notifier resolve {sub.id} 2026-06-12 delivered`, "
+                         f"if not: `notifier resolve {sub.id} 2026-06-12 resend`")
+
+
 def test_a_digest_resent_by_the_operator_and_lost_again_is_alerted_again(config):
     """The alert was keyed by the digest and its state alone: the second loss was never told."""
     from notifier.outbox import State

@@ -672,6 +672,25 @@ def test_prune_refuses_an_age_out_of_range_and_keeps_the_raw_records(cli, days):
     one_line_error(cli("prune", "--older-than", days), f"--older-than {days} must be between 1 and 36500 days")
 
 
+def test_prune_without_an_age_keeps_the_raw_records_of_the_configured_retention_days(cli, db_url, tmp_path):
+    from freezegun import freeze_time
+
+    from notifier.models import Paper
+    from notifier.store import Store
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n[general]\nretention_days = 10\n')
+    store = Store(db_url)
+    for day, pid in (("2026-06-20", "2606.00001"), ("2026-06-22", "2606.00002")):
+        with freeze_time(f"{day} 08:00"):
+            store.ingest([Paper(pid, f"Agents, {day}", raw={"id": pid})], source="hf_daily", digest_day=day)
+    with freeze_time("2026-07-01 12:00"):              # 11 days after the first, 9 after the second
+        code, out, _ = cli("--config", str(config), "prune")
+    assert code == 0 and out.splitlines()[0] == ("pruned the raw source records of 1 paper not updated for 10 days "
+                                                 "(papers and sightings kept)"), out
+    store.close()
+
+
 def test_prune_drops_web_sign_ups_whose_confirmation_link_expired(cli, db_url):
     from freezegun import freeze_time
 

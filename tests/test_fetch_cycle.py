@@ -183,6 +183,25 @@ def test_an_interrupted_fetch_closes_its_run_as_interrupted_not_failed(cfg, capl
         ("fetch interrupted", logging.WARNING)]
 
 
+def test_a_ctrl_c_after_a_fetch_was_stored_leaves_it_recorded_ok_not_interrupted(cfg, hf, monkeypatch):
+    """The day's papers were in, but the run was overwritten `interrupted` and logged so."""
+    import notifier.fetch_cycle
+
+    logged = []
+
+    def ctrl_c_at_the_fetched_line(logger, message, *args, **fields):
+        logged.append(message)
+        if message == "fetched":
+            raise KeyboardInterrupt
+    hf.days["2026-07-01"] = [item("2607.00001", "Sparse attention")]
+    monkeypatch.setattr(notifier.fetch_cycle, "event", ctrl_c_at_the_fetched_line)
+    with freeze_time("2026-07-01 08:00"), open_context(cfg) as ctx:
+        with pytest.raises(KeyboardInterrupt):
+            fetch_cycle(ctx)
+        assert [(r.outcome, r.found) for r in runs(ctx)] == [("ok", 1)]
+    assert logged == ["fetched"]
+
+
 def test_after_the_clock_steps_back_a_skipped_re_read_says_so_not_another_worker(cfg, hf):
     """It was reported 'fetched by another worker meanwhile', on one SQLite box too. The re-read
     waits for the clock: asked now, the host's pace would first wait out the step."""

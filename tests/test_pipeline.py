@@ -528,6 +528,30 @@ def queue_a_retry(config, handler) -> int:
     return sub.id
 
 
+def test_a_digest_deferred_every_time_is_tried_11_times_over_28_hours_then_failed_and_alerted_once(config, cli,
+                                                                                                  smtp_recorder):
+    """README "Running as a service": tried again after 5 minutes, doubling up to 6 hours, 11 tries
+    in all: about 28 hours. Only the first wait was checked."""
+    from notifier.alerts import raise_alerts
+    from notifier.clock import as_utc
+
+    handler, _ = smtp_recorder
+    with freeze_time("2026-06-12 07:30", real_asyncio=True) as clock, open_context(config) as ctx:
+        queue_a_retry(config, handler)
+        handler.rcpt_replies["ann@example.org"] = ["451 4.3.0 Try again later"] * 20
+        started, waits = ctx.now(), []
+        while (d := ctx.store.deliveries()[0]).state == "retry":
+            waits.append((as_utc(d.next_attempt_at) - ctx.now()) / timedelta(minutes=1))
+            clock.move_to(as_utc(d.next_attempt_at))
+            send_pending(ctx)
+        hours = (ctx.now() - started) / timedelta(hours=1)
+        alerts = raise_alerts(ctx) + raise_alerts(ctx)
+    assert waits == [5, 10, 20, 40, 80, 160, 320, 360, 360, 360]
+    assert (d.state, d.attempts, round(hours, 1), handler.messages) == ("failed", 11, 28.6, [])
+    assert alerts == ["delivery to ann@example.org for 2026-06-12 is failed after 11 attempts: "
+                      "451 4.3.0 Try again later"]
+
+
 def later(hours: float = 2):
     return freeze_time(datetime.now(timezone.utc) + timedelta(hours=hours))
 
@@ -675,10 +699,10 @@ def test_a_webhook_url_address_is_not_printed_in_the_run_report(config, monkeypa
     monkeypatch.setattr(notifier.channels, "sender_spec", lambda config, kind, address, env=None: (Accepts, {}))
     address = "https://hooks.slack.com/services/T0000/B0000/s3cretPart"
     with open_context(config) as ctx:
-        ctx.store.add_subscriber(new_subscriber(address=address, keywords=["agents"]))
+        sub = ctx.store.add_subscriber(new_subscriber(address=address, keywords=["agents"]))
         ingest_sample(ctx.store)
         [report] = deliver(ctx)
-    assert report.state == "sent" and report.subscriber == "[redacted]"
+    assert report.state == "sent" and report.subscriber == f"webhook subscriber #{sub.id}"
 
 
 EVERY_KIND = [      # address, profiles, settings: one subscriber of each kind a batch mixes

@@ -172,3 +172,22 @@ def test_of_two_workers_settling_one_digest_at_once_exactly_one_moves_it(lost, d
     assert len(winner) == 1 and stores[0].deliveries()[0].state == winner[0].state
     for s in stores:
         s.close()
+
+
+def test_resolve_names_a_webhook_url_subscriber_by_id_and_never_prints_the_url(cli, store):
+    """The operator resolves by the id `notifier status` gives; the answer is as safe to paste as status is."""
+    from notifier.models import Paper
+    from notifier.subscribers import new_subscriber
+
+    store.ingest([Paper("2606.00001", "Agents at scale")], source="hf_daily", digest_day="2026-06-12")
+    hook = store.add_subscriber(new_subscriber(address="https://hooks.slack.com/services/T0000/B0000/s3cretPart",
+                                               keywords=["agents"]))
+    d = store.plan_delivery(subscriber_id=hook.id, digest_day="2026-06-12", items=[{"id": "2606.00001"}], meta={})
+    store.claim(d.id)
+    store.record(d.id, "unknown", error="no answer from Slack; the message may have been posted")
+    store.set_paused(hook.id, True)
+    assert cli("resolve", str(hook.id), "2026-06-12", "resend") == (
+        0, f"webhook subscriber #{hook.id} 2026-06-12: re-queued: the next run or daemon sweep sends it again, with "
+           f"the same Message-ID once they resume (`notifier edit {hook.id} --resume`)\n", "")
+    assert cli("resolve", str(hook.id), "2026-06-11", "resend") == (
+        1, "", f"notifier: error: no digest of 2026-06-11 for webhook subscriber #{hook.id} (see `notifier status`)\n")

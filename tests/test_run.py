@@ -84,6 +84,21 @@ def test_run_exits_3_when_a_digest_failed_or_waits_for_a_retry_and_0_once_all_we
     assert len(slack.posts()) == 1
 
 
+def test_a_run_for_one_subscriber_leaves_the_others_due_retries_to_the_next_full_run(batch, clock, capsys):
+    """It sent busy@example.org's retry too, and on SQLite failed for another's retry not yet due."""
+    config, smtp, slack = batch
+    clock.tick(1800)
+    assert run(config, capsys)[0] == 3                        # busy@example.org's digest waits for a retry
+    clock.tick(600)                                           # and its time has come
+    for dry_run in (["--dry-run"], []):
+        assert main(["--config", config, "run", "--subscriber", "ok@example.org", *dry_run]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("no digest to send: 1 already sent by ") and "busy" not in out, out
+    assert sorted(m["To"] for m in smtp.snapshot()) == ["ok@example.org"]
+    code, out = run(config, capsys)
+    assert code == 0 and len(out) == 1 and out[0].startswith("deliver busy@example.org: sent, "), out
+
+
 def test_digests_a_stopped_channel_never_tried_count_as_not_delivered(batch, clock, capsys):
     config, smtp, slack = batch
     assert main(["--config", config, "subscribe", "#second", "-k", "agents", "--time", "09:00"]) == 0
@@ -114,6 +129,16 @@ def test_run_for_one_subscriber_who_would_get_nothing_says_why(cli, tmp_path, ho
     cli("subscribe", "ada@example.org", "-k", "mamba")
     cli(how[0], "ada@example.org", *how[1:])
     assert cli("--config", str(config), "run", "--subscriber", "ada@example.org") == (1, "", f"notifier: error: {message}\n")
+
+
+def test_run_for_a_paused_webhook_url_subscriber_names_them_by_id_not_by_the_secret_url(cli, tmp_path):
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    url = "https://hooks.slack.com/services/T0000/B0000/s3cretPart"
+    cli("subscribe", url, "-k", "mamba")
+    cli("edit", url, "--pause")
+    assert cli("--config", str(config), "run", "--subscriber", url) == (
+        1, "", "notifier: error: webhook subscriber #1 is paused: nothing to deliver (`notifier edit 1 --resume`)\n")
 
 
 def test_run_for_a_subscriber_who_does_not_exist_says_so_before_fetching_anything(cli, tmp_path, hf):

@@ -115,6 +115,23 @@ def test_a_digest_of_unknown_outcome_keeps_asking_for_attention_after_a_later_on
         "           it did not? send it again:                    notifier resolve ann@example.org 2026-06-12 resend\n"), out
 
 
+def test_status_names_a_webhook_url_subscriber_by_id_and_never_prints_the_url(cli, store):
+    """Status output is pasted into tickets and chats; whoever reads the URL can post to the channel."""
+    from notifier.subscribers import new_subscriber
+
+    ann_and_papers(store)
+    hook = store.add_subscriber(new_subscriber(address="https://hooks.slack.com/services/T0000/B0000/s3cretPart",
+                                               keywords=["agents"]))
+    planned_at(store, hook, "2026-06-12", "unknown", error="no answer from Slack; the message may have been posted")
+    code, out, _ = cli("status")
+    assert code == 3 and "hooks.slack.com" not in out and "s3cret" not in out, out
+    assert (f"  unknown  webhook subscriber #{hook.id} 2026-06-12 (attempts 1): no answer from Slack; the message "
+            f"may have been posted\n"
+            "           it arrived (see the mail log or the channel)? "
+            f"notifier resolve {hook.id} 2026-06-12 delivered\n") in out, out
+    assert f"  {f'webhook subscriber #{hook.id}':<28} last sent: never\n" in out, out
+
+
 def test_digests_not_delivered_to_someone_who_unsubscribed_are_counted_not_asked_about(cli, store):
     """Nothing can or should be sent to them (`resolve ... resend` is refused): a failed or lost
     digest of theirs kept status at exit 3 for good."""

@@ -3,6 +3,7 @@ connection was lost after the data went out; `[delivery] unknown_policy = "hold"
 the operator), as `notifier status` says."""
 from shlex import quote
 
+from notifier.alerts import operator_name, operator_ref
 from notifier.commands import context, find_subscriber, parse_day
 from notifier.errors import InputError
 from notifier.outbox import State
@@ -25,13 +26,15 @@ def run(args) -> int:
         sub = find_subscriber(ctx, args.subscriber)
         day = parse_day(args.day, "day")
         key = delivery_key(sub.id, day)
+        name = operator_name(sub.address, sub.id)
         if args.outcome == "resend" and not sub.active:
-            raise InputError(f"{sub.address} has unsubscribed: nothing is sent to them again")
+            raise InputError(f"{name} has unsubscribed: nothing is sent to them again")
         d = ctx.store.resolve_unknown(key, OUTCOMES[args.outcome], ctx.now())
         if d is None:
-            raise InputError(not_unknown(ctx.store.delivery_by_key(key), sub.address, day))
-        print(f"{sub.address} {day}: {DONE[args.outcome]}"
-              + (f" once they resume (`notifier edit {quote(sub.address)} --resume`)" if d.state == State.HELD else ""))
+            raise InputError(not_unknown(ctx.store.delivery_by_key(key), name, day))
+        resume = f"`notifier edit {quote(operator_ref(sub.address, sub.id))} --resume`"
+        print(f"{name} {day}: {DONE[args.outcome]}"
+              + (f" once they resume ({resume})" if d.state == State.HELD else ""))
     return 0
 
 

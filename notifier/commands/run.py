@@ -47,14 +47,14 @@ def run(args) -> int:
         else:                           # only what a schedule reads: 10,000 whole subscribers took 0.25 s
             schedules = schedules_of(ctx.store.subscriber_rows(*SCHEDULE_COLUMNS))
             ids = due_subscribers(schedules, ctx.store.last_planned().get, ctx.now())
-        reports = deliver(ctx, ids, dry_run=args.dry_run)       # reads those it delivers to
-        if ctx.store.shared and not args.dry_run:
+        reports = deliver(ctx, ids, dry_run=args.dry_run, alone=asked is not None)    # reads those it delivers to
+        if ctx.store.shared and not args.dry_run and not asked:
             reports += finish_claimed(ctx)       # other workers' digests, if one of them died
         if not args.dry_run:
             from notifier.alerts import raise_alerts
 
             raise_alerts(ctx)
-            waiting = left_waiting(ctx, ids)      # a retry not due yet, a halted sender's
+            waiting = left_waiting(ctx, ids, alone=asked is not None)      # a retry not due yet, a halted sender's
         idle = "" if reports or waiting else nothing_sent(ctx, ids)
     return summary(fetched, reports, waiting, idle)
 
@@ -81,14 +81,15 @@ def sent_elsewhere(ctx, ids: list[int] | None) -> int:
     return sum(1 for d in ctx.store.delivery_keys(keys).values() if d.state == State.SENT and d.worker != ctx.store.worker)
 
 
-def left_waiting(ctx, ids: list[int] | None) -> list:
+def left_waiting(ctx, ids: list[int] | None, alone: bool = False) -> list:
     """The digests waiting to be sent that this run answers for. On SQLite one process delivers,
-    so every one. On a shared database each worker's run answers for its own: those it tried last
-    (a retry) and those of the subscribers it delivered to that it did not try (their channel
-    stopped). Another worker's retry fails that worker's run, not this one's."""
+    so every one, but a run for one subscriber (``alone``) answers for theirs only. On a shared
+    database each worker's run answers for its own: those it tried last (a retry) and those of
+    the subscribers it delivered to that it did not try (their channel stopped). Another
+    worker's retry fails that worker's run, not this one's."""
     from notifier.outbox import WAITING
 
-    rows = ctx.store.deliveries(states=WAITING)
+    rows = ctx.store.deliveries(states=WAITING, subscriber_ids=ids if alone else None)
     if not ctx.store.shared:
         return rows
     asked = None if ids is None else set(ids)
@@ -115,13 +116,18 @@ def summary(fetched: list, reports: list, waiting: list, idle: str) -> int:
 
 def deliverable(ctx, ref: str):
     """The subscriber --subscriber names; InputError if they would get nothing (paused, unsubscribed)."""
+    from shlex import quote
+
+    from notifier.alerts import operator_name, operator_ref
     from notifier.errors import InputError
 
     sub = find_subscriber(ctx, ref)
+    name = operator_name(sub.address, sub.id)
     if not sub.active:
-        raise InputError(f"{sub.address} has unsubscribed: nothing to deliver")
+        raise InputError(f"{name} has unsubscribed: nothing to deliver")
     if sub.paused:
-        raise InputError(f"{sub.address} is paused: nothing to deliver (`notifier edit {sub.address} --resume`)")
+        raise InputError(f"{name} is paused: nothing to deliver "
+                         f"(`notifier edit {quote(operator_ref(sub.address, sub.id))} --resume`)")
     return sub
 
 

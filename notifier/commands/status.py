@@ -3,7 +3,8 @@ from collections import Counter
 from datetime import timedelta
 from shlex import quote
 
-from notifier.alerts import SILENT_HOURS, delivery_outages, not_fetched, resolve_command, unsubscribed
+from notifier.alerts import (SILENT_HOURS, delivery_outages, not_fetched, operator_name, resolve_command,
+                             unsubscribed)
 from notifier.commands import context
 from notifier.errors import StoreFull
 from notifier import outbox
@@ -85,7 +86,8 @@ def print_deliveries(ctx, last_sent, notifier: str) -> bool:
 def print_delivery(d, address: str, retry: str, stopped: bool, notifier: str) -> None:
     """A digest's line (and for one of unknown outcome, the commands that settle it)."""
     error = "its worker stopped mid-send; the next run or daemon sweep resolves it" if stopped else d.last_error
-    print(f"  {d.state:<8} {address} {d.digest_day} (attempts {d.attempts}{retry})" + (f": {error}" if error else ""))
+    print(f"  {d.state:<8} {operator_name(address, d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
+          + (f": {error}" if error else ""))
     if d.state == outbox.State.UNKNOWN:
         print_resolve(resolve_command(d, address, notifier))
 
@@ -228,7 +230,8 @@ def print_unreadable(subs) -> bool:
     unreadable = False
     for sub, _, error in stored_profiles(subs):
         if error is not None:
-            print(f"  {sub.address}: PROFILE UNREADABLE, digests wait until it is edited: {error}")
+            print(f"  {operator_name(sub.address, sub.id)}: PROFILE UNREADABLE, digests wait until it is edited: "
+                  f"{error}")
             unreadable = True
     return unreadable
 
@@ -240,7 +243,7 @@ def print_subscribers(subs, last_sent) -> None:
     if len(subs) <= LISTED:
         for sub in subs:
             last = last_sent.get(sub.id)
-            print(f"  {sub.address:<28} last sent: "
+            print(f"  {operator_name(sub.address, sub.id):<28} last sent: "
                   + (f"{when(last.sent_at)} ({last.digest_day})" if last and last.sent_at else "never")
                   + ("; paused" if sub.paused else ""))
         return

@@ -143,14 +143,19 @@ class PapersMixin:
             s.flush()
             return run.id
 
-    def finish_fetch(self, run_id: int, *, outcome: str, **fields) -> None:
+    def finish_fetch(self, run_id: int, *, outcome: str, **fields) -> bool:
+        """Close a fetch run still `running` -> whether it was (one closed already keeps its outcome:
+        a Ctrl-C after its `ok` was recorded is no interruption)."""
         with self.session() as s:
             run = s.get(FetchRun, run_id)
+            if run.outcome != FetchState.RUNNING:
+                return False
             run.outcome = outcome
             run.finished_at = utcnow()
             for key, value in fields.items():
                 setattr(run, key, value)
             s.add(run)
+            return True
 
     def last_fetch(self, source: str, outcome: str | Iterable[str] = FETCHED,
                    digest_day: str | None = None) -> FetchRun | None:
