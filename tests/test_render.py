@@ -1126,3 +1126,25 @@ def test_a_term_found_in_the_title_or_authors_is_said_once_in_its_why_line_and_n
     assert re.search(rf'<div class="why"[^>]*>{term} <span class="tag"[^>]*>\({where}\)</span>{quoted and ": <span"}',
                      mail.html)
     assert all("matched: kv cache ·" in x for x in (mail.text, mail.html, json.dumps(slack.blocks, ensure_ascii=False)))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+def test_on_a_phone_every_link_of_a_paper_is_a_24_px_target_and_the_note_under_the_papers_is_no_larger_than_them():
+    """At 375 px the vote links were 71x14 and 56x14 px (12 px text), "PDF" 26x15: WCAG 2.2 asks
+    24x24 at least of a target tapped alone. "and 5 more weaker matches not shown." was 16 px
+    under papers set in 13-14 px."""
+    from playwright.sync_api import sync_playwright
+    from notifier.web.links import digest_links
+
+    d = digest(2, weaker=5)
+    d.links = digest_links("https://papers.example.org", "key", 7, [i.paper.arxiv_id for i in d.items])
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 375, "height": 800})
+        page.set_content(render.render_email(d, unsubscribe_url=d.links.unsubscribe).html)
+        boxes = [a.bounding_box() for a in page.locator(".item a").all()]
+        note, why = (page.locator(x).first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+                     for x in ("text=and 5 more weaker matches not shown.", ".why"))
+        browser.close()
+    assert len(boxes) == 7 + 6 and all(b["width"] >= 24 and b["height"] >= 24 for b in boxes)
+    assert note <= why
