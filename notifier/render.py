@@ -164,7 +164,8 @@ def item_view(item: DigestItem) -> dict:
     from notifier.explain import fold      # (it reads the index module: ~50 ms, once a digest has a paper)
     p = item.paper
     evidence = []
-    for ev in fold({"title": p.title, "abstract": p.abstract}, item.match.evidence)[:2]:    # a sentence once
+    shown = fold({"title": p.title, "abstract": p.abstract}, item.match.evidence)[:2]     # a sentence once
+    for ev in sorted(shown, key=lambda ev: ev.field not in SHOWN_ABOVE):    # the short lines first, as read down
         segments = [(balanced(readable_tex(re.sub(r"\s+", " ", few_marks(t.translate(CONTROLS)))[:400])), bool(h))
                     for t, h in ev.snippet]
         segments = joined_hits(segments)

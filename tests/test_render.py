@@ -1148,3 +1148,16 @@ def test_on_a_phone_every_link_of_a_paper_is_a_24_px_target_and_the_note_under_t
         browser.close()
     assert len(boxes) == 7 + 6 and all(b["width"] >= 24 and b["height"] >= 24 for b in boxes)
     assert note <= why
+
+
+def test_a_why_line_naming_a_title_word_comes_before_a_quote_of_the_abstract():
+    """Slack's demo read a two-line abstract quote under "web agent" and then "search agents (title)",
+    the title's own words, last: read top down, the short line about what is above comes first."""
+    d = digest(papers=[paper(0, title="Search Agents on Evolving Knowledge")])
+    d.items[0].match.matched = ["web agent", "search agents"]
+    d.items[0].match.evidence = [Evidence("web agent", "abstract", [("A study of the ", False), ("web agent", True)]),
+                                 Evidence("search agents", "title", [("Search Agents", True)])]
+    mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    assert "   why: search agents (title)\n   why: web agent (abstract): A study" in mail.text
+    assert mail.html.index("search agents <span") < mail.html.index("web agent <span")
+    assert "> search agents (title)\\n> web agent (abstract): A study" in slack
