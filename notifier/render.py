@@ -164,12 +164,13 @@ def item_view(item: DigestItem) -> dict:
     from notifier.explain import fold      # (it reads the index module: ~50 ms, once a digest has a paper)
     p = item.paper
     evidence = []
-    for ev in fold({"title": p.title, "abstract": p.abstract}, item.match.evidence)[:2]:    # a sentence once
+    shown = fold({"title": p.title, "abstract": p.abstract}, item.match.evidence)[:2]     # a sentence once
+    for ev in sorted(shown, key=lambda ev: ev.field not in SHOWN_ABOVE):    # the short lines first, as read down
         segments = [(balanced(readable_tex(re.sub(r"\s+", " ", few_marks(t.translate(CONTROLS)))[:400])), bool(h))
                     for t, h in ev.snippet]
         segments = joined_hits(segments)
-        if ev.field == "title":
-            segments = hits_only(segments)
+        if ev.field in SHOWN_ABOVE:
+            segments = [] if said(segments, ev.term.split(", ")) else hits_only(segments)
         terms = ", ".join(named(t, item.match.apart) for t in ev.term.split(", "))     # (fold names two so)
         evidence.append({"term": terms, "field": ev.field, "segments": isolated_snippet(segments)})
     links = [("abstract", p.abs_url)]
@@ -184,7 +185,8 @@ def item_view(item: DigestItem) -> dict:
         stats.append(f"▲ {p.upvotes} upvote{'s' if p.upvotes != 1 else ''}")
     if p.comments is not None:
         stats.append(f"{p.comments} comment{'s' if p.comments != 1 else ''}")
-    terms = named_terms(item.match.matched, item.match.apart)
+    why = {t for ev in evidence for t in ev["term"].split(", ")}      # "matched:" lists the terms left
+    terms = [t for t in named_terms(item.match.matched, item.match.apart) if t not in why]
     return {"title": isolated(readable_tex(one_line(p.title, MAX_TITLE_CHARS))) or p.arxiv_id,
             "lang": "ja" if KANA.search(p.title or "") else "", "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
@@ -211,6 +213,18 @@ def isolated_snippet(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]
     if has_bidi("".join(t for t, _ in segments)):
         return [(FSI, False), *segments, (PDI, False)]
     return segments
+
+
+SHOWN_ABOVE = ("title", "authors")      # a paper's fields its digest shows above its why lines
+
+
+def said(segments: list[tuple[str, bool]], terms: list[str]) -> bool:
+    """Whether each highlight of a title's (or author list's) snippet reads as one of the ``terms``
+    (case, spaces and hyphens aside): shown just above, "why: distillation (title): *Distillation*"
+    then said the title's word a second time, the term a third."""
+    def bare(s: str) -> str:
+        return "".join(c for c in s.casefold() if c.isalnum())
+    return {bare(text) for text, hit in segments if hit} <= {bare(t) for t in terms}
 
 
 def hits_only(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
@@ -655,7 +669,8 @@ def _item_blocks(v: dict) -> list:
     if v["authors"]:
         lines.append(mrkdwn_escape(v["authors"]))
     for ev in v["evidence"]:
-        lines.append(f"> {mrkdwn_escape(ev['term'])} ({ev['field']}): {_snippet(ev['segments'])}")
+        quoted = f": {_snippet(ev['segments'])}" if ev["segments"] else ""
+        lines.append(f"> {mrkdwn_escape(ev['term'])} ({ev['field']}){quoted}")
     links = " · ".join(_link(u, label) for label, u in v["links"])
     room = max(SLACK_MAX_SECTION_CHARS - len(links) - 1, SLACK_MAX_SECTION_CHARS // 2)
     text = mrkdwn_cut(mrkdwn_cut("\n".join(lines), room) + "\n" + links, SLACK_MAX_SECTION_CHARS)
