@@ -650,7 +650,7 @@ def test_the_live_tester_fragment_reports_matches_weaker_ones_and_profile_errors
     loose = preview(client, "/tester", {"keywords": "agents, memory", "more": "95", "max_items": "100"})
     assert loose.text.count("<li>") > page.text.count("<li>")       # "more papers" sends more
     assert "more weaker match" in page.text
-    bad = preview(client, "/tester", {"keywords": "agents^"})
+    bad = preview(client, "/tester", {"keywords": "agents^x"})
     assert 'class="error"' in bad.text
 
 
@@ -661,6 +661,23 @@ def test_a_phrase_still_being_typed_is_not_called_a_mistake_by_the_live_preview(
     assert 'class="error"' not in live.text and 'Close the phrase with " to see what it would have sent.' in read(live.text)
     sent = post_form(client, "/", {"email": "ada@example.org", "keywords": keywords, "action": "preview"})
     assert "unbalanced quote" in read(sent.text)                  # the Preview button sent it as it is
+
+
+@pytest.mark.parametrize("keywords, error", [("agents, a", "has only common words"), ("agents, -", "empty term '-'"),
+                                             ("agents, title:", "empty term 'title:'"), ("moe^", "bad weight")],
+                         ids=["a before agents", "a minus before its word", "a field before its word", "a weight"])
+def test_a_last_term_still_being_typed_is_not_called_a_mistake_by_the_live_preview(client, keywords, error):
+    """Typed slowly, "agents" flashed "term 'a' has only common words" in red after its first key."""
+    live = preview(client, "/tester", {"keywords": keywords})
+    assert 'class="error"' not in live.text and "Finish the last term to see what it would have sent." in read(live.text)
+    sent = post_form(client, "/", {"email": "ada@example.org", "keywords": keywords, "action": "preview"})
+    assert error in read(sent.text)                               # the Preview button sent it as it is
+
+
+@pytest.mark.parametrize("keywords", ["moe, -moe", "agents^x", "-diffusion"])
+def test_a_last_term_no_further_typing_could_mend_is_named_by_the_live_preview(client, keywords):
+    live = preview(client, "/tester", {"keywords": keywords})
+    assert 'class="error"' in live.text and "Finish" not in live.text
 
 
 def test_the_preview_names_a_phrase_found_only_as_its_words_apart_as_the_digest_does(client):

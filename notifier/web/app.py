@@ -41,7 +41,7 @@ from notifier.web.forms import (Fields, address_errors, check, default_more, pre
                                 readable_address, readable_title)
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.ratelimit import MovingWindow
-from notifier.web.tester import MAX_PROFILE_CHARS, OPEN_PHRASE, Tester, TesterResult, still_typing_a_phrase
+from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult, still_typing
 from notifier.store import BUSY_TIMEOUT_MS
 from notifier.web.tokens import Signer, Token, TokenError
 
@@ -693,8 +693,9 @@ class WebApp:
         f = Fields(keywords=form.getlist("keywords") or [""], more=form.get("more", ""), max_items=form.get("max_items", ""),
                    default_more=self.default_more)
         result = await self.run_tester(f, sub)
-        if result.error and still_typing_a_phrase(f.texts(), stored_profiles(sub)):
-            result = TesterResult(hint=OPEN_PHRASE, ran=True)
+        hint = still_typing(f.texts(), stored_profiles(sub)) if result.error else ""
+        if hint:
+            result = TesterResult(hint=hint, ran=True)
         text = self.templates.get_template("web/_tester.html.j2").render(result=result)
         return HTMLResponse(text)
 
