@@ -938,6 +938,21 @@ def test_back_to_the_paused_page_after_resuming_does_not_say_paused(app, client,
     assert "Resumed." not in client.get(resumed).text and "Paused" in client.get(paused).text
 
 
+def test_back_to_the_vote_removed_page_after_voting_again_does_not_say_removed(app, client, config, store):
+    """Without JavaScript the page after Remove keeps ?done=clear_vote: Back to it after voting on
+    that paper again from the digest said "Vote removed." above the vote, listed."""
+    sub = subscribed(client, config, store)
+    store.set_vote(sub.id, "2606.12243", 1)
+    link = manage_link(app, sub)
+    removed = post_form(client, link, {"clear_vote": "2606.12243"}).headers["location"]
+    assert "Vote removed." in client.get(removed).text
+    vote = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2606.12243', 1))}"
+    post_form(client, vote, {})
+    back = client.get(removed)
+    assert "Vote removed." not in back.text and "more like this" in back.text
+    assert "<title>Your subscription" in back.text
+
+
 @pytest.mark.parametrize("button", [{"action": "pause"}, {"clear_vote": "2606.12243"}], ids=["pause", "remove-vote"])
 def test_pausing_or_removing_a_vote_keeps_edits_not_saved_yet_in_the_form(app, client, config, store, button):
     """Pause answered with the stored profile (and Remove, a form of its own, sent nothing typed):
