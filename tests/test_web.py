@@ -680,6 +680,16 @@ def test_a_last_term_no_further_typing_could_mend_is_named_by_the_live_preview(c
     assert 'class="error"' in live.text and "Finish" not in live.text
 
 
+def test_weaker_matches_point_to_more_papers_only_where_the_page_has_it(app, client, config, store):
+    """The sign-up form has no "Fewer or more papers" slider: its preview said "try “more papers”" there."""
+    keywords = {"keywords": "quantum, agents^0.1"}
+    signup = read(preview(client, "/tester", keywords).text)
+    assert ("12 weaker matches fell below the threshold: once you are subscribed, “Fewer or more papers” on your "
+            "settings page lets them in.") in signup and "try “more papers”" not in signup
+    link = manage_link(app, subscribed(client, config, store))
+    assert "fell below the threshold: try “more papers”." in read(preview(client, f"{link}/tester", keywords).text)
+
+
 def test_the_preview_names_a_phrase_found_only_as_its_words_apart_as_the_digest_does(client):
     """MiniMax Sparse Attention has "long-context" and "inference", never "long-context inference": the
     preview said "matched: long-context inference" where the digest and `notifier match` say its words are apart."""

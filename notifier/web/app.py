@@ -699,7 +699,7 @@ class WebApp:
         hint = still_typing(f.texts(), stored_profiles(sub)) if result.error else ""
         if hint:
             result = TesterResult(hint=hint, ran=True)
-        text = self.templates.get_template("web/_tester.html.j2").render(result=result)
+        text = self.templates.get_template("web/_tester.html.j2").render(result=result, sub=sub)
         return HTMLResponse(text)
 
     def fragment_gone(self, err: Exception) -> HTMLResponse:
