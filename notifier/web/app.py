@@ -459,8 +459,9 @@ class WebApp:
     async def manage_page(self, request: Request) -> Response:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         f = Fields.of_subscriber(sub, self.default_more)
-        votes = dict(await run_in_threadpool(self.store.votes, sub.id))
-        request.state.changed = done_notice(request.query_params, sub, votes)    # the change just made
+        request.state.changed = DONE.get(request.query_params.get("done", ""), "")    # the change just made,
+        votes = dict(await run_in_threadpool(self.store.votes, sub.id))     # should the database be busy now
+        request.state.changed = done_notice(request.query_params, sub, votes)    # as long as it holds
         return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
                                       notice=request.state.changed)
 
