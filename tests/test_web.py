@@ -650,7 +650,7 @@ def test_the_live_tester_fragment_reports_matches_weaker_ones_and_profile_errors
     loose = preview(client, "/tester", {"keywords": "agents, memory", "more": "95", "max_items": "100"})
     assert loose.text.count("<li>") > page.text.count("<li>")       # "more papers" sends more
     assert "more weaker match" in page.text
-    bad = preview(client, "/tester", {"keywords": "agents^"})
+    bad = preview(client, "/tester", {"keywords": "agents^x"})
     assert 'class="error"' in bad.text
 
 
@@ -661,6 +661,33 @@ def test_a_phrase_still_being_typed_is_not_called_a_mistake_by_the_live_preview(
     assert 'class="error"' not in live.text and 'Close the phrase with " to see what it would have sent.' in read(live.text)
     sent = post_form(client, "/", {"email": "ada@example.org", "keywords": keywords, "action": "preview"})
     assert "unbalanced quote" in read(sent.text)                  # the Preview button sent it as it is
+
+
+@pytest.mark.parametrize("keywords, error", [("agents, a", "has only common words"), ("agents, -", "empty term '-'"),
+                                             ("agents, title:", "empty term 'title:'"), ("moe^", "bad weight")],
+                         ids=["a before agents", "a minus before its word", "a field before its word", "a weight"])
+def test_a_last_term_still_being_typed_is_not_called_a_mistake_by_the_live_preview(client, keywords, error):
+    """Typed slowly, "agents" flashed "term 'a' has only common words" in red after its first key."""
+    live = preview(client, "/tester", {"keywords": keywords})
+    assert 'class="error"' not in live.text and "Finish the last term to see what it would have sent." in read(live.text)
+    sent = post_form(client, "/", {"email": "ada@example.org", "keywords": keywords, "action": "preview"})
+    assert error in read(sent.text)                               # the Preview button sent it as it is
+
+
+@pytest.mark.parametrize("keywords", ["moe, -moe", "agents^x", "-diffusion"])
+def test_a_last_term_no_further_typing_could_mend_is_named_by_the_live_preview(client, keywords):
+    live = preview(client, "/tester", {"keywords": keywords})
+    assert 'class="error"' in live.text and "Finish" not in live.text
+
+
+def test_weaker_matches_point_to_more_papers_only_where_the_page_has_it(app, client, config, store):
+    """The sign-up form has no "Fewer or more papers" slider: its preview said "try “more papers”" there."""
+    keywords = {"keywords": "quantum, agents^0.1"}
+    signup = read(preview(client, "/tester", keywords).text)
+    assert ("12 weaker matches fell below the threshold: once you are subscribed, “Fewer or more papers” on your "
+            "settings page lets them in.") in signup and "try “more papers”" not in signup
+    link = manage_link(app, subscribed(client, config, store))
+    assert "fell below the threshold: try “more papers”." in read(preview(client, f"{link}/tester", keywords).text)
 
 
 def test_the_preview_names_a_phrase_found_only_as_its_words_apart_as_the_digest_does(client):
@@ -919,6 +946,21 @@ def test_back_to_the_paused_page_after_resuming_does_not_say_paused(app, client,
     assert "Resumed." in client.get(resumed).text
     post_form(client, link, {"action": "pause"})
     assert "Resumed." not in client.get(resumed).text and "Paused" in client.get(paused).text
+
+
+def test_back_to_the_vote_removed_page_after_voting_again_does_not_say_removed(app, client, config, store):
+    """Without JavaScript the page after Remove keeps ?done=clear_vote: Back to it after voting on
+    that paper again from the digest said "Vote removed." above the vote, listed."""
+    sub = subscribed(client, config, store)
+    store.set_vote(sub.id, "2606.12243", 1)
+    link = manage_link(app, sub)
+    removed = post_form(client, link, {"clear_vote": "2606.12243"}).headers["location"]
+    assert "Vote removed." in client.get(removed).text
+    vote = f"{PUBLIC}/vote/{app.web.signer.sign(Token('vote', sub.id, '2606.12243', 1))}"
+    post_form(client, vote, {})
+    back = client.get(removed)
+    assert "Vote removed." not in back.text and "more like this" in back.text
+    assert "<title>Your subscription" in back.text
 
 
 @pytest.mark.parametrize("button", [{"action": "pause"}, {"clear_vote": "2606.12243"}], ids=["pause", "remove-vote"])

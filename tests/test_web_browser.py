@@ -656,6 +656,34 @@ def test_a_screen_reader_hears_how_many_papers_the_live_preview_found_not_every_
     assert page.locator("[aria-live]").count() == 1 and page.locator("#tester [aria-live]").count() == 0
 
 
+@pytest.mark.parametrize("address", ["", "manage"], ids=["sign-up", "manage"])
+def test_on_a_phone_what_the_keywords_would_have_sent_is_in_view_while_typing_them(site, smtp, browser, address):
+    """At 375 px the live preview is below the settings and the buttons: typing keywords, a person
+    saw no sign of it without scrolling away from the box."""
+    from playwright.sync_api import expect
+
+    base, *_ = site
+    page = browser.new_context(viewport={"width": 375, "height": 667}).new_page()
+    if address:
+        subscribe_by_keyboard_and_confirm(page, base, smtp[1], "phone@example.org", "agents")
+        page.get_by_role("link", name="Manage your subscription").click()
+    else:
+        page.goto(base + "/")
+    box = page.get_by_label("Profile 1 keywords" if address else "Keywords")
+    box.fill("agents, memory")
+    said = page.get_by_text("From 30 papers of the last 7 days, this profile would have sent 10 papers:")
+    expect(said).to_have_count(2)           # the preview came
+    assert any(in_view(page, said.nth(i)) for i in range(2))
+    page.get_by_role("link", name="see them").click()
+    expect(page.get_by_role("heading", name="What you would have got")).to_be_in_viewport()
+
+
+def in_view(page, element) -> bool:
+    """Is all of ``element`` on screen as the page stands, readable (not a 1 px box for screen readers)?"""
+    box, view = element.bounding_box(), page.viewport_size
+    return box["height"] > 10 and box["y"] >= 0 and box["y"] + box["height"] <= view["height"]
+
+
 def test_a_phrase_being_typed_is_said_to_be_unfinished_politely_not_as_an_alert(site, browser):
     """Each pause while typing a phrase ('"speculative' before its closing quote) put an alert in the
     preview: a screen reader broke off to read "unbalanced quote" over the person typing."""

@@ -18,7 +18,7 @@ import threading
 import logging
 from datetime import datetime
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -41,7 +41,7 @@ from notifier.web.forms import (Fields, address_errors, check, default_more, pre
                                 readable_address, readable_title)
 from notifier.web.links import manage_url, unsubscribe_url, url
 from notifier.web.ratelimit import MovingWindow
-from notifier.web.tester import MAX_PROFILE_CHARS, OPEN_PHRASE, Tester, TesterResult, still_typing_a_phrase
+from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult, still_typing
 from notifier.store import BUSY_TIMEOUT_MS
 from notifier.web.tokens import Signer, Token, TokenError
 
@@ -459,7 +459,9 @@ class WebApp:
     async def manage_page(self, request: Request) -> Response:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         f = Fields.of_subscriber(sub, self.default_more)
-        request.state.changed = done_notice(request.query_params.get("done", ""), sub)    # the change just made
+        request.state.changed = DONE.get(request.query_params.get("done", ""), "")    # the change just made,
+        votes = dict(await run_in_threadpool(self.store.votes, sub.id))     # should the database be busy now
+        request.state.changed = done_notice(request.query_params, sub, votes)    # as long as it holds
         return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
                                       notice=request.state.changed)
 
@@ -491,7 +493,7 @@ class WebApp:
             f = self.edits(form, sub)
             unsaved = self.unsaved(f, sub)
             if not unsaved:                     # nothing typed to keep: the page after it is a GET
-                return self.done(request, action)
+                return self.done(request, action, form.get("clear_vote", ""))
             return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
                                           notice=SWITCHED[action] + unsaved)
         f = self.typed(form, sub)
@@ -508,11 +510,13 @@ class WebApp:
         await run_in_threadpool(self.save, sub, settings)
         return self.done(request, "save")
 
-    def done(self, request: Request, action: str) -> Response:
-        """A change made: its page is a GET (post/redirect/get) that says what was done, so that a
-        reload shows it again and the back button returns to it; a page answering the POST itself
-        was Chrome's "Confirm Form Resubmission" on the way back from the Unsubscribe page."""
-        return RedirectResponse(f"{self.root}{request.url.path}?done={action}", status_code=303)
+    def done(self, request: Request, action: str, paper: str = "") -> Response:
+        """A change made: its page is a GET (post/redirect/get) that says what was done (to which
+        ``paper``'s vote), so that a reload shows it again and the back button returns to it; a page
+        answering the POST itself was Chrome's "Confirm Form Resubmission" on the way back from the
+        Unsubscribe page."""
+        query = urlencode({"done": action, **({"paper": paper} if paper else {})})
+        return RedirectResponse(f"{self.root}{request.url.path}?{query}", status_code=303)
 
     async def refused(self, request: Request, sub, form) -> Response:
         """A manage form the CSRF check refused: the page again as typed, with a new token and
@@ -693,9 +697,10 @@ class WebApp:
         f = Fields(keywords=form.getlist("keywords") or [""], more=form.get("more", ""), max_items=form.get("max_items", ""),
                    default_more=self.default_more)
         result = await self.run_tester(f, sub)
-        if result.error and still_typing_a_phrase(f.texts(), stored_profiles(sub)):
-            result = TesterResult(hint=OPEN_PHRASE, ran=True)
-        text = self.templates.get_template("web/_tester.html.j2").render(result=result)
+        hint = still_typing(f.texts(), stored_profiles(sub)) if result.error else ""
+        if hint:
+            result = TesterResult(hint=hint, ran=True)
+        text = self.templates.get_template("web/_tester.html.j2").render(result=result, sub=sub)
         return HTMLResponse(text)
 
     def fragment_gone(self, err: Exception) -> HTMLResponse:
@@ -743,11 +748,14 @@ def unchecked(request: Request, not_done: str, button: str) -> str:
     return f"{not_done}: {why}. What you typed is still below: {button} again."
 
 
-def done_notice(done: str, sub) -> str:
-    """What the page after a manage action (``?done=``) says was done, while it still holds: without
-    JavaScript the address keeps ?done= (done.js), so Back to "Paused" after a Resume said "Paused:
-    no digests until you resume" above a subscription that was running."""
-    holds = {"pause": sub.paused, "resume": not sub.paused}.get(done, True)
+def done_notice(query, sub, votes: dict[str, int]) -> str:
+    """What the page after a manage action (``?done=``, ``&paper=``) says was done, while it still
+    holds (``votes``: the subscriber's, by paper): without JavaScript the address keeps ?done=
+    (done.js), so Back to "Paused" after a Resume said "Paused: no digests until you resume" above a
+    subscription that was running, and "Vote removed." above the paper voted on again."""
+    done = query.get("done", "")
+    holds = {"pause": sub.paused, "resume": not sub.paused,
+             "clear_vote": query.get("paper", "") not in votes}.get(done, True)
     return DONE.get(done, "") if holds else ""
 
 

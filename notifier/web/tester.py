@@ -23,6 +23,7 @@ MAX_PROFILE_CHARS = 2000        # a profile's few dozen telling terms fit many t
                                 # characters are 18 KB of form (9 bytes each URL-encoded), and three profiles
                                 # on the manage page stay under [web] max_body_bytes (64 KB)
 OPEN_PHRASE = 'Close the phrase with " to see what it would have sent.'
+UNFINISHED = "Finish the last term to see what it would have sent."
 WARM_PROFILE = "paper"          # any valid profile: running it builds the index the next visitor needs
 
 
@@ -56,7 +57,7 @@ class TesterResult:
     weaker: int = 0
     considered: int = 0          # stored papers first seen in the window
     error: str = ""              # a malformed profile: one line naming the term
-    hint: str = ""               # the live preview of a phrase still being typed (``still_typing_a_phrase``)
+    hint: str = ""               # the live preview of a last term still being typed (``still_typing``)
     ran: bool = False            # False: nothing to test yet (no keywords)
 
 
@@ -67,12 +68,31 @@ def profile_error(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
     return profile_error_at(texts, kept)[1]
 
 
-def still_typing_a_phrase(texts: list[str], kept: frozenset[str] = frozenset()) -> bool:
-    """Is a phrase still open at the end of a profile, all else accepted? Then the live preview
-    says, calmly, how to see what it would send (OPEN_PHRASE): it said "unbalanced quote" in red
-    after every key of "speculative decoding" typed, as if each were a mistake."""
-    closed = [t + '"' if t.count('"') % 2 else t for t in texts]
-    return closed != texts and not profile_error(closed, kept)
+def still_typing(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
+    """The live preview's calm line for a profile whose last term is half typed, else ''. Typed
+    slowly, "agents" showed "has only common words" in red after its "a", "speculative decoding"
+    "unbalanced quote" after every key, ", -diffusion" "empty term" after its "-". Half typed: the
+    first refused profile's term is refused on its own, and typing on at its end (closing the
+    phrase, a letter, a weight's digit) would make every profile valid."""
+    at, _ = profile_error_at(texts, kept)
+    if at is None or not refused_alone(texts[at]):
+        return ""
+    phrase_open = texts[at].count('"') % 2
+    ends = ('"', 'x"') if phrase_open else ("x", "2")
+    finished = any(not profile_error([*texts[:at], texts[at] + end, *texts[at + 1:]], kept) for end in ends)
+    return (OPEN_PHRASE if phrase_open else UNFINISHED) if finished else ""
+
+
+def refused_alone(text: str) -> bool:
+    """Is the term ``text``'s error names refused on its own, leaving out its + or -: so 'a' is, and
+    'moe' in 'moe, -moe' is not (a mistake whatever is typed after it)."""
+    from notifier.profile import check_profile
+
+    try:
+        check_profile(text)
+        return False
+    except ProfileError as err:
+        return bool(profile_error([(err.term or "").lstrip("+-")]))
 
 
 def profile_error_at(texts: list[str], kept: frozenset[str] = frozenset()) -> tuple[int | None, str]:

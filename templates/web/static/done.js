@@ -7,6 +7,7 @@
   var url = new URL(location.href);
   if (url.searchParams.has("done")) {
     url.searchParams.delete("done");
+    url.searchParams.delete("paper");     // which vote was removed (?done=clear_vote)
     history.replaceState(history.state, "", url.href);
   }
 }());

@@ -44,14 +44,23 @@
       .then(function (html) {
         out.innerHTML = html;
         out.removeAttribute("aria-busy");
-        // a screen reader hears the preview's first line (how many papers, or what is wrong), not every paper
-        var first = out.querySelector("p");
-        if (status) { status.textContent = first && first.getAttribute("role") !== "alert" ? first.textContent : ""; }
+        summarise();
       })
       .catch(function (err) {
         if (err.name !== "AbortError") { out.innerHTML = FAILED; }    // aborted: a newer preview is on its way
         out.removeAttribute("aria-busy");
       });
+  }
+  // The preview's first line (how many papers, or what is wrong) under the keywords (_tester_line):
+  // a screen reader hears it, not every paper, and on a phone it is in view while typing, where the
+  // papers are below the buttons; "see them" leads there.
+  var jump = document.getElementById("tester-jump");
+  function summarise() {
+    var first = out.querySelector("p"), said = first && first.getAttribute("role") !== "alert";
+    if (!status) { return; }
+    status.textContent = said ? first.textContent : "";
+    status.parentNode.classList.toggle("error", said && first.classList.contains("error"));
+    if (jump) { jump.hidden = !out.querySelector(".matches"); }
   }
   var fields = document.querySelectorAll("[data-tester]");
   fields.forEach(function (el) {
