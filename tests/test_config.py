@@ -29,21 +29,27 @@ def test_example_config_shows_the_range_of_every_bounded_key_on_its_line():
         assert f"[{low}-{high}]" in lines[key], key
 
 
+def settings(table, prefix=""):
+    """(dotted name, value) of every setting of a config dataclass, its tables read through."""
+    from dataclasses import fields, is_dataclass
+
+    for f in fields(table):
+        value = getattr(table, f.name)
+        if is_dataclass(value):
+            yield from settings(value, f"{prefix}{f.name}.")
+        else:
+            yield prefix + f.name, value
+
+
 def test_example_config_documents_every_key_a_file_may_set():
     """The README says every key is documented there: [[subscribers]]' `name` was not."""
-    from dataclasses import fields, is_dataclass
+    from dataclasses import fields
 
     from notifier.config import Config, SubscriberSpec
 
-    def keys(table, name=""):
-        for f in fields(table):
-            value = getattr(table, f.name)
-            if is_dataclass(value):
-                yield from keys(value, f"{name}{f.name}.")
-            elif f.name not in ("path", "subscribers"):
-                yield f"{name}{f.name.rstrip('_')}"
+    keys = [name.rstrip("_") for name, _ in settings(Config()) if name not in ("path", "subscribers")]
     text = (Path(__file__).parents[1] / "config.example.toml").read_text(encoding="utf-8")
-    wanted = [*keys(Config()), *(f"subscribers.{f.name}" for f in fields(SubscriberSpec))]
+    wanted = [*keys, *(f"subscribers.{f.name}" for f in fields(SubscriberSpec))]
     assert [k for k in wanted if not re.search(rf"^#? ?{k.rsplit('.', 1)[-1]} *=", text, re.M)] == []
 
 
@@ -274,18 +280,11 @@ def test_the_default_threshold_shown_is_the_one_the_matcher_uses():
 
 
 def test_every_numeric_key_has_a_declared_range():
-    from dataclasses import fields, is_dataclass
-
     from notifier.config import BOUNDS, Config
 
-    def numeric(obj, prefix=""):
-        for f in fields(obj):
-            value = getattr(obj, f.name)
-            if is_dataclass(value):
-                yield from numeric(value, f"{prefix}{f.name}.")
-            elif f.name != "threshold" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                yield prefix + f.name
-    assert set(numeric(Config())) | {"matching.threshold"} == set(BOUNDS)
+    numeric = {name for name, value in settings(Config())
+               if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    assert numeric | {"matching.threshold"} == set(BOUNDS)
 
 
 @pytest.mark.parametrize("url", ["mysql://x", "notaurl", "sqlite://relative.sqlite", "postgresql+pg8000://db/notifier",
