@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from hashlib import sha256
+from shlex import quote
 from typing import TYPE_CHECKING, Iterator
 
 from notifier.errors import StoreError
@@ -108,8 +110,6 @@ def is_due(d: Delivery, now: datetime) -> bool:
 def held_back(sub: Subscriber) -> DeliveryReport:
     """A subscriber whose stored profile no longer parses: their digest waits (``readable``). The
     report names the term and the fix: the operator reading the run needs nothing else."""
-    from shlex import quote
-
     [(_, _, error)] = stored_profiles([sub])
     edit = f"`notifier edit {quote(operator_ref(sub.address, sub.id))} --keywords TEXT`"
     return DeliveryReport(operator_name(sub.address, sub.id), State.HELD,
@@ -119,8 +119,6 @@ def held_back(sub: Subscriber) -> DeliveryReport:
 def alerted(ctx: Context, sub: Subscriber) -> DeliveryReport:
     """``held_back``, and the operator alerted once for this stored text (a daemon meets it at
     every sweep; an edit into another unreadable profile is alerted again)."""
-    from hashlib import sha256
-
     report = held_back(sub)
     text = f"digests to {report.subscriber} wait: {report.error}"
     if ctx.store.raise_alert(f"profile:{sub.id}:{sha256(sub.profile.encode()).hexdigest()[:16]}", text):
