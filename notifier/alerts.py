@@ -77,7 +77,7 @@ def _delivery_key(d) -> str:
 
 
 def delivery_outages(store, now: datetime) -> list[tuple[str, str]]:
-    """A channel (``channel_of``) with digests waiting for a retry that has delivered nothing for
+    """A channel (``carrier_of``) with digests waiting for a retry that has delivered nothing for
     SILENT_HOURS since the first of them was planned; and, on a channel that delivers, a subscriber
     of whom that is true (their own mail server deferring them). Keyed by the last delivery, which
     no catch-up changes (each morning's is a new row: its own age never reaches a day); a later
@@ -90,7 +90,7 @@ def delivery_outages(store, now: datetime) -> list[tuple[str, str]]:
     tried = [d for d in store.delivery_rows(("subscriber_id", "created_at", "attempts"),
                                             [State.RETRY, State.SUPERSEDED, State.FAILED],
                                             {d.subscriber_id for d in waiting}) if d.attempts]
-    channels = {sid: channel_of(row) for sid, row in rows.items()}
+    channels = {sid: carrier_of(row) for sid, row in rows.items()}
     down = _outages(channels, sent, tried, now)
     alone = {sid: (f"subscriber:{sid}", f"no digest has reached {operator_name(rows[sid].address, sid)}")
              for sid in {d.subscriber_id for d in waiting} if channels[sid] not in down}
@@ -106,9 +106,10 @@ def _outage_texts(groups: dict[int, tuple[str, str]], found: dict, waiting: list
     return [_silent(group, last, of_group[group]) for group, last in found.items()]
 
 
-def channel_of(sub) -> tuple[str, str]:
+def carrier_of(sub) -> tuple[str, str]:
     """(key, what it says) of what carries a subscriber's digests: the mail server, the Slack API
-    (the bot token), or one Slack webhook (a broken one stops only its own subscribers)."""
+    (the bot token), or one Slack webhook (a broken one stops only its own subscribers). Not
+    ``subscribers.channel_of``, which checks an address."""
     if sub.channel == "email":
         return "email", "email has delivered no digest"
     if sub.address.startswith("webhook:"):
@@ -165,6 +166,11 @@ def operator_ref(address: str | None, sid: int) -> str:
     """A subscriber as a command given to the operator names them: the address ``operator_name``
     shows, else the id."""
     return address if address and operator_name(address, sid) == address else str(sid)
+
+
+def edit_command(address: str, sid: int, options: str) -> str:
+    """`notifier edit` of this subscriber (``operator_ref``) with ``options``, quoted for a shell."""
+    return f"`notifier edit {quote(operator_ref(address, sid))} {options}`"
 
 
 def not_fetched(config, source: str) -> str | None:

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from hashlib import sha256
-from shlex import quote
 from typing import TYPE_CHECKING, Iterator
 
 from notifier.errors import StoreError
-from notifier.alerts import operator_name, operator_ref
+from notifier.alerts import edit_command, operator_name
 from notifier.logs import event
 from notifier.models import Paper
 from notifier.outbox import WAITING, State
@@ -111,7 +110,7 @@ def held_back(sub: Subscriber) -> DeliveryReport:
     """A subscriber whose stored profile no longer parses: their digest waits (``readable``). The
     report names the term and the fix: the operator reading the run needs nothing else."""
     [(_, _, error)] = stored_profiles([sub])
-    edit = f"`notifier edit {quote(operator_ref(sub.address, sub.id))} --keywords TEXT`"
+    edit = edit_command(sub.address, sub.id, "--keywords TEXT")
     return DeliveryReport(operator_name(sub.address, sub.id), State.HELD,
                           error=f"stored profile unreadable ({error}): {edit} replaces it")
 

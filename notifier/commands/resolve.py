@@ -1,9 +1,8 @@
 """`notifier resolve SUBSCRIBER DAY delivered|resend`: settle a digest of unknown outcome (its
 connection was lost after the data went out; `[delivery] unknown_policy = "hold"` leaves it to
 the operator), as `notifier status` says."""
-from shlex import quote
 
-from notifier.alerts import operator_name, operator_ref
+from notifier.alerts import edit_command, operator_name
 from notifier.commands import context, find_subscriber, parse_day
 from notifier.errors import InputError
 from notifier.outbox import State
@@ -32,7 +31,7 @@ def run(args) -> int:
         d = ctx.store.resolve_unknown(key, OUTCOMES[args.outcome], ctx.now())
         if d is None:
             raise InputError(not_unknown(ctx.store.delivery_by_key(key), name, day))
-        resume = f"`notifier edit {quote(operator_ref(sub.address, sub.id))} --resume`"
+        resume = edit_command(sub.address, sub.id, "--resume")
         print(f"{name} {day}: {DONE[args.outcome]}"
               + (f" once they resume ({resume})" if d.state == State.HELD else ""))
     return 0

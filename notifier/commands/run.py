@@ -116,9 +116,7 @@ def summary(fetched: list, reports: list, waiting: list, idle: str) -> int:
 
 def deliverable(ctx, ref: str):
     """The subscriber --subscriber names; InputError if they would get nothing (paused, unsubscribed)."""
-    from shlex import quote
-
-    from notifier.alerts import operator_name, operator_ref
+    from notifier.alerts import edit_command, operator_name
     from notifier.errors import InputError
 
     sub = find_subscriber(ctx, ref)
@@ -126,8 +124,7 @@ def deliverable(ctx, ref: str):
     if not sub.active:
         raise InputError(f"{name} has unsubscribed: nothing to deliver")
     if sub.paused:
-        raise InputError(f"{name} is paused: nothing to deliver "
-                         f"(`notifier edit {quote(operator_ref(sub.address, sub.id))} --resume`)")
+        raise InputError(f"{name} is paused: nothing to deliver ({edit_command(sub.address, sub.id, '--resume')})")
     return sub
 
 
