@@ -28,17 +28,17 @@ def bring_back(sub) -> str:
     return f"`notifier subscribe {sub.address}` brings them back, with their profiles"
 
 
-def declared_in(ctx, sub) -> str:
-    """Where a subscriber from the config file's [[subscribers]] is declared, for a note on a
-    change to them: the file read here, or (given no file, or another) one not read here; '' for
-    a subscriber added with `notifier subscribe` or an import."""
+def note_declared(ctx, sub, then: str = "the file wins at the next start") -> None:
+    """For a subscriber from the config file's [[subscribers]], a note on a change to them: where
+    they are declared (the file read here, or, given no file or another, one not read here) and
+    ``then``; nothing for a subscriber added with `notifier subscribe` or an import."""
     from notifier.subscribers import canonical_address
 
     if sub.origin != "config":
-        return ""
-    if any(canonical_address(spec.email or spec.slack) == sub.address for spec in ctx.config.subscribers):
-        return ctx.config.path
-    return "a configuration file not read here (--config)"
+        return
+    here = any(canonical_address(spec.email or spec.slack) == sub.address for spec in ctx.config.subscribers)
+    where = ctx.config.path if here else "a configuration file not read here (--config)"
+    print(f"note: {sub.address} is declared in {where}; {then}")
 
 
 def write_whole(path: str, write, label: str) -> None:

@@ -1,6 +1,6 @@
 import json
 
-from notifier.commands import bring_back, context, declared_in, find_subscriber, max_items_help, option
+from notifier.commands import bring_back, context, find_subscriber, note_declared, max_items_help, option
 from notifier.errors import InputError
 
 
@@ -47,8 +47,7 @@ def run(args) -> int:
             ctx.store.update_subscriber(sub.id, **changes)
         if pausing:
             ctx.store.set_paused(sub.id, paused=args.pause)   # a queued digest waits while paused
-        if declared_in(ctx, sub):
-            print(f"note: {sub.address} is declared in {declared_in(ctx, sub)}; the file wins at the next start")
+        note_declared(ctx, sub)
         print(done(sub.address, bool(changes), args.pause if pausing else None))
     return 0
 

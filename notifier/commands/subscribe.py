@@ -1,4 +1,4 @@
-from notifier.commands import context, declared_in, max_items_help, option
+from notifier.commands import context, max_items_help, note_declared, option
 
 
 def add_arguments(p):
@@ -31,8 +31,7 @@ def run(args) -> int:
                              kept=stored_profiles(existing), **settings)
         if gone:
             ctx.store.update_subscriber(gone.id, active=True, **settings_of(sub))
-            if declared_in(ctx, gone):
-                print(f"note: {sub.address} is declared in {declared_in(ctx, gone)}; the file wins at the next start")
+            note_declared(ctx, gone)
             print(f"re-subscribed {sub.address} ({when(sub)}"
                   f"{'' if args.keywords else '; the profiles they had: ' + shown(gone)}; "
                   "papers sent before will not be sent again)")

@@ -1,4 +1,4 @@
-from notifier.commands import context, declared_in, find_subscriber
+from notifier.commands import context, find_subscriber, note_declared
 
 
 def add_arguments(p):
@@ -11,9 +11,7 @@ def run(args) -> int:
         if not sub.active:              # what was asked holds already: not an error (exit 0)
             print(f"{sub.address} was already unsubscribed; nothing changed")
             return 0
-        if declared_in(ctx, sub):
-            print(f"note: {sub.address} is declared in {declared_in(ctx, sub)}; it stays unsubscribed (the file "
-                  "never re-subscribes anyone), but remove it there too")
+        note_declared(ctx, sub, "it stays unsubscribed (the file never re-subscribes anyone), but remove it there too")
         cancelled = ctx.store.remove_subscriber(sub.id)
         print(f"unsubscribed {sub.address}" + (f"; {cancelled} queued digest(s) cancelled" if cancelled else ""))
     return 0
