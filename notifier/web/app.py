@@ -460,23 +460,24 @@ class WebApp:
         sub, _ = await run_in_threadpool(self.subscriber_for, "manage", request.path_params["token"])
         f = Fields.of_subscriber(sub, self.default_more)
         request.state.changed = DONE.get(request.query_params.get("done", ""), "")    # the change just made,
-        votes = dict(await run_in_threadpool(self.store.votes, sub.id))     # should the database be busy now
-        request.state.changed = done_notice(request.query_params, sub, votes)    # as long as it holds
+        votes = await run_in_threadpool(self.store.votes, sub.id)     # should the database be busy now
+        request.state.changed = done_notice(request.query_params, sub, dict(votes))    # as long as it holds
         return await self.manage_view(request, sub, f, {}, await self.run_tester(f, sub),
-                                      notice=request.state.changed)
+                                      notice=request.state.changed, votes=votes)
 
     async def manage_view(self, request: Request, sub, f: Fields, errors: dict, result: TesterResult,
-                          status: int = 200, notice: str = "") -> Response:
-        voted = await run_in_threadpool(self.voted, sub.id)
+                          status: int = 200, notice: str = "", votes: list | None = None) -> Response:
+        """The manage page; ``votes``: the subscriber's (``Store.votes``), when read already."""
+        voted = await run_in_threadpool(self.voted, sub.id, votes)
         return self.page(request, "manage", status, sub=sub, address=readable_address(sub.address), fields=f,
                          errors=errors, result=result, voted=voted, notice=notice, outcome=outcome(notice),
                          stored=stored_profiles(sub),
                          file_owned=FILE_OWNED if sub.origin == "config" and notice != FILE_OWNED else "",
                          unsubscribe=unsubscribe_url(self.base, self.signer, sub.id), **self.choices())
 
-    def voted(self, subscriber_id: int) -> list:
-        """(paper, vote) of the subscriber's votes on papers still stored."""
-        votes = self.store.votes(subscriber_id)
+    def voted(self, subscriber_id: int, votes: list | None = None) -> list:
+        """(paper, vote) of the subscriber's votes (read here unless given) on papers still stored."""
+        votes = self.store.votes(subscriber_id) if votes is None else votes
         papers = self.store.get_papers(p for p, _ in votes)
         return [(papers[p], v) for p, v in votes if p in papers]
 
