@@ -1,7 +1,7 @@
 """Run the shared relevance eval through `notifier match`, as a user would, and print the figures per group.
 
     python benchmarks/eval_matcher.py [--eval-dir /work/shared/eval] [--no-feedback] [--no-split]
-    python benchmarks/eval_matcher.py --boost 2 3     (only the figures of 7., see there)
+    python benchmarks/eval_matcher.py --boost 2 3 0.5     (only the figures of 7.)
 
 1. Ranking and selection: one `notifier match --profile TEXT --json` call per profile; eval.py scores
    the full ranking (nDCG@10) and the selected papers (selection P/R/F1), next to its baselines.
@@ -21,6 +21,11 @@
 6. Days: the papers dealt into 7 days (the others stored as the background, 10 sent at most a day, as the
    pipeline matches), each profile's selections over the week scored together: the selection on days
    the size of real ones, where each day's best papers set the bar.
+7. Weights (`--boost W ...`, printed alone, in-process): each profile with one of its positive terms
+   weighted `^W`, each term in turn, its figures the mean over its terms, against the profile as written;
+   "kept": the share of what the profile as written sends that the weighted one still sends (a weight
+   should favour its term's papers, not drop the others'); and the empty days of 5., each profile as many
+   times as it has positive terms, as written and weighted.
 """
 import argparse
 import contextlib
@@ -387,9 +392,10 @@ def boosted(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict,
     index, _ = in_process(profiles, papers)
     plain = {p["id"]: selection(E, index, r, qrels[p["id"]])
              for p, r in zip(profiles, match_profiles(index, parsed_profiles(profiles)))}
-    lines = [group_line(E, "as written", {i: s for i, (s, _) in plain.items()}, group_ids)]
+    variants = [(p, k) for p in profiles for k, kw in enumerate(p["keywords"]) if not kw.startswith("-")]
+    lines = [group_line(E, "as written", {i: s for i, (s, _) in plain.items()}, group_ids),
+             f"{'':<14} {empty_days([p for p, _ in variants], papers, qrels)}"]
     for weight in weights:
-        variants = [(p, k) for p in profiles for k, kw in enumerate(p["keywords"]) if not kw.startswith("-")]
         per = {p["id"]: [] for p in profiles}
         for (p, k), r in zip(variants, match_profiles(index, parsed_profiles([weighted(p, k, weight) for p, k in variants]))):
             scores, sent = selection(E, index, r, qrels[p["id"]])
@@ -397,7 +403,8 @@ def boosted(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict,
             per[p["id"]].append({**scores, "kept": len(sent & before) / len(before) if before else 1.0})
         per = {i: {key: sum(s[key] for s in rows) / len(rows) for key in rows[0]} for i, rows in per.items()}
         kept = " | ".join(f"{name}: {mean({i: per[i]['kept'] for i in ids}, ids):.3f}" for name, ids in group_ids.items())
-        lines += [group_line(E, f"a term ^{weight:g}", per, group_ids), f"{'kept':<14} {kept}"]
+        lines += [group_line(E, f"a term ^{weight:g}", per, group_ids), f"{'kept':<14} {kept}",
+                  f"{'':<14} {empty_days([weighted(p, k, weight) for p, k in variants], papers, qrels)}"]
     return "\n".join(lines)
 
 
