@@ -55,11 +55,11 @@ def test_a_weight_below_one_asks_more_of_its_own_papers_and_nothing_of_the_other
     assert {p for p in lowered if term not in lowered[p]} == {p for p in plain if term not in plain[p]}
 
 
-@pytest.mark.parametrize("term", ["agents", '"web agent"', "distillation"])
+@pytest.mark.parametrize("terms", [["agents"], ['"web agent"'], ["distillation"], ["agents", "safety", "reasoning"]])
 @pytest.mark.parametrize("weight", ["3", "0.5"])
-def test_a_weight_on_a_one_term_profile_changes_nothing_sent(samples, capsys, term, weight):
+def test_a_weight_every_term_shares_changes_nothing_sent(samples, capsys, terms, weight):
     """Guard: a weight says how a term counts against the profile's others; alone it means nothing."""
-    assert sent(samples, capsys, f"{term}^{weight}") == sent(samples, capsys, term)
+    assert sent(samples, capsys, ", ".join(f"{t}^{weight}" for t in terms)) == sent(samples, capsys, ", ".join(terms))
 
 
 @pytest.mark.parametrize("profile", ['"KV cache"^3, eviction, "long-context inference"',
