@@ -46,6 +46,14 @@ def test_a_boosted_term_sends_at_least_what_the_unweighted_one_sends(samples, ca
     assert set(plain) <= set(boosted)
 
 
+@pytest.mark.parametrize("profile, term", [("agents", "benchmark"), (PROFILE, "search"), ('"language models"', "alignment")])
+def test_a_boosted_term_brings_in_more_of_its_own_papers(samples, capsys, profile, term):
+    plain = sent(samples, capsys, f"{profile}, {term}")
+    boosted = sent(samples, capsys, f"{profile}, {term}^2")
+    gained = set(boosted) - set(plain)
+    assert gained and all(term in boosted[p] for p in gained)
+
+
 @pytest.mark.parametrize("profile, term", [("agents", "safety"), ("agents", "attention"), (PROFILE, "memory"),
                                            ('"language models", reasoning', "video")])
 def test_a_weight_below_one_asks_more_of_its_own_papers_and_nothing_of_the_others(samples, capsys, profile, term):
