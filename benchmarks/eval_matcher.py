@@ -1,6 +1,7 @@
 """Run the shared relevance eval through `notifier match`, as a user would, and print the figures per group.
 
     python benchmarks/eval_matcher.py [--eval-dir /work/shared/eval] [--no-feedback] [--no-split]
+    python benchmarks/eval_matcher.py --boost 2 3 0.5     (only the figures of 7.)
 
 1. Ranking and selection: one `notifier match --profile TEXT --json` call per profile; eval.py scores
    the full ranking (nDCG@10) and the selected papers (selection P/R/F1), next to its baselines.
@@ -20,6 +21,11 @@
 6. Days: the papers dealt into 7 days (the others stored as the background, 10 sent at most a day, as the
    pipeline matches), each profile's selections over the week scored together: the selection on days
    the size of real ones, where each day's best papers set the bar.
+7. Weights (`--boost W ...`, printed alone, in-process): each profile with one of its positive terms
+   weighted `^W`, each term in turn, its figures the mean over its terms, against the profile as written;
+   "kept": the share of what the profile as written sends that the weighted one still sends (a weight
+   should favour its term's papers, not drop the others'); and the empty days of 5., each profile as many
+   times as it has positive terms, as written and weighted.
 """
 import argparse
 import contextlib
@@ -370,6 +376,44 @@ def days(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, n_
     return group_line(E, f"{n_days} days", both, group_ids, ranked=False)
 
 
+def weighted(profile: dict, k: int, weight: float) -> dict:
+    """The profile with its ``k``-th keyword weighted ``^weight``."""
+    keywords = list(profile["keywords"])
+    keywords[k] += f"^{weight:g}"
+    return {**profile, "keywords": keywords}
+
+
+def boosted(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, weights: list[float]) -> str:
+    """Per group, the profiles as written and, for each of ``weights``, with each positive term
+    weighted so in turn (a profile's figures: the mean over its terms), and the share of what each
+    sends as written that the weighted ones still send. In-process, on the index the command line builds."""
+    from notifier.match import match_profiles
+
+    index, _ = in_process(profiles, papers)
+    plain = {p["id"]: selection(E, index, r, qrels[p["id"]])
+             for p, r in zip(profiles, match_profiles(index, parsed_profiles(profiles)))}
+    variants = [(p, k) for p in profiles for k, kw in enumerate(p["keywords"]) if not kw.startswith("-")]
+    lines = [group_line(E, "as written", {i: s for i, (s, _) in plain.items()}, group_ids),
+             f"{'':<14} {empty_days([p for p, _ in variants], papers, qrels)}"]
+    for weight in weights:
+        per = {p["id"]: [] for p in profiles}
+        for (p, k), r in zip(variants, match_profiles(index, parsed_profiles([weighted(p, k, weight) for p, k in variants]))):
+            scores, sent = selection(E, index, r, qrels[p["id"]])
+            before = plain[p["id"]][1]
+            per[p["id"]].append({**scores, "kept": len(sent & before) / len(before) if before else 1.0})
+        per = {i: {key: sum(s[key] for s in rows) / len(rows) for key in rows[0]} for i, rows in per.items()}
+        kept = " | ".join(f"{name}: {mean({i: per[i]['kept'] for i in ids}, ids):.3f}" for name, ids in group_ids.items())
+        lines += [group_line(E, f"a term ^{weight:g}", per, group_ids), f"{'kept':<14} {kept}",
+                  f"{'':<14} {empty_days([weighted(p, k, weight) for p, k in variants], papers, qrels)}"]
+    return "\n".join(lines)
+
+
+def selection(E, index, ranked, grades: dict) -> tuple[dict, set]:
+    """-> (eval.py's figures of one ``Ranked``, the ids it selects)."""
+    sent = {index.docs[d].id for d, s in zip(ranked.docs, ranked.selected) if s}
+    return E.evaluate_profile([index.docs[d].id for d in ranked.docs], sent, grades), sent
+
+
 def votes_lift(E, notifier: Notifier, papers, profiles, qrels, group_ids: dict) -> str:
     before, after = E.evaluate_feedback(notifier, 5, papers, profiles, qrels)
     lift = []
@@ -385,9 +429,14 @@ def main() -> int:
     ap.add_argument("--eval-dir", default="/work/shared/eval")
     ap.add_argument("--no-feedback", action="store_true", help="skip the votes run")
     ap.add_argument("--no-split", action="store_true", help="skip the leave-half-out check")
+    ap.add_argument("--boost", type=float, nargs="+", metavar="W",
+                    help="print only the figures with each positive term weighted ^W in turn")
     args = ap.parse_args()
     E = load_eval(args.eval_dir)
     papers, profiles, qrels = E.load_papers(), E.load_profiles(), E.load_qrels()
+    if args.boost:
+        print(boosted(E, profiles, papers, qrels, groups(profiles), args.boost))
+        return 0
     notifier = Notifier(papers, tempfile.mkdtemp())
     results = {name: E.evaluate(fn, None, papers, profiles, qrels) for name, fn in E.BASELINES.items()}
     results["notifier"] = E.evaluate(notifier, None, papers, profiles, qrels)

@@ -16,7 +16,9 @@ squarely about one term is sent though the best match them all) and raised witho
 score of at least ABSOLUTE_FLOOR of that most, or the share if lower (so a thin day sends
 nothing rather than noise; UNWRITTEN_FLOOR times it without a term as written), some evidence beyond one back-off word of a phrase, and within the
 cap. Votes (``feedback``, see ``votes.py``) move matched papers up or down, so they decide
-which fill a full digest; the bar judges the scores before votes.
+which fill a full digest; the bar judges the scores before votes. Weights (``moe^2``) likewise move
+their term's papers against the bar, never the bar: it is the profile's with every term at one
+weight (``level_weights``), so boosting one term does not drop the others' papers.
 """
 from __future__ import annotations
 
@@ -495,10 +497,9 @@ def match_profiles(index: PaperIndex, profiles: list[Profile], *, max_items: int
 
     for lo in range(0, len(profiles), size):
         chunk, positive, weights, excluded, required = batch.chunk(lo, lo + size)
-        totals, solid, likeness, lexical = score_chunk(index, matrix, positive, weights, excluded, required)
-        refs = reference(totals)
-        strongest = matrix.ceiling[positive] * (1.0 if weights is None else weights)
-        bar = Bar(share, refs, strongest.max(axis=1), likeness, lexical, matrix, positive)
+        scored = score_chunk(index, matrix, positive, weights, excluded, required)
+        totals, solid = scored[:2]
+        bar = Bar(share, *bar_inputs(index, matrix, (positive, weights, excluded, required), scored), matrix, positive)
         judged = totals.copy() if feedback else totals     # the bar judges the profile's evidence, before votes
         voting = apply_votes(index, totals, feedback, votes, lo, lo + len(chunk),
                              similarity(index) if uses_prf(index) else None) if feedback else {}
@@ -539,6 +540,38 @@ def score_chunk(index: PaperIndex, matrix: TermMatrix, positive: np.ndarray, wei
     added, likeness = pseudo_feedback(index, totals)
     totals += added
     return totals, solid, likeness, lexical
+
+
+def bar_inputs(index: PaperIndex, matrix: TermMatrix, terms: tuple, scored: tuple) -> tuple:
+    """-> (refs, ceilings, likeness, lexical): what the ``Bar`` judges a chunk's papers against, from
+    what ``score_chunk`` gave (``scored``) for its ``terms`` (positive rows, weights, excluded rows,
+    required rows). A profile whose terms carry different weights has the bar it would have with
+    every term at its level weight (``level_weights``), scored again so: weights order its papers
+    and move each term's papers against that bar (the judged score keeps them), they do not move it."""
+    positive, weights, excluded, required = terms
+    totals, _, likeness, lexical = scored
+    refs, ceilings = reference(totals), matrix.ceiling[positive]
+    if weights is None:
+        return refs, ceilings.max(axis=1), likeness, lexical
+    level = level_weights(weights)
+    rows = np.flatnonzero(((weights != level[:, None]) & (weights > 0)).any(axis=1))
+    if len(rows):
+        even = np.broadcast_to(level[rows, None], positive[rows].shape)
+        totals, _, likeness[rows], lexical[rows] = score_chunk(index, matrix, positive[rows], even, excluded[rows],
+                                                               required[rows])
+        refs[rows] = reference(totals)
+    return refs, (ceilings * level[:, None]).max(axis=1), likeness, lexical
+
+
+def level_weights(weights: np.ndarray) -> np.ndarray:
+    """Per profile (``weights``: its positive terms', 0 padding), the weight its bar is set at: the
+    one of its terms' nearest 1 (an unweighted term's, if it has one; of two as near, the heavier).
+    So a boosted term's papers pass more easily without raising the bar for the others', a term
+    lowered below 1 asks more of its own papers, and a weight every term shares (a one-term
+    profile's) changes nothing."""
+    distance = np.abs(np.log(np.where(weights > 0, weights, 1.0).astype(np.float64)))
+    distance += np.where(weights > 0, 0.0, np.inf) + np.where(weights < 1, 1e-9, 0.0)     # ties: the heavier
+    return weights[np.arange(len(weights)), distance.argmin(axis=1)]
 
 
 def upvote_boost(index: PaperIndex, weight: float) -> list[float]:
