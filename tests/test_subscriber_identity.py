@@ -75,8 +75,8 @@ def test_a_unique_name_still_finds_its_subscriber(cli):
 def test_email_addresses_differing_only_in_case_are_one_subscriber(cli):
     assert cli("subscribe", "B8@EXAMPLE.ORG", "-k", "x")[0] == 0
     code, _, err = cli("subscribe", "b8@example.org", "-k", "y")
-    assert (code, err) == (1, "notifier: error: a subscriber with address 'b8@example.org' already exists "
-                              "(use `notifier edit b8@example.org` to change it)\n")
+    assert (code, err) == (1, "notifier: error: a subscriber with address 'b8@example.org' already exists: "
+                              "`notifier edit b8@example.org --keywords TEXT` changes their profile\n")
     assert listed(cli) == [("b8@example.org", True)]
     assert cli("unsubscribe", "B8@Example.Org") == (0, "unsubscribed b8@example.org\n", "")
 

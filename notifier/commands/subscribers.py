@@ -1,7 +1,7 @@
 """`notifier subscribers`: list them; `import FILE` / `export [FILE]` many at once (CSV or JSON lines)."""
 import sys
 
-from notifier.commands import context, write_whole
+from notifier.commands import context, named, write_whole
 from notifier.config import DEFAULT_THRESHOLD
 
 SHOWN = 200          # table rows printed before a summary of the rest
@@ -162,7 +162,9 @@ def print_table(ctx, subs, total: int) -> None:
         table.add_column(col)
     for s in subs[:SHOWN]:
         when = f"{s.frequency}{' ' + s.weekday if s.weekday else ''} {s.delivery_time} {s.timezone}"
-        table.add_row(str(s.id), s.name, s.address + (" (off)" if not s.active else " (paused)" if s.paused else ""),
+        address = named(s)              # a webhook URL is a secret: `export` writes it, the table does not
+        table.add_row(str(s.id), address if s.name == s.address else s.name,   # the name is the address by default
+                      address + (" (off)" if not s.active else " (paused)" if s.paused else ""),
                       "\n".join(json.loads(s.profile)), when, str(s.max_items or ctx.config.matching.max_items),
                       f"{s.threshold if s.threshold is not None else threshold:g}", s.origin)
     console = Console(width=160)

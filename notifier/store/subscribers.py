@@ -8,6 +8,7 @@ from typing import Iterable
 from sqlalchemy import Row, String, cast, delete, func, insert, or_, update
 from sqlmodel import Session, select
 
+from notifier.alerts import edit_command, operator_name
 from notifier.errors import StoreError
 from notifier.outbox import State
 from notifier.batching import batched
@@ -23,9 +24,12 @@ class SubscribersMixin:
     @_retry_race
     def add_subscriber(self, sub: Subscriber) -> Subscriber:
         with self.session() as s:
-            if s.exec(select(Subscriber).where(Subscriber.address == sub.address)).first():
-                raise StoreError(f"a subscriber with address '{sub.address}' already exists "
-                                 f"(use `notifier edit {sub.address}` to change it)")
+            there = s.exec(select(Subscriber).where(Subscriber.address == sub.address)).first()
+            if there:
+                name = operator_name(there.address, there.id)        # a webhook URL, a secret, by id
+                who = f"a subscriber with address '{name}'" if name == there.address else name
+                raise StoreError(f"{who} already exists: {edit_command(there.address, there.id, '--keywords TEXT')} "
+                                 "changes their profile")
             s.add(sub)
             s.flush()
             return sub
