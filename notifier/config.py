@@ -279,6 +279,15 @@ def _at(where: str, key: str) -> str:
     return f"{_where(where, key)}: '{key}'"
 
 
+def setting(config: Config, key: str) -> str:
+    """How an error names KEY of the configuration in use: "FILE: line N: 'key'", or "'key'" when
+    no file is read (it said 'defaults: ...', as if there were a file called so to look in)."""
+    return _at(config.path, key) if config.path else f"'{key}'"
+
+
+NO_FILE = "no configuration file is read: -c FILE or $NOTIFIER_CONFIG names one (config.example.toml documents every key)"
+
+
 def _located(where: str, key: str, check, *args, **kwargs):
     """``check(*args, "'KEY'", **kwargs)``, a check that names what it checks (check_bound,
     check_http_url, ...); its ConfigError is given the file and line of KEY. The file is read
