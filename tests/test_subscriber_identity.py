@@ -89,6 +89,26 @@ def test_slack_user_id_with_and_without_at_is_one_subscriber(cli):
     assert cli("edit", "@U12345678", "--max-items", "4")[0] == 0
 
 
+def test_a_slack_channel_name_in_any_case_is_the_one_channel(cli):
+    """Slack's channel names are lower case: #General was refused as no Slack target, and looking
+    up #Papers did not find #papers."""
+    assert cli("subscribe", "#Papers", "-k", "x") == (0, "subscribed #papers (slack, daily at 07:30 UTC)\n", "")
+    code, _, err = cli("subscribe", "#papers", "-k", "y")
+    assert code == 1 and "a subscriber with address '#papers' already exists" in err
+    assert cli("edit", "#PAPERS", "--max-items", "4") == (0, "updated #papers\n", "")
+    assert listed(cli) == [("#papers", True)]
+
+
+def test_an_email_address_in_another_case_finds_its_subscriber_in_every_command(cli):
+    """Guard: the whole address is compared in lower case (subscribers.canonical_address says why)."""
+    cli("subscribe", "ada@example.org", "-k", "x")
+    assert cli("edit", "Ada@Example.ORG", "--pause") == (
+        0, "paused ada@example.org: their digests wait until `notifier edit ada@example.org --resume`\n", "")
+    assert cli("unsubscribe", "ADA@example.org") == (0, "unsubscribed ada@example.org\n", "")
+    assert cli("subscribe", "Ada@EXAMPLE.org")[0] == 0
+    assert listed(cli) == [("ada@example.org", True)]
+
+
 def test_migration_canonicalises_addresses_and_keeps_duplicates(tmp_path, caplog):
     """A database from before canonical addresses (schema 2): rows are rewritten unless the
     canonical address is already someone's, in which case both are kept and a warning names them."""
