@@ -94,11 +94,14 @@ def check_profiles(keywords: list[str], kept: Collection[str] = (), what: str = 
     texts = list(dict.fromkeys(k.strip() for k in keywords if k and k.strip()))   # each once: in order
     if not texts:
         raise InputError(f"a keyword profile is required: {what} is empty")
+    bad = []
     for text in texts:
         try:
             check_typed(text, kept)
         except ProfileError as err:
-            raise InputError(f"profile '{shown(text)}': {err}") from None
+            bad.append(f"profile '{shown(text)}': {err}")
+    if bad:                 # every one: a file of subscribers is fixed in one pass
+        raise InputError("; ".join(bad))
     return texts
 
 

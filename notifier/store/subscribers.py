@@ -48,15 +48,17 @@ class SubscribersMixin:
         with self.reading() as s:
             return list(s.exec(select(Subscriber).where(Subscriber.name == name).order_by(Subscriber.id)))
 
-    def find_subscribers(self, addresses: list[str], origin: str | None = None,
-                         active: bool | None = None) -> set[str]:
-        """Which of these addresses are stored (with that origin, and active or not, if given)."""
-        found = set()
+    def subscribers_at(self, addresses: list[str], origin: str | None = None,
+                       active: bool | None = None) -> dict[str, Subscriber]:
+        """Address -> stored subscriber, for those of these addresses that are stored (with that
+        origin, and active or not, if given): only they are read."""
+        found = {}
         with self.reading() as s:
             for chunk in batched(addresses, 500):
-                q = select(Subscriber.address).where(Subscriber.address.in_(chunk))
+                q = select(Subscriber).where(Subscriber.address.in_(chunk))
                 q = q.where(Subscriber.origin == origin) if origin else q
-                found.update(s.exec(q.where(Subscriber.active == active) if active is not None else q))
+                found.update((sub.address, sub) for sub in s.exec(q.where(Subscriber.active == active)
+                                                                   if active is not None else q))
         return found
 
     def update_subscriber(self, sub_id: int, **changes) -> Subscriber:
