@@ -128,3 +128,19 @@ def test_migration_canonicalises_addresses_and_keeps_duplicates(tmp_path, caplog
     assert warning.ctx == {"id": 3, "address": "B8@EXAMPLE.ORG", "same_as": "b8@example.org"}
     assert again.find_subscriber("b8@example.org").id == 4
     again.close()
+
+
+@pytest.mark.parametrize("typed, said", [
+    ("ada@exmaple.org", "no subscriber 'ada@exmaple.org' (did you mean ada@example.org?)"),
+    ("bob", "no subscriber 'bob' (did you mean bob@example.org?)"),
+    ("#llm-paper", "no subscriber '#llm-paper' (did you mean '#llm-papers'?)"),
+    ("Ada Lovelce", "no subscriber 'Ada Lovelce' (did you mean ada@example.org?)"),
+    ("zed", "no subscriber 'zed' (see `notifier subscribers`)"),
+    ("dan@example.org", "no subscriber 'dan@example.org' (see `notifier subscribers`)"),   # only the domain is shared
+    ("cy", "no subscriber 'cy' (see `notifier subscribers`)"),        # two cy@: no guess
+], ids=["address_typo", "before_the_at", "channel_typo", "name_typo", "nothing_near", "same_domain", "two_near"])
+def test_a_subscriber_typed_nearly_right_is_offered_the_one_meant(cli, typed, said):
+    for address, name in [("ada@example.org", "Ada Lovelace"), ("bob@example.org", ""), ("#llm-papers", ""),
+                          ("cy@example.org", ""), ("cy@example.com", "")]:
+        cli("subscribe", address, "-k", "x", "--name", name)
+    assert cli("edit", typed, "--max-items", "3") == (1, "", f"notifier: error: {said}\n")

@@ -134,8 +134,23 @@ def find_subscriber(ctx, ref: str):
         raise InputError(f"'{ref}' is the name of {len(called)} subscribers: "
                          f"{', '.join(f'{named(s)} (id {s.id})' for s in called)}; use the address or id")
     if not called:
-        raise InputError(f"no subscriber '{ref}' (see `notifier subscribers`)")
+        raise InputError(f"no subscriber '{ref}' ({meant(ctx, ref) or 'see `notifier subscribers`'})")
     return called[0]
+
+
+def meant(ctx, ref: str) -> str:
+    """'did you mean ada@example.org?' for a subscriber REF names nearly (a typo in the address, or
+    the part before its @), or ''. Read only on this error: every subscriber's address and name."""
+    import difflib
+
+    from notifier.subscribers import canonical_address
+
+    typed = canonical_address(ref)
+    rows = ctx.store.subscriber_rows("id", "address", "name", active_only=False)
+    close = difflib.get_close_matches(typed, [r.address for r in rows] + [r.name for r in rows], n=1, cutoff=0.9)
+    near = {operator_ref(r.address, r.id) for r in rows
+            if r.address.split("@")[0] == typed or r.address in close or r.name in close}
+    return f"did you mean {quote(near.pop())}?" if len(near) == 1 else ""
 
 
 def read_jsonl(path: str) -> list:
