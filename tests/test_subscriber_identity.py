@@ -135,10 +135,11 @@ def test_migration_canonicalises_addresses_and_keeps_duplicates(tmp_path, caplog
     ("bob", "no subscriber 'bob' (did you mean bob@example.org?)"),
     ("#llm-paper", "no subscriber '#llm-paper' (did you mean '#llm-papers'?)"),
     ("Ada Lovelce", "no subscriber 'Ada Lovelce' (did you mean ada@example.org?)"),
+    ("ada lovelace", "no subscriber 'ada lovelace' (did you mean ada@example.org?)"),
     ("zed", "no subscriber 'zed' (see `notifier subscribers`)"),
     ("dan@example.org", "no subscriber 'dan@example.org' (see `notifier subscribers`)"),   # only the domain is shared
     ("cy", "no subscriber 'cy' (see `notifier subscribers`)"),        # two cy@: no guess
-], ids=["address_typo", "before_the_at", "channel_typo", "name_typo", "nothing_near", "same_domain", "two_near"])
+], ids=["address_typo", "before_the_at", "channel_typo", "name_typo", "name_case", "nothing_near", "same_domain", "two_near"])
 def test_a_subscriber_typed_nearly_right_is_offered_the_one_meant(cli, typed, said):
     for address, name in [("ada@example.org", "Ada Lovelace"), ("bob@example.org", ""), ("#llm-papers", ""),
                           ("cy@example.org", ""), ("cy@example.com", "")]:

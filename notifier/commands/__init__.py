@@ -139,18 +139,31 @@ def find_subscriber(ctx, ref: str):
 
 
 def meant(ctx, ref: str) -> str:
-    """'did you mean ada@example.org?' for a subscriber REF names nearly (a typo in the address, or
-    the part before its @), or ''. Read only on this error: every subscriber's address and name."""
-    import difflib
-
+    """'did you mean ada@example.org?' for the one subscriber REF names nearly (``nearly``), or ''.
+    Read only on this error: every subscriber's address and name."""
     from notifier.subscribers import canonical_address
 
     typed = canonical_address(ref)
     rows = ctx.store.subscriber_rows("id", "address", "name", active_only=False)
-    close = difflib.get_close_matches(typed, [r.address for r in rows] + [r.name for r in rows], n=1, cutoff=0.9)
-    near = {operator_ref(r.address, r.id) for r in rows
-            if r.address.split("@")[0] == typed or r.address in close or r.name in close}
+    near = {operator_ref(r.address, r.id) for r in rows if nearly(typed, r.address) or nearly(ref.strip(), r.name)}
     return f"did you mean {quote(near.pop())}?" if len(near) == 1 else ""
+
+
+def nearly(typed: str, text: str) -> bool:
+    """TYPED is TEXT (an address or name) typed nearly right: the part of an address before its @
+    alone ('bob'); an address with one of its parts as it is and the other close (ada@exmaple.org,
+    but not dan@example.org for ada@example.org: only the domain is shared); else close as a whole."""
+    from difflib import SequenceMatcher
+
+    (user, at, domain), (their_user, their_at, their_domain) = typed.rpartition("@"), text.rpartition("@")
+    if their_at and not at:
+        return typed == their_user
+    if at and their_at:
+        if (user == their_user) == (domain == their_domain):
+            return False
+        differs = (domain, their_domain) if user == their_user else (user, their_user)
+        return SequenceMatcher(None, *differs).ratio() >= 0.75
+    return SequenceMatcher(None, typed.lower(), text.lower()).ratio() >= 0.9     # a name in another case too
 
 
 def read_jsonl(path: str) -> list:
