@@ -85,12 +85,20 @@ class Parser(argparse.ArgumentParser):
 
 def _command_meant(message: str) -> str:
     """argparse's "invalid choice: 'statu' (choose from 'demo', 'run', ...19 of them)" for a
-    command typed nearly right -> "unknown command 'statu': did you mean 'status'?"."""
+    command typed nearly right -> "unknown command 'statu': did you mean 'status'?"; for another
+    choice (`subscribers imprt`, `--format htm`, `vote ... upp`) the choices follow the one meant."""
     import difflib
 
-    typed = re.fullmatch(r"argument COMMAND: invalid choice: '(.*)' \(choose from .*\)", message)
-    close = difflib.get_close_matches(typed.group(1), COMMANDS, n=1) if typed else []
-    return f"unknown command '{typed.group(1)}': did you mean '{close[0]}'?" if close else message
+    typed = re.fullmatch(r"argument (\S+): invalid choice: '(.*)' \(choose from (.*)\)", message)
+    if not typed:
+        return message
+    name, word, choices = typed.groups()
+    close = difflib.get_close_matches(word, [c.strip("'") for c in choices.split(", ")], n=1)
+    if not close:
+        return message
+    if name == "COMMAND":
+        return f"unknown command '{word}': did you mean '{close[0]}'?"
+    return f"argument {name}: invalid choice: '{word}': did you mean '{close[0]}'? (choose from {choices})"
 
 
 def build_parser(only: str = "") -> argparse.ArgumentParser:

@@ -225,7 +225,6 @@ HINTS = {"matching.threshold": " (lower sends more papers, higher fewer)",
          "delivery.lease_seconds": " (how long a dead worker's digest waits to be taken over)"}
 # postgresql:// is psycopg 3 too (SQLAlchemy 2.1's default driver for PostgreSQL)
 BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")    # never in a URL, host name or listen address
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DATABASE_URL_RE = re.compile(r"^(sqlite:///[^\x00-\x1f\x7f?]+|postgresql(\+psycopg)?://[^/\s]*/[^/?#\s]+(\?\S*)?)\Z")
 
 
@@ -277,6 +276,15 @@ def _read_toml(path: Path, named_by: str) -> dict:
 def _at(where: str, key: str) -> str:
     """How a message names KEY of the file WHERE: "FILE: line N: 'key'"."""
     return f"{_where(where, key)}: '{key}'"
+
+
+def setting(config: Config, key: str) -> str:
+    """How an error names KEY of the configuration in use: "FILE: line N: 'key'", or "'key'" when
+    no file is read (it said 'defaults: ...', as if there were a file called so to look in)."""
+    return _at(config.path, key) if config.path else f"'{key}'"
+
+
+NO_FILE = "no configuration file is read: -c FILE or $NOTIFIER_CONFIG names one (config.example.toml documents every key)"
 
 
 def _located(where: str, key: str, check, *args, **kwargs):
@@ -451,9 +459,7 @@ def validate(config: Config) -> None:
     _located(where, "schedule.timezone", check_timezone, config.schedule.timezone)
     if config.delivery.unknown_policy not in ("resend", "hold"):
         raise ConfigError(f"{_at(where, 'delivery.unknown_policy')} must be resend or hold, not {config.delivery.unknown_policy!r}")
-    if CONTROL.search(config.general.contact):       # it goes into every request's User-Agent header
-        raise ConfigError(f"{_at(where, 'general.contact')} must be one line without control characters "
-                          f"(it is sent in the User-Agent header), not {config.general.contact!r}")
+    check_contact(config.general.contact, where)
     for key in BOUNDS:
         _located(where, key, check_bound, key, _get(config, key))
     for key in ("sources.hf_daily.base_url", "sources.arxiv.base_url", "sources.arxiv.api_url", "slack.api_url"):
@@ -464,6 +470,23 @@ def validate(config: Config) -> None:
     validate_web(config.web, where)
     validate_secret_names(config, where)
     check_subscribers(config)
+
+
+def check_contact(contact: str, where: str) -> None:
+    """[general] contact, sent in every request's User-Agent header so that a source's operators can
+    reach you: an e-mail address (as a subscriber's is checked) or an http(s) URL, or unset. 'ops'
+    or 'me at example.org' reached nobody, and a line break would have added a header."""
+    if contact and _channel(contact) != "email" and not _is_http_url(contact):
+        raise ConfigError(f"{_at(where, 'general.contact')} must be an e-mail address or an http(s) URL (it is sent "
+                          f"in the User-Agent header, so that the sources' operators can reach you), not {contact!r}")
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        check_http_url(text, "")
+    except ConfigError:
+        return False
+    return True
 
 
 SECRET_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")     # a variable, or a file in $CREDENTIALS_DIRECTORY
@@ -497,14 +520,48 @@ def check_http_url(url: str, what: str, *, plain: bool = False) -> str:
     return url
 
 
-ARXIV_CATEGORY_RE = re.compile(r"[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?(\+[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?)*", re.ASCII)
+# arXiv's category taxonomy (https://arxiv.org/category_taxonomy): an archive's name alone (cs,
+# hep-th) is its whole listing; ARCHIVE.SUB one category of it.
+ARXIV_ARCHIVES = {
+    "cs": "AI AR CC CE CG CL CR CV CY DB DC DL DM DS ET FL GL GR GT HC IR IT LG LO MA MM MS NA NE NI OH OS PF PL "
+          "RO SC SD SE SI SY",
+    "econ": "EM GN TH",
+    "eess": "AS IV SP SY",
+    "math": "AC AG AP AT CA CO CT CV DG DS FA GM GN GR GT HO IT KT LO MG MP NA NT OA OC PR QA RA RT SG SP ST",
+    "astro-ph": "CO EP GA HE IM SR",
+    "cond-mat": "dis-nn mes-hall mtrl-sci other quant-gas soft stat-mech str-el supr-con",
+    "nlin": "AO CD CG PS SI",
+    "physics": "acc-ph ao-ph app-ph atm-clus atom-ph bio-ph chem-ph class-ph comp-ph data-an ed-ph flu-dyn gen-ph "
+               "geo-ph hist-ph ins-det med-ph optics plasm-ph pop-ph soc-ph space-ph",
+    "q-bio": "BM CB GN MN NC OT PE QM SC TO",
+    "q-fin": "CP EC GN MF PM PR RM ST TR",
+    "stat": "AP CO ME ML OT TH",
+    **dict.fromkeys(("gr-qc", "hep-ex", "hep-lat", "hep-ph", "hep-th", "math-ph", "nucl-ex", "nucl-th", "quant-ph"), ""),
+}
+ARXIV_CATEGORIES = {*ARXIV_ARCHIVES, *(f"{a}.{sub}" for a, subs in ARXIV_ARCHIVES.items() for sub in subs.split())}
+
+
+def arxiv_category_error(category: str) -> str | None:
+    """What is wrong with a `[sources.arxiv] categories` entry (cs.LG, hep-th, or several joined by
+    '+': cs.LG+cs.AI), or None: a name that is not arXiv's, with the one meant when it is close
+    (cs.lg: did you mean cs.LG?). A wrong one fetched an empty listing each day, unnoticed."""
+    import difflib
+
+    for part in category.split("+"):
+        if part in ARXIV_CATEGORIES:
+            continue
+        meant = ([c for c in ARXIV_CATEGORIES if c.lower() == part.lower()]     # not cs.SY for cs.XY:
+                 or difflib.get_close_matches(part, ARXIV_CATEGORIES, n=1, cutoff=0.85))   # 0.8 is one letter of 5
+        return (f"{part!r} is no arXiv category" + (f": did you mean {meant[0]}?" if meant else
+                                                     ": use arXiv's names, e.g. cs.LG or hep-th"))
+    return None
 
 
 def validate_sources(arxiv: ArxivSource, where: str) -> None:
-    """arXiv categories as arXiv writes them (cs.LG, hep-th, cs.LG+cs.AI), at least one when enabled."""
-    bad = [c for c in arxiv.categories if not ARXIV_CATEGORY_RE.fullmatch(c)]
+    """arXiv categories from its taxonomy (cs.LG, hep-th, cs.LG+cs.AI), at least one when enabled."""
+    bad = next((error for error in map(arxiv_category_error, arxiv.categories) if error), None)
     if bad:
-        raise ConfigError(f"{_at(where, 'sources.arxiv.categories')} has {bad[0]!r}: use arXiv's names, e.g. cs.LG or hep-th")
+        raise ConfigError(f"{_at(where, 'sources.arxiv.categories')}: {bad}")
     if arxiv.enabled and not arxiv.categories:
         raise ConfigError(f"{_at(where, 'sources.arxiv.categories')} is empty while [sources.arxiv] is enabled: "
                           "name at least one, e.g. [\"cs.LG\"]")

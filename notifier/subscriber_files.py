@@ -85,10 +85,11 @@ def _unguarded(text: str) -> str:
     return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_START) else text
 
 
-def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, dict]], str]:
-    """-> (line, checked subscriber as ``subscribers.written`` values) for every row of the file
-    (``STDIN``: standard input), and the encoding it was read in; InputError listing every bad
-    line. Rows are read one at a time: only the checked values are kept."""
+def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, dict]], str, list[tuple[int, str]]]:
+    """-> (line, checked subscriber as ``subscribers.written`` values) for every good row of the
+    file (``STDIN``: standard input), the encoding it was read in, and (line, what is wrong) for
+    every bad one, for ``fail`` (with what the caller finds wrong: one list, one fix pass). Rows
+    are read one at a time: only the checked values are kept."""
     text, encoding = _decoded(path)
     subs, seen, errors = [], {}, []
     for line, row in (_csv_rows if fmt == "csv" else _jsonl_rows)(text, errors):
@@ -100,8 +101,7 @@ def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, di
             subs.append((line, sub))
         except InputError as err:
             errors.append((line, str(err)))
-    fail(shown_name(path), errors)
-    return subs, encoding
+    return subs, encoding, errors
 
 
 def _decoded(path: str) -> tuple[str, str]:

@@ -66,13 +66,18 @@ def canonical_address(address: str) -> str:
     """One person, one subscriber: e-mail addresses in lower case (B8@EXAMPLE.ORG is
     b8@example.org; only ASCII letters: 'İ' lower-cased is two characters) with the domain in its
     ASCII form (ascii_domain: user@bücher.example is user@xn--bcher-kva.example), Slack user ids
-    without '@' (@U12345678 is U12345678). Anything else as given."""
+    without '@' (@U12345678 is U12345678), Slack channel names in lower case, as Slack has them
+    (#General is #general). Anything else as given.
+
+    The whole e-mail address, not only its domain: RFC 5321 lets a server tell Ada@ from ada@,
+    but no mail provider does, and people type their address in either case; the store's
+    uniqueness is on this form, so what one lookup finds is what another cannot add twice."""
     address = address.strip()
     if "@" in address and not address.startswith("@"):
         return "".join(c.lower() if c.isascii() else c for c in ascii_domain(address))
     if re.match(r"^@[UW][A-Z0-9]{8,}$", address):
         return address[1:]
-    return address
+    return address.lower() if address.startswith("#") else address
 
 
 def missing_webhook_secret(address: str, env: dict | None = None) -> str | None:
@@ -89,11 +94,14 @@ def check_profiles(keywords: list[str], kept: Collection[str] = (), what: str = 
     texts = list(dict.fromkeys(k.strip() for k in keywords if k and k.strip()))   # each once: in order
     if not texts:
         raise InputError(f"a keyword profile is required: {what} is empty")
+    bad = []
     for text in texts:
         try:
             check_typed(text, kept)
         except ProfileError as err:
-            raise InputError(f"profile '{shown(text)}': {err}") from None
+            bad.append(f"profile '{shown(text)}': {err}")
+    if bad:                 # every one: a file of subscribers is fixed in one pass
+        raise InputError("; ".join(bad))
     return texts
 
 
@@ -135,8 +143,9 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
     the profiles stored already (``check_profiles``). ``named``: a setting's key ('max_items') ->
     its name in the errors, as the user typed it (a CLI's '--max-items'; by default the key, as
     the config file and an imported file's columns have it)."""
-    with refusing("address"):
-        channel = channel_of(address.strip())
+    address = address.strip()
+    with refusing("address"):      # an e-mail address as typed, in the error; a Slack one as Slack has it
+        channel = channel_of(address if "@" in address else canonical_address(address))
     address = canonical_address(address)
     name = name.strip()                 # '  ' greeted nobody; spaces around a name are a typing slip
     with refusing("name"):

@@ -286,7 +286,13 @@ def test_a_mistyped_command_is_answered_with_the_one_meant(capsys, typed, said):
     (["preview", "ada@example.org", "--format", "pdf"],
      "notifier preview: error: argument --format: invalid choice: 'pdf' (choose from 'html', 'text', 'slack')"),
     (["--nope"], "notifier: error: unrecognized arguments: --nope"),
-], ids=["missing_argument", "bad_choice", "unknown_option"])
+    (["preview", "ada@example.org", "--format", "htm"], "notifier preview: error: argument --format: invalid choice: "
+     "'htm': did you mean 'html'? (choose from 'html', 'text', 'slack')"),
+    (["subscribers", "imprt", "team.csv"], "notifier subscribers: error: argument action: invalid choice: 'imprt': "
+     "did you mean 'import'? (choose from 'list', 'import', 'export')"),
+    (["vote", "ada@example.org", "2601.00001", "upp"], "notifier vote: error: argument vote: invalid choice: 'upp': "
+     "did you mean 'up'? (choose from 'up', 'down', 'clear')"),
+], ids=["missing_argument", "bad_choice", "unknown_option", "choice_typo", "action_typo", "vote_typo"])
 def test_a_usage_error_is_one_line_and_exit_2(capsys, argv, said):
     """argparse printed its usage block, up to five lines, above the one that says what is wrong."""
     with pytest.raises(SystemExit) as exit_:

@@ -438,8 +438,11 @@ def test_bad_subscriber_entry_is_refused_at_load_naming_the_line_of_the_key_refu
     ('[email]\nfrom = "Papers"\n', "'email.from' must be an address, e.g. \"Digests <papers@example.org>\", not 'Papers'"),
     ('[email]\nhost = "smtp example.org"\n', "'email.host' must be a host name, not 'smtp example.org'"),
     ('[general]\ncontact = "ops@example.org\\nX-Evil: 1"\n',
-     "'general.contact' must be one line without control characters (it is sent in the User-Agent header), "
-     "not 'ops@example.org\\nX-Evil: 1'"),
+     "'general.contact' must be an e-mail address or an http(s) URL (it is sent in the User-Agent header, so that "
+     "the sources' operators can reach you), not 'ops@example.org\\nX-Evil: 1'"),
+    ('[general]\ncontact = "ops at example.org"\n',
+     "'general.contact' must be an e-mail address or an http(s) URL (it is sent in the User-Agent header, so that "
+     "the sources' operators can reach you), not 'ops at example.org'"),
     ('[delivery]\nunknown_policy = "drop"\n', "'delivery.unknown_policy' must be resend or hold, not 'drop'"),
     ('[email]\nunsubscribe_mailto = "unsubscribe"\n', "'email.unsubscribe_mailto' must be an e-mail address, not 'unsubscribe'"),
     ('[alerts]\nemail = "ops"\n', "'alerts.email' must be an e-mail address, not 'ops'"),
@@ -447,7 +450,13 @@ def test_bad_subscriber_entry_is_refused_at_load_naming_the_line_of_the_key_refu
     ('[web]\nslack_targets = ["#ml-papers", "ml papers"]\n',
      "'web.slack_targets' must be a Slack target (#channel, C…, U…), not 'ml papers'"),
     ('[sources.arxiv]\ncategories = ["cs.LG", "machine learning"]\n',
-     "'sources.arxiv.categories' has 'machine learning': use arXiv's names, e.g. cs.LG or hep-th"),
+     "'sources.arxiv.categories': 'machine learning' is no arXiv category: use arXiv's names, e.g. cs.LG or hep-th"),
+    ('[sources.arxiv]\ncategories = ["cs.lg"]\n', "'sources.arxiv.categories': 'cs.lg' is no arXiv category: did you mean cs.LG?"),
+    ('[sources.arxiv]\ncategories = ["cs.LG+cs.ai"]\n',
+     "'sources.arxiv.categories': 'cs.ai' is no arXiv category: did you mean cs.AI?"),
+    ('[sources.arxiv]\ncategories = ["hepth"]\n', "'sources.arxiv.categories': 'hepth' is no arXiv category: did you mean hep-th?"),
+    ('[sources.arxiv]\ncategories = ["cs.XY"]\n',
+     "'sources.arxiv.categories': 'cs.XY' is no arXiv category: use arXiv's names, e.g. cs.LG or hep-th"),
     ('[sources.arxiv]\nenabled = true\ncategories = []\n',
      "'sources.arxiv.categories' is empty while [sources.arxiv] is enabled"),
     ('[general]\ntemplate_dir = "no-such-templates"\n', "'general.template_dir' names no folder: 'no-such-templates'"),
@@ -464,9 +473,10 @@ def test_bad_subscriber_entry_is_refused_at_load_naming_the_line_of_the_key_refu
 ], ids=["time_newline", "time_other_digits", "timezone_newline", "timezone_too_long", "url_no_host", "url_space",
         "api_url_no_scheme", "api_url_port", "public_url_newline", "listen_port_digit", "listen_port_out_of_range",
         "database_url_newline",
-        "from_header_injection", "from_no_address", "smtp_host_space", "contact_newline", "unknown_policy",
+        "from_header_injection", "from_no_address", "smtp_host_space", "contact_newline", "contact_no_address", "unknown_policy",
         "mailto", "alerts_email", "alerts_slack",
-        "slack_targets", "arxiv_category", "arxiv_no_category", "template_dir", "ca_file", "subscriber_address_newline",
+        "slack_targets", "arxiv_category", "arxiv_category_case", "arxiv_category_typo_after_plus",
+        "arxiv_category_typo", "arxiv_no_such_category", "arxiv_no_category", "template_dir", "ca_file", "subscriber_address_newline",
         "subscriber_time_newline", "secret_name_space", "secret_name_path"])
 def test_bad_values_are_refused_at_load_in_one_line_naming_the_key(tmp_path, text, message):
     path = write(tmp_path, text)
@@ -483,7 +493,10 @@ def test_bad_values_are_refused_at_load_in_one_line_naming_the_key(tmp_path, tex
     '[web]\nlisten = "[::1]:8080"\npublic_url = "http://127.0.0.1:8080/notifier"\n[slack]\napi_url = "http://127.0.0.1:9000/api/"\n',
     '[general]\ntemplate_dir = "."\n',
     '[email]\npassword_env = "smtp.password"\n[slack]\ntoken_env = "slack-bot-token"\n[web]\nsecret_env = ""\n',
-], ids=["categories", "email", "targets", "urls", "template_dir", "credential_names"])
+    '[general]\ncontact = "ops@example.org"\n[sources.arxiv]\ncategories = ["cs", "physics.optics", "cond-mat.str-el"]\n',
+    '[general]\ncontact = "https://papers.example.org/contact"\n',
+], ids=["categories", "email", "targets", "urls", "template_dir", "credential_names", "contact_email_and_archives",
+        "contact_url"])
 def test_good_values_still_load(tmp_path, text, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ca.pem").write_text("-")

@@ -75,8 +75,8 @@ def test_a_unique_name_still_finds_its_subscriber(cli):
 def test_email_addresses_differing_only_in_case_are_one_subscriber(cli):
     assert cli("subscribe", "B8@EXAMPLE.ORG", "-k", "x")[0] == 0
     code, _, err = cli("subscribe", "b8@example.org", "-k", "y")
-    assert (code, err) == (1, "notifier: error: a subscriber with address 'b8@example.org' already exists "
-                              "(use `notifier edit b8@example.org` to change it)\n")
+    assert (code, err) == (1, "notifier: error: a subscriber with address 'b8@example.org' already exists: "
+                              "`notifier edit b8@example.org --keywords TEXT` changes their profile\n")
     assert listed(cli) == [("b8@example.org", True)]
     assert cli("unsubscribe", "B8@Example.Org") == (0, "unsubscribed b8@example.org\n", "")
 
@@ -87,6 +87,26 @@ def test_slack_user_id_with_and_without_at_is_one_subscriber(cli):
     assert code == 1 and "a subscriber with address 'U12345678' already exists" in err
     assert listed(cli) == [("U12345678", True)]
     assert cli("edit", "@U12345678", "--max-items", "4")[0] == 0
+
+
+def test_a_slack_channel_name_in_any_case_is_the_one_channel(cli):
+    """Slack's channel names are lower case: #General was refused as no Slack target, and looking
+    up #Papers did not find #papers."""
+    assert cli("subscribe", "#Papers", "-k", "x") == (0, "subscribed #papers (slack, daily at 07:30 UTC)\n", "")
+    code, _, err = cli("subscribe", "#papers", "-k", "y")
+    assert code == 1 and "a subscriber with address '#papers' already exists" in err
+    assert cli("edit", "#PAPERS", "--max-items", "4") == (0, "updated #papers\n", "")
+    assert listed(cli) == [("#papers", True)]
+
+
+def test_an_email_address_in_another_case_finds_its_subscriber_in_every_command(cli):
+    """Guard: the whole address is compared in lower case (subscribers.canonical_address says why)."""
+    cli("subscribe", "ada@example.org", "-k", "x")
+    assert cli("edit", "Ada@Example.ORG", "--pause") == (
+        0, "paused ada@example.org: their digests wait until `notifier edit ada@example.org --resume`\n", "")
+    assert cli("unsubscribe", "ADA@example.org") == (0, "unsubscribed ada@example.org\n", "")
+    assert cli("subscribe", "Ada@EXAMPLE.org")[0] == 0
+    assert listed(cli) == [("ada@example.org", True)]
 
 
 def test_migration_canonicalises_addresses_and_keeps_duplicates(tmp_path, caplog):
@@ -108,3 +128,20 @@ def test_migration_canonicalises_addresses_and_keeps_duplicates(tmp_path, caplog
     assert warning.ctx == {"id": 3, "address": "B8@EXAMPLE.ORG", "same_as": "b8@example.org"}
     assert again.find_subscriber("b8@example.org").id == 4
     again.close()
+
+
+@pytest.mark.parametrize("typed, said", [
+    ("ada@exmaple.org", "no subscriber 'ada@exmaple.org' (did you mean ada@example.org?)"),
+    ("bob", "no subscriber 'bob' (did you mean bob@example.org?)"),
+    ("#llm-paper", "no subscriber '#llm-paper' (did you mean '#llm-papers'?)"),
+    ("Ada Lovelce", "no subscriber 'Ada Lovelce' (did you mean ada@example.org?)"),
+    ("ada lovelace", "no subscriber 'ada lovelace' (did you mean ada@example.org?)"),
+    ("zed", "no subscriber 'zed' (see `notifier subscribers`)"),
+    ("dan@example.org", "no subscriber 'dan@example.org' (see `notifier subscribers`)"),   # only the domain is shared
+    ("cy", "no subscriber 'cy' (see `notifier subscribers`)"),        # two cy@: no guess
+], ids=["address_typo", "before_the_at", "channel_typo", "name_typo", "name_case", "nothing_near", "same_domain", "two_near"])
+def test_a_subscriber_typed_nearly_right_is_offered_the_one_meant(cli, typed, said):
+    for address, name in [("ada@example.org", "Ada Lovelace"), ("bob@example.org", ""), ("#llm-papers", ""),
+                          ("cy@example.org", ""), ("cy@example.com", "")]:
+        cli("subscribe", address, "-k", "x", "--name", name)
+    assert cli("edit", typed, "--max-items", "3") == (1, "", f"notifier: error: {said}\n")

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from datetime import date
+from shlex import quote
 
+from notifier.alerts import operator_name, operator_ref
 from notifier.errors import InputError, json_error
 from notifier.models import given_paper_id
 
@@ -23,9 +25,21 @@ def context(args, **kwargs):
         yield ctx
 
 
+def named(sub) -> str:
+    """A subscriber as the commands' texts name them (``alerts.operator_name``): their address, but
+    an incoming webhook URL, a secret, by id."""
+    return operator_name(sub.address, sub.id)
+
+
+def subscribe_command(sub, options: str = "") -> str:
+    """`notifier subscribe` of this subscriber with ``options``, quoted for a shell, as
+    ``alerts.edit_command`` builds `notifier edit` (``subscribe`` takes an id for the address)."""
+    return f"`notifier subscribe {quote(operator_ref(sub.address, sub.id))}{' ' + options if options else ''}`"
+
+
 def bring_back(sub) -> str:
     """What brings back someone who unsubscribed: their stored profiles come back with them."""
-    return f"`notifier subscribe {sub.address}` brings them back, with their profiles"
+    return f"{subscribe_command(sub)} brings them back, with their profiles"
 
 
 def note_declared(ctx, sub, then: str = "the file wins at the next start") -> None:
@@ -38,7 +52,7 @@ def note_declared(ctx, sub, then: str = "the file wins at the next start") -> No
         return
     here = any(canonical_address(spec.email or spec.slack) == sub.address for spec in ctx.config.subscribers)
     where = ctx.config.path if here else "a configuration file not read here (--config)"
-    print(f"note: {sub.address} is declared in {where}; {then}")
+    print(f"note: {named(sub)} is declared in {where}; {then}")
 
 
 def write_whole(path: str, write, label: str) -> None:
@@ -115,13 +129,41 @@ def find_subscriber(ctx, ref: str):
     sub = ctx.store.find_subscriber(canonical_address(ref))
     if sub is not None:
         return sub
-    named = ctx.store.subscribers_named(ref.strip())
-    if len(named) > 1:
-        raise InputError(f"'{ref}' is the name of {len(named)} subscribers: "
-                         f"{', '.join(f'{s.address} (id {s.id})' for s in named)}; use the address or id")
-    if not named:
-        raise InputError(f"no subscriber '{ref}' (see `notifier subscribers`)")
-    return named[0]
+    called = ctx.store.subscribers_named(ref.strip())
+    if len(called) > 1:
+        raise InputError(f"'{ref}' is the name of {len(called)} subscribers: "
+                         f"{', '.join(f'{named(s)} (id {s.id})' for s in called)}; use the address or id")
+    if not called:
+        raise InputError(f"no subscriber '{ref}' ({meant(ctx, ref) or 'see `notifier subscribers`'})")
+    return called[0]
+
+
+def meant(ctx, ref: str) -> str:
+    """'did you mean ada@example.org?' for the one subscriber REF names nearly (``nearly``), or ''.
+    Read only on this error: every subscriber's address and name."""
+    from notifier.subscribers import canonical_address
+
+    typed = canonical_address(ref)
+    rows = ctx.store.subscriber_rows("id", "address", "name", active_only=False)
+    near = {operator_ref(r.address, r.id) for r in rows if nearly(typed, r.address) or nearly(ref.strip(), r.name)}
+    return f"did you mean {quote(near.pop())}?" if len(near) == 1 else ""
+
+
+def nearly(typed: str, text: str) -> bool:
+    """TYPED is TEXT (an address or name) typed nearly right: the part of an address before its @
+    alone ('bob'); an address with one of its parts as it is and the other close (ada@exmaple.org,
+    but not dan@example.org for ada@example.org: only the domain is shared); else close as a whole."""
+    from difflib import SequenceMatcher
+
+    (user, at, domain), (their_user, their_at, their_domain) = typed.rpartition("@"), text.rpartition("@")
+    if their_at and not at:
+        return typed == their_user
+    if at and their_at:
+        if (user == their_user) == (domain == their_domain):
+            return False
+        differs = (domain, their_domain) if user == their_user else (user, their_user)
+        return SequenceMatcher(None, *differs).ratio() >= 0.75
+    return SequenceMatcher(None, typed.lower(), text.lower()).ratio() >= 0.9     # a name in another case too
 
 
 def read_jsonl(path: str) -> list:

@@ -1,6 +1,7 @@
 import json
 
-from notifier.commands import bring_back, context, find_subscriber, note_declared, max_items_help, option
+from notifier.alerts import edit_command
+from notifier.commands import bring_back, context, find_subscriber, max_items_help, named, note_declared, option
 from notifier.errors import InputError
 
 
@@ -37,28 +38,26 @@ def run(args) -> int:
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
         if not sub.active:              # --resume would bring them back unasked
-            raise InputError(f"{sub.address} has unsubscribed; {bring_back(sub)}")
+            raise InputError(f"{named(sub)} has unsubscribed; {bring_back(sub)}")
         changes = changed_settings(sub, args)
         pausing = (args.pause or args.resume) and sub.paused != args.pause
         if not changes and not pausing:
-            print(f"nothing changed: {sub.address} has these settings already")
+            print(f"nothing changed: {named(sub)} has these settings already")
             return 0
         if changes:
             ctx.store.update_subscriber(sub.id, **changes)
         if pausing:
             ctx.store.set_paused(sub.id, paused=args.pause)   # a queued digest waits while paused
         note_declared(ctx, sub)
-        print(done(sub.address, bool(changes), args.pause if pausing else None))
+        print(done(sub, bool(changes), args.pause if pausing else None))
     return 0
 
 
-def done(address: str, changed: bool, paused: bool | None) -> str:
+def done(sub, changed: bool, paused: bool | None) -> str:
     """What an edit did: 'updated X', 'paused X: ...', 'resumed X', or both ('updated and paused X: ...')."""
-    from shlex import quote
-
     verbs = (["updated"] if changed else []) + ([] if paused is None else ["paused" if paused else "resumed"])
-    until = f": their digests wait until `notifier edit {quote(address)} --resume`" if paused else ""
-    return f"{' and '.join(verbs)} {address}{until}"
+    until = f": their digests wait until {edit_command(sub.address, sub.id, '--resume')}" if paused else ""
+    return f"{' and '.join(verbs)} {named(sub)}{until}"
 
 
 def changed_settings(sub, args) -> dict:
@@ -95,5 +94,5 @@ def check_stored(sub, fix: str = "") -> None:
         try:
             parse_profile(text)
         except ProfileError as err:
-            raise InputError(f"{sub.address}: the stored profile '{shown(text)}' no longer reads ({err}); "
-                             f"{fix or f'`notifier edit {sub.address} --keywords TEXT` replaces it'}") from None
+            raise InputError(f"{named(sub)}: the stored profile '{shown(text)}' no longer reads ({err}); "
+                             f"{fix or edit_command(sub.address, sub.id, '--keywords TEXT') + ' replaces it'}") from None

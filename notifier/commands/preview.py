@@ -1,6 +1,7 @@
 import sys
 
-from notifier.commands import bring_back, context, find_subscriber, parse_day, write_whole
+from notifier.alerts import edit_command
+from notifier.commands import bring_back, context, find_subscriber, named, parse_day, write_whole
 from notifier.commands.edit import check_stored
 from notifier.errors import InputError
 
@@ -40,14 +41,14 @@ def run(args) -> int:
         print("notifier: warning: no papers stored yet, so this digest is empty: `notifier fetch` fetches today's",
               file=sys.stderr)
     if not sub.active or sub.paused:    # else it reads as what they will get
-        print(f"notifier: warning: {sub.address} {not_sent(sub)}", file=sys.stderr)
+        print(f"notifier: warning: {named(sub)} {not_sent(sub)}", file=sys.stderr)
     return 0
 
 
 def not_sent(sub) -> str:
     if not sub.active:
         return f"has unsubscribed: no digest is sent to them ({bring_back(sub)})"
-    return f"is paused: no digest is sent until `notifier edit {sub.address} --resume`"
+    return f"is paused: no digest is sent until {edit_command(sub.address, sub.id, '--resume')}"
 
 
 def stored_day(ctx, text: str):

@@ -1,9 +1,10 @@
-from notifier.commands import context, max_items_help, note_declared, option
+from notifier.commands import context, max_items_help, named, note_declared, option, subscribe_command
 
 
 def add_arguments(p):
     p.add_argument("address", metavar="ADDRESS", help="e-mail address, or Slack target: #channel, C…, U…/@U…, "
-                                   "https://hooks.slack.com/… or webhook:ENV_NAME")
+                                   "https://hooks.slack.com/… or webhook:ENV_NAME; for someone who unsubscribed, "
+                                   "their id too")
     p.add_argument("-k", "--keywords", action="append", metavar="TEXT",
                    help='keyword profile, e.g. \'"kv cache", MoE, -diffusion\'; repeat for several profiles '
                         "(required, but for someone who unsubscribed: without it they get their profiles back; "
@@ -24,20 +25,20 @@ def run(args) -> int:
     from notifier.subscribers import canonical_address, new_subscriber, settings_of
 
     with context(args) as ctx:
-        existing = ctx.store.find_subscriber(canonical_address(args.address))
+        existing = ctx.store.find_subscriber(canonical_address(args.address))      # by address, or by id
         gone = existing if existing and not existing.active else None
         settings = stored_or_given(gone, args) if gone else given(args, ctx.config.schedule.timezone)
-        sub = new_subscriber(address=args.address, keywords=profiles_given(args, existing), named=option,
-                             kept=stored_profiles(existing), **settings)
+        sub = new_subscriber(address=existing.address if existing else args.address, named=option,
+                             keywords=profiles_given(args, existing), kept=stored_profiles(existing), **settings)
         if gone:
             ctx.store.update_subscriber(gone.id, active=True, **settings_of(sub))
             note_declared(ctx, gone)
-            print(f"re-subscribed {sub.address} ({when(sub)}"
+            print(f"re-subscribed {named(gone)} ({when(sub)}"
                   f"{'' if args.keywords else '; the profiles they had: ' + shown(gone)}; "
                   "papers sent before will not be sent again)")
             return 0
         ctx.store.add_subscriber(sub)
-        print(f"subscribed {sub.address} ({when(sub)})")
+        print(f"subscribed {named(sub)} ({when(sub)})")
     warn_missing_webhook(sub.address)
     return 0
 
@@ -62,7 +63,7 @@ def profiles_given(args, existing) -> list[str]:
         args.usage_error("the following arguments are required: -k/--keywords (a keyword profile)")
     from notifier.commands.edit import check_stored
 
-    check_stored(existing, f"`notifier subscribe {existing.address} -k TEXT` gives them a new one")
+    check_stored(existing, f"{subscribe_command(existing, '-k TEXT')} gives them a new one")
     return stored_profiles(existing)
 
 

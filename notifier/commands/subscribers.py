@@ -1,7 +1,7 @@
 """`notifier subscribers`: list them; `import FILE` / `export [FILE]` many at once (CSV or JSON lines)."""
 import sys
 
-from notifier.commands import context, write_whole
+from notifier.commands import context, named, write_whole
 from notifier.config import DEFAULT_THRESHOLD
 
 SHOWN = 200          # table rows printed before a summary of the rest
@@ -76,11 +76,12 @@ def import_file(ctx, args) -> int:
     from notifier.subscribers import SETTINGS
 
     fmt = subscriber_files.file_format(args.file, args.format)
-    rows, encoding = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
+    rows, encoding, errors = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
     name = subscriber_files.shown_name(args.file)
     owned = config_owned(ctx, rows)
-    subscriber_files.fail(name, [(line, f"'{sub['address']}' is declared in the config file; change it there")
-                                 for line, sub in rows if sub["address"] in owned and not same(owned[sub["address"]], sub)])
+    subscriber_files.fail(name, errors + [(line, f"'{sub['address']}' is declared in the config file; change it there")
+                                          for line, sub in rows if sub["address"] in owned
+                                          and not same(owned[sub["address"]], sub)])
     subs = [_resubscribing(sub) if args.resubscribe else sub for _, sub in rows if sub["address"] not in owned]
     kept_off = [] if args.resubscribe else _unsubscribed(ctx, subs)
     added, updated, skipped = ctx.store.upsert_subscribers(subs, SETTINGS, skip_unsubscribed=not args.resubscribe)
@@ -94,10 +95,9 @@ def import_file(ctx, args) -> int:
 
 
 def config_owned(ctx, rows: list[tuple[int, dict]]) -> dict:
-    """Address -> stored subscriber, for the rows' subscribers that the config file declares."""
-    owned = ctx.store.find_subscribers([sub["address"] for _, sub in rows], origin="config")
-    return {sub.address: sub for sub in ctx.store.list_subscribers(active_only=False, paused=True)
-            if sub.address in owned} if owned else {}
+    """Address -> stored subscriber, for the rows' subscribers that the config file declares
+    (only they are read: every stored subscriber was, for a file of a few rows)."""
+    return ctx.store.subscribers_at([sub["address"] for _, sub in rows], origin="config")
 
 
 def same(stored, row: dict) -> bool:
@@ -113,7 +113,7 @@ def _unsubscribed(ctx, subs: list[dict]) -> list[str]:
     """The addresses import leaves as they are without --resubscribe: stored as unsubscribed, and
     their row does not say active false (``Store.upsert_subscribers``'s skip_unsubscribed)."""
     wanted = [sub["address"] for sub in subs if sub["active"] is not False]
-    off = ctx.store.find_subscribers(wanted, active=False)
+    off = ctx.store.subscribers_at(wanted, active=False)
     return [address for address in wanted if address in off]
 
 
@@ -162,7 +162,9 @@ def print_table(ctx, subs, total: int) -> None:
         table.add_column(col)
     for s in subs[:SHOWN]:
         when = f"{s.frequency}{' ' + s.weekday if s.weekday else ''} {s.delivery_time} {s.timezone}"
-        table.add_row(str(s.id), s.name, s.address + (" (off)" if not s.active else " (paused)" if s.paused else ""),
+        address = named(s)              # a webhook URL is a secret: `export` writes it, the table does not
+        table.add_row(str(s.id), address if s.name == s.address else s.name,   # the name is the address by default
+                      address + (" (off)" if not s.active else " (paused)" if s.paused else ""),
                       "\n".join(json.loads(s.profile)), when, str(s.max_items or ctx.config.matching.max_items),
                       f"{s.threshold if s.threshold is not None else threshold:g}", s.origin)
     console = Console(width=160)

@@ -1,5 +1,5 @@
 """`notifier vote SUBSCRIBER PAPER up|down|clear`: record what a subscriber thinks of a paper."""
-from notifier.commands import bring_back, context, find_subscriber
+from notifier.commands import bring_back, context, find_subscriber, named
 from notifier.errors import InputError, visible
 
 VOTES = {"up": 1, "down": -1, "clear": 0}
@@ -18,13 +18,13 @@ def run(args) -> int:
     with context(args) as ctx:
         sub = find_subscriber(ctx, args.subscriber)
         if not sub.active:              # their votes would wait, unused, for a digest they asked not to get
-            raise InputError(f"{sub.address} has unsubscribed: no vote recorded ({bring_back(sub)})")
+            raise InputError(f"{named(sub)} has unsubscribed: no vote recorded ({bring_back(sub)})")
         paper = stored_paper(ctx, args.paper_id)
         said = SAID[args.vote]
         if args.vote == "clear" and paper.arxiv_id not in dict(ctx.store.votes(sub.id)):
             said = "no vote to clear"
         ctx.store.set_vote(sub.id, paper.arxiv_id, VOTES[args.vote])
-        print(f"{sub.address}: {said} — {visible(paper.title)} ({paper.arxiv_id})")
+        print(f"{named(sub)}: {said} — {visible(paper.title)} ({paper.arxiv_id})")
     return 0
 
 

@@ -250,6 +250,9 @@ def _check_sqlite_file(path: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        in_the_way = next((p for p in reversed((folder, *folder.parents)) if p.exists() and not p.is_dir()), None)
+        if in_the_way:                        # 'File exists' or 'Not a directory' said nothing of which
+            raise StoreError(f"{in_the_way} is a file, not a folder: the database {path} cannot be kept there") from None
         raise StoreError(f"{path}: cannot create the state folder {folder}: {err.strerror}") from None
     try:
         with path.open("rb") as fh:

@@ -8,6 +8,7 @@ from typing import Iterable
 from sqlalchemy import Row, String, cast, delete, func, insert, or_, update
 from sqlmodel import Session, select
 
+from notifier.alerts import edit_command, operator_name
 from notifier.errors import StoreError
 from notifier.outbox import State
 from notifier.batching import batched
@@ -23,9 +24,12 @@ class SubscribersMixin:
     @_retry_race
     def add_subscriber(self, sub: Subscriber) -> Subscriber:
         with self.session() as s:
-            if s.exec(select(Subscriber).where(Subscriber.address == sub.address)).first():
-                raise StoreError(f"a subscriber with address '{sub.address}' already exists "
-                                 f"(use `notifier edit {sub.address}` to change it)")
+            there = s.exec(select(Subscriber).where(Subscriber.address == sub.address)).first()
+            if there:
+                name = operator_name(there.address, there.id)        # a webhook URL, a secret, by id
+                who = f"a subscriber with address '{name}'" if name == there.address else name
+                raise StoreError(f"{who} already exists: {edit_command(there.address, there.id, '--keywords TEXT')} "
+                                 "changes their profile")
             s.add(sub)
             s.flush()
             return sub
@@ -44,15 +48,17 @@ class SubscribersMixin:
         with self.reading() as s:
             return list(s.exec(select(Subscriber).where(Subscriber.name == name).order_by(Subscriber.id)))
 
-    def find_subscribers(self, addresses: list[str], origin: str | None = None,
-                         active: bool | None = None) -> set[str]:
-        """Which of these addresses are stored (with that origin, and active or not, if given)."""
-        found = set()
+    def subscribers_at(self, addresses: list[str], origin: str | None = None,
+                       active: bool | None = None) -> dict[str, Subscriber]:
+        """Address -> stored subscriber, for those of these addresses that are stored (with that
+        origin, and active or not, if given): only they are read."""
+        found = {}
         with self.reading() as s:
             for chunk in batched(addresses, 500):
-                q = select(Subscriber.address).where(Subscriber.address.in_(chunk))
+                q = select(Subscriber).where(Subscriber.address.in_(chunk))
                 q = q.where(Subscriber.origin == origin) if origin else q
-                found.update(s.exec(q.where(Subscriber.active == active) if active is not None else q))
+                found.update((sub.address, sub) for sub in s.exec(q.where(Subscriber.active == active)
+                                                                   if active is not None else q))
         return found
 
     def update_subscriber(self, sub_id: int, **changes) -> Subscriber:

@@ -30,7 +30,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from notifier.clock import as_utc
-from notifier.config import Config, read_secret
+from notifier.config import NO_FILE, Config, read_secret, setting
 from notifier.errors import ConfigError, StoreBusy
 from notifier.logs import event
 from notifier.outbox import State
@@ -100,8 +100,8 @@ class WebApp:
 
         secret = read_secret(config.web.secret_env, env)
         if not secret:
-            raise ConfigError(f"{config.path or 'defaults'}: 'web.secret_env': the signing key ${config.web.secret_env} "
-                              "is not set (environment or systemd credential); e.g. `openssl rand -hex 32`")
+            raise ConfigError(f"{setting(config, 'web.secret_env')}: the signing key ${config.web.secret_env} is not set "
+                              f"(environment or systemd credential): `export {config.web.secret_env}=$(openssl rand -hex 32)`")
         self.config, self.env, self.secret = config, env, secret
         self.signer = Signer(secret)
         self.base = (config.web.public_url or config.general.public_url).rstrip("/")
@@ -109,9 +109,9 @@ class WebApp:
         self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base))      # what browsers send as Origin
         self.https = self.base.startswith("https://")     # cookies only over TLS, and HSTS
         if not self.base:       # a mailed '/confirm/…' has no host: nobody could ever confirm
-            raise ConfigError(f"{config.path or 'defaults'}: 'web.public_url' is not set: every link the pages "
+            raise ConfigError(f"{setting(config, 'web.public_url')} is not set: every link the pages "
                               "mail starts with it, e.g. \"https://papers.example.org\" (\"http://127.0.0.1:8080\" "
-                              "to try them on this machine)")
+                              f"to try them on this machine){'' if config.path else '; ' + NO_FILE}")
         self.store = Store(config.database_url, lock_timeout_ms=LOCK_TIMEOUT_MS)
         self.ctx = Context(config=config, store=self.store)
         if clock:
