@@ -674,10 +674,20 @@ def test_a_last_term_still_being_typed_is_not_called_a_mistake_by_the_live_previ
     assert error in read(sent.text)                               # the Preview button sent it as it is
 
 
-@pytest.mark.parametrize("keywords", ["moe, -moe", "agents^x", "-diffusion"])
+@pytest.mark.parametrize("keywords", ["moe, -moe", "agents^x", "-moe, moe"])
 def test_a_last_term_no_further_typing_could_mend_is_named_by_the_live_preview(client, keywords):
     live = preview(client, "/tester", {"keywords": keywords})
-    assert 'class="error"' in live.text and "Finish" not in live.text
+    assert 'class="error"' in live.text and "Finish" not in live.text and "Add a term" not in live.text
+
+
+@pytest.mark.parametrize("keywords", ["-diffusion", "-diffusion,", '-"diffusion models", -gan', "-a"],
+                         ids=["one exclusion", "its comma", "two exclusions", "a first letter"])
+def test_exclusions_typed_before_any_term_to_look_for_are_not_called_a_mistake_by_the_live_preview(client, keywords):
+    """Typed first, "-diffusion" showed "profile has only exclusions" in red until the next term was begun."""
+    live = preview(client, "/tester", {"keywords": keywords})
+    assert 'class="error"' not in live.text and "Add a term to look for to see what it would have sent." in read(live.text)
+    sent = post_form(client, "/", {"email": "ada@example.org", "keywords": keywords, "action": "preview"})
+    assert "profile has only exclusions" in read(sent.text)      # the Preview button sent it as it is
 
 
 def test_weaker_matches_point_to_more_papers_only_where_the_page_has_it(app, client, config, store):

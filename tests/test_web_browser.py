@@ -684,17 +684,22 @@ def in_view(page, element) -> bool:
     return box["height"] > 10 and box["y"] >= 0 and box["y"] + box["height"] <= view["height"]
 
 
-def test_a_phrase_being_typed_is_said_to_be_unfinished_politely_not_as_an_alert(site, browser):
+@pytest.mark.parametrize("typed, said", [('"speculative', 'Close the phrase with " to see what it would have sent.'),
+                                         ("-diffusion", "Add a term to look for to see what it would have sent.")],
+                         ids=["a phrase", "an exclusion first"])
+def test_a_profile_being_typed_is_said_to_be_unfinished_politely_not_as_an_alert(site, browser, typed, said):
     """Each pause while typing a phrase ('"speculative' before its closing quote) put an alert in the
-    preview: a screen reader broke off to read "unbalanced quote" over the person typing."""
+    preview: a screen reader broke off to read "unbalanced quote" over the person typing; an
+    exclusion typed first ("-diffusion") was "profile has only exclusions" in red."""
     from playwright.sync_api import expect
 
     base, *_ = site
     page = browser.new_page()
     page.goto(base + "/")
-    page.get_by_label("Keywords").fill('"speculative')
-    expect(page.locator("#tester-status")).to_have_text('Close the phrase with " to see what it would have sent.')
+    page.get_by_label("Keywords").fill(typed)
+    expect(page.locator("#tester-status")).to_have_text(said)
     assert page.get_by_role("alert").count() == 0 and page.locator("#tester .error").count() == 0
+    assert page.locator("p.help:has(#tester-status)").evaluate("p => !p.classList.contains('error')")
 
 
 @pytest.mark.parametrize("typed, mailed", [("user@bücher.example", "user@xn--bcher-kva.example"),
