@@ -973,3 +973,22 @@ def test_the_words_highlighted_in_the_preview_are_readable_in_light_and_dark(sit
     page.get_by_label("Keywords").fill("agents")
     page.locator("#tester .snippet mark").first.wait_for()
     assert contrast(page, "#tester .snippet mark") >= 4.5
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no javascript"])
+@pytest.mark.parametrize("way", ["manage page", "refused form"])
+def test_a_page_that_loads_with_keywords_says_what_they_would_have_sent_under_them(site, smtp, browser, way,
+                                                                                    javascript):
+    """The line under the keywords filled only at the first edit: the manage page, and a form sent
+    back refused, loaded with keywords and papers below, and nothing said under the box."""
+    base, *_ = site
+    page = browser.new_context(java_script_enabled=javascript).new_page()
+    if way == "manage page":
+        subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents, memory")
+        page.get_by_role("link", name="Manage your subscription").click()
+    else:
+        sign_up(page, base, "ada@example.org", "agents, memory", zone="Mars/Olympus")
+        page.get_by_role("heading", name="There is a problem").wait_for()
+    said = "From 30 papers of the last 7 days, this profile would have sent 10 papers:"
+    assert page.locator("#tester-status").inner_text() == said
+    assert page.locator("#tester-jump").is_visible()
