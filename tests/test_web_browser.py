@@ -992,3 +992,34 @@ def test_a_page_that_loads_with_keywords_says_what_they_would_have_sent_under_th
     said = "From 30 papers of the last 7 days, this profile would have sent 10 papers:"
     assert page.locator("#tester-status").inner_text() == said
     assert page.locator("#tester-jump").is_visible()
+
+
+def gap(page, upper: str, lower: str) -> float:
+    """The space in px between the bottom of ``upper`` and the top of ``lower`` (CSS selectors)."""
+    return page.evaluate("([u, l]) => document.querySelector(l).getBoundingClientRect().top"
+                         " - document.querySelector(u).getBoundingClientRect().bottom", [upper, lower])
+
+
+GROUPS = {"": ["email", "keywords", "time", "timezone", "frequency", ""],     # "": the buttons
+          "manage": ["keywords-1", "keywords-2", "time", "timezone", "frequency", "max_items", "more", ""]}
+SIDE_BY_SIDE = [{"time", "timezone"}, {"max_items", "more"}]      # in a row on a wide screen
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+@pytest.mark.parametrize("address", ["", "manage"], ids=["sign-up", "manage"])
+def test_the_groups_of_a_form_are_evenly_spaced(site, smtp, browser, width, address):
+    """On the manage page "Delivery time" sat right under the line that ends the keywords (0 px, less
+    than between a label and its box: it read as part of them), the second profile 23 px under the
+    first, and the group after a row of two 32 px under it; the others are 16 px apart."""
+    base, *_ = site
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    if address:
+        subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+        page.get_by_role("link", name="Manage your subscription").click()
+    else:
+        page.goto(base + "/")
+    page.get_by_role("heading", level=1).wait_for()
+    groups = GROUPS[address]
+    gaps = {f"{upper} / {lower}": gap(page, f".field:has(#{upper})", f"label[for={lower}]" if lower else ".actions")
+            for upper, lower in zip(groups, groups[1:]) if {upper, lower} not in SIDE_BY_SIDE}
+    assert gaps == dict.fromkeys(gaps, 16)
