@@ -1023,3 +1023,23 @@ def test_the_groups_of_a_form_are_evenly_spaced(site, smtp, browser, width, addr
     gaps = {f"{upper} / {lower}": gap(page, f".field:has(#{upper})", f"label[for={lower}]" if lower else ".actions")
             for upper, lower in zip(groups, groups[1:]) if {upper, lower} not in SIDE_BY_SIDE}
     assert gaps == dict.fromkeys(gaps, 16)
+
+
+SEEN_ORDER = """p => { const out = [], walker = document.createTreeWalker(p, NodeFilter.SHOW_TEXT); let n;
+  while ((n = walker.nextNode())) for (let i = 0; i < n.length; i++) {
+    const r = document.createRange(); r.setStart(n, i); r.setEnd(n, i + 1);
+    const box = r.getBoundingClientRect(); out.push([box.top, box.left, n.data[i]]); }
+  return out.sort((a, b) => a[0] - b[0] || a[1] - b[1]).map(c => c[2]).join(''); }"""
+
+
+def test_a_right_to_left_address_reads_in_the_sentences_naming_it_as_in_the_box_it_was_typed_in(site, smtp, browser):
+    """Guard: each address the pages name is isolated, left to right as in its e-mail box (a <bdi>
+    of the address's own direction showed 'דנה@example.org' as 'example.org@דנה'), and the
+    sentence's words stay in their places around it."""
+    base, *_ = site
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_up(page, base, "דנה@example.org")
+    sentence = page.locator("p", has_text="We sent a message to")
+    assert sentence.evaluate(SEEN_ORDER).startswith("We sent a message to הנד@example.org. Follow the link")
+    page.goto(link_in(mail_to(smtp[1], "דנה@example.org", "Confirm").get_content(), "confirm"))
+    assert page.locator("p", has_text="Start sending").evaluate(SEEN_ORDER) == "Start sending paper digests to הנד@example.org?"

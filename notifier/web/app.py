@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Callable
 from urllib.parse import urlencode, urlsplit
 
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -277,8 +278,9 @@ class WebApp:
                                f"“{beyond}” before the @; use another address"}
             return self.page(request, "subscribe", 400, fields=f, errors=errors, result=await self.run_tester(f),
                              **self.choices())
-        notice = (f"Not sent: we could not send a message to {readable_address(f.email)} just now, so there is no "
-                  "link to follow yet. Check the address, or Subscribe again in a while: what you typed is still below.")
+        notice = Markup("Not sent: we could not send a message to {} just now, so there is no link to follow yet. "
+                        "Check the address, or Subscribe again in a while: what you typed is still below."
+                        ).format(readable_address(f.email))
         return self.page(request, "subscribe", 503, fields=f, errors={}, notice=notice,
                          result=await self.run_tester(f), **self.choices())
 
@@ -323,11 +325,11 @@ class WebApp:
         address = readable_address(signup.fields.email)
         sub = await run_in_threadpool(self.confirmed_since, signup)
         if sub is not None:
-            return self.message(request, "You are subscribed", f"{address} is confirmed. {self.first_digest(sub)} "
-                                "Every digest links to a page where you change your keywords or unsubscribe.")
+            return self.message(request, "You are subscribed", Markup("{} is confirmed. {} Every digest links to a "
+                                "page where you change your keywords or unsubscribe.").format(address, self.first_digest(sub)))
         return self.message(request, "Check your inbox",
-                            f"We sent a message to {address}. Follow the link in it to confirm; nothing is sent "
-                            f"to you before that. The link works for {hours} hours.", rechecks=True,
+                            Markup("We sent a message to {}. Follow the link in it to confirm; nothing is sent to you "
+                                   "before that. The link works for {} hours.").format(address, hours), rechecks=True,
                             link=f"{self.root}{request.url.path}/correct", link_text="Wrong address? Correct it")
 
     async def correct(self, request: Request) -> Response:
@@ -389,8 +391,9 @@ class WebApp:
         failed = await run_in_threadpool(self.mail_link, f.email)
         if failed is not None:
             return await self.not_sent(request, f, failed)
-        return self.message(request, "Check your inbox", f"If {readable_address(f.email)} is subscribed here, we "
-                            f"sent it a link to your settings. The link works for {self.config.web.link_days} days.")
+        return self.message(request, "Check your inbox", Markup("If {} is subscribed here, we sent it a link to your "
+                            "settings. The link works for {} days.").format(readable_address(f.email),
+                                                                            self.config.web.link_days))
 
     def mail_link(self, address: str) -> str | None:
         """The manage link to a subscriber; nothing to anyone else. -> None, or why it was not sent."""
@@ -420,7 +423,7 @@ class WebApp:
     async def confirm_page(self, request: Request) -> Response:
         signup = await run_in_threadpool(self.signup_for, request.path_params["token"])
         return self.page(request, "action", title="Confirm your subscription",
-                         text=f"Start sending paper digests to {readable_address(signup.address)}?",
+                         text=Markup("Start sending paper digests to {}?").format(readable_address(signup.address)),
                          button="Confirm subscription")
 
     async def confirm(self, request: Request) -> Response:
@@ -575,7 +578,8 @@ class WebApp:
                                 "Changed your mind? Subscribe again from the start page.", link=f"{self.root}/",
                                 link_text="Start page")
         return self.page(request, "action", title="Unsubscribe",
-                         text=f"Stop sending paper digests to {readable_address(sub.address)}?", button="Unsubscribe")
+                         text=Markup("Stop sending paper digests to {}?").format(readable_address(sub.address)),
+                         button="Unsubscribe")
 
     async def unsubscribe(self, request: Request) -> Response:
         t = self.verify("unsubscribe", request.path_params["token"], UNSUBSCRIBE_DAYS)
