@@ -23,7 +23,7 @@ def quotes_isolated(message: str) -> Markup:
     error took the sentence's direction, so the quote mark or minus typed at its start showed at
     its end (the left), unlike in the right-to-left box it was typed in."""
     parts = QUOTED.split(message)        # odd ones are the quoted values, with their quote marks
-    return Markup("").join(Markup("{}<bdi dir="ltr">{}</bdi>{}").format(p[0], p[1:-1], p[-1]) if i % 2 else escape(p)
+    return Markup("").join(Markup("{}<bdi>{}</bdi>{}").format(p[0], p[1:-1], p[-1]) if i % 2 else escape(p)
                            for i, p in enumerate(parts))
 
 
