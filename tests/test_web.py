@@ -2042,11 +2042,28 @@ def test_an_https_public_url_adds_hsts_and_a_plain_http_one_does_not(app, client
         plain.web.close()
 
 
-def test_live_previews_are_limited_to_120_a_minute_per_client(app, client):
-    answers = [preview(client, "/tester", {"keywords": "agents"}).status_code for _ in range(121)]
-    assert answers[:120] == [200] * 120 and answers[120] == 429
-    with TestClient(app, base_url=PUBLIC, client=("192.0.2.7", 50000)) as another:
-        assert preview(another, "/tester", {"keywords": "agents"}).status_code == 200
+def test_live_previews_are_limited_to_120_a_minute_per_browser_and_360_per_address(app, client):
+    """Counted by address alone, one person typing fast behind a university's NAT used up the
+    120 a minute of everyone else in the room. A script taking a new cookie for each preview
+    still stops at the address's 360."""
+    with freeze_time("2026-06-12 09:00"):
+        answers = [preview(client, "/tester", {"keywords": "agents"}).status_code for _ in range(121)]
+        assert answers[:120] == [200] * 120 and answers[120] == 429
+        with TestClient(app, base_url=PUBLIC) as neighbour:          # the same address, another browser
+            assert preview(neighbour, "/tester", {"keywords": "agents"}).status_code == 200
+        with TestClient(app, base_url=PUBLIC) as script:
+            answers = [fresh_preview(script) for _ in range(240)]
+        assert answers[:239] == [200] * 239 and answers[239] == 429
+        with TestClient(app, base_url=PUBLIC, client=("192.0.2.7", 50000)) as another:
+            assert preview(another, "/tester", {"keywords": "agents"}).status_code == 200
+    with freeze_time("2026-06-12 09:01:01"):
+        assert preview(client, "/tester", {"keywords": "agents"}).status_code == 200
+
+
+def fresh_preview(client) -> int:
+    """A live preview from a browser with no cookie yet: it gets one from the page first."""
+    client.cookies.clear()
+    return preview(client, "/tester", {"keywords": "agents"}).status_code
 
 
 def test_an_unsubscribe_link_keeps_working_for_a_year(app, client, config, store):
