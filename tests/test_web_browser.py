@@ -1043,3 +1043,20 @@ def test_a_right_to_left_address_reads_in_the_sentences_naming_it_as_in_the_box_
     assert sentence.evaluate(SEEN_ORDER).startswith("We sent a message to הנד@example.org. Follow the link")
     page.goto(link_in(mail_to(smtp[1], "דנה@example.org", "Confirm").get_content(), "confirm"))
     assert page.locator("p", has_text="Start sending").evaluate(SEEN_ORDER) == "Start sending paper digests to הנד@example.org?"
+
+
+@pytest.mark.parametrize("address", ["", "manage"], ids=["sign-up", "manage"])
+def test_on_a_phone_every_control_of_the_form_is_a_finger_high(site, smtp, browser, address):
+    """The "Fewer or more papers" slider was 16 px tall, hard to catch with a finger, and the
+    "How often" list 41 px beside boxes of 44."""
+    base, *_ = site
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    if address:
+        subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+        page.get_by_role("link", name="Manage your subscription").click()
+    else:
+        page.goto(base + "/")
+    page.get_by_role("heading", level=1).wait_for()
+    heights = page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll(
+        'form input:not([type=hidden]), form select, form button')).map(e => [e.id || e.textContent, e.getBoundingClientRect().height]))""")
+    assert {name: h for name, h in heights.items() if h < 44} == {}
