@@ -1000,6 +1000,16 @@ def gap(page, upper: str, lower: str) -> float:
                          " - document.querySelector(u).getBoundingClientRect().bottom", [upper, lower])
 
 
+def open_form(page, base, recorder, address: str) -> None:
+    """The sign-up form, or (``address`` "manage") the manage page of a new subscriber."""
+    if address:
+        subscribe_by_keyboard_and_confirm(page, base, recorder, "ada@example.org", "agents")
+        page.get_by_role("link", name="Manage your subscription").click()
+    else:
+        page.goto(base + "/")
+    page.get_by_role("heading", level=1).wait_for()
+
+
 GROUPS = {"": ["email", "keywords", "time", "timezone", "frequency", ""],     # "": the buttons
           "manage": ["keywords-1", "keywords-2", "time", "timezone", "frequency", "max_items", "more", ""]}
 SIDE_BY_SIDE = [{"time", "timezone"}, {"max_items", "more"}]      # in a row on a wide screen
@@ -1013,12 +1023,7 @@ def test_the_groups_of_a_form_are_evenly_spaced(site, smtp, browser, width, addr
     first, and the group after a row of two 32 px under it; the others are 16 px apart."""
     base, *_ = site
     page = browser.new_page(viewport={"width": width, "height": 900})
-    if address:
-        subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
-        page.get_by_role("link", name="Manage your subscription").click()
-    else:
-        page.goto(base + "/")
-    page.get_by_role("heading", level=1).wait_for()
+    open_form(page, base, smtp[1], address)
     groups = GROUPS[address]
     gaps = {f"{upper} / {lower}": gap(page, f".field:has(#{upper})", f"label[for={lower}]" if lower else ".actions")
             for upper, lower in zip(groups, groups[1:]) if {upper, lower} not in SIDE_BY_SIDE}
@@ -1051,12 +1056,7 @@ def test_on_a_phone_every_control_of_the_form_is_a_finger_high(site, smtp, brows
     "How often" list 41 px beside boxes of 44."""
     base, *_ = site
     page = browser.new_page(viewport={"width": 375, "height": 800})
-    if address:
-        subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
-        page.get_by_role("link", name="Manage your subscription").click()
-    else:
-        page.goto(base + "/")
-    page.get_by_role("heading", level=1).wait_for()
+    open_form(page, base, smtp[1], address)
     heights = page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll(
         'form input:not([type=hidden]), form select, form button')).map(e => [e.id || e.textContent, e.getBoundingClientRect().height]))""")
     assert {name: h for name, h in heights.items() if h < 44} == {}
