@@ -1047,7 +1047,8 @@ def test_a_right_to_left_address_reads_in_the_sentences_naming_it_as_in_the_box_
     sentence = page.locator("p", has_text="We sent a message to")
     assert sentence.evaluate(SEEN_ORDER).startswith("We sent a message to הנד@example.org. Follow the link")
     page.goto(link_in(mail_to(smtp[1], "דנה@example.org", "Confirm").get_content(), "confirm"))
-    assert page.locator("p", has_text="Start sending").evaluate(SEEN_ORDER) == "Start sending paper digests to הנד@example.org?"
+    start = page.locator("p", has_text="Start sending")
+    assert start.evaluate(SEEN_ORDER) == "Start sending paper digests to הנד@example.org?"
 
 
 @pytest.mark.parametrize("address", ["", "manage"], ids=["sign-up", "manage"])
@@ -1058,5 +1059,6 @@ def test_on_a_phone_every_control_of_the_form_is_a_finger_high(site, smtp, brows
     page = browser.new_page(viewport={"width": 375, "height": 800})
     open_form(page, base, smtp[1], address)
     heights = page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll(
-        'form input:not([type=hidden]), form select, form button')).map(e => [e.id || e.textContent, e.getBoundingClientRect().height]))""")
+        'form input:not([type=hidden]), form select, form button'))
+        .map(e => [e.id || e.textContent, e.getBoundingClientRect().height]))""")
     assert {name: h for name, h in heights.items() if h < 44} == {}

@@ -348,8 +348,9 @@ class WebApp:
         address = readable_address(signup.fields.email)
         sub = await run_in_threadpool(self.confirmed_since, signup)
         if sub is not None:
-            return self.message(request, "You are subscribed", Markup("{} is confirmed. {} Every digest links to a "
-                                "page where you change your keywords or unsubscribe.").format(address, self.first_digest(sub)))
+            confirmed = Markup("{} is confirmed. {} Every digest links to a page where you change your keywords or "
+                               "unsubscribe.").format(address, self.first_digest(sub))
+            return self.message(request, "You are subscribed", confirmed)
         return self.message(request, "Check your inbox",
                             Markup("We sent a message to {}. Follow the link in it to confirm; nothing is sent to you "
                                    "before that. The link works for {} hours.").format(address, hours), rechecks=True,
