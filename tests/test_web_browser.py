@@ -684,17 +684,22 @@ def in_view(page, element) -> bool:
     return box["height"] > 10 and box["y"] >= 0 and box["y"] + box["height"] <= view["height"]
 
 
-def test_a_phrase_being_typed_is_said_to_be_unfinished_politely_not_as_an_alert(site, browser):
+@pytest.mark.parametrize("typed, said", [('"speculative', 'Close the phrase with " to see what it would have sent.'),
+                                         ("-diffusion", "Add a term to look for to see what it would have sent.")],
+                         ids=["a phrase", "an exclusion first"])
+def test_a_profile_being_typed_is_said_to_be_unfinished_politely_not_as_an_alert(site, browser, typed, said):
     """Each pause while typing a phrase ('"speculative' before its closing quote) put an alert in the
-    preview: a screen reader broke off to read "unbalanced quote" over the person typing."""
+    preview: a screen reader broke off to read "unbalanced quote" over the person typing; an
+    exclusion typed first ("-diffusion") was "profile has only exclusions" in red."""
     from playwright.sync_api import expect
 
     base, *_ = site
     page = browser.new_page()
     page.goto(base + "/")
-    page.get_by_label("Keywords").fill('"speculative')
-    expect(page.locator("#tester-status")).to_have_text('Close the phrase with " to see what it would have sent.')
+    page.get_by_label("Keywords").fill(typed)
+    expect(page.locator("#tester-status")).to_have_text(said)
     assert page.get_by_role("alert").count() == 0 and page.locator("#tester .error").count() == 0
+    assert page.locator("p.help:has(#tester-status)").evaluate("p => !p.classList.contains('error')")
 
 
 @pytest.mark.parametrize("typed, mailed", [("user@bücher.example", "user@xn--bcher-kva.example"),
@@ -968,3 +973,92 @@ def test_the_words_highlighted_in_the_preview_are_readable_in_light_and_dark(sit
     page.get_by_label("Keywords").fill("agents")
     page.locator("#tester .snippet mark").first.wait_for()
     assert contrast(page, "#tester .snippet mark") >= 4.5
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no javascript"])
+@pytest.mark.parametrize("way", ["manage page", "refused form"])
+def test_a_page_that_loads_with_keywords_says_what_they_would_have_sent_under_them(site, smtp, browser, way,
+                                                                                    javascript):
+    """The line under the keywords filled only at the first edit: the manage page, and a form sent
+    back refused, loaded with keywords and papers below, and nothing said under the box."""
+    base, *_ = site
+    page = browser.new_context(java_script_enabled=javascript).new_page()
+    if way == "manage page":
+        subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents, memory")
+        page.get_by_role("link", name="Manage your subscription").click()
+    else:
+        sign_up(page, base, "ada@example.org", "agents, memory", zone="Mars/Olympus")
+        page.get_by_role("heading", name="There is a problem").wait_for()
+    said = "From 30 papers of the last 7 days, this profile would have sent 10 papers:"
+    assert page.locator("#tester-status").inner_text() == said
+    assert page.locator("#tester-jump").is_visible()
+
+
+def gap(page, upper: str, lower: str) -> float:
+    """The space in px between the bottom of ``upper`` and the top of ``lower`` (CSS selectors)."""
+    return page.evaluate("([u, l]) => document.querySelector(l).getBoundingClientRect().top"
+                         " - document.querySelector(u).getBoundingClientRect().bottom", [upper, lower])
+
+
+def open_form(page, base, recorder, address: str) -> None:
+    """The sign-up form, or (``address`` "manage") the manage page of a new subscriber."""
+    if address:
+        subscribe_by_keyboard_and_confirm(page, base, recorder, "ada@example.org", "agents")
+        page.get_by_role("link", name="Manage your subscription").click()
+    else:
+        page.goto(base + "/")
+    page.get_by_role("heading", level=1).wait_for()
+
+
+GROUPS = {"": ["email", "keywords", "time", "timezone", "frequency", ""],     # "": the buttons
+          "manage": ["keywords-1", "keywords-2", "time", "timezone", "frequency", "max_items", "more", ""]}
+SIDE_BY_SIDE = [{"time", "timezone"}, {"max_items", "more"}]      # in a row on a wide screen
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+@pytest.mark.parametrize("address", ["", "manage"], ids=["sign-up", "manage"])
+def test_the_groups_of_a_form_are_evenly_spaced(site, smtp, browser, width, address):
+    """On the manage page "Delivery time" sat right under the line that ends the keywords (0 px, less
+    than between a label and its box: it read as part of them), the second profile 23 px under the
+    first, and the group after a row of two 32 px under it; the others are 16 px apart."""
+    base, *_ = site
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    open_form(page, base, smtp[1], address)
+    groups = GROUPS[address]
+    gaps = {f"{upper} / {lower}": gap(page, f".field:has(#{upper})", f"label[for={lower}]" if lower else ".actions")
+            for upper, lower in zip(groups, groups[1:]) if {upper, lower} not in SIDE_BY_SIDE}
+    assert gaps == dict.fromkeys(gaps, 16)
+
+
+SEEN_ORDER = """p => { const out = [], walker = document.createTreeWalker(p, NodeFilter.SHOW_TEXT); let n;
+  while ((n = walker.nextNode())) for (let i = 0; i < n.length; i++) {
+    const r = document.createRange(); r.setStart(n, i); r.setEnd(n, i + 1);
+    const box = r.getBoundingClientRect(); out.push([box.top, box.left, n.data[i]]); }
+  return out.sort((a, b) => a[0] - b[0] || a[1] - b[1]).map(c => c[2]).join(''); }"""
+
+
+def test_a_right_to_left_address_reads_in_the_sentences_naming_it_as_in_the_box_it_was_typed_in(site, smtp, browser):
+    """Guard: each address the pages name is isolated, left to right as in its e-mail box (a <bdi>
+    of the address's own direction showed 'דנה@example.org' as 'example.org@דנה'), and the
+    sentence's words stay in their places around it."""
+    base, *_ = site
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_up(page, base, "דנה@example.org")
+    sentence = page.locator("p", has_text="We sent a message to")
+    assert sentence.evaluate(SEEN_ORDER).startswith("We sent a message to הנד@example.org. Follow the link")
+    page.goto(link_in(mail_to(smtp[1], "דנה@example.org", "Confirm").get_content(), "confirm"))
+    start = page.locator("p", has_text="Start sending")
+    assert start.evaluate(SEEN_ORDER) == "Start sending paper digests to הנד@example.org?"
+
+
+@pytest.mark.parametrize("address", ["", "manage"], ids=["sign-up", "manage"])
+def test_on_a_phone_every_control_of_the_form_is_a_finger_high(site, smtp, browser, address):
+    """The "Fewer or more papers" slider was 16 px tall, hard to catch with a finger, and the
+    "How often" list 41 px beside boxes of 44."""
+    base, *_ = site
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    open_form(page, base, smtp[1], address)
+    heights = page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll(
+        'form input:not([type=hidden]), form select, form button'))
+        .map(e => [e.id || e.textContent, e.getBoundingClientRect().height]))""")
+    assert {name: h for name, h in heights.items() if h < 44} == {}

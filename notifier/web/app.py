@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Callable
 from urllib.parse import urlencode, urlsplit
 
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -47,7 +48,10 @@ from notifier.web.tokens import Signer, Token, TokenError
 
 log = logging.getLogger("notifier.web")
 UNSUBSCRIBE_DAYS = 365        # an unsubscribe link in an old mail keeps working for a year
-TESTER_LIMIT = "120/minute"   # live previews per client (one per pause in typing)
+TESTER_LIMIT = "120/minute"   # live previews per browser (one per pause in typing), and per client without a cookie
+ROOM_LIMIT = "360/minute"     # live previews per client in all: a room behind one address (NAT) typing at once; a
+                              # script taking a new cookie each time gets no more. 6 a second at 107 ms each (8,000
+                              # papers, bench_web) leave the tester's one lock free a third of the time
 RESENT_LIMIT = "1/minute"     # one mail per sign-up (address and settings) in this while
 VOTE_LABELS = {True: "more like this", False: "not for me"}
 FILE_OWNED = ("Your keywords and schedule are set in this service’s configuration, so they cannot be changed "
@@ -156,13 +160,33 @@ class WebApp:
         page.headers["Retry-After"] = str(wait)
         return page
 
-    def counted_as(self, mails: bool) -> tuple[str, str]:
-        """The per-client limit a form counts against: ``limit_per_client`` for one that mails; one
-        that comes back on the page (a Preview, a form refused for a typo) mails nothing and counts
-        among the live previews, which still slow a script that sends bad forms without end. Refused
-        forms counted against the 20 an hour: a room on one network, signing up after a talk and
-        fixing a typo or two each, was told to wait an hour."""
-        return (self.config.web.limit_per_client, "client") if mails else (TESTER_LIMIT, "tester")
+    def counted_as(self, request: Request, mails: bool) -> list[tuple[str, ...]]:
+        """The per-client limits a request counts against, each (limit, *key): ``limit_per_client``
+        for a form that mails; one that comes back on the page (a Preview, a form refused for a typo)
+        mails nothing and counts among the live previews, which still slow a script that sends bad
+        forms without end. Refused forms counted against the 20 an hour: a room on one network,
+        signing up after a talk and fixing a typo or two each, was told to wait an hour."""
+        if mails:
+            return [(self.config.web.limit_per_client, "client", self.client(request))]
+        return self.previews_of(request)
+
+    def previews_of(self, request: Request) -> list[tuple[str, ...]]:
+        """The live-preview limits: TESTER_LIMIT for each browser (its CSRF cookie; the requests
+        without one share their address's), within ROOM_LIMIT for its address. Counted by address
+        alone, one person typing fast behind a university's NAT used up the room's 120 a minute."""
+        client = self.client(request)
+        return [(TESTER_LIMIT, "tester", client, request.cookies.get(security.CSRF_COOKIE, "")),
+                (ROOM_LIMIT, "tester", client)]
+
+    def over_limit(self, limits: list[tuple[str, ...]]) -> tuple[str, ...] | None:
+        """Counts a request against each of ``limits`` ((limit, *key)), if all allow it now; else
+        counts it against none and gives the first that refused it."""
+        for at, (limit, *key) in enumerate(limits):
+            if not self.allowed(limit, *key):
+                for counted in limits[:at]:
+                    self.limiter.forget(*counted)
+                return (limit, *key)
+        return None
 
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -223,9 +247,9 @@ class WebApp:
         refused = request.scope.get(CSRF_REFUSED_SCOPE)
         preview = form.get("action") == "preview" or refused      # a refused form shows, as a preview does
         settings, errors = ({}, {}) if preview else check(f, self.config.web.slack_targets)
-        limit, kind = self.counted_as(mails=not (preview or errors))
-        if not self.allowed(limit, kind, self.client(request)):
-            return self.too_many(request, limit, kind, self.client(request))
+        over = self.over_limit(self.counted_as(request, mails=not (preview or errors)))
+        if over:
+            return self.too_many(request, *over)
         if preview:
             return self.page(request, "subscribe", 403 if refused else 200, fields=f, errors={},
                              notice=unchecked(request, "Not sent", "Subscribe") if refused else "",
@@ -246,7 +270,7 @@ class WebApp:
         subscriber = known if known is not None and known.active else None
         resent = ("mailed", address, str(subscriber is not None), json.dumps(settings, sort_keys=True))
         if not self.allowed(RESENT_LIMIT, *resent):
-            self.limiter.forget(*self.counted_as(mails=True), self.client(request))
+            self.limiter.forget(*self.counted_as(request, mails=True)[0])
             return self.to_sent(f, subscriber is not None)
         if not self.allowed(limit, "address", address):
             self.limiter.forget(RESENT_LIMIT, *resent)
@@ -277,8 +301,9 @@ class WebApp:
                                f"“{beyond}” before the @; use another address"}
             return self.page(request, "subscribe", 400, fields=f, errors=errors, result=await self.run_tester(f),
                              **self.choices())
-        notice = (f"Not sent: we could not send a message to {readable_address(f.email)} just now, so there is no "
-                  "link to follow yet. Check the address, or Subscribe again in a while: what you typed is still below.")
+        notice = Markup("Not sent: we could not send a message to {} just now, so there is no link to follow yet. "
+                        "Check the address, or Subscribe again in a while: what you typed is still below."
+                        ).format(readable_address(f.email))
         return self.page(request, "subscribe", 503, fields=f, errors={}, notice=notice,
                          result=await self.run_tester(f), **self.choices())
 
@@ -323,11 +348,12 @@ class WebApp:
         address = readable_address(signup.fields.email)
         sub = await run_in_threadpool(self.confirmed_since, signup)
         if sub is not None:
-            return self.message(request, "You are subscribed", f"{address} is confirmed. {self.first_digest(sub)} "
-                                "Every digest links to a page where you change your keywords or unsubscribe.")
+            confirmed = Markup("{} is confirmed. {} Every digest links to a page where you change your keywords or "
+                               "unsubscribe.").format(address, self.first_digest(sub))
+            return self.message(request, "You are subscribed", confirmed)
         return self.message(request, "Check your inbox",
-                            f"We sent a message to {address}. Follow the link in it to confirm; nothing is sent "
-                            f"to you before that. The link works for {hours} hours.", rechecks=True,
+                            Markup("We sent a message to {}. Follow the link in it to confirm; nothing is sent to you "
+                                   "before that. The link works for {} hours.").format(address, hours), rechecks=True,
                             link=f"{self.root}{request.url.path}/correct", link_text="Wrong address? Correct it")
 
     async def correct(self, request: Request) -> Response:
@@ -379,18 +405,19 @@ class WebApp:
         to one that is not."""
         f = Fields.from_form(await request.form(), self.default_more)
         errors = address_errors(f.email, self.config.web.slack_targets)
-        limits = [(*self.counted_as(mails=not errors), self.client(request))]
+        limits = self.counted_as(request, mails=not errors)
         limits += [] if errors else [(self.config.web.limit_per_address, "address", canonical_address(f.email))]
-        for limit, kind, key in limits:
-            if not self.allowed(limit, kind, key):
-                return self.too_many(request, limit, kind, key)
+        over = self.over_limit(limits)
+        if over:
+            return self.too_many(request, *over)
         if errors:
             return self.page(request, "link", 400, fields=f, errors=errors, slack=bool(self.config.web.slack_targets))
         failed = await run_in_threadpool(self.mail_link, f.email)
         if failed is not None:
             return await self.not_sent(request, f, failed)
-        return self.message(request, "Check your inbox", f"If {readable_address(f.email)} is subscribed here, we "
-                            f"sent it a link to your settings. The link works for {self.config.web.link_days} days.")
+        return self.message(request, "Check your inbox", Markup("If {} is subscribed here, we sent it a link to your "
+                            "settings. The link works for {} days.").format(readable_address(f.email),
+                                                                            self.config.web.link_days))
 
     def mail_link(self, address: str) -> str | None:
         """The manage link to a subscriber; nothing to anyone else. -> None, or why it was not sent."""
@@ -420,7 +447,7 @@ class WebApp:
     async def confirm_page(self, request: Request) -> Response:
         signup = await run_in_threadpool(self.signup_for, request.path_params["token"])
         return self.page(request, "action", title="Confirm your subscription",
-                         text=f"Start sending paper digests to {readable_address(signup.address)}?",
+                         text=Markup("Start sending paper digests to {}?").format(readable_address(signup.address)),
                          button="Confirm subscription")
 
     async def confirm(self, request: Request) -> Response:
@@ -575,7 +602,8 @@ class WebApp:
                                 "Changed your mind? Subscribe again from the start page.", link=f"{self.root}/",
                                 link_text="Start page")
         return self.page(request, "action", title="Unsubscribe",
-                         text=f"Stop sending paper digests to {readable_address(sub.address)}?", button="Unsubscribe")
+                         text=Markup("Stop sending paper digests to {}?").format(readable_address(sub.address)),
+                         button="Unsubscribe")
 
     async def unsubscribe(self, request: Request) -> Response:
         t = self.verify("unsubscribe", request.path_params["token"], UNSUBSCRIBE_DAYS)
@@ -687,7 +715,7 @@ class WebApp:
         """The live preview beside the sign-up form; beside the manage form (``/manage/{token}/tester``)
         with the subscriber's votes applied. A POST of the form's fields: a stored profile may be
         longer than a URL can carry (uvicorn refuses a request head over 16 KB)."""
-        if not self.allowed(TESTER_LIMIT, "tester", self.client(request)):
+        if self.over_limit(self.previews_of(request)):
             return HTMLResponse("<p>Too many previews; wait a moment.</p>", status_code=429)
         token = request.path_params.get("token")
         try:
@@ -745,7 +773,7 @@ def own_origins(web: WebApp, scope) -> set[str]:
 def unchecked(request: Request, not_done: str, button: str) -> str:
     """The line above a form the CSRF check refused, shown again as typed: nothing was done, why,
     and which button sends it again (its page carries a new token)."""
-    why = UNCHECKED[bool(request.cookies.get("csrftoken"))]
+    why = UNCHECKED[bool(request.cookies.get(security.CSRF_COOKIE))]
     return f"{not_done}: {why}. What you typed is still below: {button} again."
 
 
@@ -794,7 +822,7 @@ def csrf_refusal(web: WebApp, request: Request) -> Response:
     """The page for a form the CSRF check refused and that does not come back as typed."""
     if security.sent_from(request.scope, own_origins(web, request.scope)) == "elsewhere":
         return error_page(web, request, 403, FROM_ELSEWHERE, link=f"{web.root}/", link_text="Start page")
-    return error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get("csrftoken"))])
+    return error_page(web, request, 403, CSRF_REFUSED[bool(request.cookies.get(security.CSRF_COOKIE))])
 
 
 def error_page(web: WebApp, request: Request, status: int, text: str, **values) -> Response:

@@ -27,9 +27,17 @@ def quotes_isolated(message: str) -> Markup:
                            for i, p in enumerate(parts))
 
 
-def readable_address(address: str) -> str:
-    """An address as its owner typed it: a domain stored in its ASCII form (xn--bcher-kva.example)
-    shown in Unicode (bücher.example); anything else as stored."""
+def readable_address(address: str) -> Markup:
+    """An address as its owner typed it (``as_typed``), as HTML isolated from the sentence naming it,
+    as every untrusted text the pages show: a number or a mark after a right-to-left address would
+    join it. Left to right, as in the e-mail box it was typed in: a <bdi> of its own direction showed
+    'דנה@example.org' as 'example.org@דנה'."""
+    return Markup('<bdi dir="ltr">{}</bdi>').format(as_typed(address))
+
+
+def as_typed(address: str) -> str:
+    """A domain stored in its ASCII form (xn--bcher-kva.example) in Unicode (bücher.example);
+    anything else as stored."""
     import idna
 
     local, at, domain = address.rpartition("@")

@@ -24,6 +24,7 @@ HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 CSRF_EXEMPT = ("/unsubscribe/", "/slack/")
+CSRF_COOKIE = "csrftoken"      # asgi-csrf's cookie: one per browser, which the live previews' limit counts by
 SLACK_BODY_BYTES = 1_000_000    # a Slack click carries the whole message clicked in: 50 blocks of papers, 25 KB and more
 
 
@@ -44,7 +45,8 @@ def with_csrf(app, secret: str, secure_cookie: bool, on_failure):
     the body again (asgi-csrf has read it), so that a refused form can come back as typed."""
     return KeepBody(asgi_csrf(app, signing_secret=secret, signing_namespace="notifier.csrf",
                               always_protect=Protected(), skip_if_scope=lambda scope: exempt(scope["path"]),
-                              cookie_secure=secure_cookie, cookie_samesite="Strict", send_csrf_failed=on_failure))
+                              cookie_name=CSRF_COOKIE, cookie_secure=secure_cookie, cookie_samesite="Strict",
+                              send_csrf_failed=on_failure))
 
 
 def sent_from(scope, own_origins: set[str]) -> str:

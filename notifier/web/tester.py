@@ -24,6 +24,8 @@ MAX_PROFILE_CHARS = 2000        # a profile's few dozen telling terms fit many t
                                 # on the manage page stay under [web] max_body_bytes (64 KB)
 OPEN_PHRASE = 'Close the phrase with " to see what it would have sent.'
 UNFINISHED = "Finish the last term to see what it would have sent."
+NO_TERM_YET = "Add a term to look for to see what it would have sent."     # only exclusions typed so far
+LOOKED_FOR = "paper"            # any term to look for, as typing on might add
 WARM_PROFILE = "paper"          # any valid profile: running it builds the index the next visitor needs
 
 
@@ -69,18 +71,28 @@ def profile_error(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
 
 
 def still_typing(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
-    """The live preview's calm line for a profile whose last term is half typed, else ''. Typed
-    slowly, "agents" showed "has only common words" in red after its "a", "speculative decoding"
-    "unbalanced quote" after every key, ", -diffusion" "empty term" after its "-". Half typed: the
-    first refused profile's term is refused on its own, and typing on at its end (closing the
-    phrase, a letter, a weight's digit) would make every profile valid."""
+    """The live preview's calm line for a profile still being typed, else ''. Typed slowly, "agents"
+    showed "has only common words" in red after its "a", "speculative decoding" "unbalanced quote"
+    after every key, ", -diffusion" "empty term" after its "-", and "-diffusion, agents" "has only
+    exclusions" until "agents" was begun. Still being typed: typing on at the end of the first
+    refused profile (closing the phrase, a letter, a weight's digit, a term to look for on a line of
+    its own) would make every profile valid; finishing its last term counts only when that term is
+    refused on its own (``refused_alone``)."""
     at, _ = profile_error_at(texts, kept)
-    if at is None or not refused_alone(texts[at]):
+    if at is None:
         return ""
-    phrase_open = texts[at].count('"') % 2
-    ends = ('"', 'x"') if phrase_open else ("x", "2")
-    finished = any(not profile_error([*texts[:at], texts[at] + end, *texts[at + 1:]], kept) for end in ends)
-    return (OPEN_PHRASE if phrase_open else UNFINISHED) if finished else ""
+    text = texts[at]
+    phrase_open = text.count('"') % 2
+    typed_on = [text + end for end in (('"', 'x"') if phrase_open else ("x", "2"))] if refused_alone(text) else []
+    looking_for = [t + "\n" + LOOKED_FOR for t in [text, *typed_on]]
+    if not mended(texts, at, typed_on + looking_for, kept):
+        return ""
+    return OPEN_PHRASE if phrase_open else UNFINISHED if mended(texts, at, typed_on, kept) else NO_TERM_YET
+
+
+def mended(texts: list[str], at: int, versions: list[str], kept: frozenset[str]) -> bool:
+    """Would one of ``versions`` of ``texts[at]`` make every profile valid?"""
+    return any(not profile_error([*texts[:at], version, *texts[at + 1:]], kept) for version in versions)
 
 
 def refused_alone(text: str) -> bool:
