@@ -171,8 +171,9 @@ def item_view(item: DigestItem) -> dict:
         segments = joined_hits(segments)
         if ev.field in SHOWN_ABOVE:
             segments = [] if said(segments, ev.term.split(", ")) else hits_only(segments)
-        terms = ", ".join(named(t, item.match.apart) for t in ev.term.split(", "))     # (fold names two so)
-        evidence.append({"term": terms, "field": ev.field, "segments": isolated_snippet(segments)})
+        terms = ev.term.split(", ")     # (fold names two so)
+        evidence.append({"term": ", ".join(typed(t, 60) for t in terms), "segments": isolated_snippet(segments),
+                         "field": found_in(ev.field, terms, item.match.apart)})
     links = [("abstract", p.abs_url)]
     links.append(("PDF", p.pdf_url or f"https://arxiv.org/pdf/{p.arxiv_id}"))
     if p.code_url:
@@ -185,8 +186,8 @@ def item_view(item: DigestItem) -> dict:
         stats.append(f"▲ {p.upvotes} upvote{'s' if p.upvotes != 1 else ''}")
     if p.comments is not None:
         stats.append(f"{p.comments} comment{'s' if p.comments != 1 else ''}")
-    why = {t for ev in evidence for t in ev["term"].split(", ")}      # "matched:" lists the terms left
-    terms = [t for t in named_terms(item.match.matched, item.match.apart) if t not in why]
+    why = {t for ev in shown for t in ev.term.split(", ")}      # "matched:" lists the terms left
+    terms = named_terms([t for t in item.match.matched if t not in why], item.match.apart)
     return {"title": isolated(readable_tex(one_line(p.title, MAX_TITLE_CHARS))) or p.arxiv_id,
             "lang": "ja" if KANA.search(p.title or "") else "", "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
@@ -205,6 +206,17 @@ def named(term: str, apart: list[str]) -> str:
     ("long-context inference (its words apart)", as `notifier match` says): its why line quoted
     "… *inference* …" as if the paper had the phrase."""
     return f"{typed(term, 60)} (its words apart)" if term in apart else typed(term, 60)
+
+
+def found_in(where: str, terms: list[str], apart: list[str]) -> str:
+    """Where a why line's terms were found, and which of them only as their words apart: "abstract",
+    "abstract, its words apart", "abstract, sparse experts by its words apart". Said by ``named``
+    beside the term, the line read "web agent (its words apart) (abstract)"."""
+    loose = [typed(t, 60) for t in terms if t in apart]
+    if not loose:
+        return where
+    whose = "its" if len(loose) == 1 else "their"
+    return f"{where}, {whose} words apart" if len(loose) == len(terms) else f"{where}, {', '.join(loose)} by {whose} words apart"
 
 
 def isolated_snippet(segments: list[tuple[str, bool]]) -> list[tuple[str, bool]]:

@@ -1001,7 +1001,7 @@ def test_a_phrase_found_only_as_its_words_apart_is_named_so_in_the_digest(cfg, h
     cycle(cfg, "2026-07-01 08:00")
     [msg] = outbox(cfg)
     body = " ".join(text_of(msg).split())
-    assert "why: long-context inference (its words apart) (abstract):" in body
+    assert "why: long-context inference (abstract, its words apart):" in body
     assert "matched:" not in body       # the why line names it: "matched:" lists only the terms it does not
 
 

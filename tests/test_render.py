@@ -1061,10 +1061,27 @@ def test_a_phrase_found_only_as_its_words_apart_is_named_so_in_email_and_slack()
         ("Long-context prompts make ", False), ("inference", True), (" slow.", False)])]
     mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
     text = " ".join(mail.text.split())
-    assert "why: long-context inference (its words apart) (abstract): Long-context prompts make *inference*" in text
-    assert re.search(r'long-context inference \(its words apart\) <span class="tag"[^>]*>\(abstract\)', mail.html)
-    assert "> long-context inference (its words apart) (abstract): Long-context prompts make *inference*" in slack
+    assert "why: long-context inference (abstract, its words apart): Long-context prompts make *inference*" in text
+    assert re.search(r'long-context inference <span class="tag"[^>]*>\(abstract, its words apart\)', mail.html)
+    assert "> long-context inference (abstract, its words apart): Long-context prompts make *inference*" in slack
     assert all("matched: kv cache ·" in x and x.count("long-context") == 1 for x in (text, mail.html, slack))
+
+
+@pytest.mark.parametrize("terms, apart, said", [
+    ("web agent", ["web agent"], "why: web agent (abstract, its words apart):"),
+    ("web agent, kv cache", ["web agent", "kv cache"], "why: web agent, kv cache (abstract, their words apart):"),
+    ("web agent, kv cache", ["web agent"], "why: web agent, kv cache (abstract, web agent by its words apart):")],
+    ids=["one term", "both terms", "one of two terms"])
+def test_a_why_line_says_where_and_which_words_were_found_apart_in_one_pair_of_brackets(terms, apart, said):
+    """"why: web agent (its words apart) (abstract)": two pairs of brackets, read as two asides;
+    the place and the words apart are now said once, in one."""
+    d = digest(1)
+    d.items[0].match.matched, d.items[0].match.apart = ["web agent", "kv cache"], apart
+    d.items[0].match.evidence = [Evidence(terms, "abstract", [("A ", False), ("web", True),
+                                                              (" agent for the ", False), ("KV cache", True)])]
+    mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    assert said in " ".join(mail.text.split()) and f"> {said[5:]}" in slack
+    assert ") (" not in mail.text + slack and "matched: web agent" not in mail.text
 
 
 @pytest.mark.parametrize("liked, line", [(0, "ranked up: you voted it up"),
