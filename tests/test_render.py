@@ -894,7 +894,7 @@ def test_a_paper_matched_in_its_title_is_not_shown_twice_the_why_line_names_the_
     mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
     flat = " ".join(mail.text.split())
     assert ("why: sparse attention (title): *Sparse Attention* … *Multi-Agent* "
-            "why: MoE (title): *FaaSMoE* … *MoE* matched:") in flat
+            "why: MoE (title): *FaaSMoE* … *MoE* abstract: https:") in flat
     assert flat.count("Planet Scale") == 1 and slack.count("Planet Scale") == 1
     assert mail.html.count("Planet Scale") == 2         # the inbox preview and the title
     assert "> sparse attention (title): *Sparse Attention* … *Multi-Agent*\\n" in slack
@@ -1178,3 +1178,22 @@ def test_a_why_line_naming_a_title_word_comes_before_a_quote_of_the_abstract():
     assert "   why: search agents (title)\n   why: web agent (abstract): A study" in mail.text
     assert mail.html.index("search agents <span") < mail.html.index("web agent <span")
     assert "> search agents (title)\\n> web agent (abstract): A study" in slack
+
+
+def test_a_paper_shows_its_links_then_its_matches_and_stats_then_the_vote_in_email_text_and_slack_alike():
+    """Slack showed a paper's links (abstract, PDF, code) before its grey line of profiles and ▲
+    stats, the email after it. One order now, Slack's: after the title and the why lines a reader
+    opens the paper; the grey line ("ranked up: …", "▲ 10 upvotes") is detail, read last, beside
+    the vote it explains."""
+    from notifier.web.links import digest_links
+
+    d = digest(1)
+    d.links = digest_links("https://papers.example.org", "key", 7, [d.items[0].paper.arxiv_id])
+    up = d.links.votes[d.items[0].paper.arxiv_id][0]
+    mail, slack = render.render_email(d), render.render_slack(d)
+    blocks = json.dumps(slack.blocks, ensure_ascii=False)
+    for shown, vote in ((mail.text, up), (mail.html, up), (blocks, up.rsplit("/", 1)[-1])):
+        order = [shown.index(x) for x in ("why:" if shown is mail.text else "A study of the",
+                                          "https://arxiv.org/abs/2507.10000", "profiles: llm; systems",
+                                          "▲ 10 upvotes", vote)]
+        assert order == sorted(order)
