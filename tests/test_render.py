@@ -1197,3 +1197,25 @@ def test_a_paper_shows_its_links_then_its_matches_and_stats_then_the_vote_in_ema
                                           "https://arxiv.org/abs/2507.10000", "profiles: llm; systems",
                                           "▲ 10 upvotes", vote)]
         assert order == sorted(order)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+def test_on_a_phone_unsubscribe_and_change_keywords_are_24_px_targets_on_a_line_of_their_own():
+    """At 375 px the footer's "Unsubscribe" was 72x15 px inside the sentence "Sent by … to Ann.
+    Change keywords or pause. Unsubscribe.": WCAG 2.5.8 exempts a link in a sentence, but it is
+    the one link a reader may need to hit on a phone. Made a 24 px box in the sentence, a fold
+    began its line with ". Unsubscribe."; the links now have a line of their own."""
+    from playwright.sync_api import sync_playwright
+    from notifier.web.links import digest_links
+
+    d = digest(1)
+    d.links = digest_links("https://papers.example.org", "key", 7, [d.items[0].paper.arxiv_id])
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 375, "height": 800})
+        page.set_content(render.render_email(d, unsubscribe_url=d.links.unsubscribe).html)
+        boxes = [a.bounding_box() for a in page.locator(".foot a").all()]
+        sent = page.locator(".foot").bounding_box()
+        browser.close()
+    assert len(boxes) == 2 and all(b["width"] >= 24 and b["height"] >= 24 for b in boxes)
+    assert boxes[0]["y"] == boxes[1]["y"] and boxes[0]["x"] == sent["x"] + 20      # the line's first words, side by side
