@@ -7,6 +7,7 @@ import importlib.resources
 import re
 import textwrap
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import zip_longest
@@ -14,8 +15,8 @@ from pathlib import Path
 
 from notifier.models import Digest, DigestItem
 from notifier.tex import WORD_JOINER, readable_tex
-from notifier.untrusted import (BIDI_CONTROL, CONTROLS, FSI, PDI, ZWJ, balanced, continues, depth, few_marks,
-                                has_bidi, isolated, resolved, still_open, whole)
+from notifier.untrusted import (BIDI_CONTROL, CONTROLS, FSI, PDI, ZWJ, after_virama, balanced, continues, depth,
+                                few_marks, has_bidi, isolated, resolved, still_open, whole)
 
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
@@ -420,7 +421,7 @@ def _wrap_line(line: str, width: int) -> str:
         return line
     label = re.match(r"\s*(\d+\.\s|[a-z]+: )?", line).group()
     text, indent = resolved(line[len(label):]), " " * len(label)
-    if any(columns(c) != 1 for c in text):      # (its length can equal its columns: 日 and an isolate)
+    if any(w != 1 for w in widths(text)):      # (its length can equal its columns: 日 and an isolate)
         return "\n".join(isolated_lines(_wrap_wide(text, width - 2 * depth(text), label, indent)))
     return "\n".join(isolated_lines(textwrap.wrap(text, width, initial_indent=label, subsequent_indent=indent,
                                                  break_on_hyphens=False)))
@@ -448,8 +449,24 @@ def counted(s: str) -> int:
 
 
 def columns(s: str) -> int:
-    """The columns ``s`` takes in a terminal (``column``)."""
-    return sum(column(c, s[i - 1] if i else "") for i, c in enumerate(s))
+    """The columns ``s`` takes in a terminal (``widths``)."""
+    return sum(widths(s))
+
+
+def widths(s: str) -> Iterator[int]:
+    """The columns each character of ``s`` adds in a terminal: ``column``'s, but an Indic syllable
+    is drawn at most two wide, as wcwidth counts it: a spacing vowel sign (हि, கொ) or a consonant
+    joined by a virama (क्ष) makes its letter two wide, and one more (त्रि, न्दी) adds nothing.
+    Counted one a piece, "हिन्दी" was five columns (four drawn): a Hindi or Tamil title was folded
+    a word early."""
+    cluster = 0         # the columns of the syllable (or other character made of several) so far
+    for i, c in enumerate(s):
+        w = column(c, s[i - 1] if i else "")
+        if cluster and (unicodedata.category(c) == "Mc" or after_virama(s, i)):
+            w, cluster = 2 - cluster, 2
+        elif w:
+            cluster = w
+        yield w
 
 
 # What joins the character before it on screen: a decomposed Hangul syllable's vowel and final
@@ -468,7 +485,7 @@ def column(c: str, before: str = "") -> int:
         return 0
     if c == EMOJI_STYLE:
         return int(bool(before) and column(before) == 1)
-    return 0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+    return 0 if unicodedata.category(c) in ("Mn", "Me", "Mc", "Cf") else 2 if unicodedata.east_asian_width(c) in "WF" else 1
 
 
 # What Japanese and Chinese line breaking (kinsoku) never starts a line with: closing punctuation,
@@ -505,8 +522,8 @@ def _fitting(word: str, room: int) -> str:
     """The start of ``word`` that fits ``room`` columns (``counted``), splitting no character made of
     several."""
     used = 0
-    for end, c in enumerate(word):
-        used += column(c, word[end - 1:end]) + bool(BIDI_CONTROL.match(c))
+    for end, (c, w) in enumerate(zip(word, widths(word))):
+        used += w + bool(BIDI_CONTROL.match(c))
         if used > room:
             return word[:whole(word, end)]
     return word

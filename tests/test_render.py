@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import wcwidth
 
 from notifier import render
 from notifier.models import Evidence
@@ -1219,3 +1220,26 @@ def test_on_a_phone_unsubscribe_and_change_keywords_are_24_px_targets_on_a_line_
         browser.close()
     assert len(boxes) == 2 and all(b["width"] >= 24 and b["height"] >= 24 for b in boxes)
     assert boxes[0]["y"] == boxes[1]["y"] and boxes[0]["x"] == sent["x"] + 20      # the line's first words, side by side
+
+
+INDIC_TITLES = {
+    "hindi": "अन्तर्राष्ट्रीय स्वास्थ्य संस्थानों में व्यक्तित्व और स्थिति की द्वितीय प्रश्नोत्तरी: क्षेत्रीय भाषाओं के लिए "
+             "बड़े भाषा मॉडलों का मूल्यांकन",
+    "tamil": "கற்றுக்கொள்ளும் முறைகளுக்கான தொழில்நுட்பத்தின் பக்கங்களைப் பற்றிய மதிப்பீட்டுக்கான ஆய்வு: பெரிய மொழி "
+             "மாதிரிகளுக்கான திறமையான கவன வழிமுறை"}
+
+
+@pytest.mark.parametrize("language", sorted(INDIC_TITLES))
+def test_a_hindi_or_tamil_title_is_folded_where_a_terminal_ends_its_line(language):
+    """A spacing vowel sign (हि, கொ) and a consonant joined by a virama (क्ष) each counted a column,
+    but a terminal draws a syllable two wide at most (wcwidth's count, the judge here): "हिन्दी" was
+    five columns, not four, and these titles' first lines were folded at 58 and 59 columns of 72."""
+    title = INDIC_TITLES[language]
+    assert render.columns(title) == wcwidth.wcswidth(title)
+    assert all(render.columns(w) == wcwidth.wcswidth(w) for w in title.split())
+    lines = render.render_email(digest(papers=[paper(0, title=title)])).text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("1. "))
+    folded = lines[start:next(i for i in range(start, len(lines)) if "://" in lines[i])]
+    assert len(folded) >= 2
+    for line, after in zip(folded, folded[1:]):
+        assert wcwidth.wcswidth(line) <= 72 < wcwidth.wcswidth(f"{line} {after.split()[0]}")
