@@ -1243,3 +1243,8 @@ def test_a_hindi_or_tamil_title_is_folded_where_a_terminal_ends_its_line(languag
     assert len(folded) >= 2
     for line, after in zip(folded, folded[1:]):
         assert wcwidth.wcswidth(line) <= 72 < wcwidth.wcswidth(f"{line} {after.split()[0]}")
+
+
+def test_a_title_cut_inside_a_hindi_conjunct_is_cut_before_it():
+    """A cut between a virama and the consonant it joins (क्|ष) left a half letter before the "…"."""
+    assert render.one_line("x" * 8 + "क्षत्रिय", 11) == "x" * 8 + "…"
