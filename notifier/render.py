@@ -398,9 +398,10 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
                     more_line=more_line(len(views) - shown, digest.weaker_count))
         page = env.get_template("digest.html.j2").render(**args)
         page = _inliner().inline(page)
-        if len(page.encode("utf-8")) <= max_bytes or shown == 0:
+        size = len(page.encode("utf-8"))
+        if size <= max_bytes or shown == 0:
             break
-        shown = max(0, shown - max(1, shown // 5))
+        shown = min(shown - 1, shown * max_bytes // size)       # papers take about the same room each
     text = wrap_text(env.get_template("digest.txt.j2").render(**args))
     return RenderedEmail(subject=ctx["subject"], text=text, html=page)
 
@@ -551,9 +552,12 @@ def _stylesheet(template_dir: str | None) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _inliner():
+    """Inlines the stylesheet, written short ("color:#57606a"), and keeps in the <style> only its
+    @media rules (dark mode), which cannot be inlined. The <style> kept the inlined rules a second
+    time and each declaration had its spaces: 5% of a 40-paper email, two papers of Gmail's 102 KB."""
     import css_inline
 
-    return css_inline.CSSInliner(keep_style_tags=True)
+    return css_inline.CSSInliner(keep_at_rules=True, minify_css=True)
 
 
 # ----------------------------------------------------------------------------- slack
