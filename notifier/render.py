@@ -112,7 +112,7 @@ def terms_label(profile_terms: list[str]) -> str:
 def when_label(digest: Digest) -> str:
     if is_catch_up(digest):
         days = sorted(digest.covers_days)
-        return f"catch-up {day_label(days[0])} – {day_label(days[-1])}"
+        return f"catch-up {days_label(days[0], days[-1])}"
     if digest.recipient.frequency == "weekly":
         return f"week {days_label(*week_days(digest))}"
     return day_label(digest.day)
@@ -120,7 +120,9 @@ def when_label(digest: Digest) -> str:
 
 def days_label(first, last) -> str:
     """'Thu 23 – Wed 29 Jul', 'Tue 30 Jun – Mon 6 Jul': the month once when both days are in it
-    (in full, a weekly email's heading ran onto a second line at 600 px for the month alone)."""
+    (in full, a weekly email's heading ran onto a second line at 600 px for the month alone; a
+    catch-up's subject said "catch-up Mon 27 Jul – Wed 29 Jul" beside the weekly's "week Thu 23 –
+    Wed 29 Jul")."""
     start = f"{first:%a} {first.day}" if first.month == last.month else day_label(first)
     return f"{start} – {day_label(last)}"
 
@@ -152,7 +154,7 @@ def status_line(digest: Digest) -> str:
                  f"{its} papers will be included once {it_is} back.")
     if is_catch_up(digest):
         days = sorted(digest.covers_days)
-        line = f"Catch-up digest covering {len(days)} days ({day_label(days[0])} – {day_label(days[-1])}). " + line
+        line = f"Catch-up digest covering {len(days)} days ({days_label(days[0], days[-1])}). " + line
     return line
 
 

@@ -67,8 +67,14 @@ def test_subject_says_what_is_inside():
     assert render.render_email(digest(1)).subject.startswith("1 paper on ")
     catch = digest(2, covers_days=[date(2026, 7, 27), date(2026, 7, 28), date(2026, 7, 29)])
     e = render.render_email(catch)
-    assert "catch-up Mon 27 Jul – Wed 29 Jul" in e.subject
-    assert e.text.count("Catch-up digest covering 3 days") == 1
+    assert e.subject == "2 papers — catch-up Mon 27 – Wed 29 Jul — on kv cache, MoE"
+    assert e.text.count("Catch-up digest covering 3 days (Mon 27 – Wed 29 Jul).") == 1
+
+
+def test_a_catch_up_over_two_months_names_each_month():
+    """Guard: the month is said once only when both days are in it."""
+    catch = digest(2, covers_days=[date(2026, 6, 30), date(2026, 7, 1)])
+    assert "catch-up Tue 30 Jun – Wed 1 Jul" in render.render_email(catch).subject
 
 
 def test_a_subject_with_long_terms_shows_the_count_and_day_where_a_phone_cuts_it_off():
