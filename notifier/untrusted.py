@@ -134,8 +134,9 @@ FLAG_LETTERS = "".join(map(chr, range(0x1F1E6, 0x1F200)))     # two make a flag:
 def whole(s: str, i: int) -> int:
     """Where to cut ``s`` at ``i`` or before, splitting no character made of several: a letter and
     its combining marks, an emoji sequence (joined by ZWJ, with a skin tone or a variation
-    selector), a flag. Cut inside one, 👩‍🔬 showed as 👩 and a joiner, 🇯🇵 as a lone boxed J."""
-    while 0 < i < len(s) and (continues(s[i]) or s[i - 1] == ZWJ):
+    selector), a flag, an Indic conjunct (``after_virama``). Cut inside one, 👩‍🔬 showed as 👩 and a
+    joiner, 🇯🇵 as a lone boxed J."""
+    while 0 < i < len(s) and (continues(s[i]) or s[i - 1] == ZWJ or after_virama(s, i)):
         i -= 1
     return i - (i - len(s[:i].rstrip(FLAG_LETTERS))) % 2
 
@@ -144,3 +145,18 @@ def continues(c: str) -> bool:
     """Whether ``c`` belongs with the character before it (Unicode UAX #29's extenders, roughly)."""
     return (unicodedata.category(c) in ("Mn", "Me", "Mc") or c == ZWJ or "\ufe00" <= c <= "\ufe0f"
             or "\U0001f3fb" <= c <= "\U0001f3ff" or "\U000e0020" <= c <= "\U000e007f")
+
+
+# The marks of combining class 9 that end a consonant and join none to it (Thai's phinthu, Myanmar's
+# asat, Tibetan's halanta…: Unicode's Indic_Syllabic_Category, which unicodedata lacks, calls them
+# pure killers); the other ones, Devanagari's and Tamil's virama among them, make a conjunct.
+KILLERS = frozenset("\u0d3b\u0d3c\u0e3a\u0eba\u0f84\u103a\u1714\u1715\u1734\u1baa\u1bf2\u1bf3\u2d7f\ua82c\ua953"
+                    "\uabed\U00011070\U0001107f\U00011134\U000112ea\U0001172b\U0001193d\U00011a34\U00011d44")
+
+
+def after_virama(s: str, i: int) -> bool:
+    """Whether ``s[i]`` is a letter (or a sign shown) joined by a virama to the consonant before it,
+    one syllable with it: क्ष, க்க, and क्‍ष with a ZWJ between (a half form)."""
+    k = i - 1 - (s[i - 1:i] == ZWJ)
+    return (k >= 0 and unicodedata.combining(s[k]) == 9 and s[k] not in KILLERS
+            and unicodedata.category(s[i])[0] not in "MCZ")

@@ -326,5 +326,5 @@ def test_a_digest_quotes_a_sentence_once_for_two_terms_found_in_it():
     d = digest(1)
     d.items[0].paper.title, d.items[0].paper.abstract, d.items[0].match = "Scaling language models", abstract, m
     text = " ".join(render.render_email(d).text.split())
-    assert text.count("why:") == 1 and "why: MoE, sparse experts (its words apart) (abstract):" in text
+    assert text.count("why:") == 1 and "why: MoE, sparse experts (abstract, sparse experts by its words apart):" in text
     assert "*sparse* mixture-of-*experts* (*MoE*) architectures" in text

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import wcwidth
 
 from notifier import render
 from notifier.models import Evidence
@@ -66,8 +67,14 @@ def test_subject_says_what_is_inside():
     assert render.render_email(digest(1)).subject.startswith("1 paper on ")
     catch = digest(2, covers_days=[date(2026, 7, 27), date(2026, 7, 28), date(2026, 7, 29)])
     e = render.render_email(catch)
-    assert "catch-up Mon 27 Jul – Wed 29 Jul" in e.subject
-    assert e.text.count("Catch-up digest covering 3 days") == 1
+    assert e.subject == "2 papers — catch-up Mon 27 – Wed 29 Jul — on kv cache, MoE"
+    assert e.text.count("Catch-up digest covering 3 days (Mon 27 – Wed 29 Jul).") == 1
+
+
+def test_a_catch_up_over_two_months_names_each_month():
+    """Guard: the month is said once only when both days are in it."""
+    catch = digest(2, covers_days=[date(2026, 6, 30), date(2026, 7, 1)])
+    assert "catch-up Tue 30 Jun – Wed 1 Jul" in render.render_email(catch).subject
 
 
 def test_a_subject_with_long_terms_shows_the_count_and_day_where_a_phone_cuts_it_off():
@@ -582,7 +589,7 @@ def test_the_card_fits_a_phone_without_media_queries_and_stays_600px_in_outlook(
     than a phone. Outlook for Windows ignores max-width: a table only it reads holds it to 600 px."""
     html = render.render_email(digest(2)).html
     card = re.search(r'<table class="card" [^>]*>', html).group()
-    assert 'width="100%"' in card and re.search(r'style="width: 100%;max-width: 600px;', card)
+    assert 'width="100%"' in card and re.search(r'style="width:100%;max-width:600px', card)
     before, after = html.split(card)
     assert before.rstrip().endswith('<!--[if mso]><table role="presentation" width="600" align="center" '
                                     'cellpadding="0" cellspacing="0" border="0"><tr><td><![endif]-->')
@@ -894,7 +901,7 @@ def test_a_paper_matched_in_its_title_is_not_shown_twice_the_why_line_names_the_
     mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
     flat = " ".join(mail.text.split())
     assert ("why: sparse attention (title): *Sparse Attention* … *Multi-Agent* "
-            "why: MoE (title): *FaaSMoE* … *MoE* matched:") in flat
+            "why: MoE (title): *FaaSMoE* … *MoE* abstract: https:") in flat
     assert flat.count("Planet Scale") == 1 and slack.count("Planet Scale") == 1
     assert mail.html.count("Planet Scale") == 2         # the inbox preview and the title
     assert "> sparse attention (title): *Sparse Attention* … *Multi-Agent*\\n" in slack
@@ -1061,10 +1068,27 @@ def test_a_phrase_found_only_as_its_words_apart_is_named_so_in_email_and_slack()
         ("Long-context prompts make ", False), ("inference", True), (" slow.", False)])]
     mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
     text = " ".join(mail.text.split())
-    assert "why: long-context inference (its words apart) (abstract): Long-context prompts make *inference*" in text
-    assert re.search(r'long-context inference \(its words apart\) <span class="tag"[^>]*>\(abstract\)', mail.html)
-    assert "> long-context inference (its words apart) (abstract): Long-context prompts make *inference*" in slack
+    assert "why: long-context inference (abstract, its words apart): Long-context prompts make *inference*" in text
+    assert re.search(r'long-context inference <span class="tag"[^>]*>\(abstract, its words apart\)', mail.html)
+    assert "> long-context inference (abstract, its words apart): Long-context prompts make *inference*" in slack
     assert all("matched: kv cache ·" in x and x.count("long-context") == 1 for x in (text, mail.html, slack))
+
+
+@pytest.mark.parametrize("terms, apart, said", [
+    ("web agent", ["web agent"], "why: web agent (abstract, its words apart):"),
+    ("web agent, kv cache", ["web agent", "kv cache"], "why: web agent, kv cache (abstract, their words apart):"),
+    ("web agent, kv cache", ["web agent"], "why: web agent, kv cache (abstract, web agent by its words apart):")],
+    ids=["one term", "both terms", "one of two terms"])
+def test_a_why_line_says_where_and_which_words_were_found_apart_in_one_pair_of_brackets(terms, apart, said):
+    """"why: web agent (its words apart) (abstract)": two pairs of brackets, read as two asides;
+    the place and the words apart are now said once, in one."""
+    d = digest(1)
+    d.items[0].match.matched, d.items[0].match.apart = ["web agent", "kv cache"], apart
+    d.items[0].match.evidence = [Evidence(terms, "abstract", [("A ", False), ("web", True),
+                                                              (" agent for the ", False), ("KV cache", True)])]
+    mail, slack = render.render_email(d), json.dumps(render.render_slack(d).blocks, ensure_ascii=False)
+    assert said in " ".join(mail.text.split()) and f"> {said[5:]}" in slack
+    assert ") (" not in mail.text + slack and "matched: web agent" not in mail.text
 
 
 @pytest.mark.parametrize("liked, line", [(0, "ranked up: you voted it up"),
@@ -1103,7 +1127,7 @@ def test_every_link_of_the_email_is_in_the_link_colour_the_vote_and_footer_links
     d.links = digest_links("https://papers.example.org", "key", 7, [i.paper.arxiv_id for i in d.items])
     html = render.render_email(d, unsubscribe_url=d.links.unsubscribe).html
     links = re.findall(r"<a [^>]*>[^<]*</a>", html)
-    assert len(links) == 15 and all(re.search(r'style="[^"]*color: #0b5cad;', a) for a in links)
+    assert len(links) == 15 and all(re.search(r'style="[^"]*color:#0b5cad[;"]', a) for a in links)
 
 
 TITLE_HITS = {"as the term": ("distillation", "title", "Distillation", ""),
@@ -1161,3 +1185,106 @@ def test_a_why_line_naming_a_title_word_comes_before_a_quote_of_the_abstract():
     assert "   why: search agents (title)\n   why: web agent (abstract): A study" in mail.text
     assert mail.html.index("search agents <span") < mail.html.index("web agent <span")
     assert "> search agents (title)\\n> web agent (abstract): A study" in slack
+
+
+def test_a_paper_shows_its_links_then_its_matches_and_stats_then_the_vote_in_email_text_and_slack_alike():
+    """Slack showed a paper's links (abstract, PDF, code) before its grey line of profiles and ▲
+    stats, the email after it. One order now, Slack's: after the title and the why lines a reader
+    opens the paper; the grey line ("ranked up: …", "▲ 10 upvotes") is detail, read last, beside
+    the vote it explains."""
+    from notifier.web.links import digest_links
+
+    d = digest(1)
+    d.links = digest_links("https://papers.example.org", "key", 7, [d.items[0].paper.arxiv_id])
+    up = d.links.votes[d.items[0].paper.arxiv_id][0]
+    mail, slack = render.render_email(d), render.render_slack(d)
+    blocks = json.dumps(slack.blocks, ensure_ascii=False)
+    for shown, vote in ((mail.text, up), (mail.html, up), (blocks, up.rsplit("/", 1)[-1])):
+        order = [shown.index(x) for x in ("why:" if shown is mail.text else "A study of the",
+                                          "https://arxiv.org/abs/2507.10000", "profiles: llm; systems",
+                                          "▲ 10 upvotes", vote)]
+        assert order == sorted(order)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+def test_on_a_phone_unsubscribe_and_change_keywords_are_24_px_targets_on_a_line_of_their_own():
+    """At 375 px the footer's "Unsubscribe" was 72x15 px inside the sentence "Sent by … to Ann.
+    Change keywords or pause. Unsubscribe.": WCAG 2.5.8 exempts a link in a sentence, but it is
+    the one link a reader may need to hit on a phone. Made a 24 px box in the sentence, a fold
+    began its line with ". Unsubscribe."; the links now have a line of their own."""
+    from playwright.sync_api import sync_playwright
+    from notifier.web.links import digest_links
+
+    d = digest(1)
+    d.links = digest_links("https://papers.example.org", "key", 7, [d.items[0].paper.arxiv_id])
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 375, "height": 800})
+        page.set_content(render.render_email(d, unsubscribe_url=d.links.unsubscribe).html)
+        boxes = [a.bounding_box() for a in page.locator(".foot a").all()]
+        sent = page.locator(".foot").bounding_box()
+        browser.close()
+    assert len(boxes) == 2 and all(b["width"] >= 24 and b["height"] >= 24 for b in boxes)
+    assert boxes[0]["y"] == boxes[1]["y"] and boxes[0]["x"] == sent["x"] + 20      # the line's first words, side by side
+
+
+INDIC_TITLES = {
+    "hindi": "अन्तर्राष्ट्रीय स्वास्थ्य संस्थानों में व्यक्तित्व और स्थिति की द्वितीय प्रश्नोत्तरी: क्षेत्रीय भाषाओं के लिए "
+             "बड़े भाषा मॉडलों का मूल्यांकन",
+    "tamil": "கற்றுக்கொள்ளும் முறைகளுக்கான தொழில்நுட்பத்தின் பக்கங்களைப் பற்றிய மதிப்பீட்டுக்கான ஆய்வு: பெரிய மொழி "
+             "மாதிரிகளுக்கான திறமையான கவன வழிமுறை"}
+
+
+@pytest.mark.parametrize("language", sorted(INDIC_TITLES))
+def test_a_hindi_or_tamil_title_is_folded_where_a_terminal_ends_its_line(language):
+    """A spacing vowel sign (हि, கொ) and a consonant joined by a virama (क्ष) each counted a column,
+    but a terminal draws a syllable two wide at most (wcwidth's count, the judge here): "हिन्दी" was
+    five columns, not four, and these titles' first lines were folded at 58 and 59 columns of 72."""
+    title = INDIC_TITLES[language]
+    assert render.columns(title) == wcwidth.wcswidth(title)
+    assert all(render.columns(w) == wcwidth.wcswidth(w) for w in title.split())
+    lines = render.render_email(digest(papers=[paper(0, title=title)])).text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("1. "))
+    folded = lines[start:next(i for i in range(start, len(lines)) if "://" in lines[i])]
+    assert len(folded) >= 2
+    for line, after in zip(folded, folded[1:]):
+        assert wcwidth.wcswidth(line) <= 72 < wcwidth.wcswidth(f"{line} {after.split()[0]}")
+
+
+def test_a_title_cut_inside_a_hindi_conjunct_is_cut_before_it():
+    """A cut between a virama and the consonant it joins (क्|ष) left a half letter before the "…"."""
+    assert render.one_line("x" * 8 + "क्षत्रिय", 11) == "x" * 8 + "…"
+
+
+def test_an_email_a_little_over_gmails_limit_leaves_out_one_paper_not_a_fifth_of_them():
+    """Cut for size in steps of a fifth, a 40-paper digest a byte over the limit left out 8 papers;
+    it now leaves out as many as its excess takes (papers take about the same room each)."""
+    d = digest(40)
+    e = render.render_email(d, max_bytes=len(render.render_email(d).html.encode()) - 1)
+    assert "and 1 more paper and 2 weaker matches not shown." in e.text
+
+
+def test_an_email_says_each_style_once_and_short_to_keep_papers_under_gmails_clip():
+    """The <style> repeated every rule the inliner had already written on the elements, and each
+    declaration kept its spaces ("color: #57606a;"): a 40-paper digest (long titles, two why lines each) was 120,015 bytes unclipped, now
+    114,359; at the 100 KB cut, two papers more of the 40 (34, was 32). Only the dark-mode rules,
+    which cannot be inlined, stay in the <style>."""
+    html = render.render_email(digest(3)).html
+    [style] = re.findall(r"<style>(.*?)</style>", html.split("<!--[if mso]>")[0], re.S)
+    assert style.startswith("@media (prefers-color-scheme: dark)") and style.count("{") - style.count("}") == 0
+    assert not re.search(r'style="[^"]*: ', html.split("</head>")[1].replace('class="preheader"', ""))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+def test_in_dark_mode_the_card_and_its_links_take_the_dark_colours():
+    """Guard: the dark-mode rules left in the <style> still win over the inlined light colours."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 375, "height": 800}, color_scheme="dark")
+        page.set_content(render.render_email(digest(1)).html)
+        card, title = (page.locator(x).first.evaluate("e => getComputedStyle(e).backgroundColor + ' ' + "
+                                                      "getComputedStyle(e).color") for x in (".card", ".title"))
+        browser.close()
+    assert card.startswith("rgb(22, 27, 34)") and title.endswith("rgb(88, 166, 255)")
