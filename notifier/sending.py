@@ -45,6 +45,21 @@ class DeliveryReport:
     papers: int = 0
     where: str | None = None
     error: str | None = None
+    outbox: str | None = None      # why it was written to the outbox folder instead (``why_outbox``)
+
+    @property
+    def outcome(self) -> str:
+        """What became of it, as the operator reads it: its state, or that it went to the outbox
+        folder (`sent` there would read as on its way to the subscriber)."""
+        return "written to the outbox" if self.outbox and self.state == State.SENT else self.state
+
+
+def why_outbox(config, channel: str) -> str:
+    """Why a digest of this channel goes to the outbox folder: nothing to send it with here."""
+    if channel == "email":
+        return "no [email] host is set"
+    name = config.slack.token_env
+    return f"no Slack token: ${name} is not set" if name else "no Slack token: [slack] token_env is empty"
 
 
 def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool = False,
@@ -181,7 +196,8 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime,
     level = logging.INFO if state == State.SENT else logging.WARNING
     event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel, via=sender.label,
           papers=n, attempt=claimed.attempts, error=error)
-    return DeliveryReport(who, state, n, where=result.provider_ref, error=error)
+    return DeliveryReport(who, state, n, where=result.provider_ref, error=error,
+                          outbox=why_outbox(ctx.config, sub.channel) if sender.name == "outbox" else None)
 
 
 def record(ctx: Context, d: Delivery, sub: Subscriber, sender, state: str, ref: str | None, **outcome) -> bool:

@@ -104,7 +104,8 @@ def summary(fetched: list, reports: list, waiting: list, idle: str) -> int:
         print(f"fetch {f.source} {f.day}: {f.outcome}" + (f" ({f.found} found, {f.new} new)" if f.outcome == FetchState.OK else "")
               + (f" - {f.error}" if f.error else ""))
     for r in reports:
-        print(f"deliver {r.subscriber}: {r.state}, {r.papers} paper{'s' if r.papers != 1 else ''}"
+        print(f"deliver {r.subscriber}: {r.outcome}" + (f" ({r.outbox})" if r.outcome != r.state else "")
+              + f", {r.papers} paper{'s' if r.papers != 1 else ''}"
               + (f" - {r.error}" if r.error else ""))
     lost = [r.state for r in reports if r.state in (State.FAILED, State.UNKNOWN, State.HELD)]
     if lost or waiting:
