@@ -151,7 +151,7 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
     from notifier.channels import Senders
 
     now = now or ctx.now()
-    recover(ctx, now=now)
+    recover(ctx, now=now, subscriber_ids=subscriber_ids)
     waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=subscriber_ids)
     subs = {s.id: s for s in ctx.store.list_subscribers(ids={d.subscriber_id for d in waiting})}
     due = [(d, subs[d.subscriber_id]) for d in waiting if d.subscriber_id in subs and is_due(d, now)]

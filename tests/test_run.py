@@ -387,3 +387,26 @@ def test_a_slack_digest_written_to_the_outbox_for_want_of_a_token_is_not_reporte
     code, out, _ = cli("--config", str(config), "run", "--all")
     assert (code, out) == (0, f"deliver #papers: written to the outbox ({why}), 1 paper\n")
     assert len(list((tmp_path / "outbox").glob("*.json"))) == 1
+
+
+def test_a_run_for_one_subscriber_settles_only_their_digest_a_crash_left_mid_send(cli, tmp_path, store):
+    """`run --subscriber ada` re-sent bob's digest too, which a crash had left `sending`: recovery
+    at start settled everyone's. Bob's waits for the next full run (or daemon start)."""
+    from datetime import datetime, timedelta, timezone
+
+    from notifier.models import Paper
+
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    for address in ("ada@example.org", "bob@example.org"):
+        cli("subscribe", address, "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    item = {"id": "2606.00001", "score": 1.0, "matched": ["mamba"], "profiles": [], "evidence": []}
+    crashed = datetime.now(timezone.utc) - timedelta(hours=1)          # its lease ran out long ago
+    for sub in store.list_subscribers():
+        d = store.plan_delivery(subscriber_id=sub.id, digest_day="2026-06-12", items=[item], meta={})
+        store.claim(d.id, now=crashed, lease=timedelta(minutes=5))
+    code, out, _ = cli("--config", str(config), "run", "--subscriber", "ada@example.org")
+    states = {store.find_subscriber(d.subscriber_id).address: d.state for d in store.deliveries()}
+    assert states == {"ada@example.org": "sent", "bob@example.org": "sending"}, (states, out)
+    assert code == 0 and out.startswith("deliver ada@example.org: written to the outbox"), out

@@ -34,11 +34,11 @@ def run(args) -> int:
     config = load(args) if args.dry_run else require_secrets(load(args))
     waiting = []
     with DaemonLock.of(config), open_context(config, progress=True) as ctx:
+        asked = deliverable(ctx, args.subscriber) if args.subscriber else None    # before a fetch of minutes
         if not args.dry_run:
             warn_unsubscribe_missing(config)
-            recover(ctx, at_start=True)
+            recover(ctx, at_start=True, subscriber_ids=[asked.id] if asked else None)    # theirs only, as the rest
         days = [parse_day(args.date, latest=ctx.now().date())] if args.date is not None else None
-        asked = deliverable(ctx, args.subscriber) if args.subscriber else None    # before a fetch of minutes
         fetched = fetch_cycle(ctx, days=days)
         if asked:
             ids = [asked.id]
