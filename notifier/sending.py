@@ -20,7 +20,7 @@ from functools import partial
 from hashlib import sha256
 from typing import TYPE_CHECKING, Iterator
 
-from notifier.errors import StoreError
+from notifier.errors import ProfileError, StoreError
 from notifier.alerts import edit_command, operator_name
 from notifier.logs import event
 from notifier.models import Paper
@@ -77,7 +77,7 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
         return preview_reports(ctx, subs, now, pending_of)
     plan_batch(ctx, subs, now=now)
     return (send_pending(ctx, pending_of, now=now, stop=stop)
-            + [alerted(ctx, sub) for sub, _, error in stored_profiles(subs) if error])
+            + [alerted(ctx, sub, error) for sub, _, error in stored_profiles(subs) if error])
 
 
 def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime,
@@ -130,13 +130,15 @@ def held_back(sub: Subscriber) -> DeliveryReport:
                           error=f"stored profile unreadable ({error}): {edit} replaces it")
 
 
-def alerted(ctx: Context, sub: Subscriber) -> DeliveryReport:
+def alerted(ctx: Context, sub: Subscriber, error: ProfileError) -> DeliveryReport:
     """``held_back``, and the operator alerted once for this stored text (a daemon meets it at
-    every sweep; an edit into another unreadable profile is alerted again)."""
+    every sweep; an edit into another unreadable profile is alerted again). Logged at ERROR with
+    the alert, at DEBUG each later time: a line every sweep flooded journald."""
     report = held_back(sub)
     text = f"digests to {report.subscriber} wait: {report.error}"
-    if ctx.store.raise_alert(f"profile:{sub.id}:{sha256(sub.profile.encode()).hexdigest()[:16]}", text):
-        event(log, "alert", logging.ERROR, text=text)
+    new = ctx.store.raise_alert(f"profile:{sub.id}:{sha256(sub.profile.encode()).hexdigest()[:16]}", text)
+    event(log, "profile unreadable", logging.ERROR if new else logging.DEBUG, subscriber=sub.address,
+          term=error.term, error=str(error))
     return report
 
 
