@@ -96,11 +96,12 @@ def delivery_outages(store, now: datetime) -> list[tuple[str, str]]:
     waiting = store.delivery_rows(("subscriber_id", "created_at", "claimed_at", "last_error"), [State.RETRY])
     if not waiting:
         return []
-    rows = {row.id: row for row in store.subscriber_rows("id", "channel", "address", active_only=False)}
+    rows = {row.id: row for row in store.subscriber_rows("id", "channel", "address", "updated_at", active_only=False)}
     sent = {sid: row.sent_at for sid, row in store.latest_deliveries().items() if row.sent_at is not None}
-    tried = [d for d in store.delivery_rows(("subscriber_id", "created_at", "attempts"),
-                                            [State.RETRY, State.SUPERSEDED, State.FAILED],
-                                            {d.subscriber_id for d in waiting}) if d.attempts]
+    tried = [(d.subscriber_id, due_since(d, rows[d.subscriber_id]))
+             for d in store.delivery_rows(("subscriber_id", "created_at", "attempts"),
+                                          [State.RETRY, State.SUPERSEDED, State.FAILED],
+                                          {d.subscriber_id for d in waiting}) if d.attempts]
     channels = {sid: carrier_of(row) for sid, row in rows.items()}
     down = _outages(channels, sent, tried, now)
     alone = {sid: mailbox_of(rows[sid]) for sid in {d.subscriber_id for d in waiting} if channels[sid] not in down}
@@ -140,18 +141,27 @@ def mailbox_of(sub) -> Carrier:
     return Carrier(f"subscriber:{sub.id}", f"no digest has reached {who}", f"digests reach {who} again")
 
 
-def _outages(groups: dict[int, Carrier], sent: dict[int, datetime], tried: list, now: datetime) -> dict:
+def due_since(d, sub) -> datetime:
+    """Since when a digest has been due to go out: since it was planned, or, planned before its
+    subscriber last changed, since then: a digest held by a pause is due again from the resume.
+    (Another change counts the same: an outage alert can come later for it, never early.)"""
+    return max(d.created_at, sub.updated_at)
+
+
+def _outages(groups: dict[int, Carrier], sent: dict[int, datetime], tried: list[tuple[int, datetime]],
+             now: datetime) -> dict:
     """The groups of subscribers whose digests tried since the group's last delivery (``sent``:
-    each subscriber's) include one planned SILENT_HOURS ago or more -> that last delivery (None: never)."""
+    each subscriber's; ``tried``: (subscriber, ``due_since``) of each) include one due SILENT_HOURS
+    ago or more -> that last delivery (None: never)."""
     last: dict[Carrier, datetime] = {}
     for sid, at in sent.items():
         if sid in groups:
             last[groups[sid]] = max(last.get(groups[sid], at), at)
     since: dict[Carrier, datetime] = {}
-    for d in tried:
-        group = groups.get(d.subscriber_id)
-        if group is not None and (group not in last or d.created_at > last[group]):
-            since[group] = min(since.get(group, d.created_at), d.created_at)
+    for sid, due in tried:
+        group = groups.get(sid)
+        if group is not None and (group not in last or due > last[group]):
+            since[group] = min(since.get(group, due), due)
     return {group: last.get(group) for group, start in since.items() if now - start >= timedelta(hours=SILENT_HOURS)}
 
 

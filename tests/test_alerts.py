@@ -292,3 +292,27 @@ def test_mail_deferred_for_days_is_alerted_once_for_the_mailbox_or_once_for_the_
     [text, over] = mornings(config, MONDAY, 4, each_day)
     assert text.startswith(alert) and text.endswith("last error: 451 4.3.0 Try again later"), text
     assert over == back
+
+
+def test_a_digest_held_by_a_pause_counts_its_outage_from_the_resume_not_from_when_it_was_planned(config, hooks):
+    """Planned on Monday, held by a pause on Monday, resumed on Wednesday into a webhook still
+    down: its first retry raised the alert at once, the outage counted from Monday."""
+    from notifier.models import Paper
+    from notifier.sending import deliver, send_pending
+
+    hooks.replies["/hook/B"] = [(503, {}, "service_unavailable")] * 99
+    raised = {}
+
+    def at(moment: str, step) -> None:
+        with freeze_time(moment), open_context(config) as ctx:
+            step(ctx)
+            raised[moment] = [text.split(";")[0] for text in raise_alerts(ctx)]
+
+    at("2026-07-06 07:30", lambda ctx: (ctx.store.ingest([Paper("2607.00006", "Agents at scale")], source="hf_daily",
+                                                         digest_day="2026-07-06"), deliver(ctx)))
+    at("2026-07-06 08:00", lambda ctx: ctx.store.set_paused(2, True))
+    at("2026-07-08 12:00", lambda ctx: (ctx.store.set_paused(2, False), send_pending(ctx)))
+    at("2026-07-09 11:45", deliver)
+    at("2026-07-09 12:15", send_pending)
+    assert raised == {"2026-07-06 07:30": [], "2026-07-06 08:00": [], "2026-07-08 12:00": [], "2026-07-09 11:45": [],
+                      "2026-07-09 12:15": ["Slack webhook:HOOK_B has delivered no digest yet"]}, raised
