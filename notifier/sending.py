@@ -137,8 +137,8 @@ def alerted(ctx: Context, sub: Subscriber, error: ProfileError) -> DeliveryRepor
     report = held_back(sub)
     text = f"digests to {report.subscriber} wait: {report.error}"
     new = ctx.store.raise_alert(f"profile:{sub.id}:{sha256(sub.profile.encode()).hexdigest()[:16]}", text)
-    event(log, "profile unreadable", logging.ERROR if new else logging.DEBUG, subscriber=sub.address,
-          term=error.term, error=str(error))
+    event(log, "profile unreadable", logging.ERROR if new else logging.DEBUG, subscriber=report.subscriber,
+          term=error.term, error=str(error))          # a webhook URL subscriber by id, as the alert: the log redacts URLs
     return report
 
 

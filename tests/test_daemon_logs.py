@@ -36,3 +36,18 @@ def test_a_subscriber_held_back_by_an_unreadable_profile_is_logged_at_error_once
     lines = [(r.levelname, r.ctx["term"]) for r in caplog.records if r.getMessage() == "profile unreadable"]
     assert lines == [("ERROR", "title:-mamba")] + [("DEBUG", "title:-mamba")] * 5 \
         + [("ERROR", "+-mamba")] + [("DEBUG", "+-mamba")] * 5, lines
+
+
+def test_a_webhook_url_subscriber_held_back_is_logged_by_id_as_the_alert_names_them(config, caplog):
+    """The line said subscriber=[redacted] (the URL is a secret) and the alert's own log line,
+    which named them, is this line now: the operator could not tell whose profile to edit."""
+    from notifier.sending import deliver
+
+    config.sources.hf_daily.enabled = False
+    with freeze_time("2026-07-01 07:30"), open_context(config) as ctx, caplog.at_level(logging.ERROR):
+        sub = ctx.store.add_subscriber(new_subscriber(address="https://hooks.slack.com/services/T0/B0/secret",
+                                                      keywords=["mamba"]))
+        ctx.store.update_subscriber(sub.id, profile=json.dumps(["title:-mamba"]))
+        deliver(ctx)
+    [line] = [r for r in caplog.records if r.getMessage() == "profile unreadable"]
+    assert line.ctx["subscriber"] == f"webhook subscriber #{sub.id}" and "secret" not in caplog.text
