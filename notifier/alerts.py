@@ -29,6 +29,8 @@ EMPTY_LOOKBACK_DAYS = 31
 # `[delivery] max_attempts` 11 (~28.6 h) and each morning's catch-up folding a waiting digest into
 # the next, a digest never fails through an outage of several days, so no failure tells of it.
 SILENT_HOURS = 24
+# An outage's alert key, silent:<carrier key>:<its last delivery, or never>; its end's, over:<that key>.
+SILENT, OVER, STAMP = "silent:", "over:", "%Y%m%d%H%M%S"
 
 
 def find_problems(store, now: datetime, source_failure_hours: int = 24, config=None) -> list[tuple[str, str]]:
@@ -89,7 +91,7 @@ class Carrier(NamedTuple):
 
 def delivery_outages(store, now: datetime) -> list[tuple[str, str]]:
     """A channel (``carrier_of``) with digests waiting for a retry that has delivered nothing for
-    SILENT_HOURS since the first of them was planned; and, on a channel that delivers, a subscriber
+    SILENT_HOURS since the first of them was due (``due_since``); and, on a channel that delivers, a subscriber
     of whom that is true (their own mail server deferring them). Keyed by the last delivery, which
     no catch-up changes (each morning's is a new row: its own age never reaches a day); a later
     delivery ends it, and the next outage is raised anew."""
@@ -172,8 +174,6 @@ def _silent(group: Carrier, last: datetime | None, waiting: list) -> tuple[str, 
             f"{group.silent} {since}; {n} digest{'s' if n != 1 else ''} wait{'s' if n == 1 else ''} for a retry; "
             f"last error: {latest.last_error}")
 
-
-SILENT, OVER, STAMP = "silent:", "over:", "%Y%m%d%H%M%S"     # an outage's alert key: silent:<carrier>:<last delivery>
 
 
 def outages_over(store) -> list[tuple[str, str]]:
