@@ -1,17 +1,20 @@
 """Operator alerts: a source failing for a whole day, a source answering with no papers on
 several weekdays running (a changed format or request: docs/SOURCES.md), a delivery that failed
-for good, a channel that has delivered nothing for a day while digests wait for it.
+for good, a channel that has delivered nothing for a day while digests wait for it, and that
+channel delivering again.
 
 Each problem is raised once (keyed in the store) and sent to ``[alerts] email`` and/or
-``[alerts] slack``; it is always logged at ERROR level, so journald shows it even with no
-alert channel configured.
+``[alerts] slack``; it is always logged at ERROR level (an outage's end at WARNING), so journald
+shows it even with no alert channel configured.
 """
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from shlex import quote
+from typing import NamedTuple
 
+from notifier.clock import as_utc
 from notifier.logs import event
 from notifier.outbox import ATTENTION, FETCHED, FetchState, State
 
@@ -26,6 +29,8 @@ EMPTY_LOOKBACK_DAYS = 31
 # `[delivery] max_attempts` 11 (~28.6 h) and each morning's catch-up folding a waiting digest into
 # the next, a digest never fails through an outage of several days, so no failure tells of it.
 SILENT_HOURS = 24
+# An outage's alert key, silent:<carrier key>:<its last delivery, or never>; its end's, over:<that key>.
+SILENT, OVER, STAMP = "silent:", "over:", "%Y%m%d%H%M%S"
 
 
 def find_problems(store, now: datetime, source_failure_hours: int = 24, config=None) -> list[tuple[str, str]]:
@@ -76,70 +81,145 @@ def _delivery_key(d) -> str:
     return f"delivery:{d.id}:{d.state}" + (f":{d.claimed_at:%Y%m%d%H%M%S%f}" if d.state == State.UNKNOWN else "")
 
 
+class Carrier(NamedTuple):
+    """What carries a group of subscribers' digests, as an outage alert names it: its key, what
+    the alert says while it delivers nothing, and what it says once it delivers again."""
+    key: str
+    silent: str
+    back: str
+
+
 def delivery_outages(store, now: datetime) -> list[tuple[str, str]]:
     """A channel (``carrier_of``) with digests waiting for a retry that has delivered nothing for
-    SILENT_HOURS since the first of them was planned; and, on a channel that delivers, a subscriber
+    SILENT_HOURS since the first of them was due (``due_since``); and, on a channel that delivers, a subscriber
     of whom that is true (their own mail server deferring them). Keyed by the last delivery, which
     no catch-up changes (each morning's is a new row: its own age never reaches a day); a later
     delivery ends it, and the next outage is raised anew."""
     waiting = store.delivery_rows(("subscriber_id", "created_at", "claimed_at", "last_error"), [State.RETRY])
     if not waiting:
         return []
-    rows = {row.id: row for row in store.subscriber_rows("id", "channel", "address", active_only=False)}
+    rows = {row.id: row for row in store.subscriber_rows("id", "channel", "address", "updated_at", active_only=False)}
     sent = {sid: row.sent_at for sid, row in store.latest_deliveries().items() if row.sent_at is not None}
-    tried = [d for d in store.delivery_rows(("subscriber_id", "created_at", "attempts"),
-                                            [State.RETRY, State.SUPERSEDED, State.FAILED],
-                                            {d.subscriber_id for d in waiting}) if d.attempts]
+    tried = [(d.subscriber_id, due_since(d, rows[d.subscriber_id]))
+             for d in store.delivery_rows(("subscriber_id", "created_at", "attempts"),
+                                          [State.RETRY, State.SUPERSEDED, State.FAILED],
+                                          {d.subscriber_id for d in waiting}) if d.attempts]
     channels = {sid: carrier_of(row) for sid, row in rows.items()}
     down = _outages(channels, sent, tried, now)
-    alone = {sid: (f"subscriber:{sid}", f"no digest has reached {operator_name(rows[sid].address, sid)}")
-             for sid in {d.subscriber_id for d in waiting} if channels[sid] not in down}
+    alone = {sid: mailbox_of(rows[sid]) for sid in {d.subscriber_id for d in waiting} if channels[sid] not in down}
     return _outage_texts(channels, down, waiting) + _outage_texts(alone, _outages(alone, sent, tried, now), waiting)
 
 
-def _outage_texts(groups: dict[int, tuple[str, str]], found: dict, waiting: list) -> list[tuple[str, str]]:
+def _outage_texts(groups: dict[int, Carrier], found: dict, waiting: list) -> list[tuple[str, str]]:
     """(key, text) of each group ``_outages`` found, with the digests of its subscribers waiting."""
-    of_group: dict[tuple[str, str], list] = {}
+    of_group: dict[Carrier, list] = {}
     for d in waiting:
         if d.subscriber_id in groups:
             of_group.setdefault(groups[d.subscriber_id], []).append(d)
     return [_silent(group, last, of_group[group]) for group, last in found.items()]
 
 
-def carrier_of(sub) -> tuple[str, str]:
-    """(key, what it says) of what carries a subscriber's digests: the mail server, the Slack API
-    (the bot token), or one Slack webhook (a broken one stops only its own subscribers). Not
-    ``subscribers.channel_of``, which checks an address."""
+def carrier_of(sub) -> Carrier:
+    """What carries a subscriber's digests: the mail server, the Slack API (the bot token), or one
+    Slack webhook (a broken one stops only its own subscribers). Not ``subscribers.channel_of``,
+    which checks an address."""
     if sub.channel == "email":
-        return "email", "email has delivered no digest"
+        return _carrier("email", "email")
     if sub.address.startswith("webhook:"):
-        return sub.address, f"Slack {sub.address} has delivered no digest"
+        return _carrier(sub.address, f"Slack {sub.address}")
     if sub.address.startswith("https://"):                  # the URL is a secret: named by its subscriber
-        return f"webhook-of:{sub.id}", f"the Slack webhook of subscriber {sub.id} has delivered no digest"
-    return "slack", "Slack has delivered no digest"
+        return _carrier(f"webhook-of:{sub.id}", f"the Slack webhook of subscriber {sub.id}")
+    return _carrier("slack", "Slack")
 
 
-def _outages(groups: dict[int, tuple[str, str]], sent: dict[int, datetime], tried: list, now: datetime) -> dict:
+def _carrier(key: str, name: str) -> Carrier:
+    return Carrier(key, f"{name} has delivered no digest", f"{name} is delivering again")
+
+
+def mailbox_of(sub) -> Carrier:
+    """One subscriber as an outage alert names them when only they get nothing (their own mail
+    server deferring them)."""
+    who = operator_name(sub.address, sub.id)
+    return Carrier(f"subscriber:{sub.id}", f"no digest has reached {who}", f"digests reach {who} again")
+
+
+def due_since(d, sub) -> datetime:
+    """Since when a digest has been due to go out: since it was planned, or, planned before its
+    subscriber last changed, since then: a digest held by a pause is due again from the resume.
+    (Another change counts the same: an outage alert can come later for it, never early.)"""
+    return max(d.created_at, sub.updated_at)
+
+
+def _outages(groups: dict[int, Carrier], sent: dict[int, datetime], tried: list[tuple[int, datetime]],
+             now: datetime) -> dict:
     """The groups of subscribers whose digests tried since the group's last delivery (``sent``:
-    each subscriber's) include one planned SILENT_HOURS ago or more -> that last delivery (None: never)."""
-    last: dict[tuple[str, str], datetime] = {}
+    each subscriber's; ``tried``: (subscriber, ``due_since``) of each) include one due SILENT_HOURS
+    ago or more -> that last delivery (None: never)."""
+    last: dict[Carrier, datetime] = {}
     for sid, at in sent.items():
         if sid in groups:
             last[groups[sid]] = max(last.get(groups[sid], at), at)
-    since: dict[tuple[str, str], datetime] = {}
-    for d in tried:
-        group = groups.get(d.subscriber_id)
-        if group is not None and (group not in last or d.created_at > last[group]):
-            since[group] = min(since.get(group, d.created_at), d.created_at)
+    since: dict[Carrier, datetime] = {}
+    for sid, due in tried:
+        group = groups.get(sid)
+        if group is not None and (group not in last or due > last[group]):
+            since[group] = min(since.get(group, due), due)
     return {group: last.get(group) for group, start in since.items() if now - start >= timedelta(hours=SILENT_HOURS)}
 
 
-def _silent(group: tuple[str, str], last: datetime | None, waiting: list) -> tuple[str, str]:
-    (key, says), latest, n = group, max(waiting, key=lambda d: d.claimed_at or d.created_at), len(waiting)
+def _silent(group: Carrier, last: datetime | None, waiting: list) -> tuple[str, str]:
+    latest, n = max(waiting, key=lambda d: d.claimed_at or d.created_at), len(waiting)
     since = f"since {last:%Y-%m-%d %H:%M} UTC" if last else "yet"
-    return (f"silent:{key}:{last:%Y%m%d%H%M%S}" if last else f"silent:{key}:never",
-            f"{says} {since}; {n} digest{'s' if n != 1 else ''} wait{'s' if n == 1 else ''} for a retry; "
+    return (f"{SILENT}{group.key}:{last:{STAMP}}" if last else f"{SILENT}{group.key}:never",
+            f"{group.silent} {since}; {n} digest{'s' if n != 1 else ''} wait{'s' if n == 1 else ''} for a retry; "
             f"last error: {latest.last_error}")
+
+
+
+def outages_over(store) -> list[tuple[str, str]]:
+    """One message for each outage alerted (``delivery_outages``) whose channel (or subscriber)
+    has delivered since, keyed by its alert. An outage that ended otherwise (the digests waiting
+    failed for good, or their subscribers paused or unsubscribed) is told of by the next digest
+    that gets through, if one does: until then nobody knows the channel works."""
+    keys = store.alert_keys(SILENT, OVER + SILENT)
+    alerted = [k for k in keys if k.startswith(SILENT) and OVER + k not in keys]
+    if not alerted:
+        return []
+    groups: dict[str, tuple[Carrier, set[int]]] = {}
+    for row in store.subscriber_rows("id", "channel", "address", active_only=False):
+        for carrier in (carrier_of(row), mailbox_of(row)):
+            groups.setdefault(carrier.key, (carrier, set()))[1].add(row.id)
+    over = []
+    for key in alerted:
+        name, stamp = key.removeprefix(SILENT).rsplit(":", 1)
+        last = None if stamp == "never" else datetime.strptime(stamp, STAMP).replace(tzinfo=timezone.utc)
+        text = _back(store, *groups[name], last) if name in groups else None
+        if text:
+            over.append((OVER + key, text))
+    return over
+
+
+def _back(store, carrier: Carrier, members: set[int], last: datetime | None) -> str | None:
+    """What says ``carrier`` delivers again: a digest of its ``members`` sent after ``last`` (the
+    outage's key keeps it to the second: a second later), how many went out since, how many still
+    wait. None: it has not delivered."""
+    sent = sorted(as_utc(at) for at in store.sent_times(members, last and last + timedelta(seconds=1)))
+    if not sent:
+        return None
+    n, waiting = len(sent), len(store.delivery_rows(("subscriber_id",), [State.RETRY], members))
+    return (f"{carrier.back} since {sent[0]:%Y-%m-%d %H:%M} UTC"
+            + (f", after {span(sent[0] - last)} without a digest" if last else "")
+            + f"; {n} digest{'s' if n != 1 else ''} went out since, "
+            + (f"{waiting} still wait{'s' if waiting == 1 else ''} for a retry" if waiting else "none waits for a retry"))
+
+
+def span(delta: timedelta) -> str:
+    """A delay to the minute: '10 min', '2 h 5 min', '3 days 1 h'."""
+    minutes = int(delta.total_seconds() // 60)
+    days, hours = divmod(minutes // 60, 24)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    return f"{hours} h {minutes % 60} min" if hours else f"{minutes} min"
 
 
 def unsubscribed(store, deliveries) -> set[int]:
@@ -218,6 +298,10 @@ def raise_alerts(ctx, now: datetime | None = None) -> list[str]:
     for key, text in find_problems(ctx.store, now, ctx.config.alerts.source_failure_hours, ctx.config):
         if ctx.store.raise_alert(key, text):
             event(log, "alert", logging.ERROR, text=text)
+            fresh.append(text)
+    for key, text in outages_over(ctx.store):               # good news: journald's -p warning shows it too
+        if ctx.store.raise_alert(key, text):
+            event(log, "alert", logging.WARNING, text=text)
             fresh.append(text)
     send_alerts(ctx)
     return fresh

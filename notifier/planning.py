@@ -76,13 +76,11 @@ def stored_profiles(subs) -> Iterator[tuple[Subscriber, list | None, ProfileErro
 
 def readable(subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list]]:
     """(subscriber, parsed profiles) for each subscriber whose stored profiles parse. One that no
-    longer parses is logged and skipped, so it holds back that subscriber's digest (planned once
-    the profile is edited) and nobody else's."""
+    longer parses is skipped, so it holds back that subscriber's digest (planned once the profile
+    is edited) and nobody else's; ``sending.alerted`` reports it."""
     for sub, profiles, error in stored_profiles(subs):
         if error is None:
             yield sub, profiles
-        else:
-            event(log, "profile unreadable", logging.ERROR, subscriber=sub.address, term=error.term, error=str(error))
 
 
 def match_many(ctx: Context, subs: Iterable[tuple[Subscriber, list]], index) -> Iterator[tuple[Subscriber, list[dict], int]]:

@@ -23,7 +23,8 @@ def lease_of(ctx: Context) -> timedelta:
     return timedelta(seconds=ctx.config.delivery.lease_seconds)
 
 
-def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False) -> int:
+def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False,
+            subscriber_ids: list[int] | None = None) -> int:
     """Resolve deliveries a dead worker left in `sending` once its lease ran out (the row is
     taken over first, so of several workers one resolves it). Email is re-sent with the same
     Message-ID (recipients' clients fold the duplicate); Slack is checked for the message where
@@ -31,15 +32,18 @@ def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False
     `hold`). A subscriber who is no longer active gets nothing re-sent: the row is held (see
     ``set_paused``). ``at_start`` (of `run` / `serve`) on SQLite: this process holds the local
     lock and only lock holders send, so every `sending` row was left by a dead process, however
-    recent (even with a clock set back); on a shared database other workers are sending."""
+    recent (even with a clock set back); on a shared database other workers are sending.
+    ``subscriber_ids``: only these subscribers' digests (`run --subscriber`: the others' are
+    left as they are, for the next full run or daemon start)."""
     from notifier.channels import Senders
 
     now, lease = now or ctx.now(), lease_of(ctx)
     everything = at_start and not ctx.store.shared
-    claims = ctx.store.claims_to_recover(now, lease, expired_only=not everything)
+    claims = [d for d in ctx.store.claims_to_recover(now, lease, expired_only=not everything)
+              if subscriber_ids is None or d.subscriber_id in subscriber_ids]
     if not claims:
         return 0
-    subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False)}
+    subs = {s.id: s for s in ctx.store.list_subscribers(active_only=False, ids={d.subscriber_id for d in claims})}
     resolved = 0
     with Senders(ctx.config) as senders:
         for d in claims:

@@ -20,7 +20,7 @@ from functools import partial
 from hashlib import sha256
 from typing import TYPE_CHECKING, Iterator
 
-from notifier.errors import StoreError
+from notifier.errors import ProfileError, StoreError
 from notifier.alerts import edit_command, operator_name
 from notifier.logs import event
 from notifier.models import Paper
@@ -45,6 +45,21 @@ class DeliveryReport:
     papers: int = 0
     where: str | None = None
     error: str | None = None
+    outbox: str | None = None      # why it was written to the outbox folder instead (``why_outbox``)
+
+    @property
+    def outcome(self) -> str:
+        """What became of it, as the operator reads it: its state, or that it went to the outbox
+        folder (`sent` there would read as on its way to the subscriber)."""
+        return "written to the outbox" if self.outbox and self.state == State.SENT else self.state
+
+
+def why_outbox(config, channel: str) -> str:
+    """Why a digest of this channel goes to the outbox folder: nothing to send it with here."""
+    if channel == "email":
+        return "no [email] host is set"
+    name = config.slack.token_env
+    return f"no Slack token: ${name} is not set" if name else "no Slack token: [slack] token_env is empty"
 
 
 def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool = False,
@@ -62,7 +77,7 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
         return preview_reports(ctx, subs, now, pending_of)
     plan_batch(ctx, subs, now=now)
     return (send_pending(ctx, pending_of, now=now, stop=stop)
-            + [alerted(ctx, sub) for sub, _, error in stored_profiles(subs) if error])
+            + [alerted(ctx, sub, error) for sub, _, error in stored_profiles(subs) if error])
 
 
 def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime,
@@ -115,13 +130,15 @@ def held_back(sub: Subscriber) -> DeliveryReport:
                           error=f"stored profile unreadable ({error}): {edit} replaces it")
 
 
-def alerted(ctx: Context, sub: Subscriber) -> DeliveryReport:
+def alerted(ctx: Context, sub: Subscriber, error: ProfileError) -> DeliveryReport:
     """``held_back``, and the operator alerted once for this stored text (a daemon meets it at
-    every sweep; an edit into another unreadable profile is alerted again)."""
+    every sweep; an edit into another unreadable profile is alerted again). Logged at ERROR with
+    the alert, at DEBUG each later time: a line every sweep flooded journald."""
     report = held_back(sub)
     text = f"digests to {report.subscriber} wait: {report.error}"
-    if ctx.store.raise_alert(f"profile:{sub.id}:{sha256(sub.profile.encode()).hexdigest()[:16]}", text):
-        event(log, "alert", logging.ERROR, text=text)
+    new = ctx.store.raise_alert(f"profile:{sub.id}:{sha256(sub.profile.encode()).hexdigest()[:16]}", text)
+    event(log, "profile unreadable", logging.ERROR if new else logging.DEBUG, subscriber=report.subscriber,
+          term=error.term, error=str(error))          # a webhook URL subscriber by id, as the alert: the log redacts URLs
     return report
 
 
@@ -136,7 +153,7 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
     from notifier.channels import Senders
 
     now = now or ctx.now()
-    recover(ctx, now=now)
+    recover(ctx, now=now, subscriber_ids=subscriber_ids)
     waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=subscriber_ids)
     subs = {s.id: s for s in ctx.store.list_subscribers(ids={d.subscriber_id for d in waiting})}
     due = [(d, subs[d.subscriber_id]) for d in waiting if d.subscriber_id in subs and is_due(d, now)]
@@ -181,7 +198,8 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime,
     level = logging.INFO if state == State.SENT else logging.WARNING
     event(log, f"delivery {state}", level, subscriber=sub.address, channel=sub.channel, via=sender.label,
           papers=n, attempt=claimed.attempts, error=error)
-    return DeliveryReport(who, state, n, where=result.provider_ref, error=error)
+    return DeliveryReport(who, state, n, where=result.provider_ref, error=error,
+                          outbox=why_outbox(ctx.config, sub.channel) if sender.name == "outbox" else None)
 
 
 def record(ctx: Context, d: Delivery, sub: Subscriber, sender, state: str, ref: str | None, **outcome) -> bool:

@@ -216,16 +216,53 @@ def test_a_webhook_down_for_days_is_alerted_once_though_each_morning_folds_its_d
     outage = lambda day: date(2026, 7, 7) <= day <= date(2026, 7, 9)      # noqa: E731  Tuesday to Thursday
     raised = mornings(config, MONDAY, 5, hook_b_down(hooks, outage))         # to Friday: it delivers again
     assert raised == ["Slack webhook:HOOK_B has delivered no digest since 2026-07-06 07:30 UTC; 1 digest waits for "
-                      "a retry; last error: webhook answered 503 service_unavailable"]
+                      "a retry; last error: webhook answered 503 service_unavailable",
+                      "Slack webhook:HOOK_B is delivering again since 2026-07-10 07:30 UTC, after 4 days 0 h without "
+                      "a digest; 1 digest went out since, none waits for a retry"]
     with open_context(config) as ctx:
         states = [d.state for d in ctx.store.deliveries() if d.subscriber_id == 2]
     assert states == ["sent", State.SUPERSEDED, State.SUPERSEDED, State.SUPERSEDED, "sent"]
 
 
-def test_a_webhook_down_again_after_it_delivered_is_alerted_again(config, hooks):
+def test_a_webhook_down_again_after_it_delivered_is_alerted_again_and_each_end_told_once(config, hooks):
     outage = lambda day: day.day in (7, 8, 11, 12)                           # noqa: E731  two outages, two days each
-    [first, second] = mornings(config, MONDAY, 8, hook_b_down(hooks, outage))
-    assert "since 2026-07-06 07:30 UTC" in first and "since 2026-07-10 07:30 UTC" in second
+    [first, back, second, again] = mornings(config, MONDAY, 8, hook_b_down(hooks, outage))
+    assert "no digest since 2026-07-06 07:30 UTC" in first and "no digest since 2026-07-10 07:30 UTC" in second
+    assert back.startswith("Slack webhook:HOOK_B is delivering again since 2026-07-09 07:30 UTC, after 3 days 0 h")
+    assert again.startswith("Slack webhook:HOOK_B is delivering again since 2026-07-13 07:30 UTC, after 3 days 0 h")
+
+
+def test_two_webhooks_down_at_once_are_each_alerted_and_each_told_back_once_when_it_delivers(config, hooks):
+    def each_day(day: date) -> None:
+        for hook, last_down in (("A", 8), ("B", 9)):
+            hooks.replies[f"/hook/{hook}"] = [(503, {}, "service_unavailable")] * 99 if 7 <= day.day <= last_down else []
+    raised = mornings(config, MONDAY, 5, each_day)
+    assert [text.split(" since ")[0] for text in raised] == [
+        "Slack webhook:HOOK_A has delivered no digest", "Slack webhook:HOOK_B has delivered no digest",
+        "Slack webhook:HOOK_A is delivering again", "Slack webhook:HOOK_B is delivering again"]
+    assert "since 2026-07-09 07:30 UTC" in raised[2] and "since 2026-07-10 07:30 UTC" in raised[3]
+
+
+def test_an_outage_whose_digests_were_paused_leaves_status_and_is_told_over_by_the_next_digest_through(
+        config, hooks, cli):
+    """The outage ended with nothing waiting (the subscriber paused): no message then, as the
+    webhook may still be down; `status`'s OUTAGE line goes, and the digest that gets through
+    after the resume tells the operator."""
+    raised = mornings(config, MONDAY, 3, hook_b_down(hooks, lambda day: day.day >= 7))       # down from Tuesday
+    assert [text.split(" since ")[0] for text in raised] == ["Slack webhook:HOOK_B has delivered no digest"]
+    with freeze_time("2026-07-08 23:00"):
+        assert "OUTAGE: Slack webhook:HOOK_B has delivered no digest" in cli("status")[1]
+        assert cli("edit", "webhook:HOOK_B", "--pause")[0] == 0
+        code, out, _ = cli("status")
+    assert code == 0 and "OUTAGE" not in out, out
+    assert mornings(config, date(2026, 7, 9), 1, hook_b_down(hooks, lambda day: True)) == []
+    with freeze_time("2026-07-09 23:00"):
+        assert cli("edit", "webhook:HOOK_B", "--resume")[0] == 0
+    [back] = mornings(config, date(2026, 7, 10), 2, hook_b_down(hooks, lambda day: False))
+    assert back == ("Slack webhook:HOOK_B is delivering again since 2026-07-10 07:30 UTC, after 4 days 0 h without "
+                    "a digest; 1 digest went out since, none waits for a retry")
+    with freeze_time("2026-07-11 23:00"):
+        assert "OUTAGE" not in cli("status")[1]
 
 
 def test_a_webhook_failing_for_less_than_a_day_raises_no_alert(config, hooks):
@@ -233,12 +270,16 @@ def test_a_webhook_failing_for_less_than_a_day_raises_no_alert(config, hooks):
     assert mornings(config, MONDAY, 3, hook_b_down(hooks, lambda day: day.day == 7)) == []
 
 
-@pytest.mark.parametrize("deferred, alert", [
-    (["busy@example.org"], "no digest has reached busy@example.org since 2026-07-06 07:30 UTC; 1 digest waits"),
-    (["ok@example.org", "busy@example.org"], "email has delivered no digest since 2026-07-06 07:30 UTC; 2 digests wait"),
+@pytest.mark.parametrize("deferred, alert, back", [
+    (["busy@example.org"], "no digest has reached busy@example.org since 2026-07-06 07:30 UTC; 1 digest waits",
+     "digests reach busy@example.org again since 2026-07-09 07:30 UTC, after 3 days 0 h without a digest; "
+     "1 digest went out since, none waits for a retry"),
+    (["ok@example.org", "busy@example.org"], "email has delivered no digest since 2026-07-06 07:30 UTC; 2 digests wait",
+     "email is delivering again since 2026-07-09 07:30 UTC, after 3 days 0 h without a digest; "
+     "2 digests went out since, none waits for a retry"),
 ], ids=["one-mailbox", "the-mail-server"])
 def test_mail_deferred_for_days_is_alerted_once_for_the_mailbox_or_once_for_the_server(config, smtp_recorder,
-                                                                                         deferred, alert):
+                                                                                         deferred, alert, back):
     """Not one alert per subscriber when the mail server is down; one naming the mailbox when only
     its own server defers it (the others get their mail)."""
     smtp, port = smtp_recorder
@@ -248,5 +289,30 @@ def test_mail_deferred_for_days_is_alerted_once_for_the_mailbox_or_once_for_the_
     def each_day(day: date) -> None:
         down = date(2026, 7, 7) <= day <= date(2026, 7, 8)
         smtp.rcpt_replies = {address: ["451 4.3.0 Try again later"] * 99 for address in deferred if down}
-    [text] = mornings(config, MONDAY, 4, each_day)
+    [text, over] = mornings(config, MONDAY, 4, each_day)
     assert text.startswith(alert) and text.endswith("last error: 451 4.3.0 Try again later"), text
+    assert over == back
+
+
+def test_a_digest_held_by_a_pause_counts_its_outage_from_the_resume_not_from_when_it_was_planned(config, hooks):
+    """Planned on Monday, held by a pause on Monday, resumed on Wednesday into a webhook still
+    down: its first retry raised the alert at once, the outage counted from Monday."""
+    from notifier.models import Paper
+    from notifier.sending import deliver, send_pending
+
+    hooks.replies["/hook/B"] = [(503, {}, "service_unavailable")] * 99
+    raised = {}
+
+    def at(moment: str, step) -> None:
+        with freeze_time(moment), open_context(config) as ctx:
+            step(ctx)
+            raised[moment] = [text.split(";")[0] for text in raise_alerts(ctx)]
+
+    at("2026-07-06 07:30", lambda ctx: (ctx.store.ingest([Paper("2607.00006", "Agents at scale")], source="hf_daily",
+                                                         digest_day="2026-07-06"), deliver(ctx)))
+    at("2026-07-06 08:00", lambda ctx: ctx.store.set_paused(2, True))
+    at("2026-07-08 12:00", lambda ctx: (ctx.store.set_paused(2, False), send_pending(ctx)))
+    at("2026-07-09 11:45", deliver)
+    at("2026-07-09 12:15", send_pending)
+    assert raised == {"2026-07-06 07:30": [], "2026-07-06 08:00": [], "2026-07-08 12:00": [], "2026-07-09 11:45": [],
+                      "2026-07-09 12:15": ["Slack webhook:HOOK_B has delivered no digest yet"]}, raised

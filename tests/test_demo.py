@@ -62,7 +62,7 @@ def test_a_demo_that_cannot_write_its_outbox_says_so_exits_1_and_delivers_when_r
     with freeze_time("2026-06-12 08:00:30"):      # the demo retries after seconds, not five minutes
         assert main(["demo", "--dir", str(tmp_path)]) == 0
     second = capsys.readouterr().out
-    assert "already sent" not in second and second.count("-> sent: ") == 2
+    assert "already sent" not in second and second.count("-> written to the outbox: ") == 2
     assert len(list((tmp_path / "outbox").iterdir())) == 2
 
 

@@ -166,7 +166,7 @@ def test_a_digest_of_one_paper_is_reported_in_the_singular(cli, tmp_path, store)
     cli("subscribe", "ada@example.org", "-k", "mamba")
     store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
     code, out, _ = cli("--config", str(config), "run", "--all")
-    assert code == 0 and out.startswith("deliver ada@example.org: sent, 1 paper\n")
+    assert code == 0 and out.startswith("deliver ada@example.org: written to the outbox (no [email] host is set), 1 paper\n")
 
 
 def test_a_run_whose_digests_an_earlier_run_sent_says_so_not_no_digest_to_send(cli, tmp_path, store, db_url):
@@ -209,7 +209,7 @@ def test_a_digest_held_back_by_an_unreadable_stored_profile_fails_the_run_naming
         f"deliver bob@example.org: held, 0 papers - stored profile unreadable ({why}): "
         "`notifier edit bob@example.org --keywords TEXT` replaces it",
         "not delivered: 1 held back (stored profile unreadable); `notifier status` lists them"], out
-    assert out.splitlines()[0] == "deliver ada@example.org: sent, 1 paper"
+    assert out.splitlines()[0] == "deliver ada@example.org: written to the outbox (no [email] host is set), 1 paper"
 
 
 def test_the_operator_is_alerted_once_of_a_stored_profile_that_holds_a_digest(cli, tmp_path, store):
@@ -367,3 +367,46 @@ def test_a_digest_waits_out_a_day_long_mail_outage_and_is_folded_into_the_next_d
     finally:
         store.close()
     assert days == {"2026-06-12": "superseded", "2026-06-13": "retry"}
+
+
+@pytest.mark.parametrize("token_env, why", [
+    ("NOTIFIER_SLACK_TOKEN", "no Slack token: $NOTIFIER_SLACK_TOKEN is not set"),
+    ("", "no Slack token: [slack] token_env is empty"),
+], ids=["token-unset", "no-token-env"])
+def test_a_slack_digest_written_to_the_outbox_for_want_of_a_token_is_not_reported_sent(cli, tmp_path, store,
+                                                                                       monkeypatch, token_env, why):
+    """The run said "sent" for a digest that only reached the outbox folder: the operator took the
+    channel for delivered to."""
+    from notifier.models import Paper
+
+    monkeypatch.delenv("NOTIFIER_SLACK_TOKEN", raising=False)
+    config = tmp_path / "offline.toml"
+    config.write_text(f'[sources.hf_daily]\nenabled = false\n[slack]\ntoken_env = "{token_env}"\n')
+    cli("subscribe", "#papers", "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    code, out, _ = cli("--config", str(config), "run", "--all")
+    assert (code, out) == (0, f"deliver #papers: written to the outbox ({why}), 1 paper\n")
+    assert len(list((tmp_path / "outbox").glob("*.json"))) == 1
+
+
+def test_a_run_for_one_subscriber_settles_only_their_digest_a_crash_left_mid_send(cli, tmp_path, store):
+    """`run --subscriber ada` re-sent bob's digest too, which a crash had left `sending`: recovery
+    at start settled everyone's. Bob's waits for the next full run (or daemon start)."""
+    from datetime import datetime, timedelta, timezone
+
+    from notifier.models import Paper
+
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    for address in ("ada@example.org", "bob@example.org"):
+        cli("subscribe", address, "-k", "mamba")
+    store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
+    item = {"id": "2606.00001", "score": 1.0, "matched": ["mamba"], "profiles": [], "evidence": []}
+    crashed = datetime.now(timezone.utc) - timedelta(hours=1)          # its lease ran out long ago
+    for sub in store.list_subscribers():
+        d = store.plan_delivery(subscriber_id=sub.id, digest_day="2026-06-12", items=[item], meta={})
+        store.claim(d.id, now=crashed, lease=timedelta(minutes=5))
+    code, out, _ = cli("--config", str(config), "run", "--subscriber", "ada@example.org")
+    states = {store.find_subscriber(d.subscriber_id).address: d.state for d in store.deliveries()}
+    assert states == {"ada@example.org": "sent", "bob@example.org": "sending"}, (states, out)
+    assert code == 0 and out.startswith("deliver ada@example.org: written to the outbox"), out

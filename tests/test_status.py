@@ -16,13 +16,17 @@ NOT_FETCHED = [
 
 
 def ann_and_papers(store, papers: int = 1):
-    """ann@example.org, profile 'agents', and ``papers`` (1 or 2) stored papers on agents of 2026-06-12."""
+    """ann@example.org, profile 'agents', subscribed before the morning of 2026-06-12, and ``papers``
+    (1 or 2) stored papers on agents of that day."""
+    from freezegun import freeze_time
+
     from notifier.models import Paper
     from notifier.subscribers import new_subscriber
 
     store.ingest([Paper("2606.00001", "Agents at scale"), Paper("2606.00002", "Agents at scale, again")][:papers],
                  source="hf_daily", digest_day="2026-06-12")
-    return store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
+    with freeze_time("2026-06-12 06:00"):
+        return store.add_subscriber(new_subscriber(address="ann@example.org", keywords=["agents"]))
 
 
 def failed_fetch(store, source: str) -> None:

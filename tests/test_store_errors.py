@@ -85,7 +85,7 @@ def test_disk_full_while_ingesting_is_one_line_and_writes_nothing_half(tmp_path)
                               "file size limit or a failing disk (nothing was half-written)\n")
     code, out, err = notifier("demo", "--dir", str(tmp_path))     # space again: a clean, complete run
     assert code == 0, err
-    assert "ada@example.org" in out and "matched -> sent" in out
+    assert "ada@example.org" in out and "matched -> written to the outbox" in out
 
 
 def test_database_locked_by_another_writer_mid_command_is_one_line(tmp_path, monkeypatch, capsys):

@@ -34,7 +34,7 @@ def run(args) -> int:
 
 def slack_to_outbox(config) -> str:
     """For a set-up that mails for real ([email] host) but has no Slack token here: where Slack
-    digests go (`run` reports them sent, to the outbox folder); '' otherwise."""
+    digests go (`run` reports them written to the outbox folder, and why); '' otherwise."""
     from notifier.config import read_secret
 
     name = config.slack.token_env

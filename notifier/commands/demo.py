@@ -84,7 +84,7 @@ def run(args) -> int:
     for sub in subs:
         r, w = sent.get(sub.address), waiting.get(sub.id)
         if r is not None:
-            print(f"  {sub.address:<18} {r.papers} matched -> {r.state}: {r.where or r.error}")
+            print(f"  {sub.address:<18} {r.papers} matched -> {r.outcome}: {r.where or r.error}")
         elif w is not None:             # planned earlier, not sent yet: never "already sent"
             print(f"  {sub.address:<18} a digest is waiting ({w.state}): {w.last_error or 'not sent yet'}")
         else:

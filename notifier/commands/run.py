@@ -34,11 +34,11 @@ def run(args) -> int:
     config = load(args) if args.dry_run else require_secrets(load(args))
     waiting = []
     with DaemonLock.of(config), open_context(config, progress=True) as ctx:
+        asked = deliverable(ctx, args.subscriber) if args.subscriber else None    # before a fetch of minutes
         if not args.dry_run:
             warn_unsubscribe_missing(config)
-            recover(ctx, at_start=True)
+            recover(ctx, at_start=True, subscriber_ids=[asked.id] if asked else None)    # theirs only, as the rest
         days = [parse_day(args.date, latest=ctx.now().date())] if args.date is not None else None
-        asked = deliverable(ctx, args.subscriber) if args.subscriber else None    # before a fetch of minutes
         fetched = fetch_cycle(ctx, days=days)
         if asked:
             ids = [asked.id]
@@ -104,7 +104,8 @@ def summary(fetched: list, reports: list, waiting: list, idle: str) -> int:
         print(f"fetch {f.source} {f.day}: {f.outcome}" + (f" ({f.found} found, {f.new} new)" if f.outcome == FetchState.OK else "")
               + (f" - {f.error}" if f.error else ""))
     for r in reports:
-        print(f"deliver {r.subscriber}: {r.state}, {r.papers} paper{'s' if r.papers != 1 else ''}"
+        print(f"deliver {r.subscriber}: {r.outcome}" + (f" ({r.outbox})" if r.outcome != r.state else "")
+              + f", {r.papers} paper{'s' if r.papers != 1 else ''}"
               + (f" - {r.error}" if r.error else ""))
     lost = [r.state for r in reports if r.state in (State.FAILED, State.UNKNOWN, State.HELD)]
     if lost or waiting:

@@ -3,7 +3,7 @@ from collections import Counter
 from datetime import timedelta
 from shlex import quote
 
-from notifier.alerts import (SILENT_HOURS, delivery_outages, not_fetched, operator_name, resolve_command,
+from notifier.alerts import (SILENT_HOURS, delivery_outages, not_fetched, operator_name, resolve_command, span,
                              unsubscribed)
 from notifier.commands import context
 from notifier.errors import StoreFull
@@ -129,15 +129,6 @@ def next_try(d, now, cycle: timedelta = CYCLE) -> tuple[str, bool]:
         return f"{text}, overdue by {span(late)}", False
     return (f"{text}, OVERDUE by {span(late)}: nothing has tried it since (no daemon or timer run, "
             "or its channel stopped: see the log)"), True
-
-
-def span(delta: timedelta) -> str:
-    """A delay to the minute: '10 min', '2 h 5 min', '3 days 1 h'."""
-    minutes = int(delta.total_seconds() // 60)
-    days, hours = divmod(minutes // 60, 24)
-    if days:
-        return f"{days} day{'s' if days != 1 else ''} {hours} h"
-    return f"{hours} h {minutes % 60} min" if hours else f"{minutes} min"
 
 
 def print_counted(caught: int, gone: int) -> None:

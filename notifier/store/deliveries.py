@@ -223,6 +223,15 @@ class DeliveriesMixin:
             return [row for chunk in batched(sorted(set(subscriber_ids)), 500)
                     for row in s.exec(q.where(Delivery.subscriber_id.in_(chunk)))]
 
+    def sent_times(self, subscriber_ids: Iterable[int], since: datetime | None = None) -> list[datetime]:
+        """When each digest of these subscribers sent at ``since`` or later (None: ever) went out,
+        read in SQL: a day's outage of a mail server of 10,000 subscribers keeps 300,000 sent before."""
+        q = select(Delivery.sent_at).where(Delivery.state == State.SENT,
+                                           *([Delivery.sent_at >= since] if since is not None else []))
+        with self.reading() as s:
+            return [at for chunk in batched(sorted(set(subscriber_ids)), 500)
+                    for at in s.exec(q.where(Delivery.subscriber_id.in_(chunk)))]
+
     def latest_deliveries(self, states: Iterable[str] = (State.SENT,)) -> dict[int, Row]:
         """Every subscriber's newest delivery in these states (subscriber id -> its digest_day,
         sent_at and created_at), in one query that walks each subscriber's index entries from the
@@ -328,6 +337,11 @@ class DeliveriesMixin:
                 return False
             s.add(Alert(key=key, text=text))
             return True
+
+    def alert_keys(self, *prefixes: str) -> set[str]:
+        """The keys of the alerts raised that start with one of these prefixes."""
+        with self.reading() as s:
+            return set(s.exec(select(Alert.key).where(or_(*(Alert.key.startswith(p) for p in prefixes)))))
 
     def unsent_alerts(self) -> list[Alert]:
         with self.reading() as s:
