@@ -248,9 +248,14 @@ def operator_ref(address: str | None, sid: int) -> str:
     return address if address and operator_name(address, sid) == address else str(sid)
 
 
+def subscriber_command(verb: str, address: str, sid: int, options: str = "") -> str:
+    """`notifier VERB` of this subscriber (``operator_ref``) with ``options``, quoted for a shell."""
+    return f"`notifier {verb} {quote(operator_ref(address, sid))}{' ' + options if options else ''}`"
+
+
 def edit_command(address: str, sid: int, options: str) -> str:
-    """`notifier edit` of this subscriber (``operator_ref``) with ``options``, quoted for a shell."""
-    return f"`notifier edit {quote(operator_ref(address, sid))} {options}`"
+    """`notifier edit` of this subscriber with ``options`` (``subscriber_command``)."""
+    return subscriber_command("edit", address, sid, options)
 
 
 def not_fetched(config, source: str) -> str | None:

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from datetime import date
 from shlex import quote
 
-from notifier.alerts import operator_name, operator_ref
+from notifier.alerts import operator_name, operator_ref, subscriber_command
 from notifier.errors import InputError, json_error
 from notifier.models import given_paper_id
 
@@ -32,9 +32,8 @@ def named(sub) -> str:
 
 
 def subscribe_command(sub, options: str = "") -> str:
-    """`notifier subscribe` of this subscriber with ``options``, quoted for a shell, as
-    ``alerts.edit_command`` builds `notifier edit` (``subscribe`` takes an id for the address)."""
-    return f"`notifier subscribe {quote(operator_ref(sub.address, sub.id))}{' ' + options if options else ''}`"
+    """`notifier subscribe` of this subscriber with ``options`` (``subscribe`` takes an id for the address)."""
+    return subscriber_command("subscribe", sub.address, sub.id, options)
 
 
 def bring_back(sub) -> str:
