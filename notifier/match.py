@@ -417,12 +417,17 @@ class TermMatrix:
 
 def ceiling(index: PaperIndex, term: Term) -> float:
     """About the most a term can score in one paper: BM25F's saturation x the IDF of its rarest
-    word (a word no stored paper has counts as found in one)."""
+    word the stored papers have, in the first of its spellings (``variants``) they have a word of;
+    0 for a term no stored paper has in any spelling: it can score nothing, so it does not raise
+    the floor the profile's other terms' papers meet (a typo, a topic not seen yet)."""
     if term.field == "author":
         return float(index.idf(1))
-    stems = [s for s in term_stems(term.text) if s not in STOP] or list(term_stems(term.text))
-    df = min((int(index.df[index.sid[s]]) for s in stems if s in index.sid), default=1)
-    return float(index.idf(max(df, 1))) * (K1 + 1)
+    for spelling, _, _ in variants(index, term.text):
+        stems = [s for s in spelling if s not in STOP] or list(spelling)
+        df = min((int(index.df[index.sid[s]]) for s in stems if s in index.sid), default=0)
+        if df:
+            return float(index.idf(df)) * (K1 + 1)
+    return 0.0
 
 
 class Batch:
