@@ -18,7 +18,8 @@ nothing rather than noise; UNWRITTEN_FLOOR times it without a term as written), 
 cap. Votes (``feedback``, see ``votes.py``) move matched papers up or down, so they decide
 which fill a full digest; the bar judges the scores before votes. Weights (``moe^2``) likewise move
 their term's papers against the bar, never the bar: it is the profile's with every term at one
-weight (``level_weights``), so boosting one term does not drop the others' papers.
+weight (``level_weights``), so boosting one term does not drop the others' papers. Nor does a term no
+stored paper has: it can score nothing, so it is not the strongest term (``ceiling``).
 """
 from __future__ import annotations
 
