@@ -374,7 +374,8 @@ class TermMatrix:
         if key not in self.row:
             r = resolve(self.index, term)
             self.scores[self.n], self.strong[self.n], self.solid[self.n] = r.scores, r.strong, r.solid
-            self.ceiling[self.n] = ceiling(self.index, term)
+            author = term.field == "author"     # an author scores the same in every paper of theirs
+            self.ceiling[self.n] = float(r.scores.max(initial=0.0)) if author else ceiling(self.index, term)
             self.row[key] = self.n
             self.n += 1
         return self.row[key]
@@ -420,9 +421,8 @@ def ceiling(index: PaperIndex, term: Term) -> float:
     """About the most a term can score in one paper: BM25F's saturation x the IDF of its rarest
     word the stored papers have, in the first of its spellings (``variants``) they have a word of;
     0 for a term no stored paper has in any spelling: it can score nothing, so it does not raise
-    the floor the profile's other terms' papers meet (a typo, a topic not seen yet)."""
-    if term.field == "author":
-        return float(index.idf(1))
+    the floor the profile's other terms' papers meet (a typo, a topic not seen yet). (An author's:
+    what it scores, the same in every paper of theirs, in the day papers: ``TermMatrix.add``.)"""
     for spelling, _, _ in variants(index, term.text):
         stems = [s for s in spelling if s not in STOP] or list(spelling)
         df = min((int(index.df[index.sid[s]]) for s in stems if s in index.sid), default=0)

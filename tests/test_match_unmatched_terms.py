@@ -12,13 +12,14 @@ from notifier.profile import parse_profile
 from test_match import background, unrelated_day
 from test_match_weights import PROFILE, SAMPLES, samples, sent  # noqa: F401  (samples: the fixture)
 
-ABSENT = ["zzqxv", "ornithology", '"quantum chromodynamics"', "title:zzqxv"]
+ABSENT = ["zzqxv", "ornithology", '"quantum chromodynamics"', "title:zzqxv", 'author:"Nobody Atall"']
 
 
 @pytest.mark.parametrize("absent", ABSENT)
-@pytest.mark.parametrize("profile", ["agents", '"language models", reasoning', "distillation", "safety, attention"])
+@pytest.mark.parametrize("profile", ["agents", '"language models", reasoning', "distillation", "safety, attention", "model"])
 def test_a_term_no_paper_has_keeps_the_other_terms_papers(samples, capsys, profile, absent):
-    """Before, `agents, zzqxv` sent none of the 13 papers `agents` sends on the samples."""
+    """Before, `agents, zzqxv` sent none of the 13 papers `agents` sends on the samples, and
+    `model, author:"Nobody Atall"` none of the 27 of `model`."""
     before = sent(samples, capsys, profile)
     assert before
     assert sent(samples, capsys, f"{profile}, {absent}") == before
