@@ -2,6 +2,7 @@
 
     python benchmarks/eval_matcher.py [--eval-dir /work/shared/eval] [--no-feedback] [--no-split]
     python benchmarks/eval_matcher.py --boost 2 3 0.5     (only the figures of 7.)
+    python benchmarks/eval_matcher.py --absent-term zzqxv ornithology     (only the figures of 8.)
 
 1. Ranking and selection: one `notifier match --profile TEXT --json` call per profile; eval.py scores
    the full ranking (nDCG@10) and the selected papers (selection P/R/F1), next to its baselines.
@@ -26,6 +27,9 @@
    "kept": the share of what the profile as written sends that the weighted one still sends (a weight
    should favour its term's papers, not drop the others'); and the empty days of 5., each profile as many
    times as it has positive terms, as written and weighted.
+8. Absent terms (`--absent-term TERM ...`, printed alone, in-process): each profile with a term no eval
+   paper has added (a typo, a topic not seen yet), against the profile as written: "kept" as in 7. (such
+   a term should take nothing away), and the empty days of 5. with it.
 """
 import argparse
 import contextlib
@@ -387,25 +391,59 @@ def boosted(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict,
     """Per group, the profiles as written and, for each of ``weights``, with each positive term
     weighted so in turn (a profile's figures: the mean over its terms), and the share of what each
     sends as written that the weighted ones still send. In-process, on the index the command line builds."""
-    from notifier.match import match_profiles
-
     index, _ = in_process(profiles, papers)
-    plain = {p["id"]: selection(E, index, r, qrels[p["id"]])
-             for p, r in zip(profiles, match_profiles(index, parsed_profiles(profiles)))}
+    plain = as_written(E, index, profiles, qrels)
     variants = [(p, k) for p in profiles for k, kw in enumerate(p["keywords"]) if not kw.startswith("-")]
     lines = [group_line(E, "as written", {i: s for i, (s, _) in plain.items()}, group_ids),
              f"{'':<14} {empty_days([p for p, _ in variants], papers, qrels)}"]
     for weight in weights:
-        per = {p["id"]: [] for p in profiles}
-        for (p, k), r in zip(variants, match_profiles(index, parsed_profiles([weighted(p, k, weight) for p, k in variants]))):
-            scores, sent = selection(E, index, r, qrels[p["id"]])
-            before = plain[p["id"]][1]
-            per[p["id"]].append({**scores, "kept": len(sent & before) / len(before) if before else 1.0})
-        per = {i: {key: sum(s[key] for s in rows) / len(rows) for key in rows[0]} for i, rows in per.items()}
-        kept = " | ".join(f"{name}: {mean({i: per[i]['kept'] for i in ids}, ids):.3f}" for name, ids in group_ids.items())
-        lines += [group_line(E, f"a term ^{weight:g}", per, group_ids), f"{'kept':<14} {kept}",
-                  f"{'':<14} {empty_days([weighted(p, k, weight) for p, k in variants], papers, qrels)}"]
+        changed = [(p, weighted(p, k, weight)) for p, k in variants]
+        lines += variant_lines(E, f"a term ^{weight:g}", varied(E, index, plain, changed, qrels), group_ids,
+                               empty_days([v for _, v in changed], papers, qrels))
     return "\n".join(lines)
+
+
+def with_absent_term(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, words: list[str]) -> str:
+    """Per group, the profiles as written and with each of ``words`` added (a term no eval paper has:
+    a typo, a topic not seen yet), the share of what each sends as written that it still sends, and
+    the empty days of 5. so. In-process, on the index the command line builds."""
+    index, _ = in_process(profiles, papers)
+    plain = as_written(E, index, profiles, qrels)
+    lines = [group_line(E, "as written", {i: s for i, (s, _) in plain.items()}, group_ids),
+             f"{'':<14} {empty_days(profiles, papers, qrels)}"]
+    for word in words:
+        changed = [(p, {**p, "keywords": [*p["keywords"], word]}) for p in profiles]
+        lines += variant_lines(E, f"+ {word}", varied(E, index, plain, changed, qrels), group_ids,
+                               empty_days([v for _, v in changed], papers, qrels))
+    return "\n".join(lines)
+
+
+def as_written(E, index, profiles: list[dict], qrels) -> dict:
+    """Per profile id: (eval.py's figures of its selection, the ids it selects)."""
+    from notifier.match import match_profiles
+
+    return {p["id"]: selection(E, index, r, qrels[p["id"]])
+            for p, r in zip(profiles, match_profiles(index, parsed_profiles(profiles)))}
+
+
+def varied(E, index, plain: dict, changed: list[tuple[dict, dict]], qrels) -> dict:
+    """Per profile id, the mean over its variants (``changed``: (profile, a variant of it)) of eval.py's
+    figures of the variant's selection, and "kept": the share of what the profile as written sends
+    (``plain``, from ``as_written``) that the variant still sends."""
+    from notifier.match import match_profiles
+
+    per = {}
+    for (p, _), r in zip(changed, match_profiles(index, parsed_profiles([v for _, v in changed]))):
+        scores, sent = selection(E, index, r, qrels[p["id"]])
+        before = plain[p["id"]][1]
+        per.setdefault(p["id"], []).append({**scores, "kept": len(sent & before) / len(before) if before else 1.0})
+    return {i: {key: sum(s[key] for s in rows) / len(rows) for key in rows[0]} for i, rows in per.items()}
+
+
+def variant_lines(E, label: str, per: dict, group_ids: dict, empty: str) -> list[str]:
+    """The lines of one variant of the profiles: its figures per group, what it kept, its empty days."""
+    kept = " | ".join(f"{name}: {mean({i: per[i]['kept'] for i in ids}, ids):.3f}" for name, ids in group_ids.items())
+    return [group_line(E, label, per, group_ids), f"{'kept':<14} {kept}", f"{'':<14} {empty}"]
 
 
 def selection(E, index, ranked, grades: dict) -> tuple[dict, set]:
@@ -431,11 +469,16 @@ def main() -> int:
     ap.add_argument("--no-split", action="store_true", help="skip the leave-half-out check")
     ap.add_argument("--boost", type=float, nargs="+", metavar="W",
                     help="print only the figures with each positive term weighted ^W in turn")
+    ap.add_argument("--absent-term", nargs="+", metavar="TERM",
+                    help="print only the figures with TERM (which no eval paper has) added to each profile")
     args = ap.parse_args()
     E = load_eval(args.eval_dir)
     papers, profiles, qrels = E.load_papers(), E.load_profiles(), E.load_qrels()
     if args.boost:
         print(boosted(E, profiles, papers, qrels, groups(profiles), args.boost))
+        return 0
+    if args.absent_term:
+        print(with_absent_term(E, profiles, papers, qrels, groups(profiles), args.absent_term))
         return 0
     notifier = Notifier(papers, tempfile.mkdtemp())
     results = {name: E.evaluate(fn, None, papers, profiles, qrels) for name, fn in E.BASELINES.items()}

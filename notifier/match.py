@@ -18,7 +18,8 @@ nothing rather than noise; UNWRITTEN_FLOOR times it without a term as written), 
 cap. Votes (``feedback``, see ``votes.py``) move matched papers up or down, so they decide
 which fill a full digest; the bar judges the scores before votes. Weights (``moe^2``) likewise move
 their term's papers against the bar, never the bar: it is the profile's with every term at one
-weight (``level_weights``), so boosting one term does not drop the others' papers.
+weight (``level_weights``), so boosting one term does not drop the others' papers. Nor does a term no
+stored paper has: it can score nothing, so it is not the strongest term (``ceiling``).
 """
 from __future__ import annotations
 
@@ -373,7 +374,8 @@ class TermMatrix:
         if key not in self.row:
             r = resolve(self.index, term)
             self.scores[self.n], self.strong[self.n], self.solid[self.n] = r.scores, r.strong, r.solid
-            self.ceiling[self.n] = ceiling(self.index, term)
+            author = term.field == "author"     # an author scores the same in every paper of theirs
+            self.ceiling[self.n] = float(r.scores.max(initial=0.0)) if author else ceiling(self.index, term)
             self.row[key] = self.n
             self.n += 1
         return self.row[key]
@@ -417,12 +419,16 @@ class TermMatrix:
 
 def ceiling(index: PaperIndex, term: Term) -> float:
     """About the most a term can score in one paper: BM25F's saturation x the IDF of its rarest
-    word (a word no stored paper has counts as found in one)."""
-    if term.field == "author":
-        return float(index.idf(1))
-    stems = [s for s in term_stems(term.text) if s not in STOP] or list(term_stems(term.text))
-    df = min((int(index.df[index.sid[s]]) for s in stems if s in index.sid), default=1)
-    return float(index.idf(max(df, 1))) * (K1 + 1)
+    word the stored papers have, in the first of its spellings (``variants``) they have a word of;
+    0 for a term no stored paper has in any spelling: it can score nothing, so it does not raise
+    the floor the profile's other terms' papers meet (a typo, a topic not seen yet). (An author's:
+    what it scores, the same in every paper of theirs, in the day papers: ``TermMatrix.add``.)"""
+    for spelling, _, _ in variants(index, term.text):
+        stems = [s for s in spelling if s not in STOP] or list(spelling)
+        df = min((int(index.df[index.sid[s]]) for s in stems if s in index.sid), default=0)
+        if df:
+            return float(index.idf(df)) * (K1 + 1)
+    return 0.0
 
 
 class Batch:
