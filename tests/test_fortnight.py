@@ -8,10 +8,12 @@ import json
 import random
 import re
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
 
+from notifier import sending
 from notifier.cli import main
 from hf_server import HFStandIn
 from slack_server import FakeSlack
@@ -142,6 +144,32 @@ class Received:
         return [p for ids in distinct.values() for p in ids]
 
 
+class Crash(BaseException):
+    """The process dying: nothing of it runs on (a BaseException passes every handler)."""
+
+
+def crash_once_after_sending_to(address: str, after: datetime, monkeypatch) -> list:
+    """The run dies once between the mail server's 250 for ``address`` and its record, the first time
+    after ``after`` -> when it died."""
+    died, record = [], sending.record
+
+    def dies_after_the_send(ctx, d, sub, sender, state, ref, **outcome):
+        if sub.address == address and state == "sent" and not died and ctx.now() >= after:
+            died.append(ctx.now())
+            raise Crash
+        return record(ctx, d, sub, sender, state, ref, **outcome)
+    monkeypatch.setattr(sending, "record", dies_after_the_send)
+    return died
+
+
+def run(config: str) -> int | str:
+    """`notifier run` as the timer starts it -> its exit status, or "crashed"."""
+    try:
+        return notifier(config, "run")
+    except Crash:
+        return "crashed"
+
+
 def status(config: str, capsys) -> tuple[int, str]:
     capsys.readouterr()
     code = notifier(config, "status")
@@ -149,8 +177,10 @@ def status(config: str, capsys) -> tuple[int, str]:
 
 
 @pytest.mark.timeout(300)
-def test_a_fortnight_of_every_kind_of_subscriber_through_outages_brings_each_paper_once(world, tmp_path, capsys):
+def test_a_fortnight_of_every_kind_of_subscriber_through_outages_brings_each_paper_once(world, tmp_path, capsys,
+                                                                                        monkeypatch):
     config, hf, smtp, slack = world
+    died = crash_once_after_sending_to("berlin@example.org", at(1, 0), monkeypatch)
     events = {
         at(2, 0): lambda: setattr(hf, "down", True),                       # Wednesday: the source is down all day
         at(3, 0): lambda: setattr(hf, "down", False),
@@ -180,7 +210,7 @@ def test_a_fortnight_of_every_kind_of_subscriber_through_outages_brings_each_pap
                 assert notifier(config, "vote", "voter@example.org", had[0], "down") == 0
                 assert notifier(config, "vote", "voter@example.org", had[1], "up") == 0
             for _ in range(2 if now in twice else 1):
-                codes[now] = notifier(config, "run")
+                codes[now] = run(config)
             received.collect(now)
             if now == at(2, 14):
                 fetch_failed_status = status(config, capsys)
@@ -192,11 +222,13 @@ def test_a_fortnight_of_every_kind_of_subscriber_through_outages_brings_each_pap
     papers_file.write_text("".join(json.dumps(p) + "\n" for p in hf.papers()))
     listed_on = hf.listed_on()
     may = {profile: matching(config, papers_file, profile, capsys) for profile in (AGENTS, REASONING)}
-    wanted = {AGENTS: squarely_on(hf.papers(), r"\bagent"), REASONING: squarely_on(hf.papers(), r"\breason|reinforcement learning")}
+    wanted = {AGENTS: squarely_on(hf.papers(), r"\bagent"),
+              REASONING: squarely_on(hf.papers(), r"\breason|reinforcement learning")}
     report = {a: len(received.of(a)) for a in SUBSCRIBERS}
     print(f"\nFORTNIGHT messages per subscriber: {report}; run exit codes: "
-          f"{sorted({c for c in codes.values()})}")
+          f"{sorted({str(c) for c in codes.values()})}")
 
+    assert died and codes[died[0]] == "crashed"
     # no subscriber receives the same paper twice, across all their messages
     for address in SUBSCRIBERS:
         papers = received.papers_of(address)
@@ -204,12 +236,14 @@ def test_a_fortnight_of_every_kind_of_subscriber_through_outages_brings_each_pap
 
     # every paper that matched reaches them (late after an outage is fine)
     def listed(first: int, last: int, profile: str) -> set[str]:
-        return {p for p in wanted[profile] if START + timedelta(days=first) <= listed_on[p] <= START + timedelta(days=last)}
+        return {p for p in wanted[profile] if first <= (listed_on[p] - START).days <= last}
 
     got = {a: set(received.papers_of(a)) for a in SUBSCRIBERS}
+    kept = [a for a in SUBSCRIBERS if a != "editor@example.org"]
     profile_of = {a: AGENTS if AGENTS in options else REASONING for a, options in SUBSCRIBERS.items()}
-    assert {a: got[a] - may[profile_of[a]] for a in SUBSCRIBERS if a != "editor@example.org"} == {a: set() for a in SUBSCRIBERS if a != "editor@example.org"}
+    assert {a: got[a] - may[profile_of[a]] for a in kept} == {a: set() for a in kept}      # nothing unmatched
     last_day = DAYS - 1
+    # a paused subscriber gets the papers of their pause when they resume (README: --resume sends them)
     for address in ("berlin@example.org", "pago@example.org", "#papers", "paused@example.org"):
         assert listed(0, last_day - 1, AGENTS) - got[address] == set(), address
     for address in ("tonga@example.org", "webhook:HOOK_A"):
@@ -219,15 +253,29 @@ def test_a_fortnight_of_every_kind_of_subscriber_through_outages_brings_each_pap
 
     # nobody gets a message after unsubscribing; a weekly subscriber at most one a week
     assert all(when < at(9, 5) for when, *_ in received.of("leaver@example.org"))
-    assert listed(0, 7, AGENTS) <= got["leaver@example.org"]
+    assert listed(0, 8, AGENTS) <= got["leaver@example.org"]
     weeks = [when.isocalendar()[1] for when, *_ in received.of("weekly@example.org")]
     assert len(weeks) == len(set(weeks)), weeks
+
+    # digests kept back by an outage come folded into one email, never several at once
+    for address in (a for a in SUBSCRIBERS if "@" in a):
+        runs = [when for when, _ in {mid: (when, mid) for when, mid, _, _ in received.of(address)}.values()]
+        assert len(runs) == len(set(runs)), address
+
+    # 08:00 in Berlin both sides of the change from summer time (the next run after it, runs being 2 h apart),
+    # but the first digest (at once on subscribing) and the one kept back by the mail outage; a resend after
+    # the crash is the same message (its Message-ID), late
+    first_seen = {mid: when for when, mid, _, _ in reversed(received.of("berlin@example.org"))}
+    berlin = sorted(when.astimezone(ZoneInfo("Europe/Berlin")) for when in first_seen.values())
+    assert [t for t in berlin if t.date() not in (START, date(2026, 10, 27)) and not 8 <= t.hour < 10] == [], berlin
+    assert {t.utcoffset() for t in berlin} == {timedelta(hours=2), timedelta(hours=1)}
 
     # a paused subscriber hears nothing while paused
     assert not [when for when, *_ in received.of("paused@example.org") if at(2, 12) <= when < at(4, 12)]
 
     # the failed fetch day was reported, and not sent as a day without papers
     code, text = fetch_failed_status
+    assert {codes[at(2, h)] for h in range(0, 24, 2)} == {1}, codes              # every run of the day said so
     assert code != 0 and "hf" in text.lower(), text
     on_failed_day = [t for to, when, _, _, t in received.messages if at(2, 0) <= when < at(3, 0)]
     assert not [t for t in on_failed_day if "No new papers" in t]
