@@ -2,9 +2,10 @@
 process under a frozen clock) from Monday 19 to Sunday 1 November 2026, over a European DST
 change, with every kind of subscriber in one batch and the outages a user meets: the source
 down a day, the mail server down 30 hours, Slack answering 500 for a morning, a weekend, a run
-started twice in a row, a run dying between a send and its record; a subscriber pauses and resumes,
-one edits their keywords, one votes, one unsubscribes while a digest waits. Every outside party is a local stand-in: aiosmtpd, the fake Slack, the
-Hugging Face stand-in serving the recorded day re-dated (a seeded draw of its papers each weekday)."""
+started twice in a row, a run dying between a send and its record; a subscriber pauses and
+resumes, one edits their keywords, one votes, one unsubscribes while a digest waits. Every outside
+party is a local stand-in: aiosmtpd, the fake Slack, the Hugging Face stand-in serving the recorded
+day re-dated (a seeded draw of its papers each weekday)."""
 import json
 import random
 import re
