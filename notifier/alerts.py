@@ -175,7 +175,6 @@ def _silent(group: Carrier, last: datetime | None, waiting: list) -> tuple[str, 
             f"last error: {latest.last_error}")
 
 
-
 def outages_over(store) -> list[tuple[str, str]]:
     """One message for each outage alerted (``delivery_outages``) whose channel (or subscriber)
     has delivered since, keyed by its alert. An outage that ended otherwise (the digests waiting
