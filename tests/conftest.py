@@ -1,9 +1,15 @@
+import json
+from importlib.resources import files
+
 import pytest
 
 from notifier.cli import main
 from notifier.config import Config
+from notifier.parse import parse_text
 from notifier.store import Store
 from pg import BACKEND, postgres_server, postgres_url  # noqa: F401  (fixtures)
+
+SAMPLE_DAYS = ("hf_daily_papers_api_2026-06-12.json", "hf_daily_papers_api_2026-08-03_3items.json")     # the demo's
 
 
 def pytest_report_header(config):
@@ -97,3 +103,18 @@ def smtp_recorder():
     ctl.start()
     yield handler, ctl.port
     ctl.stop()
+
+
+@pytest.fixture(scope="module")
+def sample_papers():
+    """The papers of the bundled sample days (what `notifier demo` stores)."""
+    return [p for name in SAMPLE_DAYS for p in parse_text(files("notifier.samples").joinpath(name).read_text())]
+
+
+@pytest.fixture(scope="module")
+def samples(sample_papers, tmp_path_factory):
+    """The bundled sample days as `notifier match --papers` reads them."""
+    path = tmp_path_factory.mktemp("samples") / "papers.jsonl"
+    path.write_text("".join(json.dumps({"id": p.arxiv_id, "title": p.title, "abstract": p.abstract}) + "\n"
+                            for p in sample_papers))
+    return path

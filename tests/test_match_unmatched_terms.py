@@ -1,6 +1,5 @@
 """A term no stored paper has (a typo, a topic not seen yet) matches nothing and takes nothing away:
 the profile's other terms' papers are sent as without it."""
-from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ from notifier.match import build_index, match_profile
 from notifier.parse import parse_text
 from notifier.profile import parse_profile
 from test_match import background, unrelated_day
-from test_match_weights import PROFILE, SAMPLES, samples, sent  # noqa: F401  (samples: the fixture)
+from test_match_weights import PROFILE, sent
 
 ABSENT = ["zzqxv", "ornithology", '"quantum chromodynamics"', "title:zzqxv", 'author:"Nobody Atall"']
 
@@ -25,11 +24,10 @@ def test_a_term_no_paper_has_keeps_the_other_terms_papers(samples, capsys, profi
     assert sent(samples, capsys, f"{profile}, {absent}") == before
 
 
-def test_adding_moe_before_any_moe_paper_keeps_the_web_agent_papers():
+def test_adding_moe_before_any_moe_paper_keeps_the_web_agent_papers(sample_papers):
     """The reported case, on the samples and the arXiv RSS fixtures: `moe` took the profile from 11 papers to 10."""
-    papers = [p for name in SAMPLES for p in parse_text(files("notifier.samples").joinpath(name).read_text())]
-    papers += [p for f in sorted(Path(__file__).parent.glob("fixtures/arxiv/arxiv_rss_*.xml"))
-               for p in parse_text(f.read_text())]
+    papers = sample_papers + [p for f in sorted(Path(__file__).parent.glob("fixtures/arxiv/arxiv_rss_*.xml"))
+                              for p in parse_text(f.read_text())]
     index = build_index(papers)
 
     def selected(text):

@@ -1,28 +1,15 @@
 """Weighted terms (`moe^2`): a weight orders and favours its term's papers; the bar the others'
 papers meet stays the one the profile has without it."""
 import json
-from importlib.resources import files
 
 import pytest
 
 from notifier.cli import main
 from notifier.match import build_index, match_profile
-from notifier.parse import parse_text
 from notifier.profile import parse_profile
 from test_match import background, unrelated_day
 
 PROFILE = 'agents, -diffusion, title:"web agent"'
-SAMPLES = ("hf_daily_papers_api_2026-06-12.json", "hf_daily_papers_api_2026-08-03_3items.json")
-
-
-@pytest.fixture(scope="module")
-def samples(tmp_path_factory):
-    """The bundled sample days (what `notifier demo` stores) as `notifier match --papers` reads them."""
-    papers = [p for name in SAMPLES for p in parse_text(files("notifier.samples").joinpath(name).read_text())]
-    path = tmp_path_factory.mktemp("weights") / "papers.jsonl"
-    path.write_text("".join(json.dumps({"id": p.arxiv_id, "title": p.title, "abstract": p.abstract}) + "\n"
-                            for p in papers))
-    return path
 
 
 def sent(samples, capsys, profile: str) -> dict[str, list[str]]:
