@@ -389,31 +389,31 @@ def weighted(profile: dict, k: int, weight: float) -> dict:
 
 def boosted(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, weights: list[float]) -> str:
     """Per group, the profiles as written and, for each of ``weights``, with each positive term
-    weighted so in turn (a profile's figures: the mean over its terms), and the share of what each
-    sends as written that the weighted ones still send. In-process, on the index the command line builds."""
-    index, _ = in_process(profiles, papers)
-    plain = as_written(E, index, profiles, qrels)
-    variants = [(p, k) for p in profiles for k, kw in enumerate(p["keywords"]) if not kw.startswith("-")]
-    lines = [group_line(E, "as written", {i: s for i, (s, _) in plain.items()}, group_ids),
-             f"{'':<14} {empty_days([p for p, _ in variants], papers, qrels)}"]
-    for weight in weights:
-        changed = [(p, weighted(p, k, weight)) for p, k in variants]
-        lines += variant_lines(E, f"a term ^{weight:g}", varied(E, index, plain, changed, qrels), group_ids,
-                               empty_days([v for _, v in changed], papers, qrels))
-    return "\n".join(lines)
+    weighted so in turn (a profile's figures: the mean over its terms) (``against_written``)."""
+    terms = [(p, k) for p in profiles for k, kw in enumerate(p["keywords"]) if not kw.startswith("-")]
+    return against_written(E, profiles, papers, qrels, group_ids, [p for p, _ in terms],
+                           [(f"a term ^{w:g}", [(p, weighted(p, k, w)) for p, k in terms]) for w in weights])
 
 
 def with_absent_term(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, words: list[str]) -> str:
     """Per group, the profiles as written and with each of ``words`` added (a term no eval paper has:
-    a typo, a topic not seen yet), the share of what each sends as written that it still sends, and
-    the empty days of 5. so. In-process, on the index the command line builds."""
+    a typo, a topic not seen yet) (``against_written``)."""
+    return against_written(E, profiles, papers, qrels, group_ids, profiles,
+                           [(f"+ {w}", [(p, {**p, "keywords": [*p["keywords"], w]}) for p in profiles]) for w in words])
+
+
+def against_written(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, written: list[dict],
+                    variants: list[tuple[str, list[tuple[dict, dict]]]]) -> str:
+    """The profiles' figures as written (and the empty days of 5. of ``written``: each profile as often
+    as it has variants), then for each (label, (profile, its variant) pairs) of ``variants`` the variants'
+    figures, the share of what each profile sends as written that its variants still send, and their
+    empty days. In-process, on the index the command line builds."""
     index, _ = in_process(profiles, papers)
     plain = as_written(E, index, profiles, qrels)
     lines = [group_line(E, "as written", {i: s for i, (s, _) in plain.items()}, group_ids),
-             f"{'':<14} {empty_days(profiles, papers, qrels)}"]
-    for word in words:
-        changed = [(p, {**p, "keywords": [*p["keywords"], word]}) for p in profiles]
-        lines += variant_lines(E, f"+ {word}", varied(E, index, plain, changed, qrels), group_ids,
+             f"{'':<14} {empty_days(written, papers, qrels)}"]
+    for label, changed in variants:
+        lines += variant_lines(E, label, varied(E, index, plain, changed, qrels), group_ids,
                                empty_days([v for _, v in changed], papers, qrels))
     return "\n".join(lines)
 
