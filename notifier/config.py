@@ -246,6 +246,7 @@ def load_config(path: str | os.PathLike | None = None, *, env: dict | None = Non
         config.general.state_dir = env["NOTIFIER_STATE_DIR"]
     if not config.general.state_dir:
         config.general.state_dir = env.get("STATE_DIRECTORY") or "~/.local/state/digest-notifier"
+    canonical_slack_targets(config)
     validate(config)
     return config
 
@@ -568,6 +569,15 @@ def validate_sources(arxiv: ArxivSource, where: str) -> None:
 
 
 ANY_SLACK_USER = "users"     # in [web] slack_targets: a visitor may subscribe any Slack user id (a DM)
+
+
+def canonical_slack_targets(config: Config) -> None:
+    """[alerts] slack and [web] slack_targets as a subscriber's Slack target is stored
+    (subscribers.canonical_address): "#Ops" is the channel #ops, not a typo."""
+    from notifier.subscribers import canonical_address
+
+    config.alerts.slack = canonical_address(config.alerts.slack)
+    config.web.slack_targets = [canonical_address(t) for t in config.web.slack_targets]
 
 
 def validate_addresses(config: Config, where: str) -> None:

@@ -517,6 +517,14 @@ def test_web_slack_targets_accepts_users_as_the_readme_documents(tmp_path):
     assert config.web.slack_targets == ["#ml-papers", "users"]
 
 
+def test_a_slack_channel_named_in_capitals_in_the_config_is_the_channel_in_lower_case(tmp_path):
+    """`[alerts] slack = "#Ops"` was refused as "must be a Slack target", while a subscriber's
+    `#Ops` is the channel #ops (Slack's channel names are lower case)."""
+    config = load_config(write(tmp_path, '[alerts]\nslack = "#Ops"\n[web]\nslack_targets = ["#ML-Papers", "users"]\n'),
+                         env={})
+    assert config.alerts.slack == "#ops" and config.web.slack_targets == ["#ml-papers", "users"]
+
+
 def test_notifier_config_shows_the_sender_under_the_key_the_file_uses(tmp_path):
     """`notifier config` showed "from_" (the Python field), a key the file refuses."""
     from notifier.config import redacted

@@ -541,6 +541,13 @@ def test_only_the_slack_targets_the_operator_allows_can_subscribe(config, client
     assert "/confirm/" in mails(config)[-1]          # no Slack token: the confirmation lands in the outbox
 
 
+def test_a_visitor_may_type_an_offered_slack_channel_in_capitals(config, client, store):
+    """'#ML-Papers' was refused as "not an e-mail address" although #ml-papers is offered."""
+    config.web.slack_targets = ["#ml-papers"]
+    assert subscribe(client, "#ML-Papers").status_code == 200
+    assert "/confirm/" in mails(config)[-1]
+
+
 # ----------------------------------------------------------------------------- form errors, tester
 @pytest.mark.parametrize("keywords, error", [
     ('"kv cache", venue:neurips', "unknown field 'venue:' in term 'venue:neurips'"),
