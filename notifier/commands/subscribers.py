@@ -76,7 +76,8 @@ def import_file(ctx, args) -> int:
     from notifier.subscribers import SETTINGS
 
     fmt = subscriber_files.file_format(args.file, args.format)
-    rows, encoding, errors = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
+    rows, encoding, errors = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone,
+                                                   lambda addresses: profiles_at(ctx, addresses))
     name = subscriber_files.shown_name(args.file)
     owned = config_owned(ctx, rows)
     subscriber_files.fail(name, errors + [(line, f"'{sub['address']}' is declared in the config file; change it there")
@@ -92,6 +93,13 @@ def import_file(ctx, args) -> int:
           + (f", {skipped} skipped: unsubscribed since ({few(kept_off)}); --resubscribe to add them anyway"
              if skipped else ""))
     return 0
+
+
+def profiles_at(ctx, addresses: list[str]) -> dict[str, list[str]]:
+    """Address -> stored profiles, for those of these addresses that are stored."""
+    from notifier.commands.subscribe import stored_profiles
+
+    return {address: stored_profiles(sub) for address, sub in ctx.store.subscribers_at(addresses).items()}
 
 
 def config_owned(ctx, rows: list[tuple[int, dict]]) -> dict:
