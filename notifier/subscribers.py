@@ -136,7 +136,7 @@ def parse_frequency(frequency: str, what: str = "frequency") -> tuple[str, str |
     raise InputError(f"{what} '{frequency}' must be daily, weekly or weekly:DAY (mon..sun)")
 
 
-def _zero_padded(time: str) -> str:
+def zero_padded(time: str) -> str:
     """'7:30' as '07:30': spreadsheets drop the leading zero when they save a CSV, and people type it so."""
     return "0" + time if len(time) == 4 and time[0].isdigit() and time[1] == ":" else time
 
@@ -158,7 +158,7 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
         check_name(name, named("name"))
     with refusing("keywords"):
         profiles = check_profiles(keywords, kept, named("keywords"))
-    time = _zero_padded("07:30" if time is None else time)
+    time = zero_padded("07:30" if time is None else time)
     if not TIME_RE.match(time):
         raise InputError.about("time", f"{named('time')} {time!r} must be HH:MM (24-hour)")
     low, high = MAX_ITEMS_RANGE
