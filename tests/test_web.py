@@ -710,6 +710,14 @@ def test_with_several_profiles_the_live_preview_says_which_one_is_unfinished(app
     assert said in live and 'class="error"' not in live
 
 
+def test_what_several_profiles_would_have_sent_is_said_of_them_all(app, client, config, store):
+    """With two profiles saved the line said "this profile would have sent 10 papers"."""
+    link = manage_link(app, subscribed(client, config, store))
+    live = read(preview(client, f"{link}/tester", {"keywords": ["agents, memory", '"speculative decoding"']}).text)
+    assert "From 30 papers of the last 7 days, these 2 profiles would have sent" in live
+    assert "this profile" in read(preview(client, f"{link}/tester", {"keywords": ["agents, memory"]}).text)
+
+
 def test_weaker_matches_point_to_more_papers_only_where_the_page_has_it(app, client, config, store):
     """The sign-up form has no "Fewer or more papers" slider: its preview said "try “more papers”" there."""
     keywords = {"keywords": "quantum, agents^0.1"}

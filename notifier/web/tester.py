@@ -62,6 +62,7 @@ class TesterResult:
     error: str = ""              # a malformed profile: one line naming the term
     hint: str = ""               # the live preview of a last term still being typed (``still_typing``)
     ran: bool = False            # False: nothing to test yet (no keywords)
+    profiles: int = 1            # how many profiles were run (the manage page has several)
 
 
 def profile_error(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
@@ -170,7 +171,7 @@ class Tester:
         shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"], i.get("liked", 0), i.get("disliked", 0),
                             i.get("voted_up", False), i["apart"])
                  for i in items if i["id"] in by_id]
-        return TesterResult(items=shown, weaker=weaker, considered=len(papers), ran=True)
+        return TesterResult(items=shown, weaker=weaker, considered=len(papers), ran=True, profiles=len(texts))
 
     def keep_warm(self, stop: threading.Event, every_seconds: float = 60.0) -> None:
         """Rebuild the index whenever the stored papers changed (a fetch), so that no visitor
