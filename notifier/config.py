@@ -246,6 +246,7 @@ def load_config(path: str | os.PathLike | None = None, *, env: dict | None = Non
         config.general.state_dir = env["NOTIFIER_STATE_DIR"]
     if not config.general.state_dir:
         config.general.state_dir = env.get("STATE_DIRECTORY") or "~/.local/state/digest-notifier"
+    one_spelling(config)
     validate(config)
     return config
 
@@ -570,6 +571,17 @@ def validate_sources(arxiv: ArxivSource, where: str) -> None:
 ANY_SLACK_USER = "users"     # in [web] slack_targets: a visitor may subscribe any Slack user id (a DM)
 
 
+def one_spelling(config: Config) -> None:
+    """Values written more than one way, as a subscriber's are read: [alerts] slack and [web]
+    slack_targets as a Slack target is stored (subscribers.canonical_address: "#Ops" is the channel
+    #ops, not a typo), [schedule] time "7:30" as 07:30 (subscribers.zero_padded)."""
+    from notifier.subscribers import canonical_address, zero_padded
+
+    config.alerts.slack = canonical_address(config.alerts.slack)
+    config.web.slack_targets = [canonical_address(t) for t in config.web.slack_targets]
+    config.schedule.time = zero_padded(config.schedule.time)
+
+
 def validate_addresses(config: Config, where: str) -> None:
     """The sender, the alert targets and the mailto: the same checks as a subscriber's address,
     so a typo is named here and not met when the first digest or alert goes out."""
@@ -587,7 +599,15 @@ def validate_addresses(config: Config, where: str) -> None:
     for key, value, channel in targets:
         if value and _channel(value) != channel:
             kind = "an e-mail address" if channel == "email" else "a Slack target (#channel, C…, U…)"
-            raise ConfigError(f"{_at(where, key)} must be {kind}, not {value!r}")
+            raise ConfigError(f"{_at(where, key)} must be {kind}, not {value!r}{_channel_meant(value, channel)}")
+
+
+def _channel_meant(value: str, channel: str) -> str:
+    """': did you mean '#ops'?' for a Slack channel written without its '#' ('ops'), else ''."""
+    from notifier.subscribers import canonical_address
+
+    meant = canonical_address("#" + value)
+    return f": did you mean {meant!r}?" if channel == "slack" and _channel(meant) == "slack" else ""
 
 
 def validate_paths(config: Config, where: str) -> None:

@@ -14,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from notifier.channels.outbox import file_in_the_way
 from notifier.errors import NotifierError
 
 LOCK_NAME = "notifier.lock"
@@ -55,8 +56,10 @@ class DaemonLock:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            why = "it exists and is not a folder" if isinstance(err, FileExistsError) else err.strerror
-            raise NotifierError(f"cannot use the state directory {folder}: {why}") from None
+            in_the_way = file_in_the_way(folder)     # worded as the store's (engine._check_sqlite_file)
+            if in_the_way is not None:
+                raise NotifierError(f"{in_the_way} is a file, not a folder: the lock {self.path} cannot be kept there") from None
+            raise NotifierError(f"cannot use the state directory {folder}: {err.strerror}") from None
         try:
             return self._acquire()
         except OSError as err:

@@ -11,7 +11,7 @@ import csv
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 from notifier.errors import InputError, json_error
@@ -85,23 +85,55 @@ def _unguarded(text: str) -> str:
     return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_START) else text
 
 
-def read(path: str, fmt: str, default_timezone: str) -> tuple[list[tuple[int, dict]], str, list[tuple[int, str]]]:
+def read(path: str, fmt: str, default_timezone: str,
+         stored_profiles: Callable[[list[str]], dict[str, list[str]]] = lambda addresses: {}
+         ) -> tuple[list[tuple[int, dict]], str, list[tuple[int, str]]]:
     """-> (line, checked subscriber as ``subscribers.written`` values) for every good row of the
     file (``STDIN``: standard input), the encoding it was read in, and (line, what is wrong) for
     every bad one, for ``fail`` (with what the caller finds wrong: one list, one fix pass). Rows
-    are read one at a time: only the checked values are kept."""
+    are read one at a time: only the checked values are kept, and the rows refused for a profile.
+    ``stored_profiles``: addresses -> the profiles stored for those that are stored (``_as_stored``)."""
     text, encoding = _decoded(path)
-    subs, seen, errors = [], {}, []
+    checked, errors, refused = [], [], {}
     for line, row in (_csv_rows if fmt == "csv" else _jsonl_rows)(text, errors):
         try:
-            sub = _subscriber(row, default_timezone)
-            if sub["address"] in seen:
-                raise InputError(f"'{sub['address']}' is also on line {seen[sub['address']]}")
-            seen[sub["address"]] = line
-            subs.append((line, sub))
+            checked.append((line, _subscriber(row, default_timezone)))
         except InputError as err:
             errors.append((line, str(err)))
-    return subs, encoding, errors
+            if err.key == "keywords":
+                refused[line] = row
+    again = dict(_as_stored(refused, default_timezone, stored_profiles)) if refused else {}
+    subs, twice = _once_each(sorted(checked + list(again.items()), key=lambda x: x[0]))
+    return subs, encoding, [e for e in errors if e[0] not in again] + twice
+
+
+def _as_stored(refused: dict[int, dict], default_timezone: str,
+               stored_profiles: Callable[[list[str]], dict[str, list[str]]]) -> Iterator[tuple[int, dict]]:
+    """(line, subscriber) for the refused rows whose profiles are those stored for their address,
+    read as stored (``check_typed``'s kept, as `notifier edit` keeps them): a backup imported onto
+    its own database was refused for a profile that only a check added since rejects. Only the
+    refused rows' addresses are read."""
+    from notifier.subscribers import canonical_address
+
+    kept = stored_profiles([canonical_address(row["address"]) for row in refused.values()])
+    for line, row in refused.items():
+        try:
+            yield line, _subscriber(row, default_timezone, kept.get(canonical_address(row["address"]), ()))
+        except InputError:
+            pass                                        # its error is the one read gave
+
+
+def _once_each(checked: list[tuple[int, dict]]) -> tuple[list[tuple[int, dict]], list[tuple[int, str]]]:
+    """The rows of addresses not on an earlier line, and (line, error) for the others."""
+    seen: dict[str, int] = {}
+    subs, errors = [], []
+    for line, sub in checked:
+        if sub["address"] in seen:
+            errors.append((line, f"'{sub['address']}' is also on line {seen[sub['address']]}"))
+        else:
+            seen[sub["address"]] = line
+            subs.append((line, sub))
+    return subs, errors
 
 
 def _decoded(path: str) -> tuple[str, str]:
@@ -257,8 +289,8 @@ def unknown_column(name: str) -> str:
     return f"unknown column '{name}' (columns: {', '.join(COLUMNS)})"
 
 
-def _subscriber(row: dict, default_timezone: str) -> dict:
-    """A row's subscriber, checked, as ``subscribers.written`` values."""
+def _subscriber(row: dict, default_timezone: str, kept: Collection[str] = ()) -> dict:
+    """A row's subscriber, checked (its profiles in ``kept`` only parsed), as ``subscribers.written`` values."""
     from notifier.subscribers import in_files, new_subscriber, written
 
     unknown = [k for k in row if k not in COLUMNS]
@@ -272,7 +304,7 @@ def _subscriber(row: dict, default_timezone: str) -> dict:
     sub = new_subscriber(address=row["address"], keywords=_profiles(row.get("profiles")), name=_text(row, "name"),
                          timezone=_text(row, "timezone") or default_timezone, time=_text(row, "time") or None,
                          frequency=frequency, max_items=_number(row, "max_items", int),
-                         threshold=_number(row, "threshold", float), origin="cli", named=in_files)
+                         threshold=_number(row, "threshold", float), origin="cli", kept=kept, named=in_files)
     if row.get("channel") not in (None, sub.channel):
         raise InputError(f"channel '{row['channel']}' does not fit '{sub.address}' (a {sub.channel} address)")
     return written(sub, active=None if row.get("active") is None else _flag(row, "active"),   # None: as it is

@@ -46,6 +46,12 @@ def channel_of(address: str) -> str:
                      "(#channel, channel id C…, user id U… or @U…, https://hooks.slack.com/… or webhook:ENV_NAME)")
 
 
+def channel_as_typed(address: str) -> str:
+    """``channel_of`` an address as a person types it: a Slack channel name in any case (#Papers
+    is #papers, ``canonical_address``); an e-mail address as typed, so that an error quotes it so."""
+    return channel_of(address if "@" in address else canonical_address(address))
+
+
 def ascii_domain(address: str) -> str:
     """An e-mail address whose domain is internationalised (bücher.example) with the domain's
     ASCII form (xn--bcher-kva.example, IDNA 2008 as browsers map it): the same mailbox, which any
@@ -130,7 +136,7 @@ def parse_frequency(frequency: str, what: str = "frequency") -> tuple[str, str |
     raise InputError(f"{what} '{frequency}' must be daily, weekly or weekly:DAY (mon..sun)")
 
 
-def _zero_padded(time: str) -> str:
+def zero_padded(time: str) -> str:
     """'7:30' as '07:30': spreadsheets drop the leading zero when they save a CSV, and people type it so."""
     return "0" + time if len(time) == 4 and time[0].isdigit() and time[1] == ":" else time
 
@@ -145,14 +151,14 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
     the config file and an imported file's columns have it)."""
     address = address.strip()
     with refusing("address"):      # an e-mail address as typed, in the error; a Slack one as Slack has it
-        channel = channel_of(address if "@" in address else canonical_address(address))
+        channel = channel_as_typed(address)
     address = canonical_address(address)
     name = name.strip()                 # '  ' greeted nobody; spaces around a name are a typing slip
     with refusing("name"):
         check_name(name, named("name"))
     with refusing("keywords"):
         profiles = check_profiles(keywords, kept, named("keywords"))
-    time = _zero_padded("07:30" if time is None else time)
+    time = zero_padded("07:30" if time is None else time)
     if not TIME_RE.match(time):
         raise InputError.about("time", f"{named('time')} {time!r} must be HH:MM (24-hour)")
     low, high = MAX_ITEMS_RANGE

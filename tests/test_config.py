@@ -447,6 +447,7 @@ def test_bad_subscriber_entry_is_refused_at_load_naming_the_line_of_the_key_refu
     ('[email]\nunsubscribe_mailto = "unsubscribe"\n', "'email.unsubscribe_mailto' must be an e-mail address, not 'unsubscribe'"),
     ('[alerts]\nemail = "ops"\n', "'alerts.email' must be an e-mail address, not 'ops'"),
     ('[alerts]\nslack = "ops channel"\n', "'alerts.slack' must be a Slack target (#channel, C…, U…), not 'ops channel'"),
+    ('[alerts]\nslack = "Ops"\n', "'alerts.slack' must be a Slack target (#channel, C…, U…), not 'Ops': did you mean '#ops'?"),
     ('[web]\nslack_targets = ["#ml-papers", "ml papers"]\n',
      "'web.slack_targets' must be a Slack target (#channel, C…, U…), not 'ml papers'"),
     ('[sources.arxiv]\ncategories = ["cs.LG", "machine learning"]\n',
@@ -474,7 +475,7 @@ def test_bad_subscriber_entry_is_refused_at_load_naming_the_line_of_the_key_refu
         "api_url_no_scheme", "api_url_port", "public_url_newline", "listen_port_digit", "listen_port_out_of_range",
         "database_url_newline",
         "from_header_injection", "from_no_address", "smtp_host_space", "contact_newline", "contact_no_address", "unknown_policy",
-        "mailto", "alerts_email", "alerts_slack",
+        "mailto", "alerts_email", "alerts_slack", "alerts_slack_no_hash",
         "slack_targets", "arxiv_category", "arxiv_category_case", "arxiv_category_typo_after_plus",
         "arxiv_category_typo", "arxiv_no_such_category", "arxiv_no_category", "template_dir", "ca_file", "subscriber_address_newline",
         "subscriber_time_newline", "secret_name_space", "secret_name_path"])
@@ -515,6 +516,20 @@ def test_web_slack_targets_accepts_users_as_the_readme_documents(tmp_path):
     allows any user id); the web form honours it, so the config must load with it."""
     config = load_config(write(tmp_path, '[web]\nslack_targets = ["#ml-papers", "users"]\n'), env={})
     assert config.web.slack_targets == ["#ml-papers", "users"]
+
+
+def test_a_slack_channel_named_in_capitals_in_the_config_is_the_channel_in_lower_case(tmp_path):
+    """`[alerts] slack = "#Ops"` was refused as "must be a Slack target", while a subscriber's
+    `#Ops` is the channel #ops (Slack's channel names are lower case)."""
+    config = load_config(write(tmp_path, '[alerts]\nslack = "#Ops"\n[web]\nslack_targets = ["#ML-Papers", "users"]\n'),
+                         env={})
+    assert config.alerts.slack == "#ops" and config.web.slack_targets == ["#ml-papers", "users"]
+
+
+def test_a_schedule_time_without_its_leading_zero_is_read_as_a_subscribers_is(tmp_path):
+    """`[schedule] time = "7:30"` was refused as "must be HH:MM", while `subscribe --time 7:30`
+    and a [[subscribers]] time "7:30" are 07:30."""
+    assert load_config(write(tmp_path, '[schedule]\ntime = "7:30"\n'), env={}).schedule.time == "07:30"
 
 
 def test_notifier_config_shows_the_sender_under_the_key_the_file_uses(tmp_path):

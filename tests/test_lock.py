@@ -99,11 +99,16 @@ def run_with_state(monkeypatch, capsys):
     return run
 
 
-def test_state_dir_that_is_a_file_is_one_line_error(tmp_path, run_with_state):
-    state = tmp_path / "state"
-    state.write_text("not a folder")
-    assert run_with_state(state) == (1, f"notifier: error: cannot use the state directory {state}: "
-                                        "it exists and is not a folder\n")
+@pytest.mark.parametrize("below", ["", "sub/folder"], ids=["the_folder", "a_folder_above"])
+def test_a_state_folder_that_is_a_file_is_named_as_the_store_names_it(tmp_path, run_with_state, below):
+    """`notifier run` said "cannot use the state directory X: it exists and is not a folder" (or
+    "Not a directory" for a file higher up) where every other command says "X is a file, not a
+    folder: the database ... cannot be kept there" (test_cli_setup_errors)."""
+    in_the_way = tmp_path / "state"
+    in_the_way.write_text("not a folder")
+    assert run_with_state(in_the_way / below) == (
+        1, f"notifier: error: {in_the_way} is a file, not a folder: the lock "
+           f"{in_the_way / below / 'notifier.lock'} cannot be kept there\n")
 
 
 def test_state_dir_under_proc_is_one_line_error(run_with_state):

@@ -595,6 +595,7 @@ def test_subscribers_table_shows_the_paused_marked_and_the_unsubscribed_only_wit
 
 
 def test_export_keeps_the_paused_and_says_how_many_who_unsubscribed_it_left_out(cli, tmp_path):
+    """To standard output it said nothing: a backup taken with `> backup.jsonl` left them out unsaid."""
     for address in ("ada@example.org", "bob@example.org", "cyd@example.org"):
         assert cli("subscribe", address, "-k", "agents")[0] == 0
     assert cli("edit", "bob@example.org", "--pause")[0] == 0
@@ -605,6 +606,10 @@ def test_export_keeps_the_paused_and_says_how_many_who_unsubscribed_it_left_out(
     assert [(r["address"], r["paused"]) for r in map(json.loads, path.read_text().splitlines())] == [
         ("ada@example.org", False), ("bob@example.org", True)]
     assert cli("subscribers", "export", str(path), "--all")[2] == f"exported 3 subscribers to {path}\n"
+    code, out, err = cli("subscribers", "export")          # `notifier subscribers export > backup.jsonl`
+    assert (code, len(out.splitlines()), err) == (
+        0, 2, "exported 2 subscribers to standard output (1 who unsubscribed left out: --all adds them)\n")
+    assert cli("subscribers", "--json")[2] == ""           # a listing, no export
 
 
 def test_restoring_an_old_export_keeps_those_who_unsubscribed_since_unsubscribed_and_counts_them(cli, tmp_path):

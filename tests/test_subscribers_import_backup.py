@@ -69,3 +69,25 @@ def test_import_reads_only_the_stored_subscribers_its_rows_name(cli, db_url, tmp
         event.remove(Subscriber, "load", read)
     assert (code, out, err) == (0, f"imported {path}: 1 added, 0 updated, 1 unchanged\n", "")
     assert len(loaded) < 10, f"{len(loaded)} stored subscribers read"
+
+
+def test_a_backup_imported_onto_its_own_database_keeps_profiles_only_a_newer_check_refuses(cli, store, tmp_path):
+    """'moe OR rag' was stored before profiles were checked for joined terms: its digests read it,
+    `notifier edit` keeps it, but importing the export back was refused for it. A new address with
+    that profile, or another address's, is still refused."""
+    assert cli("subscribe", "ada@example.org", "-k", "agents")[0] == 0
+    store.update_subscriber(1, profile=json.dumps(["moe OR rag", "agents"]))
+    backup = tmp_path / "backup.jsonl"
+    assert cli("subscribers", "export", str(backup))[0] == 0
+    assert cli("subscribers", "import", str(backup)) == (0, f"imported {backup}: 0 added, 0 updated, 1 unchanged\n", "")
+    row = json.loads(backup.read_text())
+    backup.write_text(json.dumps(row | {"address": "ADA@example.org", "time": "08:00"}) + "\n"
+                      + json.dumps(row | {"address": "bob@example.org"}) + "\n")
+    code, _, err = cli("subscribers", "import", str(backup))
+    assert (code, err.splitlines()) == (1, [
+        f"notifier: error: {backup}: line 2: profile 'moe OR rag': term 'moe OR rag' joins terms with 'OR': "
+        "separate them with commas, e.g. moe, rag",
+        f"{backup}: nothing imported (1 bad line)"])
+    backup.write_text(json.dumps(row | {"address": "ADA@example.org", "time": "08:00"}) + "\n")
+    assert cli("subscribers", "import", str(backup))[0] == 0
+    assert store.find_subscriber(1).delivery_time == "08:00"

@@ -541,6 +541,13 @@ def test_only_the_slack_targets_the_operator_allows_can_subscribe(config, client
     assert "/confirm/" in mails(config)[-1]          # no Slack token: the confirmation lands in the outbox
 
 
+def test_a_visitor_may_type_an_offered_slack_channel_in_capitals(config, client, store):
+    """'#ML-Papers' was refused as "not an e-mail address" although #ml-papers is offered."""
+    config.web.slack_targets = ["#ml-papers"]
+    assert subscribe(client, "#ML-Papers").status_code == 200
+    assert "/confirm/" in mails(config)[-1]
+
+
 # ----------------------------------------------------------------------------- form errors, tester
 @pytest.mark.parametrize("keywords, error", [
     ('"kv cache", venue:neurips', "unknown field 'venue:' in term 'venue:neurips'"),
@@ -658,7 +665,7 @@ def test_the_live_tester_fragment_reports_matches_weaker_ones_and_profile_errors
 def test_a_phrase_still_being_typed_is_not_called_a_mistake_by_the_live_preview(client, keywords):
     """Typed slowly, each key of "speculative decoding" brought "unbalanced quote" in red."""
     live = preview(client, "/tester", {"keywords": keywords})
-    assert 'class="error"' not in live.text and 'Close the phrase with " to see what it would have sent.' in read(live.text)
+    assert 'class="error"' not in live.text and 'Close the phrase with " to see what it finds.' in read(live.text)
     sent = post_form(client, "/", {"email": "ada@example.org", "keywords": keywords, "action": "preview"})
     assert "unbalanced quote" in read(sent.text)                  # the Preview button sent it as it is
 
@@ -669,7 +676,7 @@ def test_a_phrase_still_being_typed_is_not_called_a_mistake_by_the_live_preview(
 def test_a_last_term_still_being_typed_is_not_called_a_mistake_by_the_live_preview(client, keywords, error):
     """Typed slowly, "agents" flashed "term 'a' has only common words" in red after its first key."""
     live = preview(client, "/tester", {"keywords": keywords})
-    assert 'class="error"' not in live.text and "Finish the last term to see what it would have sent." in read(live.text)
+    assert 'class="error"' not in live.text and "Finish the last term to see what it finds." in read(live.text)
     sent = post_form(client, "/", {"email": "ada@example.org", "keywords": keywords, "action": "preview"})
     assert error in read(sent.text)                               # the Preview button sent it as it is
 
@@ -685,10 +692,30 @@ def test_a_last_term_no_further_typing_could_mend_is_named_by_the_live_preview(c
 def test_exclusions_typed_before_any_term_to_look_for_are_not_called_a_mistake_by_the_live_preview(client, keywords):
     """Typed first, "-diffusion" showed "profile has only exclusions" in red until the next term was begun."""
     live = preview(client, "/tester", {"keywords": keywords})
-    said = "Add a term to look for to see what it would have sent."
+    said = "Add a term to look for, too."
     assert 'class="error"' not in live.text and said in read(live.text)
     sent = post_form(client, "/", {"email": "ada@example.org", "keywords": keywords, "action": "preview"})
     assert "profile has only exclusions" in read(sent.text)      # the Preview button sent it as it is
+
+
+@pytest.mark.parametrize("keywords, said", [
+    (["agents", '"speculative dec'], 'Profile 2: close the phrase with " to see what it finds.'),
+    (["agents, a", "memory"], "Profile 1: finish the last term to see what it finds."),
+    (["agents", "-diffusion"], "Profile 2: add a term to look for, too.")], ids=["phrase", "last term", "exclusion"])
+def test_with_several_profiles_the_live_preview_says_which_one_is_unfinished(app, client, config, store, keywords, said):
+    """On the manage page with two profiles, "Close the phrase with \" to see what it would have
+    sent." left the person to find which box had the open phrase."""
+    link = manage_link(app, subscribed(client, config, store))
+    live = read(preview(client, f"{link}/tester", {"keywords": keywords}).text)
+    assert said in live and 'class="error"' not in live
+
+
+def test_what_several_profiles_would_have_sent_is_said_of_them_all(app, client, config, store):
+    """With two profiles saved the line said "this profile would have sent 10 papers"."""
+    link = manage_link(app, subscribed(client, config, store))
+    live = read(preview(client, f"{link}/tester", {"keywords": ["agents, memory", '"speculative decoding"']}).text)
+    assert "From 30 papers of the last 7 days, these 2 profiles would have sent" in live
+    assert "this profile" in read(preview(client, f"{link}/tester", {"keywords": ["agents, memory"]}).text)
 
 
 def test_weaker_matches_point_to_more_papers_only_where_the_page_has_it(app, client, config, store):

@@ -684,8 +684,8 @@ def in_view(page, element) -> bool:
     return box["height"] > 10 and box["y"] >= 0 and box["y"] + box["height"] <= view["height"]
 
 
-@pytest.mark.parametrize("typed, said", [('"speculative', 'Close the phrase with " to see what it would have sent.'),
-                                         ("-diffusion", "Add a term to look for to see what it would have sent.")],
+@pytest.mark.parametrize("typed, said", [('"speculative', 'Close the phrase with " to see what it finds.'),
+                                         ("-diffusion", "Add a term to look for, too.")],
                          ids=["a phrase", "an exclusion first"])
 def test_a_profile_being_typed_is_said_to_be_unfinished_politely_not_as_an_alert(site, browser, typed, said):
     """Each pause while typing a phrase ('"speculative' before its closing quote) put an alert in the
@@ -982,7 +982,7 @@ def test_a_page_that_loads_with_keywords_says_what_they_would_have_sent_under_th
     """The line under the keywords filled only at the first edit: the manage page, and a form sent
     back refused, loaded with keywords and papers below, and nothing said under the box."""
     base, *_ = site
-    page = browser.new_context(java_script_enabled=javascript).new_page()
+    page = browser.new_context(java_script_enabled=javascript, viewport={"width": 375, "height": 900}).new_page()
     if way == "manage page":
         subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents, memory")
         page.get_by_role("link", name="Manage your subscription").click()
@@ -1062,3 +1062,26 @@ def test_on_a_phone_every_control_of_the_form_is_a_finger_high(site, smtp, brows
         'form input:not([type=hidden]), form select, form button'))
         .map(e => [e.id || e.textContent, e.getBoundingClientRect().height]))""")
     assert {name: h for name, h in heights.items() if h < 44} == {}
+
+
+def test_see_them_is_offered_only_where_the_papers_are_below_the_form(site, smtp, browser):
+    """At 1280 px the papers are beside the form, and "see them" wrapped onto a line of its own
+    under the line saying how many there are."""
+    base, *_ = site
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    open_form(page, base, smtp[1], "manage")
+    assert page.locator("#tester-status").is_visible() and not page.locator("#tester-jump").is_visible()
+    page.set_viewport_size({"width": 375, "height": 900})
+    assert page.locator("#tester-jump").is_visible()
+
+
+def test_on_a_phone_the_buttons_removing_a_vote_are_a_finger_high(site, smtp, browser):
+    """They were 27 px tall beside controls of 44."""
+    base, _, _, db = site
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    store = Store(db)
+    store.set_vote(store.find_subscriber("ada@example.org").id, "2606.12243", 1)
+    store.close()
+    page.get_by_role("link", name="Manage your subscription").click()
+    assert page.get_by_role("button", name=re.compile("^Remove vote on")).bounding_box()["height"] >= 44

@@ -76,7 +76,8 @@ def import_file(ctx, args) -> int:
     from notifier.subscribers import SETTINGS
 
     fmt = subscriber_files.file_format(args.file, args.format)
-    rows, encoding, errors = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone)
+    rows, encoding, errors = subscriber_files.read(args.file, fmt, ctx.config.schedule.timezone,
+                                                   lambda addresses: profiles_at(ctx, addresses))
     name = subscriber_files.shown_name(args.file)
     owned = config_owned(ctx, rows)
     subscriber_files.fail(name, errors + [(line, f"'{sub['address']}' is declared in the config file; change it there")
@@ -92,6 +93,13 @@ def import_file(ctx, args) -> int:
           + (f", {skipped} skipped: unsubscribed since ({few(kept_off)}); --resubscribe to add them anyway"
              if skipped else ""))
     return 0
+
+
+def profiles_at(ctx, addresses: list[str]) -> dict[str, list[str]]:
+    """Address -> stored profiles, for those of these addresses that are stored."""
+    from notifier.commands.subscribe import stored_profiles
+
+    return {address: stored_profiles(sub) for address, sub in ctx.store.subscribers_at(addresses).items()}
 
 
 def config_owned(ctx, rows: list[tuple[int, dict]]) -> dict:
@@ -138,14 +146,17 @@ def export(ctx, args) -> int:
     with ctx.store.transaction():          # the rows written and the count of those left out agree
         rows = [subscriber_files.to_row(s) for s in ctx.store.list_subscribers(active_only=not args.all, paused=True)]
         left_out = ctx.store.count_subscribers(active_only=False) - len(rows)
-    if args.action == "export" and args.file not in (None, subscriber_files.STDIN):
+    to_file = args.action == "export" and args.file not in (None, subscriber_files.STDIN)
+    if to_file:
         fmt = subscriber_files.file_format(args.file, args.format)
         write_whole(args.file, lambda fh: subscriber_files.write(fh, rows, fmt, bom=True), args.file)
-        print(f"exported {len(rows)} subscriber{'' if len(rows) == 1 else 's'} to {args.file}"
-              + (f" ({left_out} who unsubscribed left out: --all adds them)" if left_out else ""), file=sys.stderr)
     else:
         sys.stdout.reconfigure(encoding="utf-8")     # the data as a file holds it, whatever the terminal's locale
         subscriber_files.write(sys.stdout, rows, args.format or "jsonl")
+    if args.action == "export" and (to_file or left_out):    # `export > backup.jsonl` left people out unsaid
+        print(f"exported {len(rows)} subscriber{'' if len(rows) == 1 else 's'} to "
+              f"{args.file if to_file else 'standard output'}"
+              + (f" ({left_out} who unsubscribed left out: --all adds them)" if left_out else ""), file=sys.stderr)
     return 0
 
 

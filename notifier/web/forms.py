@@ -11,7 +11,7 @@ from markupsafe import Markup, escape
 
 from notifier.config import ANY_SLACK_USER, DEFAULT_THRESHOLD, MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
 from notifier.errors import NotifierError, visible
-from notifier.subscribers import WEEKDAYS, channel_of
+from notifier.subscribers import WEEKDAYS, canonical_address, channel_as_typed
 from notifier.web.tester import profile_error_at
 
 QUOTED = re.compile(r"((?<!\w)'.+?'(?!\w)|“.+?”|\(-[^()]+\))")   # a value a message quotes: 'term', “é”,
@@ -186,7 +186,7 @@ def _address(address: str, slack_targets: list[str]) -> None:
     if not address:
         raise InputError("an e-mail address is required")
     try:
-        channel = channel_of(address)
+        channel = channel_as_typed(address)
     except InputError as err:
         if "@" in address:          # "not a valid e-mail address": already the visitor's terms
             raise InputError(f"{err}{_slip(address)}") from None
@@ -217,7 +217,7 @@ def _offered(slack_targets: list[str]) -> str:
 def slack_allowed(address: str, slack_targets: list[str]) -> bool:
     """An exact entry of [web] slack_targets; the entry "users" allows any Slack user id."""
     is_user = address.lstrip("@")[:1] in ("U", "W") and not address.startswith("#")
-    return address in slack_targets or (is_user and ANY_SLACK_USER in slack_targets)
+    return canonical_address(address) in slack_targets or (is_user and ANY_SLACK_USER in slack_targets)
 
 
 def _frequency(f: Fields, errors: dict) -> str:

@@ -22,9 +22,10 @@ DAYS = 7
 MAX_PROFILE_CHARS = 2000        # a profile's few dozen telling terms fit many times over; in Chinese, 2,000
                                 # characters are 18 KB of form (9 bytes each URL-encoded), and three profiles
                                 # on the manage page stay under [web] max_body_bytes (64 KB)
-OPEN_PHRASE = 'Close the phrase with " to see what it would have sent.'
-UNFINISHED = "Finish the last term to see what it would have sent."
-NO_TERM_YET = "Add a term to look for to see what it would have sent."     # only exclusions typed so far
+# The live preview's calm lines (``still_typing``), after "Profile 2: " when the page has several
+OPEN_PHRASE = 'close the phrase with " to see what it finds.'
+UNFINISHED = "finish the last term to see what it finds."
+NO_TERM_YET = "add a term to look for, too."     # only exclusions typed so far
 LOOKED_FOR = "paper"            # any term to look for, as typing on might add
 WARM_PROFILE = "paper"          # any valid profile: running it builds the index the next visitor needs
 
@@ -61,6 +62,7 @@ class TesterResult:
     error: str = ""              # a malformed profile: one line naming the term
     hint: str = ""               # the live preview of a last term still being typed (``still_typing``)
     ran: bool = False            # False: nothing to test yet (no keywords)
+    profiles: int = 1            # how many profiles were run (the manage page has several)
 
 
 def profile_error(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
@@ -87,7 +89,13 @@ def still_typing(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
     looking_for = [t + "\n" + LOOKED_FOR for t in [text, *typed_on]]
     if not mended(texts, at, typed_on + looking_for, kept):
         return ""
-    return OPEN_PHRASE if phrase_open else UNFINISHED if mended(texts, at, typed_on, kept) else NO_TERM_YET
+    return of_profile(OPEN_PHRASE if phrase_open else UNFINISHED if mended(texts, at, typed_on, kept) else NO_TERM_YET,
+                      at, len(texts))
+
+
+def of_profile(hint: str, at: int, count: int) -> str:
+    """A calm line, naming the profile it is about (its box's label) when there are several."""
+    return f"Profile {at + 1}: {hint}" if count > 1 else hint[:1].upper() + hint[1:]
 
 
 def mended(texts: list[str], at: int, versions: list[str], kept: frozenset[str]) -> bool:
@@ -163,7 +171,7 @@ class Tester:
         shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"], i.get("liked", 0), i.get("disliked", 0),
                             i.get("voted_up", False), i["apart"])
                  for i in items if i["id"] in by_id]
-        return TesterResult(items=shown, weaker=weaker, considered=len(papers), ran=True)
+        return TesterResult(items=shown, weaker=weaker, considered=len(papers), ran=True, profiles=len(texts))
 
     def keep_warm(self, stop: threading.Event, every_seconds: float = 60.0) -> None:
         """Rebuild the index whenever the stored papers changed (a fetch), so that no visitor
