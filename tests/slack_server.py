@@ -47,12 +47,15 @@ class FakeSlack:
                 if status == 200 and _message(self.path):
                     fake.hold_if_due()
                 data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass                   # the sender was killed while its answer was held
 
             do_GET = do_POST           # a redirected POST arrives as a GET: recorded all the same
 
