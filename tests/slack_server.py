@@ -1,8 +1,8 @@
 """A stand-in for the Slack Web API and incoming webhooks on 127.0.0.1, recording every call.
 
 Like Slack it keeps what it is sent: each ``chat.postMessage`` goes into its channel's history
-(``conversations.history``: top-level messages only, newest first, ``limit`` of them, metadata
-only with ``include_all_metadata``), a reply into its thread (``conversations.replies``: the
+(``conversations.history``: top-level messages only, newest first, ``limit`` of them a page, the
+next page at the ``cursor`` it names, metadata only with ``include_all_metadata``), a reply into its thread (``conversations.replies``: the
 parent, then the replies oldest first). So a sender that looks for what it posted finds it.
 With ``hold_at`` = N the N-th message it takes (a post or a webhook's) is kept, but its answer
 held until ``release`` is set: Slack has the message, the sender has no answer yet.
@@ -73,9 +73,10 @@ class FakeSlack:
         if path.endswith("/conversations.history"):        # as Slack: an id, never a "#name"
             if payload["channel"].startswith("#"):
                 return {"ok": False, "error": "channel_not_found"}
-            messages = self.history.get(payload["channel"], [])
-            limit = int(payload.get("limit", 100))
-            return {"ok": True, "messages": _shown(messages[:limit], payload), "has_more": len(messages) > limit}
+            messages, start = self.history.get(payload["channel"], []), int(payload.get("cursor") or 0)
+            end = start + int(payload.get("limit", 100))
+            more = {"response_metadata": {"next_cursor": str(end)}} if len(messages) > end else {}
+            return {"ok": True, "messages": _shown(messages[start:end], payload), "has_more": bool(more), **more}
         if path.endswith("/conversations.replies"):
             parent = next((m for m in self.history.get(payload["channel"], []) if m["ts"] == payload["ts"]), None)
             if parent is None:

@@ -140,3 +140,21 @@ def digest_day_of(url: str) -> str:
         return d.digest_day
     finally:
         store.close()
+
+
+def test_a_digest_found_after_a_busy_hour_in_the_channel_is_not_posted_again():
+    """A daemon restarted after 250 messages in the channel: the digest was no longer among the
+    newest 100 that the one page of history read listed, and was posted again."""
+    from digests import digest
+    from notifier.channels.slack import SlackChannel
+
+    fake = FakeSlack()
+    try:
+        ch = SlackChannel(token="xoxb-busy", api_url=fake.url + "/api/", sleep=lambda s: None)
+        d = digest(1, channel="slack", address="#papers")
+        assert ch.send(d).state == "sent"
+        fake.history["CPAPERS"][:0] = [{"type": "message", "ts": f"1800000000.{i:06d}", "text": "chat"}
+                                       for i in range(250, 0, -1)]
+        assert ch.find_sent(d) is True and len(fake.posts()) == 1
+    finally:
+        fake.close()
