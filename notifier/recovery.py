@@ -50,18 +50,25 @@ def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False
             if ctx.store.take_over(d.id, now, lease, expired_only=not everything, worker=d.worker) is None:
                 continue                                   # another worker resolves it
             sub = subs[d.subscriber_id]
-            find_sent = getattr(senders.get(sub.channel, sub.address), "find_sent", None)
-            if not sub.active or sub.paused:
-                ctx.store.record(d.id, State.HELD, error="interrupted while sending; the subscriber is not active", now=now)
-            elif find_sent is not None and find_sent(build_digest(ctx, d, sub)):
-                ctx.store.record(d.id, State.SENT, error="confirmed after restart", now=now)
-            elif ctx.config.delivery.unknown_policy == "resend":
-                ctx.store.record(d.id, State.RETRY, error="interrupted while sending; re-sending", now=now)
-            else:
-                ctx.store.record(d.id, State.UNKNOWN, error="interrupted while sending; check and re-queue", now=now)
+            state, why = settled(ctx, d, sub, senders.get(sub.channel, sub.address))
+            ctx.store.record(d.id, state, error=why, now=now)
             resolved += 1
-            event(log, "recovered interrupted delivery", logging.WARNING, subscriber=sub.address, key=d.key)
+            event(log, "recovered interrupted delivery", logging.WARNING, subscriber=sub.address, key=d.key,
+                  state=state, outcome=why)
     return resolved
+
+
+def settled(ctx: Context, d, sub: Subscriber, sender) -> tuple[str, str]:
+    """What ``recover`` records of a digest of ``sub`` left `sending`, and why: (state, reason)."""
+    find_sent = getattr(sender, "find_sent", None)
+    if not sub.active or sub.paused:
+        return State.HELD, "interrupted while sending; the subscriber is not active"
+    if find_sent is not None and find_sent(build_digest(ctx, d, sub)):
+        return State.SENT, "confirmed after restart"
+    if ctx.config.delivery.unknown_policy == "resend":
+        unchecked = "" if find_sent or sub.channel == "email" else " (the channel cannot be checked: it may arrive twice)"
+        return State.RETRY, f"interrupted while sending; re-sending{unchecked}"
+    return State.UNKNOWN, "interrupted while sending; check and re-queue"
 
 
 def what_recovery_does(ctx: Context, sub: Subscriber, sender) -> str:

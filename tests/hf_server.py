@@ -6,6 +6,13 @@ hydration data. ``rss[C]`` is the current arXiv RSS listing of category C at ``/
 ETag (its SHA-256, as arXiv's) and a 304 for an ``If-None-Match`` naming it (as arXiv's CDN may).
 With ``down`` set every request gets 503. With ``clamp`` set a day without items is answered with
 the newest day that has some, as HF answers a day it has not published. ``paths`` records what was asked.
+
+``fail`` names another way a real server fails, for every request until it is set back to None
+(``FAILURES``): ``500``; ``429`` with a Retry-After of an hour; ``hang`` (the request is read and
+never answered, until ``close``); ``truncated`` (the connection closes halfway through the body);
+``cut json`` (a complete response whose JSON stops halfway, as a proxy's broken cache serves it);
+``html 200`` (a maintenance page with status 200); ``empty`` (every day answered with no items);
+``another day`` (every day answered with the items of ``days``' newest day).
 """
 import hashlib
 import json
@@ -14,6 +21,9 @@ from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+FAILURES = ("500", "429", "hang", "truncated", "cut json", "html 200", "empty", "another day")
+MAINTENANCE = "<!DOCTYPE html><html><head><title>Hugging Face is down for maintenance</title></head></html>"
+
 
 class HFStandIn:
     def __init__(self):
@@ -21,33 +31,46 @@ class HFStandIn:
         self.rss: dict[str, str] = {}
         self.down = False
         self.clamp = False
+        self.fail: str | None = None
         self.paths: list[str] = []
+        self.closing = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 outer.paths.append(self.path)
-                if outer.down:
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body, ctype = outer.answer(self.path)
-                data = body.encode()
+                if outer.down or outer.fail in ("500", "429"):
+                    status = {"429": 429, "500": 500}.get(outer.fail, 503)
+                    self.bodiless(status, {"Retry-After": "3600"} if status == 429 else {})
+                elif outer.fail == "hang":
+                    outer.closing.wait(10)
+                    self.close_connection = True
+                else:
+                    body, ctype = (MAINTENANCE, "text/html") if outer.fail == "html 200" else outer.answer(self.path)
+                    self.reply(body.encode(), ctype)
+
+            def bodiless(self, status: int, headers: dict) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def reply(self, data: bytes, ctype: str) -> None:
+                """200 with ``data``, cut halfway when ``fail`` says so; an RSS listing with its
+                ETag, or 304 for an If-None-Match naming it."""
                 etag = f'"{hashlib.sha256(data).hexdigest()}"' if self.path.startswith("/rss/") else None
                 if etag and self.headers.get("If-None-Match") == etag:
-                    self.send_response(304)
-                    self.send_header("ETag", etag)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
+                    return self.bodiless(304, {"ETag": etag})
+                cut = outer.fail in ("truncated", "cut json")
                 self.send_response(200)
                 if etag:
                     self.send_header("ETag", etag)
                 self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Length", str(len(data) // 2 if outer.fail == "cut json" else len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                self.wfile.write(data[:len(data) // 2] if cut else data)
+                self.close_connection = cut
 
             def log_message(self, *args):
                 pass
@@ -71,11 +94,16 @@ class HFStandIn:
     def items_of(self, day: str) -> list:
         """The items served for ``day`` (a subclass may serve every day)."""
         published = [d for d, items in self.days.items() if items]
+        if self.fail == "empty":
+            return []
+        if self.fail == "another day" and published:
+            return self.days[max(published)]
         if self.clamp and day not in published and published:
             return self.days[max(published)]
         return self.days.get(day, [])
 
     def close(self) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -1,4 +1,12 @@
-"""A stand-in for the Slack Web API and incoming webhooks on 127.0.0.1, recording every call."""
+"""A stand-in for the Slack Web API and incoming webhooks on 127.0.0.1, recording every call.
+
+Like Slack it keeps what it is sent: each ``chat.postMessage`` goes into its channel's history
+(``conversations.history``: top-level messages only, newest first, ``limit`` of them a page, the
+next page at the ``cursor`` it names, metadata only with ``include_all_metadata``), a reply into its thread (``conversations.replies``: the
+parent, then the replies oldest first). So a sender that looks for what it posted finds it.
+With ``hold_at`` = N the N-th message it takes (a post or a webhook's) is kept, but its answer
+held until ``release`` is set: Slack has the message, the sender has no answer yet.
+"""
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -8,12 +16,14 @@ from urllib.parse import parse_qs
 class FakeSlack:
     """A stand-in for the Slack Web API and a webhook endpoint on 127.0.0.1."""
 
-    def __init__(self):
+    def __init__(self, hold_at: int = 0):
         self.calls = []            # (path, payload)
         self.replies = {}          # path -> list of (status, headers, body) to give first
-        self.history = []
+        self.history = {}          # channel id -> its top-level messages, newest first
         self.channels = {}         # "#name" -> the id its posts answer with (conversations.list)
-        self.threads = {}          # summary ts -> its replies, as conversations.replies lists them
+        self.threads = {}          # summary ts -> its replies, oldest first
+        self.hold_at, self.taken = hold_at, 0
+        self.held, self.release = threading.Event(), threading.Event()
         fake = self
 
         class H(BaseHTTPRequestHandler):
@@ -34,13 +44,18 @@ class FakeSlack:
                 else:
                     status, headers, body = 200, {}, fake.answer(self.path, payload)
                 payload["_status"] = status
+                if status == 200 and _message(self.path):
+                    fake.hold_if_due()
                 data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass                   # the sender was killed while its answer was held
 
             do_GET = do_POST           # a redirected POST arrives as a GET: recorded all the same
 
@@ -52,24 +67,44 @@ class FakeSlack:
         if path.endswith("/conversations.open"):
             return {"ok": True, "channel": {"id": "D" + payload["users"]}}
         if path.endswith("/chat.postMessage"):
-            ts, channel = f"1700000000.{len(self.calls):06d}", payload["channel"]
-            if channel.startswith("#"):
-                channel = self.channels.setdefault(channel, "C" + channel.lstrip("#").upper()[:8])
-            if "thread_ts" in payload:
-                self.threads.setdefault(payload["thread_ts"], []).append(
-                    {"ts": ts, "thread_ts": payload["thread_ts"], "metadata": payload.get("metadata")})
-            return {"ok": True, "channel": channel, "ts": ts}
+            return self.post(payload)
         if path.endswith("/conversations.list"):
             return {"ok": True, "channels": [{"id": i, "name": n[1:]} for n, i in self.channels.items()]}
         if path.endswith("/conversations.history"):        # as Slack: an id, never a "#name"
             if payload["channel"].startswith("#"):
                 return {"ok": False, "error": "channel_not_found"}
-            return {"ok": True, "messages": self.history}
+            messages, start = self.history.get(payload["channel"], []), int(payload.get("cursor") or 0)
+            end = start + int(payload.get("limit", 100))
+            more = {"response_metadata": {"next_cursor": str(end)}} if len(messages) > end else {}
+            return {"ok": True, "messages": _shown(messages[start:end], payload), "has_more": bool(more), **more}
         if path.endswith("/conversations.replies"):
-            return {"ok": True, "messages": [{"ts": payload["ts"]}, *self.threads.get(payload["ts"], [])]}
+            parent = next((m for m in self.history.get(payload["channel"], []) if m["ts"] == payload["ts"]), None)
+            if parent is None:
+                return {"ok": False, "error": "thread_not_found"}
+            return {"ok": True, "messages": _shown([parent, *self.threads.get(payload["ts"], [])], payload)}
         if path.startswith("/hook") or path.startswith("/actions/"):     # webhooks, a click's response_url
             return "ok"
         return {"ok": False, "error": "unknown_method"}
+
+    def post(self, payload: dict) -> dict:
+        """Keep a chat.postMessage as Slack does: in its channel's history, or a reply in its thread."""
+        ts, channel = f"1700000000.{len(self.calls):06d}", payload["channel"]
+        if channel.startswith("#"):
+            channel = self.channels.setdefault(channel, "C" + channel.lstrip("#").upper()[:8])
+        message = {"type": "message", "ts": ts, "text": payload.get("text"), "blocks": payload.get("blocks"),
+                   "metadata": payload.get("metadata")}
+        if "thread_ts" in payload:
+            self.threads.setdefault(payload["thread_ts"], []).append({**message, "thread_ts": payload["thread_ts"]})
+        else:
+            self.history.setdefault(channel, []).insert(0, message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def hold_if_due(self) -> None:
+        """Hold the answer to the ``hold_at``-th message taken until ``release``."""
+        self.taken += 1
+        if self.taken == self.hold_at:
+            self.held.set()
+            self.release.wait(30)
 
     def posts(self):
         return [p for path, p in self.calls if path.endswith("/chat.postMessage")]
@@ -82,8 +117,21 @@ class FakeSlack:
         """(destination, payload) of every message Slack took: the webhook path, or the
         chat.postMessage channel."""
         return [(p["channel"] if path.endswith("/chat.postMessage") else path, p) for path, p in self.calls
-                if p["_status"] == 200 and (path.endswith("/chat.postMessage") or path.startswith("/hook"))]
+                if p["_status"] == 200 and _message(path)]
 
     def close(self):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+def _message(path: str) -> bool:
+    """Whether a call to ``path`` posts a message: chat.postMessage, or a webhook's."""
+    return path.endswith("/chat.postMessage") or path.startswith("/hook")
+
+
+def _shown(messages: list[dict], payload: dict) -> list[dict]:
+    """Messages as Slack lists them: their metadata only when asked for (``include_all_metadata``)."""
+    if payload.get("include_all_metadata") in ("1", "true", True):
+        return messages
+    return [{k: v for k, v in m.items() if k != "metadata"} for m in messages]

@@ -529,22 +529,7 @@ def test_run_killed_mid_batch_then_run_again_sends_each_digest_once(tmp_path, db
 
 # ----------------------------------------------------------------------------- 5. Slack, killed after the post
 class SlackKeepingHistory(FakeSlack):
-    """The Slack stand-in keeping each top-level post, with its metadata, in the channel's
-    history as Slack does, and holding its answer to the ``hold_at``-th post until ``release``:
-    Slack has the message, the sender has no answer yet."""
-
-    def __init__(self, hold_at: int):
-        super().__init__()
-        self.hold_at, self.held, self.release = hold_at, threading.Event(), threading.Event()
-
-    def answer(self, path, payload):
-        answer = super().answer(path, payload)
-        if path.endswith("/chat.postMessage") and "thread_ts" not in payload:
-            self.history.insert(0, {"ts": answer["ts"], "metadata": payload.get("metadata")})
-            if len(self.history) == self.hold_at:
-                self.held.set()
-                self.release.wait(30)
-        return answer
+    """The Slack stand-in, counting the digests it was given."""
 
     def digests_posted(self) -> Counter:
         """channel -> how many digests (top-level posts carrying a delivery key) it was given."""

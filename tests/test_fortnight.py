@@ -1,11 +1,12 @@
 """A fortnight of real use in one test: `notifier run` every two hours (as the timer would, in
 process under a frozen clock) from Monday 19 to Sunday 1 November 2026, over a European DST
 change, with every kind of subscriber in one batch and the outages a user meets: the source
-down a day, the mail server down 30 hours, Slack answering 500 for a morning, a weekend, a run
-started twice in a row, a run dying between a send and its record; a subscriber pauses and
-resumes, one edits their keywords, one votes, one unsubscribes while a digest waits. Every outside
-party is a local stand-in: aiosmtpd, the fake Slack, the Hugging Face stand-in serving the recorded
-day re-dated (a seeded draw of its papers each weekday)."""
+answering 500 a day, the mail server down 30 hours, Slack answering 500 for a morning, a weekend,
+a run started twice in a row, a run dying between a send and its record (an email; a Slack
+channel's digest, found in the channel after the restart); a subscriber pauses and resumes, one
+edits their keywords, one votes, one unsubscribes while a digest waits. Every outside party is a
+local stand-in: aiosmtpd, the fake Slack, the Hugging Face stand-in serving the recorded day
+re-dated (a seeded draw of its papers each weekday)."""
 import json
 import random
 import re
@@ -183,9 +184,10 @@ def test_a_fortnight_of_every_kind_of_subscriber_through_outages_brings_each_pap
                                                                                         monkeypatch):
     config, hf, smtp, slack = world
     died = crash_once_after_sending_to("berlin@example.org", at(1, 0), monkeypatch)
+    died_on_slack = crash_once_after_sending_to("#papers", at(5, 0), monkeypatch)     # Slack took it, no record
     events = {
-        at(2, 0): lambda: setattr(hf, "down", True),                       # Wednesday: the source is down all day
-        at(3, 0): lambda: setattr(hf, "down", False),
+        at(2, 0): lambda: setattr(hf, "fail", "500"),                      # Wednesday: the source fails all day
+        at(3, 0): lambda: setattr(hf, "fail", None),
         at(2, 12): lambda: notifier(config, "edit", "paused@example.org", "--pause"),
         at(4, 12): lambda: notifier(config, "edit", "paused@example.org", "--resume"),
         at(3, 12): lambda: notifier(config, "edit", "editor@example.org", "-k", REASONING),
@@ -231,6 +233,7 @@ def test_a_fortnight_of_every_kind_of_subscriber_through_outages_brings_each_pap
           f"{sorted({str(c) for c in codes.values()})}")
 
     assert died and codes[died[0]] == "crashed"
+    assert died_on_slack and codes[died_on_slack[0]] == "crashed"
     # no subscriber receives the same paper twice, across all their messages
     for address in SUBSCRIBERS:
         papers = received.papers_of(address)

@@ -113,8 +113,8 @@ def test_find_sent_reconciles_by_metadata_key(slack):
     d = digest(1, channel="slack", address="#papers")
     slack.channels["#papers"] = "CPAPERS"
     assert ch.find_sent(d) is False
-    slack.history = [{"ts": "1.0", "metadata": {"event_type": "notifier_digest",
-                                                 "event_payload": {"key": d.delivery_key}}}]
+    slack.history["CPAPERS"] = [{"ts": "1.0", "metadata": {"event_type": "notifier_digest",
+                                                            "event_payload": {"key": d.delivery_key}}}]
     assert ch.find_sent(d) is True
     history = [p for path, p in slack.calls if path.endswith("/conversations.history")]
     assert {p["channel"] for p in history} == {"CPAPERS"}       # Slack's history takes no "#name"
@@ -130,7 +130,6 @@ def test_a_summary_found_after_a_crash_gets_the_thread_replies_it_lacks_and_no_o
     summary, *replies = slack.posts()
     assert len(replies) == 3
     (ts,) = slack.threads
-    slack.history = [{"ts": ts, "metadata": summary["metadata"]}]
     slack.threads[ts] = slack.threads[ts][:1] + [{"ts": "9.1", "thread_ts": ts, "text": "nice one"}]
     slack.calls.clear()
     assert ch.find_sent(d) is True

@@ -7,6 +7,7 @@ import logging
 import socket
 import time
 from functools import cache
+from itertools import islice
 from typing import Callable
 
 from notifier.channels.base import Channel, SendResult
@@ -27,6 +28,8 @@ PERMANENT_ERRORS = {
 }
 TOKEN_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope")
 EVENT_TYPE = "notifier_digest"
+HISTORY_PAGES = 5           # of 200 messages: how far back an interrupted digest is looked for (Slack's page
+                            # is 100 by default; a busy channel had pushed it off the first one)
 log = logging.getLogger(__name__)
 
 
@@ -175,15 +178,17 @@ class SlackChannel(_Paced):
 
     def find_sent(self, digest: Digest) -> bool:
         """Was this delivery already posted? Looks for our metadata key in the conversation's recent
-        history (a "#name" is first looked up: history takes only an id). A summary found there gets
-        the thread replies the interrupted send had not posted. A lookup Slack refuses is logged
-        with Slack's reason and answers no."""
+        history, its newest HISTORY_PAGES pages (a "#name" is first looked up: history takes only an
+        id). A summary found there gets the thread replies the interrupted send had not posted. A
+        lookup Slack refuses is logged with Slack's reason and answers no."""
         from slack_sdk.errors import SlackApiError
 
         try:
             channel = self._conversation_id(digest.recipient.address)
-            resp = self.client.conversations_history(channel=channel, include_all_metadata=True, limit=100)
-            ts = next((m["ts"] for m in resp.get("messages", []) if _key(m) == digest.delivery_key), None)
+            pages = islice(self.client.conversations_history(channel=channel, include_all_metadata=True, limit=200),
+                           HISTORY_PAGES)
+            ts = next((m["ts"] for page in pages for m in page.get("messages", []) if _key(m) == digest.delivery_key),
+                      None)
         except (SlackApiError, OSError) as e:
             event(log, "could not look for an interrupted Slack digest", logging.WARNING,
                   subscriber=digest.recipient.address, error=_why(e))
