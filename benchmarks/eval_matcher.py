@@ -15,7 +15,8 @@
    (10 random splits, `notifier match --profiles` once per threshold), against the default; and the
    same for the evidence constants of the selection and for SQUARELY (in-process, a grid around the
    defaults), and for the vote constants (in-process: the residual nDCG@10 lift tuned on 12, measured
-   on 12, per group), with the in-sample lift with 3 / 5 / 7 / 10 votes per group and its mean.
+   on 12, per group), with the in-sample lift with 3 / 5 / 7 / 10 votes per group and its mean; and
+   for VOTE_CREDIBILITY, how much more than 5 votes pull (the off-the-day lift's mean over those counts).
 5. Empty days: per profile, a day of 40 papers judged irrelevant to it: how many would be sent.
    Threshold reach: papers sent per profile and selection F1 at thresholds across the configurable range
    (`notifier match --profiles --threshold T`): lower must send more, higher fewer, all the way.
@@ -269,6 +270,33 @@ def leave_half_out_votes(E, profiles: list[dict], papers: list[dict], qrels, gro
 VOTE_COUNTS = (3, 5, 7, 10)
 
 
+CREDIBILITY_GRID = (0, 2, 5, 10, 20, 40)     # 0: any number of votes pulls as VOTE_TUNED_AT do
+
+
+def leave_half_out_credibility(E, profiles: list[dict], papers: list[dict], qrels, splits: int = 10) -> str:
+    """VOTE_CREDIBILITY chosen from CREDIBILITY_GRID for the residual nDCG@10 lift off the day, its mean over
+    3, 5, 7 and 10 votes (what it weighs is the number of votes: 5 alone cannot show it), on 12 random
+    profiles, measured on the other 12. In-process (a module setting), on the index the command line builds."""
+    import notifier.votes as votes
+
+    index, parsed = in_process(profiles, papers)
+
+    def mean_lifts(k: float) -> dict:
+        with settings(votes, ["VOTE_CREDIBILITY"], (k,)):
+            lifts = [off_the_day_lifts(E, index, parsed, profiles, papers, qrels, n) for n in VOTE_COUNTS]
+        return {p["id"]: sum(lift[p["id"]][0] for lift in lifts) / len(lifts) for p in profiles}
+
+    grid = {k: mean_lifts(k) for k in CREDIBILITY_GRID}
+    ids = [p["id"] for p in profiles]
+    tuned, chosen = held_out(grid, ids, splits)
+    return (f"leave-half-out of VOTE_CREDIBILITY (from {CREDIBILITY_GRID}, {splits} random 12/12 splits): the mean "
+            f"nDCG@10 lift off the day over {' / '.join(map(str, VOTE_COUNTS))} votes, held out "
+            f"{sum(tuned) / len(tuned):+.3f} with it tuned on the other half, {mean(grid[0], ids):+.3f} with 0 (each "
+            f"number of votes pulling as {votes.VOTE_TUNED_AT} do); in-sample {mean(grid[votes.VOTE_CREDIBILITY], ids):+.3f}"
+            f" with the default {votes.VOTE_CREDIBILITY:g}; chosen: "
+            + ", ".join(f"{k:g} x{chosen.count(k)}" for k in sorted(set(chosen))))
+
+
 def votes_counts(E, index, parsed: list, profiles: list[dict], papers: list[dict], qrels, group_ids: dict) -> str:
     """The in-sample residual nDCG@10 lift with 3, 5, 7 and 10 votes on the top, per group, and
     their mean: steadier than 5 votes alone, where one profile's residual nDCG@10 moving by 0.3
@@ -502,6 +530,7 @@ def main() -> int:
         print(leave_half_out_evidence(E, profiles, papers, qrels, grid_of=SQUARELY_GRID))
         if not args.no_feedback:
             print(leave_half_out_votes(E, profiles, papers, qrels, group_ids))
+            print(leave_half_out_credibility(E, profiles, papers, qrels))
     print(threshold_reach(E, notifier, profiles, qrels))
     print(empty_days(profiles, papers, qrels))
     print(days(E, profiles, papers, qrels, group_ids))

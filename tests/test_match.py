@@ -1111,7 +1111,7 @@ def test_votes_move_a_papers_score_at_most_x2_7_either_way(monkeypatch):
     moved = {m.paper_id: m.score / plain[m.paper_id]
              for m in match_profile(index, parse_profile("routing"), feedback=votes)}
     assert max(moved.values()) == pytest.approx(2.718, abs=0.001)          # ten likes of its twin reach the cap
-    assert min(moved.values()) >= 1 / 2.7183
+    assert min(moved.values()) >= 1 / 2.718 - 0.001                       # (scores are rounded to 4 places)
 
 
 def test_a_not_for_me_without_any_like_hides_that_paper_and_moves_no_other():
