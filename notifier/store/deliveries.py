@@ -168,6 +168,11 @@ class DeliveriesMixin:
         row = self.delivery_by_key(key)
         return None if row is None else self._take(row.id, [Delivery.state == State.UNKNOWN], **values)
 
+    def put_off(self, delivery_id: int, until: datetime) -> bool:
+        """A retry's next try moved to ``until`` (the subscriber's next digest, which folds it in),
+        unless it is no longer a retry (claimed meanwhile by another worker). -> whether it moved."""
+        return self._take(delivery_id, [Delivery.state == State.RETRY], next_attempt_at=until) is not None
+
     def cancel_open(self, subscriber_id: int) -> int:
         """Unsubscribed: digests not yet sent (waiting, held, or in flight) become `cancelled`
         and their papers are free again. A message in flight that arrives is still recorded sent."""
