@@ -98,10 +98,10 @@ def delivery_outages(store, now: datetime) -> list[tuple[str, str]]:
     waiting = store.delivery_rows(("subscriber_id", "created_at", "claimed_at", "last_error"), [State.RETRY])
     if not waiting:
         return []
-    rows = {row.id: row for row in store.subscriber_rows("id", "channel", "address", "updated_at", active_only=False)}
+    rows = {row.id: row for row in store.subscriber_rows("id", "channel", "address", active_only=False)}
     sent = {sid: row.sent_at for sid, row in store.latest_deliveries().items() if row.sent_at is not None}
-    tried = [(d.subscriber_id, due_since(d, rows[d.subscriber_id]))
-             for d in store.delivery_rows(("subscriber_id", "created_at", "attempts"),
+    tried = [(d.subscriber_id, due_since(d))
+             for d in store.delivery_rows(("subscriber_id", "due_at", "attempts"),
                                           [State.RETRY, State.SUPERSEDED, State.FAILED],
                                           {d.subscriber_id for d in waiting}) if d.attempts]
     channels = {sid: carrier_of(row) for sid, row in rows.items()}
@@ -143,11 +143,10 @@ def mailbox_of(sub) -> Carrier:
     return Carrier(f"subscriber:{sub.id}", f"no digest has reached {who}", f"digests reach {who} again")
 
 
-def due_since(d, sub) -> datetime:
-    """Since when a digest has been due to go out: since it was planned, or, planned before its
-    subscriber last changed, since then: a digest held by a pause is due again from the resume.
-    (Another change counts the same: an outage alert can come later for it, never early.)"""
-    return max(d.created_at, sub.updated_at)
+def due_since(d) -> datetime:
+    """Since when a digest has been due to go out: since it was planned, or resumed from a pause
+    (or re-queued by the operator): ``Delivery.due_at``, which planning sets and a resume moves."""
+    return d.due_at
 
 
 def _outages(groups: dict[int, Carrier], sent: dict[int, datetime], tried: list[tuple[int, datetime]],

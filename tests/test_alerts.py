@@ -316,3 +316,25 @@ def test_a_digest_held_by_a_pause_counts_its_outage_from_the_resume_not_from_whe
     at("2026-07-09 12:15", send_pending)
     assert raised == {"2026-07-06 07:30": [], "2026-07-06 08:00": [], "2026-07-08 12:00": [], "2026-07-09 11:45": [],
                       "2026-07-09 12:15": ["Slack webhook:HOOK_B has delivered no digest yet"]}, raised
+
+
+def test_an_edit_during_an_outage_does_not_put_off_its_alert(config, hooks):
+    """The outage counts from when the digest was due (``Delivery.due_at``), not from the
+    subscriber's last change: an edit on Monday evening put the alert off to Tuesday 20:00."""
+    from notifier.models import Paper
+    from notifier.sending import deliver
+
+    hooks.replies["/hook/B"] = [(503, {}, "service_unavailable")] * 99
+    raised = {}
+
+    def at(moment: str, step) -> None:
+        with freeze_time(moment), open_context(config) as ctx:
+            step(ctx)
+            raised[moment] = [text.split(";")[0] for text in raise_alerts(ctx)]
+
+    at("2026-07-06 07:30", lambda ctx: (ctx.store.ingest([Paper("2607.00006", "Agents at scale")], source="hf_daily",
+                                                         digest_day="2026-07-06"), deliver(ctx)))
+    at("2026-07-06 20:00", lambda ctx: ctx.store.update_subscriber(2, name="Team B"))
+    at("2026-07-07 07:45", deliver)
+    assert raised == {"2026-07-06 07:30": [], "2026-07-06 20:00": [],
+                      "2026-07-07 07:45": ["Slack webhook:HOOK_B has delivered no digest yet"]}, raised

@@ -164,7 +164,7 @@ class DeliveriesMixin:
         else:
             paused = select(Subscriber.paused).where(Subscriber.id == _DELIVERY.c.subscriber_id).scalar_subquery()
             values = dict(state=case((paused, State.HELD), else_=to), next_attempt_at=None, attempts=0,
-                          last_error="re-queued by the operator")     # its attempts anew: one busy answer is no failure
+                          due_at=now, last_error="re-queued by the operator")     # its attempts anew: one busy answer is no failure
         row = self.delivery_by_key(key)
         return None if row is None else self._take(row.id, [Delivery.state == State.UNKNOWN], **values)
 
@@ -194,9 +194,9 @@ class DeliveriesMixin:
         if paused:
             self._move(subscriber_id, HOLDABLE, State.HELD, "held: the subscriber is paused")
         else:
-            self._move(subscriber_id, {State.HELD}, State.PENDING, None)
+            self._move(subscriber_id, {State.HELD}, State.PENDING, None, due_at=utcnow())    # due again from now
 
-    def _move(self, subscriber_id: int, states: Iterable[State], to: State, why: str | None) -> int:
+    def _move(self, subscriber_id: int, states: Iterable[State], to: State, why: str | None, **values) -> int:
         """The subscriber's digests in ``states`` -> ``to``, in one conditional UPDATE: a row that
         left those states before the move reaches it (a send recorded `sent` by another worker
         meanwhile; PostgreSQL re-checks the condition once that worker commits) stays as it is."""
@@ -204,7 +204,7 @@ class DeliveriesMixin:
         with self.session() as s:
             moved = s.execute(update(Delivery).where(Delivery.subscriber_id == subscriber_id,
                                                      Delivery.state.in_(list(states)))
-                              .values(state=to, last_error=why, next_attempt_at=None)
+                              .values(state=to, last_error=why, next_attempt_at=None, **values)
                               .execution_options(synchronize_session=False))
             return moved.rowcount
 
@@ -404,7 +404,7 @@ def _plan_chunk(s: Session, chunk: list[Planned], created_at: datetime) -> list[
             continue
         kept.append(({"key": p.key, "subscriber_id": p.subscriber_id, "digest_day": p.digest_day, "state": p.state,
                       "items": json.dumps(items), "meta": json.dumps(p.meta), "attempts": 0,
-                      "created_at": created_at}, items))
+                      "created_at": created_at, "due_at": created_at}, items))
     if not kept:
         return []
     s.execute(Delivery.__table__.insert(), [row for row, _ in kept])        # one executemany
