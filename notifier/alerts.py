@@ -83,10 +83,12 @@ def _delivery_key(d) -> str:
 
 class Carrier(NamedTuple):
     """What carries a group of subscribers' digests, as an outage alert names it: its key, what
-    the alert says while it delivers nothing, and what it says once it delivers again."""
+    the alert says while it delivers nothing, what it says once it delivers again, and once it
+    delivers its first digest (it never had)."""
     key: str
     silent: str
     back: str
+    first: str
 
 
 def delivery_outages(store, now: datetime) -> list[tuple[str, str]]:
@@ -133,14 +135,16 @@ def carrier_of(sub) -> Carrier:
 
 
 def _carrier(key: str, name: str) -> Carrier:
-    return Carrier(key, f"{name} has delivered no digest", f"{name} is delivering again")
+    return Carrier(key, f"{name} has delivered no digest", f"{name} is delivering again",
+                   f"{name} delivered its first digest")
 
 
 def mailbox_of(sub) -> Carrier:
     """One subscriber as an outage alert names them when only they get nothing (their own mail
     server deferring them)."""
     who = operator_name(sub.address, sub.id)
-    return Carrier(f"subscriber:{sub.id}", f"no digest has reached {who}", f"digests reach {who} again")
+    return Carrier(f"subscriber:{sub.id}", f"no digest has reached {who}", f"digests reach {who} again",
+                   f"the first digest reached {who}")
 
 
 def due_since(d) -> datetime:
@@ -200,15 +204,24 @@ def outages_over(store) -> list[tuple[str, str]]:
 def _back(store, carrier: Carrier, members: set[int], last: datetime | None) -> str | None:
     """What says ``carrier`` delivers again: a digest of its ``members`` sent after ``last`` (the
     outage's key keeps it to the second: a second later), how many went out since, how many still
-    wait. None: it has not delivered."""
+    wait. None: it has not delivered. One that never had (``last`` None) tells its first digest,
+    and how long after the first of its members' digests was due."""
     sent = sorted(as_utc(at) for at in store.sent_times(members, last and last + timedelta(seconds=1)))
     if not sent:
         return None
     n, waiting = len(sent), len(store.delivery_rows(("subscriber_id",), [State.RETRY], members))
-    return (f"{carrier.back} since {sent[0]:%Y-%m-%d %H:%M} UTC"
-            + (f", after {span(sent[0] - last)} without a digest" if last else "")
+    return ((f"{carrier.back} since {sent[0]:%Y-%m-%d %H:%M} UTC, after {span(sent[0] - last)} without a digest"
+             if last else f"{carrier.first} at {sent[0]:%Y-%m-%d %H:%M} UTC, {span(sent[0] - first_due(store, members))} "
+             "after the first was due")
             + f"; {n} digest{'s' if n != 1 else ''} went out since, "
             + (f"{waiting} still wait{'s' if waiting == 1 else ''} for a retry" if waiting else "none waits for a retry"))
+
+
+def first_due(store, members: set[int]) -> datetime:
+    """When the first digest these subscribers were sent or tried became due (``due_since``)."""
+    rows = store.delivery_rows(("due_at", "attempts"), [State.SENT, State.RETRY, State.SUPERSEDED, State.FAILED],
+                               members)
+    return min(as_utc(due_since(d)) for d in rows if d.attempts)
 
 
 def span(delta: timedelta) -> str:

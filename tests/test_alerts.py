@@ -338,3 +338,14 @@ def test_an_edit_during_an_outage_does_not_put_off_its_alert(config, hooks):
     at("2026-07-07 07:45", deliver)
     assert raised == {"2026-07-06 07:30": [], "2026-07-06 20:00": [],
                       "2026-07-07 07:45": ["Slack webhook:HOOK_B has delivered no digest yet"]}, raised
+
+
+def test_a_webhook_that_never_delivered_is_told_of_its_first_digest_and_how_long_after_the_first_was_due(
+        config, hooks):
+    """No "delivering again" for a channel that never delivered: its first digest, and how long
+    after the first of its digests was due (there is no last delivery to count from)."""
+    raised = mornings(config, MONDAY, 4, hook_b_down(hooks, lambda day: day.day <= 8))      # down to Wednesday
+    assert raised == ["Slack webhook:HOOK_B has delivered no digest yet; 1 digest waits for a retry; last error: "
+                      "webhook answered 503 service_unavailable",
+                      "Slack webhook:HOOK_B delivered its first digest at 2026-07-09 07:30 UTC, 3 days 0 h after the "
+                      "first was due; 1 digest went out since, none waits for a retry"]
