@@ -178,43 +178,51 @@ def _silent(group: Carrier, last: datetime | None, waiting: list) -> tuple[str, 
             f"last error: {latest.last_error}")
 
 
-def outages_over(store) -> list[tuple[str, str]]:
-    """One message for each outage alerted (``delivery_outages``) whose channel (or subscriber)
-    has delivered since, keyed by its alert. An outage that ended otherwise (the digests waiting
-    failed for good, or their subscribers paused or unsubscribed) is told of by the next digest
-    that gets through, if one does: until then nobody knows the channel works."""
+def outages_over(store) -> list[tuple[str, str, datetime | None]]:
+    """(key, text, when it ended) for each outage alerted (``delivery_outages``) whose channel (or
+    subscriber) has delivered since, keyed by its alert. An outage that ended otherwise (the digests
+    waiting failed for good, or their subscribers paused) is told of by the next digest that gets
+    through, if one does: until then nobody knows the channel works. One whose subscribers have all
+    unsubscribed ends with no time (None): nobody is left to deliver to, and nobody is told."""
     keys = store.alert_keys(SILENT, OVER + SILENT)
     alerted = [k for k in keys if k.startswith(SILENT) and OVER + k not in keys]
     if not alerted:
         return []
     groups: dict[str, tuple[Carrier, set[int]]] = {}
-    for row in store.subscriber_rows("id", "channel", "address", active_only=False):
+    active = set()
+    for row in store.subscriber_rows("id", "channel", "address", "active", active_only=False):
         for carrier in (carrier_of(row), mailbox_of(row)):
             groups.setdefault(carrier.key, (carrier, set()))[1].add(row.id)
+        if row.active:
+            active.add(row.id)
     over = []
     for key in alerted:
         name, stamp = key.removeprefix(SILENT).rsplit(":", 1)
         last = None if stamp == "never" else datetime.strptime(stamp, STAMP).replace(tzinfo=timezone.utc)
-        text = _back(store, *groups[name], last) if name in groups else None
-        if text:
-            over.append((OVER + key, text))
+        carrier, members = groups.get(name, (None, set()))
+        back = _back(store, carrier, members, last) if members else None
+        if back:
+            over.append((OVER + key, *back))
+        elif not members & active:
+            over.append((OVER + key, f"{key.removeprefix(SILENT)}: its subscribers all unsubscribed", None))
     return over
 
 
-def _back(store, carrier: Carrier, members: set[int], last: datetime | None) -> str | None:
+def _back(store, carrier: Carrier, members: set[int], last: datetime | None) -> tuple[str, datetime] | None:
     """What says ``carrier`` delivers again: a digest of its ``members`` sent after ``last`` (the
     outage's key keeps it to the second: a second later), how many went out since, how many still
-    wait. None: it has not delivered. One that never had (``last`` None) tells its first digest,
+    wait -> (that text, when it delivered). None: it has not delivered. One that never had (``last`` None) tells its first digest,
     and how long after the first of its members' digests was due."""
     sent = sorted(as_utc(at) for at in store.sent_times(members, last and last + timedelta(seconds=1)))
     if not sent:
         return None
     n, waiting = len(sent), len(store.delivery_rows(("subscriber_id",), [State.RETRY], members))
-    return ((f"{carrier.back} since {sent[0]:%Y-%m-%d %H:%M} UTC, after {span(sent[0] - last)} without a digest"
+    return (((f"{carrier.back} since {sent[0]:%Y-%m-%d %H:%M} UTC, after {span(sent[0] - last)} without a digest"
              if last else f"{carrier.first} at {sent[0]:%Y-%m-%d %H:%M} UTC, {span(sent[0] - first_due(store, members))} "
              "after the first was due")
             + f"; {n} digest{'s' if n != 1 else ''} went out since, "
-            + (f"{waiting} still wait{'s' if waiting == 1 else ''} for a retry" if waiting else "none waits for a retry"))
+            + (f"{waiting} still wait{'s' if waiting == 1 else ''} for a retry" if waiting else "none waits for a retry")),
+            sent[0])
 
 
 def first_due(store, members: set[int]) -> datetime:
@@ -315,8 +323,11 @@ def raise_alerts(ctx, now: datetime | None = None) -> list[str]:
         if ctx.store.raise_alert(key, text):
             event(log, "alert", logging.ERROR, text=text)
             fresh.append(text)
-    for key, text in outages_over(ctx.store):               # good news: journald's -p warning shows it too
-        if ctx.store.raise_alert(key, text):
+    told_from = ctx.store.outage_ends_told_from()
+    for key, text, ended in outages_over(ctx.store):         # good news: journald's -p warning shows it too
+        if ended is None or (told_from and ended < told_from):
+            ctx.store.raise_alert(key, text, quiet=True)     # nobody left, or over before the upgrade: nobody needs it
+        elif ctx.store.raise_alert(key, text):
             event(log, "alert", logging.WARNING, text=text)
             fresh.append(text)
     send_alerts(ctx)

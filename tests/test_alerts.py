@@ -349,3 +349,44 @@ def test_a_webhook_that_never_delivered_is_told_of_its_first_digest_and_how_long
                       "webhook answered 503 service_unavailable",
                       "Slack webhook:HOOK_B delivered its first digest at 2026-07-09 07:30 UTC, 3 days 0 h after the "
                       "first was due; 1 digest went out since, none waits for a retry"]
+
+
+def unsent_ends(ctx) -> list[str]:
+    """The outage ends recorded that `[alerts]` would send."""
+    return [a.text for a in ctx.store.unsent_alerts() if a.key.startswith("over:")]
+
+
+def test_outages_that_ended_before_the_upgrade_are_not_told_over_all_at_once(config, hooks):
+    """A database from before the end messages (its `silent:` alerts unpaired) gets none for an
+    outage over before the upgrade: one per past outage came at the first check. A later outage
+    is told, start and end."""
+    from sqlalchemy import text
+
+    from notifier.models import Paper
+    from notifier.sending import deliver
+
+    down = lambda day: day.day in (7, 8, 9, 14, 15)                          # noqa: E731
+    assert len(mornings(config, MONDAY, 4, hook_b_down(hooks, down))) == 1   # Monday to Thursday: alerted
+    hooks.replies["/hook/B"] = []
+    with freeze_time("2026-07-10 07:30"), open_context(config) as ctx:      # Friday, the version before: no check
+        ctx.store.ingest([Paper("2607.00010", "Agents at scale, part 10")], source="hf_daily", digest_day="2026-07-10")
+        deliver(ctx)
+        with ctx.store.engine.begin() as conn:
+            conn.execute(text("DELETE FROM schema_version WHERE version > 9"))
+    with freeze_time("2026-07-10 08:00"), open_context(config) as ctx:      # upgraded
+        assert raise_alerts(ctx) == [] and unsent_ends(ctx) == []
+    [start, end] = mornings(config, date(2026, 7, 13), 4, hook_b_down(hooks, down))
+    assert start.startswith("Slack webhook:HOOK_B has delivered no digest since 2026-07-13 07:30 UTC")
+    assert end.startswith("Slack webhook:HOOK_B is delivering again since 2026-07-16 07:30 UTC")
+
+
+def test_an_outage_whose_subscribers_all_left_is_closed_quietly_and_no_longer_followed(config, hooks):
+    """Its alert never ended: each check read every subscriber row to look for a delivery that
+    cannot come. Now it is closed once, telling nobody, and the next checks read no subscriber."""
+    assert len(mornings(config, MONDAY, 3, hook_b_down(hooks, lambda day: day.day >= 7))) == 1
+    with freeze_time("2026-07-08 23:00"), open_context(config) as ctx:
+        ctx.store.remove_subscriber(2)
+        assert raise_alerts(ctx) == [] and unsent_ends(ctx) == []
+        read, rows = [], ctx.store.subscriber_rows
+        ctx.store.subscriber_rows = lambda *columns, **kw: read.append(columns) or rows(*columns, **kw)
+        assert raise_alerts(ctx) == [] and read == []

@@ -18,7 +18,8 @@ from notifier import outbox
 from notifier.outbox import CANCELLABLE, HOLDABLE, PLANNED, SETTLED, SUPERSEDABLE, TAKEN, WAITING, State
 from notifier.batching import batched
 from notifier.store.engine import _retry_race
-from notifier.store.tables import Alert, Delivery, DeliveryPaper, PaperRow, Subscriber, delivery_key, utcnow
+from notifier.store.tables import (OUTAGE_ENDS_KEY, Alert, Delivery, DeliveryPaper, PaperRow, Setting, Subscriber,
+                                   delivery_key, utcnow)
 
 _DELIVERY = Delivery.__table__
 _LATEST = (Delivery.subscriber_id, Delivery.digest_day, Delivery.sent_at, Delivery.created_at)
@@ -335,13 +336,21 @@ class DeliveriesMixin:
 
     # -- operator alerts ----------------------------------------------------------------------
     @_retry_race
-    def raise_alert(self, key: str, text: str) -> bool:
-        """Record an alert; False if this key was raised before."""
+    def raise_alert(self, key: str, text: str, quiet: bool = False) -> bool:
+        """Record an alert; False if this key was raised before. ``quiet``: recorded as settled,
+        never sent (its key keeps it from being raised again)."""
         with self.session() as s:
             if s.exec(select(Alert).where(Alert.key == key)).first():
                 return False
-            s.add(Alert(key=key, text=text))
+            s.add(Alert(key=key, text=text, sent_at=utcnow() if quiet else None))
             return True
+
+    def outage_ends_told_from(self) -> datetime | None:
+        """When this database, upgraded with outage alerts, began telling their ends (migrations._v10);
+        None: from the start."""
+        with self.reading() as s:
+            row = s.get(Setting, OUTAGE_ENDS_KEY)
+        return datetime.fromisoformat(row.value) if row else None
 
     def alert_keys(self, *prefixes: str) -> set[str]:
         """The keys of the alerts raised that start with one of these prefixes."""

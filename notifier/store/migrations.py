@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 
 from notifier.outbox import State
 from notifier.pace import Pace
-from notifier.store.tables import HOST_KEY, Delivery, Setting, Signup, Vote, utcnow
+from notifier.store.tables import HOST_KEY, OUTAGE_ENDS_KEY, Alert, Delivery, Setting, Signup, Vote, utcnow
 
 SCHEMA_VERSION = 10
 RETRY_AFTER_KEY = "retry_after:"    # + a host group: its latest Retry-After before schema 9
@@ -104,13 +104,18 @@ def _v9(conn) -> None:
 def _v10(conn) -> None:
     """delivery.due_at: since when a digest is due to go out (planned, or resumed from a pause), so
     an outage alert counts from then. Existing digests get their planning time, and those not
-    settled their subscriber's last change if later, the stand-in used before (never too early)."""
+    settled their subscriber's last change if later, the stand-in used before (never too early).
+    A database with outage alerts gets the moment of the upgrade (OUTAGE_ENDS_KEY): outages that
+    ended before it are not told over (they would all be told at the first check)."""
     _add_column(conn, "delivery", "due_at", "TIMESTAMP")
     conn.execute(text("UPDATE delivery SET due_at = created_at WHERE due_at IS NULL"))
     changed = "SELECT s.updated_at FROM subscriber s WHERE s.id = delivery.subscriber_id"
     conn.execute(text(f"UPDATE delivery SET due_at = ({changed}) WHERE state IN :open "
                       f"AND ({changed}) > created_at").bindparams(bindparam("open", expanding=True)),
                  {"open": [State.PENDING, State.RETRY, State.HELD, State.SUPERSEDED, State.FAILED]})
+    if conn.execute(select(Alert.id).where(Alert.key.startswith("silent:")).limit(1)).first():      # alerts.SILENT
+        # alerted outages that ended before the upgrade are not told over all at once
+        conn.execute(insert(Setting).values(key=OUTAGE_ENDS_KEY, value=utcnow().isoformat()))
 
 
 def _hold_in_pace(conn, group: str, until: datetime, problem: str, status: int | None) -> None:
