@@ -27,6 +27,8 @@ PERMANENT_ERRORS = {
 }
 TOKEN_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope")
 EVENT_TYPE = "notifier_digest"
+NON_JSON = "Received a response in a non-JSON format: "     # slack-sdk's error for such an answer
+MAX_BODY_CHARS = 200                   # of an answer's text quoted in an error
 log = logging.getLogger(__name__)
 
 
@@ -334,8 +336,11 @@ def _unanswered(e: OSError, where: str) -> SendResult:
 
 
 def _code(e) -> str | None:
+    """Slack's error code; for an answer that is not JSON (a proxy's or load balancer's 5xx page),
+    its text, short, without slack-sdk's "Received a response in a non-JSON format: " before it."""
     resp = e.response
-    return resp.get("error") if hasattr(resp, "get") else None
+    code = resp.get("error") if hasattr(resp, "get") else None
+    return code[len(NON_JSON):][:MAX_BODY_CHARS] if code and code.startswith(NON_JSON) else code
 
 
 def _why(e: Exception) -> str:
