@@ -211,17 +211,17 @@ def outages_over(store) -> list[tuple[str, str, datetime | None]]:
 def _back(store, carrier: Carrier, members: set[int], last: datetime | None) -> tuple[str, datetime] | None:
     """What says ``carrier`` delivers again: a digest of its ``members`` sent after ``last`` (the
     outage's key keeps it to the second: a second later), how many went out since, how many still
-    wait -> (that text, when it delivered). None: it has not delivered. One that never had (``last`` None) tells its first digest,
-    and how long after the first of its members' digests was due."""
+    wait -> (that text, when it delivered). None: it has not delivered. One that never had
+    (``last`` None) tells its first digest, and how long after the first of its members' digests
+    was due."""
     sent = sorted(as_utc(at) for at in store.sent_times(members, last and last + timedelta(seconds=1)))
     if not sent:
         return None
     n, waiting = len(sent), len(store.delivery_rows(("subscriber_id",), [State.RETRY], members))
-    return (((f"{carrier.back} since {sent[0]:%Y-%m-%d %H:%M} UTC, after {span(sent[0] - last)} without a digest"
-             if last else f"{carrier.first} at {sent[0]:%Y-%m-%d %H:%M} UTC, {span(sent[0] - first_due(store, members))} "
-             "after the first was due")
-            + f"; {n} digest{'s' if n != 1 else ''} went out since, "
-            + (f"{waiting} still wait{'s' if waiting == 1 else ''} for a retry" if waiting else "none waits for a retry")),
+    head, when = ((f"{carrier.back} since", f"after {span(sent[0] - last)} without a digest") if last else
+                  (f"{carrier.first} at", f"{span(sent[0] - first_due(store, members))} after the first was due"))
+    left = f"{waiting} still wait{'s' if waiting == 1 else ''} for a retry" if waiting else "none waits for a retry"
+    return (f"{head} {sent[0]:%Y-%m-%d %H:%M} UTC, {when}; {n} digest{'s' if n != 1 else ''} went out since, {left}",
             sent[0])
 
 

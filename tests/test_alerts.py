@@ -294,26 +294,32 @@ def test_mail_deferred_for_days_is_alerted_once_for_the_mailbox_or_once_for_the_
     assert over == back
 
 
-def test_a_digest_held_by_a_pause_counts_its_outage_from_the_resume_not_from_when_it_was_planned(config, hooks):
-    """Planned on Monday, held by a pause on Monday, resumed on Wednesday into a webhook still
-    down: its first retry raised the alert at once, the outage counted from Monday."""
+def hook_b_down_from_monday(config, hooks, steps: dict) -> dict[str, list[str]]:
+    """HOOK_B down from Monday 07:30, when its digest is planned, then each step (moment -> what is
+    done then) and a check: the alerts raised at each moment, up to their first ';'."""
     from notifier.models import Paper
-    from notifier.sending import deliver, send_pending
+    from notifier.sending import deliver
 
     hooks.replies["/hook/B"] = [(503, {}, "service_unavailable")] * 99
+    first = lambda ctx: (ctx.store.ingest([Paper("2607.00006", "Agents at scale")], source="hf_daily",  # noqa: E731
+                                          digest_day="2026-07-06"), deliver(ctx))
     raised = {}
-
-    def at(moment: str, step) -> None:
+    for moment, step in {"2026-07-06 07:30": first, **steps}.items():
         with freeze_time(moment), open_context(config) as ctx:
             step(ctx)
             raised[moment] = [text.split(";")[0] for text in raise_alerts(ctx)]
+    return raised
 
-    at("2026-07-06 07:30", lambda ctx: (ctx.store.ingest([Paper("2607.00006", "Agents at scale")], source="hf_daily",
-                                                         digest_day="2026-07-06"), deliver(ctx)))
-    at("2026-07-06 08:00", lambda ctx: ctx.store.set_paused(2, True))
-    at("2026-07-08 12:00", lambda ctx: (ctx.store.set_paused(2, False), send_pending(ctx)))
-    at("2026-07-09 11:45", deliver)
-    at("2026-07-09 12:15", send_pending)
+
+def test_a_digest_held_by_a_pause_counts_its_outage_from_the_resume_not_from_when_it_was_planned(config, hooks):
+    """Planned on Monday, held by a pause on Monday, resumed on Wednesday into a webhook still
+    down: its first retry raised the alert at once, the outage counted from Monday."""
+    from notifier.sending import deliver, send_pending
+
+    raised = hook_b_down_from_monday(config, hooks, {
+        "2026-07-06 08:00": lambda ctx: ctx.store.set_paused(2, True),
+        "2026-07-08 12:00": lambda ctx: (ctx.store.set_paused(2, False), send_pending(ctx)),
+        "2026-07-09 11:45": deliver, "2026-07-09 12:15": send_pending})
     assert raised == {"2026-07-06 07:30": [], "2026-07-06 08:00": [], "2026-07-08 12:00": [], "2026-07-09 11:45": [],
                       "2026-07-09 12:15": ["Slack webhook:HOOK_B has delivered no digest yet"]}, raised
 
@@ -321,21 +327,10 @@ def test_a_digest_held_by_a_pause_counts_its_outage_from_the_resume_not_from_whe
 def test_an_edit_during_an_outage_does_not_put_off_its_alert(config, hooks):
     """The outage counts from when the digest was due (``Delivery.due_at``), not from the
     subscriber's last change: an edit on Monday evening put the alert off to Tuesday 20:00."""
-    from notifier.models import Paper
     from notifier.sending import deliver
 
-    hooks.replies["/hook/B"] = [(503, {}, "service_unavailable")] * 99
-    raised = {}
-
-    def at(moment: str, step) -> None:
-        with freeze_time(moment), open_context(config) as ctx:
-            step(ctx)
-            raised[moment] = [text.split(";")[0] for text in raise_alerts(ctx)]
-
-    at("2026-07-06 07:30", lambda ctx: (ctx.store.ingest([Paper("2607.00006", "Agents at scale")], source="hf_daily",
-                                                         digest_day="2026-07-06"), deliver(ctx)))
-    at("2026-07-06 20:00", lambda ctx: ctx.store.update_subscriber(2, name="Team B"))
-    at("2026-07-07 07:45", deliver)
+    raised = hook_b_down_from_monday(config, hooks, {
+        "2026-07-06 20:00": lambda ctx: ctx.store.update_subscriber(2, name="Team B"), "2026-07-07 07:45": deliver})
     assert raised == {"2026-07-06 07:30": [], "2026-07-06 20:00": [],
                       "2026-07-07 07:45": ["Slack webhook:HOOK_B has delivered no digest yet"]}, raised
 

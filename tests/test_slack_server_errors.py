@@ -17,7 +17,8 @@ def test_a_slack_500_is_one_readable_warning_per_try_and_no_error_line_of_the_sd
     slack = FakeSlack()
     slack.replies["/api/chat.postMessage"] = [(500, {}, "internal error")] * 3
     monkeypatch.setenv("TEST_SLACK_TOKEN", "xoxb-1111-s3cretToken")
-    config.slack.api_url, config.slack.token_env, config.slack.min_interval_seconds = slack.url + "/api/", "TEST_SLACK_TOKEN", 0
+    config.slack.api_url, config.slack.token_env = slack.url + "/api/", "TEST_SLACK_TOKEN"
+    config.slack.min_interval_seconds = 0
     root, buf = logging.getLogger(), io.StringIO()
     handler, level = make_handler(buf, journald=True), root.level
     root.addHandler(handler)

@@ -37,7 +37,8 @@ def run(args) -> int:
     with DaemonLock.of(config), open_context(config, progress=True) as ctx:
         asked = deliverable(ctx, args.subscriber) if args.subscriber else None    # before a fetch of minutes
         if not args.dry_run:
-            warn_unsubscribe_missing(config, first=lambda what: progress_console() is not None or said_first_today(ctx, what))
+            in_terminal = progress_console() is not None
+            warn_unsubscribe_missing(config, first=lambda what: in_terminal or said_first_today(ctx, what))
             recover(ctx, at_start=True, subscriber_ids=[asked.id] if asked else None)    # theirs only, as the rest
         days = [parse_day(args.date, latest=ctx.now().date())] if args.date is not None else None
         fetched = fetch_cycle(ctx, days=days)
