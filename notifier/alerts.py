@@ -83,10 +83,12 @@ def _delivery_key(d) -> str:
 
 class Carrier(NamedTuple):
     """What carries a group of subscribers' digests, as an outage alert names it: its key, what
-    the alert says while it delivers nothing, and what it says once it delivers again."""
+    the alert says while it delivers nothing, what it says once it delivers again, and once it
+    delivers its first digest (it never had)."""
     key: str
     silent: str
     back: str
+    first: str
 
 
 def delivery_outages(store, now: datetime) -> list[tuple[str, str]]:
@@ -98,10 +100,10 @@ def delivery_outages(store, now: datetime) -> list[tuple[str, str]]:
     waiting = store.delivery_rows(("subscriber_id", "created_at", "claimed_at", "last_error"), [State.RETRY])
     if not waiting:
         return []
-    rows = {row.id: row for row in store.subscriber_rows("id", "channel", "address", "updated_at", active_only=False)}
+    rows = {row.id: row for row in store.subscriber_rows("id", "channel", "address", active_only=False)}
     sent = {sid: row.sent_at for sid, row in store.latest_deliveries().items() if row.sent_at is not None}
-    tried = [(d.subscriber_id, due_since(d, rows[d.subscriber_id]))
-             for d in store.delivery_rows(("subscriber_id", "created_at", "attempts"),
+    tried = [(d.subscriber_id, due_since(d))
+             for d in store.delivery_rows(("subscriber_id", "due_at", "attempts"),
                                           [State.RETRY, State.SUPERSEDED, State.FAILED],
                                           {d.subscriber_id for d in waiting}) if d.attempts]
     channels = {sid: carrier_of(row) for sid, row in rows.items()}
@@ -133,21 +135,22 @@ def carrier_of(sub) -> Carrier:
 
 
 def _carrier(key: str, name: str) -> Carrier:
-    return Carrier(key, f"{name} has delivered no digest", f"{name} is delivering again")
+    return Carrier(key, f"{name} has delivered no digest", f"{name} is delivering again",
+                   f"{name} delivered its first digest")
 
 
 def mailbox_of(sub) -> Carrier:
     """One subscriber as an outage alert names them when only they get nothing (their own mail
     server deferring them)."""
     who = operator_name(sub.address, sub.id)
-    return Carrier(f"subscriber:{sub.id}", f"no digest has reached {who}", f"digests reach {who} again")
+    return Carrier(f"subscriber:{sub.id}", f"no digest has reached {who}", f"digests reach {who} again",
+                   f"the first digest reached {who}")
 
 
-def due_since(d, sub) -> datetime:
-    """Since when a digest has been due to go out: since it was planned, or, planned before its
-    subscriber last changed, since then: a digest held by a pause is due again from the resume.
-    (Another change counts the same: an outage alert can come later for it, never early.)"""
-    return max(d.created_at, sub.updated_at)
+def due_since(d) -> datetime:
+    """Since when a digest has been due to go out: since it was planned, or resumed from a pause
+    (or re-queued by the operator): ``Delivery.due_at``, which planning sets and a resume moves."""
+    return d.due_at
 
 
 def _outages(groups: dict[int, Carrier], sent: dict[int, datetime], tried: list[tuple[int, datetime]],
@@ -175,41 +178,58 @@ def _silent(group: Carrier, last: datetime | None, waiting: list) -> tuple[str, 
             f"last error: {latest.last_error}")
 
 
-def outages_over(store) -> list[tuple[str, str]]:
-    """One message for each outage alerted (``delivery_outages``) whose channel (or subscriber)
-    has delivered since, keyed by its alert. An outage that ended otherwise (the digests waiting
-    failed for good, or their subscribers paused or unsubscribed) is told of by the next digest
-    that gets through, if one does: until then nobody knows the channel works."""
+def outages_over(store) -> list[tuple[str, str, datetime | None]]:
+    """(key, text, when it ended) for each outage alerted (``delivery_outages``) whose channel (or
+    subscriber) has delivered since, keyed by its alert. An outage that ended otherwise (the digests
+    waiting failed for good, or their subscribers paused) is told of by the next digest that gets
+    through, if one does: until then nobody knows the channel works. One whose subscribers have all
+    unsubscribed ends with no time (None): nobody is left to deliver to, and nobody is told."""
     keys = store.alert_keys(SILENT, OVER + SILENT)
     alerted = [k for k in keys if k.startswith(SILENT) and OVER + k not in keys]
     if not alerted:
         return []
     groups: dict[str, tuple[Carrier, set[int]]] = {}
-    for row in store.subscriber_rows("id", "channel", "address", active_only=False):
+    active = set()
+    for row in store.subscriber_rows("id", "channel", "address", "active", active_only=False):
         for carrier in (carrier_of(row), mailbox_of(row)):
             groups.setdefault(carrier.key, (carrier, set()))[1].add(row.id)
+        if row.active:
+            active.add(row.id)
     over = []
     for key in alerted:
         name, stamp = key.removeprefix(SILENT).rsplit(":", 1)
         last = None if stamp == "never" else datetime.strptime(stamp, STAMP).replace(tzinfo=timezone.utc)
-        text = _back(store, *groups[name], last) if name in groups else None
-        if text:
-            over.append((OVER + key, text))
+        carrier, members = groups.get(name, (None, set()))
+        back = _back(store, carrier, members, last) if members else None
+        if back:
+            over.append((OVER + key, *back))
+        elif not members & active:
+            over.append((OVER + key, f"{key.removeprefix(SILENT)}: its subscribers all unsubscribed", None))
     return over
 
 
-def _back(store, carrier: Carrier, members: set[int], last: datetime | None) -> str | None:
+def _back(store, carrier: Carrier, members: set[int], last: datetime | None) -> tuple[str, datetime] | None:
     """What says ``carrier`` delivers again: a digest of its ``members`` sent after ``last`` (the
     outage's key keeps it to the second: a second later), how many went out since, how many still
-    wait. None: it has not delivered."""
+    wait -> (that text, when it delivered). None: it has not delivered. One that never had
+    (``last`` None) tells its first digest, and how long after the first of its members' digests
+    was due."""
     sent = sorted(as_utc(at) for at in store.sent_times(members, last and last + timedelta(seconds=1)))
     if not sent:
         return None
     n, waiting = len(sent), len(store.delivery_rows(("subscriber_id",), [State.RETRY], members))
-    return (f"{carrier.back} since {sent[0]:%Y-%m-%d %H:%M} UTC"
-            + (f", after {span(sent[0] - last)} without a digest" if last else "")
-            + f"; {n} digest{'s' if n != 1 else ''} went out since, "
-            + (f"{waiting} still wait{'s' if waiting == 1 else ''} for a retry" if waiting else "none waits for a retry"))
+    head, when = ((f"{carrier.back} since", f"after {span(sent[0] - last)} without a digest") if last else
+                  (f"{carrier.first} at", f"{span(sent[0] - first_due(store, members))} after the first was due"))
+    left = f"{waiting} still wait{'s' if waiting == 1 else ''} for a retry" if waiting else "none waits for a retry"
+    return (f"{head} {sent[0]:%Y-%m-%d %H:%M} UTC, {when}; {n} digest{'s' if n != 1 else ''} went out since, {left}",
+            sent[0])
+
+
+def first_due(store, members: set[int]) -> datetime:
+    """When the first digest these subscribers were sent or tried became due (``due_since``)."""
+    rows = store.delivery_rows(("due_at", "attempts"), [State.SENT, State.RETRY, State.SUPERSEDED, State.FAILED],
+                               members)
+    return min(as_utc(due_since(d)) for d in rows if d.attempts)
 
 
 def span(delta: timedelta) -> str:
@@ -303,8 +323,11 @@ def raise_alerts(ctx, now: datetime | None = None) -> list[str]:
         if ctx.store.raise_alert(key, text):
             event(log, "alert", logging.ERROR, text=text)
             fresh.append(text)
-    for key, text in outages_over(ctx.store):               # good news: journald's -p warning shows it too
-        if ctx.store.raise_alert(key, text):
+    told_from = ctx.store.outage_ends_told_from()
+    for key, text, ended in outages_over(ctx.store):         # good news: journald's -p warning shows it too
+        if ended is None or (told_from and ended < told_from):
+            ctx.store.raise_alert(key, text, quiet=True)     # nobody left, or over before the upgrade: nobody needs it
+        elif ctx.store.raise_alert(key, text):
             event(log, "alert", logging.WARNING, text=text)
             fresh.append(text)
     send_alerts(ctx)

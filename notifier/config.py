@@ -747,10 +747,12 @@ def require_secrets(config: Config, env: dict | None = None) -> Config:
     return config
 
 
-def warn_unsubscribe_missing(config, env: dict | None = None) -> bool:
-    """Log ``unsubscribe_missing``'s WARNING, for a command about to send (run, serve). -> whether it did."""
+def warn_unsubscribe_missing(config, env: dict | None = None,
+                             first: typing.Callable[[str], bool] = lambda what: True) -> bool:
+    """Log ``unsubscribe_missing``'s WARNING, for a command about to send (run, serve), if ``first(event)``
+    (a timer's `run`: the first of the day). -> whether digests go out without the link."""
     missing = unsubscribe_missing(config, env)
-    if missing:
+    if missing and first(missing[0]):
         event(logging.getLogger("notifier.config"), missing[0], logging.WARNING, text=missing[1])
     return bool(missing)
 

@@ -62,12 +62,15 @@ class Redact(logging.Filter):
 
 class SdkEcho(logging.Filter):
     """Drops slack-sdk's own ERROR line for a request that raised ("Failed to send a request to
-    Slack API server: ..."): the SDK re-raises, and the channel reports the same failure as a
-    delivery event with the digest's context; the operator read each failure twice."""
+    Slack API server: ...") or whose answer was no JSON ("Failed to decode Slack API response: ...",
+    a 500 page): the SDK raises, and the channel reports the same failure as a delivery event with
+    the digest's context (a retry at WARNING); the operator read each failure twice, once as ERROR."""
+
+    ECHOED = ("Failed to send a request to Slack API server", "Failed to decode Slack API response")
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.name.startswith("slack_sdk.") and record.levelno == logging.ERROR
-                    and record.getMessage().startswith("Failed to send a request to Slack API server"))
+                    and record.getMessage().startswith(self.ECHOED))
 
 
 def _redacted(value):

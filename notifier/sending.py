@@ -20,14 +20,16 @@ from functools import partial
 from hashlib import sha256
 from typing import TYPE_CHECKING, Iterator
 
-from notifier.errors import ProfileError, StoreError
+from notifier.errors import ConfigError, ProfileError, StoreError
 from notifier.alerts import edit_command, operator_name
 from notifier.logs import event
 from notifier.models import Paper
 from notifier.outbox import WAITING, State
-from notifier.planning import build_digest, digest_of, match_batch, plan_batch, stored_profiles, unplanned_days
+from notifier.planning import (build_digest, digest_of, local_day, match_batch, plan_batch, stored_profiles,
+                               unplanned_days)
 from notifier.recovery import lease_of, recover, what_recovery_does
 from notifier.render import one_line
+from notifier.schedule import SubscriberSchedule, last_slot
 from notifier.store import Delivery, Subscriber
 
 if TYPE_CHECKING:
@@ -36,6 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("notifier.pipeline")     # the name its lines had before the cut: operators filter on it
 
 RETRY_CAP = timedelta(hours=6)
+# A retry that comes due this close before the subscriber's next digest waits for it and is folded
+# into its catch-up: one message, not two a few hours apart. The longest back-off: a retry may wait
+# that long anyway.
+FOLD_WINDOW = RETRY_CAP
 
 
 @dataclass
@@ -93,7 +99,7 @@ def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime,
     waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=pending_of)
     folded = {d.id for d in waiting if d.digest_day < days.get(d.subscriber_id, d.digest_day)}
     found = {sub.id: len(items) for sub, _, items, _ in match_batch(ctx, due, papers_of(waiting, folded))}
-    return waiting_previews(ctx, [d for d in waiting if d.id not in folded and is_due(d, now)]) + [
+    return waiting_previews(ctx, [d for d in waiting if d.id not in folded and is_due(d, now)], now) + [
         DeliveryReport(operator_name(sub.address, sub.id), "dry-run", found[sub.id]) if sub.id in found
         else held_back(sub)
         for sub in due if found.get(sub.id, 1) or ctx.config.general.send_empty]
@@ -108,17 +114,42 @@ def papers_of(deliveries: list[Delivery], ids: set[int]) -> dict[int, set[str]]:
     return papers
 
 
-def waiting_previews(ctx: Context, waiting: list[Delivery]) -> list[DeliveryReport]:
-    """The dry-run lines of these waiting digests, as ``send_pending`` would send them."""
+def waiting_previews(ctx: Context, waiting: list[Delivery], now: datetime) -> list[DeliveryReport]:
+    """The dry-run lines of these waiting digests, as ``send_pending`` would send them (a retry it
+    would keep for the subscriber's next digest has none)."""
     subs = {s.id: s for s in ctx.store.list_subscribers(ids={d.subscriber_id for d in waiting})}
     return [DeliveryReport(operator_name(subs[d.subscriber_id].address, d.subscriber_id), "dry-run",
                            len(json.loads(d.items)))
-            for d in waiting if d.subscriber_id in subs]
+            for d in waiting if d.subscriber_id in subs and not next_digest_folding(d, subs[d.subscriber_id], now)]
 
 
 def is_due(d: Delivery, now: datetime) -> bool:
     """A waiting digest whose time has come: never tried, or its retry's time passed."""
     return not (d.next_attempt_at and d.next_attempt_at > now)
+
+
+def next_digest_folding(d: Delivery, sub: Subscriber, now: datetime) -> datetime | None:
+    """When a retry of ``d`` waits for instead: the subscriber's next digest, if it is planned
+    within FOLD_WINDOW and folds ``d`` (of an earlier local day) into its catch-up. None: ``d``
+    goes now (not a retry, no digest that soon, or a stored schedule no longer usable)."""
+    if d.state != State.RETRY:
+        return None
+    try:
+        s = SubscriberSchedule(sub.id, sub.delivery_time, sub.timezone, sub.frequency, sub.weekday)
+    except ConfigError:
+        return None
+    slot = last_slot(s.time, s.timezone, now + FOLD_WINDOW, s.day_of_week)
+    return slot if slot > now and d.digest_day < local_day(sub, slot).isoformat() else None
+
+
+def put_off(ctx: Context, d: Delivery, sub: Subscriber, now: datetime) -> bool:
+    """Keep a retry due now for the subscriber's next digest (``next_digest_folding``): its next
+    try becomes that moment, when planning folds it in. -> whether it was put off."""
+    until = next_digest_folding(d, sub, now)
+    if until is None or not ctx.store.put_off(d.id, until):
+        return False
+    event(log, "retry kept for the next digest", subscriber=sub.address, day=d.digest_day, until=until)
+    return True
 
 
 def held_back(sub: Subscriber) -> DeliveryReport:
@@ -157,6 +188,7 @@ def send_pending(ctx: Context, subscriber_ids: list[int] | None = None, now: dat
     waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=subscriber_ids)
     subs = {s.id: s for s in ctx.store.list_subscribers(ids={d.subscriber_id for d in waiting})}
     due = [(d, subs[d.subscriber_id]) for d in waiting if d.subscriber_id in subs and is_due(d, now)]
+    due = [(d, sub) for d, sub in due if not put_off(ctx, d, sub, now)]
     papers = ctx.store.get_papers({i["id"] for d, _ in due for i in json.loads(d.items)})   # once per batch
     reports = []
     with Senders(ctx.config) as senders, emails_ahead(ctx, senders, due, papers) as ahead:

@@ -294,25 +294,94 @@ def test_mail_deferred_for_days_is_alerted_once_for_the_mailbox_or_once_for_the_
     assert over == back
 
 
-def test_a_digest_held_by_a_pause_counts_its_outage_from_the_resume_not_from_when_it_was_planned(config, hooks):
-    """Planned on Monday, held by a pause on Monday, resumed on Wednesday into a webhook still
-    down: its first retry raised the alert at once, the outage counted from Monday."""
+def hook_b_down_from_monday(config, hooks, steps: dict) -> dict[str, list[str]]:
+    """HOOK_B down from Monday 07:30, when its digest is planned, then each step (moment -> what is
+    done then) and a check: the alerts raised at each moment, up to their first ';'."""
     from notifier.models import Paper
-    from notifier.sending import deliver, send_pending
+    from notifier.sending import deliver
 
     hooks.replies["/hook/B"] = [(503, {}, "service_unavailable")] * 99
+    first = lambda ctx: (ctx.store.ingest([Paper("2607.00006", "Agents at scale")], source="hf_daily",  # noqa: E731
+                                          digest_day="2026-07-06"), deliver(ctx))
     raised = {}
-
-    def at(moment: str, step) -> None:
+    for moment, step in {"2026-07-06 07:30": first, **steps}.items():
         with freeze_time(moment), open_context(config) as ctx:
             step(ctx)
             raised[moment] = [text.split(";")[0] for text in raise_alerts(ctx)]
+    return raised
 
-    at("2026-07-06 07:30", lambda ctx: (ctx.store.ingest([Paper("2607.00006", "Agents at scale")], source="hf_daily",
-                                                         digest_day="2026-07-06"), deliver(ctx)))
-    at("2026-07-06 08:00", lambda ctx: ctx.store.set_paused(2, True))
-    at("2026-07-08 12:00", lambda ctx: (ctx.store.set_paused(2, False), send_pending(ctx)))
-    at("2026-07-09 11:45", deliver)
-    at("2026-07-09 12:15", send_pending)
+
+def test_a_digest_held_by_a_pause_counts_its_outage_from_the_resume_not_from_when_it_was_planned(config, hooks):
+    """Planned on Monday, held by a pause on Monday, resumed on Wednesday into a webhook still
+    down: its first retry raised the alert at once, the outage counted from Monday."""
+    from notifier.sending import deliver, send_pending
+
+    raised = hook_b_down_from_monday(config, hooks, {
+        "2026-07-06 08:00": lambda ctx: ctx.store.set_paused(2, True),
+        "2026-07-08 12:00": lambda ctx: (ctx.store.set_paused(2, False), send_pending(ctx)),
+        "2026-07-09 11:45": deliver, "2026-07-09 12:15": send_pending})
     assert raised == {"2026-07-06 07:30": [], "2026-07-06 08:00": [], "2026-07-08 12:00": [], "2026-07-09 11:45": [],
                       "2026-07-09 12:15": ["Slack webhook:HOOK_B has delivered no digest yet"]}, raised
+
+
+def test_an_edit_during_an_outage_does_not_put_off_its_alert(config, hooks):
+    """The outage counts from when the digest was due (``Delivery.due_at``), not from the
+    subscriber's last change: an edit on Monday evening put the alert off to Tuesday 20:00."""
+    from notifier.sending import deliver
+
+    raised = hook_b_down_from_monday(config, hooks, {
+        "2026-07-06 20:00": lambda ctx: ctx.store.update_subscriber(2, name="Team B"), "2026-07-07 07:45": deliver})
+    assert raised == {"2026-07-06 07:30": [], "2026-07-06 20:00": [],
+                      "2026-07-07 07:45": ["Slack webhook:HOOK_B has delivered no digest yet"]}, raised
+
+
+def test_a_webhook_that_never_delivered_is_told_of_its_first_digest_and_how_long_after_the_first_was_due(
+        config, hooks):
+    """No "delivering again" for a channel that never delivered: its first digest, and how long
+    after the first of its digests was due (there is no last delivery to count from)."""
+    raised = mornings(config, MONDAY, 4, hook_b_down(hooks, lambda day: day.day <= 8))      # down to Wednesday
+    assert raised == ["Slack webhook:HOOK_B has delivered no digest yet; 1 digest waits for a retry; last error: "
+                      "webhook answered 503 service_unavailable",
+                      "Slack webhook:HOOK_B delivered its first digest at 2026-07-09 07:30 UTC, 3 days 0 h after the "
+                      "first was due; 1 digest went out since, none waits for a retry"]
+
+
+def unsent_ends(ctx) -> list[str]:
+    """The outage ends recorded that `[alerts]` would send."""
+    return [a.text for a in ctx.store.unsent_alerts() if a.key.startswith("over:")]
+
+
+def test_outages_that_ended_before_the_upgrade_are_not_told_over_all_at_once(config, hooks):
+    """A database from before the end messages (its `silent:` alerts unpaired) gets none for an
+    outage over before the upgrade: one per past outage came at the first check. A later outage
+    is told, start and end."""
+    from sqlalchemy import text
+
+    from notifier.models import Paper
+    from notifier.sending import deliver
+
+    down = lambda day: day.day in (7, 8, 9, 14, 15)                          # noqa: E731
+    assert len(mornings(config, MONDAY, 4, hook_b_down(hooks, down))) == 1   # Monday to Thursday: alerted
+    hooks.replies["/hook/B"] = []
+    with freeze_time("2026-07-10 07:30"), open_context(config) as ctx:      # Friday, the version before: no check
+        ctx.store.ingest([Paper("2607.00010", "Agents at scale, part 10")], source="hf_daily", digest_day="2026-07-10")
+        deliver(ctx)
+        with ctx.store.engine.begin() as conn:
+            conn.execute(text("DELETE FROM schema_version WHERE version > 9"))
+    with freeze_time("2026-07-10 08:00"), open_context(config) as ctx:      # upgraded
+        assert raise_alerts(ctx) == [] and unsent_ends(ctx) == []
+    [start, end] = mornings(config, date(2026, 7, 13), 4, hook_b_down(hooks, down))
+    assert start.startswith("Slack webhook:HOOK_B has delivered no digest since 2026-07-13 07:30 UTC")
+    assert end.startswith("Slack webhook:HOOK_B is delivering again since 2026-07-16 07:30 UTC")
+
+
+def test_an_outage_whose_subscribers_all_left_is_closed_quietly_and_no_longer_followed(config, hooks):
+    """Its alert never ended: each check read every subscriber row to look for a delivery that
+    cannot come. Now it is closed once, telling nobody, and the next checks read no subscriber."""
+    assert len(mornings(config, MONDAY, 3, hook_b_down(hooks, lambda day: day.day >= 7))) == 1
+    with freeze_time("2026-07-08 23:00"), open_context(config) as ctx:
+        ctx.store.remove_subscriber(2)
+        assert raise_alerts(ctx) == [] and unsent_ends(ctx) == []
+        read, rows = [], ctx.store.subscriber_rows
+        ctx.store.subscriber_rows = lambda *columns, **kw: read.append(columns) or rows(*columns, **kw)
+        assert raise_alerts(ctx) == [] and read == []

@@ -537,7 +537,8 @@ def test_a_digest_deferred_every_time_is_tried_11_times_over_28_hours_then_faile
 
     handler, _ = smtp_recorder
     with freeze_time("2026-06-12 07:30", real_asyncio=True) as clock, open_context(config) as ctx:
-        queue_a_retry(config, handler)
+        ann = queue_a_retry(config, handler)
+        ctx.store.update_subscriber(ann, frequency="weekly", weekday="wed")    # no digest of hers folds it meanwhile
         handler.rcpt_replies["ann@example.org"] = ["451 4.3.0 Try again later"] * 20
         started, waits = ctx.now(), []
         while (d := ctx.store.deliveries()[0]).state == "retry":

@@ -30,6 +30,8 @@ TOKEN_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked
 EVENT_TYPE = "notifier_digest"
 HISTORY_PAGES = 5           # of 200 messages: how far back an interrupted digest is looked for (Slack's page
                             # is 100 by default; a busy channel had pushed it off the first one)
+NON_JSON = "Received a response in a non-JSON format: "     # slack-sdk's error for such an answer
+MAX_BODY_CHARS = 200                   # of an answer's text quoted in an error
 log = logging.getLogger(__name__)
 
 
@@ -339,8 +341,11 @@ def _unanswered(e: OSError, where: str) -> SendResult:
 
 
 def _code(e) -> str | None:
+    """Slack's error code; for an answer that is not JSON (a proxy's or load balancer's 5xx page),
+    its text, short, without slack-sdk's "Received a response in a non-JSON format: " before it."""
     resp = e.response
-    return resp.get("error") if hasattr(resp, "get") else None
+    code = resp.get("error") if hasattr(resp, "get") else None
+    return code[len(NON_JSON):][:MAX_BODY_CHARS] if code and code.startswith(NON_JSON) else code
 
 
 def _why(e: Exception) -> str:

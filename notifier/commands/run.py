@@ -25,6 +25,7 @@ def run(args) -> int:
     from notifier.commands import load
     from notifier.config import require_secrets, warn_unsubscribe_missing
     from notifier.lock import DaemonLock
+    from notifier.logs import progress_console
     from notifier.context import open_context
     from notifier.fetch_cycle import fetch_cycle
     from notifier.recovery import finish_claimed, recover
@@ -36,7 +37,8 @@ def run(args) -> int:
     with DaemonLock.of(config), open_context(config, progress=True) as ctx:
         asked = deliverable(ctx, args.subscriber) if args.subscriber else None    # before a fetch of minutes
         if not args.dry_run:
-            warn_unsubscribe_missing(config)
+            in_terminal = progress_console() is not None
+            warn_unsubscribe_missing(config, first=lambda what: in_terminal or said_first_today(ctx, what))
             recover(ctx, at_start=True, subscriber_ids=[asked.id] if asked else None)    # theirs only, as the rest
         days = [parse_day(args.date, latest=ctx.now().date())] if args.date is not None else None
         fetched = fetch_cycle(ctx, days=days)
@@ -57,6 +59,12 @@ def run(args) -> int:
             waiting = left_waiting(ctx, ids, alone=asked is not None)      # a retry not due yet, a halted sender's
         idle = "" if reports or waiting else nothing_sent(ctx, ids)
     return summary(fetched, reports, waiting, idle)
+
+
+def said_first_today(ctx, what: str) -> bool:
+    """Whether ``what`` is said for the first time today (UTC) on this database: a timer runs every
+    15 minutes, and a warning at each run flooded journald. Kept as a quiet alert key."""
+    return ctx.store.raise_alert(f"said:{what}:{ctx.now():%Y%m%d}", what, quiet=True)
 
 
 def nothing_sent(ctx, ids: list[int] | None) -> str:

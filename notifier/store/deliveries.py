@@ -18,7 +18,8 @@ from notifier import outbox
 from notifier.outbox import CANCELLABLE, HOLDABLE, PLANNED, SETTLED, SUPERSEDABLE, TAKEN, WAITING, State
 from notifier.batching import batched
 from notifier.store.engine import _retry_race
-from notifier.store.tables import Alert, Delivery, DeliveryPaper, PaperRow, Subscriber, delivery_key, utcnow
+from notifier.store.tables import (OUTAGE_ENDS_KEY, Alert, Delivery, DeliveryPaper, PaperRow, Setting, Subscriber,
+                                   delivery_key, utcnow)
 
 _DELIVERY = Delivery.__table__
 _LATEST = (Delivery.subscriber_id, Delivery.digest_day, Delivery.sent_at, Delivery.created_at)
@@ -164,9 +165,14 @@ class DeliveriesMixin:
         else:
             paused = select(Subscriber.paused).where(Subscriber.id == _DELIVERY.c.subscriber_id).scalar_subquery()
             values = dict(state=case((paused, State.HELD), else_=to), next_attempt_at=None, attempts=0,
-                          last_error="re-queued by the operator")     # its attempts anew: one busy answer is no failure
+                          due_at=now, last_error="re-queued by the operator")     # its attempts anew: one busy answer is no failure
         row = self.delivery_by_key(key)
         return None if row is None else self._take(row.id, [Delivery.state == State.UNKNOWN], **values)
+
+    def put_off(self, delivery_id: int, until: datetime) -> bool:
+        """A retry's next try moved to ``until`` (the subscriber's next digest, which folds it in),
+        unless it is no longer a retry (claimed meanwhile by another worker). -> whether it moved."""
+        return self._take(delivery_id, [Delivery.state == State.RETRY], next_attempt_at=until) is not None
 
     def cancel_open(self, subscriber_id: int) -> int:
         """Unsubscribed: digests not yet sent (waiting, held, or in flight) become `cancelled`
@@ -189,9 +195,9 @@ class DeliveriesMixin:
         if paused:
             self._move(subscriber_id, HOLDABLE, State.HELD, "held: the subscriber is paused")
         else:
-            self._move(subscriber_id, {State.HELD}, State.PENDING, None)
+            self._move(subscriber_id, {State.HELD}, State.PENDING, None, due_at=utcnow())    # due again from now
 
-    def _move(self, subscriber_id: int, states: Iterable[State], to: State, why: str | None) -> int:
+    def _move(self, subscriber_id: int, states: Iterable[State], to: State, why: str | None, **values) -> int:
         """The subscriber's digests in ``states`` -> ``to``, in one conditional UPDATE: a row that
         left those states before the move reaches it (a send recorded `sent` by another worker
         meanwhile; PostgreSQL re-checks the condition once that worker commits) stays as it is."""
@@ -199,7 +205,7 @@ class DeliveriesMixin:
         with self.session() as s:
             moved = s.execute(update(Delivery).where(Delivery.subscriber_id == subscriber_id,
                                                      Delivery.state.in_(list(states)))
-                              .values(state=to, last_error=why, next_attempt_at=None)
+                              .values(state=to, last_error=why, next_attempt_at=None, **values)
                               .execution_options(synchronize_session=False))
             return moved.rowcount
 
@@ -330,13 +336,21 @@ class DeliveriesMixin:
 
     # -- operator alerts ----------------------------------------------------------------------
     @_retry_race
-    def raise_alert(self, key: str, text: str) -> bool:
-        """Record an alert; False if this key was raised before."""
+    def raise_alert(self, key: str, text: str, quiet: bool = False) -> bool:
+        """Record an alert; False if this key was raised before. ``quiet``: recorded as settled,
+        never sent (its key keeps it from being raised again)."""
         with self.session() as s:
             if s.exec(select(Alert).where(Alert.key == key)).first():
                 return False
-            s.add(Alert(key=key, text=text))
+            s.add(Alert(key=key, text=text, sent_at=utcnow() if quiet else None))
             return True
+
+    def outage_ends_told_from(self) -> datetime | None:
+        """When this database, upgraded with outage alerts, began telling their ends (migrations._v10);
+        None: from the start."""
+        with self.reading() as s:
+            row = s.get(Setting, OUTAGE_ENDS_KEY)
+        return datetime.fromisoformat(row.value) if row else None
 
     def alert_keys(self, *prefixes: str) -> set[str]:
         """The keys of the alerts raised that start with one of these prefixes."""
@@ -399,7 +413,7 @@ def _plan_chunk(s: Session, chunk: list[Planned], created_at: datetime) -> list[
             continue
         kept.append(({"key": p.key, "subscriber_id": p.subscriber_id, "digest_day": p.digest_day, "state": p.state,
                       "items": json.dumps(items), "meta": json.dumps(p.meta), "attempts": 0,
-                      "created_at": created_at}, items))
+                      "created_at": created_at, "due_at": created_at}, items))
     if not kept:
         return []
     s.execute(Delivery.__table__.insert(), [row for row, _ in kept])        # one executemany

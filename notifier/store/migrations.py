@@ -5,13 +5,14 @@ import json
 import logging
 from datetime import datetime
 
-from sqlalchemy import delete, insert, inspect, select, text, update
+from sqlalchemy import bindparam, delete, insert, inspect, select, text, update
 from sqlmodel import SQLModel
 
+from notifier.outbox import State
 from notifier.pace import Pace
-from notifier.store.tables import HOST_KEY, Delivery, Setting, Signup, Vote, utcnow
+from notifier.store.tables import HOST_KEY, OUTAGE_ENDS_KEY, Alert, Delivery, Setting, Signup, Vote, utcnow
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 RETRY_AFTER_KEY = "retry_after:"    # + a host group: its latest Retry-After before schema 9
 
 log = logging.getLogger("notifier.store")       # the logger name from before the split
@@ -100,6 +101,23 @@ def _v9(conn) -> None:
     conn.execute(delete(Setting).where(Setting.key.in_([key for key, _ in rows])))
 
 
+def _v10(conn) -> None:
+    """delivery.due_at: since when a digest is due to go out (planned, or resumed from a pause), so
+    an outage alert counts from then. Existing digests get their planning time, and those not
+    settled their subscriber's last change if later, the stand-in used before (never too early).
+    A database with outage alerts gets the moment of the upgrade (OUTAGE_ENDS_KEY): outages that
+    ended before it are not told over (they would all be told at the first check)."""
+    _add_column(conn, "delivery", "due_at", "TIMESTAMP")
+    conn.execute(text("UPDATE delivery SET due_at = created_at WHERE due_at IS NULL"))
+    changed = "SELECT s.updated_at FROM subscriber s WHERE s.id = delivery.subscriber_id"
+    conn.execute(text(f"UPDATE delivery SET due_at = ({changed}) WHERE state IN :open "
+                      f"AND ({changed}) > created_at").bindparams(bindparam("open", expanding=True)),
+                 {"open": [State.PENDING, State.RETRY, State.HELD, State.SUPERSEDED, State.FAILED]})
+    if conn.execute(select(Alert.id).where(Alert.key.startswith("silent:")).limit(1)).first():      # alerts.SILENT
+        # alerted outages that ended before the upgrade are not told over all at once
+        conn.execute(insert(Setting).values(key=OUTAGE_ENDS_KEY, value=utcnow().isoformat()))
+
+
 def _hold_in_pace(conn, group: str, until: datetime, problem: str, status: int | None) -> None:
     """``Pace.hold`` on the group's row (store/hosts.py), added if the group has none yet."""
     key = HOST_KEY + group
@@ -117,5 +135,5 @@ def _add_column(conn, table: str, column: str, sql_type: str) -> None:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9}      # version -> function(connection); append, never edit
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10}      # version -> function(connection); append, never edit
 

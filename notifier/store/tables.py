@@ -101,6 +101,7 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     provider_ref: str | None = None                      # Message-ID or Slack ts
     created_at: datetime = Field(default_factory=utcnow)
+    due_at: datetime | None = None                       # due to go out since: planned, or resumed (alerts.due_since)
     claimed_at: datetime | None = None
     worker: str | None = None                            # who claimed it last: host:pid:random (Store.worker)
     lease_until: datetime | None = None                  # its claim holds until then unless renewed
@@ -167,6 +168,8 @@ class Setting(SQLModel, table=True):
 
 
 HOST_KEY = "host:"        # + a host group: the Setting holding its Pace (store/hosts.py; written by migrations._v9)
+# the Setting holding when an upgraded database began telling outages' ends (migrations._v10, alerts.raise_alerts)
+OUTAGE_ENDS_KEY = "outage_ends_told_from"
 
 
 class SchemaVersion(SQLModel, table=True):
