@@ -323,8 +323,11 @@ def by_day(views: list[dict], digest: Digest) -> list[dict]:
     first paper: its ``heading``), the newest day first, as a mailbox or channel lists messages, and
     best first within a day. A daily digest, or one planned before items kept their day, stays as
     ranked. Which papers are shown is decided on the ranking, before this."""
-    if not grouped_by_day(views, digest):
-        return views
+    return under_days(views) if grouped_by_day(views, digest) else views
+
+
+def under_days(views: list[dict]) -> list[dict]:
+    """``views``, each of which knows its day, newest day first, and each day's first a ``heading``."""
     ordered = [dict(v) for v in sorted(views, key=lambda v: v["day"], reverse=True)]    # stable: rank in a day
     for before, v in zip([None, *ordered], ordered):
         v["heading"] = "" if before and before["day"] == v["day"] else long_day_label(v["day"])
@@ -749,7 +752,10 @@ def _vote_buttons(up: str, down: str):
 
 
 def split_summary(views: list[dict], items_in_summary: int) -> tuple[list[dict], list[dict]]:
-    """-> (the papers of the summary message, those of the thread)."""
+    """-> (the papers of the summary message, those of the thread): the best ones in the summary,
+    whatever their day (a weekly digest's then listed by day, each part on its own: ``under_days``). Split
+    after the days were ordered, a week's best paper, listed on its first day, went to the thread,
+    which a reader of the channel does not open."""
     if len(views) <= items_in_summary + 1:
         return views, []
     return views[:items_in_summary], views[items_in_summary:]
@@ -808,7 +814,8 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     head = [HeaderBlock(text=_cut(emoji_broken(subj), SLACK_MAX_HEADER_CHARS)),
             ContextBlock(elements=[_mrkdwn(mrkdwn_escape(status_line(digest)))])]
     summary = list(head)
-    shown, rest = split_summary(by_day(views, digest), items_in_summary)
+    grouped = grouped_by_day(views, digest)
+    shown, rest = (under_days(part) if grouped else part for part in split_summary(views, items_in_summary))
     for v in shown:
         summary += [DividerBlock(), *_day_blocks(v), *_item_blocks(v)]
     if rest:
@@ -827,4 +834,4 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
     fallback = mrkdwn_cut(mrkdwn_escape(f"{subj}\n{preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
-                        thread=pack_messages(groups, day_heads(rest, grouped_by_day(views, digest))))
+                        thread=pack_messages(groups, day_heads(rest, grouped)))

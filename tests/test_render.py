@@ -1037,10 +1037,25 @@ def test_a_weekly_slack_digest_heads_each_day_and_its_thread_says_which_day_it_g
     d.recipient.channel = "slack"
     s = render.render_slack(d)
     heads = [b["text"]["text"] for b in s.blocks if b["type"] == "section" and b["text"]["text"].endswith("July*")]
-    assert heads == ["*Tuesday 28 July*", "*Monday 27 July*"]
+    assert heads == ["*Tuesday 28 July*", "*Monday 27 July*", "*Friday 24 July*"]
     [reply] = s.thread
-    assert reply[0]["text"]["text"] == "*Monday 27 July*" and "|Paper 4" in json.dumps(reply[1])
+    assert reply[0]["text"]["text"] == "*Tuesday 28 July*" and "|Paper 3" in json.dumps(reply[1])
     assert [b["text"]["text"] for b in reply if b["type"] == "section"].count("*Friday 24 July*") == 1
+
+
+def test_a_weekly_slack_summary_carries_the_best_papers_of_the_week_whatever_their_day():
+    """A reader of the channel sees the summary only: the week's best paper, listed on its first day,
+    went to the thread behind two newer days' weaker papers."""
+    d = week_digest()
+    d.recipient.channel = "slack"
+    for it, day in zip(d.items, (24, 28, 27, 28, 27, 28)):
+        it.day = date(2026, 7, day)
+    s = render.render_slack(d)
+    summary = re.findall(r"\|(Paper \d)|\*(\w+ \d+ July)\*", json.dumps(s.blocks))
+    assert [a or b for a, b in summary] == ["Tuesday 28 July", "Paper 1", "Monday 27 July", "Paper 2",
+                                            "Friday 24 July", "Paper 0"]
+    thread = re.findall(r"\|(Paper \d)|\*(\w+ \d+ July)\*", json.dumps(s.thread))
+    assert [a or b for a, b in thread] == ["Tuesday 28 July", "Paper 3", "Paper 5", "Monday 27 July", "Paper 4"]
 
 
 def test_every_thread_reply_of_a_long_weekly_slack_digest_starts_with_the_day_its_papers_are_of():
