@@ -402,7 +402,7 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
                     preheader=preheader(views[:shown], ctx["nothing"]),
                     more_line=more_line(len(views) - shown, digest.weaker_count))
         page = env.get_template("digest.html.j2").render(**args)
-        page = _inliner().inline(page)
+        page = charset_first(_inliner().inline(page))
         size = len(page.encode("utf-8"))
         if size <= max_bytes or shown == 0:
             break
@@ -563,6 +563,17 @@ def _inliner():
     import css_inline
 
     return css_inline.CSSInliner(keep_at_rules=True, minify_css=True)
+
+
+# The charset declaration and what stands before it in <head>: the inliner puts the <style> it keeps there.
+BEFORE_CHARSET = re.compile(r"(<head[^>]*>)(.*?)(<meta charset=[^>]*>\n?)", re.S | re.I)
+
+
+def charset_first(page: str) -> str:
+    """``page`` with its <meta charset> first in <head>, where HTML wants it (within the first 1024
+    bytes): the inliner put the dark-mode <style> it keeps before it, and a template folder's
+    larger @media rules could push it past them."""
+    return BEFORE_CHARSET.sub(r"\1\3\2", page, count=1)
 
 
 # ----------------------------------------------------------------------------- slack

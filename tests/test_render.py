@@ -1290,6 +1290,18 @@ def test_an_email_says_each_style_once_and_short_to_keep_papers_under_gmails_cli
     assert not re.search(r'style="[^"]*: ', html.split("</head>")[1].replace('class="preheader"', ""))
 
 
+def test_an_email_says_its_charset_first_in_its_head_before_the_dark_mode_style(tmp_path):
+    """The inliner put the dark-mode <style> it keeps before <meta charset>; a template folder's
+    larger @media rules pushed the charset past the first 1024 bytes, where HTML looks for it."""
+    css = render._stylesheet(None).replace("@media (prefers-color-scheme: dark) {",
+                                           "@media (prefers-color-scheme: dark) {\n" + ".x { color:#000 !important; }\n" * 80)
+    (tmp_path / "digest.css").write_text(css, encoding="utf-8")
+    for folder in (None, tmp_path):
+        html = render.render_email(digest(2), template_dir=folder).html
+        assert html.startswith('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">\n<style>@media')
+        assert html.count("<meta charset") == 1
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
 def test_in_dark_mode_the_card_and_its_links_take_the_dark_colours():
     """Guard: the dark-mode rules left in the <style> still win over the inlined light colours."""
