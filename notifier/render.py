@@ -15,8 +15,8 @@ from pathlib import Path
 
 from notifier.models import Digest, DigestItem
 from notifier.tex import WORD_JOINER, readable_tex
-from notifier.untrusted import (BIDI_CONTROL, CONTROLS, FSI, PDI, ZWJ, after_virama, balanced, continues, depth,
-                                few_marks, has_bidi, isolated, resolved, still_open, whole)
+from notifier.untrusted import (BIDI_CONTROL, CONTROLS, FSI, PDI, ZWJ, after_virama, balanced, category, continues,
+                                depth, few_marks, has_bidi, isolated, resolved, still_open, whole)
 
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
@@ -468,7 +468,7 @@ def widths(s: str) -> Iterator[int]:
     cluster = 0         # the columns of the syllable (or other character made of several) so far
     for i, c in enumerate(s):
         w = column(c, s[i - 1] if i else "")
-        if cluster and (unicodedata.category(c) == "Mc" or after_virama(s, i)):
+        if cluster and (category(c) == "Mc" or after_virama(s, i)):
             w, cluster = 2 - cluster, 2
         elif w:
             cluster = w
@@ -491,7 +491,21 @@ def column(c: str, before: str = "") -> int:
         return 0
     if c == EMOJI_STYLE:
         return int(bool(before) and column(before) == 1)
-    return 0 if unicodedata.category(c) in ("Mn", "Me", "Mc", "Cf") else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+    return 0 if category(c) in ("Mn", "Me", "Mc", "Cf") else 2 if wide(c) else 1
+
+
+# Where Unicode gives a code point it has not assigned (yet) two columns (EastAsianWidth.txt's
+# defaults): CJK ideographs and emoji.
+WIDE_BY_DEFAULT = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U0001f000-\U0001faff\U0001fc00-\U0001fffd"
+                             "\U00020000-\U0003fffd]")
+
+
+def wide(c: str) -> bool:
+    """Whether ``c`` is drawn two columns wide. Python 3.11's unicodedata (Unicode 14) calls every
+    character it does not know wide ("F"): a newer script's letter (Kawi's) too, which is one."""
+    if category(c) == "Cn":
+        return WIDE_BY_DEFAULT.match(c) is not None
+    return unicodedata.east_asian_width(c) in "WF"
 
 
 # What Japanese and Chinese line breaking (kinsoku) never starts a line with: closing punctuation,

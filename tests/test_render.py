@@ -1271,6 +1271,22 @@ def test_a_title_cut_inside_a_hindi_conjunct_is_cut_before_it():
     assert render.one_line("x" * 8 + "क्षत्रिय", 11) == "x" * 8 + "…"
 
 
+# A consonant, a conjoiner, a consonant: Kawi's (Unicode 15) and Tulu-Tigalari's (16), unknown to
+# Python 3.11's unicodedata (Unicode 14).
+NEWER_CONJUNCTS = {"kawi": "\U00011f12\U00011f42\U00011f22", "tulu-tigalari": "\U00011392\U000113d0\U000113a3"}
+
+
+@pytest.mark.parametrize("script", sorted(NEWER_CONJUNCTS))
+def test_a_title_with_a_kawi_or_tulu_tigalari_conjunct_is_counted_and_cut_as_one_syllable(script):
+    """Their letters and conjoiners were unknown to unicodedata, which calls such a character wide: two
+    columns each, where a terminal draws a syllable in two (a newer emoji, 🫩, is two indeed); and a
+    cut between a conjoiner and the consonant it joins left it dangling before the "…"."""
+    conjunct = NEWER_CONJUNCTS[script]
+    title = f"Reading {conjunct}{conjunct[1:]} inscriptions \U0001fae9"
+    assert render.columns(title) == wcwidth.wcswidth(title)
+    assert render.one_line("x" * 8 + conjunct + "yy", 11) == "x" * 8 + "…"
+
+
 def test_an_email_a_little_over_gmails_limit_leaves_out_one_paper_not_a_fifth_of_them():
     """Cut for size in steps of a fifth, a 40-paper digest a byte over the limit left out 8 papers;
     it now leaves out as many as its excess takes (papers take about the same room each)."""
