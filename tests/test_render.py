@@ -1145,6 +1145,24 @@ def test_every_link_of_the_email_is_in_the_link_colour_the_vote_and_footer_links
     assert len(links) == 15 and all(re.search(r'style="[^"]*color:#0b5cad[;"]', a) for a in links)
 
 
+def as_outlook_shows(html: str) -> str:
+    """``html`` as Outlook for Windows reads it: its conditional comments' content shown."""
+    return re.sub(r"<!--\[if mso\]>(.*?)<!\[endif\]-->", r"\1", html, flags=re.S)
+
+
+def test_in_outlook_more_like_this_and_not_for_me_are_two_links_set_apart_by_a_dot():
+    """Outlook for Windows ignores the vote buttons' padding, margin and border: it showed "More like
+    this Not for me", two links one space apart, which read as one."""
+    from notifier.web.links import digest_links
+
+    d = digest(1)
+    d.links = digest_links("https://papers.example.org", "key", 7, [d.items[0].paper.arxiv_id])
+    html = render.render_email(d).html
+    votes = r">More like this</a>(.*?)<a [^>]*>Not for me</a>"
+    assert re.search(votes, as_outlook_shows(html), re.S)[1] == " · "
+    assert not re.sub(r"<!--.*?-->", "", re.search(votes, html, re.S)[1]).strip()      # elsewhere: two buttons
+
+
 TITLE_HITS = {"as the term": ("distillation", "title", "Distillation", ""),
               "as another form": ("lora", "title", "MixLoRA", ": *MixLoRA*"),
               "an author": ("Tri Dao", "authors", "Tri Dao", "")}
