@@ -274,12 +274,19 @@ def preheader(views: list[dict], nothing: str) -> str:
     return balanced(one_line(" · ".join(v["title"] for v in views), PREHEADER_CHARS))
 
 
+ASK_MORE = "Ask for more papers (a lower threshold) to see such matches."
+
+
 def more_line(cut: int, weaker: int) -> str:
-    """What a digest leaves out: 'and 2 more papers and 3 weaker matches', 'and 1 more weaker
-    match', or '' (``cut``: matched papers left out for size, ``weaker``: matches below the bar)."""
-    papers = f"{cut} more paper{'s' if cut != 1 else ''}" if cut else ""
-    matches = f"{weaker}{'' if cut else ' more'} weaker match{'es' if weaker != 1 else ''}" if weaker else ""
-    return "and " + " and ".join(p for p in (papers, matches) if p) if cut or weaker else ""
+    """What a digest leaves out and why, '' when nothing (``cut``: the weakest matched papers, left
+    out for size; ``weaker``: matches below the bar): '2 more papers, the weakest, were left out:
+    Gmail cuts longer emails short. 3 weaker matches did not pass your bar. Ask for more…'. It
+    said "and 2 more papers and 3 weaker matches not shown", neither why nor how to see them."""
+    papers = (f"{cut} more paper{'s, the weakest, were' if cut != 1 else ', the weakest, was'} left out: "
+              "Gmail cuts longer emails short.") if cut else ""
+    matches = (f"{weaker} weaker match{'es' if weaker != 1 else ''} did not pass your bar. {ASK_MORE}"
+               if weaker else "")
+    return " ".join(x for x in (papers, matches) if x)
 
 
 def nothing_line(weaker: int, failed: list[str]) -> str:
@@ -292,8 +299,7 @@ def nothing_line(weaker: int, failed: list[str]) -> str:
         if failed:
             return "Nothing matched in the papers that could be fetched."
         return "None of the new papers matched your profile."
-    return (f"None of the new papers passed your bar; {weaker} weaker match{'es' if weaker != 1 else ''} not shown. "
-            "Ask for more papers (a lower threshold) to see such matches.")
+    return f"None of the new papers passed your bar; {weaker} weaker match{'es' if weaker != 1 else ''} not shown. {ASK_MORE}"
 
 
 def profiles_line(labels: list[str]) -> str:

@@ -112,7 +112,7 @@ def test_each_paper_once_with_all_profiles_links_and_counts():
     for label in ("abstract: https://arxiv.org/abs/2507.10000", "PDF: https://arxiv.org/pdf/2507.10000",
                   "code: https://github.com/example/repo", "HF page</a>"):
         assert label in e.text + e.html
-    assert "and 5 more weaker matches not shown." in e.text
+    assert "5 weaker matches did not pass your bar." in e.text
     assert '<b class="hl"' in e.html and "KV cache</b>" in e.html   # the highlighted snippet segment
 
 
@@ -358,17 +358,31 @@ def test_email_stays_under_size_limit_and_says_how_many_were_cut():
     papers = [paper(i, title=f"Paper {i} " + "long words " * 20, abstract="a" * 3000) for i in range(300)]
     e = render.render_email(digest(papers=papers, weaker=3), max_bytes=100_000)
     assert len(e.html.encode()) <= 100_000
-    m = re.search(r"and (\d+) more papers and 3 weaker matches not shown", e.text)
+    m = re.search(r"(\d+) more papers, the weakest, were left out: Gmail cuts longer emails short\. 3 weaker",
+                  " ".join(e.text.split()))
     shown = e.text.count("   abstract: ")
     assert m and int(m.group(1)) == 300 - shown and 0 < shown < 300
 
 
 def test_one_weaker_match_or_one_paper_left_out_is_counted_in_the_singular():
     e = render.render_email(digest(2, weaker=1))
-    assert "and 1 more weaker match not shown." in e.text and "and 1 more weaker match not shown." in e.html
-    assert "and 1 more weaker match" in json.dumps(render.render_slack(digest(2, channel="slack", weaker=1)).blocks)
-    assert render.more_line(1, 0) == "and 1 more paper"
+    assert "1 weaker match did not pass your bar." in e.text and "1 weaker match did not pass your bar." in e.html
+    assert "1 weaker match did not pass" in json.dumps(render.render_slack(digest(2, channel="slack", weaker=1)).blocks)
+    assert render.more_line(1, 0) == "1 more paper, the weakest, was left out: Gmail cuts longer emails short."
     assert render.more_line(0, 0) == ""
+
+
+@pytest.mark.parametrize("cut, weaker, said", [
+    (6, 2, "6 more papers, the weakest, were left out: Gmail cuts longer emails short. 2 weaker matches did not "
+           "pass your bar. Ask for more papers (a lower threshold) to see such matches."),
+    (0, 3, "3 weaker matches did not pass your bar. Ask for more papers (a lower threshold) to see such matches.")],
+    ids=["cut for size", "below the bar"])
+def test_what_a_digest_leaves_out_says_why_and_how_to_see_such_papers(cut, weaker, said):
+    """It said "and 6 more papers and 2 weaker matches not shown.": neither why (Gmail's clip, the
+    bar) nor what to do to see them."""
+    d = digest(4 + cut, weaker=weaker)
+    e = render.render_email(d, max_bytes=len(render.render_email(digest(4, weaker=weaker)).html.encode()) + 300)
+    assert said in " ".join(e.text.split()) and said in e.html
 
 
 def test_nothing_today_rendering():
@@ -431,7 +445,7 @@ def test_slack_within_limits_with_details_in_thread():
     titles = json.dumps(every)
     assert all(f"{'T' * 10}" in titles for _ in [0]) and titles.count("2507.") >= 80
     assert "77 more papers in the thread" in json.dumps(s.blocks)
-    assert "and 4 more weaker matches" in json.dumps(s.thread[-1])
+    assert "4 weaker matches did not pass your bar." in json.dumps(s.thread[-1])
     assert s.text.startswith("80 papers on kv cache")
 
 
@@ -700,7 +714,7 @@ def test_a_long_slack_digest_is_cut_into_messages_slack_accepts_with_every_paper
         assert len(message) <= 50 and sum(map(len, texts(message))) <= 10_000
     shown = re.findall(r"\|Paper (\d\d) ", json.dumps([s.blocks, *s.thread]))
     assert shown == [f"{i:02d}" for i in range(40)] and len(s.thread) > 2
-    assert "and 3 more weaker matches" in json.dumps(s.thread[-1][-1])
+    assert "3 weaker matches did not pass your bar." in json.dumps(s.thread[-1][-1])
 
 
 def as_slack_reads(url: str) -> str:
@@ -1021,7 +1035,7 @@ def test_an_email_digest_cut_for_size_leaves_out_the_weakest_papers_of_the_week_
         it.match.evidence[0].snippet[:] = [("words " * 300, False), ("KV cache", True)]
     e = render.render_email(d, max_bytes=len(render.render_email(d).html.encode()) - 1)
     assert "Paper 5" not in e.text and "Friday 24 July" in e.text and "Paper 2" in e.text
-    assert "and 1 more paper and 2 weaker matches not shown." in e.text
+    assert "1 more paper, the weakest, was left out: Gmail cuts longer emails short. 2 weaker matches" in " ".join(e.text.split())
 
 
 def test_each_day_of_a_weekly_email_is_a_heading_row_of_the_card_outlook_draws_with_its_colours():
@@ -1188,7 +1202,7 @@ def test_a_term_found_in_the_title_or_authors_is_said_once_in_its_why_line_and_n
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
 def test_on_a_phone_every_link_of_a_paper_is_a_24_px_target_and_the_note_under_the_papers_is_no_larger_than_them():
     """At 375 px the vote links were 71x14 and 56x14 px (12 px text), "PDF" 26x15: WCAG 2.2 asks
-    24x24 at least of a target tapped alone. "and 5 more weaker matches not shown." was 16 px
+    24x24 at least of a target tapped alone. The note "5 weaker matches did not pass…" was 16 px
     under papers set in 13-14 px."""
     from playwright.sync_api import sync_playwright
     from notifier.web.links import digest_links
@@ -1201,7 +1215,7 @@ def test_on_a_phone_every_link_of_a_paper_is_a_24_px_target_and_the_note_under_t
         page.set_content(render.render_email(d, unsubscribe_url=d.links.unsubscribe).html)
         boxes = [a.bounding_box() for a in page.locator(".item a").all()]
         note, why = (page.locator(x).first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
-                     for x in ("text=and 5 more weaker matches not shown.", ".why"))
+                     for x in ("text=5 weaker matches did not pass your bar.", ".why"))
         browser.close()
     assert len(boxes) == 7 + 6 and all(b["width"] >= 24 and b["height"] >= 24 for b in boxes)
     assert note <= why
@@ -1310,7 +1324,7 @@ def test_an_email_a_little_over_gmails_limit_leaves_out_one_paper_not_a_fifth_of
     it now leaves out as many as its excess takes (papers take about the same room each)."""
     d = digest(40)
     e = render.render_email(d, max_bytes=len(render.render_email(d).html.encode()) - 1)
-    assert "and 1 more paper and 2 weaker matches not shown." in e.text
+    assert "1 more paper, the weakest, was left out: Gmail cuts longer emails short. 2 weaker matches" in " ".join(e.text.split())
 
 
 def test_an_email_says_each_style_once_and_short_to_keep_papers_under_gmails_clip():
