@@ -274,18 +274,18 @@ def preheader(views: list[dict], nothing: str) -> str:
     return balanced(one_line(" · ".join(v["title"] for v in views), PREHEADER_CHARS))
 
 
-ASK_MORE = "Ask for more papers (a lower threshold) to see such matches."
+ASK_MORE = "Ask for more papers (a lower threshold) to see such matches."     # on the manage page: "Fewer ↔ more papers"
 
 
 def more_line(cut: int, weaker: int) -> str:
     """What a digest leaves out and why, '' when nothing (``cut``: the weakest matched papers, left
     out for size; ``weaker``: matches below the bar): '2 more papers, the weakest, were left out:
-    Gmail cuts longer emails short. 3 weaker matches did not pass your bar. Ask for more…'. It
-    said "and 2 more papers and 3 weaker matches not shown", neither why nor how to see them."""
+    Gmail cuts longer emails short. 3 weaker matches did not pass your bar.' (then ``ASK_MORE``,
+    linked to the manage page where there is one). It said "and 2 more papers and 3 weaker matches
+    not shown", neither why nor how to see them."""
     papers = (f"{cut} more paper{'s, the weakest, were' if cut != 1 else ', the weakest, was'} left out: "
               "Gmail cuts longer emails short.") if cut else ""
-    matches = (f"{weaker} weaker match{'es' if weaker != 1 else ''} did not pass your bar. {ASK_MORE}"
-               if weaker else "")
+    matches = f"{weaker} weaker match{'es' if weaker != 1 else ''} did not pass your bar." if weaker else ""
     return " ".join(x for x in (papers, matches) if x)
 
 
@@ -406,7 +406,8 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
         more = len(views) - shown + digest.weaker_count
         args = dict(ctx, items=by_day(views[:shown], digest), cut=len(views) - shown, more=more,
                     preheader=preheader(views[:shown], ctx["nothing"]),
-                    more_line=more_line(len(views) - shown, digest.weaker_count))
+                    more_line=more_line(len(views) - shown, digest.weaker_count),
+                    ask_more=ASK_MORE if digest.weaker_count else "")
         page = env.get_template("digest.html.j2").render(**args)
         page = charset_first(_inliner().inline(page))
         size = len(page.encode("utf-8"))
@@ -835,6 +836,14 @@ def text_chars(node) -> int:
     return sum(text_chars(x) for x in node) if isinstance(node, list) else 0
 
 
+def _weaker_note(digest: Digest):
+    """How many weaker matches did not pass the bar, and ``ASK_MORE``: a link to the manage page, if any."""
+    from slack_sdk.models.blocks import ContextBlock
+
+    ask = _link(digest.links.manage, ASK_MORE) if digest.links else ASK_MORE
+    return ContextBlock(elements=[_mrkdwn(f"{more_line(0, digest.weaker_count)} {ask}")])
+
+
 def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMARY) -> SlackMessage:
     """A summary message (header, status, first papers); the rest in thread replies within
     Slack's limits (``pack_messages``). Blocks come back as plain dicts (JSON-ready)."""
@@ -856,10 +865,10 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     if not views:
         summary.append(ContextBlock(elements=[_mrkdwn(nothing)]))
     elif digest.weaker_count and not rest:
-        summary.append(ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]))
+        summary.append(_weaker_note(digest))
     groups = [[b.to_dict() for b in [DividerBlock(), *_day_blocks(v), *_item_blocks(v)]] for v in rest]
     if rest and digest.weaker_count:
-        groups.append([ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]).to_dict()])
+        groups.append([_weaker_note(digest).to_dict()])
     if digest.links:
         summary.append(ContextBlock(elements=[_mrkdwn(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))

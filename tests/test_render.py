@@ -385,6 +385,18 @@ def test_what_a_digest_leaves_out_says_why_and_how_to_see_such_papers(cut, weake
     assert said in " ".join(e.text.split()) and said in e.html
 
 
+def test_ask_for_more_papers_links_to_the_page_where_the_subscriber_can_ask_for_them():
+    """Under the papers, in the email and in Slack, "Ask for more papers" named no place to ask."""
+    from notifier.web.links import digest_links
+
+    d = digest(2, weaker=3)
+    d.links = digest_links("https://papers.example.org", "key", 7, [i.paper.arxiv_id for i in d.items])
+    html, slack = render.render_email(d).html, json.dumps(render.render_slack(d).blocks)
+    assert re.search(r'did not pass your bar\. <a href="https://papers\.example\.org/manage/[^"]+" style="[^"]*">'
+                     r"Ask for more papers \(a lower threshold\) to see such matches\.</a>", html)
+    assert re.search(r"did not pass your bar\. <https://papers\.example\.org/manage/[^|]+\|Ask for more papers", slack)
+
+
 def test_nothing_today_rendering():
     e = render.render_email(digest(0, weaker=0))
     assert e.subject.startswith("No new papers on kv cache")
@@ -1156,7 +1168,7 @@ def test_every_link_of_the_email_is_in_the_link_colour_the_vote_and_footer_links
     d.links = digest_links("https://papers.example.org", "key", 7, [i.paper.arxiv_id for i in d.items])
     html = render.render_email(d, unsubscribe_url=d.links.unsubscribe).html
     links = re.findall(r"<a [^>]*>[^<]*</a>", html)
-    assert len(links) == 15 and all(re.search(r'style="[^"]*color:#0b5cad[;"]', a) for a in links)
+    assert len(links) == 16 and all(re.search(r'style="[^"]*color:#0b5cad[;"]', a) for a in links)
 
 
 def as_outlook_shows(html: str) -> str:
@@ -1217,7 +1229,7 @@ def test_on_a_phone_every_link_of_a_paper_is_a_24_px_target_and_the_note_under_t
         note, why = (page.locator(x).first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
                      for x in ("text=5 weaker matches did not pass your bar.", ".why"))
         browser.close()
-    assert len(boxes) == 7 + 6 and all(b["width"] >= 24 and b["height"] >= 24 for b in boxes)
+    assert len(boxes) == 7 + 6 + 1 and all(b["width"] >= 24 and b["height"] >= 24 for b in boxes)
     assert note <= why
 
 
