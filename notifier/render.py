@@ -274,14 +274,15 @@ def preheader(views: list[dict], nothing: str) -> str:
     return balanced(one_line(" · ".join(v["title"] for v in views), PREHEADER_CHARS))
 
 
-ASK_MORE = "Ask for more papers (a lower threshold) to see such matches."     # on the manage page: "Fewer ↔ more papers"
+# After the weaker matches are counted (``more_line``, ``nothing_line``); linked to the manage page, where
+# there is one: its "Fewer ↔ more papers".
+ASK_MORE = "Ask for more papers (a lower threshold) to see such matches."
 
 
 def more_line(cut: int, weaker: int) -> str:
     """What a digest leaves out and why, '' when nothing (``cut``: the weakest matched papers, left
     out for size; ``weaker``: matches below the bar): '2 more papers, the weakest, were left out:
-    Gmail cuts longer emails short. 3 weaker matches did not pass your bar.' (then ``ASK_MORE``,
-    linked to the manage page where there is one). It said "and 2 more papers and 3 weaker matches
+    Gmail cuts longer emails short. 3 weaker matches did not pass your bar.' (then ``ASK_MORE``). It said "and 2 more papers and 3 weaker matches
     not shown", neither why nor how to see them."""
     papers = (f"{cut} more paper{'s, the weakest, were' if cut != 1 else ', the weakest, was'} left out: "
               "Gmail cuts longer emails short.") if cut else ""
@@ -291,7 +292,7 @@ def more_line(cut: int, weaker: int) -> str:
 
 def nothing_line(weaker: int, failed: list[str]) -> str:
     """What a digest with no paper says in their place; with weaker matches it says how many and
-    how to see them, instead of "Nothing matched" followed by "and 1 more weaker match"; with a
+    how to see them (``ASK_MORE``), instead of "Nothing matched" followed by "and 1 more weaker match"; with a
     source that could not be fetched (the status line names it), not that nothing matched. It never
     says "today": a weekly digest covers a week; nor that we write only when something matches:
     such a digest is sent only with [general] send_empty, every day."""
@@ -299,7 +300,7 @@ def nothing_line(weaker: int, failed: list[str]) -> str:
         if failed:
             return "Nothing matched in the papers that could be fetched."
         return "None of the new papers matched your profile."
-    return f"None of the new papers passed your bar; {weaker} weaker match{'es' if weaker != 1 else ''} not shown. {ASK_MORE}"
+    return f"None of the new papers passed your bar; {weaker} weaker match{'es' if weaker != 1 else ''} not shown."
 
 
 def profiles_line(labels: list[str]) -> str:
@@ -400,14 +401,14 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
                name=isolated(one_line(digest.recipient.name, 80)), from_name=isolated(one_line(from_name, 80)),
                unsubscribe=unsubscribe, catch_up=is_catch_up(digest), css=css,
                manage=digest.links.manage if digest.links else None,
-               nothing=nothing_line(digest.weaker_count, digest.stats.failed_sources) if not views else "")
+               nothing=nothing_line(digest.weaker_count, digest.stats.failed_sources) if not views else "",
+               ask_more=ASK_MORE if digest.weaker_count else "")
     shown = len(views)
     while True:
         more = len(views) - shown + digest.weaker_count
         args = dict(ctx, items=by_day(views[:shown], digest), cut=len(views) - shown, more=more,
                     preheader=preheader(views[:shown], ctx["nothing"]),
-                    more_line=more_line(len(views) - shown, digest.weaker_count),
-                    ask_more=ASK_MORE if digest.weaker_count else "")
+                    more_line=more_line(len(views) - shown, digest.weaker_count))
         page = env.get_template("digest.html.j2").render(**args)
         page = charset_first(_inliner().inline(page))
         size = len(page.encode("utf-8"))
@@ -836,12 +837,13 @@ def text_chars(node) -> int:
     return sum(text_chars(x) for x in node) if isinstance(node, list) else 0
 
 
-def _weaker_note(digest: Digest):
-    """How many weaker matches did not pass the bar, and ``ASK_MORE``: a link to the manage page, if any."""
+def _note(text: str, digest: Digest):
+    """A context line: what the digest leaves out (``text``) and, with weaker matches, ``ASK_MORE``,
+    a link to the manage page where there is one."""
     from slack_sdk.models.blocks import ContextBlock
 
-    ask = _link(digest.links.manage, ASK_MORE) if digest.links else ASK_MORE
-    return ContextBlock(elements=[_mrkdwn(f"{more_line(0, digest.weaker_count)} {ask}")])
+    ask = (_link(digest.links.manage, ASK_MORE) if digest.links else ASK_MORE) if digest.weaker_count else ""
+    return ContextBlock(elements=[_mrkdwn(" ".join(x for x in (text, ask) if x))])
 
 
 def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMARY) -> SlackMessage:
@@ -863,12 +865,12 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
             text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
     nothing = nothing_line(digest.weaker_count, digest.stats.failed_sources)
     if not views:
-        summary.append(ContextBlock(elements=[_mrkdwn(nothing)]))
+        summary.append(_note(nothing, digest))
     elif digest.weaker_count and not rest:
-        summary.append(_weaker_note(digest))
+        summary.append(_note(more_line(0, digest.weaker_count), digest))
     groups = [[b.to_dict() for b in [DividerBlock(), *_day_blocks(v), *_item_blocks(v)]] for v in rest]
     if rest and digest.weaker_count:
-        groups.append([_weaker_note(digest).to_dict()])
+        groups.append([_note(more_line(0, digest.weaker_count), digest).to_dict()])
     if digest.links:
         summary.append(ContextBlock(elements=[_mrkdwn(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))

@@ -385,16 +385,18 @@ def test_what_a_digest_leaves_out_says_why_and_how_to_see_such_papers(cut, weake
     assert said in " ".join(e.text.split()) and said in e.html
 
 
-def test_ask_for_more_papers_links_to_the_page_where_the_subscriber_can_ask_for_them():
-    """Under the papers, in the email and in Slack, "Ask for more papers" named no place to ask."""
+@pytest.mark.parametrize("n, counted", [(2, "did not pass your bar."), (0, "weaker matches not shown.")],
+                         ids=["under the papers", "in their place"])
+def test_ask_for_more_papers_links_to_the_page_where_the_subscriber_can_ask_for_them(n, counted):
+    """In the email and in Slack, "Ask for more papers" named no place to ask."""
     from notifier.web.links import digest_links
 
-    d = digest(2, weaker=3)
+    d = digest(n, weaker=3)
     d.links = digest_links("https://papers.example.org", "key", 7, [i.paper.arxiv_id for i in d.items])
     html, slack = render.render_email(d).html, json.dumps(render.render_slack(d).blocks)
-    assert re.search(r'did not pass your bar\. <a href="https://papers\.example\.org/manage/[^"]+" style="[^"]*">'
+    assert re.search(re.escape(counted) + r' <a href="https://papers\.example\.org/manage/[^"]+" style="[^"]*">'
                      r"Ask for more papers \(a lower threshold\) to see such matches\.</a>", html)
-    assert re.search(r"did not pass your bar\. <https://papers\.example\.org/manage/[^|]+\|Ask for more papers", slack)
+    assert re.search(re.escape(counted) + r" <https://papers\.example\.org/manage/[^|]+\|Ask for more papers", slack)
 
 
 def test_nothing_today_rendering():
