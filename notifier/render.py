@@ -847,8 +847,8 @@ def _note(text: str, digest: Digest):
 
 
 def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMARY) -> SlackMessage:
-    """A summary message (header, status, first papers); the rest in thread replies within
-    Slack's limits (``pack_messages``). Blocks come back as plain dicts (JSON-ready)."""
+    """A summary message (header, status, the best papers: ``split_summary``); the rest in thread
+    replies within Slack's limits (``pack_messages``). Blocks come back as plain dicts (JSON-ready)."""
     from slack_sdk.models.blocks import ContextBlock, DividerBlock, HeaderBlock, SectionBlock
 
     subj = subject(digest)
