@@ -15,8 +15,8 @@ from pathlib import Path
 
 from notifier.models import Digest, DigestItem
 from notifier.tex import WORD_JOINER, readable_tex
-from notifier.untrusted import (BIDI_CONTROL, CONTROLS, FSI, PDI, ZWJ, after_virama, balanced, continues, depth,
-                                few_marks, has_bidi, isolated, resolved, still_open, whole)
+from notifier.untrusted import (BIDI_CONTROL, CONTROLS, FSI, PDI, ZWJ, after_virama, balanced, category, continues,
+                                depth, few_marks, has_bidi, isolated, resolved, still_open, whole)
 
 MAX_EMAIL_BYTES = 100_000
 MAX_TITLE_CHARS = 300
@@ -274,17 +274,25 @@ def preheader(views: list[dict], nothing: str) -> str:
     return balanced(one_line(" · ".join(v["title"] for v in views), PREHEADER_CHARS))
 
 
+# After the weaker matches are counted (``more_line``, ``nothing_line``); linked to the manage page, where
+# there is one: its "Fewer ↔ more papers".
+ASK_MORE = "Ask for more papers (a lower threshold) to see such matches."
+
+
 def more_line(cut: int, weaker: int) -> str:
-    """What a digest leaves out: 'and 2 more papers and 3 weaker matches', 'and 1 more weaker
-    match', or '' (``cut``: matched papers left out for size, ``weaker``: matches below the bar)."""
-    papers = f"{cut} more paper{'s' if cut != 1 else ''}" if cut else ""
-    matches = f"{weaker}{'' if cut else ' more'} weaker match{'es' if weaker != 1 else ''}" if weaker else ""
-    return "and " + " and ".join(p for p in (papers, matches) if p) if cut or weaker else ""
+    """What a digest leaves out and why, '' when nothing (``cut``: the weakest matched papers, left
+    out for size; ``weaker``: matches below the bar): '2 more papers, the weakest, were left out:
+    Gmail cuts longer emails short. 3 weaker matches did not pass your bar.' (then ``ASK_MORE``). It said "and 2 more papers and 3 weaker matches
+    not shown", neither why nor how to see them."""
+    papers = (f"{cut} more paper{'s, the weakest, were' if cut != 1 else ', the weakest, was'} left out: "
+              "Gmail cuts longer emails short.") if cut else ""
+    matches = f"{weaker} weaker match{'es' if weaker != 1 else ''} did not pass your bar." if weaker else ""
+    return " ".join(x for x in (papers, matches) if x)
 
 
 def nothing_line(weaker: int, failed: list[str]) -> str:
     """What a digest with no paper says in their place; with weaker matches it says how many and
-    how to see them, instead of "Nothing matched" followed by "and 1 more weaker match"; with a
+    how to see them (``ASK_MORE``), instead of "Nothing matched" followed by "and 1 more weaker match"; with a
     source that could not be fetched (the status line names it), not that nothing matched. It never
     says "today": a weekly digest covers a week; nor that we write only when something matches:
     such a digest is sent only with [general] send_empty, every day."""
@@ -292,8 +300,7 @@ def nothing_line(weaker: int, failed: list[str]) -> str:
         if failed:
             return "Nothing matched in the papers that could be fetched."
         return "None of the new papers matched your profile."
-    return (f"None of the new papers passed your bar; {weaker} weaker match{'es' if weaker != 1 else ''} not shown. "
-            "Ask for more papers (a lower threshold) to see such matches.")
+    return f"None of the new papers passed your bar; {weaker} weaker match{'es' if weaker != 1 else ''} not shown."
 
 
 def profiles_line(labels: list[str]) -> str:
@@ -323,8 +330,11 @@ def by_day(views: list[dict], digest: Digest) -> list[dict]:
     first paper: its ``heading``), the newest day first, as a mailbox or channel lists messages, and
     best first within a day. A daily digest, or one planned before items kept their day, stays as
     ranked. Which papers are shown is decided on the ranking, before this."""
-    if not grouped_by_day(views, digest):
-        return views
+    return under_days(views) if grouped_by_day(views, digest) else views
+
+
+def under_days(views: list[dict]) -> list[dict]:
+    """``views``, each of which knows its day, newest day first, and each day's first a ``heading``."""
     ordered = [dict(v) for v in sorted(views, key=lambda v: v["day"], reverse=True)]    # stable: rank in a day
     for before, v in zip([None, *ordered], ordered):
         v["heading"] = "" if before and before["day"] == v["day"] else long_day_label(v["day"])
@@ -391,7 +401,8 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
                name=isolated(one_line(digest.recipient.name, 80)), from_name=isolated(one_line(from_name, 80)),
                unsubscribe=unsubscribe, catch_up=is_catch_up(digest), css=css,
                manage=digest.links.manage if digest.links else None,
-               nothing=nothing_line(digest.weaker_count, digest.stats.failed_sources) if not views else "")
+               nothing=nothing_line(digest.weaker_count, digest.stats.failed_sources) if not views else "",
+               ask_more=ASK_MORE if digest.weaker_count else "")
     shown = len(views)
     while True:
         more = len(views) - shown + digest.weaker_count
@@ -399,7 +410,7 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
                     preheader=preheader(views[:shown], ctx["nothing"]),
                     more_line=more_line(len(views) - shown, digest.weaker_count))
         page = env.get_template("digest.html.j2").render(**args)
-        page = _inliner().inline(page)
+        page = charset_first(_inliner().inline(page))
         size = len(page.encode("utf-8"))
         if size <= max_bytes or shown == 0:
             break
@@ -465,7 +476,7 @@ def widths(s: str) -> Iterator[int]:
     cluster = 0         # the columns of the syllable (or other character made of several) so far
     for i, c in enumerate(s):
         w = column(c, s[i - 1] if i else "")
-        if cluster and (unicodedata.category(c) == "Mc" or after_virama(s, i)):
+        if cluster and (category(c) == "Mc" or after_virama(s, i)):
             w, cluster = 2 - cluster, 2
         elif w:
             cluster = w
@@ -488,7 +499,21 @@ def column(c: str, before: str = "") -> int:
         return 0
     if c == EMOJI_STYLE:
         return int(bool(before) and column(before) == 1)
-    return 0 if unicodedata.category(c) in ("Mn", "Me", "Mc", "Cf") else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+    return 0 if category(c) in ("Mn", "Me", "Mc", "Cf") else 2 if wide(c) else 1
+
+
+# Where Unicode gives a code point it has not assigned (yet) two columns (EastAsianWidth.txt's
+# defaults): CJK ideographs and emoji.
+WIDE_BY_DEFAULT = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U0001f000-\U0001faff\U0001fc00-\U0001fffd"
+                             "\U00020000-\U0003fffd]")
+
+
+def wide(c: str) -> bool:
+    """Whether ``c`` is drawn two columns wide. Python 3.11's unicodedata (Unicode 14) calls every
+    character it does not know wide ("F"): a newer script's letter (Kawi's) too, which is one."""
+    if category(c) == "Cn":
+        return WIDE_BY_DEFAULT.match(c) is not None
+    return unicodedata.east_asian_width(c) in "WF"
 
 
 # What Japanese and Chinese line breaking (kinsoku) never starts a line with: closing punctuation,
@@ -560,6 +585,17 @@ def _inliner():
     import css_inline
 
     return css_inline.CSSInliner(keep_at_rules=True, minify_css=True)
+
+
+# The charset declaration and what stands before it in <head>: the inliner puts the <style> it keeps there.
+BEFORE_CHARSET = re.compile(r"(<head[^>]*>)(.*?)(<meta charset=[^>]*>\n?)", re.S | re.I)
+
+
+def charset_first(page: str) -> str:
+    """``page`` with its <meta charset> first in <head>, where HTML wants it (within the first 1024
+    bytes): the inliner put the dark-mode <style> it keeps before it, and a template folder's
+    larger @media rules could push it past them."""
+    return BEFORE_CHARSET.sub(r"\1\3\2", page, count=1)
 
 
 # ----------------------------------------------------------------------------- slack
@@ -749,7 +785,10 @@ def _vote_buttons(up: str, down: str):
 
 
 def split_summary(views: list[dict], items_in_summary: int) -> tuple[list[dict], list[dict]]:
-    """-> (the papers of the summary message, those of the thread)."""
+    """-> (the papers of the summary message, those of the thread): the best ones in the summary,
+    whatever their day (a weekly digest's then listed by day, each part on its own: ``under_days``). Split
+    after the days were ordered, a week's best paper, listed on its first day, went to the thread,
+    which a reader of the channel does not open."""
     if len(views) <= items_in_summary + 1:
         return views, []
     return views[:items_in_summary], views[items_in_summary:]
@@ -798,9 +837,18 @@ def text_chars(node) -> int:
     return sum(text_chars(x) for x in node) if isinstance(node, list) else 0
 
 
+def _note(text: str, digest: Digest):
+    """A context line: what the digest leaves out (``text``) and, with weaker matches, ``ASK_MORE``,
+    a link to the manage page where there is one."""
+    from slack_sdk.models.blocks import ContextBlock
+
+    ask = (_link(digest.links.manage, ASK_MORE) if digest.links else ASK_MORE) if digest.weaker_count else ""
+    return ContextBlock(elements=[_mrkdwn(" ".join(x for x in (text, ask) if x))])
+
+
 def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMARY) -> SlackMessage:
-    """A summary message (header, status, first papers); the rest in thread replies within
-    Slack's limits (``pack_messages``). Blocks come back as plain dicts (JSON-ready)."""
+    """A summary message (header, status, the best papers: ``split_summary``); the rest in thread
+    replies within Slack's limits (``pack_messages``). Blocks come back as plain dicts (JSON-ready)."""
     from slack_sdk.models.blocks import ContextBlock, DividerBlock, HeaderBlock, SectionBlock
 
     subj = subject(digest)
@@ -808,7 +856,8 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     head = [HeaderBlock(text=_cut(emoji_broken(subj), SLACK_MAX_HEADER_CHARS)),
             ContextBlock(elements=[_mrkdwn(mrkdwn_escape(status_line(digest)))])]
     summary = list(head)
-    shown, rest = split_summary(by_day(views, digest), items_in_summary)
+    grouped = grouped_by_day(views, digest)
+    shown, rest = (under_days(part) if grouped else part for part in split_summary(views, items_in_summary))
     for v in shown:
         summary += [DividerBlock(), *_day_blocks(v), *_item_blocks(v)]
     if rest:
@@ -816,15 +865,15 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
             text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
     nothing = nothing_line(digest.weaker_count, digest.stats.failed_sources)
     if not views:
-        summary.append(ContextBlock(elements=[_mrkdwn(nothing)]))
+        summary.append(_note(nothing, digest))
     elif digest.weaker_count and not rest:
-        summary.append(ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]))
+        summary.append(_note(more_line(0, digest.weaker_count), digest))
     groups = [[b.to_dict() for b in [DividerBlock(), *_day_blocks(v), *_item_blocks(v)]] for v in rest]
     if rest and digest.weaker_count:
-        groups.append([ContextBlock(elements=[_mrkdwn(more_line(0, digest.weaker_count))]).to_dict()])
+        groups.append([_note(more_line(0, digest.weaker_count), digest).to_dict()])
     if digest.links:
         summary.append(ContextBlock(elements=[_mrkdwn(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))
     fallback = mrkdwn_cut(mrkdwn_escape(f"{subj}\n{preheader(views, nothing)}"), SLACK_MAX_TEXT_CHARS)
     return SlackMessage(text=fallback, blocks=[b.to_dict() for b in summary[:SLACK_MAX_BLOCKS]],
-                        thread=pack_messages(groups, day_heads(rest, grouped_by_day(views, digest))))
+                        thread=pack_messages(groups, day_heads(rest, grouped)))

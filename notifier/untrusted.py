@@ -143,7 +143,7 @@ def whole(s: str, i: int) -> int:
 
 def continues(c: str) -> bool:
     """Whether ``c`` belongs with the character before it (Unicode UAX #29's extenders, roughly)."""
-    return (unicodedata.category(c) in ("Mn", "Me", "Mc") or c == ZWJ or "\ufe00" <= c <= "\ufe0f"
+    return (category(c) in ("Mn", "Me", "Mc") or c == ZWJ or "\ufe00" <= c <= "\ufe0f"
             or "\U0001f3fb" <= c <= "\U0001f3ff" or "\U000e0020" <= c <= "\U000e007f")
 
 
@@ -154,9 +154,21 @@ KILLERS = frozenset("\u0d3b\u0d3c\u0e3a\u0eba\u0f84\u103a\u1714\u1715\u1734\u1ba
                     "\uabed\U00011070\U0001107f\U00011134\U000112ea\U0001172b\U0001193d\U00011a34\U00011d44")
 
 
+# Conjoiners of scripts newer than the Unicode 14 of Python 3.11's unicodedata, to which they are
+# unassigned (Cn): Tulu-Tigalari's (Unicode 16) and Kawi's (15). Marks of combining class 9 that join
+# a consonant to the next, as Devanagari's virama does (Unicode's InCB=Linker).
+NEWER_VIRAMAS = frozenset("\U000113d0\U00011f42")
+
+
+def category(c: str) -> str:
+    """``c``'s general category, a NEWER_VIRAMAS one's (Mn) too."""
+    return "Mn" if c in NEWER_VIRAMAS else unicodedata.category(c)
+
+
 def after_virama(s: str, i: int) -> bool:
     """Whether ``s[i]`` is a letter (or a sign shown) joined by a virama to the consonant before it,
-    one syllable with it: क्ष, க்க, and क्‍ष with a ZWJ between (a half form)."""
+    one syllable with it: क्ष, க்க, and क्‍ष with a ZWJ between (a half form). A letter unknown to
+    unicodedata (Cn) counts: after a NEWER_VIRAMAS one, it is of that newer script."""
     k = i - 1 - (s[i - 1:i] == ZWJ)
-    return (k >= 0 and unicodedata.combining(s[k]) == 9 and s[k] not in KILLERS
-            and unicodedata.category(s[i])[0] not in "MCZ")
+    joined = k >= 0 and (unicodedata.combining(s[k]) == 9 or s[k] in NEWER_VIRAMAS) and s[k] not in KILLERS
+    return joined and (category(s[i]) == "Cn" or category(s[i])[0] not in "MCZ")

@@ -112,7 +112,7 @@ def test_each_paper_once_with_all_profiles_links_and_counts():
     for label in ("abstract: https://arxiv.org/abs/2507.10000", "PDF: https://arxiv.org/pdf/2507.10000",
                   "code: https://github.com/example/repo", "HF page</a>"):
         assert label in e.text + e.html
-    assert "and 5 more weaker matches not shown." in e.text
+    assert "5 weaker matches did not pass your bar." in e.text
     assert '<b class="hl"' in e.html and "KV cache</b>" in e.html   # the highlighted snippet segment
 
 
@@ -358,17 +358,45 @@ def test_email_stays_under_size_limit_and_says_how_many_were_cut():
     papers = [paper(i, title=f"Paper {i} " + "long words " * 20, abstract="a" * 3000) for i in range(300)]
     e = render.render_email(digest(papers=papers, weaker=3), max_bytes=100_000)
     assert len(e.html.encode()) <= 100_000
-    m = re.search(r"and (\d+) more papers and 3 weaker matches not shown", e.text)
+    m = re.search(r"(\d+) more papers, the weakest, were left out: Gmail cuts longer emails short\. 3 weaker",
+                  " ".join(e.text.split()))
     shown = e.text.count("   abstract: ")
     assert m and int(m.group(1)) == 300 - shown and 0 < shown < 300
 
 
 def test_one_weaker_match_or_one_paper_left_out_is_counted_in_the_singular():
     e = render.render_email(digest(2, weaker=1))
-    assert "and 1 more weaker match not shown." in e.text and "and 1 more weaker match not shown." in e.html
-    assert "and 1 more weaker match" in json.dumps(render.render_slack(digest(2, channel="slack", weaker=1)).blocks)
-    assert render.more_line(1, 0) == "and 1 more paper"
+    assert "1 weaker match did not pass your bar." in e.text and "1 weaker match did not pass your bar." in e.html
+    assert "1 weaker match did not pass" in json.dumps(render.render_slack(digest(2, channel="slack", weaker=1)).blocks)
+    assert render.more_line(1, 0) == "1 more paper, the weakest, was left out: Gmail cuts longer emails short."
     assert render.more_line(0, 0) == ""
+
+
+@pytest.mark.parametrize("cut, weaker, said", [
+    (6, 2, "6 more papers, the weakest, were left out: Gmail cuts longer emails short. 2 weaker matches did not "
+           "pass your bar. Ask for more papers (a lower threshold) to see such matches."),
+    (0, 3, "3 weaker matches did not pass your bar. Ask for more papers (a lower threshold) to see such matches.")],
+    ids=["cut for size", "below the bar"])
+def test_what_a_digest_leaves_out_says_why_and_how_to_see_such_papers(cut, weaker, said):
+    """It said "and 6 more papers and 2 weaker matches not shown.": neither why (Gmail's clip, the
+    bar) nor what to do to see them."""
+    d = digest(4 + cut, weaker=weaker)
+    e = render.render_email(d, max_bytes=len(render.render_email(digest(4, weaker=weaker)).html.encode()) + 300)
+    assert said in " ".join(e.text.split()) and said in e.html
+
+
+@pytest.mark.parametrize("n, counted", [(2, "did not pass your bar."), (0, "weaker matches not shown.")],
+                         ids=["under the papers", "in their place"])
+def test_ask_for_more_papers_links_to_the_page_where_the_subscriber_can_ask_for_them(n, counted):
+    """In the email and in Slack, "Ask for more papers" named no place to ask."""
+    from notifier.web.links import digest_links
+
+    d = digest(n, weaker=3)
+    d.links = digest_links("https://papers.example.org", "key", 7, [i.paper.arxiv_id for i in d.items])
+    html, slack = render.render_email(d).html, json.dumps(render.render_slack(d).blocks)
+    assert re.search(re.escape(counted) + r' <a href="https://papers\.example\.org/manage/[^"]+" style="[^"]*">'
+                     r"Ask for more papers \(a lower threshold\) to see such matches\.</a>", html)
+    assert re.search(re.escape(counted) + r" <https://papers\.example\.org/manage/[^|]+\|Ask for more papers", slack)
 
 
 def test_nothing_today_rendering():
@@ -431,7 +459,7 @@ def test_slack_within_limits_with_details_in_thread():
     titles = json.dumps(every)
     assert all(f"{'T' * 10}" in titles for _ in [0]) and titles.count("2507.") >= 80
     assert "77 more papers in the thread" in json.dumps(s.blocks)
-    assert "and 4 more weaker matches" in json.dumps(s.thread[-1])
+    assert "4 weaker matches did not pass your bar." in json.dumps(s.thread[-1])
     assert s.text.startswith("80 papers on kv cache")
 
 
@@ -700,7 +728,7 @@ def test_a_long_slack_digest_is_cut_into_messages_slack_accepts_with_every_paper
         assert len(message) <= 50 and sum(map(len, texts(message))) <= 10_000
     shown = re.findall(r"\|Paper (\d\d) ", json.dumps([s.blocks, *s.thread]))
     assert shown == [f"{i:02d}" for i in range(40)] and len(s.thread) > 2
-    assert "and 3 more weaker matches" in json.dumps(s.thread[-1][-1])
+    assert "3 weaker matches did not pass your bar." in json.dumps(s.thread[-1][-1])
 
 
 def as_slack_reads(url: str) -> str:
@@ -1021,7 +1049,7 @@ def test_an_email_digest_cut_for_size_leaves_out_the_weakest_papers_of_the_week_
         it.match.evidence[0].snippet[:] = [("words " * 300, False), ("KV cache", True)]
     e = render.render_email(d, max_bytes=len(render.render_email(d).html.encode()) - 1)
     assert "Paper 5" not in e.text and "Friday 24 July" in e.text and "Paper 2" in e.text
-    assert "and 1 more paper and 2 weaker matches not shown." in e.text
+    assert "1 more paper, the weakest, was left out: Gmail cuts longer emails short. 2 weaker matches" in " ".join(e.text.split())
 
 
 def test_each_day_of_a_weekly_email_is_a_heading_row_of_the_card_outlook_draws_with_its_colours():
@@ -1037,10 +1065,25 @@ def test_a_weekly_slack_digest_heads_each_day_and_its_thread_says_which_day_it_g
     d.recipient.channel = "slack"
     s = render.render_slack(d)
     heads = [b["text"]["text"] for b in s.blocks if b["type"] == "section" and b["text"]["text"].endswith("July*")]
-    assert heads == ["*Tuesday 28 July*", "*Monday 27 July*"]
+    assert heads == ["*Tuesday 28 July*", "*Monday 27 July*", "*Friday 24 July*"]
     [reply] = s.thread
-    assert reply[0]["text"]["text"] == "*Monday 27 July*" and "|Paper 4" in json.dumps(reply[1])
+    assert reply[0]["text"]["text"] == "*Tuesday 28 July*" and "|Paper 3" in json.dumps(reply[1])
     assert [b["text"]["text"] for b in reply if b["type"] == "section"].count("*Friday 24 July*") == 1
+
+
+def test_a_weekly_slack_summary_carries_the_best_papers_of_the_week_whatever_their_day():
+    """A reader of the channel sees the summary only: the week's best paper, listed on its first day,
+    went to the thread behind two newer days' weaker papers."""
+    d = week_digest()
+    d.recipient.channel = "slack"
+    for it, day in zip(d.items, (24, 28, 27, 28, 27, 28)):
+        it.day = date(2026, 7, day)
+    s = render.render_slack(d)
+    summary = re.findall(r"\|(Paper \d)|\*(\w+ \d+ July)\*", json.dumps(s.blocks))
+    assert [a or b for a, b in summary] == ["Tuesday 28 July", "Paper 1", "Monday 27 July", "Paper 2",
+                                            "Friday 24 July", "Paper 0"]
+    thread = re.findall(r"\|(Paper \d)|\*(\w+ \d+ July)\*", json.dumps(s.thread))
+    assert [a or b for a, b in thread] == ["Tuesday 28 July", "Paper 3", "Paper 5", "Monday 27 July", "Paper 4"]
 
 
 def test_every_thread_reply_of_a_long_weekly_slack_digest_starts_with_the_day_its_papers_are_of():
@@ -1127,7 +1170,25 @@ def test_every_link_of_the_email_is_in_the_link_colour_the_vote_and_footer_links
     d.links = digest_links("https://papers.example.org", "key", 7, [i.paper.arxiv_id for i in d.items])
     html = render.render_email(d, unsubscribe_url=d.links.unsubscribe).html
     links = re.findall(r"<a [^>]*>[^<]*</a>", html)
-    assert len(links) == 15 and all(re.search(r'style="[^"]*color:#0b5cad[;"]', a) for a in links)
+    assert len(links) == 16 and all(re.search(r'style="[^"]*color:#0b5cad[;"]', a) for a in links)
+
+
+def as_outlook_shows(html: str) -> str:
+    """``html`` as Outlook for Windows reads it: its conditional comments' content shown."""
+    return re.sub(r"<!--\[if mso\]>(.*?)<!\[endif\]-->", r"\1", html, flags=re.S)
+
+
+def test_in_outlook_more_like_this_and_not_for_me_are_two_links_set_apart_by_a_dot():
+    """Outlook for Windows ignores the vote buttons' padding, margin and border: it showed "More like
+    this Not for me", two links one space apart, which read as one."""
+    from notifier.web.links import digest_links
+
+    d = digest(1)
+    d.links = digest_links("https://papers.example.org", "key", 7, [d.items[0].paper.arxiv_id])
+    html = render.render_email(d).html
+    votes = r">More like this</a>(.*?)<a [^>]*>Not for me</a>"
+    assert re.search(votes, as_outlook_shows(html), re.S)[1] == " · "
+    assert not re.sub(r"<!--.*?-->", "", re.search(votes, html, re.S)[1]).strip()      # elsewhere: two buttons
 
 
 TITLE_HITS = {"as the term": ("distillation", "title", "Distillation", ""),
@@ -1155,7 +1216,7 @@ def test_a_term_found_in_the_title_or_authors_is_said_once_in_its_why_line_and_n
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
 def test_on_a_phone_every_link_of_a_paper_is_a_24_px_target_and_the_note_under_the_papers_is_no_larger_than_them():
     """At 375 px the vote links were 71x14 and 56x14 px (12 px text), "PDF" 26x15: WCAG 2.2 asks
-    24x24 at least of a target tapped alone. "and 5 more weaker matches not shown." was 16 px
+    24x24 at least of a target tapped alone. The note "5 weaker matches did not pass…" was 16 px
     under papers set in 13-14 px."""
     from playwright.sync_api import sync_playwright
     from notifier.web.links import digest_links
@@ -1168,9 +1229,9 @@ def test_on_a_phone_every_link_of_a_paper_is_a_24_px_target_and_the_note_under_t
         page.set_content(render.render_email(d, unsubscribe_url=d.links.unsubscribe).html)
         boxes = [a.bounding_box() for a in page.locator(".item a").all()]
         note, why = (page.locator(x).first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
-                     for x in ("text=and 5 more weaker matches not shown.", ".why"))
+                     for x in ("text=5 weaker matches did not pass your bar.", ".why"))
         browser.close()
-    assert len(boxes) == 7 + 6 and all(b["width"] >= 24 and b["height"] >= 24 for b in boxes)
+    assert len(boxes) == 7 + 6 + 1 and all(b["width"] >= 24 and b["height"] >= 24 for b in boxes)
     assert note <= why
 
 
@@ -1256,12 +1317,28 @@ def test_a_title_cut_inside_a_hindi_conjunct_is_cut_before_it():
     assert render.one_line("x" * 8 + "क्षत्रिय", 11) == "x" * 8 + "…"
 
 
+# A consonant, a conjoiner, a consonant: Kawi's (Unicode 15) and Tulu-Tigalari's (16), unknown to
+# Python 3.11's unicodedata (Unicode 14).
+NEWER_CONJUNCTS = {"kawi": "\U00011f12\U00011f42\U00011f22", "tulu-tigalari": "\U00011392\U000113d0\U000113a3"}
+
+
+@pytest.mark.parametrize("script", sorted(NEWER_CONJUNCTS))
+def test_a_title_with_a_kawi_or_tulu_tigalari_conjunct_is_counted_and_cut_as_one_syllable(script):
+    """Their letters and conjoiners were unknown to unicodedata, which calls such a character wide: two
+    columns each, where a terminal draws a syllable in two (a newer emoji, 🫩, is two indeed); and a
+    cut between a conjoiner and the consonant it joins left it dangling before the "…"."""
+    conjunct = NEWER_CONJUNCTS[script]
+    title = f"Reading {conjunct}{conjunct[1:]} inscriptions \U0001fae9"
+    assert render.columns(title) == wcwidth.wcswidth(title)
+    assert render.one_line("x" * 8 + conjunct + "yy", 11) == "x" * 8 + "…"
+
+
 def test_an_email_a_little_over_gmails_limit_leaves_out_one_paper_not_a_fifth_of_them():
     """Cut for size in steps of a fifth, a 40-paper digest a byte over the limit left out 8 papers;
     it now leaves out as many as its excess takes (papers take about the same room each)."""
     d = digest(40)
     e = render.render_email(d, max_bytes=len(render.render_email(d).html.encode()) - 1)
-    assert "and 1 more paper and 2 weaker matches not shown." in e.text
+    assert "1 more paper, the weakest, was left out: Gmail cuts longer emails short. 2 weaker matches" in " ".join(e.text.split())
 
 
 def test_an_email_says_each_style_once_and_short_to_keep_papers_under_gmails_clip():
@@ -1273,6 +1350,18 @@ def test_an_email_says_each_style_once_and_short_to_keep_papers_under_gmails_cli
     [style] = re.findall(r"<style>(.*?)</style>", html.split("<!--[if mso]>")[0], re.S)
     assert style.startswith("@media (prefers-color-scheme: dark)") and style.count("{") - style.count("}") == 0
     assert not re.search(r'style="[^"]*: ', html.split("</head>")[1].replace('class="preheader"', ""))
+
+
+def test_an_email_says_its_charset_first_in_its_head_before_the_dark_mode_style(tmp_path):
+    """The inliner put the dark-mode <style> it keeps before <meta charset>; a template folder's
+    larger @media rules pushed the charset past the first 1024 bytes, where HTML looks for it."""
+    css = render._stylesheet(None).replace("@media (prefers-color-scheme: dark) {",
+                                           "@media (prefers-color-scheme: dark) {\n" + ".x { color:#000 !important; }\n" * 80)
+    (tmp_path / "digest.css").write_text(css, encoding="utf-8")
+    for folder in (None, tmp_path):
+        html = render.render_email(digest(2), template_dir=folder).html
+        assert html.startswith('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">\n<style>@media')
+        assert html.count("<meta charset") == 1
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
