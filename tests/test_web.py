@@ -103,6 +103,13 @@ def test_nothing_is_active_until_the_mailed_link_is_confirmed_by_its_page_post(c
         "ada@example.org", ['"speculative decoding", distillation'], "Europe/Berlin", "web")
 
 
+def test_without_an_smtp_host_a_confirmation_mail_is_a_file_named_as_one(client, config):
+    """It was outbox/alert-<time>.txt, named as an operator alert is."""
+    subscribe(client)
+    [mail] = Path(config.outbox_dir).glob("*.txt")
+    assert mail.name.startswith("confirm-your-paper-digest-subscription-")
+
+
 def test_a_confirmation_link_opened_again_tells_a_subscriber_they_are_subscribed(client, config, store):
     """The back button, or the mail's link clicked again before the first digest: it said "This
     link no longer works ... your manage link is in your digests", to someone with no digest yet."""
