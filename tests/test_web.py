@@ -705,13 +705,18 @@ def test_exclusions_typed_before_any_term_to_look_for_are_not_called_a_mistake_b
     assert "profile has only exclusions" in read(sent.text)      # the Preview button sent it as it is
 
 
-@pytest.mark.parametrize("keywords, said", [
-    (["agents", '"speculative dec'], 'Profile 2: close the phrase with " to see what it finds.'),
-    (["agents, a", "memory"], "Profile 1: finish the last term to see what it finds."),
-    (["agents", "-diffusion"], "Profile 2: add a term to look for, too.")], ids=["phrase", "last term", "exclusion"])
+@pytest.mark.parametrize("keywords, said", [              # the boxes as the page sends them, the blank last too
+    (["agents", '"speculative dec', ""], 'Profile 2: close the phrase with " to see what it finds.'),
+    (["agents, a", "memory", ""], "Profile 1: finish the last term to see what it finds."),
+    (["agents", "-diffusion", ""], "Profile 2: add a term to look for, too."),
+    (["agents", "-diffusion"], "New profile: add a term to look for, too."),
+    (["agents", "", "-diffusion", ""], "Profile 3: add a term to look for, too.")],
+    ids=["phrase", "last term", "exclusion", "in_the_add_another_profile_box", "after_a_cleared_box"])
 def test_with_several_profiles_the_live_preview_says_which_one_is_unfinished(app, client, config, store, keywords, said):
     """On the manage page with two profiles, "Close the phrase with \" to see what it would have
-    sent." left the person to find which box had the open phrase."""
+    sent." left the person to find which box had the open phrase. The box labelled "Add another
+    profile" was called "Profile 2", and after a box cleared above it the boxes below were called
+    by the number of the one above them."""
     link = manage_link(app, subscribed(client, config, store))
     live = read(preview(client, f"{link}/tester", {"keywords": keywords}).text)
     assert said in live and 'class="error"' not in live
