@@ -1171,6 +1171,15 @@ def test_notifier_web_no_access_log_logs_no_line_per_request(tmp_path):
     assert "notifier.web.access" not in log and "web listening" in log
 
 
+
+def test_notifier_web_without_an_smtp_host_warns_that_its_mails_are_not_sent(tmp_path):
+    """It said only "web listening": every visitor then waited for a confirmation mail that was a
+    file in the outbox folder."""
+    with notifier_web(tmp_path) as (base, _, log):
+        assert httpx.get(f"{base}/").status_code == 200
+    assert (f"WARNING notifier.web: no SMTP host text=\"the pages' mails (confirmation, settings link) are written "
+            f"to {tmp_path / 'outbox'}, not sent: set [email] host\"") in log()
+
 def access_lines(caplog, level=logging.INFO) -> list[str]:
     return [f"{r.ctx['method']} {r.ctx['path']} {r.ctx['status']}" for r in caplog.records
             if r.name == "notifier.web.access" and r.levelno >= level]
