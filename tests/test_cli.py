@@ -246,13 +246,23 @@ def test_edit_without_an_option_is_a_usage_error_listing_what_can_change(cli, ca
         "--timezone, --time, --frequency, --max-items, --threshold, --pause, --resume")
 
 
-@pytest.mark.parametrize("options", [["--pause"], ["--name", "Ada"], ["-k", "mamba"], ["--add-keywords", ""]],
-                         ids=["pause_again", "same_name", "same_keywords", "empty_addition"])
-def test_an_edit_that_changes_nothing_says_so(cli, options):
+@pytest.mark.parametrize("options,said", [
+    (["--pause"], "is paused already"),
+    (["--pause", "--name", "Ada"], "is paused and has these settings already"),
+    (["--name", "Ada"], "has these settings already"),
+    (["-k", "mamba"], "has these settings already"),
+    (["--add-keywords", ""], "has these settings already"),
+], ids=["pause_again", "pause_again_and_same_name", "same_name", "same_keywords", "empty_addition"])
+def test_an_edit_that_changes_nothing_says_so(cli, options, said):
+    """`edit --pause` of someone paused said "has these settings already"."""
     cli("subscribe", "ada@example.org", "-k", "mamba", "--name", "Ada")
     cli("edit", "ada@example.org", "--pause")
-    assert cli("edit", "ada@example.org", *options)[:2] == (
-        0, "nothing changed: ada@example.org has these settings already\n")
+    assert cli("edit", "ada@example.org", *options)[:2] == (0, f"nothing changed: ada@example.org {said}\n")
+
+
+def test_resuming_someone_not_paused_says_so(cli):
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    assert cli("edit", "ada@example.org", "--resume")[:2] == (0, "nothing changed: ada@example.org is not paused\n")
 
 
 @pytest.mark.parametrize("options,said", [

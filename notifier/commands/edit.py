@@ -48,17 +48,25 @@ def run(args) -> int:
             ctx.store.set_paused(sub.id, paused=args.pause)   # a queued digest waits while paused
         if changes or pausing:
             note_declared(ctx, sub)
-        print(done(sub, what_changed(sub, changes), args.pause if pausing else None))
+        changed = what_changed(sub, changes)      # none when only a webhook URL stored as a name was forgotten
+        print(done(sub, changed, args.pause if pausing else None) if changed or pausing else nothing_changed(sub, args))
     return 0
+
+
+def nothing_changed(sub, args) -> str:
+    """'nothing changed: X has these settings already', 'X is paused already', 'X is not paused'."""
+    settings = any(getattr(args, option) not in (None, False) for option in CHANGES if option not in ("pause", "resume"))
+    if not (args.pause or args.resume):
+        return f"nothing changed: {named(sub)} has these settings already"
+    state = "is paused" if args.pause else "is not paused"
+    tail = " and has these settings already" if settings else " already" if args.pause else ""
+    return f"nothing changed: {named(sub)} {state}{tail}"
 
 
 def done(sub, changed: list[str], paused: bool | None) -> str:
     """What an edit did: 'updated X: time 07:30 -> 08:00', 'paused X: ...', 'resumed X', or both
-    ('updated and paused X: time 07:30 -> 08:00; their digests wait ...'); 'nothing changed' when
-    only a webhook URL stored as a name was forgotten."""
+    ('updated and paused X: time 07:30 -> 08:00; their digests wait ...')."""
     verbs = (["updated"] if changed else []) + ([] if paused is None else ["paused" if paused else "resumed"])
-    if not verbs:
-        return f"nothing changed: {named(sub)} has these settings already"
     until = f"their digests wait until {edit_command(sub.address, sub.id, '--resume')}" if paused else ""
     said = "; ".join(filter(None, [", ".join(changed), until]))
     return f"{' and '.join(verbs)} {named(sub)}" + (f": {said}" if said else "")
