@@ -28,8 +28,13 @@ CHANGES = ("keywords", "add_keywords", "name", "timezone", "time", "frequency", 
            "pause", "resume")
 
 
+def given(args, option: str) -> bool:
+    value = getattr(args, option)
+    return value is not None and value is not False     # 0 is a value
+
+
 def nothing_to_change(args) -> bool:
-    return all(getattr(args, option) is None or getattr(args, option) is False for option in CHANGES)   # 0 is a value
+    return not any(given(args, option) for option in CHANGES)
 
 
 def run(args) -> int:
@@ -55,7 +60,7 @@ def run(args) -> int:
 
 def nothing_changed(sub, args) -> str:
     """'nothing changed: X has these settings already', 'X is paused already', 'X is not paused'."""
-    settings = any(getattr(args, option) not in (None, False) for option in CHANGES if option not in ("pause", "resume"))
+    settings = any(given(args, option) for option in CHANGES if option not in ("pause", "resume"))
     if not (args.pause or args.resume):
         return f"nothing changed: {named(sub)} has these settings already"
     state = "is paused" if args.pause else "is not paused"
