@@ -24,6 +24,7 @@ from notifier.models import (Digest, DigestItem, DigestStats, Evidence, Match, P
 from notifier.outbox import State
 from notifier.store import Delivery, Planned, Subscriber
 from notifier.store.tables import delivery_key, message_key
+from notifier.subscribers import shown_name
 
 if TYPE_CHECKING:
     from notifier.context import Context
@@ -381,5 +382,5 @@ def recipient(sub: Subscriber) -> Recipient:
     except ProfileError:            # a digest planned before its stored profile stopped parsing: no terms line
         profiles = []
     terms = [t for profile in profiles for t in profile.labels()]
-    return Recipient(id=sub.id, name=sub.name, channel=sub.channel, address=sub.address, profile_terms=terms,
+    return Recipient(id=sub.id, name=shown_name(sub), channel=sub.channel, address=sub.address, profile_terms=terms,
                      frequency=sub.frequency)

@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Callable, Collection
 
+from notifier.alerts import operator_name
 from notifier.config import MAX_ITEMS_RANGE, TIME_RE, check_threshold, check_timezone, read_secret
 from notifier.errors import InputError, ProfileError, refusing
 from notifier.store import Subscriber
@@ -153,7 +154,7 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
     with refusing("address"):      # an e-mail address as typed, in the error; a Slack one as Slack has it
         channel = channel_as_typed(address)
     address = canonical_address(address)
-    name = name.strip()                 # '  ' greeted nobody; spaces around a name are a typing slip
+    name = own_name(name.strip())       # '  ' greeted nobody; spaces around a name are a typing slip
     with refusing("name"):
         check_name(name, named("name"))
     with refusing("keywords"):
@@ -170,9 +171,26 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
         check_threshold(threshold, named("threshold"))
     with refusing("frequency"):
         freq, weekday = parse_frequency(frequency, named("frequency"))
-    return Subscriber(name=name or address, channel=channel, address=address, profile=json.dumps(profiles),
+    return Subscriber(name=name or own_name(address), channel=channel, address=address, profile=json.dumps(profiles),
                       timezone=timezone, delivery_time=time, frequency=freq, weekday=weekday,
                       max_items=max_items, threshold=threshold, origin=origin)
+
+
+def is_webhook_url(text: str) -> bool:
+    """An incoming webhook URL: whoever reads it can post to the channel (``alerts.operator_name``)."""
+    return text.startswith("https://")
+
+
+def own_name(name: str) -> str:
+    """``name`` as a subscriber's name: none when it is a webhook URL. Before session 31 a webhook
+    subscriber's name was its URL by default, so a stored name may still be one."""
+    return "" if is_webhook_url(name) else name
+
+
+def shown_name(sub) -> str:
+    """The subscriber's name as texts show it (a digest's "Sent ... to", listings): their own name,
+    else their address, but a webhook subscriber by id (``alerts.operator_name``)."""
+    return own_name(sub.name) or operator_name(sub.address, sub.id)
 
 
 # What a subscriber chooses (the address aside): the columns subscribe, edit, import, the config

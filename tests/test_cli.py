@@ -246,20 +246,46 @@ def test_edit_without_an_option_is_a_usage_error_listing_what_can_change(cli, ca
         "--timezone, --time, --frequency, --max-items, --threshold, --pause, --resume")
 
 
-@pytest.mark.parametrize("options", [["--pause"], ["--name", "Ada"], ["-k", "mamba"], ["--add-keywords", ""]],
-                         ids=["pause_again", "same_name", "same_keywords", "empty_addition"])
-def test_an_edit_that_changes_nothing_says_so(cli, options):
+@pytest.mark.parametrize("options,said", [
+    (["--pause"], "is paused already"),
+    (["--pause", "--name", "Ada"], "is paused and has these settings already"),
+    (["--name", "Ada"], "has these settings already"),
+    (["-k", "mamba"], "has these settings already"),
+    (["--add-keywords", ""], "has these settings already"),
+], ids=["pause_again", "pause_again_and_same_name", "same_name", "same_keywords", "empty_addition"])
+def test_an_edit_that_changes_nothing_says_so(cli, options, said):
+    """`edit --pause` of someone paused said "has these settings already"."""
     cli("subscribe", "ada@example.org", "-k", "mamba", "--name", "Ada")
     cli("edit", "ada@example.org", "--pause")
-    assert cli("edit", "ada@example.org", *options)[:2] == (
-        0, "nothing changed: ada@example.org has these settings already\n")
+    assert cli("edit", "ada@example.org", *options)[:2] == (0, f"nothing changed: ada@example.org {said}\n")
+
+
+def test_resuming_someone_not_paused_says_so(cli):
+    cli("subscribe", "ada@example.org", "-k", "mamba")
+    assert cli("edit", "ada@example.org", "--resume")[:2] == (0, "nothing changed: ada@example.org is not paused\n")
+
+
+@pytest.mark.parametrize("options,said", [
+    (["--time", "08:00"], "time 07:30 -> 08:00"),
+    (["--timezone", "Europe/Berlin", "--frequency", "weekly:mon"], "timezone UTC -> Europe/Berlin, frequency daily -> weekly:mon"),
+    (["--max-items", "5", "--threshold", "0.4"], "max-items default -> 5, threshold default -> 0.4"),
+    (["--name", "Ada L."], "name 'Ada' -> 'Ada L.'"),
+    (["--add-keywords", "rl"], "added profile 'rl'"),
+    (["-k", "robots"], "added profile 'robots', removed profile 'mamba'"),
+    (["--name", "Ada", "--time", "09:15"], "time 07:30 -> 09:15"),          # the name as it was: not named
+], ids=["time", "zone_and_frequency", "limits", "name", "add_profile", "replace_profile", "only_what_changed"])
+def test_an_edit_says_what_it_changed(cli, options, said):
+    """`edit --time 08:00` said "updated ada@example.org", whatever it changed."""
+    cli("subscribe", "ada@example.org", "-k", "mamba", "--name", "Ada")
+    assert cli("edit", "ada@example.org", *options)[:2] == (0, f"updated ada@example.org: {said}\n")
 
 
 @pytest.mark.parametrize("options,said", [
     (["--pause"], "paused ada@example.org: their digests wait until `notifier edit ada@example.org --resume`"),
     (["--time", "08:00", "--pause"],
-     "updated and paused ada@example.org: their digests wait until `notifier edit ada@example.org --resume`"),
-    (["--time", "08:00"], "updated ada@example.org"),
+     "updated and paused ada@example.org: time 07:30 -> 08:00; their digests wait until "
+     "`notifier edit ada@example.org --resume`"),
+    (["--time", "08:00"], "updated ada@example.org: time 07:30 -> 08:00"),
 ], ids=["pause", "change_and_pause", "change"])
 def test_an_edit_says_whether_it_paused(cli, options, said):
     """`edit --pause` said "updated ada@example.org", as any change does."""

@@ -88,3 +88,44 @@ def test_export_keeps_a_webhook_url_whole_so_it_imports_back(cli, tmp_path):
     cli("unsubscribe", "1")
     assert cli("subscribers", "import", str(tmp_path / "all.jsonl"), "--resubscribe")[0] == 0
     assert cli("edit", WEBHOOK, "--max-items", "4")[0] == 0
+
+
+def test_a_new_webhook_subscriber_is_not_named_after_their_url(cli):
+    """`subscribers --json` gave the URL twice, as the address and as the name (the default name is
+    the address); the name is now empty, and so is it after an export and import."""
+    cli("subscribe", WEBHOOK, "-k", "moe")
+    assert json.loads(cli("subscribers", "--json")[1])["name"] == ""
+
+
+def named_after_the_url(db_url) -> None:
+    """A webhook subscriber stored before session 31: their name is their URL."""
+    from notifier.store import Store
+
+    store = Store(db_url)
+    store.update_subscriber(1, name=WEBHOOK)
+    store.close()
+
+
+@pytest.mark.parametrize("command", [
+    ["subscribers", "--json"],
+    ["subscribers"],                                  # guard: the table named them by id already
+    ["preview", "1", "--format", "text"],             # "Sent by digest-notifier to <name>."
+    ["preview", "1", "--format", "html"],
+], ids=" ".join)
+def test_a_webhook_url_stored_as_a_name_is_not_shown(cli, db_url, command):
+    cli("subscribe", WEBHOOK, "-k", "moe")
+    named_after_the_url(db_url)
+    _, out, err = cli(*command)
+    shown = json.loads(out)["name"] if "--json" in command else out + err
+    assert SECRET not in shown
+
+
+def test_an_edit_forgets_a_webhook_url_stored_as_a_name(cli, db_url):
+    from notifier.store import Store
+
+    cli("subscribe", WEBHOOK, "-k", "moe")
+    named_after_the_url(db_url)
+    assert cli("edit", "1", "--max-items", "4")[0] == 0
+    store = Store(db_url)
+    assert store.find_subscriber(1).name == ""
+    store.close()

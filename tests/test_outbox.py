@@ -1,6 +1,7 @@
 import email
 import json
 from email import policy
+from pathlib import Path
 
 import pytest
 from digests import digest
@@ -45,6 +46,20 @@ def test_unwritable_outbox_is_a_retry_not_a_crash(tmp_path):
     blocker.write_text("x")
     r = OutboxChannel(folder=blocker / "sub").send(digest(1))
     assert r.state == "retry" and "could not write to outbox" in r.error
+
+
+@pytest.mark.parametrize("subject,name", [
+    ("digest-notifier needs attention", "digest-notifier-needs-attention-"),
+    ("Confirm your paper digest subscription", "confirm-your-paper-digest-subscription-"),
+    ("HF :fire: <failed> ../../etc", "hf-fire-failed-etc-"),
+    ("", "message-"),
+    ("Ω" * 3, "message-"),
+    ("word " * 40, "word-" * 11 + "word-2"),       # 60 characters, then the time
+], ids=["alert", "confirmation", "marks", "empty", "no_ascii", "long"])
+def test_a_text_message_is_named_after_its_subject(tmp_path, subject, name):
+    """All were alert-<time>.txt, a web visitor's confirmation mail too."""
+    path = OutboxChannel(folder=tmp_path).send_text("ops@example.org", subject, "text").provider_ref
+    assert Path(path).parent == tmp_path and Path(path).name.startswith(name) and path.endswith(".txt")
 
 
 @pytest.mark.parametrize("under", [False, True], ids=["the_folder", "a_folder_above"])

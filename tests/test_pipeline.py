@@ -234,7 +234,7 @@ def test_operator_is_alerted_once_about_a_source_down_for_a_day(cfg, hf):
     for when in ("2026-07-01 12:00", "2026-07-02 09:00", "2026-07-02 10:00"):
         with freeze_time(when), open_context(cfg) as ctx:
             raise_alerts(ctx)
-    [alert] = Path(cfg.outbox_dir).glob("alert-*.txt")
+    [alert] = Path(cfg.outbox_dir).glob("digest-notifier-needs-attention-*.txt")
     text = alert.read_text()
     assert "To: #ops" in text and "source hf_daily has not been fetched successfully" in text and "503" in text
 

@@ -226,7 +226,7 @@ def test_the_operator_is_alerted_once_of_a_stored_profile_that_holds_a_digest(cl
     store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-12")
     for _ in range(3):
         assert cli("--config", str(config), "run", "--all")[0] == 3
-    [alert] = (tmp_path / "outbox").glob("alert-*.txt")
+    [alert] = (tmp_path / "outbox").glob("digest-notifier-needs-attention-*.txt")
     assert alert.read_text().splitlines()[::3] == ["To: ops@example.org", (
         "digests to bob@example.org wait: stored profile unreadable (operator after the field in term "
         "'title:-mamba': put it first, -title:mamba): `notifier edit bob@example.org --keywords TEXT` replaces it")]

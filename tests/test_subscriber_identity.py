@@ -95,7 +95,7 @@ def test_a_slack_channel_name_in_any_case_is_the_one_channel(cli):
     assert cli("subscribe", "#Papers", "-k", "x") == (0, "subscribed #papers (slack, daily at 07:30 UTC)\n", "")
     code, _, err = cli("subscribe", "#papers", "-k", "y")
     assert code == 1 and "a subscriber with address '#papers' already exists" in err
-    assert cli("edit", "#PAPERS", "--max-items", "4") == (0, "updated #papers\n", "")
+    assert cli("edit", "#PAPERS", "--max-items", "4") == (0, "updated #papers: max-items default -> 4\n", "")
     assert listed(cli) == [("#papers", True)]
 
 

@@ -103,6 +103,13 @@ def test_nothing_is_active_until_the_mailed_link_is_confirmed_by_its_page_post(c
         "ada@example.org", ['"speculative decoding", distillation'], "Europe/Berlin", "web")
 
 
+def test_without_an_smtp_host_a_confirmation_mail_is_a_file_named_as_one(client, config):
+    """It was outbox/alert-<time>.txt, named as an operator alert is."""
+    subscribe(client)
+    [mail] = Path(config.outbox_dir).glob("*.txt")
+    assert mail.name.startswith("confirm-your-paper-digest-subscription-")
+
+
 def test_a_confirmation_link_opened_again_tells_a_subscriber_they_are_subscribed(client, config, store):
     """The back button, or the mail's link clicked again before the first digest: it said "This
     link no longer works ... your manage link is in your digests", to someone with no digest yet."""
@@ -698,13 +705,18 @@ def test_exclusions_typed_before_any_term_to_look_for_are_not_called_a_mistake_b
     assert "profile has only exclusions" in read(sent.text)      # the Preview button sent it as it is
 
 
-@pytest.mark.parametrize("keywords, said", [
-    (["agents", '"speculative dec'], 'Profile 2: close the phrase with " to see what it finds.'),
-    (["agents, a", "memory"], "Profile 1: finish the last term to see what it finds."),
-    (["agents", "-diffusion"], "Profile 2: add a term to look for, too.")], ids=["phrase", "last term", "exclusion"])
+@pytest.mark.parametrize("keywords, said", [              # the boxes as the page sends them, the blank last too
+    (["agents", '"speculative dec', ""], 'Profile 2: close the phrase with " to see what it finds.'),
+    (["agents, a", "memory", ""], "Profile 1: finish the last term to see what it finds."),
+    (["agents", "-diffusion", ""], "Profile 2: add a term to look for, too."),
+    (["agents", "-diffusion"], "New profile: add a term to look for, too."),
+    (["agents", "", "-diffusion", ""], "Profile 3: add a term to look for, too.")],
+    ids=["phrase", "last term", "exclusion", "in_the_add_another_profile_box", "after_a_cleared_box"])
 def test_with_several_profiles_the_live_preview_says_which_one_is_unfinished(app, client, config, store, keywords, said):
     """On the manage page with two profiles, "Close the phrase with \" to see what it would have
-    sent." left the person to find which box had the open phrase."""
+    sent." left the person to find which box had the open phrase. The box labelled "Add another
+    profile" was called "Profile 2", and after a box cleared above it the boxes below were called
+    by the number of the one above them."""
     link = manage_link(app, subscribed(client, config, store))
     live = read(preview(client, f"{link}/tester", {"keywords": keywords}).text)
     assert said in live and 'class="error"' not in live
@@ -1158,6 +1170,15 @@ def test_notifier_web_no_access_log_logs_no_line_per_request(tmp_path):
     log = log()
     assert "notifier.web.access" not in log and "web listening" in log
 
+
+
+def test_notifier_web_without_an_smtp_host_warns_that_its_mails_are_not_sent(tmp_path):
+    """It said only "web listening": every visitor then waited for a confirmation mail that was a
+    file in the outbox folder."""
+    with notifier_web(tmp_path) as (base, _, log):
+        assert httpx.get(f"{base}/").status_code == 200
+    assert (f"WARNING notifier.web: no SMTP host text=\"the pages' mails (confirmation, settings link) are written "
+            f"to {tmp_path / 'outbox'}, not sent: set [email] host\"") in log()
 
 def access_lines(caplog, level=logging.INFO) -> list[str]:
     return [f"{r.ctx['method']} {r.ctx['path']} {r.ctx['status']}" for r in caplog.records

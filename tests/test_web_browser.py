@@ -590,6 +590,16 @@ def test_the_live_preview_shows_papers_for_a_stored_profile_longer_than_the_page
     tester.get_by_text("a profile takes at most 2,000 characters").wait_for()          # typed anew: refused
 
 
+
+def test_typing_in_the_add_another_profile_box_the_live_line_names_it_as_its_label_does(site, smtp, browser):
+    """Its line said "Profile 2: close the phrase ...", a number no box on the page had."""
+    base, _, _, _ = site
+    page = browser.new_page()
+    subscribe_by_keyboard_and_confirm(page, base, smtp[1], "ada@example.org", "agents")
+    page.get_by_role("link", name="Manage your subscription").click()
+    page.get_by_label("Add another profile").fill('"speculative dec')
+    page.locator("#tester").get_by_text('New profile: close the phrase with " to see what it finds.').wait_for()
+
 def in_packets(route) -> None:
     """Sends the browser's request on as a network delivers it, in packets of 1,460 bytes (over
     loopback the browser's one write arrives whole) and answers the browser with the server's

@@ -1,6 +1,7 @@
 """The local "delivery": .eml files (open in any mail client) and Slack payloads as .json in a
-folder. Written atomically (temp file + rename); the file name comes from the delivery key, so
-sending the same delivery again overwrites instead of duplicating."""
+folder. Written atomically (temp file + rename); a digest's file name comes from the delivery key,
+so sending the same delivery again overwrites instead of duplicating. Short plain messages
+(operator alerts, the web's confirmation mails) are .txt files named after their subject."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,9 @@ from pathlib import Path
 from notifier.channels.base import Channel, SendResult
 from notifier.models import Digest
 from notifier.outbox import State
+
+
+MAX_NAME_WORDS = 60        # characters of a subject in a text message's file name
 
 
 def safe_name(key: str) -> str:
@@ -33,6 +37,14 @@ def write_atomic(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def text_file_name(subject: str, stamp: str) -> str:
+    """A short plain message's file, named after what it is: its subject's words and when
+    ('confirm-your-paper-digest-subscription-<stamp>.txt', 'digest-notifier-needs-attention-<stamp>.txt'):
+    all were 'alert-<stamp>.txt', a web visitor's confirmation mail too."""
+    words = re.sub(r"[^a-z0-9]+", "-", subject.lower())[:MAX_NAME_WORDS].strip("-")
+    return f"{words or 'message'}-{stamp}.txt"
 
 
 def file_in_the_way(folder: Path) -> Path | None:
@@ -106,8 +118,7 @@ class OutboxChannel(Channel):
     def send_text(self, address: str, subject: str, text: str) -> SendResult:
         from datetime import datetime, timezone
 
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-        path = self.folder / f"alert-{stamp}.txt"
+        path = self.folder / text_file_name(subject, datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f"))
         try:
             write_atomic(path, f"To: {address}\nSubject: {subject}\n\n{text}\n".encode("utf-8"))
         except OSError as e:

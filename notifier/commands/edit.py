@@ -3,6 +3,7 @@ import json
 from notifier.alerts import edit_command
 from notifier.commands import bring_back, context, find_subscriber, max_items_help, named, note_declared, option
 from notifier.errors import InputError
+from notifier.subscribers import new_subscriber, own_name, settings_of
 
 
 def add_arguments(p):
@@ -27,8 +28,13 @@ CHANGES = ("keywords", "add_keywords", "name", "timezone", "time", "frequency", 
            "pause", "resume")
 
 
+def given(args, option: str) -> bool:
+    value = getattr(args, option)
+    return value is not None and value is not False     # 0 is a value
+
+
 def nothing_to_change(args) -> bool:
-    return all(getattr(args, option) is None or getattr(args, option) is False for option in CHANGES)   # 0 is a value
+    return not any(given(args, option) for option in CHANGES)
 
 
 def run(args) -> int:
@@ -41,29 +47,63 @@ def run(args) -> int:
             raise InputError(f"{named(sub)} has unsubscribed; {bring_back(sub)}")
         changes = changed_settings(sub, args)
         pausing = (args.pause or args.resume) and sub.paused != args.pause
-        if not changes and not pausing:
-            print(f"nothing changed: {named(sub)} has these settings already")
-            return 0
         if changes:
             ctx.store.update_subscriber(sub.id, **changes)
         if pausing:
             ctx.store.set_paused(sub.id, paused=args.pause)   # a queued digest waits while paused
-        note_declared(ctx, sub)
-        print(done(sub, bool(changes), args.pause if pausing else None))
+        if changes or pausing:
+            note_declared(ctx, sub)
+        changed = what_changed(sub, changes)      # none when only a webhook URL stored as a name was forgotten
+        print(done(sub, changed, args.pause if pausing else None) if changed or pausing else nothing_changed(sub, args))
     return 0
 
 
-def done(sub, changed: bool, paused: bool | None) -> str:
-    """What an edit did: 'updated X', 'paused X: ...', 'resumed X', or both ('updated and paused X: ...')."""
+def nothing_changed(sub, args) -> str:
+    """'nothing changed: X has these settings already', 'X is paused already', 'X is not paused'."""
+    settings = any(given(args, option) for option in CHANGES if option not in ("pause", "resume"))
+    if not (args.pause or args.resume):
+        return f"nothing changed: {named(sub)} has these settings already"
+    state = "is paused" if args.pause else "is not paused"
+    tail = " and has these settings already" if settings else " already" if args.pause else ""
+    return f"nothing changed: {named(sub)} {state}{tail}"
+
+
+def done(sub, changed: list[str], paused: bool | None) -> str:
+    """What an edit did: 'updated X: time 07:30 -> 08:00', 'paused X: ...', 'resumed X', or both
+    ('updated and paused X: time 07:30 -> 08:00; their digests wait ...')."""
     verbs = (["updated"] if changed else []) + ([] if paused is None else ["paused" if paused else "resumed"])
-    until = f": their digests wait until {edit_command(sub.address, sub.id, '--resume')}" if paused else ""
-    return f"{' and '.join(verbs)} {named(sub)}{until}"
+    until = f"their digests wait until {edit_command(sub.address, sub.id, '--resume')}" if paused else ""
+    said = "; ".join(filter(None, [", ".join(changed), until]))
+    return f"{' and '.join(verbs)} {named(sub)}" + (f": {said}" if said else "")
+
+
+def what_changed(sub, changes: dict) -> list[str]:
+    """Each setting an edit changes, as 'time 07:30 -> 08:00' (the profiles: added and removed)."""
+    was, now = settings_shown(sub), settings_shown(sub, changes)
+    said = [f"{key} {was[key]} -> {now[key]}" for key in was if key != "profiles" and was[key] != now[key]]
+    return profiles_changed(json.loads(sub.profile), json.loads(changes.get("profile", sub.profile))) + said
+
+
+def settings_shown(sub, changes: dict | None = None) -> dict:
+    """The settings as an edit's line names them: option name -> value as typed."""
+    value = (lambda key: (changes or {}).get(key, getattr(sub, key)))
+    weekday, name = value("weekday"), own_name(value("name"))
+    return {"profiles": value("profile"), "name": f"'{name}'" if name else "none",
+            "timezone": value("timezone"), "time": value("delivery_time"),
+            "frequency": value("frequency") + (f":{weekday}" if weekday else ""),
+            "max-items": value("max_items") or "default", "threshold": value("threshold") or "default"}
+
+
+def profiles_changed(old: list[str], new: list[str]) -> list[str]:
+    """'added profile 'rl'', 'removed profile 'agents''."""
+    from notifier.profile import shown
+
+    return ([f"added profile '{shown(p)}'" for p in new if p not in old]
+            + [f"removed profile '{shown(p)}'" for p in old if p not in new])
 
 
 def changed_settings(sub, args) -> dict:
     """The settings the options change, checked as `notifier subscribe` checks them: column -> new value."""
-    from notifier.subscribers import new_subscriber, settings_of
-
     if not args.keywords:
         check_stored(sub)
     profiles = (args.keywords or json.loads(sub.profile)) + (args.add_keywords or [])

@@ -3,6 +3,7 @@ import sys
 
 from notifier.commands import context, named, write_whole
 from notifier.config import DEFAULT_THRESHOLD
+from notifier.subscribers import shown_name
 
 SHOWN = 200          # table rows printed before a summary of the rest
 
@@ -174,7 +175,7 @@ def print_table(ctx, subs, total: int) -> None:
     for s in subs[:SHOWN]:
         when = f"{s.frequency}{' ' + s.weekday if s.weekday else ''} {s.delivery_time} {s.timezone}"
         address = named(s)              # a webhook URL is a secret: `export` writes it, the table does not
-        table.add_row(str(s.id), address if s.name == s.address else s.name,   # the name is the address by default
+        table.add_row(str(s.id), shown_name(s),
                       address + (" (off)" if not s.active else " (paused)" if s.paused else ""),
                       "\n".join(json.loads(s.profile)), when, str(s.max_items or ctx.config.matching.max_items),
                       f"{s.threshold if s.threshold is not None else threshold:g}", s.origin)

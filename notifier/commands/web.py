@@ -23,6 +23,9 @@ def run(args) -> int:
     try:
         sock = listening(host, port)
         event(log, "web listening", host=host, port=port, public_url=app.web.base or "(unset)")
+        if not config.email.host:       # else a visitor waits for a confirmation mail that never comes
+            event(log, "no SMTP host", logging.WARNING, text=f"the pages' mails (confirmation, settings link) "
+                  f"are written to {config.outbox_dir}, not sent: set [email] host")
         server = uvicorn.Server(uvicorn.Config(                 # its log lines go through ours (log_config=None)
             app, proxy_headers=True, log_level="warning", log_config=None, access_log=False, server_header=False,
             date_header=True, forwarded_allow_ips=config.web.forwarded_allow_ips))

@@ -726,7 +726,7 @@ class WebApp:
         f = Fields(keywords=form.getlist("keywords") or [""], more=form.get("more", ""), max_items=form.get("max_items", ""),
                    default_more=self.default_more)
         result = await self.run_tester(f, sub)
-        hint = still_typing(f.texts(), stored_profiles(sub)) if result.error else ""
+        hint = still_typing(f.keywords, stored_profiles(sub)) if result.error else ""
         if hint:
             result = TesterResult(hint=hint, ran=True)
         text = self.templates.get_template("web/_tester.html.j2").render(result=result, sub=sub)

@@ -72,14 +72,17 @@ def profile_error(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
     return profile_error_at(texts, kept)[1]
 
 
-def still_typing(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
-    """The live preview's calm line for a profile still being typed, else ''. Typed slowly, "agents"
+def still_typing(boxes: list[str], kept: frozenset[str] = frozenset()) -> str:
+    """The live preview's calm line for a profile still being typed in one of the keyword ``boxes``
+    (blank ones too, as the page has them), else ''. Typed slowly, "agents"
     showed "has only common words" in red after its "a", "speculative decoding" "unbalanced quote"
     after every key, ", -diffusion" "empty term" after its "-", and "-diffusion, agents" "has only
     exclusions" until "agents" was begun. Still being typed: typing on at the end of the first
     refused profile (closing the phrase, a letter, a weight's digit, a term to look for on a line of
     its own) would make every profile valid; finishing its last term counts only when that term is
     refused on its own (``refused_alone``)."""
+    typed = [i for i, box in enumerate(boxes) if box.strip()]
+    texts = [boxes[i].strip() for i in typed]
     at, _ = profile_error_at(texts, kept)
     if at is None:
         return ""
@@ -89,13 +92,16 @@ def still_typing(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
     looking_for = [t + "\n" + LOOKED_FOR for t in [text, *typed_on]]
     if not mended(texts, at, typed_on + looking_for, kept):
         return ""
-    return of_profile(OPEN_PHRASE if phrase_open else UNFINISHED if mended(texts, at, typed_on, kept) else NO_TERM_YET,
-                      at, len(texts))
+    return of_box(OPEN_PHRASE if phrase_open else UNFINISHED if mended(texts, at, typed_on, kept) else NO_TERM_YET,
+                  typed[at], len(boxes))
 
 
-def of_profile(hint: str, at: int, count: int) -> str:
-    """A calm line, naming the profile it is about (its box's label) when there are several."""
-    return f"Profile {at + 1}: {hint}" if count > 1 else hint[:1].upper() + hint[1:]
+def of_box(hint: str, at: int, count: int) -> str:
+    """A calm line, naming the box it is about, as its label does, when there are several (the
+    manage page: "Profile 1 keywords", ..., and last the blank "Add another profile")."""
+    if count == 1:
+        return hint[:1].upper() + hint[1:]
+    return f"{'New profile' if at == count - 1 else f'Profile {at + 1}'}: {hint}"
 
 
 def mended(texts: list[str], at: int, versions: list[str], kept: frozenset[str]) -> bool:
