@@ -101,7 +101,7 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     provider_ref: str | None = None                      # Message-ID or Slack ts
     created_at: datetime = Field(default_factory=utcnow)
-    due_at: datetime | None = None                       # due to go out since: planned, or resumed (alerts.due_since)
+    due_at: datetime | None = Field(default_factory=utcnow)   # due to go out since: planned, or resumed (alerts.due_since)
     claimed_at: datetime | None = None
     worker: str | None = None                            # who claimed it last: host:pid:random (Store.worker)
     lease_until: datetime | None = None                  # its claim holds until then unless renewed
