@@ -192,14 +192,16 @@ def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Deliv
 def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = None) -> int:
     """Record each subscriber's digest for their local day, if there is anything to send, and
     (unless ``send_empty``) an `empty` one if not, so they are not re-matched all day and papers
-    arriving later go into the next digest. The batch is matched together and recorded
+    arriving later go into the next digest; nothing at all while a source is failing
+    (``_planned``). The batch is matched together and recorded
     PLAN_CHUNK subscribers per transaction. -> how many digests are waiting to be sent."""
     now = now or ctx.now()
     days = unplanned_days(ctx, subs, now)
     subs = [sub for sub in subs if sub.id in days]
+    sources = source_states(ctx, now)   # before the papers: a fetch that succeeds meanwhile is not taken for failed
     folded = ctx.store.supersede_open_many({sub.id: days[sub.id] for sub in subs})   # missed: a catch-up
     cutoff = ctx.store.take_cutoff()          # papers first seen from now on belong to the next digest
-    return sum(record_plans(ctx, chunk, days, folded, cutoff, now)
+    return sum(record_plans(ctx, chunk, days, folded, cutoff, now, sources)
                for chunk in batched(match_batch(ctx, subs), PLAN_CHUNK))
 
 
@@ -211,11 +213,13 @@ def unplanned_days(ctx: Context, subs: list[Subscriber], now: datetime) -> dict[
 
 
 def record_plans(ctx: Context, matched: list[tuple], days: dict[int, str], folded: dict[int, int],
-                 cutoff: datetime, now: datetime) -> int:
+                 cutoff: datetime, now: datetime, sources: tuple[list[str], list[str]]) -> int:
     """Record the digests of a chunk of matched subscribers in one transaction. -> how many are
-    waiting to be sent (not `empty`, not planned meanwhile by another process)."""
-    facts = digest_facts(ctx, matched, now)
-    digests = [(m[0], _planned(ctx, facts, m, days[m[0].id], now, folded.get(m[0].id, 0))) for m in matched]
+    waiting to be sent (not `empty`, not held for a failing source, not planned meanwhile by
+    another process)."""
+    facts = digest_facts(ctx, matched, now, sources)
+    planned = [(m[0], _planned(ctx, facts, m, days[m[0].id], now, folded.get(m[0].id, 0))) for m in matched]
+    digests = [(sub, p) for sub, p in planned if p is not None]
     recorded = set(ctx.store.plan_deliveries([p for _, p in digests], created_at=cutoff))
     pending = [(sub, p) for sub, p in digests if p.key in recorded and p.state == State.PENDING]
     for sub, p in pending:
@@ -224,8 +228,16 @@ def record_plans(ctx: Context, matched: list[tuple], days: dict[int, str], folde
     return len(pending)
 
 
-def _planned(ctx: Context, facts: DigestFacts, matched: tuple, day: str, now: datetime, folded: int) -> Planned:
+def _planned(ctx: Context, facts: DigestFacts, matched: tuple, day: str, now: datetime, folded: int) -> Planned | None:
+    """The digest to record for a matched subscriber; None while it would be `empty` and a source
+    failed since its last success: recorded, it would close the day, and the papers the daemon's
+    fetch-again stores an hour later would wait for the next morning. The first run after the
+    source is back plans it; a source down until the next day gives one digest with both days.
+    A digest with papers from the sources that work goes out as usual, naming the one that
+    failed, and so does ``send_empty``'s "nothing yet" (asked for at the subscriber's time)."""
     sub, papers, items, weaker = matched
+    if not items and facts.failed and not ctx.config.general.send_empty:
+        return None
     meta = digest_meta(facts, sub, len(papers), items, weaker, now, folded=folded)
     items = dated(facts, items)
     if not items and not ctx.config.general.send_empty:
@@ -289,11 +301,17 @@ class DigestFacts:
     days: dict[str, list[str]]              # paper -> the digest days it was seen on
 
 
-def digest_facts(ctx: Context, matched: list[tuple], now: datetime) -> DigestFacts:
-    ids = [m[0].id for m in matched]
+def source_states(ctx: Context, now: datetime) -> tuple[list[str], list[str]]:
+    """(the sources a digest names, those of them whose latest fetch, within a day, failed)."""
     sources = digest_sources(ctx.config, ctx.store.fetch_sources())
-    return DigestFacts(sources=sources or ["hf_daily"],
-                       failed=[s for s in ctx.store.failed_sources_since(now - timedelta(days=1)) if s in sources],
+    return sources or ["hf_daily"], [s for s in ctx.store.failed_sources_since(now - timedelta(days=1)) if s in sources]
+
+
+def digest_facts(ctx: Context, matched: list[tuple], now: datetime, sources: tuple[list[str], list[str]]) -> DigestFacts:
+    """``sources``: ``source_states``."""
+    ids = [m[0].id for m in matched]
+    named, failed = sources
+    return DigestFacts(sources=named, failed=failed,
                        last_settled=ctx.store.last_cutoffs(ids),
                        days=ctx.store.sighting_days(i["id"] for m in matched for i in m[2]))
 
@@ -368,7 +386,7 @@ def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Di
     now = ctx.now()
     papers = ctx.store.papers_on_day(day.isoformat()) if day else candidates(ctx, sub)
     items, weaker = match_subscriber(ctx, sub, papers)
-    facts = digest_facts(ctx, [(sub, papers, items, weaker)], now)
+    facts = digest_facts(ctx, [(sub, papers, items, weaker)], now, source_states(ctx, now))
     meta = digest_meta(facts, sub, len(papers), items, weaker, now)
     day = day or local_day(sub, now)
     preview = Delivery(key=delivery_key(sub.id, day) + ":preview", subscriber_id=sub.id, digest_day=day.isoformat(),

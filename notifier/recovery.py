@@ -1,5 +1,5 @@
-"""Deliveries a dead worker left claimed: resolved once its lease ran out (``recover``), and
-waited for at the end of a `run` on a shared database (``finish_claimed``)."""
+"""Deliveries a dead worker (or a Slack post's lost answer) left claimed: resolved once its lease
+ran out (``recover``), and waited for at the end of a `run` on a shared database (``finish_claimed``)."""
 from __future__ import annotations
 
 import logging
@@ -25,8 +25,9 @@ def lease_of(ctx: Context) -> timedelta:
 
 def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False,
             subscriber_ids: list[int] | None = None) -> int:
-    """Resolve deliveries a dead worker left in `sending` once its lease ran out (the row is
-    taken over first, so of several workers one resolves it). Email is re-sent with the same
+    """Resolve deliveries a dead worker left in `sending` once its lease ran out, and those a
+    send whose answer was lost left so (``sending.recorded_as``); the row is taken over first,
+    so of several workers one resolves it. Email is re-sent with the same
     Message-ID (recipients' clients fold the duplicate); Slack is checked for the message where
     the sender can look it up; otherwise the row becomes `unknown` for the operator (policy
     `hold`). A subscriber who is no longer active gets nothing re-sent: the row is held (see

@@ -224,7 +224,8 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime,
         result = send()
     error = one_line(result.error) or None      # a mail server's answer of several lines: one line of status
     state, next_at = settle(ctx, sub, result.state, claimed.attempts, now)
-    if not record(ctx, d, sub, sender, state, result.provider_ref, error=error, next_attempt_at=next_at, now=now):
+    if not record(ctx, d, sub, sender, recorded_as(state, sender), result.provider_ref, error=error,
+                  next_attempt_at=next_at, now=now):
         event(log, "delivery taken over", logging.WARNING, subscriber=sub.address, key=d.key, outcome=state)
         return DeliveryReport(who, "taken over", n, where=result.provider_ref, error=error)
     level = logging.INFO if state == State.SENT else logging.WARNING
@@ -290,6 +291,14 @@ def settle(ctx: Context, sub: Subscriber, state: str, attempts: int, now: dateti
     if attempts >= ctx.config.delivery.max_attempts:
         return State.FAILED, None
     return state, now + min(RETRY_CAP, timedelta(seconds=ctx.config.delivery.retry_base_seconds * 2 ** (attempts - 1)))
+
+
+def recorded_as(state: str, sender) -> str:
+    """The state a send's outcome is stored in. One of unknown outcome stays `sending` where the
+    channel can be looked up (a Slack bot's: the answer to its post was lost), so recovery looks
+    for it once its claim runs out, as after a crash: found, it is sent (it was `unknown` for the
+    operator to check); not found, it goes the ``unknown_policy`` way."""
+    return State.SENDING if state == State.UNKNOWN and getattr(sender, "find_sent", None) is not None else state
 
 
 def send_operator_message(ctx: Context, target: str, subject: str, text: str) -> bool:

@@ -101,8 +101,8 @@ def test_a_digest_whose_worker_died_mid_send_is_named_interrupted_and_a_live_sen
     code, out, _ = cli("status")
     assert code == 0 and out.endswith(
         "Deliveries:\n"
-        "  sending  ann@example.org 2026-06-12 (attempts 1): its worker stopped mid-send; the next run or daemon "
-        "sweep resolves it\n"
+        "  sending  ann@example.org 2026-06-12 (attempts 1): its send was cut short (its worker stopped, or the "
+        "channel's answer was lost); the next run or daemon sweep resolves it\n"
         "  sending  bob@example.org 2026-06-12 (attempts 1)\n"), out
 
 

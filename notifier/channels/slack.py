@@ -9,6 +9,7 @@ import time
 from functools import cache
 from itertools import islice
 from typing import Callable
+from urllib.error import URLError
 
 from notifier.channels.base import Channel, SendResult
 from notifier.logs import event
@@ -67,10 +68,13 @@ class _Paced(Channel):
         self._last_post: dict[str, float] = {}
 
     def _handlers(self):
+        """Slack's rate limit waited out; a connection error retried once only when the request
+        never reached Slack (urllib wraps a failed connect or send as URLError). One dropped
+        after it may have been taken: slack-sdk's default retried it too, posting it twice."""
         from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
         return [RateLimitErrorRetryHandler(max_retry_count=self.max_rate_limit_retries),
-                ConnectionErrorRetryHandler(max_retry_count=1)]
+                ConnectionErrorRetryHandler(max_retry_count=1, error_types=[URLError])]
 
     def _pace(self, channel: str) -> None:
         last = self._last_post.get(channel)
@@ -333,7 +337,8 @@ def _no_redirects():
 
 def _unanswered(e: OSError, where: str) -> SendResult:
     """A refused connection (or an unknown host) posted nothing: retry. Any other network error
-    may have come after Slack took the message: unknown."""
+    may have come after Slack took the message: unknown (a bot's is then looked for in the
+    channel by recovery, ``sending.recorded_as``)."""
     reason = getattr(e, "reason", e)
     if isinstance(reason, (ConnectionRefusedError, socket.gaierror)):
         return SendResult(State.RETRY, error=f"cannot reach {where}: {reason}")

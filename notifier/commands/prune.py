@@ -20,6 +20,8 @@ def run(args) -> int:
         n = ctx.store.prune_raw(days)
         print(f"pruned the raw source records of {n} paper{'s' if n != 1 else ''} not updated for {days} days "
               "(papers and sightings kept)")
+        n = ctx.store.prune_said(ctx.now().replace(hour=0, minute=0, second=0, microsecond=0))
+        print(f"pruned {n} marker{'s' if n != 1 else ''} of warnings said once a day, of earlier days")
         hours = ctx.config.web.confirm_hours
         n = ctx.store.prune_signups(timedelta(hours=hours))
         print(f"pruned {n} web sign-up{'s' if n != 1 else ''} whose confirmation link expired (older than {hours} hours)")

@@ -38,7 +38,7 @@ def run(args) -> int:
         asked = deliverable(ctx, args.subscriber) if args.subscriber else None    # before a fetch of minutes
         if not args.dry_run:
             in_terminal = progress_console() is not None
-            warn_unsubscribe_missing(config, first=lambda what: in_terminal or said_first_today(ctx, what))
+            warn_unsubscribe_missing(config, first=lambda what: in_terminal or ctx.store.said_first_on(ctx.now(), what))
             recover(ctx, at_start=True, subscriber_ids=[asked.id] if asked else None)    # theirs only, as the rest
         days = [parse_day(args.date, latest=ctx.now().date())] if args.date is not None else None
         fetched = fetch_cycle(ctx, days=days)
@@ -59,12 +59,6 @@ def run(args) -> int:
             waiting = left_waiting(ctx, ids, alone=asked is not None)      # a retry not due yet, a halted sender's
         idle = "" if reports or waiting else nothing_sent(ctx, ids)
     return summary(fetched, reports, waiting, idle)
-
-
-def said_first_today(ctx, what: str) -> bool:
-    """Whether ``what`` is said for the first time today (UTC) on this database: a timer runs every
-    15 minutes, and a warning at each run flooded journald. Kept as a quiet alert key."""
-    return ctx.store.raise_alert(f"said:{what}:{ctx.now():%Y%m%d}", what, quiet=True)
 
 
 def nothing_sent(ctx, ids: list[int] | None) -> str:

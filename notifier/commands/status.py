@@ -85,7 +85,8 @@ def print_deliveries(ctx, last_sent, notifier: str) -> bool:
 
 def print_delivery(d, address: str, retry: str, stopped: bool, notifier: str) -> None:
     """A digest's line (and for one of unknown outcome, the commands that settle it)."""
-    error = "its worker stopped mid-send; the next run or daemon sweep resolves it" if stopped else d.last_error
+    error = ("its send was cut short (its worker stopped, or the channel's answer was lost); the next run or daemon "
+             "sweep resolves it") if stopped else d.last_error
     print(f"  {d.state:<8} {operator_name(address, d.subscriber_id)} {d.digest_day} (attempts {d.attempts}{retry})"
           + (f": {error}" if error else ""))
     if d.state == outbox.State.UNKNOWN:

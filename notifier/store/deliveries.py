@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Iterator
 
-from sqlalchemy import Connection, Row, and_, bindparam, case, func, or_, update
+from sqlalchemy import Connection, Row, and_, bindparam, case, delete, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -18,7 +18,7 @@ from notifier import outbox
 from notifier.outbox import CANCELLABLE, HOLDABLE, PLANNED, SETTLED, SUPERSEDABLE, TAKEN, WAITING, State
 from notifier.batching import batched
 from notifier.store.engine import _retry_race
-from notifier.store.tables import (OUTAGE_ENDS_KEY, Alert, Delivery, DeliveryPaper, PaperRow, Setting, Subscriber,
+from notifier.store.tables import (OUTAGE_ENDS_KEY, SAID_KEY, Alert, Delivery, DeliveryPaper, PaperRow, Setting, Subscriber,
                                    delivery_key, utcnow)
 
 _DELIVERY = Delivery.__table__
@@ -360,6 +360,17 @@ class DeliveriesMixin:
     def unsent_alerts(self) -> list[Alert]:
         with self.reading() as s:
             return list(s.exec(select(Alert).where(Alert.sent_at.is_(None)).order_by(Alert.id)))
+
+    def said_first_on(self, now: datetime, what: str) -> bool:
+        """Whether warning ``what`` is said for the first time on ``now``'s UTC day, which is
+        recorded (a quiet alert): a timer runs every 15 minutes, and saying it each time flooded journald."""
+        return self.raise_alert(f"{SAID_KEY}{what}:{now:%Y%m%d}", what, quiet=True)
+
+    def prune_said(self, before: datetime) -> int:
+        """Drop the markers of warnings said once a day (``SAID_KEY``) recorded before ``before``:
+        each is read on its own day only, and a timer added one a day. -> how many were dropped."""
+        with self.session() as s:
+            return s.execute(delete(Alert).where(Alert.key.startswith(SAID_KEY), Alert.created_at < before)).rowcount
 
     def mark_alert_sent(self, alert_id: int) -> None:
         with self.session() as s:

@@ -168,6 +168,8 @@ class Setting(SQLModel, table=True):
 
 
 HOST_KEY = "host:"        # + a host group: the Setting holding its Pace (store/hosts.py; written by migrations._v9)
+# + what, ":" and a UTC day (YYYYMMDD): a quiet Alert marking a warning said that day (Store.said_first_on)
+SAID_KEY = "said:"
 # the Setting holding when an upgraded database began telling outages' ends (migrations._v10, alerts.raise_alerts)
 OUTAGE_ENDS_KEY = "outage_ends_told_from"
 

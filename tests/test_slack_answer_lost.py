@@ -1,0 +1,98 @@
+"""A Slack bot's post whose answer was lost (Slack took the message, the connection dropped before
+its answer): the message is not posted a second time on the spot, and the next run or daemon
+sweep looks for it in the channel as after a crash: found, it is recorded sent (no operator
+needed); not found, it goes the `unknown_policy` way. The Slack stand-in keeps what it is posted
+as Slack does (tests/slack_server.py); both backends."""
+import logging
+
+import pytest
+from freezegun import freeze_time
+
+from notifier.context import open_context
+from notifier.models import Paper
+from notifier.sending import deliver
+from notifier.subscribers import new_subscriber
+from slack_server import FakeSlack
+
+DAY = "2026-07-06"
+
+
+class AnswerLost(FakeSlack):
+    """Slack takes the ``hold_at``-th message, and the connection drops before its answer."""
+
+    def __init__(self, hold_at: int):
+        super().__init__(hold_at=hold_at)
+        self.server.handle_error = lambda request, address: None     # the dropped answer, on purpose
+
+    def hold_if_due(self) -> None:
+        self.taken += 1
+        if self.taken == self.hold_at:
+            raise ConnectionAbortedError("the answer is lost")
+
+
+@pytest.fixture
+def slack(config, monkeypatch):
+    """The first post's answer lost; Ada's digest goes to #papers."""
+    fake = AnswerLost(hold_at=1)
+    monkeypatch.setenv("TEST_SLACK_TOKEN", "xoxb-test")
+    config.slack.api_url, config.slack.token_env, config.slack.min_interval_seconds = fake.url + "/api/", "TEST_SLACK_TOKEN", 0
+    with freeze_time(f"{DAY} 07:00"), open_context(config) as ctx:
+        ctx.store.add_subscriber(new_subscriber(address="#papers", keywords=["agents"]))
+        ctx.store.ingest([Paper("2607.00006", "Agents at scale")], source="hf_daily", digest_day=DAY)
+    yield fake
+    fake.close()
+
+
+def run_at(config, when: str):
+    """A delivery at ``when`` -> (its reports, the stored states)."""
+    with freeze_time(f"{DAY} {when}"), open_context(config) as ctx:
+        reports = deliver(ctx)
+        return reports, [d.state for d in ctx.store.deliveries()]
+
+
+def summaries(fake: FakeSlack) -> int:
+    return len([p for p in fake.posts() if "thread_ts" not in p])
+
+
+@pytest.mark.parametrize("policy", ["resend", "hold"])
+def test_a_slack_post_whose_answer_was_lost_is_found_in_the_channel_and_recorded_sent_not_left_unknown(
+        config, slack, policy, caplog, cli):
+    """Before: slack-sdk posted it again at once (a duplicate in the channel), or, on a timeout,
+    it stayed `unknown` for the operator although the channel could be checked."""
+    config.delivery.unknown_policy = policy
+    (report,), states = run_at(config, "07:30")
+    assert report.state == "unknown" and "may have been posted" in report.error
+    assert states == ["sending"] and summaries(slack) == 1           # left to recovery, not posted twice
+    with freeze_time(f"{DAY} 07:40"):
+        out = cli("status")[1]
+    assert "sending  #papers" in out and "the channel's answer was lost); the next run or daemon sweep resolves it" in out
+    with caplog.at_level(logging.INFO):
+        assert run_at(config, "07:40") == ([], ["sent"])             # once its claim ran out
+    assert summaries(slack) == 1
+    (line,) = [r for r in caplog.records if r.getMessage() == "recovered interrupted delivery"]
+    assert line.ctx["state"] == "sent" and line.ctx["outcome"] == "confirmed after restart"
+
+
+@pytest.mark.parametrize("policy, state, posted", [("resend", "sent", 2), ("hold", "unknown", 1)])
+def test_a_slack_post_whose_answer_was_lost_and_not_found_in_the_channel_goes_the_unknown_policy_way(
+        config, slack, policy, state, posted):
+    """Slack did not keep it after all: `resend` posts it again, `hold` leaves it to the operator."""
+    config.delivery.unknown_policy = policy
+    run_at(config, "07:30")
+    slack.history.clear()
+    assert run_at(config, "07:40")[1] == [state]
+    assert summaries(slack) == posted
+
+
+@pytest.mark.parametrize("policy", ["resend", "hold"])
+def test_a_webhook_post_whose_answer_was_lost_is_posted_once_and_left_unknown(config, slack, monkeypatch, policy):
+    """A webhook's message cannot be looked up: it is `unknown` for the operator under either
+    policy. Before: slack-sdk posted it again at once, a duplicate in the channel recorded sent."""
+    config.delivery.unknown_policy = policy
+    monkeypatch.setenv("TEAM_HOOK", slack.url + "/hook/T1/B1/x")
+    with open_context(config) as ctx:
+        (sub,) = ctx.store.list_subscribers()
+        ctx.store.update_subscriber(sub.id, address="webhook:TEAM_HOOK")
+    (report,), states = run_at(config, "07:30")
+    assert report.state == "unknown" and states == ["unknown"]
+    assert len(slack.hooks("/hook/T1/B1/x")) == 1
