@@ -24,7 +24,6 @@ from notifier.config import load_config
 from notifier.parse import parse_text
 from notifier.store import Store
 from notifier.subscribers import new_subscriber
-from slack_server import FakeSlack
 from smtp_server import Recorder, free_port
 
 SAMPLE = "hf_daily_papers_api_2026-06-12.json"
@@ -527,59 +526,7 @@ def test_run_killed_mid_batch_then_run_again_sends_each_digest_once(tmp_path, db
     assert len(server.handler.snapshot()) == 6          # the one in flight arrived twice, same Message-ID
 
 
-# ----------------------------------------------------------------------------- 5. Slack, killed after the post
-class SlackKeepingHistory(FakeSlack):
-    """The Slack stand-in, counting the digests it was given."""
-
-    def digests_posted(self) -> Counter:
-        """channel -> how many digests (top-level posts carrying a delivery key) it was given."""
-        return Counter(p["channel"] for p in self.posts() if "thread_ts" not in p and p.get("metadata"))
-
-
-@pytest.fixture
-def slack_killed(tmp_path, db_url, monkeypatch):
-    """A `notifier run` SIGKILLed once Slack took its first digest (#first's summary post) but had
-    not answered yet, then run again -> the Slack stand-in, with the database url."""
-    slack = SlackKeepingHistory(hold_at=1)
-    monkeypatch.setenv("FAULT_SLACK_TOKEN", "xoxb-fault")
-    config = tmp_path / "config.toml"
-    config.write_text("\n".join(
-        [f'[database]\nurl = "{db_url}"\n', "[sources.hf_daily]\nenabled = false\n",
-         f'[slack]\napi_url = "{slack.url}/api/"\ntoken_env = "FAULT_SLACK_TOKEN"\nmin_interval_seconds = 0\n']
-        + [f"[[subscribers]]\nslack = \"{c}\"\nkeywords = 'agents'\n" for c in ("#first", "#second")]))
-    ingest(db_url)
-    env = env_for(tmp_path)
-    try:
-        with running(str(config), "run", "--all", env=env, log_path=tmp_path / "run.log") as first:
-            assert slack.held.wait(30), "the run never posted to Slack"
-            first.kill()
-            first.wait(10)
-        assert sorted(states(db_url).values()) == [["pending"], ["sending"]]
-    finally:
-        slack.release.set()
-    again = subprocess.run([sys.executable, "-m", "notifier", "--config", str(config), "run", "--all"],
-                           capture_output=True, text=True, env=env, timeout=60)
-    assert again.returncode == 0, again.stdout + again.stderr
-    yield slack, db_url
-    slack.close()
-
-
-def test_a_run_killed_after_slack_took_the_digest_is_not_posted_again(slack_killed):
-    """kill -9 between Slack accepting a bot's post and the run recording it: the next run finds the
-    message by its delivery key in the channel's history and records it sent, posting nothing twice."""
-    slack, db_url = slack_killed
-    assert all(s == ["sent"] for s in states(db_url).values()) and len(states(db_url)) == 2
-    assert slack.digests_posted() == {"#first": 1, "#second": 1}
-
-
-def test_a_slack_digest_killed_after_its_summary_gets_its_thread_replies_after_the_restart(slack_killed):
-    """The summary says "N more papers in the thread": a thread left empty by the kill loses them."""
-    slack, _ = slack_killed
-    replies = Counter(p["channel"] for p in slack.posts() if "thread_ts" in p)
-    assert replies == {"CFIRST": 1, "CSECOND": 1}
-
-
-# ----------------------------------------------------------------------------- 6. a zone changed meanwhile
+# ----------------------------------------------------------------------------- 5. a zone changed meanwhile
 def test_a_zone_changed_while_a_digest_waits_for_a_retry_brings_one_catch_up_not_two_messages(
         tmp_path, db_url, smtp, monkeypatch):
     """New York 07:30: the day's digest is planned and refused (451). The subscriber moves to Tokyo,

@@ -6,13 +6,14 @@ keeping what it is posted as Slack does (tests/slack_server.py); both backends."
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from digests import paper
 from notifier.store import Store
 from slack_server import FakeSlack
-from test_faults import env_for, running, states
+from test_faults import env_for, ingest, running, states
 
 DAY = "2026-07-29"
 HOOK = "/hook/T1/B1/secret-part"
@@ -30,17 +31,23 @@ def killed_then_run_again(tmp_path, db_url, monkeypatch, slack: FakeSlack, subsc
         *extra, f"[[subscribers]]\nslack = \"{subscriber}\"\nkeywords = 'kv cache'\nmax_items = 40\n"]))
     ingest_a_long_day(db_url)
     env = env_for(tmp_path)
+    return run_killed_at_the_held_message(str(config), env, slack, db_url, [["sending"]]), str(config), env
+
+
+def run_killed_at_the_held_message(config: str, env: dict, slack: FakeSlack, db_url: str,
+                                   left: list) -> subprocess.CompletedProcess:
+    """`notifier run --all` SIGKILLed while the stand-in holds its ``hold_at``-th message unanswered
+    (the digests' states then, sorted: ``left``), then run again -> the second run."""
     try:
-        with running(str(config), "run", "--all", env=env, log_path=tmp_path / "run.log") as first:
+        with running(config, "run", "--all", env=env, log_path=Path(config).with_name("run.log")) as first:
             assert slack.held.wait(30), "the run never reached the held message"
             first.kill()
             first.wait(10)
-        assert list(states(db_url).values()) == [["sending"]]
+        assert sorted(states(db_url).values()) == left
     finally:
         slack.release.set()
-    again = subprocess.run([sys.executable, "-m", "notifier", "--config", str(config), "run", "--all"],
-                           capture_output=True, text=True, env=env, timeout=60)
-    return again, str(config), env
+    return subprocess.run([sys.executable, "-m", "notifier", "--config", config, "run", "--all"],
+                          capture_output=True, text=True, env=env, timeout=60)
 
 
 def ingest_a_long_day(url: str) -> None:
@@ -158,3 +165,37 @@ def test_a_digest_found_after_a_busy_hour_in_the_channel_is_not_posted_again():
         assert ch.find_sent(d) is True and len(fake.posts()) == 1
     finally:
         fake.close()
+
+
+@pytest.fixture
+def two_channels_killed(tmp_path, db_url, monkeypatch):
+    """A `notifier run` SIGKILLed once Slack took its first digest (#first's summary post) but had
+    not answered yet, then run again -> the Slack stand-in, with the database url."""
+    slack = FakeSlack(hold_at=1)
+    monkeypatch.setenv("FAULT_SLACK_TOKEN", "xoxb-fault")
+    config = tmp_path / "config.toml"
+    config.write_text("\n".join(
+        [f'[database]\nurl = "{db_url}"\n', "[sources.hf_daily]\nenabled = false\n",
+         f'[slack]\napi_url = "{slack.url}/api/"\ntoken_env = "FAULT_SLACK_TOKEN"\nmin_interval_seconds = 0\n']
+        + [f"[[subscribers]]\nslack = \"{c}\"\nkeywords = 'agents'\n" for c in ("#first", "#second")]))
+    ingest(db_url)
+    again = run_killed_at_the_held_message(str(config), env_for(tmp_path), slack, db_url, [["pending"], ["sending"]])
+    assert again.returncode == 0, again.stdout + again.stderr
+    yield slack, db_url
+    slack.close()
+
+
+def test_a_run_killed_after_slack_took_the_digest_is_not_posted_again(two_channels_killed):
+    """kill -9 between Slack accepting a bot's post and the run recording it: the next run finds the
+    message by its delivery key in the channel's history and records it sent, posting nothing twice."""
+    slack, db_url = two_channels_killed
+    assert all(s == ["sent"] for s in states(db_url).values()) and len(states(db_url)) == 2
+    summaries = Counter(p["channel"] for p in slack.posts() if "thread_ts" not in p and p.get("metadata"))
+    assert summaries == {"#first": 1, "#second": 1}
+
+
+def test_a_slack_digest_killed_after_its_summary_gets_its_thread_replies_after_the_restart(two_channels_killed):
+    """The summary says "N more papers in the thread": a thread left empty by the kill loses them."""
+    slack, _ = two_channels_killed
+    replies = Counter(p["channel"] for p in slack.posts() if "thread_ts" in p)
+    assert replies == {"CFIRST": 1, "CSECOND": 1}
