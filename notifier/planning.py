@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 from notifier.batching import batched
 from notifier.clock import as_utc
 from notifier.config import Config
-from notifier.errors import ProfileError
+from notifier.errors import ConfigError, ProfileError
 from notifier.fetch_cycle import still_fetched
 from notifier.logs import event
 from notifier.models import (Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient,
                              liked_besides_itself)
 from notifier.outbox import State
+from notifier.schedule import SubscriberSchedule, last_slot
 from notifier.store import Delivery, Planned, Subscriber
 from notifier.store.tables import delivery_key, message_key
 from notifier.subscribers import shown_name
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from notifier.context import Context
 
 log = logging.getLogger("notifier.pipeline")     # the name its lines had before the cut: operators filter on it
+# A digest late for its time, or a retry, coming due this close before the subscriber's next
+# digest waits for it and is folded into its catch-up: one message, not two a few hours apart.
+# The longest retry back-off (sending.RETRY_CAP): a retry may wait that long anyway.
+FOLD_WINDOW = timedelta(hours=6)
 
 SOURCE_NAMES = {"hf_daily": "Hugging Face Daily Papers"}
 PLAN_CHUNK = 500                   # subscribers' digests recorded per transaction when planning a batch
@@ -43,6 +48,17 @@ def source_label(source: str) -> str:
 
 def local_day(sub: Subscriber, now: datetime) -> date:
     return now.astimezone(ZoneInfo(sub.timezone)).date()
+
+
+def next_slot_soon(sub: Subscriber, now: datetime) -> datetime | None:
+    """The subscriber's next digest time if it comes within FOLD_WINDOW after ``now``; None if
+    not (or their stored schedule is no longer usable)."""
+    try:
+        s = SubscriberSchedule(sub.id, sub.delivery_time, sub.timezone, sub.frequency, sub.weekday)
+    except ConfigError:
+        return None
+    slot = last_slot(s.time, s.timezone, now + FOLD_WINDOW, s.day_of_week)
+    return slot if slot > now else None
 
 
 def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper]) -> tuple[list[dict], int]:
@@ -206,10 +222,22 @@ def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = N
 
 
 def unplanned_days(ctx: Context, subs: list[Subscriber], now: datetime) -> dict[int, str]:
-    """Subscriber id -> their local day, for those of ``subs`` whose digest of that day is not recorded yet."""
-    days = {sub.id: local_day(sub, now).isoformat() for sub in subs}
+    """Subscriber id -> their local day, for those of ``subs`` whose digest of that day is not
+    recorded yet, but those whose digest is late (``waits_for_its_time``)."""
+    late = [sub for sub in subs if next_slot_soon(sub, now)]
+    last = ctx.store.last_planned() if late else {}
+    days = {sub.id: local_day(sub, now).isoformat() for sub in subs if not waits_for_its_time(sub, now, last.get(sub.id))}
     known = ctx.store.delivery_keys([delivery_key(sub_id, day) for sub_id, day in days.items()])
     return {sub_id: day for sub_id, day in days.items() if delivery_key(sub_id, day) not in known}
+
+
+def waits_for_its_time(sub: Subscriber, now: datetime, last_planned: datetime | None) -> bool:
+    """A digest late for its time (of an earlier local day: the source failed all day, or no run
+    came), with the subscriber's next time coming within FOLD_WINDOW later the same local day,
+    waits for it and goes out then with both days' papers: one message at their time, not one
+    in the night and none at their time. A new subscriber's first digest goes at once."""
+    soon = next_slot_soon(sub, now)
+    return last_planned is not None and soon is not None and local_day(sub, soon) == local_day(sub, now)
 
 
 def record_plans(ctx: Context, matched: list[tuple], days: dict[int, str], folded: dict[int, int],

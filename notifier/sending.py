@@ -20,16 +20,15 @@ from functools import partial
 from hashlib import sha256
 from typing import TYPE_CHECKING, Iterator
 
-from notifier.errors import ConfigError, ProfileError, StoreError
+from notifier.errors import ProfileError, StoreError
 from notifier.alerts import edit_command, operator_name
 from notifier.logs import event
 from notifier.models import Paper
 from notifier.outbox import WAITING, State
-from notifier.planning import (build_digest, digest_of, local_day, match_batch, plan_batch, stored_profiles,
-                               unplanned_days)
+from notifier.planning import (FOLD_WINDOW, build_digest, digest_of, local_day, match_batch, next_slot_soon, plan_batch,
+                               stored_profiles, unplanned_days)
 from notifier.recovery import lease_of, recover, what_recovery_does
 from notifier.render import one_line
-from notifier.schedule import SubscriberSchedule, last_slot
 from notifier.store import Delivery, Subscriber
 
 if TYPE_CHECKING:
@@ -37,11 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("notifier.pipeline")     # the name its lines had before the cut: operators filter on it
 
-RETRY_CAP = timedelta(hours=6)
-# A retry that comes due this close before the subscriber's next digest waits for it and is folded
-# into its catch-up: one message, not two a few hours apart. The longest back-off: a retry may wait
-# that long anyway.
-FOLD_WINDOW = RETRY_CAP
+RETRY_CAP = FOLD_WINDOW
 
 
 @dataclass
@@ -132,14 +127,8 @@ def next_digest_folding(d: Delivery, sub: Subscriber, now: datetime) -> datetime
     """When a retry of ``d`` waits for instead: the subscriber's next digest, if it is planned
     within FOLD_WINDOW and folds ``d`` (of an earlier local day) into its catch-up. None: ``d``
     goes now (not a retry, no digest that soon, or a stored schedule no longer usable)."""
-    if d.state != State.RETRY:
-        return None
-    try:
-        s = SubscriberSchedule(sub.id, sub.delivery_time, sub.timezone, sub.frequency, sub.weekday)
-    except ConfigError:
-        return None
-    slot = last_slot(s.time, s.timezone, now + FOLD_WINDOW, s.day_of_week)
-    return slot if slot > now and d.digest_day < local_day(sub, slot).isoformat() else None
+    slot = next_slot_soon(sub, now) if d.state == State.RETRY else None
+    return slot if slot and d.digest_day < local_day(sub, slot).isoformat() else None
 
 
 def put_off(ctx: Context, d: Delivery, sub: Subscriber, now: datetime) -> bool:

@@ -104,6 +104,26 @@ def test_a_source_down_all_day_gives_one_digest_with_both_days_when_it_is_back_d
     assert "Sparse attention, sparser" in bo
 
 
+@pytest.mark.parametrize("wednesday", ["source failing", "machine off"])
+def test_a_digest_late_by_night_goes_out_at_the_subscribers_time_not_at_once(cfg, source, wednesday):
+    """HF fails all of Wednesday (or no run comes: the machine is off) and all is back at 02:00
+    on Thursday, 5 h 30 before Ada's 07:30: the late digest waits for her time and goes out then
+    with both days' papers, one message. Before, it went at 02:00 (the first cycle after) and
+    nothing came at her time."""
+    if wednesday == "source failing":
+        source.fail = "500"
+        for hour in ("08:00", "14:00", "20:00"):
+            cycle(cfg, f"{DAY} {hour}")
+        source.fail = None
+    source.days["2026-07-02"] = [item("2607.00002", "Sparse attention again", "2026-07-02")]
+    for hour in ("02:00", "04:00", "06:00"):
+        cycle(cfg, f"2026-07-02 {hour}")
+    assert sent(cfg) == []
+    cycle(cfg, "2026-07-02 08:00")
+    (ada,) = sent(cfg)
+    assert "Sparse attention, sparser" in ada and "Sparse attention again" in ada
+
+
 @pytest.mark.parametrize("fail", ["empty", "another day"])
 def test_a_weekday_answered_with_no_papers_of_its_own_sends_nothing_and_its_papers_go_out_once_published(
         cfg, source, fail, caplog):
