@@ -283,14 +283,14 @@ def more_line(cut: int, weaker: int, capped: int = 0, holds: int = 0) -> str:
     """What a digest leaves out and why, '' when nothing (``cut``: the weakest matched papers, left
     out for size; ``capped``: papers that passed the bar past the ``holds`` papers of max items;
     ``weaker``: matches below the bar): '2 more papers, the weakest, were left out: Gmail cuts
-    longer emails short. 4 more papers passed your bar; your digest holds 10 (raise its most
-    papers per digest to see them). 3 weaker matches did not pass your bar.' (then ``ASK_MORE``,
-    for the weaker ones only). It said "and 2 more papers and 3 weaker matches not shown", neither
+    longer emails short. 4 more papers passed your bar; your digest holds 10 at most (raise that
+    number to see them). 3 weaker matches did not pass your bar.' (then ``ASK_MORE``, for the
+    weaker ones only). It said "and 2 more papers and 3 weaker matches not shown", neither
     why nor how to see them; then it told capped papers as weaker ones, which no lower threshold shows."""
     papers = (f"{cut} more paper{'s, the weakest, were' if cut != 1 else ', the weakest, was'} left out: "
               "Gmail cuts longer emails short.") if cut else ""
     passed = (f"{capped} more paper{'s' if capped != 1 else ''} passed your bar; your digest holds {holds} "
-              "(raise its most papers per digest to see them).") if capped else ""
+              "at most (raise that number to see them).") if capped else ""
     matches = f"{weaker} weaker match{'es' if weaker != 1 else ''} did not pass your bar." if weaker else ""
     return " ".join(x for x in (papers, passed, matches) if x)
 

@@ -37,7 +37,7 @@ def test_papers_past_max_items_are_told_as_passed_not_as_weaker(config):
     was true."""
     meta, text = delivered_text(config, ["agents"], 10)
     assert (meta["weaker"], meta["capped"]) == (0, 2)
-    assert ("2 more papers passed your bar; your digest holds 10 (raise its most papers per digest to see them)."
+    assert ("2 more papers passed your bar; your digest holds 10 at most (raise that number to see them)."
             in " ".join(text.split()))
     assert "weaker" not in text and render.ASK_MORE not in " ".join(text.split())
 
@@ -47,7 +47,7 @@ def test_weaker_matches_are_still_told_as_weaker_beside_the_capped_ones(config):
     (it said 11 weaker), with the advice of a lower threshold after the weaker ones."""
     meta, text = delivered_text(config, [BROAD], 10)
     assert (meta["weaker"], meta["capped"]) == (7, 4)
-    assert ("4 more papers passed your bar; your digest holds 10 (raise its most papers per digest to see them). "
+    assert ("4 more papers passed your bar; your digest holds 10 at most (raise that number to see them). "
             f"7 weaker matches did not pass your bar. {render.ASK_MORE}") in " ".join(text.split())
 
 
@@ -73,4 +73,4 @@ def test_slack_tells_the_capped_papers_without_asking_for_a_lower_threshold(thre
 
 def test_one_capped_paper_is_told_in_the_singular():
     assert render.more_line(0, 0, 1, 10) == ("1 more paper passed your bar; your digest holds 10 "
-                                             "(raise its most papers per digest to see them).")
+                                             "at most (raise that number to see them).")
