@@ -74,3 +74,12 @@ def test_slack_tells_the_capped_papers_without_asking_for_a_lower_threshold(thre
 def test_one_capped_paper_is_told_in_the_singular():
     assert render.more_line(0, 0, 1, 10) == ("1 more paper passed your bar; your digest holds 10 "
                                              "at most (raise that number to see them).")
+
+
+def test_the_html_email_tells_the_capped_papers_and_asks_for_a_lower_threshold_after_weaker_only():
+    d = dataclasses.replace(digest(4, weaker=2), capped_count=3)
+    html = " ".join(render.render_email(d).html.split())
+    said = "3 more papers passed your bar; your digest holds 4 at most (raise that number to see them)."
+    assert f"{said} 2 weaker matches did not pass your bar. {render.ASK_MORE}" in html
+    html = " ".join(render.render_email(dataclasses.replace(d, weaker_count=0)).html.split())
+    assert said in html and render.ASK_MORE not in html
