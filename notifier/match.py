@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, islice
 
 import numpy as np
@@ -294,13 +294,15 @@ class Ranked:
     codes: list[int]
     voting: tuple | None = None         # (index, papers voted on, signs, directions) when the profile has votes
     counts: tuple | None = None         # per match: (liked, disliked) papers it resembles, once asked
+    past_cap: list[int] = field(default_factory=list)   # day papers that passed the bar past max_items
 
     def blend(self, boost: list[float]) -> Ranked:
         """Reordered by score x the papers' upvote ``boost``, the selected ones first."""
         order = sorted(range(len(self.docs)),
                        key=lambda i: (not self.selected[i], -self.scores[i] * boost[self.docs[i]]))
         columns = (self.docs, self.scores, self.selected, self.codes)
-        return Ranked(self.profile, *([column[i] for i in order] for column in columns), self.voting)
+        return Ranked(self.profile, *([column[i] for i in order] for column in columns), self.voting,
+                      past_cap=self.past_cap)
 
     def votes(self, i: int) -> tuple[int, int]:
         """(liked, disliked): how many of the liked papers the i-th match resembles (cosine at
@@ -648,7 +650,8 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     """Yield each profile's ``Ranked``: its papers by score (``totals``, votes included; ties in
     input order), flagged selected when solid, passing the ``bar`` with their ``judged`` score (the
     same without votes: votes reorder, they do not move the bar) and among the profile's first
-    ``cap`` to; with its ``voting`` (by its number in the chunk) if it has votes."""
+    ``cap`` to; with its ``voting`` (by its number in the chunk) if it has votes, and the papers
+    that passed the bar past the ``cap`` (``past_cap``)."""
     if selected_only:
         above = judged >= bar.floor()[:, None]
         prof, doc, cell = pairs(np.logical_and(above, solid, out=above))
@@ -660,7 +663,11 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     order = np.argsort(prof * (2.0 * float(values.max(initial=0)) + 1.0) - values, kind="stable")
     prof, doc, values, cell = prof[order], doc[order], values[order], cell[order]
     flags = np.ones(len(prof), bool) if selected_only else bar.sends(prof, doc, cell, judged.ravel()[cell], solid)
-    flags[flags] = ranks(np.bincount(prof[flags], minlength=len(chunk))) < cap
+    passed = np.flatnonzero(flags)
+    within = ranks(np.bincount(prof[passed], minlength=len(chunk))) < cap
+    flags[passed] = within
+    past = passed[~within]          # in profile order, as ``prof`` is
+    past_docs, past_first = doc[past].tolist(), np.searchsorted(prof[past], np.arange(len(chunk) + 1)).tolist()
     if selected_only:
         prof, doc, values, flags = prof[flags], doc[flags], values[flags], flags[flags]
     first = np.searchsorted(prof, np.arange(len(chunk) + 1))
@@ -672,7 +679,8 @@ def rank_chunk(index: PaperIndex, matrix: TermMatrix, chunk: list[Profile], tota
     flags, codes, first = flags.tolist(), codes.tolist(), first.tolist()
     for i, profile in enumerate(chunk):
         a, b = first[i], first[i + 1]
-        yield Ranked(profile, docs[a:b], scores[a:b], flags[a:b], codes[a:b], voting.get(i))
+        yield Ranked(profile, docs[a:b], scores[a:b], flags[a:b], codes[a:b], voting.get(i),
+                     past_cap=past_docs[past_first[i]:past_first[i + 1]])
 
 
 @dataclass

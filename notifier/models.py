@@ -151,6 +151,7 @@ class Digest:
     items: list[DigestItem]
     stats: DigestStats = field(default_factory=DigestStats)
     weaker_count: int = 0               # below-threshold matches not shown
+    capped_count: int = 0               # papers that passed the bar but not into the first max_items
     covers_days: list[date] = field(default_factory=list)    # > 1 day: a catch-up digest
     delivery_key: str = ""              # stable id of this delivery (Message-ID, Slack metadata)
     links: DigestLinks | None = None    # manage / unsubscribe / vote links, when `notifier web` is set up

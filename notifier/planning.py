@@ -10,7 +10,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import compress
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 from zoneinfo import ZoneInfo
 
 from notifier.batching import batched
@@ -61,14 +61,21 @@ def next_slot_soon(sub: Subscriber, now: datetime) -> datetime | None:
     return slot if slot > now else None
 
 
-def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper]) -> tuple[list[dict], int]:
-    """-> (selected items best first, number of weaker matches). A paper matched by several of
-    the subscriber's profiles appears once, tagged with each profile."""
+class LeftOut(NamedTuple):
+    """How many matched papers a digest leaves out: below the bar (``weaker``: a lower threshold
+    shows them), or past the subscriber's max items though they passed it (``capped``)."""
+    weaker: int = 0
+    capped: int = 0
+
+
+def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper]) -> tuple[list[dict], LeftOut]:
+    """-> (selected items best first, the matches left out). A paper matched by several of the
+    subscriber's profiles appears once, tagged with each profile."""
     if not papers:
-        return [], 0
+        return [], LeftOut()
     # a profile that does not parse raises here: one line, at the boundary
-    [(_, items, weaker)] = match_many(ctx, [(sub, parsed_profiles(sub))], ctx.matcher.index(papers))
-    return items, weaker
+    [(_, items, left)] = match_many(ctx, [(sub, parsed_profiles(sub))], ctx.matcher.index(papers))
+    return items, left
 
 
 def parsed_profiles(sub: Subscriber) -> list:
@@ -100,8 +107,9 @@ def readable(subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list]]:
             yield sub, profiles
 
 
-def match_many(ctx: Context, subs: Iterable[tuple[Subscriber, list]], index) -> Iterator[tuple[Subscriber, list[dict], int]]:
-    """Yield (subscriber, selected items, weaker) for subscribers, each with its parsed profiles,
+def match_many(ctx: Context, subs: Iterable[tuple[Subscriber, list]], index
+               ) -> Iterator[tuple[Subscriber, list[dict], LeftOut]]:
+    """Yield (subscriber, selected items, left out) for subscribers, each with its parsed profiles,
     sharing one index: profiles are matched together, one batch per (threshold, max items)
     setting the subscribers chose."""
     from notifier.match import match_profiles
@@ -129,16 +137,19 @@ def votes_of(ctx: Context, subs: list[Subscriber]) -> dict[int, list[tuple[Paper
     return {sid: [(papers[pid], v) for pid, v in vs if pid in papers] for sid, vs in votes.items()}
 
 
-def merge_profiles(index, ranked: list, limit: int, explained: dict) -> tuple[list[dict], int]:
-    """One subscriber's matches over all their profiles -> (the selected papers best first, each
-    once, tagged with every profile that selected it; how many more papers matched weaker).
+def merge_profiles(index, ranked: list, limit: int, explained: dict) -> tuple[list[dict], LeftOut]:
+    """One subscriber's matches over all their profiles -> (the first ``limit`` selected papers
+    best first, each once, tagged with every profile that selected it; how many more papers matched
+    weaker, how many more passed a profile's bar: past its max items, or past ``limit`` together).
     A paper's terms and evidence are those of the first profile that selected it; the evidence
     of a term in a paper is worked out once for all subscribers (``explained``)."""
     chosen: dict[int, dict] = {}
     matched: set[int] = set()
+    past_cap: set[int] = set()
     for r in ranked:
         label = ", ".join(r.profile.labels()[:3]) if len(ranked) > 1 else None
         matched.update(r.docs)
+        past_cap.update(r.past_cap)
         for k in compress(range(len(r.docs)), r.selected):       # most matches are weaker: skip them in C
             d, score = r.docs[k], r.scores[k]
             found = chosen.setdefault(d, {"score": round(score, 4), "of": (r, k), "profiles": []})
@@ -146,7 +157,9 @@ def merge_profiles(index, ranked: list, limit: int, explained: dict) -> tuple[li
                 found["profiles"].append(label)
             found["score"] = max(found["score"], score)
     best = sorted(chosen.items(), key=lambda kv: -kv[1]["score"])[:limit]
-    return [_item(index, d, **found, explained=explained) for d, found in best], len(matched - chosen.keys())
+    passed = past_cap | chosen.keys()
+    left = LeftOut(weaker=len(matched - passed), capped=len(passed) - len(best))
+    return [_item(index, d, **found, explained=explained) for d, found in best], left
 
 
 def threshold_of(ctx: Context, sub: Subscriber) -> float | None:
@@ -252,7 +265,7 @@ def record_plans(ctx: Context, matched: list[tuple], days: dict[int, str], folde
     pending = [(sub, p) for sub, p in digests if p.key in recorded and p.state == State.PENDING]
     for sub, p in pending:
         event(log, "digest planned", subscriber=sub.address, day=p.digest_day, papers=len(p.items),
-              weaker=p.meta["weaker"])
+              weaker=p.meta["weaker"], capped=p.meta["capped"])
     return len(pending)
 
 
@@ -263,10 +276,10 @@ def _planned(ctx: Context, facts: DigestFacts, matched: tuple, day: str, now: da
     source is back plans it; a source down until the next day gives one digest with both days.
     A digest with papers from the sources that work goes out as usual, naming the one that
     failed, and so does ``send_empty``'s "nothing yet" (asked for at the subscriber's time)."""
-    sub, papers, items, weaker = matched
+    sub, papers, items, left = matched
     if not items and facts.failed and not ctx.config.general.send_empty:
         return None
-    meta = digest_meta(facts, sub, len(papers), items, weaker, now, folded=folded)
+    meta = digest_meta(facts, sub, len(papers), items, left, now, folded=folded)
     items = dated(facts, items)
     if not items and not ctx.config.general.send_empty:
         return Planned(sub.id, day, [], meta, state=State.EMPTY)
@@ -274,18 +287,18 @@ def _planned(ctx: Context, facts: DigestFacts, matched: tuple, day: str, now: da
 
 
 def match_batch(ctx: Context, subs: list[Subscriber], freed: dict[int, set[str]] | None = None
-                ) -> Iterator[tuple[Subscriber, list[Paper], list[dict], int]]:
-    """Yield (subscriber, candidates, selected items, weaker) for every subscriber whose stored
+                ) -> Iterator[tuple[Subscriber, list[Paper], list[dict], LeftOut]]:
+    """Yield (subscriber, candidates, selected items, left out) for every subscriber whose stored
     profile parses (``readable``: with papers or not, the others' day waits), a candidate set at a
     time: each set's index is built once and its subscribers matched together. ``freed``: papers
     taken now that count as free (a dry run's digests that the run would fold into a catch-up)."""
     for papers, group in candidate_sets(ctx, subs, freed):
         ready = list(readable(group))
         if not papers:
-            yield from ((sub, papers, [], 0) for sub, _ in ready)
+            yield from ((sub, papers, [], LeftOut()) for sub, _ in ready)
             continue
         index = ctx.matcher.index(papers)
-        yield from ((sub, papers, items, weaker) for sub, items, weaker in match_many(ctx, ready, index))
+        yield from ((sub, papers, items, left) for sub, items, left in match_many(ctx, ready, index))
 
 
 def candidates(ctx: Context, sub: Subscriber) -> list[Paper]:
@@ -353,11 +366,11 @@ def digest_sources(config: Config, fetched: list[str]) -> list[str]:
     return still_fetched(config, fetched)
 
 
-def digest_meta(facts: DigestFacts, sub: Subscriber, new_papers: int, items: list[dict], weaker: int,
+def digest_meta(facts: DigestFacts, sub: Subscriber, new_papers: int, items: list[dict], left: LeftOut,
                 now: datetime, folded: int = 0) -> dict:
     days = sorted({d for i in items for d in facts.days.get(i["id"], [])})
     return {"new_papers": new_papers, "sources": [source_label(s) for s in facts.sources],
-            "failed_sources": [source_label(s) for s in facts.failed], "weaker": weaker,
+            "failed_sources": [source_label(s) for s in facts.failed], "weaker": left.weaker, "capped": left.capped,
             "covers_days": days if folded or missed_a_digest(facts, sub, now) else [],
             "empty_note": not items}
 
@@ -403,7 +416,7 @@ def digest_of(config: Config, d: Delivery, sub: Subscriber, papers: dict[str, Pa
         for i in items if i["id"] in papers]
     return Digest(recipient=recipient(sub), day=date.fromisoformat(d.digest_day), items=digest_items,
                   stats=DigestStats(meta.get("new_papers", 0), meta.get("sources", []), meta.get("failed_sources", [])),
-                  weaker_count=meta.get("weaker", 0),
+                  weaker_count=meta.get("weaker", 0), capped_count=meta.get("capped", 0),
                   covers_days=[date.fromisoformat(x) for x in meta.get("covers_days", [])],
                   delivery_key=message_key(d),
                   links=links_for(config, sub.id, [i.paper.arxiv_id for i in digest_items]))
@@ -413,9 +426,9 @@ def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Di
     """The digest the subscriber would get now (or for one digest day), recording nothing."""
     now = ctx.now()
     papers = ctx.store.papers_on_day(day.isoformat()) if day else candidates(ctx, sub)
-    items, weaker = match_subscriber(ctx, sub, papers)
-    facts = digest_facts(ctx, [(sub, papers, items, weaker)], now, source_states(ctx, now))
-    meta = digest_meta(facts, sub, len(papers), items, weaker, now)
+    items, left = match_subscriber(ctx, sub, papers)
+    facts = digest_facts(ctx, [(sub, papers, items, left)], now, source_states(ctx, now))
+    meta = digest_meta(facts, sub, len(papers), items, left, now)
     day = day or local_day(sub, now)
     preview = Delivery(key=delivery_key(sub.id, day) + ":preview", subscriber_id=sub.id, digest_day=day.isoformat(),
                        items=json.dumps(dated(facts, items)), meta=json.dumps(meta), id=0)

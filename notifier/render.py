@@ -279,15 +279,25 @@ def preheader(views: list[dict], nothing: str) -> str:
 ASK_MORE = "Ask for more papers (a lower threshold) to see such matches."
 
 
-def more_line(cut: int, weaker: int) -> str:
+def more_line(cut: int, weaker: int, capped: int = 0, holds: int = 0) -> str:
     """What a digest leaves out and why, '' when nothing (``cut``: the weakest matched papers, left
-    out for size; ``weaker``: matches below the bar): '2 more papers, the weakest, were left out:
-    Gmail cuts longer emails short. 3 weaker matches did not pass your bar.' (then ``ASK_MORE``). It said "and 2 more papers and 3 weaker matches
-    not shown", neither why nor how to see them."""
+    out for size; ``capped``: papers that passed the bar past the ``holds`` papers of max items;
+    ``weaker``: matches below the bar): '2 more papers, the weakest, were left out: Gmail cuts
+    longer emails short. 4 more papers passed your bar; your digest holds 10 at most (raise that
+    number to see them). 3 weaker matches did not pass your bar.' (then ``ASK_MORE``, for the
+    weaker ones only). It said "and 2 more papers and 3 weaker matches not shown", neither
+    why nor how to see them; then it told capped papers as weaker ones, which no lower threshold shows."""
     papers = (f"{cut} more paper{'s, the weakest, were' if cut != 1 else ', the weakest, was'} left out: "
               "Gmail cuts longer emails short.") if cut else ""
+    passed = (f"{capped} more paper{'s' if capped != 1 else ''} passed your bar; your digest holds {holds} "
+              "at most (raise that number to see them).") if capped else ""
     matches = f"{weaker} weaker match{'es' if weaker != 1 else ''} did not pass your bar." if weaker else ""
-    return " ".join(x for x in (papers, matches) if x)
+    return " ".join(x for x in (papers, passed, matches) if x)
+
+
+def left_out_line(digest: Digest, cut: int = 0) -> str:
+    """``more_line`` for a digest, ``cut`` of its papers left out for size."""
+    return more_line(cut, digest.weaker_count, digest.capped_count, len(digest.items))
 
 
 def nothing_line(weaker: int, failed: list[str]) -> str:
@@ -405,10 +415,10 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
                ask_more=ASK_MORE if digest.weaker_count else "")
     shown = len(views)
     while True:
-        more = len(views) - shown + digest.weaker_count
+        more = len(views) - shown + digest.weaker_count + digest.capped_count
         args = dict(ctx, items=by_day(views[:shown], digest), cut=len(views) - shown, more=more,
                     preheader=preheader(views[:shown], ctx["nothing"]),
-                    more_line=more_line(len(views) - shown, digest.weaker_count))
+                    more_line=left_out_line(digest, len(views) - shown))
         page = env.get_template("digest.html.j2").render(**args)
         page = charset_first(_inliner().inline(page))
         size = len(page.encode("utf-8"))
@@ -863,14 +873,14 @@ def render_slack(digest: Digest, *, items_in_summary: int = SLACK_ITEMS_IN_SUMMA
     if rest:
         summary.append(SectionBlock(text=_mrkdwn(
             text=f"{len(rest)} more paper{'s' if len(rest) != 1 else ''} in the thread :thread:")))
-    nothing = nothing_line(digest.weaker_count, digest.stats.failed_sources)
+    nothing, left = nothing_line(digest.weaker_count, digest.stats.failed_sources), left_out_line(digest)
     if not views:
         summary.append(_note(nothing, digest))
-    elif digest.weaker_count and not rest:
-        summary.append(_note(more_line(0, digest.weaker_count), digest))
+    elif left and not rest:
+        summary.append(_note(left, digest))
     groups = [[b.to_dict() for b in [DividerBlock(), *_day_blocks(v), *_item_blocks(v)]] for v in rest]
-    if rest and digest.weaker_count:
-        groups.append([_note(more_line(0, digest.weaker_count), digest).to_dict()])
+    if rest and left:
+        groups.append([_note(left, digest).to_dict()])
     if digest.links:
         summary.append(ContextBlock(elements=[_mrkdwn(
             text=f"{_link(digest.links.manage, 'Change keywords, pause or unsubscribe')}")]))

@@ -172,12 +172,12 @@ class Tester:
         papers = self.papers()
         sub = Subscriber(id=subscriber_id, channel="email", address="tester", profile=json.dumps(texts),
                          threshold=threshold, max_items=max_items)
-        items, weaker = match_subscriber(self.ctx, sub, papers)       # reads the votes of sub.id
+        items, left = match_subscriber(self.ctx, sub, papers)       # reads the votes of sub.id
         by_id = {p.arxiv_id: p for p in papers}
         shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"], i.get("liked", 0), i.get("disliked", 0),
                             i.get("voted_up", False), i["apart"])
                  for i in items if i["id"] in by_id]
-        return TesterResult(items=shown, weaker=weaker, considered=len(papers), ran=True, profiles=len(texts))
+        return TesterResult(items=shown, weaker=left.weaker, considered=len(papers), ran=True, profiles=len(texts))
 
     def keep_warm(self, stop: threading.Event, every_seconds: float = 60.0) -> None:
         """Rebuild the index whenever the stored papers changed (a fetch), so that no visitor
