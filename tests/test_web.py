@@ -668,6 +668,16 @@ def test_the_live_tester_fragment_reports_matches_weaker_ones_and_profile_errors
     assert 'class="error"' in bad.text
 
 
+def test_the_live_tester_tells_papers_past_the_digests_size_apart_from_weaker_ones(client):
+    """With 3 papers a digest, the others that passed the bar are told as such (before: counted
+    nowhere on the page, as weaker matches before that), not as weaker matches."""
+    roomy = read(preview(client, "/tester", {"keywords": "agents", "max_items": "100"}).text)
+    small = read(preview(client, "/tester", {"keywords": "agents", "max_items": "3"}).text)
+    passed = int(re.search(r"this profile would have sent (\d+) papers?", roomy).group(1))
+    assert passed > 3
+    assert f"and {passed - 3} more that passed the bar: a digest holds 3 at most." in small
+
+
 @pytest.mark.parametrize("keywords", ['"speculative dec', 'agents, author:"Tri'])
 def test_a_phrase_still_being_typed_is_not_called_a_mistake_by_the_live_preview(client, keywords):
     """Typed slowly, each key of "speculative decoding" brought "unbalanced quote" in red."""

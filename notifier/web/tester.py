@@ -58,6 +58,7 @@ class TesterItem:
 class TesterResult:
     items: list[TesterItem] = field(default_factory=list)
     weaker: int = 0
+    capped: int = 0              # passed the bar, past the digest's max items
     considered: int = 0          # stored papers first seen in the window
     error: str = ""              # a malformed profile: one line naming the term
     hint: str = ""               # the live preview of a last term still being typed (``still_typing``)
@@ -177,7 +178,8 @@ class Tester:
         shown = [TesterItem(by_id[i["id"]], i["matched"], i["evidence"], i.get("liked", 0), i.get("disliked", 0),
                             i.get("voted_up", False), i["apart"])
                  for i in items if i["id"] in by_id]
-        return TesterResult(items=shown, weaker=left.weaker, considered=len(papers), ran=True, profiles=len(texts))
+        return TesterResult(items=shown, weaker=left.weaker, capped=left.capped, considered=len(papers), ran=True,
+                            profiles=len(texts))
 
     def keep_warm(self, stop: threading.Event, every_seconds: float = 60.0) -> None:
         """Rebuild the index whenever the stored papers changed (a fetch), so that no visitor
