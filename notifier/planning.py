@@ -237,19 +237,19 @@ def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = N
 def unplanned_days(ctx: Context, subs: list[Subscriber], now: datetime) -> dict[int, str]:
     """Subscriber id -> their local day, for those of ``subs`` whose digest of that day is not
     recorded yet, but those whose digest is late (``waits_for_its_time``)."""
-    late = [sub for sub in subs if next_slot_soon(sub, now)]
-    last = ctx.store.last_planned() if late else {}
-    days = {sub.id: local_day(sub, now).isoformat() for sub in subs if not waits_for_its_time(sub, now, last.get(sub.id))}
+    soon = {sub.id: next_slot_soon(sub, now) for sub in subs}
+    last = ctx.store.last_planned() if any(soon.values()) else {}
+    days = {sub.id: local_day(sub, now).isoformat() for sub in subs
+            if not waits_for_its_time(sub, now, soon[sub.id], last.get(sub.id))}
     known = ctx.store.delivery_keys([delivery_key(sub_id, day) for sub_id, day in days.items()])
     return {sub_id: day for sub_id, day in days.items() if delivery_key(sub_id, day) not in known}
 
 
-def waits_for_its_time(sub: Subscriber, now: datetime, last_planned: datetime | None) -> bool:
+def waits_for_its_time(sub: Subscriber, now: datetime, soon: datetime | None, last_planned: datetime | None) -> bool:
     """A digest late for its time (of an earlier local day: the source failed all day, or no run
-    came), with the subscriber's next time coming within FOLD_WINDOW later the same local day,
-    waits for it and goes out then with both days' papers: one message at their time, not one
-    in the night and none at their time. A new subscriber's first digest goes at once."""
-    soon = next_slot_soon(sub, now)
+    came), with the subscriber's next time (``soon``: ``next_slot_soon``) coming later the same
+    local day, waits for it and goes out then with both days' papers: one message at their time,
+    not one in the night and none at their time. A new subscriber's first digest goes at once."""
     return last_planned is not None and soon is not None and local_day(sub, soon) == local_day(sub, now)
 
 
