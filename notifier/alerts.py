@@ -65,13 +65,19 @@ def _delivery_problems(store) -> list[tuple[str, str]]:
             for d in attention if d.subscriber_id not in gone]
 
 
+def is_webhook_url(text: str) -> bool:
+    """An incoming webhook URL (`https://hooks.slack.com/...`) stored as an address: whoever reads
+    it can post to the channel, so operator texts name its subscriber instead."""
+    return text.startswith("https://")
+
+
 def operator_name(address: str | None, sid: int) -> str:
     """A subscriber as the operator's texts name them (alerts, status, resolve, run's lines): their
     address, but an incoming webhook URL (`https://hooks.slack.com/...`: whoever reads it can post
     to the channel; the log redacts it) by id, which every command takes for the address."""
     if address is None:
         return f"subscriber #{sid}"
-    return f"webhook subscriber #{sid}" if address.startswith("https://") else address
+    return f"webhook subscriber #{sid}" if is_webhook_url(address) else address
 
 
 def _delivery_key(d) -> str:
@@ -129,7 +135,7 @@ def carrier_of(sub) -> Carrier:
         return _carrier("email", "email")
     if sub.address.startswith("webhook:"):
         return _carrier(sub.address, f"Slack {sub.address}")
-    if sub.address.startswith("https://"):                  # the URL is a secret: named by its subscriber
+    if is_webhook_url(sub.address):                         # the URL is a secret: named by its subscriber
         return _carrier(f"webhook-of:{sub.id}", f"the Slack webhook of subscriber {sub.id}")
     return _carrier("slack", "Slack")
 

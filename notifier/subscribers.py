@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Callable, Collection
 
-from notifier.alerts import operator_name
+from notifier.alerts import is_webhook_url, operator_name
 from notifier.config import MAX_ITEMS_RANGE, TIME_RE, check_threshold, check_timezone, read_secret
 from notifier.errors import InputError, ProfileError, refusing
 from notifier.store import Subscriber
@@ -174,11 +174,6 @@ def new_subscriber(*, address: str, keywords: list[str], name: str = "", timezon
     return Subscriber(name=name or own_name(address), channel=channel, address=address, profile=json.dumps(profiles),
                       timezone=timezone, delivery_time=time, frequency=freq, weekday=weekday,
                       max_items=max_items, threshold=threshold, origin=origin)
-
-
-def is_webhook_url(text: str) -> bool:
-    """An incoming webhook URL: whoever reads it can post to the channel (``alerts.operator_name``)."""
-    return text.startswith("https://")
 
 
 def own_name(name: str) -> str:
