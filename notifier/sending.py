@@ -126,8 +126,11 @@ def is_due(d: Delivery, now: datetime) -> bool:
 def next_digest_folding(d: Delivery, sub: Subscriber, now: datetime) -> datetime | None:
     """When a retry of ``d`` waits for instead: the subscriber's next digest, if it is planned
     within FOLD_WINDOW and folds ``d`` (of an earlier local day) into its catch-up. None: ``d``
-    goes now (not a retry, no digest that soon, or a stored schedule no longer usable)."""
-    slot = next_slot_soon(sub, now) if d.state == State.RETRY else None
+    goes now (not a retry backing off after a failed try, no digest that soon, or a stored
+    schedule no longer usable). A retry with no next try set is one meant to go at once: a send
+    a crash interrupted (``recovery``), or one the operator re-queued (`notifier resolve`)."""
+    backing_off = d.state == State.RETRY and d.next_attempt_at is not None
+    slot = next_slot_soon(sub, now) if backing_off else None
     return slot if slot and d.digest_day < local_day(sub, slot).isoformat() else None
 
 
