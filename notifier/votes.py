@@ -49,7 +49,7 @@ VOTE_SECOND_ROUND = 0.05    # ... plus this x how like the best VOTE_SECOND_ROUN
                             # top). That mean: old 6 +0.025 -> +0.025, new 18 +0.083 -> +0.091; 5 votes +0.079 -> +0.084,
                             # held out (this tuned too) +0.076 -> +0.083, benchmarks/eval_matcher.py
 VOTE_SECOND_ROUND_DOCS = 5  # (as many as the first round's match.PRF_DOCS)
-VOTE_CREDIBILITY = 10      # ... all of it x the votes' credibility n / (n + this) over
+VOTE_CREDIBILITY = 10      # ... all of it, for more than VOTE_TUNED_AT votes, x their credibility n / (n + this) over
 VOTE_TUNED_AT = 5           # that of this many (the count the weights above were tuned at): the mean of many votes says
                             # more than that of a few (Buehlmann's credibility; this: the count at which the votes weigh
                             # as much as the profile). With a constant pull, 10 votes lifted the old 6 less than 3 did.
@@ -59,11 +59,6 @@ VOTE_TUNED_AT = 5           # that of this many (the count the weights above wer
                             # chosen from 2, 5, 10, 20, 40 on 12 profiles, measured on the other 12: a plateau from 10
                             # to 40, 2 and 5 no better than none). In the judged set's protocol (the votes in the day's
                             # list) the mean +0.065 -> +0.067 (old 6 +0.024 -> +0.023). benchmarks/eval_matcher.py
-                            # Fewer than VOTE_TUNED_AT pull less by the same rule (they pulled as hard as 5): off the
-                            # day, 1 / 2 / 3 votes -0.007 +0.012 +0.040 -> +0.016 +0.024 +0.055 over all 24 (old 6
-                            # -0.010 +0.032 +0.042 -> +0.007 +0.019 +0.035, new 18 -0.007 +0.006 +0.039 -> +0.018
-                            # +0.025 +0.061); the mean over 1-10 votes held out (this chosen on 12 profiles, measured
-                            # on 12) +0.054 -> +0.062; 5 votes and more unchanged
 VOTE_SPREAD_TOP = 40        # ... the spread: of the log scores of the profile's best this many papers
 VOTE_MIN_SPREAD = 0.25      # ... assumed at least (profiles that cannot tell their papers apart)
 VOTE_CLIP = 1.0             # ... by at most this either way (x2.7 or /2.7)
@@ -95,7 +90,7 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], vot
     none when not given), standardised, moves its log score by VOTE_WEIGHT x their sum x the
     spread of the log scores of the profile's VOTE_SPREAD_TOP best papers (where the votes
     reorder; a long tail would make it large) x the votes' ``credibility`` (more than VOTE_TUNED_AT
-    pull harder, fewer less), at most VOTE_CLIP either way; the sum also holds
+    pull harder), at most VOTE_CLIP either way; the sum also holds
     VOTE_SECOND_ROUND x how like it is to the best papers of the ranking the rest of it makes.
     Only matched papers move: an unmatched one stays unmatched, a moved one is still selected
     only with solid evidence; a day paper marked not for me is dropped.
@@ -147,10 +142,11 @@ def apply_votes(index: PaperIndex, totals: np.ndarray, feedback: list[list], vot
 
 
 def credibility(n_votes: np.ndarray) -> np.ndarray:
-    """How hard a profile's ``n_votes`` votes pull against VOTE_TUNED_AT of them: the credibility
+    """How much harder a profile's ``n_votes`` votes pull than VOTE_TUNED_AT of them: the credibility
     n / (n + VOTE_CREDIBILITY) of their mean against theirs, so more votes pull harder, never past
-    (VOTE_TUNED_AT + VOTE_CREDIBILITY) / VOTE_TUNED_AT times, and fewer less (one vote 0.27 as hard)."""
-    return n_votes * (VOTE_TUNED_AT + VOTE_CREDIBILITY) / (VOTE_TUNED_AT * (n_votes + VOTE_CREDIBILITY))
+    (VOTE_TUNED_AT + VOTE_CREDIBILITY) / VOTE_TUNED_AT times; fewer pull as hard (1)."""
+    more = np.maximum(n_votes, VOTE_TUNED_AT)
+    return more * (VOTE_TUNED_AT + VOTE_CREDIBILITY) / (VOTE_TUNED_AT * (more + VOTE_CREDIBILITY))
 
 
 def other_matches(unvoted: np.ndarray, liking: np.ndarray) -> np.ndarray:
