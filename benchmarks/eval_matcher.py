@@ -15,7 +15,7 @@
    (10 random splits, `notifier match --profiles` once per threshold), against the default; and the
    same for the evidence constants of the selection and for SQUARELY (in-process, a grid around the
    defaults), and for the vote constants (in-process: the residual nDCG@10 lift tuned on 12, measured
-   on 12, per group), with the in-sample lift with 3 / 5 / 7 / 10 votes per group and its mean; and
+   on 12, per group), with the in-sample lift with 1 / 2 / 3 / 5 / 7 / 10 votes per group and its mean; and
    for VOTE_CREDIBILITY, how much more than 5 votes pull (the off-the-day lift's mean over those counts).
 5. Empty days: per profile, a day of 40 papers judged irrelevant to it: how many would be sent.
    Threshold reach: papers sent per profile and selection F1 at thresholds across the configurable range
@@ -267,7 +267,7 @@ def leave_half_out_votes(E, profiles: list[dict], papers: list[dict], qrels, gro
                       votes_counts(E, index, parsed, profiles, papers, qrels, group_ids)])
 
 
-VOTE_COUNTS = (3, 5, 7, 10)
+VOTE_COUNTS = (1, 2, 3, 5, 7, 10)     # a subscriber's first votes are 1 and 2: they are measured too
 
 
 CREDIBILITY_GRID = (0, 2, 5, 10, 20, 40)     # 0: any number of votes pulls as VOTE_TUNED_AT do
@@ -275,7 +275,7 @@ CREDIBILITY_GRID = (0, 2, 5, 10, 20, 40)     # 0: any number of votes pulls as V
 
 def leave_half_out_credibility(E, profiles: list[dict], papers: list[dict], qrels, splits: int = 10) -> str:
     """VOTE_CREDIBILITY chosen from CREDIBILITY_GRID for the residual nDCG@10 lift off the day, its mean over
-    3, 5, 7 and 10 votes (what it weighs is the number of votes: 5 alone cannot show it), on 12 random
+    1, 2, 3, 5, 7 and 10 votes (what it weighs is the number of votes: 5 alone cannot show it), on 12 random
     profiles, measured on the other 12. In-process (a module setting), on the index the command line builds."""
     import notifier.votes as votes
 
@@ -298,7 +298,7 @@ def leave_half_out_credibility(E, profiles: list[dict], papers: list[dict], qrel
 
 
 def votes_counts(E, index, parsed: list, profiles: list[dict], papers: list[dict], qrels, group_ids: dict) -> str:
-    """The in-sample residual nDCG@10 lift with 3, 5, 7 and 10 votes on the top, per group, and
+    """The in-sample residual nDCG@10 lift with 1, 2, 3, 5, 7 and 10 votes on the top, per group, and
     their mean: steadier than 5 votes alone, where one profile's residual nDCG@10 moving by 0.3
     (a relevant paper entering or leaving its top 10 can) moves the old 6's lift by 0.05."""
     lifts = {n: feedback_lifts(E, index, parsed, profiles, papers, qrels, None, n) for n in VOTE_COUNTS}
@@ -344,7 +344,7 @@ def off_the_day_lifts(E, index, parsed: list, profiles: list[dict], papers: list
 
 def votes_off_the_day(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, n_votes: int = 5) -> str:
     """The votes of ``votes_lift`` on papers not in the day's list (``off_the_day_lifts``; F1 capped: at
-    most 10 sent), and the nDCG@10 lift so with 3, 5, 7 and 10 votes and their mean: one relevant paper
+    most 10 sent), and the nDCG@10 lift so with 1, 2, 3, 5, 7 and 10 votes and their mean: one relevant paper
     entering or leaving a profile's top 10 moves its residual nDCG@10 by 0.15 to 0.4, the 5 votes' all-24
     figure by 0.006 to 0.017. In-process: the command line has no background."""
     index, parsed = in_process(profiles, papers)

@@ -41,7 +41,8 @@ from notifier.votes import VOTE_KEPT_CELLS, VOTE_SIMILAR, apply_votes, resemblan
 __all__ = ["build_index", "match_profile", "match_profiles", "Matcher", "PaperIndex"]
 
 LOOSE_FACTOR = 0.6          # all words of a phrase within a window, any order
-BACKOFF_FACTOR = 1.0        # a phrase's words found apart
+BACKOFF_FACTOR = 1.0        # a phrase's words found apart (a word two phrases share backs off in each: counted once, the
+                            # 24 profiles fell, tests/test_match_shared_words.py)
 ABBREV_FACTOR = 0.9         # an abbreviation standing for the term (or the reverse)
 RELATIVE_THRESHOLD = 0.4    # selected: >= this share of the profile's reference score (the
 TOP_MEAN = 3                # mean of its TOP_MEAN best: one outstanding paper does not raise the bar) ...
