@@ -129,11 +129,11 @@ def days_label(first, last) -> str:
 
 def week_days(digest: Digest) -> tuple:
     """The first and last day a weekly digest covers: the six days before the day it is sent and
-    that day (it is planned after the day's listing is fetched), or wider when a paper's listing
-    day is outside them (a paper fetched late, a subscriber's time zone). Its subject said "week
-    of" the send day less 7, a day whose listing was in the digest before."""
-    days = [item.day for item in digest.items if item.day]
-    return min([digest.day - timedelta(days=6), *days]), max([digest.day, *days])
+    that day (it is planned after the day's listing is fetched). Its subject said "week of" the
+    send day less 7, a day whose listing was in the digest before; then it widened to the day of
+    any paper listed outside the week (fetched late): a day of June fetched in December made
+    "week Fri 12 Jun – Wed 2 Dec". Such a paper is listed under its own day in the body."""
+    return digest.day - timedelta(days=6), digest.day
 
 
 def count_label(n: int, failed: list[str]) -> str:

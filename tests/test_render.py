@@ -943,8 +943,8 @@ def test_a_weekly_digest_says_in_its_subject_which_week_it_covers_not_only_the_d
     d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"], frequency="weekly:wed"))
     assert render.render_email(d).subject == "3 papers on kv cache — week Thu 23 – Wed 29 Jul"
     assert render.render_slack(d).blocks[0]["text"]["text"] == "3 papers on kv cache — week Thu 23 – Wed 29 Jul"
-    d.items[2].day = date(2026, 7, 21)                  # listed before the week: fetched late, or a time zone
-    assert render.render_email(d).subject == "3 papers on kv cache — week Tue 21 – Wed 29 Jul"
+    d.items[2].day = date(2026, 7, 21)                  # listed before the week (fetched late): still its week
+    assert render.render_email(d).subject == "3 papers on kv cache — week Thu 23 – Wed 29 Jul"
     d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"]))
     assert render.render_email(d).subject == "3 papers on kv cache — Wed 29 Jul"
 
