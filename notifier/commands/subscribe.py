@@ -1,4 +1,5 @@
 from notifier.commands import context, max_items_help, named, note_declared, option, subscribe_command
+from notifier.subscribers import stored_profiles
 
 
 def add_arguments(p):
@@ -65,12 +66,6 @@ def profiles_given(args, existing) -> list[str]:
 
     check_stored(existing, f"{subscribe_command(existing, '-k TEXT')} gives them a new one")
     return stored_profiles(existing)
-
-
-def stored_profiles(sub) -> list[str]:
-    import json
-
-    return json.loads(sub.profile) if sub else []
 
 
 def shown(sub) -> str:
