@@ -1,5 +1,5 @@
 from notifier.commands import context, max_items_help, named, note_declared, option, subscribe_command
-from notifier.subscribers import stored_profiles
+from notifier.subscribers import canonical_address, new_subscriber, settings_of, stored_profiles
 
 
 def add_arguments(p):
@@ -23,7 +23,6 @@ def add_arguments(p):
 
 def run(args) -> int:
     from notifier.commands.edit import stored_or_given
-    from notifier.subscribers import canonical_address, new_subscriber, settings_of
 
     with context(args) as ctx:
         existing = ctx.store.find_subscriber(canonical_address(args.address))      # by address, or by id
