@@ -14,8 +14,8 @@ import os
 import time
 from pathlib import Path
 
-from notifier.channels.outbox import file_in_the_way
 from notifier.errors import NotifierError
+from notifier.paths import file_in_the_way
 
 LOCK_NAME = "notifier.lock"
 

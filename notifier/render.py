@@ -129,11 +129,11 @@ def days_label(first, last) -> str:
 
 def week_days(digest: Digest) -> tuple:
     """The first and last day a weekly digest covers: the six days before the day it is sent and
-    that day (it is planned after the day's listing is fetched), or wider when a paper's listing
-    day is outside them (a paper fetched late, a subscriber's time zone). Its subject said "week
-    of" the send day less 7, a day whose listing was in the digest before."""
-    days = [item.day for item in digest.items if item.day]
-    return min([digest.day - timedelta(days=6), *days]), max([digest.day, *days])
+    that day (it is planned after the day's listing is fetched). Its subject said "week of" the
+    send day less 7, a day whose listing was in the digest before; then it widened to the day of
+    any paper listed outside the week (fetched late): a day of June fetched in December made
+    "week Fri 12 Jun – Wed 2 Dec". Such a paper is listed under its own day in the body."""
+    return digest.day - timedelta(days=6), digest.day
 
 
 def count_label(n: int, failed: list[str]) -> str:
@@ -195,7 +195,7 @@ def item_view(item: DigestItem) -> dict:
             "lang": "ja" if KANA.search(p.title or "") else "", "url": p.url if _safe_url(p.url) else p.abs_url,
             "authors": short_authors(p.authors), "terms": terms, "votes": votes_line(item.match),
             "profiles_line": profiles_line(item.profiles),
-            "evidence": evidence, "day": item.day, "heading": "",
+            "evidence": evidence, "day": item.day, "heading": "", "listed": "",
             "stats": " · ".join(stats), "links": links, "arxiv_id": p.arxiv_id}
 
 
@@ -338,9 +338,22 @@ def grouped_by_day(views: list[dict], digest: Digest) -> bool:
 def by_day(views: list[dict], digest: Digest) -> list[dict]:
     """A weekly or catch-up digest's papers under their day ("Tuesday 28 July" starts each day's
     first paper: its ``heading``), the newest day first, as a mailbox or channel lists messages, and
-    best first within a day. A daily digest, or one planned before items kept their day, stays as
-    ranked. Which papers are shown is decided on the ranking, before this."""
-    return under_days(views) if grouped_by_day(views, digest) else views
+    best first within a day; with more than four, its three best first (``split_summary``, as Slack's
+    summary message has them: ``best_first``), then the rest so. By days alone, the week's best
+    paper, listed on its first day, came last. A daily digest, or one planned before items kept
+    their day, stays as ranked. Which papers are shown is decided on the ranking, before this."""
+    if not grouped_by_day(views, digest):
+        return views
+    best, rest = split_summary(views, SLACK_ITEMS_IN_SUMMARY)
+    return [*best_first(best, digest), *under_days(rest)] if rest else under_days(best)
+
+
+def best_first(best: list[dict], digest: Digest) -> list[dict]:
+    """The best papers of a weekly or catch-up email, best first under one heading, each saying
+    the day it was listed on."""
+    heading = "The best of these days" if is_catch_up(digest) else "The week's best"
+    return [dict(v, heading="" if k else heading, listed=f"listed {long_day_label(v['day'])}")
+            for k, v in enumerate(best)]
 
 
 def under_days(views: list[dict]) -> list[dict]:

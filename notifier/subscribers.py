@@ -182,6 +182,14 @@ def own_name(name: str) -> str:
     return "" if is_webhook_url(name) else name
 
 
+def stored_profiles(sub: Subscriber | None) -> list[str]:
+    """A subscriber's stored profiles, as ``new_subscriber`` stored them (none for nobody: a visitor
+    signing up, an address not stored yet). Passed on as ``kept``, they are read as they are,
+    unchecked as typed text: a profile stored by an older version or another way in (the command
+    line, the web page, a file) never stops a change to the subscriber's other settings."""
+    return json.loads(sub.profile) if sub is not None else []
+
+
 def shown_name(sub) -> str:
     """The subscriber's name as texts show it (a digest's "Sent ... to", listings): their own name,
     else their address, but a webhook subscriber by id (``alerts.operator_name``)."""

@@ -280,6 +280,15 @@ def test_an_edit_says_what_it_changed(cli, options, said):
     assert cli("edit", "ada@example.org", *options)[:2] == (0, f"updated ada@example.org: {said}\n")
 
 
+def test_an_edit_clearing_the_name_says_so_and_what_is_shown_instead(cli):
+    """`edit --name ""` said "name 'Ada' -> 'ada@example.org'" (the address is stored in a missing
+    name's place), and setting a name again "name 'ada@example.org' -> 'Ada'"."""
+    cli("subscribe", "ada@example.org", "-k", "mamba", "--name", "Ada")
+    assert cli("edit", "ada@example.org", "--name", "")[:2] == \
+        (0, "updated ada@example.org: name 'Ada' cleared: ada@example.org is shown instead\n")
+    assert cli("edit", "ada@example.org", "--name", "Ada")[:2] == (0, "updated ada@example.org: name none -> 'Ada'\n")
+
+
 @pytest.mark.parametrize("options,said", [
     (["--pause"], "paused ada@example.org: their digests wait until `notifier edit ada@example.org --resume`"),
     (["--time", "08:00", "--pause"],

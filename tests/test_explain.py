@@ -256,7 +256,7 @@ def test_a_weaker_match_shows_why_it_matched_too(files, capsys):
     assert main(["match", "--papers", papers, "--profile", "routing", "--max-items", "1"]) == 0
     out = capsys.readouterr().out
     assert "title: [Routing] in sparse models" in out and "title: [Routing] in sparse networks" in out
-    assert "1 selected (*), 1 weaker match, 3 papers" in out
+    assert "1 selected (*), 1 more passed the bar (--max-items 1), 0 weaker matches, 3 papers" in out
 
 
 def test_a_phrase_found_only_as_its_words_apart_is_named_so(files, capsys):

@@ -943,8 +943,8 @@ def test_a_weekly_digest_says_in_its_subject_which_week_it_covers_not_only_the_d
     d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"], frequency="weekly:wed"))
     assert render.render_email(d).subject == "3 papers on kv cache — week Thu 23 – Wed 29 Jul"
     assert render.render_slack(d).blocks[0]["text"]["text"] == "3 papers on kv cache — week Thu 23 – Wed 29 Jul"
-    d.items[2].day = date(2026, 7, 21)                  # listed before the week: fetched late, or a time zone
-    assert render.render_email(d).subject == "3 papers on kv cache — week Tue 21 – Wed 29 Jul"
+    d.items[2].day = date(2026, 7, 21)                  # listed before the week (fetched late): still its week
+    assert render.render_email(d).subject == "3 papers on kv cache — week Thu 23 – Wed 29 Jul"
     d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"]))
     assert render.render_email(d).subject == "3 papers on kv cache — Wed 29 Jul"
 
@@ -1027,11 +1027,15 @@ def test_a_folded_japanese_title_keeps_a_combining_sound_mark_with_its_kana(titl
     assert all(render.columns(x) <= 72 for x in lines[first:first + 2])
 
 
-def test_a_weekly_digest_lists_its_papers_under_their_day_newest_day_first_best_first_within_a_day():
+def test_a_weekly_email_starts_with_the_weeks_three_best_then_lists_the_rest_under_their_day():
+    """By days alone (newest first, best first within a day) the week's best paper, listed on
+    Monday, came after Tuesday's two; Slack's summary message had the three best first already.
+    Each of the three says the day it was listed on."""
     text = render.render_email(week_digest()).text
-    body = re.findall(r"^(Tuesday 28 July|Monday 27 July|Friday 24 July|\d\. Paper \d)", text, re.M)
-    assert body == ["Tuesday 28 July", "1. Paper 1", "2. Paper 3", "Monday 27 July", "3. Paper 0", "4. Paper 4",
-                    "Friday 24 July", "5. Paper 2", "6. Paper 5"]
+    body = re.findall(r"^(The week's best|Tuesday 28 July|Monday 27 July|Friday 24 July|\d\. Paper \d)", text, re.M)
+    assert body == ["The week's best", "1. Paper 0", "2. Paper 1", "3. Paper 2", "Tuesday 28 July", "4. Paper 3",
+                    "Monday 27 July", "5. Paper 4", "Friday 24 July", "6. Paper 5"]
+    assert "profiles: llm; systems · listed Monday 27 July" in text and "profile: llm · listed Friday 24 July" in text
     assert "\nTuesday 28 July\n---------------\n" in text and "why: kv cache (abstract)" in text
 
 
@@ -1039,7 +1043,8 @@ def test_a_catch_up_digest_lists_its_papers_under_their_day_and_a_daily_digest_h
     d = week_digest(frequency="daily")
     assert "Monday 27 July" not in render.render_email(d).text + render.render_email(d).html
     d.covers_days = [date(2026, 7, 24), date(2026, 7, 27), date(2026, 7, 28)]
-    assert render.render_email(d).text.index("Tuesday 28 July") < render.render_email(d).text.index("Friday 24 July")
+    text = render.render_email(d).text
+    assert text.index("The best of these days") < text.index("Tuesday 28 July\n") < text.index("Friday 24 July\n")
 
 
 def test_an_email_digest_cut_for_size_leaves_out_the_weakest_papers_of_the_week_not_its_oldest_day():
@@ -1055,9 +1060,9 @@ def test_an_email_digest_cut_for_size_leaves_out_the_weakest_papers_of_the_week_
 def test_each_day_of_a_weekly_email_is_a_heading_row_of_the_card_outlook_draws_with_its_colours():
     html = render.render_email(week_digest()).html
     rows = re.findall(r'<tr><td class="day" [^>]*bgcolor="#f6f8fa"[^>]*>([^<]*)</td></tr>', html)
-    assert rows == ["Tuesday 28 July", "Monday 27 July", "Friday 24 July"]
+    assert rows == ["The week's best", "Tuesday 28 July", "Monday 27 July", "Friday 24 July"]
     card = html[html.index('class="card"'):]                      # after the inbox preview line
-    assert card.index("Monday 27 July") < card.index("Paper 0") < card.index("Friday 24 July")
+    assert card.index("Monday 27 July</td>") < card.index("Paper 4") < card.index("Friday 24 July</td>")
 
 
 def test_a_weekly_slack_digest_heads_each_day_and_its_thread_says_which_day_it_goes_on_with():

@@ -13,6 +13,7 @@ from pathlib import Path
 from notifier.channels.base import Channel, SendResult
 from notifier.models import Digest
 from notifier.outbox import State
+from notifier.paths import file_in_the_way
 
 
 MAX_NAME_WORDS = 60        # characters of a subject in a text message's file name
@@ -45,13 +46,6 @@ def text_file_name(subject: str, stamp: str) -> str:
     all were 'alert-<stamp>.txt', a web visitor's confirmation mail too."""
     words = re.sub(r"[^a-z0-9]+", "-", subject.lower())[:MAX_NAME_WORDS].strip("-")
     return f"{words or 'message'}-{stamp}.txt"
-
-
-def file_in_the_way(folder: Path) -> Path | None:
-    """The file standing where ``folder``, or a folder above it, should be (creating it fails with a
-    bare "File exists" or "Not a directory"); None when there is none."""
-    there = next((p for p in (folder, *folder.parents) if p.exists()), None)
-    return there if there is not None and not there.is_dir() else None
 
 
 def dangling_link(folder: Path) -> Path | None:

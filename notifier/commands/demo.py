@@ -37,7 +37,7 @@ def check_folder(folder: Path) -> None:
     directory". Also for a path with '?' or '%', which the database URL reads as its query or an
     escape: the database went to another file ('a?b' -> 'a') than the one the demo named, or could
     not be opened."""
-    from notifier.channels.outbox import file_in_the_way
+    from notifier.paths import file_in_the_way
     from notifier.errors import InputError
 
     if "?" in str(folder) or "%" in str(folder):

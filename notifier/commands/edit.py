@@ -80,15 +80,27 @@ def done(sub, changed: list[str], paused: bool | None) -> str:
 def what_changed(sub, changes: dict) -> list[str]:
     """Each setting an edit changes, as 'time 07:30 -> 08:00' (the profiles: added and removed)."""
     was, now = settings_shown(sub), settings_shown(sub, changes)
-    said = [f"{key} {was[key]} -> {now[key]}" for key in was if key != "profiles" and was[key] != now[key]]
+    said = [setting_changed(sub, key, was[key], now[key]) for key in was if key != "profiles" and was[key] != now[key]]
     return profiles_changed(json.loads(sub.profile), json.loads(changes.get("profile", sub.profile))) + said
 
 
+def setting_changed(sub, key: str, was: str, now: str) -> str:
+    """'time 07:30 -> 08:00'; a name cleared: "name 'Ada' cleared: ada@example.org is shown instead"
+    (it read "name 'Ada' -> 'ada@example.org'", the address stored in its place)."""
+    if key == "name" and now == NO_NAME:
+        return f"name {was} cleared: {named(sub)} is shown instead"
+    return f"{key} {was} -> {now}"
+
+
+NO_NAME = "none"
+
+
 def settings_shown(sub, changes: dict | None = None) -> dict:
-    """The settings as an edit's line names them: option name -> value as typed."""
+    """The settings as an edit's line names them: option name -> value as typed (no name: the
+    address ``new_subscriber`` stores in its place, or a webhook URL stored before session 31)."""
     value = (lambda key: (changes or {}).get(key, getattr(sub, key)))
     weekday, name = value("weekday"), own_name(value("name"))
-    return {"profiles": value("profile"), "name": f"'{name}'" if name else "none",
+    return {"profiles": value("profile"), "name": f"'{name}'" if name and name != sub.address else NO_NAME,
             "timezone": value("timezone"), "time": value("delivery_time"),
             "frequency": value("frequency") + (f":{weekday}" if weekday else ""),
             "max-items": value("max_items") or "default", "threshold": value("threshold") or "default"}

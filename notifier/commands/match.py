@@ -107,7 +107,7 @@ def read_votes(lines: list, where: str, papers: dict, given: dict | None = None)
 
 
 def run_one(args, index, papers, votes) -> int:
-    from notifier.match import match_profile
+    from notifier.match import DEFAULT_MAX_ITEMS, match_profile
     from notifier.profile import check_profile
     profile = check_profile(args.profile)
     matches = match_profile(index, profile, max_items=args.max_items, threshold=args.threshold,
@@ -122,9 +122,28 @@ def run_one(args, index, papers, votes) -> int:
         doc = index.docs[number[m.paper_id]]
         print_match(own_vote(m, up), doc, m.evidence if m.matched else partly(index, number[m.paper_id], profile))
     chosen = sum(m.selected for m in matches)
-    weaker = len(matches) - chosen
-    print(f"{chosen} selected (*), {weaker} weaker match{'es' if weaker != 1 else ''}, {len(papers)} papers")
+    cap = args.max_items or DEFAULT_MAX_ITEMS
+    capped = passed_past_cap(args, index, profile, votes) if chosen == cap else 0
+    print(summary_line(chosen, capped, len(matches) - chosen - capped, len(papers), cap))
     return 0
+
+
+def passed_past_cap(args, index, profile, votes) -> int:
+    """How many papers passed the bar past --max-items, counted by ``match_profiles``
+    (``Ranked.past_cap``; ``match_profile`` does not pass it on): asked only when the selected
+    papers reached --max-items, so the profile is scored twice only then."""
+    from notifier.match import match_profiles
+    [ranked] = match_profiles(index, [profile], max_items=args.max_items, threshold=args.threshold,
+                              selected_only=True, feedback=[votes] if votes else None)
+    return len(ranked.past_cap)
+
+
+def summary_line(chosen: int, capped: int, weaker: int, papers: int, max_items: int) -> str:
+    """'1 selected (*), 2 more passed the bar (--max-items 1), 0 weaker matches, 3 papers': papers
+    past --max-items were counted as weaker, which no lower --threshold selects (a digest's
+    ``render.more_line`` tells them apart too)."""
+    past = f"{capped} more passed the bar (--max-items {max_items}), " if capped else ""
+    return f"{chosen} selected (*), {past}{weaker} weaker match{'es' if weaker != 1 else ''}, {papers} papers"
 
 
 def own_vote(m, up: set[str]):

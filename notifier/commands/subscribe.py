@@ -1,4 +1,5 @@
 from notifier.commands import context, max_items_help, named, note_declared, option, subscribe_command
+from notifier.subscribers import canonical_address, new_subscriber, settings_of, stored_profiles
 
 
 def add_arguments(p):
@@ -22,7 +23,6 @@ def add_arguments(p):
 
 def run(args) -> int:
     from notifier.commands.edit import stored_or_given
-    from notifier.subscribers import canonical_address, new_subscriber, settings_of
 
     with context(args) as ctx:
         existing = ctx.store.find_subscriber(canonical_address(args.address))      # by address, or by id
@@ -65,12 +65,6 @@ def profiles_given(args, existing) -> list[str]:
 
     check_stored(existing, f"{subscribe_command(existing, '-k TEXT')} gives them a new one")
     return stored_profiles(existing)
-
-
-def stored_profiles(sub) -> list[str]:
-    import json
-
-    return json.loads(sub.profile) if sub else []
 
 
 def shown(sub) -> str:

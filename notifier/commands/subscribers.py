@@ -3,7 +3,7 @@ import sys
 
 from notifier.commands import context, named, write_whole
 from notifier.config import DEFAULT_THRESHOLD
-from notifier.subscribers import shown_name
+from notifier.subscribers import shown_name, stored_profiles
 
 SHOWN = 200          # table rows printed before a summary of the rest
 
@@ -98,8 +98,6 @@ def import_file(ctx, args) -> int:
 
 def profiles_at(ctx, addresses: list[str]) -> dict[str, list[str]]:
     """Address -> stored profiles, for those of these addresses that are stored."""
-    from notifier.commands.subscribe import stored_profiles
-
     return {address: stored_profiles(sub) for address, sub in ctx.store.subscribers_at(addresses).items()}
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlmodel import Session, create_engine, select
 
 from notifier.errors import StoreBusy, StoreError, StoreFull
+from notifier.paths import file_in_the_way
 from notifier.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from notifier.store.tables import SchemaVersion, utcnow
 
@@ -250,8 +251,8 @@ def _check_sqlite_file(path: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        in_the_way = next((p for p in reversed((folder, *folder.parents)) if p.exists() and not p.is_dir()), None)
-        if in_the_way:                        # 'File exists' or 'Not a directory' said nothing of which
+        in_the_way = file_in_the_way(folder)  # 'File exists' or 'Not a directory' said nothing of which
+        if in_the_way is not None:
             raise StoreError(f"{in_the_way} is a file, not a folder: the database {path} cannot be kept there") from None
         raise StoreError(f"{path}: cannot create the state folder {folder}: {err.strerror}") from None
     try:

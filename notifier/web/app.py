@@ -35,7 +35,7 @@ from notifier.config import NO_FILE, Config, read_secret, setting
 from notifier.errors import ConfigError, StoreBusy
 from notifier.logs import event
 from notifier.outbox import State
-from notifier.subscribers import WEEKDAYS, canonical_address
+from notifier.subscribers import WEEKDAYS, canonical_address, stored_profiles
 from notifier.web import inbox, security
 from notifier.web.access import AccessLog, loggable
 from notifier.web.forms import (Fields, address_errors, check, default_more, preview_settings, quotes_isolated,
@@ -738,13 +738,6 @@ class WebApp:
         way = " Open the link in your latest digest." if isinstance(err, TokenError) else ""
         return HTMLResponse(f'<p class="error" role="alert">{html.escape(str(err).capitalize())}.{way}</p>',
                             status_code=410)
-
-
-def stored_profiles(sub) -> frozenset[str]:
-    """A subscriber's stored profiles (none for a visitor signing up): kept as they are, unchecked
-    as typed text, so that a profile stored by the command line or an older version does not stop
-    their other settings from being saved or previewed."""
-    return frozenset(json.loads(sub.profile)) if sub is not None else frozenset()
 
 
 def kept_for_back(page: Response) -> Response:
