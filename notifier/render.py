@@ -132,8 +132,10 @@ def week_days(digest: Digest) -> tuple:
     that day (it is planned after the day's listing is fetched). Its subject said "week of" the
     send day less 7, a day whose listing was in the digest before; then it widened to the day of
     any paper listed outside the week (fetched late): a day of June fetched in December made
-    "week Fri 12 Jun – Wed 2 Dec". Such a paper is listed under its own day in the body."""
-    return digest.day - timedelta(days=6), digest.day
+    "week Fri 12 Jun – Wed 2 Dec". Such a paper is listed under its own day in the body. A
+    listing day after the send day (a time zone behind UTC, where the day's listing came out
+    before the local day began) still ends the span."""
+    return digest.day - timedelta(days=6), max([digest.day, *(item.day for item in digest.items if item.day)])
 
 
 def count_label(n: int, failed: list[str]) -> str:

@@ -945,6 +945,8 @@ def test_a_weekly_digest_says_in_its_subject_which_week_it_covers_not_only_the_d
     assert render.render_slack(d).blocks[0]["text"]["text"] == "3 papers on kv cache — week Thu 23 – Wed 29 Jul"
     d.items[2].day = date(2026, 7, 21)                  # listed before the week (fetched late): still its week
     assert render.render_email(d).subject == "3 papers on kv cache — week Thu 23 – Wed 29 Jul"
+    d.items[2].day = date(2026, 7, 30)                  # listed in UTC before a time zone behind it reached the 30th
+    assert render.render_email(d).subject == "3 papers on kv cache — week Thu 23 – Thu 30 Jul"
     d.recipient = recipient(new_subscriber(address="ann@example.org", keywords=["kv cache"]))
     assert render.render_email(d).subject == "3 papers on kv cache — Wed 29 Jul"
 
