@@ -22,7 +22,7 @@ from notifier.logs import event
 from notifier.models import (Digest, DigestItem, DigestStats, Evidence, Match, Paper, Recipient,
                              liked_besides_itself)
 from notifier.outbox import State
-from notifier.schedule import SubscriberSchedule, last_slot
+from notifier.schedule import SubscriberSchedule, due_subscribers, last_slot
 from notifier.store import Delivery, Planned, Subscriber
 from notifier.store.tables import delivery_key, message_key
 from notifier.subscribers import shown_name
@@ -50,12 +50,19 @@ def local_day(sub: Subscriber, now: datetime) -> date:
     return now.astimezone(ZoneInfo(sub.timezone)).date()
 
 
+def schedule_of(sub: Subscriber) -> SubscriberSchedule | None:
+    """The subscriber's schedule; None if their stored one is no longer usable."""
+    try:
+        return SubscriberSchedule(sub.id, sub.delivery_time, sub.timezone, sub.frequency, sub.weekday)
+    except ConfigError:
+        return None
+
+
 def next_slot_soon(sub: Subscriber, now: datetime) -> datetime | None:
     """The subscriber's next digest time if it comes within FOLD_WINDOW after ``now``; None if
     not (or their stored schedule is no longer usable)."""
-    try:
-        s = SubscriberSchedule(sub.id, sub.delivery_time, sub.timezone, sub.frequency, sub.weekday)
-    except ConfigError:
+    s = schedule_of(sub)
+    if s is None:
         return None
     slot = last_slot(s.time, s.timezone, now + FOLD_WINDOW, s.day_of_week)
     return slot if slot > now else None
@@ -249,8 +256,17 @@ def waits_for_its_time(sub: Subscriber, now: datetime, soon: datetime | None, la
     """A digest late for its time (of an earlier local day: the source failed all day, or no run
     came), with the subscriber's next time (``soon``: ``next_slot_soon``) coming later the same
     local day, waits for it and goes out then with both days' papers: one message at their time,
-    not one in the night and none at their time. A new subscriber's first digest goes at once."""
-    return last_planned is not None and soon is not None and local_day(sub, soon) == local_day(sub, now)
+    not one in the night and none at their time. A new subscriber's first digest goes at once, and
+    so does one asked for before its time that is not late (`run --all` at 03:00 for a 07:00
+    subscriber whose digest of yesterday went out): the same at any hour."""
+    return (last_planned is not None and soon is not None and local_day(sub, soon) == local_day(sub, now)
+            and missed_its_time(sub, last_planned, now))
+
+
+def missed_its_time(sub: Subscriber, last_planned: datetime, now: datetime) -> bool:
+    """Whether the subscriber's latest digest time passed with no digest planned on its local day:
+    the rule that makes them due (``schedule.due_subscribers``). Their schedule is usable."""
+    return due_subscribers([schedule_of(sub)], lambda _: last_planned, now) != []
 
 
 def record_plans(ctx: Context, matched: list[tuple], days: dict[int, str], folded: dict[int, int],

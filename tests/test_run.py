@@ -184,6 +184,27 @@ def test_a_run_whose_digests_an_earlier_run_sent_says_so_not_no_digest_to_send(c
     assert cli("--config", str(config), "run", "--all") == (0, f"no digest to send: 2 already sent by {by}\n", "")
 
 
+def test_run_all_a_few_hours_before_a_subscribers_time_sends_their_digest_as_at_any_other_hour(cli, tmp_path, store):
+    """`run --all` at 03:00, 4 h before Ada's 07:00, the day after her first digest: her digest goes
+    now, as it does at 20:00. Nothing of hers is late (yesterday's went out), so nothing waits for
+    her time; it was kept for 07:00 ("no digest to send") whenever her time came within 6 h. Her
+    07:00 run then sends nothing more."""
+    from notifier.models import Paper
+
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    with freeze_time("2026-06-11 10:00"):
+        cli("subscribe", "ada@example.org", "-k", "mamba", "--time", "07:00", "--timezone", "UTC")
+        store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-11")
+        assert cli("--config", str(config), "run", "--all")[0] == 0
+    with freeze_time("2026-06-12 03:00") as clock:
+        store.ingest([Paper("2606.00002", "Mamba again")], source="hf_daily", digest_day="2026-06-12")
+        code, out, _ = cli("--config", str(config), "run", "--all")
+        assert (code, out) == (0, "deliver ada@example.org: written to the outbox (no [email] host is set), 1 paper\n")
+        clock.move_to("2026-06-12 07:00")
+        assert cli("--config", str(config), "run") == (0, "no digest due\n", "")
+
+
 @pytest.mark.parametrize("stored,why", [
     ("+-mamba", "two operators in term '+-mamba': use one, + (required) or - (excluded)"),
     ("mamba^2^3", "bad weight in term 'mamba^2^3': one ^ per term, e.g. moe^2"),
