@@ -38,7 +38,7 @@ from notifier.models import Match
 from notifier.profile import Profile, Term
 from notifier.votes import VOTE_KEPT_CELLS, VOTE_SIMILAR, apply_votes, resemblance, rocchio_weights
 
-__all__ = ["build_index", "match_profile", "match_profiles", "Matcher", "PaperIndex"]
+__all__ = ["build_index", "match_profile", "match_profiles", "matches_of", "Matcher", "PaperIndex"]
 
 LOOSE_FACTOR = 0.6          # all words of a phrase within a window, any order
 BACKOFF_FACTOR = 1.0        # a phrase's words found apart (a word two phrases share backs off in each: counted once, the
@@ -774,6 +774,11 @@ def match_profile(index: PaperIndex, profile: Profile, *, max_items: int | None 
     [ranked] = match_profiles(index, [profile], max_items=max_items, threshold=threshold,
                               upvote_weight=upvote_weight, selected_only=selected_only,
                               feedback=[feedback] if feedback else None)
+    return matches_of(index, ranked, explain)
+
+
+def matches_of(index: PaperIndex, ranked: Ranked, explain: bool = True) -> list[Match]:
+    """A profile's ``Ranked`` as ``Match``es, best first (``match_profile``)."""
     docs = index.docs
     matches = []
     for i, (d, score, sel, code) in enumerate(zip(ranked.docs, ranked.scores, ranked.selected, ranked.codes)):

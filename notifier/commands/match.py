@@ -107,11 +107,12 @@ def read_votes(lines: list, where: str, papers: dict, given: dict | None = None)
 
 
 def run_one(args, index, papers, votes) -> int:
-    from notifier.match import DEFAULT_MAX_ITEMS, match_profile
+    from notifier.match import DEFAULT_MAX_ITEMS, match_profiles, matches_of
     from notifier.profile import check_profile
     profile = check_profile(args.profile)
-    matches = match_profile(index, profile, max_items=args.max_items, threshold=args.threshold,
-                            upvote_weight=args.upvote_weight, explain=not args.json, feedback=votes)
+    [ranked] = match_profiles(index, [profile], max_items=args.max_items, threshold=args.threshold,
+                              upvote_weight=args.upvote_weight, feedback=[votes] if votes else None)
+    matches = matches_of(index, ranked, explain=not args.json)
     if args.json:
         json.dump([row(m) for m in matches], sys.stdout)
         print()
@@ -121,21 +122,9 @@ def run_one(args, index, papers, votes) -> int:
     for m in matches:
         doc = index.docs[number[m.paper_id]]
         print_match(own_vote(m, up), doc, m.evidence if m.matched else partly(index, number[m.paper_id], profile))
-    chosen = sum(m.selected for m in matches)
-    cap = args.max_items or DEFAULT_MAX_ITEMS
-    capped = passed_past_cap(args, index, profile, votes) if chosen == cap else 0
-    print(summary_line(chosen, capped, len(matches) - chosen - capped, len(papers), cap))
+    chosen, capped = sum(m.selected for m in matches), len(ranked.past_cap)
+    print(summary_line(chosen, capped, len(matches) - chosen - capped, len(papers), args.max_items or DEFAULT_MAX_ITEMS))
     return 0
-
-
-def passed_past_cap(args, index, profile, votes) -> int:
-    """How many papers passed the bar past --max-items, counted by ``match_profiles``
-    (``Ranked.past_cap``; ``match_profile`` does not pass it on): asked only when the selected
-    papers reached --max-items, so the profile is scored twice only then."""
-    from notifier.match import match_profiles
-    [ranked] = match_profiles(index, [profile], max_items=args.max_items, threshold=args.threshold,
-                              selected_only=True, feedback=[votes] if votes else None)
-    return len(ranked.past_cap)
 
 
 def summary_line(chosen: int, capped: int, weaker: int, papers: int, max_items: int) -> str:
