@@ -16,7 +16,7 @@ from pathlib import Path
 
 from notifier.errors import InputError, json_error
 from notifier.store import Subscriber
-from notifier.subscribers import own_name
+from notifier.subscribers import own_name, stored_profiles
 
 COLUMNS = ("id", "name", "address", "channel", "profiles", "timezone", "time", "frequency", "weekday",
            "max_items", "threshold", "active", "origin", "paused")
@@ -47,7 +47,7 @@ def file_format(path: str, given: str | None) -> str:
 def to_row(sub: Subscriber) -> dict:
     """A stored subscriber as one line of `subscribers --json` / an export."""
     return {"id": sub.id, "name": own_name(sub.name), "address": sub.address, "channel": sub.channel,
-            "profiles": json.loads(sub.profile), "timezone": sub.timezone, "time": sub.delivery_time,
+            "profiles": stored_profiles(sub), "timezone": sub.timezone, "time": sub.delivery_time,
             "frequency": sub.frequency, "weekday": sub.weekday, "max_items": sub.max_items,
             "threshold": sub.threshold, "active": sub.active, "origin": sub.origin, "paused": sub.paused}
 

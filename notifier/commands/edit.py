@@ -3,7 +3,7 @@ import json
 from notifier.alerts import edit_command
 from notifier.commands import bring_back, context, find_subscriber, max_items_help, named, note_declared, option
 from notifier.errors import InputError
-from notifier.subscribers import new_subscriber, own_name, settings_of
+from notifier.subscribers import new_subscriber, own_name, settings_of, stored_profiles
 
 
 def add_arguments(p):
@@ -81,7 +81,7 @@ def what_changed(sub, changes: dict) -> list[str]:
     """Each setting an edit changes, as 'time 07:30 -> 08:00' (the profiles: added and removed)."""
     was, now = settings_shown(sub), settings_shown(sub, changes)
     said = [setting_changed(sub, key, was[key], now[key]) for key in was if key != "profiles" and was[key] != now[key]]
-    return profiles_changed(json.loads(sub.profile), json.loads(changes.get("profile", sub.profile))) + said
+    return profiles_changed(stored_profiles(sub), json.loads(changes.get("profile", sub.profile))) + said
 
 
 def setting_changed(sub, key: str, was: str, now: str) -> str:
@@ -118,8 +118,8 @@ def changed_settings(sub, args) -> dict:
     """The settings the options change, checked as `notifier subscribe` checks them: column -> new value."""
     if not args.keywords:
         check_stored(sub)
-    profiles = (args.keywords or json.loads(sub.profile)) + (args.add_keywords or [])
-    checked = new_subscriber(address=sub.address, keywords=profiles, kept=json.loads(sub.profile), named=option,
+    profiles = (args.keywords or stored_profiles(sub)) + (args.add_keywords or [])
+    checked = new_subscriber(address=sub.address, keywords=profiles, kept=stored_profiles(sub), named=option,
                              **stored_or_given(sub, args))
     return {k: v for k, v in settings_of(checked, without=("channel",)).items() if getattr(sub, k) != v}
 
@@ -142,7 +142,7 @@ def check_stored(sub, fix: str = "") -> None:
     from notifier.errors import ProfileError
     from notifier.profile import parse_profile, shown
 
-    for text in json.loads(sub.profile):
+    for text in stored_profiles(sub):
         try:
             parse_profile(text)
         except ProfileError as err:

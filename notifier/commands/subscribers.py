@@ -161,8 +161,6 @@ def export(ctx, args) -> int:
 
 def print_table(ctx, subs, total: int) -> None:
     """The first SHOWN subscribers (``subs``), then how many more of ``total`` there are."""
-    import json
-
     from rich.console import Console
     from rich.table import Table
 
@@ -175,7 +173,7 @@ def print_table(ctx, subs, total: int) -> None:
         address = named(s)              # a webhook URL is a secret: `export` writes it, the table does not
         table.add_row(str(s.id), shown_name(s),
                       address + (" (off)" if not s.active else " (paused)" if s.paused else ""),
-                      "\n".join(json.loads(s.profile)), when, str(s.max_items or ctx.config.matching.max_items),
+                      "\n".join(stored_profiles(s)), when, str(s.max_items or ctx.config.matching.max_items),
                       f"{s.threshold if s.threshold is not None else threshold:g}", s.origin)
     console = Console(width=160)
     with console.capture() as shown:        # written below: a reader that stops early (| head) exits 0,

@@ -11,7 +11,7 @@ from markupsafe import Markup, escape
 
 from notifier.config import ANY_SLACK_USER, DEFAULT_THRESHOLD, MAX_ITEMS_RANGE, THRESHOLD_RANGE, TIME_RE, check_timezone
 from notifier.errors import NotifierError, visible
-from notifier.subscribers import WEEKDAYS, canonical_address, channel_as_typed
+from notifier.subscribers import WEEKDAYS, canonical_address, channel_as_typed, stored_profiles
 from notifier.web.tester import profile_error_at
 
 QUOTED = re.compile(r"((?<!\w)'.+?'(?!\w)|“.+?”|\(-[^()]+\))")   # a value a message quotes: 'term', “é”,
@@ -91,10 +91,8 @@ class Fields:
 
     @classmethod
     def of_subscriber(cls, sub, default_more: int) -> "Fields":
-        import json
-
         more = "" if sub.threshold is None else str(round(100 - sub.threshold * 100))
-        f = cls(email=sub.address, keywords=json.loads(sub.profile) + [""], time=sub.delivery_time,
+        f = cls(email=sub.address, keywords=stored_profiles(sub) + [""], time=sub.delivery_time,
                 timezone=sub.timezone, frequency=sub.frequency, weekday=sub.weekday or "mon",
                 max_items=str(sub.max_items or ""), more=more, default_more=default_more)
         f.version = f.fingerprint()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -66,14 +67,14 @@ class TesterResult:
     profiles: int = 1            # how many profiles were run (the manage page has several)
 
 
-def profile_error(texts: list[str], kept: frozenset[str] = frozenset()) -> str:
+def profile_error(texts: list[str], kept: Collection[str] = ()) -> str:
     """'' when every profile is accepted as typed (``check_typed``, as the command line checks
     it); else the first error, naming the term. ``kept``: the subscriber's stored profiles, which
     may be longer than MAX_PROFILE_CHARS too."""
     return profile_error_at(texts, kept)[1]
 
 
-def still_typing(boxes: list[str], kept: frozenset[str] = frozenset()) -> str:
+def still_typing(boxes: list[str], kept: Collection[str] = ()) -> str:
     """The live preview's calm line for a profile still being typed in one of the keyword ``boxes``
     (blank ones too, as the page has them), else ''. Typed slowly, "agents"
     showed "has only common words" in red after its "a", "speculative decoding" "unbalanced quote"
@@ -105,7 +106,7 @@ def of_box(hint: str, at: int, count: int) -> str:
     return f"{'New profile' if at == count - 1 else f'Profile {at + 1}'}: {hint}"
 
 
-def mended(texts: list[str], at: int, versions: list[str], kept: frozenset[str]) -> bool:
+def mended(texts: list[str], at: int, versions: list[str], kept: Collection[str]) -> bool:
     """Would one of ``versions`` of ``texts[at]`` make every profile valid?"""
     return any(not profile_error([*texts[:at], version, *texts[at + 1:]], kept) for version in versions)
 
@@ -122,7 +123,7 @@ def refused_alone(text: str) -> bool:
         return bool(profile_error([(err.term or "").lstrip("+-")]))
 
 
-def profile_error_at(texts: list[str], kept: frozenset[str] = frozenset()) -> tuple[int | None, str]:
+def profile_error_at(texts: list[str], kept: Collection[str] = ()) -> tuple[int | None, str]:
     """(which of ``texts`` is refused, its error naming the term), or (None, '') when none is."""
     from notifier.profile import check_typed
 
@@ -153,7 +154,7 @@ class Tester:
         return self._papers[1]
 
     def run(self, texts: list[str], *, threshold: float | None = None, max_items: int | None = None,
-            subscriber_id: int = 0, kept: frozenset[str] = frozenset()) -> TesterResult:
+            subscriber_id: int = 0, kept: Collection[str] = ()) -> TesterResult:
         """What ``texts`` would have sent; with ``subscriber_id``, that subscriber's votes applied
         (0: nobody's, the sign-up page), and ``kept`` their stored profiles (``profile_error``)."""
         texts = [t.strip() for t in texts if t and t.strip()]
