@@ -12,6 +12,9 @@ from freezegun import freeze_time
 from starlette.testclient import TestClient
 
 from notifier import render
+from notifier.context import open_context
+from notifier.models import Paper
+from notifier.web.access import loggable
 from notifier.web.app import create_app
 from notifier.web.tokens import Token
 from test_web_links import send_digest
@@ -98,3 +101,20 @@ def test_a_digest_email_has_no_browser_link_when_the_web_is_not_set_up(config, s
     html, text = parts(msg)
     assert "Gmail cuts longer emails short." in html and "Gmail cuts longer emails short." in text
     assert "browser" not in html.lower() and "browser" not in text.lower()
+
+
+def test_a_digest_page_shows_a_title_with_markup_as_text(web_config, browser):
+    """Guard: a title is untrusted text; the page's template escapes it (jinja2 autoescape)."""
+    hostile = Paper(arxiv_id="2606.99999", title='<img src=x onerror=alert(1)> Speculative decoding for all',
+                    abstract="Speculative decoding, faster.", authors=["Eve <eve@example.org>"])
+    with open_context(web_config) as ctx:
+        ctx.store.ingest([hostile], source="hf_daily", digest_day="2026-06-12")
+    _, msg = send_digest(web_config)
+    page = browser.get(re.search(r'href="([^"]+/digest/[^"]+)"', parts(msg)[0]).group(1))
+    assert "&lt;img src=x onerror=alert(1)&gt; Speculative decoding for all" in page.text
+    assert "<img src=x" not in page.text and "<eve@" not in page.text
+
+
+def test_the_access_log_leaves_out_a_digest_links_token():
+    """It logged /digest/<token>: a key to someone's digest and, with it, its vote links."""
+    assert loggable("/digest/WzEsIjIwMjYtMDYtMTIiXQ.aZ.sig") == "/digest/…"
