@@ -142,6 +142,7 @@ class DigestLinks:
     manage: str
     unsubscribe: str                                    # https; a POST of List-Unsubscribe=One-Click works too
     votes: dict[str, tuple[str, str]] = field(default_factory=dict)   # paper id -> (more like this, not for me)
+    browser: str = ""                                   # the digest as a web page, all its papers; '' without one
 
 
 @dataclass

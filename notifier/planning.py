@@ -435,7 +435,7 @@ def digest_of(config: Config, d: Delivery, sub: Subscriber, papers: dict[str, Pa
                   weaker_count=meta.get("weaker", 0), capped_count=meta.get("capped", 0),
                   covers_days=[date.fromisoformat(x) for x in meta.get("covers_days", [])],
                   delivery_key=message_key(d),
-                  links=links_for(config, sub.id, [i.paper.arxiv_id for i in digest_items]))
+                  links=links_for(config, sub.id, [i.paper.arxiv_id for i in digest_items], day=d.digest_day))
 
 
 def preview_digest(ctx: Context, sub: Subscriber, day: date | None = None) -> Digest:

@@ -281,25 +281,40 @@ def preheader(views: list[dict], nothing: str) -> str:
 ASK_MORE = "Ask for more papers (a lower threshold) to see such matches."
 
 
-def more_line(cut: int, weaker: int, capped: int = 0, holds: int = 0) -> str:
+def more_line(cut: int, weaker: int, capped: int = 0, holds: int = 0, online: bool = False) -> str:
     """What a digest leaves out and why, '' when nothing (``cut``: the weakest matched papers, left
     out for size; ``capped``: papers that passed the bar past the ``holds`` papers of max items;
     ``weaker``: matches below the bar): '2 more papers, the weakest, were left out: Gmail cuts
     longer emails short. 4 more papers passed your bar; your digest holds 10 at most (raise that
     number to see them). 3 weaker matches did not pass your bar.' (then ``ASK_MORE``, for the
     weaker ones only). It said "and 2 more papers and 3 weaker matches not shown", neither
-    why nor how to see them; then it told capped papers as weaker ones, which no lower threshold shows."""
+    why nor how to see them; then it told capped papers as weaker ones, which no lower threshold shows.
+    ``online``: the digest has a web page (``DigestLinks.browser``), which holds the papers cut: 'See
+    all 10 in your browser.' follows the cut (the reader was told of papers with no way to see them)."""
+    return " ".join(x for x in more_parts(cut, weaker, capped, holds, online) if x)
+
+
+def more_parts(cut: int, weaker: int, capped: int = 0, holds: int = 0, online: bool = False) -> tuple[str, str, str]:
+    """``more_line`` in three: (the papers cut for size, where to see them all, the rest); the HTML
+    links the second to the digest's web page."""
     papers = (f"{cut} more paper{'s, the weakest, were' if cut != 1 else ', the weakest, was'} left out: "
               "Gmail cuts longer emails short.") if cut else ""
+    see_all = f"See all {holds} in your browser." if cut and online else ""
     passed = (f"{capped} more paper{'s' if capped != 1 else ''} passed your bar; your digest holds {holds} "
               "at most (raise that number to see them).") if capped else ""
     matches = f"{weaker} weaker match{'es' if weaker != 1 else ''} did not pass your bar." if weaker else ""
-    return " ".join(x for x in (papers, passed, matches) if x)
+    return papers, see_all, " ".join(x for x in (passed, matches) if x)
+
+
+def left_out_parts(digest: Digest, cut: int = 0) -> tuple[str, str, str]:
+    """``more_parts`` for a digest, ``cut`` of its papers left out for size."""
+    online = bool(digest.links and digest.links.browser)
+    return more_parts(cut, digest.weaker_count, digest.capped_count, len(digest.items), online)
 
 
 def left_out_line(digest: Digest, cut: int = 0) -> str:
     """``more_line`` for a digest, ``cut`` of its papers left out for size."""
-    return more_line(cut, digest.weaker_count, digest.capped_count, len(digest.items))
+    return " ".join(x for x in left_out_parts(digest, cut) if x)
 
 
 def nothing_line(weaker: int, failed: list[str]) -> str:
@@ -426,6 +441,7 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
                name=isolated(one_line(digest.recipient.name, 80)), from_name=isolated(one_line(from_name, 80)),
                unsubscribe=unsubscribe, catch_up=is_catch_up(digest), css=css,
                manage=digest.links.manage if digest.links else None,
+               browser=digest.links.browser if digest.links else "",
                nothing=nothing_line(digest.weaker_count, digest.stats.failed_sources) if not views else "",
                ask_more=ASK_MORE if digest.weaker_count else "")
     shown = len(views)
@@ -433,7 +449,8 @@ def render_email(digest: Digest, *, from_name: str = "digest-notifier", unsubscr
         more = len(views) - shown + digest.weaker_count + digest.capped_count
         args = dict(ctx, items=by_day(views[:shown], digest), cut=len(views) - shown, more=more,
                     preheader=preheader(views[:shown], ctx["nothing"]),
-                    more_line=left_out_line(digest, len(views) - shown))
+                    more_line=left_out_line(digest, len(views) - shown),
+                    more_parts=left_out_parts(digest, len(views) - shown))
         page = env.get_template("digest.html.j2").render(**args)
         page = charset_first(_inliner().inline(page))
         size = len(page.encode("utf-8"))

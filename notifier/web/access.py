@@ -11,7 +11,7 @@ import time
 from notifier.logs import event
 
 log = logging.getLogger("notifier.web.access")
-TOKEN_IN_PATH = re.compile(r"^(/(?:sent|confirm|subscribed|manage|unsubscribe|vote)/)[^/]+")    # the routes with a token
+TOKEN_IN_PATH = re.compile(r"^(/(?:sent|confirm|subscribed|manage|unsubscribe|vote|digest)/)[^/]+")    # the routes with a token
 
 
 def loggable(path: str) -> str:

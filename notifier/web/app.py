@@ -40,7 +40,7 @@ from notifier.web import inbox, security
 from notifier.web.access import AccessLog, loggable
 from notifier.web.forms import (Fields, address_errors, check, default_more, preview_settings, quotes_isolated,
                                 readable_address, readable_title)
-from notifier.web.links import manage_url, unsubscribe_url, url
+from notifier.web.links import digest_links, manage_url, unsubscribe_url, url
 from notifier.web.ratelimit import MovingWindow
 from notifier.web.tester import MAX_PROFILE_CHARS, Tester, TesterResult, still_typing
 from notifier.store import BUSY_TIMEOUT_MS
@@ -593,6 +593,31 @@ class WebApp:
         event(log, "web profile saved", subscriber=sub.address)
         return self.store.update_subscriber(sub.id, **settings_of(wanted, without=("name", "channel")))
 
+    # -- a sent digest as a web page ---------------------------------------------------------------
+    def sent_digest(self, token: str):
+        """The digest a "View this digest in your browser" link names (its subscriber and digest day:
+        its delivery's key), every paper of it, with vote links signed here; Gone when none is stored."""
+        from notifier.planning import build_digest
+        from notifier.store.tables import delivery_key
+
+        sub, t = self.subscriber_for("digest", token)
+        d = self.store.delivery_by_key(delivery_key(sub.id, t.day))
+        if d is None:
+            raise Gone("this digest is not stored here (it was not sent, or it was removed since)")
+        digest = build_digest(self.ctx, d, sub)
+        digest.links = digest_links(self.base, self.secret, sub.id, [i.paper.arxiv_id for i in digest.items], t.day)
+        return digest
+
+    async def digest_page(self, request: Request) -> Response:
+        from notifier import render
+
+        digest = await run_in_threadpool(self.sent_digest, request.path_params["token"])
+        views = render.by_day(render.with_votes([render.item_view(i) for i in digest.items], digest), digest)
+        return self.page(request, "digest", title=render.subject(digest), counts=render.status_line(digest),
+                         items=views, more_line=render.left_out_line(digest) if views else "",
+                         nothing=render.nothing_line(digest.weaker_count, digest.stats.failed_sources) if not views else "",
+                         ask_more=render.ASK_MORE if digest.weaker_count else "", manage=digest.links.manage)
+
     # -- unsubscribe (RFC 8058) -----------------------------------------------------------------
     async def unsubscribe_page(self, request: Request) -> Response:
         t = self.verify("unsubscribe", request.path_params["token"], UNSUBSCRIBE_DAYS)
@@ -927,6 +952,7 @@ def create_app(config: Config, env: dict | None = None, clock: Callable[[], date
         Route("/unsubscribe/{token}", web.unsubscribe, methods=["POST"]),
         Route("/vote/{token}", web.vote_page, methods=["GET"]),
         Route("/vote/{token}", web.vote, methods=["POST"]),
+        Route("/digest/{token}", web.digest_page, methods=["GET"]),
         Route("/slack/actions", web.slack_actions, methods=["POST"]),
         Route("/healthz", lambda request: PlainTextResponse("ok\n"), methods=["GET"]),
         Route("/favicon.ico", lambda request: icon, methods=["GET"]),

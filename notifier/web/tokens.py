@@ -8,7 +8,7 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-PURPOSES = ("confirm", "manage", "unsubscribe", "vote", "sent")     # "sent": the address a sign-up mailed (a cookie)
+PURPOSES = ("confirm", "manage", "unsubscribe", "vote", "sent", "digest")     # "sent": the address a sign-up mailed (a cookie)
 
 
 class TokenError(Exception):
@@ -25,6 +25,7 @@ class Token:
     subject: int                 # subscriber id (sign-up id for "confirm")
     paper: str | None = None     # votes: the paper
     vote: int = 0                # votes: +1 / -1
+    day: str | None = None       # digest: its digest day, YYYY-MM-DD (with the subscriber, its delivery's key)
     issued: datetime | None = field(default=None, compare=False)   # when it was signed (verify sets it), whole seconds
 
 
@@ -40,7 +41,7 @@ class Signer:
         return URLSafeTimedSerializer(self._secret, salt=f"notifier.{purpose}")
 
     def sign(self, token: Token) -> str:
-        payload = [token.subject] + ([token.paper, token.vote] if token.purpose == "vote" else [])
+        payload = [token.subject] + {"vote": [token.paper, token.vote], "digest": [token.day]}.get(token.purpose, [])
         return self._serializer(token.purpose).dumps(payload)
 
     def sign_sent(self, signup: dict) -> str:
@@ -68,4 +69,6 @@ class Signer:
         if purpose == "vote":
             subject, paper, vote = payload
             return Token(purpose, int(subject), str(paper), int(vote), issued=issued)
+        if purpose == "digest":
+            return Token(purpose, int(payload[0]), day=str(payload[1]), issued=issued)
         return Token(purpose, int(payload[0]), issued=issued)
