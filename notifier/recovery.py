@@ -92,20 +92,26 @@ def finish_claimed(ctx: Context, stop: threading.Event | None = None, poll: floa
     """`run` on a shared database, after its batch: wait while digests are still claimed by other
     workers, taking over and sending those whose claim expires (their worker died), so the run
     leaves nothing behind. Waits at most two leases: long enough for a dead worker's claim to run
-    out, not for live workers' batches (theirs to finish)."""
+    out, not for live workers' batches (theirs to finish). This worker's own claims are not waited
+    for: its batch is over, and one still `sending` is a Slack post whose answer was lost and
+    which the channel did not show yet (``sending.recorded_as``): the run reports it, and the next
+    run or a worker's sweep looks for it again. (Waiting for it took the run a lease: 300 s.)"""
     import time
 
     from notifier.sending import send_pending      # (sending imports this module)
 
+    def others_claims():
+        return [d for d in ctx.store.deliveries(states=(State.SENDING,)) if d.worker != ctx.store.worker]
+
     reports: list[DeliveryReport] = []
     wait = 2 * lease_of(ctx).total_seconds()
-    deadline, claimed = time.monotonic() + wait, ctx.store.deliveries(states=(State.SENDING,))
+    deadline, claimed = time.monotonic() + wait, others_claims()
     if claimed:
         event(log, "waiting for digests other workers are sending", **claims(claimed), at_most=f"{wait:g} s")
     while claimed and time.monotonic() < deadline and not (stop is not None and stop.is_set()):
         time.sleep(poll)
         reports += send_pending(ctx, stop=stop)          # takes over expired claims first
-        claimed = ctx.store.deliveries(states=(State.SENDING,))
+        claimed = others_claims()
     if claimed:
         event(log, "stopped waiting: digests still claimed by other workers", logging.WARNING, **claims(claimed))
     return reports

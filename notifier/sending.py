@@ -216,7 +216,14 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime,
         result = send()
     error = one_line(result.error) or None      # a mail server's answer of several lines: one line of status
     state, next_at = settle(ctx, sub, result.state, claimed.attempts, now)
-    if not record(ctx, d, sub, sender, recorded_as(state, sender), result.provider_ref, error=error,
+    stored = recorded_as(state, sender)
+    if stored == State.SENDING:                      # its answer was lost: is it in the channel?
+        if sender.find_sent(build_digest(ctx, claimed, sub, papers)):
+            state, stored, error = State.SENT, State.SENT, None
+            event(log, "answer lost; found in the channel", subscriber=sub.address, key=d.key)
+        else:
+            error = f"{error or 'no answer'}; not in the channel yet: the next run or daemon sweep looks for it again"
+    if not record(ctx, d, sub, sender, stored, result.provider_ref, error=error,
                   next_attempt_at=next_at, now=now):
         event(log, "delivery taken over", logging.WARNING, subscriber=sub.address, key=d.key, outcome=state)
         return DeliveryReport(who, "taken over", n, where=result.provider_ref, error=error)
@@ -287,9 +294,10 @@ def settle(ctx: Context, sub: Subscriber, state: str, attempts: int, now: dateti
 
 def recorded_as(state: str, sender) -> str:
     """The state a send's outcome is stored in. One of unknown outcome stays `sending` where the
-    channel can be looked up (a Slack bot's: the answer to its post was lost), so recovery looks
-    for it once its claim runs out, as after a crash: found, it is sent (it was `unknown` for the
-    operator to check); not found, it goes the ``unknown_policy`` way."""
+    channel can be looked up (a Slack bot's: the answer to its post was lost): ``send_one`` looks
+    for it at once and records it sent if it is there; if not yet, recovery looks again once its
+    claim runs out, as after a crash: found, it is sent; not found, it goes the ``unknown_policy``
+    way (never re-posted at once: Slack may still be taking the post)."""
     return State.SENDING if state == State.UNKNOWN and getattr(sender, "find_sent", None) is not None else state
 
 
