@@ -225,14 +225,15 @@ def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Deliv
     return ctx.store.delivery_by_key(delivery_key(sub.id, local_day(sub, now)))
 
 
-def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = None) -> int:
+def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = None, at_once: bool = False) -> int:
     """Record each subscriber's digest for their local day, if there is anything to send, and
     (unless ``send_empty``) an `empty` one if not, so they are not re-matched all day and papers
     arriving later go into the next digest; nothing at all while a source is failing
     (``_planned``). The batch is matched together and recorded
-    PLAN_CHUNK subscribers per transaction. -> how many digests are waiting to be sent."""
+    PLAN_CHUNK subscribers per transaction. ``at_once``: a late digest does not wait for the
+    subscriber's time (``unplanned_days``). -> how many digests are waiting to be sent."""
     now = now or ctx.now()
-    days = unplanned_days(ctx, subs, now)
+    days = unplanned_days(ctx, subs, now, at_once=at_once)
     subs = [sub for sub in subs if sub.id in days]
     sources = source_states(ctx, now)   # before the papers: a fetch that succeeds meanwhile is not taken for failed
     folded = ctx.store.supersede_open_many({sub.id: days[sub.id] for sub in subs})   # missed: a catch-up
@@ -241,15 +242,22 @@ def plan_batch(ctx: Context, subs: list[Subscriber], *, now: datetime | None = N
                for chunk in batched(match_batch(ctx, subs), PLAN_CHUNK))
 
 
-def unplanned_days(ctx: Context, subs: list[Subscriber], now: datetime) -> dict[int, str]:
+def unplanned_days(ctx: Context, subs: list[Subscriber], now: datetime, *, at_once: bool = False) -> dict[int, str]:
     """Subscriber id -> their local day, for those of ``subs`` whose digest of that day is not
-    recorded yet, but those whose digest is late (``waits_for_its_time``)."""
-    soon = {sub.id: next_slot_soon(sub, now) for sub in subs}
-    last = ctx.store.last_planned() if any(soon.values()) else {}
-    days = {sub.id: local_day(sub, now).isoformat() for sub in subs
-            if not waits_for_its_time(sub, now, soon[sub.id], last.get(sub.id))}
+    recorded yet, but those whose digest is late and waits for their time (``held_for_their_time``)
+    unless asked for ``at_once`` (`run --all`, `run --subscriber`)."""
+    held = {} if at_once else held_for_their_time(ctx, subs, now)
+    days = {sub.id: local_day(sub, now).isoformat() for sub in subs if sub.id not in held}
     known = ctx.store.delivery_keys([delivery_key(sub_id, day) for sub_id, day in days.items()])
     return {sub_id: day for sub_id, day in days.items() if delivery_key(sub_id, day) not in known}
+
+
+def held_for_their_time(ctx: Context, subs: list[Subscriber], now: datetime) -> dict[int, datetime]:
+    """Subscriber id -> their next digest time, for those of ``subs`` whose late digest waits for
+    it (``waits_for_its_time``)."""
+    soon = {sub.id: next_slot_soon(sub, now) for sub in subs}
+    last = ctx.store.last_planned() if any(soon.values()) else {}
+    return {sub.id: soon[sub.id] for sub in subs if waits_for_its_time(sub, now, soon[sub.id], last.get(sub.id))}
 
 
 def waits_for_its_time(sub: Subscriber, now: datetime, soon: datetime | None, last_planned: datetime | None) -> bool:

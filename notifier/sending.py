@@ -65,31 +65,32 @@ def why_outbox(config, channel: str) -> str:
 
 def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool = False,
             now: datetime | None = None, stop: threading.Event | None = None,
-            alone: bool = False) -> list[DeliveryReport]:
+            alone: bool = False, at_once: bool = False) -> list[DeliveryReport]:
     """Plan and send the digests of the given subscribers (default: every active one); only
     those are read. Every digest waiting whose time has come goes out with them, unless ``alone``
-    (`run --subscriber`: theirs only). ``stop`` (set by SIGTERM) ends the batch after the message
-    in flight."""
+    (`run --subscriber`: theirs only). ``at_once`` (`run --all`, `run --subscriber`): a late
+    digest goes now rather than wait for the subscriber's time (``planning.unplanned_days``).
+    ``stop`` (set by SIGTERM) ends the batch after the message in flight."""
     now, pending_of = now or ctx.now(), subscriber_ids if alone else None
     subs = ctx.store.list_subscribers(ids=subscriber_ids)
     if subs:                # none due: nothing is matched, and the matcher is not loaded
         ctx.matcher.refresh(ctx.store.papers_version())
     if dry_run:
-        return preview_reports(ctx, subs, now, pending_of)
-    plan_batch(ctx, subs, now=now)
+        return preview_reports(ctx, subs, now, pending_of, at_once)
+    plan_batch(ctx, subs, now=now, at_once=at_once)
     return (send_pending(ctx, pending_of, now=now, stop=stop)
             + [alerted(ctx, sub, error) for sub, _, error in stored_profiles(subs) if error])
 
 
 def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime,
-                    pending_of: list[int] | None = None) -> list[DeliveryReport]:
+                    pending_of: list[int] | None = None, at_once: bool = False) -> list[DeliveryReport]:
     """The lines a run would print, marked dry-run, in its order: one per digest waiting whose time
     has come (a retry due), then one per digest it would plan and send (nothing matched: only with
     ``send_empty``; none for a subscriber whose digest of the day is recorded already; a waiting
     one it would fold into it is counted in it, as the catch-up carries its papers), and one whose
     stored profile no longer parses reported held, as the run holds it. ``pending_of``: only
     these subscribers' waiting digests (None: all), as ``send_pending`` takes them."""
-    days = unplanned_days(ctx, subs, now)
+    days = unplanned_days(ctx, subs, now, at_once=at_once)
     due = [sub for sub in subs if sub.id in days]
     waiting = ctx.store.deliveries(states=WAITING, subscriber_ids=pending_of)
     folded = {d.id for d in waiting if d.digest_day < days.get(d.subscriber_id, d.digest_day)}

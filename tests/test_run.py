@@ -431,3 +431,50 @@ def test_a_run_for_one_subscriber_settles_only_their_digest_a_crash_left_mid_sen
     states = {store.find_subscriber(d.subscriber_id).address: d.state for d in store.deliveries()}
     assert states == {"ada@example.org": "sent", "bob@example.org": "sending"}, (states, out)
     assert code == 0 and out.startswith("deliver ada@example.org: written to the outbox"), out
+
+
+def late_by_a_day(cli, store, config):
+    """Ada (07:00 Berlin) and Bob had their digests of 11 June; no run came on the 12th. -> the
+    papers of the 12th, stored."""
+    from notifier.models import Paper
+
+    with freeze_time("2026-06-11 10:00"):
+        cli("subscribe", "ada@example.org", "-k", "mamba", "--time", "07:00", "--timezone", "Europe/Berlin")
+        cli("subscribe", "bob@example.org", "-k", "mamba", "--time", "20:00", "--timezone", "UTC")
+        store.ingest([Paper("2606.00001", "Mamba at scale")], source="hf_daily", digest_day="2026-06-11")
+        assert cli("--config", str(config), "run", "--all")[0] == 0
+    store.ingest([Paper("2606.00002", "Mamba again")], source="hf_daily", digest_day="2026-06-12")
+
+
+def test_a_late_digest_kept_for_the_subscribers_time_is_named_by_the_run_with_when_and_how_to_send_it_now(
+        cli, tmp_path, store):
+    """At 03:00 Berlin a timer's run kept Ada's late digest for her 07:00 (one message with both
+    days' papers, none in the night) and said "no digest to send", as if nothing had matched."""
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    late_by_a_day(cli, store, config)
+    wait = ("wait ada@example.org: their late digest waits for their time, 07:00 Europe/Berlin (in 4 h), to go out "
+            "with that day's papers in one message; `notifier run --subscriber ada@example.org` sends it now")
+    with freeze_time("2026-06-13 01:00") as clock:
+        for args in (["run", "--dry-run"], ["run"]):
+            code, out, _ = cli("--config", str(config), *args)
+            assert (code, out.splitlines()) == (0, [out.splitlines()[0], wait]), args
+            assert out.startswith("deliver bob@example.org: ")      # his time is 19 h away: his goes now
+        clock.move_to("2026-06-13 05:00")                            # her 07:00
+        code, out, _ = cli("--config", str(config), "run")
+    assert (code, out) == (0, "deliver ada@example.org: written to the outbox (no [email] host is set), 1 paper\n")
+
+
+@pytest.mark.parametrize("ask", [["--subscriber", "ada@example.org"], ["--all"]], ids=["subscriber", "all"])
+def test_a_late_digest_asked_for_by_name_or_with_all_goes_now_and_not_again_at_their_time(cli, tmp_path, store, ask):
+    """Asked for now, it was kept for her 07:00 all the same: "no digest to send"."""
+    config = tmp_path / "offline.toml"
+    config.write_text("[sources.hf_daily]\nenabled = false\n")
+    late_by_a_day(cli, store, config)
+    with freeze_time("2026-06-13 01:00") as clock:
+        code, out, _ = cli("--config", str(config), "run", *ask)
+        assert code == 0 and "deliver ada@example.org: written to the outbox (no [email] host is set), 1 paper\n" in out
+        assert "wait " not in out
+        clock.move_to("2026-06-13 05:00")                            # her 07:00: nothing more of hers
+        code, out, _ = cli("--config", str(config), "run")
+    assert code == 0 and "ada@example.org" not in out
