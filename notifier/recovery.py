@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("notifier.pipeline")     # the name its lines had before the cut: operators filter on it
 
 
+LOOKED_FOR_LATER = "not in the channel yet: the next run or daemon sweep looks for it again"   # a lost answer's row
+
+
 def lease_of(ctx: Context) -> timedelta:
     return timedelta(seconds=ctx.config.delivery.lease_seconds)
 
@@ -60,16 +63,22 @@ def recover(ctx: Context, now: datetime | None = None, *, at_start: bool = False
 
 
 def settled(ctx: Context, d, sub: Subscriber, sender) -> tuple[str, str]:
-    """What ``recover`` records of a digest of ``sub`` left `sending`, and why: (state, reason)."""
+    """What ``recover`` records of a digest of ``sub`` left `sending`, and why: (state, reason).
+    The reason tells a send a crash interrupted from a Slack post whose answer was lost and which
+    the channel did not show at once (``sending.send_one``)."""
     find_sent = getattr(sender, "find_sent", None)
+    lost = (d.last_error or "").endswith(LOOKED_FOR_LATER)
+    what = "its answer was lost" if lost else "interrupted while sending"
     if not sub.active or sub.paused:
-        return State.HELD, "interrupted while sending; the subscriber is not active"
+        return State.HELD, f"{what}; the subscriber is not active"
     if find_sent is not None and find_sent(build_digest(ctx, d, sub)):
-        return State.SENT, "confirmed after restart"
+        return State.SENT, "found in the channel on a later look (its answer was lost)" if lost else "confirmed after restart"
+    if lost:
+        what += " and it is not in the channel"
     if ctx.config.delivery.unknown_policy == "resend":
         unchecked = "" if find_sent or sub.channel == "email" else " (the channel cannot be checked: it may arrive twice)"
-        return State.RETRY, f"interrupted while sending; re-sending{unchecked}"
-    return State.UNKNOWN, "interrupted while sending; check and re-queue"
+        return State.RETRY, f"{what}; re-sending{unchecked}"
+    return State.UNKNOWN, f"{what}; check and re-queue"
 
 
 def what_recovery_does(ctx: Context, sub: Subscriber, sender) -> str:

@@ -27,7 +27,7 @@ from notifier.models import Paper
 from notifier.outbox import WAITING, State
 from notifier.planning import (FOLD_WINDOW, build_digest, digest_of, local_day, match_batch, next_slot_soon, plan_batch,
                                stored_profiles, unplanned_days)
-from notifier.recovery import lease_of, recover, what_recovery_does
+from notifier.recovery import LOOKED_FOR_LATER, lease_of, recover, what_recovery_does
 from notifier.render import one_line
 from notifier.store import Delivery, Subscriber
 
@@ -223,7 +223,7 @@ def send_one(ctx: Context, d: Delivery, sub: Subscriber, sender, now: datetime,
             state, stored, error = State.SENT, State.SENT, None
             event(log, "answer lost; found in the channel", subscriber=sub.address, key=d.key)
         else:
-            error = f"{error or 'no answer'}; not in the channel yet: the next run or daemon sweep looks for it again"
+            error = f"{error or 'no answer'}; {LOOKED_FOR_LATER}"
     if not record(ctx, d, sub, sender, stored, result.provider_ref, error=error,
                   next_attempt_at=next_at, now=now):
         event(log, "delivery taken over", logging.WARNING, subscriber=sub.address, key=d.key, outcome=state)

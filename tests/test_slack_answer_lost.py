@@ -107,17 +107,21 @@ def test_a_lost_slack_post_the_channel_does_not_show_yet_is_left_to_the_next_run
         assert run_at(config, "07:40") == ([], ["sent"])             # once its claim ran out
     assert summaries(slack_late) == 1
     (line,) = [r for r in caplog.records if r.getMessage() == "recovered interrupted delivery"]
-    assert line.ctx["state"] == "sent" and line.ctx["outcome"] == "confirmed after restart"
+    assert line.ctx["state"] == "sent" and line.ctx["outcome"] == "found in the channel on a later look (its answer was lost)"
 
 
 @pytest.mark.parametrize("policy, state, posted", [("resend", "sent", 2), ("hold", "unknown", 1)])
 def test_a_slack_post_whose_answer_was_lost_and_not_found_in_the_channel_goes_the_unknown_policy_way(
-        config, slack_late, policy, state, posted):
-    """Slack did not keep it after all: `resend` posts it again, `hold` leaves it to the operator."""
+        config, slack_late, policy, state, posted, caplog):
+    """Slack did not keep it after all: `resend` posts it again, `hold` leaves it to the operator,
+    told what happened (it was told "interrupted while sending", as after a crash)."""
     config.delivery.unknown_policy = policy
     run_at(config, "07:30")
-    assert run_at(config, "07:40")[1] == [state]
+    with caplog.at_level(logging.INFO):
+        assert run_at(config, "07:40")[1] == [state]
     assert summaries(slack_late) == posted
+    (line,) = [r for r in caplog.records if r.getMessage() == "recovered interrupted delivery"]
+    assert line.ctx["outcome"].startswith("its answer was lost and it is not in the channel; ")
 
 
 @pytest.mark.parametrize("policy", ["resend", "hold"])
