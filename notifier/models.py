@@ -6,7 +6,7 @@ Nothing here does I/O; every stage takes and returns these.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 
 @dataclass
@@ -155,4 +155,5 @@ class Digest:
     capped_count: int = 0               # papers that passed the bar but not into the first max_items
     covers_days: list[date] = field(default_factory=list)    # > 1 day: a catch-up digest
     delivery_key: str = ""              # stable id of this delivery (Message-ID, Slack metadata)
+    planned_at: datetime | None = None  # when it was planned (UTC): it was posted after that, if at all
     links: DigestLinks | None = None    # manage / unsubscribe / vote links, when `notifier web` is set up

@@ -442,7 +442,7 @@ def digest_of(config: Config, d: Delivery, sub: Subscriber, papers: dict[str, Pa
                   stats=DigestStats(meta.get("new_papers", 0), meta.get("sources", []), meta.get("failed_sources", [])),
                   weaker_count=meta.get("weaker", 0), capped_count=meta.get("capped", 0),
                   covers_days=[date.fromisoformat(x) for x in meta.get("covers_days", [])],
-                  delivery_key=message_key(d),
+                  delivery_key=message_key(d), planned_at=as_utc(d.created_at),
                   links=links_for(config, sub.id, [i.paper.arxiv_id for i in digest_items], day=d.digest_day))
 
 

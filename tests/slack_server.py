@@ -1,14 +1,16 @@
 """A stand-in for the Slack Web API and incoming webhooks on 127.0.0.1, recording every call.
 
 Like Slack it keeps what it is sent: each ``chat.postMessage`` goes into its channel's history
-(``conversations.history``: top-level messages only, newest first, ``limit`` of them a page, the
-next page at the ``cursor`` it names, metadata only with ``include_all_metadata``), a reply into its thread (``conversations.replies``: the
+(``conversations.history``: top-level messages only, newest first, none older than ``oldest``,
+``limit`` of them a page, the next page at the ``cursor`` it names, metadata only with
+``include_all_metadata``), a reply into its thread (``conversations.replies``: the
 parent, then the replies oldest first). So a sender that looks for what it posted finds it.
 With ``hold_at`` = N the N-th message it takes (a post or a webhook's) is kept, but its answer
 held until ``release`` is set: Slack has the message, the sender has no answer yet.
 """
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -74,6 +76,7 @@ class FakeSlack:
             if payload["channel"].startswith("#"):
                 return {"ok": False, "error": "channel_not_found"}
             messages, start = self.history.get(payload["channel"], []), int(payload.get("cursor") or 0)
+            messages = [m for m in messages if float(m["ts"]) >= float(payload.get("oldest") or 0)]
             end = start + int(payload.get("limit", 100))
             more = {"response_metadata": {"next_cursor": str(end)}} if len(messages) > end else {}
             return {"ok": True, "messages": _shown(messages[start:end], payload), "has_more": bool(more), **more}
@@ -88,7 +91,7 @@ class FakeSlack:
 
     def post(self, payload: dict) -> dict:
         """Keep a chat.postMessage as Slack does: in its channel's history, or a reply in its thread."""
-        ts, channel = f"1700000000.{len(self.calls):06d}", payload["channel"]
+        ts, channel = f"{int(time.time())}.{len(self.calls):06d}", payload["channel"]     # Slack's clock: now
         if channel.startswith("#"):
             channel = self.channels.setdefault(channel, "C" + channel.lstrip("#").upper()[:8])
         message = {"type": "message", "ts": ts, "text": payload.get("text"), "blocks": payload.get("blocks"),

@@ -167,6 +167,37 @@ def test_a_digest_found_after_a_busy_hour_in_the_channel_is_not_posted_again():
         fake.close()
 
 
+def test_a_digest_found_after_a_busy_weekend_is_not_posted_again_and_no_older_history_is_read():
+    """A daemon down for a weekend in a channel of 1,500 messages since: the digest was past the
+    newest 5 pages (1,000 messages) the look read, and was posted again. The look now reads the
+    history since the digest was planned (an hour earlier, for clocks apart), however long, and
+    not the 3,000 older messages."""
+    import time
+    from datetime import datetime, timezone
+
+    from digests import digest
+    from notifier.channels.slack import SlackChannel
+
+    fake = FakeSlack()
+    try:
+        ch = SlackChannel(token="xoxb-busy", api_url=fake.url + "/api/", sleep=lambda s: None)
+        d = digest(1, channel="slack", address="#papers")
+        d.planned_at = datetime.now(timezone.utc)
+        fake.channels["#papers"] = "CPAPERS"
+        fake.history["CPAPERS"] = [{"type": "message", "ts": f"{1600000000 + i}.000000", "text": "older chat"}
+                                   for i in range(3000, 0, -1)]
+        assert ch.send(d).state == "sent"
+        later = int(time.time()) + 10
+        fake.history["CPAPERS"][:0] = [{"type": "message", "ts": f"{later}.{i:06d}", "text": "chat"}
+                                       for i in range(1500, 0, -1)]
+        fake.calls.clear()
+        assert ch.find_sent(d) is True and fake.posts() == []
+        looks = [p for path, p in fake.calls if path.endswith("/conversations.history")]
+        assert len(looks) == 8                        # 1,501 messages since it was planned, 200 a page
+    finally:
+        fake.close()
+
+
 @pytest.fixture
 def two_channels_killed(tmp_path, db_url, monkeypatch):
     """A `notifier run` SIGKILLed once Slack took its first digest (#first's summary post) but had

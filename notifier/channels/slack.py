@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from datetime import timedelta
 from functools import cache
 from itertools import islice
 from typing import Callable
@@ -29,8 +30,9 @@ PERMANENT_ERRORS = {
 }
 TOKEN_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope")
 EVENT_TYPE = "notifier_digest"
-HISTORY_PAGES = 5           # of 200 messages: how far back an interrupted digest is looked for (Slack's page
-                            # is 100 by default; a busy channel had pushed it off the first one)
+HISTORY_PAGES = 50          # of 200 messages since the digest was planned: how far an interrupted digest is
+                            # looked for (it read the newest 5 pages, and a busy channel could push it off them)
+CLOCK_SKEW = timedelta(hours=1)     # how far this host's clock may be ahead of Slack's (a post's ts is Slack's)
 NON_JSON = "Received a response in a non-JSON format: "     # slack-sdk's error for such an answer
 MAX_BODY_CHARS = 200                   # of an answer's text quoted in an error
 log = logging.getLogger(__name__)
@@ -183,16 +185,18 @@ class SlackChannel(_Paced):
         return result
 
     def find_sent(self, digest: Digest) -> bool:
-        """Was this delivery already posted? Looks for our metadata key in the conversation's recent
-        history, its newest HISTORY_PAGES pages (a "#name" is first looked up: history takes only an
+        """Was this delivery already posted? Looks for our metadata key in the conversation's
+        history since the digest was planned (an hour earlier: this host's clock may be ahead of
+        Slack's), HISTORY_PAGES pages at most (a "#name" is first looked up: history takes only an
         id). A summary found there gets the thread replies the interrupted send had not posted. A
         lookup Slack refuses is logged with Slack's reason and answers no."""
         from slack_sdk.errors import SlackApiError
 
+        since = {"oldest": f"{(digest.planned_at - CLOCK_SKEW).timestamp():.6f}"} if digest.planned_at else {}
         try:
             channel = self._conversation_id(digest.recipient.address)
-            pages = islice(self.client.conversations_history(channel=channel, include_all_metadata=True, limit=200),
-                           HISTORY_PAGES)
+            pages = islice(self.client.conversations_history(channel=channel, include_all_metadata=True, limit=200,
+                                                             **since), HISTORY_PAGES)
             ts = next((m["ts"] for page in pages for m in page.get("messages", []) if _key(m) == digest.delivery_key),
                       None)
         except (SlackApiError, OSError) as e:
