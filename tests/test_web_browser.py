@@ -1182,3 +1182,40 @@ def test_a_vote_from_the_digest_page_is_recorded_and_said(site, smtp, browser, l
     assert vote == (1 if label == "More like this" else -1) and store.get_papers([paper_id])[paper_id].title.startswith(
         title[:40])
     store.close()
+
+
+def emailed(html: str) -> list[str]:
+    """A digest email's day headings and paper titles, top to bottom."""
+    return [h or t.strip() for h, t in re.findall(r'class="day"[^>]*>([^<]+)<|class="title"[^>]*>([^<]+)</a>', html)]
+
+
+def test_a_weekly_subscribers_live_preview_lists_papers_as_their_weekly_email_does(site, browser):
+    """The manage page ranked the week's papers best first, whatever their day; the weekly email
+    lists them under the day they were listed, newest day first, the week's three best first."""
+    from notifier.models import Paper
+
+    base, cfg, env, db = site
+    store = Store(db)
+    for day, k in [("2026-06-10", 1), ("2026-06-10", 2), ("2026-06-11", 3)]:      # the week's best, days before
+        store.ingest([Paper(f"2606.9000{k}", f"Agents, agents and more agents {k}", "Agents for agents.")],
+                     source="hf_daily", digest_day=day)
+    store.ingest([Paper("2606.90004", "Planning in warehouses", "Robots plan routes; agents too.")],
+                 source="hf_daily", digest_day="2026-06-10")                 # weaker than Friday's best
+    notifier = [sys.executable, "-m", "notifier", "-c", str(cfg)]
+    subscribe = subprocess.run(notifier + ["subscribe", "ada@example.org", "-k", "agents", "--frequency", "weekly:fri",
+                                          "--max-items", "40"],
+                               env=env, capture_output=True, text=True, timeout=60)
+    assert subscribe.returncode == 0, subscribe.stderr
+    email = subprocess.run(notifier + ["preview", "ada@example.org", "--format", "html"], env=env,
+                           capture_output=True, text=True, timeout=60).stdout
+    order = emailed(email)
+    assert order[:4] == ["The week's best", *(f"Agents, agents and more agents {k}" for k in (1, 2, 3))]
+    assert order.index("Friday 12 June") < order.index("Wednesday 10 June") < order.index("Planning in warehouses")
+    page = browser.new_page()
+    page.goto(f"{base}/manage/{Signer(SECRET).sign(Token('manage', store.find_subscriber('ada@example.org').id))}")
+    tester = page.locator("#tester")
+    shown = tester.locator("h3, li > a").all_inner_texts()
+    assert [t.strip() for t in shown] == order
+    page.get_by_label("How often").select_option("daily")                   # as the form says, not as stored
+    tester.locator("h3").first.wait_for(state="detached")
+    store.close()

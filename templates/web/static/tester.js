@@ -28,7 +28,7 @@
     document.querySelectorAll("textarea[name=keywords]").forEach(function (t) {
       params.append("keywords", t.hasAttribute("data-stored") && t.value === t.defaultValue ? t.value : t.value.slice(0, maxChars + 1));
     });
-    ["more", "max_items"].forEach(function (name) {
+    ["more", "max_items", "frequency"].forEach(function (name) {
       var el = document.querySelector("[name=" + name + "]");
       if (el) { params.set(name, el.value); }
     });
