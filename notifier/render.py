@@ -361,14 +361,20 @@ def by_day(views: list[dict], digest: Digest) -> list[dict]:
     their day, stays as ranked. Which papers are shown is decided on the ranking, before this."""
     if not grouped_by_day(views, digest):
         return views
+    return in_days(views, is_catch_up(digest))
+
+
+def in_days(views: list[dict], catch_up: bool = False) -> list[dict]:
+    """``by_day``'s order of ``views`` (as ranked, each knowing its day), for a weekly digest or
+    a catch-up one; the manage page's live preview of a weekly subscriber's papers has it too."""
     best, rest = split_summary(views, SLACK_ITEMS_IN_SUMMARY)
-    return [*best_first(best, digest), *under_days(rest)] if rest else under_days(best)
+    return [*best_first(best, catch_up), *under_days(rest)] if rest else under_days(best)
 
 
-def best_first(best: list[dict], digest: Digest) -> list[dict]:
+def best_first(best: list[dict], catch_up: bool) -> list[dict]:
     """The best papers of a weekly or catch-up email, best first under one heading, each saying
     the day it was listed on."""
-    heading = "The best of these days" if is_catch_up(digest) else "The week's best"
+    heading = "The best of these days" if catch_up else "The week's best"
     return [dict(v, heading="" if k else heading, listed=f"listed {long_day_label(v['day'])}")
             for k, v in enumerate(best)]
 

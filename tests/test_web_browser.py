@@ -1095,3 +1095,127 @@ def test_on_a_phone_the_buttons_removing_a_vote_are_a_finger_high(site, smtp, br
     store.close()
     page.get_by_role("link", name="Manage your subscription").click()
     assert page.get_by_role("button", name=re.compile("^Remove vote on")).bounding_box()["height"] >= 44
+
+
+# ----------------------------------------------------------------------------- a sent digest as a web page
+HOSTILE_TITLE = '<img src=x onerror="window.hit=1"> Agents that read <b>untrusted</b> titles'
+LONG_WORD = "Agents" + "Supercalifragilistic" * 5       # a title word wider than a phone
+
+
+def long_agent_papers(n: int) -> list:
+    """``n`` papers about agents with long titles and abstracts: a digest of them is longer than
+    Gmail shows (100 KB), so its email leaves the weakest out and links to its page for them."""
+    from notifier.models import Paper
+
+    words = "agents plan tool use over long horizons with memory and reflection " * 12
+    return [Paper(arxiv_id=f"2606.9{k:04d}", title=f"Agents at scale, part {k}: " + "long-horizon planning " * 12,
+                  abstract=f"We study agents. {words} Agents {k}.", authors=[f"Author {k}", "A. Nother"])
+            for k in range(n)]
+
+
+def sent_digest_page(site, smtp, browser, address="ada@example.org", width=1280):
+    """A digest sent by `notifier run` to a subscriber whose papers are more than its email holds,
+    among them one with markup in its title and one with a word wider than a phone: (its email's
+    HTML, a browser page on its "View this digest in your browser" link, the store)."""
+    from notifier.models import Paper
+
+    base, cfg, env, db = site
+    store = Store(db)
+    store.ingest([*long_agent_papers(60), Paper("2606.99990", HOSTILE_TITLE, "Agents, escaped."),
+                  Paper("2606.99991", f"{LONG_WORD} in small windows", "Agents on phones.")],
+                 source="hf_daily", digest_day="2026-06-12")
+    notifier = [sys.executable, "-m", "notifier", "-c", str(cfg)]
+    for argv in (["subscribe", address, "-k", "agents", "--max-items", "100", "--threshold", "0.05"], ["run", "--all"]):
+        done = subprocess.run(notifier + argv, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    html = mail_to(smtp[1], address, "papers").get_body(("html",)).get_content()
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(re.search(r'<a href="([^"]+)"[^>]*>View this digest in your browser</a>', html).group(1))
+    return html, page, store
+
+
+def test_a_digest_cut_for_size_is_whole_on_its_page_each_paper_with_why_it_matched(site, smtp, browser):
+    html, page, store = sent_digest_page(site, smtp, browser)
+    cut = re.search(r"(\d+) more papers, the weakest, were left out: Gmail cuts longer emails short\. "
+                    r'<a href="([^"]+)"[^>]*>See all (\d+) in your browser\.</a>', html)
+    assert cut, "the email was not cut for size: the test needs longer papers"
+    total = int(cut.group(3))
+    papers = page.locator("main li")
+    assert papers.count() == total == html.count('class="title"') + int(cut.group(1))
+    emailed = re.findall(r'class="title"[^>]*>([^<]+)</a>', html)
+    on_page = papers.locator("a.paper").all_inner_texts()
+    assert on_page[:len(emailed)] == [t.strip() for t in emailed]          # the email's papers first, in its order
+    for k in range(total):
+        assert "agents" in papers.nth(k).locator(".why").first.inner_text()
+    page.goto(cut.group(2))                                                 # "See all 62": the same page
+    assert page.locator("main li").count() == total
+    store.close()
+
+
+@pytest.mark.parametrize("width", [375, 320])
+def test_a_digest_page_fits_a_phone(site, smtp, browser, width):
+    """A title with a word wider than the screen, and 62 papers' links and why lines, wrap."""
+    _, page, store = sent_digest_page(site, smtp, browser, width=width)
+    assert page.get_by_role("link", name=re.compile(LONG_WORD)).is_visible()
+    shoot(page, "digest")
+    assert fits(page, width)
+    store.close()
+
+
+def test_a_title_with_markup_shows_as_text_on_the_digest_page(site, smtp, browser):
+    _, page, store = sent_digest_page(site, smtp, browser)
+    assert page.get_by_role("link", name=HOSTILE_TITLE).count() == 1
+    assert page.locator("main img, main b").count() == 0 and page.evaluate("window.hit") is None
+    store.close()
+
+
+@pytest.mark.parametrize("label", ["More like this", "Not for me"])
+def test_a_vote_from_the_digest_page_is_recorded_and_said(site, smtp, browser, label):
+    _, page, store = sent_digest_page(site, smtp, browser)
+    paper = page.locator("main li").nth(1)
+    title = paper.locator("a.paper").inner_text()
+    paper.get_by_role("link", name=label).click()
+    page.get_by_role("button", name=label).click()
+    page.get_by_role("heading", name="Thank you").wait_for()
+    assert "Noted. Your next digests take it into account." in page.inner_text("main") and title in page.inner_text("main")
+    [(paper_id, vote)] = store.votes(store.find_subscriber("ada@example.org").id)
+    assert vote == (1 if label == "More like this" else -1) and store.get_papers([paper_id])[paper_id].title.startswith(
+        title[:40])
+    store.close()
+
+
+def emailed(html: str) -> list[str]:
+    """A digest email's day headings and paper titles, top to bottom."""
+    return [h or t.strip() for h, t in re.findall(r'class="day"[^>]*>([^<]+)<|class="title"[^>]*>([^<]+)</a>', html)]
+
+
+def test_a_weekly_subscribers_live_preview_lists_papers_as_their_weekly_email_does(site, browser):
+    """The manage page ranked the week's papers best first, whatever their day; the weekly email
+    lists them under the day they were listed, newest day first, the week's three best first."""
+    from notifier.models import Paper
+
+    base, cfg, env, db = site
+    store = Store(db)
+    for day, k in [("2026-06-10", 1), ("2026-06-10", 2), ("2026-06-11", 3)]:      # the week's best, days before
+        store.ingest([Paper(f"2606.9000{k}", f"Agents, agents and more agents {k}", "Agents for agents.")],
+                     source="hf_daily", digest_day=day)
+    store.ingest([Paper("2606.90004", "Planning in warehouses", "Robots plan routes; agents too.")],
+                 source="hf_daily", digest_day="2026-06-10")                 # weaker than Friday's best
+    notifier = [sys.executable, "-m", "notifier", "-c", str(cfg)]
+    subscribe = subprocess.run(notifier + ["subscribe", "ada@example.org", "-k", "agents", "--frequency", "weekly:fri",
+                                          "--max-items", "40"],
+                               env=env, capture_output=True, text=True, timeout=60)
+    assert subscribe.returncode == 0, subscribe.stderr
+    email = subprocess.run(notifier + ["preview", "ada@example.org", "--format", "html"], env=env,
+                           capture_output=True, text=True, timeout=60).stdout
+    order = emailed(email)
+    assert order[:4] == ["The week's best", *(f"Agents, agents and more agents {k}" for k in (1, 2, 3))]
+    assert order.index("Friday 12 June") < order.index("Wednesday 10 June") < order.index("Planning in warehouses")
+    page = browser.new_page()
+    page.goto(f"{base}/manage/{Signer(SECRET).sign(Token('manage', store.find_subscriber('ada@example.org').id))}")
+    tester = page.locator("#tester")
+    shown = tester.locator("h3, li > a").all_inner_texts()
+    assert [t.strip() for t in shown] == order
+    page.get_by_label("How often").select_option("daily")                   # as the form says, not as stored
+    tester.locator("h3").first.wait_for(state="detached")
+    store.close()

@@ -1,4 +1,5 @@
 import sys
+from dataclasses import replace
 
 from notifier.alerts import edit_command
 from notifier.commands import bring_back, context, find_subscriber, named, parse_day, write_whole
@@ -24,7 +25,7 @@ def run(args) -> int:
         sub = find_subscriber(ctx, args.subscriber)
         check_stored(sub)
         nothing_stored = args.date is None and not ctx.store.count_papers()
-        digest = preview_digest(ctx, sub, stored_day(ctx, args.date) if args.date is not None else None)
+        digest = unsent(preview_digest(ctx, sub, stored_day(ctx, args.date) if args.date is not None else None))
         fmt = args.format or ("slack" if sub.channel == "slack" else "text")
         if fmt == "slack":
             msg = render.render_slack(digest)
@@ -43,6 +44,15 @@ def run(args) -> int:
     if not sub.active or sub.paused:    # else it reads as what they will get
         print(f"notifier: warning: {named(sub)} {not_sent(sub)}", file=sys.stderr)
     return 0
+
+
+def unsent(digest):
+    """A preview without "View this digest in your browser" (nor "See all 10 in your browser"):
+    that page shows a sent digest, so its link answered 410 ("not stored here") until this one was
+    sent, and then showed what was sent, which may differ. The manage and vote links work now, and stay."""
+    if digest.links:
+        digest.links = replace(digest.links, browser="")
+    return digest
 
 
 def not_sent(sub) -> str:

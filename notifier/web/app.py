@@ -198,7 +198,7 @@ class WebApp:
         if refused:
             return TesterResult(error=refused, ran=True)
         return await run_in_threadpool(self.tester.run, f.texts(), subscriber_id=sub.id if sub else 0,
-                                       kept=stored_profiles(sub), **settings)
+                                       kept=stored_profiles(sub), weekly=f.frequency == "weekly", **settings)
 
     async def tester_for_refused(self, f: Fields, errors: dict, sub=None) -> TesterResult:
         """The tester beside a refused form: the profile's error, else what it would send (a
@@ -749,7 +749,7 @@ class WebApp:
             return self.fragment_gone(err)
         form = await request.form()
         f = Fields(keywords=form.getlist("keywords") or [""], more=form.get("more", ""), max_items=form.get("max_items", ""),
-                   default_more=self.default_more)
+                   frequency=form.get("frequency", "daily").partition(":")[0], default_more=self.default_more)
         result = await self.run_tester(f, sub)
         hint = still_typing(f.keywords, stored_profiles(sub)) if result.error else ""
         if hint:

@@ -11,8 +11,8 @@ import json
 import logging
 import threading
 from collections.abc import Collection
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 
 from notifier.errors import ProfileError
 from notifier.logs import event
@@ -40,6 +40,8 @@ class TesterItem:
     disliked: int = 0
     voted_up: bool = False       # the subscriber voted this very paper up
     apart: list[str] = field(default_factory=list)     # of ``matched``: phrases it has only as their words apart
+    heading: str = ""            # a weekly preview (``in_weekly_order``): the day, or "The week's best", it starts
+    listed: str = ""             # among the week's best: "listed Wednesday 10 June"
 
     @property
     def terms(self) -> list[str]:
@@ -138,6 +140,19 @@ def profile_error_at(texts: list[str], kept: Collection[str] = ()) -> tuple[int 
     return None, ""
 
 
+def in_weekly_order(items: list[TesterItem], days: dict[str, list[str]]) -> list[TesterItem]:
+    """``items`` (ranked) as a weekly email lists them (``render.in_days``): under the day each was
+    first listed on (``days``: ``Store.sighting_days``), newest day first, the week's three best first.
+    Ranked alone, a weekly subscriber's preview listed them in another order than their email."""
+    from notifier.render import in_days
+
+    if not all(days.get(it.paper.arxiv_id) for it in items):
+        return items
+    views = [{"item": it, "day": date.fromisoformat(days[it.paper.arxiv_id][0]), "heading": "", "listed": ""}
+             for it in items]
+    return [replace(v["item"], heading=v["heading"], listed=v["listed"]) for v in in_days(views)]
+
+
 class Tester:
     def __init__(self, ctx):
         self.ctx = ctx
@@ -154,9 +169,10 @@ class Tester:
         return self._papers[1]
 
     def run(self, texts: list[str], *, threshold: float | None = None, max_items: int | None = None,
-            subscriber_id: int = 0, kept: Collection[str] = ()) -> TesterResult:
+            subscriber_id: int = 0, kept: Collection[str] = (), weekly: bool = False) -> TesterResult:
         """What ``texts`` would have sent; with ``subscriber_id``, that subscriber's votes applied
-        (0: nobody's, the sign-up page), and ``kept`` their stored profiles (``profile_error``)."""
+        (0: nobody's, the sign-up page), and ``kept`` their stored profiles (``profile_error``);
+        ``weekly``: in a weekly email's order (``in_weekly_order``)."""
         texts = [t.strip() for t in texts if t and t.strip()]
         if not texts:
             return TesterResult()
@@ -164,7 +180,11 @@ class Tester:
         if error:
             return TesterResult(error=error, ran=True)
         with self._lock:
-            return self._match(texts, threshold, max_items, subscriber_id)
+            result = self._match(texts, threshold, max_items, subscriber_id)
+        if weekly:
+            result.items = in_weekly_order(result.items, self.ctx.store.sighting_days(
+                it.paper.arxiv_id for it in result.items))
+        return result
 
     def _match(self, texts: list[str], threshold: float | None, max_items: int | None,
                subscriber_id: int) -> TesterResult:

@@ -28,7 +28,7 @@
     document.querySelectorAll("textarea[name=keywords]").forEach(function (t) {
       params.append("keywords", t.hasAttribute("data-stored") && t.value === t.defaultValue ? t.value : t.value.slice(0, maxChars + 1));
     });
-    ["more", "max_items"].forEach(function (name) {
+    ["more", "max_items", "frequency"].forEach(function (name) {
       var el = document.querySelector("[name=" + name + "]");
       if (el) { params.set(name, el.value); }
     });
@@ -68,8 +68,12 @@
   });
   // Back to this page, the browser refills what was typed without an input event: preview it
   // (a value unlike the page's own is one the browser put back; the page's own is previewed already).
+  // A list (How often) has no defaultValue: its options say what the page had selected.
+  function refilled(el) {
+    if (!el.options) { return el.value !== el.defaultValue; }
+    return Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; });
+  }
   window.addEventListener("pageshow", function () {
-    var refilled = Array.prototype.some.call(fields, function (el) { return el.value !== el.defaultValue; });
-    if (refilled) { refresh(); }
+    if (Array.prototype.some.call(fields, refilled)) { refresh(); }
   });
 }());
