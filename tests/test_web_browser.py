@@ -1134,7 +1134,9 @@ def sent_digest_page(site, smtp, browser, address="ada@example.org", width=1280)
     return html, page, store
 
 
-def test_a_digest_cut_for_size_is_whole_on_its_page_each_paper_with_why_it_matched(site, smtp, browser):
+def test_a_digest_cut_for_size_is_whole_on_its_page_each_paper_with_why_it_matched_titles_as_text(
+        site, smtp, browser):
+    """One sent digest for what its page must show (each digest takes seconds to send)."""
     html, page, store = sent_digest_page(site, smtp, browser)
     cut = re.search(r"(\d+) more papers, the weakest, were left out: Gmail cuts longer emails short\. "
                     r'<a href="([^"]+)"[^>]*>See all (\d+) in your browser\.</a>', html)
@@ -1147,40 +1149,34 @@ def test_a_digest_cut_for_size_is_whole_on_its_page_each_paper_with_why_it_match
     assert on_page[:len(emailed)] == [t.strip() for t in emailed]          # the email's papers first, in its order
     for k in range(total):
         assert "agents" in papers.nth(k).locator(".why").first.inner_text()
+    assert page.get_by_role("link", name=HOSTILE_TITLE).count() == 1       # a title with markup: text
+    assert page.locator("main img, main b").count() == 0 and page.evaluate("window.hit") is None
     page.goto(cut.group(2))                                                 # "See all 62": the same page
     assert page.locator("main li").count() == total
-    store.close()
-
-
-@pytest.mark.parametrize("width", [375, 320])
-def test_a_digest_page_fits_a_phone(site, smtp, browser, width):
-    """A title with a word wider than the screen, and 62 papers' links and why lines, wrap."""
-    _, page, store = sent_digest_page(site, smtp, browser, width=width)
-    assert page.get_by_role("link", name=re.compile(LONG_WORD)).is_visible()
+    for width in (375, 320):        # a title with a word wider than the screen, 62 papers' links and why lines wrap
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.get_by_role("link", name=re.compile(LONG_WORD)).is_visible()
+        assert fits(page, width), width
     shoot(page, "digest")
-    assert fits(page, width)
     store.close()
 
 
-def test_a_title_with_markup_shows_as_text_on_the_digest_page(site, smtp, browser):
+def test_votes_from_the_digest_page_are_recorded_and_said(site, smtp, browser):
     _, page, store = sent_digest_page(site, smtp, browser)
-    assert page.get_by_role("link", name=HOSTILE_TITLE).count() == 1
-    assert page.locator("main img, main b").count() == 0 and page.evaluate("window.hit") is None
-    store.close()
-
-
-@pytest.mark.parametrize("label", ["More like this", "Not for me"])
-def test_a_vote_from_the_digest_page_is_recorded_and_said(site, smtp, browser, label):
-    _, page, store = sent_digest_page(site, smtp, browser)
-    paper = page.locator("main li").nth(1)
-    title = paper.locator("a.paper").inner_text()
-    paper.get_by_role("link", name=label).click()
-    page.get_by_role("button", name=label).click()
-    page.get_by_role("heading", name="Thank you").wait_for()
-    assert "Noted. Your next digests take it into account." in page.inner_text("main") and title in page.inner_text("main")
-    [(paper_id, vote)] = store.votes(store.find_subscriber("ada@example.org").id)
-    assert vote == (1 if label == "More like this" else -1) and store.get_papers([paper_id])[paper_id].title.startswith(
-        title[:40])
+    page_url, voted = page.url, {}
+    for k, label in [(1, "More like this"), (2, "Not for me")]:
+        paper = page.locator("main li").nth(k)
+        title = paper.locator("a.paper").inner_text()
+        paper.get_by_role("link", name=label).click()
+        page.get_by_role("button", name=label).click()
+        page.get_by_role("heading", name="Thank you").wait_for()
+        assert "Noted. Your next digests take it into account." in page.inner_text("main")
+        assert title in page.inner_text("main")
+        voted[title[:40]] = 1 if label == "More like this" else -1
+        page.goto(page_url)
+    votes = store.votes(store.find_subscriber("ada@example.org").id)
+    papers = store.get_papers([paper_id for paper_id, _ in votes])
+    assert {papers[paper_id].title[:40]: vote for paper_id, vote in votes} == voted
     store.close()
 
 
