@@ -1173,7 +1173,9 @@ def test_votes_from_the_digest_page_are_recorded_and_said(site, smtp, browser):
         assert "Noted. Your next digests take it into account." in page.inner_text("main")
         assert title in page.inner_text("main")
         voted[title[:40]] = 1 if label == "More like this" else -1
-        page.goto(page_url)
+        page.goto(page_url)                                   # back to the digest: the vote is shown there
+        assert f"You said: {label}." in page.locator("main li").nth(k).inner_text()
+    assert "You said" not in page.locator("main li").nth(0).inner_text()
     votes = store.votes(store.find_subscriber("ada@example.org").id)
     papers = store.get_papers([paper_id for paper_id, _ in votes])
     assert {papers[paper_id].title[:40]: vote for paper_id, vote in votes} == voted

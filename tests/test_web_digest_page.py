@@ -17,7 +17,7 @@ from notifier.models import Paper
 from notifier.web.access import loggable
 from notifier.web.app import create_app
 from notifier.web.tokens import Token
-from test_web_links import send_digest
+from test_web_links import outbox_email, send_digest
 from web_helpers import ENV, PUBLIC, SECRET
 
 BROAD = "model, language, learning, agents, reasoning, video"     # most of the 30 sample papers
@@ -118,3 +118,24 @@ def test_a_digest_page_shows_a_title_with_markup_as_text(web_config, browser):
 def test_the_access_log_leaves_out_a_digest_links_token():
     """It logged /digest/<token>: a key to someone's digest and, with it, its vote links."""
     assert loggable("/digest/WzEsIjIwMjYtMDYtMTIiXQ.aZ.sig") == "/digest/…"
+
+
+def test_a_weekly_digest_page_lists_papers_under_their_days_with_no_empty_list_before_the_first(web_config, browser):
+    """The page opened a list before its first day heading and closed it empty at once: a screen
+    reader announced "list, 0 items" above the week's papers."""
+    from notifier.sending import deliver
+    from notifier.subscribers import new_subscriber
+
+    with open_context(web_config) as ctx:
+        ctx.store.ingest([Paper("2606.90001", "Agents that plan", "Agents.")], source="hf_daily", digest_day="2026-06-10")
+        ctx.store.ingest([Paper("2606.90002", "Agents that read", "Agents.")], source="hf_daily", digest_day="2026-06-12")
+        with freeze_time("2026-06-12 09:00"):
+            ctx.store.add_subscriber(new_subscriber(address="ada@example.org", keywords=["agents"],
+                                                    frequency="weekly:fri"))
+            deliver(ctx)
+    with freeze_time("2026-06-12 09:05"):
+        page = browser.get(re.search(r'href="([^"]+/digest/[^"]+)"', parts(outbox_email(web_config))[0]).group(1))
+    assert page.status_code == 200
+    lists = re.findall(r"<ol[^>]*>(.*?)</ol>", page.text, re.S)
+    assert re.findall(r"<h2>([^<]+)</h2>", page.text) == ["Friday 12 June", "Wednesday 10 June"]
+    assert len(lists) == 2 and all("<li>" in items for items in lists)

@@ -34,8 +34,13 @@ def send_digest(config, address="ada@example.org", keywords='"speculative decodi
         store_sample_papers(ctx.store)
         sub = ctx.store.add_subscriber(new_subscriber(address=address, keywords=[keywords]))
         deliver(ctx)
+    return sub, outbox_email(config)
+
+
+def outbox_email(config):
+    """The one email written to the outbox folder."""
     [path] = Path(config.outbox_dir).glob("*.eml")
-    return sub, email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    return email.message_from_bytes(path.read_bytes(), policy=policy.default)
 
 
 def test_a_digest_mail_carries_one_click_unsubscribe_manage_and_vote_links(web_config):

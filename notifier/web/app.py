@@ -596,7 +596,8 @@ class WebApp:
     # -- a sent digest as a web page ---------------------------------------------------------------
     def sent_digest(self, token: str):
         """The digest a "View this digest in your browser" link names (its subscriber and digest day:
-        its delivery's key), every paper of it, with vote links signed here; Gone when none is stored."""
+        its delivery's key), every paper of it, with vote links signed here, and the subscriber's
+        votes (paper id -> +1 / -1); Gone when none is stored."""
         from notifier.planning import build_digest
         from notifier.store.tables import delivery_key
 
@@ -606,13 +607,17 @@ class WebApp:
             raise Gone("this digest is not stored here (it was not sent, or it was removed since)")
         digest = build_digest(self.ctx, d, sub)
         digest.links = digest_links(self.base, self.secret, sub.id, [i.paper.arxiv_id for i in digest.items], t.day)
-        return digest
+        return digest, dict(self.store.votes(sub.id))
 
     async def digest_page(self, request: Request) -> Response:
+        """The page of a sent digest; a paper the subscriber voted on says which way (they come
+        back to it from the vote's "Noted" page), its links still change it."""
         from notifier import render
 
-        digest = await run_in_threadpool(self.sent_digest, request.path_params["token"])
+        digest, votes = await run_in_threadpool(self.sent_digest, request.path_params["token"])
         views = render.by_day(render.with_votes([render.item_view(i) for i in digest.items], digest), digest)
+        for v in views:
+            v["voted"] = {1: "More like this", -1: "Not for me"}.get(votes.get(v["arxiv_id"]))
         return self.page(request, "digest", title=render.subject(digest), counts=render.status_line(digest),
                          items=views, more_line=render.left_out_line(digest) if views else "",
                          nothing=render.nothing_line(digest.weaker_count, digest.stats.failed_sources) if not views else "",
