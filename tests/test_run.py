@@ -446,10 +446,11 @@ def late_by_a_day(cli, store, config):
     store.ingest([Paper("2606.00002", "Mamba again")], source="hf_daily", digest_day="2026-06-12")
 
 
-def test_a_late_digest_kept_for_the_subscribers_time_is_named_by_the_run_with_when_and_how_to_send_it_now(
+def test_a_late_digest_kept_for_the_subscribers_time_is_named_by_the_run_and_status_with_when_and_how_to_send_it_now(
         cli, tmp_path, store):
     """At 03:00 Berlin a timer's run kept Ada's late digest for her 07:00 (one message with both
-    days' papers, none in the night) and said "no digest to send", as if nothing had matched."""
+    days' papers, none in the night) and said "no digest to send", as if nothing had matched; and
+    `notifier status` named nothing of hers (the digest is not planned until her time)."""
     config = tmp_path / "offline.toml"
     config.write_text("[sources.hf_daily]\nenabled = false\n")
     late_by_a_day(cli, store, config)
@@ -460,9 +461,13 @@ def test_a_late_digest_kept_for_the_subscribers_time_is_named_by_the_run_with_wh
             code, out, _ = cli("--config", str(config), *args)
             assert (code, out.splitlines()) == (0, [out.splitlines()[0], wait]), args
             assert out.startswith("deliver bob@example.org: ")      # his time is 19 h away: his goes now
+        clock.move_to("2026-06-13 02:00")
+        code, out, _ = cli("--config", str(config), "status")       # an hour later, the operator looks
+        assert code == 0 and f"\n  {wait.replace('(in 4 h)', '(in 3 h)')}\n" in out, out
         clock.move_to("2026-06-13 05:00")                            # her 07:00
         code, out, _ = cli("--config", str(config), "run")
-    assert (code, out) == (0, "deliver ada@example.org: written to the outbox (no [email] host is set), 1 paper\n")
+        assert (code, out) == (0, "deliver ada@example.org: written to the outbox (no [email] host is set), 1 paper\n")
+        assert "wait " not in cli("--config", str(config), "status")[1]
 
 
 @pytest.mark.parametrize("ask", [["--subscriber", "ada@example.org"], ["--all"]], ids=["subscriber", "all"])

@@ -3,7 +3,7 @@ due went out: 0 yes, 1 a fetch failed, 3 a digest failed, waits for a retry or i
 `notifier status`, whose list names them). On a shared database each worker's run answers for its
 own digests (``left_waiting``)."""
 from notifier.commands import find_subscriber, parse_day
-from notifier.commands.status import ATTENTION, when
+from notifier.commands.status import ATTENTION, held_lines, when
 from notifier.outbox import FetchState, State
 
 EXIT_STATUS = ("exit status: 0 every digest due was sent (or had nothing to send); 1 a fetch failed "
@@ -62,29 +62,6 @@ def run(args) -> int:
             waiting = left_waiting(ctx, ids, alone=asked is not None)      # a retry not due yet, a halted sender's
         idle = "" if reports or waiting or held else nothing_sent(ctx, ids)
     return summary(fetched, reports, waiting, idle, held)
-
-
-def held_lines(ctx, ids: list[int]) -> list[str]:
-    """A line for each of these subscribers whose late digest waits for their time coming within
-    hours (``planning.held_for_their_time``), to go out then with that day's papers in one message:
-    the run that sent nothing of theirs says when it goes, and how to send it now."""
-    from zoneinfo import ZoneInfo
-
-    from notifier.alerts import operator_name
-    from notifier.planning import held_for_their_time
-
-    now, subs = ctx.now(), ctx.store.list_subscribers(ids=ids)
-    held = held_for_their_time(ctx, subs, now)
-    lines = []
-    for sub in subs:
-        if sub.id in held:
-            who, slot = operator_name(sub.address, sub.id), held[sub.id]
-            minutes = max(1, round((slot - now).total_seconds() / 60))
-            within = f"{minutes} min" if minutes < 60 else f"{round(minutes / 60, 1):g} h"
-            lines.append(f"wait {who}: their late digest waits for their time, "
-                         f"{slot.astimezone(ZoneInfo(sub.timezone)):%H:%M} {sub.timezone} (in {within}), to go out "
-                         f"with that day's papers in one message; `notifier run --subscriber {who}` sends it now")
-    return lines
 
 
 def nothing_sent(ctx, ids: list[int] | None) -> str:

@@ -50,8 +50,43 @@ def print_report(args) -> int:
         print_subscribers(subscribers, last_sent)
         attention |= print_unreadable([s for s in subscribers if not s.paused])
         attention |= print_deliveries(ctx, last_sent, notifier_as_called(args))
+        print_held(ctx)
         attention |= print_outages(delivery_outages(st, ctx.now()))
     return ATTENTION if attention else 0
+
+
+def held_lines(ctx, ids: list[int]) -> list[str]:
+    """A line for each of these subscribers whose late digest waits for their time coming within
+    hours (``planning.held_for_their_time``), to go out then with that day's papers in one message:
+    the run that sent nothing of theirs says when it goes, and how to send it now."""
+    from zoneinfo import ZoneInfo
+
+    from notifier.alerts import operator_name
+    from notifier.planning import held_for_their_time
+
+    now, subs = ctx.now(), ctx.store.list_subscribers(ids=ids)
+    held = held_for_their_time(ctx, subs, now)
+    lines = []
+    for sub in subs:
+        if sub.id in held:
+            who, slot = operator_name(sub.address, sub.id), held[sub.id]
+            minutes = max(1, round((slot - now).total_seconds() / 60))
+            within = f"{minutes} min" if minutes < 60 else f"{round(minutes / 60, 1):g} h"
+            lines.append(f"wait {who}: their late digest waits for their time, "
+                         f"{slot.astimezone(ZoneInfo(sub.timezone)):%H:%M} {sub.timezone} (in {within}), to go out "
+                         f"with that day's papers in one message; `notifier run --subscriber {who}` sends it now")
+    return lines
+
+
+def print_held(ctx) -> None:
+    """A line for each subscriber whose late digest waits for their time (``held_lines``), as the
+    run that kept it said: nothing is pending for them yet, and nobody else names it."""
+    from notifier.schedule import SCHEDULE_COLUMNS, due_subscribers, schedules_of
+
+    due = due_subscribers(schedules_of(ctx.store.subscriber_rows(*SCHEDULE_COLUMNS)), ctx.store.last_planned().get,
+                          ctx.now())
+    for line in held_lines(ctx, due) if due else ():
+        print(f"  {line}")
 
 
 def print_deliveries(ctx, last_sent, notifier: str) -> bool:
