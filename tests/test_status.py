@@ -65,6 +65,15 @@ def planned_at(store, sub, day: str, state: str, paper: str = "2606.00001", **re
     store.record(d.id, state, now=morning, **record)
 
 
+def status_at_noon(cli) -> tuple:
+    """`notifier status` at noon UTC on 2026-06-14, after these tests' 07:30 subscribers' time: on the
+    wall clock between 01:30 and 07:30 UTC it also said that their late digest waits for their time."""
+    from freezegun import freeze_time
+
+    with freeze_time("2026-06-14 12:00"):
+        return cli("status")
+
+
 def test_a_failed_digest_whose_papers_a_later_sent_digest_carried_no_longer_asks_for_attention(cli, store):
     """A failed digest's papers are offered again: once a later digest of that subscriber went out,
     nothing is left to do. Status listed it and exited 3 for good."""
@@ -74,10 +83,10 @@ def test_a_failed_digest_whose_papers_a_later_sent_digest_carried_no_longer_asks
     bob = store.add_subscriber(new_subscriber(address="bob@example.org", keywords=["agents"]))
     planned_at(store, ann, "2026-06-12", "failed", error="550 mailbox full")
     planned_at(store, ann, "2026-06-14", "sent")
-    code, out, _ = cli("status")
+    code, out, _ = status_at_noon(cli)
     assert code == 0 and out.endswith("Deliveries: nothing pending\n  1 failed earlier, caught up by a later digest sent since\n"), out
     planned_at(store, bob, "2026-06-12", "failed", error="550 mailbox full")
-    code, out, _ = cli("status")
+    code, out, _ = status_at_noon(cli)
     assert code == 3 and "  failed   bob@example.org 2026-06-12 (attempts 1): 550 mailbox full\n" in out, out
 
 
@@ -112,7 +121,7 @@ def test_a_digest_of_unknown_outcome_keeps_asking_for_attention_after_a_later_on
     ann = ann_and_papers(store, 2)
     planned_at(store, ann, "2026-06-12", "unknown", error="connection lost while sending; it may have arrived")
     planned_at(store, ann, "2026-06-14", "sent", paper="2606.00002")
-    code, out, _ = cli("status")
+    code, out, _ = status_at_noon(cli)
     assert code == 3 and out.endswith(
         "  unknown  ann@example.org 2026-06-12 (attempts 1): connection lost while sending; it may have arrived\n"
         "           it arrived (see the mail log or the channel)? notifier resolve ann@example.org 2026-06-12 delivered\n"
@@ -183,7 +192,7 @@ def test_many_digests_waiting_to_be_sent_are_counted_and_one_needing_the_operato
     for i in range(LISTED):
         sub = store.add_subscriber(new_subscriber(address=f"u{i}@example.org", keywords=["agents"]))
         store.plan_delivery(subscriber_id=sub.id, digest_day="2026-06-12", items=[], meta={"empty_note": True})
-    code, out, _ = cli("status")
+    code, out, _ = status_at_noon(cli)
     assert code == 3 and out.endswith(
         "Deliveries:\n"
         "  failed   ann@example.org 2026-06-12 (attempts 1): 550 mailbox full\n"
