@@ -30,7 +30,7 @@ def wait_until_blocked(store, started: threading.Event) -> None:
 
 
 @pytest.mark.parametrize("move", sorted(MOVES))
-def test_a_send_recorded_while_the_subscriber_leaves_stays_sent(workers, move):
+def test_a_send_recorded_while_the_subscriber_leaves_stays_sent(workers, move):  # noqa: F811  (the fixture)
     sender, other = workers
     d = one_pending(sender)
     sender.claim(d.id, now=T0, lease=LEASE)
@@ -47,7 +47,7 @@ def test_a_send_recorded_while_the_subscriber_leaves_stays_sent(workers, move):
 
 
 @pytest.mark.parametrize("move, state", [("unsubscribe", State.CANCELLED), ("pause", State.HELD)])
-def test_leaving_moves_every_digest_not_yet_sent_and_no_other(workers, move, state):
+def test_leaving_moves_every_digest_not_yet_sent_and_no_other(workers, move, state):  # noqa: F811
     store, _ = workers
     first = one_pending(store)
     rows = [first] + [store.plan_delivery(subscriber_id=first.subscriber_id, digest_day=day, items=[],
