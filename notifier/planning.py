@@ -25,7 +25,7 @@ from notifier.outbox import State
 from notifier.schedule import SubscriberSchedule, due_subscribers, last_slot
 from notifier.store import Delivery, Planned, Subscriber
 from notifier.store.tables import delivery_key, message_key
-from notifier.subscribers import shown_name
+from notifier.subscribers import shown_name, stored_profiles as texts_of
 
 if TYPE_CHECKING:
     from notifier.context import Context
@@ -88,7 +88,7 @@ def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper]) -> tupl
 def parsed_profiles(sub: Subscriber) -> list:
     from notifier.profile import parse_profile
 
-    return [parse_profile(text) for text in profiles_of(sub)]
+    return [parse_profile(text) for text in texts_of(sub)]
 
 
 def stored_profiles(subs) -> Iterator[tuple[Subscriber, list | None, ProfileError | None]]:
@@ -210,10 +210,6 @@ def _evidence(index, d: int, term, explained: dict) -> list[dict]:
         explained[d, term] = [{"term": e.term, "field": e.field, "snippet": [list(s) for s in e.snippet]}
                               for e in evidence(index, d, [term])]
     return explained[d, term]
-
-
-def profiles_of(sub: Subscriber) -> list[str]:
-    return json.loads(sub.profile)
 
 
 def plan(ctx: Context, sub: Subscriber, *, now: datetime | None = None) -> Delivery | None:
