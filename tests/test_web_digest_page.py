@@ -139,3 +139,21 @@ def test_a_weekly_digest_page_lists_papers_under_their_days_with_no_empty_list_b
     lists = re.findall(r"<ol[^>]*>(.*?)</ol>", page.text, re.S)
     assert re.findall(r"<h2>([^<]+)</h2>", page.text) == ["Friday 12 June", "Wednesday 10 June"]
     assert len(lists) == 2 and all("<li>" in items for items in lists)
+
+
+@pytest.mark.parametrize("state", ["unknown", "sending"])
+def test_a_digest_whose_sending_is_not_recorded_done_still_opens_from_the_email_that_may_have_arrived(
+        web_config, browser, state):
+    """Guard: a mail server that took the message but whose answer was lost leaves the digest
+    `unknown` (or `sending`, until the next run looks): the email may be in the inbox, and its
+    browser link opens the digest as for one recorded sent."""
+    from sqlmodel import update
+
+    from notifier.store import Delivery
+
+    sub, msg = send_digest(web_config)
+    with open_context(web_config) as ctx, ctx.store.session() as s:
+        s.execute(update(Delivery).where(Delivery.subscriber_id == sub.id).values(state=state))
+    page = browser.get(re.search(r'href="([^"]+/digest/[^"]+)"', parts(msg)[0]).group(1))
+    assert page.status_code == 200
+    assert page.text.count('class="paper"') == parts(msg)[0].count('class="title"') > 0
