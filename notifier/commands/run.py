@@ -31,7 +31,7 @@ def run(args) -> int:
     from notifier.fetch_cycle import fetch_cycle
     from notifier.recovery import finish_claimed, recover
     from notifier.sending import deliver
-    from notifier.schedule import SCHEDULE_COLUMNS, due_subscribers, schedules_of
+    from notifier.schedule import due_now
 
     config = load(args) if args.dry_run else require_secrets(load(args))
     waiting = []
@@ -47,9 +47,8 @@ def run(args) -> int:
             ids = [asked.id]
         elif args.all:
             ids = None                  # every active one
-        else:                           # only what a schedule reads: 10,000 whole subscribers took 0.25 s
-            schedules = schedules_of(ctx.store.subscriber_rows(*SCHEDULE_COLUMNS))
-            ids = due_subscribers(schedules, ctx.store.last_planned().get, ctx.now())
+        else:
+            ids = due_now(ctx.store, ctx.now())
         at_once = asked is not None or args.all          # asked for now: a late digest does not wait for its time
         reports = deliver(ctx, ids, dry_run=args.dry_run, alone=asked is not None, at_once=at_once)
         held = [] if at_once else held_lines(ctx, ids)

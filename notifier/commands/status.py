@@ -81,10 +81,9 @@ def held_lines(ctx, ids: list[int]) -> list[str]:
 def print_held(ctx) -> None:
     """A line for each subscriber whose late digest waits for their time (``held_lines``), as the
     run that kept it said: nothing is pending for them yet, and nobody else names it."""
-    from notifier.schedule import SCHEDULE_COLUMNS, due_subscribers, schedules_of
+    from notifier.schedule import due_now
 
-    due = due_subscribers(schedules_of(ctx.store.subscriber_rows(*SCHEDULE_COLUMNS)), ctx.store.last_planned().get,
-                          ctx.now())
+    due = due_now(ctx.store, ctx.now())
     for line in held_lines(ctx, due) if due else ():
         print(f"  {line}")
 
