@@ -617,7 +617,8 @@ class WebApp:
         digest, votes = await run_in_threadpool(self.sent_digest, request.path_params["token"])
         views = render.by_day(render.with_votes([render.item_view(i) for i in digest.items], digest), digest)
         for v in views:
-            v["voted"] = {1: "More like this", -1: "Not for me"}.get(votes.get(v["arxiv_id"]))
+            vote = votes.get(v["arxiv_id"])
+            v["voted"] = VOTE_LABELS[vote > 0].capitalize() if vote else None
         return self.page(request, "digest", title=render.subject(digest), counts=render.status_line(digest),
                          items=views, more_line=render.left_out_line(digest) if views else "",
                          nothing=render.nothing_line(digest.weaker_count, digest.stats.failed_sources) if not views else "",
@@ -668,7 +669,7 @@ class WebApp:
         if (paper.arxiv_id, t.vote) in await run_in_threadpool(self.store.votes, sub.id):
             return self.message(request, "Thank you", "Noted. Your next digests take it into account.", paper=paper,
                                 link=manage_url(self.base, self.signer, sub.id), link_text="See all your votes")
-        label = "More like this" if t.vote > 0 else "Not for me"
+        label = VOTE_LABELS[t.vote > 0].capitalize()
         return self.page(request, "action", title=label, text=f"Record “{label.lower()}” for this paper?",
                          paper=paper, button=label)
 
