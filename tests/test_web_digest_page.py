@@ -51,6 +51,11 @@ def parts(msg) -> tuple[str, str]:
     return msg.get_body(("html",)).get_content(), " ".join(msg.get_body(("plain",)).get_content().split())
 
 
+def page_link(msg) -> str:
+    """The email's "View this digest in your browser" link."""
+    return re.search(r'href="([^"]+/digest/[^"]+)"', parts(msg)[0]).group(1)
+
+
 def test_a_digest_cut_for_size_says_where_to_see_all_its_papers_and_its_page_lists_them(web_config, small_emails,
                                                                                         browser):
     _, msg = send_digest(web_config, keywords=BROAD)
@@ -74,7 +79,7 @@ def test_a_digest_cut_for_size_says_where_to_see_all_its_papers_and_its_page_lis
 
 def test_a_digest_page_link_changed_or_for_another_purpose_is_refused_as_a_manage_link_is(web_config, browser):
     sub, msg = send_digest(web_config)
-    link = re.search(r'href="([^"]+/digest/[^"]+)"', parts(msg)[0]).group(1)
+    link = page_link(msg)
     tampered = link[:-3] + ("aaa" if not link.endswith("aaa") else "bbb")
     manage_token = browser.web.signer.sign(Token("manage", sub.id))
     refusals = [browser.get(tampered), browser.get(f"{PUBLIC}/digest/{manage_token}")]
@@ -87,7 +92,7 @@ def test_a_digest_page_link_changed_or_for_another_purpose_is_refused_as_a_manag
 
 def test_a_digest_page_link_that_expired_or_names_no_sent_digest_says_so_in_a_page(web_config, browser):
     sub, msg = send_digest(web_config)
-    link = re.search(r'href="([^"]+/digest/[^"]+)"', parts(msg)[0]).group(1)
+    link = page_link(msg)
     unsent = browser.get(f"{PUBLIC}/digest/{browser.web.signer.sign(Token('digest', sub.id, day='1999-01-01'))}")
     assert unsent.status_code == 410 and "This digest is not stored here" in unsent.text
     with freeze_time(datetime.now(timezone.utc) + timedelta(days=web_config.web.link_days + 1)):
@@ -110,7 +115,7 @@ def test_a_digest_page_shows_a_title_with_markup_as_text(web_config, browser):
     with open_context(web_config) as ctx:
         ctx.store.ingest([hostile], source="hf_daily", digest_day="2026-06-12")
     _, msg = send_digest(web_config)
-    page = browser.get(re.search(r'href="([^"]+/digest/[^"]+)"', parts(msg)[0]).group(1))
+    page = browser.get(page_link(msg))
     assert "&lt;img src=x onerror=alert(1)&gt; Speculative decoding for all" in page.text
     assert "<img src=x" not in page.text and "<eve@" not in page.text
 
@@ -134,7 +139,7 @@ def test_a_weekly_digest_page_lists_papers_under_their_days_with_no_empty_list_b
                                                     frequency="weekly:fri"))
             deliver(ctx)
     with freeze_time("2026-06-12 09:05"):
-        page = browser.get(re.search(r'href="([^"]+/digest/[^"]+)"', parts(outbox_email(web_config))[0]).group(1))
+        page = browser.get(page_link(outbox_email(web_config)))
     assert page.status_code == 200
     lists = re.findall(r"<ol[^>]*>(.*?)</ol>", page.text, re.S)
     assert re.findall(r"<h2>([^<]+)</h2>", page.text) == ["Friday 12 June", "Wednesday 10 June"]
@@ -154,6 +159,6 @@ def test_a_digest_whose_sending_is_not_recorded_done_still_opens_from_the_email_
     sub, msg = send_digest(web_config)
     with open_context(web_config) as ctx, ctx.store.session() as s:
         s.execute(update(Delivery).where(Delivery.subscriber_id == sub.id).values(state=state))
-    page = browser.get(re.search(r'href="([^"]+/digest/[^"]+)"', parts(msg)[0]).group(1))
+    page = browser.get(page_link(msg))
     assert page.status_code == 200
     assert page.text.count('class="paper"') == parts(msg)[0].count('class="title"') > 0
