@@ -443,7 +443,7 @@ def test_a_refused_form_names_every_error_first_and_each_leads_to_its_field(site
     sign_up(page, base, "ada", zone="Mars/Base")
     summary = page.get_by_role("alert").filter(has=page.get_by_role("heading", name="There are 2 problems"))
     summary.wait_for()
-    assert page.evaluate("document.activeElement.id") == "error-summary"
+    expect(page.locator("#error-summary")).to_be_focused()     # autofocus lands a moment after the page
     assert summary.get_by_role("link").all_inner_texts() == [
         "Email: 'ada' is not an e-mail address",
         "Time zone: unknown time zone 'Mars/Base' (use an IANA name such as Europe/Berlin)"]
@@ -455,7 +455,7 @@ def test_a_refused_form_names_every_error_first_and_each_leads_to_its_field(site
     page.get_by_label("Time zone").fill("Europe/Paris")
     page.keyboard.press("Enter")
     page.get_by_role("heading", name="There is a problem").wait_for()
-    assert page.evaluate("document.activeElement.id") == "error-summary"
+    expect(page.locator("#error-summary")).to_be_focused()
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no javascript"])
@@ -899,6 +899,7 @@ def test_a_keyboard_user_skips_the_preview_papers_to_reach_unsubscribe(site, smt
 def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_typed(site, browser, way):
     """"Check your inbox" named the wrong address and offered no way back but the Back button; then
     its "Correct it" opened a blank form with JavaScript off, and after Back then Forward."""
+    from playwright.sync_api import expect
     base, *_ = site
     page = browser.new_context(java_script_enabled=way != "no javascript", timezone_id="America/New_York").new_page()
     sign_up(page, base, "ada@exmaple.org", '"kv cache", agents', zone="Europe/Paris", send=False)
@@ -916,7 +917,7 @@ def test_a_mistyped_address_is_corrected_from_check_your_inbox_with_the_form_as_
     assert page.get_by_label("Keywords").input_value() == '"kv cache", agents'
     assert page.get_by_label("How often").input_value() == "weekly:fri"
     assert page.get_by_label("Time zone").input_value() == "Europe/Paris"      # not the browser's again
-    assert page.evaluate("document.activeElement.id") == "email"
+    expect(page.get_by_label("Email")).to_be_focused()        # autofocus lands a moment after the page
     page.get_by_role("button", name="Preview").click()
     page.locator("#tester").get_by_role("link", name=re.compile("Agents")).first.wait_for()
     page.get_by_label("Email").fill("ada@example.org")
