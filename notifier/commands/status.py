@@ -61,7 +61,6 @@ def held_lines(ctx, ids: list[int]) -> list[str]:
     the run that sent nothing of theirs says when it goes, and how to send it now."""
     from zoneinfo import ZoneInfo
 
-    from notifier.alerts import operator_name
     from notifier.planning import held_for_their_time
 
     now, subs = ctx.now(), ctx.store.list_subscribers(ids=ids)
