@@ -3,6 +3,7 @@
     python benchmarks/eval_matcher.py [--eval-dir /work/shared/eval] [--no-feedback] [--no-split]
     python benchmarks/eval_matcher.py --boost 2 3 0.5     (only the figures of 7.)
     python benchmarks/eval_matcher.py --absent-term zzqxv ornithology     (only the figures of 8.)
+    python benchmarks/eval_matcher.py --rewritten     (only the figures of 9.)
 
 1. Ranking and selection: one `notifier match --profile TEXT --json` call per profile; eval.py scores
    the full ranking (nDCG@10) and the selected papers (selection P/R/F1), next to its baselines.
@@ -31,6 +32,10 @@
 8. Absent terms (`--absent-term TERM ...`, printed alone, in-process): each profile with a term no eval
    paper has added (a typo, a topic not seen yet), against the profile as written: "kept" as in 7. (such
    a term should take nothing away), and the empty days of 5. with it.
+9. Rewritten (`--rewritten`, printed alone, in-process): each profile as another subscriber would type the
+   same wish (``REWRITES``): its terms in reverse order, in lower case, with spaces for hyphens, in the
+   singular; figures and "kept" as in 7., and the empty days of 5. Each rewrite is applied to every
+   profile it changes (the others count as written).
 """
 import argparse
 import contextlib
@@ -38,6 +43,7 @@ import importlib.util
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -430,6 +436,29 @@ def with_absent_term(E, profiles: list[dict], papers: list[dict], qrels, group_i
                            [(f"+ {w}", [(p, {**p, "keywords": [*p["keywords"], w]}) for p in profiles]) for w in words])
 
 
+def singular(term: str) -> str:
+    """The term with its last word in the singular, the simple English way (``laws`` -> ``law``, not
+    ``focus``, ``class``, ``analysis`` or ``recsys``)."""
+    return re.sub(r"(?<=[a-z]{2}[a-hj-rtv-xz])s(?=\"?(\^[\d.]+)?$)", "", term)
+
+
+REWRITES = {   # how another subscriber types the same keyword, the leading - of an exclusion kept
+    "reversed": None,                                     # (the order of the terms, below)
+    "lower case": str.lower,
+    "spaced": lambda k: k[0] + k[1:].replace("-", " "),
+    "singular": singular,
+}
+
+
+def rewritten(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict) -> str:
+    """Per group, the profiles as written and each of ``REWRITES`` (``against_written``)."""
+    def rewrite(p, how):
+        keywords = p["keywords"][::-1] if how is None else [how(k) for k in p["keywords"]]
+        return {**p, "keywords": keywords}
+    return against_written(E, profiles, papers, qrels, group_ids, profiles,
+                           [(label, [(p, rewrite(p, how)) for p in profiles]) for label, how in REWRITES.items()])
+
+
 def against_written(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, written: list[dict],
                     variants: list[tuple[str, list[tuple[dict, dict]]]]) -> str:
     """The profiles' figures as written (and the empty days of 5. of ``written``: each profile as often
@@ -499,6 +528,8 @@ def main() -> int:
                     help="print only the figures with each positive term weighted ^W in turn")
     ap.add_argument("--absent-term", nargs="+", metavar="TERM",
                     help="print only the figures with TERM (which no eval paper has) added to each profile")
+    ap.add_argument("--rewritten", action="store_true",
+                    help="print only the figures with each profile typed another way (REWRITES)")
     args = ap.parse_args()
     E = load_eval(args.eval_dir)
     papers, profiles, qrels = E.load_papers(), E.load_profiles(), E.load_qrels()
@@ -507,6 +538,9 @@ def main() -> int:
         return 0
     if args.absent_term:
         print(with_absent_term(E, profiles, papers, qrels, groups(profiles), args.absent_term))
+        return 0
+    if args.rewritten:
+        print(rewritten(E, profiles, papers, qrels, groups(profiles)))
         return 0
     notifier = Notifier(papers, tempfile.mkdtemp())
     results = {name: E.evaluate(fn, None, papers, profiles, qrels) for name, fn in E.BASELINES.items()}
