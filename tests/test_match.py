@@ -753,11 +753,16 @@ def test_a_relevant_paper_on_an_otherwise_unrelated_day_is_sent_alone():
     assert [m.paper_id for m in matches if m.selected] == ["good0"]
 
 
-def test_a_common_word_on_a_small_day_is_still_sent():
-    """'agents' is in 12 of the 30 papers of a real day: low specificity must not hide them all."""
+def bundled_day() -> list[Paper]:
+    """The 30 papers of the real day `notifier demo` fetches."""
     from importlib.resources import files
     from notifier.parse import parse_text
-    day = parse_text(files("notifier.samples").joinpath("hf_daily_papers_api_2026-06-12.json").read_text())
+    return parse_text(files("notifier.samples").joinpath("hf_daily_papers_api_2026-06-12.json").read_text())
+
+
+def test_a_common_word_on_a_small_day_is_still_sent():
+    """'agents' is in 12 of the 30 papers of a real day: low specificity must not hide them all."""
+    day = bundled_day()
     matches = match_profile(build_index(day, background=day), parse_profile("agents"))
     assert len(matches) == 12 and sum(m.selected for m in matches) >= 10
 
@@ -776,17 +781,14 @@ def test_a_paper_whose_title_names_what_the_best_matches_are_about_ranks_above_a
 
 
 @pytest.mark.parametrize("typed", [
-    '"multi-agent framework", "speculative decoding", "web agent", -"robot manipulation"',     # reversed
-    '-"robot manipulation", "web agents", "speculative decoding", "multi-agent frameworks"',   # as written
+    '"multi-agent frameworks", "speculative decoding", "web agents", -"robot manipulation"',   # reversed
     '-"robot manipulation", "web agent", "speculative decoding", "multi-agent framework"',     # singular
     '-"ROBOT MANIPULATION", "Web Agents", "Speculative Decoding", "Multi-Agent Frameworks"',   # capitals
-], ids=["reversed", "as-written", "singular", "capitals"])
+], ids=["reversed", "singular", "capitals"])
 def test_a_profile_typed_another_way_ranks_and_sends_the_same_papers(typed):
     """How subscribers type the same wish (term order, case, singular or plural) changes nothing they get
     (benchmarks/eval_matcher.py --rewritten measures the same on the 24 judged profiles)."""
-    from importlib.resources import files
-    from notifier.parse import parse_text
-    day = parse_text(files("notifier.samples").joinpath("hf_daily_papers_api_2026-06-12.json").read_text())
+    day = bundled_day()
     index = build_index(day, background=day)
 
     def got(text):
