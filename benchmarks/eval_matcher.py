@@ -442,21 +442,19 @@ def singular(term: str) -> str:
     return re.sub(r"(?<=[a-z]{2}[a-hj-rtv-xz])s(?=\"?(\^[\d.]+)?$)", "", term)
 
 
-REWRITES = {   # how another subscriber types the same keyword, the leading - of an exclusion kept
-    "reversed": None,                                     # (the order of the terms, below)
-    "lower case": str.lower,
-    "spaced": lambda k: k[0] + k[1:].replace("-", " "),
-    "singular": singular,
+REWRITES = {   # how another subscriber types the same keywords, the leading - of an exclusion kept
+    "reversed": lambda kw: kw[::-1],
+    "lower case": lambda kw: [k.lower() for k in kw],
+    "spaced": lambda kw: [k[0] + k[1:].replace("-", " ") for k in kw],
+    "singular": lambda kw: [singular(k) for k in kw],
 }
 
 
 def rewritten(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict) -> str:
     """Per group, the profiles as written and each of ``REWRITES`` (``against_written``)."""
-    def rewrite(p, how):
-        keywords = p["keywords"][::-1] if how is None else [how(k) for k in p["keywords"]]
-        return {**p, "keywords": keywords}
     return against_written(E, profiles, papers, qrels, group_ids, profiles,
-                           [(label, [(p, rewrite(p, how)) for p in profiles]) for label, how in REWRITES.items()])
+                           [(label, [(p, {**p, "keywords": how(p["keywords"])}) for p in profiles])
+                            for label, how in REWRITES.items()])
 
 
 def against_written(E, profiles: list[dict], papers: list[dict], qrels, group_ids: dict, written: list[dict],
