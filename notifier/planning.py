@@ -25,7 +25,7 @@ from notifier.outbox import State
 from notifier.schedule import SubscriberSchedule, due_subscribers, last_slot
 from notifier.store import Delivery, Planned, Subscriber
 from notifier.store.tables import delivery_key, message_key
-from notifier.subscribers import shown_name, stored_profiles as texts_of
+from notifier.subscribers import shown_name, stored_profiles
 
 if TYPE_CHECKING:
     from notifier.context import Context
@@ -88,10 +88,10 @@ def match_subscriber(ctx: Context, sub: Subscriber, papers: list[Paper]) -> tupl
 def parsed_profiles(sub: Subscriber) -> list:
     from notifier.profile import parse_profile
 
-    return [parse_profile(text) for text in texts_of(sub)]
+    return [parse_profile(text) for text in stored_profiles(sub)]
 
 
-def stored_profiles(subs) -> Iterator[tuple[Subscriber, list | None, ProfileError | None]]:
+def parse_stored(subs) -> Iterator[tuple[Subscriber, list | None, ProfileError | None]]:
     """(subscriber, parsed profiles, None) for each subscriber (or row with ``profile``) whose
     stored profiles parse, (subscriber, None, why) for one written before the profile language
     got stricter. Each distinct stored text is parsed once: many subscribers share theirs."""
@@ -109,7 +109,7 @@ def readable(subs: list[Subscriber]) -> Iterator[tuple[Subscriber, list]]:
     """(subscriber, parsed profiles) for each subscriber whose stored profiles parse. One that no
     longer parses is skipped, so it holds back that subscriber's digest (planned once the profile
     is edited) and nobody else's; ``sending.alerted`` reports it."""
-    for sub, profiles, error in stored_profiles(subs):
+    for sub, profiles, error in parse_stored(subs):
         if error is None:
             yield sub, profiles
 

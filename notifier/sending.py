@@ -25,8 +25,8 @@ from notifier.alerts import edit_command, operator_name
 from notifier.logs import event
 from notifier.models import Paper
 from notifier.outbox import WAITING, State
-from notifier.planning import (FOLD_WINDOW, build_digest, digest_of, local_day, match_batch, next_slot_soon, plan_batch,
-                               stored_profiles, unplanned_days)
+from notifier.planning import (FOLD_WINDOW, build_digest, digest_of, local_day, match_batch, next_slot_soon, parse_stored,
+                               plan_batch, unplanned_days)
 from notifier.recovery import LOOKED_FOR_LATER, lease_of, recover, what_recovery_does
 from notifier.render import one_line
 from notifier.store import Delivery, Subscriber
@@ -79,7 +79,7 @@ def deliver(ctx: Context, subscriber_ids: list[int] | None = None, dry_run: bool
         return preview_reports(ctx, subs, now, pending_of, at_once)
     plan_batch(ctx, subs, now=now, at_once=at_once)
     return (send_pending(ctx, pending_of, now=now, stop=stop)
-            + [alerted(ctx, sub, error) for sub, _, error in stored_profiles(subs) if error])
+            + [alerted(ctx, sub, error) for sub, _, error in parse_stored(subs) if error])
 
 
 def preview_reports(ctx: Context, subs: list[Subscriber], now: datetime,
@@ -148,7 +148,7 @@ def put_off(ctx: Context, d: Delivery, sub: Subscriber, now: datetime) -> bool:
 def held_back(sub: Subscriber) -> DeliveryReport:
     """A subscriber whose stored profile no longer parses: their digest waits (``readable``). The
     report names the term and the fix: the operator reading the run needs nothing else."""
-    [(_, _, error)] = stored_profiles([sub])
+    [(_, _, error)] = parse_stored([sub])
     edit = edit_command(sub.address, sub.id, "--keywords TEXT")
     return DeliveryReport(operator_name(sub.address, sub.id), State.HELD,
                           error=f"stored profile unreadable ({error}): {edit} replaces it")

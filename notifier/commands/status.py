@@ -250,10 +250,10 @@ def when(moment) -> str:
 
 def print_unreadable(subs) -> bool:
     """Subscribers whose stored profile this version no longer reads: their digests wait. -> any?"""
-    from notifier.planning import stored_profiles
+    from notifier.planning import parse_stored
 
     unreadable = False
-    for sub, _, error in stored_profiles(subs):
+    for sub, _, error in parse_stored(subs):
         if error is not None:
             print(f"  {operator_name(sub.address, sub.id)}: PROFILE UNREADABLE, digests wait until it is edited: "
                   f"{error}")
