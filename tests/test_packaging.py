@@ -1,6 +1,7 @@
 """What `pip install .` puts on an operator's box (not the editable install the tests run on): every
 module, template, stylesheet, script and sample digest under the package's folders is declared in
 pyproject.toml, so a new template folder or file type cannot be left out of a wheel unseen."""
+import subprocess
 import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
@@ -23,8 +24,19 @@ def folder_of(package: str) -> Path:
 
 
 PACKAGES = {folder_of(p): p for p in SETUPTOOLS["packages"]}
-SHIPPED = sorted({f.relative_to(ROOT).as_posix() for folder in ("notifier", "templates")
-                  for f in (ROOT / folder).rglob("*") if f.is_file() and "__pycache__" not in f.parts})
+
+
+def project_files(*folders: str) -> list[str]:
+    """The files under ``folders`` that are the project's: git's list in a clone (an editor's backup
+    is not), every file but compiled ones in an unpacked source tree."""
+    if (ROOT / ".git").exists():
+        listed = subprocess.run(["git", "ls-files", "--", *folders], cwd=ROOT, capture_output=True, text=True, check=True)
+        return sorted(listed.stdout.splitlines())
+    return sorted(f.relative_to(ROOT).as_posix() for folder in folders for f in (ROOT / folder).rglob("*")
+                  if f.is_file() and "__pycache__" not in f.parts)
+
+
+SHIPPED = project_files("notifier", "templates")
 
 
 def declared(path: Path) -> bool:
