@@ -25,8 +25,8 @@ from notifier.alerts import edit_command, operator_name
 from notifier.logs import event
 from notifier.models import Paper
 from notifier.outbox import WAITING, State
-from notifier.planning import (FOLD_WINDOW, build_digest, digest_of, local_day, match_batch, next_slot_soon, parse_stored,
-                               plan_batch, unplanned_days)
+from notifier.planning import (FOLD_WINDOW, build_digest, digest_of, local_day, match_batch, next_slot_soon,
+                               parse_stored, plan_batch, unplanned_days)
 from notifier.recovery import LOOKED_FOR_LATER, lease_of, recover, what_recovery_does
 from notifier.render import one_line
 from notifier.store import Delivery, Subscriber

@@ -30,7 +30,8 @@ def project_files(*folders: str) -> list[str]:
     """The files under ``folders`` that are the project's: git's list in a clone (an editor's backup
     is not), every file but compiled ones in an unpacked source tree."""
     if (ROOT / ".git").exists():
-        listed = subprocess.run(["git", "ls-files", "--", *folders], cwd=ROOT, capture_output=True, text=True, check=True)
+        listed = subprocess.run(["git", "ls-files", "--", *folders], cwd=ROOT, capture_output=True, text=True,
+                                check=True)
         return sorted(listed.stdout.splitlines())
     return sorted(f.relative_to(ROOT).as_posix() for folder in folders for f in (ROOT / folder).rglob("*")
                   if f.is_file() and "__pycache__" not in f.parts)
