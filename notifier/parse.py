@@ -31,6 +31,8 @@ from notifier.models import Paper
 log = logging.getLogger(__name__)
 
 HF_BASE = "https://huggingface.co"
+MAX_JSON_DEPTH = 100      # HF's responses nest 6-7 deep. Python's json parser stops at ~1,000 levels on 3.11 and
+                          # ~9,000 on 3.13, and code deeper in the stack (the store's json.dumps) can stop sooner
 NS = {
     "atom": "http://www.w3.org/2005/Atom",
     "arxiv": "http://arxiv.org/schemas/atom",
@@ -135,12 +137,30 @@ def parse_text(text: str, *, source_hint: str | None = None, day: str | None = N
 # ---------------------------------------------------------------- Hugging Face
 
 def _json(text: str, what: str):
+    """The JSON value; ParseError when it is not JSON or nests deeper than MAX_JSON_DEPTH (on any
+    Python: one that parsed could stop later code, which recursed into it)."""
+    deep = f"{what} is nested too deeply to be a list of papers"
     try:
-        return json.loads(text.removeprefix("\ufeff"))      # a byte order mark, as detect_format allows
+        value = json.loads(text.removeprefix("\ufeff"))      # a byte order mark, as detect_format allows
     except ValueError as e:
         raise ParseError(f"{what} is not valid JSON (truncated?): {e}") from None
     except RecursionError:
-        raise ParseError(f"{what} is nested too deeply to be a list of papers") from None
+        raise ParseError(deep) from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise ParseError(deep)
+    return value
+
+
+def _deeper_than(value, limit: int) -> bool:
+    """Whether lists and objects nest more than ``limit`` levels in ``value`` (walked without recursion)."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node)
+                     if isinstance(child, (dict, list)))
+    return False
 
 
 def parse_hf_api(text: str) -> Papers:

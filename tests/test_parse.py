@@ -402,15 +402,19 @@ def test_a_day_whose_items_are_all_malformed_is_a_parse_error_not_an_empty_day()
 @pytest.mark.parametrize("text,message", [
     ("[" * 100000, "nested too deeply"),
     ("[" * 5000 + "]" * 5000, "nested too deeply"),
-    ('<html><body><div data-target="DailyPapers" data-props="' + "[" * 5000 + '"></div></body></html>',
+    ('<html><body><div data-target="DailyPapers" data-props="' + "[" * 5000 + "]" * 5000 + '"></div></body></html>',
      "DailyPapers data-props is nested too deeply"),
+    ('[{"paper": {"id": "2601.00001", "title": "T", "summary": "A"}, "x": ' + "[" * 101 + "]" * 101 + "}]",
+     "nested too deeply"),
     ('<?xml version="1.0" encoding="utf-16"?><rss><channel></channel></rss>', "not well-formed XML"),
     ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">' + "".join(
         f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
      + ']><rss><channel><title>&i;</title></channel></rss>', "not well-formed XML"),
-], ids=["hf-json-100000-brackets", "hf-json-deep-but-closed", "hf-page-deep-props", "xml-utf16-declared",
-        "xml-entity-bomb"])
+], ids=["hf-json-100000-brackets", "hf-json-deep-but-closed", "hf-page-deep-props", "hf-paper-with-a-deep-field",
+        "xml-utf16-declared", "xml-entity-bomb"])
 def test_hostile_documents_are_a_parse_error(text, message):
+    """The same error on every Python: 3.13's json parses 5,000 levels that 3.11's refuses, and a
+    paper kept with such a field could stop the code that stores it."""
     with pytest.raises(ParseError, match=message):
         parse_text(text)
 
