@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from email.headerregistry import Address, HeaderRegistry, UniqueUnstructuredHeader, UnstructuredHeader
 from email.message import EmailMessage
+from email.parser import HeaderParser
 from email.utils import format_datetime, formatdate, getaddresses, make_msgid, parseaddr
 from datetime import datetime
 
@@ -61,7 +62,8 @@ def _message_parts(digest: Digest, *, from_addr: str, unsubscribe_mailto: str | 
         raise ValueError(problem)
     name, addr = parseaddr(_clean(from_addr))
     to_addr = _clean(digest.recipient.address)
-    if "@" not in to_addr or len(getaddresses([to_addr])) != 1 or any(c in to_addr for c in ",;<>"):
+    parsed = getaddresses([to_addr])     # [('', '')] on 3.13 for what 3.11 splits in two
+    if "@" not in to_addr or len(parsed) != 1 or not parsed[0][1] or any(c in to_addr for c in ",;<> "):
         raise ValueError(f"not a single email address: {to_addr!r}")
     if digest.links:        # `notifier web` is set up: its one-click link (RFC 8058)
         unsubscribe_url = digest.links.unsubscribe
@@ -110,14 +112,22 @@ class ListUnsubscribe(UnstructuredHeader):
         return f"{self.name}: " + f",{policy.linesep} ".join(uris) + policy.linesep
 
 
+_SPACE_AFTER_FOLD = re.compile(r"(\r?\n )=\?utf-8\?q\?_\?=")     # a space, encoded, just after a fold
+
+
 class Subject(UniqueUnstructuredHeader):
-    """A subject folded before an encoded word ("distillation —") keeps the space at the end of
-    the line and gets the folding one too, which a mail client unfolds as two ("distillation  —").
-    A subject with single spaces (every ``_clean`` one) keeps only the folding space."""
+    """A subject folded before an encoded word ("distillation —") keeps the space before the fold
+    and gets the folding one too, which a mail client unfolds as two ("distillation  —"): Python
+    3.11 leaves it at the end of the line, 3.13 encodes it after the fold ("=?utf-8?q?_?=").
+    A subject with single spaces (every ``_clean`` one) keeps only the folding space, when the
+    header then reads as the subject."""
 
     def fold(self, *, policy) -> str:
         folded = super().fold(policy=policy)
-        return folded if "  " in str(self) else folded.replace(f" {policy.linesep} ", f"{policy.linesep} ")
+        if "  " in str(self):
+            return folded
+        once = _SPACE_AFTER_FOLD.sub(r"\1", folded.replace(f" {policy.linesep} ", f"{policy.linesep} "))
+        return once if HeaderParser(policy=email.policy.default).parsestr(once)[self.name] == str(self) else folded
 
 
 _HEADERS = HeaderRegistry()
